@@ -1,0 +1,77 @@
+# scripts/lib.sh: what the demo, the tests and the benchmark share.
+# Install missing Debian packages, build and install the extension, and run a
+# throwaway cluster (as the unprivileged OS user postgres, in a temporary
+# directory, on a free port). Source it; do not run it.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGBIN=/usr/lib/postgresql/15/bin
+PACKAGES="build-essential postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-15-cron python3 python3-psycopg2"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Install whatever of $PACKAGES is missing (needs root, as on a fresh machine).
+ensure_deps() {
+	local missing=()
+	for p in $PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	say "installing ${missing[*]}"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "missing packages: ${missing[*]}; run as root or install them with apt-get" >&2
+		return 1
+	fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Build with warnings as errors and install into the PostgreSQL 15 tree.
+build_install() {
+	say "building and installing the extension"
+	make -C "$ROOT" -s PG_CONFIG="$PGBIN/pg_config" PG_CFLAGS="-Wextra -Werror" >/dev/null
+	make -C "$ROOT" -s PG_CONFIG="$PGBIN/pg_config" install >/dev/null
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# as_postgres CMD...: run as the postgres OS user when we are root
+as_postgres() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_cluster [PORT]: initdb and start a cluster; exports PGHOST, PGPORT, PGUSER, PGDATA
+start_cluster() {
+	local port=${1:-$(free_port)}
+	CLUSTER_DIR=$(mktemp -d /tmp/segmentation.XXXXXX)
+	chmod 755 "$CLUSTER_DIR"
+	[ "$(id -u)" -eq 0 ] && chown postgres: "$CLUSTER_DIR"
+	export PGDATA=$CLUSTER_DIR/data PGHOST=$CLUSTER_DIR PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+	say "starting a throwaway cluster in $CLUSTER_DIR on port $port"
+	as_postgres "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+	cat >>"$PGDATA/postgresql.conf" <<-CONF
+		port = $port
+		listen_addresses = '127.0.0.1'
+		unix_socket_directories = '$CLUSTER_DIR'
+		shared_preload_libraries = 'pg_cron'
+		cron.database_name = 'postgres'
+		max_worker_processes = 16
+		max_parallel_workers_per_gather = 2
+		fsync = off
+		synchronous_commit = off
+		full_page_writes = off
+		shared_buffers = 512MB
+		work_mem = 64MB
+		maintenance_work_mem = 512MB
+	CONF
+	as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -l "$CLUSTER_DIR/server.log" -w start >/dev/null
+}
+
+stop_cluster() {
+	[ -n "${CLUSTER_DIR:-}" ] || return 0
+	as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+	rm -rf "$CLUSTER_DIR"
+	CLUSTER_DIR=
+}

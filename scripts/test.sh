@@ -1,0 +1,28 @@
+#!/bin/bash
+# scripts/test.sh: every test suite, on a throwaway cluster.
+#   pg_regress (test/sql, expected/), the property suite (test/property.py)
+#   and the robustness suite (test/robustness.py).
+# Prints "N passed, N failed" (suites) last; exits non-zero when any fails.
+source "$(dirname "$0")/lib.sh"
+
+ensure_deps
+build_install
+start_cluster
+trap stop_cluster EXIT
+
+passed=0 failed=0
+run_suite() {
+	local name=$1; shift
+	say "suite: $name"
+	if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name" >&2; fi
+}
+regress() {
+	make -C "$ROOT" -s PG_CONFIG="$PGBIN/pg_config" installcheck || { cat "$ROOT/regression.diffs" 2>/dev/null | head -200; return 1; }
+}
+
+run_suite pg_regress regress
+run_suite property python3 "$ROOT/test/property.py"
+run_suite robustness python3 "$ROOT/test/robustness.py"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,944 @@
+/*
+ * behavior.c
+ *		The behavior type: its in-memory operations, its one on-disk encoding,
+ *		the validator every untrusted byte goes through, text and binary I/O,
+ *		and the expanded-object methods the aggregates rely on.
+ *
+ * On-disk body (after the varlena header), all integers as LEB128 varints:
+ *
+ *	u8 version (1) | u8 flags (1: has value, 2: days as gaps)
+ *	events | zigzag(first_seen) | last_seen - first_seen
+ *	[zigzag128(value)]					if flags & 1
+ *	days from date(first_seen) to date(last_seen), either as a bitmap of
+ *	ceil(nbits / 8) bytes (bit i = day first + i), or as ndays followed by
+ *	ndays - 1 gaps between consecutive active days; whichever is shorter,
+ *	the bitmap on a tie
+ *	nfeatures | per feature, ascending: id - previous id - 1 (the first: id),
+ *	count, first - first_seen, last - first
+ *
+ * The encoding is canonical (the decoder rejects anything the encoder would
+ * not have written), so equal behaviors have equal bytes and the text form
+ * ("\x" and the hex of the body) round-trips exactly.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "behavior.h"
+#include "libpq/pqformat.h"
+#include "port/pg_bitutils.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+PG_MODULE_MAGIC;
+
+#define BEHAVIOR_VERSION		1
+#define FLAG_HAS_VALUE			1
+#define FLAG_DAYS_AS_GAPS		2
+
+/* ---------- days and features in memory ---------- */
+
+/* UTC calendar day of a finite timestamp, counted from 2000-01-01 */
+int32
+BehaviorDayOf(TimestampTz ts)
+{
+	int64		d = ts / USECS_PER_DAY;
+
+	if (ts % USECS_PER_DAY < 0)
+		d--;
+	return (int32) d;
+}
+
+static inline int32
+Floor64(int32 day)
+{
+	return (int32) ((int64) day - (((int64) day % 64 + 64) % 64));
+}
+
+void
+BehaviorInit(Behavior *b, MemoryContext cxt)
+{
+	memset(b, 0, sizeof(Behavior));
+	b->cxt = cxt;
+}
+
+/* Make days[] cover [lo, hi], keeping day_base a multiple of 64 */
+static void
+EnsureDays(Behavior *b, int32 lo, int32 hi)
+{
+	int32		base = Floor64(lo);
+	int32		nwords;
+	uint64	   *words;
+
+	if (b->nwords == 0)
+	{
+		nwords = (int32) (((int64) hi - base) / 64 + 1);
+		b->days = MemoryContextAllocZero(b->cxt, nwords * sizeof(uint64));
+		b->day_base = base;
+		b->nwords = nwords;
+		return;
+	}
+	if (lo >= b->day_base && (int64) hi < (int64) b->day_base + 64 * (int64) b->nwords)
+		return;
+
+	/* grow: at least double, so that a stream of new days costs O(1) each */
+	if (base > b->day_base)
+		base = b->day_base;
+	nwords = (int32) (Max((int64) hi, (int64) b->day_base + 64 * (int64) b->nwords - 1) - base) / 64 + 1;
+	if (lo >= b->day_base)
+		nwords = Max(nwords, 2 * b->nwords);
+	words = MemoryContextAllocZero(b->cxt, nwords * sizeof(uint64));
+	memcpy(words + (b->day_base - base) / 64, b->days, b->nwords * sizeof(uint64));
+	pfree(b->days);
+	b->days = words;
+	b->day_base = base;
+	b->nwords = nwords;
+}
+
+static inline void
+SetDay(Behavior *b, int32 day)
+{
+	int64		off = (int64) day - b->day_base;
+
+	if (unlikely(off < 0 || off >= 64 * (int64) b->nwords))
+	{
+		EnsureDays(b, day, day);
+		off = (int64) day - b->day_base;
+	}
+	b->days[off / 64] |= UINT64CONST(1) << (off % 64);
+}
+
+bool
+BehaviorDayActive(const Behavior *b, int32 day)
+{
+	int64		off = (int64) day - b->day_base;
+
+	if (off < 0 || off >= 64 * (int64) b->nwords)
+		return false;
+	return (b->days[off / 64] >> (off % 64)) & 1;
+}
+
+/* Number of active days d with from <= d <= to */
+int32
+BehaviorCountDays(const Behavior *b, int32 from, int32 to)
+{
+	int64		lo = Max((int64) from - b->day_base, 0);
+	int64		hi = Min((int64) to - b->day_base, 64 * (int64) b->nwords - 1);
+	int32		n = 0;
+	int64		w;
+
+	if (lo > hi)
+		return 0;
+	for (w = lo / 64; w <= hi / 64; w++)
+	{
+		uint64		word = b->days[w];
+
+		if (w == lo / 64)
+			word &= ~UINT64CONST(0) << (lo % 64);
+		if (w == hi / 64 && hi % 64 != 63)
+			word &= (UINT64CONST(1) << (hi % 64 + 1)) - 1;
+		n += pg_popcount64(word);
+	}
+	return n;
+}
+
+/* Index of feature id in features[], or -(insertion point) - 1 */
+static inline int
+FindFeature(const Behavior *b, int32 id)
+{
+	int			lo = 0,
+				hi = b->nfeatures - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (b->features[mid].id == id)
+			return mid;
+		if (b->features[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -lo - 1;
+}
+
+const FeatureUsage *
+BehaviorFindFeature(const Behavior *b, int32 id)
+{
+	int			i = FindFeature(b, id);
+
+	return i >= 0 ? &b->features[i] : NULL;
+}
+
+static void
+ReserveFeatures(Behavior *b, int32 n)
+{
+	if (n <= b->maxfeatures)
+		return;
+	n = Max(n, Max(4, 2 * b->maxfeatures));
+	if (b->features == NULL)
+		b->features = MemoryContextAlloc(b->cxt, n * sizeof(FeatureUsage));
+	else
+		b->features = repalloc(b->features, n * sizeof(FeatureUsage));
+	b->maxfeatures = n;
+}
+
+static inline int128
+AddValue(int128 a, int128 b)
+{
+	int128		r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("behavior value sum out of range")));
+	return r;
+}
+
+static inline int64
+AddCount(int64 a, int64 b)
+{
+	int64		r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("behavior event count out of range")));
+	return r;
+}
+
+/* Add one event; the caller has checked ts, feature and value */
+void
+BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature, int32 feature,
+				 int128 value)
+{
+	if (b->events == 0)
+		b->first_seen = b->last_seen = ts;
+	else if (ts < b->first_seen)
+		b->first_seen = ts;
+	else if (ts > b->last_seen)
+		b->last_seen = ts;
+	b->events = AddCount(b->events, 1);
+	if (value != 0)
+		b->value = AddValue(b->value, value);
+	SetDay(b, BehaviorDayOf(ts));
+
+	if (has_feature)
+	{
+		int			i = FindFeature(b, feature);
+		FeatureUsage *f;
+
+		if (i < 0)
+		{
+			i = -i - 1;
+			ReserveFeatures(b, b->nfeatures + 1);
+			memmove(&b->features[i + 1], &b->features[i],
+					(b->nfeatures - i) * sizeof(FeatureUsage));
+			b->nfeatures++;
+			f = &b->features[i];
+			f->id = feature;
+			f->count = 1;
+			f->first_seen = f->last_seen = ts;
+			return;
+		}
+		f = &b->features[i];
+		f->count++;
+		if (ts < f->first_seen)
+			f->first_seen = ts;
+		else if (ts > f->last_seen)
+			f->last_seen = ts;
+	}
+}
+
+/* dst := dst ∪ src, exactly */
+void
+BehaviorMergeInto(Behavior *dst, const Behavior *src)
+{
+	int32		w;
+	int			i,
+				j,
+				n;
+	FeatureUsage *merged;
+
+	if (src->events == 0)
+		return;
+	if (dst->events == 0)
+	{
+		dst->first_seen = src->first_seen;
+		dst->last_seen = src->last_seen;
+	}
+	else
+	{
+		dst->first_seen = Min(dst->first_seen, src->first_seen);
+		dst->last_seen = Max(dst->last_seen, src->last_seen);
+	}
+	dst->events = AddCount(dst->events, src->events);
+	dst->value = AddValue(dst->value, src->value);
+
+	EnsureDays(dst, src->day_base, src->day_base + 64 * src->nwords - 1);
+	for (w = 0; w < src->nwords; w++)
+		dst->days[(src->day_base - dst->day_base) / 64 + w] |= src->days[w];
+
+	if (src->nfeatures == 0)
+		return;
+	merged = MemoryContextAlloc(dst->cxt,
+								(dst->nfeatures + src->nfeatures) * sizeof(FeatureUsage));
+	for (i = j = n = 0; i < dst->nfeatures || j < src->nfeatures; n++)
+	{
+		if (j >= src->nfeatures ||
+			(i < dst->nfeatures && dst->features[i].id < src->features[j].id))
+			merged[n] = dst->features[i++];
+		else if (i >= dst->nfeatures || src->features[j].id < dst->features[i].id)
+			merged[n] = src->features[j++];
+		else
+		{
+			merged[n] = dst->features[i++];
+			merged[n].count = AddCount(merged[n].count, src->features[j].count);
+			merged[n].first_seen = Min(merged[n].first_seen, src->features[j].first_seen);
+			merged[n].last_seen = Max(merged[n].last_seen, src->features[j].last_seen);
+			j++;
+		}
+	}
+	if (dst->features)
+		pfree(dst->features);
+	dst->features = merged;
+	dst->nfeatures = n;
+	dst->maxfeatures = dst->nfeatures + src->nfeatures;
+}
+
+/* ---------- argument checks ---------- */
+
+void
+CheckTimestampArg(TimestampTz ts, const char *argname)
+{
+	if (TIMESTAMP_NOT_FINITE(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("argument \"%s\" must be a finite timestamp", argname),
+				 errdetail("An infinite timestamp has no calendar day.")));
+}
+
+void
+CheckFeatureArg(int32 feature, const char *argname)
+{
+	if (feature < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must not be negative", argname),
+				 errdetail("Feature ids are int4 values >= 0; got %d.", feature)));
+}
+
+int128
+ValueToFixed(float8 value, const char *argname)
+{
+	if (isnan(value) || isinf(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must be a finite number", argname),
+				 errdetail("Got %s.", isnan(value) ? "NaN" : "an infinite value"),
+				 errhint("Pass NULL for an event without a value.")));
+	if (fabs(value) >= BEHAVIOR_VALUE_LIMIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("argument \"%s\" is out of range", argname),
+				 errdetail("Values must be smaller than 1e24 in absolute value.")));
+	return (int128) rint(value * BEHAVIOR_VALUE_SCALE);
+}
+
+/* ---------- encoding ---------- */
+
+typedef struct Writer
+{
+	uint8	   *buf;			/* NULL: only count */
+	Size		len;
+} Writer;
+
+static inline void
+PutByte(Writer *w, uint8 v)
+{
+	if (w->buf)
+		w->buf[w->len] = v;
+	w->len++;
+}
+
+static inline void
+PutVarint(Writer *w, uint64 v)
+{
+	while (v >= 0x80)
+	{
+		PutByte(w, (uint8) (v | 0x80));
+		v >>= 7;
+	}
+	PutByte(w, (uint8) v);
+}
+
+static inline void
+PutVarint128(Writer *w, uint128 v)
+{
+	while (v >= 0x80)
+	{
+		PutByte(w, (uint8) (v | 0x80));
+		v >>= 7;
+	}
+	PutByte(w, (uint8) v);
+}
+
+static inline int
+VarintSize(uint64 v)
+{
+	int			n = 1;
+
+	while (v >= 0x80)
+	{
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static inline uint64
+ZigZag(int64 v)
+{
+	return ((uint64) v << 1) ^ (uint64) (v >> 63);
+}
+
+static inline uint128
+ZigZag128(int128 v)
+{
+	return ((uint128) v << 1) ^ (uint128) (v >> 127);
+}
+
+/*
+ * Size of the gap form of the days in [fd, ld]: ndays and the gaps.
+ * Also returns the number of active days.
+ */
+static Size
+GapFormSize(const Behavior *b, int32 fd, int32 ld, int64 *ndays)
+{
+	Size		size = 0;
+	int64		n = 0;
+	int32		prev = fd;
+	int32		d;
+
+	for (d = fd; d <= ld; d++)
+	{
+		int64		off = (int64) d - b->day_base;
+		uint64		word = b->days[off / 64] >> (off % 64);
+
+		if (word == 0)
+		{
+			/* skip the rest of an empty word */
+			d += 63 - (int32) (off % 64);
+			continue;
+		}
+		if (!(word & 1))
+			continue;
+		if (n > 0)
+			size += VarintSize((uint64) (d - prev));
+		prev = d;
+		n++;
+	}
+	*ndays = n;
+	return size + VarintSize((uint64) n);
+}
+
+/* Write the body of b (or count it when w->buf is NULL) */
+static void
+Encode(const Behavior *b, Writer *w)
+{
+	int32		fd = BehaviorDayOf(b->first_seen);
+	int32		ld = BehaviorDayOf(b->last_seen);
+	int64		nbits = (int64) ld - fd + 1;
+	Size		bitmap_size = (nbits + 7) / 8;
+	int64		ndays;
+	Size		gap_size = GapFormSize(b, fd, ld, &ndays);
+	bool		gaps = gap_size < bitmap_size;
+	int32		prev;
+	int			i;
+
+	Assert(b->events > 0);
+	PutByte(w, BEHAVIOR_VERSION);
+	PutByte(w, (b->value != 0 ? FLAG_HAS_VALUE : 0) | (gaps ? FLAG_DAYS_AS_GAPS : 0));
+	PutVarint(w, (uint64) b->events);
+	PutVarint(w, ZigZag(b->first_seen));
+	PutVarint(w, (uint64) b->last_seen - (uint64) b->first_seen);
+	if (b->value != 0)
+		PutVarint128(w, ZigZag128(b->value));
+
+	if (gaps)
+	{
+		int32		d;
+
+		PutVarint(w, (uint64) ndays);
+		prev = fd;
+		for (d = fd + 1; d <= ld; d++)
+			if (BehaviorDayActive(b, d))
+			{
+				PutVarint(w, (uint64) (d - prev));
+				prev = d;
+			}
+	}
+	else if (w->buf == NULL)
+		w->len += bitmap_size;
+	else
+	{
+		int64		k;
+
+		memset(w->buf + w->len, 0, bitmap_size);
+		for (k = 0; k < nbits; k++)
+			if (BehaviorDayActive(b, (int32) (fd + k)))
+				w->buf[w->len + k / 8] |= 1 << (k % 8);
+		w->len += bitmap_size;
+	}
+
+	PutVarint(w, (uint64) b->nfeatures);
+	for (i = 0; i < b->nfeatures; i++)
+	{
+		const FeatureUsage *f = &b->features[i];
+
+		PutVarint(w, (uint64) (i == 0 ? f->id : f->id - b->features[i - 1].id - 1));
+		PutVarint(w, (uint64) f->count);
+		PutVarint(w, (uint64) f->first_seen - (uint64) b->first_seen);
+		PutVarint(w, (uint64) f->last_seen - (uint64) f->first_seen);
+	}
+}
+
+/* A flat behavior value (palloc'd in the current context) */
+Datum
+BehaviorGetDatum(const Behavior *b)
+{
+	Writer		w = {NULL, 0};
+	struct varlena *result;
+
+	Encode(b, &w);
+	result = palloc(VARHDRSZ + w.len);
+	SET_VARSIZE(result, VARHDRSZ + w.len);
+	w.buf = (uint8 *) VARDATA(result);
+	w.len = 0;
+	Encode(b, &w);
+	return PointerGetDatum(result);
+}
+
+/* ---------- decoding and validation ---------- */
+
+typedef struct Reader
+{
+	const uint8 *buf;
+	Size		len;
+	Size		pos;
+	int			errcode;
+} Reader;
+
+static void pg_attribute_noreturn()
+Corrupt(Reader *r, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(r->errcode),
+			 errmsg("invalid behavior value"),
+			 errdetail("%s (at byte %zu of %zu).", detail, r->pos, r->len)));
+}
+
+static uint64
+GetVarint(Reader *r, const char *what)
+{
+	uint64		v = 0;
+	int			shift = 0;
+
+	for (;;)
+	{
+		uint8		byte;
+
+		if (r->pos >= r->len)
+			Corrupt(r, psprintf("Truncated while reading %s", what));
+		byte = r->buf[r->pos++];
+		if (shift == 63 && byte > 1)
+			Corrupt(r, psprintf("Integer overflow in %s", what));
+		v |= (uint64) (byte & 0x7F) << shift;
+		if (!(byte & 0x80))
+		{
+			if (byte == 0 && shift > 0)
+				Corrupt(r, psprintf("Non-minimal integer encoding in %s", what));
+			return v;
+		}
+		shift += 7;
+	}
+}
+
+static uint128
+GetVarint128(Reader *r, const char *what)
+{
+	uint128		v = 0;
+	int			shift = 0;
+
+	for (;;)
+	{
+		uint8		byte;
+
+		if (r->pos >= r->len)
+			Corrupt(r, psprintf("Truncated while reading %s", what));
+		byte = r->buf[r->pos++];
+		if (shift == 126 && byte > 3)
+			Corrupt(r, psprintf("Integer overflow in %s", what));
+		v |= (uint128) (byte & 0x7F) << shift;
+		if (!(byte & 0x80))
+		{
+			if (byte == 0 && shift > 0)
+				Corrupt(r, psprintf("Non-minimal integer encoding in %s", what));
+			return v;
+		}
+		shift += 7;
+	}
+}
+
+/* A non-negative int64 */
+static int64
+GetCount(Reader *r, const char *what)
+{
+	uint64		v = GetVarint(r, what);
+
+	if (v > (uint64) PG_INT64_MAX)
+		Corrupt(r, psprintf("Out of range %s", what));
+	return (int64) v;
+}
+
+/* A timestamp offset by a non-negative delta, which must stay <= limit */
+static TimestampTz
+GetTimeAfter(Reader *r, TimestampTz base, TimestampTz limit, const char *what)
+{
+	uint64		delta = GetVarint(r, what);
+
+	if (delta > (uint64) limit - (uint64) base)
+		Corrupt(r, psprintf("%s out of range", what));
+	return (TimestampTz) ((uint64) base + delta);
+}
+
+/*
+ * Decode and validate a body into b (whose cxt is set).  Everything that
+ * could not have come out of Encode() is an error with the given errcode.
+ */
+static void
+Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
+{
+	Reader		r = {buf, len, 0, errcode};
+	uint8		flags;
+	uint64		zz;
+	int32		fd,
+				ld;
+	int64		nbits,
+				ndays,
+				gap_form,
+				bitmap_form,
+				nfeat,
+				feature_events = 0,
+				i;
+	int32		prev_id = -1;
+
+	if (len < 2)
+		Corrupt(&r, "Too short");
+	if (buf[0] != BEHAVIOR_VERSION)
+		Corrupt(&r, psprintf("Unknown format version %d", buf[0]));
+	flags = buf[1];
+	r.pos = 2;
+	if (flags & ~(FLAG_HAS_VALUE | FLAG_DAYS_AS_GAPS))
+		Corrupt(&r, "Unknown flags");
+
+	b->events = GetCount(&r, "event count");
+	if (b->events < 1)
+		Corrupt(&r, "Event count must be at least 1");
+	zz = GetVarint(&r, "first_seen");
+	b->first_seen = (int64) (zz >> 1) ^ -(int64) (zz & 1);
+	if (!IS_VALID_TIMESTAMP(b->first_seen))
+		Corrupt(&r, "first_seen out of range");
+	b->last_seen = GetTimeAfter(&r, b->first_seen, END_TIMESTAMP - 1, "last_seen");
+	if (b->events == 1 && b->last_seen != b->first_seen)
+		Corrupt(&r, "A single event has one timestamp");
+
+	if (flags & FLAG_HAS_VALUE)
+	{
+		uint128		v = GetVarint128(&r, "value sum");
+
+		b->value = (int128) (v >> 1) ^ -(int128) (v & 1);
+		if (b->value == 0)
+			Corrupt(&r, "A zero value sum is not stored");
+	}
+
+	/* active days */
+	fd = BehaviorDayOf(b->first_seen);
+	ld = BehaviorDayOf(b->last_seen);
+	nbits = (int64) ld - fd + 1;
+	bitmap_form = (nbits + 7) / 8;
+	if (flags & FLAG_DAYS_AS_GAPS)
+	{
+		int32		d = fd;
+
+		ndays = GetCount(&r, "active day count");
+		/* every gap takes a byte: bound ndays before allocating */
+		if (ndays < 1 || ndays > nbits || ndays > b->events ||
+			ndays - 1 > (int64) (len - r.pos))
+			Corrupt(&r, "Impossible active day count");
+		EnsureDays(b, fd, ld);
+		SetDay(b, fd);
+		gap_form = VarintSize((uint64) ndays);
+		for (i = 1; i < ndays; i++)
+		{
+			uint64		gap = GetVarint(&r, "day gap");
+
+			if (gap < 1 || gap > (uint64) (ld - d))
+				Corrupt(&r, "Active days out of order or out of range");
+			d += (int32) gap;
+			SetDay(b, d);
+			gap_form += VarintSize(gap);
+		}
+		if (d != ld)
+			Corrupt(&r, "The last active day is not the day of last_seen");
+		if (gap_form >= bitmap_form)
+			Corrupt(&r, "Days not in their shortest form");
+	}
+	else
+	{
+		const uint8 *bits = buf + r.pos;
+		int64		k;
+
+		if (bitmap_form > (int64) (len - r.pos))
+			Corrupt(&r, "Truncated day bitmap");
+		EnsureDays(b, fd, ld);
+		for (k = 0; k < nbits; k++)
+			if (bits[k / 8] & (1 << (k % 8)))
+				SetDay(b, (int32) (fd + k));
+		if (nbits % 8 != 0 && (bits[bitmap_form - 1] >> (nbits % 8)) != 0)
+			Corrupt(&r, "Day bitmap has bits past last_seen");
+		r.pos += bitmap_form;
+		if (!BehaviorDayActive(b, fd) || !BehaviorDayActive(b, ld))
+			Corrupt(&r, "The days of first_seen and last_seen must be active");
+		gap_form = GapFormSize(b, fd, ld, &ndays);
+		if (ndays > b->events)
+			Corrupt(&r, "More active days than events");
+		if (gap_form < bitmap_form)
+			Corrupt(&r, "Days not in their shortest form");
+	}
+
+	/* features: each takes at least 4 bytes, bound nfeat before allocating */
+	nfeat = GetCount(&r, "feature count");
+	if (nfeat > b->events || nfeat > (int64) (len - r.pos) / 4)
+		Corrupt(&r, "Impossible feature count");
+	ReserveFeatures(b, (int32) nfeat);
+	for (i = 0; i < nfeat; i++)
+	{
+		FeatureUsage *f = &b->features[i];
+		uint64		delta = GetVarint(&r, "feature id");
+
+		if (delta > (uint64) (PG_INT32_MAX - (prev_id + 1)))
+			Corrupt(&r, "Feature id out of range");
+		f->id = prev_id + 1 + (int32) delta;
+		prev_id = f->id;
+		f->count = GetCount(&r, "feature count");
+		if (f->count < 1)
+			Corrupt(&r, "Feature used zero times");
+		if (f->count > b->events - feature_events)
+			Corrupt(&r, "Features used more often than there are events");
+		feature_events += f->count;
+		f->first_seen = GetTimeAfter(&r, b->first_seen, b->last_seen, "feature first_seen");
+		f->last_seen = GetTimeAfter(&r, f->first_seen, b->last_seen, "feature last_seen");
+		if (f->count == 1 && f->first_seen != f->last_seen)
+			Corrupt(&r, "A feature used once has one timestamp");
+		if (!BehaviorDayActive(b, BehaviorDayOf(f->first_seen)) ||
+			!BehaviorDayActive(b, BehaviorDayOf(f->last_seen)))
+			Corrupt(&r, "A feature was used on a day that is not active");
+		b->nfeatures++;
+	}
+	if (r.pos != len)
+		Corrupt(&r, "Trailing bytes");
+}
+
+/* Validate a body and return it as a new flat value */
+static Datum
+FlatFromBody(const uint8 *body, Size len, int errcode)
+{
+	Behavior	tmp;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "behavior validation",
+											  ALLOCSET_SMALL_SIZES);
+	struct varlena *result;
+
+	BehaviorInit(&tmp, cxt);
+	Decode(body, len, &tmp, errcode);
+	MemoryContextDelete(cxt);
+
+	result = palloc(VARHDRSZ + len);
+	SET_VARSIZE(result, VARHDRSZ + len);
+	memcpy(VARDATA(result), body, len);
+	return PointerGetDatum(result);
+}
+
+/* ---------- expanded object ---------- */
+
+static Size
+EBGetFlatSize(ExpandedObjectHeader *eohptr)
+{
+	ExpandedBehavior *eb = (ExpandedBehavior *) eohptr;
+	Writer		w = {NULL, 0};
+
+	Encode(&eb->b, &w);
+	return VARHDRSZ + w.len;
+}
+
+static void
+EBFlattenInto(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
+{
+	ExpandedBehavior *eb = (ExpandedBehavior *) eohptr;
+	Writer		w = {(uint8 *) VARDATA(result), 0};
+
+	Encode(&eb->b, &w);
+	if (VARHDRSZ + w.len != allocated_size)
+		elog(ERROR, "behavior flat size changed while flattening");
+	SET_VARSIZE(result, allocated_size);
+}
+
+static const ExpandedObjectMethods EBMethods = {EBGetFlatSize, EBFlattenInto};
+
+/* A new, empty behavior in its own small context under parent */
+ExpandedBehavior *
+ExpandedBehaviorCreate(MemoryContext parent)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "expanded behavior",
+											  ALLOCSET_SMALL_SIZES);
+	ExpandedBehavior *eb = MemoryContextAlloc(cxt, sizeof(ExpandedBehavior));
+
+	EOH_init_header(&eb->hdr, &EBMethods, cxt);
+	eb->magic = EXPANDED_BEHAVIOR_MAGIC;
+	BehaviorInit(&eb->b, cxt);
+	return eb;
+}
+
+/*
+ * The behavior behind a datum: the expanded object's own when it is one,
+ * else decoded into *tmp (in the current memory context).
+ */
+const Behavior *
+BehaviorFromDatum(Datum d, Behavior *tmp)
+{
+	struct varlena *v;
+
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		ExpandedBehavior *eb = (ExpandedBehavior *) DatumGetEOHP(d);
+
+		if (eb->magic != EXPANDED_BEHAVIOR_MAGIC)
+			elog(ERROR, "expanded object is not a behavior");
+		return &eb->b;
+	}
+	v = PG_DETOAST_DATUM_PACKED(d);
+	BehaviorInit(tmp, CurrentMemoryContext);
+	Decode((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), tmp,
+		   ERRCODE_DATA_CORRUPTED);
+	return tmp;
+}
+
+/* The flat form of a datum, without decoding it when it is already flat */
+static struct varlena *
+FlatFromDatum(Datum d)
+{
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		Behavior	tmp;
+
+		return (struct varlena *) DatumGetPointer(BehaviorGetDatum(BehaviorFromDatum(d, &tmp)));
+	}
+	return PG_DETOAST_DATUM_PACKED(d);
+}
+
+/* ---------- I/O ---------- */
+
+static inline int
+HexDigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Text input: "\x" followed by the hex of the body */
+PG_FUNCTION_INFO_V1(behavior_in);
+Datum
+behavior_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = PG_GETARG_CSTRING(0);
+	size_t		slen = strlen(str);
+	size_t		len,
+				i;
+	uint8	   *body;
+
+	if (slen < 2 || str[0] != '\\' || str[1] != 'x' || slen % 2 != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type behavior"),
+				 errdetail("A behavior is written as \\x followed by an even number of hex digits.")));
+	len = (slen - 2) / 2;
+	body = palloc(Max(len, 1));
+	for (i = 0; i < len; i++)
+	{
+		int			hi = HexDigit(str[2 + 2 * i]);
+		int			lo = HexDigit(str[3 + 2 * i]);
+
+		if (hi < 0 || lo < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type behavior"),
+					 errdetail("Invalid hex digit at position %zu.", 2 + 2 * i + (hi < 0 ? 1 : 2))));
+		body[i] = (uint8) (hi << 4 | lo);
+	}
+	PG_RETURN_DATUM(FlatFromBody(body, len, ERRCODE_INVALID_TEXT_REPRESENTATION));
+}
+
+PG_FUNCTION_INFO_V1(behavior_out);
+Datum
+behavior_out(PG_FUNCTION_ARGS)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct varlena *v = FlatFromDatum(PG_GETARG_DATUM(0));
+	const uint8 *body = (const uint8 *) VARDATA_ANY(v);
+	size_t		len = VARSIZE_ANY_EXHDR(v);
+	char	   *out = palloc(3 + 2 * len);
+	size_t		i;
+
+	out[0] = '\\';
+	out[1] = 'x';
+	for (i = 0; i < len; i++)
+	{
+		out[2 + 2 * i] = hex[body[i] >> 4];
+		out[3 + 2 * i] = hex[body[i] & 0xF];
+	}
+	out[2 + 2 * len] = '\0';
+	PG_RETURN_CSTRING(out);
+}
+
+/* Binary input: the body bytes, validated like text input */
+PG_FUNCTION_INFO_V1(behavior_recv);
+Datum
+behavior_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			len = buf->len - buf->cursor;
+	const char *body = pq_getmsgbytes(buf, len);
+
+	PG_RETURN_DATUM(FlatFromBody((const uint8 *) body, len,
+								 ERRCODE_INVALID_BINARY_REPRESENTATION));
+}
+
+PG_FUNCTION_INFO_V1(behavior_send);
+Datum
+behavior_send(PG_FUNCTION_ARGS)
+{
+	struct varlena *v = FlatFromDatum(PG_GETARG_DATUM(0));
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}

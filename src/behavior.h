@@ -1,0 +1,89 @@
+/*
+ * behavior.h
+ *		The in-memory form of a behavior value and the calls the C files share.
+ *
+ * A behavior summarizes one entity's event stream: first and last event,
+ * event count, value sum, the exact set of active UTC days and, per feature,
+ * a count and first/last use.  On disk it is a compact varint encoding
+ * (behavior.c); in memory it is the struct below, which the aggregates keep
+ * inside an expanded object so that each row updates it in place.
+ */
+#ifndef SEGMENTATION_BEHAVIOR_H
+#define SEGMENTATION_BEHAVIOR_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "utils/expandeddatum.h"
+
+#ifndef HAVE_INT128
+#error "segmentation needs a compiler with a 128-bit integer type"
+#endif
+
+/*
+ * Values are summed in decimal fixed point, units of 1e-9, in 128 bits: the
+ * sum is exact, so merging is associative and commutative to the last bit,
+ * and money amounts such as 19.99 add up without binary rounding drift.
+ */
+#define BEHAVIOR_VALUE_SCALE	1e9
+/* |value| of one event stays below 1e24; a sum past 1.7e29 is an error */
+#define BEHAVIOR_VALUE_LIMIT	1e24
+
+typedef struct FeatureUsage
+{
+	int32		id;
+	int64		count;
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+} FeatureUsage;
+
+typedef struct Behavior
+{
+	int64		events;			/* 0 only for a behavior still being built */
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+	int128		value;			/* sum of values in BEHAVIOR_VALUE_SCALE units */
+
+	/* active days: bit i of days[] is day (day_base + i); day_base % 64 == 0 */
+	int32		day_base;
+	int32		nwords;
+	uint64	   *days;
+
+	/* features used, ascending by id */
+	int32		nfeatures;
+	int32		maxfeatures;
+	FeatureUsage *features;
+
+	MemoryContext cxt;			/* where days[] and features[] live */
+} Behavior;
+
+/* A behavior inside an expanded object: the aggregates' state */
+typedef struct ExpandedBehavior
+{
+	ExpandedObjectHeader hdr;
+	int			magic;
+	Behavior	b;
+} ExpandedBehavior;
+
+#define EXPANDED_BEHAVIOR_MAGIC 0x5E6B0001
+
+/* behavior.c */
+extern void BehaviorInit(Behavior *b, MemoryContext cxt);
+extern void BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature,
+							 int32 feature, int128 value);
+extern void BehaviorMergeInto(Behavior *dst, const Behavior *src);
+extern const Behavior *BehaviorFromDatum(Datum d, Behavior *tmp);
+extern ExpandedBehavior *ExpandedBehaviorCreate(MemoryContext parent);
+extern Datum BehaviorGetDatum(const Behavior *b);
+extern const FeatureUsage *BehaviorFindFeature(const Behavior *b, int32 id);
+extern int32 BehaviorDayOf(TimestampTz ts);
+extern bool BehaviorDayActive(const Behavior *b, int32 day);
+extern int32 BehaviorCountDays(const Behavior *b, int32 from, int32 to);
+
+/* argument checks shared by the aggregates, the scores and the decoder */
+extern void CheckTimestampArg(TimestampTz ts, const char *argname);
+extern void CheckFeatureArg(int32 feature, const char *argname);
+extern int128 ValueToFixed(float8 value, const char *argname);
+
+#endif

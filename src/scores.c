@@ -1,0 +1,328 @@
+/*
+ * scores.c
+ *		Accessors and scores computed from one behavior value: recency,
+ *		frequency, monetary value, active days, streaks, decayed activity,
+ *		feature depth and adoption; and quantile_score, which turns a number
+ *		into an RFM-style score from population breakpoints.
+ *
+ * Days are UTC calendar days; date(as_of) is the UTC day of as_of.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "behavior.h"
+#include "catalog/pg_type.h"
+#include "port/pg_bitutils.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#define GET_BEHAVIOR(n) BehaviorFromDatum(PG_GETARG_DATUM(n), &tmp)
+
+static int32
+AsOfDay(TimestampTz as_of)
+{
+	CheckTimestampArg(as_of, "as_of");
+	return BehaviorDayOf(as_of);
+}
+
+static char *
+IntervalText(Interval *iv)
+{
+	return DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(iv)));
+}
+
+PG_FUNCTION_INFO_V1(behavior_first_seen);
+Datum
+behavior_first_seen(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+
+	PG_RETURN_TIMESTAMPTZ(GET_BEHAVIOR(0)->first_seen);
+}
+
+PG_FUNCTION_INFO_V1(behavior_last_seen);
+Datum
+behavior_last_seen(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+
+	PG_RETURN_TIMESTAMPTZ(GET_BEHAVIOR(0)->last_seen);
+}
+
+PG_FUNCTION_INFO_V1(behavior_event_count);
+Datum
+behavior_event_count(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+
+	PG_RETURN_INT64(GET_BEHAVIOR(0)->events);
+}
+
+PG_FUNCTION_INFO_V1(behavior_value_sum);
+Datum
+behavior_value_sum(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+
+	int128		v = GET_BEHAVIOR(0)->value;
+	int128		units = (int128) BEHAVIOR_VALUE_SCALE;
+
+	/* whole and fractional parts apart, so that 1e23 comes out as 1e23 */
+	PG_RETURN_FLOAT8((double) (v / units) + (double) (v % units) / BEHAVIOR_VALUE_SCALE);
+}
+
+/* days from last_seen to as_of; negative when as_of is earlier */
+PG_FUNCTION_INFO_V1(behavior_recency_days);
+Datum
+behavior_recency_days(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	const Behavior *b = GET_BEHAVIOR(0);
+	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
+
+	CheckTimestampArg(as_of, "as_of");
+	PG_RETURN_FLOAT8((double) (as_of - b->last_seen) / USECS_PER_DAY);
+}
+
+PG_FUNCTION_INFO_V1(behavior_tenure_days);
+Datum
+behavior_tenure_days(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	const Behavior *b = GET_BEHAVIOR(0);
+	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
+
+	CheckTimestampArg(as_of, "as_of");
+	PG_RETURN_FLOAT8((double) (as_of - b->first_seen) / USECS_PER_DAY);
+}
+
+/* active_days(b): all time; active_days(b, as_of, window): date(as_of) - N < d <= date(as_of) */
+PG_FUNCTION_INFO_V1(behavior_active_days);
+Datum
+behavior_active_days(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	const Behavior *b = GET_BEHAVIOR(0);
+	int32		day;
+	Interval   *window;
+	int64		n;
+
+	if (PG_NARGS() == 1)
+		PG_RETURN_INT32(BehaviorCountDays(b, PG_INT32_MIN, PG_INT32_MAX));
+
+	day = AsOfDay(PG_GETARG_TIMESTAMPTZ(1));
+	window = PG_GETARG_INTERVAL_P(2);
+	n = window->day + window->time / USECS_PER_DAY;
+	if (window->month != 0 || window->time % USECS_PER_DAY != 0 || n <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"window\" must be a positive whole number of days"),
+				 errdetail("Got \"%s\".", IntervalText(window)),
+				 errhint("Use a window such as '7 days' or '28 days'; months and hours do not count whole calendar days.")));
+	PG_RETURN_INT32(BehaviorCountDays(b, (int32) Max((int64) day - n + 1, PG_INT32_MIN), day));
+}
+
+/* consecutive active days ending at date(as_of), or at the day before it */
+PG_FUNCTION_INFO_V1(behavior_current_streak);
+Datum
+behavior_current_streak(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	const Behavior *b = GET_BEHAVIOR(0);
+	int32		day = AsOfDay(PG_GETARG_TIMESTAMPTZ(1));
+	int32		streak = 0;
+
+	if (!BehaviorDayActive(b, day))
+		day--;
+	while (BehaviorDayActive(b, day))
+	{
+		streak++;
+		day--;
+	}
+	PG_RETURN_INT32(streak);
+}
+
+/* sum over active days d <= date(as_of) of 0.5 ^ ((date(as_of) - d) / half_life) */
+PG_FUNCTION_INFO_V1(behavior_decayed_activity);
+Datum
+behavior_decayed_activity(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	const Behavior *b = GET_BEHAVIOR(0);
+	int32		day = AsOfDay(PG_GETARG_TIMESTAMPTZ(1));
+	Interval   *half_life = PG_GETARG_INTERVAL_P(2);
+	double		h = ((double) half_life->day * USECS_PER_DAY + half_life->time) / USECS_PER_DAY;
+	double		sum = 0;
+	int32		w;
+
+	if (half_life->month != 0 || h <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"half_life\" must be a positive interval of days or hours"),
+				 errdetail("Got \"%s\".", IntervalText(half_life)),
+				 errhint("Use an interval such as '7 days'; months have no fixed length.")));
+
+	/* ascending days, so the floating-point sum is always done in one order */
+	for (w = 0; w < b->nwords; w++)
+	{
+		uint64		word = b->days[w];
+
+		while (word != 0)
+		{
+			int			bit = pg_rightmost_one_pos64(word);
+			int64		d = (int64) b->day_base + 64 * (int64) w + bit;
+
+			if (d > day)
+				PG_RETURN_FLOAT8(sum);
+			sum += exp2(-(double) (day - d) / h);
+			word &= word - 1;
+		}
+	}
+	PG_RETURN_FLOAT8(sum);
+}
+
+/* feature ids used, ascending */
+PG_FUNCTION_INFO_V1(behavior_features);
+Datum
+behavior_features(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	const Behavior *b = GET_BEHAVIOR(0);
+	Datum	   *ids = palloc(Max(b->nfeatures, 1) * sizeof(Datum));
+	int			i;
+
+	for (i = 0; i < b->nfeatures; i++)
+		ids[i] = Int32GetDatum(b->features[i].id);
+	PG_RETURN_ARRAYTYPE_P(construct_array(ids, b->nfeatures, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+}
+
+PG_FUNCTION_INFO_V1(behavior_feature_count);
+Datum
+behavior_feature_count(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	const Behavior *b = GET_BEHAVIOR(0);
+	int32		feature = PG_GETARG_INT32(1);
+	const FeatureUsage *f;
+
+	CheckFeatureArg(feature, "feature");
+	f = BehaviorFindFeature(b, feature);
+	PG_RETURN_INT64(f ? f->count : 0);
+}
+
+PG_FUNCTION_INFO_V1(behavior_feature_last_seen);
+Datum
+behavior_feature_last_seen(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	const Behavior *b = GET_BEHAVIOR(0);
+	int32		feature = PG_GETARG_INT32(1);
+	const FeatureUsage *f;
+
+	CheckFeatureArg(feature, "feature");
+	f = BehaviorFindFeature(b, feature);
+	if (f == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(f->last_seen);
+}
+
+static int
+CompareInt32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* share of the distinct listed features used at least once; NULL for an empty list */
+PG_FUNCTION_INFO_V1(behavior_adoption);
+Datum
+behavior_adoption(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	const Behavior *b = GET_BEHAVIOR(0);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i,
+				distinct = 0,
+				used = 0;
+	int32	   *ids;
+
+	deconstruct_array(arr, INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n == 0)
+		PG_RETURN_NULL();
+	ids = palloc(n * sizeof(int32));
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument \"features\" must not contain NULL")));
+		ids[i] = DatumGetInt32(elems[i]);
+		CheckFeatureArg(ids[i], "features");
+	}
+	qsort(ids, n, sizeof(int32), CompareInt32);
+	for (i = 0; i < n; i++)
+	{
+		if (i > 0 && ids[i] == ids[i - 1])
+			continue;
+		distinct++;
+		if (BehaviorFindFeature(b, ids[i]))
+			used++;
+	}
+	PG_RETURN_FLOAT8((double) used / distinct);
+}
+
+/*
+ * quantile_score(x, breakpoints [, descending]): 1 + number of breakpoints
+ * strictly below x; descending mirrors it (n + 2 - that), i.e. 1 + number of
+ * breakpoints >= x.
+ */
+PG_FUNCTION_INFO_V1(quantile_score);
+Datum
+quantile_score(PG_FUNCTION_ARGS)
+{
+	float8		x = PG_GETARG_FLOAT8(0);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	bool		descending = PG_NARGS() > 2 && PG_GETARG_BOOL(2);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i,
+				below = 0;
+
+	if (isnan(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"x\" must not be NaN")));
+	deconstruct_array(arr, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		float8		bp;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument \"breakpoints\" must not contain NULL")));
+		bp = DatumGetFloat8(elems[i]);
+		if (isnan(bp))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"breakpoints\" must not contain NaN")));
+		if (i > 0 && bp < DatumGetFloat8(elems[i - 1]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"breakpoints\" must be in ascending order"),
+					 errhint("Compute them with percentile_cont(array[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY x).")));
+		if (bp < x)
+			below++;
+	}
+	PG_RETURN_INT32(descending ? n + 1 - below : 1 + below);
+}

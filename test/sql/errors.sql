@@ -1,0 +1,40 @@
+-- Bad input: an error that names the argument, never a crash or wrong data.
+SET TIME ZONE 'UTC';
+SET search_path = segmentation, public;
+\set VERBOSITY default
+
+CREATE TABLE b AS SELECT behavior_agg(ts) b FROM (VALUES ('2024-01-01 10:00+00'::timestamptz)) v(ts);
+
+-- aggregate arguments
+SELECT behavior_agg(ts) FROM (VALUES ('infinity'::timestamptz)) v(ts);
+SELECT behavior_agg(ts) FROM (VALUES ('-infinity'::timestamptz)) v(ts);
+SELECT behavior_agg(now(), -1);
+SELECT behavior_agg(now(), 1, 'NaN');
+SELECT behavior_agg(now(), 1, 'Infinity');
+SELECT behavior_agg(now(), 1, '-Infinity');
+SELECT behavior_agg(now(), 1, 1e30);
+-- a value sum that would overflow is refused, not wrapped
+SELECT behavior_agg(now(), 1, 9e23) FROM generate_series(1, 200000);
+
+-- accessor arguments
+SELECT recency_days(b, 'infinity') FROM b;
+SELECT tenure_days(b, '-infinity') FROM b;
+SELECT active_days(b, 'infinity', '7 days') FROM b;
+SELECT active_days(b, now(), '1 month') FROM b;
+SELECT active_days(b, now(), '36 hours') FROM b;
+SELECT active_days(b, now(), '0 days') FROM b;
+SELECT active_days(b, now(), '-7 days') FROM b;
+SELECT current_streak(b, 'infinity') FROM b;
+SELECT decayed_activity(b, now(), '1 month') FROM b;
+SELECT decayed_activity(b, now(), '0 days') FROM b;
+SELECT decayed_activity(b, 'infinity', '7 days') FROM b;
+SELECT feature_count(b, -1) FROM b;
+SELECT feature_last_seen(b, -5) FROM b;
+SELECT adoption(b, '{1,NULL}') FROM b;
+SELECT adoption(b, '{1,-2}') FROM b;
+SELECT quantile_score('NaN', '{1,2}');
+SELECT quantile_score(1, '{1,NULL}');
+SELECT quantile_score(1, '{1,NaN}');
+SELECT quantile_score(1, '{3,2,1}');
+
+-- (corrupted binary input through COPY ... FORMAT binary: test/robustness.py)

@@ -1,0 +1,79 @@
+-- Accessors and scores: exact semantics at the edges of UTC days.
+SET TIME ZONE 'UTC';
+SET search_path = segmentation, public;
+
+-- active on 2024-02-27, 02-28, 02-29 (leap day), 03-01 and 03-05 (UTC days)
+CREATE TABLE b AS
+SELECT behavior_agg(ts, f, v) AS b
+FROM (VALUES ('2024-02-27 00:00:00+00'::timestamptz, 1, 10.0::float8),
+             ('2024-02-28 23:59:59.999999+00', 2, NULL),
+             ('2024-02-29 12:00:00+00', 1, 0.5),
+             ('2024-03-01 00:00:00+00', NULL, NULL),
+             ('2024-03-05 23:59:59.999999+00', 2147483647, 1.25)) x(ts, f, v);
+
+SELECT first_seen(b), last_seen(b), event_count(b), value_sum(b), active_days(b), features(b) FROM b;
+
+-- recency and tenure are fractional days; as_of before first_seen is negative
+SELECT recency_days(b, '2024-03-06 12:00:00+00') AS recency,
+       tenure_days(b, '2024-03-06 12:00:00+00') AS tenure,
+       recency_days(b, '2024-02-01 00:00:00+00') AS recency_before,
+       tenure_days(b, '2024-02-01 00:00:00+00') AS tenure_before
+FROM b;
+
+-- windows of N whole days: date(as_of) - N < d <= date(as_of)
+SELECT w, active_days(b, '2024-03-05 00:00:00+00', w::interval) AS at_midnight,
+          active_days(b, '2024-03-05 23:59:59.999999+00', w::interval) AS at_end_of_day,
+          active_days(b, '2024-03-01 06:00:00+00', w::interval) AS on_march_1
+FROM b, unnest(ARRAY['1 day', '2 days', '5 days', '7 days', '8 days', '9 days', '28 days', '48 hours']) w;
+-- days after as_of are not counted
+SELECT active_days(b, '2024-02-28 00:00:00+00', '365 days') FROM b;
+
+-- streaks: ending at date(as_of), or at the day before when date(as_of) is idle
+SELECT as_of, current_streak(b, as_of::timestamptz)
+FROM b, unnest(ARRAY['2024-03-01 00:00:00+00', '2024-03-01 23:59:59.999999+00', '2024-03-02 12:00:00+00',
+                     '2024-03-03 00:00:00+00', '2024-02-29 00:00:00+00', '2024-03-05 01:00:00+00',
+                     '2024-03-06 00:00:00+00', '2024-03-07 00:00:00+00', '2024-02-26 00:00:00+00']) as_of;
+
+-- decayed activity: active days 4, 5, 6, 7, 11 days back from 2024-03-09 with a 7-day half-life,
+-- against the formula written out in SQL
+SELECT round(decayed_activity(b, '2024-03-09 18:00:00+00', '7 days')::numeric, 12) AS decayed,
+       round((0.5 ^ (4 / 7.0) + 0.5 ^ (8 / 7.0) + 0.5 ^ (9 / 7.0) + 0.5 ^ (10 / 7.0) + 0.5 ^ (11 / 7.0))::numeric, 12) AS formula,
+       decayed_activity(b, '2024-03-01 00:00:00+00', '1 day') AS march_1_half_life_1,
+       decayed_activity(b, '2024-03-01 00:00:00+00', '36 hours') AS march_1_half_life_36h,
+       decayed_activity(b, '2024-02-01 00:00:00+00', '7 days') AS before_any
+FROM b;
+
+-- features
+SELECT feature_count(b, 1) AS f1, feature_count(b, 2) AS f2, feature_count(b, 2147483647) AS fmax,
+       feature_count(b, 3) AS unused,
+       feature_last_seen(b, 1) AS f1_last, feature_last_seen(b, 3) AS unused_last
+FROM b;
+SELECT adoption(b, '{1,2,3,4}') AS half, adoption(b, '{1,1,2}') AS duplicates_count_once,
+       adoption(b, '{2147483647}') AS huge_id, adoption(b, '{}') AS empty_list
+FROM b;
+
+-- DST does not move UTC days: the same answers under another session time zone
+SET TIME ZONE 'America/New_York';
+SELECT active_days(b), active_days(b, '2024-03-10 02:30:00-05', '14 days'),
+       current_streak(b, '2024-02-29 23:00:00-05') AS streak_on_utc_march_1
+FROM b;
+-- an event at 23:30 New York time on 2024-11-03 (DST ends) is on UTC day 2024-11-04
+SELECT active_days(x, '2024-11-04 00:00:00+00', '1 day') AS on_utc_nov_4,
+       active_days(x, '2024-11-03 12:00:00+00', '1 day') AS on_utc_nov_3
+FROM (SELECT behavior_agg('2024-11-03 23:30:00 America/New_York'::timestamptz) x) s;
+SET TIME ZONE 'UTC';
+
+-- quantile_score: 1 + breakpoints strictly below x; descending mirrors it
+SELECT x, quantile_score(x, '{10,20,30,40}') AS asc_score, quantile_score(x, '{10,20,30,40}', true) AS desc_score
+FROM unnest(ARRAY[-1e300, 5, 10, 10.5, 20, 40, 41, 'Infinity'::float8]) x;
+SELECT quantile_score(3, '{}') AS no_breakpoints, quantile_score(3, '{1,1,1,5}') AS ties,
+       quantile_score(1, '{1,1,1,5}', true) AS ties_desc, quantile_score(3, '{1,2}', false) AS explicit_asc;
+
+-- a single event
+SELECT event_count(x), active_days(x), current_streak(x, '2024-01-01 00:00+00'), features(x), value_sum(x)
+FROM (SELECT behavior_agg('2024-01-01 00:00+00'::timestamptz) x) s;
+
+-- STRICT: NULL arguments give NULL
+SELECT recency_days(NULL, now()) IS NULL AS a, recency_days(b, NULL) IS NULL AS c,
+       quantile_score(NULL, '{1}') IS NULL AS d, quantile_score(1, '{1}', NULL) IS NULL AS e
+FROM b;
