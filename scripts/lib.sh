@@ -6,6 +6,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
+PYTHON=/usr/bin/python3   # Debian's, where python3-psycopg2 installs
 PACKAGES="build-essential postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-15-cron python3 python3-psycopg2"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -34,7 +35,7 @@ build_install() {
 }
 
 free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # as_postgres CMD...: run as the postgres OS user when we are root

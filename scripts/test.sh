@@ -21,8 +21,8 @@ regress() {
 }
 
 run_suite pg_regress regress
-run_suite property python3 "$ROOT/test/property.py"
-run_suite robustness python3 "$ROOT/test/robustness.py"
+run_suite property "$PYTHON" "$ROOT/test/property.py"
+run_suite robustness "$PYTHON" "$ROOT/test/robustness.py"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

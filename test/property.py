@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+"""Property suite: every accessor of behavior_agg against plain SQL on random
+events (fixed seeds), behavior_union_agg over random partitions against one
+pass, and both again under forced parallel plans.
+
+Connects with the libpq environment (PGHOST, PGPORT, PGUSER); works in its
+own database, segmentation_property, which it drops and recreates.
+Exits non-zero on the first failed property.
+"""
+import io
+import random
+import sys
+
+import psycopg2
+
+DB = "segmentation_property"
+SEEDS = [11, 23, 57]
+AS_OFS = ["2024-03-01 00:00:00+00", "2024-06-15 23:59:59.999999+00",
+          "2025-01-01 12:00:00+00", "2023-12-01 00:00:00+00"]
+HALF_LIVES = ["7 days", "36 hours"]
+
+checks = 0
+
+
+def check(name, ok, detail=""):
+    global checks
+    checks += 1
+    if not ok:
+        print(f"FAIL {name} {detail}")
+        sys.exit(1)
+    print(f"ok   {name}")
+
+
+def connect(dbname):
+    conn = psycopg2.connect(dbname=dbname)
+    conn.autocommit = True
+    return conn
+
+
+def scalar(cur, sql, args=None):
+    cur.execute(sql, args)
+    return cur.fetchone()[0]
+
+
+def generate(seed):
+    """Events with skew: a few heavy users, many light ones; times that hit
+    day edges; NULL, small and huge feature ids; cents and arbitrary values."""
+    rnd = random.Random(seed)
+    base = 1704067200  # 2024-01-01 00:00:00 UTC, in seconds
+    out = io.StringIO()
+    for user in range(1, 301):
+        n = int(rnd.paretovariate(1.1) * 8)
+        n = min(n, 3000)
+        start = base + rnd.randrange(0, 200) * 86400
+        span = rnd.choice([1, 3, 30, 120, 400])
+        for _ in range(n):
+            day = rnd.randrange(0, span)
+            kind = rnd.random()
+            if kind < 0.1:
+                usec = 86400 * 10**6 - 1          # 23:59:59.999999
+            elif kind < 0.2:
+                usec = 0                          # midnight
+            else:
+                usec = rnd.randrange(0, 86400 * 10**6)
+            secs = start + day * 86400
+            f = rnd.random()
+            feature = "\\N" if f < 0.2 else (str(2147483647) if f < 0.22 else str(rnd.randrange(0, 30)))
+            v = rnd.random()
+            value = "\\N" if v < 0.5 else (f"{rnd.randrange(0, 100000) / 100:.2f}" if v < 0.9 else repr(rnd.uniform(-1e6, 1e6)))
+            part = rnd.randrange(0, rnd.choice([2, 3, 7]))
+            out.write(f"{user}\t{secs}\t{usec}\t{feature}\t{value}\t{part}\n")
+    out.seek(0)
+    return out
+
+
+def load(cur, seed):
+    cur.execute("DROP TABLE IF EXISTS raw, events")
+    cur.execute("CREATE TABLE raw (user_id bigint, secs bigint, usec bigint, feature int, amount float8, part int)")
+    cur.copy_expert("COPY raw FROM STDIN", generate(seed))
+    cur.execute("""CREATE TABLE events AS
+                   SELECT user_id, to_timestamp(secs) + usec * interval '1 microsecond' AS ts,
+                          feature, amount, part FROM raw""")
+    cur.execute("ANALYZE events")
+    return scalar(cur, "SELECT count(*) FROM events")
+
+
+# Each property: a query that returns the number of users where the C
+# answer and the plain-SQL answer disagree.
+ACCESSOR_MISMATCHES = """
+WITH b AS (SELECT user_id, segmentation.behavior_agg(ts, feature, amount) AS b FROM events GROUP BY user_id),
+plain AS (
+  SELECT user_id, min(ts) AS first_seen, max(ts) AS last_seen, count(*) AS events,
+         coalesce(sum(amount), 0) AS value_sum,
+         count(DISTINCT (ts AT TIME ZONE 'UTC')::date) AS active_days,
+         coalesce(array_agg(DISTINCT feature ORDER BY feature) FILTER (WHERE feature IS NOT NULL), '{}') AS features
+  FROM events GROUP BY user_id)
+SELECT count(*) FILTER (WHERE segmentation.first_seen(b) <> p.first_seen) AS first_seen,
+       count(*) FILTER (WHERE segmentation.last_seen(b) <> p.last_seen) AS last_seen,
+       count(*) FILTER (WHERE segmentation.event_count(b) <> p.events) AS event_count,
+       count(*) FILTER (WHERE abs(segmentation.value_sum(b) - p.value_sum) > 1e-6 * greatest(1, abs(p.value_sum))) AS value_sum,
+       count(*) FILTER (WHERE segmentation.active_days(b) <> p.active_days) AS active_days,
+       count(*) FILTER (WHERE segmentation.features(b) <> p.features) AS features,
+       count(*) AS users
+FROM b JOIN plain p USING (user_id)
+"""
+
+DATED_MISMATCHES = """
+WITH b AS (SELECT user_id, segmentation.behavior_agg(ts, feature, amount) AS b FROM events GROUP BY user_id),
+days AS (SELECT DISTINCT user_id, (ts AT TIME ZONE 'UTC')::date AS d FROM events),
+asof AS (SELECT %(as_of)s::timestamptz AS t, (%(as_of)s::timestamptz AT TIME ZONE 'UTC')::date AS d,
+                extract(epoch FROM %(half_life)s::interval) / 86400 AS h),
+islands AS (SELECT user_id, max(d) AS hi, min(d) AS lo
+            FROM (SELECT user_id, days.d, days.d - (row_number() OVER (PARTITION BY user_id ORDER BY days.d))::int AS grp
+                  FROM days, asof WHERE days.d <= asof.d) x GROUP BY user_id, grp),
+plain AS (
+  SELECT u.user_id,
+         (SELECT count(*) FROM days, asof WHERE days.user_id = u.user_id AND days.d > asof.d - 7 AND days.d <= asof.d) AS w7,
+         (SELECT count(*) FROM days, asof WHERE days.user_id = u.user_id AND days.d > asof.d - 28 AND days.d <= asof.d) AS w28,
+         coalesce((SELECT hi - lo + 1 FROM islands, asof WHERE islands.user_id = u.user_id AND hi >= asof.d - 1), 0) AS streak,
+         coalesce((SELECT sum(0.5 ^ ((asof.d - days.d) / asof.h)) FROM days, asof
+                   WHERE days.user_id = u.user_id AND days.d <= asof.d), 0) AS decayed,
+         (SELECT extract(epoch FROM (SELECT t FROM asof) - max(ts)) / 86400 FROM events WHERE events.user_id = u.user_id) AS recency,
+         (SELECT extract(epoch FROM (SELECT t FROM asof) - min(ts)) / 86400 FROM events WHERE events.user_id = u.user_id) AS tenure
+  FROM (SELECT DISTINCT user_id FROM events) u)
+SELECT count(*) FILTER (WHERE segmentation.active_days(b, t, '7 days') <> w7) AS window_7,
+       count(*) FILTER (WHERE segmentation.active_days(b, t, '28 days') <> w28) AS window_28,
+       count(*) FILTER (WHERE segmentation.current_streak(b, t) <> streak) AS streak,
+       count(*) FILTER (WHERE abs(segmentation.decayed_activity(b, t, %(half_life)s) - decayed) > 1e-9 * greatest(1, decayed)) AS decayed,
+       count(*) FILTER (WHERE abs(segmentation.recency_days(b, t) - recency) > 1e-9) AS recency,
+       count(*) FILTER (WHERE abs(segmentation.tenure_days(b, t) - tenure) > 1e-9) AS tenure
+FROM b JOIN plain p USING (user_id), asof
+"""
+
+FEATURE_MISMATCHES = """
+WITH b AS (SELECT user_id, segmentation.behavior_agg(ts, feature, amount) AS b FROM events GROUP BY user_id),
+fs AS (SELECT f FROM generate_series(0, 31) f UNION ALL SELECT 2147483647),
+plain AS (SELECT user_id, feature, count(*) AS n, max(ts) AS last FROM events WHERE feature IS NOT NULL GROUP BY 1, 2)
+SELECT count(*) FILTER (WHERE segmentation.feature_count(b.b, fs.f) <> coalesce(p.n, 0)) AS feature_count,
+       count(*) FILTER (WHERE segmentation.feature_last_seen(b.b, fs.f) IS DISTINCT FROM p.last) AS feature_last_seen
+FROM b CROSS JOIN fs LEFT JOIN plain p ON p.user_id = b.user_id AND p.feature = fs.f
+"""
+
+ADOPTION_MISMATCHES = """
+WITH b AS (SELECT user_id, segmentation.behavior_agg(ts, feature, amount) AS b FROM events GROUP BY user_id),
+plain AS (SELECT user_id, count(DISTINCT feature) FILTER (WHERE feature = ANY ('{1,2,3,5,8,13,21}')) / 7.0 AS share
+          FROM events GROUP BY user_id)
+SELECT count(*) FILTER (WHERE abs(segmentation.adoption(b, '{1,2,3,5,8,13,21}') - share) > 1e-12)
+FROM b JOIN plain USING (user_id)
+"""
+
+# behavior_union_agg of per-partition behaviors, byte-for-byte equal to one pass
+PARTITION_MISMATCHES = """
+WITH whole AS (SELECT user_id, segmentation.behavior_agg(ts, feature, amount) AS b FROM events GROUP BY user_id),
+parts AS (SELECT user_id, {part} AS part, segmentation.behavior_agg(ts, feature, amount) AS b FROM events GROUP BY 1, 2),
+rolled AS (SELECT user_id, segmentation.behavior_union_agg(b) AS b FROM parts GROUP BY user_id)
+SELECT count(*) FILTER (WHERE w.b::text IS DISTINCT FROM r.b::text) FROM whole w FULL JOIN rolled r USING (user_id)
+"""
+
+PARALLEL = ["SET parallel_setup_cost = 0", "SET parallel_tuple_cost = 0",
+            "SET min_parallel_table_scan_size = 0", "SET max_parallel_workers_per_gather = 2",
+            "SET parallel_leader_participation = off"]
+SERIAL = ["SET max_parallel_workers_per_gather = 0"]
+
+
+def run_properties(cur, label):
+    cur.execute(ACCESSOR_MISMATCHES)
+    row = cur.fetchone()
+    names = [d[0] for d in cur.description]
+    users = row[-1]
+    check(f"{label}: accessors match plain SQL for {users} users",
+          users > 0 and all(v == 0 for v in row[:-1]), dict(zip(names, row)))
+    for as_of in AS_OFS:
+        for half_life in HALF_LIVES:
+            cur.execute(DATED_MISMATCHES, {"as_of": as_of, "half_life": half_life})
+            row = cur.fetchone()
+            names = [d[0] for d in cur.description]
+            check(f"{label}: windows, streak, decay, recency, tenure at {as_of} (half-life {half_life})",
+                  all(v == 0 for v in row), dict(zip(names, row)))
+    cur.execute(FEATURE_MISMATCHES)
+    row = cur.fetchone()
+    check(f"{label}: feature_count and feature_last_seen match", row == (0, 0), row)
+    check(f"{label}: adoption matches", scalar(cur, ADOPTION_MISMATCHES) == 0)
+    for part in ["part", "(hashtext(ts::text) & 3)", "(extract(dow FROM ts))::int", "0"]:
+        n = scalar(cur, PARTITION_MISMATCHES.format(part=part))
+        check(f"{label}: union over partition by {part} equals one pass", n == 0, n)
+
+
+def main():
+    admin = connect("postgres")
+    acur = admin.cursor()
+    acur.execute(f"DROP DATABASE IF EXISTS {DB}")
+    acur.execute(f"CREATE DATABASE {DB}")
+    conn = connect(DB)
+    cur = conn.cursor()
+    cur.execute("CREATE EXTENSION segmentation")
+    cur.execute("SET TIME ZONE 'UTC'")
+    for seed in SEEDS:
+        n = load(cur, seed)
+        print(f"seed {seed}: {n} events")
+        for s in SERIAL:
+            cur.execute(s)
+        run_properties(cur, f"seed {seed} serial")
+        cur.execute("RESET max_parallel_workers_per_gather")
+        for s in PARALLEL:
+            cur.execute(s)
+        cur.execute("EXPLAIN (COSTS OFF) SELECT user_id, segmentation.behavior_agg(ts, feature, amount) FROM events GROUP BY user_id")
+        plan = "\n".join(r[0] for r in cur.fetchall())
+        check(f"seed {seed}: the parallel plan has a partial aggregate", "Partial" in plan and "Gather" in plan, plan)
+        run_properties(cur, f"seed {seed} parallel")
+        cur.execute("RESET ALL")
+        cur.execute("SET TIME ZONE 'UTC'")
+    conn.close()
+    acur.execute(f"DROP DATABASE {DB}")
+    print(f"property suite: {checks} checks passed")
+
+
+if __name__ == "__main__":
+    main()

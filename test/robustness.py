@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""Robustness suite: feed mutated, truncated, extended and random behavior
+values through text input (::behavior) and binary input (COPY ... FORMAT
+binary, i.e. behavior_recv), with a fixed seed.
+
+Every input must either be refused with the input error code (22P02 for
+text, 22P03 for binary) or be accepted as a value that prints back to the
+very same bytes (the encoding is canonical) and that every accessor reads
+without error. The server must stay up throughout.
+"""
+import io
+import random
+import struct
+import sys
+
+import psycopg2
+
+DB = "segmentation_robustness"
+SEED = 20261123
+ACCESSORS = """SELECT segmentation.event_count(v), segmentation.first_seen(v), segmentation.last_seen(v),
+                      segmentation.value_sum(v), segmentation.active_days(v),
+                      segmentation.active_days(v, '2024-03-01', '28 days'),
+                      segmentation.current_streak(v, '2024-03-01'),
+                      segmentation.decayed_activity(v, '2024-03-01', '7 days'),
+                      segmentation.features(v), segmentation.feature_count(v, 3),
+                      segmentation.adoption(v, '{1,2,3}'),
+                      segmentation.behavior_merge(v, v)::text,
+                      v::text
+               FROM (SELECT %s::segmentation.behavior AS v) s"""
+
+# valid seeds for mutation: dense, sparse (gap form), single event, values, features
+SEEDS_SQL = """
+SELECT b::text FROM (
+  SELECT segmentation.behavior_agg(ts, f, v) b FROM (
+    SELECT '2024-01-01'::timestamptz + (i * 37 % 90) * interval '1 day' + i * interval '1 minute' ts,
+           i % 6 f, CASE WHEN i % 2 = 0 THEN i * 1.25 END v
+    FROM generate_series(1, 120) i) x
+  UNION ALL SELECT segmentation.behavior_agg(ts) FROM (VALUES ('2000-01-01'::timestamptz), ('2020-06-01'), ('2026-01-01')) v(ts)
+  UNION ALL SELECT segmentation.behavior_agg('2024-02-29 23:59:59.999999+00'::timestamptz, 2147483647, -1e20)
+  UNION ALL SELECT segmentation.behavior_agg(ts, f) FROM (
+    SELECT '2024-01-01'::timestamptz + i * interval '5 hours' ts, i * 1000 f FROM generate_series(0, 300) i) y
+) s"""
+
+
+def mutations(rnd, body):
+    """A stream of corrupted variants of one valid body."""
+    n = len(body)
+    for cut in range(n):                       # every proper prefix
+        yield body[:cut]
+    for _ in range(400):                       # 1-3 random byte changes
+        b = bytearray(body)
+        for _ in range(rnd.randint(1, 3)):
+            b[rnd.randrange(n)] = rnd.randrange(256)
+        yield bytes(b)
+    for _ in range(150):                       # single bit flips
+        b = bytearray(body)
+        i = rnd.randrange(n)
+        b[i] ^= 1 << rnd.randrange(8)
+        yield bytes(b)
+    for _ in range(60):                        # extended, spliced, deleted
+        extra = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 20)))
+        yield body + extra
+        i = rnd.randrange(n)
+        yield body[:i] + extra + body[i:]
+        j = rnd.randrange(i, n + 1)
+        yield body[:i] + body[j:]
+    for _ in range(100):                       # random bytes with a plausible header
+        yield bytes([1, rnd.randrange(4)]) + bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 40)))
+    for _ in range(100):                       # large varints where counts go
+        yield bytes([1, rnd.randrange(4)]) + b"\xff" * rnd.randint(1, 12) + bytes(rnd.randrange(256) for _ in range(8))
+
+
+def copy_binary(value):
+    """A COPY BINARY stream with one row of one field."""
+    out = io.BytesIO()
+    out.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0))
+    out.write(struct.pack("!hi", 1, len(value)) + value)
+    out.write(struct.pack("!h", -1))
+    out.seek(0)
+    return out
+
+
+def main():
+    rnd = random.Random(SEED)
+    admin = psycopg2.connect(dbname="postgres")
+    admin.autocommit = True
+    acur = admin.cursor()
+    acur.execute(f"DROP DATABASE IF EXISTS {DB}")
+    acur.execute(f"CREATE DATABASE {DB}")
+    conn = psycopg2.connect(dbname=DB)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("CREATE EXTENSION segmentation")
+    cur.execute("SET TIME ZONE 'UTC'")
+    cur.execute("CREATE TABLE sink (v segmentation.behavior)")
+    cur.execute(SEEDS_SQL)
+    bodies = [bytes.fromhex(r[0][2:]) for r in cur.fetchall()]
+
+    stats = {"text_refused": 0, "text_accepted": 0, "binary_refused": 0, "binary_accepted": 0}
+
+    def accepted(hextext):
+        cur.execute(ACCESSORS, (hextext,))
+        row = cur.fetchone()
+        if row[-1] != hextext:
+            print(f"FAIL accepted a non-canonical value: {hextext} prints as {row[-1]}")
+            sys.exit(1)
+
+    for body in bodies:
+        for bad in mutations(rnd, body):
+            text = "\\x" + bad.hex()
+            try:
+                accepted(text)
+                stats["text_accepted"] += 1
+            except psycopg2.Error as e:
+                if e.pgcode != "22P02":
+                    print(f"FAIL text {text}: unexpected error {e.pgcode}: {e}")
+                    sys.exit(1)
+                stats["text_refused"] += 1
+            try:
+                cur.execute("TRUNCATE sink")
+                cur.copy_expert("COPY sink FROM STDIN (FORMAT binary)", copy_binary(bad))
+                cur.execute("SELECT v::text FROM sink")
+                accepted(cur.fetchone()[0])
+                stats["binary_accepted"] += 1
+            except psycopg2.Error as e:
+                if e.pgcode != "22P03":
+                    print(f"FAIL binary {bad.hex()}: unexpected error {e.pgcode}: {e}")
+                    sys.exit(1)
+                stats["binary_refused"] += 1
+
+    # non-hex text forms
+    for text in ["", "\\", "\\x0", "x01", "\\X0101", "\\x01 01", "\\x01\u00e901", "\\x" + "g" * 10]:
+        try:
+            cur.execute("SELECT %s::segmentation.behavior", (text,))
+            print(f"FAIL accepted {text!r}")
+            sys.exit(1)
+        except psycopg2.Error as e:
+            if e.pgcode != "22P02":
+                print(f"FAIL {text!r}: unexpected error {e.pgcode}")
+                sys.exit(1)
+
+    cur.execute("SELECT 1")
+    alive = cur.fetchone()[0] == 1
+    cur.execute("SELECT count(*) FROM pg_stat_activity")  # a fresh query after thousands of errors
+    conn.close()
+    acur.execute(f"DROP DATABASE {DB}")
+    total = sum(stats.values())
+    print(f"robustness: {total} inputs, {stats}")
+    if not alive or stats["text_refused"] == 0 or stats["binary_refused"] == 0:
+        print("FAIL: server not alive or nothing refused")
+        sys.exit(1)
+    print("robustness suite: every malformed input refused cleanly, every accepted one canonical")
+
+
+if __name__ == "__main__":
+    main()
