@@ -13,11 +13,89 @@
 
 #include "behavior.h"
 #include "fmgr.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 /*
+ * Where the groups' states live.
+ *
+ * An expanded object normally owns a memory context.  One context per group
+ * is ruinous under hash aggregation: nodeAgg measures its memory by walking
+ * every child of the aggregate context each time it creates a group, which
+ * makes N groups cost O(N^2).  So all states of one aggregate context share
+ * one child context.  That is safe because nodeAgg deletes or transfers a
+ * read-write state only when the transition function returns a different
+ * pointer, and ours always return the state they were given; the finished
+ * value leaves the Agg node flattened into a copy.
+ *
+ * The shared context is found again through fn_extra, a few slots (one per
+ * aggregate context: grouping sets have several); a reset callback on the
+ * shared context empties its slot when the aggregate context is reset.
+ */
+#define STATE_CONTEXT_SLOTS 8
+
+typedef struct StateContextSlot
+{
+	MemoryContext aggcxt;
+	MemoryContext cxt;
+} StateContextSlot;
+
+/* lives in the shared context it watches */
+typedef struct StateContextWatch
+{
+	MemoryContextCallback cb;
+	StateContextSlot *slot;
+	MemoryContext cxt;
+} StateContextWatch;
+
+static void
+StateContextGone(void *arg)
+{
+	StateContextWatch *watch = (StateContextWatch *) arg;
+
+	/* the slot may have been given to another context since */
+	if (watch->slot->cxt == watch->cxt)
+		watch->slot->aggcxt = watch->slot->cxt = NULL;
+}
+
+static MemoryContext
+StateContext(FunctionCallInfo fcinfo, MemoryContext aggcxt)
+{
+	StateContextSlot *slots = fcinfo->flinfo->fn_extra;
+	StateContextSlot *slot = NULL;
+	StateContextWatch *watch;
+	int			i;
+
+	if (slots == NULL)
+	{
+		slots = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+									   STATE_CONTEXT_SLOTS * sizeof(StateContextSlot));
+		fcinfo->flinfo->fn_extra = slots;
+	}
+	for (i = 0; i < STATE_CONTEXT_SLOTS; i++)
+	{
+		if (slots[i].aggcxt == aggcxt)
+			return slots[i].cxt;
+		if (slot == NULL && slots[i].aggcxt == NULL)
+			slot = &slots[i];
+	}
+	/* all slots busy: reuse one; its context lives on with its parent */
+	if (slot == NULL)
+		slot = &slots[0];
+	slot->aggcxt = aggcxt;
+	slot->cxt = AllocSetContextCreate(aggcxt, "behavior states", ALLOCSET_DEFAULT_SIZES);
+	watch = MemoryContextAlloc(slot->cxt, sizeof(StateContextWatch));
+	watch->cb.func = StateContextGone;
+	watch->cb.arg = watch;
+	watch->slot = slot;
+	watch->cxt = slot->cxt;
+	MemoryContextRegisterResetCallback(slot->cxt, &watch->cb);
+	return slot->cxt;
+}
+
+/*
  * The state to update in place: argument 0 when it is our read-write
- * expanded object, else a new one under aggcxt holding argument 0's value.
+ * expanded object, else a new one holding argument 0's value.
  */
 static ExpandedBehavior *
 StateForUpdate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
@@ -36,11 +114,11 @@ StateForUpdate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 				elog(ERROR, "aggregate state is not a behavior");
 			return state;
 		}
-		state = ExpandedBehaviorCreate(aggcxt);
+		state = ExpandedBehaviorCreate(StateContext(fcinfo, aggcxt));
 		BehaviorMergeInto(&state->b, BehaviorFromDatum(d, &tmp));
 		return state;
 	}
-	return ExpandedBehaviorCreate(aggcxt);
+	return ExpandedBehaviorCreate(StateContext(fcinfo, aggcxt));
 }
 
 /* behavior_agg(ts [, feature [, value]]) transition: add one event */

@@ -59,7 +59,15 @@ Floor64(int32 day)
 void
 BehaviorInit(Behavior *b, MemoryContext cxt)
 {
-	memset(b, 0, sizeof(Behavior));
+	b->events = 0;
+	b->first_seen = b->last_seen = 0;
+	b->value = 0;
+	b->day_base = 0;
+	b->nwords = 0;
+	b->days = b->inline_days;
+	b->nfeatures = 0;
+	b->maxfeatures = BEHAVIOR_INLINE_FEATURES;
+	b->features = b->inline_features;
 	b->cxt = cxt;
 }
 
@@ -68,32 +76,41 @@ static void
 EnsureDays(Behavior *b, int32 lo, int32 hi)
 {
 	int32		base = Floor64(lo);
-	int32		nwords;
+	int64		nwords;
+	int64		shift = 0;
 	uint64	   *words;
 
-	if (b->nwords == 0)
+	if (b->nwords > 0)
 	{
-		nwords = (int32) (((int64) hi - base) / 64 + 1);
-		b->days = MemoryContextAllocZero(b->cxt, nwords * sizeof(uint64));
-		b->day_base = base;
-		b->nwords = nwords;
-		return;
+		if (lo >= b->day_base && (int64) hi < (int64) b->day_base + 64 * (int64) b->nwords)
+			return;
+		base = Min(base, b->day_base);
+		hi = (int32) Max((int64) hi, (int64) b->day_base + 64 * (int64) b->nwords - 1);
+		shift = (b->day_base - base) / 64;
 	}
-	if (lo >= b->day_base && (int64) hi < (int64) b->day_base + 64 * (int64) b->nwords)
-		return;
-
-	/* grow: at least double, so that a stream of new days costs O(1) each */
-	if (base > b->day_base)
-		base = b->day_base;
-	nwords = (int32) (Max((int64) hi, (int64) b->day_base + 64 * (int64) b->nwords - 1) - base) / 64 + 1;
-	if (lo >= b->day_base)
-		nwords = Max(nwords, 2 * b->nwords);
-	words = MemoryContextAllocZero(b->cxt, nwords * sizeof(uint64));
-	memcpy(words + (b->day_base - base) / 64, b->days, b->nwords * sizeof(uint64));
-	pfree(b->days);
+	nwords = ((int64) hi - base) / 64 + 1;
+	if (nwords <= BEHAVIOR_INLINE_WORDS)
+	{
+		/* arrays in cxt are only ever larger, so the old words are inline too */
+		nwords = BEHAVIOR_INLINE_WORDS;
+		words = b->inline_days;
+		memmove(words + shift, b->days, b->nwords * sizeof(uint64));
+		memset(words, 0, shift * sizeof(uint64));
+		memset(words + shift + b->nwords, 0, (nwords - shift - b->nwords) * sizeof(uint64));
+	}
+	else
+	{
+		/* growing to the right: at least double, so a stream of new days is O(1) each */
+		if (shift == 0)
+			nwords = Max(nwords, 2 * (int64) b->nwords);
+		words = MemoryContextAllocZero(b->cxt, nwords * sizeof(uint64));
+		memcpy(words + shift, b->days, b->nwords * sizeof(uint64));
+		if (b->days != b->inline_days)
+			pfree(b->days);
+	}
 	b->days = words;
 	b->day_base = base;
-	b->nwords = nwords;
+	b->nwords = (int32) nwords;
 }
 
 static inline void
@@ -143,25 +160,31 @@ BehaviorCountDays(const Behavior *b, int32 from, int32 to)
 	return n;
 }
 
-/* Index of feature id in features[], or -(insertion point) - 1 */
+/*
+ * Index of feature id in features[], or -(insertion point) - 1.  The search
+ * narrows without data-dependent branches (one row, one random feature:
+ * branches would be mispredicted every time).
+ */
 static inline int
 FindFeature(const Behavior *b, int32 id)
 {
-	int			lo = 0,
-				hi = b->nfeatures - 1;
+	const FeatureUsage *p = b->features;
+	int			n = b->nfeatures;
+	int			i;
 
-	while (lo <= hi)
+	if (n == 0)
+		return -1;
+	while (n > 1)
 	{
-		int			mid = (lo + hi) / 2;
+		int			half = n / 2;
 
-		if (b->features[mid].id == id)
-			return mid;
-		if (b->features[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
+		p = (p[half].id <= id) ? p + half : p;
+		n -= half;
 	}
-	return -lo - 1;
+	i = (int) (p - b->features);
+	if (p->id == id)
+		return i;
+	return p->id < id ? -(i + 1) - 1 : -i - 1;
 }
 
 const FeatureUsage *
@@ -175,13 +198,16 @@ BehaviorFindFeature(const Behavior *b, int32 id)
 static void
 ReserveFeatures(Behavior *b, int32 n)
 {
+	FeatureUsage *features;
+
 	if (n <= b->maxfeatures)
 		return;
-	n = Max(n, Max(4, 2 * b->maxfeatures));
-	if (b->features == NULL)
-		b->features = MemoryContextAlloc(b->cxt, n * sizeof(FeatureUsage));
-	else
-		b->features = repalloc(b->features, n * sizeof(FeatureUsage));
+	n = Max(n, 2 * b->maxfeatures);
+	features = MemoryContextAlloc(b->cxt, n * sizeof(FeatureUsage));
+	memcpy(features, b->features, b->nfeatures * sizeof(FeatureUsage));
+	if (b->features != b->inline_features)
+		pfree(b->features);
+	b->features = features;
 	b->maxfeatures = n;
 }
 
@@ -283,8 +309,7 @@ BehaviorMergeInto(Behavior *dst, const Behavior *src)
 
 	if (src->nfeatures == 0)
 		return;
-	merged = MemoryContextAlloc(dst->cxt,
-								(dst->nfeatures + src->nfeatures) * sizeof(FeatureUsage));
+	merged = palloc((dst->nfeatures + src->nfeatures) * sizeof(FeatureUsage));
 	for (i = j = n = 0; i < dst->nfeatures || j < src->nfeatures; n++)
 	{
 		if (j >= src->nfeatures ||
@@ -301,11 +326,10 @@ BehaviorMergeInto(Behavior *dst, const Behavior *src)
 			j++;
 		}
 	}
-	if (dst->features)
-		pfree(dst->features);
-	dst->features = merged;
+	ReserveFeatures(dst, n);
+	memcpy(dst->features, merged, n * sizeof(FeatureUsage));
 	dst->nfeatures = n;
-	dst->maxfeatures = dst->nfeatures + src->nfeatures;
+	pfree(merged);
 }
 
 /* ---------- argument checks ---------- */
@@ -798,12 +822,14 @@ EBFlattenInto(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
 
 static const ExpandedObjectMethods EBMethods = {EBGetFlatSize, EBFlattenInto};
 
-/* A new, empty behavior in its own small context under parent */
+/*
+ * A new, empty behavior allocated in cxt, which also becomes its eoh_context.
+ * The aggregates pass one context shared by all their groups (aggregates.c
+ * says why); nothing ever deletes or transfers such an object on its own.
+ */
 ExpandedBehavior *
-ExpandedBehaviorCreate(MemoryContext parent)
+ExpandedBehaviorCreate(MemoryContext cxt)
 {
-	MemoryContext cxt = AllocSetContextCreate(parent, "expanded behavior",
-											  ALLOCSET_SMALL_SIZES);
 	ExpandedBehavior *eb = MemoryContextAlloc(cxt, sizeof(ExpandedBehavior));
 
 	EOH_init_header(&eb->hdr, &EBMethods, cxt);
