@@ -67,6 +67,7 @@ BehaviorInit(Behavior *b, MemoryContext cxt)
 	b->days = b->inline_days;
 	b->nfeatures = 0;
 	b->maxfeatures = BEHAVIOR_INLINE_FEATURES;
+	b->feature_ids = b->inline_ids;
 	b->features = b->inline_features;
 	b->cxt = cxt;
 }
@@ -136,6 +137,26 @@ BehaviorDayActive(const Behavior *b, int32 day)
 	return (b->days[off / 64] >> (off % 64)) & 1;
 }
 
+/* The first active day >= from, or PG_INT32_MAX when there is none */
+static int32
+NextActiveDay(const Behavior *b, int64 from)
+{
+	int64		off = Max(from - b->day_base, 0);
+	int64		w = off / 64;
+	uint64		word;
+
+	if (w >= b->nwords)
+		return PG_INT32_MAX;
+	word = b->days[w] & (~UINT64CONST(0) << (off % 64));
+	while (word == 0)
+	{
+		if (++w >= b->nwords)
+			return PG_INT32_MAX;
+		word = b->days[w];
+	}
+	return (int32) (b->day_base + 64 * w + pg_rightmost_one_pos64(word));
+}
+
 /* Number of active days d with from <= d <= to */
 int32
 BehaviorCountDays(const Behavior *b, int32 from, int32 to)
@@ -168,7 +189,7 @@ BehaviorCountDays(const Behavior *b, int32 from, int32 to)
 static inline int
 FindFeature(const Behavior *b, int32 id)
 {
-	const FeatureUsage *p = b->features;
+	const int32 *p = b->feature_ids;
 	int			n = b->nfeatures;
 	int			i;
 
@@ -178,13 +199,13 @@ FindFeature(const Behavior *b, int32 id)
 	{
 		int			half = n / 2;
 
-		p = (p[half].id <= id) ? p + half : p;
+		p = (p[half] <= id) ? p + half : p;
 		n -= half;
 	}
-	i = (int) (p - b->features);
-	if (p->id == id)
+	i = (int) (p - b->feature_ids);
+	if (*p == id)
 		return i;
-	return p->id < id ? -(i + 1) - 1 : -i - 1;
+	return *p < id ? -(i + 1) - 1 : -i - 1;
 }
 
 const FeatureUsage *
@@ -198,15 +219,22 @@ BehaviorFindFeature(const Behavior *b, int32 id)
 static void
 ReserveFeatures(Behavior *b, int32 n)
 {
+	int32	   *ids;
 	FeatureUsage *features;
 
 	if (n <= b->maxfeatures)
 		return;
 	n = Max(n, 2 * b->maxfeatures);
+	ids = MemoryContextAlloc(b->cxt, n * sizeof(int32));
 	features = MemoryContextAlloc(b->cxt, n * sizeof(FeatureUsage));
+	memcpy(ids, b->feature_ids, b->nfeatures * sizeof(int32));
 	memcpy(features, b->features, b->nfeatures * sizeof(FeatureUsage));
 	if (b->features != b->inline_features)
+	{
+		pfree(b->feature_ids);
 		pfree(b->features);
+	}
+	b->feature_ids = ids;
 	b->features = features;
 	b->maxfeatures = n;
 }
@@ -260,11 +288,13 @@ BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature, int32 feature,
 		{
 			i = -i - 1;
 			ReserveFeatures(b, b->nfeatures + 1);
+			memmove(&b->feature_ids[i + 1], &b->feature_ids[i],
+					(b->nfeatures - i) * sizeof(int32));
 			memmove(&b->features[i + 1], &b->features[i],
 					(b->nfeatures - i) * sizeof(FeatureUsage));
 			b->nfeatures++;
+			b->feature_ids[i] = feature;
 			f = &b->features[i];
-			f->id = feature;
 			f->count = 1;
 			f->first_seen = f->last_seen = ts;
 			return;
@@ -286,6 +316,7 @@ BehaviorMergeInto(Behavior *dst, const Behavior *src)
 	int			i,
 				j,
 				n;
+	int32	   *ids;
 	FeatureUsage *merged;
 
 	if (src->events == 0)
@@ -309,16 +340,24 @@ BehaviorMergeInto(Behavior *dst, const Behavior *src)
 
 	if (src->nfeatures == 0)
 		return;
+	ids = palloc((dst->nfeatures + src->nfeatures) * sizeof(int32));
 	merged = palloc((dst->nfeatures + src->nfeatures) * sizeof(FeatureUsage));
 	for (i = j = n = 0; i < dst->nfeatures || j < src->nfeatures; n++)
 	{
 		if (j >= src->nfeatures ||
-			(i < dst->nfeatures && dst->features[i].id < src->features[j].id))
+			(i < dst->nfeatures && dst->feature_ids[i] < src->feature_ids[j]))
+		{
+			ids[n] = dst->feature_ids[i];
 			merged[n] = dst->features[i++];
-		else if (i >= dst->nfeatures || src->features[j].id < dst->features[i].id)
+		}
+		else if (i >= dst->nfeatures || src->feature_ids[j] < dst->feature_ids[i])
+		{
+			ids[n] = src->feature_ids[j];
 			merged[n] = src->features[j++];
+		}
 		else
 		{
+			ids[n] = dst->feature_ids[i];
 			merged[n] = dst->features[i++];
 			merged[n].count = AddCount(merged[n].count, src->features[j].count);
 			merged[n].first_seen = Min(merged[n].first_seen, src->features[j].first_seen);
@@ -327,8 +366,10 @@ BehaviorMergeInto(Behavior *dst, const Behavior *src)
 		}
 	}
 	ReserveFeatures(dst, n);
+	memcpy(dst->feature_ids, ids, n * sizeof(int32));
 	memcpy(dst->features, merged, n * sizeof(FeatureUsage));
 	dst->nfeatures = n;
+	pfree(ids);
 	pfree(merged);
 }
 
@@ -446,19 +487,8 @@ GapFormSize(const Behavior *b, int32 fd, int32 ld, int64 *ndays)
 	int32		prev = fd;
 	int32		d;
 
-	for (d = fd; d <= ld; d++)
+	for (d = NextActiveDay(b, fd); d <= ld; d = NextActiveDay(b, (int64) d + 1))
 	{
-		int64		off = (int64) d - b->day_base;
-		uint64		word = b->days[off / 64] >> (off % 64);
-
-		if (word == 0)
-		{
-			/* skip the rest of an empty word */
-			d += 63 - (int32) (off % 64);
-			continue;
-		}
-		if (!(word & 1))
-			continue;
 		if (n > 0)
 			size += VarintSize((uint64) (d - prev));
 		prev = d;
@@ -497,23 +527,21 @@ Encode(const Behavior *b, Writer *w)
 
 		PutVarint(w, (uint64) ndays);
 		prev = fd;
-		for (d = fd + 1; d <= ld; d++)
-			if (BehaviorDayActive(b, d))
-			{
-				PutVarint(w, (uint64) (d - prev));
-				prev = d;
-			}
+		for (d = NextActiveDay(b, (int64) fd + 1); d <= ld; d = NextActiveDay(b, (int64) d + 1))
+		{
+			PutVarint(w, (uint64) (d - prev));
+			prev = d;
+		}
 	}
 	else if (w->buf == NULL)
 		w->len += bitmap_size;
 	else
 	{
-		int64		k;
+		int32		d;
 
 		memset(w->buf + w->len, 0, bitmap_size);
-		for (k = 0; k < nbits; k++)
-			if (BehaviorDayActive(b, (int32) (fd + k)))
-				w->buf[w->len + k / 8] |= 1 << (k % 8);
+		for (d = NextActiveDay(b, fd); d <= ld; d = NextActiveDay(b, (int64) d + 1))
+			w->buf[w->len + (d - fd) / 8] |= 1 << ((d - fd) % 8);
 		w->len += bitmap_size;
 	}
 
@@ -522,7 +550,7 @@ Encode(const Behavior *b, Writer *w)
 	{
 		const FeatureUsage *f = &b->features[i];
 
-		PutVarint(w, (uint64) (i == 0 ? f->id : f->id - b->features[i - 1].id - 1));
+		PutVarint(w, (uint64) (i == 0 ? b->feature_ids[0] : b->feature_ids[i] - b->feature_ids[i - 1] - 1));
 		PutVarint(w, (uint64) f->count);
 		PutVarint(w, (uint64) f->first_seen - (uint64) b->first_seen);
 		PutVarint(w, (uint64) f->last_seen - (uint64) f->first_seen);
@@ -727,12 +755,19 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 
 		if (bitmap_form > (int64) (len - r.pos))
 			Corrupt(&r, "Truncated day bitmap");
-		EnsureDays(b, fd, ld);
-		for (k = 0; k < nbits; k++)
-			if (bits[k / 8] & (1 << (k % 8)))
-				SetDay(b, (int32) (fd + k));
 		if (nbits % 8 != 0 && (bits[bitmap_form - 1] >> (nbits % 8)) != 0)
 			Corrupt(&r, "Day bitmap has bits past last_seen");
+		EnsureDays(b, fd, ld);
+		/* bit k is day fd + k, which is bit (fd - day_base + k) of days[] */
+		for (k = 0; k < bitmap_form; k++)
+		{
+			int64		pos = (int64) fd - b->day_base + 8 * k;
+
+			b->days[pos / 64] |= (uint64) bits[k] << (pos % 64);
+			/* the high bits of a byte that straddles two words: days <= ld */
+			if (pos % 64 > 56 && (bits[k] >> (64 - pos % 64)) != 0)
+				b->days[pos / 64 + 1] |= (uint64) bits[k] >> (64 - pos % 64);
+		}
 		r.pos += bitmap_form;
 		if (!BehaviorDayActive(b, fd) || !BehaviorDayActive(b, ld))
 			Corrupt(&r, "The days of first_seen and last_seen must be active");
@@ -753,10 +788,9 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 		FeatureUsage *f = &b->features[i];
 		uint64		delta = GetVarint(&r, "feature id");
 
-		if (delta > (uint64) (PG_INT32_MAX - (prev_id + 1)))
+		if (delta > (uint64) ((int64) PG_INT32_MAX - prev_id - 1))
 			Corrupt(&r, "Feature id out of range");
-		f->id = prev_id + 1 + (int32) delta;
-		prev_id = f->id;
+		prev_id = b->feature_ids[i] = (int32) (prev_id + 1 + (int64) delta);
 		f->count = GetCount(&r, "feature count");
 		if (f->count < 1)
 			Corrupt(&r, "Feature used zero times");

@@ -30,21 +30,22 @@
 /* |value| of one event stays below 1e24; a sum past 1.7e29 is an error */
 #define BEHAVIOR_VALUE_LIMIT	1e24
 
+/* use of one feature; the ids are kept apart, in an array of their own */
 typedef struct FeatureUsage
 {
-	int32		id;
 	int64		count;
 	TimestampTz first_seen;
 	TimestampTz last_seen;
 } FeatureUsage;
 
 /*
- * Small behaviors keep their days and features inline, in the same block as
- * the scalars: an aggregate touching a random group per row then reads one
- * stretch of memory whose addresses are all known at once, instead of
- * chasing pointers into three places (each one a cache miss).
+ * An aggregate touches a random group per row, whose state is rarely in
+ * cache.  So the fields a row reads sit together, small behaviors keep their
+ * days and feature ids inline right after them, and the feature search runs
+ * over the ids alone (eight to a cache line half) before it touches a
+ * feature's usage.
  */
-#define BEHAVIOR_INLINE_WORDS		4	/* 256 days */
+#define BEHAVIOR_INLINE_WORDS		2	/* 128 days */
 #define BEHAVIOR_INLINE_FEATURES	8
 
 typedef struct Behavior
@@ -57,10 +58,12 @@ typedef struct Behavior
 	int32		nfeatures;
 	int32		maxfeatures;
 	uint64	   *days;			/* inline_days or an array in cxt */
-	FeatureUsage *features;		/* ascending by id; inline_features or in cxt */
-	MemoryContext cxt;			/* where larger arrays go */
-	int128		value;			/* sum of values in BEHAVIOR_VALUE_SCALE units */
+	int32	   *feature_ids;	/* ascending; inline_ids or an array in cxt */
+	FeatureUsage *features;		/* features[i] is the use of feature_ids[i] */
 	uint64		inline_days[BEHAVIOR_INLINE_WORDS];
+	int32		inline_ids[BEHAVIOR_INLINE_FEATURES];
+	int128		value;			/* sum of values in BEHAVIOR_VALUE_SCALE units */
+	MemoryContext cxt;			/* where larger arrays go */
 	FeatureUsage inline_features[BEHAVIOR_INLINE_FEATURES];
 } Behavior;
 

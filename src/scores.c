@@ -195,7 +195,7 @@ behavior_features(PG_FUNCTION_ARGS)
 	int			i;
 
 	for (i = 0; i < b->nfeatures; i++)
-		ids[i] = Int32GetDatum(b->features[i].id);
+		ids[i] = Int32GetDatum(b->feature_ids[i]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(ids, b->nfeatures, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 }
 
