@@ -7,6 +7,8 @@ build_install
 start_cluster
 trap stop_cluster EXIT
 as_postgres psql -X -q -c "ALTER SYSTEM SET max_parallel_workers = 8" -c "SELECT pg_reload_conf()" >/dev/null
-for n in "${@:-1000000 10000000}"; do
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000000 10000000)
+for n in "${sizes[@]}"; do
 	"$PYTHON" "$ROOT/bench/run.py" "$n" 5
 done

@@ -134,3 +134,759 @@ COMMENT ON FUNCTION feature_last_seen(behavior, int) IS 'Time of the last event 
 COMMENT ON FUNCTION adoption(behavior, int[]) IS 'Share of the distinct listed features used at least once (NULL for an empty list)';
 COMMENT ON FUNCTION quantile_score(double precision, double precision[]) IS '1 + number of breakpoints strictly below x (RFM score from population quantiles)';
 COMMENT ON FUNCTION quantile_score(double precision, double precision[], boolean) IS 'As quantile_score(x, breakpoints); descending gives the mirror score, 1 + number of breakpoints >= x';
+
+-- ===================================================================
+-- Segment predicates (src/predicate.c)
+-- ===================================================================
+
+CREATE FUNCTION check_predicate(predicate text, scores regclass, schema regnamespace) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION check_predicate(text, regclass, regnamespace) IS 'Parse and check a segment predicate over the columns of the scores table; returns it deparsed, or raises an error naming what is not allowed';
+
+-- ===================================================================
+-- The managed pipeline: configuration
+-- ===================================================================
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'segmentation_admin') THEN
+		CREATE ROLE segmentation_admin NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'segmentation_reader') THEN
+		CREATE ROLE segmentation_reader NOLOGIN;
+	END IF;
+END $$;
+
+CREATE TABLE sources (
+	id serial PRIMARY KEY,
+	source regclass NOT NULL UNIQUE,
+	user_column name NOT NULL,
+	time_column name NOT NULL,
+	event_column name NOT NULL,
+	value_column name,
+	user_type regtype NOT NULL,
+	tracked_by name NOT NULL DEFAULT current_user,
+	tracked_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE features (
+	id int PRIMARY KEY CHECK (id >= 0),
+	name text NOT NULL UNIQUE,
+	event_names text[] NOT NULL CHECK (cardinality(event_names) > 0)
+);
+CREATE TABLE segments (
+	scheme text NOT NULL,
+	name text NOT NULL,
+	predicate text NOT NULL,
+	checked_predicate text NOT NULL,
+	priority int NOT NULL DEFAULT 100,
+	description text,
+	defined_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (scheme, name)
+);
+CREATE TABLE refresh_runs (
+	id bigserial PRIMARY KEY,
+	started_at timestamptz NOT NULL,
+	finished_at timestamptz,
+	mode text NOT NULL CHECK (mode IN ('full', 'incremental')),
+	as_of timestamptz NOT NULL,
+	events_read bigint,
+	users_changed bigint,
+	transitions bigint,
+	error text
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sources', '');
+SELECT pg_catalog.pg_extension_config_dump('sources_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('features', '');
+SELECT pg_catalog.pg_extension_config_dump('segments', '');
+SELECT pg_catalog.pg_extension_config_dump('refresh_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('refresh_runs_id_seq', '');
+
+COMMENT ON TABLE sources IS 'Tracked events tables: which columns hold the user, the time, the event name and the value';
+COMMENT ON TABLE features IS 'Product features: each is one or more event names; ids are stable and used in behavior values';
+COMMENT ON TABLE segments IS 'Segment definitions: inside a scheme each user is in the matching segment of highest priority, else in unsegmented';
+COMMENT ON TABLE refresh_runs IS 'One row per refresh: times, mode, events read, users changed, transitions, error';
+COMMENT ON COLUMN sources.source IS 'The events table';
+COMMENT ON COLUMN sources.user_column IS 'Column with the user id';
+COMMENT ON COLUMN sources.time_column IS 'Column with the event time (timestamptz)';
+COMMENT ON COLUMN sources.event_column IS 'Column with the event name';
+COMMENT ON COLUMN sources.value_column IS 'Column with the event value (numeric), or NULL';
+COMMENT ON COLUMN sources.user_type IS 'Type of the user id, the same for every source';
+COMMENT ON COLUMN sources.tracked_by IS 'Role that tracked the source (set by a trigger, not by the caller): refresh reads the source only while this role may';
+COMMENT ON COLUMN features.event_names IS 'Event names that count as a use of this feature';
+COMMENT ON COLUMN segments.predicate IS 'The predicate as written';
+COMMENT ON COLUMN segments.checked_predicate IS 'The predicate as checked and deparsed: what refresh evaluates';
+COMMENT ON COLUMN refresh_runs.events_read IS 'Events merged or recomputed by this run';
+COMMENT ON COLUMN refresh_runs.users_changed IS 'Users whose behavior changed';
+COMMENT ON COLUMN refresh_runs.transitions IS 'Segment moves recorded in transitions';
+COMMENT ON COLUMN refresh_runs.error IS 'Error text when the run failed (the previous state is kept)';
+
+-- the score columns a predicate may use, and that user_scores shows
+CREATE FUNCTION score_columns() RETURNS TABLE (name text, type text, description text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+VALUES ('first_seen', 'timestamptz', 'First event'),
+       ('last_seen', 'timestamptz', 'Last event'),
+       ('recency_days', 'double precision', 'Days since the last event, as of the refresh'),
+       ('tenure_days', 'double precision', 'Days since the first event, as of the refresh'),
+       ('frequency', 'bigint', 'Number of events'),
+       ('monetary', 'double precision', 'Sum of event values'),
+       ('active_days', 'integer', 'Distinct active UTC days, all time'),
+       ('active_days_7', 'integer', 'Active days in the 7 days up to the refresh'),
+       ('active_days_28', 'integer', 'Active days in the 28 days up to the refresh'),
+       ('active_days_prev_28', 'integer', 'Active days in the 28 days before those'),
+       ('current_streak', 'integer', 'Consecutive active days up to the refresh'),
+       ('decayed_activity', 'double precision', 'Active days weighted by a 7-day half-life'),
+       ('features_adopted', 'integer', 'Defined features used at least once'),
+       ('adoption_rate', 'double precision', 'Share of the defined features used at least once'),
+       ('r_score', 'integer', 'Recency quintile score, 5 = most recent'),
+       ('f_score', 'integer', 'Frequency quintile score, 5 = most frequent'),
+       ('m_score', 'integer', 'Monetary quintile score, 5 = highest value'),
+       ('rfm_cell', 'text', 'The three scores, e.g. 545'),
+       ('features_used', 'text[]', 'Names of the defined features used (predicates only; not in user_scores)')
+$$;
+COMMENT ON FUNCTION score_columns() IS 'The columns of segmentation.scores (besides user_id): what segment predicates may use';
+
+-- tracked_by is whoever inserts or updates the row: a plain (not SECURITY
+-- DEFINER) trigger sees the real current_user, so it cannot be forged.
+CREATE FUNCTION _stamp_tracked_by() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	NEW.tracked_by := current_user;
+	RETURN NEW;
+END $$;
+COMMENT ON FUNCTION _stamp_tracked_by() IS 'Internal: records which role tracked a source';
+CREATE TRIGGER stamp_tracked_by BEFORE INSERT OR UPDATE ON sources
+	FOR EACH ROW EXECUTE FUNCTION _stamp_tracked_by();
+
+-- event name -> feature id
+CREATE VIEW _feature_map AS
+	SELECT e.event, f.id FROM features f, unnest(f.event_names) AS e(event);
+COMMENT ON VIEW _feature_map IS 'Internal: which feature each event name counts for';
+
+-- ===================================================================
+-- Materialized state, created by the first track() with the user id type
+-- ===================================================================
+
+CREATE FUNCTION _create_state(user_type regtype) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t text := user_type::text;
+	cols text;
+BEGIN
+	IF to_regclass('segmentation.profiles') IS NOT NULL THEN
+		RETURN;
+	END IF;
+	SELECT string_agg(format('%I %s', c.name, c.type), ', ') INTO cols FROM segmentation.score_columns() c;
+	EXECUTE format($ddl$
+		CREATE TABLE segmentation.profiles (user_id %1$s PRIMARY KEY, behavior segmentation.behavior NOT NULL);
+		CREATE TABLE segmentation.scores (user_id %1$s PRIMARY KEY, %2$s);
+		CREATE TABLE segmentation.memberships (
+			scheme text NOT NULL, user_id %1$s NOT NULL, segment text NOT NULL, entered_at timestamptz NOT NULL,
+			PRIMARY KEY (scheme, user_id));
+		CREATE TABLE segmentation.membership_history (
+			scheme text NOT NULL, user_id %1$s NOT NULL, segment text NOT NULL,
+			entered_at timestamptz NOT NULL, exited_at timestamptz);
+		CREATE INDEX ON segmentation.membership_history (scheme, user_id, entered_at);
+		CREATE INDEX ON segmentation.membership_history (scheme, segment, entered_at);
+		CREATE TABLE segmentation.transitions (
+			id bigserial PRIMARY KEY, run_id bigint, scheme text NOT NULL, user_id %1$s NOT NULL,
+			from_segment text, to_segment text, at timestamptz NOT NULL);
+		CREATE TABLE segmentation.pending_events (source_id int, user_id %1$s, ts timestamptz, event text, value float8);
+		CREATE TABLE segmentation.dirty_users (user_id %1$s);
+		CREATE TABLE segmentation.truncated (source_id int);
+	$ddl$, t, cols);
+
+	COMMENT ON TABLE segmentation.profiles IS 'One behavior per user, merged from every tracked source';
+	COMMENT ON TABLE segmentation.scores IS 'Scores of every user as of the last refresh: what segment predicates read';
+	COMMENT ON TABLE segmentation.memberships IS 'Current segment of every user in every scheme';
+	COMMENT ON TABLE segmentation.membership_history IS 'Who was in which segment when: exited_at is NULL for the current one';
+	COMMENT ON TABLE segmentation.transitions IS 'Outbox of segment moves (from_segment NULL: a new user; to_segment NULL: a user gone), announced by NOTIFY segmentation_transitions';
+	COMMENT ON TABLE segmentation.pending_events IS 'Internal: events inserted into tracked sources since the last refresh';
+	COMMENT ON TABLE segmentation.dirty_users IS 'Internal: users whose events were updated or deleted since the last refresh';
+	COMMENT ON TABLE segmentation.truncated IS 'Internal: sources truncated or newly tracked since the last refresh (next refresh is full)';
+
+	GRANT SELECT ON segmentation.profiles, segmentation.scores, segmentation.memberships,
+		segmentation.membership_history, segmentation.transitions TO segmentation_admin;
+	GRANT INSERT ON segmentation.truncated TO segmentation_admin;
+
+	EXECUTE format($v$
+		CREATE VIEW segmentation.segment_summary AS
+		SELECT m.scheme, m.segment, count(*)::bigint AS users,
+		       count(*)::float8 / sum(count(*)) OVER (PARTITION BY m.scheme)::float8 AS share,
+		       avg(s.recency_days)::float8 AS mean_recency_days,
+		       avg(s.frequency)::float8 AS mean_frequency,
+		       avg(s.monetary)::float8 AS mean_monetary,
+		       avg(s.active_days_28)::float8 AS mean_active_days_28,
+		       avg(s.adoption_rate)::float8 AS mean_adoption_rate
+		FROM segmentation.memberships m JOIN segmentation.scores s USING (user_id)
+		GROUP BY m.scheme, m.segment;
+		CREATE VIEW segmentation.segment_migration AS
+		SELECT scheme, coalesce(from_segment, '(new)') AS from_segment, coalesce(to_segment, '(gone)') AS to_segment,
+		       date_trunc('day', at, 'UTC') AS period, count(DISTINCT user_id)::bigint AS users
+		FROM segmentation.transitions
+		GROUP BY 1, 2, 3, 4;
+	$v$);
+	COMMENT ON VIEW segmentation.segment_summary IS 'Size and mean scores of every segment of every scheme';
+	COMMENT ON COLUMN segmentation.segment_summary.scheme IS 'Scheme';
+	COMMENT ON COLUMN segmentation.segment_summary.segment IS 'Segment (unsegmented: no predicate matched)';
+	COMMENT ON COLUMN segmentation.segment_summary.users IS 'Users in the segment';
+	COMMENT ON COLUMN segmentation.segment_summary.share IS 'Share of the scheme''s users';
+	COMMENT ON COLUMN segmentation.segment_summary.mean_recency_days IS 'Mean days since last event';
+	COMMENT ON COLUMN segmentation.segment_summary.mean_frequency IS 'Mean number of events';
+	COMMENT ON COLUMN segmentation.segment_summary.mean_monetary IS 'Mean value sum';
+	COMMENT ON COLUMN segmentation.segment_summary.mean_active_days_28 IS 'Mean active days in the last 28 days';
+	COMMENT ON COLUMN segmentation.segment_summary.mean_adoption_rate IS 'Mean share of features adopted';
+	COMMENT ON VIEW segmentation.segment_migration IS 'Users who moved between segments, per scheme and UTC day';
+	COMMENT ON COLUMN segmentation.segment_migration.scheme IS 'Scheme';
+	COMMENT ON COLUMN segmentation.segment_migration.from_segment IS 'Segment left ((new): first segment of a new user)';
+	COMMENT ON COLUMN segmentation.segment_migration.to_segment IS 'Segment entered ((gone): the user has no events any more)';
+	COMMENT ON COLUMN segmentation.segment_migration.period IS 'UTC day of the move (the as_of of the refresh)';
+	COMMENT ON COLUMN segmentation.segment_migration.users IS 'Users who made this move that day';
+	GRANT SELECT ON segmentation.segment_summary, segmentation.segment_migration TO segmentation_reader, segmentation_admin;
+	PERFORM segmentation._rebuild_views();
+END $$;
+COMMENT ON FUNCTION _create_state(regtype) IS 'Internal: creates the materialized tables and views for a user id type';
+
+-- user_scores has one column per scheme, so it is rebuilt when schemes change
+CREATE FUNCTION _rebuild_views() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	scheme_cols text := '';
+	scheme_joins text := '';
+	r record;
+	i int := 0;
+BEGIN
+	IF to_regclass('segmentation.scores') IS NULL THEN
+		RETURN;
+	END IF;
+	FOR r IN SELECT DISTINCT scheme FROM segmentation.segments ORDER BY scheme LOOP
+		i := i + 1;
+		scheme_cols := scheme_cols || format(', coalesce(m%s.segment, %L) AS %I', i, 'unsegmented', r.scheme);
+		scheme_joins := scheme_joins || format(' LEFT JOIN segmentation.memberships m%1$s ON m%1$s.scheme = %2$L AND m%1$s.user_id = s.user_id', i, r.scheme);
+	END LOOP;
+	DROP VIEW IF EXISTS segmentation.user_scores;
+	EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT s.user_id, %s%s FROM segmentation.scores s%s',
+		(SELECT string_agg(format('s.%I', name), ', ') FROM segmentation.score_columns() WHERE name <> 'features_used'),
+		scheme_cols, scheme_joins);
+	COMMENT ON VIEW segmentation.user_scores IS 'One row per user: behavior scores as of the last refresh and the segment in every scheme';
+	COMMENT ON COLUMN segmentation.user_scores.user_id IS 'User id, of the tracked sources'' type';
+	FOR r IN SELECT name, description FROM segmentation.score_columns() WHERE name <> 'features_used' LOOP
+		EXECUTE format('COMMENT ON COLUMN segmentation.user_scores.%I IS %L', r.name, r.description);
+	END LOOP;
+	FOR r IN SELECT DISTINCT scheme FROM segmentation.segments LOOP
+		EXECUTE format('COMMENT ON COLUMN segmentation.user_scores.%I IS %L', r.scheme,
+			format('Segment in scheme %s', r.scheme));
+	END LOOP;
+	GRANT SELECT ON segmentation.user_scores TO segmentation_reader, segmentation_admin;
+END $$;
+COMMENT ON FUNCTION _rebuild_views() IS 'Internal: recreates user_scores with one column per scheme';
+
+-- The capture triggers of one source: inserted rows are queued for the next
+-- refresh; users whose rows are updated or deleted are recomputed by it; a
+-- truncate makes it full.  Statement triggers with transition tables, so a
+-- COPY or a multi-row INSERT costs one INSERT ... SELECT.
+CREATE FUNCTION _install_capture(source_id int) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s segmentation.sources;
+	fn text := format('segmentation.%I', '_capture_' || source_id);
+BEGIN
+	SELECT * INTO STRICT s FROM segmentation.sources WHERE id = source_id;
+	IF NOT has_table_privilege(s.tracked_by, s.source, 'SELECT') OR NOT has_table_privilege(s.tracked_by, s.source, 'TRIGGER') THEN
+		RAISE EXCEPTION 'role % may not track %', s.tracked_by, s.source
+			USING ERRCODE = 'insufficient_privilege', HINT = 'Tracking needs SELECT and TRIGGER on the events table.';
+	END IF;
+	EXECUTE format($f$
+		CREATE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+		BEGIN
+			IF TG_OP = 'INSERT' THEN
+				INSERT INTO segmentation.pending_events (source_id, user_id, ts, event, value)
+				SELECT %2$s, n.%3$I, n.%4$I, n.%5$I::text, %6$s FROM new_rows n;
+			ELSIF TG_OP = 'UPDATE' THEN
+				INSERT INTO segmentation.dirty_users (user_id)
+				SELECT o.%3$I FROM old_rows o UNION SELECT n.%3$I FROM new_rows n;
+			ELSIF TG_OP = 'DELETE' THEN
+				INSERT INTO segmentation.dirty_users (user_id) SELECT DISTINCT o.%3$I FROM old_rows o;
+			ELSE
+				INSERT INTO segmentation.truncated (source_id) VALUES (%2$s);
+			END IF;
+			RETURN NULL;
+		END $body$;
+		CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON %7$s
+			REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
+		CREATE TRIGGER segmentation_capture_update AFTER UPDATE ON %7$s
+			REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
+		CREATE TRIGGER segmentation_capture_delete AFTER DELETE ON %7$s
+			REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
+		CREATE TRIGGER segmentation_capture_truncate AFTER TRUNCATE ON %7$s
+			FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
+	$f$, fn, source_id, s.user_column, s.time_column, s.event_column,
+		CASE WHEN s.value_column IS NULL THEN 'NULL::float8' ELSE format('n.%I::float8', s.value_column) END,
+		s.source);
+	EXECUTE format('COMMENT ON FUNCTION %s() IS %L', fn, format('Internal: captures changes of %s for refresh', s.source));
+	-- the rows already there are read by the next refresh, which is full
+	INSERT INTO segmentation.truncated (source_id) VALUES (source_id);
+END $$;
+COMMENT ON FUNCTION _install_capture(int) IS 'Internal: creates the change-capture triggers of a tracked source';
+
+-- The union of all tracked sources as (user_id, ts, event, value), checking
+-- that each one's tracker may still read it.
+CREATE FUNCTION _sources_sql() RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s record;
+	parts text[] := '{}';
+BEGIN
+	FOR s IN SELECT * FROM segmentation.sources ORDER BY id LOOP
+		IF NOT has_table_privilege(s.tracked_by, s.source, 'SELECT') THEN
+			RAISE EXCEPTION 'role % that tracked % may no longer read it', s.tracked_by, s.source
+				USING ERRCODE = 'insufficient_privilege';
+		END IF;
+		parts := parts || format('SELECT t.%I AS user_id, t.%I AS ts, t.%I::text AS event, %s AS value FROM %s t',
+			s.user_column, s.time_column, s.event_column,
+			CASE WHEN s.value_column IS NULL THEN 'NULL::float8' ELSE format('t.%I::float8', s.value_column) END,
+			s.source);
+	END LOOP;
+	RETURN array_to_string(parts, ' UNION ALL ');
+END $$;
+COMMENT ON FUNCTION _sources_sql() IS 'Internal: SQL of the union of the tracked sources';
+
+-- ===================================================================
+-- Public pipeline functions
+-- ===================================================================
+
+CREATE FUNCTION track(source regclass, user_column name, time_column name, event_column name, value_column name DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	kind "char";
+	user_t regtype;
+	existing regtype;
+	id int;
+	col name;
+	t regtype;
+BEGIN
+	SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = source;
+	IF kind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION 'cannot track %: it is not a table', source
+			USING ERRCODE = 'wrong_object_type', HINT = 'Track the table the application inserts into, not a view.';
+	END IF;
+	IF NOT has_table_privilege(source, 'SELECT') OR NOT has_table_privilege(source, 'TRIGGER') THEN
+		RAISE EXCEPTION 'permission denied to track %', source
+			USING ERRCODE = 'insufficient_privilege', HINT = 'Tracking needs SELECT and TRIGGER on the events table.';
+	END IF;
+	FOREACH col IN ARRAY ARRAY[user_column, time_column, event_column, value_column] LOOP
+		CONTINUE WHEN col IS NULL;
+		SELECT a.atttypid::regtype INTO t FROM pg_attribute a
+		WHERE a.attrelid = source AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+		IF t IS NULL THEN
+			RAISE EXCEPTION 'column "%" does not exist in %', col, source USING ERRCODE = 'undefined_column';
+		END IF;
+		IF col = time_column AND t <> 'timestamptz'::regtype THEN
+			RAISE EXCEPTION 'time column "%" of % is %, not timestamptz', col, source, t
+				USING ERRCODE = 'datatype_mismatch', HINT = 'Event times must be timestamp with time zone.';
+		END IF;
+		IF col = event_column AND t NOT IN ('text'::regtype, 'varchar'::regtype, 'name'::regtype, 'bpchar'::regtype) THEN
+			RAISE EXCEPTION 'event column "%" of % is %, not text', col, source, t USING ERRCODE = 'datatype_mismatch';
+		END IF;
+		IF col = value_column AND t NOT IN ('float8'::regtype, 'float4'::regtype, 'numeric'::regtype, 'int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
+			RAISE EXCEPTION 'value column "%" of % is %, not a number', col, source, t USING ERRCODE = 'datatype_mismatch';
+		END IF;
+		IF col = user_column THEN
+			user_t := t;
+		END IF;
+	END LOOP;
+	SELECT s.user_type INTO existing FROM segmentation.sources s LIMIT 1;
+	IF existing IS NOT NULL AND existing <> user_t THEN
+		RAISE EXCEPTION 'user column "%" of % is %, but tracked sources use %', user_column, source, user_t, existing
+			USING ERRCODE = 'datatype_mismatch', HINT = 'Sources are unioned by user id, so every source needs the same user id type.';
+	END IF;
+	IF EXISTS (SELECT FROM segmentation.sources s WHERE s.source = track.source) THEN
+		RAISE EXCEPTION '% is already tracked', source USING ERRCODE = 'duplicate_object';
+	END IF;
+	INSERT INTO segmentation.sources (source, user_column, time_column, event_column, value_column, user_type)
+	VALUES (source, user_column, time_column, event_column, value_column, user_t)
+	RETURNING sources.id INTO id;
+	PERFORM segmentation._create_state(user_t);
+	PERFORM segmentation._install_capture(id);
+END $$;
+COMMENT ON FUNCTION track(regclass, name, name, name, name) IS 'Track an events table: its inserts, updates, deletes and truncates reach the next refresh; the first refresh after it is full';
+
+CREATE FUNCTION define_feature(name text, event_names text[]) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	fid int;
+	clash record;
+BEGIN
+	IF name IS NULL OR name = '' THEN
+		RAISE EXCEPTION 'argument "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF event_names IS NULL OR cardinality(event_names) = 0 OR array_position(event_names, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'argument "event_names" must list at least one event name, without NULLs' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT m.event, f.name AS feature INTO clash FROM segmentation._feature_map m JOIN segmentation.features f ON f.id = m.id
+	WHERE m.event = ANY (event_names) AND f.name <> define_feature.name LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'event "%" already counts for feature "%"', clash.event, clash.feature
+			USING ERRCODE = 'duplicate_object', HINT = 'An event name belongs to one feature.';
+	END IF;
+	UPDATE segmentation.features f SET event_names = define_feature.event_names WHERE f.name = define_feature.name RETURNING f.id INTO fid;
+	IF fid IS NULL THEN
+		INSERT INTO segmentation.features (id, name, event_names)
+		SELECT coalesce(max(f.id) + 1, 0), define_feature.name, define_feature.event_names FROM segmentation.features f
+		RETURNING features.id INTO fid;
+	END IF;
+	-- stored behaviors carry feature ids: the next refresh recomputes them
+	IF to_regclass('segmentation.truncated') IS NOT NULL THEN
+		INSERT INTO segmentation.truncated (source_id) VALUES (NULL);
+	END IF;
+	RETURN fid;
+END $$;
+COMMENT ON FUNCTION define_feature(text, text[]) IS 'Define (or redefine) a product feature as one or more event names; returns its stable id; the next refresh is full';
+
+CREATE FUNCTION define_segment(scheme text, name text, predicate text, priority int DEFAULT 100, description text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	checked text;
+BEGIN
+	IF scheme IS NULL OR scheme = '' OR name IS NULL OR name = '' THEN
+		RAISE EXCEPTION 'arguments "scheme" and "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF name = 'unsegmented' THEN
+		RAISE EXCEPTION 'segment name "unsegmented" is reserved' USING ERRCODE = 'reserved_name',
+			HINT = 'Users that match no predicate of a scheme are in unsegmented.';
+	END IF;
+	IF scheme = 'user_id' OR EXISTS (SELECT FROM segmentation.score_columns() c WHERE c.name = scheme) THEN
+		RAISE EXCEPTION 'scheme name "%" is taken by a column of user_scores', scheme USING ERRCODE = 'reserved_name';
+	END IF;
+	IF predicate IS NULL OR priority IS NULL THEN
+		RAISE EXCEPTION 'arguments "predicate" and "priority" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF to_regclass('segmentation.scores') IS NULL THEN
+		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'Call segmentation.track(...) first: predicates are checked against its user id type.';
+	END IF;
+	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace);
+	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, priority, description)
+	VALUES (scheme, name, predicate, checked, priority, description)
+	ON CONFLICT ON CONSTRAINT segments_pkey DO UPDATE
+		SET predicate = EXCLUDED.predicate, checked_predicate = EXCLUDED.checked_predicate,
+		    priority = EXCLUDED.priority, description = EXCLUDED.description, defined_at = now();
+	PERFORM segmentation._rebuild_views();
+END $$;
+COMMENT ON FUNCTION define_segment(text, text, text, int, text) IS 'Define (or replace) a segment of a scheme: a checked boolean predicate over the columns of segmentation.scores; the highest priority match wins';
+
+CREATE FUNCTION drop_segment(scheme text, name text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	DELETE FROM segmentation.segments s WHERE s.scheme = drop_segment.scheme AND s.name = drop_segment.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'segment "%" of scheme "%" does not exist', name, scheme USING ERRCODE = 'undefined_object';
+	END IF;
+	PERFORM segmentation._rebuild_views();
+END $$;
+COMMENT ON FUNCTION drop_segment(text, text) IS 'Drop a segment; its users move at the next refresh';
+
+-- ===================================================================
+-- refresh
+-- ===================================================================
+
+CREATE FUNCTION refresh(full boolean DEFAULT false, as_of timestamptz DEFAULT now()) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	run bigint;
+	utype text;
+	src text;
+	n_events bigint := 0;
+	n_users bigint := 0;
+	n_moves bigint := 0;
+	sch record;
+	seg record;
+	cases text;
+	n bigint;
+BEGIN
+	IF full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
+		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- one refresh at a time; a second one returns at once
+	IF NOT pg_try_advisory_xact_lock(hashtext('segmentation.refresh')) THEN
+		RAISE NOTICE 'another segmentation.refresh() is running; this one did nothing'
+			USING HINT = 'The running refresh will pick up every event committed before it started; the next one picks up the rest.';
+		RETURN NULL;
+	END IF;
+	IF to_regclass('segmentation.profiles') IS NULL THEN
+		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'Call segmentation.track(...) first.';
+	END IF;
+	full := full OR EXISTS (SELECT FROM segmentation.truncated)
+		OR NOT EXISTS (SELECT FROM segmentation.refresh_runs r WHERE r.error IS NULL AND r.finished_at IS NOT NULL);
+	INSERT INTO segmentation.refresh_runs (started_at, mode, as_of)
+	VALUES (clock_timestamp(), CASE WHEN full THEN 'full' ELSE 'incremental' END, as_of)
+	RETURNING id INTO run;
+
+	BEGIN
+		SELECT s.user_type::text INTO utype FROM segmentation.sources s LIMIT 1;
+		src := segmentation._sources_sql();
+		EXECUTE format('CREATE TEMP TABLE _batch (user_id %s, b segmentation.behavior, replace boolean, n bigint) ON COMMIT DROP', utype);
+
+		-- One statement, so one snapshot: the queued events it consumes, the
+		-- users it recomputes and the source rows it reads are the same
+		-- moment's.  An event committed later stays queued for the next run.
+		IF full THEN
+			EXECUTE format($q$
+				WITH c AS (DELETE FROM segmentation.pending_events RETURNING 1),
+				     d AS (DELETE FROM segmentation.dirty_users RETURNING 1),
+				     t AS (DELETE FROM segmentation.truncated RETURNING 1)
+				INSERT INTO _batch
+				SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value), true, count(*)
+				FROM (%s) e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
+				WHERE e.user_id IS NOT NULL
+				GROUP BY e.user_id
+			$q$, src);
+			INSERT INTO _batch SELECT p.user_id, NULL, true, 0 FROM segmentation.profiles p
+			WHERE NOT EXISTS (SELECT FROM _batch b WHERE b.user_id = p.user_id);
+		ELSE
+			EXECUTE format($q$
+				WITH c AS (DELETE FROM segmentation.pending_events RETURNING user_id, ts, event, value),
+				     d AS (DELETE FROM segmentation.dirty_users RETURNING user_id),
+				     dd AS (SELECT DISTINCT user_id FROM d WHERE user_id IS NOT NULL),
+				     r AS (SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value) AS b, count(*) AS n
+				           FROM (%s) e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
+				           WHERE e.user_id IN (SELECT user_id FROM dd)
+				           GROUP BY e.user_id)
+				INSERT INTO _batch
+				SELECT c.user_id, segmentation.behavior_agg(c.ts, fm.id, c.value), false, count(*)
+				FROM c LEFT JOIN segmentation._feature_map fm ON fm.event = c.event
+				WHERE c.user_id IS NOT NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = c.user_id)
+				GROUP BY c.user_id
+				UNION ALL
+				SELECT dd.user_id, r.b, true, coalesce(r.n, 0) FROM dd LEFT JOIN r USING (user_id)
+			$q$, src);
+		END IF;
+		SELECT coalesce(sum(b.n), 0) INTO n_events FROM _batch b;
+
+		-- merge new events into stored behaviors; replace recomputed ones
+		INSERT INTO segmentation.profiles AS p (user_id, behavior)
+		SELECT b.user_id, b.b FROM _batch b WHERE b.b IS NOT NULL AND NOT b.replace
+		ON CONFLICT (user_id) DO UPDATE SET behavior = segmentation.behavior_merge(p.behavior, EXCLUDED.behavior);
+		GET DIAGNOSTICS n_users = ROW_COUNT;
+		INSERT INTO segmentation.profiles AS p (user_id, behavior)
+		SELECT b.user_id, b.b FROM _batch b WHERE b.b IS NOT NULL AND b.replace
+		ON CONFLICT (user_id) DO UPDATE SET behavior = EXCLUDED.behavior
+			WHERE p.behavior::text <> EXCLUDED.behavior::text;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		n_users := n_users + n;
+		DELETE FROM segmentation.profiles p USING _batch b WHERE b.replace AND b.b IS NULL AND p.user_id = b.user_id;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		n_users := n_users + n;
+
+		-- scores of every user as of as_of, from the stored behaviors
+		DELETE FROM segmentation.scores;
+		INSERT INTO segmentation.scores
+		WITH base AS (
+			SELECT p.user_id, p.behavior AS b,
+			       segmentation.recency_days(p.behavior, as_of) AS recency_days,
+			       segmentation.event_count(p.behavior) AS frequency,
+			       segmentation.value_sum(p.behavior) AS monetary,
+			       segmentation.features(p.behavior) AS fids
+			FROM segmentation.profiles p),
+		bp AS (
+			SELECT percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY recency_days) AS r,
+			       percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY frequency) AS f,
+			       percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY monetary) AS m
+			FROM base),
+		fdef AS (SELECT array_agg(id ORDER BY id) AS ids FROM segmentation.features),
+		scored AS (
+			SELECT base.*,
+			       segmentation.quantile_score(recency_days, bp.r, true) AS r_score,
+			       segmentation.quantile_score(frequency, bp.f) AS f_score,
+			       segmentation.quantile_score(monetary, bp.m) AS m_score,
+			       fdef.ids AS all_ids
+			FROM base, bp, fdef)
+		SELECT user_id,
+		       segmentation.first_seen(b), segmentation.last_seen(b),
+		       recency_days, segmentation.tenure_days(b, as_of),
+		       frequency, monetary,
+		       segmentation.active_days(b),
+		       segmentation.active_days(b, as_of, '7 days'),
+		       segmentation.active_days(b, as_of, '28 days'),
+		       segmentation.active_days(b, as_of - interval '28 days', '28 days'),
+		       segmentation.current_streak(b, as_of),
+		       segmentation.decayed_activity(b, as_of, '7 days'),
+		       coalesce(cardinality(ARRAY(SELECT unnest(fids) INTERSECT SELECT unnest(all_ids))), 0),
+		       segmentation.adoption(b, coalesce(all_ids, '{}')),
+		       r_score, f_score, m_score,
+		       r_score::text || f_score::text || m_score::text,
+		       ARRAY(SELECT f.name FROM segmentation.features f WHERE f.id = ANY (fids) ORDER BY f.id)
+		FROM scored;
+
+		-- segments: per scheme, the matching predicate of highest priority
+		EXECUTE format('CREATE TEMP TABLE _moves (scheme text, user_id %s, from_segment text, to_segment text) ON COMMIT DROP', utype);
+		FOR sch IN SELECT DISTINCT s.scheme FROM segmentation.segments s
+		           UNION SELECT DISTINCT m.scheme FROM segmentation.memberships m ORDER BY 1 LOOP
+			cases := '';
+			FOR seg IN SELECT * FROM segmentation.segments s WHERE s.scheme = sch.scheme ORDER BY s.priority DESC, s.name LOOP
+				-- the stored text is checked again: refresh runs only what passes the checker
+				IF segmentation.check_predicate(seg.predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace)
+				   IS DISTINCT FROM seg.checked_predicate THEN
+					RAISE EXCEPTION 'segment "%" of scheme "%" was changed outside define_segment', seg.name, seg.scheme
+						USING ERRCODE = 'data_corrupted', HINT = 'Define it again with segmentation.define_segment().';
+				END IF;
+				cases := cases || format(' WHEN (%s) THEN %L', seg.checked_predicate, seg.name);
+			END LOOP;
+			EXECUTE format($q$
+				INSERT INTO _moves
+				SELECT %1$L, coalesce(a.user_id, m.user_id), m.segment, a.segment
+				FROM (SELECT s.user_id, %2$s AS segment FROM segmentation.scores s WHERE %3$s) a
+				FULL JOIN (SELECT * FROM segmentation.memberships WHERE scheme = %1$L) m ON m.user_id = a.user_id
+				WHERE a.segment IS DISTINCT FROM m.segment
+			$q$, sch.scheme,
+				CASE WHEN cases = '' THEN 'NULL::text' ELSE 'CASE' || cases || ' ELSE ''unsegmented'' END' END,
+				CASE WHEN cases = '' THEN 'false' ELSE 'true' END);
+		END LOOP;
+
+		DELETE FROM segmentation.memberships m USING _moves mv WHERE m.scheme = mv.scheme AND m.user_id = mv.user_id;
+		INSERT INTO segmentation.memberships (scheme, user_id, segment, entered_at)
+		SELECT mv.scheme, mv.user_id, mv.to_segment, as_of FROM _moves mv WHERE mv.to_segment IS NOT NULL;
+		UPDATE segmentation.membership_history h SET exited_at = as_of
+		FROM _moves mv WHERE h.scheme = mv.scheme AND h.user_id = mv.user_id AND h.exited_at IS NULL;
+		INSERT INTO segmentation.membership_history (scheme, user_id, segment, entered_at)
+		SELECT mv.scheme, mv.user_id, mv.to_segment, as_of FROM _moves mv WHERE mv.to_segment IS NOT NULL;
+		INSERT INTO segmentation.transitions (run_id, scheme, user_id, from_segment, to_segment, at)
+		SELECT run, mv.scheme, mv.user_id, mv.from_segment, mv.to_segment, as_of FROM _moves mv
+		ORDER BY mv.scheme, mv.user_id;
+		GET DIAGNOSTICS n_moves = ROW_COUNT;
+		IF n_moves > 0 THEN
+			PERFORM pg_notify('segmentation_transitions', (
+				SELECT json_build_object('run_id', run, 'transitions', n_moves, 'first_id', min(t.id), 'last_id', max(t.id))::text
+				FROM segmentation.transitions t WHERE t.run_id = run));
+		END IF;
+		DROP TABLE _batch, _moves;
+
+		UPDATE segmentation.refresh_runs r SET finished_at = clock_timestamp(), events_read = n_events,
+			users_changed = n_users, transitions = n_moves
+		WHERE r.id = run;
+	EXCEPTION WHEN OTHERS THEN
+		-- the block's changes are rolled back: the previous state stays
+		UPDATE segmentation.refresh_runs r SET finished_at = clock_timestamp(), error = SQLERRM WHERE r.id = run;
+		RAISE WARNING 'segmentation.refresh() failed, previous state kept: %', SQLERRM;
+	END;
+	RETURN run;
+END $$;
+COMMENT ON FUNCTION refresh(boolean, timestamptz) IS 'Bring profiles, scores, memberships, history and transitions up to date: incremental (new events only) unless full; as_of is the time scores and moves are computed for';
+
+-- ===================================================================
+-- Presets
+-- ===================================================================
+
+CREATE FUNCTION use_preset(name text, signup_event text DEFAULT NULL, activation_event text DEFAULT NULL,
+                           engaged_days int DEFAULT 8, power_days int DEFAULT 16,
+                           churn_days int DEFAULT 30, at_risk_drop float8 DEFAULT 0.5)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF name = 'engagement_ladder' THEN
+		IF signup_event IS NULL OR activation_event IS NULL THEN
+			RAISE EXCEPTION 'preset engagement_ladder needs "signup_event" and "activation_event"'
+				USING ERRCODE = 'invalid_parameter_value',
+				      HINT = 'e.g. segmentation.use_preset(''engagement_ladder'', signup_event => ''signed_up'', activation_event => ''first_project'')';
+		END IF;
+		IF engaged_days IS NULL OR power_days IS NULL OR churn_days IS NULL OR at_risk_drop IS NULL
+		   OR engaged_days < 1 OR power_days <= engaged_days OR power_days > 28 OR churn_days < 1
+		   OR at_risk_drop <= 0 OR at_risk_drop >= 1 THEN
+			RAISE EXCEPTION 'invalid engagement_ladder thresholds'
+				USING ERRCODE = 'invalid_parameter_value',
+				      DETAIL = format('Need 1 <= engaged_days (%s) < power_days (%s) <= 28, churn_days (%s) >= 1, 0 < at_risk_drop (%s) < 1.',
+				                      engaged_days, power_days, churn_days, at_risk_drop);
+		END IF;
+		PERFORM segmentation.define_feature('signup', ARRAY[signup_event]);
+		PERFORM segmentation.define_feature('activation', ARRAY[activation_event]);
+		PERFORM segmentation.define_segment('lifecycle', 'churned', format('recency_days > %s', churn_days), 700,
+			format('No event for more than %s days', churn_days));
+		PERFORM segmentation.define_segment('lifecycle', 'at risk',
+			format('active_days_prev_28 >= 4 AND active_days_28 <= active_days_prev_28 * %s', at_risk_drop), 600,
+			format('Active on at least 4 days in the 28 before last, and on at most %s of as many in the last 28', at_risk_drop));
+		PERFORM segmentation.define_segment('lifecycle', 'power user', format('active_days_28 >= %s', power_days), 500,
+			format('Active on at least %s of the last 28 days', power_days));
+		PERFORM segmentation.define_segment('lifecycle', 'engaged', format('active_days_28 >= %s', engaged_days), 400,
+			format('Active on at least %s of the last 28 days', engaged_days));
+		PERFORM segmentation.define_segment('lifecycle', 'activated', '''activation'' = ANY (features_used)', 300,
+			format('Did %s at least once', activation_event));
+		PERFORM segmentation.define_segment('lifecycle', 'signed up', '''signup'' = ANY (features_used)', 200,
+			format('Did %s, not yet %s', signup_event, activation_event));
+		PERFORM segmentation.define_segment('lifecycle', 'visitor', 'true', 100, 'Seen, never signed up');
+	ELSIF name = 'rfm' THEN
+		-- the classic ordered RFM map on r and fm = round((f + m) / 2); first match wins
+		PERFORM segmentation.define_segment('rfm', s.seg, s.pred, 1200 - 100 * s.ord, s.descr)
+		FROM (VALUES
+			(1, 'Champions', 'r_score >= 4 AND round((f_score + m_score) / 2.0) >= 4', 'Bought recently, buy often and spend the most'),
+			(2, 'Loyal Customers', 'r_score >= 3 AND round((f_score + m_score) / 2.0) >= 4', 'Buy often and spend a lot'),
+			(3, 'Potential Loyalist', 'r_score >= 4 AND round((f_score + m_score) / 2.0) >= 2', 'Recent customers with average frequency'),
+			(4, 'New Customers', 'r_score = 5 AND round((f_score + m_score) / 2.0) <= 1', 'Bought most recently, not often'),
+			(5, 'Promising', 'r_score = 4 AND round((f_score + m_score) / 2.0) <= 1', 'Recent shoppers who have not spent much'),
+			(6, 'Need Attention', 'r_score = 3 AND round((f_score + m_score) / 2.0) >= 2', 'Above average recency, frequency and value'),
+			(7, 'About To Sleep', 'r_score = 3 AND round((f_score + m_score) / 2.0) <= 1', 'Below average recency and frequency'),
+			(8, 'At Risk', 'r_score <= 2 AND round((f_score + m_score) / 2.0) BETWEEN 3 AND 4', 'Spent a lot and often, but long ago'),
+			(9, 'Can''t Lose Them', 'r_score <= 2 AND round((f_score + m_score) / 2.0) >= 5', 'Made the biggest purchases and often, but long ago'),
+			(10, 'Hibernating', 'r_score = 2 AND round((f_score + m_score) / 2.0) <= 2', 'Last purchase long ago, low spenders'),
+			(11, 'Lost', 'true', 'Lowest recency, frequency and value')) AS s(ord, seg, pred, descr);
+	ELSE
+		RAISE EXCEPTION 'unknown preset "%"', name USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Presets are engagement_ladder and rfm.';
+	END IF;
+END $$;
+COMMENT ON FUNCTION use_preset(text, text, text, int, int, int, float8) IS 'Install a preset scheme: engagement_ladder (scheme lifecycle; needs the signup and activation event names) or rfm (scheme rfm)';
+
+-- ===================================================================
+-- Scheduling with pg_cron
+-- ===================================================================
+
+CREATE FUNCTION schedule_refresh(schedule text DEFAULT '*/15 * * * *') RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	job bigint;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = 'feature_not_supported',
+			HINT = 'Install it (Debian: apt-get install postgresql-15-cron), set shared_preload_libraries = ''pg_cron'' and cron.database_name = '''
+			       || current_database() || ''' in postgresql.conf, restart, then CREATE EXTENSION pg_cron.';
+	END IF;
+	-- a named job: scheduling again replaces it
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
+		USING 'segmentation-refresh', schedule, 'SELECT segmentation.refresh()';
+	RETURN job;
+END $$;
+COMMENT ON FUNCTION schedule_refresh(text) IS 'Run segmentation.refresh() on a cron schedule through pg_cron (job segmentation-refresh); scheduling again replaces the job';
+
+CREATE FUNCTION unschedule_refresh() RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	done boolean;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = 'feature_not_supported',
+			HINT = 'Nothing can be scheduled without it; see segmentation.schedule_refresh().';
+	END IF;
+	IF NOT EXISTS (SELECT FROM cron.job WHERE jobname = 'segmentation-refresh') THEN
+		RETURN false;
+	END IF;
+	EXECUTE 'SELECT cron.unschedule($1)' INTO done USING 'segmentation-refresh';
+	RETURN done;
+END $$;
+COMMENT ON FUNCTION unschedule_refresh() IS 'Remove the pg_cron job of schedule_refresh(); false when there was none';
+
+-- ===================================================================
+-- Privileges
+-- ===================================================================
+
+GRANT USAGE ON SCHEMA segmentation TO segmentation_admin, segmentation_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON sources, features, segments TO segmentation_admin;
+GRANT USAGE ON SEQUENCE sources_id_seq TO segmentation_admin;
+GRANT SELECT ON refresh_runs, _feature_map TO segmentation_admin;
+REVOKE EXECUTE ON FUNCTION refresh(boolean, timestamptz), _create_state(regtype), _rebuild_views(),
+	_install_capture(int), track(regclass, name, name, name, name), define_feature(text, text[]),
+	define_segment(text, text, text, int, text), drop_segment(text, text),
+	use_preset(text, text, text, int, int, int, float8), schedule_refresh(text), unschedule_refresh()
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION refresh(boolean, timestamptz), _create_state(regtype), _rebuild_views(),
+	_install_capture(int), track(regclass, name, name, name, name), define_feature(text, text[]),
+	define_segment(text, text, text, int, text), drop_segment(text, text),
+	use_preset(text, text, text, int, int, int, float8), schedule_refresh(text), unschedule_refresh()
+	TO segmentation_admin;

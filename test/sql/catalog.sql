@@ -1,0 +1,31 @@
+-- The extension's catalog: every object documented, functions declared as
+-- strictly as they can be.
+SET search_path = segmentation, public;
+
+-- every function, aggregate and type of the extension has a COMMENT
+SELECT d.classid::regclass AS catalog, pg_describe_object(d.classid, d.objid, 0) AS undocumented
+FROM pg_depend d
+WHERE d.refclassid = 'pg_extension'::regclass
+  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'segmentation')
+  AND d.deptype = 'e'
+  AND obj_description(d.objid, d.classid::regclass::text) IS NULL
+  AND NOT (d.classid = 'pg_type'::regclass AND (SELECT typelem <> 0 FROM pg_type WHERE oid = d.objid))
+ORDER BY 2;
+
+-- every function is parallel safe; all but the transition/combine functions
+-- are strict; all are immutable
+SELECT p.oid::regprocedure AS func, p.provolatile, p.proparallel, p.proisstrict
+FROM pg_proc p
+WHERE p.pronamespace = 'segmentation'::regnamespace
+  AND (p.provolatile <> 'i' OR p.proparallel <> 's'
+       OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge') AND p.prokind = 'f'))
+ORDER BY 1::text;
+
+-- every aggregate has a combine function and a real (non-internal) state type
+SELECT a.aggfnoid::regprocedure AS aggregate, a.aggcombinefn, a.aggtranstype::regtype
+FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+WHERE p.pronamespace = 'segmentation'::regnamespace
+ORDER BY 1::text;
+
+-- the extension is not relocatable and lives in its schema
+SELECT extname, extnamespace::regnamespace, extrelocatable FROM pg_extension WHERE extname = 'segmentation';
