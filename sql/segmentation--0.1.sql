@@ -1,6 +1,12 @@
 -- segmentation 0.1: behavioral segmentation inside PostgreSQL
 \echo Use "CREATE EXTENSION segmentation" to load this file. \quit
 
+-- The schema belongs to the extension, so DROP EXTENSION ... CASCADE also
+-- removes what track() created in it (tables, views, capture triggers).
+CREATE SCHEMA segmentation;
+COMMENT ON SCHEMA segmentation IS 'Behavioral segmentation: behavior type, scores, segments and experiment lift';
+SET LOCAL search_path = segmentation, pg_catalog;
+
 -- ===================================================================
 -- The behavior type (src/behavior.c)
 -- ===================================================================
@@ -363,7 +369,9 @@ BEGIN
 		scheme_cols := scheme_cols || format(', coalesce(m%s.segment, %L) AS %I', i, 'unsegmented', r.scheme);
 		scheme_joins := scheme_joins || format(' LEFT JOIN segmentation.memberships m%1$s ON m%1$s.scheme = %2$L AND m%1$s.user_id = s.user_id', i, r.scheme);
 	END LOOP;
-	DROP VIEW IF EXISTS segmentation.user_scores;
+	IF to_regclass('segmentation.user_scores') IS NOT NULL THEN
+		DROP VIEW segmentation.user_scores;
+	END IF;
 	EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT s.user_id, %s%s FROM segmentation.scores s%s',
 		(SELECT string_agg(format('s.%I', name), ', ') FROM segmentation.score_columns() WHERE name <> 'features_used'),
 		scheme_cols, scheme_joins);
@@ -523,7 +531,7 @@ BEGIN
 		RAISE EXCEPTION 'argument "event_names" must list at least one event name, without NULLs' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	SELECT m.event, f.name AS feature INTO clash FROM segmentation._feature_map m JOIN segmentation.features f ON f.id = m.id
-	WHERE m.event = ANY (event_names) AND f.name <> define_feature.name LIMIT 1;
+	WHERE m.event = ANY (define_feature.event_names) AND f.name <> define_feature.name LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'event "%" already counts for feature "%"', clash.event, clash.feature
 			USING ERRCODE = 'duplicate_object', HINT = 'An event name belongs to one feature.';
@@ -592,6 +600,7 @@ COMMENT ON FUNCTION drop_segment(text, text) IS 'Drop a segment; its users move 
 CREATE FUNCTION refresh(full boolean DEFAULT false, as_of timestamptz DEFAULT now()) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+	do_full boolean := $1;	-- "full" is a keyword inside expressions
 	run bigint;
 	utype text;
 	src text;
@@ -603,7 +612,7 @@ DECLARE
 	cases text;
 	n bigint;
 BEGIN
-	IF full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
+	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
 		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	-- one refresh at a time; a second one returns at once
@@ -616,10 +625,10 @@ BEGIN
 		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Call segmentation.track(...) first.';
 	END IF;
-	full := full OR EXISTS (SELECT FROM segmentation.truncated)
+	do_full := do_full OR EXISTS (SELECT FROM segmentation.truncated)
 		OR NOT EXISTS (SELECT FROM segmentation.refresh_runs r WHERE r.error IS NULL AND r.finished_at IS NOT NULL);
 	INSERT INTO segmentation.refresh_runs (started_at, mode, as_of)
-	VALUES (clock_timestamp(), CASE WHEN full THEN 'full' ELSE 'incremental' END, as_of)
+	VALUES (clock_timestamp(), CASE WHEN do_full THEN 'full' ELSE 'incremental' END, as_of)
 	RETURNING id INTO run;
 
 	BEGIN
@@ -630,7 +639,7 @@ BEGIN
 		-- One statement, so one snapshot: the queued events it consumes, the
 		-- users it recomputes and the source rows it reads are the same
 		-- moment's.  An event committed later stays queued for the next run.
-		IF full THEN
+		IF do_full THEN
 			EXECUTE format($q$
 				WITH c AS (DELETE FROM segmentation.pending_events RETURNING 1),
 				     d AS (DELETE FROM segmentation.dirty_users RETURNING 1),
@@ -890,3 +899,6 @@ GRANT EXECUTE ON FUNCTION refresh(boolean, timestamptz), _create_state(regtype),
 	define_segment(text, text, text, int, text), drop_segment(text, text),
 	use_preset(text, text, text, int, int, int, float8), schedule_refresh(text), unschedule_refresh()
 	TO segmentation_admin;
+
+COMMENT ON SEQUENCE sources_id_seq IS 'Ids of tracked sources';
+COMMENT ON SEQUENCE refresh_runs_id_seq IS 'Ids of refresh runs';

@@ -20,6 +20,8 @@
 
 #include "access/transam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "nodes/nodeFuncs.h"
@@ -27,6 +29,7 @@
 #include "parser/parser.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/regproc.h"
 #include "utils/ruleutils.h"
 
 static void pg_attribute_noreturn()
@@ -113,6 +116,28 @@ CheckNode(Node *node, void *context)
 	return expression_tree_walker(node, CheckNode, context);
 }
 
+/* Point parse errors into the predicate, not into the caller's statement */
+typedef struct PredicateSource
+{
+	const char *predicate;
+	int			offset;			/* where the predicate starts in the parsed text */
+} PredicateSource;
+
+static void
+PredicateErrorContext(void *arg)
+{
+	PredicateSource *src = (PredicateSource *) arg;
+	int			pos = geterrposition();
+
+	if (pos > src->offset)
+	{
+		errposition(0);
+		internalerrposition(pos - src->offset);
+		internalerrquery(src->predicate);
+	}
+	errcontext("segment predicate");
+}
+
 /*
  * check_predicate(predicate, scores regclass, ours regnamespace): the checked
  * predicate, deparsed; an error naming the problem otherwise.
@@ -132,6 +157,8 @@ check_predicate(PG_FUNCTION_ARGS)
 	Query	   *query;
 	TargetEntry *tle;
 	Node	   *expr;
+	PredicateSource source;
+	ErrorContextCallback errcallback;
 
 	if (relname == NULL)
 		ereport(ERROR,
@@ -144,6 +171,13 @@ check_predicate(PG_FUNCTION_ARGS)
 	sql = psprintf("SELECT (%s) FROM %s.%s", predicate,
 				   quote_identifier(get_namespace_name(get_rel_namespace(relid))),
 				   quote_identifier(relname));
+	source.predicate = predicate;
+	source.offset = strlen("SELECT (");
+	errcallback.callback = PredicateErrorContext;
+	errcallback.arg = &source;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
 	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
 	if (list_length(raw) != 1 || !IsA(((RawStmt *) linitial(raw))->stmt, SelectStmt))
 		Refuse("several statements", NULL);
@@ -158,6 +192,7 @@ check_predicate(PG_FUNCTION_ARGS)
 		Refuse("not a single expression", "The predicate must be one expression, e.g. recency_days > 30 AND frequency >= 5.");
 
 	query = parse_analyze_fixedparams(stmt, sql, NULL, 0, NULL);
+	error_context_stack = errcallback.previous;
 	if (query->commandType != CMD_SELECT || list_length(query->rtable) != 1 ||
 		query->jointree->quals != NULL || list_length(query->targetList) != 1 ||
 		query->cteList != NIL)

@@ -12,12 +12,13 @@ WHERE d.refclassid = 'pg_extension'::regclass
   AND NOT (d.classid = 'pg_type'::regclass AND (SELECT typelem <> 0 FROM pg_type WHERE oid = d.objid))
 ORDER BY 2;
 
--- every function is parallel safe; all but the transition/combine functions
--- are strict; all are immutable
+-- every C function is parallel safe and immutable (check_predicate reads the
+-- catalog: stable); all but the transition/combine functions are strict
 SELECT p.oid::regprocedure AS func, p.provolatile, p.proparallel, p.proisstrict
 FROM pg_proc p
 WHERE p.pronamespace = 'segmentation'::regnamespace
-  AND (p.provolatile <> 'i' OR p.proparallel <> 's'
+  AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
+  AND ((p.provolatile <> 'i' AND p.proname <> 'check_predicate') OR p.proparallel <> 's'
        OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge') AND p.prokind = 'f'))
 ORDER BY 1::text;
 
@@ -27,5 +28,12 @@ FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
 WHERE p.pronamespace = 'segmentation'::regnamespace
 ORDER BY 1::text;
 
--- the extension is not relocatable and lives in its schema
-SELECT extname, extnamespace::regnamespace, extrelocatable FROM pg_extension WHERE extname = 'segmentation';
+-- the extension is not relocatable and owns its schema
+SELECT extname, extrelocatable FROM pg_extension WHERE extname = 'segmentation';
+SELECT pg_describe_object(classid, objid, 0) FROM pg_depend
+WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'segmentation') AND classid = 'pg_namespace'::regclass;
+
+-- every SECURITY DEFINER function pins its search_path
+SELECT p.oid::regprocedure FROM pg_proc p
+WHERE p.pronamespace = 'segmentation'::regnamespace AND p.prosecdef
+  AND NOT EXISTS (SELECT FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%');

@@ -1,0 +1,198 @@
+-- The managed pipeline: track, features, segments, refresh, history,
+-- transitions, views, presets, scheduling without pg_cron.
+SET TIME ZONE 'UTC';
+SET datestyle = 'ISO, YMD';
+SET client_min_messages = warning;
+
+CREATE TABLE app_events (uid bigint, at timestamptz, name text, revenue numeric, note text);
+-- 60 users over 120 days: user u is active every (u % 6 + 1)th day from day u % 10,
+-- and stops after day 120 - u; users 1-20 sign up, 1-10 create a project, every 4th event is a purchase
+INSERT INTO app_events
+SELECT u, '2024-01-01'::timestamptz + d * interval '1 day' + (u * 7 % 24) * interval '1 hour',
+       CASE WHEN d = u % 10 AND u <= 20 THEN 'signed_up'
+            WHEN d = u % 10 + (u % 6 + 1) AND u <= 10 THEN 'created_project'
+            WHEN (d / (u % 6 + 1)) % 4 = 3 THEN 'purchase'
+            ELSE 'view' END,
+       CASE WHEN (d / (u % 6 + 1)) % 4 = 3 THEN 10 + u % 7 END, NULL
+FROM generate_series(1, 60) u, generate_series(0, 119) d
+WHERE d >= u % 10 AND d % (u % 6 + 1) = 0 AND d <= 120 - u;
+
+-- nothing tracked yet
+SELECT segmentation.refresh();
+SELECT segmentation.define_segment('lifecycle', 'x', 'true');
+
+-- track: errors name the problem
+SELECT segmentation.track('app_events', 'nope', 'at', 'name');
+SELECT segmentation.track('app_events', 'uid', 'name', 'name');
+SELECT segmentation.track('app_events', 'uid', 'at', 'revenue');
+SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'note');
+CREATE VIEW app_view AS SELECT * FROM app_events;
+SELECT segmentation.track('app_view', 'uid', 'at', 'name');
+SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'revenue');
+SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'revenue');
+CREATE TABLE other_events (account text, at timestamptz, name text);
+SELECT segmentation.track('other_events', 'account', 'at', 'name');
+SELECT source, user_column, time_column, event_column, value_column, user_type, tracked_by FROM segmentation.sources;
+
+-- features: stable ids, one feature per event name
+SELECT segmentation.define_feature('export', '{export_csv,export_pdf}');
+SELECT segmentation.define_feature('purchase', '{purchase}');
+SELECT segmentation.define_feature('export', '{export_csv}');
+SELECT segmentation.define_feature('billing', '{purchase}');
+SELECT segmentation.define_feature('empty', '{}');
+SELECT id, name, event_names FROM segmentation.features ORDER BY id;
+
+-- predicates are checked when defined
+SELECT segmentation.define_segment('s', 'a', 'frequency > (SELECT 1)');
+SELECT segmentation.define_segment('s', 'a', 'random() > 0.5');
+SELECT segmentation.define_segment('s', 'a', 'now() > last_seen');
+SELECT segmentation.define_segment('s', 'a', 'no_such_column > 1');
+SELECT segmentation.define_segment('s', 'a', 'frequency >');
+SELECT segmentation.define_segment('s', 'a', 'true; DROP TABLE app_events');
+SELECT segmentation.define_segment('s', 'a', 'true) FROM segmentation.profiles WHERE (true');
+SELECT segmentation.define_segment('s', 'a', 'frequency');
+SELECT segmentation.define_segment('s', 'a', 'count(*) > 1');
+SELECT segmentation.define_segment('s', 'a', 'frequency > 1 -- comment');
+SELECT segmentation.define_segment('s', 'a', 'pg_catalog.pg_sleep(1) IS NULL');
+SELECT segmentation.define_segment('s', 'a', 'txid_current() > 0');
+SELECT segmentation.define_segment('s', 'unsegmented', 'true');
+SELECT segmentation.define_segment('frequency', 'a', 'true');
+SELECT segmentation.define_segment('s', 'a', NULL);
+
+-- a definer cannot smuggle code into refresh: an "immutable" function of its
+-- own, which would run with the privileges of whoever runs refresh (a
+-- superuser, through pg_cron), is refused, as is an operator built on one
+CREATE ROLE regress_definer LOGIN IN ROLE segmentation_admin;
+CREATE SCHEMA regress_definer AUTHORIZATION regress_definer;
+SET ROLE regress_definer;
+CREATE FUNCTION regress_definer.sneaky(x bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	EXECUTE 'ALTER ROLE regress_definer SUPERUSER';
+	RETURN true;
+END $$;
+CREATE FUNCTION regress_definer.sneaky_op(bigint, bigint) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT regress_definer.sneaky($1)';
+CREATE OPERATOR regress_definer.>>> (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = regress_definer.sneaky_op);
+SELECT segmentation.define_segment('s', 'a', 'regress_definer.sneaky(frequency)');
+SELECT segmentation.define_segment('s', 'a', 'frequency OPERATOR(regress_definer.>>>) 1');
+SELECT segmentation.define_segment('s', 'a', 'sneaky(frequency)');
+-- nor by writing the segments table directly: refresh checks every predicate again
+INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate)
+VALUES ('s', 'forged', 'true', 'regress_definer.sneaky(frequency)');
+RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-01');
+SELECT mode, error FROM segmentation.refresh_runs ORDER BY id;
+SELECT count(*) AS profiles_after_failed_refresh FROM segmentation.profiles;
+SELECT rolsuper AS definer_became_superuser FROM pg_roles WHERE rolname = 'regress_definer';
+DELETE FROM segmentation.segments WHERE scheme = 's';
+
+-- good predicates, stored as checked
+SELECT segmentation.define_segment('activity', 'daily', 'active_days_7 >= 6', 300, 'Active most days');
+SELECT segmentation.define_segment('activity', 'weekly', 'active_days_28 >= 4 AND recency_days < 7', 200);
+SELECT segmentation.define_segment('activity', 'buyer', 'monetary > 0 AND ''purchase'' = ANY (features_used)', 100);
+SELECT segmentation.define_segment('activity', 'deep', 'CASE WHEN frequency > 50 THEN segmentation.feature_count(NULL, 0) IS NULL ELSE false END', 50);
+SELECT scheme, name, priority, checked_predicate FROM segmentation.segments ORDER BY scheme, priority DESC;
+
+-- the presets
+SELECT segmentation.use_preset('engagement_ladder');
+SELECT segmentation.use_preset('engagement_ladder', 'signed_up', 'created_project', engaged_days => 30);
+SELECT segmentation.use_preset('nope');
+SELECT segmentation.use_preset('engagement_ladder', signup_event => 'signed_up', activation_event => 'created_project');
+SELECT segmentation.use_preset('rfm');
+SELECT scheme, count(*) FROM segmentation.segments GROUP BY 1 ORDER BY 1;
+
+-- the first refresh is full
+SELECT segmentation.refresh(as_of => '2024-05-01 12:00+00') IS NOT NULL AS ran;
+SELECT mode, events_read, users_changed, transitions, error FROM segmentation.refresh_runs WHERE error IS NULL ORDER BY id;
+SELECT (SELECT count(*) FROM app_events) AS source_events,
+       (SELECT sum(segmentation.event_count(behavior)) FROM segmentation.profiles) AS profiled_events;
+SELECT scheme, segment, users, round(share::numeric, 3) AS share FROM segmentation.segment_summary ORDER BY 1, 2;
+SELECT user_id, frequency, round(recency_days::numeric, 2) AS recency, active_days_28, active_days_prev_28, rfm_cell, activity, lifecycle, rfm
+FROM segmentation.user_scores WHERE user_id IN (1, 2, 5, 11, 30, 59) ORDER BY user_id;
+
+-- incremental: new events (one late, with an old timestamp), a new user, a deleted user
+INSERT INTO app_events VALUES (1, '2024-05-01 08:00+00', 'purchase', 99, NULL),
+                              (30, '2024-01-02 00:00+00', 'view', NULL, NULL),
+                              (1000, '2024-05-02 09:00+00', 'signed_up', NULL, NULL);
+DELETE FROM app_events WHERE uid = 59;
+UPDATE app_events SET revenue = 1000 WHERE uid = 2 AND revenue IS NOT NULL AND at = (SELECT max(at) FROM app_events WHERE uid = 2 AND revenue IS NOT NULL);
+SELECT count(*) AS queued FROM segmentation.pending_events;
+SELECT user_id FROM segmentation.dirty_users ORDER BY 1;
+SELECT segmentation.refresh(as_of => '2024-05-02 12:00+00') IS NOT NULL AS ran;
+SELECT mode, events_read, users_changed, error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
+SELECT count(*) AS queued_after FROM segmentation.pending_events;
+-- the stored behaviors equal a recompute from the source, to the byte
+SELECT count(*) AS users, count(*) FILTER (WHERE p.behavior::text = s.b::text) AS identical
+FROM segmentation.profiles p FULL JOIN (
+	SELECT uid, segmentation.behavior_agg(at, f.id, revenue::float8) b
+	FROM app_events LEFT JOIN segmentation._feature_map f ON f.event = name GROUP BY uid) s ON s.uid = p.user_id;
+SELECT user_id, frequency, monetary, lifecycle FROM segmentation.user_scores WHERE user_id IN (1, 2, 30, 59, 1000) ORDER BY 1;
+
+-- moves: transitions, history, migration
+SELECT scheme, user_id, from_segment, to_segment, at FROM segmentation.transitions
+WHERE run_id = (SELECT max(id) FROM segmentation.refresh_runs) ORDER BY scheme, user_id;
+SELECT user_id, segment, entered_at, exited_at FROM segmentation.membership_history
+WHERE scheme = 'lifecycle' AND user_id IN (59, 1000) ORDER BY user_id, entered_at;
+-- how many were in "churned" at each refresh
+SELECT d::date, count(*) FROM segmentation.membership_history h, (VALUES ('2024-05-01 12:00+00'::timestamptz), ('2024-05-02 12:00+00')) v(d)
+WHERE scheme = 'lifecycle' AND segment = 'churned' AND entered_at <= d AND (exited_at IS NULL OR exited_at > d) GROUP BY 1 ORDER BY 1;
+SELECT * FROM segmentation.segment_migration WHERE scheme = 'lifecycle' AND period = '2024-05-02' ORDER BY 2, 3;
+
+-- the same as_of twice: nothing moves
+SELECT segmentation.refresh(as_of => '2024-05-02 12:00+00') IS NOT NULL AS ran;
+SELECT events_read, users_changed, transitions FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
+
+-- time alone moves users (recency recomputed from stored behaviors, no event read)
+SELECT segmentation.refresh(as_of => '2024-06-01 00:00+00') IS NOT NULL AS ran;
+SELECT events_read, users_changed, transitions > 0 AS moved FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
+SELECT segment, users FROM segmentation.segment_summary WHERE scheme = 'lifecycle' ORDER BY 1;
+
+-- a full refresh agrees with the incremental state
+CREATE TEMP TABLE before AS SELECT * FROM segmentation.user_scores;
+SELECT segmentation.refresh(true, '2024-06-01 00:00+00') IS NOT NULL AS ran;
+SELECT mode, events_read, users_changed, transitions FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
+SELECT count(*) AS differing FROM (SELECT * FROM before EXCEPT SELECT * FROM segmentation.user_scores) d;
+
+-- TRUNCATE makes the next refresh full; dropping a segment moves its users
+TRUNCATE app_events;
+SELECT segmentation.drop_segment('activity', 'deep');
+SELECT segmentation.drop_segment('activity', 'deep');
+SELECT segmentation.refresh(as_of => '2024-06-01 00:00+00') IS NOT NULL AS ran;
+SELECT mode, events_read, transitions FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
+SELECT count(*) AS profiles, (SELECT count(*) FROM segmentation.memberships) AS memberships FROM segmentation.profiles;
+
+-- the BI views expose standard types only, and every view and column is commented
+SELECT table_name, column_name, data_type FROM information_schema.columns
+WHERE table_schema = 'segmentation' AND table_name IN ('user_scores', 'segment_summary', 'segment_migration')
+  AND data_type NOT IN ('bigint', 'integer', 'double precision', 'text', 'timestamp with time zone', 'boolean')
+ORDER BY 1, 2;
+SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relkind = 'v' AND c.relname NOT LIKE '\_%'
+  AND (col_description(c.oid, a.attnum) IS NULL OR obj_description(c.oid, 'pg_class') IS NULL);
+
+-- roles: a reader reads the views and nothing else; an admin defines and refreshes
+CREATE ROLE regress_reader LOGIN IN ROLE segmentation_reader;
+SET ROLE regress_reader;
+SELECT count(*) >= 0 AS reads_user_scores FROM segmentation.user_scores;
+SELECT count(*) >= 0 AS reads_segment_summary FROM segmentation.segment_summary;
+SELECT count(*) >= 0 AS reads_segment_migration FROM segmentation.segment_migration;
+SELECT count(*) FROM segmentation.profiles;
+SELECT count(*) FROM segmentation.segments;
+SELECT count(*) FROM segmentation.membership_history;
+SELECT count(*) FROM public.app_events;
+SELECT segmentation.refresh();
+SELECT segmentation.define_segment('activity', 'x', 'true');
+RESET ROLE;
+SET ROLE regress_definer;
+SELECT segmentation.define_segment('activity', 'everyone', 'frequency >= 0', 1);
+SELECT segmentation.refresh(as_of => '2024-06-02') IS NOT NULL AS admin_refreshed;
+SELECT count(*) FROM public.app_events;
+RESET ROLE;
+SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
+
+-- without pg_cron, scheduling explains how to get it
+SELECT segmentation.schedule_refresh();
+SELECT segmentation.unschedule_refresh();
+
+DROP SCHEMA regress_definer CASCADE;
+DROP OWNED BY regress_definer, regress_reader;
+DROP ROLE regress_definer, regress_reader;
