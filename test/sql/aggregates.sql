@@ -82,3 +82,5 @@ FROM (VALUES ('2024-01-01 10:00+00'::timestamptz), ('2024-01-01 11:00+00'), ('20
 
 -- the transition function is for aggregates only
 SELECT behavior_agg_trans(NULL, now());
+
+DROP TABLE ev, whole, parts, big, serial_result;

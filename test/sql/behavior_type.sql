@@ -75,3 +75,6 @@ SELECT (b::text || '00')::behavior FROM stored;
 SELECT '\x010000'::behavior;
 -- a non-minimal varint (event count 1 written as 0x81 0x00)
 SELECT '\x01008100'::behavior;
+
+DROP TABLE typical, stored, reloaded;
+DROP FUNCTION accepts(text);

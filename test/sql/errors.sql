@@ -38,3 +38,5 @@ SELECT quantile_score(1, '{1,NaN}');
 SELECT quantile_score(1, '{3,2,1}');
 
 -- (corrupted binary input through COPY ... FORMAT binary: test/robustness.py)
+
+DROP TABLE b;

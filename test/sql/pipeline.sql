@@ -196,3 +196,8 @@ SELECT segmentation.unschedule_refresh();
 DROP SCHEMA regress_definer CASCADE;
 DROP OWNED BY regress_definer, regress_reader;
 DROP ROLE regress_definer, regress_reader;
+
+-- leave the database as the next test expects it
+DROP EXTENSION segmentation CASCADE;
+CREATE EXTENSION segmentation;
+DROP TABLE app_events, other_events CASCADE;

@@ -77,3 +77,5 @@ FROM (SELECT behavior_agg('2024-01-01 00:00+00'::timestamptz) x) s;
 SELECT recency_days(NULL, now()) IS NULL AS a, recency_days(b, NULL) IS NULL AS c,
        quantile_score(NULL, '{1}') IS NULL AS d, quantile_score(1, '{1}', NULL) IS NULL AS e
 FROM b;
+
+DROP TABLE b;

@@ -45,3 +45,4 @@ DROP EXTENSION segmentation CASCADE;
 SELECT tgname FROM pg_trigger WHERE tgrelid IN ('text_events'::regclass, 'more_events'::regclass);
 INSERT INTO text_events VALUES ('dave', '2024-03-05', 'view');
 CREATE EXTENSION segmentation;
+DROP TABLE uuid_events, text_events, more_events;
