@@ -1,7 +1,9 @@
 #!/bin/bash
 # scripts/test.sh: every test suite, on a throwaway cluster.
 #   pg_regress (test/sql, expected/), the property suite (test/property.py)
-#   and the robustness suite (test/robustness.py).
+#   the robustness suite (test/robustness.py) and the pipeline suite
+#   (test/pipeline.py: concurrency, incremental = full, failures, NOTIFY,
+#   pg_dump round trip, pg_cron).
 # Prints "N passed, N failed" (suites) last; exits non-zero when any fails.
 source "$(dirname "$0")/lib.sh"
 
@@ -23,6 +25,7 @@ regress() {
 run_suite pg_regress regress
 run_suite property "$PYTHON" "$ROOT/test/property.py"
 run_suite robustness "$PYTHON" "$ROOT/test/robustness.py"
+run_suite pipeline "$PYTHON" "$ROOT/test/pipeline.py"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -790,6 +790,9 @@ CREATE FUNCTION use_preset(name text, signup_event text DEFAULT NULL, activation
                            engaged_days int DEFAULT 8, power_days int DEFAULT 16,
                            churn_days int DEFAULT 30, at_risk_drop float8 DEFAULT 0.5)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	signup_feature text;
+	activation_feature text;
 BEGIN
 	IF name = 'engagement_ladder' THEN
 		IF signup_event IS NULL OR activation_event IS NULL THEN
@@ -805,8 +808,19 @@ BEGIN
 				      DETAIL = format('Need 1 <= engaged_days (%s) < power_days (%s) <= 28, churn_days (%s) >= 1, 0 < at_risk_drop (%s) < 1.',
 				                      engaged_days, power_days, churn_days, at_risk_drop);
 		END IF;
-		PERFORM segmentation.define_feature('signup', ARRAY[signup_event]);
-		PERFORM segmentation.define_feature('activation', ARRAY[activation_event]);
+		-- an event that already counts for a feature is used through that feature
+		SELECT f.name INTO signup_feature FROM segmentation._feature_map m JOIN segmentation.features f ON f.id = m.id
+		WHERE m.event = signup_event;
+		IF signup_feature IS NULL THEN
+			signup_feature := 'signup';
+			PERFORM segmentation.define_feature(signup_feature, ARRAY[signup_event]);
+		END IF;
+		SELECT f.name INTO activation_feature FROM segmentation._feature_map m JOIN segmentation.features f ON f.id = m.id
+		WHERE m.event = activation_event;
+		IF activation_feature IS NULL THEN
+			activation_feature := 'activation';
+			PERFORM segmentation.define_feature(activation_feature, ARRAY[activation_event]);
+		END IF;
 		PERFORM segmentation.define_segment('lifecycle', 'churned', format('recency_days > %s', churn_days), 700,
 			format('No event for more than %s days', churn_days));
 		PERFORM segmentation.define_segment('lifecycle', 'at risk',
@@ -816,9 +830,9 @@ BEGIN
 			format('Active on at least %s of the last 28 days', power_days));
 		PERFORM segmentation.define_segment('lifecycle', 'engaged', format('active_days_28 >= %s', engaged_days), 400,
 			format('Active on at least %s of the last 28 days', engaged_days));
-		PERFORM segmentation.define_segment('lifecycle', 'activated', '''activation'' = ANY (features_used)', 300,
+		PERFORM segmentation.define_segment('lifecycle', 'activated', format('%L = ANY (features_used)', activation_feature), 300,
 			format('Did %s at least once', activation_event));
-		PERFORM segmentation.define_segment('lifecycle', 'signed up', '''signup'' = ANY (features_used)', 200,
+		PERFORM segmentation.define_segment('lifecycle', 'signed up', format('%L = ANY (features_used)', signup_feature), 200,
 			format('Did %s, not yet %s', signup_event, activation_event));
 		PERFORM segmentation.define_segment('lifecycle', 'visitor', 'true', 100, 'Seen, never signed up');
 	ELSIF name = 'rfm' THEN

@@ -1,0 +1,405 @@
+#!/usr/bin/python3
+"""Pipeline suite: what pg_regress cannot show with one session.
+
+* incremental refresh equals a full recompute, exactly, on random workloads
+  with late events, deletes, updates, COPY and multi-row inserts (fixed seeds);
+* events committed by concurrent writers while refreshes run are counted
+  exactly once; readers always see a complete state;
+* a second refresh at the same time returns at once with a notice;
+* a refresh that fails or is cancelled leaves the previous state intact;
+* NOTIFY segmentation_transitions carries a payload that finds the moves;
+* configuration survives pg_dump and restore, and the restored database
+  keeps capturing and refreshing;
+* pg_cron runs a scheduled refresh (the cluster preloads pg_cron for the
+  database named by cron.database_name, which must be this suite's).
+
+Uses the libpq environment (PGHOST, PGPORT, PGUSER).
+"""
+import io
+import json
+import os
+import random
+import select
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg2
+import psycopg2.extensions
+
+checks = 0
+
+
+def check(name, ok, detail=""):
+    global checks
+    checks += 1
+    if not ok:
+        print(f"FAIL {name} {detail}")
+        sys.exit(1)
+    print(f"ok   {name}")
+
+
+def connect(db):
+    c = psycopg2.connect(dbname=db)
+    c.autocommit = True
+    return c
+
+
+def fresh_db(name):
+    a = connect("postgres")
+    a.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+    a.cursor().execute(f"CREATE DATABASE {name}")
+    a.close()
+    c = connect(name)
+    cur = c.cursor()
+    cur.execute("SET TIME ZONE 'UTC'")
+    cur.execute("CREATE EXTENSION segmentation")
+    return c, cur
+
+
+def one(cur, sql, args=None):
+    cur.execute(sql, args)
+    return cur.fetchone()[0]
+
+
+SETUP = """
+CREATE TABLE ev (uid {t}, at timestamptz, name text, amount numeric);
+SELECT segmentation.track('ev', 'uid', 'at', 'name', 'amount');
+SELECT segmentation.define_feature('search', '{{search}}');
+SELECT segmentation.define_feature('buy', '{{buy,checkout}}');
+SELECT segmentation.use_preset('engagement_ladder', signup_event => 'signup', activation_event => 'search');
+SELECT segmentation.use_preset('rfm');
+SELECT segmentation.define_segment('value', 'big', 'monetary > 200', 2);
+SELECT segmentation.define_segment('value', 'some', 'monetary > 0', 1);
+"""
+
+NAMES = ["view", "view", "view", "search", "buy", "checkout", "signup", "share"]
+
+
+def random_rows(rnd, n, users, day0, days, uid_type):
+    rows = []
+    for _ in range(n):
+        u = rnd.randrange(1, users + 1)
+        uid = str(u) if uid_type == "bigint" else f"user-{u}"
+        late = rnd.random() < 0.1
+        day = rnd.randrange(0, day0 + days) if late else day0 + rnd.randrange(0, days)
+        at = f"2024-01-01 00:00:00+00"
+        secs = day * 86400 + rnd.randrange(0, 86400)
+        name = rnd.choice(NAMES)
+        amount = f"{rnd.randrange(1, 5000) / 100:.2f}" if name in ("buy", "checkout") else None
+        rows.append((uid, secs, name, amount))
+    return rows
+
+
+def insert_rows(cur, rows, how):
+    if how == "copy":
+        buf = io.StringIO()
+        for uid, secs, name, amount in rows:
+            buf.write(f"{uid}\t{secs}\t{name}\t{amount if amount else chr(92) + 'N'}\n")
+        buf.seek(0)
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS stage (uid text, secs bigint, name text, amount numeric)")
+        cur.execute("TRUNCATE stage")
+        cur.copy_expert("COPY stage FROM STDIN", buf)
+        # the COPY into the tracked table itself
+        out = io.StringIO()
+        cur.copy_expert("COPY (SELECT uid, '2024-01-01 00:00+00'::timestamptz + secs * interval '1 second', name, amount FROM stage) TO STDOUT", out)
+        out.seek(0)
+        cur.copy_expert("COPY ev FROM STDIN", out)
+    elif how == "multi":
+        values = ",".join(cur.mogrify("(%s, '2024-01-01 00:00+00'::timestamptz + %s * interval '1 second', %s, %s)", r).decode() for r in rows)
+        cur.execute("INSERT INTO ev VALUES " + values)
+    else:
+        for r in rows:
+            cur.execute("INSERT INTO ev VALUES (%s, '2024-01-01 00:00+00'::timestamptz + %s * interval '1 second', %s, %s)", r)
+
+
+STATE = """
+SELECT (SELECT md5(string_agg(user_id::text || ':' || behavior::text, ',' ORDER BY user_id::text)) FROM segmentation.profiles),
+       (SELECT md5(string_agg(s::text, ',' ORDER BY s.user_id::text)) FROM segmentation.scores s),
+       (SELECT md5(string_agg(scheme || ':' || user_id::text || ':' || segment, ',' ORDER BY scheme, user_id::text)) FROM segmentation.memberships)
+"""
+
+
+def property_incremental_equals_full(seed, uid_type):
+    rnd = random.Random(seed)
+    conn, cur = fresh_db("segmentation_pipeline")
+    cur.execute(SETUP.format(t=uid_type))
+    day = 0
+    for step in range(8):
+        day += rnd.randrange(1, 10)
+        insert_rows(cur, random_rows(rnd, rnd.randrange(50, 400), 60, day, 5, uid_type), rnd.choice(["copy", "multi", "single"]))
+        if step > 0 and rnd.random() < 0.7:       # a GDPR erasure of a user, or a few events
+            if rnd.random() < 0.5:
+                cur.execute("DELETE FROM ev WHERE uid = (SELECT uid FROM ev ORDER BY random() LIMIT 1)")
+            else:
+                cur.execute("DELETE FROM ev WHERE ctid IN (SELECT ctid FROM ev ORDER BY random() LIMIT 5)")
+        if step > 0 and rnd.random() < 0.5:       # corrections: an amount, a time moved back
+            cur.execute("UPDATE ev SET amount = amount * 2 WHERE ctid IN (SELECT ctid FROM ev WHERE amount IS NOT NULL ORDER BY random() LIMIT 3)")
+            cur.execute("UPDATE ev SET at = at - interval '20 days' WHERE ctid IN (SELECT ctid FROM ev ORDER BY random() LIMIT 2)")
+        as_of = f"2024-01-01 00:00+00"
+        cur.execute("SELECT segmentation.refresh(false, %s::timestamptz + %s * interval '1 day')", (as_of, day + 5))
+        run = cur.fetchone()[0]
+        cur.execute("SELECT mode, error FROM segmentation.refresh_runs WHERE id = %s", (run,))
+        mode, error = cur.fetchone()
+        check(f"seed {seed} {uid_type} step {step}: refresh ran ({mode})", error is None, error)
+        incremental = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
+        expected = one(cur, """SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
+                                 SELECT uid, segmentation.behavior_agg(at, f.id, amount::float8) b
+                                 FROM ev LEFT JOIN segmentation._feature_map f ON f.event = ev.name GROUP BY uid) s""")
+        cur.execute("BEGIN")
+        cur.execute("SELECT segmentation.refresh(true, %s::timestamptz + %s * interval '1 day')", (as_of, day + 5))
+        full = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
+        cur.execute("ROLLBACK")
+        check(f"seed {seed} {uid_type} step {step}: profiles equal a recompute from the source",
+              incremental.split(",")[0].strip("(") == expected, (incremental, expected))
+        check(f"seed {seed} {uid_type} step {step}: incremental state equals a full refresh", incremental == full, (incremental, full))
+    conn.close()
+
+
+def concurrency():
+    conn, cur = fresh_db("segmentation_pipeline")
+    cur.execute(SETUP.format(t="bigint"))
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-01')")
+    stop = threading.Event()
+    written = [0]
+    errors = []
+
+    def writer(seed):
+        rnd = random.Random(seed)
+        c = connect("segmentation_pipeline")
+        k = c.cursor()
+        try:
+            while not stop.is_set():
+                rows = random_rows(rnd, rnd.randrange(1, 30), 200, 30, 20, "bigint")
+                k.execute("BEGIN")
+                insert_rows(k, rows, "multi")
+                k.execute("COMMIT")
+                written[0] += len(rows)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+        c.close()
+
+    def reader():
+        c = connect("segmentation_pipeline")
+        k = c.cursor()
+        try:
+            while not stop.is_set():
+                # a complete state: every scored user is in exactly one segment of every scheme
+                k.execute("""SELECT count(*) FROM segmentation.scores s, (SELECT DISTINCT scheme FROM segmentation.segments) sc
+                             WHERE (SELECT count(*) FROM segmentation.memberships m WHERE m.scheme = sc.scheme AND m.user_id = s.user_id) <> 1""")
+                bad = k.fetchone()[0]
+                if bad:
+                    errors.append(f"reader saw {bad} users without exactly one segment")
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+        c.close()
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in (1, 2, 3)] + [threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    refreshes = 0
+    t_end = time.time() + 12
+    while time.time() < t_end:
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-03-01')")
+        refreshes += 1
+    stop.set()
+    for t in threads:
+        t.join()
+    check("concurrency: writers and readers raised no error", not errors, errors[:3])
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-01')")
+    total = one(cur, "SELECT count(*) FROM ev")
+    profiled = one(cur, "SELECT sum(segmentation.event_count(behavior)) FROM segmentation.profiles")
+    runs = one(cur, "SELECT count(*) FROM segmentation.refresh_runs WHERE error IS NULL")
+    check(f"concurrency: {written[0]} events written during {refreshes} refreshes, each counted exactly once",
+          total == profiled and written[0] > 0 and refreshes > 2, (total, profiled))
+    check("concurrency: every refresh succeeded", runs == refreshes + 2, (runs, refreshes))
+    same = one(cur, """SELECT count(*) = 0 FROM segmentation.profiles p FULL JOIN (
+                          SELECT uid, segmentation.behavior_agg(at, f.id, amount::float8) b
+                          FROM ev LEFT JOIN segmentation._feature_map f ON f.event = ev.name GROUP BY uid) s ON s.uid = p.user_id
+                       WHERE p.behavior::text IS DISTINCT FROM s.b::text""")
+    check("concurrency: stored behaviors equal a recompute, to the byte", same)
+
+    # two refreshes at once: the second returns at once with a notice
+    other = connect("segmentation_pipeline")
+    ocur = other.cursor()
+    cur.execute("BEGIN")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
+    t0 = time.time()
+    ocur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
+    second = ocur.fetchone()[0]
+    waited = time.time() - t0
+    cur.execute("COMMIT")
+    check("two refreshes at once: the second returns NULL at once with a notice",
+          second is None and waited < 5 and any("another segmentation.refresh()" in n for n in other.notices), other.notices)
+    other.close()
+    conn.close()
+
+
+def failures_and_notify():
+    conn, cur = fresh_db("segmentation_pipeline")
+    cur.execute(SETUP.format(t="bigint"))
+    insert_rows(cur, random_rows(random.Random(5), 3000, 300, 0, 60, "bigint"), "multi")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-01')")
+    before = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
+
+    # a bad value makes the refresh fail: recorded, previous state kept, events still queued
+    cur.execute("INSERT INTO ev VALUES (7, '2024-03-01', 'buy', 'NaN')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
+    cur.execute("SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+    error = cur.fetchone()[0]
+    after = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
+    queued = one(cur, "SELECT count(*) FROM segmentation.pending_events")
+    check("failed refresh: error recorded, state kept, event still queued",
+          error and "value" in error and before == after and queued == 1, (error, queued))
+    cur.execute("DELETE FROM ev WHERE amount = 'NaN'")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
+    check("failed refresh: fixed at the source, the next refresh succeeds",
+          one(cur, "SELECT error IS NULL FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1"))
+
+    # a cancelled refresh leaves everything as it was: hold a lock that the
+    # refresh needs half-way (after it has rewritten profiles and scores),
+    # and cancel it while it waits
+    insert_rows(cur, random_rows(random.Random(6), 500, 300, 60, 5, "bigint"), "multi")
+    before = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
+    queued = one(cur, "SELECT count(*) FROM segmentation.pending_events")
+    runs_before = one(cur, "SELECT count(*) FROM segmentation.refresh_runs")
+    blocker = connect("segmentation_pipeline")
+    bcur = blocker.cursor()
+    bcur.execute("BEGIN")
+    bcur.execute("LOCK TABLE segmentation.memberships IN ACCESS EXCLUSIVE MODE")
+    victim = connect("segmentation_pipeline")
+    vpid = one(victim.cursor(), "SELECT pg_backend_pid()")
+    outcome = []
+
+    def run_refresh():
+        try:
+            victim.cursor().execute("SELECT segmentation.refresh(as_of => '2024-03-10')")
+            outcome.append("finished")
+        except psycopg2.errors.QueryCanceled:
+            outcome.append("cancelled")
+
+    t = threading.Thread(target=run_refresh)
+    t.start()
+    deadline = time.time() + 30
+    while time.time() < deadline and not one(cur, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (vpid,)):
+        time.sleep(0.05)
+    cur.execute("SELECT pg_cancel_backend(%s)", (vpid,))
+    t.join()
+    bcur.execute("ROLLBACK")
+    blocker.close()
+    victim.close()
+    after = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
+    check("cancelled refresh: previous state, queued events and run log intact",
+          outcome == ["cancelled"] and before == after
+          and queued == one(cur, "SELECT count(*) FROM segmentation.pending_events")
+          and runs_before == one(cur, "SELECT count(*) FROM segmentation.refresh_runs"), outcome)
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-10')")
+    check("after the cancel, the next refresh takes the queued events",
+          one(cur, "SELECT events_read FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1") == queued)
+
+    # NOTIFY: the payload names the run and the outbox rows of its moves
+    listener = connect("segmentation_pipeline")
+    listener.cursor().execute("LISTEN segmentation_transitions")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-06-01')")
+    run = cur.fetchone()[0]
+    deadline = time.time() + 10
+    while not listener.notifies and time.time() < deadline:
+        select.select([listener], [], [], 1)
+        listener.poll()
+    note = listener.notifies[0] if listener.notifies else None
+    payload = json.loads(note.payload) if note else {}
+    moves = one(cur, "SELECT count(*) FROM segmentation.transitions WHERE id BETWEEN %s AND %s AND run_id = %s",
+                (payload.get("first_id"), payload.get("last_id"), run))
+    check("NOTIFY segmentation_transitions: payload finds this run's moves in the outbox",
+          note is not None and payload.get("run_id") == run and payload.get("transitions") == moves > 0, payload)
+    listener.close()
+    conn.close()
+
+
+def dump_restore():
+    conn, cur = fresh_db("segmentation_pipeline")
+    cur.execute(SETUP.format(t="bigint"))
+    insert_rows(cur, random_rows(random.Random(8), 800, 50, 0, 30, "bigint"), "multi")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    config = """SELECT (SELECT string_agg(format('%s|%s|%s|%s|%s', source, user_column, time_column, event_column, value_column), ',') FROM segmentation.sources),
+                       (SELECT string_agg(format('%s|%s|%s', id, name, event_names), ',' ORDER BY id) FROM segmentation.features),
+                       (SELECT string_agg(format('%s|%s|%s|%s', scheme, name, checked_predicate, priority), ',' ORDER BY scheme, name) FROM segmentation.segments),
+                       (SELECT count(*) FROM segmentation.membership_history)"""
+    cur.execute(config)
+    before = cur.fetchone()
+    conn.close()
+    dump = subprocess.run(["pg_dump", "-Fc", "segmentation_pipeline"], check=True, capture_output=True).stdout
+    a = connect("postgres")
+    a.cursor().execute("DROP DATABASE IF EXISTS segmentation_restored")
+    a.cursor().execute("CREATE DATABASE segmentation_restored")
+    a.close()
+    r = subprocess.run(["pg_restore", "--exit-on-error", "-d", "segmentation_restored"], input=dump, capture_output=True)
+    check("pg_dump | pg_restore succeeds", r.returncode == 0, r.stderr.decode()[-2000:])
+    conn = connect("segmentation_restored")
+    cur = conn.cursor()
+    cur.execute("SET TIME ZONE 'UTC'")
+    cur.execute(config)
+    after = cur.fetchone()
+    check("restored: sources, features, segments and history are the same", before == after, (before, after))
+    cur.execute("INSERT INTO ev VALUES (4242, '2024-02-01', 'search', NULL)")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
+    cur.execute("SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+    err = cur.fetchone()[0]
+    check("restored: capture and refresh keep working",
+          err is None and one(cur, "SELECT count(*) FROM segmentation.user_scores WHERE user_id = 4242") == 1, err)
+    conn.close()
+    a = connect("postgres")
+    a.cursor().execute("DROP DATABASE segmentation_restored")
+    a.close()
+
+
+def pg_cron():
+    # pg_cron runs jobs only in cron.database_name: this suite's database
+    db = one(connect("postgres").cursor(), "SHOW cron.database_name")
+    conn = connect(db)
+    cur = conn.cursor()
+    cur.execute("DROP EXTENSION IF EXISTS segmentation CASCADE")
+    cur.execute("DROP TABLE IF EXISTS ev")
+    cur.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+    cur.execute("CREATE EXTENSION segmentation")
+    cur.execute(SETUP.format(t="bigint"))
+    insert_rows(cur, random_rows(random.Random(9), 300, 30, 0, 30, "bigint"), "multi")
+    job1 = one(cur, "SELECT segmentation.schedule_refresh('*/5 * * * *')")
+    job2 = one(cur, "SELECT segmentation.schedule_refresh('* * * * *')")
+    cur.execute("SELECT count(*), min(schedule) FROM cron.job WHERE jobname = 'segmentation-refresh'")
+    n, schedule = cur.fetchone()
+    check("schedule_refresh twice keeps one job, with the last schedule", n == 1 and schedule == "* * * * *" and job1 == job2, (n, schedule))
+    deadline = time.time() + 150
+    while time.time() < deadline and one(cur, "SELECT count(*) FROM segmentation.refresh_runs") == 0:
+        time.sleep(2)
+    cur.execute("SELECT mode, error, events_read FROM segmentation.refresh_runs ORDER BY id LIMIT 1")
+    row = cur.fetchone()
+    check("pg_cron ran the scheduled refresh and it recorded its run", row is not None and row[1] is None and row[2] == 300, row)
+    cur.execute("SELECT status FROM cron.job_run_details WHERE jobid = %s ORDER BY runid LIMIT 1", (job2,))
+    status = cur.fetchone()
+    check("pg_cron recorded the job as succeeded", status is not None and status[0] == "succeeded", status)
+    check("unschedule_refresh removes the job", one(cur, "SELECT segmentation.unschedule_refresh()") is True
+          and one(cur, "SELECT count(*) FROM cron.job WHERE jobname = 'segmentation-refresh'") == 0)
+    check("unschedule_refresh without a job says false", one(cur, "SELECT segmentation.unschedule_refresh()") is False)
+    cur.execute("DROP EXTENSION segmentation CASCADE")
+    cur.execute("DROP TABLE ev")
+    cur.execute("DROP EXTENSION pg_cron")
+    conn.close()
+
+
+def main():
+    for seed, t in ((1, "bigint"), (2, "text"), (3, "bigint")):
+        property_incremental_equals_full(seed, t)
+    concurrency()
+    failures_and_notify()
+    dump_restore()
+    if "--no-cron" not in sys.argv:
+        pg_cron()
+    a = connect("postgres")
+    a.cursor().execute("DROP DATABASE IF EXISTS segmentation_pipeline")
+    print(f"pipeline suite: {checks} checks passed")
+
+
+if __name__ == "__main__":
+    main()
