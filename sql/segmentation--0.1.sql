@@ -124,6 +124,14 @@ CREATE FUNCTION quantile_score(x double precision, breakpoints double precision[
 CREATE FUNCTION quantile_score(x double precision, breakpoints double precision[], descending boolean) RETURNS int
 	AS 'MODULE_PATHNAME', 'quantile_score' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+CREATE FUNCTION behavior_scores(b behavior, as_of timestamptz, feature_names text[] DEFAULT '{}',
+	OUT first_seen timestamptz, OUT last_seen timestamptz, OUT recency_days double precision,
+	OUT tenure_days double precision, OUT frequency bigint, OUT monetary double precision,
+	OUT active_days int, OUT active_days_7 int, OUT active_days_28 int, OUT active_days_prev_28 int,
+	OUT current_streak int, OUT decayed_activity double precision, OUT features_adopted int,
+	OUT adoption_rate double precision, OUT features_used text[])
+	AS 'MODULE_PATHNAME', 'behavior_scores' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 COMMENT ON FUNCTION first_seen(behavior) IS 'Time of the first event';
 COMMENT ON FUNCTION last_seen(behavior) IS 'Time of the last event';
 COMMENT ON FUNCTION event_count(behavior) IS 'Number of events (frequency)';
@@ -138,6 +146,7 @@ COMMENT ON FUNCTION features(behavior) IS 'Feature ids used at least once, ascen
 COMMENT ON FUNCTION feature_count(behavior, int) IS 'Number of events with this feature id (0 when unused)';
 COMMENT ON FUNCTION feature_last_seen(behavior, int) IS 'Time of the last event with this feature id (NULL when unused)';
 COMMENT ON FUNCTION adoption(behavior, int[]) IS 'Share of the distinct listed features used at least once (NULL for an empty list)';
+COMMENT ON FUNCTION behavior_scores(behavior, timestamptz, text[]) IS 'Every score of segmentation.scores but the RFM ones, from one decoding of b: windows of 7 and 28 days and the 28 before, streak, 7-day decayed activity; feature_names[i] names feature id i - 1 for features_used, features_adopted and adoption_rate';
 COMMENT ON FUNCTION quantile_score(double precision, double precision[]) IS '1 + number of breakpoints strictly below x (RFM score from population quantiles)';
 COMMENT ON FUNCTION quantile_score(double precision, double precision[], boolean) IS 'As quantile_score(x, breakpoints); descending gives the mirror score, 1 + number of breakpoints >= x';
 
@@ -670,6 +679,7 @@ BEGIN
 				SELECT dd.user_id, r.b, true, coalesce(r.n, 0) FROM dd LEFT JOIN r USING (user_id)
 			$q$, src);
 		END IF;
+		ANALYZE _batch;
 		SELECT coalesce(sum(b.n), 0) INTO n_events FROM _batch b;
 
 		-- merge new events into stored behaviors; replace recomputed ones
@@ -690,42 +700,27 @@ BEGIN
 		-- scores of every user as of as_of, from the stored behaviors
 		DELETE FROM segmentation.scores;
 		INSERT INTO segmentation.scores
-		WITH base AS (
-			SELECT p.user_id, p.behavior AS b,
-			       segmentation.recency_days(p.behavior, as_of) AS recency_days,
-			       segmentation.event_count(p.behavior) AS frequency,
-			       segmentation.value_sum(p.behavior) AS monetary,
-			       segmentation.features(p.behavior) AS fids
-			FROM segmentation.profiles p),
+		WITH names AS (
+			SELECT coalesce(array_agg(f.name ORDER BY g.id), '{}') AS names
+			FROM generate_series(0, (SELECT coalesce(max(id), -1) FROM segmentation.features)) g(id)
+			LEFT JOIN segmentation.features f ON f.id = g.id),
+		base AS (
+			SELECT p.user_id, s.*
+			FROM segmentation.profiles p, names,
+			     LATERAL segmentation.behavior_scores(p.behavior, as_of, names.names) s),
 		bp AS (
 			SELECT percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY recency_days) AS r,
 			       percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY frequency) AS f,
 			       percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY monetary) AS m
-			FROM base),
-		fdef AS (SELECT array_agg(id ORDER BY id) AS ids FROM segmentation.features),
-		scored AS (
-			SELECT base.*,
-			       segmentation.quantile_score(recency_days, bp.r, true) AS r_score,
-			       segmentation.quantile_score(frequency, bp.f) AS f_score,
-			       segmentation.quantile_score(monetary, bp.m) AS m_score,
-			       fdef.ids AS all_ids
-			FROM base, bp, fdef)
-		SELECT user_id,
-		       segmentation.first_seen(b), segmentation.last_seen(b),
-		       recency_days, segmentation.tenure_days(b, as_of),
-		       frequency, monetary,
-		       segmentation.active_days(b),
-		       segmentation.active_days(b, as_of, '7 days'),
-		       segmentation.active_days(b, as_of, '28 days'),
-		       segmentation.active_days(b, as_of - interval '28 days', '28 days'),
-		       segmentation.current_streak(b, as_of),
-		       segmentation.decayed_activity(b, as_of, '7 days'),
-		       coalesce(cardinality(ARRAY(SELECT unnest(fids) INTERSECT SELECT unnest(all_ids))), 0),
-		       segmentation.adoption(b, coalesce(all_ids, '{}')),
-		       r_score, f_score, m_score,
-		       r_score::text || f_score::text || m_score::text,
-		       ARRAY(SELECT f.name FROM segmentation.features f WHERE f.id = ANY (fids) ORDER BY f.id)
-		FROM scored;
+			FROM base)
+		SELECT base.user_id, first_seen, last_seen, recency_days, tenure_days, frequency, monetary,
+		       active_days, active_days_7, active_days_28, active_days_prev_28, current_streak,
+		       decayed_activity, features_adopted, adoption_rate, q.rs, q.fs, q.ms,
+		       q.rs::text || q.fs::text || q.ms::text, features_used
+		FROM base, bp,
+		     LATERAL (SELECT segmentation.quantile_score(recency_days, bp.r, true) AS rs,
+		                     segmentation.quantile_score(frequency, bp.f) AS fs,
+		                     segmentation.quantile_score(monetary, bp.m) AS ms) q;
 
 		-- segments: per scheme, the matching predicate of highest priority
 		EXECUTE format('CREATE TEMP TABLE _moves (scheme text, user_id %s, from_segment text, to_segment text) ON COMMIT DROP', utype);
@@ -752,6 +747,7 @@ BEGIN
 				CASE WHEN cases = '' THEN 'false' ELSE 'true' END);
 		END LOOP;
 
+		ANALYZE _moves;
 		DELETE FROM segmentation.memberships m USING _moves mv WHERE m.scheme = mv.scheme AND m.user_id = mv.user_id;
 		INSERT INTO segmentation.memberships (scheme, user_id, segment, entered_at)
 		SELECT mv.scheme, mv.user_id, mv.to_segment, as_of FROM _moves mv WHERE mv.to_segment IS NOT NULL;

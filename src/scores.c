@@ -14,6 +14,7 @@
 #include "behavior.h"
 #include "catalog/pg_type.h"
 #include "port/pg_bitutils.h"
+#include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -32,6 +33,55 @@ static char *
 IntervalText(Interval *iv)
 {
 	return DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(iv)));
+}
+
+/* a value sum as a double; whole and fractional parts apart, so 1e23 stays 1e23 */
+static double
+ValueSum(const Behavior *b)
+{
+	int128		units = (int128) BEHAVIOR_VALUE_SCALE;
+
+	return (double) (b->value / units) + (double) (b->value % units) / BEHAVIOR_VALUE_SCALE;
+}
+
+/* consecutive active days ending at day, or at the day before it */
+static int32
+Streak(const Behavior *b, int32 day)
+{
+	int32		streak = 0;
+
+	if (!BehaviorDayActive(b, day))
+		day--;
+	while (BehaviorDayActive(b, day))
+	{
+		streak++;
+		day--;
+	}
+	return streak;
+}
+
+/* sum over active days d <= day of 0.5 ^ ((day - d) / h), in ascending d */
+static double
+Decayed(const Behavior *b, int32 day, double h)
+{
+	double		sum = 0;
+	int32		w;
+
+	for (w = 0; w < b->nwords; w++)
+	{
+		uint64		word = b->days[w];
+
+		while (word != 0)
+		{
+			int64		d = (int64) b->day_base + 64 * (int64) w + pg_rightmost_one_pos64(word);
+
+			if (d > day)
+				return sum;
+			sum += exp2(-(double) (day - d) / h);
+			word &= word - 1;
+		}
+	}
+	return sum;
 }
 
 PG_FUNCTION_INFO_V1(behavior_first_seen);
@@ -67,11 +117,7 @@ behavior_value_sum(PG_FUNCTION_ARGS)
 {
 	Behavior	tmp;
 
-	int128		v = GET_BEHAVIOR(0)->value;
-	int128		units = (int128) BEHAVIOR_VALUE_SCALE;
-
-	/* whole and fractional parts apart, so that 1e23 comes out as 1e23 */
-	PG_RETURN_FLOAT8((double) (v / units) + (double) (v % units) / BEHAVIOR_VALUE_SCALE);
+	PG_RETURN_FLOAT8(ValueSum(GET_BEHAVIOR(0)));
 }
 
 /* days from last_seen to as_of; negative when as_of is earlier */
@@ -133,16 +179,8 @@ behavior_current_streak(PG_FUNCTION_ARGS)
 	Behavior	tmp;
 	const Behavior *b = GET_BEHAVIOR(0);
 	int32		day = AsOfDay(PG_GETARG_TIMESTAMPTZ(1));
-	int32		streak = 0;
 
-	if (!BehaviorDayActive(b, day))
-		day--;
-	while (BehaviorDayActive(b, day))
-	{
-		streak++;
-		day--;
-	}
-	PG_RETURN_INT32(streak);
+	PG_RETURN_INT32(Streak(b, day));
 }
 
 /* sum over active days d <= date(as_of) of 0.5 ^ ((date(as_of) - d) / half_life) */
@@ -155,8 +193,6 @@ behavior_decayed_activity(PG_FUNCTION_ARGS)
 	int32		day = AsOfDay(PG_GETARG_TIMESTAMPTZ(1));
 	Interval   *half_life = PG_GETARG_INTERVAL_P(2);
 	double		h = ((double) half_life->day * USECS_PER_DAY + half_life->time) / USECS_PER_DAY;
-	double		sum = 0;
-	int32		w;
 
 	if (half_life->month != 0 || h <= 0)
 		ereport(ERROR,
@@ -165,23 +201,7 @@ behavior_decayed_activity(PG_FUNCTION_ARGS)
 				 errdetail("Got \"%s\".", IntervalText(half_life)),
 				 errhint("Use an interval such as '7 days'; months have no fixed length.")));
 
-	/* ascending days, so the floating-point sum is always done in one order */
-	for (w = 0; w < b->nwords; w++)
-	{
-		uint64		word = b->days[w];
-
-		while (word != 0)
-		{
-			int			bit = pg_rightmost_one_pos64(word);
-			int64		d = (int64) b->day_base + 64 * (int64) w + bit;
-
-			if (d > day)
-				PG_RETURN_FLOAT8(sum);
-			sum += exp2(-(double) (day - d) / h);
-			word &= word - 1;
-		}
-	}
-	PG_RETURN_FLOAT8(sum);
+	PG_RETURN_FLOAT8(Decayed(b, day, h));
 }
 
 /* feature ids used, ascending */
@@ -325,4 +345,64 @@ quantile_score(PG_FUNCTION_ARGS)
 			below++;
 	}
 	PG_RETURN_INT32(descending ? n + 1 - below : 1 + below);
+}
+
+/*
+ * behavior_scores(b, as_of, feature_names): every per-user score refresh
+ * stores, from one decoding of b.  feature_names[i] names feature id i - 1
+ * (NULL where no feature has that id): features_used lists the names of the
+ * defined features used, features_adopted counts them, adoption_rate is
+ * their share of the defined features (NULL when none is defined).
+ */
+PG_FUNCTION_INFO_V1(behavior_scores);
+Datum
+behavior_scores(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	const Behavior *b = GET_BEHAVIOR(0);
+	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
+	ArrayType  *names_arr = PG_GETARG_ARRAYTYPE_P(2);
+	int32		day = AsOfDay(as_of);
+	TupleDesc	tupdesc;
+	Datum		values[15];
+	bool		nulls[15] = {false};
+	Datum	   *names;
+	bool	   *name_nulls;
+	Datum	   *used_names;
+	int			nnames,
+				defined = 0,
+				used = 0,
+				i;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "behavior_scores must return a composite type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	deconstruct_array(names_arr, TEXTOID, -1, false, TYPALIGN_INT, &names, &name_nulls, &nnames);
+	used_names = palloc(Max(nnames, 1) * sizeof(Datum));
+	for (i = 0; i < nnames; i++)
+		if (!name_nulls[i])
+		{
+			defined++;
+			if (BehaviorFindFeature(b, i))
+				used_names[used++] = names[i];
+		}
+
+	values[0] = TimestampTzGetDatum(b->first_seen);
+	values[1] = TimestampTzGetDatum(b->last_seen);
+	values[2] = Float8GetDatum((double) (as_of - b->last_seen) / USECS_PER_DAY);
+	values[3] = Float8GetDatum((double) (as_of - b->first_seen) / USECS_PER_DAY);
+	values[4] = Int64GetDatum(b->events);
+	values[5] = Float8GetDatum(ValueSum(b));
+	values[6] = Int32GetDatum(BehaviorCountDays(b, PG_INT32_MIN, PG_INT32_MAX));
+	values[7] = Int32GetDatum(BehaviorCountDays(b, day - 6, day));
+	values[8] = Int32GetDatum(BehaviorCountDays(b, day - 27, day));
+	values[9] = Int32GetDatum(BehaviorCountDays(b, day - 55, day - 28));
+	values[10] = Int32GetDatum(Streak(b, day));
+	values[11] = Float8GetDatum(Decayed(b, day, 7.0));
+	values[12] = Int32GetDatum(used);
+	values[13] = Float8GetDatum(defined > 0 ? (double) used / defined : 0);
+	nulls[13] = defined == 0;
+	values[14] = PointerGetDatum(construct_array(used_names, used, TEXTOID, -1, false, TYPALIGN_INT));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""bench/pipeline.py: what tracking costs the application's writes, and
+what a full and an incremental refresh cost.
+
+usage: bench/pipeline.py USERS EVENTS_PER_USER [ROUNDS]   (libpq environment)
+"""
+import io
+import statistics
+import sys
+import time
+
+import psycopg2
+
+
+def timed(cur, sql, args=None):
+    t0 = time.perf_counter()
+    cur.execute(sql, args)
+    return time.perf_counter() - t0
+
+
+def copy_rows(n, seed):
+    buf = io.StringIO()
+    for i in range(n):
+        buf.write(f"{(i * 7919 + seed) % 100000}\t2024-03-01 00:00:00+00\tview\t\\N\n")
+    return buf.getvalue()
+
+
+def write_overhead(cur, rounds):
+    cur.execute("DROP TABLE IF EXISTS plain_events, tracked_events")
+    for t in ("plain_events", "tracked_events"):
+        cur.execute(f"CREATE TABLE {t} (uid bigint, at timestamptz, name text, amount numeric)")
+    cur.execute("SELECT segmentation.track('tracked_events', 'uid', 'at', 'name', 'amount')")
+    copy = {"plain_events": [], "tracked_events": []}
+    single = {"plain_events": [], "tracked_events": []}
+    data = copy_rows(10000, 1)
+    for r in range(rounds):
+        for t in ("plain_events", "tracked_events"):
+            t0 = time.perf_counter()
+            cur.copy_expert(f"COPY {t} FROM STDIN", io.StringIO(data))
+            copy[t].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            for i in range(200):
+                cur.execute(f"INSERT INTO {t} VALUES (%s, '2024-03-01', 'view', NULL)", (i,))
+            single[t].append((time.perf_counter() - t0) / 200)
+    c = {t: statistics.median(v) * 1000 for t, v in copy.items()}
+    s = {t: statistics.median(v) * 1e6 for t, v in single.items()}
+    print(f"write overhead (median of {rounds} alternating rounds)")
+    print(f"  10,000-row COPY:  untracked {c['plain_events']:.1f} ms, tracked {c['tracked_events']:.1f} ms, "
+          f"ratio {c['tracked_events'] / c['plain_events']:.2f}")
+    print(f"  single-row INSERT (autocommit): untracked {s['plain_events']:.0f} us, tracked {s['tracked_events']:.0f} us, "
+          f"ratio {s['tracked_events'] / s['plain_events']:.2f}")
+    cur.execute("DROP EXTENSION segmentation CASCADE")
+    cur.execute("CREATE EXTENSION segmentation")
+    cur.execute("DROP TABLE plain_events, tracked_events")
+
+
+def refresh_cost(cur, users, per_user, rounds):
+    events = users * per_user
+    cur.execute("DROP TABLE IF EXISTS app_events")
+    cur.execute("SELECT setseed(0.5)")
+    cur.execute("""CREATE TABLE app_events AS
+        SELECT (random() * %s)::bigint + 1 AS uid,
+               '2024-01-01'::timestamptz + random() * interval '120 days' AS at,
+               (ARRAY['view','view','view','search','share','export','signup','create_project','purchase'])[1 + (random() * 8)::int] AS name,
+               CASE WHEN random() < 0.05 THEN round((random() * 100)::numeric, 2) END AS amount
+        FROM generate_series(1, %s)""", (users - 1, events))
+    cur.execute("SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'amount')")
+    cur.execute("SELECT segmentation.define_feature('search', '{search}'), segmentation.define_feature('export', '{export}')")
+    cur.execute("SELECT segmentation.use_preset('engagement_ladder', signup_event => 'signup', activation_event => 'create_project')")
+    cur.execute("SELECT segmentation.use_preset('rfm')")
+    full, inc = [], []
+    for r in range(rounds):
+        full.append(timed(cur, "SELECT segmentation.refresh(true, '2024-05-01'::timestamptz + %s * interval '1 day')", (r,)))
+        # 1% new events, some late
+        cur.execute("""INSERT INTO app_events
+            SELECT (random() * %s)::bigint + 1, '2024-04-20'::timestamptz + random() * interval '12 days', 'view', NULL
+            FROM generate_series(1, %s)""", (users - 1, events // 100))
+        inc.append(timed(cur, "SELECT segmentation.refresh(false, '2024-05-01'::timestamptz + %s * interval '1 day')", (r,)))
+    cur.execute("SELECT count(*) FROM segmentation.profiles")
+    n = cur.fetchone()[0]
+    f, i = statistics.median(full), statistics.median(inc)
+    print(f"refresh, {n:,} users, {events:,} events (median of {rounds} rounds)")
+    print(f"  full: {f:.1f} s   incremental after 1% new events: {i:.1f} s   incremental / full = {i / f:.2f}")
+    cur.execute("SELECT mode, events_read, users_changed, transitions, finished_at - started_at FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 2")
+    for row in cur.fetchall():
+        print("   ", row)
+
+
+def main():
+    users = int(sys.argv[1])
+    per_user = int(sys.argv[2])
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    conn = psycopg2.connect("")
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("DROP EXTENSION IF EXISTS segmentation CASCADE")
+    cur.execute("CREATE EXTENSION segmentation")
+    cur.execute("SET jit = off")
+    write_overhead(cur, rounds)
+    refresh_cost(cur, users, per_user, rounds)
+    cur.execute("DROP EXTENSION segmentation CASCADE")
+    cur.execute("DROP TABLE app_events")
+
+
+if __name__ == "__main__":
+    main()
