@@ -1,18 +1,19 @@
 #!/bin/bash
 # scripts/demo.sh: the main job. Installs what is missing, builds and installs
-# the extension, starts a throwaway cluster, generates product events and
-# prints per-user behavior scores computed by the extension.
+# the extension, starts a throwaway cluster, generates product events, tracks
+# them, installs the engagement ladder and RFM presets, refreshes twice and
+# prints segment sizes, moves and a few users' scores.
 #
-#   bash scripts/demo.sh [--events N] [--port P] [--stop]
+#   bash scripts/demo.sh [--users N] [--port P] [--stop]
 #
 # The cluster is left running (the psql line to explore it and the command
 # that stops it are printed last) unless --stop is given.
 source "$(dirname "$0")/lib.sh"
 
-events=300000 port= stop=no
+users=20000 port= stop=no
 while [ $# -gt 0 ]; do
 	case "$1" in
-		--events) events=$2; shift 2 ;;
+		--users) users=$2; shift 2 ;;
 		--port) port=$2; shift 2 ;;
 		--stop) stop=yes; shift ;;
 		-h|--help) sed -n '2,10p' "$0"; exit 0 ;;
@@ -27,41 +28,48 @@ start_cluster $port
 export PGDATABASE=postgres
 
 t0=$(date +%s)
-say "generating $events events (bench/generate.sql)"
-psql -X -q -v ON_ERROR_STOP=1 -v events="$events" -f "$ROOT/bench/generate.sql"
-say "creating the extension and one behavior per user"
+say "generating events for $users users (scripts/demo_data.sql)"
+psql -X -q -v ON_ERROR_STOP=1 -v users="$users" -f "$ROOT/scripts/demo_data.sql"
+
+say "tracking them, installing the engagement ladder and RFM presets, first refresh"
 psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+SET client_min_messages = warning;
 CREATE EXTENSION segmentation;
-\timing on
-CREATE TABLE profiles AS
-SELECT user_id, segmentation.behavior_agg(ts, feature, amount) AS b FROM events GROUP BY user_id;
-\timing off
+SELECT segmentation.track('app_events', 'user_id', 'occurred_at', 'event', 'revenue');
+SELECT segmentation.define_feature('search', '{search}');
+SELECT segmentation.define_feature('export', '{export}');
+SELECT segmentation.define_feature('share', '{share}');
+SELECT segmentation.use_preset('engagement_ladder', signup_event => 'signed_up', activation_event => 'created_project');
+SELECT segmentation.use_preset('rfm');
+SELECT segmentation.refresh(as_of => '2024-05-01');
 SQL
 
-say "scores of the ten heaviest users and five light ones, as of 2024-05-01"
+say "one more day of events, incremental refresh"
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+SET client_min_messages = warning;
+INSERT INTO app_events
+SELECT user_id, '2024-05-01 08:00+00'::timestamptz + random() * interval '15 hours', 'view', NULL
+FROM (SELECT DISTINCT user_id FROM app_events WHERE occurred_at > '2024-04-20') s WHERE random() < 0.5;
+SELECT segmentation.refresh(as_of => '2024-05-02');
+SQL
+
 psql -X -v ON_ERROR_STOP=1 <<'SQL'
 SET TIME ZONE 'UTC';
-WITH scored AS (
-  SELECT user_id, b,
-         segmentation.event_count(b) AS frequency,
-         segmentation.value_sum(b) AS monetary,
-         round(segmentation.recency_days(b, '2024-05-01')::numeric, 1) AS recency_days,
-         segmentation.active_days(b, '2024-05-01', '28 days') AS active_28d,
-         segmentation.current_streak(b, '2024-05-01') AS streak,
-         round(segmentation.decayed_activity(b, '2024-05-01', '7 days')::numeric, 2) AS decayed_7d,
-         cardinality(segmentation.features(b)) AS features_used,
-         pg_column_size(b) AS bytes
-  FROM profiles),
-breakpoints AS (
-  SELECT percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY frequency) AS f,
-         percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY recency_days) AS r
-  FROM scored)
-SELECT user_id, frequency, monetary, recency_days, active_28d, streak, decayed_7d, features_used, bytes,
-       segmentation.quantile_score(recency_days, r, true) AS r_score,
-       segmentation.quantile_score(frequency, f) AS f_score
-FROM scored, breakpoints
-WHERE user_id <= 10 OR user_id IN (SELECT max(user_id) - g FROM profiles, generate_series(0, 4) g GROUP BY g)
-ORDER BY frequency DESC;
+\echo
+\echo == refresh runs
+SELECT id, mode, as_of::date, events_read, users_changed, transitions, round(extract(epoch FROM finished_at - started_at)::numeric, 2) AS seconds
+FROM segmentation.refresh_runs ORDER BY id;
+\echo == segment sizes
+SELECT scheme, segment, users, round(share::numeric, 3) AS share, round(mean_recency_days::numeric, 1) AS mean_recency,
+       round(mean_frequency::numeric, 1) AS mean_events, round(mean_monetary::numeric, 2) AS mean_revenue
+FROM segmentation.segment_summary ORDER BY scheme, users DESC;
+\echo == lifecycle moves on 2024-05-02
+SELECT from_segment, to_segment, users FROM segmentation.segment_migration
+WHERE scheme = 'lifecycle' AND period = '2024-05-02' ORDER BY users DESC LIMIT 10;
+\echo == a few users
+SELECT user_id, frequency, round(monetary::numeric, 2) AS revenue, round(recency_days::numeric, 1) AS recency,
+       active_days_28, current_streak, rfm_cell, lifecycle, rfm
+FROM segmentation.user_scores ORDER BY user_id LIMIT 8;
 SQL
 say "done in $(( $(date +%s) - t0 )) s"
 if [ "$stop" = no ]; then
