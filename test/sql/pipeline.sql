@@ -28,6 +28,14 @@ SELECT segmentation.track('app_events', 'uid', 'at', 'revenue');
 SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'note');
 CREATE VIEW app_view AS SELECT * FROM app_events;
 SELECT segmentation.track('app_view', 'uid', 'at', 'name');
+-- an admin without TRIGGER on the table cannot track it
+CREATE ROLE regress_tracker IN ROLE segmentation_admin;
+GRANT SELECT ON app_events TO regress_tracker;
+SET ROLE regress_tracker;
+SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'revenue');
+RESET ROLE;
+DROP OWNED BY regress_tracker;
+DROP ROLE regress_tracker;
 SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'revenue');
 SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'revenue');
 CREATE TABLE other_events (account text, at timestamptz, name text);
