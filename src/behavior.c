@@ -429,18 +429,7 @@ PutByte(Writer *w, uint8 v)
 }
 
 static inline void
-PutVarint(Writer *w, uint64 v)
-{
-	while (v >= 0x80)
-	{
-		PutByte(w, (uint8) (v | 0x80));
-		v >>= 7;
-	}
-	PutByte(w, (uint8) v);
-}
-
-static inline void
-PutVarint128(Writer *w, uint128 v)
+PutVarint(Writer *w, uint128 v)
 {
 	while (v >= 0x80)
 	{
@@ -519,7 +508,7 @@ Encode(const Behavior *b, Writer *w)
 	PutVarint(w, ZigZag(b->first_seen));
 	PutVarint(w, (uint64) b->last_seen - (uint64) b->first_seen);
 	if (b->value != 0)
-		PutVarint128(w, ZigZag128(b->value));
+		PutVarint(w, ZigZag128(b->value));
 
 	if (gaps)
 	{
@@ -592,34 +581,9 @@ Corrupt(Reader *r, const char *detail)
 			 errdetail("%s (at byte %zu of %zu).", detail, r->pos, r->len)));
 }
 
-static uint64
-GetVarint(Reader *r, const char *what)
-{
-	uint64		v = 0;
-	int			shift = 0;
-
-	for (;;)
-	{
-		uint8		byte;
-
-		if (r->pos >= r->len)
-			Corrupt(r, psprintf("Truncated while reading %s", what));
-		byte = r->buf[r->pos++];
-		if (shift == 63 && byte > 1)
-			Corrupt(r, psprintf("Integer overflow in %s", what));
-		v |= (uint64) (byte & 0x7F) << shift;
-		if (!(byte & 0x80))
-		{
-			if (byte == 0 && shift > 0)
-				Corrupt(r, psprintf("Non-minimal integer encoding in %s", what));
-			return v;
-		}
-		shift += 7;
-	}
-}
-
+/* An unsigned LEB128 integer of at most bits bits, minimally encoded */
 static uint128
-GetVarint128(Reader *r, const char *what)
+GetVarintBits(Reader *r, int bits, const char *what)
 {
 	uint128		v = 0;
 	int			shift = 0;
@@ -631,7 +595,7 @@ GetVarint128(Reader *r, const char *what)
 		if (r->pos >= r->len)
 			Corrupt(r, psprintf("Truncated while reading %s", what));
 		byte = r->buf[r->pos++];
-		if (shift == 126 && byte > 3)
+		if (shift >= bits || (shift + 7 > bits && ((byte & 0x7F) >> (bits - shift)) != 0))
 			Corrupt(r, psprintf("Integer overflow in %s", what));
 		v |= (uint128) (byte & 0x7F) << shift;
 		if (!(byte & 0x80))
@@ -642,6 +606,12 @@ GetVarint128(Reader *r, const char *what)
 		}
 		shift += 7;
 	}
+}
+
+static inline uint64
+GetVarint(Reader *r, const char *what)
+{
+	return (uint64) GetVarintBits(r, 64, what);
 }
 
 /* A non-negative int64 */
@@ -709,7 +679,7 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 
 	if (flags & FLAG_HAS_VALUE)
 	{
-		uint128		v = GetVarint128(&r, "value sum");
+		uint128		v = GetVarintBits(&r, 128, "value sum");
 
 		b->value = (int128) (v >> 1) ^ -(int128) (v & 1);
 		if (b->value == 0)

@@ -120,29 +120,30 @@ behavior_value_sum(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(ValueSum(GET_BEHAVIOR(0)));
 }
 
-/* days from last_seen to as_of; negative when as_of is earlier */
-PG_FUNCTION_INFO_V1(behavior_recency_days);
-Datum
-behavior_recency_days(PG_FUNCTION_ARGS)
+/* days from the last (recency) or first (tenure) event to as_of; negative when as_of is earlier */
+static Datum
+DaysTo(FunctionCallInfo fcinfo, bool from_first)
 {
 	Behavior	tmp;
 	const Behavior *b = GET_BEHAVIOR(0);
 	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
 
 	CheckTimestampArg(as_of, "as_of");
-	PG_RETURN_FLOAT8((double) (as_of - b->last_seen) / USECS_PER_DAY);
+	PG_RETURN_FLOAT8((double) (as_of - (from_first ? b->first_seen : b->last_seen)) / USECS_PER_DAY);
+}
+
+PG_FUNCTION_INFO_V1(behavior_recency_days);
+Datum
+behavior_recency_days(PG_FUNCTION_ARGS)
+{
+	return DaysTo(fcinfo, false);
 }
 
 PG_FUNCTION_INFO_V1(behavior_tenure_days);
 Datum
 behavior_tenure_days(PG_FUNCTION_ARGS)
 {
-	Behavior	tmp;
-	const Behavior *b = GET_BEHAVIOR(0);
-	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
-
-	CheckTimestampArg(as_of, "as_of");
-	PG_RETURN_FLOAT8((double) (as_of - b->first_seen) / USECS_PER_DAY);
+	return DaysTo(fcinfo, true);
 }
 
 /* active_days(b): all time; active_days(b, as_of, window): date(as_of) - N < d <= date(as_of) */
