@@ -2,7 +2,7 @@ EXTENSION = segmentation
 EXTVERSION = 0.1
 
 MODULE_big = segmentation
-OBJS = src/behavior.o src/aggregates.o src/scores.o src/predicate.o
+OBJS = src/behavior.o src/aggregates.o src/scores.o src/predicate.o src/stats.o
 DATA = $(wildcard sql/segmentation--*.sql)
 
 TESTS = $(sort $(wildcard test/sql/*.sql))

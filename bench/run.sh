@@ -1,14 +1,21 @@
 #!/bin/bash
-# bench/run.sh [EVENTS...]: build, start a throwaway cluster, run bench/run.py
-# for each size (default: 1000000 10000000), stop the cluster.
+# bench/run.sh [core|pipeline|all]: build, start a throwaway cluster, run the
+# benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
+# last ones recorded.
+#   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M events (bench/run.py)
+#   pipeline: write overhead of tracking, and full vs incremental refresh of
+#             1M users / 10M events (bench/pipeline.py)
 source "$(dirname "$0")/../scripts/lib.sh"
+what=${1:-all}
 ensure_deps
 build_install
 start_cluster
 trap stop_cluster EXIT
-as_postgres psql -X -q -c "ALTER SYSTEM SET max_parallel_workers = 8" -c "SELECT pg_reload_conf()" >/dev/null
-sizes=("$@")
-[ ${#sizes[@]} -gt 0 ] || sizes=(1000000 10000000)
-for n in "${sizes[@]}"; do
-	"$PYTHON" "$ROOT/bench/run.py" "$n" 5
-done
+if [ "$what" = core ] || [ "$what" = all ]; then
+	for n in 1000000 10000000; do
+		"$PYTHON" "$ROOT/bench/run.py" "$n" 5
+	done
+fi
+if [ "$what" = pipeline ] || [ "$what" = all ]; then
+	"$PYTHON" "$ROOT/bench/pipeline.py" 1000000 10 2
+fi

@@ -1,7 +1,8 @@
 #!/bin/bash
 # scripts/test.sh: every test suite, on a throwaway cluster.
 #   pg_regress (test/sql, expected/), the property suite (test/property.py)
-#   the robustness suite (test/robustness.py) and the pipeline suite
+#   the robustness suite (test/robustness.py), the statistics suite
+#   (test/stats.py: against mpmath references) and the pipeline suite
 #   (test/pipeline.py: concurrency, incremental = full, failures, NOTIFY,
 #   pg_dump round trip, pg_cron).
 # Prints "N passed, N failed" (suites) last; exits non-zero when any fails.
@@ -25,6 +26,7 @@ regress() {
 run_suite pg_regress regress
 run_suite property "$PYTHON" "$ROOT/test/property.py"
 run_suite robustness "$PYTHON" "$ROOT/test/robustness.py"
+run_suite statistics "$PYTHON" "$ROOT/test/stats.py"
 run_suite pipeline "$PYTHON" "$ROOT/test/pipeline.py"
 
 echo "$passed passed, $failed failed"

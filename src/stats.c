@@ -1,0 +1,698 @@
+/*
+ * stats.c
+ *		The statistics behind experiment lift: normal and Student t
+ *		distributions, chi-square, the two-proportion z test, Welch's t test,
+ *		the sample ratio mismatch test, Benjamini-Hochberg adjustment and the
+ *		sample size of a two-proportion test.
+ *
+ * Tails are computed directly (erfc, the incomplete beta and gamma functions
+ * on the tail side), never as 1 - cdf, so a p-value of 1e-200 comes out as
+ * 1e-200.  Impossible input is an error naming the argument; a legal but
+ * degenerate case (an arm with no conversions, a group of one) gives NULL
+ * for what is undefined, so one small segment never breaks a view.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#define Z975	1.959963984540054	/* normal quantile of 0.975 */
+
+static void pg_attribute_noreturn()
+BadArg(const char *arg, const char *rule)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("argument \"%s\" %s", arg, rule)));
+}
+
+/* ---------- distributions ---------- */
+
+/* P(Z <= x) */
+static double
+NormalCdf(double x)
+{
+	return 0.5 * erfc(-x / M_SQRT2);
+}
+
+/*
+ * Quantile of the standard normal for 0 < p <= 0.5: Acklam's rational
+ * approximation (relative error ~1e-9) polished by Halley steps on erfc.
+ */
+static double
+NormalQuantileLower(double p)
+{
+	static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+	1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00};
+	static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+	6.680131188771972e+01, -1.328068155288572e+01};
+	static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+	-2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00};
+	static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+	3.754408661907416e+00};
+	double		x;
+	int			i;
+
+	if (p < 0.02425)
+	{
+		double		q = sqrt(-2 * log(p));
+
+		x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+			((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+	}
+	else
+	{
+		double		q = p - 0.5;
+		double		r = q * q;
+
+		x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+			(((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+	}
+	for (i = 0; i < 3; i++)
+	{
+		/* Halley's method on cdf(x) - p; relative to p, so the far tail stays exact */
+		double		e = NormalCdf(x) - p;
+		double		u = e * sqrt(2 * M_PI) * exp(x * x / 2);
+
+		x = x - u / (1 + x * u / 2);
+	}
+	return x;
+}
+
+static double
+NormalQuantile(double p)
+{
+	if (p == 0)
+		return -INFINITY;
+	if (p == 1)
+		return INFINITY;
+	if (p > 0.5)
+		return -NormalQuantileLower(1 - p);	/* 1 - p is exact here */
+	return NormalQuantileLower(p);
+}
+
+/* continued fraction of the incomplete beta function (modified Lentz) */
+static double
+BetaContinuedFraction(double a, double b, double x)
+{
+	const double tiny = 1e-300;
+	double		qab = a + b,
+				qap = a + 1,
+				qam = a - 1;
+	double		c = 1,
+				d = 1 - qab * x / qap,
+				h;
+	int			m;
+
+	if (fabs(d) < tiny)
+		d = tiny;
+	d = 1 / d;
+	h = d;
+	for (m = 1; m <= 10000; m++)
+	{
+		int			m2 = 2 * m;
+		double		aa = m * (b - m) * x / ((qam + m2) * (a + m2));
+		double		del;
+
+		d = 1 + aa * d;
+		if (fabs(d) < tiny)
+			d = tiny;
+		c = 1 + aa / c;
+		if (fabs(c) < tiny)
+			c = tiny;
+		d = 1 / d;
+		h *= d * c;
+		aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+		d = 1 + aa * d;
+		if (fabs(d) < tiny)
+			d = tiny;
+		c = 1 + aa / c;
+		if (fabs(c) < tiny)
+			c = tiny;
+		d = 1 / d;
+		del = d * c;
+		h *= del;
+		if (fabs(del - 1) < 1e-16)
+			break;
+	}
+	return h;
+}
+
+/*
+ * Regularized incomplete beta I_x(a, b), given x and y = 1 - x (passed
+ * separately so that a y computed without cancellation keeps its digits).
+ * Computes the side where the continued fraction converges and complements
+ * only when the wanted side is the large one.
+ */
+static double
+IncompleteBeta(double a, double b, double x, double y)
+{
+	double		lfront;
+
+	if (x <= 0)
+		return 0;
+	if (y <= 0)
+		return 1;
+	lfront = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log(y);
+	if (x < (a + 1) / (a + b + 2))
+		return exp(lfront) * BetaContinuedFraction(a, b, x) / a;
+	return 1 - exp(lfront) * BetaContinuedFraction(b, a, y) / b;
+}
+
+/* P(T > t) for Student's t with df degrees of freedom (df > 0, real) */
+static double
+StudentSf(double t, double df)
+{
+	double		t2 = t * t;
+	double		tail;
+
+	if (isinf(t))
+		return t > 0 ? 0 : 1;
+	/* P(|T| > |t|) / 2 = I_x(df/2, 1/2) / 2, x = df / (df + t^2) */
+	tail = 0.5 * IncompleteBeta(df / 2, 0.5, df / (df + t2), t2 / (df + t2));
+	return t > 0 ? tail : 1 - tail;
+}
+
+static double
+StudentCdf(double t, double df)
+{
+	return StudentSf(-t, df);
+}
+
+/* density of Student's t */
+static double
+StudentPdf(double t, double df)
+{
+	return exp(lgamma((df + 1) / 2) - lgamma(df / 2) - 0.5 * log(df * M_PI)
+			   - (df + 1) / 2 * log1p(t * t / df));
+}
+
+/*
+ * Quantile of Student's t for 0 < p <= 0.5 (the lower side): safeguarded
+ * Newton on log(cdf), which keeps relative precision in the far tail.
+ */
+static double
+StudentQuantileLower(double p, double df)
+{
+	double		lo,
+				hi = 0,
+				t;
+	int			i;
+
+	/* bracket: cdf(lo) <= p <= cdf(hi) */
+	lo = Min(NormalQuantile(p), -1);
+	while (StudentCdf(lo, df) > p)
+	{
+		hi = lo;
+		lo *= 2;
+		if (lo < -1e300)
+			return -INFINITY;
+	}
+	t = (StudentCdf(hi, df) >= p && hi < 0) ? hi : 0.5 * (lo + hi);
+	for (i = 0; i < 200; i++)
+	{
+		double		cdf = StudentCdf(t, df);
+		double		g = log(cdf) - log(p);
+		double		step = g * cdf / StudentPdf(t, df);
+		double		next = t - step;
+
+		if (cdf > p)
+			hi = t;
+		else
+			lo = t;
+		if (!(next > lo && next < hi))
+			next = 0.5 * (lo + hi);
+		if (fabs(next - t) <= 1e-15 * fabs(t) || hi - lo <= 1e-15 * fabs(t))
+			return next;
+		t = next;
+	}
+	return t;
+}
+
+static double
+StudentQuantile(double p, double df)
+{
+	if (p == 0)
+		return -INFINITY;
+	if (p == 1)
+		return INFINITY;
+	if (p == 0.5)
+		return 0;
+	if (p > 0.5)
+		return -StudentQuantileLower(1 - p, df);
+	return StudentQuantileLower(p, df);
+}
+
+/* regularized lower (P) and upper (Q) incomplete gamma functions */
+static void
+IncompleteGamma(double a, double x, double *P, double *Q)
+{
+	double		lfront = a * log(x) - x - lgamma(a);
+
+	if (x <= 0)
+	{
+		*P = 0;
+		*Q = 1;
+		return;
+	}
+	if (x < a + 1)
+	{
+		/* series for P */
+		double		ap = a,
+					sum = 1 / a,
+					del = sum;
+		int			n;
+
+		for (n = 0; n < 100000; n++)
+		{
+			ap += 1;
+			del *= x / ap;
+			sum += del;
+			if (fabs(del) < fabs(sum) * 1e-17)
+				break;
+		}
+		*P = sum * exp(lfront);
+		*Q = 1 - *P;
+	}
+	else
+	{
+		/* continued fraction for Q (modified Lentz) */
+		const double tiny = 1e-300;
+		double		b = x + 1 - a,
+					c = 1 / tiny,
+					d = 1 / b,
+					h = d;
+		int			i;
+
+		for (i = 1; i < 100000; i++)
+		{
+			double		an = -i * (i - a);
+			double		del;
+
+			b += 2;
+			d = an * d + b;
+			if (fabs(d) < tiny)
+				d = tiny;
+			c = b + an / c;
+			if (fabs(c) < tiny)
+				c = tiny;
+			d = 1 / d;
+			del = d * c;
+			h *= del;
+			if (fabs(del - 1) < 1e-16)
+				break;
+		}
+		*Q = exp(lfront) * h;
+		*P = 1 - *Q;
+	}
+}
+
+/* ---------- SQL: distributions ---------- */
+
+static double
+GetFinite(FunctionCallInfo fcinfo, int n, const char *arg)
+{
+	double		v = PG_GETARG_FLOAT8(n);
+
+	if (isnan(v))
+		BadArg(arg, "must not be NaN");
+	return v;
+}
+
+static double
+GetDf(FunctionCallInfo fcinfo, int n)
+{
+	double		df = GetFinite(fcinfo, n, "df");
+
+	if (!(df > 0) || isinf(df))
+		BadArg("df", "must be a positive finite number of degrees of freedom");
+	return df;
+}
+
+static double
+GetProbability(FunctionCallInfo fcinfo, int n, const char *arg)
+{
+	double		p = GetFinite(fcinfo, n, arg);
+
+	if (p < 0 || p > 1)
+		BadArg(arg, "must be a probability between 0 and 1");
+	return p;
+}
+
+PG_FUNCTION_INFO_V1(normal_cdf);
+Datum
+normal_cdf(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(NormalCdf(GetFinite(fcinfo, 0, "x")));
+}
+
+PG_FUNCTION_INFO_V1(normal_quantile);
+Datum
+normal_quantile(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(NormalQuantile(GetProbability(fcinfo, 0, "p")));
+}
+
+PG_FUNCTION_INFO_V1(students_t_cdf);
+Datum
+students_t_cdf(PG_FUNCTION_ARGS)
+{
+	double		t = GetFinite(fcinfo, 0, "t");
+
+	PG_RETURN_FLOAT8(StudentCdf(t, GetDf(fcinfo, 1)));
+}
+
+PG_FUNCTION_INFO_V1(students_t_quantile);
+Datum
+students_t_quantile(PG_FUNCTION_ARGS)
+{
+	double		p = GetProbability(fcinfo, 0, "p");
+
+	PG_RETURN_FLOAT8(StudentQuantile(p, GetDf(fcinfo, 1)));
+}
+
+PG_FUNCTION_INFO_V1(chi2_cdf);
+Datum
+chi2_cdf(PG_FUNCTION_ARGS)
+{
+	double		x = GetFinite(fcinfo, 0, "x");
+	double		k = GetFinite(fcinfo, 1, "k");
+	double		P,
+				Q;
+
+	if (!(k > 0) || isinf(k))
+		BadArg("k", "must be a positive finite number of degrees of freedom");
+	if (isinf(x))
+		PG_RETURN_FLOAT8(x > 0 ? 1 : 0);
+	IncompleteGamma(k / 2, x / 2, &P, &Q);
+	PG_RETURN_FLOAT8(P);
+}
+
+/* ---------- SQL: tests ---------- */
+
+static TupleDesc
+ResultDesc(FunctionCallInfo fcinfo)
+{
+	TupleDesc	tupdesc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "function returning a record called in a context that cannot accept one");
+	return BlessTupleDesc(tupdesc);
+}
+
+static void
+SetValue(Datum *values, bool *nulls, int i, double v, bool defined)
+{
+	values[i] = Float8GetDatum(v);
+	nulls[i] = !defined || isnan(v);
+}
+
+/*
+ * two_proportion_test(x1, n1, x2, n2): group 1 is control.  Pooled z test,
+ * two-sided p, unpooled Wald 95% CI of p2 - p1, rel_lift = p2/p1 - 1 with a
+ * delta-method 95% CI.
+ */
+PG_FUNCTION_INFO_V1(two_proportion_test);
+Datum
+two_proportion_test(PG_FUNCTION_ARGS)
+{
+	int64		x1 = PG_GETARG_INT64(0),
+				n1 = PG_GETARG_INT64(1),
+				x2 = PG_GETARG_INT64(2),
+				n2 = PG_GETARG_INT64(3);
+	TupleDesc	tupdesc = ResultDesc(fcinfo);
+	Datum		values[10];
+	bool		nulls[10];
+	double		p1,
+				p2,
+				pooled,
+				se_pooled,
+				se,
+				z,
+				rel,
+				se_rel;
+
+	if (n1 <= 0)
+		BadArg("n1", "must be positive");
+	if (n2 <= 0)
+		BadArg("n2", "must be positive");
+	if (x1 < 0 || x1 > n1)
+		BadArg("x1", "must be between 0 and n1");
+	if (x2 < 0 || x2 > n2)
+		BadArg("x2", "must be between 0 and n2");
+
+	p1 = (double) x1 / n1;
+	p2 = (double) x2 / n2;
+	pooled = ((double) x1 + x2) / ((double) n1 + n2);
+	se_pooled = sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2));
+	se = sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2);
+	z = (p2 - p1) / se_pooled;
+	rel = p2 / p1 - 1;
+	se_rel = sqrt(p2 * (1 - p2) / (n2 * p1 * p1) + p2 * p2 * p1 * (1 - p1) / (n1 * pow(p1, 4)));
+
+	SetValue(values, nulls, 0, p1, true);
+	SetValue(values, nulls, 1, p2, true);
+	SetValue(values, nulls, 2, p2 - p1, true);
+	SetValue(values, nulls, 3, z, se_pooled > 0);
+	SetValue(values, nulls, 4, erfc(fabs(z) / M_SQRT2), se_pooled > 0);	/* two-sided, from the tail */
+	SetValue(values, nulls, 5, p2 - p1 - Z975 * se, true);
+	SetValue(values, nulls, 6, p2 - p1 + Z975 * se, true);
+	SetValue(values, nulls, 7, rel, p1 > 0);
+	SetValue(values, nulls, 8, rel - Z975 * se_rel, p1 > 0);
+	SetValue(values, nulls, 9, rel + Z975 * se_rel, p1 > 0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * welch_test(n1, mean1, var1, n2, mean2, var2): difference mean2 - mean1,
+ * Welch's t with Welch-Satterthwaite df, two-sided p and 95% CI.  Undefined
+ * (NULL) when a group has fewer than 2 members or both variances are 0.
+ */
+PG_FUNCTION_INFO_V1(welch_test);
+Datum
+welch_test(PG_FUNCTION_ARGS)
+{
+	int64		n1 = PG_GETARG_INT64(0),
+				n2 = PG_GETARG_INT64(3);
+	double		m1 = GetFinite(fcinfo, 1, "mean1"),
+				v1 = GetFinite(fcinfo, 2, "var1"),
+				m2 = GetFinite(fcinfo, 4, "mean2"),
+				v2 = GetFinite(fcinfo, 5, "var2");
+	TupleDesc	tupdesc = ResultDesc(fcinfo);
+	Datum		values[6];
+	bool		nulls[6];
+	double		a,
+				b,
+				se,
+				t,
+				df,
+				q;
+	bool		defined;
+
+	if (n1 <= 0)
+		BadArg("n1", "must be positive");
+	if (n2 <= 0)
+		BadArg("n2", "must be positive");
+	if (v1 < 0 || isinf(v1))
+		BadArg("var1", "must be a finite variance >= 0");
+	if (v2 < 0 || isinf(v2))
+		BadArg("var2", "must be a finite variance >= 0");
+	if (isinf(m1) || isinf(m2))
+		BadArg(isinf(m1) ? "mean1" : "mean2", "must be finite");
+
+	a = v1 / n1;
+	b = v2 / n2;
+	se = sqrt(a + b);
+	defined = n1 >= 2 && n2 >= 2 && se > 0;
+	t = defined ? (m2 - m1) / se : 0;
+	df = defined ? (a + b) * (a + b) / (a * a / (n1 - 1) + b * b / (n2 - 1)) : 0;
+	q = defined ? StudentQuantile(0.975, df) : 0;
+
+	SetValue(values, nulls, 0, m2 - m1, true);
+	SetValue(values, nulls, 1, t, defined);
+	SetValue(values, nulls, 2, df, defined);
+	SetValue(values, nulls, 3, defined ? 2 * StudentSf(fabs(t), df) : 0, defined);
+	SetValue(values, nulls, 4, m2 - m1 - q * se, defined);
+	SetValue(values, nulls, 5, m2 - m1 + q * se, defined);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* the elements of a one-dimensional array without NULLs */
+static int
+ArrayValues(ArrayType *arr, Oid type, const char *arg, Datum **values)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	bool	   *nulls;
+	int			n,
+				i;
+
+	if (ARR_NDIM(arr) > 1)
+		BadArg(arg, "must be a one-dimensional array");
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, type, typlen, typbyval, typalign, values, &nulls, &n);
+	for (i = 0; i < n; i++)
+		if (nulls[i])
+			BadArg(arg, "must not contain NULL");
+	return n;
+}
+
+/*
+ * srm_test(counts, weights): p-value of Pearson's chi-square of the observed
+ * arm sizes against the design weights, from the upper tail.  Arms of weight
+ * 0 are left out; arms of positive weight and no users stay in.  NULL when
+ * fewer than two arms have weight or nobody is in them.
+ */
+PG_FUNCTION_INFO_V1(srm_test);
+Datum
+srm_test(PG_FUNCTION_ARGS)
+{
+	Datum	   *counts,
+			   *weights;
+	int			nc = ArrayValues(PG_GETARG_ARRAYTYPE_P(0), INT8OID, "counts", &counts);
+	int			nw = ArrayValues(PG_GETARG_ARRAYTYPE_P(1), FLOAT8OID, "weights", &weights);
+	double		total = 0,
+				wsum = 0,
+				chi2 = 0,
+				P,
+				Q;
+	int			arms = 0,
+				i;
+
+	if (nc != nw)
+		BadArg("weights", "must have one element per element of counts");
+	for (i = 0; i < nc; i++)
+	{
+		double		w = DatumGetFloat8(weights[i]);
+
+		if (DatumGetInt64(counts[i]) < 0)
+			BadArg("counts", "must not be negative");
+		if (!(w >= 0) || isinf(w))
+			BadArg("weights", "must be finite and >= 0");
+		if (w > 0)
+		{
+			arms++;
+			wsum += w;
+			total += DatumGetInt64(counts[i]);
+		}
+	}
+	if (arms < 2 || total == 0)
+		PG_RETURN_NULL();
+	for (i = 0; i < nc; i++)
+	{
+		double		w = DatumGetFloat8(weights[i]);
+
+		if (w > 0)
+		{
+			double		expected = total * w / wsum;
+			double		diff = DatumGetInt64(counts[i]) - expected;
+
+			chi2 += diff * diff / expected;
+		}
+	}
+	IncompleteGamma((arms - 1) / 2.0, chi2 / 2, &P, &Q);
+	PG_RETURN_FLOAT8(Q);
+}
+
+typedef struct RankedP
+{
+	double		p;
+	int			index;
+} RankedP;
+
+static int
+CompareRankedP(const void *a, const void *b)
+{
+	double		x = ((const RankedP *) a)->p;
+	double		y = ((const RankedP *) b)->p;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * bh_adjust(p): Benjamini-Hochberg q-values in the input order; NULLs stay
+ * NULL and are not counted.
+ */
+PG_FUNCTION_INFO_V1(bh_adjust);
+Datum
+bh_adjust(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				m = 0,
+				i;
+	RankedP    *ranked;
+	double		running = 1;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	if (ARR_NDIM(arr) > 1)
+		BadArg("p", "must be a one-dimensional array");
+	deconstruct_array(arr, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	ranked = palloc(Max(n, 1) * sizeof(RankedP));
+	for (i = 0; i < n; i++)
+	{
+		double		p;
+
+		if (nulls[i])
+			continue;
+		p = DatumGetFloat8(elems[i]);
+		if (!(p >= 0 && p <= 1))
+			BadArg("p", "must contain probabilities between 0 and 1");
+		ranked[m].p = p;
+		ranked[m].index = i;
+		m++;
+	}
+	qsort(ranked, m, sizeof(RankedP), CompareRankedP);
+	for (i = m - 1; i >= 0; i--)
+	{
+		running = Min(running, ranked[i].p * m / (i + 1));
+		elems[ranked[i].index] = Float8GetDatum(running);
+	}
+	dims[0] = n;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, nulls, n > 0 ? 1 : 0, dims, lbs,
+											 FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * sample_size_two_proportions(baseline, mde, alpha, power): users per arm to
+ * detect baseline -> baseline + mde with a two-sided test, pooled variance
+ * under the null, no continuity correction; not rounded (round it up).
+ */
+PG_FUNCTION_INFO_V1(sample_size_two_proportions);
+Datum
+sample_size_two_proportions(PG_FUNCTION_ARGS)
+{
+	double		p1 = GetFinite(fcinfo, 0, "baseline"),
+				mde = GetFinite(fcinfo, 1, "mde"),
+				alpha = GetFinite(fcinfo, 2, "alpha"),
+				power = GetFinite(fcinfo, 3, "power");
+	double		p2 = p1 + mde,
+				pbar = (p1 + p2) / 2,
+				za,
+				zb,
+				num;
+
+	if (!(p1 > 0 && p1 < 1))
+		BadArg("baseline", "must be a rate strictly between 0 and 1");
+	if (mde == 0 || !(p2 > 0 && p2 < 1))
+		BadArg("mde", "must be a non-zero difference that keeps baseline + mde strictly between 0 and 1");
+	if (!(alpha > 0 && alpha < 1))
+		BadArg("alpha", "must be strictly between 0 and 1");
+	if (!(power > 0 && power < 1))
+		BadArg("power", "must be strictly between 0 and 1");
+	za = -NormalQuantile(alpha / 2);
+	zb = NormalQuantile(power);
+	num = za * sqrt(2 * pbar * (1 - pbar)) + zb * sqrt(p1 * (1 - p1) + p2 * (1 - p2));
+	PG_RETURN_FLOAT8(num * num / (mde * mde));
+}
