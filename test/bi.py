@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""BI readiness and documentation suite.
+
+* Reads every view through psycopg2 over TCP as a segmentation_reader role,
+  the way a BI tool does, and checks that every column arrives with a
+  standard type (no custom type a BI tool could not read).
+* Runs every SQL example of doc/bi.md as that reader.
+* Checks that every public function, aggregate, view and table of the
+  extension is named in doc/ and has a COMMENT, so the docs cannot silently
+  fall behind.
+
+Uses the libpq environment (PGHOST, PGPORT, PGUSER).
+"""
+import datetime
+import os
+import re
+import sys
+
+import psycopg2
+
+DB = "segmentation_bi"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# bool, int8, int4, text, float8, timestamptz (and the user id's bigint)
+STANDARD_OIDS = {16: "boolean", 20: "bigint", 23: "integer", 25: "text", 701: "double precision", 1184: "timestamptz"}
+VIEWS = ["user_scores", "segment_summary", "segment_migration", "experiment_lift"]
+failures = []
+checks = 0
+
+
+def check(name, ok, detail=""):
+    global checks
+    checks += 1
+    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f" {detail}"))
+    if not ok:
+        failures.append(name)
+
+
+SETUP = """
+SET client_min_messages = warning;
+CREATE EXTENSION segmentation;
+CREATE TABLE ev (uid bigint, at timestamptz, name text, amount numeric);
+INSERT INTO ev SELECT u, '2024-03-01'::timestamptz + (u * 13 + i * 7) % 40 * interval '1 day', (ARRAY['view','buy','search'])[1 + (u + i) % 3],
+                      CASE WHEN (u + i) % 3 = 1 THEN 9.5 END
+FROM generate_series(1, 300) u, generate_series(1, 1 + u % 9) i;
+SELECT segmentation.track('ev', 'uid', 'at', 'name', 'amount');
+SELECT segmentation.define_feature('search', '{search}');
+SELECT segmentation.use_preset('engagement_ladder', signup_event => 'view', activation_event => 'search');
+SELECT segmentation.use_preset('rfm');
+SELECT segmentation.refresh(as_of => '2024-04-01');
+CREATE TABLE ab (uid bigint, variant text, at timestamptz);
+INSERT INTO ab SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'treatment' END, '2024-04-01 12:00+00' FROM generate_series(1, 300) u;
+INSERT INTO ev SELECT uid, at + interval '2 days', 'buy', 20 FROM ab WHERE uid % 5 = 0;
+SELECT segmentation.define_experiment('checkout_v2', 'ab', 'uid', 'variant', 'at', 'control', 'buy');
+SELECT segmentation.refresh(as_of => '2024-04-10');
+DROP ROLE IF EXISTS regress_bi_reader;
+CREATE ROLE regress_bi_reader LOGIN IN ROLE segmentation_reader;
+"""
+
+
+def main():
+    admin = psycopg2.connect(dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS {DB}")
+    admin.cursor().execute(f"CREATE DATABASE {DB}")
+    conn = psycopg2.connect(dbname=DB)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute(SETUP)
+
+    # a BI tool's connection: TCP, a reader role
+    bi = psycopg2.connect(host="127.0.0.1", port=os.environ.get("PGPORT", "5432"), dbname=DB, user="regress_bi_reader")
+    bi.autocommit = True
+    bcur = bi.cursor()
+    for view in VIEWS:
+        bcur.execute(f"SELECT * FROM segmentation.{view} LIMIT 200")
+        rows = bcur.fetchall()
+        odd = [(d.name, d.type_code) for d in bcur.description if d.type_code not in STANDARD_OIDS]
+        check(f"{view}: {len(bcur.description)} columns, all of standard types, read by psycopg2 as {len(rows)} rows",
+              not odd and rows, odd)
+        types = {type(v) for r in rows for v in r if v is not None}
+        check(f"{view}: values arrive as plain Python values",
+              types <= {int, float, str, bool, datetime.datetime}, types)
+
+    # every SQL example of doc/bi.md runs, as the reader
+    text = open(os.path.join(ROOT, "doc", "bi.md")).read()
+    examples = re.findall(r"```sql\n(.*?)```", text, re.S)
+    for sql in examples:
+        if sql.lstrip().upper().startswith("CREATE ROLE"):
+            continue
+        try:
+            bcur.execute(sql)
+            bcur.fetchall()
+            check(f"doc/bi.md example runs: {sql.strip().splitlines()[0][:70]}", True)
+        except psycopg2.Error as e:
+            check(f"doc/bi.md example runs: {sql.strip().splitlines()[0][:70]}", False, e)
+    bi.close()
+
+    # every public object is documented in doc/ and commented
+    docs = "\n".join(open(os.path.join(ROOT, "doc", f)).read() for f in os.listdir(os.path.join(ROOT, "doc")) if f.endswith(".md"))
+    cur.execute("""
+        SELECT p.proname, 'function', obj_description(p.oid, 'pg_proc') IS NOT NULL
+        FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname NOT LIKE '\\_%'
+        UNION ALL
+        SELECT c.relname, CASE c.relkind WHEN 'v' THEN 'view' ELSE 'table' END, obj_description(c.oid, 'pg_class') IS NOT NULL
+        FROM pg_class c WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relkind IN ('r', 'v') AND c.relname NOT LIKE '\\_%'
+        UNION ALL
+        SELECT t.typname, 'type', obj_description(t.oid, 'pg_type') IS NOT NULL
+        FROM pg_type t WHERE t.typnamespace = 'segmentation'::regnamespace AND t.typtype = 'b' AND t.typname NOT LIKE '\\_%'
+        ORDER BY 1""")
+    objects = cur.fetchall()
+    undocumented = sorted({name for name, _, _ in objects if not re.search(r"\b" + re.escape(name) + r"\b", docs)})
+    uncommented = sorted({f"{kind} {name}" for name, kind, commented in objects if not commented})
+    check(f"all {len(objects)} public functions, views, tables and types are named in doc/", not undocumented, undocumented)
+    check("all of them have a COMMENT", not uncommented, uncommented)
+    cur.execute("""SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+                   WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relkind = 'v' AND c.relname = ANY (%s)
+                     AND col_description(c.oid, a.attnum) IS NULL""", (VIEWS,))
+    missing = cur.fetchall()
+    check("every column of the BI views has a COMMENT", not missing, missing)
+
+    conn.close()
+    admin.cursor().execute(f"DROP DATABASE {DB}")
+    admin.cursor().execute("DROP ROLE regress_bi_reader")
+    print(f"bi suite: {checks - len(failures)} of {checks} checks passed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
