@@ -826,6 +826,22 @@ COMMENT ON FUNCTION refresh(boolean, timestamptz) IS 'Bring profiles, scores, me
 -- Presets
 -- ===================================================================
 
+-- the feature an event counts for; a new feature named default_name when none
+CREATE FUNCTION _feature_of(event text, default_name text) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	feature text;
+BEGIN
+	SELECT f.name INTO feature FROM segmentation._feature_map m JOIN segmentation.features f ON f.id = m.id
+	WHERE m.event = _feature_of.event;
+	IF feature IS NULL THEN
+		feature := default_name;
+		PERFORM segmentation.define_feature(feature, ARRAY[event]);
+	END IF;
+	RETURN feature;
+END $$;
+COMMENT ON FUNCTION _feature_of(text, text) IS 'Internal: the feature an event counts for, defined under default_name when there is none';
+
 CREATE FUNCTION use_preset(name text, signup_event text DEFAULT NULL, activation_event text DEFAULT NULL,
                            engaged_days int DEFAULT 8, power_days int DEFAULT 16,
                            churn_days int DEFAULT 30, at_risk_drop float8 DEFAULT 0.5)
@@ -848,19 +864,8 @@ BEGIN
 				      DETAIL = format('Need 1 <= engaged_days (%s) < power_days (%s) <= 28, churn_days (%s) >= 1, 0 < at_risk_drop (%s) < 1.',
 				                      engaged_days, power_days, churn_days, at_risk_drop);
 		END IF;
-		-- an event that already counts for a feature is used through that feature
-		SELECT f.name INTO signup_feature FROM segmentation._feature_map m JOIN segmentation.features f ON f.id = m.id
-		WHERE m.event = signup_event;
-		IF signup_feature IS NULL THEN
-			signup_feature := 'signup';
-			PERFORM segmentation.define_feature(signup_feature, ARRAY[signup_event]);
-		END IF;
-		SELECT f.name INTO activation_feature FROM segmentation._feature_map m JOIN segmentation.features f ON f.id = m.id
-		WHERE m.event = activation_event;
-		IF activation_feature IS NULL THEN
-			activation_feature := 'activation';
-			PERFORM segmentation.define_feature(activation_feature, ARRAY[activation_event]);
-		END IF;
+		signup_feature := segmentation._feature_of(signup_event, 'signup');
+		activation_feature := segmentation._feature_of(activation_event, 'activation');
 		PERFORM segmentation.define_segment('lifecycle', 'churned', format('recency_days > %s', churn_days), 700,
 			format('No event for more than %s days', churn_days));
 		PERFORM segmentation.define_segment('lifecycle', 'at risk',

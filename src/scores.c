@@ -220,17 +220,24 @@ behavior_features(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(construct_array(ids, b->nfeatures, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 }
 
+/* the use of the feature named by argument 1, or NULL when unused */
+static const FeatureUsage *
+FeatureArg(FunctionCallInfo fcinfo, Behavior *tmp)
+{
+	const Behavior *b = BehaviorFromDatum(PG_GETARG_DATUM(0), tmp);
+	int32		feature = PG_GETARG_INT32(1);
+
+	CheckFeatureArg(feature, "feature");
+	return BehaviorFindFeature(b, feature);
+}
+
 PG_FUNCTION_INFO_V1(behavior_feature_count);
 Datum
 behavior_feature_count(PG_FUNCTION_ARGS)
 {
 	Behavior	tmp;
-	const Behavior *b = GET_BEHAVIOR(0);
-	int32		feature = PG_GETARG_INT32(1);
-	const FeatureUsage *f;
+	const FeatureUsage *f = FeatureArg(fcinfo, &tmp);
 
-	CheckFeatureArg(feature, "feature");
-	f = BehaviorFindFeature(b, feature);
 	PG_RETURN_INT64(f ? f->count : 0);
 }
 
@@ -239,12 +246,8 @@ Datum
 behavior_feature_last_seen(PG_FUNCTION_ARGS)
 {
 	Behavior	tmp;
-	const Behavior *b = GET_BEHAVIOR(0);
-	int32		feature = PG_GETARG_INT32(1);
-	const FeatureUsage *f;
+	const FeatureUsage *f = FeatureArg(fcinfo, &tmp);
 
-	CheckFeatureArg(feature, "feature");
-	f = BehaviorFindFeature(b, feature);
 	if (f == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(f->last_seen);

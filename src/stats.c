@@ -98,46 +98,42 @@ NormalQuantile(double p)
 	return NormalQuantileLower(p);
 }
 
+/* one step of the modified Lentz algorithm: returns the factor for h */
+static inline double
+LentzStep(double aa, double bb, double *c, double *d)
+{
+	const double tiny = 1e-300;
+
+	*d = bb + aa * *d;
+	if (fabs(*d) < tiny)
+		*d = tiny;
+	*c = bb + aa / *c;
+	if (fabs(*c) < tiny)
+		*c = tiny;
+	*d = 1 / *d;
+	return *d * *c;
+}
+
 /* continued fraction of the incomplete beta function (modified Lentz) */
 static double
 BetaContinuedFraction(double a, double b, double x)
 {
-	const double tiny = 1e-300;
-	double		qab = a + b,
-				qap = a + 1,
-				qam = a - 1;
 	double		c = 1,
-				d = 1 - qab * x / qap,
+				d = 1 - (a + b) * x / (a + 1),
 				h;
 	int			m;
 
-	if (fabs(d) < tiny)
-		d = tiny;
+	if (fabs(d) < 1e-300)
+		d = 1e-300;
 	d = 1 / d;
 	h = d;
 	for (m = 1; m <= 10000; m++)
 	{
 		int			m2 = 2 * m;
-		double		aa = m * (b - m) * x / ((qam + m2) * (a + m2));
 		double		del;
 
-		d = 1 + aa * d;
-		if (fabs(d) < tiny)
-			d = tiny;
-		c = 1 + aa / c;
-		if (fabs(c) < tiny)
-			c = tiny;
-		d = 1 / d;
-		h *= d * c;
-		aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-		d = 1 + aa * d;
-		if (fabs(d) < tiny)
-			d = tiny;
-		c = 1 + aa / c;
-		if (fabs(c) < tiny)
-			c = tiny;
-		d = 1 / d;
-		del = d * c;
+		h *= LentzStep(m * (b - m) * x / ((a - 1 + m2) * (a + m2)), 1, &c, &d);
+		del = LentzStep(-(a + m) * (a + b + m) * x / ((a + m2) * (a + 1 + m2)), 1, &c, &d);
 		h *= del;
 		if (fabs(del - 1) < 1e-16)
 			break;
@@ -284,27 +280,18 @@ IncompleteGamma(double a, double x, double *P, double *Q)
 	else
 	{
 		/* continued fraction for Q (modified Lentz) */
-		const double tiny = 1e-300;
 		double		b = x + 1 - a,
-					c = 1 / tiny,
+					c = 1e300,
 					d = 1 / b,
 					h = d;
 		int			i;
 
 		for (i = 1; i < 100000; i++)
 		{
-			double		an = -i * (i - a);
 			double		del;
 
 			b += 2;
-			d = an * d + b;
-			if (fabs(d) < tiny)
-				d = tiny;
-			c = b + an / c;
-			if (fabs(c) < tiny)
-				c = tiny;
-			d = 1 / d;
-			del = d * c;
+			del = LentzStep(-i * (i - a), b, &c, &d);
 			h *= del;
 			if (fabs(del - 1) < 1e-16)
 				break;
