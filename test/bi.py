@@ -14,25 +14,18 @@ Uses the libpq environment (PGHOST, PGPORT, PGUSER).
 import datetime
 import os
 import re
-import sys
 
 import psycopg2
+
+from harness import Suite, connect, drop_database, fresh_database
 
 DB = "segmentation_bi"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # bool, int8, int4, text, float8, timestamptz (and the user id's bigint)
 STANDARD_OIDS = {16: "boolean", 20: "bigint", 23: "integer", 25: "text", 701: "double precision", 1184: "timestamptz"}
 VIEWS = ["user_scores", "segment_summary", "segment_migration", "experiment_lift"]
-failures = []
-checks = 0
-
-
-def check(name, ok, detail=""):
-    global checks
-    checks += 1
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f" {detail}"))
-    if not ok:
-        failures.append(name)
+suite = Suite("bi suite", stop_on_failure=False)
+check = suite.check
 
 
 SETUP = """
@@ -58,18 +51,11 @@ CREATE ROLE regress_bi_reader LOGIN IN ROLE segmentation_reader;
 
 
 def main():
-    admin = psycopg2.connect(dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS {DB}")
-    admin.cursor().execute(f"CREATE DATABASE {DB}")
-    conn = psycopg2.connect(dbname=DB)
-    conn.autocommit = True
-    cur = conn.cursor()
+    conn, cur = fresh_database(DB, extension=False)
     cur.execute(SETUP)
 
     # a BI tool's connection: TCP, a reader role
-    bi = psycopg2.connect(host="127.0.0.1", port=os.environ.get("PGPORT", "5432"), dbname=DB, user="regress_bi_reader")
-    bi.autocommit = True
+    bi = connect(DB, host="127.0.0.1", port=os.environ.get("PGPORT", "5432"), user="regress_bi_reader")
     bcur = bi.cursor()
     for view in VIEWS:
         bcur.execute(f"SELECT * FROM segmentation.{view} LIMIT 200")
@@ -119,10 +105,9 @@ def main():
     check("every column of the BI views has a COMMENT", not missing, missing)
 
     conn.close()
-    admin.cursor().execute(f"DROP DATABASE {DB}")
-    admin.cursor().execute("DROP ROLE regress_bi_reader")
-    print(f"bi suite: {checks - len(failures)} of {checks} checks passed")
-    sys.exit(1 if failures else 0)
+    drop_database(DB)
+    connect("postgres").cursor().execute("DROP ROLE regress_bi_reader")
+    suite.finish()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Uses the libpq environment (PGHOST, PGPORT, PGUSER).
 """
 import io
 import json
-import os
 import random
 import select
 import subprocess
@@ -26,36 +25,15 @@ import threading
 import time
 
 import psycopg2
-import psycopg2.extensions
 
-checks = 0
+from harness import Suite, connect, drop_database, fresh_database
 
-
-def check(name, ok, detail=""):
-    global checks
-    checks += 1
-    if not ok:
-        print(f"FAIL {name} {detail}")
-        sys.exit(1)
-    print(f"ok   {name}")
-
-
-def connect(db):
-    c = psycopg2.connect(dbname=db)
-    c.autocommit = True
-    return c
+suite = Suite("pipeline suite")
+check = suite.check
 
 
 def fresh_db(name):
-    a = connect("postgres")
-    a.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
-    a.cursor().execute(f"CREATE DATABASE {name}")
-    a.close()
-    c = connect(name)
-    cur = c.cursor()
-    cur.execute("SET TIME ZONE 'UTC'")
-    cur.execute("CREATE EXTENSION segmentation")
-    return c, cur
+    return fresh_database(name)
 
 
 def one(cur, sql, args=None):
@@ -84,7 +62,6 @@ def random_rows(rnd, n, users, day0, days, uid_type):
         uid = str(u) if uid_type == "bigint" else f"user-{u}"
         late = rnd.random() < 0.1
         day = rnd.randrange(0, day0 + days) if late else day0 + rnd.randrange(0, days)
-        at = f"2024-01-01 00:00:00+00"
         secs = day * 86400 + rnd.randrange(0, 86400)
         name = rnd.choice(NAMES)
         amount = f"{rnd.randrange(1, 5000) / 100:.2f}" if name in ("buy", "checkout") else None
@@ -124,6 +101,7 @@ SELECT (SELECT md5(string_agg(user_id::text || ':' || behavior::text, ',' ORDER 
 def property_incremental_equals_full(seed, uid_type):
     rnd = random.Random(seed)
     conn, cur = fresh_db("segmentation_pipeline")
+    cur.execute("SELECT setseed(%s)", (seed / 100,))   # the server-side random() too
     cur.execute(SETUP.format(t=uid_type))
     day = 0
     for step in range(8):
@@ -137,7 +115,7 @@ def property_incremental_equals_full(seed, uid_type):
         if step > 0 and rnd.random() < 0.5:       # corrections: an amount, a time moved back
             cur.execute("UPDATE ev SET amount = amount * 2 WHERE ctid IN (SELECT ctid FROM ev WHERE amount IS NOT NULL ORDER BY random() LIMIT 3)")
             cur.execute("UPDATE ev SET at = at - interval '20 days' WHERE ctid IN (SELECT ctid FROM ev ORDER BY random() LIMIT 2)")
-        as_of = f"2024-01-01 00:00+00"
+        as_of = "2024-01-01 00:00+00"
         cur.execute("SELECT segmentation.refresh(false, %s::timestamptz + %s * interval '1 day')", (as_of, day + 5))
         run = cur.fetchone()[0]
         cur.execute("SELECT mode, error FROM segmentation.refresh_runs WHERE id = %s", (run,))
@@ -330,10 +308,7 @@ def dump_restore():
     before = cur.fetchone()
     conn.close()
     dump = subprocess.run(["pg_dump", "-Fc", "segmentation_pipeline"], check=True, capture_output=True).stdout
-    a = connect("postgres")
-    a.cursor().execute("DROP DATABASE IF EXISTS segmentation_restored")
-    a.cursor().execute("CREATE DATABASE segmentation_restored")
-    a.close()
+    fresh_database("segmentation_restored", extension=False)
     r = subprocess.run(["pg_restore", "--exit-on-error", "-d", "segmentation_restored"], input=dump, capture_output=True)
     check("pg_dump | pg_restore succeeds", r.returncode == 0, r.stderr.decode()[-2000:])
     conn = connect("segmentation_restored")
@@ -349,9 +324,7 @@ def dump_restore():
     check("restored: capture and refresh keep working",
           err is None and one(cur, "SELECT count(*) FROM segmentation.user_scores WHERE user_id = 4242") == 1, err)
     conn.close()
-    a = connect("postgres")
-    a.cursor().execute("DROP DATABASE segmentation_restored")
-    a.close()
+    drop_database("segmentation_restored")
 
 
 def pg_cron():
@@ -396,9 +369,8 @@ def main():
     dump_restore()
     if "--no-cron" not in sys.argv:
         pg_cron()
-    a = connect("postgres")
-    a.cursor().execute("DROP DATABASE IF EXISTS segmentation_pipeline")
-    print(f"pipeline suite: {checks} checks passed")
+    drop_database("segmentation_pipeline")
+    suite.finish()
 
 
 if __name__ == "__main__":

@@ -9,9 +9,8 @@ Exits non-zero on the first failed property.
 """
 import io
 import random
-import sys
 
-import psycopg2
+from harness import Suite, drop_database, fresh_database
 
 DB = "segmentation_property"
 SEEDS = [11, 23, 57]
@@ -19,22 +18,8 @@ AS_OFS = ["2024-03-01 00:00:00+00", "2024-06-15 23:59:59.999999+00",
           "2025-01-01 12:00:00+00", "2023-12-01 00:00:00+00"]
 HALF_LIVES = ["7 days", "36 hours"]
 
-checks = 0
-
-
-def check(name, ok, detail=""):
-    global checks
-    checks += 1
-    if not ok:
-        print(f"FAIL {name} {detail}")
-        sys.exit(1)
-    print(f"ok   {name}")
-
-
-def connect(dbname):
-    conn = psycopg2.connect(dbname=dbname)
-    conn.autocommit = True
-    return conn
+suite = Suite("property suite")
+check = suite.check
 
 
 def scalar(cur, sql, args=None):
@@ -189,14 +174,7 @@ def run_properties(cur, label):
 
 
 def main():
-    admin = connect("postgres")
-    acur = admin.cursor()
-    acur.execute(f"DROP DATABASE IF EXISTS {DB}")
-    acur.execute(f"CREATE DATABASE {DB}")
-    conn = connect(DB)
-    cur = conn.cursor()
-    cur.execute("CREATE EXTENSION segmentation")
-    cur.execute("SET TIME ZONE 'UTC'")
+    conn, cur = fresh_database(DB)
     for seed in SEEDS:
         n = load(cur, seed)
         print(f"seed {seed}: {n} events")
@@ -213,8 +191,8 @@ def main():
         cur.execute("RESET ALL")
         cur.execute("SET TIME ZONE 'UTC'")
     conn.close()
-    acur.execute(f"DROP DATABASE {DB}")
-    print(f"property suite: {checks} checks passed")
+    drop_database(DB)
+    suite.finish()
 
 
 if __name__ == "__main__":

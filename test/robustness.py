@@ -15,6 +15,8 @@ import sys
 
 import psycopg2
 
+from harness import drop_database, fresh_database
+
 DB = "segmentation_robustness"
 SEED = 20261123
 ACCESSORS = """SELECT segmentation.event_count(v), segmentation.first_seen(v), segmentation.last_seen(v),
@@ -82,16 +84,7 @@ def copy_binary(value):
 
 def main():
     rnd = random.Random(SEED)
-    admin = psycopg2.connect(dbname="postgres")
-    admin.autocommit = True
-    acur = admin.cursor()
-    acur.execute(f"DROP DATABASE IF EXISTS {DB}")
-    acur.execute(f"CREATE DATABASE {DB}")
-    conn = psycopg2.connect(dbname=DB)
-    conn.autocommit = True
-    cur = conn.cursor()
-    cur.execute("CREATE EXTENSION segmentation")
-    cur.execute("SET TIME ZONE 'UTC'")
+    conn, cur = fresh_database(DB)
     cur.execute("CREATE TABLE sink (v segmentation.behavior)")
     cur.execute(SEEDS_SQL)
     bodies = [bytes.fromhex(r[0][2:]) for r in cur.fetchall()]
@@ -143,7 +136,7 @@ def main():
     alive = cur.fetchone()[0] == 1
     cur.execute("SELECT count(*) FROM pg_stat_activity")  # a fresh query after thousands of errors
     conn.close()
-    acur.execute(f"DROP DATABASE {DB}")
+    drop_database(DB)
     total = sum(stats.values())
     print(f"robustness: {total} inputs, {stats}")
     if not alive or stats["text_refused"] == 0 or stats["binary_refused"] == 0:

@@ -5,16 +5,14 @@ to 1e-9 relative, far tails and fractional degrees of freedom included.
 
 Uses the libpq environment (PGHOST, PGPORT, PGUSER); its own database.
 """
-import sys
-
 import mpmath as mp
-import psycopg2
+
+from harness import Suite, drop_database, fresh_database
 
 mp.mp.dps = 60
 DB = "segmentation_stats"
 REL = 1e-9
-checks = 0
-failures = []
+suite = Suite("statistics suite (each check: within 1e-9 of the mpmath reference)", stop_on_failure=False, quiet=True)
 
 
 def close(got, want, rel=REL):
@@ -27,10 +25,8 @@ def close(got, want, rel=REL):
 
 
 def check(name, got, want, rel=REL):
-    global checks
-    checks += 1
-    if not close(got, want, rel):
-        failures.append(f"{name}: got {got!r}, want {mp.nstr(mp.mpf(want), 17) if want is not None else None}")
+    suite.check(name, close(got, want, rel),
+                f"got {got!r}, want {mp.nstr(mp.mpf(want), 17) if want is not None else None}")
 
 
 # ---------- references ----------
@@ -75,14 +71,7 @@ def ref_chi2_sf(x, k):
 
 
 def main():
-    admin = psycopg2.connect(dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS {DB}")
-    admin.cursor().execute(f"CREATE DATABASE {DB}")
-    conn = psycopg2.connect(dbname=DB)
-    conn.autocommit = True
-    cur = conn.cursor()
-    cur.execute("CREATE EXTENSION segmentation")
+    conn, cur = fresh_database(DB)
 
     def sql(q, *args):
         cur.execute(q, args)
@@ -196,11 +185,8 @@ def main():
           sql("SELECT segmentation.sample_size_two_proportions(0.1, 0.01, 0.05, 0.8)")[0])
 
     conn.close()
-    admin.cursor().execute(f"DROP DATABASE {DB}")
-    for f in failures:
-        print("FAIL", f)
-    print(f"statistics suite: {checks - len(failures)} of {checks} checks within 1e-9 of the mpmath reference")
-    sys.exit(1 if failures else 0)
+    drop_database(DB)
+    suite.finish()
 
 
 if __name__ == "__main__":
