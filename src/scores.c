@@ -2,8 +2,9 @@
  * scores.c
  *		Accessors and scores computed from one behavior value: recency,
  *		frequency, monetary value, active days, streaks, decayed activity,
- *		feature depth and adoption; and quantile_score, which turns a number
- *		into an RFM-style score from population breakpoints.
+ *		feature depth and adoption; behavior_scores, all of refresh's per-user
+ *		scores from one decoding; and quantile_score, which turns a number into
+ *		an RFM-style score from population breakpoints.
  *
  * Days are UTC calendar days; date(as_of) is the UTC day of as_of.
  */
