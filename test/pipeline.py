@@ -32,8 +32,19 @@ suite = Suite("pipeline suite")
 check = suite.check
 
 
-def fresh_db(name):
-    return fresh_database(name)
+def tracked_db(uid_type="bigint"):
+    """A fresh database whose table ev is tracked, with features and segments."""
+    conn, cur = fresh_database("segmentation_pipeline")
+    cur.execute(SETUP.format(t=uid_type))
+    return conn, cur
+
+
+def loaded_db(seed, n, users, days, as_of):
+    """tracked_db() with n random events of users over days, refreshed."""
+    conn, cur = tracked_db()
+    insert_rows(cur, random_rows(random.Random(seed), n, users, 0, days, "bigint"), "multi")
+    cur.execute("SELECT segmentation.refresh(as_of => %s)", (as_of,))
+    return conn, cur
 
 
 def one(cur, sql, args=None):
@@ -100,9 +111,8 @@ SELECT (SELECT md5(string_agg(user_id::text || ':' || behavior::text, ',' ORDER 
 
 def property_incremental_equals_full(seed, uid_type):
     rnd = random.Random(seed)
-    conn, cur = fresh_db("segmentation_pipeline")
+    conn, cur = tracked_db(uid_type)
     cur.execute("SELECT setseed(%s)", (seed / 100,))   # the server-side random() too
-    cur.execute(SETUP.format(t=uid_type))
     day = 0
     for step in range(8):
         day += rnd.randrange(1, 10)
@@ -136,8 +146,7 @@ def property_incremental_equals_full(seed, uid_type):
 
 
 def concurrency():
-    conn, cur = fresh_db("segmentation_pipeline")
-    cur.execute(SETUP.format(t="bigint"))
+    conn, cur = tracked_db()
     cur.execute("SELECT segmentation.refresh(as_of => '2024-03-01')")
     stop = threading.Event()
     written = [0]
@@ -215,10 +224,7 @@ def concurrency():
 
 
 def failures_and_notify():
-    conn, cur = fresh_db("segmentation_pipeline")
-    cur.execute(SETUP.format(t="bigint"))
-    insert_rows(cur, random_rows(random.Random(5), 3000, 300, 0, 60, "bigint"), "multi")
-    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-01')")
+    conn, cur = loaded_db(5, 3000, 300, 60, "2024-03-01")
     before = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
 
     # a bad value makes the refresh fail: recorded, previous state kept, events still queued
@@ -296,10 +302,7 @@ def failures_and_notify():
 
 
 def dump_restore():
-    conn, cur = fresh_db("segmentation_pipeline")
-    cur.execute(SETUP.format(t="bigint"))
-    insert_rows(cur, random_rows(random.Random(8), 800, 50, 0, 30, "bigint"), "multi")
-    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    conn, cur = loaded_db(8, 800, 50, 30, "2024-02-01")
     config = """SELECT (SELECT string_agg(format('%s|%s|%s|%s|%s', source, user_column, time_column, event_column, value_column), ',') FROM segmentation.sources),
                        (SELECT string_agg(format('%s|%s|%s', id, name, event_names), ',' ORDER BY id) FROM segmentation.features),
                        (SELECT string_agg(format('%s|%s|%s|%s', scheme, name, checked_predicate, priority), ',' ORDER BY scheme, name) FROM segmentation.segments),

@@ -98,28 +98,27 @@ def main():
             print(f"FAIL accepted a non-canonical value: {hextext} prints as {row[-1]}")
             sys.exit(1)
 
+    def feed(kind, refused_code, attempt):
+        """attempt() either yields a canonical value or fails with refused_code."""
+        try:
+            attempt()
+            stats[kind + "_accepted"] += 1
+        except psycopg2.Error as e:
+            if e.pgcode != refused_code:
+                print(f"FAIL {kind} input: unexpected error {e.pgcode}: {e}")
+                sys.exit(1)
+            stats[kind + "_refused"] += 1
+
+    def through_copy(bad):
+        cur.execute("TRUNCATE sink")
+        cur.copy_expert("COPY sink FROM STDIN (FORMAT binary)", copy_binary(bad))
+        cur.execute("SELECT v::text FROM sink")
+        accepted(cur.fetchone()[0])
+
     for body in bodies:
         for bad in mutations(rnd, body):
-            text = "\\x" + bad.hex()
-            try:
-                accepted(text)
-                stats["text_accepted"] += 1
-            except psycopg2.Error as e:
-                if e.pgcode != "22P02":
-                    print(f"FAIL text {text}: unexpected error {e.pgcode}: {e}")
-                    sys.exit(1)
-                stats["text_refused"] += 1
-            try:
-                cur.execute("TRUNCATE sink")
-                cur.copy_expert("COPY sink FROM STDIN (FORMAT binary)", copy_binary(bad))
-                cur.execute("SELECT v::text FROM sink")
-                accepted(cur.fetchone()[0])
-                stats["binary_accepted"] += 1
-            except psycopg2.Error as e:
-                if e.pgcode != "22P03":
-                    print(f"FAIL binary {bad.hex()}: unexpected error {e.pgcode}: {e}")
-                    sys.exit(1)
-                stats["binary_refused"] += 1
+            feed("text", "22P02", lambda: accepted("\\x" + bad.hex()))
+            feed("binary", "22P03", lambda: through_copy(bad))
 
     # non-hex text forms
     for text in ["", "\\", "\\x0", "x01", "\\X0101", "\\x01 01", "\\x01\u00e901", "\\x" + "g" * 10]:
