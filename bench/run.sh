@@ -17,5 +17,5 @@ if [ "$what" = core ] || [ "$what" = all ]; then
 	done
 fi
 if [ "$what" = pipeline ] || [ "$what" = all ]; then
-	"$PYTHON" "$ROOT/bench/pipeline.py" 1000000 10 2
+	"$PYTHON" "$ROOT/bench/pipeline.py" 1000000 10 3
 fi

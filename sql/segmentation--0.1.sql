@@ -124,13 +124,37 @@ CREATE FUNCTION quantile_score(x double precision, breakpoints double precision[
 CREATE FUNCTION quantile_score(x double precision, breakpoints double precision[], descending boolean) RETURNS int
 	AS 'MODULE_PATHNAME', 'quantile_score' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+CREATE FUNCTION rfm_breakpoints_trans(internal, behavior, timestamptz) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION rfm_breakpoints_combine(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION rfm_breakpoints_serialize(internal) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION rfm_breakpoints_deserialize(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION rfm_breakpoints_final(internal) RETURNS double precision[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- the state holds every user's three values: mergeable, but not small
+CREATE AGGREGATE rfm_breakpoints(b behavior, as_of timestamptz) (
+	SFUNC = rfm_breakpoints_trans,
+	STYPE = internal,
+	COMBINEFUNC = rfm_breakpoints_combine,
+	SERIALFUNC = rfm_breakpoints_serialize,
+	DESERIALFUNC = rfm_breakpoints_deserialize,
+	FINALFUNC = rfm_breakpoints_final,
+	PARALLEL = SAFE
+);
+
+-- not STRICT: without rfm_breakpoints the RFM scores are NULL, the others are not
 CREATE FUNCTION behavior_scores(b behavior, as_of timestamptz, feature_names text[] DEFAULT '{}',
+	rfm_breakpoints double precision[] DEFAULT NULL,
 	OUT first_seen timestamptz, OUT last_seen timestamptz, OUT recency_days double precision,
 	OUT tenure_days double precision, OUT frequency bigint, OUT monetary double precision,
 	OUT active_days int, OUT active_days_7 int, OUT active_days_28 int, OUT active_days_prev_28 int,
 	OUT current_streak int, OUT decayed_activity double precision, OUT features_adopted int,
-	OUT adoption_rate double precision, OUT features_used text[])
-	AS 'MODULE_PATHNAME', 'behavior_scores' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	OUT adoption_rate double precision, OUT r_score int, OUT f_score int, OUT m_score int,
+	OUT rfm_cell text, OUT features_used text[])
+	AS 'MODULE_PATHNAME', 'behavior_scores' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 100;
 
 COMMENT ON FUNCTION first_seen(behavior) IS 'Time of the first event';
 COMMENT ON FUNCTION last_seen(behavior) IS 'Time of the last event';
@@ -146,7 +170,13 @@ COMMENT ON FUNCTION features(behavior) IS 'Feature ids used at least once, ascen
 COMMENT ON FUNCTION feature_count(behavior, int) IS 'Number of events with this feature id (0 when unused)';
 COMMENT ON FUNCTION feature_last_seen(behavior, int) IS 'Time of the last event with this feature id (NULL when unused)';
 COMMENT ON FUNCTION adoption(behavior, int[]) IS 'Share of the distinct listed features used at least once (NULL for an empty list)';
-COMMENT ON FUNCTION behavior_scores(behavior, timestamptz, text[]) IS 'Every score of segmentation.scores but the RFM ones, from one decoding of b: windows of 7 and 28 days and the 28 before, streak, 7-day decayed activity; feature_names[i] names feature id i - 1 for features_used, features_adopted and adoption_rate';
+COMMENT ON FUNCTION behavior_scores(behavior, timestamptz, text[], double precision[]) IS 'Every score of segmentation.scores from one decoding of b: windows of 7 and 28 days and the 28 before, streak, 7-day decayed activity; feature_names[i] names feature id i - 1 for features_used, features_adopted and adoption_rate; RFM scores from rfm_breakpoints (NULL without)';
+COMMENT ON AGGREGATE rfm_breakpoints(behavior, timestamptz) IS 'RFM breakpoints of the population as a float8[3][4]: the 20/40/60/80th percentiles (percentile_cont) of recency_days(b, as_of), event_count(b) and value_sum(b)';
+COMMENT ON FUNCTION rfm_breakpoints_trans(internal, behavior, timestamptz) IS 'Internal: transition function of rfm_breakpoints';
+COMMENT ON FUNCTION rfm_breakpoints_final(internal) IS 'Internal: final function of rfm_breakpoints';
+COMMENT ON FUNCTION rfm_breakpoints_combine(internal, internal) IS 'Internal: combine function of rfm_breakpoints';
+COMMENT ON FUNCTION rfm_breakpoints_serialize(internal) IS 'Internal: serialize function of rfm_breakpoints';
+COMMENT ON FUNCTION rfm_breakpoints_deserialize(bytea, internal) IS 'Internal: deserialize function of rfm_breakpoints';
 COMMENT ON FUNCTION quantile_score(double precision, double precision[]) IS '1 + number of breakpoints strictly below x (RFM score from population quantiles)';
 COMMENT ON FUNCTION quantile_score(double precision, double precision[], boolean) IS 'As quantile_score(x, breakpoints); descending gives the mirror score, 1 + number of breakpoints >= x';
 
@@ -329,61 +359,104 @@ CREATE FUNCTION _create_state(user_type regtype) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	t text := user_type::text;
-	cols text;
+	r record;
 BEGIN
 	IF to_regclass('segmentation.profiles') IS NOT NULL THEN
 		RETURN;
 	END IF;
-	SELECT string_agg(format('%I %s', c.name, c.type), ', ') INTO cols FROM segmentation.score_columns() c;
 	EXECUTE format($ddl$
-		CREATE TABLE segmentation.profiles (user_id %1$s PRIMARY KEY, behavior segmentation.behavior NOT NULL);
-		CREATE TABLE segmentation.scores (user_id %1$s PRIMARY KEY, %2$s);
-		CREATE TABLE segmentation.memberships (
-			scheme text NOT NULL, user_id %1$s NOT NULL, segment text NOT NULL, entered_at timestamptz NOT NULL,
-			PRIMARY KEY (scheme, user_id));
-		CREATE TABLE segmentation.membership_history (
+		-- free space in every page, so that a refresh's updates stay on their page (HOT)
+		CREATE TABLE segmentation.profiles (
+			user_id %1$s PRIMARY KEY, behavior segmentation.behavior NOT NULL,
+			segments jsonb NOT NULL DEFAULT '{}') WITH (fillfactor = 80);
+		CREATE TABLE segmentation.membership_log (
 			scheme text NOT NULL, user_id %1$s NOT NULL, segment text NOT NULL,
-			entered_at timestamptz NOT NULL, exited_at timestamptz);
-		CREATE INDEX ON segmentation.membership_history (scheme, user_id, entered_at);
-		CREATE INDEX ON segmentation.membership_history (scheme, segment, entered_at);
+			entered_at timestamptz NOT NULL, exited_at timestamptz NOT NULL);
+		CREATE INDEX ON segmentation.membership_log (scheme, user_id, entered_at);
+		CREATE INDEX ON segmentation.membership_log (scheme, segment, entered_at);
 		CREATE TABLE segmentation.transitions (
 			id bigserial PRIMARY KEY, run_id bigint, scheme text NOT NULL, user_id %1$s NOT NULL,
 			from_segment text, to_segment text, at timestamptz NOT NULL);
 		CREATE TABLE segmentation.pending_events (source_id int, user_id %1$s, ts timestamptz, event text, value float8);
 		CREATE TABLE segmentation.dirty_users (user_id %1$s);
 		CREATE TABLE segmentation.truncated (source_id int);
-	$ddl$, t, cols);
+	$ddl$, t);
+	CREATE TABLE segmentation.score_context (
+		only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+		as_of timestamptz,
+		feature_names text[] NOT NULL DEFAULT '{}',
+		rfm_breakpoints float8[],
+		schemes text[] NOT NULL DEFAULT '{}');
+	INSERT INTO segmentation.score_context DEFAULT VALUES;
 
-	COMMENT ON TABLE segmentation.profiles IS 'One behavior per user, merged from every tracked source';
-	COMMENT ON TABLE segmentation.scores IS 'Scores of every user as of the last refresh: what segment predicates read';
-	COMMENT ON TABLE segmentation.memberships IS 'Current segment of every user in every scheme';
-	COMMENT ON TABLE segmentation.membership_history IS 'Who was in which segment when: exited_at is NULL for the current one';
+	-- Scores are not stored: they are computed from the stored behaviors with
+	-- the context of the last refresh whenever they are read, so a refresh
+	-- writes only the users who changed.
+	CREATE VIEW segmentation._user_state AS
+	SELECT p.user_id, s.*, p.segments
+	FROM segmentation.profiles p,
+	     LATERAL segmentation.behavior_scores(p.behavior,
+	         (SELECT c.as_of FROM segmentation.score_context c),
+	         (SELECT c.feature_names FROM segmentation.score_context c),
+	         (SELECT c.rfm_breakpoints FROM segmentation.score_context c)) s;
+	EXECUTE format('CREATE VIEW segmentation.scores AS SELECT user_id, %s FROM segmentation._user_state',
+		(SELECT string_agg(format('%I', c.name), ', ') FROM segmentation.score_columns() c));
+	-- A user's current segments live in their profile, so that a refresh
+	-- compares and writes one row per user who moved; the log keeps the
+	-- segments they left.  Neither is ever updated in place.
+	CREATE VIEW segmentation.memberships AS
+	SELECT m.key AS scheme, p.user_id, m.value ->> 0 AS segment, (m.value ->> 1)::timestamptz AS entered_at
+	FROM segmentation.profiles p, jsonb_each(p.segments) m;
+	CREATE VIEW segmentation.membership_history AS
+	SELECT l.scheme, l.user_id, l.segment, l.entered_at, l.exited_at FROM segmentation.membership_log l
+	UNION ALL
+	SELECT m.scheme, m.user_id, m.segment, m.entered_at, NULL::timestamptz FROM segmentation.memberships m;
+
+	COMMENT ON TABLE segmentation.profiles IS 'One behavior per user, merged from every tracked source, and the user''s current segment in every scheme';
+	COMMENT ON COLUMN segmentation.profiles.segments IS 'Current segment per scheme and since when: {"scheme": ["segment", "entered_at"]}';
+	COMMENT ON TABLE segmentation.membership_log IS 'Segments users have left: one row per stay that ended';
+	COMMENT ON TABLE segmentation.score_context IS 'What the scores of the last refresh were computed with: as_of, feature names, RFM breakpoints, schemes (one row)';
+	COMMENT ON VIEW segmentation._user_state IS 'Internal: scores and current segments of every user, as of the last refresh';
+	COMMENT ON VIEW segmentation.scores IS 'Scores of every user as of the last refresh, computed from profiles and score_context: what segment predicates read';
+	COMMENT ON VIEW segmentation.memberships IS 'Current segment of every user in every scheme (from profiles.segments)';
+	COMMENT ON COLUMN segmentation.memberships.scheme IS 'Scheme';
+	COMMENT ON COLUMN segmentation.memberships.user_id IS 'User id';
+	COMMENT ON COLUMN segmentation.memberships.segment IS 'Segment the user is in now';
+	COMMENT ON COLUMN segmentation.memberships.entered_at IS 'as_of of the refresh that put the user there';
+	COMMENT ON COLUMN segmentation.scores.user_id IS 'User id, of the tracked sources'' type';
+	FOR r IN SELECT c.name, c.description FROM segmentation.score_columns() c LOOP
+		EXECUTE format('COMMENT ON COLUMN segmentation.scores.%I IS %L', r.name, r.description);
+	END LOOP;
+	COMMENT ON VIEW segmentation.membership_history IS 'Who was in which segment when: the stays that ended (membership_log) and the current ones (memberships), whose exited_at is NULL';
+	COMMENT ON COLUMN segmentation.membership_history.scheme IS 'Scheme';
+	COMMENT ON COLUMN segmentation.membership_history.user_id IS 'User id';
+	COMMENT ON COLUMN segmentation.membership_history.segment IS 'Segment';
+	COMMENT ON COLUMN segmentation.membership_history.entered_at IS 'as_of of the refresh that put the user there';
+	COMMENT ON COLUMN segmentation.membership_history.exited_at IS 'as_of of the refresh that moved the user out; NULL while the user is in it';
 	COMMENT ON TABLE segmentation.transitions IS 'Outbox of segment moves (from_segment NULL: a new user; to_segment NULL: a user gone), announced by NOTIFY segmentation_transitions';
 	COMMENT ON TABLE segmentation.pending_events IS 'Internal: events inserted into tracked sources since the last refresh';
 	COMMENT ON TABLE segmentation.dirty_users IS 'Internal: users whose events were updated or deleted since the last refresh';
 	COMMENT ON TABLE segmentation.truncated IS 'Internal: sources truncated or newly tracked since the last refresh (next refresh is full)';
 
-	GRANT SELECT ON segmentation.profiles, segmentation.scores, segmentation.memberships,
-		segmentation.membership_history, segmentation.transitions TO segmentation_admin;
+	GRANT SELECT ON segmentation.profiles, segmentation.score_context, segmentation.scores, segmentation.memberships,
+		segmentation.membership_log, segmentation.membership_history, segmentation.transitions TO segmentation_admin;
 	GRANT INSERT ON segmentation.truncated TO segmentation_admin;
 
-	EXECUTE format($v$
-		CREATE VIEW segmentation.segment_summary AS
-		SELECT m.scheme, m.segment, count(*)::bigint AS users,
-		       count(*)::float8 / sum(count(*)) OVER (PARTITION BY m.scheme)::float8 AS share,
-		       avg(s.recency_days)::float8 AS mean_recency_days,
-		       avg(s.frequency)::float8 AS mean_frequency,
-		       avg(s.monetary)::float8 AS mean_monetary,
-		       avg(s.active_days_28)::float8 AS mean_active_days_28,
-		       avg(s.adoption_rate)::float8 AS mean_adoption_rate
-		FROM segmentation.memberships m JOIN segmentation.scores s USING (user_id)
-		GROUP BY m.scheme, m.segment;
-		CREATE VIEW segmentation.segment_migration AS
-		SELECT scheme, coalesce(from_segment, '(new)') AS from_segment, coalesce(to_segment, '(gone)') AS to_segment,
-		       date_trunc('day', at, 'UTC') AS period, count(DISTINCT user_id)::bigint AS users
-		FROM segmentation.transitions
-		GROUP BY 1, 2, 3, 4;
-	$v$);
+	CREATE VIEW segmentation.segment_summary AS
+	SELECT m.key AS scheme, m.value ->> 0 AS segment, count(*)::bigint AS users,
+	       count(*)::float8 / sum(count(*)) OVER (PARTITION BY m.key)::float8 AS share,
+	       avg(u.recency_days)::float8 AS mean_recency_days,
+	       avg(u.frequency)::float8 AS mean_frequency,
+	       avg(u.monetary)::float8 AS mean_monetary,
+	       avg(u.active_days_28)::float8 AS mean_active_days_28,
+	       avg(u.adoption_rate)::float8 AS mean_adoption_rate
+	FROM segmentation._user_state u, jsonb_each(u.segments) m
+	GROUP BY m.key, m.value ->> 0;
+	CREATE VIEW segmentation.segment_migration AS
+	SELECT scheme, coalesce(from_segment, '(new)') AS from_segment, coalesce(to_segment, '(gone)') AS to_segment,
+	       date_trunc('day', at, 'UTC') AS period, count(DISTINCT user_id)::bigint AS users
+	FROM segmentation.transitions
+	GROUP BY 1, 2, 3, 4;
 	COMMENT ON VIEW segmentation.segment_summary IS 'Size and mean scores of every segment of every scheme';
 	COMMENT ON COLUMN segmentation.segment_summary.scheme IS 'Scheme';
 	COMMENT ON COLUMN segmentation.segment_summary.segment IS 'Segment (unsegmented: no predicate matched)';
@@ -409,25 +482,18 @@ COMMENT ON FUNCTION _create_state(regtype) IS 'Internal: creates the materialize
 CREATE FUNCTION _rebuild_views() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	scheme_cols text := '';
-	scheme_joins text := '';
 	r record;
-	i int := 0;
 BEGIN
-	IF to_regclass('segmentation.scores') IS NULL THEN
+	IF to_regclass('segmentation._user_state') IS NULL THEN
 		RETURN;
 	END IF;
-	FOR r IN SELECT DISTINCT scheme FROM segmentation.segments ORDER BY scheme LOOP
-		i := i + 1;
-		scheme_cols := scheme_cols || format(', coalesce(m%s.segment, %L) AS %I', i, 'unsegmented', r.scheme);
-		scheme_joins := scheme_joins || format(' LEFT JOIN segmentation.memberships m%1$s ON m%1$s.scheme = %2$L AND m%1$s.user_id = s.user_id', i, r.scheme);
-	END LOOP;
 	IF to_regclass('segmentation.user_scores') IS NOT NULL THEN
 		DROP VIEW segmentation.user_scores;
 	END IF;
-	EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT s.user_id, %s%s FROM segmentation.scores s%s',
-		(SELECT string_agg(format('s.%I', name), ', ') FROM segmentation.score_columns() WHERE name <> 'features_used'),
-		scheme_cols, scheme_joins);
+	EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT u.user_id%s%s FROM segmentation._user_state u',
+		(SELECT string_agg(format(', u.%I', name), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),
+		coalesce((SELECT string_agg(format(', coalesce(u.segments -> %L ->> 0, %L) AS %I', scheme, 'unsegmented', scheme), '' ORDER BY scheme)
+		          FROM (SELECT DISTINCT s.scheme FROM segmentation.segments s) d), ''));
 	COMMENT ON VIEW segmentation.user_scores IS 'One row per user: behavior scores as of the last refresh and the segment in every scheme';
 	COMMENT ON COLUMN segmentation.user_scores.user_id IS 'User id, of the tracked sources'' type';
 	FOR r IN SELECT name, description FROM segmentation.score_columns() WHERE name <> 'features_used' LOOP
@@ -660,9 +726,18 @@ DECLARE
 	n_events bigint := 0;
 	n_users bigint := 0;
 	n_moves bigint := 0;
-	sch record;
+	sch text;
 	seg record;
 	cases text;
+	cols text;
+	moved_if text;
+	pairs text;
+	old_schemes text[];
+	new_schemes text[];
+	gone_schemes text[];
+	saved_tuple_cost text;
+	first_id bigint;
+	last_id bigint;
 	n bigint;
 BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
@@ -726,89 +801,112 @@ BEGIN
 		ANALYZE _batch;
 		SELECT coalesce(sum(b.n), 0) INTO n_events FROM _batch b;
 
-		-- merge new events into stored behaviors; replace recomputed ones
+		-- merge new events into stored behaviors; replace recomputed ones (in
+		-- key order: the index pages and rows each one touches come in order)
 		INSERT INTO segmentation.profiles AS p (user_id, behavior)
-		SELECT b.user_id, b.b FROM _batch b WHERE b.b IS NOT NULL AND NOT b.replace
+		SELECT b.user_id, b.b FROM _batch b WHERE b.b IS NOT NULL AND NOT b.replace ORDER BY b.user_id
 		ON CONFLICT (user_id) DO UPDATE SET behavior = segmentation.behavior_merge(p.behavior, EXCLUDED.behavior);
 		GET DIAGNOSTICS n_users = ROW_COUNT;
 		INSERT INTO segmentation.profiles AS p (user_id, behavior)
-		SELECT b.user_id, b.b FROM _batch b WHERE b.b IS NOT NULL AND b.replace
+		SELECT b.user_id, b.b FROM _batch b WHERE b.b IS NOT NULL AND b.replace ORDER BY b.user_id
 		ON CONFLICT (user_id) DO UPDATE SET behavior = EXCLUDED.behavior
 			WHERE p.behavior::text <> EXCLUDED.behavior::text;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		n_users := n_users + n;
-		DELETE FROM segmentation.profiles p USING _batch b WHERE b.replace AND b.b IS NULL AND p.user_id = b.user_id;
-		GET DIAGNOSTICS n = ROW_COUNT;
+
+		-- users with no event left leave every scheme
+		EXECUTE format('CREATE TEMP TABLE _gone (scheme text, user_id %s, from_segment text, from_since timestamptz, to_segment text) ON COMMIT DROP', utype);
+		WITH gone AS (DELETE FROM segmentation.profiles p USING _batch b
+		              WHERE b.replace AND b.b IS NULL AND p.user_id = b.user_id
+		              RETURNING p.user_id, p.segments),
+		     moved AS (INSERT INTO _gone SELECT m.key, g.user_id, m.value ->> 0, (m.value ->> 1)::timestamptz, NULL
+		               FROM gone g, jsonb_each(g.segments) m)
+		SELECT count(*) INTO n FROM gone;
 		n_users := n_users + n;
 
-		-- scores of every user as of as_of, from the stored behaviors
-		DELETE FROM segmentation.scores;
-		INSERT INTO segmentation.scores
-		WITH names AS (
-			SELECT coalesce(array_agg(f.name ORDER BY g.id), '{}') AS names
-			FROM generate_series(0, (SELECT coalesce(max(id), -1) FROM segmentation.features)) g(id)
-			LEFT JOIN segmentation.features f ON f.id = g.id),
-		base AS (
-			SELECT p.user_id, s.*
-			FROM segmentation.profiles p, names,
-			     LATERAL segmentation.behavior_scores(p.behavior, as_of, names.names) s),
-		bp AS (
-			SELECT percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY recency_days) AS r,
-			       percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY frequency) AS f,
-			       percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY monetary) AS m
-			FROM base)
-		SELECT base.user_id, first_seen, last_seen, recency_days, tenure_days, frequency, monetary,
-		       active_days, active_days_7, active_days_28, active_days_prev_28, current_streak,
-		       decayed_activity, features_adopted, adoption_rate, q.rs, q.fs, q.ms,
-		       q.rs::text || q.fs::text || q.ms::text, features_used
-		FROM base, bp,
-		     LATERAL (SELECT segmentation.quantile_score(recency_days, bp.r, true) AS rs,
-		                     segmentation.quantile_score(frequency, bp.f) AS fs,
-		                     segmentation.quantile_score(monetary, bp.m) AS ms) q;
+		-- the context the scores are computed with from now on (the scores
+		-- view reads it): as_of, feature names, population RFM breakpoints
+		SELECT c.schemes INTO old_schemes FROM segmentation.score_context c;
+		SELECT coalesce(array_agg(DISTINCT s.scheme ORDER BY s.scheme), '{}') INTO new_schemes FROM segmentation.segments s;
+		UPDATE segmentation.score_context c SET
+			as_of = refresh.as_of,
+			feature_names = (SELECT coalesce(array_agg(f.name ORDER BY g.id), '{}')
+			                 FROM generate_series(0, (SELECT coalesce(max(id), -1) FROM segmentation.features)) g(id)
+			                 LEFT JOIN segmentation.features f ON f.id = g.id),
+			rfm_breakpoints = (SELECT segmentation.rfm_breakpoints(p.behavior, refresh.as_of) FROM segmentation.profiles p),
+			schemes = new_schemes;
 
-		-- segments: per scheme, the matching predicate of highest priority
-		EXECUTE format('CREATE TEMP TABLE _moves (scheme text, user_id %s, from_segment text, to_segment text) ON COMMIT DROP', utype);
-		FOR sch IN SELECT DISTINCT s.scheme FROM segmentation.segments s
-		           UNION SELECT DISTINCT m.scheme FROM segmentation.memberships m ORDER BY 1 LOOP
-			cases := '';
-			FOR seg IN SELECT * FROM segmentation.segments s WHERE s.scheme = sch.scheme ORDER BY s.priority DESC, s.name LOOP
-				-- the stored text is checked again: refresh runs only what passes the checker
-				IF segmentation.check_predicate(seg.predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace)
-				   IS DISTINCT FROM seg.checked_predicate THEN
-					RAISE EXCEPTION 'segment "%" of scheme "%" was changed outside define_segment', seg.name, seg.scheme
-						USING ERRCODE = 'data_corrupted', HINT = 'Define it again with segmentation.define_segment().';
-				END IF;
-				cases := cases || format(' WHEN (%s) THEN %L', seg.checked_predicate, seg.name);
+		-- Segments: in each scheme, the matching predicate of highest priority.
+		-- One pass over every user's scores (a parallel one when it pays);
+		-- only users whose segment changed in some scheme (or who were in a
+		-- scheme that is gone) come out.  The scores are the scores view's,
+		-- with the new context.  The CASE of a mover is evaluated twice
+		-- (filter, then VALUES): cheaper than a plan barrier, which would keep
+		-- the filter out of the parallel workers.
+		IF old_schemes = '{}' AND new_schemes = '{}' THEN
+			CREATE TEMP TABLE _moves ON COMMIT DROP AS SELECT * FROM _gone WHERE false;
+		ELSE
+			cols := '';
+			moved_if := '';
+			pairs := '';
+			FOREACH sch IN ARRAY new_schemes LOOP
+				cases := '';
+				FOR seg IN SELECT * FROM segmentation.segments s WHERE s.scheme = sch ORDER BY s.priority DESC, s.name LOOP
+					-- the stored text is checked again: refresh runs only what passes the checker
+					IF segmentation.check_predicate(seg.predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace)
+					   IS DISTINCT FROM seg.checked_predicate THEN
+						RAISE EXCEPTION 'segment "%" of scheme "%" was changed outside define_segment', seg.name, seg.scheme
+							USING ERRCODE = 'data_corrupted', HINT = 'Define it again with segmentation.define_segment().';
+					END IF;
+					cases := cases || format(' WHEN (%s) THEN %L', seg.checked_predicate, seg.name);
+				END LOOP;
+				cols := cols || format(', CASE%s ELSE %L END AS s%s', cases, 'unsegmented', array_position(new_schemes, sch));
+				moved_if := moved_if || format(' OR x.s%1$s IS DISTINCT FROM x.segments -> %2$L ->> 0', array_position(new_schemes, sch), sch);
+				pairs := pairs || format(', (%L, x.s%s)', sch, array_position(new_schemes, sch));
 			END LOOP;
+			gone_schemes := ARRAY(SELECT unnest(old_schemes) EXCEPT SELECT unnest(new_schemes));
+			IF gone_schemes <> '{}' THEN
+				moved_if := moved_if || format(' OR x.segments ?| %L', gone_schemes);
+				pairs := pairs || (SELECT string_agg(format(', (%L, NULL::text)', g), '') FROM unnest(gone_schemes) g);
+			END IF;
+			-- The planner cannot know that few users move: it prices the pass's
+			-- output as every user, and a Gather of that as too dear.
+			saved_tuple_cost := current_setting('parallel_tuple_cost');
+			PERFORM set_config('parallel_tuple_cost', '0.01', true);
 			EXECUTE format($q$
-				INSERT INTO _moves
-				SELECT %1$L, coalesce(a.user_id, m.user_id), m.segment, a.segment
-				FROM (SELECT s.user_id, %2$s AS segment FROM segmentation.scores s WHERE %3$s) a
-				FULL JOIN (SELECT * FROM segmentation.memberships WHERE scheme = %1$L) m ON m.user_id = a.user_id
-				WHERE a.segment IS DISTINCT FROM m.segment
-			$q$, sch.scheme,
-				CASE WHEN cases = '' THEN 'NULL::text' ELSE 'CASE' || cases || ' ELSE ''unsegmented'' END' END,
-				CASE WHEN cases = '' THEN 'false' ELSE 'true' END);
-		END LOOP;
-
-		ANALYZE _moves;
-		DELETE FROM segmentation.memberships m USING _moves mv WHERE m.scheme = mv.scheme AND m.user_id = mv.user_id;
-		INSERT INTO segmentation.memberships (scheme, user_id, segment, entered_at)
-		SELECT mv.scheme, mv.user_id, mv.to_segment, as_of FROM _moves mv WHERE mv.to_segment IS NOT NULL;
-		UPDATE segmentation.membership_history h SET exited_at = as_of
-		FROM _moves mv WHERE h.scheme = mv.scheme AND h.user_id = mv.user_id AND h.exited_at IS NULL;
-		INSERT INTO segmentation.membership_history (scheme, user_id, segment, entered_at)
-		SELECT mv.scheme, mv.user_id, mv.to_segment, as_of FROM _moves mv WHERE mv.to_segment IS NOT NULL;
-		INSERT INTO segmentation.transitions (run_id, scheme, user_id, from_segment, to_segment, at)
-		SELECT run, mv.scheme, mv.user_id, mv.from_segment, mv.to_segment, as_of FROM _moves mv
-		ORDER BY mv.scheme, mv.user_id;
-		GET DIAGNOSTICS n_moves = ROW_COUNT;
-		IF n_moves > 0 THEN
-			PERFORM pg_notify('segmentation_transitions', (
-				SELECT json_build_object('run_id', run, 'transitions', n_moves, 'first_id', min(t.id), 'last_id', max(t.id))::text
-				FROM segmentation.transitions t WHERE t.run_id = run));
+				CREATE TEMP TABLE _moves ON COMMIT DROP AS
+				SELECT v.scheme, x.user_id, x.segments -> v.scheme ->> 0 AS from_segment,
+				       (x.segments -> v.scheme ->> 1)::timestamptz AS from_since, v.segment AS to_segment
+				FROM (SELECT u.user_id, u.segments%1$s FROM segmentation._user_state u) x,
+				     LATERAL (VALUES %2$s) v(scheme, segment)
+				WHERE (%3$s) AND v.segment IS DISTINCT FROM x.segments -> v.scheme ->> 0
+			$q$, cols, substr(pairs, 3), substr(moved_if, 5));
+			PERFORM set_config('parallel_tuple_cost', saved_tuple_cost, true);
 		END IF;
-		DROP TABLE _batch, _moves;
+
+		INSERT INTO _moves SELECT * FROM _gone;
+		ANALYZE _moves;
+		UPDATE segmentation.profiles p SET segments = (p.segments - mv.left_schemes) || mv.entered
+		FROM (SELECT m.user_id,
+		             coalesce(array_agg(m.scheme) FILTER (WHERE m.to_segment IS NULL), '{}') AS left_schemes,
+		             coalesce(jsonb_object_agg(m.scheme, jsonb_build_array(m.to_segment, as_of))
+		                      FILTER (WHERE m.to_segment IS NOT NULL), '{}') AS entered
+		      FROM _moves m GROUP BY m.user_id) mv
+		WHERE p.user_id = mv.user_id;
+		INSERT INTO segmentation.membership_log (scheme, user_id, segment, entered_at, exited_at)
+		SELECT mv.scheme, mv.user_id, mv.from_segment, mv.from_since, as_of FROM _moves mv
+		WHERE mv.from_segment IS NOT NULL;
+		WITH t AS (
+			INSERT INTO segmentation.transitions (run_id, scheme, user_id, from_segment, to_segment, at)
+			SELECT run, mv.scheme, mv.user_id, mv.from_segment, mv.to_segment, as_of FROM _moves mv
+			ORDER BY mv.scheme, mv.user_id
+			RETURNING id)
+		SELECT count(*), min(t.id), max(t.id) INTO n_moves, first_id, last_id FROM t;
+		IF n_moves > 0 THEN
+			PERFORM pg_notify('segmentation_transitions',
+				json_build_object('run_id', run, 'transitions', n_moves, 'first_id', first_id, 'last_id', last_id)::text);
+		END IF;
+		DROP TABLE _batch, _gone, _moves;
 
 		UPDATE segmentation.refresh_runs r SET finished_at = clock_timestamp(), events_read = n_events,
 			users_changed = n_users, transitions = n_moves
@@ -869,7 +967,7 @@ BEGIN
 		PERFORM segmentation.define_segment('lifecycle', 'churned', format('recency_days > %s', churn_days), 700,
 			format('No event for more than %s days', churn_days));
 		PERFORM segmentation.define_segment('lifecycle', 'at risk',
-			format('active_days_prev_28 >= 4 AND active_days_28 <= active_days_prev_28 * %s', at_risk_drop), 600,
+			format('active_days_prev_28 >= 4 AND active_days_28 <= active_days_prev_28 * %s::float8', at_risk_drop), 600,
 			format('Active on at least 4 days in the 28 before last, and on at most %s of as many in the last 28', at_risk_drop));
 		PERFORM segmentation.define_segment('lifecycle', 'power user', format('active_days_28 >= %s', power_days), 500,
 			format('Active on at least %s of the last 28 days', power_days));
@@ -881,19 +979,20 @@ BEGIN
 			format('Did %s, not yet %s', signup_event, activation_event));
 		PERFORM segmentation.define_segment('lifecycle', 'visitor', 'true', 100, 'Seen, never signed up');
 	ELSIF name = 'rfm' THEN
-		-- the classic ordered RFM map on r and fm = round((f + m) / 2); first match wins
+		-- the classic ordered RFM map on r and fm = round((f + m) / 2), first match
+		-- wins; fm >= k is written f + m >= 2k - 1 (integers, no numeric rounding)
 		PERFORM segmentation.define_segment('rfm', s.seg, s.pred, 1200 - 100 * s.ord, s.descr)
 		FROM (VALUES
-			(1, 'Champions', 'r_score >= 4 AND round((f_score + m_score) / 2.0) >= 4', 'Bought recently, buy often and spend the most'),
-			(2, 'Loyal Customers', 'r_score >= 3 AND round((f_score + m_score) / 2.0) >= 4', 'Buy often and spend a lot'),
-			(3, 'Potential Loyalist', 'r_score >= 4 AND round((f_score + m_score) / 2.0) >= 2', 'Recent customers with average frequency'),
-			(4, 'New Customers', 'r_score = 5 AND round((f_score + m_score) / 2.0) <= 1', 'Bought most recently, not often'),
-			(5, 'Promising', 'r_score = 4 AND round((f_score + m_score) / 2.0) <= 1', 'Recent shoppers who have not spent much'),
-			(6, 'Need Attention', 'r_score = 3 AND round((f_score + m_score) / 2.0) >= 2', 'Above average recency, frequency and value'),
-			(7, 'About To Sleep', 'r_score = 3 AND round((f_score + m_score) / 2.0) <= 1', 'Below average recency and frequency'),
-			(8, 'At Risk', 'r_score <= 2 AND round((f_score + m_score) / 2.0) BETWEEN 3 AND 4', 'Spent a lot and often, but long ago'),
-			(9, 'Can''t Lose Them', 'r_score <= 2 AND round((f_score + m_score) / 2.0) >= 5', 'Made the biggest purchases and often, but long ago'),
-			(10, 'Hibernating', 'r_score = 2 AND round((f_score + m_score) / 2.0) <= 2', 'Last purchase long ago, low spenders'),
+			(1, 'Champions', 'r_score >= 4 AND f_score + m_score >= 7', 'Bought recently, buy often and spend the most'),
+			(2, 'Loyal Customers', 'r_score >= 3 AND f_score + m_score >= 7', 'Buy often and spend a lot'),
+			(3, 'Potential Loyalist', 'r_score >= 4 AND f_score + m_score >= 3', 'Recent customers with average frequency'),
+			(4, 'New Customers', 'r_score = 5 AND f_score + m_score <= 2', 'Bought most recently, not often'),
+			(5, 'Promising', 'r_score = 4 AND f_score + m_score <= 2', 'Recent shoppers who have not spent much'),
+			(6, 'Need Attention', 'r_score = 3 AND f_score + m_score >= 3', 'Above average recency, frequency and value'),
+			(7, 'About To Sleep', 'r_score = 3 AND f_score + m_score <= 2', 'Below average recency and frequency'),
+			(8, 'At Risk', 'r_score <= 2 AND f_score + m_score BETWEEN 5 AND 8', 'Spent a lot and often, but long ago'),
+			(9, 'Can''t Lose Them', 'r_score <= 2 AND f_score + m_score >= 9', 'Made the biggest purchases and often, but long ago'),
+			(10, 'Hibernating', 'r_score = 2 AND f_score + m_score <= 4', 'Last purchase long ago, low spenders'),
 			(11, 'Lost', 'true', 'Lowest recency, frequency and value')) AS s(ord, seg, pred, descr);
 	ELSE
 		RAISE EXCEPTION 'unknown preset "%"', name USING ERRCODE = 'invalid_parameter_value',

@@ -608,10 +608,35 @@ GetVarintBits(Reader *r, int bits, const char *what)
 	}
 }
 
+/* The same for at most 64 bits, in 64-bit arithmetic: most of a value's integers */
 static inline uint64
 GetVarint(Reader *r, const char *what)
 {
-	return (uint64) GetVarintBits(r, 64, what);
+	uint64		v = 0;
+	int			shift = 0;
+
+	for (;;)
+	{
+		uint8		byte;
+
+		if (unlikely(r->pos >= r->len))
+			Corrupt(r, psprintf("Truncated while reading %s", what));
+		byte = r->buf[r->pos++];
+		if (likely(!(byte & 0x80)))
+		{
+			if (shift == 0)
+				return byte;
+			if (byte == 0)
+				Corrupt(r, psprintf("Non-minimal integer encoding in %s", what));
+			if (shift == 63 && byte > 1)
+				Corrupt(r, psprintf("Integer overflow in %s", what));
+			return v | (uint64) byte << shift;
+		}
+		if (shift == 63)
+			Corrupt(r, psprintf("Integer overflow in %s", what));
+		v |= (uint64) (byte & 0x7F) << shift;
+		shift += 7;
+	}
 }
 
 /* A non-negative int64 */
@@ -637,6 +662,47 @@ GetTimeAfter(Reader *r, TimestampTz base, TimestampTz limit, const char *what)
 }
 
 /*
+ * The header: version, flags, event count, first and last event, value sum.
+ * Returns the flags; r->pos is left at the active days.
+ */
+static uint8
+DecodeHeader(Reader *r, Behavior *b)
+{
+	uint8		flags;
+	uint64		zz;
+
+	if (r->len < 2)
+		Corrupt(r, "Too short");
+	if (r->buf[0] != BEHAVIOR_VERSION)
+		Corrupt(r, psprintf("Unknown format version %d", r->buf[0]));
+	flags = r->buf[1];
+	r->pos = 2;
+	if (flags & ~(FLAG_HAS_VALUE | FLAG_DAYS_AS_GAPS))
+		Corrupt(r, "Unknown flags");
+
+	b->events = GetCount(r, "event count");
+	if (b->events < 1)
+		Corrupt(r, "Event count must be at least 1");
+	zz = GetVarint(r, "first_seen");
+	b->first_seen = (int64) (zz >> 1) ^ -(int64) (zz & 1);
+	if (!IS_VALID_TIMESTAMP(b->first_seen))
+		Corrupt(r, "first_seen out of range");
+	b->last_seen = GetTimeAfter(r, b->first_seen, END_TIMESTAMP - 1, "last_seen");
+	if (b->events == 1 && b->last_seen != b->first_seen)
+		Corrupt(r, "A single event has one timestamp");
+
+	if (flags & FLAG_HAS_VALUE)
+	{
+		uint128		v = GetVarintBits(r, 128, "value sum");
+
+		b->value = (int128) (v >> 1) ^ -(int128) (v & 1);
+		if (b->value == 0)
+			Corrupt(r, "A zero value sum is not stored");
+	}
+	return flags;
+}
+
+/*
  * Decode and validate a body into b (whose cxt is set).  Everything that
  * could not have come out of Encode() is an error with the given errcode.
  */
@@ -644,8 +710,7 @@ static void
 Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 {
 	Reader		r = {buf, len, 0, errcode};
-	uint8		flags;
-	uint64		zz;
+	uint8		flags = DecodeHeader(&r, b);
 	int32		fd,
 				ld;
 	int64		nbits,
@@ -656,35 +721,6 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 				feature_events = 0,
 				i;
 	int32		prev_id = -1;
-
-	if (len < 2)
-		Corrupt(&r, "Too short");
-	if (buf[0] != BEHAVIOR_VERSION)
-		Corrupt(&r, psprintf("Unknown format version %d", buf[0]));
-	flags = buf[1];
-	r.pos = 2;
-	if (flags & ~(FLAG_HAS_VALUE | FLAG_DAYS_AS_GAPS))
-		Corrupt(&r, "Unknown flags");
-
-	b->events = GetCount(&r, "event count");
-	if (b->events < 1)
-		Corrupt(&r, "Event count must be at least 1");
-	zz = GetVarint(&r, "first_seen");
-	b->first_seen = (int64) (zz >> 1) ^ -(int64) (zz & 1);
-	if (!IS_VALID_TIMESTAMP(b->first_seen))
-		Corrupt(&r, "first_seen out of range");
-	b->last_seen = GetTimeAfter(&r, b->first_seen, END_TIMESTAMP - 1, "last_seen");
-	if (b->events == 1 && b->last_seen != b->first_seen)
-		Corrupt(&r, "A single event has one timestamp");
-
-	if (flags & FLAG_HAS_VALUE)
-	{
-		uint128		v = GetVarintBits(&r, 128, "value sum");
-
-		b->value = (int128) (v >> 1) ^ -(int128) (v & 1);
-		if (b->value == 0)
-			Corrupt(&r, "A zero value sum is not stored");
-	}
 
 	/* active days */
 	fd = BehaviorDayOf(b->first_seen);
@@ -864,6 +900,38 @@ BehaviorFromDatum(Datum d, Behavior *tmp)
 	Decode((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), tmp,
 		   ERRCODE_DATA_CORRUPTED);
 	return tmp;
+}
+
+/*
+ * Only the header of the behavior behind a datum (events, first_seen,
+ * last_seen, value; no days, no features) into *b: what the scores that
+ * need nothing else read, without decoding the rest.  The header is checked
+ * as Decode checks it.
+ */
+void
+BehaviorHeaderFromDatum(Datum d, Behavior *b)
+{
+	struct varlena *v;
+	Reader		r;
+
+	BehaviorInit(b, CurrentMemoryContext);
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		Behavior	tmp;
+		const Behavior *full = BehaviorFromDatum(d, &tmp);
+
+		b->events = full->events;
+		b->first_seen = full->first_seen;
+		b->last_seen = full->last_seen;
+		b->value = full->value;
+		return;
+	}
+	v = PG_DETOAST_DATUM_PACKED(d);
+	r.buf = (const uint8 *) VARDATA_ANY(v);
+	r.len = VARSIZE_ANY_EXHDR(v);
+	r.pos = 0;
+	r.errcode = ERRCODE_DATA_CORRUPTED;
+	(void) DecodeHeader(&r, b);
 }
 
 /* The flat form of a datum, without decoding it when it is already flat */

@@ -83,6 +83,7 @@ extern void BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature,
 							 int32 feature, int128 value);
 extern void BehaviorMergeInto(Behavior *dst, const Behavior *src);
 extern const Behavior *BehaviorFromDatum(Datum d, Behavior *tmp);
+extern void BehaviorHeaderFromDatum(Datum d, Behavior *b);
 extern ExpandedBehavior *ExpandedBehaviorCreate(MemoryContext cxt);
 extern Datum BehaviorGetDatum(const Behavior *b);
 extern const FeatureUsage *BehaviorFindFeature(const Behavior *b, int32 id);

@@ -2,9 +2,10 @@
  * scores.c
  *		Accessors and scores computed from one behavior value: recency,
  *		frequency, monetary value, active days, streaks, decayed activity,
- *		feature depth and adoption; behavior_scores, all of refresh's per-user
- *		scores from one decoding; and quantile_score, which turns a number into
- *		an RFM-style score from population breakpoints.
+ *		feature depth and adoption; quantile_score, which turns a number into
+ *		an RFM-style score from population breakpoints, and rfm_breakpoints,
+ *		the aggregate that finds those breakpoints; behavior_scores, every
+ *		per-user score of segmentation.scores from one decoding.
  *
  * Days are UTC calendar days; date(as_of) is the UTC day of as_of.
  */
@@ -19,9 +20,12 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #define GET_BEHAVIOR(n) BehaviorFromDatum(PG_GETARG_DATUM(n), &tmp)
+/* for the scores that read only events, first/last event and value sum */
+#define GET_HEADER(n) (BehaviorHeaderFromDatum(PG_GETARG_DATUM(n), &tmp), &tmp)
 
 static int32
 AsOfDay(TimestampTz as_of)
@@ -91,7 +95,7 @@ behavior_first_seen(PG_FUNCTION_ARGS)
 {
 	Behavior	tmp;
 
-	PG_RETURN_TIMESTAMPTZ(GET_BEHAVIOR(0)->first_seen);
+	PG_RETURN_TIMESTAMPTZ(GET_HEADER(0)->first_seen);
 }
 
 PG_FUNCTION_INFO_V1(behavior_last_seen);
@@ -100,7 +104,7 @@ behavior_last_seen(PG_FUNCTION_ARGS)
 {
 	Behavior	tmp;
 
-	PG_RETURN_TIMESTAMPTZ(GET_BEHAVIOR(0)->last_seen);
+	PG_RETURN_TIMESTAMPTZ(GET_HEADER(0)->last_seen);
 }
 
 PG_FUNCTION_INFO_V1(behavior_event_count);
@@ -109,7 +113,7 @@ behavior_event_count(PG_FUNCTION_ARGS)
 {
 	Behavior	tmp;
 
-	PG_RETURN_INT64(GET_BEHAVIOR(0)->events);
+	PG_RETURN_INT64(GET_HEADER(0)->events);
 }
 
 PG_FUNCTION_INFO_V1(behavior_value_sum);
@@ -118,7 +122,7 @@ behavior_value_sum(PG_FUNCTION_ARGS)
 {
 	Behavior	tmp;
 
-	PG_RETURN_FLOAT8(ValueSum(GET_BEHAVIOR(0)));
+	PG_RETURN_FLOAT8(ValueSum(GET_HEADER(0)));
 }
 
 /* days from the last (recency) or first (tenure) event to as_of; negative when as_of is earlier */
@@ -126,7 +130,7 @@ static Datum
 DaysTo(FunctionCallInfo fcinfo, bool from_first)
 {
 	Behavior	tmp;
-	const Behavior *b = GET_BEHAVIOR(0);
+	const Behavior *b = GET_HEADER(0);
 	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
 
 	CheckTimestampArg(as_of, "as_of");
@@ -304,6 +308,59 @@ behavior_adoption(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8((double) used / distinct);
 }
 
+/* 1 + number of the n breakpoints strictly below x; descending: 1 + number >= x */
+static int32
+QuantileScore(float8 x, const float8 *bp, int n, bool descending)
+{
+	int			i,
+				below = 0;
+
+	for (i = 0; i < n; i++)
+		below += bp[i] < x;
+	return descending ? n + 1 - below : 1 + below;
+}
+
+/* The elements of a float8 array argument, checked: no NULL, no NaN */
+static float8 *
+Breakpoints(ArrayType *arr, const char *argname, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	float8	   *bp;
+	int			i;
+
+	deconstruct_array(arr, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, n);
+	bp = palloc(Max(*n, 1) * sizeof(float8));
+	for (i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument \"%s\" must not contain NULL", argname)));
+		bp[i] = DatumGetFloat8(elems[i]);
+		if (isnan(bp[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"%s\" must not contain NaN", argname)));
+	}
+	return bp;
+}
+
+static void
+CheckAscending(const float8 *bp, int n, const char *argname)
+{
+	int			i;
+
+	for (i = 1; i < n; i++)
+		if (bp[i] < bp[i - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"%s\" must be in ascending order", argname),
+					 errhint("Compute them with percentile_cont(array[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY x), "
+							 "or with segmentation.rfm_breakpoints().")));
+}
+
 /*
  * quantile_score(x, breakpoints [, descending]): 1 + number of breakpoints
  * strictly below x; descending mirrors it (n + 2 - that), i.e. 1 + number of
@@ -314,88 +371,412 @@ Datum
 quantile_score(PG_FUNCTION_ARGS)
 {
 	float8		x = PG_GETARG_FLOAT8(0);
-	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
 	bool		descending = PG_NARGS() > 2 && PG_GETARG_BOOL(2);
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n,
-				i,
-				below = 0;
+	int			n;
+	float8	   *bp;
 
 	if (isnan(x))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"x\" must not be NaN")));
-	deconstruct_array(arr, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &elems, &nulls, &n);
-	for (i = 0; i < n; i++)
-	{
-		float8		bp;
+	bp = Breakpoints(PG_GETARG_ARRAYTYPE_P(1), "breakpoints", &n);
+	CheckAscending(bp, n, "breakpoints");
+	PG_RETURN_INT32(QuantileScore(x, bp, n, descending));
+}
 
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"breakpoints\" must not contain NULL")));
-		bp = DatumGetFloat8(elems[i]);
-		if (isnan(bp))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("argument \"breakpoints\" must not contain NaN")));
-		if (i > 0 && bp < DatumGetFloat8(elems[i - 1]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("argument \"breakpoints\" must be in ascending order"),
-					 errhint("Compute them with percentile_cont(array[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY x).")));
-		if (bp < x)
-			below++;
+/* ---------- RFM breakpoints of a population ---------- */
+
+#define RFM_SCORES 3			/* recency, frequency, monetary */
+#define RFM_BREAKS 4			/* quintiles: 20th, 40th, 60th, 80th percentile */
+
+typedef struct RfmValues
+{
+	int64		n;
+	int64		size;
+	float8	   *v[RFM_SCORES];
+} RfmValues;
+
+/* st (a new one in cxt when NULL) with room for extra more values */
+static RfmValues *
+RfmReserve(RfmValues *st, MemoryContext cxt, int64 extra)
+{
+	int			i;
+
+	if (st == NULL)
+	{
+		st = MemoryContextAllocZero(cxt, sizeof(RfmValues));
+		st->size = Max(extra, 1024);
+		for (i = 0; i < RFM_SCORES; i++)
+			st->v[i] = MemoryContextAllocHuge(cxt, st->size * sizeof(float8));
 	}
-	PG_RETURN_INT32(descending ? n + 1 - below : 1 + below);
+	else if (st->n + extra > st->size)
+	{
+		st->size = Max(st->size * 2, st->n + extra);
+		for (i = 0; i < RFM_SCORES; i++)
+			st->v[i] = repalloc_huge(st->v[i], st->size * sizeof(float8));
+	}
+	return st;
+}
+
+static MemoryContext
+RfmAggContext(FunctionCallInfo fcinfo)
+{
+	MemoryContext aggcxt;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rfm_breakpoints support function called outside an aggregate")));
+	return aggcxt;
+}
+
+/* the element of rank k of v[lo..hi] in place (quickselect; v[lo..k-1] <= v[k] <= v[k+1..hi]) */
+static float8
+Select(float8 *v, int64 lo, int64 hi, int64 k)
+{
+	while (lo < hi)
+	{
+		float8		pivot = v[lo + (hi - lo) / 2];
+		int64		i = lo,
+					j = hi;
+
+		while (i <= j)
+		{
+			while (v[i] < pivot)
+				i++;
+			while (v[j] > pivot)
+				j--;
+			if (i <= j)
+			{
+				float8		t = v[i];
+
+				v[i++] = v[j];
+				v[j--] = t;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+	return v[k];
 }
 
 /*
- * behavior_scores(b, as_of, feature_names): every per-user score refresh
- * stores, from one decoding of b.  feature_names[i] names feature id i - 1
- * (NULL where no feature has that id): features_used lists the names of the
- * defined features used, features_adopted counts them, adoption_rate is
- * their share of the defined features (NULL when none is defined).
+ * The 20/40/60/80th percentiles of v[0..n-1] exactly as percentile_cont
+ * computes them: rank p * (n - 1), interpolated between its two neighbours.
+ */
+static void
+Quintiles(float8 *v, int64 n, float8 *out)
+{
+	static const float8 fractions[RFM_BREAKS] = {0.2, 0.4, 0.6, 0.8};
+	int64		from = 0;
+	int			q;
+
+	for (q = 0; q < RFM_BREAKS; q++)
+	{
+		float8		pos = fractions[q] * (n - 1);
+		int64		first = (int64) floor(pos);
+		int64		second = (int64) ceil(pos);
+		float8		a = Select(v, from, n - 1, first),
+					b = a;
+		int64		i;
+
+		/* v[first + 1..] >= a: the next rank is their minimum */
+		if (second > first)
+		{
+			b = v[first + 1];
+			for (i = first + 2; i < n; i++)
+				b = Min(b, v[i]);
+		}
+		out[q] = a + (pos - first) * (b - a);
+		from = first;
+	}
+}
+
+/*
+ * rfm_breakpoints(b, as_of): aggregate of the population's RFM breakpoints,
+ * a float8[3][4]: the 20/40/60/80th percentiles (percentile_cont) of
+ * recency_days(b, as_of), of event_count(b) and of value_sum(b), in that
+ * order; what quantile_score and behavior_scores take.  Reads only the
+ * header of each behavior.
+ */
+PG_FUNCTION_INFO_V1(rfm_breakpoints_trans);
+Datum
+rfm_breakpoints_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = RfmAggContext(fcinfo);
+	RfmValues  *st;
+	Behavior	tmp;
+	const Behavior *b;
+	TimestampTz as_of;
+
+	st = PG_ARGISNULL(0) ? NULL : (RfmValues *) PG_GETARG_POINTER(0);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(st);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"as_of\" must not be NULL")));
+	as_of = PG_GETARG_TIMESTAMPTZ(2);
+	CheckTimestampArg(as_of, "as_of");
+	b = GET_HEADER(1);
+
+	st = RfmReserve(st, aggcxt, 1);
+	st->v[0][st->n] = (double) (as_of - b->last_seen) / USECS_PER_DAY;
+	st->v[1][st->n] = (double) b->events;
+	st->v[2][st->n] = ValueSum(b);
+	st->n++;
+	PG_RETURN_POINTER(st);
+}
+
+/* combine: the values of both, for parallel and distributed plans */
+PG_FUNCTION_INFO_V1(rfm_breakpoints_combine);
+Datum
+rfm_breakpoints_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = RfmAggContext(fcinfo);
+	RfmValues  *a = PG_ARGISNULL(0) ? NULL : (RfmValues *) PG_GETARG_POINTER(0);
+	RfmValues  *b = PG_ARGISNULL(1) ? NULL : (RfmValues *) PG_GETARG_POINTER(1);
+	int			i;
+
+	if (b == NULL || b->n == 0)
+		PG_RETURN_POINTER(a);
+	a = RfmReserve(a, aggcxt, b->n);
+	for (i = 0; i < RFM_SCORES; i++)
+		memcpy(a->v[i] + a->n, b->v[i], b->n * sizeof(float8));
+	a->n += b->n;
+	PG_RETURN_POINTER(a);
+}
+
+/* serialize: n, then the n values of each score, as a bytea */
+PG_FUNCTION_INFO_V1(rfm_breakpoints_serialize);
+Datum
+rfm_breakpoints_serialize(PG_FUNCTION_ARGS)
+{
+	RfmValues  *st = (RfmValues *) PG_GETARG_POINTER(0);
+	Size		len = sizeof(int64) + RFM_SCORES * st->n * sizeof(float8);
+	bytea	   *out;
+	char	   *p;
+	int			i;
+
+	(void) RfmAggContext(fcinfo);
+	out = palloc_extended(VARHDRSZ + len, MCXT_ALLOC_HUGE);
+	SET_VARSIZE(out, VARHDRSZ + len);
+	p = VARDATA(out);
+	memcpy(p, &st->n, sizeof(int64));
+	p += sizeof(int64);
+	for (i = 0; i < RFM_SCORES; i++)
+	{
+		memcpy(p, st->v[i], st->n * sizeof(float8));
+		p += st->n * sizeof(float8);
+	}
+	PG_RETURN_BYTEA_P(out);
+}
+
+PG_FUNCTION_INFO_V1(rfm_breakpoints_deserialize);
+Datum
+rfm_breakpoints_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = RfmAggContext(fcinfo);
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(in);
+	Size		len = VARSIZE_ANY_EXHDR(in);
+	int64		n;
+	RfmValues  *st;
+	int			i;
+
+	if (len < sizeof(int64))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid rfm_breakpoints state")));
+	memcpy(&n, p, sizeof(int64));
+	if (n < 1 || (Size) n > (len - sizeof(int64)) / (RFM_SCORES * sizeof(float8)) ||
+		len != sizeof(int64) + RFM_SCORES * n * sizeof(float8))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid rfm_breakpoints state")));
+	p += sizeof(int64);
+	st = RfmReserve(NULL, aggcxt, n);
+	for (i = 0; i < RFM_SCORES; i++)
+	{
+		memcpy(st->v[i], p, n * sizeof(float8));
+		p += n * sizeof(float8);
+	}
+	st->n = n;
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(rfm_breakpoints_final);
+Datum
+rfm_breakpoints_final(PG_FUNCTION_ARGS)
+{
+	RfmValues  *st = PG_ARGISNULL(0) ? NULL : (RfmValues *) PG_GETARG_POINTER(0);
+	Datum		elems[RFM_SCORES * RFM_BREAKS];
+	float8		out[RFM_BREAKS];
+	int			dims[2] = {RFM_SCORES, RFM_BREAKS};
+	int			lbs[2] = {1, 1};
+	int			i,
+				q;
+
+	if (st == NULL)
+		PG_RETURN_NULL();
+	for (i = 0; i < RFM_SCORES; i++)
+	{
+		/* selection reorders the values: work on a copy, the state may be finalized again */
+		float8	   *v = palloc_extended(st->n * sizeof(float8), MCXT_ALLOC_HUGE);
+
+		memcpy(v, st->v[i], st->n * sizeof(float8));
+		Quintiles(v, st->n, out);
+		pfree(v);
+		for (q = 0; q < RFM_BREAKS; q++)
+			elems[i * RFM_BREAKS + q] = Float8GetDatum(out[q]);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, NULL, 2, dims, lbs, FLOAT8OID,
+											 sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* ---------- all scores at once ---------- */
+
+/*
+ * What behavior_scores keeps across calls of one query: the result's tuple
+ * descriptor, and the last feature names and breakpoints it was given with
+ * what was derived from them (every row usually passes the same ones).
+ */
+typedef struct ScoresCache
+{
+	TupleDesc	tupdesc;
+	struct varlena *names_raw;	/* copy of the last feature_names */
+	int			nnames;
+	Datum	   *names;
+	bool	   *name_nulls;
+	int			defined;
+	struct varlena *breaks_raw; /* copy of the last rfm_breakpoints */
+	float8		breaks[RFM_SCORES][RFM_BREAKS];
+} ScoresCache;
+
+static bool
+SameVarlena(struct varlena *cached, struct varlena *v)
+{
+	return cached != NULL && VARSIZE(cached) == VARSIZE(v) &&
+		memcmp(cached, v, VARSIZE(v)) == 0;
+}
+
+static struct varlena *
+CopyVarlena(MemoryContext cxt, struct varlena *v)
+{
+	struct varlena *copy = MemoryContextAlloc(cxt, VARSIZE(v));
+
+	memcpy(copy, v, VARSIZE(v));
+	return copy;
+}
+
+static void
+CacheNames(ScoresCache *c, MemoryContext cxt, ArrayType *arr)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	int			i;
+
+	c->names_raw = CopyVarlena(cxt, (struct varlena *) arr);
+	deconstruct_array((ArrayType *) c->names_raw, TEXTOID, -1, false, TYPALIGN_INT,
+					  &c->names, &c->name_nulls, &c->nnames);
+	c->defined = 0;
+	for (i = 0; i < c->nnames; i++)
+		c->defined += !c->name_nulls[i];
+	MemoryContextSwitchTo(old);
+}
+
+static void
+CacheBreaks(ScoresCache *c, MemoryContext cxt, ArrayType *arr)
+{
+	int			n,
+				i;
+	float8	   *bp;
+
+	if (ARR_NDIM(arr) != 2 || ARR_DIMS(arr)[0] != RFM_SCORES || ARR_DIMS(arr)[1] != RFM_BREAKS)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("argument \"rfm_breakpoints\" must be a float8[3][4]"),
+				 errhint("Compute it with the aggregate segmentation.rfm_breakpoints(behavior, as_of).")));
+	bp = Breakpoints(arr, "rfm_breakpoints", &n);
+	for (i = 0; i < RFM_SCORES; i++)
+	{
+		CheckAscending(bp + i * RFM_BREAKS, RFM_BREAKS, "rfm_breakpoints");
+		memcpy(c->breaks[i], bp + i * RFM_BREAKS, RFM_BREAKS * sizeof(float8));
+	}
+	c->breaks_raw = CopyVarlena(cxt, (struct varlena *) arr);
+}
+
+/*
+ * behavior_scores(b, as_of, feature_names, rfm_breakpoints): every per-user
+ * score of segmentation.scores, from one decoding of b.  feature_names[i]
+ * names feature id i - 1 (NULL where no feature has that id): features_used
+ * lists the names of the defined features used, features_adopted counts
+ * them, adoption_rate is their share of the defined features (NULL when none
+ * is defined).  r_score, f_score, m_score and rfm_cell are NULL when
+ * rfm_breakpoints is.
  */
 PG_FUNCTION_INFO_V1(behavior_scores);
 Datum
 behavior_scores(PG_FUNCTION_ARGS)
 {
 	Behavior	tmp;
-	const Behavior *b = GET_BEHAVIOR(0);
-	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
-	ArrayType  *names_arr = PG_GETARG_ARRAYTYPE_P(2);
-	int32		day = AsOfDay(as_of);
-	TupleDesc	tupdesc;
-	Datum		values[15];
-	bool		nulls[15] = {false};
-	Datum	   *names;
-	bool	   *name_nulls;
+	const Behavior *b;
+	TimestampTz as_of;
+	int32		day;
+	ScoresCache *c = (ScoresCache *) fcinfo->flinfo->fn_extra;
+	MemoryContext fncxt = fcinfo->flinfo->fn_mcxt;
+	ArrayType  *names_arr;
+	Datum		values[19];
+	bool		nulls[19] = {false};
 	Datum	   *used_names;
-	int			nnames,
-				defined = 0,
-				used = 0,
+	double		recency;
+	int			used = 0,
 				i;
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "behavior_scores must return a composite type");
-	tupdesc = BlessTupleDesc(tupdesc);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	b = GET_BEHAVIOR(0);
+	as_of = PG_GETARG_TIMESTAMPTZ(1);
+	day = AsOfDay(as_of);
+	names_arr = PG_GETARG_ARRAYTYPE_P(2);
 
-	deconstruct_array(names_arr, TEXTOID, -1, false, TYPALIGN_INT, &names, &name_nulls, &nnames);
-	used_names = palloc(Max(nnames, 1) * sizeof(Datum));
-	for (i = 0; i < nnames; i++)
-		if (!name_nulls[i])
-		{
-			defined++;
-			if (BehaviorFindFeature(b, i))
-				used_names[used++] = names[i];
-		}
+	if (c == NULL)
+	{
+		TupleDesc	tupdesc;
+		MemoryContext old;
 
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("behavior_scores must be called where a record is expected")));
+		c = MemoryContextAllocZero(fncxt, sizeof(ScoresCache));
+		old = MemoryContextSwitchTo(fncxt);
+		c->tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		MemoryContextSwitchTo(old);
+		fcinfo->flinfo->fn_extra = c;
+	}
+	if (!SameVarlena(c->names_raw, (struct varlena *) names_arr))
+		CacheNames(c, fncxt, names_arr);
+	if (!PG_ARGISNULL(3))
+	{
+		ArrayType  *breaks = PG_GETARG_ARRAYTYPE_P(3);
+
+		if (!SameVarlena(c->breaks_raw, (struct varlena *) breaks))
+			CacheBreaks(c, fncxt, breaks);
+	}
+
+	used_names = palloc(Max(c->nnames, 1) * sizeof(Datum));
+	for (i = 0; i < c->nnames; i++)
+		if (!c->name_nulls[i] && BehaviorFindFeature(b, i))
+			used_names[used++] = c->names[i];
+
+	recency = (double) (as_of - b->last_seen) / USECS_PER_DAY;
 	values[0] = TimestampTzGetDatum(b->first_seen);
 	values[1] = TimestampTzGetDatum(b->last_seen);
-	values[2] = Float8GetDatum((double) (as_of - b->last_seen) / USECS_PER_DAY);
+	values[2] = Float8GetDatum(recency);
 	values[3] = Float8GetDatum((double) (as_of - b->first_seen) / USECS_PER_DAY);
 	values[4] = Int64GetDatum(b->events);
 	values[5] = Float8GetDatum(ValueSum(b));
@@ -406,8 +787,21 @@ behavior_scores(PG_FUNCTION_ARGS)
 	values[10] = Int32GetDatum(Streak(b, day));
 	values[11] = Float8GetDatum(Decayed(b, day, 7.0));
 	values[12] = Int32GetDatum(used);
-	values[13] = Float8GetDatum(defined > 0 ? (double) used / defined : 0);
-	nulls[13] = defined == 0;
-	values[14] = PointerGetDatum(construct_array(used_names, used, TEXTOID, -1, false, TYPALIGN_INT));
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	values[13] = Float8GetDatum(c->defined > 0 ? (double) used / c->defined : 0);
+	nulls[13] = c->defined == 0;
+	if (PG_ARGISNULL(3))
+		nulls[14] = nulls[15] = nulls[16] = nulls[17] = true;
+	else
+	{
+		int32		r = QuantileScore(recency, c->breaks[0], RFM_BREAKS, true),
+					f = QuantileScore((double) b->events, c->breaks[1], RFM_BREAKS, false),
+					m = QuantileScore(ValueSum(b), c->breaks[2], RFM_BREAKS, false);
+
+		values[14] = Int32GetDatum(r);
+		values[15] = Int32GetDatum(f);
+		values[16] = Int32GetDatum(m);
+		values[17] = CStringGetTextDatum(psprintf("%d%d%d", r, f, m));
+	}
+	values[18] = PointerGetDatum(construct_array(used_names, used, TEXTOID, -1, false, TYPALIGN_INT));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(c->tupdesc, values, nulls)));
 }

@@ -105,14 +105,28 @@ def insert_rows(cur, rows, how):
 STATE = """
 SELECT (SELECT md5(string_agg(user_id::text || ':' || behavior::text, ',' ORDER BY user_id::text)) FROM segmentation.profiles),
        (SELECT md5(string_agg(s::text, ',' ORDER BY s.user_id::text)) FROM segmentation.scores s),
-       (SELECT md5(string_agg(scheme || ':' || user_id::text || ':' || segment, ',' ORDER BY scheme, user_id::text)) FROM segmentation.memberships)
+       (SELECT md5(string_agg(scheme || ':' || user_id::text || ':' || segment || ':' || entered_at, ',' ORDER BY scheme, user_id::text)) FROM segmentation.memberships),
+       (SELECT md5(string_agg(concat_ws(':', scheme, user_id, segment, entered_at, exited_at), ','
+                              ORDER BY scheme, user_id::text, entered_at, exited_at NULLS LAST, segment)) FROM segmentation.membership_history)
 """
 
 
-def property_incremental_equals_full(seed, uid_type):
+# what makes the planner use parallel workers on tables this small
+PARALLEL = ["SET parallel_setup_cost = 0", "SET parallel_tuple_cost = 0", "SET min_parallel_table_scan_size = 0",
+            "SET max_parallel_workers_per_gather = 2", "SET parallel_leader_participation = off"]
+
+
+def property_incremental_equals_full(seed, uid_type, parallel=False):
     rnd = random.Random(seed)
     conn, cur = tracked_db(uid_type)
     cur.execute("SELECT setseed(%s)", (seed / 100,))   # the server-side random() too
+    if parallel:
+        # refresh's pass over every user then runs in parallel workers
+        for s in PARALLEL:
+            cur.execute(s)
+        cur.execute("EXPLAIN (COSTS OFF) SELECT user_id FROM segmentation._user_state WHERE r_score > 1")
+        plan = "\n".join(r[0] for r in cur.fetchall())
+        check(f"seed {seed}: scoring every user runs in parallel workers", "Gather" in plan and "Parallel" in plan, plan)
     day = 0
     for step in range(8):
         day += rnd.randrange(1, 10)
@@ -242,7 +256,7 @@ def failures_and_notify():
           one(cur, "SELECT error IS NULL FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1"))
 
     # a cancelled refresh leaves everything as it was: hold a lock that the
-    # refresh needs half-way (after it has rewritten profiles and scores),
+    # refresh needs half-way (after it has rewritten profiles and segments),
     # and cancel it while it waits
     insert_rows(cur, random_rows(random.Random(6), 500, 300, 60, 5, "bigint"), "multi")
     before = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
@@ -251,7 +265,7 @@ def failures_and_notify():
     blocker = connect("segmentation_pipeline")
     bcur = blocker.cursor()
     bcur.execute("BEGIN")
-    bcur.execute("LOCK TABLE segmentation.memberships IN ACCESS EXCLUSIVE MODE")
+    bcur.execute("LOCK TABLE segmentation.transitions IN ACCESS EXCLUSIVE MODE")
     victim = connect("segmentation_pipeline")
     vpid = one(victim.cursor(), "SELECT pg_backend_pid()")
     outcome = []
@@ -365,8 +379,8 @@ def pg_cron():
 
 
 def main():
-    for seed, t in ((1, "bigint"), (2, "text"), (3, "bigint")):
-        property_incremental_equals_full(seed, t)
+    for seed, t, parallel in ((1, "bigint", False), (2, "text", False), (3, "bigint", True)):
+        property_incremental_equals_full(seed, t, parallel)
     concurrency()
     failures_and_notify()
     dump_restore()

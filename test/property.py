@@ -59,13 +59,16 @@ def generate(seed):
 
 
 def load(cur, seed):
-    cur.execute("DROP TABLE IF EXISTS raw, events")
+    cur.execute("DROP TABLE IF EXISTS raw, events, user_behaviors")
     cur.execute("CREATE TABLE raw (user_id bigint, secs bigint, usec bigint, feature int, amount float8, part int)")
     cur.copy_expert("COPY raw FROM STDIN", generate(seed))
     cur.execute("""CREATE TABLE events AS
                    SELECT user_id, to_timestamp(secs) + usec * interval '1 microsecond' AS ts,
                           feature, amount, part FROM raw""")
     cur.execute("ANALYZE events")
+    cur.execute("""CREATE TABLE user_behaviors AS
+                   SELECT user_id, segmentation.behavior_agg(ts, feature, amount) AS b FROM events GROUP BY user_id""")
+    cur.execute("ANALYZE user_behaviors")
     return scalar(cur, "SELECT count(*) FROM events")
 
 
@@ -144,6 +147,38 @@ rolled AS (SELECT user_id, segmentation.behavior_union_agg(b) AS b FROM parts GR
 SELECT count(*) FILTER (WHERE w.b::text IS DISTINCT FROM r.b::text) FROM whole w FULL JOIN rolled r USING (user_id)
 """
 
+# the aggregate refresh takes the RFM breakpoints from, against
+# percentile_cont; and behavior_scores, which refresh scores everyone with,
+# against the accessors and quantile_score one by one
+RFM = """
+WITH u AS (SELECT * FROM user_behaviors),
+bp AS (SELECT (SELECT segmentation.rfm_breakpoints(b, %(as_of)s) FROM user_behaviors) AS agg,
+              ARRAY[percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY segmentation.recency_days(b, %(as_of)s)),
+                    percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY segmentation.event_count(b)),
+                    percentile_cont(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY segmentation.value_sum(b))] AS sql
+       FROM user_behaviors)
+SELECT bp.agg = bp.sql AS breakpoints_equal,
+       count(*) FILTER (WHERE (s.first_seen, s.last_seen, s.recency_days, s.tenure_days, s.frequency, s.monetary,
+                               s.active_days, s.active_days_7, s.active_days_28, s.active_days_prev_28,
+                               s.current_streak, s.decayed_activity, s.r_score, s.f_score, s.m_score, s.rfm_cell)
+               IS DISTINCT FROM
+                              (segmentation.first_seen(b), segmentation.last_seen(b), segmentation.recency_days(b, %(as_of)s),
+                               segmentation.tenure_days(b, %(as_of)s), segmentation.event_count(b), segmentation.value_sum(b),
+                               segmentation.active_days(b), segmentation.active_days(b, %(as_of)s, '7 days'),
+                               segmentation.active_days(b, %(as_of)s, '28 days'),
+                               segmentation.active_days(b, %(as_of)s::timestamptz - interval '28 days', '28 days'),
+                               segmentation.current_streak(b, %(as_of)s), segmentation.decayed_activity(b, %(as_of)s, '7 days'),
+                               segmentation.quantile_score(segmentation.recency_days(b, %(as_of)s), bp.sql[1:1][1:4], true),
+                               segmentation.quantile_score(segmentation.event_count(b), bp.sql[2:2][1:4]),
+                               segmentation.quantile_score(segmentation.value_sum(b), bp.sql[3:3][1:4]),
+                               concat(segmentation.quantile_score(segmentation.recency_days(b, %(as_of)s), bp.sql[1:1][1:4], true),
+                                      segmentation.quantile_score(segmentation.event_count(b), bp.sql[2:2][1:4]),
+                                      segmentation.quantile_score(segmentation.value_sum(b), bp.sql[3:3][1:4])))) AS score_mismatches,
+       count(*) AS users
+FROM u, bp, LATERAL segmentation.behavior_scores(u.b, %(as_of)s, '{}', bp.agg) s
+GROUP BY bp.agg, bp.sql
+"""
+
 PARALLEL = ["SET parallel_setup_cost = 0", "SET parallel_tuple_cost = 0",
             "SET min_parallel_table_scan_size = 0", "SET max_parallel_workers_per_gather = 2",
             "SET parallel_leader_participation = off"]
@@ -168,6 +203,11 @@ def run_properties(cur, label):
     row = cur.fetchone()
     check(f"{label}: feature_count and feature_last_seen match", row == (0, 0), row)
     check(f"{label}: adoption matches", scalar(cur, ADOPTION_MISMATCHES) == 0)
+    for as_of in AS_OFS:
+        cur.execute(RFM, {"as_of": as_of})
+        row = cur.fetchone()
+        check(f"{label}: rfm_breakpoints equals percentile_cont, behavior_scores the accessors, at {as_of}",
+              row[0] is True and row[1] == 0 and row[2] > 0, row)
     for part in ["part", "(hashtext(ts::text) & 3)", "(extract(dow FROM ts))::int", "0"]:
         n = scalar(cur, PARTITION_MISMATCHES.format(part=part))
         check(f"{label}: union over partition by {part} equals one pass", n == 0, n)
@@ -187,6 +227,9 @@ def main():
         cur.execute("EXPLAIN (COSTS OFF) SELECT user_id, segmentation.behavior_agg(ts, feature, amount) FROM events GROUP BY user_id")
         plan = "\n".join(r[0] for r in cur.fetchall())
         check(f"seed {seed}: the parallel plan has a partial aggregate", "Partial" in plan and "Gather" in plan, plan)
+        cur.execute("EXPLAIN (COSTS OFF) SELECT segmentation.rfm_breakpoints(b, now()) FROM user_behaviors")
+        plan = "\n".join(r[0] for r in cur.fetchall())
+        check(f"seed {seed}: rfm_breakpoints has a partial aggregate too", "Partial" in plan and "Gather" in plan, plan)
         run_properties(cur, f"seed {seed} parallel")
         cur.execute("RESET ALL")
         cur.execute("SET TIME ZONE 'UTC'")

@@ -13,17 +13,20 @@ WHERE d.refclassid = 'pg_extension'::regclass
 ORDER BY 2;
 
 -- every C function is parallel safe and immutable (check_predicate reads the
--- catalog: stable); all but the transition/combine functions are strict
+-- catalog: stable); all but the aggregate support functions and
+-- behavior_scores (NULL rfm_breakpoints: NULL RFM scores only) are strict
 SELECT p.oid::regprocedure AS func, p.provolatile, p.proparallel, p.proisstrict
 FROM pg_proc p
 WHERE p.pronamespace = 'segmentation'::regnamespace
   AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
   AND ((p.provolatile <> 'i' AND p.proname <> 'check_predicate') OR p.proparallel <> 's'
-       OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge') AND p.prokind = 'f'))
+       OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge', 'behavior_scores',
+                                                   'rfm_breakpoints_trans', 'rfm_breakpoints_combine', 'rfm_breakpoints_final') AND p.prokind = 'f'))
 ORDER BY 1::text;
 
--- every aggregate has a combine function and a real (non-internal) state type
-SELECT a.aggfnoid::regprocedure AS aggregate, a.aggcombinefn, a.aggtranstype::regtype
+-- every aggregate has a combine function, and a real state type or one that
+-- serializes (parallel and distributed plans can split them all)
+SELECT a.aggfnoid::regprocedure AS aggregate, a.aggcombinefn, a.aggtranstype::regtype, a.aggserialfn, a.aggdeserialfn
 FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
 WHERE p.pronamespace = 'segmentation'::regnamespace
 ORDER BY 1::text;

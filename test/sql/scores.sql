@@ -78,4 +78,23 @@ SELECT recency_days(NULL, now()) IS NULL AS a, recency_days(b, NULL) IS NULL AS 
        quantile_score(NULL, '{1}') IS NULL AS d, quantile_score(1, '{1}', NULL) IS NULL AS e
 FROM b;
 
+-- rfm_breakpoints: the quintiles of recency, frequency and monetary value,
+-- as percentile_cont computes them (five users: 1..5 events, value = 10 x events)
+CREATE TABLE five AS
+SELECT u, behavior_agg(('2024-01-01'::date + u * 3 + e)::timestamptz, NULL::int, 10.0::float8) AS b
+FROM generate_series(1, 5) u, generate_series(1, u) e GROUP BY u;
+SELECT rfm_breakpoints(b, '2024-02-01 00:00+00') FROM five;
+SELECT rfm_breakpoints(b, '2024-02-01 00:00+00') FROM five WHERE false;   -- no users: NULL
+-- behavior_scores: every score in one call; RFM scores only with breakpoints
+SELECT u, s.recency_days, s.frequency, s.monetary, s.r_score, s.f_score, s.m_score, s.rfm_cell, s.features_used
+FROM five, (SELECT rfm_breakpoints(b, '2024-02-01 00:00+00') AS bp FROM five) x,
+     LATERAL behavior_scores(b, '2024-02-01 00:00+00', '{}', x.bp) s ORDER BY u;
+SELECT s.frequency, s.r_score IS NULL AND s.rfm_cell IS NULL AS no_rfm, s.features_used, s.features_adopted, s.adoption_rate
+FROM five, LATERAL behavior_scores(b, '2024-02-01 00:00+00', '{NULL,view}') s WHERE u = 2;
+SELECT behavior_scores(NULL, now()) IS NULL AS null_behavior;
+SELECT behavior_scores(b, '2024-02-01', '{}', '{1,2,3,4}') FROM five WHERE u = 1;
+SELECT behavior_scores(b, '2024-02-01', '{}', '{{1,2,3,4},{1,2,3,4},{4,3,2,1}}') FROM five WHERE u = 1;
+SELECT rfm_breakpoints(b, NULL) FROM five;
+DROP TABLE five;
+
 DROP TABLE b;
