@@ -657,11 +657,14 @@ typedef struct ScoresCache
 	float8		breaks[RFM_SCORES][RFM_BREAKS];
 } ScoresCache;
 
+/* whether argument n is the value cached (compared as bytes, without a copy) */
 static bool
-SameVarlena(struct varlena *cached, struct varlena *v)
+SameArg(FunctionCallInfo fcinfo, int n, struct varlena *cached)
 {
-	return cached != NULL && VARSIZE(cached) == VARSIZE(v) &&
-		memcmp(cached, v, VARSIZE(v)) == 0;
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(n));
+
+	return cached != NULL && VARSIZE(cached) - VARHDRSZ == VARSIZE_ANY_EXHDR(v) &&
+		memcmp(VARDATA(cached), VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v)) == 0;
 }
 
 static struct varlena *
@@ -728,7 +731,6 @@ behavior_scores(PG_FUNCTION_ARGS)
 	int32		day;
 	ScoresCache *c = (ScoresCache *) fcinfo->flinfo->fn_extra;
 	MemoryContext fncxt = fcinfo->flinfo->fn_mcxt;
-	ArrayType  *names_arr;
 	Datum		values[19];
 	bool		nulls[19] = {false};
 	Datum	   *used_names;
@@ -741,7 +743,6 @@ behavior_scores(PG_FUNCTION_ARGS)
 	b = GET_BEHAVIOR(0);
 	as_of = PG_GETARG_TIMESTAMPTZ(1);
 	day = AsOfDay(as_of);
-	names_arr = PG_GETARG_ARRAYTYPE_P(2);
 
 	if (c == NULL)
 	{
@@ -758,15 +759,10 @@ behavior_scores(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 		fcinfo->flinfo->fn_extra = c;
 	}
-	if (!SameVarlena(c->names_raw, (struct varlena *) names_arr))
-		CacheNames(c, fncxt, names_arr);
-	if (!PG_ARGISNULL(3))
-	{
-		ArrayType  *breaks = PG_GETARG_ARRAYTYPE_P(3);
-
-		if (!SameVarlena(c->breaks_raw, (struct varlena *) breaks))
-			CacheBreaks(c, fncxt, breaks);
-	}
+	if (!SameArg(fcinfo, 2, c->names_raw))
+		CacheNames(c, fncxt, PG_GETARG_ARRAYTYPE_P(2));
+	if (!PG_ARGISNULL(3) && !SameArg(fcinfo, 3, c->breaks_raw))
+		CacheBreaks(c, fncxt, PG_GETARG_ARRAYTYPE_P(3));
 
 	used_names = palloc(Max(c->nnames, 1) * sizeof(Datum));
 	for (i = 0; i < c->nnames; i++)
@@ -796,11 +792,12 @@ behavior_scores(PG_FUNCTION_ARGS)
 		int32		r = QuantileScore(recency, c->breaks[0], RFM_BREAKS, true),
 					f = QuantileScore((double) b->events, c->breaks[1], RFM_BREAKS, false),
 					m = QuantileScore(ValueSum(b), c->breaks[2], RFM_BREAKS, false);
+		char		cell[3] = {'0' + r, '0' + f, '0' + m};	/* scores are 1..5 */
 
 		values[14] = Int32GetDatum(r);
 		values[15] = Int32GetDatum(f);
 		values[16] = Int32GetDatum(m);
-		values[17] = CStringGetTextDatum(psprintf("%d%d%d", r, f, m));
+		values[17] = PointerGetDatum(cstring_to_text_with_len(cell, 3));
 	}
 	values[18] = PointerGetDatum(construct_array(used_names, used, TEXTOID, -1, false, TYPALIGN_INT));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(c->tupdesc, values, nulls)));
