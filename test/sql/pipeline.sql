@@ -160,6 +160,20 @@ SELECT segmentation.refresh(true, '2024-06-01 00:00+00') IS NOT NULL AS ran;
 SELECT mode, events_read, users_changed, transitions FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
 SELECT count(*) AS differing FROM (SELECT * FROM before EXCEPT SELECT * FROM segmentation.user_scores) d;
 
+-- a new scheme is entered by everyone; a scheme whose last segment is
+-- dropped is left by everyone: its stays end, the moves go to the outbox
+SELECT segmentation.define_segment('tier', 'all', 'true');
+SELECT segmentation.refresh(as_of => '2024-06-01 00:00+00') IS NOT NULL AS ran;
+SELECT scheme, count(*) FROM segmentation.memberships GROUP BY 1 ORDER BY 1;
+SELECT segmentation.drop_segment('tier', 'all');
+SELECT segmentation.refresh(as_of => '2024-06-01 00:00+00') IS NOT NULL AS ran;
+SELECT scheme, count(*) FROM segmentation.memberships GROUP BY 1 ORDER BY 1;
+SELECT coalesce(from_segment, '-') AS from_segment, coalesce(to_segment, '-') AS to_segment, count(*)
+FROM segmentation.transitions WHERE scheme = 'tier' GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT count(*) FILTER (WHERE exited_at IS NULL) AS current, count(*) AS stays,
+       count(*) FILTER (WHERE segment = 'all') AS in_all FROM segmentation.membership_history WHERE scheme = 'tier';
+SELECT count(*) AS profiles_still_in_tier FROM segmentation.profiles WHERE segments ? 'tier';
+
 -- TRUNCATE makes the next refresh full; dropping a segment moves its users
 TRUNCATE app_events;
 SELECT segmentation.drop_segment('activity', 'deep');
