@@ -372,8 +372,9 @@ BEGIN
 		CREATE TABLE segmentation.membership_log (
 			scheme text NOT NULL, user_id %1$s NOT NULL, segment text NOT NULL,
 			entered_at timestamptz NOT NULL, exited_at timestamptz NOT NULL);
+		-- one index, for "where was this user when" (experiments); "who was in
+		-- this segment when" reads the current stays from profiles anyway
 		CREATE INDEX ON segmentation.membership_log (scheme, user_id, entered_at);
-		CREATE INDEX ON segmentation.membership_log (scheme, segment, entered_at);
 		CREATE TABLE segmentation.transitions (
 			id bigserial PRIMARY KEY, run_id bigint, scheme text NOT NULL, user_id %1$s NOT NULL,
 			from_segment text, to_segment text, at timestamptz NOT NULL);
