@@ -728,6 +728,7 @@ DECLARE
 	n_users bigint := 0;
 	n_moves bigint := 0;
 	sch text;
+	k int;
 	seg record;
 	cases text;
 	cols text;
@@ -850,7 +851,8 @@ BEGIN
 			cols := '';
 			moved_if := '';
 			pairs := '';
-			FOREACH sch IN ARRAY new_schemes LOOP
+			FOR k IN 1 .. cardinality(new_schemes) LOOP
+				sch := new_schemes[k];
 				cases := '';
 				FOR seg IN SELECT * FROM segmentation.segments s WHERE s.scheme = sch ORDER BY s.priority DESC, s.name LOOP
 					-- the stored text is checked again: refresh runs only what passes the checker
@@ -861,9 +863,9 @@ BEGIN
 					END IF;
 					cases := cases || format(' WHEN (%s) THEN %L', seg.checked_predicate, seg.name);
 				END LOOP;
-				cols := cols || format(', CASE%s ELSE %L END AS s%s', cases, 'unsegmented', array_position(new_schemes, sch));
-				moved_if := moved_if || format(' OR x.s%1$s IS DISTINCT FROM x.segments -> %2$L ->> 0', array_position(new_schemes, sch), sch);
-				pairs := pairs || format(', (%L, x.s%s)', sch, array_position(new_schemes, sch));
+				cols := cols || format(', CASE%s ELSE %L END AS s%s', cases, 'unsegmented', k);
+				moved_if := moved_if || format(' OR x.s%1$s IS DISTINCT FROM x.segments -> %2$L ->> 0', k, sch);
+				pairs := pairs || format(', (%L, x.s%s)', sch, k);
 			END LOOP;
 			gone_schemes := ARRAY(SELECT unnest(old_schemes) EXCEPT SELECT unnest(new_schemes));
 			IF gone_schemes <> '{}' THEN

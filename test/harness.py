@@ -9,6 +9,11 @@ import sys
 
 import psycopg2
 
+# what makes the planner use parallel workers on the suites' small tables
+PARALLEL = ["SET parallel_setup_cost = 0", "SET parallel_tuple_cost = 0",
+            "SET min_parallel_table_scan_size = 0", "SET max_parallel_workers_per_gather = 2",
+            "SET parallel_leader_participation = off"]
+
 
 class Suite:
     def __init__(self, name, stop_on_failure=True, quiet=False):

@@ -26,7 +26,7 @@ import time
 
 import psycopg2
 
-from harness import Suite, connect, drop_database, fresh_database
+from harness import PARALLEL, Suite, connect, drop_database, fresh_database
 
 suite = Suite("pipeline suite")
 check = suite.check
@@ -109,11 +109,6 @@ SELECT (SELECT md5(string_agg(user_id::text || ':' || behavior::text, ',' ORDER 
        (SELECT md5(string_agg(concat_ws(':', scheme, user_id, segment, entered_at, exited_at), ','
                               ORDER BY scheme, user_id::text, entered_at, exited_at NULLS LAST, segment)) FROM segmentation.membership_history)
 """
-
-
-# what makes the planner use parallel workers on tables this small
-PARALLEL = ["SET parallel_setup_cost = 0", "SET parallel_tuple_cost = 0", "SET min_parallel_table_scan_size = 0",
-            "SET max_parallel_workers_per_gather = 2", "SET parallel_leader_participation = off"]
 
 
 def property_incremental_equals_full(seed, uid_type, parallel=False):

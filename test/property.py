@@ -10,7 +10,7 @@ Exits non-zero on the first failed property.
 import io
 import random
 
-from harness import Suite, drop_database, fresh_database
+from harness import PARALLEL, Suite, drop_database, fresh_database
 
 DB = "segmentation_property"
 SEEDS = [11, 23, 57]
@@ -179,9 +179,6 @@ FROM u, bp, LATERAL segmentation.behavior_scores(u.b, %(as_of)s, '{}', bp.agg) s
 GROUP BY bp.agg, bp.sql
 """
 
-PARALLEL = ["SET parallel_setup_cost = 0", "SET parallel_tuple_cost = 0",
-            "SET min_parallel_table_scan_size = 0", "SET max_parallel_workers_per_gather = 2",
-            "SET parallel_leader_participation = off"]
 SERIAL = ["SET max_parallel_workers_per_gather = 0"]
 
 
