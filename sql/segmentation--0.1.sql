@@ -231,6 +231,11 @@ COMMENT ON FUNCTION sample_size_two_proportions(double precision, double precisi
 CREATE FUNCTION check_predicate(predicate text, scores regclass, schema regnamespace) RETURNS text
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION check_predicate(text, regclass, regnamespace) IS 'Parse and check a segment predicate over the columns of the scores table; returns it deparsed, or raises an error naming what is not allowed';
+-- STABLE: parses the rules against the catalog
+CREATE FUNCTION _assign_segments(user_id anyelement, b behavior, current jsonb, as_of timestamptz,
+	feature_names text[], rfm_breakpoints double precision[], schemes text[], rules text[], scores regclass)
+	RETURNS text[] AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass) IS 'Internal: the segment of a user in every scheme, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores; NULL when none differs from current';
 
 -- ===================================================================
 -- The managed pipeline: configuration
@@ -369,15 +374,11 @@ BEGIN
 		CREATE TABLE segmentation.profiles (
 			user_id %1$s PRIMARY KEY, behavior segmentation.behavior NOT NULL,
 			segments jsonb NOT NULL DEFAULT '{}') WITH (fillfactor = 80);
-		CREATE TABLE segmentation.membership_log (
-			scheme text NOT NULL, user_id %1$s NOT NULL, segment text NOT NULL,
-			entered_at timestamptz NOT NULL, exited_at timestamptz NOT NULL);
-		-- one index, for "where was this user when" (experiments); "who was in
-		-- this segment when" reads the current stays from profiles anyway
-		CREATE INDEX ON segmentation.membership_log (scheme, user_id, entered_at);
+		-- a move also records since when the user was in the segment left: the
+		-- outbox is the history of every stay that ended, written once
 		CREATE TABLE segmentation.transitions (
 			id bigserial PRIMARY KEY, run_id bigint, scheme text NOT NULL, user_id %1$s NOT NULL,
-			from_segment text, to_segment text, at timestamptz NOT NULL);
+			from_segment text, from_entered_at timestamptz, to_segment text, at timestamptz NOT NULL);
 		CREATE TABLE segmentation.pending_events (source_id int, user_id %1$s, ts timestamptz, event text, value float8);
 		CREATE TABLE segmentation.dirty_users (user_id %1$s);
 		CREATE TABLE segmentation.truncated (source_id int);
@@ -403,19 +404,20 @@ BEGIN
 	EXECUTE format('CREATE VIEW segmentation.scores AS SELECT user_id, %s FROM segmentation._user_state',
 		(SELECT string_agg(format('%I', c.name), ', ') FROM segmentation.score_columns() c));
 	-- A user's current segments live in their profile, so that a refresh
-	-- compares and writes one row per user who moved; the log keeps the
-	-- segments they left.  Neither is ever updated in place.
+	-- compares and writes one row per user who moved; transitions keeps the
+	-- stays they left.
 	CREATE VIEW segmentation.memberships AS
 	SELECT m.key AS scheme, p.user_id, m.value ->> 0 AS segment, (m.value ->> 1)::timestamptz AS entered_at
 	FROM segmentation.profiles p, jsonb_each(p.segments) m;
 	CREATE VIEW segmentation.membership_history AS
-	SELECT l.scheme, l.user_id, l.segment, l.entered_at, l.exited_at FROM segmentation.membership_log l
+	SELECT t.scheme, t.user_id, t.from_segment AS segment, t.from_entered_at AS entered_at, t.at AS exited_at
+	FROM segmentation.transitions t
+	WHERE t.from_segment IS NOT NULL
 	UNION ALL
 	SELECT m.scheme, m.user_id, m.segment, m.entered_at, NULL::timestamptz FROM segmentation.memberships m;
 
 	COMMENT ON TABLE segmentation.profiles IS 'One behavior per user, merged from every tracked source, and the user''s current segment in every scheme';
 	COMMENT ON COLUMN segmentation.profiles.segments IS 'Current segment per scheme and since when: {"scheme": ["segment", "entered_at"]}';
-	COMMENT ON TABLE segmentation.membership_log IS 'Segments users have left: one row per stay that ended';
 	COMMENT ON TABLE segmentation.score_context IS 'What the scores of the last refresh were computed with: as_of, feature names, RFM breakpoints, schemes (one row)';
 	COMMENT ON VIEW segmentation._user_state IS 'Internal: scores and current segments of every user, as of the last refresh';
 	COMMENT ON VIEW segmentation.scores IS 'Scores of every user as of the last refresh, computed from profiles and score_context: what segment predicates read';
@@ -428,19 +430,20 @@ BEGIN
 	FOR r IN SELECT c.name, c.description FROM segmentation.score_columns() c LOOP
 		EXECUTE format('COMMENT ON COLUMN segmentation.scores.%I IS %L', r.name, r.description);
 	END LOOP;
-	COMMENT ON VIEW segmentation.membership_history IS 'Who was in which segment when: the stays that ended (membership_log) and the current ones (memberships), whose exited_at is NULL';
+	COMMENT ON VIEW segmentation.membership_history IS 'Who was in which segment when: the stays that ended (from transitions) and the current ones (memberships), whose exited_at is NULL';
 	COMMENT ON COLUMN segmentation.membership_history.scheme IS 'Scheme';
 	COMMENT ON COLUMN segmentation.membership_history.user_id IS 'User id';
 	COMMENT ON COLUMN segmentation.membership_history.segment IS 'Segment';
 	COMMENT ON COLUMN segmentation.membership_history.entered_at IS 'as_of of the refresh that put the user there';
 	COMMENT ON COLUMN segmentation.membership_history.exited_at IS 'as_of of the refresh that moved the user out; NULL while the user is in it';
-	COMMENT ON TABLE segmentation.transitions IS 'Outbox of segment moves (from_segment NULL: a new user; to_segment NULL: a user gone), announced by NOTIFY segmentation_transitions';
+	COMMENT ON TABLE segmentation.transitions IS 'Append-only outbox of segment moves (from_segment NULL: a new user; to_segment NULL: a user gone), announced by NOTIFY segmentation_transitions; also the history of the stays that ended';
+	COMMENT ON COLUMN segmentation.transitions.from_entered_at IS 'When the user entered from_segment: with at, the stay this move ended';
 	COMMENT ON TABLE segmentation.pending_events IS 'Internal: events inserted into tracked sources since the last refresh';
 	COMMENT ON TABLE segmentation.dirty_users IS 'Internal: users whose events were updated or deleted since the last refresh';
 	COMMENT ON TABLE segmentation.truncated IS 'Internal: sources truncated or newly tracked since the last refresh (next refresh is full)';
 
 	GRANT SELECT ON segmentation.profiles, segmentation.score_context, segmentation.scores, segmentation.memberships,
-		segmentation.membership_log, segmentation.membership_history, segmentation.transitions TO segmentation_admin;
+		segmentation.membership_history, segmentation.transitions TO segmentation_admin;
 	GRANT INSERT ON segmentation.truncated TO segmentation_admin;
 
 	CREATE VIEW segmentation.segment_summary AS
@@ -731,9 +734,9 @@ DECLARE
 	k int;
 	seg record;
 	cases text;
-	cols text;
-	moved_if text;
-	pairs text;
+	rules text[];
+	names text[];
+	breaks float8[];
 	old_schemes text[];
 	new_schemes text[];
 	gone_schemes text[];
@@ -839,18 +842,14 @@ BEGIN
 			schemes = new_schemes;
 
 		-- Segments: in each scheme, the matching predicate of highest priority.
-		-- One pass over every user's scores (a parallel one when it pays);
-		-- only users whose segment changed in some scheme (or who were in a
-		-- scheme that is gone) come out.  The scores are the scores view's,
-		-- with the new context.  The CASE of a mover is evaluated twice
-		-- (filter, then VALUES): cheaper than a plan barrier, which would keep
-		-- the filter out of the parallel workers.
-		IF old_schemes = '{}' AND new_schemes = '{}' THEN
-			CREATE TEMP TABLE _moves ON COMMIT DROP AS SELECT * FROM _gone WHERE false;
+		-- One pass over every user (a parallel one when it pays): the rules of
+		-- every scheme run on the user's scores with the new context, and only
+		-- users whose segment changed in some scheme come out.  The context goes
+		-- in as parameters, so that _assign_segments sets it up once.
+		IF new_schemes = '{}' THEN
+			CREATE TEMP TABLE _moves (LIKE _gone) ON COMMIT DROP;
 		ELSE
-			cols := '';
-			moved_if := '';
-			pairs := '';
+			rules := '{}';
 			FOR k IN 1 .. cardinality(new_schemes) LOOP
 				sch := new_schemes[k];
 				cases := '';
@@ -863,28 +862,33 @@ BEGIN
 					END IF;
 					cases := cases || format(' WHEN (%s) THEN %L', seg.checked_predicate, seg.name);
 				END LOOP;
-				cols := cols || format(', CASE%s ELSE %L END AS s%s', cases, 'unsegmented', k);
-				moved_if := moved_if || format(' OR x.s%1$s IS DISTINCT FROM x.segments -> %2$L ->> 0', k, sch);
-				pairs := pairs || format(', (%L, x.s%s)', sch, k);
+				rules := rules || format('CASE%s ELSE %L END', cases, 'unsegmented');
 			END LOOP;
-			gone_schemes := ARRAY(SELECT unnest(old_schemes) EXCEPT SELECT unnest(new_schemes));
-			IF gone_schemes <> '{}' THEN
-				moved_if := moved_if || format(' OR x.segments ?| %L', gone_schemes);
-				pairs := pairs || (SELECT string_agg(format(', (%L, NULL::text)', g), '') FROM unnest(gone_schemes) g);
-			END IF;
 			-- The planner cannot know that few users move: it prices the pass's
 			-- output as every user, and a Gather of that as too dear.
 			saved_tuple_cost := current_setting('parallel_tuple_cost');
 			PERFORM set_config('parallel_tuple_cost', '0.01', true);
+			SELECT c.feature_names, c.rfm_breakpoints INTO names, breaks FROM segmentation.score_context c;
 			EXECUTE format($q$
 				CREATE TEMP TABLE _moves ON COMMIT DROP AS
 				SELECT v.scheme, x.user_id, x.segments -> v.scheme ->> 0 AS from_segment,
 				       (x.segments -> v.scheme ->> 1)::timestamptz AS from_since, v.segment AS to_segment
-				FROM (SELECT u.user_id, u.segments%1$s FROM segmentation._user_state u) x,
-				     LATERAL (VALUES %2$s) v(scheme, segment)
-				WHERE (%3$s) AND v.segment IS DISTINCT FROM x.segments -> v.scheme ->> 0
-			$q$, cols, substr(pairs, 3), substr(moved_if, 5));
+				FROM (SELECT p.user_id, p.segments,
+				             segmentation._assign_segments(p.user_id, p.behavior, p.segments, $1, $2, $3, $4, $5,
+				                 'segmentation.scores') AS a
+				      FROM segmentation.profiles p) x,
+				     unnest($4, x.a) v(scheme, segment)
+				WHERE x.a IS NOT NULL AND v.segment IS DISTINCT FROM x.segments -> v.scheme ->> 0
+			$q$) USING as_of, names, breaks, new_schemes, rules;
 			PERFORM set_config('parallel_tuple_cost', saved_tuple_cost, true);
+		END IF;
+		-- users in a scheme that is gone leave it
+		gone_schemes := ARRAY(SELECT unnest(old_schemes) EXCEPT SELECT unnest(new_schemes));
+		IF gone_schemes <> '{}' THEN
+			INSERT INTO _moves
+			SELECT g.scheme, p.user_id, p.segments -> g.scheme ->> 0, (p.segments -> g.scheme ->> 1)::timestamptz, NULL
+			FROM segmentation.profiles p, unnest(gone_schemes) g(scheme)
+			WHERE p.segments ? g.scheme;
 		END IF;
 
 		INSERT INTO _moves SELECT * FROM _gone;
@@ -896,15 +900,14 @@ BEGIN
 		                      FILTER (WHERE m.to_segment IS NOT NULL), '{}') AS entered
 		      FROM _moves m GROUP BY m.user_id) mv
 		WHERE p.user_id = mv.user_id;
-		INSERT INTO segmentation.membership_log (scheme, user_id, segment, entered_at, exited_at)
-		SELECT mv.scheme, mv.user_id, mv.from_segment, mv.from_since, as_of FROM _moves mv
-		WHERE mv.from_segment IS NOT NULL;
-		WITH t AS (
-			INSERT INTO segmentation.transitions (run_id, scheme, user_id, from_segment, to_segment, at)
-			SELECT run, mv.scheme, mv.user_id, mv.from_segment, mv.to_segment, as_of FROM _moves mv
-			ORDER BY mv.scheme, mv.user_id
-			RETURNING id)
-		SELECT count(*), min(t.id), max(t.id) INTO n_moves, first_id, last_id FROM t;
+		-- only refresh writes transitions, one at a time: this run's ids are
+		-- the ones above the largest before it
+		SELECT coalesce(max(t.id), 0) INTO last_id FROM segmentation.transitions t;
+		INSERT INTO segmentation.transitions (run_id, scheme, user_id, from_segment, from_entered_at, to_segment, at)
+		SELECT run, mv.scheme, mv.user_id, mv.from_segment, mv.from_since, mv.to_segment, as_of FROM _moves mv
+		ORDER BY mv.scheme, mv.user_id;
+		GET DIAGNOSTICS n_moves = ROW_COUNT;
+		SELECT min(t.id), max(t.id) INTO first_id, last_id FROM segmentation.transitions t WHERE t.id > last_id;
 		IF n_moves > 0 THEN
 			PERFORM pg_notify('segmentation_transitions',
 				json_build_object('run_id', run, 'transitions', n_moves, 'first_id', first_id, 'last_id', last_id)::text);

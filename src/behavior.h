@@ -96,4 +96,14 @@ extern void CheckTimestampArg(TimestampTz ts, const char *argname);
 extern void CheckFeatureArg(int32 feature, const char *argname);
 extern int128 ValueToFixed(float8 value, const char *argname);
 
+/*
+ * scores.c: every score of segmentation.scores (the columns after user_id,
+ * in order), for behavior_scores and for the segment rules of predicate.c
+ */
+#define SCORE_COLUMNS 19
+typedef struct ScoresCache ScoresCache;
+extern ScoresCache *ScoresCacheCreate(MemoryContext cxt);
+extern void ScoresSetContext(ScoresCache *c, Datum feature_names, Datum breakpoints, bool breaks_null);
+extern void ScoresCompute(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum *values, bool *nulls);
+
 #endif

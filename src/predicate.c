@@ -1,6 +1,7 @@
 /*
  * predicate.c
- *		Checking a segment predicate before it is stored.
+ *		Checking a segment predicate before it is stored, and evaluating the
+ *		segment rules of every scheme for one user during a refresh.
  *
  * A predicate is written by whoever may define segments and evaluated later
  * by whoever runs refresh (often a superuser, through pg_cron).  So it is
@@ -15,22 +16,36 @@
  * What is stored is the analyzed expression deparsed with the search_path
  * of the caller (refresh evaluates it with the same pinned search_path), so
  * the text that runs is the text that was checked.
+ *
+ * refresh evaluates a scheme's rule (CASE WHEN <predicate> THEN <segment>
+ * ... END, built from the checked predicates) for every user with
+ * _assign_segments: the rule is parsed and checked the same way once per
+ * query, compiled by the executor, and run on the scores that ScoresCompute
+ * puts straight into a slot.  That is PostgreSQL's own evaluation of the same
+ * expression, without building a scores record per user and taking it apart
+ * again field by field.
  */
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "behavior.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "fmgr.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/ruleutils.h"
+#include "utils/typcache.h"
 
 static void pg_attribute_noreturn()
 Refuse(const char *what, const char *detail)
@@ -139,23 +154,18 @@ PredicateErrorContext(void *arg)
 }
 
 /*
- * check_predicate(predicate, scores regclass, ours regnamespace): the checked
- * predicate, deparsed; an error naming the problem otherwise.
+ * The expression text, parsed as the single expression of "SELECT (<text>)
+ * FROM <scores table>", analyzed and checked; of type want.
  */
-PG_FUNCTION_INFO_V1(check_predicate);
-Datum
-check_predicate(PG_FUNCTION_ARGS)
+static Node *
+AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want)
 {
-	char	   *predicate = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Oid			relid = PG_GETARG_OID(1);
-	Oid			ours = PG_GETARG_OID(2);
 	char	   *relname = get_rel_name(relid);
 	char	   *sql;
 	List	   *raw;
 	RawStmt    *stmt;
 	SelectStmt *select;
 	Query	   *query;
-	TargetEntry *tle;
 	Node	   *expr;
 	PredicateSource source;
 	ErrorContextCallback errcallback;
@@ -206,16 +216,202 @@ check_predicate(PG_FUNCTION_ARGS)
 	if (query->hasTargetSRFs)
 		Refuse("set-returning function", NULL);
 
-	tle = linitial_node(TargetEntry, query->targetList);
-	expr = (Node *) tle->expr;
-	if (exprType(expr) != BOOLOID)
+	expr = (Node *) linitial_node(TargetEntry, query->targetList)->expr;
+	if (exprType(expr) != want)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("segment predicate must be boolean, not %s", format_type_be(exprType(expr))),
+				 errmsg("segment predicate must be %s, not %s", format_type_be(want), format_type_be(exprType(expr))),
 				 errhint("Compare something, e.g. frequency >= 5.")));
 	CheckNode(expr, &ours);
+	return expr;
+}
+
+/*
+ * check_predicate(predicate, scores regclass, ours regnamespace): the checked
+ * predicate, deparsed; an error naming the problem otherwise.
+ */
+PG_FUNCTION_INFO_V1(check_predicate);
+Datum
+check_predicate(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(1);
+	Node	   *expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid,
+										 PG_GETARG_OID(2), BOOLOID);
 
 	PG_RETURN_TEXT_P(cstring_to_text(deparse_expression(expr,
-														deparse_context_for(relname, relid),
+														deparse_context_for(get_rel_name(relid), relid),
 														false, false)));
+}
+
+/* ---------- evaluating the rules ---------- */
+
+/* the types of the scores table's columns after user_id, in order */
+static const Oid score_types[SCORE_COLUMNS] = {
+	TIMESTAMPTZOID, TIMESTAMPTZOID, FLOAT8OID, FLOAT8OID, INT8OID, FLOAT8OID,
+	INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, FLOAT8OID, INT4OID, FLOAT8OID,
+	INT4OID, INT4OID, INT4OID, TEXTOID, TEXTARRAYOID
+};
+
+/* what _assign_segments keeps across the calls of one query */
+typedef struct RulesCache
+{
+	struct varlena *schemes_raw;	/* the schemes and rules compiled */
+	struct varlena *rules_raw;
+	int			n;
+	char	  **schemes;
+	ExprState **rules;
+	ExprContext *econtext;
+	TupleTableSlot *slot;		/* a row of the scores table */
+	ScoresCache *scores;
+	bool		context_set;	/* feature names and breakpoints are constants, set */
+	bool		rules_fixed;	/* schemes and rules are constants */
+} RulesCache;
+
+static bool
+SameText(Datum d, struct varlena *cached)
+{
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+
+	return cached != NULL && VARSIZE(cached) - VARHDRSZ == VARSIZE_ANY_EXHDR(v) &&
+		memcmp(VARDATA(cached), VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v)) == 0;
+}
+
+static RulesCache *
+CompileRules(FunctionCallInfo fcinfo, Oid relid)
+{
+	MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	RulesCache *c = palloc0(sizeof(RulesCache));
+	ArrayType  *schemes = PG_GETARG_ARRAYTYPE_P_COPY(6);
+	ArrayType  *rules = PG_GETARG_ARRAYTYPE_P_COPY(7);
+	Datum	   *sv,
+			   *rv;
+	bool	   *sn,
+			   *rn;
+	int			nr,
+				i;
+	TupleDesc	tupdesc;
+
+	deconstruct_array(schemes, TEXTOID, -1, false, TYPALIGN_INT, &sv, &sn, &c->n);
+	deconstruct_array(rules, TEXTOID, -1, false, TYPALIGN_INT, &rv, &rn, &nr);
+	if (c->n != nr || ARR_NDIM(schemes) > 1 || ARR_NDIM(rules) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("arguments \"schemes\" and \"rules\" must be one-dimensional arrays of the same length")));
+	tupdesc = lookup_rowtype_tupdesc_copy(get_rel_type_id(relid), -1);
+	if (tupdesc->natts != SCORE_COLUMNS + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("\"%s\" does not have the columns of segmentation.scores", get_rel_name(relid))));
+	for (i = 0; i < SCORE_COLUMNS; i++)
+		if (TupleDescAttr(tupdesc, i + 1)->atttypid != score_types[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("\"%s\" does not have the columns of segmentation.scores", get_rel_name(relid))));
+
+	c->schemes = palloc(Max(c->n, 1) * sizeof(char *));
+	c->rules = palloc(Max(c->n, 1) * sizeof(ExprState *));
+	for (i = 0; i < c->n; i++)
+	{
+		Expr	   *expr;
+
+		if (sn[i] || rn[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("arguments \"schemes\" and \"rules\" must not contain NULL")));
+		c->schemes[i] = TextDatumGetCString(sv[i]);
+		expr = (Expr *) AnalyzeExpression(TextDatumGetCString(rv[i]), relid, get_rel_namespace(relid), TEXTOID);
+		c->rules[i] = ExecInitExpr(expression_planner(expr), NULL);
+	}
+	c->econtext = CreateStandaloneExprContext();
+	c->slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
+	c->scores = ScoresCacheCreate(fcinfo->flinfo->fn_mcxt);
+	c->schemes_raw = (struct varlena *) schemes;
+	c->rules_raw = (struct varlena *) rules;
+	c->rules_fixed = get_fn_expr_arg_stable(fcinfo->flinfo, 6) && get_fn_expr_arg_stable(fcinfo->flinfo, 7);
+	MemoryContextSwitchTo(old);
+	return c;
+}
+
+/* name the scheme whose rule failed */
+static void
+RuleErrorContext(void *arg)
+{
+	errcontext("segment rules of scheme \"%s\"", (const char *) arg);
+}
+
+/*
+ * _assign_segments(user_id, b, current jsonb, as_of, feature_names,
+ * rfm_breakpoints, schemes text[], rules text[], scores regclass): the
+ * segment of the user in every scheme, rules[k] deciding schemes[k] from a
+ * row of the scores table (user_id, then ScoresCompute's columns); NULL when
+ * every one is the segment current already names ({"scheme": ["segment",
+ * ...]}), which is most users at most refreshes.
+ */
+PG_FUNCTION_INFO_V1(assign_segments);
+Datum
+assign_segments(PG_FUNCTION_ARGS)
+{
+	RulesCache *c = (RulesCache *) fcinfo->flinfo->fn_extra;
+	Behavior	tmp;
+	const Behavior *b;
+	Jsonb	   *current;
+	TupleTableSlot *slot;
+	Datum	   *result;
+	ArrayType  *array;
+	bool		moved = false;
+	ErrorContextCallback errcallback;
+	int			i;
+
+	if (c == NULL || !(c->rules_fixed || (SameText(PG_GETARG_DATUM(6), c->schemes_raw) &&
+										   SameText(PG_GETARG_DATUM(7), c->rules_raw))))
+		fcinfo->flinfo->fn_extra = c = CompileRules(fcinfo, PG_GETARG_OID(8));
+
+	b = BehaviorFromDatum(PG_GETARG_DATUM(1), &tmp);
+	current = PG_GETARG_JSONB_P(2);
+	slot = c->slot;
+	ExecClearTuple(slot);
+	slot->tts_values[0] = PG_GETARG_DATUM(0);
+	slot->tts_isnull[0] = PG_ARGISNULL(0);
+	if (!c->context_set)
+	{
+		ScoresSetContext(c->scores, PG_GETARG_DATUM(4), PG_GETARG_DATUM(5), false);
+		c->context_set = get_fn_expr_arg_stable(fcinfo->flinfo, 4) && get_fn_expr_arg_stable(fcinfo->flinfo, 5);
+	}
+	ScoresCompute(c->scores, b, PG_GETARG_TIMESTAMPTZ(3), slot->tts_values + 1, slot->tts_isnull + 1);
+	ExecStoreVirtualTuple(slot);
+	c->econtext->ecxt_scantuple = slot;
+
+	result = palloc(Max(c->n, 1) * sizeof(Datum));
+	errcallback.callback = RuleErrorContext;
+	errcallback.previous = error_context_stack;
+	for (i = 0; i < c->n; i++)
+	{
+		bool		isnull;
+		JsonbValue *stay,
+				   *seg = NULL;
+
+		errcallback.arg = c->schemes[i];
+		error_context_stack = &errcallback;
+		result[i] = ExecEvalExpr(c->rules[i], c->econtext, &isnull);
+		error_context_stack = errcallback.previous;
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the rule of scheme \"%s\" gave no segment", c->schemes[i])));
+		stay = getKeyJsonValueFromContainer(&current->root, c->schemes[i], strlen(c->schemes[i]), NULL);
+		if (stay && stay->type == jbvBinary)
+			seg = getIthJsonbValueFromContainer(stay->val.binary.data, 0);
+		if (!moved && (seg == NULL || seg->type != jbvString ||
+					   (Size) seg->val.string.len != VARSIZE_ANY_EXHDR(DatumGetPointer(result[i])) ||
+					   memcmp(seg->val.string.val, VARDATA_ANY(DatumGetPointer(result[i])), seg->val.string.len) != 0))
+			moved = true;
+	}
+	if (!moved)
+	{
+		ResetExprContext(c->econtext);
+		PG_RETURN_NULL();
+	}
+	array = construct_array(result, c->n, TEXTOID, -1, false, TYPALIGN_INT);
+	ResetExprContext(c->econtext);
+	PG_RETURN_ARRAYTYPE_P(array);
 }

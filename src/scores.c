@@ -4,8 +4,9 @@
  *		frequency, monetary value, active days, streaks, decayed activity,
  *		feature depth and adoption; quantile_score, which turns a number into
  *		an RFM-style score from population breakpoints, and rfm_breakpoints,
- *		the aggregate that finds those breakpoints; behavior_scores, every
- *		per-user score of segmentation.scores from one decoding.
+ *		the aggregate that finds those breakpoints; ScoresCompute and
+ *		behavior_scores, every per-user score of segmentation.scores from one
+ *		decoding (predicate.c evaluates segment rules on them).
  *
  * Days are UTC calendar days; date(as_of) is the UTC day of as_of.
  */
@@ -641,27 +642,38 @@ rfm_breakpoints_final(PG_FUNCTION_ARGS)
 /* ---------- all scores at once ---------- */
 
 /*
- * What behavior_scores keeps across calls of one query: the result's tuple
- * descriptor, and the last feature names and breakpoints it was given with
- * what was derived from them (every row usually passes the same ones).
+ * What ScoresCompute keeps across the calls of one query: the last feature
+ * names and breakpoints it was given and what was derived from them (every
+ * row usually passes the same ones), and behavior_scores' tuple descriptor.
  */
-typedef struct ScoresCache
+struct ScoresCache
 {
+	MemoryContext cxt;			/* where the cache lives: the caller's fn_mcxt */
 	TupleDesc	tupdesc;
 	struct varlena *names_raw;	/* copy of the last feature_names */
 	int			nnames;
 	Datum	   *names;
 	bool	   *name_nulls;
 	int			defined;
+	bool		have_breaks;
 	struct varlena *breaks_raw; /* copy of the last rfm_breakpoints */
 	float8		breaks[RFM_SCORES][RFM_BREAKS];
-} ScoresCache;
+};
 
-/* whether argument n is the value cached (compared as bytes, without a copy) */
-static bool
-SameArg(FunctionCallInfo fcinfo, int n, struct varlena *cached)
+ScoresCache *
+ScoresCacheCreate(MemoryContext cxt)
 {
-	struct varlena *v = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(n));
+	ScoresCache *c = MemoryContextAllocZero(cxt, sizeof(ScoresCache));
+
+	c->cxt = cxt;
+	return c;
+}
+
+/* whether v is the value cached (compared as bytes, without a copy) */
+static bool
+SameValue(Datum d, struct varlena *cached)
+{
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
 
 	return cached != NULL && VARSIZE(cached) - VARHDRSZ == VARSIZE_ANY_EXHDR(v) &&
 		memcmp(VARDATA(cached), VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v)) == 0;
@@ -677,12 +689,12 @@ CopyVarlena(MemoryContext cxt, struct varlena *v)
 }
 
 static void
-CacheNames(ScoresCache *c, MemoryContext cxt, ArrayType *arr)
+CacheNames(ScoresCache *c, ArrayType *arr)
 {
-	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContext old = MemoryContextSwitchTo(c->cxt);
 	int			i;
 
-	c->names_raw = CopyVarlena(cxt, (struct varlena *) arr);
+	c->names_raw = CopyVarlena(c->cxt, (struct varlena *) arr);
 	deconstruct_array((ArrayType *) c->names_raw, TEXTOID, -1, false, TYPALIGN_INT,
 					  &c->names, &c->name_nulls, &c->nnames);
 	c->defined = 0;
@@ -692,7 +704,7 @@ CacheNames(ScoresCache *c, MemoryContext cxt, ArrayType *arr)
 }
 
 static void
-CacheBreaks(ScoresCache *c, MemoryContext cxt, ArrayType *arr)
+CacheBreaks(ScoresCache *c, ArrayType *arr)
 {
 	int			n,
 				i;
@@ -709,67 +721,44 @@ CacheBreaks(ScoresCache *c, MemoryContext cxt, ArrayType *arr)
 		CheckAscending(bp + i * RFM_BREAKS, RFM_BREAKS, "rfm_breakpoints");
 		memcpy(c->breaks[i], bp + i * RFM_BREAKS, RFM_BREAKS * sizeof(float8));
 	}
-	c->breaks_raw = CopyVarlena(cxt, (struct varlena *) arr);
+	c->breaks_raw = CopyVarlena(c->cxt, (struct varlena *) arr);
 }
 
 /*
- * behavior_scores(b, as_of, feature_names, rfm_breakpoints): every per-user
- * score of segmentation.scores, from one decoding of b.  feature_names[i]
- * names feature id i - 1 (NULL where no feature has that id): features_used
- * lists the names of the defined features used, features_adopted counts
- * them, adoption_rate is their share of the defined features (NULL when none
- * is defined).  r_score, f_score, m_score and rfm_cell are NULL when
- * rfm_breakpoints is.
+ * The context scores are computed with: feature_names[i] names feature id
+ * i - 1 (NULL where no feature has that id); rfm_breakpoints may be NULL.
  */
-PG_FUNCTION_INFO_V1(behavior_scores);
-Datum
-behavior_scores(PG_FUNCTION_ARGS)
+void
+ScoresSetContext(ScoresCache *c, Datum feature_names, Datum breakpoints, bool breaks_null)
 {
-	Behavior	tmp;
-	const Behavior *b;
-	TimestampTz as_of;
-	int32		day;
-	ScoresCache *c = (ScoresCache *) fcinfo->flinfo->fn_extra;
-	MemoryContext fncxt = fcinfo->flinfo->fn_mcxt;
-	Datum		values[19];
-	bool		nulls[19] = {false};
-	Datum	   *used_names;
-	double		recency;
+	if (!SameValue(feature_names, c->names_raw))
+		CacheNames(c, DatumGetArrayTypeP(feature_names));
+	c->have_breaks = !breaks_null;
+	if (!breaks_null && !SameValue(breakpoints, c->breaks_raw))
+		CacheBreaks(c, DatumGetArrayTypeP(breakpoints));
+}
+
+/*
+ * Every score of segmentation.scores, in its column order (after user_id),
+ * from one decoding of b.  features_used lists the names of the defined
+ * features used, features_adopted counts them, adoption_rate is their share
+ * of the defined features (NULL when none is defined).  r_score, f_score,
+ * m_score and rfm_cell are NULL without breakpoints.
+ */
+void
+ScoresCompute(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum *values, bool *nulls)
+{
+	int32		day = AsOfDay(as_of);
+	Datum	   *used_names = palloc(Max(c->nnames, 1) * sizeof(Datum));
+	double		recency = (double) (as_of - b->last_seen) / USECS_PER_DAY;
 	int			used = 0,
 				i;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_NULL();
-	b = GET_BEHAVIOR(0);
-	as_of = PG_GETARG_TIMESTAMPTZ(1);
-	day = AsOfDay(as_of);
-
-	if (c == NULL)
-	{
-		TupleDesc	tupdesc;
-		MemoryContext old;
-
-		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("behavior_scores must be called where a record is expected")));
-		c = MemoryContextAllocZero(fncxt, sizeof(ScoresCache));
-		old = MemoryContextSwitchTo(fncxt);
-		c->tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
-		MemoryContextSwitchTo(old);
-		fcinfo->flinfo->fn_extra = c;
-	}
-	if (!SameArg(fcinfo, 2, c->names_raw))
-		CacheNames(c, fncxt, PG_GETARG_ARRAYTYPE_P(2));
-	if (!PG_ARGISNULL(3) && !SameArg(fcinfo, 3, c->breaks_raw))
-		CacheBreaks(c, fncxt, PG_GETARG_ARRAYTYPE_P(3));
-
-	used_names = palloc(Max(c->nnames, 1) * sizeof(Datum));
 	for (i = 0; i < c->nnames; i++)
 		if (!c->name_nulls[i] && BehaviorFindFeature(b, i))
 			used_names[used++] = c->names[i];
 
-	recency = (double) (as_of - b->last_seen) / USECS_PER_DAY;
+	memset(nulls, 0, SCORE_COLUMNS * sizeof(bool));
 	values[0] = TimestampTzGetDatum(b->first_seen);
 	values[1] = TimestampTzGetDatum(b->last_seen);
 	values[2] = Float8GetDatum(recency);
@@ -785,7 +774,7 @@ behavior_scores(PG_FUNCTION_ARGS)
 	values[12] = Int32GetDatum(used);
 	values[13] = Float8GetDatum(c->defined > 0 ? (double) used / c->defined : 0);
 	nulls[13] = c->defined == 0;
-	if (PG_ARGISNULL(3))
+	if (!c->have_breaks)
 		nulls[14] = nulls[15] = nulls[16] = nulls[17] = true;
 	else
 	{
@@ -800,5 +789,39 @@ behavior_scores(PG_FUNCTION_ARGS)
 		values[17] = PointerGetDatum(cstring_to_text_with_len(cell, 3));
 	}
 	values[18] = PointerGetDatum(construct_array(used_names, used, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * behavior_scores(b, as_of, feature_names, rfm_breakpoints): ScoresCompute
+ * as a record.
+ */
+PG_FUNCTION_INFO_V1(behavior_scores);
+Datum
+behavior_scores(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	ScoresCache *c = (ScoresCache *) fcinfo->flinfo->fn_extra;
+	Datum		values[SCORE_COLUMNS];
+	bool		nulls[SCORE_COLUMNS];
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	if (c == NULL)
+	{
+		TupleDesc	tupdesc;
+		MemoryContext old;
+
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("behavior_scores must be called where a record is expected")));
+		c = ScoresCacheCreate(fcinfo->flinfo->fn_mcxt);
+		old = MemoryContextSwitchTo(c->cxt);
+		c->tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		MemoryContextSwitchTo(old);
+		fcinfo->flinfo->fn_extra = c;
+	}
+	ScoresSetContext(c, PG_GETARG_DATUM(2), PG_GETARG_DATUM(3), PG_ARGISNULL(3));
+	ScoresCompute(c, GET_BEHAVIOR(0), PG_GETARG_TIMESTAMPTZ(1), values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(c->tupdesc, values, nulls)));
 }

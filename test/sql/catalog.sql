@@ -12,14 +12,14 @@ WHERE d.refclassid = 'pg_extension'::regclass
   AND NOT (d.classid = 'pg_type'::regclass AND (SELECT typelem <> 0 FROM pg_type WHERE oid = d.objid))
 ORDER BY 2;
 
--- every C function is parallel safe and immutable (check_predicate reads the
--- catalog: stable); all but the aggregate support functions and
+-- every C function is parallel safe and immutable (check_predicate and
+-- _assign_segments read the catalog: stable); all but the aggregate support functions and
 -- behavior_scores (NULL rfm_breakpoints: NULL RFM scores only) are strict
 SELECT p.oid::regprocedure AS func, p.provolatile, p.proparallel, p.proisstrict
 FROM pg_proc p
 WHERE p.pronamespace = 'segmentation'::regnamespace
   AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
-  AND ((p.provolatile <> 'i' AND p.proname <> 'check_predicate') OR p.proparallel <> 's'
+  AND ((p.provolatile <> 'i' AND p.proname NOT IN ('check_predicate', '_assign_segments')) OR p.proparallel <> 's'
        OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge', 'behavior_scores',
                                                    'rfm_breakpoints_trans', 'rfm_breakpoints_combine', 'rfm_breakpoints_final') AND p.prokind = 'f'))
 ORDER BY 1::text;

@@ -91,6 +91,18 @@ SELECT segmentation.refresh(as_of => '2024-05-01');
 SELECT mode, error FROM segmentation.refresh_runs ORDER BY id;
 SELECT count(*) AS profiles_after_failed_refresh FROM segmentation.profiles;
 SELECT rolsuper AS definer_became_superuser FROM pg_roles WHERE rolname = 'regress_definer';
+-- and the rules refresh runs are checked again where they run
+-- (_assign_segments), whoever calls it
+SELECT segmentation._assign_segments(1::bigint, b, '{}', '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+       ARRAY['s'], ARRAY['CASE WHEN regress_definer.sneaky(frequency) THEN ''a'' ELSE ''b'' END'], 'segmentation.scores')
+FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x;
+SELECT rolsuper AS definer_became_superuser FROM pg_roles WHERE rolname = 'regress_definer';
+-- a good rule: the segment, or NULL when the user is in it already
+SELECT segmentation._assign_segments(1::bigint, b, c, '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+       ARRAY['s', 't'], ARRAY['CASE WHEN frequency > 1 THEN ''a'' ELSE ''b'' END', 'CASE WHEN r_score = 1 THEN ''old'' END'],
+       'segmentation.scores') AS segments
+FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x,
+     (VALUES ('{}'::jsonb), ('{"s": ["b", "2024-04-01"], "t": ["old", "2024-04-01"]}'), ('{"s": ["b", "2024-04-01"]}')) j(c);
 DELETE FROM segmentation.segments WHERE scheme = 's';
 
 -- good predicates, stored as checked
