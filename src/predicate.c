@@ -368,10 +368,14 @@ assign_segments(PG_FUNCTION_ARGS)
 
 	b = BehaviorFromDatum(PG_GETARG_DATUM(1), &tmp);
 	current = PG_GETARG_JSONB_P(2);
+	if (!JB_ROOT_IS_OBJECT(current))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"current\" must be a jsonb object: {\"scheme\": [\"segment\", ...]}")));
 	slot = c->slot;
 	ExecClearTuple(slot);
 	slot->tts_values[0] = PG_GETARG_DATUM(0);
-	slot->tts_isnull[0] = PG_ARGISNULL(0);
+	slot->tts_isnull[0] = false;
 	if (!c->context_set)
 	{
 		ScoresSetContext(c->scores, PG_GETARG_DATUM(4), PG_GETARG_DATUM(5), false);
@@ -399,7 +403,7 @@ assign_segments(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("the rule of scheme \"%s\" gave no segment", c->schemes[i])));
 		stay = getKeyJsonValueFromContainer(&current->root, c->schemes[i], strlen(c->schemes[i]), NULL);
-		if (stay && stay->type == jbvBinary)
+		if (stay && stay->type == jbvBinary && JsonContainerIsArray(stay->val.binary.data))
 			seg = getIthJsonbValueFromContainer(stay->val.binary.data, 0);
 		if (!moved && (seg == NULL || seg->type != jbvString ||
 					   (Size) seg->val.string.len != VARSIZE_ANY_EXHDR(DatumGetPointer(result[i])) ||

@@ -102,7 +102,10 @@ SELECT segmentation._assign_segments(1::bigint, b, c, '2024-05-01', '{}', '{{1,2
        ARRAY['s', 't'], ARRAY['CASE WHEN frequency > 1 THEN ''a'' ELSE ''b'' END', 'CASE WHEN r_score = 1 THEN ''old'' END'],
        'segmentation.scores') AS segments
 FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x,
-     (VALUES ('{}'::jsonb), ('{"s": ["b", "2024-04-01"], "t": ["old", "2024-04-01"]}'), ('{"s": ["b", "2024-04-01"]}')) j(c);
+     (VALUES ('{}'::jsonb), ('{"s": ["b", "2024-04-01"], "t": ["old", "2024-04-01"]}'), ('{"s": ["b", "2024-04-01"]}'),
+             ('{"s": "b", "t": {"old": 1}}')) j(c);
+SELECT segmentation._assign_segments(1::bigint, segmentation.behavior_agg(now()), '["s"]', now(), '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+       ARRAY['s'], ARRAY['''b'''], 'segmentation.scores');
 DELETE FROM segmentation.segments WHERE scheme = 's';
 
 -- good predicates, stored as checked
