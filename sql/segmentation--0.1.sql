@@ -869,7 +869,7 @@ BEGIN
 			saved_tuple_cost := current_setting('parallel_tuple_cost');
 			PERFORM set_config('parallel_tuple_cost', '0.01', true);
 			SELECT c.feature_names, c.rfm_breakpoints INTO names, breaks FROM segmentation.score_context c;
-			EXECUTE format($q$
+			EXECUTE $q$
 				CREATE TEMP TABLE _moves ON COMMIT DROP AS
 				SELECT v.scheme, x.user_id, x.segments -> v.scheme ->> 0 AS from_segment,
 				       (x.segments -> v.scheme ->> 1)::timestamptz AS from_since, v.segment AS to_segment
@@ -879,7 +879,7 @@ BEGIN
 				      FROM segmentation.profiles p) x,
 				     unnest($4, x.a) v(scheme, segment)
 				WHERE x.a IS NOT NULL AND v.segment IS DISTINCT FROM x.segments -> v.scheme ->> 0
-			$q$) USING as_of, names, breaks, new_schemes, rules;
+			$q$ USING as_of, names, breaks, new_schemes, rules;
 			PERFORM set_config('parallel_tuple_cost', saved_tuple_cost, true);
 		END IF;
 		-- users in a scheme that is gone leave it

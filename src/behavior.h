@@ -105,5 +105,6 @@ typedef struct ScoresCache ScoresCache;
 extern ScoresCache *ScoresCacheCreate(MemoryContext cxt);
 extern void ScoresSetContext(ScoresCache *c, Datum feature_names, Datum breakpoints, bool breaks_null);
 extern void ScoresCompute(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum *values, bool *nulls);
+extern bool SameVarlena(Datum d, struct varlena *cached);
 
 #endif

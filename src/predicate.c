@@ -267,15 +267,6 @@ typedef struct RulesCache
 	bool		rules_fixed;	/* schemes and rules are constants */
 } RulesCache;
 
-static bool
-SameText(Datum d, struct varlena *cached)
-{
-	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
-
-	return cached != NULL && VARSIZE(cached) - VARHDRSZ == VARSIZE_ANY_EXHDR(v) &&
-		memcmp(VARDATA(cached), VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v)) == 0;
-}
-
 static RulesCache *
 CompileRules(FunctionCallInfo fcinfo, Oid relid)
 {
@@ -362,8 +353,8 @@ assign_segments(PG_FUNCTION_ARGS)
 	ErrorContextCallback errcallback;
 	int			i;
 
-	if (c == NULL || !(c->rules_fixed || (SameText(PG_GETARG_DATUM(6), c->schemes_raw) &&
-										   SameText(PG_GETARG_DATUM(7), c->rules_raw))))
+	if (c == NULL || !(c->rules_fixed || (SameVarlena(PG_GETARG_DATUM(6), c->schemes_raw) &&
+										   SameVarlena(PG_GETARG_DATUM(7), c->rules_raw))))
 		fcinfo->flinfo->fn_extra = c = CompileRules(fcinfo, PG_GETARG_OID(8));
 
 	b = BehaviorFromDatum(PG_GETARG_DATUM(1), &tmp);

@@ -669,9 +669,9 @@ ScoresCacheCreate(MemoryContext cxt)
 	return c;
 }
 
-/* whether v is the value cached (compared as bytes, without a copy) */
-static bool
-SameValue(Datum d, struct varlena *cached)
+/* whether d is the value cached (compared as bytes, without a copy) */
+bool
+SameVarlena(Datum d, struct varlena *cached)
 {
 	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
 
@@ -731,10 +731,10 @@ CacheBreaks(ScoresCache *c, ArrayType *arr)
 void
 ScoresSetContext(ScoresCache *c, Datum feature_names, Datum breakpoints, bool breaks_null)
 {
-	if (!SameValue(feature_names, c->names_raw))
+	if (!SameVarlena(feature_names, c->names_raw))
 		CacheNames(c, DatumGetArrayTypeP(feature_names));
 	c->have_breaks = !breaks_null;
-	if (!breaks_null && !SameValue(breakpoints, c->breaks_raw))
+	if (!breaks_null && !SameVarlena(breakpoints, c->breaks_raw))
 		CacheBreaks(c, DatumGetArrayTypeP(breakpoints));
 }
 
