@@ -393,13 +393,14 @@ assign_segments(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("the rule of scheme \"%s\" gave no segment", c->schemes[i])));
+		if (moved)
+			continue;			/* the stored segments matter no more */
 		stay = getKeyJsonValueFromContainer(&current->root, c->schemes[i], strlen(c->schemes[i]), NULL);
 		if (stay && stay->type == jbvBinary && JsonContainerIsArray(stay->val.binary.data))
 			seg = getIthJsonbValueFromContainer(stay->val.binary.data, 0);
-		if (!moved && (seg == NULL || seg->type != jbvString ||
-					   (Size) seg->val.string.len != VARSIZE_ANY_EXHDR(DatumGetPointer(result[i])) ||
-					   memcmp(seg->val.string.val, VARDATA_ANY(DatumGetPointer(result[i])), seg->val.string.len) != 0))
-			moved = true;
+		moved = seg == NULL || seg->type != jbvString ||
+			(Size) seg->val.string.len != VARSIZE_ANY_EXHDR(DatumGetPointer(result[i])) ||
+			memcmp(seg->val.string.val, VARDATA_ANY(DatumGetPointer(result[i])), seg->val.string.len) != 0;
 	}
 	if (!moved)
 	{
