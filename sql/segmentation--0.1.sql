@@ -233,9 +233,10 @@ CREATE FUNCTION check_predicate(predicate text, scores regclass, schema regnames
 COMMENT ON FUNCTION check_predicate(text, regclass, regnamespace) IS 'Parse and check a segment predicate over the columns of the scores table; returns it deparsed, or raises an error naming what is not allowed';
 -- STABLE: parses the rules against the catalog
 CREATE FUNCTION _assign_segments(user_id anyelement, b behavior, current jsonb, as_of timestamptz,
-	feature_names text[], rfm_breakpoints double precision[], schemes text[], rules text[], scores regclass)
-	RETURNS text[] AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
-COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass) IS 'Internal: the segment of a user in every scheme, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores; NULL when none differs from current';
+	feature_names text[], rfm_breakpoints double precision[], schemes text[], rules text[], scores regclass,
+	behavior_changed boolean, last_as_of timestamptz, last_breakpoints double precision[])
+	RETURNS jsonb AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass, boolean, timestamptz, double precision[]) IS 'Internal: a user''s segments from now on, {"scheme": ["segment", "since"]}, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores; NULL when current holds them already, which (unless behavior_changed) is what the same rules gave at last_as_of with last_breakpoints';
 
 -- ===================================================================
 -- The managed pipeline: configuration
@@ -373,7 +374,7 @@ BEGIN
 		-- free space in every page, so that a refresh's updates stay on their page (HOT)
 		CREATE TABLE segmentation.profiles (
 			user_id %1$s PRIMARY KEY, behavior segmentation.behavior NOT NULL,
-			segments jsonb NOT NULL DEFAULT '{}') WITH (fillfactor = 80);
+			segments jsonb NOT NULL DEFAULT '{}', changed_run bigint NOT NULL) WITH (fillfactor = 80);
 		-- a move also records since when the user was in the segment left: the
 		-- outbox is the history of every stay that ended, written once
 		CREATE TABLE segmentation.transitions (
@@ -388,7 +389,8 @@ BEGIN
 		as_of timestamptz,
 		feature_names text[] NOT NULL DEFAULT '{}',
 		rfm_breakpoints float8[],
-		schemes text[] NOT NULL DEFAULT '{}');
+		schemes text[] NOT NULL DEFAULT '{}',
+		rules text[]);
 	INSERT INTO segmentation.score_context DEFAULT VALUES;
 
 	-- Scores are not stored: they are computed from the stored behaviors with
@@ -418,7 +420,8 @@ BEGIN
 
 	COMMENT ON TABLE segmentation.profiles IS 'One behavior per user, merged from every tracked source, and the user''s current segment in every scheme';
 	COMMENT ON COLUMN segmentation.profiles.segments IS 'Current segment per scheme and since when: {"scheme": ["segment", "entered_at"]}';
-	COMMENT ON TABLE segmentation.score_context IS 'What the scores of the last refresh were computed with: as_of, feature names, RFM breakpoints, schemes (one row)';
+	COMMENT ON COLUMN segmentation.profiles.changed_run IS 'The refresh run (refresh_runs.id) that last changed the behavior';
+	COMMENT ON TABLE segmentation.score_context IS 'What the scores and segments of the last refresh were computed with: as_of, feature names, RFM breakpoints, schemes and their rules (one row)';
 	COMMENT ON VIEW segmentation._user_state IS 'Internal: scores and current segments of every user, as of the last refresh';
 	COMMENT ON VIEW segmentation.scores IS 'Scores of every user as of the last refresh, computed from profiles and score_context: what segment predicates read';
 	COMMENT ON VIEW segmentation.memberships IS 'Current segment of every user in every scheme (from profiles.segments)';
@@ -734,13 +737,19 @@ DECLARE
 	k int;
 	seg record;
 	cases text;
-	rules text[];
+	new_rules text[];
 	names text[];
 	breaks float8[];
 	old_schemes text[];
 	new_schemes text[];
-	gone_schemes text[];
+	last_as_of timestamptz;
+	last_names text[];
+	last_breaks float8[];
+	last_rules text[];
+	prune boolean;
 	saved_tuple_cost text;
+	saved_hashjoin text;
+	saved_mergejoin text;
 	first_id bigint;
 	last_id bigint;
 	n bigint;
@@ -808,111 +817,117 @@ BEGIN
 
 		-- merge new events into stored behaviors; replace recomputed ones (in
 		-- key order: the index pages and rows each one touches come in order)
-		INSERT INTO segmentation.profiles AS p (user_id, behavior)
-		SELECT b.user_id, b.b FROM _batch b WHERE b.b IS NOT NULL AND NOT b.replace ORDER BY b.user_id
-		ON CONFLICT (user_id) DO UPDATE SET behavior = segmentation.behavior_merge(p.behavior, EXCLUDED.behavior);
+		INSERT INTO segmentation.profiles AS p (user_id, behavior, changed_run)
+		SELECT b.user_id, b.b, run FROM _batch b WHERE b.b IS NOT NULL AND NOT b.replace ORDER BY b.user_id
+		ON CONFLICT (user_id) DO UPDATE SET behavior = segmentation.behavior_merge(p.behavior, EXCLUDED.behavior),
+			changed_run = EXCLUDED.changed_run;
 		GET DIAGNOSTICS n_users = ROW_COUNT;
-		INSERT INTO segmentation.profiles AS p (user_id, behavior)
-		SELECT b.user_id, b.b FROM _batch b WHERE b.b IS NOT NULL AND b.replace ORDER BY b.user_id
-		ON CONFLICT (user_id) DO UPDATE SET behavior = EXCLUDED.behavior
+		INSERT INTO segmentation.profiles AS p (user_id, behavior, changed_run)
+		SELECT b.user_id, b.b, run FROM _batch b WHERE b.b IS NOT NULL AND b.replace ORDER BY b.user_id
+		ON CONFLICT (user_id) DO UPDATE SET behavior = EXCLUDED.behavior, changed_run = EXCLUDED.changed_run
 			WHERE p.behavior::text <> EXCLUDED.behavior::text;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		n_users := n_users + n;
 
 		-- users with no event left leave every scheme
-		EXECUTE format('CREATE TEMP TABLE _gone (scheme text, user_id %s, from_segment text, from_since timestamptz, to_segment text) ON COMMIT DROP', utype);
+		EXECUTE format('CREATE TEMP TABLE _gone (user_id %s, segments jsonb) ON COMMIT DROP', utype);
 		WITH gone AS (DELETE FROM segmentation.profiles p USING _batch b
 		              WHERE b.replace AND b.b IS NULL AND p.user_id = b.user_id
-		              RETURNING p.user_id, p.segments),
-		     moved AS (INSERT INTO _gone SELECT m.key, g.user_id, m.value ->> 0, (m.value ->> 1)::timestamptz, NULL
-		               FROM gone g, jsonb_each(g.segments) m)
-		SELECT count(*) INTO n FROM gone;
+		              RETURNING p.user_id, p.segments)
+		INSERT INTO _gone SELECT * FROM gone;
+		GET DIAGNOSTICS n = ROW_COUNT;
 		n_users := n_users + n;
 
-		-- the context the scores are computed with from now on (the scores
-		-- view reads it): as_of, feature names, population RFM breakpoints
-		SELECT c.schemes INTO old_schemes FROM segmentation.score_context c;
+		-- Segments: in each scheme, the matching predicate of highest priority.
 		SELECT coalesce(array_agg(DISTINCT s.scheme ORDER BY s.scheme), '{}') INTO new_schemes FROM segmentation.segments s;
+		new_rules := '{}';
+		FOR k IN 1 .. cardinality(new_schemes) LOOP
+			sch := new_schemes[k];
+			cases := '';
+			FOR seg IN SELECT * FROM segmentation.segments s WHERE s.scheme = sch ORDER BY s.priority DESC, s.name LOOP
+				-- the stored text is checked again: refresh runs only what passes the checker
+				IF segmentation.check_predicate(seg.predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace)
+				   IS DISTINCT FROM seg.checked_predicate THEN
+					RAISE EXCEPTION 'segment "%" of scheme "%" was changed outside define_segment', seg.name, seg.scheme
+						USING ERRCODE = 'data_corrupted', HINT = 'Define it again with segmentation.define_segment().';
+				END IF;
+				cases := cases || format(' WHEN (%s) THEN %L', seg.checked_predicate, seg.name);
+			END LOOP;
+			new_rules := new_rules || format('CASE%s ELSE %L END', cases, 'unsegmented');
+		END LOOP;
+
+		-- the context the scores are computed with from now on (the scores
+		-- view reads it): as_of, feature names, population RFM breakpoints;
+		-- and what the stored segments were computed with
+		SELECT c.as_of, c.feature_names, c.rfm_breakpoints, c.schemes, c.rules
+		INTO last_as_of, last_names, last_breaks, old_schemes, last_rules FROM segmentation.score_context c;
 		UPDATE segmentation.score_context c SET
 			as_of = refresh.as_of,
 			feature_names = (SELECT coalesce(array_agg(f.name ORDER BY g.id), '{}')
 			                 FROM generate_series(0, (SELECT coalesce(max(id), -1) FROM segmentation.features)) g(id)
 			                 LEFT JOIN segmentation.features f ON f.id = g.id),
 			rfm_breakpoints = (SELECT segmentation.rfm_breakpoints(p.behavior, refresh.as_of) FROM segmentation.profiles p),
-			schemes = new_schemes;
+			schemes = new_schemes,
+			rules = new_rules
+		RETURNING c.feature_names, c.rfm_breakpoints INTO names, breaks;
 
-		-- Segments: in each scheme, the matching predicate of highest priority.
 		-- One pass over every user (a parallel one when it pays): the rules of
 		-- every scheme run on the user's scores with the new context, and only
 		-- users whose segment changed in some scheme come out.  The context goes
-		-- in as parameters, so that _assign_segments sets it up once.
+		-- in as parameters, so that _assign_segments sets it up once.  Unless
+		-- full, users whose behavior this run did not change are checked first
+		-- against the last run's context, and most of them need no rules run:
+		-- their stored segments are what the rules give (src/predicate.c).
 		IF new_schemes = '{}' THEN
-			CREATE TEMP TABLE _moves (LIKE _gone) ON COMMIT DROP;
+			CREATE TEMP TABLE _moved ON COMMIT DROP AS
+			SELECT p.ctid AS row_id, p.user_id, p.segments AS old_segments, '{}'::jsonb AS new_segments
+			FROM segmentation.profiles p WHERE p.segments <> '{}';
 		ELSE
-			rules := '{}';
-			FOR k IN 1 .. cardinality(new_schemes) LOOP
-				sch := new_schemes[k];
-				cases := '';
-				FOR seg IN SELECT * FROM segmentation.segments s WHERE s.scheme = sch ORDER BY s.priority DESC, s.name LOOP
-					-- the stored text is checked again: refresh runs only what passes the checker
-					IF segmentation.check_predicate(seg.predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace)
-					   IS DISTINCT FROM seg.checked_predicate THEN
-						RAISE EXCEPTION 'segment "%" of scheme "%" was changed outside define_segment', seg.name, seg.scheme
-							USING ERRCODE = 'data_corrupted', HINT = 'Define it again with segmentation.define_segment().';
-					END IF;
-					cases := cases || format(' WHEN (%s) THEN %L', seg.checked_predicate, seg.name);
-				END LOOP;
-				rules := rules || format('CASE%s ELSE %L END', cases, 'unsegmented');
-			END LOOP;
+			prune := NOT do_full AND last_as_of IS NOT NULL AND last_breaks IS NOT NULL
+				AND last_rules = new_rules AND last_names = names AND old_schemes = new_schemes;
 			-- The planner cannot know that few users move: it prices the pass's
 			-- output as every user, and a Gather of that as too dear.
 			saved_tuple_cost := current_setting('parallel_tuple_cost');
 			PERFORM set_config('parallel_tuple_cost', '0.01', true);
-			SELECT c.feature_names, c.rfm_breakpoints INTO names, breaks FROM segmentation.score_context c;
 			EXECUTE $q$
-				CREATE TEMP TABLE _moves ON COMMIT DROP AS
-				SELECT v.scheme, x.user_id, x.segments -> v.scheme ->> 0 AS from_segment,
-				       (x.segments -> v.scheme ->> 1)::timestamptz AS from_since, v.segment AS to_segment
-				FROM (SELECT p.user_id, p.segments,
+				CREATE TEMP TABLE _moved ON COMMIT DROP AS
+				SELECT x.row_id, x.user_id, x.segments AS old_segments, x.new_segments
+				FROM (SELECT p.ctid AS row_id, p.user_id, p.segments,
 				             segmentation._assign_segments(p.user_id, p.behavior, p.segments, $1, $2, $3, $4, $5,
-				                 'segmentation.scores') AS a
-				      FROM segmentation.profiles p) x,
-				     unnest($4, x.a) v(scheme, segment)
-				WHERE x.a IS NOT NULL AND v.segment IS DISTINCT FROM x.segments -> v.scheme ->> 0
-			$q$ USING as_of, names, breaks, new_schemes, rules;
+				                 'segmentation.scores', NOT $6 OR p.changed_run = $7, $8, $9) AS new_segments
+				      FROM segmentation.profiles p) x
+				WHERE x.new_segments IS NOT NULL
+			$q$ USING as_of, names, breaks, new_schemes, new_rules, prune, run,
+				coalesce(last_as_of, as_of), coalesce(last_breaks, breaks);
 			PERFORM set_config('parallel_tuple_cost', saved_tuple_cost, true);
 		END IF;
-		-- users in a scheme that is gone leave it
-		gone_schemes := ARRAY(SELECT unnest(old_schemes) EXCEPT SELECT unnest(new_schemes));
-		IF gone_schemes <> '{}' THEN
-			INSERT INTO _moves
-			SELECT g.scheme, p.user_id, p.segments -> g.scheme ->> 0, (p.segments -> g.scheme ->> 1)::timestamptz, NULL
-			FROM segmentation.profiles p, unnest(gone_schemes) g(scheme)
-			WHERE p.segments ? g.scheme;
-		END IF;
+		-- Write the movers' segments, each found by the row the pass read
+		-- (nothing else writes profiles meanwhile): a few random rows are
+		-- cheaper fetched one by one than found by scanning every profile.
+		saved_hashjoin := current_setting('enable_hashjoin');
+		saved_mergejoin := current_setting('enable_mergejoin');
+		PERFORM set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
+		UPDATE segmentation.profiles p SET segments = m.new_segments FROM _moved m WHERE p.ctid = m.row_id;
+		PERFORM set_config('enable_hashjoin', saved_hashjoin, true), set_config('enable_mergejoin', saved_mergejoin, true);
 
-		INSERT INTO _moves SELECT * FROM _gone;
-		ANALYZE _moves;
-		UPDATE segmentation.profiles p SET segments = (p.segments - mv.left_schemes) || mv.entered
-		FROM (SELECT m.user_id,
-		             coalesce(array_agg(m.scheme) FILTER (WHERE m.to_segment IS NULL), '{}') AS left_schemes,
-		             coalesce(jsonb_object_agg(m.scheme, jsonb_build_array(m.to_segment, as_of))
-		                      FILTER (WHERE m.to_segment IS NOT NULL), '{}') AS entered
-		      FROM _moves m GROUP BY m.user_id) mv
-		WHERE p.user_id = mv.user_id;
-		-- only refresh writes transitions, one at a time: this run's ids are
-		-- the ones above the largest before it
+		-- the moves, in every scheme a user entered or left; only refresh
+		-- writes transitions, one at a time: this run's ids are the ones above
+		-- the largest before it
+		INSERT INTO _moved SELECT NULL, g.user_id, g.segments, '{}' FROM _gone g;
 		SELECT coalesce(max(t.id), 0) INTO last_id FROM segmentation.transitions t;
 		INSERT INTO segmentation.transitions (run_id, scheme, user_id, from_segment, from_entered_at, to_segment, at)
-		SELECT run, mv.scheme, mv.user_id, mv.from_segment, mv.from_since, mv.to_segment, as_of FROM _moves mv
-		ORDER BY mv.scheme, mv.user_id;
+		SELECT run, k.scheme, m.user_id, m.old_segments -> k.scheme ->> 0, (m.old_segments -> k.scheme ->> 1)::timestamptz,
+		       m.new_segments -> k.scheme ->> 0, as_of
+		FROM _moved m, unnest(ARRAY(SELECT unnest(old_schemes) UNION SELECT unnest(new_schemes))) k(scheme)
+		WHERE m.old_segments -> k.scheme ->> 0 IS DISTINCT FROM m.new_segments -> k.scheme ->> 0
+		ORDER BY k.scheme COLLATE "C", m.user_id;
 		GET DIAGNOSTICS n_moves = ROW_COUNT;
 		SELECT min(t.id), max(t.id) INTO first_id, last_id FROM segmentation.transitions t WHERE t.id > last_id;
 		IF n_moves > 0 THEN
 			PERFORM pg_notify('segmentation_transitions',
 				json_build_object('run_id', run, 'transitions', n_moves, 'first_id', first_id, 'last_id', last_id)::text);
 		END IF;
-		DROP TABLE _batch, _gone, _moves;
+		DROP TABLE _batch, _gone, _moved;
 
 		UPDATE segmentation.refresh_runs r SET finished_at = clock_timestamp(), events_read = n_events,
 			users_changed = n_users, transitions = n_moves

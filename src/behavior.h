@@ -101,10 +101,18 @@ extern int128 ValueToFixed(float8 value, const char *argname);
  * in order), for behavior_scores and for the segment rules of predicate.c
  */
 #define SCORE_COLUMNS 19
+/* the columns that change with as_of or the breakpoints within a UTC day */
+#define SCORE_RECENCY_DAYS 2
+#define SCORE_TENURE_DAYS 3
+#define SCORE_R 14
+#define SCORE_F 15
+#define SCORE_M 16
+#define SCORE_RFM_CELL 17
 typedef struct ScoresCache ScoresCache;
 extern ScoresCache *ScoresCacheCreate(MemoryContext cxt);
 extern void ScoresSetContext(ScoresCache *c, Datum feature_names, Datum breakpoints, bool breaks_null);
 extern void ScoresCompute(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum *values, bool *nulls);
+extern void ScoresTimeDependent(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum *values, bool *nulls);
 extern bool SameVarlena(Datum d, struct varlena *cached);
 
 #endif

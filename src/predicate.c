@@ -41,6 +41,8 @@
 #include "parser/parser.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -263,9 +265,68 @@ typedef struct RulesCache
 	ExprContext *econtext;
 	TupleTableSlot *slot;		/* a row of the scores table */
 	ScoresCache *scores;
+	ScoresCache *last;			/* the same with the last refresh's breakpoints */
 	bool		context_set;	/* feature names and breakpoints are constants, set */
 	bool		rules_fixed;	/* schemes and rules are constants */
+	bool		prunable;		/* recency_days and tenure_days are read only by atoms */
+	bool		reads_rfm;		/* some rule reads r_score, f_score, m_score or rfm_cell */
+	List	   *atoms;			/* ExprStates of the comparisons of those with constants */
 } RulesCache;
+
+/* the attribute number of score column i: user_id comes first */
+#define ScoreAttno(i) ((AttrNumber) ((i) + 2))
+
+/* recency_days or tenure_days compared with a constant: it cannot fail */
+static bool
+IsAtom(Node *node)
+{
+	OpExpr	   *op = (OpExpr *) node;
+	Node	   *l,
+			   *r;
+
+	if (!IsA(node, OpExpr) || list_length(op->args) != 2)
+		return false;
+	set_opfuncid(op);
+	if (op->opfuncid != F_FLOAT8LT && op->opfuncid != F_FLOAT8LE && op->opfuncid != F_FLOAT8EQ &&
+		op->opfuncid != F_FLOAT8NE && op->opfuncid != F_FLOAT8GT && op->opfuncid != F_FLOAT8GE)
+		return false;
+	l = linitial(op->args);
+	r = lsecond(op->args);
+	if (IsA(l, Const))
+	{
+		Node	   *t = l;
+
+		l = r;
+		r = t;
+	}
+	return IsA(r, Const) && IsA(l, Var) &&
+		(((Var *) l)->varattno == ScoreAttno(SCORE_RECENCY_DAYS) ||
+		 ((Var *) l)->varattno == ScoreAttno(SCORE_TENURE_DAYS));
+}
+
+/* collect a planned rule's atoms; note what else of the scores it reads */
+static bool
+FindAtoms(Node *node, RulesCache *c)
+{
+	if (node == NULL)
+		return false;
+	if (IsAtom(node))
+	{
+		c->atoms = lappend(c->atoms, ExecInitExpr((Expr *) node, NULL));
+		return false;
+	}
+	if (IsA(node, Var))
+	{
+		AttrNumber	a = ((Var *) node)->varattno;
+
+		if (a <= 0 || a == ScoreAttno(SCORE_RECENCY_DAYS) || a == ScoreAttno(SCORE_TENURE_DAYS))
+			c->prunable = false;	/* the whole row, or time outside an atom */
+		else if (a >= ScoreAttno(SCORE_R) && a <= ScoreAttno(SCORE_RFM_CELL))
+			c->reads_rfm = true;
+		return false;
+	}
+	return expression_tree_walker(node, FindAtoms, c);
+}
 
 static RulesCache *
 CompileRules(FunctionCallInfo fcinfo, Oid relid)
@@ -301,6 +362,7 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 
 	c->schemes = palloc(Max(c->n, 1) * sizeof(char *));
 	c->rules = palloc(Max(c->n, 1) * sizeof(ExprState *));
+	c->prunable = true;
 	for (i = 0; i < c->n; i++)
 	{
 		Expr	   *expr;
@@ -310,12 +372,15 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("arguments \"schemes\" and \"rules\" must not contain NULL")));
 		c->schemes[i] = TextDatumGetCString(sv[i]);
-		expr = (Expr *) AnalyzeExpression(TextDatumGetCString(rv[i]), relid, get_rel_namespace(relid), TEXTOID);
-		c->rules[i] = ExecInitExpr(expression_planner(expr), NULL);
+		expr = expression_planner((Expr *) AnalyzeExpression(TextDatumGetCString(rv[i]), relid,
+															  get_rel_namespace(relid), TEXTOID));
+		c->rules[i] = ExecInitExpr(expr, NULL);
+		FindAtoms((Node *) expr, c);
 	}
 	c->econtext = CreateStandaloneExprContext();
 	c->slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
 	c->scores = ScoresCacheCreate(fcinfo->flinfo->fn_mcxt);
+	c->last = ScoresCacheCreate(fcinfo->flinfo->fn_mcxt);
 	c->schemes_raw = (struct varlena *) schemes;
 	c->rules_raw = (struct varlena *) rules;
 	c->rules_fixed = get_fn_expr_arg_stable(fcinfo->flinfo, 6) && get_fn_expr_arg_stable(fcinfo->flinfo, 7);
@@ -330,13 +395,124 @@ RuleErrorContext(void *arg)
 	errcontext("segment rules of scheme \"%s\"", (const char *) arg);
 }
 
+/* an atom's value with these recency_days and tenure_days: -1 for NULL */
+static int
+AtomValue(RulesCache *c, ExprState *atom, const Datum *scores)
+{
+	bool		isnull;
+	Datum		d;
+
+	c->slot->tts_values[1 + SCORE_RECENCY_DAYS] = scores[SCORE_RECENCY_DAYS];
+	c->slot->tts_values[1 + SCORE_TENURE_DAYS] = scores[SCORE_TENURE_DAYS];
+	d = ExecEvalExpr(atom, c->econtext, &isnull);
+	return isnull ? -1 : DatumGetBool(d);
+}
+
+/*
+ * Whether the rules give a user whose behavior is the one of the last
+ * refresh what they gave then, at last_as_of with the breakpoints of c->last
+ * (see the top of the file).  Only for prunable rules, on the same UTC day.
+ */
+static bool
+Unchanged(RulesCache *c, Datum behavior, TimestampTz as_of, TimestampTz last_as_of)
+{
+	Behavior	h;
+	Datum		was[SCORE_COLUMNS],
+				now[SCORE_COLUMNS];
+	bool		was_null[SCORE_COLUMNS],
+				now_null[SCORE_COLUMNS];
+	ListCell   *lc;
+	int			i;
+
+	BehaviorHeaderFromDatum(behavior, &h);
+	ScoresTimeDependent(c->last, &h, last_as_of, was, was_null);
+	ScoresTimeDependent(c->scores, &h, as_of, now, now_null);
+	if (c->reads_rfm)
+		for (i = SCORE_R; i <= SCORE_M; i++)
+			if (was_null[i] != now_null[i] ||
+				(!was_null[i] && DatumGetInt32(was[i]) != DatumGetInt32(now[i])))
+				return false;
+	if (c->atoms == NIL)
+		return true;
+	ExecClearTuple(c->slot);
+	memset(c->slot->tts_isnull, true, (SCORE_COLUMNS + 1) * sizeof(bool));
+	c->slot->tts_isnull[1 + SCORE_RECENCY_DAYS] = c->slot->tts_isnull[1 + SCORE_TENURE_DAYS] = false;
+	ExecStoreVirtualTuple(c->slot);
+	c->econtext->ecxt_scantuple = c->slot;
+	foreach(lc, c->atoms)
+		if (AtomValue(c, lfirst(lc), was) != AtomValue(c, lfirst(lc), now))
+			return false;
+	return true;
+}
+
+/*
+ * The entry of current for scheme, and whether it is ["segment", ...] with
+ * this segment (text)
+ */
+static JsonbValue *
+StoredEntry(Jsonb *current, const char *scheme, Datum segment, bool *same)
+{
+	JsonbValue *stay = getKeyJsonValueFromContainer(&current->root, scheme, strlen(scheme), NULL);
+	JsonbValue *seg = NULL;
+
+	if (stay && stay->type == jbvBinary && JsonContainerIsArray(stay->val.binary.data))
+		seg = getIthJsonbValueFromContainer(stay->val.binary.data, 0);
+	*same = seg != NULL && seg->type == jbvString &&
+		(Size) seg->val.string.len == VARSIZE_ANY_EXHDR(DatumGetPointer(segment)) &&
+		memcmp(seg->val.string.val, VARDATA_ANY(DatumGetPointer(segment)), seg->val.string.len) == 0;
+	return stay;
+}
+
+/*
+ * The user's segments from now on: {"scheme": ["segment", "since"]} for
+ * every scheme, since kept where the segment stays, as_of where it changes
+ */
+static Jsonb *
+NewSegments(RulesCache *c, Jsonb *current, Datum *segments, TimestampTz as_of)
+{
+	JsonbParseState *state = NULL;
+	char	   *since = JsonEncodeDateTime(NULL, TimestampTzGetDatum(as_of), TIMESTAMPTZOID, NULL);
+	JsonbValue	v;
+	int			i;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (i = 0; i < c->n; i++)
+	{
+		bool		same;
+		JsonbValue *stay = StoredEntry(current, c->schemes[i], segments[i], &same);
+
+		v.type = jbvString;
+		v.val.string.val = c->schemes[i];
+		v.val.string.len = strlen(c->schemes[i]);
+		pushJsonbValue(&state, WJB_KEY, &v);
+		if (same)
+		{
+			pushJsonbValue(&state, WJB_VALUE, stay);
+			continue;
+		}
+		pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+		v.val.string.val = VARDATA_ANY(DatumGetPointer(segments[i]));
+		v.val.string.len = VARSIZE_ANY_EXHDR(DatumGetPointer(segments[i]));
+		pushJsonbValue(&state, WJB_ELEM, &v);
+		v.val.string.val = since;
+		v.val.string.len = strlen(since);
+		pushJsonbValue(&state, WJB_ELEM, &v);
+		pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
 /*
  * _assign_segments(user_id, b, current jsonb, as_of, feature_names,
- * rfm_breakpoints, schemes text[], rules text[], scores regclass): the
- * segment of the user in every scheme, rules[k] deciding schemes[k] from a
- * row of the scores table (user_id, then ScoresCompute's columns); NULL when
- * every one is the segment current already names ({"scheme": ["segment",
- * ...]}), which is most users at most refreshes.
+ * rfm_breakpoints, schemes text[], rules text[], scores regclass,
+ * behavior_changed, last_as_of, last_breakpoints): the user's segments from
+ * now on, {"scheme": ["segment", "since"]} (see NewSegments), rules[k]
+ * deciding schemes[k] from a row of the scores table (user_id, then
+ * ScoresCompute's columns); NULL when they are the ones current holds
+ * already, which is most users at most refreshes.  Unless
+ * behavior_changed, current must be what the same rules gave the same
+ * behavior at last_as_of with last_breakpoints: users who provably stay are
+ * then not evaluated.
  */
 PG_FUNCTION_INFO_V1(assign_segments);
 Datum
@@ -348,7 +524,9 @@ assign_segments(PG_FUNCTION_ARGS)
 	Jsonb	   *current;
 	TupleTableSlot *slot;
 	Datum	   *result;
-	ArrayType  *array;
+	Jsonb	   *out;
+	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(3),
+				last_as_of = PG_GETARG_TIMESTAMPTZ(10);
 	bool		moved = false;
 	ErrorContextCallback errcallback;
 	int			i;
@@ -357,22 +535,33 @@ assign_segments(PG_FUNCTION_ARGS)
 										   SameVarlena(PG_GETARG_DATUM(7), c->rules_raw))))
 		fcinfo->flinfo->fn_extra = c = CompileRules(fcinfo, PG_GETARG_OID(8));
 
-	b = BehaviorFromDatum(PG_GETARG_DATUM(1), &tmp);
 	current = PG_GETARG_JSONB_P(2);
 	if (!JB_ROOT_IS_OBJECT(current))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"current\" must be a jsonb object: {\"scheme\": [\"segment\", ...]}")));
+	CheckTimestampArg(as_of, "as_of");
+	CheckTimestampArg(last_as_of, "last_as_of");
+	if (!c->context_set)
+	{
+		ScoresSetContext(c->scores, PG_GETARG_DATUM(4), PG_GETARG_DATUM(5), false);
+		ScoresSetContext(c->last, PG_GETARG_DATUM(4), PG_GETARG_DATUM(11), false);
+		c->context_set = get_fn_expr_arg_stable(fcinfo->flinfo, 4) &&
+			get_fn_expr_arg_stable(fcinfo->flinfo, 5) && get_fn_expr_arg_stable(fcinfo->flinfo, 11);
+	}
+	if (!PG_GETARG_BOOL(9) && c->prunable && BehaviorDayOf(as_of) == BehaviorDayOf(last_as_of) &&
+		Unchanged(c, PG_GETARG_DATUM(1), as_of, last_as_of))
+	{
+		ResetExprContext(c->econtext);
+		PG_RETURN_NULL();
+	}
+
+	b = BehaviorFromDatum(PG_GETARG_DATUM(1), &tmp);
 	slot = c->slot;
 	ExecClearTuple(slot);
 	slot->tts_values[0] = PG_GETARG_DATUM(0);
 	slot->tts_isnull[0] = false;
-	if (!c->context_set)
-	{
-		ScoresSetContext(c->scores, PG_GETARG_DATUM(4), PG_GETARG_DATUM(5), false);
-		c->context_set = get_fn_expr_arg_stable(fcinfo->flinfo, 4) && get_fn_expr_arg_stable(fcinfo->flinfo, 5);
-	}
-	ScoresCompute(c->scores, b, PG_GETARG_TIMESTAMPTZ(3), slot->tts_values + 1, slot->tts_isnull + 1);
+	ScoresCompute(c->scores, b, as_of, slot->tts_values + 1, slot->tts_isnull + 1);
 	ExecStoreVirtualTuple(slot);
 	c->econtext->ecxt_scantuple = slot;
 
@@ -381,9 +570,8 @@ assign_segments(PG_FUNCTION_ARGS)
 	errcallback.previous = error_context_stack;
 	for (i = 0; i < c->n; i++)
 	{
-		bool		isnull;
-		JsonbValue *stay,
-				   *seg = NULL;
+		bool		isnull,
+					same;
 
 		errcallback.arg = c->schemes[i];
 		error_context_stack = &errcallback;
@@ -393,21 +581,19 @@ assign_segments(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("the rule of scheme \"%s\" gave no segment", c->schemes[i])));
-		if (moved)
-			continue;			/* the stored segments matter no more */
-		stay = getKeyJsonValueFromContainer(&current->root, c->schemes[i], strlen(c->schemes[i]), NULL);
-		if (stay && stay->type == jbvBinary && JsonContainerIsArray(stay->val.binary.data))
-			seg = getIthJsonbValueFromContainer(stay->val.binary.data, 0);
-		moved = seg == NULL || seg->type != jbvString ||
-			(Size) seg->val.string.len != VARSIZE_ANY_EXHDR(DatumGetPointer(result[i])) ||
-			memcmp(seg->val.string.val, VARDATA_ANY(DatumGetPointer(result[i])), seg->val.string.len) != 0;
+		if (!moved)				/* else the stored segments matter no more */
+		{
+			StoredEntry(current, c->schemes[i], result[i], &same);
+			moved = !same;
+		}
 	}
-	if (!moved)
+	/* a user in a scheme that is gone leaves it */
+	if (!moved && JsonContainerSize(&current->root) == c->n)
 	{
 		ResetExprContext(c->econtext);
 		PG_RETURN_NULL();
 	}
-	array = construct_array(result, c->n, TEXTOID, -1, false, TYPALIGN_INT);
+	out = NewSegments(c, current, result, as_of);
 	ResetExprContext(c->econtext);
-	PG_RETURN_ARRAYTYPE_P(array);
+	PG_RETURN_JSONB_P(out);
 }

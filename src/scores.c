@@ -739,6 +739,29 @@ ScoresSetContext(ScoresCache *c, Datum feature_names, Datum breakpoints, bool br
 }
 
 /*
+ * The scores that change while the behavior and the UTC day of as_of stay:
+ * recency_days and tenure_days (with as_of), r_score, f_score and m_score
+ * (with as_of and the breakpoints), at their columns of ScoresCompute; the
+ * other columns are left alone.  b needs only its header.
+ */
+void
+ScoresTimeDependent(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum *values, bool *nulls)
+{
+	double		recency = (double) (as_of - b->last_seen) / USECS_PER_DAY;
+
+	values[2] = Float8GetDatum(recency);
+	values[3] = Float8GetDatum((double) (as_of - b->first_seen) / USECS_PER_DAY);
+	nulls[2] = nulls[3] = false;
+	nulls[14] = nulls[15] = nulls[16] = !c->have_breaks;
+	if (c->have_breaks)
+	{
+		values[14] = Int32GetDatum(QuantileScore(recency, c->breaks[0], RFM_BREAKS, true));
+		values[15] = Int32GetDatum(QuantileScore((double) b->events, c->breaks[1], RFM_BREAKS, false));
+		values[16] = Int32GetDatum(QuantileScore(ValueSum(b), c->breaks[2], RFM_BREAKS, false));
+	}
+}
+
+/*
  * Every score of segmentation.scores, in its column order (after user_id),
  * from one decoding of b.  features_used lists the names of the defined
  * features used, features_adopted counts them, adoption_rate is their share
@@ -750,7 +773,6 @@ ScoresCompute(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum *value
 {
 	int32		day = AsOfDay(as_of);
 	Datum	   *used_names = palloc(Max(c->nnames, 1) * sizeof(Datum));
-	double		recency = (double) (as_of - b->last_seen) / USECS_PER_DAY;
 	int			used = 0,
 				i;
 
@@ -759,10 +781,9 @@ ScoresCompute(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum *value
 			used_names[used++] = c->names[i];
 
 	memset(nulls, 0, SCORE_COLUMNS * sizeof(bool));
+	ScoresTimeDependent(c, b, as_of, values, nulls);
 	values[0] = TimestampTzGetDatum(b->first_seen);
 	values[1] = TimestampTzGetDatum(b->last_seen);
-	values[2] = Float8GetDatum(recency);
-	values[3] = Float8GetDatum((double) (as_of - b->first_seen) / USECS_PER_DAY);
 	values[4] = Int64GetDatum(b->events);
 	values[5] = Float8GetDatum(ValueSum(b));
 	values[6] = Int32GetDatum(BehaviorCountDays(b, PG_INT32_MIN, PG_INT32_MAX));
@@ -774,18 +795,13 @@ ScoresCompute(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum *value
 	values[12] = Int32GetDatum(used);
 	values[13] = Float8GetDatum(c->defined > 0 ? (double) used / c->defined : 0);
 	nulls[13] = c->defined == 0;
-	if (!c->have_breaks)
-		nulls[14] = nulls[15] = nulls[16] = nulls[17] = true;
-	else
+	nulls[17] = !c->have_breaks;
+	if (c->have_breaks)
 	{
-		int32		r = QuantileScore(recency, c->breaks[0], RFM_BREAKS, true),
-					f = QuantileScore((double) b->events, c->breaks[1], RFM_BREAKS, false),
-					m = QuantileScore(ValueSum(b), c->breaks[2], RFM_BREAKS, false);
-		char		cell[3] = {'0' + r, '0' + f, '0' + m};	/* scores are 1..5 */
+		/* scores are 1..5 */
+		char		cell[3] = {'0' + DatumGetInt32(values[14]), '0' + DatumGetInt32(values[15]),
+		'0' + DatumGetInt32(values[16])};
 
-		values[14] = Int32GetDatum(r);
-		values[15] = Int32GetDatum(f);
-		values[16] = Int32GetDatum(m);
 		values[17] = PointerGetDatum(cstring_to_text_with_len(cell, 3));
 	}
 	values[18] = PointerGetDatum(construct_array(used_names, used, TEXTOID, -1, false, TYPALIGN_INT));

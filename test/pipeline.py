@@ -138,6 +138,11 @@ def property_incremental_equals_full(seed, uid_type, parallel=False):
                              "SET auto_explain.log_nested_statements = on", "SET auto_explain.log_level = notice"]:
             cur.execute(s)
         del conn.notices[:]
+    # a scheme whose thresholds users cross within hours, so that the
+    # refreshes of one day (below) move users without new events
+    cur.execute("""SELECT segmentation.define_segment('clock', 'hot', 'recency_days < 0.4', 3),
+                          segmentation.define_segment('clock', 'settled', 'tenure_days >= 7.3 AND recency_days <= 2.2', 2),
+                          segmentation.define_segment('clock', 'warm', '1.5 > recency_days', 1)""")
     day = 0
     for step in range(8):
         day += rnd.randrange(1, 10)
@@ -150,30 +155,65 @@ def property_incremental_equals_full(seed, uid_type, parallel=False):
         if step > 0 and rnd.random() < 0.5:       # corrections: an amount, a time moved back
             cur.execute("UPDATE ev SET amount = amount * 2 WHERE ctid IN (SELECT ctid FROM ev WHERE amount IS NOT NULL ORDER BY random() LIMIT 3)")
             cur.execute("UPDATE ev SET at = at - interval '20 days' WHERE ctid IN (SELECT ctid FROM ev ORDER BY random() LIMIT 2)")
-        as_of = "2024-01-01 00:00+00"
-        cur.execute("SELECT segmentation.refresh(false, %s::timestamptz + %s * interval '1 day')", (as_of, day + 5))
-        run = cur.fetchone()[0]
-        cur.execute("SELECT mode, error FROM segmentation.refresh_runs WHERE id = %s", (run,))
-        mode, error = cur.fetchone()
-        check(f"seed {seed} {uid_type} step {step}: refresh ran ({mode})", error is None, error)
-        if parallel and step == 0:
-            plans = [n for n in conn.notices if "_assign_segments" in n]
-            check(f"seed {seed}: refresh's pass over every user runs in parallel workers",
-                  len(plans) == 1 and "Gather" in plans[0] and "Parallel Seq Scan on profiles" in plans[0], plans)
-            cur.execute("SET auto_explain.log_min_duration = -1")
-        check(f"seed {seed} {uid_type} step {step}: segments are the predicates' verdict in plain SQL",
-              segments_match_sql(cur) == 0)
-        incremental = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
-        expected = one(cur, """SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
-                                 SELECT uid, segmentation.behavior_agg(at, f.id, amount::float8) b
-                                 FROM ev LEFT JOIN segmentation._feature_map f ON f.event = ev.name GROUP BY uid) s""")
-        cur.execute("BEGIN")
-        cur.execute("SELECT segmentation.refresh(true, %s::timestamptz + %s * interval '1 day')", (as_of, day + 5))
-        full = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
-        cur.execute("ROLLBACK")
-        check(f"seed {seed} {uid_type} step {step}: profiles equal a recompute from the source",
-              incremental.split(",")[0].strip("(") == expected, (incremental, expected))
-        check(f"seed {seed} {uid_type} step {step}: incremental state equals a full refresh", incremental == full, (incremental, full))
+        # a refresh on a new day, then a few more on the same day, hours
+        # apart, some without new events: those check the users who did not
+        # change against the last refresh instead of running the rules
+        hour = 0
+        for k in range(3):
+            if k > 0:
+                hour += rnd.randrange(1, 9)
+                if rnd.random() < 0.5:
+                    insert_rows(cur, random_rows(rnd, rnd.randrange(1, 20), 60, day + 5, 1, uid_type), "multi")
+            check_refresh(cur, conn, f"seed {seed} {uid_type} step {step}.{k}", parallel and step == 0 and k == 0,
+                          day + 5, hour)
+            if parallel and step == 0 and k == 0:
+                cur.execute("SET auto_explain.log_min_duration = -1")
+    conn.close()
+
+
+def check_refresh(cur, conn, label, check_plan, day, hour):
+    """An incremental refresh at day and hour (after 2024-01-01), checked
+    against the predicates in plain SQL and against a full refresh."""
+    as_of = one(cur, "SELECT '2024-01-01 00:00+00'::timestamptz + %s * interval '1 day' + %s * interval '1 hour'", (day, hour))
+    cur.execute("SELECT segmentation.refresh(false, %s)", (as_of,))
+    run = cur.fetchone()[0]
+    cur.execute("SELECT mode, error FROM segmentation.refresh_runs WHERE id = %s", (run,))
+    mode, error = cur.fetchone()
+    check(f"{label}: refresh ran ({mode})", error is None, error)
+    if check_plan:
+        plans = [n for n in conn.notices if "_assign_segments" in n]
+        check(f"{label}: refresh's pass over every user runs in parallel workers",
+              len(plans) == 1 and "Gather" in plans[0] and "Parallel Seq Scan on profiles" in plans[0], plans)
+    check(f"{label}: segments are the predicates' verdict in plain SQL", segments_match_sql(cur) == 0)
+    incremental = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
+    expected = one(cur, """SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
+                             SELECT uid, segmentation.behavior_agg(at, f.id, amount::float8) b
+                             FROM ev LEFT JOIN segmentation._feature_map f ON f.event = ev.name GROUP BY uid) s""")
+    cur.execute("BEGIN")
+    cur.execute("SELECT segmentation.refresh(true, %s)", (as_of,))
+    full = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
+    cur.execute("ROLLBACK")
+    check(f"{label}: profiles equal a recompute from the source",
+          incremental.split(",")[0].strip("(") == expected, (incremental, expected))
+    check(f"{label}: incremental state equals a full refresh", incremental == full, (incremental, full))
+
+
+def unchanged_users_follow_the_breakpoints():
+    """The refreshes of one day check users without new events against the
+    last refresh instead of running the rules; users whose RFM scores moved
+    because other users' events moved the population breakpoints must still
+    move."""
+    conn, cur = tracked_db()
+    # user u has u events and last came on day 9 + u: every score has its own rank
+    insert_rows(cur, [(str(u), (10 + k) * 86400 + u * 60, "view", None) for u in range(1, 21) for k in range(u)], "multi")
+    cur.execute("SELECT segmentation.refresh(false, '2024-02-01 01:00+00')")
+    # user 1 becomes the most recent, most frequent, biggest buyer
+    insert_rows(cur, [("1", 31 * 86400 + 3600 + i, "buy", "100.00") for i in range(30)], "multi")
+    cur.execute("SELECT segmentation.refresh(false, '2024-02-01 05:00+00')")
+    run = cur.fetchone()[0]
+    moved = one(cur, "SELECT count(DISTINCT user_id) FROM segmentation.transitions WHERE run_id = %s AND scheme = 'rfm' AND user_id <> 1", (run,))
+    check("same-day refresh: users without events moved in rfm with the breakpoints", moved > 0, moved)
+    check("same-day refresh: segments are the predicates' verdict in plain SQL", segments_match_sql(cur) == 0)
     conn.close()
 
 
@@ -399,6 +439,7 @@ def pg_cron():
 def main():
     for seed, t, parallel in ((1, "bigint", False), (2, "text", False), (3, "bigint", True)):
         property_incremental_equals_full(seed, t, parallel)
+    unchanged_users_follow_the_breakpoints()
     concurrency()
     failures_and_notify()
     dump_restore()

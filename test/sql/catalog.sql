@@ -22,14 +22,14 @@ WHERE p.pronamespace = 'segmentation'::regnamespace
   AND ((p.provolatile <> 'i' AND p.proname NOT IN ('check_predicate', '_assign_segments')) OR p.proparallel <> 's'
        OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge', 'behavior_scores',
                                                    'rfm_breakpoints_trans', 'rfm_breakpoints_combine', 'rfm_breakpoints_final') AND p.prokind = 'f'))
-ORDER BY 1::text;
+ORDER BY p.oid::regprocedure::text;
 
 -- every aggregate has a combine function, and a real state type or one that
 -- serializes (parallel and distributed plans can split them all)
 SELECT a.aggfnoid::regprocedure AS aggregate, a.aggcombinefn, a.aggtranstype::regtype, a.aggserialfn, a.aggdeserialfn
 FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
 WHERE p.pronamespace = 'segmentation'::regnamespace
-ORDER BY 1::text;
+ORDER BY a.aggfnoid::regprocedure::text;
 
 -- the extension is not relocatable and owns its schema
 SELECT extname, extrelocatable FROM pg_extension WHERE extname = 'segmentation';

@@ -94,18 +94,48 @@ SELECT rolsuper AS definer_became_superuser FROM pg_roles WHERE rolname = 'regre
 -- and the rules refresh runs are checked again where they run
 -- (_assign_segments), whoever calls it
 SELECT segmentation._assign_segments(1::bigint, b, '{}', '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
-       ARRAY['s'], ARRAY['CASE WHEN regress_definer.sneaky(frequency) THEN ''a'' ELSE ''b'' END'], 'segmentation.scores')
+       ARRAY['s'], ARRAY['CASE WHEN regress_definer.sneaky(frequency) THEN ''a'' ELSE ''b'' END'], 'segmentation.scores',
+       true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}')
 FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x;
 SELECT rolsuper AS definer_became_superuser FROM pg_roles WHERE rolname = 'regress_definer';
 -- a good rule: the segment, or NULL when the user is in it already
 SELECT segmentation._assign_segments(1::bigint, b, c, '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
        ARRAY['s', 't'], ARRAY['CASE WHEN frequency > 1 THEN ''a'' ELSE ''b'' END', 'CASE WHEN r_score = 1 THEN ''old'' END'],
-       'segmentation.scores') AS segments
+       'segmentation.scores', true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}') AS segments
 FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x,
      (VALUES ('{}'::jsonb), ('{"s": ["b", "2024-04-01"], "t": ["old", "2024-04-01"]}'), ('{"s": ["b", "2024-04-01"]}'),
              ('{"s": "b", "t": {"old": 1}}')) j(c);
 SELECT segmentation._assign_segments(1::bigint, segmentation.behavior_agg(now()), '["s"]', now(), '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
-       ARRAY['s'], ARRAY['''b'''], 'segmentation.scores');
+       ARRAY['s'], ARRAY['''b'''], 'segmentation.scores', true, now(), '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}');
+-- A user whose behavior did not change is not evaluated when the rules
+-- provably give what they gave at the last refresh (current, here made wrong
+-- on purpose to show which users were evaluated): same UTC day, every
+-- comparison of recency_days (30.04 to 30.42 days) or tenure_days with a
+-- constant, and the RFM scores, come out the same.
+CREATE TEMP TABLE prune_cases (label text, changed boolean, last_as_of timestamptz, as_of timestamptz, last_breaks float8[], rule text);
+INSERT INTO prune_cases VALUES
+  ('same day, no threshold crossed: trusted', false, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN recency_days > 30.5 THEN ''old'' WHEN 3 >= tenure_days THEN ''young'' ELSE ''new'' END'),
+  ('behavior changed: evaluated', true, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN recency_days > 30.5 THEN ''old'' WHEN 3 >= tenure_days THEN ''young'' ELSE ''new'' END'),
+  ('threshold crossed: evaluated', false, '2024-05-01 01:00', '2024-05-01 13:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN recency_days > 30.5 THEN ''old'' WHEN 3 >= tenure_days THEN ''young'' ELSE ''new'' END'),
+  ('constant on the left, crossed: evaluated', false, '2024-05-01 01:00', '2024-05-01 13:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN 30.5 < recency_days THEN ''old'' ELSE ''new'' END'),
+  ('another UTC day: evaluated', false, '2024-04-30 23:00', '2024-05-01 01:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN recency_days > 30.5 THEN ''old'' ELSE ''new'' END'),
+  ('recency_days read otherwise: evaluated', false, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN round(recency_days) > 40 THEN ''old'' ELSE ''new'' END'),
+  ('r_score unchanged: trusted', false, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,30},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN r_score = 5 THEN ''old'' ELSE ''new'' END'),
+  ('r_score changed with the breakpoints: evaluated', false, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,30.2},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN r_score = 5 THEN ''old'' ELSE ''new'' END'),
+  ('breakpoints changed, not read: trusted', false, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,30.2},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN frequency > 0 THEN ''old'' ELSE ''new'' END');
+SELECT c.label, segmentation._assign_segments(1::bigint, x.b, '{"s": ["wrong", "2024-04-01"]}', c.as_of, '{}',
+       '{{1,2,3,30.3},{1,2,3,4},{1,2,3,4}}', ARRAY['s'], ARRAY[c.rule], 'segmentation.scores',
+       c.changed, c.last_as_of, c.last_breaks) AS segments
+FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x, prune_cases c;
 DELETE FROM segmentation.segments WHERE scheme = 's';
 
 -- good predicates, stored as checked
