@@ -861,15 +861,17 @@ BEGIN
 		-- and what the stored segments were computed with
 		SELECT c.as_of, c.feature_names, c.rfm_breakpoints, c.schemes, c.rules
 		INTO last_as_of, last_names, last_breaks, old_schemes, last_rules FROM segmentation.score_context c;
+		-- (EXECUTE: a plan run to its end, so it may use parallel workers)
+		EXECUTE 'SELECT segmentation.rfm_breakpoints(p.behavior, $1) FROM segmentation.profiles p' INTO breaks USING as_of;
 		UPDATE segmentation.score_context c SET
 			as_of = refresh.as_of,
 			feature_names = (SELECT coalesce(array_agg(f.name ORDER BY g.id), '{}')
 			                 FROM generate_series(0, (SELECT coalesce(max(id), -1) FROM segmentation.features)) g(id)
 			                 LEFT JOIN segmentation.features f ON f.id = g.id),
-			rfm_breakpoints = (SELECT segmentation.rfm_breakpoints(p.behavior, refresh.as_of) FROM segmentation.profiles p),
+			rfm_breakpoints = breaks,
 			schemes = new_schemes,
 			rules = new_rules
-		RETURNING c.feature_names, c.rfm_breakpoints INTO names, breaks;
+		RETURNING c.feature_names INTO names;
 
 		-- One pass over every user (a parallel one when it pays): the rules of
 		-- every scheme run on the user's scores with the new context, and only
