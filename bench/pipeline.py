@@ -70,14 +70,17 @@ def refresh_cost(cur, users, per_user, rounds):
     cur.execute("SELECT segmentation.use_preset('rfm')")
     step = [0]
 
-    def refresh(full):
-        # 1% new events (some late: up to 12 days old), then a refresh an hour
+    def new_events():
+        # 1% new events (some late: up to 12 days old), for a refresh an hour
         # after the previous one, as a schedule would run it
         step[0] += 1
         cur.execute("""INSERT INTO app_events
             SELECT (random() * %s)::bigint + 1, '2024-04-18'::timestamptz + random() * interval '12 days', 'view', NULL
             FROM generate_series(1, %s)""", (users - 1, events // 100))
         cur.execute("VACUUM ANALYZE")   # what autovacuum keeps up with; not timed, for both kinds
+
+    def refresh(full):
+        new_events()
         return timed(cur, "SELECT segmentation.refresh(%s, '2024-05-01'::timestamptz + %s * interval '1 hour')", (full, step[0]))
 
     first = timed(cur, "SELECT segmentation.refresh(true, '2024-05-01')")
@@ -98,6 +101,31 @@ def refresh_cost(cur, users, per_user, rounds):
     print("  refresh_runs (mode, events read, users changed, transitions, seconds):")
     for row in cur.fetchall():
         print("   ", row)
+    # where one more incremental refresh goes, statement by statement
+    # (auto_explain's durations, without ANALYZE's overhead), rolled back
+    conn = cur.connection
+    cur.execute("LOAD 'auto_explain'")
+    for setting in ("auto_explain.log_nested_statements = on", "auto_explain.log_level = notice",
+                    "client_min_messages = notice"):
+        cur.execute("SET " + setting)
+    new_events()
+    cur.execute("BEGIN")
+    cur.execute("SET LOCAL auto_explain.log_min_duration = 20")
+    del conn.notices[:]
+    cur.execute("SELECT segmentation.refresh(false, '2024-05-01'::timestamptz + %s * interval '1 hour')", (step[0],))
+    cur.execute("ROLLBACK")
+    print("  one more incremental refresh, its statements over 20 ms (auto_explain):")
+    for n in conn.notices:
+        if "duration:" in n and "Query Text:" in n:
+            ms = float(n.split("duration:")[1].split("ms")[0])
+            lines = n.split("Query Text:")[1].split("\n")
+            query = lines[:1]
+            for x in lines[1:]:
+                if x[:1] not in (" ", "\t"):
+                    break           # the plan starts at the first unindented line
+                query.append(x)
+            text = " ".join(" ".join(query).split())[:90]
+            print(f"    {ms:8.0f} ms  {text}")
 
 
 def main():
