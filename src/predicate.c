@@ -641,7 +641,7 @@ assign_segments(PG_FUNCTION_ARGS)
 		}
 	}
 	/* a user in a scheme that is gone leaves it */
-	if (!moved && JsonContainerSize(&current->root) == c->n)
+	if (!moved && (int) JsonContainerSize(&current->root) == c->n)
 	{
 		ResetExprContext(c->econtext);
 		PG_RETURN_NULL();
