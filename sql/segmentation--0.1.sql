@@ -1211,14 +1211,17 @@ BEGIN
 		schemes AS (
 			SELECT DISTINCT s.scheme FROM segmentation.segments s
 			UNION ALL SELECT '(none)' WHERE NOT EXISTS (SELECT FROM segmentation.segments)),
-		placed AS (
+		at_assignment AS (
 			-- the segment the user was in when assigned, never the current one
-			SELECT sc.scheme, o.*,
-			       coalesce((SELECT h.segment FROM segmentation.membership_history h
-			                 WHERE h.scheme = sc.scheme AND h.user_id = o.user_id AND h.entered_at <= o.assigned_at
-			                   AND (h.exited_at IS NULL OR h.exited_at > o.assigned_at)
-			                 ORDER BY h.entered_at DESC LIMIT 1), '(unknown)') AS segment
-			FROM outcome o, schemes sc),
+			-- (one join over the history: transitions has no index by user)
+			SELECT DISTINCT ON (h.scheme, h.user_id) h.scheme, h.user_id, h.segment
+			FROM segmentation.membership_history h JOIN outcome o ON o.user_id = h.user_id
+			WHERE h.entered_at <= o.assigned_at AND (h.exited_at IS NULL OR h.exited_at > o.assigned_at)
+			ORDER BY h.scheme, h.user_id, h.entered_at DESC),
+		placed AS (
+			SELECT sc.scheme, o.*, coalesce(h.segment, '(unknown)') AS segment
+			FROM outcome o CROSS JOIN schemes sc
+			LEFT JOIN at_assignment h ON h.scheme = sc.scheme AND h.user_id = o.user_id),
 		g AS (
 			SELECT p.scheme, CASE WHEN GROUPING(p.segment) = 1 THEN '(all)' ELSE p.segment END AS segment, p.variant,
 			       count(*) AS n, count(*) FILTER (WHERE p.converted) AS x,
