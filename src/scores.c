@@ -6,7 +6,8 @@
  *		an RFM-style score from population breakpoints, and rfm_breakpoints,
  *		the aggregate that finds those breakpoints; ScoresCompute and
  *		behavior_scores, every per-user score of segmentation.scores from one
- *		decoding (predicate.c evaluates segment rules on them).
+ *		decoding (predicate.c evaluates segment rules on them), and
+ *		ScoresTimeDependent, the few of them that move within a UTC day.
  *
  * Days are UTC calendar days; date(as_of) is the UTC day of as_of.
  */

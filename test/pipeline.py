@@ -2,9 +2,13 @@
 """Pipeline suite: what pg_regress cannot show with one session.
 
 * incremental refresh equals a full recompute, exactly, on random workloads
-  with late events, deletes, updates, COPY and multi-row inserts (fixed seeds);
-  every user's segments are what the predicates say when PostgreSQL
-  evaluates them in plain SQL over segmentation.scores;
+  with late events, deletes, updates, COPY and multi-row inserts (fixed seeds),
+  refreshed on new days and again hours apart on the same day (when users
+  who did not change are checked against the last refresh instead of
+  evaluated); every user's segments are what the predicates say when
+  PostgreSQL evaluates them in plain SQL over segmentation.scores; users
+  without events still move when other users' events shift the RFM
+  breakpoints;
 * events committed by concurrent writers while refreshes run are counted
   exactly once; readers always see a complete state;
 * a second refresh at the same time returns at once with a notice;
