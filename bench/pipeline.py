@@ -70,32 +70,46 @@ def refresh_cost(cur, users, per_user, rounds):
     cur.execute("SELECT segmentation.use_preset('rfm')")
     step = [0]
 
-    def new_events():
-        # 1% new events (some late: up to 12 days old), for a refresh an hour
-        # after the previous one, as a schedule would run it
+    def new_events(sessions=False):
+        # 1% new events, for a refresh an hour after the previous one, as a
+        # schedule would run it.  Either every event from a user drawn at
+        # random (nearly every event touches another user; some late: up to 12
+        # days old), or sessions: 10 events each from 1 user in 1,000, in the
+        # hour before the refresh
         step[0] += 1
-        cur.execute("""INSERT INTO app_events
-            SELECT (random() * %s)::bigint + 1, '2024-04-18'::timestamptz + random() * interval '12 days', 'view', NULL
-            FROM generate_series(1, %s)""", (users - 1, events // 100))
+        if sessions:
+            cur.execute("""INSERT INTO app_events
+                SELECT s.uid, '2024-05-01'::timestamptz + (%s - 1 + random()) * interval '1 hour',
+                       (ARRAY['view','view','view','search','share','export','signup','create_project','purchase'])[1 + (random() * 8)::int],
+                       CASE WHEN random() < 0.05 THEN round((random() * 100)::numeric, 2) END
+                FROM (SELECT (random() * %s)::bigint + 1 AS uid FROM generate_series(1, %s)) s, generate_series(1, 10)""",
+                        (step[0], users - 1, events // 1000))
+        else:
+            cur.execute("""INSERT INTO app_events
+                SELECT (random() * %s)::bigint + 1, '2024-04-18'::timestamptz + random() * interval '12 days', 'view', NULL
+                FROM generate_series(1, %s)""", (users - 1, events // 100))
         cur.execute("VACUUM ANALYZE")   # what autovacuum keeps up with; not timed, for both kinds
 
-    def refresh(full):
-        new_events()
+    def refresh(full, sessions=False):
+        new_events(sessions)
         return timed(cur, "SELECT segmentation.refresh(%s, '2024-05-01'::timestamptz + %s * interval '1 hour')", (full, step[0]))
 
     first = timed(cur, "SELECT segmentation.refresh(true, '2024-05-01')")
     cur.execute("VACUUM ANALYZE")
-    full, inc = [], []
+    full, inc, inc_sessions = [], [], []
     for r in range(rounds):
         full.append(refresh(True))
         inc.append(refresh(False))
+        inc_sessions.append(refresh(False, sessions=True))
     cur.execute("SELECT count(*) FROM segmentation.profiles")
     n = cur.fetchone()[0]
-    f, i = statistics.median(full), statistics.median(inc)
+    f, i, j = statistics.median(full), statistics.median(inc), statistics.median(inc_sessions)
     print(f"refresh, {n:,} users, {events:,} events, 2 schemes (lifecycle, rfm)")
     print(f"  first full refresh, into empty tables: {first:.1f} s")
     print(f"  after 1% new events, median of {rounds} alternating rounds:")
-    print(f"  full: {f:.1f} s   incremental: {i:.1f} s   incremental / full = {i / f:.3f}")
+    print(f"  full: {f:.1f} s")
+    print(f"  incremental, every new event from a random user: {i:.1f} s   incremental / full = {i / f:.3f}")
+    print(f"  incremental, new events in sessions of 10:       {j:.1f} s   incremental / full = {j / f:.3f}")
     cur.execute("""SELECT mode, events_read, users_changed, transitions, round(extract(epoch FROM finished_at - started_at)::numeric, 1)
                    FROM segmentation.refresh_runs ORDER BY id""")
     print("  refresh_runs (mode, events read, users changed, transitions, seconds):")

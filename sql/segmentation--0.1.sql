@@ -922,7 +922,7 @@ BEGIN
 		       m.new_segments -> k.scheme ->> 0, as_of
 		FROM _moved m, unnest(ARRAY(SELECT unnest(old_schemes) UNION SELECT unnest(new_schemes))) k(scheme)
 		WHERE m.old_segments -> k.scheme ->> 0 IS DISTINCT FROM m.new_segments -> k.scheme ->> 0
-		ORDER BY k.scheme COLLATE "C", m.user_id;
+		ORDER BY m.user_id, k.scheme COLLATE "C";
 		GET DIAGNOSTICS n_moves = ROW_COUNT;
 		SELECT min(t.id), max(t.id) INTO first_id, last_id FROM segmentation.transitions t WHERE t.id > last_id;
 		IF n_moves > 0 THEN
