@@ -235,8 +235,8 @@ COMMENT ON FUNCTION check_predicate(text, regclass, regnamespace) IS 'Parse and 
 CREATE FUNCTION _assign_segments(user_id anyelement, b behavior, current jsonb, as_of timestamptz,
 	feature_names text[], rfm_breakpoints double precision[], schemes text[], rules text[], scores regclass,
 	behavior_changed boolean, last_as_of timestamptz, last_breakpoints double precision[])
-	RETURNS jsonb AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
-COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass, boolean, timestamptz, double precision[]) IS 'Internal: a user''s segments from now on, {"scheme": ["segment", "since"]}, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores; NULL when current holds them already, which (unless behavior_changed) is what the same rules gave at last_as_of with last_breakpoints';
+	RETURNS SETOF jsonb AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000 ROWS 1;
+COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass, boolean, timestamptz, double precision[]) IS 'Internal: a user''s segments from now on, {"scheme": ["segment", "since"]}, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores; no row when current holds them already, which (unless behavior_changed) is what the same rules gave at last_as_of with last_breakpoints';
 
 -- ===================================================================
 -- The managed pipeline: configuration
@@ -747,7 +747,6 @@ DECLARE
 	last_breaks float8[];
 	last_rules text[];
 	prune boolean;
-	saved_tuple_cost text;
 	saved_hashjoin text;
 	saved_mergejoin text;
 	first_id bigint;
@@ -887,21 +886,15 @@ BEGIN
 		ELSE
 			prune := NOT do_full AND last_as_of IS NOT NULL AND last_breaks IS NOT NULL
 				AND last_rules = new_rules AND last_names = names AND old_schemes = new_schemes;
-			-- The planner cannot know that few users move: it prices the pass's
-			-- output as every user, and a Gather of that as too dear.
-			saved_tuple_cost := current_setting('parallel_tuple_cost');
-			PERFORM set_config('parallel_tuple_cost', '0.01', true);
+			-- (_assign_segments returns a row only for a user who moves)
 			EXECUTE $q$
 				CREATE TEMP TABLE _moved ON COMMIT DROP AS
-				SELECT x.row_id, x.user_id, x.segments AS old_segments, x.new_segments
-				FROM (SELECT p.ctid AS row_id, p.user_id, p.segments,
-				             segmentation._assign_segments(p.user_id, p.behavior, p.segments, $1, $2, $3, $4, $5,
-				                 'segmentation.scores', NOT $6 OR p.changed_run = $7, $8, $9) AS new_segments
-				      FROM segmentation.profiles p) x
-				WHERE x.new_segments IS NOT NULL
+				SELECT p.ctid AS row_id, p.user_id, p.segments AS old_segments,
+				       segmentation._assign_segments(p.user_id, p.behavior, p.segments, $1, $2, $3, $4, $5,
+				           'segmentation.scores', NOT $6 OR p.changed_run = $7, $8, $9) AS new_segments
+				FROM segmentation.profiles p
 			$q$ USING as_of, names, breaks, new_schemes, new_rules, prune, run,
 				coalesce(last_as_of, as_of), coalesce(last_breaks, breaks);
-			PERFORM set_config('parallel_tuple_cost', saved_tuple_cost, true);
 		END IF;
 		-- Write the movers' segments, each found by the row the pass read
 		-- (nothing else writes profiles meanwhile): a few random rows are

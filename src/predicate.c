@@ -272,16 +272,6 @@ typedef struct RulesCache
 	bool		prunable;		/* recency_days and tenure_days are read only by atoms */
 	bool		reads_rfm;		/* some rule reads r_score, f_score, m_score or rfm_cell */
 	List	   *atoms;			/* ExprStates of the comparisons of those with constants */
-	/* the last user who moved: the call's arguments 0 to 3, 9, 10, and the answer */
-	Datum		last_user;
-	struct varlena *last_b;
-	struct varlena *last_current;
-	TimestampTz last_call_as_of;
-	bool		last_changed;
-	TimestampTz last_call_last_as_of;
-	Jsonb	   *last_answer;
-	int16		user_len;
-	bool		user_byval;
 } RulesCache;
 
 /* the attribute number of score column i: user_id comes first */
@@ -395,7 +385,6 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 	c->schemes_raw = (struct varlena *) schemes;
 	c->rules_raw = (struct varlena *) rules;
 	c->rules_fixed = get_fn_expr_arg_stable(fcinfo->flinfo, 6) && get_fn_expr_arg_stable(fcinfo->flinfo, 7);
-	get_typlenbyval(get_fn_expr_argtype(fcinfo->flinfo, 0), &c->user_len, &c->user_byval);
 	MemoryContextSwitchTo(old);
 	return c;
 }
@@ -515,52 +504,16 @@ NewSegments(RulesCache *c, Jsonb *current, Datum *segments, TimestampTz as_of)
 }
 
 /*
- * The planner evaluates the call twice for a user who moves, in "WHERE
- * _assign_segments(...) IS NOT NULL" and in the output: a second call with
- * the same arguments (the others are constants) gets the first one's
- * answer.
- */
-static bool
-SameAsLastMove(RulesCache *c, FunctionCallInfo fcinfo)
-{
-	return c->last_answer != NULL &&
-		datumIsEqual(PG_GETARG_DATUM(0), c->last_user, c->user_byval, c->user_len) &&
-		PG_GETARG_TIMESTAMPTZ(3) == c->last_call_as_of && PG_GETARG_BOOL(9) == c->last_changed &&
-		PG_GETARG_TIMESTAMPTZ(10) == c->last_call_last_as_of &&
-		SameVarlena(PG_GETARG_DATUM(1), c->last_b) && SameVarlena(PG_GETARG_DATUM(2), c->last_current);
-}
-
-static void
-RememberMove(RulesCache *c, FunctionCallInfo fcinfo, Jsonb *answer)
-{
-	MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-
-	if (c->last_answer != NULL)
-	{
-		if (!c->user_byval)
-			pfree(DatumGetPointer(c->last_user));
-		pfree(c->last_b);
-		pfree(c->last_current);
-		pfree(c->last_answer);
-	}
-	c->last_user = datumCopy(PG_GETARG_DATUM(0), c->user_byval, c->user_len);
-	c->last_b = PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(1));
-	c->last_current = PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(2));
-	c->last_call_as_of = PG_GETARG_TIMESTAMPTZ(3);
-	c->last_changed = PG_GETARG_BOOL(9);
-	c->last_call_last_as_of = PG_GETARG_TIMESTAMPTZ(10);
-	c->last_answer = (Jsonb *) PG_DETOAST_DATUM_COPY(JsonbPGetDatum(answer));
-	MemoryContextSwitchTo(old);
-}
-
-/*
  * _assign_segments(user_id, b, current jsonb, as_of, feature_names,
  * rfm_breakpoints, schemes text[], rules text[], scores regclass,
  * behavior_changed, last_as_of, last_breakpoints): the user's segments from
  * now on, {"scheme": ["segment", "since"]} (see NewSegments), rules[k]
  * deciding schemes[k] from a row of the scores table (user_id, then
- * ScoresCompute's columns); NULL when they are the ones current holds
- * already, which is most users at most refreshes.  Unless
+ * ScoresCompute's columns); no row when they are the ones current holds
+ * already, which is most users at most refreshes.  A set of at most one
+ * row, so that a query keeps the movers with the call in its select list
+ * alone: with the call in the select list and "IS NOT NULL" in WHERE, the
+ * planner evaluated it twice for each mover.  Unless
  * behavior_changed, current must be what the same rules gave the same
  * behavior at last_as_of with last_breakpoints: users who provably stay are
  * then not evaluated.
@@ -570,6 +523,7 @@ Datum
 assign_segments(PG_FUNCTION_ARGS)
 {
 	RulesCache *c = (RulesCache *) fcinfo->flinfo->fn_extra;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Behavior	tmp;
 	const Behavior *b;
 	Jsonb	   *current;
@@ -582,11 +536,13 @@ assign_segments(PG_FUNCTION_ARGS)
 	ErrorContextCallback errcallback;
 	int			i;
 
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) || !(rsinfo->allowedModes & SFRM_ValuePerCall))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
 	if (c == NULL || !(c->rules_fixed || (SameVarlena(PG_GETARG_DATUM(6), c->schemes_raw) &&
 										   SameVarlena(PG_GETARG_DATUM(7), c->rules_raw))))
 		fcinfo->flinfo->fn_extra = c = CompileRules(fcinfo, PG_GETARG_OID(8));
-	else if (c->context_set && c->rules_fixed && SameAsLastMove(c, fcinfo))
-		PG_RETURN_JSONB_P((Jsonb *) PG_DETOAST_DATUM_COPY(JsonbPGetDatum(c->last_answer)));
 
 	current = PG_GETARG_JSONB_P(2);
 	if (!JB_ROOT_IS_OBJECT(current))
@@ -606,6 +562,7 @@ assign_segments(PG_FUNCTION_ARGS)
 		Unchanged(c, PG_GETARG_DATUM(1), as_of, last_as_of))
 	{
 		ResetExprContext(c->econtext);
+		rsinfo->isDone = ExprEndResult;
 		PG_RETURN_NULL();
 	}
 
@@ -644,11 +601,13 @@ assign_segments(PG_FUNCTION_ARGS)
 	if (!moved && (int) JsonContainerSize(&current->root) == c->n)
 	{
 		ResetExprContext(c->econtext);
+		rsinfo->isDone = ExprEndResult;
 		PG_RETURN_NULL();
 	}
 	out = NewSegments(c, current, result, as_of);
 	ResetExprContext(c->econtext);
-	if (c->context_set && c->rules_fixed)
-		RememberMove(c, fcinfo, out);
+	/* one row, and the set ends there (both of the executor's callers of
+	 * value-per-call functions take ExprSingleResult so) */
+	rsinfo->isDone = ExprSingleResult;
 	PG_RETURN_JSONB_P(out);
 }

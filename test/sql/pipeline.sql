@@ -98,10 +98,10 @@ SELECT segmentation._assign_segments(1::bigint, b, '{}', '2024-05-01', '{}', '{{
        true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}')
 FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x;
 SELECT rolsuper AS definer_became_superuser FROM pg_roles WHERE rolname = 'regress_definer';
--- a good rule: the segment, or NULL when the user is in it already
-SELECT segmentation._assign_segments(1::bigint, b, c, '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+-- a good rule: the segments, or no row (NULL here) when the user is in them already
+SELECT (SELECT s FROM segmentation._assign_segments(1::bigint, b, c, '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
        ARRAY['s', 't'], ARRAY['CASE WHEN frequency > 1 THEN ''a'' ELSE ''b'' END', 'CASE WHEN r_score = 1 THEN ''old'' END'],
-       'segmentation.scores', true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}') AS segments
+       'segmentation.scores', true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}') s) AS segments
 FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x,
      (VALUES ('{}'::jsonb), ('{"s": ["b", "2024-04-01"], "t": ["old", "2024-04-01"]}'), ('{"s": ["b", "2024-04-01"]}'),
              ('{"s": "b", "t": {"old": 1}}')) j(c);
@@ -132,9 +132,9 @@ INSERT INTO prune_cases VALUES
    'CASE WHEN r_score = 5 THEN ''old'' ELSE ''new'' END'),
   ('breakpoints changed, not read: trusted', false, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,30.2},{1,2,3,4},{1,2,3,4}}',
    'CASE WHEN frequency > 0 THEN ''old'' ELSE ''new'' END');
-SELECT c.label, segmentation._assign_segments(1::bigint, x.b, '{"s": ["wrong", "2024-04-01"]}', c.as_of, '{}',
+SELECT c.label, (SELECT s FROM segmentation._assign_segments(1::bigint, x.b, '{"s": ["wrong", "2024-04-01"]}', c.as_of, '{}',
        '{{1,2,3,30.3},{1,2,3,4},{1,2,3,4}}', ARRAY['s'], ARRAY[c.rule], 'segmentation.scores',
-       c.changed, c.last_as_of, c.last_breaks) AS segments
+       c.changed, c.last_as_of, c.last_breaks) s) AS segments
 FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x, prune_cases c;
 DELETE FROM segmentation.segments WHERE scheme = 's';
 
