@@ -116,30 +116,35 @@ def refresh_cost(cur, users, per_user, rounds):
     for row in cur.fetchall():
         print("   ", row)
     # where one more incremental refresh goes, statement by statement
-    # (auto_explain's durations, without ANALYZE's overhead), rolled back
+    # (auto_explain's durations, without ANALYZE's overhead), rolled back;
+    # for each kind of new events
     conn = cur.connection
     cur.execute("LOAD 'auto_explain'")
     for setting in ("auto_explain.log_nested_statements = on", "auto_explain.log_level = notice",
                     "client_min_messages = notice"):
         cur.execute("SET " + setting)
-    new_events()
-    cur.execute("BEGIN")
-    cur.execute("SET LOCAL auto_explain.log_min_duration = 20")
-    del conn.notices[:]
-    cur.execute("SELECT segmentation.refresh(false, '2024-05-01'::timestamptz + %s * interval '1 hour')", (step[0],))
-    cur.execute("ROLLBACK")
-    print("  one more incremental refresh, its statements over 20 ms (auto_explain):")
-    for n in conn.notices:
-        if "duration:" in n and "Query Text:" in n:
-            ms = float(n.split("duration:")[1].split("ms")[0])
-            lines = n.split("Query Text:")[1].split("\n")
-            query = lines[:1]
-            for x in lines[1:]:
-                if x[:1] not in (" ", "\t"):
-                    break           # the plan starts at the first unindented line
-                query.append(x)
-            text = " ".join(" ".join(query).split())[:90]
-            print(f"    {ms:8.0f} ms  {text}")
+    for sessions in (False, True):
+        new_events(sessions)
+        cur.execute("BEGIN")
+        cur.execute("SET LOCAL auto_explain.log_min_duration = 20")
+        del conn.notices[:]
+        cur.execute("SELECT segmentation.refresh(false, '2024-05-01'::timestamptz + %s * interval '1 hour')", (step[0],))
+        cur.execute("ROLLBACK")
+        kind = "new events in sessions of 10" if sessions else "every new event from a random user"
+        print(f"  one more incremental refresh ({kind}), its statements over 20 ms (auto_explain):")
+        for n in conn.notices:
+            if "duration:" in n and "Query Text:" in n:
+                ms = float(n.split("duration:")[1].split("ms")[0])
+                lines = n.split("Query Text:")[1].split("\n")
+                query = lines[:1]
+                for x in lines[1:]:
+                    if x[:1] not in (" ", "\t"):
+                        break           # the plan starts at the first unindented line
+                    query.append(x)
+                text = " ".join(" ".join(query).split())[:90]
+                print(f"    {ms:8.0f} ms  {text}")
+        # the same refresh for good: the next kind starts from an empty queue
+        cur.execute("SELECT segmentation.refresh(false, '2024-05-01'::timestamptz + %s * interval '1 hour')", (step[0],))
 
 
 def main():

@@ -41,7 +41,6 @@
 #include "parser/parser.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -606,8 +605,10 @@ assign_segments(PG_FUNCTION_ARGS)
 	}
 	out = NewSegments(c, current, result, as_of);
 	ResetExprContext(c->econtext);
-	/* one row, and the set ends there (both of the executor's callers of
-	 * value-per-call functions take ExprSingleResult so) */
+	/*
+	 * One row, and the set ends there: both of the executor's callers of
+	 * value-per-call functions take ExprSingleResult so.
+	 */
 	rsinfo->isDone = ExprSingleResult;
 	PG_RETURN_JSONB_P(out);
 }

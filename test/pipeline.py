@@ -188,6 +188,10 @@ def check_refresh(cur, conn, label, check_plan, day, hour):
         plans = [n for n in conn.notices if "_assign_segments" in n]
         check(f"{label}: refresh's pass over every user runs in parallel workers",
               len(plans) == 1 and "Gather" in plans[0] and "Parallel Seq Scan on profiles" in plans[0], plans)
+        # the rules run once per user: in the select list (a set of at most
+        # one row), not again in a filter
+        check(f"{label}: the pass calls the rules once per user, not again in a filter",
+              len(plans) == 1 and "ProjectSet" in plans[0] and "Filter" not in plans[0], plans)
     check(f"{label}: segments are the predicates' verdict in plain SQL", segments_match_sql(cur) == 0)
     incremental = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
     expected = one(cur, """SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
