@@ -74,7 +74,7 @@ def refresh_cost(cur, users, per_user, rounds):
         # 1% new events, for a refresh an hour after the previous one, as a
         # schedule would run it.  Either every event from a user drawn at
         # random (nearly every event touches another user; some late: up to 12
-        # days old), or sessions: 10 events each from 1 user in 1,000, in the
+        # days old), or sessions: 10 events each from 1 user in 100, in the
         # hour before the refresh
         step[0] += 1
         if sessions:
