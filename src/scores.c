@@ -750,15 +750,15 @@ ScoresTimeDependent(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum 
 {
 	double		recency = (double) (as_of - b->last_seen) / USECS_PER_DAY;
 
-	values[2] = Float8GetDatum(recency);
-	values[3] = Float8GetDatum((double) (as_of - b->first_seen) / USECS_PER_DAY);
-	nulls[2] = nulls[3] = false;
-	nulls[14] = nulls[15] = nulls[16] = !c->have_breaks;
+	values[SCORE_RECENCY_DAYS] = Float8GetDatum(recency);
+	values[SCORE_TENURE_DAYS] = Float8GetDatum((double) (as_of - b->first_seen) / USECS_PER_DAY);
+	nulls[SCORE_RECENCY_DAYS] = nulls[SCORE_TENURE_DAYS] = false;
+	nulls[SCORE_R] = nulls[SCORE_F] = nulls[SCORE_M] = !c->have_breaks;
 	if (c->have_breaks)
 	{
-		values[14] = Int32GetDatum(QuantileScore(recency, c->breaks[0], RFM_BREAKS, true));
-		values[15] = Int32GetDatum(QuantileScore((double) b->events, c->breaks[1], RFM_BREAKS, false));
-		values[16] = Int32GetDatum(QuantileScore(ValueSum(b), c->breaks[2], RFM_BREAKS, false));
+		values[SCORE_R] = Int32GetDatum(QuantileScore(recency, c->breaks[0], RFM_BREAKS, true));
+		values[SCORE_F] = Int32GetDatum(QuantileScore((double) b->events, c->breaks[1], RFM_BREAKS, false));
+		values[SCORE_M] = Int32GetDatum(QuantileScore(ValueSum(b), c->breaks[2], RFM_BREAKS, false));
 	}
 }
 
@@ -796,14 +796,14 @@ ScoresCompute(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum *value
 	values[12] = Int32GetDatum(used);
 	values[13] = Float8GetDatum(c->defined > 0 ? (double) used / c->defined : 0);
 	nulls[13] = c->defined == 0;
-	nulls[17] = !c->have_breaks;
+	nulls[SCORE_RFM_CELL] = !c->have_breaks;
 	if (c->have_breaks)
 	{
 		/* scores are 1..5 */
-		char		cell[3] = {'0' + DatumGetInt32(values[14]), '0' + DatumGetInt32(values[15]),
-		'0' + DatumGetInt32(values[16])};
+		char		cell[3] = {'0' + DatumGetInt32(values[SCORE_R]), '0' + DatumGetInt32(values[SCORE_F]),
+		'0' + DatumGetInt32(values[SCORE_M])};
 
-		values[17] = PointerGetDatum(cstring_to_text_with_len(cell, 3));
+		values[SCORE_RFM_CELL] = PointerGetDatum(cstring_to_text_with_len(cell, 3));
 	}
 	values[18] = PointerGetDatum(construct_array(used_names, used, TEXTOID, -1, false, TYPALIGN_INT));
 }
