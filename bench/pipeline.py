@@ -90,9 +90,15 @@ def refresh_cost(cur, users, per_user, rounds):
                 FROM generate_series(1, %s)""", (users - 1, events // 100))
         cur.execute("VACUUM ANALYZE")   # what autovacuum keeps up with; not timed, for both kinds
 
+    moves = []
+
     def refresh(full, sessions=False):
         new_events(sessions)
-        return timed(cur, "SELECT segmentation.refresh(%s, '2024-05-01'::timestamptz + %s * interval '1 hour')", (full, step[0]))
+        t = timed(cur, "SELECT segmentation.refresh(%s, '2024-05-01'::timestamptz + %s * interval '1 hour')", (full, step[0]))
+        if not full and not sessions:
+            cur.execute("SELECT transitions FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+            moves.append(cur.fetchone()[0])
+        return t
 
     first = timed(cur, "SELECT segmentation.refresh(true, '2024-05-01')")
     cur.execute("VACUUM ANALYZE")
@@ -145,6 +151,38 @@ def refresh_cost(cur, users, per_user, rounds):
                 print(f"    {ms:8.0f} ms  {text}")
         # the same refresh for good: the next kind starts from an empty queue
         cur.execute("SELECT segmentation.refresh(false, '2024-05-01'::timestamptz + %s * interval '1 hour')", (step[0],))
+    floor(cur, new_events, int(statistics.median(moves)), f)
+
+
+def floor(cur, new_events, moves, full):
+    """What no incremental refresh after random-user events can do without,
+    whatever its design, timed on the same tables and rolled back: consume
+    the queued events, write each touched user's profile row once, write one
+    row per move, and read every profile once (time-dependent scores are
+    recomputed for every user)."""
+    new_events(False)
+    cur.execute("BEGIN")
+    steps = [
+        ("consume the queue, distinct users", """CREATE TEMP TABLE _floor_users ON COMMIT DROP AS
+             WITH d AS (DELETE FROM segmentation.pending_events RETURNING user_id) SELECT DISTINCT user_id FROM d"""),
+        ("one write per touched user, by key", """UPDATE segmentation.profiles p SET changed_run = p.changed_run
+             FROM (SELECT user_id FROM _floor_users ORDER BY 1) u WHERE p.user_id = u.user_id"""),
+        (f"one row per move ({moves:,} transitions)", f"""INSERT INTO segmentation.transitions
+             (run_id, scheme, user_id, from_segment, from_entered_at, to_segment, at)
+             SELECT 0, 'rfm', g, 'Lost', '2024-05-01', 'Champions', '2024-05-01' FROM generate_series(1, {moves}) g"""),
+        ("one read of every profile", "SELECT count(*) FROM segmentation.profiles"),
+    ]
+    cur.execute("SET LOCAL enable_hashjoin = off")
+    cur.execute("SET LOCAL enable_mergejoin = off")
+    times = [(label, timed(cur, sql)) for label, sql in steps]
+    cur.execute("SELECT count(*) FROM _floor_users")
+    users = cur.fetchone()[0]
+    cur.execute("ROLLBACK")
+    total = sum(t for _, t in times)
+    print(f"  floor of an incremental refresh after random-user events ({users:,} users touched), rolled back:")
+    for label, t in times:
+        print(f"    {t * 1000:8.0f} ms  {label}")
+    print(f"    {total * 1000:8.0f} ms  floor   floor / full = {total / full:.3f}")
 
 
 def main():
