@@ -235,8 +235,9 @@ COMMENT ON FUNCTION check_predicate(text, regclass, regnamespace) IS 'Parse and 
 CREATE FUNCTION _assign_segments(user_id anyelement, b behavior, current jsonb, as_of timestamptz,
 	feature_names text[], rfm_breakpoints double precision[], schemes text[], rules text[], scores regclass,
 	behavior_changed boolean, last_as_of timestamptz, last_breakpoints double precision[])
-	RETURNS SETOF jsonb AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000 ROWS 1;
-COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass, boolean, timestamptz, double precision[]) IS 'Internal: a user''s segments from now on, {"scheme": ["segment", "since"]}, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores; no row when current holds them already, which (unless behavior_changed) is what the same rules gave at last_as_of with last_breakpoints';
+	RETURNS TABLE (segments jsonb, scheme text, from_segment text, from_entered_at timestamptz, to_segment text)
+	AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000 ROWS 1;
+COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass, boolean, timestamptz, double precision[]) IS 'Internal: a user''s moves, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores: a row per scheme whose segment changes or that is gone (to_segment NULL), in byte order of the scheme names, the first with the user''s segments from now on, {"scheme": ["segment", "since"]}; no row when current holds them already, which (unless behavior_changed) is what the same rules gave at last_as_of with last_breakpoints';
 
 -- ===================================================================
 -- The managed pipeline: configuration
@@ -890,19 +891,27 @@ BEGIN
 		-- against the last run's context, and most of them need no rules run:
 		-- their stored segments are what the rules give (src/predicate.c).
 		IF new_schemes = '{}' THEN
+			-- everyone leaves every scheme
 			CREATE TEMP TABLE _moved ON COMMIT DROP AS
-			SELECT p.ctid AS row_id, p.user_id, p.segments AS old_segments, '{}'::jsonb AS new_segments
-			FROM segmentation.profiles p WHERE p.segments <> '{}';
+			SELECT NULL::tid AS row_id, p.user_id, NULL::jsonb AS new_segments, e.key AS scheme,
+			       e.value ->> 0 AS from_segment, (e.value ->> 1)::timestamptz AS from_entered_at, NULL::text AS to_segment
+			FROM segmentation.profiles p, jsonb_each(p.segments) e;
+			UPDATE segmentation.profiles p SET segments = '{}' WHERE p.segments <> '{}';
 		ELSE
 			prune := NOT do_full AND last_as_of IS NOT NULL AND last_breaks IS NOT NULL
 				AND last_rules = new_rules AND last_names = names AND old_schemes = new_schemes;
-			-- (_assign_segments returns a row only for a user who moves)
+			-- _assign_segments returns a row per move, the first of a user
+			-- with the user's new segments; none for a user who stays.  (The
+			-- subquery keeps it to one call per user: the planner does not
+			-- pull up a subquery with a set-returning function.)
 			EXECUTE $q$
 				CREATE TEMP TABLE _moved ON COMMIT DROP AS
-				SELECT p.ctid AS row_id, p.user_id, p.segments AS old_segments,
-				       segmentation._assign_segments(p.user_id, p.behavior, p.segments, $1, $2, $3, $4, $5,
-				           'segmentation.scores', NOT $6 OR p.changed_run = $7, $8, $9) AS new_segments
-				FROM segmentation.profiles p
+				SELECT row_id, user_id, (m).segments AS new_segments, (m).scheme, (m).from_segment,
+				       (m).from_entered_at, (m).to_segment
+				FROM (SELECT p.ctid AS row_id, p.user_id,
+				             segmentation._assign_segments(p.user_id, p.behavior, p.segments, $1, $2, $3, $4, $5,
+				                 'segmentation.scores', NOT $6 OR p.changed_run = $7, $8, $9) AS m
+				      FROM segmentation.profiles p) s
 			$q$ USING as_of, names, breaks, new_schemes, new_rules, prune, run,
 				coalesce(last_as_of, as_of), coalesce(last_breaks, breaks);
 		END IF;
@@ -910,20 +919,19 @@ BEGIN
 		-- (nothing else writes profiles meanwhile): a few random rows are
 		-- cheaper fetched one by one than found by scanning every profile.
 		PERFORM set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
-		UPDATE segmentation.profiles p SET segments = m.new_segments FROM _moved m WHERE p.ctid = m.row_id;
+		UPDATE segmentation.profiles p SET segments = m.new_segments FROM _moved m
+		WHERE p.ctid = m.row_id AND m.new_segments IS NOT NULL;
 		PERFORM set_config('enable_hashjoin', saved_hashjoin, true), set_config('enable_mergejoin', saved_mergejoin, true);
 
-		-- the moves, in every scheme a user entered or left; only refresh
-		-- writes transitions, one at a time: this run's ids are the ones above
-		-- the largest before it
-		INSERT INTO _moved SELECT NULL, g.user_id, g.segments, '{}' FROM _gone g;
+		-- the moves, in every scheme a user entered or left (users gone leave
+		-- all of theirs); only refresh writes transitions, one at a time:
+		-- this run's ids are the ones above the largest before it
+		INSERT INTO _moved (user_id, scheme, from_segment, from_entered_at)
+		SELECT g.user_id, e.key, e.value ->> 0, (e.value ->> 1)::timestamptz FROM _gone g, jsonb_each(g.segments) e;
 		SELECT coalesce(max(t.id), 0) INTO last_id FROM segmentation.transitions t;
 		INSERT INTO segmentation.transitions (run_id, scheme, user_id, from_segment, from_entered_at, to_segment, at)
-		SELECT run, k.scheme, m.user_id, m.old_segments -> k.scheme ->> 0, (m.old_segments -> k.scheme ->> 1)::timestamptz,
-		       m.new_segments -> k.scheme ->> 0, as_of
-		FROM _moved m, unnest(ARRAY(SELECT unnest(old_schemes) UNION SELECT unnest(new_schemes))) k(scheme)
-		WHERE m.old_segments -> k.scheme ->> 0 IS DISTINCT FROM m.new_segments -> k.scheme ->> 0
-		ORDER BY m.user_id, k.scheme COLLATE "C";
+		SELECT run, m.scheme, m.user_id, m.from_segment, m.from_entered_at, m.to_segment, as_of
+		FROM _moved m ORDER BY m.user_id, m.scheme COLLATE "C";
 		GET DIAGNOSTICS n_moves = ROW_COUNT;
 		SELECT min(t.id), max(t.id) INTO first_id, last_id FROM segmentation.transitions t WHERE t.id > last_id;
 		IF n_moves > 0 THEN

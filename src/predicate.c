@@ -35,6 +35,7 @@
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
@@ -271,6 +272,12 @@ typedef struct RulesCache
 	bool		prunable;		/* recency_days and tenure_days are read only by atoms */
 	bool		reads_rfm;		/* some rule reads r_score, f_score, m_score or rfm_cell */
 	List	   *atoms;			/* ExprStates of the comparisons of those with constants */
+	TupleDesc	move_desc;		/* a row of the result: one move */
+	MemoryContext moves_cxt;	/* the moves of the user evaluated last */
+	Datum	   *moves;
+	int			nmoves;
+	int			next_move;		/* the next one to return; nmoves: the set is done */
+	bool		shutdown_set;	/* MovesShutdown is registered */
 } RulesCache;
 
 /* the attribute number of score column i: user_id comes first */
@@ -381,6 +388,10 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 	c->slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
 	c->scores = ScoresCacheCreate(fcinfo->flinfo->fn_mcxt);
 	c->last = ScoresCacheCreate(fcinfo->flinfo->fn_mcxt);
+	if (get_call_result_type(fcinfo, NULL, &c->move_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "_assign_segments must return a row type");
+	c->move_desc = BlessTupleDesc(CreateTupleDescCopy(c->move_desc));
+	c->moves_cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "segment moves", ALLOCSET_SMALL_SIZES);
 	c->schemes_raw = (struct varlena *) schemes;
 	c->rules_raw = (struct varlena *) rules;
 	c->rules_fixed = get_fn_expr_arg_stable(fcinfo->flinfo, 6) && get_fn_expr_arg_stable(fcinfo->flinfo, 7);
@@ -446,8 +457,8 @@ Unchanged(RulesCache *c, Datum behavior, TimestampTz as_of, TimestampTz last_as_
 }
 
 /*
- * The entry of current for scheme, and whether it is ["segment", ...] with
- * this segment (text)
+ * The entry of current for scheme, ["segment", "since"] (NULL when there is
+ * none), and whether its segment is this one (text)
  */
 static JsonbValue *
 StoredEntry(Jsonb *current, const char *scheme, Datum segment, bool *same)
@@ -502,20 +513,147 @@ NewSegments(RulesCache *c, Jsonb *current, Datum *segments, TimestampTz as_of)
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
+/* a move in one scheme: from the stay current holds (if any) to segment to */
+typedef struct Move
+{
+	char	   *scheme;
+	JsonbValue *stay;			/* the stored ["segment", "since"], or NULL */
+	Datum		to;				/* the new segment (text), or 0: the scheme is gone */
+} Move;
+
+static int
+MoveCmp(const void *a, const void *b)
+{
+	return strcmp(((const Move *) a)->scheme, ((const Move *) b)->scheme);
+}
+
+/* element i of a stored stay as text, when it is a string */
+static bool
+StayText(JsonbValue *stay, int i, char **out)
+{
+	JsonbValue *v;
+
+	if (stay == NULL || stay->type != jbvBinary || !JsonContainerIsArray(stay->val.binary.data))
+		return false;
+	v = getIthJsonbValueFromContainer(stay->val.binary.data, i);
+	if (v == NULL || v->type != jbvString)
+		return false;
+	*out = pnstrdup(v->val.string.val, v->val.string.len);
+	return true;
+}
+
+/* a move as a result row; segments (the user's new object) or NULL */
+static Datum
+MoveRow(RulesCache *c, const Move *m, Jsonb *segments)
+{
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	char	   *str;
+
+	values[0] = PointerGetDatum(segments);
+	nulls[0] = segments == NULL;
+	values[1] = CStringGetTextDatum(m->scheme);
+	if (StayText(m->stay, 0, &str))
+		values[2] = CStringGetTextDatum(str);
+	else
+		nulls[2] = true;
+	if (StayText(m->stay, 1, &str))
+		values[3] = DirectFunctionCall3(timestamptz_in, CStringGetDatum(str),
+										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	else
+		nulls[3] = true;
+	values[4] = m->to;
+	nulls[4] = m->to == (Datum) 0;
+	return HeapTupleGetDatum(heap_form_tuple(c->move_desc, values, nulls));
+}
+
+/*
+ * The moves of a user whose rules gave segments (one per scheme of c), in
+ * c->moves: one per scheme whose segment changed, and one per scheme of
+ * current that is gone, in the order of the scheme names' bytes; the first
+ * carries the user's segments from now on.  Returns their number.
+ */
+static int
+CollectMoves(RulesCache *c, Jsonb *current, Datum *segments, TimestampTz as_of)
+{
+	MemoryContext old = MemoryContextSwitchTo(c->moves_cxt);
+	Move	   *moves = palloc((c->n + JsonContainerSize(&current->root)) * sizeof(Move));
+	int			n = 0,
+				i;
+	JsonbIterator *it = JsonbIteratorInit(&current->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	for (i = 0; i < c->n; i++)
+	{
+		bool		same;
+		JsonbValue *stay = StoredEntry(current, c->schemes[i], segments[i], &same);
+
+		if (same)
+			continue;
+		moves[n].scheme = c->schemes[i];
+		moves[n].stay = stay;
+		moves[n].to = segments[i];
+		n++;
+	}
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+		bool		known = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		for (i = 0; i < c->n && !known; i++)
+			known = strcmp(key, c->schemes[i]) == 0;
+		if (known)
+			continue;
+		moves[n].scheme = key;
+		moves[n].stay = getKeyJsonValueFromContainer(&current->root, key, strlen(key), NULL);
+		moves[n].to = (Datum) 0;
+		n++;
+	}
+	if (n > 0)
+	{
+		Jsonb	   *now = NewSegments(c, current, segments, as_of);
+
+		qsort(moves, n, sizeof(Move), MoveCmp);
+		c->moves = palloc(n * sizeof(Datum));
+		for (i = 0; i < n; i++)
+			c->moves[i] = MoveRow(c, &moves[i], i == 0 ? now : NULL);
+	}
+	MemoryContextSwitchTo(old);
+	return n;
+}
+
+/* the set of moves in progress was abandoned (a rescan, the end of the query) */
+static void
+MovesShutdown(Datum arg)
+{
+	RulesCache *c = (RulesCache *) DatumGetPointer(arg);
+
+	c->nmoves = c->next_move = 0;
+	c->shutdown_set = false;
+}
+
 /*
  * _assign_segments(user_id, b, current jsonb, as_of, feature_names,
  * rfm_breakpoints, schemes text[], rules text[], scores regclass,
- * behavior_changed, last_as_of, last_breakpoints): the user's segments from
- * now on, {"scheme": ["segment", "since"]} (see NewSegments), rules[k]
+ * behavior_changed, last_as_of, last_breakpoints): the user's moves, rules[k]
  * deciding schemes[k] from a row of the scores table (user_id, then
- * ScoresCompute's columns); no row when they are the ones current holds
- * already, which is most users at most refreshes.  A set of at most one
- * row, so that a query keeps the movers with the call in its select list
- * alone: with the call in the select list and "IS NOT NULL" in WHERE, the
- * planner evaluated it twice for each mover.  Unless
- * behavior_changed, current must be what the same rules gave the same
+ * ScoresCompute's columns): a row (segments, scheme, from_segment,
+ * from_entered_at, to_segment) per scheme whose segment changes or that is
+ * gone (to_segment NULL), the first one carrying the user's segments from
+ * now on, {"scheme": ["segment", "since"]} (see NewSegments); no row for a
+ * user who stays in every scheme, which is most users at most refreshes.
+ * Unless behavior_changed, current must be what the same rules gave the same
  * behavior at last_as_of with last_breakpoints: users who provably stay are
  * then not evaluated.
+ *
+ * The rows are returned one per call (value per call, so that the
+ * executor's ProjectSet takes them without a tuplestore per user), with the
+ * call in a query's select list: a FROM item would set up a function scan for
+ * every user.
  */
 PG_FUNCTION_INFO_V1(assign_segments);
 Datum
@@ -528,7 +666,6 @@ assign_segments(PG_FUNCTION_ARGS)
 	Jsonb	   *current;
 	TupleTableSlot *slot;
 	Datum	   *result;
-	Jsonb	   *out;
 	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(3),
 				last_as_of = PG_GETARG_TIMESTAMPTZ(10);
 	bool		moved = false;
@@ -539,6 +676,20 @@ assign_segments(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("set-valued function called in context that cannot accept a set")));
+
+	/* the next move of the same user, or the end of that user's set */
+	if (c != NULL && c->nmoves > 0)
+	{
+		if (c->next_move < c->nmoves)
+		{
+			rsinfo->isDone = ExprMultipleResult;
+			return c->moves[c->next_move++];
+		}
+		c->nmoves = c->next_move = 0;
+		rsinfo->isDone = ExprEndResult;
+		PG_RETURN_NULL();
+	}
+
 	if (c == NULL || !(c->rules_fixed || (SameVarlena(PG_GETARG_DATUM(6), c->schemes_raw) &&
 										   SameVarlena(PG_GETARG_DATUM(7), c->rules_raw))))
 		fcinfo->flinfo->fn_extra = c = CompileRules(fcinfo, PG_GETARG_OID(8));
@@ -603,12 +754,26 @@ assign_segments(PG_FUNCTION_ARGS)
 		rsinfo->isDone = ExprEndResult;
 		PG_RETURN_NULL();
 	}
-	out = NewSegments(c, current, result, as_of);
+	MemoryContextReset(c->moves_cxt);
+	c->nmoves = CollectMoves(c, current, result, as_of);
 	ResetExprContext(c->econtext);
-	/*
-	 * One row, and the set ends there: both of the executor's callers of
-	 * value-per-call functions take ExprSingleResult so.
-	 */
-	rsinfo->isDone = ExprSingleResult;
-	PG_RETURN_JSONB_P(out);
+	c->next_move = 1;
+	if (c->nmoves == 0)			/* cannot be: moved, or a scheme is gone */
+		elog(ERROR, "_assign_segments found a move but collected none");
+	if (c->nmoves == 1)
+	{
+		/* one row, and the set ends there (ProjectSet takes it so) */
+		c->nmoves = c->next_move = 0;
+		rsinfo->isDone = ExprSingleResult;
+	}
+	else
+	{
+		if (!c->shutdown_set)
+		{
+			RegisterExprContextCallback(rsinfo->econtext, MovesShutdown, PointerGetDatum(c));
+			c->shutdown_set = true;
+		}
+		rsinfo->isDone = ExprMultipleResult;
+	}
+	return c->moves[0];
 }

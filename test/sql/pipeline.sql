@@ -98,13 +98,34 @@ SELECT segmentation._assign_segments(1::bigint, b, '{}', '2024-05-01', '{}', '{{
        true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}')
 FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x;
 SELECT rolsuper AS definer_became_superuser FROM pg_roles WHERE rolname = 'regress_definer';
--- a good rule: the segments, or no row (NULL here) when the user is in them already
-SELECT (SELECT s FROM segmentation._assign_segments(1::bigint, b, c, '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+-- a good rule: a row per move, in byte order of the schemes, the first with
+-- the user's segments from now on; none when the user is in them already; a
+-- scheme that is gone is left
+CREATE TEMP TABLE assign_cases (n int, c jsonb);
+INSERT INTO assign_cases VALUES (1, '{}'), (2, '{"s": ["b", "2024-04-01"], "t": ["old", "2024-04-01"]}'),
+  (3, '{"s": ["b", "2024-04-01"]}'), (4, '{"s": "b", "t": {"old": 1}}'),
+  (5, '{"s": ["b", "2024-04-01"], "T": ["x", "2024-03-01"], "t": ["young", "2024-04-02"]}');
+SELECT j.n, m.*
+FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x, assign_cases j,
+     LATERAL segmentation._assign_segments(1::bigint, b, c, '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
        ARRAY['s', 't'], ARRAY['CASE WHEN frequency > 1 THEN ''a'' ELSE ''b'' END', 'CASE WHEN r_score = 1 THEN ''old'' END'],
-       'segmentation.scores', true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}') s) AS segments
-FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x,
-     (VALUES ('{}'::jsonb), ('{"s": ["b", "2024-04-01"], "t": ["old", "2024-04-01"]}'), ('{"s": ["b", "2024-04-01"]}'),
-             ('{"s": "b", "t": {"old": 1}}')) j(c);
+       'segmentation.scores', true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}') m
+ORDER BY j.n;
+-- the same rows from the select list, as refresh calls it (one call per row,
+-- no function scan); a set cut short by LIMIT is not resumed for the next user
+SELECT n, (m).scheme, (m).to_segment
+FROM (SELECT j.n, segmentation._assign_segments(1::bigint, b, c, '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+       ARRAY['s', 't'], ARRAY['CASE WHEN frequency > 1 THEN ''a'' ELSE ''b'' END', 'CASE WHEN r_score = 1 THEN ''old'' END'],
+       'segmentation.scores', true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}') m
+      FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x, assign_cases j) s
+ORDER BY n, (m).scheme COLLATE "C";
+SELECT j.n, z.scheme
+FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x, assign_cases j,
+     LATERAL (SELECT (m).scheme FROM (SELECT segmentation._assign_segments(1::bigint, b, c, '2024-05-01', '{}',
+       '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}', ARRAY['s', 't'],
+       ARRAY['CASE WHEN frequency > 1 THEN ''a'' ELSE ''b'' END', 'CASE WHEN r_score = 1 THEN ''old'' END'],
+       'segmentation.scores', true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}') m) s LIMIT 1) z
+ORDER BY j.n;
 SELECT segmentation._assign_segments(1::bigint, segmentation.behavior_agg(now()), '["s"]', now(), '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
        ARRAY['s'], ARRAY['''b'''], 'segmentation.scores', true, now(), '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}');
 -- A user whose behavior did not change is not evaluated when the rules
@@ -132,7 +153,7 @@ INSERT INTO prune_cases VALUES
    'CASE WHEN r_score = 5 THEN ''old'' ELSE ''new'' END'),
   ('breakpoints changed, not read: trusted', false, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,30.2},{1,2,3,4},{1,2,3,4}}',
    'CASE WHEN frequency > 0 THEN ''old'' ELSE ''new'' END');
-SELECT c.label, (SELECT s FROM segmentation._assign_segments(1::bigint, x.b, '{"s": ["wrong", "2024-04-01"]}', c.as_of, '{}',
+SELECT c.label, (SELECT s.segments FROM segmentation._assign_segments(1::bigint, x.b, '{"s": ["wrong", "2024-04-01"]}', c.as_of, '{}',
        '{{1,2,3,30.3},{1,2,3,4},{1,2,3,4}}', ARRAY['s'], ARRAY[c.rule], 'segmentation.scores',
        c.changed, c.last_as_of, c.last_breaks) s) AS segments
 FROM (SELECT segmentation.behavior_agg(t) b FROM (VALUES ('2024-04-01'::timestamptz)) v(t)) x, prune_cases c;
