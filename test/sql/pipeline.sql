@@ -240,13 +240,40 @@ SELECT count(*) FILTER (WHERE exited_at IS NULL) AS current, count(*) AS stays,
        count(*) FILTER (WHERE segment = 'all') AS in_all FROM segmentation.membership_history WHERE scheme = 'tier';
 SELECT count(*) AS profiles_still_in_tier FROM segmentation.profiles WHERE segments ? 'tier';
 
+-- without any segment, everyone leaves every scheme, ending the stay they
+-- were in (rolled back)
+BEGIN;
+CREATE TEMP TABLE stays_before ON COMMIT DROP AS SELECT * FROM segmentation.memberships;
+DO $$
+DECLARE r record;
+BEGIN
+	FOR r IN SELECT scheme, name FROM segmentation.segments LOOP
+		PERFORM segmentation.drop_segment(r.scheme, r.name);
+	END LOOP;
+END $$;
+SELECT count(*) AS segments_left FROM segmentation.segments;
+SELECT segmentation.refresh(as_of => '2024-06-02 00:00+00') IS NOT NULL AS ran;
+SELECT (SELECT count(*) FROM stays_before) AS stays_before,
+       (SELECT count(*) FROM segmentation.memberships) AS memberships,
+       (SELECT count(*) FROM segmentation.profiles WHERE segments <> '{}') AS profiles_with_segments,
+       (SELECT count(*) FROM segmentation.transitions t JOIN stays_before s USING (scheme, user_id)
+        WHERE t.run_id = (SELECT max(id) FROM segmentation.refresh_runs) AND t.from_segment = s.segment
+          AND t.from_entered_at = s.entered_at AND t.to_segment IS NULL AND t.at = '2024-06-02 00:00+00') AS stays_ended;
+ROLLBACK;
+
 -- TRUNCATE makes the next refresh full; dropping a segment moves its users
+CREATE TEMP TABLE stays_before AS SELECT * FROM segmentation.memberships;
 TRUNCATE app_events;
 SELECT segmentation.drop_segment('activity', 'deep');
 SELECT segmentation.drop_segment('activity', 'deep');
 SELECT segmentation.refresh(as_of => '2024-06-01 00:00+00') IS NOT NULL AS ran;
 SELECT mode, events_read, transitions FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
 SELECT count(*) AS profiles, (SELECT count(*) FROM segmentation.memberships) AS memberships FROM segmentation.profiles;
+-- users with no event left leave every scheme, ending the stay they were in
+SELECT (SELECT count(*) FROM stays_before) AS stays_before,
+       (SELECT count(*) FROM segmentation.transitions t JOIN stays_before s USING (scheme, user_id)
+        WHERE t.run_id = (SELECT max(id) FROM segmentation.refresh_runs) AND t.from_segment = s.segment
+          AND t.from_entered_at = s.entered_at AND t.to_segment IS NULL) AS stays_ended;
 
 -- the BI views expose standard types only, and every view and column is commented
 SELECT table_name, column_name, data_type FROM information_schema.columns
