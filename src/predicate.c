@@ -694,11 +694,6 @@ assign_segments(PG_FUNCTION_ARGS)
 										   SameVarlena(PG_GETARG_DATUM(7), c->rules_raw))))
 		fcinfo->flinfo->fn_extra = c = CompileRules(fcinfo, PG_GETARG_OID(8));
 
-	current = PG_GETARG_JSONB_P(2);
-	if (!JB_ROOT_IS_OBJECT(current))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"current\" must be a jsonb object: {\"scheme\": [\"segment\", ...]}")));
 	CheckTimestampArg(as_of, "as_of");
 	CheckTimestampArg(last_as_of, "last_as_of");
 	if (!c->context_set)
@@ -716,6 +711,12 @@ assign_segments(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	}
 
+	/* (a user who provably stays needs not even current: fetched only now) */
+	current = PG_GETARG_JSONB_P(2);
+	if (!JB_ROOT_IS_OBJECT(current))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"current\" must be a jsonb object: {\"scheme\": [\"segment\", ...]}")));
 	b = BehaviorFromDatum(PG_GETARG_DATUM(1), &tmp);
 	slot = c->slot;
 	ExecClearTuple(slot);
