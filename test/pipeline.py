@@ -117,6 +117,27 @@ SELECT (SELECT md5(string_agg(user_id::text || ':' || behavior::text, ',' ORDER 
 """
 
 
+# Moves in the outbox that do not chain: for each user and scheme, in id
+# order, a move leaves the segment the move before it entered, since then
+# (the first leaves none), and the last one entered the current membership.
+# A move lost or written twice breaks the chain, whatever a full refresh says.
+BROKEN_CHAINS = """
+WITH t AS (
+    SELECT t.scheme, t.user_id, t.from_segment, t.from_entered_at, t.to_segment, t.at,
+           lag(t.to_segment) OVER w AS prev_to, lag(t.at) OVER w AS prev_at,
+           row_number() OVER w AS k, count(*) OVER (PARTITION BY t.scheme, t.user_id) AS n
+    FROM segmentation.transitions t WINDOW w AS (PARTITION BY t.scheme, t.user_id ORDER BY t.id))
+SELECT (SELECT count(*) FROM t LEFT JOIN segmentation.memberships m USING (scheme, user_id)
+        WHERE (t.k = 1 AND t.from_segment IS NOT NULL)
+           OR (t.k > 1 AND (t.from_segment IS DISTINCT FROM t.prev_to
+                            OR t.from_entered_at IS DISTINCT FROM CASE WHEN t.prev_to IS NOT NULL THEN t.prev_at END))
+           OR (t.k = t.n AND (t.to_segment IS DISTINCT FROM m.segment
+                              OR (t.to_segment IS NOT NULL AND t.at IS DISTINCT FROM m.entered_at))))
+     + (SELECT count(*) FROM segmentation.memberships m
+        WHERE NOT EXISTS (SELECT FROM t WHERE t.scheme = m.scheme AND t.user_id = m.user_id))
+"""
+
+
 def segments_match_sql(cur):
     """Users whose current segment in some scheme is not the one the scheme's
     predicates give when evaluated in plain SQL over segmentation.scores."""
@@ -193,6 +214,8 @@ def check_refresh(cur, conn, label, check_plan, day, hour):
         check(f"{label}: the pass calls the rules once per user, not again in a filter",
               len(plans) == 1 and "ProjectSet" in plans[0] and "Filter" not in plans[0], plans)
     check(f"{label}: segments are the predicates' verdict in plain SQL", segments_match_sql(cur) == 0)
+    check(f"{label}: every move leaves the segment the last one entered, the last enters the current one",
+          one(cur, BROKEN_CHAINS) == 0)
     incremental = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
     expected = one(cur, """SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
                              SELECT uid, segmentation.behavior_agg(at, f.id, amount::float8) b
