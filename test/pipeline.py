@@ -6,7 +6,9 @@
   refreshed on new days and again hours apart on the same day (when users
   who did not change are checked against the last refresh instead of
   evaluated); every user's segments are what the predicates say when
-  PostgreSQL evaluates them in plain SQL over segmentation.scores; users
+  PostgreSQL evaluates them in plain SQL over segmentation.scores; the
+  transitions outbox chains, every move leaving what the one before it
+  entered and the last entering the current membership; users
   without events still move when other users' events shift the RFM
   breakpoints;
 * events committed by concurrent writers while refreshes run are counted
