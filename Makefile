@@ -1,9 +1,14 @@
 EXTENSION = segmentation
-EXTVERSION = 0.1
+EXTVERSION = 0.2
 
 MODULE_big = segmentation
 OBJS = src/behavior.o src/aggregates.o src/scores.o src/predicate.o src/stats.o
-DATA = $(wildcard sql/segmentation--*.sql)
+# The install script is built from one hand-edited file per concern, in the
+# order of their names; sql/segmentation--0.1.sql is the 0.1 release, kept for
+# the upgrade chain.
+PIECES = $(sort $(wildcard sql/[0-9]*.sql))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+DATA = sql/segmentation--0.1.sql
 
 TESTS = $(sort $(wildcard test/sql/*.sql))
 REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
@@ -26,3 +31,8 @@ demo:
 	bash scripts/demo.sh
 
 $(OBJS): src/behavior.h
+
+$(EXTENSION)--$(EXTVERSION).sql: $(PIECES) Makefile
+	( echo '-- $(EXTENSION) $(EXTVERSION): built by make from $(PIECES)'; \
+	  printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; \
+	  for f in $(PIECES); do echo; echo "-- ---- $$f"; cat $$f; done ) > $@

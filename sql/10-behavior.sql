@@ -1,0 +1,81 @@
+-- The behavior type and its aggregates (src/behavior.c, src/aggregates.c).
+
+-- ===================================================================
+-- The behavior type (src/behavior.c)
+-- ===================================================================
+
+CREATE TYPE behavior;
+
+CREATE FUNCTION behavior_in(cstring) RETURNS behavior
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION behavior_out(behavior) RETURNS cstring
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION behavior_recv(internal) RETURNS behavior
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION behavior_send(behavior) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE behavior (
+	INPUT = behavior_in,
+	OUTPUT = behavior_out,
+	RECEIVE = behavior_recv,
+	SEND = behavior_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = extended
+);
+
+COMMENT ON TYPE behavior IS 'Mergeable summary of one entity''s events: first/last seen, event count, value sum, exact active UTC days, per-feature count and first/last use';
+COMMENT ON FUNCTION behavior_in(cstring) IS 'Text input of behavior: \x and the hex of its binary form, validated';
+COMMENT ON FUNCTION behavior_out(behavior) IS 'Text output of behavior: \x and the hex of its binary form';
+COMMENT ON FUNCTION behavior_recv(internal) IS 'Binary input of behavior, validated like text input';
+COMMENT ON FUNCTION behavior_send(behavior) IS 'Binary output of behavior';
+
+-- ===================================================================
+-- Aggregates (src/aggregates.c)
+-- ===================================================================
+
+-- Transition and combine functions are not strict: they handle NULLs in C.
+CREATE FUNCTION behavior_agg_trans(behavior, timestamptz) RETURNS behavior
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION behavior_agg_trans(behavior, timestamptz, int4) RETURNS behavior
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION behavior_agg_trans(behavior, timestamptz, int4, float8) RETURNS behavior
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION behavior_merge(a behavior, b behavior) RETURNS behavior
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION behavior_agg_trans(behavior, timestamptz) IS 'Transition function of behavior_agg(ts)';
+COMMENT ON FUNCTION behavior_agg_trans(behavior, timestamptz, int4) IS 'Transition function of behavior_agg(ts, feature)';
+COMMENT ON FUNCTION behavior_agg_trans(behavior, timestamptz, int4, float8) IS 'Transition function of behavior_agg(ts, feature, value)';
+COMMENT ON FUNCTION behavior_merge(behavior, behavior) IS 'Exact union of two behaviors (a NULL side is no events); also the combine function of the behavior aggregates';
+
+CREATE AGGREGATE behavior_agg(ts timestamptz) (
+	SFUNC = behavior_agg_trans,
+	STYPE = behavior,
+	COMBINEFUNC = behavior_merge,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE behavior_agg(ts timestamptz, feature int4) (
+	SFUNC = behavior_agg_trans,
+	STYPE = behavior,
+	COMBINEFUNC = behavior_merge,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE behavior_agg(ts timestamptz, feature int4, value float8) (
+	SFUNC = behavior_agg_trans,
+	STYPE = behavior,
+	COMBINEFUNC = behavior_merge,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE behavior_union_agg(behavior) (
+	SFUNC = behavior_merge,
+	STYPE = behavior,
+	COMBINEFUNC = behavior_merge,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE behavior_agg(timestamptz) IS 'Behavior of the events in the group; rows with NULL ts are skipped';
+COMMENT ON AGGREGATE behavior_agg(timestamptz, int4) IS 'Behavior of the events in the group, with feature ids (NULL: no feature)';
+COMMENT ON AGGREGATE behavior_agg(timestamptz, int4, float8) IS 'Behavior of the events in the group, with feature ids and values (NULL value: 0)';
+COMMENT ON AGGREGATE behavior_union_agg(behavior) IS 'Exact union of the behaviors in the group (rollup of stored behaviors)';

@@ -1,0 +1,94 @@
+-- Accessors and scores of a behavior (src/scores.c).
+
+-- ===================================================================
+-- Accessors and scores (src/scores.c)
+-- ===================================================================
+
+CREATE FUNCTION first_seen(b behavior) RETURNS timestamptz
+	AS 'MODULE_PATHNAME', 'behavior_first_seen' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION last_seen(b behavior) RETURNS timestamptz
+	AS 'MODULE_PATHNAME', 'behavior_last_seen' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION event_count(b behavior) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'behavior_event_count' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION value_sum(b behavior) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'behavior_value_sum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recency_days(b behavior, as_of timestamptz) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'behavior_recency_days' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION tenure_days(b behavior, as_of timestamptz) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'behavior_tenure_days' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION active_days(b behavior) RETURNS int
+	AS 'MODULE_PATHNAME', 'behavior_active_days' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION active_days(b behavior, as_of timestamptz, "window" interval) RETURNS int
+	AS 'MODULE_PATHNAME', 'behavior_active_days' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION current_streak(b behavior, as_of timestamptz) RETURNS int
+	AS 'MODULE_PATHNAME', 'behavior_current_streak' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION decayed_activity(b behavior, as_of timestamptz, half_life interval) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'behavior_decayed_activity' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION features(b behavior) RETURNS int[]
+	AS 'MODULE_PATHNAME', 'behavior_features' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION feature_count(b behavior, feature int) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'behavior_feature_count' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION feature_last_seen(b behavior, feature int) RETURNS timestamptz
+	AS 'MODULE_PATHNAME', 'behavior_feature_last_seen' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION adoption(b behavior, features int[]) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'behavior_adoption' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION quantile_score(x double precision, breakpoints double precision[]) RETURNS int
+	AS 'MODULE_PATHNAME', 'quantile_score' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION quantile_score(x double precision, breakpoints double precision[], descending boolean) RETURNS int
+	AS 'MODULE_PATHNAME', 'quantile_score' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION rfm_breakpoints_trans(internal, behavior, timestamptz) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION rfm_breakpoints_combine(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION rfm_breakpoints_serialize(internal) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION rfm_breakpoints_deserialize(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION rfm_breakpoints_final(internal) RETURNS double precision[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- the state holds every user's three values: mergeable, but not small
+CREATE AGGREGATE rfm_breakpoints(b behavior, as_of timestamptz) (
+	SFUNC = rfm_breakpoints_trans,
+	STYPE = internal,
+	COMBINEFUNC = rfm_breakpoints_combine,
+	SERIALFUNC = rfm_breakpoints_serialize,
+	DESERIALFUNC = rfm_breakpoints_deserialize,
+	FINALFUNC = rfm_breakpoints_final,
+	PARALLEL = SAFE
+);
+
+-- not STRICT: without rfm_breakpoints the RFM scores are NULL, the others are not
+CREATE FUNCTION behavior_scores(b behavior, as_of timestamptz, feature_names text[] DEFAULT '{}',
+	rfm_breakpoints double precision[] DEFAULT NULL,
+	OUT first_seen timestamptz, OUT last_seen timestamptz, OUT recency_days double precision,
+	OUT tenure_days double precision, OUT frequency bigint, OUT monetary double precision,
+	OUT active_days int, OUT active_days_7 int, OUT active_days_28 int, OUT active_days_prev_28 int,
+	OUT current_streak int, OUT decayed_activity double precision, OUT features_adopted int,
+	OUT adoption_rate double precision, OUT r_score int, OUT f_score int, OUT m_score int,
+	OUT rfm_cell text, OUT features_used text[])
+	AS 'MODULE_PATHNAME', 'behavior_scores' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 100;
+
+COMMENT ON FUNCTION first_seen(behavior) IS 'Time of the first event';
+COMMENT ON FUNCTION last_seen(behavior) IS 'Time of the last event';
+COMMENT ON FUNCTION event_count(behavior) IS 'Number of events (frequency)';
+COMMENT ON FUNCTION value_sum(behavior) IS 'Sum of event values (monetary), summed exactly in units of 1e-9';
+COMMENT ON FUNCTION recency_days(behavior, timestamptz) IS 'Days from last_seen to as_of, fractional; negative when as_of is earlier';
+COMMENT ON FUNCTION tenure_days(behavior, timestamptz) IS 'Days from first_seen to as_of, fractional; negative when as_of is earlier';
+COMMENT ON FUNCTION active_days(behavior) IS 'Number of distinct UTC days with at least one event';
+COMMENT ON FUNCTION active_days(behavior, timestamptz, interval) IS 'Active UTC days d with date(as_of) - N < d <= date(as_of), for a window of N whole days';
+COMMENT ON FUNCTION current_streak(behavior, timestamptz) IS 'Consecutive active UTC days ending at date(as_of), or at the day before when date(as_of) is idle; else 0';
+COMMENT ON FUNCTION decayed_activity(behavior, timestamptz, interval) IS 'Sum over active days d <= date(as_of) of 0.5 ^ ((date(as_of) - d) / half_life in days)';
+COMMENT ON FUNCTION features(behavior) IS 'Feature ids used at least once, ascending';
+COMMENT ON FUNCTION feature_count(behavior, int) IS 'Number of events with this feature id (0 when unused)';
+COMMENT ON FUNCTION feature_last_seen(behavior, int) IS 'Time of the last event with this feature id (NULL when unused)';
+COMMENT ON FUNCTION adoption(behavior, int[]) IS 'Share of the distinct listed features used at least once (NULL for an empty list)';
+COMMENT ON FUNCTION behavior_scores(behavior, timestamptz, text[], double precision[]) IS 'Every score of segmentation.scores from one decoding of b: windows of 7 and 28 days and the 28 before, streak, 7-day decayed activity; feature_names[i] names feature id i - 1 for features_used, features_adopted and adoption_rate; RFM scores from rfm_breakpoints (NULL without)';
+COMMENT ON AGGREGATE rfm_breakpoints(behavior, timestamptz) IS 'RFM breakpoints of the population as a float8[3][4]: the 20/40/60/80th percentiles (percentile_cont) of recency_days(b, as_of), event_count(b) and value_sum(b)';
+COMMENT ON FUNCTION rfm_breakpoints_trans(internal, behavior, timestamptz) IS 'Internal: transition function of rfm_breakpoints';
+COMMENT ON FUNCTION rfm_breakpoints_final(internal) IS 'Internal: final function of rfm_breakpoints';
+COMMENT ON FUNCTION rfm_breakpoints_combine(internal, internal) IS 'Internal: combine function of rfm_breakpoints';
+COMMENT ON FUNCTION rfm_breakpoints_serialize(internal) IS 'Internal: serialize function of rfm_breakpoints';
+COMMENT ON FUNCTION rfm_breakpoints_deserialize(bytea, internal) IS 'Internal: deserialize function of rfm_breakpoints';
+COMMENT ON FUNCTION quantile_score(double precision, double precision[]) IS '1 + number of breakpoints strictly below x (RFM score from population quantiles)';
+COMMENT ON FUNCTION quantile_score(double precision, double precision[], boolean) IS 'As quantile_score(x, breakpoints); descending gives the mirror score, 1 + number of breakpoints >= x';

@@ -1,0 +1,135 @@
+-- Segment predicates (src/predicate.c), roles and the configuration tables.
+
+-- ===================================================================
+-- Segment predicates (src/predicate.c)
+-- ===================================================================
+
+CREATE FUNCTION check_predicate(predicate text, scores regclass, schema regnamespace) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION check_predicate(text, regclass, regnamespace) IS 'Parse and check a segment predicate over the columns of the scores table; returns it deparsed, or raises an error naming what is not allowed';
+-- STABLE: parses the rules against the catalog
+CREATE FUNCTION _assign_segments(user_id anyelement, b behavior, current jsonb, as_of timestamptz,
+	feature_names text[], rfm_breakpoints double precision[], schemes text[], rules text[], scores regclass,
+	behavior_changed boolean, last_as_of timestamptz, last_breakpoints double precision[])
+	RETURNS TABLE (segments jsonb, scheme text, from_segment text, from_entered_at timestamptz, to_segment text)
+	AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000 ROWS 1;
+COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass, boolean, timestamptz, double precision[]) IS 'Internal: a user''s moves, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores: a row per scheme whose segment changes or that is gone (to_segment NULL), in byte order of the scheme names, the first with the user''s segments from now on, {"scheme": ["segment", "since"]}; no row when current holds them already, which (unless behavior_changed) is what the same rules gave at last_as_of with last_breakpoints';
+
+-- ===================================================================
+-- The managed pipeline: configuration
+-- ===================================================================
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'segmentation_admin') THEN
+		CREATE ROLE segmentation_admin NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'segmentation_reader') THEN
+		CREATE ROLE segmentation_reader NOLOGIN;
+	END IF;
+END $$;
+
+CREATE TABLE sources (
+	id serial PRIMARY KEY,
+	source regclass NOT NULL UNIQUE,
+	user_column name NOT NULL,
+	time_column name NOT NULL,
+	event_column name NOT NULL,
+	value_column name,
+	user_type regtype NOT NULL,
+	tracked_by name NOT NULL DEFAULT current_user,
+	tracked_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE features (
+	id int PRIMARY KEY CHECK (id >= 0),
+	name text NOT NULL UNIQUE,
+	event_names text[] NOT NULL CHECK (cardinality(event_names) > 0)
+);
+CREATE TABLE segments (
+	scheme text NOT NULL,
+	name text NOT NULL,
+	predicate text NOT NULL,
+	checked_predicate text NOT NULL,
+	priority int NOT NULL DEFAULT 100,
+	description text,
+	defined_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (scheme, name)
+);
+CREATE TABLE refresh_runs (
+	id bigserial PRIMARY KEY,
+	started_at timestamptz NOT NULL,
+	finished_at timestamptz,
+	mode text NOT NULL CHECK (mode IN ('full', 'incremental')),
+	as_of timestamptz NOT NULL,
+	events_read bigint,
+	users_changed bigint,
+	transitions bigint,
+	error text
+);
+
+SELECT pg_catalog.pg_extension_config_dump('sources', '');
+SELECT pg_catalog.pg_extension_config_dump('sources_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('features', '');
+SELECT pg_catalog.pg_extension_config_dump('segments', '');
+SELECT pg_catalog.pg_extension_config_dump('refresh_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('refresh_runs_id_seq', '');
+
+COMMENT ON TABLE sources IS 'Tracked events tables: which columns hold the user, the time, the event name and the value';
+COMMENT ON TABLE features IS 'Product features: each is one or more event names; ids are stable and used in behavior values';
+COMMENT ON TABLE segments IS 'Segment definitions: inside a scheme each user is in the matching segment of highest priority, else in unsegmented';
+COMMENT ON TABLE refresh_runs IS 'One row per refresh: times, mode, events read, users changed, transitions, error';
+COMMENT ON COLUMN sources.source IS 'The events table';
+COMMENT ON COLUMN sources.user_column IS 'Column with the user id';
+COMMENT ON COLUMN sources.time_column IS 'Column with the event time (timestamptz)';
+COMMENT ON COLUMN sources.event_column IS 'Column with the event name';
+COMMENT ON COLUMN sources.value_column IS 'Column with the event value (numeric), or NULL';
+COMMENT ON COLUMN sources.user_type IS 'Type of the user id, the same for every source';
+COMMENT ON COLUMN sources.tracked_by IS 'Role that tracked the source (set by a trigger, not by the caller): refresh reads the source only while this role may';
+COMMENT ON COLUMN features.event_names IS 'Event names that count as a use of this feature';
+COMMENT ON COLUMN segments.predicate IS 'The predicate as written';
+COMMENT ON COLUMN segments.checked_predicate IS 'The predicate as checked and deparsed: what refresh evaluates';
+COMMENT ON COLUMN refresh_runs.events_read IS 'Events merged or recomputed by this run';
+COMMENT ON COLUMN refresh_runs.users_changed IS 'Users whose behavior changed';
+COMMENT ON COLUMN refresh_runs.transitions IS 'Segment moves recorded in transitions';
+COMMENT ON COLUMN refresh_runs.error IS 'Error text when the run failed (the previous state is kept)';
+
+-- the score columns a predicate may use, and that user_scores shows
+CREATE FUNCTION score_columns() RETURNS TABLE (name text, type text, description text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+VALUES ('first_seen', 'timestamptz', 'First event'),
+       ('last_seen', 'timestamptz', 'Last event'),
+       ('recency_days', 'double precision', 'Days since the last event, as of the refresh'),
+       ('tenure_days', 'double precision', 'Days since the first event, as of the refresh'),
+       ('frequency', 'bigint', 'Number of events'),
+       ('monetary', 'double precision', 'Sum of event values'),
+       ('active_days', 'integer', 'Distinct active UTC days, all time'),
+       ('active_days_7', 'integer', 'Active days in the 7 days up to the refresh'),
+       ('active_days_28', 'integer', 'Active days in the 28 days up to the refresh'),
+       ('active_days_prev_28', 'integer', 'Active days in the 28 days before those'),
+       ('current_streak', 'integer', 'Consecutive active days up to the refresh'),
+       ('decayed_activity', 'double precision', 'Active days weighted by a 7-day half-life'),
+       ('features_adopted', 'integer', 'Defined features used at least once'),
+       ('adoption_rate', 'double precision', 'Share of the defined features used at least once'),
+       ('r_score', 'integer', 'Recency quintile score, 5 = most recent'),
+       ('f_score', 'integer', 'Frequency quintile score, 5 = most frequent'),
+       ('m_score', 'integer', 'Monetary quintile score, 5 = highest value'),
+       ('rfm_cell', 'text', 'The three scores, e.g. 545'),
+       ('features_used', 'text[]', 'Names of the defined features used (predicates only; not in user_scores)')
+$$;
+COMMENT ON FUNCTION score_columns() IS 'The columns of segmentation.scores (besides user_id): what segment predicates may use';
+
+-- tracked_by is whoever inserts or updates the row: a plain (not SECURITY
+-- DEFINER) trigger sees the real current_user, so it cannot be forged.
+CREATE FUNCTION _stamp_tracked_by() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	NEW.tracked_by := current_user;
+	RETURN NEW;
+END $$;
+COMMENT ON FUNCTION _stamp_tracked_by() IS 'Internal: records which role tracked a source';
+CREATE TRIGGER stamp_tracked_by BEFORE INSERT OR UPDATE ON sources
+	FOR EACH ROW EXECUTE FUNCTION _stamp_tracked_by();
+
+-- event name -> feature id
+CREATE VIEW _feature_map AS
+	SELECT e.event, f.id FROM features f, unnest(f.event_names) AS e(event);
+COMMENT ON VIEW _feature_map IS 'Internal: which feature each event name counts for';

@@ -1,0 +1,158 @@
+-- The materialized state: tables and views created by the first track().
+
+-- ===================================================================
+-- Materialized state, created by the first track() with the user id type
+-- ===================================================================
+
+CREATE FUNCTION _create_state(user_type regtype) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t text := user_type::text;
+	r record;
+BEGIN
+	IF to_regclass('segmentation.profiles') IS NOT NULL THEN
+		RETURN;
+	END IF;
+	EXECUTE format($ddl$
+		-- free space in every page, so that a refresh's updates stay on their page (HOT)
+		CREATE TABLE segmentation.profiles (
+			user_id %1$s PRIMARY KEY, behavior segmentation.behavior NOT NULL,
+			segments jsonb NOT NULL DEFAULT '{}', changed_run bigint NOT NULL) WITH (fillfactor = 80);
+		-- a move also records since when the user was in the segment left: the
+		-- outbox is the history of every stay that ended, written once
+		CREATE TABLE segmentation.transitions (
+			id bigserial PRIMARY KEY, run_id bigint, scheme text NOT NULL, user_id %1$s NOT NULL,
+			from_segment text, from_entered_at timestamptz, to_segment text, at timestamptz NOT NULL);
+		CREATE TABLE segmentation.pending_events (source_id int, user_id %1$s, ts timestamptz, event text, value float8);
+		CREATE TABLE segmentation.dirty_users (user_id %1$s);
+		CREATE TABLE segmentation.truncated (source_id int);
+	$ddl$, t);
+	CREATE TABLE segmentation.score_context (
+		only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+		as_of timestamptz,
+		feature_names text[] NOT NULL DEFAULT '{}',
+		rfm_breakpoints float8[],
+		schemes text[] NOT NULL DEFAULT '{}',
+		rules text[]);
+	INSERT INTO segmentation.score_context DEFAULT VALUES;
+
+	-- Scores are not stored: they are computed from the stored behaviors with
+	-- the context of the last refresh whenever they are read, so a refresh
+	-- writes only the users who changed.
+	CREATE VIEW segmentation._user_state AS
+	SELECT p.user_id, s.*, p.segments
+	FROM segmentation.profiles p,
+	     LATERAL segmentation.behavior_scores(p.behavior,
+	         (SELECT c.as_of FROM segmentation.score_context c),
+	         (SELECT c.feature_names FROM segmentation.score_context c),
+	         (SELECT c.rfm_breakpoints FROM segmentation.score_context c)) s;
+	EXECUTE format('CREATE VIEW segmentation.scores AS SELECT user_id, %s FROM segmentation._user_state',
+		(SELECT string_agg(format('%I', c.name), ', ') FROM segmentation.score_columns() c));
+	-- A user's current segments live in their profile, so that a refresh
+	-- compares and writes one row per user who moved; transitions keeps the
+	-- stays they left.
+	CREATE VIEW segmentation.memberships AS
+	SELECT m.key AS scheme, p.user_id, m.value ->> 0 AS segment, (m.value ->> 1)::timestamptz AS entered_at
+	FROM segmentation.profiles p, jsonb_each(p.segments) m;
+	CREATE VIEW segmentation.membership_history AS
+	SELECT t.scheme, t.user_id, t.from_segment AS segment, t.from_entered_at AS entered_at, t.at AS exited_at
+	FROM segmentation.transitions t
+	WHERE t.from_segment IS NOT NULL
+	UNION ALL
+	SELECT m.scheme, m.user_id, m.segment, m.entered_at, NULL::timestamptz FROM segmentation.memberships m;
+
+	COMMENT ON TABLE segmentation.profiles IS 'One behavior per user, merged from every tracked source, and the user''s current segment in every scheme';
+	COMMENT ON COLUMN segmentation.profiles.segments IS 'Current segment per scheme and since when: {"scheme": ["segment", "entered_at"]}';
+	COMMENT ON COLUMN segmentation.profiles.changed_run IS 'The refresh run (refresh_runs.id) that last changed the behavior';
+	COMMENT ON TABLE segmentation.score_context IS 'What the scores and segments of the last refresh were computed with: as_of, feature names, RFM breakpoints, schemes and their rules (one row)';
+	COMMENT ON VIEW segmentation._user_state IS 'Internal: scores and current segments of every user, as of the last refresh';
+	COMMENT ON VIEW segmentation.scores IS 'Scores of every user as of the last refresh, computed from profiles and score_context: what segment predicates read';
+	COMMENT ON VIEW segmentation.memberships IS 'Current segment of every user in every scheme (from profiles.segments)';
+	COMMENT ON COLUMN segmentation.memberships.scheme IS 'Scheme';
+	COMMENT ON COLUMN segmentation.memberships.user_id IS 'User id';
+	COMMENT ON COLUMN segmentation.memberships.segment IS 'Segment the user is in now';
+	COMMENT ON COLUMN segmentation.memberships.entered_at IS 'as_of of the refresh that put the user there';
+	COMMENT ON COLUMN segmentation.scores.user_id IS 'User id, of the tracked sources'' type';
+	FOR r IN SELECT c.name, c.description FROM segmentation.score_columns() c LOOP
+		EXECUTE format('COMMENT ON COLUMN segmentation.scores.%I IS %L', r.name, r.description);
+	END LOOP;
+	COMMENT ON VIEW segmentation.membership_history IS 'Who was in which segment when: the stays that ended (from transitions) and the current ones (memberships), whose exited_at is NULL';
+	COMMENT ON COLUMN segmentation.membership_history.scheme IS 'Scheme';
+	COMMENT ON COLUMN segmentation.membership_history.user_id IS 'User id';
+	COMMENT ON COLUMN segmentation.membership_history.segment IS 'Segment';
+	COMMENT ON COLUMN segmentation.membership_history.entered_at IS 'as_of of the refresh that put the user there';
+	COMMENT ON COLUMN segmentation.membership_history.exited_at IS 'as_of of the refresh that moved the user out; NULL while the user is in it';
+	COMMENT ON TABLE segmentation.transitions IS 'Append-only outbox of segment moves (from_segment NULL: a new user; to_segment NULL: a user gone), announced by NOTIFY segmentation_transitions; also the history of the stays that ended';
+	COMMENT ON COLUMN segmentation.transitions.from_entered_at IS 'When the user entered from_segment: with at, the stay this move ended';
+	COMMENT ON TABLE segmentation.pending_events IS 'Internal: events inserted into tracked sources since the last refresh';
+	COMMENT ON TABLE segmentation.dirty_users IS 'Internal: users whose events were updated or deleted since the last refresh';
+	COMMENT ON TABLE segmentation.truncated IS 'Internal: sources truncated or newly tracked since the last refresh (next refresh is full)';
+
+	GRANT SELECT ON segmentation.profiles, segmentation.score_context, segmentation.scores, segmentation.memberships,
+		segmentation.membership_history, segmentation.transitions TO segmentation_admin;
+	GRANT INSERT ON segmentation.truncated TO segmentation_admin;
+
+	CREATE VIEW segmentation.segment_summary AS
+	SELECT m.key AS scheme, m.value ->> 0 AS segment, count(*)::bigint AS users,
+	       count(*)::float8 / sum(count(*)) OVER (PARTITION BY m.key)::float8 AS share,
+	       avg(u.recency_days)::float8 AS mean_recency_days,
+	       avg(u.frequency)::float8 AS mean_frequency,
+	       avg(u.monetary)::float8 AS mean_monetary,
+	       avg(u.active_days_28)::float8 AS mean_active_days_28,
+	       avg(u.adoption_rate)::float8 AS mean_adoption_rate
+	FROM segmentation._user_state u, jsonb_each(u.segments) m
+	GROUP BY m.key, m.value ->> 0;
+	CREATE VIEW segmentation.segment_migration AS
+	SELECT scheme, coalesce(from_segment, '(new)') AS from_segment, coalesce(to_segment, '(gone)') AS to_segment,
+	       date_trunc('day', at, 'UTC') AS period, count(DISTINCT user_id)::bigint AS users
+	FROM segmentation.transitions
+	GROUP BY 1, 2, 3, 4;
+	COMMENT ON VIEW segmentation.segment_summary IS 'Size and mean scores of every segment of every scheme';
+	COMMENT ON COLUMN segmentation.segment_summary.scheme IS 'Scheme';
+	COMMENT ON COLUMN segmentation.segment_summary.segment IS 'Segment (unsegmented: no predicate matched)';
+	COMMENT ON COLUMN segmentation.segment_summary.users IS 'Users in the segment';
+	COMMENT ON COLUMN segmentation.segment_summary.share IS 'Share of the scheme''s users';
+	COMMENT ON COLUMN segmentation.segment_summary.mean_recency_days IS 'Mean days since last event';
+	COMMENT ON COLUMN segmentation.segment_summary.mean_frequency IS 'Mean number of events';
+	COMMENT ON COLUMN segmentation.segment_summary.mean_monetary IS 'Mean value sum';
+	COMMENT ON COLUMN segmentation.segment_summary.mean_active_days_28 IS 'Mean active days in the last 28 days';
+	COMMENT ON COLUMN segmentation.segment_summary.mean_adoption_rate IS 'Mean share of features adopted';
+	COMMENT ON VIEW segmentation.segment_migration IS 'Users who moved between segments, per scheme and UTC day';
+	COMMENT ON COLUMN segmentation.segment_migration.scheme IS 'Scheme';
+	COMMENT ON COLUMN segmentation.segment_migration.from_segment IS 'Segment left ((new): first segment of a new user)';
+	COMMENT ON COLUMN segmentation.segment_migration.to_segment IS 'Segment entered ((gone): the user has no events any more)';
+	COMMENT ON COLUMN segmentation.segment_migration.period IS 'UTC day of the move (the as_of of the refresh)';
+	COMMENT ON COLUMN segmentation.segment_migration.users IS 'Users who made this move that day';
+	GRANT SELECT ON segmentation.segment_summary, segmentation.segment_migration TO segmentation_reader, segmentation_admin;
+	PERFORM segmentation._rebuild_views();
+END $$;
+COMMENT ON FUNCTION _create_state(regtype) IS 'Internal: creates the materialized tables and views for a user id type';
+
+-- user_scores has one column per scheme, so it is rebuilt when schemes change
+CREATE FUNCTION _rebuild_views() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r record;
+BEGIN
+	IF to_regclass('segmentation._user_state') IS NULL THEN
+		RETURN;
+	END IF;
+	IF to_regclass('segmentation.user_scores') IS NOT NULL THEN
+		DROP VIEW segmentation.user_scores;
+	END IF;
+	EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT u.user_id%s%s FROM segmentation._user_state u',
+		(SELECT string_agg(format(', u.%I', name), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),
+		coalesce((SELECT string_agg(format(', coalesce(u.segments -> %L ->> 0, %L) AS %I', scheme, 'unsegmented', scheme), '' ORDER BY scheme)
+		          FROM (SELECT DISTINCT s.scheme FROM segmentation.segments s) d), ''));
+	COMMENT ON VIEW segmentation.user_scores IS 'One row per user: behavior scores as of the last refresh and the segment in every scheme';
+	COMMENT ON COLUMN segmentation.user_scores.user_id IS 'User id, of the tracked sources'' type';
+	FOR r IN SELECT name, description FROM segmentation.score_columns() WHERE name <> 'features_used' LOOP
+		EXECUTE format('COMMENT ON COLUMN segmentation.user_scores.%I IS %L', r.name, r.description);
+	END LOOP;
+	FOR r IN SELECT DISTINCT scheme FROM segmentation.segments LOOP
+		EXECUTE format('COMMENT ON COLUMN segmentation.user_scores.%I IS %L', r.scheme,
+			format('Segment in scheme %s', r.scheme));
+	END LOOP;
+	GRANT SELECT ON segmentation.user_scores TO segmentation_reader, segmentation_admin;
+END $$;
+COMMENT ON FUNCTION _rebuild_views() IS 'Internal: recreates user_scores with one column per scheme';

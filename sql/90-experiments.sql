@@ -1,0 +1,217 @@
+-- Experiments per segment.
+
+-- ===================================================================
+-- Experiments per segment
+-- ===================================================================
+
+CREATE TABLE experiments (
+	name text PRIMARY KEY,
+	assignments regclass NOT NULL,
+	user_column name NOT NULL,
+	variant_column name NOT NULL,
+	assigned_at_column name NOT NULL,
+	control text NOT NULL,
+	conversion_event text NOT NULL,
+	conversion_window interval NOT NULL,
+	variants text[],
+	weights float8[],
+	tracked_by name NOT NULL DEFAULT current_user,
+	defined_at timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('experiments', '');
+CREATE TRIGGER stamp_tracked_by BEFORE INSERT OR UPDATE ON experiments
+	FOR EACH ROW EXECUTE FUNCTION _stamp_tracked_by();
+COMMENT ON TABLE experiments IS 'A/B tests read out per segment: where the assignments are, the control, the conversion event and window, the design split';
+COMMENT ON COLUMN experiments.variants IS 'Variants of the design split (NULL: the variants seen, equal weights)';
+COMMENT ON COLUMN experiments.weights IS 'Design weight of each variant, in the order of variants';
+COMMENT ON COLUMN experiments.tracked_by IS 'Role that defined the experiment (set by a trigger): the readout reads the assignments only while this role may';
+GRANT SELECT, INSERT, UPDATE, DELETE ON experiments TO segmentation_admin;
+
+CREATE FUNCTION define_experiment(name text, assignments regclass, user_column name, variant_column name,
+                                  assigned_at_column name, control text, conversion_event text,
+                                  conversion_window interval DEFAULT '14 days',
+                                  variants text[] DEFAULT NULL, weights float8[] DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	col name;
+	t regtype;
+	user_t regtype;
+BEGIN
+	IF name IS NULL OR name = '' OR control IS NULL OR conversion_event IS NULL THEN
+		RAISE EXCEPTION 'arguments "name", "control" and "conversion_event" must not be empty' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF conversion_window IS NULL OR conversion_window <= interval '0' THEN
+		RAISE EXCEPTION 'argument "conversion_window" must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT has_table_privilege(assignments, 'SELECT') THEN
+		RAISE EXCEPTION 'permission denied to read %', assignments USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	SELECT s.user_type INTO user_t FROM segmentation.sources s LIMIT 1;
+	IF user_t IS NULL THEN
+		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'Conversions are read from the tracked events: call segmentation.track(...) first.';
+	END IF;
+	FOREACH col IN ARRAY ARRAY[user_column, variant_column, assigned_at_column] LOOP
+		SELECT a.atttypid::regtype INTO t FROM pg_attribute a
+		WHERE a.attrelid = assignments AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+		IF t IS NULL THEN
+			RAISE EXCEPTION 'column "%" does not exist in %', col, assignments USING ERRCODE = 'undefined_column';
+		END IF;
+		IF col = user_column AND t <> user_t THEN
+			RAISE EXCEPTION 'user column "%" of % is %, but tracked events use %', col, assignments, t, user_t
+				USING ERRCODE = 'datatype_mismatch';
+		END IF;
+		IF col = assigned_at_column AND t <> 'timestamptz'::regtype THEN
+			RAISE EXCEPTION 'assignment time column "%" of % is %, not timestamptz', col, assignments, t
+				USING ERRCODE = 'datatype_mismatch';
+		END IF;
+	END LOOP;
+	IF (variants IS NULL) <> (weights IS NULL) OR cardinality(variants) <> cardinality(weights)
+	   OR array_position(variants, NULL) IS NOT NULL OR array_position(weights, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'arguments "variants" and "weights" go together, one weight per variant, without NULLs'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF EXISTS (SELECT FROM unnest(weights) w WHERE NOT (w >= 0 AND w < 'Infinity')) OR (SELECT sum(w) FROM unnest(weights) w) = 0 THEN
+		RAISE EXCEPTION 'argument "weights" must be finite, >= 0, and not all 0' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF variants IS NOT NULL AND NOT control = ANY (variants) THEN
+		RAISE EXCEPTION 'control "%" is not one of the variants %', control, variants USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	INSERT INTO segmentation.experiments AS e (name, assignments, user_column, variant_column, assigned_at_column,
+		control, conversion_event, conversion_window, variants, weights)
+	VALUES (name, assignments, user_column, variant_column, assigned_at_column, control, conversion_event,
+		conversion_window, variants, weights)
+	ON CONFLICT ON CONSTRAINT experiments_pkey DO UPDATE SET assignments = EXCLUDED.assignments,
+		user_column = EXCLUDED.user_column, variant_column = EXCLUDED.variant_column,
+		assigned_at_column = EXCLUDED.assigned_at_column, control = EXCLUDED.control,
+		conversion_event = EXCLUDED.conversion_event, conversion_window = EXCLUDED.conversion_window,
+		variants = EXCLUDED.variants, weights = EXCLUDED.weights, defined_at = now();
+END $$;
+COMMENT ON FUNCTION define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]) IS 'Define (or redefine) an experiment: assignments table and columns, control variant, conversion event and window, optional design split (variants and weights; default equal)';
+
+CREATE FUNCTION _experiment_lift() RETURNS TABLE (
+	experiment text, scheme text, segment text, variant text, users bigint, conversions bigint,
+	conversion_rate double precision, control_rate double precision,
+	abs_lift double precision, abs_lift_ci_low double precision, abs_lift_ci_high double precision,
+	rel_lift double precision, rel_lift_ci_low double precision, rel_lift_ci_high double precision,
+	p_value double precision, q_value double precision, srm_p_value double precision, srm_flag boolean,
+	revenue_per_user double precision, revenue_p_value double precision, enough_data boolean)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	e record;
+	src text;
+BEGIN
+	IF to_regclass('segmentation.membership_history') IS NULL THEN
+		RETURN;
+	END IF;
+	src := segmentation._sources_sql();
+	FOR e IN SELECT * FROM segmentation.experiments x ORDER BY x.name LOOP
+		IF NOT has_table_privilege(e.tracked_by, e.assignments, 'SELECT') THEN
+			RAISE EXCEPTION 'role % that defined experiment % may no longer read %', e.tracked_by, e.name, e.assignments
+				USING ERRCODE = 'insufficient_privilege';
+		END IF;
+		RETURN QUERY EXECUTE format($q$
+		WITH ass AS (
+			-- a user's first assignment counts
+			SELECT DISTINCT ON (a.%1$I) a.%1$I AS user_id, a.%2$I::text AS variant, a.%3$I AS assigned_at
+			FROM %4$s a
+			WHERE a.%1$I IS NOT NULL AND a.%2$I IS NOT NULL AND a.%3$I IS NOT NULL
+			ORDER BY a.%1$I, a.%3$I),
+		outcome AS (
+			SELECT ass.user_id, ass.variant, ass.assigned_at,
+			       coalesce(bool_or(ev.event = %5$L), false) AS converted,
+			       coalesce(sum(ev.value), 0)::float8 AS revenue
+			FROM ass LEFT JOIN (%6$s) ev
+			  ON ev.user_id = ass.user_id AND ev.ts >= ass.assigned_at AND ev.ts < ass.assigned_at + %7$L::interval
+			GROUP BY 1, 2, 3),
+		schemes AS (
+			SELECT DISTINCT s.scheme FROM segmentation.segments s
+			UNION ALL SELECT '(none)' WHERE NOT EXISTS (SELECT FROM segmentation.segments)),
+		at_assignment AS (
+			-- the segment the user was in when assigned, never the current one
+			-- (one join over the history: transitions has no index by user)
+			SELECT DISTINCT ON (h.scheme, h.user_id) h.scheme, h.user_id, h.segment
+			FROM segmentation.membership_history h JOIN outcome o ON o.user_id = h.user_id
+			WHERE h.entered_at <= o.assigned_at AND (h.exited_at IS NULL OR h.exited_at > o.assigned_at)
+			ORDER BY h.scheme, h.user_id, h.entered_at DESC),
+		placed AS (
+			SELECT sc.scheme, o.*, coalesce(h.segment, '(unknown)') AS segment
+			FROM outcome o CROSS JOIN schemes sc
+			LEFT JOIN at_assignment h ON h.scheme = sc.scheme AND h.user_id = o.user_id),
+		g AS (
+			SELECT p.scheme, CASE WHEN GROUPING(p.segment) = 1 THEN '(all)' ELSE p.segment END AS segment, p.variant,
+			       count(*) AS n, count(*) FILTER (WHERE p.converted) AS x,
+			       avg(p.revenue) AS mean_rev, coalesce(var_samp(p.revenue), 0) AS var_rev
+			FROM placed p
+			GROUP BY GROUPING SETS ((p.scheme, p.segment, p.variant), (p.scheme, p.variant))),
+		design AS (
+			SELECT d.variant, d.weight FROM unnest(%8$L::text[], %9$L::float8[]) AS d(variant, weight)
+			WHERE %8$L::text[] IS NOT NULL
+			UNION ALL
+			SELECT DISTINCT o.variant, 1.0 FROM outcome o WHERE %8$L::text[] IS NULL),
+		srm AS (
+			SELECT c.scheme, c.segment,
+			       segmentation.srm_test(array_agg(coalesce(g.n, 0) ORDER BY d.variant), array_agg(d.weight ORDER BY d.variant)) AS p
+			FROM (SELECT DISTINCT g.scheme, g.segment FROM g) c CROSS JOIN design d
+			LEFT JOIN g ON g.scheme = c.scheme AND g.segment = c.segment AND g.variant = d.variant
+			GROUP BY c.scheme, c.segment),
+		rows AS (
+			SELECT g.scheme, g.segment, g.variant, g.n, g.x, g.n::float8 AS nf,
+			       c.n AS cn, c.x AS cx, tp.*, wt.p_value AS revenue_p, g.mean_rev,
+			       -- users per arm to see a 10%% relative change of the control rate (none for a
+			       -- 0%% control rate or one that +10%% would take past 100%%)
+			       CASE WHEN c.x > 0 AND 1.1 * c.x < c.n
+			            THEN segmentation.sample_size_two_proportions(c.x::float8 / c.n, 0.1 * c.x / c.n) END AS needed
+			FROM g
+			LEFT JOIN g c ON c.scheme = g.scheme AND c.segment = g.segment AND c.variant = %10$L
+			LEFT JOIN LATERAL segmentation.two_proportion_test(c.x, c.n, g.x, g.n) tp ON g.variant <> %10$L
+			LEFT JOIN LATERAL segmentation.welch_test(c.n, c.mean_rev, c.var_rev, g.n, g.mean_rev, g.var_rev) wt ON g.variant <> %10$L),
+		q AS (
+			SELECT r.scheme, u.segment, u.variant, u.q
+			FROM (SELECT scheme, array_agg(p_value ORDER BY segment, variant) AS ps,
+			             array_agg(segment ORDER BY segment, variant) AS segs,
+			             array_agg(variant ORDER BY segment, variant) AS vars
+			      FROM rows WHERE segment <> '(all)' AND variant <> %10$L GROUP BY scheme) r,
+			     unnest(segmentation.bh_adjust(r.ps), r.segs, r.vars) AS u(q, segment, variant))
+		SELECT %11$L::text, r.scheme, r.segment, r.variant, r.n, r.x, r.x / r.nf,
+		       CASE WHEN r.cn > 0 THEN r.cx::float8 / r.cn END,
+		       r.abs_lift, r.abs_ci_low, r.abs_ci_high, r.rel_lift, r.rel_ci_low, r.rel_ci_high,
+		       r.p_value, q.q, srm.p, srm.p < 0.001, r.mean_rev, r.revenue_p,
+		       coalesce(least(r.n, r.cn) >= ceil(r.needed), false)
+		FROM rows r
+		LEFT JOIN q ON q.scheme = r.scheme AND q.segment = r.segment AND q.variant = r.variant
+		LEFT JOIN srm ON srm.scheme = r.scheme AND srm.segment = r.segment
+		ORDER BY r.scheme, r.segment = '(all)' DESC, r.segment, r.variant <> %10$L, r.variant
+		$q$, e.user_column, e.variant_column, e.assigned_at_column, e.assignments, e.conversion_event, src,
+			e.conversion_window, e.variants, e.weights, e.control, e.name);
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION _experiment_lift() IS 'Internal: the rows of the experiment_lift view';
+
+CREATE VIEW experiment_lift AS SELECT * FROM _experiment_lift();
+COMMENT ON VIEW experiment_lift IS 'Experiment readout per scheme, segment (at assignment time; (all) = everyone) and variant, with honest statistics';
+COMMENT ON COLUMN experiment_lift.experiment IS 'Experiment';
+COMMENT ON COLUMN experiment_lift.scheme IS 'Scheme whose segments split the readout';
+COMMENT ON COLUMN experiment_lift.segment IS 'Segment the users were in when assigned ((all): every user; (unknown): assigned before any refresh saw them)';
+COMMENT ON COLUMN experiment_lift.variant IS 'Variant';
+COMMENT ON COLUMN experiment_lift.users IS 'Users assigned to this variant in this segment';
+COMMENT ON COLUMN experiment_lift.conversions IS 'Users with the conversion event within the window after assignment';
+COMMENT ON COLUMN experiment_lift.conversion_rate IS 'conversions / users';
+COMMENT ON COLUMN experiment_lift.control_rate IS 'Conversion rate of the control in this segment';
+COMMENT ON COLUMN experiment_lift.abs_lift IS 'conversion_rate - control_rate (NULL on the control row)';
+COMMENT ON COLUMN experiment_lift.abs_lift_ci_low IS 'Lower end of the 95% CI of abs_lift (unpooled Wald)';
+COMMENT ON COLUMN experiment_lift.abs_lift_ci_high IS 'Upper end of the 95% CI of abs_lift';
+COMMENT ON COLUMN experiment_lift.rel_lift IS 'conversion_rate / control_rate - 1 (NULL when the control rate is 0)';
+COMMENT ON COLUMN experiment_lift.rel_lift_ci_low IS 'Lower end of the 95% CI of rel_lift (delta method)';
+COMMENT ON COLUMN experiment_lift.rel_lift_ci_high IS 'Upper end of the 95% CI of rel_lift';
+COMMENT ON COLUMN experiment_lift.p_value IS 'Two-sided p-value of the pooled two-proportion z test against the control';
+COMMENT ON COLUMN experiment_lift.q_value IS 'Benjamini-Hochberg adjusted p-value across the segments and variants of this experiment and scheme ((all) excluded)';
+COMMENT ON COLUMN experiment_lift.srm_p_value IS 'Sample ratio mismatch p-value of this segment''s arm sizes against the design split';
+COMMENT ON COLUMN experiment_lift.srm_flag IS 'srm_p_value < 0.001: the split is broken here, do not trust the lift';
+COMMENT ON COLUMN experiment_lift.revenue_per_user IS 'Mean value of the tracked events within the window after assignment';
+COMMENT ON COLUMN experiment_lift.revenue_p_value IS 'Welch t test p-value of revenue per user against the control';
+COMMENT ON COLUMN experiment_lift.enough_data IS 'Both arms reach the users needed to detect a 10% relative change of the control rate (alpha 0.05, power 0.8)';
+GRANT SELECT ON experiment_lift TO segmentation_reader, segmentation_admin;
+REVOKE EXECUTE ON FUNCTION _experiment_lift(), define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION _experiment_lift() TO segmentation_reader, segmentation_admin;
+GRANT EXECUTE ON FUNCTION define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]) TO segmentation_admin;
