@@ -74,6 +74,79 @@ SELECT pg_catalog.pg_extension_config_dump('segments', '');
 SELECT pg_catalog.pg_extension_config_dump('refresh_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('refresh_runs_id_seq', '');
 
+-- Settings: a value set with set_setting() overrides the default of a known
+-- name; nothing else is read (names and values are checked by set_setting).
+CREATE TABLE setting_values (
+	name text PRIMARY KEY,
+	value text NOT NULL,
+	set_by name NOT NULL DEFAULT current_user,
+	set_at timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('setting_values', '');
+COMMENT ON TABLE setting_values IS 'Internal: the settings changed with set_setting() (see the settings view)';
+
+-- the known settings: name, type of the value, default, what it does
+CREATE FUNCTION _setting_defaults() RETURNS TABLE (name text, type text, default_value text, description text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+VALUES ('refresh_statement_timeout', 'interval', '1 hour',
+        'Longest a refresh may run (statement_timeout inside refresh); 0 for no limit'),
+       ('refresh_lock_timeout', 'interval', '1 minute',
+        'Longest a refresh waits for a lock on a tracked table or the extension''s tables (lock_timeout inside refresh); 0 for no limit')
+$$;
+COMMENT ON FUNCTION _setting_defaults() IS 'Internal: the known settings, their types and defaults';
+
+CREATE VIEW settings AS
+SELECT d.name, coalesce(v.value, d.default_value) AS value, d.default_value, v.name IS NULL AS is_default,
+       d.description, v.set_by, v.set_at
+FROM _setting_defaults() d LEFT JOIN setting_values v ON v.name = d.name;
+COMMENT ON VIEW settings IS 'Every setting of the extension with its value (set_setting() changes it)';
+COMMENT ON COLUMN settings.name IS 'Setting';
+COMMENT ON COLUMN settings.value IS 'Value in force';
+COMMENT ON COLUMN settings.default_value IS 'Value when not set';
+COMMENT ON COLUMN settings.is_default IS 'Not changed by set_setting()';
+COMMENT ON COLUMN settings.description IS 'What it does';
+COMMENT ON COLUMN settings.set_by IS 'Role that set it last';
+COMMENT ON COLUMN settings.set_at IS 'When it was set last';
+
+-- the value of a setting, for the extension's own functions
+CREATE FUNCTION _setting(setting text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT coalesce(v.value, d.default_value)
+FROM segmentation._setting_defaults() d LEFT JOIN segmentation.setting_values v ON v.name = d.name
+WHERE d.name = setting
+$$;
+COMMENT ON FUNCTION _setting(text) IS 'Internal: the value of a setting';
+
+CREATE FUNCTION set_setting(name text, value text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	known record;
+BEGIN
+	SELECT * INTO known FROM segmentation._setting_defaults() d WHERE d.name = set_setting.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown setting "%"', name USING ERRCODE = 'undefined_object',
+			HINT = format('Settings are %s.', (SELECT string_agg(d.name, ', ' ORDER BY d.name) FROM segmentation._setting_defaults() d));
+	END IF;
+	IF value IS NULL THEN
+		DELETE FROM segmentation.setting_values v WHERE v.name = set_setting.name;
+		RETURN;
+	END IF;
+	IF known.type = 'interval' THEN
+		BEGIN
+			IF value::interval < interval '0' OR value::interval > interval '1 week' THEN
+				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			value := (value::interval)::text;
+		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
+			RAISE EXCEPTION 'setting "%" must be an interval from 0 to 1 week, not "%"', name, value
+				USING ERRCODE = 'invalid_parameter_value';
+		END;
+	END IF;
+	INSERT INTO segmentation.setting_values AS v (name, value, set_by) VALUES (set_setting.name, value, session_user)
+	ON CONFLICT ON CONSTRAINT setting_values_pkey DO UPDATE SET value = EXCLUDED.value, set_by = EXCLUDED.set_by, set_at = now();
+END $$;
+COMMENT ON FUNCTION set_setting(text, text) IS 'Change a setting (NULL: back to its default); see the settings view';
+
 COMMENT ON TABLE sources IS 'Tracked events tables: which columns hold the user, the time, the event name and the value';
 COMMENT ON TABLE features IS 'Product features: each is one or more event names; ids are stable and used in behavior values';
 COMMENT ON TABLE segments IS 'Segment definitions: inside a scheme each user is in the matching segment of highest priority, else in unsegmented';

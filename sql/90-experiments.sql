@@ -25,7 +25,6 @@ COMMENT ON TABLE experiments IS 'A/B tests read out per segment: where the assig
 COMMENT ON COLUMN experiments.variants IS 'Variants of the design split (NULL: the variants seen, equal weights)';
 COMMENT ON COLUMN experiments.weights IS 'Design weight of each variant, in the order of variants';
 COMMENT ON COLUMN experiments.tracked_by IS 'Role that defined the experiment (set by a trigger): the readout reads the assignments only while this role may';
-GRANT SELECT, INSERT, UPDATE, DELETE ON experiments TO segmentation_admin;
 
 CREATE FUNCTION define_experiment(name text, assignments regclass, user_column name, variant_column name,
                                   assigned_at_column name, control text, conversion_event text,
@@ -211,7 +210,3 @@ COMMENT ON COLUMN experiment_lift.srm_flag IS 'srm_p_value < 0.001: the split is
 COMMENT ON COLUMN experiment_lift.revenue_per_user IS 'Mean value of the tracked events within the window after assignment';
 COMMENT ON COLUMN experiment_lift.revenue_p_value IS 'Welch t test p-value of revenue per user against the control';
 COMMENT ON COLUMN experiment_lift.enough_data IS 'Both arms reach the users needed to detect a 10% relative change of the control rate (alpha 0.05, power 0.8)';
-GRANT SELECT ON experiment_lift TO segmentation_reader, segmentation_admin;
-REVOKE EXECUTE ON FUNCTION _experiment_lift(), define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION _experiment_lift() TO segmentation_reader, segmentation_admin;
-GRANT EXECUTE ON FUNCTION define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]) TO segmentation_admin;

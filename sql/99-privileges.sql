@@ -1,0 +1,52 @@
+-- Privileges, deny by default: nothing in the schema is executable or
+-- readable by PUBLIC, except the C core a power user calls on any query
+-- (named below); each role is granted what it is for.  doc/security.md says
+-- who can do what and what runs as whom.
+
+GRANT USAGE ON SCHEMA segmentation TO segmentation_admin, segmentation_reader;
+
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA segmentation FROM PUBLIC;
+
+-- the C core: pure functions of their arguments, every argument checked
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN
+		SELECT p.oid FROM pg_catalog.pg_proc p
+		WHERE p.pronamespace = 'segmentation'::regnamespace
+		  AND p.proname IN ('behavior_in', 'behavior_out', 'behavior_recv', 'behavior_send', 'behavior_merge',
+		                    'behavior_agg', 'behavior_union_agg', 'first_seen', 'last_seen', 'event_count',
+		                    'value_sum', 'recency_days', 'tenure_days', 'active_days', 'current_streak',
+		                    'decayed_activity', 'features', 'feature_count', 'feature_last_seen', 'adoption',
+		                    'quantile_score', 'rfm_breakpoints', 'behavior_scores',
+		                    'normal_cdf', 'normal_quantile', 'students_t_cdf', 'students_t_quantile', 'chi2_cdf',
+		                    'two_proportion_test', 'welch_test', 'srm_test', 'bh_adjust',
+		                    'sample_size_two_proportions', 'score_columns')
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
+	END LOOP;
+END $$;
+
+-- segmentation_admin: tracks, defines, refreshes, schedules, changes settings.
+-- The functions it calls that run as the extension's owner (SECURITY
+-- DEFINER) re-check what they are given; the config tables it writes are
+-- re-validated by everything that reads them with elevated rights.
+GRANT SELECT, INSERT, UPDATE, DELETE ON sources, features, segments, experiments TO segmentation_admin;
+GRANT USAGE ON SEQUENCE sources_id_seq TO segmentation_admin;
+GRANT SELECT ON refresh_runs, _feature_map, settings, setting_values TO segmentation_admin;
+GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_feature(text, text[]),
+	define_segment(text, text, text, int, text), drop_segment(text, text),
+	use_preset(text, text, text, int, int, int, float8), refresh(boolean, timestamptz),
+	schedule_refresh(text), unschedule_refresh(), set_setting(text, text),
+	define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]),
+	-- what those call as the admin
+	_create_state(regtype), _install_capture(int), _rebuild_views(), _feature_of(text, text),
+	check_predicate(text, regclass, regnamespace), _setting_defaults()
+	TO segmentation_admin;
+
+-- readers: the BI views (granted where they are created) and what they call
+GRANT EXECUTE ON FUNCTION _experiment_lift() TO segmentation_reader, segmentation_admin;
+
+COMMENT ON SEQUENCE sources_id_seq IS 'Ids of tracked sources';
+COMMENT ON SEQUENCE refresh_runs_id_seq IS 'Ids of refresh runs';
