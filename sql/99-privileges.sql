@@ -45,7 +45,8 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 	check_predicate(text, regclass, regnamespace), _setting_defaults()
 	TO segmentation_admin;
 
--- readers: the BI views (granted where they are created) and what they call
+-- readers: the BI views (those of the state are granted where track() creates them) and what they call
+GRANT SELECT ON experiment_lift TO segmentation_reader, segmentation_admin;
 GRANT EXECUTE ON FUNCTION _experiment_lift() TO segmentation_reader, segmentation_admin;
 
 COMMENT ON SEQUENCE sources_id_seq IS 'Ids of tracked sources';
