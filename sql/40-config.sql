@@ -76,14 +76,14 @@ SELECT pg_catalog.pg_extension_config_dump('refresh_runs_id_seq', '');
 
 -- Settings: a value set with set_setting() overrides the default of a known
 -- name; nothing else is read (names and values are checked by set_setting).
-CREATE TABLE setting_values (
+CREATE TABLE _setting_values (
 	name text PRIMARY KEY,
 	value text NOT NULL,
 	set_by name NOT NULL DEFAULT current_user,
 	set_at timestamptz NOT NULL DEFAULT now()
 );
-SELECT pg_catalog.pg_extension_config_dump('setting_values', '');
-COMMENT ON TABLE setting_values IS 'Internal: the settings changed with set_setting() (see the settings view)';
+SELECT pg_catalog.pg_extension_config_dump('_setting_values', '');
+COMMENT ON TABLE _setting_values IS 'Internal: the settings changed with set_setting() (see the settings view)';
 
 -- the known settings: name, type of the value, default, what it does
 CREATE FUNCTION _setting_defaults() RETURNS TABLE (name text, type text, default_value text, description text)
@@ -98,7 +98,7 @@ COMMENT ON FUNCTION _setting_defaults() IS 'Internal: the known settings, their 
 CREATE VIEW settings AS
 SELECT d.name, coalesce(v.value, d.default_value) AS value, d.default_value, v.name IS NULL AS is_default,
        d.description, v.set_by, v.set_at
-FROM _setting_defaults() d LEFT JOIN setting_values v ON v.name = d.name;
+FROM _setting_defaults() d LEFT JOIN _setting_values v ON v.name = d.name;
 COMMENT ON VIEW settings IS 'Every setting of the extension with its value (set_setting() changes it)';
 COMMENT ON COLUMN settings.name IS 'Setting';
 COMMENT ON COLUMN settings.value IS 'Value in force';
@@ -112,7 +112,7 @@ COMMENT ON COLUMN settings.set_at IS 'When it was set last';
 CREATE FUNCTION _setting(setting text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 SELECT coalesce(v.value, d.default_value)
-FROM segmentation._setting_defaults() d LEFT JOIN segmentation.setting_values v ON v.name = d.name
+FROM segmentation._setting_defaults() d LEFT JOIN segmentation._setting_values v ON v.name = d.name
 WHERE d.name = setting
 $$;
 COMMENT ON FUNCTION _setting(text) IS 'Internal: the value of a setting';
@@ -128,7 +128,7 @@ BEGIN
 			HINT = format('Settings are %s.', (SELECT string_agg(d.name, ', ' ORDER BY d.name) FROM segmentation._setting_defaults() d));
 	END IF;
 	IF value IS NULL THEN
-		DELETE FROM segmentation.setting_values v WHERE v.name = set_setting.name;
+		DELETE FROM segmentation._setting_values v WHERE v.name = set_setting.name;
 		RETURN;
 	END IF;
 	IF known.type = 'interval' THEN
@@ -142,7 +142,7 @@ BEGIN
 				USING ERRCODE = 'invalid_parameter_value';
 		END;
 	END IF;
-	INSERT INTO segmentation.setting_values AS v (name, value, set_by) VALUES (set_setting.name, value, session_user)
+	INSERT INTO segmentation._setting_values AS v (name, value, set_by) VALUES (set_setting.name, value, session_user)
 	ON CONFLICT ON CONSTRAINT setting_values_pkey DO UPDATE SET value = EXCLUDED.value, set_by = EXCLUDED.set_by, set_at = now();
 END $$;
 COMMENT ON FUNCTION set_setting(text, text) IS 'Change a setting (NULL: back to its default); see the settings view';

@@ -34,7 +34,7 @@ END $$;
 -- re-validated by everything that reads them with elevated rights.
 GRANT SELECT, INSERT, UPDATE, DELETE ON sources, features, segments, experiments TO segmentation_admin;
 GRANT USAGE ON SEQUENCE sources_id_seq TO segmentation_admin;
-GRANT SELECT ON refresh_runs, _feature_map, settings, setting_values TO segmentation_admin;
+GRANT SELECT ON refresh_runs, _feature_map, settings, _setting_values TO segmentation_admin;
 GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_feature(text, text[]),
 	define_segment(text, text, text, int, text), drop_segment(text, text),
 	use_preset(text, text, text, int, int, int, float8), refresh(boolean, timestamptz),
