@@ -206,3 +206,62 @@ CREATE TRIGGER stamp_tracked_by BEFORE INSERT OR UPDATE ON sources
 CREATE VIEW _feature_map AS
 	SELECT e.event, f.id FROM features f, unnest(f.event_names) AS e(event);
 COMMENT ON VIEW _feature_map IS 'Internal: which feature each event name counts for';
+
+-- ===================================================================
+-- Tables of other roles that the extension reads with elevated rights
+-- ===================================================================
+
+-- Refresh and the experiment readout read tables that other roles own
+-- (tracked events, assignments) with the rights of the extension's owner.
+-- Reading a plain table runs nothing of its owner's, except through what
+-- this refuses: a view or foreign table (its definition or wrapper), an
+-- index or partition key whose operator class is not built in (its support
+-- functions run during a scan), and row-level security that would hide rows
+-- from the role that configured the read (its readers would learn them).
+-- Checked before every read: config and catalogs may have changed since.
+CREATE FUNCTION _check_readable(rel regclass, reader name, what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	top pg_class;
+	bad text;
+BEGIN
+	SELECT * INTO top FROM pg_class c WHERE c.oid = rel;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'the % (relation %) no longer exists', what, rel::oid USING ERRCODE = 'undefined_table';
+	END IF;
+	IF top.relkind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION 'the % % is not a table', what, rel USING ERRCODE = 'wrong_object_type',
+			HINT = 'Only plain and partitioned tables are read: a view or foreign table would run its owner''s code with the reader''s rights.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = reader) OR NOT has_table_privilege(reader, rel, 'SELECT') THEN
+		RAISE EXCEPTION 'role % may not read the % %', reader, what, rel USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF top.relrowsecurity AND NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = reader AND (r.rolsuper OR r.rolbypassrls))
+	   AND (top.relforcerowsecurity OR NOT pg_has_role(reader, top.relowner, 'USAGE')) THEN
+		RAISE EXCEPTION 'row-level security on the % % hides rows from role %', what, rel, reader
+			USING ERRCODE = 'insufficient_privilege',
+			      HINT = 'The extension would show every row to its readers: configure it as a role that sees every row (the table''s owner or a role with BYPASSRLS), or disable row-level security.';
+	END IF;
+	WITH RECURSIVE tree(oid) AS (
+		SELECT rel::oid
+		UNION
+		SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid)
+	SELECT format('%s is %s', c.oid::regclass,
+	              CASE WHEN c.relkind NOT IN ('r', 'p') THEN 'not a table'
+	                   ELSE 'indexed or partitioned with an operator class or access method that is not built in' END)
+	INTO bad
+	FROM tree t JOIN pg_class c ON c.oid = t.oid
+	WHERE c.relkind NOT IN ('r', 'p')
+	   OR c.relam >= 16384
+	   OR EXISTS (SELECT FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+	              WHERE x.indrelid = c.oid
+	                AND (ic.relam >= 16384 OR EXISTS (SELECT FROM unnest(x.indclass::oid[]) oc WHERE oc >= 16384)))
+	   OR EXISTS (SELECT FROM pg_partitioned_table pt
+	              WHERE pt.partrelid = c.oid AND EXISTS (SELECT FROM unnest(pt.partclass::oid[]) oc WHERE oc >= 16384))
+	LIMIT 1;
+	IF bad IS NOT NULL THEN
+		RAISE EXCEPTION 'the % % cannot be read safely: %', what, rel, bad USING ERRCODE = 'wrong_object_type',
+			HINT = 'Only built-in access methods and operator classes run while the extension reads it.';
+	END IF;
+END $$;
+COMMENT ON FUNCTION _check_readable(regclass, name, text) IS 'Internal: refuses to read a relation whose reading could run code of a less privileged role or leak rows hidden by row-level security';

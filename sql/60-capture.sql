@@ -174,6 +174,21 @@ BEGIN
 		RAISE EXCEPTION 'segment name "unsegmented" is reserved' USING ERRCODE = 'reserved_name',
 			HINT = 'Users that match no predicate of a scheme are in unsegmented.';
 	END IF;
+	IF scheme ~ '^\(.*\)$' OR name ~ '^\(.*\)$' THEN
+		RAISE EXCEPTION 'names in parentheses, such as "%", are reserved', CASE WHEN name ~ '^\(.*\)$' THEN name ELSE scheme END
+			USING ERRCODE = 'reserved_name', HINT = 'The views use (all), (unknown), (none), (new) and (gone) for rows of their own.';
+	END IF;
+	-- each scheme is a column of user_scores: a name PostgreSQL keeps whole,
+	-- and a number of columns it allows
+	IF octet_length(scheme) >= 64 THEN
+		RAISE EXCEPTION 'scheme name "%" is longer than 63 bytes', scheme USING ERRCODE = 'name_too_long',
+			HINT = 'Each scheme is a column of segmentation.user_scores, and PostgreSQL names have at most 63 bytes.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = define_segment.scheme)
+	   AND (SELECT count(DISTINCT s.scheme) FROM segmentation.segments s) >= 1000 THEN
+		RAISE EXCEPTION 'there are 1000 schemes already' USING ERRCODE = 'program_limit_exceeded',
+			HINT = 'Each scheme is a column of segmentation.user_scores, which PostgreSQL limits to 1600 columns; drop schemes you no longer use.';
+	END IF;
 	IF scheme = 'user_id' OR EXISTS (SELECT FROM segmentation.score_columns() c WHERE c.name = scheme) THEN
 		RAISE EXCEPTION 'scheme name "%" is taken by a column of user_scores', scheme USING ERRCODE = 'reserved_name';
 	END IF;

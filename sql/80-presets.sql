@@ -85,33 +85,50 @@ COMMENT ON FUNCTION use_preset(text, text, text, int, int, int, float8) IS 'Inst
 -- Scheduling with pg_cron
 -- ===================================================================
 
-CREATE FUNCTION schedule_refresh(schedule text DEFAULT '*/15 * * * *') RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	job bigint;
+-- pg_cron's functions, when pg_cron is installed in this database: its
+-- schema cron must be a member of the pg_cron extension (a schema named cron
+-- that is not pg_cron's is never called)
+CREATE FUNCTION _cron_ready() RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+	IF NOT EXISTS (SELECT FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+	               WHERE e.extname = 'pg_cron' AND n.nspname = 'cron'
+	                 AND EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid
+	                             AND d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e')) THEN
 		RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = 'feature_not_supported',
 			HINT = 'Install it (Debian: apt-get install postgresql-15-cron), set shared_preload_libraries = ''pg_cron'' and cron.database_name = '''
 			       || current_database() || ''' in postgresql.conf, restart, then CREATE EXTENSION pg_cron.';
 	END IF;
+END $$;
+COMMENT ON FUNCTION _cron_ready() IS 'Internal: refuses unless pg_cron is installed in this database';
+
+-- SECURITY DEFINER, so that segmentation_admin can schedule without rights
+-- on pg_cron's schema: what it chooses is the cron expression alone (pg_cron
+-- parses it); the job, its name and its command are fixed.  The job belongs
+-- to the extension's owner.
+CREATE FUNCTION schedule_refresh(schedule text DEFAULT '*/15 * * * *') RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	job bigint;
+BEGIN
+	IF schedule IS NULL OR length(schedule) > 100 THEN
+		RAISE EXCEPTION 'argument "schedule" must be a cron expression such as ''*/15 * * * *''' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	PERFORM segmentation._cron_ready();
 	-- a named job: scheduling again replaces it
 	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
 		USING 'segmentation-refresh', schedule, 'SELECT segmentation.refresh()';
 	RETURN job;
 END $$;
-COMMENT ON FUNCTION schedule_refresh(text) IS 'Run segmentation.refresh() on a cron schedule through pg_cron (job segmentation-refresh); scheduling again replaces the job';
+COMMENT ON FUNCTION schedule_refresh(text) IS 'Run segmentation.refresh() on a cron schedule through pg_cron (job segmentation-refresh, owned by the extension''s owner); scheduling again replaces the job';
 
 CREATE FUNCTION unschedule_refresh() RETURNS boolean
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	done boolean;
 BEGIN
-	IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
-		RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = 'feature_not_supported',
-			HINT = 'Nothing can be scheduled without it; see segmentation.schedule_refresh().';
-	END IF;
-	IF NOT EXISTS (SELECT FROM cron.job WHERE jobname = 'segmentation-refresh') THEN
+	PERFORM segmentation._cron_ready();
+	IF NOT EXISTS (SELECT FROM cron.job WHERE jobname = 'segmentation-refresh' AND username = current_user) THEN
 		RETURN false;
 	END IF;
 	EXECUTE 'SELECT cron.unschedule($1)' INTO done USING 'segmentation-refresh';

@@ -26,56 +26,80 @@ COMMENT ON COLUMN experiments.variants IS 'Variants of the design split (NULL: t
 COMMENT ON COLUMN experiments.weights IS 'Design weight of each variant, in the order of variants';
 COMMENT ON COLUMN experiments.tracked_by IS 'Role that defined the experiment (set by a trigger): the readout reads the assignments only while this role may';
 
-CREATE FUNCTION define_experiment(name text, assignments regclass, user_column name, variant_column name,
-                                  assigned_at_column name, control text, conversion_event text,
-                                  conversion_window interval DEFAULT '14 days',
-                                  variants text[] DEFAULT NULL, weights float8[] DEFAULT NULL)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- An experiment's assignments as the readout reads them: a table the
+-- defining role may read safely (_check_readable), the user id of the
+-- tracked type, a variant of a built-in type that casts to text with built-in
+-- code, a timestamptz; a sane design split.  Checked when defined and before
+-- every read, so a row changed in the table later cannot turn the readout.
+CREATE FUNCTION _check_experiment(e experiments) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	col name;
 	t regtype;
 	user_t regtype;
 BEGIN
-	IF name IS NULL OR name = '' OR control IS NULL OR conversion_event IS NULL THEN
+	IF e.name IS NULL OR e.name = '' OR e.control IS NULL OR e.conversion_event IS NULL THEN
 		RAISE EXCEPTION 'arguments "name", "control" and "conversion_event" must not be empty' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF conversion_window IS NULL OR conversion_window <= interval '0' THEN
-		RAISE EXCEPTION 'argument "conversion_window" must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
+	IF e.name ~ '^\(.*\)$' OR e.control ~ '^\(.*\)$' THEN
+		RAISE EXCEPTION 'names in parentheses, such as "%", are reserved for the extension''s own rows', e.name
+			USING ERRCODE = 'reserved_name';
 	END IF;
-	IF NOT has_table_privilege(assignments, 'SELECT') THEN
-		RAISE EXCEPTION 'permission denied to read %', assignments USING ERRCODE = 'insufficient_privilege';
+	IF e.conversion_window IS NULL OR e.conversion_window <= interval '0' OR e.conversion_window > interval '10 years' THEN
+		RAISE EXCEPTION 'argument "conversion_window" must be a positive interval of at most 10 years' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	SELECT s.user_type INTO user_t FROM segmentation.sources s LIMIT 1;
 	IF user_t IS NULL THEN
 		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Conversions are read from the tracked events: call segmentation.track(...) first.';
 	END IF;
-	FOREACH col IN ARRAY ARRAY[user_column, variant_column, assigned_at_column] LOOP
+	PERFORM segmentation._check_readable(e.assignments, e.tracked_by, 'assignments table');
+	FOREACH col IN ARRAY ARRAY[e.user_column, e.variant_column, e.assigned_at_column] LOOP
+		t := NULL;
 		SELECT a.atttypid::regtype INTO t FROM pg_attribute a
-		WHERE a.attrelid = assignments AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+		WHERE a.attrelid = e.assignments AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
 		IF t IS NULL THEN
-			RAISE EXCEPTION 'column "%" does not exist in %', col, assignments USING ERRCODE = 'undefined_column';
+			RAISE EXCEPTION 'column "%" does not exist in %', col, e.assignments USING ERRCODE = 'undefined_column';
 		END IF;
-		IF col = user_column AND t <> user_t THEN
-			RAISE EXCEPTION 'user column "%" of % is %, but tracked events use %', col, assignments, t, user_t
+		IF col = e.user_column AND t <> user_t THEN
+			RAISE EXCEPTION 'user column "%" of % is %, but tracked events use %', col, e.assignments, t, user_t
 				USING ERRCODE = 'datatype_mismatch';
 		END IF;
-		IF col = assigned_at_column AND t <> 'timestamptz'::regtype THEN
-			RAISE EXCEPTION 'assignment time column "%" of % is %, not timestamptz', col, assignments, t
+		IF col = e.variant_column AND t NOT IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'int2'::regtype,
+		                                      'int4'::regtype, 'int8'::regtype, 'bool'::regtype) THEN
+			RAISE EXCEPTION 'variant column "%" of % is %, not text, an integer or boolean', col, e.assignments, t
+				USING ERRCODE = 'datatype_mismatch';
+		END IF;
+		IF col = e.assigned_at_column AND t <> 'timestamptz'::regtype THEN
+			RAISE EXCEPTION 'assignment time column "%" of % is %, not timestamptz', col, e.assignments, t
 				USING ERRCODE = 'datatype_mismatch';
 		END IF;
 	END LOOP;
-	IF (variants IS NULL) <> (weights IS NULL) OR cardinality(variants) <> cardinality(weights)
-	   OR array_position(variants, NULL) IS NOT NULL OR array_position(weights, NULL) IS NOT NULL THEN
+	IF (e.variants IS NULL) <> (e.weights IS NULL) OR cardinality(e.variants) <> cardinality(e.weights)
+	   OR array_position(e.variants, NULL) IS NOT NULL OR array_position(e.weights, NULL) IS NOT NULL
+	   OR array_ndims(e.variants) > 1 OR array_ndims(e.weights) > 1 THEN
 		RAISE EXCEPTION 'arguments "variants" and "weights" go together, one weight per variant, without NULLs'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF EXISTS (SELECT FROM unnest(weights) w WHERE NOT (w >= 0 AND w < 'Infinity')) OR (SELECT sum(w) FROM unnest(weights) w) = 0 THEN
-		RAISE EXCEPTION 'argument "weights" must be finite, >= 0, and not all 0' USING ERRCODE = 'invalid_parameter_value';
+	-- weights are relative: a sane range keeps the SRM test's arithmetic finite
+	IF EXISTS (SELECT FROM unnest(e.weights) w WHERE NOT (w >= 0 AND w <= 1e9)) OR (SELECT sum(w) FROM unnest(e.weights) w) = 0 THEN
+		RAISE EXCEPTION 'argument "weights" must be numbers from 0 to 1e9, not all 0' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Weights are relative: {50,50} and {1,1} are the same split.';
 	END IF;
-	IF variants IS NOT NULL AND NOT control = ANY (variants) THEN
-		RAISE EXCEPTION 'control "%" is not one of the variants %', control, variants USING ERRCODE = 'invalid_parameter_value';
+	IF e.variants IS NOT NULL AND NOT e.control = ANY (e.variants) THEN
+		RAISE EXCEPTION 'control "%" is not one of the variants %', e.control, e.variants USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+END $$;
+COMMENT ON FUNCTION _check_experiment(experiments) IS 'Internal: refuses an experiment whose assignments cannot be read safely or whose columns or split are wrong';
+
+CREATE FUNCTION define_experiment(name text, assignments regclass, user_column name, variant_column name,
+                                  assigned_at_column name, control text, conversion_event text,
+                                  conversion_window interval DEFAULT '14 days',
+                                  variants text[] DEFAULT NULL, weights float8[] DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM segmentation._check_experiment(ROW(name, assignments, user_column, variant_column, assigned_at_column,
+		control, conversion_event, conversion_window, variants, weights, current_user, now())::segmentation.experiments);
 	INSERT INTO segmentation.experiments AS e (name, assignments, user_column, variant_column, assigned_at_column,
 		control, conversion_event, conversion_window, variants, weights)
 	VALUES (name, assignments, user_column, variant_column, assigned_at_column, control, conversion_event,
@@ -97,18 +121,22 @@ CREATE FUNCTION _experiment_lift() RETURNS TABLE (
 	revenue_per_user double precision, revenue_p_value double precision, enough_data boolean)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	e record;
+	e segmentation.experiments;
 	src text;
 BEGIN
 	IF to_regclass('segmentation.membership_history') IS NULL THEN
 		RETURN;
 	END IF;
 	src := segmentation._sources_sql();
-	FOR e IN SELECT * FROM segmentation.experiments x ORDER BY x.name LOOP
-		IF NOT has_table_privilege(e.tracked_by, e.assignments, 'SELECT') THEN
-			RAISE EXCEPTION 'role % that defined experiment % may no longer read %', e.tracked_by, e.name, e.assignments
-				USING ERRCODE = 'insufficient_privilege';
-		END IF;
+	FOR e IN SELECT x.* FROM segmentation.experiments x ORDER BY x.name LOOP
+		-- one experiment that cannot be read safely is left out, not the others
+		BEGIN
+			PERFORM segmentation._check_experiment(e);
+		EXCEPTION WHEN OTHERS THEN
+			RAISE WARNING 'experiment "%" left out of experiment_lift: %', e.name, SQLERRM
+				USING HINT = 'Define it again with segmentation.define_experiment(), or delete it from segmentation.experiments.';
+			CONTINUE;
+		END;
 		RETURN QUERY EXECUTE format($q$
 		WITH ass AS (
 			-- a user's first assignment counts

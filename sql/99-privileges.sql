@@ -42,7 +42,8 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 	define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]),
 	-- what those call as the admin
 	_create_state(regtype), _install_capture(int), _rebuild_views(), _feature_of(text, text),
-	check_predicate(text, regclass, regnamespace), _setting_defaults()
+	check_predicate(text, regclass, regnamespace), _setting_defaults(), _check_readable(regclass, name, text),
+	_check_experiment(experiments)
 	TO segmentation_admin;
 
 -- readers: the BI views (those of the state are granted where track() creates them) and what they call

@@ -31,6 +31,8 @@
 #include "behavior.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_cast.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -39,16 +41,22 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
+#include "parser/parse_type.h"
 #include "parser/parser.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/ruleutils.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
+
+/* a predicate longer than this is refused (each is parsed at every refresh) */
+#define PREDICATE_MAX_LENGTH 10000
 
 static void pg_attribute_noreturn()
 Refuse(const char *what, const char *detail)
@@ -57,42 +65,183 @@ Refuse(const char *what, const char *detail)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("segment predicate not allowed: %s", what),
 			 detail ? errdetail("%s", detail) : 0,
-			 errhint("A predicate is a boolean expression over the columns of segmentation.scores, "
-					 "using constants, operators, AND/OR/NOT, CASE and immutable built-in functions.")));
+			 errhint("A predicate is a boolean expression over the columns of segmentation.scores, using "
+					 "constants and casts of built-in types, comparisons, arithmetic, AND/OR/NOT, CASE, "
+					 "IN, LIKE, COALESCE, GREATEST/LEAST and a few cheap built-in functions (doc/pipeline.md lists them).")));
 }
 
-/* a function the predicate may call: immutable, in pg_catalog or our schema */
+/*
+ * The allowlist.  Refresh evaluates predicates with the rights of whoever
+ * runs it (often a superuser), once per user, so a predicate may only use
+ * what is built in, cannot be redefined by anyone, and costs little: values of
+ * the types below, the operators below on those types, casts between them,
+ * and the functions named below; on numeric, whose values can be huge (1e100000
+ * is eight characters), only what is linear in their size.  Everything else
+ * is refused, whatever it is.
+ */
 static bool
-FunctionRefused(Oid funcid, void *context)
+AllowedType(Oid type)
 {
-	Oid			ours = *(Oid *) context;
-	Oid			nsp = get_func_namespace(funcid);
+	switch (type)
+	{
+		case BOOLOID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+		case DATEOID:
+		case INTERVALOID:
+		case NUMERICOID:
+		case BOOLARRAYOID:
+		case INT4ARRAYOID:
+		case INT8ARRAYOID:
+		case FLOAT8ARRAYOID:
+		case TEXTARRAYOID:
+			return true;
+		default:
+			return false;
+	}
+}
 
-	if (func_volatile(funcid) != PROVOLATILE_IMMUTABLE)
-		Refuse(psprintf("function %s is not immutable", format_procedure(funcid)),
-			   "Segments must not depend on when or by whom refresh runs.");
-	if (nsp != PG_CATALOG_NAMESPACE && nsp != ours)
-		Refuse(psprintf("function %s is not a built-in or segmentation function", format_procedure(funcid)),
-			   "Only functions of pg_catalog and of the segmentation schema can run inside refresh.");
+/* operators by name: comparisons, arithmetic, concatenation, LIKE, arrays */
+static const char *const allowed_operators[] = {
+	"=", "<>", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "||",
+	"~~", "!~~", "~~*", "!~~*", "@>", "<@", "&&", NULL
+};
+
+/* functions by name: each linear in its arguments (no repeat, lpad, replace, regexes) */
+static const char *const allowed_functions[] = {
+	"abs", "round", "trunc", "floor", "ceil", "ceiling", "sign", "sqrt", "cbrt", "exp", "ln", "log",
+	"log10", "power", "pow", "mod", "div", "lower", "upper", "length", "char_length",
+	"character_length", "octet_length", "btrim", "ltrim", "rtrim", "substr", "substring", "left", "right",
+	"strpos", "starts_with", "concat", "array_length", "cardinality", "array_position", "array_cat",
+	"array_append", "array_prepend", "date_part", "isfinite", NULL
+};
+
+/* what is linear in the size of numeric arguments */
+static const char *const numeric_operators[] = {"=", "<>", "<", "<=", ">", ">=", "+", "-", NULL};
+static const char *const numeric_functions[] = {
+	"abs", "round", "trunc", "floor", "ceil", "ceiling", "sign", NULL
+};
+
+static bool
+InList(const char *name, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcmp(name, *list) == 0)
+			return true;
 	return false;
 }
 
+/* a cast function between allowed types */
+static bool
+IsAllowedCast(Oid funcid, Oid source, Oid target)
+{
+	HeapTuple	tup;
+	bool		found;
+
+	if (!AllowedType(target) || !AllowedType(source))
+		return false;
+	tup = SearchSysCache2(CASTSOURCETARGET, ObjectIdGetDatum(source), ObjectIdGetDatum(target));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	found = ((Form_pg_cast) GETSTRUCT(tup))->castfunc == funcid;
+	ReleaseSysCache(tup);
+	return found;
+}
+
+/*
+ * Whether a predicate may call funcid (for operator opno, if valid): an
+ * immutable function of pg_catalog, and an operator of the list on allowed
+ * types, a cast, or a function of the list on allowed types; or our
+ * quantile_score.
+ */
+static void
+CheckFunction(Oid funcid, Oid opno, Oid ours)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	Form_pg_proc proc;
+	bool		ok,
+				numeric;
+	int			i;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", funcid);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (proc->provolatile != PROVOLATILE_IMMUTABLE)
+		Refuse(psprintf("function %s is not immutable", format_procedure(funcid)),
+			   "Segments must not depend on when or by whom refresh runs.");
+	if (proc->pronamespace == ours && !OidIsValid(opno) &&
+		strcmp(NameStr(proc->proname), "quantile_score") == 0)
+	{
+		ReleaseSysCache(tup);
+		return;
+	}
+	if (proc->pronamespace != PG_CATALOG_NAMESPACE)
+		Refuse(psprintf("function %s is not a built-in function", format_procedure(funcid)),
+			   "Only built-in functions can run inside refresh.");
+
+	numeric = proc->prorettype == NUMERICOID;
+	for (i = 0; i < proc->pronargs; i++)
+		numeric |= proc->proargtypes.values[i] == NUMERICOID;
+	if (OidIsValid(opno))
+	{
+		char	   *oprname = get_opname(opno);
+
+		ok = oprname != NULL && InList(oprname, numeric ? numeric_operators : allowed_operators);
+	}
+	else if (proc->pronargs == 1 && IsAllowedCast(funcid, proc->proargtypes.values[0], proc->prorettype))
+		ok = true;
+	else
+		ok = InList(NameStr(proc->proname), numeric ? numeric_functions : allowed_functions);
+	ok = ok && !proc->proretset && proc->prokind == PROKIND_FUNCTION && AllowedType(proc->prorettype);
+	for (i = 0; ok && i < proc->pronargs; i++)
+		ok = AllowedType(proc->proargtypes.values[i]);
+	if (!ok)
+		Refuse(psprintf("%s %s is not on the list of allowed built-ins",
+						OidIsValid(opno) ? "operator" : "function",
+						OidIsValid(opno) ? format_operator(opno) : format_procedure(funcid)),
+			   "Predicates run once per user at every refresh, with the rights of whoever runs it: "
+			   "only cheap built-in operators and functions on built-in types are allowed.");
+	ReleaseSysCache(tup);
+}
+
+typedef struct CheckContext
+{
+	Oid			ours;			/* the extension's schema */
+} CheckContext;
+
+/* the analyzed expression: allowed nodes, types, operators and functions only */
 static bool
 CheckNode(Node *node, void *context)
 {
+	CheckContext *cx = (CheckContext *) context;
+
 	if (node == NULL)
 		return false;
+	if (IsA(node, List) || IsA(node, CaseWhen))
+		return expression_tree_walker(node, CheckNode, context);
+	/* every value of the expression is of an allowed type */
+	if (!AllowedType(exprType(node)))
+		Refuse(psprintf("a value of type %s", format_type_be(exprType(node))),
+			   "Values must be of built-in scalar types (boolean, integers, floats, numeric, text, dates "
+			   "and times, intervals) or arrays of them.");
 	switch (nodeTag(node))
 	{
 		case T_Var:
-			if (((Var *) node)->varlevelsup != 0 || ((Var *) node)->varno != 1)
-				Refuse("outer reference", NULL);
+			if (((Var *) node)->varlevelsup != 0 || ((Var *) node)->varno != 1 ||
+				((Var *) node)->varattno <= 0)
+				Refuse("reference to something other than a column of segmentation.scores", NULL);
 			break;
 		case T_Const:
-		case T_List:
 		case T_BoolExpr:
 		case T_CaseExpr:
-		case T_CaseWhen:
 		case T_CaseTestExpr:
 		case T_NullTest:
 		case T_BooleanTest:
@@ -100,22 +249,55 @@ CheckNode(Node *node, void *context)
 		case T_MinMaxExpr:
 		case T_RelabelType:
 		case T_ArrayExpr:
+			break;
 		case T_FuncExpr:
+			{
+				FuncExpr   *f = (FuncExpr *) node;
+
+				if (f->funcvariadic)
+					Refuse("VARIADIC call", NULL);
+				CheckFunction(f->funcid, InvalidOid, cx->ours);
+				break;
+			}
 		case T_OpExpr:
 		case T_DistinctExpr:
 		case T_NullIfExpr:
+			{
+				OpExpr	   *op = (OpExpr *) node;
+
+				set_opfuncid(op);
+				CheckFunction(op->opfuncid, op->opno, cx->ours);
+				break;
+			}
 		case T_ScalarArrayOpExpr:
-			break;
+			{
+				ScalarArrayOpExpr *op = (ScalarArrayOpExpr *) node;
+
+				set_sa_opfuncid(op);
+				CheckFunction(op->opfuncid, op->opno, cx->ours);
+				break;
+			}
 		case T_CoerceViaIO:
 			{
 				CoerceViaIO *c = (CoerceViaIO *) node;
+				Oid			out,
+							in,
+							ioparam;
+				bool		varlena;
 
-				/* casts through text run the types' I/O functions: built-in types only */
-				if (get_typ_typrelid(c->resulttype) != InvalidOid ||
-					get_typ_typrelid(exprType((Node *) c->arg)) != InvalidOid ||
-					c->resulttype >= FirstNormalObjectId ||
-					exprType((Node *) c->arg) >= FirstNormalObjectId)
-					Refuse("cast between non-built-in types", NULL);
+				/*
+				 * casts through text run the types' I/O functions: of allowed
+				 * types, and immutable (timestamptz and date print by the
+				 * session's TimeZone and DateStyle)
+				 */
+				if (!AllowedType(c->resulttype) || !AllowedType(exprType((Node *) c->arg)))
+					Refuse("cast between types that are not allowed", NULL);
+				getTypeOutputInfo(exprType((Node *) c->arg), &out, &varlena);
+				getTypeInputInfo(c->resulttype, &in, &ioparam);
+				if (func_volatile(out) != PROVOLATILE_IMMUTABLE || func_volatile(in) != PROVOLATILE_IMMUTABLE)
+					Refuse(psprintf("cast from %s to %s depends on the session's settings",
+									format_type_be(exprType((Node *) c->arg)), format_type_be(c->resulttype)),
+						   "Segments must not depend on when or by whom refresh runs.");
 				break;
 			}
 		case T_SubLink:
@@ -128,10 +310,99 @@ CheckNode(Node *node, void *context)
 			Refuse("parameter", NULL);
 		default:
 			Refuse(psprintf("expression of kind %d", (int) nodeTag(node)),
-				   "Only columns, constants, operators, boolean logic, CASE and immutable functions are allowed.");
+				   "Only columns, constants, casts, operators, boolean logic, CASE, COALESCE, "
+				   "GREATEST/LEAST and allowed functions are allowed.");
 	}
-	check_functions_in_node(node, FunctionRefused, context);
 	return expression_tree_walker(node, CheckNode, context);
+}
+
+/* a name (of a function, operator or type) that is unqualified or pg_catalog's */
+static void
+CheckName(List *names, const char *what)
+{
+	if (list_length(names) == 1)
+		return;
+	if (list_length(names) == 2 && strcmp(strVal(linitial(names)), "pg_catalog") == 0)
+		return;
+	Refuse(psprintf("%s %s is not a built-in", what, NameListToString(names)), NULL);
+}
+
+/*
+ * The raw parse tree, before parse analysis: parse analysis already runs
+ * code (a literal cast to a type runs the type's input function, and a
+ * domain's input runs its CHECK), so type names must be allowed before it.
+ * Function and operator names must be unqualified (they are then resolved in
+ * pg_catalog, the search_path refresh pins) or pg_catalog's.
+ */
+static bool
+CheckRawNode(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	switch (nodeTag(node))
+	{
+		case T_List:
+		case T_A_Const:
+		case T_BoolExpr:
+		case T_NullTest:
+		case T_BooleanTest:
+		case T_CaseExpr:
+		case T_CaseWhen:
+		case T_CoalesceExpr:
+		case T_MinMaxExpr:
+		case T_A_ArrayExpr:
+			break;
+		case T_ColumnRef:
+			{
+				ColumnRef  *c = (ColumnRef *) node;
+
+				if (list_length(c->fields) != 1 || !IsA(linitial(c->fields), String))
+					Refuse(psprintf("column reference %s", NameListToString(c->fields)),
+						   "Name the columns of segmentation.scores without a qualifier.");
+				return false;
+			}
+		case T_TypeCast:
+			{
+				TypeCast   *tc = (TypeCast *) node;
+				Oid			type;
+
+				if (tc->typeName->pct_type || tc->typeName->setof)
+					Refuse("type reference", NULL);
+				CheckName(tc->typeName->names, "type");
+				type = LookupTypeNameOid(NULL, tc->typeName, true);
+				if (!AllowedType(type))
+					Refuse(psprintf("cast to %s", TypeNameToString(tc->typeName)),
+						   "Casts are to built-in scalar types or arrays of them.");
+				/* (typmods are applied by the type's own built-in typmodin) */
+				return CheckRawNode(tc->arg, context);
+			}
+		case T_FuncCall:
+			{
+				FuncCall   *f = (FuncCall *) node;
+
+				if (f->agg_order || f->agg_filter || f->over || f->agg_star || f->agg_distinct ||
+					f->func_variadic || f->agg_within_group)
+					Refuse("aggregate or window call", NULL);
+				CheckName(f->funcname, "function");
+				break;
+			}
+		case T_A_Expr:
+			{
+				A_Expr	   *e = (A_Expr *) node;
+
+				if (e->kind == AEXPR_SIMILAR)
+					Refuse("SIMILAR TO", NULL);
+				CheckName(e->name, "operator");
+				break;
+			}
+		case T_SubLink:
+			Refuse("subquery", NULL);
+		default:
+			Refuse(psprintf("expression of kind %d", (int) nodeTag(node)),
+				   "Only columns, constants, casts, operators, boolean logic, CASE, COALESCE, "
+				   "GREATEST/LEAST and allowed functions are allowed.");
+	}
+	return raw_expression_tree_walker(node, CheckRawNode, context);
 }
 
 /* Point parse errors into the predicate, not into the caller's statement */
@@ -168,7 +439,9 @@ AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want)
 	List	   *raw;
 	RawStmt    *stmt;
 	SelectStmt *select;
+	RangeVar   *from;
 	Query	   *query;
+	CheckContext cx = {ours};
 	Node	   *expr;
 	PredicateSource source;
 	ErrorContextCallback errcallback;
@@ -177,11 +450,11 @@ AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	if (strchr(predicate, ';') != NULL || strstr(predicate, "--") != NULL ||
-		strstr(predicate, "/*") != NULL)
-		Refuse("statement separators and comments", "Write one expression, without ';' or comments.");
+	if (strlen(predicate) > PREDICATE_MAX_LENGTH)
+		Refuse(psprintf("longer than %d bytes", PREDICATE_MAX_LENGTH), NULL);
 
-	sql = psprintf("SELECT (%s) FROM %s.%s", predicate,
+	/* (the newline ends a -- comment the predicate may close with) */
+	sql = psprintf("SELECT (%s\n) FROM %s.%s", predicate,
 				   quote_identifier(get_namespace_name(get_rel_namespace(relid))),
 				   quote_identifier(relname));
 	source.predicate = predicate;
@@ -201,8 +474,15 @@ AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want)
 		select->windowClause || select->sortClause || select->limitCount ||
 		select->limitOffset || select->withClause || select->distinctClause ||
 		select->lockingClause || select->intoClause || select->op != SETOP_NONE ||
-		((ResTarget *) linitial(select->targetList))->name != NULL)
+		((ResTarget *) linitial(select->targetList))->name != NULL ||
+		!IsA(linitial(select->fromClause), RangeVar))
 		Refuse("not a single expression", "The predicate must be one expression, e.g. recency_days > 30 AND frequency >= 5.");
+	from = linitial_node(RangeVar, select->fromClause);
+	if (from->catalogname || from->alias || !from->schemaname ||
+		strcmp(from->schemaname, get_namespace_name(get_rel_namespace(relid))) != 0 ||
+		strcmp(from->relname, relname) != 0)
+		Refuse("not a single expression", "The predicate must be one expression, e.g. recency_days > 30 AND frequency >= 5.");
+	CheckRawNode(((ResTarget *) linitial(select->targetList))->val, NULL);
 
 	query = parse_analyze_fixedparams(stmt, sql, NULL, 0, NULL);
 	error_context_stack = errcallback.previous;
@@ -225,8 +505,43 @@ AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("segment predicate must be %s, not %s", format_type_be(want), format_type_be(exprType(expr))),
 				 errhint("Compare something, e.g. frequency >= 5.")));
-	CheckNode(expr, &ours);
+	CheckNode(expr, &cx);
 	return expr;
+}
+
+/*
+ * Predicates are parsed, printed and compiled with fixed settings, whoever
+ * does it: a literal such as '2024-03-01' is a time in UTC, and the text
+ * stored at define time is the text refresh gets again.  Returns the GUC
+ * nest level to give AtEOXact_GUC.
+ */
+static int
+PinSettings(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/*
+ * The scores relation a caller names must be the scores view of the schema
+ * the called function lives in: nothing else is read as a row of scores.
+ */
+static void
+CheckScoresArg(FunctionCallInfo fcinfo, Oid relid)
+{
+	Oid			ours = get_func_namespace(fcinfo->flinfo->fn_oid);
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL || get_rel_namespace(relid) != ours || strcmp(relname, "scores") != 0 ||
+		get_rel_relkind(relid) != RELKIND_VIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"scores\" must be the view %s.scores", get_namespace_name(ours))));
 }
 
 /*
@@ -238,12 +553,21 @@ Datum
 check_predicate(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(1);
-	Node	   *expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid,
-										 PG_GETARG_OID(2), BOOLOID);
+	Node	   *expr;
+	text	   *result;
+	int			level;
 
-	PG_RETURN_TEXT_P(cstring_to_text(deparse_expression(expr,
-														deparse_context_for(get_rel_name(relid), relid),
-														false, false)));
+	CheckScoresArg(fcinfo, relid);
+	if (PG_GETARG_OID(2) != get_rel_namespace(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"schema\" must be the schema of segmentation.scores")));
+	level = PinSettings();
+	expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid, PG_GETARG_OID(2), BOOLOID);
+	result = cstring_to_text(deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
+												false, false));
+	AtEOXact_GUC(true, level);
+	PG_RETURN_TEXT_P(result);
 }
 
 /* ---------- evaluating the rules ---------- */
@@ -347,7 +671,8 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 	bool	   *sn,
 			   *rn;
 	int			nr,
-				i;
+				i,
+				level;
 	TupleDesc	tupdesc;
 
 	deconstruct_array(schemes, TEXTOID, -1, false, TYPALIGN_INT, &sv, &sn, &c->n);
@@ -356,7 +681,14 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("arguments \"schemes\" and \"rules\" must be one-dimensional arrays of the same length")));
+	CheckScoresArg(fcinfo, relid);
 	tupdesc = lookup_rowtype_tupdesc_copy(get_rel_type_id(relid), -1);
+	/* user_id goes into the row as it is: it must be of the column's type */
+	if (get_fn_expr_argtype(fcinfo->flinfo, 0) != TupleDescAttr(tupdesc, 0)->atttypid)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("argument \"user_id\" must be of type %s, the type of segmentation.scores.user_id",
+						format_type_be(TupleDescAttr(tupdesc, 0)->atttypid))));
 	if (tupdesc->natts != SCORE_COLUMNS + 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -370,6 +702,7 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 	c->schemes = palloc(Max(c->n, 1) * sizeof(char *));
 	c->rules = palloc(Max(c->n, 1) * sizeof(ExprState *));
 	c->prunable = true;
+	level = PinSettings();
 	for (i = 0; i < c->n; i++)
 	{
 		Expr	   *expr;
@@ -384,6 +717,7 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 		c->rules[i] = ExecInitExpr(expr, NULL);
 		FindAtoms((Node *) expr, c);
 	}
+	AtEOXact_GUC(true, level);
 	c->econtext = CreateStandaloneExprContext();
 	c->slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
 	c->scores = ScoresCacheCreate(fcinfo->flinfo->fn_mcxt);

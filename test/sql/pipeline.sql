@@ -163,7 +163,7 @@ DELETE FROM segmentation.segments WHERE scheme = 's';
 SELECT segmentation.define_segment('activity', 'daily', 'active_days_7 >= 6', 300, 'Active most days');
 SELECT segmentation.define_segment('activity', 'weekly', 'active_days_28 >= 4 AND recency_days < 7', 200);
 SELECT segmentation.define_segment('activity', 'buyer', 'monetary > 0 AND ''purchase'' = ANY (features_used)', 100);
-SELECT segmentation.define_segment('activity', 'deep', 'CASE WHEN frequency > 50 THEN segmentation.feature_count(NULL, 0) IS NULL ELSE false END', 50);
+SELECT segmentation.define_segment('activity', 'deep', 'CASE WHEN frequency > 50 THEN abs(monetary) >= 0 ELSE false END', 50);
 SELECT scheme, name, priority, checked_predicate FROM segmentation.segments ORDER BY scheme, priority DESC;
 
 -- the presets

@@ -1,0 +1,187 @@
+-- Attacks on the privilege model (issue 13, DESIGN section 7), each performed
+-- as the role that would try it: a reader, an admin, a role with no
+-- segmentation role at all.  The attacker's payload, regress_att.pwn(),
+-- records whoever ran it and makes the attacker a superuser when it runs with
+-- a superuser's rights: at the end, it must have run as nobody but the
+-- attacker, and the attacker must not be a superuser.
+SET TIME ZONE 'UTC';
+SET datestyle = 'ISO, YMD';
+
+CREATE ROLE regress_att_reader IN ROLE segmentation_reader;
+CREATE ROLE regress_att_admin IN ROLE segmentation_admin;
+CREATE ROLE regress_att_nobody;
+CREATE SCHEMA regress_att AUTHORIZATION regress_att_admin;
+CREATE TABLE att_events (uid bigint, ts timestamptz, ev text, amount float8);
+GRANT SELECT, TRIGGER ON att_events TO regress_att_admin;
+INSERT INTO att_events SELECT u, '2024-04-01'::timestamptz + u * interval '1 hour', 'view', u
+FROM generate_series(1, 20) u;
+
+SET ROLE regress_att_admin;
+CREATE TABLE regress_att.pwned (who name, how text);
+GRANT ALL ON regress_att.pwned TO PUBLIC;
+CREATE FUNCTION regress_att.pwn(how text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO regress_att.pwned VALUES (current_user, how);
+	IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+		EXECUTE 'ALTER ROLE regress_att_admin SUPERUSER';
+	END IF;
+	RETURN true;
+END $$;
+SELECT segmentation.track('att_events', 'uid', 'ts', 'ev', 'amount');
+RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-01') IS NOT NULL AS refreshed;
+
+-- 1. A reader cannot call the internal functions (which once put any value
+-- into a row of any relation: a crash or a read of server memory) ...
+SET ROLE regress_att_reader;
+SELECT segmentation._assign_segments('x'::text, NULL::segmentation.behavior, '{}', now(), '{}', NULL, '{}', '{}',
+       'pg_class'::regclass, true, now(), NULL);
+SELECT segmentation.check_predicate('true', 'segmentation.scores', 'segmentation');
+SELECT segmentation._sources_sql();
+SELECT segmentation._create_state('bigint');
+RESET ROLE;
+-- ... and every C function checks what it is handed, whoever calls it
+SELECT segmentation._assign_segments('x'::text, b, '{}', '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}', '{s}', '{"''a''"}',
+       'segmentation.scores', true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}')
+FROM (SELECT segmentation.behavior_agg('2024-04-01'::timestamptz) b) x;
+SELECT segmentation._assign_segments(1::bigint, b, '{}', '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}', '{s}', '{"''a''"}',
+       'pg_class', true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}')
+FROM (SELECT segmentation.behavior_agg('2024-04-01'::timestamptz) b) x;
+SELECT segmentation._assign_segments(1::int, b, '{}', '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}', '{s}', '{"''a''"}',
+       'segmentation.scores', true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}')
+FROM (SELECT segmentation.behavior_agg('2024-04-01'::timestamptz) b) x;
+SELECT segmentation.check_predicate('true', 'pg_class', 'pg_catalog');
+SELECT segmentation.check_predicate('true', 'segmentation.scores', 'public');
+-- what a role with no segmentation role may execute is the C core, by name;
+-- a reader may also read the experiment readout; nothing else
+SELECT string_agg(DISTINCT p.proname, ' ' ORDER BY p.proname) AS executable_by_public
+FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace
+  AND has_function_privilege('regress_att_nobody', p.oid, 'EXECUTE');
+SELECT string_agg(DISTINCT p.proname, ' ' ORDER BY p.proname) AS also_executable_by_readers
+FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace
+  AND has_function_privilege('regress_att_reader', p.oid, 'EXECUTE')
+  AND NOT has_function_privilege('regress_att_nobody', p.oid, 'EXECUTE');
+SELECT count(*) AS internal_functions_executable_by_public
+FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname LIKE '\_%'
+  AND has_function_privilege('regress_att_nobody', p.oid, 'EXECUTE');
+
+-- 2. An admin cannot make refresh (a superuser, through pg_cron) run code of
+-- theirs through a predicate: a literal of their domain runs the domain's
+-- CHECK while it is parsed, so type names are checked before parsing
+SET ROLE regress_att_admin;
+CREATE DOMAIN regress_att.d AS int[] CHECK (regress_att.pwn('domain check'));
+SELECT segmentation.define_segment('s', 'a', $$'{1}'::regress_att.d IS NOT NULL$$);
+SELECT segmentation.define_segment('s', 'a', $$CAST('{1}' AS regress_att.d[]) IS NOT NULL$$);
+SELECT segmentation.define_segment('s', 'a', $$regress_att.d('{1}') IS NOT NULL$$);
+SET search_path = regress_att, public;
+SELECT segmentation.define_segment('s', 'a', $$d '{1}' IS NOT NULL$$);
+SELECT segmentation.define_segment('s', 'a', $$pwn('unqualified') AND frequency > 0$$);
+SELECT segmentation.define_segment('s', 'a', $$frequency OPERATOR(regress_att.=) 1$$);
+RESET search_path;
+-- nor by writing the segments table directly: refresh checks every predicate again
+INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate)
+VALUES ('s', 'forged', $$'{1}'::regress_att.d IS NOT NULL$$, 'true');
+RESET ROLE;
+DO $$
+BEGIN
+	PERFORM segmentation.refresh(as_of => '2024-05-02');
+EXCEPTION WHEN OTHERS THEN
+	RAISE NOTICE 'refresh failed: %', SQLERRM;
+END $$;
+DELETE FROM segmentation.segments WHERE name = 'forged';
+
+-- 8. nor stall it: predicates are bounded in size and use cheap built-ins only
+SET ROLE regress_att_admin;
+SELECT segmentation.define_segment('s', 'a', 'length(repeat(frequency::text, 30000000)) > 0');
+SELECT segmentation.define_segment('s', 'a', $$length(replace(replace(frequency::text, '1', '1111111111'), '1', '1111111111')) > 0$$);
+SELECT segmentation.define_segment('s', 'a', 'frequency::numeric * 1e100000 * 1e30000 > 0');
+SELECT segmentation.define_segment('s', 'a', 'frequency / 1e100000 > 0');
+SELECT segmentation.define_segment('s', 'a', 'power(frequency::numeric, 1e5) > 0');
+SELECT segmentation.define_segment('s', 'a', $$rfm_cell ~ '^(a+)+$'$$);
+SELECT segmentation.define_segment('s', 'a', $$rfm_cell SIMILAR TO '5%'$$);
+SELECT segmentation.define_segment('s', 'a', 'frequency > ' || repeat('1 + ', 5000) || '1');
+-- nor depend on who runs it: casts that read the session's settings are refused,
+-- and literals are read in UTC whatever the definer's time zone
+SELECT segmentation.define_segment('s', 'a', $$last_seen::text LIKE '2024%'$$);
+SET TIME ZONE 'America/New_York';
+SELECT segmentation.define_segment('s', 'tz', $$last_seen >= '2024-04-01 00:00'$$);
+RESET TIME ZONE;
+SET TIME ZONE 'UTC';
+SELECT checked_predicate FROM segmentation.segments WHERE name = 'tz';
+-- what is allowed still reads as before
+SELECT segmentation.define_segment('s', 'ok', $$frequency > 1.5 AND rfm_cell LIKE '5%' AND 'x' = ANY (features_used) IS NOT TRUE
+                                            AND greatest(recency_days, 0) < 30 AND coalesce(monetary, 0) >= 0
+                                            AND round(recency_days) IN (1, 2, 3) IS NOT NULL AND last_seen > '2024-01-01'$$);
+SELECT checked_predicate FROM segmentation.segments WHERE scheme = 's';
+
+-- 9. ';' and '--' inside a string literal, and a comment at the end, are fine
+SELECT segmentation.define_segment('s', 'quoted', $$rfm_cell <> 'a;b' AND rfm_cell <> 'c--d' -- a comment$$);
+SELECT segmentation.define_feature('page--view', '{page_view}');
+SELECT segmentation.use_preset('engagement_ladder', signup_event => 'signed_up', activation_event => 'page_view');
+SELECT predicate FROM segmentation.segments WHERE scheme = 'lifecycle' AND name = 'activated';
+-- names the views use for their own rows are reserved; scheme names must fit a column name
+SELECT segmentation.define_segment('s', '(all)', 'true');
+SELECT segmentation.define_segment('(unknown)', 'a', 'true');
+SELECT segmentation.define_segment(repeat('x', 63) || 'a', 'a', 'true');
+SELECT segmentation.define_segment(repeat('x', 62) || 'é', 'a', 'true');
+
+-- 3. An admin cannot make the readout (run as its owner when a reader
+-- selects experiment_lift) run code of theirs: not through a view, a user
+-- type with a cast to text, a table hiding rows by row-level security, or
+-- the experiments table edited by hand
+CREATE TABLE regress_att.ab (uid bigint, arm text, at timestamptz);
+INSERT INTO regress_att.ab SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'treatment' END, '2024-04-02'
+FROM generate_series(1, 20) u;
+CREATE VIEW regress_att.abv AS SELECT * FROM regress_att.ab WHERE regress_att.pwn('view');
+SELECT segmentation.define_experiment('e1', 'regress_att.abv', 'uid', 'arm', 'at', 'control', 'view');
+CREATE TYPE regress_att.arm AS ENUM ('control', 'treatment');
+CREATE FUNCTION regress_att.arm_text(regress_att.arm) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM regress_att.pwn('cast');
+	RETURN $1::text;
+END $$;
+CREATE CAST (regress_att.arm AS text) WITH FUNCTION regress_att.arm_text(regress_att.arm);
+CREATE TABLE regress_att.ab2 (uid bigint, arm regress_att.arm, at timestamptz);
+SELECT segmentation.define_experiment('e2', 'regress_att.ab2', 'uid', 'arm', 'at', 'control', 'view');
+CREATE TABLE regress_att.ab3 (LIKE regress_att.ab);
+ALTER TABLE regress_att.ab3 ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY half ON regress_att.ab3 USING (uid < 10);
+SELECT segmentation.define_experiment('e3', 'regress_att.ab3', 'uid', 'arm', 'at', 'control', 'view');
+SELECT segmentation.define_experiment('e4', 'regress_att.ab', 'uid', 'arm', 'at', 'control', 'view', weights => '{1e308,1e308}', variants => '{control,treatment}');
+SELECT segmentation.define_experiment('(all)', 'regress_att.ab', 'uid', 'arm', 'at', 'control', 'view');
+SELECT segmentation.define_experiment('good', 'regress_att.ab', 'uid', 'arm', 'at', 'control', 'view');
+UPDATE segmentation.experiments SET assignments = 'regress_att.abv' WHERE name = 'good';
+RESET ROLE;
+SET ROLE regress_att_reader;
+SELECT count(*) AS readout_rows FROM segmentation.experiment_lift;
+RESET ROLE;
+SET ROLE regress_att_admin;
+UPDATE segmentation.experiments SET assignments = 'regress_att.ab2', variant_column = 'arm' WHERE name = 'good';
+RESET ROLE;
+SET ROLE regress_att_reader;
+SELECT count(*) AS readout_rows FROM segmentation.experiment_lift;
+RESET ROLE;
+SET ROLE regress_att_admin;
+UPDATE segmentation.experiments SET assignments = 'regress_att.ab' WHERE name = 'good';
+RESET ROLE;
+SET ROLE regress_att_reader;
+SELECT segment, variant, users FROM segmentation.experiment_lift WHERE scheme = 's' ORDER BY 1, 2;
+RESET ROLE;
+
+-- schedule_refresh is for admins (without pg_cron here: the error says how to get it)
+SET ROLE regress_att_admin;
+SELECT segmentation.schedule_refresh('* * * * *');
+RESET ROLE;
+SET ROLE regress_att_reader;
+SELECT segmentation.schedule_refresh('* * * * *');
+RESET ROLE;
+
+-- the payload ran as nobody but the attacker, who is no superuser
+SELECT who, how FROM regress_att.pwned WHERE who <> 'regress_att_admin';
+SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'regress_att_admin';
+
+DROP EXTENSION segmentation CASCADE;
+DROP SCHEMA regress_att CASCADE;
+DROP TABLE att_events;
+DROP ROLE regress_att_reader, regress_att_admin, regress_att_nobody;
+CREATE EXTENSION segmentation;
