@@ -131,7 +131,7 @@ END $$;
 COMMENT ON FUNCTION track(regclass, name, name, name, name) IS 'Track an events table: its inserts, updates, deletes and truncates reach the next refresh; the first refresh after it is full';
 
 CREATE FUNCTION define_feature(name text, event_names text[]) RETURNS int
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	fid int;
 	clash record;
@@ -163,7 +163,7 @@ END $$;
 COMMENT ON FUNCTION define_feature(text, text[]) IS 'Define (or redefine) a product feature as one or more event names; returns its stable id; the next refresh is full';
 
 CREATE FUNCTION define_segment(scheme text, name text, predicate text, priority int DEFAULT 100, description text DEFAULT NULL)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	checked text;
 BEGIN
@@ -210,7 +210,7 @@ END $$;
 COMMENT ON FUNCTION define_segment(text, text, text, int, text) IS 'Define (or replace) a segment of a scheme: a checked boolean predicate over the columns of segmentation.scores; the highest priority match wins';
 
 CREATE FUNCTION drop_segment(scheme text, name text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	DELETE FROM segmentation.segments s WHERE s.scheme = drop_segment.scheme AND s.name = drop_segment.name;
 	IF NOT FOUND THEN

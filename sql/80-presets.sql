@@ -91,10 +91,10 @@ COMMENT ON FUNCTION use_preset(text, text, text, int, int, int, float8) IS 'Inst
 CREATE FUNCTION _cron_ready() RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	IF NOT EXISTS (SELECT FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+	IF NOT EXISTS (SELECT FROM pg_extension e, pg_namespace n, pg_depend d
 	               WHERE e.extname = 'pg_cron' AND n.nspname = 'cron'
-	                 AND EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid
-	                             AND d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e')) THEN
+	                 AND d.classid = 'pg_namespace'::regclass AND d.objid = n.oid
+	                 AND d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e') THEN
 		RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = 'feature_not_supported',
 			HINT = 'Install it (Debian: apt-get install postgresql-15-cron), set shared_preload_libraries = ''pg_cron'' and cron.database_name = '''
 			       || current_database() || ''' in postgresql.conf, restart, then CREATE EXTENSION pg_cron.';

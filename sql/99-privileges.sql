@@ -29,10 +29,14 @@ BEGIN
 END $$;
 
 -- segmentation_admin: tracks, defines, refreshes, schedules, changes settings.
--- The functions it calls that run as the extension's owner (SECURITY
--- DEFINER) re-check what they are given; the config tables it writes are
--- re-validated by everything that reads them with elevated rights.
-GRANT SELECT, INSERT, UPDATE, DELETE ON sources, features, segments, experiments TO segmentation_admin;
+-- Features and segments change only through define_feature, define_segment
+-- and drop_segment (SECURITY DEFINER: they check what they write, and need
+-- nothing of the caller's).  Sources and experiments record the role that
+-- configured them (tracked_by, stamped by a trigger) and are written by the
+-- admin's own functions, as the admin; everything that reads them with
+-- elevated rights re-validates them first.
+GRANT SELECT ON features, segments TO segmentation_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON sources, experiments TO segmentation_admin;
 GRANT USAGE ON SEQUENCE sources_id_seq TO segmentation_admin;
 GRANT SELECT ON refresh_runs, _feature_map, settings, _setting_values TO segmentation_admin;
 GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_feature(text, text[]),
@@ -41,9 +45,8 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 	schedule_refresh(text), unschedule_refresh(), set_setting(text, text),
 	define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]),
 	-- what those call as the admin
-	_create_state(regtype), _install_capture(int), _rebuild_views(), _feature_of(text, text),
-	check_predicate(text, regclass, regnamespace), _setting_defaults(), _check_readable(regclass, name, text),
-	_check_experiment(experiments)
+	_create_state(regtype), _install_capture(int), _feature_of(text, text),
+	_setting_defaults(), _check_readable(regclass, name, text), _check_experiment(experiments)
 	TO segmentation_admin;
 
 -- readers: the BI views (those of the state are granted where track() creates them) and what they call

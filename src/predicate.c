@@ -67,7 +67,7 @@ Refuse(const char *what, const char *detail)
 			 detail ? errdetail("%s", detail) : 0,
 			 errhint("A predicate is a boolean expression over the columns of segmentation.scores, using "
 					 "constants and casts of built-in types, comparisons, arithmetic, AND/OR/NOT, CASE, "
-					 "IN, LIKE, COALESCE, GREATEST/LEAST and a few cheap built-in functions (doc/pipeline.md lists them).")));
+					 "IN, LIKE, COALESCE, GREATEST/LEAST and a few cheap built-in functions (doc/security.md lists them).")));
 }
 
 /*

@@ -78,10 +78,15 @@ SELECT segmentation.define_segment('s', 'a', $$d '{1}' IS NOT NULL$$);
 SELECT segmentation.define_segment('s', 'a', $$pwn('unqualified') AND frequency > 0$$);
 SELECT segmentation.define_segment('s', 'a', $$frequency OPERATOR(regress_att.=) 1$$);
 RESET search_path;
--- nor by writing the segments table directly: refresh checks every predicate again
+-- nor by writing the segments table directly: only the define functions write it
 INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate)
 VALUES ('s', 'forged', $$'{1}'::regress_att.d IS NOT NULL$$, 'true');
+UPDATE segmentation.segments SET predicate = 'false';
 RESET ROLE;
+-- and were it written anyway (a tampered dump restored), refresh checks every
+-- predicate again, before parsing it
+INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate)
+VALUES ('s', 'forged', $$'{1}'::regress_att.d IS NOT NULL$$, 'true');
 DO $$
 BEGIN
 	PERFORM segmentation.refresh(as_of => '2024-05-02');
