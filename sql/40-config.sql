@@ -105,7 +105,7 @@ COMMENT ON COLUMN settings.value IS 'Value in force';
 COMMENT ON COLUMN settings.default_value IS 'Value when not set';
 COMMENT ON COLUMN settings.is_default IS 'Not changed by set_setting()';
 COMMENT ON COLUMN settings.description IS 'What it does';
-COMMENT ON COLUMN settings.set_by IS 'Role that set it last';
+COMMENT ON COLUMN settings.set_by IS 'Session (login) role that set it last';
 COMMENT ON COLUMN settings.set_at IS 'When it was set last';
 
 -- the value of a setting, for the extension's own functions
@@ -118,7 +118,7 @@ $$;
 COMMENT ON FUNCTION _setting(text) IS 'Internal: the value of a setting';
 
 CREATE FUNCTION set_setting(name text, value text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET IntervalStyle = postgres AS $$
 DECLARE
 	known record;
 BEGIN
