@@ -62,6 +62,8 @@ day() { date -u -d "$today - $1 days" +%F; }
 assigned=$(day 22)     # day 100: the A/B test starts at noon
 yesterday=$(day 1)     # day 121: the last day of events
 
+psql() { "$PGBIN/psql" "$@"; }
+
 # step "what" PSQL-ARGS...: run psql (SQL from the arguments or stdin), print how long it took
 step() {
 	local what=$1 t0
