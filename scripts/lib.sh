@@ -23,7 +23,7 @@ ensure_deps() {
 		echo "missing packages: ${missing[*]}; run as root or install them with apt-get" >&2
 		return 1
 	fi
-	say "installing ${#missing[@]} Debian packages with apt-get (about a minute and 300 MB on a fresh machine, once): ${missing[*]}"
+	say "installing with apt-get, once: ${missing[*]} (on a fresh machine about a minute: the server headers bring clang and LLVM, some hundreds of MB)"
 	log=$(mktemp /tmp/segmentation-apt.XXXXXX.log)
 	if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q \
 	       && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
