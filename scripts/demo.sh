@@ -143,8 +143,8 @@ ORDER BY segment = '(all)' DESC, segment, variant;
 SQL
 "$PYTHON" "$ROOT/scripts/demo_report.py" lift
 cat >&2 <<EOF
-The treatment was built to help engaged users only: its interval should clear 0
-(q < 0.05) there, and nowhere else.
+The treatment was built to help engaged users only: its interval clears 0, with
+q < 0.05, there and in no other segment ((all) is everyone, engaged included).
 pg_cron refreshes every 15 minutes as of now(); the events end at midnight UTC,
 so those refreshes only age everyone by the hours since (segmentation.refresh_runs).
 EOF
