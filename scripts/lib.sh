@@ -12,19 +12,27 @@ PACKAGES="build-essential postgresql-15 postgresql-client-15 postgresql-server-d
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Install whatever of $PACKAGES is missing (needs root, as on a fresh machine).
+# apt's output goes to a log, shown when a command fails.
 ensure_deps() {
-	local missing=()
+	local missing=() log t0=$SECONDS
 	for p in $PACKAGES; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
-	say "installing ${missing[*]}"
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "missing packages: ${missing[*]}; run as root or install them with apt-get" >&2
 		return 1
 	fi
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	say "installing with apt-get, once: ${missing[*]} (on a fresh machine about a minute: the server headers bring clang and LLVM, some hundreds of MB)"
+	log=$(mktemp /tmp/segmentation-apt.XXXXXX.log)
+	if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q \
+	       && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+		tail -n 30 "$log" >&2
+		echo "apt-get failed (above: the end of $log)" >&2
+		return 1
+	fi
+	rm -f "$log"
+	echo "    (installed in $(( SECONDS - t0 )) s)" >&2
 }
 
 # Build with warnings as errors and install into the PostgreSQL 15 tree.

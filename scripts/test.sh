@@ -5,7 +5,8 @@
 #   (test/stats.py: against mpmath references) and the pipeline suite
 #   (test/pipeline.py: concurrency, incremental = full, failures, NOTIFY,
 #   pg_dump round trip, pg_cron) and the BI suite (test/bi.py: every view
-#   through a standard driver, docs and comments complete).
+#   through a standard driver, docs and comments complete) and the README
+#   suite (test/readme.py: README.md's SQL runs as written on a small demo).
 # Prints "N passed, N failed" (suites) last; exits non-zero when any fails.
 source "$(dirname "$0")/lib.sh"
 
@@ -30,6 +31,7 @@ run_suite robustness "$PYTHON" "$ROOT/test/robustness.py"
 run_suite statistics "$PYTHON" "$ROOT/test/stats.py"
 run_suite pipeline "$PYTHON" "$ROOT/test/pipeline.py"
 run_suite bi "$PYTHON" "$ROOT/test/bi.py"
+run_suite readme env PGBIN="$PGBIN" "$PYTHON" "$ROOT/test/readme.py"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
