@@ -72,15 +72,15 @@ static double
 Decayed(const Behavior *b, int32 day, double h)
 {
 	double		sum = 0;
-	int32		w;
+	int			w;
 
 	for (w = 0; w < b->nwords; w++)
 	{
-		uint64		word = b->days[w];
+		uint64		word = b->words[w];
 
 		while (word != 0)
 		{
-			int64		d = (int64) b->day_base + 64 * (int64) w + pg_rightmost_one_pos64(word);
+			int64		d = 64 * (int64) b->word_ids[w] + pg_rightmost_one_pos64(word);
 
 			if (d > day)
 				return sum;
