@@ -50,11 +50,25 @@ BehaviorDayOf(TimestampTz ts)
 	return (int32) d;
 }
 
+/* The 64-day word that holds day: floor(day / 64) */
 static inline int32
-Floor64(int32 day)
+WordOf(int64 day)
 {
-	return (int32) ((int64) day - (((int64) day % 64 + 64) % 64));
+	return (int32) (day >= 0 ? day / 64 : -((-day + 63) / 64));
 }
+
+/* The bit of day in its word */
+static inline uint64
+DayBit(int64 day)
+{
+	return UINT64CONST(1) << (day - 64 * (int64) WordOf(day));
+}
+
+/*
+ * A sorted array takes a key inside it by a memmove up to this length; past
+ * it the key waits in the pending list (behavior.h says why).
+ */
+#define DIRECT_INSERT_MAX 64
 
 void
 BehaviorInit(Behavior *b, MemoryContext cxt)
@@ -62,135 +76,30 @@ BehaviorInit(Behavior *b, MemoryContext cxt)
 	b->events = 0;
 	b->first_seen = b->last_seen = 0;
 	b->value = 0;
-	b->day_base = 0;
 	b->nwords = 0;
-	b->days = b->inline_days;
+	b->maxwords = BEHAVIOR_INLINE_WORDS;
+	b->word_ids = b->inline_word_ids;
+	b->words = b->inline_words;
 	b->nfeatures = 0;
 	b->maxfeatures = BEHAVIOR_INLINE_FEATURES;
 	b->feature_ids = b->inline_ids;
 	b->features = b->inline_features;
 	b->cxt = cxt;
-}
-
-/* Make days[] cover [lo, hi], keeping day_base a multiple of 64 */
-static void
-EnsureDays(Behavior *b, int32 lo, int32 hi)
-{
-	int32		base = Floor64(lo);
-	int64		nwords;
-	int64		shift = 0;
-	uint64	   *words;
-
-	if (b->nwords > 0)
-	{
-		if (lo >= b->day_base && (int64) hi < (int64) b->day_base + 64 * (int64) b->nwords)
-			return;
-		base = Min(base, b->day_base);
-		hi = (int32) Max((int64) hi, (int64) b->day_base + 64 * (int64) b->nwords - 1);
-		shift = (b->day_base - base) / 64;
-	}
-	nwords = ((int64) hi - base) / 64 + 1;
-	if (nwords <= BEHAVIOR_INLINE_WORDS)
-	{
-		/* arrays in cxt are only ever larger, so the old words are inline too */
-		nwords = BEHAVIOR_INLINE_WORDS;
-		words = b->inline_days;
-		memmove(words + shift, b->days, b->nwords * sizeof(uint64));
-		memset(words, 0, shift * sizeof(uint64));
-		memset(words + shift + b->nwords, 0, (nwords - shift - b->nwords) * sizeof(uint64));
-	}
-	else
-	{
-		/* growing to the right: at least double, so a stream of new days is O(1) each */
-		if (shift == 0)
-			nwords = Max(nwords, 2 * (int64) b->nwords);
-		words = MemoryContextAllocZero(b->cxt, nwords * sizeof(uint64));
-		memcpy(words + shift, b->days, b->nwords * sizeof(uint64));
-		if (b->days != b->inline_days)
-			pfree(b->days);
-	}
-	b->days = words;
-	b->day_base = base;
-	b->nwords = (int32) nwords;
-}
-
-static inline void
-SetDay(Behavior *b, int32 day)
-{
-	int64		off = (int64) day - b->day_base;
-
-	if (unlikely(off < 0 || off >= 64 * (int64) b->nwords))
-	{
-		EnsureDays(b, day, day);
-		off = (int64) day - b->day_base;
-	}
-	b->days[off / 64] |= UINT64CONST(1) << (off % 64);
-}
-
-bool
-BehaviorDayActive(const Behavior *b, int32 day)
-{
-	int64		off = (int64) day - b->day_base;
-
-	if (off < 0 || off >= 64 * (int64) b->nwords)
-		return false;
-	return (b->days[off / 64] >> (off % 64)) & 1;
-}
-
-/* The first active day >= from, or PG_INT32_MAX when there is none */
-static int32
-NextActiveDay(const Behavior *b, int64 from)
-{
-	int64		off = Max(from - b->day_base, 0);
-	int64		w = off / 64;
-	uint64		word;
-
-	if (w >= b->nwords)
-		return PG_INT32_MAX;
-	word = b->days[w] & (~UINT64CONST(0) << (off % 64));
-	while (word == 0)
-	{
-		if (++w >= b->nwords)
-			return PG_INT32_MAX;
-		word = b->days[w];
-	}
-	return (int32) (b->day_base + 64 * w + pg_rightmost_one_pos64(word));
-}
-
-/* Number of active days d with from <= d <= to */
-int32
-BehaviorCountDays(const Behavior *b, int32 from, int32 to)
-{
-	int64		lo = Max((int64) from - b->day_base, 0);
-	int64		hi = Min((int64) to - b->day_base, 64 * (int64) b->nwords - 1);
-	int32		n = 0;
-	int64		w;
-
-	if (lo > hi)
-		return 0;
-	for (w = lo / 64; w <= hi / 64; w++)
-	{
-		uint64		word = b->days[w];
-
-		if (w == lo / 64)
-			word &= ~UINT64CONST(0) << (lo % 64);
-		if (w == hi / 64 && hi % 64 != 63)
-			word &= (UINT64CONST(1) << (hi % 64 + 1)) - 1;
-		n += pg_popcount64(word);
-	}
-	return n;
+	b->npending_words = b->maxpending_words = 0;
+	b->npending_features = b->maxpending_features = 0;
+	b->pending_words = NULL;
+	b->pending_features = NULL;
 }
 
 /*
- * Index of feature id in features[], or -(insertion point) - 1.  The search
- * narrows without data-dependent branches (one row, one random feature:
- * branches would be mispredicted every time).
+ * Index of id in the n ascending keys, or -(insertion point) - 1.  The
+ * search narrows without data-dependent branches (one row, one random
+ * feature: branches would be mispredicted every time).
  */
 static inline int
-FindFeature(const Behavior *b, int32 id)
+FindKey(const int32 *keys, int n, int32 id)
 {
-	const int32 *p = b->feature_ids;
-	int			n = b->nfeatures;
+	const int32 *p = keys;
 	int			i;
 
 	if (n == 0)
@@ -202,20 +111,46 @@ FindFeature(const Behavior *b, int32 id)
 		p = (p[half] <= id) ? p + half : p;
 		n -= half;
 	}
-	i = (int) (p - b->feature_ids);
+	i = (int) (p - keys);
 	if (*p == id)
 		return i;
 	return *p < id ? -(i + 1) - 1 : -i - 1;
 }
 
-const FeatureUsage *
-BehaviorFindFeature(const Behavior *b, int32 id)
+/* Index of the first key >= id (n when there is none) */
+static inline int
+LowerBound(const int32 *keys, int n, int32 id)
 {
-	int			i = FindFeature(b, id);
+	int			i = FindKey(keys, n, id);
 
-	return i >= 0 ? &b->features[i] : NULL;
+	return i >= 0 ? i : -i - 1;
 }
 
+/* Room for n words */
+static void
+ReserveWords(Behavior *b, int32 n)
+{
+	int32	   *ids;
+	uint64	   *words;
+
+	if (n <= b->maxwords)
+		return;
+	n = Max(n, 2 * b->maxwords);
+	ids = MemoryContextAlloc(b->cxt, n * sizeof(int32));
+	words = MemoryContextAlloc(b->cxt, n * sizeof(uint64));
+	memcpy(ids, b->word_ids, b->nwords * sizeof(int32));
+	memcpy(words, b->words, b->nwords * sizeof(uint64));
+	if (b->words != b->inline_words)
+	{
+		pfree(b->word_ids);
+		pfree(b->words);
+	}
+	b->word_ids = ids;
+	b->words = words;
+	b->maxwords = n;
+}
+
+/* Room for n features */
 static void
 ReserveFeatures(Behavior *b, int32 n)
 {
@@ -239,16 +174,34 @@ ReserveFeatures(Behavior *b, int32 n)
 	b->maxfeatures = n;
 }
 
-static inline int128
-AddValue(int128 a, int128 b)
+/* Room for one more pending element in *array (of *max elements of size) */
+static void *
+ReservePending(MemoryContext cxt, void *array, int32 n, int32 *max, Size size)
 {
-	int128		r;
+	if (n < *max)
+		return array;
+	*max = Max(16, 2 * *max);
+	if (array == NULL)
+		return MemoryContextAlloc(cxt, *max * size);
+	return repalloc(array, *max * size);
+}
 
-	if (__builtin_add_overflow(a, b, &r))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("behavior value sum out of range")));
-	return r;
+static int
+ComparePendingWords(const void *a, const void *b)
+{
+	int32		x = ((const PendingWord *) a)->id;
+	int32		y = ((const PendingWord *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+static int
+ComparePendingFeatures(const void *a, const void *b)
+{
+	int32		x = ((const PendingFeature *) a)->id;
+	int32		y = ((const PendingFeature *) b)->id;
+
+	return (x > y) - (x < y);
 }
 
 static inline int64
@@ -260,6 +213,263 @@ AddCount(int64 a, int64 b)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("behavior event count out of range")));
+	return r;
+}
+
+static inline void
+CombineUsage(FeatureUsage *f, const FeatureUsage *u)
+{
+	f->count = AddCount(f->count, u->count);
+	f->first_seen = Min(f->first_seen, u->first_seen);
+	f->last_seen = Max(f->last_seen, u->last_seen);
+}
+
+/* Sort the pending words and merge them into the sorted array: O(n + p log p) */
+static void
+CompactWords(Behavior *b)
+{
+	int32		n = b->nwords,
+				p = b->npending_words,
+				i = 0,
+				j = 0,
+				k = 0;
+	const PendingWord *pend = b->pending_words;
+	int32	   *ids;
+	uint64	   *words;
+
+	if (p == 0)
+		return;
+	qsort(b->pending_words, p, sizeof(PendingWord), ComparePendingWords);
+	ids = MemoryContextAlloc(b->cxt, (n + p) * sizeof(int32));
+	words = MemoryContextAlloc(b->cxt, (n + p) * sizeof(uint64));
+	while (i < n || j < p)
+	{
+		int32		id = (j >= p || (i < n && b->word_ids[i] <= pend[j].id)) ? b->word_ids[i] : pend[j].id;
+		uint64		bits = 0;
+
+		if (i < n && b->word_ids[i] == id)
+			bits = b->words[i++];
+		for (; j < p && pend[j].id == id; j++)
+			bits |= pend[j].bits;
+		ids[k] = id;
+		words[k++] = bits;
+	}
+	if (b->words != b->inline_words)
+	{
+		pfree(b->word_ids);
+		pfree(b->words);
+	}
+	b->word_ids = ids;
+	b->words = words;
+	b->nwords = k;
+	b->maxwords = n + p;
+	b->npending_words = 0;
+}
+
+/* The same for the pending features */
+static void
+CompactFeatures(Behavior *b)
+{
+	int32		n = b->nfeatures,
+				p = b->npending_features,
+				i = 0,
+				j = 0,
+				k = 0;
+	const PendingFeature *pend = b->pending_features;
+	int32	   *ids;
+	FeatureUsage *features;
+
+	if (p == 0)
+		return;
+	qsort(b->pending_features, p, sizeof(PendingFeature), ComparePendingFeatures);
+	ids = MemoryContextAlloc(b->cxt, (n + p) * sizeof(int32));
+	features = MemoryContextAlloc(b->cxt, (n + p) * sizeof(FeatureUsage));
+	while (i < n || j < p)
+	{
+		int32		id;
+
+		if (j >= p || (i < n && b->feature_ids[i] <= pend[j].id))
+		{
+			id = b->feature_ids[i];
+			features[k] = b->features[i++];
+		}
+		else
+		{
+			id = pend[j].id;
+			features[k] = pend[j++].usage;
+		}
+		for (; j < p && pend[j].id == id; j++)
+			CombineUsage(&features[k], &pend[j].usage);
+		ids[k++] = id;
+	}
+	if (b->features != b->inline_features)
+	{
+		pfree(b->feature_ids);
+		pfree(b->features);
+	}
+	b->feature_ids = ids;
+	b->features = features;
+	b->nfeatures = k;
+	b->maxfeatures = n + p;
+	b->npending_features = 0;
+}
+
+/* Merge every pending key into its sorted array: what readers need */
+void
+BehaviorCompact(Behavior *b)
+{
+	CompactWords(b);
+	CompactFeatures(b);
+}
+
+/* words[id] |= bits, adding the word when it is missing (bits != 0) */
+static inline void
+OrWord(Behavior *b, int32 id, uint64 bits)
+{
+	int32		n = b->nwords;
+	int			i;
+
+	/* days mostly come in time order: the last word, or a new one after it */
+	if (likely(n > 0 && b->word_ids[n - 1] == id))
+	{
+		b->words[n - 1] |= bits;
+		return;
+	}
+	i = n > 0 && id < b->word_ids[n - 1] ? FindKey(b->word_ids, n, id) : -n - 1;
+	if (i >= 0)
+	{
+		b->words[i] |= bits;
+		return;
+	}
+	i = -i - 1;
+	if (i < n && n >= DIRECT_INSERT_MAX)
+	{
+		b->pending_words = ReservePending(b->cxt, b->pending_words, b->npending_words,
+										  &b->maxpending_words, sizeof(PendingWord));
+		b->pending_words[b->npending_words].id = id;
+		b->pending_words[b->npending_words++].bits = bits;
+		if (b->npending_words >= n)
+			CompactWords(b);
+		return;
+	}
+	ReserveWords(b, n + 1);
+	memmove(&b->word_ids[i + 1], &b->word_ids[i], (n - i) * sizeof(int32));
+	memmove(&b->words[i + 1], &b->words[i], (n - i) * sizeof(uint64));
+	b->word_ids[i] = id;
+	b->words[i] = bits;
+	b->nwords++;
+}
+
+static inline void
+SetDay(Behavior *b, int32 day)
+{
+	OrWord(b, WordOf(day), DayBit(day));
+}
+
+bool
+BehaviorDayActive(const Behavior *b, int32 day)
+{
+	int			i = FindKey(b->word_ids, b->nwords, WordOf(day));
+
+	return i >= 0 && (b->words[i] & DayBit(day)) != 0;
+}
+
+/* The first active day >= from, or PG_INT32_MAX when there is none */
+static int32
+NextActiveDay(const Behavior *b, int64 from)
+{
+	int32		w;
+	int			i;
+
+	if (from > PG_INT32_MAX)
+		return PG_INT32_MAX;
+	w = WordOf(from);
+	i = LowerBound(b->word_ids, b->nwords, w);
+	if (i < b->nwords && b->word_ids[i] == w)
+	{
+		uint64		word = b->words[i] & ~(DayBit(from) - 1);
+
+		if (word != 0)
+			return (int32) (64 * (int64) w + pg_rightmost_one_pos64(word));
+		i++;
+	}
+	if (i >= b->nwords)
+		return PG_INT32_MAX;
+	/* stored words are never 0 */
+	return (int32) (64 * (int64) b->word_ids[i] + pg_rightmost_one_pos64(b->words[i]));
+}
+
+/* Number of active days d with from <= d <= to */
+int32
+BehaviorCountDays(const Behavior *b, int32 from, int32 to)
+{
+	int32		wf = WordOf(from),
+				wt = WordOf(to);
+	int32		n = 0;
+	int			i;
+
+	if (from > to)
+		return 0;
+	for (i = LowerBound(b->word_ids, b->nwords, wf); i < b->nwords && b->word_ids[i] <= wt; i++)
+	{
+		uint64		word = b->words[i];
+
+		if (b->word_ids[i] == wf)
+			word &= ~(DayBit(from) - 1);
+		if (b->word_ids[i] == wt)
+			word &= DayBit(to) | (DayBit(to) - 1);
+		n += pg_popcount64(word);
+	}
+	return n;
+}
+
+const FeatureUsage *
+BehaviorFindFeature(const Behavior *b, int32 id)
+{
+	int			i = FindKey(b->feature_ids, b->nfeatures, id);
+
+	return i >= 0 ? &b->features[i] : NULL;
+}
+
+/*
+ * Add the use u of feature id, not in the sorted array, whose insertion
+ * point there is i
+ */
+static void
+InsertFeature(Behavior *b, int i, int32 id, const FeatureUsage *u)
+{
+	int32		n = b->nfeatures;
+
+	if (i < n && n >= DIRECT_INSERT_MAX)
+	{
+		PendingFeature *pf;
+
+		b->pending_features = ReservePending(b->cxt, b->pending_features, b->npending_features,
+											 &b->maxpending_features, sizeof(PendingFeature));
+		pf = &b->pending_features[b->npending_features++];
+		pf->id = id;
+		pf->usage = *u;
+		if (b->npending_features >= n)
+			CompactFeatures(b);
+		return;
+	}
+	ReserveFeatures(b, n + 1);
+	memmove(&b->feature_ids[i + 1], &b->feature_ids[i], (n - i) * sizeof(int32));
+	memmove(&b->features[i + 1], &b->features[i], (n - i) * sizeof(FeatureUsage));
+	b->feature_ids[i] = id;
+	b->features[i] = *u;
+	b->nfeatures++;
+}
+
+static inline int128
+AddValue(int128 a, int128 b)
+{
+	int128		r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("behavior value sum out of range")));
 	return r;
 }
 
@@ -281,22 +491,14 @@ BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature, int32 feature,
 
 	if (has_feature)
 	{
-		int			i = FindFeature(b, feature);
+		int			i = FindKey(b->feature_ids, b->nfeatures, feature);
 		FeatureUsage *f;
 
 		if (i < 0)
 		{
-			i = -i - 1;
-			ReserveFeatures(b, b->nfeatures + 1);
-			memmove(&b->feature_ids[i + 1], &b->feature_ids[i],
-					(b->nfeatures - i) * sizeof(int32));
-			memmove(&b->features[i + 1], &b->features[i],
-					(b->nfeatures - i) * sizeof(FeatureUsage));
-			b->nfeatures++;
-			b->feature_ids[i] = feature;
-			f = &b->features[i];
-			f->count = 1;
-			f->first_seen = f->last_seen = ts;
+			FeatureUsage u = {1, ts, ts};
+
+			InsertFeature(b, -i - 1, feature, &u);
 			return;
 		}
 		f = &b->features[i];
@@ -308,17 +510,17 @@ BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature, int32 feature,
 	}
 }
 
-/* dst := dst ∪ src, exactly */
+/*
+ * dst := dst ∪ src, exactly; src has no pending keys.  Each key of src costs
+ * a search in dst (and, amortized, its share of a compaction): merging many
+ * small behaviors into one is O(n log n) in all their keys.
+ */
 void
 BehaviorMergeInto(Behavior *dst, const Behavior *src)
 {
-	int32		w;
-	int			i,
-				j,
-				n;
-	int32	   *ids;
-	FeatureUsage *merged;
+	int			i;
 
+	Assert(src->npending_words == 0 && src->npending_features == 0);
 	if (src->events == 0)
 		return;
 	if (dst->events == 0)
@@ -334,43 +536,18 @@ BehaviorMergeInto(Behavior *dst, const Behavior *src)
 	dst->events = AddCount(dst->events, src->events);
 	dst->value = AddValue(dst->value, src->value);
 
-	EnsureDays(dst, src->day_base, src->day_base + 64 * src->nwords - 1);
-	for (w = 0; w < src->nwords; w++)
-		dst->days[(src->day_base - dst->day_base) / 64 + w] |= src->days[w];
-
-	if (src->nfeatures == 0)
-		return;
-	ids = palloc((dst->nfeatures + src->nfeatures) * sizeof(int32));
-	merged = palloc((dst->nfeatures + src->nfeatures) * sizeof(FeatureUsage));
-	for (i = j = n = 0; i < dst->nfeatures || j < src->nfeatures; n++)
+	for (i = 0; i < src->nwords; i++)
+		OrWord(dst, src->word_ids[i], src->words[i]);
+	for (i = 0; i < src->nfeatures; i++)
 	{
-		if (j >= src->nfeatures ||
-			(i < dst->nfeatures && dst->feature_ids[i] < src->feature_ids[j]))
-		{
-			ids[n] = dst->feature_ids[i];
-			merged[n] = dst->features[i++];
-		}
-		else if (i >= dst->nfeatures || src->feature_ids[j] < dst->feature_ids[i])
-		{
-			ids[n] = src->feature_ids[j];
-			merged[n] = src->features[j++];
-		}
+		int32		id = src->feature_ids[i];
+		int			k = FindKey(dst->feature_ids, dst->nfeatures, id);
+
+		if (k >= 0)
+			CombineUsage(&dst->features[k], &src->features[i]);
 		else
-		{
-			ids[n] = dst->feature_ids[i];
-			merged[n] = dst->features[i++];
-			merged[n].count = AddCount(merged[n].count, src->features[j].count);
-			merged[n].first_seen = Min(merged[n].first_seen, src->features[j].first_seen);
-			merged[n].last_seen = Max(merged[n].last_seen, src->features[j].last_seen);
-			j++;
-		}
+			InsertFeature(dst, -k - 1, id, &src->features[i]);
 	}
-	ReserveFeatures(dst, n);
-	memcpy(dst->feature_ids, ids, n * sizeof(int32));
-	memcpy(dst->features, merged, n * sizeof(FeatureUsage));
-	dst->nfeatures = n;
-	pfree(ids);
-	pfree(merged);
 }
 
 /* ---------- argument checks ---------- */
@@ -501,7 +678,7 @@ Encode(const Behavior *b, Writer *w)
 	int32		prev;
 	int			i;
 
-	Assert(b->events > 0);
+	Assert(b->events > 0 && b->npending_words == 0 && b->npending_features == 0);
 	PutByte(w, BEHAVIOR_VERSION);
 	PutByte(w, (b->value != 0 ? FLAG_HAS_VALUE : 0) | (gaps ? FLAG_DAYS_AS_GAPS : 0));
 	PutVarint(w, (uint64) b->events);
@@ -548,11 +725,12 @@ Encode(const Behavior *b, Writer *w)
 
 /* A flat behavior value (palloc'd in the current context) */
 Datum
-BehaviorGetDatum(const Behavior *b)
+BehaviorGetDatum(Behavior *b)
 {
 	Writer		w = {NULL, 0};
 	struct varlena *result;
 
+	BehaviorCompact(b);
 	Encode(b, &w);
 	result = palloc(VARHDRSZ + w.len);
 	SET_VARSIZE(result, VARHDRSZ + w.len);
@@ -736,7 +914,6 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 		if (ndays < 1 || ndays > nbits || ndays > b->events ||
 			ndays - 1 > (int64) (len - r.pos))
 			Corrupt(&r, "Impossible active day count");
-		EnsureDays(b, fd, ld);
 		SetDay(b, fd);
 		gap_form = VarintSize((uint64) ndays);
 		for (i = 1; i < ndays; i++)
@@ -763,16 +940,19 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 			Corrupt(&r, "Truncated day bitmap");
 		if (nbits % 8 != 0 && (bits[bitmap_form - 1] >> (nbits % 8)) != 0)
 			Corrupt(&r, "Day bitmap has bits past last_seen");
-		EnsureDays(b, fd, ld);
-		/* bit k is day fd + k, which is bit (fd - day_base + k) of days[] */
+		/* bit k is day fd + k; zero bytes add nothing (and no word) */
 		for (k = 0; k < bitmap_form; k++)
 		{
-			int64		pos = (int64) fd - b->day_base + 8 * k;
+			int64		day = (int64) fd + 8 * k;
+			int32		w = WordOf(day);
+			int			off = (int) (day - 64 * (int64) w);
 
-			b->days[pos / 64] |= (uint64) bits[k] << (pos % 64);
-			/* the high bits of a byte that straddles two words: days <= ld */
-			if (pos % 64 > 56 && (bits[k] >> (64 - pos % 64)) != 0)
-				b->days[pos / 64 + 1] |= (uint64) bits[k] >> (64 - pos % 64);
+			if (bits[k] == 0)
+				continue;
+			OrWord(b, w, (uint64) bits[k] << off);
+			/* the high bits of a byte that straddles two words */
+			if (off > 56 && (bits[k] >> (64 - off)) != 0)
+				OrWord(b, w + 1, (uint64) bits[k] >> (64 - off));
 		}
 		r.pos += bitmap_form;
 		if (!BehaviorDayActive(b, fd) || !BehaviorDayActive(b, ld))
@@ -844,6 +1024,7 @@ EBGetFlatSize(ExpandedObjectHeader *eohptr)
 	ExpandedBehavior *eb = (ExpandedBehavior *) eohptr;
 	Writer		w = {NULL, 0};
 
+	BehaviorCompact(&eb->b);
 	Encode(&eb->b, &w);
 	return VARHDRSZ + w.len;
 }
@@ -893,6 +1074,8 @@ BehaviorFromDatum(Datum d, Behavior *tmp)
 
 		if (eb->magic != EXPANDED_BEHAVIOR_MAGIC)
 			elog(ERROR, "expanded object is not a behavior");
+		/* the same value, its pending keys merged: what readers expect */
+		BehaviorCompact(&eb->b);
 		return &eb->b;
 	}
 	v = PG_DETOAST_DATUM_PACKED(d);
@@ -942,7 +1125,8 @@ FlatFromDatum(Datum d)
 	{
 		Behavior	tmp;
 
-		return (struct varlena *) DatumGetPointer(BehaviorGetDatum(BehaviorFromDatum(d, &tmp)));
+		/* an expanded behavior comes back compacted: encoding it changes nothing */
+		return (struct varlena *) DatumGetPointer(BehaviorGetDatum(unconstify(Behavior *, BehaviorFromDatum(d, &tmp))));
 	}
 	return PG_DETOAST_DATUM_PACKED(d);
 }

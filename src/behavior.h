@@ -39,31 +39,65 @@ typedef struct FeatureUsage
 } FeatureUsage;
 
 /*
+ * Active days are kept sparse: only the 64-day words that hold an active day,
+ * as word ids (word w holds days 64w .. 64w + 63) ascending, with their bits
+ * beside them; so a behavior with one event in 4713 BC and one in 294276 AD
+ * holds two words, not 1.7 million.
+ *
+ * Words and features are each a sorted array, searched by binary search.  A
+ * key that falls after the last one is appended, and one that falls inside
+ * a small array is inserted; inside a large one it waits in an unsorted
+ * pending list (duplicates allowed) that is sorted and merged into the
+ * array once it is as long as the array.  So adding or merging n keys in
+ * any order costs O(n log n), never O(n^2).  Readers see only behaviors
+ * without pending keys (BehaviorCompact).
+ *
  * An aggregate touches a random group per row, whose state is rarely in
  * cache.  So the fields a row reads sit together, small behaviors keep their
- * days and feature ids inline right after them, and the feature search runs
- * over the ids alone (eight to a cache line half) before it touches a
+ * words and feature ids inline right after them, and the feature search
+ * runs over the ids alone (eight to a cache line half) before it touches a
  * feature's usage.
  */
-#define BEHAVIOR_INLINE_WORDS		2	/* 128 days */
+#define BEHAVIOR_INLINE_WORDS		2
 #define BEHAVIOR_INLINE_FEATURES	8
+
+/* a key waiting to be merged into a sorted array */
+typedef struct PendingWord
+{
+	int32		id;
+	uint64		bits;
+} PendingWord;
+
+typedef struct PendingFeature
+{
+	int32		id;
+	FeatureUsage usage;
+} PendingFeature;
 
 typedef struct Behavior
 {
 	int64		events;			/* 0 only for a behavior still being built */
 	TimestampTz first_seen;
 	TimestampTz last_seen;
-	int32		day_base;		/* bit i of days[] is day (day_base + i); % 64 == 0 */
 	int32		nwords;
+	int32		maxwords;
 	int32		nfeatures;
 	int32		maxfeatures;
-	uint64	   *days;			/* inline_days or an array in cxt */
+	int32	   *word_ids;		/* ascending; inline_word_ids or an array in cxt */
+	uint64	   *words;			/* words[i]: bit k is day 64 * word_ids[i] + k */
 	int32	   *feature_ids;	/* ascending; inline_ids or an array in cxt */
 	FeatureUsage *features;		/* features[i] is the use of feature_ids[i] */
-	uint64		inline_days[BEHAVIOR_INLINE_WORDS];
+	int32		inline_word_ids[BEHAVIOR_INLINE_WORDS];
 	int32		inline_ids[BEHAVIOR_INLINE_FEATURES];
+	uint64		inline_words[BEHAVIOR_INLINE_WORDS];
 	int128		value;			/* sum of values in BEHAVIOR_VALUE_SCALE units */
 	MemoryContext cxt;			/* where larger arrays go */
+	int32		npending_words;
+	int32		maxpending_words;
+	int32		npending_features;
+	int32		maxpending_features;
+	PendingWord *pending_words;
+	PendingFeature *pending_features;
 	FeatureUsage inline_features[BEHAVIOR_INLINE_FEATURES];
 } Behavior;
 
@@ -82,10 +116,11 @@ extern void BehaviorInit(Behavior *b, MemoryContext cxt);
 extern void BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature,
 							 int32 feature, int128 value);
 extern void BehaviorMergeInto(Behavior *dst, const Behavior *src);
+extern void BehaviorCompact(Behavior *b);
 extern const Behavior *BehaviorFromDatum(Datum d, Behavior *tmp);
 extern void BehaviorHeaderFromDatum(Datum d, Behavior *b);
 extern ExpandedBehavior *ExpandedBehaviorCreate(MemoryContext cxt);
-extern Datum BehaviorGetDatum(const Behavior *b);
+extern Datum BehaviorGetDatum(Behavior *b);
 extern const FeatureUsage *BehaviorFindFeature(const Behavior *b, int32 id);
 extern int32 BehaviorDayOf(TimestampTz ts);
 extern bool BehaviorDayActive(const Behavior *b, int32 day);

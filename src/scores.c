@@ -42,6 +42,17 @@ IntervalText(Interval *iv)
 	return DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(iv)));
 }
 
+/*
+ * Days from `from` to `to`, negative when `to` is earlier: the difference in
+ * 128 bits, exact, since two timestamps 4714 BC and 294276 AD apart are
+ * farther apart than an int64 holds.
+ */
+static double
+DaysBetween(TimestampTz from, TimestampTz to)
+{
+	return (double) ((int128) to - (int128) from) / USECS_PER_DAY;
+}
+
 /* a value sum as a double; whole and fractional parts apart, so 1e23 stays 1e23 */
 static double
 ValueSum(const Behavior *b)
@@ -72,15 +83,15 @@ static double
 Decayed(const Behavior *b, int32 day, double h)
 {
 	double		sum = 0;
-	int32		w;
+	int			w;
 
 	for (w = 0; w < b->nwords; w++)
 	{
-		uint64		word = b->days[w];
+		uint64		word = b->words[w];
 
 		while (word != 0)
 		{
-			int64		d = (int64) b->day_base + 64 * (int64) w + pg_rightmost_one_pos64(word);
+			int64		d = 64 * (int64) b->word_ids[w] + pg_rightmost_one_pos64(word);
 
 			if (d > day)
 				return sum;
@@ -136,7 +147,7 @@ DaysTo(FunctionCallInfo fcinfo, bool from_first)
 	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
 
 	CheckTimestampArg(as_of, "as_of");
-	PG_RETURN_FLOAT8((double) (as_of - (from_first ? b->first_seen : b->last_seen)) / USECS_PER_DAY);
+	PG_RETURN_FLOAT8(DaysBetween(from_first ? b->first_seen : b->last_seen, as_of));
 }
 
 PG_FUNCTION_INFO_V1(behavior_recency_days);
@@ -527,7 +538,7 @@ rfm_breakpoints_trans(PG_FUNCTION_ARGS)
 	b = GET_HEADER(1);
 
 	st = RfmReserve(st, aggcxt, 1);
-	st->v[0][st->n] = (double) (as_of - b->last_seen) / USECS_PER_DAY;
+	st->v[0][st->n] = DaysBetween(b->last_seen, as_of);
 	st->v[1][st->n] = (double) b->events;
 	st->v[2][st->n] = ValueSum(b);
 	st->n++;
@@ -748,10 +759,10 @@ ScoresSetContext(ScoresCache *c, Datum feature_names, Datum breakpoints, bool br
 void
 ScoresTimeDependent(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum *values, bool *nulls)
 {
-	double		recency = (double) (as_of - b->last_seen) / USECS_PER_DAY;
+	double		recency = DaysBetween(b->last_seen, as_of);
 
 	values[SCORE_RECENCY_DAYS] = Float8GetDatum(recency);
-	values[SCORE_TENURE_DAYS] = Float8GetDatum((double) (as_of - b->first_seen) / USECS_PER_DAY);
+	values[SCORE_TENURE_DAYS] = Float8GetDatum(DaysBetween(b->first_seen, as_of));
 	nulls[SCORE_RECENCY_DAYS] = nulls[SCORE_TENURE_DAYS] = false;
 	nulls[SCORE_R] = nulls[SCORE_F] = nulls[SCORE_M] = !c->have_breaks;
 	if (c->have_breaks)

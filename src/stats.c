@@ -86,6 +86,26 @@ NormalQuantileLower(double p)
 	return x;
 }
 
+/*
+ * log P(Z <= x) for x <= -20, from the asymptotic series of Mills' ratio
+ * (its terms fall below 1e-17 long before they would grow again): where
+ * P(Z <= x) itself is a denormal with few digits, or 0.
+ */
+static double
+LogNormalCdfTail(double x)
+{
+	double		sum = 1,
+				term = 1;
+	int			k;
+
+	for (k = 1; k < 30 && fabs(term) > 1e-17; k++)
+	{
+		term *= -(2 * k - 1) / (x * x);
+		sum += term;
+	}
+	return -x * x / 2 - log(-x) - 0.5 * log(2 * M_PI) + log(sum);
+}
+
 static double
 NormalQuantile(double p)
 {
@@ -95,6 +115,27 @@ NormalQuantile(double p)
 		return INFINITY;
 	if (p > 0.5)
 		return -NormalQuantileLower(1 - p);	/* 1 - p is exact here */
+	if (p < 1e-300)
+	{
+		/*
+		 * Past 1e-300 the steps below would overflow exp(x^2 / 2) and the
+		 * cdf is a denormal: Newton on log(cdf) instead, from x = -37.
+		 */
+		double		x = -37.5,
+					lp = log(p);
+		int			i;
+
+		for (i = 0; i < 50; i++)
+		{
+			double		lc = LogNormalCdfTail(x);
+			double		step = (lc - lp) / exp(-x * x / 2 - 0.5 * log(2 * M_PI) - lc);
+
+			x -= step;
+			if (fabs(step) <= 1e-16 * fabs(x))
+				break;
+		}
+		return x;
+	}
 	return NormalQuantileLower(p);
 }
 
@@ -313,13 +354,26 @@ GetFinite(FunctionCallInfo fcinfo, int n, const char *arg)
 	return v;
 }
 
-static double
-GetDf(FunctionCallInfo fcinfo, int n)
-{
-	double		df = GetFinite(fcinfo, n, "df");
+/*
+ * Degrees of freedom where the incomplete beta and gamma functions above
+ * keep 1e-9 relative precision (checked against mpmath in test/stats.py):
+ * past 1e6 the cancellation between their lgamma terms eats the digits;
+ * below 1e-300 half of df underflows.
+ */
+#define DF_MIN 1e-300
+#define DF_MAX 1e6
 
-	if (!(df > 0) || isinf(df))
-		BadArg("df", "must be a positive finite number of degrees of freedom");
+static double
+GetDf(FunctionCallInfo fcinfo, int n, const char *arg)
+{
+	double		df = GetFinite(fcinfo, n, arg);
+
+	if (!(df >= DF_MIN && df <= DF_MAX))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must be a number of degrees of freedom between 1e-300 and 1e6", arg),
+				 errdetail("Got %g.", df),
+				 errhint("Past 1e6 degrees of freedom the normal distribution is the limit: use normal_cdf.")));
 	return df;
 }
 
@@ -353,7 +407,7 @@ students_t_cdf(PG_FUNCTION_ARGS)
 {
 	double		t = GetFinite(fcinfo, 0, "t");
 
-	PG_RETURN_FLOAT8(StudentCdf(t, GetDf(fcinfo, 1)));
+	PG_RETURN_FLOAT8(StudentCdf(t, GetDf(fcinfo, 1, "df")));
 }
 
 PG_FUNCTION_INFO_V1(students_t_quantile);
@@ -362,7 +416,7 @@ students_t_quantile(PG_FUNCTION_ARGS)
 {
 	double		p = GetProbability(fcinfo, 0, "p");
 
-	PG_RETURN_FLOAT8(StudentQuantile(p, GetDf(fcinfo, 1)));
+	PG_RETURN_FLOAT8(StudentQuantile(p, GetDf(fcinfo, 1, "df")));
 }
 
 PG_FUNCTION_INFO_V1(chi2_cdf);
@@ -370,12 +424,10 @@ Datum
 chi2_cdf(PG_FUNCTION_ARGS)
 {
 	double		x = GetFinite(fcinfo, 0, "x");
-	double		k = GetFinite(fcinfo, 1, "k");
+	double		k = GetDf(fcinfo, 1, "k");
 	double		P,
 				Q;
 
-	if (!(k > 0) || isinf(k))
-		BadArg("k", "must be a positive finite number of degrees of freedom");
 	if (isinf(x))
 		PG_RETURN_FLOAT8(x > 0 ? 1 : 0);
 	IncompleteGamma(k / 2, x / 2, &P, &Q);
@@ -548,6 +600,7 @@ srm_test(PG_FUNCTION_ARGS)
 	int			nw = ArrayValues(PG_GETARG_ARRAYTYPE_P(1), FLOAT8OID, "weights", &weights);
 	double		total = 0,
 				wsum = 0,
+				wmax = 0,
 				chi2 = 0,
 				P,
 				Q;
@@ -564,10 +617,17 @@ srm_test(PG_FUNCTION_ARGS)
 			BadArg("counts", "must not be negative");
 		if (!(w >= 0) || isinf(w))
 			BadArg("weights", "must be finite and >= 0");
+		wmax = Max(wmax, w);
+	}
+	/* weights relative to the largest: their sum stays finite */
+	for (i = 0; i < nc; i++)
+	{
+		double		w = DatumGetFloat8(weights[i]);
+
 		if (w > 0)
 		{
 			arms++;
-			wsum += w;
+			wsum += w / wmax;
 			total += DatumGetInt64(counts[i]);
 		}
 	}
@@ -579,12 +639,15 @@ srm_test(PG_FUNCTION_ARGS)
 
 		if (w > 0)
 		{
-			double		expected = total * w / wsum;
+			double		expected = total * (w / wmax / wsum);
 			double		diff = DatumGetInt64(counts[i]) - expected;
 
 			chi2 += diff * diff / expected;
 		}
 	}
+	/* an arm of tiny weight with users: a mismatch past what a double holds */
+	if (isinf(chi2))
+		PG_RETURN_FLOAT8(0);
 	IncompleteGamma((arms - 1) / 2.0, chi2 / 2, &P, &Q);
 	PG_RETURN_FLOAT8(Q);
 }

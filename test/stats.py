@@ -6,6 +6,7 @@ to 1e-9 relative, far tails and fractional degrees of freedom included.
 Uses the libpq environment (PGHOST, PGPORT, PGUSER); its own database.
 """
 import mpmath as mp
+import psycopg2
 
 from harness import Suite, drop_database, fresh_database
 
@@ -77,10 +78,10 @@ def main():
         cur.execute(q, args)
         return cur.fetchone()
 
-    for x in [-37.5, -30, -20, -10, -5, -1.959963984540054, -1, -1e-8, 0, 0.5, 1, 3, 8]:
+    for x in [-37.5, -30, -20, -10, -5, -1.959963984540054, -1, -1e-8, 0, 5e-324, 0.5, 1, 3, 8, 40, 1e300]:
         check(f"normal_cdf({x})", sql("SELECT segmentation.normal_cdf(%s)", x)[0], ref_ncdf(x))
 
-    for p in [1e-300, 1e-200, 1e-50, 1e-10, 0.001, 0.025, 0.3, 0.5, 0.7, 0.975, 0.999, 1 - 1e-12]:
+    for p in [5e-324, 1e-320, 2.2e-308, 1e-301, 1e-300, 1e-200, 1e-50, 1e-10, 0.001, 0.025, 0.3, 0.5, 0.7, 0.975, 0.999, 1 - 1e-12]:
         want = 0 if p == 0.5 else invert(mp.ncdf, p, -1, 1)
         check(f"normal_quantile({p})", sql("SELECT segmentation.normal_quantile(%s)", p)[0], want)
     got = sql("SELECT segmentation.normal_quantile(0), segmentation.normal_quantile(1)")
@@ -88,7 +89,8 @@ def main():
     check("normal_quantile(1) is Infinity", 1 if got[1] == float("inf") else 0, 1)
 
     t_cases = [(-40, 3), (-10, 1), (-5, 2.5), (-3, 30), (-1, 7.3), (0, 4), (0.5, 1), (2, 10), (6, 100),
-               (-200, 5), (-8, 0.5), (-1e6, 2), (-12, 1000), (1.5, 0.1), (25, 3)]
+               (-200, 5), (-8, 0.5), (-1e6, 2), (-12, 1000), (1.5, 0.1), (25, 3),
+               (1, 1e-300), (-30, 1e-300), (-1, 1e-10), (-30, 1e6), (-1, 1e6), (1, 1e6), (1e300, 1)]
     for t, df in t_cases:
         check(f"students_t_cdf({t}, {df})", sql("SELECT segmentation.students_t_cdf(%s, %s)", t, df)[0], ref_t_cdf(t, df))
 
@@ -97,8 +99,23 @@ def main():
             want = 0 if p == 0.5 else invert(lambda x: ref_t_cdf(x, df), p, -1, 1)
             check(f"students_t_quantile({p}, {df})", sql("SELECT segmentation.students_t_quantile(%s, %s)", p, df)[0], want)
 
-    for x, k in [(0.001, 1), (0.5, 2), (3, 3), (10, 4.5), (100, 50), (1e-5, 10), (200, 5), (0.3, 0.7), (40, 40)]:
+    for x, k in [(0.001, 1), (0.5, 2), (3, 3), (10, 4.5), (100, 50), (1e-5, 10), (200, 5), (0.3, 0.7), (40, 40),
+                 (1e-300, 1e-300), (1, 1e-300), (1e5, 1e5), (1e6, 1e6), (1e300, 1), (1e300, 1e6)]:
         check(f"chi2_cdf({x}, {k})", sql("SELECT segmentation.chi2_cdf(%s, %s)", x, k)[0], ref_chi2_cdf(x, k))
+
+    # degrees of freedom outside [1e-300, 1e6]: an error naming the argument, never NaN
+    def error_code(q, *args):
+        try:
+            cur.execute(q, args)
+            return "no error: %r" % (cur.fetchone(),)
+        except psycopg2.Error as e:
+            conn.rollback()
+            return e.pgcode + " " + e.diag.message_primary
+    for q, arg in [("SELECT segmentation.chi2_cdf(1e300, 1e300)", "k"), ("SELECT segmentation.chi2_cdf(1, 5e-324)", "k"),
+                   ("SELECT segmentation.students_t_cdf(1, 5e-324)", "df"), ("SELECT segmentation.students_t_cdf(1, 1e300)", "df"),
+                   ("SELECT segmentation.students_t_quantile(0.3, 1e7)", "df")]:
+        got = error_code(q)
+        suite.check(f"{q} is an error naming {arg}", got.startswith(f'22023 argument "{arg}"'), got)
 
     # two-proportion test, far tail included (p ~ 1e-204)
     for x1, n1, x2, n2 in [(100, 1000, 120, 1000), (5, 40, 11, 45), (100000, 1000000, 113500, 1000000),
@@ -153,6 +170,11 @@ def main():
         total, wsum = sum(c for c, _ in arms), sum(w for _, w in arms)
         chi2 = sum((c - mp.mpf(total) * w / wsum) ** 2 / (mp.mpf(total) * w / wsum) for c, w in arms)
         check(f"srm_test({counts}, {weights})", got, ref_chi2_sf(chi2, len(arms) - 1))
+    # huge and tiny weights, huge counts: a number, never NaN
+    check("srm_test weights {1e308,1e308}", sql("SELECT segmentation.srm_test('{5050,4950}', '{1e308,1e308}')")[0],
+          sql("SELECT segmentation.srm_test('{5050,4950}', '{1,1}')")[0])
+    check("srm_test with a denormal weight", sql("SELECT segmentation.srm_test('{1,2}', '{5e-324,1}')")[0], 0)
+    check("srm_test with bigint-max counts", sql("SELECT segmentation.srm_test('{9223372036854775807,9223372036854775807}', '{1,1}')")[0], 1)
     far = sql("SELECT segmentation.srm_test('{54800,45200}', '{1,1}')")[0]
     check("srm_test far tail is not 0", 1 if 1e-215 < far < 1e-190 else 0, 1)
 

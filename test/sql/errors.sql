@@ -40,3 +40,17 @@ SELECT quantile_score(1, '{3,2,1}');
 -- (corrupted binary input through COPY ... FORMAT binary: test/robustness.py)
 
 DROP TABLE b;
+
+-- support functions called directly, outside an aggregate: an error, or a
+-- plain result that leaves its inputs as they were
+SELECT behavior_agg_trans(NULL, now());
+SELECT behavior_agg_trans(behavior_agg('2024-01-01 00:00+00'::timestamptz), now(), 1, 1.0);
+CREATE TABLE kept AS SELECT behavior_agg('2024-01-01 00:00+00'::timestamptz) AS b;
+SELECT event_count(behavior_merge(b, b)) AS merged, event_count(b) AS kept FROM kept;
+SELECT event_count(b) AS still_kept FROM kept;
+DROP TABLE kept;
+-- arrays with NULLs or several dimensions
+SELECT adoption(behavior_agg('2024-01-01 00:00+00'::timestamptz, 1), '{1,NULL}');
+SELECT quantile_score(1, '{1,NULL}');
+SELECT srm_test('{{1,2}}', '{{1,1}}');
+SELECT srm_test('{1,NULL}', '{1,1}');

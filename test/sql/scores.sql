@@ -97,4 +97,20 @@ SELECT behavior_scores(b, '2024-02-01', '{}', '{{1,2,3,4},{1,2,3,4},{4,3,2,1}}')
 SELECT rfm_breakpoints(b, NULL) FROM five;
 DROP TABLE five;
 
+-- recency and tenure across the whole timestamp range: no int64 wrap
+-- (the range is 109,203,528 days less a microsecond)
+CREATE TABLE ends AS SELECT behavior_agg(ts) AS b FROM (VALUES
+	('4714-11-24 00:00:00+00 BC'::timestamptz), ('294276-12-31 23:59:59.999999+00')) v(ts);
+SELECT recency_days(b, '4714-11-24 00:00:00+00 BC') AS recency_back,
+       tenure_days(b, '294276-12-31 23:59:59.999999+00') AS tenure_forward,
+       tenure_days(b, '4714-11-24 00:00:00+00 BC') AS zero,
+       recency_days(b, '294276-12-31 23:59:59.999999+00') AS zero_too
+FROM ends;
+SELECT s.recency_days, s.tenure_days
+FROM ends, LATERAL behavior_scores(b, '4714-11-24 00:00:00+00 BC') s;
+SELECT recency_days(behavior_agg('294276-12-31 23:59:59.999999+00'::timestamptz), '4714-11-24 00:00:00+00 BC')
+     = -(tenure_days(behavior_agg('4714-11-24 00:00:00+00 BC'::timestamptz), '294276-12-31 23:59:59.999999+00')) AS symmetric;
+SELECT rfm_breakpoints(b, '294276-12-31 23:59:59.999999+00') FROM ends;
+DROP TABLE ends;
+
 DROP TABLE b;
