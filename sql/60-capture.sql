@@ -36,7 +36,7 @@ CREATE FUNCTION _value_expr(alias text, col name, t regtype) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 SELECT CASE WHEN col IS NULL THEN 'NULL::pg_catalog.float8'
             WHEN t = 'pg_catalog.numeric'::regtype THEN pg_catalog.format(
-	'CASE WHEN pg_catalog.abs(%1$s.%2$I) < 1e300 THEN %1$s.%2$I::pg_catalog.float8 WHEN %1$s.%2$I = ''NaN'' THEN ''NaN''::pg_catalog.float8 '
+	'CASE WHEN %1$s.%2$I IS NULL THEN NULL WHEN pg_catalog.abs(%1$s.%2$I) < 1e300 THEN %1$s.%2$I::pg_catalog.float8 WHEN %1$s.%2$I = ''NaN'' THEN ''NaN''::pg_catalog.float8 '
 	'WHEN %1$s.%2$I > 0 THEN ''Infinity''::pg_catalog.float8 ELSE ''-Infinity''::pg_catalog.float8 END', alias, col)
             ELSE pg_catalog.format('%s.%I::pg_catalog.float8', alias, col) END
 $$;

@@ -300,13 +300,13 @@ COMMENT ON FUNCTION refresh(boolean, timestamptz) IS 'Bring profiles, scores, me
 
 CREATE FUNCTION _log_failed_run(run bigint, started_at timestamptz, mode text, as_of timestamptz, error text,
 	error_source text, error_user_id text, error_event_time timestamptz) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'log_failed_run' LANGUAGE C VOLATILE;
+	AS 'MODULE_PATHNAME', 'log_failed_run' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION _log_failed_run(bigint, timestamptz, text, timestamptz, text, text, text, timestamptz) IS 'Internal: writes the refresh_runs row of a failed refresh from a background worker, in a transaction of its own (it stays when the caller''s is rolled back); false when it could not';
 CREATE FUNCTION _refresh_timeout_begin(milliseconds bigint) RETURNS void
-	AS 'MODULE_PATHNAME', 'refresh_timeout_begin' LANGUAGE C VOLATILE STRICT;
+	AS 'MODULE_PATHNAME', 'refresh_timeout_begin' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION _refresh_timeout_begin(bigint) IS 'Internal: arms the statement timeout for the running refresh (0: none), unless an earlier one is due';
 CREATE FUNCTION _refresh_timeout_end() RETURNS void
-	AS 'MODULE_PATHNAME', 'refresh_timeout_end' LANGUAGE C VOLATILE;
+	AS 'MODULE_PATHNAME', 'refresh_timeout_end' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION _refresh_timeout_end() IS 'Internal: puts the statement timeout back as it was before _refresh_timeout_begin';
 
 CREATE FUNCTION _refresh_status(OUT last_success_at timestamptz, OUT last_as_of timestamptz, OUT last_failure_at timestamptz,
