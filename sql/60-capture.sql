@@ -134,6 +134,22 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _check_source(int, boolean) IS 'Internal: a tracked source, re-validated (table, columns, types, privileges, row-level security and, with triggers, the capture triggers), or an error';
 
+-- The numbers and types of the tracked columns are taken from the table
+-- when a source row is inserted (by track(), or by pg_restore into a table
+-- whose dropped columns are gone, so numbers differ): never from the
+-- inserter, and validated before each use anyway.
+CREATE FUNCTION _sources_columns() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	SELECT array_agg(a.attnum ORDER BY o.k), array_agg(a.atttypid::regtype ORDER BY o.k)
+	INTO NEW.attnums, NEW.column_types
+	FROM unnest(ARRAY[NEW.user_column, NEW.time_column, NEW.event_column, NEW.value_column]) WITH ORDINALITY o(col, k)
+	LEFT JOIN pg_attribute a ON a.attrelid = NEW.source AND a.attname = o.col AND a.attnum > 0 AND NOT a.attisdropped;
+	RETURN NEW;
+END $$;
+COMMENT ON FUNCTION _sources_columns() IS 'Internal: records the numbers and types of a new source''s tracked columns';
+CREATE TRIGGER sources_columns BEFORE INSERT ON sources FOR EACH ROW EXECUTE FUNCTION _sources_columns();
+
 -- The capture triggers of one source: inserted rows are queued for the next
 -- refresh; users whose rows are updated or deleted are recomputed by it; a
 -- truncate makes it full.  Statement triggers with transition tables, so a

@@ -22,6 +22,7 @@ public.pwned: no row written by a superuser may ever appear there.
 
 Uses the libpq environment (PGHOST, PGPORT, PGUSER).
 """
+import subprocess
 import sys
 import threading
 import time
@@ -340,6 +341,33 @@ def untrack_and_ddl():
     conn.close()
 
 
+def dump_restore_renumbers():
+    # a dropped column before the tracked ones: pg_restore renumbers the
+    # columns, and capture still follows renames by the right numbers
+    conn, cur = database(events=False)
+    cur.execute("""CREATE TABLE public.rev (gone int, uid bigint, at timestamptz, name text, amount numeric);
+                   ALTER TABLE public.rev DROP COLUMN gone;
+                   SELECT segmentation.track('public.rev', 'uid', 'at', 'name', 'amount');
+                   INSERT INTO public.rev VALUES (1, '2024-01-01', 'buy', 2)""")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    conn.close()
+    dump = subprocess.run(["pg_dump", "-Fc", DB], check=True, capture_output=True).stdout
+    fresh_database(DB + "_restored", extension=False)
+    r = subprocess.run(["pg_restore", "--exit-on-error", "-d", DB + "_restored"], input=dump, capture_output=True)
+    conn = connect(DB + "_restored")
+    cur = conn.cursor()
+    check("restore: succeeds, with the columns renumbered",
+          r.returncode == 0 and one(cur, "SELECT attnums::text FROM segmentation.sources") == "{1,2,3,4}", r.stderr.decode()[-500:])
+    cur.execute("ALTER TABLE public.rev RENAME COLUMN amount TO revenue")
+    cur.execute("INSERT INTO public.rev VALUES (2, '2024-01-02', 'buy', 3)")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("restore: a rename is followed, the refresh works",
+          err is None and one(cur, "SELECT value_column FROM segmentation.sources") == "revenue"
+          and one(cur, "SELECT count(*) FROM segmentation.profiles") == 2, err)
+    conn.close()
+    drop_database(DB + "_restored")
+
+
 # ---------------------------------------------------------------------------
 # D. refresh_status
 
@@ -497,7 +525,7 @@ def refresh_lock():
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
-                 untrack_and_ddl, refresh_status, create_state_domain, owner_retypes_to_own_cast,
+                 untrack_and_ddl, dump_restore_renumbers, refresh_status, create_state_domain, owner_retypes_to_own_cast,
                  admin_edits_sources, row_level_security, refresh_lock):
         if names and test.__name__ not in names:
             continue
