@@ -4,7 +4,9 @@
 #   the robustness suite (test/robustness.py), the statistics suite
 #   (test/stats.py: against mpmath references) and the pipeline suite
 #   (test/pipeline.py: concurrency, incremental = full, failures, NOTIFY,
-#   pg_dump round trip, pg_cron) and the BI suite (test/bi.py: every view
+#   pg_dump round trip, pg_cron), the operations suite (test/operations.py:
+#   failures that fail, rejected events, timeouts, untrack and DDL, attacks on
+#   capture as each hostile role) and the BI suite (test/bi.py: every view
 #   through a standard driver, docs and comments complete) and the README
 #   suite (test/readme.py: README.md's SQL runs as written on a small demo).
 # Prints "N passed, N failed" (suites) last; exits non-zero when any fails.
@@ -30,6 +32,7 @@ run_suite property "$PYTHON" "$ROOT/test/property.py"
 run_suite robustness "$PYTHON" "$ROOT/test/robustness.py"
 run_suite statistics "$PYTHON" "$ROOT/test/stats.py"
 run_suite pipeline "$PYTHON" "$ROOT/test/pipeline.py"
+run_suite operations "$PYTHON" "$ROOT/test/operations.py"
 run_suite bi "$PYTHON" "$ROOT/test/bi.py"
 run_suite readme env PGBIN="$PGBIN" "$PYTHON" "$ROOT/test/readme.py"
 

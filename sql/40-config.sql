@@ -38,7 +38,9 @@ CREATE TABLE sources (
 	value_column name,
 	user_type regtype NOT NULL,
 	tracked_by name NOT NULL DEFAULT current_user,
-	tracked_at timestamptz NOT NULL DEFAULT now()
+	tracked_at timestamptz NOT NULL DEFAULT now(),
+	attnums int2[],
+	column_types regtype[]
 );
 CREATE TABLE features (
 	id int PRIMARY KEY CHECK (id >= 0),
@@ -64,7 +66,10 @@ CREATE TABLE refresh_runs (
 	events_read bigint,
 	users_changed bigint,
 	transitions bigint,
-	error text
+	error text,
+	error_source text,
+	error_user_id text,
+	error_event_time timestamptz
 );
 
 SELECT pg_catalog.pg_extension_config_dump('sources', '');
@@ -164,6 +169,11 @@ COMMENT ON COLUMN segments.checked_predicate IS 'The predicate as checked and de
 COMMENT ON COLUMN refresh_runs.events_read IS 'Events merged or recomputed by this run';
 COMMENT ON COLUMN refresh_runs.users_changed IS 'Users whose behavior changed';
 COMMENT ON COLUMN refresh_runs.transitions IS 'Segment moves recorded in transitions';
+COMMENT ON COLUMN sources.column_types IS 'Types of the user, time, event and value columns when tracked: a tracked column may not change type';
+COMMENT ON COLUMN sources.attnums IS 'Column numbers of the user, time, event and value columns: what capture follows when a column is renamed';
+COMMENT ON COLUMN refresh_runs.error_source IS 'The tracked table the error came from, when one did';
+COMMENT ON COLUMN refresh_runs.error_user_id IS 'The user id of the event that caused the error, when one did';
+COMMENT ON COLUMN refresh_runs.error_event_time IS 'The time of the event that caused the error, when one did';
 COMMENT ON COLUMN refresh_runs.error IS 'Error text when the run failed (the previous state is kept)';
 
 -- the score columns a predicate may use, and that user_scores shows

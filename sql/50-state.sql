@@ -1,4 +1,51 @@
--- The materialized state: tables and views created by the first track().
+-- The materialized state: tables and views created by the first track();
+-- the tables of refresh's operations, created with the extension.
+
+-- One row, locked (FOR UPDATE) by the refresh that runs: no role but the
+-- extension's owner has any privilege on it, so no other role can hold the
+-- lock and stop refreshes (an advisory lock anyone can take).
+CREATE TABLE _refresh_lock (only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row));
+INSERT INTO _refresh_lock DEFAULT VALUES;
+COMMENT ON TABLE _refresh_lock IS 'Internal: its one row is locked by the running refresh (one at a time)';
+
+-- Events a refresh could not use, with why; a full refresh rebuilds the
+-- list from the sources, an incremental one adds the new ones.
+CREATE TABLE rejected_events (
+	run_id bigint NOT NULL,
+	source text,
+	user_id text,
+	ts timestamptz,
+	event text,
+	value float8,
+	reason text NOT NULL,
+	rejected_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON rejected_events (user_id);
+SELECT pg_catalog.pg_extension_config_dump('rejected_events', '');
+COMMENT ON TABLE rejected_events IS 'Events that refresh could not use (NaN, infinite or out-of-range value, infinite or NULL time, NULL user): kept here, never silently dropped; the other events are refreshed';
+COMMENT ON COLUMN rejected_events.run_id IS 'The refresh run (refresh_runs.id) that rejected it';
+COMMENT ON COLUMN rejected_events.source IS 'The tracked table it came from';
+COMMENT ON COLUMN rejected_events.user_id IS 'User id, as text';
+COMMENT ON COLUMN rejected_events.ts IS 'Event time';
+COMMENT ON COLUMN rejected_events.event IS 'Event name';
+COMMENT ON COLUMN rejected_events.value IS 'Event value, as float8';
+COMMENT ON COLUMN rejected_events.reason IS 'Why it was rejected';
+COMMENT ON COLUMN rejected_events.rejected_at IS 'When';
+
+-- Why an event cannot be used, or NULL: what behavior_agg would refuse
+-- (src/behavior.c: finite times, finite values under 1e24) and what has no user.
+CREATE FUNCTION _reject_reason(no_user boolean, ts timestamptz, value float8) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT CASE WHEN no_user THEN 'user id is NULL'
+            WHEN ts IS NULL THEN 'time is NULL'
+            WHEN NOT pg_catalog.isfinite(ts) THEN 'time is infinite'
+            WHEN value IS NULL THEN NULL
+            WHEN value OPERATOR(pg_catalog.=) 'NaN'::pg_catalog.float8 THEN 'value is NaN'
+            WHEN pg_catalog.abs(value) OPERATOR(pg_catalog.=) 'Infinity'::pg_catalog.float8 THEN 'value is infinite'
+            WHEN pg_catalog.abs(value) OPERATOR(pg_catalog.>=) 1e24::pg_catalog.float8 THEN 'value is out of range (1e24 or more)'
+       END
+$$;
+COMMENT ON FUNCTION _reject_reason(boolean, timestamptz, float8) IS 'Internal: why refresh rejects an event, or NULL';
 
 -- ===================================================================
 -- Materialized state, created by the first track() with the user id type
@@ -10,6 +57,13 @@ DECLARE
 	t text := user_type::text;
 	r record;
 BEGIN
+	-- every later INSERT into a tracked table writes values of this type
+	-- with elevated rights: a built-in type only, never a domain (whose
+	-- CHECK would run as the extension's owner)
+	IF user_type IS NULL OR NOT user_type = ANY (segmentation._column_types('user')) THEN
+		RAISE EXCEPTION 'user id type % is not supported', user_type USING ERRCODE = 'datatype_mismatch',
+			HINT = 'User ids are integer, bigint, text, varchar or uuid (built-in types, not domains).';
+	END IF;
 	IF to_regclass('segmentation.profiles') IS NOT NULL THEN
 		RETURN;
 	END IF;

@@ -1,22 +1,175 @@
 -- Capture of the tracked sources, and the public pipeline functions.
 
+-- ===================================================================
+-- What a source may be, re-checked before every use
+-- ===================================================================
+
+-- The column types each kind of tracked column may have: built-in types
+-- whose casts and operators are pg_catalog's (a domain or a type of the
+-- table owner's would run their code inside capture and refresh).
+CREATE FUNCTION _column_types(kind text) RETURNS regtype[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+SELECT CASE kind
+	WHEN 'user' THEN ARRAY['pg_catalog.int4', 'pg_catalog.int8', 'pg_catalog.text', 'pg_catalog.varchar', 'pg_catalog.uuid']::regtype[]
+	WHEN 'time' THEN ARRAY['pg_catalog.timestamptz']::regtype[]
+	WHEN 'event' THEN ARRAY['pg_catalog.text', 'pg_catalog.varchar', 'pg_catalog.name', 'pg_catalog.bpchar']::regtype[]
+	WHEN 'value' THEN ARRAY['pg_catalog.float8', 'pg_catalog.float4', 'pg_catalog.numeric', 'pg_catalog.int2',
+	                        'pg_catalog.int4', 'pg_catalog.int8']::regtype[]
+END
+$$;
+COMMENT ON FUNCTION _column_types(text) IS 'Internal: the built-in types a tracked column of a kind (user, time, event, value) may have';
+
+-- Would row-level security hide rows of the table from the role?  (A
+-- superuser or BYPASSRLS role sees every row; the owner too, unless FORCE.)
+CREATE FUNCTION _rls_hides_rows(role name, rel regclass) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT c.relrowsecurity
+       AND NOT coalesce((SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname = role), false)
+       AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(role, c.relowner, 'USAGE'))
+FROM pg_catalog.pg_class c WHERE c.oid = rel
+$$;
+COMMENT ON FUNCTION _rls_hides_rows(name, regclass) IS 'Internal: whether row-level security filters the rows of a table for a role';
+
+-- The value column as float8: numbers too large for float8 become infinite
+-- (and are rejected by refresh) instead of failing the application's INSERT.
+CREATE FUNCTION _value_expr(alias text, col name, t regtype) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT CASE WHEN col IS NULL THEN 'NULL::pg_catalog.float8'
+            WHEN t = 'pg_catalog.numeric'::regtype THEN pg_catalog.format(
+	'CASE WHEN %1$s.%2$I IS NULL THEN NULL WHEN pg_catalog.abs(%1$s.%2$I) < 1e300 THEN %1$s.%2$I::pg_catalog.float8 WHEN %1$s.%2$I = ''NaN'' THEN ''NaN''::pg_catalog.float8 '
+	'WHEN %1$s.%2$I > 0 THEN ''Infinity''::pg_catalog.float8 ELSE ''-Infinity''::pg_catalog.float8 END', alias, col)
+            ELSE pg_catalog.format('%s.%I::pg_catalog.float8', alias, col) END
+$$;
+COMMENT ON FUNCTION _value_expr(text, name, regtype) IS 'Internal: SQL of a tracked value column as float8';
+
+-- A source as refresh and capture may use it, or an error naming what is
+-- wrong: sources is config an admin can edit, and the table's owner can
+-- alter the table, so nothing recorded is trusted.  It must be a permanent
+-- plain or partitioned table; each tracked column must be at its recorded
+-- number, with its recorded name and an allowed built-in type (the user id
+-- of the state's type); the role that tracked it must still read it, every
+-- row of it (no row-level security hiding rows from that role); and with
+-- triggers, the capture triggers must be in place and enabled.
+CREATE FUNCTION _check_source(source_id int, triggers boolean) RETURNS segmentation.sources
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s segmentation.sources;
+	rel record;
+	att record;
+	names name[];
+	kinds text[] := ARRAY['user', 'time', 'event', 'value'];
+	k int;
+	state_type regtype;
+	fn regprocedure;
+	trig text;
+BEGIN
+	SELECT * INTO s FROM segmentation.sources WHERE id = source_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'source % is not tracked', source_id USING ERRCODE = 'undefined_object';
+	END IF;
+	SELECT c.relkind, c.relpersistence, n.nspname, c.relname INTO rel
+	FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = s.source;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'tracked table with oid % no longer exists', s.source::oid USING ERRCODE = 'undefined_table',
+			HINT = pg_catalog.format('Call segmentation.untrack(%s).', s.source::oid);
+	END IF;
+	IF rel.relkind NOT IN ('r', 'p') OR rel.relpersistence = 't' THEN
+		RAISE EXCEPTION 'tracked source %.% is not a permanent table', rel.nspname, rel.relname
+			USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
+			      HINT = 'segmentation.sources was changed outside track(): untrack it and track the table again.';
+	END IF;
+	names := ARRAY[s.user_column, s.time_column, s.event_column, s.value_column];
+	IF s.attnums IS NULL OR pg_catalog.cardinality(s.attnums) <> 4 OR (s.value_column IS NULL) <> (s.attnums[4] IS NULL)
+	   OR s.column_types IS NULL OR pg_catalog.cardinality(s.column_types) <> 4 THEN
+		RAISE EXCEPTION 'tracked source %.% has no valid column numbers', rel.nspname, rel.relname
+			USING ERRCODE = 'data_corrupted', SCHEMA = rel.nspname, TABLE = rel.relname,
+			      HINT = 'segmentation.sources was changed outside track(): untrack it and track the table again.';
+	END IF;
+	FOR k IN 1 .. 4 LOOP
+		CONTINUE WHEN k = 4 AND s.value_column IS NULL;
+		SELECT a.attname, a.atttypid::regtype AS type INTO att FROM pg_catalog.pg_attribute a
+		WHERE a.attrelid = s.source AND a.attnum = s.attnums[k] AND a.attnum > 0 AND NOT a.attisdropped;
+		IF NOT FOUND OR att.attname IS DISTINCT FROM names[k] OR NOT att.type = ANY (segmentation._column_types(kinds[k]))
+		   OR att.type <> s.column_types[k] THEN
+			RAISE EXCEPTION '% column "%" of %.% is not the one track() recorded', kinds[k], names[k], rel.nspname, rel.relname
+				USING ERRCODE = 'datatype_mismatch', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = 'Tracked columns keep their number, name and built-in type.',
+				      HINT = 'segmentation.sources was changed outside track(): untrack it and track the table again.';
+		END IF;
+		IF k = 1 THEN
+			SELECT a.atttypid::regtype INTO state_type FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid = pg_catalog.to_regclass('segmentation.profiles') AND a.attname = 'user_id';
+			IF att.type <> s.user_type OR att.type <> coalesce(state_type, att.type) THEN
+				RAISE EXCEPTION 'user column "%" of %.% is %, not the tracked user id type %', names[k], rel.nspname, rel.relname,
+					att.type, coalesce(state_type, s.user_type)
+					USING ERRCODE = 'datatype_mismatch', SCHEMA = rel.nspname, TABLE = rel.relname;
+			END IF;
+		END IF;
+	END LOOP;
+	IF pg_catalog.to_regrole(s.tracked_by) IS NULL OR NOT pg_catalog.has_table_privilege(s.tracked_by, s.source, 'SELECT') THEN
+		RAISE EXCEPTION 'role % that tracked %.% may no longer read it', s.tracked_by, rel.nspname, rel.relname
+			USING ERRCODE = 'insufficient_privilege', SCHEMA = rel.nspname, TABLE = rel.relname,
+			      HINT = 'Grant SELECT back, or untrack the table.';
+	END IF;
+	IF segmentation._rls_hides_rows(s.tracked_by, s.source) THEN
+		RAISE EXCEPTION 'row-level security on %.% hides rows from role %, who tracked it', rel.nspname, rel.relname, s.tracked_by
+			USING ERRCODE = 'insufficient_privilege', SCHEMA = rel.nspname, TABLE = rel.relname,
+			      DETAIL = 'What a role cannot read in a source it must not learn through the extension.',
+			      HINT = 'Track it as a role that sees every row (its owner, without FORCE ROW LEVEL SECURITY), or untrack it.';
+	END IF;
+	IF triggers THEN
+		fn := pg_catalog.to_regprocedure(pg_catalog.format('segmentation.%I()', '_capture_' || s.id));
+		FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+			IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
+			               WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_' || trig
+			                 AND t.tgfoid = fn AND t.tgenabled IN ('O', 'A')) THEN
+				RAISE EXCEPTION 'capture trigger segmentation_capture_% on %.% is missing or disabled', trig, rel.nspname, rel.relname
+					USING ERRCODE = 'object_not_in_prerequisite_state', SCHEMA = rel.nspname, TABLE = rel.relname,
+					      DETAIL = 'Events written while it was missing were not captured.',
+					      HINT = 'Enable it again and run a full refresh, or untrack the table and track it again.';
+			END IF;
+		END LOOP;
+	END IF;
+	RETURN s;
+END $$;
+COMMENT ON FUNCTION _check_source(int, boolean) IS 'Internal: a tracked source, re-validated (table, columns, types, privileges, row-level security and, with triggers, the capture triggers), or an error';
+
+-- The numbers and types of the tracked columns are taken from the table
+-- when a source row is inserted (by track(), or by pg_restore into a table
+-- whose dropped columns are gone, so numbers differ): never from the
+-- inserter, and validated before each use anyway.
+CREATE FUNCTION _sources_columns() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	SELECT array_agg(a.attnum ORDER BY o.k), array_agg(a.atttypid::regtype ORDER BY o.k)
+	INTO NEW.attnums, NEW.column_types
+	FROM unnest(ARRAY[NEW.user_column, NEW.time_column, NEW.event_column, NEW.value_column]) WITH ORDINALITY o(col, k)
+	LEFT JOIN pg_attribute a ON a.attrelid = NEW.source AND a.attname = o.col AND a.attnum > 0 AND NOT a.attisdropped;
+	RETURN NEW;
+END $$;
+COMMENT ON FUNCTION _sources_columns() IS 'Internal: records the numbers and types of a new source''s tracked columns';
+CREATE TRIGGER sources_columns BEFORE INSERT ON sources FOR EACH ROW EXECUTE FUNCTION _sources_columns();
+
 -- The capture triggers of one source: inserted rows are queued for the next
 -- refresh; users whose rows are updated or deleted are recomputed by it; a
 -- truncate makes it full.  Statement triggers with transition tables, so a
--- COPY or a multi-row INSERT costs one INSERT ... SELECT.
+-- COPY or a multi-row INSERT costs one INSERT ... SELECT.  Called again
+-- after a tracked column is renamed, it replaces the function only.
 CREATE FUNCTION _install_capture(source_id int) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s segmentation.sources;
 	fn text := format('segmentation.%I', '_capture_' || source_id);
+	value_type regtype;
 BEGIN
-	SELECT * INTO STRICT s FROM segmentation.sources WHERE id = source_id;
-	IF NOT has_table_privilege(s.tracked_by, s.source, 'SELECT') OR NOT has_table_privilege(s.tracked_by, s.source, 'TRIGGER') THEN
+	s := segmentation._check_source(source_id, false);
+	IF NOT has_table_privilege(s.tracked_by, s.source, 'TRIGGER') THEN
 		RAISE EXCEPTION 'role % may not track %', s.tracked_by, s.source
 			USING ERRCODE = 'insufficient_privilege', HINT = 'Tracking needs SELECT and TRIGGER on the events table.';
 	END IF;
+	SELECT a.atttypid INTO value_type FROM pg_attribute a WHERE a.attrelid = s.source AND a.attnum = s.attnums[4];
 	EXECUTE format($f$
-		CREATE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+		CREATE OR REPLACE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
 		BEGIN
 			IF TG_OP = 'INSERT' THEN
 				INSERT INTO segmentation.pending_events (source_id, user_id, ts, event, value)
@@ -30,45 +183,51 @@ BEGIN
 				INSERT INTO segmentation.truncated (source_id) VALUES (%2$s);
 			END IF;
 			RETURN NULL;
-		END $body$;
-		CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON %7$s
-			REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
-		CREATE TRIGGER segmentation_capture_update AFTER UPDATE ON %7$s
-			REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
-		CREATE TRIGGER segmentation_capture_delete AFTER DELETE ON %7$s
-			REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
-		CREATE TRIGGER segmentation_capture_truncate AFTER TRUNCATE ON %7$s
-			FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
-	$f$, fn, source_id, s.user_column, s.time_column, s.event_column,
-		CASE WHEN s.value_column IS NULL THEN 'NULL::float8' ELSE format('n.%I::float8', s.value_column) END,
-		s.source);
+		END $body$
+	$f$, fn, source_id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('n', s.value_column, value_type));
 	EXECUTE format('COMMENT ON FUNCTION %s() IS %L', fn, format('Internal: captures changes of %s for refresh', s.source));
+	IF EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_insert') THEN
+		RETURN;
+	END IF;
+	EXECUTE format($f$
+		CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON %2$s
+			REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
+		CREATE TRIGGER segmentation_capture_update AFTER UPDATE ON %2$s
+			REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
+		CREATE TRIGGER segmentation_capture_delete AFTER DELETE ON %2$s
+			REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
+		CREATE TRIGGER segmentation_capture_truncate AFTER TRUNCATE ON %2$s
+			FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
+	$f$, fn, s.source);
 	-- the rows already there are read by the next refresh, which is full
 	INSERT INTO segmentation.truncated (source_id) VALUES (source_id);
 END $$;
-COMMENT ON FUNCTION _install_capture(int) IS 'Internal: creates the change-capture triggers of a tracked source';
+COMMENT ON FUNCTION _install_capture(int) IS 'Internal: creates the change-capture triggers of a tracked source (again: replaces its capture function)';
 
--- The union of all tracked sources as (user_id, ts, event, value), checking
--- that each one's tracker may still read it.
+-- The union of all tracked sources as (source_id, user_id, ts, event,
+-- value), each source re-validated first.
 CREATE FUNCTION _sources_sql() RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	s record;
+	id int;
+	s segmentation.sources;
+	value_type regtype;
 	parts text[] := '{}'::text[];
 BEGIN
-	FOR s IN SELECT * FROM segmentation.sources ORDER BY id LOOP
-		IF NOT has_table_privilege(s.tracked_by, s.source, 'SELECT') THEN
-			RAISE EXCEPTION 'role % that tracked % may no longer read it', s.tracked_by, s.source
-				USING ERRCODE = 'insufficient_privilege';
-		END IF;
-		parts := parts || format('SELECT t.%I AS user_id, t.%I AS ts, t.%I::text AS event, %s AS value FROM %s t',
-			s.user_column, s.time_column, s.event_column,
-			CASE WHEN s.value_column IS NULL THEN 'NULL::float8' ELSE format('t.%I::float8', s.value_column) END,
-			s.source);
+	FOR id IN SELECT x.id FROM segmentation.sources x ORDER BY x.id LOOP
+		s := segmentation._check_source(id, true);
+		SELECT a.atttypid INTO value_type FROM pg_attribute a WHERE a.attrelid = s.source AND a.attnum = s.attnums[4];
+		parts := parts || format('SELECT %s AS source_id, t.%I AS user_id, t.%I AS ts, t.%I::text AS event, %s AS value FROM %s t',
+			s.id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('t', s.value_column, value_type), s.source);
 	END LOOP;
+	IF parts = '{}' THEN
+		-- nothing tracked any more: no events, of the state's user id type
+		RETURN format('SELECT NULL::int AS source_id, NULL::%s AS user_id, NULL::timestamptz AS ts, NULL::text AS event, NULL::float8 AS value WHERE false',
+			(SELECT a.atttypid::regtype FROM pg_attribute a WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id'));
+	END IF;
 	RETURN array_to_string(parts, ' UNION ALL ');
 END $$;
-COMMENT ON FUNCTION _sources_sql() IS 'Internal: SQL of the union of the tracked sources';
+COMMENT ON FUNCTION _sources_sql() IS 'Internal: SQL of the union of the tracked sources, each re-validated';
 
 -- ===================================================================
 -- Public pipeline functions
@@ -78,43 +237,66 @@ CREATE FUNCTION track(source regclass, user_column name, time_column name, event
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	kind "char";
+	persistence "char";
 	user_t regtype;
 	existing regtype;
 	id int;
 	col name;
 	t regtype;
+	nums int2[];
+	types regtype[];
 BEGIN
-	SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = source;
+	SELECT c.relkind, c.relpersistence INTO kind, persistence FROM pg_class c WHERE c.oid = source;
 	IF kind NOT IN ('r', 'p') THEN
 		RAISE EXCEPTION 'cannot track %: it is not a table', source
 			USING ERRCODE = 'wrong_object_type', HINT = 'Track the table the application inserts into, not a view.';
+	END IF;
+	IF persistence = 't' THEN
+		RAISE EXCEPTION 'cannot track %: it is a temporary table', source USING ERRCODE = 'wrong_object_type';
 	END IF;
 	IF NOT has_table_privilege(source, 'SELECT') OR NOT has_table_privilege(source, 'TRIGGER') THEN
 		RAISE EXCEPTION 'permission denied to track %', source
 			USING ERRCODE = 'insufficient_privilege', HINT = 'Tracking needs SELECT and TRIGGER on the events table.';
 	END IF;
+	IF segmentation._rls_hides_rows(current_user, source) THEN
+		RAISE EXCEPTION 'cannot track %: row-level security hides some of its rows from role %', source, current_user
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = 'What a role cannot read in a source it must not learn through the extension.',
+			      HINT = 'Track it as a role that sees every row (its owner, without FORCE ROW LEVEL SECURITY).';
+	END IF;
 	FOREACH col IN ARRAY ARRAY[user_column, time_column, event_column, value_column] LOOP
 		CONTINUE WHEN col IS NULL;
+		t := NULL;
 		SELECT a.atttypid::regtype INTO t FROM pg_attribute a
 		WHERE a.attrelid = source AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
 		IF t IS NULL THEN
 			RAISE EXCEPTION 'column "%" does not exist in %', col, source USING ERRCODE = 'undefined_column';
 		END IF;
-		IF col = time_column AND t <> 'timestamptz'::regtype THEN
+		IF col = time_column AND NOT t = ANY (segmentation._column_types('time')) THEN
 			RAISE EXCEPTION 'time column "%" of % is %, not timestamptz', col, source, t
 				USING ERRCODE = 'datatype_mismatch', HINT = 'Event times must be timestamp with time zone.';
 		END IF;
-		IF col = event_column AND t NOT IN ('text'::regtype, 'varchar'::regtype, 'name'::regtype, 'bpchar'::regtype) THEN
+		IF col = event_column AND NOT t = ANY (segmentation._column_types('event')) THEN
 			RAISE EXCEPTION 'event column "%" of % is %, not text', col, source, t USING ERRCODE = 'datatype_mismatch';
 		END IF;
-		IF col = value_column AND t NOT IN ('float8'::regtype, 'float4'::regtype, 'numeric'::regtype, 'int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
+		IF col = value_column AND NOT t = ANY (segmentation._column_types('value')) THEN
 			RAISE EXCEPTION 'value column "%" of % is %, not a number', col, source, t USING ERRCODE = 'datatype_mismatch';
 		END IF;
 		IF col = user_column THEN
+			IF NOT t = ANY (segmentation._column_types('user')) THEN
+				RAISE EXCEPTION 'user column "%" of % is %, not a supported user id type', col, source, t
+					USING ERRCODE = 'datatype_mismatch', HINT = 'User ids are integer, bigint, text, varchar or uuid (built-in types, not domains).';
+			END IF;
 			user_t := t;
 		END IF;
 	END LOOP;
+	SELECT array_agg(a.attnum ORDER BY o.k), array_agg(a.atttypid::regtype ORDER BY o.k) INTO nums, types
+	FROM unnest(ARRAY[user_column, time_column, event_column, value_column]) WITH ORDINALITY o(col, k)
+	LEFT JOIN pg_attribute a ON a.attrelid = source AND a.attname = o.col AND a.attnum > 0 AND NOT a.attisdropped;
 	SELECT s.user_type INTO existing FROM segmentation.sources s LIMIT 1;
+	IF existing IS NULL AND to_regclass('segmentation.profiles') IS NOT NULL THEN
+		SELECT a.atttypid::regtype INTO existing FROM pg_attribute a WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
+	END IF;
 	IF existing IS NOT NULL AND existing <> user_t THEN
 		RAISE EXCEPTION 'user column "%" of % is %, but tracked sources use %', user_column, source, user_t, existing
 			USING ERRCODE = 'datatype_mismatch', HINT = 'Sources are unioned by user id, so every source needs the same user id type.';
@@ -122,13 +304,140 @@ BEGIN
 	IF EXISTS (SELECT FROM segmentation.sources s WHERE s.source = track.source) THEN
 		RAISE EXCEPTION '% is already tracked', source USING ERRCODE = 'duplicate_object';
 	END IF;
-	INSERT INTO segmentation.sources (source, user_column, time_column, event_column, value_column, user_type)
-	VALUES (source, user_column, time_column, event_column, value_column, user_t)
+	INSERT INTO segmentation.sources (source, user_column, time_column, event_column, value_column, user_type, attnums, column_types)
+	VALUES (source, user_column, time_column, event_column, value_column, user_t, nums, types)
 	RETURNING sources.id INTO id;
 	PERFORM segmentation._create_state(user_t);
 	PERFORM segmentation._install_capture(id);
 END $$;
 COMMENT ON FUNCTION track(regclass, name, name, name, name) IS 'Track an events table: its inserts, updates, deletes and truncates reach the next refresh; the first refresh after it is full';
+
+-- Forget a source: its capture stops, its queued events go, and the next
+-- refresh is full, so it recomputes every user without its events.
+CREATE FUNCTION _untrack(source_id int, drop_triggers boolean) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s segmentation.sources;
+	trig text;
+BEGIN
+	DELETE FROM segmentation.sources x WHERE x.id = source_id RETURNING * INTO s;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	IF drop_triggers AND EXISTS (SELECT FROM pg_class c WHERE c.oid = s.source) THEN
+		FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+			EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'segmentation_capture_' || trig, s.source);
+		END LOOP;
+	END IF;
+	EXECUTE format('DROP FUNCTION IF EXISTS segmentation.%I()', '_capture_' || source_id);
+	IF to_regclass('segmentation.pending_events') IS NOT NULL THEN
+		DELETE FROM segmentation.pending_events p WHERE p.source_id = _untrack.source_id;
+		INSERT INTO segmentation.truncated (source_id) VALUES (NULL);
+	END IF;
+END $$;
+COMMENT ON FUNCTION _untrack(int, boolean) IS 'Internal: removes a source, its capture triggers and function and its queued events; the next refresh is full';
+
+CREATE FUNCTION untrack(source regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	id int;
+BEGIN
+	SELECT s.id INTO id FROM segmentation.sources s WHERE s.source = untrack.source;
+	IF id IS NULL THEN
+		RAISE EXCEPTION '% is not tracked', source USING ERRCODE = 'undefined_object',
+			HINT = 'segmentation.sources lists the tracked tables.';
+	END IF;
+	PERFORM segmentation._untrack(id, true);
+END $$;
+COMMENT ON FUNCTION untrack(regclass) IS 'Stop tracking an events table: its capture triggers go, and the next refresh (full) recomputes every user without its events';
+
+-- ===================================================================
+-- DDL on tracked tables (event triggers)
+-- ===================================================================
+
+-- A tracked table that is dropped is untracked.  SECURITY DEFINER (whoever
+-- drops the table may not write sources); it reads only the catalog.
+CREATE FUNCTION _on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	id int;
+BEGIN
+	IF to_regclass('segmentation.sources') IS NULL THEN
+		RETURN;	-- the extension itself is being dropped
+	END IF;
+	FOR id IN
+		SELECT s.id FROM segmentation.sources s
+		WHERE s.source::oid IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
+		                        WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0)
+	LOOP
+		PERFORM segmentation._untrack(id, false);
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION _on_sql_drop() IS 'Internal (event trigger): untracks a tracked table that is dropped';
+
+-- ALTER TABLE on a tracked table: a renamed tracked column is followed
+-- (sources and the capture function take the new name); a dropped or
+-- retyped one is refused, so the application's writes never break and
+-- capture never reads a column of another type.  The column is recognised
+-- by its number.  Runs as the extension's owner and resolves nothing the
+-- table's owner controls: names are only quoted into the capture function,
+-- whose types are the built-in ones recorded.
+CREATE FUNCTION _on_alter_table() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s segmentation.sources;
+	att record;
+	names name[];
+	k int;
+	renamed boolean;
+	saved_role text;
+BEGIN
+	IF to_regclass('segmentation.sources') IS NULL THEN
+		RETURN;
+	END IF;
+	FOR s IN
+		SELECT * FROM segmentation.sources x
+		WHERE x.source::oid IN (SELECT c.objid FROM pg_event_trigger_ddl_commands() c WHERE c.classid = 'pg_catalog.pg_class'::regclass)
+		ORDER BY x.id
+	LOOP
+		CONTINUE WHEN s.attnums IS NULL OR s.column_types IS NULL;
+		names := ARRAY[s.user_column, s.time_column, s.event_column, s.value_column];
+		renamed := false;
+		FOR k IN 1 .. 4 LOOP
+			CONTINUE WHEN s.attnums[k] IS NULL;
+			SELECT a.attname, a.atttypid, a.attisdropped INTO att FROM pg_attribute a
+			WHERE a.attrelid = s.source AND a.attnum = s.attnums[k];
+			IF NOT FOUND OR att.attisdropped OR att.atttypid IS DISTINCT FROM s.column_types[k] THEN
+				RAISE EXCEPTION 'column "%" of % is tracked by segmentation', names[k], s.source
+					USING ERRCODE = 'dependent_objects_still_exist',
+					      DETAIL = 'Dropping it or changing its type would break capture of the application''s writes.',
+					      HINT = format('Call segmentation.untrack(%L) first, then track the table again.', s.source::text);
+			END IF;
+			IF att.attname <> names[k] THEN
+				names[k] := att.attname;
+				renamed := true;
+			END IF;
+		END LOOP;
+		IF renamed THEN
+			-- not as a new tracker: the row trigger that stamps tracked_by
+			-- with current_user (here the extension's owner) must not fire
+			saved_role := current_setting('session_replication_role');
+			PERFORM set_config('session_replication_role', 'replica', true);
+			UPDATE segmentation.sources x SET user_column = names[1], time_column = names[2], event_column = names[3],
+				value_column = names[4]
+			WHERE x.id = s.id;
+			PERFORM set_config('session_replication_role', saved_role, true);
+			PERFORM segmentation._install_capture(s.id);
+		END IF;
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION _on_alter_table() IS 'Internal (event trigger): follows a renamed tracked column, refuses dropping or retyping one';
+
+CREATE EVENT TRIGGER segmentation_sql_drop ON sql_drop EXECUTE FUNCTION _on_sql_drop();
+CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION _on_alter_table();
+COMMENT ON EVENT TRIGGER segmentation_sql_drop IS 'Untracks a tracked table that is dropped';
+COMMENT ON EVENT TRIGGER segmentation_alter_table IS 'Follows a renamed tracked column; refuses dropping or retyping one';
 
 CREATE FUNCTION define_feature(name text, event_names text[]) RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -32,64 +32,112 @@ DECLARE
 	first_id bigint;
 	last_id bigint;
 	n bigint;
+	started timestamptz := clock_timestamp();
+	run_mode text;
+	last_success_as_of timestamptz;
+	e_message text;
+	e_schema text;
+	e_table text;
+	logged boolean;
 BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
 		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	-- one refresh at a time; a second one returns at once
-	IF NOT pg_try_advisory_xact_lock(hashtext('segmentation.refresh')) THEN
-		RAISE NOTICE 'another segmentation.refresh() is running; this one did nothing'
-			USING HINT = 'The running refresh will pick up every event committed before it started; the next one picks up the rest.';
-		RETURN NULL;
 	END IF;
 	IF to_regclass('segmentation.profiles') IS NULL THEN
 		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Call segmentation.track(...) first.';
 	END IF;
+	-- bounded waits for locks (a tracked table locked by its owner, say)
+	PERFORM set_config('lock_timeout',
+		(extract(epoch FROM segmentation._setting('refresh_lock_timeout')::interval) * 1000)::bigint::text, true);
+	-- one refresh at a time, by a row lock no other role can take; a second
+	-- one returns at once
+	PERFORM FROM segmentation._refresh_lock FOR UPDATE SKIP LOCKED;
+	IF NOT FOUND THEN
+		RAISE NOTICE 'another segmentation.refresh() is running; this one did nothing'
+			USING HINT = 'The running refresh will pick up every event committed before it started; the next one picks up the rest.';
+		RETURN NULL;
+	END IF;
+	-- as_of never goes back: history stays consistent
+	SELECT max(r.as_of) INTO last_success_as_of FROM segmentation.refresh_runs r WHERE r.error IS NULL AND r.finished_at IS NOT NULL;
+	IF as_of < last_success_as_of THEN
+		RAISE EXCEPTION 'argument "as_of" (%) is earlier than the as_of of the last successful refresh (%)', as_of, last_success_as_of
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'History only goes forward: refresh as of that time or later (the default, now(), usually is).';
+	END IF;
 	do_full := do_full OR EXISTS (SELECT FROM segmentation.truncated)
 		OR NOT EXISTS (SELECT FROM segmentation.refresh_runs r WHERE r.error IS NULL AND r.finished_at IS NOT NULL);
-	INSERT INTO segmentation.refresh_runs (started_at, mode, as_of)
-	VALUES (clock_timestamp(), CASE WHEN do_full THEN 'full' ELSE 'incremental' END, as_of)
-	RETURNING id INTO run;
+	run_mode := CASE WHEN do_full THEN 'full' ELSE 'incremental' END;
+	-- the run's row is written when it ends: by this transaction when it
+	-- succeeds, by a background worker's own transaction when it fails
+	run := nextval('segmentation.refresh_runs_id_seq');
+	-- the longest it may run, from now (statement_timeout set here would
+	-- not arm the timer of the statement already running)
+	PERFORM segmentation._refresh_timeout_begin(
+		(extract(epoch FROM segmentation._setting('refresh_statement_timeout')::interval) * 1000)::bigint);
 
 	BEGIN
-		SELECT s.user_type::text INTO utype FROM segmentation.sources s LIMIT 1;
+		SELECT a.atttypid::regtype::text INTO utype FROM pg_attribute a
+		WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
 		src := segmentation._sources_sql();
 		EXECUTE format('CREATE TEMP TABLE _batch (user_id %s, b segmentation.behavior, replace boolean, n bigint) ON COMMIT DROP', utype);
 
 		-- One statement, so one snapshot: the queued events it consumes, the
 		-- users it recomputes and the source rows it reads are the same
 		-- moment's.  An event committed later stays queued for the next run.
+		-- Events refresh cannot use (segmentation._reject_reason) go to
+		-- rejected_events, in the same statement; the others are refreshed.
 		IF do_full THEN
+			-- the sources are read twice, in the same snapshot: once for the
+			-- rejected rows, once for the aggregate
 			EXECUTE format($q$
 				WITH c AS (DELETE FROM segmentation.pending_events RETURNING 1),
 				     d AS (DELETE FROM segmentation.dirty_users RETURNING 1),
-				     t AS (DELETE FROM segmentation.truncated RETURNING 1)
+				     t AS (DELETE FROM segmentation.truncated RETURNING 1),
+				     x AS (DELETE FROM segmentation.rejected_events RETURNING 1),
+				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
+				            SELECT $1, s.source::text, e.user_id::text, e.ts, e.event, e.value, e.reason
+				            FROM (SELECT e.*, segmentation._reject_reason(e.user_id IS NULL, e.ts, e.value) AS reason FROM (%1$s) e) e
+				            LEFT JOIN segmentation.sources s ON s.id = e.source_id
+				            WHERE e.reason IS NOT NULL)
 				INSERT INTO _batch
 				SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value), true, count(*)
-				FROM (%s) e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
-				WHERE e.user_id IS NOT NULL
+				FROM (%1$s) e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
+				WHERE segmentation._reject_reason(e.user_id IS NULL, e.ts, e.value) IS NULL
 				GROUP BY e.user_id
-			$q$, src);
+			$q$, src) USING run;
 			INSERT INTO _batch SELECT p.user_id, NULL, true, 0 FROM segmentation.profiles p
 			WHERE NOT EXISTS (SELECT FROM _batch b WHERE b.user_id = p.user_id);
 		ELSE
 			EXECUTE format($q$
-				WITH c AS (DELETE FROM segmentation.pending_events RETURNING user_id, ts, event, value),
+				WITH c AS (DELETE FROM segmentation.pending_events RETURNING source_id, user_id, ts, event, value),
+				     cr AS (SELECT c.*, segmentation._reject_reason(c.user_id IS NULL, c.ts, c.value) AS reason FROM c),
 				     d AS (DELETE FROM segmentation.dirty_users RETURNING user_id),
 				     dd AS (SELECT DISTINCT user_id FROM d WHERE user_id IS NOT NULL),
+				     er AS (SELECT e.*, segmentation._reject_reason(e.user_id IS NULL, e.ts, e.value) AS reason
+				            FROM (%s) e WHERE e.user_id IN (SELECT user_id FROM dd)),
 				     r AS (SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value) AS b, count(*) AS n
-				           FROM (%s) e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
-				           WHERE e.user_id IN (SELECT user_id FROM dd)
-				           GROUP BY e.user_id)
+				           FROM er e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
+				           WHERE e.reason IS NULL
+				           GROUP BY e.user_id),
+				     -- recomputed users' rejected rows are found again in the sources
+				     x AS (DELETE FROM segmentation.rejected_events j WHERE j.user_id IN (SELECT dd.user_id::text FROM dd)),
+				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
+				            SELECT $1, s.source::text, e.user_id::text, e.ts, e.event, e.value, e.reason
+				            FROM (SELECT cr.source_id, cr.user_id, cr.ts, cr.event, cr.value, cr.reason FROM cr
+				                  WHERE cr.reason IS NOT NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = cr.user_id)
+				                  UNION ALL
+				                  SELECT er.source_id, er.user_id, er.ts, er.event, er.value, er.reason FROM er
+				                  WHERE er.reason IS NOT NULL) e
+				            LEFT JOIN segmentation.sources s ON s.id = e.source_id)
 				INSERT INTO _batch
 				SELECT c.user_id, segmentation.behavior_agg(c.ts, fm.id, c.value), false, count(*)
-				FROM c LEFT JOIN segmentation._feature_map fm ON fm.event = c.event
-				WHERE c.user_id IS NOT NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = c.user_id)
+				FROM cr c LEFT JOIN segmentation._feature_map fm ON fm.event = c.event
+				WHERE c.reason IS NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = c.user_id)
 				GROUP BY c.user_id
 				UNION ALL
 				SELECT dd.user_id, r.b, true, coalesce(r.n, 0) FROM dd LEFT JOIN r USING (user_id)
-			$q$, src);
+			$q$, src) USING run;
 		END IF;
 		ANALYZE _batch;
 		SELECT coalesce(sum(b.n), 0) INTO n_events FROM _batch b;
@@ -219,14 +267,76 @@ BEGIN
 		END IF;
 		DROP TABLE _batch, _gone, _moved;
 
-		UPDATE segmentation.refresh_runs r SET finished_at = clock_timestamp(), events_read = n_events,
-			users_changed = n_users, transitions = n_moves
-		WHERE r.id = run;
-	EXCEPTION WHEN OTHERS THEN
-		-- the block's changes are rolled back: the previous state stays
-		UPDATE segmentation.refresh_runs r SET finished_at = clock_timestamp(), error = SQLERRM WHERE r.id = run;
-		RAISE WARNING 'segmentation.refresh() failed, previous state kept: %', SQLERRM;
+		INSERT INTO segmentation.refresh_runs (id, started_at, finished_at, mode, as_of, events_read, users_changed, transitions)
+		VALUES (run, started, clock_timestamp(), run_mode, as_of, n_events, n_users, n_moves);
+		PERFORM segmentation._refresh_timeout_end();
+	EXCEPTION WHEN OTHERS OR query_canceled THEN
+		-- The block's changes are rolled back, and so will be the caller's
+		-- transaction: the previous state stays.  The run's row is written
+		-- by a background worker, in a transaction of its own, and the
+		-- error goes to the caller (pg_cron logs the job as failed).
+		GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT, e_schema = SCHEMA_NAME, e_table = TABLE_NAME;
+		PERFORM segmentation._refresh_timeout_end();
+		BEGIN
+			logged := segmentation._log_failed_run(run, started, run_mode, as_of, e_message,
+				CASE WHEN e_table <> '' THEN format('%I.%I', e_schema, e_table) END, NULL, NULL);
+		EXCEPTION WHEN OTHERS THEN
+			logged := false;
+		END;
+		IF NOT logged THEN
+			RAISE WARNING 'segmentation.refresh() failed and its refresh_runs row is missing: %', e_message
+				USING HINT = 'A background worker writes that row: check max_worker_processes and the server log.';
+		END IF;
+		RAISE;
 	END;
 	RETURN run;
 END $$;
-COMMENT ON FUNCTION refresh(boolean, timestamptz) IS 'Bring profiles, scores, memberships, history and transitions up to date: incremental (new events only) unless full; as_of is the time scores and moves are computed for';
+COMMENT ON FUNCTION refresh(boolean, timestamptz) IS 'Bring profiles, scores, memberships, history and transitions up to date: incremental (new events only) unless full; as_of is the time scores and moves are computed for, never earlier than the last one; a failure raises its error after logging it in refresh_runs';
+
+-- ===================================================================
+-- Operations: the failed run's row, the statement timeout, the status
+-- ===================================================================
+
+CREATE FUNCTION _log_failed_run(run bigint, started_at timestamptz, mode text, as_of timestamptz, error text,
+	error_source text, error_user_id text, error_event_time timestamptz) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'log_failed_run' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION _log_failed_run(bigint, timestamptz, text, timestamptz, text, text, text, timestamptz) IS 'Internal: writes the refresh_runs row of a failed refresh from a background worker, in a transaction of its own (it stays when the caller''s is rolled back); false when it could not';
+CREATE FUNCTION _refresh_timeout_begin(milliseconds bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'refresh_timeout_begin' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION _refresh_timeout_begin(bigint) IS 'Internal: arms the statement timeout for the running refresh (0: none), unless an earlier one is due';
+CREATE FUNCTION _refresh_timeout_end() RETURNS void
+	AS 'MODULE_PATHNAME', 'refresh_timeout_end' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION _refresh_timeout_end() IS 'Internal: puts the statement timeout back as it was before _refresh_timeout_begin';
+
+CREATE FUNCTION _refresh_status(OUT last_success_at timestamptz, OUT last_as_of timestamptz, OUT last_failure_at timestamptz,
+	OUT last_error text, OUT pending_events bigint, OUT rejected_events bigint, OUT schedule text,
+	OUT seconds_since_success double precision)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	SELECT r.finished_at, r.as_of INTO last_success_at, last_as_of FROM segmentation.refresh_runs r
+	WHERE r.error IS NULL AND r.finished_at IS NOT NULL ORDER BY r.id DESC LIMIT 1;
+	SELECT r.finished_at INTO last_failure_at FROM segmentation.refresh_runs r WHERE r.error IS NOT NULL ORDER BY r.id DESC LIMIT 1;
+	SELECT r.error INTO last_error FROM segmentation.refresh_runs r ORDER BY r.id DESC LIMIT 1;
+	pending_events := 0;
+	IF to_regclass('segmentation.pending_events') IS NOT NULL THEN
+		SELECT count(*) INTO pending_events FROM segmentation.pending_events;
+	END IF;
+	SELECT count(*) INTO rejected_events FROM segmentation.rejected_events;
+	IF EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+		EXECUTE 'SELECT j.schedule FROM cron.job j WHERE j.jobname = $1 AND j.database = current_database() ORDER BY j.jobid LIMIT 1'
+			INTO schedule USING 'segmentation-refresh';
+	END IF;
+	seconds_since_success := extract(epoch FROM clock_timestamp() - last_success_at)::double precision;
+END $$;
+COMMENT ON FUNCTION _refresh_status() IS 'Internal: the one row of refresh_status';
+
+CREATE VIEW refresh_status AS SELECT * FROM _refresh_status();
+COMMENT ON VIEW refresh_status IS 'Is refresh keeping up? One row: the last success and failure, what waits and what was rejected, the pg_cron schedule';
+COMMENT ON COLUMN refresh_status.last_success_at IS 'When the last successful refresh finished (NULL: none yet)';
+COMMENT ON COLUMN refresh_status.last_as_of IS 'as_of of the last successful refresh: what the scores and segments are as of';
+COMMENT ON COLUMN refresh_status.last_failure_at IS 'When the last failed refresh ended (NULL: none)';
+COMMENT ON COLUMN refresh_status.last_error IS 'Error of the last refresh, when it failed; NULL when it succeeded';
+COMMENT ON COLUMN refresh_status.pending_events IS 'Events captured and waiting for the next refresh';
+COMMENT ON COLUMN refresh_status.rejected_events IS 'Rows in rejected_events';
+COMMENT ON COLUMN refresh_status.schedule IS 'The pg_cron schedule of job segmentation-refresh, or NULL';
+COMMENT ON COLUMN refresh_status.seconds_since_success IS 'Seconds since the last successful refresh finished';

@@ -14,7 +14,9 @@
 * events committed by concurrent writers while refreshes run are counted
   exactly once; readers always see a complete state;
 * a second refresh at the same time returns at once with a notice;
-* a refresh that fails or is cancelled leaves the previous state intact;
+* a bad event is rejected and the refresh goes on; a refresh that fails
+  raises its error and logs it; failed or cancelled, it leaves the previous
+  state intact;
 * NOTIFY segmentation_transitions carries a payload that finds the moves;
 * configuration survives pg_dump and restore, and the restored database
   keeps capturing and refreshing;
@@ -332,18 +334,34 @@ def failures_and_notify():
     conn, cur = loaded_db(5, 3000, 300, 60, "2024-03-01")
     before = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
 
-    # a bad value makes the refresh fail: recorded, previous state kept, events still queued
+    # a bad value is rejected and the refresh goes on without it
     cur.execute("INSERT INTO ev VALUES (7, '2024-03-01', 'buy', 'NaN')")
     cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
+    check("bad event: rejected (rejected_events), the refresh succeeds",
+          one(cur, "SELECT error IS NULL FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+          and one(cur, "SELECT reason FROM segmentation.rejected_events WHERE user_id = '7'") == "value is NaN")
+    cur.execute("DELETE FROM ev WHERE amount = 'NaN'")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
+    before = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
+
+    # a refresh that fails raises its error, keeps the previous state and the
+    # queued events, and leaves its row in refresh_runs
+    cur.execute("INSERT INTO ev VALUES (7, '2024-03-01', 'buy', 1)")
+    cur.execute("INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate) VALUES ('value', 'forged', 'true', 'true AND true')")
+    try:
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
+        raised = False
+    except psycopg2.Error:
+        raised = True
     cur.execute("SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
     error = cur.fetchone()[0]
     after = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
     queued = one(cur, "SELECT count(*) FROM segmentation.pending_events")
-    check("failed refresh: error recorded, state kept, event still queued",
-          error and "value" in error and before == after and queued == 1, (error, queued))
-    cur.execute("DELETE FROM ev WHERE amount = 'NaN'")
+    check("failed refresh: raised, error recorded, state kept, event still queued",
+          raised and error and "forged" in error and before == after and queued == 1, (raised, error, queued))
+    cur.execute("DELETE FROM segmentation.segments WHERE name = 'forged'")
     cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
-    check("failed refresh: fixed at the source, the next refresh succeeds",
+    check("failed refresh: fixed, the next refresh succeeds",
           one(cur, "SELECT error IS NULL FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1"))
 
     # a cancelled refresh leaves everything as it was: hold a lock that the
@@ -379,10 +397,11 @@ def failures_and_notify():
     blocker.close()
     victim.close()
     after = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
-    check("cancelled refresh: previous state, queued events and run log intact",
+    check("cancelled refresh: previous state and queued events intact, the run logged as cancelled",
           outcome == ["cancelled"] and before == after
           and queued == one(cur, "SELECT count(*) FROM segmentation.pending_events")
-          and runs_before == one(cur, "SELECT count(*) FROM segmentation.refresh_runs"), outcome)
+          and runs_before + 1 == one(cur, "SELECT count(*) FROM segmentation.refresh_runs")
+          and "cancel" in one(cur, "SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1"), outcome)
     cur.execute("SELECT segmentation.refresh(as_of => '2024-03-10')")
     check("after the cancel, the next refresh takes the queued events",
           one(cur, "SELECT events_read FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1") == queued)

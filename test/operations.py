@@ -1,0 +1,543 @@
+#!/usr/bin/python3
+"""Operations suite: a refresh safe to run unattended, and capture's privileges.
+
+Every attack is performed as the hostile role (regress_owner owns the
+tracked table and has no segmentation role; regress_admin has
+segmentation_admin; regress_reader has segmentation_reader); a superuser
+runs refresh, as pg_cron would. The attacker's functions write to
+public.pwned: no row written by a superuser may ever appear there.
+
+* a refresh that fails raises its error, keeps the previous state and leaves
+  a refresh_runs row (error, source) written by a background worker; pg_cron
+  logs the job as failed;
+* bad events (NaN, infinite, out-of-range values; infinite or NULL times;
+  NULL users) go to rejected_events and the others are refreshed;
+* a cancelled or timed-out refresh keeps the previous state and says so;
+  refresh_lock_timeout and refresh_statement_timeout really stop a refresh;
+* as_of never goes back;
+* untrack(), a dropped tracked table, renamed / dropped / retyped columns;
+* refresh_status;
+* capture's privilege holes: domains as user id types, casts of the owner's
+  types, config edited by an admin, row-level security, the refresh lock.
+
+Uses the libpq environment (PGHOST, PGPORT, PGUSER).
+"""
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg2
+
+from harness import Suite, connect, drop_database, fresh_database
+
+suite = Suite("operations suite", stop_on_failure="--keep-going" not in sys.argv)
+check = suite.check
+DB = "segmentation_ops"
+
+
+def one(cur, sql, args=None):
+    cur.execute(sql, args)
+    return cur.fetchone()[0]
+
+
+def error_of(cur, sql, args=None):
+    """The error (pgcode, message, hint) that sql raises, or None."""
+    try:
+        cur.execute(sql, args)
+    except psycopg2.Error as e:
+        return (e.pgcode, e.diag.message_primary or "", e.diag.message_hint or "")
+    return None
+
+
+ROLES = """
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'regress_owner') THEN CREATE ROLE regress_owner LOGIN; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'regress_admin') THEN CREATE ROLE regress_admin LOGIN; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'regress_reader') THEN CREATE ROLE regress_reader LOGIN; END IF;
+END $$;
+GRANT segmentation_admin TO regress_admin;
+GRANT segmentation_reader TO regress_reader;
+"""
+
+# what every attacker's function does: leave a trace, saying who ran it
+SINK = """
+CREATE TABLE public.pwned (who name, superuser boolean, at timestamptz DEFAULT clock_timestamp());
+GRANT ALL ON public.pwned TO PUBLIC;
+GRANT CREATE ON SCHEMA public TO PUBLIC;
+"""
+PWN_BODY = """INSERT INTO public.pwned (who, superuser)
+              SELECT current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user;"""
+
+
+def superuser_pwned(cur):
+    return one(cur, "SELECT count(*) FROM public.pwned WHERE superuser")
+
+
+def database(events=True):
+    """A fresh database: roles, the sink, and (events) table ev owned by
+    regress_owner, tracked by regress_admin, with a segment."""
+    conn, cur = fresh_database(DB)
+    cur.execute(ROLES)
+    cur.execute(SINK)
+    if events:
+        cur.execute("""
+            CREATE TABLE public.ev (uid bigint, at timestamptz, name text, amount numeric, tenant text DEFAULT 'a');
+            ALTER TABLE public.ev OWNER TO regress_owner;
+            GRANT SELECT, TRIGGER ON public.ev TO regress_admin;
+            GRANT INSERT ON public.ev TO PUBLIC;
+        """)
+        admin = as_role("regress_admin")
+        admin.execute("SELECT segmentation.track('public.ev', 'uid', 'at', 'name', 'amount')")
+        admin.execute("SELECT segmentation.define_segment('value', 'payer', 'monetary > 0')")
+        cur.execute("""INSERT INTO public.ev (uid, at, name, amount)
+                       SELECT u, '2024-01-01'::timestamptz + u * interval '1 hour', 'buy', u FROM generate_series(1, 20) u""")
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    return conn, cur
+
+
+def as_role(role):
+    c = connect(DB, user=role)
+    cur = c.cursor()
+    cur.execute("SET TIME ZONE 'UTC'")
+    return cur
+
+
+STATE = """SELECT md5(coalesce((SELECT string_agg(user_id::text || behavior::text || segments::text, ',' ORDER BY user_id)
+                                FROM segmentation.profiles), '')
+                      || coalesce((SELECT string_agg(t::text, ',' ORDER BY id) FROM segmentation.transitions t), ''))"""
+
+
+def last_run(cur):
+    cur.execute("SELECT id, error, error_source FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+    return cur.fetchone()
+
+
+# ---------------------------------------------------------------------------
+# A. a refresh that fails, fails
+
+def bad_events_are_rejected():
+    conn, cur = database()
+    cur.execute("""INSERT INTO public.ev (uid, at, name, amount) VALUES
+        (101, '2024-01-05', 'buy', 'NaN'), (102, '2024-01-05', 'buy', 'Infinity'),
+        (103, 'infinity', 'buy', 1), (104, NULL, 'buy', 1), (NULL, '2024-01-05', 'buy', 1),
+        (105, '2024-01-05', 'buy', 1e30), (106, '2024-01-05', 'buy', 5), (107, '2024-01-05', 'view', NULL)""")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("bad events: the refresh goes on", err is None, err)
+    cur.execute("SELECT user_id, reason FROM segmentation.rejected_events ORDER BY user_id NULLS LAST")
+    rejected = cur.fetchall()
+    check("bad events: each one is in rejected_events with its reason",
+          [r[0] for r in rejected] == ["101", "102", "103", "104", "105", None]
+          and all(r[1] for r in rejected), rejected)
+    check("bad events: rejected rows name source, time, event, value and the run",
+          one(cur, """SELECT count(*) FROM segmentation.rejected_events r
+                      WHERE r.source = 'public.ev' AND r.event = 'buy' AND r.run_id = (SELECT max(id) FROM segmentation.refresh_runs)
+                        AND r.rejected_at IS NOT NULL""") == 6)
+    check("bad events: the good events of the same batch (one without a value) are counted",
+          one(cur, "SELECT count(*) FROM segmentation.profiles WHERE user_id IN (101, 102, 103, 104, 105, 106, 107)") == 2)
+    full = error_of(cur, "SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")
+    check("bad events: a full refresh rejects the same rows again, once each",
+          full is None and one(cur, "SELECT count(*) FROM segmentation.rejected_events") == 6, full)
+    conn.close()
+
+
+def failing_refresh_raises():
+    conn, cur = database()
+    admin = as_role("regress_admin")
+    before = one(cur, STATE)
+    runs = one(cur, "SELECT count(*) FROM segmentation.refresh_runs")
+    # a forged segment: refresh refuses it, with an error the caller sees
+    admin.execute("INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate) VALUES ('value', 'forged', 'true', 'true AND true')")
+    cur.execute("INSERT INTO public.ev (uid, at, name, amount) VALUES (7, '2024-01-20', 'buy', 3)")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-03')")
+    check("failing refresh: the caller gets the error", err is not None and "forged" in err[1], err)
+    check("failing refresh: the previous state is kept, the event stays queued",
+          one(cur, STATE) == before and one(cur, "SELECT count(*) FROM segmentation.pending_events") == 1)
+    row = last_run(cur)
+    check("failing refresh: refresh_runs keeps a row with the error",
+          one(cur, "SELECT count(*) FROM segmentation.refresh_runs") == runs + 1 and row[1] and "forged" in row[1], row)
+    admin.execute("DELETE FROM segmentation.segments WHERE name = 'forged'")
+    check("failing refresh: fixed, the next refresh succeeds and takes the event",
+          error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-03')") is None
+          and last_run(cur)[1] is None and one(cur, "SELECT count(*) FROM segmentation.pending_events") == 0)
+    # a failure inside a caller's transaction that is rolled back: the row stays
+    cur.execute("BEGIN")
+    admin.execute("INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate) VALUES ('value', 'forged', 'true', 'true AND true')")
+    error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-03')")
+    cur.execute("ROLLBACK")
+    check("failing refresh: the row survives the caller's rollback", "forged" in (last_run(cur)[1] or ""))
+    admin.execute("DELETE FROM segmentation.segments WHERE name = 'forged'")
+    conn.close()
+
+
+def cancelled_and_timed_out():
+    conn, cur = database()
+    before = one(cur, STATE)
+    cur.execute("INSERT INTO public.ev (uid, at, name, amount) VALUES (8, '2024-01-20', 'buy', 3)")
+    owner = as_role("regress_owner")
+
+    def blocked_refresh(victim_sql, cancel):
+        """Run a full refresh while the owner holds a lock on ev; returns (error, seconds)."""
+        owner.execute("BEGIN")
+        owner.execute("LOCK TABLE public.ev IN ACCESS EXCLUSIVE MODE")
+        victim = connect(DB)
+        vpid = one(victim.cursor(), "SELECT pg_backend_pid()")
+        out = []
+
+        def run():
+            t0 = time.time()
+            out.append(error_of(victim.cursor(), victim_sql))
+            out.append(time.time() - t0)
+
+        t = threading.Thread(target=run)
+        t.start()
+        if cancel:
+            deadline = time.time() + 30
+            while time.time() < deadline and not one(cur, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (vpid,)):
+                time.sleep(0.05)
+            cur.execute("SELECT pg_cancel_backend(%s)", (vpid,))
+        t.join(60)
+        owner.execute("ROLLBACK")
+        t.join()
+        victim.close()
+        return out
+
+    err, secs = blocked_refresh("SELECT segmentation.refresh(full => true, as_of => '2024-02-04')", True)
+    check("cancelled refresh: the caller gets the cancel, the state is kept",
+          err is not None and err[0] == "57014" and one(cur, STATE) == before, err)
+    check("cancelled refresh: refresh_runs says so", "cancel" in (last_run(cur)[1] or ""), last_run(cur))
+
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', '1 second')")
+    err, secs = blocked_refresh("SELECT segmentation.refresh(full => true, as_of => '2024-02-04')", False)
+    check("refresh_lock_timeout: a refresh waiting for a tracked table's lock stops after it",
+          err is not None and err[0] == "55P03" and secs < 20 and one(cur, STATE) == before, (err, secs))
+    check("refresh_lock_timeout: refresh_runs says so", "lock timeout" in (last_run(cur)[1] or ""), last_run(cur))
+
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', '0')")
+    cur.execute("SELECT segmentation.set_setting('refresh_statement_timeout', '1 second')")
+    err, secs = blocked_refresh("SELECT segmentation.refresh(full => true, as_of => '2024-02-04')", False)
+    check("refresh_statement_timeout: a refresh is stopped after it",
+          err is not None and err[0] == "57014" and "statement timeout" in err[1] and secs < 20 and one(cur, STATE) == before,
+          (err, secs))
+    check("refresh_statement_timeout: refresh_runs says so", "statement timeout" in (last_run(cur)[1] or ""), last_run(cur))
+    cur.execute("SELECT segmentation.set_setting('refresh_statement_timeout', NULL)")
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', NULL)")
+    check("timeouts: restored after refresh (the session's own statement_timeout is untouched)",
+          one(cur, "SELECT segmentation.refresh(as_of => '2024-02-04') IS NOT NULL") and one(cur, "SHOW statement_timeout") == "0"
+          and one(cur, "SHOW lock_timeout") == "0")
+    conn.close()
+
+
+def pg_cron_sees_failure():
+    # pg_cron runs jobs in cron.database_name only
+    db = one(connect("postgres").cursor(), "SHOW cron.database_name")
+    conn = connect(db)
+    cur = conn.cursor()
+    cur.execute("DROP EXTENSION IF EXISTS segmentation CASCADE")
+    cur.execute("DROP TABLE IF EXISTS public.ops_ev")
+    cur.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+    cur.execute("CREATE EXTENSION segmentation")
+    cur.execute("CREATE TABLE public.ops_ev (uid bigint, at timestamptz, name text)")
+    cur.execute("SELECT segmentation.track('public.ops_ev', 'uid', 'at', 'name')")
+    cur.execute("INSERT INTO public.ops_ev VALUES (1, '2024-01-01', 'x')")
+    cur.execute("INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate) VALUES ('s', 'forged', 'true', 'true AND true')")
+    job = one(cur, "SELECT segmentation.schedule_refresh('* * * * *')")
+    deadline = time.time() + 150
+    status = None
+    while time.time() < deadline:
+        cur.execute("SELECT status FROM cron.job_run_details WHERE jobid = %s AND status IN ('failed', 'succeeded') ORDER BY runid LIMIT 1", (job,))
+        r = cur.fetchone()
+        if r:
+            status = r[0]
+            break
+        time.sleep(2)
+    check("pg_cron: a failing scheduled refresh is logged as failed", status == "failed", status)
+    cur.execute("SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+    r = cur.fetchone()
+    check("pg_cron: and refresh_runs keeps its error", r is not None and "forged" in (r[0] or ""), r)
+    cur.execute("SELECT segmentation.unschedule_refresh()")
+    cur.execute("DROP EXTENSION segmentation CASCADE")
+    cur.execute("DROP TABLE public.ops_ev")
+    cur.execute("DROP EXTENSION pg_cron")
+    conn.close()
+
+
+# ---------------------------------------------------------------------------
+# B. as_of never goes back
+
+def as_of_never_goes_back():
+    conn, cur = database()
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-01-15')")
+    check("as_of earlier than the last refresh is refused (errcode, as_of, hint)",
+          err is not None and err[0] == "22023" and "as_of" in err[1] and err[2], err)
+    check("as_of equal to the last refresh is fine", error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-01')") is None)
+    conn.close()
+
+
+# ---------------------------------------------------------------------------
+# C. untrack and DDL on tracked tables
+
+def capture_objects(cur, table):
+    return (one(cur, "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname LIKE 'segmentation_capture%%'", (table,)),
+            one(cur, "SELECT count(*) FROM pg_proc WHERE pronamespace = 'segmentation'::regnamespace AND proname LIKE '\\_capture\\_%%'"))
+
+
+def untrack_and_ddl():
+    conn, cur = database()
+    admin = as_role("regress_admin")
+    owner = as_role("regress_owner")
+    cur.execute("""CREATE TABLE public.ev2 (who bigint, t timestamptz, what text);
+                   ALTER TABLE public.ev2 OWNER TO regress_owner;
+                   GRANT SELECT, TRIGGER ON public.ev2 TO regress_admin;
+                   INSERT INTO public.ev2 VALUES (500, '2024-01-10', 'buy'), (501, '2024-01-10', 'buy')""")
+    admin.execute("SELECT segmentation.track('public.ev2', 'who', 't', 'what')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-05')")
+    check("untrack: setup, ev2's users are there", one(cur, "SELECT count(*) FROM segmentation.profiles WHERE user_id >= 500") == 2)
+    err = error_of(admin, "SELECT segmentation.untrack('public.ev2')")
+    check("untrack: an admin untracks", err is None, err)
+    check("untrack: triggers and capture function dropped, sources row gone",
+          capture_objects(cur, "public.ev2") == (0, 1) and one(cur, "SELECT count(*) FROM segmentation.sources") == 1,
+          capture_objects(cur, "public.ev2"))
+    cur.execute("INSERT INTO public.ev2 VALUES (502, '2024-01-11', 'buy')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-05')")
+    check("untrack: the next refresh recomputes without its events",
+          one(cur, "SELECT count(*) FROM segmentation.profiles WHERE user_id >= 500") == 0 and last_run(cur)[1] is None)
+    check("untrack: of a table not tracked, an error", error_of(admin, "SELECT segmentation.untrack('public.ev2')") is not None)
+
+    # a tracked table that is dropped is untracked
+    admin.execute("SELECT segmentation.track('public.ev2', 'who', 't', 'what')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-05')")
+    owner.execute("DROP TABLE public.ev2")
+    check("dropped table: untracked", one(cur, "SELECT count(*) FROM segmentation.sources") == 1
+          and capture_objects(cur, "public.ev")[1] == 1)
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-05')")
+    check("dropped table: the next refresh works and forgets its users",
+          err is None and one(cur, "SELECT count(*) FROM segmentation.profiles WHERE user_id >= 500") == 0, err)
+
+    # renaming a tracked column: capture follows
+    owner.execute("ALTER TABLE public.ev RENAME COLUMN amount TO revenue")
+    owner.execute("ALTER TABLE public.ev RENAME TO events")
+    err = error_of(owner, "INSERT INTO public.events (uid, at, name, revenue) VALUES (30, '2024-01-21', 'buy', 4)")
+    check("renamed column: the application's INSERT still works", err is None, err)
+    check("renamed column: sources follows the new name",
+          one(cur, "SELECT value_column FROM segmentation.sources") == "revenue")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-06')")
+    inc = one(cur, STATE)
+    check("renamed column: the event is captured",
+          err is None and one(cur, "SELECT count(*) FROM segmentation.profiles WHERE user_id = 30") == 1, err)
+    cur.execute("SELECT segmentation.refresh(full => true, as_of => '2024-02-06')")
+    check("renamed column: incremental equals full", one(cur, STATE) == inc)
+
+    # dropping or retyping a tracked column is refused; an untracked one is fine
+    for ddl in ("ALTER TABLE public.events DROP COLUMN revenue",
+                "ALTER TABLE public.events ALTER COLUMN at TYPE timestamp",
+                "ALTER TABLE public.events ALTER COLUMN revenue TYPE float8"):
+        err = error_of(owner, ddl)
+        check(f"refused: {ddl}", err is not None and "untrack" in (err[2] or ""), err)
+    check("an untracked column may change", error_of(owner, "ALTER TABLE public.events DROP COLUMN tenant") is None)
+    err = error_of(owner, "INSERT INTO public.events (uid, at, name, revenue) VALUES (31, '2024-01-21', 'buy', 4)")
+    check("after the refused DDL, INSERTs still work", err is None, err)
+    conn.close()
+
+
+def dump_restore_renumbers():
+    # a dropped column before the tracked ones: pg_restore renumbers the
+    # columns, and capture still follows renames by the right numbers
+    conn, cur = database(events=False)
+    cur.execute("""CREATE TABLE public.rev (gone int, uid bigint, at timestamptz, name text, amount numeric);
+                   ALTER TABLE public.rev DROP COLUMN gone;
+                   SELECT segmentation.track('public.rev', 'uid', 'at', 'name', 'amount');
+                   INSERT INTO public.rev VALUES (1, '2024-01-01', 'buy', 2)""")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    conn.close()
+    dump = subprocess.run(["pg_dump", "-Fc", DB], check=True, capture_output=True).stdout
+    fresh_database(DB + "_restored", extension=False)
+    r = subprocess.run(["pg_restore", "--exit-on-error", "-d", DB + "_restored"], input=dump, capture_output=True)
+    conn = connect(DB + "_restored")
+    cur = conn.cursor()
+    check("restore: succeeds, with the columns renumbered",
+          r.returncode == 0 and one(cur, "SELECT attnums::text FROM segmentation.sources") == "{1,2,3,4}", r.stderr.decode()[-500:])
+    cur.execute("ALTER TABLE public.rev RENAME COLUMN amount TO revenue")
+    cur.execute("INSERT INTO public.rev VALUES (2, '2024-01-02', 'buy', 3)")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("restore: a rename is followed, the refresh works",
+          err is None and one(cur, "SELECT value_column FROM segmentation.sources") == "revenue"
+          and one(cur, "SELECT count(*) FROM segmentation.profiles") == 2, err)
+    conn.close()
+    drop_database(DB + "_restored")
+
+
+# ---------------------------------------------------------------------------
+# D. refresh_status
+
+def refresh_status():
+    conn, cur = database()
+    admin = as_role("regress_admin")
+    cur.execute("INSERT INTO public.ev (uid, at, name, amount) VALUES (40, '2024-01-20', 'buy', 'NaN'), (41, '2024-01-20', 'buy', 1)")
+    admin.execute("SELECT * FROM segmentation.refresh_status")
+    cols = [d.name for d in admin.description]
+    rows = admin.fetchall()
+    check("refresh_status: one row, the columns of DESIGN section 2",
+          len(rows) == 1 and cols == ["last_success_at", "last_as_of", "last_failure_at", "last_error", "pending_events",
+                                      "rejected_events", "schedule", "seconds_since_success"], (cols, rows))
+    r = dict(zip(cols, rows[0]))
+    check("refresh_status: after a success", r["last_success_at"] is not None and str(r["last_as_of"]).startswith("2024-02-01")
+          and r["last_failure_at"] is None and r["pending_events"] == 2 and r["rejected_events"] == 0
+          and r["schedule"] is None and r["seconds_since_success"] >= 0, r)
+    admin.execute("INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate) VALUES ('value', 'forged', 'true', 'true AND true')")
+    error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    admin.execute("SELECT last_failure_at IS NOT NULL, last_error, pending_events FROM segmentation.refresh_status")
+    r = admin.fetchone()
+    check("refresh_status: after a failure", r[0] and "forged" in r[1] and r[2] == 2, r)
+    admin.execute("DELETE FROM segmentation.segments WHERE name = 'forged'")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
+    admin.execute("SELECT last_error, pending_events, rejected_events, last_as_of::date::text FROM segmentation.refresh_status")
+    r = admin.fetchone()
+    check("refresh_status: after the fix", r == (None, 0, 1, "2024-02-02"), r)
+    check("refresh_status: has a comment", one(cur, "SELECT obj_description('segmentation.refresh_status'::regclass) IS NOT NULL"))
+    conn.close()
+
+
+# ---------------------------------------------------------------------------
+# E. capture's privilege holes
+
+def create_state_domain():
+    conn, cur = database(events=False)
+    admin = as_role("regress_admin")
+    admin.execute(f"""CREATE FUNCTION public.pwn_check(bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+                      BEGIN {PWN_BODY} RETURN true; END $$""")
+    admin.execute("CREATE DOMAIN public.uid_d AS bigint CHECK (public.pwn_check(VALUE))")
+    err = error_of(admin, "SELECT segmentation._create_state('public.uid_d'::regtype)")
+    check("_create_state: a domain as user id type is refused", err is not None, err)
+    cur.execute("""CREATE TABLE public.dev (uid public.uid_d, at timestamptz, name text);
+                   GRANT SELECT, TRIGGER ON public.dev TO regress_admin; GRANT INSERT ON public.dev TO PUBLIC""")
+    err = error_of(admin, "SELECT segmentation.track('public.dev', 'uid', 'at', 'name')")
+    check("track: a domain user column is refused", err is not None and err[0] == "42804", err)
+    as_role("regress_reader").execute("INSERT INTO public.dev VALUES (1, '2024-01-01', 'x')")
+    check("_create_state / track: the domain's CHECK never ran as a superuser inside the extension",
+          to_regclass(cur, "segmentation.profiles") is None and superuser_pwned(cur) == 0)
+    for t in ("int4", "int8", "text", "varchar", "uuid"):
+        cur.execute(f"CREATE TABLE public.ok_{t} (u {t}, at timestamptz, name text)")
+    err = error_of(cur, "SELECT segmentation._create_state('numeric'::regtype)")
+    check("_create_state: only the allowlisted user id types", err is not None, err)
+    conn.close()
+
+
+def to_regclass(cur, name):
+    return one(cur, "SELECT to_regclass(%s)", (name,))
+
+
+def owner_retypes_to_own_cast():
+    conn, cur = database()
+    owner = as_role("regress_owner")
+    owner.execute(f"""CREATE TYPE public.money2 AS (v numeric);
+        CREATE FUNCTION public.pwn_cast(public.money2) RETURNS float8 LANGUAGE plpgsql AS $$
+        BEGIN {PWN_BODY} RETURN ($1).v; END $$;
+        CREATE CAST (public.money2 AS float8) WITH FUNCTION public.pwn_cast(public.money2)""")
+    err = error_of(owner, "ALTER TABLE public.ev ALTER COLUMN amount TYPE public.money2 USING ROW(amount)::public.money2")
+    check("owner: retyping the value column to the owner's type is refused", err is not None, err)
+    owner.execute("INSERT INTO public.ev (uid, at, name, amount) VALUES (60, '2024-01-20', 'buy', 1)")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("owner: the owner's cast never ran as a superuser", superuser_pwned(cur) == 0)
+    # a table with such a column from the start is refused by track()
+    cur.execute("""CREATE TABLE public.mev (uid bigint, at timestamptz, name text, amount public.money2);
+                   ALTER TABLE public.mev OWNER TO regress_owner; GRANT SELECT, TRIGGER ON public.mev TO regress_admin""")
+    err = error_of(as_role("regress_admin"), "SELECT segmentation.track('public.mev', 'uid', 'at', 'name', 'amount')")
+    check("track: a value column of a user type is refused", err is not None and err[0] == "42804", err)
+    conn.close()
+
+
+def admin_edits_sources():
+    conn, cur = database()
+    admin = as_role("regress_admin")
+    admin.execute(f"""CREATE FUNCTION public.pwn() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN {PWN_BODY} RETURN true; END $$;
+                      CREATE VIEW public.v AS SELECT uid, at, name, amount FROM public.ev WHERE public.pwn()""")
+    admin.execute("UPDATE segmentation.sources SET source = 'public.v'::regclass")
+    before = one(cur, STATE)
+    err = error_of(cur, "SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")
+    check("admin: a source pointed at a view is refused by refresh", err is not None and "public.v" in err[1], err)
+    check("admin: the view's function never ran as a superuser", superuser_pwned(cur) == 0 and one(cur, STATE) == before)
+    check("admin: refresh_runs names the source", (last_run(cur)[2] or "").endswith("v"), last_run(cur))
+    admin.execute("UPDATE segmentation.sources SET source = 'public.ev'::regclass")
+    # column names edited by hand
+    admin.execute("UPDATE segmentation.sources SET value_column = 'tenant'")
+    err = error_of(cur, "SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")
+    check("admin: a column edited in sources is refused", err is not None, err)
+    admin.execute("UPDATE segmentation.sources SET value_column = 'amount'")
+    # the owner drops or disables the capture triggers: refresh says capture stopped
+    owner = as_role("regress_owner")
+    owner.execute("ALTER TABLE public.ev DISABLE TRIGGER segmentation_capture_insert")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("owner: disabled capture triggers are refused by refresh", err is not None and "trigger" in err[1], err)
+    owner.execute("ALTER TABLE public.ev ENABLE TRIGGER segmentation_capture_insert")
+    check("fixed: refresh works again", error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')") is None)
+    conn.close()
+
+
+def row_level_security():
+    conn, cur = database()
+    owner = as_role("regress_owner")
+    admin = as_role("regress_admin")
+    cur.execute("""CREATE TABLE public.tev (uid bigint, at timestamptz, name text, tenant text);
+                   ALTER TABLE public.tev OWNER TO regress_owner;
+                   GRANT SELECT, TRIGGER ON public.tev TO regress_admin;
+                   INSERT INTO public.tev VALUES (900, '2024-01-10', 'buy', 'a'), (901, '2024-01-10', 'buy', 'b')""")
+    owner.execute("""ALTER TABLE public.tev ENABLE ROW LEVEL SECURITY;
+                     CREATE POLICY only_a ON public.tev FOR SELECT USING (tenant = 'a')""")
+    err = error_of(admin, "SELECT segmentation.track('public.tev', 'uid', 'at', 'name')")
+    check("RLS: tracking a table whose policies filter the tracking role is refused", err is not None, err)
+    # RLS switched on after tracking: refresh refuses, tenant b never shows
+    owner.execute("""ALTER TABLE public.ev ENABLE ROW LEVEL SECURITY;
+                     CREATE POLICY only_a ON public.ev FOR SELECT USING (tenant = 'a')""")
+    cur.execute("INSERT INTO public.ev (uid, at, name, amount, tenant) VALUES (950, '2024-01-20', 'buy', 1000, 'b')")
+    err = error_of(cur, "SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")
+    check("RLS: enabled after tracking, refresh refuses", err is not None and "row-level security" in err[1], err)
+    check("RLS: tenant b's user is not in profiles", one(cur, "SELECT count(*) FROM segmentation.profiles WHERE user_id = 950") == 0)
+    conn.close()
+
+
+def refresh_lock():
+    conn, cur = database()
+    reader = as_role("regress_reader")
+    admin = as_role("regress_admin")
+    reader.execute("SELECT pg_advisory_lock(hashtext('segmentation.refresh'))")
+    cur.execute("INSERT INTO public.ev (uid, at, name, amount) VALUES (70, '2024-01-20', 'buy', 1)")
+    run = one(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("lock: a reader holding the old advisory lock does not stop refresh",
+          run is not None and one(cur, "SELECT count(*) FROM segmentation.profiles WHERE user_id = 70") == 1, run)
+    # an admin cannot take the refresh lock either, by any statement
+    admin.execute("BEGIN")
+    errs = [error_of(admin, "LOCK TABLE segmentation._refresh_lock"),
+            error_of(admin, "ROLLBACK; BEGIN; SELECT FROM segmentation._refresh_lock FOR UPDATE")]
+    admin.execute("ROLLBACK")
+    admin.execute("BEGIN")
+    admin.execute("PREPARE p AS INSERT INTO segmentation._refresh_lock DEFAULT VALUES")
+    cur.execute("INSERT INTO public.ev (uid, at, name, amount) VALUES (71, '2024-01-20', 'buy', 1)")
+    t0 = time.time()
+    run = one(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    admin.execute("ROLLBACK")
+    check("lock: an admin cannot take or block the refresh lock",
+          all(e is not None and e[0] == "42501" for e in errs) and run is not None and time.time() - t0 < 10, (errs, run))
+    conn.close()
+
+
+def main():
+    names = [a for a in sys.argv[1:] if not a.startswith("--")]
+    for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
+                 untrack_and_ddl, dump_restore_renumbers, refresh_status, create_state_domain, owner_retypes_to_own_cast,
+                 admin_edits_sources, row_level_security, refresh_lock):
+        if names and test.__name__ not in names:
+            continue
+        try:
+            test()
+        except (psycopg2.Error, TypeError, AssertionError) as e:
+            check(f"{test.__name__}: ran to its end", False, repr(e)[:500])
+    if "--no-cron" not in sys.argv and (not names or "pg_cron_sees_failure" in names):
+        pg_cron_sees_failure()
+    drop_database(DB)
+    suite.finish()
+
+
+if __name__ == "__main__":
+    main()
