@@ -5,7 +5,9 @@
 #   (test/stats.py: against mpmath references) and the pipeline suite
 #   (test/pipeline.py: concurrency, incremental = full, failures, NOTIFY,
 #   pg_dump round trip, pg_cron) and the BI suite (test/bi.py: every view
-#   through a standard driver, docs and comments complete).
+#   through a standard driver, docs and comments complete), and the
+#   hardening suites: the fuzzer (test/fuzz/run.sh: libFuzzer over the
+#   behavior decoder and I/O, $FUZZ_SECONDS, default 120 s).
 # Prints "N passed, N failed" (suites) last; exits non-zero when any fails.
 source "$(dirname "$0")/lib.sh"
 
@@ -30,6 +32,7 @@ run_suite robustness "$PYTHON" "$ROOT/test/robustness.py"
 run_suite statistics "$PYTHON" "$ROOT/test/stats.py"
 run_suite pipeline "$PYTHON" "$ROOT/test/pipeline.py"
 run_suite bi "$PYTHON" "$ROOT/test/bi.py"
+run_suite fuzz env PGBIN="$PGBIN" bash "$ROOT/test/fuzz/run.sh"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
