@@ -7,7 +7,8 @@
 #   pg_dump round trip, pg_cron) and the BI suite (test/bi.py: every view
 #   through a standard driver, docs and comments complete), and the
 #   hardening suites: the fuzzer (test/fuzz/run.sh: libFuzzer over the
-#   behavior decoder and I/O, $FUZZ_SECONDS, default 120 s).
+#   behavior decoder and I/O, $FUZZ_SECONDS, default 120 s) and valgrind
+#   (test/valgrind.sh: pg_regress tests against a server under memcheck).
 # Prints "N passed, N failed" (suites) last; exits non-zero when any fails.
 source "$(dirname "$0")/lib.sh"
 
@@ -33,6 +34,7 @@ run_suite statistics "$PYTHON" "$ROOT/test/stats.py"
 run_suite pipeline "$PYTHON" "$ROOT/test/pipeline.py"
 run_suite bi "$PYTHON" "$ROOT/test/bi.py"
 run_suite fuzz env PGBIN="$PGBIN" bash "$ROOT/test/fuzz/run.sh"
+run_suite valgrind env PGBIN="$PGBIN" bash "$ROOT/test/valgrind.sh"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
