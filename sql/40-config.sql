@@ -143,7 +143,7 @@ BEGIN
 		END;
 	END IF;
 	INSERT INTO segmentation._setting_values AS v (name, value, set_by) VALUES (set_setting.name, value, session_user)
-	ON CONFLICT ON CONSTRAINT setting_values_pkey DO UPDATE SET value = EXCLUDED.value, set_by = EXCLUDED.set_by, set_at = now();
+	ON CONFLICT ON CONSTRAINT _setting_values_pkey DO UPDATE SET value = EXCLUDED.value, set_by = EXCLUDED.set_by, set_at = now();
 END $$;
 COMMENT ON FUNCTION set_setting(text, text) IS 'Change a setting (NULL: back to its default); see the settings view';
 

@@ -54,7 +54,7 @@ CREATE FUNCTION _sources_sql() RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s record;
-	parts text[] := '{}';
+	parts text[] := '{}'::text[];
 BEGIN
 	FOR s IN SELECT * FROM segmentation.sources ORDER BY id LOOP
 		IF NOT has_table_privilege(s.tracked_by, s.source, 'SELECT') THEN

@@ -15,7 +15,6 @@ DECLARE
 	n_users bigint := 0;
 	n_moves bigint := 0;
 	sch text;
-	k int;
 	seg record;
 	cases text;
 	new_rules text[];
