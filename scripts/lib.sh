@@ -8,6 +8,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}   # another (relocated) PostgreSQL 15 tree may be named
 PYTHON=/usr/bin/python3   # Debian's, where python3-psycopg2 installs
 PACKAGES="build-essential postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-15-cron python3 python3-psycopg2 python3-mpmath"
+# the hardening suites: libFuzzer (clang and its runtime), valgrind, plpgsql_check
+PACKAGES="$PACKAGES clang libclang-rt-14-dev valgrind postgresql-15-plpgsql-check"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -6,9 +6,13 @@
 #   (test/pipeline.py: concurrency, incremental = full, failures, NOTIFY,
 #   pg_dump round trip, pg_cron), the operations suite (test/operations.py:
 #   failures that fail, rejected events, timeouts, untrack and DDL, attacks on
-#   capture as each hostile role) and the BI suite (test/bi.py: every view
-#   through a standard driver, docs and comments complete) and the README
-#   suite (test/readme.py: README.md's SQL runs as written on a small demo).
+#   capture as each hostile role), the BI suite (test/bi.py: every view
+#   through a standard driver, docs and comments complete), the README
+#   suite (test/readme.py: README.md's SQL runs as written on a small demo),
+#   and the hardening suites: the fuzzer (test/fuzz/run.sh: libFuzzer over the
+#   behavior decoder and I/O, $FUZZ_SECONDS, default 120 s) and valgrind
+#   (test/valgrind.sh: pg_regress tests against a server under memcheck)
+#   and plpgsql_check (test/plpgsql_check.py: every plpgsql function clean).
 # Prints "N passed, N failed" (suites) last; exits non-zero when any fails.
 source "$(dirname "$0")/lib.sh"
 
@@ -27,6 +31,15 @@ regress() {
 	make -C "$ROOT" -s PG_CONFIG="$PGBIN/pg_config" installcheck || { cat "$ROOT/regression.diffs" 2>/dev/null | head -200; return 1; }
 }
 
+# plpgsql_check installs into Debian's tree; a relocated $PGBIN tree gets a copy
+plpgsql_check_in_tree() {
+	local lib share
+	lib=$("$PGBIN/pg_config" --pkglibdir) share=$("$PGBIN/pg_config" --sharedir)
+	[ -e "$lib/plpgsql_check.so" ] || cp /usr/lib/postgresql/15/lib/plpgsql_check.so "$lib/"
+	[ -e "$share/extension/plpgsql_check.control" ] || cp /usr/share/postgresql/15/extension/plpgsql_check* "$share/extension/"
+}
+plpgsql_check_in_tree
+
 run_suite pg_regress regress
 run_suite property "$PYTHON" "$ROOT/test/property.py"
 run_suite robustness "$PYTHON" "$ROOT/test/robustness.py"
@@ -35,6 +48,9 @@ run_suite pipeline "$PYTHON" "$ROOT/test/pipeline.py"
 run_suite operations "$PYTHON" "$ROOT/test/operations.py"
 run_suite bi "$PYTHON" "$ROOT/test/bi.py"
 run_suite readme env PGBIN="$PGBIN" "$PYTHON" "$ROOT/test/readme.py"
+run_suite fuzz env PGBIN="$PGBIN" bash "$ROOT/test/fuzz/run.sh"
+run_suite valgrind env PGBIN="$PGBIN" bash "$ROOT/test/valgrind.sh"
+run_suite plpgsql_check "$PYTHON" "$ROOT/test/plpgsql_check.py"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

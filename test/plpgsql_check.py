@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""plpgsql_check suite: every PL/pgSQL function of schema segmentation, clean.
+
+In a fresh database with the extension and plpgsql_check, first builds the
+state that tracking creates at run time (an events table tracked, a feature,
+the rfm preset, an experiment, one refresh), so the tables and views that
+_create_state makes exist and the functions that use them are checked for
+real rather than excused.  Then runs plpgsql_check_function_tb on every
+plpgsql function in schema segmentation (trigger functions with a relation
+they are attached to), with the other, extra, security and compatibility
+warnings on (performance warnings off: advice, not defects).
+
+Fails on every error or warning not listed in ACCEPTED below, each with a
+one-line reason.  Uses the libpq environment (PGHOST, PGPORT, PGUSER).
+"""
+import re
+
+from harness import Suite, drop_database, fresh_database
+
+DB = "segmentation_plpgsql_check"
+
+# (function name, message pattern, query pattern or None, reason): findings that are expected
+ACCEPTED = [
+    ("_experiment_lift", r'OUT variable ".*" is maybe unmodified', None,
+     "RETURN QUERY EXECUTE fills every OUT column; plpgsql_check cannot see through dynamic SQL"),
+    ("_experiment_lift", r"text type variable is not sanitized", r"FROM %4\$s a\b.*LEFT JOIN \(%6\$s\) ev",
+     "%4$s is a regclass (quoted by its output function), %6$s the SQL of _sources_sql() (regclasses and %I names)"),
+    ("_install_capture", r"text type variable is not sanitized", r"CREATE FUNCTION %1\$s\(\) RETURNS trigger",
+     "%1$s is built with format('segmentation.%I'), %6$s with %I, %7$s is a regclass; columns go through %I"),
+    ("refresh", r"text type variable is not sanitized", r"CREATE TEMP TABLE _(batch|gone) \(user_id %s",
+     "%s is sources.user_type, a regtype rendered (quoted) by its output function"),
+    ("refresh", r'relation "_(batch|gone|moved)" does not exist', None,
+     "temporary tables created by EXECUTE earlier in the same run (their user id type is the source's)"),
+    ("schedule_refresh", r'schema "cron" does not exist', None,
+     "pg_cron lives in the one database named by cron.database_name; the function checks for it before use"),
+    ("unschedule_refresh", r'schema "cron" does not exist|relation "cron\.job" does not exist', None,
+     "pg_cron lives in the one database named by cron.database_name; the function checks for it before use"),
+]
+
+suite = Suite("plpgsql_check suite", stop_on_failure=False)
+check = suite.check
+conn, cur = fresh_database(DB)
+cur.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'plpgsql_check'")
+if cur.fetchone()[0] == 0:
+    check("plpgsql_check is available (Debian: postgresql-15-plpgsql-check)", False)
+    suite.finish()
+cur.execute("CREATE EXTENSION plpgsql_check")
+
+# the state tracking creates at run time
+cur.execute("""
+    CREATE TABLE public.events (user_id bigint, ts timestamptz, event text, amount float8);
+    INSERT INTO public.events
+    SELECT u, '2024-01-01'::timestamptz + (d || ' days')::interval, e, CASE WHEN e = 'purchase' THEN 10 END
+    FROM generate_series(1, 20) u, generate_series(0, 9) d, unnest('{signed_up,view,purchase}'::text[]) e
+    WHERE (u + d) % 3 = 0;
+    CREATE TABLE public.assignments (user_id bigint, variant text, assigned_at timestamptz);
+    INSERT INTO public.assignments SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'b' END, '2024-01-03'
+    FROM generate_series(1, 20) u;
+    SELECT segmentation.track('public.events', 'user_id', 'ts', 'event', 'amount');
+    SELECT segmentation.define_feature('viewing', '{view}');
+    SELECT segmentation.use_preset('rfm');
+    SELECT segmentation.define_experiment('exp', 'public.assignments', 'user_id', 'variant', 'assigned_at',
+                                          control => 'control', conversion_event => 'purchase');
+    SELECT segmentation.refresh(as_of => '2024-02-01');
+""")
+
+# every plpgsql function of the schema; a trigger function with the relation
+# and the transition tables of the trigger that uses it with the most of them
+cur.execute("""
+    SELECT p.oid, p.proname, p.oid::regprocedure::text, p.prorettype = 'trigger'::regtype,
+           t.tgrelid, t.tgoldtable, t.tgnewtable
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
+    LEFT JOIN LATERAL (
+        SELECT t.tgrelid, t.tgoldtable, t.tgnewtable FROM pg_trigger t WHERE t.tgfoid = p.oid
+        ORDER BY (t.tgoldtable IS NOT NULL)::int + (t.tgnewtable IS NOT NULL)::int DESC, t.tgrelid LIMIT 1) t ON true
+    WHERE n.nspname = 'segmentation' AND l.lanname = 'plpgsql'
+    ORDER BY p.proname, p.oid""")
+functions = cur.fetchall()
+print(f"checking {len(functions)} plpgsql functions of schema segmentation")
+used = set()
+for oid, name, signature, is_trigger, relid, oldtable, newtable in functions:
+    if is_trigger and relid is None:
+        check(f"{signature}: a trigger function attached to a relation", False,
+              "(no trigger uses it, so plpgsql_check cannot check it)")
+        continue
+    cur.execute("""
+        SELECT level, message, detail, lineno, statement, query
+        FROM plpgsql_check_function_tb(%s, COALESCE(%s, 0), fatal_errors => false,
+                                       other_warnings => true, performance_warnings => false,
+                                       extra_warnings => true, security_warnings => true,
+                                       compatibility_warnings => true,
+                                       oldtable => %s, newtable => %s)""", (oid, relid, oldtable, newtable))
+    problems = []
+    for level, message, detail, lineno, statement, query in cur.fetchall():
+        accepted = [i for i, (fn, pattern, qpattern, _) in enumerate(ACCEPTED)
+                    if fn == name and re.search(pattern, message)
+                    and (qpattern is None or re.search(qpattern, query or "", re.S))]
+        if accepted:
+            used.add(accepted[0])
+            continue
+        problems.append(f"\n    {level} at line {lineno} ({statement}): {message}"
+                        + (f"; {detail}" if detail else "") + (f"\n      query: {query}" if query else ""))
+    what = signature + (f" (trigger on {relid})" if is_trigger else "")
+    check(what, not problems, "".join(problems))
+
+for i, (fn, pattern, _, reason) in enumerate(ACCEPTED):
+    print(f"{'accepted' if i in used else 'NOTE: not needed any more, remove it:'} {fn}: /{pattern}/: {reason}")
+conn.close()
+drop_database(DB)
+suite.finish()
