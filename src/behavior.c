@@ -974,9 +974,10 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 		FeatureUsage *f = &b->features[i];
 		uint64		delta = GetVarint(&r, "feature id");
 
-		if (delta > (uint64) ((int64) PG_INT32_MAX - prev_id - 1))
+		/* (no id can follow PG_INT32_MAX: the bound is then negative) */
+		if (prev_id == PG_INT32_MAX || delta > (uint64) ((int64) PG_INT32_MAX - prev_id - 1))
 			Corrupt(&r, "Feature id out of range");
-		prev_id = b->feature_ids[i] = (int32) (prev_id + 1 + (int64) delta);
+		prev_id = b->feature_ids[i] = (int32) ((int64) prev_id + 1 + (int64) delta);
 		f->count = GetCount(&r, "feature count");
 		if (f->count < 1)
 			Corrupt(&r, "Feature used zero times");

@@ -54,6 +54,7 @@ grep "KNOWN OPEN" "$OUT/replay.log" || { [ -z "$KNOWN" ] || echo "fuzz: NOTE: th
 
 # open/: reproducers of known open findings, each replayed alone: reported, not failing
 for f in "$HERE"/open/*; do
+	[ -f "$f" ] || continue
 	if "$OUT/fuzz_behavior" "${OPTS[@]}" "$f" >"$OUT/open.log" 2>&1; then
 		echo "fuzz: NOTE: open/$(basename "$f") no longer reproduces: move it to regressions/ and delete its line in known-open"
 	else

@@ -75,6 +75,8 @@ SELECT (b::text || '00')::behavior FROM stored;
 SELECT '\x010000'::behavior;
 -- a non-minimal varint (event count 1 written as 0x81 0x00)
 SELECT '\x01008100'::behavior;
+-- no feature id after 2147483647 (the fuzzer's finding: it wrapped to a negative id)
+SELECT '\x01000280c0fba4dce5da02000102ffffffff0701000000010000'::behavior;
 
 DROP TABLE typical, stored, reloaded;
 DROP FUNCTION accepts(text);
