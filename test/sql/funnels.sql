@@ -1,7 +1,7 @@
 -- The analysis aggregates (src/funnels.c): a case for every mode, ties,
 -- NULL conditions, input order, parallel plans and every refused argument.
 SET TIME ZONE 'UTC';
-SET search_path = segmentation, public;
+SET search_path = public, segmentation;
 
 CREATE TABLE fe (u int, ts timestamptz, ev text);
 -- t(s): a time s seconds after midnight
@@ -128,7 +128,7 @@ FROM serial_answers s JOIN (
 	FROM big GROUP BY u) p USING (u);
 RESET ALL;
 SET TIME ZONE 'UTC';
-SET search_path = segmentation, public;
+SET search_path = public, segmentation;
 
 -- refused arguments
 SELECT window_funnel(ts, ARRAY[ev = 'a'], NULL) FROM fe;
@@ -163,3 +163,7 @@ SELECT retention_flags(CASE WHEN u = 1 THEN ARRAY[true] ELSE ARRAY[true, false] 
 -- support functions outside an aggregate
 
 SELECT retention_flags_trans(NULL::bigint, ARRAY[true]);
+
+DROP VIEW funnel_modes;
+DROP TABLE fe, pages, big, serial_answers;
+DROP FUNCTION t(int);
