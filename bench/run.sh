@@ -3,6 +3,7 @@
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M events (bench/run.py)
+#   funnels:  window_funnel against the plain SQL of the same funnel, 2M events (bench/funnels.py)
 #   pipeline: write overhead of tracking, and full vs incremental refresh of
 #             1M users / 10M events (bench/pipeline.py)
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -15,6 +16,9 @@ if [ "$what" = core ] || [ "$what" = all ]; then
 	for n in 1000000 10000000; do
 		"$PYTHON" "$ROOT/bench/run.py" "$n" 5
 	done
+fi
+if [ "$what" = funnels ] || [ "$what" = all ]; then
+	"$PYTHON" "$ROOT/bench/funnels.py" 2000000 3
 fi
 if [ "$what" = pipeline ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/pipeline.py" 1000000 10 3

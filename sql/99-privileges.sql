@@ -22,7 +22,9 @@ BEGIN
 		                    'quantile_score', 'rfm_breakpoints', 'behavior_scores',
 		                    'normal_cdf', 'normal_quantile', 'students_t_cdf', 'students_t_quantile', 'chi2_cdf',
 		                    'two_proportion_test', 'welch_test', 'srm_test', 'bh_adjust',
-		                    'sample_size_two_proportions', 'score_columns')
+		                    'sample_size_two_proportions', 'score_columns',
+		                    'window_funnel', 'sequence_match', 'sequence_count', 'sequence_next_node',
+		                    'retention_flags')
 	LOOP
 		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
 	END LOOP;

@@ -24,7 +24,9 @@ WHERE p.pronamespace = 'segmentation'::regnamespace
   AND p.proname NOT IN ('_log_failed_run', '_refresh_timeout_begin', '_refresh_timeout_end')
   AND ((p.provolatile <> 'i' AND p.proname NOT IN ('check_predicate', '_assign_segments')) OR p.proparallel <> 's'
        OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge', 'behavior_scores',
-                                                   'rfm_breakpoints_trans', 'rfm_breakpoints_combine', 'rfm_breakpoints_final') AND p.prokind = 'f'))
+                                                   'rfm_breakpoints_trans', 'rfm_breakpoints_combine', 'rfm_breakpoints_final') AND p.prokind = 'f'
+           AND p.oid NOT IN (SELECT aggtransfn FROM pg_aggregate UNION SELECT aggcombinefn FROM pg_aggregate
+                             UNION SELECT aggfinalfn FROM pg_aggregate)))
 ORDER BY p.oid::regprocedure::text;
 
 -- every aggregate has a combine function, and a real state type or one that

@@ -1,0 +1,112 @@
+-- The analysis aggregates over event streams (src/funnels.c): window_funnel,
+-- sequence_match, sequence_count, sequence_next_node, retention_flags.
+-- ClickHouse's semantics made deterministic; doc/analyses.md states them.
+
+-- Support functions are not strict (NULLs are handled in C) and fail outside
+-- an aggregate.  window_funnel and the sequences share one event-list state
+-- (internal, serialized for parallel plans); retention_flags' state is a
+-- bigint.
+CREATE FUNCTION window_funnel_trans(internal, timestamptz, boolean[], interval) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION window_funnel_trans(internal, timestamptz, boolean[], interval, text) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION window_funnel_final(internal) RETURNS int
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION sequence_trans(internal, timestamptz, boolean[], text) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION sequence_match_final(internal) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION sequence_count_final(internal) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION sequence_next_node_trans(internal, timestamptz, text, boolean, boolean[], text, text) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION sequence_next_node_final(internal) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION event_list_combine(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION event_list_serialize(internal) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION event_list_deserialize(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION retention_flags_trans(bigint, boolean[]) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION retention_flags_combine(bigint, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION retention_flags_final(bigint) RETURNS int[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION window_funnel_trans(internal, timestamptz, boolean[], interval) IS 'Transition function of window_funnel(ts, steps, window)';
+COMMENT ON FUNCTION window_funnel_trans(internal, timestamptz, boolean[], interval, text) IS 'Transition function of window_funnel(ts, steps, window, modes)';
+COMMENT ON FUNCTION window_funnel_final(internal) IS 'Final function of window_funnel: the highest step reached';
+COMMENT ON FUNCTION sequence_trans(internal, timestamptz, boolean[], text) IS 'Transition function of sequence_match and sequence_count';
+COMMENT ON FUNCTION sequence_match_final(internal) IS 'Final function of sequence_match: whether the pattern matches';
+COMMENT ON FUNCTION sequence_count_final(internal) IS 'Final function of sequence_count: non-overlapping matches of the pattern';
+COMMENT ON FUNCTION sequence_next_node_trans(internal, timestamptz, text, boolean, boolean[], text, text) IS 'Transition function of sequence_next_node';
+COMMENT ON FUNCTION sequence_next_node_final(internal) IS 'Final function of sequence_next_node: the value of the row after the chain';
+COMMENT ON FUNCTION event_list_combine(internal, internal) IS 'Combine function of window_funnel, sequence_match, sequence_count and sequence_next_node';
+COMMENT ON FUNCTION event_list_serialize(internal) IS 'Serialization of the event-list state of window_funnel, the sequences and sequence_next_node';
+COMMENT ON FUNCTION event_list_deserialize(bytea, internal) IS 'Deserialization of the event-list state, validated (lengths, counts, condition bits)';
+COMMENT ON FUNCTION retention_flags_trans(bigint, boolean[]) IS 'Transition function of retention_flags: a bit per condition that held on some row';
+COMMENT ON FUNCTION retention_flags_combine(bigint, bigint) IS 'Combine function of retention_flags';
+COMMENT ON FUNCTION retention_flags_final(bigint) IS 'Final function of retention_flags: [b1, b1 AND b2, ..., b1 AND bN]';
+
+CREATE AGGREGATE window_funnel(ts timestamptz, steps boolean[], "window" interval) (
+	SFUNC = window_funnel_trans,
+	STYPE = internal,
+	FINALFUNC = window_funnel_final,
+	COMBINEFUNC = event_list_combine,
+	SERIALFUNC = event_list_serialize,
+	DESERIALFUNC = event_list_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE window_funnel(ts timestamptz, steps boolean[], "window" interval, modes text) (
+	SFUNC = window_funnel_trans,
+	STYPE = internal,
+	FINALFUNC = window_funnel_final,
+	COMBINEFUNC = event_list_combine,
+	SERIALFUNC = event_list_serialize,
+	DESERIALFUNC = event_list_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE sequence_match(ts timestamptz, conds boolean[], pattern text) (
+	SFUNC = sequence_trans,
+	STYPE = internal,
+	FINALFUNC = sequence_match_final,
+	COMBINEFUNC = event_list_combine,
+	SERIALFUNC = event_list_serialize,
+	DESERIALFUNC = event_list_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE sequence_count(ts timestamptz, conds boolean[], pattern text) (
+	SFUNC = sequence_trans,
+	STYPE = internal,
+	FINALFUNC = sequence_count_final,
+	COMBINEFUNC = event_list_combine,
+	SERIALFUNC = event_list_serialize,
+	DESERIALFUNC = event_list_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE sequence_next_node(ts timestamptz, value text, base_condition boolean, conds boolean[],
+									direction text, base text) (
+	SFUNC = sequence_next_node_trans,
+	STYPE = internal,
+	FINALFUNC = sequence_next_node_final,
+	COMBINEFUNC = event_list_combine,
+	SERIALFUNC = event_list_serialize,
+	DESERIALFUNC = event_list_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE retention_flags(conds boolean[]) (
+	SFUNC = retention_flags_trans,
+	STYPE = bigint,
+	FINALFUNC = retention_flags_final,
+	COMBINEFUNC = retention_flags_combine,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE window_funnel(timestamptz, boolean[], interval) IS 'Highest funnel step reached by a chain of steps 1, 2, ... within window of its first step (ClickHouse windowFunnel, deterministic)';
+COMMENT ON AGGREGATE window_funnel(timestamptz, boolean[], interval, text) IS 'window_funnel with comma-separated modes: strict_deduplication, strict_order, strict_increase, strict_once, allow_reentry';
+COMMENT ON AGGREGATE sequence_match(timestamptz, boolean[], text) IS 'Whether the rows match a pattern of (?N), ., .* and (?t op seconds) (ClickHouse sequenceMatch, deterministic)';
+COMMENT ON AGGREGATE sequence_count(timestamptz, boolean[], text) IS 'Number of non-overlapping matches of the pattern, each ending first (ClickHouse sequenceCount)';
+COMMENT ON AGGREGATE sequence_next_node(timestamptz, text, boolean, boolean[], text, text) IS 'Value of the row after the chain of conditions from the base row (ClickHouse sequenceNextNode); direction forward/backward, base head/tail/first_match/last_match';
+COMMENT ON AGGREGATE retention_flags(boolean[]) IS 'Retention flags of a group: [b1, b1 AND b2, ..., b1 AND bN], bk = some row had condition k (ClickHouse retention), as 0/1';
