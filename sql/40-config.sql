@@ -203,9 +203,13 @@ COMMENT ON FUNCTION score_columns() IS 'The columns of segmentation.scores (besi
 
 -- tracked_by is whoever inserts or updates the row: a plain (not SECURITY
 -- DEFINER) trigger sees the real current_user, so it cannot be forged.
-CREATE FUNCTION _stamp_tracked_by() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A superuser's row keeps the role it names (pg_restore inserts the rows of
+-- a dump as a superuser: they keep who configured them).
+CREATE FUNCTION _stamp_tracked_by() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	NEW.tracked_by := current_user;
+	IF NEW.tracked_by IS NULL OR NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+		NEW.tracked_by := current_user;
+	END IF;
 	RETURN NEW;
 END $$;
 COMMENT ON FUNCTION _stamp_tracked_by() IS 'Internal: records which role tracked a source';

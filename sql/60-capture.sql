@@ -117,6 +117,8 @@ BEGIN
 			      DETAIL = 'What a role cannot read in a source it must not learn through the extension.',
 			      HINT = 'Track it as a role that sees every row (its owner, without FORCE ROW LEVEL SECURITY), or untrack it.';
 	END IF;
+	-- partitions and children of its own, indexes and their operator classes
+	PERFORM segmentation._check_readable(s.source, s.tracked_by, 'tracked table');
 	IF triggers THEN
 		fn := pg_catalog.to_regprocedure(pg_catalog.format('segmentation.%I()', '_capture_' || s.id));
 		FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
@@ -186,6 +188,8 @@ BEGIN
 		END $body$
 	$f$, fn, source_id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('n', s.value_column, value_type));
 	EXECUTE format('COMMENT ON FUNCTION %s() IS %L', fn, format('Internal: captures changes of %s for refresh', s.source));
+	-- (a trigger function; nobody needs to call it)
+	EXECUTE format('REVOKE EXECUTE ON FUNCTION %s() FROM PUBLIC', fn);
 	IF EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_insert') THEN
 		RETURN;
 	END IF;
@@ -390,7 +394,6 @@ DECLARE
 	names name[];
 	k int;
 	renamed boolean;
-	saved_role text;
 BEGIN
 	IF to_regclass('segmentation.sources') IS NULL THEN
 		RETURN;
@@ -419,14 +422,10 @@ BEGIN
 			END IF;
 		END LOOP;
 		IF renamed THEN
-			-- not as a new tracker: the row trigger that stamps tracked_by
-			-- with current_user (here the extension's owner) must not fire
-			saved_role := current_setting('session_replication_role');
-			PERFORM set_config('session_replication_role', 'replica', true);
+			-- (as the extension's owner, a superuser: the row keeps its tracked_by)
 			UPDATE segmentation.sources x SET user_column = names[1], time_column = names[2], event_column = names[3],
 				value_column = names[4]
 			WHERE x.id = s.id;
-			PERFORM set_config('session_replication_role', saved_role, true);
 			PERFORM segmentation._install_capture(s.id);
 		END IF;
 	END LOOP;

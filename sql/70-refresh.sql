@@ -43,6 +43,12 @@ BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
 		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- (a refresh as of a future time would block every scheduled refresh
+	-- until then: as_of never goes back)
+	IF as_of > clock_timestamp() THEN
+		RAISE EXCEPTION 'argument "as_of" (%) is in the future', as_of USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'A refresh is as of now (the default) or an earlier time.';
+	END IF;
 	IF to_regclass('segmentation.profiles') IS NULL THEN
 		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Call segmentation.track(...) first.';

@@ -949,8 +949,10 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 
 			if (bits[k] == 0)
 				continue;
-			OrWord(b, w, (uint64) bits[k] << off);
-			/* the high bits of a byte that straddles two words */
+			/* (stored words are never 0: a byte that straddles two words may
+			 * have bits in the second only) */
+			if (((uint64) bits[k] << off) != 0)
+				OrWord(b, w, (uint64) bits[k] << off);
 			if (off > 56 && (bits[k] >> (64 - off)) != 0)
 				OrWord(b, w + 1, (uint64) bits[k] >> (64 - off));
 		}

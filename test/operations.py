@@ -147,8 +147,9 @@ def failing_refresh_raises():
     admin = as_role("regress_admin")
     before = one(cur, STATE)
     runs = one(cur, "SELECT count(*) FROM segmentation.refresh_runs")
-    # a forged segment: refresh refuses it, with an error the caller sees
-    admin.execute("INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate) VALUES ('value', 'forged', 'true', 'true AND true')")
+    # a forged segment (written as a superuser: admins may not write segments):
+    # refresh refuses it, with an error the caller sees
+    as_role("postgres").execute("INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate) VALUES ('value', 'forged', 'true', 'true AND true')")
     cur.execute("INSERT INTO public.ev (uid, at, name, amount) VALUES (7, '2024-01-20', 'buy', 3)")
     err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-03')")
     check("failing refresh: the caller gets the error", err is not None and "forged" in err[1], err)
@@ -157,17 +158,17 @@ def failing_refresh_raises():
     row = last_run(cur)
     check("failing refresh: refresh_runs keeps a row with the error",
           one(cur, "SELECT count(*) FROM segmentation.refresh_runs") == runs + 1 and row[1] and "forged" in row[1], row)
-    admin.execute("DELETE FROM segmentation.segments WHERE name = 'forged'")
+    as_role("postgres").execute("DELETE FROM segmentation.segments WHERE name = 'forged'")
     check("failing refresh: fixed, the next refresh succeeds and takes the event",
           error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-03')") is None
           and last_run(cur)[1] is None and one(cur, "SELECT count(*) FROM segmentation.pending_events") == 0)
     # a failure inside a caller's transaction that is rolled back: the row stays
     cur.execute("BEGIN")
-    admin.execute("INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate) VALUES ('value', 'forged', 'true', 'true AND true')")
+    as_role("postgres").execute("INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate) VALUES ('value', 'forged', 'true', 'true AND true')")
     error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-03')")
     cur.execute("ROLLBACK")
     check("failing refresh: the row survives the caller's rollback", "forged" in (last_run(cur)[1] or ""))
-    admin.execute("DELETE FROM segmentation.segments WHERE name = 'forged'")
+    as_role("postgres").execute("DELETE FROM segmentation.segments WHERE name = 'forged'")
     conn.close()
 
 
@@ -272,6 +273,9 @@ def as_of_never_goes_back():
     check("as_of earlier than the last refresh is refused (errcode, as_of, hint)",
           err is not None and err[0] == "22023" and "as_of" in err[1] and err[2], err)
     check("as_of equal to the last refresh is fine", error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-01')") is None)
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => now() + interval '1 day')")
+    check("as_of in the future is refused (it would block the scheduled refreshes)",
+          err is not None and err[0] == "22023" and "future" in err[1], err)
     conn.close()
 
 
@@ -385,12 +389,12 @@ def refresh_status():
     check("refresh_status: after a success", r["last_success_at"] is not None and str(r["last_as_of"]).startswith("2024-02-01")
           and r["last_failure_at"] is None and r["pending_events"] == 2 and r["rejected_events"] == 0
           and r["schedule"] is None and r["seconds_since_success"] >= 0, r)
-    admin.execute("INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate) VALUES ('value', 'forged', 'true', 'true AND true')")
+    as_role("postgres").execute("INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate) VALUES ('value', 'forged', 'true', 'true AND true')")
     error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
     admin.execute("SELECT last_failure_at IS NOT NULL, last_error, pending_events FROM segmentation.refresh_status")
     r = admin.fetchone()
     check("refresh_status: after a failure", r[0] and "forged" in r[1] and r[2] == 2, r)
-    admin.execute("DELETE FROM segmentation.segments WHERE name = 'forged'")
+    as_role("postgres").execute("DELETE FROM segmentation.segments WHERE name = 'forged'")
     cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
     admin.execute("SELECT last_error, pending_events, rejected_events, last_as_of::date::text FROM segmentation.refresh_status")
     r = admin.fetchone()

@@ -152,7 +152,7 @@ StepReencode(Step *s)
 {
 	Behavior	tmp;
 
-	s->result = BehaviorGetDatum(BehaviorFromDatum(s->a, &tmp));
+	s->result = BehaviorGetDatum(unconstify(Behavior *, BehaviorFromDatum(s->a, &tmp)));
 }
 
 static void

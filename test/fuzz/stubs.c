@@ -436,3 +436,11 @@ pq_getmsgbytes(StringInfo msg, int datalen)
 	msg->cursor += datalen;
 	return result;
 }
+
+/* port/qsort.c: libc's qsort stands in (postgres.h maps qsort to pg_qsort) */
+#undef qsort
+void
+pg_qsort(void *base, size_t nel, size_t elsize, int (*cmp) (const void *, const void *))
+{
+	qsort(base, nel, elsize, cmp);
+}

@@ -173,6 +173,26 @@ SET ROLE regress_att_reader;
 SELECT segment, variant, users FROM segmentation.experiment_lift WHERE scheme = 's' ORDER BY 1, 2;
 RESET ROLE;
 
+-- the role recorded as having configured a source or experiment cannot be
+-- forged, not even with an operator of the admin's own on the search_path
+SET ROLE regress_att_admin;
+CREATE FUNCTION regress_att.yes(name, name) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR regress_att.= (LEFTARG = name, RIGHTARG = name, FUNCTION = regress_att.yes);
+SET search_path = regress_att, pg_catalog;
+INSERT INTO segmentation.experiments (name, assignments, user_column, variant_column, assigned_at_column,
+	control, conversion_event, conversion_window, tracked_by)
+VALUES ('forged_by', 'regress_att.ab', 'uid', 'arm', 'at', 'control', 'view', '14 days', 'postgres');
+RESET search_path;
+SELECT tracked_by FROM segmentation.experiments WHERE name = 'forged_by';
+DELETE FROM segmentation.experiments WHERE name = 'forged_by';
+RESET ROLE;
+-- (a superuser's row keeps the role it names: pg_restore writes config as one)
+INSERT INTO segmentation.experiments (name, assignments, user_column, variant_column, assigned_at_column,
+	control, conversion_event, conversion_window, tracked_by)
+VALUES ('restored', 'regress_att.ab', 'uid', 'arm', 'at', 'control', 'view', '14 days', 'regress_att_admin');
+SELECT tracked_by FROM segmentation.experiments WHERE name = 'restored';
+DELETE FROM segmentation.experiments WHERE name = 'restored';
+
 -- schedule_refresh is for admins (without pg_cron here: the error says how to get it)
 SET ROLE regress_att_admin;
 SELECT segmentation.schedule_refresh('* * * * *');
