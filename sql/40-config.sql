@@ -247,7 +247,8 @@ BEGIN
 		RAISE EXCEPTION 'the % % is not a table', what, rel USING ERRCODE = 'wrong_object_type',
 			HINT = 'Only plain and partitioned tables are read: a view or foreign table would run its owner''s code with the reader''s rights.';
 	END IF;
-	IF NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = reader) OR NOT has_table_privilege(reader, rel, 'SELECT') THEN
+	IF NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = reader) OR NOT has_table_privilege(reader, rel, 'SELECT')
+	   OR NOT has_schema_privilege(reader, top.relnamespace, 'USAGE') THEN
 		RAISE EXCEPTION 'role % may not read the % %', reader, what, rel USING ERRCODE = 'insufficient_privilege';
 	END IF;
 	IF top.relrowsecurity AND NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = reader AND (r.rolsuper OR r.rolbypassrls))
@@ -262,7 +263,8 @@ BEGIN
 		SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid)
 	SELECT format('%s is %s', c.oid::regclass,
 	              CASE WHEN c.relkind NOT IN ('r', 'p') THEN 'not a table'
-	                   ELSE 'indexed or partitioned with an operator class or access method that is not built in' END)
+	                   ELSE 'indexed, partitioned, constrained or given statistics with an operator class, '
+	                        'access method, function, operator or type that is not built in' END)
 	INTO bad
 	FROM tree t JOIN pg_class c ON c.oid = t.oid
 	WHERE c.relkind NOT IN ('r', 'p')
@@ -272,6 +274,18 @@ BEGIN
 	                AND (ic.relam >= 16384 OR EXISTS (SELECT FROM unnest(x.indclass::oid[]) oc WHERE oc >= 16384)))
 	   OR EXISTS (SELECT FROM pg_partitioned_table pt
 	              WHERE pt.partrelid = c.oid AND EXISTS (SELECT FROM unnest(pt.partclass::oid[]) oc WHERE oc >= 16384))
+	   -- the planner folds index expressions and predicates, statistics
+	   -- expressions, CHECK constraints and partition keys: what they call
+	   -- (their dependencies) must be built in
+	   OR EXISTS (SELECT FROM pg_depend d
+	              WHERE d.refobjid >= 16384
+	                AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass)
+	                AND ((d.classid = 'pg_class'::regclass AND d.objsubid = 0
+	                      AND (d.objid = c.oid OR d.objid IN (SELECT x.indexrelid FROM pg_index x WHERE x.indrelid = c.oid)))
+	                     OR (d.classid = 'pg_statistic_ext'::regclass
+	                         AND d.objid IN (SELECT st.oid FROM pg_statistic_ext st WHERE st.stxrelid = c.oid))
+	                     OR (d.classid = 'pg_constraint'::regclass
+	                         AND d.objid IN (SELECT k.oid FROM pg_constraint k WHERE k.conrelid = c.oid))))
 	LIMIT 1;
 	IF bad IS NOT NULL THEN
 		RAISE EXCEPTION 'the % % cannot be read safely: %', what, rel, bad USING ERRCODE = 'wrong_object_type',

@@ -58,7 +58,6 @@ DECLARE
 	att record;
 	names name[];
 	kinds text[] := ARRAY['user', 'time', 'event', 'value'];
-	k int;
 	state_type regtype;
 	fn regprocedure;
 	trig text;
@@ -173,6 +172,11 @@ BEGIN
 	EXECUTE format($f$
 		CREATE OR REPLACE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
 		BEGIN
+			-- only on the table it was made for (never on a table of the caller's)
+			IF NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source = TG_RELID) THEN
+				RAISE EXCEPTION 'segmentation capture function %% fired on another table', TG_NAME
+					USING ERRCODE = 'insufficient_privilege';
+			END IF;
 			IF TG_OP = 'INSERT' THEN
 				INSERT INTO segmentation.pending_events (source_id, user_id, ts, event, value)
 				SELECT %2$s, n.%3$I, n.%4$I, n.%5$I::text, %6$s FROM new_rows n;
@@ -398,12 +402,32 @@ BEGIN
 	IF to_regclass('segmentation.sources') IS NULL THEN
 		RETURN;
 	END IF;
+	-- Every source whose capture is in place, not only the tables the
+	-- command names: ALTER TABLE on an inheritance parent recurses into its
+	-- children without naming them.  (A row of sources without its capture
+	-- triggers, written by hand, blocks nobody's DDL.)
 	FOR s IN
 		SELECT * FROM segmentation.sources x
-		WHERE x.source::oid IN (SELECT c.objid FROM pg_event_trigger_ddl_commands() c WHERE c.classid = 'pg_catalog.pg_class'::regclass)
+		WHERE EXISTS (SELECT FROM pg_trigger t
+		              WHERE t.tgrelid = x.source AND t.tgname = 'segmentation_capture_insert'
+		                AND t.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || x.id)))
 		ORDER BY x.id
 	LOOP
 		CONTINUE WHEN s.attnums IS NULL OR s.column_types IS NULL;
+		-- a command on the table, its partitions or children, or its parents
+		-- (triggers disabled and enabled again, partitions attached or
+		-- detached, inheritance changed) may have let rows past capture: the
+		-- next refresh is full
+		IF EXISTS (
+			WITH RECURSIVE down(oid) AS (
+				SELECT s.source::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN down d ON i.inhparent = d.oid),
+			up(oid) AS (
+				SELECT s.source::oid UNION SELECT i.inhparent FROM pg_inherits i JOIN up u ON i.inhrelid = u.oid)
+			SELECT FROM pg_event_trigger_ddl_commands() c
+			WHERE c.classid = 'pg_catalog.pg_class'::regclass
+			  AND (c.objid IN (SELECT oid FROM down) OR c.objid IN (SELECT oid FROM up))) THEN
+			INSERT INTO segmentation.truncated (source_id) VALUES (s.id);
+		END IF;
 		names := ARRAY[s.user_column, s.time_column, s.event_column, s.value_column];
 		renamed := false;
 		FOR k IN 1 .. 4 LOOP

@@ -56,14 +56,25 @@ BEGIN
 	-- bounded waits for locks (a tracked table locked by its owner, say)
 	PERFORM set_config('lock_timeout',
 		(extract(epoch FROM segmentation._setting('refresh_lock_timeout')::interval) * 1000)::bigint::text, true);
-	-- one refresh at a time, by a row lock no other role can take; a second
-	-- one returns at once
-	PERFORM FROM segmentation._refresh_lock FOR UPDATE SKIP LOCKED;
-	IF NOT FOUND THEN
-		RAISE NOTICE 'another segmentation.refresh() is running; this one did nothing'
-			USING HINT = 'The running refresh will pick up every event committed before it started; the next one picks up the rest.';
-		RETURN NULL;
-	END IF;
+	-- One refresh at a time, by a row lock no other role can take.  A second
+	-- one waits for the first (refresh_lock_timeout at most), then runs on
+	-- what it left; past that it fails, loudly and logged: a refresh held
+	-- open in a transaction must not make the scheduled ones silently do
+	-- nothing.
+	BEGIN
+		PERFORM FROM segmentation._refresh_lock FOR UPDATE;
+	EXCEPTION WHEN lock_not_available THEN
+		e_message := format('another segmentation.refresh() has held the refresh lock for longer than refresh_lock_timeout (%s)',
+			segmentation._setting('refresh_lock_timeout'));
+		BEGIN
+			logged := segmentation._log_failed_run(nextval('segmentation.refresh_runs_id_seq'), clock_timestamp(),
+				CASE WHEN do_full THEN 'full' ELSE 'incremental' END, as_of, e_message, NULL, NULL, NULL);
+		EXCEPTION WHEN OTHERS THEN
+			logged := false;
+		END;
+		RAISE EXCEPTION '%', e_message USING ERRCODE = 'lock_not_available',
+			HINT = 'A refresh runs in its caller''s transaction: a session that called refresh() and left its transaction open holds the lock (pg_stat_activity shows it).';
+	END;
 	-- as_of never goes back: history stays consistent
 	SELECT max(r.as_of) INTO last_success_as_of FROM segmentation.refresh_runs r WHERE r.error IS NULL AND r.finished_at IS NOT NULL;
 	IF as_of < last_success_as_of THEN

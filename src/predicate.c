@@ -115,20 +115,42 @@ static const char *const allowed_operators[] = {
 	"~~", "!~~", "~~*", "!~~*", "@>", "<@", "&&", NULL
 };
 
-/* functions by name: each linear in its arguments (no repeat, lpad, replace, regexes) */
-static const char *const allowed_functions[] = {
-	"abs", "round", "trunc", "floor", "ceil", "ceiling", "sign", "sqrt", "cbrt", "exp", "ln", "log",
-	"log10", "power", "pow", "mod", "div", "lower", "upper", "length", "char_length",
-	"character_length", "octet_length", "btrim", "ltrim", "rtrim", "substr", "substring", "left", "right",
-	"strpos", "starts_with", "concat", "array_length", "cardinality", "array_position", "array_cat",
-	"array_append", "array_prepend", "date_part", "isfinite", NULL
+/*
+ * functions by their exact entries of pg_catalog (a name would also admit
+ * its overloads: substring(text, text) is a regular expression), each linear
+ * in its arguments: no repeat, lpad, replace, regular expressions, numeric
+ * division or powers
+ */
+static const Oid allowed_functions[] = {
+	F_ABS_FLOAT4, F_ABS_FLOAT8, F_ABS_INT8, F_ABS_INT4, F_ABS_INT2, F_ABS_NUMERIC,
+	F_ROUND_FLOAT8, F_ROUND_NUMERIC_INT4, F_ROUND_NUMERIC, F_TRUNC_FLOAT8, F_TRUNC_NUMERIC_INT4, F_TRUNC_NUMERIC,
+	F_FLOOR_NUMERIC, F_FLOOR_FLOAT8, F_CEIL_NUMERIC, F_CEIL_FLOAT8, F_CEILING_NUMERIC, F_CEILING_FLOAT8,
+	F_SIGN_NUMERIC, F_SIGN_FLOAT8, F_SQRT_FLOAT8, F_CBRT, F_EXP_FLOAT8, F_LN_FLOAT8, F_LOG_FLOAT8,
+	F_LOG10_FLOAT8, F_POWER_FLOAT8_FLOAT8, F_POW_FLOAT8_FLOAT8, F_MOD_INT2_INT2, F_MOD_INT4_INT4, F_MOD_INT8_INT8,
+	F_LOWER_TEXT, F_UPPER_TEXT, F_LENGTH_TEXT, F_LENGTH_BPCHAR, F_CHAR_LENGTH_BPCHAR, F_CHAR_LENGTH_TEXT,
+	F_CHARACTER_LENGTH_BPCHAR, F_CHARACTER_LENGTH_TEXT, F_OCTET_LENGTH_TEXT, F_OCTET_LENGTH_BPCHAR,
+	F_BTRIM_TEXT_TEXT, F_BTRIM_TEXT, F_LTRIM_TEXT_TEXT, F_LTRIM_TEXT, F_RTRIM_TEXT_TEXT, F_RTRIM_TEXT,
+	F_SUBSTR_TEXT_INT4_INT4, F_SUBSTR_TEXT_INT4, F_SUBSTRING_TEXT_INT4_INT4, F_SUBSTRING_TEXT_INT4,
+	F_LEFT, F_RIGHT, F_STRPOS, F_STARTS_WITH,
+	F_ARRAY_LENGTH, F_CARDINALITY, F_ARRAY_POSITION_ANYCOMPATIBLEARRAY_ANYCOMPATIBLE, F_ARRAY_CAT,
+	F_ARRAY_APPEND, F_ARRAY_PREPEND,
+	F_DATE_PART_TEXT_INTERVAL, F_DATE_PART_TEXT_DATE, F_DATE_PART_TEXT_TIMESTAMP,
+	F_ISFINITE_DATE, F_ISFINITE_TIMESTAMPTZ, F_ISFINITE_INTERVAL, F_ISFINITE_TIMESTAMP
 };
 
-/* what is linear in the size of numeric arguments */
+/* on numeric, whose values can be huge, only what is linear in their size */
 static const char *const numeric_operators[] = {"=", "<>", "<", "<=", ">", ">=", "+", "-", NULL};
-static const char *const numeric_functions[] = {
-	"abs", "round", "trunc", "floor", "ceil", "ceiling", "sign", NULL
-};
+
+/*
+ * Declared argument types an operator of the list may have: the types of the
+ * actual arguments are checked node by node (arrays: @>, <@, &&, ||, =)
+ */
+static bool
+AllowedOperandType(Oid type)
+{
+	return AllowedType(type) || type == ANYARRAYOID || type == ANYELEMENTOID ||
+		type == ANYCOMPATIBLEARRAYOID || type == ANYCOMPATIBLEOID || type == ANYNONARRAYOID;
+}
 
 static bool
 InList(const char *name, const char *const *list)
@@ -190,19 +212,26 @@ CheckFunction(Oid funcid, Oid opno, Oid ours)
 	numeric = proc->prorettype == NUMERICOID;
 	for (i = 0; i < proc->pronargs; i++)
 		numeric |= proc->proargtypes.values[i] == NUMERICOID;
+	ok = !proc->proretset && proc->prokind == PROKIND_FUNCTION;
 	if (OidIsValid(opno))
 	{
 		char	   *oprname = get_opname(opno);
 
-		ok = oprname != NULL && InList(oprname, numeric ? numeric_operators : allowed_operators);
+		ok = ok && oprname != NULL && InList(oprname, numeric ? numeric_operators : allowed_operators) &&
+			AllowedOperandType(proc->prorettype);
+		for (i = 0; ok && i < proc->pronargs; i++)
+			ok = AllowedOperandType(proc->proargtypes.values[i]);
 	}
 	else if (proc->pronargs == 1 && IsAllowedCast(funcid, proc->proargtypes.values[0], proc->prorettype))
-		ok = true;
+		;						/* a cast between allowed types */
 	else
-		ok = InList(NameStr(proc->proname), numeric ? numeric_functions : allowed_functions);
-	ok = ok && !proc->proretset && proc->prokind == PROKIND_FUNCTION && AllowedType(proc->prorettype);
-	for (i = 0; ok && i < proc->pronargs; i++)
-		ok = AllowedType(proc->proargtypes.values[i]);
+	{
+		bool		listed = false;
+
+		for (i = 0; i < (int) lengthof(allowed_functions) && !listed; i++)
+			listed = allowed_functions[i] == funcid;
+		ok = ok && listed;
+	}
 	if (!ok)
 		Refuse(psprintf("%s %s is not on the list of allowed built-ins",
 						OidIsValid(opno) ? "operator" : "function",

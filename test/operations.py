@@ -452,6 +452,63 @@ def owner_retypes_to_own_cast():
     conn.close()
 
 
+def owner_plants_code_in_the_table():
+    """The review's attacks: the planner folds index expressions, statistics
+    expressions and CHECK constraints of the table refresh reads (as a
+    superuser); an ALTER on an inheritance parent retypes the tracked column
+    without naming it; a capture function fired on a table of the caller's."""
+    conn, cur = database()
+    owner = as_role("regress_owner")
+    owner.execute(f"""CREATE FUNCTION public.pwn_v() RETURNS int LANGUAGE plpgsql AS $$ BEGIN {PWN_BODY} RETURN 1; END $$;
+        CREATE FUNCTION public.pwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM public.pwn_v(); RETURN $1; END $$""")
+    for what, ddl, undo in [
+            ("an index expression", "CREATE INDEX ev_pwn ON public.ev ((uid + public.pwn(1)))", "DROP INDEX public.ev_pwn"),
+            ("an index predicate", "CREATE INDEX ev_pwn ON public.ev (uid) WHERE public.pwn(1) = 1", "DROP INDEX public.ev_pwn"),
+            ("a statistics expression", "CREATE STATISTICS public.ev_pwn ON (uid + public.pwn(1)), uid FROM public.ev",
+             "DROP STATISTICS public.ev_pwn"),
+            ("a CHECK constraint", "ALTER TABLE public.ev ADD CONSTRAINT ev_pwn CHECK (public.pwn(1) = 1) NOT VALID",
+             "ALTER TABLE public.ev DROP CONSTRAINT ev_pwn")]:
+        owner.execute(ddl)
+        fresh = connect(DB)      # a new session, as pg_cron's
+        err = error_of(fresh.cursor(), "SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")
+        fresh.close()
+        check(f"owner: {what} calling the owner's function makes refresh refuse the table, and never runs it",
+              err is not None and "cannot be read safely" in err[1] and superuser_pwned(cur) == 0, err)
+        owner.execute(undo)
+    check("owner: with them gone, refresh runs", error_of(cur, "SELECT segmentation.refresh(full => true, as_of => '2024-02-02')") is None)
+    # retyping the tracked column through an inheritance parent
+    owner.execute(f"""CREATE TYPE public.money2 AS (v numeric);
+        CREATE FUNCTION public.pwn_cast(public.money2) RETURNS float8 LANGUAGE plpgsql AS $$
+        BEGIN {PWN_BODY} RETURN ($1).v; END $$;
+        CREATE CAST (public.money2 AS float8) WITH FUNCTION public.pwn_cast(public.money2);
+        CREATE TABLE public.parent (uid bigint, at timestamptz, name text, amount numeric, tenant text)""")
+    owner.execute("ALTER TABLE public.ev INHERIT public.parent")
+    err = error_of(owner, "ALTER TABLE public.parent ALTER COLUMN amount TYPE public.money2 USING ROW(amount)::public.money2")
+    owner.execute("INSERT INTO public.ev (uid, at, name, amount) VALUES (61, '2024-01-20', 'buy', 1)")
+    check("owner: retyping the tracked column through an inheritance parent is refused",
+          err is not None and err[0] == "2BP01" and superuser_pwned(cur) == 0, err)
+    err = error_of(owner, "ALTER TABLE public.parent RENAME COLUMN name TO event_name")
+    owner.execute("INSERT INTO public.ev (uid, at, event_name, amount) VALUES (62, '2024-01-20', 'buy', 1)")
+    check("owner: a rename through the parent is followed: the application's writes go on",
+          err is None and one(cur, "SELECT event_column FROM segmentation.sources") == "event_name", err)
+    # ALTER TABLE on a tracked table (here: its inheritance) makes the next refresh full
+    run = one(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("owner: ALTER TABLE on a tracked table queues a full refresh",
+          one(cur, "SELECT mode FROM segmentation.refresh_runs WHERE id = %s", (run,)) == "full")
+    # the capture function, on a table of the caller's
+    reader = as_role("regress_reader")
+    reader.execute("CREATE TEMP TABLE fake (uid bigint, at timestamptz, event_name text, amount numeric, tenant text)")
+    err = error_of(reader, """CREATE TRIGGER t AFTER INSERT ON fake REFERENCING NEW TABLE AS new_rows
+                              FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture_1()""")
+    check("reader: the capture function is not executable by others", err is not None and err[0] == "42501", err)
+    cur.execute("""CREATE TABLE public.fake (uid bigint, at timestamptz, event_name text, amount numeric, tenant text);
+                   CREATE TRIGGER t AFTER INSERT ON public.fake REFERENCING NEW TABLE AS new_rows
+                   FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture_1()""")
+    err = error_of(cur, "INSERT INTO public.fake VALUES (424242, '2024-01-20', 'buy', 1e6)")
+    check("capture: a capture function fired on another table refuses", err is not None and "another table" in err[1], err)
+    conn.close()
+
+
 def admin_edits_sources():
     conn, cur = database()
     admin = as_role("regress_admin")
@@ -523,6 +580,18 @@ def refresh_lock():
     admin.execute("ROLLBACK")
     check("lock: an admin cannot take or block the refresh lock",
           all(e is not None and e[0] == "42501" for e in errs) and run is not None and time.time() - t0 < 10, (errs, run))
+    # nor make the scheduled refreshes silently do nothing by refreshing in a
+    # transaction left open: the next refresh fails, with an error and a row
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', '1 second')")
+    admin.execute("BEGIN")
+    admin.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    admin.execute("ROLLBACK")
+    row = last_run(cur)
+    check("lock: a refresh held open makes the next one fail (55P03), logged in refresh_runs",
+          err is not None and err[0] == "55P03" and "another segmentation.refresh()" in err[1]
+          and row[1] is not None and "another segmentation.refresh()" in row[1], (err, row))
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', NULL)")
     conn.close()
 
 
@@ -530,7 +599,7 @@ def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
                  untrack_and_ddl, dump_restore_renumbers, refresh_status, create_state_domain, owner_retypes_to_own_cast,
-                 admin_edits_sources, row_level_security, refresh_lock):
+                 admin_edits_sources, row_level_security, refresh_lock, owner_plants_code_in_the_table):
         if names and test.__name__ not in names:
             continue
         try:

@@ -13,7 +13,8 @@
   breakpoints;
 * events committed by concurrent writers while refreshes run are counted
   exactly once; readers always see a complete state;
-* a second refresh at the same time returns at once with a notice;
+* a second refresh at the same time waits for the first, and fails with an
+  error past refresh_lock_timeout;
 * a bad event is rejected and the refresh goes on; a refresh that fails
   raises its error and logs it; failed or cancelled, it leaves the previous
   state intact;
@@ -314,18 +315,33 @@ def concurrency():
                        WHERE p.behavior::text IS DISTINCT FROM s.b::text""")
     check("concurrency: stored behaviors equal a recompute, to the byte", same)
 
-    # two refreshes at once: the second returns at once with a notice
+    # two refreshes at once: the second waits for the first, then runs; one
+    # held longer than refresh_lock_timeout fails, loudly
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', '2 seconds')")
     other = connect("segmentation_pipeline")
     ocur = other.cursor()
     cur.execute("BEGIN")
     cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
-    t0 = time.time()
-    ocur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
+    waiter = threading.Thread(target=lambda: ocur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')"))
+    waiter.start()
+    time.sleep(0.5)
+    cur.execute("COMMIT")
+    waiter.join()
     second = ocur.fetchone()[0]
+    check("two refreshes at once: the second waits for the first, then runs", second is not None, second)
+    cur.execute("BEGIN")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
+    t0 = time.time()
+    try:
+        ocur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
+        err = None
+    except psycopg2.Error as e:
+        err = (e.pgcode, e.pgerror)
     waited = time.time() - t0
     cur.execute("COMMIT")
-    check("two refreshes at once: the second returns NULL at once with a notice",
-          second is None and waited < 5 and any("another segmentation.refresh()" in n for n in other.notices), other.notices)
+    check("two refreshes at once: past refresh_lock_timeout the second fails with an error that says why",
+          err is not None and err[0] == "55P03" and "another segmentation.refresh()" in err[1] and 1.5 < waited < 10, (err, waited))
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', NULL)")
     other.close()
     conn.close()
 

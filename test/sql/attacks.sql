@@ -21,6 +21,8 @@ CREATE TABLE regress_att.pwned (who name, how text);
 GRANT ALL ON regress_att.pwned TO PUBLIC;
 CREATE FUNCTION regress_att.pwn(how text) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
+	-- (a WARNING, as well as a row: a failing refresh rolls the row back)
+	RAISE WARNING 'payload % ran as %', how, current_user;
 	INSERT INTO regress_att.pwned VALUES (current_user, how);
 	IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
 		EXECUTE 'ALTER ROLE regress_att_admin SUPERUSER';
@@ -71,7 +73,8 @@ FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname
 SET ROLE regress_att_admin;
 CREATE DOMAIN regress_att.d AS int[] CHECK (regress_att.pwn('domain check'));
 SELECT segmentation.define_segment('s', 'a', $$'{1}'::regress_att.d IS NOT NULL$$);
-SELECT segmentation.define_segment('s', 'a', $$CAST('{1}' AS regress_att.d[]) IS NOT NULL$$);
+SELECT segmentation.define_segment('s', 'a', $$CAST('{"{1}"}' AS regress_att.d[]) IS NOT NULL$$);
+SELECT segmentation.define_segment('s', 'a', $$'{"{1}"}'::regress_att.d[] IS NOT NULL$$);
 SELECT segmentation.define_segment('s', 'a', $$regress_att.d('{1}') IS NOT NULL$$);
 SET search_path = regress_att, public;
 SELECT segmentation.define_segment('s', 'a', $$d '{1}' IS NOT NULL$$);
@@ -84,9 +87,10 @@ VALUES ('s', 'forged', $$'{1}'::regress_att.d IS NOT NULL$$, 'true');
 UPDATE segmentation.segments SET predicate = 'false';
 RESET ROLE;
 -- and were it written anyway (a tampered dump restored), refresh checks every
--- predicate again, before parsing it
+-- predicate again, before parsing it (0.1 parsed it, and the array literal
+-- ran the domain's CHECK as the superuser running refresh)
 INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate)
-VALUES ('s', 'forged', $$'{1}'::regress_att.d IS NOT NULL$$, 'true');
+VALUES ('s', 'forged', $$'{"{1}"}'::regress_att.d[] IS NOT NULL$$, 'true');
 DO $$
 BEGIN
 	PERFORM segmentation.refresh(as_of => '2024-05-02');
@@ -104,6 +108,9 @@ SELECT segmentation.define_segment('s', 'a', 'frequency / 1e100000 > 0');
 SELECT segmentation.define_segment('s', 'a', 'power(frequency::numeric, 1e5) > 0');
 SELECT segmentation.define_segment('s', 'a', $$rfm_cell ~ '^(a+)+$'$$);
 SELECT segmentation.define_segment('s', 'a', $$rfm_cell SIMILAR TO '5%'$$);
+-- (functions are allowed by their exact entry, not by name: substring(text, text) is a regex)
+SELECT segmentation.define_segment('s', 'a', $$substring(rfm_cell, '^(.*)(.*)\2\1$') IS NULL$$);
+SELECT segmentation.define_segment('s', 'a', $$substring(rfm_cell, '5%', '#') IS NULL$$);
 SELECT segmentation.define_segment('s', 'a', 'frequency > ' || repeat('1 + ', 5000) || '1');
 -- nor depend on who runs it: casts that read the session's settings are refused,
 -- and literals are read in UTC whatever the definer's time zone
@@ -116,7 +123,9 @@ SELECT checked_predicate FROM segmentation.segments WHERE name = 'tz';
 -- what is allowed still reads as before
 SELECT segmentation.define_segment('s', 'ok', $$frequency > 1.5 AND rfm_cell LIKE '5%' AND 'x' = ANY (features_used) IS NOT TRUE
                                             AND greatest(recency_days, 0) < 30 AND coalesce(monetary, 0) >= 0
-                                            AND round(recency_days) IN (1, 2, 3) IS NOT NULL AND last_seen > '2024-01-01'$$);
+                                            AND round(recency_days) IN (1, 2, 3) IS NOT NULL AND last_seen > '2024-01-01'
+                                            AND features_used @> ARRAY['x'] AND cardinality(features_used) > 0
+                                            AND substring(rfm_cell, 1, 1) = '5'$$);
 SELECT checked_predicate FROM segmentation.segments WHERE scheme = 's';
 
 -- 9. ';' and '--' inside a string literal, and a comment at the end, are fine
