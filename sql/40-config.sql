@@ -241,7 +241,7 @@ DECLARE
 BEGIN
 	SELECT * INTO top FROM pg_class c WHERE c.oid = rel;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'the % (relation %) no longer exists', what, rel::oid USING ERRCODE = 'undefined_table';
+		RAISE EXCEPTION 'the % no longer exists (it was dropped)', what USING ERRCODE = 'undefined_table';
 	END IF;
 	IF top.relkind NOT IN ('r', 'p') THEN
 		RAISE EXCEPTION 'the % % is not a table', what, rel USING ERRCODE = 'wrong_object_type',

@@ -210,6 +210,13 @@ SET ROLE regress_att_reader;
 SELECT segmentation.schedule_refresh('* * * * *');
 RESET ROLE;
 
+-- a dropped assignments table leaves its experiment out, with a warning; the
+-- readout goes on for everyone (0.1 showed every reader internal SQL)
+DROP TABLE regress_att.ab CASCADE;
+SET ROLE regress_att_reader;
+SELECT count(*) AS readout_rows FROM segmentation.experiment_lift;
+RESET ROLE;
+
 -- the payload ran as nobody but the attacker, who is no superuser
 SELECT who, how FROM regress_att.pwned WHERE who <> 'regress_att_admin';
 SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'regress_att_admin';
