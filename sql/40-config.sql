@@ -233,12 +233,39 @@ COMMENT ON VIEW _feature_map IS 'Internal: which feature each event name counts 
 -- functions run during a scan), and row-level security that would hide rows
 -- from the role that configured the read (its readers would learn them).
 -- Checked before every read: config and catalogs may have changed since.
+--
+-- Run with a superuser's rights (refresh, the readout), it first locks the
+-- relation and its partitions and children in SHARE UPDATE EXCLUSIVE mode,
+-- until the end of the transaction: the application's writes go on, but
+-- nothing this checks can change between the check and the read (CREATE
+-- INDEX, CREATE STATISTICS, constraints, triggers, ATTACH, INHERIT, ALTER all
+-- wait), so an owner cannot add what it refuses while the read waits for its
+-- lock.
 CREATE FUNCTION _check_readable(rel regclass, reader name, what text) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	top pg_class;
 	bad text;
+	part regclass;
 BEGIN
+	IF (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user)
+	   AND EXISTS (SELECT FROM pg_class c WHERE c.oid = rel) THEN
+		BEGIN
+			-- the top first: attaching or inheriting a child locks it too
+			EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', rel);
+			FOR part IN
+				WITH RECURSIVE tree(oid) AS (
+					SELECT rel::oid
+					UNION
+					SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid)
+				SELECT t.oid::regclass FROM tree t WHERE t.oid <> rel::oid
+			LOOP
+				EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', part);
+			END LOOP;
+		EXCEPTION WHEN undefined_table THEN
+			NULL;	-- dropped meanwhile: said below
+		END;
+	END IF;
 	SELECT * INTO top FROM pg_class c WHERE c.oid = rel;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'the % no longer exists (it was dropped)', what USING ERRCODE = 'undefined_table';

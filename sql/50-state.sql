@@ -192,7 +192,13 @@ BEGIN
 		RETURN;
 	END IF;
 	IF to_regclass('segmentation.user_scores') IS NOT NULL THEN
-		DROP VIEW segmentation.user_scores;
+		BEGIN
+			DROP VIEW segmentation.user_scores;
+		EXCEPTION WHEN dependent_objects_still_exist THEN
+			RAISE EXCEPTION 'segmentation.user_scores cannot be rebuilt with the new schemes: views of yours depend on it'
+				USING ERRCODE = 'dependent_objects_still_exist',
+				      HINT = 'user_scores has one column per scheme, so it is rebuilt when schemes change: drop the views built on it first (they are listed by DROP VIEW segmentation.user_scores), then create them again.';
+		END;
 	END IF;
 	EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT u.user_id%s%s FROM segmentation._user_state u',
 		(SELECT string_agg(format(', u.%I', name), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),

@@ -51,7 +51,7 @@ COMMENT ON FUNCTION _value_expr(text, name, regtype) IS 'Internal: SQL of a trac
 -- row of it (no row-level security hiding rows from that role); and with
 -- triggers, the capture triggers must be in place and enabled.
 CREATE FUNCTION _check_source(source_id int, triggers boolean) RETURNS segmentation.sources
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s segmentation.sources;
 	rel record;
@@ -136,9 +136,9 @@ END $$;
 COMMENT ON FUNCTION _check_source(int, boolean) IS 'Internal: a tracked source, re-validated (table, columns, types, privileges, row-level security and, with triggers, the capture triggers), or an error';
 
 -- The numbers and types of the tracked columns are taken from the table
--- when a source row is inserted (by track(), or by pg_restore into a table
--- whose dropped columns are gone, so numbers differ): never from the
--- inserter, and validated before each use anyway.
+-- whenever a source row is written (by track(), by pg_restore into a table
+-- whose dropped columns are gone, so numbers differ, or by hand): never from
+-- the writer, and validated before each use anyway.
 CREATE FUNCTION _sources_columns() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -148,8 +148,8 @@ BEGIN
 	LEFT JOIN pg_attribute a ON a.attrelid = NEW.source AND a.attname = o.col AND a.attnum > 0 AND NOT a.attisdropped;
 	RETURN NEW;
 END $$;
-COMMENT ON FUNCTION _sources_columns() IS 'Internal: records the numbers and types of a new source''s tracked columns';
-CREATE TRIGGER sources_columns BEFORE INSERT ON sources FOR EACH ROW EXECUTE FUNCTION _sources_columns();
+COMMENT ON FUNCTION _sources_columns() IS 'Internal: records the numbers and types of a source''s tracked columns, from the table, whenever its row is written';
+CREATE TRIGGER sources_columns BEFORE INSERT OR UPDATE ON sources FOR EACH ROW EXECUTE FUNCTION _sources_columns();
 
 -- The capture triggers of one source: inserted rows are queued for the next
 -- refresh; users whose rows are updated or deleted are recomputed by it; a
@@ -215,7 +215,7 @@ COMMENT ON FUNCTION _install_capture(int) IS 'Internal: creates the change-captu
 -- The union of all tracked sources as (source_id, user_id, ts, event,
 -- value), each source re-validated first.
 CREATE FUNCTION _sources_sql() RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	id int;
 	s segmentation.sources;
@@ -396,7 +396,6 @@ DECLARE
 	s segmentation.sources;
 	att record;
 	names name[];
-	k int;
 	renamed boolean;
 BEGIN
 	IF to_regclass('segmentation.sources') IS NULL THEN

@@ -32,7 +32,7 @@ COMMENT ON COLUMN experiments.tracked_by IS 'Role that defined the experiment (s
 -- code, a timestamptz; a sane design split.  Checked when defined and before
 -- every read, so a row changed in the table later cannot turn the readout.
 CREATE FUNCTION _check_experiment(e experiments) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	col name;
 	t regtype;
@@ -119,7 +119,7 @@ CREATE FUNCTION _experiment_lift() RETURNS TABLE (
 	rel_lift double precision, rel_lift_ci_low double precision, rel_lift_ci_high double precision,
 	p_value double precision, q_value double precision, srm_p_value double precision, srm_flag boolean,
 	revenue_per_user double precision, revenue_p_value double precision, enough_data boolean)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	e segmentation.experiments;
 	src text;

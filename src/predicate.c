@@ -112,7 +112,7 @@ AllowedType(Oid type)
 /* operators by name: comparisons, arithmetic, concatenation, LIKE, arrays */
 static const char *const allowed_operators[] = {
 	"=", "<>", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "||",
-	"~~", "!~~", "~~*", "!~~*", "@>", "<@", "&&", NULL
+	"~~", "!~~", "~~*", "!~~*", NULL
 };
 
 /*
@@ -132,8 +132,7 @@ static const Oid allowed_functions[] = {
 	F_BTRIM_TEXT_TEXT, F_BTRIM_TEXT, F_LTRIM_TEXT_TEXT, F_LTRIM_TEXT, F_RTRIM_TEXT_TEXT, F_RTRIM_TEXT,
 	F_SUBSTR_TEXT_INT4_INT4, F_SUBSTR_TEXT_INT4, F_SUBSTRING_TEXT_INT4_INT4, F_SUBSTRING_TEXT_INT4,
 	F_LEFT, F_RIGHT, F_STRPOS, F_STARTS_WITH,
-	F_ARRAY_LENGTH, F_CARDINALITY, F_ARRAY_POSITION_ANYCOMPATIBLEARRAY_ANYCOMPATIBLE, F_ARRAY_CAT,
-	F_ARRAY_APPEND, F_ARRAY_PREPEND,
+	F_ARRAY_LENGTH, F_CARDINALITY, F_ARRAY_POSITION_ANYCOMPATIBLEARRAY_ANYCOMPATIBLE,
 	F_DATE_PART_TEXT_INTERVAL, F_DATE_PART_TEXT_DATE, F_DATE_PART_TEXT_TIMESTAMP,
 	F_ISFINITE_DATE, F_ISFINITE_TIMESTAMPTZ, F_ISFINITE_INTERVAL, F_ISFINITE_TIMESTAMP
 };
@@ -143,7 +142,8 @@ static const char *const numeric_operators[] = {"=", "<>", "<", "<=", ">", ">=",
 
 /*
  * Declared argument types an operator of the list may have: the types of the
- * actual arguments are checked node by node (arrays: @>, <@, &&, ||, =)
+ * actual arguments are checked node by node (arrays: ||, =, <>; not @>, <@
+ * or &&, which compare every element with every other)
  */
 static bool
 AllowedOperandType(Oid type)

@@ -509,6 +509,56 @@ def owner_plants_code_in_the_table():
     conn.close()
 
 
+def owner_races_the_check():
+    """The second review's race: the owner adds an index whose expression
+    calls their function while refresh (and the readout) wait for the table's
+    lock after checking it; what they read must be what they checked."""
+    conn, cur = database()
+    owner = as_role("regress_owner")
+    owner.execute(f"""CREATE FUNCTION public.pwn_v() RETURNS int LANGUAGE plpgsql AS $$ BEGIN {PWN_BODY} RETURN 1; END $$;
+        CREATE FUNCTION public.pwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM public.pwn_v(); RETURN $1; END $$;
+        CREATE TABLE public.ab (uid bigint, arm text, at timestamptz);
+        INSERT INTO public.ab SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'b' END, '2024-01-02' FROM generate_series(1, 20) u;
+        GRANT SELECT ON public.ab TO regress_admin""")
+    as_role("regress_admin").execute("SELECT segmentation.define_experiment('race', 'public.ab', 'uid', 'arm', 'at', 'control', 'buy')")
+    cur.execute("GRANT segmentation_reader TO regress_reader")
+    for what, table, statement, role in [
+            ("refresh", "public.ev", "SELECT segmentation.refresh(full => true, as_of => '2024-02-02')", "postgres"),
+            ("the readout", "public.ab", "SELECT count(*) FROM segmentation.experiment_lift", "regress_reader")]:
+        hostile = connect(DB, user="regress_owner")
+        hostile.autocommit = False
+        h = hostile.cursor()
+        h.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        h.execute(f"CREATE INDEX race_pwn ON {table} ((uid + public.pwn(1)))")
+        result = {}
+
+        def run():
+            c = connect(DB, user=role)
+            try:
+                c.cursor().execute(statement)
+                result["error"] = None
+            except psycopg2.Error as e:
+                result["error"] = e.diag.message_primary
+            result["notices"] = list(c.notices)
+            c.close()
+        t = threading.Thread(target=run)
+        t.start()
+        waited = False
+        for _ in range(200):
+            if one(cur, f"SELECT count(*) FROM pg_locks WHERE relation = '{table}'::regclass AND NOT granted") > 0:
+                waited = True
+                break
+            time.sleep(0.05)
+        hostile.commit()
+        t.join()
+        hostile.close()
+        refused = (result["error"] or "") + " ".join(result["notices"])
+        check(f"race: {what} waits for the owner's lock, then sees the new index and refuses the table; the payload never runs",
+              waited and "cannot be read safely" in refused and superuser_pwned(cur) == 0, (waited, result))
+        owner.execute(f"DROP INDEX {table.split('.')[0]}.race_pwn")
+    conn.close()
+
+
 def admin_edits_sources():
     conn, cur = database()
     admin = as_role("regress_admin")
@@ -599,7 +649,7 @@ def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
                  untrack_and_ddl, dump_restore_renumbers, refresh_status, create_state_domain, owner_retypes_to_own_cast,
-                 admin_edits_sources, row_level_security, refresh_lock, owner_plants_code_in_the_table):
+                 admin_edits_sources, row_level_security, refresh_lock, owner_plants_code_in_the_table, owner_races_the_check):
         if names and test.__name__ not in names:
             continue
         try:

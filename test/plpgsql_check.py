@@ -25,7 +25,7 @@ ACCEPTED = [
      "RETURN QUERY EXECUTE fills every OUT column; plpgsql_check cannot see through dynamic SQL"),
     ("_experiment_lift", r"text type variable is not sanitized", r"FROM %4\$s a\b.*LEFT JOIN \((SELECT \* FROM \()?%6\$s\)",
      "%4$s is a regclass (quoted by its output function), %6$s the SQL of _sources_sql() (regclasses and %I names)"),
-    ("_install_capture", r"text type variable is not sanitized", r"CREATE FUNCTION %1\$s\(\) RETURNS trigger",
+    ("_install_capture", r"text type variable is not sanitized", r"CREATE (OR REPLACE )?FUNCTION %1\$s\(\) RETURNS trigger",
      "%1$s is built with format('segmentation.%I'), %6$s with %I, %7$s is a regclass; columns go through %I"),
     ("refresh", r"text type variable is not sanitized", r"CREATE TEMP TABLE _(batch|gone) \(user_id %s",
      "%s is sources.user_type, a regtype rendered (quoted) by its output function"),
@@ -33,6 +33,8 @@ ACCEPTED = [
      "temporary tables created by EXECUTE earlier in the same run (their user id type is the source's)"),
     ("schedule_refresh", r'schema "cron" does not exist', None,
      "pg_cron lives in the one database named by cron.database_name; the function checks for it before use"),
+    ("_refresh_status", r'relation "cron\.job" does not exist|unmodified OUT variable "schedule"', None,
+     "pg_cron lives in the one database named by cron.database_name; the function reads cron.job only when pg_cron is there"),
     ("unschedule_refresh", r'schema "cron" does not exist|relation "cron\.job" does not exist', None,
      "pg_cron lives in the one database named by cron.database_name; the function checks for it before use"),
 ]

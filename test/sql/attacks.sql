@@ -111,6 +111,8 @@ SELECT segmentation.define_segment('s', 'a', $$rfm_cell SIMILAR TO '5%'$$);
 -- (functions are allowed by their exact entry, not by name: substring(text, text) is a regex)
 SELECT segmentation.define_segment('s', 'a', $$substring(rfm_cell, '^(.*)(.*)\2\1$') IS NULL$$);
 SELECT segmentation.define_segment('s', 'a', $$substring(rfm_cell, '5%', '#') IS NULL$$);
+-- (nor array containment or overlap, which compare every element with every other)
+SELECT segmentation.define_segment('s', 'a', $$ARRAY[active_days, 0, 0] && ARRAY[1, 1, 1]$$);
 SELECT segmentation.define_segment('s', 'a', 'frequency > ' || repeat('1 + ', 5000) || '1');
 -- nor depend on who runs it: casts that read the session's settings are refused,
 -- and literals are read in UTC whatever the definer's time zone
@@ -124,7 +126,7 @@ SELECT checked_predicate FROM segmentation.segments WHERE name = 'tz';
 SELECT segmentation.define_segment('s', 'ok', $$frequency > 1.5 AND rfm_cell LIKE '5%' AND 'x' = ANY (features_used) IS NOT TRUE
                                             AND greatest(recency_days, 0) < 30 AND coalesce(monetary, 0) >= 0
                                             AND round(recency_days) IN (1, 2, 3) IS NOT NULL AND last_seen > '2024-01-01'
-                                            AND features_used @> ARRAY['x'] AND cardinality(features_used) > 0
+                                            AND array_position(features_used, 'x') > 0 AND cardinality(features_used) > 0
                                             AND substring(rfm_cell, 1, 1) = '5'$$);
 SELECT checked_predicate FROM segmentation.segments WHERE scheme = 's';
 
