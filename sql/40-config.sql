@@ -246,25 +246,44 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	top pg_class;
 	bad text;
-	part regclass;
+	part oid;
+	locked oid[];
+	fresh oid[];
 BEGIN
-	IF (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user)
-	   AND EXISTS (SELECT FROM pg_class c WHERE c.oid = rel) THEN
-		BEGIN
-			-- the top first: attaching or inheriting a child locks it too
+	IF (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+		-- the catalog this reads must be the one the planner will use: in a
+		-- REPEATABLE READ or SERIALIZABLE transaction it is an older snapshot
+		IF current_setting('transaction_isolation') <> 'read committed' THEN
+			RAISE EXCEPTION 'the % % is read only in a READ COMMITTED transaction', what, rel
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				      HINT = 'Call it outside a REPEATABLE READ or SERIALIZABLE transaction.';
+		END IF;
+		-- nothing is locked that the reader may not read
+		IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = rel AND c.relkind IN ('r', 'p'))
+		   OR NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = reader)
+		   OR NOT has_table_privilege(reader, rel, 'SELECT') THEN
+			NULL;	-- refused below, before anything is locked
+		ELSE
+			-- Lock each relation before listing its children, level by level
+			-- (find_all_inheritors does the same): a child or grandchild
+			-- cannot be attached or inherited, nor anything added to one,
+			-- while it is not yet locked and already listed.
 			EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', rel);
-			FOR part IN
-				WITH RECURSIVE tree(oid) AS (
-					SELECT rel::oid
-					UNION
-					SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid)
-				SELECT t.oid::regclass FROM tree t WHERE t.oid <> rel::oid
+			locked := ARRAY[rel::oid];
 			LOOP
-				EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', part);
+				SELECT array_agg(DISTINCT i.inhrelid) INTO fresh FROM pg_inherits i
+				WHERE i.inhparent = ANY (locked) AND NOT i.inhrelid = ANY (locked);
+				EXIT WHEN fresh IS NULL;
+				FOREACH part IN ARRAY fresh LOOP
+					IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = part) THEN
+						RAISE EXCEPTION 'the % % changed while it was being read', what, rel
+							USING ERRCODE = 'object_not_in_prerequisite_state';
+					END IF;
+					EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', part::regclass);
+				END LOOP;
+				locked := locked || fresh;
 			END LOOP;
-		EXCEPTION WHEN undefined_table THEN
-			NULL;	-- dropped meanwhile: said below
-		END;
+		END IF;
 	END IF;
 	SELECT * INTO top FROM pg_class c WHERE c.oid = rel;
 	IF NOT FOUND THEN

@@ -38,7 +38,10 @@ END $$;
 -- admin's own functions, as the admin; everything that reads them with
 -- elevated rights re-validates them first.
 GRANT SELECT ON features, segments TO segmentation_admin;
-GRANT SELECT, INSERT, UPDATE, DELETE ON sources, experiments TO segmentation_admin;
+-- (a source's row is changed only by untrack() and the DDL event triggers:
+-- the capture triggers on the table check it at every write)
+GRANT SELECT, INSERT ON sources TO segmentation_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON experiments TO segmentation_admin;
 GRANT USAGE ON SEQUENCE sources_id_seq TO segmentation_admin;
 GRANT SELECT ON refresh_runs, _feature_map, settings, _setting_values TO segmentation_admin;
 GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_feature(text, text[]),

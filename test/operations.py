@@ -556,6 +556,58 @@ def owner_races_the_check():
         check(f"race: {what} waits for the owner's lock, then sees the new index and refuses the table; the payload never runs",
               waited and "cannot be read safely" in refused and superuser_pwned(cur) == 0, (waited, result))
         owner.execute(f"DROP INDEX {table.split('.')[0]}.race_pwn")
+    # the third review's: a grandchild inherited while refresh waits for its
+    # parent, then given the index; each level is locked before it is listed
+    owner.execute("CREATE TABLE public.c1 () INHERITS (public.ev); CREATE TABLE public.gc (LIKE public.ev)")
+
+    def waiting_on(rel):
+        for _ in range(300):
+            if one(cur, f"SELECT count(*) FROM pg_locks WHERE relation = '{rel}'::regclass AND NOT granted") > 0:
+                return True
+            time.sleep(0.02)
+        return False
+    a = connect(DB, user="regress_owner")
+    a.autocommit = False
+    a.cursor().execute("LOCK TABLE public.c1 IN SHARE UPDATE EXCLUSIVE MODE; ALTER TABLE public.gc INHERIT public.c1")
+    result = {}
+
+    def run():
+        c = connect(DB)
+        try:
+            c.cursor().execute("SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")
+            result["error"] = None
+        except psycopg2.Error as e:
+            result["error"] = e.diag.message_primary
+        c.close()
+    t = threading.Thread(target=run)
+    t.start()
+    queued_c1 = waiting_on("public.c1")
+    c = connect(DB, user="regress_owner")
+    c.autocommit = False
+    tc = threading.Thread(target=lambda: c.cursor().execute("LOCK TABLE public.gc IN ACCESS EXCLUSIVE MODE"))
+    tc.start()
+    waiting_on("public.gc")
+    a.commit()
+    tc.join()
+    c.cursor().execute("CREATE INDEX gc_pwn ON public.gc ((uid + public.pwn(1)))")
+    waiting_on("public.gc")
+    c.commit()
+    t.join()
+    a.close()
+    c.close()
+    check("race: a grandchild inherited and given the index while refresh waits is locked and checked too",
+          queued_c1 and result["error"] is not None and "cannot be read safely" in result["error"]
+          and superuser_pwned(cur) == 0, (queued_c1, result))
+    owner.execute("DROP TABLE public.gc, public.c1")
+    # and the catalog checked is the one planned with: not in REPEATABLE READ
+    rr = connect(DB)
+    rr.autocommit = False
+    rr.set_session(isolation_level="REPEATABLE READ")
+    err = error_of(rr.cursor(), "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    rr.rollback()
+    rr.close()
+    check("race: refresh in a REPEATABLE READ transaction is refused (its catalog snapshot is older than the plan's)",
+          err is not None and "READ COMMITTED" in err[1], err)
     conn.close()
 
 
@@ -564,6 +616,14 @@ def admin_edits_sources():
     admin = as_role("regress_admin")
     admin.execute(f"""CREATE FUNCTION public.pwn() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN {PWN_BODY} RETURN true; END $$;
                       CREATE VIEW public.v AS SELECT uid, at, name, amount FROM public.ev WHERE public.pwn()""")
+    err = error_of(admin, "UPDATE segmentation.sources SET source = 'public.v'::regclass")
+    check("admin: sources rows are not editable (only track and untrack change them)",
+          err is not None and err[0] == "42501", err)
+    err = error_of(admin, "DELETE FROM segmentation.sources")
+    check("admin: nor deletable (the capture triggers would refuse the application's writes)",
+          err is not None and err[0] == "42501", err)
+    # were a row tampered with anyway (a doctored dump restored, here a superuser):
+    admin = as_role("postgres")
     admin.execute("UPDATE segmentation.sources SET source = 'public.v'::regclass")
     before = one(cur, STATE)
     err = error_of(cur, "SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")
