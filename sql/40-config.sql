@@ -122,6 +122,13 @@ WHERE d.name = setting
 $$;
 COMMENT ON FUNCTION _setting(text) IS 'Internal: the value of a setting';
 
+-- an interval setting in milliseconds, as lock_timeout and the timers take it
+CREATE FUNCTION _setting_ms(setting text) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT (extract(epoch FROM segmentation._setting(setting)::interval) * 1000)::bigint
+$$;
+COMMENT ON FUNCTION _setting_ms(text) IS 'Internal: an interval setting in milliseconds';
+
 CREATE FUNCTION set_setting(name text, value text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET IntervalStyle = postgres AS $$
 DECLARE

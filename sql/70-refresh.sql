@@ -54,8 +54,7 @@ BEGIN
 			HINT = 'Call segmentation.track(...) first.';
 	END IF;
 	-- bounded waits for locks (a tracked table locked by its owner, say)
-	PERFORM set_config('lock_timeout',
-		(extract(epoch FROM segmentation._setting('refresh_lock_timeout')::interval) * 1000)::bigint::text, true);
+	PERFORM set_config('lock_timeout', segmentation._setting_ms('refresh_lock_timeout')::text, true);
 	-- One refresh at a time, by a row lock no other role can take.  A second
 	-- one waits for the first (refresh_lock_timeout at most), then runs on
 	-- what it left; past that it fails, loudly and logged: a refresh held
@@ -91,7 +90,7 @@ BEGIN
 	-- the longest it may run, from now (statement_timeout set here would
 	-- not arm the timer of the statement already running)
 	PERFORM segmentation._refresh_timeout_begin(
-		(extract(epoch FROM segmentation._setting('refresh_statement_timeout')::interval) * 1000)::bigint);
+		segmentation._setting_ms('refresh_statement_timeout'));
 
 	BEGIN
 		SELECT a.atttypid::regtype::text INTO utype FROM pg_attribute a

@@ -129,8 +129,7 @@ BEGIN
 	END IF;
 	-- it locks the tables it reads (_check_readable): wait for them no longer
 	-- than a refresh would
-	PERFORM set_config('lock_timeout',
-		(extract(epoch FROM segmentation._setting('refresh_lock_timeout')::interval) * 1000)::bigint::text, true);
+	PERFORM set_config('lock_timeout', segmentation._setting_ms('refresh_lock_timeout')::text, true);
 	src := segmentation._sources_sql();
 	FOR e IN SELECT x.* FROM segmentation.experiments x ORDER BY x.name LOOP
 		-- one experiment that cannot be read safely is left out, not the others
