@@ -282,6 +282,8 @@ BEGIN
 				json_build_object('run_id', run, 'transitions', n_moves, 'first_id', first_id, 'last_id', last_id)::text);
 		END IF;
 		DROP TABLE _batch, _gone, _moved;
+		-- the experiment readout, from the new history and events
+		PERFORM segmentation._materialize_experiments(NULL);
 
 		INSERT INTO segmentation.refresh_runs (id, started_at, finished_at, mode, as_of, events_read, users_changed, transitions)
 		VALUES (run, started, clock_timestamp(), run_mode, as_of, n_events, n_users, n_moves);

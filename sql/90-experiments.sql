@@ -109,117 +109,151 @@ BEGIN
 		assigned_at_column = EXCLUDED.assigned_at_column, control = EXCLUDED.control,
 		conversion_event = EXCLUDED.conversion_event, conversion_window = EXCLUDED.conversion_window,
 		variants = EXCLUDED.variants, weights = EXCLUDED.weights, defined_at = now();
+	PERFORM segmentation._materialize_experiments(name);
 END $$;
-COMMENT ON FUNCTION define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]) IS 'Define (or redefine) an experiment: assignments table and columns, control variant, conversion event and window, optional design split (variants and weights; default equal)';
+COMMENT ON FUNCTION define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]) IS 'Define (or redefine) an experiment: assignments table and columns, control variant, conversion event and window, optional design split (variants and weights; default equal); computes its readout now, and every refresh again';
 
-CREATE FUNCTION _experiment_lift() RETURNS TABLE (
-	experiment text, scheme text, segment text, variant text, users bigint, conversions bigint,
+-- The readout, materialized: refresh (and define_experiment, for its
+-- experiment) computes it into _experiment_lift_rows, and experiment_lift
+-- reads that table.  So a reader runs nothing and reads or locks no table of
+-- another role (a reader who held the readout open in a transaction held
+-- every tracked table's lock, and every refresh failed), and reading is a
+-- table scan however many assignments there are.
+CREATE TABLE _experiment_lift_rows (
+	experiment text NOT NULL REFERENCES experiments (name) ON DELETE CASCADE ON UPDATE CASCADE,
+	ord bigint NOT NULL,
+	scheme text, segment text, variant text, users bigint, conversions bigint,
 	conversion_rate double precision, control_rate double precision,
 	abs_lift double precision, abs_lift_ci_low double precision, abs_lift_ci_high double precision,
 	rel_lift double precision, rel_lift_ci_low double precision, rel_lift_ci_high double precision,
 	p_value double precision, q_value double precision, srm_p_value double precision, srm_flag boolean,
-	revenue_per_user double precision, revenue_p_value double precision, enough_data boolean)
+	revenue_per_user double precision, revenue_p_value double precision, enough_data boolean,
+	PRIMARY KEY (experiment, ord)
+);
+SELECT pg_catalog.pg_extension_config_dump('_experiment_lift_rows', '');
+COMMENT ON TABLE _experiment_lift_rows IS 'Internal: the rows of experiment_lift, as the last refresh or define_experiment computed them (ord: their order within the experiment)';
+
+-- Computes the readout of one experiment (or of all, when NULL) into
+-- _experiment_lift_rows, as the extension's owner: each experiment is
+-- checked again first (_check_experiment, which locks what it checks), and
+-- one that cannot be read safely is left out with a warning, not the others.
+-- One writer at a time: it takes the refresh lock (refresh holds it already).
+CREATE FUNCTION _materialize_experiments(only_experiment text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	e segmentation.experiments;
 	src text;
+	saved_lock_timeout text := current_setting('lock_timeout');
 BEGIN
-	IF to_regclass('segmentation.membership_history') IS NULL THEN
-		RETURN;
-	END IF;
 	-- it locks the tables it reads (_check_readable): wait for them no longer
 	-- than a refresh would
 	PERFORM set_config('lock_timeout', segmentation._setting_ms('refresh_lock_timeout')::text, true);
-	src := segmentation._sources_sql();
-	FOR e IN SELECT x.* FROM segmentation.experiments x ORDER BY x.name LOOP
-		-- one experiment that cannot be read safely is left out, not the others
-		BEGIN
-			PERFORM segmentation._check_experiment(e);
-		EXCEPTION WHEN OTHERS THEN
-			RAISE WARNING 'experiment "%" left out of experiment_lift: %', e.name, SQLERRM
-				USING HINT = 'Define it again with segmentation.define_experiment(), or delete it from segmentation.experiments.';
-			CONTINUE;
-		END;
-		RETURN QUERY EXECUTE format($q$
-		WITH ass AS (
-			-- a user's first assignment counts
-			SELECT DISTINCT ON (a.%1$I) a.%1$I AS user_id, a.%2$I::text AS variant, a.%3$I AS assigned_at
-			FROM %4$s a
-			WHERE a.%1$I IS NOT NULL AND a.%2$I IS NOT NULL AND a.%3$I IS NOT NULL
-			ORDER BY a.%1$I, a.%3$I),
-		outcome AS (
-			SELECT ass.user_id, ass.variant, ass.assigned_at,
-			       coalesce(bool_or(ev.event = %5$L), false) AS converted,
-			       coalesce(sum(ev.value), 0)::float8 AS revenue
-			FROM ass LEFT JOIN (SELECT * FROM (%6$s) e WHERE segmentation._reject_reason(e.user_id IS NULL, e.ts, e.value) IS NULL) ev
-			  ON ev.user_id = ass.user_id AND ev.ts >= ass.assigned_at AND ev.ts < ass.assigned_at + %7$L::interval
-			GROUP BY 1, 2, 3),
-		schemes AS (
-			SELECT DISTINCT s.scheme FROM segmentation.segments s
-			UNION ALL SELECT '(none)' WHERE NOT EXISTS (SELECT FROM segmentation.segments)),
-		at_assignment AS (
-			-- the segment the user was in when assigned, never the current one
-			-- (one join over the history: transitions has no index by user)
-			SELECT DISTINCT ON (h.scheme, h.user_id) h.scheme, h.user_id, h.segment
-			FROM segmentation.membership_history h JOIN outcome o ON o.user_id = h.user_id
-			WHERE h.entered_at <= o.assigned_at AND (h.exited_at IS NULL OR h.exited_at > o.assigned_at)
-			ORDER BY h.scheme, h.user_id, h.entered_at DESC),
-		placed AS (
-			SELECT sc.scheme, o.*, coalesce(h.segment, '(unknown)') AS segment
-			FROM outcome o CROSS JOIN schemes sc
-			LEFT JOIN at_assignment h ON h.scheme = sc.scheme AND h.user_id = o.user_id),
-		g AS (
-			SELECT p.scheme, CASE WHEN GROUPING(p.segment) = 1 THEN '(all)' ELSE p.segment END AS segment, p.variant,
-			       count(*) AS n, count(*) FILTER (WHERE p.converted) AS x,
-			       avg(p.revenue) AS mean_rev, coalesce(var_samp(p.revenue), 0) AS var_rev
-			FROM placed p
-			GROUP BY GROUPING SETS ((p.scheme, p.segment, p.variant), (p.scheme, p.variant))),
-		design AS (
-			SELECT d.variant, d.weight FROM unnest(%8$L::text[], %9$L::float8[]) AS d(variant, weight)
-			WHERE %8$L::text[] IS NOT NULL
-			UNION ALL
-			SELECT DISTINCT o.variant, 1.0 FROM outcome o WHERE %8$L::text[] IS NULL),
-		srm AS (
-			SELECT c.scheme, c.segment,
-			       segmentation.srm_test(array_agg(coalesce(g.n, 0) ORDER BY d.variant), array_agg(d.weight ORDER BY d.variant)) AS p
-			FROM (SELECT DISTINCT g.scheme, g.segment FROM g) c CROSS JOIN design d
-			LEFT JOIN g ON g.scheme = c.scheme AND g.segment = c.segment AND g.variant = d.variant
-			GROUP BY c.scheme, c.segment),
-		rows AS (
-			SELECT g.scheme, g.segment, g.variant, g.n, g.x, g.n::float8 AS nf,
-			       c.n AS cn, c.x AS cx, tp.*, wt.p_value AS revenue_p, g.mean_rev,
-			       -- users per arm to see a 10%% relative change of the control rate (none for a
-			       -- 0%% control rate or one that +10%% would take past 100%%)
-			       CASE WHEN c.x > 0 AND 1.1 * c.x < c.n
-			            THEN segmentation.sample_size_two_proportions(c.x::float8 / c.n, 0.1 * c.x / c.n) END AS needed
-			FROM g
-			LEFT JOIN g c ON c.scheme = g.scheme AND c.segment = g.segment AND c.variant = %10$L
-			LEFT JOIN LATERAL segmentation.two_proportion_test(c.x, c.n, g.x, g.n) tp ON g.variant <> %10$L
-			LEFT JOIN LATERAL segmentation.welch_test(c.n, c.mean_rev, c.var_rev, g.n, g.mean_rev, g.var_rev) wt ON g.variant <> %10$L),
-		q AS (
-			SELECT r.scheme, u.segment, u.variant, u.q
-			FROM (SELECT scheme, array_agg(p_value ORDER BY segment, variant) AS ps,
-			             array_agg(segment ORDER BY segment, variant) AS segs,
-			             array_agg(variant ORDER BY segment, variant) AS vars
-			      FROM rows WHERE segment <> '(all)' AND variant <> %10$L GROUP BY scheme) r,
-			     unnest(segmentation.bh_adjust(r.ps), r.segs, r.vars) AS u(q, segment, variant))
-		SELECT %11$L::text, r.scheme, r.segment, r.variant, r.n, r.x, r.x / r.nf,
-		       CASE WHEN r.cn > 0 THEN r.cx::float8 / r.cn END,
-		       r.abs_lift, r.abs_ci_low, r.abs_ci_high, r.rel_lift, r.rel_ci_low, r.rel_ci_high,
-		       r.p_value, q.q, srm.p, srm.p < 0.001, r.mean_rev, r.revenue_p,
-		       coalesce(least(r.n, r.cn) >= ceil(r.needed), false)
-		FROM rows r
-		LEFT JOIN q ON q.scheme = r.scheme AND q.segment = r.segment AND q.variant = r.variant
-		LEFT JOIN srm ON srm.scheme = r.scheme AND srm.segment = r.segment
-		ORDER BY r.scheme, r.segment = '(all)' DESC, r.segment, r.variant <> %10$L, r.variant
-		$q$, e.user_column, e.variant_column, e.assigned_at_column, e.assignments, e.conversion_event, src,
-			e.conversion_window, e.variants, e.weights, e.control, e.name);
-	END LOOP;
+	BEGIN
+		PERFORM FROM segmentation._refresh_lock FOR UPDATE;
+	EXCEPTION WHEN lock_not_available THEN
+		RAISE EXCEPTION 'a refresh has run for longer than refresh_lock_timeout (%): the experiment readout was not computed',
+			segmentation._setting('refresh_lock_timeout') USING ERRCODE = 'lock_not_available',
+			HINT = 'Try again when it is done: refresh_status shows the runs.';
+	END;
+	DELETE FROM segmentation._experiment_lift_rows r WHERE only_experiment IS NULL OR r.experiment = only_experiment;
+	IF to_regclass('segmentation.membership_history') IS NOT NULL THEN
+		src := segmentation._sources_sql();
+		FOR e IN SELECT x.* FROM segmentation.experiments x
+		         WHERE only_experiment IS NULL OR x.name = only_experiment ORDER BY x.name LOOP
+			BEGIN
+				PERFORM segmentation._check_experiment(e);
+				EXECUTE format($q$
+					WITH ass AS (
+						-- a user's first assignment counts
+						SELECT DISTINCT ON (a.%1$I) a.%1$I AS user_id, a.%2$I::text AS variant, a.%3$I AS assigned_at
+						FROM %4$s a
+						WHERE a.%1$I IS NOT NULL AND a.%2$I IS NOT NULL AND a.%3$I IS NOT NULL
+						ORDER BY a.%1$I, a.%3$I),
+					outcome AS (
+						SELECT ass.user_id, ass.variant, ass.assigned_at,
+						       coalesce(bool_or(ev.event = %5$L), false) AS converted,
+						       coalesce(sum(ev.value), 0)::float8 AS revenue
+						FROM ass LEFT JOIN (SELECT * FROM (%6$s) e WHERE segmentation._reject_reason(e.user_id IS NULL, e.ts, e.value) IS NULL) ev
+						  ON ev.user_id = ass.user_id AND ev.ts >= ass.assigned_at AND ev.ts < ass.assigned_at + %7$L::interval
+						GROUP BY 1, 2, 3),
+					schemes AS (
+						SELECT DISTINCT s.scheme FROM segmentation.segments s
+						UNION ALL SELECT '(none)' WHERE NOT EXISTS (SELECT FROM segmentation.segments)),
+					at_assignment AS (
+						-- the segment the user was in when assigned, never the current one
+						-- (one join over the history: transitions has no index by user)
+						SELECT DISTINCT ON (h.scheme, h.user_id) h.scheme, h.user_id, h.segment
+						FROM segmentation.membership_history h JOIN outcome o ON o.user_id = h.user_id
+						WHERE h.entered_at <= o.assigned_at AND (h.exited_at IS NULL OR h.exited_at > o.assigned_at)
+						ORDER BY h.scheme, h.user_id, h.entered_at DESC),
+					placed AS (
+						SELECT sc.scheme, o.*, coalesce(h.segment, '(unknown)') AS segment
+						FROM outcome o CROSS JOIN schemes sc
+						LEFT JOIN at_assignment h ON h.scheme = sc.scheme AND h.user_id = o.user_id),
+					g AS (
+						SELECT p.scheme, CASE WHEN GROUPING(p.segment) = 1 THEN '(all)' ELSE p.segment END AS segment, p.variant,
+						       count(*) AS n, count(*) FILTER (WHERE p.converted) AS x,
+						       avg(p.revenue) AS mean_rev, coalesce(var_samp(p.revenue), 0) AS var_rev
+						FROM placed p
+						GROUP BY GROUPING SETS ((p.scheme, p.segment, p.variant), (p.scheme, p.variant))),
+					design AS (
+						SELECT d.variant, d.weight FROM unnest(%8$L::text[], %9$L::float8[]) AS d(variant, weight)
+						WHERE %8$L::text[] IS NOT NULL
+						UNION ALL
+						SELECT DISTINCT o.variant, 1.0 FROM outcome o WHERE %8$L::text[] IS NULL),
+					srm AS (
+						SELECT c.scheme, c.segment,
+						       segmentation.srm_test(array_agg(coalesce(g.n, 0) ORDER BY d.variant), array_agg(d.weight ORDER BY d.variant)) AS p
+						FROM (SELECT DISTINCT g.scheme, g.segment FROM g) c CROSS JOIN design d
+						LEFT JOIN g ON g.scheme = c.scheme AND g.segment = c.segment AND g.variant = d.variant
+						GROUP BY c.scheme, c.segment),
+					rows AS (
+						SELECT g.scheme, g.segment, g.variant, g.n, g.x, g.n::float8 AS nf,
+						       c.n AS cn, c.x AS cx, tp.*, wt.p_value AS revenue_p, g.mean_rev,
+						       -- users per arm to see a 10%% relative change of the control rate (none for a
+						       -- 0%% control rate or one that +10%% would take past 100%%)
+						       CASE WHEN c.x > 0 AND 1.1 * c.x < c.n
+						            THEN segmentation.sample_size_two_proportions(c.x::float8 / c.n, 0.1 * c.x / c.n) END AS needed
+						FROM g
+						LEFT JOIN g c ON c.scheme = g.scheme AND c.segment = g.segment AND c.variant = %10$L
+						LEFT JOIN LATERAL segmentation.two_proportion_test(c.x, c.n, g.x, g.n) tp ON g.variant <> %10$L
+						LEFT JOIN LATERAL segmentation.welch_test(c.n, c.mean_rev, c.var_rev, g.n, g.mean_rev, g.var_rev) wt ON g.variant <> %10$L),
+					q AS (
+						SELECT r.scheme, u.segment, u.variant, u.q
+						FROM (SELECT scheme, array_agg(p_value ORDER BY segment, variant) AS ps,
+						             array_agg(segment ORDER BY segment, variant) AS segs,
+						             array_agg(variant ORDER BY segment, variant) AS vars
+						      FROM rows WHERE segment <> '(all)' AND variant <> %10$L GROUP BY scheme) r,
+						     unnest(segmentation.bh_adjust(r.ps), r.segs, r.vars) AS u(q, segment, variant))
+					INSERT INTO segmentation._experiment_lift_rows
+					SELECT %11$L::text,
+					       row_number() OVER (ORDER BY r.scheme, r.segment = '(all)' DESC, r.segment, r.variant <> %10$L, r.variant),
+					       r.scheme, r.segment, r.variant, r.n, r.x, r.x / r.nf,
+					       CASE WHEN r.cn > 0 THEN r.cx::float8 / r.cn END,
+					       r.abs_lift, r.abs_ci_low, r.abs_ci_high, r.rel_lift, r.rel_ci_low, r.rel_ci_high,
+					       r.p_value, q.q, srm.p, srm.p < 0.001, r.mean_rev, r.revenue_p,
+					       coalesce(least(r.n, r.cn) >= ceil(r.needed), false)
+					FROM rows r
+					LEFT JOIN q ON q.scheme = r.scheme AND q.segment = r.segment AND q.variant = r.variant
+					LEFT JOIN srm ON srm.scheme = r.scheme AND srm.segment = r.segment
+				$q$, e.user_column, e.variant_column, e.assigned_at_column, e.assignments, e.conversion_event, src,
+					e.conversion_window, e.variants, e.weights, e.control, e.name);
+			EXCEPTION WHEN OTHERS THEN
+				RAISE WARNING 'experiment "%" left out of experiment_lift: %', e.name, SQLERRM
+					USING HINT = 'Define it again with segmentation.define_experiment(), or delete it from segmentation.experiments.';
+			END;
+		END LOOP;
+	END IF;
+	PERFORM set_config('lock_timeout', saved_lock_timeout, true);
 END $$;
-COMMENT ON FUNCTION _experiment_lift() IS 'Internal: the rows of the experiment_lift view';
+COMMENT ON FUNCTION _materialize_experiments(text) IS 'Internal: computes the experiment_lift rows of one experiment, or of all when NULL (refresh and define_experiment call it)';
 
-CREATE VIEW experiment_lift AS SELECT * FROM _experiment_lift();
-COMMENT ON VIEW experiment_lift IS 'Experiment readout per scheme, segment (at assignment time; (all) = everyone) and variant, with honest statistics';
+CREATE VIEW experiment_lift AS
+SELECT r.experiment, r.scheme, r.segment, r.variant, r.users, r.conversions, r.conversion_rate, r.control_rate,
+       r.abs_lift, r.abs_lift_ci_low, r.abs_lift_ci_high, r.rel_lift, r.rel_lift_ci_low, r.rel_lift_ci_high,
+       r.p_value, r.q_value, r.srm_p_value, r.srm_flag, r.revenue_per_user, r.revenue_p_value, r.enough_data
+FROM _experiment_lift_rows r ORDER BY r.experiment, r.ord;
+COMMENT ON VIEW experiment_lift IS 'Experiment readout per scheme, segment (at assignment time; (all) = everyone) and variant, with honest statistics; computed by the last refresh (or define_experiment)';
 COMMENT ON COLUMN experiment_lift.experiment IS 'Experiment';
 COMMENT ON COLUMN experiment_lift.scheme IS 'Scheme whose segments split the readout';
 COMMENT ON COLUMN experiment_lift.segment IS 'Segment the users were in when assigned ((all): every user; (unknown): assigned before any refresh saw them)';

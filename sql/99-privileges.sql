@@ -51,16 +51,17 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 	define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]),
 	-- what those call as the admin
 	_create_state(regtype), _install_capture(int), _feature_of(text, text),
-	_setting_defaults(), _check_readable(regclass, name, text), _check_experiment(experiments)
+	_setting_defaults(), _check_readable(regclass, name, text), _check_experiment(experiments),
+	_materialize_experiments(text)
 	TO segmentation_admin;
 -- operations (sql/50-state.sql, 60-capture.sql, 70-refresh.sql)
 GRANT EXECUTE ON FUNCTION untrack(regclass), _refresh_status(), _column_types(text), _rls_hides_rows(name, regclass)
 	TO segmentation_admin;
 GRANT SELECT ON refresh_status, rejected_events TO segmentation_admin;
 
--- readers: the BI views (those of the state are granted where track() creates them) and what they call
+-- readers: the BI views (those of the state are granted where track() creates
+-- them), which read the extension's own tables and call nothing internal
 GRANT SELECT ON experiment_lift TO segmentation_reader, segmentation_admin;
-GRANT EXECUTE ON FUNCTION _experiment_lift() TO segmentation_reader, segmentation_admin;
 
 COMMENT ON SEQUENCE sources_id_seq IS 'Ids of tracked sources';
 COMMENT ON SEQUENCE refresh_runs_id_seq IS 'Ids of refresh runs';

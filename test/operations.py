@@ -524,7 +524,7 @@ def owner_races_the_check():
     cur.execute("GRANT segmentation_reader TO regress_reader")
     for what, table, statement, role in [
             ("refresh", "public.ev", "SELECT segmentation.refresh(full => true, as_of => '2024-02-02')", "postgres"),
-            ("the readout", "public.ab", "SELECT count(*) FROM segmentation.experiment_lift", "regress_reader")]:
+            ("the readout (computed by refresh)", "public.ab", "SELECT segmentation.refresh(as_of => '2024-02-02')", "postgres")]:
         hostile = connect(DB, user="regress_owner")
         hostile.autocommit = False
         h = hostile.cursor()
@@ -701,6 +701,33 @@ def refresh_lock():
     check("lock: a refresh held open makes the next one fail (55P03), logged in refresh_runs",
           err is not None and err[0] == "55P03" and "another segmentation.refresh()" in err[1]
           and row[1] is not None and "another segmentation.refresh()" in row[1], (err, row))
+    # a reader who reads the experiment readout in a transaction left open
+    # holds no lock of any table refresh, an owner or VACUUM needs (the
+    # readout once locked every tracked table as it read them)
+    cur.execute("""CREATE TABLE public.ab (uid bigint, arm text, at timestamptz);
+        INSERT INTO public.ab SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'b' END, '2024-01-02' FROM generate_series(1, 20) u;
+        ALTER TABLE public.ab OWNER TO regress_owner; GRANT SELECT ON public.ab TO regress_admin""")
+    admin.execute("SELECT segmentation.define_experiment('held', 'public.ab', 'uid', 'arm', 'at', 'control', 'buy')")
+    reader.execute("BEGIN")
+    rows = one(reader, "SELECT count(*) FROM segmentation.experiment_lift")
+    held = one(cur, """SELECT string_agg(DISTINCT l.relation::regclass::text, ' ') FROM pg_locks l
+                        JOIN pg_stat_activity a USING (pid)
+                        WHERE a.usename = 'regress_reader' AND l.locktype = 'relation'
+                          AND l.relation::regclass::text NOT LIKE 'pg\\_%'""")
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', '1 second')")
+    cur.execute("INSERT INTO public.ev (uid, at, name, amount) VALUES (72, '2024-01-20', 'buy', 1)")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-03')")
+    owner = connect(DB, user="regress_owner")
+    owner.autocommit = True
+    oc = owner.cursor()
+    oc.execute("SET lock_timeout = '1s'")
+    oc.execute("VACUUM public.ev")
+    oc.execute("VACUUM public.ab")
+    owner.close()
+    reader.execute("ROLLBACK")
+    check("lock: a reader holding the readout open locks no tracked or assignments table; refresh and VACUUM go on",
+          rows > 0 and err is None and "public." not in (held or "") and "segmentation.profiles" not in (held or ""),
+          (rows, held, err))
     cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', NULL)")
     conn.close()
 

@@ -443,10 +443,14 @@ def failures_and_notify():
 
 def dump_restore():
     conn, cur = loaded_db(8, 800, 50, 30, "2024-02-01")
+    cur.execute("""CREATE TABLE ab AS SELECT DISTINCT uid, CASE WHEN uid % 2 = 0 THEN 'control' ELSE 'b' END AS arm,
+                          '2024-01-10'::timestamptz AS at FROM ev;
+                   SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 'buy')""")
     config = """SELECT (SELECT string_agg(format('%s|%s|%s|%s|%s', source, user_column, time_column, event_column, value_column), ',') FROM segmentation.sources),
                        (SELECT string_agg(format('%s|%s|%s', id, name, event_names), ',' ORDER BY id) FROM segmentation.features),
                        (SELECT string_agg(format('%s|%s|%s|%s', scheme, name, checked_predicate, priority), ',' ORDER BY scheme, name) FROM segmentation.segments),
-                       (SELECT count(*) FROM segmentation.membership_history)"""
+                       (SELECT count(*) FROM segmentation.membership_history),
+                       (SELECT string_agg(l::text, ',') FROM segmentation.experiment_lift l)"""
     cur.execute(config)
     before = cur.fetchone()
     conn.close()
@@ -459,7 +463,8 @@ def dump_restore():
     cur.execute("SET TIME ZONE 'UTC'")
     cur.execute(config)
     after = cur.fetchone()
-    check("restored: sources, features, segments and history are the same", before == after, (before, after))
+    check("restored: sources, features, segments, history and the experiment readout are the same",
+          before == after and before[4] is not None, (before, after))
     cur.execute("INSERT INTO ev VALUES (4242, '2024-02-01', 'search', NULL)")
     cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
     cur.execute("SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")

@@ -141,10 +141,11 @@ SELECT segmentation.define_segment('(unknown)', 'a', 'true');
 SELECT segmentation.define_segment(repeat('x', 63) || 'a', 'a', 'true');
 SELECT segmentation.define_segment(repeat('x', 62) || 'é', 'a', 'true');
 
--- 3. An admin cannot make the readout (run as its owner when a reader
--- selects experiment_lift) run code of theirs: not through a view, a user
--- type with a cast to text, a table hiding rows by row-level security, or
--- the experiments table edited by hand
+-- 3. An admin cannot make the readout (computed as the extension's owner by
+-- define_experiment and by every refresh) run code of theirs: not through a
+-- view, a user type with a cast to text, a table hiding rows by row-level
+-- security, or the experiments table edited by hand (the next refresh, run
+-- here as the superuser pg_cron would be, checks it again)
 CREATE TABLE regress_att.ab (uid bigint, arm text, at timestamptz);
 INSERT INTO regress_att.ab SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'treatment' END, '2024-04-02'
 FROM generate_series(1, 20) u;
@@ -166,22 +167,29 @@ SELECT segmentation.define_experiment('e3', 'regress_att.ab3', 'uid', 'arm', 'at
 SELECT segmentation.define_experiment('e4', 'regress_att.ab', 'uid', 'arm', 'at', 'control', 'view', weights => '{1e308,1e308}', variants => '{control,treatment}');
 SELECT segmentation.define_experiment('(all)', 'regress_att.ab', 'uid', 'arm', 'at', 'control', 'view');
 SELECT segmentation.define_experiment('good', 'regress_att.ab', 'uid', 'arm', 'at', 'control', 'view');
+SELECT DISTINCT experiment FROM segmentation.experiment_lift ORDER BY 1;
 UPDATE segmentation.experiments SET assignments = 'regress_att.abv' WHERE name = 'good';
 RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 SET ROLE regress_att_reader;
 SELECT count(*) AS readout_rows FROM segmentation.experiment_lift;
 RESET ROLE;
 SET ROLE regress_att_admin;
 UPDATE segmentation.experiments SET assignments = 'regress_att.ab2', variant_column = 'arm' WHERE name = 'good';
 RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 SET ROLE regress_att_reader;
 SELECT count(*) AS readout_rows FROM segmentation.experiment_lift;
 RESET ROLE;
 SET ROLE regress_att_admin;
 UPDATE segmentation.experiments SET assignments = 'regress_att.ab' WHERE name = 'good';
+SELECT segmentation._materialize_experiments('good');
 RESET ROLE;
 SET ROLE regress_att_reader;
 SELECT segment, variant, users FROM segmentation.experiment_lift WHERE scheme = 's' ORDER BY 1, 2;
+-- a reader computes nothing: the readout's table is not theirs to read or write
+SELECT count(*) FROM segmentation._experiment_lift_rows;
+SELECT segmentation._materialize_experiments(NULL);
 RESET ROLE;
 
 -- the role recorded as having configured a source or experiment cannot be
@@ -215,6 +223,7 @@ RESET ROLE;
 -- a dropped assignments table leaves its experiment out, with a warning; the
 -- readout goes on for everyone (0.1 showed every reader internal SQL)
 DROP TABLE regress_att.ab CASCADE;
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 SET ROLE regress_att_reader;
 SELECT count(*) AS readout_rows FROM segmentation.experiment_lift;
 RESET ROLE;
