@@ -179,7 +179,7 @@ COMMENT ON COLUMN refresh_runs.transitions IS 'Segment moves recorded in transit
 COMMENT ON COLUMN sources.column_types IS 'Types of the user, time, event and value columns when tracked: a tracked column may not change type';
 COMMENT ON COLUMN sources.attnums IS 'Column numbers of the user, time, event and value columns: what capture follows when a column is renamed';
 COMMENT ON COLUMN refresh_runs.error_source IS 'The tracked table the error came from, when one did';
-COMMENT ON COLUMN refresh_runs.error_user_id IS 'The user id of the event that caused the error, when one did';
+COMMENT ON COLUMN refresh_runs.error_user_id IS 'The user whose event or segment rule caused the error, when one did';
 COMMENT ON COLUMN refresh_runs.error_event_time IS 'The time of the event that caused the error, when one did';
 COMMENT ON COLUMN refresh_runs.error IS 'Error text when the run failed (the previous state is kept)';
 

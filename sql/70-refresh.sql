@@ -38,6 +38,7 @@ DECLARE
 	e_message text;
 	e_schema text;
 	e_table text;
+	e_context text;
 	logged boolean;
 BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
@@ -293,11 +294,16 @@ BEGIN
 		-- transaction: the previous state stays.  The run's row is written
 		-- by a background worker, in a transaction of its own, and the
 		-- error goes to the caller (pg_cron logs the job as failed).
-		GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT, e_schema = SCHEMA_NAME, e_table = TABLE_NAME;
+		GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT, e_schema = SCHEMA_NAME, e_table = TABLE_NAME,
+			e_context = PG_EXCEPTION_CONTEXT;
 		PERFORM segmentation._refresh_timeout_end();
 		BEGIN
+			-- where it came from: the table an error names, the user whose
+			-- segment rules failed (src/predicate.c writes that context line;
+			-- a bad event never fails a refresh: it goes to rejected_events)
 			logged := segmentation._log_failed_run(run, started, run_mode, as_of, e_message,
-				CASE WHEN e_table <> '' THEN format('%I.%I', e_schema, e_table) END, NULL, NULL);
+				CASE WHEN e_table <> '' THEN format('%I.%I', e_schema, e_table) END,
+				substring(e_context FROM '(?n)^segment rules of scheme ".*" for user (.*)$'), NULL);
 		EXCEPTION WHEN OTHERS THEN
 			logged := false;
 		END;

@@ -631,6 +631,8 @@ typedef struct RulesCache
 	int			nmoves;
 	int			next_move;		/* the next one to return; nmoves: the set is done */
 	bool		shutdown_set;	/* MovesShutdown is registered */
+	FmgrInfo	user_out;		/* output function of user_id's type */
+	int			current;		/* the scheme whose rule runs (for errors) */
 } RulesCache;
 
 /* the attribute number of score column i: user_id comes first */
@@ -703,6 +705,8 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 				i,
 				level;
 	TupleDesc	tupdesc;
+	Oid			user_out;
+	bool		user_varlena;
 
 	deconstruct_array(schemes, TEXTOID, -1, false, TYPALIGN_INT, &sv, &sn, &c->n);
 	deconstruct_array(rules, TEXTOID, -1, false, TYPALIGN_INT, &rv, &rn, &nr);
@@ -718,6 +722,8 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("argument \"user_id\" must be of type %s, the type of segmentation.scores.user_id",
 						format_type_be(TupleDescAttr(tupdesc, 0)->atttypid))));
+	getTypeOutputInfo(TupleDescAttr(tupdesc, 0)->atttypid, &user_out, &user_varlena);
+	fmgr_info_cxt(user_out, &c->user_out, fcinfo->flinfo->fn_mcxt);
 	if (tupdesc->natts != SCORE_COLUMNS + 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -762,11 +768,18 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 	return c;
 }
 
-/* name the scheme whose rule failed */
+/*
+ * Name the scheme whose rule failed and the user it failed for (refresh
+ * reads the user back from this line into refresh_runs.error_user_id).  The
+ * user id's type is one of the built-in types the state allows.
+ */
 static void
 RuleErrorContext(void *arg)
 {
-	errcontext("segment rules of scheme \"%s\"", (const char *) arg);
+	RulesCache *c = (RulesCache *) arg;
+
+	errcontext("segment rules of scheme \"%s\" for user %s", c->schemes[c->current],
+			   OutputFunctionCall(&c->user_out, c->slot->tts_values[0]));
 }
 
 /* an atom's value with these recency_days and tenure_days: -1 for NULL */
@@ -1091,13 +1104,14 @@ assign_segments(PG_FUNCTION_ARGS)
 
 	result = palloc(Max(c->n, 1) * sizeof(Datum));
 	errcallback.callback = RuleErrorContext;
+	errcallback.arg = c;
 	errcallback.previous = error_context_stack;
 	for (i = 0; i < c->n; i++)
 	{
 		bool		isnull,
 					same;
 
-		errcallback.arg = c->schemes[i];
+		c->current = i;
 		error_context_stack = &errcallback;
 		result[i] = ExecEvalExpr(c->rules[i], c->econtext, &isnull);
 		error_context_stack = errcallback.previous;

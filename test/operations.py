@@ -169,6 +169,16 @@ def failing_refresh_raises():
     cur.execute("ROLLBACK")
     check("failing refresh: the row survives the caller's rollback", "forged" in (last_run(cur)[1] or ""))
     as_role("postgres").execute("DELETE FROM segmentation.segments WHERE name = 'forged'")
+    # a rule that fails for one user (bigint overflow past frequency 807):
+    # refresh_runs names that user
+    cur.execute("INSERT INTO public.ev (uid, at, name, amount) SELECT 1234, '2024-01-21', 'buy', 1 FROM generate_series(1, 900)")
+    admin.execute("SELECT segmentation.define_segment('big', 'huge', 'frequency + 9223372036854775000 > 0')")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-04')")
+    cur.execute("SELECT error, error_user_id FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+    row = cur.fetchone()
+    check("failing refresh: a rule failing for one user names that user in refresh_runs.error_user_id",
+          err is not None and err[0] == "22003" and row[0] is not None and row[1] == "1234", (err, row))
+    admin.execute("SELECT segmentation.drop_segment('big', 'huge')")
     conn.close()
 
 
