@@ -27,6 +27,8 @@ CREATE FUNCTION welch_test(n1 bigint, mean1 double precision, var1 double precis
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION srm_test(counts bigint[], weights double precision[]) RETURNS double precision
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION cochran_q_test(effects double precision[], variances double precision[]) RETURNS double precision
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION bh_adjust(p double precision[]) RETURNS double precision[]
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION sample_size_two_proportions(baseline double precision, mde double precision,
@@ -41,5 +43,6 @@ COMMENT ON FUNCTION chi2_cdf(double precision, double precision) IS 'P(X <= x) f
 COMMENT ON FUNCTION two_proportion_test(bigint, bigint, bigint, bigint) IS 'Two-proportion z test, group 1 = control: rates, abs_lift = p2 - p1 with unpooled Wald 95% CI, pooled z and two-sided p, rel_lift = p2/p1 - 1 with delta-method 95% CI; NULL where undefined';
 COMMENT ON FUNCTION welch_test(bigint, double precision, double precision, bigint, double precision, double precision) IS 'Welch''s t test of mean2 - mean1: t, Welch-Satterthwaite df, two-sided p, 95% CI; NULL when a group has n < 2 or both variances are 0';
 COMMENT ON FUNCTION srm_test(bigint[], double precision[]) IS 'Sample ratio mismatch: p-value of Pearson''s chi-square of arm sizes against design weights (weight-0 arms left out)';
+COMMENT ON FUNCTION cochran_q_test(double precision[], double precision[]) IS 'Heterogeneity: p-value of Cochran''s Q (inverse-variance weights, chi-square with k - 1 df) that k estimates of one effect differ; pairs with a NULL or a variance of 0 or infinity left out; NULL for fewer than two';
 COMMENT ON FUNCTION bh_adjust(double precision[]) IS 'Benjamini-Hochberg adjusted p-values (q-values), in input order; NULLs kept and not counted';
 COMMENT ON FUNCTION sample_size_two_proportions(double precision, double precision, double precision, double precision) IS 'Users per arm to detect baseline -> baseline + mde (two-sided, pooled variance, no continuity correction); round up';

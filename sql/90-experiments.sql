@@ -16,7 +16,8 @@ CREATE TABLE experiments (
 	variants text[],
 	weights float8[],
 	tracked_by name NOT NULL DEFAULT current_user,
-	defined_at timestamptz NOT NULL DEFAULT now()
+	defined_at timestamptz NOT NULL DEFAULT now(),
+	mde float8 NOT NULL DEFAULT 0.1
 );
 SELECT pg_catalog.pg_extension_config_dump('experiments', '');
 CREATE TRIGGER stamp_tracked_by BEFORE INSERT OR UPDATE ON experiments
@@ -24,6 +25,7 @@ CREATE TRIGGER stamp_tracked_by BEFORE INSERT OR UPDATE ON experiments
 COMMENT ON TABLE experiments IS 'A/B tests read out per segment: where the assignments are, the control, the conversion event and window, the design split';
 COMMENT ON COLUMN experiments.variants IS 'Variants of the design split (NULL: the variants seen, equal weights)';
 COMMENT ON COLUMN experiments.weights IS 'Design weight of each variant, in the order of variants';
+COMMENT ON COLUMN experiments.mde IS 'Minimum detectable effect, relative to the control rate (0.1: a 10% change): enough_data and the mixing variance of sequential_p_value follow it';
 COMMENT ON COLUMN experiments.tracked_by IS 'Role that defined the experiment (set by a trigger): the readout reads the assignments only while this role may';
 
 -- An experiment's assignments as the readout reads them: a table the
@@ -44,6 +46,10 @@ BEGIN
 	IF e.name ~ '^\(.*\)$' OR e.control ~ '^\(.*\)$' THEN
 		RAISE EXCEPTION 'names in parentheses, such as "%", are reserved for the extension''s own rows', e.name
 			USING ERRCODE = 'reserved_name';
+	END IF;
+	IF e.mde IS NULL OR NOT (e.mde > 0 AND e.mde <= 10) THEN
+		RAISE EXCEPTION 'argument "mde" must be a relative effect above 0 and at most 10 (0.1: a 10%% change of the control rate)'
+			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF e.conversion_window IS NULL OR e.conversion_window <= interval '0' OR e.conversion_window > interval '10 years' THEN
 		RAISE EXCEPTION 'argument "conversion_window" must be a positive interval of at most 10 years' USING ERRCODE = 'invalid_parameter_value';
@@ -95,23 +101,24 @@ COMMENT ON FUNCTION _check_experiment(experiments) IS 'Internal: refuses an expe
 CREATE FUNCTION define_experiment(name text, assignments regclass, user_column name, variant_column name,
                                   assigned_at_column name, control text, conversion_event text,
                                   conversion_window interval DEFAULT '14 days',
-                                  variants text[] DEFAULT NULL, weights float8[] DEFAULT NULL)
+                                  variants text[] DEFAULT NULL, weights float8[] DEFAULT NULL,
+                                  mde float8 DEFAULT 0.1)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	PERFORM segmentation._check_experiment(ROW(name, assignments, user_column, variant_column, assigned_at_column,
-		control, conversion_event, conversion_window, variants, weights, current_user, now())::segmentation.experiments);
+		control, conversion_event, conversion_window, variants, weights, current_user, now(), mde)::segmentation.experiments);
 	INSERT INTO segmentation.experiments AS e (name, assignments, user_column, variant_column, assigned_at_column,
-		control, conversion_event, conversion_window, variants, weights)
+		control, conversion_event, conversion_window, variants, weights, mde)
 	VALUES (name, assignments, user_column, variant_column, assigned_at_column, control, conversion_event,
-		conversion_window, variants, weights)
+		conversion_window, variants, weights, mde)
 	ON CONFLICT ON CONSTRAINT experiments_pkey DO UPDATE SET assignments = EXCLUDED.assignments,
 		user_column = EXCLUDED.user_column, variant_column = EXCLUDED.variant_column,
 		assigned_at_column = EXCLUDED.assigned_at_column, control = EXCLUDED.control,
 		conversion_event = EXCLUDED.conversion_event, conversion_window = EXCLUDED.conversion_window,
-		variants = EXCLUDED.variants, weights = EXCLUDED.weights, defined_at = now();
+		variants = EXCLUDED.variants, weights = EXCLUDED.weights, mde = EXCLUDED.mde, defined_at = now();
 	PERFORM segmentation._materialize_experiments(name);
 END $$;
-COMMENT ON FUNCTION define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]) IS 'Define (or redefine) an experiment: assignments table and columns, control variant, conversion event and window, optional design split (variants and weights; default equal); computes its readout now, and every refresh again';
+COMMENT ON FUNCTION define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[], float8) IS 'Define (or redefine) an experiment: assignments table and columns, control variant, conversion event and window, optional design split (variants and weights; default equal), minimum detectable effect (relative); computes its readout now, and every refresh again';
 
 -- The readout, materialized: refresh (and define_experiment, for its
 -- experiment) computes it into _experiment_lift_rows, and experiment_lift
@@ -128,6 +135,9 @@ CREATE TABLE _experiment_lift_rows (
 	rel_lift double precision, rel_lift_ci_low double precision, rel_lift_ci_high double precision,
 	p_value double precision, q_value double precision, srm_p_value double precision, srm_flag boolean,
 	revenue_per_user double precision, revenue_p_value double precision, enough_data boolean,
+	heterogeneity_p_value double precision, revenue_ci_low double precision, revenue_ci_high double precision,
+	revenue_q_value double precision, sequential_p_value double precision, chance_to_win double precision,
+	targetable_users bigint,
 	PRIMARY KEY (experiment, ord)
 );
 SELECT pg_catalog.pg_extension_config_dump('_experiment_lift_rows', '');
@@ -209,11 +219,18 @@ BEGIN
 						GROUP BY c.scheme, c.segment),
 					rows AS (
 						SELECT g.scheme, g.segment, g.variant, g.n, g.x, g.n::float8 AS nf,
-						       c.n AS cn, c.x AS cx, tp.*, wt.p_value AS revenue_p, g.mean_rev,
-						       -- users per arm to see a 10%% relative change of the control rate (none for a
-						       -- 0%% control rate or one that +10%% would take past 100%%)
-						       CASE WHEN c.x > 0 AND 1.1 * c.x < c.n
-						            THEN segmentation.sample_size_two_proportions(c.x::float8 / c.n, 0.1 * c.x / c.n) END AS needed
+						       c.n AS cn, c.x AS cx, tp.*, wt.p_value AS revenue_p, wt.ci_low AS revenue_ci_low,
+						       wt.ci_high AS revenue_ci_high, g.mean_rev,
+						       -- users per arm to see the mde's relative change of the control rate (none for a
+						       -- 0%% control rate or one that the change would take past 100%%)
+						       CASE WHEN c.x > 0 AND (1 + %12$L::float8) * c.x < c.n
+						            THEN segmentation.sample_size_two_proportions(c.x::float8 / c.n, %12$L::float8 * c.x / c.n) END AS needed,
+						       -- the unpooled variance of the difference of the rates, and the pooled variance
+						       -- of one conversion with the users per arm it holds for (harmonic mean of the arms)
+						       CASE WHEN g.variant <> %10$L AND c.n > 0
+						            THEN c.x::float8 / c.n * (1 - c.x::float8 / c.n) / c.n + g.x::float8 / g.n * (1 - g.x::float8 / g.n) / g.n END AS diff_var,
+						       (c.x + g.x)::float8 / (c.n + g.n) * (1 - (c.x + g.x)::float8 / (c.n + g.n)) AS pooled_var,
+						       2.0 * c.n * g.n / (c.n + g.n) AS n_harmonic
 						FROM g
 						LEFT JOIN g c ON c.scheme = g.scheme AND c.segment = g.segment AND c.variant = %10$L
 						LEFT JOIN LATERAL segmentation.two_proportion_test(c.x, c.n, g.x, g.n) tp ON g.variant <> %10$L
@@ -224,7 +241,24 @@ BEGIN
 						             array_agg(segment ORDER BY segment, variant) AS segs,
 						             array_agg(variant ORDER BY segment, variant) AS vars
 						      FROM rows WHERE segment <> '(all)' AND variant <> %10$L GROUP BY scheme) r,
-						     unnest(segmentation.bh_adjust(r.ps), r.segs, r.vars) AS u(q, segment, variant))
+						     unnest(segmentation.bh_adjust(r.ps), r.segs, r.vars) AS u(q, segment, variant)),
+					rq AS (
+						SELECT r.scheme, u.segment, u.variant, u.q
+						FROM (SELECT scheme, array_agg(revenue_p ORDER BY segment, variant) AS ps,
+						             array_agg(segment ORDER BY segment, variant) AS segs,
+						             array_agg(variant ORDER BY segment, variant) AS vars
+						      FROM rows WHERE segment <> '(all)' AND variant <> %10$L GROUP BY scheme) r,
+						     unnest(segmentation.bh_adjust(r.ps), r.segs, r.vars) AS u(q, segment, variant)),
+					het AS (
+						-- does the lift differ between the segments (users of no segment yet left out)?
+						SELECT r.scheme, r.variant,
+						       segmentation.cochran_q_test(array_agg(r.abs_lift), array_agg(r.diff_var)) AS p
+						FROM rows r WHERE r.segment NOT IN ('(all)', '(unknown)') AND r.variant <> %10$L
+						GROUP BY r.scheme, r.variant),
+					targetable AS (
+						SELECT m.scheme, CASE WHEN GROUPING(m.segment) = 1 THEN '(all)' ELSE m.segment END AS segment, count(*) AS n
+						FROM segmentation.memberships m
+						GROUP BY GROUPING SETS ((m.scheme, m.segment), (m.scheme)))
 					INSERT INTO segmentation._experiment_lift_rows
 					SELECT %11$L::text,
 					       row_number() OVER (ORDER BY r.scheme, r.segment = '(all)' DESC, r.segment, r.variant <> %10$L, r.variant),
@@ -232,12 +266,22 @@ BEGIN
 					       CASE WHEN r.cn > 0 THEN r.cx::float8 / r.cn END,
 					       r.abs_lift, r.abs_ci_low, r.abs_ci_high, r.rel_lift, r.rel_ci_low, r.rel_ci_high,
 					       r.p_value, q.q, srm.p, srm.p < 0.001, r.mean_rev, r.revenue_p,
-					       coalesce(least(r.n, r.cn) >= ceil(r.needed), false)
+					       coalesce(least(r.n, r.cn) >= ceil(r.needed), false),
+					       het.p, r.revenue_ci_low, r.revenue_ci_high, rq.q,
+					       -- mixing variance: the square of the absolute effect the mde names
+					       CASE WHEN r.variant <> %10$L AND r.pooled_var > 0 AND r.cx > 0
+					            THEN segmentation.msprt_p_value(r.abs_lift, r.pooled_var,
+					                     (%12$L::float8 * r.cx / r.cn) ^ 2, r.n_harmonic) END,
+					       CASE WHEN r.diff_var > 0 THEN segmentation.normal_cdf(r.abs_lift / sqrt(r.diff_var)) END,
+					       t.n
 					FROM rows r
 					LEFT JOIN q ON q.scheme = r.scheme AND q.segment = r.segment AND q.variant = r.variant
+					LEFT JOIN rq ON rq.scheme = r.scheme AND rq.segment = r.segment AND rq.variant = r.variant
+					LEFT JOIN het ON het.scheme = r.scheme AND het.variant = r.variant
+					LEFT JOIN targetable t ON t.scheme = r.scheme AND t.segment = r.segment
 					LEFT JOIN srm ON srm.scheme = r.scheme AND srm.segment = r.segment
 				$q$, e.user_column, e.variant_column, e.assigned_at_column, e.assignments, e.conversion_event, src,
-					e.conversion_window, e.variants, e.weights, e.control, e.name);
+					e.conversion_window, e.variants, e.weights, e.control, e.name, e.mde);
 			EXCEPTION WHEN OTHERS THEN
 				RAISE WARNING 'experiment "%" left out of experiment_lift: %', e.name, SQLERRM
 					USING HINT = 'Define it again with segmentation.define_experiment(), or delete it from segmentation.experiments.';
@@ -251,7 +295,9 @@ COMMENT ON FUNCTION _materialize_experiments(text) IS 'Internal: computes the ex
 CREATE VIEW experiment_lift AS
 SELECT r.experiment, r.scheme, r.segment, r.variant, r.users, r.conversions, r.conversion_rate, r.control_rate,
        r.abs_lift, r.abs_lift_ci_low, r.abs_lift_ci_high, r.rel_lift, r.rel_lift_ci_low, r.rel_lift_ci_high,
-       r.p_value, r.q_value, r.srm_p_value, r.srm_flag, r.revenue_per_user, r.revenue_p_value, r.enough_data
+       r.p_value, r.q_value, r.srm_p_value, r.srm_flag, r.revenue_per_user, r.revenue_p_value, r.enough_data,
+       r.heterogeneity_p_value, r.revenue_ci_low, r.revenue_ci_high, r.revenue_q_value, r.sequential_p_value,
+       r.chance_to_win, r.targetable_users
 FROM _experiment_lift_rows r ORDER BY r.experiment, r.ord;
 COMMENT ON VIEW experiment_lift IS 'Experiment readout per scheme, segment (at assignment time; (all) = everyone) and variant, with honest statistics; computed by the last refresh (or define_experiment)';
 COMMENT ON COLUMN experiment_lift.experiment IS 'Experiment';
@@ -274,4 +320,11 @@ COMMENT ON COLUMN experiment_lift.srm_p_value IS 'Sample ratio mismatch p-value 
 COMMENT ON COLUMN experiment_lift.srm_flag IS 'srm_p_value < 0.001: the split is broken here, do not trust the lift';
 COMMENT ON COLUMN experiment_lift.revenue_per_user IS 'Mean value of the tracked events within the window after assignment';
 COMMENT ON COLUMN experiment_lift.revenue_p_value IS 'Welch t test p-value of revenue per user against the control';
-COMMENT ON COLUMN experiment_lift.enough_data IS 'Both arms reach the users needed to detect a 10% relative change of the control rate (alpha 0.05, power 0.8)';
+COMMENT ON COLUMN experiment_lift.enough_data IS 'Both arms reach the users needed to detect the experiment''s mde (a relative change of the control rate; default 10%) with alpha 0.05 and power 0.8';
+COMMENT ON COLUMN experiment_lift.heterogeneity_p_value IS 'Does the lift differ between the segments of this scheme? Cochran''s Q on the per-segment abs_lift, inverse-variance weights ((all) and (unknown) left out); the same on every row of the experiment, scheme and variant';
+COMMENT ON COLUMN experiment_lift.revenue_ci_low IS 'Lower end of the 95% CI of revenue per user minus the control''s (Welch)';
+COMMENT ON COLUMN experiment_lift.revenue_ci_high IS 'Upper end of the 95% CI of revenue per user minus the control''s (Welch)';
+COMMENT ON COLUMN experiment_lift.revenue_q_value IS 'Benjamini-Hochberg adjusted revenue_p_value across the segments and variants of this experiment and scheme ((all) excluded)';
+COMMENT ON COLUMN experiment_lift.sequential_p_value IS 'Always-valid p-value of abs_lift (mSPRT, normal mixture with mixing variance (mde x control_rate)^2): safe to watch continuously and stop when it is small';
+COMMENT ON COLUMN experiment_lift.chance_to_win IS 'Probability that this variant converts better than the control (normal approximation of the posterior, flat prior)';
+COMMENT ON COLUMN experiment_lift.targetable_users IS 'Users in this segment now (as of the last refresh): who a rollout to this segment reaches';

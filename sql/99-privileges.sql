@@ -21,7 +21,7 @@ BEGIN
 		                    'decayed_activity', 'features', 'feature_count', 'feature_last_seen', 'adoption',
 		                    'quantile_score', 'rfm_breakpoints', 'behavior_scores',
 		                    'normal_cdf', 'normal_quantile', 'students_t_cdf', 'students_t_quantile', 'chi2_cdf',
-		                    'two_proportion_test', 'welch_test', 'srm_test', 'bh_adjust',
+		                    'two_proportion_test', 'welch_test', 'srm_test', 'cochran_q_test', 'bh_adjust',
 		                    'sample_size_two_proportions', 'score_columns',
 		                    'window_funnel', 'sequence_match', 'sequence_count', 'sequence_next_node',
 		                    'retention_flags')
@@ -48,7 +48,7 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 	define_segment(text, text, text, int, text), drop_segment(text, text),
 	use_preset(text, text, text, int, int, int, float8), refresh(boolean, timestamptz),
 	schedule_refresh(text), unschedule_refresh(), set_setting(text, text),
-	define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[]),
+	define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[], float8),
 	-- what those call as the admin
 	_create_state(regtype), _install_capture(int), _feature_of(text, text),
 	_setting_defaults(), _check_readable(regclass, name, text), _check_experiment(experiments),

@@ -2,8 +2,9 @@
  * stats.c
  *		The statistics behind experiment lift: normal and Student t
  *		distributions, chi-square, the two-proportion z test, Welch's t test,
- *		the sample ratio mismatch test, Benjamini-Hochberg adjustment and the
- *		sample size of a two-proportion test.
+ *		the sample ratio mismatch test, Cochran's Q test of heterogeneity,
+ *		Benjamini-Hochberg adjustment and the sample size of a two-proportion
+ *		test.
  *
  * Tails are computed directly (erfc, the incomplete beta and gamma functions
  * on the tail side), never as 1 - cdf, so a p-value of 1e-200 comes out as
@@ -649,6 +650,85 @@ srm_test(PG_FUNCTION_ARGS)
 	if (isinf(chi2))
 		PG_RETURN_FLOAT8(0);
 	IncompleteGamma((arms - 1) / 2.0, chi2 / 2, &P, &Q);
+	PG_RETURN_FLOAT8(Q);
+}
+
+/*
+ * cochran_q_test(effects, variances): do k estimates of one effect differ
+ * more than their variances allow?  Cochran's Q = sum w_i (d_i - mean)^2
+ * with inverse-variance weights w_i = 1 / v_i and the weighted mean, against
+ * chi-square with k - 1 degrees of freedom (upper tail).  Pairs with a NULL,
+ * a variance of 0 (no spread to weigh by) or an infinite one (no
+ * information) are left out; NULL when fewer than two remain.
+ */
+PG_FUNCTION_INFO_V1(cochran_q_test);
+Datum
+cochran_q_test(PG_FUNCTION_ARGS)
+{
+	ArrayType  *ea = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *va = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *ev,
+			   *vv;
+	bool	   *en,
+			   *vn;
+	int			ne,
+				nv,
+				k = 0,
+				i;
+	double		vmin = 0,
+				wsum = 0,
+				wdsum = 0,
+				mean,
+				q = 0,
+				P,
+				Q;
+
+	if (ARR_NDIM(ea) > 1)
+		BadArg("effects", "must be a one-dimensional array");
+	if (ARR_NDIM(va) > 1)
+		BadArg("variances", "must be a one-dimensional array");
+	deconstruct_array(ea, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ev, &en, &ne);
+	deconstruct_array(va, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &vv, &vn, &nv);
+	if (ne != nv)
+		BadArg("variances", "must have one element per element of effects");
+	for (i = 0; i < ne; i++)
+	{
+		if (!en[i] && !isfinite(DatumGetFloat8(ev[i])))
+			BadArg("effects", "must be finite");
+		if (!vn[i] && !(DatumGetFloat8(vv[i]) >= 0))
+			BadArg("variances", "must be >= 0");
+		if (en[i] || vn[i] || DatumGetFloat8(vv[i]) == 0 || isinf(DatumGetFloat8(vv[i])))
+			continue;
+		vmin = (k == 0) ? DatumGetFloat8(vv[i]) : Min(vmin, DatumGetFloat8(vv[i]));
+		k++;
+	}
+	if (k < 2)
+		PG_RETURN_NULL();
+	/* weights relative to the largest (vmin / v <= 1): their sums stay finite */
+	for (i = 0; i < ne; i++)
+	{
+		double		v = vn[i] ? 0 : DatumGetFloat8(vv[i]);
+
+		if (en[i] || v == 0 || isinf(v))
+			continue;
+		wsum += vmin / v;
+		wdsum += vmin / v * DatumGetFloat8(ev[i]);
+	}
+	mean = wdsum / wsum;
+	for (i = 0; i < ne; i++)
+	{
+		double		v = vn[i] ? 0 : DatumGetFloat8(vv[i]);
+		double		d;
+
+		if (en[i] || v == 0 || isinf(v))
+			continue;
+		d = DatumGetFloat8(ev[i]) - mean;
+		q += vmin / v * d * d;
+	}
+	q /= vmin;
+	if (isinf(q))
+		PG_RETURN_FLOAT8(0);
+	IncompleteGamma((k - 1) / 2.0, q / 2, &P, &Q);
 	PG_RETURN_FLOAT8(Q);
 }
 

@@ -175,6 +175,21 @@ def main():
           sql("SELECT segmentation.srm_test('{5050,4950}', '{1,1}')")[0])
     check("srm_test with a denormal weight", sql("SELECT segmentation.srm_test('{1,2}', '{5e-324,1}')")[0], 0)
     check("srm_test with bigint-max counts", sql("SELECT segmentation.srm_test('{9223372036854775807,9223372036854775807}', '{1,1}')")[0], 1)
+    # Cochran's Q: inverse-variance weighted spread of k estimates, chi-square k - 1
+    for effects, variances in [([0.05, 0.01, -0.02], [1e-4, 2e-4, 4e-4]),
+                               ([0.3, 0.31], [1e-6, 1e-6]),
+                               ([0.1, 0.0, 0.2, -0.1, 0.15], [1e-3, 5e-4, 2e-3, 1e-3, 7e-4]),
+                               ([0.5, -0.5], [1e-8, 1e-8]),                # far tail
+                               ([1e-3, 1e-3, 1e-3], [1e-300, 1e-300, 1e-300]),  # weights past a double
+                               ([0.02, 0.05, None, 0.01], [1e-4, 0, 1e-4, 3e-4])]:  # left out: NULL, variance 0
+        used = [(mp.mpf(e), mp.mpf(v)) for e, v in zip(effects, variances) if e is not None and v]
+        w = [1 / v for _, v in used]
+        mean = sum(wi * e for wi, (e, _) in zip(w, used)) / sum(w)
+        q = sum(wi * (e - mean) ** 2 for wi, (e, _) in zip(w, used))
+        got = sql("SELECT segmentation.cochran_q_test(%s::float8[], %s::float8[])", effects, variances)[0]
+        check(f"cochran_q_test({effects}, {variances})", got, ref_chi2_sf(q, len(used) - 1) if q > 0 else 1)
+    check("cochran_q_test with one usable estimate is NULL",
+          sql("SELECT segmentation.cochran_q_test('{0.1,0.2}', '{1e-3,0}')")[0], None)
     far = sql("SELECT segmentation.srm_test('{54800,45200}', '{1,1}')")[0]
     check("srm_test far tail is not 0", 1 if 1e-215 < far < 1e-190 else 0, 1)
 

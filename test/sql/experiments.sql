@@ -73,6 +73,57 @@ JOIN segmentation.experiment_lift c ON c.scheme = l.scheme AND c.segment = l.seg
      LATERAL segmentation.two_proportion_test(c.conversions, c.users, l.conversions, l.users) t
 WHERE l.variant = 'treatment';
 
+-- heterogeneity: Cochran's Q over the segments' lifts, recomputed from the
+-- rows (the lift is real in heavy only: the segments differ)
+SELECT round(h.p::numeric, 12) = round(max(l.heterogeneity_p_value)::numeric, 12) AS heterogeneity_is_cochran,
+       max(l.heterogeneity_p_value) < 0.05 AS segments_differ,
+       count(DISTINCT l.heterogeneity_p_value) = 1 AS same_on_every_row
+FROM segmentation.experiment_lift l,
+     LATERAL (SELECT segmentation.cochran_q_test(array_agg(t.abs_lift),
+                  array_agg(c.control_rate * (1 - c.control_rate) / c.users + t.conversion_rate * (1 - t.conversion_rate) / t.users)) AS p
+              FROM segmentation.experiment_lift t
+              JOIN segmentation.experiment_lift c ON c.scheme = t.scheme AND c.segment = t.segment AND c.variant = 'control'
+              WHERE t.variant = 'treatment' AND t.segment NOT IN ('(all)', '(unknown)')) h
+WHERE l.variant = 'treatment' GROUP BY h.p;
+-- revenue: Welch's CI recomputed from the raw events, for everyone; q >= p
+WITH ass AS (SELECT DISTINCT ON (uid) uid, arm, at FROM ab ORDER BY uid, at),
+     r AS (SELECT a.arm, coalesce(sum(e.amount), 0)::float8 AS rev FROM ass a
+           LEFT JOIN ev e ON e.uid = a.uid AND e.at >= a.at AND e.at < a.at + interval '14 days' GROUP BY a.uid, a.arm),
+     s AS (SELECT arm, count(*) AS n, avg(rev) AS m, var_samp(rev) AS v FROM r GROUP BY arm),
+     w AS (SELECT t.* FROM s c, s x, LATERAL segmentation.welch_test(c.n, c.m, c.v, x.n, x.m, x.v) t
+           WHERE c.arm = 'control' AND x.arm = 'treatment')
+SELECT abs(l.revenue_ci_low - w.ci_low) < 1e-9 AND abs(l.revenue_ci_high - w.ci_high) < 1e-9 AS revenue_ci_is_welch
+FROM segmentation.experiment_lift l, w WHERE l.scheme = 'tier' AND l.segment = '(all)' AND l.variant = 'treatment';
+SELECT bool_and(revenue_q_value >= revenue_p_value) AS revenue_q_at_least_p, count(revenue_q_value) AS revenue_q_values
+FROM segmentation.experiment_lift WHERE variant = 'treatment' AND segment <> '(all)';
+-- chance to win and the always-valid p-value, from their formulas
+SELECT bool_and(abs(l.chance_to_win - segmentation.normal_cdf(l.abs_lift / sqrt(v.var))) < 1e-12) AS chance_to_win_ok,
+       bool_and(abs(l.sequential_p_value - least(1, 1 / (sqrt(v.big_v / (v.big_v + v.tau2))
+                    * exp(v.tau2 * l.abs_lift ^ 2 / (2 * v.big_v * (v.big_v + v.tau2)))))) <= 1e-9 * l.sequential_p_value) AS msprt_ok,
+       bool_and(l.sequential_p_value >= l.p_value) AS sequential_is_the_more_careful
+FROM segmentation.experiment_lift l
+JOIN segmentation.experiment_lift c ON c.scheme = l.scheme AND c.segment = l.segment AND c.variant = 'control',
+     LATERAL (SELECT c.control_rate * (1 - c.control_rate) / c.users + l.conversion_rate * (1 - l.conversion_rate) / l.users AS var,
+                     (c.conversions + l.conversions)::float8 / (c.users + l.users)
+                       * (1 - (c.conversions + l.conversions)::float8 / (c.users + l.users)) * (1.0 / c.users + 1.0 / l.users) AS big_v,
+                     (0.1 * c.control_rate) ^ 2 AS tau2) v
+WHERE l.variant = 'treatment';
+-- targetable: who is in the segment now (treated light users moved to heavy)
+SELECT bool_and(l.targetable_users IS NOT DISTINCT FROM
+                CASE WHEN l.segment = '(unknown)' THEN NULL
+                     WHEN l.segment = '(all)' THEN (SELECT count(*) FROM segmentation.memberships m WHERE m.scheme = l.scheme)
+                     ELSE (SELECT count(*) FROM segmentation.memberships m WHERE m.scheme = l.scheme AND m.segment = l.segment) END)
+       AS targetable_is_now
+FROM segmentation.experiment_lift l;
+SELECT segment, targetable_users FROM segmentation.experiment_lift WHERE variant = 'control' ORDER BY segment;
+-- enough data follows the mde: a 10% change needs ~15,000 users per arm, a 50% one ~700
+SELECT bool_or(enough_data) AS enough_for_10_percent FROM segmentation.experiment_lift;
+SELECT segmentation.define_experiment('checkout_v2', 'ab', 'uid', 'arm', 'at', 'control', 'purchase', '14 days',
+                                      '{control,treatment}', '{0.5,0.5}', mde => 0.5);
+SELECT segment, variant, enough_data FROM segmentation.experiment_lift ORDER BY segment, variant;
+SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 'purchase', mde => 0);
+SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 'purchase', mde => 'NaN');
+
 -- flat standard types only
 SELECT column_name, data_type FROM information_schema.columns
 WHERE table_schema = 'segmentation' AND table_name = 'experiment_lift'

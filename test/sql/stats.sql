@@ -46,6 +46,16 @@ SELECT srm_test('{1,2}', '{1,-1}');
 SELECT srm_test('{1,-2}', '{1,1}');
 SELECT srm_test('{1,NULL}', '{1,1}');
 
+-- Cochran's Q: heterogeneity of k estimates
+SELECT round(cochran_q_test('{0.05,0.01,-0.02}', '{1e-4,2e-4,4e-4}')::numeric, 6) AS three,
+       cochran_q_test('{0.1,0.1}', '{1e-3,2e-3}') AS equal_estimates,
+       cochran_q_test('{0.1,NULL,0.2}', '{1e-3,1e-3,0}') IS NULL AS one_left,
+       cochran_q_test('{}', '{}') IS NULL AS none;
+SELECT cochran_q_test('{0.1,0.2}', '{1e-3}');
+SELECT cochran_q_test('{0.1,NaN}', '{1e-3,1e-3}');
+SELECT cochran_q_test('{0.1,0.2}', '{1e-3,-1}');
+SELECT cochran_q_test('{{0.1},{0.2}}', '{1e-3,1e-3}');
+
 -- Benjamini-Hochberg keeps order and NULLs
 SELECT bh_adjust('{0.01,0.04,0.03,0.2,NULL,0.001}') AS q, bh_adjust('{}') AS empty, bh_adjust('{NULL}') AS only_null;
 SELECT bh_adjust('{0.5,1.5}');
