@@ -14,6 +14,8 @@ CREATE FUNCTION students_t_quantile(p double precision, df double precision) RET
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION chi2_cdf(x double precision, k double precision) RETURNS double precision
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION chi2_quantile(p double precision, df double precision) RETURNS double precision
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION two_proportion_test(x1 bigint, n1 bigint, x2 bigint, n2 bigint,
 	OUT control_rate double precision, OUT treatment_rate double precision, OUT abs_lift double precision,
 	OUT z double precision, OUT p_value double precision,
@@ -31,8 +33,19 @@ CREATE FUNCTION cochran_q_test(effects double precision[], variances double prec
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION bh_adjust(p double precision[]) RETURNS double precision[]
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION holm_adjust(p double precision[]) RETURNS double precision[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION sample_size_two_proportions(baseline double precision, mde double precision,
 	alpha double precision DEFAULT 0.05, power double precision DEFAULT 0.8) RETURNS double precision
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION power_two_proportions(p1 double precision, p2 double precision, n_per_arm double precision,
+	alpha double precision DEFAULT 0.05) RETURNS double precision
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION sample_size_two_means(sd double precision, delta double precision,
+	alpha double precision DEFAULT 0.05, power double precision DEFAULT 0.8) RETURNS double precision
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION msprt_p_value(mean_diff double precision, sigma2 double precision, tau2 double precision,
+	n_per_arm double precision) RETURNS double precision
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION normal_cdf(double precision) IS 'P(Z <= x) for the standard normal';
@@ -46,3 +59,8 @@ COMMENT ON FUNCTION srm_test(bigint[], double precision[]) IS 'Sample ratio mism
 COMMENT ON FUNCTION cochran_q_test(double precision[], double precision[]) IS 'Heterogeneity: p-value of Cochran''s Q (inverse-variance weights, chi-square with k - 1 df) that k estimates of one effect differ; pairs with a NULL or a variance of 0 or infinity left out; NULL for fewer than two';
 COMMENT ON FUNCTION bh_adjust(double precision[]) IS 'Benjamini-Hochberg adjusted p-values (q-values), in input order; NULLs kept and not counted';
 COMMENT ON FUNCTION sample_size_two_proportions(double precision, double precision, double precision, double precision) IS 'Users per arm to detect baseline -> baseline + mde (two-sided, pooled variance, no continuity correction); round up';
+COMMENT ON FUNCTION chi2_quantile(double precision, double precision) IS 'x with P(X <= x) = p for the chi-square distribution with df degrees of freedom; 0 at p = 0, Infinity at 1';
+COMMENT ON FUNCTION holm_adjust(double precision[]) IS 'Holm step-down adjusted p-values (family-wise error), in input order; NULLs kept and not counted';
+COMMENT ON FUNCTION power_two_proportions(double precision, double precision, double precision, double precision) IS 'Power of the two-sided two-proportion z test with n_per_arm users per arm (pooled variance under H0, unpooled under H1, no continuity correction, both tails); alpha when p1 = p2';
+COMMENT ON FUNCTION sample_size_two_means(double precision, double precision, double precision, double precision) IS 'Users per arm to detect a difference delta in means of common sd, two-sided z test: 2 sd^2 (z_{1-alpha/2} + z_power)^2 / delta^2 (normal approximation); round up';
+COMMENT ON FUNCTION msprt_p_value(double precision, double precision, double precision, double precision) IS 'Always-valid p-value of the normal-mixture SPRT (Johari, Pekelis, Walsh) for a difference of two means: V = 2 sigma2 / n_per_arm, Lambda = sqrt(V / (V + tau2)) exp(tau2 mean_diff^2 / (2 V (V + tau2))), p = min(1, 1 / Lambda)';

@@ -21,8 +21,9 @@ BEGIN
 		                    'decayed_activity', 'features', 'feature_count', 'feature_last_seen', 'adoption',
 		                    'quantile_score', 'rfm_breakpoints', 'behavior_scores',
 		                    'normal_cdf', 'normal_quantile', 'students_t_cdf', 'students_t_quantile', 'chi2_cdf',
-		                    'two_proportion_test', 'welch_test', 'srm_test', 'cochran_q_test', 'bh_adjust',
-		                    'sample_size_two_proportions', 'score_columns',
+		                    'chi2_quantile', 'two_proportion_test', 'welch_test', 'srm_test', 'cochran_q_test',
+		                    'bh_adjust', 'holm_adjust', 'sample_size_two_proportions', 'power_two_proportions',
+		                    'sample_size_two_means', 'msprt_p_value', 'score_columns',
 		                    'window_funnel', 'sequence_match', 'sequence_count', 'sequence_next_node',
 		                    'retention_flags')
 	LOOP

@@ -1,10 +1,11 @@
 /*
  * stats.c
  *		The statistics behind experiment lift: normal and Student t
- *		distributions, chi-square, the two-proportion z test, Welch's t test,
- *		the sample ratio mismatch test, Cochran's Q test of heterogeneity,
- *		Benjamini-Hochberg adjustment and the sample size of a two-proportion
- *		test.
+ *		distributions, chi-square and its quantile, the two-proportion z test,
+ *		Welch's t test, the sample ratio mismatch test, Cochran's Q test of
+ *		heterogeneity, Benjamini-Hochberg and Holm adjustment, power and sample
+ *		sizes, and the always-valid p-value of the mixture sequential
+ *		probability ratio test.
  *
  * Tails are computed directly (erfc, the incomplete beta and gamma functions
  * on the tail side), never as 1 - cdf, so a p-value of 1e-200 comes out as
@@ -288,18 +289,31 @@ StudentQuantile(double p, double df)
 	return StudentQuantileLower(p, df);
 }
 
-/* regularized lower (P) and upper (Q) incomplete gamma functions */
-static void
-IncompleteGamma(double a, double x, double *P, double *Q)
+/*
+ * log Gamma(1 + a) for a > 0, also where 1 + a rounds to 1: there the first
+ * terms of -gamma a + sum_k (-1)^k zeta(k)/k a^k (the next is 1e-18 relative
+ * below a = 1e-3).
+ */
+static double
+LogGamma1p(double a)
 {
-	double		lfront = a * log(x) - x - lgamma(a);
+	if (a < 1e-3)
+		return a * (-0.5772156649015329 + a * (0.8224670334241132 + a * (-0.4006856343865314
+				+ a * (0.2705808084277845 + a * (-0.2073855510286740 + a * 0.1695571769974082)))));
+	return lgamma(1 + a);
+}
 
-	if (x <= 0)
-	{
-		*P = 0;
-		*Q = 1;
-		return;
-	}
+/*
+ * log of the regularized incomplete gamma function at x > 0 (lx = log x,
+ * passed separately so that an x that underflows keeps its logarithm), on the
+ * side that converges: the lower P by its series when x < a + 1 (*upper set
+ * to false), the upper Q by its continued fraction otherwise (*upper true).
+ */
+static double
+LogGammaSide(double a, double x, double lx, bool *upper)
+{
+	double		lfront = a * lx - x - lgamma(a);
+
 	if (x < a + 1)
 	{
 		/* series for P */
@@ -316,8 +330,8 @@ IncompleteGamma(double a, double x, double *P, double *Q)
 			if (fabs(del) < fabs(sum) * 1e-17)
 				break;
 		}
-		*P = sum * exp(lfront);
-		*Q = 1 - *P;
+		*upper = false;
+		return lfront + log(sum);
 	}
 	else
 	{
@@ -338,9 +352,155 @@ IncompleteGamma(double a, double x, double *P, double *Q)
 			if (fabs(del - 1) < 1e-16)
 				break;
 		}
-		*Q = exp(lfront) * h;
+		*upper = true;
+		return lfront + log(h);
+	}
+}
+
+/*
+ * Q(a, x) for a < 0.5 and x < a + 1, where P is within a few a of 1 and
+ * 1 - P would cancel: Q = -expm1(log(x^a / Gamma(a + 1)))
+ * - x^a / Gamma(a) * sum_{n >= 1} (-x)^n / (n! (a + n)).
+ */
+static double
+GammaUpperSmallA(double a, double x, double lx)
+{
+	double		lxa = a * lx - LogGamma1p(a),
+				sum = 0,
+				term = 1;
+	int			n;
+
+	for (n = 1; n < 1000; n++)
+	{
+		double		t;
+
+		term *= -x / n;
+		t = term / (a + n);
+		sum += t;
+		if (fabs(t) <= 1e-17 * fabs(sum))
+			break;
+	}
+	return -expm1(lxa) - a * exp(lxa) * sum;
+}
+
+/* regularized lower (P) and upper (Q) incomplete gamma functions */
+static void
+IncompleteGamma(double a, double x, double *P, double *Q)
+{
+	double		l;
+	bool		upper;
+
+	if (x <= 0)
+	{
+		*P = 0;
+		*Q = 1;
+		return;
+	}
+	l = LogGammaSide(a, x, log(x), &upper);
+	if (upper)
+	{
+		*Q = exp(l);
 		*P = 1 - *Q;
 	}
+	else
+	{
+		*P = exp(l);
+		*Q = 1 - *P;	/* chi2_cdf reads P; srm_test's a >= 0.5 keeps Q */
+	}
+}
+
+/* log P(a, e^lx), or log Q(a, e^lx) when upper, each without cancellation */
+static double
+LogIncompleteGamma(double a, double lx, bool upper)
+{
+	double		x = exp(lx),
+				l;
+	bool		side;
+
+	if (isinf(x))
+		return upper ? -INFINITY : 0;
+	l = LogGammaSide(a, x, lx, &side);
+	if (side == upper)
+		return l;
+	if (upper && a < 0.5)
+		return log(GammaUpperSmallA(a, x, lx));
+	/* the complement of a side that is below 0.5 or so: no cancellation */
+	return log1p(-exp(l));
+}
+
+/*
+ * What chi2_quantile solves for u = log y: log P(a, e^u) - log p, or log(1 - p)
+ * - log Q(a, e^u) on the upper side; increasing in u either way.
+ */
+static double
+Chi2QuantileGap(double a, double u, bool upper, double target)
+{
+	return upper ? target - LogIncompleteGamma(a, u, true) : LogIncompleteGamma(a, u, false) - target;
+}
+
+/*
+ * Quantile of the chi-square distribution with df degrees of freedom, for
+ * 0 < p < 1: y = x / 2 solves P(df/2, y) = p, or Q(df/2, y) = 1 - p when p >
+ * 0.5 (1 - p is exact there, and the upper side keeps its digits near 1).
+ * Safeguarded Newton on the log of that side as a function of log y, from
+ * the Wilson-Hilferty approximation.
+ */
+static double
+Chi2Quantile(double p, double df)
+{
+	double		a = df / 2,
+				lga = lgamma(a),
+				base = 1 - 2 / (9 * df) + NormalQuantile(p) * sqrt(2 / (9 * df)),
+				small,
+				target,
+				lo,
+				hi,
+				u,
+				step;
+	bool		upper = p > 0.5;
+	int			i;
+
+	/*
+	 * Where y is below 1e-17, P(a, y) = y^a / Gamma(a + 1) * (1 - O(y)):
+	 * solved exactly, down to an x that underflows to 0 (a tiny df).
+	 */
+	small = (log(p) + LogGamma1p(a)) / a;
+	if (small < -40)
+		return 2 * exp(small);
+
+	target = upper ? log1p(-p) : log(p);
+	u = base > 0 ? log(df / 2) + 3 * log(base) : small;
+
+	/* bracket the root */
+	lo = hi = u;
+	for (step = 1, i = 0; Chi2QuantileGap(a, lo, upper, target) > 0 && i < 2000; i++, step *= 2)
+		lo -= step;
+	for (step = 1, i = 0; Chi2QuantileGap(a, hi, upper, target) < 0 && i < 2000; i++, step *= 2)
+		hi += step;
+	for (i = 0; i < 200; i++)
+	{
+		double		f = Chi2QuantileGap(a, u, upper, target),
+					l = upper ? target - f : f + target,
+					slope = exp(a * u - exp(u) - lga - l),	/* d f / du */
+					next;
+
+		if (f == 0)
+			break;
+		if (f < 0)
+			lo = u;
+		else
+			hi = u;
+		next = u - f / slope;
+		if (!(next > lo && next < hi))
+			next = 0.5 * (lo + hi);
+		if (fabs(next - u) <= 1e-15 * Max(1, fabs(u)))
+		{
+			u = next;
+			break;
+		}
+		u = next;
+	}
+	return 2 * exp(u);
 }
 
 /* ---------- SQL: distributions ---------- */
@@ -433,6 +593,20 @@ chi2_cdf(PG_FUNCTION_ARGS)
 		PG_RETURN_FLOAT8(x > 0 ? 1 : 0);
 	IncompleteGamma(k / 2, x / 2, &P, &Q);
 	PG_RETURN_FLOAT8(P);
+}
+
+PG_FUNCTION_INFO_V1(chi2_quantile);
+Datum
+chi2_quantile(PG_FUNCTION_ARGS)
+{
+	double		p = GetProbability(fcinfo, 0, "p");
+	double		df = GetDf(fcinfo, 1, "df");
+
+	if (p == 0)
+		PG_RETURN_FLOAT8(0);
+	if (p == 1)
+		PG_RETURN_FLOAT8(INFINITY);
+	PG_RETURN_FLOAT8(Chi2Quantile(p, df));
 }
 
 /* ---------- SQL: tests ---------- */
@@ -748,6 +922,48 @@ CompareRankedP(const void *a, const void *b)
 }
 
 /*
+ * The non-NULL p-values of a one-dimensional float8[] in ascending order,
+ * with their positions; *elems and *nulls receive the whole array, for the
+ * result.  Returns how many there are.
+ */
+static int
+RankPValues(ArrayType *arr, Datum **elems, bool **nulls, int *n, RankedP **ranked)
+{
+	int			m = 0,
+				i;
+
+	if (ARR_NDIM(arr) > 1)
+		BadArg("p", "must be a one-dimensional array");
+	deconstruct_array(arr, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, elems, nulls, n);
+	*ranked = palloc(Max(*n, 1) * sizeof(RankedP));
+	for (i = 0; i < *n; i++)
+	{
+		double		p;
+
+		if ((*nulls)[i])
+			continue;
+		p = DatumGetFloat8((*elems)[i]);
+		if (!(p >= 0 && p <= 1))
+			BadArg("p", "must contain probabilities between 0 and 1");
+		(*ranked)[m].p = p;
+		(*ranked)[m].index = i;
+		m++;
+	}
+	qsort(*ranked, m, sizeof(RankedP), CompareRankedP);
+	return m;
+}
+
+static ArrayType *
+PValueArray(Datum *elems, bool *nulls, int n)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	return construct_md_array(elems, nulls, n > 0 ? 1 : 0, dims, lbs,
+							  FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+/*
  * bh_adjust(p): Benjamini-Hochberg q-values in the input order; NULLs stay
  * NULL and are not counted.
  */
@@ -755,43 +971,45 @@ PG_FUNCTION_INFO_V1(bh_adjust);
 Datum
 bh_adjust(PG_FUNCTION_ARGS)
 {
-	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
 	Datum	   *elems;
 	bool	   *nulls;
-	int			n,
-				m = 0,
-				i;
 	RankedP    *ranked;
+	int			n,
+				m = RankPValues(PG_GETARG_ARRAYTYPE_P(0), &elems, &nulls, &n, &ranked),
+				i;
 	double		running = 1;
-	int			dims[1];
-	int			lbs[1] = {1};
 
-	if (ARR_NDIM(arr) > 1)
-		BadArg("p", "must be a one-dimensional array");
-	deconstruct_array(arr, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
-	ranked = palloc(Max(n, 1) * sizeof(RankedP));
-	for (i = 0; i < n; i++)
-	{
-		double		p;
-
-		if (nulls[i])
-			continue;
-		p = DatumGetFloat8(elems[i]);
-		if (!(p >= 0 && p <= 1))
-			BadArg("p", "must contain probabilities between 0 and 1");
-		ranked[m].p = p;
-		ranked[m].index = i;
-		m++;
-	}
-	qsort(ranked, m, sizeof(RankedP), CompareRankedP);
 	for (i = m - 1; i >= 0; i--)
 	{
 		running = Min(running, ranked[i].p * m / (i + 1));
 		elems[ranked[i].index] = Float8GetDatum(running);
 	}
-	dims[0] = n;
-	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, nulls, n > 0 ? 1 : 0, dims, lbs,
-											 FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(PValueArray(elems, nulls, n));
+}
+
+/*
+ * holm_adjust(p): Holm's step-down adjusted p-values in the input order
+ * (the i-th smallest of m times m - i + 1, made non-decreasing, at most 1);
+ * NULLs stay NULL and are not counted.  Tied p-values get the same value.
+ */
+PG_FUNCTION_INFO_V1(holm_adjust);
+Datum
+holm_adjust(PG_FUNCTION_ARGS)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	RankedP    *ranked;
+	int			n,
+				m = RankPValues(PG_GETARG_ARRAYTYPE_P(0), &elems, &nulls, &n, &ranked),
+				i;
+	double		running = 0;
+
+	for (i = 0; i < m; i++)
+	{
+		running = Max(running, Min(1, ranked[i].p * (m - i)));
+		elems[ranked[i].index] = Float8GetDatum(running);
+	}
+	PG_RETURN_ARRAYTYPE_P(PValueArray(elems, nulls, n));
 }
 
 /*
@@ -825,4 +1043,141 @@ sample_size_two_proportions(PG_FUNCTION_ARGS)
 	zb = NormalQuantile(power);
 	num = za * sqrt(2 * pbar * (1 - pbar)) + zb * sqrt(p1 * (1 - p1) + p2 * (1 - p2));
 	PG_RETURN_FLOAT8(num * num / (mde * mde));
+}
+
+/*
+ * power_two_proportions(p1, p2, n_per_arm, alpha): power of the two-sided
+ * two-proportion z test with n_per_arm users in each arm, in the formula
+ * family of sample_size_two_proportions (pooled variance under the null,
+ * unpooled under the alternative, no continuity correction), both tails:
+ * Phi((d sqrt(n) - z s0) / s1) + Phi((-d sqrt(n) - z s0) / s1), d = |p2 - p1|,
+ * z = z_{1 - alpha/2}, s0 = sqrt(2 pbar (1 - pbar)), s1 = sqrt(p1 (1 - p1) +
+ * p2 (1 - p2)).  With p1 = p2 it is alpha (the test's size; also the limit
+ * at 0 and 1); with {p1, p2} = {0, 1} the test's outcome is certain: 1 when
+ * sqrt(2 n) > z, else 0.
+ */
+PG_FUNCTION_INFO_V1(power_two_proportions);
+Datum
+power_two_proportions(PG_FUNCTION_ARGS)
+{
+	double		p1 = GetFinite(fcinfo, 0, "p1"),
+				p2 = GetFinite(fcinfo, 1, "p2"),
+				n = GetFinite(fcinfo, 2, "n_per_arm"),
+				alpha = GetFinite(fcinfo, 3, "alpha");
+	double		d,
+				pbar,
+				za,
+				s0,
+				s1,
+				shift;
+
+	if (p1 < 0 || p1 > 1)
+		BadArg("p1", "must be a rate between 0 and 1");
+	if (p2 < 0 || p2 > 1)
+		BadArg("p2", "must be a rate between 0 and 1");
+	if (!(n > 0) || isinf(n))
+		BadArg("n_per_arm", "must be finite and positive");
+	if (!(alpha > 0 && alpha < 1))
+		BadArg("alpha", "must be strictly between 0 and 1");
+	if (p1 == p2)
+		PG_RETURN_FLOAT8(alpha);
+	d = fabs(p2 - p1);
+	pbar = (p1 + p2) / 2;
+	za = -NormalQuantile(alpha / 2);
+	s0 = sqrt(2 * pbar * (1 - pbar));
+	s1 = sqrt(p1 * (1 - p1) + p2 * (1 - p2));
+	shift = d * sqrt(n);
+	if (s1 == 0)
+		PG_RETURN_FLOAT8(shift > za * s0 ? 1 : 0);
+	PG_RETURN_FLOAT8(NormalCdf((shift - za * s0) / s1) + NormalCdf((-shift - za * s0) / s1));
+}
+
+/*
+ * sample_size_two_means(sd, delta, alpha, power): users per arm for a
+ * two-sided z test of a difference delta between two means of common
+ * standard deviation sd, 2 sd^2 (z_{1-alpha/2} + z_power)^2 / delta^2
+ * (normal approximation); not rounded (round it up).  0 when sd is 0, or
+ * when power is so low that z_{1-alpha/2} + z_power <= 0 (any n reaches it).
+ */
+PG_FUNCTION_INFO_V1(sample_size_two_means);
+Datum
+sample_size_two_means(PG_FUNCTION_ARGS)
+{
+	double		sd = GetFinite(fcinfo, 0, "sd"),
+				delta = GetFinite(fcinfo, 1, "delta"),
+				alpha = GetFinite(fcinfo, 2, "alpha"),
+				power = GetFinite(fcinfo, 3, "power");
+	double		z,
+				ratio,
+				n;
+
+	if (sd < 0 || isinf(sd))
+		BadArg("sd", "must be a finite standard deviation >= 0");
+	if (delta == 0 || isinf(delta))
+		BadArg("delta", "must be a finite non-zero difference");
+	if (!(alpha > 0 && alpha < 1))
+		BadArg("alpha", "must be strictly between 0 and 1");
+	if (!(power > 0 && power < 1))
+		BadArg("power", "must be strictly between 0 and 1");
+	z = -NormalQuantile(alpha / 2) + NormalQuantile(power);
+	if (z <= 0)
+		PG_RETURN_FLOAT8(0);
+	ratio = sd / fabs(delta) * z;	/* sd / delta first: no overflow on the way */
+	n = 2 * ratio * ratio;
+	if (isinf(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("sample size out of range"),
+				 errdetail("2 (sd / delta)^2 (z_{1-alpha/2} + z_power)^2 is past the largest double precision value.")));
+	PG_RETURN_FLOAT8(n);
+}
+
+/* log(1 + e^t), without overflow for large t */
+static double
+Log1pExp(double t)
+{
+	return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t));
+}
+
+/*
+ * msprt_p_value(mean_diff, sigma2, tau2, n_per_arm): always-valid p-value of
+ * the mixture sequential probability ratio test (Johari, Pekelis, Walsh,
+ * "Always valid inference"), normal mixture of variance tau2 over the
+ * difference of two means, each arm's observations of variance sigma2:
+ * with V = 2 sigma2 / n, Lambda = sqrt(V / (V + tau2))
+ * exp(tau2 mean_diff^2 / (2 V (V + tau2))) and p = min(1, 1 / Lambda).
+ * On the log scale, so a huge statistic gives a tiny p (down to 0), never
+ * an overflow.  sigma2 = 0 (no noise) gives the limits: 0 when mean_diff
+ * differs from 0, else 1.
+ */
+PG_FUNCTION_INFO_V1(msprt_p_value);
+Datum
+msprt_p_value(PG_FUNCTION_ARGS)
+{
+	double		diff = GetFinite(fcinfo, 0, "mean_diff"),
+				sigma2 = GetFinite(fcinfo, 1, "sigma2"),
+				tau2 = GetFinite(fcinfo, 2, "tau2"),
+				n = GetFinite(fcinfo, 3, "n_per_arm");
+	double		lv,
+				ltau,
+				log_lambda;
+
+	if (isinf(diff))
+		BadArg("mean_diff", "must be finite");
+	if (sigma2 < 0 || isinf(sigma2))
+		BadArg("sigma2", "must be a finite variance >= 0");
+	if (!(tau2 > 0) || isinf(tau2))
+		BadArg("tau2", "must be a finite variance > 0");
+	if (!(n > 0) || isinf(n))
+		BadArg("n_per_arm", "must be finite and positive");
+
+	/* no noise: the limits, certain evidence or none */
+	if (sigma2 == 0)
+		PG_RETURN_FLOAT8(diff == 0 ? 1 : 0);
+	lv = M_LN2 + log(sigma2) - log(n);
+	ltau = log(tau2);
+	/* log Lambda = -log(1 + tau2 / V) / 2 + mean_diff^2 / (2 V (1 + V / tau2)) */
+	log_lambda = -0.5 * Log1pExp(ltau - lv)
+		+ exp(2 * log(fabs(diff)) - M_LN2 - lv - Log1pExp(lv - ltau));
+	PG_RETURN_FLOAT8(log_lambda <= 0 ? 1 : exp(-log_lambda));
 }

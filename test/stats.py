@@ -71,6 +71,74 @@ def ref_chi2_sf(x, k):
     return mp.gammainc(mp.mpf(k) / 2, mp.mpf(x) / 2, mp.inf, regularized=True)
 
 
+TINY = mp.mpf(2) ** -1022   # the smallest normal double
+
+
+def close_tiny(got, want, rel=REL):
+    """close(), or for a want below the normal doubles: within 1e-9 relative
+    plus two units of the last denormal place (what a double can hold)."""
+    want = mp.mpf(want)
+    if want >= TINY:
+        return close(got, want, rel)
+    return abs(mp.mpf(got) - want) <= rel * want + 2 * mp.mpf(2) ** -1074
+
+
+def check_tiny(name, got, want, rel=REL):
+    suite.check(name, close_tiny(got, want, rel), f"got {got!r}, want {mp.nstr(mp.mpf(want), 17)}")
+
+
+def ref_chi2_quantile(p, df, start):
+    """x with P(X <= x) = p, chi-square with df degrees of freedom: Newton on
+    log P (log Q above the median) in log y, y = x / 2, from start, then the
+    root is proved bracketed within 1e-12 on both sides (monotone function:
+    a wrong start cannot give a wrong root)."""
+    p, a = mp.mpf(p), mp.mpf(df) / 2
+    upper = p > mp.mpf(1) / 2
+    target = mp.log(1 - p) if upper else mp.log(p)
+
+    def gap(u):
+        y = mp.exp(u)
+        if upper:
+            return target - mp.log(mp.gammainc(a, y, mp.inf, regularized=True))
+        return mp.log(mp.gammainc(a, 0, y, regularized=True)) - target
+
+    u = mp.log(mp.mpf(start) / 2)
+    for _ in range(100):
+        y = mp.exp(u)
+        side = mp.gammainc(a, y, mp.inf, regularized=True) if upper else mp.gammainc(a, 0, y, regularized=True)
+        slope = mp.exp(a * u - y - mp.loggamma(a)) / side
+        step = gap(u) / slope
+        u -= step
+        if abs(step) < mp.mpf(10) ** -40:
+            break
+    assert gap(u - mp.mpf(10) ** -12) < 0 < gap(u + mp.mpf(10) ** -12), (p, df)
+    return 2 * mp.exp(u)
+
+
+def ref_chi2_quantile_small(p, df):
+    """the quantile where y = x / 2 is below 1e-17: P(a, y) = y^a / Gamma(a + 1)
+    to 1e-17 relative, solved in logs (it underflows a double)"""
+    a = mp.mpf(df) / 2
+    return 2 * mp.exp((mp.log(mp.mpf(p)) + mp.loggamma(a + 1)) / a)
+
+
+def ref_power(p1, p2, n, alpha):
+    p1, p2, n, alpha = mp.mpf(p1), mp.mpf(p2), mp.mpf(n), mp.mpf(alpha)
+    za = -invert(mp.ncdf, alpha / 2, -1, 1)
+    pbar = (p1 + p2) / 2
+    s0 = mp.sqrt(2 * pbar * (1 - pbar))
+    s1 = mp.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
+    d = abs(p2 - p1)
+    return mp.ncdf((d * mp.sqrt(n) - za * s0) / s1) + mp.ncdf((-d * mp.sqrt(n) - za * s0) / s1)
+
+
+def ref_msprt(diff, sigma2, tau2, n):
+    diff, sigma2, tau2, n = mp.mpf(diff), mp.mpf(sigma2), mp.mpf(tau2), mp.mpf(n)
+    v = 2 * sigma2 / n
+    lam = mp.sqrt(v / (v + tau2)) * mp.exp(tau2 * diff ** 2 / (2 * v * (v + tau2)))
+    return min(mp.mpf(1), 1 / lam)
+
+
 def main():
     conn, cur = fresh_database(DB)
 
@@ -179,7 +247,7 @@ def main():
     for effects, variances in [([0.05, 0.01, -0.02], [1e-4, 2e-4, 4e-4]),
                                ([0.3, 0.31], [1e-6, 1e-6]),
                                ([0.1, 0.0, 0.2, -0.1, 0.15], [1e-3, 5e-4, 2e-3, 1e-3, 7e-4]),
-                               ([0.5, -0.5], [1e-8, 1e-8]),                # far tail
+                               ([0.5, -0.5], [1e-3, 1e-3]),                # far tail (p ~ 1e-110)
                                ([1e-3, 1e-3, 1e-3], [1e-300, 1e-300, 1e-300]),  # weights past a double
                                ([0.02, 0.05, None, 0.01], [1e-4, 0, 1e-4, 3e-4])]:  # left out: NULL, variance 0
         used = [(mp.mpf(e), mp.mpf(v)) for e, v in zip(effects, variances) if e is not None and v]
@@ -220,6 +288,169 @@ def main():
     check("sample_size_two_proportions default alpha and power",
           sql("SELECT segmentation.sample_size_two_proportions(0.1, 0.01)")[0],
           sql("SELECT segmentation.sample_size_two_proportions(0.1, 0.01, 0.05, 0.8)")[0])
+
+    # ---------- version 0.2 ----------
+
+    # Holm against a plain implementation
+    for ps in [[0.01, 0.04, 0.03, 0.2, None, 0.001], [0.5], [0.05, 0.05, 0.05], [1e-300, 0.9, 0.2, 0.04],
+               [0.3, 0.3, 0.01, 0.6, 0.3], [None, 0.02], [0.9, 0.8, 0.7]]:
+        got = sql("SELECT segmentation.holm_adjust(%s::float8[])", ps)[0]
+        present = sorted((p, i) for i, p in enumerate(ps) if p is not None)
+        m = len(present)
+        want = [None] * len(ps)
+        running = mp.mpf(0)
+        for rank in range(1, m + 1):
+            p, i = present[rank - 1]
+            running = max(running, min(mp.mpf(1), mp.mpf(p) * (m - rank + 1)))
+            want[i] = running
+        suite.check(f"holm_adjust({ps}) keeps its length", len(got) == len(ps), repr(got))
+        for i, (g, w) in enumerate(zip(got, want)):
+            check(f"holm_adjust({ps})[{i}]", g, w)
+    for ps in [[0.01, 0.04, 0.03, 0.2, 0.001], [0.5, 0.5], [1e-300, 0.9, 0.2, 0.04]]:
+        holm = sql("SELECT segmentation.holm_adjust(%s::float8[])", ps)[0]
+        bh = sql("SELECT segmentation.bh_adjust(%s::float8[])", ps)[0]
+        suite.check(f"holm_adjust({ps}) >= bh_adjust (family-wise is stricter)", all(h >= b for h, b in zip(holm, bh)), f"{holm} {bh}")
+
+    # chi-square quantile: far tails on both sides, df from 0.1 to 1e6
+    ps = [5e-324, 1e-300, 1e-100, 1e-10, 0.001, 0.05, 0.3, 0.5, 0.7, 0.95, 0.999, 1 - 1e-10, 1 - 1e-15]
+    dfs = [0.1, 0.5, 1, 2, 3, 7.5, 10, 100, 1000, 1e4, 1e5, 1e6]
+    for df in dfs:
+        for p in ps:
+            got = sql("SELECT segmentation.chi2_quantile(%s, %s)", p, df)[0]
+            small = ref_chi2_quantile_small(p, df)
+            if small < mp.mpf(10) ** -16:
+                want = small   # y below 1e-17: the first term is the answer
+            else:
+                want = ref_chi2_quantile(p, df, got if 0 < got < float("inf") else df)
+            check_tiny(f"chi2_quantile({p}, {df})", got, want)
+    # tiny degrees of freedom, where P is near 1 above a quantile that underflows
+    for df in [1e-3, 1e-6, 1e-10, 1e-300]:
+        for p in [0.3, 0.9, 1 - 1e-6, 1 - 1e-9, 1 - 1e-12, 1 - 1e-15]:
+            got = sql("SELECT segmentation.chi2_quantile(%s, %s)", p, df)[0]
+            small = ref_chi2_quantile_small(p, df)
+            if small < mp.mpf(10) ** -16:
+                want = small
+            else:
+                want = ref_chi2_quantile(p, df, got if 0 < got < float("inf") else 1)
+            check_tiny(f"chi2_quantile({p}, {df})", got, want)
+    # round trips through chi2_cdf (the lower side, where it is exact; quantiles that are normal doubles)
+    for df in [0.1, 1, 4.5, 30, 1e6]:
+        for p in [1e-200, 1e-5, 0.2, 0.5]:
+            if sql("SELECT segmentation.chi2_quantile(%s, %s)", p, df)[0] < TINY:
+                continue
+            check(f"chi2_cdf(chi2_quantile({p}, {df}), {df})",
+                  sql("SELECT segmentation.chi2_cdf(segmentation.chi2_quantile(%s, %s), %s)", p, df, df)[0], p)
+    got = sql("SELECT segmentation.chi2_quantile(0, 3), segmentation.chi2_quantile(1, 3)")
+    check("chi2_quantile(0, 3) is 0", got[0], 0)
+    check("chi2_quantile(1, 3) is Infinity", 1 if got[1] == float("inf") else 0, 1)
+    check("chi2_quantile(0.95, 1) is the square of z_0.975",
+          sql("SELECT segmentation.chi2_quantile(0.95, 1)")[0], invert(mp.ncdf, mp.mpf("0.975"), -1, 1) ** 2)
+    check("chi2_quantile(p, 2) is -2 log(1 - p)",
+          sql("SELECT segmentation.chi2_quantile(0.99, 2)")[0], -2 * mp.log(1 - mp.mpf(0.99)))
+
+    # power of the two-proportion test: the formula, both tails
+    for p1, p2, n, alpha in [(0.1, 0.11, 14751, 0.05), (0.1, 0.11, 100, 0.05), (0.5, 0.45, 2966, 0.01),
+                             (0.02, 0.022, 1e6, 0.05), (0.3, 0.4, 50, 0.1), (0.11, 0.1, 14751, 0.05),
+                             (0.001, 0.5, 10, 0.05), (0.2, 0.9, 3, 1e-10), (0, 0.01, 1000, 0.05),
+                             (1, 0.97, 200, 0.05), (0.4, 0.41, 1e-3, 0.5), (0.1, 0.2, 1e12, 0.05)]:
+        check(f"power_two_proportions({p1}, {p2}, {n}, {alpha})",
+              sql("SELECT segmentation.power_two_proportions(%s, %s, %s, %s)", p1, p2, n, alpha)[0],
+              ref_power(p1, p2, n, alpha))
+    # consistent with the sample size: at n = sample_size the power is reached
+    for base, mde, alpha, power in [(0.10, 0.01, 0.05, 0.8), (0.5, -0.05, 0.01, 0.9), (0.02, 0.002, 0.05, 0.8),
+                                    (0.3, 0.1, 0.1, 0.5), (0.9, 0.05, 0.05, 0.99), (0.01, 0.5, 0.2, 0.3)]:
+        n, pw, pw_ceil = sql("""SELECT n, segmentation.power_two_proportions(%s, %s, n, %s),
+                                       segmentation.power_two_proportions(%s, %s, ceil(n), %s)
+                                FROM segmentation.sample_size_two_proportions(%s, %s, %s, %s) AS n""",
+                             base, base + mde, alpha, base, base + mde, alpha, base, mde, alpha, power)
+        suite.check(f"power at sample_size_two_proportions({base}, {mde}, {alpha}, {power}) = {n} reaches {power}",
+                    pw >= power and pw_ceil >= pw, f"power {pw!r}, at ceil(n) {pw_ceil!r}")
+    # degenerate: no difference is the size of the test, {0, 1} is certain
+    check("power_two_proportions(0.3, 0.3, 100) is alpha", sql("SELECT segmentation.power_two_proportions(0.3, 0.3, 100)")[0], 0.05)
+    check("power_two_proportions(0, 0, 100, 0.01) is alpha", sql("SELECT segmentation.power_two_proportions(0, 0, 100, 0.01)")[0], 0.01)
+    check("power_two_proportions(0, 1, 2) is 1 (sqrt(2n) > z)", sql("SELECT segmentation.power_two_proportions(0, 1, 2)")[0], 1)
+    check("power_two_proportions(1, 0, 1) is 0 (sqrt(2n) < z)", sql("SELECT segmentation.power_two_proportions(1, 0, 1)")[0], 0)
+    check("power_two_proportions default alpha",
+          sql("SELECT segmentation.power_two_proportions(0.1, 0.12, 500)")[0],
+          sql("SELECT segmentation.power_two_proportions(0.1, 0.12, 500, 0.05)")[0])
+
+    # sample size for a difference of means
+    for sd, delta, alpha, power in [(1, 0.1, 0.05, 0.8), (12.5, -3, 0.01, 0.95), (1e-100, 1e-101, 0.05, 0.8),
+                                    (1e100, 1e-50, 0.5, 0.6), (3, 0.2, 1e-12, 1 - 1e-9), (2, 1, 0.3, 0.31)]:
+        got = sql("SELECT segmentation.sample_size_two_means(%s, %s, %s, %s)", sd, delta, alpha, power)[0]
+        za = -invert(mp.ncdf, mp.mpf(alpha) / 2, -1, 1)
+        zb = invert(mp.ncdf, mp.mpf(power), -1, 1)
+        check(f"sample_size_two_means({sd}, {delta}, {alpha}, {power})", got,
+              2 * mp.mpf(sd) ** 2 * (za + zb) ** 2 / mp.mpf(delta) ** 2)
+    check("sample_size_two_means default alpha and power", sql("SELECT segmentation.sample_size_two_means(2, 0.5)")[0],
+          sql("SELECT segmentation.sample_size_two_means(2, 0.5, 0.05, 0.8)")[0])
+    check("sample_size_two_means(0, 1) is 0", sql("SELECT segmentation.sample_size_two_means(0, 1)")[0], 0)
+    check("sample_size_two_means with z_(1-alpha/2) + z_power <= 0 is 0",
+          sql("SELECT segmentation.sample_size_two_means(1, 1, 0.9, 0.1)")[0], 0)
+    # the power of the z test at that n is the requested power (one tail; the other is < 1e-6 here)
+    n = sql("SELECT segmentation.sample_size_two_means(1.5, 0.2, 0.05, 0.8)")[0]
+    z975 = invert(mp.ncdf, mp.mpf("0.975"), -1, 1)
+    check("sample_size_two_means: the power at n is 0.8",
+          mp.ncdf(mp.mpf(0.2) / (mp.mpf(1.5) * mp.sqrt(2 / mp.mpf(n))) - z975), 0.8)
+
+    # mSPRT: the formula, from no evidence (p = 1) to p below the denormals
+    for diff, sigma2, tau2, n in [(0.1, 1, 0.01, 1000), (0.01, 1, 0.01, 1000), (0, 1, 1, 10), (-0.3, 2, 0.5, 400),
+                                  (0.05, 0.25, 1e-4, 1e5), (1, 1, 1, 1), (0.5, 1, 1, 1000), (0.6, 1, 1, 1000),
+                                  (1, 1, 1, 1000), (1.2, 1, 1, 1000), (2, 1, 1, 1000), (1, 1, 1, 1e6),
+                                  (1e-3, 1e-300, 1, 1), (1e150, 1, 1e-300, 1e10), (1e-200, 1e-300, 1e300, 1e-300),
+                                  (3, 1e300, 1e-300, 1e300), (0.02, 1, 1e300, 1e4), (0.2, 1, 1e-300, 1e4)]:
+        got = sql("SELECT segmentation.msprt_p_value(%s, %s, %s, %s)", diff, sigma2, tau2, n)[0]
+        check_tiny(f"msprt_p_value({diff}, {sigma2}, {tau2}, {n})", got, ref_msprt(diff, sigma2, tau2, n))
+    tiny = sql("SELECT segmentation.msprt_p_value(1, 1, 1, 1000)")[0]
+    check("msprt_p_value far tail is not 0", 1 if 1e-120 < tiny < 1e-100 else 0, 1)
+    check("msprt_p_value(1, 0, 1, 10) is 0 (no noise)", sql("SELECT segmentation.msprt_p_value(1, 0, 1, 10)")[0], 0)
+    check("msprt_p_value(0, 0, 1, 10) is 1 (no noise, no difference)", sql("SELECT segmentation.msprt_p_value(0, 0, 1, 10)")[0], 1)
+    # always valid: never below the fixed-n z test's p-value at the same data
+    for diff, n in [(0.05, 1000), (0.1, 1000), (0.2, 5000)]:
+        seq = sql("SELECT segmentation.msprt_p_value(%s, 1, 0.01, %s)", diff, n)[0]
+        fixed = mp.erfc(abs(mp.mpf(diff)) / mp.sqrt(2 / mp.mpf(n)) / mp.sqrt(2))
+        suite.check(f"msprt_p_value({diff}, 1, 0.01, {n}) >= the z test's p", seq >= fixed, f"{seq} < {fixed}")
+
+    # impossible input: an error naming the argument; never NaN
+    for q, arg in [("SELECT segmentation.chi2_quantile(1.5, 3)", "p"), ("SELECT segmentation.chi2_quantile('NaN', 3)", "p"),
+                   ("SELECT segmentation.chi2_quantile(0.5, 0)", "df"), ("SELECT segmentation.chi2_quantile(0.5, 1e7)", "df"),
+                   ("SELECT segmentation.chi2_quantile(0.5, 'Infinity')", "df"),
+                   ("SELECT segmentation.holm_adjust('{0.1,NaN}')", "p"), ("SELECT segmentation.holm_adjust('{{0.1},{0.2}}')", "p"),
+                   ("SELECT segmentation.power_two_proportions('NaN', 0.1, 10)", "p1"),
+                   ("SELECT segmentation.power_two_proportions(0.1, 1.1, 10)", "p2"),
+                   ("SELECT segmentation.power_two_proportions(0.1, 0.2, 'Infinity')", "n_per_arm"),
+                   ("SELECT segmentation.power_two_proportions(0.1, 0.2, 10, 0)", "alpha"),
+                   ("SELECT segmentation.sample_size_two_means('Infinity', 1)", "sd"),
+                   ("SELECT segmentation.sample_size_two_means(1, 'NaN')", "delta"),
+                   ("SELECT segmentation.sample_size_two_means(1, 1, 0.05, 'NaN')", "power"),
+                   ("SELECT segmentation.msprt_p_value('-Infinity', 1, 1, 1)", "mean_diff"),
+                   ("SELECT segmentation.msprt_p_value(1, 'NaN', 1, 1)", "sigma2"),
+                   ("SELECT segmentation.msprt_p_value(1, 1, 'Infinity', 1)", "tau2"),
+                   ("SELECT segmentation.msprt_p_value(1, 1, 1, 'NaN')", "n_per_arm")]:
+        got = error_code(q)
+        suite.check(f"{q} is an error naming {arg}", got.startswith(f'22023 argument "{arg}"'), got)
+    got = error_code("SELECT segmentation.sample_size_two_means(1e300, 1e-300)")
+    suite.check("sample_size_two_means(1e300, 1e-300) is out of range", got.startswith("22003"), got)
+    extremes = [0, 5e-324, 1e-300, 1e-10, 0.5, 1, 1e10, 1e300, 1.7976931348623157e308]
+    bad = []
+    for a in extremes:
+        for b in extremes:
+            for c in [5e-324, 1, 1e300]:
+                for q, args in [("SELECT segmentation.msprt_p_value(%s, %s, %s, %s)", (a, b, c, a or 1)),
+                                ("SELECT segmentation.msprt_p_value(%s, %s, %s, %s)", (-b, a, c, c)),
+                                ("SELECT segmentation.sample_size_two_means(%s, %s)", (a, b or 1)),
+                                ("SELECT segmentation.power_two_proportions(%s, %s, %s)", (min(a, 1), min(b, 1), c)),
+                                ("SELECT segmentation.chi2_quantile(%s, %s)", (min(a, 1), min(max(b, 1e-300), 1e6)))]:
+                    try:
+                        cur.execute(q, args)
+                        v = cur.fetchone()[0]
+                        if v != v or ("msprt" in q or "power" in q) and not 0 <= v <= 1:
+                            bad.append((q % args, v))
+                    except psycopg2.Error as e:
+                        if e.pgcode != "22003":
+                            bad.append((q % args, e.pgcode + " " + e.diag.message_primary))
+    suite.check("extreme arguments: a number (a probability where one is due) or an out-of-range error, never NaN",
+                not bad, repr(bad[:5]))
 
     conn.close()
     drop_database(DB)

@@ -75,3 +75,58 @@ SELECT normal_quantile('NaN');
 SELECT students_t_cdf(1, 0);
 SELECT students_t_quantile(0.5, -1);
 SELECT chi2_cdf(1, 0);
+
+-- version 0.2
+-- chi-square quantile: the inverse of chi2_cdf
+SELECT round(chi2_quantile(0.95, 1)::numeric, 6) AS chi2_95_1, round(chi2_quantile(0.5, 2)::numeric, 6) AS two_log_2,
+       chi2_quantile(0, 3) AS zero, chi2_quantile(1, 3) AS plus_inf,
+       chi2_quantile(1e-300, 0.1) AS underflows_to_0, chi2_quantile(1 - 1e-15, 1e6) > 1e6 AS far_upper,
+       round(chi2_cdf(chi2_quantile(0.3, 4.5), 4.5)::numeric, 12) AS round_trip;
+SELECT chi2_quantile(1.5, 3);
+SELECT chi2_quantile(-0.1, 3);
+SELECT chi2_quantile('NaN', 3);
+SELECT chi2_quantile(0.5, 0);
+SELECT chi2_quantile(0.5, 'Infinity');
+
+-- Holm keeps order and NULLs
+SELECT holm_adjust('{0.01,0.04,0.03,0.2,NULL,0.001}') AS adjusted, holm_adjust('{}') AS empty, holm_adjust('{NULL}') AS only_null,
+       holm_adjust('{0.5,0.5}') AS capped_at_1;
+SELECT holm_adjust('{0.5,1.5}');
+SELECT holm_adjust('{0.5,NaN}');
+SELECT holm_adjust('{-0.1}');
+SELECT holm_adjust('{{0.1},{0.2}}');
+
+-- power of the two-proportion test, consistent with the sample size
+SELECT round(power_two_proportions(0.1, 0.11, 14751)::numeric, 4) AS power_at_n,
+       power_two_proportions(0.1, 0.11, ceil(sample_size_two_proportions(0.10, 0.01))) >= 0.8 AS reaches_80,
+       power_two_proportions(0.3, 0.3, 100) AS same_rate_is_alpha, power_two_proportions(0, 0, 100, 0.01) AS zero_rates_is_alpha,
+       power_two_proportions(0, 1, 2) AS certain, power_two_proportions(0, 1, 1) AS never;
+SELECT power_two_proportions(-0.1, 0.1, 100);
+SELECT power_two_proportions(0.1, 1.1, 100);
+SELECT power_two_proportions(0.1, 'NaN', 100);
+SELECT power_two_proportions(0.1, 0.2, 0);
+SELECT power_two_proportions(0.1, 0.2, 'Infinity');
+SELECT power_two_proportions(0.1, 0.2, 100, 1);
+SELECT power_two_proportions(0.1, 0.2, 100, 0);
+
+-- sample size for a difference of means
+SELECT ceil(sample_size_two_means(1, 0.1)) AS n_sd1_delta01, ceil(sample_size_two_means(12.5, -3, 0.01, 0.95)) AS n_other,
+       sample_size_two_means(0, 1) AS no_noise, sample_size_two_means(1, 1, 0.9, 0.1) AS power_below_size;
+SELECT sample_size_two_means(-1, 0.1);
+SELECT sample_size_two_means('Infinity', 0.1);
+SELECT sample_size_two_means(1, 0);
+SELECT sample_size_two_means(1, 'NaN');
+SELECT sample_size_two_means(1, 0.1, 0);
+SELECT sample_size_two_means(1, 0.1, 0.05, 1);
+SELECT sample_size_two_means(1e300, 1e-300);
+
+-- mSPRT always-valid p-value
+SELECT round(msprt_p_value(0.1, 1, 0.01, 1000)::numeric, 6) AS p, msprt_p_value(0, 1, 1, 10) AS no_difference,
+       msprt_p_value(1, 1, 1, 1000) BETWEEN 1e-120 AND 1e-100 AS far_tail, msprt_p_value(1e150, 1, 1e-300, 1e10) AS underflows_to_0,
+       msprt_p_value(1, 0, 1, 10) AS no_noise, msprt_p_value(0, 0, 1, 10) AS no_noise_no_difference;
+SELECT msprt_p_value('Infinity', 1, 1, 10);
+SELECT msprt_p_value(0.1, -1, 1, 10);
+SELECT msprt_p_value(0.1, 1, 0, 10);
+SELECT msprt_p_value(0.1, 1, 'NaN', 10);
+SELECT msprt_p_value(0.1, 1, 1, 0);
+SELECT msprt_p_value(0.1, 1, 1, 'Infinity');
