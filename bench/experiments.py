@@ -46,7 +46,7 @@ def main():
                    FROM generate_series(1, %s) u, generate_series(1, %s)""", (users, per_user))
     cur.execute("SELECT segmentation.refresh(as_of => '2024-02-15')")
     cur.execute("""CREATE TABLE ab AS
-                   SELECT u AS uid, CASE WHEN u %% 2 = 0 THEN 'control' ELSE 'treatment' END AS arm,
+                   SELECT u::bigint AS uid, CASE WHEN u %% 2 = 0 THEN 'control' ELSE 'treatment' END AS arm,
                           '2024-02-16'::timestamptz + (u %% 7) * interval '1 hour' AS at
                    FROM generate_series(1, %s) u""", (assigned,))
     cur.execute("""INSERT INTO ev

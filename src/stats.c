@@ -215,7 +215,19 @@ StudentSf(double t, double df)
 	if (isinf(t))
 		return t > 0 ? 0 : 1;
 	/* P(|T| > |t|) / 2 = I_x(df/2, 1/2) / 2, x = df / (df + t^2) */
-	tail = 0.5 * IncompleteBeta(df / 2, 0.5, df / (df + t2), t2 / (df + t2));
+	if (df / t2 < 1e-300)
+	{
+		/*
+		 * x is past what a double holds (t^2 may be infinite), the tail not
+		 * always: the leading term of I_x(a, 1/2) as x -> 0, x^a / (a B(a,
+		 * 1/2)), relative error O(x), with log x = log df - 2 log |t|.
+		 */
+		double		a = df / 2;
+
+		tail = 0.5 * exp(lgamma(a + 0.5) - lgamma(a) - lgamma(0.5) + a * (log(df) - 2 * log(fabs(t))) - log(a));
+	}
+	else
+		tail = 0.5 * IncompleteBeta(df / 2, 0.5, df / (df + t2), t2 / (df + t2));
 	return t > 0 ? tail : 1 - tail;
 }
 
@@ -1042,6 +1054,9 @@ sample_size_two_proportions(PG_FUNCTION_ARGS)
 	za = -NormalQuantile(alpha / 2);
 	zb = NormalQuantile(power);
 	num = za * sqrt(2 * pbar * (1 - pbar)) + zb * sqrt(p1 * (1 - p1) + p2 * (1 - p2));
+	/* a power so low that no user is needed (squaring would make it a size) */
+	if (num <= 0)
+		PG_RETURN_FLOAT8(0);
 	PG_RETURN_FLOAT8(num * num / (mde * mde));
 }
 

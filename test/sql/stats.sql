@@ -63,6 +63,7 @@ SELECT bh_adjust('{0.5,NaN}');
 
 -- sample size per arm
 SELECT ceil(sample_size_two_proportions(0.10, 0.01)) AS n_10_to_11, ceil(sample_size_two_proportions(0.5, -0.05, 0.01, 0.9)) AS n_other;
+SELECT sample_size_two_proportions(0.1, 0.01, 0.05, 0.01) AS needs_nobody_for_power_1_percent;
 SELECT sample_size_two_proportions(0, 0.01);
 SELECT sample_size_two_proportions(0.1, 0);
 SELECT sample_size_two_proportions(0.95, 0.1);
