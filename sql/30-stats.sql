@@ -43,3 +43,9 @@ COMMENT ON FUNCTION welch_test(bigint, double precision, double precision, bigin
 COMMENT ON FUNCTION srm_test(bigint[], double precision[]) IS 'Sample ratio mismatch: p-value of Pearson''s chi-square of arm sizes against design weights (weight-0 arms left out)';
 COMMENT ON FUNCTION bh_adjust(double precision[]) IS 'Benjamini-Hochberg adjusted p-values (q-values), in input order; NULLs kept and not counted';
 COMMENT ON FUNCTION sample_size_two_proportions(double precision, double precision, double precision, double precision) IS 'Users per arm to detect baseline -> baseline + mde (two-sided, pooled variance, no continuity correction); round up';
+
+-- internal: validate_segments' test of homogeneity (not part of the public
+-- statistics: its arguments are the analysis' own counts)
+CREATE FUNCTION _chi2_homogeneity(x bigint[], n bigint[]) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'chi2_homogeneity' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _chi2_homogeneity(bigint[], bigint[]) IS 'Internal: p-value (upper tail) of Pearson''s chi-square test that groups of n[i] members, x[i] with the outcome, share one rate; NULL with fewer than two groups or when no one or everyone has the outcome';
