@@ -344,12 +344,14 @@ BEGIN
 			       segmentation._chi2_homogeneity(array_agg(o.x), array_agg(o.n)) AS homogeneity_p
 			FROM o),
 		r AS (
-			SELECT o.segment, o.n, o.x, tp.p_value, t.homogeneity_p,
+			SELECT o.segment, o.n, o.x, CASE WHEN t.n > o.n THEN tp.p_value END AS p_value, t.homogeneity_p,
 			       -- Wilson score interval, 95% (z: the normal quantile of 0.975)
 			       (o.x + z.z * z.z / 2) / (o.n + z.z * z.z) AS center,
 			       z.z / (o.n + z.z * z.z) * sqrt(o.x::float8 * (o.n - o.x) / o.n + z.z * z.z / 4) AS half
 			FROM o CROSS JOIN t CROSS JOIN (SELECT 1.959963984540054::float8 AS z) z
-			LEFT JOIN LATERAL segmentation.two_proportion_test(t.x - o.x, t.n - o.n, o.x, o.n) tp ON t.n > o.n),
+			-- the segment against the rest (none when it is the only one: the
+			-- call sees a stand-in of 1 and its answer is not used)
+			CROSS JOIN LATERAL segmentation.two_proportion_test(t.x - o.x, greatest(t.n - o.n, 1), o.x, o.n) tp),
 		q AS (
 			SELECT u.segment, u.q
 			FROM (SELECT array_agg(r.segment ORDER BY r.segment) AS segments,
