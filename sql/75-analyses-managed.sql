@@ -69,8 +69,9 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _analysis_last_period(text, text) IS 'Internal: checks period and scheme; the first day of the period of the last refresh''s as_of (NULL before the first track or refresh)';
 
+-- (volatile: an immutable one would be folded, and raise, where it is planned)
 CREATE FUNCTION _feature_argument_unsupported(argname text) RETURNS void
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	RAISE EXCEPTION 'argument "%" is not supported yet: it needs the days of each feature, which behaviors do not keep yet', argname
 		USING ERRCODE = 'feature_not_supported',
