@@ -2,6 +2,9 @@
 # scripts/test.sh: every test suite, on a throwaway cluster.
 #   pg_regress (test/sql, expected/), the property suite (test/property.py),
 #   the analyses' property suite (test/funnels.py: against brute-force references)
+#   and that of the managed analyses (test/analyses.py: retention_matrix,
+#   lifecycle, stickiness, validate_segments against Python references
+#   computed from the raw events and membership_history)
 #   the robustness suite (test/robustness.py), the statistics suite
 #   (test/stats.py: against mpmath references) and the pipeline suite
 #   (test/pipeline.py: concurrency, incremental = full, failures, NOTIFY,
@@ -44,6 +47,7 @@ plpgsql_check_in_tree
 run_suite pg_regress regress
 run_suite property "$PYTHON" "$ROOT/test/property.py"
 run_suite funnels "$PYTHON" "$ROOT/test/funnels.py"
+run_suite analyses "$PYTHON" "$ROOT/test/analyses.py"
 run_suite robustness "$PYTHON" "$ROOT/test/robustness.py"
 run_suite statistics "$PYTHON" "$ROOT/test/stats.py"
 run_suite pipeline "$PYTHON" "$ROOT/test/pipeline.py"

@@ -32,6 +32,10 @@ CREATE FUNCTION feature_last_seen(b behavior, feature int) RETURNS timestamptz
 	AS 'MODULE_PATHNAME', 'behavior_feature_last_seen' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION adoption(b behavior, features int[]) RETURNS double precision
 	AS 'MODULE_PATHNAME', 'behavior_adoption' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION active_periods(b behavior, period text) RETURNS date[]
+	AS 'MODULE_PATHNAME', 'behavior_active_periods' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION active_days_per_period(b behavior, period text) RETURNS TABLE (period_start date, days int)
+	AS 'MODULE_PATHNAME', 'behavior_active_days_per_period' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
 CREATE FUNCTION quantile_score(x double precision, breakpoints double precision[]) RETURNS int
 	AS 'MODULE_PATHNAME', 'quantile_score' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION quantile_score(x double precision, breakpoints double precision[], descending boolean) RETURNS int
@@ -77,6 +81,8 @@ COMMENT ON FUNCTION recency_days(behavior, timestamptz) IS 'Days from last_seen 
 COMMENT ON FUNCTION tenure_days(behavior, timestamptz) IS 'Days from first_seen to as_of, fractional; negative when as_of is earlier';
 COMMENT ON FUNCTION active_days(behavior) IS 'Number of distinct UTC days with at least one event';
 COMMENT ON FUNCTION active_days(behavior, timestamptz, interval) IS 'Active UTC days d with date(as_of) - N < d <= date(as_of), for a window of N whole days';
+COMMENT ON FUNCTION active_periods(behavior, text) IS 'First days of the periods (period: day, week = ISO week from Monday, or month; UTC) that hold an active day, ascending';
+COMMENT ON FUNCTION active_days_per_period(behavior, text) IS 'Per period (day, week = ISO week from Monday, or month; UTC) that holds an active day, ascending: its first day and its number of active days';
 COMMENT ON FUNCTION current_streak(behavior, timestamptz) IS 'Consecutive active UTC days ending at date(as_of), or at the day before when date(as_of) is idle; else 0';
 COMMENT ON FUNCTION decayed_activity(behavior, timestamptz, interval) IS 'Sum over active days d <= date(as_of) of 0.5 ^ ((date(as_of) - d) / half_life in days)';
 COMMENT ON FUNCTION features(behavior) IS 'Feature ids used at least once, ascending';

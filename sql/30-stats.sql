@@ -64,3 +64,9 @@ COMMENT ON FUNCTION holm_adjust(double precision[]) IS 'Holm step-down adjusted 
 COMMENT ON FUNCTION power_two_proportions(double precision, double precision, double precision, double precision) IS 'Power of the two-sided two-proportion z test with n_per_arm users per arm (pooled variance under H0, unpooled under H1, no continuity correction, both tails); alpha when p1 = p2';
 COMMENT ON FUNCTION sample_size_two_means(double precision, double precision, double precision, double precision) IS 'Users per arm to detect a difference delta in means of common sd, two-sided z test: 2 sd^2 (z_{1-alpha/2} + z_power)^2 / delta^2 (normal approximation); round up';
 COMMENT ON FUNCTION msprt_p_value(double precision, double precision, double precision, double precision) IS 'Always-valid p-value of the normal-mixture SPRT (Johari, Pekelis, Walsh) for a difference of two means: V = 2 sigma2 / n_per_arm, Lambda = sqrt(V / (V + tau2)) exp(tau2 mean_diff^2 / (2 V (V + tau2))), p = min(1, 1 / Lambda)';
+
+-- internal: validate_segments' test of homogeneity (not part of the public
+-- statistics: its arguments are the analysis' own counts)
+CREATE FUNCTION _chi2_homogeneity(x bigint[], n bigint[]) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'chi2_homogeneity' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _chi2_homogeneity(bigint[], bigint[]) IS 'Internal: p-value (upper tail) of Pearson''s chi-square test that groups of n[i] members, x[i] with the outcome, share one rate; NULL with fewer than two groups or when no one or everyone has the outcome';

@@ -19,6 +19,7 @@ BEGIN
 		                    'behavior_agg', 'behavior_union_agg', 'first_seen', 'last_seen', 'event_count',
 		                    'value_sum', 'recency_days', 'tenure_days', 'active_days', 'current_streak',
 		                    'decayed_activity', 'features', 'feature_count', 'feature_last_seen', 'adoption',
+		                    'active_periods', 'active_days_per_period',
 		                    'quantile_score', 'rfm_breakpoints', 'behavior_scores',
 		                    'normal_cdf', 'normal_quantile', 'students_t_cdf', 'students_t_quantile', 'chi2_cdf',
 		                    'chi2_quantile', 'two_proportion_test', 'welch_test', 'srm_test', 'cochran_q_test',
@@ -63,6 +64,12 @@ GRANT SELECT ON refresh_status, rejected_events TO segmentation_admin;
 -- readers: the BI views (those of the state are granted where track() creates
 -- them), which read the extension's own tables and call nothing internal
 GRANT SELECT ON experiment_lift TO segmentation_reader, segmentation_admin;
+-- the managed analyses (sql/75-analyses-managed.sql): SECURITY DEFINER,
+-- aggregates only; what they call inside (_analysis_last_period,
+-- _period_index, ...) runs as the extension's owner and is granted to no one
+GRANT EXECUTE ON FUNCTION retention_matrix(text, text, text, text, boolean), lifecycle(text, text),
+	stickiness(text, text), validate_segments(text, timestamptz, interval, text)
+	TO segmentation_reader, segmentation_admin;
 
 COMMENT ON SEQUENCE sources_id_seq IS 'Ids of tracked sources';
 COMMENT ON SEQUENCE refresh_runs_id_seq IS 'Ids of refresh runs';

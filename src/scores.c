@@ -7,7 +7,9 @@
  *		the aggregate that finds those breakpoints; ScoresCompute and
  *		behavior_scores, every per-user score of segmentation.scores from one
  *		decoding (predicate.c evaluates segment rules on them), and
- *		ScoresTimeDependent, the few of them that move within a UTC day.
+ *		ScoresTimeDependent, the few of them that move within a UTC day;
+ *		active_periods and active_days_per_period, the periods (days, ISO
+ *		weeks, months) of the active days, which the managed analyses read.
  *
  * Days are UTC calendar days; date(as_of) is the UTC day of as_of.
  */
@@ -21,9 +23,12 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #define GET_BEHAVIOR(n) BehaviorFromDatum(PG_GETARG_DATUM(n), &tmp)
 /* for the scores that read only events, first/last event and value sum */
@@ -319,6 +324,166 @@ behavior_adoption(PG_FUNCTION_ARGS)
 			used++;
 	}
 	PG_RETURN_FLOAT8((double) used / distinct);
+}
+
+/*
+ * Periods of the active days, for the managed analyses (retention, lifecycle,
+ * stickiness): UTC days, ISO weeks (Monday) or calendar months, each named
+ * by its first day.  A day number counts from 2000-01-01, as a date does.
+ */
+typedef enum PeriodKind
+{
+	PERIOD_DAY,
+	PERIOD_WEEK,
+	PERIOD_MONTH
+} PeriodKind;
+
+static PeriodKind
+PeriodArg(FunctionCallInfo fcinfo, int n)
+{
+	text	   *t = PG_GETARG_TEXT_PP(n);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	if (len == 3 && memcmp(s, "day", 3) == 0)
+		return PERIOD_DAY;
+	if (len == 4 && memcmp(s, "week", 4) == 0)
+		return PERIOD_WEEK;
+	if (len == 5 && memcmp(s, "month", 5) == 0)
+		return PERIOD_MONTH;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("argument \"period\" must be day, week or month"),
+			 errdetail("Got \"%s\".", text_to_cstring(t))));
+	pg_unreachable();
+}
+
+/*
+ * The first day of the period that holds day, and the first day of the next
+ * period.  The month of the calendar's first day (4714-11-24 BC) starts on
+ * that day: a date cannot be earlier.
+ */
+static void
+PeriodBounds(PeriodKind kind, int32 day, int64 *start, int64 *next)
+{
+	int			y,
+				m,
+				d;
+
+	if (kind == PERIOD_DAY)
+	{
+		*start = day;
+		*next = (int64) day + 1;
+	}
+	else if (kind == PERIOD_WEEK)
+	{
+		/* 2000-01-03, day 2, was a Monday; the modulo floors */
+		*start = (int64) day - (((int64) day - 2) % 7 + 7) % 7;
+		*next = *start + 7;
+	}
+	else
+	{
+		j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+		*start = Max((int64) date2j(y, m, 1), DATETIME_MIN_JULIAN) - POSTGRES_EPOCH_JDATE;
+		*next = (int64) (m == 12 ? date2j(y + 1, 1, 1) : date2j(y, m + 1, 1)) - POSTGRES_EPOCH_JDATE;
+	}
+}
+
+/*
+ * The periods holding active days, ascending, and how many active days each
+ * holds: *starts and *days (palloc'd, grown as needed: memory in proportion
+ * to the periods).  One pass over the set bits of the stored words.
+ */
+static int
+ActivePeriods(const Behavior *b, PeriodKind kind, int32 **starts, int32 **days)
+{
+	int			n = 0,
+				max = 8,
+				w;
+	int64		next = PG_INT64_MIN;
+
+	*starts = palloc(max * sizeof(int32));
+	*days = palloc(max * sizeof(int32));
+	for (w = 0; w < b->nwords; w++)
+	{
+		uint64		word = b->words[w];
+
+		while (word != 0)
+		{
+			int32		day = (int32) (64 * (int64) b->word_ids[w] + pg_rightmost_one_pos64(word));
+			int64		start;
+
+			word &= word - 1;
+			if (day < next)
+			{
+				/* days ascend: still in the period of the last one */
+				(*days)[n - 1]++;
+				continue;
+			}
+			if (n == max)
+			{
+				max *= 2;
+				*starts = repalloc(*starts, max * sizeof(int32));
+				*days = repalloc(*days, max * sizeof(int32));
+			}
+			PeriodBounds(kind, day, &start, &next);
+			(*starts)[n] = (int32) start;
+			(*days)[n] = 1;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* active_periods(b, period): the first days of the periods with an active day, ascending */
+PG_FUNCTION_INFO_V1(behavior_active_periods);
+Datum
+behavior_active_periods(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	const Behavior *b = GET_BEHAVIOR(0);
+	PeriodKind	kind = PeriodArg(fcinfo, 1);
+	int32	   *starts,
+			   *days;
+	int			n = ActivePeriods(b, kind, &starts, &days);
+	Datum	   *elems = palloc(Max(n, 1) * sizeof(Datum));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = DateADTGetDatum(starts[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, DATEOID, sizeof(DateADT), true, TYPALIGN_INT));
+}
+
+/* active_days_per_period(b, period): (period_start, days) per period with an active day, ascending */
+PG_FUNCTION_INFO_V1(behavior_active_days_per_period);
+Datum
+behavior_active_days_per_period(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Behavior	tmp;
+	const Behavior *b;
+	PeriodKind	kind;
+	int32	   *starts,
+			   *days;
+	int			n,
+				i;
+
+	/* checks that the caller takes a set, and the result's two columns */
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != 2 || TupleDescAttr(rsinfo->setDesc, 0)->atttypid != DATEOID ||
+		TupleDescAttr(rsinfo->setDesc, 1)->atttypid != INT4OID)
+		elog(ERROR, "active_days_per_period must return (date, int)");
+	b = GET_BEHAVIOR(0);
+	kind = PeriodArg(fcinfo, 1);
+	n = ActivePeriods(b, kind, &starts, &days);
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[2] = {DateADTGetDatum(starts[i]), Int32GetDatum(days[i])};
+		bool		nulls[2] = {false, false};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /* 1 + number of the n breakpoints strictly below x; descending: 1 + number >= x */

@@ -2,7 +2,8 @@
  * stats.c
  *		The statistics behind experiment lift: normal and Student t
  *		distributions, chi-square and its quantile, the two-proportion z test,
- *		Welch's t test, the sample ratio mismatch test, Cochran's Q test of
+ *		Welch's t test, the sample ratio mismatch test, Pearson's chi-square
+ *		test of homogeneity (validate_segments), Cochran's Q test of
  *		heterogeneity, Benjamini-Hochberg and Holm adjustment, power and sample
  *		sizes, and the always-valid p-value of the mixture sequential
  *		probability ratio test.
@@ -836,6 +837,61 @@ srm_test(PG_FUNCTION_ARGS)
 	if (isinf(chi2))
 		PG_RETURN_FLOAT8(0);
 	IncompleteGamma((arms - 1) / 2.0, chi2 / 2, &P, &Q);
+	PG_RETURN_FLOAT8(Q);
+}
+
+/*
+ * _chi2_homogeneity(x, n): p-value of Pearson's chi-square test that groups
+ * of n[i] members, x[i] of whom had the outcome, share one rate (a k x 2
+ * table, k - 1 degrees of freedom), from the upper tail.  NULL when it is
+ * undefined: fewer than two groups with members, or no one (or everyone)
+ * with the outcome.
+ */
+PG_FUNCTION_INFO_V1(chi2_homogeneity);
+Datum
+chi2_homogeneity(PG_FUNCTION_ARGS)
+{
+	Datum	   *xs,
+			   *ns;
+	int			k = ArrayValues(PG_GETARG_ARRAYTYPE_P(0), INT8OID, "x", &xs);
+	int			kn = ArrayValues(PG_GETARG_ARRAYTYPE_P(1), INT8OID, "n", &ns);
+	double		total = 0,
+				outcomes = 0,
+				chi2 = 0,
+				P,
+				Q;
+	int			groups = 0,
+				i;
+
+	if (k != kn)
+		BadArg("n", "must have one element per element of x");
+	for (i = 0; i < k; i++)
+	{
+		int64		x = DatumGetInt64(xs[i]),
+					n = DatumGetInt64(ns[i]);
+
+		if (n < 0)
+			BadArg("n", "must not be negative");
+		if (x < 0 || x > n)
+			BadArg("x", "must be between 0 and n");
+		if (n > 0)
+			groups++;
+		total += n;
+		outcomes += x;
+	}
+	if (groups < 2 || outcomes == 0 || outcomes == total)
+		PG_RETURN_NULL();
+	for (i = 0; i < k; i++)
+	{
+		double		n = DatumGetInt64(ns[i]),
+					x = DatumGetInt64(xs[i]),
+					e1 = n * (outcomes / total),
+					e0 = n * ((total - outcomes) / total);
+
+		if (n > 0)
+			chi2 += (x - e1) * (x - e1) / e1 + (n - x - e0) * (n - x - e0) / e0;
+	}
+	IncompleteGamma((groups - 1) / 2.0, chi2 / 2, &P, &Q);
 	PG_RETURN_FLOAT8(Q);
 }
 

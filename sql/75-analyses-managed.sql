@@ -1,0 +1,368 @@
+-- The managed analyses (DESIGN section 5): retention_matrix, lifecycle,
+-- stickiness and validate_segments.  They read the stored behaviors
+-- (segmentation.profiles: active days are kept exactly, so no event is
+-- scanned again) and segmentation.membership_history, which their callers
+-- cannot read: SECURITY DEFINER, search_path pinned, every argument checked
+-- before anything is read, and the queries constant text with the arguments
+-- as parameters (nothing is interpolated).  doc/analyses.md explains them.
+--
+-- A user's segment for a period (or cohort) is their segment in the scheme
+-- at the period's first instant (00:00 UTC of its first day): the stay in
+-- force then, else the first stay they entered after it, else (unknown).
+-- Every query below finds it the same way: a user's stays, in the order they
+-- were entered, cover [exit of the previous stay, own exit), the first one
+-- from the beginning of time and the current one to the end.
+
+-- Consecutive periods have consecutive indexes: days since 2000-01-01, ISO
+-- weeks since the one of 2000-01-03, months since January of year 0
+-- (the year 1 BC: PostgreSQL's calendar has no year 0).
+CREATE FUNCTION _period_index(d date, period text) RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT CASE period
+       WHEN 'day' THEN d OPERATOR(pg_catalog.-) '2000-01-01'::pg_catalog.date
+       WHEN 'week' THEN (d OPERATOR(pg_catalog.-) '2000-01-03'::pg_catalog.date) OPERATOR(pg_catalog./) 7
+       WHEN 'month' THEN (CASE WHEN pg_catalog.date_part('year', d) OPERATOR(pg_catalog.<) 0::pg_catalog.float8
+                               THEN pg_catalog.date_part('year', d) OPERATOR(pg_catalog.+) 1::pg_catalog.float8
+                               ELSE pg_catalog.date_part('year', d) END OPERATOR(pg_catalog.*) 12::pg_catalog.float8
+                          OPERATOR(pg_catalog.+) pg_catalog.date_part('month', d) OPERATOR(pg_catalog.-) 1::pg_catalog.float8)::pg_catalog.int4
+       END
+$$;
+COMMENT ON FUNCTION _period_index(date, text) IS 'Internal: index of the period (day, week, month) that starts on d; consecutive periods have consecutive indexes';
+
+-- The first day of the period of index i (the inverse of _period_index)
+CREATE FUNCTION _period_start(i int, period text) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT CASE period
+       WHEN 'day' THEN '2000-01-01'::pg_catalog.date OPERATOR(pg_catalog.+) i
+       WHEN 'week' THEN '2000-01-03'::pg_catalog.date OPERATOR(pg_catalog.+) (i OPERATOR(pg_catalog.*) 7)
+       WHEN 'month' THEN pg_catalog.make_date(
+           CASE WHEN pg_catalog.div(i, 12) OPERATOR(pg_catalog.<=) 0
+                THEN pg_catalog.floor(i::pg_catalog.numeric OPERATOR(pg_catalog./) 12)::pg_catalog.int4 OPERATOR(pg_catalog.-) 1
+                ELSE pg_catalog.floor(i::pg_catalog.numeric OPERATOR(pg_catalog./) 12)::pg_catalog.int4 END,
+           pg_catalog.mod(pg_catalog.mod(i, 12) OPERATOR(pg_catalog.+) 12, 12) OPERATOR(pg_catalog.+) 1, 1)
+       END
+$$;
+COMMENT ON FUNCTION _period_start(int, text) IS 'Internal: first day of the period (day, week, month) of index i (the inverse of _period_index)';
+
+-- Checks the arguments every analysis shares, and returns the first day of
+-- the period of the last refresh's as_of: the last period the analyses
+-- report.  NULL when there is nothing to analyze yet (no track(), or no
+-- refresh).
+CREATE FUNCTION _analysis_last_period(period text, scheme text) RETURNS date
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	last_as_of timestamptz;
+BEGIN
+	IF period IS NULL OR period NOT IN ('day', 'week', 'month') THEN
+		RAISE EXCEPTION 'argument "period" must be day, week or month' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = format('Got %s.', coalesce(quote_literal(period), 'NULL'));
+	END IF;
+	IF scheme IS NOT NULL AND NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = _analysis_last_period.scheme) THEN
+		RAISE EXCEPTION 'argument "scheme": there is no scheme %', quote_literal(scheme) USING ERRCODE = 'undefined_object',
+			HINT = 'Pass the name of a scheme of segmentation.define_segment(), or NULL for every user together.';
+	END IF;
+	IF to_regclass('segmentation.score_context') IS NULL THEN
+		RETURN NULL;
+	END IF;
+	EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO last_as_of;
+	RETURN date_trunc(period, last_as_of AT TIME ZONE 'UTC')::date;
+END $$;
+COMMENT ON FUNCTION _analysis_last_period(text, text) IS 'Internal: checks period and scheme; the first day of the period of the last refresh''s as_of (NULL before the first track or refresh)';
+
+-- (volatile: an immutable one would be folded, and raise, where it is planned)
+CREATE FUNCTION _feature_argument_unsupported(argname text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RAISE EXCEPTION 'argument "%" is not supported yet: it needs the days of each feature, which behaviors do not keep yet', argname
+		USING ERRCODE = 'feature_not_supported',
+		      HINT = 'Behaviors keep active days for all events together; per-feature days come with behavior v2. Leave it NULL for now.';
+END $$;
+COMMENT ON FUNCTION _feature_argument_unsupported(text) IS 'Internal: the error for an analysis argument that needs per-feature days (behavior v2)';
+
+-- ===================================================================
+-- retention_matrix
+-- ===================================================================
+
+CREATE FUNCTION retention_matrix(period text DEFAULT 'week', scheme text DEFAULT NULL, start_feature text DEFAULT NULL,
+	return_feature text DEFAULT NULL, unbounded boolean DEFAULT false)
+RETURNS TABLE (cohort date, segment text, period_offset int, cohort_users bigint, retained_users bigint,
+	retention double precision)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	last_period date;
+BEGIN
+	last_period := segmentation._analysis_last_period(period, scheme);
+	IF start_feature IS NOT NULL THEN
+		PERFORM segmentation._feature_argument_unsupported('start_feature');
+	END IF;
+	IF return_feature IS NOT NULL THEN
+		PERFORM segmentation._feature_argument_unsupported('return_feature');
+	END IF;
+	IF unbounded IS NULL THEN
+		RAISE EXCEPTION 'argument "unbounded" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF last_period IS NULL THEN
+		RETURN;
+	END IF;
+	-- $1 period, $2 scheme, $3 last period, $4 unbounded
+	RETURN QUERY EXECUTE $q$
+		WITH u AS (
+			SELECT p.user_id, a.ps, a.ps[1] AS cohort
+			FROM segmentation.profiles p
+			CROSS JOIN LATERAL (SELECT segmentation.active_periods(p.behavior, $1) AS ps) a
+			WHERE a.ps[1] <= $3),
+		spans AS (
+			SELECT h.user_id, h.segment, h.exited_at AS until,
+			       lag(h.exited_at) OVER (PARTITION BY h.user_id ORDER BY h.entered_at, h.exited_at NULLS LAST) AS since
+			FROM segmentation.membership_history h
+			WHERE h.scheme = $2),
+		placed AS (
+			SELECT u.user_id, u.ps, u.cohort, coalesce(s.segment, '(unknown)') AS segment
+			FROM u LEFT JOIN spans s ON s.user_id = u.user_id
+			  AND (s.since IS NULL OR s.since <= u.cohort::timestamp AT TIME ZONE 'UTC')
+			  AND (s.until IS NULL OR s.until > u.cohort::timestamp AT TIME ZONE 'UTC')),
+		active AS (
+			-- the offsets of a user's active periods from the cohort's
+			SELECT pl.cohort, pl.segment, pl.user_id,
+			       segmentation._period_index(a.p, $1) - segmentation._period_index(pl.cohort, $1) AS k
+			FROM placed pl, unnest(pl.ps) a(p)
+			WHERE a.p <= $3),
+		offsets AS (
+			SELECT a.cohort, a.segment, a.user_id, a.k FROM active a WHERE NOT $4
+			UNION ALL
+			-- unbounded: only the last one counts (retained at every offset up to it)
+			SELECT a.cohort, a.segment, a.user_id, max(a.k) FROM active a WHERE $4 GROUP BY 1, 2, 3),
+		cohorts AS (
+			SELECT pl.cohort, CASE WHEN GROUPING(pl.segment) = 1 THEN '(all)' ELSE pl.segment END AS segment,
+			       count(*) AS n
+			FROM placed pl
+			GROUP BY GROUPING SETS ((pl.cohort, pl.segment), (pl.cohort))),
+		hits AS (
+			SELECT o.cohort, CASE WHEN GROUPING(o.segment) = 1 THEN '(all)' ELSE o.segment END AS segment, o.k,
+			       count(*) AS n
+			FROM offsets o
+			GROUP BY GROUPING SETS ((o.cohort, o.segment, o.k), (o.cohort, o.k))),
+		grid AS (
+			SELECT c.cohort, c.segment, g.k, c.n,
+			       CASE WHEN $4
+			            -- retained at k or later: the users whose last period is k or later
+			            THEN sum(coalesce(h.n, 0)) OVER (PARTITION BY c.cohort, c.segment ORDER BY g.k DESC)
+			            ELSE coalesce(h.n, 0) END::bigint AS retained
+			FROM cohorts c
+			CROSS JOIN LATERAL generate_series(0, segmentation._period_index($3, $1) - segmentation._period_index(c.cohort, $1)) g(k)
+			LEFT JOIN hits h ON h.cohort = c.cohort AND h.segment = c.segment AND h.k = g.k
+			WHERE $2 IS NOT NULL OR c.segment = '(all)')
+		SELECT g.cohort, g.segment, g.k, g.n, g.retained, g.retained::float8 / g.n::float8
+		FROM grid g
+		ORDER BY g.cohort, g.segment <> '(all)', g.segment, g.k
+	$q$ USING period, scheme, last_period, unbounded;
+END $$;
+COMMENT ON FUNCTION retention_matrix(text, text, text, text, boolean) IS 'Cohort retention per segment and (all): users by the period (day, week, month; UTC) of their first event, and how many were active in each later period (unbounded: in it or later), up to the period of the last refresh; the segment is the one at the start of the cohort period; start_feature and return_feature need behavior v2 (not supported yet)';
+
+-- ===================================================================
+-- lifecycle
+-- ===================================================================
+
+CREATE FUNCTION lifecycle(period text DEFAULT 'week', scheme text DEFAULT NULL)
+RETURNS TABLE (period_start date, segment text, status text, users bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	last_period date;
+BEGIN
+	last_period := segmentation._analysis_last_period(period, scheme);
+	IF last_period IS NULL THEN
+		RETURN;
+	END IF;
+	-- $1 period, $2 scheme, $3 last period
+	RETURN QUERY EXECUTE $q$
+		WITH u AS (
+			SELECT p.user_id, a.ps
+			FROM segmentation.profiles p
+			CROSS JOIN LATERAL (SELECT segmentation.active_periods(p.behavior, $1) AS ps) a
+			WHERE a.ps[1] <= $3),
+		act AS (
+			SELECT u.user_id, x.i, segmentation._period_index(x.p, $1) AS pi, x.p,
+			       segmentation._period_index(u.ps[x.i - 1], $1) AS prev_pi,
+			       segmentation._period_index(u.ps[x.i + 1], $1) AS next_pi
+			FROM u, unnest(u.ps) WITH ORDINALITY x(p, i)
+			WHERE x.p <= $3),
+		statuses AS (
+			SELECT a.user_id, a.p AS period_start,
+			       CASE WHEN a.i = 1 THEN 'new' WHEN a.prev_pi = a.pi - 1 THEN 'returning' ELSE 'resurrecting' END AS status
+			FROM act a
+			UNION ALL
+			-- active in a period, not in the next one (which has begun)
+			SELECT a.user_id, segmentation._period_start(a.pi + 1, $1), 'dormant'
+			FROM act a
+			WHERE (a.next_pi IS NULL OR a.next_pi > a.pi + 1) AND a.pi + 1 <= segmentation._period_index($3, $1)),
+		spans AS (
+			SELECT h.user_id, h.segment, h.exited_at AS until,
+			       lag(h.exited_at) OVER (PARTITION BY h.user_id ORDER BY h.entered_at, h.exited_at NULLS LAST) AS since
+			FROM segmentation.membership_history h
+			WHERE h.scheme = $2),
+		placed AS (
+			SELECT st.period_start, st.status, coalesce(s.segment, '(unknown)') AS segment
+			FROM statuses st LEFT JOIN spans s ON s.user_id = st.user_id
+			  AND (s.since IS NULL OR s.since <= st.period_start::timestamp AT TIME ZONE 'UTC')
+			  AND (s.until IS NULL OR s.until > st.period_start::timestamp AT TIME ZONE 'UTC'))
+		SELECT g.period_start, g.segment, g.status, g.users
+		FROM (SELECT pl.period_start, CASE WHEN GROUPING(pl.segment) = 1 THEN '(all)' ELSE pl.segment END AS segment,
+		             pl.status, count(*) AS users
+		      FROM placed pl
+		      GROUP BY GROUPING SETS ((pl.period_start, pl.segment, pl.status), (pl.period_start, pl.status))) g
+		WHERE $2 IS NOT NULL OR g.segment = '(all)'
+		ORDER BY g.period_start, g.segment <> '(all)', g.segment,
+		         array_position(ARRAY['new', 'returning', 'resurrecting', 'dormant'], g.status)
+	$q$ USING period, scheme, last_period;
+END $$;
+COMMENT ON FUNCTION lifecycle(text, text) IS 'Users per period (day, week, month; UTC), segment (at the period''s start) and (all), and status: new (first active period), returning (active in it and in the one before), resurrecting (active in it, not in the one before, active earlier), dormant (active in the one before, not in it; a positive count), up to the period of the last refresh; rows of 0 users are left out';
+
+-- ===================================================================
+-- stickiness
+-- ===================================================================
+
+CREATE FUNCTION stickiness(period text DEFAULT 'week', scheme text DEFAULT NULL)
+RETURNS TABLE (period_start date, segment text, active_days int, users bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	last_period date;
+BEGIN
+	last_period := segmentation._analysis_last_period(period, scheme);
+	IF last_period IS NULL THEN
+		RETURN;
+	END IF;
+	-- $1 period, $2 scheme, $3 last period
+	RETURN QUERY EXECUTE $q$
+		WITH d AS (
+			SELECT p.user_id, x.period_start, x.days
+			FROM segmentation.profiles p
+			CROSS JOIN LATERAL segmentation.active_days_per_period(p.behavior, $1) x
+			WHERE x.period_start <= $3),
+		spans AS (
+			SELECT h.user_id, h.segment, h.exited_at AS until,
+			       lag(h.exited_at) OVER (PARTITION BY h.user_id ORDER BY h.entered_at, h.exited_at NULLS LAST) AS since
+			FROM segmentation.membership_history h
+			WHERE h.scheme = $2),
+		placed AS (
+			SELECT d.period_start, d.days, coalesce(s.segment, '(unknown)') AS segment
+			FROM d LEFT JOIN spans s ON s.user_id = d.user_id
+			  AND (s.since IS NULL OR s.since <= d.period_start::timestamp AT TIME ZONE 'UTC')
+			  AND (s.until IS NULL OR s.until > d.period_start::timestamp AT TIME ZONE 'UTC'))
+		SELECT g.period_start, g.segment, g.days, g.users
+		FROM (SELECT pl.period_start, CASE WHEN GROUPING(pl.segment) = 1 THEN '(all)' ELSE pl.segment END AS segment,
+		             pl.days, count(*) AS users
+		      FROM placed pl
+		      GROUP BY GROUPING SETS ((pl.period_start, pl.segment, pl.days), (pl.period_start, pl.days))) g
+		WHERE $2 IS NOT NULL OR g.segment = '(all)'
+		ORDER BY g.period_start, g.segment <> '(all)', g.segment, g.days
+	$q$ USING period, scheme, last_period;
+END $$;
+COMMENT ON FUNCTION stickiness(text, text) IS 'Users per period (day, week, month; UTC), segment (at the period''s start) and (all), by the number of days of the period they were active on (1 or more), up to the period of the last refresh; rows of 0 users are left out';
+
+-- ===================================================================
+-- validate_segments
+-- ===================================================================
+
+CREATE FUNCTION validate_segments(scheme text, as_of timestamptz, horizon interval, outcome text DEFAULT 'churn')
+RETURNS TABLE (segment text, users bigint, outcome_users bigint, rate double precision, ci_low double precision,
+	ci_high double precision, p_vs_rest double precision, q_vs_rest double precision, homogeneity_p double precision)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	first_day date;
+	last_day date;
+	last_as_of timestamptz;
+BEGIN
+	IF scheme IS NULL THEN
+		RAISE EXCEPTION 'argument "scheme" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF as_of IS NULL OR NOT isfinite(as_of) THEN
+		RAISE EXCEPTION 'argument "as_of" must be a finite time' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF horizon IS NULL OR horizon <= interval '0' THEN
+		RAISE EXCEPTION 'argument "horizon" must be a positive interval' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = format('Got %s.', coalesce(quote_literal(horizon::text), 'NULL'));
+	END IF;
+	-- the outcome is read on whole UTC days: date(as_of) < d <= date(as_of + horizon),
+	-- with as_of + horizon added on the UTC calendar (behaviors keep days, not times)
+	first_day := (as_of AT TIME ZONE 'UTC')::date;
+	last_day := ((as_of AT TIME ZONE 'UTC') + horizon)::date;
+	IF last_day <= first_day THEN
+		RAISE EXCEPTION 'argument "horizon" must reach past the UTC day of as_of' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = format('as_of + horizon (%s UTC) is on the day of as_of; the outcome is read on the whole UTC days after it.',
+				(as_of AT TIME ZONE 'UTC') + horizon),
+			HINT = 'Use a horizon of whole days, such as ''30 days''.';
+	END IF;
+	IF outcome IS NULL THEN
+		RAISE EXCEPTION 'argument "outcome" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF outcome NOT IN ('churn', 'active') THEN
+		IF EXISTS (SELECT FROM segmentation.features f WHERE f.name = validate_segments.outcome) THEN
+			PERFORM segmentation._feature_argument_unsupported('outcome');
+		END IF;
+		RAISE EXCEPTION 'argument "outcome" must be churn or active' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = format('Got %s, which is not a feature either.', quote_literal(outcome)),
+			HINT = 'churn: no event in the horizon; active: some event in it.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = validate_segments.scheme) THEN
+		RAISE EXCEPTION 'argument "scheme": there is no scheme %', quote_literal(scheme) USING ERRCODE = 'undefined_object',
+			HINT = 'Pass the name of a scheme of segmentation.define_segment().';
+	END IF;
+	IF to_regclass('segmentation.score_context') IS NULL THEN
+		RETURN;
+	END IF;
+	EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO last_as_of;
+	IF last_as_of IS NULL THEN
+		RETURN;
+	END IF;
+	-- no forward look: the members and their outcome must be in the data
+	IF as_of > last_as_of THEN
+		RAISE EXCEPTION 'argument "as_of" (%) is after the last refresh (as of %)', as_of, last_as_of
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'Segments are known up to the as_of of the last refresh: pass an earlier as_of, or refresh first.';
+	END IF;
+	IF last_day > (last_as_of AT TIME ZONE 'UTC')::date THEN
+		RAISE EXCEPTION 'the horizon ends on %, after the day of the last refresh (%)', last_day, (last_as_of AT TIME ZONE 'UTC')::date
+			USING ERRCODE = 'invalid_parameter_value',
+			      HINT = 'The outcome of days the data does not hold yet is unknown: pass an earlier as_of or a shorter horizon.';
+	END IF;
+	-- $1 scheme, $2 as_of, $3 last day of the horizon, $4 its days, $5 outcome
+	RETURN QUERY EXECUTE $q$
+		WITH m AS (
+			-- members at as_of exactly
+			SELECT DISTINCT ON (h.user_id) h.user_id, h.segment
+			FROM segmentation.membership_history h
+			WHERE h.scheme = $1 AND h.entered_at <= $2 AND (h.exited_at IS NULL OR h.exited_at > $2)
+			ORDER BY h.user_id, h.entered_at DESC),
+		o AS (
+			SELECT m.segment, count(*) AS n,
+			       count(*) FILTER (WHERE (coalesce(segmentation.active_days(p.behavior, $3::timestamp AT TIME ZONE 'UTC',
+			                                                                  make_interval(days => $4)), 0) > 0)
+			                              = ($5 = 'active')) AS x
+			FROM m LEFT JOIN segmentation.profiles p ON p.user_id = m.user_id
+			GROUP BY m.segment),
+		t AS (
+			SELECT sum(o.n)::bigint AS n, sum(o.x)::bigint AS x,
+			       segmentation._chi2_homogeneity(array_agg(o.x), array_agg(o.n)) AS homogeneity_p
+			FROM o),
+		r AS (
+			SELECT o.segment, o.n, o.x, CASE WHEN t.n > o.n THEN tp.p_value END AS p_value, t.homogeneity_p,
+			       -- Wilson score interval, 95% (z: the normal quantile of 0.975)
+			       (o.x + z.z * z.z / 2) / (o.n + z.z * z.z) AS center,
+			       z.z / (o.n + z.z * z.z) * sqrt(o.x::float8 * (o.n - o.x) / o.n + z.z * z.z / 4) AS half
+			FROM o CROSS JOIN t CROSS JOIN (SELECT 1.959963984540054::float8 AS z) z
+			-- the segment against the rest (none when it is the only one: the
+			-- call sees a stand-in of 1 and its answer is not used)
+			CROSS JOIN LATERAL segmentation.two_proportion_test(t.x - o.x, greatest(t.n - o.n, 1), o.x, o.n) tp),
+		q AS (
+			SELECT u.segment, u.q
+			FROM (SELECT array_agg(r.segment ORDER BY r.segment) AS segments,
+			             segmentation.bh_adjust(array_agg(r.p_value ORDER BY r.segment)) AS qs FROM r) z,
+			     unnest(z.segments, z.qs) u(segment, q))
+		SELECT r.segment, r.n, r.x, r.x::float8 / r.n::float8,
+		       greatest(r.center - r.half, 0), least(r.center + r.half, 1),
+		       r.p_value, q.q, r.homogeneity_p
+		FROM r JOIN q ON q.segment = r.segment
+		ORDER BY r.segment
+	$q$ USING scheme, as_of, last_day, last_day - first_day, outcome;
+END $$;
+COMMENT ON FUNCTION validate_segments(text, timestamptz, interval, text) IS 'Do the segments of a scheme behave differently? Per segment of the members at as_of exactly (from membership_history): users, those with the outcome (churn: no active day, active: some, on the UTC days d with date(as_of) < d <= date(as_of + horizon)), rate with a Wilson 95% CI, p and BH q of a two-proportion test against all other members, and homogeneity_p, a chi-square test across all segments (the same on every row); as_of + horizon must not pass the day of the last refresh';

@@ -1,0 +1,156 @@
+-- The managed analyses (sql/75-analyses-managed.sql) on a small data set
+-- whose answers can be checked by hand: retention_matrix, lifecycle,
+-- stickiness, validate_segments; the accessors behind them; every refused
+-- argument; (all) and (unknown) rows; a reader calls them and reads nothing else.
+SET TIME ZONE 'UTC';
+SET client_min_messages = warning;
+DROP EXTENSION segmentation CASCADE;
+CREATE EXTENSION segmentation;
+CREATE ROLE regress_am_reader IN ROLE segmentation_reader;
+
+-- the accessors: periods of the active days (2024-01-01 was a Monday)
+SELECT p, segmentation.active_periods(b, p)
+FROM (SELECT segmentation.behavior_agg(t) AS b
+      FROM unnest('{2024-01-01 00:00, 2024-01-07 23:59:59.999, 2024-01-08, 2024-01-31 12:00, 2024-02-29}'::timestamptz[]) t) s,
+     unnest('{day,week,month}'::text[]) p;
+SELECT x.* FROM (SELECT segmentation.behavior_agg(t) AS b
+                 FROM unnest('{2024-01-01, 2024-01-03, 2024-01-07 23:00, 2024-01-08, 2024-02-29}'::timestamptz[]) t) s,
+                segmentation.active_days_per_period(s.b, 'week') x;
+-- the calendar's ends: the first month is cut at the first day a date can name
+SELECT segmentation.active_periods(segmentation.behavior_agg(t), 'month'), segmentation.active_periods(segmentation.behavior_agg(t), 'week')
+FROM unnest('{4714-11-24 00:00:00+00 BC, 294276-12-31 23:59:59+00}'::timestamptz[]) t;
+SELECT segmentation.active_periods(segmentation.behavior_agg(now()), 'year');
+SELECT segmentation.active_days_per_period(segmentation.behavior_agg(now()), 'Week');
+
+-- before any track(): no rows, no error
+SELECT count(*) FROM segmentation.retention_matrix();
+SELECT count(*) FROM segmentation.lifecycle('day');
+SELECT count(*) FROM segmentation.stickiness('month');
+
+-- six users, refreshed on Monday 2024-01-15 and on Monday 2024-01-29
+--   u1: active weeks 1, 2, 4 (2024-01-01, -08, -22), two days in week 1
+--   u2: active weeks 1 and 3
+--   u3: active week 2 only
+--   u4: active weeks 3 and 4, first seen after the first refresh
+--   u5: active week 1 only, 5 events
+--   u6: active week 4, after the last refresh's as_of, in its week
+CREATE TABLE am_ev (uid bigint, ts timestamptz, name text, amount float8);
+INSERT INTO am_ev VALUES
+	(1, '2024-01-01 10:00', 'view', NULL), (1, '2024-01-02 23:59:59', 'view', NULL), (1, '2024-01-08 00:00', 'buy', 5),
+	(2, '2024-01-03 12:00', 'view', NULL),
+	(3, '2024-01-09 12:00', 'view', NULL),
+	(5, '2024-01-04 09:00', 'view', NULL), (5, '2024-01-04 09:01', 'view', NULL), (5, '2024-01-04 09:02', 'view', NULL),
+	(5, '2024-01-05 09:00', 'view', NULL), (5, '2024-01-06 09:00', 'view', NULL);
+SELECT segmentation.track('am_ev', 'uid', 'ts', 'name', 'amount');
+SELECT segmentation.define_feature('buying', '{buy}');
+SELECT segmentation.define_segment('eng', 'heavy', 'frequency >= 3', 20);
+SELECT segmentation.define_segment('eng', 'recent', 'recency_days < 7', 10);
+SELECT segmentation.define_segment('solo', 'everyone', 'true');
+-- tracked, never refreshed: no rows
+SELECT count(*) FROM segmentation.retention_matrix('week', 'eng');
+SELECT count(*) FROM segmentation.validate_segments('eng', '2024-01-01', '7 days');
+SELECT segmentation.refresh(as_of => '2024-01-15') IS NOT NULL AS refreshed;
+INSERT INTO am_ev VALUES
+	(2, '2024-01-16 12:00', 'view', NULL),
+	(4, '2024-01-17 12:00', 'view', NULL), (4, '2024-01-23 12:00', 'view', NULL),
+	(1, '2024-01-22 12:00', 'view', NULL);
+SELECT segmentation.refresh(as_of => '2024-01-29') IS NOT NULL AS refreshed;
+INSERT INTO am_ev VALUES (6, '2024-01-30 12:00', 'view', NULL), (6, '2024-02-07 12:00', 'view', NULL);
+SELECT segmentation.refresh(as_of => '2024-01-29 06:00') IS NOT NULL AS refreshed;
+SELECT user_id, segment, entered_at, exited_at FROM segmentation.membership_history WHERE scheme = 'eng' ORDER BY 1, 3;
+
+-- retention: cohorts by first week; week 4 (2024-01-29) is the last reported
+-- u6's week-5 day (2024-02-07) is after it and left out
+SELECT * FROM segmentation.retention_matrix();
+SELECT * FROM segmentation.retention_matrix('week', unbounded => true) WHERE cohort = '2024-01-01';
+-- per segment at the start of the cohort week: u1, u2, u5 (week 1) had no
+-- stay yet, so the first one they entered (on 2024-01-15) counts; so for u4
+-- (week 3, 2024-01-15: the refresh of that day did not know u4 yet), whose
+-- first stay began on 2024-01-29
+SELECT * FROM segmentation.retention_matrix('week', 'eng') WHERE period_offset <= 1;
+-- monthly: January is the month of the last refresh, so u6 counts
+SELECT * FROM segmentation.retention_matrix('month', 'eng');
+
+-- lifecycle, weekly: (all) and per segment
+SELECT * FROM segmentation.lifecycle();
+SELECT * FROM segmentation.lifecycle('week', 'eng') WHERE segment <> '(all)';
+SELECT * FROM segmentation.lifecycle('month');
+
+-- stickiness: u1 two days in week 1, u5 three
+SELECT * FROM segmentation.stickiness();
+SELECT * FROM segmentation.stickiness('month', 'eng');
+
+-- a scheme defined after the last refresh: nobody is in it yet, (unknown)
+SELECT segmentation.define_segment('later', 'all', 'true');
+SELECT * FROM segmentation.stickiness('month', 'later');
+
+-- validate_segments: members on 2024-01-15 exactly, churn in the 14 days after
+SELECT * FROM segmentation.validate_segments('eng', '2024-01-15', '14 days');
+SELECT segment, users, outcome_users, rate, homogeneity_p FROM segmentation.validate_segments('eng', '2024-01-15', '14 days', 'active');
+-- one segment: nothing to compare with (NULL, never NaN)
+SELECT * FROM segmentation.validate_segments('solo', '2024-01-15', '7 days');
+SELECT segmentation._chi2_homogeneity('{1}', '{5}') AS one_group, segmentation._chi2_homogeneity('{0,0}', '{5,7}') AS no_outcome,
+       segmentation._chi2_homogeneity('{5,7}', '{5,7}') AS all_outcome, segmentation._chi2_homogeneity('{0,1000000}', '{1000000,1000000}') AS far_tail,
+       segmentation._chi2_homogeneity('{3,6}', '{10,20}') AS equal_rates;
+-- before the first refresh: nobody was a member
+SELECT count(*) FROM segmentation.validate_segments('eng', '2024-01-14', '1 day');
+
+-- refused arguments, each naming what is wrong
+\set VERBOSITY default
+SELECT * FROM segmentation.retention_matrix('year');
+SELECT * FROM segmentation.retention_matrix(NULL);
+SELECT * FROM segmentation.retention_matrix('week', 'nope');
+SELECT * FROM segmentation.retention_matrix('week', NULL, 'buying');
+SELECT * FROM segmentation.retention_matrix('week', NULL, NULL, 'buying');
+SELECT * FROM segmentation.retention_matrix('week', NULL, unbounded => NULL);
+SELECT * FROM segmentation.lifecycle('quarter');
+SELECT * FROM segmentation.lifecycle('week', 'nope');
+SELECT * FROM segmentation.stickiness('hour');
+SELECT * FROM segmentation.stickiness('week', 'nope');
+SELECT * FROM segmentation.validate_segments(NULL, '2024-01-15', '7 days');
+SELECT * FROM segmentation.validate_segments('nope', '2024-01-15', '7 days');
+SELECT * FROM segmentation.validate_segments('eng', NULL, '7 days');
+SELECT * FROM segmentation.validate_segments('eng', 'infinity', '7 days');
+SELECT * FROM segmentation.validate_segments('eng', '2024-01-15', NULL);
+SELECT * FROM segmentation.validate_segments('eng', '2024-01-15', '0 days');
+SELECT * FROM segmentation.validate_segments('eng', '2024-01-15', '-3 days');
+SELECT * FROM segmentation.validate_segments('eng', '2024-01-15 10:00', '3 hours');
+SELECT * FROM segmentation.validate_segments('eng', '2024-01-15', '7 days', NULL);
+SELECT * FROM segmentation.validate_segments('eng', '2024-01-15', '7 days', 'buying');
+SELECT * FROM segmentation.validate_segments('eng', '2024-01-15', '7 days', 'nope');
+SELECT * FROM segmentation.validate_segments('eng', '2024-01-30', '1 day');
+SELECT * FROM segmentation.validate_segments('eng', '2024-01-20', '14 days');
+\set VERBOSITY terse
+
+-- a reader calls every analysis and reads nothing behind them
+SET ROLE regress_am_reader;
+SELECT count(*) > 0 AS reads_retention FROM segmentation.retention_matrix('day', 'eng');
+SELECT count(*) > 0 AS reads_lifecycle FROM segmentation.lifecycle('week', 'eng');
+SELECT count(*) > 0 AS reads_stickiness FROM segmentation.stickiness('week', 'eng');
+SELECT count(*) AS validate_rows FROM segmentation.validate_segments('eng', '2024-01-15', '14 days');
+SELECT count(*) FROM segmentation.profiles;
+SELECT count(*) FROM segmentation.membership_history;
+SELECT segmentation._period_index('2024-01-01', 'week');
+SELECT segmentation._chi2_homogeneity('{1,2}', '{3,4}');
+RESET ROLE;
+-- the privileges and settings of the four
+SELECT p.oid::regprocedure, p.prosecdef, p.proconfig,
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public,
+       has_function_privilege('segmentation_reader', p.oid, 'EXECUTE') AS reader,
+       has_function_privilege('segmentation_admin', p.oid, 'EXECUTE') AS admin,
+       obj_description(p.oid, 'pg_proc') IS NOT NULL AS commented
+FROM pg_proc p
+WHERE p.pronamespace = 'segmentation'::regnamespace
+  AND p.proname IN ('retention_matrix', 'lifecycle', 'stickiness', 'validate_segments', 'active_periods',
+                    'active_days_per_period', '_chi2_homogeneity', '_period_index', '_period_start', '_analysis_last_period')
+ORDER BY 1::text;
+
+-- the answers do not depend on the session's time zone
+SET TIME ZONE 'Pacific/Kiritimati';
+SELECT * FROM segmentation.lifecycle('day') WHERE period_start BETWEEN '2024-01-01' AND '2024-01-03';
+SET TIME ZONE 'UTC';
+
+DROP ROLE regress_am_reader;
+DROP EXTENSION segmentation CASCADE;
+CREATE EXTENSION segmentation;
+DROP TABLE am_ev;
