@@ -109,7 +109,8 @@ def main():
 
     conn = connect(db)
     cur = conn.cursor()
-    state = ("SELECT array_agg(row(scheme, segment, variant, users, conversions, abs_lift, q_value)::text ORDER BY scheme, segment, variant)"
+    state = ("SELECT array_agg(row(scheme, segment, variant, users, conversions, abs_lift, q_value, enough_data, heterogeneity_p_value)::text"
+             " ORDER BY scheme, segment, variant)"
              " FROM segmentation.experiment_lift WHERE experiment = 'checkout_v2' AND scheme IN ('lifecycle', 'rfm')")
     sources = "SELECT array_agg(row(source, user_column, time_column, event_column, value_column)::text) FROM segmentation.sources"
     lift_before, sources_before = one(cur, state), one(cur, sources)
