@@ -149,6 +149,29 @@ WHERE experiment = 'checkout_v2' AND scheme = 'lifecycle' AND variant = 'treatme
 ORDER BY segment = '(all)' DESC, segment;
 SQL
 "$PYTHON" "$ROOT/scripts/demo_report.py" lift
+psql -X -q -v ON_ERROR_STOP=1 -v assigned="$assigned" <<'SQL'
+\echo == do the lifecycle segments predict churn? members on :assigned at noon, no event in the 14 days after (segmentation.validate_segments)
+SELECT segment, users, round(rate::numeric, 3) AS churn_rate,
+       '[' || round(ci_low::numeric, 3) || ', ' || round(ci_high::numeric, 3) || ']' AS ci95,
+       round(q_vs_rest::numeric, 4) AS q_vs_rest, round(homogeneity_p::numeric, 4) AS homogeneity_p
+FROM segmentation.validate_segments('lifecycle', (:'assigned' || ' 12:00+00')::timestamptz, '14 days')
+ORDER BY rate DESC;
+\echo == weekly retention of the first three signup cohorts, everyone (segmentation.retention_matrix)
+SELECT cohort, max(cohort_users) AS users,
+       string_agg(lpad(round(100 * retention) || '%', 4), ' ' ORDER BY period_offset) AS "weeks 0, 1, 2, ... 8"
+FROM segmentation.retention_matrix('week')
+WHERE period_offset <= 8 AND cohort IN (SELECT DISTINCT cohort FROM segmentation.retention_matrix('week') ORDER BY cohort LIMIT 3)
+GROUP BY cohort ORDER BY cohort;
+\echo == funnel signed_up -> created_project -> checkout_completed within 90 days, per lifecycle segment now (segmentation.window_funnel)
+SELECT m.segment, count(*) FILTER (WHERE f.level >= 1) AS signed_up, count(*) FILTER (WHERE f.level >= 2) AS created_project,
+       count(*) FILTER (WHERE f.level >= 3) AS checkout_completed,
+       round(count(*) FILTER (WHERE f.level >= 3)::numeric / nullif(count(*) FILTER (WHERE f.level >= 1), 0), 3) AS conversion
+FROM (SELECT e.user_id, segmentation.window_funnel(e.occurred_at,
+             ARRAY[e.event = 'signed_up', e.event = 'created_project', e.event = 'checkout_completed'], '90 days') AS level
+      FROM app_events e GROUP BY e.user_id) f
+JOIN segmentation.memberships m ON m.user_id = f.user_id AND m.scheme = 'lifecycle'
+GROUP BY m.segment ORDER BY conversion DESC NULLS LAST;
+SQL
 cat >&2 <<EOF
 The treatment was built to help engaged users only: its interval clears 0, with
 q < 0.05, there and in no other segment ((all) is everyone, engaged included),
