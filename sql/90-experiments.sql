@@ -39,6 +39,7 @@ DECLARE
 	col name;
 	t regtype;
 	user_t regtype;
+	src regclass;
 BEGIN
 	IF e.name IS NULL OR e.name = '' OR e.control IS NULL OR e.conversion_event IS NULL THEN
 		RAISE EXCEPTION 'arguments "name", "control" and "conversion_event" must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -60,6 +61,12 @@ BEGIN
 			HINT = 'Conversions are read from the tracked events: call segmentation.track(...) first.';
 	END IF;
 	PERFORM segmentation._check_readable(e.assignments, e.tracked_by, 'assignments table');
+	-- the readout reads the tracked events for the role that defined it, who
+	-- would learn their rows from it (a conversion's exact time and value):
+	-- that role must be able to read every tracked table itself
+	FOR src IN SELECT s.source FROM segmentation.sources s ORDER BY s.id LOOP
+		PERFORM segmentation._check_readable(src, e.tracked_by, 'tracked table');
+	END LOOP;
 	FOREACH col IN ARRAY ARRAY[e.user_column, e.variant_column, e.assigned_at_column] LOOP
 		t := NULL;
 		SELECT a.atttypid::regtype INTO t FROM pg_attribute a

@@ -742,11 +742,43 @@ def refresh_lock():
     conn.close()
 
 
+def admin_reads_events_through_the_readout():
+    """Fourth review: an admin who may not read a tracked table defined an
+    experiment on it and learned its rows (event, exact time, value) from
+    the readout, bisecting the assignment time."""
+    conn, cur = database()
+    cur.execute("""DO $$ BEGIN
+                     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'regress_admin2') THEN CREATE ROLE regress_admin2 LOGIN; END IF;
+                   END $$;
+                   GRANT segmentation_admin TO regress_admin2;
+                   CREATE SCHEMA adm2 AUTHORIZATION regress_admin2;
+                   INSERT INTO public.ev VALUES (7, '2024-01-10 13:37:42+00', 'secret', 4242.5)""")
+    admin2 = as_role("regress_admin2")
+    admin2.execute("""CREATE TABLE adm2.ab (uid bigint, variant text, at timestamptz);
+                      INSERT INTO adm2.ab VALUES (7, 'probe', '2024-01-01'), (1, 'ctl', '2024-01-01')""")
+    err = error_of(admin2, "SELECT segmentation.define_experiment('leak', 'adm2.ab', 'uid', 'variant', 'at', 'ctl', 'secret', '365 days')")
+    check("admin: an experiment of a role that may not read the tracked events is refused",
+          err is not None and err[0] == "42501" and "may not read the tracked table" in err[1], err)
+    # defined while allowed, then the right is taken away: the next refresh leaves it out
+    cur.execute("GRANT SELECT ON public.ev TO regress_admin2")
+    admin2.execute("SELECT segmentation.define_experiment('leak', 'adm2.ab', 'uid', 'variant', 'at', 'ctl', 'secret', '365 days')")
+    cur.execute("REVOKE SELECT ON public.ev FROM regress_admin2")
+    c = connect(DB)
+    c.cursor().execute("SELECT segmentation.refresh(as_of => '2024-02-03')")
+    notices = " ".join(c.notices)
+    c.close()
+    check("admin: ... and left out by the next refresh once the role may no longer read them",
+          one(cur, "SELECT count(*) FROM segmentation.experiment_lift WHERE experiment = 'leak'") == 0
+          and "may not read the tracked table" in notices, notices)
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
                  untrack_and_ddl, dump_restore_renumbers, refresh_status, create_state_domain, owner_retypes_to_own_cast,
-                 admin_edits_sources, row_level_security, refresh_lock, owner_plants_code_in_the_table, owner_races_the_check):
+                 admin_edits_sources, row_level_security, refresh_lock, owner_plants_code_in_the_table, owner_races_the_check,
+                 admin_reads_events_through_the_readout):
         if names and test.__name__ not in names:
             continue
         try:
