@@ -248,6 +248,15 @@ COMMENT ON VIEW _feature_map IS 'Internal: which feature each event name counts 
 -- INDEX, CREATE STATISTICS, constraints, triggers, ATTACH, INHERIT, ALTER all
 -- wait), so an owner cannot add what it refuses while the read waits for its
 -- lock.
+-- (src/guard.c: locks by OID, and runs one statement that may plan only
+-- the relations it is given, the extension's own and temporary ones)
+CREATE FUNCTION _lock_relation(rel oid) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'lock_relation' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION _lock_relation(oid) IS 'Internal: locks a relation by OID in SHARE UPDATE EXCLUSIVE mode to the end of the transaction; false when it no longer exists';
+CREATE FUNCTION _execute_guarded(sql text, allowed oid[], param bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'execute_guarded' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION _execute_guarded(text, oid[], bigint) IS 'Internal: runs one statement ($1 = param) in which only the allowed relations, the extension''s own and this session''s temporary ones may be planned; the rows it processed';
+
 CREATE FUNCTION _check_readable(rel regclass, reader name, what text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -275,18 +284,21 @@ BEGIN
 			-- (find_all_inheritors does the same): a child or grandchild
 			-- cannot be attached or inherited, nor anything added to one,
 			-- while it is not yet locked and already listed.
-			EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', rel);
+			-- (by OID: LOCK TABLE would look the name up again, and a schema
+			-- rename, which locks no table, could point it elsewhere)
+			IF NOT segmentation._lock_relation(rel) THEN
+				RAISE EXCEPTION 'the % no longer exists (it was dropped)', what USING ERRCODE = 'undefined_table';
+			END IF;
 			locked := ARRAY[rel::oid];
 			LOOP
 				SELECT array_agg(DISTINCT i.inhrelid) INTO fresh FROM pg_inherits i
 				WHERE i.inhparent = ANY (locked) AND NOT i.inhrelid = ANY (locked);
 				EXIT WHEN fresh IS NULL;
 				FOREACH part IN ARRAY fresh LOOP
-					IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = part) THEN
+					IF NOT segmentation._lock_relation(part) THEN
 						RAISE EXCEPTION 'the % % changed while it was being read', what, rel
 							USING ERRCODE = 'object_not_in_prerequisite_state';
 					END IF;
-					EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', part::regclass);
 				END LOOP;
 				locked := locked || fresh;
 			END LOOP;

@@ -213,8 +213,10 @@ END $$;
 COMMENT ON FUNCTION _install_capture(int) IS 'Internal: creates the change-capture triggers of a tracked source (again: replaces its capture function)';
 
 -- The union of all tracked sources as (source_id, user_id, ts, event,
--- value), each source re-validated first.
-CREATE FUNCTION _sources_sql() RETURNS text
+-- value), each source re-validated first, and the OIDs it checked: the
+-- statement that reads the SQL runs through _execute_guarded with them, so
+-- that a name which comes to name another table is refused (src/guard.c).
+CREATE FUNCTION _sources_sql(OUT sql text, OUT checked oid[])
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	id int;
@@ -222,20 +224,23 @@ DECLARE
 	value_type regtype;
 	parts text[] := '{}'::text[];
 BEGIN
+	checked := '{}';
 	FOR id IN SELECT x.id FROM segmentation.sources x ORDER BY x.id LOOP
 		s := segmentation._check_source(id, true);
 		SELECT a.atttypid INTO value_type FROM pg_attribute a WHERE a.attrelid = s.source AND a.attnum = s.attnums[4];
 		parts := parts || format('SELECT %s AS source_id, t.%I AS user_id, t.%I AS ts, t.%I::text AS event, %s AS value FROM %s t',
 			s.id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('t', s.value_column, value_type), s.source);
+		checked := checked || s.source::oid;
 	END LOOP;
 	IF parts = '{}' THEN
 		-- nothing tracked any more: no events, of the state's user id type
-		RETURN format('SELECT NULL::int AS source_id, NULL::%s AS user_id, NULL::timestamptz AS ts, NULL::text AS event, NULL::float8 AS value WHERE false',
+		sql := format('SELECT NULL::int AS source_id, NULL::%s AS user_id, NULL::timestamptz AS ts, NULL::text AS event, NULL::float8 AS value WHERE false',
 			(SELECT a.atttypid::regtype FROM pg_attribute a WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id'));
+		RETURN;
 	END IF;
-	RETURN array_to_string(parts, ' UNION ALL ');
+	sql := array_to_string(parts, ' UNION ALL ');
 END $$;
-COMMENT ON FUNCTION _sources_sql() IS 'Internal: SQL of the union of the tracked sources, each re-validated';
+COMMENT ON FUNCTION _sources_sql() IS 'Internal: SQL of the union of the tracked sources, each re-validated, and the OIDs of the tables it checked';
 
 -- ===================================================================
 -- Public pipeline functions

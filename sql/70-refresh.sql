@@ -11,6 +11,7 @@ DECLARE
 	run bigint;
 	utype text;
 	src text;
+	checked oid[];
 	n_events bigint := 0;
 	n_users bigint := 0;
 	n_moves bigint := 0;
@@ -96,7 +97,8 @@ BEGIN
 	BEGIN
 		SELECT a.atttypid::regtype::text INTO utype FROM pg_attribute a
 		WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
-		src := segmentation._sources_sql();
+		-- (the tables it names are read by _execute_guarded: those it checked, only)
+		SELECT x.sql, x.checked INTO src, checked FROM segmentation._sources_sql() x;
 		EXECUTE format('CREATE TEMP TABLE _batch (user_id %s, b segmentation.behavior, replace boolean, n bigint) ON COMMIT DROP', utype);
 
 		-- One statement, so one snapshot: the queued events it consumes, the
@@ -107,7 +109,7 @@ BEGIN
 		IF do_full THEN
 			-- the sources are read twice, in the same snapshot: once for the
 			-- rejected rows, once for the aggregate
-			EXECUTE format($q$
+			PERFORM segmentation._execute_guarded(format($q$
 				WITH c AS (DELETE FROM segmentation.pending_events RETURNING 1),
 				     d AS (DELETE FROM segmentation.dirty_users RETURNING 1),
 				     t AS (DELETE FROM segmentation.truncated RETURNING 1),
@@ -122,11 +124,11 @@ BEGIN
 				FROM (%1$s) e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
 				WHERE segmentation._reject_reason(e.user_id IS NULL, e.ts, e.value) IS NULL
 				GROUP BY e.user_id
-			$q$, src) USING run;
+			$q$, src), checked, run);
 			INSERT INTO _batch SELECT p.user_id, NULL, true, 0 FROM segmentation.profiles p
 			WHERE NOT EXISTS (SELECT FROM _batch b WHERE b.user_id = p.user_id);
 		ELSE
-			EXECUTE format($q$
+			PERFORM segmentation._execute_guarded(format($q$
 				WITH c AS (DELETE FROM segmentation.pending_events RETURNING source_id, user_id, ts, event, value),
 				     cr AS (SELECT c.*, segmentation._reject_reason(c.user_id IS NULL, c.ts, c.value) AS reason FROM c),
 				     d AS (DELETE FROM segmentation.dirty_users RETURNING user_id),
@@ -154,7 +156,7 @@ BEGIN
 				GROUP BY c.user_id
 				UNION ALL
 				SELECT dd.user_id, r.b, true, coalesce(r.n, 0) FROM dd LEFT JOIN r USING (user_id)
-			$q$, src) USING run;
+			$q$, src), checked, run);
 		END IF;
 		ANALYZE _batch;
 		SELECT coalesce(sum(b.n), 0) INTO n_events FROM _batch b;

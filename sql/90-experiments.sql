@@ -94,6 +94,11 @@ BEGIN
 		RAISE EXCEPTION 'arguments "variants" and "weights" go together, one weight per variant, without NULLs'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- every refresh computes the readout per scheme, segment and variant
+	IF cardinality(e.variants) > 100 OR EXISTS (SELECT FROM unnest(e.variants) v WHERE octet_length(v) > 200) THEN
+		RAISE EXCEPTION 'argument "variants" may name at most 100 variants of at most 200 bytes each'
+			USING ERRCODE = 'program_limit_exceeded';
+	END IF;
 	-- weights are relative: a sane range keeps the SRM test's arithmetic finite
 	IF EXISTS (SELECT FROM unnest(e.weights) w WHERE NOT (w >= 0 AND w <= 1e9)) OR (SELECT sum(w) FROM unnest(e.weights) w) = 0 THEN
 		RAISE EXCEPTION 'argument "weights" must be numbers from 0 to 1e9, not all 0' USING ERRCODE = 'invalid_parameter_value',
@@ -160,6 +165,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	e segmentation.experiments;
 	src text;
+	checked oid[];
 	saved_lock_timeout text := current_setting('lock_timeout');
 BEGIN
 	-- it locks the tables it reads (_check_readable): wait for them no longer
@@ -174,12 +180,13 @@ BEGIN
 	END;
 	DELETE FROM segmentation._experiment_lift_rows r WHERE only_experiment IS NULL OR r.experiment = only_experiment;
 	IF to_regclass('segmentation.membership_history') IS NOT NULL THEN
-		src := segmentation._sources_sql();
+		SELECT x.sql, x.checked INTO src, checked FROM segmentation._sources_sql() x;
 		FOR e IN SELECT x.* FROM segmentation.experiments x
 		         WHERE only_experiment IS NULL OR x.name = only_experiment ORDER BY x.name LOOP
 			BEGIN
 				PERFORM segmentation._check_experiment(e);
-				EXECUTE format($q$
+				-- (reads only what was checked: the sources and the assignments)
+				PERFORM segmentation._execute_guarded(format($q$
 					WITH ass AS (
 						-- a user's first assignment counts
 						SELECT DISTINCT ON (a.%1$I) a.%1$I AS user_id, a.%2$I::text AS variant, a.%3$I AS assigned_at
@@ -288,7 +295,8 @@ BEGIN
 					LEFT JOIN targetable t ON t.scheme = r.scheme AND t.segment = r.segment
 					LEFT JOIN srm ON srm.scheme = r.scheme AND srm.segment = r.segment
 				$q$, e.user_column, e.variant_column, e.assigned_at_column, e.assignments, e.conversion_event, src,
-					e.conversion_window, e.variants, e.weights, e.control, e.name, e.mde);
+					e.conversion_window, e.variants, e.weights, e.control, e.name, e.mde),
+					checked || e.assignments::oid, NULL);
 			EXCEPTION WHEN OTHERS THEN
 				RAISE WARNING 'experiment "%" left out of experiment_lift: %', e.name, SQLERRM
 					USING HINT = 'Define it again with segmentation.define_experiment(), or delete it from segmentation.experiments.';

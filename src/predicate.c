@@ -119,7 +119,8 @@ static const char *const allowed_operators[] = {
  * functions by their exact entries of pg_catalog (a name would also admit
  * its overloads: substring(text, text) is a regular expression), each linear
  * in its arguments: no repeat, lpad, replace, regular expressions, numeric
- * division or powers
+ * division or powers, nor the trims of a set of characters (btrim(s, chars)
+ * compares every character with every one of the set)
  */
 static const Oid allowed_functions[] = {
 	F_ABS_FLOAT4, F_ABS_FLOAT8, F_ABS_INT8, F_ABS_INT4, F_ABS_INT2, F_ABS_NUMERIC,
@@ -129,13 +130,39 @@ static const Oid allowed_functions[] = {
 	F_LOG10_FLOAT8, F_POWER_FLOAT8_FLOAT8, F_POW_FLOAT8_FLOAT8, F_MOD_INT2_INT2, F_MOD_INT4_INT4, F_MOD_INT8_INT8,
 	F_LOWER_TEXT, F_UPPER_TEXT, F_LENGTH_TEXT, F_LENGTH_BPCHAR, F_CHAR_LENGTH_BPCHAR, F_CHAR_LENGTH_TEXT,
 	F_CHARACTER_LENGTH_BPCHAR, F_CHARACTER_LENGTH_TEXT, F_OCTET_LENGTH_TEXT, F_OCTET_LENGTH_BPCHAR,
-	F_BTRIM_TEXT_TEXT, F_BTRIM_TEXT, F_LTRIM_TEXT_TEXT, F_LTRIM_TEXT, F_RTRIM_TEXT_TEXT, F_RTRIM_TEXT,
+	F_BTRIM_TEXT, F_LTRIM_TEXT, F_RTRIM_TEXT,
 	F_SUBSTR_TEXT_INT4_INT4, F_SUBSTR_TEXT_INT4, F_SUBSTRING_TEXT_INT4_INT4, F_SUBSTRING_TEXT_INT4,
 	F_LEFT, F_RIGHT, F_STRPOS, F_STARTS_WITH,
 	F_ARRAY_LENGTH, F_CARDINALITY, F_ARRAY_POSITION_ANYCOMPATIBLEARRAY_ANYCOMPATIBLE,
 	F_DATE_PART_TEXT_INTERVAL, F_DATE_PART_TEXT_DATE, F_DATE_PART_TEXT_TIMESTAMP,
 	F_ISFINITE_DATE, F_ISFINITE_TIMESTAMPTZ, F_ISFINITE_INTERVAL, F_ISFINITE_TIMESTAMP
 };
+
+/*
+ * LIKE compares a string with a pattern in time up to the product of their
+ * lengths: the pattern must be a constant this short
+ */
+#define LIKE_PATTERN_MAX 100
+
+static bool
+IsLikeOperator(Oid opno)
+{
+	char	   *name = get_opname(opno);
+
+	return name != NULL && (strcmp(name, "~~") == 0 || strcmp(name, "!~~") == 0 ||
+							strcmp(name, "~~*") == 0 || strcmp(name, "!~~*") == 0);
+}
+
+static void
+CheckLikePattern(Node *pattern)
+{
+	Const	   *c = (Const *) strip_implicit_coercions(pattern);
+
+	if (!IsA(c, Const) || c->constisnull || c->consttype != TEXTOID ||
+		VARSIZE_ANY_EXHDR(DatumGetPointer(c->constvalue)) > LIKE_PATTERN_MAX)
+		Refuse(psprintf("a LIKE pattern must be a text constant of at most %d bytes", LIKE_PATTERN_MAX),
+			   "LIKE costs the product of the lengths of the string and the pattern, for every user at every refresh.");
+}
 
 /* on numeric, whose values can be huge, only what is linear in their size */
 static const char *const numeric_operators[] = {"=", "<>", "<", "<=", ">", ">=", "+", "-", NULL};
@@ -296,6 +323,8 @@ CheckNode(Node *node, void *context)
 
 				set_opfuncid(op);
 				CheckFunction(op->opfuncid, op->opno, cx->ours);
+				if (IsLikeOperator(op->opno))
+					CheckLikePattern(lsecond(op->args));
 				break;
 			}
 		case T_ScalarArrayOpExpr:
@@ -304,6 +333,8 @@ CheckNode(Node *node, void *context)
 
 				set_sa_opfuncid(op);
 				CheckFunction(op->opfuncid, op->opno, cx->ours);
+				if (IsLikeOperator(op->opno))
+					Refuse("LIKE ANY and LIKE ALL", "Write one LIKE per pattern, joined with OR or AND.");
 				break;
 			}
 		case T_CoerceViaIO:

@@ -773,12 +773,78 @@ def admin_reads_events_through_the_readout():
     conn.close()
 
 
+def owner_swaps_schema_names():
+    """Fourth review (critical): the check locks a table by OID, the read
+    names it by text, and ALTER SCHEMA RENAME locks no table.  While refresh
+    waits for a lock the owner holds, they swap schema names so that a
+    checked name names a decoy with an index of their function; the read
+    must refuse it (nothing of the decoy planned), in refresh's own read and
+    in the experiment readout's."""
+    conn, cur = database()
+    cur.execute(f"GRANT CREATE ON DATABASE {DB} TO regress_owner")
+    owner = as_role("regress_owner")
+    owner.execute(f"""CREATE SCHEMA app; CREATE SCHEMA app2; CREATE SCHEMA evil; CREATE SCHEMA ab; CREATE SCHEMA x;
+        GRANT USAGE ON SCHEMA app, app2, ab TO regress_admin;
+        CREATE TABLE app.events (uid bigint, ts timestamptz, ev text, amount float8);
+        CREATE TABLE app2.clicks (uid bigint, ts timestamptz, ev text, amount float8);
+        CREATE TABLE ab.assign (uid bigint, arm text, at timestamptz);
+        INSERT INTO app.events SELECT u, '2024-01-02', 'buy', 1 FROM generate_series(1, 20) u;
+        INSERT INTO ab.assign SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'b' END, '2024-01-01' FROM generate_series(1, 20) u;
+        GRANT SELECT, TRIGGER ON app.events, app2.clicks TO regress_admin;
+        GRANT SELECT ON ab.assign TO regress_admin;
+        CREATE FUNCTION x.pwn_v() RETURNS int LANGUAGE plpgsql AS $$ BEGIN {PWN_BODY} RETURN 1; END $$;
+        CREATE FUNCTION x.pwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM x.pwn_v(); RETURN $1; END $$;
+        CREATE TABLE evil.events (uid bigint, ts timestamptz, ev text, amount float8);
+        CREATE INDEX ON evil.events ((uid + x.pwn(1)))""")
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('app.events', 'uid', 'ts', 'ev', 'amount')")
+    admin.execute("SELECT segmentation.track('app2.clicks', 'uid', 'ts', 'ev', 'amount')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
+    admin.execute("SELECT segmentation.define_experiment('swap', 'ab.assign', 'uid', 'arm', 'at', 'control', 'buy')")
+    for what, held in [("refresh's read of the sources", "app2.clicks"), ("the readout's read", "ab.assign")]:
+        hostile = connect(DB, user="regress_owner")
+        hostile.autocommit = False
+        h = hostile.cursor()
+        h.execute(f"LOCK TABLE {held} IN ACCESS EXCLUSIVE MODE")
+        result = {}
+
+        def run():
+            c = connect(DB)
+            try:
+                c.cursor().execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
+                result["error"] = None
+            except psycopg2.Error as e:
+                result["error"] = e.diag.message_primary
+            result["notices"] = " ".join(c.notices)
+            c.close()
+        t = threading.Thread(target=run)
+        t.start()
+        waited = False
+        for _ in range(300):
+            if one(cur, f"SELECT count(*) FROM pg_locks WHERE relation = '{held}'::regclass AND NOT granted") > 0:
+                waited = True
+                break
+            time.sleep(0.02)
+        h.execute("ALTER SCHEMA app RENAME TO app_old; ALTER SCHEMA evil RENAME TO app")
+        hostile.commit()
+        t.join()
+        said = (result["error"] or "") + " " + result["notices"]
+        check(f"owner: a schema renamed while {what} waits is refused; the decoy's code never runs as a superuser",
+              waited and "is not one that was checked" in said and superuser_pwned(cur) == 0, (waited, result))
+        h.execute("ALTER SCHEMA app RENAME TO evil; ALTER SCHEMA app_old RENAME TO app")
+        hostile.commit()
+        hostile.close()
+    check("owner: with the names back, refresh reads the tracked tables again",
+          error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')") is None and superuser_pwned(cur) == 0)
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
                  untrack_and_ddl, dump_restore_renumbers, refresh_status, create_state_domain, owner_retypes_to_own_cast,
                  admin_edits_sources, row_level_security, refresh_lock, owner_plants_code_in_the_table, owner_races_the_check,
-                 admin_reads_events_through_the_readout):
+                 admin_reads_events_through_the_readout, owner_swaps_schema_names):
         if names and test.__name__ not in names:
             continue
         try:

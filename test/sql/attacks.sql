@@ -114,6 +114,12 @@ SELECT segmentation.define_segment('s', 'a', $$substring(rfm_cell, '5%', '#') IS
 -- (nor array containment or overlap, which compare every element with every other)
 SELECT segmentation.define_segment('s', 'a', $$ARRAY[active_days, 0, 0] && ARRAY[1, 1, 1]$$);
 SELECT segmentation.define_segment('s', 'a', 'frequency > ' || repeat('1 + ', 5000) || '1');
+-- (nor what costs the product of two lengths: trimming a set of characters,
+-- a LIKE pattern that is not a short constant)
+SELECT segmentation.define_segment('s', 'a', $$btrim(rfm_cell || '$$ || repeat('a', 4000) || $$', '$$ || repeat('b', 4000) || $$a') = ''$$);
+SELECT segmentation.define_segment('s', 'a', $$rfm_cell || '$$ || repeat('a', 4000) || $$' LIKE '%$$ || repeat('a', 2000) || $$b%'$$);
+SELECT segmentation.define_segment('s', 'a', $$'abc' LIKE rfm_cell$$);
+SELECT segmentation.define_segment('s', 'a', $$rfm_cell LIKE ANY (ARRAY['1%', '2%'])$$);
 -- nor depend on who runs it: casts that read the session's settings are refused,
 -- and literals are read in UTC whatever the definer's time zone
 SELECT segmentation.define_segment('s', 'a', $$last_seen::text LIKE '2024%'$$);

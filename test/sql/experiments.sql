@@ -18,6 +18,10 @@ SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 
 SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 'purchase', '14 days', '{a,b}', '{1,1}');
 SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 'purchase', '14 days', '{control,treatment}', '{1}');
 SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 'purchase', '14 days', '{control,treatment}', '{0,0}');
+SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 'purchase', '14 days',
+                                      array_append(array_fill('v'::text, ARRAY[100]), 'control'), array_fill(1::float8, ARRAY[101]));
+SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 'purchase', '14 days',
+                                      ARRAY['control', repeat('v', 201)], '{1,1}');
 
 -- 6000 users: every 4th is heavy (30 events in March), every 10th (of the others) vip, the rest light
 INSERT INTO ev
