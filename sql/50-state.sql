@@ -25,7 +25,7 @@ SELECT pg_catalog.pg_extension_config_dump('rejected_events', '');
 COMMENT ON TABLE rejected_events IS 'Events that refresh could not use (NaN, infinite or out-of-range value, infinite or NULL time, NULL user): kept here, never silently dropped; the other events are refreshed';
 COMMENT ON COLUMN rejected_events.run_id IS 'The refresh run (refresh_runs.id) that rejected it';
 COMMENT ON COLUMN rejected_events.source IS 'The tracked table it came from';
-COMMENT ON COLUMN rejected_events.user_id IS 'User id, as text';
+COMMENT ON COLUMN rejected_events.user_id IS 'User id, as text (its first 500 characters)';
 COMMENT ON COLUMN rejected_events.ts IS 'Event time';
 COMMENT ON COLUMN rejected_events.event IS 'Event name';
 COMMENT ON COLUMN rejected_events.value IS 'Event value, as float8';
@@ -33,10 +33,13 @@ COMMENT ON COLUMN rejected_events.reason IS 'Why it was rejected';
 COMMENT ON COLUMN rejected_events.rejected_at IS 'When';
 
 -- Why an event cannot be used, or NULL: what behavior_agg would refuse
--- (src/behavior.c: finite times, finite values under 1e24) and what has no user.
-CREATE FUNCTION _reject_reason(no_user boolean, ts timestamptz, value float8) RETURNS text
+-- (src/behavior.c: finite times, finite values under 1e24), what has no user,
+-- and a user id too long for the index of profiles (which would stop every
+-- refresh).  user_bytes: the user id's length as text, NULL for no user.
+CREATE FUNCTION _reject_reason(user_bytes int, ts timestamptz, value float8) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-SELECT CASE WHEN no_user THEN 'user id is NULL'
+SELECT CASE WHEN user_bytes IS NULL THEN 'user id is NULL'
+            WHEN user_bytes OPERATOR(pg_catalog.>) 1000 THEN 'user id is longer than 1000 bytes'
             WHEN ts IS NULL THEN 'time is NULL'
             WHEN NOT pg_catalog.isfinite(ts) THEN 'time is infinite'
             WHEN value IS NULL THEN NULL
@@ -45,7 +48,7 @@ SELECT CASE WHEN no_user THEN 'user id is NULL'
             WHEN pg_catalog.abs(value) OPERATOR(pg_catalog.>=) 1e24::pg_catalog.float8 THEN 'value is out of range (1e24 or more)'
        END
 $$;
-COMMENT ON FUNCTION _reject_reason(boolean, timestamptz, float8) IS 'Internal: why refresh rejects an event, or NULL';
+COMMENT ON FUNCTION _reject_reason(int, timestamptz, float8) IS 'Internal: why refresh rejects an event, or NULL';
 
 -- ===================================================================
 -- Materialized state, created by the first track() with the user id type

@@ -40,6 +40,7 @@ DECLARE
 	e_schema text;
 	e_table text;
 	e_context text;
+	checked_text text;
 	logged boolean;
 BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
@@ -115,14 +116,14 @@ BEGIN
 				     t AS (DELETE FROM segmentation.truncated RETURNING 1),
 				     x AS (DELETE FROM segmentation.rejected_events RETURNING 1),
 				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
-				            SELECT $1, s.source::text, e.user_id::text, e.ts, e.event, e.value, e.reason
-				            FROM (SELECT e.*, segmentation._reject_reason(e.user_id IS NULL, e.ts, e.value) AS reason FROM (%1$s) e) e
+				            SELECT $1, s.source::text, left(e.user_id::text, 500), e.ts, e.event, e.value, e.reason
+				            FROM (SELECT e.*, segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) AS reason FROM (%1$s) e) e
 				            LEFT JOIN segmentation.sources s ON s.id = e.source_id
 				            WHERE e.reason IS NOT NULL)
 				INSERT INTO _batch
 				SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value), true, count(*)
 				FROM (%1$s) e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
-				WHERE segmentation._reject_reason(e.user_id IS NULL, e.ts, e.value) IS NULL
+				WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL
 				GROUP BY e.user_id
 			$q$, src), checked, run);
 			INSERT INTO _batch SELECT p.user_id, NULL, true, 0 FROM segmentation.profiles p
@@ -130,19 +131,19 @@ BEGIN
 		ELSE
 			PERFORM segmentation._execute_guarded(format($q$
 				WITH c AS (DELETE FROM segmentation.pending_events RETURNING source_id, user_id, ts, event, value),
-				     cr AS (SELECT c.*, segmentation._reject_reason(c.user_id IS NULL, c.ts, c.value) AS reason FROM c),
+				     cr AS (SELECT c.*, segmentation._reject_reason(octet_length(c.user_id::text), c.ts, c.value) AS reason FROM c),
 				     d AS (DELETE FROM segmentation.dirty_users RETURNING user_id),
 				     dd AS (SELECT DISTINCT user_id FROM d WHERE user_id IS NOT NULL),
-				     er AS (SELECT e.*, segmentation._reject_reason(e.user_id IS NULL, e.ts, e.value) AS reason
+				     er AS (SELECT e.*, segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) AS reason
 				            FROM (%s) e WHERE e.user_id IN (SELECT user_id FROM dd)),
 				     r AS (SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value) AS b, count(*) AS n
 				           FROM er e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
 				           WHERE e.reason IS NULL
 				           GROUP BY e.user_id),
 				     -- recomputed users' rejected rows are found again in the sources
-				     x AS (DELETE FROM segmentation.rejected_events j WHERE j.user_id IN (SELECT dd.user_id::text FROM dd)),
+				     x AS (DELETE FROM segmentation.rejected_events j WHERE j.user_id IN (SELECT left(dd.user_id::text, 500) FROM dd)),
 				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
-				            SELECT $1, s.source::text, e.user_id::text, e.ts, e.event, e.value, e.reason
+				            SELECT $1, s.source::text, left(e.user_id::text, 500), e.ts, e.event, e.value, e.reason
 				            FROM (SELECT cr.source_id, cr.user_id, cr.ts, cr.event, cr.value, cr.reason FROM cr
 				                  WHERE cr.reason IS NOT NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = cr.user_id)
 				                  UNION ALL
@@ -202,8 +203,15 @@ BEGIN
 			cases := '';
 			FOR seg IN SELECT * FROM segmentation.segments s WHERE s.scheme = sch ORDER BY s.priority DESC, s.name LOOP
 				-- the stored text is checked again: refresh runs only what passes the checker
-				IF segmentation.check_predicate(seg.predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace)
-				   IS DISTINCT FROM seg.checked_predicate THEN
+				BEGIN
+					checked_text := segmentation.check_predicate(seg.predicate, 'segmentation.scores'::regclass,
+						'segmentation'::regnamespace);
+				EXCEPTION WHEN OTHERS THEN
+					GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT;
+					RAISE EXCEPTION 'segment "%" of scheme "%" does not pass the predicate checker: %', seg.name, seg.scheme, e_message
+						USING ERRCODE = 'data_corrupted', HINT = 'Define it again with segmentation.define_segment(), or drop it.';
+				END;
+				IF checked_text IS DISTINCT FROM seg.checked_predicate THEN
 					RAISE EXCEPTION 'segment "%" of scheme "%" was changed outside define_segment', seg.name, seg.scheme
 						USING ERRCODE = 'data_corrupted', HINT = 'Define it again with segmentation.define_segment().';
 				END IF;

@@ -197,7 +197,7 @@ BEGIN
 						SELECT ass.user_id, ass.variant, ass.assigned_at,
 						       coalesce(bool_or(ev.event = %5$L), false) AS converted,
 						       coalesce(sum(ev.value), 0)::float8 AS revenue
-						FROM ass LEFT JOIN (SELECT * FROM (%6$s) e WHERE segmentation._reject_reason(e.user_id IS NULL, e.ts, e.value) IS NULL) ev
+						FROM ass LEFT JOIN (SELECT * FROM (%6$s) e WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL) ev
 						  ON ev.user_id = ass.user_id AND ev.ts >= ass.assigned_at AND ev.ts < ass.assigned_at + %7$L::interval
 						GROUP BY 1, 2, 3),
 					schemes AS (

@@ -139,10 +139,14 @@ static const Oid allowed_functions[] = {
 };
 
 /*
- * LIKE compares a string with a pattern in time up to the product of their
- * lengths: the pattern must be a constant this short
+ * LIKE and strpos compare a string with a pattern in time up to the product
+ * of their lengths: the pattern must be a constant this short.  And what
+ * could make a long string out of a short predicate is bounded too: numeric
+ * constants (1e20000 prints 20,001 digits) and the scale of round and trunc.
  */
 #define LIKE_PATTERN_MAX 100
+#define NUMERIC_CONST_MAX 100
+#define NUMERIC_SCALE_MAX 100
 
 static bool
 IsLikeOperator(Oid opno)
@@ -154,14 +158,26 @@ IsLikeOperator(Oid opno)
 }
 
 static void
-CheckLikePattern(Node *pattern)
+CheckLikePattern(Node *pattern, const char *what)
 {
 	Const	   *c = (Const *) strip_implicit_coercions(pattern);
 
 	if (!IsA(c, Const) || c->constisnull || c->consttype != TEXTOID ||
 		VARSIZE_ANY_EXHDR(DatumGetPointer(c->constvalue)) > LIKE_PATTERN_MAX)
-		Refuse(psprintf("a LIKE pattern must be a text constant of at most %d bytes", LIKE_PATTERN_MAX),
-			   "LIKE costs the product of the lengths of the string and the pattern, for every user at every refresh.");
+		Refuse(psprintf("%s must be a text constant of at most %d bytes", what, LIKE_PATTERN_MAX),
+			   "It costs the product of the lengths of the string and the pattern, for every user at every refresh.");
+}
+
+/* the scale of round(numeric, int) and trunc(numeric, int) */
+static void
+CheckScale(Node *scale)
+{
+	Const	   *c = (Const *) strip_implicit_coercions(scale);
+
+	if (!IsA(c, Const) || c->constisnull || c->consttype != INT4OID ||
+		DatumGetInt32(c->constvalue) > NUMERIC_SCALE_MAX || DatumGetInt32(c->constvalue) < -NUMERIC_SCALE_MAX)
+		Refuse(psprintf("the scale of round or trunc must be an integer constant from -%d to %d",
+						NUMERIC_SCALE_MAX, NUMERIC_SCALE_MAX), NULL);
 }
 
 /* on numeric, whose values can be huge, only what is linear in their size */
@@ -296,6 +312,10 @@ CheckNode(Node *node, void *context)
 				Refuse("reference to something other than a column of segmentation.scores", NULL);
 			break;
 		case T_Const:
+			if (((Const *) node)->consttype == NUMERICOID && !((Const *) node)->constisnull &&
+				strlen(DatumGetCString(DirectFunctionCall1(numeric_out, ((Const *) node)->constvalue))) > NUMERIC_CONST_MAX)
+				Refuse(psprintf("a numeric constant of more than %d characters", NUMERIC_CONST_MAX), NULL);
+			break;
 		case T_BoolExpr:
 		case T_CaseExpr:
 		case T_CaseTestExpr:
@@ -313,6 +333,10 @@ CheckNode(Node *node, void *context)
 				if (f->funcvariadic)
 					Refuse("VARIADIC call", NULL);
 				CheckFunction(f->funcid, InvalidOid, cx->ours);
+				if (f->funcid == F_STRPOS)
+					CheckLikePattern(lsecond(f->args), "what strpos looks for");
+				if (f->funcid == F_ROUND_NUMERIC_INT4 || f->funcid == F_TRUNC_NUMERIC_INT4)
+					CheckScale(lsecond(f->args));
 				break;
 			}
 		case T_OpExpr:
@@ -324,7 +348,7 @@ CheckNode(Node *node, void *context)
 				set_opfuncid(op);
 				CheckFunction(op->opfuncid, op->opno, cx->ours);
 				if (IsLikeOperator(op->opno))
-					CheckLikePattern(lsecond(op->args));
+					CheckLikePattern(lsecond(op->args), "a LIKE pattern");
 				break;
 			}
 		case T_ScalarArrayOpExpr:
@@ -627,6 +651,9 @@ check_predicate(PG_FUNCTION_ARGS)
 	result = cstring_to_text(deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
 												false, false));
 	AtEOXact_GUC(true, level);
+	/* what refresh will check again is the printed form */
+	if (VARSIZE_ANY_EXHDR(result) > PREDICATE_MAX_LENGTH)
+		Refuse(psprintf("longer than %d bytes as stored (printed back)", PREDICATE_MAX_LENGTH), NULL);
 	PG_RETURN_TEXT_P(result);
 }
 

@@ -968,6 +968,9 @@ cochran_q_test(PG_FUNCTION_ARGS)
 		q += vmin / v * d * d;
 	}
 	q /= vmin;
+	/* effects near the limits of a double: the weighted mean overflows */
+	if (isnan(mean) || isnan(q))
+		PG_RETURN_NULL();
 	if (isinf(q))
 		PG_RETURN_FLOAT8(0);
 	IncompleteGamma((k - 1) / 2.0, q / 2, &P, &Q);

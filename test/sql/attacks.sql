@@ -120,6 +120,15 @@ SELECT segmentation.define_segment('s', 'a', $$btrim(rfm_cell || '$$ || repeat('
 SELECT segmentation.define_segment('s', 'a', $$rfm_cell || '$$ || repeat('a', 4000) || $$' LIKE '%$$ || repeat('a', 2000) || $$b%'$$);
 SELECT segmentation.define_segment('s', 'a', $$'abc' LIKE rfm_cell$$);
 SELECT segmentation.define_segment('s', 'a', $$rfm_cell LIKE ANY (ARRAY['1%', '2%'])$$);
+SELECT segmentation.define_segment('s', 'a', $$strpos(rfm_cell || '$$ || repeat('0', 4000) || $$', '1$$ || repeat('0', 2000) || $$') > 0$$);
+SELECT segmentation.define_segment('s', 'a', $$strpos('abc', rfm_cell) > 0$$);
+SELECT segmentation.define_segment('s', 'a', $$right(round(recency_days::numeric, 16383)::text, 16000) = ''$$);
+SELECT segmentation.define_segment('s', 'a', $$recency_days::numeric > 1e20000$$);
+-- (and what is stored, printed back, is within the limit refresh checks again)
+SELECT segmentation.define_segment('s', 'a', 'frequency > ' || repeat('1+', 3000) || '1');
+-- short ones are fine
+SELECT segmentation.define_segment('s', 'a', $$strpos(rfm_cell, '5') > 0 AND round(recency_days::numeric, 2) > 1$$);
+SELECT segmentation.drop_segment('s', 'a');
 -- nor depend on who runs it: casts that read the session's settings are refused,
 -- and literals are read in UTC whatever the definer's time zone
 SELECT segmentation.define_segment('s', 'a', $$last_seen::text LIKE '2024%'$$);

@@ -51,6 +51,7 @@ SELECT round(cochran_q_test('{0.05,0.01,-0.02}', '{1e-4,2e-4,4e-4}')::numeric, 6
        cochran_q_test('{0.1,0.1}', '{1e-3,2e-3}') AS equal_estimates,
        cochran_q_test('{0.1,NULL,0.2}', '{1e-3,1e-3,0}') IS NULL AS one_left,
        cochran_q_test('{}', '{}') IS NULL AS none;
+SELECT cochran_q_test(ARRAY[1e308, -1e308, 0], ARRAY[4.9e-324, 1e308, 1e308]) IS NULL AS overflow_is_null;
 SELECT cochran_q_test('{0.1,0.2}', '{1e-3}');
 SELECT cochran_q_test('{0.1,NaN}', '{1e-3,1e-3}');
 SELECT cochran_q_test('{0.1,0.2}', '{1e-3,-1}');
