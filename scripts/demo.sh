@@ -120,6 +120,19 @@ GRANT segmentation_reader TO metabase;
 GRANT segmentation_admin TO data_engineer;
 SQL
 
+# Small cells: a dashboard (segmentation_reader) sees no count, share or mean
+# of a segment with fewer than min_cell_size users (default 10). The demo's
+# smallest segment may be larger than that, so it raises min_cell_size just
+# past it (at least 10), to show one suppressed.
+step "privacy: min_cell_size set just past the smallest segment, so the reader's summary shows one suppressed" <<'SQL'
+\o /dev/null
+SELECT segmentation.set_setting('min_cell_size', '0');
+SELECT segmentation.set_setting('min_cell_size', greatest(10, min(users) + 1)::text) FROM segmentation.segment_summary;
+\o
+SELECT value AS min_cell_size FROM segmentation.settings WHERE name = 'min_cell_size' \gset
+\echo '    min_cell_size =' :min_cell_size
+SQL
+
 psql -X -q -v ON_ERROR_STOP=1 -v today="$today" -v yesterday="$yesterday" <<'SQL'
 \echo
 \echo == refresh runs (segmentation.refresh_runs)

@@ -16,12 +16,13 @@ ORDER BY 2;
 -- _assign_segments read the catalog: stable); all but the aggregate support functions and
 -- behavior_scores (NULL rfm_breakpoints: NULL RFM scores only) are strict;
 -- refresh's operations (src/operations.c: a background worker, the statement
--- timer) act on the server, not on values: volatile, parallel unsafe
+-- timer) act on the server, not on values: volatile, parallel unsafe; so does
+-- the pseudonym key's random source (src/privacy.c)
 SELECT p.oid::regprocedure AS func, p.provolatile, p.proparallel, p.proisstrict
 FROM pg_proc p
 WHERE p.pronamespace = 'segmentation'::regnamespace
   AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
-  AND p.proname NOT IN ('_log_failed_run', '_refresh_timeout_begin', '_refresh_timeout_end')
+  AND p.proname NOT IN ('_log_failed_run', '_refresh_timeout_begin', '_refresh_timeout_end', '_new_pseudonym_key')
   AND ((p.provolatile <> 'i' AND p.proname NOT IN ('check_predicate', '_assign_segments')) OR p.proparallel <> 's'
        OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge', 'behavior_scores',
                                                    'rfm_breakpoints_trans', 'rfm_breakpoints_combine', 'rfm_breakpoints_final') AND p.prokind = 'f'
