@@ -161,8 +161,17 @@ BEGIN
 		error = CASE WHEN canonical <> '' AND strpos(r.error, canonical) > 0 THEN '(error text removed by forget_user)' ELSE r.error END
 	WHERE r.error_user_id = canonical OR (canonical <> '' AND strpos(r.error, canonical) > 0);
 	INSERT INTO segmentation.privacy_audit (action) VALUES ('forget_user');
-	-- the readout's aggregates are computed again without the user (it skips forgotten users)
-	PERFORM segmentation._materialize_experiments(NULL);
+	-- The readout's aggregates are computed again without the user (it skips
+	-- forgotten users).  A table's owner must not be able to block an
+	-- erasure by breaking their table (which fails the readout): then the
+	-- readout is emptied instead, until the next refresh computes it.
+	BEGIN
+		PERFORM segmentation._materialize_experiments(NULL);
+	EXCEPTION WHEN OTHERS THEN
+		DELETE FROM segmentation._experiment_lift_rows;
+		RAISE WARNING 'the experiment readout could not be computed again without the forgotten user: it is empty until the next refresh'
+			USING DETAIL = SQLERRM;
+	END;
 	RETURN canonical;
 END $$;
 COMMENT ON FUNCTION _forget_user(text) IS 'Internal: erases a user from the extension''s tables and keeps the keyed hash of the id so that no refresh brings the user back';
