@@ -121,6 +121,21 @@ GRANT segmentation_reader TO metabase;
 GRANT segmentation_admin TO data_engineer;
 SQL
 
+# Small cells: a dashboard (segmentation_reader) sees no count, share or mean
+# of a segment with fewer than min_cell_size users (default 10). The demo's
+# smallest segment may be larger than that, so it raises min_cell_size just
+# past it (at least 10), to show one suppressed: every view then suppresses
+# cells below that (the day's small moves among them). A real deployment
+# keeps the default or sets what its privacy policy says.
+step "privacy: min_cell_size set just past the smallest segment, so the reader's summary shows one suppressed" <<'SQL'
+\o /dev/null
+SELECT segmentation.set_setting('min_cell_size', '0');
+SELECT segmentation.set_setting('min_cell_size', greatest(10, min(users) + 1)::text) FROM segmentation.segment_summary;
+\o
+SELECT value AS min_cell_size FROM segmentation.settings WHERE name = 'min_cell_size' \gset
+\echo '    min_cell_size =' :min_cell_size
+SQL
+
 psql -X -q -v ON_ERROR_STOP=1 -v today="$today" -v yesterday="$yesterday" <<'SQL'
 \echo
 \echo == refresh runs (segmentation.refresh_runs)
@@ -131,8 +146,8 @@ SQL
 "$PYTHON" "$ROOT/scripts/demo_report.py" shares
 psql -X -q -v ON_ERROR_STOP=1 -v today="$today" -v yesterday="$yesterday" <<'SQL'
 \echo == lifecycle moves from :yesterday to :today (segmentation.segment_migration)
-SELECT from_segment, to_segment, users FROM segmentation.segment_migration
-WHERE scheme = 'lifecycle' AND period = :'today' ORDER BY users DESC, from_segment, to_segment LIMIT 10;
+SELECT from_segment, to_segment, users, suppressed FROM segmentation.segment_migration
+WHERE scheme = 'lifecycle' AND period = :'today' ORDER BY users DESC NULLS LAST, from_segment, to_segment LIMIT 10;
 \echo == checkout_v2 per lifecycle segment at assignment (segmentation.experiment_lift)
 SELECT segment, variant, users, conversions, round(conversion_rate::numeric, 3) AS rate,
        round(abs_lift::numeric, 3) AS abs_lift,

@@ -22,18 +22,27 @@ def bar(fraction, width):
 
 
 def shares(cur):
-    cur.execute("""SELECT scheme, segment, users, share FROM segmentation.segment_summary
-                   ORDER BY scheme, users DESC, segment""")
+    # as the dashboard's role sees it: small segments suppressed (min_cell_size)
+    cur.execute("SET ROLE segmentation_reader")
+    cur.execute("""SELECT scheme, segment, users, share, suppressed FROM segmentation.segment_summary
+                   ORDER BY scheme, suppressed, users DESC, segment""")
     rows = cur.fetchall()
+    cur.execute("RESET ROLE")
     width = max(len(r[1]) for r in rows)
-    print("== segment shares (segmentation.segment_summary), one bar per segment, full width = 100% of users")
+    print("== segment shares as segmentation_reader (a dashboard) reads segmentation.segment_summary,")
+    print("   one bar per segment, full width = 100% of users; small segments are suppressed (min_cell_size)")
     scheme = None
-    for s, segment, users, share in rows:
+    for s, segment, users, share, suppressed in rows:
         if s != scheme:
             scheme = s
-            total = sum(r[2] for r in rows if r[0] == s)
-            print(f"{s} ({total:,} users)")
-        print(f"  {segment:<{width}}  {bar(share, BAR):<{BAR}} {100 * share:5.1f}%  {users:>7,}")
+            # (the scheme's total is known from any shown segment: users / share)
+            shown = [r for r in rows if r[0] == s and not r[4]]
+            total = f"{round(shown[0][2] / shown[0][3]):,} users" if shown else "every segment suppressed"
+            print(f"{s} ({total})")
+        if suppressed:
+            print(f"  {segment:<{width}}  {'(suppressed: too few users, or would reveal one that is)':<{BAR + 16}}")
+        else:
+            print(f"  {segment:<{width}}  {bar(share, BAR):<{BAR}} {100 * share:5.1f}%  {users:>7,}")
     print()
 
 

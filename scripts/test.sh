@@ -11,7 +11,11 @@
 #   pg_dump round trip, pg_cron), the operations suite (test/operations.py:
 #   failures that fail, rejected events, timeouts, untrack and DDL, attacks on
 #   capture as each hostile role), the BI suite (test/bi.py: every view
-#   through a standard driver, docs and comments complete), the README
+#   through a standard driver, docs and comments complete), the privacy
+#   suite (test/privacy.py: forget_user and opt_out across refreshes with
+#   concurrent writes, a search of every column for an erased id,
+#   min_cell_size on every reader view, the HMAC against Python's hmac,
+#   attacks as each role), the README
 #   suite (test/readme.py: README.md's SQL runs as written on a small demo),
 #   and the hardening suites: the fuzzer (test/fuzz/run.sh: libFuzzer over the
 #   behavior decoder and I/O, $FUZZ_SECONDS, default 120 s) and valgrind
@@ -53,6 +57,7 @@ run_suite statistics "$PYTHON" "$ROOT/test/stats.py"
 run_suite pipeline "$PYTHON" "$ROOT/test/pipeline.py"
 run_suite operations "$PYTHON" "$ROOT/test/operations.py"
 run_suite bi "$PYTHON" "$ROOT/test/bi.py"
+run_suite privacy "$PYTHON" "$ROOT/test/privacy.py"
 run_suite readme env PGBIN="$PGBIN" "$PYTHON" "$ROOT/test/readme.py"
 run_suite fuzz env PGBIN="$PGBIN" bash "$ROOT/test/fuzz/run.sh"
 run_suite valgrind env PGBIN="$PGBIN" bash "$ROOT/test/valgrind.sh"

@@ -27,6 +27,10 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'segmentation_reader') THEN
 		CREATE ROLE segmentation_reader NOLOGIN;
 	END IF;
+	-- per-user results (doc/privacy.md): a dashboard's role is a reader, never this
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'segmentation_analyst') THEN
+		CREATE ROLE segmentation_analyst NOLOGIN;
+	END IF;
 END $$;
 
 CREATE TABLE sources (
@@ -96,7 +100,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 VALUES ('refresh_statement_timeout', 'interval', '1 hour',
         'Longest a refresh may run (statement_timeout inside refresh); 0 for no limit'),
        ('refresh_lock_timeout', 'interval', '1 minute',
-        'Longest a refresh waits for a lock on a tracked table or the extension''s tables (lock_timeout inside refresh); 0 for no limit')
+        'Longest a refresh waits for a lock on a tracked table or the extension''s tables (lock_timeout inside refresh); 0 for no limit'),
+       ('min_cell_size', 'integer', '10',
+        'Cells of fewer users show no count, rate or mean in the views and analyses segmentation_reader reads (suppressed = true; more cells are suppressed so that none can be recovered by differencing); 0 or 1: none'),
+       ('history_retention', 'retention', 'none',
+        'Segment moves (transitions, membership_history) older than this are purged by refresh; none: kept for ever')
 $$;
 COMMENT ON FUNCTION _setting_defaults() IS 'Internal: the known settings, their types and defaults';
 
@@ -151,6 +159,26 @@ BEGIN
 			value := (value::interval)::text;
 		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
 			RAISE EXCEPTION 'setting "%" must be an interval from 0 to 1 week, not "%"', name, value
+				USING ERRCODE = 'invalid_parameter_value';
+		END;
+	END IF;
+	IF known.type = 'integer' THEN
+		IF value !~ '^\s*[0-9]{1,7}\s*$' OR btrim(value)::int > 1000000 THEN
+			RAISE EXCEPTION 'setting "%" must be a whole number from 0 to 1000000, not "%"', name, value
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		value := (btrim(value)::int)::text;
+	END IF;
+	IF known.type = 'retention' AND lower(btrim(value)) = 'none' THEN
+		value := 'none';
+	ELSIF known.type = 'retention' THEN
+		BEGIN
+			IF value::interval < interval '1 day' OR value::interval > interval '1000 years' THEN
+				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			value := (value::interval)::text;
+		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
+			RAISE EXCEPTION 'setting "%" must be none or an interval from 1 day to 1000 years, not "%"', name, value
 				USING ERRCODE = 'invalid_parameter_value';
 		END;
 	END IF;

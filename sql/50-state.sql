@@ -74,7 +74,8 @@ BEGIN
 		-- free space in every page, so that a refresh's updates stay on their page (HOT)
 		CREATE TABLE segmentation.profiles (
 			user_id %1$s PRIMARY KEY, behavior segmentation.behavior NOT NULL,
-			segments jsonb NOT NULL DEFAULT '{}', changed_run bigint NOT NULL) WITH (fillfactor = 80);
+			segments jsonb NOT NULL DEFAULT '{}', changed_run bigint NOT NULL,
+			opted_out boolean NOT NULL DEFAULT false) WITH (fillfactor = 80);
 		-- a move also records since when the user was in the segment left: the
 		-- outbox is the history of every stay that ended, written once
 		CREATE TABLE segmentation.transitions (
@@ -102,7 +103,8 @@ BEGIN
 	     LATERAL segmentation.behavior_scores(p.behavior,
 	         (SELECT c.as_of FROM segmentation.score_context c),
 	         (SELECT c.feature_names FROM segmentation.score_context c),
-	         (SELECT c.rfm_breakpoints FROM segmentation.score_context c)) s;
+	         (SELECT c.rfm_breakpoints FROM segmentation.score_context c)) s
+	WHERE NOT p.opted_out;
 	EXECUTE format('CREATE VIEW segmentation.scores AS SELECT user_id, %s FROM segmentation._user_state',
 		(SELECT string_agg(format('%I', c.name), ', ') FROM segmentation.score_columns() c));
 	-- A user's current segments live in their profile, so that a refresh
@@ -121,6 +123,7 @@ BEGIN
 	COMMENT ON TABLE segmentation.profiles IS 'One behavior per user, merged from every tracked source, and the user''s current segment in every scheme';
 	COMMENT ON COLUMN segmentation.profiles.segments IS 'Current segment per scheme and since when: {"scheme": ["segment", "entered_at"]}';
 	COMMENT ON COLUMN segmentation.profiles.changed_run IS 'The refresh run (refresh_runs.id) that last changed the behavior';
+	COMMENT ON COLUMN segmentation.profiles.opted_out IS 'The user opted out (opt_out()): behavior kept, in no segment, view, export or readout';
 	COMMENT ON TABLE segmentation.score_context IS 'What the scores and segments of the last refresh were computed with: as_of, feature names, RFM breakpoints, schemes and their rules (one row)';
 	COMMENT ON VIEW segmentation._user_state IS 'Internal: scores and current segments of every user, as of the last refresh';
 	COMMENT ON VIEW segmentation.scores IS 'Scores of every user as of the last refresh, computed from profiles and score_context: what segment predicates read';
@@ -147,23 +150,53 @@ BEGIN
 
 	GRANT SELECT ON segmentation.profiles, segmentation.score_context, segmentation.scores, segmentation.memberships,
 		segmentation.membership_history, segmentation.transitions TO segmentation_admin;
+	-- per-user results, without opted-out users (profiles keeps their behavior: not the analyst's)
+	GRANT SELECT ON segmentation.memberships, segmentation.membership_history, segmentation.transitions TO segmentation_analyst;
 	GRANT INSERT ON segmentation.truncated TO segmentation_admin;
 
+	-- Cells of fewer than min_cell_size users show no numbers (suppressed),
+	-- with more cells of the scheme suppressed so that none can be found
+	-- from the others (every user is in every scheme: the total is known)
 	CREATE VIEW segmentation.segment_summary AS
-	SELECT m.key AS scheme, m.value ->> 0 AS segment, count(*)::bigint AS users,
-	       count(*)::float8 / sum(count(*)) OVER (PARTITION BY m.key)::float8 AS share,
-	       avg(u.recency_days)::float8 AS mean_recency_days,
-	       avg(u.frequency)::float8 AS mean_frequency,
-	       avg(u.monetary)::float8 AS mean_monetary,
-	       avg(u.active_days_28)::float8 AS mean_active_days_28,
-	       avg(u.adoption_rate)::float8 AS mean_adoption_rate
-	FROM segmentation._user_state u, jsonb_each(u.segments) m
-	GROUP BY m.key, m.value ->> 0;
+	WITH c AS (
+		SELECT m.key AS scheme, m.value ->> 0 AS segment, count(*)::bigint AS users,
+		       avg(u.recency_days)::float8 AS mean_recency_days,
+		       avg(u.frequency)::float8 AS mean_frequency,
+		       avg(u.monetary)::float8 AS mean_monetary,
+		       avg(u.active_days_28)::float8 AS mean_active_days_28,
+		       avg(u.adoption_rate)::float8 AS mean_adoption_rate
+		FROM segmentation._user_state u, jsonb_each(u.segments) m
+		GROUP BY m.key, m.value ->> 0),
+	s AS (
+		SELECT c.*, sum(c.users) OVER (PARTITION BY c.scheme) AS total,
+		       (segmentation._suppress_mask(array_agg(c.users) OVER w, NULL::boolean[], k.k))[row_number() OVER w] AS suppressed
+		FROM c CROSS JOIN segmentation._cell_size k
+		WINDOW w AS (PARTITION BY c.scheme ORDER BY c.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
+	SELECT s.scheme, s.segment,
+	       CASE WHEN NOT s.suppressed THEN s.users END AS users,
+	       CASE WHEN NOT s.suppressed THEN s.users::float8 / s.total::float8 END AS share,
+	       CASE WHEN NOT s.suppressed THEN s.mean_recency_days END AS mean_recency_days,
+	       CASE WHEN NOT s.suppressed THEN s.mean_frequency END AS mean_frequency,
+	       CASE WHEN NOT s.suppressed THEN s.mean_monetary END AS mean_monetary,
+	       CASE WHEN NOT s.suppressed THEN s.mean_active_days_28 END AS mean_active_days_28,
+	       CASE WHEN NOT s.suppressed THEN s.mean_adoption_rate END AS mean_adoption_rate,
+	       s.suppressed
+	FROM s;
+	-- (suppression per scheme and day: the moves of one day are one group)
 	CREATE VIEW segmentation.segment_migration AS
-	SELECT scheme, coalesce(from_segment, '(new)') AS from_segment, coalesce(to_segment, '(gone)') AS to_segment,
-	       date_trunc('day', at, 'UTC') AS period, count(DISTINCT user_id)::bigint AS users
-	FROM segmentation.transitions
-	GROUP BY 1, 2, 3, 4;
+	WITH c AS (
+		SELECT scheme, coalesce(from_segment, '(new)') AS from_segment, coalesce(to_segment, '(gone)') AS to_segment,
+		       date_trunc('day', at, 'UTC') AS period, count(DISTINCT user_id)::bigint AS users
+		FROM segmentation.transitions
+		GROUP BY 1, 2, 3, 4),
+	s AS (
+		SELECT c.*,
+		       (segmentation._suppress_mask(array_agg(c.users) OVER w, NULL::boolean[], k.k))[row_number() OVER w] AS suppressed
+		FROM c CROSS JOIN segmentation._cell_size k
+		WINDOW w AS (PARTITION BY c.scheme, c.period ORDER BY c.from_segment, c.to_segment
+		             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
+	SELECT s.scheme, s.from_segment, s.to_segment, s.period, CASE WHEN NOT s.suppressed THEN s.users END AS users, s.suppressed
+	FROM s;
 	COMMENT ON VIEW segmentation.segment_summary IS 'Size and mean scores of every segment of every scheme';
 	COMMENT ON COLUMN segmentation.segment_summary.scheme IS 'Scheme';
 	COMMENT ON COLUMN segmentation.segment_summary.segment IS 'Segment (unsegmented: no predicate matched)';
@@ -179,8 +212,11 @@ BEGIN
 	COMMENT ON COLUMN segmentation.segment_migration.from_segment IS 'Segment left ((new): first segment of a new user)';
 	COMMENT ON COLUMN segmentation.segment_migration.to_segment IS 'Segment entered ((gone): the user has no events any more)';
 	COMMENT ON COLUMN segmentation.segment_migration.period IS 'UTC day of the move (the as_of of the refresh)';
-	COMMENT ON COLUMN segmentation.segment_migration.users IS 'Users who made this move that day';
-	GRANT SELECT ON segmentation.segment_summary, segmentation.segment_migration TO segmentation_reader, segmentation_admin;
+	COMMENT ON COLUMN segmentation.segment_migration.users IS 'Users who made this move that day (NULL when suppressed)';
+	COMMENT ON COLUMN segmentation.segment_migration.suppressed IS 'Fewer than min_cell_size users made this move that day, or another small cell of the day could be found from this one: users is NULL';
+	COMMENT ON COLUMN segmentation.segment_summary.suppressed IS 'Fewer than min_cell_size users are in this segment, or another small segment of the scheme could be found from this one: the numbers are NULL';
+	GRANT SELECT ON segmentation.segment_summary, segmentation.segment_migration
+		TO segmentation_reader, segmentation_analyst, segmentation_admin;
 	PERFORM segmentation._rebuild_views();
 END $$;
 COMMENT ON FUNCTION _create_state(regtype) IS 'Internal: creates the materialized tables and views for a user id type';
@@ -216,6 +252,7 @@ BEGIN
 		EXECUTE format('COMMENT ON COLUMN segmentation.user_scores.%I IS %L', r.scheme,
 			format('Segment in scheme %s', r.scheme));
 	END LOOP;
-	GRANT SELECT ON segmentation.user_scores TO segmentation_reader, segmentation_admin;
+	-- one row per user: not for readers (doc/privacy.md)
+	GRANT SELECT ON segmentation.user_scores TO segmentation_analyst, segmentation_admin;
 END $$;
 COMMENT ON FUNCTION _rebuild_views() IS 'Internal: recreates user_scores with one column per scheme';

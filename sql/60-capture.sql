@@ -177,14 +177,23 @@ BEGIN
 				RAISE EXCEPTION 'segmentation capture function %% fired on another table', TG_NAME
 					USING ERRCODE = 'insufficient_privilege';
 			END IF;
+			-- users forget_user() erased are skipped (their keyed hash is
+			-- computed only when some user was forgotten)
 			IF TG_OP = 'INSERT' THEN
 				INSERT INTO segmentation.pending_events (source_id, user_id, ts, event, value)
-				SELECT %2$s, n.%3$I, n.%4$I, n.%5$I::text, %6$s FROM new_rows n;
+				SELECT %2$s, n.%3$I, n.%4$I, n.%5$I::text, %6$s FROM new_rows n
+				WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
+				   OR NOT segmentation._is_forgotten(n.%3$I::pg_catalog.text);
 			ELSIF TG_OP = 'UPDATE' THEN
 				INSERT INTO segmentation.dirty_users (user_id)
-				SELECT o.%3$I FROM old_rows o UNION SELECT n.%3$I FROM new_rows n;
+				SELECT u.id FROM (SELECT o.%3$I AS id FROM old_rows o UNION SELECT n.%3$I FROM new_rows n) u
+				WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
+				   OR NOT segmentation._is_forgotten(u.id::pg_catalog.text);
 			ELSIF TG_OP = 'DELETE' THEN
-				INSERT INTO segmentation.dirty_users (user_id) SELECT DISTINCT o.%3$I FROM old_rows o;
+				INSERT INTO segmentation.dirty_users (user_id)
+				SELECT u.id FROM (SELECT DISTINCT o.%3$I AS id FROM old_rows o) u
+				WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
+				   OR NOT segmentation._is_forgotten(u.id::pg_catalog.text);
 			ELSE
 				INSERT INTO segmentation.truncated (source_id) VALUES (%2$s);
 			END IF;

@@ -42,6 +42,7 @@ DECLARE
 	e_context text;
 	checked_text text;
 	logged boolean;
+	retention interval;
 BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
 		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
@@ -159,6 +160,13 @@ BEGIN
 				SELECT dd.user_id, r.b, true, coalesce(r.n, 0) FROM dd LEFT JOIN r USING (user_id)
 			$q$, src), checked, run);
 		END IF;
+		-- users forget_user() erased never come back, full refresh or not:
+		-- their events (still in the sources without delete_events, or
+		-- committed since) are skipped, one keyed hash per user of the batch
+		IF EXISTS (SELECT FROM segmentation.forgotten_users) THEN
+			DELETE FROM _batch b WHERE segmentation._is_forgotten(b.user_id::text);
+			DELETE FROM segmentation.rejected_events j WHERE j.run_id = run AND segmentation._is_forgotten(j.user_id);
+		END IF;
 		ANALYZE _batch;
 		SELECT coalesce(sum(b.n), 0) INTO n_events FROM _batch b;
 
@@ -185,6 +193,22 @@ BEGIN
 			WHERE p.behavior::text <> EXCLUDED.behavior::text;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		n_users := n_users + n;
+
+		-- Opted-out users keep their behavior, flagged: opt_out() and opt_in()
+		-- set the flag of the users they name; a user first seen now, or
+		-- every user in a full refresh, takes it from opt_outs (one keyed hash
+		-- per user, and none while nobody opted out).
+		IF do_full THEN
+			IF EXISTS (SELECT FROM segmentation.opt_outs) THEN
+				UPDATE segmentation.profiles p SET opted_out = segmentation._is_opted_out(p.user_id::text)
+				WHERE p.opted_out IS DISTINCT FROM segmentation._is_opted_out(p.user_id::text);
+			ELSE
+				UPDATE segmentation.profiles p SET opted_out = false WHERE p.opted_out;
+			END IF;
+		ELSIF EXISTS (SELECT FROM segmentation.opt_outs) THEN
+			UPDATE segmentation.profiles p SET opted_out = true FROM _batch b
+			WHERE p.user_id = b.user_id AND NOT p.opted_out AND segmentation._is_opted_out(b.user_id::text);
+		END IF;
 
 		-- users with no event left leave every scheme
 		EXECUTE format('CREATE TEMP TABLE _gone (user_id %s, segments jsonb) ON COMMIT DROP', utype);
@@ -226,7 +250,8 @@ BEGIN
 		SELECT c.as_of, c.feature_names, c.rfm_breakpoints, c.schemes, c.rules
 		INTO last_as_of, last_names, last_breaks, old_schemes, last_rules FROM segmentation.score_context c;
 		-- (EXECUTE: a plan run to its end, so it may use parallel workers)
-		EXECUTE 'SELECT segmentation.rfm_breakpoints(p.behavior, $1) FROM segmentation.profiles p' INTO breaks USING as_of;
+		EXECUTE 'SELECT segmentation.rfm_breakpoints(p.behavior, $1) FROM segmentation.profiles p WHERE NOT p.opted_out'
+			INTO breaks USING as_of;
 		UPDATE segmentation.score_context c SET
 			as_of = refresh.as_of,
 			feature_names = (SELECT coalesce(array_agg(f.name ORDER BY g.id), '{}')
@@ -264,8 +289,11 @@ BEGIN
 				       (m).from_entered_at, (m).to_segment
 				FROM (SELECT p.ctid AS row_id, p.user_id,
 				             segmentation._assign_segments(p.user_id, p.behavior, p.segments, $1, $2, $3, $4, $5,
-				                 'segmentation.scores', NOT $6 OR p.changed_run = $7, $8, $9) AS m
-				      FROM segmentation.profiles p) s
+				                 'segmentation.scores', NOT $6 OR p.changed_run = $7 OR p.segments = '{}', $8, $9) AS m
+				      FROM segmentation.profiles p
+				      -- (opted-out users are in no scheme; one who opted in again has
+				      -- no segments, and is assigned as if new)
+				      WHERE NOT p.opted_out) s
 			$q$ USING as_of, names, breaks, new_schemes, new_rules, prune, run,
 				coalesce(last_as_of, as_of), coalesce(last_breaks, breaks);
 		END IF;
@@ -276,6 +304,11 @@ BEGIN
 		UPDATE segmentation.profiles p SET segments = m.new_segments FROM _moved m
 		WHERE p.ctid = m.row_id AND m.new_segments IS NOT NULL;
 		PERFORM set_config('enable_hashjoin', saved_hashjoin, true), set_config('enable_mergejoin', saved_mergejoin, true);
+		-- users found opted out by this run leave every scheme without a move
+		-- in the feed, and their history goes (opt_out() does the same)
+		WITH o AS (UPDATE segmentation.profiles p SET segments = '{}' WHERE p.opted_out AND p.segments <> '{}' RETURNING p.user_id)
+		DELETE FROM segmentation.transitions t USING o WHERE t.user_id = o.user_id;
+		DELETE FROM _gone g WHERE g.segments = '{}';
 
 		-- the moves, in every scheme a user entered or left (users gone leave
 		-- all of theirs); only refresh writes transitions, one at a time:
@@ -288,6 +321,11 @@ BEGIN
 		FROM _moved m ORDER BY m.user_id, m.scheme COLLATE "C";
 		GET DIAGNOSTICS n_moves = ROW_COUNT;
 		SELECT min(t.id), max(t.id) INTO first_id, last_id FROM segmentation.transitions t WHERE t.id > last_id;
+		-- moves older than history_retention go
+		retention := nullif(segmentation._setting('history_retention'), 'none')::interval;
+		IF retention IS NOT NULL THEN
+			DELETE FROM segmentation.transitions t WHERE t.at < as_of - retention;
+		END IF;
 		IF n_moves > 0 THEN
 			PERFORM pg_notify('segmentation_transitions',
 				json_build_object('run_id', run, 'transitions', n_moves, 'first_id', first_id, 'last_id', last_id)::text);

@@ -86,7 +86,7 @@ COMMENT ON FUNCTION _feature_argument_unsupported(text) IS 'Internal: the error 
 CREATE FUNCTION retention_matrix(period text DEFAULT 'week', scheme text DEFAULT NULL, start_feature text DEFAULT NULL,
 	return_feature text DEFAULT NULL, unbounded boolean DEFAULT false)
 RETURNS TABLE (cohort date, segment text, period_offset int, cohort_users bigint, retained_users bigint,
-	retention double precision)
+	retention double precision, suppressed boolean)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	last_period date;
@@ -110,7 +110,7 @@ BEGIN
 			SELECT p.user_id, a.ps, a.ps[1] AS cohort
 			FROM segmentation.profiles p
 			CROSS JOIN LATERAL (SELECT segmentation.active_periods(p.behavior, $1) AS ps) a
-			WHERE a.ps[1] <= $3),
+			WHERE a.ps[1] <= $3 AND NOT p.opted_out),
 		spans AS (
 			SELECT h.user_id, h.segment, h.exited_at AS until,
 			       lag(h.exited_at) OVER (PARTITION BY h.user_id ORDER BY h.entered_at, h.exited_at NULLS LAST) AS since
@@ -151,11 +151,21 @@ BEGIN
 			FROM cohorts c
 			CROSS JOIN LATERAL generate_series(0, segmentation._period_index($3, $1) - segmentation._period_index(c.cohort, $1)) g(k)
 			LEFT JOIN hits h ON h.cohort = c.cohort AND h.segment = c.segment AND h.k = g.k
-			WHERE $2 IS NOT NULL OR c.segment = '(all)')
-		SELECT g.cohort, g.segment, g.k, g.n, g.retained, g.retained::float8 / g.n::float8
-		FROM grid g
+			WHERE $2 IS NOT NULL OR c.segment = '(all)'),
+		-- a cohort's cell is its users in a segment; the segments of a cohort
+		-- add up to its (all) row: suppressed together (_suppress_mask)
+		cm AS (
+			SELECT c.cohort, c.segment,
+			       CASE WHEN c.segment = '(all)' THEN c.n < $5
+			            ELSE (segmentation._suppress_mask(array_agg(c.n) OVER w, NULL::boolean[], $5))[row_number() OVER w] END AS suppressed
+			FROM cohorts c
+			WINDOW w AS (PARTITION BY c.cohort, c.segment = '(all)' ORDER BY c.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
+		SELECT g.cohort, g.segment, g.k, CASE WHEN NOT cm.suppressed THEN g.n END,
+		       CASE WHEN NOT cm.suppressed THEN g.retained END,
+		       CASE WHEN NOT cm.suppressed THEN g.retained::float8 / g.n::float8 END, cm.suppressed
+		FROM grid g JOIN cm ON cm.cohort = g.cohort AND cm.segment = g.segment
 		ORDER BY g.cohort, g.segment <> '(all)', g.segment, g.k
-	$q$ USING period, scheme, last_period, unbounded;
+	$q$ USING period, scheme, last_period, unbounded, segmentation._setting('min_cell_size')::int;
 END $$;
 COMMENT ON FUNCTION retention_matrix(text, text, text, text, boolean) IS 'Cohort retention per segment and (all): users by the period (day, week, month; UTC) of their first event, and how many were active in each later period (unbounded: in it or later), up to the period of the last refresh; the segment is the one at the start of the cohort period; start_feature and return_feature need behavior v2 (not supported yet)';
 
@@ -164,7 +174,7 @@ COMMENT ON FUNCTION retention_matrix(text, text, text, text, boolean) IS 'Cohort
 -- ===================================================================
 
 CREATE FUNCTION lifecycle(period text DEFAULT 'week', scheme text DEFAULT NULL)
-RETURNS TABLE (period_start date, segment text, status text, users bigint)
+RETURNS TABLE (period_start date, segment text, status text, users bigint, suppressed boolean)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	last_period date;
@@ -179,7 +189,7 @@ BEGIN
 			SELECT p.user_id, a.ps
 			FROM segmentation.profiles p
 			CROSS JOIN LATERAL (SELECT segmentation.active_periods(p.behavior, $1) AS ps) a
-			WHERE a.ps[1] <= $3),
+			WHERE a.ps[1] <= $3 AND NOT p.opted_out),
 		act AS (
 			SELECT u.user_id, x.i, segmentation._period_index(x.p, $1) AS pi, x.p,
 			       segmentation._period_index(u.ps[x.i - 1], $1) AS prev_pi,
@@ -205,15 +215,20 @@ BEGIN
 			FROM statuses st LEFT JOIN spans s ON s.user_id = st.user_id
 			  AND (s.since IS NULL OR s.since <= st.period_start::timestamp AT TIME ZONE 'UTC')
 			  AND (s.until IS NULL OR s.until > st.period_start::timestamp AT TIME ZONE 'UTC'))
-		SELECT g.period_start, g.segment, g.status, g.users
-		FROM (SELECT pl.period_start, CASE WHEN GROUPING(pl.segment) = 1 THEN '(all)' ELSE pl.segment END AS segment,
-		             pl.status, count(*) AS users
-		      FROM placed pl
-		      GROUP BY GROUPING SETS ((pl.period_start, pl.segment, pl.status), (pl.period_start, pl.status))) g
+		SELECT g.period_start, g.segment, g.status, CASE WHEN NOT g.suppressed THEN g.users END, g.suppressed
+		FROM (SELECT g.*,
+		             -- the segments of a period and status add up to its (all) row
+		             CASE WHEN g.segment = '(all)' THEN g.users < $4
+		                  ELSE (segmentation._suppress_mask(array_agg(g.users) OVER w, NULL::boolean[], $4))[row_number() OVER w] END AS suppressed
+		      FROM (SELECT pl.period_start, CASE WHEN GROUPING(pl.segment) = 1 THEN '(all)' ELSE pl.segment END AS segment,
+		                   pl.status, count(*) AS users
+		            FROM placed pl
+		            GROUP BY GROUPING SETS ((pl.period_start, pl.segment, pl.status), (pl.period_start, pl.status))) g
+		      WINDOW w AS (PARTITION BY g.period_start, g.status, g.segment = '(all)' ORDER BY g.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) g
 		WHERE $2 IS NOT NULL OR g.segment = '(all)'
 		ORDER BY g.period_start, g.segment <> '(all)', g.segment,
 		         array_position(ARRAY['new', 'returning', 'resurrecting', 'dormant'], g.status)
-	$q$ USING period, scheme, last_period;
+	$q$ USING period, scheme, last_period, segmentation._setting('min_cell_size')::int;
 END $$;
 COMMENT ON FUNCTION lifecycle(text, text) IS 'Users per period (day, week, month; UTC), segment (at the period''s start) and (all), and status: new (first active period), returning (active in it and in the one before), resurrecting (active in it, not in the one before, active earlier), dormant (active in the one before, not in it; a positive count), up to the period of the last refresh; rows of 0 users are left out';
 
@@ -222,7 +237,7 @@ COMMENT ON FUNCTION lifecycle(text, text) IS 'Users per period (day, week, month
 -- ===================================================================
 
 CREATE FUNCTION stickiness(period text DEFAULT 'week', scheme text DEFAULT NULL)
-RETURNS TABLE (period_start date, segment text, active_days int, users bigint)
+RETURNS TABLE (period_start date, segment text, active_days int, users bigint, suppressed boolean)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	last_period date;
@@ -237,7 +252,7 @@ BEGIN
 			SELECT p.user_id, x.period_start, x.days
 			FROM segmentation.profiles p
 			CROSS JOIN LATERAL segmentation.active_days_per_period(p.behavior, $1) x
-			WHERE x.period_start <= $3),
+			WHERE x.period_start <= $3 AND NOT p.opted_out),
 		spans AS (
 			SELECT h.user_id, h.segment, h.exited_at AS until,
 			       lag(h.exited_at) OVER (PARTITION BY h.user_id ORDER BY h.entered_at, h.exited_at NULLS LAST) AS since
@@ -248,14 +263,18 @@ BEGIN
 			FROM d LEFT JOIN spans s ON s.user_id = d.user_id
 			  AND (s.since IS NULL OR s.since <= d.period_start::timestamp AT TIME ZONE 'UTC')
 			  AND (s.until IS NULL OR s.until > d.period_start::timestamp AT TIME ZONE 'UTC'))
-		SELECT g.period_start, g.segment, g.days, g.users
-		FROM (SELECT pl.period_start, CASE WHEN GROUPING(pl.segment) = 1 THEN '(all)' ELSE pl.segment END AS segment,
-		             pl.days, count(*) AS users
-		      FROM placed pl
-		      GROUP BY GROUPING SETS ((pl.period_start, pl.segment, pl.days), (pl.period_start, pl.days))) g
+		SELECT g.period_start, g.segment, g.days, CASE WHEN NOT g.suppressed THEN g.users END, g.suppressed
+		FROM (SELECT g.*,
+		             CASE WHEN g.segment = '(all)' THEN g.users < $4
+		                  ELSE (segmentation._suppress_mask(array_agg(g.users) OVER w, NULL::boolean[], $4))[row_number() OVER w] END AS suppressed
+		      FROM (SELECT pl.period_start, CASE WHEN GROUPING(pl.segment) = 1 THEN '(all)' ELSE pl.segment END AS segment,
+		                   pl.days, count(*) AS users
+		            FROM placed pl
+		            GROUP BY GROUPING SETS ((pl.period_start, pl.segment, pl.days), (pl.period_start, pl.days))) g
+		      WINDOW w AS (PARTITION BY g.period_start, g.days, g.segment = '(all)' ORDER BY g.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) g
 		WHERE $2 IS NOT NULL OR g.segment = '(all)'
 		ORDER BY g.period_start, g.segment <> '(all)', g.segment, g.days
-	$q$ USING period, scheme, last_period;
+	$q$ USING period, scheme, last_period, segmentation._setting('min_cell_size')::int;
 END $$;
 COMMENT ON FUNCTION stickiness(text, text) IS 'Users per period (day, week, month; UTC), segment (at the period''s start) and (all), by the number of days of the period they were active on (1 or more), up to the period of the last refresh; rows of 0 users are left out';
 
@@ -265,7 +284,8 @@ COMMENT ON FUNCTION stickiness(text, text) IS 'Users per period (day, week, mont
 
 CREATE FUNCTION validate_segments(scheme text, as_of timestamptz, horizon interval, outcome text DEFAULT 'churn')
 RETURNS TABLE (segment text, users bigint, outcome_users bigint, rate double precision, ci_low double precision,
-	ci_high double precision, p_vs_rest double precision, q_vs_rest double precision, homogeneity_p double precision)
+	ci_high double precision, p_vs_rest double precision, q_vs_rest double precision, homogeneity_p double precision,
+	suppressed boolean)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	first_day date;
@@ -358,11 +378,16 @@ BEGIN
 			FROM (SELECT array_agg(r.segment ORDER BY r.segment) AS segments,
 			             segmentation.bh_adjust(array_agg(r.p_value ORDER BY r.segment)) AS qs FROM r) z,
 			     unnest(z.segments, z.qs) u(segment, q))
-		SELECT r.segment, r.n, r.x, r.x::float8 / r.n::float8,
-		       greatest(r.center - r.half, 0), least(r.center + r.half, 1),
-		       r.p_value, q.q, r.homogeneity_p
-		FROM r JOIN q ON q.segment = r.segment
+		SELECT r.segment, CASE WHEN NOT r.suppressed THEN r.n END, CASE WHEN NOT r.suppressed THEN r.x END,
+		       CASE WHEN NOT r.suppressed THEN r.x::float8 / r.n::float8 END,
+		       CASE WHEN NOT r.suppressed THEN greatest(r.center - r.half, 0) END,
+		       CASE WHEN NOT r.suppressed THEN least(r.center + r.half, 1) END,
+		       CASE WHEN NOT r.suppressed THEN r.p_value END, CASE WHEN NOT r.suppressed THEN q.q END,
+		       r.homogeneity_p, r.suppressed
+		FROM (SELECT r.*, (segmentation._suppress_mask(array_agg(r.n) OVER w, NULL::boolean[], $6))[row_number() OVER w] AS suppressed
+		      FROM r WINDOW w AS (ORDER BY r.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) r
+		JOIN q ON q.segment = r.segment
 		ORDER BY r.segment
-	$q$ USING scheme, as_of, last_day, last_day - first_day, outcome;
+	$q$ USING scheme, as_of, last_day, last_day - first_day, outcome, segmentation._setting('min_cell_size')::int;
 END $$;
 COMMENT ON FUNCTION validate_segments(text, timestamptz, interval, text) IS 'Do the segments of a scheme behave differently? Per segment of the members at as_of exactly (from membership_history): users, those with the outcome (churn: no active day, active: some, on the UTC days d with date(as_of) < d <= date(as_of + horizon)), rate with a Wilson 95% CI, p and BH q of a two-proportion test against all other members, and homogeneity_p, a chi-square test across all segments (the same on every row); as_of + horizon must not pass the day of the last refresh';

@@ -192,6 +192,12 @@ BEGIN
 						SELECT DISTINCT ON (a.%1$I) a.%1$I AS user_id, a.%2$I::text AS variant, a.%3$I AS assigned_at
 						FROM %4$s a
 						WHERE a.%1$I IS NOT NULL AND a.%2$I IS NOT NULL AND a.%3$I IS NOT NULL
+						  -- forgotten and opted-out users are in no readout (a keyed
+						  -- hash per assignment, only when there are such users)
+						  AND ((SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users)
+						               AND NOT EXISTS (SELECT FROM segmentation.opt_outs))
+						       OR NOT (segmentation._is_forgotten(a.%1$I::pg_catalog.text)
+						               OR segmentation._is_opted_out(a.%1$I::pg_catalog.text)))
 						ORDER BY a.%1$I, a.%3$I),
 					outcome AS (
 						SELECT ass.user_id, ass.variant, ass.assigned_at,
@@ -307,13 +313,69 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _materialize_experiments(text) IS 'Internal: computes the experiment_lift rows of one experiment, or of all when NULL (refresh and define_experiment call it)';
 
+-- Small cells, at read time (min_cell_size may change between refreshes):
+-- an arm of a segment of fewer than min_cell_size users shows no numbers;
+-- the segments of an experiment, scheme and variant add up to its (all)
+-- row, so more are suppressed with it (_suppress_mask); a variant's row
+-- compares with the control's of the same segment, so it is suppressed
+-- whenever the control's is (and its group's suppression is made again with
+-- that forced).  targetable_users, the segment's members now, is another
+-- cell: suppressed on its own, the same way.
 CREATE VIEW experiment_lift AS
-SELECT r.experiment, r.scheme, r.segment, r.variant, r.users, r.conversions, r.conversion_rate, r.control_rate,
-       r.abs_lift, r.abs_lift_ci_low, r.abs_lift_ci_high, r.rel_lift, r.rel_lift_ci_low, r.rel_lift_ci_high,
-       r.p_value, r.q_value, r.srm_p_value, r.srm_flag, r.revenue_per_user, r.revenue_p_value, r.enough_data,
-       r.heterogeneity_p_value, r.revenue_ci_low, r.revenue_ci_high, r.revenue_q_value, r.sequential_p_value,
-       r.chance_to_win, r.targetable_users
-FROM _experiment_lift_rows r ORDER BY r.experiment, r.ord;
+WITH r AS (
+	SELECT r.*, r.variant = e.control AS is_control, k.k
+	FROM _experiment_lift_rows r JOIN experiments e ON e.name = r.experiment CROSS JOIN _cell_size k),
+c AS (
+	-- the control arm of each segment
+	SELECT r.experiment, r.scheme, r.segment,
+	       CASE WHEN r.segment = '(all)' THEN r.users < r.k
+	            ELSE (_suppress_mask(array_agg(r.users) OVER w, NULL::boolean[], r.k))[row_number() OVER w] END AS suppressed
+	FROM r WHERE r.is_control
+	WINDOW w AS (PARTITION BY r.experiment, r.scheme, r.segment = '(all)' ORDER BY r.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
+f AS (
+	SELECT r.*, coalesce(c.suppressed, false) AS forced FROM r
+	LEFT JOIN c ON c.experiment = r.experiment AND c.scheme = r.scheme AND c.segment = r.segment),
+m AS (
+	SELECT f.*,
+	       CASE WHEN f.segment = '(all)' THEN f.users < f.k OR f.forced
+	            ELSE (_suppress_mask(array_agg(f.users) OVER w, array_agg(f.forced AND NOT f.is_control) OVER w, f.k))[row_number() OVER w] END
+	         AS suppressed
+	FROM f
+	WINDOW w AS (PARTITION BY f.experiment, f.scheme, f.variant, f.segment = '(all)' ORDER BY f.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
+t AS (
+	SELECT d.experiment, d.scheme, d.segment,
+	       CASE WHEN d.segment = '(all)' THEN coalesce(d.targetable_users < d.k, false)
+	            ELSE (_suppress_mask(array_agg(d.targetable_users) OVER w, NULL::boolean[], d.k))[row_number() OVER w] END AS suppressed
+	FROM (SELECT DISTINCT r.experiment, r.scheme, r.segment, r.targetable_users, r.k FROM r WHERE r.targetable_users IS NOT NULL) d
+	WINDOW w AS (PARTITION BY d.experiment, d.scheme, d.segment = '(all)' ORDER BY d.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
+SELECT m.experiment, m.scheme, m.segment, m.variant,
+       CASE WHEN NOT m.suppressed THEN m.users END AS users,
+       CASE WHEN NOT m.suppressed THEN m.conversions END AS conversions,
+       CASE WHEN NOT m.suppressed THEN m.conversion_rate END AS conversion_rate,
+       CASE WHEN NOT m.suppressed THEN m.control_rate END AS control_rate,
+       CASE WHEN NOT m.suppressed THEN m.abs_lift END AS abs_lift,
+       CASE WHEN NOT m.suppressed THEN m.abs_lift_ci_low END AS abs_lift_ci_low,
+       CASE WHEN NOT m.suppressed THEN m.abs_lift_ci_high END AS abs_lift_ci_high,
+       CASE WHEN NOT m.suppressed THEN m.rel_lift END AS rel_lift,
+       CASE WHEN NOT m.suppressed THEN m.rel_lift_ci_low END AS rel_lift_ci_low,
+       CASE WHEN NOT m.suppressed THEN m.rel_lift_ci_high END AS rel_lift_ci_high,
+       CASE WHEN NOT m.suppressed THEN m.p_value END AS p_value,
+       CASE WHEN NOT m.suppressed THEN m.q_value END AS q_value,
+       CASE WHEN NOT m.suppressed THEN m.srm_p_value END AS srm_p_value,
+       CASE WHEN NOT m.suppressed THEN m.srm_flag END AS srm_flag,
+       CASE WHEN NOT m.suppressed THEN m.revenue_per_user END AS revenue_per_user,
+       CASE WHEN NOT m.suppressed THEN m.revenue_p_value END AS revenue_p_value,
+       CASE WHEN NOT m.suppressed THEN m.enough_data END AS enough_data,
+       CASE WHEN NOT m.suppressed THEN m.heterogeneity_p_value END AS heterogeneity_p_value,
+       CASE WHEN NOT m.suppressed THEN m.revenue_ci_low END AS revenue_ci_low,
+       CASE WHEN NOT m.suppressed THEN m.revenue_ci_high END AS revenue_ci_high,
+       CASE WHEN NOT m.suppressed THEN m.revenue_q_value END AS revenue_q_value,
+       CASE WHEN NOT m.suppressed THEN m.sequential_p_value END AS sequential_p_value,
+       CASE WHEN NOT m.suppressed THEN m.chance_to_win END AS chance_to_win,
+       CASE WHEN NOT t.suppressed THEN m.targetable_users END AS targetable_users,
+       m.suppressed
+FROM m LEFT JOIN t ON t.experiment = m.experiment AND t.scheme = m.scheme AND t.segment = m.segment
+ORDER BY m.experiment, m.ord;
 COMMENT ON VIEW experiment_lift IS 'Experiment readout per scheme, segment (at assignment time; (all) = everyone) and variant, with honest statistics; computed by the last refresh (or define_experiment)';
 COMMENT ON COLUMN experiment_lift.experiment IS 'Experiment';
 COMMENT ON COLUMN experiment_lift.scheme IS 'Scheme whose segments split the readout';
@@ -342,4 +404,5 @@ COMMENT ON COLUMN experiment_lift.revenue_ci_high IS 'Upper end of the 95% CI of
 COMMENT ON COLUMN experiment_lift.revenue_q_value IS 'Benjamini-Hochberg adjusted revenue_p_value across the segments and variants of this experiment and scheme ((all) excluded)';
 COMMENT ON COLUMN experiment_lift.sequential_p_value IS 'Always-valid p-value of abs_lift (mSPRT, normal mixture with mixing variance (mde x control_rate)^2): safe to watch continuously and stop when it is small';
 COMMENT ON COLUMN experiment_lift.chance_to_win IS 'Probability that this variant converts better than the control (normal approximation of the posterior, flat prior)';
-COMMENT ON COLUMN experiment_lift.targetable_users IS 'Users in this segment now (as of the last refresh): who a rollout to this segment reaches';
+COMMENT ON COLUMN experiment_lift.targetable_users IS 'Users in this segment now (as of the last refresh): who a rollout to this segment reaches (NULL when fewer than min_cell_size, or suppressed with such a segment)';
+COMMENT ON COLUMN experiment_lift.suppressed IS 'This arm of the segment, or its control, has fewer than min_cell_size users, or another small arm could be found from it: the numbers are NULL';

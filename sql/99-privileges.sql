@@ -3,7 +3,7 @@
 -- (named below); each role is granted what it is for.  doc/security.md says
 -- who can do what and what runs as whom.
 
-GRANT USAGE ON SCHEMA segmentation TO segmentation_admin, segmentation_reader;
+GRANT USAGE ON SCHEMA segmentation TO segmentation_admin, segmentation_analyst, segmentation_reader;
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA segmentation FROM PUBLIC;
 
@@ -63,13 +63,31 @@ GRANT SELECT ON refresh_status, rejected_events TO segmentation_admin;
 
 -- readers: the BI views (those of the state are granted where track() creates
 -- them), which read the extension's own tables and call nothing internal
-GRANT SELECT ON experiment_lift TO segmentation_reader, segmentation_admin;
+GRANT SELECT ON experiment_lift TO segmentation_reader, segmentation_analyst, segmentation_admin;
+-- what the aggregate views call as their reader: a pure function of its arguments
+GRANT EXECUTE ON FUNCTION _suppress_mask(bigint[], boolean[], int) TO segmentation_reader, segmentation_analyst, segmentation_admin;
 -- the managed analyses (sql/75-analyses-managed.sql): SECURITY DEFINER,
 -- aggregates only; what they call inside (_analysis_last_period,
 -- _period_index, ...) runs as the extension's owner and is granted to no one
 GRANT EXECUTE ON FUNCTION retention_matrix(text, text, text, text, boolean), lifecycle(text, text),
 	stickiness(text, text), validate_segments(text, timestamptz, interval, text)
-	TO segmentation_reader, segmentation_admin;
+	TO segmentation_reader, segmentation_analyst, segmentation_admin;
+
+-- privacy (sql/45-privacy.sql, doc/privacy.md).  Admins erase and opt out;
+-- forget_user runs as its caller (it deletes from tracked tables with the
+-- caller's privileges) and calls the two internal functions below.
+GRANT EXECUTE ON FUNCTION forget_user(text, boolean), _forget_user(text), _check_deletable(int),
+	opt_out(text), opt_in(text)
+	TO segmentation_admin;
+GRANT SELECT ON privacy_audit TO segmentation_admin;
+-- Member lists are per-user data, pseudonymized or not: for analysts and
+-- admins, not for readers (a dashboard's role).  Raw ids: segment_members
+-- (an invoker function) calls _members_raw, which PostgreSQL lets only
+-- analysts and admins execute.  A DBA may grant a campaign tool's role
+-- segment_members and _members_pseudonymized: it gets pseudonyms only.
+GRANT EXECUTE ON FUNCTION segment_members(text, text, boolean), _members_pseudonymized(text, text), _members_raw(text, text)
+	TO segmentation_analyst, segmentation_admin;
+-- _pseudonym_key, forgotten_users, opt_outs: no grant (the owner's only)
 
 COMMENT ON SEQUENCE sources_id_seq IS 'Ids of tracked sources';
 COMMENT ON SEQUENCE refresh_runs_id_seq IS 'Ids of refresh runs';

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """BI readiness and documentation suite.
 
-* Reads every view through psycopg2 over TCP as a segmentation_reader role,
-  the way a BI tool does, and checks that every column arrives with a
-  standard type (no custom type a BI tool could not read).
+* Reads every aggregate view through psycopg2 over TCP as a
+  segmentation_reader role, the way a dashboard does (and user_scores, one
+  row per user, as a segmentation_analyst role: a reader is refused it), and
+  checks that every column arrives with a standard type (no custom type a BI
+  tool could not read).
 * Runs every SQL example of doc/bi.md as that reader.
 * Checks that every public function, aggregate, view and table of the
   extension is named in doc/ and has a COMMENT, so the docs cannot silently
@@ -24,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # bool, int8, int4, text, float8, timestamptz (and the user id's bigint)
 STANDARD_OIDS = {16: "boolean", 20: "bigint", 23: "integer", 25: "text", 701: "double precision", 1184: "timestamptz"}
 VIEWS = ["user_scores", "segment_summary", "segment_migration", "experiment_lift"]
+PER_USER = {"user_scores"}   # read by an analyst; a reader is refused
 suite = Suite("bi suite", stop_on_failure=False)
 check = suite.check
 
@@ -47,6 +50,8 @@ SELECT segmentation.define_experiment('checkout_v2', 'ab', 'uid', 'variant', 'at
 SELECT segmentation.refresh(as_of => '2024-04-10');
 DROP ROLE IF EXISTS regress_bi_reader;
 CREATE ROLE regress_bi_reader LOGIN IN ROLE segmentation_reader;
+DROP ROLE IF EXISTS regress_bi_analyst;
+CREATE ROLE regress_bi_analyst LOGIN IN ROLE segmentation_analyst;
 """
 
 
@@ -57,11 +62,19 @@ def main():
     # a BI tool's connection: TCP, a reader role
     bi = connect(DB, host="127.0.0.1", port=os.environ.get("PGPORT", "5432"), user="regress_bi_reader")
     bcur = bi.cursor()
+    analyst = connect(DB, host="127.0.0.1", port=os.environ.get("PGPORT", "5432"), user="regress_bi_analyst")
     for view in VIEWS:
-        bcur.execute(f"SELECT * FROM segmentation.{view} LIMIT 200")
-        rows = bcur.fetchall()
-        odd = [(d.name, d.type_code) for d in bcur.description if d.type_code not in STANDARD_OIDS]
-        check(f"{view}: {len(bcur.description)} columns, all of standard types, read by psycopg2 as {len(rows)} rows",
+        if view in PER_USER:
+            try:
+                bcur.execute(f"SELECT * FROM segmentation.{view} LIMIT 1")
+                check(f"{view}: a reader is refused it", False)
+            except psycopg2.errors.InsufficientPrivilege:
+                check(f"{view}: a reader is refused it", True)
+        vcur = analyst.cursor() if view in PER_USER else bcur
+        vcur.execute(f"SELECT * FROM segmentation.{view} LIMIT 200")
+        rows = vcur.fetchall()
+        odd = [(d.name, d.type_code) for d in vcur.description if d.type_code not in STANDARD_OIDS]
+        check(f"{view}: {len(vcur.description)} columns, all of standard types, read by psycopg2 as {len(rows)} rows",
               not odd and rows, odd)
         types = {type(v) for r in rows for v in r if v is not None}
         check(f"{view}: values arrive as plain Python values",
@@ -73,13 +86,16 @@ def main():
     for sql in examples:
         if sql.lstrip().upper().startswith("CREATE ROLE"):
             continue
+        # (per-user examples as the analyst, the others as the reader)
+        ecur = analyst.cursor() if "user_scores" in sql else bcur
         try:
-            bcur.execute(sql)
-            bcur.fetchall()
+            ecur.execute(sql)
+            ecur.fetchall()
             check(f"doc/bi.md example runs: {sql.strip().splitlines()[0][:70]}", True)
         except psycopg2.Error as e:
             check(f"doc/bi.md example runs: {sql.strip().splitlines()[0][:70]}", False, e)
     bi.close()
+    analyst.close()
 
     # every public object is documented in doc/ and commented
     docs = "\n".join(open(os.path.join(ROOT, "doc", f)).read() for f in os.listdir(os.path.join(ROOT, "doc")) if f.endswith(".md"))
@@ -106,7 +122,7 @@ def main():
 
     conn.close()
     drop_database(DB)
-    connect("postgres").cursor().execute("DROP ROLE regress_bi_reader")
+    connect("postgres").cursor().execute("DROP ROLE regress_bi_reader, regress_bi_analyst")
     suite.finish()
 
 

@@ -10,6 +10,7 @@ SET datestyle = 'ISO, YMD';
 CREATE ROLE regress_att_reader IN ROLE segmentation_reader;
 CREATE ROLE regress_att_admin IN ROLE segmentation_admin;
 CREATE ROLE regress_att_nobody;
+CREATE ROLE regress_att_analyst IN ROLE segmentation_analyst;
 CREATE SCHEMA regress_att AUTHORIZATION regress_att_admin;
 CREATE TABLE att_events (uid bigint, ts timestamptz, ev text, amount float8);
 GRANT SELECT, TRIGGER ON att_events TO regress_att_admin;
@@ -66,6 +67,34 @@ FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace
 SELECT count(*) AS internal_functions_executable_by_public
 FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname LIKE '\_%'
   AND has_function_privilege('regress_att_nobody', p.oid, 'EXECUTE');
+-- analysts also list a segment's members (raw ids through _members_raw);
+-- admins also configure, refresh, erase and opt out
+SELECT string_agg(DISTINCT p.proname, ' ' ORDER BY p.proname) AS also_executable_by_analysts
+FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace
+  AND has_function_privilege('regress_att_analyst', p.oid, 'EXECUTE')
+  AND NOT has_function_privilege('regress_att_reader', p.oid, 'EXECUTE');
+SELECT string_agg(DISTINCT p.proname, ' ' ORDER BY p.proname) AS also_executable_by_admins
+FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace
+  AND has_function_privilege('regress_att_admin', p.oid, 'EXECUTE')
+  AND NOT has_function_privilege('regress_att_analyst', p.oid, 'EXECUTE');
+SELECT string_agg(DISTINCT p.proname, ' ' ORDER BY p.proname) AS analysts_only_not_admins
+FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace
+  AND has_function_privilege('regress_att_analyst', p.oid, 'EXECUTE')
+  AND NOT has_function_privilege('regress_att_admin', p.oid, 'EXECUTE');
+-- what each role may read: a reader the aggregate views only; an analyst
+-- the per-user results too (not profiles, which keep opted-out users'
+-- behavior); nobody but the owner the key or the hashes of forgotten and
+-- opted-out users
+SELECT r.role, string_agg(c.relname, ' ' ORDER BY c.relname) AS readable
+FROM (VALUES ('regress_att_nobody'), ('regress_att_reader'), ('regress_att_analyst'), ('regress_att_admin')) r(role)
+CROSS JOIN pg_class c
+WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relkind IN ('r', 'v', 'p', 'm')
+  AND has_table_privilege(r.role, c.oid, 'SELECT')
+GROUP BY r.role ORDER BY min(c.relname), r.role;
+SELECT count(*) AS readable_key_or_hashes
+FROM (VALUES ('regress_att_nobody'), ('regress_att_reader'), ('regress_att_analyst'), ('regress_att_admin')) r(role)
+CROSS JOIN unnest(ARRAY['segmentation._pseudonym_key', 'segmentation.forgotten_users', 'segmentation.opt_outs']) t(rel)
+WHERE has_table_privilege(r.role, t.rel, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER');
 
 -- 2. An admin cannot make refresh (a superuser, through pg_cron) run code of
 -- theirs through a predicate: a literal of their domain runs the domain's
@@ -250,5 +279,5 @@ SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'regress_
 DROP EXTENSION segmentation CASCADE;
 DROP SCHEMA regress_att CASCADE;
 DROP TABLE att_events;
-DROP ROLE regress_att_reader, regress_att_admin, regress_att_nobody;
+DROP ROLE regress_att_reader, regress_att_admin, regress_att_nobody, regress_att_analyst;
 CREATE EXTENSION segmentation;

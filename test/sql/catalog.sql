@@ -17,12 +17,14 @@ ORDER BY 2;
 -- behavior_scores (NULL rfm_breakpoints: NULL RFM scores only) are strict;
 -- refresh's operations (src/operations.c: a background worker, the statement
 -- timer; src/guard.c: locks, a guarded statement) act on the server, not on
--- values: volatile, parallel unsafe
+-- values: volatile, parallel unsafe; so does the pseudonym key's random
+-- source (src/privacy.c)
 SELECT p.oid::regprocedure AS func, p.provolatile, p.proparallel, p.proisstrict
 FROM pg_proc p
 WHERE p.pronamespace = 'segmentation'::regnamespace
   AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
-  AND p.proname NOT IN ('_log_failed_run', '_refresh_timeout_begin', '_refresh_timeout_end', '_lock_relation', '_execute_guarded')
+  AND p.proname NOT IN ('_log_failed_run', '_refresh_timeout_begin', '_refresh_timeout_end', '_lock_relation', '_execute_guarded',
+                        '_new_pseudonym_key')
   AND ((p.provolatile <> 'i' AND p.proname NOT IN ('check_predicate', '_assign_segments')) OR p.proparallel <> 's'
        OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge', 'behavior_scores',
                                                    'rfm_breakpoints_trans', 'rfm_breakpoints_combine', 'rfm_breakpoints_final') AND p.prokind = 'f'

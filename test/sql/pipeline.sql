@@ -3,6 +3,9 @@
 SET TIME ZONE 'UTC';
 SET datestyle = 'ISO, YMD';
 SET client_min_messages = warning;
+-- small cells, checked by hand: no small-cell suppression here
+-- (test/sql/privacy.sql and test/privacy.py test it)
+SELECT segmentation.set_setting('min_cell_size', '0');
 
 CREATE TABLE app_events (uid bigint, at timestamptz, name text, revenue numeric, note text);
 -- 60 users over 120 days: user u is active every (u % 6 + 1)th day from day u % 10,
@@ -287,7 +290,8 @@ SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = 
 WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relkind = 'v' AND c.relname NOT LIKE '\_%'
   AND (col_description(c.oid, a.attnum) IS NULL OR obj_description(c.oid, 'pg_class') IS NULL);
 
--- roles: a reader reads the views and nothing else; an admin defines and refreshes
+-- roles: a reader reads the aggregate views and nothing else (user_scores,
+-- one row per user, is the analyst's); an admin defines and refreshes
 CREATE ROLE regress_reader LOGIN IN ROLE segmentation_reader;
 SET ROLE regress_reader;
 SELECT count(*) >= 0 AS reads_user_scores FROM segmentation.user_scores;

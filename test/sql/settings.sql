@@ -24,4 +24,17 @@ UPDATE segmentation._setting_values SET value = 'forever';
 SELECT name, value, set_by FROM segmentation.settings WHERE NOT is_default;
 RESET ROLE;
 SELECT segmentation.set_setting('refresh_lock_timeout', NULL);
+-- the privacy settings (doc/privacy.md): a whole number of users; none or an interval of a day or more
+SELECT segmentation.set_setting('min_cell_size', ' 25 ');
+SELECT segmentation.set_setting('history_retention', '90 days');
+SELECT name, value FROM segmentation.settings WHERE NOT is_default ORDER BY 1;
+SELECT segmentation.set_setting('min_cell_size', '-1');
+SELECT segmentation.set_setting('min_cell_size', '2.5');
+SELECT segmentation.set_setting('min_cell_size', '1000001');
+SELECT segmentation.set_setting('min_cell_size', '1; DROP TABLE x');
+SELECT segmentation.set_setting('history_retention', '1 hour');
+SELECT segmentation.set_setting('history_retention', 'forever');
+SELECT segmentation.set_setting('history_retention', 'NONE');
+SELECT segmentation.set_setting('min_cell_size', NULL), segmentation.set_setting('history_retention', NULL);
+SELECT name, value FROM segmentation.settings WHERE NOT is_default ORDER BY 1;
 DROP ROLE regress_set_reader, regress_set_admin;
