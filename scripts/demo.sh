@@ -124,9 +124,9 @@ SQL
 # Small cells: a dashboard (segmentation_reader) sees no count, share or mean
 # of a segment with fewer than min_cell_size users (default 10). The demo's
 # smallest segment may be larger than that, so it raises min_cell_size just
-# past it (at least 10), to show one suppressed: every view then suppresses
-# cells below that (the day's small moves among them). A real deployment
-# keeps the default or sets what its privacy policy says.
+# past it (at least 10), to show one suppressed, and sets it back to the
+# default after the summary. A real deployment keeps the default or sets what
+# its privacy policy says.
 step "privacy: min_cell_size set just past the smallest segment, so the reader's summary shows one suppressed" <<'SQL'
 \o /dev/null
 SELECT segmentation.set_setting('min_cell_size', '0');
@@ -145,6 +145,11 @@ FROM segmentation.refresh_runs ORDER BY id;
 SQL
 "$PYTHON" "$ROOT/scripts/demo_report.py" shares
 psql -X -q -v ON_ERROR_STOP=1 -v today="$today" -v yesterday="$yesterday" <<'SQL'
+\o /dev/null
+-- (back to the default for the rest: the day's moves are mostly smaller than the smallest segment)
+SELECT segmentation.set_setting('min_cell_size', NULL);
+\o
+\echo '   (min_cell_size back to its default, 10, for what follows)'
 \echo == lifecycle moves from :yesterday to :today (segmentation.segment_migration)
 SELECT from_segment, to_segment, users, suppressed FROM segmentation.segment_migration
 WHERE scheme = 'lifecycle' AND period = :'today' ORDER BY users DESC NULLS LAST, from_segment, to_segment LIMIT 10;
