@@ -11,6 +11,9 @@
 CREATE FUNCTION _new_pseudonym_key() RETURNS bytea
 	AS 'MODULE_PATHNAME', 'pseudonym_new_key' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION _new_pseudonym_key() IS 'Internal: 32 random bytes from the server''s cryptographic source (pg_strong_random)';
+CREATE FUNCTION _id_bytes(user_id text) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'pseudonym_id_bytes' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _id_bytes(text) IS 'Internal: the bytes a user id is hashed as: UTF-8, or (what has no UTF-8 form in the database''s encoding) its own bytes after a 0xFF byte, which UTF-8 never holds';
 CREATE FUNCTION _hmac_sha256(key bytea, message bytea) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'pseudonym_hmac_sha256' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION _hmac_sha256(bytea, bytea) IS 'Internal: HMAC-SHA-256 of message with key (RFC 2104), 32 bytes';
@@ -35,9 +38,9 @@ CREATE FUNCTION _pseudonym(user_id text) RETURNS bytea
 LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 SELECT segmentation._hmac_sha256(
 	(SELECT k.key FROM segmentation._pseudonym_key k ORDER BY k.created_at, k.key LIMIT 1),
-	pg_catalog.convert_to(user_id, 'UTF8'))
+	segmentation._id_bytes(user_id))
 $$;
-COMMENT ON FUNCTION _pseudonym(text) IS 'Internal: HMAC-SHA-256 of a user id (text, UTF-8) with the extension''s key';
+COMMENT ON FUNCTION _pseudonym(text) IS 'Internal: HMAC-SHA-256 of a user id (its UTF-8 bytes, _id_bytes) with the extension''s key';
 
 -- ===================================================================
 -- Forgotten and opted-out users, and the audit of both
@@ -268,9 +271,8 @@ DECLARE
 BEGIN
 	PERFORM segmentation._take_refresh_lock('opt_out');
 	h := segmentation._pseudonym(canonical);
-	IF EXISTS (SELECT FROM segmentation.forgotten_users f WHERE f.id_hash = h) THEN
-		RAISE EXCEPTION 'this user was forgotten (forget_user): there is nothing to opt out' USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
+	-- (a forgotten user is opted out like any other id: saying so would tell
+	-- who was forgotten)
 	INSERT INTO segmentation.opt_outs (id_hash) VALUES (h) ON CONFLICT DO NOTHING;
 	SELECT a.atttypid::regtype INTO t FROM pg_attribute a
 	WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';

@@ -25,7 +25,7 @@ SELECT pg_catalog.pg_extension_config_dump('rejected_events', '');
 COMMENT ON TABLE rejected_events IS 'Events that refresh could not use (NaN, infinite or out-of-range value, infinite or NULL time, NULL user): kept here, never silently dropped; the other events are refreshed';
 COMMENT ON COLUMN rejected_events.run_id IS 'The refresh run (refresh_runs.id) that rejected it';
 COMMENT ON COLUMN rejected_events.source IS 'The tracked table it came from';
-COMMENT ON COLUMN rejected_events.user_id IS 'User id, as text (its first 500 characters)';
+COMMENT ON COLUMN rejected_events.user_id IS 'User id, as text (NULL for one longer than 1000 bytes)';
 COMMENT ON COLUMN rejected_events.ts IS 'Event time';
 COMMENT ON COLUMN rejected_events.event IS 'Event name';
 COMMENT ON COLUMN rejected_events.value IS 'Event value, as float8';

@@ -95,6 +95,14 @@ BEGIN
 				      DETAIL = 'Tracked columns keep their number, name and built-in type.',
 				      HINT = 'segmentation.sources was changed outside track(): untrack it and track the table again.';
 		END IF;
+		-- a user id compared by a collation of its own (case-insensitive, say)
+		-- would make 'bob' and 'BOB' one user here and two for forget_user
+		IF k = 1 AND EXISTS (SELECT FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_collation c ON c.oid = a.attcollation
+		                     WHERE a.attrelid = s.source AND a.attnum = s.attnums[1] AND NOT c.collisdeterministic) THEN
+			RAISE EXCEPTION 'user column "%" of %.% has a nondeterministic collation', names[k], rel.nspname, rel.relname
+				USING ERRCODE = 'datatype_mismatch', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      HINT = 'User ids are compared byte for byte: give the column a deterministic collation (the default is).';
+		END IF;
 		IF k = 1 THEN
 			SELECT a.atttypid::regtype INTO state_type FROM pg_catalog.pg_attribute a
 			WHERE a.attrelid = pg_catalog.to_regclass('segmentation.profiles') AND a.attname = 'user_id';

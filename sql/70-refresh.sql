@@ -117,7 +117,7 @@ BEGIN
 				     t AS (DELETE FROM segmentation.truncated RETURNING 1),
 				     x AS (DELETE FROM segmentation.rejected_events RETURNING 1),
 				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
-				            SELECT $1, s.source::text, left(e.user_id::text, 500), e.ts, e.event, e.value, e.reason
+				            SELECT $1, s.source::text, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
 				            FROM (SELECT e.*, segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) AS reason FROM (%1$s) e) e
 				            LEFT JOIN segmentation.sources s ON s.id = e.source_id
 				            WHERE e.reason IS NOT NULL)
@@ -142,9 +142,9 @@ BEGIN
 				           WHERE e.reason IS NULL
 				           GROUP BY e.user_id),
 				     -- recomputed users' rejected rows are found again in the sources
-				     x AS (DELETE FROM segmentation.rejected_events j WHERE j.user_id IN (SELECT left(dd.user_id::text, 500) FROM dd)),
+				     x AS (DELETE FROM segmentation.rejected_events j WHERE j.user_id IN (SELECT dd.user_id::text FROM dd)),
 				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
-				            SELECT $1, s.source::text, left(e.user_id::text, 500), e.ts, e.event, e.value, e.reason
+				            SELECT $1, s.source::text, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
 				            FROM (SELECT cr.source_id, cr.user_id, cr.ts, cr.event, cr.value, cr.reason FROM cr
 				                  WHERE cr.reason IS NOT NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = cr.user_id)
 				                  UNION ALL

@@ -373,6 +373,57 @@ def dump_and_restore(cur):
     drop_database(DB + "_restored")
 
 
+def sixth_review():
+    """The sixth review's findings: an admin learned who was forgotten from
+    opt_out's error; an id with no UTF-8 form (SQL_ASCII, WIN1252) stopped
+    every refresh once anyone was forgotten; a case-insensitive user column
+    let a forgotten user back under another spelling."""
+    for enc, bad in [("SQL_ASCII", "\\xff"), ("WIN1252", "\\x81")]:
+        db = "segmentation_privacy_" + enc.lower()
+        admin = connect("postgres")
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {db}")
+        admin.cursor().execute(f"CREATE DATABASE {db} ENCODING '{enc}' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'")
+        admin.close()
+        c = connect(db)
+        cur = c.cursor()
+        cur.execute(f"""CREATE EXTENSION segmentation;
+            CREATE TABLE ev_t (uid text, ts timestamptz, ev text, amount float8);
+            SELECT segmentation.track('ev_t', 'uid', 'ts', 'ev', 'amount');
+            INSERT INTO ev_t SELECT 'user' || u, '2024-04-01'::timestamptz + u * interval '1 hour', 'view', 1 FROM generate_series(1, 20) u;
+            SELECT segmentation.refresh(true, '2024-05-01');
+            INSERT INTO ev_t VALUES (convert_from('{bad}'::bytea, '{enc}'), '2024-04-03', 'view', 1);
+            SELECT segmentation.forget_user('user3')""")
+        errs = [error_of(cur, "SELECT segmentation.refresh(false, '2024-05-02')"),
+                error_of(cur, "SELECT segmentation.refresh(true, '2024-05-02')"),
+                error_of(cur, f"SELECT segmentation.forget_user(convert_from('{bad}'::bytea, '{enc}'))")]
+        check(f"{enc}: an id with no UTF-8 form neither stops refresh nor escapes forget_user",
+              errs == [None, None, None] and one(cur, "SELECT count(*) FROM segmentation.profiles") == 19, errs)
+        c.close()
+        drop_database(db)
+    c = connect(DB)
+    cur = c.cursor()
+    cur.execute("SET ROLE regress_priv_admin")
+    err = error_of(cur, "SELECT segmentation.opt_out(%s)", (str(FORGET),))
+    check("admin: opt_out of a forgotten id says nothing of it (no error)", err is None, err)
+    cur.execute("RESET ROLE")
+    c.close()
+    db = "segmentation_privacy_ci"
+    admin = connect("postgres")
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS {db}")
+    admin.cursor().execute(f"CREATE DATABASE {db} ENCODING 'UTF8' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'")
+    admin.close()
+    c = connect(db)
+    cur = c.cursor()
+    cur.execute("""CREATE EXTENSION segmentation;
+                   CREATE COLLATION public.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+                   CREATE TABLE ev_ci (uid text COLLATE public.ci, at timestamptz, name text, amount numeric)""")
+    err = error_of(cur, "SELECT segmentation.track('ev_ci', 'uid', 'at', 'name', 'amount')")
+    check("a user column with a nondeterministic collation is refused (bob and BOB would be one user)",
+          err is not None and "nondeterministic collation" in err[1], err)
+    c.close()
+    drop_database(db)
+
+
 def main():
     conn, cur = fresh_database(DB)
     cur.execute(SETUP)
@@ -406,6 +457,7 @@ def main():
     erase_and_opt_out(cur)
     dump_and_restore(cur)
     conn.close()
+    sixth_review()
     drop_database(DB)
     connect("postgres").cursor().execute("DROP ROLE regress_priv_reader, regress_priv_analyst, regress_priv_admin")
     suite.finish()
