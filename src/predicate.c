@@ -376,6 +376,10 @@ CheckNode(Node *node, void *context)
 				 */
 				if (!AllowedType(c->resulttype) || !AllowedType(exprType((Node *) c->arg)))
 					Refuse("cast between types that are not allowed", NULL);
+				/* numeric's input reads '9e131071' as 131,072 digits */
+				if (c->resulttype == NUMERICOID)
+					Refuse(psprintf("cast from %s to numeric", format_type_be(exprType((Node *) c->arg))),
+						   "Write a number as a numeric constant (e.g. 1.5), or compare the text itself.");
 				getTypeOutputInfo(exprType((Node *) c->arg), &out, &varlena);
 				getTypeInputInfo(c->resulttype, &in, &ioparam);
 				if (func_volatile(out) != PROVOLATILE_IMMUTABLE || func_volatile(in) != PROVOLATILE_IMMUTABLE)
@@ -594,6 +598,41 @@ AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want)
 }
 
 /*
+ * The analyzed expression planned, its constant parts folded: no folded
+ * constant may be larger than a predicate can spell out (each is compared or
+ * searched once per user).  The checks above keep casts from expanding a
+ * short constant; this bounds whatever they miss.
+ */
+static bool
+CheckFoldedNode(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Const) && !((Const *) node)->constisnull)
+	{
+		Const	   *c = (Const *) node;
+
+		if ((c->constlen == -1 && VARSIZE_ANY(DatumGetPointer(c->constvalue)) > 2 * PREDICATE_MAX_LENGTH) ||
+			(c->consttype == NUMERICOID &&
+			 strlen(DatumGetCString(DirectFunctionCall1(numeric_out, c->constvalue))) > 2 * NUMERIC_CONST_MAX))
+			Refuse("a constant part that computes to a value too large",
+				   psprintf("Folded constants are limited to %d bytes, and numeric ones to %d digits.",
+							2 * PREDICATE_MAX_LENGTH, 2 * NUMERIC_CONST_MAX));
+		return false;
+	}
+	return expression_tree_walker(node, CheckFoldedNode, context);
+}
+
+static Expr *
+PlanExpression(Node *expr)
+{
+	Expr	   *planned = expression_planner((Expr *) expr);
+
+	(void) CheckFoldedNode((Node *) planned, NULL);
+	return planned;
+}
+
+/*
  * Predicates are parsed, printed and compiled with fixed settings, whoever
  * does it: a literal such as '2024-03-01' is a time in UTC, and the text
  * stored at define time is the text refresh gets again.  Returns the GUC
@@ -648,6 +687,7 @@ check_predicate(PG_FUNCTION_ARGS)
 				 errmsg("argument \"schema\" must be the schema of segmentation.scores")));
 	level = PinSettings();
 	expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid, PG_GETARG_OID(2), BOOLOID);
+	(void) PlanExpression(copyObject(expr));
 	result = cstring_to_text(deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
 												false, false));
 	AtEOXact_GUC(true, level);
@@ -805,8 +845,8 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("arguments \"schemes\" and \"rules\" must not contain NULL")));
 		c->schemes[i] = TextDatumGetCString(sv[i]);
-		expr = expression_planner((Expr *) AnalyzeExpression(TextDatumGetCString(rv[i]), relid,
-															  get_rel_namespace(relid), TEXTOID));
+		expr = PlanExpression(AnalyzeExpression(TextDatumGetCString(rv[i]), relid,
+												get_rel_namespace(relid), TEXTOID));
 		c->rules[i] = ExecInitExpr(expr, NULL);
 		FindAtoms((Node *) expr, c);
 	}

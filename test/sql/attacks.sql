@@ -153,6 +153,11 @@ SELECT segmentation.define_segment('s', 'a', $$strpos(rfm_cell || '$$ || repeat(
 SELECT segmentation.define_segment('s', 'a', $$strpos('abc', rfm_cell) > 0$$);
 SELECT segmentation.define_segment('s', 'a', $$right(round(recency_days::numeric, 16383)::text, 16000) = ''$$);
 SELECT segmentation.define_segment('s', 'a', $$recency_days::numeric > 1e20000$$);
+-- (nor a cast of text to numeric, whose input reads '9e131071' as 131,072 digits:
+-- of a constant, of a constant expression, or of a column, once per user)
+SELECT segmentation.define_segment('s', 'a', $$strpos(rfm_cell || '9e131071'::text::numeric::text, '1$$ || repeat('0', 99) || $$') > 0$$);
+SELECT segmentation.define_segment('s', 'a', $$('9e' || '131071')::numeric > frequency$$);
+SELECT segmentation.define_segment('s', 'a', $$strpos((rfm_cell || 'e131071')::numeric::text, '1$$ || repeat('0', 99) || $$') > 0$$);
 -- (and what is stored, printed back, is within the limit refresh checks again)
 SELECT segmentation.define_segment('s', 'a', 'frequency > ' || repeat('1+', 3000) || '1');
 -- short ones are fine
