@@ -19,6 +19,7 @@ BEGIN
 		                    'behavior_agg', 'behavior_union_agg', 'first_seen', 'last_seen', 'event_count',
 		                    'value_sum', 'recency_days', 'tenure_days', 'active_days', 'current_streak',
 		                    'decayed_activity', 'features', 'feature_count', 'feature_last_seen', 'adoption',
+		                    'events_in', 'days_in', 'value_in', 'first_use', 'last_use', 'days_since', 'periods_with',
 		                    'quantile_score', 'rfm_breakpoints', 'behavior_scores',
 		                    'normal_cdf', 'normal_quantile', 'students_t_cdf', 'students_t_quantile', 'chi2_cdf',
 		                    'two_proportion_test', 'welch_test', 'srm_test', 'bh_adjust',

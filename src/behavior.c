@@ -6,15 +6,32 @@
  *
  * On-disk body (after the varlena header), all integers as LEB128 varints:
  *
- *	u8 version (1) | u8 flags (1: has value, 2: days as gaps)
+ *	u8 version (2) | u8 flags (1: has value, 2: days as gaps, 4: has events
+ *	without a feature)
  *	events | zigzag(first_seen) | last_seen - first_seen
  *	[zigzag128(value)]					if flags & 1
  *	days from date(first_seen) to date(last_seen), either as a bitmap of
  *	ceil(nbits / 8) bytes (bit i = day first + i), or as ndays followed by
  *	ndays - 1 gaps between consecutive active days; whichever is shorter,
  *	the bitmap on a tie
+ *	[series of the events without a feature]	if flags & 4
  *	nfeatures | per feature, ascending: id - previous id - 1 (the first: id),
- *	count, first - first_seen, last - first
+ *	its series
+ *
+ * A series (EncodeSeries) holds first and last use, exact, and every active
+ * day with its event count and value sum.  The series add up to the header:
+ * their events to events, their values to value, the union of their days to
+ * the active days, their first and last use to first_seen and last_seen;
+ * the decoder checks it all.  A feature's count is the sum of its days'.
+ *
+ * Version 1 (0.1) bytes still decode: the same header and days, then
+ * nfeatures | per feature: id delta, count, first - first_seen, last - first;
+ * no series of the events without a feature.  Such a behavior has no
+ * per-feature days (Behavior.legacy): the accessors that need them raise an
+ * error (CheckLegacy), the others answer as in 0.1, and it merges only with
+ * another 0.1 behavior (their union is written in version 1, the only form
+ * that holds what they know); merging it with a version 2 behavior is an
+ * error.  Every other writer writes version 2.
  *
  * The encoding is canonical (the decoder rejects anything the encoder would
  * not have written), so equal behaviors have equal bytes and the text form
@@ -33,9 +50,11 @@
 
 PG_MODULE_MAGIC;
 
-#define BEHAVIOR_VERSION		1
+#define BEHAVIOR_VERSION		2
+#define BEHAVIOR_VERSION_0_1	1
 #define FLAG_HAS_VALUE			1
 #define FLAG_DAYS_AS_GAPS		2
+#define FLAG_HAS_NONE			4	/* version 2: events without a feature */
 
 /* ---------- days and features in memory ---------- */
 
@@ -70,6 +89,24 @@ DayBit(int64 day)
  */
 #define DIRECT_INSERT_MAX 64
 
+/* An empty series */
+static inline void
+SeriesInit(FeatureUsage *f)
+{
+	f->first_seen = f->last_seen = 0;
+	f->count = 0;
+	f->tail_value = 0;
+	f->tail_count = 0;
+	f->tail_day = PG_INT32_MIN;
+	f->more = NULL;
+}
+
+static inline TimestampTz
+DayStart(int32 day)
+{
+	return (TimestampTz) day * USECS_PER_DAY;
+}
+
 void
 BehaviorInit(Behavior *b, MemoryContext cxt)
 {
@@ -89,6 +126,9 @@ BehaviorInit(Behavior *b, MemoryContext cxt)
 	b->npending_features = b->maxpending_features = 0;
 	b->pending_words = NULL;
 	b->pending_features = NULL;
+	b->legacy = false;
+	b->pending_days = false;
+	SeriesInit(&b->none);
 }
 
 /*
@@ -216,12 +256,265 @@ AddCount(int64 a, int64 b)
 	return r;
 }
 
-static inline void
-CombineUsage(FeatureUsage *f, const FeatureUsage *u)
+static inline int128
+AddValue(int128 a, int128 b)
 {
+	int128		r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("behavior value sum out of range")));
+	return r;
+}
+
+/* ---------- the days of a series ---------- */
+
+/* f->more with room for n sorted days */
+static FeatureDays *
+ReserveDays(Behavior *b, FeatureUsage *f, int32 n)
+{
+	FeatureDays *m = f->more;
+
+	if (m == NULL)
+	{
+		m = MemoryContextAllocExtended(b->cxt, offsetof(FeatureDays, days) + Max(n, 4) * sizeof(FeatureDay),
+									   MCXT_ALLOC_HUGE);
+		m->n = 0;
+		m->max = Max(n, 4);
+		m->npending = m->maxpending = 0;
+		m->pending = NULL;
+		f->more = m;
+	}
+	else if (n > m->max)
+	{
+		int32		max = Max(n, 2 * m->max);
+
+		m = repalloc_huge(m, offsetof(FeatureDays, days) + (Size) max * sizeof(FeatureDay));
+		m->max = max;
+		f->more = m;
+	}
+	return m;
+}
+
+/* Index of the first of the n ascending days >= day */
+static inline int
+DayLowerBound(const FeatureDay *days, int n, int32 day)
+{
+	int			lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (days[mid].day < day)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Index of the first day >= day of a compacted series (FeatureDayAt order) */
+int
+BehaviorSeriesLowerBound(const FeatureUsage *f, int32 day)
+{
+	int			n = f->more ? f->more->n : 0;
+	int			i = f->more ? DayLowerBound(f->more->days, n, day) : 0;
+
+	Assert(f->more == NULL || f->more->npending == 0);
+	return i;
+}
+
+static int
+CompareFeatureDays(const void *a, const void *b)
+{
+	int32		x = ((const FeatureDay *) a)->day;
+	int32		y = ((const FeatureDay *) b)->day;
+
+	return (x > y) - (x < y);
+}
+
+/* Sort the pending days of f and merge them into its sorted days */
+static void
+CompactDays(Behavior *b, FeatureUsage *f)
+{
+	FeatureDays *m = f->more,
+			   *out;
+	int32		n,
+				p,
+				i = 0,
+				j = 0,
+				k = 0;
+
+	if (m == NULL || m->npending == 0)
+		return;
+	n = m->n;
+	p = m->npending;
+	qsort(m->pending, p, sizeof(FeatureDay), CompareFeatureDays);
+	out = MemoryContextAllocExtended(b->cxt, offsetof(FeatureDays, days) + (Size) (n + p) * sizeof(FeatureDay),
+									 MCXT_ALLOC_HUGE);
+	while (i < n || j < p)
+	{
+		FeatureDay	d;
+
+		/* the sorted days are distinct; the pending ones may repeat them */
+		if (j >= p || (i < n && m->days[i].day <= m->pending[j].day))
+			d = m->days[i++];
+		else
+			d = m->pending[j++];
+		for (; j < p && m->pending[j].day == d.day; j++)
+		{
+			d.count = AddCount(d.count, m->pending[j].count);
+			d.value = AddValue(d.value, m->pending[j].value);
+		}
+		out->days[k++] = d;
+	}
+	out->n = k;
+	out->max = n + p;
+	out->npending = out->maxpending = 0;
+	out->pending = NULL;
+	pfree(m->pending);
+	pfree(m);
+	f->more = out;
+}
+
+/* A day before the tail: into the sorted days, or the pending ones */
+static void
+InsertDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value)
+{
+	FeatureDays *m = f->more;
+	int32		n = m ? m->n : 0;
+	int			i = m ? DayLowerBound(m->days, n, day) : 0;
+
+	if (i < n && m->days[i].day == day)
+	{
+		m->days[i].count = AddCount(m->days[i].count, count);
+		m->days[i].value = AddValue(m->days[i].value, value);
+		return;
+	}
+	if (i < n && n >= DIRECT_INSERT_MAX)
+	{
+		m->pending = ReservePending(b->cxt, m->pending, m->npending, &m->maxpending, sizeof(FeatureDay));
+		m->pending[m->npending].day = day;
+		m->pending[m->npending].count = count;
+		m->pending[m->npending++].value = value;
+		b->pending_days = true;
+		if (m->npending >= n)
+			CompactDays(b, f);
+		return;
+	}
+	m = ReserveDays(b, f, n + 1);
+	memmove(&m->days[i + 1], &m->days[i], (n - i) * sizeof(FeatureDay));
+	m->days[i].day = day;
+	m->days[i].count = count;
+	m->days[i].value = value;
+	m->n++;
+}
+
+/*
+ * count events of value sum value on day, in series f.  Rows mostly come in
+ * time order: the tail day, or a new tail after it, costs O(1).
+ */
+static inline void
+AddSeriesDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value)
+{
+	if (likely(day == f->tail_day))
+	{
+		f->tail_count = AddCount(f->tail_count, count);
+		if (value != 0)
+			f->tail_value = AddValue(f->tail_value, value);
+		return;
+	}
+	if (day > f->tail_day)
+	{
+		if (f->tail_count > 0)
+		{
+			/* the old tail is after every sorted and pending day */
+			FeatureDays *m = ReserveDays(b, f, (f->more ? f->more->n : 0) + 1);
+
+			m->days[m->n].day = f->tail_day;
+			m->days[m->n].count = f->tail_count;
+			m->days[m->n++].value = f->tail_value;
+		}
+		f->tail_day = day;
+		f->tail_count = count;
+		f->tail_value = value;
+		return;
+	}
+	InsertDay(b, f, day, count, value);
+}
+
+/*
+ * f := f ∪ u (both series of one feature, or both of no feature).  When
+ * owned, u's days are f's to free.
+ */
+static void
+CombineUsage(Behavior *b, FeatureUsage *f, const FeatureUsage *u, bool owned)
+{
+	int32		i;
+
+	if (u->count == 0)
+		return;
+	if (f->count == 0)
+	{
+		f->first_seen = u->first_seen;
+		f->last_seen = u->last_seen;
+	}
+	else
+	{
+		f->first_seen = Min(f->first_seen, u->first_seen);
+		f->last_seen = Max(f->last_seen, u->last_seen);
+	}
 	f->count = AddCount(f->count, u->count);
-	f->first_seen = Min(f->first_seen, u->first_seen);
-	f->last_seen = Max(f->last_seen, u->last_seen);
+	if (u->more)
+	{
+		for (i = 0; i < u->more->n; i++)
+			AddSeriesDay(b, f, u->more->days[i].day, u->more->days[i].count, u->more->days[i].value);
+		for (i = 0; i < u->more->npending; i++)
+			AddSeriesDay(b, f, u->more->pending[i].day, u->more->pending[i].count, u->more->pending[i].value);
+	}
+	if (u->tail_count > 0)
+		AddSeriesDay(b, f, u->tail_day, u->tail_count, u->tail_value);
+	if (owned && u->more)
+	{
+		if (u->more->pending)
+			pfree(u->more->pending);
+		pfree(u->more);
+	}
+}
+
+/* A copy of the compacted series u whose days live in b's context */
+static FeatureUsage
+CopyUsage(Behavior *b, const FeatureUsage *u)
+{
+	FeatureUsage c = *u;
+
+	Assert(u->more == NULL || u->more->npending == 0);
+	c.more = NULL;
+	if (u->more && u->more->n > 0)
+	{
+		FeatureDays *m = ReserveDays(b, &c, u->more->n);
+
+		memcpy(m->days, u->more->days, u->more->n * sizeof(FeatureDay));
+		m->n = u->more->n;
+	}
+	return c;
+}
+
+/* One event at ts (on day) of value value, in series f */
+static inline void
+SeriesAddEvent(Behavior *b, FeatureUsage *f, TimestampTz ts, int32 day, int128 value)
+{
+	if (f->count == 0)
+		f->first_seen = f->last_seen = ts;
+	else if (ts < f->first_seen)
+		f->first_seen = ts;
+	else if (ts > f->last_seen)
+		f->last_seen = ts;
+	f->count++;
+	AddSeriesDay(b, f, day, 1, value);
 }
 
 /* Sort the pending words and merge them into the sorted array: O(n + p log p) */
@@ -299,7 +592,7 @@ CompactFeatures(Behavior *b)
 			features[k] = pend[j++].usage;
 		}
 		for (; j < p && pend[j].id == id; j++)
-			CombineUsage(&features[k], &pend[j].usage);
+			CombineUsage(b, &features[k], &pend[j].usage, true);
 		ids[k++] = id;
 	}
 	if (b->features != b->inline_features)
@@ -320,6 +613,15 @@ BehaviorCompact(Behavior *b)
 {
 	CompactWords(b);
 	CompactFeatures(b);
+	if (b->pending_days)
+	{
+		int			i;
+
+		for (i = 0; i < b->nfeatures; i++)
+			CompactDays(b, &b->features[i]);
+		CompactDays(b, &b->none);
+		b->pending_days = false;
+	}
 }
 
 /* words[id] |= bits, adding the word when it is missing (bits != 0) */
@@ -461,23 +763,15 @@ InsertFeature(Behavior *b, int i, int32 id, const FeatureUsage *u)
 	b->nfeatures++;
 }
 
-static inline int128
-AddValue(int128 a, int128 b)
-{
-	int128		r;
-
-	if (__builtin_add_overflow(a, b, &r))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("behavior value sum out of range")));
-	return r;
-}
-
 /* Add one event; the caller has checked ts, feature and value */
 void
 BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature, int32 feature,
 				 int128 value)
 {
+	int32		day = BehaviorDayOf(ts);
+	int			i;
+
+	Assert(!b->legacy);
 	if (b->events == 0)
 		b->first_seen = b->last_seen = ts;
 	else if (ts < b->first_seen)
@@ -487,27 +781,24 @@ BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature, int32 feature,
 	b->events = AddCount(b->events, 1);
 	if (value != 0)
 		b->value = AddValue(b->value, value);
-	SetDay(b, BehaviorDayOf(ts));
+	SetDay(b, day);
 
-	if (has_feature)
+	if (!has_feature)
 	{
-		int			i = FindKey(b->feature_ids, b->nfeatures, feature);
-		FeatureUsage *f;
-
-		if (i < 0)
-		{
-			FeatureUsage u = {1, ts, ts};
-
-			InsertFeature(b, -i - 1, feature, &u);
-			return;
-		}
-		f = &b->features[i];
-		f->count++;
-		if (ts < f->first_seen)
-			f->first_seen = ts;
-		else if (ts > f->last_seen)
-			f->last_seen = ts;
+		SeriesAddEvent(b, &b->none, ts, day, value);
+		return;
 	}
+	i = FindKey(b->feature_ids, b->nfeatures, feature);
+	if (i < 0)
+	{
+		FeatureUsage u;
+
+		SeriesInit(&u);
+		SeriesAddEvent(b, &u, ts, day, value);
+		InsertFeature(b, -i - 1, feature, &u);
+		return;
+	}
+	SeriesAddEvent(b, &b->features[i], ts, day, value);
 }
 
 /*
@@ -520,16 +811,23 @@ BehaviorMergeInto(Behavior *dst, const Behavior *src)
 {
 	int			i;
 
-	Assert(src->npending_words == 0 && src->npending_features == 0);
+	Assert(src->npending_words == 0 && src->npending_features == 0 && !src->pending_days);
 	if (src->events == 0)
 		return;
 	if (dst->events == 0)
 	{
 		dst->first_seen = src->first_seen;
 		dst->last_seen = src->last_seen;
+		dst->legacy = src->legacy;
 	}
 	else
 	{
+		if (dst->legacy != src->legacy)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot merge a behavior stored by 0.1 with one that has per-feature days"),
+					 errdetail("A behavior stored by 0.1 has no per-feature days: their union would have none either."),
+					 errhint("Run a full refresh (segmentation.refresh(true)), or aggregate the events again with behavior_agg.")));
 		dst->first_seen = Min(dst->first_seen, src->first_seen);
 		dst->last_seen = Max(dst->last_seen, src->last_seen);
 	}
@@ -538,15 +836,20 @@ BehaviorMergeInto(Behavior *dst, const Behavior *src)
 
 	for (i = 0; i < src->nwords; i++)
 		OrWord(dst, src->word_ids[i], src->words[i]);
+	CombineUsage(dst, &dst->none, &src->none, false);
 	for (i = 0; i < src->nfeatures; i++)
 	{
 		int32		id = src->feature_ids[i];
 		int			k = FindKey(dst->feature_ids, dst->nfeatures, id);
 
 		if (k >= 0)
-			CombineUsage(&dst->features[k], &src->features[i]);
+			CombineUsage(dst, &dst->features[k], &src->features[i], false);
 		else
-			InsertFeature(dst, -k - 1, id, &src->features[i]);
+		{
+			FeatureUsage copy = CopyUsage(dst, &src->features[i]);
+
+			InsertFeature(dst, -k - 1, id, &copy);
+		}
 	}
 }
 
@@ -570,6 +873,19 @@ CheckFeatureArg(int32 feature, const char *argname)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"%s\" must not be negative", argname),
 				 errdetail("Feature ids are int4 values >= 0; got %d.", feature)));
+}
+
+/* Per-feature days are needed and b, from 0.1, has none */
+void
+CheckLegacy(const Behavior *b, const char *what)
+{
+	if (b->legacy)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this behavior was stored by 0.1 and has no per-feature days; run a full refresh"),
+				 errdetail("%s needs the events of each active day of a feature, which 0.1 did not keep.", what),
+				 errhint("segmentation.refresh(true) rebuilds the stored behaviors from the events; "
+						 "behavior_agg over the events does the same by hand.")));
 }
 
 int128
@@ -664,6 +980,40 @@ GapFormSize(const Behavior *b, int32 fd, int32 ld, int64 *ndays)
 	return size + VarintSize((uint64) n);
 }
 
+/*
+ * A series (version 2): first_seen - b's first_seen; ndays - 1; per day
+ * ascending, gap * 4 + (count > 1) * 2 + (value sum != 0), where gap is the
+ * distance from the day before (0 for the first day, which is the day of
+ * first_seen), then count - 2 when count > 1 and zigzag(value sum) when it
+ * is not 0; last, last_seen - the start of its day (- first_seen when there
+ * is only one day).  A day of one event without a value is one byte.
+ */
+static void
+EncodeSeries(const Behavior *b, const FeatureUsage *f, Writer *w)
+{
+	int32		nd = FeatureNDays(f);
+	int32		i,
+				prev = 0;
+
+	Assert(nd > 0 && FeatureDayAt(f, 0).day == BehaviorDayOf(f->first_seen) &&
+		   FeatureDayAt(f, nd - 1).day == BehaviorDayOf(f->last_seen));
+	PutVarint(w, (uint64) f->first_seen - (uint64) b->first_seen);
+	PutVarint(w, (uint64) (nd - 1));
+	for (i = 0; i < nd; i++)
+	{
+		FeatureDay	d = FeatureDayAt(f, i);
+		uint64		gap = i > 0 ? (uint64) (d.day - prev) : 0;
+
+		PutVarint(w, gap << 2 | (d.count > 1 ? 2 : 0) | (d.value != 0 ? 1 : 0));
+		if (d.count > 1)
+			PutVarint(w, (uint64) (d.count - 2));
+		if (d.value != 0)
+			PutVarint(w, ZigZag128(d.value));
+		prev = d.day;
+	}
+	PutVarint(w, (uint64) f->last_seen - (uint64) (nd == 1 ? f->first_seen : DayStart(prev)));
+}
+
 /* Write the body of b (or count it when w->buf is NULL) */
 static void
 Encode(const Behavior *b, Writer *w)
@@ -678,9 +1028,10 @@ Encode(const Behavior *b, Writer *w)
 	int32		prev;
 	int			i;
 
-	Assert(b->events > 0 && b->npending_words == 0 && b->npending_features == 0);
-	PutByte(w, BEHAVIOR_VERSION);
-	PutByte(w, (b->value != 0 ? FLAG_HAS_VALUE : 0) | (gaps ? FLAG_DAYS_AS_GAPS : 0));
+	Assert(b->events > 0 && b->npending_words == 0 && b->npending_features == 0 && !b->pending_days);
+	PutByte(w, b->legacy ? BEHAVIOR_VERSION_0_1 : BEHAVIOR_VERSION);
+	PutByte(w, (b->value != 0 ? FLAG_HAS_VALUE : 0) | (gaps ? FLAG_DAYS_AS_GAPS : 0) |
+			(b->none.count > 0 ? FLAG_HAS_NONE : 0));
 	PutVarint(w, (uint64) b->events);
 	PutVarint(w, ZigZag(b->first_seen));
 	PutVarint(w, (uint64) b->last_seen - (uint64) b->first_seen);
@@ -711,12 +1062,19 @@ Encode(const Behavior *b, Writer *w)
 		w->len += bitmap_size;
 	}
 
+	if (b->none.count > 0)
+		EncodeSeries(b, &b->none, w);
 	PutVarint(w, (uint64) b->nfeatures);
 	for (i = 0; i < b->nfeatures; i++)
 	{
 		const FeatureUsage *f = &b->features[i];
 
 		PutVarint(w, (uint64) (i == 0 ? b->feature_ids[0] : b->feature_ids[i] - b->feature_ids[i - 1] - 1));
+		if (!b->legacy)
+		{
+			EncodeSeries(b, f, w);
+			continue;
+		}
 		PutVarint(w, (uint64) f->count);
 		PutVarint(w, (uint64) f->first_seen - (uint64) b->first_seen);
 		PutVarint(w, (uint64) f->last_seen - (uint64) f->first_seen);
@@ -841,7 +1199,8 @@ GetTimeAfter(Reader *r, TimestampTz base, TimestampTz limit, const char *what)
 
 /*
  * The header: version, flags, event count, first and last event, value sum.
- * Returns the flags; r->pos is left at the active days.
+ * Returns the flags; r->pos is left at the active days.  Version 1 (0.1)
+ * sets b->legacy.
  */
 static uint8
 DecodeHeader(Reader *r, Behavior *b)
@@ -851,11 +1210,12 @@ DecodeHeader(Reader *r, Behavior *b)
 
 	if (r->len < 2)
 		Corrupt(r, "Too short");
-	if (r->buf[0] != BEHAVIOR_VERSION)
+	if (r->buf[0] != BEHAVIOR_VERSION && r->buf[0] != BEHAVIOR_VERSION_0_1)
 		Corrupt(r, psprintf("Unknown format version %d", r->buf[0]));
+	b->legacy = r->buf[0] == BEHAVIOR_VERSION_0_1;
 	flags = r->buf[1];
 	r->pos = 2;
-	if (flags & ~(FLAG_HAS_VALUE | FLAG_DAYS_AS_GAPS))
+	if (flags & ~(FLAG_HAS_VALUE | FLAG_DAYS_AS_GAPS | (b->legacy ? 0 : FLAG_HAS_NONE)))
 		Corrupt(r, "Unknown flags");
 
 	b->events = GetCount(r, "event count");
@@ -880,6 +1240,192 @@ DecodeHeader(Reader *r, Behavior *b)
 	return flags;
 }
 
+/* The next feature id after prev (-1 before the first) */
+static int32
+GetFeatureId(Reader *r, int32 prev)
+{
+	uint64		delta = GetVarint(r, "feature id");
+
+	/* (no id can follow PG_INT32_MAX: the bound is then negative) */
+	if (prev == PG_INT32_MAX || delta > (uint64) ((int64) PG_INT32_MAX - prev - 1))
+		Corrupt(r, "Feature id out of range");
+	return (int32) ((int64) prev + 1 + (int64) delta);
+}
+
+/* Version 1 features: id, count, first and last use; no days */
+static void
+DecodeFeatures01(Reader *r, Behavior *b)
+{
+	int64		nfeat,
+				feature_events = 0,
+				i;
+	int32		prev_id = -1;
+
+	/* each takes at least 4 bytes: bound nfeat before allocating */
+	nfeat = GetCount(r, "feature count");
+	if (nfeat > b->events || nfeat > (int64) (r->len - r->pos) / 4)
+		Corrupt(r, "Impossible feature count");
+	ReserveFeatures(b, (int32) nfeat);
+	for (i = 0; i < nfeat; i++)
+	{
+		FeatureUsage *f = &b->features[i];
+
+		SeriesInit(f);
+		prev_id = b->feature_ids[i] = GetFeatureId(r, prev_id);
+		f->count = GetCount(r, "feature count");
+		if (f->count < 1)
+			Corrupt(r, "Feature used zero times");
+		if (f->count > b->events - feature_events)
+			Corrupt(r, "Features used more often than there are events");
+		feature_events += f->count;
+		f->first_seen = GetTimeAfter(r, b->first_seen, b->last_seen, "feature first_seen");
+		f->last_seen = GetTimeAfter(r, f->first_seen, b->last_seen, "feature last_seen");
+		if (f->count == 1 && f->first_seen != f->last_seen)
+			Corrupt(r, "A feature used once has one timestamp");
+		if (!BehaviorDayActive(b, BehaviorDayOf(f->first_seen)) ||
+			!BehaviorDayActive(b, BehaviorDayOf(f->last_seen)))
+			Corrupt(r, "A feature was used on a day that is not active");
+		b->nfeatures++;
+	}
+}
+
+/* What the series of a version 2 value add up to, checked against the header */
+typedef struct SeriesSums
+{
+	int64		events;
+	int128		value;			/* modulo 2^128 ... */
+	int64		wraps;			/* ... and how often it wrapped, signed */
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+	Behavior	days;			/* the union of their days (words only) */
+} SeriesSums;
+
+/* One series (EncodeSeries) into the empty f */
+static void
+DecodeSeries(Reader *r, Behavior *b, FeatureUsage *f, SeriesSums *sums)
+{
+	int32		ld = BehaviorDayOf(b->last_seen);
+	TimestampTz first = GetTimeAfter(r, b->first_seen, b->last_seen, "feature first_seen");
+	uint64		more = GetVarint(r, "feature day count");
+	int64		ndays,
+				i;
+	int32		day = BehaviorDayOf(first);
+	TimestampTz base,
+				limit;
+	uint64		delta;
+
+	/* every day takes at least a byte: bound ndays before allocating */
+	if (more >= (uint64) (r->len - r->pos))
+		Corrupt(r, "Impossible feature day count");
+	ndays = (int64) more + 1;
+	f->first_seen = first;
+	for (i = 0; i < ndays; i++)
+	{
+		uint64		h = GetVarint(r, "feature day");
+		uint64		gap = h >> 2;
+		int64		count = 1;
+		int128		value = 0;
+
+		if (i == 0 ? gap != 0 : (gap < 1 || gap > (uint64) (ld - day)))
+			Corrupt(r, "Feature days out of order or out of range");
+		day += (int32) gap;
+		if (!BehaviorDayActive(b, day))
+			Corrupt(r, "A feature was used on a day that is not active");
+		if (h & 2)
+		{
+			uint64		c = GetVarint(r, "feature day events");
+
+			if (c > (uint64) (PG_INT64_MAX - 2))
+				Corrupt(r, "Out of range feature day events");
+			count = (int64) c + 2;
+		}
+		if (count > b->events - sums->events)
+			Corrupt(r, "Features used more often than there are events");
+		sums->events += count;
+		if (h & 1)
+		{
+			uint128		v = GetVarintBits(r, 128, "feature day value");
+
+			value = (int128) (v >> 1) ^ -(int128) (v & 1);
+			if (value == 0)
+				Corrupt(r, "A zero value sum is not stored");
+			if (__builtin_add_overflow(sums->value, value, &sums->value))
+				sums->wraps += value > 0 ? 1 : -1;
+		}
+		/* ascending days: each is a new tail, O(1) */
+		AddSeriesDay(b, f, day, count, value);
+		f->count += count;
+		SetDay(&sums->days, day);
+	}
+
+	/* last_seen: on the last day, after first_seen, not after the behavior's */
+	base = ndays == 1 ? first : DayStart(day);
+	limit = Min(b->last_seen, DayStart(day) + USECS_PER_DAY - 1);
+	delta = GetVarint(r, "feature last_seen");
+	if (delta > (uint64) limit - (uint64) base)
+		Corrupt(r, "feature last_seen out of range");
+	f->last_seen = (TimestampTz) ((uint64) base + delta);
+	if (f->count == 1 && delta != 0)
+		Corrupt(r, "A feature used once has one timestamp");
+	sums->first_seen = Min(sums->first_seen, f->first_seen);
+	sums->last_seen = Max(sums->last_seen, f->last_seen);
+}
+
+/*
+ * Version 2: the events without a feature (when flagged), then the features,
+ * each a series; together they must make up the header's totals and days.
+ */
+static void
+DecodeFeatures(Reader *r, Behavior *b, uint8 flags)
+{
+	SeriesSums	sums;
+	int64		nfeat,
+				i;
+	int32		prev_id = -1;
+
+	sums.events = 0;
+	sums.value = 0;
+	sums.wraps = 0;
+	sums.first_seen = b->last_seen;
+	sums.last_seen = b->first_seen;
+	BehaviorInit(&sums.days, b->cxt);
+
+	if (flags & FLAG_HAS_NONE)
+		DecodeSeries(r, b, &b->none, &sums);
+	/* each takes at least 5 bytes: bound nfeat before allocating */
+	nfeat = GetCount(r, "feature count");
+	if (nfeat > b->events || nfeat > (int64) (r->len - r->pos) / 5)
+		Corrupt(r, "Impossible feature count");
+	ReserveFeatures(b, (int32) nfeat);
+	for (i = 0; i < nfeat; i++)
+	{
+		SeriesInit(&b->features[i]);
+		prev_id = b->feature_ids[i] = GetFeatureId(r, prev_id);
+		b->nfeatures++;
+		DecodeSeries(r, b, &b->features[i], &sums);
+	}
+
+	if (sums.events != b->events)
+		Corrupt(r, "The events of the features and of no feature are not the event count");
+	if (sums.wraps != 0 || sums.value != b->value)
+		Corrupt(r, "The value sums of the features and of no feature are not the value sum");
+	if (sums.first_seen != b->first_seen || sums.last_seen != b->last_seen)
+		Corrupt(r, "first_seen or last_seen is not that of a feature or of no feature");
+	CompactWords(&sums.days);
+	CompactWords(b);
+	if (sums.days.nwords != b->nwords ||
+		memcmp(sums.days.word_ids, b->word_ids, b->nwords * sizeof(int32)) != 0 ||
+		memcmp(sums.days.words, b->words, b->nwords * sizeof(uint64)) != 0)
+		Corrupt(r, "An active day without events");
+	if (sums.days.words != sums.days.inline_words)
+	{
+		pfree(sums.days.word_ids);
+		pfree(sums.days.words);
+	}
+	if (sums.days.pending_words)
+		pfree(sums.days.pending_words);
+}
+
 /*
  * Decode and validate a body into b (whose cxt is set).  Everything that
  * could not have come out of Encode() is an error with the given errcode.
@@ -895,10 +1441,7 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 				ndays,
 				gap_form,
 				bitmap_form,
-				nfeat,
-				feature_events = 0,
 				i;
-	int32		prev_id = -1;
 
 	/* active days */
 	fd = BehaviorDayOf(b->first_seen);
@@ -966,35 +1509,10 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 			Corrupt(&r, "Days not in their shortest form");
 	}
 
-	/* features: each takes at least 4 bytes, bound nfeat before allocating */
-	nfeat = GetCount(&r, "feature count");
-	if (nfeat > b->events || nfeat > (int64) (len - r.pos) / 4)
-		Corrupt(&r, "Impossible feature count");
-	ReserveFeatures(b, (int32) nfeat);
-	for (i = 0; i < nfeat; i++)
-	{
-		FeatureUsage *f = &b->features[i];
-		uint64		delta = GetVarint(&r, "feature id");
-
-		/* (no id can follow PG_INT32_MAX: the bound is then negative) */
-		if (prev_id == PG_INT32_MAX || delta > (uint64) ((int64) PG_INT32_MAX - prev_id - 1))
-			Corrupt(&r, "Feature id out of range");
-		prev_id = b->feature_ids[i] = (int32) ((int64) prev_id + 1 + (int64) delta);
-		f->count = GetCount(&r, "feature count");
-		if (f->count < 1)
-			Corrupt(&r, "Feature used zero times");
-		if (f->count > b->events - feature_events)
-			Corrupt(&r, "Features used more often than there are events");
-		feature_events += f->count;
-		f->first_seen = GetTimeAfter(&r, b->first_seen, b->last_seen, "feature first_seen");
-		f->last_seen = GetTimeAfter(&r, f->first_seen, b->last_seen, "feature last_seen");
-		if (f->count == 1 && f->first_seen != f->last_seen)
-			Corrupt(&r, "A feature used once has one timestamp");
-		if (!BehaviorDayActive(b, BehaviorDayOf(f->first_seen)) ||
-			!BehaviorDayActive(b, BehaviorDayOf(f->last_seen)))
-			Corrupt(&r, "A feature was used on a day that is not active");
-		b->nfeatures++;
-	}
+	if (b->legacy)
+		DecodeFeatures01(&r, b);
+	else
+		DecodeFeatures(&r, b, flags);
 	if (r.pos != len)
 		Corrupt(&r, "Trailing bytes");
 }
