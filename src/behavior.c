@@ -199,7 +199,7 @@ ReserveFeatures(Behavior *b, int32 n)
 
 	if (n <= b->maxfeatures)
 		return;
-	n = Max(n, 2 * b->maxfeatures);
+	n = Max(n, Max(2 * b->maxfeatures, 16));
 	ids = MemoryContextAlloc(b->cxt, n * sizeof(int32));
 	features = MemoryContextAlloc(b->cxt, n * sizeof(FeatureUsage));
 	memcpy(ids, b->feature_ids, b->nfeatures * sizeof(int32));
@@ -284,6 +284,10 @@ ReserveDays(Behavior *b, FeatureUsage *f, int32 n)
 		m->max = Max(n, 4);
 		m->npending = m->maxpending = 0;
 		m->pending = NULL;
+		m->base = 0;
+		m->span = 0;
+		m->counts = NULL;
+		m->values = NULL;
 		f->more = m;
 	}
 	else if (n > m->max)
@@ -323,7 +327,7 @@ BehaviorSeriesLowerBound(const FeatureUsage *f, int32 day)
 	int			n = f->more ? f->more->n : 0;
 	int			i = f->more ? DayLowerBound(f->more->days, n, day) : 0;
 
-	Assert(f->more == NULL || f->more->npending == 0);
+	Assert(f->more == NULL || (f->more->npending == 0 && f->more->span == 0));
 	return i;
 }
 
@@ -336,7 +340,9 @@ CompareFeatureDays(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Sort the pending days of f and merge them into its sorted days */
+static void DenseToSorted(Behavior *b, FeatureUsage *f);
+
+/* Sort the pending days of f and merge them into its sorted days (or turn its dense window sorted) */
 static void
 CompactDays(Behavior *b, FeatureUsage *f)
 {
@@ -348,6 +354,11 @@ CompactDays(Behavior *b, FeatureUsage *f)
 				j = 0,
 				k = 0;
 
+	if (m != NULL && m->span > 0)
+	{
+		DenseToSorted(b, f);
+		return;
+	}
 	if (m == NULL || m->npending == 0)
 		return;
 	n = m->n;
@@ -375,18 +386,184 @@ CompactDays(Behavior *b, FeatureUsage *f)
 	out->max = n + p;
 	out->npending = out->maxpending = 0;
 	out->pending = NULL;
+	out->base = out->span = 0;
+	out->counts = NULL;
+	out->values = NULL;
 	pfree(m->pending);
 	pfree(m);
 	f->more = out;
 }
 
-/* A day before the tail: into the sorted days, or the pending ones */
-static void
-InsertDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value)
+/* ---------- dense windows of days (behavior.h) ---------- */
+
+#define DENSE_RATIO		4
+#define DENSE_MIN_SPAN	16
+/* fewer sorted days than this stay sorted: a short search, a small memmove */
+#define DENSE_MIN_DAYS	8
+
+/* the most slots a window of n days gets: twice the bound it must stay within */
+static inline int64
+DenseCap(int64 n)
+{
+	return 2 * (DENSE_RATIO * n + DENSE_MIN_SPAN);
+}
+
+/*
+ * The sorted days of f (full, none pending) as a dense window, when that
+ * window would hold at most DENSE_RATIO times their number; else false
+ */
+static bool
+SortedToDense(Behavior *b, FeatureUsage *f)
 {
 	FeatureDays *m = f->more;
-	int32		n = m ? m->n : 0;
-	int			i = m ? DayLowerBound(m->days, n, day) : 0;
+	int64		span;
+	int32		i;
+	int64	   *counts;
+	int128	   *values = NULL;
+
+	if (m->npending > 0 || m->n == 0)
+		return false;
+	span = (int64) m->days[m->n - 1].day - m->days[0].day + 1;
+	if (span > DENSE_RATIO * (int64) m->n)
+		return false;
+	span = Max(span, Min(2 * span, DenseCap(m->n)));
+	counts = MemoryContextAllocZero(b->cxt, span * sizeof(int64));
+	for (i = 0; i < m->n; i++)
+	{
+		int32		slot = m->days[i].day - m->days[0].day;
+
+		counts[slot] = m->days[i].count;
+		if (m->days[i].value != 0)
+		{
+			if (values == NULL)
+				values = MemoryContextAllocZero(b->cxt, span * sizeof(int128));
+			values[slot] = m->days[i].value;
+		}
+	}
+	m->base = m->days[0].day;
+	m->span = (int32) span;
+	m->counts = counts;
+	m->values = values;
+	/* (days[] stays allocated: DenseToSorted reuses it when it fits) */
+	/* BehaviorCompact turns it sorted again */
+	b->pending_days = true;
+	return true;
+}
+
+/* The dense window of f as sorted days */
+static void
+DenseToSorted(Behavior *b, FeatureUsage *f)
+{
+	FeatureDays *m = f->more;
+	FeatureDays *out = NULL;
+	FeatureUsage tmp;
+	int32		i;
+
+	tmp.more = NULL;
+	out = m->max >= m->n ? m : ReserveDays(b, &tmp, Max(m->n, 1));
+	/* (out may be m: slots are read from counts[], days[] is written) */
+	out->n = 0;
+	for (i = 0; i < m->span; i++)
+	{
+		if (m->counts[i] == 0)
+			continue;
+		out->days[out->n].day = m->base + i;
+		out->days[out->n].count = m->counts[i];
+		out->days[out->n++].value = m->values ? m->values[i] : 0;
+	}
+	pfree(m->counts);
+	if (m->values)
+		pfree(m->values);
+	if (out != m)
+		pfree(m);
+	out->span = 0;
+	out->counts = NULL;
+	out->values = NULL;
+	f->more = out;
+}
+
+/*
+ * Widen the dense window of f to hold day, doubling it toward day; false
+ * when it would grow past DENSE_RATIO times the days it holds.
+ */
+static bool
+DenseGrow(Behavior *b, FeatureDays *m, int32 day)
+{
+	int64		lo = Min((int64) m->base, day),
+				hi = Max((int64) m->base + m->span - 1, day);
+	int64		need = hi - lo + 1;
+	int64		span,
+				base,
+				off;
+	int64	   *counts;
+
+	if (need > DENSE_RATIO * ((int64) m->n + 1) + DENSE_MIN_SPAN)
+		return false;
+	/*
+	 * Room for twice as much, up to twice the bound: the next growth comes
+	 * only once the feature's days have doubled (O(1) amortized per day)
+	 */
+	span = Max(need, Min(2 * (int64) m->span, DenseCap(m->n + 1)));
+	base = day < m->base ? hi - span + 1 : lo;
+	off = m->base - base;
+	counts = MemoryContextAllocZero(b->cxt, span * sizeof(int64));
+	memcpy(counts + off, m->counts, m->span * sizeof(int64));
+	pfree(m->counts);
+	m->counts = counts;
+	if (m->values)
+	{
+		int128	   *values = MemoryContextAllocZero(b->cxt, span * sizeof(int128));
+
+		memcpy(values + off, m->values, m->span * sizeof(int128));
+		pfree(m->values);
+		m->values = values;
+	}
+	m->base = (int32) base;
+	m->span = (int32) span;
+	return true;
+}
+
+/* count events of value sum value on day, in the dense window of f; false when it does not fit */
+static inline bool
+DenseAdd(Behavior *b, FeatureDays *m, int32 day, int64 count, int128 value)
+{
+	int64		slot = (int64) day - m->base;
+
+	if (unlikely(slot < 0 || slot >= m->span))
+	{
+		if (!DenseGrow(b, m, day))
+			return false;
+		slot = (int64) day - m->base;
+	}
+	if (m->counts[slot] == 0)
+		m->n++;
+	m->counts[slot] = AddCount(m->counts[slot], count);
+	if (value != 0)
+	{
+		if (m->values == NULL)
+			m->values = MemoryContextAllocZero(b->cxt, m->span * sizeof(int128));
+		m->values[slot] = AddValue(m->values[slot], value);
+	}
+	return true;
+}
+
+/* A day before the tail: into the sorted days, or the pending ones */
+static void
+InsertDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value, bool dense)
+{
+	FeatureDays *m = f->more;
+	int32		n;
+	int			i;
+
+	if (m && m->span > 0)
+	{
+		if (DenseAdd(b, m, day, count, value))
+			return;
+		DenseToSorted(b, f);
+		m = f->more;
+	}
+	n = m ? m->n : 0;
+	i = m ? DayLowerBound(m->days, n, day) : 0;
 
 	if (i < n && m->days[i].day == day)
 	{
@@ -405,6 +582,14 @@ InsertDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value)
 			CompactDays(b, f);
 		return;
 	}
+	/* growing sorted days: dense instead, while that stays small */
+	if (dense && m && n + 1 > m->max && n >= DENSE_MIN_DAYS && SortedToDense(b, f))
+	{
+		if (DenseAdd(b, f->more, day, count, value))
+			return;
+		DenseToSorted(b, f);
+		m = f->more;
+	}
 	m = ReserveDays(b, f, n + 1);
 	memmove(&m->days[i + 1], &m->days[i], (n - i) * sizeof(FeatureDay));
 	m->days[i].day = day;
@@ -415,10 +600,12 @@ InsertDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value)
 
 /*
  * count events of value sum value on day, in series f.  Rows mostly come in
- * time order: the tail day, or a new tail after it, costs O(1).
+ * time order: the tail day, or a new tail after it, costs O(1).  dense: the
+ * earlier days may go to a dense window (behavior_agg's rows; merges and
+ * the decoder keep them sorted).
  */
 static inline void
-AddSeriesDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value)
+AddSeriesDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value, bool dense)
 {
 	if (likely(day == f->tail_day))
 	{
@@ -432,18 +619,23 @@ AddSeriesDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value)
 		if (f->tail_count > 0)
 		{
 			/* the old tail is after every sorted and pending day */
-			FeatureDays *m = ReserveDays(b, f, (f->more ? f->more->n : 0) + 1);
+			if (f->more && (f->more->span > 0 || (dense && f->more->n + 1 > f->more->max)))
+				InsertDay(b, f, f->tail_day, f->tail_count, f->tail_value, dense);
+			else
+			{
+				FeatureDays *m = ReserveDays(b, f, (f->more ? f->more->n : 0) + 1);
 
-			m->days[m->n].day = f->tail_day;
-			m->days[m->n].count = f->tail_count;
-			m->days[m->n++].value = f->tail_value;
+				m->days[m->n].day = f->tail_day;
+				m->days[m->n].count = f->tail_count;
+				m->days[m->n++].value = f->tail_value;
+			}
 		}
 		f->tail_day = day;
 		f->tail_count = count;
 		f->tail_value = value;
 		return;
 	}
-	InsertDay(b, f, day, count, value);
+	InsertDay(b, f, day, count, value, dense);
 }
 
 /*
@@ -468,19 +660,30 @@ CombineUsage(Behavior *b, FeatureUsage *f, const FeatureUsage *u, bool owned)
 		f->last_seen = Max(f->last_seen, u->last_seen);
 	}
 	f->count = AddCount(f->count, u->count);
-	if (u->more)
+	if (u->more && u->more->span > 0)
+	{
+		for (i = 0; i < u->more->span; i++)
+			if (u->more->counts[i] > 0)
+				AddSeriesDay(b, f, u->more->base + i, u->more->counts[i],
+							 u->more->values ? u->more->values[i] : 0, false);
+	}
+	else if (u->more)
 	{
 		for (i = 0; i < u->more->n; i++)
-			AddSeriesDay(b, f, u->more->days[i].day, u->more->days[i].count, u->more->days[i].value);
+			AddSeriesDay(b, f, u->more->days[i].day, u->more->days[i].count, u->more->days[i].value, false);
 		for (i = 0; i < u->more->npending; i++)
-			AddSeriesDay(b, f, u->more->pending[i].day, u->more->pending[i].count, u->more->pending[i].value);
+			AddSeriesDay(b, f, u->more->pending[i].day, u->more->pending[i].count, u->more->pending[i].value, false);
 	}
 	if (u->tail_count > 0)
-		AddSeriesDay(b, f, u->tail_day, u->tail_count, u->tail_value);
+		AddSeriesDay(b, f, u->tail_day, u->tail_count, u->tail_value, false);
 	if (owned && u->more)
 	{
 		if (u->more->pending)
 			pfree(u->more->pending);
+		if (u->more->counts)
+			pfree(u->more->counts);
+		if (u->more->values)
+			pfree(u->more->values);
 		pfree(u->more);
 	}
 }
@@ -491,7 +694,7 @@ CopyUsage(Behavior *b, const FeatureUsage *u)
 {
 	FeatureUsage c = *u;
 
-	Assert(u->more == NULL || u->more->npending == 0);
+	Assert(u->more == NULL || (u->more->npending == 0 && u->more->span == 0));
 	c.more = NULL;
 	if (u->more && u->more->n > 0)
 	{
@@ -514,7 +717,7 @@ SeriesAddEvent(Behavior *b, FeatureUsage *f, TimestampTz ts, int32 day, int128 v
 	else if (ts > f->last_seen)
 		f->last_seen = ts;
 	f->count++;
-	AddSeriesDay(b, f, day, 1, value);
+	AddSeriesDay(b, f, day, 1, value, true);
 }
 
 /* Sort the pending words and merge them into the sorted array: O(n + p log p) */
@@ -1353,7 +1556,7 @@ DecodeSeries(Reader *r, Behavior *b, FeatureUsage *f, SeriesSums *sums)
 				sums->wraps += value > 0 ? 1 : -1;
 		}
 		/* ascending days: each is a new tail, O(1) */
-		AddSeriesDay(b, f, day, count, value);
+		AddSeriesDay(b, f, day, count, value, false);
 		f->count += count;
 		SetDay(&sums->days, day);
 	}

@@ -43,19 +43,33 @@ typedef struct FeatureDay
 } FeatureDay;
 
 /*
- * The days of a feature before its last one: ascending, and a pending list
- * (unsorted, duplicates allowed, each day before the last sorted one) that
- * is sorted and merged in once it is as long as the sorted part, as for the
- * words and the features below.
+ * The days of a feature before its last one, in one of two forms.
+ *
+ * Sorted (span 0): days[0..n-1] ascending, and a pending list (unsorted,
+ * duplicates allowed, each day before the last sorted one) that is sorted
+ * and merged in once it is as long as the sorted part, as for the words and
+ * the features below: O(log n) amortized per day, in any order.
+ *
+ * Dense (span > 0): a window of span days from base, counts[i] the events
+ * of day base + i (0: none), values[i] their value sum (NULL while all are
+ * 0); n counts the days with events.  An event on a known feature costs one
+ * slot, without a search, in any order: what behavior_agg uses while the
+ * window stays within DENSE_RATIO times the feature's days (else the days
+ * turn sorted for good).  BehaviorCompact turns every dense window sorted:
+ * readers and the encoder see sorted days only.
  */
 typedef struct FeatureDays
 {
 	int32		n;
-	int32		max;
+	int32		max;			/* sorted: room in days[] */
 	int32		npending;
 	int32		maxpending;
 	FeatureDay *pending;
-	FeatureDay	days[FLEXIBLE_ARRAY_MEMBER];
+	int32		base;			/* dense: the day of slot 0 */
+	int32		span;			/* dense: slots; 0 when sorted */
+	int64	   *counts;			/* dense */
+	int128	   *values;			/* dense */
+	FeatureDay	days[FLEXIBLE_ARRAY_MEMBER];	/* sorted */
 } FeatureDays;
 
 /*
@@ -100,7 +114,7 @@ typedef struct FeatureUsage
  * feature's usage.
  */
 #define BEHAVIOR_INLINE_WORDS		2
-#define BEHAVIOR_INLINE_FEATURES	8
+#define BEHAVIOR_INLINE_FEATURES	4
 
 /* a key waiting to be merged into a sorted array */
 typedef struct PendingWord
