@@ -94,11 +94,12 @@ static inline void
 SeriesInit(FeatureUsage *f)
 {
 	f->first_seen = f->last_seen = 0;
-	f->count = 0;
 	f->tail_value = 0;
 	f->tail_count = 0;
 	f->tail_day = PG_INT32_MIN;
-	f->more = NULL;
+	f->base = 0;
+	f->span = 0;
+	f->more.sorted = NULL;
 }
 
 static inline TimestampTz
@@ -270,11 +271,11 @@ AddValue(int128 a, int128 b)
 
 /* ---------- the days of a series ---------- */
 
-/* f->more with room for n sorted days */
+/* *mp, a sorted list of days, with room for n days */
 static FeatureDays *
-ReserveDays(Behavior *b, FeatureUsage *f, int32 n)
+ReserveDays(Behavior *b, FeatureDays **mp, int32 n)
 {
-	FeatureDays *m = f->more;
+	FeatureDays *m = *mp;
 
 	if (m == NULL)
 	{
@@ -284,11 +285,7 @@ ReserveDays(Behavior *b, FeatureUsage *f, int32 n)
 		m->max = Max(n, 4);
 		m->npending = m->maxpending = 0;
 		m->pending = NULL;
-		m->base = 0;
-		m->span = 0;
-		m->counts = NULL;
-		m->values = NULL;
-		f->more = m;
+		*mp = m;
 	}
 	else if (n > m->max)
 	{
@@ -296,9 +293,19 @@ ReserveDays(Behavior *b, FeatureUsage *f, int32 n)
 
 		m = repalloc_huge(m, offsetof(FeatureDays, days) + (Size) max * sizeof(FeatureDay));
 		m->max = max;
-		f->more = m;
+		*mp = m;
 	}
 	return m;
+}
+
+static void
+FreeDays(FeatureDays *m)
+{
+	if (m == NULL)
+		return;
+	if (m->pending)
+		pfree(m->pending);
+	pfree(m);
 }
 
 /* Index of the first of the n ascending days >= day */
@@ -324,11 +331,10 @@ DayLowerBound(const FeatureDay *days, int n, int32 day)
 int
 BehaviorSeriesLowerBound(const FeatureUsage *f, int32 day)
 {
-	int			n = f->more ? f->more->n : 0;
-	int			i = f->more ? DayLowerBound(f->more->days, n, day) : 0;
+	const FeatureDays *m = f->more.sorted;
 
-	Assert(f->more == NULL || (f->more->npending == 0 && f->more->span == 0));
-	return i;
+	Assert(f->span == 0 && (m == NULL || m->npending == 0));
+	return m ? DayLowerBound(m->days, m->n, day) : 0;
 }
 
 static int
@@ -340,32 +346,23 @@ CompareFeatureDays(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void DenseToSorted(Behavior *b, FeatureUsage *f);
-
-/* Sort the pending days of f and merge them into its sorted days (or turn its dense window sorted) */
+/* Sort the pending days of the list *mp and merge them into its sorted days */
 static void
-CompactDays(Behavior *b, FeatureUsage *f)
+CompactDays(Behavior *b, FeatureDays **mp)
 {
-	FeatureDays *m = f->more,
-			   *out;
+	FeatureDays *m = *mp,
+			   *out = NULL;
 	int32		n,
 				p,
 				i = 0,
-				j = 0,
-				k = 0;
+				j = 0;
 
-	if (m != NULL && m->span > 0)
-	{
-		DenseToSorted(b, f);
-		return;
-	}
 	if (m == NULL || m->npending == 0)
 		return;
 	n = m->n;
 	p = m->npending;
 	qsort(m->pending, p, sizeof(FeatureDay), CompareFeatureDays);
-	out = MemoryContextAllocExtended(b->cxt, offsetof(FeatureDays, days) + (Size) (n + p) * sizeof(FeatureDay),
-									 MCXT_ALLOC_HUGE);
+	out = ReserveDays(b, &out, n + p);
 	while (i < n || j < p)
 	{
 		FeatureDay	d;
@@ -380,18 +377,47 @@ CompactDays(Behavior *b, FeatureUsage *f)
 			d.count = AddCount(d.count, m->pending[j].count);
 			d.value = AddValue(d.value, m->pending[j].value);
 		}
-		out->days[k++] = d;
+		out->days[out->n++] = d;
 	}
-	out->n = k;
-	out->max = n + p;
-	out->npending = out->maxpending = 0;
-	out->pending = NULL;
-	out->base = out->span = 0;
-	out->counts = NULL;
-	out->values = NULL;
-	pfree(m->pending);
-	pfree(m);
-	f->more = out;
+	FreeDays(m);
+	*mp = out;
+}
+
+/*
+ * count events of value sum value on day into the sorted list *mp: into its
+ * sorted days (a search, and a memmove while they are few), or its pending
+ * ones
+ */
+static void
+InsertSorted(Behavior *b, FeatureDays **mp, int32 day, int64 count, int128 value)
+{
+	FeatureDays *m = *mp;
+	int32		n = m ? m->n : 0;
+	int			i = m ? DayLowerBound(m->days, n, day) : 0;
+
+	if (i < n && m->days[i].day == day)
+	{
+		m->days[i].count = AddCount(m->days[i].count, count);
+		m->days[i].value = AddValue(m->days[i].value, value);
+		return;
+	}
+	if (i < n && n >= DIRECT_INSERT_MAX)
+	{
+		m->pending = ReservePending(b->cxt, m->pending, m->npending, &m->maxpending, sizeof(FeatureDay));
+		m->pending[m->npending].day = day;
+		m->pending[m->npending].count = count;
+		m->pending[m->npending++].value = value;
+		b->pending_days = true;
+		if (m->npending >= n)
+			CompactDays(b, mp);
+		return;
+	}
+	m = ReserveDays(b, mp, n + 1);
+	memmove(&m->days[i + 1], &m->days[i], (n - i) * sizeof(FeatureDay));
+	m->days[i].day = day;
+	m->days[i].count = count;
+	m->days[i].value = value;
+	m->n++;
 }
 
 /* ---------- dense windows of days (behavior.h) ---------- */
@@ -408,43 +434,60 @@ DenseCap(int64 n)
 	return 2 * (DENSE_RATIO * n + DENSE_MIN_SPAN);
 }
 
+static DenseDays *
+DenseAlloc(Behavior *b, int64 span)
+{
+	return MemoryContextAllocExtended(b->cxt, offsetof(DenseDays, counts) + span * sizeof(int32),
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+}
+
 /*
- * The sorted days of f (full, none pending) as a dense window, when that
- * window would hold at most DENSE_RATIO times their number; else false
+ * The sorted days of f (none pending) as a dense window, when that window
+ * would hold at most DENSE_RATIO times their number and every count fits;
+ * else false, and nothing changed
  */
 static bool
 SortedToDense(Behavior *b, FeatureUsage *f)
 {
-	FeatureDays *m = f->more;
+	FeatureDays *m = f->more.sorted;
+	DenseDays  *d;
 	int64		span;
-	int32		i;
-	int64	   *counts;
-	int128	   *values = NULL;
+	int32		i,
+				nvalues = 0;
 
 	if (m->npending > 0 || m->n == 0)
 		return false;
 	span = (int64) m->days[m->n - 1].day - m->days[0].day + 1;
 	if (span > DENSE_RATIO * (int64) m->n)
 		return false;
-	span = Max(span, Min(2 * span, DenseCap(m->n)));
-	counts = MemoryContextAllocZero(b->cxt, span * sizeof(int64));
 	for (i = 0; i < m->n; i++)
 	{
-		int32		slot = m->days[i].day - m->days[0].day;
-
-		counts[slot] = m->days[i].count;
+		if (m->days[i].count > PG_INT32_MAX)
+			return false;
+		nvalues += m->days[i].value != 0;
+	}
+	span = Max(span, Min(2 * span, DenseCap(m->n)));
+	d = DenseAlloc(b, span);
+	d->n = m->n;
+	d->values = NULL;
+	if (nvalues > 0)
+		ReserveDays(b, &d->values, nvalues);
+	for (i = 0; i < m->n; i++)
+	{
+		d->counts[m->days[i].day - m->days[0].day] = (int32) m->days[i].count;
 		if (m->days[i].value != 0)
 		{
-			if (values == NULL)
-				values = MemoryContextAllocZero(b->cxt, span * sizeof(int128));
-			values[slot] = m->days[i].value;
+			FeatureDay *v = &d->values->days[d->values->n++];
+
+			v->day = m->days[i].day;
+			v->count = 0;
+			v->value = m->days[i].value;
 		}
 	}
-	m->base = m->days[0].day;
-	m->span = (int32) span;
-	m->counts = counts;
-	m->values = values;
-	/* (days[] stays allocated: DenseToSorted reuses it when it fits) */
+	f->base = m->days[0].day;
+	f->span = (int32) span;
+	FreeDays(m);
+	f->more.dense = d;
 	/* BehaviorCompact turns it sorted again */
 	b->pending_days = true;
 	return true;
@@ -454,148 +497,125 @@ SortedToDense(Behavior *b, FeatureUsage *f)
 static void
 DenseToSorted(Behavior *b, FeatureUsage *f)
 {
-	FeatureDays *m = f->more;
+	DenseDays  *d = f->more.dense;
 	FeatureDays *out = NULL;
-	FeatureUsage tmp;
-	int32		i;
+	int32		i,
+				v = 0;
 
-	tmp.more = NULL;
-	out = m->max >= m->n ? m : ReserveDays(b, &tmp, Max(m->n, 1));
-	/* (out may be m: slots are read from counts[], days[] is written) */
-	out->n = 0;
-	for (i = 0; i < m->span; i++)
+	CompactDays(b, &d->values);
+	ReserveDays(b, &out, Max(d->n, 1));
+	for (i = 0; i < f->span; i++)
 	{
-		if (m->counts[i] == 0)
+		FeatureDay *day;
+
+		if (d->counts[i] == 0)
 			continue;
-		out->days[out->n].day = m->base + i;
-		out->days[out->n].count = m->counts[i];
-		out->days[out->n++].value = m->values ? m->values[i] : 0;
+		day = &out->days[out->n++];
+		day->day = f->base + i;
+		day->count = d->counts[i];
+		day->value = 0;
+		/* the days with a value are days with events */
+		if (d->values && v < d->values->n && d->values->days[v].day == day->day)
+			day->value = d->values->days[v++].value;
 	}
-	pfree(m->counts);
-	if (m->values)
-		pfree(m->values);
-	if (out != m)
-		pfree(m);
-	out->span = 0;
-	out->counts = NULL;
-	out->values = NULL;
-	f->more = out;
+	Assert(out->n == d->n && (d->values == NULL || v == d->values->n));
+	FreeDays(d->values);
+	pfree(d);
+	f->base = 0;
+	f->span = 0;
+	f->more.sorted = out;
 }
 
 /*
- * Widen the dense window of f to hold day, doubling it toward day; false
- * when it would grow past DENSE_RATIO times the days it holds.
+ * Widen the dense window of f to hold day; false when it would grow past
+ * DENSE_RATIO times the days it holds
  */
 static bool
-DenseGrow(Behavior *b, FeatureDays *m, int32 day)
+DenseGrow(Behavior *b, FeatureUsage *f, int32 day)
 {
-	int64		lo = Min((int64) m->base, day),
-				hi = Max((int64) m->base + m->span - 1, day);
-	int64		need = hi - lo + 1;
-	int64		span,
-				base,
-				off;
-	int64	   *counts;
+	DenseDays  *d = f->more.dense,
+			   *nd;
+	int32		first = 0,
+				last = f->span - 1;
+	int64		lo,
+				hi,
+				need,
+				span,
+				base;
 
-	if (need > DENSE_RATIO * ((int64) m->n + 1) + DENSE_MIN_SPAN)
+	/* the days held, not the window: it has room to spare */
+	while (d->counts[first] == 0)
+		first++;
+	while (d->counts[last] == 0)
+		last--;
+	lo = Min((int64) f->base + first, day);
+	hi = Max((int64) f->base + last, day);
+	need = hi - lo + 1;
+	if (need > DENSE_RATIO * ((int64) d->n + 1) + DENSE_MIN_SPAN)
 		return false;
 	/*
-	 * Room for twice as much, up to twice the bound: the next growth comes
-	 * only once the feature's days have doubled (O(1) amortized per day)
+	 * Room for as much again toward day, up to twice the bound: the next
+	 * growth comes once the days held span twice as many (O(1) amortized
+	 * per day)
 	 */
-	span = Max(need, Min(2 * (int64) m->span, DenseCap(m->n + 1)));
-	base = day < m->base ? hi - span + 1 : lo;
-	off = m->base - base;
-	counts = MemoryContextAllocZero(b->cxt, span * sizeof(int64));
-	memcpy(counts + off, m->counts, m->span * sizeof(int64));
-	pfree(m->counts);
-	m->counts = counts;
-	if (m->values)
-	{
-		int128	   *values = MemoryContextAllocZero(b->cxt, span * sizeof(int128));
-
-		memcpy(values + off, m->values, m->span * sizeof(int128));
-		pfree(m->values);
-		m->values = values;
-	}
-	m->base = (int32) base;
-	m->span = (int32) span;
+	span = Max(need, Min(2 * need, DenseCap(d->n + 1)));
+	base = day < f->base ? hi - span + 1 : lo;
+	nd = DenseAlloc(b, span);
+	nd->n = d->n;
+	nd->values = d->values;
+	memcpy(nd->counts + (f->base + first - base), d->counts + first, (last - first + 1) * sizeof(int32));
+	pfree(d);
+	f->more.dense = nd;
+	f->base = (int32) base;
+	f->span = (int32) span;
 	return true;
 }
 
-/* count events of value sum value on day, in the dense window of f; false when it does not fit */
+/* count events of value sum value on day, in the dense window of f; false (nothing changed) when it does not fit */
 static inline bool
-DenseAdd(Behavior *b, FeatureDays *m, int32 day, int64 count, int128 value)
+DenseAdd(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value)
 {
-	int64		slot = (int64) day - m->base;
+	int64		slot = (int64) day - f->base;
+	DenseDays  *d;
 
-	if (unlikely(slot < 0 || slot >= m->span))
+	if (unlikely(slot < 0 || slot >= f->span))
 	{
-		if (!DenseGrow(b, m, day))
+		if (!DenseGrow(b, f, day))
 			return false;
-		slot = (int64) day - m->base;
+		slot = (int64) day - f->base;
 	}
-	if (m->counts[slot] == 0)
-		m->n++;
-	m->counts[slot] = AddCount(m->counts[slot], count);
+	d = f->more.dense;
+	if (unlikely(count > PG_INT32_MAX - d->counts[slot]))
+		return false;
+	if (d->counts[slot] == 0)
+		d->n++;
+	d->counts[slot] += (int32) count;
 	if (value != 0)
-	{
-		if (m->values == NULL)
-			m->values = MemoryContextAllocZero(b->cxt, m->span * sizeof(int128));
-		m->values[slot] = AddValue(m->values[slot], value);
-	}
+		InsertSorted(b, &d->values, day, 0, value);
 	return true;
 }
 
-/* A day before the tail: into the sorted days, or the pending ones */
+/* A day before the tail */
 static void
 InsertDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value, bool dense)
 {
-	FeatureDays *m = f->more;
-	int32		n;
-	int			i;
+	FeatureDays *m;
 
-	if (m && m->span > 0)
+	if (f->span > 0)
 	{
-		if (DenseAdd(b, m, day, count, value))
+		if (DenseAdd(b, f, day, count, value))
 			return;
 		DenseToSorted(b, f);
-		m = f->more;
 	}
-	n = m ? m->n : 0;
-	i = m ? DayLowerBound(m->days, n, day) : 0;
-
-	if (i < n && m->days[i].day == day)
+	/* sorted days about to grow: dense instead, while that stays small */
+	m = f->more.sorted;
+	if (dense && m && m->n >= DENSE_MIN_DAYS && m->n + 1 > m->max && SortedToDense(b, f))
 	{
-		m->days[i].count = AddCount(m->days[i].count, count);
-		m->days[i].value = AddValue(m->days[i].value, value);
-		return;
-	}
-	if (i < n && n >= DIRECT_INSERT_MAX)
-	{
-		m->pending = ReservePending(b->cxt, m->pending, m->npending, &m->maxpending, sizeof(FeatureDay));
-		m->pending[m->npending].day = day;
-		m->pending[m->npending].count = count;
-		m->pending[m->npending++].value = value;
-		b->pending_days = true;
-		if (m->npending >= n)
-			CompactDays(b, f);
-		return;
-	}
-	/* growing sorted days: dense instead, while that stays small */
-	if (dense && m && n + 1 > m->max && n >= DENSE_MIN_DAYS && SortedToDense(b, f))
-	{
-		if (DenseAdd(b, f->more, day, count, value))
+		if (DenseAdd(b, f, day, count, value))
 			return;
 		DenseToSorted(b, f);
-		m = f->more;
 	}
-	m = ReserveDays(b, f, n + 1);
-	memmove(&m->days[i + 1], &m->days[i], (n - i) * sizeof(FeatureDay));
-	m->days[i].day = day;
-	m->days[i].count = count;
-	m->days[i].value = value;
-	m->n++;
+	InsertSorted(b, &f->more.sorted, day, count, value);
 }
 
 /*
@@ -618,13 +638,14 @@ AddSeriesDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value,
 	{
 		if (f->tail_count > 0)
 		{
-			/* the old tail is after every sorted and pending day */
-			if (f->more && (f->more->span > 0 || (dense && f->more->n + 1 > f->more->max)))
+			FeatureDays *m = f->more.sorted;
+
+			/* the old tail is after every earlier day: appended when sorted */
+			if (f->span > 0 || (dense && m && m->n + 1 > m->max))
 				InsertDay(b, f, f->tail_day, f->tail_count, f->tail_value, dense);
 			else
 			{
-				FeatureDays *m = ReserveDays(b, f, (f->more ? f->more->n : 0) + 1);
-
+				m = ReserveDays(b, &f->more.sorted, (m ? m->n : 0) + 1);
 				m->days[m->n].day = f->tail_day;
 				m->days[m->n].count = f->tail_count;
 				m->days[m->n++].value = f->tail_value;
@@ -638,18 +659,35 @@ AddSeriesDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value,
 	InsertDay(b, f, day, count, value, dense);
 }
 
+/* Free the days of f */
+static void
+FreeSeries(FeatureUsage *f)
+{
+	if (f->span > 0)
+	{
+		FreeDays(f->more.dense->values);
+		pfree(f->more.dense);
+	}
+	else
+		FreeDays(f->more.sorted);
+	f->more.sorted = NULL;
+	f->span = 0;
+}
+
 /*
- * f := f ∪ u (both series of one feature, or both of no feature).  When
- * owned, u's days are f's to free.
+ * f := f ∪ u (both series of one feature, or both of no feature; u's days
+ * sorted).  When owned, u's days are f's to free.
  */
 static void
 CombineUsage(Behavior *b, FeatureUsage *f, const FeatureUsage *u, bool owned)
 {
+	const FeatureDays *m = u->more.sorted;
 	int32		i;
 
-	if (u->count == 0)
+	Assert(u->span == 0);
+	if (u->tail_count == 0)
 		return;
-	if (f->count == 0)
+	if (f->tail_count == 0)
 	{
 		f->first_seen = u->first_seen;
 		f->last_seen = u->last_seen;
@@ -659,32 +697,20 @@ CombineUsage(Behavior *b, FeatureUsage *f, const FeatureUsage *u, bool owned)
 		f->first_seen = Min(f->first_seen, u->first_seen);
 		f->last_seen = Max(f->last_seen, u->last_seen);
 	}
-	f->count = AddCount(f->count, u->count);
-	if (u->more && u->more->span > 0)
+	if (m)
 	{
-		for (i = 0; i < u->more->span; i++)
-			if (u->more->counts[i] > 0)
-				AddSeriesDay(b, f, u->more->base + i, u->more->counts[i],
-							 u->more->values ? u->more->values[i] : 0, false);
+		for (i = 0; i < m->n; i++)
+			AddSeriesDay(b, f, m->days[i].day, m->days[i].count, m->days[i].value, false);
+		for (i = 0; i < m->npending; i++)
+			AddSeriesDay(b, f, m->pending[i].day, m->pending[i].count, m->pending[i].value, false);
 	}
-	else if (u->more)
+	/* (a 0.1 feature's count is its tail's, on day PG_INT32_MIN: it adds up the same way) */
+	AddSeriesDay(b, f, u->tail_day, u->tail_count, u->tail_value, false);
+	if (owned)
 	{
-		for (i = 0; i < u->more->n; i++)
-			AddSeriesDay(b, f, u->more->days[i].day, u->more->days[i].count, u->more->days[i].value, false);
-		for (i = 0; i < u->more->npending; i++)
-			AddSeriesDay(b, f, u->more->pending[i].day, u->more->pending[i].count, u->more->pending[i].value, false);
-	}
-	if (u->tail_count > 0)
-		AddSeriesDay(b, f, u->tail_day, u->tail_count, u->tail_value, false);
-	if (owned && u->more)
-	{
-		if (u->more->pending)
-			pfree(u->more->pending);
-		if (u->more->counts)
-			pfree(u->more->counts);
-		if (u->more->values)
-			pfree(u->more->values);
-		pfree(u->more);
+		FeatureUsage dead = *u;
+
+		FreeSeries(&dead);
 	}
 }
 
@@ -693,15 +719,16 @@ static FeatureUsage
 CopyUsage(Behavior *b, const FeatureUsage *u)
 {
 	FeatureUsage c = *u;
+	const FeatureDays *m = u->more.sorted;
 
-	Assert(u->more == NULL || (u->more->npending == 0 && u->more->span == 0));
-	c.more = NULL;
-	if (u->more && u->more->n > 0)
+	Assert(u->span == 0 && (m == NULL || m->npending == 0));
+	c.more.sorted = NULL;
+	if (m && m->n > 0)
 	{
-		FeatureDays *m = ReserveDays(b, &c, u->more->n);
+		FeatureDays *cm = ReserveDays(b, &c.more.sorted, m->n);
 
-		memcpy(m->days, u->more->days, u->more->n * sizeof(FeatureDay));
-		m->n = u->more->n;
+		memcpy(cm->days, m->days, m->n * sizeof(FeatureDay));
+		cm->n = m->n;
 	}
 	return c;
 }
@@ -710,13 +737,12 @@ CopyUsage(Behavior *b, const FeatureUsage *u)
 static inline void
 SeriesAddEvent(Behavior *b, FeatureUsage *f, TimestampTz ts, int32 day, int128 value)
 {
-	if (f->count == 0)
+	if (f->tail_count == 0)
 		f->first_seen = f->last_seen = ts;
 	else if (ts < f->first_seen)
 		f->first_seen = ts;
 	else if (ts > f->last_seen)
 		f->last_seen = ts;
-	f->count++;
 	AddSeriesDay(b, f, day, 1, value, true);
 }
 
@@ -810,6 +836,16 @@ CompactFeatures(Behavior *b)
 	b->npending_features = 0;
 }
 
+/* The days of f sorted, none pending */
+static void
+CompactSeries(Behavior *b, FeatureUsage *f)
+{
+	if (f->span > 0)
+		DenseToSorted(b, f);
+	else
+		CompactDays(b, &f->more.sorted);
+}
+
 /* Merge every pending key into its sorted array: what readers need */
 void
 BehaviorCompact(Behavior *b)
@@ -821,8 +857,8 @@ BehaviorCompact(Behavior *b)
 		int			i;
 
 		for (i = 0; i < b->nfeatures; i++)
-			CompactDays(b, &b->features[i]);
-		CompactDays(b, &b->none);
+			CompactSeries(b, &b->features[i]);
+		CompactSeries(b, &b->none);
 		b->pending_days = false;
 	}
 }
@@ -1234,7 +1270,7 @@ Encode(const Behavior *b, Writer *w)
 	Assert(b->events > 0 && b->npending_words == 0 && b->npending_features == 0 && !b->pending_days);
 	PutByte(w, b->legacy ? BEHAVIOR_VERSION_0_1 : BEHAVIOR_VERSION);
 	PutByte(w, (b->value != 0 ? FLAG_HAS_VALUE : 0) | (gaps ? FLAG_DAYS_AS_GAPS : 0) |
-			(b->none.count > 0 ? FLAG_HAS_NONE : 0));
+			(b->none.tail_count > 0 ? FLAG_HAS_NONE : 0));
 	PutVarint(w, (uint64) b->events);
 	PutVarint(w, ZigZag(b->first_seen));
 	PutVarint(w, (uint64) b->last_seen - (uint64) b->first_seen);
@@ -1265,7 +1301,7 @@ Encode(const Behavior *b, Writer *w)
 		w->len += bitmap_size;
 	}
 
-	if (b->none.count > 0)
+	if (b->none.tail_count > 0)
 		EncodeSeries(b, &b->none, w);
 	PutVarint(w, (uint64) b->nfeatures);
 	for (i = 0; i < b->nfeatures; i++)
@@ -1278,7 +1314,7 @@ Encode(const Behavior *b, Writer *w)
 			EncodeSeries(b, f, w);
 			continue;
 		}
-		PutVarint(w, (uint64) f->count);
+		PutVarint(w, (uint64) f->tail_count);
 		PutVarint(w, (uint64) f->first_seen - (uint64) b->first_seen);
 		PutVarint(w, (uint64) f->last_seen - (uint64) f->first_seen);
 	}
@@ -1475,15 +1511,16 @@ DecodeFeatures01(Reader *r, Behavior *b)
 
 		SeriesInit(f);
 		prev_id = b->feature_ids[i] = GetFeatureId(r, prev_id);
-		f->count = GetCount(r, "feature count");
-		if (f->count < 1)
+		/* its count in the tail, on no day (behavior.h) */
+		f->tail_count = GetCount(r, "feature count");
+		if (f->tail_count < 1)
 			Corrupt(r, "Feature used zero times");
-		if (f->count > b->events - feature_events)
+		if (f->tail_count > b->events - feature_events)
 			Corrupt(r, "Features used more often than there are events");
-		feature_events += f->count;
+		feature_events += f->tail_count;
 		f->first_seen = GetTimeAfter(r, b->first_seen, b->last_seen, "feature first_seen");
 		f->last_seen = GetTimeAfter(r, f->first_seen, b->last_seen, "feature last_seen");
-		if (f->count == 1 && f->first_seen != f->last_seen)
+		if (f->tail_count == 1 && f->first_seen != f->last_seen)
 			Corrupt(r, "A feature used once has one timestamp");
 		if (!BehaviorDayActive(b, BehaviorDayOf(f->first_seen)) ||
 			!BehaviorDayActive(b, BehaviorDayOf(f->last_seen)))
@@ -1511,6 +1548,7 @@ DecodeSeries(Reader *r, Behavior *b, FeatureUsage *f, SeriesSums *sums)
 	TimestampTz first = GetTimeAfter(r, b->first_seen, b->last_seen, "feature first_seen");
 	uint64		more = GetVarint(r, "feature day count");
 	int64		ndays,
+				events = 0,
 				i;
 	int32		day = BehaviorDayOf(first);
 	TimestampTz base,
@@ -1557,7 +1595,7 @@ DecodeSeries(Reader *r, Behavior *b, FeatureUsage *f, SeriesSums *sums)
 		}
 		/* ascending days: each is a new tail, O(1) */
 		AddSeriesDay(b, f, day, count, value, false);
-		f->count += count;
+		events += count;
 		SetDay(&sums->days, day);
 	}
 
@@ -1568,7 +1606,7 @@ DecodeSeries(Reader *r, Behavior *b, FeatureUsage *f, SeriesSums *sums)
 	if (delta > (uint64) limit - (uint64) base)
 		Corrupt(r, "feature last_seen out of range");
 	f->last_seen = (TimestampTz) ((uint64) base + delta);
-	if (f->count == 1 && delta != 0)
+	if (events == 1 && delta != 0)
 		Corrupt(r, "A feature used once has one timestamp");
 	sums->first_seen = Min(sums->first_seen, f->first_seen);
 	sums->last_seen = Max(sums->last_seen, f->last_seen);

@@ -45,52 +45,63 @@ typedef struct FeatureDay
 /*
  * The days of a feature before its last one, in one of two forms.
  *
- * Sorted (span 0): days[0..n-1] ascending, and a pending list (unsorted,
- * duplicates allowed, each day before the last sorted one) that is sorted
- * and merged in once it is as long as the sorted part, as for the words and
- * the features below: O(log n) amortized per day, in any order.
- *
- * Dense (span > 0): a window of span days from base, counts[i] the events
- * of day base + i (0: none), values[i] their value sum (NULL while all are
- * 0); n counts the days with events.  An event on a known feature costs one
- * slot, without a search, in any order: what behavior_agg uses while the
- * window stays within DENSE_RATIO times the feature's days (else the days
- * turn sorted for good).  BehaviorCompact turns every dense window sorted:
- * readers and the encoder see sorted days only.
+ * Sorted (FeatureUsage.span 0): days[0..n-1] ascending, and a pending list
+ * (unsorted, duplicates allowed, each day before the last sorted one) that
+ * is sorted and merged in once it is as long as the sorted part, as for the
+ * words and the features below: O(log n) amortized per day, in any order.
  */
 typedef struct FeatureDays
 {
 	int32		n;
-	int32		max;			/* sorted: room in days[] */
+	int32		max;
 	int32		npending;
 	int32		maxpending;
 	FeatureDay *pending;
-	int32		base;			/* dense: the day of slot 0 */
-	int32		span;			/* dense: slots; 0 when sorted */
-	int64	   *counts;			/* dense */
-	int128	   *values;			/* dense */
-	FeatureDay	days[FLEXIBLE_ARRAY_MEMBER];	/* sorted */
+	FeatureDay	days[FLEXIBLE_ARRAY_MEMBER];
 } FeatureDays;
 
 /*
+ * Dense (FeatureUsage.span > 0): counts[i] is the events of day base + i
+ * (0: none), base and span in the FeatureUsage, so that an event on a known
+ * day costs one load, without a search or another header; the nonzero value
+ * sums apart, sorted (their counts 0).  behavior_agg keeps a feature's days
+ * so while the window stays within a few times their number, and its day
+ * counts in 32 bits (else, or when merging, they are sorted).
+ * BehaviorCompact turns every dense window sorted: readers and the encoder
+ * see sorted days only.
+ */
+typedef struct DenseDays
+{
+	int32		n;				/* days with events */
+	FeatureDays *values;
+	int32		counts[FLEXIBLE_ARRAY_MEMBER];
+} DenseDays;
+
+/*
  * Use of one feature (the ids are kept apart, in an array of their own), or
- * of no feature (Behavior.none): a "series".  Its last active day sits in
- * the struct itself, so the common row (an event on the feature's last day,
- * or on a new last day) touches this struct alone; the earlier days, when
- * there are any, are in *more.  count is the sum of the days' counts (kept
- * for speed; the encoding derives it).  An empty series has count 0 and
- * tail_day PG_INT32_MIN.  A behavior decoded from version 1 bytes (0.1) has
- * count, first_seen and last_seen but no days: tail_count 0, more NULL.
+ * of no feature (Behavior.none): a "series".  Its last active day (the
+ * tail) sits in the struct itself, so the common row (an event on the
+ * feature's last day, or on a new last day) touches this struct alone; the
+ * earlier days, when there are any, are in more.  Its event count is the
+ * sum of its days' (FeatureCount).  An empty series has tail_count 0.  A
+ * behavior decoded from version 1 bytes (0.1) has first_seen, last_seen and
+ * its count in tail_count, with tail_day PG_INT32_MIN and no other day.
+ * 64 bytes.
  */
 typedef struct FeatureUsage
 {
 	TimestampTz first_seen;
 	TimestampTz last_seen;
-	int64		count;
 	int128		tail_value;
 	int64		tail_count;
 	int32		tail_day;
-	FeatureDays *more;
+	int32		base;			/* dense: the day of counts[0] */
+	int32		span;			/* dense: the slots of counts; 0: sorted */
+	union
+	{
+		FeatureDays *sorted;
+		DenseDays  *dense;
+	}			more;
 } FeatureUsage;
 
 /*
@@ -192,7 +203,7 @@ extern int32 BehaviorCountDays(const Behavior *b, int32 from, int32 to);
 static inline int32
 FeatureNDays(const FeatureUsage *f)
 {
-	return (f->tail_count > 0) + (f->more ? f->more->n : 0);
+	return (f->tail_count > 0) + (f->more.sorted ? f->more.sorted->n : 0);
 }
 
 static inline FeatureDay
@@ -200,12 +211,25 @@ FeatureDayAt(const FeatureUsage *f, int32 i)
 {
 	FeatureDay	d;
 
-	if (f->more && i < f->more->n)
-		return f->more->days[i];
+	if (f->more.sorted && i < f->more.sorted->n)
+		return f->more.sorted->days[i];
 	d.value = f->tail_value;
 	d.count = f->tail_count;
 	d.day = f->tail_day;
 	return d;
+}
+
+/* The events of a compacted series (or of a 0.1 feature) */
+static inline int64
+FeatureCount(const FeatureUsage *f)
+{
+	int64		n = f->tail_count;
+	int32		i;
+
+	if (f->more.sorted)
+		for (i = 0; i < f->more.sorted->n; i++)
+			n += f->more.sorted->days[i].count;
+	return n;
 }
 
 /* argument checks shared by the aggregates, the scores and the decoder */

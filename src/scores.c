@@ -274,7 +274,7 @@ behavior_feature_count(PG_FUNCTION_ARGS)
 	Behavior	tmp;
 	const FeatureUsage *f = FeatureArg(fcinfo, &tmp);
 
-	PG_RETURN_INT64(f ? f->count : 0);
+	PG_RETURN_INT64(f ? FeatureCount(f) : 0);
 }
 
 PG_FUNCTION_INFO_V1(behavior_feature_last_seen);
@@ -508,7 +508,7 @@ BehaviorEventsIn(const Behavior *b, int32 feature, int32 from, int32 to)
 		if (feature == BEHAVIOR_ANY_FEATURE)
 			return b->events;
 		f = BehaviorFindFeature(b, feature);
-		return f ? f->count : 0;
+		return f ? FeatureCount(f) : 0;
 	}
 	CheckLegacy(b, "A count of events in a window");
 	FeatureWindow(b, feature, from, to, &events, &days, NULL);
