@@ -271,30 +271,32 @@ AddValue(int128 a, int128 b)
 
 /* ---------- the days of a series ---------- */
 
-/* *mp, a sorted list of days, with room for n days */
+/*
+ * *mp, a sorted list of days, with room for n days.  Its sizes fill
+ * power-of-two chunks, as the allocator hands them out (3, 7, 15... days).
+ */
 static FeatureDays *
 ReserveDays(Behavior *b, FeatureDays **mp, int32 n)
 {
 	FeatureDays *m = *mp;
+	int32		max;
 
+	if (m != NULL && n <= m->max)
+		return m;
+	max = m ? m->max : 0;
+	while (max < n)
+		max = 2 * max + 1 + (max == 0 ? 2 : 0);
 	if (m == NULL)
 	{
-		m = MemoryContextAllocExtended(b->cxt, offsetof(FeatureDays, days) + Max(n, 4) * sizeof(FeatureDay),
+		m = MemoryContextAllocExtended(b->cxt, offsetof(FeatureDays, days) + (Size) max * sizeof(FeatureDay),
 									   MCXT_ALLOC_HUGE);
 		m->n = 0;
-		m->max = Max(n, 4);
-		m->npending = m->maxpending = 0;
 		m->pending = NULL;
-		*mp = m;
 	}
-	else if (n > m->max)
-	{
-		int32		max = Max(n, 2 * m->max);
-
+	else
 		m = repalloc_huge(m, offsetof(FeatureDays, days) + (Size) max * sizeof(FeatureDay));
-		m->max = max;
-		*mp = m;
-	}
+	m->max = max;
+	*mp = m;
 	return m;
 }
 
@@ -333,7 +335,7 @@ BehaviorSeriesLowerBound(const FeatureUsage *f, int32 day)
 {
 	const FeatureDays *m = f->more.sorted;
 
-	Assert(f->span == 0 && (m == NULL || m->npending == 0));
+	Assert(f->span == 0 && (m == NULL || m->pending == NULL));
 	return m ? DayLowerBound(m->days, m->n, day) : 0;
 }
 
@@ -357,25 +359,28 @@ CompactDays(Behavior *b, FeatureDays **mp)
 				i = 0,
 				j = 0;
 
-	if (m == NULL || m->npending == 0)
+	const FeatureDay *pend;
+
+	if (m == NULL || m->pending == NULL)
 		return;
 	n = m->n;
-	p = m->npending;
-	qsort(m->pending, p, sizeof(FeatureDay), CompareFeatureDays);
+	p = m->pending->n;
+	pend = m->pending->days;
+	qsort(m->pending->days, p, sizeof(FeatureDay), CompareFeatureDays);
 	out = ReserveDays(b, &out, n + p);
 	while (i < n || j < p)
 	{
 		FeatureDay	d;
 
 		/* the sorted days are distinct; the pending ones may repeat them */
-		if (j >= p || (i < n && m->days[i].day <= m->pending[j].day))
+		if (j >= p || (i < n && m->days[i].day <= pend[j].day))
 			d = m->days[i++];
 		else
-			d = m->pending[j++];
-		for (; j < p && m->pending[j].day == d.day; j++)
+			d = pend[j++];
+		for (; j < p && pend[j].day == d.day; j++)
 		{
-			d.count = AddCount(d.count, m->pending[j].count);
-			d.value = AddValue(d.value, m->pending[j].value);
+			d.count = AddCount(d.count, pend[j].count);
+			d.value = AddValue(d.value, pend[j].value);
 		}
 		out->days[out->n++] = d;
 	}
@@ -403,12 +408,27 @@ InsertSorted(Behavior *b, FeatureDays **mp, int32 day, int64 count, int128 value
 	}
 	if (i < n && n >= DIRECT_INSERT_MAX)
 	{
-		m->pending = ReservePending(b->cxt, m->pending, m->npending, &m->maxpending, sizeof(FeatureDay));
-		m->pending[m->npending].day = day;
-		m->pending[m->npending].count = count;
-		m->pending[m->npending++].value = value;
+		PendingDays *pd = m->pending;
+		FeatureDay *d;
+
+		if (pd == NULL || pd->n == pd->max)
+		{
+			int32		max = pd ? 2 * pd->max : 16;
+
+			pd = pd ? repalloc_huge(pd, offsetof(PendingDays, days) + (Size) max * sizeof(FeatureDay))
+				: MemoryContextAllocExtended(b->cxt, offsetof(PendingDays, days) + (Size) max * sizeof(FeatureDay),
+											 MCXT_ALLOC_HUGE);
+			if (m->pending == NULL)
+				pd->n = 0;
+			pd->max = max;
+			m->pending = pd;
+		}
+		d = &pd->days[pd->n++];
+		d->day = day;
+		d->count = count;
+		d->value = value;
 		b->pending_days = true;
-		if (m->npending >= n)
+		if (pd->n >= n)
 			CompactDays(b, mp);
 		return;
 	}
@@ -455,7 +475,7 @@ SortedToDense(Behavior *b, FeatureUsage *f)
 	int32		i,
 				nvalues = 0;
 
-	if (m->npending > 0 || m->n == 0)
+	if (m->pending != NULL || m->n == 0)
 		return false;
 	span = (int64) m->days[m->n - 1].day - m->days[0].day + 1;
 	if (span > DENSE_RATIO * (int64) m->n)
@@ -701,8 +721,8 @@ CombineUsage(Behavior *b, FeatureUsage *f, const FeatureUsage *u, bool owned)
 	{
 		for (i = 0; i < m->n; i++)
 			AddSeriesDay(b, f, m->days[i].day, m->days[i].count, m->days[i].value, false);
-		for (i = 0; i < m->npending; i++)
-			AddSeriesDay(b, f, m->pending[i].day, m->pending[i].count, m->pending[i].value, false);
+		for (i = 0; m->pending && i < m->pending->n; i++)
+			AddSeriesDay(b, f, m->pending->days[i].day, m->pending->days[i].count, m->pending->days[i].value, false);
 	}
 	/* (a 0.1 feature's count is its tail's, on day PG_INT32_MIN: it adds up the same way) */
 	AddSeriesDay(b, f, u->tail_day, u->tail_count, u->tail_value, false);
@@ -721,7 +741,7 @@ CopyUsage(Behavior *b, const FeatureUsage *u)
 	FeatureUsage c = *u;
 	const FeatureDays *m = u->more.sorted;
 
-	Assert(u->span == 0 && (m == NULL || m->npending == 0));
+	Assert(u->span == 0 && (m == NULL || m->pending == NULL));
 	c.more.sorted = NULL;
 	if (m && m->n > 0)
 	{

@@ -50,13 +50,18 @@ typedef struct FeatureDay
  * is sorted and merged in once it is as long as the sorted part, as for the
  * words and the features below: O(log n) amortized per day, in any order.
  */
+typedef struct PendingDays
+{
+	int32		n;
+	int32		max;
+	FeatureDay	days[FLEXIBLE_ARRAY_MEMBER];
+} PendingDays;
+
 typedef struct FeatureDays
 {
 	int32		n;
 	int32		max;
-	int32		npending;
-	int32		maxpending;
-	FeatureDay *pending;
+	PendingDays *pending;		/* NULL while none */
 	FeatureDay	days[FLEXIBLE_ARRAY_MEMBER];
 } FeatureDays;
 
