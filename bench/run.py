@@ -53,7 +53,7 @@ SELECT (floor(random() * %(users)s))::bigint + 1 AS user_id,
        (floor(random() * 30))::int AS feature,
        CASE WHEN random() < 0.05 THEN round((random() * 100)::numeric, 2)::float8 END AS amount
 FROM generate_series(1, %(events)s);
-VACUUM ANALYZE events;
+VACUUM ANALYZE events
 """
 
 # the typical user of the size budget: 90 days, 30 active, 5 features each
@@ -101,7 +101,9 @@ def main():
     conn.autocommit = True
     cur = conn.cursor()
     if kind == "uniform":
-        cur.execute(UNIFORM, {"users": events // 10, "events": events})
+        for stmt in UNIFORM.split(";"):
+            if stmt.strip():
+                cur.execute(stmt, {"users": events // 10, "events": events})
         cur.execute("""SELECT sum(n), count(*), max(n), percentile_disc(0.5) WITHIN GROUP (ORDER BY n)
                        FROM (SELECT user_id, count(*) n FROM events GROUP BY user_id) s""")
         print("uniform: %s events, %s users, heaviest user %s events, median user %s" % cur.fetchone())

@@ -1867,6 +1867,16 @@ BehaviorFromDatum(Datum d, Behavior *tmp)
 	return tmp;
 }
 
+/* The flat behavior d decoded into the empty b (in b's context) */
+void
+BehaviorDecodeInto(Datum d, Behavior *b)
+{
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+
+	Assert(b->events == 0);
+	Decode((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), b, ERRCODE_DATA_CORRUPTED);
+}
+
 /*
  * Only the header of the behavior behind a datum (events, first_seen,
  * last_seen, value; no days, no features) into *b: what the scores that

@@ -193,6 +193,7 @@ extern void BehaviorMergeInto(Behavior *dst, const Behavior *src);
 extern void BehaviorCompact(Behavior *b);
 extern const Behavior *BehaviorFromDatum(Datum d, Behavior *tmp);
 extern void BehaviorHeaderFromDatum(Datum d, Behavior *b);
+extern void BehaviorDecodeInto(Datum d, Behavior *b);
 extern ExpandedBehavior *ExpandedBehaviorCreate(MemoryContext cxt);
 extern Datum BehaviorGetDatum(Behavior *b);
 extern const FeatureUsage *BehaviorFindFeature(const Behavior *b, int32 id);

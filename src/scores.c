@@ -2,7 +2,9 @@
  * scores.c
  *		Accessors and scores computed from one behavior value: recency,
  *		frequency, monetary value, active days, streaks, decayed activity,
- *		feature depth and adoption; quantile_score, which turns a number into
+ *		feature depth and adoption; per feature (or any event), the events,
+ *		active days and value sum in a window, first and last use, days
+ *		since, and periods with enough events; quantile_score, which turns a number into
  *		an RFM-style score from population breakpoints, and rfm_breakpoints,
  *		the aggregate that finds those breakpoints; ScoresCompute and
  *		behavior_scores, every per-user score of segmentation.scores from one
