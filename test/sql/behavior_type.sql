@@ -109,6 +109,8 @@ FROM small, (VALUES (-1), (3), (4)) v(f);
 -- canonical form: what the encoder would not write is refused
 -- the first day of a feature is the day of its first use: no gap before it
 SELECT '\x02050380c0fba4dce5da0280c88992910580e497d0120580c889929105000000010300010580e497d0120880e0aef7a001'::behavior;
+-- a feature's days do not repeat (a gap of 0 after its first day)
+SELECT '\x02050380c0fba4dce5da0280c88992910580e497d0120580c889929105000000010300010180e497d0120080e0aef7a001'::behavior;
 -- a zero value sum is not stored
 SELECT '\x02050380c0fba4dce5da0280c88992910580e497d0120580c889929105000000010300010180e497d012090080e0aef7a001'::behavior;
 -- the series add up to the event count
