@@ -695,6 +695,49 @@ FreeSeries(FeatureUsage *f)
 }
 
 /*
+ * f := f ∪ u, both sorted with nothing pending, in one pass over both: what
+ * merging two partial states of one group costs (each day of u searched in
+ * f would cost a search and a memmove)
+ */
+static void
+MergeSortedSeries(Behavior *b, FeatureUsage *f, const FeatureUsage *u)
+{
+	int32		nf = FeatureNDays(f),
+				nu = FeatureNDays(u),
+				i = 0,
+				j = 0;
+	FeatureDays *out = NULL;
+	FeatureDay *last;
+
+	ReserveDays(b, &out, nf + nu);
+	while (i < nf || j < nu)
+	{
+		FeatureDay	d;
+
+		if (j >= nu || (i < nf && FeatureDayAt(f, i).day < FeatureDayAt(u, j).day))
+			d = FeatureDayAt(f, i++);
+		else if (i >= nf || FeatureDayAt(u, j).day < FeatureDayAt(f, i).day)
+			d = FeatureDayAt(u, j++);
+		else
+		{
+			FeatureDay	e = FeatureDayAt(u, j++);
+
+			d = FeatureDayAt(f, i++);
+			d.count = AddCount(d.count, e.count);
+			d.value = AddValue(d.value, e.value);
+		}
+		out->days[out->n++] = d;
+	}
+	/* the last day is the tail */
+	last = &out->days[--out->n];
+	f->tail_day = last->day;
+	f->tail_count = last->count;
+	f->tail_value = last->value;
+	FreeDays(f->more.sorted);
+	f->more.sorted = out;
+}
+
+/*
  * f := f ∪ u (both series of one feature, or both of no feature; u's days
  * sorted).  When owned, u's days are f's to free.
  */
@@ -703,6 +746,7 @@ CombineUsage(Behavior *b, FeatureUsage *f, const FeatureUsage *u, bool owned)
 {
 	const FeatureDays *m = u->more.sorted;
 	int32		i;
+	bool		merged = false;
 
 	Assert(u->span == 0);
 	if (u->tail_count == 0)
@@ -717,7 +761,20 @@ CombineUsage(Behavior *b, FeatureUsage *f, const FeatureUsage *u, bool owned)
 		f->first_seen = Min(f->first_seen, u->first_seen);
 		f->last_seen = Max(f->last_seen, u->last_seen);
 	}
-	if (m)
+	/*
+	 * Two sorted series of comparable sizes (u at least an eighth of f):
+	 * one pass over both, which its share of days pays for.  A small u goes
+	 * day by day (O(log n) amortized each), so that merging many small
+	 * behaviors into one large one stays O(n log n).
+	 */
+	if (m && m->pending == NULL && f->span == 0 && f->tail_count > 0 &&
+		(f->more.sorted == NULL || f->more.sorted->pending == NULL) &&
+		8 * (int64) FeatureNDays(u) >= FeatureNDays(f))
+	{
+		MergeSortedSeries(b, f, u);
+		merged = true;
+	}
+	else if (m)
 	{
 		for (i = 0; i < m->n; i++)
 			AddSeriesDay(b, f, m->days[i].day, m->days[i].count, m->days[i].value, false);
@@ -725,7 +782,8 @@ CombineUsage(Behavior *b, FeatureUsage *f, const FeatureUsage *u, bool owned)
 			AddSeriesDay(b, f, m->pending->days[i].day, m->pending->days[i].count, m->pending->days[i].value, false);
 	}
 	/* (a 0.1 feature's count is its tail's, on day PG_INT32_MIN: it adds up the same way) */
-	AddSeriesDay(b, f, u->tail_day, u->tail_count, u->tail_value, false);
+	if (!merged)
+		AddSeriesDay(b, f, u->tail_day, u->tail_count, u->tail_value, false);
 	if (owned)
 	{
 		FeatureUsage dead = *u;
