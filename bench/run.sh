@@ -2,7 +2,8 @@
 # bench/run.sh [core|funnels|experiments|pipeline|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
-#   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M events (bench/run.py)
+#   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
+#             3M uniform ones (bench/run.py)
 #   funnels:  window_funnel against the plain SQL of the same funnel, 2M events (bench/funnels.py)
 #   pipeline: write overhead of tracking, and full vs incremental refresh of
 #             1M users / 10M events (bench/pipeline.py)
@@ -18,6 +19,7 @@ if [ "$what" = core ] || [ "$what" = all ]; then
 	for n in 1000000 10000000; do
 		"$PYTHON" "$ROOT/bench/run.py" "$n" 5
 	done
+	"$PYTHON" "$ROOT/bench/run.py" 3000000 3 uniform
 fi
 if [ "$what" = funnels ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/funnels.py" 2000000 3

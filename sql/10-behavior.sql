@@ -25,7 +25,7 @@ CREATE TYPE behavior (
 	STORAGE = extended
 );
 
-COMMENT ON TYPE behavior IS 'Mergeable summary of one entity''s events: first/last seen, event count, value sum, exact active UTC days, per-feature count and first/last use';
+COMMENT ON TYPE behavior IS 'Mergeable summary of one entity''s events: first/last seen, event count, value sum, exact active UTC days, per feature first/last use and the events and value sum of each of its active days';
 COMMENT ON FUNCTION behavior_in(cstring) IS 'Text input of behavior: \x and the hex of its binary form, validated';
 COMMENT ON FUNCTION behavior_out(behavior) IS 'Text output of behavior: \x and the hex of its binary form';
 COMMENT ON FUNCTION behavior_recv(internal) IS 'Binary input of behavior, validated like text input';

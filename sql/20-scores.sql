@@ -41,6 +41,31 @@ CREATE FUNCTION quantile_score(x double precision, breakpoints double precision[
 CREATE FUNCTION quantile_score(x double precision, breakpoints double precision[], descending boolean) RETURNS int
 	AS 'MODULE_PATHNAME', 'quantile_score' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+-- Per-feature days (version 0.2): feature is a feature id >= 0, or -1 for
+-- any event (each event once, with or without a feature).  A window of N
+-- whole days holds the UTC days d with date(as_of) - N < d <= date(as_of);
+-- without one, every event the behavior holds.
+CREATE FUNCTION events_in(b behavior, feature int, as_of timestamptz) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'behavior_events_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION events_in(b behavior, feature int, as_of timestamptz, "window" interval) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'behavior_events_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION days_in(b behavior, feature int, as_of timestamptz) RETURNS int
+	AS 'MODULE_PATHNAME', 'behavior_days_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION days_in(b behavior, feature int, as_of timestamptz, "window" interval) RETURNS int
+	AS 'MODULE_PATHNAME', 'behavior_days_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION value_in(b behavior, feature int, as_of timestamptz) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'behavior_value_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION value_in(b behavior, feature int, as_of timestamptz, "window" interval) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'behavior_value_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION first_use(b behavior, feature int) RETURNS timestamptz
+	AS 'MODULE_PATHNAME', 'behavior_first_use' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION last_use(b behavior, feature int) RETURNS timestamptz
+	AS 'MODULE_PATHNAME', 'behavior_last_use' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION days_since(b behavior, feature int, as_of timestamptz) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'behavior_days_since' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION periods_with(b behavior, feature int, as_of timestamptz, min_events int, period interval, periods int) RETURNS int
+	AS 'MODULE_PATHNAME', 'behavior_periods_with' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 CREATE FUNCTION rfm_breakpoints_trans(internal, behavior, timestamptz) RETURNS internal
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION rfm_breakpoints_combine(internal, internal) RETURNS internal
@@ -90,6 +115,16 @@ COMMENT ON FUNCTION feature_count(behavior, int) IS 'Number of events with this 
 COMMENT ON FUNCTION feature_last_seen(behavior, int) IS 'Time of the last event with this feature id (NULL when unused)';
 COMMENT ON FUNCTION adoption(behavior, int[]) IS 'Share of the distinct listed features used at least once (NULL for an empty list)';
 COMMENT ON FUNCTION behavior_scores(behavior, timestamptz, text[], double precision[]) IS 'Every score of segmentation.scores from one decoding of b: windows of 7 and 28 days and the 28 before, streak, 7-day decayed activity; feature_names[i] names feature id i - 1 for features_used, features_adopted and adoption_rate; RFM scores from rfm_breakpoints (NULL without)';
+COMMENT ON FUNCTION events_in(behavior, int, timestamptz) IS 'Events of the feature (-1: every event), all the behavior holds; as_of is only checked';
+COMMENT ON FUNCTION events_in(behavior, int, timestamptz, interval) IS 'Events of the feature (-1: every event) on the UTC days d with date(as_of) - N < d <= date(as_of), for a window of N whole days';
+COMMENT ON FUNCTION days_in(behavior, int, timestamptz) IS 'Active UTC days of the feature (-1: of any event), all the behavior holds';
+COMMENT ON FUNCTION days_in(behavior, int, timestamptz, interval) IS 'Active UTC days of the feature (-1: of any event) d with date(as_of) - N < d <= date(as_of), for a window of N whole days';
+COMMENT ON FUNCTION value_in(behavior, int, timestamptz) IS 'Value sum of the events of the feature (-1: every event), all the behavior holds';
+COMMENT ON FUNCTION value_in(behavior, int, timestamptz, interval) IS 'Value sum of the events of the feature (-1: every event) on the UTC days d with date(as_of) - N < d <= date(as_of), for a window of N whole days';
+COMMENT ON FUNCTION first_use(behavior, int) IS 'Time of the first event of the feature (-1: first_seen); NULL when never used';
+COMMENT ON FUNCTION last_use(behavior, int) IS 'Time of the last event of the feature (-1: last_seen); NULL when never used';
+COMMENT ON FUNCTION days_since(behavior, int, timestamptz) IS 'Days from the last event of the feature (-1: any event) to as_of, fractional, negative when as_of is earlier; NULL when never used';
+COMMENT ON FUNCTION periods_with(behavior, int, timestamptz, int, interval, int) IS 'How many of the last `periods` periods of `period` whole UTC days each, the last ending on date(as_of), hold at least min_events events of the feature (-1: any event)';
 COMMENT ON AGGREGATE rfm_breakpoints(behavior, timestamptz) IS 'RFM breakpoints of the population as a float8[3][4]: the 20/40/60/80th percentiles (percentile_cont) of recency_days(b, as_of), event_count(b) and value_sum(b)';
 COMMENT ON FUNCTION rfm_breakpoints_trans(internal, behavior, timestamptz) IS 'Internal: transition function of rfm_breakpoints';
 COMMENT ON FUNCTION rfm_breakpoints_final(internal) IS 'Internal: final function of rfm_breakpoints';

@@ -20,6 +20,7 @@ BEGIN
 		                    'value_sum', 'recency_days', 'tenure_days', 'active_days', 'current_streak',
 		                    'decayed_activity', 'features', 'feature_count', 'feature_last_seen', 'adoption',
 		                    'active_periods', 'active_days_per_period',
+		                    'events_in', 'days_in', 'value_in', 'first_use', 'last_use', 'days_since', 'periods_with',
 		                    'quantile_score', 'rfm_breakpoints', 'behavior_scores',
 		                    'normal_cdf', 'normal_quantile', 'students_t_cdf', 'students_t_quantile', 'chi2_cdf',
 		                    'chi2_quantile', 'two_proportion_test', 'welch_test', 'srm_test', 'cochran_q_test',

@@ -196,7 +196,20 @@ behavior_merge(PG_FUNCTION_ARGS)
 
 	if (AggCheckCallContext(fcinfo, &aggcxt))
 	{
-		ExpandedBehavior *state = StateForUpdate(fcinfo, aggcxt);
+		ExpandedBehavior *state;
+
+		/*
+		 * The group's first value (a partial state from a worker, a stored
+		 * behavior): decoded straight into the new state, not decoded and
+		 * then copied
+		 */
+		if (PG_ARGISNULL(0) && !VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(PG_GETARG_DATUM(1))))
+		{
+			state = ExpandedBehaviorCreate(StateContext(fcinfo, aggcxt));
+			BehaviorDecodeInto(PG_GETARG_DATUM(1), &state->b);
+			PG_RETURN_DATUM(EOHPGetRWDatum(&state->hdr));
+		}
+		state = StateForUpdate(fcinfo, aggcxt);
 
 		BehaviorMergeInto(&state->b, BehaviorFromDatum(PG_GETARG_DATUM(1), &tmp));
 		PG_RETURN_DATUM(EOHPGetRWDatum(&state->hdr));

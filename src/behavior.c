@@ -6,15 +6,32 @@
  *
  * On-disk body (after the varlena header), all integers as LEB128 varints:
  *
- *	u8 version (1) | u8 flags (1: has value, 2: days as gaps)
+ *	u8 version (2) | u8 flags (1: has value, 2: days as gaps, 4: has events
+ *	without a feature)
  *	events | zigzag(first_seen) | last_seen - first_seen
  *	[zigzag128(value)]					if flags & 1
  *	days from date(first_seen) to date(last_seen), either as a bitmap of
  *	ceil(nbits / 8) bytes (bit i = day first + i), or as ndays followed by
  *	ndays - 1 gaps between consecutive active days; whichever is shorter,
  *	the bitmap on a tie
+ *	[series of the events without a feature]	if flags & 4
  *	nfeatures | per feature, ascending: id - previous id - 1 (the first: id),
- *	count, first - first_seen, last - first
+ *	its series
+ *
+ * A series (EncodeSeries) holds first and last use, exact, and every active
+ * day with its event count and value sum.  The series add up to the header:
+ * their events to events, their values to value, the union of their days to
+ * the active days, their first and last use to first_seen and last_seen;
+ * the decoder checks it all.  A feature's count is the sum of its days'.
+ *
+ * Version 1 (0.1) bytes still decode: the same header and days, then
+ * nfeatures | per feature: id delta, count, first - first_seen, last - first;
+ * no series of the events without a feature.  Such a behavior has no
+ * per-feature days (Behavior.legacy): the accessors that need them raise an
+ * error (CheckLegacy), the others answer as in 0.1, and it merges only with
+ * another 0.1 behavior (their union is written in version 1, the only form
+ * that holds what they know); merging it with a version 2 behavior is an
+ * error.  Every other writer writes version 2.
  *
  * The encoding is canonical (the decoder rejects anything the encoder would
  * not have written), so equal behaviors have equal bytes and the text form
@@ -33,9 +50,11 @@
 
 PG_MODULE_MAGIC;
 
-#define BEHAVIOR_VERSION		1
+#define BEHAVIOR_VERSION		2
+#define BEHAVIOR_VERSION_0_1	1
 #define FLAG_HAS_VALUE			1
 #define FLAG_DAYS_AS_GAPS		2
+#define FLAG_HAS_NONE			4	/* version 2: events without a feature */
 
 /* ---------- days and features in memory ---------- */
 
@@ -70,6 +89,25 @@ DayBit(int64 day)
  */
 #define DIRECT_INSERT_MAX 64
 
+/* An empty series */
+static inline void
+SeriesInit(FeatureUsage *f)
+{
+	f->first_seen = f->last_seen = 0;
+	f->tail_value = 0;
+	f->tail_count = 0;
+	f->tail_day = PG_INT32_MIN;
+	f->base = 0;
+	f->span = 0;
+	f->more.sorted = NULL;
+}
+
+static inline TimestampTz
+DayStart(int32 day)
+{
+	return (TimestampTz) day * USECS_PER_DAY;
+}
+
 void
 BehaviorInit(Behavior *b, MemoryContext cxt)
 {
@@ -89,6 +127,9 @@ BehaviorInit(Behavior *b, MemoryContext cxt)
 	b->npending_features = b->maxpending_features = 0;
 	b->pending_words = NULL;
 	b->pending_features = NULL;
+	b->legacy = false;
+	b->pending_days = false;
+	SeriesInit(&b->none);
 }
 
 /*
@@ -159,7 +200,7 @@ ReserveFeatures(Behavior *b, int32 n)
 
 	if (n <= b->maxfeatures)
 		return;
-	n = Max(n, 2 * b->maxfeatures);
+	n = Max(n, Max(2 * b->maxfeatures, 16));
 	ids = MemoryContextAlloc(b->cxt, n * sizeof(int32));
 	features = MemoryContextAlloc(b->cxt, n * sizeof(FeatureUsage));
 	memcpy(ids, b->feature_ids, b->nfeatures * sizeof(int32));
@@ -216,12 +257,571 @@ AddCount(int64 a, int64 b)
 	return r;
 }
 
-static inline void
-CombineUsage(FeatureUsage *f, const FeatureUsage *u)
+static inline int128
+AddValue(int128 a, int128 b)
 {
-	f->count = AddCount(f->count, u->count);
-	f->first_seen = Min(f->first_seen, u->first_seen);
-	f->last_seen = Max(f->last_seen, u->last_seen);
+	int128		r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("behavior value sum out of range")));
+	return r;
+}
+
+/* ---------- the days of a series ---------- */
+
+/*
+ * *mp, a sorted list of days, with room for n days.  Its sizes fill
+ * power-of-two chunks, as the allocator hands them out (3, 7, 15... days).
+ */
+static FeatureDays *
+ReserveDays(Behavior *b, FeatureDays **mp, int32 n)
+{
+	FeatureDays *m = *mp;
+	int32		max;
+
+	if (m != NULL && n <= m->max)
+		return m;
+	max = m ? m->max : 0;
+	while (max < n)
+		max = 2 * max + 1 + (max == 0 ? 2 : 0);
+	if (m == NULL)
+	{
+		m = MemoryContextAllocExtended(b->cxt, offsetof(FeatureDays, days) + (Size) max * sizeof(FeatureDay),
+									   MCXT_ALLOC_HUGE);
+		m->n = 0;
+		m->pending = NULL;
+	}
+	else
+		m = repalloc_huge(m, offsetof(FeatureDays, days) + (Size) max * sizeof(FeatureDay));
+	m->max = max;
+	*mp = m;
+	return m;
+}
+
+static void
+FreeDays(FeatureDays *m)
+{
+	if (m == NULL)
+		return;
+	if (m->pending)
+		pfree(m->pending);
+	pfree(m);
+}
+
+/* Index of the first of the n ascending days >= day */
+static inline int
+DayLowerBound(const FeatureDay *days, int n, int32 day)
+{
+	int			lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (days[mid].day < day)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Index of the first day >= day of a compacted series (FeatureDayAt order) */
+int
+BehaviorSeriesLowerBound(const FeatureUsage *f, int32 day)
+{
+	const FeatureDays *m = f->more.sorted;
+
+	Assert(f->span == 0 && (m == NULL || m->pending == NULL));
+	return m ? DayLowerBound(m->days, m->n, day) : 0;
+}
+
+static int
+CompareFeatureDays(const void *a, const void *b)
+{
+	int32		x = ((const FeatureDay *) a)->day;
+	int32		y = ((const FeatureDay *) b)->day;
+
+	return (x > y) - (x < y);
+}
+
+/* Sort the pending days of the list *mp and merge them into its sorted days */
+static void
+CompactDays(Behavior *b, FeatureDays **mp)
+{
+	FeatureDays *m = *mp,
+			   *out = NULL;
+	int32		n,
+				p,
+				i = 0,
+				j = 0;
+
+	const FeatureDay *pend;
+
+	if (m == NULL || m->pending == NULL)
+		return;
+	n = m->n;
+	p = m->pending->n;
+	pend = m->pending->days;
+	qsort(m->pending->days, p, sizeof(FeatureDay), CompareFeatureDays);
+	out = ReserveDays(b, &out, n + p);
+	while (i < n || j < p)
+	{
+		FeatureDay	d;
+
+		/* the sorted days are distinct; the pending ones may repeat them */
+		if (j >= p || (i < n && m->days[i].day <= pend[j].day))
+			d = m->days[i++];
+		else
+			d = pend[j++];
+		for (; j < p && pend[j].day == d.day; j++)
+		{
+			d.count = AddCount(d.count, pend[j].count);
+			d.value = AddValue(d.value, pend[j].value);
+		}
+		out->days[out->n++] = d;
+	}
+	FreeDays(m);
+	*mp = out;
+}
+
+/*
+ * count events of value sum value on day into the sorted list *mp: into its
+ * sorted days (a search, and a memmove while they are few), or its pending
+ * ones
+ */
+static void
+InsertSorted(Behavior *b, FeatureDays **mp, int32 day, int64 count, int128 value)
+{
+	FeatureDays *m = *mp;
+	int32		n = m ? m->n : 0;
+	int			i = m ? DayLowerBound(m->days, n, day) : 0;
+
+	if (i < n && m->days[i].day == day)
+	{
+		m->days[i].count = AddCount(m->days[i].count, count);
+		m->days[i].value = AddValue(m->days[i].value, value);
+		return;
+	}
+	if (i < n && n >= DIRECT_INSERT_MAX)
+	{
+		PendingDays *pd = m->pending;
+		FeatureDay *d;
+
+		if (pd == NULL || pd->n == pd->max)
+		{
+			int32		max = pd ? 2 * pd->max : 16;
+
+			pd = pd ? repalloc_huge(pd, offsetof(PendingDays, days) + (Size) max * sizeof(FeatureDay))
+				: MemoryContextAllocExtended(b->cxt, offsetof(PendingDays, days) + (Size) max * sizeof(FeatureDay),
+											 MCXT_ALLOC_HUGE);
+			if (m->pending == NULL)
+				pd->n = 0;
+			pd->max = max;
+			m->pending = pd;
+		}
+		d = &pd->days[pd->n++];
+		d->day = day;
+		d->count = count;
+		d->value = value;
+		b->pending_days = true;
+		if (pd->n >= n)
+			CompactDays(b, mp);
+		return;
+	}
+	m = ReserveDays(b, mp, n + 1);
+	memmove(&m->days[i + 1], &m->days[i], (n - i) * sizeof(FeatureDay));
+	m->days[i].day = day;
+	m->days[i].count = count;
+	m->days[i].value = value;
+	m->n++;
+}
+
+/* ---------- dense windows of days (behavior.h) ---------- */
+
+#define DENSE_RATIO		4
+#define DENSE_MIN_SPAN	16
+/* fewer sorted days than this stay sorted: a short search, a small memmove */
+#define DENSE_MIN_DAYS	8
+
+/* the most slots a window of n days gets: twice the bound it must stay within */
+static inline int64
+DenseCap(int64 n)
+{
+	return 2 * (DENSE_RATIO * n + DENSE_MIN_SPAN);
+}
+
+static DenseDays *
+DenseAlloc(Behavior *b, int64 span)
+{
+	return MemoryContextAllocExtended(b->cxt, offsetof(DenseDays, counts) + span * sizeof(int32),
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+}
+
+/*
+ * The sorted days of f (none pending) as a dense window, when that window
+ * would hold at most DENSE_RATIO times their number and every count fits;
+ * else false, and nothing changed
+ */
+static bool
+SortedToDense(Behavior *b, FeatureUsage *f)
+{
+	FeatureDays *m = f->more.sorted;
+	DenseDays  *d;
+	int64		span;
+	int32		i,
+				nvalues = 0;
+
+	if (m->pending != NULL || m->n == 0)
+		return false;
+	span = (int64) m->days[m->n - 1].day - m->days[0].day + 1;
+	if (span > DENSE_RATIO * (int64) m->n)
+		return false;
+	for (i = 0; i < m->n; i++)
+	{
+		if (m->days[i].count > PG_INT32_MAX)
+			return false;
+		nvalues += m->days[i].value != 0;
+	}
+	span = Max(span, Min(2 * span, DenseCap(m->n)));
+	d = DenseAlloc(b, span);
+	d->n = m->n;
+	d->values = NULL;
+	if (nvalues > 0)
+		ReserveDays(b, &d->values, nvalues);
+	for (i = 0; i < m->n; i++)
+	{
+		d->counts[m->days[i].day - m->days[0].day] = (int32) m->days[i].count;
+		if (m->days[i].value != 0)
+		{
+			FeatureDay *v = &d->values->days[d->values->n++];
+
+			v->day = m->days[i].day;
+			v->count = 0;
+			v->value = m->days[i].value;
+		}
+	}
+	f->base = m->days[0].day;
+	f->span = (int32) span;
+	FreeDays(m);
+	f->more.dense = d;
+	/* BehaviorCompact turns it sorted again */
+	b->pending_days = true;
+	return true;
+}
+
+/* The dense window of f as sorted days */
+static void
+DenseToSorted(Behavior *b, FeatureUsage *f)
+{
+	DenseDays  *d = f->more.dense;
+	FeatureDays *out = NULL;
+	int32		i,
+				v = 0;
+
+	CompactDays(b, &d->values);
+	ReserveDays(b, &out, Max(d->n, 1));
+	for (i = 0; i < f->span; i++)
+	{
+		FeatureDay *day;
+
+		if (d->counts[i] == 0)
+			continue;
+		day = &out->days[out->n++];
+		day->day = f->base + i;
+		day->count = d->counts[i];
+		day->value = 0;
+		/* the days with a value are days with events */
+		if (d->values && v < d->values->n && d->values->days[v].day == day->day)
+			day->value = d->values->days[v++].value;
+	}
+	Assert(out->n == d->n && (d->values == NULL || v == d->values->n));
+	FreeDays(d->values);
+	pfree(d);
+	f->base = 0;
+	f->span = 0;
+	f->more.sorted = out;
+}
+
+/*
+ * Widen the dense window of f to hold day; false when it would grow past
+ * DENSE_RATIO times the days it holds
+ */
+static bool
+DenseGrow(Behavior *b, FeatureUsage *f, int32 day)
+{
+	DenseDays  *d = f->more.dense,
+			   *nd;
+	int32		first = 0,
+				last = f->span - 1;
+	int64		lo,
+				hi,
+				need,
+				span,
+				base;
+
+	/* the days held, not the window: it has room to spare */
+	while (d->counts[first] == 0)
+		first++;
+	while (d->counts[last] == 0)
+		last--;
+	lo = Min((int64) f->base + first, day);
+	hi = Max((int64) f->base + last, day);
+	need = hi - lo + 1;
+	if (need > DENSE_RATIO * ((int64) d->n + 1) + DENSE_MIN_SPAN)
+		return false;
+	/*
+	 * Room for as much again toward day, up to twice the bound: the next
+	 * growth comes once the days held span twice as many (O(1) amortized
+	 * per day)
+	 */
+	span = Max(need, Min(2 * need, DenseCap(d->n + 1)));
+	base = day < f->base ? hi - span + 1 : lo;
+	nd = DenseAlloc(b, span);
+	nd->n = d->n;
+	nd->values = d->values;
+	memcpy(nd->counts + (f->base + first - base), d->counts + first, (last - first + 1) * sizeof(int32));
+	pfree(d);
+	f->more.dense = nd;
+	f->base = (int32) base;
+	f->span = (int32) span;
+	return true;
+}
+
+/* count events of value sum value on day, in the dense window of f; false (nothing changed) when it does not fit */
+static inline bool
+DenseAdd(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value)
+{
+	int64		slot = (int64) day - f->base;
+	DenseDays  *d;
+
+	if (unlikely(slot < 0 || slot >= f->span))
+	{
+		if (!DenseGrow(b, f, day))
+			return false;
+		slot = (int64) day - f->base;
+	}
+	d = f->more.dense;
+	if (unlikely(count > PG_INT32_MAX - d->counts[slot]))
+		return false;
+	if (d->counts[slot] == 0)
+		d->n++;
+	d->counts[slot] += (int32) count;
+	if (value != 0)
+		InsertSorted(b, &d->values, day, 0, value);
+	return true;
+}
+
+/* A day before the tail */
+static void
+InsertDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value, bool dense)
+{
+	FeatureDays *m;
+
+	if (f->span > 0)
+	{
+		if (DenseAdd(b, f, day, count, value))
+			return;
+		DenseToSorted(b, f);
+	}
+	/* sorted days about to grow: dense instead, while that stays small */
+	m = f->more.sorted;
+	if (dense && m && m->n >= DENSE_MIN_DAYS && m->n + 1 > m->max && SortedToDense(b, f))
+	{
+		if (DenseAdd(b, f, day, count, value))
+			return;
+		DenseToSorted(b, f);
+	}
+	InsertSorted(b, &f->more.sorted, day, count, value);
+}
+
+/*
+ * count events of value sum value on day, in series f.  Rows mostly come in
+ * time order: the tail day, or a new tail after it, costs O(1).  dense: the
+ * earlier days may go to a dense window (behavior_agg's rows; merges and
+ * the decoder keep them sorted).
+ */
+static inline void
+AddSeriesDay(Behavior *b, FeatureUsage *f, int32 day, int64 count, int128 value, bool dense)
+{
+	if (likely(day == f->tail_day))
+	{
+		f->tail_count = AddCount(f->tail_count, count);
+		if (value != 0)
+			f->tail_value = AddValue(f->tail_value, value);
+		return;
+	}
+	if (day > f->tail_day)
+	{
+		if (f->tail_count > 0)
+		{
+			FeatureDays *m = f->more.sorted;
+
+			/* the old tail is after every earlier day: appended when sorted */
+			if (f->span > 0 || (dense && m && m->n + 1 > m->max))
+				InsertDay(b, f, f->tail_day, f->tail_count, f->tail_value, dense);
+			else
+			{
+				m = ReserveDays(b, &f->more.sorted, (m ? m->n : 0) + 1);
+				m->days[m->n].day = f->tail_day;
+				m->days[m->n].count = f->tail_count;
+				m->days[m->n++].value = f->tail_value;
+			}
+		}
+		f->tail_day = day;
+		f->tail_count = count;
+		f->tail_value = value;
+		return;
+	}
+	InsertDay(b, f, day, count, value, dense);
+}
+
+/* Free the days of f */
+static void
+FreeSeries(FeatureUsage *f)
+{
+	if (f->span > 0)
+	{
+		FreeDays(f->more.dense->values);
+		pfree(f->more.dense);
+	}
+	else
+		FreeDays(f->more.sorted);
+	f->more.sorted = NULL;
+	f->span = 0;
+}
+
+/*
+ * f := f ∪ u, both sorted with nothing pending, in one pass over both: what
+ * merging two partial states of one group costs (each day of u searched in
+ * f would cost a search and a memmove)
+ */
+static void
+MergeSortedSeries(Behavior *b, FeatureUsage *f, const FeatureUsage *u)
+{
+	int32		nf = FeatureNDays(f),
+				nu = FeatureNDays(u),
+				i = 0,
+				j = 0;
+	FeatureDays *out = NULL;
+	FeatureDay *last;
+
+	ReserveDays(b, &out, nf + nu);
+	while (i < nf || j < nu)
+	{
+		FeatureDay	d;
+
+		if (j >= nu || (i < nf && FeatureDayAt(f, i).day < FeatureDayAt(u, j).day))
+			d = FeatureDayAt(f, i++);
+		else if (i >= nf || FeatureDayAt(u, j).day < FeatureDayAt(f, i).day)
+			d = FeatureDayAt(u, j++);
+		else
+		{
+			FeatureDay	e = FeatureDayAt(u, j++);
+
+			d = FeatureDayAt(f, i++);
+			d.count = AddCount(d.count, e.count);
+			d.value = AddValue(d.value, e.value);
+		}
+		out->days[out->n++] = d;
+	}
+	/* the last day is the tail */
+	last = &out->days[--out->n];
+	f->tail_day = last->day;
+	f->tail_count = last->count;
+	f->tail_value = last->value;
+	FreeDays(f->more.sorted);
+	f->more.sorted = out;
+}
+
+/*
+ * f := f ∪ u (both series of one feature, or both of no feature; u's days
+ * sorted).  When owned, u's days are f's to free.
+ */
+static void
+CombineUsage(Behavior *b, FeatureUsage *f, const FeatureUsage *u, bool owned)
+{
+	const FeatureDays *m = u->more.sorted;
+	int32		i;
+	bool		merged = false;
+
+	Assert(u->span == 0);
+	if (u->tail_count == 0)
+		return;
+	if (f->tail_count == 0)
+	{
+		f->first_seen = u->first_seen;
+		f->last_seen = u->last_seen;
+	}
+	else
+	{
+		f->first_seen = Min(f->first_seen, u->first_seen);
+		f->last_seen = Max(f->last_seen, u->last_seen);
+	}
+	/*
+	 * Two sorted series of comparable sizes (u at least an eighth of f):
+	 * one pass over both, which its share of days pays for.  A small u goes
+	 * day by day (O(log n) amortized each), so that merging many small
+	 * behaviors into one large one stays O(n log n).
+	 */
+	if (m && m->pending == NULL && f->span == 0 && f->tail_count > 0 &&
+		(f->more.sorted == NULL || f->more.sorted->pending == NULL) &&
+		8 * (int64) FeatureNDays(u) >= FeatureNDays(f))
+	{
+		MergeSortedSeries(b, f, u);
+		merged = true;
+	}
+	else if (m)
+	{
+		for (i = 0; i < m->n; i++)
+			AddSeriesDay(b, f, m->days[i].day, m->days[i].count, m->days[i].value, false);
+		for (i = 0; m->pending && i < m->pending->n; i++)
+			AddSeriesDay(b, f, m->pending->days[i].day, m->pending->days[i].count, m->pending->days[i].value, false);
+	}
+	/* (a 0.1 feature's count is its tail's, on day PG_INT32_MIN: it adds up the same way) */
+	if (!merged)
+		AddSeriesDay(b, f, u->tail_day, u->tail_count, u->tail_value, false);
+	if (owned)
+	{
+		FeatureUsage dead = *u;
+
+		FreeSeries(&dead);
+	}
+}
+
+/* A copy of the compacted series u whose days live in b's context */
+static FeatureUsage
+CopyUsage(Behavior *b, const FeatureUsage *u)
+{
+	FeatureUsage c = *u;
+	const FeatureDays *m = u->more.sorted;
+
+	Assert(u->span == 0 && (m == NULL || m->pending == NULL));
+	c.more.sorted = NULL;
+	if (m && m->n > 0)
+	{
+		FeatureDays *cm = ReserveDays(b, &c.more.sorted, m->n);
+
+		memcpy(cm->days, m->days, m->n * sizeof(FeatureDay));
+		cm->n = m->n;
+	}
+	return c;
+}
+
+/* One event at ts (on day) of value value, in series f */
+static inline void
+SeriesAddEvent(Behavior *b, FeatureUsage *f, TimestampTz ts, int32 day, int128 value)
+{
+	if (f->tail_count == 0)
+		f->first_seen = f->last_seen = ts;
+	else if (ts < f->first_seen)
+		f->first_seen = ts;
+	else if (ts > f->last_seen)
+		f->last_seen = ts;
+	AddSeriesDay(b, f, day, 1, value, true);
 }
 
 /* Sort the pending words and merge them into the sorted array: O(n + p log p) */
@@ -299,7 +899,7 @@ CompactFeatures(Behavior *b)
 			features[k] = pend[j++].usage;
 		}
 		for (; j < p && pend[j].id == id; j++)
-			CombineUsage(&features[k], &pend[j].usage);
+			CombineUsage(b, &features[k], &pend[j].usage, true);
 		ids[k++] = id;
 	}
 	if (b->features != b->inline_features)
@@ -314,12 +914,31 @@ CompactFeatures(Behavior *b)
 	b->npending_features = 0;
 }
 
+/* The days of f sorted, none pending */
+static void
+CompactSeries(Behavior *b, FeatureUsage *f)
+{
+	if (f->span > 0)
+		DenseToSorted(b, f);
+	else
+		CompactDays(b, &f->more.sorted);
+}
+
 /* Merge every pending key into its sorted array: what readers need */
 void
 BehaviorCompact(Behavior *b)
 {
 	CompactWords(b);
 	CompactFeatures(b);
+	if (b->pending_days)
+	{
+		int			i;
+
+		for (i = 0; i < b->nfeatures; i++)
+			CompactSeries(b, &b->features[i]);
+		CompactSeries(b, &b->none);
+		b->pending_days = false;
+	}
 }
 
 /* words[id] |= bits, adding the word when it is missing (bits != 0) */
@@ -461,23 +1080,15 @@ InsertFeature(Behavior *b, int i, int32 id, const FeatureUsage *u)
 	b->nfeatures++;
 }
 
-static inline int128
-AddValue(int128 a, int128 b)
-{
-	int128		r;
-
-	if (__builtin_add_overflow(a, b, &r))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("behavior value sum out of range")));
-	return r;
-}
-
 /* Add one event; the caller has checked ts, feature and value */
 void
 BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature, int32 feature,
 				 int128 value)
 {
+	int32		day = BehaviorDayOf(ts);
+	int			i;
+
+	Assert(!b->legacy);
 	if (b->events == 0)
 		b->first_seen = b->last_seen = ts;
 	else if (ts < b->first_seen)
@@ -487,27 +1098,24 @@ BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature, int32 feature,
 	b->events = AddCount(b->events, 1);
 	if (value != 0)
 		b->value = AddValue(b->value, value);
-	SetDay(b, BehaviorDayOf(ts));
+	SetDay(b, day);
 
-	if (has_feature)
+	if (!has_feature)
 	{
-		int			i = FindKey(b->feature_ids, b->nfeatures, feature);
-		FeatureUsage *f;
-
-		if (i < 0)
-		{
-			FeatureUsage u = {1, ts, ts};
-
-			InsertFeature(b, -i - 1, feature, &u);
-			return;
-		}
-		f = &b->features[i];
-		f->count++;
-		if (ts < f->first_seen)
-			f->first_seen = ts;
-		else if (ts > f->last_seen)
-			f->last_seen = ts;
+		SeriesAddEvent(b, &b->none, ts, day, value);
+		return;
 	}
+	i = FindKey(b->feature_ids, b->nfeatures, feature);
+	if (i < 0)
+	{
+		FeatureUsage u;
+
+		SeriesInit(&u);
+		SeriesAddEvent(b, &u, ts, day, value);
+		InsertFeature(b, -i - 1, feature, &u);
+		return;
+	}
+	SeriesAddEvent(b, &b->features[i], ts, day, value);
 }
 
 /*
@@ -520,16 +1128,23 @@ BehaviorMergeInto(Behavior *dst, const Behavior *src)
 {
 	int			i;
 
-	Assert(src->npending_words == 0 && src->npending_features == 0);
+	Assert(src->npending_words == 0 && src->npending_features == 0 && !src->pending_days);
 	if (src->events == 0)
 		return;
 	if (dst->events == 0)
 	{
 		dst->first_seen = src->first_seen;
 		dst->last_seen = src->last_seen;
+		dst->legacy = src->legacy;
 	}
 	else
 	{
+		if (dst->legacy != src->legacy)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot merge a behavior stored by 0.1 with one that has per-feature days"),
+					 errdetail("A behavior stored by 0.1 has no per-feature days: their union would have none either."),
+					 errhint("Run a full refresh (segmentation.refresh(true)), or aggregate the events again with behavior_agg.")));
 		dst->first_seen = Min(dst->first_seen, src->first_seen);
 		dst->last_seen = Max(dst->last_seen, src->last_seen);
 	}
@@ -538,15 +1153,20 @@ BehaviorMergeInto(Behavior *dst, const Behavior *src)
 
 	for (i = 0; i < src->nwords; i++)
 		OrWord(dst, src->word_ids[i], src->words[i]);
+	CombineUsage(dst, &dst->none, &src->none, false);
 	for (i = 0; i < src->nfeatures; i++)
 	{
 		int32		id = src->feature_ids[i];
 		int			k = FindKey(dst->feature_ids, dst->nfeatures, id);
 
 		if (k >= 0)
-			CombineUsage(&dst->features[k], &src->features[i]);
+			CombineUsage(dst, &dst->features[k], &src->features[i], false);
 		else
-			InsertFeature(dst, -k - 1, id, &src->features[i]);
+		{
+			FeatureUsage copy = CopyUsage(dst, &src->features[i]);
+
+			InsertFeature(dst, -k - 1, id, &copy);
+		}
 	}
 }
 
@@ -570,6 +1190,19 @@ CheckFeatureArg(int32 feature, const char *argname)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"%s\" must not be negative", argname),
 				 errdetail("Feature ids are int4 values >= 0; got %d.", feature)));
+}
+
+/* Per-feature days are needed and b, from 0.1, has none */
+void
+CheckLegacy(const Behavior *b, const char *what)
+{
+	if (b->legacy)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this behavior was stored by 0.1 and has no per-feature days; run a full refresh"),
+				 errdetail("%s needs the events of each active day of a feature, which 0.1 did not keep.", what),
+				 errhint("segmentation.refresh(true) rebuilds the stored behaviors from the events; "
+						 "behavior_agg over the events does the same by hand.")));
 }
 
 int128
@@ -664,6 +1297,40 @@ GapFormSize(const Behavior *b, int32 fd, int32 ld, int64 *ndays)
 	return size + VarintSize((uint64) n);
 }
 
+/*
+ * A series (version 2): first_seen - b's first_seen; ndays - 1; per day
+ * ascending, gap * 4 + (count > 1) * 2 + (value sum != 0), where gap is the
+ * distance from the day before (0 for the first day, which is the day of
+ * first_seen), then count - 2 when count > 1 and zigzag(value sum) when it
+ * is not 0; last, last_seen - the start of its day (- first_seen when there
+ * is only one day).  A day of one event without a value is one byte.
+ */
+static void
+EncodeSeries(const Behavior *b, const FeatureUsage *f, Writer *w)
+{
+	int32		nd = FeatureNDays(f);
+	int32		i,
+				prev = 0;
+
+	Assert(nd > 0 && FeatureDayAt(f, 0).day == BehaviorDayOf(f->first_seen) &&
+		   FeatureDayAt(f, nd - 1).day == BehaviorDayOf(f->last_seen));
+	PutVarint(w, (uint64) f->first_seen - (uint64) b->first_seen);
+	PutVarint(w, (uint64) (nd - 1));
+	for (i = 0; i < nd; i++)
+	{
+		FeatureDay	d = FeatureDayAt(f, i);
+		uint64		gap = i > 0 ? (uint64) (d.day - prev) : 0;
+
+		PutVarint(w, gap << 2 | (d.count > 1 ? 2 : 0) | (d.value != 0 ? 1 : 0));
+		if (d.count > 1)
+			PutVarint(w, (uint64) (d.count - 2));
+		if (d.value != 0)
+			PutVarint(w, ZigZag128(d.value));
+		prev = d.day;
+	}
+	PutVarint(w, (uint64) f->last_seen - (uint64) (nd == 1 ? f->first_seen : DayStart(prev)));
+}
+
 /* Write the body of b (or count it when w->buf is NULL) */
 static void
 Encode(const Behavior *b, Writer *w)
@@ -678,9 +1345,10 @@ Encode(const Behavior *b, Writer *w)
 	int32		prev;
 	int			i;
 
-	Assert(b->events > 0 && b->npending_words == 0 && b->npending_features == 0);
-	PutByte(w, BEHAVIOR_VERSION);
-	PutByte(w, (b->value != 0 ? FLAG_HAS_VALUE : 0) | (gaps ? FLAG_DAYS_AS_GAPS : 0));
+	Assert(b->events > 0 && b->npending_words == 0 && b->npending_features == 0 && !b->pending_days);
+	PutByte(w, b->legacy ? BEHAVIOR_VERSION_0_1 : BEHAVIOR_VERSION);
+	PutByte(w, (b->value != 0 ? FLAG_HAS_VALUE : 0) | (gaps ? FLAG_DAYS_AS_GAPS : 0) |
+			(b->none.tail_count > 0 ? FLAG_HAS_NONE : 0));
 	PutVarint(w, (uint64) b->events);
 	PutVarint(w, ZigZag(b->first_seen));
 	PutVarint(w, (uint64) b->last_seen - (uint64) b->first_seen);
@@ -711,13 +1379,20 @@ Encode(const Behavior *b, Writer *w)
 		w->len += bitmap_size;
 	}
 
+	if (b->none.tail_count > 0)
+		EncodeSeries(b, &b->none, w);
 	PutVarint(w, (uint64) b->nfeatures);
 	for (i = 0; i < b->nfeatures; i++)
 	{
 		const FeatureUsage *f = &b->features[i];
 
 		PutVarint(w, (uint64) (i == 0 ? b->feature_ids[0] : b->feature_ids[i] - b->feature_ids[i - 1] - 1));
-		PutVarint(w, (uint64) f->count);
+		if (!b->legacy)
+		{
+			EncodeSeries(b, f, w);
+			continue;
+		}
+		PutVarint(w, (uint64) f->tail_count);
 		PutVarint(w, (uint64) f->first_seen - (uint64) b->first_seen);
 		PutVarint(w, (uint64) f->last_seen - (uint64) f->first_seen);
 	}
@@ -841,7 +1516,8 @@ GetTimeAfter(Reader *r, TimestampTz base, TimestampTz limit, const char *what)
 
 /*
  * The header: version, flags, event count, first and last event, value sum.
- * Returns the flags; r->pos is left at the active days.
+ * Returns the flags; r->pos is left at the active days.  Version 1 (0.1)
+ * sets b->legacy.
  */
 static uint8
 DecodeHeader(Reader *r, Behavior *b)
@@ -851,11 +1527,12 @@ DecodeHeader(Reader *r, Behavior *b)
 
 	if (r->len < 2)
 		Corrupt(r, "Too short");
-	if (r->buf[0] != BEHAVIOR_VERSION)
+	if (r->buf[0] != BEHAVIOR_VERSION && r->buf[0] != BEHAVIOR_VERSION_0_1)
 		Corrupt(r, psprintf("Unknown format version %d", r->buf[0]));
+	b->legacy = r->buf[0] == BEHAVIOR_VERSION_0_1;
 	flags = r->buf[1];
 	r->pos = 2;
-	if (flags & ~(FLAG_HAS_VALUE | FLAG_DAYS_AS_GAPS))
+	if (flags & ~(FLAG_HAS_VALUE | FLAG_DAYS_AS_GAPS | (b->legacy ? 0 : FLAG_HAS_NONE)))
 		Corrupt(r, "Unknown flags");
 
 	b->events = GetCount(r, "event count");
@@ -880,6 +1557,194 @@ DecodeHeader(Reader *r, Behavior *b)
 	return flags;
 }
 
+/* The next feature id after prev (-1 before the first) */
+static int32
+GetFeatureId(Reader *r, int32 prev)
+{
+	uint64		delta = GetVarint(r, "feature id");
+
+	/* (no id can follow PG_INT32_MAX: the bound is then negative) */
+	if (prev == PG_INT32_MAX || delta > (uint64) ((int64) PG_INT32_MAX - prev - 1))
+		Corrupt(r, "Feature id out of range");
+	return (int32) ((int64) prev + 1 + (int64) delta);
+}
+
+/* Version 1 features: id, count, first and last use; no days */
+static void
+DecodeFeatures01(Reader *r, Behavior *b)
+{
+	int64		nfeat,
+				feature_events = 0,
+				i;
+	int32		prev_id = -1;
+
+	/* each takes at least 4 bytes: bound nfeat before allocating */
+	nfeat = GetCount(r, "feature count");
+	if (nfeat > b->events || nfeat > (int64) (r->len - r->pos) / 4)
+		Corrupt(r, "Impossible feature count");
+	ReserveFeatures(b, (int32) nfeat);
+	for (i = 0; i < nfeat; i++)
+	{
+		FeatureUsage *f = &b->features[i];
+
+		SeriesInit(f);
+		prev_id = b->feature_ids[i] = GetFeatureId(r, prev_id);
+		/* its count in the tail, on no day (behavior.h) */
+		f->tail_count = GetCount(r, "feature count");
+		if (f->tail_count < 1)
+			Corrupt(r, "Feature used zero times");
+		if (f->tail_count > b->events - feature_events)
+			Corrupt(r, "Features used more often than there are events");
+		feature_events += f->tail_count;
+		f->first_seen = GetTimeAfter(r, b->first_seen, b->last_seen, "feature first_seen");
+		f->last_seen = GetTimeAfter(r, f->first_seen, b->last_seen, "feature last_seen");
+		if (f->tail_count == 1 && f->first_seen != f->last_seen)
+			Corrupt(r, "A feature used once has one timestamp");
+		if (!BehaviorDayActive(b, BehaviorDayOf(f->first_seen)) ||
+			!BehaviorDayActive(b, BehaviorDayOf(f->last_seen)))
+			Corrupt(r, "A feature was used on a day that is not active");
+		b->nfeatures++;
+	}
+}
+
+/* What the series of a version 2 value add up to, checked against the header */
+typedef struct SeriesSums
+{
+	int64		events;
+	int128		value;			/* modulo 2^128 ... */
+	int64		wraps;			/* ... and how often it wrapped, signed */
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+	Behavior	days;			/* the union of their days (words only) */
+} SeriesSums;
+
+/* One series (EncodeSeries) into the empty f */
+static void
+DecodeSeries(Reader *r, Behavior *b, FeatureUsage *f, SeriesSums *sums)
+{
+	int32		ld = BehaviorDayOf(b->last_seen);
+	TimestampTz first = GetTimeAfter(r, b->first_seen, b->last_seen, "feature first_seen");
+	uint64		more = GetVarint(r, "feature day count");
+	int64		ndays,
+				events = 0,
+				i;
+	int32		day = BehaviorDayOf(first);
+	TimestampTz base,
+				limit;
+	uint64		delta;
+
+	/* every day takes at least a byte: bound ndays before allocating */
+	if (more >= (uint64) (r->len - r->pos))
+		Corrupt(r, "Impossible feature day count");
+	ndays = (int64) more + 1;
+	f->first_seen = first;
+	for (i = 0; i < ndays; i++)
+	{
+		uint64		h = GetVarint(r, "feature day");
+		uint64		gap = h >> 2;
+		int64		count = 1;
+		int128		value = 0;
+
+		if (i == 0 ? gap != 0 : (gap < 1 || gap > (uint64) (ld - day)))
+			Corrupt(r, "Feature days out of order or out of range");
+		day += (int32) gap;
+		if (!BehaviorDayActive(b, day))
+			Corrupt(r, "A feature was used on a day that is not active");
+		if (h & 2)
+		{
+			uint64		c = GetVarint(r, "feature day events");
+
+			if (c > (uint64) (PG_INT64_MAX - 2))
+				Corrupt(r, "Out of range feature day events");
+			count = (int64) c + 2;
+		}
+		if (count > b->events - sums->events)
+			Corrupt(r, "Features used more often than there are events");
+		sums->events += count;
+		if (h & 1)
+		{
+			uint128		v = GetVarintBits(r, 128, "feature day value");
+
+			value = (int128) (v >> 1) ^ -(int128) (v & 1);
+			if (value == 0)
+				Corrupt(r, "A zero value sum is not stored");
+			if (__builtin_add_overflow(sums->value, value, &sums->value))
+				sums->wraps += value > 0 ? 1 : -1;
+		}
+		/* ascending days: each is a new tail, O(1) */
+		AddSeriesDay(b, f, day, count, value, false);
+		events += count;
+		SetDay(&sums->days, day);
+	}
+
+	/* last_seen: on the last day, after first_seen, not after the behavior's */
+	base = ndays == 1 ? first : DayStart(day);
+	limit = Min(b->last_seen, DayStart(day) + USECS_PER_DAY - 1);
+	delta = GetVarint(r, "feature last_seen");
+	if (delta > (uint64) limit - (uint64) base)
+		Corrupt(r, "feature last_seen out of range");
+	f->last_seen = (TimestampTz) ((uint64) base + delta);
+	if (events == 1 && delta != 0)
+		Corrupt(r, "A feature used once has one timestamp");
+	sums->first_seen = Min(sums->first_seen, f->first_seen);
+	sums->last_seen = Max(sums->last_seen, f->last_seen);
+}
+
+/*
+ * Version 2: the events without a feature (when flagged), then the features,
+ * each a series; together they must make up the header's totals and days.
+ */
+static void
+DecodeFeatures(Reader *r, Behavior *b, uint8 flags)
+{
+	SeriesSums	sums;
+	int64		nfeat,
+				i;
+	int32		prev_id = -1;
+
+	sums.events = 0;
+	sums.value = 0;
+	sums.wraps = 0;
+	sums.first_seen = b->last_seen;
+	sums.last_seen = b->first_seen;
+	BehaviorInit(&sums.days, b->cxt);
+
+	if (flags & FLAG_HAS_NONE)
+		DecodeSeries(r, b, &b->none, &sums);
+	/* each takes at least 5 bytes: bound nfeat before allocating */
+	nfeat = GetCount(r, "feature count");
+	if (nfeat > b->events || nfeat > (int64) (r->len - r->pos) / 5)
+		Corrupt(r, "Impossible feature count");
+	ReserveFeatures(b, (int32) nfeat);
+	for (i = 0; i < nfeat; i++)
+	{
+		SeriesInit(&b->features[i]);
+		prev_id = b->feature_ids[i] = GetFeatureId(r, prev_id);
+		b->nfeatures++;
+		DecodeSeries(r, b, &b->features[i], &sums);
+	}
+
+	if (sums.events != b->events)
+		Corrupt(r, "The events of the features and of no feature are not the event count");
+	if (sums.wraps != 0 || sums.value != b->value)
+		Corrupt(r, "The value sums of the features and of no feature are not the value sum");
+	if (sums.first_seen != b->first_seen || sums.last_seen != b->last_seen)
+		Corrupt(r, "first_seen or last_seen is not that of a feature or of no feature");
+	CompactWords(&sums.days);
+	CompactWords(b);
+	if (sums.days.nwords != b->nwords ||
+		memcmp(sums.days.word_ids, b->word_ids, b->nwords * sizeof(int32)) != 0 ||
+		memcmp(sums.days.words, b->words, b->nwords * sizeof(uint64)) != 0)
+		Corrupt(r, "An active day without events");
+	if (sums.days.words != sums.days.inline_words)
+	{
+		pfree(sums.days.word_ids);
+		pfree(sums.days.words);
+	}
+	if (sums.days.pending_words)
+		pfree(sums.days.pending_words);
+}
+
 /*
  * Decode and validate a body into b (whose cxt is set).  Everything that
  * could not have come out of Encode() is an error with the given errcode.
@@ -895,10 +1760,7 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 				ndays,
 				gap_form,
 				bitmap_form,
-				nfeat,
-				feature_events = 0,
 				i;
-	int32		prev_id = -1;
 
 	/* active days */
 	fd = BehaviorDayOf(b->first_seen);
@@ -966,35 +1828,10 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 			Corrupt(&r, "Days not in their shortest form");
 	}
 
-	/* features: each takes at least 4 bytes, bound nfeat before allocating */
-	nfeat = GetCount(&r, "feature count");
-	if (nfeat > b->events || nfeat > (int64) (len - r.pos) / 4)
-		Corrupt(&r, "Impossible feature count");
-	ReserveFeatures(b, (int32) nfeat);
-	for (i = 0; i < nfeat; i++)
-	{
-		FeatureUsage *f = &b->features[i];
-		uint64		delta = GetVarint(&r, "feature id");
-
-		/* (no id can follow PG_INT32_MAX: the bound is then negative) */
-		if (prev_id == PG_INT32_MAX || delta > (uint64) ((int64) PG_INT32_MAX - prev_id - 1))
-			Corrupt(&r, "Feature id out of range");
-		prev_id = b->feature_ids[i] = (int32) ((int64) prev_id + 1 + (int64) delta);
-		f->count = GetCount(&r, "feature count");
-		if (f->count < 1)
-			Corrupt(&r, "Feature used zero times");
-		if (f->count > b->events - feature_events)
-			Corrupt(&r, "Features used more often than there are events");
-		feature_events += f->count;
-		f->first_seen = GetTimeAfter(&r, b->first_seen, b->last_seen, "feature first_seen");
-		f->last_seen = GetTimeAfter(&r, f->first_seen, b->last_seen, "feature last_seen");
-		if (f->count == 1 && f->first_seen != f->last_seen)
-			Corrupt(&r, "A feature used once has one timestamp");
-		if (!BehaviorDayActive(b, BehaviorDayOf(f->first_seen)) ||
-			!BehaviorDayActive(b, BehaviorDayOf(f->last_seen)))
-			Corrupt(&r, "A feature was used on a day that is not active");
-		b->nfeatures++;
-	}
+	if (b->legacy)
+		DecodeFeatures01(&r, b);
+	else
+		DecodeFeatures(&r, b, flags);
 	if (r.pos != len)
 		Corrupt(&r, "Trailing bytes");
 }
@@ -1086,6 +1923,16 @@ BehaviorFromDatum(Datum d, Behavior *tmp)
 	Decode((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), tmp,
 		   ERRCODE_DATA_CORRUPTED);
 	return tmp;
+}
+
+/* The flat behavior d decoded into the empty b (in b's context) */
+void
+BehaviorDecodeInto(Datum d, Behavior *b)
+{
+	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+
+	Assert(b->events == 0);
+	Decode((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), b, ERRCODE_DATA_CORRUPTED);
 }
 
 /*

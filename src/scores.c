@@ -2,7 +2,9 @@
  * scores.c
  *		Accessors and scores computed from one behavior value: recency,
  *		frequency, monetary value, active days, streaks, decayed activity,
- *		feature depth and adoption; quantile_score, which turns a number into
+ *		feature depth and adoption; per feature (or any event), the events,
+ *		active days and value sum in a window, first and last use, days
+ *		since, and periods with enough events; quantile_score, which turns a number into
  *		an RFM-style score from population breakpoints, and rfm_breakpoints,
  *		the aggregate that finds those breakpoints; ScoresCompute and
  *		behavior_scores, every per-user score of segmentation.scores from one
@@ -60,11 +62,17 @@ DaysBetween(TimestampTz from, TimestampTz to)
 
 /* a value sum as a double; whole and fractional parts apart, so 1e23 stays 1e23 */
 static double
-ValueSum(const Behavior *b)
+FixedToDouble(int128 v)
 {
 	int128		units = (int128) BEHAVIOR_VALUE_SCALE;
 
-	return (double) (b->value / units) + (double) (b->value % units) / BEHAVIOR_VALUE_SCALE;
+	return (double) (v / units) + (double) (v % units) / BEHAVIOR_VALUE_SCALE;
+}
+
+static double
+ValueSum(const Behavior *b)
+{
+	return FixedToDouble(b->value);
 }
 
 /* consecutive active days ending at day, or at the day before it */
@@ -169,6 +177,24 @@ behavior_tenure_days(PG_FUNCTION_ARGS)
 	return DaysTo(fcinfo, true);
 }
 
+/*
+ * N of a window (or period) of N whole days; anything else is an error that
+ * names the argument
+ */
+int32
+WindowDays(Interval *window, const char *argname)
+{
+	int64		n = window->day + window->time / USECS_PER_DAY;
+
+	if (window->month != 0 || window->time % USECS_PER_DAY != 0 || n <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must be a positive whole number of days", argname),
+				 errdetail("Got \"%s\".", IntervalText(window)),
+				 errhint("Use an interval such as '7 days' or '28 days'; months and hours do not count whole calendar days.")));
+	return (int32) Min(n, PG_INT32_MAX);
+}
+
 /* active_days(b): all time; active_days(b, as_of, window): date(as_of) - N < d <= date(as_of) */
 PG_FUNCTION_INFO_V1(behavior_active_days);
 Datum
@@ -185,13 +211,7 @@ behavior_active_days(PG_FUNCTION_ARGS)
 
 	day = AsOfDay(PG_GETARG_TIMESTAMPTZ(1));
 	window = PG_GETARG_INTERVAL_P(2);
-	n = window->day + window->time / USECS_PER_DAY;
-	if (window->month != 0 || window->time % USECS_PER_DAY != 0 || n <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"window\" must be a positive whole number of days"),
-				 errdetail("Got \"%s\".", IntervalText(window)),
-				 errhint("Use a window such as '7 days' or '28 days'; months and hours do not count whole calendar days.")));
+	n = WindowDays(window, "window");
 	PG_RETURN_INT32(BehaviorCountDays(b, (int32) Max((int64) day - n + 1, PG_INT32_MIN), day));
 }
 
@@ -261,7 +281,7 @@ behavior_feature_count(PG_FUNCTION_ARGS)
 	Behavior	tmp;
 	const FeatureUsage *f = FeatureArg(fcinfo, &tmp);
 
-	PG_RETURN_INT64(f ? f->count : 0);
+	PG_RETURN_INT64(f ? FeatureCount(f) : 0);
 }
 
 PG_FUNCTION_INFO_V1(behavior_feature_last_seen);
@@ -560,6 +580,407 @@ quantile_score(PG_FUNCTION_ARGS)
 	bp = Breakpoints(PG_GETARG_ARRAYTYPE_P(1), "breakpoints", &n);
 	CheckAscending(bp, n, "breakpoints");
 	PG_RETURN_INT32(QuantileScore(x, bp, n, descending));
+}
+
+/* ---------- per-feature days ---------- */
+
+/*
+ * A feature id >= 0, or BEHAVIOR_ANY_FEATURE (-1): every event, once (each
+ * event has at most one feature, so every event is in exactly one series:
+ * a feature's, or b->none).  Day ranges [from, to] are inclusive;
+ * [PG_INT32_MIN, PG_INT32_MAX] is "no window": every event b holds.
+ */
+#define WHOLE_RANGE(from, to) ((from) == PG_INT32_MIN && (to) == PG_INT32_MAX)
+
+/* A value sum past what int128 holds: the sum modulo 2^128 and its wraps */
+typedef struct ValueAcc
+{
+	int128		sum;
+	int64		wraps;
+} ValueAcc;
+
+static inline void
+AccAdd(ValueAcc *a, int128 v)
+{
+	if (__builtin_add_overflow(a->sum, v, &a->sum))
+		a->wraps += v > 0 ? 1 : -1;
+}
+
+static double
+AccToDouble(const ValueAcc *a)
+{
+	/* 2^128 units of 1e-9 */
+	return FixedToDouble(a->sum) + (double) a->wraps * (3.402823669209384634633746e38 / BEHAVIOR_VALUE_SCALE);
+}
+
+/* Events, active days and value sum of series f on the days [from, to] */
+static void
+SeriesWindow(const FeatureUsage *f, int32 from, int32 to, int64 *events, int32 *days, ValueAcc *value)
+{
+	int32		nd = FeatureNDays(f);
+	int32		i;
+
+	for (i = BehaviorSeriesLowerBound(f, from); i < nd; i++)
+	{
+		FeatureDay	d = FeatureDayAt(f, i);
+
+		/* (the lower bound skips the sorted days only: the tail may be early) */
+		if (d.day < from)
+			continue;
+		if (d.day > to)
+			break;
+		*events += d.count;
+		(*days)++;
+		if (value)
+			AccAdd(value, d.value);
+	}
+}
+
+/* The same summed over the series of feature (every series for any event) */
+static void
+FeatureWindow(const Behavior *b, int32 feature, int32 from, int32 to, int64 *events, int32 *days, ValueAcc *value)
+{
+	*events = 0;
+	*days = 0;
+	if (value)
+		value->sum = value->wraps = 0;
+	if (feature == BEHAVIOR_ANY_FEATURE)
+	{
+		int			i;
+
+		SeriesWindow(&b->none, from, to, events, days, value);
+		for (i = 0; i < b->nfeatures; i++)
+			SeriesWindow(&b->features[i], from, to, events, days, value);
+	}
+	else
+	{
+		const FeatureUsage *f = BehaviorFindFeature(b, feature);
+
+		if (f)
+			SeriesWindow(f, from, to, events, days, value);
+	}
+}
+
+/* Events of feature on the days [from, to] */
+int64
+BehaviorEventsIn(const Behavior *b, int32 feature, int32 from, int32 to)
+{
+	int64		events;
+	int32		days;
+
+	if (WHOLE_RANGE(from, to))
+	{
+		const FeatureUsage *f;
+
+		if (feature == BEHAVIOR_ANY_FEATURE)
+			return b->events;
+		f = BehaviorFindFeature(b, feature);
+		return f ? FeatureCount(f) : 0;
+	}
+	CheckLegacy(b, "A count of events in a window");
+	FeatureWindow(b, feature, from, to, &events, &days, NULL);
+	return events;
+}
+
+/* Active days of feature among [from, to] */
+int32
+BehaviorDaysIn(const Behavior *b, int32 feature, int32 from, int32 to)
+{
+	int64		events;
+	int32		days;
+
+	/* the active days are the union of the days of the series */
+	if (feature == BEHAVIOR_ANY_FEATURE)
+		return BehaviorCountDays(b, from, to);
+	CheckLegacy(b, "A count of the active days of a feature");
+	FeatureWindow(b, feature, from, to, &events, &days, NULL);
+	return days;
+}
+
+/* Value sum of the events of feature on the days [from, to] */
+double
+BehaviorValueIn(const Behavior *b, int32 feature, int32 from, int32 to)
+{
+	int64		events;
+	int32		days;
+	ValueAcc	value;
+
+	if (feature == BEHAVIOR_ANY_FEATURE && WHOLE_RANGE(from, to))
+		return ValueSum(b);
+	CheckLegacy(b, "A value sum of a feature or in a window");
+	FeatureWindow(b, feature, from, to, &events, &days, &value);
+	return AccToDouble(&value);
+}
+
+/* First event of feature into *ts; false when it was never used */
+bool
+BehaviorFirstUse(const Behavior *b, int32 feature, TimestampTz *ts)
+{
+	const FeatureUsage *f;
+
+	if (feature == BEHAVIOR_ANY_FEATURE)
+	{
+		*ts = b->first_seen;
+		return true;
+	}
+	f = BehaviorFindFeature(b, feature);
+	if (f)
+		*ts = f->first_seen;
+	return f != NULL;
+}
+
+/* Last event of feature into *ts; false when it was never used */
+bool
+BehaviorLastUse(const Behavior *b, int32 feature, TimestampTz *ts)
+{
+	const FeatureUsage *f;
+
+	if (feature == BEHAVIOR_ANY_FEATURE)
+	{
+		*ts = b->last_seen;
+		return true;
+	}
+	f = BehaviorFindFeature(b, feature);
+	if (f)
+		*ts = f->last_seen;
+	return f != NULL;
+}
+
+static int
+CompareDayCounts(const void *a, const void *b)
+{
+	int32		x = ((const FeatureDay *) a)->day;
+	int32		y = ((const FeatureDay *) b)->day;
+
+	return (x > y) - (x < y);
+}
+
+/* Append the days of series f in [from, to] to *out (*n of *max) */
+static void
+CollectDays(const FeatureUsage *f, int32 from, int32 to, FeatureDay **out, int32 *n, int32 *max)
+{
+	int32		nd = FeatureNDays(f);
+	int32		i;
+
+	for (i = BehaviorSeriesLowerBound(f, from); i < nd; i++)
+	{
+		FeatureDay	d = FeatureDayAt(f, i);
+
+		if (d.day < from)
+			continue;
+		if (d.day > to)
+			break;
+		if (*n == *max)
+		{
+			*max = Max(16, 2 * *max);
+			*out = *out ? repalloc_huge(*out, (Size) *max * sizeof(FeatureDay))
+				: palloc_extended((Size) *max * sizeof(FeatureDay), MCXT_ALLOC_HUGE);
+		}
+		(*out)[(*n)++] = d;
+	}
+}
+
+/*
+ * How many of the periods periods of period days each, the last ending on
+ * day (period k holds the days d with day - (k + 1) * period < d <=
+ * day - k * period), hold at least min_events events of feature.  Costs the
+ * active days in those periods, not the number of periods.
+ */
+int32
+BehaviorPeriodsWith(const Behavior *b, int32 feature, int32 day, int64 min_events, int32 period, int32 periods)
+{
+	int64		span = (int64) period * periods;
+	int32		from = (int32) Max((int64) day - span + 1, PG_INT32_MIN);
+	FeatureDay *days = NULL;
+	int32		n = 0,
+				max = 0,
+				i,
+				result = 0;
+	int64		bucket = -1,
+				sum = 0;
+
+	CheckLegacy(b, "A count of periods with events");
+	if (min_events <= 0)
+		return periods;
+	if (feature == BEHAVIOR_ANY_FEATURE)
+	{
+		CollectDays(&b->none, from, day, &days, &n, &max);
+		for (i = 0; i < b->nfeatures; i++)
+			CollectDays(&b->features[i], from, day, &days, &n, &max);
+		if (n > 1)
+			qsort(days, n, sizeof(FeatureDay), CompareDayCounts);
+	}
+	else
+	{
+		const FeatureUsage *f = BehaviorFindFeature(b, feature);
+
+		if (f)
+			CollectDays(f, from, day, &days, &n, &max);
+	}
+	/* ascending days: the period index only goes down; sum each run */
+	for (i = 0; i < n; i++)
+	{
+		int64		k = ((int64) day - days[i].day) / period;
+
+		if (k != bucket)
+		{
+			result += sum >= min_events;
+			bucket = k;
+			sum = 0;
+		}
+		sum += days[i].count;
+	}
+	result += n > 0 && sum >= min_events;
+	if (days)
+		pfree(days);
+	return result;
+}
+
+/* argument "feature" of the per-feature accessors: an id >= 0, or -1 */
+static int32
+FeatureOrAnyArg(FunctionCallInfo fcinfo, int argno)
+{
+	int32		feature = PG_GETARG_INT32(argno);
+
+	if (feature < BEHAVIOR_ANY_FEATURE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"feature\" must be a feature id >= 0, or -1 for any event"),
+				 errdetail("Got %d.", feature)));
+	return feature;
+}
+
+/* (b, feature, as_of [, window]): the day range of as_of and the window */
+static void
+RangeArgs(FunctionCallInfo fcinfo, int32 *from, int32 *to)
+{
+	int32		day = AsOfDay(PG_GETARG_TIMESTAMPTZ(2));
+	int32		n;
+
+	if (PG_NARGS() < 4)
+	{
+		*from = PG_INT32_MIN;
+		*to = PG_INT32_MAX;
+		return;
+	}
+	n = WindowDays(PG_GETARG_INTERVAL_P(3), "window");
+	*from = (int32) Max((int64) day - n + 1, PG_INT32_MIN);
+	*to = day;
+}
+
+/* events_in(b, feature, as_of [, window]): events of feature in the window */
+PG_FUNCTION_INFO_V1(behavior_events_in);
+Datum
+behavior_events_in(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	int32		feature = FeatureOrAnyArg(fcinfo, 1);
+	int32		from,
+				to;
+
+	RangeArgs(fcinfo, &from, &to);
+	PG_RETURN_INT64(BehaviorEventsIn(GET_BEHAVIOR(0), feature, from, to));
+}
+
+/* days_in(b, feature, as_of [, window]): active days of feature in the window */
+PG_FUNCTION_INFO_V1(behavior_days_in);
+Datum
+behavior_days_in(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	int32		feature = FeatureOrAnyArg(fcinfo, 1);
+	int32		from,
+				to;
+
+	RangeArgs(fcinfo, &from, &to);
+	PG_RETURN_INT32(BehaviorDaysIn(GET_BEHAVIOR(0), feature, from, to));
+}
+
+/* value_in(b, feature, as_of [, window]): value sum of feature in the window */
+PG_FUNCTION_INFO_V1(behavior_value_in);
+Datum
+behavior_value_in(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	int32		feature = FeatureOrAnyArg(fcinfo, 1);
+	int32		from,
+				to;
+
+	RangeArgs(fcinfo, &from, &to);
+	PG_RETURN_FLOAT8(BehaviorValueIn(GET_BEHAVIOR(0), feature, from, to));
+}
+
+/* first_use(b, feature): NULL when never used */
+PG_FUNCTION_INFO_V1(behavior_first_use);
+Datum
+behavior_first_use(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	int32		feature = FeatureOrAnyArg(fcinfo, 1);
+	TimestampTz ts;
+
+	if (!BehaviorFirstUse(GET_BEHAVIOR(0), feature, &ts))
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(ts);
+}
+
+/* last_use(b, feature): NULL when never used */
+PG_FUNCTION_INFO_V1(behavior_last_use);
+Datum
+behavior_last_use(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	int32		feature = FeatureOrAnyArg(fcinfo, 1);
+	TimestampTz ts;
+
+	if (!BehaviorLastUse(GET_BEHAVIOR(0), feature, &ts))
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(ts);
+}
+
+/* days_since(b, feature, as_of): days from the last use to as_of; NULL when never used */
+PG_FUNCTION_INFO_V1(behavior_days_since);
+Datum
+behavior_days_since(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	int32		feature = FeatureOrAnyArg(fcinfo, 1);
+	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(2);
+	TimestampTz ts;
+
+	CheckTimestampArg(as_of, "as_of");
+	if (!BehaviorLastUse(GET_BEHAVIOR(0), feature, &ts))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(DaysBetween(ts, as_of));
+}
+
+/*
+ * periods_with(b, feature, as_of, min_events, period, periods): how many of
+ * the last periods periods of period whole days, the last ending on
+ * date(as_of), hold at least min_events events of feature
+ */
+PG_FUNCTION_INFO_V1(behavior_periods_with);
+Datum
+behavior_periods_with(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	int32		feature = FeatureOrAnyArg(fcinfo, 1);
+	int32		day = AsOfDay(PG_GETARG_TIMESTAMPTZ(2));
+	int32		min_events = PG_GETARG_INT32(3);
+	int32		period = WindowDays(PG_GETARG_INTERVAL_P(4), "period");
+	int32		periods = PG_GETARG_INT32(5);
+
+	if (min_events < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"min_events\" must not be negative"),
+				 errdetail("Got %d.", min_events)));
+	if (periods < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"periods\" must be at least 1"),
+				 errdetail("Got %d.", periods)));
+	PG_RETURN_INT32(BehaviorPeriodsWith(GET_BEHAVIOR(0), feature, day, min_events, period, periods));
 }
 
 /* ---------- RFM breakpoints of a population ---------- */

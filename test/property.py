@@ -179,10 +179,84 @@ FROM u, bp, LATERAL segmentation.behavior_scores(u.b, %(as_of)s, '{}', bp.agg) s
 GROUP BY bp.agg, bp.sql
 """
 
+# the per-feature accessors (feature -1: every event) against plain SQL, for
+# one as_of, window, period, periods and min_events; each column counts the
+# (user, feature) pairs where they disagree
+PER_FEATURE_MISMATCHES = """
+WITH b AS (SELECT user_id, segmentation.behavior_agg(ts, feature, amount) AS b FROM events GROUP BY user_id),
+fs AS (SELECT unnest('{-1,0,1,2,5,17,29,30,2147483647}'::int[]) AS f),
+asof AS (SELECT %(as_of)s::timestamptz AS t, (%(as_of)s::timestamptz AT TIME ZONE 'UTC')::date AS d),
+ev AS (SELECT e.user_id, fs.f, e.ts, e.amount, (e.ts AT TIME ZONE 'UTC')::date AS d
+       FROM events e JOIN fs ON fs.f = -1 OR e.feature = fs.f),
+plain AS (
+  SELECT b.user_id, fs.f,
+         count(ev.ts) AS n_all,
+         count(ev.ts) FILTER (WHERE ev.d > asof.d - %(w)s AND ev.d <= asof.d) AS n_win,
+         count(DISTINCT ev.d) AS d_all,
+         count(DISTINCT ev.d) FILTER (WHERE ev.d > asof.d - %(w)s AND ev.d <= asof.d) AS d_win,
+         coalesce(sum(ev.amount), 0) AS v_all,
+         coalesce(sum(ev.amount) FILTER (WHERE ev.d > asof.d - %(w)s AND ev.d <= asof.d), 0) AS v_win,
+         min(ev.ts) AS first, max(ev.ts) AS last
+  FROM b CROSS JOIN fs CROSS JOIN asof LEFT JOIN ev ON ev.user_id = b.user_id AND ev.f = fs.f
+  GROUP BY b.user_id, fs.f),
+periods AS (
+  SELECT user_id, f, count(*) AS n FROM (
+    SELECT ev.user_id, ev.f, (asof.d - ev.d) / %(len)s AS k FROM ev, asof
+    WHERE ev.d <= asof.d AND ev.d > asof.d - %(len)s * %(periods)s
+    GROUP BY 1, 2, 3 HAVING count(*) >= %(min)s) x GROUP BY 1, 2)
+SELECT count(*) FILTER (WHERE segmentation.events_in(b, p.f, asof.t) <> n_all) AS events_all,
+       count(*) FILTER (WHERE segmentation.events_in(b, p.f, asof.t, %(window)s) <> n_win) AS events_window,
+       count(*) FILTER (WHERE segmentation.days_in(b, p.f, asof.t) <> d_all) AS days_all,
+       count(*) FILTER (WHERE segmentation.days_in(b, p.f, asof.t, %(window)s) <> d_win) AS days_window,
+       count(*) FILTER (WHERE abs(segmentation.value_in(b, p.f, asof.t) - v_all) > 1e-6 * greatest(1, abs(v_all))) AS value_all,
+       count(*) FILTER (WHERE abs(segmentation.value_in(b, p.f, asof.t, %(window)s) - v_win) > 1e-6 * greatest(1, abs(v_win))) AS value_window,
+       count(*) FILTER (WHERE segmentation.first_use(b, p.f) IS DISTINCT FROM first) AS first_use,
+       count(*) FILTER (WHERE segmentation.last_use(b, p.f) IS DISTINCT FROM last) AS last_use,
+       count(*) FILTER (WHERE segmentation.days_since(b, p.f, asof.t) IS DISTINCT FROM
+                              extract(epoch FROM asof.t - last)::float8 / 86400
+                        AND abs(segmentation.days_since(b, p.f, asof.t) - extract(epoch FROM asof.t - last)::float8 / 86400) > 1e-9) AS days_since,
+       count(*) FILTER (WHERE segmentation.periods_with(b, p.f, asof.t, %(min)s, %(period)s, %(periods)s)
+                              <> coalesce(q.n, 0)) AS periods_with,
+       count(*) AS pairs, count(*) FILTER (WHERE n_win > 0) AS nonempty_windows
+FROM plain p JOIN b USING (user_id) LEFT JOIN periods q USING (user_id, f), asof
+"""
+
+# merge to the byte: commutative and associative over three parts of every
+# user, and behavior_agg independent of the order of its rows
+MERGE_LAWS = """
+WITH parts AS (SELECT user_id, hashtext(ts::text || %(salt)s) & 3 AS part, ts, feature, amount FROM events),
+p AS (SELECT user_id,
+             segmentation.behavior_agg(ts, feature, amount) FILTER (WHERE part = 0) AS a,
+             segmentation.behavior_agg(ts, feature, amount) FILTER (WHERE part = 1) AS b,
+             segmentation.behavior_agg(ts, feature, amount) FILTER (WHERE part >= 2) AS c
+      FROM parts GROUP BY user_id),
+whole AS (SELECT user_id, segmentation.behavior_agg(ts, feature, amount ORDER BY md5(ts::text || %(salt)s)) AS w
+          FROM events GROUP BY user_id)
+SELECT count(*) FILTER (WHERE segmentation.behavior_merge(a, b)::text IS DISTINCT FROM segmentation.behavior_merge(b, a)::text) AS commutative,
+       count(*) FILTER (WHERE segmentation.behavior_merge(segmentation.behavior_merge(a, b), c)::text
+                              IS DISTINCT FROM segmentation.behavior_merge(a, segmentation.behavior_merge(b, c))::text) AS associative,
+       count(*) FILTER (WHERE segmentation.behavior_merge(segmentation.behavior_merge(c, b), a)::text IS DISTINCT FROM w::text) AS equals_one_pass,
+       count(*) AS users
+FROM p JOIN whole USING (user_id)
+"""
+
 SERIAL = ["SET max_parallel_workers_per_gather = 0"]
 
 
-def run_properties(cur, label):
+def per_feature_cases(seed):
+    """A few random (as_of, window, period, periods, min_events) per seed."""
+    rnd = random.Random(seed * 7919)
+    cases = []
+    for i in range(4):
+        as_of = AS_OFS[i] if i < 2 else f"2024-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d} {rnd.randint(0, 23):02d}:59:59+00"
+        w = rnd.choice([1, 2, 7, 28, 90, 400])
+        length = rnd.choice([1, 3, 7, 30])
+        cases.append({"as_of": as_of, "w": w, "window": f"{w} days", "len": length, "period": f"{length} days",
+                      "periods": rnd.choice([1, 2, 5, 12]), "min": rnd.choice([1, 2, 3, 10])})
+    return cases
+
+
+def run_properties(cur, label, seed=0):
     cur.execute(ACCESSOR_MISMATCHES)
     row = cur.fetchone()
     names = [d[0] for d in cur.description]
@@ -208,6 +282,19 @@ def run_properties(cur, label):
     for part in ["part", "(hashtext(ts::text) & 3)", "(extract(dow FROM ts))::int", "0"]:
         n = scalar(cur, PARTITION_MISMATCHES.format(part=part))
         check(f"{label}: union over partition by {part} equals one pass", n == 0, n)
+    for case in per_feature_cases(seed):
+        cur.execute(PER_FEATURE_MISMATCHES, case)
+        row = cur.fetchone()
+        names = [d[0] for d in cur.description]
+        check(f"{label}: per-feature accessors at {case['as_of']}, window {case['window']}, "
+              f">= {case['min']} events in {case['periods']} periods of {case['period']}",
+              row[-2] > 0 and row[-1] > 0 and all(v == 0 for v in row[:-2]), dict(zip(names, row)))
+    for salt in ["x", "y"]:
+        cur.execute(MERGE_LAWS, {"salt": salt})
+        row = cur.fetchone()
+        names = [d[0] for d in cur.description]
+        check(f"{label}: merge commutative, associative and equal to one pass in any row order, to the byte ({salt})",
+              row[-1] > 0 and all(v == 0 for v in row[:-1]), dict(zip(names, row)))
 
 
 def main():
@@ -217,7 +304,7 @@ def main():
         print(f"seed {seed}: {n} events")
         for s in SERIAL:
             cur.execute(s)
-        run_properties(cur, f"seed {seed} serial")
+        run_properties(cur, f"seed {seed} serial", seed)
         cur.execute("RESET max_parallel_workers_per_gather")
         for s in PARALLEL:
             cur.execute(s)
@@ -227,7 +314,7 @@ def main():
         cur.execute("EXPLAIN (COSTS OFF) SELECT segmentation.rfm_breakpoints(b, now()) FROM user_behaviors")
         plan = "\n".join(r[0] for r in cur.fetchall())
         check(f"seed {seed}: rfm_breakpoints has a partial aggregate too", "Partial" in plan and "Gather" in plan, plan)
-        run_properties(cur, f"seed {seed} parallel")
+        run_properties(cur, f"seed {seed} parallel", seed)
         cur.execute("RESET ALL")
         cur.execute("SET TIME ZONE 'UTC'")
     conn.close()

@@ -23,7 +23,9 @@
  *	- a value once accepted is never rejected later;
  *	- merge is commutative to the byte, its result round-trips, it is
  *	  associative where no intermediate sum overflows, and it fails only
- *	  with a data exception (class 22: a sum out of range);
+ *	  with a data exception (class 22: a sum out of range) or, for a 0.1
+ *	  (version 1) value with a version 2 one, both ways, with
+ *	  object_not_in_prerequisite_state;
  *	- memory stays proportional to the input (stubs.c counts it): at most
  *	  BUDGET_FIXED + BUDGET_PER_BYTE * input size per input.  With
  *	  FUZZ_MEMORY=report in the environment (run.sh sets it while
@@ -285,7 +287,18 @@ AcceptedDatum(Datum d)
 	RoundTrip((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
 }
 
-/* merge may fail only with a data exception (a sum out of range) */
+/* the format version of a flat value: 1 (0.1, no per-feature days) or 2 */
+static uint8
+Version(Datum d)
+{
+	return *(const uint8 *) VARDATA_ANY(DatumGetPointer(d));
+}
+
+/*
+ * merge may fail only with a data exception (a sum out of range), or, when
+ * one side is a 0.1 value and the other is not, with
+ * object_not_in_prerequisite_state
+ */
 static bool
 TryMerge(Step *s)
 {
@@ -293,6 +306,8 @@ TryMerge(Step *s)
 
 	if (code == 0)
 		return true;
+	if (code == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE && Version(s->a) != Version(s->b))
+		return false;
 	if (ERRCODE_TO_CATEGORY(code) != ERRCODE_DATA_EXCEPTION)
 		Finding("behavior_merge failed with something other than a data exception");
 	return false;
@@ -326,7 +341,14 @@ Merge(const uint8 *data, size_t size)
 	s.a = a;
 	s.b = b;
 	if (!TryMerge(&s))
+	{
+		/* a 0.1 value merges with another one only, both ways */
+		s.a = b;
+		s.b = a;
+		if (Try(StepMerge, &s) == 0)
+			Finding("merge(a, b) failed but merge(b, a) succeeded");
 		return;
+	}
 	ab = s.result;
 	s.a = b;
 	s.b = a;

@@ -14,7 +14,9 @@ trap stop_cluster EXIT
 "$PGBIN/psql" -X -q -c "CREATE EXTENSION segmentation"
 "$PGBIN/psql" -X -At -F ' ' -f "$HERE/seeds.sql" >"$CLUSTER_DIR/seeds.txt"
 
-rm -f "$HERE"/corpus/*
+# corpus/v01-*: the same kinds of values as written by 0.1 (version 1), kept
+# as they were generated: they still decode, and merge only with each other
+find "$HERE/corpus" -type f ! -name 'v01-*' -delete
 "$PYTHON" - "$CLUSTER_DIR/seeds.txt" "$HERE/corpus" <<'PY'
 import sys
 values = {}
@@ -30,8 +32,12 @@ for name, body in values.items():
     put(f"recv-{name}", b"\x02" + body)
     put(f"varlena-{name}", b"\x03" + body)
 for a, b in [("typical", "dense"), ("one_event", "far_past"), ("big_feature", "many_features"),
-             ("sparse", "before_2000"), ("typical", "typical"), ("negative_value", "one_value")]:
+             ("sparse", "before_2000"), ("typical", "typical"), ("negative_value", "one_value"),
+             ("mixed", "long_feature"), ("mixed", "typical")]:
     x, y = values[a], values[b]
     put(f"merge-{a}-{b}", b"\x04" + len(x).to_bytes(2, "big") + x + y)
+# a 0.1 value with a version 2 one: refused, both ways
+old = open(f"{out}/v01-hex-typical", "rb").read()[1:]
+put("merge-v01typical-typical", b"\x04" + len(old).to_bytes(2, "big") + old + values["typical"])
 PY
 ls "$HERE/corpus" | wc -l

@@ -29,9 +29,19 @@ many_features AS (  -- 40 features in one day
   SELECT 'many_features', '2024-05-05 10:00+00'::timestamptz + (i || ' seconds')::interval, i * 1000, NULL::float8
   FROM generate_series(0, 39) i
 ),
+mixed AS (    -- features over many days, out of order, and events without one; per-day values
+  SELECT 'mixed', '2023-06-01'::timestamptz + (i * 7 % 120 || ' days')::interval + (i * 13 || ' minutes')::interval,
+         CASE WHEN i % 4 = 0 THEN NULL ELSE i % 3 END, CASE WHEN i % 5 = 0 THEN -i * 0.5 END
+  FROM generate_series(1, 150) i
+),
+long_feature AS (  -- one feature on 90 days (past the direct-insert bound of 64)
+  SELECT 'long_feature', '2022-01-01'::timestamptz + (i * 2 || ' days')::interval, 4, NULL::float8
+  FROM generate_series(0, 89) i
+),
 all_events AS (
   SELECT * FROM ev UNION ALL SELECT * FROM typical UNION ALL SELECT * FROM dense
   UNION ALL SELECT * FROM sparse UNION ALL SELECT * FROM many_features
+  UNION ALL SELECT * FROM mixed UNION ALL SELECT * FROM long_feature
 )
 SELECT name, segmentation.behavior_agg(ts, feature, value)::text
 FROM all_events GROUP BY name ORDER BY name;

@@ -140,6 +140,12 @@ MemoryContextAllocZero(MemoryContext context, Size size)
 }
 
 void *
+MemoryContextAllocExtended(MemoryContext context, Size size, int flags)
+{
+	return Alloc(context, size, (flags & MCXT_ALLOC_ZERO) != 0);
+}
+
+void *
 palloc(Size size)
 {
 	return Alloc(CurrentMemoryContext, size, false);
@@ -175,6 +181,12 @@ repalloc(void *pointer, Size size)
 	memcpy(n, pointer, Min(size, ch->size));
 	pfree(pointer);
 	return n;
+}
+
+void *
+repalloc_huge(void *pointer, Size size)
+{
+	return repalloc(pointer, size);
 }
 
 void
