@@ -80,10 +80,11 @@ step "generating 100 days of events for $users users, $(day 122) to $(day 23) (s
 	-v stage=history -f "$ROOT/scripts/demo_data.sql"
 echo "    $(rows "SELECT count(*) FROM app_events") events, $(rows "SELECT count(DISTINCT user_id) FROM app_events") users with events" >&2
 
-step "tracking app_events, 24 features, engagement ladder and RFM presets, first (full) refresh as of $assigned 12:00" <<SQL
+step "tracking app_events, 25 features (24 product features and checkout_completed), engagement ladder and RFM presets, first (full) refresh as of $assigned 12:00" <<SQL
 \o /dev/null
 SELECT segmentation.track('app_events', 'user_id', 'occurred_at', 'event', 'revenue');
 SELECT segmentation.define_feature(event, ARRAY[event]) FROM demo_features ORDER BY f;
+SELECT segmentation.define_feature('checkout_completed', '{checkout_completed}');
 SELECT segmentation.use_preset('engagement_ladder', signup_event => 'signed_up', activation_event => 'created_project');
 SELECT segmentation.use_preset('rfm');
 SELECT segmentation.refresh(as_of => '$assigned 12:00+00');
@@ -161,8 +162,11 @@ SELECT segment, variant, users, conversions, round(conversion_rate::numeric, 3) 
 FROM segmentation.experiment_lift
 WHERE experiment = 'checkout_v2' AND scheme = 'lifecycle'
 ORDER BY segment = '(all)' DESC, segment, variant;
-\echo == checkout_v2: do the segments respond differently, and whom would a rollout reach today?
-SELECT segment, round(heterogeneity_p_value::numeric, 4) AS heterogeneity_p, round(sequential_p_value::numeric, 4) AS sequential_p,
+\echo == checkout_v2: do the segments respond differently, what does CUPED (checkouts in the 28 days before) narrow, whom would a rollout reach today?
+SELECT segment, round(heterogeneity_p_value::numeric, 4) AS heterogeneity_p,
+       '[' || round(cuped_abs_lift_ci_low::numeric, 3) || ', ' || round(cuped_abs_lift_ci_high::numeric, 3) || ']' AS cuped_ci95,
+       round(((cuped_abs_lift_ci_high - cuped_abs_lift_ci_low) / (abs_lift_ci_high - abs_lift_ci_low))::numeric, 2) AS cuped_width,
+       round(sequential_p_value::numeric, 4) AS sequential_p,
        round(chance_to_win::numeric, 3) AS chance_to_win, targetable_users
 FROM segmentation.experiment_lift
 WHERE experiment = 'checkout_v2' AND scheme = 'lifecycle' AND variant = 'treatment'
@@ -196,8 +200,11 @@ cat >&2 <<EOF
 The treatment was built to help engaged users only: its interval clears 0, with
 q < 0.05, there and in no other segment ((all) is everyone, engaged included),
 with enough data to see the 30% change it was designed for; the heterogeneity
-test says the segments really respond differently, and targetable_users is how
-many engaged users a rollout to that segment reaches today.
+test says the segments really respond differently, CUPED (whether a user
+checked out in the 28 days before assignment, read from the stored behaviors)
+narrows every interval (cuped_width: its width over the plain one), and
+targetable_users is how many engaged users a rollout to that segment reaches
+today.
 pg_cron refreshes every 15 minutes as of now(); the events end at midnight UTC,
 so those refreshes only age everyone by the hours since (segmentation.refresh_runs).
 EOF

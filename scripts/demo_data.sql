@@ -17,9 +17,11 @@
 -- :stage = 'experiment': users active in the 28 days before day 100 are
 --   assigned 50/50 to checkout_v2 on day 100 at noon (table ab_assignments);
 --   events go on over days 100-120. Checkouts (the conversion) happen at 8%
---   within 13 days, 15% for treated users who were "engaged" when assigned
---   (read from segmentation.memberships, refreshed as of the assignment):
---   the new checkout helps them only.
+--   within 13 days, 30% for the quarter of users who are shoppers (they
+--   checked out on a quarter of their active days before: what CUPED reads),
+--   2% for the others, 7 points more for treated users who were "engaged"
+--   when assigned (read from segmentation.memberships, refreshed as of the
+--   assignment): the new checkout helps them only.
 -- :stage = 'lastday': the events of day 121, yesterday.
 SET client_min_messages = warning;
 SET TIME ZONE 'UTC';
@@ -44,7 +46,8 @@ SELECT id,
        CASE WHEN demo_uniform(3, id) < 0.35 THEN 10 + floor(demo_uniform(4, id) * 61)::int ELSE 1000 END AS stops_after,
        CASE WHEN demo_uniform(5, id) < 0.2 THEN 25 + floor(demo_uniform(6, id) * 31)::int ELSE 1000 END AS pause,
        demo_uniform(7, id) < 0.6 AS signs_up,
-       demo_uniform(8, id) < 0.5 AS activates
+       demo_uniform(8, id) < 0.5 AS activates,
+       demo_uniform(9, id) < 0.25 AS shopper
 FROM generate_series(1, :users) id;
 CREATE TABLE demo_features AS
 SELECT f, 'feature_' || lpad(f::text, 2, '0') AS event
@@ -83,7 +86,15 @@ SELECT id, :'day0'::timestamptz + start_day * interval '1 day' + interval '1 min
 FROM demo_users WHERE signs_up
 UNION ALL
 SELECT id, :'day0'::timestamptz + (start_day + 1) * interval '1 day', 'created_project', NULL
-FROM demo_users WHERE signs_up AND activates;
+FROM demo_users WHERE signs_up AND activates
+UNION ALL
+-- shoppers check out on a quarter of their active days (the old checkout)
+SELECT user_id, occurred_at + interval '30 seconds', 'checkout_completed', round((10 + demo_uniform(15, user_id, d) * 90)::numeric, 2)
+FROM (SELECT DISTINCT ON (e.user_id, 2) e.user_id, floor(extract(epoch FROM e.occurred_at - :'day0'::timestamptz) / 86400)::bigint AS d,
+             e.occurred_at
+      FROM app_events e JOIN demo_users u ON u.id = e.user_id AND u.shopper
+      ORDER BY e.user_id, 2, e.occurred_at) s
+WHERE demo_uniform(16, user_id, d) < 0.25;
 CREATE INDEX ON app_events (user_id);
 \elif :experiment
 -- the experiment: assigned on day 100 at noon among the users active in the 28 days before
@@ -93,12 +104,16 @@ SELECT user_id, CASE WHEN demo_uniform(20, user_id) < 0.5 THEN 'control' ELSE 't
 FROM (SELECT DISTINCT user_id FROM app_events
       WHERE occurred_at >= :'day0'::timestamptz + interval '72 days'
         AND occurred_at < :'day0'::timestamptz + interval '100 days') s;
--- checkouts in the 13 days after assignment: the treatment helps engaged users only
+-- checkouts in the 13 days after assignment: shoppers (who checked out
+-- before) at 30%, the others at 2%; the treatment adds 7 points for engaged
+-- users only
 INSERT INTO app_events
 SELECT a.user_id, a.assigned_at + demo_uniform(22, a.user_id) * interval '13 days', 'checkout_completed',
        round((10 + demo_uniform(23, a.user_id) * 90)::numeric, 2)
 FROM ab_assignments a
+JOIN demo_users u ON u.id = a.user_id
 LEFT JOIN segmentation.memberships m ON m.user_id = a.user_id AND m.scheme = 'lifecycle'
-WHERE demo_uniform(21, a.user_id) < CASE WHEN a.variant = 'treatment' AND m.segment = 'engaged' THEN 0.15 ELSE 0.08 END;
+WHERE demo_uniform(21, a.user_id) < CASE WHEN u.shopper THEN 0.30 ELSE 0.02 END
+                                    + CASE WHEN a.variant = 'treatment' AND m.segment = 'engaged' THEN 0.07 ELSE 0 END;
 \endif
 ANALYZE app_events;

@@ -17,7 +17,8 @@ CREATE TABLE experiments (
 	weights float8[],
 	tracked_by name NOT NULL DEFAULT current_user,
 	defined_at timestamptz NOT NULL DEFAULT now(),
-	mde float8 NOT NULL DEFAULT 0.1
+	mde float8 NOT NULL DEFAULT 0.1,
+	cuped_window interval NOT NULL DEFAULT '28 days'
 );
 SELECT pg_catalog.pg_extension_config_dump('experiments', '');
 CREATE TRIGGER stamp_tracked_by BEFORE INSERT OR UPDATE ON experiments
@@ -25,6 +26,7 @@ CREATE TRIGGER stamp_tracked_by BEFORE INSERT OR UPDATE ON experiments
 COMMENT ON TABLE experiments IS 'A/B tests read out per segment: where the assignments are, the control, the conversion event and window, the design split';
 COMMENT ON COLUMN experiments.variants IS 'Variants of the design split (NULL: the variants seen, equal weights)';
 COMMENT ON COLUMN experiments.weights IS 'Design weight of each variant, in the order of variants';
+COMMENT ON COLUMN experiments.cuped_window IS 'Whole days before the day of assignment in which the CUPED covariate is read from the stored behaviors';
 COMMENT ON COLUMN experiments.mde IS 'Minimum detectable effect, relative to the control rate (0.1: a 10% change): enough_data and the mixing variance of sequential_p_value follow it';
 COMMENT ON COLUMN experiments.tracked_by IS 'Role that defined the experiment (set by a trigger): the readout reads the assignments only while this role may';
 
@@ -50,6 +52,12 @@ BEGIN
 	END IF;
 	IF e.mde IS NULL OR NOT (e.mde > 0 AND e.mde <= 10) THEN
 		RAISE EXCEPTION 'argument "mde" must be a relative effect above 0 and at most 10 (0.1: a 10%% change of the control rate)'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF e.cuped_window IS NULL OR date_part('year', e.cuped_window) <> 0 OR date_part('month', e.cuped_window) <> 0
+	   OR date_part('epoch', e.cuped_window) <> date_part('day', e.cuped_window) * 86400
+	   OR date_part('day', e.cuped_window) NOT BETWEEN 1 AND 3650 THEN
+		RAISE EXCEPTION 'argument "cuped_window" must be a whole number of days from 1 to 3650, such as ''28 days'''
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF e.conversion_window IS NULL OR e.conversion_window <= interval '0' OR e.conversion_window > interval '10 years' THEN
@@ -114,23 +122,24 @@ CREATE FUNCTION define_experiment(name text, assignments regclass, user_column n
                                   assigned_at_column name, control text, conversion_event text,
                                   conversion_window interval DEFAULT '14 days',
                                   variants text[] DEFAULT NULL, weights float8[] DEFAULT NULL,
-                                  mde float8 DEFAULT 0.1)
+                                  mde float8 DEFAULT 0.1, cuped_window interval DEFAULT '28 days')
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	PERFORM segmentation._check_experiment(ROW(name, assignments, user_column, variant_column, assigned_at_column,
-		control, conversion_event, conversion_window, variants, weights, current_user, now(), mde)::segmentation.experiments);
+		control, conversion_event, conversion_window, variants, weights, current_user, now(), mde, cuped_window)::segmentation.experiments);
 	INSERT INTO segmentation.experiments AS e (name, assignments, user_column, variant_column, assigned_at_column,
-		control, conversion_event, conversion_window, variants, weights, mde)
+		control, conversion_event, conversion_window, variants, weights, mde, cuped_window)
 	VALUES (name, assignments, user_column, variant_column, assigned_at_column, control, conversion_event,
-		conversion_window, variants, weights, mde)
+		conversion_window, variants, weights, mde, cuped_window)
 	ON CONFLICT ON CONSTRAINT experiments_pkey DO UPDATE SET assignments = EXCLUDED.assignments,
 		user_column = EXCLUDED.user_column, variant_column = EXCLUDED.variant_column,
 		assigned_at_column = EXCLUDED.assigned_at_column, control = EXCLUDED.control,
 		conversion_event = EXCLUDED.conversion_event, conversion_window = EXCLUDED.conversion_window,
-		variants = EXCLUDED.variants, weights = EXCLUDED.weights, mde = EXCLUDED.mde, defined_at = now();
+		variants = EXCLUDED.variants, weights = EXCLUDED.weights, mde = EXCLUDED.mde,
+		cuped_window = EXCLUDED.cuped_window, defined_at = now();
 	PERFORM segmentation._materialize_experiments(name);
 END $$;
-COMMENT ON FUNCTION define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[], float8) IS 'Define (or redefine) an experiment: assignments table and columns, control variant, conversion event and window, optional design split (variants and weights; default equal), minimum detectable effect (relative); computes its readout now, and every refresh again';
+COMMENT ON FUNCTION define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[], float8, interval) IS 'Define (or redefine) an experiment: assignments table and columns, control variant, conversion event and window, optional design split (variants and weights; default equal), minimum detectable effect (relative), CUPED pre-period (whole days); computes its readout now, and every refresh again';
 
 -- The readout, materialized: refresh (and define_experiment, for its
 -- experiment) computes it into _experiment_lift_rows, and experiment_lift
@@ -150,6 +159,8 @@ CREATE TABLE _experiment_lift_rows (
 	heterogeneity_p_value double precision, revenue_ci_low double precision, revenue_ci_high double precision,
 	revenue_q_value double precision, sequential_p_value double precision, chance_to_win double precision,
 	targetable_users bigint,
+	cuped_abs_lift double precision, cuped_abs_lift_ci_low double precision, cuped_abs_lift_ci_high double precision,
+	cuped_p_value double precision,
 	PRIMARY KEY (experiment, ord)
 );
 SELECT pg_catalog.pg_extension_config_dump('_experiment_lift_rows', '');
@@ -216,14 +227,28 @@ BEGIN
 						FROM segmentation.membership_history h JOIN outcome o ON o.user_id = h.user_id
 						WHERE h.entered_at <= o.assigned_at AND (h.exited_at IS NULL OR h.exited_at > o.assigned_at)
 						ORDER BY h.scheme, h.user_id, h.entered_at DESC),
+					pre AS (
+						-- CUPED's covariate: the conversion's feature (or any event) in the
+						-- whole days before the day of assignment, from the stored behavior
+						SELECT o.user_id, (coalesce(segmentation.events_in(p.behavior, %13$s, o.assigned_at - interval '1 day',
+						                                                   %14$L::interval), 0) > 0)::int::float8 AS pre
+						FROM outcome o LEFT JOIN segmentation.profiles p ON p.user_id = o.user_id),
 					placed AS (
-						SELECT sc.scheme, o.*, coalesce(h.segment, '(unknown)') AS segment
-						FROM outcome o CROSS JOIN schemes sc
+						SELECT sc.scheme, o.*, pr.pre, o.converted::int::float8 AS y, coalesce(h.segment, '(unknown)') AS segment
+						FROM outcome o JOIN pre pr ON pr.user_id = o.user_id CROSS JOIN schemes sc
 						LEFT JOIN at_assignment h ON h.scheme = sc.scheme AND h.user_id = o.user_id),
+					theta AS (
+						-- one coefficient per segment, pooled over the arms
+						SELECT p.scheme, CASE WHEN GROUPING(p.segment) = 1 THEN '(all)' ELSE p.segment END AS segment,
+						       covar_samp(p.pre, p.y) / nullif(var_samp(p.pre), 0) AS theta, avg(p.pre) AS mean_pre
+						FROM placed p
+						GROUP BY GROUPING SETS ((p.scheme, p.segment), (p.scheme))),
 					g AS (
 						SELECT p.scheme, CASE WHEN GROUPING(p.segment) = 1 THEN '(all)' ELSE p.segment END AS segment, p.variant,
 						       count(*) AS n, count(*) FILTER (WHERE p.converted) AS x,
-						       avg(p.revenue) AS mean_rev, coalesce(var_samp(p.revenue), 0) AS var_rev
+						       avg(p.revenue) AS mean_rev, coalesce(var_samp(p.revenue), 0) AS var_rev,
+						       coalesce(var_samp(p.y), 0) AS var_y, avg(p.pre) AS mean_pre, coalesce(var_samp(p.pre), 0) AS var_pre,
+						       coalesce(covar_samp(p.pre, p.y), 0) AS cov_pre_y
 						FROM placed p
 						GROUP BY GROUPING SETS ((p.scheme, p.segment, p.variant), (p.scheme, p.variant))),
 					design AS (
@@ -250,8 +275,15 @@ BEGIN
 						       CASE WHEN g.variant <> %10$L AND c.n > 0
 						            THEN c.x::float8 / c.n * (1 - c.x::float8 / c.n) / c.n + g.x::float8 / g.n * (1 - g.x::float8 / g.n) / g.n END AS diff_var,
 						       (c.x + g.x)::float8 / (c.n + g.n) * (1 - (c.x + g.x)::float8 / (c.n + g.n)) AS pooled_var,
-						       2.0 * c.n * g.n / (c.n + g.n) AS n_harmonic
+						       2.0 * c.n * g.n / (c.n + g.n) AS n_harmonic,
+						       -- CUPED: each arm's rate less theta times its covariate's distance from
+						       -- the segment's mean, and that variable's variance; theta = 0 (no
+						       -- adjustment) when it would not narrow the interval
+						       g.x::float8 / g.n - c.x::float8 / c.n - th.theta * (g.mean_pre - c.mean_pre) AS cuped_lift,
+						       (g.var_y + th.theta ^ 2 * g.var_pre - 2 * th.theta * g.cov_pre_y) / g.n
+						         + (c.var_y + th.theta ^ 2 * c.var_pre - 2 * th.theta * c.cov_pre_y) / c.n AS cuped_var
 						FROM g
+						LEFT JOIN theta th ON th.scheme = g.scheme AND th.segment = g.segment
 						LEFT JOIN g c ON c.scheme = g.scheme AND c.segment = g.segment AND c.variant = %10$L
 						LEFT JOIN LATERAL segmentation.two_proportion_test(c.x, c.n, g.x, g.n) tp ON g.variant <> %10$L
 						LEFT JOIN LATERAL segmentation.welch_test(c.n, c.mean_rev, c.var_rev, g.n, g.mean_rev, g.var_rev) wt ON g.variant <> %10$L),
@@ -293,15 +325,23 @@ BEGIN
 					            THEN segmentation.msprt_p_value(r.abs_lift, r.pooled_var,
 					                     (%12$L::float8 * r.cx / r.cn) ^ 2, r.n_harmonic) END,
 					       CASE WHEN r.diff_var > 0 THEN segmentation.normal_cdf(r.abs_lift / sqrt(r.diff_var)) END,
-					       t.n
+					       t.n,
+					       cu.lift, cu.lift - 1.959963984540054 * sqrt(cu.var), cu.lift + 1.959963984540054 * sqrt(cu.var),
+					       CASE WHEN cu.var > 0 THEN 2 * segmentation.normal_cdf(-abs(cu.lift) / sqrt(cu.var)) END
 					FROM rows r
+					LEFT JOIN LATERAL (
+						SELECT CASE WHEN r.cuped_var <= r.diff_var THEN r.cuped_lift ELSE r.abs_lift END AS lift,
+						       CASE WHEN r.cuped_var <= r.diff_var THEN r.cuped_var ELSE r.diff_var END AS var
+						WHERE r.variant <> %10$L AND r.cn > 1 AND r.n > 1) cu ON true
 					LEFT JOIN q ON q.scheme = r.scheme AND q.segment = r.segment AND q.variant = r.variant
 					LEFT JOIN rq ON rq.scheme = r.scheme AND rq.segment = r.segment AND rq.variant = r.variant
 					LEFT JOIN het ON het.scheme = r.scheme AND het.variant = r.variant
 					LEFT JOIN targetable t ON t.scheme = r.scheme AND t.segment = r.segment
 					LEFT JOIN srm ON srm.scheme = r.scheme AND srm.segment = r.segment
 				$q$, e.user_column, e.variant_column, e.assigned_at_column, e.assignments, e.conversion_event, src,
-					e.conversion_window, e.variants, e.weights, e.control, e.name, e.mde),
+					e.conversion_window, e.variants, e.weights, e.control, e.name, e.mde,
+					coalesce((SELECT min(fm.id) FROM segmentation._feature_map fm WHERE fm.event = e.conversion_event), -1),
+					e.cuped_window),
 					checked || e.assignments::oid, NULL);
 			EXCEPTION WHEN OTHERS THEN
 				RAISE WARNING 'experiment "%" left out of experiment_lift: %', e.name, SQLERRM
@@ -372,6 +412,10 @@ SELECT m.experiment, m.scheme, m.segment, m.variant,
        CASE WHEN NOT m.suppressed THEN m.revenue_q_value END AS revenue_q_value,
        CASE WHEN NOT m.suppressed THEN m.sequential_p_value END AS sequential_p_value,
        CASE WHEN NOT m.suppressed THEN m.chance_to_win END AS chance_to_win,
+       CASE WHEN NOT m.suppressed THEN m.cuped_abs_lift END AS cuped_abs_lift,
+       CASE WHEN NOT m.suppressed THEN m.cuped_abs_lift_ci_low END AS cuped_abs_lift_ci_low,
+       CASE WHEN NOT m.suppressed THEN m.cuped_abs_lift_ci_high END AS cuped_abs_lift_ci_high,
+       CASE WHEN NOT m.suppressed THEN m.cuped_p_value END AS cuped_p_value,
        CASE WHEN NOT t.suppressed THEN m.targetable_users END AS targetable_users,
        m.suppressed
 FROM m LEFT JOIN t ON t.experiment = m.experiment AND t.scheme = m.scheme AND t.segment = m.segment
@@ -404,5 +448,9 @@ COMMENT ON COLUMN experiment_lift.revenue_ci_high IS 'Upper end of the 95% CI of
 COMMENT ON COLUMN experiment_lift.revenue_q_value IS 'Benjamini-Hochberg adjusted revenue_p_value across the segments and variants of this experiment and scheme ((all) excluded)';
 COMMENT ON COLUMN experiment_lift.sequential_p_value IS 'Always-valid p-value of abs_lift (mSPRT, normal mixture with mixing variance (mde x control_rate)^2): safe to watch continuously and stop when it is small';
 COMMENT ON COLUMN experiment_lift.chance_to_win IS 'Probability that this variant converts better than the control (normal approximation of the posterior, flat prior)';
+COMMENT ON COLUMN experiment_lift.cuped_abs_lift IS 'abs_lift adjusted by CUPED (variance reduction with a pre-experiment covariate): the covariate is whether the user had the conversion''s feature (any event, when no feature holds the conversion event) in the cuped_window of whole days before the day of assignment, read from the stored behaviors; one coefficient per segment, pooled over the arms; equal to abs_lift, with its interval, when the adjustment would not narrow the interval';
+COMMENT ON COLUMN experiment_lift.cuped_abs_lift_ci_low IS 'Lower end of the 95% CI of cuped_abs_lift (normal)';
+COMMENT ON COLUMN experiment_lift.cuped_abs_lift_ci_high IS 'Upper end of the 95% CI of cuped_abs_lift (normal)';
+COMMENT ON COLUMN experiment_lift.cuped_p_value IS 'Two-sided p-value of cuped_abs_lift (normal)';
 COMMENT ON COLUMN experiment_lift.targetable_users IS 'Users in this segment now (as of the last refresh): who a rollout to this segment reaches (NULL when fewer than min_cell_size, or suppressed with such a segment)';
 COMMENT ON COLUMN experiment_lift.suppressed IS 'This arm of the segment, or its control, has fewer than min_cell_size users, or another small arm could be found from it: the numbers are NULL';

@@ -51,7 +51,7 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 	define_segment(text, text, text, int, text), drop_segment(text, text),
 	use_preset(text, text, text, int, int, int, float8), refresh(boolean, timestamptz),
 	schedule_refresh(text), unschedule_refresh(), set_setting(text, text),
-	define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[], float8),
+	define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[], float8, interval),
 	-- what those call as the admin
 	_create_state(regtype), _install_capture(int), _feature_of(text, text),
 	_setting_defaults(), _check_readable(regclass, name, text), _check_experiment(experiments),

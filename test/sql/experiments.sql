@@ -128,6 +128,55 @@ SELECT segment, variant, enough_data FROM segmentation.experiment_lift ORDER BY 
 SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 'purchase', mde => 0);
 SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 'purchase', mde => 'NaN');
 
+-- CUPED. Here no feature holds 'purchase', so the covariate is any event in
+-- the 28 days before assignment, which nearly everyone has: the adjustment
+-- is never wider than the plain interval
+SELECT bool_and(cuped_abs_lift_ci_high - cuped_abs_lift_ci_low <= (abs_lift_ci_high - abs_lift_ci_low) * (1 + 1e-12))
+         AS cuped_never_wider,
+       count(cuped_abs_lift) = count(abs_lift) AS cuped_wherever_abs_lift
+FROM segmentation.experiment_lift WHERE experiment = 'checkout_v2';
+-- a covariate that predicts: buyers (every third user) bought in March and
+-- buy again after assignment; the treatment adds 5 points for everyone
+SELECT segmentation.define_feature('buy', '{buy}');
+INSERT INTO ev
+SELECT u, '2024-03-20'::timestamptz + random() * interval '15 days', 'buy', 10
+FROM generate_series(10001, 16000) u WHERE random() < CASE WHEN u % 3 = 0 THEN 0.8 ELSE 0.1 END;
+CREATE TABLE ab2 (uid bigint, arm text, at timestamptz);
+INSERT INTO ab2 SELECT u, CASE WHEN random() < 0.5 THEN 'control' ELSE 'treatment' END, '2024-04-05 12:00+00'
+FROM generate_series(10001, 16000) u;
+INSERT INTO ev
+SELECT ab2.uid, ab2.at + random() * interval '13 days', 'buy', 10
+FROM ab2 WHERE random() < CASE WHEN uid % 3 = 0 THEN 0.6 ELSE 0.05 END + CASE WHEN arm = 'treatment' THEN 0.05 ELSE 0 END;
+SELECT segmentation.refresh(full => true, as_of => '2024-04-25') IS NOT NULL AS ran;
+SELECT segmentation.define_experiment('cuped_x', 'ab2', 'uid', 'arm', 'at', 'control', 'buy', cuped_window => '28 days');
+SELECT segmentation.define_experiment('x', 'ab2', 'uid', 'arm', 'at', 'control', 'buy', cuped_window => '1 month');
+SELECT segmentation.define_experiment('x', 'ab2', 'uid', 'arm', 'at', 'control', 'buy', cuped_window => '36 hours');
+-- recomputed from the raw events: the covariate is a buy in the 28 whole days
+-- before the day of assignment, theta = cov(pre, y) / var(pre) pooled over the
+-- arms, the lift each arm's mean of y - theta * pre, its variance the sum of
+-- the arms' variances of that over their sizes
+WITH u AS (SELECT a.arm,
+                  (count(e.*) FILTER (WHERE e.at >= date_trunc('day', a.at) - interval '28 days' AND e.at < date_trunc('day', a.at)) > 0)::int::float8 AS pre,
+                  (count(e.*) FILTER (WHERE e.at >= a.at AND e.at < a.at + interval '14 days') > 0)::int::float8 AS y
+           FROM ab2 a LEFT JOIN ev e ON e.uid = a.uid AND e.name = 'buy' GROUP BY a.uid, a.arm, a.at),
+     th AS (SELECT covar_samp(pre, y) / var_samp(pre) AS theta FROM u),
+     arm AS (SELECT u.arm, count(*) AS n, avg(u.y - th.theta * u.pre) AS m, var_samp(u.y - th.theta * u.pre) AS v
+             FROM u, th GROUP BY u.arm, th.theta),
+     ref AS (SELECT t.m - c.m AS lift, sqrt(t.v / t.n + c.v / c.n) AS se FROM arm t, arm c
+             WHERE t.arm = 'treatment' AND c.arm = 'control')
+SELECT abs(l.cuped_abs_lift - ref.lift) < 1e-9 AS cuped_lift_ok,
+       abs(l.cuped_abs_lift_ci_low - (ref.lift - 1.959963984540054 * ref.se)) < 1e-9
+         AND abs(l.cuped_abs_lift_ci_high - (ref.lift + 1.959963984540054 * ref.se)) < 1e-9 AS cuped_ci_ok,
+       abs(l.cuped_p_value - 2 * segmentation.normal_cdf(-abs(ref.lift) / ref.se)) < 1e-9 AS cuped_p_ok,
+       round(((l.cuped_abs_lift_ci_high - l.cuped_abs_lift_ci_low) / (l.abs_lift_ci_high - l.abs_lift_ci_low))::numeric, 2)
+         AS width_ratio,
+       l.p_value < 0.05 AS plain_significant, l.cuped_p_value < 0.05 AS cuped_significant
+FROM segmentation.experiment_lift l, ref
+WHERE l.experiment = 'cuped_x' AND l.scheme = 'tier' AND l.segment = '(all)' AND l.variant = 'treatment';
+SELECT segment, round(((cuped_abs_lift_ci_high - cuped_abs_lift_ci_low) / (abs_lift_ci_high - abs_lift_ci_low))::numeric, 2)
+         AS width_ratio
+FROM segmentation.experiment_lift WHERE experiment = 'cuped_x' AND variant = 'treatment' ORDER BY segment;
+
 -- flat standard types only
 SELECT column_name, data_type FROM information_schema.columns
 WHERE table_schema = 'segmentation' AND table_name = 'experiment_lift'
@@ -135,4 +184,4 @@ WHERE table_schema = 'segmentation' AND table_name = 'experiment_lift'
 
 DROP EXTENSION segmentation CASCADE;
 CREATE EXTENSION segmentation;
-DROP TABLE ev, ab;
+DROP TABLE ev, ab, ab2;
