@@ -133,7 +133,9 @@ SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 
 -- is never wider than the plain interval
 SELECT bool_and(cuped_abs_lift_ci_high - cuped_abs_lift_ci_low <= (abs_lift_ci_high - abs_lift_ci_low) * (1 + 1e-12))
          AS cuped_never_wider,
-       count(cuped_abs_lift) = count(abs_lift) AS cuped_wherever_abs_lift
+       count(cuped_abs_lift) = count(abs_lift) AS cuped_wherever_abs_lift,
+       count(*) FILTER (WHERE cuped_abs_lift = abs_lift AND cuped_abs_lift_ci_low = abs_lift_ci_low) AS plain_kept,
+       count(*) FILTER (WHERE cuped_abs_lift <> abs_lift) AS adjusted
 FROM segmentation.experiment_lift WHERE experiment = 'checkout_v2';
 -- a covariate that predicts: buyers (every third user) bought in March and
 -- buy again after assignment; the treatment adds 5 points for everyone
