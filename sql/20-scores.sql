@@ -34,6 +34,8 @@ CREATE FUNCTION adoption(b behavior, features int[]) RETURNS double precision
 	AS 'MODULE_PATHNAME', 'behavior_adoption' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION active_periods(b behavior, period text) RETURNS date[]
 	AS 'MODULE_PATHNAME', 'behavior_active_periods' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION active_periods(b behavior, period text, feature int4) RETURNS date[]
+	AS 'MODULE_PATHNAME', 'behavior_active_periods' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION active_days_per_period(b behavior, period text) RETURNS TABLE (period_start date, days int)
 	AS 'MODULE_PATHNAME', 'behavior_active_days_per_period' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
 CREATE FUNCTION quantile_score(x double precision, breakpoints double precision[]) RETURNS int
@@ -107,6 +109,7 @@ COMMENT ON FUNCTION tenure_days(behavior, timestamptz) IS 'Days from first_seen 
 COMMENT ON FUNCTION active_days(behavior) IS 'Number of distinct UTC days with at least one event';
 COMMENT ON FUNCTION active_days(behavior, timestamptz, interval) IS 'Active UTC days d with date(as_of) - N < d <= date(as_of), for a window of N whole days';
 COMMENT ON FUNCTION active_periods(behavior, text) IS 'First days of the periods (period: day, week = ISO week from Monday, or month; UTC) that hold an active day, ascending';
+COMMENT ON FUNCTION active_periods(behavior, text, int4) IS 'First days of the periods (day, week = ISO week from Monday, or month; UTC) that hold an event of the feature (-1: of any event), ascending';
 COMMENT ON FUNCTION active_days_per_period(behavior, text) IS 'Per period (day, week = ISO week from Monday, or month; UTC) that holds an active day, ascending: its first day and its number of active days';
 COMMENT ON FUNCTION current_streak(behavior, timestamptz) IS 'Consecutive active UTC days ending at date(as_of), or at the day before when date(as_of) is idle; else 0';
 COMMENT ON FUNCTION decayed_activity(behavior, timestamptz, interval) IS 'Sum over active days d <= date(as_of) of 0.5 ^ ((date(as_of) - d) / half_life in days)';

@@ -69,15 +69,23 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _analysis_last_period(text, text) IS 'Internal: checks period and scheme; the first day of the period of the last refresh''s as_of (NULL before the first track or refresh)';
 
--- (volatile: an immutable one would be folded, and raise, where it is planned)
-CREATE FUNCTION _feature_argument_unsupported(argname text) RETURNS void
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION _analysis_feature(argname text, feature text) RETURNS int
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	id int;
 BEGIN
-	RAISE EXCEPTION 'argument "%" is not supported yet: it needs the days of each feature, which behaviors do not keep yet', argname
-		USING ERRCODE = 'feature_not_supported',
-		      HINT = 'Behaviors keep active days for all events together; per-feature days come with behavior v2. Leave it NULL for now.';
+	IF feature = '*' THEN
+		RETURN -1;
+	END IF;
+	SELECT f.id INTO id FROM segmentation.features f WHERE f.name = feature;
+	IF id IS NULL THEN
+		RAISE EXCEPTION 'argument "%": there is no feature %', argname, quote_literal(feature)
+			USING ERRCODE = 'undefined_object',
+			      HINT = 'Pass the name of a feature of segmentation.define_feature(), or ''*'' for any event.';
+	END IF;
+	RETURN id;
 END $$;
-COMMENT ON FUNCTION _feature_argument_unsupported(text) IS 'Internal: the error for an analysis argument that needs per-feature days (behavior v2)';
+COMMENT ON FUNCTION _analysis_feature(text, text) IS 'Internal: the id of a feature named in an analysis argument (-1 for ''*'', any event); an error naming the argument for an unknown name';
 
 -- ===================================================================
 -- retention_matrix
@@ -90,27 +98,30 @@ RETURNS TABLE (cohort date, segment text, period_offset int, cohort_users bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	last_period date;
+	start_id int;
+	return_id int;
 BEGIN
 	last_period := segmentation._analysis_last_period(period, scheme);
-	IF start_feature IS NOT NULL THEN
-		PERFORM segmentation._feature_argument_unsupported('start_feature');
-	END IF;
-	IF return_feature IS NOT NULL THEN
-		PERFORM segmentation._feature_argument_unsupported('return_feature');
-	END IF;
+	start_id := coalesce(segmentation._analysis_feature('start_feature', start_feature), -1);
+	return_id := coalesce(segmentation._analysis_feature('return_feature', return_feature), -1);
 	IF unbounded IS NULL THEN
 		RAISE EXCEPTION 'argument "unbounded" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	IF last_period IS NULL THEN
 		RETURN;
 	END IF;
-	-- $1 period, $2 scheme, $3 last period, $4 unbounded
+	-- $1 period, $2 scheme, $3 last period, $4 unbounded, $5 min_cell_size,
+	-- $6 start feature, $7 return feature (-1: any event)
 	RETURN QUERY EXECUTE $q$
 		WITH u AS (
-			SELECT p.user_id, a.ps, a.ps[1] AS cohort
+			-- a user's return periods, and the cohort: the period of the first
+			-- event (of the start feature)
+			SELECT p.user_id, a.ps, c.cohort
 			FROM segmentation.profiles p
-			CROSS JOIN LATERAL (SELECT segmentation.active_periods(p.behavior, $1) AS ps) a
-			WHERE a.ps[1] <= $3 AND NOT p.opted_out),
+			CROSS JOIN LATERAL (SELECT segmentation.active_periods(p.behavior, $1, $7) AS ps) a
+			CROSS JOIN LATERAL (SELECT CASE WHEN $6 = $7 THEN a.ps[1]
+			                                ELSE (segmentation.active_periods(p.behavior, $1, $6))[1] END AS cohort) c
+			WHERE c.cohort <= $3 AND NOT p.opted_out),
 		spans AS (
 			SELECT h.user_id, h.segment, h.exited_at AS until,
 			       lag(h.exited_at) OVER (PARTITION BY h.user_id ORDER BY h.entered_at, h.exited_at NULLS LAST) AS since
@@ -126,7 +137,7 @@ BEGIN
 			SELECT pl.cohort, pl.segment, pl.user_id,
 			       segmentation._period_index(a.p, $1) - segmentation._period_index(pl.cohort, $1) AS k
 			FROM placed pl, unnest(pl.ps) a(p)
-			WHERE a.p <= $3),
+			WHERE a.p >= pl.cohort AND a.p <= $3),
 		offsets AS (
 			SELECT a.cohort, a.segment, a.user_id, a.k FROM active a WHERE NOT $4
 			UNION ALL
@@ -165,9 +176,9 @@ BEGIN
 		       CASE WHEN NOT cm.suppressed THEN g.retained::float8 / g.n::float8 END, cm.suppressed
 		FROM grid g JOIN cm ON cm.cohort = g.cohort AND cm.segment = g.segment
 		ORDER BY g.cohort, g.segment <> '(all)', g.segment, g.k
-	$q$ USING period, scheme, last_period, unbounded, segmentation._setting('min_cell_size')::int;
+	$q$ USING period, scheme, last_period, unbounded, segmentation._setting('min_cell_size')::int, start_id, return_id;
 END $$;
-COMMENT ON FUNCTION retention_matrix(text, text, text, text, boolean) IS 'Cohort retention per segment and (all): users by the period (day, week, month; UTC) of their first event, and how many were active in each later period (unbounded: in it or later), up to the period of the last refresh; the segment is the one at the start of the cohort period; start_feature and return_feature need behavior v2 (not supported yet)';
+COMMENT ON FUNCTION retention_matrix(text, text, text, text, boolean) IS 'Cohort retention per segment and (all): users by the period (day, week, month; UTC) of their first event (of start_feature), and how many had an event (of return_feature) in the cohort period and each later one (unbounded: in it or later), up to the period of the last refresh; the segment is the one at the start of the cohort period; features by their define_feature names';
 
 -- ===================================================================
 -- lifecycle
@@ -291,6 +302,7 @@ DECLARE
 	first_day date;
 	last_day date;
 	last_as_of timestamptz;
+	outcome_id int := -1;	-- the feature of the outcome; -1: any event
 BEGIN
 	IF scheme IS NULL THEN
 		RAISE EXCEPTION 'argument "scheme" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -316,10 +328,10 @@ BEGIN
 		RAISE EXCEPTION 'argument "outcome" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	IF outcome NOT IN ('churn', 'active') THEN
-		IF EXISTS (SELECT FROM segmentation.features f WHERE f.name = validate_segments.outcome) THEN
-			PERFORM segmentation._feature_argument_unsupported('outcome');
-		END IF;
-		RAISE EXCEPTION 'argument "outcome" must be churn or active' USING ERRCODE = 'invalid_parameter_value',
+		SELECT f.id INTO outcome_id FROM segmentation.features f WHERE f.name = validate_segments.outcome;
+	END IF;
+	IF outcome NOT IN ('churn', 'active') AND outcome_id IS NULL THEN
+		RAISE EXCEPTION 'argument "outcome" must be churn, active or the name of a feature' USING ERRCODE = 'invalid_parameter_value',
 			DETAIL = format('Got %s, which is not a feature either.', quote_literal(outcome)),
 			HINT = 'churn: no event in the horizon; active: some event in it.';
 	END IF;
@@ -345,7 +357,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 			      HINT = 'The outcome of days the data does not hold yet is unknown: pass an earlier as_of or a shorter horizon.';
 	END IF;
-	-- $1 scheme, $2 as_of, $3 last day of the horizon, $4 its days, $5 outcome
+	-- $1 scheme, $2 as_of, $3 last day of the horizon, $4 its days, $5 outcome,
+	-- $6 min_cell_size, $7 the outcome's feature (-1: any event)
 	RETURN QUERY EXECUTE $q$
 		WITH m AS (
 			-- members at as_of exactly
@@ -355,9 +368,9 @@ BEGIN
 			ORDER BY h.user_id, h.entered_at DESC),
 		o AS (
 			SELECT m.segment, count(*) AS n,
-			       count(*) FILTER (WHERE (coalesce(segmentation.active_days(p.behavior, $3::timestamp AT TIME ZONE 'UTC',
-			                                                                  make_interval(days => $4)), 0) > 0)
-			                              = ($5 = 'active')) AS x
+			       count(*) FILTER (WHERE (coalesce(segmentation.days_in(p.behavior, $7, $3::timestamp AT TIME ZONE 'UTC',
+			                                                              make_interval(days => $4)), 0) > 0)
+			                              = ($5 <> 'churn')) AS x
 			FROM m LEFT JOIN segmentation.profiles p ON p.user_id = m.user_id
 			GROUP BY m.segment),
 		t AS (
@@ -388,6 +401,6 @@ BEGIN
 		      FROM r WINDOW w AS (ORDER BY r.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) r
 		JOIN q ON q.segment = r.segment
 		ORDER BY r.segment
-	$q$ USING scheme, as_of, last_day, last_day - first_day, outcome, segmentation._setting('min_cell_size')::int;
+	$q$ USING scheme, as_of, last_day, last_day - first_day, outcome, segmentation._setting('min_cell_size')::int, outcome_id;
 END $$;
-COMMENT ON FUNCTION validate_segments(text, timestamptz, interval, text) IS 'Do the segments of a scheme behave differently? Per segment of the members at as_of exactly (from membership_history): users, those with the outcome (churn: no active day, active: some, on the UTC days d with date(as_of) < d <= date(as_of + horizon)), rate with a Wilson 95% CI, p and BH q of a two-proportion test against all other members, and homogeneity_p, a chi-square test across all segments (the same on every row); as_of + horizon must not pass the day of the last refresh';
+COMMENT ON FUNCTION validate_segments(text, timestamptz, interval, text) IS 'Do the segments of a scheme behave differently? Per segment of the members at as_of exactly (from membership_history): users, those with the outcome (churn: no active day, active: some, a feature name: an event of that feature, on the UTC days d with date(as_of) < d <= date(as_of + horizon)), rate with a Wilson 95% CI, p and BH q of a two-proportion test against all other members, and homogeneity_p, a chi-square test across all segments (the same on every row); as_of + horizon must not pass the day of the last refresh';

@@ -409,53 +409,87 @@ PeriodBounds(PeriodKind kind, int32 day, int64 *start, int64 *next)
 	}
 }
 
-/*
- * The periods holding active days, ascending, and how many active days each
- * holds: *starts and *days (palloc'd, grown as needed: memory in proportion
- * to the periods).  One pass over the set bits of the stored words.
- */
-static int
-ActivePeriods(const Behavior *b, PeriodKind kind, int32 **starts, int32 **days)
+/* the periods seen so far, growing one day (ascending) at a time */
+typedef struct PeriodsAcc
 {
-	int			n = 0,
-				max = 8,
-				w;
-	int64		next = PG_INT64_MIN;
+	PeriodKind	kind;
+	int			n;
+	int			max;
+	int64		next;			/* first day of the period after the last one */
+	int32	   *starts;
+	int32	   *days;
+} PeriodsAcc;
 
-	*starts = palloc(max * sizeof(int32));
-	*days = palloc(max * sizeof(int32));
-	for (w = 0; w < b->nwords; w++)
+static void
+PeriodsAdd(PeriodsAcc *acc, int32 day)
+{
+	int64		start;
+
+	if (day < acc->next)
 	{
-		uint64		word = b->words[w];
-
-		while (word != 0)
-		{
-			int32		day = (int32) (64 * (int64) b->word_ids[w] + pg_rightmost_one_pos64(word));
-			int64		start;
-
-			word &= word - 1;
-			if (day < next)
-			{
-				/* days ascend: still in the period of the last one */
-				(*days)[n - 1]++;
-				continue;
-			}
-			if (n == max)
-			{
-				max *= 2;
-				*starts = repalloc(*starts, max * sizeof(int32));
-				*days = repalloc(*days, max * sizeof(int32));
-			}
-			PeriodBounds(kind, day, &start, &next);
-			(*starts)[n] = (int32) start;
-			(*days)[n] = 1;
-			n++;
-		}
+		/* days ascend: still in the period of the last one */
+		acc->days[acc->n - 1]++;
+		return;
 	}
-	return n;
+	if (acc->n == acc->max)
+	{
+		acc->max *= 2;
+		acc->starts = repalloc(acc->starts, acc->max * sizeof(int32));
+		acc->days = repalloc(acc->days, acc->max * sizeof(int32));
+	}
+	PeriodBounds(acc->kind, day, &start, &acc->next);
+	acc->starts[acc->n] = (int32) start;
+	acc->days[acc->n] = 1;
+	acc->n++;
 }
 
-/* active_periods(b, period): the first days of the periods with an active day, ascending */
+/*
+ * The periods holding active days of feature (BEHAVIOR_ANY_FEATURE: of any
+ * event), ascending, and how many such days each holds: *starts and *days
+ * (palloc'd, grown as needed: memory in proportion to the periods).  One
+ * pass over the set bits of the stored words, or over the feature's days.
+ */
+static int
+ActivePeriods(const Behavior *b, PeriodKind kind, int32 feature, int32 **starts, int32 **days)
+{
+	PeriodsAcc	acc = {kind, 0, 8, PG_INT64_MIN, palloc(8 * sizeof(int32)), palloc(8 * sizeof(int32))};
+
+	if (feature == BEHAVIOR_ANY_FEATURE)
+	{
+		int			w;
+
+		for (w = 0; w < b->nwords; w++)
+		{
+			uint64		word = b->words[w];
+
+			while (word != 0)
+			{
+				PeriodsAdd(&acc, (int32) (64 * (int64) b->word_ids[w] + pg_rightmost_one_pos64(word)));
+				word &= word - 1;
+			}
+		}
+	}
+	else
+	{
+		const FeatureUsage *f;
+		int32		i;
+
+		CheckLegacy(b, "The active periods of a feature");
+		f = BehaviorFindFeature(b, feature);
+		for (i = 0; f != NULL && i < FeatureNDays(f); i++)
+			PeriodsAdd(&acc, FeatureDayAt(f, i).day);
+	}
+	*starts = acc.starts;
+	*days = acc.days;
+	return acc.n;
+}
+
+static int32 FeatureOrAnyArg(FunctionCallInfo fcinfo, int argno);
+
+/*
+ * active_periods(b, period [, feature]): the first days of the periods with
+ * an active day (of feature; -1: of any event), ascending
+ */
 PG_FUNCTION_INFO_V1(behavior_active_periods);
 Datum
 behavior_active_periods(PG_FUNCTION_ARGS)
@@ -463,9 +497,10 @@ behavior_active_periods(PG_FUNCTION_ARGS)
 	Behavior	tmp;
 	const Behavior *b = GET_BEHAVIOR(0);
 	PeriodKind	kind = PeriodArg(fcinfo, 1);
+	int32		feature = PG_NARGS() > 2 ? FeatureOrAnyArg(fcinfo, 2) : BEHAVIOR_ANY_FEATURE;
 	int32	   *starts,
 			   *days;
-	int			n = ActivePeriods(b, kind, &starts, &days);
+	int			n = ActivePeriods(b, kind, feature, &starts, &days);
 	Datum	   *elems = palloc(Max(n, 1) * sizeof(Datum));
 	int			i;
 
@@ -495,7 +530,7 @@ behavior_active_days_per_period(PG_FUNCTION_ARGS)
 		elog(ERROR, "active_days_per_period must return (date, int)");
 	b = GET_BEHAVIOR(0);
 	kind = PeriodArg(fcinfo, 1);
-	n = ActivePeriods(b, kind, &starts, &days);
+	n = ActivePeriods(b, kind, BEHAVIOR_ANY_FEATURE, &starts, &days);
 	for (i = 0; i < n; i++)
 	{
 		Datum		values[2] = {DateADTGetDatum(starts[i]), Int32GetDatum(days[i])};

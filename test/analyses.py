@@ -118,16 +118,22 @@ def segment_at(stays, user, t):
 
 # ---------- references ----------
 
-def retention_ref(days, stays, scheme, period, last_period, unbounded):
+def retention_ref(days, stays, scheme, period, last_period, unbounded, fdays=None, start=None, ret=None):
+    """fdays[feature][user]: the days with an event of the feature (start
+    and ret: features, None for any event)"""
     last_i = period_index(last_period, period)
     cohorts = {}
     for user, ds in days.items():
-        ps = sorted({period_start(d, period) for d in ds})
-        if ps[0] > last_period:
+        starts = fdays[start].get(user, set()) if start else ds
+        returns = fdays[ret].get(user, set()) if ret else ds
+        if not starts:
             continue
-        c = ps[0]
+        c = period_start(min(starts), period)
+        if c > last_period:
+            continue
         seg = segment_at(stays, user, midnight(c)) if scheme else None
-        idx = {period_index(p, period) for p in ps if p <= last_period}
+        idx = {period_index(period_start(d, period), period) for d in returns
+               if c <= period_start(d, period) <= last_period}
         for s in ([seg, "(all)"] if scheme else ["(all)"]):
             cohorts.setdefault((c, s), []).append(idx)
     out = []
@@ -135,7 +141,7 @@ def retention_ref(days, stays, scheme, period, last_period, unbounded):
         ci = period_index(c, period)
         for k in range(0, last_i - ci + 1):
             if unbounded:
-                r = sum(1 for idx in users if max(idx) >= ci + k)
+                r = sum(1 for idx in users if idx and max(idx) >= ci + k)
             else:
                 r = sum(1 for idx in users if ci + k in idx)
             out.append((c, s, k, len(users), r, r / len(users)))
@@ -205,7 +211,7 @@ def bh(ps):
     return out
 
 
-def validate_ref(days, hist, scheme, as_of, horizon, outcome):
+def validate_ref(days, hist, scheme, as_of, horizon, outcome, fdays=None):
     members = {}
     for (sch, user, seg, entered, exited) in hist:
         if sch == scheme and entered <= as_of and (exited is None or exited > as_of):
@@ -214,8 +220,9 @@ def validate_ref(days, hist, scheme, as_of, horizon, outcome):
     last = (as_of + horizon).date()
     groups = {}
     for user, seg in members.items():
-        active = any(first < d <= last for d in days.get(user, ()))
-        hit = active if outcome == "active" else not active
+        mine = days.get(user, ()) if outcome in ("churn", "active") else fdays[outcome].get(user, ())
+        active = any(first < d <= last for d in mine)
+        hit = not active if outcome == "churn" else active
         n, x = groups.get(seg, (0, 0))
         groups[seg] = (n + 1, x + hit)
     segs = sorted(groups)
@@ -291,6 +298,8 @@ def main():
             SELECT segmentation.define_segment('eng', 'active', 'active_days_7 >= 2', 30);
             SELECT segmentation.define_segment('eng', 'lapsed', 'recency_days > 14', 20);
             SELECT segmentation.define_segment('eng', 'regular', 'frequency >= 6', 10);
+            SELECT segmentation.define_feature('buying', '{buy}');
+            SELECT segmentation.define_feature('searching', '{search}');
             DROP ROLE IF EXISTS regress_analyses_reader;
             CREATE ROLE regress_analyses_reader IN ROLE segmentation_reader;
             -- the references count every cell, however small
@@ -317,8 +326,11 @@ def main():
         check(f"seed {seed}: every event loaded", cur.fetchone()[0] == len(rows))
 
         days = {}
-        for u, ts, _ in rows:
+        fdays = {"buying": {}, "searching": {}}
+        for u, ts, e in rows:
             days.setdefault(u, set()).add(ts.astimezone(UTC).date())
+            if e in ("buy", "search"):
+                fdays["buying" if e == "buy" else "searching"].setdefault(u, set()).add(ts.astimezone(UTC).date())
         cur.execute("SELECT scheme, user_id, segment, entered_at, exited_at FROM segmentation.membership_history")
         hist = cur.fetchall()
         stays = {"eng": {}, "fresh": {}, None: {}}
@@ -340,6 +352,14 @@ def main():
                             "SELECT * FROM segmentation.retention_matrix(%s, %s, unbounded => %s)", (period, scheme, unbounded),
                             retention_ref(days, stays[scheme], scheme, period, last_period, unbounded),
                             lambda r: (r[0], seg_order(r[1]), r[2]))
+                # by feature: cohorts by the first buy, retained by a search or a buy
+                for start, ret, unbounded in [("buying", None, False), (None, "searching", False),
+                                              ("buying", "buying", True), ("buying", "searching", False)]:
+                    compare(cur, f"{label}: retention_matrix start {start} return {ret} unbounded={unbounded}",
+                            "SELECT * FROM segmentation.retention_matrix(%s, %s, %s, %s, %s)",
+                            (period, scheme, start, ret, unbounded),
+                            retention_ref(days, stays[scheme], scheme, period, last_period, unbounded, fdays, start, ret),
+                            lambda r: (r[0], seg_order(r[1]), r[2]))
                 compare(cur, f"{label}: lifecycle", "SELECT * FROM segmentation.lifecycle(%s, %s)", (period, scheme),
                         lifecycle_ref(days, stays[scheme], scheme, period, last_period),
                         lambda r: (r[0], seg_order(r[1]), LIFECYCLE_ORDER[r[2]]))
@@ -349,10 +369,10 @@ def main():
 
         for as_of in [STAGES[0], STAGES[0] + dt.timedelta(days=3, hours=5), STAGES[1], STAGES[1] - dt.timedelta(microseconds=1)]:
             for horizon in [dt.timedelta(days=7), dt.timedelta(days=30), dt.timedelta(hours=30)]:
-                for outcome in ["churn", "active"]:
+                for outcome in ["churn", "active", "buying"]:
                     compare(cur, f"seed {seed} validate_segments as_of {as_of:%m-%d %H:%M} horizon {horizon} {outcome}",
                             "SELECT * FROM segmentation.validate_segments('eng', %s, %s, %s)", (as_of, horizon, outcome),
-                            validate_ref(days, hist, "eng", as_of, horizon, outcome), lambda r: r[0])
+                            validate_ref(days, hist, "eng", as_of, horizon, outcome, fdays), lambda r: r[0])
 
         # the session's time zone changes nothing; a reader sees the same rows
         calls = ["retention_matrix('week', 'eng')", "retention_matrix('month', NULL, unbounded => true)",

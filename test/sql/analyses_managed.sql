@@ -98,13 +98,23 @@ SELECT segmentation._chi2_homogeneity('{1}', '{5}') AS one_group, segmentation._
 -- before the first refresh: nobody was a member
 SELECT count(*) FROM segmentation.validate_segments('eng', '2024-01-14', '1 day');
 
+-- by feature: u1's cohort is the week of its first buy (2024-01-08); it
+-- comes back (any event) in the week of 2024-01-22, never buys again
+SELECT * FROM segmentation.retention_matrix('week', NULL, 'buying');
+SELECT * FROM segmentation.retention_matrix('week', NULL, 'buying', 'buying', unbounded => true);
+-- (no start feature: every user's cohort, retained by a buy: u1 in its week 1)
+SELECT * FROM segmentation.retention_matrix('week', NULL, '*', 'buying') WHERE retained_users > 0;
+-- outcome a feature: the members of 2024-01-15 who bought in the 7 days
+-- after it (no one: u1's only buy was on 2024-01-08)
+SELECT segment, users, outcome_users FROM segmentation.validate_segments('eng', '2024-01-15', '7 days', 'buying');
+
 -- refused arguments, each naming what is wrong
 \set VERBOSITY default
 SELECT * FROM segmentation.retention_matrix('year');
 SELECT * FROM segmentation.retention_matrix(NULL);
 SELECT * FROM segmentation.retention_matrix('week', 'nope');
-SELECT * FROM segmentation.retention_matrix('week', NULL, 'buying');
-SELECT * FROM segmentation.retention_matrix('week', NULL, NULL, 'buying');
+SELECT * FROM segmentation.retention_matrix('week', NULL, 'nope');
+SELECT * FROM segmentation.retention_matrix('week', NULL, NULL, 'nope');
 SELECT * FROM segmentation.retention_matrix('week', NULL, unbounded => NULL);
 SELECT * FROM segmentation.lifecycle('quarter');
 SELECT * FROM segmentation.lifecycle('week', 'nope');
@@ -119,7 +129,6 @@ SELECT * FROM segmentation.validate_segments('eng', '2024-01-15', '0 days');
 SELECT * FROM segmentation.validate_segments('eng', '2024-01-15', '-3 days');
 SELECT * FROM segmentation.validate_segments('eng', '2024-01-15 10:00', '3 hours');
 SELECT * FROM segmentation.validate_segments('eng', '2024-01-15', '7 days', NULL);
-SELECT * FROM segmentation.validate_segments('eng', '2024-01-15', '7 days', 'buying');
 SELECT * FROM segmentation.validate_segments('eng', '2024-01-15', '7 days', 'nope');
 SELECT * FROM segmentation.validate_segments('eng', '2024-01-30', '1 day');
 SELECT * FROM segmentation.validate_segments('eng', '2024-01-20', '14 days');
