@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|funnels|experiments|pipeline|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|funnels|analyses|experiments|pipeline|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -7,6 +7,7 @@
 #   funnels:  window_funnel against the plain SQL of the same funnel, 2M events (bench/funnels.py)
 #   pipeline: write overhead of tracking, and full vs incremental refresh of
 #             1M users / 10M events (bench/pipeline.py)
+#   analyses: retention_matrix, lifecycle, stickiness, validate_segments at 1M users (bench/analyses.py)
 #   experiments: the materialized readout at 100,000 assignments: reading it,
 #             computing it, what it adds to a refresh (bench/experiments.py)
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -23,6 +24,9 @@ if [ "$what" = core ] || [ "$what" = all ]; then
 fi
 if [ "$what" = funnels ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/funnels.py" 2000000 3
+fi
+if [ "$what" = analyses ] || [ "$what" = all ]; then
+	"$PYTHON" "$ROOT/bench/analyses.py" 1000000 10 3
 fi
 if [ "$what" = experiments ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/experiments.py" 200000 100000 10 5

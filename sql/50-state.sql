@@ -33,9 +33,12 @@ COMMENT ON COLUMN rejected_events.reason IS 'Why it was rejected';
 COMMENT ON COLUMN rejected_events.rejected_at IS 'When';
 
 -- Why an event cannot be used, or NULL: what behavior_agg would refuse
--- (src/behavior.c: finite times, finite values under 1e24), what has no user,
--- and a user id too long for the index of profiles (which would stop every
--- refresh).  user_bytes: the user id's length as text, NULL for no user.
+-- (src/behavior.c: finite times, finite values), what has no user, a user id
+-- too long for the index of profiles, and a value of 1e15 or more (behavior_agg
+-- takes values under 1e24, but 171,000 of those sum past the 1.7e29 a behavior
+-- holds; under 1e15 that takes 1.7e14 events of one user): each of these
+-- would stop every refresh.  user_bytes: the user id's length as text, NULL
+-- for no user.
 CREATE FUNCTION _reject_reason(user_bytes int, ts timestamptz, value float8) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 SELECT CASE WHEN user_bytes IS NULL THEN 'user id is NULL'
@@ -45,7 +48,7 @@ SELECT CASE WHEN user_bytes IS NULL THEN 'user id is NULL'
             WHEN value IS NULL THEN NULL
             WHEN value OPERATOR(pg_catalog.=) 'NaN'::pg_catalog.float8 THEN 'value is NaN'
             WHEN pg_catalog.abs(value) OPERATOR(pg_catalog.=) 'Infinity'::pg_catalog.float8 THEN 'value is infinite'
-            WHEN pg_catalog.abs(value) OPERATOR(pg_catalog.>=) 1e24::pg_catalog.float8 THEN 'value is out of range (1e24 or more)'
+            WHEN pg_catalog.abs(value) OPERATOR(pg_catalog.>=) 1e15::pg_catalog.float8 THEN 'value is out of range (1e15 or more)'
        END
 $$;
 COMMENT ON FUNCTION _reject_reason(int, timestamptz, float8) IS 'Internal: why refresh rejects an event, or NULL';

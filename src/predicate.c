@@ -520,7 +520,7 @@ PredicateErrorContext(void *arg)
  * FROM <scores table>", analyzed and checked; of type want.
  */
 static Node *
-AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want)
+AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want, size_t maxlen)
 {
 	char	   *relname = get_rel_name(relid);
 	char	   *sql;
@@ -538,8 +538,8 @@ AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	if (strlen(predicate) > PREDICATE_MAX_LENGTH)
-		Refuse(psprintf("longer than %d bytes", PREDICATE_MAX_LENGTH), NULL);
+	if (strlen(predicate) > maxlen)
+		Refuse(psprintf("longer than %zu bytes", maxlen), NULL);
 
 	/* (the newline ends a -- comment the predicate may close with) */
 	sql = psprintf("SELECT (%s\n) FROM %s.%s", predicate,
@@ -634,8 +634,10 @@ PlanExpression(Node *expr)
 
 /*
  * Predicates are parsed, printed and compiled with fixed settings, whoever
- * does it: a literal such as '2024-03-01' is a time in UTC, and the text
- * stored at define time is the text refresh gets again.  Returns the GUC
+ * does it: a literal such as '2024-03-01' is a time in UTC, 'a\nb' is four
+ * characters, x = NULL is never x IS NULL, and the text stored at define
+ * time is the text refresh gets again (review eight stopped every refresh
+ * with a predicate defined under standard_conforming_strings = off).  Returns the GUC
  * nest level to give AtEOXact_GUC.
  */
 static int
@@ -647,6 +649,12 @@ PinSettings(void)
 	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* and what changes how the text parses, or prints back */
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("transform_null_equals", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("array_nulls", "on", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("timezone_abbreviations", "Default", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("quote_all_identifiers", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return level;
 }
 
@@ -686,7 +694,8 @@ check_predicate(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"schema\" must be the schema of segmentation.scores")));
 	level = PinSettings();
-	expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid, PG_GETARG_OID(2), BOOLOID);
+	expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid, PG_GETARG_OID(2), BOOLOID,
+							 PREDICATE_MAX_LENGTH);
 	(void) PlanExpression(copyObject(expr));
 	result = cstring_to_text(deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
 												false, false));
@@ -845,8 +854,12 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("arguments \"schemes\" and \"rules\" must not contain NULL")));
 		c->schemes[i] = TextDatumGetCString(sv[i]);
+		/*
+		 * a scheme's rule holds all its predicates, each one checked within
+		 * PREDICATE_MAX_LENGTH by refresh: no limit of its own
+		 */
 		expr = PlanExpression(AnalyzeExpression(TextDatumGetCString(rv[i]), relid,
-												get_rel_namespace(relid), TEXTOID));
+												get_rel_namespace(relid), TEXTOID, SIZE_MAX));
 		c->rules[i] = ExecInitExpr(expr, NULL);
 		FindAtoms((Node *) expr, c);
 	}

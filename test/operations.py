@@ -860,12 +860,38 @@ def long_user_id_is_rejected():
     conn.close()
 
 
+def huge_values_are_rejected():
+    """Eighth review: 171,000 events of 9.99e23 for one user, each accepted
+    (under the 1e24 a value may reach), summed past the 128-bit fixed point of
+    behaviors (1.7e29) and every refresh failed, as long as the rows were
+    there. A value of 1e15 or more is now a rejected event: a sum would need
+    1.7e14 events of one user to overflow."""
+    conn, cur = database(events=False)
+    cur.execute("""CREATE TABLE public.tev (uid bigint, at timestamptz, name text, amount float8);
+                   SELECT segmentation.track('public.tev', 'uid', 'at', 'name', 'amount');
+                   INSERT INTO public.tev VALUES (1, '2024-01-01', 'buy', 1)""")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    cur.execute("""INSERT INTO public.tev SELECT 999, '2024-01-10'::timestamptz + g * interval '1 second', 'buy', 9.99e23
+                   FROM generate_series(1, 171000) g;
+                   INSERT INTO public.tev VALUES (2, '2024-01-03', 'buy', 9.99e14)""")
+    errs = [error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')"),
+            error_of(cur, "SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")]
+    cur.execute("SELECT reason, count(*) FROM segmentation.rejected_events GROUP BY 1")
+    rejected = cur.fetchall()
+    check("values of 1e15 or more are rejected events, not a sum that stops every refresh (incremental and full)",
+          errs == [None, None] and rejected == [("value is out of range (1e15 or more)", 171000)]
+          and one(cur, "SELECT segmentation.value_sum(behavior) FROM segmentation.profiles WHERE user_id = 2") == 9.99e14,
+          (errs, rejected))
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
                  untrack_and_ddl, dump_restore_renumbers, refresh_status, create_state_domain, owner_retypes_to_own_cast,
                  admin_edits_sources, row_level_security, refresh_lock, owner_plants_code_in_the_table, owner_races_the_check,
-                 admin_reads_events_through_the_readout, owner_swaps_schema_names, long_user_id_is_rejected):
+                 admin_reads_events_through_the_readout, owner_swaps_schema_names, long_user_id_is_rejected,
+                 huge_values_are_rejected):
         if names and test.__name__ not in names:
             continue
         try:

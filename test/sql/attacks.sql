@@ -178,6 +178,23 @@ SELECT segmentation.define_segment('s', 'ok', $$frequency > 1.5 AND rfm_cell LIK
                                             AND array_position(features_used, 'x') > 0 AND cardinality(features_used) > 0
                                             AND substring(rfm_cell, 1, 1) = '5'$$);
 SELECT checked_predicate FROM segmentation.segments WHERE scheme = 's';
+-- nor on how the definer's session parses text (review eight: refresh, under
+-- the default settings, read 'a\nb' and x = NULL otherwise, and stopped);
+-- and a scheme may hold predicates that add up to more than one may be
+SET standard_conforming_strings = off;
+SET transform_null_equals = on;
+SET array_nulls = off;
+SELECT segmentation.define_segment('parse', 'a', $$rfm_cell <> 'a\nb' AND (rfm_cell = NULL) IS NULL AND '{NULL}'::text[] <> features_used$$);
+RESET standard_conforming_strings;
+RESET transform_null_equals;
+RESET array_nulls;
+SELECT segmentation.define_segment('parse', 'b' || g, '(rfm_cell <> ''' || repeat('x', 5100) || ''')', g) FROM generate_series(1, 2) g;
+SELECT name, left(checked_predicate, 80) FROM segmentation.segments WHERE scheme = 'parse' ORDER BY name;
+RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-02') IS NOT NULL AS refreshed;
+SELECT count(*) AS in_parse_a FROM segmentation.memberships WHERE scheme = 'parse' AND segment = 'a';
+SET ROLE regress_att_admin;
+SELECT segmentation.drop_segment('parse', name) FROM segmentation.segments WHERE scheme = 'parse';
 
 -- 9. ';' and '--' inside a string literal, and a comment at the end, are fine
 SELECT segmentation.define_segment('s', 'quoted', $$rfm_cell <> 'a;b' AND rfm_cell <> 'c--d' -- a comment$$);
