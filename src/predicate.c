@@ -38,6 +38,7 @@
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
@@ -623,6 +624,122 @@ CheckFoldedNode(Node *node, void *context)
 	return expression_tree_walker(node, CheckFoldedNode, context);
 }
 
+/*
+ * What a predicate costs per user, bounded before it is stored.  Every
+ * allowed function is linear in its input, but calls nest: lower() 700 deep
+ * around a 4,000-byte string lowers 2.8 MB per user (review eight).  So each
+ * value of the planned expression gets an upper bound on its length in bytes,
+ * and each call costs the length of what it reads (LIKE and strpos: haystack
+ * times pattern); the total must stay within PREDICATE_MAX_COST.  Columns are
+ * short (rfm_cell) or feature names (features_used): generous bounds.
+ */
+#define PREDICATE_MAX_COST 200000.0
+#define COLUMN_TEXT_LEN 64.0
+#define COLUMN_ARRAY_LEN 4096.0
+#define CAST_TEXT_LEN 400.0		/* a number or a time printed */
+
+typedef struct CostAcc
+{
+	double		sumlen;			/* of the children's values */
+	double		maxlen;
+	double		cost;			/* of computing the children */
+	int			nchildren;
+	double		lens[2];		/* of the first two children */
+} CostAcc;
+
+static void NodeCost(Node *node, double *len, double *cost);
+
+static bool
+ChildCost(Node *node, void *context)
+{
+	CostAcc    *acc = (CostAcc *) context;
+	double		len,
+				cost;
+
+	if (node == NULL)
+		return false;
+	/* the arguments of a call, the WHEN clauses of a CASE: children too */
+	if (IsA(node, List) || IsA(node, CaseWhen))
+		return expression_tree_walker(node, ChildCost, context);
+	NodeCost(node, &len, &cost);
+	acc->sumlen += len;
+	acc->maxlen = Max(acc->maxlen, len);
+	acc->cost += cost;
+	if (acc->nchildren < 2)
+		acc->lens[acc->nchildren] = len;
+	acc->nchildren++;
+	return false;
+}
+
+static void
+NodeCost(Node *node, double *len, double *cost)
+{
+	CostAcc		acc = {0, 0, 0, 0, {0, 0}};
+	bool		varlena;
+
+	check_stack_depth();
+	varlena = get_typlen(exprType(node)) == -1;
+	if (IsA(node, Const))
+	{
+		Const	   *c = (Const *) node;
+
+		*len = c->constisnull || c->constlen != -1 ? 8 : VARSIZE_ANY(DatumGetPointer(c->constvalue));
+		*cost = 0;
+		return;
+	}
+	if (IsA(node, Var))
+	{
+		*len = !varlena ? 8 : type_is_array(exprType(node)) ? COLUMN_ARRAY_LEN : COLUMN_TEXT_LEN;
+		*cost = 0;
+		return;
+	}
+	(void) expression_tree_walker(node, ChildCost, &acc);
+	/* every node reads its inputs once */
+	*cost = acc.cost + acc.sumlen + 1;
+	switch (nodeTag(node))
+	{
+		case T_FuncExpr:
+		case T_OpExpr:
+		case T_DistinctExpr:
+		case T_NullIfExpr:
+			{
+				Oid			funcid = IsA(node, FuncExpr) ? ((FuncExpr *) node)->funcid : ((OpExpr *) node)->opfuncid;
+				bool		like = !IsA(node, FuncExpr) && IsLikeOperator(((OpExpr *) node)->opno);
+
+				/* comparing a string with a pattern: the product of the lengths */
+				if (funcid == F_STRPOS || like)
+					*cost += acc.lens[0] * acc.lens[1];
+				/* a function of strings or arrays makes at most what it reads */
+				*len = varlena ? acc.sumlen + 8 : 8;
+				break;
+			}
+		case T_CoerceViaIO:
+			*len = varlena ? acc.sumlen + CAST_TEXT_LEN : 8;
+			break;
+		case T_ArrayExpr:
+			*len = acc.sumlen + 8;
+			break;
+		default:
+			/* CASE, COALESCE, GREATEST, AND, IS NULL...: one of their inputs */
+			*len = varlena ? acc.maxlen : 8;
+			break;
+	}
+}
+
+static void
+CheckCost(Node *planned)
+{
+	double		len,
+				cost;
+
+	NodeCost(planned, &len, &cost);
+	if (cost > PREDICATE_MAX_COST)
+		Refuse("too costly to run for every user",
+			   psprintf("Its calls read up to about %.0f bytes per user; at most %.0f are allowed "
+						"(nested string functions and LIKE or strpos on long strings add up).",
+						cost, PREDICATE_MAX_COST));
+}
+
 static Expr *
 PlanExpression(Node *expr)
 {
@@ -696,7 +813,7 @@ check_predicate(PG_FUNCTION_ARGS)
 	level = PinSettings();
 	expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid, PG_GETARG_OID(2), BOOLOID,
 							 PREDICATE_MAX_LENGTH);
-	(void) PlanExpression(copyObject(expr));
+	CheckCost((Node *) PlanExpression(copyObject(expr)));
 	result = cstring_to_text(deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
 												false, false));
 	AtEOXact_GUC(true, level);

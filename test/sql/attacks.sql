@@ -158,6 +158,14 @@ SELECT segmentation.define_segment('s', 'a', $$recency_days::numeric > 1e20000$$
 SELECT segmentation.define_segment('s', 'a', $$strpos(rfm_cell || '9e131071'::text::numeric::text, '1$$ || repeat('0', 99) || $$') > 0$$);
 SELECT segmentation.define_segment('s', 'a', $$('9e' || '131071')::numeric > frequency$$);
 SELECT segmentation.define_segment('s', 'a', $$strpos((rfm_cell || 'e131071')::numeric::text, '1$$ || repeat('0', 99) || $$') > 0$$);
+-- (nor what nests linear functions: lower() 700 deep around a 4,000-byte
+-- string lowered 2.8 MB per user at every refresh: review eight)
+SELECT segmentation.define_segment('s', 'a', repeat('lower(', 700) || 'rfm_cell || ''' || repeat('A', 4000) || '''' || repeat(')', 700) || ' = ''x''');
+SELECT segmentation.define_segment('s', 'a', repeat('upper(', 40) || 'rfm_cell || ''' || repeat('A', 5000) || '''' || repeat(')', 40) || ' = ''x''');
+SELECT segmentation.define_segment('s', 'a', $$rfm_cell || '$$ || repeat('a', 3000) || $$' LIKE '%$$ || repeat('a', 90) || $$b%'$$);
+-- (what folds to a constant costs nothing per user)
+SELECT segmentation.define_segment('s', 'a', repeat('lower(', 700) || '''' || repeat('A', 4000) || '''' || repeat(')', 700) || ' = rfm_cell');
+SELECT segmentation.drop_segment('s', 'a');
 -- (and what is stored, printed back, is within the limit refresh checks again)
 SELECT segmentation.define_segment('s', 'a', 'frequency > ' || repeat('1+', 3000) || '1');
 -- short ones are fine
