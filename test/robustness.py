@@ -203,6 +203,22 @@ def feature_days(cur):
             timings[order] = min(timings.get(order, 1e9), time.perf_counter() - t0)
     check(timings["md5(d::text)"] < 3 * timings["d, md5(d::text)"] + 0.3,
           f"union of 200,000 one-day values in random order costs about what it costs in time order ({timings})")
+    # days that alternate around a center (0, +1, -1, +2, ...), each just
+    # outside the dense window: every one grew it, O(n^2), 46 s at 320,000
+    # (review eight); about what time order costs
+    cur.execute("""CREATE TEMP TABLE alternating AS
+                   SELECT k, '1500-01-01 12:00+00'::timestamptz
+                             + (CASE WHEN k % 2 = 0 THEN k / 2 ELSE -(k + 1) / 2 END) * interval '1 day' AS ts
+                   FROM generate_series(0, 319999) k""")
+    timings = {}
+    for _ in range(3):
+        for order in ("ts, k", "k, ts"):
+            t0 = time.perf_counter()
+            cur.execute(f"SELECT segmentation.active_days(segmentation.behavior_agg(ts ORDER BY {order})) FROM alternating")
+            days = cur.fetchone()[0]
+            timings[order] = min(timings.get(order, 1e9), time.perf_counter() - t0)
+    check(days == 320000 and timings["k, ts"] < 3 * timings["ts, k"] + 0.3,
+          f"320,000 days alternating around a center cost about what they cost in time order ({days}, {timings})")
     cur.execute("""SELECT r::text = o::text, cardinality(segmentation.features(r)), segmentation.days_in(r, 1999, %s),
                           segmentation.periods_with(r, -1, %s, 1, '1 day', 100000)
                    FROM (SELECT segmentation.behavior_agg(ts, f ORDER BY md5(f::text || d::text)) r FROM pairs) x,
