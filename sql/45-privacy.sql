@@ -426,3 +426,125 @@ BEGIN
 	RETURN m;
 END $$;
 COMMENT ON FUNCTION _suppress_mask(bigint[], boolean[], int) IS 'Internal: which cells of a group are suppressed: those of fewer than k users or forced, and the smallest others until the suppressed ones are two or more and hold k users or more (complementary suppression)';
+
+-- Which cells to suppress when a cell is in several groups whose sums are
+-- published or derivable (linked tables: lifecycle's statuses add up per
+-- segment and follow each other from period to period; a day's moves hold
+-- the (new) moves, which add up to the same number in every scheme): cell
+-- i is in the groups named by the non-NULL keys[i][1..], and _suppress_mask
+-- is applied to every group, with what is suppressed already forced, until
+-- nothing changes.  So every group ends with no cell suppressed, or two or
+-- more holding k users or more, or all; ties go to the earlier cell.
+CREATE FUNCTION _suppress_groups(users bigint[], keys text[], k int) RETURNS boolean[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	n int := coalesce(cardinality(users), 0);
+	w int;
+	m boolean[];
+	cg int[];       -- the groups of each cell, w per cell (0: none)
+	cs int[];       -- the cells of each group, group after group
+	gs int[];       -- the group of each of those
+	first int[];    -- where each group's cells start in cs
+	dirty boolean[];
+	ng int;
+	sub bigint[];
+	f boolean[];
+	r boolean[];
+	changed boolean := true;
+	c int;
+BEGIN
+	IF n = 0 THEN
+		RETURN '{}'::boolean[];
+	END IF;
+	IF array_ndims(keys) <> 2 OR array_length(keys, 1) <> n THEN
+		RAISE EXCEPTION 'keys must be a two-dimensional array with a row per cell' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	w := array_length(keys, 2);
+	m := array_fill(false, ARRAY[n]);
+	FOR i IN 1 .. n LOOP
+		m[i] := users[i] IS NULL OR users[i] < k;
+	END LOOP;
+	-- groups as numbers (a subscript of a text array is not constant time;
+	-- unnest reads keys in row-major order)
+	WITH x AS (
+		SELECT u.key, u.e, ((u.e - 1) / w + 1)::int AS c,
+		       CASE WHEN u.key IS NOT NULL THEN dense_rank() OVER (ORDER BY u.key) END::int AS g
+		FROM unnest(keys) WITH ORDINALITY u(key, e))
+	SELECT array_agg(coalesce(x.g, 0) ORDER BY x.e),
+	       array_agg(x.c ORDER BY x.g, x.c) FILTER (WHERE x.g IS NOT NULL),
+	       array_agg(x.g ORDER BY x.g, x.c) FILTER (WHERE x.g IS NOT NULL)
+	INTO cg, cs, gs FROM x;
+	IF cs IS NULL THEN
+		RETURN m;
+	END IF;
+	ng := gs[cardinality(gs)];
+	first := array_fill(0, ARRAY[ng + 1]);
+	FOR i IN REVERSE cardinality(gs) .. 1 LOOP
+		first[gs[i]] := i;
+	END LOOP;
+	first[ng + 1] := cardinality(cs) + 1;
+	-- a group is looked at again only when one of its cells was suppressed
+	dirty := array_fill(true, ARRAY[ng]);
+	WHILE changed LOOP
+		changed := false;
+		FOR g IN 1 .. ng LOOP
+			CONTINUE WHEN NOT dirty[g];
+			dirty[g] := false;
+			sub := '{}';
+			f := '{}';
+			FOR i IN first[g] .. first[g + 1] - 1 LOOP
+				sub := sub || users[cs[i]];
+				f := f || m[cs[i]];
+			END LOOP;
+			CONTINUE WHEN NOT (true = ANY (f) AND false = ANY (f));
+			r := segmentation._suppress_mask(sub, f, k);
+			FOR i IN first[g] .. first[g + 1] - 1 LOOP
+				c := cs[i];
+				IF r[i - first[g] + 1] AND NOT m[c] THEN
+					m[c] := true;
+					changed := true;
+					FOR j IN 1 .. w LOOP
+						IF cg[(c - 1) * w + j] > 0 THEN
+							dirty[cg[(c - 1) * w + j]] := true;
+						END IF;
+					END LOOP;
+				END IF;
+			END LOOP;
+		END LOOP;
+	END LOOP;
+	RETURN m;
+END $$;
+COMMENT ON FUNCTION _suppress_groups(bigint[], text[], int) IS 'Internal: which cells are suppressed when cells are in several groups (keys[i]: the groups of cell i): _suppress_mask on every group, again until nothing changes';
+
+-- Two segments of two schemes whose users differ by fewer than k (or one
+-- and the rest of the other's scheme) give those few users' count, and the
+-- sums of their scores, as the difference of two rows of segment_summary.
+-- From the users per combination of segments (combos: {"scheme":
+-- "segment", ...}, users[i] of combos[i]), the pairs of segments in two
+-- schemes 1 to k - 1 users apart, and the one of each pair to suppress: the
+-- smaller (the later scheme's on a tie).  A pure function of its arguments:
+-- segment_summary calls it as its reader.
+CREATE FUNCTION _near_segments(combos jsonb[], users bigint[], k int) RETURNS TABLE (scheme text, segment text)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	RETURN QUERY
+	WITH cell AS (
+		SELECT u.i, e.key AS scheme, e.value #>> '{}' AS segment, u.n
+		FROM unnest(combos, users) WITH ORDINALITY u(c, n, i), jsonb_each(u.c) e
+		WHERE jsonb_typeof(u.c) = 'object'),
+	seg AS (
+		SELECT c.scheme, c.segment, sum(c.n) AS n, sum(sum(c.n)) OVER (PARTITION BY c.scheme) AS total
+		FROM cell c GROUP BY c.scheme, c.segment),
+	pair AS (
+		SELECT a.scheme, a.segment, b.scheme AS other_scheme, b.segment AS other_segment, sum(a.n) AS n
+		FROM cell a JOIN cell b ON b.i = a.i AND a.scheme < b.scheme
+		GROUP BY 1, 2, 3, 4)
+	SELECT DISTINCT CASE WHEN a.n < b.n THEN a.scheme ELSE b.scheme END,
+	                CASE WHEN a.n < b.n THEN a.segment ELSE b.segment END
+	FROM seg a JOIN seg b ON a.scheme < b.scheme
+	LEFT JOIN pair x ON x.scheme = a.scheme AND x.segment = a.segment AND x.other_scheme = b.scheme AND x.other_segment = b.segment
+	CROSS JOIN LATERAL (SELECT a.n + b.n - 2 * coalesce(x.n, 0) AS apart) d
+	-- (the rest of b's scheme: b.total - b.n users, apart from a by b.total - apart)
+	WHERE d.apart BETWEEN 1 AND k - 1 OR b.total - d.apart BETWEEN 1 AND k - 1;
+END $$;
+COMMENT ON FUNCTION _near_segments(jsonb[], bigint[], int) IS 'Internal: from the users per combination of segments, the segments of two schemes fewer than k users apart (or one and the rest of the other''s scheme): the smaller of each pair, which segment_summary suppresses';

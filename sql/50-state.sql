@@ -156,7 +156,11 @@ BEGIN
 
 	-- Cells of fewer than min_cell_size users show no numbers (suppressed),
 	-- with more cells of the scheme suppressed so that none can be found
-	-- from the others (every user is in every scheme: the total is known)
+	-- from the others (every user is in every scheme: the total is known).
+	-- Two segments of two schemes whose users differ by fewer than
+	-- min_cell_size (or one and the rest of the other's scheme) would give
+	-- those few users' count and mean scores by difference: the smaller of
+	-- the two is suppressed too (the later scheme's on a tie).
 	CREATE VIEW segmentation.segment_summary AS
 	WITH c AS (
 		SELECT m.key AS scheme, m.value ->> 0 AS segment, count(*)::bigint AS users,
@@ -167,9 +171,22 @@ BEGIN
 		       avg(u.adoption_rate)::float8 AS mean_adoption_rate
 		FROM segmentation._user_state u, jsonb_each(u.segments) m
 		GROUP BY m.key, m.value ->> 0),
+	combo AS (
+		-- users per combination of segments, one per scheme
+		SELECT (SELECT jsonb_object_agg(m.key, m.value -> 0) FROM jsonb_each(p.segments) m) AS segments, count(*) AS users
+		FROM segmentation.profiles p
+		WHERE NOT p.opted_out
+		GROUP BY 1),
+	near AS (
+		SELECT n.scheme, n.segment
+		FROM (SELECT array_agg(x.segments) AS segments, array_agg(x.users) AS users FROM combo x) z
+		CROSS JOIN segmentation._cell_size k
+		CROSS JOIN LATERAL segmentation._near_segments(z.segments, z.users, k.k) n),
 	s AS (
 		SELECT c.*, sum(c.users) OVER (PARTITION BY c.scheme) AS total,
-		       (segmentation._suppress_mask(array_agg(c.users) OVER w, NULL::boolean[], k.k))[row_number() OVER w] AS suppressed
+		       (segmentation._suppress_mask(array_agg(c.users) OVER w,
+		                                    array_agg(EXISTS (SELECT FROM near n WHERE n.scheme = c.scheme AND n.segment = c.segment)) OVER w,
+		                                    k.k))[row_number() OVER w] AS suppressed
 		FROM c CROSS JOIN segmentation._cell_size k
 		WINDOW w AS (PARTITION BY c.scheme ORDER BY c.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
 	SELECT s.scheme, s.segment,
@@ -182,21 +199,27 @@ BEGIN
 	       CASE WHEN NOT s.suppressed THEN s.mean_adoption_rate END AS mean_adoption_rate,
 	       s.suppressed
 	FROM s;
-	-- (suppression per scheme and day: the moves of one day are one group)
+	-- The moves of a scheme on one day are one group; in it, the (new) moves
+	-- are another, and the (gone) moves another: a user new (or gone) that
+	-- day makes one in every scheme, so their sum is the same in every scheme
+	-- and known from any scheme that shows them all (_suppress_groups)
 	CREATE VIEW segmentation.segment_migration AS
 	WITH c AS (
 		SELECT scheme, coalesce(from_segment, '(new)') AS from_segment, coalesce(to_segment, '(gone)') AS to_segment,
 		       date_trunc('day', at, 'UTC') AS period, count(DISTINCT user_id)::bigint AS users
 		FROM segmentation.transitions
 		GROUP BY 1, 2, 3, 4),
-	s AS (
-		SELECT c.*,
-		       (segmentation._suppress_mask(array_agg(c.users) OVER w, NULL::boolean[], k.k))[row_number() OVER w] AS suppressed
+	g AS (
+		SELECT c.scheme, c.period, array_agg(c.from_segment ORDER BY c.from_segment, c.to_segment) AS froms,
+		       array_agg(c.to_segment ORDER BY c.from_segment, c.to_segment) AS tos,
+		       array_agg(c.users ORDER BY c.from_segment, c.to_segment) AS users,
+		       segmentation._suppress_groups(array_agg(c.users ORDER BY c.from_segment, c.to_segment),
+		           array_agg(ARRAY['day', CASE WHEN c.from_segment = '(new)' THEN 'new' END, CASE WHEN c.to_segment = '(gone)' THEN 'gone' END]
+		                     ORDER BY c.from_segment, c.to_segment), k.k) AS suppressed
 		FROM c CROSS JOIN segmentation._cell_size k
-		WINDOW w AS (PARTITION BY c.scheme, c.period ORDER BY c.from_segment, c.to_segment
-		             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
-	SELECT s.scheme, s.from_segment, s.to_segment, s.period, CASE WHEN NOT s.suppressed THEN s.users END AS users, s.suppressed
-	FROM s;
+		GROUP BY c.scheme, c.period, k.k)
+	SELECT g.scheme, s.from_segment, s.to_segment, g.period, CASE WHEN NOT s.suppressed THEN s.users END AS users, s.suppressed
+	FROM g, unnest(g.froms, g.tos, g.users, g.suppressed) s(from_segment, to_segment, users, suppressed);
 	COMMENT ON VIEW segmentation.segment_summary IS 'Size and mean scores of every segment of every scheme';
 	COMMENT ON COLUMN segmentation.segment_summary.scheme IS 'Scheme';
 	COMMENT ON COLUMN segmentation.segment_summary.segment IS 'Segment (unsegmented: no predicate matched)';

@@ -322,8 +322,11 @@ def small_cells(cur):
         # (experiment_lift's targetable_users, the segment's members now, is a
         # cell of its own: NULL when fewer than K, whatever the row)
         last = -2 if name == "experiment_lift" else -1
+        # (what pools several rows pools the rows shown only: differencing() checks it)
+        pooled = {"experiment_lift": {15, 16, 17, 21, 24}, "validate_segments": {7, 8}}.get(name, set())
         check(f"{name}: a row shown shows the true numbers",
-              all(r[:last] == t[:last] for r, t in zip(rows, true_rows) if not r[-1]))
+              all([x for i, x in enumerate(r[:last]) if i not in pooled] == [x for i, x in enumerate(t[:last]) if i not in pooled]
+                  for r, t in zip(rows, true_rows) if not r[-1]))
         if name == "experiment_lift":
             check("experiment_lift: targetable_users of fewer than K users is NULL",
                   all(r[-2] is None for r, t in zip(rows, true_rows) if t[-2] is not None and t[-2] < K))
@@ -338,10 +341,11 @@ def small_cells(cur):
                   not forced and alone, forced[:3])
         # complementary suppression: within a group (whose total is known),
         # the suppressed cells are none, or all, or two or more holding K together
+        # (an (all) row is a cell of its group: when it is suppressed too, the
+        # group's total is not known)
         groups = {}
         for r, t in zip(rows, true_rows):
-            if not is_all(r):
-                groups.setdefault(group(r), []).append((r[-1], t[ucol]))
+            groups.setdefault(group(r), []).append((r[-1], t[ucol]))
         bad = [g for g, cells in groups.items()
                if any(s for s, _ in cells) and not all(s for s, _ in cells)
                and (sum(1 for s, _ in cells if s) < 2 or sum(u for s, u in cells if s) < K)]
