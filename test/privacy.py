@@ -21,6 +21,15 @@
   total is known (a scheme; the segments of an (all) row) the suppressed
   cells are none, or two or more holding min_cell_size users together, or
   all of them; the true counts come from min_cell_size 0.
+* Differencing, each derivation done as the reader (doc/privacy.md, "What
+  is guaranteed"): exact linear algebra over every sum identity of each
+  view (lifecycle's statuses from one period to the next, the (new) and
+  (gone) moves of a day in two schemes, the (all) rows, the members of the
+  segments experiment_lift does not list) finds no suppressed cell; arm
+  sizes tried in srm_test do not give srm_p_value's suppressed arm; the
+  q-values, heterogeneity and homogeneity p-values are those of the rows
+  shown; two schemes whose segments are two users apart do not give those
+  users' count and mean.
 * pg_dump and restore keep the key (dumped as extension configuration):
   the same pseudonyms, and a forgotten user stays forgotten through a full
   refresh of the restored database.
