@@ -603,7 +603,7 @@ def differencing(cur):
     cols = [d.name for d in cur.description]
     lift = [dict(zip(cols, r)) for r in cur.fetchall()]
     cur.execute("RESET ROLE")
-    controls = {e: c for e, c in (("e", "control"), ("e2", "control"), ("e3", "control"))}
+    controls = {r["experiment"]: "control" for r in lift}
     bad = []
     for r in lift:
         if r["heterogeneity_p_value"] is None:
@@ -803,10 +803,16 @@ def main():
                    INSERT INTO ev SELECT uid, '2024-01-28', 'view', NULL FROM ev WHERE uid < 1000
                    GROUP BY uid HAVING count(*) = 4 AND coalesce(sum(amount), 0) < 150 ORDER BY uid LIMIT 9""")
     refresh(cur, False, "2024-01-29")
+    # an experiment that assigned no whale: its readout lists value's other
+    # segments, whose members now, with the (all) row's, leave the whales'
+    cur.execute("""CREATE TABLE ab4 AS SELECT * FROM ab WHERE uid NOT IN
+                     (SELECT user_id FROM segmentation.memberships WHERE scheme = 'value' AND segment = 'whale');
+                   GRANT SELECT ON ab4 TO regress_priv_admin""")
     cur.execute("SET ROLE regress_priv_admin")
     cur.execute("SELECT segmentation.define_experiment('e', 'ab', 'uid', 'variant', 'at', 'control', 'buy')")
     cur.execute("SELECT segmentation.define_experiment('e2', 'ab2', 'uid', 'variant', 'at', 'control', 'buy')")
     cur.execute("SELECT segmentation.define_experiment('e3', 'ab3', 'uid', 'variant', 'at', 'control', 'buy')")
+    cur.execute("SELECT segmentation.define_experiment('e4', 'ab4', 'uid', 'variant', 'at', 'control', 'buy')")
     cur.execute("RESET ROLE")
     refresh(cur, False, "2024-01-30")
 
