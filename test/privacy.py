@@ -692,6 +692,27 @@ def overlapping_schemes(cur):
     check(f"two schemes: no two segments shown are fewer than {K} users apart (nor one from the other's complement)",
           not close, close[:3])
 
+    # a third scheme with a segment the same as value's rare, which is
+    # suppressed with value's 3 whales: the same users are the same count, so
+    # one shown gives the other, and with value's total the whales
+    cur.execute("SET ROLE regress_priv_admin")
+    cur.execute("SELECT segmentation.define_segment('copy', 'rare too', 'frequency = 1')")
+    cur.execute("RESET ROLE")
+    refresh(cur, False, "2024-02-01")
+    cur.execute("""WITH m AS (SELECT scheme, segment, array_agg(user_id ORDER BY user_id) AS members FROM segmentation.memberships GROUP BY 1, 2)
+                   SELECT a.scheme, a.segment, b.scheme, b.segment FROM m a JOIN m b ON a.scheme < b.scheme AND a.members = b.members""")
+    same = cur.fetchall()
+
+    def identities(cells):
+        eqs, _ = summary_identities(cells)
+        return eqs + [{(a, s): 1, (b, t): -1} for a, s, b, t in same], {}
+    linear_attack(cur, f"segment_summary, with {len(same)} segment(s) the same in two schemes",
+                  "SELECT * FROM segmentation.segment_summary", lambda r: (r[0], r[1]), 2, identities)
+    rows = as_reader(cur, "SELECT scheme, segment, suppressed FROM segmentation.segment_summary")
+    cell = {(r[0], r[1]): r[2] for r in rows}
+    check("two schemes: segments of the same users are suppressed alike",
+          same and all(cell[(a, s)] == cell[(b, t)] for a, s, b, t in same), (same, cell))
+
 
 def dump_and_restore(cur):
     """The key is dumped as configuration: a restored database keeps the
