@@ -434,8 +434,9 @@ COMMENT ON FUNCTION _suppress_mask(bigint[], boolean[], int) IS 'Internal: which
 -- i is in the groups named by the non-NULL keys[i][1..], and _suppress_mask
 -- is applied to every group, with what is suppressed already forced, until
 -- nothing changes.  So every group ends with no cell suppressed, or two or
--- more holding k users or more, or all; ties go to the earlier cell.
-CREATE FUNCTION _suppress_groups(users bigint[], keys text[], k int) RETURNS boolean[]
+-- more holding k users or more, or all; ties go to the earlier cell.  A
+-- cell of fewer than k users is suppressed, and so is a forced one.
+CREATE FUNCTION _suppress_groups(users bigint[], forced boolean[], keys text[], k int) RETURNS boolean[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	n int := coalesce(cardinality(users), 0);
@@ -462,7 +463,7 @@ BEGIN
 	w := array_length(keys, 2);
 	m := array_fill(false, ARRAY[n]);
 	FOR i IN 1 .. n LOOP
-		m[i] := users[i] IS NULL OR users[i] < k;
+		m[i] := users[i] IS NULL OR users[i] < k OR coalesce(forced[i], false);
 	END LOOP;
 	-- groups as numbers (a subscript of a text array is not constant time;
 	-- unnest reads keys in row-major order)
@@ -514,37 +515,64 @@ BEGIN
 	END LOOP;
 	RETURN m;
 END $$;
-COMMENT ON FUNCTION _suppress_groups(bigint[], text[], int) IS 'Internal: which cells are suppressed when cells are in several groups (keys[i]: the groups of cell i): _suppress_mask on every group, again until nothing changes';
+COMMENT ON FUNCTION _suppress_groups(bigint[], boolean[], text[], int) IS 'Internal: which cells are suppressed when cells are in several groups (keys[i]: the groups of cell i): _suppress_mask on every group, again until nothing changes';
 
--- Two segments of two schemes whose users differ by fewer than k (or one
--- and the rest of the other's scheme) give those few users' count, and the
--- sums of their scores, as the difference of two rows of segment_summary.
--- From the users per combination of segments (combos: {"scheme":
--- "segment", ...}, users[i] of combos[i]), the pairs of segments in two
--- schemes 1 to k - 1 users apart, and the one of each pair to suppress: the
--- smaller (the later scheme's on a tie).  A pure function of its arguments:
--- segment_summary calls it as its reader.
-CREATE FUNCTION _near_segments(combos jsonb[], users bigint[], k int) RETURNS TABLE (scheme text, segment text)
+-- Which segments segment_summary suppresses.  Every user is in every
+-- scheme: the segments of a scheme add up to a total that is known, a
+-- group.  And two segments of two schemes whose users are nearly the same
+-- (fewer than k apart), or one and the rest of the other's scheme, give by
+-- difference the count of those few users, and from the means the sums of
+-- their scores: both are suppressed.  Two segments of the same users (or
+-- one and the rest of the other's scheme) show the same count: they are a
+-- group of two, suppressed alike.  From the users per combination of
+-- segments (combos[i]: {"scheme": "segment", ...}, users[i] of them); a
+-- pure function of its arguments, which segment_summary calls as its
+-- reader.
+CREATE FUNCTION _suppress_schemes(combos jsonb[], users bigint[], k int) RETURNS TABLE (scheme text, segment text, suppressed boolean)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	schemes text[];
+	segments text[];
+	counts bigint[];
+	forced boolean[];
+	keys text[];
 BEGIN
-	RETURN QUERY
 	WITH cell AS (
 		SELECT u.i, e.key AS scheme, e.value #>> '{}' AS segment, u.n
 		FROM unnest(combos, users) WITH ORDINALITY u(c, n, i), jsonb_each(u.c) e
 		WHERE jsonb_typeof(u.c) = 'object'),
 	seg AS (
-		SELECT c.scheme, c.segment, sum(c.n) AS n, sum(sum(c.n)) OVER (PARTITION BY c.scheme) AS total
+		SELECT c.scheme, c.segment, sum(c.n)::bigint AS n, sum(sum(c.n)) OVER (PARTITION BY c.scheme) AS total,
+		       row_number() OVER (ORDER BY c.scheme, c.segment) AS i
 		FROM cell c GROUP BY c.scheme, c.segment),
 	pair AS (
 		SELECT a.scheme, a.segment, b.scheme AS other_scheme, b.segment AS other_segment, sum(a.n) AS n
 		FROM cell a JOIN cell b ON b.i = a.i AND a.scheme < b.scheme
-		GROUP BY 1, 2, 3, 4)
-	SELECT DISTINCT CASE WHEN a.n < b.n THEN a.scheme ELSE b.scheme END,
-	                CASE WHEN a.n < b.n THEN a.segment ELSE b.segment END
-	FROM seg a JOIN seg b ON a.scheme < b.scheme
-	LEFT JOIN pair x ON x.scheme = a.scheme AND x.segment = a.segment AND x.other_scheme = b.scheme AND x.other_segment = b.segment
-	CROSS JOIN LATERAL (SELECT a.n + b.n - 2 * coalesce(x.n, 0) AS apart) d
-	-- (the rest of b's scheme: b.total - b.n users, apart from a by b.total - apart)
-	WHERE d.apart BETWEEN 1 AND k - 1 OR b.total - d.apart BETWEEN 1 AND k - 1;
+		GROUP BY 1, 2, 3, 4),
+	near AS (
+		-- apart: the users in one and not the other; the rest of b's scheme
+		-- (b.total - b.n users) is b.total - apart users apart from a
+		SELECT a.i AS a, b.i AS b, d.apart BETWEEN 1 AND k - 1 OR b.total - d.apart BETWEEN 1 AND k - 1 AS close
+		FROM seg a JOIN seg b ON a.scheme < b.scheme
+		LEFT JOIN pair x ON x.scheme = a.scheme AND x.segment = a.segment AND x.other_scheme = b.scheme AND x.other_segment = b.segment
+		CROSS JOIN LATERAL (SELECT a.n + b.n - 2 * coalesce(x.n, 0) AS apart) d
+		WHERE d.apart < k OR b.total - d.apart < k),
+	of_cell AS (
+		SELECT s.i, array_agg(format('pair %s %s', n.a, n.b) ORDER BY n.a, n.b) FILTER (WHERE n.a IS NOT NULL) AS pairs,
+		       coalesce(bool_or(n.close), false) AS close
+		FROM seg s LEFT JOIN near n ON s.i IN (n.a, n.b)
+		GROUP BY s.i),
+	width AS (
+		SELECT coalesce(max(cardinality(o.pairs)), 0) AS w FROM of_cell o)
+	SELECT array_agg(s.scheme ORDER BY s.i), array_agg(s.segment ORDER BY s.i), array_agg(s.n ORDER BY s.i),
+	       array_agg(o.close ORDER BY s.i),
+	       -- (a row per cell: its scheme, its pairs, NULLs to the width of the widest)
+	       array_agg(ARRAY[format('scheme %L', s.scheme)] || coalesce(o.pairs, '{}'::text[])
+	                 || array_fill(NULL::text, ARRAY[w.w - coalesce(cardinality(o.pairs), 0)]) ORDER BY s.i)
+	INTO schemes, segments, counts, forced, keys
+	FROM seg s JOIN of_cell o ON o.i = s.i CROSS JOIN width w;
+	RETURN QUERY
+		SELECT x.scheme, x.segment, x.suppressed
+		FROM unnest(schemes, segments, segmentation._suppress_groups(counts, forced, keys, k)) x(scheme, segment, suppressed);
 END $$;
-COMMENT ON FUNCTION _near_segments(jsonb[], bigint[], int) IS 'Internal: from the users per combination of segments, the segments of two schemes fewer than k users apart (or one and the rest of the other''s scheme): the smaller of each pair, which segment_summary suppresses';
+COMMENT ON FUNCTION _suppress_schemes(jsonb[], bigint[], int) IS 'Internal: which segments segment_summary suppresses, from the users per combination of segments: the small ones, with their schemes'' groups, and two segments of two schemes fewer than k users apart (or one and the rest of the other''s scheme), with the segments of the same users alike';

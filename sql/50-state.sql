@@ -156,11 +156,9 @@ BEGIN
 
 	-- Cells of fewer than min_cell_size users show no numbers (suppressed),
 	-- with more cells of the scheme suppressed so that none can be found
-	-- from the others (every user is in every scheme: the total is known).
-	-- Two segments of two schemes whose users differ by fewer than
-	-- min_cell_size (or one and the rest of the other's scheme) would give
-	-- those few users' count and mean scores by difference: the smaller of
-	-- the two is suppressed too (the later scheme's on a tie).
+	-- from the others (every user is in every scheme: the total is known),
+	-- and segments of two schemes nearly the same or the same suppressed
+	-- together (_suppress_schemes)
 	CREATE VIEW segmentation.segment_summary AS
 	WITH c AS (
 		SELECT m.key AS scheme, m.value ->> 0 AS segment, count(*)::bigint AS users,
@@ -177,18 +175,14 @@ BEGIN
 		FROM segmentation.profiles p
 		WHERE NOT p.opted_out
 		GROUP BY 1),
-	near AS (
-		SELECT n.scheme, n.segment
-		FROM (SELECT array_agg(x.segments) AS segments, array_agg(x.users) AS users FROM combo x) z
+	mask AS (
+		SELECT x.scheme, x.segment, x.suppressed
+		FROM (SELECT array_agg(o.segments) AS segments, array_agg(o.users) AS users FROM combo o) z
 		CROSS JOIN segmentation._cell_size k
-		CROSS JOIN LATERAL segmentation._near_segments(z.segments, z.users, k.k) n),
+		CROSS JOIN LATERAL segmentation._suppress_schemes(z.segments, z.users, k.k) x),
 	s AS (
-		SELECT c.*, sum(c.users) OVER (PARTITION BY c.scheme) AS total,
-		       (segmentation._suppress_mask(array_agg(c.users) OVER w,
-		                                    array_agg(EXISTS (SELECT FROM near n WHERE n.scheme = c.scheme AND n.segment = c.segment)) OVER w,
-		                                    k.k))[row_number() OVER w] AS suppressed
-		FROM c CROSS JOIN segmentation._cell_size k
-		WINDOW w AS (PARTITION BY c.scheme ORDER BY c.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
+		SELECT c.*, sum(c.users) OVER (PARTITION BY c.scheme) AS total, coalesce(m.suppressed, true) AS suppressed
+		FROM c LEFT JOIN mask m ON m.scheme = c.scheme AND m.segment = c.segment)
 	SELECT s.scheme, s.segment,
 	       CASE WHEN NOT s.suppressed THEN s.users END AS users,
 	       CASE WHEN NOT s.suppressed THEN s.users::float8 / s.total::float8 END AS share,
@@ -213,7 +207,7 @@ BEGIN
 		SELECT c.scheme, c.period, array_agg(c.from_segment ORDER BY c.from_segment, c.to_segment) AS froms,
 		       array_agg(c.to_segment ORDER BY c.from_segment, c.to_segment) AS tos,
 		       array_agg(c.users ORDER BY c.from_segment, c.to_segment) AS users,
-		       segmentation._suppress_groups(array_agg(c.users ORDER BY c.from_segment, c.to_segment),
+		       segmentation._suppress_groups(array_agg(c.users ORDER BY c.from_segment, c.to_segment), NULL,
 		           array_agg(ARRAY['day', CASE WHEN c.from_segment = '(new)' THEN 'new' END, CASE WHEN c.to_segment = '(gone)' THEN 'gone' END]
 		                     ORDER BY c.from_segment, c.to_segment), k.k) AS suppressed
 		FROM c CROSS JOIN segmentation._cell_size k

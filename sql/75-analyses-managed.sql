@@ -241,7 +241,7 @@ BEGIN
 		FROM g, LATERAL (SELECT ROW(g.period_start, g.segment <> '(all)', g.segment,
 		                           array_position(ARRAY['new', 'returning', 'resurrecting', 'dormant'], g.status)) AS o) ord
 	$q$ INTO starts, segments, statuses, counts, keys USING period, scheme, last_period;
-	mask := segmentation._suppress_groups(counts, keys, segmentation._setting('min_cell_size')::int);
+	mask := segmentation._suppress_groups(counts, NULL, keys, segmentation._setting('min_cell_size')::int);
 	RETURN QUERY
 		SELECT u.period_start, u.segment, u.status, CASE WHEN NOT u.suppressed THEN u.users END, u.suppressed
 		FROM unnest(starts, segments, statuses, counts, mask) WITH ORDINALITY u(period_start, segment, status, users, suppressed, o)
