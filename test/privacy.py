@@ -542,7 +542,10 @@ def differencing(cur):
                   lambda cells: (all_rows_identities(lambda k: (k[0], k[1], k[3]) if k[2] != "(all)" else None,
                                                      lambda g: (g[0], g[1], "(all)", g[2]))(cells)[0]
                                  # the (all) arm is the same users in every scheme
-                                 + [{k: 1, ("all", k[0], k[3]): -1} for k in cells if k[2] == "(all)"], {}))
+                                 + [{k: 1, ("all", k[0], k[3]): -1} for k in cells if k[2] == "(all)"]
+                                 # and value's rare is copy's rare too
+                                 + [{k: 1, (k[0], "copy", "rare too", k[3]): -1} for k in cells
+                                    if k[1:3] == ("value", "rare") and (k[0], "copy", "rare too", k[3]) in cells], {}))
 
     # experiment_lift.targetable_users: the segments listed, the (all) row, and
     # what the listed ones leave out (the segments nobody was assigned in)
@@ -555,10 +558,13 @@ def differencing(cur):
     for (e, s, seg) in cells:
         if seg != "(all)":
             eqs.setdefault((e, s), {(e, s, "(all)"): -1, ("rest", e, s): 1})[(e, s, seg)] = 1
-    for (e, s) in eqs:
+    # (value's rare is copy's rare too; rest: the members of the segments not listed)
+    eqs = list(eqs.values()) + [{(e, "value", "rare"): 1, (e, "copy", "rare too"): -1} for e in {k[0] for k in cells}
+                                if (e, "value", "rare") in cells and (e, "copy", "rare too") in cells]
+    for (e, s) in {k[:2] for k in cells}:
         rest[("rest", e, s)] = true_t[(e, s, "(all)")] - sum(true_t[k] for k in cells if k[:2] == (e, s) and k[2] != "(all)")
     known = {k for k, v in cells.items() if v is not None}
-    found = determined(list(eqs.values()), known)
+    found = determined(eqs, known)
     leaked = [(k, true_t[k]) for k in found if k in cells] + [(k, rest[k]) for k in found if k in rest and 0 < rest[k] < K]
     check("experiment_lift: targetable_users of no segment, nor the users of the segments it does not list, "
           f"follow from the (all) row ({len(rest)} groups)", not leaked, leaked[:4])
@@ -692,13 +698,9 @@ def overlapping_schemes(cur):
     check(f"two schemes: no two segments shown are fewer than {K} users apart (nor one from the other's complement)",
           not close, close[:3])
 
-    # a third scheme with a segment the same as value's rare, which is
-    # suppressed with value's 3 whales: the same users are the same count, so
-    # one shown gives the other, and with value's total the whales
-    cur.execute("SET ROLE regress_priv_admin")
-    cur.execute("SELECT segmentation.define_segment('copy', 'rare too', 'frequency = 1')")
-    cur.execute("RESET ROLE")
-    refresh(cur, False, "2024-02-01")
+    # copy's rare too is value's rare, which is suppressed with value's 3
+    # whales: the same users are the same count, so one shown gives the
+    # other, and with value's total the whales
     cur.execute("""WITH m AS (SELECT scheme, segment, array_agg(user_id ORDER BY user_id) AS members FROM segmentation.memberships GROUP BY 1, 2)
                    SELECT a.scheme, a.segment, b.scheme, b.segment FROM m a JOIN m b ON a.scheme < b.scheme AND a.members = b.members""")
     same = cur.fetchall()
@@ -810,7 +812,9 @@ def main():
                    SELECT segmentation.define_segment('value', 'regular', 'frequency >= 5', 20);
                    SELECT segmentation.define_segment('value', 'rare', 'frequency = 1', 10);
                    SELECT segmentation.define_segment('activity', 'busy', 'frequency >= 7', 20);
-                   SELECT segmentation.define_segment('activity', 'quiet', 'frequency <= 2', 10);""")
+                   SELECT segmentation.define_segment('activity', 'quiet', 'frequency <= 2', 10);
+                   -- a segment the same in two schemes: value's rare
+                   SELECT segmentation.define_segment('copy', 'rare too', 'frequency = 1');""")
     cur.execute("RESET ROLE")
     for day in ["2024-01-05", "2024-01-12", "2024-01-20"]:
         refresh(cur, False, day)
