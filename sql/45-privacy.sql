@@ -172,6 +172,7 @@ BEGIN
 		PERFORM segmentation._materialize_experiments(NULL);
 	EXCEPTION WHEN OTHERS THEN
 		DELETE FROM segmentation._experiment_lift_rows;
+		DELETE FROM segmentation._experiment_lift_combos;
 		RAISE WARNING 'the experiment readout could not be computed again without the forgotten user: it is empty until the next refresh'
 			USING DETAIL = SQLERRM;
 	END;
@@ -525,10 +526,12 @@ COMMENT ON FUNCTION _suppress_groups(bigint[], boolean[], text[], int) IS 'Inter
 -- their scores: both are suppressed.  Two segments of the same users (or
 -- one and the rest of the other's scheme) show the same count: they are a
 -- group of two, suppressed alike.  From the users per combination of
--- segments (combos[i]: {"scheme": "segment", ...}, users[i] of them); a
--- pure function of its arguments, which segment_summary calls as its
--- reader.
-CREATE FUNCTION _suppress_schemes(combos jsonb[], users bigint[], k int) RETURNS TABLE (scheme text, segment text, suppressed boolean)
+-- segments (combos[i]: {"scheme": "segment", ...}, users[i] of them), with
+-- the segments forced_schemes[j], forced_segments[j] suppressed whatever
+-- their size; a pure function of its arguments, which segment_summary and
+-- experiment_lift call as their reader.
+CREATE FUNCTION _suppress_schemes(combos jsonb[], users bigint[], forced_schemes text[], forced_segments text[], k int)
+RETURNS TABLE (scheme text, segment text, suppressed boolean)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	schemes text[];
@@ -565,7 +568,7 @@ BEGIN
 	width AS (
 		SELECT coalesce(max(cardinality(o.pairs)), 0) AS w FROM of_cell o)
 	SELECT array_agg(s.scheme ORDER BY s.i), array_agg(s.segment ORDER BY s.i), array_agg(s.n ORDER BY s.i),
-	       array_agg(o.close ORDER BY s.i),
+	       array_agg(o.close OR (s.scheme, s.segment) IN (SELECT * FROM unnest(forced_schemes, forced_segments)) ORDER BY s.i),
 	       -- (a row per cell: its scheme, its pairs, NULLs to the width of the widest)
 	       array_agg(ARRAY[format('scheme %L', s.scheme)] || coalesce(o.pairs, '{}'::text[])
 	                 || array_fill(NULL::text, ARRAY[w.w - coalesce(cardinality(o.pairs), 0)]) ORDER BY s.i)
@@ -575,4 +578,4 @@ BEGIN
 		SELECT x.scheme, x.segment, x.suppressed
 		FROM unnest(schemes, segments, segmentation._suppress_groups(counts, forced, keys, k)) x(scheme, segment, suppressed);
 END $$;
-COMMENT ON FUNCTION _suppress_schemes(jsonb[], bigint[], int) IS 'Internal: which segments segment_summary suppresses, from the users per combination of segments: the small ones, with their schemes'' groups, and two segments of two schemes fewer than k users apart (or one and the rest of the other''s scheme), with the segments of the same users alike';
+COMMENT ON FUNCTION _suppress_schemes(jsonb[], bigint[], text[], text[], int) IS 'Internal: which segments segment_summary (and experiment_lift, per arm) suppresses, from the users per combination of segments: the small ones, with their schemes'' groups, and two segments of two schemes fewer than k users apart (or one and the rest of the other''s scheme), with the segments of the same users alike';

@@ -179,7 +179,7 @@ BEGIN
 		SELECT x.scheme, x.segment, x.suppressed
 		FROM (SELECT array_agg(o.segments) AS segments, array_agg(o.users) AS users FROM combo o) z
 		CROSS JOIN segmentation._cell_size k
-		CROSS JOIN LATERAL segmentation._suppress_schemes(z.segments, z.users, k.k) x),
+		CROSS JOIN LATERAL segmentation._suppress_schemes(z.segments, z.users, NULL, NULL, k.k) x),
 	s AS (
 		SELECT c.*, sum(c.users) OVER (PARTITION BY c.scheme) AS total, coalesce(m.suppressed, true) AS suppressed
 		FROM c LEFT JOIN mask m ON m.scheme = c.scheme AND m.segment = c.segment)

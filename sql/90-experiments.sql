@@ -154,6 +154,18 @@ CREATE TABLE _experiment_lift_rows (
 );
 SELECT pg_catalog.pg_extension_config_dump('_experiment_lift_rows', '');
 COMMENT ON TABLE _experiment_lift_rows IS 'Internal: the rows of experiment_lift, as the last refresh or define_experiment computed them (ord: their order within the experiment); what pools several rows (q-values, heterogeneity) is computed by the view, from the rows it shows';
+-- The users of each arm per combination of their segments (one per scheme,
+-- at assignment), and (variant NULL) every user's now: what experiment_lift
+-- suppresses by (_suppress_schemes), at read time.
+CREATE TABLE _experiment_lift_combos (
+	experiment text NOT NULL REFERENCES experiments (name) ON DELETE CASCADE ON UPDATE CASCADE,
+	variant text,
+	segments jsonb NOT NULL,
+	users bigint NOT NULL
+);
+CREATE INDEX ON _experiment_lift_combos (experiment, variant);
+SELECT pg_catalog.pg_extension_config_dump('_experiment_lift_combos', '');
+COMMENT ON TABLE _experiment_lift_combos IS 'Internal: users per combination of segments ({"scheme": "segment", ...}) of each arm at assignment, and of every user now (variant NULL), as the last refresh or define_experiment computed them: what experiment_lift suppresses by';
 COMMENT ON COLUMN _experiment_lift_rows.diff_var IS 'Unpooled variance of abs_lift: the weight of the row in the heterogeneity test';
 
 -- Computes the readout of one experiment (or of all, when NULL) into
@@ -180,6 +192,7 @@ BEGIN
 			HINT = 'Try again when it is done: refresh_status shows the runs.';
 	END;
 	DELETE FROM segmentation._experiment_lift_rows r WHERE only_experiment IS NULL OR r.experiment = only_experiment;
+	DELETE FROM segmentation._experiment_lift_combos r WHERE only_experiment IS NULL OR r.experiment = only_experiment;
 	IF to_regclass('segmentation.membership_history') IS NOT NULL THEN
 		SELECT x.sql, x.checked INTO src, checked FROM segmentation._sources_sql() x;
 		FOR e IN SELECT x.* FROM segmentation.experiments x
@@ -259,7 +272,21 @@ BEGIN
 					targetable AS (
 						SELECT m.scheme, CASE WHEN GROUPING(m.segment) = 1 THEN '(all)' ELSE m.segment END AS segment, count(*) AS n
 						FROM segmentation.memberships m
-						GROUP BY GROUPING SETS ((m.scheme, m.segment), (m.scheme)))
+						GROUP BY GROUPING SETS ((m.scheme, m.segment), (m.scheme))),
+					combos AS (
+						-- the users per combination of segments: of each arm at
+						-- assignment, and (variant NULL) of every user now
+						INSERT INTO segmentation._experiment_lift_combos (experiment, variant, segments, users)
+						SELECT %11$L::text, x.variant, x.segments, count(*)
+						FROM (SELECT p.user_id, p.variant, jsonb_object_agg(p.scheme, p.segment) AS segments
+						      FROM placed p GROUP BY p.user_id, p.variant) x
+						GROUP BY x.variant, x.segments
+						UNION ALL
+						SELECT %11$L::text, NULL, y.segments, count(*)
+						FROM (SELECT m.user_id, jsonb_object_agg(m.scheme, m.segment) AS segments
+						      FROM segmentation.memberships m GROUP BY m.user_id) y
+						GROUP BY y.segments
+						RETURNING 1)
 					INSERT INTO segmentation._experiment_lift_rows
 					SELECT %11$L::text,
 					       row_number() OVER (ORDER BY r.scheme, r.segment = '(all)' DESC, r.segment, r.variant <> %10$L, r.variant),
@@ -294,51 +321,58 @@ COMMENT ON FUNCTION _materialize_experiments(text) IS 'Internal: computes the ex
 -- Small cells, at read time (min_cell_size may change between refreshes):
 -- an arm of a segment of fewer than min_cell_size users shows no numbers;
 -- the segments of an experiment, scheme and variant add up to its (all)
--- row, so more are suppressed with it (_suppress_mask); a variant's row
--- compares with the control's of the same segment, so it is suppressed
--- whenever the control's is (and its group's suppression is made again with
--- that forced).  targetable_users, the segment's members now, is another
--- cell: suppressed on its own, the same way, with the members of the
--- segments the readout does not list (the (all) row's minus the others') a
--- cell of the group too.  What pools several rows shows nothing of a row
+-- row, so more are suppressed with it, and an arm's segments of two schemes
+-- that are nearly or exactly the same users are suppressed together, from
+-- the users per combination of segments (_suppress_schemes, as
+-- segment_summary); a variant's row compares with the control's of the
+-- same segment, so it is suppressed whenever the control's is (forced).
+-- targetable_users, the segment's members now, are suppressed as
+-- segment_summary suppresses the segment, from the combinations of every
+-- user's segments now.  What pools several rows shows nothing of a row
 -- suppressed (a double-precision p-value of a few counts pins them down):
 -- q-values adjust the p-values shown, the heterogeneity test pools the
 -- segments shown, and the sample ratio test, which needs every arm, is
 -- shown only where every arm of the segment is.
 CREATE VIEW experiment_lift AS
 WITH r AS (
-	SELECT r.*, r.variant = e.control AS is_control, k.k
+	SELECT r.*, r.variant = e.control AS is_control, e.control, k.k
 	FROM _experiment_lift_rows r JOIN experiments e ON e.name = r.experiment CROSS JOIN _cell_size k),
+arms AS (
+	SELECT c.experiment, c.variant, c.variant = e.control AS is_control,
+	       array_agg(c.segments) AS segments, array_agg(c.users) AS users
+	FROM _experiment_lift_combos c JOIN experiments e ON e.name = c.experiment
+	WHERE c.variant IS NOT NULL
+	GROUP BY c.experiment, c.variant, e.control),
 c AS (
-	-- the control arm of each segment
-	SELECT r.experiment, r.scheme, r.segment,
-	       CASE WHEN r.segment = '(all)' THEN r.users < r.k
-	            ELSE (_suppress_mask(array_agg(r.users) OVER w, NULL::boolean[], r.k))[row_number() OVER w] END AS suppressed
-	FROM r WHERE r.is_control
-	WINDOW w AS (PARTITION BY r.experiment, r.scheme, r.segment = '(all)' ORDER BY r.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
-f AS (
-	SELECT r.*, coalesce(c.suppressed, false) AS forced FROM r
-	LEFT JOIN c ON c.experiment = r.experiment AND c.scheme = r.scheme AND c.segment = r.segment),
-m AS (
-	SELECT f.*,
-	       CASE WHEN f.segment = '(all)' THEN f.users < f.k OR f.forced
-	            ELSE (_suppress_mask(array_agg(f.users) OVER w, array_agg(f.forced AND NOT f.is_control) OVER w, f.k))[row_number() OVER w] END
-	         AS suppressed
-	FROM f
-	WINDOW w AS (PARTITION BY f.experiment, f.scheme, f.variant, f.segment = '(all)' ORDER BY f.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
-td AS (
-	SELECT DISTINCT r.experiment, r.scheme, r.segment, r.targetable_users, r.k FROM r WHERE r.targetable_users IS NOT NULL),
+	-- the control's arms
+	SELECT a.experiment, x.scheme, x.segment, x.suppressed
+	FROM arms a CROSS JOIN _cell_size k
+	CROSS JOIN LATERAL _suppress_schemes(a.segments, a.users, NULL, NULL, k.k) x
+	WHERE a.is_control),
+v AS (
+	-- every arm, those whose control's is suppressed forced
+	SELECT a.experiment, a.variant, x.scheme, x.segment, x.suppressed
+	FROM arms a CROSS JOIN _cell_size k
+	CROSS JOIN LATERAL (SELECT array_agg(c.scheme) AS schemes, array_agg(c.segment) AS segments
+	                    FROM c WHERE c.experiment = a.experiment AND c.suppressed) f
+	CROSS JOIN LATERAL _suppress_schemes(a.segments, a.users, f.schemes, f.segments, k.k) x),
 t AS (
-	-- (the members of the segments not listed: one more cell, when there are any)
-	SELECT d.experiment, d.scheme, d.segment,
-	       CASE WHEN d.segment = '(all)' THEN coalesce(d.targetable_users < d.k, false)
-	            ELSE (_suppress_mask(array_agg(d.targetable_users) OVER w
-	                                 || CASE WHEN a.targetable_users > sum(d.targetable_users) OVER w
-	                                         THEN ARRAY[a.targetable_users - sum(d.targetable_users) OVER w]::bigint[]
-	                                         ELSE '{}'::bigint[] END,
-	                                 NULL::boolean[], d.k))[row_number() OVER w] END AS suppressed
-	FROM td d LEFT JOIN td a ON a.experiment = d.experiment AND a.scheme = d.scheme AND a.segment = '(all)'
-	WINDOW w AS (PARTITION BY d.experiment, d.scheme, d.segment = '(all)' ORDER BY d.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
+	-- the members now
+	SELECT z.experiment, x.scheme, x.segment, x.suppressed
+	FROM (SELECT c.experiment, array_agg(c.segments) AS segments, array_agg(c.users) AS users
+	      FROM _experiment_lift_combos c WHERE c.variant IS NULL GROUP BY c.experiment) z
+	CROSS JOIN _cell_size k
+	CROSS JOIN LATERAL _suppress_schemes(z.segments, z.users, NULL, NULL, k.k) x),
+m AS (
+	SELECT r.*,
+	       CASE WHEN r.segment = '(all)'
+	            THEN r.users < r.k OR coalesce((SELECT x.users < r.k FROM r x
+	                                            WHERE (x.experiment, x.scheme, x.segment, x.variant) = (r.experiment, r.scheme, r.segment, r.control)), false)
+	            ELSE coalesce(v.suppressed, true) END AS suppressed,
+	       CASE WHEN r.segment = '(all)' THEN r.targetable_users < r.k ELSE coalesce(t.suppressed, true) END AS targetable_suppressed
+	FROM r
+	LEFT JOIN v ON v.experiment = r.experiment AND v.variant = r.variant AND v.scheme = r.scheme AND v.segment = r.segment
+	LEFT JOIN t ON t.experiment = r.experiment AND t.scheme = r.scheme AND t.segment = r.segment),
 p AS (
 	-- the pooled statistics, from the rows shown
 	SELECT m.*,
@@ -381,9 +415,9 @@ SELECT m.experiment, m.scheme, m.segment, m.variant,
        m.revenue_q_value,
        CASE WHEN NOT m.suppressed THEN m.sequential_p_value END AS sequential_p_value,
        CASE WHEN NOT m.suppressed THEN m.chance_to_win END AS chance_to_win,
-       CASE WHEN NOT t.suppressed THEN m.targetable_users END AS targetable_users,
+       CASE WHEN NOT m.targetable_suppressed THEN m.targetable_users END AS targetable_users,
        m.suppressed
-FROM q m LEFT JOIN t ON t.experiment = m.experiment AND t.scheme = m.scheme AND t.segment = m.segment
+FROM q m
 ORDER BY m.experiment, m.ord;
 COMMENT ON VIEW experiment_lift IS 'Experiment readout per scheme, segment (at assignment time; (all) = everyone) and variant, with honest statistics; computed by the last refresh (or define_experiment)';
 COMMENT ON COLUMN experiment_lift.experiment IS 'Experiment';
@@ -413,5 +447,5 @@ COMMENT ON COLUMN experiment_lift.revenue_ci_high IS 'Upper end of the 95% CI of
 COMMENT ON COLUMN experiment_lift.revenue_q_value IS 'Benjamini-Hochberg adjusted revenue_p_value across the segments and variants of this experiment and scheme shown ((all) and suppressed rows excluded)';
 COMMENT ON COLUMN experiment_lift.sequential_p_value IS 'Always-valid p-value of abs_lift (mSPRT, normal mixture with mixing variance (mde x control_rate)^2): safe to watch continuously and stop when it is small';
 COMMENT ON COLUMN experiment_lift.chance_to_win IS 'Probability that this variant converts better than the control (normal approximation of the posterior, flat prior)';
-COMMENT ON COLUMN experiment_lift.targetable_users IS 'Users in this segment now (as of the last refresh): who a rollout to this segment reaches (NULL when fewer than min_cell_size, or suppressed with such a segment)';
+COMMENT ON COLUMN experiment_lift.targetable_users IS 'Users in this segment now (as of the last refresh): who a rollout to this segment reaches (NULL when segment_summary would suppress the segment: fewer than min_cell_size, or suppressed with such a segment)';
 COMMENT ON COLUMN experiment_lift.suppressed IS 'This arm of the segment, or its control, has fewer than min_cell_size users, or another small arm could be found from it: the numbers are NULL';

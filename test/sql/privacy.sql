@@ -143,7 +143,7 @@ SELECT segmentation._suppress_groups('{5, 20, 30, 20}', NULL, '{{a,NULL},{a,b},{
 -- alike
 SELECT * FROM segmentation._suppress_schemes(
 	ARRAY['{"s1": "x", "s2": "y"}', '{"s1": "w", "s2": "y"}', '{"s1": "w", "s2": "z"}', '{"s1": "v", "s2": "u"}']::jsonb[],
-	'{30, 2, 40, 50}', 10) ORDER BY 1, 2;
+	'{30, 2, 40, 50}', NULL, NULL, 10) ORDER BY 1, 2;
 
 -- 4. forget_user: an admin's crafted ids erase nobody else
 SET ROLE regress_pv_admin;
