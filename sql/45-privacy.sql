@@ -532,7 +532,9 @@ COMMENT ON FUNCTION _suppress_groups(bigint[], boolean[], text[], int) IS 'Inter
 -- experiment_lift call as their reader.
 CREATE FUNCTION _suppress_schemes(combos jsonb[], users bigint[], forced_schemes text[], forced_segments text[], k int)
 RETURNS TABLE (scheme text, segment text, suppressed boolean)
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+-- (a row per segment: tens, not the planner's default thousand, which made
+-- every read of the views look costly enough to compile)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE ROWS 20 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	schemes text[];
 	segments text[];

@@ -160,24 +160,34 @@ BEGIN
 	-- and segments of two schemes nearly the same or the same suppressed
 	-- together (_suppress_schemes)
 	CREATE VIEW segmentation.segment_summary AS
-	WITH c AS (
-		SELECT m.key AS scheme, m.value ->> 0 AS segment, count(*)::bigint AS users,
-		       avg(u.recency_days)::float8 AS mean_recency_days,
-		       avg(u.frequency)::float8 AS mean_frequency,
-		       avg(u.monetary)::float8 AS mean_monetary,
-		       avg(u.active_days_28)::float8 AS mean_active_days_28,
-		       avg(u.adoption_rate)::float8 AS mean_adoption_rate
-		FROM segmentation._user_state u, jsonb_each(u.segments) m
-		GROUP BY m.key, m.value ->> 0),
+	WITH u AS (
+		-- users per combination of segments (one per scheme, in the order of
+		-- the keys), with the sums of their scores: one row per user read
+		SELECT jsonb_path_query_array(u.segments, '$.keyvalue().key') AS schemes,
+		       jsonb_path_query_array(u.segments, '$.*[0]') AS segments, count(*)::bigint AS users,
+		       sum(u.recency_days) AS recency_days, count(u.recency_days) AS n_recency_days,
+		       sum(u.frequency) AS frequency, count(u.frequency) AS n_frequency,
+		       sum(u.monetary) AS monetary, count(u.monetary) AS n_monetary,
+		       sum(u.active_days_28) AS active_days_28, count(u.active_days_28) AS n_active_days_28,
+		       sum(u.adoption_rate) AS adoption_rate, count(u.adoption_rate) AS n_adoption_rate
+		FROM segmentation._user_state u
+		GROUP BY 1, 2),
 	combo AS (
-		-- users per combination of segments, one per scheme
-		SELECT (SELECT jsonb_object_agg(m.key, m.value -> 0) FROM jsonb_each(p.segments) m) AS segments, count(*) AS users
-		FROM segmentation.profiles p
-		WHERE NOT p.opted_out
-		GROUP BY 1),
+		SELECT u.*, jsonb_object(ARRAY(SELECT jsonb_array_elements_text(u.schemes)),
+		                         ARRAY(SELECT jsonb_array_elements_text(u.segments))) AS combination
+		FROM u),
+	c AS (
+		SELECT x.scheme, x.segment, sum(o.users)::bigint AS users,
+		       (sum(o.recency_days) / sum(o.n_recency_days))::float8 AS mean_recency_days,
+		       (sum(o.frequency) / sum(o.n_frequency))::float8 AS mean_frequency,
+		       (sum(o.monetary) / sum(o.n_monetary))::float8 AS mean_monetary,
+		       (sum(o.active_days_28)::numeric / sum(o.n_active_days_28))::float8 AS mean_active_days_28,
+		       (sum(o.adoption_rate) / sum(o.n_adoption_rate))::float8 AS mean_adoption_rate
+		FROM combo o, jsonb_each_text(o.combination) x(scheme, segment)
+		GROUP BY x.scheme, x.segment),
 	mask AS (
 		SELECT x.scheme, x.segment, x.suppressed
-		FROM (SELECT array_agg(o.segments) AS segments, array_agg(o.users) AS users FROM combo o) z
+		FROM (SELECT array_agg(o.combination) AS segments, array_agg(o.users) AS users FROM combo o) z
 		CROSS JOIN segmentation._cell_size k
 		CROSS JOIN LATERAL segmentation._suppress_schemes(z.segments, z.users, NULL, NULL, k.k) x),
 	s AS (
