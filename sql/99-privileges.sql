@@ -65,8 +65,9 @@ GRANT SELECT ON refresh_status, rejected_events TO segmentation_admin;
 -- readers: the BI views (those of the state are granted where track() creates
 -- them), which read the extension's own tables and call nothing internal
 GRANT SELECT ON experiment_lift TO segmentation_reader, segmentation_analyst, segmentation_admin;
--- what the aggregate views call as their reader: a pure function of its arguments
-GRANT EXECUTE ON FUNCTION _suppress_mask(bigint[], boolean[], int) TO segmentation_reader, segmentation_analyst, segmentation_admin;
+-- what the aggregate views call as their reader: pure functions of their arguments
+GRANT EXECUTE ON FUNCTION _suppress_mask(bigint[], boolean[], int), _suppress_groups(bigint[], boolean[], text[], int),
+	_suppress_schemes(jsonb[], bigint[], text[], text[], int) TO segmentation_reader, segmentation_analyst, segmentation_admin;
 -- the managed analyses (sql/75-analyses-managed.sql): SECURITY DEFINER,
 -- aggregates only; what they call inside (_analysis_last_period,
 -- _period_index, ...) runs as the extension's owner and is granted to no one
