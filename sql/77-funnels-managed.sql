@@ -131,7 +131,7 @@ COMMENT ON FUNCTION drop_funnel(text) IS 'Drop a managed funnel, its per-user st
 -- "replace" users of _batch, every user when full) lose their old state
 -- first, so a user whose events are gone loses it.
 CREATE FUNCTION _refresh_funnels(full_refresh boolean) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 BEGIN
 	IF full_refresh THEN
 		DELETE FROM segmentation._funnel_state;
@@ -168,8 +168,10 @@ COMMENT ON FUNCTION _refresh_funnels(boolean) IS 'Internal (refresh): appends th
 -- opt_in again.  A user's segment in a scheme is the one at the time of
 -- their step 1: the stay in force then, else the first one they entered
 -- after it, else (unknown); with no scheme defined, scheme is (none).
+-- (jit off: the row estimates of these queries are far too high, and
+-- compiling them would cost more than running them)
 CREATE FUNCTION _materialize_funnels() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 BEGIN
 	DELETE FROM segmentation._funnel_rows;
 	IF to_regclass('segmentation._funnel_state') IS NULL OR NOT EXISTS (SELECT FROM segmentation.funnels) THEN
@@ -195,9 +197,9 @@ BEGIN
 			LEFT JOIN spans sp ON sp.scheme = sc.scheme AND sp.user_id = st.user_id
 			  AND (sp.since IS NULL OR sp.since <= st.chain[1]) AND (sp.until IS NULL OR sp.until > st.chain[1])),
 		steps AS (
-			SELECT p.funnel_id, p.scheme, p.segment, k.k,
-			       CASE WHEN k.k > 1 THEN (extract(epoch FROM p.chain[k.k]) - extract(epoch FROM p.chain[k.k - 1]))::float8 END AS dt
-			FROM placed p, generate_series(1, cardinality(p.chain)) k(k)),
+			SELECT p.funnel_id, p.scheme, p.segment, x.k,
+			       CASE WHEN x.k > 1 THEN (extract(epoch FROM x.t) - extract(epoch FROM p.chain[x.k - 1]))::float8 END AS dt
+			FROM placed p, unnest(p.chain) WITH ORDINALITY x(t, k)),
 		agg AS (
 			SELECT s.funnel_id, s.scheme, CASE WHEN GROUPING(s.segment) = 1 THEN '(all)' ELSE s.segment END AS segment, s.k,
 			       count(*) AS users, percentile_cont(0.5) WITHIN GROUP (ORDER BY s.dt) AS median_seconds
