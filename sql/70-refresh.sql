@@ -357,7 +357,9 @@ BEGIN
 				json_build_object('run_id', run, 'transitions', n_moves, 'first_id', first_id, 'last_id', last_id)::text);
 		END IF;
 		DROP TABLE _batch, _gone, _moved;
-		DROP TABLE IF EXISTS _funnel_batch;
+		IF to_regclass('pg_temp._funnel_batch') IS NOT NULL THEN
+			DROP TABLE _funnel_batch;
+		END IF;
 		-- funnel_conversion, from the chains and the new history
 		PERFORM segmentation._materialize_funnels();
 		-- the experiment readout, from the new history and events

@@ -15,7 +15,7 @@
 -- no per-user row.
 
 CREATE FUNCTION _funnel_chain(ts timestamptz[], masks int[], nsteps int, "window" interval, modes text) RETURNS timestamptz[]
-	AS 'MODULE_PATHNAME', 'funnel_chain' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'funnel_chain' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION _funnel_chain(timestamptz[], int[], int, interval, text) IS 'Internal: the times of the steps of the chain the rows (ts[i], matching step k when bit k-1 of masks[i] is set) reach window_funnel''s level with: of the chains of that level, the one whose step 1 comes first, then step 2, ...; empty at level 0';
 
 CREATE TABLE funnels (
