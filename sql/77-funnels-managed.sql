@@ -180,22 +180,26 @@ BEGIN
 	EXECUTE $q$
 		INSERT INTO segmentation._funnel_rows (funnel_id, scheme, segment, step, users, median_seconds)
 		WITH st AS (
-			SELECT s.funnel_id, s.user_id, s.chain
+			SELECT s.funnel_id, s.user_id, s.chain, p.segments
 			FROM segmentation._funnel_state s JOIN segmentation.profiles p ON p.user_id = s.user_id
 			WHERE cardinality(s.chain) >= 1 AND NOT p.opted_out),
 		schemes AS (
 			SELECT DISTINCT g.scheme FROM segmentation.segments g
 			UNION ALL SELECT '(none)' WHERE NOT EXISTS (SELECT FROM segmentation.segments)),
-		spans AS (
-			SELECT h.scheme, h.user_id, h.segment, h.exited_at AS until,
-			       lag(h.exited_at) OVER (PARTITION BY h.scheme, h.user_id ORDER BY h.entered_at, h.exited_at NULLS LAST) AS since
-			FROM segmentation.membership_history h
-			WHERE h.scheme IN (SELECT sc.scheme FROM schemes sc)),
+		-- A user's stays in a scheme follow each other (each ends where the
+		-- next begins), so the stay in force at t, or else the first one after
+		-- t, is the stay that ends first after t: of the stays that ended
+		-- (transitions), the one that ended first after t, else the current one
+		-- (profiles.segments).  (membership_history read this way, without
+		-- unfolding every user's segments.)
+		ended AS (
+			SELECT DISTINCT ON (st.funnel_id, st.user_id, t.scheme) st.funnel_id, st.user_id, t.scheme, t.from_segment
+			FROM st JOIN segmentation.transitions t ON t.user_id = st.user_id AND t.at > st.chain[1] AND t.from_segment IS NOT NULL
+			ORDER BY st.funnel_id, st.user_id, t.scheme, t.at),
 		placed AS (
-			SELECT st.funnel_id, sc.scheme, coalesce(sp.segment, '(unknown)') AS segment, st.chain
+			SELECT st.funnel_id, sc.scheme, coalesce(e.from_segment, st.segments -> sc.scheme ->> 0, '(unknown)') AS segment, st.chain
 			FROM st CROSS JOIN schemes sc
-			LEFT JOIN spans sp ON sp.scheme = sc.scheme AND sp.user_id = st.user_id
-			  AND (sp.since IS NULL OR sp.since <= st.chain[1]) AND (sp.until IS NULL OR sp.until > st.chain[1])),
+			LEFT JOIN ended e ON e.funnel_id = st.funnel_id AND e.user_id = st.user_id AND e.scheme = sc.scheme),
 		steps AS (
 			SELECT p.funnel_id, p.scheme, p.segment, x.k,
 			       CASE WHEN x.k > 1 THEN (extract(epoch FROM x.t) - extract(epoch FROM p.chain[x.k - 1]))::float8 END AS dt
