@@ -87,7 +87,7 @@ BEGIN
 		-- per managed funnel and user: the user's rows of the funnel and their chain (sql/77-funnels-managed.sql)
 		CREATE TABLE segmentation._funnel_state (
 			funnel_id int NOT NULL, user_id %1$s NOT NULL, ts timestamptz[] NOT NULL, masks int[] NOT NULL,
-			chain timestamptz[] NOT NULL, PRIMARY KEY (funnel_id, user_id));
+			chain timestamptz[] NOT NULL, PRIMARY KEY (user_id, funnel_id));
 	$ddl$, t);
 	CREATE TABLE segmentation.score_context (
 		only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),

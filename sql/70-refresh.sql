@@ -44,6 +44,7 @@ DECLARE
 	logged boolean;
 	retention interval;
 	funnel_rows text := '';
+	funnel_batch boolean := false;
 BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
 		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
@@ -106,7 +107,9 @@ BEGIN
 		-- managed funnels keep the rows of their steps' events (every event
 		-- under strict_order): the same statement writes them to _funnel_batch
 		IF EXISTS (SELECT FROM segmentation.funnels) THEN
+			-- (created here, or refresh fails: never a table of the caller's)
 			EXECUTE format('CREATE TEMP TABLE _funnel_batch (user_id %s, ts timestamptz, event text, replace boolean) ON COMMIT DROP', utype);
+			funnel_batch := true;
 			funnel_rows := CASE WHEN EXISTS (SELECT FROM segmentation.funnels f WHERE segmentation._funnel_keeps_all(f.modes)) THEN ''
 			                    ELSE ' AND e.event IN (SELECT em.event FROM segmentation.funnels f, unnest(f.steps) st(name), segmentation.features ft,'
 			                         ' unnest(ft.event_names) em(event) WHERE ft.name = st.name)' END;
@@ -135,7 +138,7 @@ BEGIN
 				FROM (%1$s) e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
 				WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL
 				GROUP BY e.user_id
-			$q$, src, CASE WHEN to_regclass('pg_temp._funnel_batch') IS NULL THEN '' ELSE format($f$,
+			$q$, src, CASE WHEN NOT funnel_batch THEN '' ELSE format($f$,
 				     fb AS (INSERT INTO _funnel_batch (user_id, ts, event, replace)
 				            SELECT e.user_id, e.ts, e.event, true FROM (%1$s) e
 				            WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL%2$s)$f$, src, funnel_rows) END),
@@ -171,7 +174,7 @@ BEGIN
 				GROUP BY c.user_id
 				UNION ALL
 				SELECT dd.user_id, r.b, true, coalesce(r.n, 0) FROM dd LEFT JOIN r USING (user_id)
-			$q$, src, CASE WHEN to_regclass('pg_temp._funnel_batch') IS NULL THEN '' ELSE format($f$,
+			$q$, src, CASE WHEN NOT funnel_batch THEN '' ELSE format($f$,
 				     fb AS (INSERT INTO _funnel_batch (user_id, ts, event, replace)
 				            SELECT e.user_id, e.ts, e.event, false FROM cr e
 				            WHERE e.reason IS NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = e.user_id)%1$s
@@ -184,7 +187,7 @@ BEGIN
 		-- committed since) are skipped, one keyed hash per user of the batch
 		IF EXISTS (SELECT FROM segmentation.forgotten_users) THEN
 			DELETE FROM _batch b WHERE segmentation._is_forgotten(b.user_id::text);
-			IF to_regclass('pg_temp._funnel_batch') IS NOT NULL THEN
+			IF funnel_batch THEN
 				DELETE FROM _funnel_batch f WHERE NOT EXISTS (SELECT FROM _batch b WHERE b.user_id = f.user_id);
 			END IF;
 			DELETE FROM segmentation.rejected_events j WHERE j.run_id = run AND segmentation._is_forgotten(j.user_id);
@@ -192,7 +195,8 @@ BEGIN
 		ANALYZE _batch;
 		SELECT coalesce(sum(b.n), 0) INTO n_events FROM _batch b;
 		-- the managed funnels' per-user state (sql/77-funnels-managed.sql)
-		IF EXISTS (SELECT FROM segmentation.funnels) THEN
+		-- (a funnel defined since the batch was read makes the next refresh full)
+		IF funnel_batch THEN
 			PERFORM segmentation._refresh_funnels(do_full);
 		END IF;
 
@@ -357,7 +361,7 @@ BEGIN
 				json_build_object('run_id', run, 'transitions', n_moves, 'first_id', first_id, 'last_id', last_id)::text);
 		END IF;
 		DROP TABLE _batch, _gone, _moved;
-		IF to_regclass('pg_temp._funnel_batch') IS NOT NULL THEN
+		IF funnel_batch THEN
 			DROP TABLE _funnel_batch;
 		END IF;
 		-- funnel_conversion, from the chains and the new history

@@ -124,7 +124,8 @@ END $$;
 COMMENT ON FUNCTION drop_funnel(text) IS 'Drop a managed funnel, its per-user state and its rows in funnel_conversion';
 
 -- Refresh's part (in its transaction, as the extension's owner): the rows
--- of the events refresh read this run (temp table _funnel_batch: user_id,
+-- of the events refresh read this run (temp table _funnel_batch, which
+-- refresh created in this run: user_id,
 -- ts, event, replace; "replace" rows are all the events of a user
 -- recomputed from the sources) go into the per-user state, and the chains
 -- of the users they touch are computed again.  Users recomputed (the
@@ -136,10 +137,7 @@ BEGIN
 	IF full_refresh THEN
 		DELETE FROM segmentation._funnel_state;
 	ELSE
-		DELETE FROM segmentation._funnel_state s USING _batch b WHERE b.replace AND s.user_id = b.user_id;
-	END IF;
-	IF to_regclass('pg_temp._funnel_batch') IS NULL THEN
-		RETURN;
+		DELETE FROM segmentation._funnel_state s WHERE s.user_id IN (SELECT b.user_id FROM _batch b WHERE b.replace);
 	END IF;
 	INSERT INTO segmentation._funnel_state AS s (funnel_id, user_id, ts, masks, chain)
 	SELECT n.funnel_id, n.user_id, coalesce(o.ts, '{}') || n.ts, coalesce(o.masks, '{}') || n.masks,
@@ -158,8 +156,11 @@ BEGIN
 	            WHERE m.mask IS NOT NULL OR segmentation._funnel_keeps_all(fn.modes)) fm ON fm.event = b.event
 	      GROUP BY 1, 2) n
 	JOIN segmentation.funnels fn ON fn.id = n.funnel_id
-	LEFT JOIN segmentation._funnel_state o ON o.funnel_id = n.funnel_id AND o.user_id = n.user_id
-	ON CONFLICT (funnel_id, user_id) DO UPDATE SET ts = EXCLUDED.ts, masks = EXCLUDED.masks, chain = EXCLUDED.chain;
+	-- each user's state found by its key (OFFSET 0: not turned into a join
+	-- that would read every user's)
+	LEFT JOIN LATERAL (SELECT o.ts, o.masks FROM segmentation._funnel_state o
+	                   WHERE o.user_id = n.user_id AND o.funnel_id = n.funnel_id OFFSET 0) o ON true
+	ON CONFLICT (user_id, funnel_id) DO UPDATE SET ts = EXCLUDED.ts, masks = EXCLUDED.masks, chain = EXCLUDED.chain;
 END $$;
 COMMENT ON FUNCTION _refresh_funnels(boolean) IS 'Internal (refresh): appends the rows of the events refresh read to the per-user funnel state and computes the chains of the users they touch again';
 
@@ -169,9 +170,10 @@ COMMENT ON FUNCTION _refresh_funnels(boolean) IS 'Internal (refresh): appends th
 -- their step 1: the stay in force then, else the first one they entered
 -- after it, else (unknown); with no scheme defined, scheme is (none).
 -- (jit off: the row estimates of these queries are far too high, and
--- compiling them would cost more than running them)
+-- compiling them would cost more than running them; work_mem: the medians
+-- sort every user's steps, about 100 bytes each, in memory up to 2M of them)
 CREATE FUNCTION _materialize_funnels() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off SET work_mem = '256MB' AS $$
 BEGIN
 	DELETE FROM segmentation._funnel_rows;
 	IF to_regclass('segmentation._funnel_state') IS NULL OR NOT EXISTS (SELECT FROM segmentation.funnels) THEN

@@ -129,6 +129,25 @@ SELECT segmentation.forget_user('1');
 SELECT count(*) FROM segmentation._funnel_state WHERE user_id = 1;
 SELECT step, users FROM segmentation.funnel_conversion WHERE funnel = 'shop' AND segment = '(all)' ORDER BY step;
 
+-- refresh's temporary table of funnel rows is its own: an admin's table of
+-- that name receives no event (with no funnel) and makes refresh fail (with one)
+SELECT segmentation.drop_funnel(name) FROM segmentation.funnels;
+SET ROLE regress_fm_admin;
+CREATE TEMP TABLE _funnel_batch (user_id bigint, ts timestamptz, event text, replace boolean);
+RESET ROLE;
+INSERT INTO fm_ev VALUES (2, '2024-01-06 10:00', 'buy');
+SET ROLE regress_fm_admin;
+SELECT segmentation.refresh(false, '2024-01-07') > 0 AS refreshed;
+SELECT count(*) AS rows_leaked FROM _funnel_batch;
+RESET ROLE;
+SELECT segmentation.define_funnel('again', '{view, buy}', '1 day');
+SET ROLE regress_fm_admin;
+SELECT segmentation.refresh(false, '2024-01-07');
+DROP TABLE _funnel_batch;
+SELECT segmentation.refresh(false, '2024-01-07') > 0 AS refreshed;
+RESET ROLE;
+SELECT step, users FROM segmentation.funnel_conversion WHERE funnel = 'again' AND segment = '(all)' ORDER BY step;
+
 DROP ROLE regress_fm_reader, regress_fm_admin;
 DROP EXTENSION segmentation CASCADE;
 CREATE EXTENSION segmentation;
