@@ -132,12 +132,16 @@ SELECT step, users FROM segmentation.funnel_conversion WHERE funnel = 'shop' AND
 -- refresh's temporary table of funnel rows is its own: an admin's table of
 -- that name receives no event (with no funnel) and makes refresh fail (with one)
 SELECT segmentation.drop_funnel(name) FROM segmentation.funnels;
+-- (a full refresh first: define_funnel('mine') above made the next one full)
+SELECT segmentation.refresh(false, '2024-01-06') > 0 AS refreshed;
 SET ROLE regress_fm_admin;
 CREATE TEMP TABLE _funnel_batch (user_id bigint, ts timestamptz, event text, replace boolean);
 RESET ROLE;
 INSERT INTO fm_ev VALUES (2, '2024-01-06 10:00', 'buy');
 SET ROLE regress_fm_admin;
 SELECT segmentation.refresh(false, '2024-01-07') > 0 AS refreshed;
+SELECT segmentation.refresh(true, '2024-01-07') > 0 AS refreshed;
+SELECT string_agg(mode, ', ' ORDER BY id) AS modes FROM (SELECT * FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 3) r;
 SELECT count(*) AS rows_leaked FROM _funnel_batch;
 RESET ROLE;
 SELECT segmentation.define_funnel('again', '{view, buy}', '1 day');
