@@ -87,6 +87,10 @@ BEGIN
 		CREATE TABLE segmentation.pending_events (source_id int, user_id %1$s, ts timestamptz, event text, value float8);
 		CREATE TABLE segmentation.dirty_users (user_id %1$s);
 		CREATE TABLE segmentation.truncated (source_id int);
+		-- per managed funnel and user: the user's rows of the funnel and their chain (sql/77-funnels-managed.sql)
+		CREATE TABLE segmentation._funnel_state (
+			funnel_id int NOT NULL, user_id %1$s NOT NULL, ts timestamptz[] NOT NULL, masks int[] NOT NULL,
+			chain timestamptz[] NOT NULL, PRIMARY KEY (user_id, funnel_id));
 	$ddl$, t);
 	CREATE TABLE segmentation.score_context (
 		only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
@@ -149,6 +153,7 @@ BEGIN
 	COMMENT ON COLUMN segmentation.transitions.from_entered_at IS 'When the user entered from_segment: with at, the stay this move ended';
 	COMMENT ON TABLE segmentation.pending_events IS 'Internal: events inserted into tracked sources since the last refresh';
 	COMMENT ON TABLE segmentation.dirty_users IS 'Internal: users whose events were updated or deleted since the last refresh';
+	COMMENT ON TABLE segmentation._funnel_state IS 'Internal: per managed funnel and user, the user''s rows of the funnel (ts[i], and masks[i] with bit k-1 set when the row is of step k''s feature; under strict_order every event) and the times of the steps of the chain they reach the funnel''s level with';
 	COMMENT ON TABLE segmentation.truncated IS 'Internal: sources truncated or newly tracked since the last refresh (next refresh is full)';
 
 	GRANT SELECT ON segmentation.profiles, segmentation.score_context, segmentation.scores, segmentation.memberships,

@@ -114,6 +114,8 @@ def load(cur, rnd, users, days):
     for uid in (FORGET, OPTOUT, VICTIM):
         for d in (1, 3, 8, 20):
             rows.append((uid, "2024-01-01 00:00+00", d, "buy", 7.0))
+    for uid in (FORGET, OPTOUT):   # (in the funnel view -> buy)
+        rows.append((uid, "2024-01-01 00:00+00", 0, "view", None))
     cur.executemany("INSERT INTO ev VALUES (%s, %s::timestamptz + %s * interval '1 day', %s, %s)", rows)
 
 
@@ -256,8 +258,13 @@ def erase_and_opt_out(cur):
                   {"u": OPTOUT})
     check("opted out: in no membership, history, transition, user_scores row or member list", nowhere == 0, nowhere)
     found, _ = traces(cur, str(OPTOUT))
-    check("opted out: the id is only in profiles (the behavior kept for opt_in)",
-          [(r, c) for r, c, _ in found] == [("segmentation.profiles", "user_id")], found)
+    check("opted out: the id is only in profiles and the funnel state (kept for opt_in)",
+          [(r, c) for r, c, _ in found] == [("segmentation._funnel_state", "user_id"), ("segmentation.profiles", "user_id")], found)
+    cur.execute("SELECT segmentation.set_setting('min_cell_size', '0')")
+    in_funnel = one(cur, "SELECT users FROM segmentation.funnel_conversion WHERE scheme = 'value' AND segment = '(all)' AND step = 1")
+    cur.execute("SELECT segmentation.set_setting('min_cell_size', NULL)")
+    with_buy = one(cur, "SELECT count(DISTINCT uid) FROM ev WHERE name = 'view' AND uid NOT IN (%s, %s)", (FORGET, OPTOUT))
+    check("funnel_conversion: the forgotten and the opted-out user are not counted", in_funnel == with_buy, (in_funnel, with_buy))
     # the readout counts neither: its (all) rows hold the assigned users but those two
     assigned = one(cur, "SELECT count(DISTINCT uid) FROM ab WHERE uid NOT IN (%s, %s)", (FORGET, OPTOUT))
     cur.execute("SELECT segmentation.set_setting('min_cell_size', '0')")
@@ -306,6 +313,9 @@ def surfaces():
          lambda r: (r[0], r[2]), lambda r: r[1] == "(all)"),
         ("validate_segments", "SELECT * FROM segmentation.validate_segments('value', '2024-01-20', '7 days')", 1, [1, 2, 3, 4, 5, 6, 7],
          lambda r: (), lambda r: False),
+        # (a funnel's cell is a segment's users at step 1: all its steps are suppressed with it)
+        ("funnel_conversion", "SELECT * FROM segmentation.funnel_conversion WHERE step = 1 ORDER BY 1, 2, 3", 5, [5, 6, 7, 8],
+         lambda r: (r[0], r[1]), lambda r: r[2] == "(all)"),
     ]
 
 
@@ -807,6 +817,8 @@ def main():
     cur.execute("SET ROLE regress_priv_admin")
     cur.execute("""SELECT segmentation.track('ev', 'uid', 'at', 'name', 'amount');
                    SELECT segmentation.define_feature('buy', '{buy}');
+                   SELECT segmentation.define_feature('view', '{view}');
+                   SELECT segmentation.define_funnel('view_buy', '{view,buy}', '7 days');
                    SELECT segmentation.define_segment('value', 'buyer', $$'buy' = ANY (features_used) AND frequency >= 8$$, 30);
                    SELECT segmentation.define_segment('value', 'whale', 'monetary >= 150', 40);
                    SELECT segmentation.define_segment('value', 'regular', 'frequency >= 5', 20);
