@@ -492,6 +492,10 @@ BEGIN
 	IF name IS NULL OR name = '' THEN
 		RAISE EXCEPTION 'argument "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	IF name = '*' THEN
+		RAISE EXCEPTION 'feature name "*" is reserved' USING ERRCODE = 'reserved_name',
+			HINT = 'In a segment predicate, ''*'' names any event, e.g. events_in(''*'', ''7 days'').';
+	END IF;
 	IF event_names IS NULL OR cardinality(event_names) = 0 OR array_position(event_names, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'argument "event_names" must list at least one event name, without NULLs' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -552,7 +556,8 @@ BEGIN
 		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Call segmentation.track(...) first: predicates are checked against its user id type.';
 	END IF;
-	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace);
+	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
+		segmentation._feature_names());
 	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, priority, description)
 	VALUES (scheme, name, predicate, checked, priority, description)
 	ON CONFLICT ON CONSTRAINT segments_pkey DO UPDATE

@@ -250,6 +250,8 @@ BEGIN
 		n_users := n_users + n;
 
 		-- Segments: in each scheme, the matching predicate of highest priority.
+		-- (predicates name features: by the names of this run)
+		names := segmentation._feature_names();
 		SELECT coalesce(array_agg(DISTINCT s.scheme ORDER BY s.scheme), '{}') INTO new_schemes FROM segmentation.segments s;
 		new_rules := '{}';
 		FOR k IN 1 .. cardinality(new_schemes) LOOP
@@ -259,7 +261,7 @@ BEGIN
 				-- the stored text is checked again: refresh runs only what passes the checker
 				BEGIN
 					checked_text := segmentation.check_predicate(seg.predicate, 'segmentation.scores'::regclass,
-						'segmentation'::regnamespace);
+						'segmentation'::regnamespace, names);
 				EXCEPTION WHEN OTHERS THEN
 					GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT;
 					RAISE EXCEPTION 'segment "%" of scheme "%" does not pass the predicate checker: %', seg.name, seg.scheme, e_message
@@ -284,13 +286,10 @@ BEGIN
 			INTO breaks USING as_of;
 		UPDATE segmentation.score_context c SET
 			as_of = refresh.as_of,
-			feature_names = (SELECT coalesce(array_agg(f.name ORDER BY g.id), '{}')
-			                 FROM generate_series(0, (SELECT coalesce(max(id), -1) FROM segmentation.features)) g(id)
-			                 LEFT JOIN segmentation.features f ON f.id = g.id),
+			feature_names = names,
 			rfm_breakpoints = breaks,
 			schemes = new_schemes,
-			rules = new_rules
-		RETURNING c.feature_names INTO names;
+			rules = new_rules;
 
 		-- One pass over every user (a parallel one when it pays): the rules of
 		-- every scheme run on the user's scores with the new context, and only

@@ -1440,7 +1440,7 @@ funnel_chain(PG_FUNCTION_ARGS)
 	Datum	   *tsv;
 	bool	   *tsn;
 	int			nts;
-	int32	   *mv;
+	Datum	   *mv;
 	int			nm;
 	EventList  *s;
 	TimestampTz chain[MAX_CONDS];
@@ -1469,20 +1469,19 @@ funnel_chain(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("arguments \"ts\" and \"masks\" must be one-dimensional, and \"masks\" without NULLs")));
 	deconstruct_array(ta, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &tsv, &tsn, &nts);
-	nm = ArrayGetNItems(ARR_NDIM(ma), ARR_DIMS(ma));
+	deconstruct_array(ma, INT4OID, sizeof(int32), true, TYPALIGN_INT, &mv, NULL, &nm);
 	if (nm != nts)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("arguments \"ts\" and \"masks\" must have the same length"),
 				 errdetail("They have %d and %d elements.", nts, nm)));
-	mv = (int32 *) ARR_DATA_PTR(ma);
 	s = NewList(CurrentMemoryContext, KIND_FUNNEL);
 	s->window = window;
 	s->flags = flags;
 	s->nconds = nsteps;
 	for (i = 0; i < nts; i++)
 	{
-		uint32		mask = (uint32) mv[i];
+		uint32		mask = (uint32) DatumGetInt32(mv[i]);
 
 		if (nsteps < MAX_CONDS && (mask >> nsteps) != 0)
 			ereport(ERROR,

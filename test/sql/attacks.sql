@@ -39,7 +39,7 @@ SELECT segmentation.refresh(as_of => '2024-05-01') IS NOT NULL AS refreshed;
 SET ROLE regress_att_reader;
 SELECT segmentation._assign_segments('x'::text, NULL::segmentation.behavior, '{}', now(), '{}', NULL, '{}', '{}',
        'pg_class'::regclass, true, now(), NULL);
-SELECT segmentation.check_predicate('true', 'segmentation.scores', 'segmentation');
+SELECT segmentation.check_predicate('true', 'segmentation.scores', 'segmentation', '{}');
 SELECT segmentation._sources_sql();
 SELECT segmentation._create_state('bigint');
 RESET ROLE;
@@ -53,8 +53,8 @@ FROM (SELECT segmentation.behavior_agg('2024-04-01'::timestamptz) b) x;
 SELECT segmentation._assign_segments(1::int, b, '{}', '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}', '{s}', '{"''a''"}',
        'segmentation.scores', true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}')
 FROM (SELECT segmentation.behavior_agg('2024-04-01'::timestamptz) b) x;
-SELECT segmentation.check_predicate('true', 'pg_class', 'pg_catalog');
-SELECT segmentation.check_predicate('true', 'segmentation.scores', 'public');
+SELECT segmentation.check_predicate('true', 'pg_class', 'pg_catalog', '{}');
+SELECT segmentation.check_predicate('true', 'segmentation.scores', 'public', '{}');
 -- what a role with no segmentation role may execute is the C core, by name;
 -- a reader may also read the experiment readout; nothing else
 SELECT string_agg(DISTINCT p.proname, ' ' ORDER BY p.proname) AS executable_by_public
@@ -214,6 +214,40 @@ SELECT segmentation.define_segment('s', '(all)', 'true');
 SELECT segmentation.define_segment('(unknown)', 'a', 'true');
 SELECT segmentation.define_segment(repeat('x', 63) || 'a', 'a', 'true');
 SELECT segmentation.define_segment(repeat('x', 62) || 'é', 'a', 'true');
+
+-- 10. The rule vocabulary: its feature is a constant name, its windows and
+-- periods constants of bounded whole days (each is computed per user at
+-- every refresh), and its names are the extension's own functions, whatever
+-- functions of those names the search_path offers
+SELECT segmentation.define_feature('viewing', '{view}');
+SELECT segmentation.define_segment('s', 'v', $$events_in(rfm_cell, '7 days') > 0$$);
+SELECT segmentation.define_segment('s', 'v', $$events_in('view' || 'ing', '7 days') > 0$$);
+SELECT segmentation.define_segment('s', 'v', $$events_in(CASE WHEN frequency > 1 THEN 'viewing' ELSE '*' END) > 0$$);
+SELECT segmentation.define_segment('s', 'v', $$events_in('viewing', (SELECT '7 days'::interval)) > 0$$);
+SELECT segmentation.define_segment('s', 'v', $$events_in('viewing', make_interval(days => frequency::int)) > 0$$);
+SELECT segmentation.define_segment('s', 'v', $$periods_with('viewing', 1, '1 day', 2000000000) > 0$$);
+SELECT segmentation.define_segment('s', 'v', $$periods_with('viewing', 1, '2000000000 days', 1) > 0$$);
+CREATE DOMAIN regress_att.di AS interval CHECK (regress_att.pwn('interval domain'));
+SELECT segmentation.define_segment('s', 'v', $$events_in('viewing', '7 days'::regress_att.di) > 0$$);
+CREATE FUNCTION regress_att.events_in(feature text, w interval) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	PERFORM regress_att.pwn('events_in of the search_path');
+	RETURN 1;
+END $$;
+SELECT segmentation.define_segment('s', 'v', $$regress_att.events_in('viewing', '7 days') > 0$$);
+SET search_path = regress_att, public;
+SELECT segmentation.define_segment('s', 'v', $$events_in('viewing', '7 days') >= 0$$, 1000);
+RESET search_path;
+SELECT checked_predicate FROM segmentation.segments WHERE scheme = 's' AND name = 'v';
+RESET ROLE;
+-- (refresh, as a superuser whose search_path finds the attacker's function
+-- first, runs the extension's: every user is in, none ran the payload)
+SET search_path = regress_att, public;
+SELECT segmentation.refresh(as_of => '2024-05-02 12:00') IS NOT NULL AS refreshed;
+RESET search_path;
+SELECT segment, count(*) FROM segmentation.memberships WHERE scheme = 's' GROUP BY 1;
+SET ROLE regress_att_admin;
+SELECT segmentation.drop_segment('s', 'v');
 
 -- 3. An admin cannot make the readout (computed as the extension's owner by
 -- define_experiment and by every refresh) run code of theirs: not through a
