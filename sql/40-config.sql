@@ -362,6 +362,9 @@ CREATE FUNCTION _lock_relation(rel oid) RETURNS boolean
 COMMENT ON FUNCTION _lock_relation(oid) IS 'Internal: locks a relation by OID in SHARE UPDATE EXCLUSIVE mode to the end of the transaction; false when it no longer exists';
 CREATE FUNCTION _execute_guarded(sql text, allowed oid[], param bigint) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'execute_guarded' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION _execute_guarded(sql text, allowed oid[], param text) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'execute_guarded' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION _execute_guarded(text, oid[], text) IS 'Internal: _execute_guarded with a text parameter';
 COMMENT ON FUNCTION _execute_guarded(text, oid[], bigint) IS 'Internal: runs one statement ($1 = param) in which only the allowed relations, the extension''s own and this session''s temporary ones may be planned; the rows it processed';
 
 CREATE FUNCTION _check_readable(rel regclass, reader name, what text) RETURNS void

@@ -232,7 +232,6 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	canonical text;
 	s record;
-	n bigint;
 	deleted bigint := 0;
 BEGIN
 	IF delete_events IS NULL THEN
@@ -248,11 +247,13 @@ BEGIN
 			END IF;
 			PERFORM segmentation._check_deletable(s.id);
 		END LOOP;
+		-- the table is named by text: planned under the guard, so that a name
+		-- that names another table now (a schema renamed while this waited
+		-- for the owner's lock) deletes nothing and runs nothing of theirs
 		FOR s IN SELECT x.source, x.user_column, x.user_type FROM segmentation.sources x ORDER BY x.id LOOP
-			EXECUTE format('DELETE FROM %s t WHERE t.%I OPERATOR(pg_catalog.=) $1::%s', s.source, s.user_column, s.user_type)
-				USING canonical;
-			GET DIAGNOSTICS n = ROW_COUNT;
-			deleted := deleted + n;
+			deleted := deleted + segmentation._execute_guarded(
+				format('DELETE FROM %s t WHERE t.%I OPERATOR(pg_catalog.=) $1::%s', s.source, s.user_column, s.user_type),
+				ARRAY[s.source::oid], canonical);
 		END LOOP;
 	END IF;
 	RETURN deleted;

@@ -81,9 +81,10 @@ GRANT EXECUTE ON FUNCTION retention_matrix(text, text, text, text, boolean), lif
 
 -- privacy (sql/45-privacy.sql, doc/privacy.md).  Admins erase and opt out;
 -- forget_user runs as its caller (it deletes from tracked tables with the
--- caller's privileges) and calls the two internal functions below.
+-- caller's privileges, planned under the guard) and calls the internal
+-- functions below.
 GRANT EXECUTE ON FUNCTION forget_user(text, boolean), _forget_user(text), _check_deletable(int),
-	opt_out(text), opt_in(text)
+	_execute_guarded(text, oid[], text), opt_out(text), opt_in(text)
 	TO segmentation_admin;
 GRANT SELECT ON privacy_audit TO segmentation_admin;
 -- Member lists are per-user data, pseudonymized or not: for analysts and

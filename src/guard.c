@@ -98,10 +98,10 @@ _PG_init(void)
 }
 
 /*
- * _execute_guarded(sql text, allowed oid[], param bigint) returns bigint:
- * runs sql (one statement, $1 = param) while only the allowed relations,
- * the extension's own and this session's temporary ones may be planned;
- * returns the rows it processed.
+ * _execute_guarded(sql text, allowed oid[], param bigint or text) returns
+ * bigint: runs sql (one statement, $1 = param) while only the allowed
+ * relations, the extension's own and this session's temporary ones may be
+ * planned; returns the rows it processed.
  */
 PG_FUNCTION_INFO_V1(execute_guarded);
 Datum
@@ -109,7 +109,7 @@ execute_guarded(PG_FUNCTION_ARGS)
 {
 	char	   *sql;
 	ArrayType  *arr;
-	Oid			argtypes[1] = {INT8OID};
+	Oid			argtypes[1] = {get_fn_expr_argtype(fcinfo->flinfo, 2)};
 	Datum		values[1];
 	char		nulls[1];
 	Datum	   *elems;
@@ -123,6 +123,10 @@ execute_guarded(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("arguments \"sql\" and \"allowed\" must not be NULL")));
+	if (argtypes[0] != INT8OID && argtypes[0] != TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("argument \"param\" must be bigint or text")));
 	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	arr = PG_GETARG_ARRAYTYPE_P(1);
 	if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != OIDOID)

@@ -839,6 +839,69 @@ def owner_swaps_schema_names():
     conn.close()
 
 
+def owner_swaps_schema_for_forget_user():
+    """forget_user(delete_events) checks a tracked table by OID (no trigger,
+    rule or policy of its owner) and deletes from it by name.  While it waits
+    for a lock the owner holds, the owner swaps schema names so that the old
+    name names a decoy whose DELETE trigger is theirs: the delete still goes
+    to the checked table (named after the lock; the lock it keeps leaves no
+    wait between naming and planning, and the delete is planned under the
+    guard: only the checked table), and the decoy's trigger never runs as
+    the caller (here a superuser)."""
+    conn, cur = database(events=False)
+    cur.execute(f"GRANT CREATE ON DATABASE {DB} TO regress_owner")
+    owner = as_role("regress_owner")
+    owner.execute(f"""CREATE SCHEMA app; CREATE SCHEMA evil; CREATE SCHEMA x;
+        GRANT USAGE ON SCHEMA app TO regress_admin;
+        CREATE TABLE app.events (uid bigint, ts timestamptz, ev text, amount float8);
+        INSERT INTO app.events SELECT u, '2024-01-02', 'buy', 1 FROM generate_series(1, 20) u;
+        GRANT SELECT, TRIGGER, DELETE ON app.events TO regress_admin;
+        CREATE FUNCTION x.pwn_t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {PWN_BODY} RETURN OLD; END $$;
+        CREATE TABLE evil.events (uid bigint, ts timestamptz, ev text, amount float8);
+        INSERT INTO evil.events VALUES (7, '2024-01-02', 'buy', 1);
+        CREATE TRIGGER t BEFORE DELETE ON evil.events FOR EACH ROW EXECUTE FUNCTION x.pwn_t()""")
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('app.events', 'uid', 'ts', 'ev', 'amount')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
+    hostile = connect(DB, user="regress_owner")
+    hostile.autocommit = False
+    h = hostile.cursor()
+    h.execute("LOCK TABLE app.events IN ACCESS EXCLUSIVE MODE")
+    result = {}
+
+    def run():
+        c = connect(DB)
+        try:
+            c.cursor().execute("SELECT segmentation.forget_user('7', true)")
+            result["error"] = None
+        except psycopg2.Error as e:
+            result["error"] = e.diag.message_primary
+        c.close()
+    t = threading.Thread(target=run)
+    t.start()
+    waited = False
+    for _ in range(300):
+        if one(cur, "SELECT count(*) FROM pg_locks WHERE relation = 'app.events'::regclass AND NOT granted") > 0:
+            waited = True
+            break
+        time.sleep(0.02)
+    h.execute("ALTER SCHEMA app RENAME TO app_old; ALTER SCHEMA evil RENAME TO app")
+    hostile.commit()
+    t.join()
+    check("owner: a schema renamed while forget_user(delete_events) waits: the tracked table's rows go, the decoy's trigger never runs",
+          waited and result["error"] is None and superuser_pwned(cur) == 0
+          and one(cur, "SELECT count(*) FROM app.events WHERE uid = 7") == 1
+          and one(cur, "SELECT count(*) FROM app_old.events WHERE uid = 7") == 0, (waited, result))
+    h.execute("ALTER SCHEMA app RENAME TO evil; ALTER SCHEMA app_old RENAME TO app")
+    hostile.commit()
+    hostile.close()
+    check("the guard: a delete planned on a table not checked is refused",
+          "is not one that was checked" in (error_of(cur, """SELECT segmentation._execute_guarded(
+              'DELETE FROM evil.events WHERE uid::text = $1', ARRAY['app.events'::regclass::oid], '7')""") or [""])[1]
+          and superuser_pwned(cur) == 0 and one(cur, "SELECT count(*) FROM evil.events WHERE uid = 7") == 1)
+    conn.close()
+
+
 def long_user_id_is_rejected():
     """Fifth review: one event whose text user id is too long for the index
     of profiles made every refresh fail; it is rejected like other bad events."""
@@ -891,7 +954,7 @@ def main():
                  untrack_and_ddl, dump_restore_renumbers, refresh_status, create_state_domain, owner_retypes_to_own_cast,
                  admin_edits_sources, row_level_security, refresh_lock, owner_plants_code_in_the_table, owner_races_the_check,
                  admin_reads_events_through_the_readout, owner_swaps_schema_names, long_user_id_is_rejected,
-                 huge_values_are_rejected):
+                 huge_values_are_rejected, owner_swaps_schema_for_forget_user):
         if names and test.__name__ not in names:
             continue
         try:
