@@ -7,6 +7,9 @@
 CREATE FUNCTION check_predicate(predicate text, scores regclass, schema regnamespace, feature_names text[]) RETURNS text
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION check_predicate(text, regclass, regnamespace, text[]) IS 'Parse and check a segment predicate over the columns of the scores table and the rule vocabulary (feature_names[i] names feature id i - 1, as _feature_names() gives them); returns it deparsed, or raises an error naming what is not allowed';
+CREATE FUNCTION _predicate_cost(predicate text, scores regclass, schema regnamespace, feature_names text[]) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'predicate_cost' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _predicate_cost(text, regclass, regnamespace, text[]) IS 'Internal: what a predicate that check_predicate accepts costs per user, in bytes read (an upper bound; a call of the rule vocabulary counts the days of its window): define_segment bounds the sum over a scheme and over every scheme';
 
 -- The rule vocabulary (version 0.2): what a predicate may say of a feature,
 -- named by its define_feature name or '*' for any event, as of the
@@ -93,6 +96,7 @@ CREATE TABLE segments (
 	name text NOT NULL,
 	predicate text NOT NULL,
 	checked_predicate text NOT NULL,
+	cost double precision NOT NULL DEFAULT 0,
 	priority int NOT NULL DEFAULT 100,
 	description text,
 	defined_at timestamptz NOT NULL DEFAULT now(),
@@ -280,6 +284,7 @@ COMMENT ON COLUMN sources.tracked_by IS 'Role that tracked the source (set by a 
 COMMENT ON COLUMN features.event_names IS 'Event names that count as a use of this feature';
 COMMENT ON COLUMN segments.predicate IS 'The predicate as written';
 COMMENT ON COLUMN segments.checked_predicate IS 'The predicate as checked and deparsed: what refresh evaluates';
+COMMENT ON COLUMN segments.cost IS 'What the predicate costs per user at refresh, in bytes read (an upper bound): at most 200,000, at most 1,000,000 over a scheme''s segments and 2,000,000 over every scheme''s';
 COMMENT ON COLUMN refresh_runs.events_read IS 'Events merged or recomputed by this run';
 COMMENT ON COLUMN refresh_runs.users_changed IS 'Users whose behavior changed';
 COMMENT ON COLUMN refresh_runs.transitions IS 'Segment moves recorded in transitions';

@@ -523,6 +523,10 @@ CREATE FUNCTION define_segment(scheme text, name text, predicate text, priority 
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	checked text;
+	pcost float8;
+	in_scheme bigint;
+	scheme_cost float8;
+	total_cost float8;
 BEGIN
 	IF scheme IS NULL OR scheme = '' OR name IS NULL OR name = '' THEN
 		RAISE EXCEPTION 'arguments "scheme" and "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -558,10 +562,35 @@ BEGIN
 	END IF;
 	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
 		segmentation._feature_names());
-	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, priority, description)
-	VALUES (scheme, name, predicate, checked, priority, description)
+	pcost := segmentation._predicate_cost(checked, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
+		segmentation._feature_names());
+	-- A user who matches no segment of a scheme is checked against all of
+	-- them, in every scheme: what a refresh costs per user is the sum of the
+	-- predicates' costs (review nine: 200 segments, each within its own
+	-- bound, took refresh of 100 users from 0.01 s to 23 s).  Bounded here,
+	-- one definer at a time.
+	LOCK TABLE segmentation.segments IN SHARE ROW EXCLUSIVE MODE;
+	SELECT count(*) FILTER (WHERE s.scheme = define_segment.scheme),
+	       coalesce(sum(s.cost) FILTER (WHERE s.scheme = define_segment.scheme), 0) + pcost,
+	       coalesce(sum(s.cost), 0) + pcost
+	INTO in_scheme, scheme_cost, total_cost
+	FROM segmentation.segments s
+	WHERE (s.scheme, s.name) IS DISTINCT FROM (define_segment.scheme, define_segment.name);
+	IF in_scheme >= 100 THEN
+		RAISE EXCEPTION 'scheme "%" has 100 segments already', scheme USING ERRCODE = 'program_limit_exceeded',
+			HINT = 'A user who matches none is checked against every one at each refresh; drop segments you no longer use.';
+	END IF;
+	IF scheme_cost > 1000000 OR total_cost > 2000000 THEN
+		RAISE EXCEPTION 'segment "%" would make the rules too costly to run for every user', name
+			USING ERRCODE = 'program_limit_exceeded',
+			      DETAIL = format('Its predicate costs %s; the segments of scheme "%s" would cost %s (at most 1000000), every scheme''s %s (at most 2000000), in bytes read per user.',
+			                      pcost, scheme, scheme_cost, total_cost),
+			      HINT = 'segmentation.segments.cost gives each predicate''s cost: drop or simplify costly segments (long strings, nested string functions, the vocabulary''s long windows).';
+	END IF;
+	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, cost, priority, description)
+	VALUES (scheme, name, predicate, checked, pcost, priority, description)
 	ON CONFLICT ON CONSTRAINT segments_pkey DO UPDATE
-		SET predicate = EXCLUDED.predicate, checked_predicate = EXCLUDED.checked_predicate,
+		SET predicate = EXCLUDED.predicate, checked_predicate = EXCLUDED.checked_predicate, cost = EXCLUDED.cost,
 		    priority = EXCLUDED.priority, description = EXCLUDED.description, defined_at = now();
 	PERFORM segmentation._rebuild_views();
 END $$;
