@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|funnels|funnels_managed|analyses|experiments|pipeline|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|funnels|funnels_managed|analyses|experiments|pipeline|rules_cost|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -12,6 +12,8 @@
 #   analyses: retention_matrix, lifecycle, stickiness, validate_segments at 1M users (bench/analyses.py)
 #   experiments: the materialized readout at 100,000 assignments: reading it,
 #             computing it, what it adds to a refresh (bench/experiments.py)
+#   rules_cost: a full refresh with segments that spend the rules' whole cost
+#             bound, against the presets only, 10,000 users (bench/rules_cost.py)
 source "$(dirname "$0")/../scripts/lib.sh"
 what=${1:-all}
 ensure_deps
@@ -38,4 +40,7 @@ if [ "$what" = experiments ] || [ "$what" = all ]; then
 fi
 if [ "$what" = pipeline ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/pipeline.py" 1000000 10 3
+fi
+if [ "$what" = rules_cost ] || [ "$what" = all ]; then
+	"$PYTHON" "$ROOT/bench/rules_cost.py" 10000 3
 fi
