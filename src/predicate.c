@@ -859,7 +859,7 @@ CheckFoldedNode(Node *node, void *context)
  * and each call costs the length of what it reads (LIKE and strpos: haystack
  * times pattern); a call of the rule vocabulary walks the user's active days
  * in its window, and costs the days of its window, up to VOCAB_CALL_COST for
- * the whole history.  The total must stay within PREDICATE_MAX_COST.  Columns
+ * the whole history, and '*' (any event) searches every feature's days too.  The total must stay within PREDICATE_MAX_COST.  Columns
  * are short (rfm_cell) or feature names (features_used): generous bounds.
  * define_segment also bounds the sum over a scheme's segments and over every
  * scheme (a user who matches no segment is checked against all of them:
@@ -938,6 +938,9 @@ NodeCost(Node *node, const CheckContext *cx, double *len, double *cost)
 			(double) call.window * (kind == VOCAB_PERIODS_WITH ? call.periods : 1);
 		*len = 8;
 		*cost = Min(days, VOCAB_CALL_COST) + 1;
+		/* '*' searches the days of every feature (as many as features_used holds) */
+		if (call.feature == BEHAVIOR_ANY_FEATURE)
+			*cost += COLUMN_ARRAY_LEN;
 		return;
 	}
 	(void) expression_tree_walker(node, ChildCost, &acc);
