@@ -496,6 +496,19 @@ BEGIN
 		RAISE EXCEPTION 'feature name "*" is reserved' USING ERRCODE = 'reserved_name',
 			HINT = 'In a segment predicate, ''*'' names any event, e.g. events_in(''*'', ''7 days'').';
 	END IF;
+	-- (a predicate's cost counts features_used as every name: review ten
+	-- made it megabytes per user with names of 200,000 bytes)
+	IF octet_length(name) > 63 THEN
+		RAISE EXCEPTION 'feature name "%..." is longer than 63 bytes', left(name, 20) USING ERRCODE = 'name_too_long';
+	END IF;
+	-- one definer at a time (the rules' costs are checked again with the features)
+	PERFORM segmentation._require_read_committed('define_feature');
+	LOCK TABLE segmentation.features IN SHARE ROW EXCLUSIVE MODE;
+	IF NOT EXISTS (SELECT FROM segmentation.features f WHERE f.name = define_feature.name)
+	   AND (SELECT count(*) FROM segmentation.features) >= 1000 THEN
+		RAISE EXCEPTION 'there are 1000 features already' USING ERRCODE = 'program_limit_exceeded',
+			HINT = 'A feature groups event names: give one feature several events (define_feature(name, ARRAY[...])).';
+	END IF;
 	IF event_names IS NULL OR cardinality(event_names) = 0 OR array_position(event_names, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'argument "event_names" must list at least one event name, without NULLs' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -524,9 +537,6 @@ RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_
 DECLARE
 	checked text;
 	pcost float8;
-	in_scheme bigint;
-	scheme_cost float8;
-	total_cost float8;
 BEGIN
 	IF scheme IS NULL OR scheme = '' OR name IS NULL OR name = '' THEN
 		RAISE EXCEPTION 'arguments "scheme" and "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -545,6 +555,11 @@ BEGIN
 		RAISE EXCEPTION 'scheme name "%" is longer than 63 bytes', scheme USING ERRCODE = 'name_too_long',
 			HINT = 'Each scheme is a column of segmentation.user_scores, and PostgreSQL names have at most 63 bytes.';
 	END IF;
+	-- one definer at a time, on the features and segments of now (READ
+	-- COMMITTED: the next statement sees what the last definer committed)
+	PERFORM segmentation._require_read_committed('define_segment');
+	LOCK TABLE segmentation.features IN SHARE MODE;
+	LOCK TABLE segmentation.segments IN SHARE ROW EXCLUSIVE MODE;
 	IF NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = define_segment.scheme)
 	   AND (SELECT count(DISTINCT s.scheme) FROM segmentation.segments s) >= 1000 THEN
 		RAISE EXCEPTION 'there are 1000 schemes already' USING ERRCODE = 'program_limit_exceeded',
@@ -564,34 +579,12 @@ BEGIN
 		segmentation._feature_names());
 	pcost := segmentation._predicate_cost(checked, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
 		segmentation._feature_names());
-	-- A user who matches no segment of a scheme is checked against all of
-	-- them, in every scheme: what a refresh costs per user is the sum of the
-	-- predicates' costs (review nine: 200 segments, each within its own
-	-- bound, took refresh of 100 users from 0.01 s to 23 s).  Bounded here,
-	-- one definer at a time.
-	LOCK TABLE segmentation.segments IN SHARE ROW EXCLUSIVE MODE;
-	SELECT count(*) FILTER (WHERE s.scheme = define_segment.scheme),
-	       coalesce(sum(s.cost) FILTER (WHERE s.scheme = define_segment.scheme), 0) + pcost,
-	       coalesce(sum(s.cost), 0) + pcost
-	INTO in_scheme, scheme_cost, total_cost
-	FROM segmentation.segments s
-	WHERE (s.scheme, s.name) IS DISTINCT FROM (define_segment.scheme, define_segment.name);
-	IF in_scheme >= 100 THEN
-		RAISE EXCEPTION 'scheme "%" has 100 segments already', scheme USING ERRCODE = 'program_limit_exceeded',
-			HINT = 'A user who matches none is checked against every one at each refresh; drop segments you no longer use.';
-	END IF;
-	IF scheme_cost > 1000000 OR total_cost > 2000000 THEN
-		RAISE EXCEPTION 'segment "%" would make the rules too costly to run for every user', name
-			USING ERRCODE = 'program_limit_exceeded',
-			      DETAIL = format('Its predicate costs %s; the segments of scheme "%s" would cost %s (at most 1000000), every scheme''s %s (at most 2000000), in bytes read per user.',
-			                      pcost, scheme, scheme_cost, total_cost),
-			      HINT = 'segmentation.segments.cost gives each predicate''s cost: drop or simplify costly segments (long strings, nested string functions, the vocabulary''s long windows).';
-	END IF;
 	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, cost, priority, description)
 	VALUES (scheme, name, predicate, checked, pcost, priority, description)
 	ON CONFLICT ON CONSTRAINT segments_pkey DO UPDATE
 		SET predicate = EXCLUDED.predicate, checked_predicate = EXCLUDED.checked_predicate, cost = EXCLUDED.cost,
 		    priority = EXCLUDED.priority, description = EXCLUDED.description, defined_at = now();
+	PERFORM segmentation._check_rule_costs(false);
 	PERFORM segmentation._rebuild_views();
 END $$;
 COMMENT ON FUNCTION define_segment(text, text, text, int, text) IS 'Define (or replace) a segment of a scheme: a checked boolean predicate over the columns of segmentation.scores; the highest priority match wins';

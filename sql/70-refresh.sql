@@ -18,8 +18,6 @@ DECLARE
 	sch text;
 	seg record;
 	cases text;
-	scheme_cost float8;
-	total_cost float8;
 	new_rules text[];
 	names text[];
 	breaks float8[];
@@ -264,11 +262,9 @@ BEGIN
 		names := segmentation._feature_names();
 		SELECT coalesce(array_agg(DISTINCT s.scheme ORDER BY s.scheme), '{}') INTO new_schemes FROM segmentation.segments s;
 		new_rules := '{}';
-		total_cost := 0;
 		FOR k IN 1 .. cardinality(new_schemes) LOOP
 			sch := new_schemes[k];
 			cases := '';
-			scheme_cost := 0;
 			FOR seg IN SELECT * FROM segmentation.segments s WHERE s.scheme = sch ORDER BY s.priority DESC, s.name LOOP
 				-- the stored text is checked again: refresh runs only what passes the checker
 				BEGIN
@@ -283,18 +279,12 @@ BEGIN
 					RAISE EXCEPTION 'segment "%" of scheme "%" was changed outside define_segment', seg.name, seg.scheme
 						USING ERRCODE = 'data_corrupted', HINT = 'Define it again with segmentation.define_segment().';
 				END IF;
-				-- and so is what the rules cost together (define_segment's bounds)
-				scheme_cost := scheme_cost + segmentation._predicate_cost(seg.checked_predicate,
-					'segmentation.scores'::regclass, 'segmentation'::regnamespace, names);
-				IF scheme_cost > 1000000 OR total_cost + scheme_cost > 2000000 THEN
-					RAISE EXCEPTION 'the segments of scheme "%" cost more than define_segment allows', seg.scheme
-						USING ERRCODE = 'data_corrupted', HINT = 'Drop segments (segmentation.drop_segment) until define_segment would accept them.';
-				END IF;
 				cases := cases || format(' WHEN (%s) THEN %L', seg.checked_predicate, seg.name);
 			END LOOP;
-			total_cost := total_cost + scheme_cost;
 			new_rules := new_rules || format('CASE%s ELSE %L END', cases, 'unsegmented');
 		END LOOP;
+		-- and so is what the rules cost together (define_segment's bounds)
+		PERFORM segmentation._check_rule_costs(true);
 
 		-- the context the scores are computed with from now on (the scores
 		-- view reads it): as_of, feature names, population RFM breakpoints;

@@ -104,7 +104,9 @@ BEGIN
 	-- window_funnel's own checks of the window and the modes
 	PERFORM segmentation._funnel_chain('{}'::timestamptz[], '{}'::int[], cardinality(steps), define_funnel."window", modes);
 
-	-- (one define_funnel at a time: the count below stays true)
+	-- (one define_funnel at a time, seeing what the last one committed: the
+	-- count below stays true)
+	PERFORM segmentation._require_read_committed('define_funnel');
 	LOCK TABLE segmentation.funnels IN SHARE ROW EXCLUSIVE MODE;
 	IF NOT EXISTS (SELECT FROM segmentation.funnels f WHERE f.name = define_funnel.name)
 	   AND (SELECT count(*) FROM segmentation.funnels) >= segmentation._max_funnels() THEN

@@ -322,6 +322,8 @@ typedef struct CheckContext
 	int			nnames;
 	Datum	   *names;
 	bool	   *name_nulls;
+	int			nfeatures;		/* how many are defined */
+	double		features_len;	/* the most features_used can take: all of them */
 } CheckContext;
 
 /* ---------- the rule vocabulary: per-feature behavior inside predicates ---------- */
@@ -470,9 +472,15 @@ CheckVocabularyCall(FuncExpr *f, VocabKind kind, const CheckContext *cx, VocabCa
 	call->feature = -2;
 	if (strcmp(name, "*") == 0)
 		call->feature = BEHAVIOR_ANY_FEATURE;
+	/* (compared where they are: a copy of every name for every call added up, review ten) */
 	for (i = 0; i < cx->nnames && call->feature == -2; i++)
-		if (!cx->name_nulls[i] && strcmp(name, TextDatumGetCString(cx->names[i])) == 0)
+	{
+		text	   *t = (text *) DatumGetPointer(cx->names[i]);
+
+		if (!cx->name_nulls[i] && !VARATT_IS_EXTERNAL(t) && !VARATT_IS_COMPRESSED(t) && VARSIZE_ANY_EXHDR(t) == strlen(name) &&
+			memcmp(VARDATA_ANY(t), name, VARSIZE_ANY_EXHDR(t)) == 0)
 			call->feature = i;
+	}
 	if (call->feature == -2)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -859,17 +867,22 @@ CheckFoldedNode(Node *node, void *context)
  * and each call costs the length of what it reads (LIKE and strpos: haystack
  * times pattern); a call of the rule vocabulary walks the user's active days
  * in its window, and costs the days of its window, up to VOCAB_CALL_COST for
- * the whole history, and '*' (any event) searches every feature's days too.  The total must stay within PREDICATE_MAX_COST.  Columns
- * are short (rfm_cell) or feature names (features_used): generous bounds.
+ * the whole history; '*' (any event) walks every feature's days, and
+ * days_in and periods_with merge them (review ten).  The text column
+ * (rfm_cell) is short; features_used may hold every feature's name (at most
+ * 63 bytes each: define_feature).  The total must stay within
+ * PREDICATE_MAX_COST; every segment costs at least SEGMENT_MIN_COST.
  * define_segment also bounds the sum over a scheme's segments and over every
  * scheme (a user who matches no segment is checked against all of them:
- * review nine), with the costs _predicate_cost gives.
+ * review nine), with the costs _predicate_cost gives; they grow with the
+ * features, so define_feature checks them again.
  */
 #define PREDICATE_MAX_COST 200000.0
 #define COLUMN_TEXT_LEN 64.0
-#define COLUMN_ARRAY_LEN 4096.0
 #define CAST_TEXT_LEN 400.0		/* a number or a time printed */
 #define VOCAB_CALL_COST 4096.0
+#define VOCAB_SORT_FACTOR 8.0
+#define SEGMENT_MIN_COST 100.0
 
 typedef struct CostAcc
 {
@@ -924,7 +937,7 @@ NodeCost(Node *node, const CheckContext *cx, double *len, double *cost)
 	}
 	if (IsA(node, Var))
 	{
-		*len = !varlena ? 8 : type_is_array(exprType(node)) ? COLUMN_ARRAY_LEN : COLUMN_TEXT_LEN;
+		*len = !varlena ? 8 : type_is_array(exprType(node)) ? cx->features_len : COLUMN_TEXT_LEN;
 		*cost = 0;
 		return;
 	}
@@ -935,12 +948,16 @@ NodeCost(Node *node, const CheckContext *cx, double *len, double *cost)
 
 		CheckVocabularyCall((FuncExpr *) node, kind, cx, &call);
 		days = call.window == 0 ? VOCAB_CALL_COST :
-			(double) call.window * (kind == VOCAB_PERIODS_WITH ? call.periods : 1);
+			Min((double) call.window * (kind == VOCAB_PERIODS_WITH ? call.periods : 1), VOCAB_CALL_COST);
 		*len = 8;
-		*cost = Min(days, VOCAB_CALL_COST) + 1;
-		/* '*' searches the days of every feature (as many as features_used holds) */
-		if (call.feature == BEHAVIOR_ANY_FEATURE)
-			*cost += COLUMN_ARRAY_LEN;
+		if (kind == VOCAB_FIRST_USE || kind == VOCAB_LAST_USE || kind == VOCAB_DAYS_SINCE ||
+			(call.window == 0 && call.feature == BEHAVIOR_ANY_FEATURE &&
+			 (kind == VOCAB_EVENTS_IN || kind == VOCAB_VALUE_IN)))
+			*cost = 16;			/* kept whole: no day is walked */
+		else if (call.feature == BEHAVIOR_ANY_FEATURE)
+			*cost = days * (cx->nfeatures + 1) * (kind == VOCAB_PERIODS_WITH || kind == VOCAB_DAYS_IN ? VOCAB_SORT_FACTOR : 1);
+		else
+			*cost = days + 16;
 		return;
 	}
 	(void) expression_tree_walker(node, ChildCost, &acc);
@@ -983,6 +1000,7 @@ CheckCost(Node *planned, const CheckContext *cx)
 				cost;
 
 	NodeCost(planned, cx, &len, &cost);
+	cost = Max(cost, SEGMENT_MIN_COST);
 	if (cost > PREDICATE_MAX_COST)
 		Refuse("too costly to run for every user",
 			   psprintf("Its calls read up to about %.0f bytes per user; at most %.0f are allowed "
@@ -1053,6 +1071,7 @@ static void
 SetCheckContext(CheckContext *cx, Oid ours, Datum feature_names)
 {
 	ArrayType  *arr = DatumGetArrayTypeP(feature_names);
+	int			i;
 
 	if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != TEXTOID)
 		ereport(ERROR,
@@ -1065,6 +1084,15 @@ SetCheckContext(CheckContext *cx, Oid ours, Datum feature_names)
 				(errcode(ERRCODE_UNDEFINED_SCHEMA),
 				 errmsg("schema with OID %u does not exist", ours)));
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &cx->names, &cx->name_nulls, &cx->nnames);
+	/* features_used: an array header, and every name */
+	cx->nfeatures = 0;
+	cx->features_len = ARR_OVERHEAD_NONULLS(1);
+	for (i = 0; i < cx->nnames; i++)
+		if (!cx->name_nulls[i])
+		{
+			cx->nfeatures++;
+			cx->features_len += INTALIGN(VARHDRSZ + VARSIZE_ANY_EXHDR(DatumGetPointer(cx->names[i])));
+		}
 }
 
 /*
