@@ -14,11 +14,14 @@ SELECT segmentation.track('public.events', 'uid', 'ts', 'ev', 'amount') IS NULL 
 -- scheme i: segment 'a' = users whose monetary * (2i+1) mod 9973 is under 4987, the rest unsegmented
 SELECT count(segmentation.define_segment('s' || i, 'a', format('(monetary::bigint * %s) %% 9973 < 4987', 2 * i + 1)))
 FROM generate_series(1, :s) i;
+SELECT segmentation.refresh(full => true, as_of => '2024-05-02') IS NOT NULL AS refresh_ok;
+-- an experiment of two arms over every user, assigned once they are in their segments
 CREATE TABLE public.ab (user_id bigint, variant text, assigned_at timestamptz);
-INSERT INTO public.ab SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'treatment' END, '2024-03-01' FROM generate_series(1, :n) u;
+INSERT INTO public.ab SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'treatment' END, '2024-05-02 12:00' FROM generate_series(1, :n) u;
 SELECT segmentation.define_experiment(name => 'e1', assignments => 'public.ab', user_column => 'user_id',
     variant_column => 'variant', assigned_at_column => 'assigned_at', control => 'control', conversion_event => 'view') IS NULL;
-SELECT segmentation.refresh(full => true, as_of => '2024-05-02') IS NOT NULL AS refresh_ok;
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refresh_ok;
+SELECT variant, count(*) AS combinations FROM segmentation._experiment_lift_combos GROUP BY 1 ORDER BY 1;
 SELECT count(DISTINCT segments) AS distinct_combinations, count(*) AS users FROM segmentation._user_state;
 SET ROLE bench_reader;
 SET statement_timeout = '600s';

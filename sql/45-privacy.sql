@@ -679,9 +679,11 @@ BEGIN
 			FROM unnest(schemes, segments) WITH ORDINALITY s(scheme, segment, i)
 			WHERE s.i IN (SELECT c.a FROM cand c UNION SELECT c.b FROM cand c)),
 		cell AS (
+			-- (looked up in the schemes of the candidates only)
 			SELECT u.i, w.i AS g, u.n
-			FROM unnest(combos, users) WITH ORDINALITY u(c, n, i), jsonb_each(u.c) e
-			JOIN wanted w ON w.scheme = e.key AND w.segment = e.value #>> '{}'
+			FROM unnest(combos, users) WITH ORDINALITY u(c, n, i)
+			CROSS JOIN (SELECT DISTINCT w.scheme FROM wanted w) h
+			JOIN wanted w ON w.scheme = h.scheme AND w.segment = u.c ->> h.scheme
 			WHERE jsonb_typeof(u.c) = 'object'),
 		both_ AS (
 			SELECT c.a, c.b, sum(x.n) AS n
