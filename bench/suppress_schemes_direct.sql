@@ -7,7 +7,7 @@
 SELECT setseed(0.5);
 CREATE TEMP TABLE z AS
 SELECT array_agg(x.c) AS combos, array_agg(x.n) AS users
-FROM (SELECT (SELECT jsonb_object_agg('s' || j, 'g' || floor(log(2, 1 + 31 * random()))::int)
+FROM (SELECT (SELECT jsonb_object_agg('s' || j, 'g' || floor(log(2.0, (1 + 31 * random())::numeric))::int)
               FROM generate_series(1, :s) j WHERE i > 0) AS c,
              1 + floor(3 * random())::bigint AS n
       FROM generate_series(1, :c) i) x;
