@@ -124,6 +124,14 @@ BEGIN
 			      DETAIL = 'What a role cannot read in a source it must not learn through the extension.',
 			      HINT = 'Track it as a role that sees every row (its owner, without FORCE ROW LEVEL SECURITY), or untrack it.';
 	END IF;
+	IF EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source) THEN
+		RAISE EXCEPTION 'tracked source %.% is now a partition or child of %', rel.nspname, rel.relname,
+			(SELECT pg_catalog.string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno)
+			 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source)
+			USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
+			      DETAIL = 'Rows written through the parent fire no trigger of the child, so they would be missed.',
+			      HINT = 'Detach it, or untrack it and track the parent.';
+	END IF;
 	-- partitions and children of its own, indexes and their operator classes
 	PERFORM segmentation._check_readable(s.source, s.tracked_by, 'tracked table');
 	IF triggers THEN
@@ -283,6 +291,14 @@ BEGIN
 	END IF;
 	IF persistence = 't' THEN
 		RAISE EXCEPTION 'cannot track %: it is a temporary table', source USING ERRCODE = 'wrong_object_type';
+	END IF;
+	-- (rows written through a parent fire no trigger of the child: review twelve)
+	IF EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = source) THEN
+		RAISE EXCEPTION 'cannot track %: it is a partition or child of %', source,
+			(SELECT string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno) FROM pg_inherits i WHERE i.inhrelid = source)
+			USING ERRCODE = 'wrong_object_type',
+			      DETAIL = 'Rows written through the parent fire no trigger of the child, so they would be missed.',
+			      HINT = 'Track the table the application writes to.';
 	END IF;
 	IF NOT has_table_privilege(source, 'SELECT') OR NOT has_table_privilege(source, 'TRIGGER') THEN
 		RAISE EXCEPTION 'permission denied to track %', source
