@@ -124,7 +124,8 @@ BEGIN
 			      DETAIL = 'What a role cannot read in a source it must not learn through the extension.',
 			      HINT = 'Track it as a role that sees every row (its owner, without FORCE ROW LEVEL SECURITY), or untrack it.';
 	END IF;
-	IF EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source) THEN
+	-- (with the triggers: that no parent's writes go around them)
+	IF triggers AND EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source) THEN
 		RAISE EXCEPTION 'tracked source %.% is now a partition or child of %', rel.nspname, rel.relname,
 			(SELECT pg_catalog.string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno)
 			 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source)
@@ -149,7 +150,7 @@ BEGIN
 	END IF;
 	RETURN s;
 END $$;
-COMMENT ON FUNCTION _check_source(int, boolean) IS 'Internal: a tracked source, re-validated (table, columns, types, privileges, row-level security and, with triggers, the capture triggers), or an error';
+COMMENT ON FUNCTION _check_source(int, boolean) IS 'Internal: a tracked source, re-validated (table, columns, types, privileges, row-level security and, with triggers, the capture triggers and no parent that writes around them), or an error';
 
 -- The numbers and types of the tracked columns are taken from the table
 -- whenever a source row is written (by track(), by pg_restore into a table
