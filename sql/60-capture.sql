@@ -554,6 +554,7 @@ RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_
 DECLARE
 	checked text;
 	pcost float8;
+	names text[];
 BEGIN
 	IF scheme IS NULL OR scheme = '' OR name IS NULL OR name = '' THEN
 		RAISE EXCEPTION 'arguments "scheme" and "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -592,10 +593,9 @@ BEGIN
 		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Call segmentation.track(...) first: predicates are checked against its user id type.';
 	END IF;
-	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
-		segmentation._feature_names());
-	pcost := segmentation._predicate_cost(checked, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
-		segmentation._feature_names());
+	names := segmentation._feature_names();
+	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace, names);
+	pcost := segmentation._predicate_cost(checked, 'segmentation.scores'::regclass, 'segmentation'::regnamespace, names);
 	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, cost, priority, description)
 	VALUES (scheme, name, predicate, checked, pcost, priority, description)
 	ON CONFLICT ON CONSTRAINT segments_pkey DO UPDATE

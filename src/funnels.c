@@ -1207,6 +1207,23 @@ typedef struct FunnelScanState
  * to the end, or to a row that stops it): a chain that starts earlier may
  * end later.  The level is the same either way.
  */
+/* the scan's state into *out: the steps reached, their latest starts */
+static void
+SnapScan(FunnelScanState *out, int nsteps, const bool *has, const int64 *best, bool seen_first, bool stopped)
+{
+	int			k;
+
+	out->has = 0;
+	for (k = 0; k < nsteps; k++)
+	{
+		out->best[k] = has[k] ? best[k] : 0;
+		if (has[k])
+			out->has |= UINT32CONST(1) << k;
+	}
+	out->seen_first = seen_first;
+	out->stopped = stopped;
+}
+
 static int
 FunnelScan(EventList *s, FunnelGroup *groups, int64 *ngroups,
 		   const FunnelScanState *init, TimestampTz cutoff, FunnelScanState *snapout)
@@ -1259,15 +1276,7 @@ FunnelScan(EventList *s, FunnelGroup *groups, int64 *ngroups,
 		if (snapout && !snapped && t >= cutoff)
 		{
 			snapped = true;
-			snapout->has = 0;
-			for (k = 0; k < nsteps; k++)
-			{
-				snapout->best[k] = has[k] ? best[k] : 0;
-				if (has[k])
-					snapout->has |= UINT32CONST(1) << k;
-			}
-			snapout->seen_first = seen_first;
-			snapout->stopped = false;
+			SnapScan(snapout, nsteps, has, best, seen_first, false);
 		}
 		/* strict_order: a row matching no step, once step 1 was seen, ends the scan */
 		if ((flags & MODE_ORDER) && zero && seen_first)
@@ -1362,17 +1371,7 @@ done:
 	 * no row at or after the cutoff: the state at the end.
 	 */
 	if (snapout && (stopped || !snapped))
-	{
-		snapout->has = 0;
-		for (k = 0; k < nsteps; k++)
-		{
-			snapout->best[k] = has[k] ? best[k] : 0;
-			if (has[k])
-				snapout->has |= UINT32CONST(1) << k;
-		}
-		snapout->seen_first = seen_first;
-		snapout->stopped = stopped;
-	}
+		SnapScan(snapout, nsteps, has, best, seen_first, stopped);
 	for (k = nsteps; k > 0; k--)
 		if (has[k - 1])
 			return k;
