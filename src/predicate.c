@@ -1111,6 +1111,12 @@ CheckPredicate(FunctionCallInfo fcinfo, double *cost)
 	int			level;
 	CheckContext cx;
 
+	/* 0.1's SQL calls it with three, between a package and its ALTER EXTENSION */
+	if (PG_NARGS() != 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the SQL objects of extension segmentation are older than its library"),
+				 errhint("Run ALTER EXTENSION segmentation UPDATE.")));
 	CheckScoresArg(fcinfo, relid);
 	if (PG_GETARG_OID(2) != get_rel_namespace(relid))
 		ereport(ERROR,
