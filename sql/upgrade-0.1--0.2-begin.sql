@@ -47,11 +47,14 @@ BEGIN
 	END IF;
 
 	-- The application's writes to the tracked tables wait (never fail)
-	-- until the upgrade commits: what is captured before is carried over,
-	-- what is written after is captured by 0.2's triggers.  Locked first,
-	-- before anything a writer's capture trigger needs.
-	FOR r IN SELECT s.source FROM segmentation.sources s JOIN pg_catalog.pg_class c ON c.oid = s.source ORDER BY s.id LOOP
-		EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', r.source);
+	-- until the upgrade commits: what is written before goes through 0.1's
+	-- capture, what is written after through 0.2's.  Locked first, before
+	-- anything a writer's capture trigger needs.  (The tables that carry
+	-- 0.1's capture triggers, found in the catalog: sources' rows were
+	-- 0.1 admins' to write.)
+	FOR r IN SELECT DISTINCT t.tgrelid::regclass AS rel FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+	         WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$' ORDER BY 1 LOOP
+		EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', r.rel);
 	END LOOP;
 	-- a 0.1 refresh that runs is waited for; one that starts later returns
 	-- at once (0.1's one-at-a-time lock)
