@@ -170,6 +170,15 @@ OTHERS = {
                                   CREATE TABLE pev_all PARTITION OF pev FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
                                   SELECT segmentation.track('pev_all', 'user_id', 'ts', 'event', 'amount')""",
                                "is now a partition or child of"),
+    # 0.1 let its admins write sources' rows: one naming a table its writer
+    # may not read must not be tracked by the update (run by a superuser)
+    "segmentation_forged": ("""CREATE ROLE upgrade_hostile_admin IN ROLE segmentation_admin;
+                               CREATE TABLE secrets (user_id bigint, ts timestamptz, event text, amount numeric);
+                               SET ROLE upgrade_hostile_admin;
+                               INSERT INTO segmentation.sources (source, user_column, time_column, event_column, value_column, user_type)
+                               VALUES ('secrets', 'user_id', 'ts', 'event', 'amount', 'bigint');
+                               RESET ROLE""",
+                            "role upgrade_hostile_admin that tracked public.secrets may no longer read it"),
     "segmentation_empty": (None, None),
 }
 
@@ -212,6 +221,7 @@ def update_others():
                   (error, sorted(upgraded - fresh)[:5], sorted(fresh - upgraded)[:5]))
         conn.close()
         drop_database(db)
+    connect(DB).cursor().execute("DROP ROLE upgrade_hostile_admin")
 
 
 def main():
