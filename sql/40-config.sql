@@ -220,6 +220,7 @@ CREATE FUNCTION _check_segment_uses(scheme text, name text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	bad record;
+	uses record;
 	froms text[];
 	tos text[];
 	start text;
@@ -233,11 +234,16 @@ BEGIN
 	IF to_regclass('segmentation.scores') IS NULL THEN
 		RETURN;
 	END IF;
-	SELECT array_agg(u.scheme), array_agg(u.used_scheme) INTO froms, tos
-	FROM (SELECT DISTINCT u.scheme, u.used_scheme FROM segmentation._segment_uses() u) u;
+	-- every use, once (each predicate that calls in_segment is parsed)
+	SELECT array_agg(u.scheme) AS schemes, array_agg(u.name) AS names, array_agg(u.used_scheme) AS used_schemes,
+	       array_agg(u.used_segment) AS used_segments INTO uses
+	FROM segmentation._segment_uses() u;
+	-- scheme froms[i] reads scheme tos[i]
+	SELECT array_agg(x.scheme), array_agg(x.used_scheme) INTO froms, tos
+	FROM (SELECT DISTINCT u.scheme, u.used_scheme FROM unnest(uses.schemes, uses.used_schemes) u(scheme, used_scheme)) x;
 	-- the segment of its own scheme, an unknown scheme, an unknown segment
 	SELECT u.*, NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = u.used_scheme) AS no_scheme INTO bad
-	FROM segmentation._segment_uses() u
+	FROM unnest(uses.schemes, uses.names, uses.used_schemes, uses.used_segments) u(scheme, name, used_scheme, used_segment)
 	WHERE (_check_segment_uses.scheme IS NULL OR (u.scheme = _check_segment_uses.scheme AND u.name = _check_segment_uses.name))
 	  AND (u.used_scheme = u.scheme
 	       OR NOT EXISTS (SELECT FROM segmentation.segments s
