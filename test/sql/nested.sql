@@ -112,6 +112,11 @@ SELECT segmentation.drop_segment('z_clock', 'warm');
 SELECT segmentation.define_segment('c', 'y', $$in_segment('z_clock', 'unsegmented')$$);
 SELECT segmentation.drop_segment('z_clock', 'hot');
 SELECT segmentation.define_segment('z_clock', 'hot', 'recency_days < 1', 2);
+-- (at READ COMMITTED only, as the definers: it must see a segment defined
+-- meanwhile that names the one it drops)
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT segmentation.drop_segment('c', 'y');
+ROLLBACK;
 SELECT segmentation.drop_segment('c', 'y');
 -- with the users gone first, a segment can go
 SELECT segmentation.drop_segment('a_top', 'vip');
