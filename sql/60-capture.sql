@@ -601,6 +601,11 @@ BEGIN
 	ON CONFLICT ON CONSTRAINT segments_pkey DO UPDATE
 		SET predicate = EXCLUDED.predicate, checked_predicate = EXCLUDED.checked_predicate, cost = EXCLUDED.cost,
 		    priority = EXCLUDED.priority, description = EXCLUDED.description, defined_at = now();
+	-- nested segments: what in_segment names exists, and no scheme reads
+	-- itself (only a predicate that calls it can add a use)
+	IF strpos(checked, 'in_segment') > 0 THEN
+		PERFORM segmentation._check_segment_uses(define_segment.scheme, define_segment.name);
+	END IF;
 	PERFORM segmentation._check_rule_costs(false);
 	PERFORM segmentation._rebuild_views();
 END $$;
@@ -608,11 +613,32 @@ COMMENT ON FUNCTION define_segment(text, text, text, int, text) IS 'Define (or r
 
 CREATE FUNCTION drop_segment(scheme text, name text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	users text;
 BEGIN
+	-- one definer at a time: a segment defined meanwhile could name this one
+	PERFORM segmentation._require_read_committed('drop_segment');
+	LOCK TABLE segmentation.segments IN SHARE ROW EXCLUSIVE MODE;
 	DELETE FROM segmentation.segments s WHERE s.scheme = drop_segment.scheme AND s.name = drop_segment.name;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'segment "%" of scheme "%" does not exist', name, scheme USING ERRCODE = 'undefined_object';
 	END IF;
+	-- Nested segments: a segment that another names (in_segment) stays, and
+	-- so does the last of a scheme that another reads (its 'unsegmented'
+	-- too); nothing is dropped along with it
+	SELECT string_agg(format('segment "%s" of scheme "%s" (in_segment(%L, %L))', u.name, u.scheme, u.used_scheme, u.used_segment),
+	                  ', ' ORDER BY u.scheme, u.name, u.used_segment)
+	INTO users
+	FROM segmentation._segment_uses() u
+	WHERE u.used_scheme = drop_segment.scheme
+	  AND (u.used_segment = drop_segment.name
+	       OR NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = drop_segment.scheme));
+	IF users IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot drop segment "%" of scheme "%": other segments use it', name, scheme
+			USING ERRCODE = 'dependent_objects_still_exist',
+			      DETAIL = format('Used by %s.', users),
+			      HINT = 'Drop those segments, or define them again without it, first: nothing is dropped along with it.';
+	END IF;
 	PERFORM segmentation._rebuild_views();
 END $$;
-COMMENT ON FUNCTION drop_segment(text, text) IS 'Drop a segment; its users move at the next refresh';
+COMMENT ON FUNCTION drop_segment(text, text) IS 'Drop a segment; its users move at the next refresh; refused while another segment names it (in_segment), or names its scheme when it is the last of it';

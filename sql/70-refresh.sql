@@ -322,6 +322,9 @@ BEGIN
 			END LOOP;
 			new_rules := new_rules || format('CASE%s ELSE %L END', cases, 'unsegmented');
 		END LOOP;
+		-- and so is what they name with in_segment, without a cycle (the C
+		-- runs the schemes in dependency order, and refuses a cycle too)
+		PERFORM segmentation._check_segment_uses(NULL, NULL);
 		-- and so is what the rules cost together (define_segment's bounds)
 		PERFORM segmentation._check_rule_costs(true);
 
