@@ -13,6 +13,8 @@ import time
 
 import psycopg2
 
+from pipeline import app_events
+
 
 def connect():
     conn = psycopg2.connect(dbname="postgres")
@@ -32,17 +34,7 @@ def main():
     users, per_user = int(sys.argv[1]), int(sys.argv[2])
     conn, cur = connect()
     cur.execute("CREATE EXTENSION segmentation VERSION '0.1'")
-    cur.execute("SELECT setseed(0.5)")
-    cur.execute("""CREATE TABLE app_events AS
-        SELECT (random() * %s)::bigint + 1 AS uid,
-               '2024-01-01'::timestamptz + random() * interval '120 days' AS at,
-               (ARRAY['view','view','view','search','share','export','signup','create_project','purchase'])[1 + (random() * 8)::int] AS name,
-               CASE WHEN random() < 0.05 THEN round((random() * 100)::numeric, 2) END AS amount
-        FROM generate_series(1, %s)""", (users - 1, users * per_user))
-    cur.execute("SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'amount')")
-    cur.execute("SELECT segmentation.define_feature('search', '{search}'), segmentation.define_feature('export', '{export}')")
-    cur.execute("SELECT segmentation.use_preset('engagement_ladder', signup_event => 'signup', activation_event => 'create_project')")
-    cur.execute("SELECT segmentation.use_preset('rfm')")
+    app_events(cur, users, per_user)
     t01 = timed(cur, "SELECT segmentation.refresh(true, '2024-05-01')")
     cur.execute("""INSERT INTO app_events SELECT (random() * %s)::bigint + 1, '2024-05-01 12:00', 'view', NULL
                    FROM generate_series(1, %s)""", (users - 1, users * per_user // 100))

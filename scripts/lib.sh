@@ -117,7 +117,7 @@ release_0_1_tree() {
 	PGBIN=$tree/usr/lib/postgresql/15/bin
 	say "building release 0.1 ($RELEASE_0_1) into $tree"
 	git -C "$ROOT" archive "$RELEASE_0_1" | tar -x -C "$tree/v01"
-	make -C "$tree/v01" -s PG_CONFIG="$PGBIN/pg_config" >/dev/null 2>&1
+	make -C "$tree/v01" -s PG_CONFIG="$PGBIN/pg_config" >/dev/null
 	make -C "$tree/v01" -s PG_CONFIG="$PGBIN/pg_config" install >/dev/null
 	export INSTALL_THIS_BUILD="make -C $ROOT -s PG_CONFIG=$PGBIN/pg_config install"
 }
