@@ -22,7 +22,7 @@ DECLARE
 BEGIN
 	-- A lock the update waits for makes it fail, to be run again, rather
 	-- than wait with what it holds (a DBA's own lock_timeout is kept)
-	PERFORM set_config('segmentation.upgrade_lock_timeout', current_setting('lock_timeout'), true);
+	PERFORM set_config('segmentation_upgrade.lock_timeout', current_setting('lock_timeout'), true);
 	IF current_setting('lock_timeout') = '0' THEN
 		PERFORM set_config('lock_timeout', '5s', true);
 	END IF;

@@ -219,5 +219,5 @@ BEGIN
 		EXECUTE format('ALTER EXTENSION segmentation DROP %s %s', r.type, r.identity);
 	END LOOP;
 	-- the caller's lock_timeout again (sql/upgrade-0.1--0.2-begin.sql)
-	PERFORM set_config('lock_timeout', current_setting('segmentation.upgrade_lock_timeout'), true);
+	PERFORM set_config('lock_timeout', current_setting('segmentation_upgrade.lock_timeout'), true);
 END $$;
