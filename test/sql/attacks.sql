@@ -212,6 +212,9 @@ SELECT segmentation.drop_segment('s', 'a');
 -- nor depend on who runs it: casts that read the session's settings are refused,
 -- and literals are read in UTC whatever the definer's time zone
 SELECT segmentation.define_segment('s', 'a', $$last_seen::text LIKE '2024%'$$);
+-- (floats print by extra_float_digits, though their output function is
+-- marked immutable: review 15)
+SELECT segmentation.define_segment('s', 'a', $$monetary::text = '1234567.12345679'$$);
 SET TIME ZONE 'America/New_York';
 SELECT segmentation.define_segment('s', 'tz', $$last_seen >= '2024-04-01 00:00'$$);
 RESET TIME ZONE;
