@@ -108,6 +108,15 @@ BEGIN
 			USING ERRCODE = 'undefined_object',
 			      HINT = 'Steps are names of segmentation.define_feature(); segmentation.features lists them.';
 	END IF;
+	-- (a funnel keeps the rows of its steps' event names: a condition on
+	-- the row is not evaluated there)
+	SELECT u.s, u.i INTO unknown FROM unnest(steps) WITH ORDINALITY u(s, i)
+	WHERE EXISTS (SELECT FROM segmentation.features f WHERE f.name = u.s AND f.condition IS NOT NULL) ORDER BY u.i LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'argument "steps": step % is feature %, which has a condition', unknown.i, quote_literal(unknown.s)
+			USING ERRCODE = 'feature_not_supported',
+			      HINT = 'A managed funnel''s steps are features without a condition: define one for the step''s events.';
+	END IF;
 	IF define_funnel."window" IS NULL OR define_funnel."window" <= interval '0' THEN
 		RAISE EXCEPTION 'argument "window" must be a positive interval' USING ERRCODE = 'invalid_parameter_value',
 			DETAIL = format('Got %s.', coalesce(quote_literal(define_funnel."window"::text), 'NULL'));

@@ -89,6 +89,9 @@
 #include "parser/analyze.h"
 #include "parser/parse_type.h"
 #include "parser/parser.h"
+#include "parser/parsetree.h"
+#include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -105,9 +108,25 @@
 /* a predicate longer than this is refused (each is parsed at every refresh) */
 #define PREDICATE_MAX_LENGTH 10000
 
+/*
+ * Set while a feature's event condition is checked (check_condition): the
+ * same checker over the columns of a tracked source, without the rule
+ * vocabulary, whose errors say so
+ */
+static bool checking_condition = false;
+
 static void pg_attribute_noreturn()
 Refuse(const char *what, const char *detail)
 {
+	if (checking_condition)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature condition not allowed: %s", what),
+				 detail ? errdetail("%s", detail) : 0,
+				 errhint("A condition is a boolean expression over the columns of the tracked tables (of built-in "
+						 "types), using constants and casts of built-in types, comparisons, arithmetic, AND/OR/NOT, "
+						 "CASE, IN, LIKE, COALESCE, GREATEST/LEAST and a few cheap built-in functions "
+						 "(doc/security.md lists them).")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("segment predicate not allowed: %s", what),
@@ -342,6 +361,7 @@ typedef struct CheckContext
 	int			nfeatures;		/* how many are defined */
 	double		features_len;	/* the most features_used can take: all of them */
 	Oid			in_segment;		/* the extension's in_segment(text, text), or InvalidOid */
+	Oid			condition_rel;	/* checking a feature's condition over this table, or InvalidOid */
 } CheckContext;
 
 /* ---------- the rule vocabulary: per-feature behavior inside predicates ---------- */
@@ -640,7 +660,8 @@ CheckNode(Node *node, void *context)
 		case T_Var:
 			if (((Var *) node)->varlevelsup != 0 || ((Var *) node)->varno != 1 ||
 				((Var *) node)->varattno <= 0)
-				Refuse("reference to something other than a column of segmentation.scores", NULL);
+				Refuse(OidIsValid(cx->condition_rel) ? "reference to something other than a column of the tracked table"
+					   : "reference to something other than a column of segmentation.scores", NULL);
 			break;
 		case T_Const:
 			if (((Const *) node)->consttype == NUMERICOID && !((Const *) node)->constisnull &&
@@ -765,6 +786,32 @@ CheckName(List *names, const char *what)
 }
 
 /*
+ * A column a condition names, before parse analysis: a user column of the
+ * tracked table whose type is an allowed built-in one.  A domain, an enum, a
+ * composite or a type of some role's would run that role's code (input and
+ * output functions, CHECKs, operators) while refresh reads the rows, and
+ * parse analysis would run some of it already (a literal compared with the
+ * column is read by the column type's input function).
+ */
+static void
+CheckConditionColumn(Oid relid, const char *name)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+	Oid			type;
+
+	if (attnum == InvalidAttrNumber || attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of feature condition does not exist in %s", name, get_rel_name(relid)),
+				 errhint("A condition names columns of every tracked table, unqualified.")));
+	type = get_atttype(relid, attnum);
+	if (!AllowedType(type))
+		Refuse(psprintf("column \"%s\" of %s is of type %s", name, get_rel_name(relid), format_type_be(type)),
+			   "Only columns of built-in scalar types (boolean, integers, floats, numeric, text, dates and times, "
+			   "intervals) or arrays of them: a domain, enum, composite or user-defined type would run its owner's code.");
+}
+
+/*
  * The raw parse tree, before parse analysis: parse analysis already runs
  * code (a literal cast to a type runs the type's input function, and a
  * domain's input runs its CHECK), so type names must be allowed before it.
@@ -793,9 +840,14 @@ CheckRawNode(Node *node, void *context)
 			{
 				ColumnRef  *c = (ColumnRef *) node;
 
+				CheckContext *cx = (CheckContext *) context;
+
 				if (list_length(c->fields) != 1 || !IsA(linitial(c->fields), String))
 					Refuse(psprintf("column reference %s", NameListToString(c->fields)),
-						   "Name the columns of segmentation.scores without a qualifier.");
+						   OidIsValid(cx->condition_rel) ? "Name the columns of the tracked table without a qualifier."
+						   : "Name the columns of segmentation.scores without a qualifier.");
+				if (OidIsValid(cx->condition_rel))
+					CheckConditionColumn(cx->condition_rel, strVal(linitial(c->fields)));
 				return false;
 			}
 		case T_TypeCast:
@@ -822,6 +874,18 @@ CheckRawNode(Node *node, void *context)
 				if (f->agg_order || f->agg_filter || f->over || f->agg_star || f->agg_distinct ||
 					f->func_variadic || f->agg_within_group)
 					Refuse("aggregate or window call", NULL);
+				/* a condition is about one event: none of the rule vocabulary */
+				if (OidIsValid(cx->condition_rel))
+				{
+					const char *last = strVal(llast(f->funcname));
+
+					if (IsInSegmentName(f->funcname, cx->ours_name) || VocabKindOf(last) >= 0 ||
+						strcmp(last, IN_SEGMENT_NAME) == 0)
+						Refuse(psprintf("%s() of the rule vocabulary", last),
+							   "A condition is checked on each event's row: events_in, in_segment and the rest are for segment predicates.");
+					CheckName(f->funcname, "function");
+					break;
+				}
 
 				/*
 				 * The vocabulary's names and in_segment are the extension's
@@ -880,7 +944,7 @@ PredicateErrorContext(void *arg)
 		internalerrposition(pos - src->offset);
 		internalerrquery(src->predicate);
 	}
-	errcontext("segment predicate");
+	errcontext(checking_condition ? "feature condition" : "segment predicate");
 }
 
 /*
@@ -956,11 +1020,14 @@ AnalyzeExpression(const char *predicate, Oid relid, const CheckContext *features
 		Refuse("set-returning function", NULL);
 
 	expr = (Node *) linitial_node(TargetEntry, query->targetList)->expr;
+	if (OidIsValid(cx.condition_rel) && rt_fetch(1, query->rtable)->relid != relid)
+		Refuse("not a single expression", NULL);
 	if (exprType(expr) != want)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("segment predicate must be %s, not %s", format_type_be(want), format_type_be(exprType(expr))),
-				 errhint("Compare something, e.g. frequency >= 5.")));
+				 errmsg("%s must be %s, not %s", checking_condition ? "feature condition" : "segment predicate",
+						format_type_be(want), format_type_be(exprType(expr))),
+				 errhint(checking_condition ? "Compare something, e.g. amount > 50." : "Compare something, e.g. frequency >= 5.")));
 	CheckNode(expr, &cx);
 	return expr;
 }
@@ -1227,6 +1294,7 @@ SetCheckContext(CheckContext *cx, Oid ours, Datum feature_names, Oid self)
 				(errcode(ERRCODE_UNDEFINED_SCHEMA),
 				 errmsg("schema with OID %u does not exist", ours)));
 	cx->in_segment = InSegmentFunction(ours, self);
+	cx->condition_rel = InvalidOid;
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &cx->names, &cx->name_nulls, &cx->nnames);
 	/* features_used: an array header, and every name */
 	cx->nfeatures = 0;
@@ -1306,6 +1374,76 @@ CheckPredicate(FunctionCallInfo fcinfo, double *cost, List **uses)
 		*uses = u.uses;
 	}
 	return result;
+}
+
+/*
+ * _check_condition(condition text, source regclass, OUT checked text, OUT
+ * columns name[]): a feature's event condition checked as a predicate is,
+ * over the columns of the tracked table source instead of the scores, without
+ * the rule vocabulary; returns it deparsed (what refresh runs on that table's
+ * rows) and the columns it reads (whose SELECT privilege the caller checks).
+ */
+PG_FUNCTION_INFO_V1(check_condition);
+Datum
+check_condition(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(1);
+	Oid			ours = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Datum		no_names = PointerGetDatum(construct_empty_array(TEXTOID));
+	CheckContext cx;
+	Node	   *expr;
+	text	   *checked = NULL;
+	int			level;
+	char		kind;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	Bitmapset  *attnos = NULL;
+	Datum	   *names;
+	int			nnames = 0,
+				k;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	kind = get_rel_relkind(relid);
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("argument \"source\" must be a table")));
+	SetCheckContext(&cx, ours, no_names, fcinfo->flinfo->fn_oid);
+	cx.in_segment = InvalidOid;
+	cx.condition_rel = relid;
+	cx.features_len = COLUMN_TEXT_LEN;
+	level = PinSettings();
+	checking_condition = true;
+	PG_TRY();
+	{
+		expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid, &cx, BOOLOID, PREDICATE_MAX_LENGTH);
+		(void) CheckCost((Node *) PlanExpression(copyObject(expr)), &cx);
+		checked = cstring_to_text(deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
+													 false, false));
+		if (VARSIZE_ANY_EXHDR(checked) > PREDICATE_MAX_LENGTH)
+			Refuse(psprintf("longer than %d bytes as stored (printed back)", PREDICATE_MAX_LENGTH), NULL);
+		pull_varattnos(expr, 1, &attnos);
+	}
+	PG_FINALLY();
+	{
+		checking_condition = false;
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(true, level);
+
+	names = palloc(Max(bms_num_members(attnos), 1) * sizeof(Datum));
+	k = -1;
+	while ((k = bms_next_member(attnos, k)) >= 0)
+	{
+		AttrNumber	attnum = k + FirstLowInvalidHeapAttributeNumber;
+
+		names[nnames++] = DirectFunctionCall1(namein, CStringGetDatum(get_attname(relid, attnum, false)));
+	}
+	values[0] = PointerGetDatum(checked);
+	values[1] = PointerGetDatum(construct_array(names, nnames, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
 
 PG_FUNCTION_INFO_V1(check_predicate);

@@ -2,6 +2,7 @@
 """Pipeline suite: what pg_regress cannot show with one session.
 
 * incremental refresh equals a full recompute, exactly, on random workloads
+  (with features that have an event condition too: property_conditions)
   with late events, deletes, updates, COPY and multi-row inserts (fixed seeds),
   with nested segments (in_segment, two levels deep, the schemes named
   against their dependency order),
@@ -271,7 +272,12 @@ def property_incremental_equals_full(seed, uid_type, parallel=False):
     conn.close()
 
 
-def check_refresh(cur, conn, label, check_plan, day, hour):
+EXPECTED_PROFILES = """SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
+                         SELECT uid, segmentation.behavior_agg(at, f.id, amount::float8) b
+                         FROM ev LEFT JOIN segmentation._feature_map f ON f.event = ev.name GROUP BY uid) s"""
+
+
+def check_refresh(cur, conn, label, check_plan, day, hour, expected_sql=EXPECTED_PROFILES):
     """An incremental refresh at day and hour (after 2024-01-01), checked
     against the predicates in plain SQL and against a full refresh."""
     as_of = one(cur, "SELECT '2024-01-01 00:00+00'::timestamptz + %s * interval '1 day' + %s * interval '1 hour'", (day, hour))
@@ -294,9 +300,7 @@ def check_refresh(cur, conn, label, check_plan, day, hour):
     check(f"{label}: every move leaves the segment the last one entered, the last enters the current one",
           one(cur, BROKEN_CHAINS) == 0)
     incremental = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
-    expected = one(cur, """SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
-                             SELECT uid, segmentation.behavior_agg(at, f.id, amount::float8) b
-                             FROM ev LEFT JOIN segmentation._feature_map f ON f.event = ev.name GROUP BY uid) s""")
+    expected = one(cur, expected_sql)
     cur.execute("BEGIN")
     cur.execute("SELECT segmentation.refresh(true, %s)", (as_of,))
     full = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
@@ -304,6 +308,65 @@ def check_refresh(cur, conn, label, check_plan, day, hour):
     check(f"{label}: profiles equal a recompute from the source",
           incremental.split(",")[0].strip("(") == expected, (incremental, expected))
     check(f"{label}: incremental state equals a full refresh", incremental == full, (incremental, full))
+
+
+# Event conditions (DESIGN section 4): features that overlap, counted by a
+# condition on the row (amount, the user id), with inserts, late events,
+# updates of the condition's column, deletes; incremental == full, profiles
+# == behavior_agg_features over the raw events, each feature's count == a
+# count in plain SQL
+CONDITIONS = {"big_buy": (["buy", "checkout"], "amount > 20"),
+              "odd_view": (["view"], "uid % 2 = 1"),
+              "any_big": (["buy", "checkout", "view", "search"], "coalesce(amount, 0) >= 40")}
+
+
+def property_conditions(seed):
+    rnd = random.Random(seed)
+    conn, cur = tracked_db("bigint")
+    cur.execute("SELECT setseed(%s)", (seed / 100,))
+    ids = {}
+    for name, (events, cond) in CONDITIONS.items():
+        ids[name] = one(cur, "SELECT segmentation.define_feature(%s, %s, %s)", (name, events, cond))
+    cur.execute("""SELECT segmentation.define_segment('cond', 'whale', $$events_in('big_buy') >= 2 AND events_in('any_big', '7 days') >= 1$$, 3),
+                          segmentation.define_segment('cond', 'odd', $$events_in('odd_view', '5 days') >= 2$$, 2),
+                          segmentation.define_segment('cond', 'buyer', $$events_in('buy') >= 1$$, 1)""")
+    extra = ", ".join(f"CASE WHEN name = ANY ({'ARRAY' + repr(ev)}) AND ({cond}) THEN {ids[n]} END"
+                      for n, (ev, cond) in CONDITIONS.items())
+    expected_sql = f"""SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
+                         SELECT uid, segmentation.behavior_agg_features(at, f.id, ARRAY[{extra}], amount::float8) b
+                         FROM ev LEFT JOIN segmentation._feature_map f ON f.event = ev.name GROUP BY uid) s"""
+    counts = " UNION ALL ".join(
+        f"SELECT uid, {ids[n]} AS id, count(*) FILTER (WHERE name = ANY ({'ARRAY' + repr(ev)}) AND ({cond})) AS n FROM ev GROUP BY uid"
+        for n, (ev, cond) in CONDITIONS.items())
+    seen = collections.Counter()
+    day = 0
+    for step in range(6):
+        day += rnd.randrange(1, 8)
+        insert_rows(cur, random_rows(rnd, rnd.randrange(50, 300), 40, day, 5, "bigint"), rnd.choice(["copy", "multi", "single"]))
+        if step > 0 and rnd.random() < 0.6:
+            if rnd.random() < 0.5:
+                cur.execute("DELETE FROM ev WHERE uid = (SELECT uid FROM ev ORDER BY random() LIMIT 1)")
+            else:
+                cur.execute("DELETE FROM ev WHERE ctid IN (SELECT ctid FROM ev ORDER BY random() LIMIT 5)")
+        if step > 0:
+            # the condition's column: amounts crossing the thresholds, both ways
+            cur.execute("UPDATE ev SET amount = CASE WHEN amount > 20 THEN amount / 4 ELSE amount * 4 + 20 END "
+                        "WHERE ctid IN (SELECT ctid FROM ev WHERE amount IS NOT NULL ORDER BY random() LIMIT 4)")
+            cur.execute("UPDATE ev SET amount = 45 WHERE ctid IN (SELECT ctid FROM ev WHERE name = 'view' ORDER BY random() LIMIT 2)")
+        for k in range(2):
+            if k > 0:
+                # late events only: a condition's users are read again
+                insert_rows(cur, random_rows(rnd, rnd.randrange(1, 20), 40, max(day - 10, 0), 3, "bigint"), "multi")
+            check_refresh(cur, conn, f"conditions seed {seed} step {step}.{k}", False, day + 5, 2 * k, expected_sql)
+            check(f"conditions seed {seed} step {step}.{k}: each feature's count is a count in plain SQL over the events",
+                  one(cur, f"""SELECT count(*) FROM ({counts}) c
+                               LEFT JOIN segmentation.profiles p ON p.user_id = c.uid
+                               WHERE c.n IS DISTINCT FROM coalesce(segmentation.feature_count(p.behavior, c.id), 0)""") == 0)
+            cur.execute("SELECT segment, count(*) FROM segmentation.memberships WHERE scheme = 'cond' GROUP BY 1")
+            seen.update(dict(cur.fetchall()))
+    check(f"conditions seed {seed}: every segment of a condition had members at some refresh",
+          all(seen[s] > 0 for s in ("whale", "odd", "buyer")), dict(seen))
+    conn.close()
 
 
 # the features of vocabulary_against_raw_events, and the event names of each
@@ -700,6 +763,8 @@ def pg_cron():
 def main():
     for seed, t, parallel in ((1, "bigint", False), (2, "text", False), (3, "bigint", True)):
         property_incremental_equals_full(seed, t, parallel)
+    for seed in (11, 12):
+        property_conditions(seed)
     for seed, parallel, kinds in ((4, False, None), (5, True, None), (6, False, ["events", "days", "value", "since"]),
                                   (8, False, ["periods", "first", "last", "events_all"])):
         vocabulary_against_raw_events(seed, parallel, kinds)
