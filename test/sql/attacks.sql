@@ -508,6 +508,18 @@ SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
 SELECT count(*) AS payload_runs_as_others FROM regress_att.pwned WHERE who <> 'regress_att_admin';
 SET ROLE regress_att_admin;
 ALTER TABLE regress_att.owned ALTER COLUMN note TYPE text;
+-- retyped to the owner's enum with an implicit cast of the owner's to text:
+-- the stored text (note = 'x'::text) would run that cast as the superuser
+-- running refresh, were the condition not checked again on the table
+CREATE FUNCTION regress_att.mood_text(regress_att.mood) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN PERFORM regress_att.pwn('implicit cast'); RETURN $1::text; END $$;
+CREATE CAST (regress_att.mood AS text) WITH FUNCTION regress_att.mood_text(regress_att.mood) AS IMPLICIT;
+ALTER TABLE regress_att.owned ALTER COLUMN note TYPE regress_att.mood USING 'happy';
+RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+SELECT count(*) AS payload_runs_as_others FROM regress_att.pwned WHERE who <> 'regress_att_admin';
+SET ROLE regress_att_admin;
+ALTER TABLE regress_att.owned ALTER COLUMN note TYPE text USING 'x';
 RESET ROLE;
 SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 -- the column dropped: refused the same way, naming feature and table
