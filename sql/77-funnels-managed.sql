@@ -101,6 +101,9 @@ BEGIN
 		RAISE EXCEPTION 'argument "steps" must list 1 to 32 feature names, without NULLs' USING ERRCODE = 'invalid_parameter_value',
 			DETAIL = format('Got %s.', coalesce(quote_literal(steps::text), 'NULL'));
 	END IF;
+	-- (features as committed now, and no condition added to a step's feature
+	-- until this commits: define_feature locks features against this)
+	LOCK TABLE segmentation.features IN SHARE MODE;
 	SELECT u.s, u.i INTO unknown FROM unnest(steps) WITH ORDINALITY u(s, i)
 	WHERE NOT EXISTS (SELECT FROM segmentation.features f WHERE f.name = u.s) ORDER BY u.i LIMIT 1;
 	IF FOUND THEN
