@@ -174,7 +174,7 @@ CREATE TRIGGER sources_columns BEFORE INSERT OR UPDATE ON sources FOR EACH ROW E
 -- COPY or a multi-row INSERT costs one INSERT ... SELECT.  Called again
 -- after a tracked column is renamed, it replaces the function only.
 CREATE FUNCTION _install_capture(source_id int) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET check_function_bodies = on AS $$
 DECLARE
 	s segmentation.sources;
 	fn text := format('segmentation.%I', '_capture_' || source_id);
@@ -186,8 +186,12 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege', HINT = 'Tracking needs SELECT and TRIGGER on the events table.';
 	END IF;
 	SELECT a.atttypid INTO value_type FROM pg_attribute a WHERE a.attrelid = s.source AND a.attnum = s.attnums[4];
-	EXECUTE format($f$
-		CREATE OR REPLACE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+	-- The body goes in as a literal (%L): column names are the table
+	-- owner's choice, and a name holding "$body$" would have closed a dollar
+	-- quote around it, the rest of the name running as SQL of the
+	-- extension's owner (review 14, R14-10)
+	EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
+		fn, format($f$
 		BEGIN
 			-- only on the table it was made for (never on a table of the caller's)
 			IF NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source = TG_RELID) THEN
@@ -215,8 +219,8 @@ BEGIN
 				INSERT INTO segmentation.truncated (source_id) VALUES (%2$s);
 			END IF;
 			RETURN NULL;
-		END $body$
-	$f$, fn, source_id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('n', s.value_column, value_type));
+		END
+	$f$, fn, source_id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('n', s.value_column, value_type)));
 	EXECUTE format('COMMENT ON FUNCTION %s() IS %L', fn, format('Internal: captures changes of %s for refresh', s.source));
 	-- (a trigger function; nobody needs to call it)
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION %s() FROM PUBLIC', fn);
