@@ -572,6 +572,14 @@ BEGIN
 				      HINT = 'Grant it SELECT on the column, or define the feature again without it (as a role that may).';
 		END IF;
 	END LOOP;
+	-- nor may it test a column on rows row-level security hides from it
+	-- (the same rule as for the role that tracked the table, _check_source)
+	IF segmentation._rls_hides_rows(who, source) THEN
+		RAISE EXCEPTION 'condition of feature "%" reads %, on which row-level security hides rows from role %', feature, source, who
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = 'Segments built on the condition would tell that role what the hidden rows hold.',
+			      HINT = 'Define the feature again as a role that sees every row of the table, or without a condition.';
+	END IF;
 	RETURN c.checked;
 END $$;
 COMMENT ON FUNCTION _condition_on(text, text, regclass, name) IS 'Internal: a feature''s condition checked against a tracked table for the role that defined it (columns readable by it): the SQL refresh runs on that table''s rows, or an error naming feature and table';

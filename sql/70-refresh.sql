@@ -7,25 +7,36 @@
 -- A refresh whose reading of the sources failed, with features with a
 -- condition: each condition is run again on the rows of its events, each
 -- in a subtransaction, and the first that fails names its feature and
--- table in the error (else the caller raises the error as it was).
-CREATE FUNCTION _condition_failure(probes text[], labels text[], checked oid[]) RETURNS void
+-- table in the error.  Never the failure's own message: it can quote the
+-- row's values (invalid input syntax for type integer: "..."), which the
+-- admin reading refresh_runs.error may not be allowed to read (review 15
+-- F1): its SQLSTATE only.  When no probe fails, a data exception (class
+-- 22) is raised the same way, without its message; any other error is left
+-- to the caller.
+CREATE FUNCTION _condition_failure(probes text[], labels text[], checked oid[], state text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	e_state text;
-	e_message text;
 BEGIN
 	FOR k IN 1 .. coalesce(cardinality(probes), 0) LOOP
 		BEGIN
 			PERFORM segmentation._execute_guarded(probes[k], checked, NULL::bigint);
 		EXCEPTION WHEN OTHERS THEN
-			GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT;
-			RAISE EXCEPTION 'the condition of % failed on a row: %', labels[k], e_message
+			GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE;
+			RAISE EXCEPTION 'the condition of % failed on a row (SQLSTATE %)', labels[k], e_state
 				USING ERRCODE = e_state,
-				      HINT = 'Define the feature again with a condition that holds for every row (guard a division with CASE, say).';
+				      DETAIL = 'The message of the failure is not shown: it may quote the row''s values.',
+				      HINT = 'Define the feature again with a condition that holds for every row.';
 		END;
 	END LOOP;
+	IF state LIKE '22%' THEN
+		RAISE EXCEPTION 'reading the tracked tables failed with a data exception (SQLSTATE %) while features have conditions', state
+			USING ERRCODE = state,
+			      DETAIL = 'The message of the failure is not shown: it may quote a row''s values.',
+			      HINT = 'Check the features'' conditions (segmentation.features), and refresh again.';
+	END IF;
 END $$;
-COMMENT ON FUNCTION _condition_failure(text[], text[], oid[]) IS 'Internal: after a refresh failed reading the sources, raises an error naming the first feature whose condition fails on a row of a table, if any';
+COMMENT ON FUNCTION _condition_failure(text[], text[], oid[], text) IS 'Internal: after a refresh failed reading the sources (with SQLSTATE state), raises an error naming the first feature whose condition fails on a row of a table, or for a data exception, without the failure''s message (it may quote row values)';
 
 CREATE FUNCTION refresh(full boolean DEFAULT false, as_of timestamptz DEFAULT now()) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -60,6 +71,7 @@ DECLARE
 	run_mode text;
 	last_success_as_of timestamptz;
 	e_message text;
+	e_state text;
 	e_schema text;
 	e_table text;
 	e_context text;
@@ -279,7 +291,8 @@ BEGIN
 		END IF;
 		EXCEPTION WHEN OTHERS THEN
 			IF conditional THEN
-				PERFORM segmentation._condition_failure(probes, labels, checked);
+				GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE;
+				PERFORM segmentation._condition_failure(probes, labels, checked, e_state);
 			END IF;
 			RAISE;
 		END;

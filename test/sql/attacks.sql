@@ -554,6 +554,41 @@ SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 DELETE FROM segmentation.features WHERE name IN ('costly', 'noted');
 SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 DROP ROLE regress_att_admin2;
+-- Row-level security (review 15 F1): a condition may not test a column on
+-- the rows RLS hides from the role that defined it (the superuser tracks
+-- the table, so tracked_by sees every row); checked at define and again
+-- at every refresh
+CREATE TABLE att_rls (uid bigint, ts timestamptz, ev text, amount float8, note text);
+INSERT INTO att_rls VALUES (1, '2024-05-02', 'buy', 1, 'visible'), (2, '2024-05-02', 'buy', 1, 'SECRET-of-user-2');
+ALTER TABLE att_rls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_user1 ON att_rls FOR SELECT TO regress_att_admin USING (uid = 1);
+GRANT SELECT ON att_rls TO regress_att_admin;
+SELECT segmentation.track('att_rls', 'uid', 'ts', 'ev', 'amount');
+SET SESSION AUTHORIZATION regress_att_admin;
+SELECT count(*) AS rows_it_sees FROM att_rls;
+SELECT segmentation.define_feature('secret_buy', ARRAY['buy'], 'note LIKE ''SECRET%''');
+RESET SESSION AUTHORIZATION;
+ALTER TABLE att_rls DISABLE ROW LEVEL SECURITY;
+SET SESSION AUTHORIZATION regress_att_admin;
+SELECT segmentation.define_feature('secret_buy', ARRAY['buy'], 'note LIKE ''SECRET%''') IS NOT NULL AS defined;
+RESET SESSION AUTHORIZATION;
+ALTER TABLE att_rls ENABLE ROW LEVEL SECURITY;
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+-- and a failing condition's error names feature, table and SQLSTATE, never
+-- the row's values (refresh_runs.error is the admin's to read)
+ALTER TABLE att_rls DISABLE ROW LEVEL SECURITY;
+SET SESSION AUTHORIZATION regress_att_admin;
+SELECT segmentation.define_feature('secret_buy', ARRAY['buy'], 'CASE WHEN note <> ''visible'' THEN note::int > 0 END') IS NOT NULL AS defined;
+RESET SESSION AUTHORIZATION;
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+SELECT count(*) AS errors_quoting_rows FROM segmentation.refresh_runs WHERE error LIKE '%SECRET%';
+DELETE FROM segmentation.features WHERE name = 'secret_buy';
+SELECT segmentation._condition_failure(ARRAY['SELECT FROM public.att_rls t WHERE t.note::int > 0'], ARRAY['feature "f" on att_rls'],
+       ARRAY['att_rls'::regclass::oid], '22P02');
+SELECT segmentation._condition_failure('{}', '{}', '{}', '22P02');
+SELECT segmentation.untrack('att_rls');
+DROP TABLE att_rls;
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
 -- 12. The capture function is written by the extension's owner from the
 -- tracked column names, at track() and again when the table's owner renames
 -- one: a name that would close a dollar quote stays a name (review 14,
