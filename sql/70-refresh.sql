@@ -142,6 +142,16 @@ BEGIN
 	BEGIN
 		SELECT a.atttypid::regtype::text INTO utype FROM pg_attribute a
 		WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
+		-- The features as of one moment for the whole run: _sources_sql reads
+		-- them for the conditions, the main statement (a later snapshot) for
+		-- _feature_map, and a define_feature committed in between would mix
+		-- an old condition with a new map and have its full-refresh marker
+		-- (truncated) consumed by this run (review 15 F2).  SHARE: a
+		-- define_feature (SHARE ROW EXCLUSIVE) waits for this refresh, and
+		-- this refresh for one in progress (refresh_lock_timeout at most);
+		-- define_segment and define_funnel take SHARE too, which does not
+		-- conflict, and nothing of theirs waits on what refresh holds.
+		LOCK TABLE segmentation.features IN SHARE MODE;
 		-- (the tables it names are read by _execute_guarded: those it checked, only)
 		SELECT x.sql, x.checked, x.conditional, x.condition_events, x.probes, x.labels
 		INTO src, checked, conditional, condition_events, probes, labels FROM segmentation._sources_sql(true) x;

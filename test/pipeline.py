@@ -597,6 +597,65 @@ def concurrency():
     conn.close()
 
 
+def define_during_refresh():
+    """A define_feature that commits while a full refresh runs (review 15 F2):
+    refresh reads features twice (the conditions' SQL, then _feature_map in
+    its main statement); it locks features (SHARE) first, so the define waits
+    for it and the next refresh is full.  Without the lock, the run mixed the
+    old condition with the new map and consumed the define's full-refresh
+    marker: the wrong state stayed through incremental refreshes."""
+    conn, cur = tracked_db()
+    cur.execute("INSERT INTO ev SELECT u, '2024-03-01'::timestamptz + u * interval '1 hour', 'view', u FROM generate_series(1, 20) u")
+    fid = one(cur, "SELECT segmentation.define_feature('F', ARRAY['view'])")
+    cur.execute("SELECT segmentation.refresh(true, as_of => '2024-03-10')")
+    users_with_f = f"SELECT count(*) FILTER (WHERE {fid} = ANY (segmentation.features(behavior))) FROM segmentation.profiles"
+    check("define during refresh: the plain feature counts for every user", one(cur, users_with_f) == 20)
+    # hold a full refresh at its main statement (it writes rejected_events there)
+    lk = connect("segmentation_pipeline")
+    lcur = lk.cursor()
+    lcur.execute("BEGIN")
+    lcur.execute("LOCK segmentation.rejected_events IN EXCLUSIVE MODE")
+    res = {}
+
+    def run(key, sql):
+        c = connect("segmentation_pipeline")
+        try:
+            k = c.cursor()
+            k.execute(sql)
+            res[key] = k.fetchone()[0]
+        except psycopg2.Error as e:
+            res[key] = e
+        finally:
+            c.close()
+
+    def waiting(pattern):
+        for _ in range(100):
+            if one(cur, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s", (pattern,)) > 0:
+                return True
+            time.sleep(0.1)
+        return False
+
+    r = threading.Thread(target=run, args=("refresh", "SELECT segmentation.refresh(true, as_of => '2024-03-10')"))
+    r.start()
+    held = waiting("%refresh(true%")
+    d = threading.Thread(target=run, args=("define", "SELECT segmentation.define_feature('F', ARRAY['view'], 'amount > 10')"))
+    d.start()
+    d.join(2)
+    define_waited = d.is_alive()
+    lcur.execute("COMMIT")
+    r.join(60)
+    d.join(60)
+    lk.close()
+    check("define during refresh: the refresh was held at its main statement, and the define waited for it",
+          held and define_waited, (held, define_waited))
+    check("define during refresh: both succeeded",
+          not isinstance(res.get("refresh"), Exception) and res.get("define") == fid, res)
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-10')")
+    check("define during refresh: the next refresh (incremental asked) counts the condition: 10 users",
+          one(cur, users_with_f) == 10, one(cur, users_with_f))
+    conn.close()
+
+
 def failures_and_notify():
     conn, cur = loaded_db(5, 3000, 300, 60, "2024-03-01")
     before = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
@@ -770,6 +829,7 @@ def main():
         vocabulary_against_raw_events(seed, parallel, kinds)
     unchanged_users_follow_the_breakpoints()
     concurrency()
+    define_during_refresh()
     failures_and_notify()
     dump_restore()
     if "--no-cron" not in sys.argv:
