@@ -76,6 +76,7 @@
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_cast.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
@@ -123,10 +124,11 @@ Refuse(const char *what, const char *detail)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("feature condition not allowed: %s", what),
 				 detail ? errdetail("%s", detail) : 0,
-				 errhint("A condition is a boolean expression over the columns of the tracked tables (of built-in "
-						 "types), using constants and casts of built-in types, comparisons, arithmetic, AND/OR/NOT, "
-						 "CASE, IN, LIKE, COALESCE, GREATEST/LEAST and a few cheap built-in functions "
-						 "(doc/security.md lists them).")));
+				 errhint("A condition is a filter of comparisons over the columns of the tracked tables: a column "
+						 "compared with a constant (=, <>, <, <=, >, >=, BETWEEN, IN (constants), LIKE or ILIKE "
+						 "with a constant pattern, IS [NOT] NULL, IS [NOT] DISTINCT FROM), with AND, OR, NOT, "
+						 "CASE, COALESCE and lower, upper, length, char_length, btrim, ltrim, rtrim "
+						 "(doc/pipeline.md).")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("segment predicate not allowed: %s", what),
@@ -1376,6 +1378,249 @@ CheckPredicate(FunctionCallInfo fcinfo, double *cost, List **uses)
 	return result;
 }
 
+/* ---------- event conditions: a narrower allowlist (review 15 F3, F4, F6) ---------- */
+
+/*
+ * A condition runs on rows any writer of a tracked table writes, of any
+ * size, inside refresh: it must not be able to raise on a row (one row would
+ * stop every refresh), its cost must grow linearly with the row, and it must
+ * not print a value (output depends on the session's settings).  So on top of
+ * the predicates' allowlist it is a row filter: columns compared with
+ * constants by the btree comparison operators of the built-in types, IN
+ * (constants), BETWEEN, LIKE and ILIKE with a constant pattern, IS [NOT]
+ * NULL, TRUE, FALSE, DISTINCT FROM, AND, OR, NOT, CASE, COALESCE, the
+ * functions below, and the implicit casts of a column that cannot fail.  No
+ * arithmetic (overflow, division by zero), no concatenation (a value that
+ * grows), no cast of a column through text or that narrows.  Anything
+ * without a column is a literal or a cast of literals, folded when the
+ * condition is checked (an error there is an error at define).
+ */
+static const Oid condition_functions[] = {
+	F_LOWER_TEXT, F_UPPER_TEXT, F_LENGTH_TEXT, F_LENGTH_BPCHAR, F_CHAR_LENGTH_TEXT, F_CHAR_LENGTH_BPCHAR,
+	F_CHARACTER_LENGTH_TEXT, F_CHARACTER_LENGTH_BPCHAR, F_BTRIM_TEXT, F_LTRIM_TEXT, F_RTRIM_TEXT
+};
+
+/* the implicit casts of a column that cannot fail: widening, or bpchar to text */
+static const Oid condition_casts[] = {
+	F_INT4_INT2, F_INT8_INT2, F_INT8_INT4, F_NUMERIC_INT2, F_NUMERIC_INT4, F_NUMERIC_INT8,
+	F_FLOAT8_INT2, F_FLOAT8_INT4, F_FLOAT8_INT8, F_FLOAT4_INT2, F_FLOAT4_INT4, F_FLOAT4_INT8,
+	F_FLOAT8_FLOAT4, F_TEXT_BPCHAR
+};
+
+/*
+ * Operations on a column's value a condition may hold: each reads the value
+ * once (lower() copies it), so a row costs at most this many times its size
+ */
+#define CONDITION_MAX_OPERATIONS 32
+
+static const char *const comparison_operators[] = {"=", "<>", "<", "<=", ">", ">=", NULL};
+
+static bool
+InOids(Oid oid, const Oid *list, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (list[i] == oid)
+			return true;
+	return false;
+}
+
+static void pg_attribute_noreturn()
+RefuseInCondition(const char *what)
+{
+	Refuse(what, "A condition is a filter of comparisons: it must not be able to fail on a row, nor cost more "
+		   "than a few reads of it.");
+}
+
+/* literals and casts of literals: what parse analysis and planning fold */
+static bool
+IsLiteral(Node *node)
+{
+	if (node == NULL)
+		return true;
+	switch (nodeTag(node))
+	{
+		case T_Const:
+			return true;
+		case T_RelabelType:
+			return IsLiteral((Node *) ((RelabelType *) node)->arg);
+		case T_CoerceViaIO:
+			return IsLiteral((Node *) ((CoerceViaIO *) node)->arg);
+		case T_FuncExpr:
+			{
+				FuncExpr   *f = (FuncExpr *) node;
+
+				return (f->funcformat == COERCE_IMPLICIT_CAST || f->funcformat == COERCE_EXPLICIT_CAST) &&
+					list_length(f->args) >= 1 && IsLiteral(linitial(f->args));
+			}
+		case T_ArrayExpr:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((ArrayExpr *) node)->elements)
+					if (!IsLiteral(lfirst(lc)))
+						return false;
+				return true;
+			}
+		default:
+			return false;
+	}
+}
+
+/* a btree comparison operator of pg_catalog (=, <>, <, <=, >, >=) */
+static bool
+IsComparison(Oid opno)
+{
+	char	   *name = get_opname(opno);
+	HeapTuple	tup;
+	bool		builtin;
+
+	if (name == NULL || !InList(name, comparison_operators))
+		return false;
+	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	builtin = ((Form_pg_operator) GETSTRUCT(tup))->oprnamespace == PG_CATALOG_NAMESPACE;
+	ReleaseSysCache(tup);
+	return builtin && get_op_btree_interpretation(opno) != NIL;
+}
+
+/*
+ * LIKE raises on a pattern that ends with the escape character (a backslash)
+ * only when matching reaches its end: on some rows, not others
+ */
+static void
+CheckConditionLikePattern(Node *pattern)
+{
+	Const	   *c = (Const *) strip_implicit_coercions(pattern);
+	char	   *p;
+	int			len,
+				trailing = 0;
+
+	if (!IsA(c, Const) || c->constisnull)
+		RefuseInCondition("a LIKE pattern that is not a constant (or with ESCAPE)");
+	p = TextDatumGetCString(c->constvalue);
+	len = strlen(p);
+	while (trailing < len && p[len - 1 - trailing] == '\\')
+		trailing++;
+	if (trailing % 2 == 1)
+		Refuse("a LIKE pattern that ends with an unescaped backslash",
+			   "LIKE raises on it when matching reaches it, on some rows only: write \\\\ for a backslash.");
+}
+
+/* a column below (or the tested value of a CASE, which is one) */
+static bool
+HasColumn(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) || IsA(node, CaseTestExpr))
+		return true;
+	return expression_tree_walker(node, HasColumn, context);
+}
+
+typedef struct ConditionContext
+{
+	int			operations;		/* on a column's value */
+} ConditionContext;
+
+static void
+CountOperation(ConditionContext *cc)
+{
+	if (++cc->operations > CONDITION_MAX_OPERATIONS)
+		Refuse(psprintf("more than %d operations on columns", CONDITION_MAX_OPERATIONS),
+			   "Each reads the row's value again: a condition is a short filter.");
+}
+
+static bool
+CheckConditionNode(Node *node, void *context)
+{
+	ConditionContext *cc = (ConditionContext *) context;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, List) || IsA(node, CaseWhen))
+		return expression_tree_walker(node, CheckConditionNode, context);
+	/* no column below: a literal, folded when checked */
+	if (!HasColumn(node, NULL))
+	{
+		if (!IsLiteral(node))
+			RefuseInCondition("a computation on constants (write its value)");
+		return false;
+	}
+	switch (nodeTag(node))
+	{
+		case T_Var:
+		case T_BoolExpr:
+		case T_NullTest:
+		case T_BooleanTest:
+		case T_CaseExpr:
+		case T_CaseTestExpr:
+		case T_CoalesceExpr:
+			break;
+		case T_RelabelType:
+			/* binary-compatible (varchar to text): nothing runs */
+			if (((RelabelType *) node)->relabelformat == COERCE_EXPLICIT_CAST)
+				RefuseInCondition("a cast of a column");
+			break;
+		case T_OpExpr:
+		case T_DistinctExpr:
+			{
+				OpExpr	   *op = (OpExpr *) node;
+
+				if (IsLikeOperator(op->opno) && node->type == T_OpExpr)
+				{
+					if (!IsLiteral(lsecond(op->args)))
+						RefuseInCondition("a LIKE pattern that is not a constant");
+					CheckConditionLikePattern(lsecond(op->args));
+				}
+				else if (!IsComparison(op->opno))
+					RefuseInCondition(psprintf("operator %s (arithmetic, concatenation...)", format_operator(op->opno)));
+				CountOperation(cc);
+				break;
+			}
+		case T_ScalarArrayOpExpr:
+			{
+				ScalarArrayOpExpr *op = (ScalarArrayOpExpr *) node;
+
+				if (!IsComparison(op->opno))
+					RefuseInCondition(psprintf("operator %s with ANY or ALL", format_operator(op->opno)));
+				if (!IsLiteral(lsecond(op->args)))
+					RefuseInCondition("IN or ANY of something else than a list of constants");
+				CountOperation(cc);
+				break;
+			}
+		case T_FuncExpr:
+			{
+				FuncExpr   *f = (FuncExpr *) node;
+
+				if (f->funcformat == COERCE_EXPLICIT_CAST)
+					RefuseInCondition(psprintf("a cast of a column to %s", format_type_be(f->funcresulttype)));
+				if (f->funcformat == COERCE_IMPLICIT_CAST)
+				{
+					if (!InOids(f->funcid, condition_casts, lengthof(condition_casts)))
+						RefuseInCondition(psprintf("a cast of a column to %s", format_type_be(f->funcresulttype)));
+				}
+				else if (!InOids(f->funcid, condition_functions, lengthof(condition_functions)))
+					RefuseInCondition(psprintf("function %s", format_procedure(f->funcid)));
+				CountOperation(cc);
+				break;
+			}
+		case T_CoerceViaIO:
+			RefuseInCondition(psprintf("a cast of a column to %s", format_type_be(((CoerceViaIO *) node)->resulttype)));
+		case T_MinMaxExpr:
+			RefuseInCondition("GREATEST or LEAST");
+		case T_NullIfExpr:
+			RefuseInCondition("NULLIF");
+		case T_ArrayExpr:
+			RefuseInCondition("an array of columns");
+		default:
+			RefuseInCondition(psprintf("expression of kind %d", (int) nodeTag(node)));
+	}
+	return expression_tree_walker(node, CheckConditionNode, context);
+}
+
 /*
  * _check_condition(condition text, source regclass, OUT checked text, OUT
  * columns name[]): a feature's event condition checked as a predicate is,
@@ -1419,6 +1664,12 @@ check_condition(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid, &cx, BOOLOID, PREDICATE_MAX_LENGTH);
+		/* and the narrower list of a condition */
+		{
+			ConditionContext cc = {0};
+
+			(void) CheckConditionNode(expr, &cc);
+		}
 		(void) CheckCost((Node *) PlanExpression(copyObject(expr)), &cx);
 		checked = cstring_to_text(deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
 													 false, false));

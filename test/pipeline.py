@@ -316,7 +316,7 @@ def check_refresh(cur, conn, label, check_plan, day, hour, expected_sql=EXPECTED
 # == behavior_agg_features over the raw events, each feature's count == a
 # count in plain SQL
 CONDITIONS = {"big_buy": (["buy", "checkout"], "amount > 20"),
-              "odd_view": (["view"], "uid % 2 = 1"),
+              "odd_view": (["view"], "uid IN (" + ", ".join(str(u) for u in range(1, 41, 2)) + ")"),
               "any_big": (["buy", "checkout", "view", "search"], "coalesce(amount, 0) >= 40")}
 
 

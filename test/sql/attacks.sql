@@ -575,7 +575,8 @@ RESET SESSION AUTHORIZATION;
 ALTER TABLE att_rls ENABLE ROW LEVEL SECURITY;
 SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
 -- and a failing condition's error names feature, table and SQLSTATE, never
--- the row's values (refresh_runs.error is the admin's to read)
+-- the row's values (refresh_runs.error is the admin's to read); a
+-- condition that can fail on a row is refused at define (review 15 F4)
 ALTER TABLE att_rls DISABLE ROW LEVEL SECURITY;
 SET SESSION AUTHORIZATION regress_att_admin;
 SELECT segmentation.define_feature('secret_buy', ARRAY['buy'], 'CASE WHEN note <> ''visible'' THEN note::int > 0 END') IS NOT NULL AS defined;

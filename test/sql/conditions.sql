@@ -119,7 +119,23 @@ FROM unnest(ARRAY[
 	'amount::text::numeric > 1',           -- a cast to numeric from text
 	'public.f(amount)',                    -- a function of another schema
 	'amount OPERATOR(public.===) 1',       -- an operator of another schema
-	'amount / 2 > 1',                      -- numeric division is not on the list
+	'amount / 2 > 1',                      -- arithmetic: no operator but comparisons
+	-- review 15: nothing that can raise on a row (F4), grow with it (F3)
+	-- or print it by the session's settings (F6)
+	'100 / qty > 10',                      -- division by zero
+	'qty + 1 > 2',                         -- overflow
+	'plan::int > 5',                       -- text input
+	'amount::float8 > 1',                  -- an explicit cast of a column
+	'qty::int2 > 1',                       -- narrowing
+	'amount::text = ''0.3''',              -- output by the session's settings
+	'length(plan || plan) > 0',            -- concatenation
+	$$repeat(plan, 2) = 'x'$$,
+	$$substr(plan, 1, 2) = 'pr'$$,         -- a function of the predicates' list
+	$$plan ~ 'p'$$,                        -- a regular expression
+	$$plan LIKE 'pro\'$$,                 -- LIKE raises when it reaches the end
+	$$plan LIKE 'p#%' ESCAPE '#'$$,
+	'greatest(amount, qty) > 1',
+	'amount > 2 * 3',                      -- a computation on constants
 	'x.amount > 1',                        -- qualified
 	'amount > 1; SELECT 1'
 ]) c;
@@ -210,14 +226,24 @@ SELECT mode FROM refresh_runs ORDER BY id DESC LIMIT 1;
 SELECT define_feature('pro_login', ARRAY['login'], $$plan = 'pro'$$);
 SELECT pg_temp.incremental_equals_full('2024-03-10');
 
--- a condition that fails at run time fails the refresh, naming the
--- feature and the table; the previous state is kept
-SELECT define_feature('per_item', ARRAY['purchase'], 'amount > 0 AND 100 / qty > 10');
+-- what a condition may say: a filter of comparisons (each checked, and
+-- printed back as refresh runs it)
+SELECT c, (SELECT checked FROM _check_condition(c, 'cev')) AS checked
+FROM unnest(ARRAY[
+	'amount > 50', $$plan = 'pro'$$, $$plan IN ('fr', 'de')$$, $$name LIKE 'checkout%'$$, $$plan NOT ILIKE 'P%'$$,
+	'amount BETWEEN 10 AND 100 AND NOT (qty IS NULL)', $$lower(plan) = 'pro'$$, 'plan IS NULL', 'qty > 1.5',
+	'coalesce(amount, 0) >= 40', $$CASE plan WHEN 'pro' THEN qty > 1 ELSE amount > 3 END$$, 'plan IS DISTINCT FROM name',
+	$$length(btrim(plan)) <> 3$$, $$at >= '2024-03-01 12:00+02'$$, $$plan LIKE 'a\\'$$
+]) c;
+
+-- a writer of a tracked table cannot make a condition fail on its row
+-- (review 15 F4: the first such row stopped every refresh): a division
+-- is refused at define, and rows of any values refresh
+SELECT pg_temp.try($$SELECT segmentation.define_feature('per_item', ARRAY['purchase'], 'amount > 0 AND 100 / qty > 10')$$);
+SELECT define_feature('per_item', ARRAY['purchase'], 'amount > 0 AND qty < 10');
 SELECT refresh(as_of => '2024-03-10') IS NOT NULL AS ran;
-INSERT INTO cev VALUES (5, '2024-03-07 10:00', 'purchase', 20, NULL, 0);
-SELECT pg_temp.try($$SELECT segmentation.refresh(as_of => '2024-03-10')$$);
-SELECT count(*) AS users, sum(event_count(behavior)) AS events FROM profiles;
-SELECT error FROM refresh_runs ORDER BY id DESC LIMIT 1;
+INSERT INTO cev VALUES (5, '2024-03-07 10:00', 'purchase', 20, 'n/a\', 0);
+SELECT refresh(as_of => '2024-03-10') IS NOT NULL AS ran;
 UPDATE cev SET qty = 1 WHERE uid = 5;
 SELECT pg_temp.incremental_equals_full('2024-03-10');
 
