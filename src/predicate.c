@@ -79,6 +79,7 @@
 #include "catalog/pg_operator.h"
 #include "catalog/pg_cast.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -788,6 +789,43 @@ CheckName(List *names, const char *what)
 }
 
 /*
+ * The collation of a column a condition names is the table owner's choice,
+ * and a collation the owner creates can be nondeterministic ('pro' equal to
+ * 'PRO', LIKE raising on every row: review 15 F7): the default, C or POSIX,
+ * or a deterministic collation of pg_catalog only.  (Checked at define and
+ * again at every refresh, with the rest of the condition.)
+ */
+static void
+CheckConditionCollation(Oid relid, AttrNumber attnum, const char *name)
+{
+	HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	Oid			coll;
+	bool		ok;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for attribute %d of relation %u", attnum, relid);
+	coll = ((Form_pg_attribute) GETSTRUCT(tup))->attcollation;
+	ReleaseSysCache(tup);
+	ok = !OidIsValid(coll) || coll == DEFAULT_COLLATION_OID || coll == C_COLLATION_OID || coll == POSIX_COLLATION_OID;
+	if (!ok)
+	{
+		tup = SearchSysCache1(COLLOID, ObjectIdGetDatum(coll));
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_collation c = (Form_pg_collation) GETSTRUCT(tup);
+
+			ok = c->collnamespace == PG_CATALOG_NAMESPACE && c->collisdeterministic;
+			ReleaseSysCache(tup);
+		}
+	}
+	if (!ok)
+		Refuse(psprintf("column \"%s\" of %s has collation %s", name, get_rel_name(relid),
+						generate_collation_name(coll)),
+			   "A condition's columns must have the default collation, C, POSIX or a deterministic collation "
+			   "of pg_catalog: another one is its owner's, and can make equal strings that differ, or LIKE fail.");
+}
+
+/*
  * A column a condition names, before parse analysis: a user column of the
  * tracked table whose type is an allowed built-in one.  A domain, an enum, a
  * composite or a type of some role's would run that role's code (input and
@@ -811,6 +849,7 @@ CheckConditionColumn(Oid relid, const char *name)
 		Refuse(psprintf("column \"%s\" of %s is of type %s", name, get_rel_name(relid), format_type_be(type)),
 			   "Only columns of built-in scalar types (boolean, integers, floats, numeric, text, dates and times, "
 			   "intervals) or arrays of them: a domain, enum, composite or user-defined type would run its owner's code.");
+	CheckConditionCollation(relid, attnum, name);
 }
 
 /*

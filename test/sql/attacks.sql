@@ -590,6 +590,26 @@ SELECT segmentation._condition_failure('{}', '{}', '{}', '22P02');
 SELECT segmentation.untrack('att_rls');
 DROP TABLE att_rls;
 SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+-- Collations (review 15 F7): a column's collation is its owner's choice (a
+-- nondeterministic one makes 'pro' equal 'PRO' and LIKE fail): a condition
+-- column must have the default collation, C, POSIX or a deterministic one
+-- of pg_catalog; checked at define and again at every refresh
+SET ROLE regress_att_admin;
+CREATE COLLATION regress_att.mine FROM "C";
+RESET ROLE;
+ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE regress_att.mine;
+SET SESSION AUTHORIZATION regress_att_admin;
+SELECT segmentation.define_feature('coll', ARRAY['view'], 'note = ''x''');
+RESET SESSION AUTHORIZATION;
+ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE "C";
+SET SESSION AUTHORIZATION regress_att_admin;
+SELECT segmentation.define_feature('coll', ARRAY['view'], 'note = ''x''') IS NOT NULL AS defined;
+RESET SESSION AUTHORIZATION;
+ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE regress_att.mine;
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE "default";
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+DELETE FROM segmentation.features WHERE name = 'coll';
 -- 12. The capture function is written by the extension's owner from the
 -- tracked column names, at track() and again when the table's owner renames
 -- one: a name that would close a dollar quote stays a name (review 14,
