@@ -113,7 +113,8 @@ BEGIN
 			END IF;
 		END IF;
 	END LOOP;
-	IF pg_catalog.to_regrole(s.tracked_by) IS NULL OR NOT pg_catalog.has_table_privilege(s.tracked_by, s.source, 'SELECT') THEN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = s.tracked_by)
+	   OR NOT pg_catalog.has_table_privilege(s.tracked_by, s.source, 'SELECT') THEN
 		RAISE EXCEPTION 'role % that tracked %.% may no longer read it', s.tracked_by, rel.nspname, rel.relname
 			USING ERRCODE = 'insufficient_privilege', SCHEMA = rel.nspname, TABLE = rel.relname,
 			      HINT = 'Grant SELECT back, or untrack the table.';
@@ -564,8 +565,15 @@ BEGIN
 			USING ERRCODE = e_state, DETAIL = coalesce(nullif(e_detail, ''), 'It must check on every tracked table.'),
 			      HINT = coalesce(nullif(e_hint, ''), 'Define the feature again with a condition every tracked table passes.');
 	END;
+	-- (the role by its exact name: to_regrole() would read it as an
+	-- identifier, case-folded, review 15 F8)
+	IF who IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = who) THEN
+		RAISE EXCEPTION 'role % that defined the condition of feature "%" no longer exists', coalesce(quote_ident(who), 'NULL'), feature
+			USING ERRCODE = 'undefined_object',
+			      HINT = 'Define the feature again (as a role that may read its columns), or without a condition.';
+	END IF;
 	FOREACH col IN ARRAY c.columns LOOP
-		IF to_regrole(who) IS NULL OR NOT has_column_privilege(who, source, col, 'SELECT') THEN
+		IF NOT has_column_privilege(who, source, col, 'SELECT') THEN
 			RAISE EXCEPTION 'condition of feature "%" reads column "%" of %, which role % may not read', feature, col, source, who
 				USING ERRCODE = 'insufficient_privilege',
 				      DETAIL = 'Segments built on the condition would tell that role what the column holds.',

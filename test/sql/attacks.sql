@@ -610,6 +610,24 @@ SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
 ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE "default";
 SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
 DELETE FROM segmentation.features WHERE name = 'coll';
+-- defined_by is a role name, looked up exactly (review 15 F8: to_regrole()
+-- case-folded it, so a role "Regress_Att_Mixed" was refused, then checked
+-- as regress_att_mixed once that role existed)
+CREATE ROLE "Regress_Att_Mixed" IN ROLE segmentation_admin;
+GRANT SELECT ON att_events TO "Regress_Att_Mixed";
+SET SESSION AUTHORIZATION "Regress_Att_Mixed";
+SELECT segmentation.define_feature('mixed', ARRAY['view'], 'note = ''x''') IS NOT NULL AS defined;
+RESET SESSION AUTHORIZATION;
+SELECT defined_by FROM segmentation.features WHERE name = 'mixed';
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+-- renamed: another role of the folded name does not stand in for it
+CREATE ROLE regress_att_mixed;
+GRANT SELECT ON att_events TO regress_att_mixed;
+ALTER ROLE "Regress_Att_Mixed" RENAME TO "Regress_Att_Other";
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+DELETE FROM segmentation.features WHERE name = 'mixed';
+REVOKE SELECT ON att_events FROM regress_att_mixed, "Regress_Att_Other";
+DROP ROLE regress_att_mixed, "Regress_Att_Other";
 -- 12. The capture function is written by the extension's owner from the
 -- tracked column names, at track() and again when the table's owner renames
 -- one: a name that would close a dollar quote stays a name (review 14,
