@@ -666,9 +666,17 @@ BEGIN
 			RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 				HINT = 'Call segmentation.track(...) first: a condition is checked against the tracked tables'' columns.';
 		END IF;
-		FOR s IN SELECT x.source FROM segmentation.sources x ORDER BY x.id LOOP
+		FOR s IN SELECT x.source, x.user_column, x.attnums FROM segmentation.sources x ORDER BY x.id LOOP
 			one := segmentation._condition_on(define_feature.name, define_feature.condition, s.source, session_user);
 			checked := coalesce(checked, one);
+			-- an incremental refresh reads again every row of the users of a
+			-- queued event this feature lists (review 15 F5): by index, or
+			-- by reading the whole table
+			IF NOT EXISTS (SELECT FROM pg_catalog.pg_index i WHERE i.indrelid = s.source AND i.indkey[0] = s.attnums[1]) THEN
+				RAISE NOTICE 'tracked table % has no index whose first column is its user column "%"', s.source, s.user_column
+					USING DETAIL = 'With a condition, an incremental refresh reads again every row of each user with a queued event the feature lists: without such an index, the whole table, at every refresh.',
+					      HINT = format('CREATE INDEX ON %s (%I);', s.source, s.user_column);
+			END IF;
 		END LOOP;
 		-- a managed funnel keeps its steps' rows by event name alone
 		SELECT f.name INTO funnel FROM segmentation.funnels f WHERE define_feature.name = ANY (f.steps) ORDER BY f.name LIMIT 1;

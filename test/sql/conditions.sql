@@ -236,6 +236,16 @@ FROM unnest(ARRAY[
 	$$length(btrim(plan)) <> 3$$, $$at >= '2024-03-01 12:00+02'$$, $$plan LIKE 'a\\'$$
 ]) c;
 
+-- no index on the user column: with a condition, an incremental refresh
+-- reads the whole table for the users of queued events (review 15 F5): a
+-- NOTICE says so, with the CREATE INDEX; none once the index exists
+SET client_min_messages = notice;
+SELECT define_feature('big_purchase', ARRAY['purchase'], 'amount >= 75') AS id;
+CREATE INDEX cev_uid ON cev (uid, at);
+SELECT define_feature('big_purchase', ARRAY['purchase'], 'amount >= 75') AS id;
+DROP INDEX cev_uid;
+SET client_min_messages = warning;
+
 -- a writer of a tracked table cannot make a condition fail on its row
 -- (review 15 F4: the first such row stopped every refresh): a division
 -- is refused at define, and rows of any values refresh
