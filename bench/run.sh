@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|funnels|experiments|pipeline|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|funnels|experiments|pipeline|capture|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -7,6 +7,9 @@
 #   funnels:  window_funnel against the plain SQL of the same funnel, 2M events (bench/funnels.py)
 #   pipeline: write overhead of tracking, and full vs incremental refresh of
 #             1M users / 10M events (bench/pipeline.py)
+#   capture:  the candidate capture mechanisms (issue 14): write cost of each against an
+#             untracked table, the watermark's read cost at 1M/4M/10M rows, logical decoding's
+#             cost per event (bench/capture.py; the cluster runs with wal_level = logical)
 #   experiments: the materialized readout at 100,000 assignments: reading it,
 #             computing it, what it adds to a refresh (bench/experiments.py)
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -29,4 +32,10 @@ if [ "$what" = experiments ] || [ "$what" = all ]; then
 fi
 if [ "$what" = pipeline ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/pipeline.py" 1000000 10 3
+fi
+if [ "$what" = capture ] || [ "$what" = all ]; then
+	# logical decoding needs wal_level = logical: a restart (last: the others run without it)
+	echo "wal_level = logical" >>"$PGDATA/postgresql.conf"
+	as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -l "$CLUSTER_DIR/server.log" -w restart >/dev/null
+	"$PYTHON" "$ROOT/bench/capture.py" 25 1000000,4000000,10000000
 fi

@@ -60,7 +60,7 @@ DECLARE
 	kinds text[] := ARRAY['user', 'time', 'event', 'value'];
 	state_type regtype;
 	fn regprocedure;
-	trig text;
+	trig record;
 BEGIN
 	SELECT * INTO s FROM segmentation.sources WHERE id = source_id;
 	IF NOT FOUND THEN
@@ -127,17 +127,35 @@ BEGIN
 	-- partitions and children of its own, indexes and their operator classes
 	PERFORM segmentation._check_readable(s.source, s.tracked_by, 'tracked table');
 	IF triggers THEN
+		-- on every table of the tree, each capture trigger, of this source's
+		-- function, enabled in its mode: a missing or disabled one lets
+		-- events past capture, one in another mode captures them twice
 		fn := pg_catalog.to_regprocedure(pg_catalog.format('segmentation.%I()', '_capture_' || s.id));
-		FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-			IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
-			               WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_' || trig
-			                 AND t.tgfoid = fn AND t.tgenabled IN ('O', 'A')) THEN
-				RAISE EXCEPTION 'capture trigger segmentation_capture_% on %.% is missing or disabled', trig, rel.nspname, rel.relname
-					USING ERRCODE = 'object_not_in_prerequisite_state', SCHEMA = rel.nspname, TABLE = rel.relname,
-					      DETAIL = 'Events written while it was missing were not captured.',
-					      HINT = 'Enable it again and run a full refresh, or untrack the table and track it again.';
-			END IF;
-		END LOOP;
+		SELECT t.rel::regclass AS rel, x.name, x.mode, g.tgenabled INTO trig
+		FROM segmentation._source_tree(s.source) t CROSS JOIN segmentation._source_triggers() x
+		LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = t.rel AND g.tgname = x.name AND g.tgfoid = fn
+		WHERE g.tgenabled IS DISTINCT FROM x.mode
+		ORDER BY t.depth, t.rel, x.name LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'capture trigger % on % is %', trig.name, trig.rel,
+				CASE WHEN trig.tgenabled IS NULL THEN 'missing' WHEN trig.tgenabled = 'D' THEN 'disabled'
+				     ELSE 'enabled in another mode' END
+				USING ERRCODE = 'object_not_in_prerequisite_state', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = CASE WHEN trig.tgenabled IS NULL OR trig.tgenabled = 'D' THEN 'Events written while it was missing or disabled were not captured.'
+				                    ELSE 'Enabled in another mode it may capture events twice.' END,
+				      HINT = 'Enable it again (ALTER TABLE ... ENABLE TRIGGER: capture puts it back in its own mode) and run a full refresh, or untrack the table and track it again.';
+		END IF;
+		-- and no other trigger of that function in the tree (it would
+		-- capture the same events again)
+		SELECT g.tgrelid::regclass AS rel, g.tgname AS name INTO trig FROM pg_catalog.pg_trigger g
+		WHERE g.tgfoid = fn AND g.tgrelid IN (SELECT t.rel FROM segmentation._source_tree(s.source) t)
+		  AND g.tgname NOT IN (SELECT x.name FROM segmentation._source_triggers() x)
+		LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'trigger % on % calls the capture function of %.%', trig.name, trig.rel, rel.nspname, rel.relname
+				USING ERRCODE = 'object_not_in_prerequisite_state', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = 'It captures the same events again.', HINT = 'Drop it and run a full refresh.';
+		END IF;
 	END IF;
 	RETURN s;
 END $$;
@@ -159,11 +177,108 @@ END $$;
 COMMENT ON FUNCTION _sources_columns() IS 'Internal: records the numbers and types of a source''s tracked columns, from the table, whenever its row is written';
 CREATE TRIGGER sources_columns BEFORE INSERT OR UPDATE ON sources FOR EACH ROW EXECUTE FUNCTION _sources_columns();
 
--- The capture triggers of one source: inserted rows are queued for the next
+-- The tables whose rows a source holds: the tracked table and its
+-- partitions and inheritance children, at every level (depth 0: itself).
+CREATE FUNCTION _source_tree(source regclass) RETURNS TABLE (rel oid, depth int)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+WITH RECURSIVE tree(rel, depth) AS (
+	SELECT source::oid, 0
+	UNION
+	SELECT i.inhrelid, t.depth + 1 FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent = t.rel)
+SELECT rel, min(depth)::int FROM tree GROUP BY rel
+$$;
+COMMENT ON FUNCTION _source_tree(regclass) IS 'Internal: a tracked table and its partitions and inheritance children, at every level';
+
+-- The capture triggers of a source, on each table of its tree, and the mode
+-- each must be enabled in (pg_trigger.tgenabled): the statement triggers
+-- fire unless session_replication_role is replica ('O'), the row trigger
+-- only when it is ('R'), so that every write fires exactly one of them; a
+-- truncate, which no row trigger sees, fires always ('A': twice is harmless).
+CREATE FUNCTION _source_triggers(OUT name name, OUT mode "char", OUT ddl text)
+RETURNS SETOF record LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+VALUES ('segmentation_capture_insert'::name, 'O'::"char",
+        'AFTER INSERT ON %2$s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s()'),
+       ('segmentation_capture_update', 'O',
+        'AFTER UPDATE ON %2$s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s()'),
+       ('segmentation_capture_delete', 'O',
+        'AFTER DELETE ON %2$s REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s()'),
+       ('segmentation_capture_truncate', 'A', 'AFTER TRUNCATE ON %2$s FOR EACH STATEMENT EXECUTE FUNCTION %1$s()'),
+       ('segmentation_capture_replica', 'R',
+        'AFTER INSERT OR UPDATE OR DELETE ON %2$s FOR EACH ROW EXECUTE FUNCTION %1$s()')
+$$;
+COMMENT ON FUNCTION _source_triggers() IS 'Internal: the capture triggers every table of a tracked tree has, the mode each is enabled in, and how each is created';
+
+-- Set while _install_capture_triggers runs: the ALTER TABLE it issues to
+-- enable its triggers is its own, not DDL the event trigger must look at.
+-- (A table: no other role can write it, as they could a setting.)
+CREATE TABLE _capture_installing (backend int, xact xid8);
+COMMENT ON TABLE _capture_installing IS 'Internal: the transactions installing capture triggers right now';
+
+-- The capture triggers of one source, on the tracked table and on every
+-- partition and inheritance child (present ones; future ones through the
+-- event trigger below), each enabled in its mode; those left on a table
+-- that has left the tree (detached, no longer inheriting) are dropped.  A
+-- mode the table's owner changed is put back, except a disabled trigger,
+-- which stays disabled: refresh refuses to run on it, loudly.  A trigger of
+-- that name with another function is left for refresh to refuse.  The row
+-- trigger created on a partitioned table is cloned by PostgreSQL onto its
+-- partitions, present and future, with its mode.
+CREATE FUNCTION _install_capture_triggers(source_id int) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	src regclass;
+	fn regprocedure;
+	member record;
+	trig record;
+	current "char";
+BEGIN
+	SELECT s.source INTO src FROM segmentation.sources s WHERE s.id = source_id;
+	fn := to_regprocedure(format('segmentation.%I()', '_capture_' || source_id));
+	IF src IS NULL OR fn IS NULL OR NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = src) THEN
+		RETURN;
+	END IF;
+	INSERT INTO segmentation._capture_installing VALUES (pg_backend_pid(), pg_current_xact_id());
+	-- A partition created or attached by the table's owner gets a clone of
+	-- the row trigger, which PostgreSQL creates only if that owner may
+	-- execute the function: the owners of the tree may (fired on a table
+	-- outside the tree, the function refuses; an extra trigger of it inside
+	-- the tree makes refresh refuse, see _check_source).
+	FOR trig IN SELECT DISTINCT c.relowner::regrole AS owner FROM pg_class c
+	            WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(src) t) LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', fn, trig.owner);
+	END LOOP;
+	FOR member IN SELECT t.rel::regclass AS rel FROM segmentation._source_tree(src) t ORDER BY t.depth, t.rel LOOP
+		FOR trig IN SELECT * FROM segmentation._source_triggers() LOOP
+			SELECT g.tgenabled INTO current FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name AND g.tgfoid = fn;
+			IF NOT FOUND THEN
+				CONTINUE WHEN EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name);
+				EXECUTE format('CREATE TRIGGER %I ', trig.name) || format(trig.ddl, fn::oid::regproc, member.rel);
+				current := 'O';
+			END IF;
+			IF current <> trig.mode AND current <> 'D' THEN
+				EXECUTE format('ALTER TABLE %s ENABLE %s TRIGGER %I', member.rel,
+					CASE trig.mode WHEN 'A' THEN 'ALWAYS' WHEN 'R' THEN 'REPLICA' ELSE '' END, trig.name);
+			END IF;
+		END LOOP;
+	END LOOP;
+	FOR trig IN
+		SELECT g.tgrelid::regclass AS rel, g.tgname FROM pg_trigger g
+		WHERE g.tgfoid = fn AND g.tgparentid = 0 AND g.tgrelid NOT IN (SELECT t.rel FROM segmentation._source_tree(src) t)
+	LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', trig.tgname, trig.rel);
+	END LOOP;
+	DELETE FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id();
+END $$;
+COMMENT ON FUNCTION _install_capture_triggers(int) IS 'Internal: puts the capture triggers of a source on every table of its tree, each in its mode, and drops those on tables that left it';
+
+-- The capture function of one source: inserted rows are queued for the next
 -- refresh; users whose rows are updated or deleted are recomputed by it; a
 -- truncate makes it full.  Statement triggers with transition tables, so a
--- COPY or a multi-row INSERT costs one INSERT ... SELECT.  Called again
--- after a tracked column is renamed, it replaces the function only.
+-- COPY or a multi-row INSERT costs one INSERT ... SELECT; the row trigger,
+-- which fires only under session_replication_role = replica (where no
+-- statement trigger fires: the logical replication apply worker, restores),
+-- does the same row by row.  Called again after a tracked column is
+-- renamed, it replaces the function.
 CREATE FUNCTION _install_capture(source_id int) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -180,14 +295,33 @@ BEGIN
 	EXECUTE format($f$
 		CREATE OR REPLACE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
 		BEGIN
-			-- only on the table it was made for (never on a table of the caller's)
-			IF NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source = TG_RELID) THEN
+			-- only on the table it was made for and its partitions and
+			-- children (never on a table of the caller's)
+			IF NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source = TG_RELID)
+			   AND NOT EXISTS (
+				WITH RECURSIVE up(rel) AS (
+					SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = TG_RELID
+					UNION
+					SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid = u.rel)
+				SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source IN (SELECT up.rel FROM up)) THEN
 				RAISE EXCEPTION 'segmentation capture function %% fired on another table', TG_NAME
 					USING ERRCODE = 'insufficient_privilege';
 			END IF;
 			-- users forget_user() erased are skipped (their keyed hash is
 			-- computed only when some user was forgotten)
-			IF TG_OP = 'INSERT' THEN
+			IF TG_LEVEL = 'ROW' THEN
+				IF TG_OP = 'INSERT' THEN
+					INSERT INTO segmentation.pending_events (source_id, user_id, ts, event, value)
+					SELECT %2$s, NEW.%3$I, NEW.%4$I, NEW.%5$I::text, %7$s
+					WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
+					   OR NOT segmentation._is_forgotten(NEW.%3$I::pg_catalog.text);
+				ELSE
+					INSERT INTO segmentation.dirty_users (user_id)
+					SELECT DISTINCT u.id FROM (VALUES (OLD.%3$I), (CASE WHEN TG_OP = 'UPDATE' THEN NEW.%3$I ELSE OLD.%3$I END)) u(id)
+					WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
+					   OR NOT segmentation._is_forgotten(u.id::pg_catalog.text);
+				END IF;
+			ELSIF TG_OP = 'INSERT' THEN
 				INSERT INTO segmentation.pending_events (source_id, user_id, ts, event, value)
 				SELECT %2$s, n.%3$I, n.%4$I, n.%5$I::text, %6$s FROM new_rows n
 				WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
@@ -207,27 +341,18 @@ BEGIN
 			END IF;
 			RETURN NULL;
 		END $body$
-	$f$, fn, source_id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('n', s.value_column, value_type));
+	$f$, fn, source_id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('n', s.value_column, value_type),
+	   segmentation._value_expr('NEW', s.value_column, value_type));
 	EXECUTE format('COMMENT ON FUNCTION %s() IS %L', fn, format('Internal: captures changes of %s for refresh', s.source));
 	-- (a trigger function; nobody needs to call it)
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION %s() FROM PUBLIC', fn);
-	IF EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_insert') THEN
-		RETURN;
+	IF NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_insert') THEN
+		-- the rows already there are read by the next refresh, which is full
+		INSERT INTO segmentation.truncated (source_id) VALUES (source_id);
 	END IF;
-	EXECUTE format($f$
-		CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON %2$s
-			REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
-		CREATE TRIGGER segmentation_capture_update AFTER UPDATE ON %2$s
-			REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
-		CREATE TRIGGER segmentation_capture_delete AFTER DELETE ON %2$s
-			REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
-		CREATE TRIGGER segmentation_capture_truncate AFTER TRUNCATE ON %2$s
-			FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
-	$f$, fn, s.source);
-	-- the rows already there are read by the next refresh, which is full
-	INSERT INTO segmentation.truncated (source_id) VALUES (source_id);
+	PERFORM segmentation._install_capture_triggers(source_id);
 END $$;
-COMMENT ON FUNCTION _install_capture(int) IS 'Internal: creates the change-capture triggers of a tracked source (again: replaces its capture function)';
+COMMENT ON FUNCTION _install_capture(int) IS 'Internal: creates the change-capture function of a tracked source and its triggers on every table of its tree (again: replaces the function)';
 
 -- The union of all tracked sources as (source_id, user_id, ts, event,
 -- value), each source re-validated first, and the OIDs it checked: the
@@ -354,11 +479,16 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN;
 	END IF;
-	IF drop_triggers AND EXISTS (SELECT FROM pg_class c WHERE c.oid = s.source) THEN
-		FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-			EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'segmentation_capture_' || trig, s.source);
-		END LOOP;
-	END IF;
+	-- its triggers, wherever they are (on the tree's tables; a partition's
+	-- clone goes with its parent's trigger); those of a dropped table are
+	-- gone with it
+	FOR trig IN
+		SELECT format('DROP TRIGGER %I ON %s', g.tgname, g.tgrelid::regclass) FROM pg_trigger g
+		WHERE g.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || source_id)) AND g.tgparentid = 0
+		  AND (drop_triggers OR g.tgrelid <> s.source)
+	LOOP
+		EXECUTE trig;
+	END LOOP;
 	EXECUTE format('DROP FUNCTION IF EXISTS segmentation.%I()', '_capture_' || source_id);
 	IF to_regclass('segmentation.pending_events') IS NOT NULL THEN
 		DELETE FROM segmentation.pending_events p WHERE p.source_id = _untrack.source_id;
@@ -419,8 +549,15 @@ DECLARE
 	att record;
 	names name[];
 	renamed boolean;
+	touched boolean;
+	cmd text;
 BEGIN
 	IF to_regclass('segmentation.sources') IS NULL THEN
+		RETURN;
+	END IF;
+	-- (the ALTER TABLE that _install_capture_triggers issues to enable its
+	-- own triggers)
+	IF EXISTS (SELECT FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id()) THEN
 		RETURN;
 	END IF;
 	-- Every source whose capture is in place, not only the tables the
@@ -435,19 +572,39 @@ BEGIN
 		ORDER BY x.id
 	LOOP
 		CONTINUE WHEN s.attnums IS NULL OR s.column_types IS NULL;
-		-- a command on the table, its partitions or children, or its parents
-		-- (triggers disabled and enabled again, partitions attached or
-		-- detached, inheritance changed) may have let rows past capture: the
-		-- next refresh is full
-		IF EXISTS (
+		-- An ALTER TABLE on the table, its partitions or children, or its
+		-- parents (triggers disabled and enabled again, partitions attached
+		-- or detached, inheritance changed) may have let rows past capture:
+		-- the next refresh is full.  A table created as a new partition or
+		-- child is empty: its triggers are put on it, no more.  Either way the
+		-- tree's capture triggers are put back in place (on new members, in
+		-- their modes) and dropped from tables that left it.
+		touched := false;
+		FOR cmd IN
 			WITH RECURSIVE down(oid) AS (
 				SELECT s.source::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN down d ON i.inhparent = d.oid),
 			up(oid) AS (
 				SELECT s.source::oid UNION SELECT i.inhparent FROM pg_inherits i JOIN up u ON i.inhrelid = u.oid)
-			SELECT FROM pg_event_trigger_ddl_commands() c
+			SELECT c.command_tag FROM pg_event_trigger_ddl_commands() c
 			WHERE c.classid = 'pg_catalog.pg_class'::regclass
-			  AND (c.objid IN (SELECT oid FROM down) OR c.objid IN (SELECT oid FROM up))) THEN
-			INSERT INTO segmentation.truncated (source_id) VALUES (s.id);
+			  AND (c.objid IN (SELECT oid FROM down) OR c.objid IN (SELECT oid FROM up)
+			       OR EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.objid
+			                  AND g.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || s.id))))
+		LOOP
+			touched := true;
+			IF cmd <> 'CREATE TABLE' THEN
+				INSERT INTO segmentation.truncated (source_id) VALUES (s.id);
+				EXIT;
+			END IF;
+		END LOOP;
+		-- (only once the tracked table itself has all five: pg_restore
+		-- creates the triggers it dumped one by one, by name, and enables
+		-- some with an ALTER TABLE that fires this; the tracked table's
+		-- last one, segmentation_capture_update, is created without one)
+		IF touched AND (SELECT count(*) FROM pg_trigger g
+		                WHERE g.tgrelid = s.source AND g.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || s.id))
+		                  AND g.tgname IN (SELECT x.name FROM segmentation._source_triggers() x)) = 5 THEN
+			PERFORM segmentation._install_capture_triggers(s.id);
 		END IF;
 		names := ARRAY[s.user_column, s.time_column, s.event_column, s.value_column];
 		renamed := false;
@@ -475,13 +632,13 @@ BEGIN
 		END IF;
 	END LOOP;
 END $$;
-COMMENT ON FUNCTION _on_alter_table() IS 'Internal (event trigger): follows a renamed tracked column, refuses dropping or retyping one';
+COMMENT ON FUNCTION _on_alter_table() IS 'Internal (event trigger): follows a renamed tracked column, refuses dropping or retyping one, puts capture triggers on new partitions and children';
 
 CREATE EVENT TRIGGER segmentation_sql_drop ON sql_drop EXECUTE FUNCTION _on_sql_drop();
-CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE')
 	EXECUTE FUNCTION _on_alter_table();
 COMMENT ON EVENT TRIGGER segmentation_sql_drop IS 'Untracks a tracked table that is dropped';
-COMMENT ON EVENT TRIGGER segmentation_alter_table IS 'Follows a renamed tracked column; refuses dropping or retyping one';
+COMMENT ON EVENT TRIGGER segmentation_alter_table IS 'Follows a renamed tracked column; refuses dropping or retyping one; puts capture triggers on new partitions and children';
 
 CREATE FUNCTION define_feature(name text, event_names text[]) RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -22,6 +22,7 @@ public.pwned: no row written by a superuser may ever appear there.
 
 Uses the libpq environment (PGHOST, PGPORT, PGUSER).
 """
+import io
 import subprocess
 import sys
 import threading
@@ -860,12 +861,241 @@ def long_user_id_is_rejected():
     conn.close()
 
 
+# ---------------------------------------------------------------------------
+# Capture of every write path (issue 14): partitions and inheritance children
+# written directly, new ones created after track, session_replication_role =
+# replica, COPY, via the parent (counted once), updates and deletes straight
+# into a child, and concurrent writers: each committed event exactly once.
+
+TREE = """
+CREATE TABLE public.pev (uid bigint, at timestamptz, name text, amount numeric) PARTITION BY RANGE (uid);
+CREATE TABLE public.pev1 PARTITION OF public.pev FOR VALUES FROM (0) TO (1000);
+CREATE TABLE public.pev2 PARTITION OF public.pev FOR VALUES FROM (1000) TO (2000) PARTITION BY RANGE (uid);
+CREATE TABLE public.pev2a PARTITION OF public.pev2 FOR VALUES FROM (1000) TO (2000);
+CREATE TABLE public.iev (uid bigint, at timestamptz, name text, amount numeric);
+CREATE TABLE public.iev_child (extra int) INHERITS (public.iev);
+ALTER TABLE public.pev OWNER TO regress_owner; ALTER TABLE public.pev1 OWNER TO regress_owner;
+ALTER TABLE public.pev2 OWNER TO regress_owner; ALTER TABLE public.pev2a OWNER TO regress_owner;
+ALTER TABLE public.iev OWNER TO regress_owner; ALTER TABLE public.iev_child OWNER TO regress_owner;
+GRANT SELECT, TRIGGER ON public.pev, public.iev TO regress_admin;
+"""
+
+
+def pending(cur):
+    cur.execute("SELECT user_id, count(*) FROM segmentation.pending_events GROUP BY 1 ORDER BY 1")
+    return dict(cur.fetchall())
+
+
+def incremental_equals_full(cur, as_of):
+    """(incremental refresh's mode, whether its state equals a full recompute's)"""
+    run = one(cur, "SELECT segmentation.refresh(as_of => %s)", (as_of,))
+    mode = one(cur, "SELECT mode FROM segmentation.refresh_runs WHERE id = %s", (run,))
+    inc = one(cur, STATE)
+    cur.execute("SELECT segmentation.refresh(full => true, as_of => %s)", (as_of,))
+    full = one(cur, STATE)
+    return mode, inc == full
+
+
+def capture_every_write_path():
+    conn, cur = database(events=False)
+    cur.execute(TREE)
+    admin = as_role("regress_admin")
+    owner = as_role("regress_owner")
+    admin.execute("SELECT segmentation.track('public.pev', 'uid', 'at', 'name', 'amount')")
+    admin.execute("SELECT segmentation.track('public.iev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("""SELECT count(*) FILTER (WHERE tgenabled = 'O'), count(*) FILTER (WHERE tgenabled = 'A'),
+                          count(*) FILTER (WHERE tgenabled = 'R') FROM pg_trigger WHERE tgname LIKE 'segmentation_capture%%'""")
+    # 6 tables: 3 statement triggers (O), a truncate one (A), a row one (R) each
+    check("track: capture triggers on every partition and child, in their modes", cur.fetchone() == (18, 6, 6))
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+
+    # every write path, as the owner (the application) and as a superuser in replica role
+    owner.execute("""INSERT INTO public.pev VALUES (1, '2024-01-01', 'buy', 1), (1500, '2024-01-01', 'buy', 2);
+                     INSERT INTO public.pev1 VALUES (2, '2024-01-01', 'buy', 3);
+                     INSERT INTO public.pev2 VALUES (1501, '2024-01-01', 'buy', 4);
+                     INSERT INTO public.pev2a VALUES (1502, '2024-01-01', 'buy', 5);
+                     INSERT INTO public.iev VALUES (5000, '2024-01-01', 'buy', 6);
+                     INSERT INTO public.iev_child VALUES (5001, '2024-01-01', 'buy', 7, 42);""")
+    owner.copy_expert("COPY public.pev1 (uid, at, name, amount) FROM STDIN", io.StringIO("3\t2024-01-02\tview\t\\N\n4\t2024-01-02\tview\t\\N\n"))
+    owner.copy_expert("COPY public.pev (uid, at, name, amount) FROM STDIN", io.StringIO("5\t2024-01-02\tview\t\\N\n1503\t2024-01-02\tview\t\\N\n"))
+    # created after track: a partition and an inheritance child
+    owner.execute("""CREATE TABLE public.pev3 PARTITION OF public.pev FOR VALUES FROM (2000) TO (3000);
+                     CREATE TABLE public.iev_child2 () INHERITS (public.iev);
+                     INSERT INTO public.pev3 VALUES (2000, '2024-01-01', 'buy', 8);
+                     INSERT INTO public.iev_child2 VALUES (5002, '2024-01-01', 'buy', 9)""")
+    cur.execute("SET session_replication_role = replica")
+    cur.execute("""INSERT INTO public.pev VALUES (6, '2024-01-03', 'buy', 10), (1504, '2024-01-03', 'buy', 11);
+                   INSERT INTO public.pev1 VALUES (7, '2024-01-03', 'buy', 12);
+                   INSERT INTO public.iev_child VALUES (5003, '2024-01-03', 'buy', 13, 1);
+                   INSERT INTO public.pev3 VALUES (2001, '2024-01-03', 'buy', 14)""")
+    cur.copy_expert("COPY public.pev2a (uid, at, name, amount) FROM STDIN", io.StringIO("1505\t2024-01-03\tview\t\\N\n"))
+    cur.execute("RESET session_replication_role")
+    got = pending(cur)
+    expected = {u: 1 for u in (1, 1500, 2, 1501, 1502, 5000, 5001, 3, 4, 5, 1503, 2000, 5002, 6, 1504, 7, 5003, 2001, 1505)}
+    check("capture: every event queued exactly once (via the parent, straight into partitions, sub-partitions and children, "
+          "COPY, new partitions and children, replica role)", got == expected,
+          {u: (got.get(u), expected.get(u)) for u in set(got) | set(expected) if got.get(u) != expected.get(u)})
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("capture: a partition created after track keeps refresh incremental; incremental equals full",
+          mode == "incremental" and same, (mode, same))
+
+    # updates and deletes straight into a child, in both roles: the users are recomputed
+    owner.execute("""UPDATE public.pev1 SET amount = 100 WHERE uid = 2;
+                     DELETE FROM public.iev_child WHERE uid = 5001;
+                     DELETE FROM public.pev2a WHERE uid = 1502""")
+    cur.execute("SET session_replication_role = replica")
+    cur.execute("UPDATE public.pev3 SET amount = 200 WHERE uid = 2000; DELETE FROM public.iev_child2 WHERE uid = 5002")
+    cur.execute("RESET session_replication_role")
+    cur.execute("SELECT array_agg(DISTINCT user_id ORDER BY user_id) FROM segmentation.dirty_users")
+    dirty = cur.fetchone()[0]
+    mode, same = incremental_equals_full(cur, "2024-02-03")
+    check("capture: updates and deletes straight into partitions and children, in both roles, recompute their users",
+          dirty == [2, 1502, 2000, 5001, 5002] and mode == "incremental" and same
+          and one(cur, "SELECT count(*) FROM segmentation.profiles WHERE user_id IN (5001, 5002, 1502)") == 0, (dirty, mode, same))
+    # a truncate of a partition, in replica role: the next refresh is full
+    cur.execute("SET session_replication_role = replica; TRUNCATE public.pev3; RESET session_replication_role")
+    mode, same = incremental_equals_full(cur, "2024-02-04")
+    check("capture: a partition truncated in replica role makes the next refresh full", mode == "full" and same, (mode, same))
+
+    # the owner's ALTER TABLE ... ENABLE TRIGGER ALL (as pg_restore --disable-triggers ends)
+    # would capture twice: the modes are put back
+    owner.execute("ALTER TABLE public.pev1 DISABLE TRIGGER ALL")
+    owner.execute("ALTER TABLE public.pev1 ENABLE TRIGGER ALL")
+    owner.execute("INSERT INTO public.pev1 VALUES (8, '2024-01-04', 'buy', 1)")
+    check("capture: ENABLE TRIGGER ALL on a partition: modes put back, counted once",
+          pending(cur).get(8) == 1 and one(cur, """SELECT string_agg(tgenabled::text, '' ORDER BY tgname) FROM pg_trigger
+                                                   WHERE tgrelid = 'public.pev1'::regclass AND tgname LIKE 'segmentation%%'""") == "OORAO")
+    mode, same = incremental_equals_full(cur, "2024-02-05")
+    check("capture: after it the next refresh is full, and equal", mode == "full" and same, (mode, same))
+    owner.execute("ALTER TABLE public.pev1 DISABLE TRIGGER segmentation_capture_replica")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-05')")
+    check("capture: a capture trigger the owner disabled on a partition stops refresh, naming it",
+          err is not None and "segmentation_capture_replica on public.pev1 is disabled" in err[1], err)
+    owner.execute("ALTER TABLE public.pev1 ENABLE TRIGGER segmentation_capture_replica")
+    check("capture: enabled again, in its own mode, refresh runs",
+          error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-05')") is None
+          and one(cur, "SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'public.pev1'::regclass AND tgname = 'segmentation_capture_replica'") == "R")
+    # a partition detached, a child that stops inheriting: its writes go on, uncaptured, their triggers gone
+    owner.execute("ALTER TABLE public.pev DETACH PARTITION public.pev3; ALTER TABLE public.iev_child2 NO INHERIT public.iev")
+    errs = [error_of(owner, "INSERT INTO public.pev3 VALUES (2002, '2024-01-05', 'buy', 1)"),
+            error_of(owner, "INSERT INTO public.iev_child2 VALUES (5004, '2024-01-05', 'buy', 1)")]
+    check("capture: a detached partition and an uninherited child are written as before, and not captured",
+          errs == [None, None] and 2002 not in pending(cur) and 5004 not in pending(cur)
+          and one(cur, "SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('public.pev3'::regclass, 'public.iev_child2'::regclass) AND tgname LIKE 'segmentation%%'") == 0,
+          errs)
+    mode, same = incremental_equals_full(cur, "2024-02-06")
+    check("capture: after the detach the next refresh is full, and equal", mode == "full" and same, (mode, same))
+    # untrack drops the triggers of every table of the tree
+    admin.execute("SELECT segmentation.untrack('public.iev')")
+    check("untrack: the capture triggers of the children go too",
+          one(cur, """SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'segmentation%%'
+                      AND tgrelid IN ('public.iev'::regclass, 'public.iev_child'::regclass)""") == 0)
+    conn.close()
+
+
+def concurrent_writers_exactly_once():
+    """Writers into the parent, the partitions and an inheritance child, some
+    in replica role, some in subtransactions, some rolled back, while
+    refreshes run one after the other: every committed event is read by
+    exactly one refresh, and the state equals a full recompute."""
+    conn, cur = database(events=False)
+    cur.execute(TREE)
+    cur.execute("GRANT INSERT ON public.pev, public.pev1, public.pev2, public.pev2a, public.iev, public.iev_child TO PUBLIC")
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('public.pev', 'uid', 'at', 'name', 'amount')")
+    admin.execute("SELECT segmentation.track('public.iev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    first = one(cur, "SELECT max(id) FROM segmentation.refresh_runs")
+    targets = ["public.pev", "public.pev1", "public.pev2", "public.pev2a", "public.iev", "public.iev_child"]
+    committed = [0] * 4
+    stop = threading.Event()
+
+    def writer(k):
+        c = connect(DB)
+        w = c.cursor()
+        if k == 3:
+            w.execute("SET session_replication_role = replica")
+        i = 0
+        while not stop.is_set() or i < 40:
+            t = targets[(i + k) % len(targets)]
+            uid = (i * 7 + k) % 1000 + (1000 if t.startswith("public.pev2") else 0) + (5000 if t.startswith("public.iev") else 0)
+            rows = 1 + i % 3
+            values = ", ".join(f"({uid}, '2024-01-01'::timestamptz + {i} * interval '1 minute', 'buy', {k})" for _ in range(rows))
+            if i % 5 == 0:      # in a subtransaction
+                w.execute(f"BEGIN; SAVEPOINT s; INSERT INTO {t} (uid, at, name, amount) VALUES {values}; RELEASE s; COMMIT")
+                committed[k] += rows
+            elif i % 7 == 0:    # rolled back
+                w.execute(f"BEGIN; INSERT INTO {t} (uid, at, name, amount) VALUES {values}; ROLLBACK")
+            else:
+                w.execute(f"INSERT INTO {t} (uid, at, name, amount) VALUES {values}")
+                committed[k] += rows
+            i += 1
+        c.close()
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    refreshes = 0
+    deadline = time.time() + 8
+    while time.time() < deadline:
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+        refreshes += 1
+    stop.set()
+    for t in threads:
+        t.join()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    read = one(cur, "SELECT sum(events_read) FROM segmentation.refresh_runs WHERE id > %s AND mode = 'incremental' AND error IS NULL", (first,))
+    modes = one(cur, "SELECT array_agg(DISTINCT mode) FROM segmentation.refresh_runs WHERE id > %s", (first,))
+    mode, same = incremental_equals_full(cur, "2024-02-01")
+    check(f"concurrent writers: {sum(committed):,} committed events read exactly once by {refreshes + 1} incremental refreshes, "
+          "state equal to a full recompute", read == sum(committed) and modes == ["incremental"] and same,
+          (read, sum(committed), modes, same))
+    conn.close()
+
+
+def tree_survives_dump_and_restore():
+    """pg_restore recreates the capture triggers of a partitioned tree and of
+    inheritance children one by one (enabling some with ALTER TABLE, which
+    fires the event trigger): it must not find them already there, and the
+    restored capture must count every path once."""
+    conn, cur = database(events=False)
+    cur.execute(TREE)
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('public.pev', 'uid', 'at', 'name', 'amount')")
+    admin.execute("SELECT segmentation.track('public.iev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("""INSERT INTO public.pev VALUES (1, '2024-01-01', 'buy', 1), (1500, '2024-01-01', 'buy', 2);
+                   INSERT INTO public.iev_child VALUES (5001, '2024-01-01', 'buy', 7, 42);
+                   SELECT segmentation.refresh(as_of => '2024-02-01')""")
+    modes = """SELECT string_agg(format('%s.%s=%s', tgrelid::regclass, tgname, tgenabled), ',' ORDER BY tgrelid::regclass::text, tgname)
+               FROM pg_trigger WHERE tgname LIKE 'segmentation%%'"""
+    before = one(cur, modes)
+    conn.close()
+    dump = subprocess.run(["pg_dump", "-Fc", DB], check=True, capture_output=True).stdout
+    fresh_database("segmentation_ops_restored", extension=False)
+    r = subprocess.run(["pg_restore", "--exit-on-error", "-d", "segmentation_ops_restored"], input=dump, capture_output=True)
+    check("restore: pg_dump | pg_restore of a tracked partitioned tree and inheritance children succeeds",
+          r.returncode == 0, r.stderr.decode()[-2000:])
+    rc = connect("segmentation_ops_restored")
+    rcur = rc.cursor()
+    after = one(rcur, modes)
+    check("restore: the same capture triggers, in the same modes", before == after, (before, after))
+    rcur.execute("""INSERT INTO public.pev1 VALUES (2, '2024-01-02', 'buy', 3);
+                    INSERT INTO public.pev VALUES (1501, '2024-01-02', 'buy', 4);
+                    INSERT INTO public.iev_child VALUES (5002, '2024-01-02', 'buy', 5, 1);
+                    SET session_replication_role = replica;
+                    INSERT INTO public.pev2a VALUES (1502, '2024-01-02', 'buy', 6);
+                    RESET session_replication_role""")
+    check("restore: every path captured once", pending(rcur) == {2: 1, 1501: 1, 5002: 1, 1502: 1}, pending(rcur))
+    rc.close()
+    drop_database("segmentation_ops_restored")
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
                  untrack_and_ddl, dump_restore_renumbers, refresh_status, create_state_domain, owner_retypes_to_own_cast,
                  admin_edits_sources, row_level_security, refresh_lock, owner_plants_code_in_the_table, owner_races_the_check,
-                 admin_reads_events_through_the_readout, owner_swaps_schema_names, long_user_id_is_rejected):
+                 admin_reads_events_through_the_readout, owner_swaps_schema_names, long_user_id_is_rejected,
+                 capture_every_write_path, concurrent_writers_exactly_once, tree_survives_dump_and_restore):
         if names and test.__name__ not in names:
             continue
         try:
