@@ -15,6 +15,9 @@ Candidates (prototypes in a scratch schema `capbench`, except (a)):
   d   insert watermark: no insert trigger (write cost 1.0 by construction);
       refresh finds rows whose xmin was not visible to the last refresh's
       snapshot: read cost against table size, and counterexamples
+  f   the design chosen for triggers (doc/capture-design.md): the statement
+      trigger enabled ORIGIN plus a row trigger enabled REPLICA (which does not
+      fire for an ordinary writer), against the statement trigger alone
   d2  the watermark kept in a column of the table instead of xmin:
       xid8 DEFAULT pg_current_xact_id() with a btree index (write cost measured)
   e   logical decoding (test_decoding, pgoutput): no trigger; write cost 1.0
@@ -111,6 +114,15 @@ BEGIN
         EXECUTE format('ALTER TABLE capbench.%I ENABLE ALWAYS TRIGGER cap', t);
     END LOOP;
 END $$;
+-- (f) the chosen design: the statement trigger (ORIGIN) plus a row trigger
+-- enabled REPLICA, which does not fire for an ordinary writer; against the
+-- statement trigger alone
+CREATE TABLE f_stmt ({COLS});
+CREATE TRIGGER cap AFTER INSERT ON f_stmt REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cap_stmt();
+CREATE TABLE f_stmt_r ({COLS});
+CREATE TRIGGER cap AFTER INSERT ON f_stmt_r REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cap_stmt();
+CREATE TRIGGER cap_r AFTER INSERT OR UPDATE OR DELETE ON f_stmt_r FOR EACH ROW EXECUTE FUNCTION cap_row();
+ALTER TABLE f_stmt_r ENABLE REPLICA TRIGGER cap_r;
 -- (d2) watermark column
 CREATE TABLE d2_xid ({COLS}, ins_xid xid8 NOT NULL DEFAULT pg_current_xact_id());
 CREATE INDEX ON d2_xid (ins_xid);
@@ -126,6 +138,8 @@ WRITE_CASES = [
     ("(c) partitioned, triggers on every level, via the parent", "cp", "up"),
     ("(c) partitioned, untracked, straight into a partition", "up_1", "up_1"),
     ("(c) partitioned, triggers on every level, straight into a partition", "cp_1", "up_1"),
+    ("(f) statement trigger (ORIGIN) alone", "f_stmt", "plain"),
+    ("(f) statement trigger (ORIGIN) + row trigger (REPLICA, not firing)", "f_stmt_r", "plain"),
     ("(d2) xid8 DEFAULT pg_current_xact_id() column + btree index", "d2_xid", "plain"),
 ]
 
