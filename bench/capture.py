@@ -23,6 +23,9 @@ Candidates (prototypes in a scratch schema `capbench`, except (a)):
   e   logical decoding (test_decoding, pgoutput): no trigger; write cost 1.0
       by construction with wal_level = logical (WAL bytes measured); decoding
       cost per event, alone and among other tables' writes
+  and the chosen trigger design (f) under the logical replication apply
+  worker: a subscription in another database of the same cluster writes a
+  tracked partitioned table; every replicated event queued once
 
 usage: bench/capture.py [ROUNDS] [SIZES]   (libpq environment; wal_level = logical)
        ROUNDS: alternating rounds of the write cost (default 25)
@@ -418,6 +421,86 @@ def decoding(cur, rounds):
     cur.execute("DROP TABLE capbench.lt, capbench.other")
 
 
+# ---------------------------------------------------------------------------
+# The logical replication apply worker writing a tracked tree (the design
+# chosen for triggers): no statement trigger fires there, the row trigger
+# enabled REPLICA does; the initial table sync is a COPY in replica role
+
+TREE_DDL = """CREATE TABLE ev (uid bigint, at timestamptz, name text, amount numeric) PARTITION BY RANGE (uid);
+              CREATE TABLE ev1 PARTITION OF ev FOR VALUES FROM (0) TO (1000);
+              CREATE TABLE ev2 PARTITION OF ev FOR VALUES FROM (1000) TO (2000)"""
+
+
+def apply_worker(cur):
+    dsn = psycopg2.connect("").get_dsn_parameters()
+    cur.execute("SELECT count(*) FROM pg_subscription WHERE subname = 'capbench'")
+    if cur.fetchone()[0]:
+        sys.exit("a subscription capbench is left from an earlier run: drop it first (in database capbench_sub)")
+    for db in ("capbench_sub", "capbench_pub"):
+        cur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    cur.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'capbench_sub'")
+    if cur.fetchone()[0]:
+        cur.execute("SELECT pg_drop_replication_slot('capbench_sub')")
+    cur.execute("CREATE DATABASE capbench_pub")
+    cur.execute("CREATE DATABASE capbench_sub")
+    pub = psycopg2.connect(dbname="capbench_pub")
+    pub.autocommit = True
+    p = pub.cursor()
+    p.execute(TREE_DDL)
+    p.execute("ALTER TABLE ev1 REPLICA IDENTITY FULL; ALTER TABLE ev2 REPLICA IDENTITY FULL")
+    p.execute("CREATE PUBLICATION capbench FOR TABLE ev")
+    p.execute("INSERT INTO ev SELECT g, '2024-01-01', 'before', g FROM generate_series(1, 1999, 2) g")   # 1,000 rows, copied by the sync
+    p.execute("SELECT pg_create_logical_replication_slot('capbench_sub', 'pgoutput')")
+    sub = psycopg2.connect(dbname="capbench_sub")
+    sub.autocommit = True
+    s = sub.cursor()
+    s.execute("SET client_min_messages = warning")
+    s.execute("CREATE EXTENSION segmentation")
+    s.execute(TREE_DDL)
+    s.execute("SELECT segmentation.track('ev', 'uid', 'at', 'name', 'amount')")
+    s.execute("SELECT segmentation.refresh()")
+    conninfo = f"host={dsn['host']} port={dsn['port']} user={dsn['user']} dbname=capbench_pub"
+    s.execute(f"""CREATE SUBSCRIPTION capbench CONNECTION '{conninfo}' PUBLICATION capbench
+                  WITH (create_slot = false, slot_name = 'capbench_sub')""")
+
+    def wait_for(n):
+        for _ in range(600):
+            if one(s, "SELECT count(*) FROM ev") == n:
+                return True
+            time.sleep(0.1)
+        return False
+    synced = wait_for(1000)
+    queued_sync = one(s, "SELECT count(*) FROM segmentation.pending_events")
+    # after the sync: multi-row INSERT via the parent, straight into a
+    # partition, COPY, an update and a delete
+    p.execute("INSERT INTO ev SELECT g, '2024-01-02', 'after', g FROM generate_series(2, 1998, 2) g")    # 999 rows
+    p.execute("INSERT INTO ev1 VALUES (0, '2024-01-02', 'after', 0)")
+    p.copy_expert("COPY ev FROM STDIN", io.StringIO("".join(f"{g}\t2024-01-03\tcopy\t1\n" for g in range(1000, 1100))))
+    p.execute("UPDATE ev SET amount = -1 WHERE uid = 1; DELETE FROM ev WHERE uid = 3")
+    applied = wait_for(1000 + 999 + 1 + 100 - 1) and one(s, "SELECT amount FROM ev WHERE uid = 1") == -1
+    s.execute("SELECT count(*), count(DISTINCT (user_id, ts, event)) FROM segmentation.pending_events")
+    queued, distinct = s.fetchone()
+    s.execute("SELECT array_agg(DISTINCT user_id ORDER BY user_id) FROM segmentation.dirty_users")
+    dirty = s.fetchone()[0]
+    s.execute("SELECT segmentation.refresh()")
+    inc = one(s, "SELECT md5(string_agg(user_id::text || behavior::text, ',' ORDER BY user_id)) FROM segmentation.profiles")
+    s.execute("SELECT segmentation.refresh(full => true)")
+    full = one(s, "SELECT md5(string_agg(user_id::text || behavior::text, ',' ORDER BY user_id)) FROM segmentation.profiles")
+    print("logical replication apply worker writing a tracked partitioned table (statement triggers ORIGIN + row trigger REPLICA):")
+    print(f"  initial sync of 1,000 rows: {'done' if synced else 'NOT DONE'}, {queued_sync:,} events queued")
+    print(f"  then 1,100 rows applied (multi-row INSERT via the parent, INSERT into a partition, COPY), an UPDATE and a DELETE: "
+          f"{'done' if applied else 'NOT DONE'}; {queued:,} events queued ({distinct:,} distinct), users recomputed {dirty}")
+    print(f"  incremental refresh equals full: {inc == full}")
+    s.execute("ALTER SUBSCRIPTION capbench DISABLE")
+    s.execute("ALTER SUBSCRIPTION capbench SET (slot_name = NONE)")
+    s.execute("DROP SUBSCRIPTION capbench")
+    sub.close()
+    p.execute("SELECT pg_drop_replication_slot('capbench_sub')")
+    pub.close()
+    for db in ("capbench_sub", "capbench_pub"):
+        cur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 25
     sizes = [int(x) for x in sys.argv[2].split(",")] if len(sys.argv) > 2 else [1000000, 4000000]
@@ -434,6 +517,7 @@ def main():
     watermark_counterexamples(conn.dsn)
     watermark_read(cur, sizes, 3)
     decoding(cur, 3)
+    apply_worker(cur)
     cur.execute("DROP SCHEMA capbench CASCADE")
     cur.execute("DROP EXTENSION segmentation CASCADE")
 

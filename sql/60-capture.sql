@@ -194,19 +194,12 @@ COMMENT ON FUNCTION _source_tree(regclass) IS 'Internal: a tracked table and its
 -- fire unless session_replication_role is replica ('O'), the row trigger
 -- only when it is ('R'), so that every write fires exactly one of them; a
 -- truncate, which no row trigger sees, fires always ('A': twice is harmless).
-CREATE FUNCTION _source_triggers(OUT name name, OUT mode "char", OUT ddl text)
+CREATE FUNCTION _source_triggers(OUT name name, OUT mode "char")
 RETURNS SETOF record LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-VALUES ('segmentation_capture_insert'::name, 'O'::"char",
-        'AFTER INSERT ON %2$s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s()'),
-       ('segmentation_capture_update', 'O',
-        'AFTER UPDATE ON %2$s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s()'),
-       ('segmentation_capture_delete', 'O',
-        'AFTER DELETE ON %2$s REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s()'),
-       ('segmentation_capture_truncate', 'A', 'AFTER TRUNCATE ON %2$s FOR EACH STATEMENT EXECUTE FUNCTION %1$s()'),
-       ('segmentation_capture_replica', 'R',
-        'AFTER INSERT OR UPDATE OR DELETE ON %2$s FOR EACH ROW EXECUTE FUNCTION %1$s()')
+VALUES ('segmentation_capture_insert'::name, 'O'::"char"), ('segmentation_capture_update', 'O'),
+       ('segmentation_capture_delete', 'O'), ('segmentation_capture_truncate', 'A'), ('segmentation_capture_replica', 'R')
 $$;
-COMMENT ON FUNCTION _source_triggers() IS 'Internal: the capture triggers every table of a tracked tree has, the mode each is enabled in, and how each is created';
+COMMENT ON FUNCTION _source_triggers() IS 'Internal: the capture triggers every table of a tracked tree has, and the mode each is enabled in';
 
 -- Set while _install_capture_triggers runs: the ALTER TABLE it issues to
 -- enable its triggers is its own, not DDL the event trigger must look at.
@@ -252,7 +245,23 @@ BEGIN
 			SELECT g.tgenabled INTO current FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name AND g.tgfoid = fn;
 			IF NOT FOUND THEN
 				CONTINUE WHEN EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name);
-				EXECUTE format('CREATE TRIGGER %I ', trig.name) || format(trig.ddl, fn::oid::regproc, member.rel);
+				CASE trig.name
+				WHEN 'segmentation_capture_insert' THEN
+					EXECUTE format('CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
+					                FOR EACH STATEMENT EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+				WHEN 'segmentation_capture_update' THEN
+					EXECUTE format('CREATE TRIGGER segmentation_capture_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows
+					                NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+				WHEN 'segmentation_capture_delete' THEN
+					EXECUTE format('CREATE TRIGGER segmentation_capture_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
+					                FOR EACH STATEMENT EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+				WHEN 'segmentation_capture_truncate' THEN
+					EXECUTE format('CREATE TRIGGER segmentation_capture_truncate AFTER TRUNCATE ON %s
+					                FOR EACH STATEMENT EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+				ELSE
+					EXECUTE format('CREATE TRIGGER segmentation_capture_replica AFTER INSERT OR UPDATE OR DELETE ON %s
+					                FOR EACH ROW EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+				END CASE;
 				current := 'O';
 			END IF;
 			IF current <> trig.mode AND current <> 'D' THEN
@@ -473,7 +482,7 @@ CREATE FUNCTION _untrack(source_id int, drop_triggers boolean) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s segmentation.sources;
-	trig text;
+	trig record;
 BEGIN
 	DELETE FROM segmentation.sources x WHERE x.id = source_id RETURNING * INTO s;
 	IF NOT FOUND THEN
@@ -483,11 +492,11 @@ BEGIN
 	-- clone goes with its parent's trigger); those of a dropped table are
 	-- gone with it
 	FOR trig IN
-		SELECT format('DROP TRIGGER %I ON %s', g.tgname, g.tgrelid::regclass) FROM pg_trigger g
+		SELECT g.tgname, g.tgrelid::regclass AS rel FROM pg_trigger g
 		WHERE g.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || source_id)) AND g.tgparentid = 0
 		  AND (drop_triggers OR g.tgrelid <> s.source)
 	LOOP
-		EXECUTE trig;
+		EXECUTE format('DROP TRIGGER %I ON %s', trig.tgname, trig.rel);
 	END LOOP;
 	EXECUTE format('DROP FUNCTION IF EXISTS segmentation.%I()', '_capture_' || source_id);
 	IF to_regclass('segmentation.pending_events') IS NOT NULL THEN
