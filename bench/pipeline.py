@@ -152,6 +152,46 @@ def refresh_cost(cur, users, per_user, rounds):
         # the same refresh for good: the next kind starts from an empty queue
         cur.execute("SELECT segmentation.refresh(false, '2024-05-01'::timestamptz + %s * interval '1 hour')", (step[0],))
     floor(cur, new_events, int(statistics.median(moves)), f)
+    vocabulary_cost(cur, refresh, step, rounds, i, j)
+
+
+def vocabulary_cost(cur, refresh, step, rounds, inc, inc_sessions):
+    """The same incremental refreshes with a third scheme whose predicates
+    use the rule vocabulary (per-feature windows and periods; then also
+    days_since of a feature), after the figures above so as not to change
+    them; and the first incremental refresh of a new UTC day, when the
+    windows move."""
+    print("  with a third scheme of the rule vocabulary, habits, median of %d:" % rounds)
+    variants = [
+        ("events_in of two features in 7 days, periods_with",
+         """SELECT segmentation.define_segment('habits', 'engaged',
+                   $$events_in('search', '7 days') >= 2 AND events_in('export', '7 days') >= 1$$, 3),
+                   segmentation.define_segment('habits', 'regular', $$periods_with('*', 2, '7 days', 4) >= 3$$, 2)"""),
+        ("and days_since of a feature",
+         """SELECT segmentation.define_segment('habits', 'lapsed searcher',
+                   $$days_since('search') > 14 AND events_in('search') >= 3$$, 1)"""),
+    ]
+    for label, sql in variants:
+        cur.execute(sql)
+        changed = refresh(False)            # the rules changed: every user's run
+        vi, vj = [], []
+        for r in range(rounds):
+            vi.append(refresh(False))
+            vj.append(refresh(False, sessions=True))
+        a, b = statistics.median(vi), statistics.median(vj)
+        cur.execute("SELECT count(*) FROM segmentation.memberships WHERE scheme = 'habits' AND segment <> 'unsegmented'")
+        members = cur.fetchone()[0]
+        print(f"   {label} ({members:,} users in its segments):")
+        print(f"    first incremental refresh after the rules changed (every user's rules run"
+              f"{'; every user enters the new scheme' if label.startswith('events_in') else ''}): {changed:.1f} s")
+        print(f"    incremental, every new event from a random user: {a:.1f} s   / the same without it above = {a / inc:.2f}")
+        print(f"    incremental, new events in sessions of 10:       {b:.1f} s   / the same without it above = {b / inc_sessions:.2f}")
+    # the first refresh of the next UTC day: every window moves
+    step[0] += 24
+    cur.execute("VACUUM ANALYZE")
+    t = timed(cur, "SELECT segmentation.refresh(false, '2024-05-01'::timestamptz + %s * interval '1 hour')", (step[0],))
+    cur.execute("SELECT users_changed, transitions FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+    print(f"   first incremental refresh of the next UTC day, no new events: {t:.1f} s (transitions: {cur.fetchone()[1]:,})")
 
 
 def floor(cur, new_events, moves, full):

@@ -1,15 +1,18 @@
 #!/bin/bash
-# bench/run.sh [core|funnels|experiments|pipeline|capture|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|funnels|funnels_managed|analyses|experiments|pipeline|capture|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
 #             3M uniform ones (bench/run.py)
 #   funnels:  window_funnel against the plain SQL of the same funnel, 2M events (bench/funnels.py)
+#   funnels_managed: funnel_conversion at 1M users / 5M events: reading it, what
+#             the funnel adds to a refresh (bench/funnels_managed.py)
 #   pipeline: write overhead of tracking, and full vs incremental refresh of
 #             1M users / 10M events (bench/pipeline.py)
 #   capture:  the candidate capture mechanisms (issue 14): write cost of each against an
 #             untracked table, the watermark's read cost at 1M/4M/10M rows, logical decoding's
 #             cost per event (bench/capture.py; the cluster runs with wal_level = logical)
+#   analyses: retention_matrix, lifecycle, stickiness, validate_segments at 1M users (bench/analyses.py)
 #   experiments: the materialized readout at 100,000 assignments: reading it,
 #             computing it, what it adds to a refresh (bench/experiments.py)
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -26,6 +29,12 @@ if [ "$what" = core ] || [ "$what" = all ]; then
 fi
 if [ "$what" = funnels ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/funnels.py" 2000000 3
+fi
+if [ "$what" = analyses ] || [ "$what" = all ]; then
+	"$PYTHON" "$ROOT/bench/analyses.py" 1000000 10 3
+fi
+if [ "$what" = funnels_managed ] || [ "$what" = all ]; then
+	"$PYTHON" "$ROOT/bench/funnels_managed.py" 1000000 5 5
 fi
 if [ "$what" = experiments ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/experiments.py" 200000 100000 10 5

@@ -80,13 +80,15 @@ step "generating 100 days of events for $users users, $(day 122) to $(day 23) (s
 	-v stage=history -f "$ROOT/scripts/demo_data.sql"
 echo "    $(rows "SELECT count(*) FROM app_events") events, $(rows "SELECT count(DISTINCT user_id) FROM app_events") users with events" >&2
 
-step "tracking app_events, 25 features (24 product features and checkout_completed), engagement ladder and RFM presets, first (full) refresh as of $assigned 12:00" <<SQL
+step "tracking app_events, 25 features (24 product features and checkout_completed), engagement ladder and RFM presets, the onboarding funnel, first (full) refresh as of $assigned 12:00" <<SQL
 \o /dev/null
 SELECT segmentation.track('app_events', 'user_id', 'occurred_at', 'event', 'revenue');
 SELECT segmentation.define_feature(event, ARRAY[event]) FROM demo_features ORDER BY f;
 SELECT segmentation.define_feature('checkout_completed', '{checkout_completed}');
 SELECT segmentation.use_preset('engagement_ladder', signup_event => 'signed_up', activation_event => 'created_project');
 SELECT segmentation.use_preset('rfm');
+-- (the preset named the features of signed_up and created_project signup and activation)
+SELECT segmentation.define_funnel('onboarding', ARRAY['signup', 'activation', 'checkout_completed'], '90 days');
 SELECT segmentation.refresh(as_of => '$assigned 12:00+00');
 SQL
 
@@ -186,15 +188,15 @@ SELECT cohort, max(cohort_users) AS users,
 FROM segmentation.retention_matrix('week')
 WHERE period_offset <= 8 AND cohort IN (SELECT DISTINCT cohort FROM segmentation.retention_matrix('week') ORDER BY cohort LIMIT 3)
 GROUP BY cohort ORDER BY cohort;
-\echo == funnel signed_up -> created_project -> checkout_completed within 90 days, per lifecycle segment now (segmentation.window_funnel)
-SELECT m.segment, count(*) FILTER (WHERE f.level >= 1) AS signed_up, count(*) FILTER (WHERE f.level >= 2) AS created_project,
-       count(*) FILTER (WHERE f.level >= 3) AS checkout_completed,
-       round(count(*) FILTER (WHERE f.level >= 3)::numeric / nullif(count(*) FILTER (WHERE f.level >= 1), 0), 3) AS conversion
-FROM (SELECT e.user_id, segmentation.window_funnel(e.occurred_at,
-             ARRAY[e.event = 'signed_up', e.event = 'created_project', e.event = 'checkout_completed'], '90 days') AS level
-      FROM app_events e GROUP BY e.user_id) f
-JOIN segmentation.memberships m ON m.user_id = f.user_id AND m.scheme = 'lifecycle'
-GROUP BY m.segment ORDER BY conversion DESC NULLS LAST;
+\echo == the onboarding funnel, signup -> activation -> checkout_completed within 90 days, per lifecycle segment at signup (segmentation.funnel_conversion, kept by refresh)
+SELECT segment, max(users) FILTER (WHERE step = 1) AS signed_up, max(users) FILTER (WHERE step = 2) AS activated,
+       max(users) FILTER (WHERE step = 3) AS checked_out,
+       round(max(rate_from_start) FILTER (WHERE step = 3)::numeric, 3) AS conversion,
+       round(max(median_seconds_from_previous / 86400) FILTER (WHERE step = 2)::numeric, 1) AS median_days_to_activate,
+       round(max(median_seconds_from_previous / 86400) FILTER (WHERE step = 3)::numeric, 1) AS median_days_to_checkout
+FROM segmentation.funnel_conversion
+WHERE funnel = 'onboarding' AND scheme = 'lifecycle'
+GROUP BY segment ORDER BY segment <> '(all)', conversion DESC NULLS LAST;
 SQL
 cat >&2 <<EOF
 The treatment was built to help engaged users only: its interval clears 0, with

@@ -4,7 +4,10 @@
 #   the analyses' property suite (test/funnels.py: against brute-force references)
 #   and that of the managed analyses (test/analyses.py: retention_matrix,
 #   lifecycle, stickiness, validate_segments against Python references
-#   computed from the raw events and membership_history)
+#   computed from the raw events and membership_history), and that of the
+#   managed funnels (test/funnels_managed.py: funnel_conversion against a
+#   Python reference from the raw events and membership_history, incremental
+#   refreshes with late events = full)
 #   the robustness suite (test/robustness.py), the statistics suite
 #   (test/stats.py: against mpmath references) and the pipeline suite
 #   (test/pipeline.py: concurrency, incremental = full, failures, NOTIFY,
@@ -52,6 +55,7 @@ run_suite pg_regress regress
 run_suite property "$PYTHON" "$ROOT/test/property.py"
 run_suite funnels "$PYTHON" "$ROOT/test/funnels.py"
 run_suite analyses "$PYTHON" "$ROOT/test/analyses.py"
+run_suite funnels_managed "$PYTHON" "$ROOT/test/funnels_managed.py"
 run_suite robustness "$PYTHON" "$ROOT/test/robustness.py"
 run_suite statistics "$PYTHON" "$ROOT/test/stats.py"
 run_suite pipeline "$PYTHON" "$ROOT/test/pipeline.py"

@@ -4,9 +4,46 @@
 -- Segment predicates (src/predicate.c)
 -- ===================================================================
 
-CREATE FUNCTION check_predicate(predicate text, scores regclass, schema regnamespace) RETURNS text
+CREATE FUNCTION check_predicate(predicate text, scores regclass, schema regnamespace, feature_names text[]) RETURNS text
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION check_predicate(text, regclass, regnamespace) IS 'Parse and check a segment predicate over the columns of the scores table; returns it deparsed, or raises an error naming what is not allowed';
+COMMENT ON FUNCTION check_predicate(text, regclass, regnamespace, text[]) IS 'Parse and check a segment predicate over the columns of the scores table and the rule vocabulary (feature_names[i] names feature id i - 1, as _feature_names() gives them); returns it deparsed, or raises an error naming what is not allowed';
+
+-- The rule vocabulary (version 0.2): what a predicate may say of a feature,
+-- named by its define_feature name or '*' for any event, as of the
+-- refresh's as_of.  Windows and periods are whole UTC days ending on
+-- date(as_of).  These parse inside a predicate, where refresh computes them
+-- per user (src/predicate.c); called anywhere else they raise an error that
+-- names the behavior accessor of the same name to call instead.
+CREATE FUNCTION events_in(feature text) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rule_vocabulary' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION events_in(feature text, "window" interval) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'rule_vocabulary' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION days_in(feature text) RETURNS int
+	AS 'MODULE_PATHNAME', 'rule_vocabulary' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION days_in(feature text, "window" interval) RETURNS int
+	AS 'MODULE_PATHNAME', 'rule_vocabulary' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION value_in(feature text) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'rule_vocabulary' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION value_in(feature text, "window" interval) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'rule_vocabulary' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION first_use(feature text) RETURNS timestamptz
+	AS 'MODULE_PATHNAME', 'rule_vocabulary' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION last_use(feature text) RETURNS timestamptz
+	AS 'MODULE_PATHNAME', 'rule_vocabulary' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION days_since(feature text) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'rule_vocabulary' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION periods_with(feature text, min_events int, period interval, periods int) RETURNS int
+	AS 'MODULE_PATHNAME', 'rule_vocabulary' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION events_in(text) IS 'In a segment predicate: the user''s events of the feature (''*'': every event), all time';
+COMMENT ON FUNCTION events_in(text, interval) IS 'In a segment predicate: the user''s events of the feature (''*'': every event) on the UTC days d with date(as_of) - N < d <= date(as_of), for a window of N whole days';
+COMMENT ON FUNCTION days_in(text) IS 'In a segment predicate: the UTC days on which the user used the feature (''*'': was active), all time';
+COMMENT ON FUNCTION days_in(text, interval) IS 'In a segment predicate: the UTC days on which the user used the feature (''*'': was active) among the last N days ending on date(as_of)';
+COMMENT ON FUNCTION value_in(text) IS 'In a segment predicate: the sum of the values of the user''s events of the feature (''*'': every event), all time';
+COMMENT ON FUNCTION value_in(text, interval) IS 'In a segment predicate: the sum of the values of the user''s events of the feature (''*'': every event) on the last N UTC days ending on date(as_of)';
+COMMENT ON FUNCTION first_use(text) IS 'In a segment predicate: the time of the user''s first event of the feature (''*'': first_seen); NULL if never';
+COMMENT ON FUNCTION last_use(text) IS 'In a segment predicate: the time of the user''s last event of the feature (''*'': last_seen); NULL if never';
+COMMENT ON FUNCTION days_since(text) IS 'In a segment predicate: days from the user''s last event of the feature (''*'': any event) to as_of, fractional; NULL if never';
+COMMENT ON FUNCTION periods_with(text, int, interval, int) IS 'In a segment predicate: how many of the last `periods` periods of `period` whole UTC days each, the last ending on date(as_of), hold at least min_events events of the feature (''*'': any event), e.g. periods_with(''login'', 3, ''7 days'', 5) >= 3';
 -- STABLE: parses the rules against the catalog
 CREATE FUNCTION _assign_segments(user_id anyelement, b behavior, current jsonb, as_of timestamptz,
 	feature_names text[], rfm_breakpoints double precision[], schemes text[], rules text[], scores regclass,
@@ -75,6 +112,48 @@ CREATE TABLE refresh_runs (
 	error_user_id text,
 	error_event_time timestamptz
 );
+
+-- feature names by id, as predicates and the scores take them: element
+-- i names feature id i - 1 (NULL where no feature has that id)
+CREATE FUNCTION _feature_names() RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT coalesce(array_agg(f.name ORDER BY g.id), '{}')
+	FROM generate_series(0, (SELECT coalesce(max(x.id), -1) FROM segmentation.features x)) g(id)
+	LEFT JOIN segmentation.features f ON f.id = g.id
+$$;
+COMMENT ON FUNCTION _feature_names() IS 'Internal: the feature names by id (element i names feature id i - 1), what predicates resolve feature names with';
+
+-- A feature a segment names cannot be renamed or deleted from under it
+-- (there is no function to do either: only the tables' owner can, by hand)
+CREATE FUNCTION _check_features_used() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s record;
+	names text[];
+	e_message text;
+BEGIN
+	IF to_regclass('segmentation.scores') IS NULL OR NOT EXISTS (SELECT FROM segmentation.segments) THEN
+		RETURN NULL;
+	END IF;
+	names := segmentation._feature_names();
+	FOR s IN SELECT * FROM segmentation.segments x ORDER BY x.scheme, x.name LOOP
+		BEGIN
+			PERFORM segmentation.check_predicate(s.predicate, 'segmentation.scores'::regclass,
+				'segmentation'::regnamespace, names);
+		EXCEPTION WHEN undefined_object THEN
+			GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT;
+			RAISE EXCEPTION 'cannot rename or delete a feature that segment "%" of scheme "%" names', s.name, s.scheme
+				USING ERRCODE = 'dependent_objects_still_exist', DETAIL = e_message,
+				      HINT = 'Drop the segment (segmentation.drop_segment) or define it again without that feature first.';
+		END;
+	END LOOP;
+	RETURN NULL;
+END $$;
+COMMENT ON FUNCTION _check_features_used() IS 'Internal (trigger): refuses to rename or delete a feature that a segment predicate names';
+CREATE TRIGGER features_used AFTER UPDATE OF name OR DELETE ON features
+	FOR EACH STATEMENT EXECUTE FUNCTION _check_features_used();
+CREATE TRIGGER features_used_truncate AFTER TRUNCATE ON features
+	FOR EACH STATEMENT EXECUTE FUNCTION _check_features_used();
 
 SELECT pg_catalog.pg_extension_config_dump('sources', '');
 SELECT pg_catalog.pg_extension_config_dump('sources_id_seq', '');
@@ -283,6 +362,9 @@ CREATE FUNCTION _lock_relation(rel oid) RETURNS boolean
 COMMENT ON FUNCTION _lock_relation(oid) IS 'Internal: locks a relation by OID in SHARE UPDATE EXCLUSIVE mode to the end of the transaction; false when it no longer exists';
 CREATE FUNCTION _execute_guarded(sql text, allowed oid[], param bigint) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'execute_guarded' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION _execute_guarded(sql text, allowed oid[], param text) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'execute_guarded' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION _execute_guarded(text, oid[], text) IS 'Internal: _execute_guarded with a text parameter';
 COMMENT ON FUNCTION _execute_guarded(text, oid[], bigint) IS 'Internal: runs one statement ($1 = param) in which only the allowed relations, the extension''s own and this session''s temporary ones may be planned; the rows it processed';
 
 CREATE FUNCTION _check_readable(rel regclass, reader name, what text) RETURNS void

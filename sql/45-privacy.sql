@@ -158,12 +158,15 @@ BEGIN
 	EXECUTE format('DELETE FROM segmentation.transitions x WHERE x.user_id = $1::%s', t) USING canonical;
 	EXECUTE format('DELETE FROM segmentation.pending_events x WHERE x.user_id = $1::%s', t) USING canonical;
 	EXECUTE format('DELETE FROM segmentation.dirty_users x WHERE x.user_id = $1::%s', t) USING canonical;
+	EXECUTE format('DELETE FROM segmentation._funnel_state x WHERE x.user_id = $1::%s', t) USING canonical;
 	DELETE FROM segmentation.rejected_events x WHERE x.user_id = canonical;
 	-- a failed run's row may name the user, or quote it in its error text
 	UPDATE segmentation.refresh_runs r SET error_user_id = NULL,
 		error = CASE WHEN canonical <> '' AND strpos(r.error, canonical) > 0 THEN '(error text removed by forget_user)' ELSE r.error END
 	WHERE r.error_user_id = canonical OR (canonical <> '' AND strpos(r.error, canonical) > 0);
 	INSERT INTO segmentation.privacy_audit (action) VALUES ('forget_user');
+	-- funnel_conversion's counts, without the user
+	PERFORM segmentation._materialize_funnels();
 	-- The readout's aggregates are computed again without the user (it skips
 	-- forgotten users).  A table's owner must not be able to block an
 	-- erasure by breaking their table (which fails the readout): then the
@@ -172,6 +175,7 @@ BEGIN
 		PERFORM segmentation._materialize_experiments(NULL);
 	EXCEPTION WHEN OTHERS THEN
 		DELETE FROM segmentation._experiment_lift_rows;
+		DELETE FROM segmentation._experiment_lift_combos;
 		RAISE WARNING 'the experiment readout could not be computed again without the forgotten user: it is empty until the next refresh'
 			USING DETAIL = SQLERRM;
 	END;
@@ -228,7 +232,6 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	canonical text;
 	s record;
-	n bigint;
 	deleted bigint := 0;
 BEGIN
 	IF delete_events IS NULL THEN
@@ -244,11 +247,13 @@ BEGIN
 			END IF;
 			PERFORM segmentation._check_deletable(s.id);
 		END LOOP;
+		-- the table is named by text: planned under the guard, so that a name
+		-- that names another table now (a schema renamed while this waited
+		-- for the owner's lock) deletes nothing and runs nothing of theirs
 		FOR s IN SELECT x.source, x.user_column, x.user_type FROM segmentation.sources x ORDER BY x.id LOOP
-			EXECUTE format('DELETE FROM %s t WHERE t.%I OPERATOR(pg_catalog.=) $1::%s', s.source, s.user_column, s.user_type)
-				USING canonical;
-			GET DIAGNOSTICS n = ROW_COUNT;
-			deleted := deleted + n;
+			deleted := deleted + segmentation._execute_guarded(
+				format('DELETE FROM %s t WHERE t.%I OPERATOR(pg_catalog.=) $1::%s', s.source, s.user_column, s.user_type),
+				ARRAY[s.source::oid], canonical);
 		END LOOP;
 	END IF;
 	RETURN deleted;
@@ -278,6 +283,8 @@ BEGIN
 	WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
 	EXECUTE format('UPDATE segmentation.profiles x SET opted_out = true, segments = ''{}'' WHERE x.user_id = $1::%s', t) USING canonical;
 	EXECUTE format('DELETE FROM segmentation.transitions x WHERE x.user_id = $1::%s', t) USING canonical;
+	-- out of funnel_conversion now (their funnel state stays, as their behavior)
+	PERFORM segmentation._materialize_funnels();
 	INSERT INTO segmentation.privacy_audit (action) VALUES ('opt_out');
 END $$;
 COMMENT ON FUNCTION opt_out(text) IS 'Opt a user out: in no segment, export, transition feed or experiment readout (from the next refresh) until opt_in(); their behavior is kept, the id is stored only as a keyed hash';
@@ -294,6 +301,7 @@ BEGIN
 	WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
 	-- the next refresh assigns them again (an empty segments value makes it run their rules)
 	EXECUTE format('UPDATE segmentation.profiles x SET opted_out = false WHERE x.user_id = $1::%s', t) USING canonical;
+	PERFORM segmentation._materialize_funnels();
 	INSERT INTO segmentation.privacy_audit (action) VALUES ('opt_in');
 END $$;
 COMMENT ON FUNCTION opt_in(text) IS 'Undo opt_out(): the next refresh segments the user again from their behavior';
@@ -426,3 +434,157 @@ BEGIN
 	RETURN m;
 END $$;
 COMMENT ON FUNCTION _suppress_mask(bigint[], boolean[], int) IS 'Internal: which cells of a group are suppressed: those of fewer than k users or forced, and the smallest others until the suppressed ones are two or more and hold k users or more (complementary suppression)';
+
+-- Which cells to suppress when a cell is in several groups whose sums are
+-- published or derivable (linked tables: lifecycle's statuses add up per
+-- segment and follow each other from period to period; a day's moves hold
+-- the (new) moves, which add up to the same number in every scheme): cell
+-- i is in the groups named by the non-NULL keys[i][1..], and _suppress_mask
+-- is applied to every group, with what is suppressed already forced, until
+-- nothing changes.  So every group ends with no cell suppressed, or two or
+-- more holding k users or more, or all; ties go to the earlier cell.  A
+-- cell of fewer than k users is suppressed, and so is a forced one.
+CREATE FUNCTION _suppress_groups(users bigint[], forced boolean[], keys text[], k int) RETURNS boolean[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	n int := coalesce(cardinality(users), 0);
+	w int;
+	m boolean[];
+	cg int[];       -- the groups of each cell, w per cell (0: none)
+	cs int[];       -- the cells of each group, group after group
+	gs int[];       -- the group of each of those
+	first int[];    -- where each group's cells start in cs
+	dirty boolean[];
+	ng int;
+	sub bigint[];
+	f boolean[];
+	r boolean[];
+	changed boolean := true;
+	c int;
+BEGIN
+	IF n = 0 THEN
+		RETURN '{}'::boolean[];
+	END IF;
+	IF array_ndims(keys) <> 2 OR array_length(keys, 1) <> n THEN
+		RAISE EXCEPTION 'keys must be a two-dimensional array with a row per cell' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	w := array_length(keys, 2);
+	m := array_fill(false, ARRAY[n]);
+	FOR i IN 1 .. n LOOP
+		m[i] := users[i] IS NULL OR users[i] < k OR coalesce(forced[i], false);
+	END LOOP;
+	-- groups as numbers (a subscript of a text array is not constant time;
+	-- unnest reads keys in row-major order)
+	WITH x AS (
+		SELECT u.key, u.e, ((u.e - 1) / w + 1)::int AS c,
+		       CASE WHEN u.key IS NOT NULL THEN dense_rank() OVER (ORDER BY u.key) END::int AS g
+		FROM unnest(keys) WITH ORDINALITY u(key, e))
+	SELECT array_agg(coalesce(x.g, 0) ORDER BY x.e),
+	       array_agg(x.c ORDER BY x.g, x.c) FILTER (WHERE x.g IS NOT NULL),
+	       array_agg(x.g ORDER BY x.g, x.c) FILTER (WHERE x.g IS NOT NULL)
+	INTO cg, cs, gs FROM x;
+	IF cs IS NULL THEN
+		RETURN m;
+	END IF;
+	ng := gs[cardinality(gs)];
+	first := array_fill(0, ARRAY[ng + 1]);
+	FOR i IN REVERSE cardinality(gs) .. 1 LOOP
+		first[gs[i]] := i;
+	END LOOP;
+	first[ng + 1] := cardinality(cs) + 1;
+	-- a group is looked at again only when one of its cells was suppressed
+	dirty := array_fill(true, ARRAY[ng]);
+	WHILE changed LOOP
+		changed := false;
+		FOR g IN 1 .. ng LOOP
+			CONTINUE WHEN NOT dirty[g];
+			dirty[g] := false;
+			sub := '{}';
+			f := '{}';
+			FOR i IN first[g] .. first[g + 1] - 1 LOOP
+				sub := sub || users[cs[i]];
+				f := f || m[cs[i]];
+			END LOOP;
+			CONTINUE WHEN NOT (true = ANY (f) AND false = ANY (f));
+			r := segmentation._suppress_mask(sub, f, k);
+			FOR i IN first[g] .. first[g + 1] - 1 LOOP
+				c := cs[i];
+				IF r[i - first[g] + 1] AND NOT m[c] THEN
+					m[c] := true;
+					changed := true;
+					FOR j IN 1 .. w LOOP
+						IF cg[(c - 1) * w + j] > 0 THEN
+							dirty[cg[(c - 1) * w + j]] := true;
+						END IF;
+					END LOOP;
+				END IF;
+			END LOOP;
+		END LOOP;
+	END LOOP;
+	RETURN m;
+END $$;
+COMMENT ON FUNCTION _suppress_groups(bigint[], boolean[], text[], int) IS 'Internal: which cells are suppressed when cells are in several groups (keys[i]: the groups of cell i): _suppress_mask on every group, again until nothing changes';
+
+-- Which segments segment_summary suppresses.  Every user is in every
+-- scheme: the segments of a scheme add up to a total that is known, a
+-- group.  And two segments of two schemes whose users are nearly the same
+-- (fewer than k apart), or one and the rest of the other's scheme, give by
+-- difference the count of those few users, and from the means the sums of
+-- their scores: both are suppressed.  Two segments of the same users (or
+-- one and the rest of the other's scheme) show the same count: they are a
+-- group of two, suppressed alike.  From the users per combination of
+-- segments (combos[i]: {"scheme": "segment", ...}, users[i] of them), with
+-- the segments forced_schemes[j], forced_segments[j] suppressed whatever
+-- their size; a pure function of its arguments, which segment_summary and
+-- experiment_lift call as their reader.
+CREATE FUNCTION _suppress_schemes(combos jsonb[], users bigint[], forced_schemes text[], forced_segments text[], k int)
+RETURNS TABLE (scheme text, segment text, suppressed boolean)
+-- (a row per segment: tens, not the planner's default thousand, which made
+-- every read of the views look costly enough to compile)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE ROWS 20 SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	schemes text[];
+	segments text[];
+	counts bigint[];
+	forced boolean[];
+	keys text[];
+BEGIN
+	WITH cell AS (
+		SELECT u.i, e.key AS scheme, e.value #>> '{}' AS segment, u.n
+		FROM unnest(combos, users) WITH ORDINALITY u(c, n, i), jsonb_each(u.c) e
+		WHERE jsonb_typeof(u.c) = 'object'),
+	seg AS (
+		SELECT c.scheme, c.segment, sum(c.n)::bigint AS n, sum(sum(c.n)) OVER (PARTITION BY c.scheme) AS total,
+		       row_number() OVER (ORDER BY c.scheme, c.segment) AS i
+		FROM cell c GROUP BY c.scheme, c.segment),
+	pair AS (
+		SELECT a.scheme, a.segment, b.scheme AS other_scheme, b.segment AS other_segment, sum(a.n) AS n
+		FROM cell a JOIN cell b ON b.i = a.i AND a.scheme < b.scheme
+		GROUP BY 1, 2, 3, 4),
+	near AS (
+		-- apart: the users in one and not the other; the rest of b's scheme
+		-- (b.total - b.n users) is b.total - apart users apart from a
+		SELECT a.i AS a, b.i AS b, d.apart BETWEEN 1 AND k - 1 OR b.total - d.apart BETWEEN 1 AND k - 1 AS close
+		FROM seg a JOIN seg b ON a.scheme < b.scheme
+		LEFT JOIN pair x ON x.scheme = a.scheme AND x.segment = a.segment AND x.other_scheme = b.scheme AND x.other_segment = b.segment
+		CROSS JOIN LATERAL (SELECT a.n + b.n - 2 * coalesce(x.n, 0) AS apart) d
+		WHERE d.apart < k OR b.total - d.apart < k),
+	of_cell AS (
+		SELECT s.i, array_agg(format('pair %s %s', n.a, n.b) ORDER BY n.a, n.b) FILTER (WHERE n.a IS NOT NULL) AS pairs,
+		       coalesce(bool_or(n.close), false) AS close
+		FROM seg s LEFT JOIN near n ON s.i IN (n.a, n.b)
+		GROUP BY s.i),
+	width AS (
+		SELECT coalesce(max(cardinality(o.pairs)), 0) AS w FROM of_cell o)
+	SELECT array_agg(s.scheme ORDER BY s.i), array_agg(s.segment ORDER BY s.i), array_agg(s.n ORDER BY s.i),
+	       array_agg(o.close OR (s.scheme, s.segment) IN (SELECT * FROM unnest(forced_schemes, forced_segments)) ORDER BY s.i),
+	       -- (a row per cell: its scheme, its pairs, NULLs to the width of the widest)
+	       array_agg(ARRAY[format('scheme %L', s.scheme)] || coalesce(o.pairs, '{}'::text[])
+	                 || array_fill(NULL::text, ARRAY[w.w - coalesce(cardinality(o.pairs), 0)]) ORDER BY s.i)
+	INTO schemes, segments, counts, forced, keys
+	FROM seg s JOIN of_cell o ON o.i = s.i CROSS JOIN width w;
+	RETURN QUERY
+		SELECT x.scheme, x.segment, x.suppressed
+		FROM unnest(schemes, segments, segmentation._suppress_groups(counts, forced, keys, k)) x(scheme, segment, suppressed);
+END $$;
+COMMENT ON FUNCTION _suppress_schemes(jsonb[], bigint[], text[], text[], int) IS 'Internal: which segments segment_summary (and experiment_lift, per arm) suppresses, from the users per combination of segments: the small ones, with their schemes'' groups, and two segments of two schemes fewer than k users apart (or one and the rest of the other''s scheme), with the segments of the same users alike';

@@ -33,9 +33,12 @@ COMMENT ON COLUMN rejected_events.reason IS 'Why it was rejected';
 COMMENT ON COLUMN rejected_events.rejected_at IS 'When';
 
 -- Why an event cannot be used, or NULL: what behavior_agg would refuse
--- (src/behavior.c: finite times, finite values under 1e24), what has no user,
--- and a user id too long for the index of profiles (which would stop every
--- refresh).  user_bytes: the user id's length as text, NULL for no user.
+-- (src/behavior.c: finite times, finite values), what has no user, a user id
+-- too long for the index of profiles, and a value of 1e15 or more (behavior_agg
+-- takes values under 1e24, but 171,000 of those sum past the 1.7e29 a behavior
+-- holds; under 1e15 that takes 1.7e14 events of one user): each of these
+-- would stop every refresh.  user_bytes: the user id's length as text, NULL
+-- for no user.
 CREATE FUNCTION _reject_reason(user_bytes int, ts timestamptz, value float8) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 SELECT CASE WHEN user_bytes IS NULL THEN 'user id is NULL'
@@ -45,7 +48,7 @@ SELECT CASE WHEN user_bytes IS NULL THEN 'user id is NULL'
             WHEN value IS NULL THEN NULL
             WHEN value OPERATOR(pg_catalog.=) 'NaN'::pg_catalog.float8 THEN 'value is NaN'
             WHEN pg_catalog.abs(value) OPERATOR(pg_catalog.=) 'Infinity'::pg_catalog.float8 THEN 'value is infinite'
-            WHEN pg_catalog.abs(value) OPERATOR(pg_catalog.>=) 1e24::pg_catalog.float8 THEN 'value is out of range (1e24 or more)'
+            WHEN pg_catalog.abs(value) OPERATOR(pg_catalog.>=) 1e15::pg_catalog.float8 THEN 'value is out of range (1e15 or more)'
        END
 $$;
 COMMENT ON FUNCTION _reject_reason(int, timestamptz, float8) IS 'Internal: why refresh rejects an event, or NULL';
@@ -84,6 +87,10 @@ BEGIN
 		CREATE TABLE segmentation.pending_events (source_id int, user_id %1$s, ts timestamptz, event text, value float8);
 		CREATE TABLE segmentation.dirty_users (user_id %1$s);
 		CREATE TABLE segmentation.truncated (source_id int);
+		-- per managed funnel and user: the user's rows of the funnel and their chain (sql/77-funnels-managed.sql)
+		CREATE TABLE segmentation._funnel_state (
+			funnel_id int NOT NULL, user_id %1$s NOT NULL, ts timestamptz[] NOT NULL, masks int[] NOT NULL,
+			chain timestamptz[] NOT NULL, PRIMARY KEY (user_id, funnel_id));
 	$ddl$, t);
 	CREATE TABLE segmentation.score_context (
 		only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
@@ -146,6 +153,7 @@ BEGIN
 	COMMENT ON COLUMN segmentation.transitions.from_entered_at IS 'When the user entered from_segment: with at, the stay this move ended';
 	COMMENT ON TABLE segmentation.pending_events IS 'Internal: events inserted into tracked sources since the last refresh';
 	COMMENT ON TABLE segmentation.dirty_users IS 'Internal: users whose events were updated or deleted since the last refresh';
+	COMMENT ON TABLE segmentation._funnel_state IS 'Internal: per managed funnel and user, the user''s rows of the funnel (ts[i], and masks[i] with bit k-1 set when the row is of step k''s feature; under strict_order every event) and the times of the steps of the chain they reach the funnel''s level with';
 	COMMENT ON TABLE segmentation.truncated IS 'Internal: sources truncated or newly tracked since the last refresh (next refresh is full)';
 
 	GRANT SELECT ON segmentation.profiles, segmentation.score_context, segmentation.scores, segmentation.memberships,
@@ -156,22 +164,43 @@ BEGIN
 
 	-- Cells of fewer than min_cell_size users show no numbers (suppressed),
 	-- with more cells of the scheme suppressed so that none can be found
-	-- from the others (every user is in every scheme: the total is known)
+	-- from the others (every user is in every scheme: the total is known),
+	-- and segments of two schemes nearly the same or the same suppressed
+	-- together (_suppress_schemes)
 	CREATE VIEW segmentation.segment_summary AS
-	WITH c AS (
-		SELECT m.key AS scheme, m.value ->> 0 AS segment, count(*)::bigint AS users,
-		       avg(u.recency_days)::float8 AS mean_recency_days,
-		       avg(u.frequency)::float8 AS mean_frequency,
-		       avg(u.monetary)::float8 AS mean_monetary,
-		       avg(u.active_days_28)::float8 AS mean_active_days_28,
-		       avg(u.adoption_rate)::float8 AS mean_adoption_rate
-		FROM segmentation._user_state u, jsonb_each(u.segments) m
-		GROUP BY m.key, m.value ->> 0),
+	WITH u AS (
+		-- users per combination of segments (one per scheme, in the order of
+		-- the keys), with the sums of their scores: one row per user read
+		SELECT jsonb_path_query_array(u.segments, '$.keyvalue().key') AS schemes,
+		       jsonb_path_query_array(u.segments, '$.*[0]') AS segments, count(*)::bigint AS users,
+		       sum(u.recency_days) AS recency_days, count(u.recency_days) AS n_recency_days,
+		       sum(u.frequency) AS frequency, count(u.frequency) AS n_frequency,
+		       sum(u.monetary) AS monetary, count(u.monetary) AS n_monetary,
+		       sum(u.active_days_28) AS active_days_28, count(u.active_days_28) AS n_active_days_28,
+		       sum(u.adoption_rate) AS adoption_rate, count(u.adoption_rate) AS n_adoption_rate
+		FROM segmentation._user_state u
+		GROUP BY 1, 2),
+	combo AS (
+		SELECT u.*, jsonb_object(ARRAY(SELECT jsonb_array_elements_text(u.schemes)),
+		                         ARRAY(SELECT jsonb_array_elements_text(u.segments))) AS combination
+		FROM u),
+	c AS (
+		SELECT x.scheme, x.segment, sum(o.users)::bigint AS users,
+		       (sum(o.recency_days) / sum(o.n_recency_days))::float8 AS mean_recency_days,
+		       (sum(o.frequency) / sum(o.n_frequency))::float8 AS mean_frequency,
+		       (sum(o.monetary) / sum(o.n_monetary))::float8 AS mean_monetary,
+		       (sum(o.active_days_28)::numeric / sum(o.n_active_days_28))::float8 AS mean_active_days_28,
+		       (sum(o.adoption_rate) / sum(o.n_adoption_rate))::float8 AS mean_adoption_rate
+		FROM combo o, jsonb_each_text(o.combination) x(scheme, segment)
+		GROUP BY x.scheme, x.segment),
+	mask AS (
+		SELECT x.scheme, x.segment, x.suppressed
+		FROM (SELECT array_agg(o.combination) AS segments, array_agg(o.users) AS users FROM combo o) z
+		CROSS JOIN segmentation._cell_size k
+		CROSS JOIN LATERAL segmentation._suppress_schemes(z.segments, z.users, NULL, NULL, k.k) x),
 	s AS (
-		SELECT c.*, sum(c.users) OVER (PARTITION BY c.scheme) AS total,
-		       (segmentation._suppress_mask(array_agg(c.users) OVER w, NULL::boolean[], k.k))[row_number() OVER w] AS suppressed
-		FROM c CROSS JOIN segmentation._cell_size k
-		WINDOW w AS (PARTITION BY c.scheme ORDER BY c.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
+		SELECT c.*, sum(c.users) OVER (PARTITION BY c.scheme) AS total, coalesce(m.suppressed, true) AS suppressed
+		FROM c LEFT JOIN mask m ON m.scheme = c.scheme AND m.segment = c.segment)
 	SELECT s.scheme, s.segment,
 	       CASE WHEN NOT s.suppressed THEN s.users END AS users,
 	       CASE WHEN NOT s.suppressed THEN s.users::float8 / s.total::float8 END AS share,
@@ -182,21 +211,27 @@ BEGIN
 	       CASE WHEN NOT s.suppressed THEN s.mean_adoption_rate END AS mean_adoption_rate,
 	       s.suppressed
 	FROM s;
-	-- (suppression per scheme and day: the moves of one day are one group)
+	-- The moves of a scheme on one day are one group; in it, the (new) moves
+	-- are another, and the (gone) moves another: a user new (or gone) that
+	-- day makes one in every scheme, so their sum is the same in every scheme
+	-- and known from any scheme that shows them all (_suppress_groups)
 	CREATE VIEW segmentation.segment_migration AS
 	WITH c AS (
 		SELECT scheme, coalesce(from_segment, '(new)') AS from_segment, coalesce(to_segment, '(gone)') AS to_segment,
 		       date_trunc('day', at, 'UTC') AS period, count(DISTINCT user_id)::bigint AS users
 		FROM segmentation.transitions
 		GROUP BY 1, 2, 3, 4),
-	s AS (
-		SELECT c.*,
-		       (segmentation._suppress_mask(array_agg(c.users) OVER w, NULL::boolean[], k.k))[row_number() OVER w] AS suppressed
+	g AS (
+		SELECT c.scheme, c.period, array_agg(c.from_segment ORDER BY c.from_segment, c.to_segment) AS froms,
+		       array_agg(c.to_segment ORDER BY c.from_segment, c.to_segment) AS tos,
+		       array_agg(c.users ORDER BY c.from_segment, c.to_segment) AS users,
+		       segmentation._suppress_groups(array_agg(c.users ORDER BY c.from_segment, c.to_segment), NULL,
+		           array_agg(ARRAY['day', CASE WHEN c.from_segment = '(new)' THEN 'new' END, CASE WHEN c.to_segment = '(gone)' THEN 'gone' END]
+		                     ORDER BY c.from_segment, c.to_segment), k.k) AS suppressed
 		FROM c CROSS JOIN segmentation._cell_size k
-		WINDOW w AS (PARTITION BY c.scheme, c.period ORDER BY c.from_segment, c.to_segment
-		             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
-	SELECT s.scheme, s.from_segment, s.to_segment, s.period, CASE WHEN NOT s.suppressed THEN s.users END AS users, s.suppressed
-	FROM s;
+		GROUP BY c.scheme, c.period, k.k)
+	SELECT g.scheme, s.from_segment, s.to_segment, g.period, CASE WHEN NOT s.suppressed THEN s.users END AS users, s.suppressed
+	FROM g, unnest(g.froms, g.tos, g.users, g.suppressed) s(from_segment, to_segment, users, suppressed);
 	COMMENT ON VIEW segmentation.segment_summary IS 'Size and mean scores of every segment of every scheme';
 	COMMENT ON COLUMN segmentation.segment_summary.scheme IS 'Scheme';
 	COMMENT ON COLUMN segmentation.segment_summary.segment IS 'Segment (unsegmented: no predicate matched)';

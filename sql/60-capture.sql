@@ -305,16 +305,22 @@ BEGIN
 		CREATE OR REPLACE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
 		BEGIN
 			-- only on the table it was made for and its partitions and
-			-- children (never on a table of the caller's)
-			IF NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source = TG_RELID)
-			   AND NOT EXISTS (
-				WITH RECURSIVE up(rel) AS (
-					SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = TG_RELID
-					UNION
-					SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid = u.rel)
-				SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source IN (SELECT up.rel FROM up)) THEN
-				RAISE EXCEPTION 'segmentation capture function %% fired on another table', TG_NAME
-					USING ERRCODE = 'insufficient_privilege';
+			-- children (never on a table of the caller's).  Two statements:
+			-- on the tracked table itself (every statement trigger of a write
+			-- through it) no catalog is read, so forget_user's delete, planned
+			-- under the guard (src/guard.c), plans only the extension's tables;
+			-- a partition's or child's row trigger reads pg_inherits, which
+			-- the guard lets be planned
+			IF NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source = TG_RELID) THEN
+				IF NOT EXISTS (
+					WITH RECURSIVE up(rel) AS (
+						SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = TG_RELID
+						UNION
+						SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid = u.rel)
+					SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source IN (SELECT up.rel FROM up)) THEN
+					RAISE EXCEPTION 'segmentation capture function %% fired on another table', TG_NAME
+						USING ERRCODE = 'insufficient_privilege';
+				END IF;
 			END IF;
 			-- users forget_user() erased are skipped (their keyed hash is
 			-- computed only when some user was forgotten)
@@ -658,6 +664,10 @@ BEGIN
 	IF name IS NULL OR name = '' THEN
 		RAISE EXCEPTION 'argument "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	IF name = '*' THEN
+		RAISE EXCEPTION 'feature name "*" is reserved' USING ERRCODE = 'reserved_name',
+			HINT = 'In a segment predicate, ''*'' names any event, e.g. events_in(''*'', ''7 days'').';
+	END IF;
 	IF event_names IS NULL OR cardinality(event_names) = 0 OR array_position(event_names, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'argument "event_names" must list at least one event name, without NULLs' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -718,7 +728,8 @@ BEGIN
 		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Call segmentation.track(...) first: predicates are checked against its user id type.';
 	END IF;
-	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace);
+	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
+		segmentation._feature_names());
 	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, priority, description)
 	VALUES (scheme, name, predicate, checked, priority, description)
 	ON CONFLICT ON CONSTRAINT segments_pkey DO UPDATE

@@ -43,6 +43,8 @@ DECLARE
 	checked_text text;
 	logged boolean;
 	retention interval;
+	funnel_rows text := '';
+	funnel_batch boolean := false;
 BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
 		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
@@ -102,6 +104,16 @@ BEGIN
 		-- (the tables it names are read by _execute_guarded: those it checked, only)
 		SELECT x.sql, x.checked INTO src, checked FROM segmentation._sources_sql() x;
 		EXECUTE format('CREATE TEMP TABLE _batch (user_id %s, b segmentation.behavior, replace boolean, n bigint) ON COMMIT DROP', utype);
+		-- managed funnels keep the rows of their steps' events (every event
+		-- under strict_order): the same statement writes them to _funnel_batch
+		IF EXISTS (SELECT FROM segmentation.funnels) THEN
+			-- (created here, or refresh fails: never a table of the caller's)
+			EXECUTE format('CREATE TEMP TABLE _funnel_batch (user_id %s, ts timestamptz, event text, replace boolean) ON COMMIT DROP', utype);
+			funnel_batch := true;
+			funnel_rows := CASE WHEN EXISTS (SELECT FROM segmentation.funnels f WHERE segmentation._funnel_keeps_all(f.modes)) THEN ''
+			                    ELSE ' AND e.event IN (SELECT em.event FROM segmentation.funnels f, unnest(f.steps) st(name), segmentation.features ft,'
+			                         ' unnest(ft.event_names) em(event) WHERE ft.name = st.name)' END;
+		END IF;
 
 		-- One statement, so one snapshot: the queued events it consumes, the
 		-- users it recomputes and the source rows it reads are the same
@@ -120,13 +132,17 @@ BEGIN
 				            SELECT $1, s.source::text, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
 				            FROM (SELECT e.*, segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) AS reason FROM (%1$s) e) e
 				            LEFT JOIN segmentation.sources s ON s.id = e.source_id
-				            WHERE e.reason IS NOT NULL)
+				            WHERE e.reason IS NOT NULL)%2$s
 				INSERT INTO _batch
 				SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value), true, count(*)
 				FROM (%1$s) e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
 				WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL
 				GROUP BY e.user_id
-			$q$, src), checked, run);
+			$q$, src, CASE WHEN NOT funnel_batch THEN '' ELSE format($f$,
+				     fb AS (INSERT INTO _funnel_batch (user_id, ts, event, replace)
+				            SELECT e.user_id, e.ts, e.event, true FROM (%1$s) e
+				            WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL%2$s)$f$, src, funnel_rows) END),
+				checked, run);
 			INSERT INTO _batch SELECT p.user_id, NULL, true, 0 FROM segmentation.profiles p
 			WHERE NOT EXISTS (SELECT FROM _batch b WHERE b.user_id = p.user_id);
 		ELSE
@@ -136,7 +152,7 @@ BEGIN
 				     d AS (DELETE FROM segmentation.dirty_users RETURNING user_id),
 				     dd AS (SELECT DISTINCT user_id FROM d WHERE user_id IS NOT NULL),
 				     er AS (SELECT e.*, segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) AS reason
-				            FROM (%s) e WHERE e.user_id IN (SELECT user_id FROM dd)),
+				            FROM (%1$s) e WHERE e.user_id IN (SELECT user_id FROM dd)),
 				     r AS (SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value) AS b, count(*) AS n
 				           FROM er e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
 				           WHERE e.reason IS NULL
@@ -150,7 +166,7 @@ BEGIN
 				                  UNION ALL
 				                  SELECT er.source_id, er.user_id, er.ts, er.event, er.value, er.reason FROM er
 				                  WHERE er.reason IS NOT NULL) e
-				            LEFT JOIN segmentation.sources s ON s.id = e.source_id)
+				            LEFT JOIN segmentation.sources s ON s.id = e.source_id)%2$s
 				INSERT INTO _batch
 				SELECT c.user_id, segmentation.behavior_agg(c.ts, fm.id, c.value), false, count(*)
 				FROM cr c LEFT JOIN segmentation._feature_map fm ON fm.event = c.event
@@ -158,17 +174,31 @@ BEGIN
 				GROUP BY c.user_id
 				UNION ALL
 				SELECT dd.user_id, r.b, true, coalesce(r.n, 0) FROM dd LEFT JOIN r USING (user_id)
-			$q$, src), checked, run);
+			$q$, src, CASE WHEN NOT funnel_batch THEN '' ELSE format($f$,
+				     fb AS (INSERT INTO _funnel_batch (user_id, ts, event, replace)
+				            SELECT e.user_id, e.ts, e.event, false FROM cr e
+				            WHERE e.reason IS NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = e.user_id)%1$s
+				            UNION ALL
+				            SELECT e.user_id, e.ts, e.event, true FROM er e WHERE e.reason IS NULL%1$s)$f$, funnel_rows) END),
+				checked, run);
 		END IF;
 		-- users forget_user() erased never come back, full refresh or not:
 		-- their events (still in the sources without delete_events, or
 		-- committed since) are skipped, one keyed hash per user of the batch
 		IF EXISTS (SELECT FROM segmentation.forgotten_users) THEN
 			DELETE FROM _batch b WHERE segmentation._is_forgotten(b.user_id::text);
+			IF funnel_batch THEN
+				DELETE FROM _funnel_batch f WHERE NOT EXISTS (SELECT FROM _batch b WHERE b.user_id = f.user_id);
+			END IF;
 			DELETE FROM segmentation.rejected_events j WHERE j.run_id = run AND segmentation._is_forgotten(j.user_id);
 		END IF;
 		ANALYZE _batch;
 		SELECT coalesce(sum(b.n), 0) INTO n_events FROM _batch b;
+		-- the managed funnels' per-user state (sql/77-funnels-managed.sql)
+		-- (a funnel defined since the batch was read makes the next refresh full)
+		IF funnel_batch THEN
+			PERFORM segmentation._refresh_funnels(do_full);
+		END IF;
 
 		-- Merge new events into stored behaviors, or add the new users: each
 		-- profile found through the index, in key order (the index pages and
@@ -220,6 +250,8 @@ BEGIN
 		n_users := n_users + n;
 
 		-- Segments: in each scheme, the matching predicate of highest priority.
+		-- (predicates name features: by the names of this run)
+		names := segmentation._feature_names();
 		SELECT coalesce(array_agg(DISTINCT s.scheme ORDER BY s.scheme), '{}') INTO new_schemes FROM segmentation.segments s;
 		new_rules := '{}';
 		FOR k IN 1 .. cardinality(new_schemes) LOOP
@@ -229,7 +261,7 @@ BEGIN
 				-- the stored text is checked again: refresh runs only what passes the checker
 				BEGIN
 					checked_text := segmentation.check_predicate(seg.predicate, 'segmentation.scores'::regclass,
-						'segmentation'::regnamespace);
+						'segmentation'::regnamespace, names);
 				EXCEPTION WHEN OTHERS THEN
 					GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT;
 					RAISE EXCEPTION 'segment "%" of scheme "%" does not pass the predicate checker: %', seg.name, seg.scheme, e_message
@@ -254,13 +286,10 @@ BEGIN
 			INTO breaks USING as_of;
 		UPDATE segmentation.score_context c SET
 			as_of = refresh.as_of,
-			feature_names = (SELECT coalesce(array_agg(f.name ORDER BY g.id), '{}')
-			                 FROM generate_series(0, (SELECT coalesce(max(id), -1) FROM segmentation.features)) g(id)
-			                 LEFT JOIN segmentation.features f ON f.id = g.id),
+			feature_names = names,
 			rfm_breakpoints = breaks,
 			schemes = new_schemes,
-			rules = new_rules
-		RETURNING c.feature_names INTO names;
+			rules = new_rules;
 
 		-- One pass over every user (a parallel one when it pays): the rules of
 		-- every scheme run on the user's scores with the new context, and only
@@ -331,6 +360,11 @@ BEGIN
 				json_build_object('run_id', run, 'transitions', n_moves, 'first_id', first_id, 'last_id', last_id)::text);
 		END IF;
 		DROP TABLE _batch, _gone, _moved;
+		IF funnel_batch THEN
+			DROP TABLE _funnel_batch;
+		END IF;
+		-- funnel_conversion, from the chains and the new history
+		PERFORM segmentation._materialize_funnels();
 		-- the experiment readout, from the new history and events
 		PERFORM segmentation._materialize_experiments(NULL);
 

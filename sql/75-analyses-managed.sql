@@ -189,13 +189,19 @@ RETURNS TABLE (period_start date, segment text, status text, users bigint, suppr
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	last_period date;
+	starts date[];
+	segments text[];
+	statuses text[];
+	counts bigint[];
+	keys text[];
+	mask boolean[];
 BEGIN
 	last_period := segmentation._analysis_last_period(period, scheme);
 	IF last_period IS NULL THEN
 		RETURN;
 	END IF;
 	-- $1 period, $2 scheme, $3 last period
-	RETURN QUERY EXECUTE $q$
+	EXECUTE $q$
 		WITH u AS (
 			SELECT p.user_id, a.ps
 			FROM segmentation.profiles p
@@ -225,21 +231,33 @@ BEGIN
 			SELECT st.period_start, st.status, coalesce(s.segment, '(unknown)') AS segment
 			FROM statuses st LEFT JOIN spans s ON s.user_id = st.user_id
 			  AND (s.since IS NULL OR s.since <= st.period_start::timestamp AT TIME ZONE 'UTC')
-			  AND (s.until IS NULL OR s.until > st.period_start::timestamp AT TIME ZONE 'UTC'))
-		SELECT g.period_start, g.segment, g.status, CASE WHEN NOT g.suppressed THEN g.users END, g.suppressed
-		FROM (SELECT g.*,
-		             -- the segments of a period and status add up to its (all) row
-		             CASE WHEN g.segment = '(all)' THEN g.users < $4
-		                  ELSE (segmentation._suppress_mask(array_agg(g.users) OVER w, NULL::boolean[], $4))[row_number() OVER w] END AS suppressed
-		      FROM (SELECT pl.period_start, CASE WHEN GROUPING(pl.segment) = 1 THEN '(all)' ELSE pl.segment END AS segment,
-		                   pl.status, count(*) AS users
-		            FROM placed pl
-		            GROUP BY GROUPING SETS ((pl.period_start, pl.segment, pl.status), (pl.period_start, pl.status))) g
-		      WINDOW w AS (PARTITION BY g.period_start, g.status, g.segment = '(all)' ORDER BY g.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) g
-		WHERE $2 IS NOT NULL OR g.segment = '(all)'
-		ORDER BY g.period_start, g.segment <> '(all)', g.segment,
-		         array_position(ARRAY['new', 'returning', 'resurrecting', 'dormant'], g.status)
-	$q$ USING period, scheme, last_period, segmentation._setting('min_cell_size')::int;
+			  AND (s.until IS NULL OR s.until > st.period_start::timestamp AT TIME ZONE 'UTC')),
+		g AS (
+			SELECT pl.period_start, CASE WHEN GROUPING(pl.segment) = 1 THEN '(all)' ELSE pl.segment END AS segment,
+			       pl.status, count(*) AS users,
+			       segmentation._period_start(segmentation._period_index(pl.period_start, $1) + 1, $1) AS next_start
+			FROM placed pl
+			GROUP BY GROUPING SETS ((pl.period_start, pl.segment, pl.status), (pl.period_start, pl.status)))
+		-- The groups of a cell (_suppress_groups): the segments of a period and
+		-- status add up to its (all) row; and the users active in a period are
+		-- returning or dormant in the next, so new + returning + resurrecting of
+		-- a period and returning + dormant of the next are one sum (exactly for
+		-- (all), nearly for a segment, whose users may move)
+		SELECT array_agg(g.period_start ORDER BY o), array_agg(g.segment ORDER BY o), array_agg(g.status ORDER BY o),
+		       array_agg(g.users ORDER BY o),
+		       array_agg(ARRAY[format('status %s %s', g.period_start, g.status),
+		                       CASE WHEN g.status IN ('returning', 'dormant') THEN format('periods %L %s', g.segment, g.period_start) END,
+		                       CASE WHEN g.status <> 'dormant' AND g.next_start <= $3 THEN format('periods %L %s', g.segment, g.next_start) END]
+		                 ORDER BY o)
+		FROM g, LATERAL (SELECT ROW(g.period_start, g.segment <> '(all)', g.segment,
+		                           array_position(ARRAY['new', 'returning', 'resurrecting', 'dormant'], g.status)) AS o) ord
+	$q$ INTO starts, segments, statuses, counts, keys USING period, scheme, last_period;
+	mask := segmentation._suppress_groups(counts, NULL, keys, segmentation._setting('min_cell_size')::int);
+	RETURN QUERY
+		SELECT u.period_start, u.segment, u.status, CASE WHEN NOT u.suppressed THEN u.users END, u.suppressed
+		FROM unnest(starts, segments, statuses, counts, mask) WITH ORDINALITY u(period_start, segment, status, users, suppressed, o)
+		WHERE lifecycle.scheme IS NOT NULL OR u.segment = '(all)'
+		ORDER BY u.o;
 END $$;
 COMMENT ON FUNCTION lifecycle(text, text) IS 'Users per period (day, week, month; UTC), segment (at the period''s start) and (all), and status: new (first active period), returning (active in it and in the one before), resurrecting (active in it, not in the one before, active earlier), dormant (active in the one before, not in it; a positive count), up to the period of the last refresh; rows of 0 users are left out';
 
@@ -374,11 +392,9 @@ BEGIN
 			FROM m LEFT JOIN segmentation.profiles p ON p.user_id = m.user_id
 			GROUP BY m.segment),
 		t AS (
-			SELECT sum(o.n)::bigint AS n, sum(o.x)::bigint AS x,
-			       segmentation._chi2_homogeneity(array_agg(o.x), array_agg(o.n)) AS homogeneity_p
-			FROM o),
+			SELECT sum(o.n)::bigint AS n, sum(o.x)::bigint AS x FROM o),
 		r AS (
-			SELECT o.segment, o.n, o.x, CASE WHEN t.n > o.n THEN tp.p_value END AS p_value, t.homogeneity_p,
+			SELECT o.segment, o.n, o.x, CASE WHEN t.n > o.n THEN tp.p_value END AS p_value,
 			       -- Wilson score interval, 95% (z: the normal quantile of 0.975)
 			       (o.x + z.z * z.z / 2) / (o.n + z.z * z.z) AS center,
 			       z.z / (o.n + z.z * z.z) * sqrt(o.x::float8 * (o.n - o.x) / o.n + z.z * z.z / 4) AS half
@@ -386,21 +402,27 @@ BEGIN
 			-- the segment against the rest (none when it is the only one: the
 			-- call sees a stand-in of 1 and its answer is not used)
 			CROSS JOIN LATERAL segmentation.two_proportion_test(t.x - o.x, greatest(t.n - o.n, 1), o.x, o.n) tp),
+		s AS (
+			SELECT r.*, (segmentation._suppress_mask(array_agg(r.n) OVER w, NULL::boolean[], $6))[row_number() OVER w] AS suppressed
+			FROM r WINDOW w AS (ORDER BY r.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
+		-- what pools the segments pools those shown only: a p-value of a few
+		-- counts would give them
+		pooled AS (
+			SELECT array_agg(s.segment ORDER BY s.segment) FILTER (WHERE NOT s.suppressed) AS segments,
+			       segmentation.bh_adjust(array_agg(s.p_value ORDER BY s.segment) FILTER (WHERE NOT s.suppressed)) AS qs,
+			       segmentation._chi2_homogeneity(array_agg(s.x ORDER BY s.segment) FILTER (WHERE NOT s.suppressed),
+			                                      array_agg(s.n ORDER BY s.segment) FILTER (WHERE NOT s.suppressed)) AS homogeneity_p
+			FROM s),
 		q AS (
-			SELECT u.segment, u.q
-			FROM (SELECT array_agg(r.segment ORDER BY r.segment) AS segments,
-			             segmentation.bh_adjust(array_agg(r.p_value ORDER BY r.segment)) AS qs FROM r) z,
-			     unnest(z.segments, z.qs) u(segment, q))
-		SELECT r.segment, CASE WHEN NOT r.suppressed THEN r.n END, CASE WHEN NOT r.suppressed THEN r.x END,
-		       CASE WHEN NOT r.suppressed THEN r.x::float8 / r.n::float8 END,
-		       CASE WHEN NOT r.suppressed THEN greatest(r.center - r.half, 0) END,
-		       CASE WHEN NOT r.suppressed THEN least(r.center + r.half, 1) END,
-		       CASE WHEN NOT r.suppressed THEN r.p_value END, CASE WHEN NOT r.suppressed THEN q.q END,
-		       r.homogeneity_p, r.suppressed
-		FROM (SELECT r.*, (segmentation._suppress_mask(array_agg(r.n) OVER w, NULL::boolean[], $6))[row_number() OVER w] AS suppressed
-		      FROM r WINDOW w AS (ORDER BY r.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) r
-		JOIN q ON q.segment = r.segment
-		ORDER BY r.segment
+			SELECT u.segment, u.q FROM pooled z, unnest(z.segments, z.qs) u(segment, q))
+		SELECT s.segment, CASE WHEN NOT s.suppressed THEN s.n END, CASE WHEN NOT s.suppressed THEN s.x END,
+		       CASE WHEN NOT s.suppressed THEN s.x::float8 / s.n::float8 END,
+		       CASE WHEN NOT s.suppressed THEN greatest(s.center - s.half, 0) END,
+		       CASE WHEN NOT s.suppressed THEN least(s.center + s.half, 1) END,
+		       CASE WHEN NOT s.suppressed THEN s.p_value END, q.q,
+		       (SELECT z.homogeneity_p FROM pooled z), s.suppressed
+		FROM s LEFT JOIN q ON q.segment = s.segment
+		ORDER BY s.segment
 	$q$ USING scheme, as_of, last_day, last_day - first_day, outcome, segmentation._setting('min_cell_size')::int, outcome_id;
 END $$;
 COMMENT ON FUNCTION validate_segments(text, timestamptz, interval, text) IS 'Do the segments of a scheme behave differently? Per segment of the members at as_of exactly (from membership_history): users, those with the outcome (churn: no active day, active: some, a feature name: an event of that feature, on the UTC days d with date(as_of) < d <= date(as_of + horizon)), rate with a Wilson 95% CI, p and BH q of a two-proportion test against all other members, and homogeneity_p, a chi-square test across all segments (the same on every row); as_of + horizon must not pass the day of the last refresh';

@@ -154,17 +154,30 @@ CREATE TABLE _experiment_lift_rows (
 	conversion_rate double precision, control_rate double precision,
 	abs_lift double precision, abs_lift_ci_low double precision, abs_lift_ci_high double precision,
 	rel_lift double precision, rel_lift_ci_low double precision, rel_lift_ci_high double precision,
-	p_value double precision, q_value double precision, srm_p_value double precision, srm_flag boolean,
+	p_value double precision, srm_p_value double precision, srm_flag boolean,
 	revenue_per_user double precision, revenue_p_value double precision, enough_data boolean,
-	heterogeneity_p_value double precision, revenue_ci_low double precision, revenue_ci_high double precision,
-	revenue_q_value double precision, sequential_p_value double precision, chance_to_win double precision,
+	diff_var double precision, revenue_ci_low double precision, revenue_ci_high double precision,
+	sequential_p_value double precision, chance_to_win double precision,
 	targetable_users bigint,
 	cuped_abs_lift double precision, cuped_abs_lift_ci_low double precision, cuped_abs_lift_ci_high double precision,
 	cuped_p_value double precision,
 	PRIMARY KEY (experiment, ord)
 );
 SELECT pg_catalog.pg_extension_config_dump('_experiment_lift_rows', '');
-COMMENT ON TABLE _experiment_lift_rows IS 'Internal: the rows of experiment_lift, as the last refresh or define_experiment computed them (ord: their order within the experiment)';
+COMMENT ON TABLE _experiment_lift_rows IS 'Internal: the rows of experiment_lift, as the last refresh or define_experiment computed them (ord: their order within the experiment); what pools several rows (q-values, heterogeneity) is computed by the view, from the rows it shows';
+-- The users of each arm per combination of their segments (one per scheme,
+-- at assignment), and (variant NULL) every user's now: what experiment_lift
+-- suppresses by (_suppress_schemes), at read time.
+CREATE TABLE _experiment_lift_combos (
+	experiment text NOT NULL REFERENCES experiments (name) ON DELETE CASCADE ON UPDATE CASCADE,
+	variant text,
+	segments jsonb NOT NULL,
+	users bigint NOT NULL
+);
+CREATE INDEX ON _experiment_lift_combos (experiment, variant);
+SELECT pg_catalog.pg_extension_config_dump('_experiment_lift_combos', '');
+COMMENT ON TABLE _experiment_lift_combos IS 'Internal: users per combination of segments ({"scheme": "segment", ...}) of each arm at assignment, and of every user now (variant NULL), as the last refresh or define_experiment computed them: what experiment_lift suppresses by';
+COMMENT ON COLUMN _experiment_lift_rows.diff_var IS 'Unpooled variance of abs_lift: the weight of the row in the heterogeneity test';
 
 -- Computes the readout of one experiment (or of all, when NULL) into
 -- _experiment_lift_rows, as the extension's owner: each experiment is
@@ -190,6 +203,7 @@ BEGIN
 			HINT = 'Try again when it is done: refresh_status shows the runs.';
 	END;
 	DELETE FROM segmentation._experiment_lift_rows r WHERE only_experiment IS NULL OR r.experiment = only_experiment;
+	DELETE FROM segmentation._experiment_lift_combos r WHERE only_experiment IS NULL OR r.experiment = only_experiment;
 	IF to_regclass('segmentation.membership_history') IS NOT NULL THEN
 		SELECT x.sql, x.checked INTO src, checked FROM segmentation._sources_sql() x;
 		FOR e IN SELECT x.* FROM segmentation.experiments x
@@ -287,39 +301,33 @@ BEGIN
 						LEFT JOIN g c ON c.scheme = g.scheme AND c.segment = g.segment AND c.variant = %10$L
 						LEFT JOIN LATERAL segmentation.two_proportion_test(c.x, c.n, g.x, g.n) tp ON g.variant <> %10$L
 						LEFT JOIN LATERAL segmentation.welch_test(c.n, c.mean_rev, c.var_rev, g.n, g.mean_rev, g.var_rev) wt ON g.variant <> %10$L),
-					q AS (
-						SELECT r.scheme, u.segment, u.variant, u.q
-						FROM (SELECT scheme, array_agg(p_value ORDER BY segment, variant) AS ps,
-						             array_agg(segment ORDER BY segment, variant) AS segs,
-						             array_agg(variant ORDER BY segment, variant) AS vars
-						      FROM rows WHERE segment <> '(all)' AND variant <> %10$L GROUP BY scheme) r,
-						     unnest(segmentation.bh_adjust(r.ps), r.segs, r.vars) AS u(q, segment, variant)),
-					rq AS (
-						SELECT r.scheme, u.segment, u.variant, u.q
-						FROM (SELECT scheme, array_agg(revenue_p ORDER BY segment, variant) AS ps,
-						             array_agg(segment ORDER BY segment, variant) AS segs,
-						             array_agg(variant ORDER BY segment, variant) AS vars
-						      FROM rows WHERE segment <> '(all)' AND variant <> %10$L GROUP BY scheme) r,
-						     unnest(segmentation.bh_adjust(r.ps), r.segs, r.vars) AS u(q, segment, variant)),
-					het AS (
-						-- does the lift differ between the segments (users of no segment yet left out)?
-						SELECT r.scheme, r.variant,
-						       segmentation.cochran_q_test(array_agg(r.abs_lift), array_agg(r.diff_var)) AS p
-						FROM rows r WHERE r.segment NOT IN ('(all)', '(unknown)') AND r.variant <> %10$L
-						GROUP BY r.scheme, r.variant),
 					targetable AS (
 						SELECT m.scheme, CASE WHEN GROUPING(m.segment) = 1 THEN '(all)' ELSE m.segment END AS segment, count(*) AS n
 						FROM segmentation.memberships m
-						GROUP BY GROUPING SETS ((m.scheme, m.segment), (m.scheme)))
+						GROUP BY GROUPING SETS ((m.scheme, m.segment), (m.scheme))),
+					combos AS (
+						-- the users per combination of segments: of each arm at
+						-- assignment, and (variant NULL) of every user now
+						INSERT INTO segmentation._experiment_lift_combos (experiment, variant, segments, users)
+						SELECT %11$L::text, x.variant, x.segments, count(*)
+						FROM (SELECT p.user_id, p.variant, jsonb_object_agg(p.scheme, p.segment) AS segments
+						      FROM placed p GROUP BY p.user_id, p.variant) x
+						GROUP BY x.variant, x.segments
+						UNION ALL
+						SELECT %11$L::text, NULL, y.segments, count(*)
+						FROM (SELECT m.user_id, jsonb_object_agg(m.scheme, m.segment) AS segments
+						      FROM segmentation.memberships m GROUP BY m.user_id) y
+						GROUP BY y.segments
+						RETURNING 1)
 					INSERT INTO segmentation._experiment_lift_rows
 					SELECT %11$L::text,
 					       row_number() OVER (ORDER BY r.scheme, r.segment = '(all)' DESC, r.segment, r.variant <> %10$L, r.variant),
 					       r.scheme, r.segment, r.variant, r.n, r.x, r.x / r.nf,
 					       CASE WHEN r.cn > 0 THEN r.cx::float8 / r.cn END,
 					       r.abs_lift, r.abs_ci_low, r.abs_ci_high, r.rel_lift, r.rel_ci_low, r.rel_ci_high,
-					       r.p_value, q.q, srm.p, srm.p < 0.001, r.mean_rev, r.revenue_p,
+					       r.p_value, srm.p, srm.p < 0.001, r.mean_rev, r.revenue_p,
 					       coalesce(least(r.n, r.cn) >= ceil(r.needed), false),
-					       het.p, r.revenue_ci_low, r.revenue_ci_high, rq.q,
+					       r.diff_var, r.revenue_ci_low, r.revenue_ci_high,
 					       -- mixing variance: the square of the absolute effect the mde names
 					       CASE WHEN r.variant <> %10$L AND r.pooled_var > 0 AND r.cx > 0
 					            THEN segmentation.msprt_p_value(r.abs_lift, r.pooled_var,
@@ -333,9 +341,6 @@ BEGIN
 						SELECT CASE WHEN r.cuped_var <= r.diff_var THEN r.cuped_lift ELSE r.abs_lift END AS lift,
 						       CASE WHEN r.cuped_var <= r.diff_var THEN r.cuped_var ELSE r.diff_var END AS var
 						WHERE r.variant <> %10$L AND r.cn > 1 AND r.n > 1) cu ON true
-					LEFT JOIN q ON q.scheme = r.scheme AND q.segment = r.segment AND q.variant = r.variant
-					LEFT JOIN rq ON rq.scheme = r.scheme AND rq.segment = r.segment AND rq.variant = r.variant
-					LEFT JOIN het ON het.scheme = r.scheme AND het.variant = r.variant
 					LEFT JOIN targetable t ON t.scheme = r.scheme AND t.segment = r.segment
 					LEFT JOIN srm ON srm.scheme = r.scheme AND srm.segment = r.segment
 				$q$, e.user_column, e.variant_column, e.assigned_at_column, e.assignments, e.conversion_event, src,
@@ -356,38 +361,76 @@ COMMENT ON FUNCTION _materialize_experiments(text) IS 'Internal: computes the ex
 -- Small cells, at read time (min_cell_size may change between refreshes):
 -- an arm of a segment of fewer than min_cell_size users shows no numbers;
 -- the segments of an experiment, scheme and variant add up to its (all)
--- row, so more are suppressed with it (_suppress_mask); a variant's row
--- compares with the control's of the same segment, so it is suppressed
--- whenever the control's is (and its group's suppression is made again with
--- that forced).  targetable_users, the segment's members now, is another
--- cell: suppressed on its own, the same way.
+-- row, so more are suppressed with it, and an arm's segments of two schemes
+-- that are nearly or exactly the same users are suppressed together, from
+-- the users per combination of segments (_suppress_schemes, as
+-- segment_summary); a variant's row compares with the control's of the
+-- same segment, so it is suppressed whenever the control's is (forced).
+-- targetable_users, the segment's members now, are suppressed as
+-- segment_summary suppresses the segment, from the combinations of every
+-- user's segments now.  What pools several rows shows nothing of a row
+-- suppressed (a double-precision p-value of a few counts pins them down):
+-- q-values adjust the p-values shown, the heterogeneity test pools the
+-- segments shown, and the sample ratio test, which needs every arm, is
+-- shown only where every arm of the segment is.
 CREATE VIEW experiment_lift AS
 WITH r AS (
-	SELECT r.*, r.variant = e.control AS is_control, k.k
+	SELECT r.*, r.variant = e.control AS is_control, e.control, k.k
 	FROM _experiment_lift_rows r JOIN experiments e ON e.name = r.experiment CROSS JOIN _cell_size k),
+arms AS (
+	SELECT c.experiment, c.variant, c.variant = e.control AS is_control,
+	       array_agg(c.segments) AS segments, array_agg(c.users) AS users
+	FROM _experiment_lift_combos c JOIN experiments e ON e.name = c.experiment
+	WHERE c.variant IS NOT NULL
+	GROUP BY c.experiment, c.variant, e.control),
 c AS (
-	-- the control arm of each segment
-	SELECT r.experiment, r.scheme, r.segment,
-	       CASE WHEN r.segment = '(all)' THEN r.users < r.k
-	            ELSE (_suppress_mask(array_agg(r.users) OVER w, NULL::boolean[], r.k))[row_number() OVER w] END AS suppressed
-	FROM r WHERE r.is_control
-	WINDOW w AS (PARTITION BY r.experiment, r.scheme, r.segment = '(all)' ORDER BY r.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
-f AS (
-	SELECT r.*, coalesce(c.suppressed, false) AS forced FROM r
-	LEFT JOIN c ON c.experiment = r.experiment AND c.scheme = r.scheme AND c.segment = r.segment),
-m AS (
-	SELECT f.*,
-	       CASE WHEN f.segment = '(all)' THEN f.users < f.k OR f.forced
-	            ELSE (_suppress_mask(array_agg(f.users) OVER w, array_agg(f.forced AND NOT f.is_control) OVER w, f.k))[row_number() OVER w] END
-	         AS suppressed
-	FROM f
-	WINDOW w AS (PARTITION BY f.experiment, f.scheme, f.variant, f.segment = '(all)' ORDER BY f.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
+	-- the control's arms
+	SELECT a.experiment, x.scheme, x.segment, x.suppressed
+	FROM arms a CROSS JOIN _cell_size k
+	CROSS JOIN LATERAL _suppress_schemes(a.segments, a.users, NULL, NULL, k.k) x
+	WHERE a.is_control),
+v AS (
+	-- every arm, those whose control's is suppressed forced
+	SELECT a.experiment, a.variant, x.scheme, x.segment, x.suppressed
+	FROM arms a CROSS JOIN _cell_size k
+	CROSS JOIN LATERAL (SELECT array_agg(c.scheme) AS schemes, array_agg(c.segment) AS segments
+	                    FROM c WHERE c.experiment = a.experiment AND c.suppressed) f
+	CROSS JOIN LATERAL _suppress_schemes(a.segments, a.users, f.schemes, f.segments, k.k) x),
 t AS (
-	SELECT d.experiment, d.scheme, d.segment,
-	       CASE WHEN d.segment = '(all)' THEN coalesce(d.targetable_users < d.k, false)
-	            ELSE (_suppress_mask(array_agg(d.targetable_users) OVER w, NULL::boolean[], d.k))[row_number() OVER w] END AS suppressed
-	FROM (SELECT DISTINCT r.experiment, r.scheme, r.segment, r.targetable_users, r.k FROM r WHERE r.targetable_users IS NOT NULL) d
-	WINDOW w AS (PARTITION BY d.experiment, d.scheme, d.segment = '(all)' ORDER BY d.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
+	-- the members now
+	SELECT z.experiment, x.scheme, x.segment, x.suppressed
+	FROM (SELECT c.experiment, array_agg(c.segments) AS segments, array_agg(c.users) AS users
+	      FROM _experiment_lift_combos c WHERE c.variant IS NULL GROUP BY c.experiment) z
+	CROSS JOIN _cell_size k
+	CROSS JOIN LATERAL _suppress_schemes(z.segments, z.users, NULL, NULL, k.k) x),
+m AS (
+	SELECT r.*,
+	       CASE WHEN r.segment = '(all)'
+	            THEN r.users < r.k OR coalesce((SELECT x.users < r.k FROM r x
+	                                            WHERE (x.experiment, x.scheme, x.segment, x.variant) = (r.experiment, r.scheme, r.segment, r.control)), false)
+	            ELSE coalesce(v.suppressed, true) END AS suppressed,
+	       CASE WHEN r.segment = '(all)' THEN r.targetable_users < r.k ELSE coalesce(t.suppressed, true) END AS targetable_suppressed
+	FROM r
+	LEFT JOIN v ON v.experiment = r.experiment AND v.variant = r.variant AND v.scheme = r.scheme AND v.segment = r.segment
+	LEFT JOIN t ON t.experiment = r.experiment AND t.scheme = r.scheme AND t.segment = r.segment),
+p AS (
+	-- the pooled statistics, from the rows shown
+	SELECT m.*,
+	       NOT m.suppressed AND m.segment <> '(all)' AND NOT m.is_control AS in_family,
+	       NOT m.suppressed AND m.segment NOT IN ('(all)', '(unknown)') AND NOT m.is_control AS in_het,
+	       bool_or(m.suppressed) OVER (PARTITION BY m.experiment, m.scheme, m.segment) AS arm_suppressed
+	FROM m),
+q AS (
+	SELECT p.*,
+	       CASE WHEN p.in_family THEN (bh_adjust(array_agg(p.p_value) OVER fam))[row_number() OVER fam] END AS q_value,
+	       CASE WHEN p.in_family THEN (bh_adjust(array_agg(p.revenue_p_value) OVER fam))[row_number() OVER fam] END AS revenue_q_value,
+	       cochran_q_test(array_agg(p.abs_lift) FILTER (WHERE p.in_het) OVER het,
+	                      array_agg(p.diff_var) FILTER (WHERE p.in_het) OVER het) AS heterogeneity_p_value
+	FROM p
+	WINDOW fam AS (PARTITION BY p.experiment, p.scheme, p.in_family ORDER BY p.segment, p.variant
+	               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
+	       het AS (PARTITION BY p.experiment, p.scheme, p.variant ORDER BY p.segment
+	               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
 SELECT m.experiment, m.scheme, m.segment, m.variant,
        CASE WHEN NOT m.suppressed THEN m.users END AS users,
        CASE WHEN NOT m.suppressed THEN m.conversions END AS conversions,
@@ -400,25 +443,25 @@ SELECT m.experiment, m.scheme, m.segment, m.variant,
        CASE WHEN NOT m.suppressed THEN m.rel_lift_ci_low END AS rel_lift_ci_low,
        CASE WHEN NOT m.suppressed THEN m.rel_lift_ci_high END AS rel_lift_ci_high,
        CASE WHEN NOT m.suppressed THEN m.p_value END AS p_value,
-       CASE WHEN NOT m.suppressed THEN m.q_value END AS q_value,
-       CASE WHEN NOT m.suppressed THEN m.srm_p_value END AS srm_p_value,
-       CASE WHEN NOT m.suppressed THEN m.srm_flag END AS srm_flag,
+       m.q_value,
+       CASE WHEN NOT m.arm_suppressed THEN m.srm_p_value END AS srm_p_value,
+       CASE WHEN NOT m.arm_suppressed THEN m.srm_flag END AS srm_flag,
        CASE WHEN NOT m.suppressed THEN m.revenue_per_user END AS revenue_per_user,
        CASE WHEN NOT m.suppressed THEN m.revenue_p_value END AS revenue_p_value,
        CASE WHEN NOT m.suppressed THEN m.enough_data END AS enough_data,
-       CASE WHEN NOT m.suppressed THEN m.heterogeneity_p_value END AS heterogeneity_p_value,
+       CASE WHEN NOT m.suppressed AND NOT m.is_control THEN m.heterogeneity_p_value END AS heterogeneity_p_value,
        CASE WHEN NOT m.suppressed THEN m.revenue_ci_low END AS revenue_ci_low,
        CASE WHEN NOT m.suppressed THEN m.revenue_ci_high END AS revenue_ci_high,
-       CASE WHEN NOT m.suppressed THEN m.revenue_q_value END AS revenue_q_value,
+       m.revenue_q_value,
        CASE WHEN NOT m.suppressed THEN m.sequential_p_value END AS sequential_p_value,
        CASE WHEN NOT m.suppressed THEN m.chance_to_win END AS chance_to_win,
        CASE WHEN NOT m.suppressed THEN m.cuped_abs_lift END AS cuped_abs_lift,
        CASE WHEN NOT m.suppressed THEN m.cuped_abs_lift_ci_low END AS cuped_abs_lift_ci_low,
        CASE WHEN NOT m.suppressed THEN m.cuped_abs_lift_ci_high END AS cuped_abs_lift_ci_high,
        CASE WHEN NOT m.suppressed THEN m.cuped_p_value END AS cuped_p_value,
-       CASE WHEN NOT t.suppressed THEN m.targetable_users END AS targetable_users,
+       CASE WHEN NOT m.targetable_suppressed THEN m.targetable_users END AS targetable_users,
        m.suppressed
-FROM m LEFT JOIN t ON t.experiment = m.experiment AND t.scheme = m.scheme AND t.segment = m.segment
+FROM q m
 ORDER BY m.experiment, m.ord;
 COMMENT ON VIEW experiment_lift IS 'Experiment readout per scheme, segment (at assignment time; (all) = everyone) and variant, with honest statistics; computed by the last refresh (or define_experiment)';
 COMMENT ON COLUMN experiment_lift.experiment IS 'Experiment';
@@ -436,21 +479,21 @@ COMMENT ON COLUMN experiment_lift.rel_lift IS 'conversion_rate / control_rate - 
 COMMENT ON COLUMN experiment_lift.rel_lift_ci_low IS 'Lower end of the 95% CI of rel_lift (delta method)';
 COMMENT ON COLUMN experiment_lift.rel_lift_ci_high IS 'Upper end of the 95% CI of rel_lift';
 COMMENT ON COLUMN experiment_lift.p_value IS 'Two-sided p-value of the pooled two-proportion z test against the control';
-COMMENT ON COLUMN experiment_lift.q_value IS 'Benjamini-Hochberg adjusted p-value across the segments and variants of this experiment and scheme ((all) excluded)';
-COMMENT ON COLUMN experiment_lift.srm_p_value IS 'Sample ratio mismatch p-value of this segment''s arm sizes against the design split';
+COMMENT ON COLUMN experiment_lift.q_value IS 'Benjamini-Hochberg adjusted p-value across the segments and variants of this experiment and scheme shown ((all) and suppressed rows excluded)';
+COMMENT ON COLUMN experiment_lift.srm_p_value IS 'Sample ratio mismatch p-value of this segment''s arm sizes against the design split (NULL when an arm of the segment is suppressed: it would give that arm''s size)';
 COMMENT ON COLUMN experiment_lift.srm_flag IS 'srm_p_value < 0.001: the split is broken here, do not trust the lift';
 COMMENT ON COLUMN experiment_lift.revenue_per_user IS 'Mean value of the tracked events within the window after assignment';
 COMMENT ON COLUMN experiment_lift.revenue_p_value IS 'Welch t test p-value of revenue per user against the control';
 COMMENT ON COLUMN experiment_lift.enough_data IS 'Both arms reach the users needed to detect the experiment''s mde (a relative change of the control rate; default 10%) with alpha 0.05 and power 0.8';
-COMMENT ON COLUMN experiment_lift.heterogeneity_p_value IS 'Does the lift differ between the segments of this scheme? Cochran''s Q on the per-segment abs_lift, inverse-variance weights ((all) and (unknown) left out); the same on every row of the experiment, scheme and variant';
+COMMENT ON COLUMN experiment_lift.heterogeneity_p_value IS 'Does the lift differ between the segments of this scheme? Cochran''s Q on the per-segment abs_lift, inverse-variance weights, over the segments shown ((all), (unknown) and suppressed rows left out); the same on every row of the experiment, scheme and variant';
 COMMENT ON COLUMN experiment_lift.revenue_ci_low IS 'Lower end of the 95% CI of revenue per user minus the control''s (Welch)';
 COMMENT ON COLUMN experiment_lift.revenue_ci_high IS 'Upper end of the 95% CI of revenue per user minus the control''s (Welch)';
-COMMENT ON COLUMN experiment_lift.revenue_q_value IS 'Benjamini-Hochberg adjusted revenue_p_value across the segments and variants of this experiment and scheme ((all) excluded)';
+COMMENT ON COLUMN experiment_lift.revenue_q_value IS 'Benjamini-Hochberg adjusted revenue_p_value across the segments and variants of this experiment and scheme shown ((all) and suppressed rows excluded)';
 COMMENT ON COLUMN experiment_lift.sequential_p_value IS 'Always-valid p-value of abs_lift (mSPRT, normal mixture with mixing variance (mde x control_rate)^2): safe to watch continuously and stop when it is small';
 COMMENT ON COLUMN experiment_lift.chance_to_win IS 'Probability that this variant converts better than the control (normal approximation of the posterior, flat prior)';
 COMMENT ON COLUMN experiment_lift.cuped_abs_lift IS 'abs_lift adjusted by CUPED (variance reduction with a pre-experiment covariate): the covariate is whether the user had the conversion''s feature (any event, when no feature holds the conversion event) in the cuped_window of whole days before the day of assignment, read from the stored behaviors; one coefficient per segment, pooled over the arms; equal to abs_lift, with its interval, when the adjustment would not narrow the interval';
 COMMENT ON COLUMN experiment_lift.cuped_abs_lift_ci_low IS 'Lower end of the 95% CI of cuped_abs_lift (normal)';
 COMMENT ON COLUMN experiment_lift.cuped_abs_lift_ci_high IS 'Upper end of the 95% CI of cuped_abs_lift (normal)';
 COMMENT ON COLUMN experiment_lift.cuped_p_value IS 'Two-sided p-value of cuped_abs_lift (normal)';
-COMMENT ON COLUMN experiment_lift.targetable_users IS 'Users in this segment now (as of the last refresh): who a rollout to this segment reaches (NULL when fewer than min_cell_size, or suppressed with such a segment)';
+COMMENT ON COLUMN experiment_lift.targetable_users IS 'Users in this segment now (as of the last refresh): who a rollout to this segment reaches (NULL when segment_summary would suppress the segment: fewer than min_cell_size, or suppressed with such a segment)';
 COMMENT ON COLUMN experiment_lift.suppressed IS 'This arm of the segment, or its control, has fewer than min_cell_size users, or another small arm could be found from it: the numbers are NULL';

@@ -52,6 +52,7 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 	use_preset(text, text, text, int, int, int, float8), refresh(boolean, timestamptz),
 	schedule_refresh(text), unschedule_refresh(), set_setting(text, text),
 	define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[], float8, interval),
+	define_funnel(text, text[], interval, text), drop_funnel(text),
 	-- what those call as the admin
 	_create_state(regtype), _install_capture(int), _feature_of(text, text),
 	_setting_defaults(), _check_readable(regclass, name, text), _check_experiment(experiments),
@@ -64,9 +65,13 @@ GRANT SELECT ON refresh_status, rejected_events TO segmentation_admin;
 
 -- readers: the BI views (those of the state are granted where track() creates
 -- them), which read the extension's own tables and call nothing internal
-GRANT SELECT ON experiment_lift TO segmentation_reader, segmentation_analyst, segmentation_admin;
--- what the aggregate views call as their reader: a pure function of its arguments
-GRANT EXECUTE ON FUNCTION _suppress_mask(bigint[], boolean[], int) TO segmentation_reader, segmentation_analyst, segmentation_admin;
+GRANT SELECT ON experiment_lift, funnel_conversion TO segmentation_reader, segmentation_analyst, segmentation_admin;
+-- managed funnels (sql/77-funnels-managed.sql): their definitions; the
+-- per-user state and the rows behind funnel_conversion are the owner's
+GRANT SELECT ON funnels TO segmentation_admin, segmentation_analyst;
+-- what the aggregate views call as their reader: pure functions of their arguments
+GRANT EXECUTE ON FUNCTION _suppress_mask(bigint[], boolean[], int), _suppress_groups(bigint[], boolean[], text[], int),
+	_suppress_schemes(jsonb[], bigint[], text[], text[], int) TO segmentation_reader, segmentation_analyst, segmentation_admin;
 -- the managed analyses (sql/75-analyses-managed.sql): SECURITY DEFINER,
 -- aggregates only; what they call inside (_analysis_last_period,
 -- _period_index, ...) runs as the extension's owner and is granted to no one
@@ -76,9 +81,10 @@ GRANT EXECUTE ON FUNCTION retention_matrix(text, text, text, text, boolean), lif
 
 -- privacy (sql/45-privacy.sql, doc/privacy.md).  Admins erase and opt out;
 -- forget_user runs as its caller (it deletes from tracked tables with the
--- caller's privileges) and calls the two internal functions below.
+-- caller's privileges, planned under the guard) and calls the internal
+-- functions below.
 GRANT EXECUTE ON FUNCTION forget_user(text, boolean), _forget_user(text), _check_deletable(int),
-	opt_out(text), opt_in(text)
+	_execute_guarded(text, oid[], text), opt_out(text), opt_in(text)
 	TO segmentation_admin;
 GRANT SELECT ON privacy_audit TO segmentation_admin;
 -- Member lists are per-user data, pseudonymized or not: for analysts and

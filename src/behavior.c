@@ -574,12 +574,14 @@ DenseGrow(Behavior *b, FeatureUsage *f, int32 day)
 	if (need > DENSE_RATIO * ((int64) d->n + 1) + DENSE_MIN_SPAN)
 		return false;
 	/*
-	 * Room for as much again toward day, up to twice the bound: the next
-	 * growth comes once the days held span twice as many (O(1) amortized
-	 * per day)
+	 * Room for as much again, up to twice the bound, three quarters of it
+	 * toward day and a quarter on the other side: the next growth comes once
+	 * the days held span a quarter more, whichever side they come on (days
+	 * that alternate around a center, each just outside the window, grew it
+	 * at every day when all the room went toward day: O(n^2), review eight)
 	 */
 	span = Max(need, Min(2 * need, DenseCap(d->n + 1)));
-	base = day < f->base ? hi - span + 1 : lo;
+	base = day < f->base ? lo - (span - need) + (span - need) / 4 : lo - (span - need) / 4;
 	nd = DenseAlloc(b, span);
 	nd->n = d->n;
 	nd->values = d->values;

@@ -252,6 +252,12 @@ extern int128 ValueToFixed(float8 value, const char *argname);
 /* the columns that change with as_of or the breakpoints within a UTC day */
 #define SCORE_RECENCY_DAYS 2
 #define SCORE_TENURE_DAYS 3
+/* the columns that change with the UTC day of as_of, besides those */
+#define SCORE_ACTIVE_DAYS_7 7
+#define SCORE_ACTIVE_DAYS_28 8
+#define SCORE_ACTIVE_DAYS_PREV_28 9
+#define SCORE_CURRENT_STREAK 10
+#define SCORE_DECAYED_ACTIVITY 11
 #define SCORE_R 14
 #define SCORE_F 15
 #define SCORE_M 16

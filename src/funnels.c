@@ -1169,13 +1169,32 @@ OnceFeasibility(const Event *ev, int64 n, int nsteps, int *maxk)
 }
 
 /*
+ * What the scan of the chain search needs: per timestamp of the scanned
+ * rows, where its rows are and which steps the scan took there (the steps
+ * a chain may use at that time: neither skipped by allow_reentry nor at or
+ * after the row that stopped the scan).
+ */
+typedef struct FunnelGroup
+{
+	TimestampTz ts;
+	int64		first;			/* index of its first row in the sorted list */
+	int64		nrows;
+	uint32		usable;			/* bit k-1: step k taken at this time */
+} FunnelGroup;
+
+/*
  * The highest step reached.  best[k] is the latest start of a chain that
  * reaches step k + 1 (the latest start leaves the most room in the window);
  * rows are taken a timestamp at a time, and within one timestamp step by
  * step, so ties never depend on arrival order.
+ *
+ * With groups (room for one per row), the scan also records the steps it
+ * took at each timestamp, and goes on after the last step is reached (up
+ * to the end, or to a row that stops it): a chain that starts earlier may
+ * end later.  The level is the same either way.
  */
 static int
-FunnelLevel(EventList *s)
+FunnelScan(EventList *s, FunnelGroup *groups, int64 *ngroups)
 {
 	int			nsteps = s->nconds;
 	uint32		flags = s->flags;
@@ -1188,6 +1207,8 @@ FunnelLevel(EventList *s)
 	int64		i = 0;
 	int			k;
 
+	if (ngroups)
+		*ngroups = 0;
 	if (s->n == 0 || nsteps == 0)
 		return 0;
 	SortList(s);
@@ -1209,6 +1230,14 @@ FunnelLevel(EventList *s)
 		/* strict_order: a row matching no step, once step 1 was seen, ends the scan */
 		if ((flags & MODE_ORDER) && zero && seen_first)
 			break;
+		if (groups)
+		{
+			groups[*ngroups].ts = t;
+			groups[*ngroups].first = i;
+			groups[*ngroups].nrows = j - i;
+			groups[*ngroups].usable = 0;
+			(*ngroups)++;
+		}
 		memcpy(snap, best, sizeof(best));
 		memcpy(snaphas, has, sizeof(has));
 		/* a step per timestamp: strict_increase, or strict_once with one row here */
@@ -1235,6 +1264,8 @@ FunnelLevel(EventList *s)
 					goto done;
 				}
 			}
+			if (groups)
+				groups[*ngroups - 1].usable |= UINT32CONST(1) << (k - 1);
 			/* chains ending with step k here: steps jj..k all at time t */
 			for (jj = per_step ? k : 1; jj <= k; jj++)
 			{
@@ -1271,7 +1302,7 @@ FunnelLevel(EventList *s)
 			}
 			if (k == 1)
 				seen_first = true;
-			if (has[nsteps - 1])
+			if (has[nsteps - 1] && !groups)
 				goto done;
 		}
 		i = j;
@@ -1290,7 +1321,183 @@ window_funnel_final(PG_FUNCTION_ARGS)
 	AggContext(fcinfo, "window_funnel_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_INT32(0);
-	PG_RETURN_INT32(FunnelLevel((EventList *) PG_GETARG_POINTER(0)));
+	PG_RETURN_INT32(FunnelScan((EventList *) PG_GETARG_POINTER(0), NULL, NULL));
+}
+
+/*
+ * strict_once: can steps from..to be matched to distinct rows of the group,
+ * each row serving only steps the scan took at that time?
+ */
+static bool
+OnceRun(const EventList *s, const FunnelGroup *g, int from, int to)
+{
+	Event	   *rows = palloc(sizeof(Event) * g->nrows);
+	int			maxk[MAX_CONDS];
+	int64		i;
+
+	for (i = 0; i < g->nrows; i++)
+	{
+		rows[i] = s->ev[g->first + i];
+		rows[i].mask &= g->usable;
+	}
+	OnceFeasibility(rows, g->nrows, s->nconds, maxk);
+	pfree(rows);
+	return maxk[from - 1] >= to - 1;
+}
+
+/*
+ * The chain the group reaches its level with: of the chains that reach it
+ * (in the rows the scan took), the earliest, i.e. the one whose step 1 comes
+ * first, then whose step 2 comes first, and so on.  Fills chain[0 .. level
+ * - 1] with the times of its steps and returns the level.
+ *
+ * For a start, the earliest time of each next step is also the one that
+ * leaves the most room for the steps after it (the window runs from the
+ * start): so the first start from which this greedy walk reaches the level
+ * gives the earliest chain.  Under strict_once, a step joins the steps
+ * already at the same time only when distinct rows can serve them all.
+ */
+static int
+FunnelChain(EventList *s, TimestampTz *chain)
+{
+	FunnelGroup *g;
+	int64		ng;
+	int64		a;
+	int			level;
+	bool		once = (s->flags & MODE_ONCE) != 0;
+	bool		increase = (s->flags & MODE_INCREASE) != 0;
+
+	if (s->n == 0 || s->nconds == 0)
+		return 0;
+	g = palloc(sizeof(FunnelGroup) * s->n);
+	level = FunnelScan(s, g, &ng);
+	if (level == 0)
+	{
+		pfree(g);
+		return 0;
+	}
+	for (a = 0; a < ng; a++)
+	{
+		int64		pos = a;
+		int			runstart = 1;	/* the first step at the time of pos */
+		int			k;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!(g[a].usable & 1))
+			continue;
+		chain[0] = g[a].ts;
+		for (k = 2; k <= level; k++)
+		{
+			uint32		bit = UINT32CONST(1) << (k - 1);
+			int64		q;
+
+			/* at the time of step k - 1, where one row may serve several steps */
+			if (!increase && (g[pos].usable & bit) && (!once || OnceRun(s, &g[pos], runstart, k)))
+			{
+				chain[k - 1] = g[pos].ts;
+				continue;
+			}
+			for (q = pos + 1; q < ng; q++)
+			{
+				if ((int128) g[q].ts - chain[0] > s->window)
+					q = ng - 1;
+				else if (g[q].usable & bit)
+					break;
+			}
+			if (q >= ng)
+				break;
+			pos = q;
+			runstart = k;
+			chain[k - 1] = g[q].ts;
+		}
+		if (k > level)
+		{
+			pfree(g);
+			return level;
+		}
+	}
+	elog(ERROR, "window_funnel found no chain of its level %d", level);
+	return 0;					/* keep the compiler quiet */
+}
+
+/*
+ * _funnel_chain(ts timestamptz[], masks int[], nsteps int, window interval,
+ * modes text) -> timestamptz[]: the times of the steps of the chain the rows
+ * reach window_funnel's level with (empty at level 0).  Row i is at ts[i]
+ * and matches step k when bit k - 1 of masks[i] is set: the per-user state
+ * of a managed funnel, which refresh keeps as these two arrays.
+ */
+PG_FUNCTION_INFO_V1(funnel_chain);
+Datum
+funnel_chain(PG_FUNCTION_ARGS)
+{
+	ArrayType  *ta;
+	ArrayType  *ma;
+	int32		nsteps;
+	int64		window = WindowArg(fcinfo, 3);
+	text	   *modes = TextArg(fcinfo, 4, "modes", "Pass '' for no mode.");
+	uint32		flags;
+	Datum	   *tsv;
+	bool	   *tsn;
+	int			nts;
+	Datum	   *mv;
+	int			nm;
+	EventList  *s;
+	TimestampTz chain[MAX_CONDS];
+	Datum		out[MAX_CONDS];
+	int			level;
+	int			i;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments \"ts\", \"masks\" and \"nsteps\" must not be NULL")));
+	flags = ParseModes(VARDATA_ANY(modes), VARSIZE_ANY_EXHDR(modes));
+	ta = PG_GETARG_ARRAYTYPE_P(0);
+	ma = PG_GETARG_ARRAYTYPE_P(1);
+	nsteps = PG_GETARG_INT32(2);
+	if (nsteps < 1 || nsteps > MAX_CONDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"nsteps\" must be between 1 and %d", MAX_CONDS)));
+	if (ARR_ELEMTYPE(ta) != TIMESTAMPTZOID || ARR_ELEMTYPE(ma) != INT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("arguments \"ts\" and \"masks\" must be timestamptz[] and integer[]")));
+	if (ARR_NDIM(ta) > 1 || ARR_NDIM(ma) > 1 || ARR_HASNULL(ma))
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("arguments \"ts\" and \"masks\" must be one-dimensional, and \"masks\" without NULLs")));
+	deconstruct_array(ta, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &tsv, &tsn, &nts);
+	deconstruct_array(ma, INT4OID, sizeof(int32), true, TYPALIGN_INT, &mv, NULL, &nm);
+	if (nm != nts)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("arguments \"ts\" and \"masks\" must have the same length"),
+				 errdetail("They have %d and %d elements.", nts, nm)));
+	s = NewList(CurrentMemoryContext, KIND_FUNNEL);
+	s->window = window;
+	s->flags = flags;
+	s->nconds = nsteps;
+	for (i = 0; i < nts; i++)
+	{
+		uint32		mask = (uint32) DatumGetInt32(mv[i]);
+
+		if (nsteps < MAX_CONDS && (mask >> nsteps) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"masks\" names a step beyond %d", nsteps)));
+		/* a NULL time is skipped, as by window_funnel */
+		if (tsn[i])
+			continue;
+		if (mask != 0 || (flags & MODE_ORDER))
+			AppendEvent(s, CheckTs(DatumGetTimestampTz(tsv[i])), mask);
+	}
+	level = FunnelChain(s, chain);
+	for (i = 0; i < level; i++)
+		out[i] = TimestampTzGetDatum(chain[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, level, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
 }
 
 /*

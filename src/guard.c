@@ -17,15 +17,18 @@
  *	armed: before anything is planned (planning is where an index's or a
  *	constraint's expressions of a table first run), every relation in every
  *	query must be one of the allowed ones, or the extension's own, or a
- *	temporary table of this session; anything else is an error.  Parsing and
- *	rewriting open a relation without running any of its owner's code (for
- *	the superuser running refresh, row-level security is not applied).
+ *	temporary table of this session (or the catalog pg_inherits, which the
+ *	capture function reads when a partition's row trigger fires it); anything
+ *	else is an error.  Parsing and rewriting open a relation without running
+ *	any of its owner's code (for the superuser running refresh, row-level
+ *	security is not applied).
  *	Partitions and inheritance children are expanded by the planner from the
  *	catalog by OID, under the locks _check_readable took on every level.
  */
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -67,6 +70,16 @@ GuardWalker(Node *node, void *context)
 		for (i = 0; i < guard_nallowed; i++)
 			if (guard_allowed[i] == rte->relid)
 				return false;
+		/*
+		 * pg_inherits: the capture function (sql/60-capture.sql) checks, when
+		 * a partition's or an inheritance child's row trigger fires it (a
+		 * delete of forget_user's in replica role), that the table is in its
+		 * source's tree.  A system catalog: no role's code runs when it is
+		 * planned, and no name the extension prints (always schema-qualified
+		 * outside pg_catalog) can come to name it.
+		 */
+		if (rte->relid == InheritsRelationId)
+			return false;
 		ns = get_rel_namespace(rte->relid);
 		if (ns == guard_namespace || isTempNamespace(ns))
 			return false;
@@ -98,10 +111,10 @@ _PG_init(void)
 }
 
 /*
- * _execute_guarded(sql text, allowed oid[], param bigint) returns bigint:
- * runs sql (one statement, $1 = param) while only the allowed relations,
- * the extension's own and this session's temporary ones may be planned;
- * returns the rows it processed.
+ * _execute_guarded(sql text, allowed oid[], param bigint or text) returns
+ * bigint: runs sql (one statement, $1 = param) while only the allowed
+ * relations, the extension's own and this session's temporary ones may be
+ * planned; returns the rows it processed.
  */
 PG_FUNCTION_INFO_V1(execute_guarded);
 Datum
@@ -109,7 +122,7 @@ execute_guarded(PG_FUNCTION_ARGS)
 {
 	char	   *sql;
 	ArrayType  *arr;
-	Oid			argtypes[1] = {INT8OID};
+	Oid			argtypes[1] = {get_fn_expr_argtype(fcinfo->flinfo, 2)};
 	Datum		values[1];
 	char		nulls[1];
 	Datum	   *elems;
@@ -123,6 +136,10 @@ execute_guarded(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("arguments \"sql\" and \"allowed\" must not be NULL")));
+	if (argtypes[0] != INT8OID && argtypes[0] != TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("argument \"param\" must be bigint or text")));
 	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	arr = PG_GETARG_ARRAYTYPE_P(1);
 	if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != OIDOID)

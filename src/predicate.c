@@ -24,6 +24,35 @@
  * puts straight into a slot.  That is PostgreSQL's own evaluation of the same
  * expression, without building a scores record per user and taking it apart
  * again field by field.
+ *
+ * Besides the scores, a predicate may use the rule vocabulary:
+ * events_in('login', '7 days'), days_in, value_in, first_use, last_use,
+ * days_since and periods_with, each naming a feature by its name (or '*').
+ * Every argument is a constant, checked and resolved when the rules are
+ * compiled (the feature to its id); each call becomes a parameter of the
+ * compiled rule that is computed from the user's behavior and as_of, by the
+ * C accessors, when the rule first reads it for that user.
+ *
+ * Pruning.  An incremental refresh need not run the rules of a user whose
+ * behavior it did not change, when it can prove they give what they gave at
+ * the last refresh (whose segments the user holds).  What such a user's
+ * scores and vocabulary values depend on besides the behavior:
+ *   - the instant as_of: recency_days, tenure_days and days_since(feature).
+ *     Rules read them only in "atoms", comparisons with a constant, which
+ *     are evaluated at both as_of (a rule that reads them otherwise is not
+ *     pruned);
+ *   - the breakpoints: r_score, f_score, m_score (rfm_cell), compared;
+ *   - the UTC day of as_of: the windows (active_days_7, _28, _prev_28,
+ *     current_streak, the vocabulary's windowed values and periods_with),
+ *     and decayed_activity.  On the same UTC day they are what they were.
+ *     On a later day, a window of N days (a span of N days ending on the
+ *     day, or 2 for current_streak, 56 for active_days_prev_28, period x
+ *     periods for periods_with) holds no event of a user whose last event
+ *     is at least N days before the last refresh's day, then and now: such a
+ *     user's windows are all empty both times, and the rules give the same
+ *     (unless they read decayed_activity, which changes every day).
+ * Everything else (counts and sums over all events, first/last use, the
+ * features used) is a function of the behavior alone.
  */
 #include "postgres.h"
 
@@ -38,6 +67,7 @@
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
@@ -287,7 +317,183 @@ CheckFunction(Oid funcid, Oid opno, Oid ours)
 typedef struct CheckContext
 {
 	Oid			ours;			/* the extension's schema */
+	const char *ours_name;
+	/* the defined features: names[i] names feature id i (NULL: no such id) */
+	int			nnames;
+	Datum	   *names;
+	bool	   *name_nulls;
 } CheckContext;
+
+/* ---------- the rule vocabulary: per-feature behavior inside predicates ---------- */
+
+/*
+ * events_in('login', '7 days') and the like: functions of the extension's
+ * schema whose first argument is a feature's name (text), not a behavior.
+ * They exist so that a predicate parses and an analyst can read their
+ * COMMENTs; called anywhere else they raise an error (rule_vocabulary).
+ * In a predicate every argument must be a constant: the feature a name of
+ * the features table (or '*': any event), a window or period a whole number
+ * of days, bounded, so that what a rule costs per user is bounded.  When the
+ * rules are compiled each call becomes a parameter that _assign_segments
+ * computes from the user's behavior and the refresh's as_of with the C
+ * accessor of the same name, the feature resolved to its id once.
+ */
+typedef enum VocabKind
+{
+	VOCAB_EVENTS_IN,
+	VOCAB_DAYS_IN,
+	VOCAB_VALUE_IN,
+	VOCAB_FIRST_USE,
+	VOCAB_LAST_USE,
+	VOCAB_DAYS_SINCE,
+	VOCAB_PERIODS_WITH
+} VocabKind;
+
+/* indexed by VocabKind */
+static const char *const vocabulary[] = {
+	"events_in", "days_in", "value_in", "first_use", "last_use", "days_since", "periods_with", NULL
+};
+
+/* a window or period of at most 100 years of days; at most 1000 periods */
+#define VOCAB_DAYS_MAX 36525
+#define VOCAB_PERIODS_MAX 1000
+
+/* one call of the vocabulary, its constants resolved */
+typedef struct VocabCall
+{
+	VocabKind	kind;
+	int32		feature;		/* a feature id, or BEHAVIOR_ANY_FEATURE */
+	int32		window;			/* days (periods_with: of a period); 0: every event */
+	int32		min_events;		/* periods_with */
+	int32		periods;		/* periods_with */
+	Oid			type;			/* the result type */
+	/* the value for the user (and as_of) of generation gen */
+	uint64		gen;
+	Datum		value;
+	bool		isnull;
+} VocabCall;
+
+static int
+VocabKindOf(const char *name)
+{
+	int			i;
+
+	for (i = 0; vocabulary[i]; i++)
+		if (strcmp(name, vocabulary[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* whether funcid is one of the vocabulary's predicate forms (into *kind) */
+static bool
+IsVocabulary(Oid funcid, Oid ours, VocabKind *kind)
+{
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	int			k = -1;
+
+	if (!OidIsValid(ours))
+		return false;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", funcid);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (proc->pronamespace == ours && proc->pronargs >= 1 && proc->proargtypes.values[0] == TEXTOID &&
+		proc->prokind == PROKIND_FUNCTION && !proc->proretset)
+		k = VocabKindOf(NameStr(proc->proname));
+	ReleaseSysCache(tup);
+	if (k < 0)
+		return false;
+	*kind = (VocabKind) k;
+	return true;
+}
+
+static void pg_attribute_noreturn()
+RefuseArgument(const char *function, const char *argument, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("segment predicate not allowed: argument \"%s\" of %s must be %s", argument, function, what),
+			 errhint("Write the feature as its name in quotes and windows as whole days, e.g. "
+					 "events_in('login', '7 days') >= 3 or periods_with('login', 3, '7 days', 5) >= 3.")));
+}
+
+/* argument i of a vocabulary call, a non-NULL constant of type type */
+static Const *
+VocabConst(FuncExpr *f, const char *function, int i, Oid type, const char *argument, const char *what)
+{
+	Node	   *arg = (Node *) list_nth(f->args, i);
+
+	if (!IsA(arg, Const) || ((Const *) arg)->consttype != type || ((Const *) arg)->constisnull)
+		RefuseArgument(function, argument, what);
+	return (Const *) arg;
+}
+
+/* a window or period: a constant interval of 1 to VOCAB_DAYS_MAX whole days */
+static int32
+VocabDays(FuncExpr *f, const char *function, int i, const char *argument)
+{
+	const char *what = psprintf("a constant interval of whole days, from 1 to %d (e.g. '7 days')", VOCAB_DAYS_MAX);
+	Interval   *iv = DatumGetIntervalP(VocabConst(f, function, i, INTERVALOID, argument, what)->constvalue);
+	int64		n;
+
+	if (iv->month != 0 || iv->time % USECS_PER_DAY != 0)
+		RefuseArgument(function, argument, what);
+	n = (int64) iv->day + iv->time / USECS_PER_DAY;
+	if (n < 1 || n > VOCAB_DAYS_MAX)
+		RefuseArgument(function, argument, what);
+	return (int32) n;
+}
+
+/*
+ * Check a call of the vocabulary and resolve its constants into *call: the
+ * feature's name to its id in the names the context holds.
+ */
+static void
+CheckVocabularyCall(FuncExpr *f, VocabKind kind, const CheckContext *cx, VocabCall *call)
+{
+	int			nargs = list_length(f->args);
+	bool		windowed = kind == VOCAB_EVENTS_IN || kind == VOCAB_DAYS_IN || kind == VOCAB_VALUE_IN;
+	const char *fn = vocabulary[kind];
+	char	   *name;
+	int			i;
+
+	if (f->funcvariadic || nargs < 1 || nargs > 4 || (windowed && nargs > 2) ||
+		(kind == VOCAB_PERIODS_WITH && nargs != 4) ||
+		((kind == VOCAB_FIRST_USE || kind == VOCAB_LAST_USE || kind == VOCAB_DAYS_SINCE) && nargs != 1))
+		elog(ERROR, "unexpected call of %s with %d arguments", vocabulary[kind], nargs);
+	memset(call, 0, sizeof(VocabCall));
+	call->kind = kind;
+	call->type = f->funcresulttype;
+	name = TextDatumGetCString(VocabConst(f, fn, 0, TEXTOID, "feature",
+										  "a feature's name as a text constant, or '*' for any event")->constvalue);
+	call->feature = -2;
+	if (strcmp(name, "*") == 0)
+		call->feature = BEHAVIOR_ANY_FEATURE;
+	for (i = 0; i < cx->nnames && call->feature == -2; i++)
+		if (!cx->name_nulls[i] && strcmp(name, TextDatumGetCString(cx->names[i])) == 0)
+			call->feature = i;
+	if (call->feature == -2)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("segment predicate names an unknown feature \"%s\" (in %s)", name, vocabulary[kind]),
+				 errhint("Name a feature of segmentation.features (define it with segmentation.define_feature()), "
+						 "or '*' for any event.")));
+	if (windowed && nargs == 2)
+		call->window = VocabDays(f, fn, 1, "window");
+	if (kind == VOCAB_PERIODS_WITH)
+	{
+		call->min_events = DatumGetInt32(VocabConst(f, fn, 1, INT4OID, "min_events",
+													"a constant integer, at least 0")->constvalue);
+		if (call->min_events < 0)
+			RefuseArgument(fn, "min_events", "a constant integer, at least 0");
+		call->window = VocabDays(f, fn, 2, "period");
+		call->periods = DatumGetInt32(VocabConst(f, fn, 3, INT4OID, "periods",
+												 psprintf("a constant integer from 1 to %d", VOCAB_PERIODS_MAX))->constvalue);
+		if (call->periods < 1 || call->periods > VOCAB_PERIODS_MAX)
+			RefuseArgument(fn, "periods", psprintf("a constant integer from 1 to %d", VOCAB_PERIODS_MAX));
+	}
+}
 
 /* the analyzed expression: allowed nodes, types, operators and functions only */
 static bool
@@ -329,9 +535,18 @@ CheckNode(Node *node, void *context)
 		case T_FuncExpr:
 			{
 				FuncExpr   *f = (FuncExpr *) node;
+				VocabKind	kind;
 
 				if (f->funcvariadic)
 					Refuse("VARIADIC call", NULL);
+				if (IsVocabulary(f->funcid, cx->ours, &kind))
+				{
+					VocabCall	call;
+
+					/* (its arguments are constants of allowed types, checked here) */
+					CheckVocabularyCall(f, kind, cx, &call);
+					return false;
+				}
 				CheckFunction(f->funcid, InvalidOid, cx->ours);
 				if (f->funcid == F_STRPOS)
 					CheckLikePattern(lsecond(f->args), "what strpos looks for");
@@ -467,11 +682,24 @@ CheckRawNode(Node *node, void *context)
 		case T_FuncCall:
 			{
 				FuncCall   *f = (FuncCall *) node;
+				CheckContext *cx = (CheckContext *) context;
+				int			n = list_length(f->funcname);
 
 				if (f->agg_order || f->agg_filter || f->over || f->agg_star || f->agg_distinct ||
 					f->func_variadic || f->agg_within_group)
 					Refuse("aggregate or window call", NULL);
-				CheckName(f->funcname, "function");
+
+				/*
+				 * The vocabulary's names are the extension's functions, by
+				 * the schema's name: nothing of the search_path is looked at
+				 * (unqualified, they are qualified here; printed back, they
+				 * are qualified)
+				 */
+				if (n == 1 && VocabKindOf(strVal(linitial(f->funcname))) >= 0)
+					f->funcname = list_make2(makeString(pstrdup(cx->ours_name)), linitial(f->funcname));
+				else if (!(n == 2 && strcmp(strVal(linitial(f->funcname)), cx->ours_name) == 0 &&
+						   VocabKindOf(strVal(lsecond(f->funcname))) >= 0))
+					CheckName(f->funcname, "function");
 				break;
 			}
 		case T_A_Expr:
@@ -520,7 +748,7 @@ PredicateErrorContext(void *arg)
  * FROM <scores table>", analyzed and checked; of type want.
  */
 static Node *
-AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want)
+AnalyzeExpression(const char *predicate, Oid relid, const CheckContext *features, Oid want, size_t maxlen)
 {
 	char	   *relname = get_rel_name(relid);
 	char	   *sql;
@@ -529,7 +757,7 @@ AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want)
 	SelectStmt *select;
 	RangeVar   *from;
 	Query	   *query;
-	CheckContext cx = {ours};
+	CheckContext cx = *features;
 	Node	   *expr;
 	PredicateSource source;
 	ErrorContextCallback errcallback;
@@ -538,8 +766,8 @@ AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	if (strlen(predicate) > PREDICATE_MAX_LENGTH)
-		Refuse(psprintf("longer than %d bytes", PREDICATE_MAX_LENGTH), NULL);
+	if (strlen(predicate) > maxlen)
+		Refuse(psprintf("longer than %zu bytes", maxlen), NULL);
 
 	/* (the newline ends a -- comment the predicate may close with) */
 	sql = psprintf("SELECT (%s\n) FROM %s.%s", predicate,
@@ -570,7 +798,7 @@ AnalyzeExpression(const char *predicate, Oid relid, Oid ours, Oid want)
 		strcmp(from->schemaname, get_namespace_name(get_rel_namespace(relid))) != 0 ||
 		strcmp(from->relname, relname) != 0)
 		Refuse("not a single expression", "The predicate must be one expression, e.g. recency_days > 30 AND frequency >= 5.");
-	CheckRawNode(((ResTarget *) linitial(select->targetList))->val, NULL);
+	CheckRawNode(((ResTarget *) linitial(select->targetList))->val, &cx);
 
 	query = parse_analyze_fixedparams(stmt, sql, NULL, 0, NULL);
 	error_context_stack = errcallback.previous;
@@ -623,6 +851,122 @@ CheckFoldedNode(Node *node, void *context)
 	return expression_tree_walker(node, CheckFoldedNode, context);
 }
 
+/*
+ * What a predicate costs per user, bounded before it is stored.  Every
+ * allowed function is linear in its input, but calls nest: lower() 700 deep
+ * around a 4,000-byte string lowers 2.8 MB per user (review eight).  So each
+ * value of the planned expression gets an upper bound on its length in bytes,
+ * and each call costs the length of what it reads (LIKE and strpos: haystack
+ * times pattern); the total must stay within PREDICATE_MAX_COST.  Columns are
+ * short (rfm_cell) or feature names (features_used): generous bounds.
+ */
+#define PREDICATE_MAX_COST 200000.0
+#define COLUMN_TEXT_LEN 64.0
+#define COLUMN_ARRAY_LEN 4096.0
+#define CAST_TEXT_LEN 400.0		/* a number or a time printed */
+
+typedef struct CostAcc
+{
+	double		sumlen;			/* of the children's values */
+	double		maxlen;
+	double		cost;			/* of computing the children */
+	int			nchildren;
+	double		lens[2];		/* of the first two children */
+} CostAcc;
+
+static void NodeCost(Node *node, double *len, double *cost);
+
+static bool
+ChildCost(Node *node, void *context)
+{
+	CostAcc    *acc = (CostAcc *) context;
+	double		len,
+				cost;
+
+	if (node == NULL)
+		return false;
+	/* the arguments of a call, the WHEN clauses of a CASE: children too */
+	if (IsA(node, List) || IsA(node, CaseWhen))
+		return expression_tree_walker(node, ChildCost, context);
+	NodeCost(node, &len, &cost);
+	acc->sumlen += len;
+	acc->maxlen = Max(acc->maxlen, len);
+	acc->cost += cost;
+	if (acc->nchildren < 2)
+		acc->lens[acc->nchildren] = len;
+	acc->nchildren++;
+	return false;
+}
+
+static void
+NodeCost(Node *node, double *len, double *cost)
+{
+	CostAcc		acc = {0, 0, 0, 0, {0, 0}};
+	bool		varlena;
+
+	check_stack_depth();
+	varlena = get_typlen(exprType(node)) == -1;
+	if (IsA(node, Const))
+	{
+		Const	   *c = (Const *) node;
+
+		*len = c->constisnull || c->constlen != -1 ? 8 : VARSIZE_ANY(DatumGetPointer(c->constvalue));
+		*cost = 0;
+		return;
+	}
+	if (IsA(node, Var))
+	{
+		*len = !varlena ? 8 : type_is_array(exprType(node)) ? COLUMN_ARRAY_LEN : COLUMN_TEXT_LEN;
+		*cost = 0;
+		return;
+	}
+	(void) expression_tree_walker(node, ChildCost, &acc);
+	/* every node reads its inputs once */
+	*cost = acc.cost + acc.sumlen + 1;
+	switch (nodeTag(node))
+	{
+		case T_FuncExpr:
+		case T_OpExpr:
+		case T_DistinctExpr:
+		case T_NullIfExpr:
+			{
+				Oid			funcid = IsA(node, FuncExpr) ? ((FuncExpr *) node)->funcid : ((OpExpr *) node)->opfuncid;
+				bool		like = !IsA(node, FuncExpr) && IsLikeOperator(((OpExpr *) node)->opno);
+
+				/* comparing a string with a pattern: the product of the lengths */
+				if (funcid == F_STRPOS || like)
+					*cost += acc.lens[0] * acc.lens[1];
+				/* a function of strings or arrays makes at most what it reads */
+				*len = varlena ? acc.sumlen + 8 : 8;
+				break;
+			}
+		case T_CoerceViaIO:
+			*len = varlena ? acc.sumlen + CAST_TEXT_LEN : 8;
+			break;
+		case T_ArrayExpr:
+			*len = acc.sumlen + 8;
+			break;
+		default:
+			/* CASE, COALESCE, GREATEST, AND, IS NULL...: one of their inputs */
+			*len = varlena ? acc.maxlen : 8;
+			break;
+	}
+}
+
+static void
+CheckCost(Node *planned)
+{
+	double		len,
+				cost;
+
+	NodeCost(planned, &len, &cost);
+	if (cost > PREDICATE_MAX_COST)
+		Refuse("too costly to run for every user",
+			   psprintf("Its calls read up to about %.0f bytes per user; at most %.0f are allowed "
+						"(nested string functions and LIKE or strpos on long strings add up).",
+						cost, PREDICATE_MAX_COST));
+}
+
 static Expr *
 PlanExpression(Node *expr)
 {
@@ -634,8 +978,10 @@ PlanExpression(Node *expr)
 
 /*
  * Predicates are parsed, printed and compiled with fixed settings, whoever
- * does it: a literal such as '2024-03-01' is a time in UTC, and the text
- * stored at define time is the text refresh gets again.  Returns the GUC
+ * does it: a literal such as '2024-03-01' is a time in UTC, 'a\nb' is four
+ * characters, x = NULL is never x IS NULL, and the text stored at define
+ * time is the text refresh gets again (review eight stopped every refresh
+ * with a predicate defined under standard_conforming_strings = off).  Returns the GUC
  * nest level to give AtEOXact_GUC.
  */
 static int
@@ -647,6 +993,13 @@ PinSettings(void)
 	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* and what changes how the text parses, or prints back */
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("transform_null_equals", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("array_nulls", "on", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("timezone_abbreviations", "Default", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("quote_all_identifiers", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("backslash_quote", "on", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return level;
 }
 
@@ -668,8 +1021,32 @@ CheckScoresArg(FunctionCallInfo fcinfo, Oid relid)
 }
 
 /*
- * check_predicate(predicate, scores regclass, ours regnamespace): the checked
- * predicate, deparsed; an error naming the problem otherwise.
+ * The check context of the extension's schema ours and of feature_names
+ * (text[]: element i + 1 names feature id i, NULL where there is none)
+ */
+static void
+SetCheckContext(CheckContext *cx, Oid ours, Datum feature_names)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(feature_names);
+
+	if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("argument \"feature_names\" must be a one-dimensional text array")));
+	cx->ours = ours;
+	cx->ours_name = get_namespace_name(ours);
+	if (cx->ours_name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_SCHEMA),
+				 errmsg("schema with OID %u does not exist", ours)));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &cx->names, &cx->name_nulls, &cx->nnames);
+}
+
+/*
+ * check_predicate(predicate, scores regclass, ours regnamespace,
+ * feature_names text[]): the checked predicate, deparsed; an error naming the
+ * problem otherwise.  feature_names are the features a predicate may name,
+ * as _assign_segments takes them.
  */
 PG_FUNCTION_INFO_V1(check_predicate);
 Datum
@@ -679,15 +1056,17 @@ check_predicate(PG_FUNCTION_ARGS)
 	Node	   *expr;
 	text	   *result;
 	int			level;
+	CheckContext cx;
 
 	CheckScoresArg(fcinfo, relid);
 	if (PG_GETARG_OID(2) != get_rel_namespace(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"schema\" must be the schema of segmentation.scores")));
+	SetCheckContext(&cx, PG_GETARG_OID(2), PG_GETARG_DATUM(3));
 	level = PinSettings();
-	expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid, PG_GETARG_OID(2), BOOLOID);
-	(void) PlanExpression(copyObject(expr));
+	expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid, &cx, BOOLOID, PREDICATE_MAX_LENGTH);
+	CheckCost((Node *) PlanExpression(copyObject(expr)));
 	result = cstring_to_text(deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
 												false, false));
 	AtEOXact_GUC(true, level);
@@ -731,14 +1110,183 @@ typedef struct RulesCache
 	bool		shutdown_set;	/* MovesShutdown is registered */
 	FmgrInfo	user_out;		/* output function of user_id's type */
 	int			current;		/* the scheme whose rule runs (for errors) */
+	struct varlena *names_raw;	/* the feature names the rules were compiled with */
+	/* the calls of the vocabulary, parameters 1 .. nvocab of the rules */
+	int			nvocab;
+	VocabCall  *vocab;
+	ParamListInfo params;
+	/* what the parameters are computed from: one user, one as_of */
+	uint64		gen;			/* bumped for each user and as_of */
+	Datum		cur_datum;		/* the user's behavior */
+	const Behavior *cur_b;		/* decoded, or NULL until a parameter needs it */
+	Behavior	cur_tmp;
+	TimestampTz cur_as_of;
+
+	/*
+	 * Pruning on a later UTC day (see Unchanged): the rules read no
+	 * decayed_activity, and no window of theirs is longer than max_window
+	 * days
+	 */
+	bool		cross_day;
+	int32		max_window;
 } RulesCache;
 
 /* the attribute number of score column i: user_id comes first */
 #define ScoreAttno(i) ((AttrNumber) ((i) + 2))
 
-/* recency_days or tenure_days compared with a constant: it cannot fail */
+/* a new user or as_of: the parameters are computed again when read */
+static void
+VocabularyFor(RulesCache *c, Datum behavior, const Behavior *decoded, TimestampTz as_of)
+{
+	c->gen++;
+	c->cur_datum = behavior;
+	c->cur_b = decoded;
+	c->cur_as_of = as_of;
+}
+
+/* the value of a call of the vocabulary for the current user and as_of */
+static void
+VocabularyCompute(RulesCache *c, VocabCall *v)
+{
+	int32		day = BehaviorDayOf(c->cur_as_of);
+	int32		from = PG_INT32_MIN,
+				to = PG_INT32_MAX;
+	const Behavior *b;
+	TimestampTz ts;
+
+	if (c->cur_b == NULL)
+	{
+		/* (decoded where the user's evaluation allocates: reset per user) */
+		MemoryContext old = MemoryContextSwitchTo(c->econtext->ecxt_per_tuple_memory);
+
+		c->cur_b = BehaviorFromDatum(c->cur_datum, &c->cur_tmp);
+		MemoryContextSwitchTo(old);
+	}
+	b = c->cur_b;
+	if (v->window > 0 && v->kind != VOCAB_PERIODS_WITH)
+	{
+		from = (int32) Max((int64) day - v->window + 1, PG_INT32_MIN);
+		to = day;
+	}
+	v->isnull = false;
+	switch (v->kind)
+	{
+		case VOCAB_EVENTS_IN:
+			v->value = Int64GetDatum(BehaviorEventsIn(b, v->feature, from, to));
+			break;
+		case VOCAB_DAYS_IN:
+			v->value = Int32GetDatum(BehaviorDaysIn(b, v->feature, from, to));
+			break;
+		case VOCAB_VALUE_IN:
+			v->value = Float8GetDatum(BehaviorValueIn(b, v->feature, from, to));
+			break;
+		case VOCAB_FIRST_USE:
+			v->isnull = !BehaviorFirstUse(b, v->feature, &ts);
+			v->value = v->isnull ? (Datum) 0 : TimestampTzGetDatum(ts);
+			break;
+		case VOCAB_LAST_USE:
+			v->isnull = !BehaviorLastUse(b, v->feature, &ts);
+			v->value = v->isnull ? (Datum) 0 : TimestampTzGetDatum(ts);
+			break;
+		case VOCAB_DAYS_SINCE:
+			/* as days_since(b, feature, as_of): exact in 128 bits */
+			v->isnull = !BehaviorLastUse(b, v->feature, &ts);
+			v->value = v->isnull ? (Datum) 0 :
+				Float8GetDatum((double) ((int128) c->cur_as_of - (int128) ts) / USECS_PER_DAY);
+			break;
+		case VOCAB_PERIODS_WITH:
+			v->value = Int32GetDatum(BehaviorPeriodsWith(b, v->feature, day, v->min_events,
+														 v->window, v->periods));
+			break;
+	}
+}
+
+/* the executor's fetch of parameter paramid: computed once per user and as_of */
+static ParamExternData *
+VocabularyFetch(ParamListInfo params, int paramid, bool speculative, ParamExternData *workspace)
+{
+	RulesCache *c = (RulesCache *) params->paramFetchArg;
+	VocabCall  *v;
+
+	if (paramid < 1 || paramid > c->nvocab)
+		elog(ERROR, "no parameter %d in the segment rules", paramid);
+	v = &c->vocab[paramid - 1];
+	if (v->gen != c->gen)
+	{
+		VocabularyCompute(c, v);
+		v->gen = c->gen;
+	}
+	workspace->value = v->value;
+	workspace->isnull = v->isnull;
+	workspace->pflags = PARAM_FLAG_CONST;
+	workspace->ptype = v->type;
+	return workspace;
+}
+
+typedef struct SubstituteContext
+{
+	RulesCache *c;
+	const CheckContext *cx;
+} SubstituteContext;
+
+/*
+ * A checked rule with each call of the vocabulary replaced by a parameter
+ * (one per distinct call across the rules)
+ */
+static Node *
+SubstituteVocabulary(Node *node, SubstituteContext *s)
+{
+	VocabKind	kind;
+
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, FuncExpr) && IsVocabulary(((FuncExpr *) node)->funcid, s->cx->ours, &kind))
+	{
+		RulesCache *c = s->c;
+		VocabCall	call;
+		Param	   *p = makeNode(Param);
+		int			i;
+
+		CheckVocabularyCall((FuncExpr *) node, kind, s->cx, &call);
+		for (i = 0; i < c->nvocab; i++)
+			if (c->vocab[i].kind == call.kind && c->vocab[i].feature == call.feature &&
+				c->vocab[i].window == call.window && c->vocab[i].min_events == call.min_events &&
+				c->vocab[i].periods == call.periods && c->vocab[i].type == call.type)
+				break;
+		if (i == c->nvocab)
+		{
+			c->vocab = c->vocab ? repalloc(c->vocab, (c->nvocab + 1) * sizeof(VocabCall))
+				: palloc(sizeof(VocabCall));
+			c->vocab[c->nvocab++] = call;
+		}
+		p->paramkind = PARAM_EXTERN;
+		p->paramid = i + 1;
+		p->paramtype = call.type;
+		p->paramtypmod = -1;
+		p->paramcollid = InvalidOid;
+		p->location = -1;
+		return (Node *) p;
+	}
+	return expression_tree_mutator(node, SubstituteVocabulary, s);
+}
+
+/* the call a parameter of the rules stands for */
+static VocabCall *
+ParamCall(RulesCache *c, Node *node)
+{
+	Param	   *p = (Param *) node;
+
+	if (!IsA(node, Param) || p->paramkind != PARAM_EXTERN || p->paramid < 1 || p->paramid > c->nvocab)
+		return NULL;
+	return &c->vocab[p->paramid - 1];
+}
+
+/*
+ * recency_days, tenure_days or days_since(feature) compared with a constant:
+ * it cannot fail
+ */
 static bool
-IsAtom(Node *node)
+IsAtom(Node *node, RulesCache *c)
 {
 	OpExpr	   *op = (OpExpr *) node;
 	Node	   *l,
@@ -759,7 +1307,11 @@ IsAtom(Node *node)
 		l = r;
 		r = t;
 	}
-	return IsA(r, Const) && IsA(l, Var) &&
+	if (!IsA(r, Const))
+		return false;
+	if (ParamCall(c, l) != NULL)
+		return ParamCall(c, l)->kind == VOCAB_DAYS_SINCE;
+	return IsA(l, Var) &&
 		(((Var *) l)->varattno == ScoreAttno(SCORE_RECENCY_DAYS) ||
 		 ((Var *) l)->varattno == ScoreAttno(SCORE_TENURE_DAYS));
 }
@@ -770,9 +1322,21 @@ FindAtoms(Node *node, RulesCache *c)
 {
 	if (node == NULL)
 		return false;
-	if (IsAtom(node))
+	if (IsAtom(node, c))
 	{
 		c->atoms = lappend(c->atoms, ExecInitExpr((Expr *) node, NULL));
+		return false;
+	}
+	if (IsA(node, Param))
+	{
+		VocabCall  *v = ParamCall(c, node);
+
+		if (v == NULL || v->kind == VOCAB_DAYS_SINCE)
+			c->prunable = false;	/* time outside an atom */
+		else if (v->kind == VOCAB_PERIODS_WITH)
+			c->max_window = Max(c->max_window, v->window * v->periods);
+		else
+			c->max_window = Max(c->max_window, v->window);
 		return false;
 	}
 	if (IsA(node, Var))
@@ -783,6 +1347,16 @@ FindAtoms(Node *node, RulesCache *c)
 			c->prunable = false;	/* the whole row, or time outside an atom */
 		else if (a >= ScoreAttno(SCORE_R) && a <= ScoreAttno(SCORE_RFM_CELL))
 			c->reads_rfm = true;
+		else if (a == ScoreAttno(SCORE_ACTIVE_DAYS_7))
+			c->max_window = Max(c->max_window, 7);
+		else if (a == ScoreAttno(SCORE_ACTIVE_DAYS_28))
+			c->max_window = Max(c->max_window, 28);
+		else if (a == ScoreAttno(SCORE_ACTIVE_DAYS_PREV_28))
+			c->max_window = Max(c->max_window, 56);
+		else if (a == ScoreAttno(SCORE_CURRENT_STREAK))
+			c->max_window = Max(c->max_window, 2);	/* 0 on both days when neither it nor the day before is active */
+		else if (a == ScoreAttno(SCORE_DECAYED_ACTIVITY))
+			c->cross_day = false;	/* every active day counts, less every day */
 		return false;
 	}
 	return expression_tree_walker(node, FindAtoms, c);
@@ -795,6 +1369,9 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 	RulesCache *c = palloc0(sizeof(RulesCache));
 	ArrayType  *schemes = PG_GETARG_ARRAYTYPE_P_COPY(6);
 	ArrayType  *rules = PG_GETARG_ARRAYTYPE_P_COPY(7);
+	ArrayType  *names = PG_GETARG_ARRAYTYPE_P_COPY(4);
+	CheckContext cx;
+	SubstituteContext sub;
 	Datum	   *sv,
 			   *rv;
 	bool	   *sn,
@@ -835,6 +1412,10 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 	c->schemes = palloc(Max(c->n, 1) * sizeof(char *));
 	c->rules = palloc(Max(c->n, 1) * sizeof(ExprState *));
 	c->prunable = true;
+	c->cross_day = true;
+	SetCheckContext(&cx, get_rel_namespace(relid), PointerGetDatum(names));
+	sub.c = c;
+	sub.cx = &cx;
 	level = PinSettings();
 	for (i = 0; i < c->n; i++)
 	{
@@ -845,13 +1426,23 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("arguments \"schemes\" and \"rules\" must not contain NULL")));
 		c->schemes[i] = TextDatumGetCString(sv[i]);
-		expr = PlanExpression(AnalyzeExpression(TextDatumGetCString(rv[i]), relid,
-												get_rel_namespace(relid), TEXTOID));
+		/*
+		 * a scheme's rule holds all its predicates, each one checked within
+		 * PREDICATE_MAX_LENGTH by refresh: no limit of its own
+		 */
+		expr = PlanExpression(SubstituteVocabulary(AnalyzeExpression(TextDatumGetCString(rv[i]), relid,
+																	 &cx, TEXTOID, SIZE_MAX), &sub));
 		c->rules[i] = ExecInitExpr(expr, NULL);
 		FindAtoms((Node *) expr, c);
 	}
 	AtEOXact_GUC(true, level);
 	c->econtext = CreateStandaloneExprContext();
+	/* the rules' parameters: the vocabulary's values, computed when read */
+	c->params = makeParamList(c->nvocab);
+	c->params->paramFetch = VocabularyFetch;
+	c->params->paramFetchArg = c;
+	c->econtext->ecxt_param_list_info = c->params;
+	c->names_raw = (struct varlena *) names;
 	c->slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
 	c->scores = ScoresCacheCreate(fcinfo->flinfo->fn_mcxt);
 	c->last = ScoresCacheCreate(fcinfo->flinfo->fn_mcxt);
@@ -861,7 +1452,8 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 	c->moves_cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "segment moves", ALLOCSET_SMALL_SIZES);
 	c->schemes_raw = (struct varlena *) schemes;
 	c->rules_raw = (struct varlena *) rules;
-	c->rules_fixed = get_fn_expr_arg_stable(fcinfo->flinfo, 6) && get_fn_expr_arg_stable(fcinfo->flinfo, 7);
+	c->rules_fixed = get_fn_expr_arg_stable(fcinfo->flinfo, 6) && get_fn_expr_arg_stable(fcinfo->flinfo, 7) &&
+		get_fn_expr_arg_stable(fcinfo->flinfo, 4);
 	MemoryContextSwitchTo(old);
 	return c;
 }
@@ -880,15 +1472,19 @@ RuleErrorContext(void *arg)
 			   OutputFunctionCall(&c->user_out, c->slot->tts_values[0]));
 }
 
-/* an atom's value with these recency_days and tenure_days: -1 for NULL */
+/*
+ * an atom's value with these recency_days and tenure_days, and days_since
+ * at as_of: -1 for NULL
+ */
 static int
-AtomValue(RulesCache *c, ExprState *atom, const Datum *scores)
+AtomValue(RulesCache *c, ExprState *atom, const Datum *scores, Datum behavior, TimestampTz as_of)
 {
 	bool		isnull;
 	Datum		d;
 
 	c->slot->tts_values[1 + SCORE_RECENCY_DAYS] = scores[SCORE_RECENCY_DAYS];
 	c->slot->tts_values[1 + SCORE_TENURE_DAYS] = scores[SCORE_TENURE_DAYS];
+	VocabularyFor(c, behavior, c->cur_b, as_of);
 	d = ExecEvalExpr(atom, c->econtext, &isnull);
 	return isnull ? -1 : DatumGetBool(d);
 }
@@ -896,7 +1492,9 @@ AtomValue(RulesCache *c, ExprState *atom, const Datum *scores)
 /*
  * Whether the rules give a user whose behavior is the one of the last
  * refresh what they gave then, at last_as_of with the breakpoints of c->last
- * (see the top of the file).  Only for prunable rules, on the same UTC day.
+ * (see the top of the file).  Only for prunable rules, on the same UTC day
+ * or, when the rules allow it (c->cross_day), for a user whose last event
+ * is at least c->max_window days before the last refresh's UTC day.
  */
 static bool
 Unchanged(RulesCache *c, Datum behavior, TimestampTz as_of, TimestampTz last_as_of)
@@ -908,8 +1506,13 @@ Unchanged(RulesCache *c, Datum behavior, TimestampTz as_of, TimestampTz last_as_
 				now_null[SCORE_COLUMNS];
 	ListCell   *lc;
 	int			i;
+	int32		day = BehaviorDayOf(as_of),
+				last_day = BehaviorDayOf(last_as_of);
 
 	BehaviorHeaderFromDatum(behavior, &h);
+	if (day != last_day &&
+		!(c->cross_day && day > last_day && (int64) BehaviorDayOf(h.last_seen) <= (int64) last_day - c->max_window))
+		return false;
 	ScoresTimeDependent(c->last, &h, last_as_of, was, was_null);
 	ScoresTimeDependent(c->scores, &h, as_of, now, now_null);
 	if (c->reads_rfm)
@@ -924,8 +1527,10 @@ Unchanged(RulesCache *c, Datum behavior, TimestampTz as_of, TimestampTz last_as_
 	c->slot->tts_isnull[1 + SCORE_RECENCY_DAYS] = c->slot->tts_isnull[1 + SCORE_TENURE_DAYS] = false;
 	ExecStoreVirtualTuple(c->slot);
 	c->econtext->ecxt_scantuple = c->slot;
+	/* (days_since atoms decode the behavior, once) */
+	c->cur_b = NULL;
 	foreach(lc, c->atoms)
-		if (AtomValue(c, lfirst(lc), was) != AtomValue(c, lfirst(lc), now))
+		if (AtomValue(c, lfirst(lc), was, behavior, last_as_of) != AtomValue(c, lfirst(lc), now, behavior, as_of))
 			return false;
 	return true;
 }
@@ -1165,7 +1770,8 @@ assign_segments(PG_FUNCTION_ARGS)
 	}
 
 	if (c == NULL || !(c->rules_fixed || (SameVarlena(PG_GETARG_DATUM(6), c->schemes_raw) &&
-										   SameVarlena(PG_GETARG_DATUM(7), c->rules_raw))))
+										   SameVarlena(PG_GETARG_DATUM(7), c->rules_raw) &&
+										   SameVarlena(PG_GETARG_DATUM(4), c->names_raw))))
 		fcinfo->flinfo->fn_extra = c = CompileRules(fcinfo, PG_GETARG_OID(8));
 
 	CheckTimestampArg(as_of, "as_of");
@@ -1177,7 +1783,8 @@ assign_segments(PG_FUNCTION_ARGS)
 		c->context_set = get_fn_expr_arg_stable(fcinfo->flinfo, 4) &&
 			get_fn_expr_arg_stable(fcinfo->flinfo, 5) && get_fn_expr_arg_stable(fcinfo->flinfo, 11);
 	}
-	if (!PG_GETARG_BOOL(9) && c->prunable && BehaviorDayOf(as_of) == BehaviorDayOf(last_as_of) &&
+	if (!PG_GETARG_BOOL(9) && c->prunable &&
+		(BehaviorDayOf(as_of) == BehaviorDayOf(last_as_of) || c->cross_day) &&
 		Unchanged(c, PG_GETARG_DATUM(1), as_of, last_as_of))
 	{
 		ResetExprContext(c->econtext);
@@ -1192,6 +1799,7 @@ assign_segments(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"current\" must be a jsonb object: {\"scheme\": [\"segment\", ...]}")));
 	b = BehaviorFromDatum(PG_GETARG_DATUM(1), &tmp);
+	VocabularyFor(c, PG_GETARG_DATUM(1), b, as_of);
 	slot = c->slot;
 	ExecClearTuple(slot);
 	slot->tts_values[0] = PG_GETARG_DATUM(0);
@@ -1252,4 +1860,27 @@ assign_segments(PG_FUNCTION_ARGS)
 		rsinfo->isDone = ExprMultipleResult;
 	}
 	return c->moves[0];
+}
+
+/*
+ * events_in(feature text [, window]), days_in, value_in, first_use, last_use,
+ * days_since, periods_with: the vocabulary's predicate forms.  Inside a
+ * predicate _assign_segments computes them from the user's behavior and the
+ * refresh's as_of (SubstituteVocabulary); called anywhere else there is no
+ * user nor as_of, and this says what to call instead.
+ */
+PG_FUNCTION_INFO_V1(rule_vocabulary);
+Datum
+rule_vocabulary(PG_FUNCTION_ARGS)
+{
+	char	   *name = get_func_name(fcinfo->flinfo->fn_oid);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s(feature, ...) can only be used inside a segment predicate", name ? name : "this function"),
+			 errdetail("A predicate is evaluated for each user at each refresh, as of the refresh's as_of."),
+			 errhint("In a query, call the accessor on a behavior with a feature id and an as_of, e.g. "
+					 "segmentation.events_in(p.behavior, f.id, now(), '7 days') "
+					 "FROM segmentation.profiles p, segmentation.features f WHERE f.name = 'login'.")));
+	PG_RETURN_NULL();
 }

@@ -840,6 +840,69 @@ def owner_swaps_schema_names():
     conn.close()
 
 
+def owner_swaps_schema_for_forget_user():
+    """forget_user(delete_events) checks a tracked table by OID (no trigger,
+    rule or policy of its owner) and deletes from it by name.  While it waits
+    for a lock the owner holds, the owner swaps schema names so that the old
+    name names a decoy whose DELETE trigger is theirs: the delete still goes
+    to the checked table (named after the lock; the lock it keeps leaves no
+    wait between naming and planning, and the delete is planned under the
+    guard: only the checked table), and the decoy's trigger never runs as
+    the caller (here a superuser)."""
+    conn, cur = database(events=False)
+    cur.execute(f"GRANT CREATE ON DATABASE {DB} TO regress_owner")
+    owner = as_role("regress_owner")
+    owner.execute(f"""CREATE SCHEMA app; CREATE SCHEMA evil; CREATE SCHEMA x;
+        GRANT USAGE ON SCHEMA app TO regress_admin;
+        CREATE TABLE app.events (uid bigint, ts timestamptz, ev text, amount float8);
+        INSERT INTO app.events SELECT u, '2024-01-02', 'buy', 1 FROM generate_series(1, 20) u;
+        GRANT SELECT, TRIGGER, DELETE ON app.events TO regress_admin;
+        CREATE FUNCTION x.pwn_t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {PWN_BODY} RETURN OLD; END $$;
+        CREATE TABLE evil.events (uid bigint, ts timestamptz, ev text, amount float8);
+        INSERT INTO evil.events VALUES (7, '2024-01-02', 'buy', 1);
+        CREATE TRIGGER t BEFORE DELETE ON evil.events FOR EACH ROW EXECUTE FUNCTION x.pwn_t()""")
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('app.events', 'uid', 'ts', 'ev', 'amount')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
+    hostile = connect(DB, user="regress_owner")
+    hostile.autocommit = False
+    h = hostile.cursor()
+    h.execute("LOCK TABLE app.events IN ACCESS EXCLUSIVE MODE")
+    result = {}
+
+    def run():
+        c = connect(DB)
+        try:
+            c.cursor().execute("SELECT segmentation.forget_user('7', true)")
+            result["error"] = None
+        except psycopg2.Error as e:
+            result["error"] = e.diag.message_primary
+        c.close()
+    t = threading.Thread(target=run)
+    t.start()
+    waited = False
+    for _ in range(300):
+        if one(cur, "SELECT count(*) FROM pg_locks WHERE relation = 'app.events'::regclass AND NOT granted") > 0:
+            waited = True
+            break
+        time.sleep(0.02)
+    h.execute("ALTER SCHEMA app RENAME TO app_old; ALTER SCHEMA evil RENAME TO app")
+    hostile.commit()
+    t.join()
+    check("owner: a schema renamed while forget_user(delete_events) waits: the tracked table's rows go, the decoy's trigger never runs",
+          waited and result["error"] is None and superuser_pwned(cur) == 0
+          and one(cur, "SELECT count(*) FROM app.events WHERE uid = 7") == 1
+          and one(cur, "SELECT count(*) FROM app_old.events WHERE uid = 7") == 0, (waited, result))
+    h.execute("ALTER SCHEMA app RENAME TO evil; ALTER SCHEMA app_old RENAME TO app")
+    hostile.commit()
+    hostile.close()
+    check("the guard: a delete planned on a table not checked is refused",
+          "is not one that was checked" in (error_of(cur, """SELECT segmentation._execute_guarded(
+              'DELETE FROM evil.events WHERE uid::text = $1', ARRAY['app.events'::regclass::oid], '7')""") or [""])[1]
+          and superuser_pwned(cur) == 0 and one(cur, "SELECT count(*) FROM evil.events WHERE uid = 7") == 1)
+    conn.close()
+
+
 def long_user_id_is_rejected():
     """Fifth review: one event whose text user id is too long for the index
     of profiles made every refresh fail; it is rejected like other bad events."""
@@ -1057,6 +1120,43 @@ def concurrent_writers_exactly_once():
     conn.close()
 
 
+def forget_user_in_a_tree():
+    """forget_user(delete_events) plans its delete under the guard (only the
+    checked table, the extension's own and pg_inherits): on a tracked
+    partitioned tree and an inheritance tree, the rows of every partition and
+    child go, in both roles (in replica role the capture function is fired by
+    the row trigger of each partition and child, and checks the tree in
+    pg_inherits), nothing of the user is queued; the guard still refuses any
+    other catalog."""
+    conn, cur = database(events=False)
+    cur.execute(TREE)
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('public.pev', 'uid', 'at', 'name', 'amount')")
+    admin.execute("SELECT segmentation.track('public.iev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("""INSERT INTO public.pev VALUES (1, '2024-01-01', 'buy', 1), (1500, '2024-01-01', 'buy', 2), (2, '2024-01-01', 'buy', 3);
+                   INSERT INTO public.iev_child VALUES (1, '2024-01-01', 'buy', 4, 1), (1500, '2024-01-01', 'buy', 5, 1);
+                   INSERT INTO public.iev VALUES (1, '2024-01-01', 'buy', 6), (2, '2024-01-01', 'buy', 7);
+                   SELECT segmentation.refresh(as_of => '2024-02-01')""")
+    results = [error_of(cur, "SELECT segmentation.forget_user('1', true)")]
+    cur.execute("SET session_replication_role = replica")
+    results.append(error_of(cur, "SELECT segmentation.forget_user('1500', true)"))
+    cur.execute("RESET session_replication_role")
+    left = one(cur, """SELECT array_agg(uid ORDER BY uid) FROM (SELECT uid FROM public.pev UNION ALL SELECT uid FROM public.iev) t""")
+    queued = one(cur, """SELECT count(*) FROM (SELECT user_id FROM segmentation.pending_events UNION ALL
+                         SELECT user_id FROM segmentation.dirty_users) q WHERE user_id IN (1, 1500)""")
+    check("forget_user(delete_events) on a partitioned tree and an inheritance tree, in both roles: every partition's "
+          "and child's rows go, nothing of the user is queued",
+          results == [None, None] and left == [2, 2] and queued == 0, (results, left, queued))
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("forget_user in a tree: the next refresh is incremental and equals a full one", mode == "incremental" and same, (mode, same))
+    check("the guard: pg_inherits is the one catalog it lets be planned",
+          "is not one that was checked" in (error_of(cur, """SELECT segmentation._execute_guarded(
+              'SELECT FROM pg_catalog.pg_class WHERE relname = $1', ARRAY['public.pev'::regclass::oid], 'x')""") or [""])[1]
+          and error_of(cur, """SELECT segmentation._execute_guarded(
+              'SELECT FROM pg_catalog.pg_inherits WHERE inhrelid::text = $1', ARRAY['public.pev'::regclass::oid], 'x')""") is None)
+    conn.close()
+
+
 def tree_survives_dump_and_restore():
     """pg_restore recreates the capture triggers of a partitioned tree and of
     inheritance children one by one (enabling some with ALTER TABLE, which
@@ -1094,13 +1194,40 @@ def tree_survives_dump_and_restore():
     drop_database("segmentation_ops_restored")
 
 
+def huge_values_are_rejected():
+    """Eighth review: 171,000 events of 9.99e23 for one user, each accepted
+    (under the 1e24 a value may reach), summed past the 128-bit fixed point of
+    behaviors (1.7e29) and every refresh failed, as long as the rows were
+    there. A value of 1e15 or more is now a rejected event: a sum would need
+    1.7e14 events of one user to overflow."""
+    conn, cur = database(events=False)
+    cur.execute("""CREATE TABLE public.tev (uid bigint, at timestamptz, name text, amount float8);
+                   SELECT segmentation.track('public.tev', 'uid', 'at', 'name', 'amount');
+                   INSERT INTO public.tev VALUES (1, '2024-01-01', 'buy', 1)""")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    cur.execute("""INSERT INTO public.tev SELECT 999, '2024-01-10'::timestamptz + g * interval '1 second', 'buy', 9.99e23
+                   FROM generate_series(1, 171000) g;
+                   INSERT INTO public.tev VALUES (2, '2024-01-03', 'buy', 9.99e14)""")
+    errs = [error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')"),
+            error_of(cur, "SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")]
+    cur.execute("SELECT reason, count(*) FROM segmentation.rejected_events GROUP BY 1")
+    rejected = cur.fetchall()
+    check("values of 1e15 or more are rejected events, not a sum that stops every refresh (incremental and full)",
+          errs == [None, None] and rejected == [("value is out of range (1e15 or more)", 171000)]
+          and one(cur, "SELECT segmentation.value_sum(behavior) FROM segmentation.profiles WHERE user_id = 2") == 9.99e14,
+          (errs, rejected))
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
                  untrack_and_ddl, dump_restore_renumbers, refresh_status, create_state_domain, owner_retypes_to_own_cast,
                  admin_edits_sources, row_level_security, refresh_lock, owner_plants_code_in_the_table, owner_races_the_check,
                  admin_reads_events_through_the_readout, owner_swaps_schema_names, long_user_id_is_rejected,
-                 capture_every_write_path, concurrent_writers_exactly_once, tree_survives_dump_and_restore):
+                 huge_values_are_rejected, owner_swaps_schema_for_forget_user,
+                 capture_every_write_path, concurrent_writers_exactly_once, forget_user_in_a_tree,
+                 tree_survives_dump_and_restore):
         if names and test.__name__ not in names:
             continue
         try:

@@ -11,6 +11,12 @@
   entered and the last entering the current membership; users
   without events still move when other users' events shift the RFM
   breakpoints;
+* the rule vocabulary (events_in, days_in, value_in, first_use, last_use,
+  days_since, periods_with) in random predicates selects exactly the users a
+  hand-written query over the raw events selects, the first segment a
+  product team asks for included, at as_of moving within a day and across
+  days, with late events, serial and with the pass in parallel workers; and
+  a scheme of the vocabulary keeps incremental equal to full above;
 * events committed by concurrent writers while refreshes run are counted
   exactly once; readers always see a complete state;
 * a second refresh at the same time waits for the first, and fails with an
@@ -29,7 +35,9 @@ Uses the libpq environment (PGHOST, PGPORT, PGUSER).
 import io
 import json
 import collections
+import datetime
 import random
+import re
 import select
 import subprocess
 import sys
@@ -144,15 +152,37 @@ SELECT (SELECT count(*) FROM t LEFT JOIN segmentation.memberships m USING (schem
 """
 
 
+VOCAB_CALL = re.compile(r"segmentation\.(events_in|days_in|value_in|days_since|periods_with|first_use|last_use)\('((?:[^']|'')*)'::text")
+
+
+def accessor_sql(cur, predicate):
+    """A checked predicate with each call of the rule vocabulary written as
+    the behavior accessor of the same name (feature id, the run's as_of),
+    over columns _b (the behavior) and _as_of."""
+    cur.execute("SELECT name, id FROM segmentation.features")
+    ids = dict(cur.fetchall())
+    ids["*"] = -1
+
+    def call(m):
+        fid = ids[m.group(2).replace("''", "'")]
+        as_of = "" if m.group(1) in ("first_use", "last_use") else ", _as_of"
+        return f"segmentation.{m.group(1)}(_b, {fid}{as_of}"
+    return VOCAB_CALL.sub(call, predicate)
+
+
 def segments_match_sql(cur):
     """Users whose current segment in some scheme is not the one the scheme's
-    predicates give when evaluated in plain SQL over segmentation.scores."""
-    cur.execute("""SELECT scheme, string_agg(format(' WHEN (%s) THEN %L', checked_predicate, name), '' ORDER BY priority DESC, name)
+    predicates give when evaluated in plain SQL over segmentation.scores (the
+    rule vocabulary through the behavior accessors)."""
+    cur.execute("""SELECT scheme, array_agg(checked_predicate ORDER BY priority DESC, name), array_agg(name ORDER BY priority DESC, name)
                    FROM segmentation.segments GROUP BY scheme ORDER BY scheme""")
     wrong = 0
-    for scheme, whens in cur.fetchall():
+    for scheme, predicates, names in cur.fetchall():
+        whens = "".join(cur.mogrify(f" WHEN ({accessor_sql(cur, p)}) THEN %s", (n,)).decode() for p, n in zip(predicates, names))
         wrong += one(cur, f"""SELECT count(*) FROM (SELECT user_id, CASE{whens} ELSE 'unsegmented' END AS segment
-                                                    FROM segmentation.scores) e
+                                                    FROM (SELECT s.*, p.behavior AS _b, c.as_of AS _as_of
+                                                          FROM segmentation.scores s JOIN segmentation.profiles p USING (user_id),
+                                                               segmentation.score_context c) s) e
                              FULL JOIN (SELECT * FROM segmentation.memberships WHERE scheme = %s) m USING (user_id)
                              WHERE e.segment IS DISTINCT FROM m.segment""", (scheme,))
     return wrong
@@ -176,6 +206,14 @@ def property_incremental_equals_full(seed, uid_type, parallel=False):
     cur.execute("""SELECT segmentation.define_segment('clock', 'hot', 'recency_days < 0.4', 3),
                           segmentation.define_segment('clock', 'settled', 'tenure_days >= 7.3 AND recency_days <= 2.2', 2),
                           segmentation.define_segment('clock', 'warm', '1.5 > recency_days', 1)""")
+    # the rule vocabulary: windows that move with the day, days_since that
+    # moves within it, periods, all-time counts and first/last use
+    cur.execute("""SELECT segmentation.define_segment('vocab', 'seed', $$events_in('search', '7 days') >= 3 AND events_in('buy', '7 days') >= 1$$, 6),
+                          segmentation.define_segment('vocab', 'fresh', $$days_since('buy') < 1.3 AND value_in('buy', '4 days') > 20.005$$, 5),
+                          segmentation.define_segment('vocab', 'habit', $$periods_with('search', 2, '2 days', 3) >= 2$$, 4),
+                          segmentation.define_segment('vocab', 'regular', $$events_in('*', '3 days') >= 4 OR days_in('search', '10 days') >= 3$$, 3),
+                          segmentation.define_segment('vocab', 'old', $$first_use('*') < '2024-01-08' AND last_use('search') > '2024-01-20'$$, 2),
+                          segmentation.define_segment('vocab', 'lapsed', $$days_since('search') > 6.5 AND events_in('search') >= 3$$, 1)""")
     day = 0
     for step in range(8):
         day += rnd.randrange(1, 10)
@@ -237,6 +275,122 @@ def check_refresh(cur, conn, label, check_plan, day, hour):
     check(f"{label}: profiles equal a recompute from the source",
           incremental.split(",")[0].strip("(") == expected, (incremental, expected))
     check(f"{label}: incremental state equals a full refresh", incremental == full, (incremental, full))
+
+
+# the features of vocabulary_against_raw_events, and the event names of each
+VOCAB_FEATURES = {"login": ["login"], "core_workflow": ["create_report", "share_report"], "buy": ["buy"]}
+VOCAB_EVENTS = ["login", "login", "login", "create_report", "share_report", "buy", "view"]
+
+
+VOCAB_KINDS = ["events", "events_all", "days", "days_all", "value", "value_all", "first", "last", "since", "periods"]
+
+
+def vocab_case(rnd, kinds=VOCAB_KINDS):
+    """A random predicate of the rule vocabulary (of one of kinds) and the
+    same question as a HAVING clause over the raw events of one user
+    (columns at, day, today, as_of, name, amount)."""
+    f = rnd.choice(list(VOCAB_FEATURES) + ["*"])
+    feat = "true" if f == "*" else "name IN (" + ", ".join(f"'{e}'" for e in VOCAB_FEATURES[f]) + ")"
+    n = rnd.choice([1, 2, 3, 7, 10, 28, 40])
+    win = f"day > today - {n} AND day <= today"
+    kind = rnd.choice(kinds)
+    if kind == "events":
+        t = rnd.randrange(1, 5)
+        return f"events_in('{f}', '{n} days') >= {t}", f"count(*) FILTER (WHERE {feat} AND {win}) >= {t}"
+    if kind == "events_all":
+        t = rnd.randrange(1, 12)
+        return f"events_in('{f}') >= {t}", f"count(*) FILTER (WHERE {feat}) >= {t}"
+    if kind == "days":
+        t = rnd.randrange(1, 5)
+        return f"days_in('{f}', '{n} days') >= {t}", f"count(DISTINCT day) FILTER (WHERE {feat} AND {win}) >= {t}"
+    if kind == "days_all":
+        t = rnd.randrange(1, 8)
+        return f"days_in('{f}') < {t}", f"count(DISTINCT day) FILTER (WHERE {feat}) < {t}"
+    if kind == "value":
+        t = rnd.randrange(0, 60) + 0.005
+        return f"value_in('{f}', '{n} days') > {t}", f"coalesce(sum(amount) FILTER (WHERE {feat} AND {win}), 0) > {t}"
+    if kind == "value_all":
+        t = rnd.randrange(0, 200) + 0.005
+        return f"value_in('{f}') <= {t}", f"coalesce(sum(amount) FILTER (WHERE {feat}), 0) <= {t}"
+    ts = (datetime.datetime(2024, 1, 1) + datetime.timedelta(hours=rnd.randrange(0, 50 * 24))).strftime("%Y-%m-%d %H:%M+00")
+    if kind == "first":
+        return f"first_use('{f}') < '{ts}'", f"min(at) FILTER (WHERE {feat}) < '{ts}'"
+    if kind == "last":
+        return f"last_use('{f}') >= '{ts}' OR last_use('{f}') IS NULL", \
+            f"max(at) FILTER (WHERE {feat}) >= '{ts}' OR count(*) FILTER (WHERE {feat}) = 0"
+    if kind == "since":
+        x = f"{rnd.randrange(0, 200) / 10 + 0.0137:.4f}"
+        return f"days_since('{f}') {'<' if rnd.random() < 0.5 else '>'} {x}", None
+    m, period, periods, t = rnd.choice([0, 1, 1, 2, 2, 3]), rnd.choice([1, 2, 3, 7]), rnd.randrange(1, 6), rnd.randrange(1, 4)
+    return (f"periods_with('{f}', {m}, '{period} days', {periods}) >= {t}",
+            f"""(SELECT count(*) FROM generate_series(0, {periods - 1}) k
+                 WHERE (SELECT count(*) FROM ev x WHERE x.uid = e.uid AND {feat.replace('name', 'x.name')}
+                          AND x.at::date > today - {period} * (k + 1) AND x.at::date <= today - {period} * k) >= {m}) >= {t}""")
+
+
+def vocabulary_against_raw_events(seed, parallel=False, kinds=None):
+    """Random predicates of the rule vocabulary select, at each refresh, the
+    users a hand-written query over the raw events selects; the first
+    segment a product team asks for too.  With kinds, the predicates are of
+    those kinds only, and without the first segment (so that their windows
+    decide which users a refresh on a later day may skip)."""
+    rnd = random.Random(seed)
+    conn, cur = fresh_database("segmentation_pipeline")
+    if parallel:
+        for st in PARALLEL:
+            cur.execute(st)
+    cur.execute("CREATE TABLE ev (uid bigint, at timestamptz, name text, amount numeric)")
+    cur.execute("SELECT segmentation.track('ev', 'uid', 'at', 'name', 'amount')")
+    for name, events in VOCAB_FEATURES.items():
+        cur.execute("SELECT segmentation.define_feature(%s, %s)", (name, events))
+    cases = {"seed": ("events_in('login', '7 days') >= 3 AND events_in('core_workflow', '7 days') >= 1",
+                      "count(*) FILTER (WHERE name = 'login' AND day > today - 7 AND day <= today) >= 3 AND "
+                      "count(*) FILTER (WHERE name IN ('create_report', 'share_report') AND day > today - 7 AND day <= today) >= 1")}
+    if kinds:
+        cases = {}
+    for k in range(24 if kinds is None else 8):
+        cases[f"s{k}"] = vocab_case(rnd, kinds or VOCAB_KINDS)
+    for scheme, (predicate, _) in cases.items():
+        cur.execute("SELECT segmentation.define_segment(%s, 'yes', %s)", (scheme, predicate))
+
+    def add_events(n, day0, days):
+        rows = []
+        for _ in range(n):
+            late = rnd.random() < 0.15
+            day = rnd.randrange(0, day0 + days) if late else day0 + rnd.randrange(0, days)
+            name = rnd.choice(VOCAB_EVENTS)
+            amount = f"{rnd.randrange(1, 3000) / 100:.2f}" if name == "buy" or rnd.random() < 0.05 else None
+            rows.append((str(rnd.randrange(1, 81)), day * 86400 + rnd.randrange(0, 86400), name, amount))
+        insert_rows(cur, rows, "multi")
+
+    hours = 10 * 24 + rnd.randrange(0, 24)
+    add_events(1500, 0, 10)
+    for step in range(8):
+        day = hours // 24
+        as_of = one(cur, "SELECT '2024-01-01 00:00+00'::timestamptz + %s * interval '1 hour'", (hours,))
+        cur.execute("SELECT segmentation.refresh(%s, %s)", (step == 4, as_of))
+        for scheme, (predicate, having) in cases.items():
+            if having is None:      # days_since: the same comparison of as_of - last use
+                f = re.search(r"'(.*?)'", predicate).group(1)
+                op, x = predicate.split(")")[1].split()
+                feat = "true" if f == "*" else "name IN (" + ", ".join(f"'{e}'" for e in VOCAB_FEATURES[f]) + ")"
+                having = f"extract(epoch FROM as_of - max(at) FILTER (WHERE {feat})) / 86400 {op} {x}"
+            wrong = one(cur, f"""
+                WITH e AS (SELECT uid, at, at::date AS day, %(as_of)s::timestamptz::date AS today, %(as_of)s::timestamptz AS as_of,
+                                  name, coalesce(amount, 0) AS amount FROM ev),
+                     want AS (SELECT uid FROM e GROUP BY uid, today, as_of HAVING {having}),
+                     got AS (SELECT user_id AS uid FROM segmentation.memberships WHERE scheme = %(scheme)s AND segment = 'yes')
+                SELECT count(*) FROM (SELECT * FROM want EXCEPT SELECT * FROM got) a
+                     FULL JOIN (SELECT * FROM got EXCEPT SELECT * FROM want) b ON false""", {"as_of": as_of, "scheme": scheme})
+            members = one(cur, "SELECT count(*) FROM segmentation.memberships WHERE scheme = %s AND segment = 'yes'", (scheme,))
+            check(f"vocabulary seed {seed}{' parallel' if parallel else ''} step {step}: {predicate} "
+                  f"selects the users the SQL over the events selects ({members})", wrong == 0, wrong)
+        # then: the same day hours later, or a later day; with new events or not
+        if rnd.random() < 0.6:
+            add_events(rnd.randrange(20, 200), day, 2)
+        hours += rnd.choice([1, 5, 11, 24, 30, 50, 130, 300])
+    cur.execute("DROP EXTENSION segmentation CASCADE")
+    conn.close()
 
 
 def unchanged_users_follow_the_breakpoints():
@@ -517,6 +671,9 @@ def pg_cron():
 def main():
     for seed, t, parallel in ((1, "bigint", False), (2, "text", False), (3, "bigint", True)):
         property_incremental_equals_full(seed, t, parallel)
+    for seed, parallel, kinds in ((4, False, None), (5, True, None), (6, False, ["events", "days", "value", "since"]),
+                                  (8, False, ["periods", "first", "last", "events_all"])):
+        vocabulary_against_raw_events(seed, parallel, kinds)
     unchanged_users_follow_the_breakpoints()
     concurrency()
     failures_and_notify()

@@ -25,10 +25,14 @@ ACCEPTED = [
      "%4$s is a regclass (quoted by its output function), %6$s the SQL of _sources_sql() (regclasses and %I names)"),
     ("_install_capture", r"text type variable is not sanitized", r"CREATE (OR REPLACE )?FUNCTION %1\$s\(\) RETURNS trigger",
      "%1$s is built with format('segmentation.%I'), %6$s with %I, %7$s is a regclass; columns go through %I"),
-    ("refresh", r"text type variable is not sanitized", r"CREATE TEMP TABLE _(batch|gone) \(user_id %s",
+    ("refresh", r"text type variable is not sanitized", r"CREATE TEMP TABLE _(batch|gone|funnel_batch) \(user_id %s",
      "%s is sources.user_type, a regtype rendered (quoted) by its output function"),
-    ("refresh", r'relation "_(batch|gone|moved)" does not exist', None,
+    ("refresh", r'relation "_(batch|gone|moved|funnel_batch)" does not exist', None,
      "temporary tables created by EXECUTE earlier in the same run (their user id type is the source's)"),
+    ("define_funnel", r'name of parameter "window" is reserved keyword', None,
+     "DESIGN's signature, define_funnel(name, steps, window, modes), as window_funnel's argument; the body quotes it"),
+    ("_refresh_funnels", r'relation "_(batch|funnel_batch)" does not exist', None,
+     "refresh's temporary tables, created by EXECUTE in the run that calls it (their user id type is the source's)"),
     ("schedule_refresh", r'schema "cron" does not exist', None,
      "pg_cron lives in the one database named by cron.database_name; the function checks for it before use"),
     ("_refresh_status", r'relation "cron\.job" does not exist|unmodified OUT variable "schedule"', None,
@@ -59,6 +63,7 @@ cur.execute("""
     SELECT segmentation.track('public.events', 'user_id', 'ts', 'event', 'amount');
     SELECT segmentation.define_feature('viewing', '{view}');
     SELECT segmentation.use_preset('rfm');
+    SELECT segmentation.define_funnel('f', '{viewing, viewing}', '1 day');
     SELECT segmentation.define_experiment('exp', 'public.assignments', 'user_id', 'variant', 'assigned_at',
                                           control => 'control', conversion_event => 'purchase');
     SELECT segmentation.refresh(as_of => '2024-02-01');

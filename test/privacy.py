@@ -21,6 +21,15 @@
   total is known (a scheme; the segments of an (all) row) the suppressed
   cells are none, or two or more holding min_cell_size users together, or
   all of them; the true counts come from min_cell_size 0.
+* Differencing, each derivation done as the reader (doc/privacy.md, "What
+  is guaranteed"): exact linear algebra over every sum identity of each
+  view (lifecycle's statuses from one period to the next, the (new) and
+  (gone) moves of a day in two schemes, the (all) rows, the members of the
+  segments experiment_lift does not list) finds no suppressed cell; arm
+  sizes tried in srm_test do not give srm_p_value's suppressed arm; the
+  q-values, heterogeneity and homogeneity p-values are those of the rows
+  shown; two schemes whose segments are two users apart do not give those
+  users' count and mean.
 * pg_dump and restore keep the key (dumped as extension configuration):
   the same pseudonyms, and a forgotten user stays forgotten through a full
   refresh of the restored database.
@@ -105,6 +114,8 @@ def load(cur, rnd, users, days):
     for uid in (FORGET, OPTOUT, VICTIM):
         for d in (1, 3, 8, 20):
             rows.append((uid, "2024-01-01 00:00+00", d, "buy", 7.0))
+    for uid in (FORGET, OPTOUT):   # (in the funnel view -> buy)
+        rows.append((uid, "2024-01-01 00:00+00", 0, "view", None))
     cur.executemany("INSERT INTO ev VALUES (%s, %s::timestamptz + %s * interval '1 day', %s, %s)", rows)
 
 
@@ -247,8 +258,13 @@ def erase_and_opt_out(cur):
                   {"u": OPTOUT})
     check("opted out: in no membership, history, transition, user_scores row or member list", nowhere == 0, nowhere)
     found, _ = traces(cur, str(OPTOUT))
-    check("opted out: the id is only in profiles (the behavior kept for opt_in)",
-          [(r, c) for r, c, _ in found] == [("segmentation.profiles", "user_id")], found)
+    check("opted out: the id is only in profiles and the funnel state (kept for opt_in)",
+          [(r, c) for r, c, _ in found] == [("segmentation._funnel_state", "user_id"), ("segmentation.profiles", "user_id")], found)
+    cur.execute("SELECT segmentation.set_setting('min_cell_size', '0')")
+    in_funnel = one(cur, "SELECT users FROM segmentation.funnel_conversion WHERE scheme = 'value' AND segment = '(all)' AND step = 1")
+    cur.execute("SELECT segmentation.set_setting('min_cell_size', NULL)")
+    with_buy = one(cur, "SELECT count(DISTINCT uid) FROM ev WHERE name = 'view' AND uid NOT IN (%s, %s)", (FORGET, OPTOUT))
+    check("funnel_conversion: the forgotten and the opted-out user are not counted", in_funnel == with_buy, (in_funnel, with_buy))
     # the readout counts neither: its (all) rows hold the assigned users but those two
     assigned = one(cur, "SELECT count(DISTINCT uid) FROM ab WHERE uid NOT IN (%s, %s)", (FORGET, OPTOUT))
     cur.execute("SELECT segmentation.set_setting('min_cell_size', '0')")
@@ -297,6 +313,9 @@ def surfaces():
          lambda r: (r[0], r[2]), lambda r: r[1] == "(all)"),
         ("validate_segments", "SELECT * FROM segmentation.validate_segments('value', '2024-01-20', '7 days')", 1, [1, 2, 3, 4, 5, 6, 7],
          lambda r: (), lambda r: False),
+        # (a funnel's cell is a segment's users at step 1: all its steps are suppressed with it)
+        ("funnel_conversion", "SELECT * FROM segmentation.funnel_conversion WHERE step = 1 ORDER BY 1, 2, 3", 5, [5, 6, 7, 8],
+         lambda r: (r[0], r[1]), lambda r: r[2] == "(all)"),
     ]
 
 
@@ -322,8 +341,11 @@ def small_cells(cur):
         # (experiment_lift's targetable_users, the segment's members now, is a
         # cell of its own: NULL when fewer than K, whatever the row)
         last = -2 if name == "experiment_lift" else -1
+        # (what pools several rows pools the rows shown only: differencing() checks it)
+        pooled = {"experiment_lift": {15, 16, 17, 21, 24}, "validate_segments": {7, 8}}.get(name, set())
         check(f"{name}: a row shown shows the true numbers",
-              all(r[:last] == t[:last] for r, t in zip(rows, true_rows) if not r[-1]))
+              all([x for i, x in enumerate(r[:last]) if i not in pooled] == [x for i, x in enumerate(t[:last]) if i not in pooled]
+                  for r, t in zip(rows, true_rows) if not r[-1]))
         if name == "experiment_lift":
             check("experiment_lift: targetable_users of fewer than K users is NULL",
                   all(r[-2] is None for r, t in zip(rows, true_rows) if t[-2] is not None and t[-2] < K))
@@ -338,15 +360,370 @@ def small_cells(cur):
                   not forced and alone, forced[:3])
         # complementary suppression: within a group (whose total is known),
         # the suppressed cells are none, or all, or two or more holding K together
+        # (an (all) row is a cell of its group: when it is suppressed too, the
+        # group's total is not known)
         groups = {}
         for r, t in zip(rows, true_rows):
-            if not is_all(r):
-                groups.setdefault(group(r), []).append((r[-1], t[ucol]))
+            groups.setdefault(group(r), []).append((r[-1], t[ucol]))
         bad = [g for g, cells in groups.items()
                if any(s for s, _ in cells) and not all(s for s, _ in cells)
                and (sum(1 for s, _ in cells if s) < 2 or sum(u for s, u in cells if s) < K)]
         check(f"{name}: no suppressed cell can be found from its group's total ({len(groups)} groups)", not bad, bad[:3])
     cur.execute("SELECT segmentation.set_setting('min_cell_size', NULL)")
+
+
+# -------------------------------------------------------------------------
+# Differencing: what a reader derives from one view (doc/privacy.md, "What
+# is guaranteed").  Each check below is the attack, done as the reader, and
+# fails when it recovers a suppressed count.
+
+PRIME = (1 << 61) - 1
+
+
+def determined(equations, known):
+    """The unknowns a linear system pins down.  equations: dicts {var: coef},
+    each meaning sum(coef * var) = 0; known: the vars the reader sees.  Exact
+    reduced row echelon form over GF(2^61 - 1) (coefficients are small
+    integers): an unknown is determined when some row of it is that unknown
+    alone."""
+    pivots = {}
+    for eq in equations:
+        row = {}
+        for v, c in eq.items():
+            if v not in known:
+                row[v] = (row.get(v, 0) + c) % PRIME
+        row = {v: c for v, c in row.items() if c}
+        while True:
+            hit = next((v for v in row if v in pivots), None)
+            if hit is None:
+                break
+            c = row[hit]
+            for v, pc in pivots[hit].items():
+                x = (row.get(v, 0) - c * pc) % PRIME
+                if x:
+                    row[v] = x
+                else:
+                    row.pop(v, None)
+        if not row:
+            continue
+        piv = min(row, key=repr)
+        inv = pow(row[piv], PRIME - 2, PRIME)
+        row = {v: c * inv % PRIME for v, c in row.items()}
+        for prow in pivots.values():
+            if piv in prow:
+                c = prow[piv]
+                for v, rc in row.items():
+                    x = (prow.get(v, 0) - c * rc) % PRIME
+                    if x:
+                        prow[v] = x
+                    else:
+                        prow.pop(v, None)
+        pivots[piv] = row
+    return {v for v, row in pivots.items() if len(row) == 1}
+
+
+def as_reader(cur, sql, args=None):
+    cur.execute("SET ROLE regress_priv_reader")
+    cur.execute(sql, args)
+    rows = cur.fetchall()
+    cur.execute("RESET ROLE")
+    return rows
+
+
+def truth(cur, sql, args=None):
+    cur.execute("SELECT segmentation.set_setting('min_cell_size', '0')")
+    cur.execute(sql, args)
+    rows = cur.fetchall()
+    cur.execute("SELECT segmentation.set_setting('min_cell_size', %s)", (str(K),))
+    return rows
+
+
+def linear_attack(cur, name, sql, key, ucol, identities):
+    """As the reader: every exact sum identity of the view (identities(cells)
+    gives them as equations over cell keys and unknown totals), the cells
+    shown substituted: is a suppressed cell, or an unlisted remainder of
+    1 to K - 1 users, determined?"""
+    rows = as_reader(cur, sql)
+    true_rows = {key(r): r[ucol] for r in truth(cur, sql)}
+    cells = {key(r): (r[ucol] if not r[-1] else None) for r in rows}
+    known = {k for k, v in cells.items() if v is not None}
+    eqs, remainders = identities(cells)
+    found = determined(eqs, known)
+    leaked = sorted((k, true_rows[k]) for k in found if k in cells and k not in known)
+    leaked += sorted((k, remainders[k]) for k in found if k in remainders and 0 < remainders[k] < K)
+    suppressed = sum(1 for v in cells.values() if v is None)
+    check(f"{name}: no suppressed cell follows from the view's sum identities ({len(eqs)} identities, "
+          f"{suppressed} suppressed of {len(cells)})", not leaked and suppressed > 0, leaked[:4])
+
+
+def lifecycle_identities(period):
+    step = {"day": 1, "week": 7}[period]
+
+    def identities(cells):
+        eqs = []
+        groups = {}
+        for (p, seg, st) in cells:
+            if seg != "(all)":
+                groups.setdefault((p, st), []).append((p, seg, st))
+        for (p, st), members in groups.items():
+            eq = {m: 1 for m in members}
+            eq[(p, "(all)", st)] = -1
+            eqs.append(eq)
+        # users active in a period are returning or dormant in the next:
+        # new + returning + resurrecting (t - 1) = returning + dormant (t)
+        periods = sorted({p for p, _, _ in cells})
+        import datetime
+        t = periods[0]
+        while t <= periods[-1]:
+            prev = t - datetime.timedelta(days=step)
+            eq = {}
+            for st in ("new", "returning", "resurrecting"):
+                eq[(prev, "(all)", st)] = 1
+            eq[(t, "(all)", "returning")] = eq.get((t, "(all)", "returning"), 0) - 1
+            eq[(t, "(all)", "dormant")] = -1
+            # a cell with no row holds 0 users: known
+            eqs.append({k: c for k, c in eq.items() if k in cells})
+            t += datetime.timedelta(days=step)
+        return eqs, {}
+    return identities
+
+
+def all_rows_identities(group_of, all_of):
+    """Cells whose group adds up to an (all) cell (group_of(cell) -> group,
+    all_of(group) -> the (all) cell's key)."""
+    def identities(cells):
+        groups = {}
+        for k in cells:
+            g = group_of(k)
+            if g is not None:
+                groups.setdefault(g, []).append(k)
+        eqs = []
+        for g, members in groups.items():
+            eq = {m: 1 for m in members}
+            eq[all_of(g)] = -1
+            eqs.append(eq)
+        return eqs, {}
+    return identities
+
+
+def summary_identities(cells):
+    # every user is in every scheme: the segments of each scheme add up to one total
+    eqs = {}
+    for (scheme, seg) in cells:
+        eqs.setdefault(scheme, {("total",): -1})[(scheme, seg)] = 1
+    return list(eqs.values()), {}
+
+
+def migration_identities(cells):
+    # a new user makes a (new) move in every scheme, a gone user a (gone) move:
+    # per day, the (new) moves of each scheme add up to one number, the (gone) ones too
+    eqs = {}
+    for (scheme, frm, to, day) in cells:
+        if frm == "(new)":
+            eqs.setdefault((scheme, day, "new"), {("new", day): -1})[(scheme, frm, to, day)] = 1
+        if to == "(gone)":
+            eqs.setdefault((scheme, day, "gone"), {("gone", day): -1})[(scheme, frm, to, day)] = 1
+    return list(eqs.values()), {}
+
+
+def differencing(cur):
+    """The sixth review's three open paths, and the other derivations from one
+    view, each performed as the reader."""
+    # 1. sum identities of each view, linear algebra on what is shown
+    linear_attack(cur, "segment_summary", "SELECT * FROM segmentation.segment_summary",
+                  lambda r: (r[0], r[1]), 2, summary_identities)
+    linear_attack(cur, "segment_migration", "SELECT * FROM segmentation.segment_migration",
+                  lambda r: (r[0], r[1], r[2], r[3]), 4, migration_identities)
+    linear_attack(cur, "lifecycle (day)", "SELECT * FROM segmentation.lifecycle('day', 'value')",
+                  lambda r: (r[0], r[1], r[2]), 3, lifecycle_identities("day"))
+    linear_attack(cur, "lifecycle (week)", "SELECT * FROM segmentation.lifecycle('week', 'activity')",
+                  lambda r: (r[0], r[1], r[2]), 3, lifecycle_identities("week"))
+    linear_attack(cur, "lifecycle (day, no scheme)", "SELECT * FROM segmentation.lifecycle('day')",
+                  lambda r: (r[0], r[1], r[2]), 3, lifecycle_identities("day"))
+    linear_attack(cur, "stickiness", "SELECT * FROM segmentation.stickiness('week', 'value')",
+                  lambda r: (r[0], r[1], r[2]), 3,
+                  all_rows_identities(lambda k: (k[0], k[2]) if k[1] != "(all)" else None,
+                                      lambda g: (g[0], "(all)", g[1])))
+    linear_attack(cur, "retention_matrix", "SELECT DISTINCT cohort, segment, cohort_users, suppressed FROM segmentation.retention_matrix('day', 'value')",
+                  lambda r: (r[0], r[1]), 2,
+                  all_rows_identities(lambda k: k[0] if k[1] != "(all)" else None, lambda g: (g, "(all)")))
+    linear_attack(cur, "experiment_lift (arms)", "SELECT * FROM segmentation.experiment_lift",
+                  lambda r: (r[0], r[1], r[2], r[3]), 4,
+                  lambda cells: (all_rows_identities(lambda k: (k[0], k[1], k[3]) if k[2] != "(all)" else None,
+                                                     lambda g: (g[0], g[1], "(all)", g[2]))(cells)[0]
+                                 # the (all) arm is the same users in every scheme
+                                 + [{k: 1, ("all", k[0], k[3]): -1} for k in cells if k[2] == "(all)"]
+                                 # and value's rare is copy's rare too
+                                 + [{k: 1, (k[0], "copy", "rare too", k[3]): -1} for k in cells
+                                    if k[1:3] == ("value", "rare") and (k[0], "copy", "rare too", k[3]) in cells], {}))
+
+    # experiment_lift.targetable_users: the segments listed, the (all) row, and
+    # what the listed ones leave out (the segments nobody was assigned in)
+    rows = as_reader(cur, "SELECT experiment, scheme, segment, targetable_users FROM segmentation.experiment_lift")
+    true_t = {}
+    for e, s, seg, t in truth(cur, "SELECT DISTINCT experiment, scheme, segment, targetable_users FROM segmentation.experiment_lift"):
+        true_t[(e, s, seg)] = t
+    cells = {(e, s, seg): t for e, s, seg, t in rows if seg != "(unknown)"}
+    eqs, rest = {}, {}
+    for (e, s, seg) in cells:
+        if seg != "(all)":
+            eqs.setdefault((e, s), {(e, s, "(all)"): -1, ("rest", e, s): 1})[(e, s, seg)] = 1
+    # (value's rare is copy's rare too; rest: the members of the segments not listed)
+    eqs = list(eqs.values()) + [{(e, "value", "rare"): 1, (e, "copy", "rare too"): -1} for e in {k[0] for k in cells}
+                                if (e, "value", "rare") in cells and (e, "copy", "rare too") in cells]
+    for (e, s) in {k[:2] for k in cells}:
+        rest[("rest", e, s)] = true_t[(e, s, "(all)")] - sum(true_t[k] for k in cells if k[:2] == (e, s) and k[2] != "(all)")
+    known = {k for k, v in cells.items() if v is not None}
+    found = determined(eqs, known)
+    leaked = [(k, true_t[k]) for k in found if k in cells] + [(k, rest[k]) for k in found if k in rest and 0 < rest[k] < K]
+    check("experiment_lift: targetable_users of no segment, nor the users of the segments it does not list, "
+          f"follow from the (all) row ({len(rest)} groups)", not leaked, leaked[:4])
+
+    # 2. srm_p_value on a row shown, computed from every arm of the segment: try
+    # arm sizes in the public srm_test until it gives the p-value shown
+    rows = as_reader(cur, """SELECT experiment, scheme, segment, variant, users, srm_p_value FROM segmentation.experiment_lift
+                             ORDER BY experiment, scheme, segment, variant""")
+    true_n = {(r[0], r[1], r[2], r[3]): r[4] for r in truth(cur, "SELECT * FROM segmentation.experiment_lift")}
+    variants = {}
+    for e, s, seg, v, n, p in rows:
+        variants.setdefault(e, set()).add(v)
+    groups = {}
+    for e, s, seg, v, n, p in rows:
+        groups.setdefault((e, s, seg), []).append((v, n, p))
+    tried, recovered = 0, []
+    for (e, s, seg), arms in groups.items():
+        p = next((p for _, _, p in arms if p is not None), None)
+        hidden = [v for v, n, _ in arms if n is None]
+        if p is None or len(hidden) != 1:
+            continue
+        tried += 1
+        order = sorted(variants[e])
+        sizes = {v: n for v, n, _ in arms}
+        counts = ", ".join("n" if v == hidden[0] else str(sizes.get(v) or 0) for v in order)
+        cur.execute("SET ROLE regress_priv_reader")
+        cur.execute(f"""SELECT n FROM generate_series(0, 5000) n
+                        WHERE segmentation.srm_test(ARRAY[{counts}]::bigint[], array_fill(1.0::float8, ARRAY[{len(order)}])) = %s""", (p,))
+        found = [x for (x,) in cur.fetchall()]
+        cur.execute("RESET ROLE")
+        if found == [true_n[(e, s, seg, hidden[0])]]:
+            recovered.append(((e, s, seg, hidden[0]), found[0]))
+    check(f"experiment_lift: srm_p_value gives no suppressed arm's size ({tried} segments tried)",
+          not recovered, recovered[:4])
+
+    # 3. statistics pooled over a group show nothing of a suppressed cell: the
+    # heterogeneity p-value pools the segments of a variant, the q-values the
+    # p-values of an experiment and scheme (a double-precision p-value of a few
+    # small counts pins them down, as srm_p_value did above)
+    cur.execute("SET ROLE regress_priv_reader")
+    cur.execute("SELECT * FROM segmentation.experiment_lift")
+    cols = [d.name for d in cur.description]
+    lift = [dict(zip(cols, r)) for r in cur.fetchall()]
+    cur.execute("RESET ROLE")
+    controls = {r["experiment"]: "control" for r in lift}
+    bad = []
+    for r in lift:
+        if r["heterogeneity_p_value"] is None:
+            continue
+        pooled = [x for x in lift if (x["experiment"], x["scheme"], x["variant"]) == (r["experiment"], r["scheme"], r["variant"])
+                  and x["segment"] not in ("(all)", "(unknown)")]
+        shown = [x for x in pooled if not x["suppressed"]]
+        cur.execute("SELECT segmentation.cochran_q_test(%s::float8[], %s::float8[])",
+                    ([x["abs_lift"] for x in shown],
+                     [x["control_rate"] * (1 - x["control_rate"]) / next(y["users"] for y in lift if (y["experiment"], y["scheme"], y["segment"], y["variant"]) == (x["experiment"], x["scheme"], x["segment"], controls[x["experiment"]]))
+                      + x["conversion_rate"] * (1 - x["conversion_rate"]) / x["users"] for x in shown]))
+        want = cur.fetchone()[0]
+        if want is None or abs(want - r["heterogeneity_p_value"]) > 1e-9:
+            bad.append((r["experiment"], r["scheme"], r["segment"], r["variant"], r["heterogeneity_p_value"], want))
+    check("experiment_lift: heterogeneity_p_value pools the segments shown only", not bad, bad[:3])
+    bad = []
+    for col, pcol in (("q_value", "p_value"), ("revenue_q_value", "revenue_p_value")):
+        fams = {}
+        for r in lift:
+            if r["segment"] != "(all)" and r["variant"] != controls[r["experiment"]] and not r["suppressed"]:
+                fams.setdefault((r["experiment"], r["scheme"]), []).append(r)
+        for fam in fams.values():
+            fam.sort(key=lambda x: (x["segment"], x["variant"]))
+            cur.execute("SELECT segmentation.bh_adjust(%s::float8[])", ([x[pcol] for x in fam],))
+            want = cur.fetchone()[0]
+            bad += [(x["experiment"], x["scheme"], x["segment"], col, x[col], w) for x, w in zip(fam, want)
+                    if (x[col] is None) != (w is None) or (w is not None and abs(x[col] - w) > 1e-12)]
+        bad += [(r["experiment"], r["segment"], col) for r in lift if r["suppressed"] and r[col] is not None]
+    check("experiment_lift: q_value and revenue_q_value adjust the p-values shown only", not bad, bad[:3])
+    bad = [(r["experiment"], r["scheme"], r["segment"]) for r in lift if r["srm_p_value"] is not None
+           and any(x["suppressed"] for x in lift if (x["experiment"], x["scheme"], x["segment"]) == (r["experiment"], r["scheme"], r["segment"]))]
+    check("experiment_lift: srm_p_value only where every arm of the segment is shown", not bad, bad[:3])
+
+    # validate_segments: homogeneity_p and q_vs_rest from the segments shown only
+    sql = "SELECT * FROM segmentation.validate_segments('value', '2024-01-20', '7 days')"
+    rows = as_reader(cur, sql)
+    shown = [r for r in rows if not r[-1]]
+    cur.execute("SELECT segmentation.bh_adjust(%s::float8[])", ([r[6] for r in shown],))
+    want_q = cur.fetchone()[0]
+    cur.execute("SELECT segmentation._chi2_homogeneity(%s::bigint[], %s::bigint[])", ([r[2] for r in shown], [r[1] for r in shown]))
+    want_h = cur.fetchone()[0]
+    check(f"validate_segments: homogeneity_p and q_vs_rest from the segments shown only ({len(rows) - len(shown)} suppressed)",
+          len(shown) < len(rows) and all(r[8] == want_h for r in rows)
+          and all(abs(r[7] - w) < 1e-12 for r, w in zip(shown, want_q)), (rows, want_h, want_q))
+
+
+def overlapping_schemes(cur):
+    """Two schemes whose segments differ by a few users: the difference of the
+    two counts, and of their sums of scores, is those users' (open path three
+    of the sixth review).  An admin defines a scheme 'spend' whose 'big'
+    segment is activity's 'busy' and the few users of the highest spending
+    among the others."""
+    cur.execute("SELECT max(monetary) FROM segmentation.user_scores WHERE frequency < 7")
+    edge = cur.fetchone()[0]
+    cur.execute("""SELECT count(*), avg(monetary) FROM segmentation.user_scores
+                   WHERE frequency < 7 AND monetary >= %s""", (edge,))
+    few, mean_monetary = cur.fetchone()
+    cur.execute("SET ROLE regress_priv_admin")
+    cur.execute("SELECT segmentation.define_segment('spend', 'big', %s)", (f"frequency >= 7 OR monetary >= {edge}",))
+    cur.execute("RESET ROLE")
+    refresh(cur, False, "2024-01-31")
+    rows = as_reader(cur, "SELECT scheme, segment, users, mean_monetary, suppressed FROM segmentation.segment_summary")
+    cell = {(r[0], r[1]): r for r in rows}
+    busy, big = cell.get(("activity", "busy")), cell.get(("spend", "big"))
+    derived = None
+    if busy and big and busy[2] is not None and big[2] is not None:
+        n = big[2] - busy[2]
+        derived = (n, (big[2] * big[3] - busy[2] * busy[3]) / n if n else None)
+    check(f"two schemes: activity's busy and spend's big, {few} user(s) apart, do not give those users' count and mean monetary",
+          0 < few < K and not (derived and derived[0] == few and abs(derived[1] - float(mean_monetary)) < 1e-6),
+          (few, derived, float(mean_monetary)))
+    # every pair of segments shown, in two schemes: apart by K users or more,
+    # and so is one from the other's complement (the scheme's total minus it)
+    cur.execute("""WITH m AS (SELECT scheme, segment, user_id FROM segmentation.memberships),
+                        n AS (SELECT count(DISTINCT user_id) AS n FROM m)
+                   SELECT a.scheme, a.segment, b.scheme, b.segment,
+                          (SELECT count(*) FROM ((SELECT user_id FROM m WHERE (scheme, segment) = (a.scheme, a.segment)
+                                                  EXCEPT SELECT user_id FROM m WHERE (scheme, segment) = (b.scheme, b.segment))
+                                                 UNION ALL (SELECT user_id FROM m WHERE (scheme, segment) = (b.scheme, b.segment)
+                                                  EXCEPT SELECT user_id FROM m WHERE (scheme, segment) = (a.scheme, a.segment))) d) AS apart,
+                          (SELECT n FROM n) AS total
+                   FROM (SELECT DISTINCT scheme, segment FROM m) a, (SELECT DISTINCT scheme, segment FROM m) b
+                   WHERE a.scheme < b.scheme""")
+    close = [(a, s, b, t, d, total - d) for a, s, b, t, d, total in cur.fetchall()
+             if not cell[(a, s)][-1] and not cell[(b, t)][-1] and (0 < d < K or 0 < total - d < K)]
+    check(f"two schemes: no two segments shown are fewer than {K} users apart (nor one from the other's complement)",
+          not close, close[:3])
+
+    # copy's rare too is value's rare, which is suppressed with value's 3
+    # whales: the same users are the same count, so one shown gives the
+    # other, and with value's total the whales
+    cur.execute("""WITH m AS (SELECT scheme, segment, array_agg(user_id ORDER BY user_id) AS members FROM segmentation.memberships GROUP BY 1, 2)
+                   SELECT a.scheme, a.segment, b.scheme, b.segment FROM m a JOIN m b ON a.scheme < b.scheme AND a.members = b.members""")
+    same = cur.fetchall()
+
+    def identities(cells):
+        eqs, _ = summary_identities(cells)
+        return eqs + [{(a, s): 1, (b, t): -1} for a, s, b, t in same], {}
+    linear_attack(cur, f"segment_summary, with {len(same)} segment(s) the same in two schemes",
+                  "SELECT * FROM segmentation.segment_summary", lambda r: (r[0], r[1]), 2, identities)
+    rows = as_reader(cur, "SELECT scheme, segment, suppressed FROM segmentation.segment_summary")
+    cell = {(r[0], r[1]): r[2] for r in rows}
+    check("two schemes: segments of the same users are suppressed alike",
+          same and all(cell[(a, s)] == cell[(b, t)] for a, s, b, t in same), (same, cell))
 
 
 def dump_and_restore(cur):
@@ -433,20 +810,46 @@ def main():
                    FROM generate_series(1, 300) u UNION ALL SELECT %s, 'control', '2024-01-10' UNION ALL SELECT %s, 'treatment', '2024-01-10'""",
                 (FORGET, OPTOUT))
     cur.execute("""CREATE TABLE ab2 AS SELECT uid, CASE WHEN uid % 3 = 0 THEN 'control' ELSE 'treatment' END AS variant, at FROM ab;
-                   GRANT SELECT ON ab2 TO regress_priv_admin""")
+                   GRANT SELECT ON ab2 TO regress_priv_admin;
+                   -- one treatment user in twelve: its arms are small where the control's are not
+                   CREATE TABLE ab3 AS SELECT uid, CASE WHEN uid % 12 = 0 THEN 'treatment' ELSE 'control' END AS variant, at FROM ab;
+                   GRANT SELECT ON ab3 TO regress_priv_admin""")
     cur.execute("SET ROLE regress_priv_admin")
     cur.execute("""SELECT segmentation.track('ev', 'uid', 'at', 'name', 'amount');
                    SELECT segmentation.define_feature('buy', '{buy}');
+                   SELECT segmentation.define_feature('view', '{view}');
+                   SELECT segmentation.define_funnel('view_buy', '{view,buy}', '7 days');
                    SELECT segmentation.define_segment('value', 'buyer', $$'buy' = ANY (features_used) AND frequency >= 8$$, 30);
                    SELECT segmentation.define_segment('value', 'whale', 'monetary >= 150', 40);
                    SELECT segmentation.define_segment('value', 'regular', 'frequency >= 5', 20);
-                   SELECT segmentation.define_segment('value', 'rare', 'frequency = 1', 10);""")
+                   SELECT segmentation.define_segment('value', 'rare', 'frequency = 1', 10);
+                   SELECT segmentation.define_segment('activity', 'busy', 'frequency >= 7', 20);
+                   SELECT segmentation.define_segment('activity', 'quiet', 'frequency <= 2', 10);
+                   -- a segment the same in two schemes: value's rare
+                   SELECT segmentation.define_segment('copy', 'rare too', 'frequency = 1');""")
     cur.execute("RESET ROLE")
-    for day in ["2024-01-05", "2024-01-12", "2024-01-20", "2024-01-29"]:
+    for day in ["2024-01-05", "2024-01-12", "2024-01-20"]:
         refresh(cur, False, day)
+    # before the last: 35 new users (buyers and busy, regular, quiet, and 3 rare),
+    # and 9 users of 4 events who become regular with a fifth: the moves of a day
+    # in two schemes, whose new users are the same
+    cur.execute("""INSERT INTO ev SELECT 2000 + u, '2024-01-25'::timestamptz + e * interval '1 minute',
+                                         CASE WHEN u <= 12 THEN 'buy' ELSE 'view' END, NULL
+                   FROM generate_series(1, 35) u,
+                        generate_series(1, CASE WHEN u <= 12 THEN 9 WHEN u <= 22 THEN 5 WHEN u <= 32 THEN 2 ELSE 1 END) e;
+                   INSERT INTO ev SELECT uid, '2024-01-28', 'view', NULL FROM ev WHERE uid < 1000
+                   GROUP BY uid HAVING count(*) = 4 AND coalesce(sum(amount), 0) < 150 ORDER BY uid LIMIT 9""")
+    refresh(cur, False, "2024-01-29")
+    # an experiment that assigned no whale: its readout lists value's other
+    # segments, whose members now, with the (all) row's, leave the whales'
+    cur.execute("""CREATE TABLE ab4 AS SELECT * FROM ab WHERE uid NOT IN
+                     (SELECT user_id FROM segmentation.memberships WHERE scheme = 'value' AND segment = 'whale');
+                   GRANT SELECT ON ab4 TO regress_priv_admin""")
     cur.execute("SET ROLE regress_priv_admin")
     cur.execute("SELECT segmentation.define_experiment('e', 'ab', 'uid', 'variant', 'at', 'control', 'buy')")
     cur.execute("SELECT segmentation.define_experiment('e2', 'ab2', 'uid', 'variant', 'at', 'control', 'buy')")
+    cur.execute("SELECT segmentation.define_experiment('e3', 'ab3', 'uid', 'variant', 'at', 'control', 'buy')")
+    cur.execute("SELECT segmentation.define_experiment('e4', 'ab4', 'uid', 'variant', 'at', 'control', 'buy')")
     cur.execute("RESET ROLE")
     refresh(cur, False, "2024-01-30")
 
@@ -454,6 +857,8 @@ def main():
     members_suite(cur, key)
     attacks(cur)
     small_cells(cur)
+    differencing(cur)
+    overlapping_schemes(cur)
     erase_and_opt_out(cur)
     dump_and_restore(cur)
     conn.close()

@@ -39,7 +39,7 @@ SELECT segmentation.refresh(as_of => '2024-05-01') IS NOT NULL AS refreshed;
 SET ROLE regress_att_reader;
 SELECT segmentation._assign_segments('x'::text, NULL::segmentation.behavior, '{}', now(), '{}', NULL, '{}', '{}',
        'pg_class'::regclass, true, now(), NULL);
-SELECT segmentation.check_predicate('true', 'segmentation.scores', 'segmentation');
+SELECT segmentation.check_predicate('true', 'segmentation.scores', 'segmentation', '{}');
 SELECT segmentation._sources_sql();
 SELECT segmentation._create_state('bigint');
 RESET ROLE;
@@ -53,8 +53,8 @@ FROM (SELECT segmentation.behavior_agg('2024-04-01'::timestamptz) b) x;
 SELECT segmentation._assign_segments(1::int, b, '{}', '2024-05-01', '{}', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}', '{s}', '{"''a''"}',
        'segmentation.scores', true, '2024-05-01', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}')
 FROM (SELECT segmentation.behavior_agg('2024-04-01'::timestamptz) b) x;
-SELECT segmentation.check_predicate('true', 'pg_class', 'pg_catalog');
-SELECT segmentation.check_predicate('true', 'segmentation.scores', 'public');
+SELECT segmentation.check_predicate('true', 'pg_class', 'pg_catalog', '{}');
+SELECT segmentation.check_predicate('true', 'segmentation.scores', 'public', '{}');
 -- what a role with no segmentation role may execute is the C core, by name;
 -- a reader may also read the experiment readout; nothing else
 SELECT string_agg(DISTINCT p.proname, ' ' ORDER BY p.proname) AS executable_by_public
@@ -158,6 +158,14 @@ SELECT segmentation.define_segment('s', 'a', $$recency_days::numeric > 1e20000$$
 SELECT segmentation.define_segment('s', 'a', $$strpos(rfm_cell || '9e131071'::text::numeric::text, '1$$ || repeat('0', 99) || $$') > 0$$);
 SELECT segmentation.define_segment('s', 'a', $$('9e' || '131071')::numeric > frequency$$);
 SELECT segmentation.define_segment('s', 'a', $$strpos((rfm_cell || 'e131071')::numeric::text, '1$$ || repeat('0', 99) || $$') > 0$$);
+-- (nor what nests linear functions: lower() 700 deep around a 4,000-byte
+-- string lowered 2.8 MB per user at every refresh: review eight)
+SELECT segmentation.define_segment('s', 'a', repeat('lower(', 700) || 'rfm_cell || ''' || repeat('A', 4000) || '''' || repeat(')', 700) || ' = ''x''');
+SELECT segmentation.define_segment('s', 'a', repeat('upper(', 40) || 'rfm_cell || ''' || repeat('A', 5000) || '''' || repeat(')', 40) || ' = ''x''');
+SELECT segmentation.define_segment('s', 'a', $$rfm_cell || '$$ || repeat('a', 3000) || $$' LIKE '%$$ || repeat('a', 90) || $$b%'$$);
+-- (what folds to a constant costs nothing per user)
+SELECT segmentation.define_segment('s', 'a', repeat('lower(', 700) || '''' || repeat('A', 4000) || '''' || repeat(')', 700) || ' = rfm_cell');
+SELECT segmentation.drop_segment('s', 'a');
 -- (and what is stored, printed back, is within the limit refresh checks again)
 SELECT segmentation.define_segment('s', 'a', 'frequency > ' || repeat('1+', 3000) || '1');
 -- short ones are fine
@@ -178,6 +186,23 @@ SELECT segmentation.define_segment('s', 'ok', $$frequency > 1.5 AND rfm_cell LIK
                                             AND array_position(features_used, 'x') > 0 AND cardinality(features_used) > 0
                                             AND substring(rfm_cell, 1, 1) = '5'$$);
 SELECT checked_predicate FROM segmentation.segments WHERE scheme = 's';
+-- nor on how the definer's session parses text (review eight: refresh, under
+-- the default settings, read 'a\nb' and x = NULL otherwise, and stopped);
+-- and a scheme may hold predicates that add up to more than one may be
+SET standard_conforming_strings = off;
+SET transform_null_equals = on;
+SET array_nulls = off;
+SELECT segmentation.define_segment('parse', 'a', $$rfm_cell <> 'a\nb' AND (rfm_cell = NULL) IS NULL AND '{NULL}'::text[] <> features_used$$);
+RESET standard_conforming_strings;
+RESET transform_null_equals;
+RESET array_nulls;
+SELECT segmentation.define_segment('parse', 'b' || g, '(rfm_cell <> ''' || repeat('x', 5100) || ''')', g) FROM generate_series(1, 2) g;
+SELECT name, left(checked_predicate, 80) FROM segmentation.segments WHERE scheme = 'parse' ORDER BY name;
+RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-02') IS NOT NULL AS refreshed;
+SELECT count(*) AS in_parse_a FROM segmentation.memberships WHERE scheme = 'parse' AND segment = 'a';
+SET ROLE regress_att_admin;
+SELECT segmentation.drop_segment('parse', name) FROM segmentation.segments WHERE scheme = 'parse';
 
 -- 9. ';' and '--' inside a string literal, and a comment at the end, are fine
 SELECT segmentation.define_segment('s', 'quoted', $$rfm_cell <> 'a;b' AND rfm_cell <> 'c--d' -- a comment$$);
@@ -189,6 +214,40 @@ SELECT segmentation.define_segment('s', '(all)', 'true');
 SELECT segmentation.define_segment('(unknown)', 'a', 'true');
 SELECT segmentation.define_segment(repeat('x', 63) || 'a', 'a', 'true');
 SELECT segmentation.define_segment(repeat('x', 62) || 'é', 'a', 'true');
+
+-- 10. The rule vocabulary: its feature is a constant name, its windows and
+-- periods constants of bounded whole days (each is computed per user at
+-- every refresh), and its names are the extension's own functions, whatever
+-- functions of those names the search_path offers
+SELECT segmentation.define_feature('viewing', '{view}');
+SELECT segmentation.define_segment('s', 'v', $$events_in(rfm_cell, '7 days') > 0$$);
+SELECT segmentation.define_segment('s', 'v', $$events_in('view' || 'ing', '7 days') > 0$$);
+SELECT segmentation.define_segment('s', 'v', $$events_in(CASE WHEN frequency > 1 THEN 'viewing' ELSE '*' END) > 0$$);
+SELECT segmentation.define_segment('s', 'v', $$events_in('viewing', (SELECT '7 days'::interval)) > 0$$);
+SELECT segmentation.define_segment('s', 'v', $$events_in('viewing', make_interval(days => frequency::int)) > 0$$);
+SELECT segmentation.define_segment('s', 'v', $$periods_with('viewing', 1, '1 day', 2000000000) > 0$$);
+SELECT segmentation.define_segment('s', 'v', $$periods_with('viewing', 1, '2000000000 days', 1) > 0$$);
+CREATE DOMAIN regress_att.di AS interval CHECK (regress_att.pwn('interval domain'));
+SELECT segmentation.define_segment('s', 'v', $$events_in('viewing', '7 days'::regress_att.di) > 0$$);
+CREATE FUNCTION regress_att.events_in(feature text, w interval) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	PERFORM regress_att.pwn('events_in of the search_path');
+	RETURN 1;
+END $$;
+SELECT segmentation.define_segment('s', 'v', $$regress_att.events_in('viewing', '7 days') > 0$$);
+SET search_path = regress_att, public;
+SELECT segmentation.define_segment('s', 'v', $$events_in('viewing', '7 days') >= 0$$, 1000);
+RESET search_path;
+SELECT checked_predicate FROM segmentation.segments WHERE scheme = 's' AND name = 'v';
+RESET ROLE;
+-- (refresh, as a superuser whose search_path finds the attacker's function
+-- first, runs the extension's: every user is in, none ran the payload)
+SET search_path = regress_att, public;
+SELECT segmentation.refresh(as_of => '2024-05-02 12:00') IS NOT NULL AS refreshed;
+RESET search_path;
+SELECT segment, count(*) FROM segmentation.memberships WHERE scheme = 's' GROUP BY 1;
+SET ROLE regress_att_admin;
+SELECT segmentation.drop_segment('s', 'v');
 
 -- 3. An admin cannot make the readout (computed as the extension's owner by
 -- define_experiment and by every refresh) run code of theirs: not through a

@@ -137,8 +137,11 @@ SELECT segmentation._assign_segments(1::bigint, segmentation.behavior_agg(now())
 -- A user whose behavior did not change is not evaluated when the rules
 -- provably give what they gave at the last refresh (current, here made wrong
 -- on purpose to show which users were evaluated): same UTC day, every
--- comparison of recency_days (30.04 to 30.42 days) or tenure_days with a
--- constant, and the RFM scores, come out the same.
+-- comparison of recency_days (30.04 to 30.42 days), tenure_days or
+-- days_since(feature) with a constant, and the RFM scores, come out the
+-- same; on a later UTC day, also the user's last event is before every window
+-- the rules read (their longest: active_days_prev_28 spans 56 days,
+-- periods_with periods x period) and no rule reads decayed_activity.
 CREATE TEMP TABLE prune_cases (label text, changed boolean, last_as_of timestamptz, as_of timestamptz, last_breaks float8[], rule text);
 INSERT INTO prune_cases VALUES
   ('same day, no threshold crossed: trusted', false, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
@@ -149,8 +152,26 @@ INSERT INTO prune_cases VALUES
    'CASE WHEN recency_days > 30.5 THEN ''old'' WHEN 3 >= tenure_days THEN ''young'' ELSE ''new'' END'),
   ('constant on the left, crossed: evaluated', false, '2024-05-01 01:00', '2024-05-01 13:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
    'CASE WHEN 30.5 < recency_days THEN ''old'' ELSE ''new'' END'),
-  ('another UTC day: evaluated', false, '2024-04-30 23:00', '2024-05-01 01:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+  ('another UTC day, no window read: trusted', false, '2024-04-30 23:00', '2024-05-01 01:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
    'CASE WHEN recency_days > 30.5 THEN ''old'' ELSE ''new'' END'),
+  ('another UTC day, no event in the longest window: trusted', false, '2024-04-30 23:00', '2024-05-01 01:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN active_days_28 > 0 OR current_streak > 0 OR events_in(''*'', ''29 days'') > 0 THEN ''old'' ELSE ''new'' END'),
+  ('another UTC day, the last event in active_days_prev_28: evaluated', false, '2024-04-30 23:00', '2024-05-01 01:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN active_days_prev_28 > 0 THEN ''old'' ELSE ''new'' END'),
+  ('another UTC day, the last event in a window of events_in: evaluated', false, '2024-04-30 23:00', '2024-05-01 01:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN events_in(''*'', ''30 days'') > 5 THEN ''old'' ELSE ''new'' END'),
+  ('another UTC day, the last event in the span of periods_with: evaluated', false, '2024-04-30 23:00', '2024-05-01 01:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN periods_with(''*'', 1, ''10 days'', 3) > 5 THEN ''old'' ELSE ''new'' END'),
+  ('another UTC day, decayed_activity: evaluated', false, '2024-04-30 23:00', '2024-05-01 01:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN decayed_activity > 100 THEN ''old'' ELSE ''new'' END'),
+  ('same day, windows of the vocabulary: trusted', false, '2024-05-01 01:00', '2024-05-01 23:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN events_in(''*'', ''31 days'') > 5 OR days_in(''*'', ''31 days'') > 5 OR value_in(''*'', ''31 days'') > 5 OR periods_with(''*'', 1, ''31 days'', 1) > 5 THEN ''old'' ELSE ''new'' END'),
+  ('same day, days_since(feature) not crossed: trusted', false, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN days_since(''*'') > 30.5 THEN ''old'' ELSE ''new'' END'),
+  ('same day, days_since(feature) crossed: evaluated', false, '2024-05-01 01:00', '2024-05-01 13:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN 30.5 < days_since(''*'') THEN ''old'' ELSE ''new'' END'),
+  ('days_since read otherwise: evaluated', false, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
+   'CASE WHEN round(days_since(''*'')) > 40 THEN ''old'' ELSE ''new'' END'),
   ('recency_days read otherwise: evaluated', false, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,4},{1,2,3,4},{1,2,3,4}}',
    'CASE WHEN round(recency_days) > 40 THEN ''old'' ELSE ''new'' END'),
   ('r_score unchanged: trusted', false, '2024-05-01 01:00', '2024-05-01 10:00', '{{1,2,3,30},{1,2,3,4},{1,2,3,4}}',

@@ -131,6 +131,19 @@ SELECT segmentation._suppress_mask('{12, 3, 40, 9}', NULL, 10) AS one_small,
        segmentation._suppress_mask('{12, 30, 40}', '{f,t,f}', 10) AS forced,
        segmentation._suppress_mask('{12, 30, 40}', NULL, 10) AS none,
        segmentation._suppress_mask('{1, 2}', NULL, 0) AS off;
+-- linked groups: a cell in two groups; suppression goes on until every group
+-- has none, or two or more holding k, or all (5 takes 20 with it in a, and
+-- that 20 takes 30 in b)
+SELECT segmentation._suppress_groups('{5, 20, 30, 20}', NULL, '{{a,NULL},{a,b},{NULL,b},{NULL,NULL}}', 10) AS linked,
+       segmentation._suppress_groups('{12, 3, 40, 9}', NULL, '{{a},{a},{a},{a}}', 10) AS one_group_as_the_mask,
+       segmentation._suppress_groups('{12, 30, 40}', '{f,t,f}', '{{a},{a},{a}}', 10) AS forced;
+-- segment_summary's, from the users per combination of segments: s1's x
+-- (30) and s2's y (32) are 2 users apart, so are s1's w (42) and s2's z
+-- (40): all four are suppressed, and v and u, the same 50 users, are shown
+-- alike
+SELECT * FROM segmentation._suppress_schemes(
+	ARRAY['{"s1": "x", "s2": "y"}', '{"s1": "w", "s2": "y"}', '{"s1": "w", "s2": "z"}', '{"s1": "v", "s2": "u"}']::jsonb[],
+	'{30, 2, 40, 50}', NULL, NULL, 10) ORDER BY 1, 2;
 
 -- 4. forget_user: an admin's crafted ids erase nobody else
 SET ROLE regress_pv_admin;

@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+"""bench/analyses.py USERS PER_USER [RUNS]: the managed analyses read from the
+stored behaviors and membership history, at USERS users with PER_USER events
+each over 120 days (uniform users; the engagement ladder and RFM presets).
+Three refreshes (as of days 60, 90 and 120) give the history its moves; then
+each analysis is called RUNS times, alternating, and the median printed.
+Uses the libpq environment (bench/run.sh analyses starts a cluster)."""
+import statistics
+import sys
+import time
+
+import psycopg2
+
+USERS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
+PER_USER = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+RUNS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+
+CALLS = [
+    "retention_matrix('week')",
+    "retention_matrix('week', 'lifecycle')",
+    "retention_matrix('week', NULL, 'search', 'search')",
+    "lifecycle('week')",
+    "lifecycle('week', 'lifecycle')",
+    "stickiness('week', 'lifecycle')",
+    "validate_segments('lifecycle', '2024-03-31', '28 days')",
+]
+
+
+def main():
+    conn = psycopg2.connect("")
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SET jit = off")
+    cur.execute("DROP EXTENSION IF EXISTS segmentation CASCADE")
+    cur.execute("CREATE EXTENSION segmentation")
+    cur.execute("DROP TABLE IF EXISTS app_events")
+    cur.execute("SELECT setseed(0.5)")
+    cur.execute("""CREATE TABLE app_events AS
+        SELECT (random() * %s)::bigint + 1 AS uid,
+               '2024-01-01'::timestamptz + random() * interval '120 days' AS at,
+               (ARRAY['view','view','view','search','share','export','signup','create_project','purchase'])[1 + (random() * 8)::int] AS name,
+               CASE WHEN random() < 0.05 THEN round((random() * 100)::numeric, 2) END AS amount
+        FROM generate_series(1, %s)""", (USERS - 1, USERS * PER_USER))
+    cur.execute("SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'amount')")
+    cur.execute("SELECT segmentation.define_feature('search', '{search}'), segmentation.define_feature('export', '{export}')")
+    cur.execute("SELECT segmentation.use_preset('engagement_ladder', signup_event => 'signup', activation_event => 'create_project')")
+    cur.execute("SELECT segmentation.use_preset('rfm')")
+    t0 = time.perf_counter()
+    for day in (60, 90, 120):
+        cur.execute("SELECT segmentation.refresh(%s, '2024-01-01'::timestamptz + %s * interval '1 day')", (day == 60, day))
+    setup = time.perf_counter() - t0
+    cur.execute("VACUUM ANALYZE")
+    cur.execute("SELECT count(*), (SELECT count(*) FROM segmentation.membership_history) FROM segmentation.profiles")
+    users, stays = cur.fetchone()
+    print(f"{users:,} users, {USERS * PER_USER:,} events, {stays:,} stays in membership_history; "
+          f"three refreshes {setup:.1f} s; median of {RUNS} runs")
+    times = {c: [] for c in CALLS}
+    rows = {}
+    for _ in range(RUNS):
+        for c in CALLS:
+            t = time.perf_counter()
+            cur.execute(f"SELECT count(*) FROM segmentation.{c}")
+            times[c].append(time.perf_counter() - t)
+            rows[c] = cur.fetchone()[0]
+    for c in CALLS:
+        print(f"  {c:<58} {statistics.median(times[c]) * 1000:9.1f} ms  ({rows[c]:,} rows)")
+    cur.execute("DROP EXTENSION segmentation CASCADE")
+    cur.execute("DROP TABLE app_events")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+#!/usr/bin/python3
+"""Property suite of the managed funnels (sql/77-funnels-managed.sql):
+funnel_conversion, every row, against a reference written in Python from
+DESIGN section 5 and doc/analyses.md, computed from the raw events table and
+membership_history (never from the extension's funnel state).
+
+Per seed: a few hundred users with events on a coarse clock (many ties),
+features of one or two event names, an event of no feature, funnels in every
+mode family (steps repeated, strict_order keeping every event); loaded in
+twenty daily incremental refreshes (users move often), late events with old
+times arriving days later, updates and deletes (users recomputed from the
+sources), one opted-out user.  After every incremental refresh: every row
+against the reference (after three of them); then a full refresh with the same as_of must give the
+same rows and the same per-user chains (incremental == full).  Then small
+cells: a segment's steps are suppressed with its step 1, and a median of
+fewer than min_cell_size users is not shown.
+
+The reference: a user's rows (an event of a step's feature is a row; under
+strict_order every event is), the steps the scan takes (its stopping rules),
+every chain over them tried; the level is the longest, the chain the
+earliest of that length (step 1 first, then step 2, ...).
+
+Connects with the libpq environment (PGHOST, PGPORT, PGUSER); works in its
+own database, segmentation_funnels_managed, which it drops and recreates.
+"""
+import datetime as dt
+import io
+import random
+import statistics
+
+from harness import Suite, drop_database, fresh_database
+
+DB = "segmentation_funnels_managed"
+SEEDS = [7, 41]
+USERS = 240
+K = 30   # min_cell_size in the small-cells checks: some segments are smaller
+UTC = dt.timezone.utc
+BASE = dt.datetime(2024, 3, 1, tzinfo=UTC)
+# a refresh a day (users move between segments often: "recent"); every row
+# is compared after some of them, and a full refresh then must agree
+REFRESHES = [BASE + dt.timedelta(days=d, hours=12) for d in range(1, 21)]
+CHECKED = {5, 11, 19}
+EVENTS = ["view", "page", "cart", "buy", "search", "other"]
+FEATURES = {"view": ["view", "page"], "cart": ["cart"], "buy": ["buy"], "find": ["search"]}
+FUNNELS = [
+    ("shop", ["view", "cart", "buy"], dt.timedelta(days=2), ""),
+    ("shop_order", ["view", "cart", "buy"], dt.timedelta(days=3), "strict_order"),
+    ("shop_reentry", ["view", "cart", "buy"], dt.timedelta(days=3), "strict_order, allow_reentry"),
+    ("twice", ["view", "view", "buy"], dt.timedelta(hours=30), "strict_once"),
+    ("quick", ["cart", "buy", "buy"], dt.timedelta(hours=12), "strict_increase,strict_deduplication"),
+    ("find_buy", ["find", "view", "cart", "buy"], dt.timedelta(days=4), "strict_deduplication"),
+]
+SEGMENTS = [("s", "many", "frequency >= 8", 30), ("s", "buyer", "'buy' = ANY (features_used)", 20),
+            ("s", "recent", "recency_days < 2", 10)]
+
+suite = Suite("managed funnels suite", quiet=True)
+check = suite.check
+
+
+def generate(seed):
+    """Per refresh, the (user, ts, event) rows that arrive before it: an event
+    arrives by the first refresh after its time, or (late) a few refreshes later."""
+    rnd = random.Random(seed)
+    arrivals = [[] for _ in REFRESHES]
+    for user in range(1, USERS + 1):
+        start = rnd.randrange(0, 16)
+        for _ in range(rnd.randrange(1, 11)):
+            # a coarse clock: hours, many ties
+            ts = BASE + dt.timedelta(days=start + rnd.randrange(0, 4), hours=rnd.choice([0, 3, 6, 6, 9, 12, 23]))
+            ev = rnd.choice(EVENTS)
+            k = next((k for k, r in enumerate(REFRESHES) if ts <= r), len(REFRESHES) - 1)
+            if rnd.random() < 0.15:
+                k = min(k + rnd.randrange(1, 6), len(REFRESHES) - 1)   # late, with its old time
+            arrivals[k].append((user, ts, ev))
+    for a in arrivals:
+        rnd.shuffle(a)
+    return arrivals
+
+
+def load(cur, rows):
+    buf = io.StringIO("".join(f"{u}\t{ts.isoformat()}\t{e}\n" for u, ts, e in rows))
+    cur.copy_expert("COPY ev (uid, ts, name) FROM STDIN", buf)
+
+
+# ---------- the reference ----------
+
+def feature_of(ev):
+    return next((f for f, names in FEATURES.items() if ev in names), None)
+
+
+def user_chain(events, steps, window, modes):
+    """(level, chain times) of one user's events [(ts, event)], from the semantics."""
+    modes = set(m.strip() for m in modes.split(",") if m.strip())
+    n = len(steps)
+    entries = []   # (ts, step, row); step 0: a row of no step (strict_order only)
+    for r, (ts, ev) in enumerate(events):
+        f = feature_of(ev)
+        ks = [k + 1 for k, s in enumerate(steps) if s == f]
+        if not ks:
+            if "strict_order" in modes:
+                entries.append((ts, 0, r))
+            continue
+        entries += [(ts, k, r) for k in ks]
+    batches = {}
+    for e in entries:
+        batches.setdefault((e[0], e[1]), []).append(e)
+
+    def chains(taken, want=None):
+        """The longest chain length over taken, or (with want) the earliest chain of that length."""
+        by_step = {k: sorted((e for e in taken if e[1] == k), key=lambda e: e[0]) for k in range(1, n + 1)}
+        best = [0]
+
+        def extend(chain):
+            if want is not None and len(chain) == want:
+                return chain
+            best[0] = max(best[0], len(chain))
+            if len(chain) == n:
+                return None
+            last = chain[-1]
+            for e in by_step[len(chain) + 1]:
+                if e[0] < last[0] or ("strict_increase" in modes and e[0] == last[0]):
+                    continue
+                if "strict_once" in modes and any(e[2] == c[2] for c in chain):
+                    continue
+                if e[0] - chain[0][0] > window:
+                    continue
+                found = extend(chain + [e])
+                if found:
+                    return found
+            return None
+
+        for e in by_step[1]:
+            found = extend([e])
+            if found:
+                return found
+        return best[0]
+
+    taken = []
+    seen_first = False
+    for (ts, k) in sorted(batches):
+        if k == 0:
+            if "strict_order" in modes and seen_first:
+                break
+            continue
+        if k >= 2:
+            level = chains(taken)
+            if "strict_deduplication" in modes and level >= k:
+                break
+            if "strict_order" in modes and seen_first and level < k - 1:
+                if "allow_reentry" in modes:
+                    continue
+                break
+        taken += batches[(ts, k)]
+        if k == 1:
+            seen_first = True
+    level = chains(taken)
+    if level == 0:
+        return 0, []
+    return level, [e[0] for e in chains(taken, want=level)]
+
+
+def segment_at(stays, user, t):
+    """The stay in force at t, else the first one entered after t, else (unknown)."""
+    mine = stays.get(user, [])
+    inforce = [s for s in mine if s[1] <= t and (s[2] is None or t < s[2])]
+    if inforce:
+        return max(inforce, key=lambda s: s[1])[0]
+    after = sorted((s for s in mine if s[1] > t), key=lambda s: s[1])
+    return after[0][0] if after else "(unknown)"
+
+
+def reference(cur, opted_out):
+    cur.execute("SELECT uid, ts, name FROM ev")
+    per_user = {}
+    for u, ts, ev in cur.fetchall():
+        per_user.setdefault(u, []).append((ts, ev))
+    cur.execute("SELECT scheme, user_id, segment, entered_at, exited_at FROM segmentation.membership_history")
+    stays = {}
+    for scheme, u, seg, a, b in cur.fetchall():
+        stays.setdefault(scheme, {}).setdefault(u, []).append((seg, a, b))
+    schemes = sorted(stays) or ["(none)"]
+    rows = {}
+    for name, steps, window, modes in FUNNELS:
+        for scheme in schemes:
+            groups = {}
+            for u, events in per_user.items():
+                if u in opted_out:
+                    continue
+                level, chain = user_chain(events, steps, window, modes)
+                if level == 0:
+                    continue
+                seg = segment_at(stays.get(scheme, {}), u, chain[0])
+                for g in (seg, "(all)"):
+                    groups.setdefault(g, []).append(chain)
+            for g, chs in groups.items():
+                n1 = len(chs)
+                prev = None
+                for k in range(1, len(steps) + 1):
+                    reached = [c for c in chs if len(c) >= k]
+                    users = len(reached)
+                    med = None
+                    if k > 1 and reached:
+                        med = statistics.median((c[k - 1] - c[k - 2]).total_seconds() for c in reached)
+                    rows[(name, scheme, g, k)] = (steps[k - 1], users, users / n1,
+                                                  None if k == 1 or not prev else users / prev, med)
+                    prev = users
+    return rows
+
+
+def close(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, str) or isinstance(a, int) and isinstance(b, int):
+        return a == b
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def readout(cur):
+    cur.execute("""SELECT funnel, scheme, segment, step, step_name, users, rate_from_start, rate_from_previous,
+                          median_seconds_from_previous, suppressed
+                   FROM segmentation.funnel_conversion ORDER BY 1, 2, 3, 4""")
+    return cur.fetchall()
+
+
+def compare(cur, label, opted_out):
+    want = reference(cur, opted_out)
+    got = readout(cur)
+    gotd = {(r[0], r[1], r[2], r[3]): r[4:9] for r in got}
+    check(f"{label}: no row is suppressed with min_cell_size 0", not any(r[9] for r in got))
+    missing = sorted(set(want) - set(gotd))
+    extra = sorted(set(gotd) - set(want))
+    check(f"{label}: the rows are the reference's ({len(want)} rows)", not missing and not extra,
+          (missing[:3], extra[:3]))
+    bad = [(k, gotd[k], want[k]) for k in want if k in gotd
+           and not all(close(x, y) for x, y in zip(gotd[k], want[k]))]
+    check(f"{label}: every row's numbers are the reference's", not bad, bad[:3])
+    return got
+
+
+def chains(cur):
+    cur.execute("SELECT funnel_id, user_id, chain FROM segmentation._funnel_state ORDER BY 1, 2")
+    return cur.fetchall()
+
+
+def run(seed):
+    conn, cur = fresh_database(DB)
+    stages = generate(seed)
+    cur.execute("SET client_min_messages = warning")
+    cur.execute("CREATE TABLE ev (id bigserial, uid bigint, ts timestamptz, name text)")
+    cur.execute("SELECT segmentation.track('ev', 'uid', 'ts', 'name')")
+    for f, names in FEATURES.items():
+        cur.execute("SELECT segmentation.define_feature(%s, %s)", (f, names))
+    for scheme, name, pred, prio in SEGMENTS:
+        cur.execute("SELECT segmentation.define_segment(%s, %s, %s, %s)", (scheme, name, pred, prio))
+    for name, steps, window, modes in FUNNELS:
+        cur.execute("SELECT segmentation.define_funnel(%s, %s, %s, %s)", (name, steps, window, modes))
+    cur.execute("SELECT segmentation.set_setting('min_cell_size', '0')")
+    rnd = random.Random(seed)
+    opted_out = set()
+    for i, (rows, as_of) in enumerate(zip(stages, REFRESHES)):
+        load(cur, rows)
+        if i == 8:
+            # users recomputed from the sources: updated and deleted events
+            cur.execute("UPDATE ev SET name = 'buy' WHERE id IN (SELECT id FROM ev WHERE name = 'search' ORDER BY id LIMIT 15)")
+            cur.execute("DELETE FROM ev WHERE id IN (SELECT id FROM ev WHERE name IN ('view', 'cart') ORDER BY id DESC LIMIT 15)")
+            victim = rnd.randrange(1, USERS + 1)
+            cur.execute("SELECT segmentation.opt_out(%s)", (str(victim),))
+            opted_out.add(victim)
+        cur.execute("SELECT segmentation.refresh(false, %s)", (as_of,))
+        if i not in CHECKED:
+            continue
+        label = f"seed {seed}, refresh {i + 1}, incremental"
+        inc = compare(cur, label, opted_out)
+        inc_chains = chains(cur)
+        cur.execute("SELECT segmentation.refresh(true, %s)", (as_of,))
+        full = readout(cur)
+        check(f"seed {seed}, refresh {i + 1}: a full refresh gives the same rows as the incremental one ({len(full)})",
+              full == inc, [(a, b) for a, b in zip(full, inc) if a != b][:3])
+        check(f"seed {seed}, refresh {i + 1}: and the same chain for every user and funnel ({len(inc_chains)})",
+              chains(cur) == inc_chains)
+        compare(cur, f"seed {seed}, refresh {i + 1}, full", opted_out)
+    # a user whose every event is deleted leaves the state and the counts
+    gone = 1
+    cur.execute("DELETE FROM ev WHERE uid = %s", (gone,))
+    cur.execute("SELECT segmentation.refresh(false, %s)", (REFRESHES[-1],))
+    check("a user whose events are all deleted has no funnel state left",
+          cur.execute("SELECT count(*) FROM segmentation._funnel_state WHERE user_id = %s", (gone,)) or cur.fetchone()[0] == 0)
+    compare(cur, f"seed {seed}, after deleting a user's events", opted_out)
+    # opt_in: counted again at once
+    cur.execute("SELECT segmentation.opt_in(%s)", (str(victim),))
+    opted_out.discard(victim)
+    cur.execute("SELECT segmentation.refresh(false, %s)", (REFRESHES[-1],))
+    compare(cur, f"seed {seed}, after opt_in", opted_out)
+
+    # small cells
+    cur.execute("SELECT segmentation.set_setting('min_cell_size', %s)", (str(K),))
+    shown = readout(cur)
+    cur.execute("SELECT segmentation.set_setting('min_cell_size', '0')")
+    true_rows = readout(cur)
+    by_group = {}
+    for r, t in zip(shown, true_rows):
+        by_group.setdefault((r[0], r[1], r[2]), []).append((r, t))
+    mixed = [g for g, rs in by_group.items() if len(set(r[9] for r, _ in rs)) > 1]
+    check(f"small cells: every step of a segment is suppressed with its step 1 ({len(by_group)} groups)", not mixed, mixed[:3])
+    small = [g for g, rs in by_group.items() if rs[0][1][5] < K and not rs[0][0][9]]
+    check("small cells: a segment of fewer than K users at step 1 is suppressed", not small, small[:3])
+    check("small cells: some segments are suppressed and some shown",
+          any(rs[0][0][9] for rs in by_group.values()) and not all(rs[0][0][9] for rs in by_group.values()))
+    hidden = [r for r in shown if r[9] and any(x is not None for x in r[5:9])]
+    check("small cells: a suppressed row shows no count, rate or median", not hidden, hidden[:3])
+    medians = [(r, t) for r, t in zip(shown, true_rows) if not r[9] and t[5] < K and r[8] is not None]
+    check("small cells: no median of fewer than K users is shown", not medians, medians[:3])
+    same = [(r, t) for r, t in zip(shown, true_rows)
+            if not r[9] and (r[:8] != t[:8] or (t[5] >= K and r[8] != t[8]))]
+    check("small cells: a row shown shows the true numbers", not same, same[:3])
+
+    # drop_funnel: its rows and state go
+    cur.execute("SELECT segmentation.drop_funnel('quick')")
+    cur.execute("SELECT count(*) FROM segmentation.funnel_conversion WHERE funnel = 'quick'")
+    n = cur.fetchone()[0]
+    cur.execute("SELECT count(*) FROM segmentation._funnel_state s WHERE NOT EXISTS (SELECT FROM segmentation.funnels f WHERE f.id = s.funnel_id)")
+    check("drop_funnel: no row and no state of it is left", n == 0 and cur.fetchone()[0] == 0)
+    conn.close()
+    drop_database(DB)
+
+
+def main():
+    for seed in SEEDS:
+        run(seed)
+    suite.finish()
+
+
+if __name__ == "__main__":
+    main()
