@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|funnels|funnels_managed|analyses|experiments|pipeline|capture|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|funnels|funnels_managed|funnels_many|analyses|experiments|pipeline|rules_cost|capture|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -7,6 +7,8 @@
 #   funnels:  window_funnel against the plain SQL of the same funnel, 2M events (bench/funnels.py)
 #   funnels_managed: funnel_conversion at 1M users / 5M events: reading it, what
 #             the funnel adds to a refresh (bench/funnels_managed.py)
+#   funnels_many: review 9's R9-2 case: 20 users x 10,000 events, as many strict_order
+#             funnels as allowed (asks for 40), full and incremental refresh (bench/funnels_many.py)
 #   pipeline: write overhead of tracking, and full vs incremental refresh of
 #             1M users / 10M events (bench/pipeline.py)
 #   capture:  the candidate capture mechanisms (issue 14): write cost of each against an
@@ -15,6 +17,8 @@
 #   analyses: retention_matrix, lifecycle, stickiness, validate_segments at 1M users (bench/analyses.py)
 #   experiments: the materialized readout at 100,000 assignments: reading it,
 #             computing it, what it adds to a refresh (bench/experiments.py)
+#   rules_cost: a full refresh with segments that spend the rules' whole cost
+#             bound, against the presets only, 10,000 users (bench/rules_cost.py)
 source "$(dirname "$0")/../scripts/lib.sh"
 what=${1:-all}
 ensure_deps
@@ -36,11 +40,17 @@ fi
 if [ "$what" = funnels_managed ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/funnels_managed.py" 1000000 5 5
 fi
+if [ "$what" = funnels_many ] || [ "$what" = all ]; then
+	"$PYTHON" "$ROOT/bench/funnels_many.py" 20 10000 40
+fi
 if [ "$what" = experiments ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/experiments.py" 200000 100000 10 5
 fi
 if [ "$what" = pipeline ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/pipeline.py" 1000000 10 3
+fi
+if [ "$what" = rules_cost ] || [ "$what" = all ]; then
+	"$PYTHON" "$ROOT/bench/rules_cost.py" 10000 3
 fi
 if [ "$what" = capture ] || [ "$what" = all ]; then
 	# logical decoding needs wal_level = logical: a restart (last: the others run without it)

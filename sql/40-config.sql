@@ -7,6 +7,9 @@
 CREATE FUNCTION check_predicate(predicate text, scores regclass, schema regnamespace, feature_names text[]) RETURNS text
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION check_predicate(text, regclass, regnamespace, text[]) IS 'Parse and check a segment predicate over the columns of the scores table and the rule vocabulary (feature_names[i] names feature id i - 1, as _feature_names() gives them); returns it deparsed, or raises an error naming what is not allowed';
+CREATE FUNCTION _predicate_cost(predicate text, scores regclass, schema regnamespace, feature_names text[]) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'predicate_cost' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _predicate_cost(text, regclass, regnamespace, text[]) IS 'Internal: what a predicate that check_predicate accepts costs per user, in bytes read (an upper bound; a call of the rule vocabulary counts the days of its window): define_segment bounds the sum over a scheme and over every scheme';
 
 -- The rule vocabulary (version 0.2): what a predicate may say of a feature,
 -- named by its define_feature name or '*' for any event, as of the
@@ -93,6 +96,7 @@ CREATE TABLE segments (
 	name text NOT NULL,
 	predicate text NOT NULL,
 	checked_predicate text NOT NULL,
+	cost double precision NOT NULL DEFAULT 0,
 	priority int NOT NULL DEFAULT 100,
 	description text,
 	defined_at timestamptz NOT NULL DEFAULT now(),
@@ -123,6 +127,63 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION _feature_names() IS 'Internal: the feature names by id (element i names feature id i - 1), what predicates resolve feature names with';
 
+-- The definers count what is defined (segments, features, funnels) under a
+-- lock, and must see what the last one committed: at REPEATABLE READ the
+-- snapshot is older than the lock (review ten stored 200 segments in a
+-- scheme that way, and every refresh failed)
+CREATE FUNCTION _require_read_committed(caller text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION '% must run at isolation level READ COMMITTED', caller
+			USING ERRCODE = 'active_sql_transaction',
+			      DETAIL = format('The transaction is %s.', upper(current_setting('transaction_isolation'))),
+			      HINT = 'Call it in its own transaction, or one begun with BEGIN ISOLATION LEVEL READ COMMITTED.';
+	END IF;
+END $$;
+COMMENT ON FUNCTION _require_read_committed(text) IS 'Internal: refuses unless the transaction is READ COMMITTED (the definers count what is defined under a lock)';
+
+-- What the rules cost per user together (src/predicate.c: each predicate's
+-- cost is an upper bound on the bytes it reads): a user who matches no
+-- segment of a scheme is checked against all of them, in every scheme
+-- (review nine: 200 segments, each within its own bound, took a refresh of
+-- 100 users from 0.01 s to 23 s).  At most 100 segments a scheme, 1,000,000
+-- a scheme's together and 2,000,000 every scheme's.  With recost, each
+-- segment's cost is computed again first, with the features defined now;
+-- define_segment, define_feature (the trigger below) and refresh call it.
+CREATE FUNCTION _check_rule_costs(recost boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	names text[];
+	over record;
+BEGIN
+	IF recost AND to_regclass('segmentation.scores') IS NOT NULL THEN
+		names := segmentation._feature_names();
+		UPDATE segmentation.segments s SET cost = c.cost
+		FROM (SELECT x.scheme, x.name, segmentation._predicate_cost(x.checked_predicate, 'segmentation.scores'::regclass,
+		                                  'segmentation'::regnamespace, names) AS cost
+		      FROM segmentation.segments x) c
+		WHERE s.scheme = c.scheme AND s.name = c.name AND s.cost IS DISTINCT FROM c.cost;
+	END IF;
+	SELECT x.scheme, x.n, x.cost, x.total INTO over
+	FROM (SELECT s.scheme, count(*) AS n, sum(s.cost) AS cost, sum(sum(s.cost)) OVER () AS total
+	      FROM segmentation.segments s GROUP BY s.scheme) x
+	WHERE x.n > 100 OR x.cost > 1000000 OR x.total > 2000000
+	ORDER BY x.n > 100 DESC, x.cost DESC LIMIT 1;
+	IF FOUND AND over.n > 100 THEN
+		RAISE EXCEPTION 'scheme "%" would have % segments; at most 100 are allowed', over.scheme, over.n
+			USING ERRCODE = 'program_limit_exceeded',
+			      HINT = 'A user who matches none is checked against every one at each refresh; drop segments you no longer use.';
+	ELSIF FOUND THEN
+		RAISE EXCEPTION 'the rules would be too costly to run for every user'
+			USING ERRCODE = 'program_limit_exceeded',
+			      DETAIL = format('The segments of scheme "%s" would cost %s (at most 1000000), every scheme''s %s (at most 2000000), in bytes read per user at each refresh.',
+			                      over.scheme, over.cost, over.total),
+			      HINT = 'segmentation.segments.cost gives each predicate''s cost: drop or simplify costly segments (long strings, nested string functions, the vocabulary''s long windows and ''*'', which walks every feature''s days).';
+	END IF;
+END $$;
+COMMENT ON FUNCTION _check_rule_costs(boolean) IS 'Internal: refuses segments beyond the rules'' bounds (100 a scheme; a cost per user of 1,000,000 a scheme and 2,000,000 in all), each segment''s cost computed again first when recost';
+
 -- A feature a segment names cannot be renamed or deleted from under it
 -- (there is no function to do either: only the tables' owner can, by hand)
 CREATE FUNCTION _check_features_used() RETURNS trigger
@@ -147,10 +208,12 @@ BEGIN
 				      HINT = 'Drop the segment (segmentation.drop_segment) or define it again without that feature first.';
 		END;
 	END LOOP;
+	-- ('*' and features_used cost more with every feature)
+	PERFORM segmentation._check_rule_costs(true);
 	RETURN NULL;
 END $$;
-COMMENT ON FUNCTION _check_features_used() IS 'Internal (trigger): refuses to rename or delete a feature that a segment predicate names';
-CREATE TRIGGER features_used AFTER UPDATE OF name OR DELETE ON features
+COMMENT ON FUNCTION _check_features_used() IS 'Internal (trigger): refuses to rename or delete a feature that a segment predicate names, and a feature more than the rules'' cost bounds allow (_check_rule_costs)';
+CREATE TRIGGER features_used AFTER INSERT OR UPDATE OF name OR DELETE ON features
 	FOR EACH STATEMENT EXECUTE FUNCTION _check_features_used();
 CREATE TRIGGER features_used_truncate AFTER TRUNCATE ON features
 	FOR EACH STATEMENT EXECUTE FUNCTION _check_features_used();
@@ -280,6 +343,7 @@ COMMENT ON COLUMN sources.tracked_by IS 'Role that tracked the source (set by a 
 COMMENT ON COLUMN features.event_names IS 'Event names that count as a use of this feature';
 COMMENT ON COLUMN segments.predicate IS 'The predicate as written';
 COMMENT ON COLUMN segments.checked_predicate IS 'The predicate as checked and deparsed: what refresh evaluates';
+COMMENT ON COLUMN segments.cost IS 'What the predicate costs per user at refresh, in bytes read (an upper bound, which grows with the features): at most 200,000, at most 1,000,000 over a scheme''s segments and 2,000,000 over every scheme''s (_check_rule_costs)';
 COMMENT ON COLUMN refresh_runs.events_read IS 'Events merged or recomputed by this run';
 COMMENT ON COLUMN refresh_runs.users_changed IS 'Users whose behavior changed';
 COMMENT ON COLUMN refresh_runs.transitions IS 'Segment moves recorded in transitions';

@@ -537,54 +537,188 @@ COMMENT ON FUNCTION _suppress_groups(bigint[], boolean[], text[], int) IS 'Inter
 -- the segments forced_schemes[j], forced_segments[j] suppressed whatever
 -- their size; a pure function of its arguments, which segment_summary and
 -- experiment_lift call as their reader.
+--
+-- Cost.  Only pairs whose sizes allow it are compared (candidates): with
+-- n_a, n_b the sizes and I the users of both, apart = n_a + n_b - 2 I is at
+-- least |n_a - n_b| (I <= min(n_a, n_b)), so apart < k needs n_b within
+-- k - 1 of n_a; and total_B - apart < k (the rest of b's scheme) needs
+-- n_a + n_b within [total_B - (k - 1), total_B + 2 M_B + (k - 1)], M_B the
+-- users of combinations without scheme B (I >= 0, and I >= n_a + n_b -
+-- total_B - M_B): with every scheme in every combination, n_a within k - 1
+-- of total_B - n_b.  The candidates are found by binary search in the
+-- sizes sorted (width_bucket), counted before they are listed, and I is
+-- summed for them only, from the side with fewer combinations.  When the
+-- positions visited, or the combinations read for I, would pass the
+-- budget, 200,000 plus the number of (combination, scheme) cells,
+-- nothing is compared: every segment that has a candidate in another
+-- scheme (sizes as above, with the widest total of any scheme) is
+-- suppressed (conservative; doc/privacy.md, "Limits").  With negative
+-- counts (never from the views) every pair is a candidate.
 CREATE FUNCTION _suppress_schemes(combos jsonb[], users bigint[], forced_schemes text[], forced_segments text[], k int)
 RETURNS TABLE (scheme text, segment text, suppressed boolean)
 -- (a row per segment: tens, not the planner's default thousand, which made
 -- every read of the views look costly enough to compile)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE ROWS 20 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+	-- per segment, in the order of (scheme, segment): its number i
 	schemes text[];
 	segments text[];
+	sno int[];          -- its scheme, numbered in the order of the names
 	counts bigint[];
+	totals numeric[];   -- its scheme's users
+	cells bigint[];     -- the combinations it is in
+	f1 int[];           -- where its candidates start and end in the sizes
+	l1 int[];           -- sorted: 1, of a size within k - 1 of its own;
+	f2 int[];           -- 2, of a size near the rest of its scheme
+	l2 int[];
+	partnered boolean[]; -- a candidate in another scheme (for the fallback)
+	ids int[];          -- the segments in the order of their sizes
+	ncells bigint;
+	slots bigint;
+	budget bigint;
+	work bigint;
+	cand_a int[];
+	cand_b int[];
+	near_a int[];
+	near_b int[];
+	near_close boolean[];
+	fallback boolean := false;
 	forced boolean[];
 	keys text[];
 BEGIN
-	WITH cell AS (
-		SELECT u.i, e.key AS scheme, e.value #>> '{}' AS segment, u.n
-		FROM unnest(combos, users) WITH ORDINALITY u(c, n, i), jsonb_each(u.c) e
+	WITH u AS (
+		SELECT u.c, u.n, u.i
+		FROM unnest(combos, users) WITH ORDINALITY u(c, n, i)
 		WHERE jsonb_typeof(u.c) = 'object'),
+	cell AS (
+		SELECT u.i, e.key AS scheme, e.value #>> '{}' AS segment, u.n
+		FROM u, jsonb_each(u.c) e),
 	seg AS (
 		SELECT c.scheme, c.segment, sum(c.n)::bigint AS n, sum(sum(c.n)) OVER (PARTITION BY c.scheme) AS total,
-		       row_number() OVER (ORDER BY c.scheme, c.segment) AS i
+		       count(*) AS cells, row_number() OVER (ORDER BY c.scheme, c.segment)::int AS i,
+		       dense_rank() OVER (ORDER BY c.scheme)::int AS sno
 		FROM cell c GROUP BY c.scheme, c.segment),
-	pair AS (
-		SELECT a.scheme, a.segment, b.scheme AS other_scheme, b.segment AS other_segment, sum(a.n) AS n
-		FROM cell a JOIN cell b ON b.i = a.i AND a.scheme < b.scheme
-		GROUP BY 1, 2, 3, 4),
-	near AS (
+	g AS (
+		-- every combination's users (of those with a segment), and the
+		-- fewest and most of any scheme
+		SELECT (SELECT sum(u.n) FROM u WHERE u.c <> '{}') AS t_all,
+		       coalesce((SELECT bool_or(u.n < 0) FROM u WHERE u.c <> '{}'), false) AS neg,
+		       min(s.total) AS t_min, sum(s.cells) AS ncells,
+		       -- the schemes of a NULL segment (compared by =, it has no users
+		       -- in common with any other: every other is its candidate)
+		       min(s.sno) FILTER (WHERE s.segment IS NULL AND s.n IS NOT NULL) AS nul_first,
+		       max(s.sno) FILTER (WHERE s.segment IS NULL AND s.n IS NOT NULL) AS nul_last
+		FROM seg s),
+	sorted AS (
+		SELECT array_agg(s.n::numeric ORDER BY s.n, s.i) AS ns, array_agg(s.i ORDER BY s.n, s.i) AS ids
+		FROM seg s WHERE s.n IS NOT NULL),
+	by_scheme AS (
+		SELECT s.sno, array_agg(s.n::numeric ORDER BY s.n) AS ns
+		FROM seg s WHERE s.n IS NOT NULL GROUP BY s.sno),
+	w AS (
+		-- the windows of sizes: 1, apart < k; 2, the rest of s's scheme;
+		-- 3, the rest of any scheme, either way (2 and its converse)
+		SELECT s.*, x.*
+		FROM seg s CROSS JOIN g
+		CROSS JOIN LATERAL (
+			SELECT CASE WHEN g.neg OR s.segment IS NULL THEN '-Infinity'::numeric ELSE s.n::numeric - (k - 1) END AS lo1,
+			       CASE WHEN g.neg OR s.segment IS NULL THEN 'Infinity'::numeric ELSE s.n::numeric + (k - 1) END AS hi1,
+			       CASE WHEN g.neg THEN '-Infinity'::numeric ELSE s.total - s.n - (k - 1) END AS lo2,
+			       CASE WHEN g.neg THEN 'Infinity'::numeric ELSE 2 * g.t_all - s.total - s.n + (k - 1) END AS hi2,
+			       CASE WHEN g.neg THEN '-Infinity'::numeric ELSE g.t_min - s.n - (k - 1) END AS lo3,
+			       CASE WHEN g.neg THEN 'Infinity'::numeric ELSE 2 * g.t_all - g.t_min - s.n + (k - 1) END AS hi3) x),
+	pos AS (
+		-- positions in the sorted sizes (width_bucket: how many are <= x),
+		-- of every segment and of the segment's own scheme
+		SELECT w.*,
+		       width_bucket(w.lo1 - 1, o.ns) + 1 AS f1, width_bucket(w.hi1, o.ns) AS l1,
+		       width_bucket(w.lo2 - 1, o.ns) + 1 AS f2, width_bucket(w.hi2, o.ns) AS l2,
+		       width_bucket(w.hi1, o.ns) - width_bucket(w.lo1 - 1, o.ns)
+		         - (width_bucket(w.hi1, b.ns) - width_bucket(w.lo1 - 1, b.ns)) AS other1,
+		       width_bucket(w.hi3, o.ns) - width_bucket(w.lo3 - 1, o.ns)
+		         - (width_bucket(w.hi3, b.ns) - width_bucket(w.lo3 - 1, b.ns)) AS other3
+		FROM w CROSS JOIN sorted o LEFT JOIN by_scheme b ON b.sno = w.sno)
+	SELECT array_agg(p.scheme ORDER BY p.i), array_agg(p.segment ORDER BY p.i), array_agg(p.sno ORDER BY p.i),
+	       array_agg(p.n ORDER BY p.i), array_agg(p.total ORDER BY p.i), array_agg(p.cells ORDER BY p.i),
+	       array_agg(coalesce(p.f1, 1) ORDER BY p.i), array_agg(coalesce(p.l1, 0) ORDER BY p.i),
+	       array_agg(coalesce(p.f2, 1) ORDER BY p.i), array_agg(coalesce(p.l2, 0) ORDER BY p.i),
+	       array_agg(coalesce(p.other1 > 0 OR p.other3 > 0, false)
+	                 OR (p.n IS NOT NULL AND (SELECT g.nul_first <> p.sno OR g.nul_last <> p.sno FROM g)) ORDER BY p.i),
+	       coalesce(sum(greatest(coalesce(p.l1 - p.f1 + 1, 0), 0) + greatest(coalesce(p.l2 - p.f2 + 1, 0), 0)), 0),
+	       (SELECT g.ncells FROM g), (SELECT o.ids FROM sorted o)
+	INTO schemes, segments, sno, counts, totals, cells, f1, l1, f2, l2, partnered, slots, ncells, ids
+	FROM pos p;
+	IF schemes IS NULL THEN
+		RETURN;
+	END IF;
+	-- (what one read of the combinations costs, and as much again at most)
+	budget := 200000 + ncells;
+	fallback := slots > budget;
+	IF NOT fallback THEN
+		-- the candidates (a, b), a's scheme before b's (b's total is the one
+		-- compared, as for every pair), and the combinations to read for them
+		SELECT array_agg(c.a ORDER BY c.a, c.b), array_agg(c.b ORDER BY c.a, c.b),
+		       coalesce(sum(least(cells[c.a], cells[c.b])), 0)
+		INTO cand_a, cand_b, work
+		FROM (SELECT DISTINCT least(x.i, s.i) AS a, greatest(x.i, s.i) AS b
+		      FROM generate_subscripts(schemes, 1) s(i)
+		      CROSS JOIN LATERAL (SELECT generate_series(f1[s.i], l1[s.i])
+		                          UNION ALL SELECT generate_series(f2[s.i], l2[s.i])) q(p)
+		      CROSS JOIN LATERAL (SELECT ids[q.p] AS i) x
+		      WHERE sno[x.i] <> sno[s.i]) c;
+		fallback := work > budget;
+	END IF;
+	IF NOT fallback AND cand_a IS NOT NULL THEN
+		-- the users of both, from the combinations of the one in fewer
+		WITH cand AS (
+			SELECT x.a, x.b, CASE WHEN cells[x.a] <= cells[x.b] THEN x.a ELSE x.b END AS s1,
+			       CASE WHEN cells[x.a] <= cells[x.b] THEN x.b ELSE x.a END AS s2
+			FROM unnest(cand_a, cand_b) x(a, b)),
+		wanted AS (
+			SELECT s.scheme, s.segment, s.i::int AS i
+			FROM unnest(schemes, segments) WITH ORDINALITY s(scheme, segment, i)
+			WHERE s.i IN (SELECT c.a FROM cand c UNION SELECT c.b FROM cand c)),
+		cell AS (
+			-- (looked up in the schemes of the candidates only)
+			SELECT u.i, w.i AS g, u.n
+			FROM unnest(combos, users) WITH ORDINALITY u(c, n, i)
+			CROSS JOIN (SELECT DISTINCT w.scheme FROM wanted w) h
+			JOIN wanted w ON w.scheme = h.scheme AND w.segment = u.c ->> h.scheme
+			WHERE jsonb_typeof(u.c) = 'object'),
+		both_ AS (
+			SELECT c.a, c.b, sum(x.n) AS n
+			FROM cand c JOIN cell x ON x.g = c.s1 JOIN cell y ON y.i = x.i AND y.g = c.s2
+			GROUP BY c.a, c.b)
 		-- apart: the users in one and not the other; the rest of b's scheme
-		-- (b.total - b.n users) is b.total - apart users apart from a
-		SELECT a.i AS a, b.i AS b, d.apart BETWEEN 1 AND k - 1 OR b.total - d.apart BETWEEN 1 AND k - 1 AS close
-		FROM seg a JOIN seg b ON a.scheme < b.scheme
-		LEFT JOIN pair x ON x.scheme = a.scheme AND x.segment = a.segment AND x.other_scheme = b.scheme AND x.other_segment = b.segment
-		CROSS JOIN LATERAL (SELECT a.n + b.n - 2 * coalesce(x.n, 0) AS apart) d
-		WHERE d.apart < k OR b.total - d.apart < k),
+		-- (b's total - b's users) is b's total - apart users apart from a
+		SELECT array_agg(c.a ORDER BY c.a, c.b), array_agg(c.b ORDER BY c.a, c.b),
+		       array_agg(d.apart BETWEEN 1 AND k - 1 OR totals[c.b] - d.apart BETWEEN 1 AND k - 1 ORDER BY c.a, c.b)
+		INTO near_a, near_b, near_close
+		FROM cand c LEFT JOIN both_ x ON x.a = c.a AND x.b = c.b
+		CROSS JOIN LATERAL (SELECT counts[c.a] + counts[c.b] - 2 * coalesce(x.n, 0) AS apart) d
+		WHERE d.apart < k OR totals[c.b] - d.apart < k;
+	END IF;
+	WITH near AS (
+		SELECT * FROM unnest(near_a, near_b, near_close) n(a, b, close)),
+	ends AS (
+		SELECT n.a AS i, n.a, n.b, n.close FROM near n
+		UNION ALL
+		SELECT n.b, n.a, n.b, n.close FROM near n),
 	of_cell AS (
-		SELECT s.i, array_agg(format('pair %s %s', n.a, n.b) ORDER BY n.a, n.b) FILTER (WHERE n.a IS NOT NULL) AS pairs,
-		       coalesce(bool_or(n.close), false) AS close
-		FROM seg s LEFT JOIN near n ON s.i IN (n.a, n.b)
-		GROUP BY s.i),
+		SELECT e.i, array_agg(format('pair %s %s', e.a, e.b) ORDER BY e.a, e.b) AS pairs, bool_or(e.close) AS close
+		FROM ends e GROUP BY e.i),
 	width AS (
 		SELECT coalesce(max(cardinality(o.pairs)), 0) AS w FROM of_cell o)
-	SELECT array_agg(s.scheme ORDER BY s.i), array_agg(s.segment ORDER BY s.i), array_agg(s.n ORDER BY s.i),
-	       array_agg(o.close OR (s.scheme, s.segment) IN (SELECT * FROM unnest(forced_schemes, forced_segments)) ORDER BY s.i),
+	SELECT array_agg((coalesce(o.close, false) OR (fallback AND partnered[s.i]))
+	                 OR (s.scheme, s.segment) IN (SELECT * FROM unnest(forced_schemes, forced_segments)) ORDER BY s.i),
 	       -- (a row per cell: its scheme, its pairs, NULLs to the width of the widest)
 	       array_agg(ARRAY[format('scheme %L', s.scheme)] || coalesce(o.pairs, '{}'::text[])
 	                 || array_fill(NULL::text, ARRAY[w.w - coalesce(cardinality(o.pairs), 0)]) ORDER BY s.i)
-	INTO schemes, segments, counts, forced, keys
-	FROM seg s JOIN of_cell o ON o.i = s.i CROSS JOIN width w;
+	INTO forced, keys
+	FROM unnest(schemes, segments) WITH ORDINALITY s(scheme, segment, i)
+	LEFT JOIN of_cell o ON o.i = s.i CROSS JOIN width w;
 	RETURN QUERY
 		SELECT x.scheme, x.segment, x.suppressed
 		FROM unnest(schemes, segments, segmentation._suppress_groups(counts, forced, keys, k)) x(scheme, segment, suppressed);
 END $$;
-COMMENT ON FUNCTION _suppress_schemes(jsonb[], bigint[], text[], text[], int) IS 'Internal: which segments segment_summary (and experiment_lift, per arm) suppresses, from the users per combination of segments: the small ones, with their schemes'' groups, and two segments of two schemes fewer than k users apart (or one and the rest of the other''s scheme), with the segments of the same users alike';
+COMMENT ON FUNCTION _suppress_schemes(jsonb[], bigint[], text[], text[], int) IS 'Internal: which segments segment_summary (and experiment_lift, per arm) suppresses, from the users per combination of segments: the small ones, with their schemes'' groups, and two segments of two schemes fewer than k users apart (or one and the rest of the other''s scheme), with the segments of the same users alike; only pairs whose sizes allow it are compared, and past a budget of work (200,000 plus the combinations times the schemes) every segment with such a pair is suppressed';

@@ -90,7 +90,7 @@ BEGIN
 		-- per managed funnel and user: the user's rows of the funnel and their chain (sql/77-funnels-managed.sql)
 		CREATE TABLE segmentation._funnel_state (
 			funnel_id int NOT NULL, user_id %1$s NOT NULL, ts timestamptz[] NOT NULL, masks int[] NOT NULL,
-			chain timestamptz[] NOT NULL, PRIMARY KEY (user_id, funnel_id));
+			chain timestamptz[] NOT NULL, scan bigint[] NOT NULL, maxts timestamptz NOT NULL, PRIMARY KEY (user_id, funnel_id));
 	$ddl$, t);
 	CREATE TABLE segmentation.score_context (
 		only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
@@ -153,7 +153,7 @@ BEGIN
 	COMMENT ON COLUMN segmentation.transitions.from_entered_at IS 'When the user entered from_segment: with at, the stay this move ended';
 	COMMENT ON TABLE segmentation.pending_events IS 'Internal: events inserted into tracked sources since the last refresh';
 	COMMENT ON TABLE segmentation.dirty_users IS 'Internal: users whose events were updated or deleted since the last refresh';
-	COMMENT ON TABLE segmentation._funnel_state IS 'Internal: per managed funnel and user, the user''s rows of the funnel (ts[i], and masks[i] with bit k-1 set when the row is of step k''s feature; under strict_order every event) and the times of the steps of the chain they reach the funnel''s level with';
+	COMMENT ON TABLE segmentation._funnel_state IS 'Internal: per managed funnel and user, the times of the steps of the chain they reach the funnel''s level with, and what refresh needs to carry it on: the user''s rows of the funnel within its window before maxts (ts[i], and masks[i] with bit k-1 set when the row is of step k''s feature; under strict_order every event; none once a stopping rule ended the scan), window_funnel''s scan state where they begin (scan) and the latest row''s time (maxts)';
 	COMMENT ON TABLE segmentation.truncated IS 'Internal: sources truncated or newly tracked since the last refresh (next refresh is full)';
 
 	GRANT SELECT ON segmentation.profiles, segmentation.score_context, segmentation.scores, segmentation.memberships,

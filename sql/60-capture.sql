@@ -668,6 +668,19 @@ BEGIN
 		RAISE EXCEPTION 'feature name "*" is reserved' USING ERRCODE = 'reserved_name',
 			HINT = 'In a segment predicate, ''*'' names any event, e.g. events_in(''*'', ''7 days'').';
 	END IF;
+	-- (a predicate's cost counts features_used as every name: review ten
+	-- made it megabytes per user with names of 200,000 bytes)
+	IF octet_length(name) > 63 THEN
+		RAISE EXCEPTION 'feature name "%..." is longer than 63 bytes', left(name, 20) USING ERRCODE = 'name_too_long';
+	END IF;
+	-- one definer at a time (the rules' costs are checked again with the features)
+	PERFORM segmentation._require_read_committed('define_feature');
+	LOCK TABLE segmentation.features IN SHARE ROW EXCLUSIVE MODE;
+	IF NOT EXISTS (SELECT FROM segmentation.features f WHERE f.name = define_feature.name)
+	   AND (SELECT count(*) FROM segmentation.features) >= 1000 THEN
+		RAISE EXCEPTION 'there are 1000 features already' USING ERRCODE = 'program_limit_exceeded',
+			HINT = 'A feature groups event names: give one feature several events (define_feature(name, ARRAY[...])).';
+	END IF;
 	IF event_names IS NULL OR cardinality(event_names) = 0 OR array_position(event_names, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'argument "event_names" must list at least one event name, without NULLs' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -695,6 +708,7 @@ CREATE FUNCTION define_segment(scheme text, name text, predicate text, priority 
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	checked text;
+	pcost float8;
 BEGIN
 	IF scheme IS NULL OR scheme = '' OR name IS NULL OR name = '' THEN
 		RAISE EXCEPTION 'arguments "scheme" and "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -713,6 +727,11 @@ BEGIN
 		RAISE EXCEPTION 'scheme name "%" is longer than 63 bytes', scheme USING ERRCODE = 'name_too_long',
 			HINT = 'Each scheme is a column of segmentation.user_scores, and PostgreSQL names have at most 63 bytes.';
 	END IF;
+	-- one definer at a time, on the features and segments of now (READ
+	-- COMMITTED: the next statement sees what the last definer committed)
+	PERFORM segmentation._require_read_committed('define_segment');
+	LOCK TABLE segmentation.features IN SHARE MODE;
+	LOCK TABLE segmentation.segments IN SHARE ROW EXCLUSIVE MODE;
 	IF NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = define_segment.scheme)
 	   AND (SELECT count(DISTINCT s.scheme) FROM segmentation.segments s) >= 1000 THEN
 		RAISE EXCEPTION 'there are 1000 schemes already' USING ERRCODE = 'program_limit_exceeded',
@@ -730,11 +749,14 @@ BEGIN
 	END IF;
 	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
 		segmentation._feature_names());
-	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, priority, description)
-	VALUES (scheme, name, predicate, checked, priority, description)
+	pcost := segmentation._predicate_cost(checked, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
+		segmentation._feature_names());
+	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, cost, priority, description)
+	VALUES (scheme, name, predicate, checked, pcost, priority, description)
 	ON CONFLICT ON CONSTRAINT segments_pkey DO UPDATE
-		SET predicate = EXCLUDED.predicate, checked_predicate = EXCLUDED.checked_predicate,
+		SET predicate = EXCLUDED.predicate, checked_predicate = EXCLUDED.checked_predicate, cost = EXCLUDED.cost,
 		    priority = EXCLUDED.priority, description = EXCLUDED.description, defined_at = now();
+	PERFORM segmentation._check_rule_costs(false);
 	PERFORM segmentation._rebuild_views();
 END $$;
 COMMENT ON FUNCTION define_segment(text, text, text, int, text) IS 'Define (or replace) a segment of a scheme: a checked boolean predicate over the columns of segmentation.scores; the highest priority match wins';

@@ -150,7 +150,7 @@ BEGIN
 				WITH c AS (DELETE FROM segmentation.pending_events RETURNING source_id, user_id, ts, event, value),
 				     cr AS (SELECT c.*, segmentation._reject_reason(octet_length(c.user_id::text), c.ts, c.value) AS reason FROM c),
 				     d AS (DELETE FROM segmentation.dirty_users RETURNING user_id),
-				     dd AS (SELECT DISTINCT user_id FROM d WHERE user_id IS NOT NULL),
+				     dd AS (SELECT user_id FROM d WHERE user_id IS NOT NULL%3$s),
 				     er AS (SELECT e.*, segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) AS reason
 				            FROM (%1$s) e WHERE e.user_id IN (SELECT user_id FROM dd)),
 				     r AS (SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value) AS b, count(*) AS n
@@ -179,7 +179,15 @@ BEGIN
 				            SELECT e.user_id, e.ts, e.event, false FROM cr e
 				            WHERE e.reason IS NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = e.user_id)%1$s
 				            UNION ALL
-				            SELECT e.user_id, e.ts, e.event, true FROM er e WHERE e.reason IS NULL%1$s)$f$, funnel_rows) END),
+				            SELECT e.user_id, e.ts, e.event, true FROM er e WHERE e.reason IS NULL%1$s)$f$, funnel_rows) END,
+				-- A managed funnel's state carries on only with events later
+				-- than the rows it saw (sql/77-funnels-managed.sql): a user
+				-- with an event at or before the maxts of one of their
+				-- funnels (a late event) is recomputed from the sources.
+				CASE WHEN NOT funnel_batch THEN ' GROUP BY user_id' ELSE $f$
+				            UNION
+				            SELECT l.user_id FROM (SELECT cr.user_id, min(cr.ts) AS ts FROM cr WHERE cr.reason IS NULL GROUP BY 1) l
+				            WHERE EXISTS (SELECT FROM segmentation._funnel_state s WHERE s.user_id = l.user_id AND s.maxts >= l.ts)$f$ END),
 				checked, run);
 		END IF;
 		-- users forget_user() erased never come back, full refresh or not:
@@ -275,6 +283,8 @@ BEGIN
 			END LOOP;
 			new_rules := new_rules || format('CASE%s ELSE %L END', cases, 'unsegmented');
 		END LOOP;
+		-- and so is what the rules cost together (define_segment's bounds)
+		PERFORM segmentation._check_rule_costs(true);
 
 		-- the context the scores are computed with from now on (the scores
 		-- view reads it): as_of, feature names, population RFM breakpoints;

@@ -1,22 +1,38 @@
 -- Managed funnels (DESIGN section 5): define_funnel, drop_funnel and the
 -- view funnel_conversion.  doc/analyses.md explains them.
 --
--- State: per funnel and user, the user's rows of the funnel (_funnel_state:
--- their times and, per row, a bit per step the row's feature is) and the
--- chain they reach the funnel's level with (_funnel_chain, src/funnels.c:
--- window_funnel's own scan, then the earliest chain of that level).  Refresh
--- appends the rows of a user's new events and recomputes that user's chain
--- (a user whose events were updated or deleted is rebuilt from the sources,
--- as the behaviors are; a full refresh rebuilds all): the rows kept are the
--- same as a full recompute reads, and the chain is a function of the set of
--- rows, so incremental equals full.  Then it aggregates every user's chain
--- with the user's segment at step 1 (membership_history) into
--- _funnel_rows, which funnel_conversion reads: reading scans no event and
--- no per-user row.
+-- State: per funnel and user, the chain they reach the funnel's level with
+-- (window_funnel's own scan, then the earliest chain of that level), and
+-- what a later refresh needs to carry it on (_funnel_state): the user's
+-- rows of the funnel (their times and, per row, a bit per step the row's
+-- feature is) within the window before the latest one, window_funnel's scan
+-- state where they begin, and maxts, the latest row's time.  Refresh passes
+-- the kept rows and the new ones to _funnel_advance (src/funnels.c), which
+-- resumes the scan, finds the chain if the level rose, and drops the rows
+-- no later chain can use: exact when every new row is later than maxts, so
+-- a user with a new event at or before the maxts of one of their funnels
+-- (a late event) is recomputed from the sources, as a user whose events
+-- were updated or deleted is (sql/70-refresh.sql; a full refresh rebuilds
+-- all).  So the state of a user and funnel holds at most the rows of one
+-- window (none once a stopping rule ended the scan), and incremental
+-- equals full.  Then it aggregates every user's chain with the user's
+-- segment at step 1 (membership_history) into _funnel_rows, which
+-- funnel_conversion reads: reading scans no event and no per-user row.
 
 CREATE FUNCTION _funnel_chain(ts timestamptz[], masks int[], nsteps int, "window" interval, modes text) RETURNS timestamptz[]
 	AS 'MODULE_PATHNAME', 'funnel_chain' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION _funnel_chain(timestamptz[], int[], int, interval, text) IS 'Internal: the times of the steps of the chain the rows (ts[i], matching step k when bit k-1 of masks[i] is set) reach window_funnel''s level with: of the chains of that level, the one whose step 1 comes first, then step 2, ...; empty at level 0';
+
+CREATE FUNCTION _funnel_advance(ts timestamptz[], masks int[], nsteps int, "window" interval, modes text, scan bigint[], chain timestamptz[],
+	OUT kept_ts timestamptz[], OUT kept_masks int[], OUT new_scan bigint[], OUT new_chain timestamptz[], OUT maxts timestamptz)
+	AS 'MODULE_PATHNAME', 'funnel_advance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _funnel_advance(timestamptz[], int[], int, interval, text, bigint[], timestamptz[]) IS 'Internal: a managed funnel''s per-user state moved forward by new rows, all later than the state''s maxts: the rows still needed (those at or after maxts - window; none once a stopping rule ended the scan), window_funnel''s scan state where they begin, the chain, and the latest row''s time';
+
+-- At most this many managed funnels: each one makes a full refresh read
+-- every event of its steps (every event under strict_order) once more, and
+-- each incremental refresh carry on its state for every user it touches.
+CREATE FUNCTION _max_funnels() RETURNS int LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT 20';
+COMMENT ON FUNCTION _max_funnels() IS 'Internal: the most managed funnels define_funnel allows';
 
 CREATE TABLE funnels (
 	id int PRIMARY KEY CHECK (id > 0),
@@ -88,6 +104,17 @@ BEGIN
 	-- window_funnel's own checks of the window and the modes
 	PERFORM segmentation._funnel_chain('{}'::timestamptz[], '{}'::int[], cardinality(steps), define_funnel."window", modes);
 
+	-- (one define_funnel at a time, seeing what the last one committed: the
+	-- count below stays true)
+	PERFORM segmentation._require_read_committed('define_funnel');
+	LOCK TABLE segmentation.funnels IN SHARE ROW EXCLUSIVE MODE;
+	IF NOT EXISTS (SELECT FROM segmentation.funnels f WHERE f.name = define_funnel.name)
+	   AND (SELECT count(*) FROM segmentation.funnels) >= segmentation._max_funnels() THEN
+		RAISE EXCEPTION 'there are % managed funnels already', segmentation._max_funnels()
+			USING ERRCODE = 'program_limit_exceeded',
+			      DETAIL = 'Each funnel makes every full refresh read the events of its steps (all events under strict_order) once more, and every incremental refresh carry its state on for each user it touches.',
+			      HINT = 'Drop funnels you no longer use (segmentation.drop_funnel), or redefine one of them; window_funnel() answers ad hoc funnels without a managed state.';
+	END IF;
 	UPDATE segmentation.funnels f SET steps = define_funnel.steps, "window" = define_funnel."window", modes = define_funnel.modes,
 		defined_at = now()
 	WHERE f.name = define_funnel.name RETURNING f.id INTO fid;
@@ -139,11 +166,9 @@ BEGIN
 	ELSE
 		DELETE FROM segmentation._funnel_state s WHERE s.user_id IN (SELECT b.user_id FROM _batch b WHERE b.replace);
 	END IF;
-	INSERT INTO segmentation._funnel_state AS s (funnel_id, user_id, ts, masks, chain)
-	SELECT n.funnel_id, n.user_id, coalesce(o.ts, '{}') || n.ts, coalesce(o.masks, '{}') || n.masks,
-	       segmentation._funnel_chain(coalesce(o.ts, '{}') || n.ts, coalesce(o.masks, '{}') || n.masks,
-	                                  cardinality(fn.steps), fn."window", fn.modes)
-	FROM (SELECT fm.funnel_id, b.user_id, array_agg(b.ts ORDER BY b.ts, fm.mask) AS ts, array_agg(fm.mask ORDER BY b.ts, fm.mask) AS masks
+	INSERT INTO segmentation._funnel_state AS s (funnel_id, user_id, ts, masks, chain, scan, maxts)
+	SELECT n.funnel_id, n.user_id, a.kept_ts, a.kept_masks, a.new_chain, a.new_scan, coalesce(a.maxts, o.maxts, '-infinity')
+	FROM (SELECT fm.funnel_id, b.user_id, array_agg(b.ts) AS ts, array_agg(fm.mask) AS masks
 	      FROM _funnel_batch b
 	      JOIN (SELECT fn.id AS funnel_id, e.event, coalesce(m.mask, 0) AS mask
 	            FROM segmentation.funnels fn
@@ -158,9 +183,14 @@ BEGIN
 	JOIN segmentation.funnels fn ON fn.id = n.funnel_id
 	-- each user's state found by its key (OFFSET 0: not turned into a join
 	-- that would read every user's)
-	LEFT JOIN LATERAL (SELECT o.ts, o.masks FROM segmentation._funnel_state o
+	LEFT JOIN LATERAL (SELECT o.ts, o.masks, o.scan, o.chain, o.maxts FROM segmentation._funnel_state o
 	                   WHERE o.user_id = n.user_id AND o.funnel_id = n.funnel_id OFFSET 0) o ON true
-	ON CONFLICT (user_id, funnel_id) DO UPDATE SET ts = EXCLUDED.ts, masks = EXCLUDED.masks, chain = EXCLUDED.chain;
+	-- (the rows in any order: _funnel_advance sorts them)
+	CROSS JOIN LATERAL segmentation._funnel_advance(coalesce(o.ts, '{}') || n.ts, coalesce(o.masks, '{}') || n.masks,
+	                                                cardinality(fn.steps), fn."window", fn.modes,
+	                                                coalesce(o.scan, '{}'), coalesce(o.chain, '{}')) a
+	ON CONFLICT (user_id, funnel_id) DO UPDATE SET ts = EXCLUDED.ts, masks = EXCLUDED.masks, chain = EXCLUDED.chain,
+		scan = EXCLUDED.scan, maxts = EXCLUDED.maxts;
 END $$;
 COMMENT ON FUNCTION _refresh_funnels(boolean) IS 'Internal (refresh): appends the rows of the events refresh read to the per-user funnel state and computes the chains of the users they touch again';
 

@@ -24,6 +24,7 @@
 #include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -1183,6 +1184,19 @@ typedef struct FunnelGroup
 } FunnelGroup;
 
 /*
+ * The scan's state between two timestamps: what a managed funnel keeps of
+ * the rows it dropped (_funnel_advance), so that the scan of the rows it
+ * kept, resumed from it, is the scan of all the rows.
+ */
+typedef struct FunnelScanState
+{
+	int64		best[MAX_CONDS];
+	uint32		has;			/* bit k: best[k] is set */
+	bool		seen_first;
+	bool		stopped;		/* a stopping rule ended the scan */
+} FunnelScanState;
+
+/*
  * The highest step reached.  best[k] is the latest start of a chain that
  * reaches step k + 1 (the latest start leaves the most room in the window);
  * rows are taken a timestamp at a time, and within one timestamp step by
@@ -1194,7 +1208,8 @@ typedef struct FunnelGroup
  * end later.  The level is the same either way.
  */
 static int
-FunnelScan(EventList *s, FunnelGroup *groups, int64 *ngroups)
+FunnelScan(EventList *s, FunnelGroup *groups, int64 *ngroups,
+		   const FunnelScanState *init, TimestampTz cutoff, FunnelScanState *snapout)
 {
 	int			nsteps = s->nconds;
 	uint32		flags = s->flags;
@@ -1204,15 +1219,28 @@ FunnelScan(EventList *s, FunnelGroup *groups, int64 *ngroups)
 	bool		snaphas[MAX_CONDS];
 	int			maxk[MAX_CONDS];
 	bool		seen_first = false;
+	bool		stopped = false;
+	bool		snapped = false;
 	int64		i = 0;
 	int			k;
 
 	if (ngroups)
 		*ngroups = 0;
+	if (init)
+	{
+		/* resumed: the state the dropped rows left */
+		for (k = 0; k < nsteps; k++)
+		{
+			has[k] = (init->has >> k) & 1;
+			best[k] = init->best[k];
+		}
+		seen_first = init->seen_first;
+		stopped = init->stopped;
+	}
 	if (s->n == 0 || nsteps == 0)
-		return 0;
+		goto done;
 	SortList(s);
-	while (i < s->n)
+	while (i < s->n && !stopped)
 	{
 		TimestampTz t = s->ev[i].ts;
 		int64		j = i;
@@ -1227,9 +1255,26 @@ FunnelScan(EventList *s, FunnelGroup *groups, int64 *ngroups)
 			zero |= s->ev[j].mask == 0;
 			j++;
 		}
+		/* the state before the first time at or after the cutoff */
+		if (snapout && !snapped && t >= cutoff)
+		{
+			snapped = true;
+			snapout->has = 0;
+			for (k = 0; k < nsteps; k++)
+			{
+				snapout->best[k] = has[k] ? best[k] : 0;
+				if (has[k])
+					snapout->has |= UINT32CONST(1) << k;
+			}
+			snapout->seen_first = seen_first;
+			snapout->stopped = false;
+		}
 		/* strict_order: a row matching no step, once step 1 was seen, ends the scan */
 		if ((flags & MODE_ORDER) && zero && seen_first)
+		{
+			stopped = true;
 			break;
+		}
 		if (groups)
 		{
 			groups[*ngroups].ts = t;
@@ -1255,12 +1300,16 @@ FunnelScan(EventList *s, FunnelGroup *groups, int64 *ngroups)
 			{
 				/* strict_deduplication: a step already reached, met again, ends the scan */
 				if ((flags & MODE_DEDUP) && has[k - 1])
+				{
+					stopped = true;
 					goto done;
+				}
 				/* strict_order: a step whose previous step was never reached */
 				if ((flags & MODE_ORDER) && seen_first && !has[k - 2])
 				{
 					if (flags & MODE_REENTRY)
 						continue;
+					stopped = true;
 					goto done;
 				}
 			}
@@ -1308,6 +1357,22 @@ FunnelScan(EventList *s, FunnelGroup *groups, int64 *ngroups)
 		i = j;
 	}
 done:
+	/*
+	 * Stopped, the scan's answer is final: no later row can change it.  Or
+	 * no row at or after the cutoff: the state at the end.
+	 */
+	if (snapout && (stopped || !snapped))
+	{
+		snapout->has = 0;
+		for (k = 0; k < nsteps; k++)
+		{
+			snapout->best[k] = has[k] ? best[k] : 0;
+			if (has[k])
+				snapout->has |= UINT32CONST(1) << k;
+		}
+		snapout->seen_first = seen_first;
+		snapout->stopped = stopped;
+	}
 	for (k = nsteps; k > 0; k--)
 		if (has[k - 1])
 			return k;
@@ -1321,7 +1386,7 @@ window_funnel_final(PG_FUNCTION_ARGS)
 	AggContext(fcinfo, "window_funnel_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_INT32(0);
-	PG_RETURN_INT32(FunnelScan((EventList *) PG_GETARG_POINTER(0), NULL, NULL));
+	PG_RETURN_INT32(FunnelScan((EventList *) PG_GETARG_POINTER(0), NULL, NULL, NULL, 0, NULL));
 }
 
 /*
@@ -1357,25 +1422,13 @@ OnceRun(const EventList *s, const FunnelGroup *g, int from, int to)
  * gives the earliest chain.  Under strict_once, a step joins the steps
  * already at the same time only when distinct rows can serve them all.
  */
-static int
-FunnelChain(EventList *s, TimestampTz *chain)
+static void
+FunnelChainOf(EventList *s, const FunnelGroup *g, int64 ng, int level, TimestampTz *chain)
 {
-	FunnelGroup *g;
-	int64		ng;
 	int64		a;
-	int			level;
 	bool		once = (s->flags & MODE_ONCE) != 0;
 	bool		increase = (s->flags & MODE_INCREASE) != 0;
 
-	if (s->n == 0 || s->nconds == 0)
-		return 0;
-	g = palloc(sizeof(FunnelGroup) * s->n);
-	level = FunnelScan(s, g, &ng);
-	if (level == 0)
-	{
-		pfree(g);
-		return 0;
-	}
 	for (a = 0; a < ng; a++)
 	{
 		int64		pos = a;
@@ -1411,51 +1464,51 @@ FunnelChain(EventList *s, TimestampTz *chain)
 			chain[k - 1] = g[q].ts;
 		}
 		if (k > level)
-		{
-			pfree(g);
-			return level;
-		}
+			return;
 	}
 	elog(ERROR, "window_funnel found no chain of its level %d", level);
-	return 0;					/* keep the compiler quiet */
+}
+
+static int
+FunnelChain(EventList *s, TimestampTz *chain)
+{
+	FunnelGroup *g;
+	int64		ng;
+	int			level;
+
+	if (s->n == 0 || s->nconds == 0)
+		return 0;
+	g = palloc(sizeof(FunnelGroup) * s->n);
+	level = FunnelScan(s, g, &ng, NULL, 0, NULL);
+	if (level > 0)
+		FunnelChainOf(s, g, ng, level, chain);
+	pfree(g);
+	return level;
 }
 
 /*
- * _funnel_chain(ts timestamptz[], masks int[], nsteps int, window interval,
- * modes text) -> timestamptz[]: the times of the steps of the chain the rows
- * reach window_funnel's level with (empty at level 0).  Row i is at ts[i]
- * and matches step k when bit k - 1 of masks[i] is set: the per-user state
- * of a managed funnel, which refresh keeps as these two arrays.
+ * The rows of a managed funnel's per-user state: row i is at ts[i] and
+ * matches step k when bit k - 1 of masks[i] is set (arguments 0 and 1).
  */
-PG_FUNCTION_INFO_V1(funnel_chain);
-Datum
-funnel_chain(PG_FUNCTION_ARGS)
+static EventList *
+FunnelRows(FunctionCallInfo fcinfo, int32 nsteps, uint32 flags, int64 window)
 {
 	ArrayType  *ta;
 	ArrayType  *ma;
-	int32		nsteps;
-	int64		window = WindowArg(fcinfo, 3);
-	text	   *modes = TextArg(fcinfo, 4, "modes", "Pass '' for no mode.");
-	uint32		flags;
 	Datum	   *tsv;
 	bool	   *tsn;
 	int			nts;
 	Datum	   *mv;
 	int			nm;
 	EventList  *s;
-	TimestampTz chain[MAX_CONDS];
-	Datum		out[MAX_CONDS];
-	int			level;
 	int			i;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("arguments \"ts\", \"masks\" and \"nsteps\" must not be NULL")));
-	flags = ParseModes(VARDATA_ANY(modes), VARSIZE_ANY_EXHDR(modes));
 	ta = PG_GETARG_ARRAYTYPE_P(0);
 	ma = PG_GETARG_ARRAYTYPE_P(1);
-	nsteps = PG_GETARG_INT32(2);
 	if (nsteps < 1 || nsteps > MAX_CONDS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1493,11 +1546,204 @@ funnel_chain(PG_FUNCTION_ARGS)
 		if (mask != 0 || (flags & MODE_ORDER))
 			AppendEvent(s, CheckTs(DatumGetTimestampTz(tsv[i])), mask);
 	}
+	return s;
+}
+
+/*
+ * _funnel_chain(ts timestamptz[], masks int[], nsteps int, window interval,
+ * modes text) -> timestamptz[]: the times of the steps of the chain the rows
+ * reach window_funnel's level with (empty at level 0).
+ */
+PG_FUNCTION_INFO_V1(funnel_chain);
+Datum
+funnel_chain(PG_FUNCTION_ARGS)
+{
+	int64		window = WindowArg(fcinfo, 3);
+	text	   *modes = TextArg(fcinfo, 4, "modes", "Pass '' for no mode.");
+	uint32		flags;
+	EventList  *s;
+	TimestampTz chain[MAX_CONDS];
+	Datum		out[MAX_CONDS];
+	int			level;
+	int			i;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments \"ts\", \"masks\" and \"nsteps\" must not be NULL")));
+	flags = ParseModes(VARDATA_ANY(modes), VARSIZE_ANY_EXHDR(modes));
+	s = FunnelRows(fcinfo, PG_GETARG_INT32(2), flags, window);
 	level = FunnelChain(s, chain);
 	for (i = 0; i < level; i++)
 		out[i] = TimestampTzGetDatum(chain[i]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(out, level, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL,
 										  TYPALIGN_DOUBLE));
+}
+
+/*
+ * _funnel_advance(ts timestamptz[], masks int[], nsteps int, window
+ * interval, modes text, scan bigint[], chain timestamptz[]) -> (ts, masks,
+ * scan, chain, maxts): a managed funnel's per-user state moved forward.
+ *
+ * In: the rows the state kept and the user's new rows (ts, masks, in any
+ * order), the scan's state where the kept rows begin (scan: '{}' when no
+ * row was ever dropped) and the chain found so far.  Every new row must be
+ * later than every row seen before (refresh recomputes from the sources a
+ * user with an event at or before the state's maxts): then the scan of the
+ * kept and new rows, resumed from scan, is window_funnel's scan of all the
+ * user's rows, and
+ *
+ *  - a level higher than the old chain's is reached only by chains that use
+ *    a new row, so that start within window before it, after the cutoff the
+ *    rows were dropped at: the earliest of them is found in the rows kept;
+ *  - at the old level, the old chain stays the earliest: a chain using a
+ *    new row that came before it in some step i would, with the old chain's
+ *    steps after i, make an earlier chain of old rows.
+ *
+ * Out: the rows at or after maxts - window (a later row starts no chain
+ * with an earlier one; none when a stopping rule ended the scan, whose
+ * answer is then final), the scan's state where they begin, the chain, and
+ * maxts, the latest row's time.  scan is {flags, best[1..nsteps]}: flags
+ * bits 0-31 are the steps reached (has), bit 32 seen_first, bit 33 stopped.
+ */
+PG_FUNCTION_INFO_V1(funnel_advance);
+Datum
+funnel_advance(PG_FUNCTION_ARGS)
+{
+	int64		window = WindowArg(fcinfo, 3);
+	text	   *modes = TextArg(fcinfo, 4, "modes", "Pass '' for no mode.");
+	uint32		flags;
+	int32		nsteps;
+	EventList  *s;
+	FunnelScanState	init;
+	FunnelScanState	snap;
+	bool		have_init = false;
+	int			oldlevel = 0;
+	TimestampTz oldchain[MAX_CONDS];
+	TimestampTz chain[MAX_CONDS];
+	int			level;
+	TimestampTz maxts = 0;
+	TimestampTz cutoff = 0;
+	FunnelGroup *g;
+	int64		ng;
+	int64		i;
+	int64		nkeep;
+	int64		first;
+	Datum	   *kts;
+	Datum	   *kmasks;
+	Datum		out[MAX_CONDS + 1];
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments \"ts\", \"masks\" and \"nsteps\" must not be NULL")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "_funnel_advance must return a row");
+	tupdesc = BlessTupleDesc(tupdesc);
+	nsteps = PG_GETARG_INT32(2);
+	flags = ParseModes(VARDATA_ANY(modes), VARSIZE_ANY_EXHDR(modes));
+	s = FunnelRows(fcinfo, nsteps, flags, window);
+	memset(&init, 0, sizeof(init));
+	memset(&snap, 0, sizeof(snap));
+	if (PG_ARGISNULL(5) || PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments \"scan\" and \"chain\" must not be NULL"),
+				 errhint("Pass '{}' for a state that never dropped a row.")));
+	if (ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(5)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(5))) > 0)
+	{
+		ArrayType  *sa = PG_GETARG_ARRAYTYPE_P(5);
+		Datum	   *sv;
+		int			ns;
+		int64		f;
+		int			k;
+
+		if (ARR_ELEMTYPE(sa) != INT8OID || ARR_NDIM(sa) > 1 || ARR_HASNULL(sa))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"scan\" must be a bigint[] without NULLs")));
+		deconstruct_array(sa, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &sv, NULL, &ns);
+		if (ns != nsteps + 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"scan\" must have %d elements", nsteps + 1)));
+		f = DatumGetInt64(sv[0]);
+		if ((f >> 34) != 0 || (nsteps < MAX_CONDS && ((f & INT64CONST(0xFFFFFFFF)) >> nsteps) != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"scan\" has unknown flags")));
+		init.has = (uint32) (f & INT64CONST(0xFFFFFFFF));
+		init.seen_first = (f >> 32) & 1;
+		init.stopped = (f >> 33) & 1;
+		for (k = 0; k < nsteps; k++)
+			init.best[k] = DatumGetInt64(sv[k + 1]);
+		have_init = true;
+	}
+	{
+		ArrayType  *ca = PG_GETARG_ARRAYTYPE_P(6);
+		Datum	   *cv;
+		bool	   *cn;
+		int			nc;
+
+		if (ARR_ELEMTYPE(ca) != TIMESTAMPTZOID || ARR_NDIM(ca) > 1 || ARR_HASNULL(ca))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"chain\" must be a timestamptz[] without NULLs")));
+		deconstruct_array(ca, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &cv, &cn, &nc);
+		if (nc > nsteps)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"chain\" has more than %d steps", nsteps)));
+		for (i = 0; i < nc; i++)
+			oldchain[i] = DatumGetTimestampTz(cv[i]);
+		oldlevel = nc;
+	}
+	/* the cutoff: maxts - window (saturated) */
+	for (i = 0; i < s->n; i++)
+		if (i == 0 || s->ev[i].ts > maxts)
+			maxts = s->ev[i].ts;
+	if (s->n > 0)
+		cutoff = ((int128) maxts - window < (int128) PG_INT64_MIN) ? PG_INT64_MIN : maxts - window;
+	g = palloc(sizeof(FunnelGroup) * Max(s->n, 1));
+	level = FunnelScan(s, g, &ng, have_init ? &init : NULL, cutoff, &snap);
+	if (level < oldlevel)
+		elog(ERROR, "_funnel_advance: the scan reached step %d, below the chain's %d", level, oldlevel);
+	if (level == oldlevel)
+		memcpy(chain, oldchain, sizeof(TimestampTz) * oldlevel);
+	else
+		FunnelChainOf(s, g, ng, level, chain);
+	pfree(g);
+
+	/* the rows kept: sorted (FunnelScan sorted them), from the cutoff */
+	first = s->n;
+	if (!snap.stopped)
+		for (first = 0; first < s->n && s->ev[first].ts < cutoff; first++)
+			;
+	nkeep = s->n - first;
+	kts = palloc(sizeof(Datum) * Max(nkeep, 1));
+	kmasks = palloc(sizeof(Datum) * Max(nkeep, 1));
+	for (i = 0; i < nkeep; i++)
+	{
+		kts[i] = TimestampTzGetDatum(s->ev[first + i].ts);
+		kmasks[i] = Int32GetDatum((int32) s->ev[first + i].mask);
+	}
+	values[0] = PointerGetDatum(construct_array(kts, (int) nkeep, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array(kmasks, (int) nkeep, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	out[0] = Int64GetDatum((int64) snap.has | ((int64) snap.seen_first << 32) | ((int64) snap.stopped << 33));
+	for (i = 0; i < nsteps; i++)
+		out[i + 1] = Int64GetDatum(snap.best[i]);
+	values[2] = PointerGetDatum(construct_array(out, nsteps + 1, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	for (i = 0; i < level; i++)
+		out[i] = TimestampTzGetDatum(chain[i]);
+	values[3] = PointerGetDatum(construct_array(out, level, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[4] = TimestampTzGetDatum(maxts);
+	nulls[4] = s->n == 0;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 /*

@@ -322,6 +322,8 @@ typedef struct CheckContext
 	int			nnames;
 	Datum	   *names;
 	bool	   *name_nulls;
+	int			nfeatures;		/* how many are defined */
+	double		features_len;	/* the most features_used can take: all of them */
 } CheckContext;
 
 /* ---------- the rule vocabulary: per-feature behavior inside predicates ---------- */
@@ -470,9 +472,15 @@ CheckVocabularyCall(FuncExpr *f, VocabKind kind, const CheckContext *cx, VocabCa
 	call->feature = -2;
 	if (strcmp(name, "*") == 0)
 		call->feature = BEHAVIOR_ANY_FEATURE;
+	/* (compared where they are: a copy of every name for every call added up, review ten) */
 	for (i = 0; i < cx->nnames && call->feature == -2; i++)
-		if (!cx->name_nulls[i] && strcmp(name, TextDatumGetCString(cx->names[i])) == 0)
+	{
+		text	   *t = (text *) DatumGetPointer(cx->names[i]);
+
+		if (!cx->name_nulls[i] && !VARATT_IS_EXTERNAL(t) && !VARATT_IS_COMPRESSED(t) && VARSIZE_ANY_EXHDR(t) == strlen(name) &&
+			memcmp(VARDATA_ANY(t), name, VARSIZE_ANY_EXHDR(t)) == 0)
 			call->feature = i;
+	}
 	if (call->feature == -2)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -857,13 +865,24 @@ CheckFoldedNode(Node *node, void *context)
  * around a 4,000-byte string lowers 2.8 MB per user (review eight).  So each
  * value of the planned expression gets an upper bound on its length in bytes,
  * and each call costs the length of what it reads (LIKE and strpos: haystack
- * times pattern); the total must stay within PREDICATE_MAX_COST.  Columns are
- * short (rfm_cell) or feature names (features_used): generous bounds.
+ * times pattern); a call of the rule vocabulary walks the user's active days
+ * in its window, and costs the days of its window, up to VOCAB_CALL_COST for
+ * the whole history; '*' (any event) walks every feature's days, and
+ * days_in and periods_with merge them (review ten).  The text column
+ * (rfm_cell) is short; features_used may hold every feature's name (at most
+ * 63 bytes each: define_feature).  The total must stay within
+ * PREDICATE_MAX_COST; every segment costs at least SEGMENT_MIN_COST.
+ * define_segment also bounds the sum over a scheme's segments and over every
+ * scheme (a user who matches no segment is checked against all of them:
+ * review nine), with the costs _predicate_cost gives; they grow with the
+ * features, so define_feature checks them again.
  */
 #define PREDICATE_MAX_COST 200000.0
 #define COLUMN_TEXT_LEN 64.0
-#define COLUMN_ARRAY_LEN 4096.0
 #define CAST_TEXT_LEN 400.0		/* a number or a time printed */
+#define VOCAB_CALL_COST 4096.0
+#define VOCAB_SORT_FACTOR 8.0
+#define SEGMENT_MIN_COST 100.0
 
 typedef struct CostAcc
 {
@@ -872,9 +891,10 @@ typedef struct CostAcc
 	double		cost;			/* of computing the children */
 	int			nchildren;
 	double		lens[2];		/* of the first two children */
+	const CheckContext *cx;		/* to resolve the vocabulary's calls */
 } CostAcc;
 
-static void NodeCost(Node *node, double *len, double *cost);
+static void NodeCost(Node *node, const CheckContext *cx, double *len, double *cost);
 
 static bool
 ChildCost(Node *node, void *context)
@@ -888,7 +908,7 @@ ChildCost(Node *node, void *context)
 	/* the arguments of a call, the WHEN clauses of a CASE: children too */
 	if (IsA(node, List) || IsA(node, CaseWhen))
 		return expression_tree_walker(node, ChildCost, context);
-	NodeCost(node, &len, &cost);
+	NodeCost(node, acc->cx, &len, &cost);
 	acc->sumlen += len;
 	acc->maxlen = Max(acc->maxlen, len);
 	acc->cost += cost;
@@ -899,10 +919,11 @@ ChildCost(Node *node, void *context)
 }
 
 static void
-NodeCost(Node *node, double *len, double *cost)
+NodeCost(Node *node, const CheckContext *cx, double *len, double *cost)
 {
-	CostAcc		acc = {0, 0, 0, 0, {0, 0}};
+	CostAcc		acc = {0, 0, 0, 0, {0, 0}, cx};
 	bool		varlena;
+	VocabKind	kind;
 
 	check_stack_depth();
 	varlena = get_typlen(exprType(node)) == -1;
@@ -916,8 +937,27 @@ NodeCost(Node *node, double *len, double *cost)
 	}
 	if (IsA(node, Var))
 	{
-		*len = !varlena ? 8 : type_is_array(exprType(node)) ? COLUMN_ARRAY_LEN : COLUMN_TEXT_LEN;
+		*len = !varlena ? 8 : type_is_array(exprType(node)) ? cx->features_len : COLUMN_TEXT_LEN;
 		*cost = 0;
+		return;
+	}
+	if (IsA(node, FuncExpr) && IsVocabulary(((FuncExpr *) node)->funcid, cx->ours, &kind))
+	{
+		VocabCall	call;
+		double		days;
+
+		CheckVocabularyCall((FuncExpr *) node, kind, cx, &call);
+		days = call.window == 0 ? VOCAB_CALL_COST :
+			Min((double) call.window * (kind == VOCAB_PERIODS_WITH ? call.periods : 1), VOCAB_CALL_COST);
+		*len = 8;
+		if (kind == VOCAB_FIRST_USE || kind == VOCAB_LAST_USE || kind == VOCAB_DAYS_SINCE ||
+			(call.window == 0 && call.feature == BEHAVIOR_ANY_FEATURE &&
+			 (kind == VOCAB_EVENTS_IN || kind == VOCAB_VALUE_IN)))
+			*cost = 16;			/* kept whole: no day is walked */
+		else if (call.feature == BEHAVIOR_ANY_FEATURE)
+			*cost = days * (cx->nfeatures + 1) * (kind == VOCAB_PERIODS_WITH || kind == VOCAB_DAYS_IN ? VOCAB_SORT_FACTOR : 1);
+		else
+			*cost = days + 16;
 		return;
 	}
 	(void) expression_tree_walker(node, ChildCost, &acc);
@@ -953,18 +993,21 @@ NodeCost(Node *node, double *len, double *cost)
 	}
 }
 
-static void
-CheckCost(Node *planned)
+static double
+CheckCost(Node *planned, const CheckContext *cx)
 {
 	double		len,
 				cost;
 
-	NodeCost(planned, &len, &cost);
+	NodeCost(planned, cx, &len, &cost);
+	cost = Max(cost, SEGMENT_MIN_COST);
 	if (cost > PREDICATE_MAX_COST)
 		Refuse("too costly to run for every user",
 			   psprintf("Its calls read up to about %.0f bytes per user; at most %.0f are allowed "
-						"(nested string functions and LIKE or strpos on long strings add up).",
+						"(nested string functions, LIKE or strpos on long strings and the vocabulary's "
+						"calls over long windows add up).",
 						cost, PREDICATE_MAX_COST));
+	return cost;
 }
 
 static Expr *
@@ -1028,6 +1071,7 @@ static void
 SetCheckContext(CheckContext *cx, Oid ours, Datum feature_names)
 {
 	ArrayType  *arr = DatumGetArrayTypeP(feature_names);
+	int			i;
 
 	if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != TEXTOID)
 		ereport(ERROR,
@@ -1040,17 +1084,26 @@ SetCheckContext(CheckContext *cx, Oid ours, Datum feature_names)
 				(errcode(ERRCODE_UNDEFINED_SCHEMA),
 				 errmsg("schema with OID %u does not exist", ours)));
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &cx->names, &cx->name_nulls, &cx->nnames);
+	/* features_used: an array header, and every name */
+	cx->nfeatures = 0;
+	cx->features_len = ARR_OVERHEAD_NONULLS(1);
+	for (i = 0; i < cx->nnames; i++)
+		if (!cx->name_nulls[i])
+		{
+			cx->nfeatures++;
+			cx->features_len += INTALIGN(VARHDRSZ + VARSIZE_ANY_EXHDR(DatumGetPointer(cx->names[i])));
+		}
 }
 
 /*
  * check_predicate(predicate, scores regclass, ours regnamespace,
  * feature_names text[]): the checked predicate, deparsed; an error naming the
  * problem otherwise.  feature_names are the features a predicate may name,
- * as _assign_segments takes them.
+ * as _assign_segments takes them.  _predicate_cost(same arguments): what it
+ * costs per user (the unit of PREDICATE_MAX_COST), after the same checks.
  */
-PG_FUNCTION_INFO_V1(check_predicate);
-Datum
-check_predicate(PG_FUNCTION_ARGS)
+static text *
+CheckPredicate(FunctionCallInfo fcinfo, double *cost)
 {
 	Oid			relid = PG_GETARG_OID(1);
 	Node	   *expr;
@@ -1066,14 +1119,33 @@ check_predicate(PG_FUNCTION_ARGS)
 	SetCheckContext(&cx, PG_GETARG_OID(2), PG_GETARG_DATUM(3));
 	level = PinSettings();
 	expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid, &cx, BOOLOID, PREDICATE_MAX_LENGTH);
-	CheckCost((Node *) PlanExpression(copyObject(expr)));
+	*cost = CheckCost((Node *) PlanExpression(copyObject(expr)), &cx);
 	result = cstring_to_text(deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
 												false, false));
 	AtEOXact_GUC(true, level);
 	/* what refresh will check again is the printed form */
 	if (VARSIZE_ANY_EXHDR(result) > PREDICATE_MAX_LENGTH)
 		Refuse(psprintf("longer than %d bytes as stored (printed back)", PREDICATE_MAX_LENGTH), NULL);
-	PG_RETURN_TEXT_P(result);
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(check_predicate);
+Datum
+check_predicate(PG_FUNCTION_ARGS)
+{
+	double		cost;
+
+	PG_RETURN_TEXT_P(CheckPredicate(fcinfo, &cost));
+}
+
+PG_FUNCTION_INFO_V1(predicate_cost);
+Datum
+predicate_cost(PG_FUNCTION_ARGS)
+{
+	double		cost;
+
+	(void) CheckPredicate(fcinfo, &cost);
+	PG_RETURN_FLOAT8(cost);
 }
 
 /* ---------- evaluating the rules ---------- */

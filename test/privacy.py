@@ -43,6 +43,7 @@ Uses the libpq environment (PGHOST, PGPORT, PGUSER).
 """
 import hashlib
 import hmac
+import json
 import os
 import random
 import subprocess
@@ -726,6 +727,171 @@ def overlapping_schemes(cur):
           same and all(cell[(a, s)] == cell[(b, t)] for a, s, b, t in same), (same, cell))
 
 
+# _suppress_schemes as it was before review 9 (R9-1): every pair of segments
+# of two schemes compared, from a self-join of the combinations on every pair
+# of schemes (combinations x S(S-1)/2 rows).  The reference of the property
+# check: the function now compares only the pairs whose sizes allow them to
+# be close, and must decide the same wherever it stays under its budget.
+REFERENCE_SUPPRESS_SCHEMES = r"""
+CREATE FUNCTION pg_temp.reference_suppress_schemes(combos jsonb[], users bigint[], forced_schemes text[], forced_segments text[], k int)
+RETURNS TABLE (scheme text, segment text, suppressed boolean)
+-- (a row per segment: tens, not the planner's default thousand, which made
+-- every read of the views look costly enough to compile)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE ROWS 20 SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	schemes text[];
+	segments text[];
+	counts bigint[];
+	forced boolean[];
+	keys text[];
+BEGIN
+	WITH cell AS (
+		SELECT u.i, e.key AS scheme, e.value #>> '{}' AS segment, u.n
+		FROM unnest(combos, users) WITH ORDINALITY u(c, n, i), jsonb_each(u.c) e
+		WHERE jsonb_typeof(u.c) = 'object'),
+	seg AS (
+		SELECT c.scheme, c.segment, sum(c.n)::bigint AS n, sum(sum(c.n)) OVER (PARTITION BY c.scheme) AS total,
+		       row_number() OVER (ORDER BY c.scheme, c.segment) AS i
+		FROM cell c GROUP BY c.scheme, c.segment),
+	pair AS (
+		SELECT a.scheme, a.segment, b.scheme AS other_scheme, b.segment AS other_segment, sum(a.n) AS n
+		FROM cell a JOIN cell b ON b.i = a.i AND a.scheme < b.scheme
+		GROUP BY 1, 2, 3, 4),
+	near AS (
+		-- apart: the users in one and not the other; the rest of b's scheme
+		-- (b.total - b.n users) is b.total - apart users apart from a
+		SELECT a.i AS a, b.i AS b, d.apart BETWEEN 1 AND k - 1 OR b.total - d.apart BETWEEN 1 AND k - 1 AS close
+		FROM seg a JOIN seg b ON a.scheme < b.scheme
+		LEFT JOIN pair x ON x.scheme = a.scheme AND x.segment = a.segment AND x.other_scheme = b.scheme AND x.other_segment = b.segment
+		CROSS JOIN LATERAL (SELECT a.n + b.n - 2 * coalesce(x.n, 0) AS apart) d
+		WHERE d.apart < k OR b.total - d.apart < k),
+	of_cell AS (
+		SELECT s.i, array_agg(format('pair %s %s', n.a, n.b) ORDER BY n.a, n.b) FILTER (WHERE n.a IS NOT NULL) AS pairs,
+		       coalesce(bool_or(n.close), false) AS close
+		FROM seg s LEFT JOIN near n ON s.i IN (n.a, n.b)
+		GROUP BY s.i),
+	width AS (
+		SELECT coalesce(max(cardinality(o.pairs)), 0) AS w FROM of_cell o)
+	SELECT array_agg(s.scheme ORDER BY s.i), array_agg(s.segment ORDER BY s.i), array_agg(s.n ORDER BY s.i),
+	       array_agg(o.close OR (s.scheme, s.segment) IN (SELECT * FROM unnest(forced_schemes, forced_segments)) ORDER BY s.i),
+	       -- (a row per cell: its scheme, its pairs, NULLs to the width of the widest)
+	       array_agg(ARRAY[format('scheme %L', s.scheme)] || coalesce(o.pairs, '{}'::text[])
+	                 || array_fill(NULL::text, ARRAY[w.w - coalesce(cardinality(o.pairs), 0)]) ORDER BY s.i)
+	INTO schemes, segments, counts, forced, keys
+	FROM seg s JOIN of_cell o ON o.i = s.i CROSS JOIN width w;
+	RETURN QUERY
+		SELECT x.scheme, x.segment, x.suppressed
+		FROM unnest(schemes, segments, segmentation._suppress_groups(counts, forced, keys, k)) x(scheme, segment, suppressed);
+END $$;
+"""
+
+
+def random_combinations(rnd, big=False):
+    """Arguments of _suppress_schemes: users per combination of segments of
+    schemes that mostly copy each other (so that many pairs are near), with
+    now and then a combination without some scheme, a NULL segment, a NULL
+    or negative count, an entry that is no object, forced segments."""
+    atoms = rnd.randint(50, 200) if big else rnd.randint(1, 40)
+    weights = [rnd.choice([0, 1, 1, 2, 3, 5, 8, 13, rnd.randint(0, 60)]) for _ in range(atoms)]
+    maps = []
+    for _ in range(rnd.randint(6, 14) if big else rnd.randint(1, 6)):
+        nseg = rnd.randint(1, 5)
+        if maps and rnd.random() < 0.6:
+            maps.append([x if rnd.random() < 0.85 else rnd.randrange(nseg) for x in rnd.choice(maps)])
+        else:
+            maps.append([rnd.randrange(nseg) for _ in range(atoms)])
+    names = [rnd.choice(["s", "S", "é", "b"]) + str(j) for j in range(len(maps))]
+    incomplete = rnd.random() < 0.25
+    combos, users = [], []
+    for a in range(atoms):
+        c = {names[j]: (None if rnd.random() < 0.03 else f"g{m[a]}") for j, m in enumerate(maps)
+             if not (incomplete and rnd.random() < 0.15)}
+        r = rnd.random()
+        combos.append(None if r < 0.01 else "[1]" if r < 0.02 else json.dumps(c))
+        r = rnd.random()
+        users.append(None if r < 0.03 else -weights[a] if r < 0.04 else weights[a])
+    forced = ([rnd.choice(names) for _ in range(3)], [f"g{rnd.randrange(3)}" for _ in range(3)]) if rnd.random() < 0.3 else (None, None)
+    return combos, users, forced[0], forced[1], rnd.choice([0, 1, 2, 3, 5, 10, 10, 10, 20])
+
+
+def suppress_schemes_property(cur):
+    """_suppress_schemes decides exactly as the exhaustive reference on random
+    inputs (review 9, R9-1: only the pairs of sizes that allow it are compared)."""
+    cur.execute(REFERENCE_SUPPRESS_SCHEMES)
+    bad, cases = [], 0
+    for seed in range(600):
+        rnd = random.Random(seed)
+        args = random_combinations(rnd, big=seed % 20 == 0)
+        got, want = [], []
+        for fn, rows in (("segmentation._suppress_schemes", got), ("pg_temp.reference_suppress_schemes", want)):
+            cur.execute(f"SELECT * FROM {fn}(%s::jsonb[], %s::bigint[], %s::text[], %s::text[], %s)", args)
+            rows.extend(cur.fetchall())
+        cases += 1
+        if got != want:
+            bad.append((seed, got, want))
+    check(f"_suppress_schemes: the same segments suppressed as the exhaustive reference on {cases} random inputs",
+          not bad, bad[:1])
+
+
+def many_schemes():
+    """Review 9, R9-1: S schemes, each one segment of about half of 500 users
+    (a different half in each), made every read of segment_summary compare
+    every combination of segments on every pair of schemes (600 schemes:
+    about 50 s per read).  Now the read stays far inside a 20 s timeout:
+    every pair of segments is a candidate (their sizes are all near 250),
+    more than the budget, so every segment with a candidate is suppressed.
+    Checked against the members: no two segments shown are near."""
+    db = "segmentation_privacy_schemes"
+    conn, cur = fresh_database(db)
+    cur.execute("""SET client_min_messages = warning;
+        CREATE TABLE ev (uid bigint, at timestamptz, name text, amount float8);
+        GRANT SELECT, TRIGGER ON ev TO regress_priv_admin;
+        INSERT INTO ev SELECT u, '2024-04-01'::timestamptz + (u % 500) * interval '1 hour', 'view', u FROM generate_series(1, 500) u;
+        SET ROLE regress_priv_admin;
+        SELECT segmentation.track('ev', 'uid', 'at', 'name', 'amount');
+        SELECT count(segmentation.define_segment('s' || i, 'a', format('(monetary::bigint * %s) %% 9973 < 4987', 2 * i + 1)))
+        FROM generate_series(1, 600) i;
+        RESET ROLE""")
+    refresh(cur, True, "2024-05-02")
+    cur.execute("SET ROLE regress_priv_reader; SET statement_timeout = '20s'")
+    t0 = time.monotonic()
+    err, rows = None, []
+    try:
+        cur.execute("SELECT scheme, segment, users, suppressed FROM segmentation.segment_summary")
+        rows = cur.fetchall()
+    except psycopg2.Error as e:
+        err = (e.pgcode, e.pgerror.splitlines()[0] if e.pgerror else "")
+    took = time.monotonic() - t0
+    cur.execute("RESET statement_timeout; RESET ROLE")
+    cur.execute("SELECT scheme, segment, array_agg(user_id) FROM segmentation.memberships GROUP BY 1, 2")
+    members = {(a, s): sum(1 << int(u) for u in us) for a, s, us in cur.fetchall()}
+    check(f"600 schemes over 500 users, each splitting them in half: segment_summary read as the reader in {took:.1f} s, "
+          "inside a 20 s statement_timeout", err is None and {(r[0], r[1]) for r in rows} == set(members), (err, len(rows)))
+    total = 500
+    shown = {(r[0], r[1]) for r in rows if not r[3]}
+    size = {key: m.bit_count() for key, m in members.items()}
+    # every segment with a segment of another scheme of a size within K - 1
+    # of its own, or of the rest of its scheme, is suppressed (the fallback)
+    keys = sorted(members)
+    candidates = {x for x in keys if any(y[0] != x[0] and (abs(size[x] - size[y]) < K or abs(size[x] + size[y] - total) < K)
+                                         for y in keys)}
+    check(f"600 schemes: past the budget, every segment with a candidate pair is suppressed ({len(candidates)} of {len(keys)})",
+          rows and candidates and not shown & candidates, sorted(shown & candidates)[:3])
+    # and the guarantee: a segment shown is K or more users apart from every
+    # segment of another scheme and from the rest of its scheme, or the same
+    # users as one shown too
+    bad = []
+    for x in shown:
+        for y in keys:
+            apart = (members[x] ^ members[y]).bit_count()
+            if y[0] != x[0] and (0 < apart < K or 0 < total - apart < K or ((apart <= 0 or total - apart <= 0) and y not in shown)):
+                bad.append((x, y, apart))
+    check(f"600 schemes: no segment shown ({len(shown)}) is fewer than {K} users apart from one of another scheme, "
+          "nor from the rest of its scheme", rows and not bad, bad[:3])
+    conn.close()
+    drop_database(db)
+
+
 def dump_and_restore(cur):
     """The key is dumped as configuration: a restored database keeps the
     pseudonyms, and forgotten users stay forgotten."""
@@ -859,10 +1025,12 @@ def main():
     small_cells(cur)
     differencing(cur)
     overlapping_schemes(cur)
+    suppress_schemes_property(cur)
     erase_and_opt_out(cur)
     dump_and_restore(cur)
     conn.close()
     sixth_review()
+    many_schemes()
     drop_database(DB)
     connect("postgres").cursor().execute("DROP ROLE regress_priv_reader, regress_priv_analyst, regress_priv_admin")
     suite.finish()

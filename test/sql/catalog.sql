@@ -12,8 +12,8 @@ WHERE d.refclassid = 'pg_extension'::regclass
   AND NOT (d.classid = 'pg_type'::regclass AND (SELECT typelem <> 0 FROM pg_type WHERE oid = d.objid))
 ORDER BY 2;
 
--- every C function is parallel safe and immutable (check_predicate and
--- _assign_segments read the catalog: stable; the rule vocabulary's predicate
+-- every C function is parallel safe and immutable (check_predicate,
+-- _predicate_cost and _assign_segments read the catalog: stable; the rule vocabulary's predicate
 -- forms, events_in(feature text, ...) and the like, only raise an error
 -- outside a predicate: stable, not strict, never folded by the planner); all
 -- but the aggregate support functions and
@@ -29,7 +29,7 @@ WHERE p.pronamespace = 'segmentation'::regnamespace
   AND p.proname NOT IN ('_log_failed_run', '_refresh_timeout_begin', '_refresh_timeout_end', '_lock_relation', '_execute_guarded',
                         '_new_pseudonym_key')
   AND NOT (p.prosrc = 'rule_vocabulary' AND p.provolatile = 's' AND p.proparallel = 's' AND p.proargtypes[0] = 'text'::regtype)
-  AND ((p.provolatile <> 'i' AND p.proname NOT IN ('check_predicate', '_assign_segments')) OR p.proparallel <> 's'
+  AND ((p.provolatile <> 'i' AND p.proname NOT IN ('check_predicate', '_predicate_cost', '_assign_segments')) OR p.proparallel <> 's'
        OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge', 'behavior_scores',
                                                    'rfm_breakpoints_trans', 'rfm_breakpoints_combine', 'rfm_breakpoints_final') AND p.prokind = 'f'
            AND p.oid NOT IN (SELECT aggtransfn FROM pg_aggregate UNION SELECT aggcombinefn FROM pg_aggregate

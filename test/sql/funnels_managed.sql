@@ -33,6 +33,24 @@ SELECT segmentation._funnel_chain('{2024-01-01}', '{8}', 3, '1 hour', '');
 SELECT segmentation._funnel_chain('{2024-01-01}', '{1, 2}', 3, '1 hour', '');
 SELECT segmentation._funnel_chain('{2024-01-01}', '{1}', 33, '1 hour', '');
 
+-- the state carried on (_funnel_advance): rows within the window before the
+-- latest one are kept, the older ones dropped, with the scan's state where
+-- the kept ones begin; view at 00:00 (dropped), view at 05:00, cart at 05:30
+SELECT * FROM segmentation._funnel_advance('{2024-01-01 05:30, 2024-01-01 00:00, 2024-01-01 05:00}', '{2, 1, 1}', 3, '1 hour', '', '{}', '{}');
+-- carried on with a buy at 05:50: the same chain as from all the rows
+SELECT a.new_chain, a.kept_ts, segmentation._funnel_chain('{2024-01-01 00:00, 2024-01-01 05:00, 2024-01-01 05:30, 2024-01-01 05:50}', '{1, 1, 2, 4}', 3, '1 hour', '') AS from_all
+FROM segmentation._funnel_advance('{2024-01-01 05:30, 2024-01-01 00:00, 2024-01-01 05:00}', '{2, 1, 1}', 3, '1 hour', '', '{}', '{}') x,
+     segmentation._funnel_advance(x.kept_ts || '{2024-01-01 05:50}'::timestamptz[], x.kept_masks || 4, 3, '1 hour', '', x.new_scan, x.new_chain) a;
+-- the scan's state says step 2 was reached before the kept rows: under
+-- strict_deduplication a cart then ends the scan (and the state keeps no row)
+SELECT * FROM segmentation._funnel_advance('{2024-01-01 05:00, 2024-01-01 05:10, 2024-01-01 05:20}', '{1, 2, 4}', 3, '1 hour', 'strict_deduplication', '{4294967299, 0, 0, 0}', '{2024-01-01 00:00, 2024-01-01 00:10}');
+-- strict_order: a row of no step after step 1 ends the scan: the answer is final, no row is kept
+SELECT * FROM segmentation._funnel_advance('{2024-01-01 00:00, 2024-01-01 00:01, 2024-01-01 00:02}', '{1, 0, 2}', 2, '1 hour', 'strict_order', '{}', '{}');
+-- refused
+SELECT * FROM segmentation._funnel_advance('{2024-01-01}', '{1}', 2, '1 hour', '', '{0, 0}', '{}');
+SELECT * FROM segmentation._funnel_advance('{2024-01-01}', '{1}', 2, '1 hour', '', '{17179869184, 0, 0}', '{}');
+SELECT * FROM segmentation._funnel_advance('{2024-01-01}', '{1}', 1, '1 hour', '', '{}', '{2024-01-01, 2024-01-02}');
+
 -- before track(): defining a funnel needs its features only
 SELECT segmentation.define_feature('view', '{view, page}');
 SELECT segmentation.define_feature('cart', '{cart}');
@@ -55,6 +73,19 @@ SELECT segmentation.define_funnel('bad', '{view, buy}', '1 day', 'allow_reentry'
 SELECT segmentation.define_funnel('bad', '{view, buy}', '1 day', NULL);
 SELECT segmentation.define_funnel('', '{view, buy}', '1 day');
 SELECT segmentation.drop_funnel('nope');
+-- at most 20 funnels (each costs every full refresh a read of its steps'
+-- events); redefining one at the limit is allowed
+SELECT count(segmentation.define_funnel('cap' || i, '{view, buy}', '1 day'))
+FROM generate_series(1, 20 - (SELECT count(*) FROM segmentation.funnels)::int) i;
+SELECT segmentation.define_funnel('cap_over', '{view, buy}', '1 day');
+DO $$ BEGIN
+	PERFORM segmentation.define_funnel('cap_over', '{view, buy}', '1 day');
+EXCEPTION WHEN program_limit_exceeded THEN
+	RAISE WARNING 'refused with program_limit_exceeded';
+END $$;
+SELECT segmentation.define_funnel('cap1', '{view, cart}', '1 day');
+SELECT count(*) AS funnels FROM segmentation.funnels;
+SELECT count(segmentation.drop_funnel(name)) FROM segmentation.funnels WHERE name LIKE 'cap%';
 SELECT name, steps, "window", modes FROM segmentation.funnels ORDER BY id;
 
 -- four users, refreshed on 2024-01-03 and 2024-01-06
