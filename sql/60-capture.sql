@@ -131,25 +131,45 @@ BEGIN
 		-- function, enabled in its mode: a missing or disabled one lets
 		-- events past capture, one in another mode captures them twice
 		fn := pg_catalog.to_regprocedure(pg_catalog.format('segmentation.%I()', '_capture_' || s.id));
-		SELECT t.rel::regclass AS rel, x.name, x.mode, g.tgenabled INTO trig
-		FROM segmentation._source_tree(s.source) t CROSS JOIN segmentation._source_triggers() x
-		LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = t.rel AND g.tgname = x.name AND g.tgfoid = fn
-		WHERE g.tgenabled IS DISTINCT FROM x.mode
+		-- (a temporary member: refresh, in another session, cannot read it)
+		SELECT c.oid::regclass AS rel INTO trig FROM pg_catalog.pg_class c
+		WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(s.source) t) AND c.relpersistence = 't' LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'temporary table % is in the tree of tracked table %.%', trig.rel, rel.nspname, rel.relname
+				USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = 'Its rows are not read by refresh, and vanish with its session.',
+				      HINT = 'Drop it, or make it stop inheriting (ALTER TABLE ... NO INHERIT), and run a full refresh.';
+		END IF;
+		-- each as installed: its function, mode, timing, level, events,
+		-- transition tables, no WHEN, arguments or columns
+		SELECT t.rel::regclass AS rel, x.name, x.mode, g.tgenabled,
+		       g.tgfoid IS DISTINCT FROM fn AS missing,
+		       (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgattr::text, g.tgparentid)
+		         IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, 0::int2, '', 0::oid) AS redefined INTO trig
+		FROM segmentation._source_tree(s.source) t JOIN pg_catalog.pg_class c ON c.oid = t.rel
+		CROSS JOIN segmentation._source_triggers() x
+		LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = t.rel AND g.tgname = x.name
+		WHERE (NOT x.row_level OR c.relkind <> 'p')
+		  AND (g.tgfoid IS DISTINCT FROM fn OR g.tgenabled IS DISTINCT FROM x.mode
+		       OR (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgattr::text, g.tgparentid)
+		          IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, 0::int2, '', 0::oid))
 		ORDER BY t.depth, t.rel, x.name LIMIT 1;
 		IF FOUND THEN
 			RAISE EXCEPTION 'capture trigger % on % is %', trig.name, trig.rel,
-				CASE WHEN trig.tgenabled IS NULL THEN 'missing' WHEN trig.tgenabled = 'D' THEN 'disabled'
-				     ELSE 'enabled in another mode' END
+				CASE WHEN trig.missing THEN 'missing' WHEN trig.redefined THEN 'not as capture installed it'
+				     WHEN trig.tgenabled = 'D' THEN 'disabled' ELSE 'enabled in another mode' END
 				USING ERRCODE = 'object_not_in_prerequisite_state', SCHEMA = rel.nspname, TABLE = rel.relname,
-				      DETAIL = CASE WHEN trig.tgenabled IS NULL OR trig.tgenabled = 'D' THEN 'Events written while it was missing or disabled were not captured.'
+				      DETAIL = CASE WHEN trig.missing OR trig.tgenabled = 'D' THEN 'Events written while it was missing or disabled were not captured.'
+				                    WHEN trig.redefined THEN 'Its timing, level, events or transition tables differ: it may skip events, or capture them twice.'
 				                    ELSE 'Enabled in another mode it may capture events twice.' END,
 				      HINT = 'Enable it again (ALTER TABLE ... ENABLE TRIGGER: capture puts it back in its own mode) and run a full refresh, or untrack the table and track it again.';
 		END IF;
 		-- and no other trigger of that function in the tree (it would
 		-- capture the same events again)
-		SELECT g.tgrelid::regclass AS rel, g.tgname AS name INTO trig FROM pg_catalog.pg_trigger g
+		SELECT g.tgrelid::regclass AS rel, g.tgname AS name INTO trig
+		FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid
 		WHERE g.tgfoid = fn AND g.tgrelid IN (SELECT t.rel FROM segmentation._source_tree(s.source) t)
-		  AND g.tgname NOT IN (SELECT x.name FROM segmentation._source_triggers() x)
+		  AND g.tgname NOT IN (SELECT x.name FROM segmentation._source_triggers() x WHERE NOT x.row_level OR c.relkind <> 'p')
 		LIMIT 1;
 		IF FOUND THEN
 			RAISE EXCEPTION 'trigger % on % calls the capture function of %.%', trig.name, trig.rel, rel.nspname, rel.relname
@@ -189,15 +209,24 @@ SELECT rel, min(depth)::int FROM tree GROUP BY rel
 $$;
 COMMENT ON FUNCTION _source_tree(regclass) IS 'Internal: a tracked table and its partitions and inheritance children, at every level';
 
--- The capture triggers of a source, on each table of its tree, and the mode
--- each must be enabled in (pg_trigger.tgenabled): the statement triggers
--- fire unless session_replication_role is replica ('O'), the row trigger
--- only when it is ('R'), so that every write fires exactly one of them; a
--- truncate, which no row trigger sees, fires always ('A': twice is harmless).
-CREATE FUNCTION _source_triggers(OUT name name, OUT mode "char")
+-- The capture triggers of a source, on each table of its tree, the mode
+-- each must be enabled in (pg_trigger.tgenabled) and its definition
+-- (pg_trigger.tgtype: AFTER, its level and events; its transition tables):
+-- the statement triggers fire unless session_replication_role is replica
+-- ('O'), the row trigger only when it is ('R'), so that every write fires
+-- exactly one of them; a truncate, which no row trigger sees, fires always
+-- ('A': twice is harmless).  The row trigger is on the tables that hold rows
+-- only (row_level: never on a partitioned table, whose row triggers
+-- PostgreSQL would clone onto new partitions only if their owner could
+-- execute the function, and nobody but the extension's owner may).
+CREATE FUNCTION _source_triggers(OUT name name, OUT mode "char", OUT type int2, OUT oldtable name, OUT newtable name,
+                                 OUT row_level boolean)
 RETURNS SETOF record LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-VALUES ('segmentation_capture_insert'::name, 'O'::"char"), ('segmentation_capture_update', 'O'),
-       ('segmentation_capture_delete', 'O'), ('segmentation_capture_truncate', 'A'), ('segmentation_capture_replica', 'R')
+VALUES ('segmentation_capture_insert'::name, 'O'::"char", 4::int2, NULL::name, 'new_rows'::name, false),
+       ('segmentation_capture_update', 'O', 16::int2, 'old_rows', 'new_rows', false),
+       ('segmentation_capture_delete', 'O', 8::int2, 'old_rows', NULL, false),
+       ('segmentation_capture_truncate', 'A', 32::int2, NULL, NULL, false),
+       ('segmentation_capture_replica', 'R', 29::int2, NULL, NULL, true)
 $$;
 COMMENT ON FUNCTION _source_triggers() IS 'Internal: the capture triggers every table of a tracked tree has, and the mode each is enabled in';
 
@@ -230,20 +259,51 @@ BEGIN
 	IF src IS NULL OR fn IS NULL OR NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = src) THEN
 		RETURN;
 	END IF;
+	-- A temporary table in the tree (an inheritance child): other sessions,
+	-- refresh among them, cannot read it, and its rows vanish with its
+	-- session.  Refused: the CREATE TEMP TABLE ... INHERITS or ALTER TABLE
+	-- ... INHERIT that brings it fails here, through the event trigger.
+	SELECT c.oid::regclass AS rel INTO member FROM pg_class c
+	WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(src) t) AND c.relpersistence = 't' LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'temporary table % cannot join the tracked tree of %', member.rel, src
+			USING ERRCODE = 'wrong_object_type', DETAIL = 'Refresh, in another session, could not read its rows.',
+			      HINT = 'Make it a permanent (or unlogged) table, or do not inherit from a tracked table.';
+	END IF;
 	INSERT INTO segmentation._capture_installing VALUES (pg_backend_pid(), pg_current_xact_id());
-	-- A partition created or attached by the table's owner gets a clone of
-	-- the row trigger, which PostgreSQL creates only if that owner may
-	-- execute the function: the owners of the tree may (fired on a table
-	-- outside the tree, the function refuses; an extra trigger of it inside
-	-- the tree makes refresh refuse, see _check_source).
-	FOR trig IN SELECT DISTINCT c.relowner::regrole AS owner FROM pg_class c
-	            WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(src) t) LOOP
-		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', fn, trig.owner);
+	-- Nobody but the extension's owner may execute the capture function (a
+	-- role that may could declare a trigger of it without the transition
+	-- tables the function reads, and have it read a relation of its own):
+	-- grants made by installs before review 12 are revoked.
+	FOR trig IN SELECT a.grantee FROM pg_proc p, aclexplode(p.proacl) a WHERE p.oid = fn AND a.grantee <> p.proowner LOOP
+		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM %s', fn,
+			CASE WHEN trig.grantee = 0 THEN 'PUBLIC' ELSE trig.grantee::regrole::text END);
 	END LOOP;
-	FOR member IN SELECT t.rel::regclass AS rel FROM segmentation._source_tree(src) t ORDER BY t.depth, t.rel LOOP
-		FOR trig IN SELECT * FROM segmentation._source_triggers() LOOP
+	-- No row trigger on a partitioned table (installs before review 12 put
+	-- one there, which PostgreSQL cloned): each table that holds rows has
+	-- its own, put there by the extension's owner, here.
+	FOR trig IN
+		SELECT g.tgrelid::regclass AS rel, g.tgname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+		WHERE g.tgfoid = fn AND g.tgparentid = 0 AND c.relkind = 'p'
+		  AND g.tgname IN (SELECT x.name FROM segmentation._source_triggers() x WHERE x.row_level)
+	LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', trig.tgname, trig.rel);
+	END LOOP;
+	FOR member IN SELECT t.rel::regclass AS rel, c.relkind FROM segmentation._source_tree(src) t JOIN pg_class c ON c.oid = t.rel
+	              ORDER BY t.depth, t.rel LOOP
+		FOR trig IN SELECT * FROM segmentation._source_triggers() x WHERE NOT x.row_level OR member.relkind <> 'p' LOOP
 			SELECT g.tgenabled INTO current FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name AND g.tgfoid = fn;
 			IF NOT FOUND THEN
+				-- (a table inheriting from two tracked tables would be
+				-- captured by both: refused)
+				IF EXISTS (SELECT FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
+				           WHERE g.tgrelid = member.rel AND g.tgname = trig.name
+				             AND p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$') THEN
+					RAISE EXCEPTION 'table % cannot be in the trees of two tracked tables', member.rel
+						USING ERRCODE = 'object_not_in_prerequisite_state',
+						      DETAIL = pg_catalog.format('It is already in the tree of another tracked table; %s tracks it too.', src),
+						      HINT = 'Inherit from one tracked table only.';
+				END IF;
 				CONTINUE WHEN EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name);
 				CASE trig.name
 				WHEN 'segmentation_capture_insert' THEN
@@ -304,6 +364,27 @@ BEGIN
 	EXECUTE format($f$
 		CREATE OR REPLACE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
 		BEGIN
+			-- only for a trigger declared as _install_capture_triggers declares
+			-- it: AFTER, of its level and events, and a statement trigger with
+			-- its transition tables (the names new_rows and old_rows below
+			-- resolve to them only if declared; otherwise through pg_temp, to
+			-- a relation of the caller's).  Nobody but the extension's owner
+			-- may create a trigger of this function; this holds even if one
+			-- was created otherwise
+			IF TG_WHEN IS DISTINCT FROM 'AFTER'
+			   OR NOT ((TG_LEVEL = 'ROW' AND TG_OP IN ('INSERT', 'UPDATE', 'DELETE'))
+			           OR (TG_LEVEL = 'STATEMENT' AND TG_OP IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')))
+			   OR NOT EXISTS (
+				SELECT FROM pg_catalog.pg_trigger g
+				WHERE g.tgrelid = TG_RELID AND g.tgname = TG_NAME AND g.tgfoid = %8$L::pg_catalog.regprocedure
+				  AND g.tgtype = CASE WHEN TG_LEVEL = 'ROW' THEN 29 WHEN TG_OP = 'INSERT' THEN 4 WHEN TG_OP = 'UPDATE' THEN 16
+				                      WHEN TG_OP = 'DELETE' THEN 8 ELSE 32 END
+				  AND g.tgoldtable IS NOT DISTINCT FROM (CASE WHEN TG_LEVEL = 'STATEMENT' AND TG_OP IN ('UPDATE', 'DELETE') THEN 'old_rows' END)::pg_catalog.name
+				  AND g.tgnewtable IS NOT DISTINCT FROM (CASE WHEN TG_LEVEL = 'STATEMENT' AND TG_OP IN ('INSERT', 'UPDATE') THEN 'new_rows' END)::pg_catalog.name
+				  AND g.tgqual IS NULL AND g.tgnargs = 0 AND g.tgattr::pg_catalog.text = '') THEN
+				RAISE EXCEPTION 'segmentation capture function %% fired by a trigger not as capture installed it', TG_NAME
+					USING ERRCODE = 'insufficient_privilege';
+			END IF;
 			-- only on the table it was made for and its partitions and
 			-- children (never on a table of the caller's).  Two statements:
 			-- on the tracked table itself (every statement trigger of a write
@@ -357,7 +438,7 @@ BEGIN
 			RETURN NULL;
 		END $body$
 	$f$, fn, source_id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('n', s.value_column, value_type),
-	   segmentation._value_expr('NEW', s.value_column, value_type));
+	   segmentation._value_expr('NEW', s.value_column, value_type), fn || '()');
 	EXECUTE format('COMMENT ON FUNCTION %s() IS %L', fn, format('Internal: captures changes of %s for refresh', s.source));
 	-- (a trigger function; nobody needs to call it)
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION %s() FROM PUBLIC', fn);
@@ -489,7 +570,14 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s segmentation.sources;
 	trig record;
+	src regclass;
 BEGIN
+	-- the tree locked first (LOCK recurses into partitions and children):
+	-- a partition being created waits, or is done and listed below
+	SELECT x.source INTO src FROM segmentation.sources x WHERE x.id = source_id;
+	IF drop_triggers AND EXISTS (SELECT FROM pg_class c WHERE c.oid = src) THEN
+		EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', src);
+	END IF;
 	DELETE FROM segmentation.sources x WHERE x.id = source_id RETURNING * INTO s;
 	IF NOT FOUND THEN
 		RETURN;
@@ -618,7 +706,9 @@ BEGIN
 		-- last one, segmentation_capture_update, is created without one)
 		IF touched AND (SELECT count(*) FROM pg_trigger g
 		                WHERE g.tgrelid = s.source AND g.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || s.id))
-		                  AND g.tgname IN (SELECT x.name FROM segmentation._source_triggers() x)) = 5 THEN
+		                  AND g.tgname IN (SELECT x.name FROM segmentation._source_triggers() x))
+		               = (SELECT count(*) FROM segmentation._source_triggers() x, pg_class c
+		                  WHERE c.oid = s.source AND (NOT x.row_level OR c.relkind <> 'p')) THEN
 			PERFORM segmentation._install_capture_triggers(s.id);
 		END IF;
 		names := ARRAY[s.user_column, s.time_column, s.event_column, s.value_column];

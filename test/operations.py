@@ -968,8 +968,9 @@ def capture_every_write_path():
     admin.execute("SELECT segmentation.track('public.iev', 'uid', 'at', 'name', 'amount')")
     cur.execute("""SELECT count(*) FILTER (WHERE tgenabled = 'O'), count(*) FILTER (WHERE tgenabled = 'A'),
                           count(*) FILTER (WHERE tgenabled = 'R') FROM pg_trigger WHERE tgname LIKE 'segmentation_capture%%'""")
-    # 6 tables: 3 statement triggers (O), a truncate one (A), a row one (R) each
-    check("track: capture triggers on every partition and child, in their modes", cur.fetchone() == (18, 6, 6))
+    # 6 tables: 3 statement triggers (O), a truncate one (A) each, and a row one (R) on the 4 that hold rows
+    counts = cur.fetchone()
+    check("track: capture triggers on every partition and child, in their modes", counts == (18, 6, 4), counts)
     cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
 
     # every write path, as the owner (the application) and as a superuser in replica role
@@ -1219,6 +1220,141 @@ def huge_values_are_rejected():
     conn.close()
 
 
+def capture_function_is_nobody_elses():
+    """Review 12, R12-1: the capture function (SECURITY DEFINER, the
+    extension owner's) was granted to the owners of the tree, so an owner in
+    any segmentation role could re-create the insert trigger on their table
+    without its transition table; the function's "FROM new_rows" then read
+    the owner's TEMP VIEW new_rows, whose function ran as superuser. Now
+    nobody is granted the function (rows triggers are put on each leaf by the
+    extension's owner, never cloned), grants of earlier installs are revoked,
+    and the function refuses to run for a trigger not declared as capture
+    declares it."""
+    conn, cur = database()
+    cur.execute("GRANT segmentation_reader TO regress_owner")
+    try:
+        owner = as_role("regress_owner")
+        evil = """CREATE FUNCTION public.evil() RETURNS bigint LANGUAGE plpgsql AS $$
+                  BEGIN """ + PWN_BODY + """ RETURN 1; END $$;
+                  CREATE TEMP VIEW new_rows AS SELECT public.evil() AS uid, now() AS at, 'x'::text AS name, 1::numeric AS amount;
+                  CREATE TEMP VIEW old_rows AS SELECT * FROM new_rows"""
+        owner.execute(evil)
+        grantees = """SELECT count(*) FROM pg_proc p, aclexplode(p.proacl) a
+                      WHERE p.proname LIKE '\\_capture\\_%%' AND a.grantee <> p.proowner"""
+        check("capture: nobody but the extension's owner may execute the capture function",
+              one(cur, grantees) == 0, one(cur, "SELECT array_agg(proacl::text) FROM pg_proc WHERE proname LIKE '\\_capture\\_%%'"))
+        owner.execute("DROP TRIGGER segmentation_capture_insert ON public.ev")
+        err = error_of(owner, """CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON public.ev
+                                 FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture_1()""")
+        error_of(owner, "INSERT INTO public.ev (uid, at, name, amount) VALUES (900, '2024-01-01', 'buy', 1)")
+        check("R12-1: the owner (a segmentation_reader) cannot re-create a capture trigger without its transition table",
+              err is not None and err[0] == "42501" and superuser_pwned(cur) == 0, (err, superuser_pwned(cur)))
+        # the function itself refuses such a trigger (one a superuser created by mistake, or of an older install)
+        cur.execute("""DROP TRIGGER IF EXISTS segmentation_capture_insert ON public.ev;
+                       CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON public.ev
+                       FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture_1()""")
+        err = error_of(owner, "INSERT INTO public.ev (uid, at, name, amount) VALUES (901, '2024-01-01', 'buy', 1)")
+        check("R12-1: fired by a statement trigger declared without its transition table, the capture function refuses "
+              "(never reads the owner's TEMP VIEW new_rows)", err is not None and superuser_pwned(cur) == 0, (err, superuser_pwned(cur)))
+        for sql in ["""CREATE TRIGGER segmentation_capture_delete BEFORE DELETE ON public.ev
+                       FOR EACH ROW EXECUTE FUNCTION segmentation._capture_1()""",
+                    """CREATE TRIGGER segmentation_capture_delete AFTER DELETE ON public.ev REFERENCING OLD TABLE AS old_rows
+                       FOR EACH ROW EXECUTE FUNCTION segmentation._capture_1()"""]:
+            cur.execute("DROP TRIGGER segmentation_capture_delete ON public.ev; " + sql)
+            cur.execute("ALTER TABLE public.ev ENABLE ALWAYS TRIGGER segmentation_capture_delete")
+            err = error_of(owner, "DELETE FROM public.ev WHERE uid = 3")
+            check("R12-1: fired with another timing or level than installed, the capture function refuses",
+                  err is not None and superuser_pwned(cur) == 0, (sql, err))
+        # an earlier install's grant is revoked by the next install
+        cur.execute("""DROP TRIGGER segmentation_capture_insert ON public.ev; DROP TRIGGER segmentation_capture_delete ON public.ev;
+                       GRANT EXECUTE ON FUNCTION segmentation._capture_1() TO regress_owner;
+                       SELECT segmentation._install_capture_triggers(1)""")
+        check("R12-1: grants of an earlier install are revoked when capture is installed again", one(cur, grantees) == 0)
+    finally:
+        cur.execute("REVOKE segmentation_reader FROM regress_owner")
+    conn.close()
+
+
+def capture_triggers_exactly_as_installed():
+    """Review 12, R12-3: refresh and forget_user accepted a capture trigger
+    by name, function and enabled mode: one re-created BEFORE DELETE FOR EACH
+    ROW skipped every delete (forget_user returned 0 and left the rows), one
+    on other events queued twice or never. The timing, level, events and
+    transition tables are compared too. (A superuser re-creates them: the
+    owner may no longer name the function, see above.)"""
+    conn, cur = database()
+    variants = [("segmentation_capture_delete", "BEFORE DELETE ON public.ev FOR EACH ROW", "O"),
+                ("segmentation_capture_truncate", "AFTER INSERT ON public.ev FOR EACH ROW", "A"),
+                ("segmentation_capture_insert", "AFTER TRUNCATE ON public.ev", "O"),
+                ("segmentation_capture_replica", "BEFORE INSERT OR UPDATE OR DELETE ON public.ev FOR EACH ROW", "R"),
+                ("segmentation_capture_update", "AFTER UPDATE ON public.ev FOR EACH STATEMENT", "O")]
+    for name, definition, mode in variants:
+        cur.execute("BEGIN")
+        cur.execute(f"""DROP TRIGGER {name} ON public.ev;
+                        CREATE TRIGGER {name} {definition} EXECUTE FUNCTION segmentation._capture_1()""")
+        if mode != "O":
+            cur.execute(f"ALTER TABLE public.ev ENABLE {'ALWAYS' if mode == 'A' else 'REPLICA'} TRIGGER {name}")
+        err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-01')")
+        cur.execute("ROLLBACK")
+        check(f"R12-3: refresh refuses {name} re-created as {definition.split(' ON ')[0]}",
+              err is not None and name in err[1] and "not as capture installed it" in err[1], err)
+    cur.execute("""DROP TRIGGER segmentation_capture_delete ON public.ev;
+                   CREATE TRIGGER segmentation_capture_delete BEFORE DELETE ON public.ev FOR EACH ROW
+                   EXECUTE FUNCTION segmentation._capture_1()""")
+    cur.execute("GRANT DELETE ON public.ev TO regress_admin")
+    admin = as_role("regress_admin")
+    err = error_of(admin, "SELECT segmentation.forget_user('7', delete_events => true)")
+    check("R12-3: forget_user(delete_events) refuses a table whose delete capture trigger is BEFORE ROW, instead of "
+          "reporting 0 rows deleted", err is not None and "segmentation_capture_delete" in err[1]
+          and one(cur, "SELECT count(*) FROM public.ev WHERE uid = 7") == 1, err)
+    conn.close()
+
+
+def tree_members_temporary_or_shared():
+    """Review 12, R12-4: a TEMP table inheriting from a tracked table was
+    captured (incremental and full refresh then disagree, and its rows vanish
+    with the session); R12-6: a table inheriting from two tracked tables got
+    the first source's triggers only; R12-5: untrack raced a new partition."""
+    conn, cur = database()
+    owner = as_role("regress_owner")
+    err = error_of(owner, "CREATE TEMP TABLE tchild () INHERITS (public.ev)")
+    check("R12-4: a temporary table cannot join a tracked tree", err is not None and "temporary" in err[1], err)
+    owner.execute("CREATE TEMP TABLE tchild2 (uid bigint, at timestamptz, name text, amount numeric, tenant text)")
+    err = error_of(owner, "ALTER TABLE tchild2 INHERIT public.ev")
+    check("R12-4: nor through ALTER TABLE ... INHERIT", err is not None and "temporary" in err[1], err)
+    # made a child with the event trigger out of the way: refresh refuses it, loudly
+    cur.execute("""ALTER EVENT TRIGGER segmentation_alter_table DISABLE;
+                   CREATE TEMP TABLE tchild3 () INHERITS (public.ev);
+                   ALTER EVENT TRIGGER segmentation_alter_table ENABLE""")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-01')")
+    check("R12-4: refresh refuses a temporary member of a tree, naming it", err is not None and "tchild3" in err[1], err)
+    cur.execute("DROP TABLE tchild3")
+    # a table inheriting from two tracked tables
+    cur.execute("""CREATE TABLE public.ev_b (uid bigint, at timestamptz, name text, amount numeric, tenant text);
+                   ALTER TABLE public.ev_b OWNER TO regress_owner;
+                   SELECT segmentation.track('public.ev_b', 'uid', 'at', 'name', 'amount')""")
+    err = error_of(owner, "CREATE TABLE public.both_ () INHERITS (public.ev, public.ev_b)")
+    check("R12-6: a table cannot join two tracked trees", err is not None and "two tracked" in err[1], err)
+    # R12-5: untrack while a partition is being created, uncommitted
+    cur.execute("""CREATE TABLE public.pt (uid bigint, at timestamptz, name text, amount numeric) PARTITION BY RANGE (uid);
+                   ALTER TABLE public.pt OWNER TO regress_owner;
+                   SELECT segmentation.track('public.pt', 'uid', 'at', 'name', 'amount')""")
+    oc = connect(DB, user="regress_owner")
+    o = oc.cursor()
+    o.execute("BEGIN; CREATE TABLE public.pt1 PARTITION OF public.pt FOR VALUES FROM (0) TO (10)")
+    result = []
+    t = threading.Thread(target=lambda: result.append(error_of(as_role("regress_admin"), "SELECT segmentation.untrack('public.pt')")))
+    t.start()
+    time.sleep(1.5)
+    o.execute("COMMIT")
+    t.join()
+    check("R12-5: untrack waits for a partition being created, and drops its triggers too",
+          result == [None] and one(cur, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'segmentation%%' AND tgrelid = 'public.pt1'::regclass") == 0,
+          result)
+    oc.close()
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -1227,7 +1363,8 @@ def main():
                  admin_reads_events_through_the_readout, owner_swaps_schema_names, long_user_id_is_rejected,
                  huge_values_are_rejected, owner_swaps_schema_for_forget_user,
                  capture_every_write_path, concurrent_writers_exactly_once, forget_user_in_a_tree,
-                 tree_survives_dump_and_restore):
+                 tree_survives_dump_and_restore, capture_function_is_nobody_elses,
+                 capture_triggers_exactly_as_installed, tree_members_temporary_or_shared):
         if names and test.__name__ not in names:
             continue
         try:
