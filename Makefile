@@ -5,9 +5,14 @@ MODULE_big = segmentation
 OBJS = src/behavior.o src/aggregates.o src/scores.o src/predicate.o src/stats.o src/funnels.o src/operations.o src/guard.o src/privacy.o
 # The install script is built from one hand-edited file per concern, in the
 # order of their names; sql/segmentation--0.1.sql is the 0.1 release, kept for
-# the upgrade chain.
+# the upgrade chain.  The upgrade script from 0.1 is the same pieces between
+# sql/upgrade-0.1--0.2-begin.sql (which moves 0.1's objects aside) and
+# sql/upgrade-0.1--0.2-end.sql (which carries their rows over and drops
+# them), without what 0.1 made already (the schema, the behavior type:
+# between '-- >>>' and '-- <<<' lines).
 PIECES = $(sort $(wildcard sql/[0-9]*.sql))
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+UPGRADE = $(EXTENSION)--0.1--$(EXTVERSION).sql
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADE)
 DATA = sql/segmentation--0.1.sql
 
 TESTS = $(sort $(wildcard test/sql/*.sql))
@@ -36,3 +41,9 @@ $(EXTENSION)--$(EXTVERSION).sql: $(PIECES) Makefile
 	( echo '-- $(EXTENSION) $(EXTVERSION): built by make from $(PIECES)'; \
 	  printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; \
 	  for f in $(PIECES); do echo; echo "-- ---- $$f"; cat $$f; done ) > $@
+
+$(UPGRADE): sql/upgrade-0.1--0.2-begin.sql $(PIECES) sql/upgrade-0.1--0.2-end.sql Makefile
+	( echo '-- $(EXTENSION) 0.1 to $(EXTVERSION): built by make from sql/upgrade-0.1--0.2-begin.sql, $(PIECES), sql/upgrade-0.1--0.2-end.sql'; \
+	  printf '%s\n' '\echo Use "ALTER EXTENSION $(EXTENSION) UPDATE" to load this file. \quit'; \
+	  for f in sql/upgrade-0.1--0.2-begin.sql $(PIECES) sql/upgrade-0.1--0.2-end.sql; do \
+	    echo; echo "-- ---- $$f"; sed '/^-- >>>/,/^-- <<</d' $$f; done ) > $@

@@ -11,6 +11,8 @@ import time
 
 import psycopg2
 
+from pipeline import app_events
+
 USERS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
 PER_USER = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 RUNS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
@@ -33,18 +35,7 @@ def main():
     cur.execute("SET jit = off")
     cur.execute("DROP EXTENSION IF EXISTS segmentation CASCADE")
     cur.execute("CREATE EXTENSION segmentation")
-    cur.execute("DROP TABLE IF EXISTS app_events")
-    cur.execute("SELECT setseed(0.5)")
-    cur.execute("""CREATE TABLE app_events AS
-        SELECT (random() * %s)::bigint + 1 AS uid,
-               '2024-01-01'::timestamptz + random() * interval '120 days' AS at,
-               (ARRAY['view','view','view','search','share','export','signup','create_project','purchase'])[1 + (random() * 8)::int] AS name,
-               CASE WHEN random() < 0.05 THEN round((random() * 100)::numeric, 2) END AS amount
-        FROM generate_series(1, %s)""", (USERS - 1, USERS * PER_USER))
-    cur.execute("SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'amount')")
-    cur.execute("SELECT segmentation.define_feature('search', '{search}'), segmentation.define_feature('export', '{export}')")
-    cur.execute("SELECT segmentation.use_preset('engagement_ladder', signup_event => 'signup', activation_event => 'create_project')")
-    cur.execute("SELECT segmentation.use_preset('rfm')")
+    app_events(cur, USERS, PER_USER)
     t0 = time.perf_counter()
     for day in (60, 90, 120):
         cur.execute("SELECT segmentation.refresh(%s, '2024-01-01'::timestamptz + %s * interval '1 day')", (day == 60, day))

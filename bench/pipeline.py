@@ -54,8 +54,11 @@ def write_overhead(cur, rounds):
     cur.execute("DROP TABLE plain_events, tracked_events")
 
 
-def refresh_cost(cur, users, per_user, rounds):
-    events = users * per_user
+def app_events(cur, users, per_user):
+    """The pipeline benchmarks' data, tracked, with two features and the
+    presets: users x per_user events over 120 days from 2024-01-01, uniform
+    over the users, 5% with an amount (bench/analyses.py and
+    bench/upgrade.py use it too)."""
     cur.execute("DROP TABLE IF EXISTS app_events")
     cur.execute("SELECT setseed(0.5)")
     cur.execute("""CREATE TABLE app_events AS
@@ -63,11 +66,16 @@ def refresh_cost(cur, users, per_user, rounds):
                '2024-01-01'::timestamptz + random() * interval '120 days' AS at,
                (ARRAY['view','view','view','search','share','export','signup','create_project','purchase'])[1 + (random() * 8)::int] AS name,
                CASE WHEN random() < 0.05 THEN round((random() * 100)::numeric, 2) END AS amount
-        FROM generate_series(1, %s)""", (users - 1, events))
+        FROM generate_series(1, %s)""", (users - 1, users * per_user))
     cur.execute("SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'amount')")
     cur.execute("SELECT segmentation.define_feature('search', '{search}'), segmentation.define_feature('export', '{export}')")
     cur.execute("SELECT segmentation.use_preset('engagement_ladder', signup_event => 'signup', activation_event => 'create_project')")
     cur.execute("SELECT segmentation.use_preset('rfm')")
+
+
+def refresh_cost(cur, users, per_user, rounds):
+    events = users * per_user
+    app_events(cur, users, per_user)
     step = [0]
 
     def new_events(sessions=False):

@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|funnels|funnels_managed|funnels_many|analyses|experiments|pipeline|rules_cost|capture|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|funnels|funnels_managed|funnels_many|analyses|experiments|pipeline|rules_cost|capture|upgrade|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -17,6 +17,8 @@
 #   analyses: retention_matrix, lifecycle, stickiness, validate_segments at 1M users (bench/analyses.py)
 #   experiments: the materialized readout at 100,000 assignments: reading it,
 #             computing it, what it adds to a refresh (bench/experiments.py)
+#   upgrade:  ALTER EXTENSION segmentation UPDATE from release 0.1 at 1M users /
+#             10M events, and the full refresh after it (bench/upgrade.py; not in all)
 #   rules_cost: a full refresh with segments that spend the rules' whole cost
 #             bound, against the presets only, 10,000 users (bench/rules_cost.py)
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -57,4 +59,11 @@ if [ "$what" = capture ] || [ "$what" = all ]; then
 	echo "wal_level = logical" >>"$PGDATA/postgresql.conf"
 	as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -l "$CLUSTER_DIR/server.log" -w restart >/dev/null
 	"$PYTHON" "$ROOT/bench/capture.py" 25 1000000,4000000,10000000
+fi
+if [ "$what" = upgrade ]; then
+	# a cluster of its own, in a PostgreSQL tree with release 0.1 installed
+	stop_cluster
+	release_0_1_tree
+	start_cluster
+	"$PYTHON" "$ROOT/bench/upgrade.py" 1000000 10
 fi

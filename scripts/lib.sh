@@ -81,8 +81,43 @@ start_cluster() {
 }
 
 stop_cluster() {
-	[ -n "${CLUSTER_DIR:-}" ] || return 0
-	as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
-	rm -rf "$CLUSTER_DIR"
-	CLUSTER_DIR=
+	if [ -n "${CLUSTER_DIR:-}" ]; then
+		as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+		rm -rf "$CLUSTER_DIR"
+		CLUSTER_DIR=
+	fi
+	if [ -n "${TREE_DIR:-}" ]; then
+		rm -rf "$TREE_DIR"
+		TREE_DIR=
+	fi
+}
+
+# release_0_1_tree: a copy of $PGBIN's PostgreSQL tree (PostgreSQL finds its
+# lib and share directories relative to its binaries) with release 0.1 of
+# the extension built from git and installed, so that the 0.1 library never
+# replaces the one in $PGBIN's tree.  Sets PGBIN to the copy's binaries and
+# INSTALL_THIS_BUILD to the command that installs this checkout's build
+# (already built) over 0.1; the copy goes with stop_cluster.
+RELEASE_0_1=4679a65   # the last commit whose install script was 0.1's
+release_0_1_tree() {
+	local prefix=${PGBIN%/usr/lib/postgresql/15/bin} tree
+	git -C "$ROOT" cat-file -e "$RELEASE_0_1^{commit}" 2>/dev/null || {
+		echo "release 0.1 (commit $RELEASE_0_1) is not in this clone's history: clone without --depth" >&2
+		return 1
+	}
+	[ "$prefix/usr/lib/postgresql/15/bin" = "$PGBIN" ] || { echo "PGBIN is not a PostgreSQL 15 tree: $PGBIN" >&2; return 1; }
+	tree=$(mktemp -d /tmp/segmentation-0.1.XXXXXX)
+	TREE_DIR=$tree
+	mkdir -p "$tree/usr/lib/postgresql" "$tree/usr/share/postgresql" "$tree/usr/include/postgresql" "$tree/v01"
+	cp -a "$prefix/usr/lib/postgresql/15" "$tree/usr/lib/postgresql/"
+	cp -a "$prefix/usr/share/postgresql/15" "$tree/usr/share/postgresql/"
+	cp -a "$prefix/usr/include/postgresql/15" "$tree/usr/include/postgresql/"
+	rm -f "$tree"/usr/share/postgresql/15/extension/segmentation*
+	chmod -R a+rX "$tree"
+	PGBIN=$tree/usr/lib/postgresql/15/bin
+	say "building release 0.1 ($RELEASE_0_1) into $tree"
+	git -C "$ROOT" archive "$RELEASE_0_1" | tar -x -C "$tree/v01"
+	make -C "$tree/v01" -s PG_CONFIG="$PGBIN/pg_config" >/dev/null
+	make -C "$tree/v01" -s PG_CONFIG="$PGBIN/pg_config" install >/dev/null
+	export INSTALL_THIS_BUILD="make -C $ROOT -s PG_CONFIG=$PGBIN/pg_config install"
 }

@@ -23,7 +23,10 @@
 #   and the hardening suites: the fuzzer (test/fuzz/run.sh: libFuzzer over the
 #   behavior decoder and I/O, $FUZZ_SECONDS, default 120 s) and valgrind
 #   (test/valgrind.sh: pg_regress tests against a server under memcheck)
-#   and plpgsql_check (test/plpgsql_check.py: every plpgsql function clean).
+#   and plpgsql_check (test/plpgsql_check.py: every plpgsql function clean),
+#   and the upgrade chain (test/upgrade.sh: release 0.1 built from git, filled,
+#   scheduled with pg_cron and updated to this build while the application
+#   writes, in a cluster and PostgreSQL tree of its own).
 # Prints "N passed, N failed" (suites) last; exits non-zero when any fails.
 source "$(dirname "$0")/lib.sh"
 
@@ -66,6 +69,7 @@ run_suite readme env PGBIN="$PGBIN" "$PYTHON" "$ROOT/test/readme.py"
 run_suite fuzz env PGBIN="$PGBIN" bash "$ROOT/test/fuzz/run.sh"
 run_suite valgrind env PGBIN="$PGBIN" bash "$ROOT/test/valgrind.sh"
 run_suite plpgsql_check "$PYTHON" "$ROOT/test/plpgsql_check.py"
+run_suite upgrade env PGBIN="$PGBIN" bash "$ROOT/test/upgrade.sh"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

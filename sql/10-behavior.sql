@@ -4,6 +4,8 @@
 -- The behavior type (src/behavior.c)
 -- ===================================================================
 
+-- >>> made by 0.1 already: not in the upgrade script (Makefile), so that the
+-- values stored by 0.1 keep their type (src/behavior.c reads them)
 CREATE TYPE behavior;
 
 CREATE FUNCTION behavior_in(cstring) RETURNS behavior
@@ -24,6 +26,7 @@ CREATE TYPE behavior (
 	ALIGNMENT = int4,
 	STORAGE = extended
 );
+-- <<<
 
 COMMENT ON TYPE behavior IS 'Mergeable summary of one entity''s events: first/last seen, event count, value sum, exact active UTC days, per feature first/last use and the events and value sum of each of its active days';
 COMMENT ON FUNCTION behavior_in(cstring) IS 'Text input of behavior: \x and the hex of its binary form, validated';

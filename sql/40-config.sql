@@ -47,13 +47,28 @@ COMMENT ON FUNCTION first_use(text) IS 'In a segment predicate: the time of the 
 COMMENT ON FUNCTION last_use(text) IS 'In a segment predicate: the time of the user''s last event of the feature (''*'': last_seen); NULL if never';
 COMMENT ON FUNCTION days_since(text) IS 'In a segment predicate: days from the user''s last event of the feature (''*'': any event) to as_of, fractional; NULL if never';
 COMMENT ON FUNCTION periods_with(text, int, interval, int) IS 'In a segment predicate: how many of the last `periods` periods of `period` whole UTC days each, the last ending on date(as_of), hold at least min_events events of the feature (''*'': any event), e.g. periods_with(''login'', 3, ''7 days'', 5) >= 3';
+-- Nested segments (DESIGN section 4): in_segment('lifecycle', 'engaged') is
+-- true for the users the rules of scheme lifecycle put in segment engaged in
+-- the same refresh ('unsegmented': in none of its segments).  Like the
+-- vocabulary it parses inside a predicate only, recognised by its OID (the
+-- extension's own function, src/predicate.c); both arguments are text
+-- constants, and define_segment refuses an unknown scheme or segment and a
+-- cycle.  Refresh runs the schemes' rules in dependency order.
+CREATE FUNCTION in_segment(scheme text, segment text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'rule_in_segment' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION in_segment(text, text) IS 'In a segment predicate: whether the rules of the scheme put the user in the segment in the same refresh (''unsegmented'': in none of its segments); both arguments text constants; a scheme may not read itself, directly or through others';
+CREATE FUNCTION _predicate_uses(predicate text, scores regclass, schema regnamespace, feature_names text[])
+	RETURNS TABLE (scheme text, segment text)
+	AS 'MODULE_PATHNAME', 'predicate_uses' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _predicate_uses(text, regclass, regnamespace, text[]) IS 'Internal: the (scheme, segment) pairs the calls of in_segment of a predicate that check_predicate accepts name, one row per call';
+
 -- STABLE: parses the rules against the catalog
 CREATE FUNCTION _assign_segments(user_id anyelement, b behavior, current jsonb, as_of timestamptz,
 	feature_names text[], rfm_breakpoints double precision[], schemes text[], rules text[], scores regclass,
 	behavior_changed boolean, last_as_of timestamptz, last_breakpoints double precision[])
 	RETURNS TABLE (segments jsonb, scheme text, from_segment text, from_entered_at timestamptz, to_segment text)
 	AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000 ROWS 1;
-COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass, boolean, timestamptz, double precision[]) IS 'Internal: a user''s moves, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores: a row per scheme whose segment changes or that is gone (to_segment NULL), in byte order of the scheme names, the first with the user''s segments from now on, {"scheme": ["segment", "since"]}; no row when current holds them already, which (unless behavior_changed) is what the same rules gave at last_as_of with last_breakpoints';
+COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass, boolean, timestamptz, double precision[]) IS 'Internal: a user''s moves, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores, the schemes in dependency order (in_segment reads what the rules of another scheme gave the same user): a row per scheme whose segment changes or that is gone (to_segment NULL), in byte order of the scheme names, the first with the user''s segments from now on, {"scheme": ["segment", "since"]}; no row when current holds them already, which (unless behavior_changed) is what the same rules gave at last_as_of with last_breakpoints';
 
 -- ===================================================================
 -- The managed pipeline: configuration
@@ -183,6 +198,109 @@ BEGIN
 	END IF;
 END $$;
 COMMENT ON FUNCTION _check_rule_costs(boolean) IS 'Internal: refuses segments beyond the rules'' bounds (100 a scheme; a cost per user of 1,000,000 a scheme and 2,000,000 in all), each segment''s cost computed again first when recost';
+
+-- Nested segments: which segment names which (in_segment), from the checked
+-- predicates; only those that spell in_segment are parsed
+CREATE FUNCTION _segment_uses() RETURNS TABLE (scheme text, name text, used_scheme text, used_segment text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT DISTINCT s.scheme, s.name, u.scheme, u.segment
+	FROM (SELECT segmentation._feature_names() AS names) f, segmentation.segments s,
+	     segmentation._predicate_uses(s.checked_predicate, to_regclass('segmentation.scores'), 'segmentation'::regnamespace, f.names) u
+	WHERE strpos(s.checked_predicate, 'in_segment') > 0
+$$;
+COMMENT ON FUNCTION _segment_uses() IS 'Internal: (scheme, name) of each segment whose predicate calls in_segment, with the scheme and segment it names';
+
+-- Refuses uses of in_segment that name no segment, or that make a scheme
+-- read itself, directly or through others.  With a scheme and name, the
+-- segment just defined (its errors name it first); with NULLs, every
+-- segment (refresh: rows written by hand).  A cycle is found by a walk from
+-- each scheme that reads others, along the uses, which names the schemes on
+-- the way back; the walk visits a scheme once (no path enumeration).
+CREATE FUNCTION _check_segment_uses(scheme text, name text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	bad record;
+	uses record;
+	froms text[];
+	tos text[];
+	start text;
+	frontier text[];
+	seen jsonb;
+	closing text;
+	step jsonb;
+	path text[];
+	node text;
+BEGIN
+	IF to_regclass('segmentation.scores') IS NULL THEN
+		RETURN;
+	END IF;
+	-- every use, once (each predicate that calls in_segment is parsed)
+	SELECT array_agg(u.scheme) AS schemes, array_agg(u.name) AS names, array_agg(u.used_scheme) AS used_schemes,
+	       array_agg(u.used_segment) AS used_segments INTO uses
+	FROM segmentation._segment_uses() u;
+	-- scheme froms[i] reads scheme tos[i]
+	SELECT array_agg(x.scheme), array_agg(x.used_scheme) INTO froms, tos
+	FROM (SELECT DISTINCT u.scheme, u.used_scheme FROM unnest(uses.schemes, uses.used_schemes) u(scheme, used_scheme)) x;
+	-- the segment of its own scheme, an unknown scheme, an unknown segment
+	SELECT u.*, NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = u.used_scheme) AS no_scheme INTO bad
+	FROM unnest(uses.schemes, uses.names, uses.used_schemes, uses.used_segments) u(scheme, name, used_scheme, used_segment)
+	WHERE (_check_segment_uses.scheme IS NULL OR (u.scheme = _check_segment_uses.scheme AND u.name = _check_segment_uses.name))
+	  AND (u.used_scheme = u.scheme
+	       OR NOT EXISTS (SELECT FROM segmentation.segments s
+	                      WHERE s.scheme = u.used_scheme AND (s.name = u.used_segment OR u.used_segment = 'unsegmented')))
+	ORDER BY u.scheme, u.name, u.used_scheme, u.used_segment LIMIT 1;
+	IF FOUND AND bad.used_scheme = bad.scheme THEN
+		RAISE EXCEPTION 'segment "%" of scheme "%" reads its own scheme: in_segment(%, %)', bad.name, bad.scheme,
+			quote_literal(bad.used_scheme), quote_literal(bad.used_segment)
+			USING ERRCODE = 'invalid_recursion',
+			      DETAIL = 'The segments of a scheme are decided together: a predicate cannot depend on the scheme it decides.',
+			      HINT = 'Put the segment in another scheme, or write the condition itself.';
+	ELSIF FOUND AND bad.no_scheme THEN
+		RAISE EXCEPTION 'segment "%" of scheme "%" names an unknown scheme "%" (in in_segment)', bad.name, bad.scheme, bad.used_scheme
+			USING ERRCODE = 'undefined_object',
+			      HINT = 'Name a scheme of segmentation.segments: define its segments first.';
+	ELSIF FOUND THEN
+		RAISE EXCEPTION 'segment "%" of scheme "%" names an unknown segment "%" of scheme "%" (in in_segment)',
+			bad.name, bad.scheme, bad.used_segment, bad.used_scheme
+			USING ERRCODE = 'undefined_object',
+			      DETAIL = format('Scheme "%s" has segments %s, and unsegmented.', bad.used_scheme,
+			                      (SELECT string_agg(format('"%s"', s.name), ', ' ORDER BY s.name)
+			                       FROM segmentation.segments s WHERE s.scheme = bad.used_scheme)),
+			      HINT = 'Name a segment of segmentation.segments, or unsegmented (users in none of the scheme''s segments).';
+	END IF;
+	-- a cycle through the scheme defined (the others had none), or any
+	FOR start IN SELECT DISTINCT f FROM unnest(froms) f
+	             WHERE _check_segment_uses.scheme IS NULL OR f = _check_segment_uses.scheme ORDER BY 1 LOOP
+		-- breadth first from start; seen: scheme -> the scheme it was reached from
+		frontier := ARRAY[start];
+		seen := jsonb_build_object(start, NULL);
+		closing := NULL;
+		WHILE closing IS NULL AND cardinality(frontier) > 0 LOOP
+			SELECT e.f INTO closing FROM unnest(froms, tos) e(f, t) WHERE e.f = ANY (frontier) AND e.t = start
+			ORDER BY e.f LIMIT 1;
+			EXIT WHEN closing IS NOT NULL;
+			SELECT coalesce(jsonb_object_agg(x.t, x.f), '{}'), coalesce(array_agg(x.t), '{}') INTO step, frontier
+			FROM (SELECT DISTINCT ON (e.t) e.t, e.f FROM unnest(froms, tos) e(f, t)
+			      WHERE e.f = ANY (frontier) AND NOT seen ? e.t ORDER BY e.t, e.f) x;
+			seen := seen || step;
+		END LOOP;
+		IF closing IS NOT NULL THEN
+			path := ARRAY[start];
+			node := closing;
+			WHILE node <> start LOOP
+				path := node || path;
+				node := seen ->> node;
+			END LOOP;
+			path := start || path;
+			RAISE EXCEPTION 'scheme "%" would read itself through in_segment: %', start,
+				(SELECT string_agg(format('"%s"', p), ' reads ') FROM unnest(path) p)
+				USING ERRCODE = 'invalid_recursion',
+				      DETAIL = 'Refresh decides a scheme after the schemes it reads: a cycle has no order.',
+				      HINT = 'Define one of those segments without in_segment, or drop it.';
+		END IF;
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION _check_segment_uses(text, text) IS 'Internal: refuses a segment whose in_segment names its own scheme, an unknown scheme or segment, or makes a cycle of schemes (with NULLs: every segment)';
 
 -- A feature a segment names cannot be renamed or deleted from under it
 -- (there is no function to do either: only the tables' owner can, by hand)

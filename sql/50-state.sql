@@ -70,36 +70,42 @@ BEGIN
 		RAISE EXCEPTION 'user id type % is not supported', user_type USING ERRCODE = 'datatype_mismatch',
 			HINT = 'User ids are integer, bigint, text, varchar or uuid (built-in types, not domains).';
 	END IF;
-	IF to_regclass('segmentation.profiles') IS NOT NULL THEN
+	IF to_regclass('segmentation._user_state') IS NOT NULL THEN
 		RETURN;
 	END IF;
+	-- (the update from 0.1 moves back the tables 0.1 made, all but
+	-- _funnel_state: sql/upgrade-0.1--0.2-end.sql; a fresh install has none)
+	IF to_regclass('segmentation.profiles') IS NULL THEN
+		EXECUTE format($ddl$
+			-- free space in every page, so that a refresh's updates stay on their page (HOT)
+			CREATE TABLE segmentation.profiles (
+				user_id %1$s PRIMARY KEY, behavior segmentation.behavior NOT NULL,
+				segments jsonb NOT NULL DEFAULT '{}', changed_run bigint NOT NULL,
+				opted_out boolean NOT NULL DEFAULT false) WITH (fillfactor = 80);
+			-- a move also records since when the user was in the segment left: the
+			-- outbox is the history of every stay that ended, written once
+			CREATE TABLE segmentation.transitions (
+				id bigserial PRIMARY KEY, run_id bigint, scheme text NOT NULL, user_id %1$s NOT NULL,
+				from_segment text, from_entered_at timestamptz, to_segment text, at timestamptz NOT NULL);
+			CREATE TABLE segmentation.pending_events (source_id int, user_id %1$s, ts timestamptz, event text, value float8);
+			CREATE TABLE segmentation.dirty_users (user_id %1$s);
+			CREATE TABLE segmentation.truncated (source_id int);
+		$ddl$, t);
+		CREATE TABLE segmentation.score_context (
+			only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+			as_of timestamptz,
+			feature_names text[] NOT NULL DEFAULT '{}',
+			rfm_breakpoints float8[],
+			schemes text[] NOT NULL DEFAULT '{}',
+			rules text[]);
+		INSERT INTO segmentation.score_context DEFAULT VALUES;
+	END IF;
+	-- per managed funnel and user: the user's rows of the funnel and their chain (sql/77-funnels-managed.sql)
 	EXECUTE format($ddl$
-		-- free space in every page, so that a refresh's updates stay on their page (HOT)
-		CREATE TABLE segmentation.profiles (
-			user_id %1$s PRIMARY KEY, behavior segmentation.behavior NOT NULL,
-			segments jsonb NOT NULL DEFAULT '{}', changed_run bigint NOT NULL,
-			opted_out boolean NOT NULL DEFAULT false) WITH (fillfactor = 80);
-		-- a move also records since when the user was in the segment left: the
-		-- outbox is the history of every stay that ended, written once
-		CREATE TABLE segmentation.transitions (
-			id bigserial PRIMARY KEY, run_id bigint, scheme text NOT NULL, user_id %1$s NOT NULL,
-			from_segment text, from_entered_at timestamptz, to_segment text, at timestamptz NOT NULL);
-		CREATE TABLE segmentation.pending_events (source_id int, user_id %1$s, ts timestamptz, event text, value float8);
-		CREATE TABLE segmentation.dirty_users (user_id %1$s);
-		CREATE TABLE segmentation.truncated (source_id int);
-		-- per managed funnel and user: the user's rows of the funnel and their chain (sql/77-funnels-managed.sql)
 		CREATE TABLE segmentation._funnel_state (
 			funnel_id int NOT NULL, user_id %1$s NOT NULL, ts timestamptz[] NOT NULL, masks int[] NOT NULL,
 			chain timestamptz[] NOT NULL, scan bigint[] NOT NULL, maxts timestamptz NOT NULL, PRIMARY KEY (user_id, funnel_id));
 	$ddl$, t);
-	CREATE TABLE segmentation.score_context (
-		only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-		as_of timestamptz,
-		feature_names text[] NOT NULL DEFAULT '{}',
-		rfm_breakpoints float8[],
-		schemes text[] NOT NULL DEFAULT '{}',
-		rules text[]);
-	INSERT INTO segmentation.score_context DEFAULT VALUES;
 
 	-- Scores are not stored: they are computed from the stored behaviors with
 	-- the context of the last refresh whenever they are read, so a refresh

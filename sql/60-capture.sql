@@ -124,6 +124,15 @@ BEGIN
 			      DETAIL = 'What a role cannot read in a source it must not learn through the extension.',
 			      HINT = 'Track it as a role that sees every row (its owner, without FORCE ROW LEVEL SECURITY), or untrack it.';
 	END IF;
+	-- (with the triggers: that no parent's writes go around them)
+	IF triggers AND EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source) THEN
+		RAISE EXCEPTION 'tracked source %.% is now a partition or child of %', rel.nspname, rel.relname,
+			(SELECT pg_catalog.string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno)
+			 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source)
+			USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
+			      DETAIL = 'Rows written through the parent fire no trigger of the child, so they would be missed.',
+			      HINT = 'Detach it, or untrack it and track the parent.';
+	END IF;
 	-- partitions and children of its own, indexes and their operator classes
 	PERFORM segmentation._check_readable(s.source, s.tracked_by, 'tracked table');
 	IF triggers THEN
@@ -179,7 +188,7 @@ BEGIN
 	END IF;
 	RETURN s;
 END $$;
-COMMENT ON FUNCTION _check_source(int, boolean) IS 'Internal: a tracked source, re-validated (table, columns, types, privileges, row-level security and, with triggers, the capture triggers), or an error';
+COMMENT ON FUNCTION _check_source(int, boolean) IS 'Internal: a tracked source, re-validated (table, columns, types, privileges, row-level security and, with triggers, the capture triggers and no parent that writes around them), or an error';
 
 -- The numbers and types of the tracked columns are taken from the table
 -- whenever a source row is written (by track(), by pg_restore into a table
@@ -505,6 +514,14 @@ BEGIN
 	IF persistence = 't' THEN
 		RAISE EXCEPTION 'cannot track %: it is a temporary table', source USING ERRCODE = 'wrong_object_type';
 	END IF;
+	-- (rows written through a parent fire no trigger of the child: review twelve)
+	IF EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = source) THEN
+		RAISE EXCEPTION 'cannot track %: it is a partition or child of %', source,
+			(SELECT string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno) FROM pg_inherits i WHERE i.inhrelid = source)
+			USING ERRCODE = 'wrong_object_type',
+			      DETAIL = 'Rows written through the parent fire no trigger of the child, so they would be missed.',
+			      HINT = 'Track the table the application writes to.';
+	END IF;
 	IF NOT has_table_privilege(source, 'SELECT') OR NOT has_table_privilege(source, 'TRIGGER') THEN
 		RAISE EXCEPTION 'permission denied to track %', source
 			USING ERRCODE = 'insufficient_privilege', HINT = 'Tracking needs SELECT and TRIGGER on the events table.';
@@ -799,6 +816,7 @@ RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_
 DECLARE
 	checked text;
 	pcost float8;
+	names text[];
 BEGIN
 	IF scheme IS NULL OR scheme = '' OR name IS NULL OR name = '' THEN
 		RAISE EXCEPTION 'arguments "scheme" and "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -837,15 +855,19 @@ BEGIN
 		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Call segmentation.track(...) first: predicates are checked against its user id type.';
 	END IF;
-	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
-		segmentation._feature_names());
-	pcost := segmentation._predicate_cost(checked, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
-		segmentation._feature_names());
+	names := segmentation._feature_names();
+	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace, names);
+	pcost := segmentation._predicate_cost(checked, 'segmentation.scores'::regclass, 'segmentation'::regnamespace, names);
 	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, cost, priority, description)
 	VALUES (scheme, name, predicate, checked, pcost, priority, description)
 	ON CONFLICT ON CONSTRAINT segments_pkey DO UPDATE
 		SET predicate = EXCLUDED.predicate, checked_predicate = EXCLUDED.checked_predicate, cost = EXCLUDED.cost,
 		    priority = EXCLUDED.priority, description = EXCLUDED.description, defined_at = now();
+	-- nested segments: what in_segment names exists, and no scheme reads
+	-- itself (only a predicate that calls it can add a use)
+	IF strpos(checked, 'in_segment') > 0 THEN
+		PERFORM segmentation._check_segment_uses(define_segment.scheme, define_segment.name);
+	END IF;
 	PERFORM segmentation._check_rule_costs(false);
 	PERFORM segmentation._rebuild_views();
 END $$;
@@ -853,11 +875,32 @@ COMMENT ON FUNCTION define_segment(text, text, text, int, text) IS 'Define (or r
 
 CREATE FUNCTION drop_segment(scheme text, name text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	users text;
 BEGIN
+	-- one definer at a time: a segment defined meanwhile could name this one
+	PERFORM segmentation._require_read_committed('drop_segment');
+	LOCK TABLE segmentation.segments IN SHARE ROW EXCLUSIVE MODE;
 	DELETE FROM segmentation.segments s WHERE s.scheme = drop_segment.scheme AND s.name = drop_segment.name;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'segment "%" of scheme "%" does not exist', name, scheme USING ERRCODE = 'undefined_object';
 	END IF;
+	-- Nested segments: a segment that another names (in_segment) stays, and
+	-- so does the last of a scheme that another reads (its 'unsegmented'
+	-- too); nothing is dropped along with it
+	SELECT string_agg(format('segment "%s" of scheme "%s" (in_segment(%L, %L))', u.name, u.scheme, u.used_scheme, u.used_segment),
+	                  ', ' ORDER BY u.scheme, u.name, u.used_segment)
+	INTO users
+	FROM segmentation._segment_uses() u
+	WHERE u.used_scheme = drop_segment.scheme
+	  AND (u.used_segment = drop_segment.name
+	       OR NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = drop_segment.scheme));
+	IF users IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot drop segment "%" of scheme "%": other segments use it', name, scheme
+			USING ERRCODE = 'dependent_objects_still_exist',
+			      DETAIL = format('Used by %s.', users),
+			      HINT = 'Drop those segments, or define them again without it, first: nothing is dropped along with it.';
+	END IF;
 	PERFORM segmentation._rebuild_views();
 END $$;
-COMMENT ON FUNCTION drop_segment(text, text) IS 'Drop a segment; its users move at the next refresh';
+COMMENT ON FUNCTION drop_segment(text, text) IS 'Drop a segment; its users move at the next refresh; refused while another segment names it (in_segment), or names its scheme when it is the last of it';

@@ -150,7 +150,7 @@ BEGIN
 				WITH c AS (DELETE FROM segmentation.pending_events RETURNING source_id, user_id, ts, event, value),
 				     cr AS (SELECT c.*, segmentation._reject_reason(octet_length(c.user_id::text), c.ts, c.value) AS reason FROM c),
 				     d AS (DELETE FROM segmentation.dirty_users RETURNING user_id),
-				     dd AS (SELECT user_id FROM d WHERE user_id IS NOT NULL%3$s),
+				     dd AS (SELECT user_id FROM d WHERE user_id IS NOT NULL GROUP BY user_id),
 				     er AS (SELECT e.*, segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) AS reason
 				            FROM (%1$s) e WHERE e.user_id IN (SELECT user_id FROM dd)),
 				     r AS (SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value) AS b, count(*) AS n
@@ -175,19 +175,51 @@ BEGIN
 				UNION ALL
 				SELECT dd.user_id, r.b, true, coalesce(r.n, 0) FROM dd LEFT JOIN r USING (user_id)
 			$q$, src, CASE WHEN NOT funnel_batch THEN '' ELSE format($f$,
+				     -- A managed funnel's state carries on only with rows no
+				     -- earlier than the latest it saw (maxts; with
+				     -- strict_order or strict_deduplication, later than it:
+				     -- sql/77-funnels-managed.sql).  A user with an earlier
+				     -- row of one of their funnels (a late event: an event
+				     -- of one of its steps, any event under strict_order)
+				     -- has their funnel states recomputed from the sources'
+				     -- rows of the funnels' steps; their behavior merges the
+				     -- new events as any user's does.  Events of no step of
+				     -- a funnel are never late for it.
+				     fl AS (SELECT DISTINCT l.user_id
+				            FROM (SELECT c.user_id, m.funnel_id, min(c.ts) AS ts
+				                  FROM cr c
+				                  JOIN (SELECT f.id AS funnel_id, em.event
+				                        FROM segmentation.funnels f, unnest(f.steps) st(name), segmentation.features ft,
+				                             unnest(ft.event_names) em(event)
+				                        WHERE ft.name = st.name AND NOT segmentation._funnel_keeps_all(f.modes)) m ON m.event = c.event
+				                  WHERE c.reason IS NULL
+				                  GROUP BY 1, 2
+				                  UNION ALL
+				                  SELECT c.user_id, f.id, min(c.ts)
+				                  FROM cr c CROSS JOIN segmentation.funnels f
+				                  WHERE c.reason IS NULL AND segmentation._funnel_keeps_all(f.modes)
+				                  GROUP BY 1, 2) l
+				            JOIN segmentation.funnels f ON f.id = l.funnel_id
+				            WHERE EXISTS (SELECT FROM segmentation._funnel_state s
+				                          WHERE s.user_id = l.user_id AND s.funnel_id = l.funnel_id
+				                            AND (s.maxts > l.ts OR (s.maxts = l.ts AND NOT segmentation._funnel_ties_merge(f.modes))))
+				              AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = l.user_id)),
 				     fb AS (INSERT INTO _funnel_batch (user_id, ts, event, replace)
 				            SELECT e.user_id, e.ts, e.event, false FROM cr e
-				            WHERE e.reason IS NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = e.user_id)%1$s
+				            WHERE e.reason IS NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = e.user_id)
+				              AND NOT EXISTS (SELECT FROM fl WHERE fl.user_id = e.user_id)%2$s
 				            UNION ALL
-				            SELECT e.user_id, e.ts, e.event, true FROM er e WHERE e.reason IS NULL%1$s)$f$, funnel_rows) END,
-				-- A managed funnel's state carries on only with events later
-				-- than the rows it saw (sql/77-funnels-managed.sql): a user
-				-- with an event at or before the maxts of one of their
-				-- funnels (a late event) is recomputed from the sources.
-				CASE WHEN NOT funnel_batch THEN ' GROUP BY user_id' ELSE $f$
-				            UNION
-				            SELECT l.user_id FROM (SELECT cr.user_id, min(cr.ts) AS ts FROM cr WHERE cr.reason IS NULL GROUP BY 1) l
-				            WHERE EXISTS (SELECT FROM segmentation._funnel_state s WHERE s.user_id = l.user_id AND s.maxts >= l.ts)$f$ END),
+				            SELECT e.user_id, e.ts, e.event, true FROM er e WHERE e.reason IS NULL%2$s
+				            UNION ALL
+				            -- (the late users' rows, in the same snapshot: their
+				            -- new events are among them)
+				            SELECT e.user_id, e.ts, e.event, true FROM (%1$s) e
+				            WHERE e.user_id IN (SELECT fl.user_id FROM fl)
+				              AND segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL%2$s
+				            UNION ALL
+				            -- and a row of no time and no event per late user: their
+				            -- funnel states are recomputed even with no row left
+				            SELECT fl.user_id, NULL, NULL, true FROM fl)$f$, src, funnel_rows) END),
 				checked, run);
 		END IF;
 		-- users forget_user() erased never come back, full refresh or not:
@@ -202,6 +234,13 @@ BEGIN
 		END IF;
 		ANALYZE _batch;
 		SELECT coalesce(sum(b.n), 0) INTO n_events FROM _batch b;
+		-- and the rows read again for the users of a late event (their mark:
+		-- a row of no time, which no event has)
+		IF funnel_batch AND NOT do_full THEN
+			n_events := n_events + (SELECT count(*) FROM _funnel_batch f
+			                        WHERE f.replace AND f.ts IS NOT NULL
+			                          AND f.user_id IN (SELECT m.user_id FROM _funnel_batch m WHERE m.replace AND m.ts IS NULL));
+		END IF;
 		-- the managed funnels' per-user state (sql/77-funnels-managed.sql)
 		-- (a funnel defined since the batch was read makes the next refresh full)
 		IF funnel_batch THEN
@@ -283,6 +322,9 @@ BEGIN
 			END LOOP;
 			new_rules := new_rules || format('CASE%s ELSE %L END', cases, 'unsegmented');
 		END LOOP;
+		-- and so is what they name with in_segment, without a cycle (the C
+		-- runs the schemes in dependency order, and refuses a cycle too)
+		PERFORM segmentation._check_segment_uses(NULL, NULL);
 		-- and so is what the rules cost together (define_segment's bounds)
 		PERFORM segmentation._check_rule_costs(true);
 

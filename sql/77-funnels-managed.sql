@@ -9,11 +9,14 @@
 -- state where they begin, and maxts, the latest row's time.  Refresh passes
 -- the kept rows and the new ones to _funnel_advance (src/funnels.c), which
 -- resumes the scan, finds the chain if the level rose, and drops the rows
--- no later chain can use: exact when every new row is later than maxts, so
--- a user with a new event at or before the maxts of one of their funnels
--- (a late event) is recomputed from the sources, as a user whose events
--- were updated or deleted is (sql/70-refresh.sql; a full refresh rebuilds
--- all).  So the state of a user and funnel holds at most the rows of one
+-- no later chain can use: exact when every new row is later than maxts, or
+-- at maxts under modes with no stopping rule (_funnel_ties_merge).  So a
+-- user with a new row of a funnel (an event of one of its steps, any event
+-- under strict_order) earlier than that (a late event) has their funnel
+-- states recomputed from the sources' rows of the funnels' steps (their
+-- behavior merges the new events as usual), and a user whose events were
+-- updated or deleted is recomputed from the sources, behavior included
+-- (sql/70-refresh.sql; a full refresh rebuilds all).  So the state of a user and funnel holds at most the rows of one
 -- window (none once a stopping rule ended the scan), and incremental
 -- equals full.  Then it aggregates every user's chain with the user's
 -- segment at step 1 (membership_history) into _funnel_rows, which
@@ -26,7 +29,7 @@ COMMENT ON FUNCTION _funnel_chain(timestamptz[], int[], int, interval, text) IS 
 CREATE FUNCTION _funnel_advance(ts timestamptz[], masks int[], nsteps int, "window" interval, modes text, scan bigint[], chain timestamptz[],
 	OUT kept_ts timestamptz[], OUT kept_masks int[], OUT new_scan bigint[], OUT new_chain timestamptz[], OUT maxts timestamptz)
 	AS 'MODULE_PATHNAME', 'funnel_advance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION _funnel_advance(timestamptz[], int[], int, interval, text, bigint[], timestamptz[]) IS 'Internal: a managed funnel''s per-user state moved forward by new rows, all later than the state''s maxts: the rows still needed (those at or after maxts - window; none once a stopping rule ended the scan), window_funnel''s scan state where they begin, the chain, and the latest row''s time';
+COMMENT ON FUNCTION _funnel_advance(timestamptz[], int[], int, interval, text, bigint[], timestamptz[]) IS 'Internal: a managed funnel''s per-user state moved forward by new rows, all later than the state''s maxts (or at it, with no stopping rule): the rows still needed (those at or after maxts - window; none once a stopping rule ended the scan), window_funnel''s scan state where they begin, the chain, and the latest row''s time';
 
 -- At most this many managed funnels: each one makes a full refresh read
 -- every event of its steps (every event under strict_order) once more, and
@@ -71,6 +74,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 SELECT 'strict_order' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(pg_catalog.regexp_replace(modes, '[ \t]', '', 'g'), ','))
 $$;
 COMMENT ON FUNCTION _funnel_keeps_all(text) IS 'Internal: whether a funnel with these modes keeps every event of its users (strict_order: a row of no step interrupts a chain)';
+
+-- Can a funnel's state take new rows at the time of its latest row (maxts),
+-- or only later ones?  With no stopping rule, a row added to the rows of a
+-- time only adds to what the scan takes there, and _funnel_advance is exact
+-- for rows at maxts too (src/funnels.c); strict_order and
+-- strict_deduplication stop the scan on a row of that time, which may end a
+-- chain the state found before it: the user is recomputed.
+CREATE FUNCTION _funnel_ties_merge(modes text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+SELECT NOT (pg_catalog.string_to_array(pg_catalog.regexp_replace(modes, '[ \t]', '', 'g'), ',') OPERATOR(pg_catalog.&&) '{strict_order,strict_deduplication}'::text[])
+$$;
+COMMENT ON FUNCTION _funnel_ties_merge(text) IS 'Internal: whether a funnel with these modes carries its state on with rows at the time of its latest row (no stopping rule), not only with later ones';
 
 CREATE FUNCTION define_funnel(name text, steps text[], "window" interval, modes text DEFAULT '') RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -154,7 +169,8 @@ COMMENT ON FUNCTION drop_funnel(text) IS 'Drop a managed funnel, its per-user st
 -- of the events refresh read this run (temp table _funnel_batch, which
 -- refresh created in this run: user_id,
 -- ts, event, replace; "replace" rows are all the events of a user
--- recomputed from the sources) go into the per-user state, and the chains
+-- recomputed from the sources, or the rows of the funnels' steps of a user
+-- with a late event) go into the per-user state, and the chains
 -- of the users they touch are computed again.  Users recomputed (the
 -- "replace" users of _batch, every user when full) lose their old state
 -- first, so a user whose events are gone loses it.
@@ -164,7 +180,10 @@ BEGIN
 	IF full_refresh THEN
 		DELETE FROM segmentation._funnel_state;
 	ELSE
-		DELETE FROM segmentation._funnel_state s WHERE s.user_id IN (SELECT b.user_id FROM _batch b WHERE b.replace);
+		-- (and the users of a late event: their rows read again, "replace"
+		-- rows of _funnel_batch, with a row of no time even when none is left)
+		DELETE FROM segmentation._funnel_state s WHERE s.user_id IN (SELECT b.user_id FROM _batch b WHERE b.replace
+		                                                            UNION SELECT f.user_id FROM _funnel_batch f WHERE f.replace);
 	END IF;
 	INSERT INTO segmentation._funnel_state AS s (funnel_id, user_id, ts, masks, chain, scan, maxts)
 	SELECT n.funnel_id, n.user_id, a.kept_ts, a.kept_masks, a.new_chain, a.new_scan, coalesce(a.maxts, o.maxts, '-infinity')

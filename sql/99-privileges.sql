@@ -56,7 +56,9 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 	-- what those call as the admin
 	_create_state(regtype), _install_capture(int), _feature_of(text, text),
 	_setting_defaults(), _check_readable(regclass, name, text), _check_experiment(experiments),
-	_materialize_experiments(text)
+	_materialize_experiments(text),
+	-- (in a predicate only; called, it says where segments are read instead)
+	in_segment(text, text)
 	TO segmentation_admin;
 -- operations (sql/50-state.sql, 60-capture.sql, 70-refresh.sql)
 GRANT EXECUTE ON FUNCTION untrack(regclass), _refresh_status(), _column_types(text), _rls_hides_rows(name, regclass)

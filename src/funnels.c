@@ -1207,6 +1207,23 @@ typedef struct FunnelScanState
  * to the end, or to a row that stops it): a chain that starts earlier may
  * end later.  The level is the same either way.
  */
+/* the scan's state into *out: the steps reached, their latest starts */
+static void
+SnapScan(FunnelScanState *out, int nsteps, const bool *has, const int64 *best, bool seen_first, bool stopped)
+{
+	int			k;
+
+	out->has = 0;
+	for (k = 0; k < nsteps; k++)
+	{
+		out->best[k] = has[k] ? best[k] : 0;
+		if (has[k])
+			out->has |= UINT32CONST(1) << k;
+	}
+	out->seen_first = seen_first;
+	out->stopped = stopped;
+}
+
 static int
 FunnelScan(EventList *s, FunnelGroup *groups, int64 *ngroups,
 		   const FunnelScanState *init, TimestampTz cutoff, FunnelScanState *snapout)
@@ -1259,15 +1276,7 @@ FunnelScan(EventList *s, FunnelGroup *groups, int64 *ngroups,
 		if (snapout && !snapped && t >= cutoff)
 		{
 			snapped = true;
-			snapout->has = 0;
-			for (k = 0; k < nsteps; k++)
-			{
-				snapout->best[k] = has[k] ? best[k] : 0;
-				if (has[k])
-					snapout->has |= UINT32CONST(1) << k;
-			}
-			snapout->seen_first = seen_first;
-			snapout->stopped = false;
+			SnapScan(snapout, nsteps, has, best, seen_first, false);
 		}
 		/* strict_order: a row matching no step, once step 1 was seen, ends the scan */
 		if ((flags & MODE_ORDER) && zero && seen_first)
@@ -1362,17 +1371,7 @@ done:
 	 * no row at or after the cutoff: the state at the end.
 	 */
 	if (snapout && (stopped || !snapped))
-	{
-		snapout->has = 0;
-		for (k = 0; k < nsteps; k++)
-		{
-			snapout->best[k] = has[k] ? best[k] : 0;
-			if (has[k])
-				snapout->has |= UINT32CONST(1) << k;
-		}
-		snapout->seen_first = seen_first;
-		snapout->stopped = stopped;
-	}
+		SnapScan(snapout, nsteps, has, best, seen_first, stopped);
 	for (k = nsteps; k > 0; k--)
 		if (has[k - 1])
 			return k;
@@ -1588,17 +1587,33 @@ funnel_chain(PG_FUNCTION_ARGS)
  * In: the rows the state kept and the user's new rows (ts, masks, in any
  * order), the scan's state where the kept rows begin (scan: '{}' when no
  * row was ever dropped) and the chain found so far.  Every new row must be
- * later than every row seen before (refresh recomputes from the sources a
- * user with an event at or before the state's maxts): then the scan of the
- * kept and new rows, resumed from scan, is window_funnel's scan of all the
- * user's rows, and
+ * later than every row seen before, maxts, or at maxts when the modes have
+ * no stopping rule (neither strict_order nor strict_deduplication): refresh
+ * recomputes from the sources a user with an earlier row (a late event).
+ * Then the scan of the kept and new rows, resumed from scan, is
+ * window_funnel's scan of all the user's rows: every dropped row is earlier
+ * than the cutoff, every kept or new row at or after it, and the rows kept
+ * include every old row of maxts, so the rows of each time are complete.
+ * And
  *
- *  - a level higher than the old chain's is reached only by chains that use
- *    a new row, so that start within window before it, after the cutoff the
- *    rows were dropped at: the earliest of them is found in the rows kept;
- *  - at the old level, the old chain stays the earliest: a chain using a
- *    new row that came before it in some step i would, with the old chain's
- *    steps after i, make an earlier chain of old rows.
+ *  - a level higher than the old chain's is reached only by chains with a
+ *    step at a new row's time (at maxts or later: chains of earlier times
+ *    use old rows only, which reach the old level), so that start within
+ *    window before it, at or after the cutoff the rows were dropped at: the
+ *    earliest of them is found in the rows kept;
+ *  - at the old level, the old chain C stays the earliest.  A chain C'
+ *    earlier than C has a first step i with C'[i] < C[i] <= maxts, so its
+ *    steps 1..i are at times before maxts, whose rows are all old; with
+ *    C's steps after i it makes a chain of old rows (C[i+1] >= C[i] >
+ *    C'[i], and C[level] - C'[1] = C[level] - C[1] <= window) earlier than
+ *    C, which the old search would have found.  This needs C still to be a
+ *    chain: new rows at maxts change what the scan takes at maxts, and with
+ *    no stopping rule they only add to it (allow_reentry's skipped steps
+ *    need strict_order; strict_once's matching only gains rows), so C's
+ *    steps stay taken and the level does not fall.  A stopping rule may
+ *    instead stop the scan on a new row of maxts, before a step of C there:
+ *    hence later rows only under strict_order and strict_deduplication (a
+ *    stopped state then holds no row, and nothing after its stop counts).
  *
  * Out: the rows at or after maxts - window (a later row starts no chain
  * with an earlier one; none when a stopping rule ended the scan, whose

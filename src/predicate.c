@@ -33,6 +33,21 @@
  * compiled rule that is computed from the user's behavior and as_of, by the
  * C accessors, when the rule first reads it for that user.
  *
+ * Nested segments: in_segment('scheme', 'segment') is true when the rules of
+ * that scheme put the user in that segment in the same refresh
+ * ('unsegmented': in none of them).  It is the extension's function, by its
+ * OID (looked up in the extension's schema, and a member of the extension),
+ * never a name found through the search_path; both arguments are text
+ * constants.  When the rules are compiled each call becomes a parameter
+ * read from the segment the named scheme's rule gave the same user, and
+ * the schemes' rules run in dependency order (a scheme after those it
+ * reads); a cycle is an error (define_segment refuses it first).  A user
+ * evaluated is evaluated in every scheme, and one skipped (pruning, below)
+ * is skipped in every scheme, so what in_segment reads is always this
+ * refresh's: pruning reasons on every rule's inputs together, and a rule
+ * that reads another scheme's segment gives what it gave when that
+ * segment and its own inputs are what they were.
+ *
  * Pruning.  An incremental refresh need not run the rules of a user whose
  * behavior it did not change, when it can prove they give what they gave at
  * the last refresh (whose segments the user holds).  What such a user's
@@ -58,6 +73,7 @@
 
 #include "access/transam.h"
 #include "behavior.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_cast.h"
@@ -83,6 +99,7 @@
 #include "utils/regproc.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
+#include "utils/tuplestore.h"
 #include "utils/typcache.h"
 
 /* a predicate longer than this is refused (each is parsed at every refresh) */
@@ -324,6 +341,7 @@ typedef struct CheckContext
 	bool	   *name_nulls;
 	int			nfeatures;		/* how many are defined */
 	double		features_len;	/* the most features_used can take: all of them */
+	Oid			in_segment;		/* the extension's in_segment(text, text), or InvalidOid */
 } CheckContext;
 
 /* ---------- the rule vocabulary: per-feature behavior inside predicates ---------- */
@@ -348,10 +366,11 @@ typedef enum VocabKind
 	VOCAB_FIRST_USE,
 	VOCAB_LAST_USE,
 	VOCAB_DAYS_SINCE,
-	VOCAB_PERIODS_WITH
+	VOCAB_PERIODS_WITH,
+	VOCAB_IN_SEGMENT			/* in_segment(scheme, segment): not a feature's */
 } VocabKind;
 
-/* indexed by VocabKind */
+/* indexed by VocabKind, but for VOCAB_IN_SEGMENT */
 static const char *const vocabulary[] = {
 	"events_in", "days_in", "value_in", "first_use", "last_use", "days_since", "periods_with", NULL
 };
@@ -368,6 +387,8 @@ typedef struct VocabCall
 	int32		window;			/* days (periods_with: of a period); 0: every event */
 	int32		min_events;		/* periods_with */
 	int32		periods;		/* periods_with */
+	int			scheme;			/* in_segment: the scheme's index in the rules */
+	char	   *segment;		/* in_segment: the segment's name */
 	Oid			type;			/* the result type */
 	/* the value for the user (and as_of) of generation gen */
 	uint64		gen;
@@ -503,6 +524,102 @@ CheckVocabularyCall(FuncExpr *f, VocabKind kind, const CheckContext *cx, VocabCa
 	}
 }
 
+/* ---------- nested segments: in_segment(scheme, segment) ---------- */
+
+#define IN_SEGMENT_NAME "in_segment"
+
+static void pg_attribute_noreturn()
+RefuseInSegment(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("segment predicate not allowed: in_segment takes two text constants, a scheme's name and a segment's"),
+			 errdetail("%s", detail),
+			 errhint("Write e.g. in_segment('lifecycle', 'engaged'); in_segment('lifecycle', 'unsegmented') is true "
+					 "for the users in no segment of that scheme.")));
+}
+
+/*
+ * The extension's in_segment(text, text): looked up in the extension's schema
+ * (never through the search_path), and only if it is a member of the
+ * extension that self (the C function running) belongs to; InvalidOid
+ * otherwise, and then no call of it passes the checks.
+ */
+static Oid
+InSegmentFunction(Oid ours, Oid self)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	HeapTuple	tup;
+	Oid			fn,
+				ext;
+
+	tup = SearchSysCache3(PROCNAMEARGSNSP, CStringGetDatum(IN_SEGMENT_NAME),
+						  PointerGetDatum(buildoidvector(argtypes, 2)), ObjectIdGetDatum(ours));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	fn = ((Form_pg_proc) GETSTRUCT(tup))->oid;
+	ReleaseSysCache(tup);
+	ext = getExtensionOfObject(ProcedureRelationId, self);
+	if (!OidIsValid(ext) || getExtensionOfObject(ProcedureRelationId, fn) != ext)
+		return InvalidOid;
+	return fn;
+}
+
+/* a name of in_segment before parsing: unqualified, or the extension's schema's */
+static bool
+IsInSegmentName(List *names, const char *ours_name)
+{
+	int			n = list_length(names);
+
+	return (n == 1 && strcmp(strVal(linitial(names)), IN_SEGMENT_NAME) == 0) ||
+		(n == 2 && strcmp(strVal(linitial(names)), ours_name) == 0 &&
+		 strcmp(strVal(lsecond(names)), IN_SEGMENT_NAME) == 0);
+}
+
+/*
+ * A call of in_segment before parsing: two arguments, each a string literal
+ * (cast or not: the stored form is 'lifecycle'::text), no names, no
+ * VARIADIC; what they are after parsing is checked by InSegmentArgs
+ */
+static void
+CheckInSegmentRaw(FuncCall *f)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	if (list_length(f->args) != 2)
+		RefuseInSegment(psprintf("It was called with %d argument%s.", list_length(f->args), list_length(f->args) == 1 ? "" : "s"));
+	foreach(lc, f->args)
+	{
+		Node	   *arg = lfirst(lc);
+
+		i++;
+		if (IsA(arg, TypeCast))
+			arg = ((TypeCast *) arg)->arg;
+		if (!IsA(arg, A_Const) || ((A_Const *) arg)->isnull || !IsA(&((A_Const *) arg)->val, String))
+			RefuseInSegment(psprintf("Argument %d is not a quoted name.", i));
+	}
+}
+
+/* the scheme and segment of a parsed call of in_segment: non-NULL text constants */
+static void
+InSegmentArgs(FuncExpr *f, char **scheme, char **segment)
+{
+	Const	   *a,
+			   *b;
+
+	if (list_length(f->args) != 2 || f->funcvariadic)
+		RefuseInSegment(psprintf("It was called with %d argument%s.", list_length(f->args), list_length(f->args) == 1 ? "" : "s"));
+	a = (Const *) linitial(f->args);
+	b = (Const *) lsecond(f->args);
+	if (!IsA(a, Const) || a->consttype != TEXTOID || a->constisnull)
+		RefuseInSegment("Argument 1 is not a text constant.");
+	if (!IsA(b, Const) || b->consttype != TEXTOID || b->constisnull)
+		RefuseInSegment("Argument 2 is not a text constant.");
+	*scheme = TextDatumGetCString(a->constvalue);
+	*segment = TextDatumGetCString(b->constvalue);
+}
+
 /* the analyzed expression: allowed nodes, types, operators and functions only */
 static bool
 CheckNode(Node *node, void *context)
@@ -545,6 +662,15 @@ CheckNode(Node *node, void *context)
 				FuncExpr   *f = (FuncExpr *) node;
 				VocabKind	kind;
 
+				if (OidIsValid(cx->in_segment) && f->funcid == cx->in_segment)
+				{
+					char	   *scheme,
+							   *segment;
+
+					/* (whether they name a segment, define_segment checks) */
+					InSegmentArgs(f, &scheme, &segment);
+					return false;
+				}
 				if (f->funcvariadic)
 					Refuse("VARIADIC call", NULL);
 				if (IsVocabulary(f->funcid, cx->ours, &kind))
@@ -698,12 +824,18 @@ CheckRawNode(Node *node, void *context)
 					Refuse("aggregate or window call", NULL);
 
 				/*
-				 * The vocabulary's names are the extension's functions, by
-				 * the schema's name: nothing of the search_path is looked at
+				 * The vocabulary's names and in_segment are the extension's
+				 * functions, by the schema's name: nothing of the search_path
+				 * is looked at
 				 * (unqualified, they are qualified here; printed back, they
 				 * are qualified)
 				 */
-				if (n == 1 && VocabKindOf(strVal(linitial(f->funcname))) >= 0)
+				if (IsInSegmentName(f->funcname, cx->ours_name))
+				{
+					CheckInSegmentRaw(f);
+					f->funcname = list_make2(makeString(pstrdup(cx->ours_name)), makeString(pstrdup(IN_SEGMENT_NAME)));
+				}
+				else if (n == 1 && VocabKindOf(strVal(linitial(f->funcname))) >= 0)
 					f->funcname = list_make2(makeString(pstrdup(cx->ours_name)), linitial(f->funcname));
 				else if (!(n == 2 && strcmp(strVal(linitial(f->funcname)), cx->ours_name) == 0 &&
 						   VocabKindOf(strVal(lsecond(f->funcname))) >= 0))
@@ -941,6 +1073,16 @@ NodeCost(Node *node, const CheckContext *cx, double *len, double *cost)
 		*cost = 0;
 		return;
 	}
+	/*
+	 * in_segment reads the segment another scheme's rule gave the user (that
+	 * rule runs for every user anyway, and is costed with its scheme)
+	 */
+	if (IsA(node, FuncExpr) && OidIsValid(cx->in_segment) && ((FuncExpr *) node)->funcid == cx->in_segment)
+	{
+		*len = 8;
+		*cost = 16;
+		return;
+	}
 	if (IsA(node, FuncExpr) && IsVocabulary(((FuncExpr *) node)->funcid, cx->ours, &kind))
 	{
 		VocabCall	call;
@@ -1065,10 +1207,11 @@ CheckScoresArg(FunctionCallInfo fcinfo, Oid relid)
 
 /*
  * The check context of the extension's schema ours and of feature_names
- * (text[]: element i + 1 names feature id i, NULL where there is none)
+ * (text[]: element i + 1 names feature id i, NULL where there is none);
+ * self is the C function running (in_segment is its extension's)
  */
 static void
-SetCheckContext(CheckContext *cx, Oid ours, Datum feature_names)
+SetCheckContext(CheckContext *cx, Oid ours, Datum feature_names, Oid self)
 {
 	ArrayType  *arr = DatumGetArrayTypeP(feature_names);
 	int			i;
@@ -1083,6 +1226,7 @@ SetCheckContext(CheckContext *cx, Oid ours, Datum feature_names)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_SCHEMA),
 				 errmsg("schema with OID %u does not exist", ours)));
+	cx->in_segment = InSegmentFunction(ours, self);
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &cx->names, &cx->name_nulls, &cx->nnames);
 	/* features_used: an array header, and every name */
 	cx->nfeatures = 0;
@@ -1095,15 +1239,37 @@ SetCheckContext(CheckContext *cx, Oid ours, Datum feature_names)
 		}
 }
 
+/* the calls of in_segment of a checked expression (its arguments checked: constants) */
+typedef struct UsesContext
+{
+	Oid			in_segment;
+	List	   *uses;			/* of FuncExpr */
+} UsesContext;
+
+static bool
+CollectUses(Node *node, UsesContext *u)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr) && OidIsValid(u->in_segment) && ((FuncExpr *) node)->funcid == u->in_segment)
+	{
+		u->uses = lappend(u->uses, node);
+		return false;
+	}
+	return expression_tree_walker(node, CollectUses, u);
+}
+
 /*
  * check_predicate(predicate, scores regclass, ours regnamespace,
  * feature_names text[]): the checked predicate, deparsed; an error naming the
  * problem otherwise.  feature_names are the features a predicate may name,
  * as _assign_segments takes them.  _predicate_cost(same arguments): what it
  * costs per user (the unit of PREDICATE_MAX_COST), after the same checks.
+ * _predicate_uses(same arguments): the (scheme, segment) pairs its calls of
+ * in_segment name, after the same checks.
  */
 static text *
-CheckPredicate(FunctionCallInfo fcinfo, double *cost)
+CheckPredicate(FunctionCallInfo fcinfo, double *cost, List **uses)
 {
 	Oid			relid = PG_GETARG_OID(1);
 	Node	   *expr;
@@ -1111,12 +1277,18 @@ CheckPredicate(FunctionCallInfo fcinfo, double *cost)
 	int			level;
 	CheckContext cx;
 
+	/* 0.1's SQL calls it with three, between a package and its ALTER EXTENSION */
+	if (PG_NARGS() != 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the SQL objects of extension segmentation are older than its library"),
+				 errhint("Run ALTER EXTENSION segmentation UPDATE.")));
 	CheckScoresArg(fcinfo, relid);
 	if (PG_GETARG_OID(2) != get_rel_namespace(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"schema\" must be the schema of segmentation.scores")));
-	SetCheckContext(&cx, PG_GETARG_OID(2), PG_GETARG_DATUM(3));
+	SetCheckContext(&cx, PG_GETARG_OID(2), PG_GETARG_DATUM(3), fcinfo->flinfo->fn_oid);
 	level = PinSettings();
 	expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid, &cx, BOOLOID, PREDICATE_MAX_LENGTH);
 	*cost = CheckCost((Node *) PlanExpression(copyObject(expr)), &cx);
@@ -1126,6 +1298,13 @@ CheckPredicate(FunctionCallInfo fcinfo, double *cost)
 	/* what refresh will check again is the printed form */
 	if (VARSIZE_ANY_EXHDR(result) > PREDICATE_MAX_LENGTH)
 		Refuse(psprintf("longer than %d bytes as stored (printed back)", PREDICATE_MAX_LENGTH), NULL);
+	if (uses)
+	{
+		UsesContext u = {cx.in_segment, NIL};
+
+		(void) CollectUses(expr, &u);
+		*uses = u.uses;
+	}
 	return result;
 }
 
@@ -1135,7 +1314,7 @@ check_predicate(PG_FUNCTION_ARGS)
 {
 	double		cost;
 
-	PG_RETURN_TEXT_P(CheckPredicate(fcinfo, &cost));
+	PG_RETURN_TEXT_P(CheckPredicate(fcinfo, &cost, NULL));
 }
 
 PG_FUNCTION_INFO_V1(predicate_cost);
@@ -1144,8 +1323,32 @@ predicate_cost(PG_FUNCTION_ARGS)
 {
 	double		cost;
 
-	(void) CheckPredicate(fcinfo, &cost);
+	(void) CheckPredicate(fcinfo, &cost, NULL);
 	PG_RETURN_FLOAT8(cost);
+}
+
+PG_FUNCTION_INFO_V1(predicate_uses);
+Datum
+predicate_uses(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	double		cost;
+	List	   *uses;
+	ListCell   *lc;
+
+	(void) CheckPredicate(fcinfo, &cost, &uses);
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, uses)
+	{
+		FuncExpr   *f = lfirst(lc);
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = ((Const *) linitial(f->args))->constvalue;
+		values[1] = ((Const *) lsecond(f->args))->constvalue;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /* ---------- evaluating the rules ---------- */
@@ -1165,6 +1368,9 @@ typedef struct RulesCache
 	int			n;
 	char	  **schemes;
 	ExprState **rules;
+	int		   *order;			/* the rules run in this order: a scheme after those it reads */
+	Datum	   *results;		/* the user's segment in each scheme (text), once its rule ran */
+	uint64	   *result_gen;		/* gen of results[i]: the user's once it is gen */
 	ExprContext *econtext;
 	TupleTableSlot *slot;		/* a row of the scores table */
 	ScoresCache *scores;
@@ -1270,6 +1476,8 @@ VocabularyCompute(RulesCache *c, VocabCall *v)
 			v->value = Int32GetDatum(BehaviorPeriodsWith(b, v->feature, day, v->min_events,
 														 v->window, v->periods));
 			break;
+		case VOCAB_IN_SEGMENT:
+			elog(ERROR, "in_segment is not computed from a behavior");	/* (VocabularyFetch reads it) */
 	}
 }
 
@@ -1283,6 +1491,21 @@ VocabularyFetch(ParamListInfo params, int paramid, bool speculative, ParamExtern
 	if (paramid < 1 || paramid > c->nvocab)
 		elog(ERROR, "no parameter %d in the segment rules", paramid);
 	v = &c->vocab[paramid - 1];
+	if (v->kind == VOCAB_IN_SEGMENT)
+	{
+		text	   *seg;
+
+		/* (order makes the scheme's rule run first, for every user) */
+		if (c->result_gen[v->scheme] != c->gen)
+			elog(ERROR, "in_segment read scheme \"%s\" before its rule ran", c->schemes[v->scheme]);
+		seg = (text *) DatumGetPointer(c->results[v->scheme]);
+		workspace->value = BoolGetDatum(VARSIZE_ANY_EXHDR(seg) == strlen(v->segment) &&
+										memcmp(VARDATA_ANY(seg), v->segment, VARSIZE_ANY_EXHDR(seg)) == 0);
+		workspace->isnull = false;
+		workspace->pflags = PARAM_FLAG_CONST;
+		workspace->ptype = BOOLOID;
+		return workspace;
+	}
 	if (v->gen != c->gen)
 	{
 		VocabularyCompute(c, v);
@@ -1299,11 +1522,46 @@ typedef struct SubstituteContext
 {
 	RulesCache *c;
 	const CheckContext *cx;
+	int			current;		/* the scheme whose rule this is */
+	List	  **reads;			/* reads[i]: the schemes rule i reads (in_segment) */
 } SubstituteContext;
 
+/* the index of a scheme among the rules' */
+static int
+SchemeIndex(RulesCache *c, const char *scheme)
+{
+	int			i;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->schemes[i], scheme) == 0)
+			return i;
+	return -1;
+}
+
+/* parameter i + 1 of the rules, for call (added when i is nvocab: a new call) */
+static Node *
+AddParam(RulesCache *c, const VocabCall *call, int i)
+{
+	Param	   *p = makeNode(Param);
+
+	if (i == c->nvocab)
+	{
+		c->vocab = c->vocab ? repalloc(c->vocab, (c->nvocab + 1) * sizeof(VocabCall))
+			: palloc(sizeof(VocabCall));
+		c->vocab[c->nvocab++] = *call;
+	}
+	p->paramkind = PARAM_EXTERN;
+	p->paramid = i + 1;
+	p->paramtype = call->type;
+	p->paramtypmod = -1;
+	p->paramcollid = InvalidOid;
+	p->location = -1;
+	return (Node *) p;
+}
+
 /*
- * A checked rule with each call of the vocabulary replaced by a parameter
- * (one per distinct call across the rules)
+ * A checked rule with each call of the vocabulary, and of in_segment,
+ * replaced by a parameter (one per distinct call across the rules)
  */
 static Node *
 SubstituteVocabulary(Node *node, SubstituteContext *s)
@@ -1316,7 +1574,6 @@ SubstituteVocabulary(Node *node, SubstituteContext *s)
 	{
 		RulesCache *c = s->c;
 		VocabCall	call;
-		Param	   *p = makeNode(Param);
 		int			i;
 
 		CheckVocabularyCall((FuncExpr *) node, kind, s->cx, &call);
@@ -1325,22 +1582,61 @@ SubstituteVocabulary(Node *node, SubstituteContext *s)
 				c->vocab[i].window == call.window && c->vocab[i].min_events == call.min_events &&
 				c->vocab[i].periods == call.periods && c->vocab[i].type == call.type)
 				break;
-		if (i == c->nvocab)
-		{
-			c->vocab = c->vocab ? repalloc(c->vocab, (c->nvocab + 1) * sizeof(VocabCall))
-				: palloc(sizeof(VocabCall));
-			c->vocab[c->nvocab++] = call;
-		}
-		p->paramkind = PARAM_EXTERN;
-		p->paramid = i + 1;
-		p->paramtype = call.type;
-		p->paramtypmod = -1;
-		p->paramcollid = InvalidOid;
-		p->location = -1;
-		return (Node *) p;
+		return AddParam(c, &call, i);
+	}
+	if (IsA(node, FuncExpr) && OidIsValid(s->cx->in_segment) && ((FuncExpr *) node)->funcid == s->cx->in_segment)
+	{
+		RulesCache *c = s->c;
+		VocabCall	call;
+		char	   *scheme;
+		int			i;
+
+		memset(&call, 0, sizeof(VocabCall));
+		call.kind = VOCAB_IN_SEGMENT;
+		call.type = BOOLOID;
+		InSegmentArgs((FuncExpr *) node, &scheme, &call.segment);
+		call.scheme = SchemeIndex(c, scheme);
+		if (call.scheme < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("the segment rules of scheme \"%s\" read scheme \"%s\", which has no segments",
+							c->schemes[s->current], scheme),
+					 errhint("Define a segment of scheme \"%s\", or define the segments that name it again.", scheme)));
+		s->reads[s->current] = list_append_unique_int(s->reads[s->current], call.scheme);
+		for (i = 0; i < c->nvocab; i++)
+			if (c->vocab[i].kind == VOCAB_IN_SEGMENT && c->vocab[i].scheme == call.scheme &&
+				strcmp(c->vocab[i].segment, call.segment) == 0)
+				break;
+		return AddParam(c, &call, i);
 	}
 	return expression_tree_mutator(node, SubstituteVocabulary, s);
 }
+
+/*
+ * The order the schemes' rules run in, into c->order from *next: scheme i
+ * after every scheme its rule reads.  define_segment refuses a cycle; rules
+ * written by hand may still hold one, and are refused here.
+ */
+static void
+OrderSchemes(RulesCache *c, List **reads, char *state, int i, int *next)
+{
+	ListCell   *lc;
+
+	check_stack_depth();
+	if (state[i] == 2)
+		return;
+	if (state[i] == 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_RECURSION),
+				 errmsg("the segment rules of scheme \"%s\" depend on themselves through in_segment", c->schemes[i]),
+				 errhint("Drop a segment of the cycle, or define it again without in_segment, with segmentation.define_segment().")));
+	state[i] = 1;
+	foreach(lc, reads[i])
+		OrderSchemes(c, reads, state, lfirst_int(lc), next);
+	state[i] = 2;
+	c->order[(*next)++] = i;
+}
+
 
 /* the call a parameter of the rules stands for */
 static VocabCall *
@@ -1405,6 +1701,8 @@ FindAtoms(Node *node, RulesCache *c)
 
 		if (v == NULL || v->kind == VOCAB_DAYS_SINCE)
 			c->prunable = false;	/* time outside an atom */
+		else if (v->kind == VOCAB_IN_SEGMENT)
+			;					/* another rule's result: its inputs are in the rules walked */
 		else if (v->kind == VOCAB_PERIODS_WITH)
 			c->max_window = Max(c->max_window, v->window * v->periods);
 		else
@@ -1485,19 +1783,28 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 	c->rules = palloc(Max(c->n, 1) * sizeof(ExprState *));
 	c->prunable = true;
 	c->cross_day = true;
-	SetCheckContext(&cx, get_rel_namespace(relid), PointerGetDatum(names));
+	SetCheckContext(&cx, get_rel_namespace(relid), PointerGetDatum(names), fcinfo->flinfo->fn_oid);
 	sub.c = c;
 	sub.cx = &cx;
 	level = PinSettings();
 	for (i = 0; i < c->n; i++)
 	{
-		Expr	   *expr;
-
 		if (sn[i] || rn[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("arguments \"schemes\" and \"rules\" must not contain NULL")));
 		c->schemes[i] = TextDatumGetCString(sv[i]);
+		if (SchemeIndex(c, c->schemes[i]) != i)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"schemes\" names scheme \"%s\" twice", c->schemes[i])));
+	}
+	sub.reads = palloc0(Max(c->n, 1) * sizeof(List *));
+	for (i = 0; i < c->n; i++)
+	{
+		Expr	   *expr;
+
+		sub.current = i;
 		/*
 		 * a scheme's rule holds all its predicates, each one checked within
 		 * PREDICATE_MAX_LENGTH by refresh: no limit of its own
@@ -1508,6 +1815,16 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 		FindAtoms((Node *) expr, c);
 	}
 	AtEOXact_GUC(true, level);
+	/* the rules run in dependency order; their results for the user, by scheme */
+	{
+		char	   *state = palloc0(Max(c->n, 1));
+		int			next = 0;
+
+		c->order = palloc(Max(c->n, 1) * sizeof(int));
+		for (i = 0; i < c->n; i++)
+			OrderSchemes(c, sub.reads, state, i, &next);
+	}
+	c->result_gen = palloc0(Max(c->n, 1) * sizeof(uint64));
 	c->econtext = CreateStandaloneExprContext();
 	/* the rules' parameters: the vocabulary's values, computed when read */
 	c->params = makeParamList(c->nvocab);
@@ -1821,7 +2138,8 @@ assign_segments(PG_FUNCTION_ARGS)
 				last_as_of = PG_GETARG_TIMESTAMPTZ(10);
 	bool		moved = false;
 	ErrorContextCallback errcallback;
-	int			i;
+	int			i,
+				k;
 
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) || !(rsinfo->allowedModes & SFRM_ValuePerCall))
 		ereport(ERROR,
@@ -1884,11 +2202,14 @@ assign_segments(PG_FUNCTION_ARGS)
 	errcallback.callback = RuleErrorContext;
 	errcallback.arg = c;
 	errcallback.previous = error_context_stack;
-	for (i = 0; i < c->n; i++)
+	/* in dependency order: in_segment reads what the rules before gave */
+	c->results = result;
+	for (k = 0; k < c->n; k++)
 	{
 		bool		isnull,
 					same;
 
+		i = c->order[k];
 		c->current = i;
 		error_context_stack = &errcallback;
 		result[i] = ExecEvalExpr(c->rules[i], c->econtext, &isnull);
@@ -1897,6 +2218,7 @@ assign_segments(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("the rule of scheme \"%s\" gave no segment", c->schemes[i])));
+		c->result_gen[i] = c->gen;
 		if (!moved)				/* else the stored segments matter no more */
 		{
 			StoredEntry(current, c->schemes[i], result[i], &same);
@@ -1954,5 +2276,23 @@ rule_vocabulary(PG_FUNCTION_ARGS)
 			 errhint("In a query, call the accessor on a behavior with a feature id and an as_of, e.g. "
 					 "segmentation.events_in(p.behavior, f.id, now(), '7 days') "
 					 "FROM segmentation.profiles p, segmentation.features f WHERE f.name = 'login'.")));
+	PG_RETURN_NULL();
+}
+
+/*
+ * in_segment(scheme, segment): a nested segment's predicate form.  Inside a
+ * predicate _assign_segments reads the segment the scheme's rule gave the
+ * user in the same refresh (SubstituteVocabulary); anywhere else there is
+ * no user, and this says where to read segments instead.
+ */
+PG_FUNCTION_INFO_V1(rule_in_segment);
+Datum
+rule_in_segment(PG_FUNCTION_ARGS)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("in_segment(scheme, segment) can only be used inside a segment predicate"),
+			 errdetail("A predicate is evaluated for each user at each refresh, after the rules of the schemes it reads."),
+			 errhint("In a query, read segmentation.memberships (scheme, user_id, segment).")));
 	PG_RETURN_NULL();
 }

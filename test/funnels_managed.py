@@ -20,6 +20,15 @@ strict_order every event is), the steps the scan takes (its stopping rules),
 every chain over them tried; the level is the longest, the chain the
 earliest of that length (step 1 first, then step 2, ...).
 
+Then late events (late_events): events of no step, however old, and step
+events at the latest time seen under modes with no stopping rule read
+nothing again (refresh_runs.events_read); an earlier step event reads the
+user's step events again, only them; a row at that time under strict_order
+or strict_deduplication, which may stop the scan there, is recomputed; the
+chains are a full refresh's throughout.  And _funnel_advance chunk by chunk
+against _funnel_chain (advance_property), with chunks that begin at the
+latest time of the one before under modes with no stopping rule.
+
 Connects with the libpq environment (PGHOST, PGPORT, PGUSER); works in its
 own database, segmentation_funnels_managed, which it drops and recreates.
 """
@@ -385,10 +394,130 @@ def long_history():
     drop_database(DB)
 
 
+def late_events():
+    """Late events (R11-2): an event of no step of a funnel, however old,
+    and a step event at the time of the latest one (maxts) under modes with
+    no stopping rule, merge into the state (no event read again); a step
+    event before maxts has the user's funnel rows read again (their step
+    events only, not all their events), and so does one at maxts under
+    strict_order or strict_deduplication, where it may stop the scan there;
+    always with a full refresh's chains."""
+    conn, cur = fresh_database(DB)
+    cur.execute("SET client_min_messages = warning")
+    cur.execute("CREATE TABLE ev (id bigserial, uid bigint, ts timestamptz, name text)")
+    cur.execute("SELECT segmentation.track('ev', 'uid', 'ts', 'name')")
+    for f, names in FEATURES.items():
+        cur.execute("SELECT segmentation.define_feature(%s, %s)", (f, names))
+    cur.execute("SELECT segmentation.define_funnel('shop', ARRAY['view', 'cart', 'buy'], '2 days', '')")
+    t = lambda h: BASE + dt.timedelta(hours=h)
+    users = range(1, 41)
+    # every user: view, cart at hours 1 and 5 (maxts 5), and a few events of no step
+    load(cur, [(u, t(1), "view") for u in users] + [(u, t(5), "cart") for u in users]
+         + [(u, t(h), e) for u in users for h, e in ((0, "other"), (2, "search"), (3, "other"), (4, "search"))])
+    as_of = REFRESHES[-1]
+    cur.execute("SELECT segmentation.refresh(true, %s)", (as_of,))
+
+    def refresh(rows, label):
+        load(cur, rows)
+        cur.execute("SELECT segmentation.refresh(false, %s)", (as_of,))
+        cur.execute("SELECT events_read FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+        read = cur.fetchone()[0]
+        inc = chains(cur)
+        cur.execute("SELECT segmentation.refresh(true, %s)", (as_of,))
+        check(f"late events, {label}: the chains are a full refresh's ({len(inc)})", chains(cur) == inc)
+        return read
+
+    # (a) events of no step of the funnel, before maxts: nothing read again
+    rows = [(u, t(2), "other") for u in users] + [(u, t(3), "search") for u in users]
+    read = refresh(rows, "events of no step before maxts")
+    check(f"late events: events of no step before maxts read nothing again ({read} read, {len(rows)} new)",
+          read == len(rows), read)
+    # (b) step events at maxts (a tie): merged, nothing read again; and the
+    # level rises for the users with a buy there
+    rows = [(u, t(5), "page") for u in users] + [(u, t(5), "buy") for u in users if u % 2]
+    read = refresh(rows, "step events at maxts")
+    check(f"late events: step events at maxts read nothing again ({read} read, {len(rows)} new)", read == len(rows), read)
+    cur.execute("SELECT count(*) FROM segmentation._funnel_state WHERE cardinality(chain) = 3")
+    check("late events: a buy at maxts completes the funnel", cur.fetchone()[0] == len(users) // 2)
+    # (c) a step event before maxts: the user's step events read again, only them
+    late = [u for u in users if u % 4 == 0]
+    rows = [(u, t(3), "buy") for u in late] + [(u, t(6), "view") for u in users if u % 4 != 0]
+    read = refresh(rows, "a step event before maxts")
+    cur.execute("SELECT count(*) FROM ev WHERE uid = ANY(%s) AND name IN ('view', 'page', 'cart', 'buy')", (late,))
+    steps = cur.fetchone()[0]
+    check(f"late events: a step event before maxts reads the user's step events again, only them ({read} read)",
+          read == len(rows) + steps, (read, len(rows), steps))
+
+    # stopping rules: a new row at maxts may stop the scan before a step of the chain there
+    cur.execute("SELECT segmentation.define_funnel('shop_order', ARRAY['view', 'cart', 'buy'], '2 days', 'strict_order')")
+    cur.execute("SELECT segmentation.define_funnel('find_buy', ARRAY['find', 'view', 'cart', 'buy'], '2 days', 'strict_deduplication')")
+    load(cur, [(100, t(10), "view"), (100, t(11), "cart"), (101, t(10), "search"), (101, t(11), "view"), (101, t(12), "cart")])
+    cur.execute("SELECT segmentation.refresh(true, %s)", (as_of,))
+    refresh([(100, t(11), "other"), (101, t(12), "page")], "a row at maxts under strict_order and strict_deduplication")
+    cur.execute("""SELECT f.name, s.user_id, cardinality(s.chain) FROM segmentation._funnel_state s
+                   JOIN segmentation.funnels f ON f.id = s.funnel_id WHERE s.user_id IN (100, 101) ORDER BY 1, 2""")
+    got = {(n, u): c for n, u, c in cur.fetchall()}
+    check(f"late events: a row at maxts stops strict_order and strict_deduplication scans before the chain's step there ({got})",
+          got.get(("shop_order", 100)) == 1 and got.get(("find_buy", 101)) == 2, got)
+    conn.close()
+    drop_database(DB)
+
+
+def advance_property(cases=1500):
+    """_funnel_advance carried on chunk by chunk equals _funnel_chain over all
+    the rows: chunks of the time-sorted rows, each from the latest time of
+    the one before (a tie at maxts) under modes with no stopping rule
+    (_funnel_ties_merge), later than it under strict_order or
+    strict_deduplication (refresh recomputes a user otherwise)."""
+    conn, cur = fresh_database(DB)
+    rnd = random.Random(11)
+    modes_all = ["strict_increase", "strict_once", "strict_deduplication", "strict_order", "allow_reentry"]
+    bad, ties = [], 0
+    for case in range(cases):
+        nsteps = rnd.randint(1, 5)
+        ms = [m for m in modes_all if rnd.random() < 0.3]
+        if "allow_reentry" in ms and "strict_order" not in ms:
+            ms.append("strict_order")
+        modes = ",".join(ms)
+        stopping = "strict_order" in ms or "strict_deduplication" in ms
+        window = rnd.choice([1, 2, 3, 5, 10, 30])
+        n = rnd.randint(0, 25)
+        span = rnd.choice([3, 5, 15, 40])
+        rows = sorted(((rnd.randint(0, span), rnd.choice([0, 1 << rnd.randrange(nsteps), 1 << rnd.randrange(nsteps),
+                                                         rnd.randrange(1 << nsteps)])) for _ in range(n)), key=lambda r: r[0])
+        cuts = sorted(rnd.sample(range(1, n), min(n - 1, rnd.randint(0, 6)))) if n > 1 else []
+        if stopping:   # no cut inside the rows of one time
+            cuts = [c for c in cuts if rows[c - 1][0] < rows[c][0]]
+        chunks = [rows[a:b] for a, b in zip([0] + cuts, cuts + [n]) if rows[a:b]]
+        ties += sum(1 for a, b in zip(chunks, chunks[1:]) if a[-1][0] == b[0][0])
+        kts, kmasks, scan, chain, seen = [], [], [], [], []
+        for ch in chunks:
+            seen += ch
+            ch = ch[:]
+            rnd.shuffle(ch)
+            tsl = lambda rs: [BASE + dt.timedelta(seconds=t) for t, _ in rs]
+            cur.execute("""SELECT a.new_chain, segmentation._funnel_chain(%s::timestamptz[], %s::int[], %s, %s::interval, %s),
+                                  a.kept_ts, a.kept_masks, a.new_scan
+                           FROM segmentation._funnel_advance(%s::timestamptz[], %s::int[], %s, %s::interval, %s,
+                                                             %s::bigint[], %s::timestamptz[]) a""",
+                        (tsl(seen), [m for _, m in seen], nsteps, f"{window} s", modes,
+                         kts + tsl(ch), kmasks + [m for _, m in ch], nsteps, f"{window} s", modes, scan, chain))
+            chain, full, kts, kmasks, scan = cur.fetchone()
+            if chain != full:
+                bad.append((modes, window, seen, chain, full))
+                break
+    check(f"_funnel_advance chunk by chunk == _funnel_chain ({cases} cases, {ties} chunks beginning at the maxts before)",
+          not bad and ties > 100, bad[:2])
+    conn.close()
+    drop_database(DB)
+
+
 def main():
     for seed in SEEDS:
         run(seed)
     long_history()
+    late_events()
+    advance_property()
     suite.finish()
 
 

@@ -502,7 +502,9 @@ def owner_plants_code_in_the_table():
     owner.execute("INSERT INTO public.ev (uid, at, event_name, amount) VALUES (62, '2024-01-20', 'buy', 1)")
     check("owner: a rename through the parent is followed: the application's writes go on",
           err is None and one(cur, "SELECT event_column FROM segmentation.sources") == "event_name", err)
-    # ALTER TABLE on a tracked table (here: its inheritance) makes the next refresh full
+    # ALTER TABLE on a tracked table (here: its inheritance) makes the next
+    # refresh full (a child is not refreshed: tracked_child_of_a_parent)
+    owner.execute("ALTER TABLE public.ev NO INHERIT public.parent")
     run = one(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
     check("owner: ALTER TABLE on a tracked table queues a full refresh",
           one(cur, "SELECT mode FROM segmentation.refresh_runs WHERE id = %s", (run,)) == "full")
@@ -1355,6 +1357,35 @@ def tree_members_temporary_or_shared():
     conn.close()
 
 
+def tracked_child_of_a_parent():
+    """Review 12 (R12-2): writes through the untracked parent of a tracked
+    partition or child fire no trigger of the child: they were lost, silently.
+    Tracking one is refused, and a tracked table attached under a parent
+    later stops refresh, loudly."""
+    conn, cur = database()
+    admin = as_role("regress_admin")
+    cur.execute("""CREATE TABLE public.pev (uid bigint, at timestamptz, name text) PARTITION BY RANGE (at);
+                   CREATE TABLE public.pev_2024 PARTITION OF public.pev FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+                   CREATE TABLE public.iev (uid bigint, at timestamptz, name text);
+                   CREATE TABLE public.iev_child () INHERITS (public.iev);
+                   GRANT SELECT, TRIGGER ON public.pev_2024, public.iev_child TO regress_admin""")
+    err = error_of(admin, "SELECT segmentation.track('public.pev_2024', 'uid', 'at', 'name')")
+    check("parent: tracking a partition is refused", err is not None and "partition or child" in err[1], err)
+    err = error_of(admin, "SELECT segmentation.track('public.iev_child', 'uid', 'at', 'name')")
+    check("parent: tracking an inheritance child is refused", err is not None and "partition or child" in err[1], err)
+    # a tracked table put under a parent afterwards: refresh refuses and says why
+    cur.execute("""CREATE TABLE public.evp (uid bigint, at timestamptz, name text, amount numeric, tenant text DEFAULT 'a');
+                   ALTER TABLE public.ev INHERIT public.evp""")
+    cur.execute("INSERT INTO public.evp (uid, at, name, amount) VALUES (970, '2024-01-20', 'buy', 1)")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("parent: a tracked table made a child later stops refresh, naming its parent",
+          err is not None and "partition or child" in err[1] and "evp" in err[1], err)
+    cur.execute("ALTER TABLE public.ev NO INHERIT public.evp")
+    run = one(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("parent: detached again, refresh runs", run is not None, run)
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -1364,7 +1395,7 @@ def main():
                  huge_values_are_rejected, owner_swaps_schema_for_forget_user,
                  capture_every_write_path, concurrent_writers_exactly_once, forget_user_in_a_tree,
                  tree_survives_dump_and_restore, capture_function_is_nobody_elses,
-                 capture_triggers_exactly_as_installed, tree_members_temporary_or_shared):
+                 capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent):
         if names and test.__name__ not in names:
             continue
         try:

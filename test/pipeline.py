@@ -3,6 +3,8 @@
 
 * incremental refresh equals a full recompute, exactly, on random workloads
   with late events, deletes, updates, COPY and multi-row inserts (fixed seeds),
+  with nested segments (in_segment, two levels deep, the schemes named
+  against their dependency order),
   refreshed on new days and again hours apart on the same day (when users
   who did not change are checked against the last refresh instead of
   evaluated); every user's segments are what the predicates say when
@@ -170,15 +172,28 @@ def accessor_sql(cur, predicate):
     return VOCAB_CALL.sub(call, predicate)
 
 
+IN_SEGMENT_CALL = re.compile(r"segmentation\.in_segment\(('(?:[^']|'')*')::text, ('(?:[^']|'')*')::text\)")
+
+
+def in_segment_sql(predicate):
+    """A checked predicate with each call of in_segment written as a read of
+    the user's current membership in that scheme (column user_id)."""
+    return IN_SEGMENT_CALL.sub(lambda m: f"""(SELECT m.segment = {m.group(2)} FROM segmentation.memberships m
+                                             WHERE m.scheme = {m.group(1)} AND m.user_id = s.user_id)""", predicate)
+
+
 def segments_match_sql(cur):
     """Users whose current segment in some scheme is not the one the scheme's
     predicates give when evaluated in plain SQL over segmentation.scores (the
-    rule vocabulary through the behavior accessors)."""
+    rule vocabulary through the behavior accessors, in_segment through the
+    user's current segment in the scheme it names: every scheme is checked
+    against the others as they are)."""
     cur.execute("""SELECT scheme, array_agg(checked_predicate ORDER BY priority DESC, name), array_agg(name ORDER BY priority DESC, name)
                    FROM segmentation.segments GROUP BY scheme ORDER BY scheme""")
     wrong = 0
     for scheme, predicates, names in cur.fetchall():
-        whens = "".join(cur.mogrify(f" WHEN ({accessor_sql(cur, p)}) THEN %s", (n,)).decode() for p, n in zip(predicates, names))
+        whens = "".join(cur.mogrify(f" WHEN ({in_segment_sql(accessor_sql(cur, p))}) THEN %s", (n,)).decode()
+                        for p, n in zip(predicates, names))
         wrong += one(cur, f"""SELECT count(*) FROM (SELECT user_id, CASE{whens} ELSE 'unsegmented' END AS segment
                                                     FROM (SELECT s.*, p.behavior AS _b, c.as_of AS _as_of
                                                           FROM segmentation.scores s JOIN segmentation.profiles p USING (user_id),
@@ -214,6 +229,17 @@ def property_incremental_equals_full(seed, uid_type, parallel=False):
                           segmentation.define_segment('vocab', 'regular', $$events_in('*', '3 days') >= 4 OR days_in('search', '10 days') >= 3$$, 3),
                           segmentation.define_segment('vocab', 'old', $$first_use('*') < '2024-01-08' AND last_use('search') > '2024-01-20'$$, 2),
                           segmentation.define_segment('vocab', 'lapsed', $$days_since('search') > 6.5 AND events_in('search') >= 3$$, 1)""")
+    # nested segments, named against their order (a_outer reads b_middle,
+    # which reads clock and vocab): refresh runs b_middle's rules before
+    # a_outer's; a user who moves in clock within a day (no new event) moves
+    # in the schemes that read it in the same refresh
+    cur.execute("""SELECT segmentation.define_segment('b_middle', 'hot', $$in_segment('clock', 'hot') OR in_segment('vocab', 'seed')$$, 3),
+                          segmentation.define_segment('b_middle', 'idle', $$in_segment('clock', 'unsegmented') AND frequency > 5$$, 2),
+                          segmentation.define_segment('b_middle', 'settled', $$in_segment('clock', 'settled') AND NOT in_segment('vocab', 'unsegmented')$$, 1),
+                          segmentation.define_segment('a_outer', 'top', $$in_segment('b_middle', 'hot') AND in_segment('value', 'big')$$, 3),
+                          segmentation.define_segment('a_outer', 'drifting', $$in_segment('b_middle', 'idle') OR in_segment('lifecycle', 'at risk')$$, 2),
+                          segmentation.define_segment('a_outer', 'other', $$in_segment('b_middle', 'unsegmented') AND in_segment('clock', 'warm')$$, 1)""")
+    nested = set()
     day = 0
     for step in range(8):
         day += rnd.randrange(1, 10)
@@ -239,6 +265,9 @@ def property_incremental_equals_full(seed, uid_type, parallel=False):
                           day + 5, hour)
             if parallel and step == 0 and k == 0:
                 cur.execute("SET auto_explain.log_min_duration = -1")
+            cur.execute("SELECT DISTINCT scheme, segment FROM segmentation.memberships WHERE scheme IN ('a_outer', 'b_middle')")
+            nested.update(cur.fetchall())
+    check(f"seed {seed} {uid_type}: every nested segment had members at some refresh", len(nested) == 8, sorted(nested))
     conn.close()
 
 

@@ -21,8 +21,6 @@ DB = "segmentation_plpgsql_check"
 
 # (function name, message pattern, query pattern or None, reason): findings that are expected
 ACCEPTED = [
-    ("_materialize_experiments", r"text type variable is not sanitized", r"FROM %4\$s a\b.*LEFT JOIN \((SELECT \* FROM \()?%6\$s\)",
-     "%4$s is a regclass (quoted by its output function), %6$s the SQL of _sources_sql() (regclasses and %I names)"),
     ("_install_capture", r"text type variable is not sanitized", r"CREATE (OR REPLACE )?FUNCTION %1\$s\(\) RETURNS trigger",
      "%1$s is built with format('segmentation.%I'), %6$s with %I, %7$s is a regclass; columns go through %I"),
     ("refresh", r"text type variable is not sanitized", r"CREATE TEMP TABLE _(batch|gone|funnel_batch) \(user_id %s",

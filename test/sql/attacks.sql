@@ -308,6 +308,62 @@ SELECT segment, count(*) FROM segmentation.memberships WHERE scheme = 's' GROUP 
 SET ROLE regress_att_admin;
 SELECT segmentation.drop_segment('s', 'v');
 
+-- 11. Nested segments: in_segment is the extension's own function, by its
+-- OID, whatever functions of that name the search_path offers (the
+-- definer's or refresh's); its arguments are two text constants, nothing
+-- that runs or reads anything; each call costs a constant; the segments
+-- table cannot be written to make a cycle, and one written anyway (by a
+-- superuser) stops refresh before any rule runs
+SELECT segmentation.define_segment('n_inner', 'viewer', 'frequency >= 1');
+CREATE FUNCTION regress_att.in_segment(scheme text, segment text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN regress_att.pwn('in_segment of the search_path');
+END $$;
+CREATE DOMAIN regress_att.dt AS text CHECK (regress_att.pwn('text domain'));
+SELECT segmentation.define_segment('n_outer', 'x', $$regress_att.in_segment('n_inner', 'viewer')$$);
+SELECT segmentation.define_segment('n_outer', 'x', $$in_segment('n_inner', (SELECT 'viewer'))$$);
+SELECT segmentation.define_segment('n_outer', 'x', $$in_segment('n_inner', (SELECT min(segment) FROM segmentation.memberships))$$);
+SELECT segmentation.define_segment('n_outer', 'x', $$in_segment('n_inner', regress_att.pwn('argument')::text)$$);
+SELECT segmentation.define_segment('n_outer', 'x', $$in_segment('n_inner', 'viewer'::regress_att.dt)$$);
+SELECT segmentation.define_segment('n_outer', 'x', $$in_segment(VARIADIC ARRAY['n_inner', 'viewer'])$$);
+SELECT segmentation.define_segment('n_outer', 'x', $$in_segment('n_inner', rfm_cell)$$);
+SET search_path = regress_att, public;
+SELECT segmentation.define_segment('n_outer', 'x', $$in_segment('n_inner', 'viewer') AND frequency >= 1$$);
+RESET search_path;
+SELECT checked_predicate, cost FROM segmentation.segments WHERE scheme = 'n_outer';
+-- (each call costs a constant: 120 of them, about all the length limit allows, well within the bound)
+SELECT segmentation.define_segment('n_many', 'x', string_agg(format('in_segment(''n_inner'', ''%s'')', CASE WHEN g % 2 = 0 THEN 'viewer' ELSE 'unsegmented' END), ' OR '))
+FROM generate_series(1, 120) g;
+SELECT cost FROM segmentation.segments WHERE scheme = 'n_many';
+SELECT segmentation.drop_segment('n_many', 'x');
+-- a segment another names is not dropped from under it
+SELECT segmentation.drop_segment('n_inner', 'viewer');
+-- the table is written by the define functions only
+INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate)
+VALUES ('n_inner', 'loop', $$in_segment('n_outer', 'x')$$, $$segmentation.in_segment('n_outer'::text, 'x'::text)$$);
+UPDATE segmentation.segments SET checked_predicate = $$segmentation.in_segment('n_outer'::text, 'x'::text)$$ WHERE scheme = 'n_inner';
+SELECT segmentation.define_segment('n_inner', 'loop', $$in_segment('n_outer', 'x')$$);
+RESET ROLE;
+-- (refresh, as a superuser whose search_path finds the attacker's
+-- in_segment first, runs the extension's: none ran the payload)
+SET search_path = regress_att, public;
+SELECT segmentation.refresh(as_of => '2024-05-02 13:00') IS NOT NULL AS refreshed;
+RESET search_path;
+SELECT segment, count(*) FROM segmentation.memberships WHERE scheme = 'n_outer' GROUP BY 1 ORDER BY 1;
+-- a cycle written by hand (a tampered dump) stops refresh, named
+INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate)
+VALUES ('n_inner', 'loop', $$in_segment('n_outer', 'x')$$, $$segmentation.in_segment('n_outer'::text, 'x'::text)$$);
+DO $$
+BEGIN
+	PERFORM segmentation.refresh(as_of => '2024-05-02 14:00');
+EXCEPTION WHEN OTHERS THEN
+	RAISE NOTICE 'refresh failed: %', SQLERRM;
+END $$;
+DELETE FROM segmentation.segments WHERE scheme = 'n_inner' AND name = 'loop';
+SET ROLE regress_att_admin;
+SELECT segmentation.drop_segment('n_outer', 'x');
+SELECT segmentation.drop_segment('n_inner', 'viewer');
+
 -- 3. An admin cannot make the readout (computed as the extension's owner by
 -- define_experiment and by every refresh) run code of theirs: not through a
 -- view, a user type with a cast to text, a table hiding rows by row-level

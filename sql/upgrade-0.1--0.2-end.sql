@@ -1,0 +1,164 @@
+-- The upgrade from 0.1, last part: 0.1's rows carried over into 0.2's
+-- tables, 0.1's objects (moved aside by sql/upgrade-0.1--0.2-begin.sql)
+-- dropped, capture installed again.  Only the extension's own tables are
+-- read here (no view, no function of a role's, no tracked table's rows).
+--
+-- What is kept: the tracked sources (and who tracked them), features and
+-- segments (defined again through 0.2's checks), the refresh runs, the
+-- experiments (and who defined them), every profile with its current
+-- segments, and every transition (the history), with their ids.  The next
+-- refresh is full (each source is marked so, as track() does): it reads
+-- every event of the sources and rewrites each profile's behavior in 0.2's
+-- form, with its per-feature days (0.1 did not keep them, so no conversion
+-- can make them), and records moves against the current segments, so the
+-- history goes on.  Until it runs, the 0.1 behaviors are read as they are
+-- (scores, segments, user_scores).
+
+DO $$
+DECLARE
+	before oid[];
+	r record;
+	utype regtype;
+	grantee oid;
+	left_over int;
+	progress boolean;
+	failure text;
+BEGIN
+	-- what the install script made: what 0.2's track() and refresh make
+	-- below (state tables, views, capture functions) must not be members
+	SELECT array_agg(d.objid) INTO before FROM pg_catalog.pg_depend d
+	WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
+	  AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'segmentation');
+
+	-- Tracked sources and experiments as they are, with who tracked
+	-- (defined) them, not who updates: validated as 0.2 validates them
+	-- before each use, below (0.1 let its admins write these rows).
+	ALTER TABLE segmentation.sources DISABLE TRIGGER stamp_tracked_by;
+	ALTER TABLE segmentation.experiments DISABLE TRIGGER stamp_tracked_by;
+	-- (a source whose table is gone is left out: 0.1 kept such rows)
+	INSERT INTO segmentation.sources (id, source, user_column, time_column, event_column, value_column, user_type, tracked_by, tracked_at)
+	SELECT s.id, s.source, s.user_column, s.time_column, s.event_column, s.value_column, s.user_type, s.tracked_by, s.tracked_at
+	FROM _segmentation_0_1.sources s WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = s.source);
+	INSERT INTO segmentation.experiments (name, assignments, user_column, variant_column, assigned_at_column, control,
+	                                      conversion_event, conversion_window, variants, weights, tracked_by, defined_at)
+	SELECT x.name, x.assignments, x.user_column, x.variant_column, x.assigned_at_column, x.control,
+	       x.conversion_event, x.conversion_window, x.variants, x.weights, x.tracked_by, x.defined_at
+	FROM _segmentation_0_1.experiments x;
+	ALTER TABLE segmentation.sources ENABLE TRIGGER stamp_tracked_by;
+	ALTER TABLE segmentation.experiments ENABLE TRIGGER stamp_tracked_by;
+	PERFORM pg_catalog.setval('segmentation.sources_id_seq', greatest(pg_catalog.nextval('_segmentation_0_1.sources_id_seq') - 1, 1));
+	INSERT INTO segmentation.refresh_runs (id, started_at, finished_at, mode, as_of, events_read, users_changed, transitions, error)
+	SELECT x.id, x.started_at, x.finished_at, x.mode, x.as_of, x.events_read, x.users_changed, x.transitions, x.error
+	FROM _segmentation_0_1.refresh_runs x;
+	PERFORM pg_catalog.setval('segmentation.refresh_runs_id_seq', greatest(pg_catalog.nextval('_segmentation_0_1.refresh_runs_id_seq') - 1, 1));
+
+	-- The materialized state: the tables 0.1's track() made are 0.2's but
+	-- for a column, so they move back rather than be copied (no row is
+	-- written: the update takes about as long for a million users as for
+	-- ten), with the privileges 0.2 grants and none other; 0.2's track()
+	-- makes the rest.
+	IF to_regclass('_segmentation_0_1.profiles') IS NOT NULL THEN
+		SELECT a.atttypid::regtype INTO STRICT utype FROM pg_catalog.pg_attribute a
+		WHERE a.attrelid = '_segmentation_0_1.profiles'::regclass AND a.attname = 'user_id';
+		FOR r IN SELECT c.oid::regclass AS rel, c.relname FROM pg_catalog.pg_class c
+		         WHERE c.relnamespace = '_segmentation_0_1'::regnamespace
+		           AND c.relname IN ('profiles', 'transitions', 'pending_events', 'dirty_users', 'truncated', 'score_context') LOOP
+			FOR grantee IN SELECT DISTINCT a.grantee FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+			               WHERE c.oid = r.rel AND a.grantee <> c.relowner LOOP
+				EXECUTE format('REVOKE ALL ON %s FROM %s', r.rel,
+					CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE format('%I', pg_catalog.pg_get_userbyid(grantee)) END);
+			END LOOP;
+			EXECUTE format('ALTER TABLE %s SET SCHEMA segmentation', r.rel);
+		END LOOP;
+		ALTER TABLE segmentation.profiles ADD COLUMN opted_out boolean NOT NULL DEFAULT false;
+		PERFORM segmentation._create_state(utype);
+	END IF;
+
+	-- Features and segments defined again, by 0.2's define_feature and
+	-- define_segment, whose checks they must pass (each predicate through
+	-- 0.2's checker: a rule 0.2 refuses is never run), in the order of
+	-- their ids (the same ids, but where 0.1's had gaps).
+	FOR r IN SELECT f.* FROM _segmentation_0_1.features f ORDER BY f.id LOOP
+		BEGIN
+			PERFORM segmentation.define_feature(r.name, r.event_names);
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;
+			RAISE EXCEPTION 'feature "%" is refused by segmentation 0.2: %', r.name, failure
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				      HINT = 'Define it again in 0.1 in a form 0.2 accepts, then update again.';
+		END;
+	END LOOP;
+	FOR r IN SELECT s.* FROM _segmentation_0_1.segments s ORDER BY s.scheme, s.name LOOP
+		IF to_regclass('segmentation.scores') IS NULL THEN
+			RAISE EXCEPTION 'segment "%" of scheme "%" has no tracked source to be checked against', r.name, r.scheme
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				      HINT = 'Drop the segment (segmentation.drop_segment) or track a source in 0.1, then update again.';
+		END IF;
+		BEGIN
+			PERFORM segmentation.define_segment(r.scheme, r.name, r.predicate, r.priority, r.description);
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;
+			RAISE EXCEPTION 'segment "%" of scheme "%" is refused by segmentation 0.2: %', r.name, r.scheme, failure
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				      HINT = 'Define it again in 0.1 in a form 0.2 accepts (doc/security.md), or drop it, then update again.';
+		END;
+		UPDATE segmentation.segments s SET defined_at = r.defined_at WHERE s.scheme = r.scheme AND s.name = r.name;
+	END LOOP;
+	PERFORM segmentation._check_experiment(x) FROM segmentation.experiments x;
+
+	-- 0.1's objects go: first its capture triggers on the tracked tables,
+	-- then the rest, each dropped alone (RESTRICT), so that an object of
+	-- yours that depends on one (a view on user_scores, say) stops the
+	-- upgrade with PostgreSQL's error naming it, instead of going too
+	FOR r IN SELECT t.tgname, t.tgrelid::regclass AS rel FROM pg_catalog.pg_trigger t
+	         JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+	         WHERE p.pronamespace = '_segmentation_0_1'::regnamespace LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', r.tgname, r.rel);
+	END LOOP;
+	FOR r IN SELECT x.type, x.identity, d.objid FROM pg_catalog.pg_depend d, LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, 0) x
+	         WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e' AND x.schema = '_segmentation_0_1'
+	           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'segmentation') LOOP
+		EXECUTE format('ALTER EXTENSION segmentation DROP %s %s', r.type, r.identity);
+	END LOOP;
+	LOOP
+		progress := false;
+		left_over := 0;
+		FOR r IN SELECT x.type, x.identity FROM (
+		             SELECT 'pg_catalog.pg_class'::regclass AS classid, c.oid FROM pg_catalog.pg_class c
+		             WHERE c.relnamespace = '_segmentation_0_1'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+		             UNION ALL
+		             SELECT 'pg_catalog.pg_proc'::regclass, p.oid FROM pg_catalog.pg_proc p
+		             WHERE p.pronamespace = '_segmentation_0_1'::regnamespace) o,
+		         LATERAL pg_catalog.pg_identify_object(o.classid, o.oid, 0) x
+		         ORDER BY o.classid, o.oid DESC LOOP
+			BEGIN
+				EXECUTE format('DROP %s IF EXISTS %s RESTRICT', r.type, r.identity);
+				progress := true;
+			EXCEPTION WHEN dependent_objects_still_exist THEN
+				GET STACKED DIAGNOSTICS failure = PG_EXCEPTION_DETAIL;
+				left_over := left_over + 1;
+			END;
+		END LOOP;
+		EXIT WHEN left_over = 0;
+		IF NOT progress THEN
+			RAISE EXCEPTION 'objects of yours depend on objects of segmentation 0.1, which the upgrade replaces'
+				USING ERRCODE = 'dependent_objects_still_exist', DETAIL = failure,
+				      HINT = 'Drop them (DROP ... CASCADE on the object named lists them), update, then create them again.';
+		END IF;
+	END LOOP;
+	DROP SCHEMA _segmentation_0_1;
+
+	-- capture, as 0.2's track() installs it; the next refresh is full
+	FOR r IN SELECT s.id FROM segmentation.sources s ORDER BY s.id LOOP
+		PERFORM segmentation._install_capture(r.id);
+		PERFORM segmentation._check_source(r.id, true);
+	END LOOP;
+
+	-- what 0.2 makes at run time is not part of the extension (pg_dump
+	-- dumps it as data), as in a fresh install
+	FOR r IN SELECT x.type, x.identity FROM pg_catalog.pg_depend d, LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, 0) x
+	         WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e' AND d.objid <> ALL (before)
+	           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'segmentation') LOOP
+		EXECUTE format('ALTER EXTENSION segmentation DROP %s %s', r.type, r.identity);
+	END LOOP;
+END $$;

@@ -1,0 +1,373 @@
+"""test/upgrade.py: a live 0.1 installation updated to 0.2 in place.
+
+Run by test/upgrade.sh, which installs release 0.1 (its library and script)
+into a PostgreSQL tree of its own, starts a cluster with pg_cron and sets
+INSTALL_THIS_BUILD to the command that installs this checkout's build over it.
+
+0.1 is filled as a team would: a tracked table, features, two schemes, an
+experiment, two refreshes and a pg_cron schedule.  Then, while another
+session keeps inserting events (one row and five rows at a time, from a
+connection that loaded 0.1's library), 0.2 is installed over 0.1 (a
+refresh runs in that window, 0.1's SQL on 0.2's library) and ALTER EXTENSION
+segmentation UPDATE runs.  Checked: every write succeeded; the history and
+the transitions are kept with their ids, and the current segments; the
+extension's catalog is the one a fresh 0.2 install makes; the cron job runs
+0.2's refresh; after it each profile is the one a 0.2 recompute from the
+events makes (no event lost or doubled); the experiment readout is the same
+as 0.1's; pg_dump and pg_restore of the upgraded database work.
+"""
+import os
+import subprocess
+import threading
+import time
+
+from harness import Suite, connect, drop_database, fresh_database
+
+suite = Suite("upgrade")
+check = suite.check
+DB = "postgres"   # cron.database_name: pg_cron runs jobs only there
+
+
+def one(cur, q, args=None):
+    cur.execute(q, args)
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+SETUP = """
+CREATE TABLE events (user_id bigint, ts timestamptz, event text, amount numeric);
+SELECT setseed(0.25);
+INSERT INTO events
+SELECT u, now() - interval '60 days' * random(), (ARRAY['login', 'login', 'view', 'buy', 'search'])[1 + floor(random() * 5)::int],
+       round((random() * 50)::numeric, 2)
+FROM generate_series(1, 600) u, generate_series(1, 12) k
+WHERE random() < 0.3 + (u % 7) / 10.0;
+CREATE TABLE ab AS SELECT u::bigint AS user_id, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'b' END AS arm, now() - interval '20 days' AS at
+FROM generate_series(1, 500) u;
+"""
+# the same configuration, through 0.1's functions and then 0.2's
+CONFIG = """
+SELECT segmentation.track('events', 'user_id', 'ts', 'event', 'amount');
+SELECT segmentation.define_feature('login', ARRAY['login']);
+SELECT segmentation.define_feature('buy', ARRAY['buy']);
+SELECT segmentation.define_segment('activity', 'busy', 'frequency >= 8', 10);
+SELECT segmentation.define_segment('activity', 'buyer', $$'buy' = ANY (features_used)$$, 20, 'bought once');
+SELECT segmentation.define_segment('recency', 'recent', 'recency_days < 7');
+SELECT segmentation.define_experiment('exp', 'ab', 'user_id', 'arm', 'at', 'control', 'buy');
+"""
+LIFT_COLUMNS = "users, conversions, conversion_rate, control_rate, abs_lift, p_value"
+LIFT = f"""SELECT experiment, scheme, segment, variant, {LIFT_COLUMNS} FROM segmentation.experiment_lift"""
+
+# The extension's objects, described without OIDs: what a fresh install and
+# an upgraded one must agree on
+CATALOG = r"""
+WITH ext AS (SELECT e.oid FROM pg_extension e WHERE e.extname = 'segmentation'),
+member AS (SELECT d.classid, d.objid FROM pg_depend d, ext WHERE d.refobjid = ext.oid AND d.deptype = 'e')
+SELECT format('relation %s %s member=%s acl=%s options=%s comment=%s', c.relname, c.relkind,
+              EXISTS (SELECT FROM member m WHERE m.objid = c.oid), (SELECT array_agg(x::text ORDER BY x::text) FROM unnest(c.relacl) x), c.reloptions, obj_description(c.oid, 'pg_class'))
+FROM pg_class c WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'i')
+UNION ALL
+SELECT format('column %s.%s %s notnull=%s default=%s comment=%s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
+              a.attnotnull, pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum))
+FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relkind IN ('r', 'v')
+UNION ALL
+SELECT format('view %s %s', c.relname, md5(pg_get_viewdef(c.oid)))
+FROM pg_class c WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relkind = 'v'
+UNION ALL
+SELECT format('index %s', pg_get_indexdef(i.indexrelid))
+FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'segmentation'::regnamespace
+UNION ALL
+SELECT format('constraint %s %s', conrelid::regclass, pg_get_constraintdef(oid))
+FROM pg_constraint WHERE connamespace = 'segmentation'::regnamespace
+UNION ALL
+SELECT format('function %s member=%s %s %s secdef=%s config=%s acl=%s body=%s comment=%s', p.oid::regprocedure,
+              EXISTS (SELECT FROM member m WHERE m.objid = p.oid), p.provolatile, p.proparallel, p.prosecdef, p.proconfig,
+              (SELECT array_agg(x::text ORDER BY x::text) FROM unnest(p.proacl) x), md5(p.prosrc), obj_description(p.oid, 'pg_proc'))
+FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace
+UNION ALL
+SELECT format('trigger %s on %s: %s', t.tgname, t.tgrelid::regclass, pg_get_triggerdef(t.oid))
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+WHERE NOT t.tgisinternal AND (c.relnamespace = 'segmentation'::regnamespace OR t.tgname LIKE 'segmentation%')
+UNION ALL
+SELECT format('event trigger %s %s %s', e.evtname, e.evtevent, e.evtfoid::regproc) FROM pg_event_trigger e
+UNION ALL
+SELECT format('type %s acl=%s comment=%s', t.typname, (SELECT array_agg(x::text ORDER BY x::text) FROM unnest(t.typacl) x), obj_description(t.oid, 'pg_type'))
+FROM pg_type t WHERE t.typnamespace = 'segmentation'::regnamespace AND t.typrelid = 0
+UNION ALL
+SELECT format('config %s', c.relname) FROM pg_extension e, unnest(e.extconfig) x(oid) JOIN pg_class c ON c.oid = x.oid
+WHERE e.extname = 'segmentation'
+UNION ALL
+SELECT format('schema %s acl=%s comment=%s', n.nspname, (SELECT array_agg(x::text ORDER BY x::text) FROM unnest(n.nspacl) x), obj_description(n.oid, 'pg_namespace'))
+FROM pg_namespace n WHERE n.nspname LIKE '%segmentation%'
+"""
+
+
+class Writer(threading.Thread):
+    """Inserts events until stopped, from a connection that loaded 0.1's library."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.committed = 0
+        self.errors = []
+        self.conn = connect(DB)
+        self.cur = self.conn.cursor()
+        one(self.cur, "SELECT segmentation.event_count(segmentation.behavior_agg(now()))")
+
+    def run(self):
+        k = 0
+        while not self.stop.is_set():
+            k += 1
+            n = 5 if k % 10 == 0 else 1
+            try:
+                self.cur.execute("""INSERT INTO events SELECT 100000 + %s * 10 + g, clock_timestamp(), 'view', 1
+                                    FROM generate_series(1, %s) g""", (k, n))
+                self.committed += n
+            except Exception as e:  # noqa: BLE001 (any failed write is what this test looks for)
+                self.errors.append(str(e))
+            time.sleep(0.005)
+        self.conn.close()
+
+
+def snapshot(cur):
+    cur.execute("SELECT id, run_id, scheme, user_id, from_segment, from_entered_at, to_segment, at FROM segmentation.transitions ORDER BY id")
+    transitions = cur.fetchall()
+    cur.execute("SELECT scheme, user_id, segment, entered_at FROM segmentation.memberships ORDER BY 1, 2")
+    memberships = cur.fetchall()
+    cur.execute("""SELECT (SELECT array_agg(format('%s|%s|%s|%s|%s|%s', source, user_column, time_column, event_column, value_column, tracked_by) ORDER BY id) FROM segmentation.sources),
+                          (SELECT array_agg(format('%s|%s|%s', id, name, event_names) ORDER BY id) FROM segmentation.features),
+                          (SELECT array_agg(format('%s|%s|%s|%s|%s', scheme, name, predicate, priority, description) ORDER BY scheme, name) FROM segmentation.segments),
+                          (SELECT array_agg(format('%s|%s|%s|%s', name, assignments, conversion_event, tracked_by) ORDER BY name) FROM segmentation.experiments),
+                          (SELECT array_agg(format('%s|%s|%s', id, mode, as_of) ORDER BY id) FROM segmentation.refresh_runs)""")
+    return transitions, memberships, cur.fetchone()
+
+
+def fill_0_1(cur):
+    cur.execute("CREATE EXTENSION pg_cron")
+    cur.execute("CREATE EXTENSION segmentation VERSION '0.1'")
+    cur.execute(SETUP)
+    cur.execute(CONFIG)
+    one(cur, "SELECT segmentation.refresh(as_of => now() - interval '1 day')")
+    cur.execute("""INSERT INTO events SELECT u, now() - interval '3 hours', 'buy', 5 FROM generate_series(1, 600, 3) u""")
+    one(cur, "SELECT segmentation.refresh()")
+    one(cur, "SELECT segmentation.schedule_refresh('* * * * *')")
+    check("0.1 is installed, filled and scheduled",
+          one(cur, "SELECT extversion FROM pg_extension WHERE extname = 'segmentation'") == "0.1"
+          and one(cur, "SELECT count(*) FROM segmentation.transitions") > 600
+          and one(cur, "SELECT count(*) FROM segmentation.experiment_lift") > 0)
+
+
+# databases with 0.1 that the upgrade must refuse (and leave as they were),
+# and one with 0.1 and nothing in it
+OTHERS = {
+    "segmentation_rule": ("SELECT segmentation.define_segment('s', 'wide', 'frequency::text::numeric > 0')",
+                          "is refused by segmentation 0.2"),
+    "segmentation_stray": ("CREATE VIEW segmentation.mine AS SELECT 1 AS one", "did not make: relation mine"),
+    "segmentation_depends": ("CREATE VIEW public.mine AS SELECT user_id FROM segmentation.user_scores", "public.mine"),
+    "segmentation_partition": ("""CREATE TABLE pev (user_id bigint, ts timestamptz, event text, amount numeric) PARTITION BY RANGE (ts);
+                                  CREATE TABLE pev_all PARTITION OF pev FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
+                                  SELECT segmentation.track('pev_all', 'user_id', 'ts', 'event', 'amount')""",
+                               "is now a partition or child of"),
+    # 0.1 let its admins write sources' rows: one naming a table its writer
+    # may not read must not be tracked by the update (run by a superuser)
+    "segmentation_forged": ("""CREATE ROLE upgrade_hostile_admin IN ROLE segmentation_admin;
+                               CREATE TABLE secrets (user_id bigint, ts timestamptz, event text, amount numeric);
+                               SET ROLE upgrade_hostile_admin;
+                               INSERT INTO segmentation.sources (source, user_column, time_column, event_column, value_column, user_type)
+                               VALUES ('secrets', 'user_id', 'ts', 'event', 'amount', 'bigint');
+                               RESET ROLE""",
+                            "role upgrade_hostile_admin that tracked public.secrets may no longer read it"),
+    "segmentation_empty": (None, None),
+}
+
+
+def fill_others():
+    for db, (sql, _) in OTHERS.items():
+        conn, cur = fresh_database(db, extension=False)
+        cur.execute("CREATE EXTENSION segmentation VERSION '0.1'")
+        if sql:
+            cur.execute("CREATE TABLE events (user_id bigint, ts timestamptz, event text, amount numeric)")
+            cur.execute("INSERT INTO events VALUES (1, now(), 'login', 1)")
+            cur.execute("SELECT segmentation.track('events', 'user_id', 'ts', 'event', 'amount')")
+            cur.execute(sql)
+        conn.close()
+
+
+def update_others():
+    for db, (_, refusal) in OTHERS.items():
+        conn = connect(db)
+        cur = conn.cursor()
+        try:
+            cur.execute("ALTER EXTENSION segmentation UPDATE")
+            error = None
+        except Exception as e:  # noqa: BLE001
+            error = str(e)
+        version = one(cur, "SELECT extversion FROM pg_extension WHERE extname = 'segmentation'")
+        if refusal:
+            check(f"{db}: the upgrade is refused, naming why, and 0.1 stays as it was",
+                  error is not None and refusal in error and version == "0.1"
+                  and one(cur, "SELECT count(*) FROM segmentation.sources") >= 1, error)
+        else:
+            cur.execute(CATALOG)
+            upgraded = {r[0] for r in cur.fetchall()}
+            fconn, fcur = fresh_database("segmentation_fresh")
+            fcur.execute(CATALOG)
+            fresh = {r[0] for r in fcur.fetchall()}
+            fconn.close()
+            drop_database("segmentation_fresh")
+            check(f"{db}: an empty 0.1 updates to a fresh 0.2 install's catalog", error is None and upgraded == fresh,
+                  (error, sorted(upgraded - fresh)[:5], sorted(fresh - upgraded)[:5]))
+        conn.close()
+        drop_database(db)
+    connect(DB).cursor().execute("DROP ROLE upgrade_hostile_admin")
+
+
+def main():
+    fill_others()
+    conn = connect(DB)
+    cur = conn.cursor()
+    cur.execute("SET TIME ZONE 'UTC'")
+    fill_0_1(cur)
+    initial = one(cur, "SELECT count(*) FROM events")
+
+    writer = Writer()
+    writer.start()
+    time.sleep(1)
+    subprocess.run(os.environ["INSTALL_THIS_BUILD"], shell=True, check=True)
+    # a scheduled refresh between the package and ALTER EXTENSION: 0.1's SQL
+    # on 0.2's library
+    other = connect(DB)
+    try:
+        one(other.cursor(), "SELECT segmentation.refresh()")
+        window = "ran"
+    except Exception as e:  # noqa: BLE001
+        window = f"failed: {e}"
+    other.close()
+    other = connect(DB)
+    try:
+        one(other.cursor(), "SELECT segmentation.check_predicate('true', 'segmentation.scores', 'segmentation')")
+        called = "returned"
+    except Exception as e:  # noqa: BLE001
+        called = str(e)
+    other.close()
+    check("0.1's check_predicate (three arguments) on 0.2's library (four) is an error, not a crash",
+          "older than its library" in called and one(cur, "SELECT 1") == 1, called)
+    check("a 0.1 refresh on 0.2's library runs, or fails with an error (the server stays up)",
+          one(cur, "SELECT 1") == 1, window)
+    print(f"     (the refresh between them {window})")
+    update_others()
+    # from a session opened after the package was installed (one that loaded
+    # 0.1's library keeps it: README.md, Upgrading); one transaction, so that
+    # no 0.1 refresh (pg_cron's) slips between the snapshot and the update
+    uconn = connect(DB)
+    uconn.autocommit = False
+    ucur = uconn.cursor()
+    ucur.execute("SET TIME ZONE 'UTC'")
+    ucur.execute("SELECT pg_advisory_xact_lock(hashtext('segmentation.refresh'))")
+    transitions, memberships, config = snapshot(ucur)
+    ucur.execute(LIFT)
+    lift_0_1 = {tuple(r[:4]): r[4:] for r in ucur.fetchall()}
+    t0 = time.time()
+    ucur.execute("ALTER EXTENSION segmentation UPDATE")
+    seconds = time.time() - t0
+    after = snapshot(ucur)
+    uconn.commit()
+    uconn.close()
+    conn.close()
+    conn = connect(DB)
+    cur = conn.cursor()
+    cur.execute("SET TIME ZONE 'UTC'")
+    upgraded_at = one(cur, "SELECT now()")
+    print(f"     (ALTER EXTENSION segmentation UPDATE: {seconds:.2f} s, {len(memberships)} memberships, {len(transitions)} transitions)")
+    check("the extension is 0.2", one(cur, "SELECT extversion FROM pg_extension WHERE extname = 'segmentation'") == "0.2")
+    check("the transitions (the history) are kept, with their ids", after[0] == transitions, (len(after[0]), len(transitions)))
+    check("the current segments are kept", after[1] == memberships, (len(after[1]), len(memberships)))
+    check("sources (and who tracked them), features, segments, experiments and refresh runs are kept",
+          after[2] == config, (after[2], config))
+    check("0.1's objects are gone", one(cur, "SELECT count(*) FROM pg_namespace WHERE nspname = '_segmentation_0_1'") == 0)
+    check("the next refresh is full (it rewrites the behaviors in 0.2's form)",
+          one(cur, "SELECT count(*) FROM segmentation.truncated") >= 1)
+
+    time.sleep(2)
+    writer.stop.set()
+    writer.join()
+    check("every write during the upgrade succeeded", writer.errors == [] and writer.committed > 50,
+          (writer.committed, writer.errors[:3]))
+    check("no event lost or doubled in the table", one(cur, "SELECT count(*) FROM events") == initial + writer.committed)
+
+    # pg_cron runs 0.2's refresh, as the job it had
+    deadline = time.time() + 150
+    while time.time() < deadline and one(cur, "SELECT count(*) FROM segmentation.refresh_runs WHERE started_at > %s", (upgraded_at,)) == 0:
+        time.sleep(2)
+    cur.execute("SELECT mode, error FROM segmentation.refresh_runs WHERE started_at > %s ORDER BY id LIMIT 1", (upgraded_at,))
+    run = cur.fetchone()
+    check("the pg_cron job ran 0.2's refresh after the upgrade, full and without error",
+          run is not None and run == ("full", None), run)
+    check("pg_cron recorded it as succeeded",
+          one(cur, """SELECT count(*) FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                      WHERE j.jobname = 'segmentation-refresh' AND d.start_time > %s AND d.status = 'succeeded'""", (upgraded_at,)) >= 1)
+    one(cur, "SELECT segmentation.unschedule_refresh()")
+    one(cur, "SELECT segmentation.refresh()")
+
+    # every profile is what 0.2 computes from the events: each event once
+    cur.execute("""SELECT count(*) FILTER (WHERE p.behavior::text IS DISTINCT FROM r.b::text), count(*),
+                          (SELECT sum(segmentation.event_count(behavior)) FROM segmentation.profiles)
+                   FROM segmentation.profiles p
+                   FULL JOIN (SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.amount::float8) AS b
+                              FROM events e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event GROUP BY 1) r USING (user_id)""")
+    differ, users, events = cur.fetchone()
+    check("every profile equals 0.2's recompute from the events (0.2's form)", differ == 0 and users > 600, (differ, users))
+    check("every event counted once", events == initial + writer.committed, (events, initial + writer.committed))
+    cur.execute("SELECT id, run_id, scheme, user_id, from_segment, from_entered_at, to_segment, at FROM segmentation.transitions WHERE id <= %s ORDER BY id",
+                (transitions[-1][0],))
+    check("refreshes after the upgrade add to the history", cur.fetchall() == transitions)
+
+    cur.execute(LIFT)
+    lift_0_2 = {tuple(r[:4]): r[4:] for r in cur.fetchall()}
+    compared = [k for k in lift_0_1 if lift_0_2.get(k) and lift_0_2[k][0] is not None]
+    same = all(all(a == b or (isinstance(a, float) and b is not None and abs(a - b) <= 1e-9 * max(1, abs(a)))
+                   for a, b in zip(lift_0_1[k], lift_0_2[k])) for k in compared)
+    check("the experiment readout is 0.1's (its inputs unchanged)", len(compared) >= 4 and same,
+          [(k, lift_0_1[k], lift_0_2.get(k)) for k in compared][:4])
+
+    # the catalog is a fresh install's, given the same configuration
+    fconn, fcur = fresh_database("segmentation_fresh")
+    fcur.execute("CREATE TABLE events (user_id bigint, ts timestamptz, event text, amount numeric); CREATE TABLE ab (user_id bigint, arm text, at timestamptz)")
+    fcur.execute(CONFIG)
+    fcur.execute(CATALOG)
+    fresh = {r[0] for r in fcur.fetchall()}
+    fconn.close()
+    drop_database("segmentation_fresh")
+    cur.execute(CATALOG)
+    upgraded = {r[0] for r in cur.fetchall()}
+    check("the upgraded catalog is a fresh 0.2 install's", fresh == upgraded,
+          ("only upgraded:", sorted(upgraded - fresh)[:8], "only fresh:", sorted(fresh - upgraded)[:8]))
+
+    # pg_dump and pg_restore (pg_cron's objects stay behind: it installs in its own database only)
+    dump = subprocess.run(["pg_dump", "-Fc", DB], check=True, capture_output=True).stdout
+    listing = subprocess.run(["pg_restore", "-l"], input=dump, check=True, capture_output=True).stdout.decode()
+    keep = "\n".join(line for line in listing.splitlines() if "cron" not in line)
+    with open("/tmp/segmentation-upgrade-restore.list", "w") as f:
+        f.write(keep)
+    fresh_database("segmentation_restored", extension=False)
+    r = subprocess.run(["pg_restore", "--exit-on-error", "-L", "/tmp/segmentation-upgrade-restore.list", "-d", "segmentation_restored"],
+                       input=dump, capture_output=True)
+    check("pg_dump | pg_restore of the upgraded database succeeds", r.returncode == 0, r.stderr.decode()[-2000:])
+    rconn = connect("segmentation_restored")
+    rcur = rconn.cursor()
+    rcur.execute("SET TIME ZONE 'UTC'")
+    check("restored: the same configuration, history and profiles", snapshot(rcur) == snapshot(cur)
+          and one(rcur, "SELECT count(*) FROM segmentation.profiles") == users)
+    rcur.execute("INSERT INTO events VALUES (4242, now(), 'login', NULL)")
+    one(rcur, "SELECT segmentation.refresh()")
+    check("restored: capture and refresh work",
+          one(rcur, "SELECT count(*) FROM segmentation.user_scores WHERE user_id = 4242") == 1)
+    rconn.close()
+    drop_database("segmentation_restored")
+    suite.finish()
+
+
+if __name__ == "__main__":
+    main()
