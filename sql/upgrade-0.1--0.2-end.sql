@@ -19,7 +19,6 @@ DECLARE
 	before oid[];
 	r record;
 	utype regtype;
-	grantee oid;
 	left_over int;
 	progress boolean;
 	failure text;
@@ -55,19 +54,22 @@ BEGIN
 	-- The materialized state: the tables 0.1's track() made are 0.2's but
 	-- for a column, so they move back rather than be copied (no row is
 	-- written: the update takes about as long for a million users as for
-	-- ten), with the privileges 0.2 grants and none other; 0.2's track()
-	-- makes the rest.
+	-- ten); capture's queues never moved.  With 0.2's privileges and none
+	-- other (a grant on a column included); 0.2's track() makes the rest.
 	IF to_regclass('_segmentation_0_1.profiles') IS NOT NULL THEN
 		SELECT a.atttypid::regtype INTO STRICT utype FROM pg_catalog.pg_attribute a
 		WHERE a.attrelid = '_segmentation_0_1.profiles'::regclass AND a.attname = 'user_id';
-		FOR r IN SELECT c.oid::regclass AS rel, c.relname FROM pg_catalog.pg_class c
-		         WHERE c.relnamespace = '_segmentation_0_1'::regnamespace
-		           AND c.relname IN ('profiles', 'transitions', 'pending_events', 'dirty_users', 'truncated', 'score_context') LOOP
-			FOR grantee IN SELECT DISTINCT a.grantee FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
-			               WHERE c.oid = r.rel AND a.grantee <> c.relowner LOOP
-				EXECUTE format('REVOKE ALL ON %s FROM %s', r.rel,
-					CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE format('%I', pg_catalog.pg_get_userbyid(grantee)) END);
-			END LOOP;
+		PERFORM _segmentation_0_1.revoke_all(CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+		            format('%I.%I', c.relnamespace::regnamespace, c.relname),
+		            ARRAY(SELECT a.grantee FROM aclexplode(c.relacl) a
+		                  UNION ALL
+		                  SELECT a.grantee FROM pg_catalog.pg_attribute t, aclexplode(t.attacl) a WHERE t.attrelid = c.oid),
+		            c.relowner, NULL)
+		FROM pg_catalog.pg_class c
+		WHERE c.relnamespace IN ('segmentation'::regnamespace, '_segmentation_0_1'::regnamespace)
+		  AND c.relname IN ('profiles', 'transitions', 'transitions_id_seq', 'score_context', 'pending_events', 'dirty_users', 'truncated');
+		FOR r IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
+		         WHERE c.relnamespace = '_segmentation_0_1'::regnamespace AND c.relname IN ('profiles', 'transitions', 'score_context') LOOP
 			EXECUTE format('ALTER TABLE %s SET SCHEMA segmentation', r.rel);
 		END LOOP;
 		ALTER TABLE segmentation.profiles ADD COLUMN opted_out boolean NOT NULL DEFAULT false;
@@ -106,15 +108,9 @@ BEGIN
 	END LOOP;
 	PERFORM segmentation._check_experiment(x) FROM segmentation.experiments x;
 
-	-- 0.1's objects go: first its capture triggers on the tracked tables,
-	-- then the rest, each dropped alone (RESTRICT), so that an object of
-	-- yours that depends on one (a view on user_scores, say) stops the
+	-- 0.1's objects go, each dropped alone (RESTRICT), so that an object
+	-- of yours that depends on one (a view on user_scores, say) stops the
 	-- upgrade with PostgreSQL's error naming it, instead of going too
-	FOR r IN SELECT t.tgname, t.tgrelid::regclass AS rel FROM pg_catalog.pg_trigger t
-	         JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
-	         WHERE p.pronamespace = '_segmentation_0_1'::regnamespace LOOP
-		EXECUTE format('DROP TRIGGER %I ON %s', r.tgname, r.rel);
-	END LOOP;
 	FOR r IN SELECT x.type, x.identity, d.objid FROM pg_catalog.pg_depend d, LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, 0) x
 	         WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e' AND x.schema = '_segmentation_0_1'
 	           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'segmentation') LOOP
@@ -148,7 +144,26 @@ BEGIN
 	END LOOP;
 	DROP SCHEMA _segmentation_0_1;
 
-	-- capture, as 0.2's track() installs it; the next refresh is full
+	-- The capture swap, the only part that holds the tracked tables: their
+	-- writes wait (lock_timeout bounds the wait for the lock), then go
+	-- through 0.2's capture; the next refresh is full.
+	FOR r IN SELECT DISTINCT t.tgrelid::regclass AS rel FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+	         WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$' ORDER BY 1 LOOP
+		BEGIN
+			EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', r.rel);
+		EXCEPTION WHEN lock_not_available THEN
+			RAISE EXCEPTION 'tracked table % stayed locked by another session', r.rel USING ERRCODE = 'lock_not_available',
+				HINT = 'pg_locks shows who holds it: update again when it is free.';
+		END;
+	END LOOP;
+	FOR r IN SELECT t.tgname, t.tgrelid::regclass AS rel FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+	         WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$' LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', r.tgname, r.rel);
+	END LOOP;
+	FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_catalog.pg_proc p
+	         WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$' LOOP
+		EXECUTE format('DROP FUNCTION %s', r.fn);
+	END LOOP;
 	FOR r IN SELECT s.id FROM segmentation.sources s ORDER BY s.id LOOP
 		PERFORM segmentation._install_capture(r.id);
 		PERFORM segmentation._check_source(r.id, true);
@@ -159,6 +174,14 @@ BEGIN
 	FOR r IN SELECT x.type, x.identity FROM pg_catalog.pg_depend d, LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, 0) x
 	         WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e' AND d.objid <> ALL (before)
 	           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'segmentation') LOOP
+		EXECUTE format('ALTER EXTENSION segmentation DROP %s %s', r.type, r.identity);
+	END LOOP;
+	-- and the privileges it was given here are not the extension's initial
+	-- ones (pg_init_privs, which pg_dump subtracts) for what moved back
+	FOR r IN SELECT x.type, x.identity FROM pg_catalog.pg_init_privs i, LATERAL pg_catalog.pg_identify_object(i.classoid, i.objoid, 0) x
+	         WHERE i.objsubid = 0 AND x.schema = 'segmentation'
+	           AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = i.classoid AND d.objid = i.objoid AND d.deptype = 'e') LOOP
+		EXECUTE format('ALTER EXTENSION segmentation ADD %s %s', r.type, r.identity);
 		EXECUTE format('ALTER EXTENSION segmentation DROP %s %s', r.type, r.identity);
 	END LOOP;
 END $$;

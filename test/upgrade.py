@@ -67,8 +67,9 @@ SELECT format('relation %s %s member=%s acl=%s options=%s comment=%s', c.relname
               EXISTS (SELECT FROM member m WHERE m.objid = c.oid), (SELECT array_agg(x::text ORDER BY x::text) FROM unnest(c.relacl) x), c.reloptions, obj_description(c.oid, 'pg_class'))
 FROM pg_class c WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'i')
 UNION ALL
-SELECT format('column %s.%s %s notnull=%s default=%s comment=%s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
-              a.attnotnull, pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum))
+SELECT format('column %s.%s %s notnull=%s default=%s acl=%s comment=%s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
+              a.attnotnull, pg_get_expr(d.adbin, d.adrelid), (SELECT array_agg(x::text ORDER BY x::text) FROM unnest(a.attacl) x),
+              col_description(c.oid, a.attnum))
 FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
 WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relkind IN ('r', 'v')
@@ -95,6 +96,10 @@ SELECT format('event trigger %s %s %s', e.evtname, e.evtevent, e.evtfoid::regpro
 UNION ALL
 SELECT format('type %s acl=%s comment=%s', t.typname, (SELECT array_agg(x::text ORDER BY x::text) FROM unnest(t.typacl) x), obj_description(t.oid, 'pg_type'))
 FROM pg_type t WHERE t.typnamespace = 'segmentation'::regnamespace AND t.typrelid = 0
+UNION ALL
+SELECT format('initial privileges %s %s %s', x.type, x.identity, (SELECT array_agg(y::text ORDER BY y::text) FROM unnest(i.initprivs) y))
+FROM pg_init_privs i, LATERAL pg_identify_object(i.classoid, i.objoid, i.objsubid) x
+WHERE x.schema = 'segmentation' OR x.identity = 'segmentation'
 UNION ALL
 SELECT format('config %s', c.relname) FROM pg_extension e, unnest(e.extconfig) x(oid) JOIN pg_class c ON c.oid = x.oid
 WHERE e.extname = 'segmentation'
@@ -153,6 +158,10 @@ def fill_0_1(cur):
     cur.execute("""INSERT INTO events SELECT u, now() - interval '3 hours', 'buy', 5 FROM generate_series(1, 600, 3) u""")
     one(cur, "SELECT segmentation.refresh()")
     one(cur, "SELECT segmentation.schedule_refresh('* * * * *')")
+    # grants made by hand: not 0.2's, so not kept (the catalog check)
+    cur.execute("""GRANT SELECT (user_id) ON segmentation.transitions TO PUBLIC;
+                   GRANT SELECT ON segmentation.profiles TO segmentation_reader;
+                   GRANT CREATE ON SCHEMA segmentation TO segmentation_admin""")
     check("0.1 is installed, filled and scheduled",
           one(cur, "SELECT extversion FROM pg_extension WHERE extname = 'segmentation'") == "0.1"
           and one(cur, "SELECT count(*) FROM segmentation.transitions") > 600
@@ -179,6 +188,13 @@ OTHERS = {
                                VALUES ('secrets', 'user_id', 'ts', 'event', 'amount', 'bigint');
                                RESET ROLE""",
                             "role upgrade_hostile_admin that tracked public.secrets may no longer read it"),
+    # a trigger of a role's on 0.1's capture function (executable by PUBLIC in 0.1)
+    "segmentation_trigger": ("""CREATE TABLE mine (a int);
+                                CREATE TRIGGER x AFTER INSERT ON mine FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture_1()""",
+                             "triggers that segmentation 0.1 did not make call its capture functions: trigger x on public.mine"),
+    "segmentation_rowtype": ("CREATE TABLE mine (p segmentation.profiles)", "use the row types of segmentation 0.1's tables: column p of public.mine"),
+    # 0.1's refresh lock, held by any session: the update fails in lock_timeout
+    "segmentation_advisory": ("SELECT 1", "holds segmentation 0.1's refresh lock: pid"),
     "segmentation_empty": (None, None),
 }
 
@@ -269,11 +285,16 @@ def update_others():
     for db, (_, refusal) in OTHERS.items():
         conn = connect(db)
         cur = conn.cursor()
+        holder = connect(db) if db == "segmentation_advisory" else None
+        if holder:
+            one(holder.cursor(), "SELECT pg_advisory_lock(hashtext('segmentation.refresh'))")
         try:
             cur.execute("ALTER EXTENSION segmentation UPDATE")
             error = None
         except Exception as e:  # noqa: BLE001
             error = str(e)
+        if holder:
+            holder.close()
         version = one(cur, "SELECT extversion FROM pg_extension WHERE extname = 'segmentation'")
         if refusal:
             check(f"{db}: the upgrade is refused, naming why, and 0.1 stays as it was",
