@@ -762,8 +762,11 @@ CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end WHEN TAG IN ('A
 COMMENT ON EVENT TRIGGER segmentation_sql_drop IS 'Untracks a tracked table that is dropped';
 COMMENT ON EVENT TRIGGER segmentation_alter_table IS 'Follows a renamed tracked column; refuses dropping or retyping one; puts capture triggers on new partitions and children';
 
+-- (planned for each call's names: PostgreSQL hashes a constant list for
+-- = ANY, not a parameter, and the clash check below reads every feature's
+-- names: a generic plan made 100 calls of 1,000 names 200 s, review 13)
 CREATE FUNCTION define_feature(name text, event_names text[]) RETURNS int
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
 	fid int;
 	clash record;

@@ -22,6 +22,7 @@ DECLARE
 BEGIN
 	-- A lock the update waits for makes it fail, to be run again, rather
 	-- than wait with what it holds (a DBA's own lock_timeout is kept)
+	PERFORM set_config('segmentation_upgrade.lock_timeout', current_setting('lock_timeout'), true);
 	IF current_setting('lock_timeout') = '0' THEN
 		PERFORM set_config('lock_timeout', '5s', true);
 	END IF;
@@ -108,7 +109,7 @@ BEGIN
 		g oid;
 	BEGIN
 		FOR g IN SELECT DISTINCT x.g FROM unnest(grantees) x(g) WHERE x.g <> owner LOOP
-			EXECUTE format('REVOKE ALL ON %s %s FROM %s', objtype, obj,
+			EXECUTE format('REVOKE ALL ON %s %s FROM %s CASCADE', objtype, obj,
 				CASE WHEN g = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g)) END);
 		END LOOP;
 		IF public_default IS NOT NULL THEN

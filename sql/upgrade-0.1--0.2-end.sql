@@ -22,6 +22,9 @@ DECLARE
 	left_over int;
 	progress boolean;
 	failure text;
+	tracked regclass[];
+	saved_timeout text;
+	deadline timestamptz;
 BEGIN
 	-- what the install script made: what 0.2's track() and refresh make
 	-- below (state tables, views, capture functions) must not be members
@@ -145,17 +148,48 @@ BEGIN
 	DROP SCHEMA _segmentation_0_1;
 
 	-- The capture swap, the only part that holds the tracked tables: their
-	-- writes wait (lock_timeout bounds the wait for the lock), then go
-	-- through 0.2's capture; the next refresh is full.
-	FOR r IN SELECT DISTINCT t.tgrelid::regclass AS rel FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
-	         WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$' ORDER BY 1 LOOP
+	-- writes wait for it, then go through 0.2's capture; the next refresh
+	-- is full.  All the tables or none: each try waits at most 100 ms for a
+	-- lock, less than deadlock_timeout, so that an application transaction
+	-- that writes them in another order is never the one a deadlock check
+	-- aborts (it waits for the update, never the other way round for
+	-- long); a failed try releases what it took, and the next begins after
+	-- a pause, for 10 s.
+	SELECT array_agg(DISTINCT t.tgrelid::regclass) INTO tracked FROM pg_catalog.pg_trigger t
+	JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+	JOIN segmentation.sources s ON s.source = t.tgrelid AND p.proname = '_capture_' || s.id
+	WHERE p.pronamespace = 'segmentation'::regnamespace AND t.tgparentid = 0
+	  AND t.tgname IN ('segmentation_capture_insert', 'segmentation_capture_update', 'segmentation_capture_delete', 'segmentation_capture_truncate');
+	saved_timeout := current_setting('lock_timeout');
+	PERFORM set_config('lock_timeout', '100ms', true);
+	deadline := clock_timestamp() + interval '10 s';
+	LOOP
 		BEGIN
-			EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', r.rel);
+			FOR r IN SELECT x.rel FROM unnest(tracked) x(rel) ORDER BY x.rel::oid LOOP
+				EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', r.rel);
+			END LOOP;
+			EXIT;
 		EXCEPTION WHEN lock_not_available THEN
-			RAISE EXCEPTION 'tracked table % stayed locked by another session', r.rel USING ERRCODE = 'lock_not_available',
-				HINT = 'pg_locks shows who holds it: update again when it is free.';
+			IF clock_timestamp() > deadline THEN
+				RAISE EXCEPTION 'the tracked tables were not free together for 10 s, to swap 0.1''s capture for 0.2''s'
+					USING ERRCODE = 'lock_not_available',
+					      HINT = 'A long transaction on one of them (pg_locks shows it) keeps them busy: update again when it has ended.';
+			END IF;
+			PERFORM pg_catalog.pg_sleep(0.05 + 0.1 * pg_catalog.random());
 		END;
 	END LOOP;
+	PERFORM set_config('lock_timeout', saved_timeout, true);
+	-- (a trigger of a role's on 0.1's capture functions, made since the
+	-- check at the start, is refused as it was there)
+	SELECT string_agg(format('trigger %I on %s', t.tgname, t.tgrelid::regclass), ', ') INTO failure
+	FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+	WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$'
+	  AND NOT t.tgrelid = ANY (coalesce(tracked, '{}'));
+	IF failure IS NOT NULL THEN
+		RAISE EXCEPTION 'triggers that segmentation 0.1 did not make call its capture functions: %', failure
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      HINT = 'Revoke EXECUTE on segmentation''s _capture_ functions from PUBLIC (0.1 left it granted), drop these triggers, then update again.';
+	END IF;
 	FOR r IN SELECT t.tgname, t.tgrelid::regclass AS rel FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
 	         WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$' LOOP
 		EXECUTE format('DROP TRIGGER %I ON %s', r.tgname, r.rel);
@@ -184,4 +218,6 @@ BEGIN
 		EXECUTE format('ALTER EXTENSION segmentation ADD %s %s', r.type, r.identity);
 		EXECUTE format('ALTER EXTENSION segmentation DROP %s %s', r.type, r.identity);
 	END LOOP;
+	-- the caller's lock_timeout again (sql/upgrade-0.1--0.2-begin.sql)
+	PERFORM set_config('lock_timeout', current_setting('segmentation_upgrade.lock_timeout'), true);
 END $$;

@@ -36,6 +36,7 @@ def one(cur, q, args=None):
 
 SETUP = """
 CREATE TABLE events (user_id bigint, ts timestamptz, event text, amount numeric);
+CREATE TABLE events2 (user_id bigint, ts timestamptz, event text, amount numeric);
 SELECT setseed(0.25);
 INSERT INTO events
 SELECT u, now() - interval '60 days' * random(), (ARRAY['login', 'login', 'view', 'buy', 'search'])[1 + floor(random() * 5)::int],
@@ -48,6 +49,7 @@ FROM generate_series(1, 500) u;
 # the same configuration, through 0.1's functions and then 0.2's
 CONFIG = """
 SELECT segmentation.track('events', 'user_id', 'ts', 'event', 'amount');
+SELECT segmentation.track('events2', 'user_id', 'ts', 'event', 'amount');
 SELECT segmentation.define_feature('login', ARRAY['login']);
 SELECT segmentation.define_feature('buy', ARRAY['buy']);
 SELECT segmentation.define_segment('activity', 'busy', 'frequency >= 8', 10);
@@ -110,10 +112,14 @@ FROM pg_namespace n WHERE n.nspname LIKE '%segmentation%'
 
 
 class Writer(threading.Thread):
-    """Inserts events until stopped, from a connection that loaded 0.1's library."""
+    """Inserts events until stopped, from a connection that loaded 0.1's
+    library: one row or five at a time into events; or (both) transactions
+    that write events2, wait, then write events, the other order from the
+    update's (it locks the tracked tables in the order of their OIDs)."""
 
-    def __init__(self):
+    def __init__(self, both=False):
         super().__init__(daemon=True)
+        self.both = both
         self.stop = threading.Event()
         self.committed = 0
         self.errors = []
@@ -127,12 +133,22 @@ class Writer(threading.Thread):
             k += 1
             n = 5 if k % 10 == 0 else 1
             try:
-                self.cur.execute("""INSERT INTO events SELECT 100000 + %s * 10 + g, clock_timestamp(), 'view', 1
-                                    FROM generate_series(1, %s) g""", (k, n))
+                if self.both:
+                    self.cur.execute("""BEGIN;
+                                        INSERT INTO events2 VALUES (300000 + %s, clock_timestamp(), 'view', 1);
+                                        SELECT pg_sleep(0.3);
+                                        INSERT INTO events VALUES (300000 + %s, clock_timestamp(), 'view', 1);
+                                        COMMIT""", (k, k))
+                    n = 2
+                else:
+                    self.cur.execute("""INSERT INTO events SELECT 100000 + %s * 10 + g, clock_timestamp(), 'view', 1
+                                        FROM generate_series(1, %s) g""", (k, n))
                 self.committed += n
             except Exception as e:  # noqa: BLE001 (any failed write is what this test looks for)
                 self.errors.append(str(e))
-            time.sleep(0.005)
+                if self.both:
+                    self.cur.execute("ROLLBACK")
+            time.sleep(0.05 if self.both else 0.005)
         self.conn.close()
 
 
@@ -322,10 +338,11 @@ def main():
     cur = conn.cursor()
     cur.execute("SET TIME ZONE 'UTC'")
     fill_0_1(cur)
-    initial = one(cur, "SELECT count(*) FROM events")
+    initial = one(cur, "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM events2)")
 
-    writer = Writer()
+    writer, writer2 = Writer(), Writer(both=True)
     writer.start()
+    writer2.start()
     time.sleep(1)
     subprocess.run(os.environ["INSTALL_THIS_BUILD"], shell=True, check=True)
     # a scheduled refresh between the package and ALTER EXTENSION: 0.1's SQL
@@ -385,10 +402,15 @@ def main():
 
     time.sleep(2)
     writer.stop.set()
+    writer2.stop.set()
     writer.join()
-    check("every write during the upgrade succeeded", writer.errors == [] and writer.committed > 50,
-          (writer.committed, writer.errors[:3]))
-    check("no event lost or doubled in the table", one(cur, "SELECT count(*) FROM events") == initial + writer.committed)
+    writer2.join()
+    committed = writer.committed + writer2.committed
+    check("every write during the upgrade succeeded (no deadlock with a transaction writing both tracked tables)",
+          writer.errors == [] and writer2.errors == [] and writer.committed > 50 and writer2.committed > 4,
+          (writer.committed, writer2.committed, writer.errors[:3], writer2.errors[:3]))
+    check("no event lost or doubled in the tables",
+          one(cur, "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM events2)") == initial + committed)
 
     # pg_cron runs 0.2's refresh, as the job it had
     deadline = time.time() + 150
@@ -409,10 +431,11 @@ def main():
                           (SELECT sum(segmentation.event_count(behavior)) FROM segmentation.profiles)
                    FROM segmentation.profiles p
                    FULL JOIN (SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.amount::float8) AS b
-                              FROM events e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event GROUP BY 1) r USING (user_id)""")
+                              FROM (SELECT * FROM events UNION ALL SELECT * FROM events2) e
+                              LEFT JOIN segmentation._feature_map fm ON fm.event = e.event GROUP BY 1) r USING (user_id)""")
     differ, users, events = cur.fetchone()
     check("every profile equals 0.2's recompute from the events (0.2's form)", differ == 0 and users > 600, (differ, users))
-    check("every event counted once", events == initial + writer.committed, (events, initial + writer.committed))
+    check("every event counted once", events == initial + committed, (events, initial + committed))
     cur.execute("SELECT id, run_id, scheme, user_id, from_segment, from_entered_at, to_segment, at FROM segmentation.transitions WHERE id <= %s ORDER BY id",
                 (transitions[-1][0],))
     check("refreshes after the upgrade add to the history", cur.fetchall() == transitions)
@@ -427,7 +450,8 @@ def main():
 
     # the catalog is a fresh install's, given the same configuration
     fconn, fcur = fresh_database("segmentation_fresh")
-    fcur.execute("CREATE TABLE events (user_id bigint, ts timestamptz, event text, amount numeric); CREATE TABLE ab (user_id bigint, arm text, at timestamptz)")
+    fcur.execute("CREATE TABLE events (user_id bigint, ts timestamptz, event text, amount numeric); "
+                 "CREATE TABLE events2 (user_id bigint, ts timestamptz, event text, amount numeric); CREATE TABLE ab (user_id bigint, arm text, at timestamptz)")
     fcur.execute(CONFIG)
     fcur.execute(CATALOG)
     fresh = {r[0] for r in fcur.fetchall()}
