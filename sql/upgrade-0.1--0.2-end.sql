@@ -175,6 +175,13 @@ BEGIN
 					USING ERRCODE = 'lock_not_available',
 					      HINT = 'A long transaction on one of them (pg_locks shows it) keeps them busy: update again when it has ended.';
 			END IF;
+			-- an autovacuum of a tracked table is cancelled, as PostgreSQL
+			-- cancels one a lock waits for past deadlock_timeout (never one
+			-- that prevents wraparound): the tries wait less than that
+			PERFORM pg_catalog.pg_cancel_backend(a.pid)
+			FROM pg_catalog.pg_stat_activity a
+			WHERE a.backend_type = 'autovacuum worker' AND a.query NOT LIKE '%to prevent wraparound%'
+			  AND EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND l.granted AND l.relation = ANY (tracked::oid[]));
 			PERFORM pg_catalog.pg_sleep(0.05 + 0.1 * pg_catalog.random());
 		END;
 	END LOOP;

@@ -110,6 +110,10 @@ SELECT segmentation.define_segment('s', 'a', $$d '{1}' IS NOT NULL$$);
 SELECT segmentation.define_segment('s', 'a', $$pwn('unqualified') AND frequency > 0$$);
 SELECT segmentation.define_segment('s', 'a', $$frequency OPERATOR(regress_att.=) 1$$);
 RESET search_path;
+-- nor through _create_state, which admins may call: a user id type of theirs
+-- (its CHECK would run in every capture) is refused, the state made or not
+CREATE DOMAIN regress_att.uid AS bigint CHECK (regress_att.pwn('user id domain'));
+SELECT segmentation._create_state('regress_att.uid');
 -- nor by writing the segments table directly: only the define functions write it
 INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate)
 VALUES ('s', 'forged', $$'{1}'::regress_att.d IS NOT NULL$$, 'true');
