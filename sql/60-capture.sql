@@ -358,7 +358,7 @@ COMMENT ON FUNCTION _install_capture_triggers(int) IS 'Internal: puts the captur
 -- does the same row by row.  Called again after a tracked column is
 -- renamed, it replaces the function.
 CREATE FUNCTION _install_capture(source_id int) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET check_function_bodies = on AS $$
 DECLARE
 	s segmentation.sources;
 	fn text := format('segmentation.%I', '_capture_' || source_id);
@@ -370,8 +370,12 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege', HINT = 'Tracking needs SELECT and TRIGGER on the events table.';
 	END IF;
 	SELECT a.atttypid INTO value_type FROM pg_attribute a WHERE a.attrelid = s.source AND a.attnum = s.attnums[4];
-	EXECUTE format($f$
-		CREATE OR REPLACE FUNCTION %1$s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+	-- The body goes in as a literal (%L): column names are the table
+	-- owner's choice, and a name holding "$body$" would have closed a dollar
+	-- quote around it, the rest of the name running as SQL of the
+	-- extension's owner (review 14, R14-10)
+	EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
+		fn, format($f$
 		BEGIN
 			-- only for a trigger declared as _install_capture_triggers declares
 			-- it: AFTER, of its level and events, and a statement trigger with
@@ -445,9 +449,9 @@ BEGIN
 				INSERT INTO segmentation.truncated (source_id) VALUES (%2$s);
 			END IF;
 			RETURN NULL;
-		END $body$
+		END
 	$f$, fn, source_id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('n', s.value_column, value_type),
-	   segmentation._value_expr('NEW', s.value_column, value_type), fn || '()');
+	   segmentation._value_expr('NEW', s.value_column, value_type), fn || '()'));
 	EXECUTE format('COMMENT ON FUNCTION %s() IS %L', fn, format('Internal: captures changes of %s for refresh', s.source));
 	-- (a trigger function; nobody needs to call it)
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION %s() FROM PUBLIC', fn);

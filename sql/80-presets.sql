@@ -22,7 +22,8 @@ COMMENT ON FUNCTION _feature_of(text, text) IS 'Internal: the feature an event c
 
 CREATE FUNCTION use_preset(name text, signup_event text DEFAULT NULL, activation_event text DEFAULT NULL,
                            engaged_days int DEFAULT 8, power_days int DEFAULT 16,
-                           churn_days int DEFAULT 30, at_risk_drop float8 DEFAULT 0.5)
+                           churn_days int DEFAULT 30, at_risk_drop float8 DEFAULT 0.5,
+                           activation_days int DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	signup_feature text;
@@ -36,11 +37,11 @@ BEGIN
 		END IF;
 		IF engaged_days IS NULL OR power_days IS NULL OR churn_days IS NULL OR at_risk_drop IS NULL
 		   OR engaged_days < 1 OR power_days <= engaged_days OR power_days > 28 OR churn_days < 1
-		   OR at_risk_drop <= 0 OR at_risk_drop >= 1 THEN
+		   OR at_risk_drop <= 0 OR at_risk_drop >= 1 OR activation_days < 0 OR activation_days > 3650 THEN
 			RAISE EXCEPTION 'invalid engagement_ladder thresholds'
 				USING ERRCODE = 'invalid_parameter_value',
-				      DETAIL = format('Need 1 <= engaged_days (%s) < power_days (%s) <= 28, churn_days (%s) >= 1, 0 < at_risk_drop (%s) < 1.',
-				                      engaged_days, power_days, churn_days, at_risk_drop);
+				      DETAIL = format('Need 1 <= engaged_days (%s) < power_days (%s) <= 28, churn_days (%s) >= 1, 0 < at_risk_drop (%s) < 1, activation_days (%s) NULL or 0 to 3650.',
+				                      engaged_days, power_days, churn_days, at_risk_drop, coalesce(activation_days::text, 'NULL'));
 		END IF;
 		signup_feature := segmentation._feature_of(signup_event, 'signup');
 		activation_feature := segmentation._feature_of(activation_event, 'activation');
@@ -53,10 +54,18 @@ BEGIN
 			format('Active on at least %s of the last 28 days', power_days));
 		PERFORM segmentation.define_segment('lifecycle', 'engaged', format('active_days_28 >= %s', engaged_days), 400,
 			format('Active on at least %s of the last 28 days', engaged_days));
-		PERFORM segmentation.define_segment('lifecycle', 'activated', format('%L = ANY (features_used)', activation_feature), 300,
-			format('Did %s at least once', activation_event));
+		-- activation as a milestone: within activation_days of the first
+		-- signup (earlier counts too), or at any time when NULL
+		IF activation_days IS NULL THEN
+			PERFORM segmentation.define_segment('lifecycle', 'activated', format('%L = ANY (features_used)', activation_feature), 300,
+				format('Did %s at least once', activation_event));
+		ELSE
+			PERFORM segmentation.define_segment('lifecycle', 'activated',
+				format('first_use(%L) - first_use(%L) <= %L::interval', activation_feature, signup_feature, activation_days || ' days'), 300,
+				format('Did %s within %s days of first doing %s', activation_event, activation_days, signup_event));
+		END IF;
 		PERFORM segmentation.define_segment('lifecycle', 'signed up', format('%L = ANY (features_used)', signup_feature), 200,
-			format('Did %s, not yet %s', signup_event, activation_event));
+			format('Did %s, not (yet) activated', signup_event));
 		PERFORM segmentation.define_segment('lifecycle', 'visitor', 'true', 100, 'Seen, never signed up');
 	ELSIF name = 'rfm' THEN
 		-- the classic ordered RFM map on r and fm = round((f + m) / 2), first match
@@ -79,7 +88,7 @@ BEGIN
 			HINT = 'Presets are engagement_ladder and rfm.';
 	END IF;
 END $$;
-COMMENT ON FUNCTION use_preset(text, text, text, int, int, int, float8) IS 'Install a preset scheme: engagement_ladder (scheme lifecycle; needs the signup and activation event names) or rfm (scheme rfm)';
+COMMENT ON FUNCTION use_preset(text, text, text, int, int, int, float8, int) IS 'Install a preset scheme: engagement_ladder (scheme lifecycle; needs the signup and activation event names; activation_days: activated only within that many days of signup) or rfm (scheme rfm)';
 
 -- ===================================================================
 -- Scheduling with pg_cron

@@ -49,7 +49,7 @@ GRANT USAGE ON SEQUENCE sources_id_seq TO segmentation_admin;
 GRANT SELECT ON refresh_runs, _feature_map, settings, _setting_values TO segmentation_admin;
 GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_feature(text, text[]),
 	define_segment(text, text, text, int, text), drop_segment(text, text),
-	use_preset(text, text, text, int, int, int, float8), refresh(boolean, timestamptz),
+	use_preset(text, text, text, int, int, int, float8, int), refresh(boolean, timestamptz),
 	schedule_refresh(text), unschedule_refresh(), set_setting(text, text),
 	define_experiment(text, regclass, name, name, name, text, text, interval, text[], float8[], float8, interval),
 	define_funnel(text, text[], interval, text), drop_funnel(text),

@@ -455,6 +455,33 @@ SET ROLE regress_att_reader;
 SELECT count(*) AS readout_rows FROM segmentation.experiment_lift;
 RESET ROLE;
 
+-- 12. The capture function is written by the extension's owner from the
+-- tracked column names, at track() and again when the table's owner renames
+-- one: a name that would close a dollar quote stays a name (review 14,
+-- R14-10: the owner of a tracked table became superuser so, and an admin
+-- could by tracking such a table)
+CREATE TABLE public.att_owned (uid bigint, ts timestamptz, "e$body$;ALTER ROLE regress_att_admin SUPERUSER;SELECT $body$" text);
+ALTER TABLE public.att_owned OWNER TO regress_att_nobody;
+SET ROLE regress_att_nobody;
+GRANT SELECT, TRIGGER ON public.att_owned TO regress_att_admin;
+RESET ROLE;
+SET ROLE regress_att_admin;
+SET check_function_bodies = off;
+SELECT segmentation.track('public.att_owned', 'uid', 'ts', 'e$body$;ALTER ROLE regress_att_admin SUPERUSER;SELECT $body$');
+RESET check_function_bodies;
+RESET ROLE;
+SET ROLE regress_att_nobody;
+SET check_function_bodies = off;
+ALTER TABLE public.att_owned RENAME COLUMN uid TO "u$body$;ALTER ROLE regress_att_nobody SUPERUSER;SELECT $body$";
+RESET check_function_bodies;
+-- (and capture goes on, under the new name)
+INSERT INTO public.att_owned VALUES (7, '2024-04-02', 'view');
+RESET ROLE;
+SELECT user_id, event FROM segmentation.pending_events p JOIN segmentation.sources s ON s.id = p.source_id WHERE s.source = 'public.att_owned'::regclass;
+SELECT rolname, rolsuper FROM pg_roles WHERE rolname IN ('regress_att_admin', 'regress_att_nobody') ORDER BY 1;
+SELECT segmentation.untrack('public.att_owned');
+DROP TABLE public.att_owned;
+
 -- the payload ran as nobody but the attacker, who is no superuser
 SELECT who, how FROM regress_att.pwned WHERE who <> 'regress_att_admin';
 SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'regress_att_admin';
