@@ -92,8 +92,10 @@ BEGIN
 		   OR att.type <> s.column_types[k] THEN
 			RAISE EXCEPTION '% column "%" of %.% is not the one track() recorded', kinds[k], names[k], rel.nspname, rel.relname
 				USING ERRCODE = 'datatype_mismatch', SCHEMA = rel.nspname, TABLE = rel.relname,
-				      DETAIL = 'Tracked columns keep their number, name and built-in type.',
-				      HINT = 'segmentation.sources was changed outside track(): untrack it and track the table again.';
+				      DETAIL = CASE WHEN NOT FOUND THEN pg_catalog.format('Column number %s of the table was dropped.', s.attnums[k])
+				                    WHEN att.attname IS DISTINCT FROM names[k] THEN pg_catalog.format('Column number %s is now named "%s".', s.attnums[k], att.attname)
+				                    ELSE 'Tracked columns keep their number, name and built-in type.' END,
+				      HINT = 'The table was altered where capture did not see it, or segmentation.sources was changed outside track(): untrack it and track the table again (the next refresh is full).';
 		END IF;
 		-- a user id compared by a collation of its own (case-insensitive, say)
 		-- would make 'bob' and 'BOB' one user here and two for forget_user
@@ -639,15 +641,34 @@ COMMENT ON FUNCTION untrack(regclass) IS 'Stop tracking an events table: its cap
 -- DDL on tracked tables (event triggers)
 -- ===================================================================
 
--- A tracked table that is dropped is untracked.  SECURITY DEFINER (whoever
--- drops the table may not write sources); it reads only the catalog.
+-- A tracked table that is dropped is untracked.  A tracked column dropped
+-- by another command than ALTER TABLE (DROP COLLATION, DROP TYPE ...
+-- CASCADE: review 14, R14-1) is refused, as ALTER TABLE ... DROP COLUMN is:
+-- the capture function reads it, so every write would fail.  Only that
+-- command fails.  SECURITY DEFINER (whoever drops the table may not write
+-- sources); it reads only the catalog.
 CREATE FUNCTION _on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	id int;
+	col record;
 BEGIN
 	IF to_regclass('segmentation.sources') IS NULL THEN
 		RETURN;	-- the extension itself is being dropped
+	END IF;
+	SELECT s.source, d.objsubid, k.name INTO col
+	FROM pg_event_trigger_dropped_objects() d
+	JOIN segmentation.sources s ON s.source::oid = d.objid
+	CROSS JOIN LATERAL unnest(s.attnums, ARRAY[s.user_column, s.time_column, s.event_column, s.value_column]) k(attnum, name)
+	WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid > 0 AND d.objsubid = k.attnum
+	  AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() t
+	                  WHERE t.classid = 'pg_catalog.pg_class'::regclass AND t.objid = d.objid AND t.objsubid = 0)
+	LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'column "%" of % is tracked by segmentation', col.name, col.source
+			USING ERRCODE = 'dependent_objects_still_exist',
+			      DETAIL = 'Dropping it would break capture of the application''s writes.',
+			      HINT = format('Call segmentation.untrack(%L) first, then track the table again.', col.source::text);
 	END IF;
 	FOR id IN
 		SELECT s.id FROM segmentation.sources s
@@ -657,15 +678,26 @@ BEGIN
 		PERFORM segmentation._untrack(id, false);
 	END LOOP;
 END $$;
-COMMENT ON FUNCTION _on_sql_drop() IS 'Internal (event trigger): untracks a tracked table that is dropped';
+COMMENT ON FUNCTION _on_sql_drop() IS 'Internal (event trigger): untracks a tracked table that is dropped; refuses dropping a tracked column by another command than ALTER TABLE';
 
--- ALTER TABLE on a tracked table: a renamed tracked column is followed
+-- DDL on a tracked tree (ALTER TABLE, CREATE TABLE ... PARTITION OF or
+-- INHERITS, and the other commands that can rename a table's column or
+-- create a table: ALTER VIEW, ALTER MATERIALIZED VIEW, ALTER FOREIGN TABLE
+-- and ALTER TYPE ... RENAME ATTRIBUTE accept a table; CREATE SCHEMA runs
+-- CREATE TABLE as a sub-command): a renamed tracked column is followed
 -- (sources and the capture function take the new name); a dropped or
 -- retyped one is refused, so the application's writes never break and
 -- capture never reads a column of another type.  The column is recognised
 -- by its number.  Runs as the extension's owner and resolves nothing the
 -- table's owner controls: names are only quoted into the capture function,
 -- whose types are the built-in ones recorded.
+--
+-- It acts on, and can fail, only a command that touched a tracked tree:
+-- one of the tables it names or creates is in the tree, or is a parent of
+-- the tracked table (review 14, R14-1: a source broken by its owner, a
+-- column dropped by DROP COLLATION ... CASCADE or SELECT revoked, made every
+-- CREATE TABLE in the database fail, for every role).  A source broken
+-- otherwise is refresh's to refuse (_check_source), loudly.
 CREATE FUNCTION _on_alter_table() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -674,7 +706,9 @@ DECLARE
 	names name[];
 	renamed boolean;
 	touched boolean;
-	cmd text;
+	altered boolean;
+	created oid[];
+	fn regprocedure;
 BEGIN
 	IF to_regclass('segmentation.sources') IS NULL THEN
 		RETURN;
@@ -684,10 +718,16 @@ BEGIN
 	IF EXISTS (SELECT FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id()) THEN
 		RETURN;
 	END IF;
-	-- Every source whose capture is in place, not only the tables the
-	-- command names: ALTER TABLE on an inheritance parent recurses into its
-	-- children without naming them.  (A row of sources without its capture
-	-- triggers, written by hand, blocks nobody's DDL.)
+	-- the tables this command created (empty: no row can have missed capture)
+	SELECT coalesce(array_agg(DISTINCT c.objid), '{}') INTO created FROM pg_event_trigger_ddl_commands() c
+	WHERE c.classid = 'pg_catalog.pg_class'::regclass AND c.command_tag IN ('CREATE TABLE', 'CREATE FOREIGN TABLE')
+	  AND c.object_type IN ('table', 'foreign table');
+	-- The sources whose capture is in place and whose tree the command
+	-- touched: a table it names or creates is in the tree, or is a parent
+	-- of the tracked table (ALTER TABLE on an inheritance parent recurses
+	-- into its children without naming them), or still has the source's
+	-- triggers (it has just left the tree).  (A row of sources without its
+	-- capture triggers, written by hand, blocks nobody's DDL.)
 	FOR s IN
 		SELECT * FROM segmentation.sources x
 		WHERE EXISTS (SELECT FROM pg_trigger t
@@ -696,41 +736,26 @@ BEGIN
 		ORDER BY x.id
 	LOOP
 		CONTINUE WHEN s.attnums IS NULL OR s.column_types IS NULL;
-		-- An ALTER TABLE on the table, its partitions or children, or its
-		-- parents (triggers disabled and enabled again, partitions attached
-		-- or detached, inheritance changed) may have let rows past capture:
-		-- the next refresh is full.  A table created as a new partition or
-		-- child is empty: its triggers are put on it, no more.  Either way the
-		-- tree's capture triggers are put back in place (on new members, in
-		-- their modes) and dropped from tables that left it.
-		touched := false;
-		FOR cmd IN
-			WITH RECURSIVE down(oid) AS (
-				SELECT s.source::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN down d ON i.inhparent = d.oid),
-			up(oid) AS (
-				SELECT s.source::oid UNION SELECT i.inhparent FROM pg_inherits i JOIN up u ON i.inhrelid = u.oid)
-			SELECT c.command_tag FROM pg_event_trigger_ddl_commands() c
-			WHERE c.classid = 'pg_catalog.pg_class'::regclass
-			  AND (c.objid IN (SELECT oid FROM down) OR c.objid IN (SELECT oid FROM up)
-			       OR EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.objid
-			                  AND g.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || s.id))))
-		LOOP
-			touched := true;
-			IF cmd <> 'CREATE TABLE' THEN
-				INSERT INTO segmentation.truncated (source_id) VALUES (s.id);
-				EXIT;
-			END IF;
-		END LOOP;
-		-- (only once the tracked table itself has all five: pg_restore
-		-- creates the triggers it dumped one by one, by name, and enables
-		-- some with an ALTER TABLE that fires this; the tracked table's
-		-- last one, segmentation_capture_update, is created without one)
-		IF touched AND (SELECT count(*) FROM pg_trigger g
-		                WHERE g.tgrelid = s.source AND g.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || s.id))
-		                  AND g.tgname IN (SELECT x.name FROM segmentation._source_triggers() x))
-		               = (SELECT count(*) FROM segmentation._source_triggers() x, pg_class c
-		                  WHERE c.oid = s.source AND (NOT x.row_level OR c.relkind <> 'p')) THEN
-			PERFORM segmentation._install_capture_triggers(s.id);
+		fn := to_regprocedure(format('segmentation.%I()', '_capture_' || s.id));
+		-- An ALTER (of any kind) of the table, its partitions or children, or
+		-- its parents (triggers disabled and enabled again, partitions
+		-- attached or detached, inheritance changed, columns renamed) may have
+		-- let rows past capture: the next refresh is full.  A table created
+		-- as a new partition or child is empty: its triggers are put on it, no
+		-- more.  Either way the tree's capture triggers are put back in place
+		-- (on new members, in their modes) and dropped from tables that left it.
+		WITH RECURSIVE down(oid) AS (
+			SELECT s.source::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN down d ON i.inhparent = d.oid),
+		up(oid) AS (
+			SELECT s.source::oid UNION SELECT i.inhparent FROM pg_inherits i JOIN up u ON i.inhrelid = u.oid)
+		SELECT count(*) > 0, coalesce(bool_or(NOT c.objid = ANY (created)), false) INTO touched, altered
+		FROM pg_event_trigger_ddl_commands() c
+		WHERE c.classid = 'pg_catalog.pg_class'::regclass
+		  AND (c.objid IN (SELECT oid FROM down) OR c.objid IN (SELECT oid FROM up)
+		       OR EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.objid AND g.tgfoid = fn));
+		CONTINUE WHEN NOT touched;
+		IF altered THEN
+			INSERT INTO segmentation.truncated (source_id) VALUES (s.id);
 		END IF;
 		names := ARRAY[s.user_column, s.time_column, s.event_column, s.value_column];
 		renamed := false;
@@ -749,6 +774,16 @@ BEGIN
 				renamed := true;
 			END IF;
 		END LOOP;
+		-- (only once the tracked table itself has all five: pg_restore
+		-- creates the triggers it dumped one by one, by name, and enables
+		-- some with an ALTER TABLE that fires this; the tracked table's
+		-- last one, segmentation_capture_update, is created without one)
+		IF (SELECT count(*) FROM pg_trigger g
+		    WHERE g.tgrelid = s.source AND g.tgfoid = fn AND g.tgname IN (SELECT x.name FROM segmentation._source_triggers() x))
+		   = (SELECT count(*) FROM segmentation._source_triggers() x, pg_class c
+		      WHERE c.oid = s.source AND (NOT x.row_level OR c.relkind <> 'p')) THEN
+			PERFORM segmentation._install_capture_triggers(s.id);
+		END IF;
 		IF renamed THEN
 			-- (as the extension's owner, a superuser: the row keeps its tracked_by)
 			UPDATE segmentation.sources x SET user_column = names[1], time_column = names[2], event_column = names[3],
@@ -758,7 +793,7 @@ BEGIN
 		END IF;
 	END LOOP;
 END $$;
-COMMENT ON FUNCTION _on_alter_table() IS 'Internal (event trigger): follows a renamed tracked column, refuses dropping or retyping one, puts capture triggers on new partitions and children';
+COMMENT ON FUNCTION _on_alter_table() IS 'Internal (event trigger): on DDL that touches a tracked tree, follows a renamed tracked column, refuses dropping or retyping one, puts capture triggers on new partitions and children';
 
 CREATE EVENT TRIGGER segmentation_sql_drop ON sql_drop EXECUTE FUNCTION _on_sql_drop();
 CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE')

@@ -1386,6 +1386,52 @@ def tracked_child_of_a_parent():
     conn.close()
 
 
+def broken_source_blocks_no_other_ddl():
+    """Review 14, R14-1: the event trigger checked every source on every
+    CREATE or ALTER TABLE in the database, so a source its owner broke (a
+    tracked column dropped by DROP COLLATION ... CASCADE, SELECT revoked from
+    the tracker) made everybody's CREATE TABLE fail. It now acts on, and
+    fails, only DDL that touches a tracked tree; a tracked column dropped by
+    another command is refused like ALTER TABLE ... DROP COLUMN; a source
+    broken where the event trigger did not look is refused by refresh."""
+    conn, cur = database()
+    owner = as_role("regress_owner")
+    admin = as_role("regress_admin")
+    owner.execute("""CREATE COLLATION public.mycoll (provider = libc, locale = 'C');
+                     CREATE TABLE public.ev2 (uid bigint, at timestamptz, name text COLLATE public.mycoll, amount numeric);
+                     GRANT SELECT, TRIGGER ON public.ev2 TO regress_admin""")
+    admin.execute("SELECT segmentation.track('public.ev2', 'uid', 'at', 'name', 'amount')")
+    err = error_of(owner, "DROP COLLATION public.mycoll CASCADE")
+    check("R14-1: a tracked column dropped by DROP COLLATION ... CASCADE is refused, naming it",
+          err is not None and err[1] == 'column "name" of public.ev2 is tracked by segmentation' and "untrack" in err[2]
+          and one(cur, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.ev2'::regclass AND attname = 'name'") == 1, err)
+    # broken where the event trigger does not look (it disabled: a superuser's doing), and SELECT revoked
+    cur.execute("ALTER EVENT TRIGGER segmentation_sql_drop DISABLE")
+    owner.execute("DROP COLLATION IF EXISTS public.mycoll CASCADE")
+    cur.execute("ALTER EVENT TRIGGER segmentation_sql_drop ENABLE")
+    owner.execute("REVOKE SELECT ON public.ev FROM regress_admin")
+    other = as_role("regress_reader")
+    errs = {"superuser CREATE TABLE": error_of(cur, "CREATE TABLE public.unrelated (x int)"),
+            "superuser ALTER TABLE": error_of(cur, "ALTER TABLE public.unrelated ADD COLUMN y int"),
+            "superuser CREATE TEMP TABLE": error_of(cur, "CREATE TEMP TABLE t (x int)"),
+            "another role's CREATE TABLE": error_of(other, "CREATE TABLE public.others (x int)"),
+            "another role's ALTER TABLE (RENAME COLUMN)": error_of(other, "ALTER TABLE public.others RENAME COLUMN x TO y"),
+            "another role's CREATE TEMP TABLE": error_of(other, "CREATE TEMP TABLE t2 (x int)")}
+    other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    errs["CREATE TABLE in REPEATABLE READ"] = error_of(other, "CREATE TABLE public.others_rr (x int)")
+    other.execute("ROLLBACK")
+    check("R14-1: while a source is broken, others' DDL works (superuser, another role, temporary tables, "
+          "REPEATABLE READ)", all(e is None for e in errs.values()), {k: v for k, v in errs.items() if v})
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("R14-1: refresh refuses the broken source, naming it",
+          err is not None and ("public.ev2" in err[1] or "public.ev " in err[1] or err[1].endswith("public.ev")), err)
+    cur.execute("SELECT segmentation.untrack('public.ev2')")
+    owner.execute("GRANT SELECT ON public.ev TO regress_admin")
+    check("R14-1: untracked and granted again, refresh runs",
+          error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')") is None)
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -1395,7 +1441,8 @@ def main():
                  huge_values_are_rejected, owner_swaps_schema_for_forget_user,
                  capture_every_write_path, concurrent_writers_exactly_once, forget_user_in_a_tree,
                  tree_survives_dump_and_restore, capture_function_is_nobody_elses,
-                 capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent):
+                 capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
+                 broken_source_blocks_no_other_ddl):
         if names and test.__name__ not in names:
             continue
         try:
