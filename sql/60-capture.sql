@@ -798,6 +798,11 @@ COMMENT ON FUNCTION _on_alter_table() IS 'Internal (event trigger): on DDL that 
 CREATE EVENT TRIGGER segmentation_sql_drop ON sql_drop EXECUTE FUNCTION _on_sql_drop();
 CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE')
 	EXECUTE FUNCTION _on_alter_table();
+-- ALWAYS: PostgreSQL skips an event trigger enabled ORIGIN (the default)
+-- under session_replication_role = replica, where DDL on a tree (a capture
+-- trigger disabled, a partition detached) would go unseen (review 14, R14-4)
+ALTER EVENT TRIGGER segmentation_sql_drop ENABLE ALWAYS;
+ALTER EVENT TRIGGER segmentation_alter_table ENABLE ALWAYS;
 COMMENT ON EVENT TRIGGER segmentation_sql_drop IS 'Untracks a tracked table that is dropped';
 COMMENT ON EVENT TRIGGER segmentation_alter_table IS 'Follows a renamed tracked column; refuses dropping or retyping one; puts capture triggers on new partitions and children';
 

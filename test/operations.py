@@ -1327,7 +1327,7 @@ def tree_members_temporary_or_shared():
     # made a child with the event trigger out of the way: refresh refuses it, loudly
     cur.execute("""ALTER EVENT TRIGGER segmentation_alter_table DISABLE;
                    CREATE TEMP TABLE tchild3 () INHERITS (public.ev);
-                   ALTER EVENT TRIGGER segmentation_alter_table ENABLE""")
+                   ALTER EVENT TRIGGER segmentation_alter_table ENABLE ALWAYS""")
     err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-01')")
     check("R12-4: refresh refuses a temporary member of a tree, naming it", err is not None and "tchild3" in err[1], err)
     cur.execute("DROP TABLE tchild3")
@@ -1408,7 +1408,7 @@ def broken_source_blocks_no_other_ddl():
     # broken where the event trigger does not look (it disabled: a superuser's doing), and SELECT revoked
     cur.execute("ALTER EVENT TRIGGER segmentation_sql_drop DISABLE")
     owner.execute("DROP COLLATION IF EXISTS public.mycoll CASCADE")
-    cur.execute("ALTER EVENT TRIGGER segmentation_sql_drop ENABLE")
+    cur.execute("ALTER EVENT TRIGGER segmentation_sql_drop ENABLE ALWAYS")
     owner.execute("REVOKE SELECT ON public.ev FROM regress_admin")
     other = as_role("regress_reader")
     errs = {"superuser CREATE TABLE": error_of(cur, "CREATE TABLE public.unrelated (x int)"),
@@ -1432,6 +1432,73 @@ def broken_source_blocks_no_other_ddl():
     conn.close()
 
 
+def tree_database():
+    """database() without ev, the partitioned tree pev tracked by regress_admin and refreshed:
+    (conn, superuser cursor, owner cursor, admin cursor)."""
+    conn, cur = database(events=False)
+    cur.execute(TREE)
+    admin = as_role("regress_admin")
+    owner = as_role("regress_owner")
+    admin.execute("SELECT segmentation.track('public.pev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("""INSERT INTO public.pev SELECT g, '2024-01-01'::timestamptz + g * interval '1 minute', 'buy', 1
+                   FROM generate_series(1, 1990, 10) g""")
+    cur.execute("SELECT segmentation.refresh(full => true, as_of => '2024-02-01')")
+    return conn, cur, owner, admin
+
+
+def insert_rows(cur, table, first_uid, n=100):
+    cur.execute(f"""INSERT INTO {table} SELECT {first_uid} + g % 10, '2024-01-10'::timestamptz + g * interval '1 minute', 'buy', 1
+                    FROM generate_series(1, {n}) g""")
+
+
+def replica_role_ddl_is_seen():
+    """Review 14, R14-4: the event triggers were enabled ORIGIN, which
+    PostgreSQL skips under session_replication_role = replica: an owner
+    allowed to set it disabled a capture trigger around writes, made the
+    replica trigger ALWAYS (counted twice) or detached a partition, all
+    unseen. They are enabled ALWAYS now."""
+    conn, cur, owner, admin = tree_database()
+    cur.execute("GRANT SET ON PARAMETER session_replication_role TO regress_owner")
+    try:
+        check("R14-4: the extension's event triggers are enabled ALWAYS",
+              one(cur, "SELECT string_agg(evtenabled::text, '' ORDER BY evtname) FROM pg_event_trigger WHERE evtname LIKE 'segmentation%%'") == "AA")
+        # (a) the insert trigger disabled in replica role around 100 inserts in origin role
+        owner.execute("""SET session_replication_role = replica;
+                         ALTER TABLE public.pev1 DISABLE TRIGGER segmentation_capture_insert;
+                         SET session_replication_role = origin""")
+        insert_rows(owner, "public.pev1", 700)
+        owner.execute("""SET session_replication_role = replica;
+                         ALTER TABLE public.pev1 ENABLE TRIGGER segmentation_capture_insert;
+                         RESET session_replication_role""")
+        mode, same = incremental_equals_full(cur, "2024-02-02")
+        check("R14-4 (a): a capture trigger disabled and enabled in replica role makes the next refresh full",
+              mode == "full" and same, (mode, same))
+        # (a2) the replica row trigger made ALWAYS in replica role: put back at once
+        owner.execute("""SET session_replication_role = replica;
+                         ALTER TABLE public.pev1 ENABLE ALWAYS TRIGGER segmentation_capture_replica;
+                         SET session_replication_role = origin""")
+        insert_rows(owner, "public.pev1", 800)
+        owner.execute("""SET session_replication_role = replica;
+                         ALTER TABLE public.pev1 ENABLE REPLICA TRIGGER segmentation_capture_replica;
+                         RESET session_replication_role""")
+        queued = one(cur, "SELECT count(*) FROM segmentation.pending_events WHERE user_id BETWEEN 800 AND 809")
+        mode, same = incremental_equals_full(cur, "2024-02-03")
+        check("R14-4 (a2): the replica trigger made ALWAYS in replica role is put back: 100 inserts queued once",
+              queued == 100 and same, (queued, mode, same))
+        # (b) a detach in replica role
+        owner.execute("""SET session_replication_role = replica;
+                         ALTER TABLE public.pev DETACH PARTITION public.pev1;
+                         RESET session_replication_role""")
+        err = error_of(owner, "INSERT INTO public.pev1 VALUES (1, '2024-01-20', 'x', 1)")
+        left = one(cur, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.pev1'::regclass AND tgname LIKE 'segmentation%%'")
+        mode, same = incremental_equals_full(cur, "2024-02-04")
+        check("R14-4 (b): a detach in replica role makes the next refresh full; the detached table loses its triggers "
+              "and is written as before", mode == "full" and same and err is None and left == 0, (mode, same, err, left))
+    finally:
+        cur.execute("REVOKE SET ON PARAMETER session_replication_role FROM regress_owner")
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -1442,7 +1509,7 @@ def main():
                  capture_every_write_path, concurrent_writers_exactly_once, forget_user_in_a_tree,
                  tree_survives_dump_and_restore, capture_function_is_nobody_elses,
                  capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
-                 broken_source_blocks_no_other_ddl):
+                 broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen):
         if names and test.__name__ not in names:
             continue
         try:
