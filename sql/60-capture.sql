@@ -785,10 +785,14 @@ BEGIN
 			PERFORM segmentation._install_capture_triggers(s.id);
 		END IF;
 		IF renamed THEN
-			-- (as the extension's owner, a superuser: the row keeps its tracked_by)
+			-- (as the extension's owner, a superuser: the row keeps its
+			-- tracked_by); rows written since the column was renamed were
+			-- captured by the old names, perhaps from another column, if a
+			-- rename went unseen: the next refresh is full (review 14, R14-2)
 			UPDATE segmentation.sources x SET user_column = names[1], time_column = names[2], event_column = names[3],
 				value_column = names[4]
 			WHERE x.id = s.id;
+			INSERT INTO segmentation.truncated (source_id) VALUES (s.id);
 			PERFORM segmentation._install_capture(s.id);
 		END IF;
 	END LOOP;
@@ -796,7 +800,14 @@ END $$;
 COMMENT ON FUNCTION _on_alter_table() IS 'Internal (event trigger): on DDL that touches a tracked tree, follows a renamed tracked column, refuses dropping or retyping one, puts capture triggers on new partitions and children';
 
 CREATE EVENT TRIGGER segmentation_sql_drop ON sql_drop EXECUTE FUNCTION _on_sql_drop();
-CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE')
+-- (every command that can rename a table's column, or create a table:
+-- PostgreSQL's renameatt accepts a table whatever the statement's object
+-- type, so ALTER VIEW, ALTER MATERIALIZED VIEW and ALTER FOREIGN TABLE ...
+-- RENAME COLUMN and ALTER TYPE ... RENAME ATTRIBUTE rename a table's column
+-- under their own tags: review 14, R14-2)
+CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end
+	WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER TYPE',
+	             'CREATE FOREIGN TABLE')
 	EXECUTE FUNCTION _on_alter_table();
 -- ALWAYS: PostgreSQL skips an event trigger enabled ORIGIN (the default)
 -- under session_replication_role = replica, where DDL on a tree (a capture

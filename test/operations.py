@@ -1499,6 +1499,49 @@ def replica_role_ddl_is_seen():
     conn.close()
 
 
+def renames_by_every_command_are_seen():
+    """Review 14, R14-2: ALTER VIEW / ALTER MATERIALIZED VIEW / ALTER FOREIGN
+    TABLE ... RENAME COLUMN and ALTER TYPE ... RENAME ATTRIBUTE rename a
+    plain table's column under another command tag, which the event trigger
+    did not watch: capture kept the old names (the application's inserts
+    failed, or, with two columns swapped, read the wrong one), and the next
+    CREATE TABLE followed the renames by number without a full refresh."""
+    conn, cur, owner, admin = tree_database()
+    owner.execute("ALTER TABLE public.pev ADD COLUMN note text")
+    cur.execute("SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")
+    # the tracked event column and another text column swapped
+    owner.execute("""ALTER VIEW public.pev RENAME COLUMN name TO tmp;
+                     ALTER MATERIALIZED VIEW public.pev RENAME COLUMN note TO name;
+                     ALTER FOREIGN TABLE public.pev RENAME COLUMN tmp TO note""")
+    owner.execute("""INSERT INTO public.pev (uid, at, note, name, amount)
+                     SELECT 100 + g % 10, '2024-01-10'::timestamptz + g * interval '1 minute', 'view', 'not-an-event', 1
+                     FROM generate_series(1, 100) g""")
+    queued = one(cur, "SELECT string_agg(DISTINCT event, ',') FROM segmentation.pending_events WHERE user_id BETWEEN 100 AND 109")
+    owner.execute("CREATE TABLE public.pev3 PARTITION OF public.pev FOR VALUES FROM (2000) TO (3000)")
+    mode, same = incremental_equals_full(cur, "2024-02-03")
+    check("R14-2: columns swapped by ALTER VIEW / MATERIALIZED VIEW / FOREIGN TABLE ... RENAME COLUMN are followed: "
+          "the tracked column's events queued, the next refresh full and equal",
+          queued == "view" and one(cur, "SELECT event_column FROM segmentation.sources") == "note" and mode == "full" and same,
+          (queued, mode, same))
+    # ALTER TYPE ... RENAME ATTRIBUTE works on a table too (one without children: it does not recurse)
+    cur.execute("""CREATE TABLE public.sev (uid bigint, at timestamptz, name text, amount numeric);
+                   ALTER TABLE public.sev OWNER TO regress_owner;
+                   SELECT segmentation.track('public.sev', 'uid', 'at', 'name', 'amount')""")
+    owner.execute("ALTER TYPE public.sev RENAME ATTRIBUTE amount TO revenue")
+    err = error_of(owner, "INSERT INTO public.sev VALUES (5000, '2024-01-10', 'buy', 3)")
+    check("R14-2: a column renamed by ALTER TYPE ... RENAME ATTRIBUTE is followed, writes go on",
+          err is None and one(cur, "SELECT value_column FROM segmentation.sources WHERE source = 'public.sev'::regclass") == "revenue"
+          and pending(cur).get(5000) == 1, err)
+    # renamed where the event trigger did not look: refresh refuses, saying what the column is called now
+    cur.execute("ALTER EVENT TRIGGER segmentation_alter_table DISABLE")
+    owner.execute("ALTER TABLE public.sev RENAME COLUMN revenue TO amount2")
+    cur.execute("ALTER EVENT TRIGGER segmentation_alter_table ENABLE ALWAYS")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-04')")
+    check("R14-2: a rename unseen by the event trigger stops refresh, naming the source and the column",
+          err is not None and "public.sev" in err[1] and "revenue" in err[1], err)
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -1509,7 +1552,7 @@ def main():
                  capture_every_write_path, concurrent_writers_exactly_once, forget_user_in_a_tree,
                  tree_survives_dump_and_restore, capture_function_is_nobody_elses,
                  capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
-                 broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen):
+                 broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen):
         if names and test.__name__ not in names:
             continue
         try:
