@@ -173,7 +173,8 @@ BEGIN
 				      DETAIL = CASE WHEN trig.missing OR trig.tgenabled = 'D' THEN 'Events written while it was missing or disabled were not captured.'
 				                    WHEN trig.redefined THEN 'Its timing, level, events or transition tables differ: it may skip events, or capture them twice.'
 				                    ELSE 'Enabled in another mode it may capture events twice.' END,
-				      HINT = 'Enable it again (ALTER TABLE ... ENABLE TRIGGER: capture puts it back in its own mode) and run a full refresh, or untrack the table and track it again.';
+				      HINT = CASE WHEN trig.missing THEN pg_catalog.format('A segmentation_admin puts the capture triggers back with segmentation._install_capture(%s) (the next refresh is then full), or untrack the table and track it again.', s.id)
+				                  ELSE 'Enable it again (ALTER TABLE ... ENABLE TRIGGER: capture puts it back in its own mode) and run a full refresh, or untrack the table and track it again.' END;
 		END IF;
 		-- and no other trigger of that function in the tree (it would
 		-- capture the same events again)
@@ -255,8 +256,12 @@ COMMENT ON TABLE _capture_installing IS 'Internal: the transactions installing c
 -- which stays disabled: refresh refuses to run on it, loudly.  A trigger of
 -- that name with another function is left for refresh to refuse.  The row
 -- trigger created on a partitioned table is cloned by PostgreSQL onto its
--- partitions, present and future, with its mode.
-CREATE FUNCTION _install_capture_triggers(source_id int) RETURNS void
+-- partitions, present and future, with its mode.  A trigger created on a
+-- table that is not among created (the tables the calling DDL created,
+-- empty) was missing while that table could be written (dropped by its
+-- owner, or the table made where the event trigger did not look): the next
+-- refresh is full (review 14, R14-5).
+CREATE FUNCTION _install_capture_triggers(source_id int, created oid[] DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	src regclass;
@@ -264,6 +269,7 @@ DECLARE
 	member record;
 	trig record;
 	current "char";
+	repaired boolean := false;
 BEGIN
 	SELECT s.source INTO src FROM segmentation.sources s WHERE s.id = source_id;
 	fn := to_regprocedure(format('segmentation.%I()', '_capture_' || source_id));
@@ -334,6 +340,7 @@ BEGIN
 					                FOR EACH ROW EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
 				END CASE;
 				current := 'O';
+				repaired := repaired OR NOT member.rel::oid = ANY (coalesce(created, '{}'));
 			END IF;
 			IF current <> trig.mode AND current <> 'D' THEN
 				EXECUTE format('ALTER TABLE %s ENABLE %s TRIGGER %I', member.rel,
@@ -347,9 +354,12 @@ BEGIN
 	LOOP
 		EXECUTE format('DROP TRIGGER %I ON %s', trig.tgname, trig.rel);
 	END LOOP;
+	IF repaired THEN
+		INSERT INTO segmentation.truncated (source_id) VALUES (source_id);
+	END IF;
 	DELETE FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id();
 END $$;
-COMMENT ON FUNCTION _install_capture_triggers(int) IS 'Internal: puts the capture triggers of a source on every table of its tree, each in its mode, and drops those on tables that left it';
+COMMENT ON FUNCTION _install_capture_triggers(int, oid[]) IS 'Internal: puts the capture triggers of a source on every table of its tree, each in its mode (a trigger missing on a table the calling DDL did not create makes the next refresh full), and drops those on tables that left it';
 
 -- The capture function of one source: inserted rows are queued for the next
 -- refresh; users whose rows are updated or deleted are recomputed by it; a
@@ -782,7 +792,7 @@ BEGIN
 		    WHERE g.tgrelid = s.source AND g.tgfoid = fn AND g.tgname IN (SELECT x.name FROM segmentation._source_triggers() x))
 		   = (SELECT count(*) FROM segmentation._source_triggers() x, pg_class c
 		      WHERE c.oid = s.source AND (NOT x.row_level OR c.relkind <> 'p')) THEN
-			PERFORM segmentation._install_capture_triggers(s.id);
+			PERFORM segmentation._install_capture_triggers(s.id, created);
 		END IF;
 		IF renamed THEN
 			-- (as the extension's owner, a superuser: the row keeps its
@@ -804,10 +814,12 @@ CREATE EVENT TRIGGER segmentation_sql_drop ON sql_drop EXECUTE FUNCTION _on_sql_
 -- PostgreSQL's renameatt accepts a table whatever the statement's object
 -- type, so ALTER VIEW, ALTER MATERIALIZED VIEW and ALTER FOREIGN TABLE ...
 -- RENAME COLUMN and ALTER TYPE ... RENAME ATTRIBUTE rename a table's column
--- under their own tags: review 14, R14-2)
+-- under their own tags: review 14, R14-2; CREATE SCHEMA ... CREATE TABLE
+-- creates tables as sub-commands, listed by pg_event_trigger_ddl_commands
+-- under the CREATE SCHEMA event: R14-5)
 CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end
 	WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER TYPE',
-	             'CREATE FOREIGN TABLE')
+	             'CREATE FOREIGN TABLE', 'CREATE SCHEMA')
 	EXECUTE FUNCTION _on_alter_table();
 -- ALWAYS: PostgreSQL skips an event trigger enabled ORIGIN (the default)
 -- under session_replication_role = replica, where DDL on a tree (a capture

@@ -1542,6 +1542,36 @@ def renames_by_every_command_are_seen():
     conn.close()
 
 
+def missing_capture_trigger_repaired_makes_refresh_full():
+    """Review 14, R14-5: the owner dropped a capture trigger on a partition
+    and wrote rows (not captured); the next CREATE TABLE ... PARTITION OF
+    put the trigger back without a full refresh. And CREATE SCHEMA ...
+    CREATE TABLE ... PARTITION OF (tag CREATE SCHEMA) made a partition the
+    event trigger did not see. A trigger re-created on a table the DDL did
+    not create now makes the next refresh full; CREATE SCHEMA's
+    sub-commands are seen."""
+    conn, cur, owner, admin = tree_database()
+    owner.execute("DROP TRIGGER segmentation_capture_insert ON public.pev1")
+    insert_rows(owner, "public.pev1", 700)
+    owner.execute("CREATE TABLE public.pev3 PARTITION OF public.pev FOR VALUES FROM (2000) TO (3000)")
+    back = one(cur, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.pev1'::regclass AND tgname = 'segmentation_capture_insert'")
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("R14-5 (a): a capture trigger dropped by the owner and put back by a later CREATE TABLE ... PARTITION OF "
+          "makes the next refresh full", back == 1 and mode == "full" and same, (back, mode, same))
+    cur.execute("GRANT CREATE ON DATABASE segmentation_ops TO regress_owner")
+    owner.execute("CREATE SCHEMA s5 CREATE TABLE p5 PARTITION OF public.pev FOR VALUES FROM (3000) TO (4000)")
+    insert_rows(owner, "s5.p5", 3000)
+    queued = sum(n for u, n in pending(cur).items() if 3000 <= u < 3010)
+    mode, same = incremental_equals_full(cur, "2024-02-03")
+    check("R14-5 (b): a partition made by CREATE SCHEMA ... CREATE TABLE gets its triggers: 100 inserts queued, "
+          "refresh stays incremental and equal", queued == 100 and mode == "incremental" and same, (queued, mode, same))
+    owner.execute("DROP TRIGGER segmentation_capture_replica ON public.pev2a")
+    admin.execute("SELECT segmentation._install_capture(1)")
+    mode, same = incremental_equals_full(cur, "2024-02-04")
+    check("R14-5: _install_capture repairing a tree makes the next refresh full", mode == "full" and same, (mode, same))
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -1552,7 +1582,8 @@ def main():
                  capture_every_write_path, concurrent_writers_exactly_once, forget_user_in_a_tree,
                  tree_survives_dump_and_restore, capture_function_is_nobody_elses,
                  capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
-                 broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen):
+                 broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen,
+                 missing_capture_trigger_repaired_makes_refresh_full):
         if names and test.__name__ not in names:
             continue
         try:
