@@ -680,6 +680,18 @@ BEGIN
 			      DETAIL = 'Dropping it would break capture of the application''s writes.',
 			      HINT = format('Call segmentation.untrack(%L) first, then track the table again.', col.source::text);
 	END IF;
+	-- A table of a tracked tree dropped (a partition expired: DROP TABLE,
+	-- DROP SCHEMA ... CASCADE, DROP OWNED BY) took events refresh had
+	-- counted: the next refresh is full (review 14, R14-3; which users they
+	-- were is not known any more).  Recognised by its capture triggers, gone
+	-- with it, by name: their function is not known any more either, so a
+	-- table of anyone's with a trigger so named costs a full refresh too.
+	IF to_regclass('segmentation.truncated') IS NOT NULL
+	   AND EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
+	               WHERE d.object_type = 'trigger'
+	                 AND d.address_names[pg_catalog.cardinality(d.address_names)] IN (SELECT x.name FROM segmentation._source_triggers() x)) THEN
+		INSERT INTO segmentation.truncated (source_id) VALUES (NULL);
+	END IF;
 	FOR id IN
 		SELECT s.id FROM segmentation.sources s
 		WHERE s.source::oid IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
@@ -688,7 +700,7 @@ BEGIN
 		PERFORM segmentation._untrack(id, false);
 	END LOOP;
 END $$;
-COMMENT ON FUNCTION _on_sql_drop() IS 'Internal (event trigger): untracks a tracked table that is dropped; refuses dropping a tracked column by another command than ALTER TABLE';
+COMMENT ON FUNCTION _on_sql_drop() IS 'Internal (event trigger): untracks a tracked table that is dropped; a dropped partition or child makes the next refresh full; refuses dropping a tracked column by another command than ALTER TABLE';
 
 -- DDL on a tracked tree (ALTER TABLE, CREATE TABLE ... PARTITION OF or
 -- INHERITS, and the other commands that can rename a table's column or
@@ -826,7 +838,7 @@ CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end
 -- trigger disabled, a partition detached) would go unseen (review 14, R14-4)
 ALTER EVENT TRIGGER segmentation_sql_drop ENABLE ALWAYS;
 ALTER EVENT TRIGGER segmentation_alter_table ENABLE ALWAYS;
-COMMENT ON EVENT TRIGGER segmentation_sql_drop IS 'Untracks a tracked table that is dropped';
+COMMENT ON EVENT TRIGGER segmentation_sql_drop IS 'Untracks a tracked table that is dropped; a dropped partition or child makes the next refresh full; refuses dropping a tracked column';
 COMMENT ON EVENT TRIGGER segmentation_alter_table IS 'Follows a renamed tracked column; refuses dropping or retyping one; puts capture triggers on new partitions and children';
 
 -- (planned for each call's names: PostgreSQL hashes a constant list for

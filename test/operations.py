@@ -1572,6 +1572,28 @@ def missing_capture_trigger_repaired_makes_refresh_full():
     conn.close()
 
 
+def dropped_partition_makes_refresh_full():
+    """Review 14, R14-3: DROP TABLE of a partition (expiring old events)
+    flagged nothing, so incremental refresh kept counting the dropped
+    events. A table of a tracked tree dropped (DROP TABLE, DROP SCHEMA ...
+    CASCADE) makes the next refresh full."""
+    conn, cur, owner, admin = tree_database()
+    owner.execute("DROP TABLE public.pev2a")
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("R14-3: a dropped partition makes the next refresh full, equal to a full recompute", mode == "full" and same, (mode, same))
+    cur.execute("GRANT CREATE ON DATABASE segmentation_ops TO regress_owner")
+    owner.execute("CREATE SCHEMA s3 CREATE TABLE p3 PARTITION OF public.pev FOR VALUES FROM (3000) TO (4000)")
+    insert_rows(owner, "s3.p3", 3000)
+    mode, same = incremental_equals_full(cur, "2024-02-03")
+    owner.execute("DROP SCHEMA s3 CASCADE")
+    mode, same = incremental_equals_full(cur, "2024-02-04")
+    check("R14-3: so does one dropped with its schema", mode == "full" and same, (mode, same))
+    owner.execute("CREATE TABLE public.unrelated (x int); DROP TABLE public.unrelated")
+    mode, same = incremental_equals_full(cur, "2024-02-05")
+    check("R14-3: an unrelated table dropped does not", mode == "incremental" and same, (mode, same))
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -1583,7 +1605,7 @@ def main():
                  tree_survives_dump_and_restore, capture_function_is_nobody_elses,
                  capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
                  broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen,
-                 missing_capture_trigger_repaired_makes_refresh_full):
+                 missing_capture_trigger_repaired_makes_refresh_full, dropped_partition_makes_refresh_full):
         if names and test.__name__ not in names:
             continue
         try:
