@@ -260,8 +260,9 @@ COMMENT ON TABLE _capture_installing IS 'Internal: the transactions installing c
 -- table that is not among created (the tables the calling DDL created,
 -- empty) was missing while that table could be written (dropped by its
 -- owner, or the table made where the event trigger did not look): the next
--- refresh is full (review 14, R14-5).
-CREATE FUNCTION _install_capture_triggers(source_id int, created oid[] DEFAULT NULL) RETURNS void
+-- refresh is full (review 14, R14-5).  Without repair (the event trigger
+-- during a restore) no trigger is created on a table outside created.
+CREATE FUNCTION _install_capture_triggers(source_id int, created oid[] DEFAULT NULL, repair boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	src regclass;
@@ -311,6 +312,9 @@ BEGIN
 		FOR trig IN SELECT * FROM segmentation._source_triggers() x WHERE NOT x.row_level OR member.relkind <> 'p' LOOP
 			SELECT g.tgenabled INTO current FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name AND g.tgfoid = fn;
 			IF NOT FOUND THEN
+				-- (not repair: during a restore, on a table that was there
+				-- already, the dump's own CREATE TRIGGER is still to come)
+				CONTINUE WHEN NOT repair AND NOT member.rel::oid = ANY (coalesce(created, '{}'));
 				-- (a table inheriting from two tracked tables would be
 				-- captured by both: refused)
 				IF EXISTS (SELECT FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
@@ -359,7 +363,7 @@ BEGIN
 	END IF;
 	DELETE FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id();
 END $$;
-COMMENT ON FUNCTION _install_capture_triggers(int, oid[]) IS 'Internal: puts the capture triggers of a source on every table of its tree, each in its mode (a trigger missing on a table the calling DDL did not create makes the next refresh full), and drops those on tables that left it';
+COMMENT ON FUNCTION _install_capture_triggers(int, oid[], boolean) IS 'Internal: puts the capture triggers of a source on every table of its tree, each in its mode (a trigger missing on a table the calling DDL did not create makes the next refresh full; not repair: not created there), and drops those on tables that left it';
 
 -- The capture function of one source: inserted rows are queued for the next
 -- refresh; users whose rows are updated or deleted are recomputed by it; a
@@ -424,6 +428,15 @@ BEGIN
 						UNION
 						SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid = u.rel)
 					SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source IN (SELECT up.rel FROM up)) THEN
+					-- no source of this number at all: a trigger left by a
+					-- schema-only restore (sources is config data) or a copy
+					-- of the schema; only the extension's owner can create a
+					-- trigger of this function, so it is no hostile one: the
+					-- application's writes go on, and no refresh has a source
+					-- to count them for (review 14, R14-6)
+					IF NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = %2$s) THEN
+						RETURN NULL;
+					END IF;
 					RAISE EXCEPTION 'segmentation capture function %% fired on another table', TG_NAME
 						USING ERRCODE = 'insufficient_privilege';
 				END IF;
@@ -804,7 +817,15 @@ BEGIN
 		    WHERE g.tgrelid = s.source AND g.tgfoid = fn AND g.tgname IN (SELECT x.name FROM segmentation._source_triggers() x))
 		   = (SELECT count(*) FROM segmentation._source_triggers() x, pg_class c
 		      WHERE c.oid = s.source AND (NOT x.row_level OR c.relkind <> 'p')) THEN
-			PERFORM segmentation._install_capture_triggers(s.id, created);
+			-- During a restore (pg_dump's scripts set check_function_bodies
+			-- off), nothing is created on a table that was there: the dump
+			-- creates the triggers itself, by schema and name, so a partition
+			-- in a schema after the tracked table's gets them after the
+			-- tracked table's ALTERs fire this (review 14, R14-8).  A session
+			-- that sets it off otherwise leaves a table it attached without
+			-- triggers: refresh refuses it, naming the missing trigger.
+			PERFORM segmentation._install_capture_triggers(s.id, created,
+				current_setting('check_function_bodies') <> 'off');
 		END IF;
 		IF renamed THEN
 			-- (as the extension's owner, a superuser: the row keeps its

@@ -1594,6 +1594,60 @@ def dropped_partition_makes_refresh_full():
     conn.close()
 
 
+def restores_of_a_tree_across_schemas():
+    """Review 14, R14-8: pg_dump orders triggers by schema, so a partition
+    in a schema after the tracked table's got its triggers last; the ALTER
+    TABLE ... ENABLE REPLICA TRIGGER of one fired the event trigger, which
+    created that partition's other triggers, and pg_restore's own CREATE
+    TRIGGER failed ("already exists"). During a restore (check_function_bodies
+    off, as pg_dump's scripts set it) the event trigger creates no trigger
+    on a table that exists already. R14-6: a schema-only restore (no
+    sources rows) made every INSERT fail ("fired on another table"): the
+    capture function does nothing for a source that is not there."""
+    conn, cur = database(events=False)
+    cur.execute(TREE)
+    cur.execute("""CREATE SCHEMA zz; CREATE TABLE zz.pev_z PARTITION OF public.pev FOR VALUES FROM (5000) TO (6000);
+                   ALTER TABLE zz.pev_z OWNER TO regress_owner""")
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('public.pev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("""INSERT INTO public.pev VALUES (1, '2024-01-01', 'buy', 1), (5000, '2024-01-01', 'buy', 2);
+                   SELECT segmentation.refresh(as_of => '2024-02-01')""")
+    modes = """SELECT string_agg(format('%s.%s=%s', tgrelid::regclass, tgname, tgenabled), ',' ORDER BY tgrelid::regclass::text, tgname)
+               FROM pg_trigger WHERE tgname LIKE 'segmentation%%'"""
+    before = one(cur, modes)
+    conn.close()
+    dump = subprocess.run(["pg_dump", "-Fc", DB], check=True, capture_output=True).stdout
+    fresh_database("segmentation_ops_restored", extension=False)
+    r = subprocess.run(["pg_restore", "--single-transaction", "--exit-on-error", "-d", "segmentation_ops_restored"],
+                       input=dump, capture_output=True)
+    check("R14-8: pg_restore --single-transaction --exit-on-error of a tree with a partition in a later schema succeeds",
+          r.returncode == 0, r.stderr.decode()[-2000:])
+    rc = connect("segmentation_ops_restored")
+    rcur = rc.cursor()
+    if r.returncode == 0:
+        after = one(rcur, modes)
+        rcur.execute("""INSERT INTO zz.pev_z VALUES (5001, '2024-01-02', 'buy', 3);
+                        SET session_replication_role = replica;
+                        INSERT INTO zz.pev_z VALUES (5002, '2024-01-02', 'buy', 3);
+                        RESET session_replication_role""")
+        check("R14-8: the same capture triggers, in the same modes; the later schema's partition captured once",
+              before == after and pending(rcur) == {5001: 1, 5002: 1}, (before, after, pending(rcur)))
+    rc.close()
+    # R14-6: schema only (a staging copy): triggers and functions, no sources rows
+    fresh_database("segmentation_ops_restored", extension=False)
+    r = subprocess.run(["pg_restore", "--schema-only", "-d", "segmentation_ops_restored"], input=dump, capture_output=True)
+    rc = connect("segmentation_ops_restored")
+    rcur = rc.cursor()
+    errs = [error_of(rcur, "INSERT INTO public.pev VALUES (1, '2024-01-01', 'buy', 1)"),
+            error_of(rcur, "INSERT INTO public.pev1 VALUES (2, '2024-01-01', 'buy', 1)"),
+            error_of(rcur, "COPY public.pev FROM PROGRAM 'echo 3,2024-01-01,buy,1' (FORMAT csv)"),
+            error_of(rcur, "UPDATE public.pev SET amount = 2"), error_of(rcur, "DELETE FROM public.pev1")]
+    check("R14-6: after a schema-only restore the application's writes work, and nothing is queued",
+          errs == [None] * 5 and one(rcur, "SELECT count(*) FROM segmentation.pending_events") == 0, (r.returncode, errs))
+    rc.close()
+    drop_database("segmentation_ops_restored")
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -1605,7 +1659,8 @@ def main():
                  tree_survives_dump_and_restore, capture_function_is_nobody_elses,
                  capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
                  broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen,
-                 missing_capture_trigger_repaired_makes_refresh_full, dropped_partition_makes_refresh_full):
+                 missing_capture_trigger_repaired_makes_refresh_full, dropped_partition_makes_refresh_full,
+                 restores_of_a_tree_across_schemas):
         if names and test.__name__ not in names:
             continue
         try:
