@@ -151,6 +151,17 @@ BEGIN
 				      DETAIL = 'Its rows are not read by refresh, and vanish with its session.',
 				      HINT = 'Drop it, or make it stop inheriting (ALTER TABLE ... NO INHERIT), and run a full refresh.';
 		END IF;
+		-- (a partition whose DETACH ... CONCURRENTLY was interrupted: reads
+		-- through the parent, a full refresh's, no longer see it, while
+		-- capture still queues its rows; no event trigger ran: review 14, R14-7)
+		SELECT i.inhrelid::regclass AS rel, i.inhparent::regclass AS parent INTO trig FROM pg_catalog.pg_inherits i
+		WHERE i.inhdetachpending AND i.inhparent IN (SELECT t.rel FROM segmentation._source_tree(s.source) t) LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'partition % of tracked table %.% is being detached', trig.rel, rel.nspname, rel.relname
+				USING ERRCODE = 'object_not_in_prerequisite_state', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = 'Its DETACH PARTITION ... CONCURRENTLY was interrupted: reads through the parent no longer see it, capture still does.',
+				      HINT = pg_catalog.format('Finish it with ALTER TABLE %s DETACH PARTITION %s FINALIZE (the next refresh is then full).', trig.parent, trig.rel);
+		END IF;
 		-- each as installed: its function, mode, timing, level, events,
 		-- transition tables, no WHEN, arguments or columns
 		SELECT t.rel::regclass AS rel, x.name, x.mode, g.tgenabled,

@@ -1648,6 +1648,34 @@ def restores_of_a_tree_across_schemas():
     drop_database("segmentation_ops_restored")
 
 
+def interrupted_detach_concurrently_stops_refresh():
+    """Review 14, R14-7: DETACH PARTITION ... CONCURRENTLY cancelled in its
+    second transaction leaves the partition "detach pending": no event
+    trigger ran, queries through the parent (a full refresh's) no longer see
+    it, capture still queues its rows. Refresh refuses such a tree, saying
+    how to finish the detach; FINALIZE makes the next refresh full."""
+    conn, cur, owner, admin = tree_database()
+    hold = connect(DB)
+    hold.autocommit = False
+    hc = hold.cursor()
+    hc.execute("SELECT count(*) FROM public.pev")
+    owner.execute("SET statement_timeout = '2s'")
+    err = error_of(owner, "ALTER TABLE public.pev DETACH PARTITION public.pev1 CONCURRENTLY")
+    owner.execute("RESET statement_timeout")
+    hold.rollback()
+    hold.close()
+    pending_detach = one(cur, "SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = 'public.pev1'::regclass")
+    insert_rows(owner, "public.pev1", 600)
+    err2 = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("R14-7: a partition left detach-pending stops refresh, naming it and FINALIZE",
+          err is not None and pending_detach is True and err2 is not None and "public.pev1" in err2[1]
+          and "FINALIZE" in err2[2], (err, pending_detach, err2))
+    owner.execute("ALTER TABLE public.pev DETACH PARTITION public.pev1 FINALIZE")
+    mode, same = incremental_equals_full(cur, "2024-02-03")
+    check("R14-7: finalized, the next refresh is full and equal", mode == "full" and same, (mode, same))
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -1660,7 +1688,7 @@ def main():
                  capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
                  broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen,
                  missing_capture_trigger_repaired_makes_refresh_full, dropped_partition_makes_refresh_full,
-                 restores_of_a_tree_across_schemas):
+                 restores_of_a_tree_across_schemas, interrupted_detach_concurrently_stops_refresh):
         if names and test.__name__ not in names:
             continue
         try:
