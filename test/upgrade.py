@@ -194,7 +194,7 @@ OTHERS = {
     "segmentation_partition": ("""CREATE TABLE pev (user_id bigint, ts timestamptz, event text, amount numeric) PARTITION BY RANGE (ts);
                                   CREATE TABLE pev_all PARTITION OF pev FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
                                   SELECT segmentation.track('pev_all', 'user_id', 'ts', 'event', 'amount')""",
-                               "is now a partition or child of"),
+                               "segmentation 0.2 does not capture tracked table public.pev_all: it is a partition or inheritance child of public.pev"),
     # 0.1 let its admins write sources' rows: one naming a table its writer
     # may not read must not be tracked by the update (run by a superuser)
     "segmentation_forged": ("""CREATE ROLE upgrade_hostile_admin IN ROLE segmentation_admin;
@@ -316,6 +316,20 @@ def update_others():
             check(f"{db}: the upgrade is refused, naming why, and 0.1 stays as it was",
                   error is not None and refusal in error and version == "0.1"
                   and one(cur, "SELECT count(*) FROM segmentation.sources") >= 1, error)
+            if db == "segmentation_partition":
+                # what its hint says: stop tracking it in 0.1, update, track the parent
+                try:
+                    cur.execute("""DELETE FROM segmentation.sources WHERE source = 'pev_all'::regclass;
+                                   DROP TRIGGER segmentation_capture_insert ON pev_all; DROP TRIGGER segmentation_capture_update ON pev_all;
+                                   DROP TRIGGER segmentation_capture_delete ON pev_all; DROP TRIGGER segmentation_capture_truncate ON pev_all""")
+                    cur.execute("ALTER EXTENSION segmentation UPDATE")
+                    cur.execute("SELECT segmentation.track('pev', 'user_id', 'ts', 'event', 'amount')")
+                    cur.execute("INSERT INTO pev VALUES (2, now(), 'login', 1)")
+                    followed = one(cur, "SELECT count(*) FROM segmentation.pending_events WHERE user_id = 2")
+                except Exception as e:  # noqa: BLE001
+                    followed = str(e)
+                check(f"{db}: the refusal's hint followed (untracked in 0.1), the update goes through and the parent "
+                      "is tracked", followed == 1, followed)
         else:
             cur.execute(CATALOG)
             upgraded = {r[0] for r in cur.fetchall()}
