@@ -259,6 +259,17 @@ COMMENT ON FUNCTION _source_triggers() IS 'Internal: the capture triggers every 
 CREATE TABLE _capture_installing (backend int, xact xid8);
 COMMENT ON TABLE _capture_installing IS 'Internal: the transactions installing capture triggers right now';
 
+-- The tables of each source's tree, by OID, as _install_capture_triggers
+-- last saw them: a dropped table is recognised by its OID here, not by the
+-- names of the triggers dropped with it (review 14b, R14b-1: the owner
+-- renamed them first; R14b-2: any role's temporary table with a trigger so
+-- named forced a full refresh).  Not dumped (OIDs do not survive a
+-- restore): a restore's ALTER TABLE ... ENABLE ... TRIGGER on the tree, and
+-- any later DDL on it, rebuilds it through _install_capture_triggers.
+CREATE TABLE _capture_members (source_id int NOT NULL, rel oid NOT NULL, PRIMARY KEY (source_id, rel));
+REVOKE ALL ON _capture_members FROM PUBLIC;
+COMMENT ON TABLE _capture_members IS 'Internal: the tables of each tracked tree, by OID (a dropped one makes the next refresh full)';
+
 -- The capture triggers of one source, on the tracked table and on every
 -- partition and inheritance child (present ones; future ones through the
 -- event trigger below), each enabled in its mode; those left on a table
@@ -372,6 +383,9 @@ BEGIN
 	IF repaired THEN
 		INSERT INTO segmentation.truncated (source_id) VALUES (source_id);
 	END IF;
+	DELETE FROM segmentation._capture_members m WHERE m.source_id = _install_capture_triggers.source_id;
+	INSERT INTO segmentation._capture_members (source_id, rel)
+	SELECT DISTINCT _install_capture_triggers.source_id, t.rel FROM segmentation._source_tree(src) t;
 	DELETE FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id();
 END $$;
 COMMENT ON FUNCTION _install_capture_triggers(int, oid[], boolean) IS 'Internal: puts the capture triggers of a source on every table of its tree, each in its mode (a trigger missing on a table the calling DDL did not create makes the next refresh full; not repair: not created there), and drops those on tables that left it';
@@ -635,6 +649,7 @@ BEGIN
 	IF drop_triggers AND EXISTS (SELECT FROM pg_class c WHERE c.oid = src) THEN
 		EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', src);
 	END IF;
+	DELETE FROM segmentation._capture_members m WHERE m.source_id = _untrack.source_id;
 	DELETE FROM segmentation.sources x WHERE x.id = source_id RETURNING * INTO s;
 	IF NOT FOUND THEN
 		RETURN;
@@ -707,15 +722,18 @@ BEGIN
 	-- A table of a tracked tree dropped (a partition expired: DROP TABLE,
 	-- DROP SCHEMA ... CASCADE, DROP OWNED BY) took events refresh had
 	-- counted: the next refresh is full (review 14, R14-3; which users they
-	-- were is not known any more).  Recognised by its capture triggers, gone
-	-- with it, by name: their function is not known any more either, so a
-	-- table of anyone's with a trigger so named costs a full refresh too.
-	IF to_regclass('segmentation.truncated') IS NOT NULL
-	   AND EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
-	               WHERE d.object_type = 'trigger'
-	                 AND d.address_names[pg_catalog.cardinality(d.address_names)] IN (SELECT x.name FROM segmentation._source_triggers() x)) THEN
-		INSERT INTO segmentation.truncated (source_id) VALUES (NULL);
+	-- were is not known any more).  Recognised by its OID among the trees'
+	-- members (review 14b, R14b-1, R14b-2: not by the names of the triggers
+	-- dropped with it, which its owner can rename and anyone can copy).
+	IF to_regclass('segmentation.truncated') IS NOT NULL THEN
+		INSERT INTO segmentation.truncated (source_id)
+		SELECT DISTINCT m.source_id FROM segmentation._capture_members m
+		WHERE m.rel IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
+		                WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0);
 	END IF;
+	DELETE FROM segmentation._capture_members m
+	WHERE m.rel IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
+	                WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0);
 	FOR id IN
 		SELECT s.id FROM segmentation.sources s
 		WHERE s.source::oid IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
@@ -763,6 +781,21 @@ BEGIN
 	-- own triggers)
 	IF EXISTS (SELECT FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id()) THEN
 		RETURN;
+	END IF;
+	-- A capture trigger keeps its name: refresh checks it by name, and an
+	-- owner who renamed one could drop its table unseen by name (review
+	-- 14b, R14b-1).  ALTER TRIGGER of one is refused.
+	SELECT g.tgname, g.tgrelid::regclass AS rel, coalesce(x.name, g.tgname) AS capture_name INTO att
+	FROM pg_event_trigger_ddl_commands() c JOIN pg_trigger g ON g.oid = c.objid JOIN pg_proc p ON p.oid = g.tgfoid
+	LEFT JOIN segmentation._source_triggers() x ON x.type = g.tgtype
+	WHERE c.classid = 'pg_catalog.pg_trigger'::regclass AND c.command_tag = 'ALTER TRIGGER'
+	  AND p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$'
+	LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'capture trigger % on % cannot be renamed', att.capture_name, att.rel
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = pg_catalog.format('It was renamed to %I; capture triggers keep the names segmentation gave them.', att.tgname),
+			      HINT = 'Leave its name; a segmentation_admin removes the capture of a tree with segmentation.untrack() of the tracked table.';
 	END IF;
 	-- the tables this command created (empty: no row can have missed capture)
 	SELECT coalesce(array_agg(DISTINCT c.objid), '{}') INTO created FROM pg_event_trigger_ddl_commands() c
@@ -863,7 +896,7 @@ CREATE EVENT TRIGGER segmentation_sql_drop ON sql_drop EXECUTE FUNCTION _on_sql_
 -- under the CREATE SCHEMA event: R14-5)
 CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end
 	WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER TYPE',
-	             'CREATE FOREIGN TABLE', 'CREATE SCHEMA')
+	             'CREATE FOREIGN TABLE', 'CREATE SCHEMA', 'ALTER TRIGGER')
 	EXECUTE FUNCTION _on_alter_table();
 -- ALWAYS: PostgreSQL skips an event trigger enabled ORIGIN (the default)
 -- under session_replication_role = replica, where DDL on a tree (a capture

@@ -1594,6 +1594,51 @@ def dropped_partition_makes_refresh_full():
     conn.close()
 
 
+def capture_tables_recognised_by_oid():
+    """Review 14b, R14b-1: a dropped tree table was recognised by the names
+    of its capture triggers; the owner renamed them (ALTER TRIGGER fired no
+    event trigger), then dropped the partition in the same transaction:
+    nothing flagged, incremental != full. R14b-2: any role's temporary table
+    with a trigger named like a capture trigger, dropped, forced every
+    source's next refresh full. The members of each tree are kept by OID
+    (_capture_members); a rename of a capture trigger is refused."""
+    conn, cur, owner, admin = tree_database()
+    insert_rows(owner, "public.pev2a", 1000)
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    e = error_of(owner, """BEGIN;
+        ALTER TRIGGER segmentation_capture_insert ON public.pev2a RENAME TO t1;
+        ALTER TRIGGER segmentation_capture_update ON public.pev2a RENAME TO t2;
+        ALTER TRIGGER segmentation_capture_delete ON public.pev2a RENAME TO t3;
+        ALTER TRIGGER segmentation_capture_truncate ON public.pev2a RENAME TO t4;
+        ALTER TRIGGER segmentation_capture_replica ON public.pev2a RENAME TO t5;
+        DROP TABLE public.pev2a;
+        COMMIT""")
+    owner.execute("ROLLBACK")
+    check("R14b-1: renaming a capture trigger is refused, naming it",
+          e is not None and e[0] == "55000" and "segmentation_capture_insert" in e[1] and "pev2a" in e[1], e)
+    # (dropped by name instead: the table, a member by its OID, still counts)
+    if e is not None:
+        owner.execute("""BEGIN; DROP TRIGGER segmentation_capture_insert ON public.pev2a; DROP TRIGGER segmentation_capture_update ON public.pev2a;
+            DROP TRIGGER segmentation_capture_delete ON public.pev2a; DROP TRIGGER segmentation_capture_truncate ON public.pev2a;
+            DROP TRIGGER segmentation_capture_replica ON public.pev2a; DROP TABLE public.pev2a; COMMIT""")
+    mode, same = incremental_equals_full(cur, "2024-02-03")
+    check("R14b-1: a partition dropped after its capture triggers makes the next refresh full, equal to a full recompute",
+          mode == "full" and same, (mode, same))
+    cur.execute("""DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'regress_nobody') THEN CREATE ROLE regress_nobody LOGIN; END IF; END $$""")
+    nobody = as_role("regress_nobody")
+    nobody.execute("""CREATE TEMP TABLE t (x int);
+        CREATE FUNCTION pg_temp.f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+        CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON t FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.f();
+        DROP TRIGGER segmentation_capture_insert ON t;
+        CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON t FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.f();
+        DROP TABLE t""")
+    nobody.connection.close()
+    mode, same = incremental_equals_full(cur, "2024-02-04")
+    check("R14b-2: another role's temporary table with a look-alike trigger, dropped, forces no full refresh",
+          mode == "incremental" and same, (mode, same))
+    conn.close()
+
+
 def restores_of_a_tree_across_schemas():
     """Review 14, R14-8: pg_dump orders triggers by schema, so a partition
     in a schema after the tracked table's got its triggers last; the ALTER
@@ -1688,7 +1733,7 @@ def main():
                  capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
                  broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen,
                  missing_capture_trigger_repaired_makes_refresh_full, dropped_partition_makes_refresh_full,
-                 restores_of_a_tree_across_schemas, interrupted_detach_concurrently_stops_refresh):
+                 capture_tables_recognised_by_oid, restores_of_a_tree_across_schemas, interrupted_detach_concurrently_stops_refresh):
         if names and test.__name__ not in names:
             continue
         try:
