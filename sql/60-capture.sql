@@ -151,6 +151,15 @@ BEGIN
 				      DETAIL = 'Its rows are not read by refresh, and vanish with its session.',
 				      HINT = 'Drop it, or make it stop inheriting (ALTER TABLE ... NO INHERIT), and run a full refresh.';
 		END IF;
+		-- (an unlogged member: a crash empties it unseen; review 14b, R14b-4)
+		SELECT c.oid::regclass AS rel INTO trig FROM pg_catalog.pg_class c
+		WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(s.source) t) AND c.relpersistence = 'u' LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'unlogged table % is in the tree of tracked table %.%', trig.rel, rel.nspname, rel.relname
+				USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = 'A crash empties it without firing any trigger: refresh would keep counting its lost events.',
+				      HINT = pg_catalog.format('Make it logged (ALTER TABLE %s SET LOGGED) and run a full refresh.', trig.rel);
+		END IF;
 		-- (a partition whose DETACH ... CONCURRENTLY was interrupted: reads
 		-- through the parent, a full refresh's, no longer see it, while
 		-- capture still queues its rows; no event trigger ran: review 14, R14-7)
@@ -308,7 +317,20 @@ BEGIN
 	IF FOUND THEN
 		RAISE EXCEPTION 'temporary table % cannot join the tracked tree of %', member.rel, src
 			USING ERRCODE = 'wrong_object_type', DETAIL = 'Refresh, in another session, could not read its rows.',
-			      HINT = 'Make it a permanent (or unlogged) table, or do not inherit from a tracked table.';
+			      HINT = 'Make it a permanent table, or do not inherit from a tracked table.';
+	END IF;
+	-- An unlogged table in the tree: a crash empties it and fires no
+	-- trigger, so refresh would keep counting events that are gone (review
+	-- 14b, R14b-4).  Refused: the track, the CREATE UNLOGGED TABLE ...
+	-- PARTITION OF, ATTACH or INHERIT that brings one, or ALTER TABLE ... SET
+	-- UNLOGGED of a member fails here.
+	SELECT c.oid::regclass AS rel INTO member FROM pg_class c
+	WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(src) t) AND c.relpersistence = 'u' LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unlogged table % cannot be in the tracked tree of %', member.rel, src
+			USING ERRCODE = 'wrong_object_type',
+			      DETAIL = 'A crash empties it without firing any trigger: refresh would keep counting its lost events.',
+			      HINT = format('Make it logged (ALTER TABLE %s SET LOGGED), or keep it out of the tree.', member.rel);
 	END IF;
 	INSERT INTO segmentation._capture_installing VALUES (pg_backend_pid(), pg_current_xact_id());
 	-- Nobody but the extension's owner may execute the capture function (a

@@ -1639,6 +1639,30 @@ def capture_tables_recognised_by_oid():
     conn.close()
 
 
+def unlogged_members_are_refused():
+    """Review 14b, R14b-4: a crash empties an UNLOGGED table of a tracked
+    tree and fires no trigger, so incremental refresh kept counting its
+    events. An unlogged table is refused in a tree: track, CREATE UNLOGGED
+    TABLE ... PARTITION OF, ATTACH, SET UNLOGGED, each with the SET LOGGED hint."""
+    conn, cur, owner, admin = tree_database()
+    def refused(e, table):
+        return e is not None and e[0] == "42809" and table in e[1] and "unlogged" in e[1] and "SET LOGGED" in e[2]
+    e = error_of(owner, "CREATE UNLOGGED TABLE public.pev_u PARTITION OF public.pev FOR VALUES FROM (3000) TO (4000)")
+    check("R14b-4: CREATE UNLOGGED TABLE ... PARTITION OF a tracked tree is refused, naming it, hint SET LOGGED", refused(e, "pev_u"), e)
+    e = error_of(owner, "ALTER TABLE public.pev1 SET UNLOGGED")
+    check("R14b-4: ALTER TABLE ... SET UNLOGGED of a member is refused", refused(e, "pev1"), e)
+    owner.execute("CREATE UNLOGGED TABLE public.pev_u2 (uid bigint, at timestamptz, name text, amount numeric)")
+    e = error_of(owner, "ALTER TABLE public.pev ATTACH PARTITION public.pev_u2 FOR VALUES FROM (4000) TO (5000)")
+    check("R14b-4: ATTACH of an unlogged table is refused", refused(e, "pev_u2"), e)
+    owner.execute("GRANT SELECT, TRIGGER ON public.pev_u2 TO regress_admin")
+    e = error_of(admin, "SELECT segmentation.track('public.pev_u2', 'uid', 'at', 'name', 'amount')")
+    check("R14b-4: track() of an unlogged table is refused", refused(e, "pev_u2"), e)
+    insert_rows(owner, "public.pev1", 100)
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("R14b-4: the tree is unchanged, refresh incremental and equal", mode == "incremental" and same, (mode, same))
+    conn.close()
+
+
 def restores_of_a_tree_across_schemas():
     """Review 14, R14-8: pg_dump orders triggers by schema, so a partition
     in a schema after the tracked table's got its triggers last; the ALTER
@@ -1733,7 +1757,8 @@ def main():
                  capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
                  broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen,
                  missing_capture_trigger_repaired_makes_refresh_full, dropped_partition_makes_refresh_full,
-                 capture_tables_recognised_by_oid, restores_of_a_tree_across_schemas, interrupted_detach_concurrently_stops_refresh):
+                 capture_tables_recognised_by_oid, unlogged_members_are_refused,
+                 restores_of_a_tree_across_schemas, interrupted_detach_concurrently_stops_refresh):
         if names and test.__name__ not in names:
             continue
         try:
