@@ -224,9 +224,18 @@ BEGIN
 	INTO NEW.attnums, NEW.column_types
 	FROM unnest(ARRAY[NEW.user_column, NEW.time_column, NEW.event_column, NEW.value_column]) WITH ORDINALITY o(col, k)
 	LEFT JOIN pg_attribute a ON a.attrelid = NEW.source AND a.attname = o.col AND a.attnum > 0 AND NOT a.attisdropped;
+	-- A row inserted (by track(), which flags it too, or by a restore's
+	-- COPY, or by hand): the next refresh is full.  A data-only restore
+	-- (pg_restore -a without --disable-triggers) into a tree in a schema
+	-- after segmentation's restores this row before the events, whose COPY
+	-- the capture triggers then queue on top of the restored profiles
+	-- (review 14b, R14b-3: counted twice); a full refresh counts each once.
+	IF TG_OP = 'INSERT' AND pg_catalog.to_regclass('segmentation.truncated') IS NOT NULL THEN
+		INSERT INTO segmentation.truncated (source_id) VALUES (NEW.id);
+	END IF;
 	RETURN NEW;
 END $$;
-COMMENT ON FUNCTION _sources_columns() IS 'Internal: records the numbers and types of a source''s tracked columns, from the table, whenever its row is written';
+COMMENT ON FUNCTION _sources_columns() IS 'Internal: records the numbers and types of a source''s tracked columns, from the table, whenever its row is written; a row inserted makes the next refresh full';
 CREATE TRIGGER sources_columns BEFORE INSERT OR UPDATE ON sources FOR EACH ROW EXECUTE FUNCTION _sources_columns();
 
 -- The tables whose rows a source holds: the tracked table and its

@@ -1717,6 +1717,34 @@ def restores_of_a_tree_across_schemas():
     drop_database("segmentation_ops_restored")
 
 
+def restore_in_two_steps_counts_once():
+    """Review 14b, R14b-3: pg_restore -s, then pg_restore -a without
+    --disable-triggers, with the tree in a schema sorting after segmentation:
+    sources is restored before the events, so the capture triggers queued
+    every restored row again on top of the restored profiles (counted
+    twice). A sources row written by INSERT or COPY (a restore's, or by
+    hand) makes the next refresh full."""
+    conn, cur = database(events=False)
+    cur.execute("""CREATE SCHEMA zz;
+        CREATE TABLE zz.pev (uid bigint, at timestamptz, name text, amount numeric) PARTITION BY RANGE (uid);
+        CREATE TABLE zz.pev_a PARTITION OF zz.pev FOR VALUES FROM (0) TO (1000);
+        SELECT segmentation.track('zz.pev', 'uid', 'at', 'name', 'amount')""")
+    insert_rows(cur, "zz.pev", 1)
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    conn.close()
+    dump = subprocess.run(["pg_dump", "-Fc", DB], check=True, capture_output=True).stdout
+    fresh_database("segmentation_ops_restored", extension=False)
+    r1 = subprocess.run(["pg_restore", "-s", "-d", "segmentation_ops_restored"], input=dump, capture_output=True)
+    r2 = subprocess.run(["pg_restore", "-a", "-d", "segmentation_ops_restored"], input=dump, capture_output=True)
+    rc = connect("segmentation_ops_restored")
+    rcur = rc.cursor()
+    mode, same = incremental_equals_full(rcur, "2024-02-02")
+    check("R14b-3: after pg_restore -s then -a, the next refresh is full and every event counted once",
+          mode == "full" and same, (mode, same, r1.returncode, r2.returncode, r2.stderr.decode()[-500:]))
+    rc.close()
+    drop_database("segmentation_ops_restored")
+
+
 def interrupted_detach_concurrently_stops_refresh():
     """Review 14, R14-7: DETACH PARTITION ... CONCURRENTLY cancelled in its
     second transaction leaves the partition "detach pending": no event
@@ -1758,7 +1786,8 @@ def main():
                  broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen,
                  missing_capture_trigger_repaired_makes_refresh_full, dropped_partition_makes_refresh_full,
                  capture_tables_recognised_by_oid, unlogged_members_are_refused,
-                 restores_of_a_tree_across_schemas, interrupted_detach_concurrently_stops_refresh):
+                 restores_of_a_tree_across_schemas, restore_in_two_steps_counts_once,
+                 interrupted_detach_concurrently_stops_refresh):
         if names and test.__name__ not in names:
             continue
         try:
