@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|funnels|funnels_managed|funnels_many|analyses|experiments|pipeline|rules_cost|upgrade|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|funnels|funnels_managed|funnels_many|analyses|experiments|pipeline|rules_cost|capture|upgrade|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -11,6 +11,9 @@
 #             funnels as allowed (asks for 40), full and incremental refresh (bench/funnels_many.py)
 #   pipeline: write overhead of tracking, and full vs incremental refresh of
 #             1M users / 10M events (bench/pipeline.py)
+#   capture:  the candidate capture mechanisms (issue 14): write cost of each against an
+#             untracked table, the watermark's read cost at 1M/4M/10M rows, logical decoding's
+#             cost per event (bench/capture.py; the cluster runs with wal_level = logical)
 #   analyses: retention_matrix, lifecycle, stickiness, validate_segments at 1M users (bench/analyses.py)
 #   experiments: the materialized readout at 100,000 assignments: reading it,
 #             computing it, what it adds to a refresh (bench/experiments.py)
@@ -50,6 +53,12 @@ if [ "$what" = pipeline ] || [ "$what" = all ]; then
 fi
 if [ "$what" = rules_cost ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/rules_cost.py" 10000 3
+fi
+if [ "$what" = capture ] || [ "$what" = all ]; then
+	# logical decoding needs wal_level = logical: a restart (last: the others run without it)
+	echo "wal_level = logical" >>"$PGDATA/postgresql.conf"
+	as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -l "$CLUSTER_DIR/server.log" -w restart >/dev/null
+	"$PYTHON" "$ROOT/bench/capture.py" 25 1000000,4000000,10000000
 fi
 if [ "$what" = upgrade ]; then
 	# a cluster of its own, in a PostgreSQL tree with release 0.1 installed

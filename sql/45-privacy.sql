@@ -213,7 +213,7 @@ BEGIN
 	   OR EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid)
 	   OR EXISTS (SELECT FROM pg_trigger g
 	              WHERE g.tgrelid = c.oid AND (g.tgtype & 8) <> 0
-	                AND NOT (g.tgrelid = s.source AND g.tgname = 'segmentation_capture_delete'
+	                AND NOT ((g.tgname, g.tgtype) IN (('segmentation_capture_delete', 8), ('segmentation_capture_replica', 29))
 	                         AND g.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || s.id))))
 	ORDER BY 1 LIMIT 1;
 	IF bad IS NOT NULL THEN

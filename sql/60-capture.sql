@@ -60,7 +60,7 @@ DECLARE
 	kinds text[] := ARRAY['user', 'time', 'event', 'value'];
 	state_type regtype;
 	fn regprocedure;
-	trig text;
+	trig record;
 BEGIN
 	SELECT * INTO s FROM segmentation.sources WHERE id = source_id;
 	IF NOT FOUND THEN
@@ -92,8 +92,10 @@ BEGIN
 		   OR att.type <> s.column_types[k] THEN
 			RAISE EXCEPTION '% column "%" of %.% is not the one track() recorded', kinds[k], names[k], rel.nspname, rel.relname
 				USING ERRCODE = 'datatype_mismatch', SCHEMA = rel.nspname, TABLE = rel.relname,
-				      DETAIL = 'Tracked columns keep their number, name and built-in type.',
-				      HINT = 'segmentation.sources was changed outside track(): untrack it and track the table again.';
+				      DETAIL = CASE WHEN NOT FOUND THEN pg_catalog.format('Column number %s of the table was dropped.', s.attnums[k])
+				                    WHEN att.attname IS DISTINCT FROM names[k] THEN pg_catalog.format('Column number %s is now named "%s".', s.attnums[k], att.attname)
+				                    ELSE 'Tracked columns keep their number, name and built-in type.' END,
+				      HINT = 'The table was altered where capture did not see it, or segmentation.sources was changed outside track(): untrack it and track the table again (the next refresh is full).';
 		END IF;
 		-- a user id compared by a collation of its own (case-insensitive, say)
 		-- would make 'bob' and 'BOB' one user here and two for forget_user
@@ -137,17 +139,76 @@ BEGIN
 	-- partitions and children of its own, indexes and their operator classes
 	PERFORM segmentation._check_readable(s.source, s.tracked_by, 'tracked table');
 	IF triggers THEN
+		-- on every table of the tree, each capture trigger, of this source's
+		-- function, enabled in its mode: a missing or disabled one lets
+		-- events past capture, one in another mode captures them twice
 		fn := pg_catalog.to_regprocedure(pg_catalog.format('segmentation.%I()', '_capture_' || s.id));
-		FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-			IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
-			               WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_' || trig
-			                 AND t.tgfoid = fn AND t.tgenabled IN ('O', 'A')) THEN
-				RAISE EXCEPTION 'capture trigger segmentation_capture_% on %.% is missing or disabled', trig, rel.nspname, rel.relname
-					USING ERRCODE = 'object_not_in_prerequisite_state', SCHEMA = rel.nspname, TABLE = rel.relname,
-					      DETAIL = 'Events written while it was missing were not captured.',
-					      HINT = 'Enable it again and run a full refresh, or untrack the table and track it again.';
-			END IF;
-		END LOOP;
+		-- (a temporary member: refresh, in another session, cannot read it)
+		SELECT c.oid::regclass AS rel INTO trig FROM pg_catalog.pg_class c
+		WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(s.source) t) AND c.relpersistence = 't' LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'temporary table % is in the tree of tracked table %.%', trig.rel, rel.nspname, rel.relname
+				USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = 'Its rows are not read by refresh, and vanish with its session.',
+				      HINT = 'Drop it, or make it stop inheriting (ALTER TABLE ... NO INHERIT), and run a full refresh.';
+		END IF;
+		-- (an unlogged member: a crash empties it unseen; review 14b, R14b-4)
+		SELECT c.oid::regclass AS rel INTO trig FROM pg_catalog.pg_class c
+		WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(s.source) t) AND c.relpersistence = 'u' LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'unlogged table % is in the tree of tracked table %.%', trig.rel, rel.nspname, rel.relname
+				USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = 'A crash empties it without firing any trigger: refresh would keep counting its lost events.',
+				      HINT = pg_catalog.format('Make it logged (ALTER TABLE %s SET LOGGED) and run a full refresh.', trig.rel);
+		END IF;
+		-- (a partition whose DETACH ... CONCURRENTLY was interrupted: reads
+		-- through the parent, a full refresh's, no longer see it, while
+		-- capture still queues its rows; no event trigger ran: review 14, R14-7)
+		SELECT i.inhrelid::regclass AS rel, i.inhparent::regclass AS parent INTO trig FROM pg_catalog.pg_inherits i
+		WHERE i.inhdetachpending AND i.inhparent IN (SELECT t.rel FROM segmentation._source_tree(s.source) t) LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'partition % of tracked table %.% is being detached', trig.rel, rel.nspname, rel.relname
+				USING ERRCODE = 'object_not_in_prerequisite_state', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = 'Its DETACH PARTITION ... CONCURRENTLY was interrupted: reads through the parent no longer see it, capture still does.',
+				      HINT = pg_catalog.format('Finish it with ALTER TABLE %s DETACH PARTITION %s FINALIZE (the next refresh is then full).', trig.parent, trig.rel);
+		END IF;
+		-- each as installed: its function, mode, timing, level, events,
+		-- transition tables, no WHEN, arguments or columns
+		SELECT t.rel::regclass AS rel, x.name, x.mode, g.tgenabled,
+		       g.tgfoid IS DISTINCT FROM fn AS missing,
+		       (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgattr::text, g.tgparentid)
+		         IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, 0::int2, '', 0::oid) AS redefined INTO trig
+		FROM segmentation._source_tree(s.source) t JOIN pg_catalog.pg_class c ON c.oid = t.rel
+		CROSS JOIN segmentation._source_triggers() x
+		LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = t.rel AND g.tgname = x.name
+		WHERE (NOT x.row_level OR c.relkind <> 'p')
+		  AND (g.tgfoid IS DISTINCT FROM fn OR g.tgenabled IS DISTINCT FROM x.mode
+		       OR (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgattr::text, g.tgparentid)
+		          IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, 0::int2, '', 0::oid))
+		ORDER BY t.depth, t.rel, x.name LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'capture trigger % on % is %', trig.name, trig.rel,
+				CASE WHEN trig.missing THEN 'missing' WHEN trig.redefined THEN 'not as capture installed it'
+				     WHEN trig.tgenabled = 'D' THEN 'disabled' ELSE 'enabled in another mode' END
+				USING ERRCODE = 'object_not_in_prerequisite_state', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = CASE WHEN trig.missing OR trig.tgenabled = 'D' THEN 'Events written while it was missing or disabled were not captured.'
+				                    WHEN trig.redefined THEN 'Its timing, level, events or transition tables differ: it may skip events, or capture them twice.'
+				                    ELSE 'Enabled in another mode it may capture events twice.' END,
+				      HINT = CASE WHEN trig.missing THEN pg_catalog.format('A segmentation_admin puts the capture triggers back with segmentation._install_capture(%s) (the next refresh is then full), or untrack the table and track it again.', s.id)
+				                  ELSE 'Enable it again (ALTER TABLE ... ENABLE TRIGGER: capture puts it back in its own mode) and run a full refresh, or untrack the table and track it again.' END;
+		END IF;
+		-- and no other trigger of that function in the tree (it would
+		-- capture the same events again)
+		SELECT g.tgrelid::regclass AS rel, g.tgname AS name INTO trig
+		FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid
+		WHERE g.tgfoid = fn AND g.tgrelid IN (SELECT t.rel FROM segmentation._source_tree(s.source) t)
+		  AND g.tgname NOT IN (SELECT x.name FROM segmentation._source_triggers() x WHERE NOT x.row_level OR c.relkind <> 'p')
+		LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'trigger % on % calls the capture function of %.%', trig.name, trig.rel, rel.nspname, rel.relname
+				USING ERRCODE = 'object_not_in_prerequisite_state', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = 'It captures the same events again.', HINT = 'Drop it and run a full refresh.';
+		END IF;
 	END IF;
 	RETURN s;
 END $$;
@@ -164,16 +225,211 @@ BEGIN
 	INTO NEW.attnums, NEW.column_types
 	FROM unnest(ARRAY[NEW.user_column, NEW.time_column, NEW.event_column, NEW.value_column]) WITH ORDINALITY o(col, k)
 	LEFT JOIN pg_attribute a ON a.attrelid = NEW.source AND a.attname = o.col AND a.attnum > 0 AND NOT a.attisdropped;
+	-- A row inserted (by track(), which flags it too, or by a restore's
+	-- COPY, or by hand): the next refresh is full.  A data-only restore
+	-- (pg_restore -a without --disable-triggers) into a tree in a schema
+	-- after segmentation's restores this row before the events, whose COPY
+	-- the capture triggers then queue on top of the restored profiles
+	-- (review 14b, R14b-3: counted twice); a full refresh counts each once.
+	IF TG_OP = 'INSERT' AND pg_catalog.to_regclass('segmentation.truncated') IS NOT NULL THEN
+		INSERT INTO segmentation.truncated (source_id) VALUES (NEW.id);
+	END IF;
 	RETURN NEW;
 END $$;
-COMMENT ON FUNCTION _sources_columns() IS 'Internal: records the numbers and types of a source''s tracked columns, from the table, whenever its row is written';
+COMMENT ON FUNCTION _sources_columns() IS 'Internal: records the numbers and types of a source''s tracked columns, from the table, whenever its row is written; a row inserted makes the next refresh full';
 CREATE TRIGGER sources_columns BEFORE INSERT OR UPDATE ON sources FOR EACH ROW EXECUTE FUNCTION _sources_columns();
 
--- The capture triggers of one source: inserted rows are queued for the next
+-- The tables whose rows a source holds: the tracked table and its
+-- partitions and inheritance children, at every level (depth 0: itself).
+CREATE FUNCTION _source_tree(source regclass) RETURNS TABLE (rel oid, depth int)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+WITH RECURSIVE tree(rel, depth) AS (
+	SELECT source::oid, 0
+	UNION
+	SELECT i.inhrelid, t.depth + 1 FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent = t.rel)
+SELECT rel, min(depth)::int FROM tree GROUP BY rel
+$$;
+COMMENT ON FUNCTION _source_tree(regclass) IS 'Internal: a tracked table and its partitions and inheritance children, at every level';
+
+-- The capture triggers of a source, on each table of its tree, the mode
+-- each must be enabled in (pg_trigger.tgenabled) and its definition
+-- (pg_trigger.tgtype: AFTER, its level and events; its transition tables):
+-- the statement triggers fire unless session_replication_role is replica
+-- ('O'), the row trigger only when it is ('R'), so that every write fires
+-- exactly one of them; a truncate, which no row trigger sees, fires always
+-- ('A': twice is harmless).  The row trigger is on the tables that hold rows
+-- only (row_level: never on a partitioned table, whose row triggers
+-- PostgreSQL would clone onto new partitions only if their owner could
+-- execute the function, and nobody but the extension's owner may).
+CREATE FUNCTION _source_triggers(OUT name name, OUT mode "char", OUT type int2, OUT oldtable name, OUT newtable name,
+                                 OUT row_level boolean)
+RETURNS SETOF record LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+VALUES ('segmentation_capture_insert'::name, 'O'::"char", 4::int2, NULL::name, 'new_rows'::name, false),
+       ('segmentation_capture_update', 'O', 16::int2, 'old_rows', 'new_rows', false),
+       ('segmentation_capture_delete', 'O', 8::int2, 'old_rows', NULL, false),
+       ('segmentation_capture_truncate', 'A', 32::int2, NULL, NULL, false),
+       ('segmentation_capture_replica', 'R', 29::int2, NULL, NULL, true)
+$$;
+COMMENT ON FUNCTION _source_triggers() IS 'Internal: the capture triggers every table of a tracked tree has, and the mode each is enabled in';
+
+-- Set while _install_capture_triggers runs: the ALTER TABLE it issues to
+-- enable its triggers is its own, not DDL the event trigger must look at.
+-- (A table: no other role can write it, as they could a setting.)
+CREATE TABLE _capture_installing (backend int, xact xid8);
+COMMENT ON TABLE _capture_installing IS 'Internal: the transactions installing capture triggers right now';
+
+-- The tables of each source's tree, by OID, as _install_capture_triggers
+-- last saw them: a dropped table is recognised by its OID here, not by the
+-- names of the triggers dropped with it (review 14b, R14b-1: the owner
+-- renamed them first; R14b-2: any role's temporary table with a trigger so
+-- named forced a full refresh).  Not dumped (OIDs do not survive a
+-- restore): a restore's ALTER TABLE ... ENABLE ... TRIGGER on the tree, and
+-- any later DDL on it, rebuilds it through _install_capture_triggers.
+CREATE TABLE _capture_members (source_id int NOT NULL, rel oid NOT NULL, PRIMARY KEY (source_id, rel));
+REVOKE ALL ON _capture_members FROM PUBLIC;
+COMMENT ON TABLE _capture_members IS 'Internal: the tables of each tracked tree, by OID (a dropped one makes the next refresh full)';
+
+-- The capture triggers of one source, on the tracked table and on every
+-- partition and inheritance child (present ones; future ones through the
+-- event trigger below), each enabled in its mode; those left on a table
+-- that has left the tree (detached, no longer inheriting) are dropped.  A
+-- mode the table's owner changed is put back, except a disabled trigger,
+-- which stays disabled: refresh refuses to run on it, loudly.  A trigger of
+-- that name with another function is left for refresh to refuse.  The row
+-- trigger created on a partitioned table is cloned by PostgreSQL onto its
+-- partitions, present and future, with its mode.  A trigger created on a
+-- table that is not among created (the tables the calling DDL created,
+-- empty) was missing while that table could be written (dropped by its
+-- owner, or the table made where the event trigger did not look): the next
+-- refresh is full (review 14, R14-5).  Without repair (the event trigger
+-- during a restore) no trigger is created on a table outside created.
+CREATE FUNCTION _install_capture_triggers(source_id int, created oid[] DEFAULT NULL, repair boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	src regclass;
+	fn regprocedure;
+	member record;
+	trig record;
+	current "char";
+	repaired boolean := false;
+BEGIN
+	SELECT s.source INTO src FROM segmentation.sources s WHERE s.id = source_id;
+	fn := to_regprocedure(format('segmentation.%I()', '_capture_' || source_id));
+	IF src IS NULL OR fn IS NULL OR NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = src) THEN
+		RETURN;
+	END IF;
+	-- A temporary table in the tree (an inheritance child): other sessions,
+	-- refresh among them, cannot read it, and its rows vanish with its
+	-- session.  Refused: the CREATE TEMP TABLE ... INHERITS or ALTER TABLE
+	-- ... INHERIT that brings it fails here, through the event trigger.
+	SELECT c.oid::regclass AS rel INTO member FROM pg_class c
+	WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(src) t) AND c.relpersistence = 't' LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'temporary table % cannot join the tracked tree of %', member.rel, src
+			USING ERRCODE = 'wrong_object_type', DETAIL = 'Refresh, in another session, could not read its rows.',
+			      HINT = 'Make it a permanent table, or do not inherit from a tracked table.';
+	END IF;
+	-- An unlogged table in the tree: a crash empties it and fires no
+	-- trigger, so refresh would keep counting events that are gone (review
+	-- 14b, R14b-4).  Refused: the track, the CREATE UNLOGGED TABLE ...
+	-- PARTITION OF, ATTACH or INHERIT that brings one, or ALTER TABLE ... SET
+	-- UNLOGGED of a member fails here.
+	SELECT c.oid::regclass AS rel INTO member FROM pg_class c
+	WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(src) t) AND c.relpersistence = 'u' LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unlogged table % cannot be in the tracked tree of %', member.rel, src
+			USING ERRCODE = 'wrong_object_type',
+			      DETAIL = 'A crash empties it without firing any trigger: refresh would keep counting its lost events.',
+			      HINT = format('Make it logged (ALTER TABLE %s SET LOGGED), or keep it out of the tree.', member.rel);
+	END IF;
+	INSERT INTO segmentation._capture_installing VALUES (pg_backend_pid(), pg_current_xact_id());
+	-- Nobody but the extension's owner may execute the capture function (a
+	-- role that may could declare a trigger of it without the transition
+	-- tables the function reads, and have it read a relation of its own):
+	-- grants made by installs before review 12 are revoked.
+	FOR trig IN SELECT a.grantee FROM pg_proc p, aclexplode(p.proacl) a WHERE p.oid = fn AND a.grantee <> p.proowner LOOP
+		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM %s', fn,
+			CASE WHEN trig.grantee = 0 THEN 'PUBLIC' ELSE trig.grantee::regrole::text END);
+	END LOOP;
+	-- No row trigger on a partitioned table (installs before review 12 put
+	-- one there, which PostgreSQL cloned): each table that holds rows has
+	-- its own, put there by the extension's owner, here.
+	FOR trig IN
+		SELECT g.tgrelid::regclass AS rel, g.tgname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+		WHERE g.tgfoid = fn AND g.tgparentid = 0 AND c.relkind = 'p'
+		  AND g.tgname IN (SELECT x.name FROM segmentation._source_triggers() x WHERE x.row_level)
+	LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', trig.tgname, trig.rel);
+	END LOOP;
+	FOR member IN SELECT t.rel::regclass AS rel, c.relkind FROM segmentation._source_tree(src) t JOIN pg_class c ON c.oid = t.rel
+	              ORDER BY t.depth, t.rel LOOP
+		FOR trig IN SELECT * FROM segmentation._source_triggers() x WHERE NOT x.row_level OR member.relkind <> 'p' LOOP
+			SELECT g.tgenabled INTO current FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name AND g.tgfoid = fn;
+			IF NOT FOUND THEN
+				-- (not repair: during a restore, on a table that was there
+				-- already, the dump's own CREATE TRIGGER is still to come)
+				CONTINUE WHEN NOT repair AND NOT member.rel::oid = ANY (coalesce(created, '{}'));
+				-- (a table inheriting from two tracked tables would be
+				-- captured by both: refused)
+				IF EXISTS (SELECT FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
+				           WHERE g.tgrelid = member.rel AND g.tgname = trig.name
+				             AND p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$') THEN
+					RAISE EXCEPTION 'table % cannot be in the trees of two tracked tables', member.rel
+						USING ERRCODE = 'object_not_in_prerequisite_state',
+						      DETAIL = pg_catalog.format('It is already in the tree of another tracked table; %s tracks it too.', src),
+						      HINT = 'Inherit from one tracked table only.';
+				END IF;
+				CONTINUE WHEN EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name);
+				CASE trig.name
+				WHEN 'segmentation_capture_insert' THEN
+					EXECUTE format('CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
+					                FOR EACH STATEMENT EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+				WHEN 'segmentation_capture_update' THEN
+					EXECUTE format('CREATE TRIGGER segmentation_capture_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows
+					                NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+				WHEN 'segmentation_capture_delete' THEN
+					EXECUTE format('CREATE TRIGGER segmentation_capture_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
+					                FOR EACH STATEMENT EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+				WHEN 'segmentation_capture_truncate' THEN
+					EXECUTE format('CREATE TRIGGER segmentation_capture_truncate AFTER TRUNCATE ON %s
+					                FOR EACH STATEMENT EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+				ELSE
+					EXECUTE format('CREATE TRIGGER segmentation_capture_replica AFTER INSERT OR UPDATE OR DELETE ON %s
+					                FOR EACH ROW EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+				END CASE;
+				current := 'O';
+				repaired := repaired OR NOT member.rel::oid = ANY (coalesce(created, '{}'));
+			END IF;
+			IF current <> trig.mode AND current <> 'D' THEN
+				EXECUTE format('ALTER TABLE %s ENABLE %s TRIGGER %I', member.rel,
+					CASE trig.mode WHEN 'A' THEN 'ALWAYS' WHEN 'R' THEN 'REPLICA' ELSE '' END, trig.name);
+			END IF;
+		END LOOP;
+	END LOOP;
+	FOR trig IN
+		SELECT g.tgrelid::regclass AS rel, g.tgname FROM pg_trigger g
+		WHERE g.tgfoid = fn AND g.tgparentid = 0 AND g.tgrelid NOT IN (SELECT t.rel FROM segmentation._source_tree(src) t)
+	LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', trig.tgname, trig.rel);
+	END LOOP;
+	IF repaired THEN
+		INSERT INTO segmentation.truncated (source_id) VALUES (source_id);
+	END IF;
+	DELETE FROM segmentation._capture_members m WHERE m.source_id = _install_capture_triggers.source_id;
+	INSERT INTO segmentation._capture_members (source_id, rel)
+	SELECT DISTINCT _install_capture_triggers.source_id, t.rel FROM segmentation._source_tree(src) t;
+	DELETE FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id();
+END $$;
+COMMENT ON FUNCTION _install_capture_triggers(int, oid[], boolean) IS 'Internal: puts the capture triggers of a source on every table of its tree, each in its mode (a trigger missing on a table the calling DDL did not create makes the next refresh full; not repair: not created there), and drops those on tables that left it';
+
+-- The capture function of one source: inserted rows are queued for the next
 -- refresh; users whose rows are updated or deleted are recomputed by it; a
 -- truncate makes it full.  Statement triggers with transition tables, so a
--- COPY or a multi-row INSERT costs one INSERT ... SELECT.  Called again
--- after a tracked column is renamed, it replaces the function only.
+-- COPY or a multi-row INSERT costs one INSERT ... SELECT; the row trigger,
+-- which fires only under session_replication_role = replica (where no
+-- statement trigger fires: the logical replication apply worker, restores),
+-- does the same row by row.  Called again after a tracked column is
+-- renamed, it replaces the function.
 CREATE FUNCTION _install_capture(source_id int) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET check_function_bodies = on AS $$
 DECLARE
@@ -194,14 +450,69 @@ BEGIN
 	EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
 		fn, format($f$
 		BEGIN
-			-- only on the table it was made for (never on a table of the caller's)
-			IF NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source = TG_RELID) THEN
-				RAISE EXCEPTION 'segmentation capture function %% fired on another table', TG_NAME
+			-- only for a trigger declared as _install_capture_triggers declares
+			-- it: AFTER, of its level and events, and a statement trigger with
+			-- its transition tables (the names new_rows and old_rows below
+			-- resolve to them only if declared; otherwise through pg_temp, to
+			-- a relation of the caller's).  Nobody but the extension's owner
+			-- may create a trigger of this function; this holds even if one
+			-- was created otherwise
+			IF TG_WHEN IS DISTINCT FROM 'AFTER'
+			   OR NOT ((TG_LEVEL = 'ROW' AND TG_OP IN ('INSERT', 'UPDATE', 'DELETE'))
+			           OR (TG_LEVEL = 'STATEMENT' AND TG_OP IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')))
+			   OR NOT EXISTS (
+				SELECT FROM pg_catalog.pg_trigger g
+				WHERE g.tgrelid = TG_RELID AND g.tgname = TG_NAME AND g.tgfoid = %8$L::pg_catalog.regprocedure
+				  AND g.tgtype = CASE WHEN TG_LEVEL = 'ROW' THEN 29 WHEN TG_OP = 'INSERT' THEN 4 WHEN TG_OP = 'UPDATE' THEN 16
+				                      WHEN TG_OP = 'DELETE' THEN 8 ELSE 32 END
+				  AND g.tgoldtable IS NOT DISTINCT FROM (CASE WHEN TG_LEVEL = 'STATEMENT' AND TG_OP IN ('UPDATE', 'DELETE') THEN 'old_rows' END)::pg_catalog.name
+				  AND g.tgnewtable IS NOT DISTINCT FROM (CASE WHEN TG_LEVEL = 'STATEMENT' AND TG_OP IN ('INSERT', 'UPDATE') THEN 'new_rows' END)::pg_catalog.name
+				  AND g.tgqual IS NULL AND g.tgnargs = 0 AND g.tgattr::pg_catalog.text = '') THEN
+				RAISE EXCEPTION 'segmentation capture function %% fired by a trigger not as capture installed it', TG_NAME
 					USING ERRCODE = 'insufficient_privilege';
+			END IF;
+			-- only on the table it was made for and its partitions and
+			-- children (never on a table of the caller's).  Two statements:
+			-- on the tracked table itself (every statement trigger of a write
+			-- through it) no catalog is read, so forget_user's delete, planned
+			-- under the guard (src/guard.c), plans only the extension's tables;
+			-- a partition's or child's row trigger reads pg_inherits, which
+			-- the guard lets be planned
+			IF NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source = TG_RELID) THEN
+				IF NOT EXISTS (
+					WITH RECURSIVE up(rel) AS (
+						SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = TG_RELID
+						UNION
+						SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid = u.rel)
+					SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source IN (SELECT up.rel FROM up)) THEN
+					-- no source of this number at all: a trigger left by a
+					-- schema-only restore (sources is config data) or a copy
+					-- of the schema; only the extension's owner can create a
+					-- trigger of this function, so it is no hostile one: the
+					-- application's writes go on, and no refresh has a source
+					-- to count them for (review 14, R14-6)
+					IF NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = %2$s) THEN
+						RETURN NULL;
+					END IF;
+					RAISE EXCEPTION 'segmentation capture function %% fired on another table', TG_NAME
+						USING ERRCODE = 'insufficient_privilege';
+				END IF;
 			END IF;
 			-- users forget_user() erased are skipped (their keyed hash is
 			-- computed only when some user was forgotten)
-			IF TG_OP = 'INSERT' THEN
+			IF TG_LEVEL = 'ROW' THEN
+				IF TG_OP = 'INSERT' THEN
+					INSERT INTO segmentation.pending_events (source_id, user_id, ts, event, value)
+					SELECT %2$s, NEW.%3$I, NEW.%4$I, NEW.%5$I::text, %7$s
+					WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
+					   OR NOT segmentation._is_forgotten(NEW.%3$I::pg_catalog.text);
+				ELSE
+					INSERT INTO segmentation.dirty_users (user_id)
+					SELECT DISTINCT u.id FROM (VALUES (OLD.%3$I), (CASE WHEN TG_OP = 'UPDATE' THEN NEW.%3$I ELSE OLD.%3$I END)) u(id)
+					WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
+					   OR NOT segmentation._is_forgotten(u.id::pg_catalog.text);
+				END IF;
+			ELSIF TG_OP = 'INSERT' THEN
 				INSERT INTO segmentation.pending_events (source_id, user_id, ts, event, value)
 				SELECT %2$s, n.%3$I, n.%4$I, n.%5$I::text, %6$s FROM new_rows n
 				WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
@@ -221,27 +532,18 @@ BEGIN
 			END IF;
 			RETURN NULL;
 		END
-	$f$, fn, source_id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('n', s.value_column, value_type)));
+	$f$, fn, source_id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('n', s.value_column, value_type),
+	   segmentation._value_expr('NEW', s.value_column, value_type), fn || '()'));
 	EXECUTE format('COMMENT ON FUNCTION %s() IS %L', fn, format('Internal: captures changes of %s for refresh', s.source));
 	-- (a trigger function; nobody needs to call it)
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION %s() FROM PUBLIC', fn);
-	IF EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_insert') THEN
-		RETURN;
+	IF NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_insert') THEN
+		-- the rows already there are read by the next refresh, which is full
+		INSERT INTO segmentation.truncated (source_id) VALUES (source_id);
 	END IF;
-	EXECUTE format($f$
-		CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON %2$s
-			REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
-		CREATE TRIGGER segmentation_capture_update AFTER UPDATE ON %2$s
-			REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
-		CREATE TRIGGER segmentation_capture_delete AFTER DELETE ON %2$s
-			REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
-		CREATE TRIGGER segmentation_capture_truncate AFTER TRUNCATE ON %2$s
-			FOR EACH STATEMENT EXECUTE FUNCTION %1$s();
-	$f$, fn, s.source);
-	-- the rows already there are read by the next refresh, which is full
-	INSERT INTO segmentation.truncated (source_id) VALUES (source_id);
+	PERFORM segmentation._install_capture_triggers(source_id);
 END $$;
-COMMENT ON FUNCTION _install_capture(int) IS 'Internal: creates the change-capture triggers of a tracked source (again: replaces its capture function)';
+COMMENT ON FUNCTION _install_capture(int) IS 'Internal: creates the change-capture function of a tracked source and its triggers on every table of its tree (again: replaces the function)';
 
 -- The union of all tracked sources as (source_id, user_id, ts, event,
 -- value, extra), each source re-validated first, and the OIDs it checked:
@@ -406,17 +708,30 @@ CREATE FUNCTION _untrack(source_id int, drop_triggers boolean) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s segmentation.sources;
-	trig text;
+	trig record;
+	src regclass;
 BEGIN
+	-- the tree locked first (LOCK recurses into partitions and children):
+	-- a partition being created waits, or is done and listed below
+	SELECT x.source INTO src FROM segmentation.sources x WHERE x.id = source_id;
+	IF drop_triggers AND EXISTS (SELECT FROM pg_class c WHERE c.oid = src) THEN
+		EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', src);
+	END IF;
+	DELETE FROM segmentation._capture_members m WHERE m.source_id = _untrack.source_id;
 	DELETE FROM segmentation.sources x WHERE x.id = source_id RETURNING * INTO s;
 	IF NOT FOUND THEN
 		RETURN;
 	END IF;
-	IF drop_triggers AND EXISTS (SELECT FROM pg_class c WHERE c.oid = s.source) THEN
-		FOREACH trig IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-			EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'segmentation_capture_' || trig, s.source);
-		END LOOP;
-	END IF;
+	-- its triggers, wherever they are (on the tree's tables; a partition's
+	-- clone goes with its parent's trigger); those of a dropped table are
+	-- gone with it
+	FOR trig IN
+		SELECT g.tgname, g.tgrelid::regclass AS rel FROM pg_trigger g
+		WHERE g.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || source_id)) AND g.tgparentid = 0
+		  AND (drop_triggers OR g.tgrelid <> s.source)
+	LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', trig.tgname, trig.rel);
+	END LOOP;
 	EXECUTE format('DROP FUNCTION IF EXISTS segmentation.%I()', '_capture_' || source_id);
 	IF to_regclass('segmentation.pending_events') IS NOT NULL THEN
 		DELETE FROM segmentation.pending_events p WHERE p.source_id = _untrack.source_id;
@@ -443,16 +758,50 @@ COMMENT ON FUNCTION untrack(regclass) IS 'Stop tracking an events table: its cap
 -- DDL on tracked tables (event triggers)
 -- ===================================================================
 
--- A tracked table that is dropped is untracked.  SECURITY DEFINER (whoever
--- drops the table may not write sources); it reads only the catalog.
+-- A tracked table that is dropped is untracked.  A tracked column dropped
+-- by another command than ALTER TABLE (DROP COLLATION, DROP TYPE ...
+-- CASCADE: review 14, R14-1) is refused, as ALTER TABLE ... DROP COLUMN is:
+-- the capture function reads it, so every write would fail.  Only that
+-- command fails.  SECURITY DEFINER (whoever drops the table may not write
+-- sources); it reads only the catalog.
 CREATE FUNCTION _on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	id int;
+	col record;
 BEGIN
 	IF to_regclass('segmentation.sources') IS NULL THEN
 		RETURN;	-- the extension itself is being dropped
 	END IF;
+	SELECT s.source, d.objsubid, k.name INTO col
+	FROM pg_event_trigger_dropped_objects() d
+	JOIN segmentation.sources s ON s.source::oid = d.objid
+	CROSS JOIN LATERAL unnest(s.attnums, ARRAY[s.user_column, s.time_column, s.event_column, s.value_column]) k(attnum, name)
+	WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid > 0 AND d.objsubid = k.attnum
+	  AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() t
+	                  WHERE t.classid = 'pg_catalog.pg_class'::regclass AND t.objid = d.objid AND t.objsubid = 0)
+	LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'column "%" of % is tracked by segmentation', col.name, col.source
+			USING ERRCODE = 'dependent_objects_still_exist',
+			      DETAIL = 'Dropping it would break capture of the application''s writes.',
+			      HINT = format('Call segmentation.untrack(%L) first, then track the table again.', col.source::text);
+	END IF;
+	-- A table of a tracked tree dropped (a partition expired: DROP TABLE,
+	-- DROP SCHEMA ... CASCADE, DROP OWNED BY) took events refresh had
+	-- counted: the next refresh is full (review 14, R14-3; which users they
+	-- were is not known any more).  Recognised by its OID among the trees'
+	-- members (review 14b, R14b-1, R14b-2: not by the names of the triggers
+	-- dropped with it, which its owner can rename and anyone can copy).
+	IF to_regclass('segmentation.truncated') IS NOT NULL THEN
+		INSERT INTO segmentation.truncated (source_id)
+		SELECT DISTINCT m.source_id FROM segmentation._capture_members m
+		WHERE m.rel IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
+		                WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0);
+	END IF;
+	DELETE FROM segmentation._capture_members m
+	WHERE m.rel IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
+	                WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0);
 	FOR id IN
 		SELECT s.id FROM segmentation.sources s
 		WHERE s.source::oid IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
@@ -461,15 +810,26 @@ BEGIN
 		PERFORM segmentation._untrack(id, false);
 	END LOOP;
 END $$;
-COMMENT ON FUNCTION _on_sql_drop() IS 'Internal (event trigger): untracks a tracked table that is dropped';
+COMMENT ON FUNCTION _on_sql_drop() IS 'Internal (event trigger): untracks a tracked table that is dropped; a dropped partition or child makes the next refresh full; refuses dropping a tracked column by another command than ALTER TABLE';
 
--- ALTER TABLE on a tracked table: a renamed tracked column is followed
+-- DDL on a tracked tree (ALTER TABLE, CREATE TABLE ... PARTITION OF or
+-- INHERITS, and the other commands that can rename a table's column or
+-- create a table: ALTER VIEW, ALTER MATERIALIZED VIEW, ALTER FOREIGN TABLE
+-- and ALTER TYPE ... RENAME ATTRIBUTE accept a table; CREATE SCHEMA runs
+-- CREATE TABLE as a sub-command): a renamed tracked column is followed
 -- (sources and the capture function take the new name); a dropped or
 -- retyped one is refused, so the application's writes never break and
 -- capture never reads a column of another type.  The column is recognised
 -- by its number.  Runs as the extension's owner and resolves nothing the
 -- table's owner controls: names are only quoted into the capture function,
 -- whose types are the built-in ones recorded.
+--
+-- It acts on, and can fail, only a command that touched a tracked tree:
+-- one of the tables it names or creates is in the tree, or is a parent of
+-- the tracked table (review 14, R14-1: a source broken by its owner, a
+-- column dropped by DROP COLLATION ... CASCADE or SELECT revoked, made every
+-- CREATE TABLE in the database fail, for every role).  A source broken
+-- otherwise is refresh's to refuse (_check_source), loudly.
 CREATE FUNCTION _on_alter_table() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -477,14 +837,44 @@ DECLARE
 	att record;
 	names name[];
 	renamed boolean;
+	touched boolean;
+	altered boolean;
+	created oid[];
+	fn regprocedure;
 BEGIN
 	IF to_regclass('segmentation.sources') IS NULL THEN
 		RETURN;
 	END IF;
-	-- Every source whose capture is in place, not only the tables the
-	-- command names: ALTER TABLE on an inheritance parent recurses into its
-	-- children without naming them.  (A row of sources without its capture
-	-- triggers, written by hand, blocks nobody's DDL.)
+	-- (the ALTER TABLE that _install_capture_triggers issues to enable its
+	-- own triggers)
+	IF EXISTS (SELECT FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id()) THEN
+		RETURN;
+	END IF;
+	-- A capture trigger keeps its name: refresh checks it by name, and an
+	-- owner who renamed one could drop its table unseen by name (review
+	-- 14b, R14b-1).  ALTER TRIGGER of one is refused.
+	SELECT g.tgname, g.tgrelid::regclass AS rel, coalesce(x.name, g.tgname) AS capture_name INTO att
+	FROM pg_event_trigger_ddl_commands() c JOIN pg_trigger g ON g.oid = c.objid JOIN pg_proc p ON p.oid = g.tgfoid
+	LEFT JOIN segmentation._source_triggers() x ON x.type = g.tgtype
+	WHERE c.classid = 'pg_catalog.pg_trigger'::regclass AND c.command_tag = 'ALTER TRIGGER'
+	  AND p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$'
+	LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'capture trigger % on % cannot be renamed', att.capture_name, att.rel
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = pg_catalog.format('It was renamed to %I; capture triggers keep the names segmentation gave them.', att.tgname),
+			      HINT = 'Leave its name; a segmentation_admin removes the capture of a tree with segmentation.untrack() of the tracked table.';
+	END IF;
+	-- the tables this command created (empty: no row can have missed capture)
+	SELECT coalesce(array_agg(DISTINCT c.objid), '{}') INTO created FROM pg_event_trigger_ddl_commands() c
+	WHERE c.classid = 'pg_catalog.pg_class'::regclass AND c.command_tag IN ('CREATE TABLE', 'CREATE FOREIGN TABLE')
+	  AND c.object_type IN ('table', 'foreign table');
+	-- The sources whose capture is in place and whose tree the command
+	-- touched: a table it names or creates is in the tree, or is a parent
+	-- of the tracked table (ALTER TABLE on an inheritance parent recurses
+	-- into its children without naming them), or still has the source's
+	-- triggers (it has just left the tree).  (A row of sources without its
+	-- capture triggers, written by hand, blocks nobody's DDL.)
 	FOR s IN
 		SELECT * FROM segmentation.sources x
 		WHERE EXISTS (SELECT FROM pg_trigger t
@@ -493,18 +883,25 @@ BEGIN
 		ORDER BY x.id
 	LOOP
 		CONTINUE WHEN s.attnums IS NULL OR s.column_types IS NULL;
-		-- a command on the table, its partitions or children, or its parents
-		-- (triggers disabled and enabled again, partitions attached or
-		-- detached, inheritance changed) may have let rows past capture: the
-		-- next refresh is full
-		IF EXISTS (
-			WITH RECURSIVE down(oid) AS (
-				SELECT s.source::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN down d ON i.inhparent = d.oid),
-			up(oid) AS (
-				SELECT s.source::oid UNION SELECT i.inhparent FROM pg_inherits i JOIN up u ON i.inhrelid = u.oid)
-			SELECT FROM pg_event_trigger_ddl_commands() c
-			WHERE c.classid = 'pg_catalog.pg_class'::regclass
-			  AND (c.objid IN (SELECT oid FROM down) OR c.objid IN (SELECT oid FROM up))) THEN
+		fn := to_regprocedure(format('segmentation.%I()', '_capture_' || s.id));
+		-- An ALTER (of any kind) of the table, its partitions or children, or
+		-- its parents (triggers disabled and enabled again, partitions
+		-- attached or detached, inheritance changed, columns renamed) may have
+		-- let rows past capture: the next refresh is full.  A table created
+		-- as a new partition or child is empty: its triggers are put on it, no
+		-- more.  Either way the tree's capture triggers are put back in place
+		-- (on new members, in their modes) and dropped from tables that left it.
+		WITH RECURSIVE down(oid) AS (
+			SELECT s.source::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN down d ON i.inhparent = d.oid),
+		up(oid) AS (
+			SELECT s.source::oid UNION SELECT i.inhparent FROM pg_inherits i JOIN up u ON i.inhrelid = u.oid)
+		SELECT count(*) > 0, coalesce(bool_or(NOT c.objid = ANY (created)), false) INTO touched, altered
+		FROM pg_event_trigger_ddl_commands() c
+		WHERE c.classid = 'pg_catalog.pg_class'::regclass
+		  AND (c.objid IN (SELECT oid FROM down) OR c.objid IN (SELECT oid FROM up)
+		       OR EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.objid AND g.tgfoid = fn));
+		CONTINUE WHEN NOT touched;
+		IF altered THEN
 			INSERT INTO segmentation.truncated (source_id) VALUES (s.id);
 		END IF;
 		names := ARRAY[s.user_column, s.time_column, s.event_column, s.value_column];
@@ -524,22 +921,58 @@ BEGIN
 				renamed := true;
 			END IF;
 		END LOOP;
+		-- (only once the tracked table itself has all five: pg_restore
+		-- creates the triggers it dumped one by one, by name, and enables
+		-- some with an ALTER TABLE that fires this; the tracked table's
+		-- last one, segmentation_capture_update, is created without one)
+		IF (SELECT count(*) FROM pg_trigger g
+		    WHERE g.tgrelid = s.source AND g.tgfoid = fn AND g.tgname IN (SELECT x.name FROM segmentation._source_triggers() x))
+		   = (SELECT count(*) FROM segmentation._source_triggers() x, pg_class c
+		      WHERE c.oid = s.source AND (NOT x.row_level OR c.relkind <> 'p')) THEN
+			-- During a restore (pg_dump's scripts set check_function_bodies
+			-- off), nothing is created on a table that was there: the dump
+			-- creates the triggers itself, by schema and name, so a partition
+			-- in a schema after the tracked table's gets them after the
+			-- tracked table's ALTERs fire this (review 14, R14-8).  A session
+			-- that sets it off otherwise leaves a table it attached without
+			-- triggers: refresh refuses it, naming the missing trigger.
+			PERFORM segmentation._install_capture_triggers(s.id, created,
+				current_setting('check_function_bodies') <> 'off');
+		END IF;
 		IF renamed THEN
-			-- (as the extension's owner, a superuser: the row keeps its tracked_by)
+			-- (as the extension's owner, a superuser: the row keeps its
+			-- tracked_by); rows written since the column was renamed were
+			-- captured by the old names, perhaps from another column, if a
+			-- rename went unseen: the next refresh is full (review 14, R14-2)
 			UPDATE segmentation.sources x SET user_column = names[1], time_column = names[2], event_column = names[3],
 				value_column = names[4]
 			WHERE x.id = s.id;
+			INSERT INTO segmentation.truncated (source_id) VALUES (s.id);
 			PERFORM segmentation._install_capture(s.id);
 		END IF;
 	END LOOP;
 END $$;
-COMMENT ON FUNCTION _on_alter_table() IS 'Internal (event trigger): follows a renamed tracked column, refuses dropping or retyping one';
+COMMENT ON FUNCTION _on_alter_table() IS 'Internal (event trigger): on DDL that touches a tracked tree, follows a renamed tracked column, refuses dropping or retyping one, puts capture triggers on new partitions and children';
 
 CREATE EVENT TRIGGER segmentation_sql_drop ON sql_drop EXECUTE FUNCTION _on_sql_drop();
-CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+-- (every command that can rename a table's column, or create a table:
+-- PostgreSQL's renameatt accepts a table whatever the statement's object
+-- type, so ALTER VIEW, ALTER MATERIALIZED VIEW and ALTER FOREIGN TABLE ...
+-- RENAME COLUMN and ALTER TYPE ... RENAME ATTRIBUTE rename a table's column
+-- under their own tags: review 14, R14-2; CREATE SCHEMA ... CREATE TABLE
+-- creates tables as sub-commands, listed by pg_event_trigger_ddl_commands
+-- under the CREATE SCHEMA event: R14-5)
+CREATE EVENT TRIGGER segmentation_alter_table ON ddl_command_end
+	WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER TYPE',
+	             'CREATE FOREIGN TABLE', 'CREATE SCHEMA', 'ALTER TRIGGER')
 	EXECUTE FUNCTION _on_alter_table();
-COMMENT ON EVENT TRIGGER segmentation_sql_drop IS 'Untracks a tracked table that is dropped';
-COMMENT ON EVENT TRIGGER segmentation_alter_table IS 'Follows a renamed tracked column; refuses dropping or retyping one';
+-- ALWAYS: PostgreSQL skips an event trigger enabled ORIGIN (the default)
+-- under session_replication_role = replica, where DDL on a tree (a capture
+-- trigger disabled, a partition detached) would go unseen (review 14, R14-4)
+ALTER EVENT TRIGGER segmentation_sql_drop ENABLE ALWAYS;
+ALTER EVENT TRIGGER segmentation_alter_table ENABLE ALWAYS;
+COMMENT ON EVENT TRIGGER segmentation_sql_drop IS 'Untracks a tracked table that is dropped; a dropped partition or child makes the next refresh full; refuses dropping a tracked column';
+COMMENT ON EVENT TRIGGER segmentation_alter_table IS 'Follows a renamed tracked column; refuses dropping or retyping one; puts capture triggers on new partitions and children';
 
 -- A feature's condition, checked against one tracked source for the role
 -- that defined it: what refresh runs on that table's rows (the checker's

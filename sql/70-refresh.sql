@@ -503,6 +503,11 @@ BEGIN
 		PERFORM segmentation._materialize_funnels();
 		-- the experiment readout, from the new history and events
 		PERFORM segmentation._materialize_experiments(NULL);
+		-- (the trees' members by OID, which a restore does not carry: a
+		-- table dropped from a tree later makes the next refresh full)
+		INSERT INTO segmentation._capture_members (source_id, rel)
+		SELECT s.id, t.rel FROM segmentation.sources s, segmentation._source_tree(s.source) t
+		ON CONFLICT DO NOTHING;
 
 		INSERT INTO segmentation.refresh_runs (id, started_at, finished_at, mode, as_of, events_read, users_changed, transitions)
 		VALUES (run, started, clock_timestamp(), run_mode, as_of, n_events, n_users, n_moves);

@@ -205,9 +205,28 @@ BEGIN
 	         WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$' LOOP
 		EXECUTE format('DROP FUNCTION %s', r.fn);
 	END LOOP;
-	FOR r IN SELECT s.id FROM segmentation.sources s ORDER BY s.id LOOP
-		PERFORM segmentation._install_capture(r.id);
-		PERFORM segmentation._check_source(r.id, true);
+	-- each source as 0.2 captures it, or an error that says what to do
+	-- before updating again (review 14, R14-9: a partition 0.1 tracked made
+	-- the update fail with "is now a partition", for one that always was)
+	FOR r IN SELECT s.id, s.source FROM segmentation.sources s ORDER BY s.id LOOP
+		IF EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.source) THEN
+			SELECT pg_catalog.string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno) INTO failure
+			FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.source;
+			RAISE EXCEPTION 'segmentation 0.2 does not capture tracked table %: it is a partition or inheritance child of %', r.source, failure
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				      DETAIL = 'Rows written through the parent fire no trigger of the child: 0.1 missed them, and 0.2 tracks the parent instead, with every partition and child.',
+				      HINT = pg_catalog.format('The update changed nothing. In 0.1, stop tracking it (as a superuser: DELETE FROM segmentation.sources WHERE source = %L::regclass, and DROP TRIGGER segmentation_capture_insert, _update, _delete and _truncate ON %s), update, then track %s; or detach it from its parent first.',
+				                               r.source::text, r.source, failure);
+		END IF;
+		BEGIN
+			PERFORM segmentation._install_capture(r.id);
+			PERFORM segmentation._check_source(r.id, true);
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;
+			RAISE EXCEPTION 'segmentation 0.2 cannot capture tracked table %: %', r.source, failure
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				      HINT = 'The update changed nothing. Put right what the message says, or stop tracking the table in 0.1 (as a superuser: delete its row of segmentation.sources and drop its segmentation_capture_* triggers), then update again.';
+		END;
 	END LOOP;
 
 	-- what 0.2 makes at run time is not part of the extension (pg_dump

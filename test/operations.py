@@ -22,6 +22,7 @@ public.pwned: no row written by a superuser may ever appear there.
 
 Uses the libpq environment (PGHOST, PGPORT, PGUSER).
 """
+import io
 import subprocess
 import sys
 import threading
@@ -925,6 +926,277 @@ def long_user_id_is_rejected():
     conn.close()
 
 
+# ---------------------------------------------------------------------------
+# Capture of every write path (issue 14): partitions and inheritance children
+# written directly, new ones created after track, session_replication_role =
+# replica, COPY, via the parent (counted once), updates and deletes straight
+# into a child, and concurrent writers: each committed event exactly once.
+
+TREE = """
+CREATE TABLE public.pev (uid bigint, at timestamptz, name text, amount numeric) PARTITION BY RANGE (uid);
+CREATE TABLE public.pev1 PARTITION OF public.pev FOR VALUES FROM (0) TO (1000);
+CREATE TABLE public.pev2 PARTITION OF public.pev FOR VALUES FROM (1000) TO (2000) PARTITION BY RANGE (uid);
+CREATE TABLE public.pev2a PARTITION OF public.pev2 FOR VALUES FROM (1000) TO (2000);
+CREATE TABLE public.iev (uid bigint, at timestamptz, name text, amount numeric);
+CREATE TABLE public.iev_child (extra int) INHERITS (public.iev);
+ALTER TABLE public.pev OWNER TO regress_owner; ALTER TABLE public.pev1 OWNER TO regress_owner;
+ALTER TABLE public.pev2 OWNER TO regress_owner; ALTER TABLE public.pev2a OWNER TO regress_owner;
+ALTER TABLE public.iev OWNER TO regress_owner; ALTER TABLE public.iev_child OWNER TO regress_owner;
+GRANT SELECT, TRIGGER ON public.pev, public.iev TO regress_admin;
+"""
+
+
+def pending(cur):
+    cur.execute("SELECT user_id, count(*) FROM segmentation.pending_events GROUP BY 1 ORDER BY 1")
+    return dict(cur.fetchall())
+
+
+def incremental_equals_full(cur, as_of):
+    """(incremental refresh's mode, whether its state equals a full recompute's)"""
+    run = one(cur, "SELECT segmentation.refresh(as_of => %s)", (as_of,))
+    mode = one(cur, "SELECT mode FROM segmentation.refresh_runs WHERE id = %s", (run,))
+    inc = one(cur, STATE)
+    cur.execute("SELECT segmentation.refresh(full => true, as_of => %s)", (as_of,))
+    full = one(cur, STATE)
+    return mode, inc == full
+
+
+def capture_every_write_path():
+    conn, cur = database(events=False)
+    cur.execute(TREE)
+    admin = as_role("regress_admin")
+    owner = as_role("regress_owner")
+    admin.execute("SELECT segmentation.track('public.pev', 'uid', 'at', 'name', 'amount')")
+    admin.execute("SELECT segmentation.track('public.iev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("""SELECT count(*) FILTER (WHERE tgenabled = 'O'), count(*) FILTER (WHERE tgenabled = 'A'),
+                          count(*) FILTER (WHERE tgenabled = 'R') FROM pg_trigger WHERE tgname LIKE 'segmentation_capture%%'""")
+    # 6 tables: 3 statement triggers (O), a truncate one (A) each, and a row one (R) on the 4 that hold rows
+    counts = cur.fetchone()
+    check("track: capture triggers on every partition and child, in their modes", counts == (18, 6, 4), counts)
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+
+    # every write path, as the owner (the application) and as a superuser in replica role
+    owner.execute("""INSERT INTO public.pev VALUES (1, '2024-01-01', 'buy', 1), (1500, '2024-01-01', 'buy', 2);
+                     INSERT INTO public.pev1 VALUES (2, '2024-01-01', 'buy', 3);
+                     INSERT INTO public.pev2 VALUES (1501, '2024-01-01', 'buy', 4);
+                     INSERT INTO public.pev2a VALUES (1502, '2024-01-01', 'buy', 5);
+                     INSERT INTO public.iev VALUES (5000, '2024-01-01', 'buy', 6);
+                     INSERT INTO public.iev_child VALUES (5001, '2024-01-01', 'buy', 7, 42);""")
+    owner.copy_expert("COPY public.pev1 (uid, at, name, amount) FROM STDIN", io.StringIO("3\t2024-01-02\tview\t\\N\n4\t2024-01-02\tview\t\\N\n"))
+    owner.copy_expert("COPY public.pev (uid, at, name, amount) FROM STDIN", io.StringIO("5\t2024-01-02\tview\t\\N\n1503\t2024-01-02\tview\t\\N\n"))
+    # created after track: a partition and an inheritance child
+    owner.execute("""CREATE TABLE public.pev3 PARTITION OF public.pev FOR VALUES FROM (2000) TO (3000);
+                     CREATE TABLE public.iev_child2 () INHERITS (public.iev);
+                     INSERT INTO public.pev3 VALUES (2000, '2024-01-01', 'buy', 8);
+                     INSERT INTO public.iev_child2 VALUES (5002, '2024-01-01', 'buy', 9)""")
+    cur.execute("SET session_replication_role = replica")
+    cur.execute("""INSERT INTO public.pev VALUES (6, '2024-01-03', 'buy', 10), (1504, '2024-01-03', 'buy', 11);
+                   INSERT INTO public.pev1 VALUES (7, '2024-01-03', 'buy', 12);
+                   INSERT INTO public.iev_child VALUES (5003, '2024-01-03', 'buy', 13, 1);
+                   INSERT INTO public.pev3 VALUES (2001, '2024-01-03', 'buy', 14)""")
+    cur.copy_expert("COPY public.pev2a (uid, at, name, amount) FROM STDIN", io.StringIO("1505\t2024-01-03\tview\t\\N\n"))
+    cur.execute("RESET session_replication_role")
+    got = pending(cur)
+    expected = {u: 1 for u in (1, 1500, 2, 1501, 1502, 5000, 5001, 3, 4, 5, 1503, 2000, 5002, 6, 1504, 7, 5003, 2001, 1505)}
+    check("capture: every event queued exactly once (via the parent, straight into partitions, sub-partitions and children, "
+          "COPY, new partitions and children, replica role)", got == expected,
+          {u: (got.get(u), expected.get(u)) for u in set(got) | set(expected) if got.get(u) != expected.get(u)})
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("capture: a partition created after track keeps refresh incremental; incremental equals full",
+          mode == "incremental" and same, (mode, same))
+
+    # updates and deletes straight into a child, in both roles: the users are recomputed
+    owner.execute("""UPDATE public.pev1 SET amount = 100 WHERE uid = 2;
+                     DELETE FROM public.iev_child WHERE uid = 5001;
+                     DELETE FROM public.pev2a WHERE uid = 1502""")
+    cur.execute("SET session_replication_role = replica")
+    cur.execute("UPDATE public.pev3 SET amount = 200 WHERE uid = 2000; DELETE FROM public.iev_child2 WHERE uid = 5002")
+    cur.execute("RESET session_replication_role")
+    cur.execute("SELECT array_agg(DISTINCT user_id ORDER BY user_id) FROM segmentation.dirty_users")
+    dirty = cur.fetchone()[0]
+    mode, same = incremental_equals_full(cur, "2024-02-03")
+    check("capture: updates and deletes straight into partitions and children, in both roles, recompute their users",
+          dirty == [2, 1502, 2000, 5001, 5002] and mode == "incremental" and same
+          and one(cur, "SELECT count(*) FROM segmentation.profiles WHERE user_id IN (5001, 5002, 1502)") == 0, (dirty, mode, same))
+    # a truncate of a partition, in replica role: the next refresh is full
+    cur.execute("SET session_replication_role = replica; TRUNCATE public.pev3; RESET session_replication_role")
+    mode, same = incremental_equals_full(cur, "2024-02-04")
+    check("capture: a partition truncated in replica role makes the next refresh full", mode == "full" and same, (mode, same))
+
+    # the owner's ALTER TABLE ... ENABLE TRIGGER ALL (as pg_restore --disable-triggers ends)
+    # would capture twice: the modes are put back
+    owner.execute("ALTER TABLE public.pev1 DISABLE TRIGGER ALL")
+    owner.execute("ALTER TABLE public.pev1 ENABLE TRIGGER ALL")
+    owner.execute("INSERT INTO public.pev1 VALUES (8, '2024-01-04', 'buy', 1)")
+    check("capture: ENABLE TRIGGER ALL on a partition: modes put back, counted once",
+          pending(cur).get(8) == 1 and one(cur, """SELECT string_agg(tgenabled::text, '' ORDER BY tgname) FROM pg_trigger
+                                                   WHERE tgrelid = 'public.pev1'::regclass AND tgname LIKE 'segmentation%%'""") == "OORAO")
+    mode, same = incremental_equals_full(cur, "2024-02-05")
+    check("capture: after it the next refresh is full, and equal", mode == "full" and same, (mode, same))
+    owner.execute("ALTER TABLE public.pev1 DISABLE TRIGGER segmentation_capture_replica")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-05')")
+    check("capture: a capture trigger the owner disabled on a partition stops refresh, naming it",
+          err is not None and "segmentation_capture_replica on public.pev1 is disabled" in err[1], err)
+    owner.execute("ALTER TABLE public.pev1 ENABLE TRIGGER segmentation_capture_replica")
+    check("capture: enabled again, in its own mode, refresh runs",
+          error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-05')") is None
+          and one(cur, "SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'public.pev1'::regclass AND tgname = 'segmentation_capture_replica'") == "R")
+    # a partition detached, a child that stops inheriting: its writes go on, uncaptured, their triggers gone
+    owner.execute("ALTER TABLE public.pev DETACH PARTITION public.pev3; ALTER TABLE public.iev_child2 NO INHERIT public.iev")
+    # (CONCURRENTLY: two transactions; a sub-partitioned partition)
+    owner.execute("ALTER TABLE public.pev DETACH PARTITION public.pev2 CONCURRENTLY")
+    errs = [error_of(owner, "INSERT INTO public.pev3 VALUES (2002, '2024-01-05', 'buy', 1)"),
+            error_of(owner, "INSERT INTO public.iev_child2 VALUES (5004, '2024-01-05', 'buy', 1)"),
+            error_of(owner, "INSERT INTO public.pev2 VALUES (1506, '2024-01-05', 'buy', 1)")]
+    check("capture: detached partitions (CONCURRENTLY too, with a sub-partition) and an uninherited child are written "
+          "as before, and not captured",
+          errs == [None, None, None] and not {2002, 5004, 1506} & set(pending(cur))
+          and one(cur, """SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'segmentation%%' AND tgrelid IN
+                          ('public.pev3'::regclass, 'public.iev_child2'::regclass, 'public.pev2'::regclass, 'public.pev2a'::regclass)""") == 0,
+          errs)
+    mode, same = incremental_equals_full(cur, "2024-02-06")
+    check("capture: after the detach the next refresh is full, and equal", mode == "full" and same, (mode, same))
+    # untrack drops the triggers of every table of the tree
+    admin.execute("SELECT segmentation.untrack('public.iev')")
+    check("untrack: the capture triggers of the children go too",
+          one(cur, """SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'segmentation%%'
+                      AND tgrelid IN ('public.iev'::regclass, 'public.iev_child'::regclass)""") == 0)
+    conn.close()
+
+
+def concurrent_writers_exactly_once():
+    """Writers into the parent, the partitions and an inheritance child, some
+    in replica role, some in subtransactions, some rolled back, while
+    refreshes run one after the other: every committed event is read by
+    exactly one refresh, and the state equals a full recompute."""
+    conn, cur = database(events=False)
+    cur.execute(TREE)
+    cur.execute("GRANT INSERT ON public.pev, public.pev1, public.pev2, public.pev2a, public.iev, public.iev_child TO PUBLIC")
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('public.pev', 'uid', 'at', 'name', 'amount')")
+    admin.execute("SELECT segmentation.track('public.iev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    first = one(cur, "SELECT max(id) FROM segmentation.refresh_runs")
+    targets = ["public.pev", "public.pev1", "public.pev2", "public.pev2a", "public.iev", "public.iev_child"]
+    committed = [0] * 4
+    stop = threading.Event()
+
+    def writer(k):
+        c = connect(DB)
+        w = c.cursor()
+        if k == 3:
+            w.execute("SET session_replication_role = replica")
+        i = 0
+        while not stop.is_set() or i < 40:
+            t = targets[(i + k) % len(targets)]
+            uid = (i * 7 + k) % 1000 + (1000 if t.startswith("public.pev2") else 0) + (5000 if t.startswith("public.iev") else 0)
+            rows = 1 + i % 3
+            values = ", ".join(f"({uid}, '2024-01-01'::timestamptz + {i} * interval '1 minute', 'buy', {k})" for _ in range(rows))
+            if i % 5 == 0:      # in a subtransaction
+                w.execute(f"BEGIN; SAVEPOINT s; INSERT INTO {t} (uid, at, name, amount) VALUES {values}; RELEASE s; COMMIT")
+                committed[k] += rows
+            elif i % 7 == 0:    # rolled back
+                w.execute(f"BEGIN; INSERT INTO {t} (uid, at, name, amount) VALUES {values}; ROLLBACK")
+            else:
+                w.execute(f"INSERT INTO {t} (uid, at, name, amount) VALUES {values}")
+                committed[k] += rows
+            i += 1
+        c.close()
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    refreshes = 0
+    deadline = time.time() + 8
+    while time.time() < deadline:
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+        refreshes += 1
+    stop.set()
+    for t in threads:
+        t.join()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    read = one(cur, "SELECT sum(events_read) FROM segmentation.refresh_runs WHERE id > %s AND mode = 'incremental' AND error IS NULL", (first,))
+    modes = one(cur, "SELECT array_agg(DISTINCT mode) FROM segmentation.refresh_runs WHERE id > %s", (first,))
+    mode, same = incremental_equals_full(cur, "2024-02-01")
+    check(f"concurrent writers: {sum(committed):,} committed events read exactly once by {refreshes + 1} incremental refreshes, "
+          "state equal to a full recompute", read == sum(committed) and modes == ["incremental"] and same,
+          (read, sum(committed), modes, same))
+    conn.close()
+
+
+def forget_user_in_a_tree():
+    """forget_user(delete_events) plans its delete under the guard (only the
+    checked table, the extension's own and pg_inherits): on a tracked
+    partitioned tree and an inheritance tree, the rows of every partition and
+    child go, in both roles (in replica role the capture function is fired by
+    the row trigger of each partition and child, and checks the tree in
+    pg_inherits), nothing of the user is queued; the guard still refuses any
+    other catalog."""
+    conn, cur = database(events=False)
+    cur.execute(TREE)
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('public.pev', 'uid', 'at', 'name', 'amount')")
+    admin.execute("SELECT segmentation.track('public.iev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("""INSERT INTO public.pev VALUES (1, '2024-01-01', 'buy', 1), (1500, '2024-01-01', 'buy', 2), (2, '2024-01-01', 'buy', 3);
+                   INSERT INTO public.iev_child VALUES (1, '2024-01-01', 'buy', 4, 1), (1500, '2024-01-01', 'buy', 5, 1);
+                   INSERT INTO public.iev VALUES (1, '2024-01-01', 'buy', 6), (2, '2024-01-01', 'buy', 7);
+                   SELECT segmentation.refresh(as_of => '2024-02-01')""")
+    results = [error_of(cur, "SELECT segmentation.forget_user('1', true)")]
+    cur.execute("SET session_replication_role = replica")
+    results.append(error_of(cur, "SELECT segmentation.forget_user('1500', true)"))
+    cur.execute("RESET session_replication_role")
+    left = one(cur, """SELECT array_agg(uid ORDER BY uid) FROM (SELECT uid FROM public.pev UNION ALL SELECT uid FROM public.iev) t""")
+    queued = one(cur, """SELECT count(*) FROM (SELECT user_id FROM segmentation.pending_events UNION ALL
+                         SELECT user_id FROM segmentation.dirty_users) q WHERE user_id IN (1, 1500)""")
+    check("forget_user(delete_events) on a partitioned tree and an inheritance tree, in both roles: every partition's "
+          "and child's rows go, nothing of the user is queued",
+          results == [None, None] and left == [2, 2] and queued == 0, (results, left, queued))
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("forget_user in a tree: the next refresh is incremental and equals a full one", mode == "incremental" and same, (mode, same))
+    check("the guard: pg_inherits is the one catalog it lets be planned",
+          "is not one that was checked" in (error_of(cur, """SELECT segmentation._execute_guarded(
+              'SELECT FROM pg_catalog.pg_class WHERE relname = $1', ARRAY['public.pev'::regclass::oid], 'x')""") or [""])[1]
+          and error_of(cur, """SELECT segmentation._execute_guarded(
+              'SELECT FROM pg_catalog.pg_inherits WHERE inhrelid::text = $1', ARRAY['public.pev'::regclass::oid], 'x')""") is None)
+    conn.close()
+
+
+def tree_survives_dump_and_restore():
+    """pg_restore recreates the capture triggers of a partitioned tree and of
+    inheritance children one by one (enabling some with ALTER TABLE, which
+    fires the event trigger): it must not find them already there, and the
+    restored capture must count every path once."""
+    conn, cur = database(events=False)
+    cur.execute(TREE)
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('public.pev', 'uid', 'at', 'name', 'amount')")
+    admin.execute("SELECT segmentation.track('public.iev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("""INSERT INTO public.pev VALUES (1, '2024-01-01', 'buy', 1), (1500, '2024-01-01', 'buy', 2);
+                   INSERT INTO public.iev_child VALUES (5001, '2024-01-01', 'buy', 7, 42);
+                   SELECT segmentation.refresh(as_of => '2024-02-01')""")
+    modes = """SELECT string_agg(format('%s.%s=%s', tgrelid::regclass, tgname, tgenabled), ',' ORDER BY tgrelid::regclass::text, tgname)
+               FROM pg_trigger WHERE tgname LIKE 'segmentation%%'"""
+    before = one(cur, modes)
+    conn.close()
+    dump = subprocess.run(["pg_dump", "-Fc", DB], check=True, capture_output=True).stdout
+    fresh_database("segmentation_ops_restored", extension=False)
+    r = subprocess.run(["pg_restore", "--exit-on-error", "-d", "segmentation_ops_restored"], input=dump, capture_output=True)
+    check("restore: pg_dump | pg_restore of a tracked partitioned tree and inheritance children succeeds",
+          r.returncode == 0, r.stderr.decode()[-2000:])
+    rc = connect("segmentation_ops_restored")
+    rcur = rc.cursor()
+    after = one(rcur, modes)
+    check("restore: the same capture triggers, in the same modes", before == after, (before, after))
+    rcur.execute("""INSERT INTO public.pev1 VALUES (2, '2024-01-02', 'buy', 3);
+                    INSERT INTO public.pev VALUES (1501, '2024-01-02', 'buy', 4);
+                    INSERT INTO public.iev_child VALUES (5002, '2024-01-02', 'buy', 5, 1);
+                    SET session_replication_role = replica;
+                    INSERT INTO public.pev2a VALUES (1502, '2024-01-02', 'buy', 6);
+                    RESET session_replication_role""")
+    check("restore: every path captured once", pending(rcur) == {2: 1, 1501: 1, 5002: 1, 1502: 1}, pending(rcur))
+    rc.close()
+    drop_database("segmentation_ops_restored")
+
+
 def huge_values_are_rejected():
     """Eighth review: 171,000 events of 9.99e23 for one user, each accepted
     (under the 1e24 a value may reach), summed past the 128-bit fixed point of
@@ -947,6 +1219,141 @@ def huge_values_are_rejected():
           errs == [None, None] and rejected == [("value is out of range (1e15 or more)", 171000)]
           and one(cur, "SELECT segmentation.value_sum(behavior) FROM segmentation.profiles WHERE user_id = 2") == 9.99e14,
           (errs, rejected))
+    conn.close()
+
+
+def capture_function_is_nobody_elses():
+    """Review 12, R12-1: the capture function (SECURITY DEFINER, the
+    extension owner's) was granted to the owners of the tree, so an owner in
+    any segmentation role could re-create the insert trigger on their table
+    without its transition table; the function's "FROM new_rows" then read
+    the owner's TEMP VIEW new_rows, whose function ran as superuser. Now
+    nobody is granted the function (rows triggers are put on each leaf by the
+    extension's owner, never cloned), grants of earlier installs are revoked,
+    and the function refuses to run for a trigger not declared as capture
+    declares it."""
+    conn, cur = database()
+    cur.execute("GRANT segmentation_reader TO regress_owner")
+    try:
+        owner = as_role("regress_owner")
+        evil = """CREATE FUNCTION public.evil() RETURNS bigint LANGUAGE plpgsql AS $$
+                  BEGIN """ + PWN_BODY + """ RETURN 1; END $$;
+                  CREATE TEMP VIEW new_rows AS SELECT public.evil() AS uid, now() AS at, 'x'::text AS name, 1::numeric AS amount;
+                  CREATE TEMP VIEW old_rows AS SELECT * FROM new_rows"""
+        owner.execute(evil)
+        grantees = """SELECT count(*) FROM pg_proc p, aclexplode(p.proacl) a
+                      WHERE p.proname LIKE '\\_capture\\_%%' AND a.grantee <> p.proowner"""
+        check("capture: nobody but the extension's owner may execute the capture function",
+              one(cur, grantees) == 0, one(cur, "SELECT array_agg(proacl::text) FROM pg_proc WHERE proname LIKE '\\_capture\\_%%'"))
+        owner.execute("DROP TRIGGER segmentation_capture_insert ON public.ev")
+        err = error_of(owner, """CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON public.ev
+                                 FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture_1()""")
+        error_of(owner, "INSERT INTO public.ev (uid, at, name, amount) VALUES (900, '2024-01-01', 'buy', 1)")
+        check("R12-1: the owner (a segmentation_reader) cannot re-create a capture trigger without its transition table",
+              err is not None and err[0] == "42501" and superuser_pwned(cur) == 0, (err, superuser_pwned(cur)))
+        # the function itself refuses such a trigger (one a superuser created by mistake, or of an older install)
+        cur.execute("""DROP TRIGGER IF EXISTS segmentation_capture_insert ON public.ev;
+                       CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON public.ev
+                       FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture_1()""")
+        err = error_of(owner, "INSERT INTO public.ev (uid, at, name, amount) VALUES (901, '2024-01-01', 'buy', 1)")
+        check("R12-1: fired by a statement trigger declared without its transition table, the capture function refuses "
+              "(never reads the owner's TEMP VIEW new_rows)", err is not None and superuser_pwned(cur) == 0, (err, superuser_pwned(cur)))
+        for sql in ["""CREATE TRIGGER segmentation_capture_delete BEFORE DELETE ON public.ev
+                       FOR EACH ROW EXECUTE FUNCTION segmentation._capture_1()""",
+                    """CREATE TRIGGER segmentation_capture_delete AFTER DELETE ON public.ev REFERENCING OLD TABLE AS old_rows
+                       FOR EACH ROW EXECUTE FUNCTION segmentation._capture_1()"""]:
+            cur.execute("DROP TRIGGER segmentation_capture_delete ON public.ev; " + sql)
+            cur.execute("ALTER TABLE public.ev ENABLE ALWAYS TRIGGER segmentation_capture_delete")
+            err = error_of(owner, "DELETE FROM public.ev WHERE uid = 3")
+            check("R12-1: fired with another timing or level than installed, the capture function refuses",
+                  err is not None and superuser_pwned(cur) == 0, (sql, err))
+        # an earlier install's grant is revoked by the next install
+        cur.execute("""DROP TRIGGER segmentation_capture_insert ON public.ev; DROP TRIGGER segmentation_capture_delete ON public.ev;
+                       GRANT EXECUTE ON FUNCTION segmentation._capture_1() TO regress_owner;
+                       SELECT segmentation._install_capture_triggers(1)""")
+        check("R12-1: grants of an earlier install are revoked when capture is installed again", one(cur, grantees) == 0)
+    finally:
+        cur.execute("REVOKE segmentation_reader FROM regress_owner")
+    conn.close()
+
+
+def capture_triggers_exactly_as_installed():
+    """Review 12, R12-3: refresh and forget_user accepted a capture trigger
+    by name, function and enabled mode: one re-created BEFORE DELETE FOR EACH
+    ROW skipped every delete (forget_user returned 0 and left the rows), one
+    on other events queued twice or never. The timing, level, events and
+    transition tables are compared too. (A superuser re-creates them: the
+    owner may no longer name the function, see above.)"""
+    conn, cur = database()
+    variants = [("segmentation_capture_delete", "BEFORE DELETE ON public.ev FOR EACH ROW", "O"),
+                ("segmentation_capture_truncate", "AFTER INSERT ON public.ev FOR EACH ROW", "A"),
+                ("segmentation_capture_insert", "AFTER TRUNCATE ON public.ev", "O"),
+                ("segmentation_capture_replica", "BEFORE INSERT OR UPDATE OR DELETE ON public.ev FOR EACH ROW", "R"),
+                ("segmentation_capture_update", "AFTER UPDATE ON public.ev FOR EACH STATEMENT", "O")]
+    for name, definition, mode in variants:
+        cur.execute("BEGIN")
+        cur.execute(f"""DROP TRIGGER {name} ON public.ev;
+                        CREATE TRIGGER {name} {definition} EXECUTE FUNCTION segmentation._capture_1()""")
+        if mode != "O":
+            cur.execute(f"ALTER TABLE public.ev ENABLE {'ALWAYS' if mode == 'A' else 'REPLICA'} TRIGGER {name}")
+        err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-01')")
+        cur.execute("ROLLBACK")
+        check(f"R12-3: refresh refuses {name} re-created as {definition.split(' ON ')[0]}",
+              err is not None and name in err[1] and "not as capture installed it" in err[1], err)
+    cur.execute("""DROP TRIGGER segmentation_capture_delete ON public.ev;
+                   CREATE TRIGGER segmentation_capture_delete BEFORE DELETE ON public.ev FOR EACH ROW
+                   EXECUTE FUNCTION segmentation._capture_1()""")
+    cur.execute("GRANT DELETE ON public.ev TO regress_admin")
+    admin = as_role("regress_admin")
+    err = error_of(admin, "SELECT segmentation.forget_user('7', delete_events => true)")
+    check("R12-3: forget_user(delete_events) refuses a table whose delete capture trigger is BEFORE ROW, instead of "
+          "reporting 0 rows deleted", err is not None and "segmentation_capture_delete" in err[1]
+          and one(cur, "SELECT count(*) FROM public.ev WHERE uid = 7") == 1, err)
+    conn.close()
+
+
+def tree_members_temporary_or_shared():
+    """Review 12, R12-4: a TEMP table inheriting from a tracked table was
+    captured (incremental and full refresh then disagree, and its rows vanish
+    with the session); R12-6: a table inheriting from two tracked tables got
+    the first source's triggers only; R12-5: untrack raced a new partition."""
+    conn, cur = database()
+    owner = as_role("regress_owner")
+    err = error_of(owner, "CREATE TEMP TABLE tchild () INHERITS (public.ev)")
+    check("R12-4: a temporary table cannot join a tracked tree", err is not None and "temporary" in err[1], err)
+    owner.execute("CREATE TEMP TABLE tchild2 (uid bigint, at timestamptz, name text, amount numeric, tenant text)")
+    err = error_of(owner, "ALTER TABLE tchild2 INHERIT public.ev")
+    check("R12-4: nor through ALTER TABLE ... INHERIT", err is not None and "temporary" in err[1], err)
+    # made a child with the event trigger out of the way: refresh refuses it, loudly
+    cur.execute("""ALTER EVENT TRIGGER segmentation_alter_table DISABLE;
+                   CREATE TEMP TABLE tchild3 () INHERITS (public.ev);
+                   ALTER EVENT TRIGGER segmentation_alter_table ENABLE ALWAYS""")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-01')")
+    check("R12-4: refresh refuses a temporary member of a tree, naming it", err is not None and "tchild3" in err[1], err)
+    cur.execute("DROP TABLE tchild3")
+    # a table inheriting from two tracked tables
+    cur.execute("""CREATE TABLE public.ev_b (uid bigint, at timestamptz, name text, amount numeric, tenant text);
+                   ALTER TABLE public.ev_b OWNER TO regress_owner;
+                   SELECT segmentation.track('public.ev_b', 'uid', 'at', 'name', 'amount')""")
+    err = error_of(owner, "CREATE TABLE public.both_ () INHERITS (public.ev, public.ev_b)")
+    check("R12-6: a table cannot join two tracked trees", err is not None and "two tracked" in err[1], err)
+    # R12-5: untrack while a partition is being created, uncommitted
+    cur.execute("""CREATE TABLE public.pt (uid bigint, at timestamptz, name text, amount numeric) PARTITION BY RANGE (uid);
+                   ALTER TABLE public.pt OWNER TO regress_owner;
+                   SELECT segmentation.track('public.pt', 'uid', 'at', 'name', 'amount')""")
+    oc = connect(DB, user="regress_owner")
+    o = oc.cursor()
+    o.execute("BEGIN; CREATE TABLE public.pt1 PARTITION OF public.pt FOR VALUES FROM (0) TO (10)")
+    result = []
+    t = threading.Thread(target=lambda: result.append(error_of(as_role("regress_admin"), "SELECT segmentation.untrack('public.pt')")))
+    t.start()
+    time.sleep(1.5)
+    o.execute("COMMIT")
+    t.join()
+    check("R12-5: untrack waits for a partition being created, and drops its triggers too",
+          result == [None] and one(cur, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'segmentation%%' AND tgrelid = 'public.pt1'::regclass") == 0,
+          result)
+    oc.close()
     conn.close()
 
 
@@ -979,13 +1386,408 @@ def tracked_child_of_a_parent():
     conn.close()
 
 
+def broken_source_blocks_no_other_ddl():
+    """Review 14, R14-1: the event trigger checked every source on every
+    CREATE or ALTER TABLE in the database, so a source its owner broke (a
+    tracked column dropped by DROP COLLATION ... CASCADE, SELECT revoked from
+    the tracker) made everybody's CREATE TABLE fail. It now acts on, and
+    fails, only DDL that touches a tracked tree; a tracked column dropped by
+    another command is refused like ALTER TABLE ... DROP COLUMN; a source
+    broken where the event trigger did not look is refused by refresh."""
+    conn, cur = database()
+    owner = as_role("regress_owner")
+    admin = as_role("regress_admin")
+    owner.execute("""CREATE COLLATION public.mycoll (provider = libc, locale = 'C');
+                     CREATE TABLE public.ev2 (uid bigint, at timestamptz, name text COLLATE public.mycoll, amount numeric);
+                     GRANT SELECT, TRIGGER ON public.ev2 TO regress_admin""")
+    admin.execute("SELECT segmentation.track('public.ev2', 'uid', 'at', 'name', 'amount')")
+    err = error_of(owner, "DROP COLLATION public.mycoll CASCADE")
+    check("R14-1: a tracked column dropped by DROP COLLATION ... CASCADE is refused, naming it",
+          err is not None and err[1] == 'column "name" of public.ev2 is tracked by segmentation' and "untrack" in err[2]
+          and one(cur, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.ev2'::regclass AND attname = 'name'") == 1, err)
+    # broken where the event trigger does not look (it disabled: a superuser's doing), and SELECT revoked
+    cur.execute("ALTER EVENT TRIGGER segmentation_sql_drop DISABLE")
+    owner.execute("DROP COLLATION IF EXISTS public.mycoll CASCADE")
+    cur.execute("ALTER EVENT TRIGGER segmentation_sql_drop ENABLE ALWAYS")
+    owner.execute("REVOKE SELECT ON public.ev FROM regress_admin")
+    other = as_role("regress_reader")
+    errs = {"superuser CREATE TABLE": error_of(cur, "CREATE TABLE public.unrelated (x int)"),
+            "superuser ALTER TABLE": error_of(cur, "ALTER TABLE public.unrelated ADD COLUMN y int"),
+            "superuser CREATE TEMP TABLE": error_of(cur, "CREATE TEMP TABLE t (x int)"),
+            "another role's CREATE TABLE": error_of(other, "CREATE TABLE public.others (x int)"),
+            "another role's ALTER TABLE (RENAME COLUMN)": error_of(other, "ALTER TABLE public.others RENAME COLUMN x TO y"),
+            "another role's CREATE TEMP TABLE": error_of(other, "CREATE TEMP TABLE t2 (x int)")}
+    other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    errs["CREATE TABLE in REPEATABLE READ"] = error_of(other, "CREATE TABLE public.others_rr (x int)")
+    other.execute("ROLLBACK")
+    check("R14-1: while a source is broken, others' DDL works (superuser, another role, temporary tables, "
+          "REPEATABLE READ)", all(e is None for e in errs.values()), {k: v for k, v in errs.items() if v})
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("R14-1: refresh refuses the broken source, naming it",
+          err is not None and ("public.ev2" in err[1] or "public.ev " in err[1] or err[1].endswith("public.ev")), err)
+    cur.execute("SELECT segmentation.untrack('public.ev2')")
+    owner.execute("GRANT SELECT ON public.ev TO regress_admin")
+    check("R14-1: untracked and granted again, refresh runs",
+          error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')") is None)
+    conn.close()
+
+
+def tree_database():
+    """database() without ev, the partitioned tree pev tracked by regress_admin and refreshed:
+    (conn, superuser cursor, owner cursor, admin cursor)."""
+    conn, cur = database(events=False)
+    cur.execute(TREE)
+    admin = as_role("regress_admin")
+    owner = as_role("regress_owner")
+    admin.execute("SELECT segmentation.track('public.pev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("""INSERT INTO public.pev SELECT g, '2024-01-01'::timestamptz + g * interval '1 minute', 'buy', 1
+                   FROM generate_series(1, 1990, 10) g""")
+    cur.execute("SELECT segmentation.refresh(full => true, as_of => '2024-02-01')")
+    return conn, cur, owner, admin
+
+
+def insert_rows(cur, table, first_uid, n=100):
+    cur.execute(f"""INSERT INTO {table} SELECT {first_uid} + g % 10, '2024-01-10'::timestamptz + g * interval '1 minute', 'buy', 1
+                    FROM generate_series(1, {n}) g""")
+
+
+def replica_role_ddl_is_seen():
+    """Review 14, R14-4: the event triggers were enabled ORIGIN, which
+    PostgreSQL skips under session_replication_role = replica: an owner
+    allowed to set it disabled a capture trigger around writes, made the
+    replica trigger ALWAYS (counted twice) or detached a partition, all
+    unseen. They are enabled ALWAYS now."""
+    conn, cur, owner, admin = tree_database()
+    cur.execute("GRANT SET ON PARAMETER session_replication_role TO regress_owner")
+    try:
+        check("R14-4: the extension's event triggers are enabled ALWAYS",
+              one(cur, "SELECT string_agg(evtenabled::text, '' ORDER BY evtname) FROM pg_event_trigger WHERE evtname LIKE 'segmentation%%'") == "AA")
+        # (a) the insert trigger disabled in replica role around 100 inserts in origin role
+        owner.execute("""SET session_replication_role = replica;
+                         ALTER TABLE public.pev1 DISABLE TRIGGER segmentation_capture_insert;
+                         SET session_replication_role = origin""")
+        insert_rows(owner, "public.pev1", 700)
+        owner.execute("""SET session_replication_role = replica;
+                         ALTER TABLE public.pev1 ENABLE TRIGGER segmentation_capture_insert;
+                         RESET session_replication_role""")
+        mode, same = incremental_equals_full(cur, "2024-02-02")
+        check("R14-4 (a): a capture trigger disabled and enabled in replica role makes the next refresh full",
+              mode == "full" and same, (mode, same))
+        # (a2) the replica row trigger made ALWAYS in replica role: put back at once
+        owner.execute("""SET session_replication_role = replica;
+                         ALTER TABLE public.pev1 ENABLE ALWAYS TRIGGER segmentation_capture_replica;
+                         SET session_replication_role = origin""")
+        insert_rows(owner, "public.pev1", 800)
+        owner.execute("""SET session_replication_role = replica;
+                         ALTER TABLE public.pev1 ENABLE REPLICA TRIGGER segmentation_capture_replica;
+                         RESET session_replication_role""")
+        queued = one(cur, "SELECT count(*) FROM segmentation.pending_events WHERE user_id BETWEEN 800 AND 809")
+        mode, same = incremental_equals_full(cur, "2024-02-03")
+        check("R14-4 (a2): the replica trigger made ALWAYS in replica role is put back: 100 inserts queued once",
+              queued == 100 and same, (queued, mode, same))
+        # (b) a detach in replica role
+        owner.execute("""SET session_replication_role = replica;
+                         ALTER TABLE public.pev DETACH PARTITION public.pev1;
+                         RESET session_replication_role""")
+        err = error_of(owner, "INSERT INTO public.pev1 VALUES (1, '2024-01-20', 'x', 1)")
+        left = one(cur, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.pev1'::regclass AND tgname LIKE 'segmentation%%'")
+        mode, same = incremental_equals_full(cur, "2024-02-04")
+        check("R14-4 (b): a detach in replica role makes the next refresh full; the detached table loses its triggers "
+              "and is written as before", mode == "full" and same and err is None and left == 0, (mode, same, err, left))
+    finally:
+        cur.execute("REVOKE SET ON PARAMETER session_replication_role FROM regress_owner")
+    conn.close()
+
+
+def renames_by_every_command_are_seen():
+    """Review 14, R14-2: ALTER VIEW / ALTER MATERIALIZED VIEW / ALTER FOREIGN
+    TABLE ... RENAME COLUMN and ALTER TYPE ... RENAME ATTRIBUTE rename a
+    plain table's column under another command tag, which the event trigger
+    did not watch: capture kept the old names (the application's inserts
+    failed, or, with two columns swapped, read the wrong one), and the next
+    CREATE TABLE followed the renames by number without a full refresh."""
+    conn, cur, owner, admin = tree_database()
+    owner.execute("ALTER TABLE public.pev ADD COLUMN note text")
+    cur.execute("SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")
+    # the tracked event column and another text column swapped
+    owner.execute("""ALTER VIEW public.pev RENAME COLUMN name TO tmp;
+                     ALTER MATERIALIZED VIEW public.pev RENAME COLUMN note TO name;
+                     ALTER FOREIGN TABLE public.pev RENAME COLUMN tmp TO note""")
+    owner.execute("""INSERT INTO public.pev (uid, at, note, name, amount)
+                     SELECT 100 + g % 10, '2024-01-10'::timestamptz + g * interval '1 minute', 'view', 'not-an-event', 1
+                     FROM generate_series(1, 100) g""")
+    queued = one(cur, "SELECT string_agg(DISTINCT event, ',') FROM segmentation.pending_events WHERE user_id BETWEEN 100 AND 109")
+    owner.execute("CREATE TABLE public.pev3 PARTITION OF public.pev FOR VALUES FROM (2000) TO (3000)")
+    mode, same = incremental_equals_full(cur, "2024-02-03")
+    check("R14-2: columns swapped by ALTER VIEW / MATERIALIZED VIEW / FOREIGN TABLE ... RENAME COLUMN are followed: "
+          "the tracked column's events queued, the next refresh full and equal",
+          queued == "view" and one(cur, "SELECT event_column FROM segmentation.sources") == "note" and mode == "full" and same,
+          (queued, mode, same))
+    # ALTER TYPE ... RENAME ATTRIBUTE works on a table too (one without children: it does not recurse)
+    cur.execute("""CREATE TABLE public.sev (uid bigint, at timestamptz, name text, amount numeric);
+                   ALTER TABLE public.sev OWNER TO regress_owner;
+                   SELECT segmentation.track('public.sev', 'uid', 'at', 'name', 'amount')""")
+    owner.execute("ALTER TYPE public.sev RENAME ATTRIBUTE amount TO revenue")
+    err = error_of(owner, "INSERT INTO public.sev VALUES (5000, '2024-01-10', 'buy', 3)")
+    check("R14-2: a column renamed by ALTER TYPE ... RENAME ATTRIBUTE is followed, writes go on",
+          err is None and one(cur, "SELECT value_column FROM segmentation.sources WHERE source = 'public.sev'::regclass") == "revenue"
+          and pending(cur).get(5000) == 1, err)
+    # renamed where the event trigger did not look: refresh refuses, saying what the column is called now
+    cur.execute("ALTER EVENT TRIGGER segmentation_alter_table DISABLE")
+    owner.execute("ALTER TABLE public.sev RENAME COLUMN revenue TO amount2")
+    cur.execute("ALTER EVENT TRIGGER segmentation_alter_table ENABLE ALWAYS")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-04')")
+    check("R14-2: a rename unseen by the event trigger stops refresh, naming the source and the column",
+          err is not None and "public.sev" in err[1] and "revenue" in err[1], err)
+    conn.close()
+
+
+def missing_capture_trigger_repaired_makes_refresh_full():
+    """Review 14, R14-5: the owner dropped a capture trigger on a partition
+    and wrote rows (not captured); the next CREATE TABLE ... PARTITION OF
+    put the trigger back without a full refresh. And CREATE SCHEMA ...
+    CREATE TABLE ... PARTITION OF (tag CREATE SCHEMA) made a partition the
+    event trigger did not see. A trigger re-created on a table the DDL did
+    not create now makes the next refresh full; CREATE SCHEMA's
+    sub-commands are seen."""
+    conn, cur, owner, admin = tree_database()
+    owner.execute("DROP TRIGGER segmentation_capture_insert ON public.pev1")
+    insert_rows(owner, "public.pev1", 700)
+    owner.execute("CREATE TABLE public.pev3 PARTITION OF public.pev FOR VALUES FROM (2000) TO (3000)")
+    back = one(cur, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.pev1'::regclass AND tgname = 'segmentation_capture_insert'")
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("R14-5 (a): a capture trigger dropped by the owner and put back by a later CREATE TABLE ... PARTITION OF "
+          "makes the next refresh full", back == 1 and mode == "full" and same, (back, mode, same))
+    cur.execute("GRANT CREATE ON DATABASE segmentation_ops TO regress_owner")
+    owner.execute("CREATE SCHEMA s5 CREATE TABLE p5 PARTITION OF public.pev FOR VALUES FROM (3000) TO (4000)")
+    insert_rows(owner, "s5.p5", 3000)
+    queued = sum(n for u, n in pending(cur).items() if 3000 <= u < 3010)
+    mode, same = incremental_equals_full(cur, "2024-02-03")
+    check("R14-5 (b): a partition made by CREATE SCHEMA ... CREATE TABLE gets its triggers: 100 inserts queued, "
+          "refresh stays incremental and equal", queued == 100 and mode == "incremental" and same, (queued, mode, same))
+    owner.execute("DROP TRIGGER segmentation_capture_replica ON public.pev2a")
+    admin.execute("SELECT segmentation._install_capture(1)")
+    mode, same = incremental_equals_full(cur, "2024-02-04")
+    check("R14-5: _install_capture repairing a tree makes the next refresh full", mode == "full" and same, (mode, same))
+    conn.close()
+
+
+def dropped_partition_makes_refresh_full():
+    """Review 14, R14-3: DROP TABLE of a partition (expiring old events)
+    flagged nothing, so incremental refresh kept counting the dropped
+    events. A table of a tracked tree dropped (DROP TABLE, DROP SCHEMA ...
+    CASCADE) makes the next refresh full."""
+    conn, cur, owner, admin = tree_database()
+    owner.execute("DROP TABLE public.pev2a")
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("R14-3: a dropped partition makes the next refresh full, equal to a full recompute", mode == "full" and same, (mode, same))
+    cur.execute("GRANT CREATE ON DATABASE segmentation_ops TO regress_owner")
+    owner.execute("CREATE SCHEMA s3 CREATE TABLE p3 PARTITION OF public.pev FOR VALUES FROM (3000) TO (4000)")
+    insert_rows(owner, "s3.p3", 3000)
+    mode, same = incremental_equals_full(cur, "2024-02-03")
+    owner.execute("DROP SCHEMA s3 CASCADE")
+    mode, same = incremental_equals_full(cur, "2024-02-04")
+    check("R14-3: so does one dropped with its schema", mode == "full" and same, (mode, same))
+    owner.execute("CREATE TABLE public.unrelated (x int); DROP TABLE public.unrelated")
+    mode, same = incremental_equals_full(cur, "2024-02-05")
+    check("R14-3: an unrelated table dropped does not", mode == "incremental" and same, (mode, same))
+    conn.close()
+
+
+def capture_tables_recognised_by_oid():
+    """Review 14b, R14b-1: a dropped tree table was recognised by the names
+    of its capture triggers; the owner renamed them (ALTER TRIGGER fired no
+    event trigger), then dropped the partition in the same transaction:
+    nothing flagged, incremental != full. R14b-2: any role's temporary table
+    with a trigger named like a capture trigger, dropped, forced every
+    source's next refresh full. The members of each tree are kept by OID
+    (_capture_members); a rename of a capture trigger is refused."""
+    conn, cur, owner, admin = tree_database()
+    insert_rows(owner, "public.pev2a", 1000)
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    e = error_of(owner, """BEGIN;
+        ALTER TRIGGER segmentation_capture_insert ON public.pev2a RENAME TO t1;
+        ALTER TRIGGER segmentation_capture_update ON public.pev2a RENAME TO t2;
+        ALTER TRIGGER segmentation_capture_delete ON public.pev2a RENAME TO t3;
+        ALTER TRIGGER segmentation_capture_truncate ON public.pev2a RENAME TO t4;
+        ALTER TRIGGER segmentation_capture_replica ON public.pev2a RENAME TO t5;
+        DROP TABLE public.pev2a;
+        COMMIT""")
+    owner.execute("ROLLBACK")
+    check("R14b-1: renaming a capture trigger is refused, naming it",
+          e is not None and e[0] == "55000" and "segmentation_capture_insert" in e[1] and "pev2a" in e[1], e)
+    # (dropped by name instead: the table, a member by its OID, still counts)
+    if e is not None:
+        owner.execute("""BEGIN; DROP TRIGGER segmentation_capture_insert ON public.pev2a; DROP TRIGGER segmentation_capture_update ON public.pev2a;
+            DROP TRIGGER segmentation_capture_delete ON public.pev2a; DROP TRIGGER segmentation_capture_truncate ON public.pev2a;
+            DROP TRIGGER segmentation_capture_replica ON public.pev2a; DROP TABLE public.pev2a; COMMIT""")
+    mode, same = incremental_equals_full(cur, "2024-02-03")
+    check("R14b-1: a partition dropped after its capture triggers makes the next refresh full, equal to a full recompute",
+          mode == "full" and same, (mode, same))
+    cur.execute("""DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'regress_nobody') THEN CREATE ROLE regress_nobody LOGIN; END IF; END $$""")
+    nobody = as_role("regress_nobody")
+    nobody.execute("""CREATE TEMP TABLE t (x int);
+        CREATE FUNCTION pg_temp.f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+        CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON t FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.f();
+        DROP TRIGGER segmentation_capture_insert ON t;
+        CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON t FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.f();
+        DROP TABLE t""")
+    nobody.connection.close()
+    mode, same = incremental_equals_full(cur, "2024-02-04")
+    check("R14b-2: another role's temporary table with a look-alike trigger, dropped, forces no full refresh",
+          mode == "incremental" and same, (mode, same))
+    conn.close()
+
+
+def unlogged_members_are_refused():
+    """Review 14b, R14b-4: a crash empties an UNLOGGED table of a tracked
+    tree and fires no trigger, so incremental refresh kept counting its
+    events. An unlogged table is refused in a tree: track, CREATE UNLOGGED
+    TABLE ... PARTITION OF, ATTACH, SET UNLOGGED, each with the SET LOGGED hint."""
+    conn, cur, owner, admin = tree_database()
+    def refused(e, table):
+        return e is not None and e[0] == "42809" and table in e[1] and "unlogged" in e[1] and "SET LOGGED" in e[2]
+    e = error_of(owner, "CREATE UNLOGGED TABLE public.pev_u PARTITION OF public.pev FOR VALUES FROM (3000) TO (4000)")
+    check("R14b-4: CREATE UNLOGGED TABLE ... PARTITION OF a tracked tree is refused, naming it, hint SET LOGGED", refused(e, "pev_u"), e)
+    e = error_of(owner, "ALTER TABLE public.pev1 SET UNLOGGED")
+    check("R14b-4: ALTER TABLE ... SET UNLOGGED of a member is refused", refused(e, "pev1"), e)
+    owner.execute("CREATE UNLOGGED TABLE public.pev_u2 (uid bigint, at timestamptz, name text, amount numeric)")
+    e = error_of(owner, "ALTER TABLE public.pev ATTACH PARTITION public.pev_u2 FOR VALUES FROM (4000) TO (5000)")
+    check("R14b-4: ATTACH of an unlogged table is refused", refused(e, "pev_u2"), e)
+    owner.execute("GRANT SELECT, TRIGGER ON public.pev_u2 TO regress_admin")
+    e = error_of(admin, "SELECT segmentation.track('public.pev_u2', 'uid', 'at', 'name', 'amount')")
+    check("R14b-4: track() of an unlogged table is refused", refused(e, "pev_u2"), e)
+    insert_rows(owner, "public.pev1", 100)
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("R14b-4: the tree is unchanged, refresh incremental and equal", mode == "incremental" and same, (mode, same))
+    conn.close()
+
+
+def restores_of_a_tree_across_schemas():
+    """Review 14, R14-8: pg_dump orders triggers by schema, so a partition
+    in a schema after the tracked table's got its triggers last; the ALTER
+    TABLE ... ENABLE REPLICA TRIGGER of one fired the event trigger, which
+    created that partition's other triggers, and pg_restore's own CREATE
+    TRIGGER failed ("already exists"). During a restore (check_function_bodies
+    off, as pg_dump's scripts set it) the event trigger creates no trigger
+    on a table that exists already. R14-6: a schema-only restore (no
+    sources rows) made every INSERT fail ("fired on another table"): the
+    capture function does nothing for a source that is not there."""
+    conn, cur = database(events=False)
+    cur.execute(TREE)
+    cur.execute("""CREATE SCHEMA zz; CREATE TABLE zz.pev_z PARTITION OF public.pev FOR VALUES FROM (5000) TO (6000);
+                   ALTER TABLE zz.pev_z OWNER TO regress_owner""")
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('public.pev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("""INSERT INTO public.pev VALUES (1, '2024-01-01', 'buy', 1), (5000, '2024-01-01', 'buy', 2);
+                   SELECT segmentation.refresh(as_of => '2024-02-01')""")
+    modes = """SELECT string_agg(format('%s.%s=%s', tgrelid::regclass, tgname, tgenabled), ',' ORDER BY tgrelid::regclass::text, tgname)
+               FROM pg_trigger WHERE tgname LIKE 'segmentation%%'"""
+    before = one(cur, modes)
+    conn.close()
+    dump = subprocess.run(["pg_dump", "-Fc", DB], check=True, capture_output=True).stdout
+    fresh_database("segmentation_ops_restored", extension=False)
+    r = subprocess.run(["pg_restore", "--single-transaction", "--exit-on-error", "-d", "segmentation_ops_restored"],
+                       input=dump, capture_output=True)
+    check("R14-8: pg_restore --single-transaction --exit-on-error of a tree with a partition in a later schema succeeds",
+          r.returncode == 0, r.stderr.decode()[-2000:])
+    rc = connect("segmentation_ops_restored")
+    rcur = rc.cursor()
+    if r.returncode == 0:
+        after = one(rcur, modes)
+        rcur.execute("""INSERT INTO zz.pev_z VALUES (5001, '2024-01-02', 'buy', 3);
+                        SET session_replication_role = replica;
+                        INSERT INTO zz.pev_z VALUES (5002, '2024-01-02', 'buy', 3);
+                        RESET session_replication_role""")
+        check("R14-8: the same capture triggers, in the same modes; the later schema's partition captured once",
+              before == after and pending(rcur) == {5001: 1, 5002: 1}, (before, after, pending(rcur)))
+    rc.close()
+    # R14-6: schema only (a staging copy): triggers and functions, no sources rows
+    fresh_database("segmentation_ops_restored", extension=False)
+    r = subprocess.run(["pg_restore", "--schema-only", "-d", "segmentation_ops_restored"], input=dump, capture_output=True)
+    rc = connect("segmentation_ops_restored")
+    rcur = rc.cursor()
+    errs = [error_of(rcur, "INSERT INTO public.pev VALUES (1, '2024-01-01', 'buy', 1)"),
+            error_of(rcur, "INSERT INTO public.pev1 VALUES (2, '2024-01-01', 'buy', 1)"),
+            error_of(rcur, "COPY public.pev FROM PROGRAM 'echo 3,2024-01-01,buy,1' (FORMAT csv)"),
+            error_of(rcur, "UPDATE public.pev SET amount = 2"), error_of(rcur, "DELETE FROM public.pev1")]
+    check("R14-6: after a schema-only restore the application's writes work, and nothing is queued",
+          errs == [None] * 5 and one(rcur, "SELECT count(*) FROM segmentation.pending_events") == 0, (r.returncode, errs))
+    rc.close()
+    drop_database("segmentation_ops_restored")
+
+
+def restore_in_two_steps_counts_once():
+    """Review 14b, R14b-3: pg_restore -s, then pg_restore -a without
+    --disable-triggers, with the tree in a schema sorting after segmentation:
+    sources is restored before the events, so the capture triggers queued
+    every restored row again on top of the restored profiles (counted
+    twice). A sources row written by INSERT or COPY (a restore's, or by
+    hand) makes the next refresh full."""
+    conn, cur = database(events=False)
+    cur.execute("""CREATE SCHEMA zz;
+        CREATE TABLE zz.pev (uid bigint, at timestamptz, name text, amount numeric) PARTITION BY RANGE (uid);
+        CREATE TABLE zz.pev_a PARTITION OF zz.pev FOR VALUES FROM (0) TO (1000);
+        SELECT segmentation.track('zz.pev', 'uid', 'at', 'name', 'amount')""")
+    insert_rows(cur, "zz.pev", 1)
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    conn.close()
+    dump = subprocess.run(["pg_dump", "-Fc", DB], check=True, capture_output=True).stdout
+    fresh_database("segmentation_ops_restored", extension=False)
+    r1 = subprocess.run(["pg_restore", "-s", "-d", "segmentation_ops_restored"], input=dump, capture_output=True)
+    r2 = subprocess.run(["pg_restore", "-a", "-d", "segmentation_ops_restored"], input=dump, capture_output=True)
+    rc = connect("segmentation_ops_restored")
+    rcur = rc.cursor()
+    mode, same = incremental_equals_full(rcur, "2024-02-02")
+    check("R14b-3: after pg_restore -s then -a, the next refresh is full and every event counted once",
+          mode == "full" and same, (mode, same, r1.returncode, r2.returncode, r2.stderr.decode()[-500:]))
+    rc.close()
+    drop_database("segmentation_ops_restored")
+
+
+def interrupted_detach_concurrently_stops_refresh():
+    """Review 14, R14-7: DETACH PARTITION ... CONCURRENTLY cancelled in its
+    second transaction leaves the partition "detach pending": no event
+    trigger ran, queries through the parent (a full refresh's) no longer see
+    it, capture still queues its rows. Refresh refuses such a tree, saying
+    how to finish the detach; FINALIZE makes the next refresh full."""
+    conn, cur, owner, admin = tree_database()
+    hold = connect(DB)
+    hold.autocommit = False
+    hc = hold.cursor()
+    hc.execute("SELECT count(*) FROM public.pev")
+    owner.execute("SET statement_timeout = '2s'")
+    err = error_of(owner, "ALTER TABLE public.pev DETACH PARTITION public.pev1 CONCURRENTLY")
+    owner.execute("RESET statement_timeout")
+    hold.rollback()
+    hold.close()
+    pending_detach = one(cur, "SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = 'public.pev1'::regclass")
+    insert_rows(owner, "public.pev1", 600)
+    err2 = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
+    check("R14-7: a partition left detach-pending stops refresh, naming it and FINALIZE",
+          err is not None and pending_detach is True and err2 is not None and "public.pev1" in err2[1]
+          and "FINALIZE" in err2[2], (err, pending_detach, err2))
+    owner.execute("ALTER TABLE public.pev DETACH PARTITION public.pev1 FINALIZE")
+    mode, same = incremental_equals_full(cur, "2024-02-03")
+    check("R14-7: finalized, the next refresh is full and equal", mode == "full" and same, (mode, same))
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
                  untrack_and_ddl, dump_restore_renumbers, refresh_status, create_state_domain, owner_retypes_to_own_cast,
                  admin_edits_sources, row_level_security, refresh_lock, owner_plants_code_in_the_table, owner_races_the_check,
                  admin_reads_events_through_the_readout, owner_swaps_schema_names, long_user_id_is_rejected,
-                 huge_values_are_rejected, owner_swaps_schema_for_forget_user, tracked_child_of_a_parent):
+                 huge_values_are_rejected, owner_swaps_schema_for_forget_user,
+                 capture_every_write_path, concurrent_writers_exactly_once, forget_user_in_a_tree,
+                 tree_survives_dump_and_restore, capture_function_is_nobody_elses,
+                 capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
+                 broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen,
+                 missing_capture_trigger_repaired_makes_refresh_full, dropped_partition_makes_refresh_full,
+                 capture_tables_recognised_by_oid, unlogged_members_are_refused,
+                 restores_of_a_tree_across_schemas, restore_in_two_steps_counts_once,
+                 interrupted_detach_concurrently_stops_refresh):
         if names and test.__name__ not in names:
             continue
         try:

@@ -90,7 +90,7 @@ SELECT format('function %s member=%s %s %s secdef=%s config=%s acl=%s body=%s co
               (SELECT array_agg(x::text ORDER BY x::text) FROM unnest(p.proacl) x), md5(p.prosrc), obj_description(p.oid, 'pg_proc'))
 FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace
 UNION ALL
-SELECT format('trigger %s on %s: %s', t.tgname, t.tgrelid::regclass, pg_get_triggerdef(t.oid))
+SELECT format('trigger %s on %s: %s enabled=%s', t.tgname, t.tgrelid::regclass, pg_get_triggerdef(t.oid), t.tgenabled)
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 WHERE NOT t.tgisinternal AND (c.relnamespace = 'segmentation'::regnamespace OR t.tgname LIKE 'segmentation%')
 UNION ALL
@@ -194,7 +194,7 @@ OTHERS = {
     "segmentation_partition": ("""CREATE TABLE pev (user_id bigint, ts timestamptz, event text, amount numeric) PARTITION BY RANGE (ts);
                                   CREATE TABLE pev_all PARTITION OF pev FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
                                   SELECT segmentation.track('pev_all', 'user_id', 'ts', 'event', 'amount')""",
-                               "is now a partition or child of"),
+                               "segmentation 0.2 does not capture tracked table public.pev_all: it is a partition or inheritance child of public.pev"),
     # 0.1 let its admins write sources' rows: one naming a table its writer
     # may not read must not be tracked by the update (run by a superuser)
     "segmentation_forged": ("""CREATE ROLE upgrade_hostile_admin IN ROLE segmentation_admin;
@@ -213,6 +213,76 @@ OTHERS = {
     "segmentation_advisory": ("SELECT 1", "holds segmentation 0.1's refresh lock: pid"),
     "segmentation_empty": (None, None),
 }
+
+
+# 0.1 tracking a partitioned table (0.1's triggers on the parent only) and an
+# inheritance parent with a child: 0.2 puts capture on every table of each
+# tree, each trigger in its mode, as its track() does
+TREE = """
+CREATE TABLE pev (user_id bigint, ts timestamptz, event text, amount numeric) PARTITION BY RANGE (ts);
+CREATE TABLE pev_old PARTITION OF pev FOR VALUES FROM (MINVALUE) TO ('2024-01-01');
+CREATE TABLE pev_new PARTITION OF pev FOR VALUES FROM ('2024-01-01') TO (MAXVALUE) PARTITION BY HASH (user_id);
+CREATE TABLE pev_new_0 PARTITION OF pev_new FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE pev_new_1 PARTITION OF pev_new FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+CREATE TABLE iev (user_id bigint, ts timestamptz, event text, amount numeric);
+CREATE TABLE iev_child (extra int) INHERITS (iev);
+INSERT INTO pev SELECT u, '2023-10-01'::timestamptz + u * interval '1 day', 'login', 1 FROM generate_series(1, 400) u;
+INSERT INTO iev SELECT u, '2024-03-01', 'view', 2 FROM generate_series(1, 50) u;
+INSERT INTO iev_child SELECT u, '2024-03-02', 'buy', 3, 7 FROM generate_series(51, 80) u;
+SELECT segmentation.track('pev', 'user_id', 'ts', 'event', 'amount');
+SELECT segmentation.track('iev', 'user_id', 'ts', 'event', 'amount');
+"""
+
+
+def fill_tree():
+    conn, cur = fresh_database("segmentation_tree", extension=False)
+    cur.execute("CREATE EXTENSION segmentation VERSION '0.1'")
+    cur.execute(TREE)
+    one(cur, "SELECT segmentation.refresh()")
+    conn.close()
+
+
+def update_tree():
+    conn = connect("segmentation_tree")
+    cur = conn.cursor()
+    try:
+        cur.execute("ALTER EXTENSION segmentation UPDATE")
+        error = None
+    except Exception as e:  # noqa: BLE001
+        error = str(e)
+    cur.execute(CATALOG)
+    upgraded = {r[0] for r in cur.fetchall()}
+    fconn, fcur = fresh_database("segmentation_fresh")
+    fcur.execute(TREE)
+    fcur.execute(CATALOG)
+    fresh = {r[0] for r in fcur.fetchall()}
+    fconn.close()
+    drop_database("segmentation_fresh")
+    check("trees: 0.1 tracking a partitioned table and an inheritance parent updates to a fresh 0.2 install's catalog "
+          "(capture triggers on every partition and child, in their modes)",
+          error is None and upgraded == fresh and any(" on pev_new_1: " in r for r in upgraded)
+          and any(" on iev_child: " in r for r in upgraded),
+          (error, sorted(upgraded - fresh)[:5], sorted(fresh - upgraded)[:5]))
+    run_id = one(cur, "SELECT segmentation.refresh()")
+    run = one(cur, "SELECT mode FROM segmentation.refresh_runs WHERE id = %s", (run_id,))
+    # every write path into the trees, once each: straight into partitions
+    # and the child, and in replica role
+    cur.execute("""INSERT INTO pev_old VALUES (1001, '2023-01-01', 'buy', 1);
+                   INSERT INTO pev_new VALUES (1002, '2024-05-01', 'buy', 1), (1003, '2024-05-01', 'buy', 1);
+                   INSERT INTO iev_child VALUES (1004, '2024-05-01', 'buy', 1, 0);
+                   SET session_replication_role = replica;
+                   INSERT INTO pev VALUES (1005, '2024-05-01', 'buy', 1), (1006, '2023-02-01', 'buy', 1);
+                   INSERT INTO iev_child VALUES (1007, '2024-05-01', 'buy', 1, 0);
+                   RESET session_replication_role""")
+    run_id = one(cur, "SELECT segmentation.refresh()")
+    cur.execute("SELECT mode, events_read FROM segmentation.refresh_runs WHERE id = %s", (run_id,))
+    after = cur.fetchone()
+    counted = one(cur, "SELECT sum(segmentation.event_count(behavior)) FROM segmentation.profiles")
+    total = one(cur, "SELECT (SELECT count(*) FROM pev) + (SELECT count(*) FROM iev)")
+    check("trees: after the update, writes straight into partitions and the child, and in replica role, are captured once",
+          run == "full" and after == ("incremental", 7) and counted == total, (run, after, counted, total))
+    conn.close()
+    drop_database("segmentation_tree")
 
 
 def fill_others():
@@ -246,6 +316,20 @@ def update_others():
             check(f"{db}: the upgrade is refused, naming why, and 0.1 stays as it was",
                   error is not None and refusal in error and version == "0.1"
                   and one(cur, "SELECT count(*) FROM segmentation.sources") >= 1, error)
+            if db == "segmentation_partition":
+                # what its hint says: stop tracking it in 0.1, update, track the parent
+                try:
+                    cur.execute("""DELETE FROM segmentation.sources WHERE source = 'pev_all'::regclass;
+                                   DROP TRIGGER segmentation_capture_insert ON pev_all; DROP TRIGGER segmentation_capture_update ON pev_all;
+                                   DROP TRIGGER segmentation_capture_delete ON pev_all; DROP TRIGGER segmentation_capture_truncate ON pev_all""")
+                    cur.execute("ALTER EXTENSION segmentation UPDATE")
+                    cur.execute("SELECT segmentation.track('pev', 'user_id', 'ts', 'event', 'amount')")
+                    cur.execute("INSERT INTO pev VALUES (2, now(), 'login', 1)")
+                    followed = one(cur, "SELECT count(*) FROM segmentation.pending_events WHERE user_id = 2")
+                except Exception as e:  # noqa: BLE001
+                    followed = str(e)
+                check(f"{db}: the refusal's hint followed (untracked in 0.1), the update goes through and the parent "
+                      "is tracked", followed == 1, followed)
         else:
             cur.execute(CATALOG)
             upgraded = {r[0] for r in cur.fetchall()}
@@ -263,6 +347,7 @@ def update_others():
 
 def main():
     fill_others()
+    fill_tree()
     conn = connect(DB)
     cur = conn.cursor()
     cur.execute("SET TIME ZONE 'UTC'")
@@ -296,6 +381,7 @@ def main():
           one(cur, "SELECT 1") == 1, window)
     print(f"     (the refresh between them {window})")
     update_others()
+    update_tree()
     # from a session opened after the package was installed (one that loaded
     # 0.1's library keeps it: README.md, Upgrading); one transaction, so that
     # no 0.1 refresh (pg_cron's) slips between the snapshot and the update
