@@ -318,25 +318,30 @@ BEGIN
 	IF src IS NULL OR fn IS NULL OR NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = src) THEN
 		RETURN;
 	END IF;
-	-- A temporary table in the tree (an inheritance child): other sessions,
-	-- refresh among them, cannot read it, and its rows vanish with its
-	-- session.  Refused: the CREATE TEMP TABLE ... INHERITS or ALTER TABLE
-	-- ... INHERIT that brings it fails here, through the event trigger.
-	SELECT c.oid::regclass AS rel INTO member FROM pg_class c
-	WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(src) t) AND c.relpersistence = 't' LIMIT 1;
-	IF FOUND THEN
+	-- A member capture cannot hold to exactly once is refused: the track,
+	-- the update from 0.1, or the DDL that brings it (CREATE ... PARTITION
+	-- OF or INHERITS, ATTACH, INHERIT, SET UNLOGGED) fails here, through the
+	-- event trigger.
+	-- * temporary: refresh, in another session, cannot read it, and its
+	--   rows vanish with its session;
+	-- * unlogged: a crash empties it and fires no trigger, so refresh would
+	--   keep counting events that are gone (review 14b, R14b-4);
+	-- * foreign: its rows are on another server, written there past any
+	--   trigger of ours, and PostgreSQL puts no trigger with transition
+	--   tables on it.
+	SELECT c.oid::regclass AS rel, c.relpersistence AS persistence, c.relkind AS kind INTO member FROM pg_class c
+	WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(src) t)
+	  AND (c.relpersistence IN ('t', 'u') OR c.relkind = 'f') LIMIT 1;
+	IF member.kind = 'f' THEN
+		RAISE EXCEPTION 'foreign table % cannot be in the tracked tree of %', member.rel, src
+			USING ERRCODE = 'wrong_object_type',
+			      DETAIL = 'Its rows are on another server: writes there fire no trigger here, so refresh could not count them exactly once.',
+			      HINT = 'Keep foreign tables out of a tracked tree, or track the table where its rows are written.';
+	ELSIF member.persistence = 't' THEN
 		RAISE EXCEPTION 'temporary table % cannot join the tracked tree of %', member.rel, src
 			USING ERRCODE = 'wrong_object_type', DETAIL = 'Refresh, in another session, could not read its rows.',
 			      HINT = 'Make it a permanent table, or do not inherit from a tracked table.';
-	END IF;
-	-- An unlogged table in the tree: a crash empties it and fires no
-	-- trigger, so refresh would keep counting events that are gone (review
-	-- 14b, R14b-4).  Refused: the track, the CREATE UNLOGGED TABLE ...
-	-- PARTITION OF, ATTACH or INHERIT that brings one, or ALTER TABLE ... SET
-	-- UNLOGGED of a member fails here.
-	SELECT c.oid::regclass AS rel INTO member FROM pg_class c
-	WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(src) t) AND c.relpersistence = 'u' LIMIT 1;
-	IF FOUND THEN
+	ELSIF member.persistence = 'u' THEN
 		RAISE EXCEPTION 'unlogged table % cannot be in the tracked tree of %', member.rel, src
 			USING ERRCODE = 'wrong_object_type',
 			      DETAIL = 'A crash empties it without firing any trigger: refresh would keep counting its lost events.',

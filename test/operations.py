@@ -1739,6 +1739,44 @@ def unlogged_members_are_refused():
     conn.close()
 
 
+def foreign_members_are_refused():
+    """A foreign table in a tracked tree: its rows are written on another
+    server, past any trigger here, and PostgreSQL allows no trigger with
+    transition tables on it; the DDL that brought one failed with
+    PostgreSQL's own error from inside the capture install. Refused with
+    ours, naming it: CREATE FOREIGN TABLE ... PARTITION OF, ATTACH, INHERITS,
+    INHERIT, and track() of a tree that has one."""
+    conn, cur, owner, admin = tree_database()
+    cur.execute("""CREATE EXTENSION IF NOT EXISTS postgres_fdw;
+                   CREATE SERVER elsewhere FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'nowhere');
+                   GRANT USAGE ON FOREIGN SERVER elsewhere TO regress_owner""")
+    def refused(e, table):
+        return e is not None and e[0] == "42809" and table in e[1] and "foreign table" in e[1] and "cannot be in the tracked tree" in e[1]
+    e = error_of(owner, "CREATE FOREIGN TABLE public.pev_f PARTITION OF public.pev FOR VALUES FROM (3000) TO (4000) SERVER elsewhere")
+    check("CREATE FOREIGN TABLE ... PARTITION OF a tracked tree is refused, naming it", refused(e, "pev_f"), e)
+    owner.execute("CREATE FOREIGN TABLE public.pev_f2 (uid bigint, at timestamptz, name text, amount numeric) SERVER elsewhere")
+    e = error_of(owner, "ALTER TABLE public.pev ATTACH PARTITION public.pev_f2 FOR VALUES FROM (4000) TO (5000)")
+    check("ATTACH of a foreign table to a tracked tree is refused", refused(e, "pev_f2"), e)
+    admin.execute("SELECT segmentation.track('public.iev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")   # (full: a new source)
+    e = error_of(owner, "CREATE FOREIGN TABLE public.iev_f () INHERITS (public.iev) SERVER elsewhere")
+    check("CREATE FOREIGN TABLE ... INHERITS a tracked table is refused", refused(e, "iev_f"), e)
+    e = error_of(owner, "ALTER FOREIGN TABLE public.pev_f2 INHERIT public.iev")
+    check("ALTER FOREIGN TABLE ... INHERIT a tracked table is refused", refused(e, "pev_f2"), e)
+    owner.execute("""CREATE TABLE public.fpev (uid bigint, at timestamptz, name text, amount numeric) PARTITION BY RANGE (uid);
+                     CREATE TABLE public.fpev1 PARTITION OF public.fpev FOR VALUES FROM (0) TO (1000);
+                     CREATE FOREIGN TABLE public.fpev2 PARTITION OF public.fpev FOR VALUES FROM (1000) TO (2000) SERVER elsewhere;
+                     GRANT SELECT, TRIGGER ON public.fpev TO regress_admin""")
+    e = error_of(admin, "SELECT segmentation.track('public.fpev', 'uid', 'at', 'name', 'amount')")
+    # (refused before the install, by the check that every member is a table)
+    check("track() of a tree with a foreign partition is refused, naming it",
+          e is not None and e[0] == "42809" and "fpev2" in e[1], e)
+    insert_rows(owner, "public.pev1", 100)
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("the tracked tree is unchanged, refresh incremental and equal", mode == "incremental" and same, (mode, same))
+    conn.close()
+
+
 def restores_of_a_tree_across_schemas():
     """Review 14, R14-8: pg_dump orders triggers by schema, so a partition
     in a schema after the tracked table's got its triggers last; the ALTER
@@ -1861,7 +1899,7 @@ def main():
                  capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
                  broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen,
                  missing_capture_trigger_repaired_makes_refresh_full, dropped_partition_makes_refresh_full,
-                 capture_tables_recognised_by_oid, unlogged_members_are_refused,
+                 capture_tables_recognised_by_oid, unlogged_members_are_refused, foreign_members_are_refused,
                  restores_of_a_tree_across_schemas, restore_in_two_steps_counts_once,
                  interrupted_detach_concurrently_stops_refresh):
         if names and test.__name__ not in names:
