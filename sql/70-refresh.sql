@@ -38,8 +38,16 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _condition_failure(text[], text[], oid[], text) IS 'Internal: after a refresh failed reading the sources (with SQLSTATE state), raises an error naming the first feature whose condition fails on a row of a table, or for a data exception, without the failure''s message (it may quote row values)';
 
+-- The settings that change how SQL text is read are pinned to the values
+-- the conditions were checked and printed back under (src/predicate.c,
+-- PinSettings): refresh runs their text, and the caller's
+-- standard_conforming_strings = off made a constant's '\'' end the string
+-- early and run the rest as the extension's owner; array_nulls = off made
+-- '{NULL,...}' hold the string 'NULL' (review 17, F01, F03).
 CREATE FUNCTION refresh(full boolean DEFAULT false, as_of timestamptz DEFAULT now()) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on SET array_nulls = on SET transform_null_equals = off SET backslash_quote = on
+SET DateStyle = 'ISO, YMD' SET IntervalStyle = postgres AS $$
 DECLARE
 	do_full boolean := $1;	-- "full" is a keyword inside expressions
 	run bigint;

@@ -557,6 +557,34 @@ SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 DELETE FROM segmentation.features WHERE name IN ('costly', 'noted');
 SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 DROP ROLE regress_att_admin2;
+-- Review 17, F01 and F03: refresh runs a condition's text, printed back by
+-- the checker under fixed settings, under those settings, not the caller's.
+-- With standard_conforming_strings off, the '\'' of this constant ended the
+-- string early and the rest ran as the extension's owner; with array_nulls
+-- off, '{NULL,zzz}' held the string 'NULL'.  Each matches one row, whatever
+-- the session that refreshes.
+INSERT INTO att_events (uid, ts, ev, amount, note) VALUES
+	(41, '2024-04-30', 'view', 1, $n$\')) THEN true END OR (SELECT regress_att.pwn($x$scs$x$)) --$n$),
+	(42, '2024-04-30', 'view', 1, 'NULL'), (43, '2024-04-30', 'view', 1, 'C:\temp');
+SET ROLE regress_att_admin;
+SELECT segmentation.define_feature('c_quote', ARRAY['view'], $c$note = '\'')) THEN true END OR (SELECT regress_att.pwn($x$scs$x$)) --'$c$);
+SELECT segmentation.define_feature('c_nulls', ARRAY['view'], $c$note = ANY ('{NULL,zzz}')$c$);
+SELECT segmentation.define_feature('c_path', ARRAY['view'], $c$note = 'C:\temp'$c$);
+SET standard_conforming_strings = off;
+SET escape_string_warning = off;
+SET array_nulls = off;
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+RESET standard_conforming_strings;
+RESET escape_string_warning;
+RESET array_nulls;
+RESET ROLE;
+SELECT f.name, p.user_id, segmentation.feature_count(p.behavior, f.id) AS events
+FROM segmentation.profiles p, segmentation.features f
+WHERE f.name IN ('c_quote', 'c_nulls', 'c_path') AND segmentation.feature_count(p.behavior, f.id) > 0 ORDER BY 1, 2;
+SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'regress_att_admin';
+DELETE FROM segmentation.features WHERE name IN ('c_quote', 'c_nulls', 'c_path');
+DELETE FROM att_events WHERE uid IN (41, 42, 43);
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
 -- Row-level security (review 15 F1): a condition may not test a column on
 -- the rows RLS hides from the role that defined it (the superuser tracks
 -- the table, so tracked_by sees every row); checked at define and again
