@@ -103,6 +103,7 @@
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/ruleutils.h"
+#include "utils/selfuncs.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
@@ -1578,6 +1579,42 @@ CountOperation(ConditionContext *cc)
 			   "Each reads the row's value again: a condition is a short filter.");
 }
 
+/*
+ * Values of two different collations meet (C and POSIX, both allowed): the
+ * parser leaves the operation without a collation and it raises on every
+ * row (review 17, F13).  Refused, here and so at every refresh.
+ */
+static void
+CheckInputCollation(Node *node, List *args)
+{
+	ListCell   *lc;
+
+	if (OidIsValid(exprInputCollation(node)))
+		return;
+	foreach(lc, args)
+		if (type_is_collatable(exprType((Node *) lfirst(lc))))
+			RefuseInCondition("a comparison of values of two different collations (it would fail on every row)");
+}
+
+/*
+ * The comparisons x op ANY/ALL (array) makes on each row: one when
+ * PostgreSQL hashes the array (= ANY, <> ALL of a hashable type, 9 elements
+ * or more), else one per element (review 17, F04: < ANY of 2,300 elements
+ * was one operation, and read a large value 2,300 times).
+ */
+static int
+ArrayComparisons(ScalarArrayOpExpr *op)
+{
+	Node	   *array = eval_const_expressions(NULL, copyObject(lsecond(op->args)));
+	int			n = estimate_array_length(array);
+	Oid			eq = op->useOr ? op->opno : get_negator(op->opno);
+	Oid			lefttype = exprType(linitial(op->args));
+
+	if (n >= 9 && OidIsValid(eq) && op_hashjoinable(eq, lefttype))
+		return 1;
+	return Max(n, 1);
+}
+
 static bool
 CheckConditionNode(Node *node, void *context)
 {
@@ -1622,6 +1659,7 @@ CheckConditionNode(Node *node, void *context)
 				}
 				else if (!IsComparison(op->opno))
 					RefuseInCondition(psprintf("operator %s (arithmetic, concatenation...)", format_operator(op->opno)));
+				CheckInputCollation(node, op->args);
 				CountOperation(cc);
 				break;
 			}
@@ -1633,7 +1671,9 @@ CheckConditionNode(Node *node, void *context)
 					RefuseInCondition(psprintf("operator %s with ANY or ALL", format_operator(op->opno)));
 				if (!IsLiteral(lsecond(op->args)))
 					RefuseInCondition("IN or ANY of something else than a list of constants");
-				CountOperation(cc);
+				CheckInputCollation(node, op->args);
+				for (int k = ArrayComparisons(op); k > 0; k--)
+					CountOperation(cc);
 				break;
 			}
 		case T_FuncExpr:
@@ -1649,6 +1689,7 @@ CheckConditionNode(Node *node, void *context)
 				}
 				else if (!InOids(f->funcid, condition_functions, lengthof(condition_functions)))
 					RefuseInCondition(psprintf("function %s", format_procedure(f->funcid)));
+				CheckInputCollation(node, f->args);
 				CountOperation(cc);
 				break;
 			}

@@ -140,6 +140,23 @@ FROM unnest(ARRAY[
 	'amount > 1; SELECT 1'
 ]) c;
 SELECT pg_temp.try($$SELECT define_feature('x', ARRAY['purchase'], NULL::text)$$) AS unconditional_clash;
+-- review 17: a comparison of two different collations would fail on every
+-- row (F13); x < ANY of n constants is n comparisons, read again each (F04);
+-- = ANY and <> ALL of 9 or more are one (PostgreSQL hashes them)
+CREATE TABLE ccoll (a text COLLATE "C", b text COLLATE "POSIX", n int);
+SELECT c, pg_temp.try(format('SELECT (segmentation._check_condition(%L, %L)).checked', c, 'ccoll'))
+FROM unnest(ARRAY[
+	'a = b',
+	'lower(a) > lower(b)',
+	'coalesce(a, b) = ''x''',
+	$$a = 'x' OR b = 'y'$$,                -- each with one collation: fine
+	'n < ANY (''{1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33}'')',
+	'n < ANY (''{1,2,3}'') AND n > 0',
+	'n = ANY (''{1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40}'')',
+	'n IN (1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40)',
+	'n NOT IN (1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40)'
+]) c;
+DROP TABLE ccoll;
 
 -- ===================================================================
 -- refresh: overlap counted right, NULL condition = false
