@@ -1010,6 +1010,16 @@ BEGIN
 			USING ERRCODE = 'undefined_object',
 			      HINT = 'Define the feature again (as a role that may read its columns), or without a condition.';
 	END IF;
+	-- The role is the login role (SECURITY DEFINER hides the caller): it
+	-- must be an admin itself, or any role that runs an admin's SECURITY
+	-- DEFINER function once would lend that admin its column privileges
+	-- (review 17, F11)
+	IF NOT pg_has_role(who, 'segmentation_admin', 'USAGE') THEN
+		RAISE EXCEPTION 'role % that defines the condition of feature "%" is not a member of segmentation_admin', quote_ident(who), feature
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = 'A condition is checked, and run at every refresh, for the role that logged in when it was defined: a role that only runs an admin''s function would lend that admin its privileges.',
+			      HINT = 'Define the feature again, logged in as a member of segmentation_admin.';
+	END IF;
 	FOREACH col IN ARRAY c.columns LOOP
 		IF NOT has_column_privilege(who, source, col, 'SELECT') THEN
 			RAISE EXCEPTION 'condition of feature "%" reads column "%" of %, which role % may not read', feature, col, source, who

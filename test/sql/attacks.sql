@@ -557,6 +557,24 @@ SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 DELETE FROM segmentation.features WHERE name IN ('costly', 'noted');
 SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 DROP ROLE regress_att_admin2;
+-- Review 17, F11: a condition is checked for the login role (SECURITY
+-- DEFINER hides the caller).  An admin that may not read a column had a role
+-- that may (not an admin) run its SECURITY DEFINER function once, and the
+-- condition on that column was checked, and kept, for that role.  Now the
+-- login role must be an admin itself.
+CREATE ROLE regress_att_admin3 IN ROLE segmentation_admin;
+GRANT SELECT ON att_events TO regress_att_nobody;
+SET SESSION AUTHORIZATION regress_att_admin3;
+CREATE FUNCTION pg_temp.report_helper() RETURNS int LANGUAGE sql SECURITY DEFINER
+AS $f$ SELECT segmentation.define_feature('lent', ARRAY['view'], 'note = ''x''') $f$;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_att_nobody;
+SELECT pg_temp.report_helper();
+RESET SESSION AUTHORIZATION;
+SELECT count(*) AS lent_features FROM segmentation.features WHERE name = 'lent';
+REVOKE SELECT ON att_events FROM regress_att_nobody;
+DROP FUNCTION pg_temp.report_helper();
+DROP ROLE regress_att_admin3;
 -- Review 17, F01 and F03: refresh runs a condition's text, printed back by
 -- the checker under fixed settings, under those settings, not the caller's.
 -- With standard_conforming_strings off, the '\'' of this constant ended the
