@@ -574,6 +574,7 @@ DECLARE
 	parts text[] := '{}'::text[];
 	extra text;
 	cond text;
+	guard text;
 BEGIN
 	checked := '{}';
 	probes := '{}';
@@ -590,12 +591,24 @@ BEGIN
 			FOR f IN SELECT * FROM segmentation.features x WHERE x.condition IS NOT NULL ORDER BY x.id LOOP
 				-- (the checker's output for this table, for who defined it)
 				cond := segmentation._condition_on(f.name, f.condition, s.source, f.defined_by);
+				-- and only on values of its text columns up to 1 MB: each
+				-- operation reads (detoasts) the value again and keeps the
+				-- copy until the next row, and lower(), upper() and ILIKE
+				-- fail at 256 MB (review 17, F16, F04, F02); octet_length
+				-- reads the size from the value's header.  A larger value
+				-- leaves the condition unknown: the row does not count for
+				-- the feature (for its other features and the totals, yes)
+				SELECT coalesce(string_agg(format('pg_catalog.octet_length(t.%I) <= 1048576', a.attname), ' AND '), 'true')
+				INTO guard
+				FROM segmentation._check_condition(f.condition, s.source) x, unnest(x.columns) c(col)
+				JOIN pg_attribute a ON a.attrelid = s.source AND a.attname = c.col
+				WHERE a.atttypid IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype, 'pg_catalog.bpchar'::regtype);
 				-- the condition runs only on the rows of the feature's events
 				extra := extra || CASE WHEN extra = '' THEN '' ELSE ', ' END
-					|| format('CASE WHEN t.%I::pg_catalog.text = ANY (%L::pg_catalog.text[]) THEN CASE WHEN (%s) THEN %s END END',
-					          s.event_column, f.event_names, cond, f.id);
-				probes := probes || format('SELECT FROM %s t WHERE t.%I::pg_catalog.text = ANY (%L::pg_catalog.text[]) AND CASE WHEN (%s) THEN true END',
-					s.source, s.event_column, f.event_names, cond);
+					|| format('CASE WHEN t.%I::pg_catalog.text = ANY (%L::pg_catalog.text[]) THEN CASE WHEN %s THEN CASE WHEN (%s) THEN %s END END END',
+					          s.event_column, f.event_names, guard, cond, f.id);
+				probes := probes || format('SELECT FROM %s t WHERE t.%I::pg_catalog.text = ANY (%L::pg_catalog.text[]) AND CASE WHEN %s THEN CASE WHEN (%s) THEN true END END',
+					s.source, s.event_column, f.event_names, guard, cond);
 				labels := labels || format('feature "%s" on %s', f.name, s.source);
 			END LOOP;
 			extra := format('ARRAY[%s]::pg_catalog.int4[]', extra);

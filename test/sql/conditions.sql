@@ -287,6 +287,19 @@ SELECT user_id, feature_count(behavior, 0) AS purchase, feature_count(behavior, 
        feature_count(behavior, 2) AS pro_login FROM profiles WHERE user_id = 6;
 
 -- ===================================================================
+-- a condition reads text values of up to 1 MB (review 17, F16, F02, F04):
+-- each operation reads a value again and keeps the copy, and lower() fails
+-- at 256 MB; a larger value leaves the condition unknown (the row does not
+-- count for the feature, for the totals yes)
+-- ===================================================================
+SELECT define_feature('p_plan', ARRAY['view'], $$lower(plan) LIKE 'p%' OR plan LIKE 'q%'$$);
+INSERT INTO cev VALUES (7, '2024-03-09 10:00', 'view', NULL, repeat('p', 1048576), NULL),
+                       (8, '2024-03-09 10:00', 'view', NULL, repeat('p', 1048577), NULL);
+SELECT pg_temp.incremental_equals_full('2024-03-10');
+SELECT p.user_id, event_count(p.behavior) AS events, feature_count(p.behavior, f.id) AS p_plan
+FROM profiles p, features f WHERE f.name = 'p_plan' AND p.user_id IN (7, 8) ORDER BY 1;
+
+-- ===================================================================
 -- managed funnels: a step cannot have a condition
 -- ===================================================================
 SELECT pg_temp.try($$SELECT segmentation.define_funnel('f', ARRAY['login', 'big_purchase'], '7 days')$$);
