@@ -14,9 +14,9 @@ COMMENT ON FUNCTION _predicate_cost(text, regclass, regnamespace, text[]) IS 'In
 -- A feature's event condition (DESIGN section 4): checked like a predicate
 -- (the same allowlist), over the columns of a tracked table instead, each
 -- of an allowed built-in type, without the rule vocabulary (src/predicate.c)
-CREATE FUNCTION _check_condition(condition text, source regclass, OUT checked text, OUT columns name[])
+CREATE FUNCTION _check_condition(condition text, source regclass, OUT checked text, OUT columns name[], OUT operations int)
 	AS 'MODULE_PATHNAME', 'check_condition' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION _check_condition(text, regclass) IS 'Internal: parse and check a feature''s condition over the columns of a tracked table: returns it deparsed (what refresh runs on that table''s rows) and the columns it reads, or raises an error naming what is not allowed';
+COMMENT ON FUNCTION _check_condition(text, regclass) IS 'Internal: parse and check a feature''s condition over the columns of a tracked table: returns it deparsed (what refresh runs on that table''s rows), the columns it reads and the operations it makes on them, or raises an error naming what is not allowed';
 
 -- The rule vocabulary (version 0.2): what a predicate may say of a feature,
 -- named by its define_feature name or '*' for any event, as of the

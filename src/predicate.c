@@ -1709,7 +1709,7 @@ CheckConditionNode(Node *node, void *context)
 
 /*
  * _check_condition(condition text, source regclass, OUT checked text, OUT
- * columns name[]): a feature's event condition checked as a predicate is,
+ * columns name[], OUT operations int): a feature's event condition checked as a predicate is,
  * over the columns of the tracked table source instead of the scores, without
  * the rule vocabulary; returns it deparsed (what refresh runs on that table's
  * rows) and the columns it reads (whose SELECT privilege the caller checks).
@@ -1727,9 +1727,10 @@ check_condition(PG_FUNCTION_ARGS)
 	int			level;
 	char		kind;
 	TupleDesc	tupdesc;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
 	Bitmapset  *attnos = NULL;
+	int			operations = 0;
 	Datum	   *names;
 	int			nnames = 0,
 				k;
@@ -1755,6 +1756,7 @@ check_condition(PG_FUNCTION_ARGS)
 			ConditionContext cc = {0};
 
 			(void) CheckConditionNode(expr, &cc);
+			operations = cc.operations;
 		}
 		(void) CheckCost((Node *) PlanExpression(copyObject(expr)), &cx);
 		checked = cstring_to_text(deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
@@ -1780,6 +1782,7 @@ check_condition(PG_FUNCTION_ARGS)
 	}
 	values[0] = PointerGetDatum(checked);
 	values[1] = PointerGetDatum(construct_array(names, nnames, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
+	values[2] = Int32GetDatum(operations);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
 

@@ -310,6 +310,17 @@ UPDATE funnels SET steps = ARRAY['login', 'big_purchase'] WHERE name = 'f';
 SELECT pg_temp.try($$SELECT segmentation.refresh(as_of => '2024-03-10')$$);
 SELECT drop_funnel('f');
 
+-- the conditions on one event name make at most 256 operations in all
+-- (review 17, F09: 1,000 features of 32 on one event made a refresh of 20,000
+-- rows take over 15 minutes): seven of 32 on 'view' and p_plan's 3 pass, an
+-- eighth does not, until one of them is defined again with fewer
+CREATE FUNCTION pg_temp.costly(i int) RETURNS text LANGUAGE sql AS $$
+	SELECT format('plan < ANY (%L)', (SELECT array_agg(i || '-' || k) FROM generate_series(1, 32) k)) $$;
+SELECT count(define_feature('costly_' || i, ARRAY['view'], pg_temp.costly(i))) AS defined FROM generate_series(1, 7) i;
+SELECT pg_temp.try(format('SELECT segmentation.define_feature(%L, ARRAY[%L, %L], %L)', 'costly_8', 'login', 'view', pg_temp.costly(8)));
+SELECT define_feature('costly_7', ARRAY['view'], $$plan < 'b'$$) > 0 AS redefined;
+SELECT define_feature('costly_8', ARRAY['view'], pg_temp.costly(8)) > 0 AS now_fits;
+DELETE FROM features WHERE name LIKE 'costly_%';
 DROP EXTENSION segmentation CASCADE;
 DROP TABLE cev, cev2;
 CREATE EXTENSION segmentation;
