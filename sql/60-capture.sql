@@ -859,6 +859,8 @@ DECLARE
 	altered boolean;
 	created oid[];
 	fn regprocedure;
+	f record;
+	e_message text;
 BEGIN
 	IF to_regclass('segmentation.sources') IS NULL THEN
 		RETURN;
@@ -956,6 +958,23 @@ BEGIN
 			-- triggers: refresh refuses it, naming the missing trigger.
 			PERFORM segmentation._install_capture_triggers(s.id, created,
 				current_setting('check_function_bodies') <> 'off');
+		END IF;
+		-- a column a feature's condition names stays what the condition was
+		-- checked on: dropping, renaming or retyping it made every refresh
+		-- fail (review 17, F17); refused here, naming the feature (only the
+		-- condition's own check: a definer's lost privilege is refresh's to
+		-- report, and must not block the owner's DDL)
+		IF current_setting('check_function_bodies') <> 'off' THEN
+			FOR f IN SELECT x.name, x.condition FROM segmentation.features x WHERE x.condition IS NOT NULL ORDER BY x.id LOOP
+				BEGIN
+					PERFORM segmentation._check_condition(f.condition, s.source);
+				EXCEPTION WHEN OTHERS THEN
+					GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT;
+					RAISE EXCEPTION 'the condition of feature "%" would no longer check on tracked table %', f.name, s.source
+						USING ERRCODE = 'dependent_objects_still_exist', DETAIL = e_message,
+						      HINT = 'Define the feature again without that column (segmentation.define_feature), then change the table.';
+				END;
+			END LOOP;
 		END IF;
 		IF renamed THEN
 			-- (as the extension's owner, a superuser: the row keeps its

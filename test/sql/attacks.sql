@@ -500,11 +500,15 @@ RESET ROLE;
 SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 SELECT user_id, segmentation.feature_count(behavior, f.id) AS noted
 FROM segmentation.profiles, segmentation.features f WHERE f.name = 'noted' AND user_id = 100;
--- the owner retypes the condition's column to its domain after define (no
--- tracked column: the event trigger lets it): refresh refuses before
--- running anything of the owner's
+-- the owner retypes the condition's column to its domain after define: the
+-- event trigger refuses it (review 17, F17: it made every refresh fail)
 SET ROLE regress_att_admin;
 ALTER TABLE regress_att.owned ALTER COLUMN note TYPE regress_att.dom;
+-- and where the event trigger lets it (as during a restore), refresh
+-- refuses before running anything of the owner's
+SET check_function_bodies = off;
+ALTER TABLE regress_att.owned ALTER COLUMN note TYPE regress_att.dom;
+RESET check_function_bodies;
 RESET ROLE;
 SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
@@ -517,7 +521,9 @@ ALTER TABLE regress_att.owned ALTER COLUMN note TYPE text;
 CREATE FUNCTION regress_att.mood_text(regress_att.mood) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN PERFORM regress_att.pwn('implicit cast'); RETURN $1::text; END $$;
 CREATE CAST (regress_att.mood AS text) WITH FUNCTION regress_att.mood_text(regress_att.mood) AS IMPLICIT;
+SET check_function_bodies = off;
 ALTER TABLE regress_att.owned ALTER COLUMN note TYPE regress_att.mood USING 'happy';
+RESET check_function_bodies;
 RESET ROLE;
 SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 SELECT count(*) AS payload_runs_as_others FROM regress_att.pwned WHERE who <> 'regress_att_admin';
@@ -527,7 +533,9 @@ RESET ROLE;
 SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 -- the column dropped: refused the same way, naming feature and table
 SET ROLE regress_att_admin;
+SET check_function_bodies = off;
 ALTER TABLE regress_att.owned DROP COLUMN note;
+RESET check_function_bodies;
 RESET ROLE;
 SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
 SET ROLE regress_att_admin;
@@ -654,7 +662,12 @@ ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE "C";
 SET SESSION AUTHORIZATION regress_att_admin;
 SELECT segmentation.define_feature('coll', ARRAY['view'], 'note = ''x''') IS NOT NULL AS defined;
 RESET SESSION AUTHORIZATION;
+-- (refused by the event trigger now, review 17 F17; and where it is let
+-- through, refresh refuses)
 ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE regress_att.mine;
+SET check_function_bodies = off;
+ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE regress_att.mine;
+RESET check_function_bodies;
 SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
 ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE "default";
 SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
