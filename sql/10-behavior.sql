@@ -71,6 +71,22 @@ CREATE AGGREGATE behavior_agg(ts timestamptz, feature int4, value float8) (
 	COMBINEFUNC = behavior_merge,
 	PARALLEL = SAFE
 );
+-- Features that overlap (event conditions, DESIGN section 4): the event
+-- counts once in the totals and for feature, as in behavior_agg, and once
+-- more for each extra feature (src/aggregates.c).  Four arguments: a
+-- behavior_agg(ts, int4[], float8) would make behavior_agg(ts, NULL, v)
+-- ambiguous.
+CREATE FUNCTION behavior_agg_features_trans(behavior, timestamptz, int4, int4[], float8) RETURNS behavior
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION behavior_agg_features_trans(behavior, timestamptz, int4, int4[], float8) IS 'Transition function of behavior_agg_features(ts, feature, extra_features, value)';
+CREATE AGGREGATE behavior_agg_features(ts timestamptz, feature int4, extra_features int4[], value float8) (
+	SFUNC = behavior_agg_features_trans,
+	STYPE = behavior,
+	COMBINEFUNC = behavior_merge,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE behavior_agg_features(timestamptz, int4, int4[], float8) IS 'Behavior of the events in the group where an event may count for several features: once in the totals and for feature (NULL: no feature), as behavior_agg, and once more for each distinct id of extra_features (NULL elements skipped); an id is an extra feature in every row or in none';
+
 CREATE AGGREGATE behavior_union_agg(behavior) (
 	SFUNC = behavior_merge,
 	STYPE = behavior,

@@ -11,6 +11,13 @@ CREATE FUNCTION _predicate_cost(predicate text, scores regclass, schema regnames
 	AS 'MODULE_PATHNAME', 'predicate_cost' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION _predicate_cost(text, regclass, regnamespace, text[]) IS 'Internal: what a predicate that check_predicate accepts costs per user, in bytes read (an upper bound; a call of the rule vocabulary counts the days of its window): define_segment bounds the sum over a scheme and over every scheme';
 
+-- A feature's event condition (DESIGN section 4): checked like a predicate
+-- (the same allowlist), over the columns of a tracked table instead, each
+-- of an allowed built-in type, without the rule vocabulary (src/predicate.c)
+CREATE FUNCTION _check_condition(condition text, source regclass, OUT checked text, OUT columns name[])
+	AS 'MODULE_PATHNAME', 'check_condition' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _check_condition(text, regclass) IS 'Internal: parse and check a feature''s condition over the columns of a tracked table: returns it deparsed (what refresh runs on that table''s rows) and the columns it reads, or raises an error naming what is not allowed';
+
 -- The rule vocabulary (version 0.2): what a predicate may say of a feature,
 -- named by its define_feature name or '*' for any event, as of the
 -- refresh's as_of.  Windows and periods are whole UTC days ending on
@@ -104,7 +111,11 @@ CREATE TABLE sources (
 CREATE TABLE features (
 	id int PRIMARY KEY CHECK (id >= 0),
 	name text NOT NULL UNIQUE,
-	event_names text[] NOT NULL CHECK (cardinality(event_names) > 0)
+	event_names text[] NOT NULL CHECK (cardinality(event_names) > 0),
+	condition text,
+	checked_condition text,
+	defined_by name,
+	CHECK ((condition IS NULL) = (checked_condition IS NULL) AND (condition IS NULL OR defined_by IS NOT NULL))
 );
 CREATE TABLE segments (
 	scheme text NOT NULL,
@@ -459,6 +470,9 @@ COMMENT ON COLUMN sources.value_column IS 'Column with the event value (numeric)
 COMMENT ON COLUMN sources.user_type IS 'Type of the user id, the same for every source';
 COMMENT ON COLUMN sources.tracked_by IS 'Role that tracked the source (set by a trigger, not by the caller): refresh reads the source only while this role may';
 COMMENT ON COLUMN features.event_names IS 'Event names that count as a use of this feature';
+COMMENT ON COLUMN features.condition IS 'Event condition as written (NULL: none): a boolean expression over the tracked tables'' columns; an event counts for the feature when its name is listed and the condition holds on its row';
+COMMENT ON COLUMN features.checked_condition IS 'The condition as checked and deparsed against the first tracked table; refresh checks condition again against each tracked table and runs what the checker returns';
+COMMENT ON COLUMN features.defined_by IS 'Session role that defined the condition (define_feature records session_user): refresh runs the condition only while this role may read each column it names in every tracked table';
 COMMENT ON COLUMN segments.predicate IS 'The predicate as written';
 COMMENT ON COLUMN segments.checked_predicate IS 'The predicate as checked and deparsed: what refresh evaluates';
 COMMENT ON COLUMN segments.cost IS 'What the predicate costs per user at refresh, in bytes read (an upper bound, which grows with the features): at most 200,000, at most 1,000,000 over a scheme''s segments and 2,000,000 over every scheme''s (_check_rule_costs)';
@@ -512,10 +526,12 @@ COMMENT ON FUNCTION _stamp_tracked_by() IS 'Internal: records which role tracked
 CREATE TRIGGER stamp_tracked_by BEFORE INSERT OR UPDATE ON sources
 	FOR EACH ROW EXECUTE FUNCTION _stamp_tracked_by();
 
--- event name -> feature id
+-- event name -> feature id, for the features without a condition: an event
+-- name belongs to one of them at most (a feature with a condition may list
+-- names that others list: refresh evaluates it per row, _sources_sql)
 CREATE VIEW _feature_map AS
-	SELECT e.event, f.id FROM features f, unnest(f.event_names) AS e(event);
-COMMENT ON VIEW _feature_map IS 'Internal: which feature each event name counts for';
+	SELECT e.event, f.id FROM features f, unnest(f.event_names) AS e(event) WHERE f.condition IS NULL;
+COMMENT ON VIEW _feature_map IS 'Internal: which feature without a condition each event name counts for';
 
 -- ===================================================================
 -- Tables of other roles that the extension reads with elevated rights

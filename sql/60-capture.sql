@@ -115,7 +115,8 @@ BEGIN
 			END IF;
 		END IF;
 	END LOOP;
-	IF pg_catalog.to_regrole(s.tracked_by) IS NULL OR NOT pg_catalog.has_table_privilege(s.tracked_by, s.source, 'SELECT') THEN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = s.tracked_by)
+	   OR NOT pg_catalog.has_table_privilege(s.tracked_by, s.source, 'SELECT') THEN
 		RAISE EXCEPTION 'role % that tracked %.% may no longer read it', s.tracked_by, rel.nspname, rel.relname
 			USING ERRCODE = 'insufficient_privilege', SCHEMA = rel.nspname, TABLE = rel.relname,
 			      HINT = 'Grant SELECT back, or untrack the table.';
@@ -545,34 +546,68 @@ END $$;
 COMMENT ON FUNCTION _install_capture(int) IS 'Internal: creates the change-capture function of a tracked source and its triggers on every table of its tree (again: replaces the function)';
 
 -- The union of all tracked sources as (source_id, user_id, ts, event,
--- value), each source re-validated first, and the OIDs it checked: the
--- statement that reads the SQL runs through _execute_guarded with them, so
--- that a name which comes to name another table is refused (src/guard.c).
-CREATE FUNCTION _sources_sql(OUT sql text, OUT checked oid[])
+-- value, extra), each source re-validated first, and the OIDs it checked:
+-- the statement that reads the SQL runs through _execute_guarded with them,
+-- so that a name which comes to name another table is refused
+-- (src/guard.c).  extra (int4[]) holds the ids of the features with a
+-- condition that the row counts for (NULL elements: those it does not),
+-- each condition checked again on each source, for the role that defined
+-- it (_condition_on), after the source is locked and checked: NULL::int4[]
+-- when no feature has a condition, or conditions is false (the experiment
+-- readout reads no feature).  conditional: whether one has;
+-- condition_events: the event names such features list; probes and labels:
+-- a statement per (feature, source) that evaluates the condition on the
+-- rows of its events, to tell which one failed when refresh fails.
+CREATE FUNCTION _sources_sql(conditions boolean, OUT sql text, OUT checked oid[], OUT conditional boolean, OUT condition_events text[],
+	OUT probes text[], OUT labels text[])
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	id int;
 	s segmentation.sources;
+	f record;
 	value_type regtype;
 	parts text[] := '{}'::text[];
+	extra text;
+	cond text;
 BEGIN
 	checked := '{}';
+	probes := '{}';
+	labels := '{}';
+	SELECT count(*) > 0, coalesce(array_agg(DISTINCT e.event), '{}') INTO conditional, condition_events
+	FROM segmentation.features x LEFT JOIN LATERAL unnest(x.event_names) e(event) ON true
+	WHERE x.condition IS NOT NULL AND _sources_sql.conditions;
 	FOR id IN SELECT x.id FROM segmentation.sources x ORDER BY x.id LOOP
 		s := segmentation._check_source(id, true);
 		SELECT a.atttypid INTO value_type FROM pg_attribute a WHERE a.attrelid = s.source AND a.attnum = s.attnums[4];
-		parts := parts || format('SELECT %s AS source_id, t.%I AS user_id, t.%I AS ts, t.%I::text AS event, %s AS value FROM %s t',
-			s.id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('t', s.value_column, value_type), s.source);
+		extra := 'NULL::pg_catalog.int4[]';
+		IF conditional THEN
+			extra := '';
+			FOR f IN SELECT * FROM segmentation.features x WHERE x.condition IS NOT NULL ORDER BY x.id LOOP
+				-- (the checker's output for this table, for who defined it)
+				cond := segmentation._condition_on(f.name, f.condition, s.source, f.defined_by);
+				-- the condition runs only on the rows of the feature's events
+				extra := extra || CASE WHEN extra = '' THEN '' ELSE ', ' END
+					|| format('CASE WHEN t.%I::pg_catalog.text = ANY (%L::pg_catalog.text[]) THEN CASE WHEN (%s) THEN %s END END',
+					          s.event_column, f.event_names, cond, f.id);
+				probes := probes || format('SELECT FROM %s t WHERE t.%I::pg_catalog.text = ANY (%L::pg_catalog.text[]) AND CASE WHEN (%s) THEN true END',
+					s.source, s.event_column, f.event_names, cond);
+				labels := labels || format('feature "%s" on %s', f.name, s.source);
+			END LOOP;
+			extra := format('ARRAY[%s]::pg_catalog.int4[]', extra);
+		END IF;
+		parts := parts || format('SELECT %s AS source_id, t.%I AS user_id, t.%I AS ts, t.%I::text AS event, %s AS value, %s AS extra FROM %s t',
+			s.id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('t', s.value_column, value_type), extra, s.source);
 		checked := checked || s.source::oid;
 	END LOOP;
 	IF parts = '{}' THEN
 		-- nothing tracked any more: no events, of the state's user id type
-		sql := format('SELECT NULL::int AS source_id, NULL::%s AS user_id, NULL::timestamptz AS ts, NULL::text AS event, NULL::float8 AS value WHERE false',
+		sql := format('SELECT NULL::int AS source_id, NULL::%s AS user_id, NULL::timestamptz AS ts, NULL::text AS event, NULL::float8 AS value, NULL::int4[] AS extra WHERE false',
 			(SELECT a.atttypid::regtype FROM pg_attribute a WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id'));
 		RETURN;
 	END IF;
 	sql := array_to_string(parts, ' UNION ALL ');
 END $$;
-COMMENT ON FUNCTION _sources_sql() IS 'Internal: SQL of the union of the tracked sources, each re-validated, and the OIDs of the tables it checked';
+COMMENT ON FUNCTION _sources_sql(boolean) IS 'Internal: SQL of the union of the tracked sources, each re-validated, with (unless conditions is false: NULL) the ids of the features with a condition each row counts for (each condition checked again), and the OIDs of the tables it checked';
 
 -- ===================================================================
 -- Public pipeline functions
@@ -660,6 +695,8 @@ BEGIN
 	INSERT INTO segmentation.sources (source, user_column, time_column, event_column, value_column, user_type, attnums, column_types)
 	VALUES (source, user_column, time_column, event_column, value_column, user_t, nums, types)
 	RETURNING sources.id INTO id;
+	-- every feature's condition must check on the new table too
+	PERFORM segmentation._check_conditions(id);
 	PERFORM segmentation._create_state(user_t);
 	PERFORM segmentation._install_capture(id);
 END $$;
@@ -937,14 +974,85 @@ ALTER EVENT TRIGGER segmentation_alter_table ENABLE ALWAYS;
 COMMENT ON EVENT TRIGGER segmentation_sql_drop IS 'Untracks a tracked table that is dropped; a dropped partition or child makes the next refresh full; refuses dropping a tracked column';
 COMMENT ON EVENT TRIGGER segmentation_alter_table IS 'Follows a renamed tracked column; refuses dropping or retyping one; puts capture triggers on new partitions and children';
 
+-- A feature's condition, checked against one tracked source for the role
+-- that defined it: what refresh runs on that table's rows (the checker's
+-- output, src/predicate.c), or an error naming the feature and the table.
+-- Every column it names must be of an allowed built-in type and readable by
+-- that role (else segment membership would tell it values it cannot read).
+CREATE FUNCTION _condition_on(feature text, condition text, source regclass, who name) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c record;
+	col name;
+	e_state text;
+	e_message text;
+	e_detail text;
+	e_hint text;
+BEGIN
+	BEGIN
+		SELECT * INTO c FROM segmentation._check_condition(condition, source);
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL,
+			e_hint = PG_EXCEPTION_HINT;
+		RAISE EXCEPTION 'condition of feature "%" does not check on tracked table %: %', feature, source, e_message
+			USING ERRCODE = e_state, DETAIL = coalesce(nullif(e_detail, ''), 'It must check on every tracked table.'),
+			      HINT = coalesce(nullif(e_hint, ''), 'Define the feature again with a condition every tracked table passes.');
+	END;
+	-- (the role by its exact name: to_regrole() would read it as an
+	-- identifier, case-folded, review 15 F8)
+	IF who IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = who) THEN
+		RAISE EXCEPTION 'role % that defined the condition of feature "%" no longer exists', coalesce(quote_ident(who), 'NULL'), feature
+			USING ERRCODE = 'undefined_object',
+			      HINT = 'Define the feature again (as a role that may read its columns), or without a condition.';
+	END IF;
+	FOREACH col IN ARRAY c.columns LOOP
+		IF NOT has_column_privilege(who, source, col, 'SELECT') THEN
+			RAISE EXCEPTION 'condition of feature "%" reads column "%" of %, which role % may not read', feature, col, source, who
+				USING ERRCODE = 'insufficient_privilege',
+				      DETAIL = 'Segments built on the condition would tell that role what the column holds.',
+				      HINT = 'Grant it SELECT on the column, or define the feature again without it (as a role that may).';
+		END IF;
+	END LOOP;
+	-- nor may it test a column on rows row-level security hides from it
+	-- (the same rule as for the role that tracked the table, _check_source)
+	IF segmentation._rls_hides_rows(who, source) THEN
+		RAISE EXCEPTION 'condition of feature "%" reads %, on which row-level security hides rows from role %', feature, source, who
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = 'Segments built on the condition would tell that role what the hidden rows hold.',
+			      HINT = 'Define the feature again as a role that sees every row of the table, or without a condition.';
+	END IF;
+	RETURN c.checked;
+END $$;
+COMMENT ON FUNCTION _condition_on(text, text, regclass, name) IS 'Internal: a feature''s condition checked against a tracked table for the role that defined it (columns readable by it): the SQL refresh runs on that table''s rows, or an error naming feature and table';
+
+-- Every condition checked against one source (track(): a source on which a
+-- condition does not check is refused), or against every source
+CREATE FUNCTION _check_conditions(source_id int) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	f record;
+	s record;
+BEGIN
+	FOR f IN SELECT * FROM segmentation.features x WHERE x.condition IS NOT NULL ORDER BY x.id LOOP
+		FOR s IN SELECT * FROM segmentation.sources x WHERE source_id IS NULL OR x.id = source_id ORDER BY x.id LOOP
+			PERFORM segmentation._condition_on(f.name, f.condition, s.source, f.defined_by);
+		END LOOP;
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION _check_conditions(int) IS 'Internal: checks every feature''s condition against a tracked source (NULL: every one), or raises an error naming the feature and the table';
+
 -- (planned for each call's names: PostgreSQL hashes a constant list for
 -- = ANY, not a parameter, and the clash check below reads every feature's
 -- names: a generic plan made 100 calls of 1,000 names 200 s, review 13)
-CREATE FUNCTION define_feature(name text, event_names text[]) RETURNS int
+CREATE FUNCTION define_feature(name text, event_names text[], condition text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
 	fid int;
 	clash record;
+	checked text;
+	one text;
+	s record;
+	funnel text;
 BEGIN
 	IF name IS NULL OR name = '' THEN
 		RAISE EXCEPTION 'argument "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -958,6 +1066,10 @@ BEGIN
 	IF octet_length(name) > 63 THEN
 		RAISE EXCEPTION 'feature name "%..." is longer than 63 bytes', left(name, 20) USING ERRCODE = 'name_too_long';
 	END IF;
+	IF condition IS NOT NULL AND btrim(condition, E' \t\r\n') = '' THEN
+		RAISE EXCEPTION 'argument "condition" must not be empty' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Pass NULL (or leave it out) for a feature without a condition.';
+	END IF;
 	-- one definer at a time (the rules' costs are checked again with the features)
 	PERFORM segmentation._require_read_committed('define_feature');
 	LOCK TABLE segmentation.features IN SHARE ROW EXCLUSIVE MODE;
@@ -969,16 +1081,52 @@ BEGIN
 	IF event_names IS NULL OR cardinality(event_names) = 0 OR array_position(event_names, NULL) IS NOT NULL THEN
 		RAISE EXCEPTION 'argument "event_names" must list at least one event name, without NULLs' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	SELECT m.event, f.name AS feature INTO clash FROM segmentation._feature_map m JOIN segmentation.features f ON f.id = m.id
-	WHERE m.event = ANY (define_feature.event_names) AND f.name <> define_feature.name LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'event "%" already counts for feature "%"', clash.event, clash.feature
-			USING ERRCODE = 'duplicate_object', HINT = 'An event name belongs to one feature.';
+	-- An event name belongs to one feature without a condition; a feature
+	-- with a condition may list names others list (features then overlap)
+	IF condition IS NULL THEN
+		SELECT m.event, f.name AS feature INTO clash FROM segmentation._feature_map m JOIN segmentation.features f ON f.id = m.id
+		WHERE m.event = ANY (define_feature.event_names) AND f.name <> define_feature.name LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'event "%" already counts for feature "%"', clash.event, clash.feature
+				USING ERRCODE = 'duplicate_object',
+				      HINT = 'An event name belongs to one feature without a condition; a feature with a condition (argument "condition") may list it too.';
+		END IF;
+	ELSE
+		-- checked against every tracked table, for the caller (the login
+		-- role: SECURITY DEFINER hides the role that called, and the
+		-- session's role may always return to it)
+		IF NOT EXISTS (SELECT FROM segmentation.sources) THEN
+			RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
+				HINT = 'Call segmentation.track(...) first: a condition is checked against the tracked tables'' columns.';
+		END IF;
+		FOR s IN SELECT x.source, x.user_column, x.attnums FROM segmentation.sources x ORDER BY x.id LOOP
+			one := segmentation._condition_on(define_feature.name, define_feature.condition, s.source, session_user);
+			checked := coalesce(checked, one);
+			-- an incremental refresh reads again every row of the users of a
+			-- queued event this feature lists (review 15 F5): by index, or
+			-- by reading the whole table
+			IF NOT EXISTS (SELECT FROM pg_catalog.pg_index i WHERE i.indrelid = s.source AND i.indkey[0] = s.attnums[1]) THEN
+				RAISE NOTICE 'tracked table % has no index whose first column is its user column "%"', s.source, s.user_column
+					USING DETAIL = 'With a condition, an incremental refresh reads again every row of each user with a queued event the feature lists: without such an index, the whole table, at every refresh.',
+					      HINT = format('CREATE INDEX ON %s (%I);', s.source, s.user_column);
+			END IF;
+		END LOOP;
+		-- a managed funnel keeps its steps' rows by event name alone
+		SELECT f.name INTO funnel FROM segmentation.funnels f WHERE define_feature.name = ANY (f.steps) ORDER BY f.name LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'feature "%" is a step of managed funnel "%": a step cannot have a condition', name, funnel
+				USING ERRCODE = 'feature_not_supported',
+				      HINT = 'Define another feature with the condition, or drop the funnel (segmentation.drop_funnel) first.';
+		END IF;
 	END IF;
-	UPDATE segmentation.features f SET event_names = define_feature.event_names WHERE f.name = define_feature.name RETURNING f.id INTO fid;
+	UPDATE segmentation.features f SET event_names = define_feature.event_names, condition = define_feature.condition,
+		checked_condition = checked, defined_by = CASE WHEN define_feature.condition IS NOT NULL THEN session_user END
+	WHERE f.name = define_feature.name RETURNING f.id INTO fid;
 	IF fid IS NULL THEN
-		INSERT INTO segmentation.features (id, name, event_names)
-		SELECT coalesce(max(f.id) + 1, 0), define_feature.name, define_feature.event_names FROM segmentation.features f
+		INSERT INTO segmentation.features (id, name, event_names, condition, checked_condition, defined_by)
+		SELECT coalesce(max(f.id) + 1, 0), define_feature.name, define_feature.event_names, define_feature.condition, checked,
+		       CASE WHEN define_feature.condition IS NOT NULL THEN session_user END
+		FROM segmentation.features f
 		RETURNING features.id INTO fid;
 	END IF;
 	-- stored behaviors carry feature ids: the next refresh recomputes them
@@ -987,7 +1135,7 @@ BEGIN
 	END IF;
 	RETURN fid;
 END $$;
-COMMENT ON FUNCTION define_feature(text, text[]) IS 'Define (or redefine) a product feature as one or more event names; returns its stable id; the next refresh is full';
+COMMENT ON FUNCTION define_feature(text, text[], text) IS 'Define (or redefine) a product feature as one or more event names and, optionally, a condition on the event''s row (a checked boolean expression over the tracked tables'' columns); returns its stable id; the next refresh is full';
 
 CREATE FUNCTION define_segment(scheme text, name text, predicate text, priority int DEFAULT 100, description text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -4,6 +4,40 @@
 -- refresh
 -- ===================================================================
 
+-- A refresh whose reading of the sources failed, with features with a
+-- condition: each condition is run again on the rows of its events, each
+-- in a subtransaction, and the first that fails names its feature and
+-- table in the error.  Never the failure's own message: it can quote the
+-- row's values (invalid input syntax for type integer: "..."), which the
+-- admin reading refresh_runs.error may not be allowed to read (review 15
+-- F1): its SQLSTATE only.  When no probe fails, a data exception (class
+-- 22) is raised the same way, without its message; any other error is left
+-- to the caller.
+CREATE FUNCTION _condition_failure(probes text[], labels text[], checked oid[], state text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	e_state text;
+BEGIN
+	FOR k IN 1 .. coalesce(cardinality(probes), 0) LOOP
+		BEGIN
+			PERFORM segmentation._execute_guarded(probes[k], checked, NULL::bigint);
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE;
+			RAISE EXCEPTION 'the condition of % failed on a row (SQLSTATE %)', labels[k], e_state
+				USING ERRCODE = e_state,
+				      DETAIL = 'The message of the failure is not shown: it may quote the row''s values.',
+				      HINT = 'Define the feature again with a condition that holds for every row.';
+		END;
+	END LOOP;
+	IF state LIKE '22%' THEN
+		RAISE EXCEPTION 'reading the tracked tables failed with a data exception (SQLSTATE %) while features have conditions', state
+			USING ERRCODE = state,
+			      DETAIL = 'The message of the failure is not shown: it may quote a row''s values.',
+			      HINT = 'Check the features'' conditions (segmentation.features), and refresh again.';
+	END IF;
+END $$;
+COMMENT ON FUNCTION _condition_failure(text[], text[], oid[], text) IS 'Internal: after a refresh failed reading the sources (with SQLSTATE state), raises an error naming the first feature whose condition fails on a row of a table, or for a data exception, without the failure''s message (it may quote row values)';
+
 CREATE FUNCTION refresh(full boolean DEFAULT false, as_of timestamptz DEFAULT now()) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -37,6 +71,7 @@ DECLARE
 	run_mode text;
 	last_success_as_of timestamptz;
 	e_message text;
+	e_state text;
 	e_schema text;
 	e_table text;
 	e_context text;
@@ -45,6 +80,12 @@ DECLARE
 	retention interval;
 	funnel_rows text := '';
 	funnel_batch boolean := false;
+	conditional boolean;
+	condition_events text[];
+	probes text[];
+	labels text[];
+	agg text;
+	bad_step record;
 BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
 		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
@@ -101,8 +142,35 @@ BEGIN
 	BEGIN
 		SELECT a.atttypid::regtype::text INTO utype FROM pg_attribute a
 		WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
+		-- The features as of one moment for the whole run: _sources_sql reads
+		-- them for the conditions, the main statement (a later snapshot) for
+		-- _feature_map, and a define_feature committed in between would mix
+		-- an old condition with a new map and have its full-refresh marker
+		-- (truncated) consumed by this run (review 15 F2).  SHARE: a
+		-- define_feature (SHARE ROW EXCLUSIVE) waits for this refresh, and
+		-- this refresh for one in progress (refresh_lock_timeout at most);
+		-- define_segment and define_funnel take SHARE too, which does not
+		-- conflict, and nothing of theirs waits on what refresh holds.
+		LOCK TABLE segmentation.features IN SHARE MODE;
 		-- (the tables it names are read by _execute_guarded: those it checked, only)
-		SELECT x.sql, x.checked INTO src, checked FROM segmentation._sources_sql() x;
+		SELECT x.sql, x.checked, x.conditional, x.condition_events, x.probes, x.labels
+		INTO src, checked, conditional, condition_events, probes, labels FROM segmentation._sources_sql(true) x;
+		-- Features with a condition (DESIGN section 4): a row counts for the
+		-- features without one by its event name (_feature_map) and for
+		-- those with one it satisfies (extra, an int4[] evaluated per row by
+		-- the sources' SQL), once in the totals (behavior_agg_features).
+		-- Without such features, the aggregate of every refresh before them.
+		agg := CASE WHEN conditional THEN 'segmentation.behavior_agg_features(e.ts, fm.id, e.extra, e.value)'
+		            ELSE 'segmentation.behavior_agg(e.ts, fm.id, e.value)' END;
+		-- (a managed funnel keeps its steps' rows by event name alone:
+		-- define_funnel and define_feature refuse a step with a condition)
+		SELECT f.name, st.name AS step INTO bad_step FROM segmentation.funnels f, unnest(f.steps) st(name), segmentation.features ft
+		WHERE ft.name = st.name AND ft.condition IS NOT NULL ORDER BY f.name LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'step "%" of managed funnel "%" is a feature with a condition', bad_step.step, bad_step.name
+				USING ERRCODE = 'feature_not_supported',
+				      HINT = 'Drop the funnel (segmentation.drop_funnel), or define the feature again without a condition.';
+		END IF;
 		EXECUTE format('CREATE TEMP TABLE _batch (user_id %s, b segmentation.behavior, replace boolean, n bigint) ON COMMIT DROP', utype);
 		-- managed funnels keep the rows of their steps' events (every event
 		-- under strict_order): the same statement writes them to _funnel_batch
@@ -120,6 +188,9 @@ BEGIN
 		-- moment's.  An event committed later stays queued for the next run.
 		-- Events refresh cannot use (segmentation._reject_reason) go to
 		-- rejected_events, in the same statement; the others are refreshed.
+		-- (a condition that fails on a row, dividing by zero say, fails the
+		-- refresh: the error then names the feature and the table)
+		BEGIN
 		IF do_full THEN
 			-- the sources are read twice, in the same snapshot: once for the
 			-- rejected rows, once for the aggregate
@@ -134,14 +205,15 @@ BEGIN
 				            LEFT JOIN segmentation.sources s ON s.id = e.source_id
 				            WHERE e.reason IS NOT NULL)%2$s
 				INSERT INTO _batch
-				SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value), true, count(*)
+				SELECT e.user_id, %3$s, true, count(*)
 				FROM (%1$s) e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
 				WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL
 				GROUP BY e.user_id
 			$q$, src, CASE WHEN NOT funnel_batch THEN '' ELSE format($f$,
 				     fb AS (INSERT INTO _funnel_batch (user_id, ts, event, replace)
 				            SELECT e.user_id, e.ts, e.event, true FROM (%1$s) e
-				            WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL%2$s)$f$, src, funnel_rows) END),
+				            WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL%2$s)$f$, src, funnel_rows) END,
+				agg),
 				checked, run);
 			INSERT INTO _batch SELECT p.user_id, NULL, true, 0 FROM segmentation.profiles p
 			WHERE NOT EXISTS (SELECT FROM _batch b WHERE b.user_id = p.user_id);
@@ -150,10 +222,13 @@ BEGIN
 				WITH c AS (DELETE FROM segmentation.pending_events RETURNING source_id, user_id, ts, event, value),
 				     cr AS (SELECT c.*, segmentation._reject_reason(octet_length(c.user_id::text), c.ts, c.value) AS reason FROM c),
 				     d AS (DELETE FROM segmentation.dirty_users RETURNING user_id),
-				     dd AS (SELECT user_id FROM d WHERE user_id IS NOT NULL GROUP BY user_id),
+				     -- (and, with features with a condition, the users of a
+				     -- queued event such a feature lists: the condition is on
+				     -- the source row, which they are recomputed from)
+				     dd AS (SELECT user_id FROM (SELECT user_id FROM d%4$s) x WHERE user_id IS NOT NULL GROUP BY user_id),
 				     er AS (SELECT e.*, segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) AS reason
 				            FROM (%1$s) e WHERE e.user_id IN (SELECT user_id FROM dd)),
-				     r AS (SELECT e.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value) AS b, count(*) AS n
+				     r AS (SELECT e.user_id, %3$s AS b, count(*) AS n
 				           FROM er e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
 				           WHERE e.reason IS NULL
 				           GROUP BY e.user_id),
@@ -219,9 +294,18 @@ BEGIN
 				            UNION ALL
 				            -- and a row of no time and no event per late user: their
 				            -- funnel states are recomputed even with no row left
-				            SELECT fl.user_id, NULL, NULL, true FROM fl)$f$, src, funnel_rows) END),
+				            SELECT fl.user_id, NULL, NULL, true FROM fl)$f$, src, funnel_rows) END,
+				agg,
+				CASE WHEN conditional THEN format(' UNION ALL SELECT c.user_id FROM c WHERE c.event = ANY (%L::text[])', condition_events) ELSE '' END),
 				checked, run);
 		END IF;
+		EXCEPTION WHEN OTHERS THEN
+			IF conditional THEN
+				GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE;
+				PERFORM segmentation._condition_failure(probes, labels, checked, e_state);
+			END IF;
+			RAISE;
+		END;
 		-- users forget_user() erased never come back, full refresh or not:
 		-- their events (still in the sources without delete_events, or
 		-- committed since) are skipped, one keyed hash per user of the batch

@@ -101,12 +101,24 @@ BEGIN
 		RAISE EXCEPTION 'argument "steps" must list 1 to 32 feature names, without NULLs' USING ERRCODE = 'invalid_parameter_value',
 			DETAIL = format('Got %s.', coalesce(quote_literal(steps::text), 'NULL'));
 	END IF;
+	-- (features as committed now, and no condition added to a step's feature
+	-- until this commits: define_feature locks features against this)
+	LOCK TABLE segmentation.features IN SHARE MODE;
 	SELECT u.s, u.i INTO unknown FROM unnest(steps) WITH ORDINALITY u(s, i)
 	WHERE NOT EXISTS (SELECT FROM segmentation.features f WHERE f.name = u.s) ORDER BY u.i LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'argument "steps": step % is %, which is not a feature', unknown.i, quote_literal(unknown.s)
 			USING ERRCODE = 'undefined_object',
 			      HINT = 'Steps are names of segmentation.define_feature(); segmentation.features lists them.';
+	END IF;
+	-- (a funnel keeps the rows of its steps' event names: a condition on
+	-- the row is not evaluated there)
+	SELECT u.s, u.i INTO unknown FROM unnest(steps) WITH ORDINALITY u(s, i)
+	WHERE EXISTS (SELECT FROM segmentation.features f WHERE f.name = u.s AND f.condition IS NOT NULL) ORDER BY u.i LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'argument "steps": step % is feature %, which has a condition', unknown.i, quote_literal(unknown.s)
+			USING ERRCODE = 'feature_not_supported',
+			      HINT = 'A managed funnel''s steps are features without a condition: define one for the step''s events.';
 	END IF;
 	IF define_funnel."window" IS NULL OR define_funnel."window" <= interval '0' THEN
 		RAISE EXCEPTION 'argument "window" must be a positive interval' USING ERRCODE = 'invalid_parameter_value',

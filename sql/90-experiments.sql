@@ -205,7 +205,7 @@ BEGIN
 	DELETE FROM segmentation._experiment_lift_rows r WHERE only_experiment IS NULL OR r.experiment = only_experiment;
 	DELETE FROM segmentation._experiment_lift_combos r WHERE only_experiment IS NULL OR r.experiment = only_experiment;
 	IF to_regclass('segmentation.membership_history') IS NOT NULL THEN
-		SELECT x.sql, x.checked INTO src, checked FROM segmentation._sources_sql() x;
+		SELECT x.sql, x.checked INTO src, checked FROM segmentation._sources_sql(false) x;
 		FOR e IN SELECT x.* FROM segmentation.experiments x
 		         WHERE only_experiment IS NULL OR x.name = only_experiment ORDER BY x.name LOOP
 			BEGIN

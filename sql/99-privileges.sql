@@ -16,7 +16,7 @@ BEGIN
 		SELECT p.oid FROM pg_catalog.pg_proc p
 		WHERE p.pronamespace = 'segmentation'::regnamespace
 		  AND p.proname IN ('behavior_in', 'behavior_out', 'behavior_recv', 'behavior_send', 'behavior_merge',
-		                    'behavior_agg', 'behavior_union_agg', 'first_seen', 'last_seen', 'event_count',
+		                    'behavior_agg', 'behavior_agg_features', 'behavior_union_agg', 'first_seen', 'last_seen', 'event_count',
 		                    'value_sum', 'recency_days', 'tenure_days', 'active_days', 'current_streak',
 		                    'decayed_activity', 'features', 'feature_count', 'feature_last_seen', 'adoption',
 		                    'active_periods', 'active_days_per_period',
@@ -47,7 +47,7 @@ GRANT SELECT, INSERT ON sources TO segmentation_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON experiments TO segmentation_admin;
 GRANT USAGE ON SEQUENCE sources_id_seq TO segmentation_admin;
 GRANT SELECT ON refresh_runs, _feature_map, settings, _setting_values TO segmentation_admin;
-GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_feature(text, text[]),
+GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_feature(text, text[], text),
 	define_segment(text, text, text, int, text), drop_segment(text, text),
 	use_preset(text, text, text, int, int, int, float8, int), refresh(boolean, timestamptz),
 	schedule_refresh(text), unschedule_refresh(), set_setting(text, text),
@@ -55,6 +55,8 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 	define_funnel(text, text[], interval, text), drop_funnel(text),
 	-- what those call as the admin
 	_create_state(regtype), _install_capture(int), _feature_of(text, text),
+	-- (track() checks the features' conditions on the new table)
+	_check_conditions(int), _condition_on(text, text, regclass, name), _check_condition(text, regclass),
 	_setting_defaults(), _check_readable(regclass, name, text), _check_experiment(experiments),
 	_materialize_experiments(text),
 	-- (in a predicate only; called, it says where segments are read instead)

@@ -12,7 +12,9 @@
 #include "postgres.h"
 
 #include "behavior.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "utils/array.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -221,4 +223,100 @@ behavior_merge(PG_FUNCTION_ARGS)
 	BehaviorMergeInto(&acc, BehaviorFromDatum(PG_GETARG_DATUM(0), &tmp));
 	BehaviorMergeInto(&acc, BehaviorFromDatum(PG_GETARG_DATUM(1), &tmp));
 	PG_RETURN_DATUM(BehaviorGetDatum(&acc));
+}
+
+/* the distinct extra feature ids of an int4[] argument, ascending (*n of them) */
+static int32 *
+ExtraFeatures(ArrayType *arr, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems,
+				i,
+				k = 0;
+	int32	   *ids;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("argument \"extra_features\" must be a one-dimensional array")));
+	deconstruct_array(arr, INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, &nulls, &nelems);
+	ids = palloc(Max(nelems, 1) * sizeof(int32));
+	for (i = 0; i < nelems; i++)
+	{
+		int32		id;
+		int			j;
+
+		/* (a NULL element is no feature: CASE WHEN <condition> THEN id END) */
+		if (nulls[i])
+			continue;
+		id = DatumGetInt32(elems[i]);
+		CheckFeatureArg(id, "extra_features");
+		/* insertion, dropping duplicates: the arrays are short */
+		for (j = k; j > 0 && ids[j - 1] > id; j--)
+			;
+		if (j > 0 && ids[j - 1] == id)
+			continue;
+		memmove(&ids[j + 1], &ids[j], (k - j) * sizeof(int32));
+		ids[j] = id;
+		k++;
+	}
+	*n = k;
+	return ids;
+}
+
+/*
+ * behavior_agg_features(ts, feature, extra_features, value) transition: add
+ * one event, counted once in the totals and in the series of feature (NULL:
+ * of no feature), as behavior_agg(ts, feature, value) does, and once more
+ * for each distinct id of extra_features besides feature (NULL elements and
+ * a NULL array: none).  An id is an extra feature in every row or in none.
+ */
+PG_FUNCTION_INFO_V1(behavior_agg_features_trans);
+Datum
+behavior_agg_features_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	ExpandedBehavior *state;
+	TimestampTz ts;
+	bool		has_feature = false;
+	int32		feature = 0;
+	int128		value = 0;
+	int32	   *extras = NULL;
+	int			nextras = 0,
+				i;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("behavior_agg_features_trans can only be called as an aggregate transition function")));
+
+	/* a row without a timestamp is not an event */
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	ts = PG_GETARG_TIMESTAMPTZ(1);
+	CheckTimestampArg(ts, "ts");
+	if (!PG_ARGISNULL(2))
+	{
+		feature = PG_GETARG_INT32(2);
+		CheckFeatureArg(feature, "feature");
+		has_feature = true;
+	}
+	if (!PG_ARGISNULL(3))
+		extras = ExtraFeatures(PG_GETARG_ARRAYTYPE_P(3), &nextras);
+	if (!PG_ARGISNULL(4))
+		value = ValueToFixed(PG_GETARG_FLOAT8(4), "value");
+
+	state = StateForUpdate(fcinfo, aggcxt);
+	BehaviorAddEvent(&state->b, ts, has_feature, feature, value);
+	for (i = 0; i < nextras; i++)
+		if (!has_feature || extras[i] != feature)
+			BehaviorAddExtra(&state->b, ts, extras[i], value);
+	if (extras)
+		pfree(extras);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&state->hdr));
 }

@@ -7,7 +7,7 @@
  * On-disk body (after the varlena header), all integers as LEB128 varints:
  *
  *	u8 version (2) | u8 flags (1: has value, 2: days as gaps, 4: has events
- *	without a feature)
+ *	without a feature, 8: has extra features)
  *	events | zigzag(first_seen) | last_seen - first_seen
  *	[zigzag128(value)]					if flags & 1
  *	days from date(first_seen) to date(last_seen), either as a bitmap of
@@ -16,7 +16,16 @@
  *	the bitmap on a tie
  *	[series of the events without a feature]	if flags & 4
  *	nfeatures | per feature, ascending: id - previous id - 1 (the first: id),
- *	its series
+ *	its series; with flag 8, each delta is shifted left by one and bit 0 is
+ *	set for an extra feature
+ *
+ * Extra features (behavior_agg_features, for features that may overlap:
+ * DESIGN section 4, event conditions) count events that are counted in
+ * another series too: the series that are not extra still partition the
+ * events, and are checked as below; an extra one is checked on its own (its
+ * days active, at most every event, its uses within first and last seen).
+ * An id is extra in every behavior it appears in, or in none (merging an
+ * extra with a plain series of the same id is an error).
  *
  * A series (EncodeSeries) holds first and last use, exact, and every active
  * day with its event count and value sum.  The series add up to the header:
@@ -55,6 +64,7 @@ PG_MODULE_MAGIC;
 #define FLAG_HAS_VALUE			1
 #define FLAG_DAYS_AS_GAPS		2
 #define FLAG_HAS_NONE			4	/* version 2: events without a feature */
+#define FLAG_HAS_EXTRA			8	/* version 2: some feature is an extra one */
 
 /* ---------- days and features in memory ---------- */
 
@@ -99,6 +109,7 @@ SeriesInit(FeatureUsage *f)
 	f->tail_day = PG_INT32_MIN;
 	f->base = 0;
 	f->span = 0;
+	f->extra = false;
 	f->more.sorted = NULL;
 }
 
@@ -739,6 +750,18 @@ MergeSortedSeries(Behavior *b, FeatureUsage *f, const FeatureUsage *u)
 	f->more.sorted = out;
 }
 
+/* a feature counted as an event's feature in one place and as an extra in another */
+static void pg_attribute_noreturn()
+ExtraMismatch(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("a feature id is both an event's feature and an extra feature"),
+			 errdetail("An extra feature (behavior_agg_features' argument \"extra_features\") counts events that are "
+					   "counted in another series too: the same id cannot also be the one feature of events."),
+			 errhint("Give each feature id one role: as \"feature\" or in \"extra_features\".")));
+}
+
 /*
  * f := f ∪ u (both series of one feature, or both of no feature; u's days
  * sorted).  When owned, u's days are f's to free.
@@ -753,8 +776,11 @@ CombineUsage(Behavior *b, FeatureUsage *f, const FeatureUsage *u, bool owned)
 	Assert(u->span == 0);
 	if (u->tail_count == 0)
 		return;
+	if (f->tail_count > 0 && f->extra != u->extra)
+		ExtraMismatch();
 	if (f->tail_count == 0)
 	{
+		f->extra = u->extra;
 		f->first_seen = u->first_seen;
 		f->last_seen = u->last_seen;
 	}
@@ -1117,6 +1143,37 @@ BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature, int32 feature,
 		InsertFeature(b, -i - 1, feature, &u);
 		return;
 	}
+	if (b->features[i].extra)
+		ExtraMismatch();
+	SeriesAddEvent(b, &b->features[i], ts, day, value);
+}
+
+/*
+ * Count the event just added (BehaviorAddEvent, same ts and value) for an
+ * extra feature too: its series, flagged extra, and nothing of the totals.
+ * Features may then overlap: an event is in exactly one series that is not
+ * extra (its feature's, or none) and in any number of extra ones.
+ */
+void
+BehaviorAddExtra(Behavior *b, TimestampTz ts, int32 feature, int128 value)
+{
+	int32		day = BehaviorDayOf(ts);
+	int			i;
+
+	Assert(!b->legacy && b->events > 0);
+	i = FindKey(b->feature_ids, b->nfeatures, feature);
+	if (i < 0)
+	{
+		FeatureUsage u;
+
+		SeriesInit(&u);
+		u.extra = true;
+		SeriesAddEvent(b, &u, ts, day, value);
+		InsertFeature(b, -i - 1, feature, &u);
+		return;
+	}
+	if (!b->features[i].extra)
+		ExtraMismatch();
 	SeriesAddEvent(b, &b->features[i], ts, day, value);
 }
 
@@ -1347,10 +1404,14 @@ Encode(const Behavior *b, Writer *w)
 	int32		prev;
 	int			i;
 
+	bool		extra = false;
+
 	Assert(b->events > 0 && b->npending_words == 0 && b->npending_features == 0 && !b->pending_days);
+	for (i = 0; i < b->nfeatures && !extra; i++)
+		extra = b->features[i].extra;
 	PutByte(w, b->legacy ? BEHAVIOR_VERSION_0_1 : BEHAVIOR_VERSION);
 	PutByte(w, (b->value != 0 ? FLAG_HAS_VALUE : 0) | (gaps ? FLAG_DAYS_AS_GAPS : 0) |
-			(b->none.tail_count > 0 ? FLAG_HAS_NONE : 0));
+			(b->none.tail_count > 0 ? FLAG_HAS_NONE : 0) | (extra ? FLAG_HAS_EXTRA : 0));
 	PutVarint(w, (uint64) b->events);
 	PutVarint(w, ZigZag(b->first_seen));
 	PutVarint(w, (uint64) b->last_seen - (uint64) b->first_seen);
@@ -1388,7 +1449,10 @@ Encode(const Behavior *b, Writer *w)
 	{
 		const FeatureUsage *f = &b->features[i];
 
-		PutVarint(w, (uint64) (i == 0 ? b->feature_ids[0] : b->feature_ids[i] - b->feature_ids[i - 1] - 1));
+		uint64		delta = (uint64) (i == 0 ? b->feature_ids[0] : b->feature_ids[i] - b->feature_ids[i - 1] - 1);
+
+		/* (with extra features, each id's delta carries its flag in bit 0) */
+		PutVarint(w, extra ? (delta << 1) | (f->extra ? 1 : 0) : delta);
 		if (!b->legacy)
 		{
 			EncodeSeries(b, f, w);
@@ -1534,7 +1598,7 @@ DecodeHeader(Reader *r, Behavior *b)
 	b->legacy = r->buf[0] == BEHAVIOR_VERSION_0_1;
 	flags = r->buf[1];
 	r->pos = 2;
-	if (flags & ~(FLAG_HAS_VALUE | FLAG_DAYS_AS_GAPS | (b->legacy ? 0 : FLAG_HAS_NONE)))
+	if (flags & ~(FLAG_HAS_VALUE | FLAG_DAYS_AS_GAPS | (b->legacy ? 0 : FLAG_HAS_NONE | FLAG_HAS_EXTRA)))
 		Corrupt(r, "Unknown flags");
 
 	b->events = GetCount(r, "event count");
@@ -1559,16 +1623,21 @@ DecodeHeader(Reader *r, Behavior *b)
 	return flags;
 }
 
-/* The next feature id after prev (-1 before the first) */
+/* The feature id delta after prev (-1 before the first) */
 static int32
-GetFeatureId(Reader *r, int32 prev)
+FeatureIdAfter(Reader *r, int32 prev, uint64 delta)
 {
-	uint64		delta = GetVarint(r, "feature id");
-
 	/* (no id can follow PG_INT32_MAX: the bound is then negative) */
 	if (prev == PG_INT32_MAX || delta > (uint64) ((int64) PG_INT32_MAX - prev - 1))
 		Corrupt(r, "Feature id out of range");
 	return (int32) ((int64) prev + 1 + (int64) delta);
+}
+
+/* The next feature id after prev (-1 before the first) */
+static int32
+GetFeatureId(Reader *r, int32 prev)
+{
+	return FeatureIdAfter(r, prev, GetVarint(r, "feature id"));
 }
 
 /* Version 1 features: id, count, first and last use; no days */
@@ -1692,6 +1761,19 @@ DecodeSeries(Reader *r, Behavior *b, FeatureUsage *f, SeriesSums *sums)
 	sums->last_seen = Max(sums->last_seen, f->last_seen);
 }
 
+/* the words of a SeriesSums' days */
+static void
+FreeSumsDays(Behavior *days)
+{
+	if (days->words != days->inline_words)
+	{
+		pfree(days->word_ids);
+		pfree(days->words);
+	}
+	if (days->pending_words)
+		pfree(days->pending_words);
+}
+
 /*
  * Version 2: the events without a feature (when flagged), then the features,
  * each a series; together they must make up the header's totals and days.
@@ -1699,9 +1781,11 @@ DecodeSeries(Reader *r, Behavior *b, FeatureUsage *f, SeriesSums *sums)
 static void
 DecodeFeatures(Reader *r, Behavior *b, uint8 flags)
 {
-	SeriesSums	sums;
+	SeriesSums	sums,
+				extra_sums;
 	int64		nfeat,
-				i;
+				i,
+				nextra = 0;
 	int32		prev_id = -1;
 
 	sums.events = 0;
@@ -1715,16 +1799,46 @@ DecodeFeatures(Reader *r, Behavior *b, uint8 flags)
 		DecodeSeries(r, b, &b->none, &sums);
 	/* each takes at least 5 bytes: bound nfeat before allocating */
 	nfeat = GetCount(r, "feature count");
-	if (nfeat > b->events || nfeat > (int64) (r->len - r->pos) / 5)
+	if ((nfeat > b->events && !(flags & FLAG_HAS_EXTRA)) || nfeat > (int64) (r->len - r->pos) / 5)
 		Corrupt(r, "Impossible feature count");
 	ReserveFeatures(b, (int32) nfeat);
 	for (i = 0; i < nfeat; i++)
 	{
 		SeriesInit(&b->features[i]);
-		prev_id = b->feature_ids[i] = GetFeatureId(r, prev_id);
+		if (flags & FLAG_HAS_EXTRA)
+		{
+			uint64		v = GetVarint(r, "feature id");
+
+			prev_id = b->feature_ids[i] = FeatureIdAfter(r, prev_id, v >> 1);
+			b->features[i].extra = (v & 1) != 0;
+			nextra += (v & 1);
+		}
+		else
+			prev_id = b->feature_ids[i] = GetFeatureId(r, prev_id);
 		b->nfeatures++;
-		DecodeSeries(r, b, &b->features[i], &sums);
+		if (!b->features[i].extra)
+		{
+			DecodeSeries(r, b, &b->features[i], &sums);
+			continue;
+		}
+
+		/*
+		 * An extra feature's events are counted in another series too: on
+		 * its own within the header (each day active, at most every event,
+		 * its first and last use within first_seen and last_seen); its
+		 * values cannot be checked against the value sum
+		 */
+		extra_sums.events = 0;
+		extra_sums.value = 0;
+		extra_sums.wraps = 0;
+		extra_sums.first_seen = b->last_seen;
+		extra_sums.last_seen = b->first_seen;
+		BehaviorInit(&extra_sums.days, b->cxt);
+		DecodeSeries(r, b, &b->features[i], &extra_sums);
+		FreeSumsDays(&extra_sums.days);
 	}
+	if ((flags & FLAG_HAS_EXTRA) && nextra == 0)
+		Corrupt(r, "Extra features flagged, and none is");
 
 	if (sums.events != b->events)
 		Corrupt(r, "The events of the features and of no feature are not the event count");
@@ -1738,13 +1852,7 @@ DecodeFeatures(Reader *r, Behavior *b, uint8 flags)
 		memcmp(sums.days.word_ids, b->word_ids, b->nwords * sizeof(int32)) != 0 ||
 		memcmp(sums.days.words, b->words, b->nwords * sizeof(uint64)) != 0)
 		Corrupt(r, "An active day without events");
-	if (sums.days.words != sums.days.inline_words)
-	{
-		pfree(sums.days.word_ids);
-		pfree(sums.days.words);
-	}
-	if (sums.days.pending_words)
-		pfree(sums.days.pending_words);
+	FreeSumsDays(&sums.days);
 }
 
 /*

@@ -102,6 +102,7 @@ typedef struct FeatureUsage
 	int32		tail_day;
 	int32		base;			/* dense: the day of counts[0] */
 	int32		span;			/* dense: the slots of counts; 0: sorted */
+	bool		extra;			/* an extra feature: its events are in another series too */
 	union
 	{
 		FeatureDays *sorted;
@@ -189,6 +190,7 @@ typedef struct ExpandedBehavior
 extern void BehaviorInit(Behavior *b, MemoryContext cxt);
 extern void BehaviorAddEvent(Behavior *b, TimestampTz ts, bool has_feature,
 							 int32 feature, int128 value);
+extern void BehaviorAddExtra(Behavior *b, TimestampTz ts, int32 feature, int128 value);
 extern void BehaviorMergeInto(Behavior *dst, const Behavior *src);
 extern void BehaviorCompact(Behavior *b);
 extern const Behavior *BehaviorFromDatum(Datum d, Behavior *tmp);

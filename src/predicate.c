@@ -76,8 +76,10 @@
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_cast.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -89,6 +91,9 @@
 #include "parser/analyze.h"
 #include "parser/parse_type.h"
 #include "parser/parser.h"
+#include "parser/parsetree.h"
+#include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -105,9 +110,26 @@
 /* a predicate longer than this is refused (each is parsed at every refresh) */
 #define PREDICATE_MAX_LENGTH 10000
 
+/*
+ * Set while a feature's event condition is checked (check_condition): the
+ * same checker over the columns of a tracked source, without the rule
+ * vocabulary, whose errors say so
+ */
+static bool checking_condition = false;
+
 static void pg_attribute_noreturn()
 Refuse(const char *what, const char *detail)
 {
+	if (checking_condition)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature condition not allowed: %s", what),
+				 detail ? errdetail("%s", detail) : 0,
+				 errhint("A condition is a filter of comparisons over the columns of the tracked tables: a column "
+						 "compared with a constant (=, <>, <, <=, >, >=, BETWEEN, IN (constants), LIKE or ILIKE "
+						 "with a constant pattern, IS [NOT] NULL, IS [NOT] DISTINCT FROM), with AND, OR, NOT, "
+						 "CASE, COALESCE and lower, upper, length, char_length, btrim, ltrim, rtrim "
+						 "(doc/pipeline.md).")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("segment predicate not allowed: %s", what),
@@ -342,6 +364,7 @@ typedef struct CheckContext
 	int			nfeatures;		/* how many are defined */
 	double		features_len;	/* the most features_used can take: all of them */
 	Oid			in_segment;		/* the extension's in_segment(text, text), or InvalidOid */
+	Oid			condition_rel;	/* checking a feature's condition over this table, or InvalidOid */
 } CheckContext;
 
 /* ---------- the rule vocabulary: per-feature behavior inside predicates ---------- */
@@ -640,7 +663,8 @@ CheckNode(Node *node, void *context)
 		case T_Var:
 			if (((Var *) node)->varlevelsup != 0 || ((Var *) node)->varno != 1 ||
 				((Var *) node)->varattno <= 0)
-				Refuse("reference to something other than a column of segmentation.scores", NULL);
+				Refuse(OidIsValid(cx->condition_rel) ? "reference to something other than a column of the tracked table"
+					   : "reference to something other than a column of segmentation.scores", NULL);
 			break;
 		case T_Const:
 			if (((Const *) node)->consttype == NUMERICOID && !((Const *) node)->constisnull &&
@@ -771,6 +795,70 @@ CheckName(List *names, const char *what)
 }
 
 /*
+ * The collation of a column a condition names is the table owner's choice,
+ * and a collation the owner creates can be nondeterministic ('pro' equal to
+ * 'PRO', LIKE raising on every row: review 15 F7): the default, C or POSIX,
+ * or a deterministic collation of pg_catalog only.  (Checked at define and
+ * again at every refresh, with the rest of the condition.)
+ */
+static void
+CheckConditionCollation(Oid relid, AttrNumber attnum, const char *name)
+{
+	HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	Oid			coll;
+	bool		ok;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for attribute %d of relation %u", attnum, relid);
+	coll = ((Form_pg_attribute) GETSTRUCT(tup))->attcollation;
+	ReleaseSysCache(tup);
+	ok = !OidIsValid(coll) || coll == DEFAULT_COLLATION_OID || coll == C_COLLATION_OID || coll == POSIX_COLLATION_OID;
+	if (!ok)
+	{
+		tup = SearchSysCache1(COLLOID, ObjectIdGetDatum(coll));
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_collation c = (Form_pg_collation) GETSTRUCT(tup);
+
+			ok = c->collnamespace == PG_CATALOG_NAMESPACE && c->collisdeterministic;
+			ReleaseSysCache(tup);
+		}
+	}
+	if (!ok)
+		Refuse(psprintf("column \"%s\" of %s has collation %s", name, get_rel_name(relid),
+						generate_collation_name(coll)),
+			   "A condition's columns must have the default collation, C, POSIX or a deterministic collation "
+			   "of pg_catalog: another one is its owner's, and can make equal strings that differ, or LIKE fail.");
+}
+
+/*
+ * A column a condition names, before parse analysis: a user column of the
+ * tracked table whose type is an allowed built-in one.  A domain, an enum, a
+ * composite or a type of some role's would run that role's code (input and
+ * output functions, CHECKs, operators) while refresh reads the rows, and
+ * parse analysis would run some of it already (a literal compared with the
+ * column is read by the column type's input function).
+ */
+static void
+CheckConditionColumn(Oid relid, const char *name)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+	Oid			type;
+
+	if (attnum == InvalidAttrNumber || attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of feature condition does not exist in %s", name, get_rel_name(relid)),
+				 errhint("A condition names columns of every tracked table, unqualified.")));
+	type = get_atttype(relid, attnum);
+	if (!AllowedType(type))
+		Refuse(psprintf("column \"%s\" of %s is of type %s", name, get_rel_name(relid), format_type_be(type)),
+			   "Only columns of built-in scalar types (boolean, integers, floats, numeric, text, dates and times, "
+			   "intervals) or arrays of them: a domain, enum, composite or user-defined type would run its owner's code.");
+	CheckConditionCollation(relid, attnum, name);
+}
+
+/*
  * The raw parse tree, before parse analysis: parse analysis already runs
  * code (a literal cast to a type runs the type's input function, and a
  * domain's input runs its CHECK), so type names must be allowed before it.
@@ -799,9 +887,14 @@ CheckRawNode(Node *node, void *context)
 			{
 				ColumnRef  *c = (ColumnRef *) node;
 
+				CheckContext *cx = (CheckContext *) context;
+
 				if (list_length(c->fields) != 1 || !IsA(linitial(c->fields), String))
 					Refuse(psprintf("column reference %s", NameListToString(c->fields)),
-						   "Name the columns of segmentation.scores without a qualifier.");
+						   OidIsValid(cx->condition_rel) ? "Name the columns of the tracked table without a qualifier."
+						   : "Name the columns of segmentation.scores without a qualifier.");
+				if (OidIsValid(cx->condition_rel))
+					CheckConditionColumn(cx->condition_rel, strVal(linitial(c->fields)));
 				return false;
 			}
 		case T_TypeCast:
@@ -828,6 +921,18 @@ CheckRawNode(Node *node, void *context)
 				if (f->agg_order || f->agg_filter || f->over || f->agg_star || f->agg_distinct ||
 					f->func_variadic || f->agg_within_group)
 					Refuse("aggregate or window call", NULL);
+				/* a condition is about one event: none of the rule vocabulary */
+				if (OidIsValid(cx->condition_rel))
+				{
+					const char *last = strVal(llast(f->funcname));
+
+					if (IsInSegmentName(f->funcname, cx->ours_name) || VocabKindOf(last) >= 0 ||
+						strcmp(last, IN_SEGMENT_NAME) == 0)
+						Refuse(psprintf("%s() of the rule vocabulary", last),
+							   "A condition is checked on each event's row: events_in, in_segment and the rest are for segment predicates.");
+					CheckName(f->funcname, "function");
+					break;
+				}
 
 				/*
 				 * The vocabulary's names and in_segment are the extension's
@@ -886,7 +991,7 @@ PredicateErrorContext(void *arg)
 		internalerrposition(pos - src->offset);
 		internalerrquery(src->predicate);
 	}
-	errcontext("segment predicate");
+	errcontext(checking_condition ? "feature condition" : "segment predicate");
 }
 
 /*
@@ -962,11 +1067,14 @@ AnalyzeExpression(const char *predicate, Oid relid, const CheckContext *features
 		Refuse("set-returning function", NULL);
 
 	expr = (Node *) linitial_node(TargetEntry, query->targetList)->expr;
+	if (OidIsValid(cx.condition_rel) && rt_fetch(1, query->rtable)->relid != relid)
+		Refuse("not a single expression", NULL);
 	if (exprType(expr) != want)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("segment predicate must be %s, not %s", format_type_be(want), format_type_be(exprType(expr))),
-				 errhint("Compare something, e.g. frequency >= 5.")));
+				 errmsg("%s must be %s, not %s", checking_condition ? "feature condition" : "segment predicate",
+						format_type_be(want), format_type_be(exprType(expr))),
+				 errhint(checking_condition ? "Compare something, e.g. amount > 50." : "Compare something, e.g. frequency >= 5.")));
 	CheckNode(expr, &cx);
 	return expr;
 }
@@ -1233,6 +1341,7 @@ SetCheckContext(CheckContext *cx, Oid ours, Datum feature_names, Oid self)
 				(errcode(ERRCODE_UNDEFINED_SCHEMA),
 				 errmsg("schema with OID %u does not exist", ours)));
 	cx->in_segment = InSegmentFunction(ours, self);
+	cx->condition_rel = InvalidOid;
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &cx->names, &cx->name_nulls, &cx->nnames);
 	/* features_used: an array header, and every name */
 	cx->nfeatures = 0;
@@ -1312,6 +1421,325 @@ CheckPredicate(FunctionCallInfo fcinfo, double *cost, List **uses)
 		*uses = u.uses;
 	}
 	return result;
+}
+
+/* ---------- event conditions: a narrower allowlist (review 15 F3, F4, F6) ---------- */
+
+/*
+ * A condition runs on rows any writer of a tracked table writes, of any
+ * size, inside refresh: it must not be able to raise on a row (one row would
+ * stop every refresh), its cost must grow linearly with the row, and it must
+ * not print a value (output depends on the session's settings).  So on top of
+ * the predicates' allowlist it is a row filter: columns compared with
+ * constants by the btree comparison operators of the built-in types, IN
+ * (constants), BETWEEN, LIKE and ILIKE with a constant pattern, IS [NOT]
+ * NULL, TRUE, FALSE, DISTINCT FROM, AND, OR, NOT, CASE, COALESCE, the
+ * functions below, and the implicit casts of a column that cannot fail.  No
+ * arithmetic (overflow, division by zero), no concatenation (a value that
+ * grows), no cast of a column through text or that narrows.  Anything
+ * without a column is a literal or a cast of literals, folded when the
+ * condition is checked (an error there is an error at define).
+ */
+static const Oid condition_functions[] = {
+	F_LOWER_TEXT, F_UPPER_TEXT, F_LENGTH_TEXT, F_LENGTH_BPCHAR, F_CHAR_LENGTH_TEXT, F_CHAR_LENGTH_BPCHAR,
+	F_CHARACTER_LENGTH_TEXT, F_CHARACTER_LENGTH_BPCHAR, F_BTRIM_TEXT, F_LTRIM_TEXT, F_RTRIM_TEXT
+};
+
+/* the implicit casts of a column that cannot fail: widening, or bpchar to text */
+static const Oid condition_casts[] = {
+	F_INT4_INT2, F_INT8_INT2, F_INT8_INT4, F_NUMERIC_INT2, F_NUMERIC_INT4, F_NUMERIC_INT8,
+	F_FLOAT8_INT2, F_FLOAT8_INT4, F_FLOAT8_INT8, F_FLOAT4_INT2, F_FLOAT4_INT4, F_FLOAT4_INT8,
+	F_FLOAT8_FLOAT4, F_TEXT_BPCHAR
+};
+
+/*
+ * Operations on a column's value a condition may hold: each reads the value
+ * once (lower() copies it), so a row costs at most this many times its size
+ */
+#define CONDITION_MAX_OPERATIONS 32
+
+static const char *const comparison_operators[] = {"=", "<>", "<", "<=", ">", ">=", NULL};
+
+static bool
+InOids(Oid oid, const Oid *list, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (list[i] == oid)
+			return true;
+	return false;
+}
+
+static void pg_attribute_noreturn()
+RefuseInCondition(const char *what)
+{
+	Refuse(what, "A condition is a filter of comparisons: it must not be able to fail on a row, nor cost more "
+		   "than a few reads of it.");
+}
+
+/* literals and casts of literals: what parse analysis and planning fold */
+static bool
+IsLiteral(Node *node)
+{
+	if (node == NULL)
+		return true;
+	switch (nodeTag(node))
+	{
+		case T_Const:
+			return true;
+		case T_RelabelType:
+			return IsLiteral((Node *) ((RelabelType *) node)->arg);
+		case T_CoerceViaIO:
+			return IsLiteral((Node *) ((CoerceViaIO *) node)->arg);
+		case T_FuncExpr:
+			{
+				FuncExpr   *f = (FuncExpr *) node;
+
+				return (f->funcformat == COERCE_IMPLICIT_CAST || f->funcformat == COERCE_EXPLICIT_CAST) &&
+					list_length(f->args) >= 1 && IsLiteral(linitial(f->args));
+			}
+		case T_ArrayExpr:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((ArrayExpr *) node)->elements)
+					if (!IsLiteral(lfirst(lc)))
+						return false;
+				return true;
+			}
+		default:
+			return false;
+	}
+}
+
+/* a btree comparison operator of pg_catalog (=, <>, <, <=, >, >=) */
+static bool
+IsComparison(Oid opno)
+{
+	char	   *name = get_opname(opno);
+	HeapTuple	tup;
+	bool		builtin;
+
+	if (name == NULL || !InList(name, comparison_operators))
+		return false;
+	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	builtin = ((Form_pg_operator) GETSTRUCT(tup))->oprnamespace == PG_CATALOG_NAMESPACE;
+	ReleaseSysCache(tup);
+	return builtin && get_op_btree_interpretation(opno) != NIL;
+}
+
+/*
+ * LIKE raises on a pattern that ends with the escape character (a backslash)
+ * only when matching reaches its end: on some rows, not others
+ */
+static void
+CheckConditionLikePattern(Node *pattern)
+{
+	Const	   *c = (Const *) strip_implicit_coercions(pattern);
+	char	   *p;
+	int			len,
+				trailing = 0;
+
+	if (!IsA(c, Const) || c->constisnull)
+		RefuseInCondition("a LIKE pattern that is not a constant (or with ESCAPE)");
+	p = TextDatumGetCString(c->constvalue);
+	len = strlen(p);
+	while (trailing < len && p[len - 1 - trailing] == '\\')
+		trailing++;
+	if (trailing % 2 == 1)
+		Refuse("a LIKE pattern that ends with an unescaped backslash",
+			   "LIKE raises on it when matching reaches it, on some rows only: write \\\\ for a backslash.");
+}
+
+/* a column below (or the tested value of a CASE, which is one) */
+static bool
+HasColumn(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) || IsA(node, CaseTestExpr))
+		return true;
+	return expression_tree_walker(node, HasColumn, context);
+}
+
+typedef struct ConditionContext
+{
+	int			operations;		/* on a column's value */
+} ConditionContext;
+
+static void
+CountOperation(ConditionContext *cc)
+{
+	if (++cc->operations > CONDITION_MAX_OPERATIONS)
+		Refuse(psprintf("more than %d operations on columns", CONDITION_MAX_OPERATIONS),
+			   "Each reads the row's value again: a condition is a short filter.");
+}
+
+static bool
+CheckConditionNode(Node *node, void *context)
+{
+	ConditionContext *cc = (ConditionContext *) context;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, List) || IsA(node, CaseWhen))
+		return expression_tree_walker(node, CheckConditionNode, context);
+	/* no column below: a literal, folded when checked */
+	if (!HasColumn(node, NULL))
+	{
+		if (!IsLiteral(node))
+			RefuseInCondition("a computation on constants (write its value)");
+		return false;
+	}
+	switch (nodeTag(node))
+	{
+		case T_Var:
+		case T_BoolExpr:
+		case T_NullTest:
+		case T_BooleanTest:
+		case T_CaseExpr:
+		case T_CaseTestExpr:
+		case T_CoalesceExpr:
+			break;
+		case T_RelabelType:
+			/* binary-compatible (varchar to text): nothing runs */
+			if (((RelabelType *) node)->relabelformat == COERCE_EXPLICIT_CAST)
+				RefuseInCondition("a cast of a column");
+			break;
+		case T_OpExpr:
+		case T_DistinctExpr:
+			{
+				OpExpr	   *op = (OpExpr *) node;
+
+				if (IsLikeOperator(op->opno) && node->type == T_OpExpr)
+				{
+					if (!IsLiteral(lsecond(op->args)))
+						RefuseInCondition("a LIKE pattern that is not a constant");
+					CheckConditionLikePattern(lsecond(op->args));
+				}
+				else if (!IsComparison(op->opno))
+					RefuseInCondition(psprintf("operator %s (arithmetic, concatenation...)", format_operator(op->opno)));
+				CountOperation(cc);
+				break;
+			}
+		case T_ScalarArrayOpExpr:
+			{
+				ScalarArrayOpExpr *op = (ScalarArrayOpExpr *) node;
+
+				if (!IsComparison(op->opno))
+					RefuseInCondition(psprintf("operator %s with ANY or ALL", format_operator(op->opno)));
+				if (!IsLiteral(lsecond(op->args)))
+					RefuseInCondition("IN or ANY of something else than a list of constants");
+				CountOperation(cc);
+				break;
+			}
+		case T_FuncExpr:
+			{
+				FuncExpr   *f = (FuncExpr *) node;
+
+				if (f->funcformat == COERCE_EXPLICIT_CAST)
+					RefuseInCondition(psprintf("a cast of a column to %s", format_type_be(f->funcresulttype)));
+				if (f->funcformat == COERCE_IMPLICIT_CAST)
+				{
+					if (!InOids(f->funcid, condition_casts, lengthof(condition_casts)))
+						RefuseInCondition(psprintf("a cast of a column to %s", format_type_be(f->funcresulttype)));
+				}
+				else if (!InOids(f->funcid, condition_functions, lengthof(condition_functions)))
+					RefuseInCondition(psprintf("function %s", format_procedure(f->funcid)));
+				CountOperation(cc);
+				break;
+			}
+		case T_CoerceViaIO:
+			RefuseInCondition(psprintf("a cast of a column to %s", format_type_be(((CoerceViaIO *) node)->resulttype)));
+		case T_MinMaxExpr:
+			RefuseInCondition("GREATEST or LEAST");
+		case T_NullIfExpr:
+			RefuseInCondition("NULLIF");
+		case T_ArrayExpr:
+			RefuseInCondition("an array of columns");
+		default:
+			RefuseInCondition(psprintf("expression of kind %d", (int) nodeTag(node)));
+	}
+	return expression_tree_walker(node, CheckConditionNode, context);
+}
+
+/*
+ * _check_condition(condition text, source regclass, OUT checked text, OUT
+ * columns name[]): a feature's event condition checked as a predicate is,
+ * over the columns of the tracked table source instead of the scores, without
+ * the rule vocabulary; returns it deparsed (what refresh runs on that table's
+ * rows) and the columns it reads (whose SELECT privilege the caller checks).
+ */
+PG_FUNCTION_INFO_V1(check_condition);
+Datum
+check_condition(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(1);
+	Oid			ours = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Datum		no_names = PointerGetDatum(construct_empty_array(TEXTOID));
+	CheckContext cx;
+	Node	   *expr;
+	text	   *checked = NULL;
+	int			level;
+	char		kind;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	Bitmapset  *attnos = NULL;
+	Datum	   *names;
+	int			nnames = 0,
+				k;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	kind = get_rel_relkind(relid);
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("argument \"source\" must be a table")));
+	SetCheckContext(&cx, ours, no_names, fcinfo->flinfo->fn_oid);
+	cx.in_segment = InvalidOid;
+	cx.condition_rel = relid;
+	cx.features_len = COLUMN_TEXT_LEN;
+	level = PinSettings();
+	checking_condition = true;
+	PG_TRY();
+	{
+		expr = AnalyzeExpression(text_to_cstring(PG_GETARG_TEXT_PP(0)), relid, &cx, BOOLOID, PREDICATE_MAX_LENGTH);
+		/* and the narrower list of a condition */
+		{
+			ConditionContext cc = {0};
+
+			(void) CheckConditionNode(expr, &cc);
+		}
+		(void) CheckCost((Node *) PlanExpression(copyObject(expr)), &cx);
+		checked = cstring_to_text(deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
+													 false, false));
+		if (VARSIZE_ANY_EXHDR(checked) > PREDICATE_MAX_LENGTH)
+			Refuse(psprintf("longer than %d bytes as stored (printed back)", PREDICATE_MAX_LENGTH), NULL);
+		pull_varattnos(expr, 1, &attnos);
+	}
+	PG_FINALLY();
+	{
+		checking_condition = false;
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(true, level);
+
+	names = palloc(Max(bms_num_members(attnos), 1) * sizeof(Datum));
+	k = -1;
+	while ((k = bms_next_member(attnos, k)) >= 0)
+	{
+		AttrNumber	attnum = k + FirstLowInvalidHeapAttributeNumber;
+
+		names[nnames++] = DirectFunctionCall1(namein, CStringGetDatum(get_attname(relid, attnum, false)));
+	}
+	values[0] = PointerGetDatum(checked);
+	values[1] = PointerGetDatum(construct_array(names, nnames, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
 
 PG_FUNCTION_INFO_V1(check_predicate);

@@ -620,9 +620,9 @@ quantile_score(PG_FUNCTION_ARGS)
 /* ---------- per-feature days ---------- */
 
 /*
- * A feature id >= 0, or BEHAVIOR_ANY_FEATURE (-1): every event, once (each
- * event has at most one feature, so every event is in exactly one series:
- * a feature's, or b->none).  Day ranges [from, to] are inclusive;
+ * A feature id >= 0, or BEHAVIOR_ANY_FEATURE (-1): every event, once (every
+ * event is in exactly one series that is not an extra feature's: its
+ * feature's, or b->none).  Day ranges [from, to] are inclusive;
  * [PG_INT32_MIN, PG_INT32_MAX] is "no window": every event b holds.
  */
 #define WHOLE_RANGE(from, to) ((from) == PG_INT32_MIN && (to) == PG_INT32_MAX)
@@ -683,9 +683,11 @@ FeatureWindow(const Behavior *b, int32 feature, int32 from, int32 to, int64 *eve
 	{
 		int			i;
 
+		/* (extra features' events are in another series too) */
 		SeriesWindow(&b->none, from, to, events, days, value);
 		for (i = 0; i < b->nfeatures; i++)
-			SeriesWindow(&b->features[i], from, to, events, days, value);
+			if (!b->features[i].extra)
+				SeriesWindow(&b->features[i], from, to, events, days, value);
 	}
 	else
 	{
@@ -841,7 +843,8 @@ BehaviorPeriodsWith(const Behavior *b, int32 feature, int32 day, int64 min_event
 	{
 		CollectDays(&b->none, from, day, &days, &n, &max);
 		for (i = 0; i < b->nfeatures; i++)
-			CollectDays(&b->features[i], from, day, &days, &n, &max);
+			if (!b->features[i].extra)
+				CollectDays(&b->features[i], from, day, &days, &n, &max);
 		if (n > 1)
 			qsort(days, n, sizeof(FeatureDay), CompareDayCounts);
 	}

@@ -2,6 +2,7 @@
 """Pipeline suite: what pg_regress cannot show with one session.
 
 * incremental refresh equals a full recompute, exactly, on random workloads
+  (with features that have an event condition too: property_conditions)
   with late events, deletes, updates, COPY and multi-row inserts (fixed seeds),
   with nested segments (in_segment, two levels deep, the schemes named
   against their dependency order),
@@ -271,7 +272,12 @@ def property_incremental_equals_full(seed, uid_type, parallel=False):
     conn.close()
 
 
-def check_refresh(cur, conn, label, check_plan, day, hour):
+EXPECTED_PROFILES = """SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
+                         SELECT uid, segmentation.behavior_agg(at, f.id, amount::float8) b
+                         FROM ev LEFT JOIN segmentation._feature_map f ON f.event = ev.name GROUP BY uid) s"""
+
+
+def check_refresh(cur, conn, label, check_plan, day, hour, expected_sql=EXPECTED_PROFILES):
     """An incremental refresh at day and hour (after 2024-01-01), checked
     against the predicates in plain SQL and against a full refresh."""
     as_of = one(cur, "SELECT '2024-01-01 00:00+00'::timestamptz + %s * interval '1 day' + %s * interval '1 hour'", (day, hour))
@@ -294,9 +300,7 @@ def check_refresh(cur, conn, label, check_plan, day, hour):
     check(f"{label}: every move leaves the segment the last one entered, the last enters the current one",
           one(cur, BROKEN_CHAINS) == 0)
     incremental = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
-    expected = one(cur, """SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
-                             SELECT uid, segmentation.behavior_agg(at, f.id, amount::float8) b
-                             FROM ev LEFT JOIN segmentation._feature_map f ON f.event = ev.name GROUP BY uid) s""")
+    expected = one(cur, expected_sql)
     cur.execute("BEGIN")
     cur.execute("SELECT segmentation.refresh(true, %s)", (as_of,))
     full = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
@@ -304,6 +308,65 @@ def check_refresh(cur, conn, label, check_plan, day, hour):
     check(f"{label}: profiles equal a recompute from the source",
           incremental.split(",")[0].strip("(") == expected, (incremental, expected))
     check(f"{label}: incremental state equals a full refresh", incremental == full, (incremental, full))
+
+
+# Event conditions (DESIGN section 4): features that overlap, counted by a
+# condition on the row (amount, the user id), with inserts, late events,
+# updates of the condition's column, deletes; incremental == full, profiles
+# == behavior_agg_features over the raw events, each feature's count == a
+# count in plain SQL
+CONDITIONS = {"big_buy": (["buy", "checkout"], "amount > 20"),
+              "odd_view": (["view"], "uid IN (" + ", ".join(str(u) for u in range(1, 41, 2)) + ")"),
+              "any_big": (["buy", "checkout", "view", "search"], "coalesce(amount, 0) >= 40")}
+
+
+def property_conditions(seed):
+    rnd = random.Random(seed)
+    conn, cur = tracked_db("bigint")
+    cur.execute("SELECT setseed(%s)", (seed / 100,))
+    ids = {}
+    for name, (events, cond) in CONDITIONS.items():
+        ids[name] = one(cur, "SELECT segmentation.define_feature(%s, %s, %s)", (name, events, cond))
+    cur.execute("""SELECT segmentation.define_segment('cond', 'whale', $$events_in('big_buy') >= 2 AND events_in('any_big', '7 days') >= 1$$, 3),
+                          segmentation.define_segment('cond', 'odd', $$events_in('odd_view', '5 days') >= 2$$, 2),
+                          segmentation.define_segment('cond', 'buyer', $$events_in('buy') >= 1$$, 1)""")
+    extra = ", ".join(f"CASE WHEN name = ANY ({'ARRAY' + repr(ev)}) AND ({cond}) THEN {ids[n]} END"
+                      for n, (ev, cond) in CONDITIONS.items())
+    expected_sql = f"""SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
+                         SELECT uid, segmentation.behavior_agg_features(at, f.id, ARRAY[{extra}], amount::float8) b
+                         FROM ev LEFT JOIN segmentation._feature_map f ON f.event = ev.name GROUP BY uid) s"""
+    counts = " UNION ALL ".join(
+        f"SELECT uid, {ids[n]} AS id, count(*) FILTER (WHERE name = ANY ({'ARRAY' + repr(ev)}) AND ({cond})) AS n FROM ev GROUP BY uid"
+        for n, (ev, cond) in CONDITIONS.items())
+    seen = collections.Counter()
+    day = 0
+    for step in range(6):
+        day += rnd.randrange(1, 8)
+        insert_rows(cur, random_rows(rnd, rnd.randrange(50, 300), 40, day, 5, "bigint"), rnd.choice(["copy", "multi", "single"]))
+        if step > 0 and rnd.random() < 0.6:
+            if rnd.random() < 0.5:
+                cur.execute("DELETE FROM ev WHERE uid = (SELECT uid FROM ev ORDER BY random() LIMIT 1)")
+            else:
+                cur.execute("DELETE FROM ev WHERE ctid IN (SELECT ctid FROM ev ORDER BY random() LIMIT 5)")
+        if step > 0:
+            # the condition's column: amounts crossing the thresholds, both ways
+            cur.execute("UPDATE ev SET amount = CASE WHEN amount > 20 THEN amount / 4 ELSE amount * 4 + 20 END "
+                        "WHERE ctid IN (SELECT ctid FROM ev WHERE amount IS NOT NULL ORDER BY random() LIMIT 4)")
+            cur.execute("UPDATE ev SET amount = 45 WHERE ctid IN (SELECT ctid FROM ev WHERE name = 'view' ORDER BY random() LIMIT 2)")
+        for k in range(2):
+            if k > 0:
+                # late events only: a condition's users are read again
+                insert_rows(cur, random_rows(rnd, rnd.randrange(1, 20), 40, max(day - 10, 0), 3, "bigint"), "multi")
+            check_refresh(cur, conn, f"conditions seed {seed} step {step}.{k}", False, day + 5, 2 * k, expected_sql)
+            check(f"conditions seed {seed} step {step}.{k}: each feature's count is a count in plain SQL over the events",
+                  one(cur, f"""SELECT count(*) FROM ({counts}) c
+                               LEFT JOIN segmentation.profiles p ON p.user_id = c.uid
+                               WHERE c.n IS DISTINCT FROM coalesce(segmentation.feature_count(p.behavior, c.id), 0)""") == 0)
+            cur.execute("SELECT segment, count(*) FROM segmentation.memberships WHERE scheme = 'cond' GROUP BY 1")
+            seen.update(dict(cur.fetchall()))
+    check(f"conditions seed {seed}: every segment of a condition had members at some refresh",
+          all(seen[s] > 0 for s in ("whale", "odd", "buyer")), dict(seen))
+    conn.close()
 
 
 # the features of vocabulary_against_raw_events, and the event names of each
@@ -534,6 +597,65 @@ def concurrency():
     conn.close()
 
 
+def define_during_refresh():
+    """A define_feature that commits while a full refresh runs (review 15 F2):
+    refresh reads features twice (the conditions' SQL, then _feature_map in
+    its main statement); it locks features (SHARE) first, so the define waits
+    for it and the next refresh is full.  Without the lock, the run mixed the
+    old condition with the new map and consumed the define's full-refresh
+    marker: the wrong state stayed through incremental refreshes."""
+    conn, cur = tracked_db()
+    cur.execute("INSERT INTO ev SELECT u, '2024-03-01'::timestamptz + u * interval '1 hour', 'view', u FROM generate_series(1, 20) u")
+    fid = one(cur, "SELECT segmentation.define_feature('F', ARRAY['view'])")
+    cur.execute("SELECT segmentation.refresh(true, as_of => '2024-03-10')")
+    users_with_f = f"SELECT count(*) FILTER (WHERE {fid} = ANY (segmentation.features(behavior))) FROM segmentation.profiles"
+    check("define during refresh: the plain feature counts for every user", one(cur, users_with_f) == 20)
+    # hold a full refresh at its main statement (it writes rejected_events there)
+    lk = connect("segmentation_pipeline")
+    lcur = lk.cursor()
+    lcur.execute("BEGIN")
+    lcur.execute("LOCK segmentation.rejected_events IN EXCLUSIVE MODE")
+    res = {}
+
+    def run(key, sql):
+        c = connect("segmentation_pipeline")
+        try:
+            k = c.cursor()
+            k.execute(sql)
+            res[key] = k.fetchone()[0]
+        except psycopg2.Error as e:
+            res[key] = e
+        finally:
+            c.close()
+
+    def waiting(pattern):
+        for _ in range(100):
+            if one(cur, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s", (pattern,)) > 0:
+                return True
+            time.sleep(0.1)
+        return False
+
+    r = threading.Thread(target=run, args=("refresh", "SELECT segmentation.refresh(true, as_of => '2024-03-10')"))
+    r.start()
+    held = waiting("%refresh(true%")
+    d = threading.Thread(target=run, args=("define", "SELECT segmentation.define_feature('F', ARRAY['view'], 'amount > 10')"))
+    d.start()
+    d.join(2)
+    define_waited = d.is_alive()
+    lcur.execute("COMMIT")
+    r.join(60)
+    d.join(60)
+    lk.close()
+    check("define during refresh: the refresh was held at its main statement, and the define waited for it",
+          held and define_waited, (held, define_waited))
+    check("define during refresh: both succeeded",
+          not isinstance(res.get("refresh"), Exception) and res.get("define") == fid, res)
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-10')")
+    check("define during refresh: the next refresh (incremental asked) counts the condition: 10 users",
+          one(cur, users_with_f) == 10, one(cur, users_with_f))
+    conn.close()
+
+
 def failures_and_notify():
     conn, cur = loaded_db(5, 3000, 300, 60, "2024-03-01")
     before = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
@@ -700,11 +822,14 @@ def pg_cron():
 def main():
     for seed, t, parallel in ((1, "bigint", False), (2, "text", False), (3, "bigint", True)):
         property_incremental_equals_full(seed, t, parallel)
+    for seed in (11, 12):
+        property_conditions(seed)
     for seed, parallel, kinds in ((4, False, None), (5, True, None), (6, False, ["events", "days", "value", "since"]),
                                   (8, False, ["periods", "first", "last", "events_all"])):
         vocabulary_against_raw_events(seed, parallel, kinds)
     unchanged_users_follow_the_breakpoints()
     concurrency()
+    define_during_refresh()
     failures_and_notify()
     dump_restore()
     if "--no-cron" not in sys.argv:

@@ -45,3 +45,9 @@ all_events AS (
 )
 SELECT name, segmentation.behavior_agg(ts, feature, value)::text
 FROM all_events GROUP BY name ORDER BY name;
+-- features that overlap (event conditions): extra features, flagged series
+SELECT 'extra_features', segmentation.behavior_agg_features(ts, feature, extra, value)::text
+FROM (VALUES ('2024-03-01 10:00+00'::timestamptz, 0, '{1}'::int4[], 10::float8),
+             ('2024-03-02 10:00+00', 0, NULL, 100),
+             ('2024-03-02 11:00+00', NULL, '{2,1}', NULL),
+             ('2024-03-05 09:00+00', 3, '{2}', -4)) v(ts, feature, extra, value);

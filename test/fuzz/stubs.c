@@ -26,6 +26,7 @@
 #include "libpq/pqformat.h"
 #include "nodes/memnodes.h"
 #include "port/pg_bitutils.h"
+#include "utils/array.h"
 #include "utils/expandeddatum.h"
 #include "utils/memutils.h"
 
@@ -338,6 +339,21 @@ pg_detoast_datum_packed(struct varlena *datum)
 		abort();
 	}
 	return datum;
+}
+
+struct varlena *
+pg_detoast_datum(struct varlena *datum)
+{
+	return pg_detoast_datum_packed(datum);
+}
+
+/* (behavior_agg_features' array argument: the harness calls no aggregate) */
+void
+deconstruct_array(ArrayType *array, Oid elmtype, int elmlen, bool elmbyval, char elmalign,
+				  Datum **elemsp, bool **nullsp, int *nelemsp)
+{
+	fprintf(stderr, "harness bug: deconstruct_array called\n");
+	abort();
 }
 
 ExpandedObjectHeader *

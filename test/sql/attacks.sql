@@ -40,7 +40,7 @@ SET ROLE regress_att_reader;
 SELECT segmentation._assign_segments('x'::text, NULL::segmentation.behavior, '{}', now(), '{}', NULL, '{}', '{}',
        'pg_class'::regclass, true, now(), NULL);
 SELECT segmentation.check_predicate('true', 'segmentation.scores', 'segmentation', '{}');
-SELECT segmentation._sources_sql();
+SELECT segmentation._sources_sql(true);
 SELECT segmentation._create_state('bigint');
 RESET ROLE;
 -- ... and every C function checks what it is handed, whoever calls it
@@ -458,6 +458,179 @@ SET ROLE regress_att_reader;
 SELECT count(*) AS readout_rows FROM segmentation.experiment_lift;
 RESET ROLE;
 
+-- Event conditions (issue 15 point 4): a feature's condition runs inside
+-- refresh, as a superuser, on the rows of the tracked tables.  Nothing in it
+-- may run, resolve or read anything of a less privileged role's.
+CREATE ROLE regress_att_admin2 IN ROLE segmentation_admin;
+SET ROLE regress_att_admin;
+CREATE FUNCTION regress_att.cond_op(float8, int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN RETURN regress_att.pwn('condition operator'); END $$;
+CREATE OPERATOR regress_att.=== (LEFTARG = float8, RIGHTARG = int, FUNCTION = regress_att.cond_op);
+CREATE FUNCTION regress_att.cond_check(text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN RETURN regress_att.pwn('domain check'); END $$;
+CREATE DOMAIN regress_att.dom AS text CHECK (regress_att.cond_check(VALUE));
+CREATE TYPE regress_att.mood AS ENUM ('sad', 'happy');
+-- each refused before anything of the attacker's runs
+SELECT segmentation.define_feature('c_fn', ARRAY['view'], 'regress_att.pwn(''condition function'')');
+SELECT segmentation.define_feature('c_fn2', ARRAY['view'], 'amount > 0 AND regress_att.cond_op(amount, 1)');
+SELECT segmentation.define_feature('c_op', ARRAY['view'], 'amount OPERATOR(regress_att.===) 1');
+SET search_path = regress_att, pg_catalog;
+SELECT segmentation.define_feature('c_op2', ARRAY['view'], 'amount === 1');
+RESET search_path;
+SELECT segmentation.define_feature('c_sub', ARRAY['view'], 'amount > (SELECT count(*) FROM regress_att.pwned)');
+SELECT segmentation.define_feature('c_volatile', ARRAY['view'], 'amount > random()');
+SELECT segmentation.define_feature('c_cast', ARRAY['view'], 'ev::regress_att.mood = ''happy''');
+SELECT segmentation.define_feature('c_cast2', ARRAY['view'], 'ev::regress_att.dom IS NOT NULL');
+SELECT segmentation.define_feature('c_rows', ARRAY['view'], 'att_events IS NOT NULL');
+-- a table the attacker owns, tracked with a column of the attacker's domain
+CREATE TABLE regress_att.owned (uid bigint, ts timestamptz, ev text, note text, mood regress_att.mood, d regress_att.dom);
+SELECT segmentation.track('regress_att.owned', 'uid', 'ts', 'ev');
+RESET ROLE;
+-- (a condition is checked on every tracked table: att_events has the same
+-- columns, of built-in types; the attacker's table, its enum and domain)
+ALTER TABLE att_events ADD COLUMN note text, ADD COLUMN mood text, ADD COLUMN d text;
+SET ROLE regress_att_admin;
+SELECT segmentation.define_feature('c_enum', ARRAY['view'], 'mood = ''happy''');
+SELECT segmentation.define_feature('c_domain', ARRAY['view'], 'd IS NOT NULL');
+RESET ROLE;
+SET ROLE regress_att_admin;
+SELECT segmentation.define_feature('noted', ARRAY['view'], 'note = ''x''');
+INSERT INTO regress_att.owned VALUES (100, '2024-05-02', 'view', 'x', 'happy', NULL);
+RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+SELECT user_id, segmentation.feature_count(behavior, f.id) AS noted
+FROM segmentation.profiles, segmentation.features f WHERE f.name = 'noted' AND user_id = 100;
+-- the owner retypes the condition's column to its domain after define (no
+-- tracked column: the event trigger lets it): refresh refuses before
+-- running anything of the owner's
+SET ROLE regress_att_admin;
+ALTER TABLE regress_att.owned ALTER COLUMN note TYPE regress_att.dom;
+RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+SELECT count(*) AS payload_runs_as_others FROM regress_att.pwned WHERE who <> 'regress_att_admin';
+SET ROLE regress_att_admin;
+ALTER TABLE regress_att.owned ALTER COLUMN note TYPE text;
+-- retyped to the owner's enum with an implicit cast of the owner's to text:
+-- the stored text (note = 'x'::text) would run that cast as the superuser
+-- running refresh, were the condition not checked again on the table
+CREATE FUNCTION regress_att.mood_text(regress_att.mood) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN PERFORM regress_att.pwn('implicit cast'); RETURN $1::text; END $$;
+CREATE CAST (regress_att.mood AS text) WITH FUNCTION regress_att.mood_text(regress_att.mood) AS IMPLICIT;
+ALTER TABLE regress_att.owned ALTER COLUMN note TYPE regress_att.mood USING 'happy';
+RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+SELECT count(*) AS payload_runs_as_others FROM regress_att.pwned WHERE who <> 'regress_att_admin';
+SET ROLE regress_att_admin;
+ALTER TABLE regress_att.owned ALTER COLUMN note TYPE text USING 'x';
+RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+-- the column dropped: refused the same way, naming feature and table
+SET ROLE regress_att_admin;
+ALTER TABLE regress_att.owned DROP COLUMN note;
+RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+SET ROLE regress_att_admin;
+SELECT segmentation.untrack('regress_att.owned');
+RESET ROLE;
+-- A column the definer may not read: segment membership would tell its
+-- values.  Checked for the session's role (define_feature is SECURITY
+-- DEFINER: the login role is the one that may always return to itself)
+GRANT SELECT (amount) ON att_events TO regress_att_admin2;
+SET SESSION AUTHORIZATION regress_att_admin2;
+SELECT segmentation.define_feature('secret', ARRAY['view'], 'note = ''x''');
+SELECT segmentation.define_feature('costly', ARRAY['view'], 'amount > 10');
+RESET SESSION AUTHORIZATION;
+SELECT defined_by FROM segmentation.features WHERE name = 'costly';
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+-- and checked again by refresh: the privilege revoked, refresh refuses
+REVOKE SELECT (amount) ON att_events FROM regress_att_admin2;
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+-- an admin cannot write the condition or who defined it by hand
+SET ROLE regress_att_admin;
+UPDATE segmentation.features SET defined_by = 'postgres' WHERE name = 'costly';
+UPDATE segmentation.features SET checked_condition = 'regress_att.pwn(''forged'')' WHERE name = 'costly';
+RESET ROLE;
+-- (a superuser's hand-written condition is checked again before it runs)
+UPDATE segmentation.features SET condition = 'regress_att.pwn(''forged'')', defined_by = 'postgres' WHERE name = 'costly';
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+DELETE FROM segmentation.features WHERE name IN ('costly', 'noted');
+SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+DROP ROLE regress_att_admin2;
+-- Row-level security (review 15 F1): a condition may not test a column on
+-- the rows RLS hides from the role that defined it (the superuser tracks
+-- the table, so tracked_by sees every row); checked at define and again
+-- at every refresh
+CREATE TABLE att_rls (uid bigint, ts timestamptz, ev text, amount float8, note text);
+INSERT INTO att_rls VALUES (1, '2024-05-02', 'buy', 1, 'visible'), (2, '2024-05-02', 'buy', 1, 'SECRET-of-user-2');
+ALTER TABLE att_rls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_user1 ON att_rls FOR SELECT TO regress_att_admin USING (uid = 1);
+GRANT SELECT ON att_rls TO regress_att_admin;
+SELECT segmentation.track('att_rls', 'uid', 'ts', 'ev', 'amount');
+SET SESSION AUTHORIZATION regress_att_admin;
+SELECT count(*) AS rows_it_sees FROM att_rls;
+SELECT segmentation.define_feature('secret_buy', ARRAY['buy'], 'note LIKE ''SECRET%''');
+RESET SESSION AUTHORIZATION;
+ALTER TABLE att_rls DISABLE ROW LEVEL SECURITY;
+SET SESSION AUTHORIZATION regress_att_admin;
+SELECT segmentation.define_feature('secret_buy', ARRAY['buy'], 'note LIKE ''SECRET%''') IS NOT NULL AS defined;
+RESET SESSION AUTHORIZATION;
+ALTER TABLE att_rls ENABLE ROW LEVEL SECURITY;
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+-- and a failing condition's error names feature, table and SQLSTATE, never
+-- the row's values (refresh_runs.error is the admin's to read); a
+-- condition that can fail on a row is refused at define (review 15 F4)
+ALTER TABLE att_rls DISABLE ROW LEVEL SECURITY;
+SET SESSION AUTHORIZATION regress_att_admin;
+SELECT segmentation.define_feature('secret_buy', ARRAY['buy'], 'CASE WHEN note <> ''visible'' THEN note::int > 0 END') IS NOT NULL AS defined;
+RESET SESSION AUTHORIZATION;
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+SELECT count(*) AS errors_quoting_rows FROM segmentation.refresh_runs WHERE error LIKE '%SECRET%';
+DELETE FROM segmentation.features WHERE name = 'secret_buy';
+SELECT segmentation._condition_failure(ARRAY['SELECT FROM public.att_rls t WHERE t.note::int > 0'], ARRAY['feature "f" on att_rls'],
+       ARRAY['att_rls'::regclass::oid], '22P02');
+SELECT segmentation._condition_failure('{}', '{}', '{}', '22P02');
+SELECT segmentation.untrack('att_rls');
+DROP TABLE att_rls;
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+-- Collations (review 15 F7): a column's collation is its owner's choice (a
+-- nondeterministic one makes 'pro' equal 'PRO' and LIKE fail): a condition
+-- column must have the default collation, C, POSIX or a deterministic one
+-- of pg_catalog; checked at define and again at every refresh
+SET ROLE regress_att_admin;
+CREATE COLLATION regress_att.mine FROM "C";
+RESET ROLE;
+ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE regress_att.mine;
+SET SESSION AUTHORIZATION regress_att_admin;
+SELECT segmentation.define_feature('coll', ARRAY['view'], 'note = ''x''');
+RESET SESSION AUTHORIZATION;
+ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE "C";
+SET SESSION AUTHORIZATION regress_att_admin;
+SELECT segmentation.define_feature('coll', ARRAY['view'], 'note = ''x''') IS NOT NULL AS defined;
+RESET SESSION AUTHORIZATION;
+ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE regress_att.mine;
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+ALTER TABLE att_events ALTER COLUMN note TYPE text COLLATE "default";
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+DELETE FROM segmentation.features WHERE name = 'coll';
+-- defined_by is a role name, looked up exactly (review 15 F8: to_regrole()
+-- case-folded it, so a role "Regress_Att_Mixed" was refused, then checked
+-- as regress_att_mixed once that role existed)
+CREATE ROLE "Regress_Att_Mixed" IN ROLE segmentation_admin;
+GRANT SELECT ON att_events TO "Regress_Att_Mixed";
+SET SESSION AUTHORIZATION "Regress_Att_Mixed";
+SELECT segmentation.define_feature('mixed', ARRAY['view'], 'note = ''x''') IS NOT NULL AS defined;
+RESET SESSION AUTHORIZATION;
+SELECT defined_by FROM segmentation.features WHERE name = 'mixed';
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+-- renamed: another role of the folded name does not stand in for it
+CREATE ROLE regress_att_mixed;
+GRANT SELECT ON att_events TO regress_att_mixed;
+ALTER ROLE "Regress_Att_Mixed" RENAME TO "Regress_Att_Other";
+SELECT segmentation.refresh(true, '2024-05-03') IS NOT NULL AS refreshed;
+DELETE FROM segmentation.features WHERE name = 'mixed';
+REVOKE SELECT ON att_events FROM regress_att_mixed, "Regress_Att_Other";
+DROP ROLE regress_att_mixed, "Regress_Att_Other";
 -- 12. The capture function is written by the extension's owner from the
 -- tracked column names, at track() and again when the table's owner renames
 -- one: a name that would close a dollar quote stays a name (review 14,
