@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|funnels|funnels_managed|funnels_many|analyses|experiments|pipeline|rules_cost|capture|upgrade|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|citus|funnels|funnels_managed|funnels_many|analyses|experiments|pipeline|rules_cost|capture|upgrade|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -19,10 +19,19 @@
 #             computing it, what it adds to a refresh (bench/experiments.py)
 #   upgrade:  ALTER EXTENSION segmentation UPDATE from release 0.1 at 1M users /
 #             10M events, and the full refresh after it (bench/upgrade.py; not in all)
+#   citus:    behavior_agg split two-phase on Citus (a coordinator, two workers) against the
+#             built-in sum over the same rows and groups, 2M events (bench/citus.py; not in all)
 #   rules_cost: a full refresh with segments that spend the rules' whole cost
 #             bound, against the presets only, 10,000 users (bench/rules_cost.py)
 source "$(dirname "$0")/../scripts/lib.sh"
 what=${1:-all}
+if [ "$what" = citus ]; then
+	# a coordinator and two workers of their own (test/citus.sh starts them,
+	# and builds Citus first when it is not installed); not in all
+	ensure_deps
+	build_install
+	CITUS_SCRIPT=$ROOT/bench/citus.py exec bash "$ROOT/test/citus.sh" "${@:2}"
+fi
 ensure_deps
 build_install
 start_cluster
