@@ -13,5 +13,6 @@ run setup.sql f3_names.sql
 run setup.sql t_ddl.sql
 run setup.sql t_writes.sql
 run setup.sql t_dropped_table.sql
+run setup.sql t_modes.sql
 run setup.sql f2b_events_using.sql f8c_events_side.sql
 run setup_text.sql f4_collation.sql
