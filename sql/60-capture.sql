@@ -143,19 +143,16 @@ BEGIN
 		-- function, enabled in its mode: a missing or disabled one lets
 		-- events past capture, one in another mode captures them twice
 		fn := pg_catalog.to_regprocedure(pg_catalog.format('segmentation.%I()', '_capture_' || s.id));
-		-- (a temporary member: refresh, in another session, cannot read it)
-		SELECT c.oid::regclass AS rel INTO trig FROM pg_catalog.pg_class c
-		WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(s.source) t) AND c.relpersistence = 't' LIMIT 1;
-		IF FOUND THEN
+		-- (a temporary member: refresh, in another session, cannot read it;
+		-- an unlogged one: a crash empties it unseen, review 14b, R14b-4)
+		SELECT c.oid::regclass AS rel, c.relpersistence AS persistence INTO trig FROM pg_catalog.pg_class c
+		WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(s.source) t) AND c.relpersistence IN ('t', 'u') LIMIT 1;
+		IF trig.persistence = 't' THEN
 			RAISE EXCEPTION 'temporary table % is in the tree of tracked table %.%', trig.rel, rel.nspname, rel.relname
 				USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
 				      DETAIL = 'Its rows are not read by refresh, and vanish with its session.',
 				      HINT = 'Drop it, or make it stop inheriting (ALTER TABLE ... NO INHERIT), and run a full refresh.';
-		END IF;
-		-- (an unlogged member: a crash empties it unseen; review 14b, R14b-4)
-		SELECT c.oid::regclass AS rel INTO trig FROM pg_catalog.pg_class c
-		WHERE c.oid IN (SELECT t.rel FROM segmentation._source_tree(s.source) t) AND c.relpersistence = 'u' LIMIT 1;
-		IF FOUND THEN
+		ELSIF trig.persistence = 'u' THEN
 			RAISE EXCEPTION 'unlogged table % is in the tree of tracked table %.%', trig.rel, rel.nspname, rel.relname
 				USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
 				      DETAIL = 'A crash empties it without firing any trigger: refresh would keep counting its lost events.',
