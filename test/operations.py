@@ -1065,6 +1065,22 @@ def capture_every_write_path():
     conn.close()
 
 
+def refresh_while(cur, threads, stop, seconds):
+    """Start threads, refresh one after the other for seconds, then set stop
+    and join them: the number of refreshes."""
+    for t in threads:
+        t.start()
+    refreshes = 0
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+        refreshes += 1
+    stop.set()
+    for t in threads:
+        t.join()
+    return refreshes
+
+
 def concurrent_writers_exactly_once():
     """Writers into the parent, the partitions and an inheritance child, some
     in replica role, some in subtransactions, some rolled back, while
@@ -1103,17 +1119,7 @@ def concurrent_writers_exactly_once():
                 committed[k] += rows
             i += 1
         c.close()
-    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    refreshes = 0
-    deadline = time.time() + 8
-    while time.time() < deadline:
-        cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
-        refreshes += 1
-    stop.set()
-    for t in threads:
-        t.join()
+    refreshes = refresh_while(cur, [threading.Thread(target=writer, args=(k,)) for k in range(4)], stop, 8)
     cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
     read = one(cur, "SELECT sum(events_read) FROM segmentation.refresh_runs WHERE id > %s AND mode = 'incremental' AND error IS NULL", (first,))
     modes = one(cur, "SELECT array_agg(DISTINCT mode) FROM segmentation.refresh_runs WHERE id > %s", (first,))
@@ -1177,17 +1183,8 @@ def ddl_under_concurrent_writers():
                 owner.execute(f"DROP TABLE IF EXISTS public.pev_x{n}")
                 if one(owner, "SELECT count(*) FROM pg_inherits WHERE inhrelid = 'public.pev1'::regclass") == 0:
                     owner.execute("ALTER TABLE public.pev ATTACH PARTITION public.pev1 FOR VALUES FROM (0) TO (1000)")
-    threads = [threading.Thread(target=writer, args=(k,)) for k in range(3)] + [threading.Thread(target=ddl)]
-    for t in threads:
-        t.start()
-    refreshes = 0
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
-        refreshes += 1
-    stop.set()
-    for t in threads:
-        t.join()
+    refreshes = refresh_while(cur, [threading.Thread(target=writer, args=(k,)) for k in range(3)] + [threading.Thread(target=ddl)],
+                              stop, 10)
     cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
     counted = one(cur, "SELECT coalesce(sum(segmentation.event_count(behavior)), 0) FROM segmentation.profiles")
     rows = one(cur, "SELECT count(*) FROM public.pev")
