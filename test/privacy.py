@@ -29,7 +29,9 @@
   sizes tried in srm_test do not give srm_p_value's suppressed arm; the
   q-values, heterogeneity and homogeneity p-values are those of the rows
   shown; two schemes whose segments are two users apart do not give those
-  users' count and mean.
+  users' count and mean; in a scheme of two segments (one a catch-all), or
+  of one segment and unsegmented, with a few (unknown) users in every
+  scheme, the (all) row less the cell shown does not give the small one.
 * pg_dump and restore keep the key (dumped as extension configuration):
   the same pseudonyms, and a forgotten user stays forgotten through a full
   refresh of the restored database.
@@ -667,6 +669,45 @@ def differencing(cur):
           and all(abs(r[7] - w) < 1e-12 for r, w in zip(shown, want_q)), (rows, want_h, want_q))
 
 
+def two_segments(cur):
+    """Schemes whose arms are groups of two cells: 'pair' (top, and a
+    catch-all rest) and 'lone' (spender and unsegmented), each with a few
+    (unknown) users in experiment e5.  Where one cell of a group is
+    suppressed and its (all) row shown, the (all) row less the cell shown
+    would be the suppressed one: so the other is suppressed too.  The setup
+    must make such cells (checked first), or the attacks find nothing
+    because there is nothing to find."""
+    true_rows = truth(cur, "SELECT * FROM segmentation.experiment_lift")
+    shown_all = {r[:4] for r in as_reader(cur, "SELECT * FROM segmentation.experiment_lift WHERE segment = '(all)'") if not r[-1]}
+    unknown = [r[:5] for r in true_rows if r[1] in ("pair", "lone") and r[2] == "(unknown)"]
+    check(f"two segments: (unknown) arms of fewer than {K} users, in both schemes ({len(unknown)})",
+          {r[1] for r in unknown} == {"pair", "lone"} and all(0 < r[4] < K for r in unknown), unknown)
+    for scheme in ("pair", "lone"):
+        small = [r[:4] for r in true_rows if r[1] == scheme and r[2] not in ("(all)", "(unknown)") and 0 < r[4] < K
+                 and (r[0], r[1], "(all)", r[3]) in shown_all]
+        check(f"two segments: some arm of a segment of {scheme} holds fewer than {K} users, its (all) row shown ({len(small)})",
+              small)
+
+    def arms(cells):
+        eqs, _ = all_rows_identities(lambda k: (k[0], k[1], k[3]) if k[2] != "(all)" else None,
+                                     lambda g: (g[0], g[1], "(all)", g[2]))(cells)
+        # the (all) and (unknown) arms are the same users in both schemes
+        return eqs + [{k: 1, (k[2], k[0], k[3]): -1} for k in cells if k[2] in ("(all)", "(unknown)")], {}
+    linear_attack(cur, "two segments: experiment_lift",
+                  "SELECT * FROM segmentation.experiment_lift WHERE scheme IN ('pair', 'lone')",
+                  lambda r: (r[0], r[1], r[2], r[3]), 4, arms)
+    for scheme in ("pair", "lone"):
+        for name, sql, key, ucol, group, all_of in [
+                ("lifecycle", f"SELECT * FROM segmentation.lifecycle('day', '{scheme}')",
+                 lambda r: (r[0], r[1], r[2]), 3, lambda k: (k[0], k[2]), lambda g: (g[0], "(all)", g[1])),
+                ("stickiness", f"SELECT * FROM segmentation.stickiness('week', '{scheme}')",
+                 lambda r: (r[0], r[1], r[2]), 3, lambda k: (k[0], k[2]), lambda g: (g[0], "(all)", g[1])),
+                ("retention_matrix", f"SELECT DISTINCT cohort, segment, cohort_users, suppressed FROM segmentation.retention_matrix('day', '{scheme}')",
+                 lambda r: (r[0], r[1]), 2, lambda k: k[0], lambda g: (g, "(all)"))]:
+            linear_attack(cur, f"two segments: {name} ({scheme})", sql, key, ucol,
+                          all_rows_identities(lambda k, group=group: group(k) if "(all)" not in k else None, all_of))
+
+
 def overlapping_schemes(cur):
     """Two schemes whose segments differ by a few users: the difference of the
     two counts, and of their sums of scores, is those users' (open path three
@@ -992,7 +1033,13 @@ def main():
                    SELECT segmentation.define_segment('activity', 'busy', 'frequency >= 7', 20);
                    SELECT segmentation.define_segment('activity', 'quiet', 'frequency <= 2', 10);
                    -- a segment the same in two schemes: value's rare
-                   SELECT segmentation.define_segment('copy', 'rare too', 'frequency = 1');""")
+                   SELECT segmentation.define_segment('copy', 'rare too', 'frequency = 1');
+                   -- a scheme of two segments (a few big spenders and everyone
+                   -- else), and one of a segment and unsegmented: a group of
+                   -- two cells, where the (all) row less one gives the other
+                   SELECT segmentation.define_segment('pair', 'top', 'monetary >= 100', 20);
+                   SELECT segmentation.define_segment('pair', 'rest', 'true', 10);
+                   SELECT segmentation.define_segment('lone', 'spender', 'monetary >= 80');""")
     cur.execute("RESET ROLE")
     for day in ["2024-01-05", "2024-01-12", "2024-01-20"]:
         refresh(cur, False, day)
@@ -1010,12 +1057,18 @@ def main():
     # segments, whose members now, with the (all) row's, leave the whales'
     cur.execute("""CREATE TABLE ab4 AS SELECT * FROM ab WHERE uid NOT IN
                      (SELECT user_id FROM segmentation.memberships WHERE scheme = 'value' AND segment = 'whale');
-                   GRANT SELECT ON ab4 TO regress_priv_admin""")
+                   GRANT SELECT ON ab4 TO regress_priv_admin;
+                   -- one user in twenty assigned before the first refresh, in
+                   -- no segment yet: a few (unknown) users per arm, the same in
+                   -- every scheme
+                   CREATE TABLE ab5 AS SELECT uid, variant, CASE WHEN uid % 40 IN (0, 1) THEN '2024-01-02' ELSE at END AS at FROM ab;
+                   GRANT SELECT ON ab5 TO regress_priv_admin""")
     cur.execute("SET ROLE regress_priv_admin")
     cur.execute("SELECT segmentation.define_experiment('e', 'ab', 'uid', 'variant', 'at', 'control', 'buy')")
     cur.execute("SELECT segmentation.define_experiment('e2', 'ab2', 'uid', 'variant', 'at', 'control', 'buy')")
     cur.execute("SELECT segmentation.define_experiment('e3', 'ab3', 'uid', 'variant', 'at', 'control', 'buy')")
     cur.execute("SELECT segmentation.define_experiment('e4', 'ab4', 'uid', 'variant', 'at', 'control', 'buy')")
+    cur.execute("SELECT segmentation.define_experiment('e5', 'ab5', 'uid', 'variant', 'at', 'control', 'buy')")
     cur.execute("RESET ROLE")
     refresh(cur, False, "2024-01-30")
 
@@ -1024,6 +1077,7 @@ def main():
     attacks(cur)
     small_cells(cur)
     differencing(cur)
+    two_segments(cur)
     overlapping_schemes(cur)
     suppress_schemes_property(cur)
     erase_and_opt_out(cur)
