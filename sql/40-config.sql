@@ -72,10 +72,10 @@ COMMENT ON FUNCTION _predicate_uses(text, regclass, regnamespace, text[]) IS 'In
 -- STABLE: parses the rules against the catalog
 CREATE FUNCTION _assign_segments(user_id anyelement, b behavior, current jsonb, as_of timestamptz,
 	feature_names text[], rfm_breakpoints double precision[], schemes text[], rules text[], scores regclass,
-	behavior_changed boolean, last_as_of timestamptz, last_breakpoints double precision[])
+	behavior_changed boolean, last_as_of timestamptz, last_breakpoints double precision[], attributes record DEFAULT NULL)
 	RETURNS TABLE (segments jsonb, scheme text, from_segment text, from_entered_at timestamptz, to_segment text)
-	AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000 ROWS 1;
-COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass, boolean, timestamptz, double precision[]) IS 'Internal: a user''s moves, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores, the schemes in dependency order (in_segment reads what the rules of another scheme gave the same user): a row per scheme whose segment changes or that is gone (to_segment NULL), in byte order of the scheme names, the first with the user''s segments from now on, {"scheme": ["segment", "since"]}; no row when current holds them already, which (unless behavior_changed) is what the same rules gave at last_as_of with last_breakpoints';
+	AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE PARALLEL SAFE COST 1000 ROWS 1;
+COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass, boolean, timestamptz, double precision[], record) IS 'Internal: a user''s moves, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores and attributes (the user''s row of user_attributes, NULL for none; not STRICT for it: a NULL among the other arguments gives no row), the schemes in dependency order (in_segment reads what the rules of another scheme gave the same user): a row per scheme whose segment changes or that is gone (to_segment NULL), in byte order of the scheme names, the first with the user''s segments from now on, {"scheme": ["segment", "since"]}; no row when current holds them already, which (unless behavior_changed) is what the same rules gave at last_as_of with last_breakpoints';
 
 -- ===================================================================
 -- The managed pipeline: configuration

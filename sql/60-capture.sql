@@ -1247,6 +1247,11 @@ BEGIN
 	IF scheme = 'user_id' OR EXISTS (SELECT FROM segmentation.score_columns() c WHERE c.name = scheme) THEN
 		RAISE EXCEPTION 'scheme name "%" is taken by a column of user_scores', scheme USING ERRCODE = 'reserved_name';
 	END IF;
+	-- (and by the user attributes, track_users: a column each too)
+	IF EXISTS (SELECT FROM segmentation.attribute_sources a WHERE define_segment.scheme = ANY (a.columns)) THEN
+		RAISE EXCEPTION 'scheme name "%" is taken by a user attribute column of user_scores', scheme USING ERRCODE = 'reserved_name',
+			HINT = 'Each scheme is a column of segmentation.user_scores beside the attributes of the tracked attribute table: name the scheme otherwise.';
+	END IF;
 	IF predicate IS NULL OR priority IS NULL THEN
 		RAISE EXCEPTION 'arguments "predicate" and "priority" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;

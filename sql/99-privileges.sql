@@ -102,3 +102,13 @@ GRANT EXECUTE ON FUNCTION segment_members(text, text, boolean), _members_pseudon
 
 COMMENT ON SEQUENCE sources_id_seq IS 'Ids of tracked sources';
 COMMENT ON SEQUENCE refresh_runs_id_seq IS 'Ids of refresh runs';
+
+-- user attributes (sql/65-attributes.sql): tracked by admins, as track()
+-- is (track_users runs as its caller and records it; the rest runs as the
+-- extension's owner); the views call _attribute_readable as their reader
+GRANT SELECT, INSERT ON attribute_sources TO segmentation_admin;
+GRANT SELECT ON rejected_attributes TO segmentation_admin;
+GRANT EXECUTE ON FUNCTION track_users(regclass, name, name[]), untrack_users(), _install_attributes(),
+	_attribute_column_problem(regclass, int2), _attribute_types(), _attribute_name_taken(name)
+	TO segmentation_admin;
+GRANT EXECUTE ON FUNCTION _attribute_readable(name, name) TO segmentation_analyst, segmentation_admin;
