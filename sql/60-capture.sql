@@ -1244,13 +1244,8 @@ BEGIN
 		RAISE EXCEPTION 'there are 1000 schemes already' USING ERRCODE = 'program_limit_exceeded',
 			HINT = 'Each scheme is a column of segmentation.user_scores, which PostgreSQL limits to 1600 columns; drop schemes you no longer use.';
 	END IF;
-	IF scheme = 'user_id' OR EXISTS (SELECT FROM segmentation.score_columns() c WHERE c.name = scheme) THEN
-		RAISE EXCEPTION 'scheme name "%" is taken by a column of user_scores', scheme USING ERRCODE = 'reserved_name';
-	END IF;
-	-- (and by the user attributes, track_users: a column each too)
-	IF EXISTS (SELECT FROM segmentation.attribute_sources a WHERE define_segment.scheme = ANY (a.columns)) THEN
-		RAISE EXCEPTION 'scheme name "%" is taken by a user attribute column of user_scores', scheme USING ERRCODE = 'reserved_name',
-			HINT = 'Each scheme is a column of segmentation.user_scores beside the attributes of the tracked attribute table: name the scheme otherwise.';
+	IF scheme = 'user_id' OR EXISTS (SELECT FROM segmentation.score_columns() c WHERE c.name = scheme) OR segmentation._is_attribute(scheme) THEN
+		RAISE EXCEPTION 'scheme name "%" is taken by a % of user_scores', scheme, CASE WHEN segmentation._is_attribute(scheme) THEN 'user attribute column (track_users)' ELSE 'column' END USING ERRCODE = 'reserved_name';
 	END IF;
 	IF predicate IS NULL OR priority IS NULL THEN
 		RAISE EXCEPTION 'arguments "predicate" and "priority" must not be NULL' USING ERRCODE = 'null_value_not_allowed';

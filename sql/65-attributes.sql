@@ -66,6 +66,13 @@ COMMENT ON FUNCTION _attribute_sources_columns() IS 'Internal: records the numbe
 CREATE TRIGGER attribute_sources_columns BEFORE INSERT OR UPDATE ON attribute_sources
 	FOR EACH ROW EXECUTE FUNCTION _attribute_sources_columns();
 
+-- The unique indexes on the attribute table's user column, by OID, as the
+-- last check found them: a dropped index no longer names its table, so the
+-- DDL event trigger recognises one by its OID here.  Not dumped (OIDs do not
+-- survive a restore: the next check writes them again).
+CREATE TABLE _attribute_indexes (index oid PRIMARY KEY);
+COMMENT ON TABLE _attribute_indexes IS 'Internal: the unique indexes on the attribute table''s user column, as the last check found them';
+
 -- Attribute values refresh could not keep (too long to compare cheaply,
 -- once per user and rule): kept NULL, and listed here; never silently.
 CREATE TABLE rejected_attributes (
@@ -111,6 +118,13 @@ FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = $1 AND a
 $$;
 COMMENT ON FUNCTION _attribute_column_problem(regclass, int2) IS 'Internal: why a column cannot be a user attribute (not there, not of a built-in scalar type, a collation that is not built in), or NULL';
 
+-- Is a name an attribute column's (define_segment refuses it as a scheme)?
+CREATE FUNCTION _is_attribute(col text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT EXISTS (SELECT FROM segmentation.attribute_sources a WHERE col = ANY (a.columns::text[]))
+$$;
+COMMENT ON FUNCTION _is_attribute(text) IS 'Internal: whether a name is that of a user attribute column (track_users)';
+
 -- Names a column of user_scores has already: user_id, the scores, the schemes
 CREATE FUNCTION _attribute_name_taken(col name) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -142,8 +156,8 @@ BEGIN
 	SELECT c.relkind, c.relpersistence, c.relhasrules, n.nspname, c.relname INTO rel
 	FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = s.source;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'the attribute table (oid %) no longer exists', s.source::oid USING ERRCODE = 'undefined_table',
-			HINT = 'Call segmentation.untrack_users() (first dropping or redefining the segments that use its attributes), or track_users() another table after it.';
+		RAISE EXCEPTION 'the attribute table that track_users() tracked no longer exists (it was dropped)' USING ERRCODE = 'undefined_table',
+			HINT = 'Call segmentation.untrack_users() (first dropping or redefining the segments that use its attributes), then track_users() again with the table that holds the attributes now.';
 	END IF;
 	IF rel.relkind <> 'r' OR rel.relpersistence <> 'p' THEN
 		RAISE EXCEPTION 'attribute table %.% is not a permanent plain table', rel.nspname, rel.relname
@@ -175,7 +189,8 @@ BEGIN
 	              THEN pg_catalog.format('It is now %s, not %s.', pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(o.type, o.typmod))
 	            WHEN o.k = 1 AND NOT a.atttypid::regtype = ANY (segmentation._column_types('user'))
 	              THEN pg_catalog.format('A user id is not of type %s.', a.atttypid::regtype)
-	            WHEN o.k > 1 THEN segmentation._attribute_column_problem(s.source, o.attnum)
+	            WHEN o.k > 1 THEN (SELECT pg_catalog.upper(pg_catalog.left(x, 1)) || pg_catalog.substr(x, 2) || '.'
+	                               FROM segmentation._attribute_column_problem(s.source, o.attnum) x)
 	       END AS problem
 	INTO trig
 	FROM unnest(s.user_column || s.columns, s.attnums, s.column_types, s.column_typmods) WITH ORDINALITY o(name, attnum, type, typmod, k)
@@ -219,6 +234,12 @@ BEGIN
 			      DETAIL = 'A user with two rows would have two sets of attributes.',
 			      HINT = pg_catalog.format('Make the user column unique (ALTER TABLE %s ADD PRIMARY KEY (%I), or a unique index).', s.source, s.user_column);
 	END IF;
+	-- (remembered, for the event trigger)
+	DELETE FROM segmentation._attribute_indexes;
+	INSERT INTO segmentation._attribute_indexes (index)
+	SELECT x.indexrelid FROM pg_catalog.pg_index x
+	WHERE x.indrelid = s.source AND x.indisunique AND x.indisvalid AND x.indimmediate AND x.indislive
+	  AND x.indpred IS NULL AND x.indexprs IS NULL AND x.indnkeyatts = 1 AND x.indkey[0] = s.attnums[1];
 	-- the role that tracked it reads every row and every tracked column
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = s.tracked_by)
 	   OR EXISTS (SELECT FROM unnest(s.user_column || s.columns) c(name)
@@ -747,9 +768,14 @@ BEGIN
 		RETURN;
 	END IF;
 	IF TG_EVENT = 'sql_drop' THEN
+		-- a column of the table, one of its unique indexes on the user
+		-- column, or a trigger, constraint, rule or policy on it (named
+		-- "... on <table>")
 		SELECT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
 		               WHERE (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = s.source::oid)
-		                  OR d.object_type IN ('index', 'trigger', 'rule', 'policy', 'table constraint'))
+		                  OR (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid IN (SELECT i.index FROM segmentation._attribute_indexes i))
+		                  OR (d.object_type IN ('trigger', 'rule', 'policy', 'table constraint')
+		                      AND d.object_identity LIKE '% on ' || (pg_identify_object('pg_catalog.pg_class'::regclass, s.source, 0)).identity))
 		INTO touched;
 	ELSE
 		SELECT EXISTS (SELECT FROM pg_event_trigger_ddl_commands() c
@@ -758,6 +784,8 @@ BEGIN
 		                           OR EXISTS (SELECT FROM pg_inherits i
 		                                      WHERE (i.inhrelid = c.objid AND i.inhparent = s.source)
 		                                         OR (i.inhparent = c.objid AND i.inhrelid = s.source))))
+		                  OR (c.classid = 'pg_catalog.pg_class'::regclass
+		                      AND EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = c.objid AND x.indrelid = s.source))
 		                  OR (c.classid = 'pg_catalog.pg_rewrite'::regclass
 		                      AND EXISTS (SELECT FROM pg_rewrite r WHERE r.oid = c.objid AND r.ev_class = s.source))
 		                  OR (c.classid = 'pg_catalog.pg_trigger'::regclass
@@ -779,7 +807,7 @@ END $$;
 COMMENT ON FUNCTION _on_attribute_ddl() IS 'Internal (event trigger): refuses DDL that leaves the attribute table unlike what track_users() checked (tracked column renamed, retyped or dropped, unique index dropped, row-level security, capture trigger disabled, parent, child or rule)';
 CREATE EVENT TRIGGER segmentation_attributes_ddl ON ddl_command_end
 	WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER TYPE',
-	             'CREATE FOREIGN TABLE', 'CREATE SCHEMA', 'ALTER TRIGGER', 'CREATE RULE', 'ALTER INDEX', 'ALTER POLICY', 'CREATE POLICY')
+	             'CREATE FOREIGN TABLE', 'CREATE SCHEMA', 'ALTER TRIGGER', 'CREATE RULE', 'CREATE INDEX', 'ALTER INDEX', 'ALTER POLICY', 'CREATE POLICY')
 	EXECUTE FUNCTION _on_attribute_ddl();
 CREATE EVENT TRIGGER segmentation_attributes_drop ON sql_drop EXECUTE FUNCTION _on_attribute_ddl();
 ALTER EVENT TRIGGER segmentation_attributes_ddl ENABLE ALWAYS;

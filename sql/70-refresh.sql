@@ -93,8 +93,7 @@ DECLARE
 	probes text[];
 	labels text[];
 	agg text;
-	bad_step record;
-	attrs boolean;
+	bad_step record; attrs boolean;
 BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
 		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
@@ -389,14 +388,6 @@ BEGIN
 		GET DIAGNOSTICS n = ROW_COUNT;
 		n_users := n_users + n;
 
-		-- User attributes (track_users, sql/65-attributes.sql): the rows of
-		-- the users whose rows changed (every row, when full) copied into
-		-- user_attributes, which the rules read; those users are listed in
-		-- _attr_changed, and their rules run again below
-		EXECUTE format('CREATE TEMP TABLE _attr_changed (user_id %s) ON COMMIT DROP', utype);
-		attrs := segmentation._refresh_attributes(do_full, run) IS NOT NULL
-			AND to_regclass('segmentation.user_attributes') IS NOT NULL AND EXISTS (SELECT FROM segmentation.attribute_sources);
-
 		-- Segments: in each scheme, the matching predicate of highest priority.
 		-- (predicates name features: by the names of this run)
 		names := segmentation._feature_names();
@@ -451,6 +442,13 @@ BEGIN
 		-- full, users whose behavior this run did not change are checked first
 		-- against the last run's context, and most of them need no rules run:
 		-- their stored segments are what the rules give (src/predicate.c).
+		-- User attributes (track_users, sql/65-attributes.sql): the rows of
+		-- the users whose rows changed (every row, when full) copied into
+		-- user_attributes, which the rules read; those users are listed in
+		-- _attr_changed, and their rules run again below
+		EXECUTE format('CREATE TEMP TABLE _attr_changed (user_id %s) ON COMMIT DROP', utype);
+		attrs := segmentation._refresh_attributes(do_full, run) IS NOT NULL
+			AND to_regclass('segmentation.user_attributes') IS NOT NULL AND EXISTS (SELECT FROM segmentation.attribute_sources);
 		IF new_schemes = '{}' THEN
 			-- everyone leaves every scheme
 			CREATE TEMP TABLE _moved ON COMMIT DROP AS
