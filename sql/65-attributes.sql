@@ -310,8 +310,9 @@ BEGIN
 	END IF;
 	utype := s.column_types[1]::text;
 	-- the state: the users' attributes as refresh copied them, the queue of
-	-- users whose rows changed (typed as in the table; collatable columns
-	-- compare by the database's default collation)
+	-- users whose rows changed (typed as in the table, but varchar and char
+	-- as text, which predicates compare with lists of text constants (IN);
+	-- collatable columns compare by the database's default collation)
 	IF to_regclass('segmentation.user_attributes') IS NOT NULL THEN
 		DROP TABLE segmentation.user_attributes;
 	END IF;
@@ -319,7 +320,8 @@ BEGIN
 		DROP TABLE segmentation.attribute_queue;
 	END IF;
 	EXECUTE format('CREATE TABLE segmentation.user_attributes (user_id %s PRIMARY KEY%s)', utype,
-		(SELECT string_agg(format(', %I %s%s', c.name, format_type(c.type, c.typmod),
+		(SELECT string_agg(format(', %I %s%s', c.name,
+		                          CASE WHEN c.type IN ('varchar'::regtype, 'bpchar'::regtype) THEN 'text' ELSE format_type(c.type, c.typmod) END,
 		                          CASE WHEN t.typcollation <> 0 THEN ' COLLATE pg_catalog."default"' ELSE '' END), '' ORDER BY c.k)
 		 FROM unnest(s.columns, s.column_types[2:], s.column_typmods[2:]) WITH ORDINALITY c(name, type, typmod, k)
 		 JOIN pg_type t ON t.oid = c.type));
@@ -688,8 +690,9 @@ BEGIN
 	END IF;
 	SELECT string_agg(format(', %I', c), '' ORDER BY k),
 	       string_agg(CASE WHEN t = ANY (ARRAY['pg_catalog.text', 'pg_catalog.varchar', 'pg_catalog.bpchar', 'pg_catalog.numeric']::regtype[])
-	                       THEN format(', CASE WHEN pg_catalog.octet_length(s.%1$I::pg_catalog.text) OPERATOR(pg_catalog.<=) %2$s THEN s.%1$I END AS %1$I', c,
-	                                   segmentation._attribute_max_bytes())
+	                       THEN format(', CASE WHEN pg_catalog.octet_length(s.%1$I::pg_catalog.text) OPERATOR(pg_catalog.<=) %2$s THEN s.%1$I%3$s END AS %1$I', c,
+	                                   segmentation._attribute_max_bytes(),
+	                                   CASE WHEN t = ANY (ARRAY['pg_catalog.varchar', 'pg_catalog.bpchar']::regtype[]) THEN '::pg_catalog.text' ELSE '' END)
 	                       ELSE format(', s.%I', c) END, '' ORDER BY k),
 	       string_agg(CASE WHEN t = ANY (ARRAY['pg_catalog.text', 'pg_catalog.varchar', 'pg_catalog.bpchar', 'pg_catalog.numeric']::regtype[])
 	                       THEN format(', CASE WHEN pg_catalog.octet_length(s.%1$I::pg_catalog.text) OPERATOR(pg_catalog.>) %2$s THEN %3$L END', c,
