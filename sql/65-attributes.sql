@@ -136,8 +136,10 @@ COMMENT ON FUNCTION _attribute_name_taken(name) IS 'Internal: whether a name is 
 
 -- The attribute table as refresh and capture may use it, or an error naming
 -- what is wrong and what to do (the table's owner can alter it, and config
--- is not trusted).  With triggers, the capture triggers must be in place.
-CREATE FUNCTION _check_attribute_source(triggers boolean) RETURNS segmentation.attribute_sources
+-- is not trusted).  With triggers, the capture triggers must be in place
+-- (with missing_ok, those there must be as installed: the DDL event
+-- trigger, during a restore, which creates them one by one).
+CREATE FUNCTION _check_attribute_source(triggers boolean, missing_ok boolean DEFAULT false) RETURNS segmentation.attribute_sources
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s segmentation.attribute_sources;
@@ -261,9 +263,10 @@ BEGIN
 		SELECT x.name, g.tgenabled, g.tgfoid IS DISTINCT FROM fn AS missing INTO trig
 		FROM segmentation._attribute_triggers() x
 		LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = s.source AND g.tgname = x.name
-		WHERE fn IS NULL OR g.tgfoid IS DISTINCT FROM fn OR g.tgenabled IS DISTINCT FROM x.mode
-		   OR (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgattr::text)
-		      IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, 0::int2, '')
+		WHERE NOT (missing_ok AND g.oid IS NULL)
+		  AND (fn IS NULL OR g.tgfoid IS DISTINCT FROM fn OR g.tgenabled IS DISTINCT FROM x.mode
+		       OR (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgattr::text)
+		          IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, 0::int2, ''))
 		ORDER BY x.name LIMIT 1;
 		IF FOUND THEN
 			RAISE EXCEPTION 'capture trigger % on attribute table %.% is %', trig.name, rel.nspname, rel.relname,
@@ -275,7 +278,7 @@ BEGIN
 	END IF;
 	RETURN s;
 END $$;
-COMMENT ON FUNCTION _check_attribute_source(boolean) IS 'Internal: the attribute table''s config row after checking the table (plain, permanent, no parent, child or rule, tracked columns as recorded and of built-in scalar types and collations, a unique index on the user column, readable in full by the role that tracked it, built-in code only, and with triggers its capture triggers in place), or an error naming the problem';
+COMMENT ON FUNCTION _check_attribute_source(boolean, boolean) IS 'Internal: the attribute table''s config row after checking the table (plain, permanent, no parent, child or rule, tracked columns as recorded and of built-in scalar types and collations, a unique index on the user column, readable in full by the role that tracked it, built-in code only, and with triggers its capture triggers in place), or an error naming the problem';
 
 -- The capture triggers of the attribute table, as _check_source's are: the
 -- statement triggers fire unless session_replication_role is replica, the
@@ -799,7 +802,9 @@ BEGIN
 		RETURN;
 	END IF;
 	BEGIN
-		PERFORM segmentation._check_attribute_source(true);
+		-- (a missing capture trigger: refused when dropped, by sql_drop; a
+		-- restore creates them one by one, each enabled in its mode)
+		PERFORM segmentation._check_attribute_source(true, TG_EVENT <> 'sql_drop');
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL;
 		RAISE EXCEPTION 'this change to attribute table % is refused: %', s.source, e_message

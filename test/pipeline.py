@@ -840,11 +840,19 @@ def dump_restore():
     cur.execute("""CREATE TABLE ab AS SELECT DISTINCT uid, CASE WHEN uid % 2 = 0 THEN 'control' ELSE 'b' END AS arm,
                           '2024-01-10'::timestamptz AS at FROM ev;
                    SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 'buy')""")
+    # user attributes (track_users): the config, the copy, the capture
+    cur.execute("""CREATE TABLE acct (uid bigint PRIMARY KEY, plan varchar(10), seats int);
+                   INSERT INTO acct SELECT DISTINCT uid, CASE WHEN uid % 3 = 0 THEN 'pro' ELSE 'free' END, uid % 7 FROM ev;
+                   SELECT segmentation.track_users('acct', 'uid');
+                   SELECT segmentation.define_segment('plan_tier', 'pro', $$plan = 'pro' AND seats > 2$$);
+                   SELECT segmentation.refresh(as_of => '2024-02-01')""")
     config = """SELECT (SELECT string_agg(format('%s|%s|%s|%s|%s', source, user_column, time_column, event_column, value_column), ',') FROM segmentation.sources),
                        (SELECT string_agg(format('%s|%s|%s', id, name, event_names), ',' ORDER BY id) FROM segmentation.features),
                        (SELECT string_agg(format('%s|%s|%s|%s', scheme, name, checked_predicate, priority), ',' ORDER BY scheme, name) FROM segmentation.segments),
                        (SELECT count(*) FROM segmentation.membership_history),
-                       (SELECT string_agg(l::text, ',') FROM segmentation.experiment_lift l)"""
+                       (SELECT string_agg(l::text, ',') FROM segmentation.experiment_lift l),
+                       (SELECT string_agg(format('%s|%s|%s|%s', source, user_column, columns, tracked_by), ',') FROM segmentation.attribute_sources),
+                       (SELECT md5(string_agg(format('%s|%s|%s|%s', user_id, plan, seats, plan_tier), ',' ORDER BY user_id)) FROM segmentation.user_scores)"""
     cur.execute(config)
     before = cur.fetchone()
     conn.close()
@@ -857,14 +865,20 @@ def dump_restore():
     cur.execute("SET TIME ZONE 'UTC'")
     cur.execute(config)
     after = cur.fetchone()
-    check("restored: sources, features, segments, history and the experiment readout are the same",
-          before == after and before[4] is not None, (before, after))
+    check("restored: sources, features, segments, history, the experiment readout and the attributes are the same",
+          before == after and before[4] is not None and before[5] is not None, (before, after))
     cur.execute("INSERT INTO ev VALUES (4242, '2024-02-01', 'search', NULL)")
     cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
     cur.execute("SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
     err = cur.fetchone()[0]
     check("restored: capture and refresh keep working",
           err is None and one(cur, "SELECT count(*) FROM segmentation.user_scores WHERE user_id = 4242") == 1, err)
+    cur.execute("INSERT INTO acct VALUES (4242, 'pro', 9)")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02 01:00')")
+    cur.execute("SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+    err = cur.fetchone()[0]
+    check("restored: the attribute table's capture and refresh keep working",
+          err is None and one(cur, "SELECT plan_tier FROM segmentation.user_scores WHERE user_id = 4242") == "pro", err)
     conn.close()
     drop_database("segmentation_restored")
 
