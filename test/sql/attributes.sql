@@ -7,6 +7,8 @@
 SET TIME ZONE 'UTC';
 SET datestyle = 'ISO, YMD';
 SET client_min_messages = warning;
+-- (the errors' CONTEXT lines name line numbers of the functions: not shown)
+\set SHOW_CONTEXT never
 
 CREATE ROLE regress_attr_owner;
 CREATE ROLE regress_attr_admin IN ROLE segmentation_admin;
