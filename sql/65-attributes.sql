@@ -137,9 +137,12 @@ COMMENT ON FUNCTION _attribute_name_taken(name) IS 'Internal: whether a name is 
 -- The attribute table as refresh and capture may use it, or an error naming
 -- what is wrong and what to do (the table's owner can alter it, and config
 -- is not trusted).  With triggers, the capture triggers must be in place
--- (with missing_ok, those there must be as installed: the DDL event
--- trigger, during a restore, which creates them one by one).
-CREATE FUNCTION _check_attribute_source(triggers boolean, missing_ok boolean DEFAULT false) RETURNS segmentation.attribute_sources
+-- (with missing_ok, those there must be as installed).  With ddl (the DDL
+-- event trigger), what DDL can change only: not the tracker's privileges
+-- nor _check_readable's checks, which a restore grants and builds after the
+-- table's constraints and triggers (refresh checks them, loudly).
+CREATE FUNCTION _check_attribute_source(triggers boolean, missing_ok boolean DEFAULT false, ddl boolean DEFAULT false)
+RETURNS segmentation.attribute_sources
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s segmentation.attribute_sources;
@@ -243,7 +246,9 @@ BEGIN
 	WHERE x.indrelid = s.source AND x.indisunique AND x.indisvalid AND x.indimmediate AND x.indislive
 	  AND x.indpred IS NULL AND x.indexprs IS NULL AND x.indnkeyatts = 1 AND x.indkey[0] = s.attnums[1];
 	-- the role that tracked it reads every row and every tracked column
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = s.tracked_by)
+	IF ddl THEN
+		NULL;
+	ELSIF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = s.tracked_by)
 	   OR EXISTS (SELECT FROM unnest(s.user_column || s.columns) c(name)
 	              WHERE NOT pg_catalog.has_column_privilege(s.tracked_by, s.source, c.name, 'SELECT')) THEN
 		RAISE EXCEPTION 'role % that tracked attribute table %.% may no longer read all of its tracked columns', s.tracked_by, rel.nspname, rel.relname
@@ -258,7 +263,9 @@ BEGIN
 	END IF;
 	-- indexes, constraints and statistics of built-in code only; locked
 	-- against DDL until the end of the transaction when run by a superuser
-	PERFORM segmentation._check_readable(s.source, s.tracked_by, 'attribute table');
+	IF NOT ddl THEN
+		PERFORM segmentation._check_readable(s.source, s.tracked_by, 'attribute table');
+	END IF;
 	IF triggers THEN
 		SELECT x.name, g.tgenabled, g.tgfoid IS DISTINCT FROM fn AS missing INTO trig
 		FROM segmentation._attribute_triggers() x
@@ -278,7 +285,7 @@ BEGIN
 	END IF;
 	RETURN s;
 END $$;
-COMMENT ON FUNCTION _check_attribute_source(boolean, boolean) IS 'Internal: the attribute table''s config row after checking the table (plain, permanent, no parent, child or rule, tracked columns as recorded and of built-in scalar types and collations, a unique index on the user column, readable in full by the role that tracked it, built-in code only, and with triggers its capture triggers in place), or an error naming the problem';
+COMMENT ON FUNCTION _check_attribute_source(boolean, boolean, boolean) IS 'Internal: the attribute table''s config row after checking the table (plain, permanent, no parent, child or rule, tracked columns as recorded and of built-in scalar types and collations, a unique index on the user column, readable in full by the role that tracked it, built-in code only, and with triggers its capture triggers in place), or an error naming the problem';
 
 -- The capture triggers of the attribute table, as _check_source's are: the
 -- statement triggers fire unless session_replication_role is replica, the
@@ -804,11 +811,11 @@ BEGIN
 	BEGIN
 		-- (a missing capture trigger: refused when dropped, by sql_drop; a
 		-- restore creates them one by one, each enabled in its mode)
-		PERFORM segmentation._check_attribute_source(true, TG_EVENT <> 'sql_drop');
+		PERFORM segmentation._check_attribute_source(true, TG_EVENT <> 'sql_drop', true);
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL;
 		RAISE EXCEPTION 'this change to attribute table % is refused: %', s.source, e_message
-			USING ERRCODE = 'object_in_use', DETAIL = nullif(e_detail, ''),
+			USING ERRCODE = 'object_in_use', DETAIL = coalesce(nullif(e_detail, ''), 'It no longer passes the checks of track_users().'),
 			      HINT = 'segmentation reads the table as track_users() checked it: call segmentation.untrack_users() first (dropping or redefining the segments that use its attributes), then track_users() again.';
 	END;
 END $$;
