@@ -147,7 +147,6 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s segmentation.attribute_sources;
 	rel record;
-	problem text;
 	state_type regtype;
 	fn regprocedure := pg_catalog.to_regprocedure('segmentation._capture_attributes()');
 	trig record;
@@ -609,7 +608,6 @@ DECLARE
 	seg record;
 	users text := NULL;
 	names text[];
-	e_state text;
 BEGIN
 	PERFORM segmentation._require_read_committed('untrack_users');
 	LOCK TABLE segmentation.segments IN SHARE ROW EXCLUSIVE MODE;
@@ -639,7 +637,7 @@ BEGIN
 	IF EXISTS (SELECT FROM pg_class c WHERE c.oid = s.source) THEN
 		EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', s.source);
 	END IF;
-	PERFORM segmentation._drop_attribute_capture(s.source);
+	PERFORM segmentation._drop_attribute_capture();
 	IF to_regclass('segmentation.user_attributes') IS NOT NULL THEN
 		DROP TABLE segmentation.user_attributes, segmentation.attribute_queue;
 	END IF;
@@ -649,7 +647,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION untrack_users() IS 'Stop tracking the attribute table: its capture triggers go, and its columns leave scores and user_scores; refused while a segment''s predicate uses an attribute';
 
-CREATE FUNCTION _drop_attribute_capture(source regclass) RETURNS void
+CREATE FUNCTION _drop_attribute_capture() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	trig record;
@@ -664,7 +662,7 @@ BEGIN
 		DROP FUNCTION segmentation._capture_attributes();
 	END IF;
 END $$;
-COMMENT ON FUNCTION _drop_attribute_capture(regclass) IS 'Internal: drops the capture triggers and function of the attribute table';
+COMMENT ON FUNCTION _drop_attribute_capture() IS 'Internal: drops the capture triggers and function of the attribute table';
 
 -- ===================================================================
 -- Refresh: the attributes of the users whose rows changed (every user's
