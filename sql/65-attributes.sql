@@ -675,7 +675,9 @@ CREATE FUNCTION _attribute_max_bytes() RETURNS int LANGUAGE sql IMMUTABLE PARALL
 COMMENT ON FUNCTION _attribute_max_bytes() IS 'Internal: the longest attribute value (as text, in bytes) refresh keeps';
 
 -- Fills the temporary table _attr_changed (created by refresh) with the
--- users whose attributes this run copied again; with full, every user's.
+-- users whose attributes this run copied again (with full, every user's
+-- attributes are copied, and _attr_changed stays empty: every user's rules
+-- run anyway).
 -- The queue is consumed first, in its own statement, then the table read
 -- in a later snapshot: a change committed in between is read now and read
 -- again by the next run (its queued id stays), never lost.
@@ -739,12 +741,10 @@ BEGIN
 	     format('longer than %s bytes', segmentation._attribute_max_bytes()),
 	     cols),
 	  ARRAY[s.source::oid], run);
-	IF do_full THEN
-		INSERT INTO _attr_changed SELECT a.user_id FROM segmentation.user_attributes a;
-	END IF;
+	-- (a full refresh runs every user's rules: _attr_changed stays empty)
 	RETURN n;
 END $$;
-COMMENT ON FUNCTION _refresh_attributes(boolean, bigint) IS 'Internal (refresh): copies the attribute table''s rows of the users whose rows changed (with full, every row) into user_attributes, values too long kept NULL and listed in rejected_attributes, and lists those users in _attr_changed; returns the rows copied';
+COMMENT ON FUNCTION _refresh_attributes(boolean, bigint) IS 'Internal (refresh): copies the attribute table''s rows of the users whose rows changed (with full, every row) into user_attributes, values too long kept NULL and listed in rejected_attributes, and, unless full, lists those users in _attr_changed; returns the rows copied';
 
 -- ===================================================================
 -- DDL on the attribute table (event triggers)
