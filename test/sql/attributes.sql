@@ -91,10 +91,10 @@ DROP VIEW regress_attr.acct_view;
 -- 2. A column name is never SQL (names go through %I, bodies through %L)
 -- ---------------------------------------------------------------
 CREATE TABLE victim (x int);
-CREATE TABLE "odd$f$" ("u$f$;DROP TABLE victim;--" bigint PRIMARY KEY, "a$body$;DROP TABLE victim;SELECT $body$" text);
-SELECT segmentation.track_users('"odd$f$"', 'u$f$;DROP TABLE victim;--');
+CREATE TABLE "odd$f$" ("u$body$;DROP TABLE victim;SELECT $f$;--" bigint PRIMARY KEY, "a$body$;DROP TABLE victim;SELECT $body$" text);
+SELECT segmentation.track_users('"odd$f$"', 'u$body$;DROP TABLE victim;SELECT $f$;--');
 INSERT INTO "odd$f$" VALUES (1, 'x'), (2, 'y');
-UPDATE "odd$f$" SET "a$body$;DROP TABLE victim;SELECT $body$" = 'z' WHERE "u$f$;DROP TABLE victim;--" = 2;
+UPDATE "odd$f$" SET "a$body$;DROP TABLE victim;SELECT $body$" = 'z' WHERE "u$body$;DROP TABLE victim;SELECT $f$;--" = 2;
 SELECT segmentation.define_segment('odd', 'z', $$"a$body$;DROP TABLE victim;SELECT $body$" = 'z'$$);
 SELECT segmentation.refresh(as_of => '2024-05-10 12:00') IS NOT NULL AS refreshed;
 SELECT user_id, "a$body$;DROP TABLE victim;SELECT $body$" AS a, odd FROM segmentation.user_scores WHERE user_id <= 3 ORDER BY 1;
@@ -281,6 +281,30 @@ RESET ROLE;
 SELECT count(*) AS attribute_triggers FROM pg_trigger WHERE tgrelid = 'regress_attr.acct'::regclass AND tgname LIKE 'segmentation_attributes%';
 SELECT to_regclass('segmentation.user_attributes') IS NULL AS state_gone;
 SELECT column_name FROM information_schema.columns WHERE table_schema = 'segmentation' AND table_name = 'user_scores' AND column_name IN ('plan', 'seats');
+
+-- row-level security that hides rows from a reader, not from the tracker
+-- (the table's owner, an admin here): that reader sees no attribute
+GRANT segmentation_admin TO regress_attr_owner;
+SET ROLE regress_attr_owner;
+CREATE TABLE regress_attr.rlsattr (id bigint PRIMARY KEY, plan text);
+INSERT INTO regress_attr.rlsattr VALUES (1, 'pro'), (2, 'free');
+ALTER TABLE regress_attr.rlsattr ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_pro ON regress_attr.rlsattr USING (plan = 'pro');
+GRANT SELECT ON regress_attr.rlsattr TO regress_attr_analyst;
+SELECT segmentation.track_users('regress_attr.rlsattr', 'id');
+RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-10 16:10') IS NOT NULL AS refreshed;
+SET ROLE regress_attr_analyst;
+SELECT * FROM regress_attr.rlsattr;
+SELECT user_id, plan FROM segmentation.user_scores WHERE user_id <= 2 ORDER BY 1;
+RESET ROLE;
+SELECT user_id, plan FROM segmentation.user_scores WHERE user_id <= 2 ORDER BY 1;
+-- FORCE makes it hide rows from the owner too: refused
+SET ROLE regress_attr_owner;
+ALTER TABLE regress_attr.rlsattr FORCE ROW LEVEL SECURITY;
+SELECT segmentation.untrack_users();
+RESET ROLE;
+REVOKE segmentation_admin FROM regress_attr_owner;
 
 -- config written by hand (an admin may insert it) is checked before use
 SET ROLE regress_attr_admin;
