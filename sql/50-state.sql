@@ -135,7 +135,7 @@ BEGIN
 
 	COMMENT ON TABLE segmentation.profiles IS 'One behavior per user, merged from every tracked source, and the user''s current segment in every scheme';
 	COMMENT ON COLUMN segmentation.profiles.segments IS 'Current segment per scheme and since when: {"scheme": ["segment", "entered_at"]}';
-	COMMENT ON COLUMN segmentation.profiles.changed_run IS 'The refresh run (refresh_runs.id) that last changed the behavior';
+	COMMENT ON COLUMN segmentation.profiles.changed_run IS 'The refresh run (refresh_runs.id) that last changed the behavior, or the user''s attributes (track_users)';
 	COMMENT ON COLUMN segmentation.profiles.opted_out IS 'The user opted out (opt_out()): behavior kept, in no segment, view, export or readout';
 	COMMENT ON TABLE segmentation.score_context IS 'What the scores and segments of the last refresh were computed with: as_of, feature names, RFM breakpoints, schemes and their rules (one row)';
 	COMMENT ON VIEW segmentation._user_state IS 'Internal: scores and current segments of every user, as of the last refresh';

@@ -741,10 +741,17 @@ BEGIN
 	     format('longer than %s bytes', segmentation._attribute_max_bytes()),
 	     cols),
 	  ARRAY[s.source::oid], run);
-	-- (a full refresh runs every user's rules: _attr_changed stays empty)
+	-- Their rules run again: their profiles are marked changed by this run,
+	-- as a new event would (a full refresh runs every user's rules anyway).
+	-- (Not a temporary table read by the pass over every user: that would
+	-- keep the rules out of its parallel workers.)
+	IF NOT do_full THEN
+		UPDATE segmentation.profiles p SET changed_run = run FROM _attr_changed c
+		WHERE p.user_id = c.user_id AND p.changed_run <> run;
+	END IF;
 	RETURN n;
 END $$;
-COMMENT ON FUNCTION _refresh_attributes(boolean, bigint) IS 'Internal (refresh): copies the attribute table''s rows of the users whose rows changed (with full, every row) into user_attributes, values too long kept NULL and listed in rejected_attributes, and, unless full, lists those users in _attr_changed; returns the rows copied';
+COMMENT ON FUNCTION _refresh_attributes(boolean, bigint) IS 'Internal (refresh): copies the attribute table''s rows of the users whose rows changed (with full, every row) into user_attributes, values too long kept NULL and listed in rejected_attributes, and, unless full, lists those users in _attr_changed and marks their profiles changed by this run (changed_run); returns the rows copied';
 
 -- ===================================================================
 -- DDL on the attribute table (event triggers)

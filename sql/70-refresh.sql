@@ -444,8 +444,8 @@ BEGIN
 		-- their stored segments are what the rules give (src/predicate.c).
 		-- User attributes (track_users, sql/65-attributes.sql): the rows of
 		-- the users whose rows changed (every row, when full) copied into
-		-- user_attributes, which the rules read; those users are listed in
-		-- _attr_changed, and their rules run again below
+		-- user_attributes, which the rules read; their profiles are marked
+		-- changed by this run (changed_run), so their rules run again below
 		EXECUTE format('CREATE TEMP TABLE _attr_changed (user_id %s) ON COMMIT DROP', utype);
 		attrs := segmentation._refresh_attributes(do_full, run) IS NOT NULL
 			AND to_regclass('segmentation.user_attributes') IS NOT NULL AND EXISTS (SELECT FROM segmentation.attribute_sources);
@@ -464,20 +464,19 @@ BEGIN
 			-- subquery keeps it to one call per user: the planner does not
 			-- pull up a subquery with a set-returning function.)
 			-- (with user attributes, each user's row of user_attributes goes
-			-- in too, and a user whose attributes changed is evaluated)
+			-- in too)
 			EXECUTE format($q$
 				CREATE TEMP TABLE _moved ON COMMIT DROP AS
 				SELECT row_id, user_id, (m).segments AS new_segments, (m).scheme, (m).from_segment,
 				       (m).from_entered_at, (m).to_segment
 				FROM (SELECT p.ctid AS row_id, p.user_id,
 				             segmentation._assign_segments(p.user_id, p.behavior, p.segments, $1, $2, $3, $4, $5,
-				                 'segmentation.scores', NOT $6 OR p.changed_run = $7 OR p.segments = '{}'%s, $8, $9%s) AS m
+				                 'segmentation.scores', NOT $6 OR p.changed_run = $7 OR p.segments = '{}', $8, $9%s) AS m
 				      FROM segmentation.profiles p%s
 				      -- (opted-out users are in no scheme; one who opted in again has
 				      -- no segments, and is assigned as if new)
 				      WHERE NOT p.opted_out) s
-			$q$, CASE WHEN attrs THEN ' OR p.user_id IN (SELECT c.user_id FROM _attr_changed c)' ELSE '' END,
-			     CASE WHEN attrs THEN ', a' ELSE '' END,
+			$q$, CASE WHEN attrs THEN ', a' ELSE '' END,
 			     CASE WHEN attrs THEN ' LEFT JOIN segmentation.user_attributes a ON a.user_id = p.user_id' ELSE '' END)
 			USING as_of, names, breaks, new_schemes, new_rules, prune, run,
 				coalesce(last_as_of, as_of), coalesce(last_breaks, breaks);

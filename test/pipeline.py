@@ -356,6 +356,35 @@ def property_attributes(seed, uid_type):
     conn.close()
 
 
+def attributes_parallel_pass():
+    """With an attribute table, refresh's pass over every user still runs the
+    rules in parallel workers (a user whose attributes changed is marked in
+    profiles, not listed in a temporary table, which would keep the pass in
+    the leader), and an attribute update moves its user at the next
+    incremental refresh."""
+    conn, cur = tracked_db("bigint")
+    insert_rows(cur, random_rows(random.Random(31), 500, 60, 0, 5, "bigint"), "multi")
+    cur.execute("""CREATE TABLE acct (uid bigint PRIMARY KEY, plan text);
+                   INSERT INTO acct SELECT u, CASE WHEN u % 2 = 0 THEN 'pro' END FROM generate_series(1, 60) u;
+                   SELECT segmentation.track_users('acct', 'uid');
+                   SELECT segmentation.define_segment('tier', 'pro', $$plan = 'pro'$$)""")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-01-06')")
+    cur.execute("UPDATE acct SET plan = 'pro' WHERE uid = 1")
+    for s in PARALLEL + ["LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
+                         "SET auto_explain.log_nested_statements = on", "SET auto_explain.log_level = notice"]:
+        cur.execute(s)
+    conn.notices = collections.deque()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-01-06 01:00')")
+    cur.execute("SET auto_explain.log_min_duration = -1")
+    plans = [n for n in conn.notices if "_assign_segments" in n]
+    plan = plans[0].split("Gather", 1)[1] if len(plans) == 1 and "Gather" in plans[0] else ""
+    check("attributes: the pass over every user runs the rules in parallel workers (ProjectSet under Gather)",
+          "ProjectSet" in plan and "Parallel Seq Scan on profiles" in plan, plans)
+    check("attributes: an attribute update moves its user at the next incremental refresh",
+          one(cur, "SELECT tier FROM segmentation.user_scores WHERE user_id = 1") == "pro")
+    conn.close()
+
+
 EXPECTED_PROFILES = """SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
                          SELECT uid, segmentation.behavior_agg(at, f.id, amount::float8) b
                          FROM ev LEFT JOIN segmentation._feature_map f ON f.event = ev.name GROUP BY uid) s"""
@@ -924,6 +953,7 @@ def main():
         property_conditions(seed)
     for seed, t in ((21, "bigint"), (22, "text")):
         property_attributes(seed, t)
+    attributes_parallel_pass()
     for seed, parallel, kinds in ((4, False, None), (5, True, None), (6, False, ["events", "days", "value", "since"]),
                                   (8, False, ["periods", "first", "last", "events_all"])):
         vocabulary_against_raw_events(seed, parallel, kinds)
