@@ -1257,11 +1257,13 @@ BEGIN
 	names := segmentation._feature_names();
 	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace, names);
 	pcost := segmentation._predicate_cost(checked, 'segmentation.scores'::regclass, 'segmentation'::regnamespace, names);
-	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, cost, priority, description)
-	VALUES (scheme, name, predicate, checked, pcost, priority, description)
+	-- the user attributes it reads, readable by the role defining it
+	PERFORM segmentation._check_segment_attributes(define_segment.scheme, define_segment.name, checked, session_user);
+	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, cost, priority, description, defined_by)
+	VALUES (scheme, name, predicate, checked, pcost, priority, description, session_user)
 	ON CONFLICT ON CONSTRAINT segments_pkey DO UPDATE
 		SET predicate = EXCLUDED.predicate, checked_predicate = EXCLUDED.checked_predicate, cost = EXCLUDED.cost,
-		    priority = EXCLUDED.priority, description = EXCLUDED.description, defined_at = now();
+		    priority = EXCLUDED.priority, description = EXCLUDED.description, defined_at = now(), defined_by = EXCLUDED.defined_by;
 	-- nested segments: what in_segment names exists, and no scheme reads
 	-- itself (only a predicate that calls it can add a use)
 	IF strpos(checked, 'in_segment') > 0 THEN

@@ -261,9 +261,16 @@ BEGIN
 			      HINT = 'Disable row-level security on it, or track it as a role that sees every row (its owner, without FORCE ROW LEVEL SECURITY).';
 	END IF;
 	-- indexes, constraints and statistics of built-in code only; locked
-	-- against DDL until the end of the transaction when run by a superuser
+	-- against DDL until the end of the transaction when run by a superuser.
+	-- (With ddl, the code only: the owner's index, statistics or CHECK on a
+	-- function of their own is refused when made, not at the next refresh,
+	-- review 18 F3.)
 	IF NOT ddl THEN
 		PERFORM segmentation._check_readable(s.source, s.tracked_by, 'attribute table');
+	ELSIF segmentation._foreign_code(s.source) IS NOT NULL THEN
+		RAISE EXCEPTION 'attribute table %.% cannot be read safely: %', rel.nspname, rel.relname, segmentation._foreign_code(s.source)
+			USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
+			      DETAIL = 'Refresh reads the table with the rights of whoever runs it: only built-in access methods, operator classes, functions, operators and types may run then.';
 	END IF;
 	IF triggers THEN
 		SELECT x.name, g.tgenabled, g.tgfoid IS DISTINCT FROM fn AS missing INTO trig
@@ -274,6 +281,13 @@ BEGIN
 		       OR (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgattr::text)
 		          IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, 0::int2, ''))
 		ORDER BY x.name LIMIT 1;
+		IF NOT FOUND THEN
+			-- (a capture trigger under another name: renamed, review 18 F8)
+			SELECT g.tgname AS name, g.tgenabled, false AS missing INTO trig
+			FROM pg_catalog.pg_trigger g
+			WHERE g.tgrelid = s.source AND g.tgfoid = fn AND NOT g.tgname IN (SELECT x.name FROM segmentation._attribute_triggers() x)
+			ORDER BY g.tgname LIMIT 1;
+		END IF;
 		IF FOUND THEN
 			RAISE EXCEPTION 'capture trigger % on attribute table %.% is %', trig.name, rel.nspname, rel.relname,
 				CASE WHEN trig.missing THEN 'missing' WHEN trig.tgenabled = 'D' THEN 'disabled' ELSE 'not as track_users() installed it' END
@@ -442,6 +456,40 @@ SELECT coalesce((
 	WHERE col = ANY (a.columns)), false)
 $$;
 COMMENT ON FUNCTION _attribute_readable(name, name) IS 'Internal: whether a role may read an attribute column (and the user column) of the attribute table, every row of it (the views show the attribute to it only then)';
+
+-- A segment whose predicate reads user attributes tells whoever reads its
+-- members what they hold: the role that defined it (the login role, as for a
+-- feature's condition: SECURITY DEFINER hides the caller, review 17 F11)
+-- must be an admin that may read each of them (review 18, F1).  Checked by
+-- define_segment, and by refresh before every run of the rules.
+CREATE FUNCTION _check_segment_attributes(scheme text, segment text, predicate text, who name) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	col name;
+BEGIN
+	FOR col IN
+		SELECT c FROM unnest(segmentation._predicate_columns(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
+		                                                       segmentation._feature_names())) c
+		WHERE segmentation._is_attribute(c) ORDER BY c
+	LOOP
+		IF who IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = who)
+		   OR NOT pg_catalog.pg_has_role(who, 'segmentation_admin', 'USAGE') THEN
+			RAISE EXCEPTION 'segment "%" of scheme "%" reads user attribute "%", and role % that defines it is not a member of segmentation_admin',
+				segment, scheme, col, coalesce(pg_catalog.quote_ident(who), 'NULL')
+				USING ERRCODE = 'insufficient_privilege',
+				      DETAIL = 'A predicate on user attributes is checked, and run at every refresh, for the role that logged in when it was defined.',
+				      HINT = 'Define the segment again, logged in as a member of segmentation_admin that may read the attribute.';
+		END IF;
+		IF NOT segmentation._attribute_readable(who, col) THEN
+			RAISE EXCEPTION 'segment "%" of scheme "%" reads user attribute "%", which role % may not read in the attribute table',
+				segment, scheme, col, pg_catalog.quote_ident(who)
+				USING ERRCODE = 'insufficient_privilege',
+				      DETAIL = 'Its members would tell that role what the attribute holds.',
+				      HINT = 'Grant the role SELECT on the column (and on the user column), or define the segment again without it, as a role that may.';
+		END IF;
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION _check_segment_attributes(text, text, text, name) IS 'Internal: refuses a segment predicate that reads a user attribute the role that defined it (an admin) may not read in the attribute table';
 
 -- segmentation.scores: the scores, then the attributes (what predicates
 -- read, by name and type; refresh's rules get the values from
@@ -629,7 +677,8 @@ BEGIN
 		END;
 	END LOOP;
 	IF users IS NOT NULL THEN
-		RAISE EXCEPTION 'cannot untrack %: segments use its attributes', s.source
+		RAISE EXCEPTION 'cannot untrack %: segments use its attributes',
+			CASE WHEN EXISTS (SELECT FROM pg_class c WHERE c.oid = s.source) THEN s.source::text ELSE 'the dropped attribute table' END
 			USING ERRCODE = 'dependent_objects_still_exist',
 			      DETAIL = format('Used by %s.', users),
 			      HINT = 'Drop those segments (segmentation.drop_segment) or define them again without the attributes first: nothing is changed along with it.';
@@ -686,6 +735,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s segmentation.attribute_sources;
 	cols text;
+	picked text;
 	vals text;
 	too_long text;
 	n bigint;
@@ -698,16 +748,19 @@ BEGIN
 		RAISE EXCEPTION 'the state of the attribute table % is missing', s.source USING ERRCODE = 'data_corrupted',
 			HINT = 'Call segmentation.untrack_users() and track_users() again.';
 	END IF;
+	-- (r's columns are user_id, v1, v2, ... and too_long: no attribute
+	-- column's name can clash with them, review 18 F4)
 	SELECT string_agg(format(', %I', c), '' ORDER BY k),
+	       string_agg(format(', r.v%s', k), '' ORDER BY k),
 	       string_agg(CASE WHEN t = ANY (ARRAY['pg_catalog.text', 'pg_catalog.varchar', 'pg_catalog.bpchar', 'pg_catalog.numeric']::regtype[])
-	                       THEN format(', CASE WHEN pg_catalog.octet_length(s.%1$I::pg_catalog.text) OPERATOR(pg_catalog.<=) %2$s THEN s.%1$I%3$s END AS %1$I', c,
+	                       THEN format(', CASE WHEN pg_catalog.octet_length(s.%1$I::pg_catalog.text) OPERATOR(pg_catalog.<=) %2$s THEN s.%1$I%3$s END AS v%4$s', c,
 	                                   segmentation._attribute_max_bytes(),
-	                                   CASE WHEN t = ANY (ARRAY['pg_catalog.varchar', 'pg_catalog.bpchar']::regtype[]) THEN '::pg_catalog.text' ELSE '' END)
-	                       ELSE format(', s.%I', c) END, '' ORDER BY k),
+	                                   CASE WHEN t = ANY (ARRAY['pg_catalog.varchar', 'pg_catalog.bpchar']::regtype[]) THEN '::pg_catalog.text' ELSE '' END, k)
+	                       ELSE format(', s.%I AS v%s', c, k) END, '' ORDER BY k),
 	       string_agg(CASE WHEN t = ANY (ARRAY['pg_catalog.text', 'pg_catalog.varchar', 'pg_catalog.bpchar', 'pg_catalog.numeric']::regtype[])
 	                       THEN format(', CASE WHEN pg_catalog.octet_length(s.%1$I::pg_catalog.text) OPERATOR(pg_catalog.>) %2$s THEN %3$L END', c,
 	                                   segmentation._attribute_max_bytes(), c) END, '' ORDER BY k)
-	INTO cols, vals, too_long
+	INTO cols, picked, vals, too_long
 	FROM unnest(s.columns, s.column_types[2:]) WITH ORDINALITY x(c, t, k);
 	IF do_full THEN
 		DELETE FROM segmentation.attribute_queue;
@@ -735,11 +788,11 @@ BEGIN
 		       SELECT $1, r.user_id::pg_catalog.text, x.col, %6$L
 		       FROM r, unnest(r.too_long) x(col) WHERE x.col IS NOT NULL)
 		INSERT INTO segmentation.user_attributes (user_id%7$s)
-		SELECT r.user_id%7$s FROM r
+		SELECT r.user_id%8$s FROM r
 	$q$, s.user_column, vals, coalesce(too_long, ''), s.source,
 	     CASE WHEN do_full THEN '' ELSE format(' JOIN _attr_changed c ON s.%I OPERATOR(pg_catalog.=) c.user_id', s.user_column) END,
 	     format('longer than %s bytes', segmentation._attribute_max_bytes()),
-	     cols),
+	     cols, picked),
 	  ARRAY[s.source::oid], run);
 	-- Their rules run again: their profiles are marked changed by this run,
 	-- as a new event would (a full refresh runs every user's rules anyway).
@@ -793,7 +846,8 @@ BEGIN
 		               WHERE (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = s.source::oid)
 		                  OR (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid IN (SELECT i.index FROM segmentation._attribute_indexes i))
 		                  OR (d.object_type IN ('trigger', 'rule', 'policy', 'table constraint')
-		                      AND d.object_identity LIKE '% on ' || (pg_identify_object('pg_catalog.pg_class'::regclass, s.source, 0)).identity))
+		                      AND right(d.object_identity, length(' on ' || (pg_identify_object('pg_catalog.pg_class'::regclass, s.source, 0)).identity))
+		                          = ' on ' || (pg_identify_object('pg_catalog.pg_class'::regclass, s.source, 0)).identity))
 		INTO touched;
 	ELSE
 		SELECT EXISTS (SELECT FROM pg_event_trigger_ddl_commands() c
@@ -807,8 +861,21 @@ BEGIN
 		                  OR (c.classid = 'pg_catalog.pg_rewrite'::regclass
 		                      AND EXISTS (SELECT FROM pg_rewrite r WHERE r.oid = c.objid AND r.ev_class = s.source))
 		                  OR (c.classid = 'pg_catalog.pg_trigger'::regclass
-		                      AND EXISTS (SELECT FROM pg_trigger g WHERE g.oid = c.objid AND g.tgrelid = s.source)))
+		                      AND EXISTS (SELECT FROM pg_trigger g WHERE g.oid = c.objid AND g.tgrelid = s.source))
+		                  OR (c.classid = 'pg_catalog.pg_statistic_ext'::regclass
+		                      AND EXISTS (SELECT FROM pg_statistic_ext st WHERE st.oid = c.objid AND st.stxrelid = s.source)))
 		INTO touched;
+		-- A capture trigger keeps its name (as on the events side): renamed,
+		-- then disabled under its new name, it would let writes past
+		-- capture unseen (review 18, F8)
+		IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands() c JOIN pg_trigger g ON g.oid = c.objid
+		           WHERE c.classid = 'pg_catalog.pg_trigger'::regclass AND c.command_tag = 'ALTER TRIGGER'
+		             AND g.tgfoid = to_regprocedure('segmentation._capture_attributes()')) THEN
+			RAISE EXCEPTION 'capture triggers of attribute table % cannot be renamed', s.source
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				      DETAIL = 'Capture triggers keep the names segmentation gave them.',
+				      HINT = 'Leave their names; a segmentation_admin stops the capture with segmentation.untrack_users().';
+		END IF;
 	END IF;
 	IF NOT touched THEN
 		RETURN;
@@ -823,11 +890,20 @@ BEGIN
 			USING ERRCODE = 'object_in_use', DETAIL = coalesce(nullif(e_detail, ''), 'It no longer passes the checks of track_users().'),
 			      HINT = 'segmentation reads the table as track_users() checked it: call segmentation.untrack_users() first (dropping or redefining the segments that use its attributes), then track_users() again.';
 	END;
+	-- An ALTER of the table may have changed values or user ids without a
+	-- write (ALTER COLUMN ... TYPE ... USING, review 18 F2): the next
+	-- refresh is full, as after an ALTER of a tracked events table
+	IF TG_EVENT = 'ddl_command_end'
+	   AND EXISTS (SELECT FROM pg_event_trigger_ddl_commands() c
+	               WHERE c.classid = 'pg_catalog.pg_class'::regclass AND c.objid = s.source::oid AND c.command_tag = 'ALTER TABLE') THEN
+		INSERT INTO segmentation.truncated (source_id) VALUES (NULL);
+	END IF;
 END $$;
 COMMENT ON FUNCTION _on_attribute_ddl() IS 'Internal (event trigger): refuses DDL that leaves the attribute table unlike what track_users() checked (tracked column renamed, retyped or dropped, unique index dropped, row-level security, capture trigger disabled, parent, child or rule)';
 CREATE EVENT TRIGGER segmentation_attributes_ddl ON ddl_command_end
 	WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER TYPE',
-	             'CREATE FOREIGN TABLE', 'CREATE SCHEMA', 'ALTER TRIGGER', 'CREATE RULE', 'CREATE INDEX', 'ALTER INDEX', 'ALTER POLICY', 'CREATE POLICY')
+	             'CREATE FOREIGN TABLE', 'CREATE SCHEMA', 'ALTER TRIGGER', 'CREATE RULE', 'CREATE INDEX', 'ALTER INDEX', 'ALTER POLICY', 'CREATE POLICY',
+	             'CREATE STATISTICS', 'ALTER STATISTICS')
 	EXECUTE FUNCTION _on_attribute_ddl();
 CREATE EVENT TRIGGER segmentation_attributes_drop ON sql_drop EXECUTE FUNCTION _on_attribute_ddl();
 ALTER EVENT TRIGGER segmentation_attributes_ddl ENABLE ALWAYS;

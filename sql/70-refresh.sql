@@ -410,6 +410,7 @@ BEGIN
 					RAISE EXCEPTION 'segment "%" of scheme "%" was changed outside define_segment', seg.name, seg.scheme
 						USING ERRCODE = 'data_corrupted', HINT = 'Define it again with segmentation.define_segment().';
 				END IF;
+				PERFORM segmentation._check_segment_attributes(seg.scheme, seg.name, seg.checked_predicate, seg.defined_by);
 				cases := cases || format(' WHEN (%s) THEN %L', seg.checked_predicate, seg.name);
 			END LOOP;
 			new_rules := new_rules || format('CASE%s ELSE %L END', cases, 'unsegmented');
@@ -464,7 +465,7 @@ BEGIN
 			-- subquery keeps it to one call per user: the planner does not
 			-- pull up a subquery with a set-returning function.)
 			-- (with user attributes, each user's row of user_attributes goes
-			-- in too)
+			-- in too: a.*, which no attribute column named "a" can shadow)
 			EXECUTE format($q$
 				CREATE TEMP TABLE _moved ON COMMIT DROP AS
 				SELECT row_id, user_id, (m).segments AS new_segments, (m).scheme, (m).from_segment,
@@ -476,7 +477,7 @@ BEGIN
 				      -- (opted-out users are in no scheme; one who opted in again has
 				      -- no segments, and is assigned as if new)
 				      WHERE NOT p.opted_out) s
-			$q$, CASE WHEN attrs THEN ', a' ELSE '' END,
+			$q$, CASE WHEN attrs THEN ', a.*' ELSE '' END,
 			     CASE WHEN attrs THEN ' LEFT JOIN segmentation.user_attributes a ON a.user_id = p.user_id' ELSE '' END)
 			USING as_of, names, breaks, new_schemes, new_rules, prune, run,
 				coalesce(last_as_of, as_of), coalesce(last_breaks, breaks);

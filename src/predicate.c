@@ -1390,10 +1390,13 @@ CollectUses(Node *node, UsesContext *u)
  * as _assign_segments takes them.  _predicate_cost(same arguments): what it
  * costs per user (the unit of PREDICATE_MAX_COST), after the same checks.
  * _predicate_uses(same arguments): the (scheme, segment) pairs its calls of
- * in_segment name, after the same checks.
+ * in_segment name, after the same checks.  _predicate_columns(same
+ * arguments): the columns of the scores table it reads, after the same
+ * checks (define_segment and refresh check that the segment's definer may
+ * read the user attributes among them).
  */
 static text *
-CheckPredicate(FunctionCallInfo fcinfo, double *cost, List **uses)
+CheckPredicate(FunctionCallInfo fcinfo, double *cost, List **uses, Bitmapset **columns)
 {
 	Oid			relid = PG_GETARG_OID(1);
 	Node	   *expr;
@@ -1429,6 +1432,9 @@ CheckPredicate(FunctionCallInfo fcinfo, double *cost, List **uses)
 		(void) CollectUses(expr, &u);
 		*uses = u.uses;
 	}
+	/* (attribute numbers offset by FirstLowInvalidHeapAttributeNumber) */
+	if (columns)
+		pull_varattnos(expr, 1, columns);
 	return result;
 }
 
@@ -1800,7 +1806,7 @@ check_predicate(PG_FUNCTION_ARGS)
 {
 	double		cost;
 
-	PG_RETURN_TEXT_P(CheckPredicate(fcinfo, &cost, NULL));
+	PG_RETURN_TEXT_P(CheckPredicate(fcinfo, &cost, NULL, NULL));
 }
 
 PG_FUNCTION_INFO_V1(predicate_cost);
@@ -1809,7 +1815,7 @@ predicate_cost(PG_FUNCTION_ARGS)
 {
 	double		cost;
 
-	(void) CheckPredicate(fcinfo, &cost, NULL);
+	(void) CheckPredicate(fcinfo, &cost, NULL, NULL);
 	PG_RETURN_FLOAT8(cost);
 }
 
@@ -1822,7 +1828,7 @@ predicate_uses(PG_FUNCTION_ARGS)
 	List	   *uses;
 	ListCell   *lc;
 
-	(void) CheckPredicate(fcinfo, &cost, &uses);
+	(void) CheckPredicate(fcinfo, &cost, &uses, NULL);
 	InitMaterializedSRF(fcinfo, 0);
 	foreach(lc, uses)
 	{
@@ -1835,6 +1841,32 @@ predicate_uses(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(predicate_columns);
+Datum
+predicate_columns(PG_FUNCTION_ARGS)
+{
+	double		cost;
+	Bitmapset  *columns = NULL;
+	Datum	   *names;
+	int			n = 0;
+	int			k = -1;
+
+	(void) CheckPredicate(fcinfo, &cost, NULL, &columns);
+	names = palloc(sizeof(Datum) * (bms_num_members(columns) + 1));
+	while ((k = bms_next_member(columns, k)) >= 0)
+	{
+		AttrNumber	attnum = k + FirstLowInvalidHeapAttributeNumber;
+
+		/* a whole-row reference (attnum 0) is refused by the checker */
+		if (attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("predicate reads column number %d of the scores table", attnum)));
+		names[n++] = CStringGetTextDatum(get_attname(PG_GETARG_OID(1), attnum, false));
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /* ---------- evaluating the rules ---------- */

@@ -253,6 +253,68 @@ SELECT name, cost FROM segmentation.segments WHERE scheme = 'tier' ORDER BY name
 SELECT segmentation.drop_segment('ratio', 'high');
 
 -- ---------------------------------------------------------------
+-- 7b. Review 18: what a segment reads, its definer may read (F1, F7); an
+--     ALTER of the table makes the next refresh full (F2); capture
+--     triggers keep their names (F8); the owner's code is refused when it
+--     is made, not at the next refresh (F3)
+-- ---------------------------------------------------------------
+CREATE ROLE regress_attr_admin2 IN ROLE segmentation_admin;
+GRANT USAGE ON SCHEMA regress_attr TO regress_attr_admin2;
+GRANT SELECT (id, plan) ON regress_attr.acct TO regress_attr_admin2;
+-- (the definer is the login role: SET ROLE would leave it the superuser)
+SET SESSION AUTHORIZATION regress_attr_admin2;
+SELECT user_id, plan, seats FROM segmentation.user_scores WHERE user_id = 6;
+SELECT segmentation.define_segment('probe', 'many', $$seats > 10$$);
+SELECT segmentation.define_segment('probe', 'pro', $$plan = 'pro'$$);
+SELECT count(*) AS rejected_plan_seen FROM segmentation.rejected_attributes;
+RESET SESSION AUTHORIZATION;
+SELECT scheme, name, defined_by FROM segmentation.segments WHERE scheme = 'probe';
+-- SELECT taken back: refresh refuses the segment, and the rejected values
+-- of the column are no longer listed to that admin
+REVOKE SELECT (id, plan) ON regress_attr.acct FROM regress_attr_admin2;
+\set VERBOSITY terse
+SELECT segmentation.refresh(as_of => '2024-05-10 15:40') IS NOT NULL AS refreshed;
+\set VERBOSITY default
+SET ROLE regress_attr_admin2;
+SELECT count(*) AS rejected_plan_seen FROM segmentation.rejected_attributes;
+RESET ROLE;
+SELECT segmentation.drop_segment('probe', 'pro');
+SELECT segmentation.refresh(as_of => '2024-05-10 15:40') IS NOT NULL AS refreshed;
+-- ALTER ... TYPE ... USING rewrites values without a write: the next
+-- refresh is full, and reads them
+SET ROLE regress_attr_owner;
+ALTER TABLE regress_attr.acct ALTER COLUMN seats TYPE int USING seats * 10;
+RESET ROLE;
+SELECT count(*) AS next_is_full FROM segmentation.truncated;
+SELECT segmentation.refresh(as_of => '2024-05-10 15:50') IS NOT NULL AS refreshed;
+SELECT mode FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
+SELECT user_id, seats FROM segmentation.user_scores WHERE user_id IN (1, 6) ORDER BY 1;
+-- a capture trigger renamed (then disabled under its new name, writes
+-- would pass unseen): refused; and found by refresh if event triggers were off
+SET ROLE regress_attr_owner;
+ALTER TRIGGER segmentation_attributes_update ON regress_attr.acct RENAME TO hidden;
+RESET ROLE;
+ALTER EVENT TRIGGER segmentation_attributes_ddl DISABLE;
+ALTER TRIGGER segmentation_attributes_update ON regress_attr.acct RENAME TO hidden;
+ALTER EVENT TRIGGER segmentation_attributes_ddl ENABLE ALWAYS;
+\set VERBOSITY terse
+SELECT segmentation.refresh(as_of => '2024-05-10 15:55') IS NOT NULL AS refreshed;
+\set VERBOSITY default
+ALTER EVENT TRIGGER segmentation_attributes_ddl DISABLE;
+ALTER TRIGGER hidden ON regress_attr.acct RENAME TO segmentation_attributes_update;
+ALTER EVENT TRIGGER segmentation_attributes_ddl ENABLE ALWAYS;
+-- the owner's function in an index, statistics or a CHECK: refused at once
+SET ROLE regress_attr_owner;
+CREATE FUNCTION regress_attr.f(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1';
+CREATE INDEX acct_f ON regress_attr.acct (regress_attr.f(plan));
+CREATE STATISTICS regress_attr.st ON (regress_attr.f(plan)), seats FROM regress_attr.acct;
+ALTER TABLE regress_attr.acct ADD CONSTRAINT c CHECK (regress_attr.f(plan) IS NOT NULL) NOT VALID;
+RESET ROLE;
+SELECT segmentation.refresh(as_of => '2024-05-10 15:55') IS NOT NULL AS refreshed;
+DROP OWNED BY regress_attr_admin2;
+DROP ROLE regress_attr_admin2;
+
+-- ---------------------------------------------------------------
 -- 8. Privacy: forget_user erases the copy and the queue; opted-out users
 --    stay out
 -- ---------------------------------------------------------------
@@ -320,6 +382,21 @@ SELECT segmentation.refresh(as_of => '2024-05-10 17:00') IS NOT NULL AS refreshe
 SELECT mode, error, error_source FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
 SELECT segmentation.untrack_users();
 SELECT segmentation.refresh(as_of => '2024-05-10 17:00') IS NOT NULL AS refreshed;
+
+-- columns named like what refresh names inside its queries (review 18, F4)
+CREATE TABLE regress_attr.names (id bigint PRIMARY KEY, a text, too_long int, c text, p text, r text, s text, v1 text);
+INSERT INTO regress_attr.names VALUES (1, 'x', 5, 'c', 'p', 'r', 's', 'v'), (3, 'y', 7, NULL, NULL, NULL, NULL, NULL);
+SELECT segmentation.track_users('regress_attr.names', 'id');
+SELECT segmentation.define_segment('named', 'x', $$a = 'x' AND too_long = 5 AND c IS DISTINCT FROM 'z'$$);
+SELECT segmentation.refresh(as_of => '2024-05-10 17:10') IS NOT NULL AS refreshed;
+UPDATE regress_attr.names SET a = 'x', too_long = 5 WHERE id = 3;
+SELECT segmentation.refresh(as_of => '2024-05-10 17:20') IS NOT NULL AS refreshed;
+SELECT user_id, a, too_long, c, p, r, s, v1, named FROM segmentation.user_scores WHERE user_id IN (1, 3) ORDER BY 1;
+SELECT state() AS incremental \gset
+SELECT segmentation.refresh(true, as_of => '2024-05-10 17:20') IS NOT NULL AS refreshed;
+SELECT state() = :'incremental' AS full_equals_incremental;
+SELECT segmentation.drop_segment('named', 'x');
+SELECT segmentation.untrack_users();
 
 DROP FUNCTION state();
 DROP EXTENSION segmentation CASCADE;
