@@ -281,13 +281,6 @@ BEGIN
 		       OR (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgattr::text)
 		          IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, 0::int2, ''))
 		ORDER BY x.name LIMIT 1;
-		IF NOT FOUND THEN
-			-- (a capture trigger under another name: renamed, review 18 F8)
-			SELECT g.tgname AS name, g.tgenabled, false AS missing INTO trig
-			FROM pg_catalog.pg_trigger g
-			WHERE g.tgrelid = s.source AND g.tgfoid = fn AND NOT g.tgname IN (SELECT x.name FROM segmentation._attribute_triggers() x)
-			ORDER BY g.tgname LIMIT 1;
-		END IF;
 		IF FOUND THEN
 			RAISE EXCEPTION 'capture trigger % on attribute table %.% is %', trig.name, rel.nspname, rel.relname,
 				CASE WHEN trig.missing THEN 'missing' WHEN trig.tgenabled = 'D' THEN 'disabled' ELSE 'not as track_users() installed it' END
