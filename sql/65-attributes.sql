@@ -353,6 +353,8 @@ BEGIN
 	-- user column's name only through %I (a name is its owner's choice)
 	EXECUTE format('CREATE OR REPLACE FUNCTION segmentation._capture_attributes() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
 		format($f$
+		DECLARE
+			ids %2$s[];
 		BEGIN
 			-- only as _install_attributes declares it, and only on the
 			-- attribute table (a trigger left on another table, by a restore
@@ -374,37 +376,27 @@ BEGIN
 			END IF;
 			-- both keys of an update; users forget_user() erased are skipped
 			IF TG_LEVEL = 'ROW' THEN
-				INSERT INTO segmentation.attribute_queue (user_id)
-				SELECT DISTINCT u.id
-				FROM (VALUES (CASE WHEN TG_OP <> 'INSERT' THEN OLD.%1$I END), (CASE WHEN TG_OP <> 'DELETE' THEN NEW.%1$I END)) u(id)
-				WHERE u.id IS NOT NULL
-				  AND ((SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
-				       OR NOT segmentation._is_forgotten(u.id::pg_catalog.text));
+				ids := ARRAY[CASE WHEN TG_OP <> 'INSERT' THEN OLD.%1$I END, CASE WHEN TG_OP <> 'DELETE' THEN NEW.%1$I END];
 			ELSIF TG_OP = 'INSERT' THEN
-				INSERT INTO segmentation.attribute_queue (user_id)
-				SELECT n.%1$I FROM new_rows n
-				WHERE n.%1$I IS NOT NULL
-				  AND ((SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
-				       OR NOT segmentation._is_forgotten(n.%1$I::pg_catalog.text));
+				SELECT pg_catalog.array_agg(n.%1$I) INTO ids FROM new_rows n;
 			ELSIF TG_OP = 'UPDATE' THEN
+				SELECT pg_catalog.array_agg(u.id) INTO ids FROM (SELECT o.%1$I AS id FROM old_rows o UNION ALL SELECT n.%1$I FROM new_rows n) u;
+			ELSIF TG_OP = 'DELETE' THEN
+				SELECT pg_catalog.array_agg(o.%1$I) INTO ids FROM old_rows o;
+			END IF;
+			IF TG_OP <> 'TRUNCATE' THEN
 				INSERT INTO segmentation.attribute_queue (user_id)
-				SELECT u.id FROM (SELECT o.%1$I AS id FROM old_rows o UNION SELECT n.%1$I FROM new_rows n) u
+				SELECT DISTINCT u.id FROM pg_catalog.unnest(ids) u(id)
 				WHERE u.id IS NOT NULL
 				  AND ((SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
 				       OR NOT segmentation._is_forgotten(u.id::pg_catalog.text));
-			ELSIF TG_OP = 'DELETE' THEN
-				INSERT INTO segmentation.attribute_queue (user_id)
-				SELECT o.%1$I FROM old_rows o
-				WHERE o.%1$I IS NOT NULL
-				  AND ((SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
-				       OR NOT segmentation._is_forgotten(o.%1$I::pg_catalog.text));
 			ELSE
 				-- a truncate: the next refresh reads the table again, whole
 				INSERT INTO segmentation.truncated (source_id) VALUES (NULL);
 			END IF;
 			RETURN NULL;
 		END
-	$f$, s.user_column));
+	$f$, s.user_column, utype));
 	COMMENT ON FUNCTION segmentation._capture_attributes() IS 'Internal: queues the users whose row of the attribute table changed, for refresh';
 	REVOKE ALL ON FUNCTION segmentation._capture_attributes() FROM PUBLIC;
 	-- the triggers (again: dropped and created, each in its mode)
