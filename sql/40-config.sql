@@ -575,7 +575,9 @@ COMMENT ON FUNCTION _execute_guarded(text, oid[], bigint) IS 'Internal: runs one
 -- in when the table is planned or read: a member that is not a table, an
 -- access method, operator class, or an index, statistics, constraint or
 -- partition key that calls a function, operator or type not built in.  NULL
--- when nothing does.  _check_readable refuses such a table; the DDL event
+-- when nothing does.  (An invalid index, which CREATE INDEX CONCURRENTLY
+-- leaves when it fails or is refused at its end, is never planned: the
+-- planner skips it, and reading runs none of its code.)  _check_readable refuses such a table; the DDL event
 -- trigger of the attribute table refuses the command that makes one.
 CREATE FUNCTION _foreign_code(rel regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -591,7 +593,7 @@ FROM tree t JOIN pg_class c ON c.oid = t.oid
 WHERE c.relkind NOT IN ('r', 'p')
    OR c.relam >= 16384
    OR EXISTS (SELECT FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
-              WHERE x.indrelid = c.oid
+              WHERE x.indrelid = c.oid AND x.indisvalid
                 AND (ic.relam >= 16384 OR EXISTS (SELECT FROM unnest(x.indclass::oid[]) oc WHERE oc >= 16384)))
    OR EXISTS (SELECT FROM pg_partitioned_table pt
               WHERE pt.partrelid = c.oid AND EXISTS (SELECT FROM unnest(pt.partclass::oid[]) oc WHERE oc >= 16384))
@@ -602,7 +604,7 @@ WHERE c.relkind NOT IN ('r', 'p')
               WHERE d.refobjid >= 16384
                 AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass)
                 AND ((d.classid = 'pg_class'::regclass AND d.objsubid = 0
-                      AND (d.objid = c.oid OR d.objid IN (SELECT x.indexrelid FROM pg_index x WHERE x.indrelid = c.oid)))
+                      AND (d.objid = c.oid OR d.objid IN (SELECT x.indexrelid FROM pg_index x WHERE x.indrelid = c.oid AND x.indisvalid)))
                      OR (d.classid = 'pg_statistic_ext'::regclass
                          AND d.objid IN (SELECT st.oid FROM pg_statistic_ext st WHERE st.stxrelid = c.oid))
                      OR (d.classid = 'pg_constraint'::regclass

@@ -476,6 +476,24 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _check_segment_attributes(text, text, text, name) IS 'Internal: refuses a segment predicate that reads a user attribute the role that defined it (an admin) may not read in the attribute table';
 
+-- Does a segment of the scheme read a user attribute?  (refresh: an error
+-- of its rules is then logged without its message; in doubt, yes)
+CREATE FUNCTION _scheme_reads_attributes(scheme text) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM segmentation.attribute_sources) THEN
+		RETURN false;
+	END IF;
+	RETURN EXISTS (
+		SELECT FROM segmentation.segments s,
+		     unnest(segmentation._predicate_columns(s.checked_predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
+		                                            segmentation._feature_names())) c
+		WHERE s.scheme = _scheme_reads_attributes.scheme AND segmentation._is_attribute(c));
+EXCEPTION WHEN OTHERS THEN
+	RETURN true;
+END $$;
+COMMENT ON FUNCTION _scheme_reads_attributes(text) IS 'Internal: whether a segment of the scheme reads a user attribute (true when that cannot be told)';
+
 -- segmentation.scores: the scores, then the attributes (what predicates
 -- read, by name and type; refresh's rules get the values from
 -- user_attributes, src/predicate.c).  user_scores follows.

@@ -85,6 +85,7 @@ DECLARE
 	e_context text;
 	checked_text text;
 	logged boolean;
+	scrubbed boolean;
 	retention interval;
 	funnel_rows text := '';
 	funnel_batch boolean := false;
@@ -538,21 +539,37 @@ BEGIN
 		-- by a background worker, in a transaction of its own, and the
 		-- error goes to the caller (pg_cron logs the job as failed).
 		GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT, e_schema = SCHEMA_NAME, e_table = TABLE_NAME,
-			e_context = PG_EXCEPTION_CONTEXT;
+			e_context = PG_EXCEPTION_CONTEXT, e_state = RETURNED_SQLSTATE;
 		PERFORM segmentation._refresh_timeout_end();
+		-- The rules of a scheme that reads user attributes failed: the
+		-- message may quote an attribute's value (a failed cast), and the
+		-- user which value failed (a division by zero) tells it too, to
+		-- every admin reading refresh_runs and to whoever runs refresh, who
+		-- may not read that attribute (review 20, N2): the scheme and the
+		-- SQLSTATE only.
+		sch := substring(e_context FROM '(?n)^segment rules of scheme "(.*)" for user .*$');
+		scrubbed := sch IS NOT NULL AND segmentation._scheme_reads_attributes(sch);
+		IF scrubbed THEN
+			e_message := format('the segment rules of scheme "%s" failed on a user''s attributes (SQLSTATE %s)', sch, e_state);
+		END IF;
 		BEGIN
 			-- where it came from: the table an error names, the user whose
 			-- segment rules failed (src/predicate.c writes that context line;
 			-- a bad event never fails a refresh: it goes to rejected_events)
 			logged := segmentation._log_failed_run(run, started, run_mode, as_of, e_message,
 				CASE WHEN e_table <> '' THEN format('%I.%I', e_schema, e_table) END,
-				substring(e_context FROM '(?n)^segment rules of scheme ".*" for user (.*)$'), NULL);
+				CASE WHEN NOT scrubbed THEN substring(e_context FROM '(?n)^segment rules of scheme ".*" for user (.*)$') END, NULL);
 		EXCEPTION WHEN OTHERS THEN
 			logged := false;
 		END;
 		IF NOT logged THEN
 			RAISE WARNING 'segmentation.refresh() failed and its refresh_runs row is missing: %', e_message
 				USING HINT = 'A background worker writes that row: check max_worker_processes and the server log.';
+		END IF;
+		IF scrubbed THEN
+			RAISE EXCEPTION '%', e_message USING ERRCODE = e_state,
+				DETAIL = 'Its message and the user are not shown: the scheme reads user attributes, which the roles that read refresh_runs may not be allowed to read.',
+				HINT = 'An admin that may read the attributes can find the user with a query of the attribute table; write the predicate so that it holds for every value (nullif, CASE).';
 		END IF;
 		RAISE;
 	END;
