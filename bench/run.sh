@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|funnels|funnels_managed|funnels_many|analyses|experiments|pipeline|rules_cost|capture|upgrade|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|funnels|funnels_managed|funnels_many|analyses|experiments|pipeline|rules_cost|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -19,6 +19,8 @@
 #             computing it, what it adds to a refresh (bench/experiments.py)
 #   upgrade:  ALTER EXTENSION segmentation UPDATE from release 0.1 at 1M users /
 #             10M events, and the full refresh after it (bench/upgrade.py; not in all)
+#   attributes: refreshes with and without a table of user attributes (track_users),
+#             100,000 users / 1M events (bench/attributes.py)
 #   rules_cost: a full refresh with segments that spend the rules' whole cost
 #             bound, against the presets only, 10,000 users (bench/rules_cost.py)
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -50,6 +52,9 @@ if [ "$what" = experiments ] || [ "$what" = all ]; then
 fi
 if [ "$what" = pipeline ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/pipeline.py" 1000000 10 3
+fi
+if [ "$what" = attributes ] || [ "$what" = all ]; then
+	"$PYTHON" "$ROOT/bench/attributes.py" 100000 10
 fi
 if [ "$what" = rules_cost ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/rules_cost.py" 10000 3

@@ -68,14 +68,18 @@ CREATE FUNCTION _predicate_uses(predicate text, scores regclass, schema regnames
 	RETURNS TABLE (scheme text, segment text)
 	AS 'MODULE_PATHNAME', 'predicate_uses' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION _predicate_uses(text, regclass, regnamespace, text[]) IS 'Internal: the (scheme, segment) pairs the calls of in_segment of a predicate that check_predicate accepts name, one row per call';
+CREATE FUNCTION _predicate_columns(predicate text, scores regclass, schema regnamespace, feature_names text[])
+	RETURNS text[]
+	AS 'MODULE_PATHNAME', 'predicate_columns' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _predicate_columns(text, regclass, regnamespace, text[]) IS 'Internal: the columns of the scores table a predicate that check_predicate accepts reads, in column order';
 
 -- STABLE: parses the rules against the catalog
 CREATE FUNCTION _assign_segments(user_id anyelement, b behavior, current jsonb, as_of timestamptz,
 	feature_names text[], rfm_breakpoints double precision[], schemes text[], rules text[], scores regclass,
-	behavior_changed boolean, last_as_of timestamptz, last_breakpoints double precision[])
+	behavior_changed boolean, last_as_of timestamptz, last_breakpoints double precision[], attributes record DEFAULT NULL)
 	RETURNS TABLE (segments jsonb, scheme text, from_segment text, from_entered_at timestamptz, to_segment text)
-	AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000 ROWS 1;
-COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass, boolean, timestamptz, double precision[]) IS 'Internal: a user''s moves, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores, the schemes in dependency order (in_segment reads what the rules of another scheme gave the same user): a row per scheme whose segment changes or that is gone (to_segment NULL), in byte order of the scheme names, the first with the user''s segments from now on, {"scheme": ["segment", "since"]}; no row when current holds them already, which (unless behavior_changed) is what the same rules gave at last_as_of with last_breakpoints';
+	AS 'MODULE_PATHNAME', 'assign_segments' LANGUAGE C STABLE PARALLEL SAFE COST 1000 ROWS 1;
+COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, text[], double precision[], text[], text[], regclass, boolean, timestamptz, double precision[], record) IS 'Internal: a user''s moves, rules[k] (checked like a predicate) deciding schemes[k] from the user''s scores and attributes (the user''s row of user_attributes, NULL for none; not STRICT for it: a NULL among the other arguments gives no row), the schemes in dependency order (in_segment reads what the rules of another scheme gave the same user): a row per scheme whose segment changes or that is gone (to_segment NULL), in byte order of the scheme names, the first with the user''s segments from now on, {"scheme": ["segment", "since"]}; no row when current holds them already, which (unless behavior_changed) is what the same rules gave at last_as_of with last_breakpoints';
 
 -- ===================================================================
 -- The managed pipeline: configuration
@@ -126,6 +130,7 @@ CREATE TABLE segments (
 	priority int NOT NULL DEFAULT 100,
 	description text,
 	defined_at timestamptz NOT NULL DEFAULT now(),
+	defined_by name,
 	PRIMARY KEY (scheme, name)
 );
 CREATE TABLE refresh_runs (
@@ -475,6 +480,7 @@ COMMENT ON COLUMN features.checked_condition IS 'The condition as checked and de
 COMMENT ON COLUMN features.defined_by IS 'Session role that defined the condition (define_feature records session_user): refresh runs the condition only while this role may read each column it names in every tracked table';
 COMMENT ON COLUMN segments.predicate IS 'The predicate as written';
 COMMENT ON COLUMN segments.checked_predicate IS 'The predicate as checked and deparsed: what refresh evaluates';
+COMMENT ON COLUMN segments.defined_by IS 'Session role that defined the segment (define_segment records session_user): refresh runs a predicate that reads user attributes only while this role may read each of them in the attribute table';
 COMMENT ON COLUMN segments.cost IS 'What the predicate costs per user at refresh, in bytes read (an upper bound, which grows with the features): at most 200,000, at most 1,000,000 over a scheme''s segments and 2,000,000 over every scheme''s (_check_rule_costs)';
 COMMENT ON COLUMN refresh_runs.events_read IS 'Events merged or recomputed by this run';
 COMMENT ON COLUMN refresh_runs.users_changed IS 'Users whose behavior changed';
@@ -565,6 +571,48 @@ CREATE FUNCTION _execute_guarded(sql text, allowed oid[], param text) RETURNS bi
 COMMENT ON FUNCTION _execute_guarded(text, oid[], text) IS 'Internal: _execute_guarded with a text parameter';
 COMMENT ON FUNCTION _execute_guarded(text, oid[], bigint) IS 'Internal: runs one statement ($1 = param) in which only the allowed relations, the extension''s own and this session''s temporary ones may be planned; the rows it processed';
 
+-- What in a table (or the tree under it) would run code that is not built
+-- in when the table is planned or read: a member that is not a table, an
+-- access method, operator class, or an index, statistics, constraint or
+-- partition key that calls a function, operator or type not built in.  NULL
+-- when nothing does.  (An invalid index, which CREATE INDEX CONCURRENTLY
+-- leaves when it fails or is refused at its end, is never planned: the
+-- planner skips it, and reading runs none of its code.)  _check_readable refuses such a table; the DDL event
+-- trigger of the attribute table refuses the command that makes one.
+CREATE FUNCTION _foreign_code(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+WITH RECURSIVE tree(oid) AS (
+	SELECT rel::oid
+	UNION
+	SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid)
+SELECT format('%s is %s', c.oid::regclass,
+              CASE WHEN c.relkind NOT IN ('r', 'p') THEN 'not a table'
+                   ELSE 'indexed, partitioned, constrained or given statistics with an operator class, '
+                        'access method, function, operator or type that is not built in' END)
+FROM tree t JOIN pg_class c ON c.oid = t.oid
+WHERE c.relkind NOT IN ('r', 'p')
+   OR c.relam >= 16384
+   OR EXISTS (SELECT FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+              WHERE x.indrelid = c.oid AND x.indisvalid
+                AND (ic.relam >= 16384 OR EXISTS (SELECT FROM unnest(x.indclass::oid[]) oc WHERE oc >= 16384)))
+   OR EXISTS (SELECT FROM pg_partitioned_table pt
+              WHERE pt.partrelid = c.oid AND EXISTS (SELECT FROM unnest(pt.partclass::oid[]) oc WHERE oc >= 16384))
+   -- the planner folds index expressions and predicates, statistics
+   -- expressions, CHECK constraints and partition keys: what they call
+   -- (their dependencies) must be built in
+   OR EXISTS (SELECT FROM pg_depend d
+              WHERE d.refobjid >= 16384
+                AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass)
+                AND ((d.classid = 'pg_class'::regclass AND d.objsubid = 0
+                      AND (d.objid = c.oid OR d.objid IN (SELECT x.indexrelid FROM pg_index x WHERE x.indrelid = c.oid AND x.indisvalid)))
+                     OR (d.classid = 'pg_statistic_ext'::regclass
+                         AND d.objid IN (SELECT st.oid FROM pg_statistic_ext st WHERE st.stxrelid = c.oid))
+                     OR (d.classid = 'pg_constraint'::regclass
+                         AND d.objid IN (SELECT k.oid FROM pg_constraint k WHERE k.conrelid = c.oid))))
+LIMIT 1
+$$;
+COMMENT ON FUNCTION _foreign_code(regclass) IS 'Internal: what in a table (or its partitions and children) would run code that is not built in when it is read (an access method, operator class, or the dependencies of an index, statistics, constraint or partition key), or NULL';
+
 CREATE FUNCTION _check_readable(rel regclass, reader name, what text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -630,36 +678,7 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege',
 			      HINT = 'The extension would show every row to its readers: configure it as a role that sees every row (the table''s owner or a role with BYPASSRLS), or disable row-level security.';
 	END IF;
-	WITH RECURSIVE tree(oid) AS (
-		SELECT rel::oid
-		UNION
-		SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid)
-	SELECT format('%s is %s', c.oid::regclass,
-	              CASE WHEN c.relkind NOT IN ('r', 'p') THEN 'not a table'
-	                   ELSE 'indexed, partitioned, constrained or given statistics with an operator class, '
-	                        'access method, function, operator or type that is not built in' END)
-	INTO bad
-	FROM tree t JOIN pg_class c ON c.oid = t.oid
-	WHERE c.relkind NOT IN ('r', 'p')
-	   OR c.relam >= 16384
-	   OR EXISTS (SELECT FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
-	              WHERE x.indrelid = c.oid
-	                AND (ic.relam >= 16384 OR EXISTS (SELECT FROM unnest(x.indclass::oid[]) oc WHERE oc >= 16384)))
-	   OR EXISTS (SELECT FROM pg_partitioned_table pt
-	              WHERE pt.partrelid = c.oid AND EXISTS (SELECT FROM unnest(pt.partclass::oid[]) oc WHERE oc >= 16384))
-	   -- the planner folds index expressions and predicates, statistics
-	   -- expressions, CHECK constraints and partition keys: what they call
-	   -- (their dependencies) must be built in
-	   OR EXISTS (SELECT FROM pg_depend d
-	              WHERE d.refobjid >= 16384
-	                AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass)
-	                AND ((d.classid = 'pg_class'::regclass AND d.objsubid = 0
-	                      AND (d.objid = c.oid OR d.objid IN (SELECT x.indexrelid FROM pg_index x WHERE x.indrelid = c.oid)))
-	                     OR (d.classid = 'pg_statistic_ext'::regclass
-	                         AND d.objid IN (SELECT st.oid FROM pg_statistic_ext st WHERE st.stxrelid = c.oid))
-	                     OR (d.classid = 'pg_constraint'::regclass
-	                         AND d.objid IN (SELECT k.oid FROM pg_constraint k WHERE k.conrelid = c.oid))))
-	LIMIT 1;
+	bad := segmentation._foreign_code(rel);
 	IF bad IS NOT NULL THEN
 		RAISE EXCEPTION 'the % % cannot be read safely: %', what, rel, bad USING ERRCODE = 'wrong_object_type',
 			HINT = 'Only built-in access methods and operator classes run while the extension reads it.';

@@ -160,6 +160,13 @@ BEGIN
 	EXECUTE format('DELETE FROM segmentation.dirty_users x WHERE x.user_id = $1::%s', t) USING canonical;
 	EXECUTE format('DELETE FROM segmentation._funnel_state x WHERE x.user_id = $1::%s', t) USING canonical;
 	DELETE FROM segmentation.rejected_events x WHERE x.user_id = canonical;
+	-- the user attributes refresh copied (sql/65-attributes.sql); the
+	-- attribute table's row stays, and refresh skips it from now on
+	IF to_regclass('segmentation.user_attributes') IS NOT NULL THEN
+		EXECUTE format('DELETE FROM segmentation.user_attributes x WHERE x.user_id = $1::%s', t) USING canonical;
+		EXECUTE format('DELETE FROM segmentation.attribute_queue x WHERE x.user_id = $1::%s', t) USING canonical;
+	END IF;
+	DELETE FROM segmentation.rejected_attributes x WHERE x.user_id = canonical;
 	-- a failed run's row may name the user, or quote it in its error text
 	UPDATE segmentation.refresh_runs r SET error_user_id = NULL,
 		error = CASE WHEN canonical <> '' AND strpos(r.error, canonical) > 0 THEN '(error text removed by forget_user)' ELSE r.error END

@@ -135,7 +135,7 @@ BEGIN
 
 	COMMENT ON TABLE segmentation.profiles IS 'One behavior per user, merged from every tracked source, and the user''s current segment in every scheme';
 	COMMENT ON COLUMN segmentation.profiles.segments IS 'Current segment per scheme and since when: {"scheme": ["segment", "entered_at"]}';
-	COMMENT ON COLUMN segmentation.profiles.changed_run IS 'The refresh run (refresh_runs.id) that last changed the behavior';
+	COMMENT ON COLUMN segmentation.profiles.changed_run IS 'The refresh run (refresh_runs.id) that last changed the behavior, or the user''s attributes (track_users)';
 	COMMENT ON COLUMN segmentation.profiles.opted_out IS 'The user opted out (opt_out()): behavior kept, in no segment, view, export or readout';
 	COMMENT ON TABLE segmentation.score_context IS 'What the scores and segments of the last refresh were computed with: as_of, feature names, RFM breakpoints, schemes and their rules (one row)';
 	COMMENT ON VIEW segmentation._user_state IS 'Internal: scores and current segments of every user, as of the last refresh';
@@ -267,9 +267,15 @@ CREATE FUNCTION _rebuild_views() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	r record;
+	attrs name[];
 BEGIN
 	IF to_regclass('segmentation._user_state') IS NULL THEN
 		RETURN;
+	END IF;
+	-- the user attributes (track_users, sql/65-attributes.sql), each shown
+	-- only to a role that may read it in the attribute table
+	IF to_regclass('segmentation.user_attributes') IS NOT NULL THEN
+		SELECT a.columns INTO attrs FROM segmentation.attribute_sources a;
 	END IF;
 	IF to_regclass('segmentation.user_scores') IS NOT NULL THEN
 		BEGIN
@@ -280,10 +286,14 @@ BEGIN
 				      HINT = 'user_scores has one column per scheme, so it is rebuilt when schemes change: drop the views built on it first (they are listed by DROP VIEW segmentation.user_scores), then create them again.';
 		END;
 	END IF;
-	EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT u.user_id%s%s FROM segmentation._user_state u',
+	EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT u.user_id%s%s%s FROM segmentation._user_state u%s',
 		(SELECT string_agg(format(', u.%I', name), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),
+		coalesce((SELECT string_agg(format(', CASE WHEN (SELECT segmentation._attribute_readable(CURRENT_USER, %L)) THEN a.%I END AS %I',
+		                                   c, c, c), '' ORDER BY k)
+		          FROM unnest(attrs) WITH ORDINALITY x(c, k)), ''),
 		coalesce((SELECT string_agg(format(', coalesce(u.segments -> %L ->> 0, %L) AS %I', scheme, 'unsegmented', scheme), '' ORDER BY scheme)
-		          FROM (SELECT DISTINCT s.scheme FROM segmentation.segments s) d), ''));
+		          FROM (SELECT DISTINCT s.scheme FROM segmentation.segments s) d), ''),
+		CASE WHEN attrs IS NOT NULL THEN ' LEFT JOIN segmentation.user_attributes a ON a.user_id OPERATOR(pg_catalog.=) u.user_id' ELSE '' END);
 	COMMENT ON VIEW segmentation.user_scores IS 'One row per user: behavior scores as of the last refresh and the segment in every scheme';
 	COMMENT ON COLUMN segmentation.user_scores.user_id IS 'User id, of the tracked sources'' type';
 	FOR r IN SELECT name, description FROM segmentation.score_columns() WHERE name <> 'features_used' LOOP
@@ -292,6 +302,10 @@ BEGIN
 	FOR r IN SELECT DISTINCT scheme FROM segmentation.segments LOOP
 		EXECUTE format('COMMENT ON COLUMN segmentation.user_scores.%I IS %L', r.scheme,
 			format('Segment in scheme %s', r.scheme));
+	END LOOP;
+	FOR r IN SELECT c FROM unnest(attrs) c LOOP
+		EXECUTE format('COMMENT ON COLUMN segmentation.user_scores.%I IS %L', r.c,
+			format('User attribute %s (track_users); NULL for a role that may not read it in the attribute table', r.c));
 	END LOOP;
 	-- one row per user: not for readers (doc/privacy.md)
 	GRANT SELECT ON segmentation.user_scores TO segmentation_analyst, segmentation_admin;

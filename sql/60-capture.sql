@@ -1244,8 +1244,8 @@ BEGIN
 		RAISE EXCEPTION 'there are 1000 schemes already' USING ERRCODE = 'program_limit_exceeded',
 			HINT = 'Each scheme is a column of segmentation.user_scores, which PostgreSQL limits to 1600 columns; drop schemes you no longer use.';
 	END IF;
-	IF scheme = 'user_id' OR EXISTS (SELECT FROM segmentation.score_columns() c WHERE c.name = scheme) THEN
-		RAISE EXCEPTION 'scheme name "%" is taken by a column of user_scores', scheme USING ERRCODE = 'reserved_name';
+	IF scheme = 'user_id' OR EXISTS (SELECT FROM segmentation.score_columns() c WHERE c.name = scheme) OR segmentation._is_attribute(scheme) THEN
+		RAISE EXCEPTION 'scheme name "%" is taken by a % of user_scores', scheme, CASE WHEN segmentation._is_attribute(scheme) THEN 'user attribute column (track_users)' ELSE 'column' END USING ERRCODE = 'reserved_name';
 	END IF;
 	IF predicate IS NULL OR priority IS NULL THEN
 		RAISE EXCEPTION 'arguments "predicate" and "priority" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -1257,11 +1257,13 @@ BEGIN
 	names := segmentation._feature_names();
 	checked := segmentation.check_predicate(predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace, names);
 	pcost := segmentation._predicate_cost(checked, 'segmentation.scores'::regclass, 'segmentation'::regnamespace, names);
-	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, cost, priority, description)
-	VALUES (scheme, name, predicate, checked, pcost, priority, description)
+	-- the user attributes it reads, readable by the role defining it
+	PERFORM segmentation._check_segment_attributes(define_segment.scheme, define_segment.name, checked, session_user);
+	INSERT INTO segmentation.segments AS s (scheme, name, predicate, checked_predicate, cost, priority, description, defined_by)
+	VALUES (scheme, name, predicate, checked, pcost, priority, description, session_user)
 	ON CONFLICT ON CONSTRAINT segments_pkey DO UPDATE
 		SET predicate = EXCLUDED.predicate, checked_predicate = EXCLUDED.checked_predicate, cost = EXCLUDED.cost,
-		    priority = EXCLUDED.priority, description = EXCLUDED.description, defined_at = now();
+		    priority = EXCLUDED.priority, description = EXCLUDED.description, defined_at = now(), defined_by = EXCLUDED.defined_by;
 	-- nested segments: what in_segment names exists, and no scheme reads
 	-- itself (only a predicate that calls it can add a use)
 	IF strpos(checked, 'in_segment') > 0 THEN

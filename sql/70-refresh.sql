@@ -85,6 +85,7 @@ DECLARE
 	e_context text;
 	checked_text text;
 	logged boolean;
+	scrubbed boolean;
 	retention interval;
 	funnel_rows text := '';
 	funnel_batch boolean := false;
@@ -93,7 +94,7 @@ DECLARE
 	probes text[];
 	labels text[];
 	agg text;
-	bad_step record;
+	bad_step record; attrs boolean;
 BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
 		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
@@ -410,6 +411,7 @@ BEGIN
 					RAISE EXCEPTION 'segment "%" of scheme "%" was changed outside define_segment', seg.name, seg.scheme
 						USING ERRCODE = 'data_corrupted', HINT = 'Define it again with segmentation.define_segment().';
 				END IF;
+				PERFORM segmentation._check_segment_attributes(seg.scheme, seg.name, seg.checked_predicate, seg.defined_by);
 				cases := cases || format(' WHEN (%s) THEN %L', seg.checked_predicate, seg.name);
 			END LOOP;
 			new_rules := new_rules || format('CASE%s ELSE %L END', cases, 'unsegmented');
@@ -442,6 +444,13 @@ BEGIN
 		-- full, users whose behavior this run did not change are checked first
 		-- against the last run's context, and most of them need no rules run:
 		-- their stored segments are what the rules give (src/predicate.c).
+		-- User attributes (track_users, sql/65-attributes.sql): the rows of
+		-- the users whose rows changed (every row, when full) copied into
+		-- user_attributes, which the rules read; their profiles are marked
+		-- changed by this run (changed_run), so their rules run again below
+		EXECUTE format('CREATE TEMP TABLE _attr_changed (user_id %s) ON COMMIT DROP', utype);
+		attrs := segmentation._refresh_attributes(do_full, run) IS NOT NULL
+			AND to_regclass('segmentation.user_attributes') IS NOT NULL AND EXISTS (SELECT FROM segmentation.attribute_sources);
 		IF new_schemes = '{}' THEN
 			-- everyone leaves every scheme
 			CREATE TEMP TABLE _moved ON COMMIT DROP AS
@@ -456,18 +465,22 @@ BEGIN
 			-- with the user's new segments; none for a user who stays.  (The
 			-- subquery keeps it to one call per user: the planner does not
 			-- pull up a subquery with a set-returning function.)
-			EXECUTE $q$
+			-- (with user attributes, each user's row of user_attributes goes
+			-- in too: a.*, which no attribute column named "a" can shadow)
+			EXECUTE format($q$
 				CREATE TEMP TABLE _moved ON COMMIT DROP AS
 				SELECT row_id, user_id, (m).segments AS new_segments, (m).scheme, (m).from_segment,
 				       (m).from_entered_at, (m).to_segment
 				FROM (SELECT p.ctid AS row_id, p.user_id,
 				             segmentation._assign_segments(p.user_id, p.behavior, p.segments, $1, $2, $3, $4, $5,
-				                 'segmentation.scores', NOT $6 OR p.changed_run = $7 OR p.segments = '{}', $8, $9) AS m
-				      FROM segmentation.profiles p
+				                 'segmentation.scores', NOT $6 OR p.changed_run = $7 OR p.segments = '{}', $8, $9%s) AS m
+				      FROM segmentation.profiles p%s
 				      -- (opted-out users are in no scheme; one who opted in again has
 				      -- no segments, and is assigned as if new)
 				      WHERE NOT p.opted_out) s
-			$q$ USING as_of, names, breaks, new_schemes, new_rules, prune, run,
+			$q$, CASE WHEN attrs THEN ', a.*' ELSE '' END,
+			     CASE WHEN attrs THEN ' LEFT JOIN segmentation.user_attributes a ON a.user_id = p.user_id' ELSE '' END)
+			USING as_of, names, breaks, new_schemes, new_rules, prune, run,
 				coalesce(last_as_of, as_of), coalesce(last_breaks, breaks);
 		END IF;
 		-- Write the movers' segments, each found by the row the pass read
@@ -503,7 +516,7 @@ BEGIN
 			PERFORM pg_notify('segmentation_transitions',
 				json_build_object('run_id', run, 'transitions', n_moves, 'first_id', first_id, 'last_id', last_id)::text);
 		END IF;
-		DROP TABLE _batch, _gone, _moved;
+		DROP TABLE _batch, _gone, _moved, _attr_changed;
 		IF funnel_batch THEN
 			DROP TABLE _funnel_batch;
 		END IF;
@@ -526,21 +539,37 @@ BEGIN
 		-- by a background worker, in a transaction of its own, and the
 		-- error goes to the caller (pg_cron logs the job as failed).
 		GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT, e_schema = SCHEMA_NAME, e_table = TABLE_NAME,
-			e_context = PG_EXCEPTION_CONTEXT;
+			e_context = PG_EXCEPTION_CONTEXT, e_state = RETURNED_SQLSTATE;
 		PERFORM segmentation._refresh_timeout_end();
+		-- The rules of a scheme that reads user attributes failed: the
+		-- message may quote an attribute's value (a failed cast), and the
+		-- user which value failed (a division by zero) tells it too, to
+		-- every admin reading refresh_runs and to whoever runs refresh, who
+		-- may not read that attribute (review 20, N2): the scheme and the
+		-- SQLSTATE only.
+		sch := substring(e_context FROM '(?n)^segment rules of scheme "(.*)" for user .*$');
+		scrubbed := sch IS NOT NULL AND segmentation._scheme_reads_attributes(sch);
+		IF scrubbed THEN
+			e_message := format('the segment rules of scheme "%s" failed on a user''s attributes (SQLSTATE %s)', sch, e_state);
+		END IF;
 		BEGIN
 			-- where it came from: the table an error names, the user whose
 			-- segment rules failed (src/predicate.c writes that context line;
 			-- a bad event never fails a refresh: it goes to rejected_events)
 			logged := segmentation._log_failed_run(run, started, run_mode, as_of, e_message,
 				CASE WHEN e_table <> '' THEN format('%I.%I', e_schema, e_table) END,
-				substring(e_context FROM '(?n)^segment rules of scheme ".*" for user (.*)$'), NULL);
+				CASE WHEN NOT scrubbed THEN substring(e_context FROM '(?n)^segment rules of scheme ".*" for user (.*)$') END, NULL);
 		EXCEPTION WHEN OTHERS THEN
 			logged := false;
 		END;
 		IF NOT logged THEN
 			RAISE WARNING 'segmentation.refresh() failed and its refresh_runs row is missing: %', e_message
 				USING HINT = 'A background worker writes that row: check max_worker_processes and the server log.';
+		END IF;
+		IF scrubbed THEN
+			RAISE EXCEPTION '%', e_message USING ERRCODE = e_state,
+				DETAIL = 'Its message and the user are not shown: the scheme reads user attributes, which the roles that read refresh_runs may not be allowed to read.',
+				HINT = 'An admin that may read the attributes can find the user with a query of the attribute table; write the predicate so that it holds for every value (nullif, CASE).';
 		END IF;
 		RAISE;
 	END;

@@ -57,7 +57,7 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 	_create_state(regtype), _install_capture(int), _feature_of(text, text),
 	-- (track() checks the features' conditions on the new table)
 	_check_conditions(int), _condition_on(text, text, regclass, name), _check_condition(text, regclass),
-	_setting_defaults(), _check_readable(regclass, name, text), _check_experiment(experiments),
+	_setting_defaults(), _check_readable(regclass, name, text), _foreign_code(regclass), _check_experiment(experiments),
 	_materialize_experiments(text),
 	-- (in a predicate only; called, it says where segments are read instead)
 	in_segment(text, text)
@@ -102,3 +102,19 @@ GRANT EXECUTE ON FUNCTION segment_members(text, text, boolean), _members_pseudon
 
 COMMENT ON SEQUENCE sources_id_seq IS 'Ids of tracked sources';
 COMMENT ON SEQUENCE refresh_runs_id_seq IS 'Ids of refresh runs';
+
+-- user attributes (sql/65-attributes.sql): tracked by admins, as track()
+-- is (track_users runs as its caller and records it; the rest runs as the
+-- extension's owner); the views call _attribute_readable as their reader
+GRANT SELECT, INSERT ON attribute_sources TO segmentation_admin;
+GRANT SELECT ON rejected_attributes TO segmentation_admin;
+-- (an admin sees the rows of the attributes it may read only: which users
+-- hold a long value is something of the column, review 18 F7)
+ALTER TABLE rejected_attributes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable_attributes ON rejected_attributes FOR SELECT
+	USING (segmentation._attribute_readable(CURRENT_USER, attribute));
+COMMENT ON POLICY readable_attributes ON rejected_attributes IS 'A role sees the rejected values of the user attributes it may read in the attribute table only';
+GRANT EXECUTE ON FUNCTION track_users(regclass, name, name[]), untrack_users(), _install_attributes(),
+	_attribute_column_problem(regclass, int2), _attribute_types(), _attribute_name_taken(name)
+	TO segmentation_admin;
+GRANT EXECUTE ON FUNCTION _attribute_readable(name, name) TO segmentation_analyst, segmentation_admin;

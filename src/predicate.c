@@ -1127,6 +1127,12 @@ CheckFoldedNode(Node *node, void *context)
 #define PREDICATE_MAX_COST 200000.0
 #define COLUMN_TEXT_LEN 64.0
 #define CAST_TEXT_LEN 400.0		/* a number or a time printed */
+/*
+ * A user attribute (track_users) of a string type or numeric: refresh keeps
+ * none longer than this as text (sql/65-attributes.sql, ATTRIBUTE_MAX_BYTES
+ * there), so a predicate reads at most this much of one
+ */
+#define ATTRIBUTE_TEXT_LEN 256.0
 #define VOCAB_CALL_COST 4096.0
 #define VOCAB_SORT_FACTOR 8.0
 #define SEGMENT_MIN_COST 100.0
@@ -1184,7 +1190,9 @@ NodeCost(Node *node, const CheckContext *cx, double *len, double *cost)
 	}
 	if (IsA(node, Var))
 	{
-		*len = !varlena ? 8 : type_is_array(exprType(node)) ? cx->features_len : COLUMN_TEXT_LEN;
+		*len = !varlena ? 8 : type_is_array(exprType(node)) ? cx->features_len :
+			(!OidIsValid(cx->condition_rel) && ((Var *) node)->varattno > SCORE_COLUMNS + 1) ? ATTRIBUTE_TEXT_LEN :
+			COLUMN_TEXT_LEN;
 		*cost = 0;
 		return;
 	}
@@ -1382,10 +1390,13 @@ CollectUses(Node *node, UsesContext *u)
  * as _assign_segments takes them.  _predicate_cost(same arguments): what it
  * costs per user (the unit of PREDICATE_MAX_COST), after the same checks.
  * _predicate_uses(same arguments): the (scheme, segment) pairs its calls of
- * in_segment name, after the same checks.
+ * in_segment name, after the same checks.  _predicate_columns(same
+ * arguments): the columns of the scores table it reads, after the same
+ * checks (define_segment and refresh check that the segment's definer may
+ * read the user attributes among them).
  */
 static text *
-CheckPredicate(FunctionCallInfo fcinfo, double *cost, List **uses)
+CheckPredicate(FunctionCallInfo fcinfo, double *cost, List **uses, Bitmapset **columns)
 {
 	Oid			relid = PG_GETARG_OID(1);
 	Node	   *expr;
@@ -1421,6 +1432,9 @@ CheckPredicate(FunctionCallInfo fcinfo, double *cost, List **uses)
 		(void) CollectUses(expr, &u);
 		*uses = u.uses;
 	}
+	/* (attribute numbers offset by FirstLowInvalidHeapAttributeNumber) */
+	if (columns)
+		pull_varattnos(expr, 1, columns);
 	return result;
 }
 
@@ -1792,7 +1806,7 @@ check_predicate(PG_FUNCTION_ARGS)
 {
 	double		cost;
 
-	PG_RETURN_TEXT_P(CheckPredicate(fcinfo, &cost, NULL));
+	PG_RETURN_TEXT_P(CheckPredicate(fcinfo, &cost, NULL, NULL));
 }
 
 PG_FUNCTION_INFO_V1(predicate_cost);
@@ -1801,7 +1815,7 @@ predicate_cost(PG_FUNCTION_ARGS)
 {
 	double		cost;
 
-	(void) CheckPredicate(fcinfo, &cost, NULL);
+	(void) CheckPredicate(fcinfo, &cost, NULL, NULL);
 	PG_RETURN_FLOAT8(cost);
 }
 
@@ -1814,7 +1828,7 @@ predicate_uses(PG_FUNCTION_ARGS)
 	List	   *uses;
 	ListCell   *lc;
 
-	(void) CheckPredicate(fcinfo, &cost, &uses);
+	(void) CheckPredicate(fcinfo, &cost, &uses, NULL);
 	InitMaterializedSRF(fcinfo, 0);
 	foreach(lc, uses)
 	{
@@ -1827,6 +1841,32 @@ predicate_uses(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(predicate_columns);
+Datum
+predicate_columns(PG_FUNCTION_ARGS)
+{
+	double		cost;
+	Bitmapset  *columns = NULL;
+	Datum	   *names;
+	int			n = 0;
+	int			k = -1;
+
+	(void) CheckPredicate(fcinfo, &cost, NULL, &columns);
+	names = palloc(sizeof(Datum) * (bms_num_members(columns) + 1));
+	while ((k = bms_next_member(columns, k)) >= 0)
+	{
+		AttrNumber	attnum = k + FirstLowInvalidHeapAttributeNumber;
+
+		/* a whole-row reference (attnum 0) is refused by the checker */
+		if (attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("predicate reads column number %d of the scores table", attnum)));
+		names[n++] = CStringGetTextDatum(get_attname(PG_GETARG_OID(1), attnum, false));
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /* ---------- evaluating the rules ---------- */
@@ -1885,6 +1925,20 @@ typedef struct RulesCache
 	 */
 	bool		cross_day;
 	int32		max_window;
+
+	/*
+	 * User attributes (track_users): the scores table's columns after
+	 * ScoresCompute's, nattrs of them, filled from the attributes row (a
+	 * row of segmentation.user_attributes: user_id, then those columns) of
+	 * the row type attrs_type/attrs_typmod, checked once per row type
+	 */
+	int			nattrs;
+	Oid			attrs_type;
+	int32		attrs_typmod;
+	int		   *attrs_map;		/* scores column k's attribute number - 1 in that row */
+	Datum	   *attrs_values;	/* that row, deformed */
+	bool	   *attrs_nulls;
+	int			attrs_natts;
 } RulesCache;
 
 /* the attribute number of score column i: user_id comes first */
@@ -2247,7 +2301,7 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 						format_type_be(TupleDescAttr(tupdesc, 0)->atttypid))));
 	getTypeOutputInfo(TupleDescAttr(tupdesc, 0)->atttypid, &user_out, &user_varlena);
 	fmgr_info_cxt(user_out, &c->user_out, fcinfo->flinfo->fn_mcxt);
-	if (tupdesc->natts != SCORE_COLUMNS + 1)
+	if (tupdesc->natts < SCORE_COLUMNS + 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("\"%s\" does not have the columns of segmentation.scores", get_rel_name(relid))));
@@ -2256,6 +2310,15 @@ CompileRules(FunctionCallInfo fcinfo, Oid relid)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("\"%s\" does not have the columns of segmentation.scores", get_rel_name(relid))));
+	/* the user attributes after them: of allowed built-in types only */
+	c->nattrs = tupdesc->natts - SCORE_COLUMNS - 1;
+	for (i = SCORE_COLUMNS + 1; i < tupdesc->natts; i++)
+		if (TupleDescAttr(tupdesc, i)->attisdropped || !AllowedType(TupleDescAttr(tupdesc, i)->atttypid))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column %d of \"%s\" is not a user attribute of an allowed type", i + 1, get_rel_name(relid))));
+	c->attrs_type = InvalidOid;
+	c->attrs_map = palloc0(Max(c->nattrs, 1) * sizeof(int));
 
 	c->schemes = palloc(Max(c->n, 1) * sizeof(char *));
 	c->rules = palloc(Max(c->n, 1) * sizeof(ExprState *));
@@ -2390,7 +2453,7 @@ Unchanged(RulesCache *c, Datum behavior, TimestampTz as_of, TimestampTz last_as_
 	if (c->atoms == NIL)
 		return true;
 	ExecClearTuple(c->slot);
-	memset(c->slot->tts_isnull, true, (SCORE_COLUMNS + 1) * sizeof(bool));
+	memset(c->slot->tts_isnull, true, c->slot->tts_tupleDescriptor->natts * sizeof(bool));
 	c->slot->tts_isnull[1 + SCORE_RECENCY_DAYS] = c->slot->tts_isnull[1 + SCORE_TENURE_DAYS] = false;
 	ExecStoreVirtualTuple(c->slot);
 	c->econtext->ecxt_scantuple = c->slot;
@@ -2572,6 +2635,89 @@ CollectMoves(RulesCache *c, Jsonb *current, Datum *segments, TimestampTz as_of)
 	return n;
 }
 
+/*
+ * The user attributes of the user into the slot (columns SCORE_COLUMNS + 2
+ * on): from attrs, a row whose columns after the first (user_id) are those
+ * columns, of the same types in the same order (a row of
+ * segmentation.user_attributes); all NULL when attrs is NULL (a user with no
+ * row in the attribute table).  The row type is checked once per query.
+ */
+static void
+SetAttributes(RulesCache *c, FunctionCallInfo fcinfo, TupleTableSlot *slot)
+{
+	HeapTupleHeader td;
+	HeapTupleData tuple;
+	int			k;
+
+	if (c->nattrs == 0)
+		return;
+	if (PG_NARGS() < 13 || PG_ARGISNULL(12))
+	{
+		for (k = 0; k < c->nattrs; k++)
+		{
+			slot->tts_values[SCORE_COLUMNS + 1 + k] = (Datum) 0;
+			slot->tts_isnull[SCORE_COLUMNS + 1 + k] = true;
+		}
+		return;
+	}
+	td = PG_GETARG_HEAPTUPLEHEADER(12);
+	if (HeapTupleHeaderGetTypeId(td) != c->attrs_type || HeapTupleHeaderGetTypMod(td) != c->attrs_typmod)
+	{
+		TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(td), HeapTupleHeaderGetTypMod(td));
+		TupleDesc	scores = slot->tts_tupleDescriptor;
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		int			next = 1;	/* after user_id */
+
+		for (k = 0; k < c->nattrs; k++)
+		{
+			Form_pg_attribute want = TupleDescAttr(scores, SCORE_COLUMNS + 1 + k);
+
+			while (next < desc->natts && TupleDescAttr(desc, next)->attisdropped)
+				next++;
+			if (next >= desc->natts || TupleDescAttr(desc, next)->atttypid != want->atttypid ||
+				strcmp(NameStr(TupleDescAttr(desc, next)->attname), NameStr(want->attname)) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("argument \"attributes\" does not have the user attributes of segmentation.scores"),
+						 errdetail("Column \"%s\" of type %s is missing or differs.", NameStr(want->attname),
+								   format_type_be(want->atttypid))));
+			c->attrs_map[k] = next++;
+		}
+		while (next < desc->natts && TupleDescAttr(desc, next)->attisdropped)
+			next++;
+		if (next != desc->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("argument \"attributes\" does not have the user attributes of segmentation.scores"),
+					 errdetail("It has more columns.")));
+		c->attrs_natts = desc->natts;
+		c->attrs_values = palloc(desc->natts * sizeof(Datum));
+		c->attrs_nulls = palloc(desc->natts * sizeof(bool));
+		c->attrs_type = HeapTupleHeaderGetTypeId(td);
+		c->attrs_typmod = HeapTupleHeaderGetTypMod(td);
+		MemoryContextSwitchTo(old);
+		ReleaseTupleDesc(desc);
+	}
+	{
+		TupleDesc	desc = lookup_rowtype_tupdesc(c->attrs_type, c->attrs_typmod);
+
+		tuple.t_len = HeapTupleHeaderGetDatumLength(td);
+		ItemPointerSetInvalid(&tuple.t_self);
+		tuple.t_tableOid = InvalidOid;
+		tuple.t_data = td;
+		/* (a row of another shape under the same type would be caught here) */
+		if (desc->natts != c->attrs_natts)
+			elog(ERROR, "row type of argument \"attributes\" changed during the query");
+		heap_deform_tuple(&tuple, desc, c->attrs_values, c->attrs_nulls);
+		ReleaseTupleDesc(desc);
+	}
+	for (k = 0; k < c->nattrs; k++)
+	{
+		slot->tts_values[SCORE_COLUMNS + 1 + k] = c->attrs_values[c->attrs_map[k]];
+		slot->tts_isnull[SCORE_COLUMNS + 1 + k] = c->attrs_nulls[c->attrs_map[k]];
+	}
+}
+
 /* the set of moves in progress was abandoned (a rescan, the end of the query) */
 static void
 MovesShutdown(Datum arg)
@@ -2624,6 +2770,17 @@ assign_segments(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("set-valued function called in context that cannot accept a set")));
 
+	/*
+	 * Not STRICT, for its last argument (the user's attributes, NULL for a
+	 * user without any): as STRICT did, a NULL among the others gives no row
+	 */
+	for (i = 0; i < Min(PG_NARGS(), 12); i++)
+		if (PG_ARGISNULL(i))
+		{
+			rsinfo->isDone = ExprEndResult;
+			PG_RETURN_NULL();
+		}
+
 	/* the next move of the same user, or the end of that user's set */
 	if (c != NULL && c->nmoves > 0)
 	{
@@ -2673,6 +2830,7 @@ assign_segments(PG_FUNCTION_ARGS)
 	slot->tts_values[0] = PG_GETARG_DATUM(0);
 	slot->tts_isnull[0] = false;
 	ScoresCompute(c->scores, b, as_of, slot->tts_values + 1, slot->tts_isnull + 1);
+	SetAttributes(c, fcinfo, slot);
 	ExecStoreVirtualTuple(slot);
 	c->econtext->ecxt_scantuple = slot;
 

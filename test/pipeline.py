@@ -272,6 +272,119 @@ def property_incremental_equals_full(seed, uid_type, parallel=False):
     conn.close()
 
 
+# User attributes (track_users, DESIGN section 4): a table of one row per
+# user whose rows are inserted (for users with and without events), updated
+# (values, and keys: both users re-segmented), deleted, written under
+# session_replication_role = replica (the row trigger) and now and then
+# truncated; rules that read attributes with scores and the vocabulary.
+# Each incremental refresh: segments == the predicates in plain SQL over
+# scores (attributes included), incremental == full (scores hold the
+# attributes), and user_attributes == the table.
+def property_attributes(seed, uid_type):
+    rnd = random.Random(seed)
+    conn, cur = tracked_db(uid_type)
+    cur.execute("SELECT setseed(%s)", (seed / 100,))
+    cur.execute(f"""CREATE TABLE acct (uid {uid_type} PRIMARY KEY, plan text, seats int, region varchar(8), score numeric, since date);
+                    SELECT segmentation.track_users('acct', 'uid')""")
+    cur.execute("""SELECT segmentation.define_segment('attr', 'pro_active', $$plan = 'pro' AND frequency >= 3$$, 4),
+                          segmentation.define_segment('attr', 'big', $$seats > 10 OR score >= 7.5$$, 3),
+                          segmentation.define_segment('attr', 'eu_recent', $$region IN ('eu', 'uk') AND recency_days < 2$$, 2),
+                          segmentation.define_segment('attr', 'new_buyer', $$since > '2024-01-20' AND events_in('buy', '7 days') >= 1$$, 1),
+                          segmentation.define_segment('clock2', 'idle', 'recency_days > 1.5', 1),
+                          segmentation.define_segment('attr2', 'no_row', $$plan IS NULL$$, 2),
+                          segmentation.define_segment('attr2', 'free_lapsed', $$coalesce(plan, 'free') = 'free' AND in_segment('clock2', 'idle')$$, 1)""")
+
+    def uid(u):
+        return str(u) if uid_type == "bigint" else f"user-{u}"
+
+    def row(u):
+        return (uid(u), rnd.choice(["free", "pro", "team", None]), rnd.choice([None, 1, 5, 12, 40]),
+                rnd.choice(["eu", "us", "uk", "apac", None]), rnd.choice([None, "2.5", "7.5", "9.99"]),
+                rnd.choice([None, "2024-01-05", "2024-01-25", "2024-02-10"]))
+    present = set()
+    day = 0
+    for step in range(8):
+        day += rnd.randrange(1, 6)
+        insert_rows(cur, random_rows(rnd, rnd.randrange(50, 300), 60, day, 5, uid_type), rnd.choice(["copy", "multi"]))
+        hour = 0
+        for k in range(3):
+            if k > 0:
+                hour += rnd.randrange(1, 9)
+            # attribute writes: inserts (users 1..80: some have no events),
+            # updates, key changes, deletes; a few as the replica row trigger
+            replica = rnd.random() < 0.25
+            if replica:
+                cur.execute("SET session_replication_role = replica")
+            for _ in range(rnd.randrange(0, 12)):
+                op = rnd.random()
+                if op < 0.4 or not present:
+                    u = rnd.randrange(1, 81)
+                    if u not in present:
+                        cur.execute("INSERT INTO acct VALUES (%s, %s, %s, %s, %s, %s)", row(u))
+                        present.add(u)
+                elif op < 0.7:
+                    u = rnd.choice(sorted(present))
+                    r = row(u)
+                    cur.execute("UPDATE acct SET plan = %s, seats = %s, region = %s, score = %s, since = %s WHERE uid = %s", r[1:] + r[:1])
+                elif op < 0.8:
+                    u, v = rnd.choice(sorted(present)), rnd.randrange(1, 81)
+                    if v not in present:
+                        cur.execute("UPDATE acct SET uid = %s WHERE uid = %s", (uid(v), uid(u)))
+                        present.discard(u)
+                        present.add(v)
+                else:
+                    u = rnd.choice(sorted(present))
+                    cur.execute("DELETE FROM acct WHERE uid = %s", (uid(u),))
+                    present.discard(u)
+            if replica:
+                cur.execute("RESET session_replication_role")
+            if step in (3, 6) and k == 1:        # a truncate, and rows again: the next refresh is full
+                cur.execute("TRUNCATE acct")
+                present.clear()
+                for u in rnd.sample(range(1, 81), 30):
+                    cur.execute("INSERT INTO acct VALUES (%s, %s, %s, %s, %s, %s)", row(u))
+                    present.add(u)
+            label = f"attributes seed {seed} {uid_type} step {step}.{k}"
+            check_refresh(cur, conn, label, False, day + 5, hour)
+            check(f"{label}: user_attributes is the attribute table",
+                  one(cur, """SELECT count(*) FROM (SELECT uid, plan, seats, region, score, since FROM acct
+                                                    EXCEPT SELECT * FROM segmentation.user_attributes) x""") == 0
+                  and one(cur, "SELECT count(*) FROM acct") == one(cur, "SELECT count(*) FROM segmentation.user_attributes"))
+    cur.execute("SELECT DISTINCT segment FROM segmentation.memberships WHERE scheme = 'attr'")
+    seen = {r[0] for r in cur.fetchall()}
+    check(f"attributes seed {seed} {uid_type}: every attribute segment had members", len(seen) == 5, sorted(seen))
+    conn.close()
+
+
+def attributes_parallel_pass():
+    """With an attribute table, refresh's pass over every user still runs the
+    rules in parallel workers (a user whose attributes changed is marked in
+    profiles, not listed in a temporary table, which would keep the pass in
+    the leader), and an attribute update moves its user at the next
+    incremental refresh."""
+    conn, cur = tracked_db("bigint")
+    insert_rows(cur, random_rows(random.Random(31), 500, 60, 0, 5, "bigint"), "multi")
+    cur.execute("""CREATE TABLE acct (uid bigint PRIMARY KEY, plan text);
+                   INSERT INTO acct SELECT u, CASE WHEN u % 2 = 0 THEN 'pro' END FROM generate_series(1, 60) u;
+                   SELECT segmentation.track_users('acct', 'uid');
+                   SELECT segmentation.define_segment('tier', 'pro', $$plan = 'pro'$$)""")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-01-06')")
+    cur.execute("UPDATE acct SET plan = 'pro' WHERE uid = 1")
+    for s in PARALLEL + ["LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
+                         "SET auto_explain.log_nested_statements = on", "SET auto_explain.log_level = notice"]:
+        cur.execute(s)
+    conn.notices = collections.deque()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-01-06 01:00')")
+    cur.execute("SET auto_explain.log_min_duration = -1")
+    plans = [n for n in conn.notices if "_assign_segments" in n]
+    plan = plans[0].split("Gather", 1)[1] if len(plans) == 1 and "Gather" in plans[0] else ""
+    check("attributes: the pass over every user runs the rules in parallel workers (ProjectSet under Gather)",
+          "ProjectSet" in plan and "Parallel Seq Scan on profiles" in plan, plans)
+    check("attributes: an attribute update moves its user at the next incremental refresh",
+          one(cur, "SELECT tier FROM segmentation.user_scores WHERE user_id = 1") == "pro")
+    conn.close()
+
+
 EXPECTED_PROFILES = """SELECT md5(string_agg(uid::text || ':' || b::text, ',' ORDER BY uid::text)) FROM (
                          SELECT uid, segmentation.behavior_agg(at, f.id, amount::float8) b
                          FROM ev LEFT JOIN segmentation._feature_map f ON f.event = ev.name GROUP BY uid) s"""
@@ -756,11 +869,19 @@ def dump_restore():
     cur.execute("""CREATE TABLE ab AS SELECT DISTINCT uid, CASE WHEN uid % 2 = 0 THEN 'control' ELSE 'b' END AS arm,
                           '2024-01-10'::timestamptz AS at FROM ev;
                    SELECT segmentation.define_experiment('x', 'ab', 'uid', 'arm', 'at', 'control', 'buy')""")
+    # user attributes (track_users): the config, the copy, the capture
+    cur.execute("""CREATE TABLE acct (uid bigint PRIMARY KEY, plan varchar(10), seats int);
+                   INSERT INTO acct SELECT DISTINCT uid, CASE WHEN uid % 3 = 0 THEN 'pro' ELSE 'free' END, uid % 7 FROM ev;
+                   SELECT segmentation.track_users('acct', 'uid');
+                   SELECT segmentation.define_segment('plan_tier', 'pro', $$plan = 'pro' AND seats > 2$$);
+                   SELECT segmentation.refresh(as_of => '2024-02-01')""")
     config = """SELECT (SELECT string_agg(format('%s|%s|%s|%s|%s', source, user_column, time_column, event_column, value_column), ',') FROM segmentation.sources),
                        (SELECT string_agg(format('%s|%s|%s', id, name, event_names), ',' ORDER BY id) FROM segmentation.features),
                        (SELECT string_agg(format('%s|%s|%s|%s', scheme, name, checked_predicate, priority), ',' ORDER BY scheme, name) FROM segmentation.segments),
                        (SELECT count(*) FROM segmentation.membership_history),
-                       (SELECT string_agg(l::text, ',') FROM segmentation.experiment_lift l)"""
+                       (SELECT string_agg(l::text, ',') FROM segmentation.experiment_lift l),
+                       (SELECT string_agg(format('%s|%s|%s|%s', source, user_column, columns, tracked_by), ',') FROM segmentation.attribute_sources),
+                       (SELECT md5(string_agg(format('%s|%s|%s|%s', user_id, plan, seats, plan_tier), ',' ORDER BY user_id)) FROM segmentation.user_scores)"""
     cur.execute(config)
     before = cur.fetchone()
     conn.close()
@@ -773,14 +894,20 @@ def dump_restore():
     cur.execute("SET TIME ZONE 'UTC'")
     cur.execute(config)
     after = cur.fetchone()
-    check("restored: sources, features, segments, history and the experiment readout are the same",
-          before == after and before[4] is not None, (before, after))
+    check("restored: sources, features, segments, history, the experiment readout and the attributes are the same",
+          before == after and before[4] is not None and before[5] is not None, (before, after))
     cur.execute("INSERT INTO ev VALUES (4242, '2024-02-01', 'search', NULL)")
     cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
     cur.execute("SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
     err = cur.fetchone()[0]
     check("restored: capture and refresh keep working",
           err is None and one(cur, "SELECT count(*) FROM segmentation.user_scores WHERE user_id = 4242") == 1, err)
+    cur.execute("INSERT INTO acct VALUES (4242, 'pro', 9)")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02 01:00')")
+    cur.execute("SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+    err = cur.fetchone()[0]
+    check("restored: the attribute table's capture and refresh keep working",
+          err is None and one(cur, "SELECT plan_tier FROM segmentation.user_scores WHERE user_id = 4242") == "pro", err)
     conn.close()
     drop_database("segmentation_restored")
 
@@ -824,6 +951,9 @@ def main():
         property_incremental_equals_full(seed, t, parallel)
     for seed in (11, 12):
         property_conditions(seed)
+    for seed, t in ((21, "bigint"), (22, "text")):
+        property_attributes(seed, t)
+    attributes_parallel_pass()
     for seed, parallel, kinds in ((4, False, None), (5, True, None), (6, False, ["events", "days", "value", "since"]),
                                   (8, False, ["periods", "first", "last", "events_all"])):
         vocabulary_against_raw_events(seed, parallel, kinds)

@@ -23,10 +23,12 @@ DB = "segmentation_plpgsql_check"
 ACCEPTED = [
     ("_install_capture", r"text type variable is not sanitized", r"CREATE (OR REPLACE )?FUNCTION %1\$s\(\) RETURNS trigger",
      "%1$s is built with format('segmentation.%I'), %6$s with %I, %7$s is a regclass; columns go through %I"),
-    ("refresh", r"text type variable is not sanitized", r"CREATE TEMP TABLE _(batch|gone|funnel_batch) \(user_id %s",
+    ("refresh", r"text type variable is not sanitized", r"CREATE TEMP TABLE _(batch|gone|funnel_batch|attr_changed) \(user_id %s",
      "%s is sources.user_type, a regtype rendered (quoted) by its output function"),
-    ("refresh", r'relation "_(batch|gone|moved|funnel_batch)" does not exist', None,
+    ("refresh", r'relation "_(batch|gone|moved|funnel_batch|attr_changed)" does not exist', None,
      "temporary tables created by EXECUTE earlier in the same run (their user id type is the source's)"),
+    ("_refresh_attributes", r'relation "_attr_changed" does not exist', None,
+     "refresh's temporary table, created by EXECUTE in the run that calls it (its user id type is the source's)"),
     ("define_funnel", r'name of parameter "window" is reserved keyword', None,
      "DESIGN's signature, define_funnel(name, steps, window, modes), as window_funnel's argument; the body quotes it"),
     ("_refresh_funnels", r'relation "_(batch|funnel_batch)" does not exist', None,
@@ -64,6 +66,9 @@ cur.execute("""
     SELECT segmentation.define_funnel('f', '{viewing, viewing}', '1 day');
     SELECT segmentation.define_experiment('exp', 'public.assignments', 'user_id', 'variant', 'assigned_at',
                                           control => 'control', conversion_event => 'purchase');
+    CREATE TABLE public.accounts (user_id bigint PRIMARY KEY, plan text);
+    INSERT INTO public.accounts SELECT u, 'pro' FROM generate_series(1, 20) u;
+    SELECT segmentation.track_users('public.accounts', 'user_id');
     SELECT segmentation.refresh(as_of => '2024-02-01');
 """)
 

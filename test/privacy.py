@@ -57,7 +57,7 @@ import psycopg2
 from harness import Suite, connect, drop_database, fresh_database
 
 DB = "segmentation_privacy"
-suite = Suite("privacy suite", stop_on_failure=False)
+suite = Suite("privacy suite")
 check = suite.check
 FORGET = 987654321987      # ids no other value of the data set contains
 OPTOUT = 876543219876
@@ -105,6 +105,9 @@ CREATE ROLE regress_priv_analyst IN ROLE segmentation_analyst;
 CREATE ROLE regress_priv_admin IN ROLE segmentation_admin;
 GRANT SELECT, TRIGGER, DELETE ON ev TO regress_priv_admin;
 GRANT SELECT ON ab TO regress_priv_admin;
+-- user attributes (track_users): their copy, queue and rejections hold ids too
+CREATE TABLE attrs (uid bigint PRIMARY KEY, plan text, note text);
+GRANT SELECT, TRIGGER ON attrs TO regress_priv_admin;
 """
 
 
@@ -120,6 +123,11 @@ def load(cur, rnd, users, days):
     for uid in (FORGET, OPTOUT):   # (in the funnel view -> buy)
         rows.append((uid, "2024-01-01 00:00+00", 0, "view", None))
     cur.executemany("INSERT INTO ev VALUES (%s, %s::timestamptz + %s * interval '1 day', %s, %s)", rows)
+    # every user's attributes; the three users' notes too long to keep (rejected_attributes)
+    cur.execute("""INSERT INTO attrs SELECT u, CASE WHEN u %% 3 = 0 THEN 'pro' ELSE 'free' END,
+                          CASE WHEN u IN (%s, %s, %s) THEN repeat('n', 300) END
+                   FROM generate_series(1, %s) u UNION ALL SELECT x, 'pro', repeat('n', 300) FROM unnest(%s) x""",
+                (FORGET, OPTOUT, VICTIM, users, [FORGET, OPTOUT, VICTIM]))
 
 
 def hmac_suite(cur):
@@ -215,6 +223,7 @@ def erase_and_opt_out(cur):
     lcur = late.cursor()
     lcur.execute("BEGIN")
     lcur.execute("INSERT INTO ev VALUES (%s, '2024-01-26', 'buy', 3)", (FORGET,))   # before forget_user, uncommitted
+    lcur.execute("UPDATE attrs SET plan = 'team' WHERE uid = %s", (FORGET,))        # (its attributes queued, the same)
 
     stop, errors = threading.Event(), []
     t = threading.Thread(target=writer, args=(stop, errors, [FORGET, OPTOUT, 1, 2, 3, 4, 5]))
@@ -226,6 +235,12 @@ def erase_and_opt_out(cur):
     cur.execute("SELECT segmentation.opt_out(%s)", (str(OPTOUT),))
     cur.execute("RESET ROLE")
     audit_rows = one(cur, "SELECT count(*) FROM segmentation.privacy_audit") - audit_before
+    # at once, before any refresh, the attributes' copy, queue and rejections
+    # (the writer's events may still be queued: committed after forget_user,
+    # refresh skips them)
+    found, n = traces(cur, str(FORGET))
+    found = [f for f in found if f[0] in ("segmentation.user_attributes", "segmentation.attribute_queue", "segmentation.rejected_attributes")]
+    check("forgotten: right after forget_user, the attributes' copy, queue and rejections do not hold the id", not found, found)
     lcur.execute("COMMIT")         # committed after forget_user
     late.close()
     as_of = ["2024-02-01", "2024-02-02", "2024-02-03", "2024-02-04"]
@@ -261,8 +276,9 @@ def erase_and_opt_out(cur):
                   {"u": OPTOUT})
     check("opted out: in no membership, history, transition, user_scores row or member list", nowhere == 0, nowhere)
     found, _ = traces(cur, str(OPTOUT))
-    check("opted out: the id is only in profiles and the funnel state (kept for opt_in)",
-          [(r, c) for r, c, _ in found] == [("segmentation._funnel_state", "user_id"), ("segmentation.profiles", "user_id")], found)
+    check("opted out: the id is only in profiles, the funnel state and the attributes' copy and rejections (kept for opt_in)",
+          [(r, c) for r, c, _ in found] == [("segmentation._funnel_state", "user_id"), ("segmentation.profiles", "user_id"),
+                                            ("segmentation.rejected_attributes", "user_id"), ("segmentation.user_attributes", "user_id")], found)
     cur.execute("SELECT segmentation.set_setting('min_cell_size', '0')")
     in_funnel = one(cur, "SELECT users FROM segmentation.funnel_conversion WHERE scheme = 'value' AND segment = '(all)' AND step = 1")
     cur.execute("SELECT segmentation.set_setting('min_cell_size', NULL)")
@@ -1039,7 +1055,9 @@ def main():
                    -- two cells, where the (all) row less one gives the other
                    SELECT segmentation.define_segment('pair', 'top', 'monetary >= 100', 20);
                    SELECT segmentation.define_segment('pair', 'rest', 'true', 10);
-                   SELECT segmentation.define_segment('lone', 'spender', 'monetary >= 80');""")
+                   SELECT segmentation.define_segment('lone', 'spender', 'monetary >= 80');
+                   -- (no scheme reads them: the suppression suites below count the schemes' cells)
+                   SELECT segmentation.track_users('attrs', 'uid');""")
     cur.execute("RESET ROLE")
     for day in ["2024-01-05", "2024-01-12", "2024-01-20"]:
         refresh(cur, False, day)

@@ -497,6 +497,18 @@ def main():
           one(rcur, "SELECT count(*) FROM segmentation.user_scores WHERE user_id = 4242") == 1)
     rconn.close()
     drop_database("segmentation_restored")
+
+    # what 0.2 adds works on the upgraded installation: user attributes
+    cur.execute("""CREATE TABLE acct (user_id bigint PRIMARY KEY, plan text);
+                   INSERT INTO acct SELECT DISTINCT user_id, CASE WHEN user_id % 2 = 0 THEN 'pro' ELSE 'free' END
+                   FROM events WHERE user_id IS NOT NULL;
+                   SELECT segmentation.track_users('acct', 'user_id');
+                   SELECT segmentation.define_segment('plan_tier', 'pro', $$plan = 'pro'$$)""")
+    one(cur, "SELECT segmentation.refresh()")
+    check("upgraded: track_users, a segment on an attribute and a refresh work",
+          one(cur, """SELECT count(*) FROM segmentation.user_scores u JOIN acct a USING (user_id)
+                       WHERE (u.plan_tier = 'pro') IS DISTINCT FROM (a.plan = 'pro')""") == 0
+          and one(cur, "SELECT count(*) FROM segmentation.user_scores WHERE plan_tier = 'pro'") > 0)
     suite.finish()
 
 

@@ -16,9 +16,11 @@ ORDER BY 2;
 -- _predicate_cost and _assign_segments read the catalog: stable; the rule vocabulary's predicate
 -- forms, events_in(feature text, ...) and the like, and in_segment(scheme,
 -- segment), only raise an error outside a predicate: stable, not strict,
--- never folded by the planner; _predicate_uses checks as check_predicate); all
+-- never folded by the planner; _predicate_uses and _predicate_columns check as check_predicate); all
 -- but the aggregate support functions and
--- behavior_scores (NULL rfm_breakpoints: NULL RFM scores only) are strict;
+-- behavior_scores (NULL rfm_breakpoints: NULL RFM scores only) and
+-- _assign_segments (its last argument, a user's attributes, is NULL for a
+-- user without any; a NULL among the others gives no row) are strict;
 -- refresh's operations (src/operations.c: a background worker, the statement
 -- timer; src/guard.c: locks, a guarded statement) act on the server, not on
 -- values: volatile, parallel unsafe; so does the pseudonym key's random
@@ -30,8 +32,8 @@ WHERE p.pronamespace = 'segmentation'::regnamespace
   AND p.proname NOT IN ('_log_failed_run', '_refresh_timeout_begin', '_refresh_timeout_end', '_lock_relation', '_execute_guarded',
                         '_new_pseudonym_key')
   AND NOT (p.prosrc IN ('rule_vocabulary', 'rule_in_segment') AND p.provolatile = 's' AND p.proparallel = 's' AND p.proargtypes[0] = 'text'::regtype)
-  AND ((p.provolatile <> 'i' AND p.proname NOT IN ('check_predicate', '_check_condition', '_predicate_cost', '_predicate_uses', '_assign_segments')) OR p.proparallel <> 's'
-       OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge', 'behavior_scores',
+  AND ((p.provolatile <> 'i' AND p.proname NOT IN ('check_predicate', '_check_condition', '_predicate_cost', '_predicate_uses', '_predicate_columns', '_assign_segments')) OR p.proparallel <> 's'
+       OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge', 'behavior_scores', '_assign_segments',
                                                    'rfm_breakpoints_trans', 'rfm_breakpoints_combine', 'rfm_breakpoints_final') AND p.prokind = 'f'
            AND p.oid NOT IN (SELECT aggtransfn FROM pg_aggregate UNION SELECT aggcombinefn FROM pg_aggregate
                              UNION SELECT aggfinalfn FROM pg_aggregate)))
