@@ -577,8 +577,9 @@ COMMENT ON FUNCTION _execute_guarded(text, oid[], bigint) IS 'Internal: runs one
 -- partition key that calls a function, operator or type not built in.  NULL
 -- when nothing does.  (An invalid index, which CREATE INDEX CONCURRENTLY
 -- leaves when it fails or is refused at its end, is never planned: the
--- planner skips it, and reading runs none of its code.)  _check_readable refuses such a table; the DDL event
--- trigger of the attribute table refuses the command that makes one.
+-- planner skips it, and reading runs none of its code.)  _check_readable
+-- refuses such a table; the DDL event trigger of the attribute table
+-- refuses the command that makes one.
 CREATE FUNCTION _foreign_code(rel regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 WITH RECURSIVE tree(oid) AS (
