@@ -717,6 +717,34 @@ SELECT rolname, rolsuper FROM pg_roles WHERE rolname IN ('regress_att_admin', 'r
 SELECT segmentation.untrack('public.att_owned');
 DROP TABLE public.att_owned;
 
+-- The aggregates' support functions are executable by PUBLIC (Citus checks
+-- the caller's right to them when it splits an aggregate): outside an
+-- aggregate they refuse, and an event_list a role writes is validated
+-- wherever it enters: text input, an INITCOND, a combine's argument.
+SET ROLE regress_att_analyst;
+SELECT segmentation.window_funnel_trans(NULL, now(), ARRAY[true], interval '1 hour');
+SELECT segmentation.event_list_combine(NULL, NULL);
+SELECT segmentation.sequence_match_final(NULL);
+SELECT '\x01'::segmentation.event_list;
+SELECT '\x0101000000010000000000000000000000000000000000000000000000zz'::segmentation.event_list;
+-- one row whose condition bits name a step beyond nconds (1)
+SELECT '\x010100000001000000000000000000000000000000000000000000000001000000000000000000000006'::segmentation.event_list;
+CREATE AGGREGATE pg_temp.att_funnel(timestamptz, boolean[], interval) (
+	SFUNC = segmentation.window_funnel_trans, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.window_funnel_final,
+	INITCOND = '\x010100000001000000000000000000000000000000000000000000000001000000000000000000000006');
+CREATE AGGREGATE pg_temp.att_combine(segmentation.event_list) (
+	SFUNC = segmentation.event_list_combine, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.window_funnel_final);
+SELECT pg_temp.att_combine(x::segmentation.event_list)
+FROM (VALUES ('\x010100000001000000000000000000000000000000000000000000000001000000000000000000000001')) v(x);
+-- a well-formed state from another kind of aggregate is refused, not misread
+SELECT pg_temp.att_combine(x::segmentation.event_list)
+FROM (VALUES ('\x010100000001000000000000000000000000000000000000000000000000'),
+             ('\x01020000000100000000000000000000000000000004283f31290000000000000000')) v(x);
+DROP AGGREGATE pg_temp.att_combine(segmentation.event_list);
+RESET ROLE;
+
 -- the payload ran as nobody but the attacker, who is no superuser
 SELECT who, how FROM regress_att.pwned WHERE who <> 'regress_att_admin';
 SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'regress_att_admin';
