@@ -75,4 +75,4 @@ done
 
 export PGHOST=$CITUS_DIR PGUSER=postgres
 export CITUS_COORDINATOR=${PORT[coordinator]} CITUS_WORKERS="${PORT[worker1]},${PORT[worker2]}"
-"$PYTHON" "$ROOT/test/citus.py" "$@"
+"$PYTHON" "${CITUS_SCRIPT:-$ROOT/test/citus.py}" "$@"

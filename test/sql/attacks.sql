@@ -743,6 +743,15 @@ SELECT pg_temp.att_combine(x::segmentation.event_list)
 FROM (VALUES ('\x010100000001000000000000000000000000000000000000000000000000'),
              ('\x01020000000100000000000000000000000000000004283f31290000000000000000')) v(x);
 DROP AGGREGATE pg_temp.att_combine(segmentation.event_list);
+-- rfm_breakpoints' state likewise: a NaN (which would send the selection
+-- beyond its array) or a count the bytes do not hold is refused
+SELECT '\x0100000000000000017ff80000000000003ff00000000000003ff0000000000000'::segmentation.rfm_values;
+SELECT '\x0100000000000000023ff00000000000003ff00000000000003ff0000000000000'::segmentation.rfm_values;
+CREATE AGGREGATE pg_temp.att_rfm(segmentation.behavior, timestamptz) (
+	SFUNC = segmentation.rfm_breakpoints_trans, STYPE = segmentation.rfm_values,
+	FINALFUNC = segmentation.rfm_breakpoints_final, INITCOND = '\x0100000000000000017ff80000000000003ff00000000000003ff0000000000000');
+SELECT '\x01000000000000000140000000000000003ff00000000000003ff0000000000000'::segmentation.rfm_values::text;
+SELECT segmentation.rfm_breakpoints_final('\x01000000000000000140000000000000003ff00000000000003ff0000000000000');
 RESET ROLE;
 
 -- the payload ran as nobody but the attacker, who is no superuser
