@@ -3,8 +3,9 @@
  *		The analysis aggregates over a group's event stream, with ClickHouse's
  *		semantics made deterministic: window_funnel, sequence_match,
  *		sequence_count and sequence_next_node (their shared event-list state,
- *		its combine function and its validated serialization), and
- *		retention_flags (a bigint state: a bit per condition).
+ *		the type event_list: its combine function, its expanded form and its
+ *		validated text and binary I/O), and retention_flags (a bigint state:
+ *		a bit per condition).
  *
  * Determinism: every answer is a function of the set of rows of the group.
  * The transition functions only append; the final functions sort once by
