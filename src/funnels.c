@@ -592,11 +592,55 @@ OwnState(Datum d)
 }
 
 /*
- * The event list of argument argno for reading: the expanded object itself,
- * or a flat value decoded (and validated) into a new list in cxt.
+ * s must be the state of the aggregate whose function fname is called with
+ * it.  The state is a real type, so any role can pair one aggregate's
+ * transition function with another's final function in an aggregate of its
+ * own (or hand a final a value of another kind): the finals read fields only
+ * one kind fills (sequence_next_node's values), so the kind is checked
+ * before any of them looks at the rows.
+ */
+static void
+CheckKind(const EventList *s, int kind, const char *fname)
+{
+	if (s->kind != kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("aggregate state is not a %s state", fname),
+				 errdetail("It is the state of %s.", KindName(s->kind)),
+				 errhint("Pass only the state of the same aggregate.")));
+}
+
+static void AppendList(EventList *dst, const EventList *src);
+
+/* a new aggregate state with src's kind and parameters, without its rows */
+static EventList *
+NewStateLike(MemoryContext aggcxt, const EventList *src)
+{
+	EventList  *a = NewState(aggcxt, src->kind);
+
+	a->nconds = src->nconds;
+	a->flags = src->flags;
+	a->window = src->window;
+	a->patlen = src->patlen;
+	if (src->patlen > 0)
+	{
+		a->pattern = MemoryContextAlloc(a->cxt, src->patlen + 1);
+		memcpy(a->pattern, src->pattern, src->patlen);
+	}
+	return a;
+}
+
+/*
+ * The event list of argument argno: a flat value decoded (and validated)
+ * into a new list in cxt, or an expanded object.  For reading (as_state
+ * false) the expanded object itself; as a state to update in place
+ * (as_state: the caller found it is not our read-write state) a copy, since
+ * a read-only pointer may share the object with another value.  A kind
+ * other than 0 is the kind the caller (fname) expects.
  */
 static EventList *
-ListArg(FunctionCallInfo fcinfo, int argno, MemoryContext cxt, bool as_state)
+ListArg(FunctionCallInfo fcinfo, int argno, MemoryContext cxt, bool as_state,
+		int kind, const char *fname)
 {
 	Datum		d = PG_GETARG_DATUM(argno);
 	struct varlena *v;
@@ -607,11 +651,23 @@ ListArg(FunctionCallInfo fcinfo, int argno, MemoryContext cxt, bool as_state)
 		s = (EventList *) DatumGetEOHP(d);
 		if (s->magic != EVENT_LIST_MAGIC)
 			elog(ERROR, "expanded object is not an event list");
+		if (kind != 0)
+			CheckKind(s, kind, fname);
+		if (as_state)
+		{
+			EventList  *copy = NewStateLike(cxt, s);
+
+			AppendList(copy, s);
+			return copy;
+		}
 		return s;
 	}
 	v = PG_DETOAST_DATUM_PACKED(d);
 	s = as_state ? NewState(cxt, 0) : NewList(cxt, 0);
-	return ReadList(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), s);
+	ReadList(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), s);
+	if (kind != 0)
+		CheckKind(s, kind, fname);
+	return s;
 }
 
 static void
@@ -705,12 +761,8 @@ StateFor(FunctionCallInfo fcinfo, MemoryContext aggcxt, int kind, int64 window, 
 		/* our own state, or a value given as one (an INITCOND): a copy to update */
 		s = OwnState(PG_GETARG_DATUM(0));
 		if (s == NULL)
-			s = ListArg(fcinfo, 0, aggcxt, true);
-		if (s->kind != kind)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("aggregate state is not a %s state", KindName(kind)),
-					 errhint("Pass only the state of the same aggregate.")));
+			s = ListArg(fcinfo, 0, aggcxt, true, 0, NULL);
+		CheckKind(s, kind, KindName(kind));
 		if (s->window != window)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -939,25 +991,16 @@ event_list_combine(PG_FUNCTION_ARGS)
 		 * straight into the new state
 		 */
 		if (!VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(PG_GETARG_DATUM(1))))
-			PG_RETURN_DATUM(StateDatum(ListArg(fcinfo, 1, aggcxt, true)));
-		b = ListArg(fcinfo, 1, aggcxt, false);
-		a = NewState(aggcxt, b->kind);
-		a->nconds = b->nconds;
-		a->flags = b->flags;
-		a->window = b->window;
-		a->patlen = b->patlen;
-		if (b->patlen > 0)
-		{
-			a->pattern = MemoryContextAlloc(a->cxt, b->patlen + 1);
-			memcpy(a->pattern, b->pattern, b->patlen);
-		}
+			PG_RETURN_DATUM(StateDatum(ListArg(fcinfo, 1, aggcxt, true, 0, NULL)));
+		b = ListArg(fcinfo, 1, aggcxt, false, 0, NULL);
+		a = NewStateLike(aggcxt, b);
 	}
 	else
 	{
 		a = OwnState(PG_GETARG_DATUM(0));
 		if (a == NULL)
-			a = ListArg(fcinfo, 0, aggcxt, true);
-		b = ListArg(fcinfo, 1, CurrentMemoryContext, false);
+			a = ListArg(fcinfo, 0, aggcxt, true, 0, NULL);
+		b = ListArg(fcinfo, 1, CurrentMemoryContext, false, 0, NULL);
 	}
 	SameParams(a, b);
 	AppendList(a, b);
@@ -1664,7 +1707,7 @@ window_funnel_final(PG_FUNCTION_ARGS)
 	AggContext(fcinfo, "window_funnel_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_INT32(0);
-	PG_RETURN_INT32(FunnelScan(ListArg(fcinfo, 0, CurrentMemoryContext, false), NULL, NULL, NULL, 0, NULL));
+	PG_RETURN_INT32(FunnelScan(ListArg(fcinfo, 0, CurrentMemoryContext, false, KIND_FUNNEL, "window_funnel"), NULL, NULL, NULL, 0, NULL));
 }
 
 /*
@@ -2136,7 +2179,7 @@ sequence_match_final(PG_FUNCTION_ARGS)
 	AggContext(fcinfo, "sequence_match_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(SequenceMatches(ListArg(fcinfo, 0, CurrentMemoryContext, false), 1) > 0);
+	PG_RETURN_BOOL(SequenceMatches(ListArg(fcinfo, 0, CurrentMemoryContext, false, KIND_SEQUENCE, "sequence_match"), 1) > 0);
 }
 
 PG_FUNCTION_INFO_V1(sequence_count_final);
@@ -2146,7 +2189,7 @@ sequence_count_final(PG_FUNCTION_ARGS)
 	AggContext(fcinfo, "sequence_count_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_INT64(0);
-	PG_RETURN_INT64(SequenceMatches(ListArg(fcinfo, 0, CurrentMemoryContext, false), PG_INT64_MAX));
+	PG_RETURN_INT64(SequenceMatches(ListArg(fcinfo, 0, CurrentMemoryContext, false, KIND_SEQUENCE, "sequence_count"), PG_INT64_MAX));
 }
 
 PG_FUNCTION_INFO_V1(sequence_next_node_final);
@@ -2164,7 +2207,7 @@ sequence_next_node_final(PG_FUNCTION_ARGS)
 	AggContext(fcinfo, "sequence_next_node_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	s = ListArg(fcinfo, 0, CurrentMemoryContext, false);
+	s = ListArg(fcinfo, 0, CurrentMemoryContext, false, KIND_NEXT_NODE, "sequence_next_node");
 	n = s->n;
 	if (n == 0 || s->nconds == 0)
 		PG_RETURN_NULL();

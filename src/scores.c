@@ -1219,7 +1219,20 @@ RfmStateArg(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 			elog(ERROR, "aggregate state is not an rfm_values");
 		return st;
 	}
-	return RfmArg(fcinfo, 0, AggStateContext(aggcxt));
+	st = RfmArg(fcinfo, 0, AggStateContext(aggcxt));
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		/* a read-only pointer may share the object with another value: a copy */
+		RfmValues  *copy = RfmCreate(AggStateContext(aggcxt));
+		int			i;
+
+		RfmReserve(copy, st->n);
+		for (i = 0; i < RFM_SCORES; i++)
+			memcpy(copy->v[i], st->v[i], st->n * sizeof(float8));
+		copy->n = st->n;
+		return copy;
+	}
+	return st;
 }
 
 static MemoryContext

@@ -743,6 +743,48 @@ SELECT pg_temp.att_combine(x::segmentation.event_list)
 FROM (VALUES ('\x010100000001000000000000000000000000000000000000000000000000'),
              ('\x01020000000100000000000000000000000000000004283f31290000000000000000')) v(x);
 DROP AGGREGATE pg_temp.att_combine(segmentation.event_list);
+-- one aggregate's transition or combine function with another's final (any
+-- role, in pg_temp): the final refuses a state of another kind.  It read it:
+-- sequence_next_node_final followed values only its own kind keeps (the
+-- server crashed), window_funnel_final on a sequence_next_node state said 1.
+RESET ROLE;
+SET ROLE regress_att_reader;
+CREATE AGGREGATE pg_temp.att_evil_nn(timestamptz, boolean[], interval) (
+	SFUNC = segmentation.window_funnel_trans, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.sequence_next_node_final);
+SELECT pg_temp.att_evil_nn(t, ARRAY[true], '1 day') FROM (VALUES ('2020-01-01'::timestamptz)) v(t);
+CREATE AGGREGATE pg_temp.att_evil_nn2(segmentation.event_list) (
+	SFUNC = segmentation.event_list_combine, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.sequence_next_node_final);
+SELECT pg_temp.att_evil_nn2(x::segmentation.event_list)
+FROM (VALUES ('\x01010000000200000000000000141dd7600000000000000000000000000200023e0786c260000000000100023e1ba499c00000000002')) v(x);
+CREATE AGGREGATE pg_temp.att_evil_wf(timestamptz, text, boolean, boolean[], text, text) (
+	SFUNC = segmentation.sequence_next_node_trans, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.window_funnel_final);
+SELECT pg_temp.att_evil_wf(t, 'x', true, ARRAY[true,false], 'forward', 'head') FROM (VALUES ('2020-01-01'::timestamptz)) v(t);
+CREATE AGGREGATE pg_temp.att_evil_sc(timestamptz, boolean[], interval) (
+	SFUNC = segmentation.window_funnel_trans, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.sequence_count_final);
+SELECT pg_temp.att_evil_sc(t, ARRAY[true], '1 day') FROM (VALUES ('2020-01-01'::timestamptz)) v(t);
+CREATE AGGREGATE pg_temp.att_evil_sm(segmentation.event_list) (
+	SFUNC = segmentation.event_list_combine, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.sequence_match_final);
+SELECT pg_temp.att_evil_sm(x::segmentation.event_list)
+FROM (VALUES ('\x01010000000200000000000000141dd7600000000000000000000000000200023e0786c260000000000100023e1ba499c00000000002')) v(x);
+-- the matching final still answers
+CREATE AGGREGATE pg_temp.att_good_wf(segmentation.event_list) (
+	SFUNC = segmentation.event_list_combine, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.window_funnel_final);
+SELECT pg_temp.att_good_wf(x::segmentation.event_list)
+FROM (VALUES ('\x01010000000200000000000000141dd7600000000000000000000000000200023e0786c260000000000100023e1ba499c00000000002')) v(x);
+DROP AGGREGATE pg_temp.att_evil_nn(timestamptz, boolean[], interval);
+DROP AGGREGATE pg_temp.att_evil_nn2(segmentation.event_list);
+DROP AGGREGATE pg_temp.att_evil_wf(timestamptz, text, boolean, boolean[], text, text);
+DROP AGGREGATE pg_temp.att_evil_sc(timestamptz, boolean[], interval);
+DROP AGGREGATE pg_temp.att_evil_sm(segmentation.event_list);
+DROP AGGREGATE pg_temp.att_good_wf(segmentation.event_list);
+RESET ROLE;
+SET ROLE regress_att_analyst;
 -- rfm_breakpoints' state likewise: a NaN (which would send the selection
 -- beyond its array) or a count the bytes do not hold is refused
 SELECT '\x0100000000000000017ff80000000000003ff00000000000003ff0000000000000'::segmentation.rfm_values;
