@@ -1385,21 +1385,38 @@ rfm_breakpoints_combine(PG_FUNCTION_ARGS)
  * serialize / deserialize: what release 0.1's rfm_breakpoints (state
  * internal) calls in parallel plans, between installing this library and
  * ALTER EXTENSION UPDATE; 0.2's aggregate needs neither (its state is a
- * real type).  The bytes are rfm_values' flat body.
+ * real type).  The bytes are 0.1's, not rfm_values' flat form: n, then the
+ * n values of each score in turn, native order.  A backend that loaded 0.1's
+ * library before this one was installed may lead a parallel plan whose
+ * workers load this one (review 19, R19-6): both sides must read the other's
+ * states.  Read as untrusted: n and the length must agree, every value
+ * finite.
  */
+#define RFM_V01_SIZE(n)	(sizeof(int64) + (Size) (n) * RFM_SCORES * sizeof(float8))
+
 PG_FUNCTION_INFO_V1(rfm_breakpoints_serialize);
 Datum
 rfm_breakpoints_serialize(PG_FUNCTION_ARGS)
 {
 	RfmValues  *st;
-	StringInfoData buf;
+	bytea	   *out;
+	char	   *p;
+	int			i;
 
 	(void) RfmAggContext(fcinfo);
 	st = RfmArg(fcinfo, 0, CurrentMemoryContext);
 	RfmCheckFlatSize(st);
-	pq_begintypsend(&buf);
-	RfmWrite(st, &buf);
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	out = palloc_extended(VARHDRSZ + RFM_V01_SIZE(st->n), MCXT_ALLOC_HUGE);
+	SET_VARSIZE(out, VARHDRSZ + RFM_V01_SIZE(st->n));
+	p = VARDATA(out);
+	memcpy(p, &st->n, sizeof(int64));
+	p += sizeof(int64);
+	for (i = 0; i < RFM_SCORES; i++)
+	{
+		memcpy(p, st->v[i], st->n * sizeof(float8));
+		p += st->n * sizeof(float8);
+	}
+	PG_RETURN_BYTEA_P(out);
 }
 
 PG_FUNCTION_INFO_V1(rfm_breakpoints_deserialize);
@@ -1407,8 +1424,33 @@ Datum
 rfm_breakpoints_deserialize(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = RfmAggContext(fcinfo);
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(in);
+	Size		len = VARSIZE_ANY_EXHDR(in);
+	int64		n;
+	int64		k;
+	RfmValues  *st;
+	int			i;
 
-	PG_RETURN_DATUM(EOHPGetRWDatum(&RfmArg(fcinfo, 0, AggStateContext(aggcxt))->hdr));
+	if (len < sizeof(int64))
+		RfmBad("The value ends too early.");
+	memcpy(&n, p, sizeof(int64));
+	if (n < 1 || (Size) n > (len - sizeof(int64)) / (RFM_SCORES * sizeof(float8)) ||
+		len != RFM_V01_SIZE(n))
+		RfmBad("The number of behaviors does not match the length.");
+	p += sizeof(int64);
+	st = RfmCreate(AggStateContext(aggcxt));
+	RfmReserve(st, n);
+	for (i = 0; i < RFM_SCORES; i++)
+	{
+		memcpy(st->v[i], p, n * sizeof(float8));
+		p += n * sizeof(float8);
+		for (k = 0; k < n; k++)
+			if (isnan(st->v[i][k]) || isinf(st->v[i][k]))
+				RfmBad("A value is not finite.");
+	}
+	st->n = n;
+	PG_RETURN_DATUM(EOHPGetRWDatum(&st->hdr));
 }
 
 PG_FUNCTION_INFO_V1(rfm_breakpoints_final);
