@@ -42,6 +42,8 @@
 #define STATE_VERSION		1
 /* a pattern longer than this is refused; bounds the matcher's memory per event */
 #define MAX_PATTERN_LEN		1024
+/* events (?N) and . in a pattern: the match keeps a count per event and row (review 21, R21-2) */
+#define MAX_PATTERN_EVENTS	64
 /* (?t op seconds): seconds * 1e6 must fit in int64 */
 #define MAX_PATTERN_SECONDS INT64CONST(9000000000000)
 
@@ -544,6 +546,12 @@ ParsePattern(const char *s, int len, int32 nconds)
 		PatternError(s, len, len, "an event (?N) or . after the time condition");
 	if (p->natoms == 0)
 		PatternError(s, len, len, "at least one event (?N) or .");
+	if (p->natoms > MAX_PATTERN_EVENTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("argument \"pattern\" has too many events"),
+				 errdetail("A pattern has at most %d events (?N) and .; this one has %d.", MAX_PATTERN_EVENTS, p->natoms),
+				 errhint("Each (?N) and . is one event; .* stands for any number of rows.")));
 	return p;
 }
 
@@ -1003,6 +1011,12 @@ event_list_combine(PG_FUNCTION_ARGS)
 		b = ListArg(fcinfo, 1, CurrentMemoryContext, false, 0, NULL);
 	}
 	SameParams(a, b);
+	/* one object as both (no SQL path gives one now, review 21 R21-4): append a copy */
+	if (a == b)
+	{
+		b = NewStateLike(CurrentMemoryContext, a);
+		AppendList(b, a);
+	}
 	AppendList(a, b);
 	PG_RETURN_DATUM(StateDatum(a));
 }
@@ -2105,6 +2119,8 @@ EarliestEnd(const Pattern *p, const Event *ev, int64 n, int64 start, int32 *cnt,
 	}
 	for (i = start; i < n; i++)
 	{
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (a = 0; a < A; a++)
 		{
 			const Atom *at = &p->atoms[a];

@@ -22,6 +22,7 @@
 #include "behavior.h"
 #include "catalog/pg_type.h"
 #include "libpq/pqformat.h"
+#include "miscadmin.h"
 #include "port/pg_bitutils.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -1247,15 +1248,74 @@ RfmAggContext(FunctionCallInfo fcinfo)
 	return aggcxt;
 }
 
-/* the element of rank k of v[lo..hi] in place (quickselect; v[lo..k-1] <= v[k] <= v[k+1..hi]) */
+static void
+SiftDown(float8 *v, int64 root, int64 n)
+{
+	for (;;)
+	{
+		int64		child = 2 * root + 1;
+		float8		t;
+
+		if (child >= n)
+			return;
+		if (child + 1 < n && v[child + 1] > v[child])
+			child++;
+		if (v[root] >= v[child])
+			return;
+		t = v[root];
+		v[root] = v[child];
+		v[child] = t;
+		root = child;
+	}
+}
+
+/* v[0..n-1] sorted ascending in place: heapsort, n log n whatever the input */
+static void
+HeapSort(float8 *v, int64 n)
+{
+	int64		i;
+
+	for (i = n / 2 - 1; i >= 0; i--)
+		SiftDown(v, i, n);
+	for (i = n - 1; i > 0; i--)
+	{
+		float8		t = v[0];
+
+		v[0] = v[i];
+		v[i] = t;
+		SiftDown(v, 0, i);
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * The element of rank k of v[lo..hi] in place (v[lo..k-1] <= v[k] <=
+ * v[k+1..hi]): quickselect, which a state made to defeat its pivots (any
+ * role can write an rfm_values) would make quadratic (review 21, R21-1); so
+ * after 2 log2 n rounds without an answer the rest is heapsorted.
+ */
 static float8
 Select(float8 *v, int64 lo, int64 hi, int64 k)
 {
+	int			rounds = 0;
+	int			limit = 2;
+	int64		len;
+
+	for (len = hi - lo + 1; len > 1; len >>= 1)
+		limit += 2;
 	while (lo < hi)
 	{
 		float8		pivot = v[lo + (hi - lo) / 2];
 		int64		i = lo,
 					j = hi;
+
+		CHECK_FOR_INTERRUPTS();
+		if (++rounds > limit)
+		{
+			HeapSort(v + lo, hi - lo + 1);
+			break;
+		}
 
 		while (i <= j)
 		{

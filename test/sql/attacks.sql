@@ -794,6 +794,15 @@ CREATE AGGREGATE pg_temp.att_rfm(segmentation.behavior, timestamptz) (
 	FINALFUNC = segmentation.rfm_breakpoints_final, INITCOND = '\x0100000000000000017ff80000000000003ff00000000000003ff0000000000000');
 SELECT '\x01000000000000000140000000000000003ff00000000000003ff0000000000000'::segmentation.rfm_values::text;
 SELECT segmentation.rfm_breakpoints_final('\x01000000000000000140000000000000003ff00000000000003ff0000000000000');
+-- work bounded by what a reader writes (review 21): a pattern keeps a count
+-- per event and row, so at most 64 events; extra_features is sorted by
+-- insertion, so at most 1024 elements
+SELECT segmentation.sequence_count(t, ARRAY[true], repeat('.', 64)) FROM (VALUES ('2024-01-01'::timestamptz)) v(t);
+SELECT segmentation.sequence_count(t, ARRAY[true], repeat('.', 65)) FROM (VALUES ('2024-01-01'::timestamptz)) v(t);
+SELECT segmentation.event_count(segmentation.behavior_agg_features(t, 1, (SELECT array_agg(g) FROM generate_series(1, 1024) g), 1.0))
+FROM (VALUES ('2024-01-01'::timestamptz)) v(t);
+SELECT segmentation.behavior_agg_features(t, 1, (SELECT array_agg(g) FROM generate_series(1, 1025) g), 1.0)
+FROM (VALUES ('2024-01-01'::timestamptz)) v(t);
 RESET ROLE;
 
 -- the payload ran as nobody but the attacker, who is no superuser
