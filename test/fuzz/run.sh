@@ -1,7 +1,7 @@
 #!/bin/bash
 # test/fuzz/run.sh [SECONDS]: build the libFuzzer harnesses with clang, ASan
 # and UBSan, and for each: replay every committed input (its corpus and
-# regressions), then fuzz for a bounded time (default 120 s each, or
+# regressions), then fuzz for a bounded time (default 60 s each, or
 # $FUZZ_SECONDS) from the corpus.  The harnesses ($FUZZ_TARGETS, default all):
 #   behavior    fuzz_behavior.c + src/behavior.c, src/aggregates.c
 #               (corpus/, regressions/; open/ and known-open below)
@@ -21,7 +21,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-SECS=${1:-${FUZZ_SECONDS:-120}}
+SECS=${1:-${FUZZ_SECONDS:-60}}
 OUT=${FUZZ_OUT:-$HERE/build}
 CC=${FUZZ_CC:-clang}
 INC=$("$PGBIN/pg_config" --includedir-server)
