@@ -254,15 +254,15 @@ ExtraFeatures(ArrayType *arr, int *n)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("argument \"extra_features\" must be a one-dimensional array")));
+	deconstruct_array(arr, INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, &nulls, &nelems);
 	/*
 	 * (refresh passes one element a feature, and there are at most 1000;
 	 * the insertion below is quadratic in the length, review 21 R21-3)
 	 */
-	if (ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) > MAX_EXTRA_FEATURES)
+	if (nelems > MAX_EXTRA_FEATURES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("argument \"extra_features\" has more than %d elements", MAX_EXTRA_FEATURES)));
-	deconstruct_array(arr, INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, &nulls, &nelems);
 	ids = palloc(Max(nelems, 1) * sizeof(int32));
 	for (i = 0; i < nelems; i++)
 	{
