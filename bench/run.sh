@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|funnels|funnels_managed|funnels_many|analyses|experiments|pipeline|rules_cost|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|citus|funnels|funnels_managed|funnels_many|analyses|experiments|pipeline|rules_cost|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -21,10 +21,19 @@
 #             10M events, and the full refresh after it (bench/upgrade.py; not in all)
 #   attributes: refreshes with and without a table of user attributes (track_users),
 #             100,000 users / 1M events (bench/attributes.py)
+#   citus:    behavior_agg split two-phase on Citus (a coordinator, two workers) against the
+#             built-in sum over the same rows and groups, 2M events (bench/citus.py; not in all)
 #   rules_cost: a full refresh with segments that spend the rules' whole cost
 #             bound, against the presets only, 10,000 users (bench/rules_cost.py)
 source "$(dirname "$0")/../scripts/lib.sh"
 what=${1:-all}
+if [ "$what" = citus ]; then
+	# a coordinator and two workers of their own (test/citus.sh starts them,
+	# and builds Citus first when it is not installed); not in all
+	ensure_deps
+	build_install
+	CITUS_SCRIPT=$ROOT/bench/citus.py exec bash "$ROOT/test/citus.sh" "${@:2}"
+fi
 ensure_deps
 build_install
 start_cluster

@@ -21,12 +21,19 @@
 #   attacks as each role), the README
 #   suite (test/readme.py: README.md's SQL runs as written on a small demo),
 #   and the hardening suites: the fuzzer (test/fuzz/run.sh: libFuzzer over the
-#   behavior decoder and I/O, $FUZZ_SECONDS, default 120 s) and valgrind
+#   behavior decoder and I/O and the states event_list and rfm_values, $FUZZ_SECONDS each, default 60 s) and valgrind
 #   (test/valgrind.sh: pg_regress tests against a server under memcheck)
 #   and plpgsql_check (test/plpgsql_check.py: every plpgsql function clean),
 #   and the upgrade chain (test/upgrade.sh: release 0.1 built from git, filled,
 #   scheduled with pg_cron and updated to this build while the application
-#   writes, in a cluster and PostgreSQL tree of its own).
+#   writes, in a cluster and PostgreSQL tree of its own), and the Citus suite
+#   (test/citus.sh: builds Citus 13.2 once from ../shared/vendor with
+#   ../shared/tools/build-citus when it is not installed, some minutes; says
+#   it was skipped when ../shared is absent; starts a coordinator and two
+#   workers of its own and runs test/citus.py: every aggregate grouped by the
+#   distribution column and split two-phase by other groups, with
+#   citus.coordinator_aggregation_strategy = 'disabled', equal to a
+#   single-node run on the same rows, the plans checked in EXPLAIN).
 # Prints "N passed, N failed" (suites) last; exits non-zero when any fails.
 source "$(dirname "$0")/lib.sh"
 
@@ -70,6 +77,7 @@ run_suite fuzz env PGBIN="$PGBIN" bash "$ROOT/test/fuzz/run.sh"
 run_suite valgrind env PGBIN="$PGBIN" bash "$ROOT/test/valgrind.sh"
 run_suite plpgsql_check "$PYTHON" "$ROOT/test/plpgsql_check.py"
 run_suite upgrade env PGBIN="$PGBIN" bash "$ROOT/test/upgrade.sh"
+run_suite citus env PGBIN="$PGBIN" bash "$ROOT/test/citus.sh"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

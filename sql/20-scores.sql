@@ -68,23 +68,44 @@ CREATE FUNCTION days_since(b behavior, feature int, as_of timestamptz) RETURNS d
 CREATE FUNCTION periods_with(b behavior, feature int, as_of timestamptz, min_events int, period interval, periods int) RETURNS int
 	AS 'MODULE_PATHNAME', 'behavior_periods_with' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
-CREATE FUNCTION rfm_breakpoints_trans(internal, behavior, timestamptz) RETURNS internal
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION rfm_breakpoints_combine(internal, internal) RETURNS internal
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION rfm_breakpoints_serialize(internal) RETURNS bytea
+-- rfm_breakpoints' state holds every user's three values: mergeable, but not
+-- small.  Its type is rfm_values, a real type, not internal, so that Citus
+-- splits the aggregate (it ships states through the type's text form and
+-- refuses internal ones); in memory an expanded object updated in place.
+CREATE TYPE rfm_values;
+CREATE FUNCTION rfm_values_in(cstring) RETURNS rfm_values
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION rfm_breakpoints_deserialize(bytea, internal) RETURNS internal
+CREATE FUNCTION rfm_values_out(rfm_values) RETURNS cstring
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION rfm_breakpoints_final(internal) RETURNS double precision[]
+CREATE FUNCTION rfm_values_recv(internal) RETURNS rfm_values
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION rfm_values_send(rfm_values) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE rfm_values (
+	INPUT = rfm_values_in,
+	OUTPUT = rfm_values_out,
+	RECEIVE = rfm_values_recv,
+	SEND = rfm_values_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = extended
+);
+COMMENT ON TYPE rfm_values IS 'State of rfm_breakpoints: the recency, frequency and monetary value of every behavior aggregated (a real type so that distributed plans can ship it)';
+COMMENT ON FUNCTION rfm_values_in(cstring) IS 'Text input of rfm_values: \x and the hex of its binary form, validated (length, finite values)';
+COMMENT ON FUNCTION rfm_values_out(rfm_values) IS 'Text output of rfm_values: \x and the hex of its binary form';
+COMMENT ON FUNCTION rfm_values_recv(internal) IS 'Binary input of rfm_values, validated like text input';
+COMMENT ON FUNCTION rfm_values_send(rfm_values) IS 'Binary output of rfm_values';
+
+CREATE FUNCTION rfm_breakpoints_trans(rfm_values, behavior, timestamptz) RETURNS rfm_values
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
--- the state holds every user's three values: mergeable, but not small
+CREATE FUNCTION rfm_breakpoints_combine(rfm_values, rfm_values) RETURNS rfm_values
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION rfm_breakpoints_final(rfm_values) RETURNS double precision[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE rfm_breakpoints(b behavior, as_of timestamptz) (
 	SFUNC = rfm_breakpoints_trans,
-	STYPE = internal,
+	STYPE = rfm_values,
 	COMBINEFUNC = rfm_breakpoints_combine,
-	SERIALFUNC = rfm_breakpoints_serialize,
-	DESERIALFUNC = rfm_breakpoints_deserialize,
 	FINALFUNC = rfm_breakpoints_final,
 	PARALLEL = SAFE
 );
@@ -129,10 +150,8 @@ COMMENT ON FUNCTION last_use(behavior, int) IS 'Time of the last event of the fe
 COMMENT ON FUNCTION days_since(behavior, int, timestamptz) IS 'Days from the last event of the feature (-1: any event) to as_of, fractional, negative when as_of is earlier; NULL when never used';
 COMMENT ON FUNCTION periods_with(behavior, int, timestamptz, int, interval, int) IS 'How many of the last `periods` periods of `period` whole UTC days each, the last ending on date(as_of), hold at least min_events events of the feature (-1: any event)';
 COMMENT ON AGGREGATE rfm_breakpoints(behavior, timestamptz) IS 'RFM breakpoints of the population as a float8[3][4]: the 20/40/60/80th percentiles (percentile_cont) of recency_days(b, as_of), event_count(b) and value_sum(b)';
-COMMENT ON FUNCTION rfm_breakpoints_trans(internal, behavior, timestamptz) IS 'Internal: transition function of rfm_breakpoints';
-COMMENT ON FUNCTION rfm_breakpoints_final(internal) IS 'Internal: final function of rfm_breakpoints';
-COMMENT ON FUNCTION rfm_breakpoints_combine(internal, internal) IS 'Internal: combine function of rfm_breakpoints';
-COMMENT ON FUNCTION rfm_breakpoints_serialize(internal) IS 'Internal: serialize function of rfm_breakpoints';
-COMMENT ON FUNCTION rfm_breakpoints_deserialize(bytea, internal) IS 'Internal: deserialize function of rfm_breakpoints';
+COMMENT ON FUNCTION rfm_breakpoints_trans(rfm_values, behavior, timestamptz) IS 'Transition function of rfm_breakpoints';
+COMMENT ON FUNCTION rfm_breakpoints_final(rfm_values) IS 'Final function of rfm_breakpoints';
+COMMENT ON FUNCTION rfm_breakpoints_combine(rfm_values, rfm_values) IS 'Combine function of rfm_breakpoints';
 COMMENT ON FUNCTION quantile_score(double precision, double precision[]) IS '1 + number of breakpoints strictly below x (RFM score from population quantiles)';
 COMMENT ON FUNCTION quantile_score(double precision, double precision[], boolean) IS 'As quantile_score(x, breakpoints); descending gives the mirror score, 1 + number of breakpoints >= x';

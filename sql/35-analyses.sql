@@ -3,31 +3,54 @@
 -- ClickHouse's semantics made deterministic; doc/analyses.md states them.
 
 -- Support functions are not strict (NULLs are handled in C) and fail outside
--- an aggregate.  window_funnel and the sequences share one event-list state
--- (internal, serialized for parallel plans); retention_flags' state is a
--- bigint.
-CREATE FUNCTION window_funnel_trans(internal, timestamptz, boolean[], interval) RETURNS internal
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION window_funnel_trans(internal, timestamptz, boolean[], interval, text) RETURNS internal
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION window_funnel_final(internal) RETURNS int
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION sequence_trans(internal, timestamptz, boolean[], text) RETURNS internal
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION sequence_match_final(internal) RETURNS boolean
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION sequence_count_final(internal) RETURNS bigint
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION sequence_next_node_trans(internal, timestamptz, text, boolean, boolean[], text, text) RETURNS internal
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION sequence_next_node_final(internal) RETURNS text
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION event_list_combine(internal, internal) RETURNS internal
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION event_list_serialize(internal) RETURNS bytea
+-- an aggregate.  window_funnel and the sequences share one event-list state,
+-- of the type event_list: a real type, not internal, so that Citus splits
+-- these aggregates (partial states on the workers, combined on the
+-- coordinator: it ships states through the type's text form, and refuses
+-- internal ones); in memory an expanded object updated in place.
+-- retention_flags' state is a bigint.
+CREATE TYPE event_list;
+CREATE FUNCTION event_list_in(cstring) RETURNS event_list
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION event_list_deserialize(bytea, internal) RETURNS internal
+CREATE FUNCTION event_list_out(event_list) RETURNS cstring
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION event_list_recv(internal) RETURNS event_list
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION event_list_send(event_list) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE event_list (
+	INPUT = event_list_in,
+	OUTPUT = event_list_out,
+	RECEIVE = event_list_recv,
+	SEND = event_list_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = extended
+);
+COMMENT ON TYPE event_list IS 'State of window_funnel, sequence_match, sequence_count and sequence_next_node: the rows of a group that matter to them (a real type so that distributed plans can ship it)';
+COMMENT ON FUNCTION event_list_in(cstring) IS 'Text input of event_list: \x and the hex of its binary form, validated (lengths, counts, condition bits)';
+COMMENT ON FUNCTION event_list_out(event_list) IS 'Text output of event_list: \x and the hex of its binary form';
+COMMENT ON FUNCTION event_list_recv(internal) IS 'Binary input of event_list, validated like text input';
+COMMENT ON FUNCTION event_list_send(event_list) IS 'Binary output of event_list';
+
+CREATE FUNCTION window_funnel_trans(event_list, timestamptz, boolean[], interval) RETURNS event_list
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION window_funnel_trans(event_list, timestamptz, boolean[], interval, text) RETURNS event_list
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION window_funnel_final(event_list) RETURNS int
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION sequence_trans(event_list, timestamptz, boolean[], text) RETURNS event_list
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION sequence_match_final(event_list) RETURNS boolean
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION sequence_count_final(event_list) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION sequence_next_node_trans(event_list, timestamptz, text, boolean, boolean[], text, text) RETURNS event_list
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION sequence_next_node_final(event_list) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION event_list_combine(event_list, event_list) RETURNS event_list
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION retention_flags_trans(bigint, boolean[]) RETURNS bigint
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION retention_flags_combine(bigint, bigint) RETURNS bigint
@@ -35,65 +58,53 @@ CREATE FUNCTION retention_flags_combine(bigint, bigint) RETURNS bigint
 CREATE FUNCTION retention_flags_final(bigint) RETURNS int[]
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION window_funnel_trans(internal, timestamptz, boolean[], interval) IS 'Transition function of window_funnel(ts, steps, window)';
-COMMENT ON FUNCTION window_funnel_trans(internal, timestamptz, boolean[], interval, text) IS 'Transition function of window_funnel(ts, steps, window, modes)';
-COMMENT ON FUNCTION window_funnel_final(internal) IS 'Final function of window_funnel: the highest step reached';
-COMMENT ON FUNCTION sequence_trans(internal, timestamptz, boolean[], text) IS 'Transition function of sequence_match and sequence_count';
-COMMENT ON FUNCTION sequence_match_final(internal) IS 'Final function of sequence_match: whether the pattern matches';
-COMMENT ON FUNCTION sequence_count_final(internal) IS 'Final function of sequence_count: non-overlapping matches of the pattern';
-COMMENT ON FUNCTION sequence_next_node_trans(internal, timestamptz, text, boolean, boolean[], text, text) IS 'Transition function of sequence_next_node';
-COMMENT ON FUNCTION sequence_next_node_final(internal) IS 'Final function of sequence_next_node: the value of the row after the chain';
-COMMENT ON FUNCTION event_list_combine(internal, internal) IS 'Combine function of window_funnel, sequence_match, sequence_count and sequence_next_node';
-COMMENT ON FUNCTION event_list_serialize(internal) IS 'Serialization of the event-list state of window_funnel, the sequences and sequence_next_node';
-COMMENT ON FUNCTION event_list_deserialize(bytea, internal) IS 'Deserialization of the event-list state, validated (lengths, counts, condition bits)';
+COMMENT ON FUNCTION window_funnel_trans(event_list, timestamptz, boolean[], interval) IS 'Transition function of window_funnel(ts, steps, window)';
+COMMENT ON FUNCTION window_funnel_trans(event_list, timestamptz, boolean[], interval, text) IS 'Transition function of window_funnel(ts, steps, window, modes)';
+COMMENT ON FUNCTION window_funnel_final(event_list) IS 'Final function of window_funnel: the highest step reached';
+COMMENT ON FUNCTION sequence_trans(event_list, timestamptz, boolean[], text) IS 'Transition function of sequence_match and sequence_count';
+COMMENT ON FUNCTION sequence_match_final(event_list) IS 'Final function of sequence_match: whether the pattern matches';
+COMMENT ON FUNCTION sequence_count_final(event_list) IS 'Final function of sequence_count: non-overlapping matches of the pattern';
+COMMENT ON FUNCTION sequence_next_node_trans(event_list, timestamptz, text, boolean, boolean[], text, text) IS 'Transition function of sequence_next_node';
+COMMENT ON FUNCTION sequence_next_node_final(event_list) IS 'Final function of sequence_next_node: the value of the row after the chain';
+COMMENT ON FUNCTION event_list_combine(event_list, event_list) IS 'Combine function of window_funnel, sequence_match, sequence_count and sequence_next_node';
 COMMENT ON FUNCTION retention_flags_trans(bigint, boolean[]) IS 'Transition function of retention_flags: a bit per condition that held on some row';
 COMMENT ON FUNCTION retention_flags_combine(bigint, bigint) IS 'Combine function of retention_flags';
 COMMENT ON FUNCTION retention_flags_final(bigint) IS 'Final function of retention_flags: [b1, b1 AND b2, ..., b1 AND bN]';
 
 CREATE AGGREGATE window_funnel(ts timestamptz, steps boolean[], "window" interval) (
 	SFUNC = window_funnel_trans,
-	STYPE = internal,
+	STYPE = event_list,
 	FINALFUNC = window_funnel_final,
 	COMBINEFUNC = event_list_combine,
-	SERIALFUNC = event_list_serialize,
-	DESERIALFUNC = event_list_deserialize,
 	PARALLEL = SAFE
 );
 CREATE AGGREGATE window_funnel(ts timestamptz, steps boolean[], "window" interval, modes text) (
 	SFUNC = window_funnel_trans,
-	STYPE = internal,
+	STYPE = event_list,
 	FINALFUNC = window_funnel_final,
 	COMBINEFUNC = event_list_combine,
-	SERIALFUNC = event_list_serialize,
-	DESERIALFUNC = event_list_deserialize,
 	PARALLEL = SAFE
 );
 CREATE AGGREGATE sequence_match(ts timestamptz, conds boolean[], pattern text) (
 	SFUNC = sequence_trans,
-	STYPE = internal,
+	STYPE = event_list,
 	FINALFUNC = sequence_match_final,
 	COMBINEFUNC = event_list_combine,
-	SERIALFUNC = event_list_serialize,
-	DESERIALFUNC = event_list_deserialize,
 	PARALLEL = SAFE
 );
 CREATE AGGREGATE sequence_count(ts timestamptz, conds boolean[], pattern text) (
 	SFUNC = sequence_trans,
-	STYPE = internal,
+	STYPE = event_list,
 	FINALFUNC = sequence_count_final,
 	COMBINEFUNC = event_list_combine,
-	SERIALFUNC = event_list_serialize,
-	DESERIALFUNC = event_list_deserialize,
 	PARALLEL = SAFE
 );
 CREATE AGGREGATE sequence_next_node(ts timestamptz, value text, base_condition boolean, conds boolean[],
 									direction text, base text) (
 	SFUNC = sequence_next_node_trans,
-	STYPE = internal,
+	STYPE = event_list,
 	FINALFUNC = sequence_next_node_final,
 	COMBINEFUNC = event_list_combine,
-	SERIALFUNC = event_list_serialize,
-	DESERIALFUNC = event_list_deserialize,
 	PARALLEL = SAFE
 );
 CREATE AGGREGATE retention_flags(conds boolean[]) (

@@ -27,7 +27,21 @@ BEGIN
 		                    'bh_adjust', 'holm_adjust', 'sample_size_two_proportions', 'power_two_proportions',
 		                    'sample_size_two_means', 'msprt_p_value', 'score_columns',
 		                    'window_funnel', 'sequence_match', 'sequence_count', 'sequence_next_node',
-		                    'retention_flags')
+		                    'retention_flags',
+		                    -- the public aggregates' support functions and state type: Citus's
+		                    -- split aggregation (worker_partial_agg, coord_combine_agg) checks
+		                    -- that the caller may execute them, where PostgreSQL checks the
+		                    -- aggregate's owner; outside an aggregate they only raise an error,
+		                    -- and every state they take (event_list, rfm_values, a bigint) is
+		                    -- validated
+		                    'behavior_agg_trans', 'behavior_agg_features_trans',
+		                    'window_funnel_trans', 'window_funnel_final', 'sequence_trans',
+		                    'sequence_match_final', 'sequence_count_final', 'sequence_next_node_trans',
+		                    'sequence_next_node_final', 'event_list_combine', 'event_list_in',
+		                    'event_list_out', 'event_list_recv', 'event_list_send',
+		                    'retention_flags_trans', 'retention_flags_combine', 'retention_flags_final',
+		                    'rfm_breakpoints_trans', 'rfm_breakpoints_combine', 'rfm_breakpoints_final',
+		                    'rfm_values_in', 'rfm_values_out', 'rfm_values_recv', 'rfm_values_send')
 	LOOP
 		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
 	END LOOP;

@@ -24,15 +24,22 @@
  * An expanded object normally owns a memory context.  One context per group
  * is ruinous under hash aggregation: nodeAgg measures its memory by walking
  * every child of the aggregate context each time it creates a group, which
- * makes N groups cost O(N^2).  So all states of one aggregate context share
- * one child context.  That is safe because nodeAgg deletes or transfers a
- * read-write state only when the transition function returns a different
- * pointer, and ours always return the state they were given; the finished
- * value leaves the Agg node flattened into a copy.
+ * makes N groups cost O(N^2), and each context's first block is counted
+ * against work_mem, so the hash table spills early.  So all states of one
+ * aggregate context share one child context.  That is safe because nodeAgg
+ * (and Citus's worker_partial_agg, which copies its logic) deletes or
+ * transfers a read-write state only when the transition function returns a
+ * different pointer, and ours always return the state they were given; the
+ * finished value leaves the Agg node flattened into a copy.
  *
- * The shared context is found again through fn_extra, a few slots (one per
- * aggregate context: grouping sets have several); a reset callback on the
- * shared context empties its slot when the aggregate context is reset.
+ * The shared context is found again by the aggregate context alone (what
+ * AggCheckCallContext gives), in a few backend-wide slots: not through the
+ * call's flinfo->fn_extra, which lives only as long as the FmgrInfo, and
+ * Citus's worker_partial_agg_sfunc builds a new FmgrInfo for every row.  A
+ * reset callback on the shared context empties its slot when the aggregate
+ * context is reset or deleted (which resets or deletes its children), so a
+ * slot never names a dead context, even when a new aggregate context later
+ * gets the same address.
  */
 #define STATE_CONTEXT_SLOTS 8
 
@@ -50,6 +57,9 @@ typedef struct StateContextWatch
 	MemoryContext cxt;
 } StateContextWatch;
 
+static StateContextSlot state_context_slots[STATE_CONTEXT_SLOTS];
+static int	state_context_next;	/* the slot to give when all are busy */
+
 static void
 StateContextGone(void *arg)
 {
@@ -60,32 +70,34 @@ StateContextGone(void *arg)
 		watch->slot->aggcxt = watch->slot->cxt = NULL;
 }
 
-static MemoryContext
-StateContext(FunctionCallInfo fcinfo, MemoryContext aggcxt)
+MemoryContext
+AggStateContext(MemoryContext aggcxt)
 {
-	StateContextSlot *slots = fcinfo->flinfo->fn_extra;
 	StateContextSlot *slot = NULL;
 	StateContextWatch *watch;
 	int			i;
 
-	if (slots == NULL)
-	{
-		slots = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
-									   STATE_CONTEXT_SLOTS * sizeof(StateContextSlot));
-		fcinfo->flinfo->fn_extra = slots;
-	}
 	for (i = 0; i < STATE_CONTEXT_SLOTS; i++)
 	{
-		if (slots[i].aggcxt == aggcxt)
-			return slots[i].cxt;
-		if (slot == NULL && slots[i].aggcxt == NULL)
-			slot = &slots[i];
+		if (state_context_slots[i].aggcxt == aggcxt)
+			return state_context_slots[i].cxt;
+		if (slot == NULL && state_context_slots[i].aggcxt == NULL)
+			slot = &state_context_slots[i];
 	}
-	/* all slots busy: reuse one; its context lives on with its parent */
+
+	/*
+	 * All slots busy (more live aggregate contexts than slots: grouping
+	 * sets, nested queries): take one in turn; the context it named lives on
+	 * with its parent, and that parent gets a new shared context if it needs
+	 * one again.
+	 */
 	if (slot == NULL)
-		slot = &slots[0];
+	{
+		slot = &state_context_slots[state_context_next];
+		state_context_next = (state_context_next + 1) % STATE_CONTEXT_SLOTS;
+	}
+	slot->cxt = AllocSetContextCreate(aggcxt, "segmentation aggregate states", ALLOCSET_DEFAULT_SIZES);
 	slot->aggcxt = aggcxt;
-	slot->cxt = AllocSetContextCreate(aggcxt, "behavior states", ALLOCSET_DEFAULT_SIZES);
 	watch = MemoryContextAlloc(slot->cxt, sizeof(StateContextWatch));
 	watch->cb.func = StateContextGone;
 	watch->cb.arg = watch;
@@ -116,11 +128,11 @@ StateForUpdate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 				elog(ERROR, "aggregate state is not a behavior");
 			return state;
 		}
-		state = ExpandedBehaviorCreate(StateContext(fcinfo, aggcxt));
+		state = ExpandedBehaviorCreate(AggStateContext(aggcxt));
 		BehaviorMergeInto(&state->b, BehaviorFromDatum(d, &tmp));
 		return state;
 	}
-	return ExpandedBehaviorCreate(StateContext(fcinfo, aggcxt));
+	return ExpandedBehaviorCreate(AggStateContext(aggcxt));
 }
 
 /* behavior_agg(ts [, feature [, value]]) transition: add one event */
@@ -207,7 +219,7 @@ behavior_merge(PG_FUNCTION_ARGS)
 		 */
 		if (PG_ARGISNULL(0) && !VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(PG_GETARG_DATUM(1))))
 		{
-			state = ExpandedBehaviorCreate(StateContext(fcinfo, aggcxt));
+			state = ExpandedBehaviorCreate(AggStateContext(aggcxt));
 			BehaviorDecodeInto(PG_GETARG_DATUM(1), &state->b);
 			PG_RETURN_DATUM(EOHPGetRWDatum(&state->hdr));
 		}
@@ -225,6 +237,8 @@ behavior_merge(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(BehaviorGetDatum(&acc));
 }
 
+#define MAX_EXTRA_FEATURES 1024
+
 /* the distinct extra feature ids of an int4[] argument, ascending (*n of them) */
 static int32 *
 ExtraFeatures(ArrayType *arr, int *n)
@@ -241,6 +255,14 @@ ExtraFeatures(ArrayType *arr, int *n)
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("argument \"extra_features\" must be a one-dimensional array")));
 	deconstruct_array(arr, INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, &nulls, &nelems);
+	/*
+	 * (refresh passes one element a feature, and there are at most 1000;
+	 * the insertion below is quadratic in the length, review 21 R21-3)
+	 */
+	if (nelems > MAX_EXTRA_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("argument \"extra_features\" has more than %d elements", MAX_EXTRA_FEATURES)));
 	ids = palloc(Max(nelems, 1) * sizeof(int32));
 	for (i = 0; i < nelems; i++)
 	{

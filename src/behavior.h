@@ -197,6 +197,9 @@ extern const Behavior *BehaviorFromDatum(Datum d, Behavior *tmp);
 extern void BehaviorHeaderFromDatum(Datum d, Behavior *b);
 extern void BehaviorDecodeInto(Datum d, Behavior *b);
 extern ExpandedBehavior *ExpandedBehaviorCreate(MemoryContext cxt);
+
+/* aggregates.c: the context all states of one aggregate context share */
+extern MemoryContext AggStateContext(MemoryContext aggcxt);
 extern Datum BehaviorGetDatum(Behavior *b);
 extern const FeatureUsage *BehaviorFindFeature(const Behavior *b, int32 id);
 extern int BehaviorSeriesLowerBound(const FeatureUsage *f, int32 day);

@@ -3,8 +3,9 @@
  *		The analysis aggregates over a group's event stream, with ClickHouse's
  *		semantics made deterministic: window_funnel, sequence_match,
  *		sequence_count and sequence_next_node (their shared event-list state,
- *		its combine function and its validated serialization), and
- *		retention_flags (a bigint state: a bit per condition).
+ *		the type event_list: its combine function, its expanded form and its
+ *		validated text and binary I/O), and retention_flags (a bigint state:
+ *		a bit per condition).
  *
  * Determinism: every answer is a function of the set of rows of the group.
  * The transition functions only append; the final functions sort once by
@@ -21,6 +22,7 @@
  */
 #include "postgres.h"
 
+#include "behavior.h"
 #include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
@@ -40,6 +42,8 @@
 #define STATE_VERSION		1
 /* a pattern longer than this is refused; bounds the matcher's memory per event */
 #define MAX_PATTERN_LEN		1024
+/* events (?N) and . in a pattern: the match keeps a count per event and row (review 21, R21-2) */
+#define MAX_PATTERN_EVENTS	64
 /* (?t op seconds): seconds * 1e6 must fit in int64 */
 #define MAX_PATTERN_SECONDS INT64CONST(9000000000000)
 
@@ -82,8 +86,18 @@ typedef struct NodeValue
 	bool		base;			/* base_condition held */
 } NodeValue;
 
+/*
+ * The state of window_funnel, the sequences and sequence_next_node: a value
+ * of the SQL type event_list (a real type, not internal, so that Citus can
+ * split the aggregates: it ships states between nodes through the type's
+ * text form).  In an aggregate it is a read-write expanded object, appended
+ * to in place, in the context all states of the aggregate context share
+ * (aggregates.c says why); flat, it is the serialized form below.
+ */
 typedef struct EventList
 {
+	ExpandedObjectHeader hdr;	/* valid only in an aggregate's state */
+	int32		magic;
 	int32		kind;
 	int32		nconds;			/* length of the arrays; 0 until one is seen */
 	uint32		flags;			/* modes, or direction and base */
@@ -99,6 +113,8 @@ typedef struct EventList
 	int64		vcap;
 	MemoryContext cxt;
 } EventList;
+
+#define EVENT_LIST_MAGIC	0x5E6B0E01
 
 /* the argument that holds the conditions, for messages */
 static const char *
@@ -530,6 +546,12 @@ ParsePattern(const char *s, int len, int32 nconds)
 		PatternError(s, len, len, "an event (?N) or . after the time condition");
 	if (p->natoms == 0)
 		PatternError(s, len, len, "at least one event (?N) or .");
+	if (p->natoms > MAX_PATTERN_EVENTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("argument \"pattern\" has too many events"),
+				 errdetail("A pattern has at most %d events (?N) and .; this one has %d.", MAX_PATTERN_EVENTS, p->natoms),
+				 errhint("Each (?N) and . is one event; .* stands for any number of rows.")));
 	return p;
 }
 
@@ -540,8 +562,119 @@ NewList(MemoryContext cxt, int kind)
 {
 	EventList  *s = MemoryContextAllocZero(cxt, sizeof(EventList));
 
+	s->magic = EVENT_LIST_MAGIC;
 	s->kind = kind;
 	s->cxt = cxt;
+	return s;
+}
+
+static const ExpandedObjectMethods EventListMethods;
+
+/* a new, empty aggregate state: an expanded object in the shared state context */
+static EventList *
+NewState(MemoryContext aggcxt, int kind)
+{
+	MemoryContext cxt = AggStateContext(aggcxt);
+	EventList  *s = NewList(cxt, kind);
+
+	EOH_init_header(&s->hdr, &EventListMethods, cxt);
+	return s;
+}
+
+#define StateDatum(s)	EOHPGetRWDatum(&(s)->hdr)
+
+static EventList *ReadList(const char *bytes, int64 len, EventList *into);
+
+/* the event list of a read-write expanded datum of ours, else NULL */
+static EventList *
+OwnState(Datum d)
+{
+	EventList  *s;
+
+	if (!DatumIsReadWriteExpandedObject(d, false, -1))
+		return NULL;
+	s = (EventList *) DatumGetEOHP(d);
+	if (s->magic != EVENT_LIST_MAGIC)
+		elog(ERROR, "aggregate state is not an event list");
+	return s;
+}
+
+/*
+ * s must be the state of the aggregate whose function fname is called with
+ * it.  The state is a real type, so any role can pair one aggregate's
+ * transition function with another's final function in an aggregate of its
+ * own (or hand a final a value of another kind): the finals read fields only
+ * one kind fills (sequence_next_node's values), so the kind is checked
+ * before any of them looks at the rows.
+ */
+static void
+CheckKind(const EventList *s, int kind, const char *fname)
+{
+	if (s->kind != kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("aggregate state is not a %s state", fname),
+				 errdetail("It is the state of %s.", KindName(s->kind)),
+				 errhint("Pass only the state of the same aggregate.")));
+}
+
+static void AppendList(EventList *dst, const EventList *src);
+
+/* a new aggregate state with src's kind and parameters, without its rows */
+static EventList *
+NewStateLike(MemoryContext aggcxt, const EventList *src)
+{
+	EventList  *a = NewState(aggcxt, src->kind);
+
+	a->nconds = src->nconds;
+	a->flags = src->flags;
+	a->window = src->window;
+	a->patlen = src->patlen;
+	if (src->patlen > 0)
+	{
+		a->pattern = MemoryContextAlloc(a->cxt, src->patlen + 1);
+		memcpy(a->pattern, src->pattern, src->patlen);
+	}
+	return a;
+}
+
+/*
+ * The event list of argument argno: a flat value decoded (and validated)
+ * into a new list in cxt, or an expanded object.  For reading (as_state
+ * false) the expanded object itself; as a state to update in place
+ * (as_state: the caller found it is not our read-write state) a copy, since
+ * a read-only pointer may share the object with another value.  A kind
+ * other than 0 is the kind the caller (fname) expects.
+ */
+static EventList *
+ListArg(FunctionCallInfo fcinfo, int argno, MemoryContext cxt, bool as_state,
+		int kind, const char *fname)
+{
+	Datum		d = PG_GETARG_DATUM(argno);
+	struct varlena *v;
+	EventList  *s;
+
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		s = (EventList *) DatumGetEOHP(d);
+		if (s->magic != EVENT_LIST_MAGIC)
+			elog(ERROR, "expanded object is not an event list");
+		if (kind != 0)
+			CheckKind(s, kind, fname);
+		if (as_state)
+		{
+			EventList  *copy = NewStateLike(cxt, s);
+
+			AppendList(copy, s);
+			return copy;
+		}
+		return s;
+	}
+	v = PG_DETOAST_DATUM_PACKED(d);
+	s = as_state ? NewState(cxt, 0) : NewList(cxt, 0);
+	ReadList(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), s);
+	if (kind != 0)
+		CheckKind(s, kind, fname);
 	return s;
 }
 
@@ -603,7 +736,10 @@ static void
 SameParams(EventList *a, const EventList *b)
 {
 	if (a->kind != b->kind)
-		elog(ERROR, "cannot combine states of %s and %s", KindName(a->kind), KindName(b->kind));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("cannot combine event_list states of %s and %s", KindName(a->kind), KindName(b->kind)),
+				 errhint("Combine only the states of one aggregate.")));
 	if (b->nconds > 0)
 		CheckSameLength(&a->nconds, b->nconds, a->kind);
 	if (a->window != b->window)
@@ -630,9 +766,11 @@ StateFor(FunctionCallInfo fcinfo, MemoryContext aggcxt, int kind, int64 window, 
 
 	if (!PG_ARGISNULL(0))
 	{
-		s = (EventList *) PG_GETARG_POINTER(0);
-		if (s->kind != kind)
-			elog(ERROR, "aggregate state is not a %s state", KindName(kind));
+		/* our own state, or a value given as one (an INITCOND): a copy to update */
+		s = OwnState(PG_GETARG_DATUM(0));
+		if (s == NULL)
+			s = ListArg(fcinfo, 0, aggcxt, true, 0, NULL);
+		CheckKind(s, kind, KindName(kind));
 		if (s->window != window)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -649,13 +787,13 @@ StateFor(FunctionCallInfo fcinfo, MemoryContext aggcxt, int kind, int64 window, 
 					 errmsg("argument \"pattern\" must be the same on every row of a group")));
 		return s;
 	}
-	s = NewList(aggcxt, kind);
+	s = NewState(aggcxt, kind);
 	s->window = window;
 	s->flags = flags;
 	if (pattern)
 	{
 		s->patlen = VARSIZE_ANY_EXHDR(pattern);
-		s->pattern = MemoryContextAlloc(aggcxt, s->patlen + 1);
+		s->pattern = MemoryContextAlloc(s->cxt, s->patlen + 1);
 		memcpy(s->pattern, VARDATA_ANY(pattern), s->patlen);
 	}
 	return s;
@@ -709,11 +847,11 @@ window_funnel_trans(PG_FUNCTION_ARGS)
 	s = StateFor(fcinfo, aggcxt, KIND_FUNNEL, window, flags, NULL);
 	mask = RowMask(fcinfo, 2, s);
 	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(s);
+		PG_RETURN_DATUM(StateDatum(s));
 	/* a row matching no step matters only where it can interrupt a chain */
 	if (mask != 0 || (flags & MODE_ORDER))
 		AppendEvent(s, CheckTs(PG_GETARG_TIMESTAMPTZ(1)), mask);
-	PG_RETURN_POINTER(s);
+	PG_RETURN_DATUM(StateDatum(s));
 }
 
 /* sequence_match / sequence_count(ts, conds, pattern) transition */
@@ -736,9 +874,9 @@ sequence_trans(PG_FUNCTION_ARGS)
 		TextCacheSet(fcinfo, c, pattern, s->nconds, 0);
 	}
 	if (PG_ARGISNULL(1) || mask == 0)
-		PG_RETURN_POINTER(s);
+		PG_RETURN_DATUM(StateDatum(s));
 	AppendEvent(s, CheckTs(PG_GETARG_TIMESTAMPTZ(1)), mask);
-	PG_RETURN_POINTER(s);
+	PG_RETURN_DATUM(StateDatum(s));
 }
 
 static uint32
@@ -796,7 +934,7 @@ sequence_next_node_trans(PG_FUNCTION_ARGS)
 	s = StateFor(fcinfo, aggcxt, KIND_NEXT_NODE, 0, cd->flags, NULL);
 	mask = RowMask(fcinfo, 4, s);
 	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(s);
+		PG_RETURN_DATUM(StateDatum(s));
 	if (s->n >= (int64) PG_UINT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -814,7 +952,7 @@ sequence_next_node_trans(PG_FUNCTION_ARGS)
 		AppendValue(s, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), !PG_ARGISNULL(3) && PG_GETARG_BOOL(3));
 	}
 	s->n++;
-	PG_RETURN_POINTER(s);
+	PG_RETURN_DATUM(StateDatum(s));
 }
 
 /* append src's rows to dst */
@@ -851,71 +989,135 @@ event_list_combine(PG_FUNCTION_ARGS)
 	{
 		if (PG_ARGISNULL(0))
 			PG_RETURN_NULL();
-		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	b = (EventList *) PG_GETARG_POINTER(1);
 	if (PG_ARGISNULL(0))
 	{
-		/* copy b into the aggregate context */
-		a = NewList(aggcxt, b->kind);
-		a->nconds = b->nconds;
-		a->flags = b->flags;
-		a->window = b->window;
-		a->patlen = b->patlen;
-		if (b->patlen > 0)
-		{
-			a->pattern = MemoryContextAlloc(aggcxt, b->patlen + 1);
-			memcpy(a->pattern, b->pattern, b->patlen);
-		}
+		/*
+		 * The group's first partial state (from a parallel worker, from a
+		 * Citus worker through the text form): a flat one is decoded
+		 * straight into the new state
+		 */
+		if (!VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(PG_GETARG_DATUM(1))))
+			PG_RETURN_DATUM(StateDatum(ListArg(fcinfo, 1, aggcxt, true, 0, NULL)));
+		b = ListArg(fcinfo, 1, aggcxt, false, 0, NULL);
+		a = NewStateLike(aggcxt, b);
 	}
 	else
-		a = (EventList *) PG_GETARG_POINTER(0);
+	{
+		a = OwnState(PG_GETARG_DATUM(0));
+		if (a == NULL)
+			a = ListArg(fcinfo, 0, aggcxt, true, 0, NULL);
+		b = ListArg(fcinfo, 1, CurrentMemoryContext, false, 0, NULL);
+	}
 	SameParams(a, b);
+	/* one object as both (no SQL path gives one now, review 21 R21-4): append a copy */
+	if (a == b)
+	{
+		b = NewStateLike(CurrentMemoryContext, a);
+		AppendList(b, a);
+	}
 	AppendList(a, b);
-	PG_RETURN_POINTER(a);
+	PG_RETURN_DATUM(StateDatum(a));
 }
 
 /*
- * Serialized state (pq format, network byte order):
+ * The flat form (pq format, network byte order), in a varlena:
  *	u8 version | u8 kind | i32 nconds | i32 flags | i64 window |
  *	i32 patlen, pattern bytes | i64 n | per row: i64 ts, i32 mask
  *	[sequence_next_node: u8 base, i32 len (-1: NULL), len bytes]
  */
-PG_FUNCTION_INFO_V1(event_list_serialize);
-Datum
-event_list_serialize(PG_FUNCTION_ARGS)
+#define LIST_HEADER_SIZE	(1 + 1 + 4 + 4 + 8 + 4)
+
+static Size
+ListFlatSize(const EventList *s)
 {
-	EventList  *s;
-	StringInfoData buf;
+	Size		size = LIST_HEADER_SIZE + s->patlen + 8;
 	int64		i;
 
-	AggContext(fcinfo, "event_list_serialize");
-	s = (EventList *) PG_GETARG_POINTER(0);
-	pq_begintypsend(&buf);
-	pq_sendbyte(&buf, STATE_VERSION);
-	pq_sendbyte(&buf, (uint8) s->kind);
-	pq_sendint32(&buf, s->nconds);
-	pq_sendint32(&buf, s->flags);
-	pq_sendint64(&buf, s->window);
-	pq_sendint32(&buf, s->patlen);
-	pq_sendbytes(&buf, s->pattern ? s->pattern : "", s->patlen);
-	pq_sendint64(&buf, s->n);
+	if (s->kind != KIND_NEXT_NODE)
+		return size + (Size) s->n * 12;
 	for (i = 0; i < s->n; i++)
 	{
-		pq_sendint64(&buf, s->ev[i].ts);
-		pq_sendint32(&buf, s->ev[i].mask);
+		const NodeValue *nv = &s->nv[s->ev[i].aux];
+
+		size += 12 + 1 + 4 + Max(nv->len, 0);
+	}
+	return size;
+}
+
+static void
+WriteList(const EventList *s, StringInfo buf)
+{
+	int64		i;
+
+	pq_sendbyte(buf, STATE_VERSION);
+	pq_sendbyte(buf, (uint8) s->kind);
+	pq_sendint32(buf, s->nconds);
+	pq_sendint32(buf, s->flags);
+	pq_sendint64(buf, s->window);
+	pq_sendint32(buf, s->patlen);
+	pq_sendbytes(buf, s->pattern ? s->pattern : "", s->patlen);
+	pq_sendint64(buf, s->n);
+	for (i = 0; i < s->n; i++)
+	{
+		pq_sendint64(buf, s->ev[i].ts);
+		pq_sendint32(buf, s->ev[i].mask);
 		if (s->kind == KIND_NEXT_NODE)
 		{
 			const NodeValue *nv = &s->nv[s->ev[i].aux];
 
-			pq_sendbyte(&buf, nv->base ? 1 : 0);
-			pq_sendint32(&buf, nv->len);
+			pq_sendbyte(buf, nv->base ? 1 : 0);
+			pq_sendint32(buf, nv->len);
 			if (nv->len > 0)
-				pq_sendbytes(&buf, s->vbuf + nv->off, nv->len);
+				pq_sendbytes(buf, s->vbuf + nv->off, nv->len);
 		}
 	}
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
+
+/* s as a new flat varlena in the current memory context */
+static struct varlena *
+FlatList(const EventList *s)
+{
+	StringInfoData buf;
+
+	if (ListFlatSize(s) > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many events in one group for %s to pass on", KindName(s->kind)),
+				 errdetail("The state of a group takes %zu bytes; a value has at most 1 GB.", ListFlatSize(s))));
+	pq_begintypsend(&buf);
+	WriteList(s, &buf);
+	return (struct varlena *) pq_endtypsend(&buf);
+}
+
+static Size
+EventListGetFlatSize(ExpandedObjectHeader *eohptr)
+{
+	EventList  *s = (EventList *) eohptr;
+	Size		size = ListFlatSize(s);
+
+	if (size > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many events in one group for %s to pass on", KindName(s->kind)),
+				 errdetail("The state of a group takes %zu bytes; a value has at most 1 GB.", size)));
+	return VARHDRSZ + size;
+}
+
+static void
+EventListFlattenInto(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
+{
+	EventList  *s = (EventList *) eohptr;
+	struct varlena *flat = FlatList(s);
+
+	if (VARSIZE(flat) != allocated_size)
+		elog(ERROR, "event list flat size changed while flattening");
+	memcpy(result, flat, allocated_size);
+	pfree(flat);
+}
+
+static const ExpandedObjectMethods EventListMethods = {EventListGetFlatSize, EventListFlattenInto};
 
 /* reading untrusted bytes: every read checked against what is left */
 typedef struct Reader
@@ -930,8 +1132,9 @@ BadState(const Reader *r, const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("invalid serialized state of an event-list aggregate"),
-			 errdetail("%s (at byte %lld of %lld).", detail, (long long) r->pos, (long long) r->len)));
+			 errmsg("invalid event_list value (the state of an event-list aggregate)"),
+			 errdetail("%s (at byte %lld of %lld).", detail, (long long) r->pos, (long long) r->len),
+			 errhint("An event_list comes only from window_funnel, sequence_match, sequence_count or sequence_next_node.")));
 }
 
 static const char *
@@ -958,14 +1161,11 @@ ReadUint(Reader *r, int size)
 	return v;
 }
 
-PG_FUNCTION_INFO_V1(event_list_deserialize);
-Datum
-event_list_deserialize(PG_FUNCTION_ARGS)
+/* the flat form in bytes, validated, into the empty list s (in its context) */
+static EventList *
+ReadList(const char *bytes, int64 len, EventList *s)
 {
-	MemoryContext aggcxt = AggContext(fcinfo, "event_list_deserialize");
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	Reader		r = {VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in), 0};
-	EventList  *s;
+	Reader		r = {bytes, len, 0};
 	int			kind;
 	int64		n;
 	int64		i;
@@ -976,7 +1176,7 @@ event_list_deserialize(PG_FUNCTION_ARGS)
 	kind = (int) ReadUint(&r, 1);
 	if (kind < KIND_FUNNEL || kind > KIND_NEXT_NODE)
 		BadState(&r, "Unknown kind");
-	s = NewList(aggcxt, kind);
+	s->kind = kind;
 	s->nconds = (int32) ReadUint(&r, 4);
 	if (s->nconds < 0 || s->nconds > MAX_CONDS)
 		BadState(&r, "Bad number of conditions");
@@ -993,7 +1193,7 @@ event_list_deserialize(PG_FUNCTION_ARGS)
 		BadState(&r, "Bad pattern length");
 	if (s->patlen > 0)
 	{
-		s->pattern = MemoryContextAlloc(aggcxt, s->patlen + 1);
+		s->pattern = MemoryContextAlloc(s->cxt, s->patlen + 1);
 		memcpy(s->pattern, ReadBytes(&r, s->patlen), s->patlen);
 	}
 	n = (int64) ReadUint(&r, 8);
@@ -1031,7 +1231,143 @@ event_list_deserialize(PG_FUNCTION_ARGS)
 	}
 	if (r.pos != r.len)
 		BadState(&r, "Trailing bytes");
-	PG_RETURN_POINTER(s);
+	return s;
+}
+
+/*
+ * The type event_list: the state of the event-list aggregates.  Text form
+ * \x and the hex of the flat form (as bytea's); binary form the flat form.
+ * Input of either is validated as a worker's state is: Citus ships states
+ * between nodes through the text form, and any role can write one.
+ */
+static int
+HexDigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+PG_FUNCTION_INFO_V1(event_list_in);
+Datum
+event_list_in(PG_FUNCTION_ARGS)
+{
+	const char *str = PG_GETARG_CSTRING(0);
+	size_t		slen = strlen(str);
+	size_t		nbytes;
+	struct varlena *result;
+	char	   *out;
+	size_t		i;
+
+	if (slen < 2 || str[0] != '\\' || str[1] != 'x' || (slen - 2) % 2 != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type event_list"),
+				 errdetail("An event_list is written \\x and an even number of hex digits."),
+				 errhint("An event_list comes only from window_funnel, sequence_match, sequence_count or sequence_next_node.")));
+	nbytes = (slen - 2) / 2;
+	result = palloc(VARHDRSZ + nbytes);
+	SET_VARSIZE(result, VARHDRSZ + nbytes);
+	out = VARDATA(result);
+	for (i = 0; i < nbytes; i++)
+	{
+		int			hi = HexDigit(str[2 + 2 * i]);
+		int			lo = HexDigit(str[3 + 2 * i]);
+
+		if (hi < 0 || lo < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type event_list"),
+					 errdetail("Character %zu is not a hex digit.", 3 + 2 * i + (hi < 0 ? 0 : 1))));
+		out[i] = (char) ((hi << 4) | lo);
+	}
+	/* validated now, in a throwaway list */
+	{
+		MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "event_list_in", ALLOCSET_DEFAULT_SIZES);
+
+		ReadList(VARDATA(result), nbytes, NewList(cxt, 0));
+		MemoryContextDelete(cxt);
+	}
+	PG_RETURN_POINTER(result);
+}
+
+/* the flat form of a datum of ours (an expanded one flattened) */
+static struct varlena *
+FlatArg(FunctionCallInfo fcinfo, int argno)
+{
+	Datum		d = PG_GETARG_DATUM(argno);
+
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		EventList  *s = (EventList *) DatumGetEOHP(d);
+
+		if (s->magic != EVENT_LIST_MAGIC)
+			elog(ERROR, "expanded object is not an event list");
+		return FlatList(s);
+	}
+	return PG_DETOAST_DATUM_PACKED(d);
+}
+
+PG_FUNCTION_INFO_V1(event_list_out);
+Datum
+event_list_out(PG_FUNCTION_ARGS)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct varlena *v = FlatArg(fcinfo, 0);
+	const unsigned char *p = (const unsigned char *) VARDATA_ANY(v);
+	size_t		n = VARSIZE_ANY_EXHDR(v);
+	char	   *str;
+	size_t		i;
+
+	if (n > (MaxAllocSize - 3) / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("event_list value too large for its text form"),
+				 errdetail("It has %zu bytes.", n)));
+	str = palloc(2 * n + 3);
+	str[0] = '\\';
+	str[1] = 'x';
+	for (i = 0; i < n; i++)
+	{
+		str[2 + 2 * i] = hex[p[i] >> 4];
+		str[3 + 2 * i] = hex[p[i] & 15];
+	}
+	str[2 + 2 * n] = '\0';
+	PG_RETURN_CSTRING(str);
+}
+
+PG_FUNCTION_INFO_V1(event_list_recv);
+Datum
+event_list_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			n = buf->len - buf->cursor;
+	struct varlena *result;
+	MemoryContext cxt;
+
+	result = palloc(VARHDRSZ + n);
+	SET_VARSIZE(result, VARHDRSZ + n);
+	pq_copymsgbytes(buf, VARDATA(result), n);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "event_list_recv", ALLOCSET_DEFAULT_SIZES);
+	ReadList(VARDATA(result), n, NewList(cxt, 0));
+	MemoryContextDelete(cxt);
+	PG_RETURN_POINTER(result);
+}
+
+PG_FUNCTION_INFO_V1(event_list_send);
+Datum
+event_list_send(PG_FUNCTION_ARGS)
+{
+	struct varlena *v = FlatArg(fcinfo, 0);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
 /* ---------- the final step: sort once, then scan ---------- */
@@ -1385,7 +1721,7 @@ window_funnel_final(PG_FUNCTION_ARGS)
 	AggContext(fcinfo, "window_funnel_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_INT32(0);
-	PG_RETURN_INT32(FunnelScan((EventList *) PG_GETARG_POINTER(0), NULL, NULL, NULL, 0, NULL));
+	PG_RETURN_INT32(FunnelScan(ListArg(fcinfo, 0, CurrentMemoryContext, false, KIND_FUNNEL, "window_funnel"), NULL, NULL, NULL, 0, NULL));
 }
 
 /*
@@ -1783,6 +2119,8 @@ EarliestEnd(const Pattern *p, const Event *ev, int64 n, int64 start, int32 *cnt,
 	}
 	for (i = start; i < n; i++)
 	{
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (a = 0; a < A; a++)
 		{
 			const Atom *at = &p->atoms[a];
@@ -1857,7 +2195,7 @@ sequence_match_final(PG_FUNCTION_ARGS)
 	AggContext(fcinfo, "sequence_match_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(SequenceMatches((EventList *) PG_GETARG_POINTER(0), 1) > 0);
+	PG_RETURN_BOOL(SequenceMatches(ListArg(fcinfo, 0, CurrentMemoryContext, false, KIND_SEQUENCE, "sequence_match"), 1) > 0);
 }
 
 PG_FUNCTION_INFO_V1(sequence_count_final);
@@ -1867,7 +2205,7 @@ sequence_count_final(PG_FUNCTION_ARGS)
 	AggContext(fcinfo, "sequence_count_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_INT64(0);
-	PG_RETURN_INT64(SequenceMatches((EventList *) PG_GETARG_POINTER(0), PG_INT64_MAX));
+	PG_RETURN_INT64(SequenceMatches(ListArg(fcinfo, 0, CurrentMemoryContext, false, KIND_SEQUENCE, "sequence_count"), PG_INT64_MAX));
 }
 
 PG_FUNCTION_INFO_V1(sequence_next_node_final);
@@ -1885,7 +2223,7 @@ sequence_next_node_final(PG_FUNCTION_ARGS)
 	AggContext(fcinfo, "sequence_next_node_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	s = (EventList *) PG_GETARG_POINTER(0);
+	s = ListArg(fcinfo, 0, CurrentMemoryContext, false, KIND_NEXT_NODE, "sequence_next_node");
 	n = s->n;
 	if (n == 0 || s->nconds == 0)
 		PG_RETURN_NULL();

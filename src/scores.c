@@ -21,6 +21,8 @@
 
 #include "behavior.h"
 #include "catalog/pg_type.h"
+#include "libpq/pqformat.h"
+#include "miscadmin.h"
 #include "port/pg_bitutils.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -1026,31 +1028,210 @@ behavior_periods_with(PG_FUNCTION_ARGS)
 #define RFM_SCORES 3			/* recency, frequency, monetary */
 #define RFM_BREAKS 4			/* quintiles: 20th, 40th, 60th, 80th percentile */
 
+/*
+ * rfm_breakpoints' state: every user's three values.  A value of the SQL
+ * type rfm_values (a real type, not internal, so that Citus can split the
+ * aggregate: it ships states between nodes through the type's text form);
+ * in an aggregate a read-write expanded object, appended to in place, in
+ * the context all states of the aggregate context share (aggregates.c).
+ * Flat: u8 version | i64 n | the n values of each score in turn, float8,
+ * network byte order (pq format).
+ */
+#define RFM_STATE_VERSION 1
+#define RFM_VALUES_MAGIC 0x5E6B0F01
+
 typedef struct RfmValues
 {
+	ExpandedObjectHeader hdr;
+	int32		magic;
 	int64		n;
 	int64		size;
 	float8	   *v[RFM_SCORES];
+	MemoryContext cxt;
 } RfmValues;
 
-/* st (a new one in cxt when NULL) with room for extra more values */
+static const ExpandedObjectMethods RfmMethods;
+
+/* a new, empty state, an expanded object in cxt */
 static RfmValues *
-RfmReserve(RfmValues *st, MemoryContext cxt, int64 extra)
+RfmCreate(MemoryContext cxt)
+{
+	RfmValues  *st = MemoryContextAllocZero(cxt, sizeof(RfmValues));
+
+	EOH_init_header(&st->hdr, &RfmMethods, cxt);
+	st->magic = RFM_VALUES_MAGIC;
+	st->cxt = cxt;
+	return st;
+}
+
+/* room for extra more values */
+static void
+RfmReserve(RfmValues *st, int64 extra)
 {
 	int			i;
 
-	if (st == NULL)
+	if (extra > (int64) (MaxAllocHugeSize / sizeof(float8)) / 2 - st->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many behaviors for rfm_breakpoints")));
+	if (st->n + extra <= st->size)
+		return;
+	st->size = Max(Max(st->size * 2, st->n + extra), 1024);
+	for (i = 0; i < RFM_SCORES; i++)
+		st->v[i] = st->v[i] ? repalloc_huge(st->v[i], st->size * sizeof(float8))
+			: MemoryContextAllocHuge(st->cxt, st->size * sizeof(float8));
+}
+
+static Size
+RfmFlatBodySize(const RfmValues *st)
+{
+	return 1 + sizeof(int64) + (Size) st->n * RFM_SCORES * sizeof(float8);
+}
+
+static void
+RfmCheckFlatSize(const RfmValues *st)
+{
+	if (st->n > (int64) ((MaxAllocSize - VARHDRSZ - 9) / (RFM_SCORES * sizeof(float8))))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many behaviors for rfm_breakpoints to pass its state on"),
+				 errdetail("The state holds %lld behaviors; a value has at most 1 GB.", (long long) st->n)));
+}
+
+static void
+RfmWrite(const RfmValues *st, StringInfo buf)
+{
+	int64		k;
+	int			i;
+
+	pq_sendbyte(buf, RFM_STATE_VERSION);
+	pq_sendint64(buf, st->n);
+	for (i = 0; i < RFM_SCORES; i++)
+		for (k = 0; k < st->n; k++)
+			pq_sendfloat8(buf, st->v[i][k]);
+}
+
+static Size
+RfmGetFlatSize(ExpandedObjectHeader *eohptr)
+{
+	RfmValues  *st = (RfmValues *) eohptr;
+
+	RfmCheckFlatSize(st);
+	return VARHDRSZ + RfmFlatBodySize(st);
+}
+
+static void
+RfmFlattenInto(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
+{
+	RfmValues  *st = (RfmValues *) eohptr;
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	RfmWrite(st, &buf);
+	if ((Size) buf.len != allocated_size)
+		elog(ERROR, "rfm_values flat size changed while flattening");
+	memcpy(result, buf.data, allocated_size);
+	SET_VARSIZE(result, allocated_size);
+	pfree(buf.data);
+}
+
+static const ExpandedObjectMethods RfmMethods = {RfmGetFlatSize, RfmFlattenInto};
+
+static void
+RfmBad(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid rfm_values value (the state of rfm_breakpoints)"),
+			 errdetail("%s", detail),
+			 errhint("An rfm_values comes only from rfm_breakpoints.")));
+}
+
+/* the flat body (len bytes), validated, appended to st */
+static void
+RfmRead(RfmValues *st, const char *p, Size len)
+{
+	StringInfoData buf;
+	int64		n;
+	int64		k;
+	int			i;
+
+	if (len < 1 + sizeof(int64))
+		RfmBad("The value ends too early.");
+	buf.data = (char *) p;
+	buf.len = (int) len;
+	buf.maxlen = buf.len;
+	buf.cursor = 0;
+	if (pq_getmsgbyte(&buf) != RFM_STATE_VERSION)
+		RfmBad("Unknown version.");
+	n = pq_getmsgint64(&buf);
+	if (n < 1 || (Size) n > (len - 1 - sizeof(int64)) / (RFM_SCORES * sizeof(float8)) ||
+		len != 1 + sizeof(int64) + (Size) n * RFM_SCORES * sizeof(float8))
+		RfmBad("The number of behaviors does not match the length.");
+	RfmReserve(st, n);
+	for (i = 0; i < RFM_SCORES; i++)
+		for (k = 0; k < n; k++)
+		{
+			float8		v = pq_getmsgfloat8(&buf);
+
+			/* (a NaN would send the selection beyond the array) */
+			if (isnan(v) || isinf(v))
+				RfmBad("A value is not finite.");
+			st->v[i][st->n + k] = v;
+		}
+	st->n += n;
+}
+
+/* the state of argument argno to read: the expanded object, or a flat one decoded into cxt */
+static RfmValues *
+RfmArg(FunctionCallInfo fcinfo, int argno, MemoryContext cxt)
+{
+	Datum		d = PG_GETARG_DATUM(argno);
+	struct varlena *v;
+	RfmValues  *st;
+
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
 	{
-		st = MemoryContextAllocZero(cxt, sizeof(RfmValues));
-		st->size = Max(extra, 1024);
-		for (i = 0; i < RFM_SCORES; i++)
-			st->v[i] = MemoryContextAllocHuge(cxt, st->size * sizeof(float8));
+		st = (RfmValues *) DatumGetEOHP(d);
+		if (st->magic != RFM_VALUES_MAGIC)
+			elog(ERROR, "expanded object is not an rfm_values");
+		return st;
 	}
-	else if (st->n + extra > st->size)
+	v = PG_DETOAST_DATUM_PACKED(d);
+	st = RfmCreate(cxt);
+	RfmRead(st, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+	return st;
+}
+
+/* argument 0 as the state to update in place: ours, or a copy of a value given as one */
+static RfmValues *
+RfmStateArg(FunctionCallInfo fcinfo, MemoryContext aggcxt)
+{
+	Datum		d;
+	RfmValues  *st;
+
+	if (PG_ARGISNULL(0))
+		return RfmCreate(AggStateContext(aggcxt));
+	d = PG_GETARG_DATUM(0);
+	if (DatumIsReadWriteExpandedObject(d, false, -1))
 	{
-		st->size = Max(st->size * 2, st->n + extra);
+		st = (RfmValues *) DatumGetEOHP(d);
+		if (st->magic != RFM_VALUES_MAGIC)
+			elog(ERROR, "aggregate state is not an rfm_values");
+		return st;
+	}
+	st = RfmArg(fcinfo, 0, AggStateContext(aggcxt));
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		/* a read-only pointer may share the object with another value: a copy */
+		RfmValues  *copy = RfmCreate(AggStateContext(aggcxt));
+		int			i;
+
+		RfmReserve(copy, st->n);
 		for (i = 0; i < RFM_SCORES; i++)
-			st->v[i] = repalloc_huge(st->v[i], st->size * sizeof(float8));
+			memcpy(copy->v[i], st->v[i], st->n * sizeof(float8));
+		copy->n = st->n;
+		return copy;
 	}
 	return st;
 }
@@ -1067,15 +1248,74 @@ RfmAggContext(FunctionCallInfo fcinfo)
 	return aggcxt;
 }
 
-/* the element of rank k of v[lo..hi] in place (quickselect; v[lo..k-1] <= v[k] <= v[k+1..hi]) */
+static void
+SiftDown(float8 *v, int64 root, int64 n)
+{
+	for (;;)
+	{
+		int64		child = 2 * root + 1;
+		float8		t;
+
+		if (child >= n)
+			return;
+		if (child + 1 < n && v[child + 1] > v[child])
+			child++;
+		if (v[root] >= v[child])
+			return;
+		t = v[root];
+		v[root] = v[child];
+		v[child] = t;
+		root = child;
+	}
+}
+
+/* v[0..n-1] sorted ascending in place: heapsort, n log n whatever the input */
+static void
+HeapSort(float8 *v, int64 n)
+{
+	int64		i;
+
+	for (i = n / 2 - 1; i >= 0; i--)
+		SiftDown(v, i, n);
+	for (i = n - 1; i > 0; i--)
+	{
+		float8		t = v[0];
+
+		v[0] = v[i];
+		v[i] = t;
+		SiftDown(v, 0, i);
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * The element of rank k of v[lo..hi] in place (v[lo..k-1] <= v[k] <=
+ * v[k+1..hi]): quickselect, which a state made to defeat its pivots (any
+ * role can write an rfm_values) would make quadratic (review 21, R21-1); so
+ * after 2 log2 n rounds without an answer the rest is heapsorted.
+ */
 static float8
 Select(float8 *v, int64 lo, int64 hi, int64 k)
 {
+	int			rounds = 0;
+	int			limit = 2;
+	int64		len;
+
+	for (len = hi - lo + 1; len > 1; len >>= 1)
+		limit += 2;
 	while (lo < hi)
 	{
 		float8		pivot = v[lo + (hi - lo) / 2];
 		int64		i = lo,
 					j = hi;
+
+		CHECK_FOR_INTERRUPTS();
+		if (++rounds > limit)
+		{
+			HeapSort(v + lo, hi - lo + 1);
+			break;
+		}
 
 		while (i <= j)
 		{
@@ -1150,9 +1390,12 @@ rfm_breakpoints_trans(PG_FUNCTION_ARGS)
 	const Behavior *b;
 	TimestampTz as_of;
 
-	st = PG_ARGISNULL(0) ? NULL : (RfmValues *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(st);
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -1161,12 +1404,13 @@ rfm_breakpoints_trans(PG_FUNCTION_ARGS)
 	CheckTimestampArg(as_of, "as_of");
 	b = GET_HEADER(1);
 
-	st = RfmReserve(st, aggcxt, 1);
+	st = RfmStateArg(fcinfo, aggcxt);
+	RfmReserve(st, 1);
 	st->v[0][st->n] = DaysBetween(b->last_seen, as_of);
 	st->v[1][st->n] = (double) b->events;
 	st->v[2][st->n] = ValueSum(b);
 	st->n++;
-	PG_RETURN_POINTER(st);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&st->hdr));
 }
 
 /* combine: the values of both, for parallel and distributed plans */
@@ -1175,33 +1419,55 @@ Datum
 rfm_breakpoints_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = RfmAggContext(fcinfo);
-	RfmValues  *a = PG_ARGISNULL(0) ? NULL : (RfmValues *) PG_GETARG_POINTER(0);
-	RfmValues  *b = PG_ARGISNULL(1) ? NULL : (RfmValues *) PG_GETARG_POINTER(1);
+	RfmValues  *a;
+	RfmValues  *b;
 	int			i;
 
-	if (b == NULL || b->n == 0)
-		PG_RETURN_POINTER(a);
-	a = RfmReserve(a, aggcxt, b->n);
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	/* the group's first partial state, flat: decoded straight into the new state */
+	if (PG_ARGISNULL(0) && !VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(PG_GETARG_DATUM(1))))
+		PG_RETURN_DATUM(EOHPGetRWDatum(&RfmArg(fcinfo, 1, AggStateContext(aggcxt))->hdr));
+	a = RfmStateArg(fcinfo, aggcxt);
+	b = RfmArg(fcinfo, 1, CurrentMemoryContext);
+	RfmReserve(a, b->n);
 	for (i = 0; i < RFM_SCORES; i++)
 		memcpy(a->v[i] + a->n, b->v[i], b->n * sizeof(float8));
 	a->n += b->n;
-	PG_RETURN_POINTER(a);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&a->hdr));
 }
 
-/* serialize: n, then the n values of each score, as a bytea */
+/*
+ * serialize / deserialize: what release 0.1's rfm_breakpoints (state
+ * internal) calls in parallel plans, between installing this library and
+ * ALTER EXTENSION UPDATE; 0.2's aggregate needs neither (its state is a
+ * real type).  The bytes are 0.1's, not rfm_values' flat form: n, then the
+ * n values of each score in turn, native order.  A backend that loaded 0.1's
+ * library before this one was installed may lead a parallel plan whose
+ * workers load this one (review 19, R19-6): both sides must read the other's
+ * states.  Read as untrusted: n and the length must agree, every value
+ * finite.
+ */
+#define RFM_V01_SIZE(n)	(sizeof(int64) + (Size) (n) * RFM_SCORES * sizeof(float8))
+
 PG_FUNCTION_INFO_V1(rfm_breakpoints_serialize);
 Datum
 rfm_breakpoints_serialize(PG_FUNCTION_ARGS)
 {
-	RfmValues  *st = (RfmValues *) PG_GETARG_POINTER(0);
-	Size		len = sizeof(int64) + RFM_SCORES * st->n * sizeof(float8);
+	RfmValues  *st;
 	bytea	   *out;
 	char	   *p;
 	int			i;
 
 	(void) RfmAggContext(fcinfo);
-	out = palloc_extended(VARHDRSZ + len, MCXT_ALLOC_HUGE);
-	SET_VARSIZE(out, VARHDRSZ + len);
+	st = RfmArg(fcinfo, 0, CurrentMemoryContext);
+	RfmCheckFlatSize(st);
+	out = palloc_extended(VARHDRSZ + RFM_V01_SIZE(st->n), MCXT_ALLOC_HUGE);
+	SET_VARSIZE(out, VARHDRSZ + RFM_V01_SIZE(st->n));
 	p = VARDATA(out);
 	memcpy(p, &st->n, sizeof(int64));
 	p += sizeof(int64);
@@ -1222,35 +1488,36 @@ rfm_breakpoints_deserialize(PG_FUNCTION_ARGS)
 	const char *p = VARDATA_ANY(in);
 	Size		len = VARSIZE_ANY_EXHDR(in);
 	int64		n;
+	int64		k;
 	RfmValues  *st;
 	int			i;
 
 	if (len < sizeof(int64))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid rfm_breakpoints state")));
+		RfmBad("The value ends too early.");
 	memcpy(&n, p, sizeof(int64));
 	if (n < 1 || (Size) n > (len - sizeof(int64)) / (RFM_SCORES * sizeof(float8)) ||
-		len != sizeof(int64) + RFM_SCORES * n * sizeof(float8))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid rfm_breakpoints state")));
+		len != RFM_V01_SIZE(n))
+		RfmBad("The number of behaviors does not match the length.");
 	p += sizeof(int64);
-	st = RfmReserve(NULL, aggcxt, n);
+	st = RfmCreate(AggStateContext(aggcxt));
+	RfmReserve(st, n);
 	for (i = 0; i < RFM_SCORES; i++)
 	{
 		memcpy(st->v[i], p, n * sizeof(float8));
 		p += n * sizeof(float8);
+		for (k = 0; k < n; k++)
+			if (isnan(st->v[i][k]) || isinf(st->v[i][k]))
+				RfmBad("A value is not finite.");
 	}
 	st->n = n;
-	PG_RETURN_POINTER(st);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&st->hdr));
 }
 
 PG_FUNCTION_INFO_V1(rfm_breakpoints_final);
 Datum
 rfm_breakpoints_final(PG_FUNCTION_ARGS)
 {
-	RfmValues  *st = PG_ARGISNULL(0) ? NULL : (RfmValues *) PG_GETARG_POINTER(0);
+	RfmValues  *st;
 	Datum		elems[RFM_SCORES * RFM_BREAKS];
 	float8		out[RFM_BREAKS];
 	int			dims[2] = {RFM_SCORES, RFM_BREAKS};
@@ -1258,7 +1525,11 @@ rfm_breakpoints_final(PG_FUNCTION_ARGS)
 	int			i,
 				q;
 
-	if (st == NULL)
+	(void) RfmAggContext(fcinfo);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = RfmArg(fcinfo, 0, CurrentMemoryContext);
+	if (st->n == 0)
 		PG_RETURN_NULL();
 	for (i = 0; i < RFM_SCORES; i++)
 	{
@@ -1273,6 +1544,87 @@ rfm_breakpoints_final(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, NULL, 2, dims, lbs, FLOAT8OID,
 											 sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* rfm_values' text form: \x and the hex of its flat body; binary: the body */
+PG_FUNCTION_INFO_V1(rfm_values_in);
+Datum
+rfm_values_in(PG_FUNCTION_ARGS)
+{
+	const char *str = PG_GETARG_CSTRING(0);
+	size_t		slen = strlen(str);
+	bytea	   *bytes;
+	MemoryContext cxt;
+
+	if (slen < 2 || str[0] != '\\' || str[1] != 'x')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type rfm_values"),
+				 errdetail("An rfm_values is written \\x and hex digits."),
+				 errhint("An rfm_values comes only from rfm_breakpoints.")));
+	/* byteain checks the hex digits */
+	bytes = DatumGetByteaPP(DirectFunctionCall1(byteain, CStringGetDatum(str)));
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "rfm_values_in", ALLOCSET_DEFAULT_SIZES);
+	RfmRead(RfmCreate(cxt), VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
+	MemoryContextDelete(cxt);
+	PG_RETURN_BYTEA_P(bytes);
+}
+
+/* the flat form of argument 0 (an expanded one flattened) */
+static bytea *
+RfmFlatArg(FunctionCallInfo fcinfo)
+{
+	Datum		d = PG_GETARG_DATUM(0);
+
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		RfmValues  *st = (RfmValues *) DatumGetEOHP(d);
+		StringInfoData buf;
+
+		if (st->magic != RFM_VALUES_MAGIC)
+			elog(ERROR, "expanded object is not an rfm_values");
+		RfmCheckFlatSize(st);
+		pq_begintypsend(&buf);
+		RfmWrite(st, &buf);
+		return pq_endtypsend(&buf);
+	}
+	return DatumGetByteaPP(d);
+}
+
+PG_FUNCTION_INFO_V1(rfm_values_out);
+Datum
+rfm_values_out(PG_FUNCTION_ARGS)
+{
+	return DirectFunctionCall1(byteaout, PointerGetDatum(RfmFlatArg(fcinfo)));
+}
+
+PG_FUNCTION_INFO_V1(rfm_values_recv);
+Datum
+rfm_values_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			n = buf->len - buf->cursor;
+	bytea	   *result = palloc(VARHDRSZ + n);
+	MemoryContext cxt;
+
+	SET_VARSIZE(result, VARHDRSZ + n);
+	pq_copymsgbytes(buf, VARDATA(result), n);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "rfm_values_recv", ALLOCSET_DEFAULT_SIZES);
+	RfmRead(RfmCreate(cxt), VARDATA(result), n);
+	MemoryContextDelete(cxt);
+	PG_RETURN_BYTEA_P(result);
+}
+
+PG_FUNCTION_INFO_V1(rfm_values_send);
+Datum
+rfm_values_send(PG_FUNCTION_ARGS)
+{
+	bytea	   *v = RfmFlatArg(fcinfo);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
 /* ---------- all scores at once ---------- */

@@ -2,7 +2,8 @@
 # test/fuzz/make_seeds.sh: regenerate test/fuzz/corpus/ from real values
 # (seeds.sql, run on a throwaway cluster with the extension built from this
 # tree): per value one input for each of the targets 0-3 of fuzz_behavior.c,
-# and a few pairs for the merge target 4.  Run once by hand; the corpus is
+# and a few pairs for the merge target 4; and (seeds_states.sql,
+# make_seeds_states.py) corpus_event_list/ and corpus_rfm_values/.  Run once by hand; the corpus is
 # committed.
 source "$(dirname "$0")/../../scripts/lib.sh"
 HERE=$ROOT/test/fuzz
@@ -41,3 +42,7 @@ old = open(f"{out}/v01-hex-typical", "rb").read()[1:]
 put("merge-v01typical-typical", b"\x04" + len(old).to_bytes(2, "big") + old + values["typical"])
 PY
 ls "$HERE/corpus" | wc -l
+
+# the state types' harnesses: real states of every kind and mode
+"$PGBIN/psql" -X -q -At -F ' ' -f "$HERE/seeds_states.sql" >"$CLUSTER_DIR/seeds_states.txt"
+"$PYTHON" "$HERE/make_seeds_states.py" "$CLUSTER_DIR/seeds_states.txt" "$HERE/corpus_event_list" "$HERE/corpus_rfm_values"

@@ -383,13 +383,18 @@ EOH_init_header(ExpandedObjectHeader *eohptr, const ExpandedObjectMethods *metho
 	memcpy(VARDATA_EXTERNAL(eohptr->eoh_ro_ptr), &ptr, sizeof(ptr));
 }
 
-/* the harness never calls anything as an aggregate */
+/*
+ * Called as an aggregate's support function when the harness set
+ * stub_agg_context (the aggregate context), else not in an aggregate
+ */
+MemoryContext stub_agg_context = NULL;
+
 int
 AggCheckCallContext(FunctionCallInfo fcinfo, MemoryContext *aggcontext)
 {
 	if (aggcontext)
-		*aggcontext = NULL;
-	return 0;
+		*aggcontext = stub_agg_context;
+	return stub_agg_context ? AGG_CONTEXT_AGGREGATE : 0;
 }
 
 #ifdef TRY_POPCNT_FAST

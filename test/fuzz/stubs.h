@@ -13,5 +13,6 @@ extern sigjmp_buf *stub_error_jump;
 extern int	stub_error_sqlstate;
 extern char stub_error_message[1024];
 extern char stub_error_detail[1024];
+extern MemoryContext stub_agg_context;
 
 #endif

@@ -717,6 +717,94 @@ SELECT rolname, rolsuper FROM pg_roles WHERE rolname IN ('regress_att_admin', 'r
 SELECT segmentation.untrack('public.att_owned');
 DROP TABLE public.att_owned;
 
+-- The aggregates' support functions are executable by PUBLIC (Citus checks
+-- the caller's right to them when it splits an aggregate): outside an
+-- aggregate they refuse, and an event_list a role writes is validated
+-- wherever it enters: text input, an INITCOND, a combine's argument.
+SET ROLE regress_att_analyst;
+SELECT segmentation.window_funnel_trans(NULL, now(), ARRAY[true], interval '1 hour');
+SELECT segmentation.event_list_combine(NULL, NULL);
+SELECT segmentation.sequence_match_final(NULL);
+SELECT '\x01'::segmentation.event_list;
+SELECT '\x0101000000010000000000000000000000000000000000000000000000zz'::segmentation.event_list;
+-- one row whose condition bits name a step beyond nconds (1)
+SELECT '\x010100000001000000000000000000000000000000000000000000000001000000000000000000000006'::segmentation.event_list;
+CREATE AGGREGATE pg_temp.att_funnel(timestamptz, boolean[], interval) (
+	SFUNC = segmentation.window_funnel_trans, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.window_funnel_final,
+	INITCOND = '\x010100000001000000000000000000000000000000000000000000000001000000000000000000000006');
+CREATE AGGREGATE pg_temp.att_combine(segmentation.event_list) (
+	SFUNC = segmentation.event_list_combine, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.window_funnel_final);
+SELECT pg_temp.att_combine(x::segmentation.event_list)
+FROM (VALUES ('\x010100000001000000000000000000000000000000000000000000000001000000000000000000000001')) v(x);
+-- a well-formed state from another kind of aggregate is refused, not misread
+SELECT pg_temp.att_combine(x::segmentation.event_list)
+FROM (VALUES ('\x010100000001000000000000000000000000000000000000000000000000'),
+             ('\x01020000000100000000000000000000000000000004283f31290000000000000000')) v(x);
+DROP AGGREGATE pg_temp.att_combine(segmentation.event_list);
+-- one aggregate's transition or combine function with another's final (any
+-- role, in pg_temp): the final refuses a state of another kind.  It read it:
+-- sequence_next_node_final followed values only its own kind keeps (the
+-- server crashed), window_funnel_final on a sequence_next_node state said 1.
+RESET ROLE;
+SET ROLE regress_att_reader;
+CREATE AGGREGATE pg_temp.att_evil_nn(timestamptz, boolean[], interval) (
+	SFUNC = segmentation.window_funnel_trans, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.sequence_next_node_final);
+SELECT pg_temp.att_evil_nn(t, ARRAY[true], '1 day') FROM (VALUES ('2020-01-01'::timestamptz)) v(t);
+CREATE AGGREGATE pg_temp.att_evil_nn2(segmentation.event_list) (
+	SFUNC = segmentation.event_list_combine, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.sequence_next_node_final);
+SELECT pg_temp.att_evil_nn2(x::segmentation.event_list)
+FROM (VALUES ('\x01010000000200000000000000141dd7600000000000000000000000000200023e0786c260000000000100023e1ba499c00000000002')) v(x);
+CREATE AGGREGATE pg_temp.att_evil_wf(timestamptz, text, boolean, boolean[], text, text) (
+	SFUNC = segmentation.sequence_next_node_trans, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.window_funnel_final);
+SELECT pg_temp.att_evil_wf(t, 'x', true, ARRAY[true,false], 'forward', 'head') FROM (VALUES ('2020-01-01'::timestamptz)) v(t);
+CREATE AGGREGATE pg_temp.att_evil_sc(timestamptz, boolean[], interval) (
+	SFUNC = segmentation.window_funnel_trans, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.sequence_count_final);
+SELECT pg_temp.att_evil_sc(t, ARRAY[true], '1 day') FROM (VALUES ('2020-01-01'::timestamptz)) v(t);
+CREATE AGGREGATE pg_temp.att_evil_sm(segmentation.event_list) (
+	SFUNC = segmentation.event_list_combine, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.sequence_match_final);
+SELECT pg_temp.att_evil_sm(x::segmentation.event_list)
+FROM (VALUES ('\x01010000000200000000000000141dd7600000000000000000000000000200023e0786c260000000000100023e1ba499c00000000002')) v(x);
+-- the matching final still answers
+CREATE AGGREGATE pg_temp.att_good_wf(segmentation.event_list) (
+	SFUNC = segmentation.event_list_combine, STYPE = segmentation.event_list,
+	FINALFUNC = segmentation.window_funnel_final);
+SELECT pg_temp.att_good_wf(x::segmentation.event_list)
+FROM (VALUES ('\x01010000000200000000000000141dd7600000000000000000000000000200023e0786c260000000000100023e1ba499c00000000002')) v(x);
+DROP AGGREGATE pg_temp.att_evil_nn(timestamptz, boolean[], interval);
+DROP AGGREGATE pg_temp.att_evil_nn2(segmentation.event_list);
+DROP AGGREGATE pg_temp.att_evil_wf(timestamptz, text, boolean, boolean[], text, text);
+DROP AGGREGATE pg_temp.att_evil_sc(timestamptz, boolean[], interval);
+DROP AGGREGATE pg_temp.att_evil_sm(segmentation.event_list);
+DROP AGGREGATE pg_temp.att_good_wf(segmentation.event_list);
+RESET ROLE;
+SET ROLE regress_att_analyst;
+-- rfm_breakpoints' state likewise: a NaN (which would send the selection
+-- beyond its array) or a count the bytes do not hold is refused
+SELECT '\x0100000000000000017ff80000000000003ff00000000000003ff0000000000000'::segmentation.rfm_values;
+SELECT '\x0100000000000000023ff00000000000003ff00000000000003ff0000000000000'::segmentation.rfm_values;
+CREATE AGGREGATE pg_temp.att_rfm(segmentation.behavior, timestamptz) (
+	SFUNC = segmentation.rfm_breakpoints_trans, STYPE = segmentation.rfm_values,
+	FINALFUNC = segmentation.rfm_breakpoints_final, INITCOND = '\x0100000000000000017ff80000000000003ff00000000000003ff0000000000000');
+SELECT '\x01000000000000000140000000000000003ff00000000000003ff0000000000000'::segmentation.rfm_values::text;
+SELECT segmentation.rfm_breakpoints_final('\x01000000000000000140000000000000003ff00000000000003ff0000000000000');
+-- work bounded by what a reader writes (review 21): a pattern keeps a count
+-- per event and row, so at most 64 events; extra_features is sorted by
+-- insertion, so at most 1024 elements
+SELECT segmentation.sequence_count(t, ARRAY[true], repeat('.', 64)) FROM (VALUES ('2024-01-01'::timestamptz)) v(t);
+SELECT segmentation.sequence_count(t, ARRAY[true], repeat('.', 65)) FROM (VALUES ('2024-01-01'::timestamptz)) v(t);
+SELECT segmentation.event_count(segmentation.behavior_agg_features(t, 1, (SELECT array_agg(g) FROM generate_series(1, 1024) g), 1.0))
+FROM (VALUES ('2024-01-01'::timestamptz)) v(t);
+SELECT segmentation.behavior_agg_features(t, 1, (SELECT array_agg(g) FROM generate_series(1, 1025) g), 1.0)
+FROM (VALUES ('2024-01-01'::timestamptz)) v(t);
+RESET ROLE;
+
 -- the payload ran as nobody but the attacker, who is no superuser
 SELECT who, how FROM regress_att.pwned WHERE who <> 'regress_att_admin';
 SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'regress_att_admin';

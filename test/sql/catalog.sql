@@ -39,8 +39,9 @@ WHERE p.pronamespace = 'segmentation'::regnamespace
                              UNION SELECT aggfinalfn FROM pg_aggregate)))
 ORDER BY p.oid::regprocedure::text;
 
--- every aggregate has a combine function, and a real state type or one that
--- serializes (parallel and distributed plans can split them all)
+-- every aggregate has a combine function and a real state type, not internal
+-- (parallel plans and Citus can split them all: Citus ships states through
+-- the type's text form and refuses internal ones; test/citus.py)
 SELECT a.aggfnoid::regprocedure AS aggregate, a.aggcombinefn, a.aggtranstype::regtype, a.aggserialfn, a.aggdeserialfn
 FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
 WHERE p.pronamespace = 'segmentation'::regnamespace

@@ -1,0 +1,278 @@
+#!/usr/bin/python3
+"""Citus suite (DESIGN section 8): every aggregate of the extension on a
+table distributed by user id, equal to a single-node run on the same rows.
+
+test/citus.sh starts a coordinator and two workers and runs this with
+CITUS_COORDINATOR (port) and CITUS_WORKERS (ports, comma-separated) set and
+PGHOST the directory of their sockets.  In its own database on every node:
+Citus, the extension (created on the coordinator, propagated), an events
+table distributed by user id with fixed-seed rows (uniform users and a few
+heavy ones) and the same rows in a plain table on the coordinator.
+
+For every aggregate, with citus.coordinator_aggregation_strategy = 'disabled'
+(so that Citus may not gather rows to the coordinator and aggregate there):
+  * grouped by user id, the whole aggregate runs on the workers (EXPLAIN: the
+    aggregate is in the workers' query, no aggregation on the coordinator);
+  * grouped by something else (a cohort, a day), Citus splits it: partial
+    states on the workers (worker_partial_agg), combined on the coordinator
+    (coord_combine_agg) through the state type's text form;
+  * and over the whole table (no GROUP BY), split the same way;
+each equal, group for group, to the plain table's answer.
+An aggregate Citus cannot split (an internal state, no combine function)
+fails here: none is skipped.
+
+Then the fn_extra check (src/aggregates.c): Citus calls the transition
+function with a new FmgrInfo for every row, so the states' shared memory
+context must be found without fn_extra: over many groups per shard, the
+workers' partial aggregation takes about the memory of the plain aggregate
+on that shard (with a context per group it took several times more, and
+spilled).
+"""
+import os
+import re
+import sys
+
+import psycopg2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Suite  # noqa: E402
+
+DB = "segmentation_citus"
+COORD = int(os.environ["CITUS_COORDINATOR"])
+WORKERS = [int(p) for p in os.environ["CITUS_WORKERS"].split(",")]
+
+suite = Suite("citus suite", stop_on_failure=False)
+check = suite.check
+
+CONDS3 = "ARRAY[ev = 'a', ev = 'b', ev = 'c']"
+# (name, expression over events, wrapper to compare by): every aggregate
+AGGREGATES = [
+    ("behavior_agg(ts)", "segmentation.behavior_agg(ts)::text"),
+    ("behavior_agg(ts, feature)", "segmentation.behavior_agg(ts, feature)::text"),
+    ("behavior_agg(ts, feature, value)", "segmentation.behavior_agg(ts, feature, value)::text"),
+    ("behavior_agg_features", "segmentation.behavior_agg_features(ts, feature, "
+     "ARRAY[CASE WHEN ev = 'x' THEN 100 END, CASE WHEN value > 50 THEN 101 END], value)::text"),
+    ("window_funnel(3 args)", f"segmentation.window_funnel(ts, {CONDS3}, interval '2 days')"),
+    ("window_funnel(modes)", f"segmentation.window_funnel(ts, {CONDS3}, interval '2 days', 'strict_order')"),
+    ("sequence_match", "segmentation.sequence_match(ts, ARRAY[ev = 'a', ev = 'b'], '(?1)(?t<=3600)(?2)')"),
+    ("sequence_count", "segmentation.sequence_count(ts, ARRAY[ev = 'a', ev = 'b'], '(?1).*(?2)')"),
+    ("sequence_next_node", "segmentation.sequence_next_node(ts, ev, ev = 'a', ARRAY[ev = 'a', ev = 'b'], "
+     "'forward', 'first_match')"),
+    ("retention_flags", f"segmentation.retention_flags({CONDS3})::text"),
+]
+# over stored behaviors: one per user and day
+STORED = [
+    ("behavior_union_agg", "segmentation.behavior_union_agg(b)::text"),
+    ("rfm_breakpoints", "segmentation.rfm_breakpoints(b, timestamptz '2024-04-01')::text"),
+]
+
+
+def connect(port, db=DB):
+    conn = psycopg2.connect(dbname=db, port=port)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SET TIME ZONE 'UTC'")
+    return conn, cur
+
+
+def setup():
+    for port in [COORD] + WORKERS:
+        conn, cur = connect(port, "postgres")
+        cur.execute(f"DROP DATABASE IF EXISTS {DB}")
+        cur.execute(f"CREATE DATABASE {DB}")
+        conn.close()
+        conn, cur = connect(port)
+        cur.execute("CREATE EXTENSION citus")
+        conn.close()
+    conn, cur = connect(COORD)
+    cur.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", (COORD,))
+    for port in WORKERS:
+        cur.execute("SELECT citus_add_node('127.0.0.1', %s)", (port,))
+    # created on the coordinator: Citus creates it on the workers too
+    cur.execute("CREATE EXTENSION segmentation")
+    cur.execute("SELECT result FROM run_command_on_workers("
+                "$$SELECT extversion FROM pg_extension WHERE extname = 'segmentation'$$)")
+    versions = [r[0] for r in cur.fetchall()]
+    check("CREATE EXTENSION segmentation on the coordinator reaches both workers",
+          versions == ["0.2", "0.2"], versions)
+
+    # fixed-seed rows: 2000 uniform users (50 events each), 40 heavy ones
+    # (1000 each) and one very heavy (20000), 90 days, NULL features
+    cur.execute("""
+        CREATE TABLE events_local (user_id bigint NOT NULL, cohort int NOT NULL, ts timestamptz,
+                                   feature int, value float8, ev text);
+        SELECT setseed(0.42);
+        INSERT INTO events_local
+        SELECT u, (u * 7919) % 37,
+               timestamptz '2024-01-01' + floor(random() * 90 * 86400) * interval '1 second',
+               CASE WHEN random() < 0.1 THEN NULL ELSE floor(random() * 20)::int END,
+               round((random() * 100)::numeric, 2)::float8,
+               (ARRAY['a', 'b', 'c', 'x', 'y', 'z'])[1 + floor(random() * 6)::int]
+        FROM generate_series(1, 2000) u, generate_series(1, 50) i;
+        INSERT INTO events_local
+        SELECT u, (u * 7919) % 37,
+               timestamptz '2024-01-01' + floor(random() * 90 * 86400) * interval '1 second',
+               floor(random() * 5)::int, round((random() * 10)::numeric, 2)::float8,
+               (ARRAY['a', 'b', 'c', 'x'])[1 + floor(random() * 4)::int]
+        FROM generate_series(3001, 3040) u, generate_series(1, 1000) i;
+        INSERT INTO events_local
+        SELECT 5000, 5000 % 37, timestamptz '2024-01-01' + i * interval '6 minutes', i % 7, 1.5,
+               (ARRAY['a', 'b', 'c'])[1 + i % 3]
+        FROM generate_series(1, 20000) i;
+        INSERT INTO events_local VALUES (1, 1, NULL, 3, 1, 'a');  -- a row without a time
+        CREATE TABLE events (LIKE events_local);
+        SELECT create_distributed_table('events', 'user_id', shard_count => 8);
+        INSERT INTO events SELECT * FROM events_local;
+        CREATE TABLE daily_local AS
+        SELECT user_id, cohort, ts::date AS day, segmentation.behavior_agg(ts, feature, value) AS b
+        FROM events_local WHERE ts IS NOT NULL GROUP BY 1, 2, 3;
+        CREATE TABLE daily (LIKE daily_local);
+        SELECT create_distributed_table('daily', 'user_id', colocate_with => 'events');
+        INSERT INTO daily SELECT user_id, cohort, ts::date, segmentation.behavior_agg(ts, feature, value)
+        FROM events WHERE ts IS NOT NULL GROUP BY 1, 2, 3;
+    """)
+    cur.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM events_local)")
+    n, nl = cur.fetchone()
+    check("the distributed table holds the same rows", n == nl and n > 100000, f"{n} vs {nl}")
+    cur.execute("SELECT (SELECT count(*) FROM daily), (SELECT count(*) FROM daily_local), "
+                "(SELECT count(*) FROM (SELECT user_id, cohort, day, b::text FROM daily_local "
+                "EXCEPT SELECT user_id, cohort, day, b::text FROM daily) d)")
+    n, nl, diff = cur.fetchone()
+    check("per-user behaviors computed on the workers equal the single-node ones",
+          n == nl and diff == 0, f"{n} vs {nl}, {diff} differ")
+    return conn, cur
+
+
+def explain(cur, sql):
+    cur.execute("EXPLAIN (VERBOSE, COSTS OFF) " + sql)
+    return "\n".join(r[0] for r in cur.fetchall())
+
+
+def coordinator_part(plan):
+    """The plan's lines above Citus's custom scan: what the coordinator runs."""
+    lines = plan.split("\n")
+    for i, line in enumerate(lines):
+        if "Custom Scan (Citus" in line:
+            return lines[:i]
+    return lines
+
+
+def run_aggregates(cur, name, expr, table):
+    local = table + "_local"
+    shapes = [
+        ("by user id", "user_id", "pushdown"),
+        ("by cohort", "cohort", "split"),
+        ("by day", "ts::date" if table == "events" else "day", "split"),
+        ("over the whole table", None, "split"),
+    ]
+    for label, key, how in shapes:
+        if key:
+            sql = f"SELECT {key} AS g, {expr} AS r FROM {{t}} GROUP BY 1 ORDER BY 1"
+        else:
+            sql = f"SELECT 0 AS g, {expr} AS r FROM {{t}}"
+        what = f"{name} {label}"
+        try:
+            cur.execute(sql.format(t=local))
+            want = cur.fetchall()
+            cur.execute(sql.format(t=table))
+            got = cur.fetchall()
+        except psycopg2.Error as e:
+            check(f"{what}: runs on Citus without gathering rows", False, str(e).strip().split("\n")[0])
+            continue
+        check(f"{what}: equal to the single-node answer ({len(want)} groups)", got == want,
+              f"{sum(1 for a, b in zip(got, want) if a != b)} groups differ, {len(got)} vs {len(want)}")
+        plan = explain(cur, sql.format(t=table))
+        coord = "\n".join(coordinator_part(plan))
+        if how == "pushdown":
+            ok = "Aggregate" not in coord and re.search(r"GROUP BY .*user_id", plan) is not None
+            check(f"{what}: EXPLAIN shows it run whole on the workers", ok, plan)
+        else:
+            ok = "worker_partial_agg" in plan and "coord_combine_agg" in coord
+            check(f"{what}: EXPLAIN shows it split (partial states on the workers, combined on the coordinator)",
+                  ok, plan)
+
+
+def hash_memory(cur, query):
+    """(groups, kB, batches) of the HashAggregate of query"""
+    cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + query)
+    plan = "\n".join(r[0] for r in cur.fetchall())
+    m = re.search(r"HashAggregate \(actual rows=(\d+).*\n.*\n\s*Batches: (\d+)\s+Memory Usage: (\d+)kB", plan)
+    if not m:
+        return None, None, plan
+    return int(m.group(1)), int(m.group(3)), int(m.group(2))
+
+
+def state_memory(cur):
+    """Many groups per shard: the workers' partial aggregation of
+    behavior_agg (Citus's worker_partial_agg, which calls the transition
+    function with a new FmgrInfo for every row) keeps all its states in one
+    memory context, found without fn_extra: it takes about the memory of
+    the plain aggregate over the same shard, not a context (8 kB at least)
+    per group more, which spilled to disk in 0.1.  Run on a worker, as Citus
+    sends it (EXPLAIN ANALYZE through Citus cannot show a partial
+    aggregate's plan)."""
+    sql = ("SELECT date_trunc('hour', ts) AS g, segmentation.behavior_agg(ts, feature, value) "
+           "FROM events GROUP BY 1")
+    plan = explain(cur, sql)
+    query = re.search(r"Query: (.*)", plan)
+    node = re.search(r"Node: host=\S+ port=(\d+)", plan)
+    shard = re.search(r"FROM public\.(events_\d+) events", query.group(1) if query else "")
+    if not (query and node and shard and "worker_partial_agg" in query.group(1)):
+        check("behavior_agg split over many groups: the workers' query found", False, plan)
+        return
+    wconn, wcur = connect(int(node.group(1)))
+    wcur.execute("SET work_mem = '256MB'")
+    wcur.execute("SET enable_sort = off")
+    wcur.execute("SET max_parallel_workers_per_gather = 0")
+    groups, kb, batches = hash_memory(wcur, query.group(1))
+    pgroups, pkb, _ = hash_memory(wcur, f"SELECT date_trunc('hour', ts) AS g, "
+                                  f"segmentation.behavior_agg(ts, feature, value) FROM {shard.group(1)} GROUP BY 1")
+    wconn.close()
+    check(f"behavior_agg split over {groups} groups on one shard: the worker's partial states take "
+          f"{kb} kB, the plain aggregate's {pkb} kB (no memory context per group)",
+          groups is not None and pgroups == groups and groups > 1000 and batches == 1 and kb < 1.5 * pkb,
+          f"{groups} {kb} {batches} / {pgroups} {pkb}")
+
+
+def as_plain_role(cur):
+    """Citus's worker_partial_agg and coord_combine_agg check that the
+    calling role may execute the aggregate's transition, combine and final
+    functions (PostgreSQL checks only the aggregate's owner): a role that
+    may call the aggregates but owns nothing gets the split ones too."""
+    cur.execute("DROP ROLE IF EXISTS citus_analyst")
+    cur.execute("CREATE ROLE citus_analyst LOGIN")
+    cur.execute("GRANT USAGE ON SCHEMA segmentation TO citus_analyst")
+    # (the extension's schema is not a Citus-distributed object: its grants
+    # are not propagated; doc/citus.md says to grant on every node)
+    cur.execute("SELECT bool_and(success) FROM run_command_on_workers("
+                "$$GRANT USAGE ON SCHEMA segmentation TO citus_analyst$$)")
+    check("GRANT USAGE ON SCHEMA segmentation on the workers", cur.fetchone()[0])
+    cur.execute("GRANT SELECT ON events, daily TO citus_analyst")
+    conn = psycopg2.connect(dbname=DB, port=COORD, user="citus_analyst")
+    conn.autocommit = True
+    rcur = conn.cursor()
+    rcur.execute("SET citus.coordinator_aggregation_strategy = 'disabled'")
+    for name, expr in AGGREGATES + STORED:
+        table = "daily" if (name, expr) in STORED else "events"
+        try:
+            rcur.execute(f"SELECT cohort, {expr} FROM {table} GROUP BY 1")
+            check(f"{name} split, as a role with only USAGE and SELECT", True)
+        except psycopg2.Error as e:
+            check(f"{name} split, as a role with only USAGE and SELECT", False, str(e).strip().split("\n")[0])
+    conn.close()
+
+
+def main():
+    conn, cur = setup()
+    as_plain_role(cur)
+    cur.execute("SET citus.coordinator_aggregation_strategy = 'disabled'")
+    for name, expr in AGGREGATES:
+        run_aggregates(cur, name, expr, "events")
+    for name, expr in STORED:
+        run_aggregates(cur, name, expr, "daily")
+    state_memory(cur)
+    conn.close()
+    suite.finish()
+
+
+main()
