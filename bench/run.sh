@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|citus|funnels|funnels_managed|funnels_many|analyses|experiments|pipeline|rules_cost|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|citus|funnels|funnels_managed|sspace|funnels_many|analyses|experiments|pipeline|rules_cost|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -7,6 +7,8 @@
 #   funnels:  window_funnel against the plain SQL of the same funnel, 2M events (bench/funnels.py)
 #   funnels_managed: funnel_conversion at 1M users / 5M events: reading it, what
 #             the funnel adds to a refresh (bench/funnels_managed.py)
+#   sspace:   a hashed GROUP BY user of window_funnel, sequence_next_node and behavior_agg with
+#             SSPACE 8192 (shipped) and without (review 19, R19-3), 1M events (bench/sspace.py)
 #   funnels_many: review 9's R9-2 case: 20 users x 10,000 events, as many strict_order
 #             funnels as allowed (asks for 40), full and incremental refresh (bench/funnels_many.py)
 #   pipeline: write overhead of tracking, and full vs incremental refresh of
@@ -52,6 +54,9 @@ if [ "$what" = analyses ] || [ "$what" = all ]; then
 fi
 if [ "$what" = funnels_managed ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/funnels_managed.py" 1000000 5 5
+fi
+if [ "$what" = sspace ] || [ "$what" = all ]; then
+	"$PYTHON" "$ROOT/bench/sspace.py" 1000000 100000 3
 fi
 if [ "$what" = funnels_many ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/funnels_many.py" 20 10000 40

@@ -53,22 +53,30 @@ COMMENT ON FUNCTION behavior_agg_trans(behavior, timestamptz, int4) IS 'Transiti
 COMMENT ON FUNCTION behavior_agg_trans(behavior, timestamptz, int4, float8) IS 'Transition function of behavior_agg(ts, feature, value)';
 COMMENT ON FUNCTION behavior_merge(behavior, behavior) IS 'Exact union of two behaviors (a NULL side is no events); also the combine function of the behavior aggregates';
 
+-- SSPACE 8192 (as for an internal state): a hashed GROUP BY then takes
+-- groups in batches that stay in cache.  With the type's 32-byte guess it
+-- kept every group in one table, past hash_mem, and was up to 2.6x slower
+-- than with 8192 at 100k-500k groups
+-- (as for the event-list aggregates, R19-3; bench/README.md, "SSPACE").
 CREATE AGGREGATE behavior_agg(ts timestamptz) (
 	SFUNC = behavior_agg_trans,
 	STYPE = behavior,
 	COMBINEFUNC = behavior_merge,
+	SSPACE = 8192,
 	PARALLEL = SAFE
 );
 CREATE AGGREGATE behavior_agg(ts timestamptz, feature int4) (
 	SFUNC = behavior_agg_trans,
 	STYPE = behavior,
 	COMBINEFUNC = behavior_merge,
+	SSPACE = 8192,
 	PARALLEL = SAFE
 );
 CREATE AGGREGATE behavior_agg(ts timestamptz, feature int4, value float8) (
 	SFUNC = behavior_agg_trans,
 	STYPE = behavior,
 	COMBINEFUNC = behavior_merge,
+	SSPACE = 8192,
 	PARALLEL = SAFE
 );
 -- Features that overlap (event conditions, DESIGN section 4): the event
@@ -83,6 +91,7 @@ CREATE AGGREGATE behavior_agg_features(ts timestamptz, feature int4, extra_featu
 	SFUNC = behavior_agg_features_trans,
 	STYPE = behavior,
 	COMBINEFUNC = behavior_merge,
+	SSPACE = 8192,
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE behavior_agg_features(timestamptz, int4, int4[], float8) IS 'Behavior of the events in the group where an event may count for several features: once in the totals and for feature (NULL: no feature), as behavior_agg, and once more for each distinct id of extra_features (NULL elements skipped); an id is an extra feature in every row or in none';
@@ -91,6 +100,7 @@ CREATE AGGREGATE behavior_union_agg(behavior) (
 	SFUNC = behavior_merge,
 	STYPE = behavior,
 	COMBINEFUNC = behavior_merge,
+	SSPACE = 8192,
 	PARALLEL = SAFE
 );
 

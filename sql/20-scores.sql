@@ -102,11 +102,14 @@ CREATE FUNCTION rfm_breakpoints_combine(rfm_values, rfm_values) RETURNS rfm_valu
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION rfm_breakpoints_final(rfm_values) RETURNS double precision[]
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- SSPACE 8192, as for the behavior and event-list aggregates (R19-3): the
+-- state holds every row's values, far more than the type's 32-byte guess
 CREATE AGGREGATE rfm_breakpoints(b behavior, as_of timestamptz) (
 	SFUNC = rfm_breakpoints_trans,
 	STYPE = rfm_values,
 	COMBINEFUNC = rfm_breakpoints_combine,
 	FINALFUNC = rfm_breakpoints_final,
+	SSPACE = 8192,
 	PARALLEL = SAFE
 );
 

@@ -41,8 +41,12 @@ ORDER BY p.oid::regprocedure::text;
 
 -- every aggregate has a combine function and a real state type, not internal
 -- (parallel plans and Citus can split them all: Citus ships states through
--- the type's text form and refuses internal ones; test/citus.py)
-SELECT a.aggfnoid::regprocedure AS aggregate, a.aggcombinefn, a.aggtranstype::regtype, a.aggserialfn, a.aggdeserialfn
+-- the type's text form and refuses internal ones; test/citus.py); the
+-- variable-length states declare SSPACE 8192, as PostgreSQL assumes for an
+-- internal state (a hashed GROUP BY takes groups in batches that stay in
+-- cache: review 19, R19-3; bench/README.md, "SSPACE")
+SELECT a.aggfnoid::regprocedure AS aggregate, a.aggcombinefn, a.aggtranstype::regtype, a.aggserialfn, a.aggdeserialfn,
+       a.aggtransspace
 FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
 WHERE p.pronamespace = 'segmentation'::regnamespace
 ORDER BY a.aggfnoid::regprocedure::text;
