@@ -21,6 +21,7 @@ CALLS = [
     "retention_matrix('week')",
     "retention_matrix('week', 'lifecycle')",
     "retention_matrix('week', NULL, 'search', 'search')",
+    "retention_matrix('day', 'lifecycle')",
     "lifecycle('week')",
     "lifecycle('week', 'lifecycle')",
     "stickiness('week', 'lifecycle')",
@@ -45,6 +46,9 @@ def main():
     users, stays = cur.fetchone()
     print(f"{users:,} users, {USERS * PER_USER:,} events, {stays:,} stays in membership_history; "
           f"three refreshes {setup:.1f} s; median of {RUNS} runs")
+    t = time.perf_counter()
+    cur.execute("SELECT segmentation._materialize_analyses()")
+    print(f"  _materialize_analyses() (what each refresh adds)           {(time.perf_counter() - t) * 1000:9.1f} ms")
     times = {c: [] for c in CALLS}
     rows = {}
     for _ in range(RUNS):

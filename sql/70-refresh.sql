@@ -522,6 +522,8 @@ BEGIN
 		END IF;
 		-- funnel_conversion, from the chains and the new history
 		PERFORM segmentation._materialize_funnels();
+		-- the counts of retention_matrix, lifecycle and stickiness
+		PERFORM segmentation._materialize_analyses();
 		-- the experiment readout, from the new history and events
 		PERFORM segmentation._materialize_experiments(NULL);
 		-- (the trees' members by OID, which a restore does not carry: a
