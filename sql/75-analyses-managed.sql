@@ -102,20 +102,30 @@ COMMENT ON FUNCTION _analysis_feature(text, text) IS 'Internal: the id of a feat
 CREATE TYPE _analysis_cell_arrays AS (periods int2[], schemes int4[], segments text[], kinds int2[], starts date[],
 	ks int4[], users int8[]);
 COMMENT ON TYPE _analysis_cell_arrays IS 'Internal: the cells _analysis_cells counted, as parallel arrays';
-CREATE FUNCTION _analysis_cells_trans(internal, behavior, text[], timestamptz[], int4[], text[], int4, timestamptz,
+CREATE FUNCTION _analysis_cells_trans(internal, behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz,
 	text[], text[], int4, int4) RETURNS internal
 	AS 'MODULE_PATHNAME', 'analysis_cells_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION _analysis_cells_trans(internal, behavior, text[], timestamptz[], int4[], text[], int4, timestamptz, text[], text[], int4, int4) IS 'Internal: transition function of _analysis_cells';
+COMMENT ON FUNCTION _analysis_cells_trans(internal, behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4) IS 'Internal: transition function of _analysis_cells';
 CREATE FUNCTION _analysis_cells_final(internal) RETURNS _analysis_cell_arrays
 	AS 'MODULE_PATHNAME', 'analysis_cells_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION _analysis_cells_final(internal) IS 'Internal: final function of _analysis_cells';
--- (b, current segment per scheme, the stays that ended: end times ascending,
--- scheme numbers, segments; then the same on every row: the number of
--- schemes, as_of, the periods of retention cells, of lifecycle and
+CREATE FUNCTION _analysis_cells_combine(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME', 'analysis_cells_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION _analysis_cells_combine(internal, internal) IS 'Internal: combine function of _analysis_cells';
+CREATE FUNCTION _analysis_cells_serialize(internal) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'analysis_cells_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _analysis_cells_serialize(internal) IS 'Internal: serialize function of _analysis_cells';
+CREATE FUNCTION _analysis_cells_deserialize(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME', 'analysis_cells_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _analysis_cells_deserialize(bytea, internal) IS 'Internal: deserialize function of _analysis_cells';
+-- (b, profiles.segments, the stays that ended: end times ascending, scheme
+-- numbers, segments; then the same on every row: the schemes, as_of, the periods of retention cells, of lifecycle and
 -- stickiness cells, the start and return features (-1: any event))
-CREATE AGGREGATE _analysis_cells(behavior, text[], timestamptz[], int4[], text[], int4, timestamptz, text[], text[], int4, int4) (
-	SFUNC = _analysis_cells_trans, STYPE = internal, FINALFUNC = _analysis_cells_final);
-COMMENT ON AGGREGATE _analysis_cells(behavior, text[], timestamptz[], int4[], text[], int4, timestamptz, text[], text[], int4, int4) IS 'Internal: counts the users of every cell of the managed analyses (src/analyses.c)';
+CREATE AGGREGATE _analysis_cells(behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4) (
+	SFUNC = _analysis_cells_trans, STYPE = internal, FINALFUNC = _analysis_cells_final,
+	COMBINEFUNC = _analysis_cells_combine, SERIALFUNC = _analysis_cells_serialize,
+	DESERIALFUNC = _analysis_cells_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE _analysis_cells(behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4) IS 'Internal: counts the users of every cell of the managed analyses (src/analyses.c)';
 
 -- What refresh keeps (the analyses read it; suppression is at read time):
 -- kind 0: users of the cohort start (k 0); 1: of them, active in the
@@ -144,26 +154,25 @@ CREATE FUNCTION _analysis_compute(schemes text[], as_of timestamptz, retention_p
 RETURNS TABLE (period text, scheme text, segment text, kind int2, start date, k int, users bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 BEGIN
-	-- (the text is constant but for the number of schemes: $1[1], $1[2]...)
-	RETURN QUERY EXECUTE format($q$
+	RETURN QUERY
 		WITH t AS (
-			SELECT t.user_id, array_agg(t.at ORDER BY t.at, t.from_entered_at, t.id) AS ended_at,
-			       array_agg(array_position($1, t.scheme) ORDER BY t.at, t.from_entered_at, t.id) AS ended_scheme,
-			       array_agg(t.from_segment ORDER BY t.at, t.from_entered_at, t.id) AS ended_segment
-			FROM segmentation.transitions t
-			WHERE t.from_segment IS NOT NULL AND t.scheme = ANY ($1)
+			-- (in the order they ended, then were entered: one sort for the
+			-- three arrays; _analysis_cells refuses end times out of order)
+			SELECT t.user_id, array_agg(t.at) AS ended_at, array_agg(array_position(_analysis_compute.schemes, t.scheme)) AS ended_scheme,
+			       array_agg(t.from_segment) AS ended_segment
+			FROM (SELECT t.user_id, t.at, t.scheme, t.from_segment FROM segmentation.transitions t
+			      WHERE t.from_segment IS NOT NULL AND t.scheme = ANY (_analysis_compute.schemes)
+			      ORDER BY t.user_id, t.at, t.from_entered_at, t.id) t
 			GROUP BY t.user_id),
 		c AS (
-			SELECT segmentation._analysis_cells(p.behavior, ARRAY[%s]::text[], t.ended_at, t.ended_scheme, t.ended_segment,
-			                                    cardinality($1), $2, $3, $4, $5, $6) AS c
+			SELECT segmentation._analysis_cells(p.behavior, p.segments, t.ended_at, t.ended_scheme, t.ended_segment,
+			                                    _analysis_compute.schemes, _analysis_compute.as_of, retention_periods,
+			                                    other_periods, start_feature, return_feature) AS c
 			FROM segmentation.profiles p LEFT JOIN t ON t.user_id = p.user_id
 			WHERE NOT p.opted_out)
-		SELECT (ARRAY['day', 'week', 'month'])[u.p + 1], $1[u.s], u.segment, u.kind, u.start, u.k, u.users
+		SELECT (ARRAY['day', 'week', 'month'])[u.p + 1], _analysis_compute.schemes[u.s], u.segment, u.kind, u.start, u.k, u.users
 		FROM c, unnest((c.c).periods, (c.c).schemes, (c.c).segments, (c.c).kinds, (c.c).starts, (c.c).ks, (c.c).users)
-		     u(p, s, segment, kind, start, k, users)
-	$q$, (SELECT coalesce(string_agg(format('p.segments -> $1[%s] ->> 0', i), ', '), '')
-	      FROM generate_series(1, cardinality(schemes)) i))
-	USING schemes, as_of, retention_periods, other_periods, start_feature, return_feature;
+		     u(p, s, segment, kind, start, k, users);
 END $$;
 COMMENT ON FUNCTION _analysis_compute(text[], timestamptz, text[], text[], int, int) IS 'Internal: the cells of the managed analyses (users per period, scheme, segment at the period''s start and count), computed from every stored behavior and stay';
 

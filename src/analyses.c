@@ -20,13 +20,16 @@
 
 #include "behavior.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "common/hashfn.h"
 #include "funcapi.h"
+#include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -96,19 +99,30 @@ typedef struct NameSlot
 	int32		first;			/* the first name of this hash (next[] chains) */
 } NameSlot;
 
+/* what the arguments that are the same on every row ask for */
+typedef struct AnalysisConfig
+{
+	int32		nschemes;
+	int32		nretention;
+	int32		nother;
+	int32		retention[3];	/* the periods (PeriodKind) of retention cells */
+	int32		other[3];		/* ... of lifecycle and stickiness cells */
+	int32		as_of_day;
+	int32		start_feature;
+	int32		return_feature;
+} AnalysisConfig;
+
 typedef struct AnalysisState
 {
 	MemoryContext cxt;			/* the aggregate's: cells and names */
 	MemoryContext rowcxt;		/* one user's work, reset after each row */
-	int32		nschemes;
-	int			nretention;
-	int			nother;
-	PeriodKind	retention[3];	/* the periods of retention cells */
-	PeriodKind	other[3];		/* the periods of lifecycle and stickiness cells */
-	int32		last_start[3];	/* per PeriodKind: the first day of as_of's period */
-	int64		last_index[3];
+	AnalysisConfig c;
+	int32		nschemes;		/* (c's, at hand) */
+	text	  **schemes;		/* their names (a state made by the transition function) */
 	int32		start_feature;
 	int32		return_feature;
+	int32		last_start[3];	/* per PeriodKind: the first day of as_of's period */
+	int64		last_index[3];
 	cells_hash *cells;
 	HTAB	   *name_index;		/* hash of a name -> NameSlot */
 	int32		nnames;
@@ -171,7 +185,7 @@ NameIndex(AnalysisState *st, const char *s, int len)
 
 /* The elements of a text[] period argument: day, week, month, each once */
 static int
-PeriodsArg(FunctionCallInfo fcinfo, int argno, const char *argname, PeriodKind *out)
+PeriodsArg(FunctionCallInfo fcinfo, int argno, const char *argname, int32 *out)
 {
 	ArrayType  *a;
 	Datum	   *elems;
@@ -223,45 +237,93 @@ PeriodsArg(FunctionCallInfo fcinfo, int argno, const char *argname, PeriodKind *
 	return n;
 }
 
-/* The state, from the arguments that are the same on every row */
+/* a text[] or timestamptz[] or int4[] argument's elements, checked */
+static int
+ArrayArg(FunctionCallInfo fcinfo, int argno, const char *argname, Oid type, Datum **elems, bool **nulls)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(argno);
+	int16		len;
+	bool		byval;
+	char		align;
+	int			n;
+
+	if (ARR_ELEMTYPE(a) != type || ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must be a one-dimensional %s[]", argname, format_type_be(type))));
+	get_typlenbyvalalign(type, &len, &byval, &align);
+	deconstruct_array(a, type, len, byval, align, elems, nulls, &n);
+	return n;
+}
+
+/* A config is what StateCreate makes of arguments, or an error */
+static void
+ConfigCheck(const AnalysisConfig *c)
+{
+	int			list,
+				i,
+				j;
+
+	if (c->nschemes < 0 || c->nschemes > MAX_SCHEMES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"nschemes\" must be between 0 and %d", MAX_SCHEMES)));
+	if (c->nretention < 0 || c->nretention > 3 || c->nother < 0 || c->nother > 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("arguments \"retention_periods\" and \"other_periods\" name each period at most once")));
+	for (list = 0; list < 2; list++)
+	{
+		const int32 *v = list ? c->other : c->retention;
+		int			n = list ? c->nother : c->nretention;
+
+		for (i = 0; i < n; i++)
+		{
+			if (v[i] < PERIOD_DAY || v[i] > PERIOD_MONTH)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("a period must be day, week or month")));
+			for (j = 0; j < i; j++)
+				if (v[j] == v[i])
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("argument \"%s\" names a period more than once",
+									list ? "other_periods" : "retention_periods")));
+		}
+	}
+	if (c->as_of_day < BehaviorDayOf(MIN_TIMESTAMP) || c->as_of_day > BehaviorDayOf(END_TIMESTAMP - 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"as_of\" must be a finite timestamp")));
+	if (c->start_feature < -1 || c->return_feature < -1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("arguments \"start_feature\" and \"return_feature\" must be feature ids or -1 (any event)")));
+	if (c->nother > 0 && (c->start_feature != BEHAVIOR_ANY_FEATURE || c->return_feature != BEHAVIOR_ANY_FEATURE))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lifecycle and stickiness cells count any event: start_feature and return_feature must be -1")));
+}
+
+/* An empty state for a checked config, in aggcxt */
 static AnalysisState *
-StateCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
+StateNew(MemoryContext aggcxt, const AnalysisConfig *c)
 {
 	MemoryContext old = MemoryContextSwitchTo(aggcxt);
 	AnalysisState *st = palloc0(sizeof(AnalysisState));
 	HASHCTL		ctl;
-	TimestampTz as_of;
 	int			k;
 
-	if (PG_ARGISNULL(6) || PG_ARGISNULL(7) || PG_ARGISNULL(10) || PG_ARGISNULL(11))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("arguments \"nschemes\", \"as_of\", \"start_feature\" and \"return_feature\" must not be NULL")));
-	st->nschemes = PG_GETARG_INT32(6);
-	if (st->nschemes < 0 || st->nschemes > MAX_SCHEMES)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"nschemes\" must be between 0 and %d", MAX_SCHEMES)));
-	as_of = PG_GETARG_TIMESTAMPTZ(7);
-	CheckTimestampArg(as_of, "as_of");
-	st->nretention = PeriodsArg(fcinfo, 8, "retention_periods", st->retention);
-	st->nother = PeriodsArg(fcinfo, 9, "other_periods", st->other);
-	st->start_feature = PG_GETARG_INT32(10);
-	st->return_feature = PG_GETARG_INT32(11);
-	if (st->start_feature < -1 || st->return_feature < -1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("arguments \"start_feature\" and \"return_feature\" must be feature ids or -1 (any event)")));
-	if (st->nother > 0 && (st->start_feature != BEHAVIOR_ANY_FEATURE || st->return_feature != BEHAVIOR_ANY_FEATURE))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("lifecycle and stickiness cells count any event: start_feature and return_feature must be -1")));
+	st->c = *c;
+	st->nschemes = c->nschemes;
+	st->start_feature = c->start_feature;
+	st->return_feature = c->return_feature;
 	for (k = PERIOD_DAY; k <= PERIOD_MONTH; k++)
 	{
 		int64		start,
 					next;
 
-		PeriodBounds((PeriodKind) k, BehaviorDayOf(as_of), &start, &next);
+		PeriodBounds((PeriodKind) k, c->as_of_day, &start, &next);
 		st->last_start[k] = (int32) start;
 		st->last_index[k] = PeriodIndex((PeriodKind) k, (int32) start);
 	}
@@ -279,6 +341,45 @@ StateCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	NameIndex(st, "(all)", 5);
 	NameIndex(st, "(unknown)", 9);
 	MemoryContextSwitchTo(old);
+	return st;
+}
+
+/* The state, from the arguments that are the same on every row */
+static AnalysisState *
+StateCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
+{
+	AnalysisConfig c;
+	AnalysisState *st;
+	TimestampTz as_of;
+	Datum	   *schemes;
+	bool	   *nulls;
+	int			i;
+
+	memset(&c, 0, sizeof(c));
+	if (PG_ARGISNULL(6) || PG_ARGISNULL(7) || PG_ARGISNULL(10) || PG_ARGISNULL(11))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("arguments \"schemes\", \"as_of\", \"start_feature\" and \"return_feature\" must not be NULL")));
+	c.nschemes = ArrayArg(fcinfo, 6, "schemes", TEXTOID, &schemes, &nulls);
+	for (i = 0; i < c.nschemes; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument \"schemes\" must not hold NULL")));
+	as_of = PG_GETARG_TIMESTAMPTZ(7);
+	CheckTimestampArg(as_of, "as_of");
+	c.as_of_day = BehaviorDayOf(as_of);
+	c.nretention = PeriodsArg(fcinfo, 8, "retention_periods", c.retention);
+	c.nother = PeriodsArg(fcinfo, 9, "other_periods", c.other);
+	c.start_feature = PG_GETARG_INT32(10);
+	c.return_feature = PG_GETARG_INT32(11);
+	ConfigCheck(&c);
+	st = StateNew(aggcxt, &c);
+	st->schemes = MemoryContextAlloc(aggcxt, Max(c.nschemes, 1) * sizeof(text *));
+	for (i = 0; i < c.nschemes; i++)
+		st->schemes[i] = (text *) MemoryContextAlloc(aggcxt, VARSIZE_ANY(DatumGetPointer(schemes[i])));
+	for (i = 0; i < c.nschemes; i++)
+		memcpy(st->schemes[i], DatumGetPointer(schemes[i]), VARSIZE_ANY(DatumGetPointer(schemes[i])));
 	return st;
 }
 
@@ -330,40 +431,19 @@ SegmentAt(const Stays *stays, int s, int32 day)
 	return x->current >= 0 ? x->current : NAME_UNKNOWN;
 }
 
-/* a text[] or timestamptz[] or int4[] argument's elements, checked */
-static int
-ArrayArg(FunctionCallInfo fcinfo, int argno, const char *argname, Oid type, Datum **elems, bool **nulls)
-{
-	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(argno);
-	int16		len;
-	bool		byval;
-	char		align;
-	int			n;
-
-	if (ARR_ELEMTYPE(a) != type || ARR_NDIM(a) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"%s\" must be a one-dimensional %s[]", argname, format_type_be(type))));
-	get_typlenbyvalalign(type, &len, &byval, &align);
-	deconstruct_array(a, type, len, byval, align, elems, nulls, &n);
-	return n;
-}
-
 /*
- * The user's stays per scheme: current[i] the current segment in scheme i + 1
- * (NULL: none), and the stays that ended, each with its end and scheme, in
- * the order they ended (ties: in the order they were entered).
+ * The user's stays per scheme: the current one (from profiles.segments), and
+ * the stays that ended, each with its end and scheme number, in the order
+ * they ended (ties: in the order they were entered).
  */
 static Stays *
 UserStays(AnalysisState *st, FunctionCallInfo fcinfo)
 {
 	Stays	   *stays = palloc0(Max(st->nschemes, 1) * sizeof(Stays));
-	Datum	   *cur,
-			   *at,
+	Datum	   *at,
 			   *sch,
 			   *from;
-	bool	   *curnull,
-			   *atnull,
+	bool	   *atnull,
 			   *schnull,
 			   *fromnull;
 	int			n,
@@ -371,17 +451,31 @@ UserStays(AnalysisState *st, FunctionCallInfo fcinfo)
 
 	for (i = 0; i < st->nschemes; i++)
 		stays[i].current = -1;
+	/* profiles.segments: {"scheme": ["segment", "entered_at"], ...} */
 	if (!PG_ARGISNULL(2))
 	{
-		n = ArrayArg(fcinfo, 2, "current", TEXTOID, &cur, &curnull);
-		if (n != st->nschemes)
+		Jsonb	   *jb = PG_GETARG_JSONB_P(2);
+
+		if (!JB_ROOT_IS_OBJECT(jb))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("argument \"current\" must have one element per scheme (%d)", st->nschemes)));
-		for (i = 0; i < n; i++)
-			if (!curnull[i])
-				stays[i].current = NameIndex(st, VARDATA_ANY(DatumGetPointer(cur[i])),
-											 VARSIZE_ANY_EXHDR(DatumGetPointer(cur[i])));
+					 errmsg("argument \"segments\" must be a JSON object")));
+		for (i = 0; i < st->nschemes; i++)
+		{
+			JsonbValue *v = getKeyJsonValueFromContainer(&jb->root, VARDATA_ANY(st->schemes[i]),
+														 VARSIZE_ANY_EXHDR(st->schemes[i]), NULL);
+			JsonbValue *seg = NULL;
+
+			if (v == NULL)
+				continue;
+			if (v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+				seg = getIthJsonbValueFromContainer(v->val.binary.data, 0);
+			if (seg == NULL || seg->type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("argument \"segments\" must map each scheme to [segment, entered_at]")));
+			stays[i].current = NameIndex(st, seg->val.string.val, seg->val.string.len);
+		}
 	}
 	if (PG_ARGISNULL(3) && PG_ARGISNULL(4) && PG_ARGISNULL(5))
 		return stays;
@@ -516,9 +610,9 @@ AddLifecycle(AnalysisState *st, const Behavior *b, const Stays *stays, PeriodKin
 }
 
 /*
- * _analysis_cells_trans(state, behavior, current text[], ended_at
- * timestamptz[], ended_scheme int[], ended_segment text[], nschemes, as_of,
- * retention_periods text[], other_periods text[], start_feature,
+ * _analysis_cells_trans(state, behavior, segments jsonb, ended_at
+ * timestamptz[], ended_scheme int[], ended_segment text[], schemes text[],
+ * as_of, retention_periods text[], other_periods text[], start_feature,
  * return_feature): adds one user.  The last six arguments must be the same
  * on every row (the first row's are used).
  */
@@ -542,12 +636,14 @@ analysis_cells_trans(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(st);
 	old = MemoryContextSwitchTo(st->rowcxt);
-	b = BehaviorFromDatum(PG_GETARG_DATUM(1), &tmp);
+	/* (counts of any event read the active days alone) */
+	b = st->start_feature == BEHAVIOR_ANY_FEATURE && st->return_feature == BEHAVIOR_ANY_FEATURE
+		? BehaviorDaysFromDatum(PG_GETARG_DATUM(1), &tmp) : BehaviorFromDatum(PG_GETARG_DATUM(1), &tmp);
 	stays = UserStays(st, fcinfo);
-	for (i = 0; i < st->nretention; i++)
-		AddRetention(st, b, stays, st->retention[i]);
-	for (i = 0; i < st->nother; i++)
-		AddLifecycle(st, b, stays, st->other[i]);
+	for (i = 0; i < st->c.nretention; i++)
+		AddRetention(st, b, stays, (PeriodKind) st->c.retention[i]);
+	for (i = 0; i < st->c.nother; i++)
+		AddLifecycle(st, b, stays, (PeriodKind) st->c.other[i]);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->rowcxt);
 	PG_RETURN_POINTER(st);
@@ -607,4 +703,187 @@ analysis_cells_final(PG_FUNCTION_ARGS)
 	values[5] = PointerGetDatum(construct_array(cols[5], n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 	values[6] = PointerGetDatum(construct_array(cols[6], n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* Adds the cells of src to dst (the same config), its names mapped to dst's */
+static void
+StateMerge(AnalysisState *dst, const AnalysisState *src)
+{
+	int32	   *map = palloc(src->nnames * sizeof(int32));
+	cells_iterator it;
+	Cell	   *c;
+	int			i;
+
+	if (memcmp(&dst->c, &src->c, sizeof(AnalysisConfig)) != 0)
+		elog(ERROR, "_analysis_cells: states of different arguments cannot be combined");
+	for (i = 0; i < src->nnames; i++)
+		map[i] = NameIndex(dst, VARDATA(src->names[i]), VARSIZE(src->names[i]) - VARHDRSZ);
+	cells_start_iterate(src->cells, &it);
+	while ((c = cells_iterate(src->cells, &it)) != NULL)
+	{
+		CellKey		key = c->key;
+		Cell	   *d;
+		bool		found;
+
+		key.segment = map[key.segment];
+		d = cells_insert(dst->cells, key, &found);
+		d->users = (found ? d->users : 0) + c->users;
+	}
+	pfree(map);
+}
+
+/* _analysis_cells_combine(state, state): for parallel plans */
+PG_FUNCTION_INFO_V1(analysis_cells_combine);
+Datum
+analysis_cells_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	AnalysisState *a = PG_ARGISNULL(0) ? NULL : (AnalysisState *) PG_GETARG_POINTER(0);
+	AnalysisState *b = PG_ARGISNULL(1) ? NULL : (AnalysisState *) PG_GETARG_POINTER(1);
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "_analysis_cells_combine called in a non-aggregate context");
+	if (b == NULL)
+		PG_RETURN_POINTER(a);
+	if (a == NULL)
+		a = StateNew(aggcxt, &b->c);
+	StateMerge(a, b);
+	PG_RETURN_POINTER(a);
+}
+
+/*
+ * _analysis_cells_serialize(state) bytea: the config, the names (length,
+ * bytes), the cells (key, users)
+ */
+PG_FUNCTION_INFO_V1(analysis_cells_serialize);
+Datum
+analysis_cells_serialize(PG_FUNCTION_ARGS)
+{
+	AnalysisState *st = (AnalysisState *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+	cells_iterator it;
+	Cell	   *c;
+	int			i;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "_analysis_cells_serialize called in a non-aggregate context");
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, st->c.nschemes);
+	pq_sendint32(&buf, st->c.nretention);
+	for (i = 0; i < st->c.nretention; i++)
+		pq_sendint32(&buf, st->c.retention[i]);
+	pq_sendint32(&buf, st->c.nother);
+	for (i = 0; i < st->c.nother; i++)
+		pq_sendint32(&buf, st->c.other[i]);
+	pq_sendint32(&buf, st->c.as_of_day);
+	pq_sendint32(&buf, st->c.start_feature);
+	pq_sendint32(&buf, st->c.return_feature);
+	pq_sendint32(&buf, st->nnames);
+	for (i = 0; i < st->nnames; i++)
+	{
+		pq_sendint32(&buf, VARSIZE(st->names[i]) - VARHDRSZ);
+		pq_sendbytes(&buf, VARDATA(st->names[i]), VARSIZE(st->names[i]) - VARHDRSZ);
+	}
+	pq_sendint64(&buf, (int64) st->cells->members);
+	cells_start_iterate(st->cells, &it);
+	while ((c = cells_iterate(st->cells, &it)) != NULL)
+	{
+		pq_sendint32(&buf, c->key.start);
+		pq_sendint32(&buf, c->key.k);
+		pq_sendint32(&buf, c->key.segment);
+		pq_sendint16(&buf, c->key.scheme);
+		pq_sendint8(&buf, c->key.period);
+		pq_sendint8(&buf, c->key.kind);
+		pq_sendint64(&buf, c->users);
+	}
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* _analysis_cells_deserialize(bytea, internal): every field checked */
+PG_FUNCTION_INFO_V1(analysis_cells_deserialize);
+Datum
+analysis_cells_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
+	StringInfoData buf;
+	AnalysisConfig c;
+	AnalysisState *st;
+	int32		nnames;
+	int64		ncells,
+				i;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "_analysis_cells_deserialize called in a non-aggregate context");
+	buf.data = VARDATA_ANY(bytes);
+	buf.len = VARSIZE_ANY_EXHDR(bytes);
+	buf.maxlen = buf.len;
+	buf.cursor = 0;
+	memset(&c, 0, sizeof(c));
+	c.nschemes = pq_getmsgint(&buf, 4);
+	c.nretention = pq_getmsgint(&buf, 4);
+	if (c.nretention < 0 || c.nretention > 3)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
+	for (i = 0; i < c.nretention; i++)
+		c.retention[i] = pq_getmsgint(&buf, 4);
+	c.nother = pq_getmsgint(&buf, 4);
+	if (c.nother < 0 || c.nother > 3)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
+	for (i = 0; i < c.nother; i++)
+		c.other[i] = pq_getmsgint(&buf, 4);
+	c.as_of_day = pq_getmsgint(&buf, 4);
+	c.start_feature = pq_getmsgint(&buf, 4);
+	c.return_feature = pq_getmsgint(&buf, 4);
+	ConfigCheck(&c);
+	st = StateNew(aggcxt, &c);
+	nnames = pq_getmsgint(&buf, 4);
+	/* (the first two are (all) and (unknown), as in every state) */
+	if (nnames < 2 || nnames > buf.len / 4 + 2)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
+	{
+		int32	   *map = palloc(nnames * sizeof(int32));
+
+		for (i = 0; i < nnames; i++)
+		{
+			int32		len = pq_getmsgint(&buf, 4);
+
+			if (len < 0 || len > buf.len - buf.cursor)
+				ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
+			map[i] = NameIndex(st, pq_getmsgbytes(&buf, len), len);
+		}
+		if (map[0] != NAME_ALL || map[1] != NAME_UNKNOWN)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
+		ncells = pq_getmsgint64(&buf);
+		if (ncells < 0 || ncells > (buf.len - buf.cursor) / 24)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
+		for (i = 0; i < ncells; i++)
+		{
+			CellKey		key;
+			Cell	   *d;
+			int64		users;
+			bool		found;
+
+			memset(&key, 0, sizeof(key));
+			key.start = pq_getmsgint(&buf, 4);
+			key.k = pq_getmsgint(&buf, 4);
+			key.segment = pq_getmsgint(&buf, 4);
+			key.scheme = pq_getmsgint(&buf, 2);
+			key.period = pq_getmsgint(&buf, 1);
+			key.kind = pq_getmsgint(&buf, 1);
+			users = pq_getmsgint64(&buf);
+			if (key.segment < 0 || key.segment >= nnames || key.scheme < 0 || key.scheme > c.nschemes ||
+				key.period < PERIOD_DAY || key.period > PERIOD_MONTH || key.kind < CELL_COHORT ||
+				key.kind > CELL_DAYS || key.k < 0 || users < 1)
+				ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
+			key.segment = map[key.segment];
+			d = cells_insert(st->cells, key, &found);
+			if (!found)
+				d->users = 0;
+			if (pg_add_s64_overflow(d->users, users, &d->users))
+				ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
+		}
+		pfree(map);
+	}
+	pq_getmsgend(&buf);
+	PG_RETURN_POINTER(st);
 }

@@ -195,6 +195,7 @@ extern void BehaviorMergeInto(Behavior *dst, const Behavior *src);
 extern void BehaviorCompact(Behavior *b);
 extern const Behavior *BehaviorFromDatum(Datum d, Behavior *tmp);
 extern void BehaviorHeaderFromDatum(Datum d, Behavior *b);
+extern const Behavior *BehaviorDaysFromDatum(Datum d, Behavior *tmp);
 extern void BehaviorDecodeInto(Datum d, Behavior *b);
 extern ExpandedBehavior *ExpandedBehaviorCreate(MemoryContext cxt);
 

@@ -146,7 +146,7 @@ SELECT segmentation._period_index('2024-01-01', 'week');
 SELECT segmentation._chi2_homogeneity('{1,2}', '{3,4}');
 SELECT count(*) FROM segmentation._analysis_rows;
 SELECT segmentation._materialize_analyses();
-SELECT segmentation._analysis_cells(NULL, NULL, NULL, NULL, NULL, 0, now(), '{}', '{}', -1, -1);
+SELECT segmentation._analysis_cells(NULL, NULL, NULL, NULL, NULL, '{}', now(), '{}', '{}', -1, -1);
 RESET ROLE;
 -- the privileges and settings of the four
 SELECT p.oid::regprocedure, p.prosecdef, p.proconfig,
@@ -167,29 +167,29 @@ FROM unnest('{segmentation_reader,segmentation_analyst,segmentation_admin}'::nam
 -- what it is given (the owner calls it, from _analysis_compute only)
 SELECT period, scheme, kind, sum(users) AS users FROM segmentation._analysis_rows
 GROUP BY 1, 2, 3 ORDER BY 1, 2 NULLS FIRST, 3;
-SELECT segmentation._analysis_cells(b, '{x}', NULL, NULL, NULL, 1, '2024-02-01', '{week}', '{}', -1, -1) IS NOT NULL AS counted
+SELECT segmentation._analysis_cells(b, '{"s": ["x", "2024-01-01"]}', NULL, NULL, NULL, '{s}', '2024-02-01', '{week}', '{}', -1, -1) IS NOT NULL AS counted
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, '{x}', NULL, NULL, NULL, 2, '2024-02-01', '{week}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, '{"s": "x"}', NULL, NULL, NULL, '{s}', '2024-02-01', '{week}', '{}', -1, -1)
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05,2024-01-04}', '{1,1}', '{a,b}', 1, '2024-02-01', '{week}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05,2024-01-04}', '{1,1}', '{a,b}', '{s}', '2024-02-01', '{week}', '{}', -1, -1)
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', '{2}', '{a}', 1, '2024-02-01', '{week}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', '{2}', '{a}', '{s}', '2024-02-01', '{week}', '{}', -1, -1)
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', NULL, '{a}', 1, '2024-02-01', '{week}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', NULL, '{a}', '{s}', '2024-02-01', '{week}', '{}', -1, -1)
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', '{1}', '{a,b}', 1, '2024-02-01', '{week}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', '{1}', '{a,b}', '{s}', '2024-02-01', '{week}', '{}', -1, -1)
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, 0, '2024-02-01', '{week,fortnight}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{week,fortnight}', '{}', -1, -1)
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, 0, '2024-02-01', '{week,week}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{week,week}', '{}', -1, -1)
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, 0, '2024-02-01', '{}', '{day}', 3, -1)
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{}', '{day}', 3, -1)
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, 0, 'infinity', '{}', '{day}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', 'infinity', '{}', '{day}', -1, -1)
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, -1, '2024-02-01', '{}', '{day}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{s,NULL}', '2024-02-01', '{}', '{day}', -1, -1)
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, 0, '2024-02-01', '{}', '{day}', -1, -2)
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{}', '{day}', -1, -2)
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
 -- one user (2024-01-03, a Wednesday; and 2024-01-15) in segment a until
 -- 2024-01-10, then b: by week as of 2024-01-20, new in the week of 1 January
@@ -197,7 +197,7 @@ FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
 -- in the week of 15 January (b)
 SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(c.periods, c.schemes, c.segments, c.kinds, c.starts, c.ks, c.users)
         x(p, s, seg, kind, start, k, users)) AS cells
-FROM (SELECT (segmentation._analysis_cells(b, '{b}', '{2024-01-10}', '{1}', '{a}', 1, '2024-01-20', '{week}', '{week}', -1, -1)).* AS c
+FROM (SELECT (segmentation._analysis_cells(b, '{"s": ["b", "2024-01-10"]}', '{2024-01-10}', '{1}', '{a}', '{s}', '2024-01-20', '{week}', '{week}', -1, -1)).* AS c
       FROM (SELECT segmentation.behavior_agg(t) b FROM unnest('{2024-01-03,2024-01-15}'::timestamptz[]) t) x) c;
 
 -- the answers do not depend on the session's time zone
