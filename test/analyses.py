@@ -420,7 +420,7 @@ def main():
         serial = cur.fetchall()
         cur.execute("SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;"
                     "SET min_parallel_table_scan_size = 0; SET force_parallel_mode = on")
-        cur.execute("EXPLAIN SELECT segmentation._analysis_cells(p.behavior, NULL, NULL, NULL, NULL, 0, now(), '{day}', '{day}', -1, -1)"
+        cur.execute("EXPLAIN SELECT segmentation._analysis_cells(p.behavior, p.segments, NULL, NULL, NULL, '{eng}', now(), '{day}', '{day}', -1, -1)"
                     " FROM segmentation.profiles p WHERE NOT p.opted_out")
         plan = "\n".join(r[0] for r in cur.fetchall())
         check(f"seed {seed}: _analysis_cells runs as a partial aggregate in a parallel plan", "Partial Aggregate" in plan, plan)
