@@ -406,30 +406,6 @@ def main():
         cur.execute("SELECT count(*) FROM segmentation._analysis_rows WHERE scheme = 'eng'")
         check(f"seed {seed}: refresh kept the counts of scheme eng", cur.fetchone()[0] > 0)
 
-        # parallel plans count the same cells (_analysis_cells' combine,
-        # serialize and deserialize): the counts refresh kept against the
-        # same computed under a forced parallel plan
-        cur.execute("SELECT count(*) FROM segmentation._analysis_rows")
-        check(f"seed {seed}: refresh kept counts", cur.fetchone()[0] > 0)
-        cur.execute("SELECT c.schemes, c.as_of FROM segmentation.score_context c")
-        schemes, as_of = cur.fetchone()
-        compute = ("SELECT period, scheme, segment, kind, start, k, users FROM segmentation._analysis_compute(%s, %s, "
-                   "'{day,week,month}', '{day,week,month}', -1, -1) ORDER BY 1, 2, 3, 4, 5, 6")
-        cur.execute("SET max_parallel_workers_per_gather = 0")
-        cur.execute(compute, (schemes, as_of))
-        serial = cur.fetchall()
-        cur.execute("SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;"
-                    "SET min_parallel_table_scan_size = 0; SET force_parallel_mode = on")
-        cur.execute("EXPLAIN SELECT segmentation._analysis_cells(p.behavior, p.segments, NULL, NULL, NULL, '{eng}', now(), '{day}', '{day}', -1, -1)"
-                    " FROM segmentation.profiles p WHERE NOT p.opted_out")
-        plan = "\n".join(r[0] for r in cur.fetchall())
-        check(f"seed {seed}: _analysis_cells runs as a partial aggregate in a parallel plan", "Partial Aggregate" in plan, plan)
-        cur.execute(compute, (schemes, as_of))
-        check(f"seed {seed}: the cells of a parallel plan equal the serial plan's ({len(serial)} cells)",
-              cur.fetchall() == serial and len(serial) > 100)
-        cur.execute("RESET max_parallel_workers_per_gather; RESET parallel_setup_cost; RESET parallel_tuple_cost;"
-                    "RESET min_parallel_table_scan_size; RESET force_parallel_mode")
-
         # the session's time zone changes nothing; a reader sees the same rows
         calls = ["retention_matrix('week', 'eng')", "retention_matrix('month', NULL, unbounded => true)",
                  "lifecycle('day', 'eng')", "stickiness('week', 'eng')",

@@ -200,6 +200,43 @@ SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(c.periods, c.schemes, c.segme
 FROM (SELECT (segmentation._analysis_cells(b, '{"s": ["b", "2024-01-10"]}', '{2024-01-10}', '{1}', '{a}', '{s}', '2024-01-20', '{week}', '{week}', -1, -1)).* AS c
       FROM (SELECT segmentation.behavior_agg(t) b FROM unnest('{2024-01-03,2024-01-15}'::timestamptz[]) t) x) c;
 
+-- parallel plans count the same cells (_analysis_cells' combine, serialize
+-- and deserialize): 20,000 users in two segments, a table large enough
+-- that each worker takes part of it (and the leader none: it would take
+-- every row before they start); the digest of every cell, serial, then
+-- under a parallel plan
+CREATE TABLE am_par AS
+SELECT u AS user_id, segmentation.behavior_agg(t) AS behavior,
+       jsonb_build_object('s', jsonb_build_array(CASE WHEN u % 3 = 0 THEN 'a' ELSE 'b' END, '2024-01-01')) AS segments
+FROM generate_series(1, 20000) u,
+     LATERAL (VALUES ('2024-01-01'::timestamptz + (u % 50) * interval '1 day'),
+                     ('2024-01-01'::timestamptz + (u % 70) * interval '1 day' + interval '3 hours')) e(t)
+GROUP BY u;
+ANALYZE am_par;
+SET max_parallel_workers_per_gather = 0;
+SELECT count(*) AS cells, sum(u.users) AS users, md5(string_agg(u::text, ',' ORDER BY u::text)) AS digest
+FROM (SELECT segmentation._analysis_cells(p.behavior, p.segments, NULL, NULL, NULL, '{s}', '2024-04-01',
+                                          '{day,week,month}', '{day,week,month}', -1, -1) AS x FROM am_par p) a,
+     unnest((a.x).periods, (a.x).schemes, (a.x).segments, (a.x).kinds, (a.x).starts, (a.x).ks, (a.x).users) u(p, s, seg, kind, start, k, users);
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET parallel_leader_participation = off;
+EXPLAIN (COSTS OFF)
+SELECT segmentation._analysis_cells(p.behavior, p.segments, NULL, NULL, NULL, '{s}', '2024-04-01',
+                                    '{day,week,month}', '{day,week,month}', -1, -1) FROM am_par p;
+SELECT count(*) AS cells, sum(u.users) AS users, md5(string_agg(u::text, ',' ORDER BY u::text)) AS digest
+FROM (SELECT segmentation._analysis_cells(p.behavior, p.segments, NULL, NULL, NULL, '{s}', '2024-04-01',
+                                          '{day,week,month}', '{day,week,month}', -1, -1) AS x FROM am_par p) a,
+     unnest((a.x).periods, (a.x).schemes, (a.x).segments, (a.x).kinds, (a.x).starts, (a.x).ks, (a.x).users) u(p, s, seg, kind, start, k, users);
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET parallel_leader_participation;
+DROP TABLE am_par;
+
 -- the answers do not depend on the session's time zone
 SET TIME ZONE 'Pacific/Kiritimati';
 SELECT * FROM segmentation.lifecycle('day') WHERE period_start BETWEEN '2024-01-01' AND '2024-01-03';
