@@ -380,7 +380,9 @@ VALUES ('refresh_statement_timeout', 'interval', '1 hour',
        ('min_cell_size', 'integer', '10',
         'Cells of fewer users show no count, rate or mean in the views and analyses segmentation_reader reads (suppressed = true; more cells are suppressed so that none can be recovered by differencing); 0 or 1: none'),
        ('history_retention', 'retention', 'none',
-        'Segment moves (transitions, membership_history) older than this are purged by refresh; none: kept for ever')
+        'Segment moves (transitions, membership_history) older than this are purged by refresh; none: kept for ever'),
+       ('analysis_horizon', 'horizon', '2 years',
+        'How far back retention_matrix, lifecycle and stickiness go from the last refresh''s as_of: periods (and cohorts) that start earlier are left out; from 4 weeks to 3 years')
 $$;
 COMMENT ON FUNCTION _setting_defaults() IS 'Internal: the known settings, their types and defaults';
 
@@ -456,6 +458,18 @@ BEGIN
 		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
 			RAISE EXCEPTION 'setting "%" must be none or an interval from 1 day to 1000 years, not "%"', name, value
 				USING ERRCODE = 'invalid_parameter_value';
+		END;
+	END IF;
+	IF known.type = 'horizon' THEN
+		BEGIN
+			IF value::interval < interval '4 weeks' OR value::interval > interval '3 years' THEN
+				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			value := (value::interval)::text;
+		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
+			RAISE EXCEPTION 'setting "%" must be an interval from 4 weeks to 3 years, not "%"', name, value
+				USING ERRCODE = 'invalid_parameter_value',
+				      HINT = 'Every refresh counts the cells of that span; more costs more memory and time.';
 		END;
 	END IF;
 	INSERT INTO segmentation._setting_values AS v (name, value, set_by) VALUES (set_setting.name, value, session_user)

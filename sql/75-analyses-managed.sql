@@ -103,9 +103,9 @@ CREATE TYPE _analysis_cell_arrays AS (periods int2[], schemes int4[], segments t
 	ks int4[], users int8[]);
 COMMENT ON TYPE _analysis_cell_arrays IS 'Internal: the cells _analysis_cells counted, as parallel arrays';
 CREATE FUNCTION _analysis_cells_trans(internal, behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz,
-	text[], text[], int4, int4) RETURNS internal
+	text[], text[], int4, int4, timestamptz) RETURNS internal
 	AS 'MODULE_PATHNAME', 'analysis_cells_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION _analysis_cells_trans(internal, behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4) IS 'Internal: transition function of _analysis_cells';
+COMMENT ON FUNCTION _analysis_cells_trans(internal, behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4, timestamptz) IS 'Internal: transition function of _analysis_cells';
 CREATE FUNCTION _analysis_cells_final(internal) RETURNS _analysis_cell_arrays
 	AS 'MODULE_PATHNAME', 'analysis_cells_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION _analysis_cells_final(internal) IS 'Internal: final function of _analysis_cells';
@@ -119,13 +119,14 @@ CREATE FUNCTION _analysis_cells_deserialize(bytea, internal) RETURNS internal
 	AS 'MODULE_PATHNAME', 'analysis_cells_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION _analysis_cells_deserialize(bytea, internal) IS 'Internal: deserialize function of _analysis_cells';
 -- (b, profiles.segments, the stays that ended: end times ascending, scheme
--- numbers, segments; then the same on every row: the schemes, as_of, the periods of retention cells, of lifecycle and
+-- numbers, segments; then the same on every row: the schemes, as_of,
+-- ..., and since, the start of the horizon: the periods of retention cells, of lifecycle and
 -- stickiness cells, the start and return features (-1: any event))
-CREATE AGGREGATE _analysis_cells(behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4) (
+CREATE AGGREGATE _analysis_cells(behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4, timestamptz) (
 	SFUNC = _analysis_cells_trans, STYPE = internal, FINALFUNC = _analysis_cells_final,
 	COMBINEFUNC = _analysis_cells_combine, SERIALFUNC = _analysis_cells_serialize,
 	DESERIALFUNC = _analysis_cells_deserialize, PARALLEL = SAFE);
-COMMENT ON AGGREGATE _analysis_cells(behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4) IS 'Internal: counts the users of every cell of the managed analyses (src/analyses.c)';
+COMMENT ON AGGREGATE _analysis_cells(behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4, timestamptz) IS 'Internal: counts the users of every cell of the managed analyses (src/analyses.c)';
 
 -- What refresh keeps (the analyses read it; suppression is at read time):
 -- kind 0: users of the cohort start (k 0); 1: of them, active in the
@@ -141,90 +142,227 @@ CREATE TABLE _analysis_rows (
 	start date NOT NULL,
 	k int NOT NULL,
 	users bigint NOT NULL);
-CREATE INDEX ON _analysis_rows (period, scheme, kind);
+CREATE UNIQUE INDEX ON _analysis_rows (period, scheme, kind, segment, start, k) NULLS NOT DISTINCT;
 COMMENT ON TABLE _analysis_rows IS 'Internal: the counts behind retention_matrix (by week and month), lifecycle and stickiness as the last refresh computed them, before small cells are suppressed';
 SELECT pg_catalog.pg_extension_config_dump('_analysis_rows', '');
+-- what _analysis_rows was computed for: refresh changes it by the users
+-- whose cells can have changed only when it holds the last refresh's
+CREATE TABLE _analysis_state (
+	only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+	as_of timestamptz NOT NULL,
+	schemes text[] NOT NULL,
+	horizon interval NOT NULL);
+COMMENT ON TABLE _analysis_state IS 'Internal: the as_of, schemes and analysis_horizon _analysis_rows was computed for (one row, none before the first refresh)';
+SELECT pg_catalog.pg_extension_config_dump('_analysis_state', '');
 
 -- The cells of every user not opted out, as of as_of, for the schemes given
 -- (their stays read from transitions and profiles.segments, as
 -- membership_history does), or with no scheme given, of every user together
 -- (scheme NULL, segment (all)).
 CREATE FUNCTION _analysis_compute(schemes text[], as_of timestamptz, retention_periods text[], other_periods text[],
-	start_feature int, return_feature int)
+	start_feature int, return_feature int, listed boolean DEFAULT false)
 RETURNS TABLE (period text, scheme text, segment text, kind int2, start date, k int, users bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 BEGIN
-	RETURN QUERY
+	-- (listed: the users of refresh's temporary table _analysis_users only;
+	-- the text is constant but for that)
+	-- (cells of periods before the horizon are not counted: the setting
+	-- analysis_horizon, doc/analyses.md)
+	RETURN QUERY EXECUTE format($q$
 		WITH t AS (
 			-- (in the order they ended, then were entered: one sort for the
 			-- three arrays; _analysis_cells refuses end times out of order)
-			SELECT t.user_id, array_agg(t.at) AS ended_at, array_agg(array_position(_analysis_compute.schemes, t.scheme)) AS ended_scheme,
+			SELECT t.user_id, array_agg(t.at) AS ended_at, array_agg(array_position($1, t.scheme)) AS ended_scheme,
 			       array_agg(t.from_segment) AS ended_segment
 			FROM (SELECT t.user_id, t.at, t.scheme, t.from_segment FROM segmentation.transitions t
-			      WHERE t.from_segment IS NOT NULL AND t.scheme = ANY (_analysis_compute.schemes)
+			      WHERE t.from_segment IS NOT NULL AND t.scheme = ANY ($1)%1$s
 			      ORDER BY t.user_id, t.at, t.from_entered_at, t.id) t
 			GROUP BY t.user_id),
 		c AS (
 			SELECT segmentation._analysis_cells(p.behavior, p.segments, t.ended_at, t.ended_scheme, t.ended_segment,
-			                                    _analysis_compute.schemes, _analysis_compute.as_of, retention_periods,
-			                                    other_periods, start_feature, return_feature) AS c
+			                                    $1, $2, $3, $4, $5, $6, $7) AS c
 			FROM segmentation.profiles p LEFT JOIN t ON t.user_id = p.user_id
-			WHERE NOT p.opted_out)
-		SELECT (ARRAY['day', 'week', 'month'])[u.p + 1], _analysis_compute.schemes[u.s], u.segment, u.kind, u.start, u.k, u.users
+			WHERE NOT p.opted_out%2$s)
+		SELECT (ARRAY['day', 'week', 'month'])[u.p + 1], $1[u.s], u.segment, u.kind, u.start, u.k, u.users
 		FROM c, unnest((c.c).periods, (c.c).schemes, (c.c).segments, (c.c).kinds, (c.c).starts, (c.c).ks, (c.c).users)
-		     u(p, s, segment, kind, start, k, users);
+		     u(p, s, segment, kind, start, k, users)
+	$q$, CASE WHEN listed THEN ' AND t.user_id IN (SELECT u.user_id FROM pg_temp._analysis_users u)' ELSE '' END,
+	     CASE WHEN listed THEN ' AND p.user_id IN (SELECT u.user_id FROM pg_temp._analysis_users u)' ELSE '' END)
+	USING schemes, as_of, retention_periods, other_periods, start_feature, return_feature,
+		as_of - segmentation._setting('analysis_horizon')::interval;
 END $$;
-COMMENT ON FUNCTION _analysis_compute(text[], timestamptz, text[], text[], int, int) IS 'Internal: the cells of the managed analyses (users per period, scheme, segment at the period''s start and count), computed from every stored behavior and stay';
+COMMENT ON FUNCTION _analysis_compute(text[], timestamptz, text[], text[], int, int, boolean) IS 'Internal: the cells of the managed analyses (users per period, scheme, segment at the period''s start and count), computed from every stored behavior and stay (listed: of the users of refresh''s _analysis_users)';
 
--- Refresh (and forget_user, opt_out, opt_in) computes the rows again, as of
--- the last refresh: every scheme a user has a stay in (those of the last
--- refresh, and those of the stays that ended).
+-- The schemes the rows are kept for: those of the last refresh.  Not a
+-- scheme dropped before it: transitions keep its stays (for ever, unless
+-- history_retention), no analysis can name it while it has no segment, and
+-- counting every scheme ever dropped would make each refresh cost more with
+-- every drop (review 22, F2).  One defined again since is counted when
+-- called (_analysis_cells_for).
+CREATE FUNCTION _analysis_schemes() RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	schemes text[];
+BEGIN
+	EXECUTE 'SELECT c.schemes FROM segmentation.score_context c' INTO schemes;
+	RETURN coalesce(schemes, '{}');
+END $$;
+COMMENT ON FUNCTION _analysis_schemes() IS 'Internal: the schemes _analysis_rows is kept for (those of the last refresh)';
+
+-- forget_user, opt_out, opt_in (and refresh, when it cannot do less)
+-- compute the rows again, as of the last refresh.
 CREATE FUNCTION _materialize_analyses() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
-	as_of timestamptz;
-	schemes text[];
+	last_as_of timestamptz;
+	kept text[];
 BEGIN
 	DELETE FROM segmentation._analysis_rows;
+	DELETE FROM segmentation._analysis_state;
 	IF to_regclass('segmentation.score_context') IS NULL THEN
 		RETURN;
 	END IF;
-	EXECUTE 'SELECT c.as_of, c.schemes FROM segmentation.score_context c' INTO as_of, schemes;
-	IF as_of IS NULL THEN
+	EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO last_as_of;
+	IF last_as_of IS NULL THEN
 		RETURN;
 	END IF;
-	EXECUTE 'SELECT array_agg(s ORDER BY s) FROM (SELECT unnest($1) UNION SELECT DISTINCT t.scheme FROM segmentation.transitions t) x(s)'
-		INTO schemes USING schemes;
+	kept := segmentation._analysis_schemes();
 	INSERT INTO segmentation._analysis_rows (period, scheme, segment, kind, start, k, users)
 	SELECT c.period, c.scheme, c.segment, c.kind, c.start, c.k, c.users
-	FROM segmentation._analysis_compute(coalesce(schemes, '{}'), as_of, '{week,month}', '{day,week,month}', -1, -1) c;
+	FROM segmentation._analysis_compute(kept, last_as_of, '{week,month}', '{day,week,month}', -1, -1) c;
 	-- every user together: the segments of any one scheme add up to it
-	IF cardinality(schemes) > 0 THEN
+	IF cardinality(kept) > 0 THEN
 		INSERT INTO segmentation._analysis_rows (period, scheme, segment, kind, start, k, users)
 		SELECT r.period, NULL, '(all)', r.kind, r.start, r.k, sum(r.users)
-		FROM segmentation._analysis_rows r WHERE r.scheme = schemes[1]
+		FROM segmentation._analysis_rows r WHERE r.scheme = kept[1]
 		GROUP BY r.period, r.kind, r.start, r.k;
 	END IF;
+	INSERT INTO segmentation._analysis_state (as_of, schemes, horizon)
+	VALUES (last_as_of, kept, segmentation._setting('analysis_horizon')::interval);
 END $$;
 COMMENT ON FUNCTION _materialize_analyses() IS 'Internal: computes the counts behind retention_matrix, lifecycle and stickiness again (refresh, forget_user, opt_out, opt_in)';
+
+-- An incremental refresh changes the rows by the users whose cells can have
+-- changed (_analysis_users): their cells as of the last refresh go out
+-- before it writes anything (_analysis_delta_begin, right after it read the
+-- new events into _batch), and their cells as of this one come in at its
+-- end (_analysis_delta_end).  A user's cells are a function of their
+-- behavior, their stays, opted_out and as_of, and only cells of period
+-- starts up to as_of's day are kept.  So they change for the users whose
+-- behavior this run changes (_batch), whose ended stays history_retention
+-- purges now, who are in no segment yet (opted in again; new users are in
+-- _batch), and, when a period began since the last refresh, who were active
+-- since the start of the previous one (their dormant and new cells, and
+-- events after the last as_of).  A move changes the segment of the times
+-- from as_of on, which no kept cell starts at unless as_of is 00:00 UTC:
+-- then, and in a full refresh, everything is counted again.
+CREATE FUNCTION _analysis_delta_begin(full_refresh boolean, as_of timestamptz, user_type regtype) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+	kept record;
+	old_as_of timestamptz;
+	retention interval;
+	since timestamptz;
+BEGIN
+	IF full_refresh THEN
+		RETURN false;
+	END IF;
+	SELECT s.as_of, s.schemes, s.horizon INTO kept FROM segmentation._analysis_state s;
+	EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO old_as_of;
+	IF old_as_of IS NULL OR kept.as_of IS DISTINCT FROM old_as_of OR kept.schemes IS NULL
+	   OR kept.horizon IS DISTINCT FROM segmentation._setting('analysis_horizon')::interval
+	   OR (as_of AT TIME ZONE 'UTC')::time = '00:00' THEN
+		RETURN false;
+	END IF;
+	-- (created here, or refresh fails: never a table of the caller's)
+	EXECUTE format('CREATE TEMP TABLE _analysis_users (user_id %s PRIMARY KEY) ON COMMIT DROP', user_type);
+	INSERT INTO _analysis_users SELECT b.user_id FROM _batch b ON CONFLICT DO NOTHING;
+	retention := nullif(segmentation._setting('history_retention'), 'none')::interval;
+	IF retention IS NOT NULL THEN
+		EXECUTE 'INSERT INTO _analysis_users SELECT DISTINCT t.user_id FROM segmentation.transitions t WHERE t.at < $1
+		         ON CONFLICT DO NOTHING' USING as_of - retention;
+	END IF;
+	-- the first instant of the earliest period (day, week, month) of the
+	-- last as_of that has ended since
+	SELECT min(date_trunc(p, old_as_of AT TIME ZONE 'UTC')) AT TIME ZONE 'UTC' INTO since
+	FROM unnest('{day,week,month}'::text[]) p
+	WHERE date_trunc(p, old_as_of AT TIME ZONE 'UTC') <> date_trunc(p, as_of AT TIME ZONE 'UTC');
+	IF cardinality(kept.schemes) > 0 THEN
+		EXECUTE 'INSERT INTO _analysis_users SELECT p.user_id FROM segmentation.profiles p
+		         WHERE p.segments = ''{}'' AND NOT p.opted_out ON CONFLICT DO NOTHING';
+	END IF;
+	IF since IS NOT NULL THEN
+		EXECUTE 'INSERT INTO _analysis_users SELECT p.user_id FROM segmentation.profiles p
+		         WHERE segmentation.last_seen(p.behavior) >= $1 ON CONFLICT DO NOTHING' USING since;
+	END IF;
+	CREATE TEMP TABLE _analysis_delta ON COMMIT DROP AS
+	SELECT c.period, c.scheme, c.segment, c.kind, c.start, c.k, -c.users AS users
+	FROM segmentation._analysis_compute(kept.schemes, old_as_of, '{week,month}', '{day,week,month}', -1, -1, true) c;
+	RETURN true;
+END $$;
+COMMENT ON FUNCTION _analysis_delta_begin(boolean, timestamptz, regtype) IS 'Internal (refresh): takes the cells of the users whose cells can change in this run out of a delta, as of the last refresh; false when everything must be counted again at the end';
+
+CREATE FUNCTION _analysis_delta_end(as_of timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+	kept text[];
+BEGIN
+	SELECT s.schemes INTO kept FROM segmentation._analysis_state s;
+	IF segmentation._analysis_schemes() IS DISTINCT FROM kept THEN
+		DROP TABLE _analysis_delta, _analysis_users;
+		PERFORM segmentation._materialize_analyses();
+		RETURN;
+	END IF;
+	INSERT INTO _analysis_delta
+	SELECT c.period, c.scheme, c.segment, c.kind, c.start, c.k, c.users
+	FROM segmentation._analysis_compute(kept, as_of, '{week,month}', '{day,week,month}', -1, -1, true) c;
+	INSERT INTO segmentation._analysis_rows AS r (period, scheme, segment, kind, start, k, users)
+	SELECT d.period, d.scheme, d.segment, d.kind, d.start, d.k, sum(d.users)
+	FROM _analysis_delta d GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(d.users) <> 0
+	UNION ALL
+	-- every user together: the segments of any one scheme add up to it
+	SELECT d.period, NULL, '(all)', d.kind, d.start, d.k, sum(d.users)
+	FROM _analysis_delta d WHERE cardinality(kept) > 0 AND d.scheme = kept[1]
+	GROUP BY 1, 4, 5, 6 HAVING sum(d.users) <> 0
+	ON CONFLICT (period, scheme, kind, segment, start, k) DO UPDATE SET users = r.users + EXCLUDED.users;
+	DROP TABLE _analysis_delta, _analysis_users;
+	-- (and the periods the horizon left: a cell's count never depends on it)
+	DELETE FROM segmentation._analysis_rows r
+	WHERE r.users = 0
+	   OR r.start < date_trunc(r.period, (as_of - segmentation._setting('analysis_horizon')::interval) AT TIME ZONE 'UTC')::date;
+	-- (a count below 0 is a defect: counted again, and said)
+	IF EXISTS (SELECT FROM segmentation._analysis_rows r WHERE r.users < 0) THEN
+		RAISE WARNING 'the counts of the managed analyses went below zero: they are counted again';
+		PERFORM segmentation._materialize_analyses();
+		RETURN;
+	END IF;
+	UPDATE segmentation._analysis_state s SET as_of = _analysis_delta_end.as_of;
+END $$;
+COMMENT ON FUNCTION _analysis_delta_end(timestamptz) IS 'Internal (refresh): adds the cells of the users _analysis_delta_begin listed as of this run, and the delta to _analysis_rows (everything counted again when the schemes changed)';
 
 -- The cells an analysis reads: the rows refresh kept, or, for retention by
 -- day or by feature, counted now.  With no scheme, every user's segment is
 -- (unknown), as no stay is in "no scheme"; a scheme defined since the last
--- refresh has no stay either.
+-- refresh has no stay either, unless it was dropped and defined again: its
+-- old stays (in transitions) are counted now.
 CREATE FUNCTION _analysis_cells_for(period text, scheme text, retention boolean, start_feature int, return_feature int)
 RETURNS TABLE (segment text, kind int2, start date, k int, users bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	as_of timestamptz;
 BEGIN
-	IF retention AND (period = 'day' OR start_feature <> -1 OR return_feature <> -1) THEN
+	IF retention AND (period = 'day' OR start_feature <> -1 OR return_feature <> -1)
+	   OR scheme IS NOT NULL AND NOT EXISTS (SELECT FROM segmentation._analysis_rows r
+	                                         WHERE r.period = _analysis_cells_for.period AND r.scheme = _analysis_cells_for.scheme)
+	                         AND EXISTS (SELECT FROM segmentation.transitions t
+	                                     WHERE t.scheme = _analysis_cells_for.scheme AND t.from_segment IS NOT NULL) THEN
 		EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO as_of;
 		RETURN QUERY
 			SELECT CASE WHEN _analysis_cells_for.scheme IS NULL THEN '(unknown)' ELSE c.segment END, c.kind, c.start, c.k, c.users
 			FROM segmentation._analysis_compute(CASE WHEN _analysis_cells_for.scheme IS NULL THEN '{}'::text[] ELSE ARRAY[_analysis_cells_for.scheme] END,
-			                                    as_of, ARRAY[period], '{}', start_feature, return_feature) c
-			WHERE c.scheme IS NOT DISTINCT FROM _analysis_cells_for.scheme;
+			                                    as_of, CASE WHEN retention THEN ARRAY[period] ELSE '{}' END,
+			                                    CASE WHEN retention THEN '{}' ELSE ARRAY[period] END, start_feature, return_feature) c
+			WHERE c.scheme IS NOT DISTINCT FROM _analysis_cells_for.scheme AND (c.kind <= 2) = retention;
 	ELSIF scheme IS NULL OR NOT EXISTS (SELECT FROM segmentation._analysis_rows r
 	                                     WHERE r.period = _analysis_cells_for.period AND r.scheme = _analysis_cells_for.scheme) THEN
 		RETURN QUERY

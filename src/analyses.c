@@ -108,6 +108,7 @@ typedef struct AnalysisConfig
 	int32		retention[3];	/* the periods (PeriodKind) of retention cells */
 	int32		other[3];		/* ... of lifecycle and stickiness cells */
 	int32		as_of_day;
+	int32		since_day;		/* cells of periods that start before its period are not counted */
 	int32		start_feature;
 	int32		return_feature;
 } AnalysisConfig;
@@ -123,6 +124,7 @@ typedef struct AnalysisState
 	int32		return_feature;
 	int32		last_start[3];	/* per PeriodKind: the first day of as_of's period */
 	int64		last_index[3];
+	int32		since_start[3];	/* ... of since_day's period */
 	cells_hash *cells;
 	HTAB	   *name_index;		/* hash of a name -> NameSlot */
 	int32		nnames;
@@ -295,6 +297,10 @@ ConfigCheck(const AnalysisConfig *c)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"as_of\" must be a finite timestamp")));
+	if (c->since_day < BehaviorDayOf(MIN_TIMESTAMP) || c->since_day > c->as_of_day)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"since\" must be a finite timestamp no later than as_of")));
 	if (c->start_feature < -1 || c->return_feature < -1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -326,6 +332,8 @@ StateNew(MemoryContext aggcxt, const AnalysisConfig *c)
 		PeriodBounds((PeriodKind) k, c->as_of_day, &start, &next);
 		st->last_start[k] = (int32) start;
 		st->last_index[k] = PeriodIndex((PeriodKind) k, (int32) start);
+		PeriodBounds((PeriodKind) k, c->since_day, &start, &next);
+		st->since_start[k] = (int32) start;
 	}
 	st->cxt = aggcxt;
 	st->rowcxt = AllocSetContextCreate(aggcxt, "analysis cells row", ALLOCSET_DEFAULT_SIZES);
@@ -356,10 +364,10 @@ StateCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	int			i;
 
 	memset(&c, 0, sizeof(c));
-	if (PG_ARGISNULL(6) || PG_ARGISNULL(7) || PG_ARGISNULL(10) || PG_ARGISNULL(11))
+	if (PG_ARGISNULL(6) || PG_ARGISNULL(7) || PG_ARGISNULL(10) || PG_ARGISNULL(11) || PG_ARGISNULL(12))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("arguments \"schemes\", \"as_of\", \"start_feature\" and \"return_feature\" must not be NULL")));
+				 errmsg("arguments \"schemes\", \"as_of\", \"start_feature\", \"return_feature\" and \"since\" must not be NULL")));
 	c.nschemes = ArrayArg(fcinfo, 6, "schemes", TEXTOID, &schemes, &nulls);
 	for (i = 0; i < c.nschemes; i++)
 		if (nulls[i])
@@ -373,6 +381,8 @@ StateCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	c.nother = PeriodsArg(fcinfo, 9, "other_periods", c.other);
 	c.start_feature = PG_GETARG_INT32(10);
 	c.return_feature = PG_GETARG_INT32(11);
+	CheckTimestampArg(PG_GETARG_TIMESTAMPTZ(12), "since");
+	c.since_day = BehaviorDayOf(PG_GETARG_TIMESTAMPTZ(12));
 	ConfigCheck(&c);
 	st = StateNew(aggcxt, &c);
 	st->schemes = MemoryContextAlloc(aggcxt, Max(c.nschemes, 1) * sizeof(text *));
@@ -549,7 +559,7 @@ AddRetention(AnalysisState *st, const Behavior *b, const Stays *stays, PeriodKin
 
 	if (st->start_feature == st->return_feature)
 		cstarts = rstarts;
-	if (nc == 0 || cstarts[0] > st->last_start[kind])
+	if (nc == 0 || cstarts[0] > st->last_start[kind] || cstarts[0] < st->since_start[kind])
 		return;
 	cohort = cstarts[0];
 	ci = PeriodIndex(kind, cohort);
@@ -599,11 +609,14 @@ AddLifecycle(AnalysisState *st, const Behavior *b, const Stays *stays, PeriodKin
 			PeriodBounds(kind, starts[i], &first, &next);
 		for (s = st->nschemes > 0; s <= st->nschemes; s++)
 		{
-			int32		seg = SegmentAt(stays, s, starts[i]);
+			if (starts[i] >= st->since_start[kind])
+			{
+				int32		seg = SegmentAt(stays, s, starts[i]);
 
-			CellAdd(st, kind, s, seg, CELL_STATUS, starts[i], status);
-			CellAdd(st, kind, s, seg, CELL_DAYS, starts[i], days[i]);
-			if (dormant_next)
+				CellAdd(st, kind, s, seg, CELL_STATUS, starts[i], status);
+				CellAdd(st, kind, s, seg, CELL_DAYS, starts[i], days[i]);
+			}
+			if (dormant_next && next >= st->since_start[kind])
 				CellAdd(st, kind, s, SegmentAt(stays, s, (int32) next), CELL_STATUS, (int32) next, 3);
 		}
 	}
@@ -613,8 +626,11 @@ AddLifecycle(AnalysisState *st, const Behavior *b, const Stays *stays, PeriodKin
  * _analysis_cells_trans(state, behavior, segments jsonb, ended_at
  * timestamptz[], ended_scheme int[], ended_segment text[], schemes text[],
  * as_of, retention_periods text[], other_periods text[], start_feature,
- * return_feature): adds one user.  The last six arguments must be the same
- * on every row (the first row's are used).
+ * return_feature, since): adds one user.  The last seven arguments must be
+ * the same on every row (the first row's are used).  Cells of periods (and
+ * cohorts) that start before since's are not counted: what an analysis
+ * shows ends analysis_horizon back, so that events years apart cannot make
+ * a refresh count more cells than that span holds.
  */
 PG_FUNCTION_INFO_V1(analysis_cells_trans);
 Datum
@@ -630,8 +646,8 @@ analysis_cells_trans(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "_analysis_cells_trans called in a non-aggregate context");
-	if (PG_NARGS() != 12)
-		elog(ERROR, "_analysis_cells_trans takes 12 arguments");
+	if (PG_NARGS() != 13)
+		elog(ERROR, "_analysis_cells_trans takes 13 arguments");
 	st = PG_ARGISNULL(0) ? StateCreate(fcinfo, aggcxt) : (AnalysisState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(st);
@@ -776,6 +792,7 @@ analysis_cells_serialize(PG_FUNCTION_ARGS)
 	for (i = 0; i < st->c.nother; i++)
 		pq_sendint32(&buf, st->c.other[i]);
 	pq_sendint32(&buf, st->c.as_of_day);
+	pq_sendint32(&buf, st->c.since_day);
 	pq_sendint32(&buf, st->c.start_feature);
 	pq_sendint32(&buf, st->c.return_feature);
 	pq_sendint32(&buf, st->nnames);
@@ -832,6 +849,7 @@ analysis_cells_deserialize(PG_FUNCTION_ARGS)
 	for (i = 0; i < c.nother; i++)
 		c.other[i] = pq_getmsgint(&buf, 4);
 	c.as_of_day = pq_getmsgint(&buf, 4);
+	c.since_day = pq_getmsgint(&buf, 4);
 	c.start_feature = pq_getmsgint(&buf, 4);
 	c.return_feature = pq_getmsgint(&buf, 4);
 	ConfigCheck(&c);

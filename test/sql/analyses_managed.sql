@@ -146,7 +146,7 @@ SELECT segmentation._period_index('2024-01-01', 'week');
 SELECT segmentation._chi2_homogeneity('{1,2}', '{3,4}');
 SELECT count(*) FROM segmentation._analysis_rows;
 SELECT segmentation._materialize_analyses();
-SELECT segmentation._analysis_cells(NULL, NULL, NULL, NULL, NULL, '{}', now(), '{}', '{}', -1, -1);
+SELECT segmentation._analysis_cells(NULL, NULL, NULL, NULL, NULL, '{}', now(), '{}', '{}', -1, -1, '2000-01-01');
 RESET ROLE;
 -- the privileges and settings of the four
 SELECT p.oid::regprocedure, p.prosecdef, p.proconfig,
@@ -167,29 +167,29 @@ FROM unnest('{segmentation_reader,segmentation_analyst,segmentation_admin}'::nam
 -- what it is given (the owner calls it, from _analysis_compute only)
 SELECT period, scheme, kind, sum(users) AS users FROM segmentation._analysis_rows
 GROUP BY 1, 2, 3 ORDER BY 1, 2 NULLS FIRST, 3;
-SELECT segmentation._analysis_cells(b, '{"s": ["x", "2024-01-01"]}', NULL, NULL, NULL, '{s}', '2024-02-01', '{week}', '{}', -1, -1) IS NOT NULL AS counted
+SELECT segmentation._analysis_cells(b, '{"s": ["x", "2024-01-01"]}', NULL, NULL, NULL, '{s}', '2024-02-01', '{week}', '{}', -1, -1, '2000-01-01') IS NOT NULL AS counted
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, '{"s": "x"}', NULL, NULL, NULL, '{s}', '2024-02-01', '{week}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, '{"s": "x"}', NULL, NULL, NULL, '{s}', '2024-02-01', '{week}', '{}', -1, -1, '2000-01-01')
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05,2024-01-04}', '{1,1}', '{a,b}', '{s}', '2024-02-01', '{week}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05,2024-01-04}', '{1,1}', '{a,b}', '{s}', '2024-02-01', '{week}', '{}', -1, -1, '2000-01-01')
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', '{2}', '{a}', '{s}', '2024-02-01', '{week}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', '{2}', '{a}', '{s}', '2024-02-01', '{week}', '{}', -1, -1, '2000-01-01')
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', NULL, '{a}', '{s}', '2024-02-01', '{week}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', NULL, '{a}', '{s}', '2024-02-01', '{week}', '{}', -1, -1, '2000-01-01')
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', '{1}', '{a,b}', '{s}', '2024-02-01', '{week}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', '{1}', '{a,b}', '{s}', '2024-02-01', '{week}', '{}', -1, -1, '2000-01-01')
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{week,fortnight}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{week,fortnight}', '{}', -1, -1, '2000-01-01')
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{week,week}', '{}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{week,week}', '{}', -1, -1, '2000-01-01')
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{}', '{day}', 3, -1)
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{}', '{day}', 3, -1, '2000-01-01')
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', 'infinity', '{}', '{day}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', 'infinity', '{}', '{day}', -1, -1, '2000-01-01')
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{s,NULL}', '2024-02-01', '{}', '{day}', -1, -1)
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{s,NULL}', '2024-02-01', '{}', '{day}', -1, -1, '2000-01-01')
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
-SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{}', '{day}', -1, -2)
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{}', '{day}', -1, -2, '2000-01-01')
 FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
 -- one user (2024-01-03, a Wednesday; and 2024-01-15) in segment a until
 -- 2024-01-10, then b: by week as of 2024-01-20, new in the week of 1 January
@@ -197,8 +197,62 @@ FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
 -- in the week of 15 January (b)
 SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(c.periods, c.schemes, c.segments, c.kinds, c.starts, c.ks, c.users)
         x(p, s, seg, kind, start, k, users)) AS cells
-FROM (SELECT (segmentation._analysis_cells(b, '{"s": ["b", "2024-01-10"]}', '{2024-01-10}', '{1}', '{a}', '{s}', '2024-01-20', '{week}', '{week}', -1, -1)).* AS c
+FROM (SELECT (segmentation._analysis_cells(b, '{"s": ["b", "2024-01-10"]}', '{2024-01-10}', '{1}', '{a}', '{s}', '2024-01-20', '{week}', '{week}', -1, -1, '2000-01-01')).* AS c
       FROM (SELECT segmentation.behavior_agg(t) b FROM unnest('{2024-01-03,2024-01-15}'::timestamptz[]) t) x) c;
+
+-- An incremental refresh changes the counts by the users whose cells can
+-- change: a cell no user has (a sentinel) stays through it, and a full
+-- refresh counts everything again (test/pipeline.py checks the counts
+-- against a recount after every refresh of its random workloads)
+-- (the scheme "later" is new: the first refresh counts everything)
+SELECT segmentation.refresh(as_of => '2024-01-29 07:00') IS NOT NULL AS refreshed;
+INSERT INTO segmentation._analysis_rows VALUES ('week', NULL, '(all)', 4, '2023-06-05', 7, 99);
+INSERT INTO am_ev VALUES (3, '2024-01-29 03:00', 'view', NULL);
+SELECT segmentation.refresh(as_of => '2024-01-29 07:30') IS NOT NULL AS refreshed;
+SELECT users AS sentinel FROM segmentation._analysis_rows WHERE start = '2023-06-05';
+SELECT * FROM segmentation.lifecycle('day', 'eng') WHERE period_start = '2024-01-29';
+SELECT segmentation.refresh(true, '2024-01-29 07:30') IS NOT NULL AS refreshed;
+SELECT count(*) AS sentinel FROM segmentation._analysis_rows WHERE start = '2023-06-05';
+SELECT * FROM segmentation.lifecycle('day', 'eng') WHERE period_start = '2024-01-29';
+
+-- The analyses reach back analysis_horizon (default 2 years) from the last
+-- refresh: events spread over thousands of years (an application that
+-- writes to a tracked table can) add no cell before it, so a refresh
+-- counts no more cells than that span holds (review 22, F1: 300,000 events
+-- a week apart from 4000 BC made a refresh write 34M rows, 600,000 fail)
+SELECT segmentation.set_setting('analysis_horizon', '1 week');
+SELECT segmentation.set_setting('analysis_horizon', '4 years');
+SELECT segmentation.set_setting('analysis_horizon', '8 weeks');
+INSERT INTO am_ev SELECT 7, '4000-01-01 BC'::timestamptz + make_interval(weeks => w), 'view', NULL FROM generate_series(0, 2000) w;
+INSERT INTO am_ev VALUES (7, '2023-12-27 12:00', 'view', NULL), (7, '2023-11-01 12:00', 'view', NULL);
+SELECT segmentation.refresh(as_of => '2024-01-29 08:00') IS NOT NULL AS refreshed;
+SELECT period, min(start), count(*) AS cells FROM segmentation._analysis_rows GROUP BY 1 ORDER BY 1;
+SELECT period_start, status, users FROM segmentation.lifecycle('month') ORDER BY 1, 2;
+SELECT cohort, period_offset, cohort_users, retained_users FROM segmentation.retention_matrix('month') ORDER BY 1, 2;
+SELECT min(cohort) FROM segmentation.retention_matrix('day');
+DELETE FROM am_ev WHERE uid = 7;
+SELECT segmentation.set_setting('analysis_horizon', NULL);
+SELECT segmentation.refresh(as_of => '2024-01-29 09:00') IS NOT NULL AS refreshed;
+SELECT period, min(start), count(*) AS cells FROM segmentation._analysis_rows GROUP BY 1 ORDER BY 1;
+
+-- A dropped scheme is not counted by refresh: transitions keep its stays (for
+-- ever by default), and counting every scheme ever dropped made each refresh
+-- cost more with every drop (review 22, F2; here, the history of 10,001
+-- dropped schemes, written as refresh would have)
+SELECT segmentation.drop_segment('solo', 'everyone');
+SELECT segmentation.refresh(as_of => '2024-02-05') IS NOT NULL AS refreshed;
+SELECT count(*) AS solo_rows FROM segmentation._analysis_rows WHERE scheme = 'solo';
+INSERT INTO segmentation.transitions (run_id, scheme, user_id, from_segment, from_entered_at, to_segment, at)
+SELECT 1, 'gone' || i, 1, 'x', '2024-01-15', NULL, '2024-02-05' FROM generate_series(1, 10001) i;
+SELECT segmentation.refresh(as_of => '2024-02-05') IS NOT NULL AS refreshed;
+DELETE FROM segmentation.transitions t WHERE t.scheme LIKE 'gone%';
+-- defined again before a refresh, its old stays are counted when called:
+-- everyone until the drop (2024-02-05 00:00), (unknown) from then on
+SELECT segmentation.define_segment('solo', 'everyone', 'true');
+SELECT * FROM segmentation.lifecycle('week', 'solo');
+SELECT * FROM segmentation.retention_matrix('month', 'solo', unbounded => true);
+SELECT * FROM segmentation.stickiness('week', 'solo') WHERE segment <> '(all)';
+SELECT segmentation.refresh(as_of => '2024-02-05') IS NOT NULL AS refreshed;
 
 -- parallel plans count the same cells (_analysis_cells' combine, serialize
 -- and deserialize): 20,000 users in two segments, a table large enough
@@ -216,7 +270,7 @@ ANALYZE am_par;
 SET max_parallel_workers_per_gather = 0;
 SELECT count(*) AS cells, sum(u.users) AS users, md5(string_agg(u::text, ',' ORDER BY u::text)) AS digest
 FROM (SELECT segmentation._analysis_cells(p.behavior, p.segments, NULL, NULL, NULL, '{s}', '2024-04-01',
-                                          '{day,week,month}', '{day,week,month}', -1, -1) AS x FROM am_par p) a,
+                                          '{day,week,month}', '{day,week,month}', -1, -1, '2000-01-01') AS x FROM am_par p) a,
      unnest((a.x).periods, (a.x).schemes, (a.x).segments, (a.x).kinds, (a.x).starts, (a.x).ks, (a.x).users) u(p, s, seg, kind, start, k, users);
 SET max_parallel_workers_per_gather = 2;
 SET parallel_setup_cost = 0;
@@ -225,10 +279,10 @@ SET min_parallel_table_scan_size = 0;
 SET parallel_leader_participation = off;
 EXPLAIN (COSTS OFF)
 SELECT segmentation._analysis_cells(p.behavior, p.segments, NULL, NULL, NULL, '{s}', '2024-04-01',
-                                    '{day,week,month}', '{day,week,month}', -1, -1) FROM am_par p;
+                                    '{day,week,month}', '{day,week,month}', -1, -1, '2000-01-01') FROM am_par p;
 SELECT count(*) AS cells, sum(u.users) AS users, md5(string_agg(u::text, ',' ORDER BY u::text)) AS digest
 FROM (SELECT segmentation._analysis_cells(p.behavior, p.segments, NULL, NULL, NULL, '{s}', '2024-04-01',
-                                          '{day,week,month}', '{day,week,month}', -1, -1) AS x FROM am_par p) a,
+                                          '{day,week,month}', '{day,week,month}', -1, -1, '2000-01-01') AS x FROM am_par p) a,
      unnest((a.x).periods, (a.x).schemes, (a.x).segments, (a.x).kinds, (a.x).starts, (a.x).ks, (a.x).users) u(p, s, seg, kind, start, k, users);
 RESET max_parallel_workers_per_gather;
 RESET parallel_setup_cost;
