@@ -260,8 +260,11 @@ def property_incremental_equals_full(seed, uid_type, parallel=False):
             cur.execute("UPDATE ev SET at = at - interval '20 days' WHERE ctid IN (SELECT ctid FROM ev ORDER BY random() LIMIT 2)")
         # a refresh on a new day, then a few more on the same day, hours
         # apart, some without new events: those check the users who did not
-        # change against the last refresh instead of running the rules
-        hour = 0
+        # change against the last refresh instead of running the rules.  The
+        # first at 00:00 UTC (every user's analysis counts counted again) or,
+        # every other step, later (those of the users active since the start
+        # of the previous period)
+        hour = 0 if step % 2 == 0 else 1 + step % 3
         for k in range(3):
             if k > 0:
                 hour += rnd.randrange(1, 9)
