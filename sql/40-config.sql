@@ -419,6 +419,8 @@ CREATE FUNCTION set_setting(name text, value text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET IntervalStyle = postgres AS $$
 DECLARE
 	known record;
+	lo text;
+	hi text;
 BEGIN
 	SELECT * INTO known FROM segmentation._setting_defaults() d WHERE d.name = set_setting.name;
 	IF NOT FOUND THEN
@@ -429,17 +431,6 @@ BEGIN
 		DELETE FROM segmentation._setting_values v WHERE v.name = set_setting.name;
 		RETURN;
 	END IF;
-	IF known.type = 'interval' THEN
-		BEGIN
-			IF value::interval < interval '0' OR value::interval > interval '1 week' THEN
-				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
-			END IF;
-			value := (value::interval)::text;
-		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
-			RAISE EXCEPTION 'setting "%" must be an interval from 0 to 1 week, not "%"', name, value
-				USING ERRCODE = 'invalid_parameter_value';
-		END;
-	END IF;
 	IF known.type = 'integer' THEN
 		IF value !~ '^\s*[0-9]{1,7}\s*$' OR btrim(value)::int > 1000000 THEN
 			RAISE EXCEPTION 'setting "%" must be a whole number from 0 to 1000000, not "%"', name, value
@@ -449,27 +440,20 @@ BEGIN
 	END IF;
 	IF known.type = 'retention' AND lower(btrim(value)) = 'none' THEN
 		value := 'none';
-	ELSIF known.type = 'retention' THEN
+	ELSIF known.type IN ('interval', 'retention', 'horizon') THEN
+		-- (the bounds of each type of interval, as the error says them)
+		SELECT b.lo, b.hi INTO lo, hi
+		FROM (VALUES ('interval', '0', '1 week'), ('retention', '1 day', '1000 years'), ('horizon', '4 weeks', '3 years')) b(type, lo, hi)
+		WHERE b.type = known.type;
 		BEGIN
-			IF value::interval < interval '1 day' OR value::interval > interval '1000 years' THEN
+			IF value::interval < lo::interval OR value::interval > hi::interval THEN
 				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
 			END IF;
 			value := (value::interval)::text;
 		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
-			RAISE EXCEPTION 'setting "%" must be none or an interval from 1 day to 1000 years, not "%"', name, value
+			RAISE EXCEPTION 'setting "%" must be %an interval from % to %, not "%"', name,
+				CASE WHEN known.type = 'retention' THEN 'none or ' ELSE '' END, lo, hi, value
 				USING ERRCODE = 'invalid_parameter_value';
-		END;
-	END IF;
-	IF known.type = 'horizon' THEN
-		BEGIN
-			IF value::interval < interval '4 weeks' OR value::interval > interval '3 years' THEN
-				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
-			END IF;
-			value := (value::interval)::text;
-		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
-			RAISE EXCEPTION 'setting "%" must be an interval from 4 weeks to 3 years, not "%"', name, value
-				USING ERRCODE = 'invalid_parameter_value',
-				      HINT = 'Every refresh counts the cells of that span; more costs more memory and time.';
 		END;
 	END IF;
 	INSERT INTO segmentation._setting_values AS v (name, value, set_by) VALUES (set_setting.name, value, session_user)

@@ -52,14 +52,27 @@ SELECT CASE period
 $$;
 COMMENT ON FUNCTION _period_start(int, text) IS 'Internal: first day of the period (day, week, month) of index i (the inverse of _period_index)';
 
+-- The as_of of the last refresh: NULL before the first track() or refresh
+-- (score_context is made by the first track())
+CREATE FUNCTION _last_as_of() RETURNS timestamptz
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	last_as_of timestamptz;
+BEGIN
+	IF to_regclass('segmentation.score_context') IS NULL THEN
+		RETURN NULL;
+	END IF;
+	EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO last_as_of;
+	RETURN last_as_of;
+END $$;
+COMMENT ON FUNCTION _last_as_of() IS 'Internal: the as_of of the last refresh (NULL before the first track or refresh)';
+
 -- Checks the arguments every analysis shares, and returns the first day of
 -- the period of the last refresh's as_of: the last period the analyses
 -- report.  NULL when there is nothing to analyze yet (no track(), or no
 -- refresh).
 CREATE FUNCTION _analysis_last_period(period text, scheme text) RETURNS date
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	last_as_of timestamptz;
 BEGIN
 	IF period IS NULL OR period NOT IN ('day', 'week', 'month') THEN
 		RAISE EXCEPTION 'argument "period" must be day, week or month' USING ERRCODE = 'invalid_parameter_value',
@@ -69,11 +82,7 @@ BEGIN
 		RAISE EXCEPTION 'argument "scheme": there is no scheme %', quote_literal(scheme) USING ERRCODE = 'undefined_object',
 			HINT = 'Pass the name of a scheme of segmentation.define_segment(), or NULL for every user together.';
 	END IF;
-	IF to_regclass('segmentation.score_context') IS NULL THEN
-		RETURN NULL;
-	END IF;
-	EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO last_as_of;
-	RETURN date_trunc(period, last_as_of AT TIME ZONE 'UTC')::date;
+	RETURN date_trunc(period, segmentation._last_as_of() AT TIME ZONE 'UTC')::date;
 END $$;
 COMMENT ON FUNCTION _analysis_last_period(text, text) IS 'Internal: checks period and scheme; the first day of the period of the last refresh''s as_of (NULL before the first track or refresh)';
 
@@ -219,10 +228,7 @@ DECLARE
 BEGIN
 	DELETE FROM segmentation._analysis_rows;
 	DELETE FROM segmentation._analysis_state;
-	IF to_regclass('segmentation.score_context') IS NULL THEN
-		RETURN;
-	END IF;
-	EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO last_as_of;
+	last_as_of := segmentation._last_as_of();
 	IF last_as_of IS NULL THEN
 		RETURN;
 	END IF;
@@ -268,7 +274,7 @@ BEGIN
 		RETURN false;
 	END IF;
 	SELECT s.as_of, s.schemes, s.horizon INTO kept FROM segmentation._analysis_state s;
-	EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO old_as_of;
+	old_as_of := segmentation._last_as_of();
 	IF old_as_of IS NULL OR kept.as_of IS DISTINCT FROM old_as_of OR kept.schemes IS NULL
 	   OR kept.horizon IS DISTINCT FROM segmentation._setting('analysis_horizon')::interval
 	   OR (as_of AT TIME ZONE 'UTC')::time = '00:00' THEN
@@ -356,7 +362,7 @@ BEGIN
 	                                         WHERE r.period = _analysis_cells_for.period AND r.scheme = _analysis_cells_for.scheme)
 	                         AND EXISTS (SELECT FROM segmentation.transitions t
 	                                     WHERE t.scheme = _analysis_cells_for.scheme AND t.from_segment IS NOT NULL) THEN
-		EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO as_of;
+		as_of := segmentation._last_as_of();
 		RETURN QUERY
 			SELECT CASE WHEN _analysis_cells_for.scheme IS NULL THEN '(unknown)' ELSE c.segment END, c.kind, c.start, c.k, c.users
 			FROM segmentation._analysis_compute(CASE WHEN _analysis_cells_for.scheme IS NULL THEN '{}'::text[] ELSE ARRAY[_analysis_cells_for.scheme] END,
@@ -581,10 +587,7 @@ BEGIN
 		RAISE EXCEPTION 'argument "scheme": there is no scheme %', quote_literal(scheme) USING ERRCODE = 'undefined_object',
 			HINT = 'Pass the name of a scheme of segmentation.define_segment().';
 	END IF;
-	IF to_regclass('segmentation.score_context') IS NULL THEN
-		RETURN;
-	END IF;
-	EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO last_as_of;
+	last_as_of := segmentation._last_as_of();
 	IF last_as_of IS NULL THEN
 		RETURN;
 	END IF;
