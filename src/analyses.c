@@ -7,8 +7,12 @@
  *		transitions); it counts, per period kind (day, week, month), scheme
  *		and segment at the period's start, the users of every retention
  *		cohort, offset and last offset, of every lifecycle status and of
- *		every number of active days.  Refresh materializes its cells, and the
- *		analyses read them, so that no call reads every behavior.
+ *		every number of active days (of the periods since analysis_horizon).
+ *		Refresh keeps its cells (counting every user or, incremental, the
+ *		users whose cells can change, once as of the refresh before to take
+ *		theirs out and once as of this one), and the analyses read them, so
+ *		that no call reads every behavior.  Parallel safe: states combine,
+ *		and serialize for the workers.
  *
  * A user's segment in a scheme at time t is the stay in force then, else the
  * first one they entered after it, else (unknown).  Stays follow each other
