@@ -462,13 +462,17 @@ BEGIN
 	END IF;
 	IF known.type = 'horizon' THEN
 		BEGIN
-			IF value::interval < interval '4 weeks' OR value::interval > interval '3 years' THEN
+			-- (no part below 0: '70000 mons -2099972 days' is 28 days for <
+			-- and >, but 84 years back from as_of)
+			IF value::interval < interval '4 weeks' OR value::interval > interval '3 years'
+			   OR (value::interval)::text LIKE '%-%' THEN
 				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
 			END IF;
 			value := (value::interval)::text;
 		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
 			RAISE EXCEPTION 'setting "%" must be an interval from 4 weeks to 3 years, not "%"', name, value
 				USING ERRCODE = 'invalid_parameter_value',
+				      DETAIL = 'No part of it (years, months, days, time) may be negative.',
 				      HINT = 'Every refresh counts the cells of that span; more costs more memory and time.';
 		END;
 	END IF;
