@@ -446,14 +446,18 @@ BEGIN
 		FROM (VALUES ('interval', '0', '1 week'), ('retention', '1 day', '1000 years'), ('horizon', '4 weeks', '3 years')) b(type, lo, hi)
 		WHERE b.type = known.type;
 		BEGIN
-			IF value::interval < lo::interval OR value::interval > hi::interval THEN
+			-- (a horizon with no part below 0: '70000 mons -2099972 days' is
+			-- 28 days for < and >, but 84 years back from as_of; review 23 F4)
+			IF value::interval < lo::interval OR value::interval > hi::interval
+			   OR (known.type = 'horizon' AND (value::interval)::text LIKE '%-%') THEN
 				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
 			END IF;
 			value := (value::interval)::text;
 		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
 			RAISE EXCEPTION 'setting "%" must be %an interval from % to %, not "%"', name,
 				CASE WHEN known.type = 'retention' THEN 'none or ' ELSE '' END, lo, hi, value
-				USING ERRCODE = 'invalid_parameter_value';
+				USING ERRCODE = 'invalid_parameter_value',
+				      DETAIL = CASE WHEN known.type = 'horizon' THEN 'No part of it (years, months, days, time) may be negative.' END;
 		END;
 	END IF;
 	INSERT INTO segmentation._setting_values AS v (name, value, set_by) VALUES (set_setting.name, value, session_user)

@@ -327,10 +327,10 @@ BEGIN
 			DELETE FROM segmentation.rejected_events j WHERE j.run_id = run AND segmentation._is_forgotten(j.user_id);
 		END IF;
 		ANALYZE _batch;
-		-- the counts of the managed analyses change by the users whose cells
-		-- can change: their cells as of the last refresh go out now, before
-		-- anything is written (sql/75-analyses-managed.sql)
-		analysis_delta := segmentation._analysis_delta_begin(do_full, as_of, utype::regtype);
+		-- the counts of the managed analyses change by the users whose cells can change: their
+		-- cells as of the last refresh go out now, before anything is written (sql/75-analyses-managed.sql)
+		retention := nullif(segmentation._setting('history_retention'), 'none')::interval;
+		analysis_delta := segmentation._analysis_delta_begin(do_full, as_of, utype::regtype, retention);
 		SELECT coalesce(sum(b.n), 0) INTO n_events FROM _batch b;
 		-- and the rows read again for the users of a late event (their mark:
 		-- a row of no time, which no event has)
@@ -512,8 +512,8 @@ BEGIN
 		FROM _moved m ORDER BY m.user_id, m.scheme COLLATE "C";
 		GET DIAGNOSTICS n_moves = ROW_COUNT;
 		SELECT min(t.id), max(t.id) INTO first_id, last_id FROM segmentation.transitions t WHERE t.id > last_id;
-		-- moves older than history_retention go
-		retention := nullif(segmentation._setting('history_retention'), 'none')::interval;
+		-- moves older than history_retention go (as read above: the delta
+		-- listed the users whose moves go)
 		IF retention IS NOT NULL THEN
 			DELETE FROM segmentation.transitions t WHERE t.at < as_of - retention;
 		END IF;

@@ -164,19 +164,31 @@ CREATE TABLE _analysis_state (
 COMMENT ON TABLE _analysis_state IS 'Internal: the as_of, schemes and analysis_horizon _analysis_rows was computed for (one row, none before the first refresh)';
 SELECT pg_catalog.pg_extension_config_dump('_analysis_state', '');
 
+-- The first instant of the horizon: as_of less analysis_horizon on the UTC
+-- calendar (a month or a day is not the same span in every time zone: a
+-- refresh and a recount in sessions of different time zones must cut at
+-- the same day)
+-- (and never before the calendar's first years: an as_of there counts from
+-- itself)
+CREATE FUNCTION _analysis_since(as_of timestamptz, horizon interval) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+SELECT least(as_of, ((greatest(as_of, '4710-01-01 00:00:00+00 BC'::timestamptz) AT TIME ZONE 'UTC') - horizon) AT TIME ZONE 'UTC')
+$$;
+COMMENT ON FUNCTION _analysis_since(timestamptz, interval) IS 'Internal: as_of less the analysis horizon, on the UTC calendar (the first instant the managed analyses count)';
+
 -- The cells of every user not opted out, as of as_of, for the schemes given
 -- (their stays read from transitions and profiles.segments, as
 -- membership_history does), or with no scheme given, of every user together
 -- (scheme NULL, segment (all)).
 CREATE FUNCTION _analysis_compute(schemes text[], as_of timestamptz, retention_periods text[], other_periods text[],
-	start_feature int, return_feature int, listed boolean DEFAULT false)
+	start_feature int, return_feature int, listed boolean DEFAULT false, horizon interval DEFAULT NULL)
 RETURNS TABLE (period text, scheme text, segment text, kind int2, start date, k int, users bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 BEGIN
 	-- (listed: the users of refresh's temporary table _analysis_users only;
 	-- the text is constant but for that)
 	-- (cells of periods before the horizon are not counted: the setting
-	-- analysis_horizon, doc/analyses.md)
+	-- analysis_horizon, doc/analyses.md, unless the caller read it already)
 	RETURN QUERY EXECUTE format($q$
 		WITH t AS (
 			-- (in the order they ended, then were entered: one sort for the
@@ -198,9 +210,9 @@ BEGIN
 	$q$, CASE WHEN listed THEN ' AND t.user_id IN (SELECT u.user_id FROM pg_temp._analysis_users u)' ELSE '' END,
 	     CASE WHEN listed THEN ' AND p.user_id IN (SELECT u.user_id FROM pg_temp._analysis_users u)' ELSE '' END)
 	USING schemes, as_of, retention_periods, other_periods, start_feature, return_feature,
-		as_of - segmentation._setting('analysis_horizon')::interval;
+		segmentation._analysis_since(as_of, coalesce(horizon, segmentation._setting('analysis_horizon')::interval));
 END $$;
-COMMENT ON FUNCTION _analysis_compute(text[], timestamptz, text[], text[], int, int, boolean) IS 'Internal: the cells of the managed analyses (users per period, scheme, segment at the period''s start and count), computed from every stored behavior and stay (listed: of the users of refresh''s _analysis_users)';
+COMMENT ON FUNCTION _analysis_compute(text[], timestamptz, text[], text[], int, int, boolean, interval) IS 'Internal: the cells of the managed analyses (users per period, scheme, segment at the period''s start and count), computed from every stored behavior and stay (listed: of the users of refresh''s _analysis_users)';
 
 -- The schemes the rows are kept for: those of the last refresh.  Not a
 -- scheme dropped before it: transitions keep its stays (for ever, unless
@@ -225,6 +237,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
 	last_as_of timestamptz;
 	kept text[];
+	horizon interval := segmentation._setting('analysis_horizon')::interval;
 BEGIN
 	DELETE FROM segmentation._analysis_rows;
 	DELETE FROM segmentation._analysis_state;
@@ -235,7 +248,7 @@ BEGIN
 	kept := segmentation._analysis_schemes();
 	INSERT INTO segmentation._analysis_rows (period, scheme, segment, kind, start, k, users)
 	SELECT c.period, c.scheme, c.segment, c.kind, c.start, c.k, c.users
-	FROM segmentation._analysis_compute(kept, last_as_of, '{week,month}', '{day,week,month}', -1, -1) c;
+	FROM segmentation._analysis_compute(kept, last_as_of, '{week,month}', '{day,week,month}', -1, -1, false, horizon) c;
 	-- every user together: the segments of any one scheme add up to it
 	IF cardinality(kept) > 0 THEN
 		INSERT INTO segmentation._analysis_rows (period, scheme, segment, kind, start, k, users)
@@ -244,7 +257,7 @@ BEGIN
 		GROUP BY r.period, r.kind, r.start, r.k;
 	END IF;
 	INSERT INTO segmentation._analysis_state (as_of, schemes, horizon)
-	VALUES (last_as_of, kept, segmentation._setting('analysis_horizon')::interval);
+	VALUES (last_as_of, kept, horizon);
 END $$;
 COMMENT ON FUNCTION _materialize_analyses() IS 'Internal: computes the counts behind retention_matrix, lifecycle and stickiness again (refresh, forget_user, opt_out, opt_in)';
 
@@ -262,12 +275,11 @@ COMMENT ON FUNCTION _materialize_analyses() IS 'Internal: computes the counts be
 -- events after the last as_of).  A move changes the segment of the times
 -- from as_of on, which no kept cell starts at unless as_of is 00:00 UTC:
 -- then, and in a full refresh, everything is counted again.
-CREATE FUNCTION _analysis_delta_begin(full_refresh boolean, as_of timestamptz, user_type regtype) RETURNS boolean
+CREATE FUNCTION _analysis_delta_begin(full_refresh boolean, as_of timestamptz, user_type regtype, retention interval) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
 	kept record;
 	old_as_of timestamptz;
-	retention interval;
 	since timestamptz;
 BEGIN
 	IF full_refresh THEN
@@ -276,14 +288,17 @@ BEGIN
 	SELECT s.as_of, s.schemes, s.horizon INTO kept FROM segmentation._analysis_state s;
 	old_as_of := segmentation._last_as_of();
 	IF old_as_of IS NULL OR kept.as_of IS DISTINCT FROM old_as_of OR kept.schemes IS NULL
-	   OR kept.horizon IS DISTINCT FROM segmentation._setting('analysis_horizon')::interval
+	   -- (the same interval: '1 year' = '360 days' for =, but they cut at
+	   -- different days; the run counts with the one kept throughout,
+	   -- whatever a set_setting committed meanwhile says)
+	   OR kept.horizon::text IS DISTINCT FROM (segmentation._setting('analysis_horizon')::interval)::text
 	   OR (as_of AT TIME ZONE 'UTC')::time = '00:00' THEN
 		RETURN false;
 	END IF;
 	-- (created here, or refresh fails: never a table of the caller's)
 	EXECUTE format('CREATE TEMP TABLE _analysis_users (user_id %s PRIMARY KEY) ON COMMIT DROP', user_type);
 	INSERT INTO _analysis_users SELECT b.user_id FROM _batch b ON CONFLICT DO NOTHING;
-	retention := nullif(segmentation._setting('history_retention'), 'none')::interval;
+	-- (retention: what refresh purges with, read once)
 	IF retention IS NOT NULL THEN
 		EXECUTE 'INSERT INTO _analysis_users SELECT DISTINCT t.user_id FROM segmentation.transitions t WHERE t.at < $1
 		         ON CONFLICT DO NOTHING' USING as_of - retention;
@@ -303,17 +318,18 @@ BEGIN
 	END IF;
 	CREATE TEMP TABLE _analysis_delta ON COMMIT DROP AS
 	SELECT c.period, c.scheme, c.segment, c.kind, c.start, c.k, -c.users AS users
-	FROM segmentation._analysis_compute(kept.schemes, old_as_of, '{week,month}', '{day,week,month}', -1, -1, true) c;
+	FROM segmentation._analysis_compute(kept.schemes, old_as_of, '{week,month}', '{day,week,month}', -1, -1, true, kept.horizon) c;
 	RETURN true;
 END $$;
-COMMENT ON FUNCTION _analysis_delta_begin(boolean, timestamptz, regtype) IS 'Internal (refresh): takes the cells of the users whose cells can change in this run out of a delta, as of the last refresh; false when everything must be counted again at the end';
+COMMENT ON FUNCTION _analysis_delta_begin(boolean, timestamptz, regtype, interval) IS 'Internal (refresh): takes the cells of the users whose cells can change in this run out of a delta, as of the last refresh; false when everything must be counted again at the end';
 
 CREATE FUNCTION _analysis_delta_end(as_of timestamptz) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
 	kept text[];
+	horizon interval;
 BEGIN
-	SELECT s.schemes INTO kept FROM segmentation._analysis_state s;
+	SELECT s.schemes, s.horizon INTO kept, horizon FROM segmentation._analysis_state s;
 	IF segmentation._analysis_schemes() IS DISTINCT FROM kept THEN
 		DROP TABLE _analysis_delta, _analysis_users;
 		PERFORM segmentation._materialize_analyses();
@@ -321,7 +337,7 @@ BEGIN
 	END IF;
 	INSERT INTO _analysis_delta
 	SELECT c.period, c.scheme, c.segment, c.kind, c.start, c.k, c.users
-	FROM segmentation._analysis_compute(kept, as_of, '{week,month}', '{day,week,month}', -1, -1, true) c;
+	FROM segmentation._analysis_compute(kept, as_of, '{week,month}', '{day,week,month}', -1, -1, true, horizon) c;
 	INSERT INTO segmentation._analysis_rows AS r (period, scheme, segment, kind, start, k, users)
 	SELECT d.period, d.scheme, d.segment, d.kind, d.start, d.k, sum(d.users)
 	FROM _analysis_delta d GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(d.users) <> 0
@@ -335,7 +351,7 @@ BEGIN
 	-- (and the periods the horizon left: a cell's count never depends on it)
 	DELETE FROM segmentation._analysis_rows r
 	WHERE r.users = 0
-	   OR r.start < date_trunc(r.period, (as_of - segmentation._setting('analysis_horizon')::interval) AT TIME ZONE 'UTC')::date;
+	   OR r.start < date_trunc(r.period, segmentation._analysis_since(as_of, horizon) AT TIME ZONE 'UTC')::date;
 	-- (a count below 0 is a defect: counted again, and said)
 	IF EXISTS (SELECT FROM segmentation._analysis_rows r WHERE r.users < 0) THEN
 		RAISE WARNING 'the counts of the managed analyses went below zero: they are counted again';

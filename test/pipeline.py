@@ -785,6 +785,68 @@ def define_during_refresh():
     conn.close()
 
 
+def settings_during_refresh():
+    """A history_retention set while an incremental refresh runs (review 23):
+    the refresh listed the users whose moves the purge takes (none: none
+    was in force) before reading the setting again for the purge, so the
+    stays purged under the analyses' counts were those of users it had not
+    listed, and the counts no longer equaled a recount.  It reads the
+    setting once: the purge waits for the next run, which lists them."""
+    conn, cur = tracked_db()
+    cur.execute("INSERT INTO ev SELECT u, '2024-03-01 10:00'::timestamptz + u * interval '1 hour', 'view', NULL FROM generate_series(1, 10) u")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-05 12:00')")
+    # users 1 to 10 move (value: unsegmented to big) at 2024-03-06 12:00
+    cur.execute("INSERT INTO ev SELECT u, '2024-03-06 10:00', 'buy', 300 FROM generate_series(1, 10) u")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-06 12:00')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-07 12:00')")
+    # hold the next refresh (the same day: users 1 to 10 have nothing new) at
+    # its first write of transitions, after the analyses' delta began
+    cur.execute("INSERT INTO ev VALUES (11, '2024-03-07 13:00', 'view', NULL)")
+    lk = connect("segmentation_pipeline")
+    lcur = lk.cursor()
+    lcur.execute("BEGIN")
+    lcur.execute("LOCK segmentation.transitions IN EXCLUSIVE MODE")
+    res = {}
+
+    def run():
+        c = connect("segmentation_pipeline")
+        try:
+            k = c.cursor()
+            k.execute("SELECT segmentation.refresh(as_of => '2024-03-07 14:00')")
+            res["refresh"] = k.fetchone()[0]
+        except psycopg2.Error as e:
+            res["refresh"] = e
+        finally:
+            c.close()
+
+    r = threading.Thread(target=run)
+    r.start()
+    held = False
+    for _ in range(300):
+        if one(cur, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%2024-03-07 14:00%'") > 0:
+            held = True
+            break
+        time.sleep(0.1)
+    cur.execute("SELECT segmentation.set_setting('history_retention', '1 day')")
+    lcur.execute("COMMIT")
+    r.join(120)
+    lk.close()
+    check("settings during refresh: the refresh was held after the delta began, and succeeded",
+          held and not isinstance(res.get("refresh"), Exception), (held, res))
+    for as_of in ("2024-03-07 14:00", "2024-03-07 15:00"):
+        if as_of != "2024-03-07 14:00":
+            cur.execute("SELECT segmentation.refresh(as_of => %s)", (as_of,))
+        kept = one(cur, ANALYSIS_ROWS)
+        cur.execute("BEGIN")
+        cur.execute("SELECT segmentation._materialize_analyses()")
+        check(f"settings during refresh: the managed analyses' counts equal a recount (as of {as_of})",
+              kept == one(cur, ANALYSIS_ROWS), (kept, one(cur, ANALYSIS_ROWS)))
+        cur.execute("ROLLBACK")
+    check("settings during refresh: the next run purged the moves",
+          one(cur, "SELECT count(*) FROM segmentation.transitions WHERE at < '2024-03-06 15:00'") == 0)
+    conn.close()
+
+
 def failures_and_notify():
     conn, cur = loaded_db(5, 3000, 300, 60, "2024-03-01")
     before = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
@@ -976,6 +1038,7 @@ def main():
     unchanged_users_follow_the_breakpoints()
     concurrency()
     define_during_refresh()
+    settings_during_refresh()
     failures_and_notify()
     dump_restore()
     if "--no-cron" not in sys.argv:

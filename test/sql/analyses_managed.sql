@@ -296,6 +296,55 @@ SET TIME ZONE 'Pacific/Kiritimati';
 SELECT * FROM segmentation.lifecycle('day') WHERE period_start BETWEEN '2024-01-01' AND '2024-01-03';
 SET TIME ZONE 'UTC';
 
+-- An incremental refresh counts with the horizon the kept rows were
+-- counted with, on the UTC calendar (review 23): set from '360 days' to
+-- '1 year' (equal for =, five days apart), or refreshed in a session of
+-- another time zone, it left the days in between counted for the users of
+-- its batch only; and a horizon with a negative part is refused (it passed
+-- the bounds, which count a month as 30 days, and reached back decades)
+DROP EXTENSION segmentation CASCADE;
+CREATE EXTENSION segmentation;
+CREATE TABLE am_hz (uid bigint, ts timestamptz, name text, amount float8);
+INSERT INTO am_hz SELECT u, '2023-01-01 10:00'::timestamptz + u * interval '1 day', 'view', NULL FROM generate_series(1, 20) u;
+INSERT INTO am_hz SELECT 100 + u, '2024-10-15 10:00'::timestamptz + u * interval '1 day', 'view', NULL FROM generate_series(1, 20) u;
+SELECT segmentation.track('am_hz', 'uid', 'ts', 'name', 'amount');
+SELECT segmentation.define_segment('s', 'everyone', 'true');
+CREATE TEMP TABLE am_kept AS SELECT * FROM segmentation._analysis_rows WITH NO DATA;
+CREATE FUNCTION pg_temp.am_differ() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	n bigint;
+BEGIN
+	TRUNCATE am_kept;
+	INSERT INTO am_kept SELECT * FROM segmentation._analysis_rows;
+	PERFORM segmentation._materialize_analyses();
+	SELECT count(*) INTO n FROM ((TABLE am_kept EXCEPT ALL TABLE segmentation._analysis_rows)
+	                             UNION ALL (TABLE segmentation._analysis_rows EXCEPT ALL TABLE am_kept)) d;
+	-- (the kept rows back)
+	DELETE FROM segmentation._analysis_rows;
+	INSERT INTO segmentation._analysis_rows SELECT * FROM am_kept;
+	RETURN n;
+END $$;
+SELECT segmentation.set_setting('analysis_horizon', '360 days');
+SELECT segmentation.refresh(as_of => '2024-01-03 12:00') IS NOT NULL AS refreshed;
+SELECT segmentation.set_setting('analysis_horizon', '1 year');
+INSERT INTO am_hz VALUES (5, '2024-01-03 12:30', 'view', NULL);
+SELECT segmentation.refresh(as_of => '2024-01-03 13:00') IS NOT NULL AS refreshed;
+SELECT pg_temp.am_differ() AS differ;
+-- 2024-11-20 00:30 UTC less 4 weeks: 2024-10-23 in UTC, 2024-10-22 in New York
+SELECT segmentation.set_setting('analysis_horizon', '4 weeks');
+SELECT segmentation.refresh(as_of => '2024-11-20 00:30') IS NOT NULL AS refreshed;
+SET TIME ZONE 'America/New_York';
+INSERT INTO am_hz VALUES (107, '2024-11-20 00:40+00', 'view', NULL);
+SELECT segmentation.refresh(as_of => '2024-11-20 00:50+00') IS NOT NULL AS refreshed;
+SELECT pg_temp.am_differ() AS differ;
+SET TIME ZONE 'UTC';
+SELECT pg_temp.am_differ() AS differ;
+SELECT period, min(start) FROM segmentation._analysis_rows GROUP BY 1 ORDER BY 1;
+SELECT segmentation.set_setting('analysis_horizon', '70000 mons -2099972 days');
+SELECT segmentation.set_setting('analysis_horizon', '1 mon -2 days');
+SELECT value FROM segmentation.settings WHERE name = 'analysis_horizon';
+DROP TABLE am_hz;
+
 DROP ROLE regress_am_reader;
 DROP EXTENSION segmentation CASCADE;
 CREATE EXTENSION segmentation;
