@@ -454,10 +454,14 @@ BEGIN
 			END IF;
 			value := (value::interval)::text;
 		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
+			IF known.type = 'horizon' THEN
+				RAISE EXCEPTION 'setting "%" must be an interval from % to %, not "%"', name, lo, hi, value
+					USING ERRCODE = 'invalid_parameter_value',
+					      DETAIL = 'No part of it (years, months, days, time) may be negative.';
+			END IF;
 			RAISE EXCEPTION 'setting "%" must be %an interval from % to %, not "%"', name,
 				CASE WHEN known.type = 'retention' THEN 'none or ' ELSE '' END, lo, hi, value
-				USING ERRCODE = 'invalid_parameter_value',
-				      DETAIL = CASE WHEN known.type = 'horizon' THEN 'No part of it (years, months, days, time) may be negative.' END;
+				USING ERRCODE = 'invalid_parameter_value';
 		END;
 	END IF;
 	INSERT INTO segmentation._setting_values AS v (name, value, set_by) VALUES (set_setting.name, value, session_user)
