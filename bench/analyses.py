@@ -21,6 +21,7 @@ CALLS = [
     "retention_matrix('week')",
     "retention_matrix('week', 'lifecycle')",
     "retention_matrix('week', NULL, 'search', 'search')",
+    "retention_matrix('day', 'lifecycle')",
     "lifecycle('week')",
     "lifecycle('week', 'lifecycle')",
     "stickiness('week', 'lifecycle')",
@@ -45,6 +46,28 @@ def main():
     users, stays = cur.fetchone()
     print(f"{users:,} users, {USERS * PER_USER:,} events, {stays:,} stays in membership_history; "
           f"three refreshes {setup:.1f} s; median of {RUNS} runs")
+    # What the counts cost a refresh: every user counted again
+    # (_materialize_analyses: a full refresh, forget_user, opt_out), and an
+    # incremental refresh of 1% new events (users drawn at random, in the hour
+    # before it: no period begins) with the counts changed by their users
+    # only, against the same refresh counting every user again (made to by
+    # forgetting what the counts were computed for)
+    t = time.perf_counter()
+    cur.execute("SELECT segmentation._materialize_analyses()")
+    print(f"  _materialize_analyses() (every user counted again)         {(time.perf_counter() - t) * 1000:9.1f} ms")
+    new = USERS * PER_USER // 100
+    for label, recount in (("incremental refresh, 1% new events (counts: delta)", False),
+                           ("the same refresh, every user counted again", True)):
+        cur.execute("BEGIN")
+        cur.execute("SELECT setseed(0.25)")
+        cur.execute("""INSERT INTO app_events SELECT (random() * %s)::bigint + 1, '2024-04-30 01:00'::timestamptz + random() * interval '59 minutes',
+                       'view', NULL FROM generate_series(1, %s)""", (USERS - 1, new))
+        if recount:
+            cur.execute("DELETE FROM segmentation._analysis_state")
+        t = time.perf_counter()
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-04-30 02:00')")
+        print(f"  {label:<58} {(time.perf_counter() - t) * 1000:9.1f} ms")
+        cur.execute("ROLLBACK")
     times = {c: [] for c in CALLS}
     rows = {}
     for _ in range(RUNS):

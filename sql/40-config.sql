@@ -380,7 +380,9 @@ VALUES ('refresh_statement_timeout', 'interval', '1 hour',
        ('min_cell_size', 'integer', '10',
         'Cells of fewer users show no count, rate or mean in the views and analyses segmentation_reader reads (suppressed = true; more cells are suppressed so that none can be recovered by differencing); 0 or 1: none'),
        ('history_retention', 'retention', 'none',
-        'Segment moves (transitions, membership_history) older than this are purged by refresh; none: kept for ever')
+        'Segment moves (transitions, membership_history) older than this are purged by refresh; none: kept for ever'),
+       ('analysis_horizon', 'horizon', '2 years',
+        'How far back retention_matrix, lifecycle and stickiness go from the last refresh''s as_of: periods (and cohorts) that start earlier are left out; from 4 weeks to 3 years')
 $$;
 COMMENT ON FUNCTION _setting_defaults() IS 'Internal: the known settings, their types and defaults';
 
@@ -417,6 +419,8 @@ CREATE FUNCTION set_setting(name text, value text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET IntervalStyle = postgres AS $$
 DECLARE
 	known record;
+	lo text;
+	hi text;
 BEGIN
 	SELECT * INTO known FROM segmentation._setting_defaults() d WHERE d.name = set_setting.name;
 	IF NOT FOUND THEN
@@ -427,17 +431,6 @@ BEGIN
 		DELETE FROM segmentation._setting_values v WHERE v.name = set_setting.name;
 		RETURN;
 	END IF;
-	IF known.type = 'interval' THEN
-		BEGIN
-			IF value::interval < interval '0' OR value::interval > interval '1 week' THEN
-				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
-			END IF;
-			value := (value::interval)::text;
-		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
-			RAISE EXCEPTION 'setting "%" must be an interval from 0 to 1 week, not "%"', name, value
-				USING ERRCODE = 'invalid_parameter_value';
-		END;
-	END IF;
 	IF known.type = 'integer' THEN
 		IF value !~ '^\s*[0-9]{1,7}\s*$' OR btrim(value)::int > 1000000 THEN
 			RAISE EXCEPTION 'setting "%" must be a whole number from 0 to 1000000, not "%"', name, value
@@ -447,14 +440,27 @@ BEGIN
 	END IF;
 	IF known.type = 'retention' AND lower(btrim(value)) = 'none' THEN
 		value := 'none';
-	ELSIF known.type = 'retention' THEN
+	ELSIF known.type IN ('interval', 'retention', 'horizon') THEN
+		-- (the bounds of each type of interval, as the error says them)
+		SELECT b.lo, b.hi INTO lo, hi
+		FROM (VALUES ('interval', '0', '1 week'), ('retention', '1 day', '1000 years'), ('horizon', '4 weeks', '3 years')) b(type, lo, hi)
+		WHERE b.type = known.type;
 		BEGIN
-			IF value::interval < interval '1 day' OR value::interval > interval '1000 years' THEN
+			-- (a horizon with no part below 0: '70000 mons -2099972 days' is
+			-- 28 days for < and >, but 84 years back from as_of; review 23 F4)
+			IF value::interval < lo::interval OR value::interval > hi::interval
+			   OR (known.type = 'horizon' AND (value::interval)::text LIKE '%-%') THEN
 				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
 			END IF;
 			value := (value::interval)::text;
 		EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value OR interval_field_overflow THEN
-			RAISE EXCEPTION 'setting "%" must be none or an interval from 1 day to 1000 years, not "%"', name, value
+			IF known.type = 'horizon' THEN
+				RAISE EXCEPTION 'setting "%" must be an interval from % to %, not "%"', name, lo, hi, value
+					USING ERRCODE = 'invalid_parameter_value',
+					      DETAIL = 'No part of it (years, months, days, time) may be negative.';
+			END IF;
+			RAISE EXCEPTION 'setting "%" must be %an interval from % to %, not "%"', name,
+				CASE WHEN known.type = 'retention' THEN 'none or ' ELSE '' END, lo, hi, value
 				USING ERRCODE = 'invalid_parameter_value';
 		END;
 	END IF;

@@ -172,8 +172,9 @@ BEGIN
 		error = CASE WHEN canonical <> '' AND strpos(r.error, canonical) > 0 THEN '(error text removed by forget_user)' ELSE r.error END
 	WHERE r.error_user_id = canonical OR (canonical <> '' AND strpos(r.error, canonical) > 0);
 	INSERT INTO segmentation.privacy_audit (action) VALUES ('forget_user');
-	-- funnel_conversion's counts, without the user
+	-- funnel_conversion's counts and the analyses', without the user
 	PERFORM segmentation._materialize_funnels();
+	PERFORM segmentation._materialize_analyses();
 	-- The readout's aggregates are computed again without the user (it skips
 	-- forgotten users).  A table's owner must not be able to block an
 	-- erasure by breaking their table (which fails the readout): then the
@@ -290,8 +291,10 @@ BEGIN
 	WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
 	EXECUTE format('UPDATE segmentation.profiles x SET opted_out = true, segments = ''{}'' WHERE x.user_id = $1::%s', t) USING canonical;
 	EXECUTE format('DELETE FROM segmentation.transitions x WHERE x.user_id = $1::%s', t) USING canonical;
-	-- out of funnel_conversion now (their funnel state stays, as their behavior)
+	-- out of funnel_conversion and the analyses now (their funnel state
+	-- stays, as their behavior)
 	PERFORM segmentation._materialize_funnels();
+	PERFORM segmentation._materialize_analyses();
 	INSERT INTO segmentation.privacy_audit (action) VALUES ('opt_out');
 END $$;
 COMMENT ON FUNCTION opt_out(text) IS 'Opt a user out: in no segment, export, transition feed or experiment readout (from the next refresh) until opt_in(); their behavior is kept, the id is stored only as a keyed hash';
@@ -309,6 +312,7 @@ BEGIN
 	-- the next refresh assigns them again (an empty segments value makes it run their rules)
 	EXECUTE format('UPDATE segmentation.profiles x SET opted_out = false WHERE x.user_id = $1::%s', t) USING canonical;
 	PERFORM segmentation._materialize_funnels();
+	PERFORM segmentation._materialize_analyses();
 	INSERT INTO segmentation.privacy_audit (action) VALUES ('opt_in');
 END $$;
 COMMENT ON FUNCTION opt_in(text) IS 'Undo opt_out(): the next refresh segments the user again from their behavior';

@@ -89,6 +89,7 @@ DECLARE
 	retention interval;
 	funnel_rows text := '';
 	funnel_batch boolean := false;
+	analysis_delta boolean;
 	conditional boolean;
 	condition_events text[];
 	probes text[];
@@ -326,6 +327,10 @@ BEGIN
 			DELETE FROM segmentation.rejected_events j WHERE j.run_id = run AND segmentation._is_forgotten(j.user_id);
 		END IF;
 		ANALYZE _batch;
+		-- the counts of the managed analyses change by the users whose cells can change: their
+		-- cells as of the last refresh go out now, before anything is written (sql/75-analyses-managed.sql)
+		retention := nullif(segmentation._setting('history_retention'), 'none')::interval;
+		analysis_delta := segmentation._analysis_delta_begin(do_full, as_of, utype::regtype, retention);
 		SELECT coalesce(sum(b.n), 0) INTO n_events FROM _batch b;
 		-- and the rows read again for the users of a late event (their mark:
 		-- a row of no time, which no event has)
@@ -507,8 +512,8 @@ BEGIN
 		FROM _moved m ORDER BY m.user_id, m.scheme COLLATE "C";
 		GET DIAGNOSTICS n_moves = ROW_COUNT;
 		SELECT min(t.id), max(t.id) INTO first_id, last_id FROM segmentation.transitions t WHERE t.id > last_id;
-		-- moves older than history_retention go
-		retention := nullif(segmentation._setting('history_retention'), 'none')::interval;
+		-- moves older than history_retention go (as read above: the delta
+		-- listed the users whose moves go)
 		IF retention IS NOT NULL THEN
 			DELETE FROM segmentation.transitions t WHERE t.at < as_of - retention;
 		END IF;
@@ -522,6 +527,12 @@ BEGIN
 		END IF;
 		-- funnel_conversion, from the chains and the new history
 		PERFORM segmentation._materialize_funnels();
+		-- the counts of retention_matrix, lifecycle and stickiness, as of now
+		IF analysis_delta THEN
+			PERFORM segmentation._analysis_delta_end(as_of);
+		ELSE
+			PERFORM segmentation._materialize_analyses();
+		END IF;
 		-- the experiment readout, from the new history and events
 		PERFORM segmentation._materialize_experiments(NULL);
 		-- (the trees' members by OID, which a restore does not carry: a

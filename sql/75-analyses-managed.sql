@@ -1,10 +1,18 @@
 -- The managed analyses (DESIGN section 5): retention_matrix, lifecycle,
--- stickiness and validate_segments.  They read the stored behaviors
--- (segmentation.profiles: active days are kept exactly, so no event is
--- scanned again) and segmentation.membership_history, which their callers
+-- stickiness and validate_segments.  They are computed from the stored
+-- behaviors (segmentation.profiles: active days are kept exactly, so no
+-- event is scanned again) and membership_history, which their callers
 -- cannot read: SECURITY DEFINER, search_path pinned, every argument checked
 -- before anything is read, and the queries constant text with the arguments
 -- as parameters (nothing is interpolated).  doc/analyses.md explains them.
+--
+-- Refresh keeps their counts (_analysis_rows: per period, scheme, segment
+-- and period start, users; src/analyses.c counts them in one pass over the
+-- users), so that a call reads a few thousand counts, not every behavior:
+-- lifecycle and stickiness by day, week and month, retention by week and
+-- month.  Retention by day (its cells grow with the square of the days) and
+-- retention by feature are counted when called, by the same code.
+-- validate_segments reads the behaviors of the members at its as_of.
 --
 -- A user's segment for a period (or cohort) is their segment in the scheme
 -- at the period's first instant (00:00 UTC of its first day): the stay in
@@ -44,14 +52,27 @@ SELECT CASE period
 $$;
 COMMENT ON FUNCTION _period_start(int, text) IS 'Internal: first day of the period (day, week, month) of index i (the inverse of _period_index)';
 
+-- The as_of of the last refresh: NULL before the first track() or refresh
+-- (score_context is made by the first track())
+CREATE FUNCTION _last_as_of() RETURNS timestamptz
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	last_as_of timestamptz;
+BEGIN
+	IF to_regclass('segmentation.score_context') IS NULL THEN
+		RETURN NULL;
+	END IF;
+	EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO last_as_of;
+	RETURN last_as_of;
+END $$;
+COMMENT ON FUNCTION _last_as_of() IS 'Internal: the as_of of the last refresh (NULL before the first track or refresh)';
+
 -- Checks the arguments every analysis shares, and returns the first day of
 -- the period of the last refresh's as_of: the last period the analyses
 -- report.  NULL when there is nothing to analyze yet (no track(), or no
 -- refresh).
 CREATE FUNCTION _analysis_last_period(period text, scheme text) RETURNS date
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	last_as_of timestamptz;
 BEGIN
 	IF period IS NULL OR period NOT IN ('day', 'week', 'month') THEN
 		RAISE EXCEPTION 'argument "period" must be day, week or month' USING ERRCODE = 'invalid_parameter_value',
@@ -61,11 +82,7 @@ BEGIN
 		RAISE EXCEPTION 'argument "scheme": there is no scheme %', quote_literal(scheme) USING ERRCODE = 'undefined_object',
 			HINT = 'Pass the name of a scheme of segmentation.define_segment(), or NULL for every user together.';
 	END IF;
-	IF to_regclass('segmentation.score_context') IS NULL THEN
-		RETURN NULL;
-	END IF;
-	EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO last_as_of;
-	RETURN date_trunc(period, last_as_of AT TIME ZONE 'UTC')::date;
+	RETURN date_trunc(period, segmentation._last_as_of() AT TIME ZONE 'UTC')::date;
 END $$;
 COMMENT ON FUNCTION _analysis_last_period(text, text) IS 'Internal: checks period and scheme; the first day of the period of the last refresh''s as_of (NULL before the first track or refresh)';
 
@@ -86,6 +103,302 @@ BEGIN
 	RETURN id;
 END $$;
 COMMENT ON FUNCTION _analysis_feature(text, text) IS 'Internal: the id of a feature named in an analysis argument (-1 for ''*'', any event); an error naming the argument for an unknown name';
+
+-- ===================================================================
+-- The counts: _analysis_cells and _analysis_rows
+-- ===================================================================
+
+CREATE TYPE _analysis_cell_arrays AS (periods int2[], schemes int4[], segments text[], kinds int2[], starts date[],
+	ks int4[], users int8[]);
+COMMENT ON TYPE _analysis_cell_arrays IS 'Internal: the cells _analysis_cells counted, as parallel arrays';
+CREATE FUNCTION _analysis_cells_trans(internal, behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz,
+	text[], text[], int4, int4, timestamptz) RETURNS internal
+	AS 'MODULE_PATHNAME', 'analysis_cells_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION _analysis_cells_trans(internal, behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4, timestamptz) IS 'Internal: transition function of _analysis_cells';
+CREATE FUNCTION _analysis_cells_final(internal) RETURNS _analysis_cell_arrays
+	AS 'MODULE_PATHNAME', 'analysis_cells_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION _analysis_cells_final(internal) IS 'Internal: final function of _analysis_cells';
+CREATE FUNCTION _analysis_cells_combine(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME', 'analysis_cells_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION _analysis_cells_combine(internal, internal) IS 'Internal: combine function of _analysis_cells';
+CREATE FUNCTION _analysis_cells_serialize(internal) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'analysis_cells_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _analysis_cells_serialize(internal) IS 'Internal: serialize function of _analysis_cells';
+CREATE FUNCTION _analysis_cells_deserialize(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME', 'analysis_cells_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _analysis_cells_deserialize(bytea, internal) IS 'Internal: deserialize function of _analysis_cells';
+-- (b, profiles.segments, the stays that ended: end times ascending, scheme
+-- numbers, segments; then the same on every row: the schemes, as_of,
+-- ..., and since, the start of the horizon: the periods of retention cells, of lifecycle and
+-- stickiness cells, the start and return features (-1: any event))
+CREATE AGGREGATE _analysis_cells(behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4, timestamptz) (
+	SFUNC = _analysis_cells_trans, STYPE = internal, FINALFUNC = _analysis_cells_final,
+	COMBINEFUNC = _analysis_cells_combine, SERIALFUNC = _analysis_cells_serialize,
+	DESERIALFUNC = _analysis_cells_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE _analysis_cells(behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4, timestamptz) IS 'Internal: counts the users of every cell of the managed analyses (src/analyses.c)';
+
+-- What refresh keeps (the analyses read it; suppression is at read time):
+-- kind 0: users of the cohort start (k 0); 1: of them, active in the
+-- period k after it; 2: whose last active period is k after it; 3: users of
+-- lifecycle status k (0 new, 1 returning, 2 resurrecting, 3 dormant) in the
+-- period start; 4: users active on k days of it.  scheme NULL: every user
+-- (segment (all)).
+CREATE TABLE _analysis_rows (
+	period text NOT NULL,
+	scheme text,
+	segment text NOT NULL,
+	kind int2 NOT NULL,
+	start date NOT NULL,
+	k int NOT NULL,
+	users bigint NOT NULL);
+CREATE UNIQUE INDEX ON _analysis_rows (period, scheme, kind, segment, start, k) NULLS NOT DISTINCT;
+COMMENT ON TABLE _analysis_rows IS 'Internal: the counts behind retention_matrix (by week and month), lifecycle and stickiness as the last refresh computed them, before small cells are suppressed';
+SELECT pg_catalog.pg_extension_config_dump('_analysis_rows', '');
+-- what _analysis_rows was computed for: refresh changes it by the users
+-- whose cells can have changed only when it holds the last refresh's
+CREATE TABLE _analysis_state (
+	only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+	as_of timestamptz NOT NULL,
+	schemes text[] NOT NULL,
+	horizon interval NOT NULL);
+COMMENT ON TABLE _analysis_state IS 'Internal: the as_of, schemes and analysis_horizon _analysis_rows was computed for (one row, none before the first refresh)';
+SELECT pg_catalog.pg_extension_config_dump('_analysis_state', '');
+
+-- The first instant of the horizon: as_of less analysis_horizon on the UTC
+-- calendar (a month or a day is not the same span in every time zone: a
+-- refresh and a recount in sessions of different time zones must cut at
+-- the same day)
+-- (and never before the calendar's first years: an as_of there counts from
+-- itself)
+CREATE FUNCTION _analysis_since(as_of timestamptz, horizon interval) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+SELECT least(as_of, ((greatest(as_of, '4710-01-01 00:00:00+00 BC'::timestamptz) AT TIME ZONE 'UTC') - horizon) AT TIME ZONE 'UTC')
+$$;
+COMMENT ON FUNCTION _analysis_since(timestamptz, interval) IS 'Internal: as_of less the analysis horizon, on the UTC calendar (the first instant the managed analyses count)';
+
+-- The cells of every user not opted out, as of as_of, for the schemes given
+-- (their stays read from transitions and profiles.segments, as
+-- membership_history does), or with no scheme given, of every user together
+-- (scheme NULL, segment (all)).
+CREATE FUNCTION _analysis_compute(schemes text[], as_of timestamptz, retention_periods text[], other_periods text[],
+	start_feature int, return_feature int, listed boolean DEFAULT false, horizon interval DEFAULT NULL)
+RETURNS TABLE (period text, scheme text, segment text, kind int2, start date, k int, users bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+BEGIN
+	-- (listed: the users of refresh's temporary table _analysis_users only;
+	-- the text is constant but for that)
+	-- (cells of periods before the horizon are not counted: the setting
+	-- analysis_horizon, doc/analyses.md, unless the caller read it already)
+	RETURN QUERY EXECUTE format($q$
+		WITH t AS (
+			-- (in the order they ended, then were entered: one sort for the
+			-- three arrays; _analysis_cells refuses end times out of order)
+			SELECT t.user_id, array_agg(t.at) AS ended_at, array_agg(array_position($1, t.scheme)) AS ended_scheme,
+			       array_agg(t.from_segment) AS ended_segment
+			FROM (SELECT t.user_id, t.at, t.scheme, t.from_segment FROM segmentation.transitions t
+			      WHERE t.from_segment IS NOT NULL AND t.scheme = ANY ($1)%1$s
+			      ORDER BY t.user_id, t.at, t.from_entered_at, t.id) t
+			GROUP BY t.user_id),
+		c AS (
+			SELECT segmentation._analysis_cells(p.behavior, p.segments, t.ended_at, t.ended_scheme, t.ended_segment,
+			                                    $1, $2, $3, $4, $5, $6, $7) AS c
+			FROM segmentation.profiles p LEFT JOIN t ON t.user_id = p.user_id
+			WHERE NOT p.opted_out%2$s)
+		SELECT (ARRAY['day', 'week', 'month'])[u.p + 1], $1[u.s], u.segment, u.kind, u.start, u.k, u.users
+		FROM c, unnest((c.c).periods, (c.c).schemes, (c.c).segments, (c.c).kinds, (c.c).starts, (c.c).ks, (c.c).users)
+		     u(p, s, segment, kind, start, k, users)
+	$q$, CASE WHEN listed THEN ' AND t.user_id IN (SELECT u.user_id FROM pg_temp._analysis_users u)' ELSE '' END,
+	     CASE WHEN listed THEN ' AND p.user_id IN (SELECT u.user_id FROM pg_temp._analysis_users u)' ELSE '' END)
+	USING schemes, as_of, retention_periods, other_periods, start_feature, return_feature,
+		segmentation._analysis_since(as_of, coalesce(horizon, segmentation._setting('analysis_horizon')::interval));
+END $$;
+COMMENT ON FUNCTION _analysis_compute(text[], timestamptz, text[], text[], int, int, boolean, interval) IS 'Internal: the cells of the managed analyses (users per period, scheme, segment at the period''s start and count), computed from every stored behavior and stay (listed: of the users of refresh''s _analysis_users)';
+
+-- The schemes the rows are kept for: those of the last refresh.  Not a
+-- scheme dropped before it: transitions keep its stays (for ever, unless
+-- history_retention), no analysis can name it while it has no segment, and
+-- counting every scheme ever dropped would make each refresh cost more with
+-- every drop (review 22, F2).  One defined again since is counted when
+-- called (_analysis_cells_for).
+CREATE FUNCTION _analysis_schemes() RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	schemes text[];
+BEGIN
+	EXECUTE 'SELECT c.schemes FROM segmentation.score_context c' INTO schemes;
+	RETURN coalesce(schemes, '{}');
+END $$;
+COMMENT ON FUNCTION _analysis_schemes() IS 'Internal: the schemes _analysis_rows is kept for (those of the last refresh)';
+
+-- forget_user, opt_out, opt_in (and refresh, when it cannot do less)
+-- compute the rows again, as of the last refresh.
+CREATE FUNCTION _materialize_analyses() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+	last_as_of timestamptz;
+	kept text[];
+	horizon interval := segmentation._setting('analysis_horizon')::interval;
+BEGIN
+	DELETE FROM segmentation._analysis_rows;
+	DELETE FROM segmentation._analysis_state;
+	last_as_of := segmentation._last_as_of();
+	IF last_as_of IS NULL THEN
+		RETURN;
+	END IF;
+	kept := segmentation._analysis_schemes();
+	INSERT INTO segmentation._analysis_rows (period, scheme, segment, kind, start, k, users)
+	SELECT c.period, c.scheme, c.segment, c.kind, c.start, c.k, c.users
+	FROM segmentation._analysis_compute(kept, last_as_of, '{week,month}', '{day,week,month}', -1, -1, false, horizon) c;
+	-- every user together: the segments of any one scheme add up to it
+	IF cardinality(kept) > 0 THEN
+		INSERT INTO segmentation._analysis_rows (period, scheme, segment, kind, start, k, users)
+		SELECT r.period, NULL, '(all)', r.kind, r.start, r.k, sum(r.users)
+		FROM segmentation._analysis_rows r WHERE r.scheme = kept[1]
+		GROUP BY r.period, r.kind, r.start, r.k;
+	END IF;
+	INSERT INTO segmentation._analysis_state (as_of, schemes, horizon)
+	VALUES (last_as_of, kept, horizon);
+END $$;
+COMMENT ON FUNCTION _materialize_analyses() IS 'Internal: computes the counts behind retention_matrix, lifecycle and stickiness again (refresh, forget_user, opt_out, opt_in)';
+
+-- An incremental refresh changes the rows by the users whose cells can have
+-- changed (_analysis_users): their cells as of the last refresh go out
+-- before it writes anything (_analysis_delta_begin, right after it read the
+-- new events into _batch), and their cells as of this one come in at its
+-- end (_analysis_delta_end).  A user's cells are a function of their
+-- behavior, their stays, opted_out and as_of, and only cells of period
+-- starts up to as_of's day are kept.  So they change for the users whose
+-- behavior this run changes (_batch), whose ended stays history_retention
+-- purges now, who are in no segment yet (opted in again; new users are in
+-- _batch), and, when a period began since the last refresh, who were active
+-- since the start of the previous one (their dormant and new cells, and
+-- events after the last as_of).  A move changes the segment of the times
+-- from as_of on, which no kept cell starts at unless as_of is 00:00 UTC:
+-- then, and in a full refresh, everything is counted again.
+CREATE FUNCTION _analysis_delta_begin(full_refresh boolean, as_of timestamptz, user_type regtype, retention interval) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+	kept record;
+	old_as_of timestamptz;
+	since timestamptz;
+BEGIN
+	IF full_refresh THEN
+		RETURN false;
+	END IF;
+	SELECT s.as_of, s.schemes, s.horizon INTO kept FROM segmentation._analysis_state s;
+	old_as_of := segmentation._last_as_of();
+	IF old_as_of IS NULL OR kept.as_of IS DISTINCT FROM old_as_of OR kept.schemes IS NULL
+	   -- (the same interval: '1 year' = '360 days' for =, but they cut at
+	   -- different days; the run counts with the one kept throughout,
+	   -- whatever a set_setting committed meanwhile says)
+	   OR kept.horizon::text IS DISTINCT FROM (segmentation._setting('analysis_horizon')::interval)::text
+	   OR (as_of AT TIME ZONE 'UTC')::time = '00:00' THEN
+		RETURN false;
+	END IF;
+	-- (created here, or refresh fails: never a table of the caller's)
+	EXECUTE format('CREATE TEMP TABLE _analysis_users (user_id %s PRIMARY KEY) ON COMMIT DROP', user_type);
+	INSERT INTO _analysis_users SELECT b.user_id FROM _batch b ON CONFLICT DO NOTHING;
+	-- (retention: what refresh purges with, read once)
+	IF retention IS NOT NULL THEN
+		EXECUTE 'INSERT INTO _analysis_users SELECT DISTINCT t.user_id FROM segmentation.transitions t WHERE t.at < $1
+		         ON CONFLICT DO NOTHING' USING as_of - retention;
+	END IF;
+	-- the first instant of the earliest period (day, week, month) of the
+	-- last as_of that has ended since
+	SELECT min(date_trunc(p, old_as_of AT TIME ZONE 'UTC')) AT TIME ZONE 'UTC' INTO since
+	FROM unnest('{day,week,month}'::text[]) p
+	WHERE date_trunc(p, old_as_of AT TIME ZONE 'UTC') <> date_trunc(p, as_of AT TIME ZONE 'UTC');
+	IF cardinality(kept.schemes) > 0 THEN
+		EXECUTE 'INSERT INTO _analysis_users SELECT p.user_id FROM segmentation.profiles p
+		         WHERE p.segments = ''{}'' AND NOT p.opted_out ON CONFLICT DO NOTHING';
+	END IF;
+	IF since IS NOT NULL THEN
+		EXECUTE 'INSERT INTO _analysis_users SELECT p.user_id FROM segmentation.profiles p
+		         WHERE segmentation.last_seen(p.behavior) >= $1 ON CONFLICT DO NOTHING' USING since;
+	END IF;
+	CREATE TEMP TABLE _analysis_delta ON COMMIT DROP AS
+	SELECT c.period, c.scheme, c.segment, c.kind, c.start, c.k, -c.users AS users
+	FROM segmentation._analysis_compute(kept.schemes, old_as_of, '{week,month}', '{day,week,month}', -1, -1, true, kept.horizon) c;
+	RETURN true;
+END $$;
+COMMENT ON FUNCTION _analysis_delta_begin(boolean, timestamptz, regtype, interval) IS 'Internal (refresh): takes the cells of the users whose cells can change in this run out of a delta, as of the last refresh; false when everything must be counted again at the end';
+
+CREATE FUNCTION _analysis_delta_end(as_of timestamptz) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+	kept text[];
+	horizon interval;
+BEGIN
+	SELECT s.schemes, s.horizon INTO kept, horizon FROM segmentation._analysis_state s;
+	IF segmentation._analysis_schemes() IS DISTINCT FROM kept THEN
+		DROP TABLE _analysis_delta, _analysis_users;
+		PERFORM segmentation._materialize_analyses();
+		RETURN;
+	END IF;
+	INSERT INTO _analysis_delta
+	SELECT c.period, c.scheme, c.segment, c.kind, c.start, c.k, c.users
+	FROM segmentation._analysis_compute(kept, as_of, '{week,month}', '{day,week,month}', -1, -1, true, horizon) c;
+	INSERT INTO segmentation._analysis_rows AS r (period, scheme, segment, kind, start, k, users)
+	SELECT d.period, d.scheme, d.segment, d.kind, d.start, d.k, sum(d.users)
+	FROM _analysis_delta d GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(d.users) <> 0
+	UNION ALL
+	-- every user together: the segments of any one scheme add up to it
+	SELECT d.period, NULL, '(all)', d.kind, d.start, d.k, sum(d.users)
+	FROM _analysis_delta d WHERE cardinality(kept) > 0 AND d.scheme = kept[1]
+	GROUP BY 1, 4, 5, 6 HAVING sum(d.users) <> 0
+	ON CONFLICT (period, scheme, kind, segment, start, k) DO UPDATE SET users = r.users + EXCLUDED.users;
+	DROP TABLE _analysis_delta, _analysis_users;
+	-- (and the periods the horizon left: a cell's count never depends on it)
+	DELETE FROM segmentation._analysis_rows r
+	WHERE r.users = 0
+	   OR r.start < date_trunc(r.period, segmentation._analysis_since(as_of, horizon) AT TIME ZONE 'UTC')::date;
+	-- (a count below 0 is a defect: counted again, and said)
+	IF EXISTS (SELECT FROM segmentation._analysis_rows r WHERE r.users < 0) THEN
+		RAISE WARNING 'the counts of the managed analyses went below zero: they are counted again';
+		PERFORM segmentation._materialize_analyses();
+		RETURN;
+	END IF;
+	UPDATE segmentation._analysis_state s SET as_of = _analysis_delta_end.as_of;
+END $$;
+COMMENT ON FUNCTION _analysis_delta_end(timestamptz) IS 'Internal (refresh): adds the cells of the users _analysis_delta_begin listed as of this run, and the delta to _analysis_rows (everything counted again when the schemes changed)';
+
+-- The cells an analysis reads: the rows refresh kept, or, for retention by
+-- day or by feature, counted now.  With no scheme, every user's segment is
+-- (unknown), as no stay is in "no scheme"; a scheme defined since the last
+-- refresh has no stay either, unless it was dropped and defined again: its
+-- old stays (in transitions) are counted now.
+CREATE FUNCTION _analysis_cells_for(period text, scheme text, retention boolean, start_feature int, return_feature int)
+RETURNS TABLE (segment text, kind int2, start date, k int, users bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	as_of timestamptz;
+BEGIN
+	IF retention AND (period = 'day' OR start_feature <> -1 OR return_feature <> -1)
+	   OR scheme IS NOT NULL AND NOT EXISTS (SELECT FROM segmentation._analysis_rows r
+	                                         WHERE r.period = _analysis_cells_for.period AND r.scheme = _analysis_cells_for.scheme)
+	                         AND EXISTS (SELECT FROM segmentation.transitions t
+	                                     WHERE t.scheme = _analysis_cells_for.scheme AND t.from_segment IS NOT NULL) THEN
+		as_of := segmentation._last_as_of();
+		RETURN QUERY
+			SELECT CASE WHEN _analysis_cells_for.scheme IS NULL THEN '(unknown)' ELSE c.segment END, c.kind, c.start, c.k, c.users
+			FROM segmentation._analysis_compute(CASE WHEN _analysis_cells_for.scheme IS NULL THEN '{}'::text[] ELSE ARRAY[_analysis_cells_for.scheme] END,
+			                                    as_of, CASE WHEN retention THEN ARRAY[period] ELSE '{}' END,
+			                                    CASE WHEN retention THEN '{}' ELSE ARRAY[period] END, start_feature, return_feature) c
+			WHERE c.scheme IS NOT DISTINCT FROM _analysis_cells_for.scheme AND (c.kind <= 2) = retention;
+	ELSIF scheme IS NULL OR NOT EXISTS (SELECT FROM segmentation._analysis_rows r
+	                                     WHERE r.period = _analysis_cells_for.period AND r.scheme = _analysis_cells_for.scheme) THEN
+		RETURN QUERY
+			SELECT '(unknown)'::text, r.kind, r.start, r.k, r.users
+			FROM segmentation._analysis_rows r
+			WHERE r.period = _analysis_cells_for.period AND r.scheme IS NULL AND (r.kind <= 2) = retention;
+	ELSE
+		RETURN QUERY
+			SELECT r.segment, r.kind, r.start, r.k, r.users
+			FROM segmentation._analysis_rows r
+			WHERE r.period = _analysis_cells_for.period AND r.scheme = _analysis_cells_for.scheme AND (r.kind <= 2) = retention;
+	END IF;
+END $$;
+COMMENT ON FUNCTION _analysis_cells_for(text, text, boolean, int, int) IS 'Internal: the cells of one analysis (retention: kinds 0-2; else lifecycle and stickiness, kinds 3-4) for a period and scheme (NULL: every user, in the segment (unknown)), from _analysis_rows or counted now';
 
 -- ===================================================================
 -- retention_matrix
@@ -113,46 +426,19 @@ BEGIN
 	-- $1 period, $2 scheme, $3 last period, $4 unbounded, $5 min_cell_size,
 	-- $6 start feature, $7 return feature (-1: any event)
 	RETURN QUERY EXECUTE $q$
-		WITH u AS (
-			-- a user's return periods, and the cohort: the period of the first
-			-- event (of the start feature)
-			SELECT p.user_id, a.ps, c.cohort
-			FROM segmentation.profiles p
-			CROSS JOIN LATERAL (SELECT segmentation.active_periods(p.behavior, $1, $7) AS ps) a
-			CROSS JOIN LATERAL (SELECT CASE WHEN $6 = $7 THEN a.ps[1]
-			                                ELSE (segmentation.active_periods(p.behavior, $1, $6))[1] END AS cohort) c
-			WHERE c.cohort <= $3 AND NOT p.opted_out),
-		spans AS (
-			SELECT h.user_id, h.segment, h.exited_at AS until,
-			       lag(h.exited_at) OVER (PARTITION BY h.user_id ORDER BY h.entered_at, h.exited_at NULLS LAST) AS since
-			FROM segmentation.membership_history h
-			WHERE h.scheme = $2),
-		placed AS (
-			SELECT u.user_id, u.ps, u.cohort, coalesce(s.segment, '(unknown)') AS segment
-			FROM u LEFT JOIN spans s ON s.user_id = u.user_id
-			  AND (s.since IS NULL OR s.since <= u.cohort::timestamp AT TIME ZONE 'UTC')
-			  AND (s.until IS NULL OR s.until > u.cohort::timestamp AT TIME ZONE 'UTC')),
-		active AS (
-			-- the offsets of a user's active periods from the cohort's
-			SELECT pl.cohort, pl.segment, pl.user_id,
-			       segmentation._period_index(a.p, $1) - segmentation._period_index(pl.cohort, $1) AS k
-			FROM placed pl, unnest(pl.ps) a(p)
-			WHERE a.p >= pl.cohort AND a.p <= $3),
-		offsets AS (
-			SELECT a.cohort, a.segment, a.user_id, a.k FROM active a WHERE NOT $4
-			UNION ALL
-			-- unbounded: only the last one counts (retained at every offset up to it)
-			SELECT a.cohort, a.segment, a.user_id, max(a.k) FROM active a WHERE $4 GROUP BY 1, 2, 3),
+		WITH c AS (
+			SELECT * FROM segmentation._analysis_cells_for($1, $2, true, $6, $7) c WHERE c.start <= $3),
 		cohorts AS (
-			SELECT pl.cohort, CASE WHEN GROUPING(pl.segment) = 1 THEN '(all)' ELSE pl.segment END AS segment,
-			       count(*) AS n
-			FROM placed pl
-			GROUP BY GROUPING SETS ((pl.cohort, pl.segment), (pl.cohort))),
+			SELECT c.start AS cohort, CASE WHEN GROUPING(c.segment) = 1 THEN '(all)' ELSE c.segment END AS segment,
+			       sum(c.users)::bigint AS n
+			FROM c WHERE c.kind = 0
+			GROUP BY GROUPING SETS ((c.start, c.segment), (c.start))),
+		-- the users active at offset k; unbounded: whose last active offset is k
 		hits AS (
-			SELECT o.cohort, CASE WHEN GROUPING(o.segment) = 1 THEN '(all)' ELSE o.segment END AS segment, o.k,
-			       count(*) AS n
-			FROM offsets o
-			GROUP BY GROUPING SETS ((o.cohort, o.segment, o.k), (o.cohort, o.k))),
+			SELECT c.start AS cohort, CASE WHEN GROUPING(c.segment) = 1 THEN '(all)' ELSE c.segment END AS segment, c.k,
+			       sum(c.users)::bigint AS n
+			FROM c WHERE c.kind = CASE WHEN $4 THEN 2 ELSE 1 END
+			GROUP BY GROUPING SETS ((c.start, c.segment, c.k), (c.start, c.k))),
 		grid AS (
 			SELECT c.cohort, c.segment, g.k, c.n,
 			       CASE WHEN $4
@@ -202,42 +488,13 @@ BEGIN
 	END IF;
 	-- $1 period, $2 scheme, $3 last period
 	EXECUTE $q$
-		WITH u AS (
-			SELECT p.user_id, a.ps
-			FROM segmentation.profiles p
-			CROSS JOIN LATERAL (SELECT segmentation.active_periods(p.behavior, $1) AS ps) a
-			WHERE a.ps[1] <= $3 AND NOT p.opted_out),
-		act AS (
-			SELECT u.user_id, x.i, segmentation._period_index(x.p, $1) AS pi, x.p,
-			       segmentation._period_index(u.ps[x.i - 1], $1) AS prev_pi,
-			       segmentation._period_index(u.ps[x.i + 1], $1) AS next_pi
-			FROM u, unnest(u.ps) WITH ORDINALITY x(p, i)
-			WHERE x.p <= $3),
-		statuses AS (
-			SELECT a.user_id, a.p AS period_start,
-			       CASE WHEN a.i = 1 THEN 'new' WHEN a.prev_pi = a.pi - 1 THEN 'returning' ELSE 'resurrecting' END AS status
-			FROM act a
-			UNION ALL
-			-- active in a period, not in the next one (which has begun)
-			SELECT a.user_id, segmentation._period_start(a.pi + 1, $1), 'dormant'
-			FROM act a
-			WHERE (a.next_pi IS NULL OR a.next_pi > a.pi + 1) AND a.pi + 1 <= segmentation._period_index($3, $1)),
-		spans AS (
-			SELECT h.user_id, h.segment, h.exited_at AS until,
-			       lag(h.exited_at) OVER (PARTITION BY h.user_id ORDER BY h.entered_at, h.exited_at NULLS LAST) AS since
-			FROM segmentation.membership_history h
-			WHERE h.scheme = $2),
-		placed AS (
-			SELECT st.period_start, st.status, coalesce(s.segment, '(unknown)') AS segment
-			FROM statuses st LEFT JOIN spans s ON s.user_id = st.user_id
-			  AND (s.since IS NULL OR s.since <= st.period_start::timestamp AT TIME ZONE 'UTC')
-			  AND (s.until IS NULL OR s.until > st.period_start::timestamp AT TIME ZONE 'UTC')),
-		g AS (
-			SELECT pl.period_start, CASE WHEN GROUPING(pl.segment) = 1 THEN '(all)' ELSE pl.segment END AS segment,
-			       pl.status, count(*) AS users,
-			       segmentation._period_start(segmentation._period_index(pl.period_start, $1) + 1, $1) AS next_start
-			FROM placed pl
-			GROUP BY GROUPING SETS ((pl.period_start, pl.segment, pl.status), (pl.period_start, pl.status)))
+		WITH g AS (
+			SELECT c.start AS period_start, CASE WHEN GROUPING(c.segment) = 1 THEN '(all)' ELSE c.segment END AS segment,
+			       (ARRAY['new', 'returning', 'resurrecting', 'dormant'])[c.k + 1] AS status, sum(c.users)::bigint AS users,
+			       segmentation._period_start(segmentation._period_index(c.start, $1) + 1, $1) AS next_start
+			FROM segmentation._analysis_cells_for($1, $2, false, -1, -1) c
+			WHERE c.kind = 3 AND c.start <= $3
+			GROUP BY GROUPING SETS ((c.start, c.segment, c.k), (c.start, c.k)))
 		-- The groups of a cell (_suppress_groups): the segments of a period and
 		-- status add up to its (all) row; and the users active in a period are
 		-- returning or dormant in the next, so new + returning + resurrecting of
@@ -277,27 +534,16 @@ BEGIN
 	END IF;
 	-- $1 period, $2 scheme, $3 last period
 	RETURN QUERY EXECUTE $q$
-		WITH d AS (
-			SELECT p.user_id, x.period_start, x.days
-			FROM segmentation.profiles p
-			CROSS JOIN LATERAL segmentation.active_days_per_period(p.behavior, $1) x
-			WHERE x.period_start <= $3 AND NOT p.opted_out),
-		spans AS (
-			SELECT h.user_id, h.segment, h.exited_at AS until,
-			       lag(h.exited_at) OVER (PARTITION BY h.user_id ORDER BY h.entered_at, h.exited_at NULLS LAST) AS since
-			FROM segmentation.membership_history h
-			WHERE h.scheme = $2),
-		placed AS (
-			SELECT d.period_start, d.days, coalesce(s.segment, '(unknown)') AS segment
-			FROM d LEFT JOIN spans s ON s.user_id = d.user_id
-			  AND (s.since IS NULL OR s.since <= d.period_start::timestamp AT TIME ZONE 'UTC')
-			  AND (s.until IS NULL OR s.until > d.period_start::timestamp AT TIME ZONE 'UTC'))
+		WITH placed AS (
+			SELECT c.start AS period_start, c.k AS days, c.segment, c.users
+			FROM segmentation._analysis_cells_for($1, $2, false, -1, -1) c
+			WHERE c.kind = 4 AND c.start <= $3)
 		SELECT g.period_start, g.segment, g.days, CASE WHEN NOT g.suppressed THEN g.users END, g.suppressed
 		FROM (SELECT g.*,
 		             CASE WHEN g.segment = '(all)' THEN g.users < $4
 		                  ELSE (segmentation._suppress_mask(array_agg(g.users) OVER w, NULL::boolean[], $4))[row_number() OVER w] END AS suppressed
 		      FROM (SELECT pl.period_start, CASE WHEN GROUPING(pl.segment) = 1 THEN '(all)' ELSE pl.segment END AS segment,
-		                   pl.days, count(*) AS users
+		                   pl.days, sum(pl.users)::bigint AS users
 		            FROM placed pl
 		            GROUP BY GROUPING SETS ((pl.period_start, pl.segment, pl.days), (pl.period_start, pl.days))) g
 		      WINDOW w AS (PARTITION BY g.period_start, g.days, g.segment = '(all)' ORDER BY g.segment ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) g
@@ -357,10 +603,7 @@ BEGIN
 		RAISE EXCEPTION 'argument "scheme": there is no scheme %', quote_literal(scheme) USING ERRCODE = 'undefined_object',
 			HINT = 'Pass the name of a scheme of segmentation.define_segment().';
 	END IF;
-	IF to_regclass('segmentation.score_context') IS NULL THEN
-		RETURN;
-	END IF;
-	EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO last_as_of;
+	last_as_of := segmentation._last_as_of();
 	IF last_as_of IS NULL THEN
 		RETURN;
 	END IF;

@@ -77,6 +77,8 @@ BEGIN
 		END LOOP;
 		ALTER TABLE segmentation.profiles ADD COLUMN opted_out boolean NOT NULL DEFAULT false;
 		PERFORM segmentation._create_state(utype);
+		-- the counts of the managed analyses (new in 0.2), as of 0.1's last refresh
+		PERFORM segmentation._materialize_analyses();
 	END IF;
 
 	-- Features and segments defined again, by 0.2's define_feature and

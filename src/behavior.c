@@ -1875,9 +1875,10 @@ DecodeFeatures(Reader *r, Behavior *b, uint8 flags)
 /*
  * Decode and validate a body into b (whose cxt is set).  Everything that
  * could not have come out of Encode() is an error with the given errcode.
+ * days_only: the header and the active days, not the features.
  */
 static void
-Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
+Decode(const uint8 *buf, Size len, Behavior *b, int errcode, bool days_only)
 {
 	Reader		r = {buf, len, 0, errcode};
 	uint8		flags = DecodeHeader(&r, b);
@@ -1955,6 +1956,8 @@ Decode(const uint8 *buf, Size len, Behavior *b, int errcode)
 			Corrupt(&r, "Days not in their shortest form");
 	}
 
+	if (days_only)
+		return;
 	if (b->legacy)
 		DecodeFeatures01(&r, b);
 	else
@@ -1974,7 +1977,7 @@ FlatFromBody(const uint8 *body, Size len, int errcode)
 	struct varlena *result;
 
 	BehaviorInit(&tmp, cxt);
-	Decode(body, len, &tmp, errcode);
+	Decode(body, len, &tmp, errcode, false);
 	MemoryContextDelete(cxt);
 
 	result = palloc(VARHDRSZ + len);
@@ -2050,7 +2053,7 @@ BehaviorFromDatum(Datum d, Behavior *tmp)
 	v = PG_DETOAST_DATUM_PACKED(d);
 	BehaviorInit(tmp, CurrentMemoryContext);
 	Decode((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), tmp,
-		   ERRCODE_DATA_CORRUPTED);
+		   ERRCODE_DATA_CORRUPTED, false);
 	return tmp;
 }
 
@@ -2061,7 +2064,7 @@ BehaviorDecodeInto(Datum d, Behavior *b)
 	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
 
 	Assert(b->events == 0);
-	Decode((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), b, ERRCODE_DATA_CORRUPTED);
+	Decode((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), b, ERRCODE_DATA_CORRUPTED, false);
 }
 
 /*
@@ -2094,6 +2097,24 @@ BehaviorHeaderFromDatum(Datum d, Behavior *b)
 	r.pos = 0;
 	r.errcode = ERRCODE_DATA_CORRUPTED;
 	(void) DecodeHeader(&r, b);
+}
+
+/*
+ * The header and the active days of the behavior behind a datum into *b,
+ * not its features (checked as Decode checks them): what the readers of
+ * days alone (the managed analyses' cells) need.
+ */
+const Behavior *
+BehaviorDaysFromDatum(Datum d, Behavior *tmp)
+{
+	struct varlena *v;
+
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+		return BehaviorFromDatum(d, tmp);
+	v = PG_DETOAST_DATUM_PACKED(d);
+	BehaviorInit(tmp, CurrentMemoryContext);
+	Decode((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), tmp, ERRCODE_DATA_CORRUPTED, true);
+	return tmp;
 }
 
 /* The flat form of a datum, without decoding it when it is already flat */

@@ -195,6 +195,7 @@ extern void BehaviorMergeInto(Behavior *dst, const Behavior *src);
 extern void BehaviorCompact(Behavior *b);
 extern const Behavior *BehaviorFromDatum(Datum d, Behavior *tmp);
 extern void BehaviorHeaderFromDatum(Datum d, Behavior *b);
+extern const Behavior *BehaviorDaysFromDatum(Datum d, Behavior *tmp);
 extern void BehaviorDecodeInto(Datum d, Behavior *b);
 extern ExpandedBehavior *ExpandedBehaviorCreate(MemoryContext cxt);
 
@@ -282,6 +283,24 @@ extern bool BehaviorLastUse(const Behavior *b, int32 feature, TimestampTz *ts);
 extern int32 BehaviorPeriodsWith(const Behavior *b, int32 feature, int32 day, int64 min_events,
 								 int32 period, int32 periods);
 extern int32 WindowDays(Interval *window, const char *argname);
+
+/*
+ * Periods (scores.c): UTC days, ISO weeks (Monday) and months.  PeriodArg
+ * reads a period argument ('day', 'week', 'month'; else an error naming it);
+ * PeriodBounds gives the first day of the period holding day and of the
+ * next; ActivePeriods the periods with active days of feature (or
+ * BEHAVIOR_ANY_FEATURE), ascending, and the active days of each.
+ */
+typedef enum PeriodKind
+{
+	PERIOD_DAY,
+	PERIOD_WEEK,
+	PERIOD_MONTH
+} PeriodKind;
+
+extern PeriodKind PeriodArg(FunctionCallInfo fcinfo, int n);
+extern void PeriodBounds(PeriodKind kind, int32 day, int64 *start, int64 *next);
+extern int ActivePeriods(const Behavior *b, PeriodKind kind, int32 feature, int32 **starts, int32 **days);
 
 typedef struct ScoresCache ScoresCache;
 extern ScoresCache *ScoresCacheCreate(MemoryContext cxt);

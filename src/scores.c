@@ -353,14 +353,8 @@ behavior_adoption(PG_FUNCTION_ARGS)
  * stickiness): UTC days, ISO weeks (Monday) or calendar months, each named
  * by its first day.  A day number counts from 2000-01-01, as a date does.
  */
-typedef enum PeriodKind
-{
-	PERIOD_DAY,
-	PERIOD_WEEK,
-	PERIOD_MONTH
-} PeriodKind;
 
-static PeriodKind
+PeriodKind
 PeriodArg(FunctionCallInfo fcinfo, int n)
 {
 	text	   *t = PG_GETARG_TEXT_PP(n);
@@ -385,7 +379,7 @@ PeriodArg(FunctionCallInfo fcinfo, int n)
  * period.  The month of the calendar's first day (4714-11-24 BC) starts on
  * that day: a date cannot be earlier.
  */
-static void
+void
 PeriodBounds(PeriodKind kind, int32 day, int64 *start, int64 *next)
 {
 	int			y,
@@ -451,7 +445,7 @@ PeriodsAdd(PeriodsAcc *acc, int32 day)
  * (palloc'd, grown as needed: memory in proportion to the periods).  One
  * pass over the set bits of the stored words, or over the feature's days.
  */
-static int
+int
 ActivePeriods(const Behavior *b, PeriodKind kind, int32 feature, int32 **starts, int32 **days)
 {
 	PeriodsAcc	acc = {kind, 0, 8, PG_INT64_MIN, palloc(8 * sizeof(int32)), palloc(8 * sizeof(int32))};

@@ -374,6 +374,38 @@ def main():
                             "SELECT * FROM segmentation.validate_segments('eng', %s, %s, %s)", (as_of, horizon, outcome),
                             validate_ref(days, hist, "eng", as_of, horizon, outcome, fdays), lambda r: r[0])
 
+        # Refresh keeps the counts (_analysis_rows); forget_user, opt_out and
+        # opt_in change them at once, and a second scheme's are its own
+        def recheck(what, gone):
+            cur.execute("SELECT scheme, user_id, segment, entered_at, exited_at FROM segmentation.membership_history")
+            st = {"eng": {}, "fresh": {}, None: {}}
+            for sch, u, seg, entered, exited in cur.fetchall():
+                st[sch].setdefault(u, []).append((seg, entered, exited))
+            dd = {u: d for u, d in days.items() if u not in gone}
+            for period, scheme in [("week", "eng"), ("day", None), ("month", "eng")]:
+                last_period = period_start(last_as_of.astimezone(UTC).date(), period)
+                compare(cur, f"seed {seed} {what}: retention_matrix {period} {scheme}",
+                        "SELECT * FROM segmentation.retention_matrix(%s, %s)", (period, scheme),
+                        retention_ref(dd, st[scheme], scheme, period, last_period, False),
+                        lambda r: (r[0], seg_order(r[1]), r[2]))
+                compare(cur, f"seed {seed} {what}: lifecycle {period} {scheme}",
+                        "SELECT * FROM segmentation.lifecycle(%s, %s)", (period, scheme),
+                        lifecycle_ref(dd, st[scheme], scheme, period, last_period),
+                        lambda r: (r[0], seg_order(r[1]), LIFECYCLE_ORDER[r[2]]))
+                compare(cur, f"seed {seed} {what}: stickiness {period} {scheme}",
+                        "SELECT * FROM segmentation.stickiness(%s, %s)", (period, scheme),
+                        stickiness_ref(dd, st[scheme], scheme, period, last_period),
+                        lambda r: (r[0], seg_order(r[1]), r[2]))
+        movers = sorted(u for u, s in stays["eng"].items() if len(s) > 1)
+        cur.execute("SELECT segmentation.opt_out(%s)", (str(movers[0]),))
+        cur.execute("SELECT segmentation.forget_user(%s)", (str(movers[1]),))
+        recheck("after opt_out and forget_user", {movers[0], movers[1]})
+        # opted in again: back, in no segment until the next refresh
+        cur.execute("SELECT segmentation.opt_in(%s)", (str(movers[0]),))
+        recheck("after opt_in", {movers[1]})
+        cur.execute("SELECT count(*) FROM segmentation._analysis_rows WHERE scheme = 'eng'")
+        check(f"seed {seed}: refresh kept the counts of scheme eng", cur.fetchone()[0] > 0)
+
         # the session's time zone changes nothing; a reader sees the same rows
         calls = ["retention_matrix('week', 'eng')", "retention_matrix('month', NULL, unbounded => true)",
                  "lifecycle('day', 'eng')", "stickiness('week', 'eng')",

@@ -134,6 +134,11 @@ SELECT (SELECT md5(string_agg(user_id::text || ':' || behavior::text, ',' ORDER 
 """
 
 
+ANALYSIS_ROWS = """SELECT md5(string_agg(concat_ws(':', period, scheme, segment, kind, start, k, users), ','
+                                         ORDER BY period, scheme NULLS FIRST, segment, kind, start, k))
+                    FROM segmentation._analysis_rows"""
+
+
 # Moves in the outbox that do not chain: for each user and scheme, in id
 # order, a move leaves the segment the move before it entered, since then
 # (the first leaves none), and the last one entered the current membership.
@@ -255,8 +260,11 @@ def property_incremental_equals_full(seed, uid_type, parallel=False):
             cur.execute("UPDATE ev SET at = at - interval '20 days' WHERE ctid IN (SELECT ctid FROM ev ORDER BY random() LIMIT 2)")
         # a refresh on a new day, then a few more on the same day, hours
         # apart, some without new events: those check the users who did not
-        # change against the last refresh instead of running the rules
-        hour = 0
+        # change against the last refresh instead of running the rules.  The
+        # first at 00:00 UTC (every user's analysis counts counted again) or,
+        # every other step, later (those of the users active since the start
+        # of the previous period)
+        hour = 0 if step % 2 == 0 else 1 + step % 3
         for k in range(3):
             if k > 0:
                 hour += rnd.randrange(1, 9)
@@ -414,6 +422,14 @@ def check_refresh(cur, conn, label, check_plan, day, hour, expected_sql=EXPECTED
           one(cur, BROKEN_CHAINS) == 0)
     incremental = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
     expected = one(cur, expected_sql)
+    # the counts of the managed analyses, changed by the users whose cells
+    # could change (sql/75-analyses-managed.sql), against a recount
+    kept = one(cur, ANALYSIS_ROWS)
+    cur.execute("BEGIN")
+    cur.execute("SELECT segmentation._materialize_analyses()")
+    check(f"{label}: the managed analyses' counts equal a recount", kept == one(cur, ANALYSIS_ROWS) and kept is not None,
+          (kept, one(cur, ANALYSIS_ROWS)))
+    cur.execute("ROLLBACK")
     cur.execute("BEGIN")
     cur.execute("SELECT segmentation.refresh(true, %s)", (as_of,))
     full = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
@@ -769,6 +785,68 @@ def define_during_refresh():
     conn.close()
 
 
+def settings_during_refresh():
+    """A history_retention set while an incremental refresh runs (review 23):
+    the refresh listed the users whose moves the purge takes (none: none
+    was in force) before reading the setting again for the purge, so the
+    stays purged under the analyses' counts were those of users it had not
+    listed, and the counts no longer equaled a recount.  It reads the
+    setting once: the purge waits for the next run, which lists them."""
+    conn, cur = tracked_db()
+    cur.execute("INSERT INTO ev SELECT u, '2024-03-01 10:00'::timestamptz + u * interval '1 hour', 'view', NULL FROM generate_series(1, 10) u")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-05 12:00')")
+    # users 1 to 10 move (value: unsegmented to big) at 2024-03-06 12:00
+    cur.execute("INSERT INTO ev SELECT u, '2024-03-06 10:00', 'buy', 300 FROM generate_series(1, 10) u")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-06 12:00')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-07 12:00')")
+    # hold the next refresh (the same day: users 1 to 10 have nothing new) at
+    # its first write of transitions, after the analyses' delta began
+    cur.execute("INSERT INTO ev VALUES (11, '2024-03-07 13:00', 'view', NULL)")
+    lk = connect("segmentation_pipeline")
+    lcur = lk.cursor()
+    lcur.execute("BEGIN")
+    lcur.execute("LOCK segmentation.transitions IN EXCLUSIVE MODE")
+    res = {}
+
+    def run():
+        c = connect("segmentation_pipeline")
+        try:
+            k = c.cursor()
+            k.execute("SELECT segmentation.refresh(as_of => '2024-03-07 14:00')")
+            res["refresh"] = k.fetchone()[0]
+        except psycopg2.Error as e:
+            res["refresh"] = e
+        finally:
+            c.close()
+
+    r = threading.Thread(target=run)
+    r.start()
+    held = False
+    for _ in range(300):
+        if one(cur, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%2024-03-07 14:00%'") > 0:
+            held = True
+            break
+        time.sleep(0.1)
+    cur.execute("SELECT segmentation.set_setting('history_retention', '1 day')")
+    lcur.execute("COMMIT")
+    r.join(120)
+    lk.close()
+    check("settings during refresh: the refresh was held after the delta began, and succeeded",
+          held and not isinstance(res.get("refresh"), Exception), (held, res))
+    for as_of in ("2024-03-07 14:00", "2024-03-07 15:00"):
+        if as_of != "2024-03-07 14:00":
+            cur.execute("SELECT segmentation.refresh(as_of => %s)", (as_of,))
+        kept = one(cur, ANALYSIS_ROWS)
+        cur.execute("BEGIN")
+        cur.execute("SELECT segmentation._materialize_analyses()")
+        check(f"settings during refresh: the managed analyses' counts equal a recount (as of {as_of})",
+              kept == one(cur, ANALYSIS_ROWS), (kept, one(cur, ANALYSIS_ROWS)))
+        cur.execute("ROLLBACK")
+    check("settings during refresh: the next run purged the moves",
+          one(cur, "SELECT count(*) FROM segmentation.transitions WHERE at < '2024-03-06 15:00'") == 0)
+    conn.close()
+
+
 def failures_and_notify():
     conn, cur = loaded_db(5, 3000, 300, 60, "2024-03-01")
     before = one(cur, "SELECT row(" + STATE.strip()[7:] + ")::text")
@@ -960,6 +1038,7 @@ def main():
     unchanged_users_follow_the_breakpoints()
     concurrency()
     define_during_refresh()
+    settings_during_refresh()
     failures_and_notify()
     dump_restore()
     if "--no-cron" not in sys.argv:

@@ -1,6 +1,7 @@
 #!/bin/bash
 # test/valgrind.sh: pg_regress tests (default: behavior_type aggregates
-# errors scores stats vocabulary nested conditions; or $VALGRIND_TESTS) against a server running under
+# errors scores stats vocabulary nested conditions analyses_managed; or
+# $VALGRIND_TESTS) against a server running under
 # valgrind memcheck, in its own throwaway data directory, as the postgres OS
 # user.  Needs the extension installed in $PGBIN's tree (scripts/test.sh
 # does that first).
@@ -19,7 +20,7 @@
 # Leaks are not checked (--leak-check=no): memory contexts free in bulk.
 source "$(dirname "$0")/../scripts/lib.sh"
 
-TESTS=${VALGRIND_TESTS:-behavior_type aggregates errors scores stats vocabulary nested conditions}
+TESTS=${VALGRIND_TESTS:-behavior_type aggregates errors scores stats vocabulary nested conditions analyses_managed}
 DIR=$(mktemp -d /tmp/segmentation-valgrind.XXXXXX)
 chmod 755 "$DIR"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$DIR"

@@ -144,6 +144,9 @@ SELECT count(*) FROM segmentation.profiles;
 SELECT count(*) FROM segmentation.membership_history;
 SELECT segmentation._period_index('2024-01-01', 'week');
 SELECT segmentation._chi2_homogeneity('{1,2}', '{3,4}');
+SELECT count(*) FROM segmentation._analysis_rows;
+SELECT segmentation._materialize_analyses();
+SELECT segmentation._analysis_cells(NULL, NULL, NULL, NULL, NULL, '{}', now(), '{}', '{}', -1, -1, '2000-01-01');
 RESET ROLE;
 -- the privileges and settings of the four
 SELECT p.oid::regprocedure, p.prosecdef, p.proconfig,
@@ -154,13 +157,193 @@ SELECT p.oid::regprocedure, p.prosecdef, p.proconfig,
 FROM pg_proc p
 WHERE p.pronamespace = 'segmentation'::regnamespace
   AND p.proname IN ('retention_matrix', 'lifecycle', 'stickiness', 'validate_segments', 'active_periods',
-                    'active_days_per_period', '_chi2_homogeneity', '_period_index', '_period_start', '_analysis_last_period')
+                    'active_days_per_period', '_chi2_homogeneity', '_period_index', '_period_start', '_analysis_last_period',
+                    '_analysis_cells', '_analysis_compute', '_materialize_analyses', '_analysis_cells_for')
 ORDER BY 1::text;
+SELECT has_table_privilege(r, 'segmentation._analysis_rows', 'SELECT') AS reads_analysis_rows
+FROM unnest('{segmentation_reader,segmentation_analyst,segmentation_admin}'::name[]) r;
+
+-- refresh keeps the counts; the internal aggregate that counts them checks
+-- what it is given (the owner calls it, from _analysis_compute only)
+SELECT period, scheme, kind, sum(users) AS users FROM segmentation._analysis_rows
+GROUP BY 1, 2, 3 ORDER BY 1, 2 NULLS FIRST, 3;
+SELECT segmentation._analysis_cells(b, '{"s": ["x", "2024-01-01"]}', NULL, NULL, NULL, '{s}', '2024-02-01', '{week}', '{}', -1, -1, '2000-01-01') IS NOT NULL AS counted
+FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
+SELECT segmentation._analysis_cells(b, '{"s": "x"}', NULL, NULL, NULL, '{s}', '2024-02-01', '{week}', '{}', -1, -1, '2000-01-01')
+FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
+SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05,2024-01-04}', '{1,1}', '{a,b}', '{s}', '2024-02-01', '{week}', '{}', -1, -1, '2000-01-01')
+FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
+SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', '{2}', '{a}', '{s}', '2024-02-01', '{week}', '{}', -1, -1, '2000-01-01')
+FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
+SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', NULL, '{a}', '{s}', '2024-02-01', '{week}', '{}', -1, -1, '2000-01-01')
+FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
+SELECT segmentation._analysis_cells(b, NULL, '{2024-01-05}', '{1}', '{a,b}', '{s}', '2024-02-01', '{week}', '{}', -1, -1, '2000-01-01')
+FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{week,fortnight}', '{}', -1, -1, '2000-01-01')
+FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{week,week}', '{}', -1, -1, '2000-01-01')
+FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{}', '{day}', 3, -1, '2000-01-01')
+FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', 'infinity', '{}', '{day}', -1, -1, '2000-01-01')
+FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{s,NULL}', '2024-02-01', '{}', '{day}', -1, -1, '2000-01-01')
+FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
+SELECT segmentation._analysis_cells(b, NULL, NULL, NULL, NULL, '{}', '2024-02-01', '{}', '{day}', -1, -2, '2000-01-01')
+FROM (SELECT segmentation.behavior_agg('2024-01-03'::timestamptz) b) x;
+-- one user (2024-01-03, a Wednesday; and 2024-01-15) in segment a until
+-- 2024-01-10, then b: by week as of 2024-01-20, new in the week of 1 January
+-- (in a), dormant in the week of 8 January (at its start: still in a), resurrecting
+-- in the week of 15 January (b)
+SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(c.periods, c.schemes, c.segments, c.kinds, c.starts, c.ks, c.users)
+        x(p, s, seg, kind, start, k, users)) AS cells
+FROM (SELECT (segmentation._analysis_cells(b, '{"s": ["b", "2024-01-10"]}', '{2024-01-10}', '{1}', '{a}', '{s}', '2024-01-20', '{week}', '{week}', -1, -1, '2000-01-01')).* AS c
+      FROM (SELECT segmentation.behavior_agg(t) b FROM unnest('{2024-01-03,2024-01-15}'::timestamptz[]) t) x) c;
+
+-- An incremental refresh changes the counts by the users whose cells can
+-- change: a cell no user has (a sentinel) stays through it, and a full
+-- refresh counts everything again (test/pipeline.py checks the counts
+-- against a recount after every refresh of its random workloads)
+-- (the scheme "later" is new: the first refresh counts everything)
+SELECT segmentation.refresh(as_of => '2024-01-29 07:00') IS NOT NULL AS refreshed;
+INSERT INTO segmentation._analysis_rows VALUES ('week', NULL, '(all)', 4, '2023-06-05', 7, 99);
+INSERT INTO am_ev VALUES (3, '2024-01-29 03:00', 'view', NULL);
+SELECT segmentation.refresh(as_of => '2024-01-29 07:30') IS NOT NULL AS refreshed;
+SELECT users AS sentinel FROM segmentation._analysis_rows WHERE start = '2023-06-05';
+SELECT * FROM segmentation.lifecycle('day', 'eng') WHERE period_start = '2024-01-29';
+SELECT segmentation.refresh(true, '2024-01-29 07:30') IS NOT NULL AS refreshed;
+SELECT count(*) AS sentinel FROM segmentation._analysis_rows WHERE start = '2023-06-05';
+SELECT * FROM segmentation.lifecycle('day', 'eng') WHERE period_start = '2024-01-29';
+
+-- The analyses reach back analysis_horizon (default 2 years) from the last
+-- refresh: events spread over thousands of years (an application that
+-- writes to a tracked table can) add no cell before it, so a refresh
+-- counts no more cells than that span holds (review 22, F1: 300,000 events
+-- a week apart from 4000 BC made a refresh write 34M rows, 600,000 fail)
+SELECT segmentation.set_setting('analysis_horizon', '1 week');
+SELECT segmentation.set_setting('analysis_horizon', '4 years');
+SELECT segmentation.set_setting('analysis_horizon', '8 weeks');
+INSERT INTO am_ev SELECT 7, '4000-01-01 BC'::timestamptz + make_interval(weeks => w), 'view', NULL FROM generate_series(0, 2000) w;
+INSERT INTO am_ev VALUES (7, '2023-12-27 12:00', 'view', NULL), (7, '2023-11-01 12:00', 'view', NULL);
+SELECT segmentation.refresh(as_of => '2024-01-29 08:00') IS NOT NULL AS refreshed;
+SELECT period, min(start), count(*) AS cells FROM segmentation._analysis_rows GROUP BY 1 ORDER BY 1;
+SELECT period_start, status, users FROM segmentation.lifecycle('month') ORDER BY 1, 2;
+SELECT cohort, period_offset, cohort_users, retained_users FROM segmentation.retention_matrix('month') ORDER BY 1, 2;
+SELECT min(cohort) FROM segmentation.retention_matrix('day');
+DELETE FROM am_ev WHERE uid = 7;
+SELECT segmentation.set_setting('analysis_horizon', NULL);
+SELECT segmentation.refresh(as_of => '2024-01-29 09:00') IS NOT NULL AS refreshed;
+SELECT period, min(start), count(*) AS cells FROM segmentation._analysis_rows GROUP BY 1 ORDER BY 1;
+
+-- A dropped scheme is not counted by refresh: transitions keep its stays (for
+-- ever by default), and counting every scheme ever dropped made each refresh
+-- cost more with every drop (review 22, F2; here, the history of 10,001
+-- dropped schemes, written as refresh would have)
+SELECT segmentation.drop_segment('solo', 'everyone');
+SELECT segmentation.refresh(as_of => '2024-02-05') IS NOT NULL AS refreshed;
+SELECT count(*) AS solo_rows FROM segmentation._analysis_rows WHERE scheme = 'solo';
+INSERT INTO segmentation.transitions (run_id, scheme, user_id, from_segment, from_entered_at, to_segment, at)
+SELECT 1, 'gone' || i, 1, 'x', '2024-01-15', NULL, '2024-02-05' FROM generate_series(1, 10001) i;
+SELECT segmentation.refresh(as_of => '2024-02-05') IS NOT NULL AS refreshed;
+DELETE FROM segmentation.transitions t WHERE t.scheme LIKE 'gone%';
+-- defined again before a refresh, its old stays are counted when called:
+-- everyone until the drop (2024-02-05 00:00), (unknown) from then on
+SELECT segmentation.define_segment('solo', 'everyone', 'true');
+SELECT * FROM segmentation.lifecycle('week', 'solo');
+SELECT * FROM segmentation.retention_matrix('month', 'solo', unbounded => true);
+SELECT * FROM segmentation.stickiness('week', 'solo') WHERE segment <> '(all)';
+SELECT segmentation.refresh(as_of => '2024-02-05') IS NOT NULL AS refreshed;
+
+-- parallel plans count the same cells (_analysis_cells' combine, serialize
+-- and deserialize): 20,000 users in two segments, a table large enough
+-- that each worker takes part of it (and the leader none: it would take
+-- every row before they start); the digest of every cell, serial, then
+-- under a parallel plan
+CREATE TABLE am_par AS
+SELECT u AS user_id, segmentation.behavior_agg(t) AS behavior,
+       jsonb_build_object('s', jsonb_build_array(CASE WHEN u % 3 = 0 THEN 'a' ELSE 'b' END, '2024-01-01')) AS segments
+FROM generate_series(1, 20000) u,
+     LATERAL (VALUES ('2024-01-01'::timestamptz + (u % 50) * interval '1 day'),
+                     ('2024-01-01'::timestamptz + (u % 70) * interval '1 day' + interval '3 hours')) e(t)
+GROUP BY u;
+ANALYZE am_par;
+SET max_parallel_workers_per_gather = 0;
+SELECT count(*) AS cells, sum(u.users) AS users, md5(string_agg(u::text, ',' ORDER BY u::text)) AS digest
+FROM (SELECT segmentation._analysis_cells(p.behavior, p.segments, NULL, NULL, NULL, '{s}', '2024-04-01',
+                                          '{day,week,month}', '{day,week,month}', -1, -1, '2000-01-01') AS x FROM am_par p) a,
+     unnest((a.x).periods, (a.x).schemes, (a.x).segments, (a.x).kinds, (a.x).starts, (a.x).ks, (a.x).users) u(p, s, seg, kind, start, k, users);
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET parallel_leader_participation = off;
+EXPLAIN (COSTS OFF)
+SELECT segmentation._analysis_cells(p.behavior, p.segments, NULL, NULL, NULL, '{s}', '2024-04-01',
+                                    '{day,week,month}', '{day,week,month}', -1, -1, '2000-01-01') FROM am_par p;
+SELECT count(*) AS cells, sum(u.users) AS users, md5(string_agg(u::text, ',' ORDER BY u::text)) AS digest
+FROM (SELECT segmentation._analysis_cells(p.behavior, p.segments, NULL, NULL, NULL, '{s}', '2024-04-01',
+                                          '{day,week,month}', '{day,week,month}', -1, -1, '2000-01-01') AS x FROM am_par p) a,
+     unnest((a.x).periods, (a.x).schemes, (a.x).segments, (a.x).kinds, (a.x).starts, (a.x).ks, (a.x).users) u(p, s, seg, kind, start, k, users);
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET parallel_leader_participation;
+DROP TABLE am_par;
 
 -- the answers do not depend on the session's time zone
 SET TIME ZONE 'Pacific/Kiritimati';
 SELECT * FROM segmentation.lifecycle('day') WHERE period_start BETWEEN '2024-01-01' AND '2024-01-03';
 SET TIME ZONE 'UTC';
+
+-- An incremental refresh counts with the horizon the kept rows were
+-- counted with, on the UTC calendar (review 23): set from '360 days' to
+-- '1 year' (equal for =, five days apart), or refreshed in a session of
+-- another time zone, it left the days in between counted for the users of
+-- its batch only; and a horizon with a negative part is refused (it passed
+-- the bounds, which count a month as 30 days, and reached back decades)
+DROP EXTENSION segmentation CASCADE;
+CREATE EXTENSION segmentation;
+CREATE TABLE am_hz (uid bigint, ts timestamptz, name text, amount float8);
+INSERT INTO am_hz SELECT u, '2023-01-01 10:00'::timestamptz + u * interval '1 day', 'view', NULL FROM generate_series(1, 20) u;
+INSERT INTO am_hz SELECT 100 + u, '2024-10-15 10:00'::timestamptz + u * interval '1 day', 'view', NULL FROM generate_series(1, 20) u;
+SELECT segmentation.track('am_hz', 'uid', 'ts', 'name', 'amount');
+SELECT segmentation.define_segment('s', 'everyone', 'true');
+CREATE TEMP TABLE am_kept AS SELECT * FROM segmentation._analysis_rows WITH NO DATA;
+CREATE FUNCTION pg_temp.am_differ() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	n bigint;
+BEGIN
+	TRUNCATE am_kept;
+	INSERT INTO am_kept SELECT * FROM segmentation._analysis_rows;
+	PERFORM segmentation._materialize_analyses();
+	SELECT count(*) INTO n FROM ((TABLE am_kept EXCEPT ALL TABLE segmentation._analysis_rows)
+	                             UNION ALL (TABLE segmentation._analysis_rows EXCEPT ALL TABLE am_kept)) d;
+	-- (the kept rows back)
+	DELETE FROM segmentation._analysis_rows;
+	INSERT INTO segmentation._analysis_rows SELECT * FROM am_kept;
+	RETURN n;
+END $$;
+SELECT segmentation.set_setting('analysis_horizon', '360 days');
+SELECT segmentation.refresh(as_of => '2024-01-03 12:00') IS NOT NULL AS refreshed;
+SELECT segmentation.set_setting('analysis_horizon', '1 year');
+INSERT INTO am_hz VALUES (5, '2024-01-03 12:30', 'view', NULL);
+SELECT segmentation.refresh(as_of => '2024-01-03 13:00') IS NOT NULL AS refreshed;
+SELECT pg_temp.am_differ() AS differ;
+-- 2024-11-20 00:30 UTC less 4 weeks: 2024-10-23 in UTC, 2024-10-22 in New York
+SELECT segmentation.set_setting('analysis_horizon', '4 weeks');
+SELECT segmentation.refresh(as_of => '2024-11-20 00:30') IS NOT NULL AS refreshed;
+SET TIME ZONE 'America/New_York';
+INSERT INTO am_hz VALUES (107, '2024-11-20 00:40+00', 'view', NULL);
+SELECT segmentation.refresh(as_of => '2024-11-20 00:50+00') IS NOT NULL AS refreshed;
+SELECT pg_temp.am_differ() AS differ;
+SET TIME ZONE 'UTC';
+SELECT pg_temp.am_differ() AS differ;
+SELECT period, min(start) FROM segmentation._analysis_rows GROUP BY 1 ORDER BY 1;
+SELECT segmentation.set_setting('analysis_horizon', '70000 mons -2099972 days');
+SELECT segmentation.set_setting('analysis_horizon', '1 mon -2 days');
+SELECT value FROM segmentation.settings WHERE name = 'analysis_horizon';
+DROP TABLE am_hz;
 
 DROP ROLE regress_am_reader;
 DROP EXTENSION segmentation CASCADE;

@@ -41,7 +41,10 @@ ORDER BY p.oid::regprocedure::text;
 
 -- every aggregate has a combine function and a real state type, not internal
 -- (parallel plans and Citus can split them all: Citus ships states through
--- the type's text form and refuses internal ones; test/citus.py); the
+-- the type's text form and refuses internal ones; test/citus.py), but
+-- _analysis_cells, refresh's own count of the managed analyses' cells
+-- (src/analyses.c): one serial pass, executable by the extension's owner
+-- alone; the
 -- variable-length states declare SSPACE 8192, as PostgreSQL assumes for an
 -- internal state (a hashed GROUP BY takes groups in batches that stay in
 -- cache: review 19, R19-3; bench/README.md, "SSPACE")
