@@ -168,8 +168,12 @@ END $$;
 COMMENT ON FUNCTION _analysis_compute(text[], timestamptz, text[], text[], int, int) IS 'Internal: the cells of the managed analyses (users per period, scheme, segment at the period''s start and count), computed from every stored behavior and stay';
 
 -- Refresh (and forget_user, opt_out, opt_in) computes the rows again, as of
--- the last refresh: every scheme a user has a stay in (those of the last
--- refresh, and those of the stays that ended).
+-- the last refresh, for the schemes of the last refresh.  Not for a scheme
+-- dropped before it: transitions keep its stays (for ever, unless
+-- history_retention), no analysis can name it while it has no segment, and
+-- counting every scheme ever dropped would make each refresh cost more with
+-- every drop (and fail past _analysis_cells' 10,000 schemes).  One defined
+-- again since is counted when called (_analysis_cells_for).
 CREATE FUNCTION _materialize_analyses() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
@@ -184,8 +188,6 @@ BEGIN
 	IF as_of IS NULL THEN
 		RETURN;
 	END IF;
-	EXECUTE 'SELECT array_agg(s ORDER BY s) FROM (SELECT unnest($1) UNION SELECT DISTINCT t.scheme FROM segmentation.transitions t) x(s)'
-		INTO schemes USING schemes;
 	INSERT INTO segmentation._analysis_rows (period, scheme, segment, kind, start, k, users)
 	SELECT c.period, c.scheme, c.segment, c.kind, c.start, c.k, c.users
 	FROM segmentation._analysis_compute(coalesce(schemes, '{}'), as_of, '{week,month}', '{day,week,month}', -1, -1) c;
@@ -202,20 +204,25 @@ COMMENT ON FUNCTION _materialize_analyses() IS 'Internal: computes the counts be
 -- The cells an analysis reads: the rows refresh kept, or, for retention by
 -- day or by feature, counted now.  With no scheme, every user's segment is
 -- (unknown), as no stay is in "no scheme"; a scheme defined since the last
--- refresh has no stay either.
+-- refresh has no stay either, unless it was dropped and defined again: its
+-- old stays (in transitions) are counted now.
 CREATE FUNCTION _analysis_cells_for(period text, scheme text, retention boolean, start_feature int, return_feature int)
 RETURNS TABLE (segment text, kind int2, start date, k int, users bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	as_of timestamptz;
 BEGIN
-	IF retention AND (period = 'day' OR start_feature <> -1 OR return_feature <> -1) THEN
+	IF retention AND (period = 'day' OR start_feature <> -1 OR return_feature <> -1)
+	   OR scheme IS NOT NULL AND NOT EXISTS (SELECT FROM segmentation._analysis_rows r
+	                                         WHERE r.period = _analysis_cells_for.period AND r.scheme = _analysis_cells_for.scheme)
+	                         AND EXISTS (SELECT FROM segmentation.transitions t WHERE t.scheme = _analysis_cells_for.scheme) THEN
 		EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO as_of;
 		RETURN QUERY
 			SELECT CASE WHEN _analysis_cells_for.scheme IS NULL THEN '(unknown)' ELSE c.segment END, c.kind, c.start, c.k, c.users
 			FROM segmentation._analysis_compute(CASE WHEN _analysis_cells_for.scheme IS NULL THEN '{}'::text[] ELSE ARRAY[_analysis_cells_for.scheme] END,
-			                                    as_of, ARRAY[period], '{}', start_feature, return_feature) c
-			WHERE c.scheme IS NOT DISTINCT FROM _analysis_cells_for.scheme;
+			                                    as_of, CASE WHEN retention THEN ARRAY[period] ELSE '{}' END,
+			                                    CASE WHEN retention THEN '{}' ELSE ARRAY[period] END, start_feature, return_feature) c
+			WHERE c.scheme IS NOT DISTINCT FROM _analysis_cells_for.scheme AND (c.kind <= 2) = retention;
 	ELSIF scheme IS NULL OR NOT EXISTS (SELECT FROM segmentation._analysis_rows r
 	                                     WHERE r.period = _analysis_cells_for.period AND r.scheme = _analysis_cells_for.scheme) THEN
 		RETURN QUERY

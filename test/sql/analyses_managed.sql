@@ -200,6 +200,25 @@ SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(c.periods, c.schemes, c.segme
 FROM (SELECT (segmentation._analysis_cells(b, '{b}', '{2024-01-10}', '{1}', '{a}', 1, '2024-01-20', '{week}', '{week}', -1, -1)).* AS c
       FROM (SELECT segmentation.behavior_agg(t) b FROM unnest('{2024-01-03,2024-01-15}'::timestamptz[]) t) x) c;
 
+-- A dropped scheme is not counted by refresh: transitions keep its stays (for
+-- ever by default), and counting every scheme ever dropped made each refresh
+-- cost more with every drop, and fail past 10,000 of them (here, the
+-- history of 10,001 dropped schemes, written as refresh would have).
+SELECT segmentation.drop_segment('solo', 'everyone');
+SELECT segmentation.refresh(as_of => '2024-02-05') IS NOT NULL AS refreshed;
+SELECT count(*) AS solo_rows FROM segmentation._analysis_rows WHERE scheme = 'solo';
+INSERT INTO segmentation.transitions (run_id, scheme, user_id, from_segment, from_entered_at, to_segment, at)
+SELECT 1, 'gone' || i, 1, 'x', '2024-01-15', NULL, '2024-02-05' FROM generate_series(1, 10001) i;
+SELECT segmentation.refresh(as_of => '2024-02-05') IS NOT NULL AS refreshed;
+DELETE FROM segmentation.transitions t WHERE t.scheme LIKE 'gone%';
+-- defined again before a refresh, its old stays are counted when called:
+-- everyone until the drop (2024-02-05 00:00), (unknown) from then on
+SELECT segmentation.define_segment('solo', 'everyone', 'true');
+SELECT * FROM segmentation.lifecycle('week', 'solo');
+SELECT * FROM segmentation.retention_matrix('month', 'solo', unbounded => true);
+SELECT * FROM segmentation.stickiness('week', 'solo') WHERE segment <> '(all)';
+SELECT segmentation.refresh(as_of => '2024-02-05') IS NOT NULL AS refreshed;
+
 -- the answers do not depend on the session's time zone
 SET TIME ZONE 'Pacific/Kiritimati';
 SELECT * FROM segmentation.lifecycle('day') WHERE period_start BETWEEN '2024-01-01' AND '2024-01-03';
