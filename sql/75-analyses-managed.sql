@@ -215,7 +215,8 @@ BEGIN
 	IF retention AND (period = 'day' OR start_feature <> -1 OR return_feature <> -1)
 	   OR scheme IS NOT NULL AND NOT EXISTS (SELECT FROM segmentation._analysis_rows r
 	                                         WHERE r.period = _analysis_cells_for.period AND r.scheme = _analysis_cells_for.scheme)
-	                         AND EXISTS (SELECT FROM segmentation.transitions t WHERE t.scheme = _analysis_cells_for.scheme) THEN
+	                         AND EXISTS (SELECT FROM segmentation.transitions t
+	                                     WHERE t.scheme = _analysis_cells_for.scheme AND t.from_segment IS NOT NULL) THEN
 		EXECUTE 'SELECT c.as_of FROM segmentation.score_context c' INTO as_of;
 		RETURN QUERY
 			SELECT CASE WHEN _analysis_cells_for.scheme IS NULL THEN '(unknown)' ELSE c.segment END, c.kind, c.start, c.k, c.users
