@@ -942,6 +942,17 @@ def failures_and_notify():
     conn.close()
 
 
+def analyses_equal_a_recount(cur, label):
+    """The managed analyses' counts (config-dumped: a restore carries them
+    and the state they were counted for) equal a recount"""
+    kept = one(cur, ANALYSIS_ROWS)
+    cur.execute("BEGIN")
+    cur.execute("SELECT segmentation._materialize_analyses()")
+    recount = one(cur, ANALYSIS_ROWS)
+    cur.execute("ROLLBACK")
+    check(f"{label}: the managed analyses' counts equal a recount", kept == recount and kept is not None, (kept, recount))
+
+
 def dump_restore():
     conn, cur = loaded_db(8, 800, 50, 30, "2024-02-01")
     cur.execute("""CREATE TABLE ab AS SELECT DISTINCT uid, CASE WHEN uid % 2 = 0 THEN 'control' ELSE 'b' END AS arm,
@@ -974,8 +985,10 @@ def dump_restore():
     after = cur.fetchone()
     check("restored: sources, features, segments, history, the experiment readout and the attributes are the same",
           before == after and before[4] is not None and before[5] is not None, (before, after))
+    analyses_equal_a_recount(cur, "restored")
     cur.execute("INSERT INTO ev VALUES (4242, '2024-02-01', 'search', NULL)")
     cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
+    analyses_equal_a_recount(cur, "restored, then refreshed")
     cur.execute("SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
     err = cur.fetchone()[0]
     check("restored: capture and refresh keep working",
@@ -986,6 +999,8 @@ def dump_restore():
     err = cur.fetchone()[0]
     check("restored: the attribute table's capture and refresh keep working",
           err is None and one(cur, "SELECT plan_tier FROM segmentation.user_scores WHERE user_id = 4242") == "pro", err)
+    # (an incremental run: not at 00:00 UTC, same day)
+    analyses_equal_a_recount(cur, "restored, then refreshed again")
     conn.close()
     drop_database("segmentation_restored")
 
