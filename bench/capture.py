@@ -18,6 +18,11 @@ Candidates (prototypes in a scratch schema `capbench`, except (a)):
   f   the design chosen for triggers (doc/capture-design.md): the statement
       trigger enabled ORIGIN plus a row trigger enabled REPLICA (which does not
       fire for an ordinary writer), against the statement trigger alone
+  g   prototypes of the statement trigger written in C (bench/capture_proto,
+      built by bench/run.sh capture; no checks, fixed shape): g1 one queue row
+      per event written with table_multi_insert (as COPY writes), g2 one queue
+      row per statement holding the statement's events packed in a bytea
+      (STORAGE EXTERNAL: TOASTed uncompressed), g3 the same compressed (lz4)
   d2  the watermark kept in a column of the table instead of xmin:
       xid8 DEFAULT pg_current_xact_id() with a btree index (write cost measured)
   e   logical decoding (test_decoding, pgoutput): no trigger; write cost 1.0
@@ -29,7 +34,8 @@ Candidates (prototypes in a scratch schema `capbench`, except (a)):
 
 usage: bench/capture.py [ROUNDS] [SIZES]   (libpq environment; wal_level = logical)
        ROUNDS: alternating rounds of the write cost (default 25)
-       SIZES: comma-separated table sizes for the watermark read cost (default 1000000,4000000)
+       SIZES: comma-separated table sizes for the watermark read cost (default 1000000,4000000),
+              or "write": the write cost only
 """
 import io
 import statistics
@@ -131,6 +137,25 @@ CREATE TABLE d2_xid ({COLS}, ins_xid xid8 NOT NULL DEFAULT pg_current_xact_id())
 CREATE INDEX ON d2_xid (ins_xid);
 """
 
+# (g) the C prototypes (bench/capture_proto), when installed
+SETUP_C = f"""
+SET search_path = capbench, public;
+CREATE FUNCTION cap_c_rows() RETURNS trigger LANGUAGE c AS '$libdir/capture_proto', 'capture_proto_rows';
+CREATE FUNCTION cap_c_batch() RETURNS trigger LANGUAGE c AS '$libdir/capture_proto', 'capture_proto_batch';
+CREATE TABLE q_batch (source_id int, batch bytea);
+ALTER TABLE q_batch ALTER COLUMN batch SET STORAGE EXTERNAL;
+CREATE TABLE q_batch_lz4 (source_id int, batch bytea COMPRESSION lz4);
+CREATE TABLE g1_c_rows ({COLS});
+CREATE TRIGGER cap AFTER INSERT ON g1_c_rows REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cap_c_rows('capbench.q');
+CREATE TABLE g2_c_batch ({COLS});
+CREATE TRIGGER cap AFTER INSERT ON g2_c_batch REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cap_c_batch('capbench.q_batch');
+CREATE TABLE g3_c_batch_lz4 ({COLS});
+CREATE TRIGGER cap AFTER INSERT ON g3_c_batch_lz4 REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cap_c_batch('capbench.q_batch_lz4');
+"""
+
 # (label, table written, table of the same shape untracked, how rows go in)
 WRITE_CASES = [
     ("untracked", "plain", "plain"),
@@ -145,13 +170,24 @@ WRITE_CASES = [
     ("(f) statement trigger (ORIGIN) + row trigger (REPLICA, not firing)", "f_stmt_r", "plain"),
     ("(d2) xid8 DEFAULT pg_current_xact_id() column + btree index", "d2_xid", "plain"),
 ]
+WRITE_CASES_C = [
+    ("(g1) C statement trigger, a queue row per event, multi-insert", "g1_c_rows", "plain"),
+    ("(g2) C statement trigger, a queue row per statement (packed, uncompressed)", "g2_c_batch", "plain"),
+    ("(g3) C statement trigger, a queue row per statement (packed, lz4)", "g3_c_batch_lz4", "plain"),
+]
 
 
 def write_cost(cur, rounds):
     cur.execute(SETUP)
-    cur.execute("SET search_path = capbench, public")
+    cases = list(WRITE_CASES)
+    try:
+        cur.execute(SETUP_C)
+        cases += WRITE_CASES_C
+    except psycopg2.Error as e:
+        print(f"  (g) skipped: the C prototypes are not installed (make -C bench/capture_proto install): {e.pgerror.strip()}")
+        cur.execute("SET search_path = capbench, public")
     cur.execute("SELECT segmentation.track('capbench.a_track', 'uid', 'at', 'name', 'amount')")
-    tables = [t for _, t, _ in WRITE_CASES]
+    tables = [t for _, t, _ in cases]
     data = copy_data(COPY_ROWS, 1)
     # data for a single partition: only the rows that hash into up_1/cp_1
     cur.execute("CREATE TEMP TABLE _u AS SELECT g AS uid FROM generate_series(0, 99999) g")
@@ -168,6 +204,8 @@ def write_cost(cur, rounds):
         if r % 5 == 0:
             cur.execute("TRUNCATE " + ", ".join("capbench." + t for t in tables if t not in ("up_1", "cp_1")))
             cur.execute("TRUNCATE capbench.q, capbench.q_unlogged, segmentation.pending_events, segmentation.truncated")
+            if cases != WRITE_CASES:
+                cur.execute("TRUNCATE capbench.q_batch, capbench.q_batch_lz4")
             cur.execute("CHECKPOINT")
         order = tables[r % len(tables):] + tables[:r % len(tables)]
         if r % 2:
@@ -194,11 +232,11 @@ def write_cost(cur, rounds):
     # round, moments apart), then the median over the rounds: drift of the
     # shared machine between rounds cancels
     ratio = {t: {k: statistics.median(a / b for a, b in zip(res[t][k], res[base][k])) for k in ("copy", "single", "multi")}
-             for _, t, base in WRITE_CASES}
+             for _, t, base in cases}
     print(f"write cost, {rounds} alternating rounds: median time, and median over the rounds of the ratio to the untracked "
           "table of the same shape written in the same round")
     print(f"  {'':70s} {'COPY 10,000 rows':>22s} {'single-row INSERT':>20s} {'INSERT of 500 rows':>21s} {'WAL/COPY':>10s}")
-    for label, t, base in WRITE_CASES:
+    for label, t, base in cases:
         m, q = med[t], ratio[t]
         print(f"  {label:70s} {m['copy'] * 1000:7.1f} ms {q['copy']:5.2f}x   "
               f"{m['single'] * 1e6:6.0f} us {q['single']:5.2f}x   "
@@ -503,7 +541,7 @@ def apply_worker(cur):
 
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 25
-    sizes = [int(x) for x in sys.argv[2].split(",")] if len(sys.argv) > 2 else [1000000, 4000000]
+    sizes = ("write" if sys.argv[2] == "write" else [int(x) for x in sys.argv[2].split(",")]) if len(sys.argv) > 2 else [1000000, 4000000]
     conn = psycopg2.connect("")
     conn.autocommit = True
     cur = conn.cursor()
@@ -514,6 +552,9 @@ def main():
     cur.execute("CREATE EXTENSION segmentation")
     cur.execute("SET jit = off")
     write_cost(cur, rounds)
+    if sizes == "write":
+        cur.execute("DROP SCHEMA capbench CASCADE")
+        return
     watermark_counterexamples(conn.dsn)
     watermark_read(cur, sizes, 3)
     decoding(cur, 3)

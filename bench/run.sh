@@ -15,7 +15,8 @@
 #             1M users / 10M events (bench/pipeline.py)
 #   capture:  the candidate capture mechanisms (issue 14): write cost of each against an
 #             untracked table, the watermark's read cost at 1M/4M/10M rows, logical decoding's
-#             cost per event (bench/capture.py; the cluster runs with wal_level = logical)
+#             cost per event (bench/capture.py; the cluster runs with wal_level = logical);
+#             `bench/run.sh capture write`: the write cost only
 #   analyses: retention_matrix, lifecycle, stickiness, validate_segments at 1M users (bench/analyses.py)
 #   experiments: the materialized readout at 100,000 assignments: reading it,
 #             computing it, what it adds to a refresh (bench/experiments.py)
@@ -77,7 +78,9 @@ if [ "$what" = capture ] || [ "$what" = all ]; then
 	# logical decoding needs wal_level = logical: a restart (last: the others run without it)
 	echo "wal_level = logical" >>"$PGDATA/postgresql.conf"
 	as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -l "$CLUSTER_DIR/server.log" -w restart >/dev/null
-	"$PYTHON" "$ROOT/bench/capture.py" 25 1000000,4000000,10000000
+	# the C prototypes of (g), a library of their own (not the extension)
+	make -s -C "$ROOT/bench/capture_proto" PG_CONFIG="$PGBIN/pg_config" install >/dev/null
+	"$PYTHON" "$ROOT/bench/capture.py" 25 "${2:-1000000,4000000,10000000}"
 fi
 if [ "$what" = upgrade ]; then
 	# a cluster of its own, in a PostgreSQL tree with release 0.1 installed
