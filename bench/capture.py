@@ -154,6 +154,18 @@ CREATE TRIGGER cap AFTER INSERT ON g2_c_batch REFERENCING NEW TABLE AS new_rows
 CREATE TABLE g3_c_batch_lz4 ({COLS});
 CREATE TRIGGER cap AFTER INSERT ON g3_c_batch_lz4 REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION cap_c_batch('capbench.q_batch_lz4');
+CREATE FUNCTION cap_c_checked() RETURNS trigger LANGUAGE c AS '$libdir/capture_proto', 'capture_proto_checked';
+CREATE TABLE g4_c_checked ({COLS});
+DO $$
+DECLARE
+    id int;
+BEGIN
+    -- a source row of its own (no capture of the extension's on it)
+    INSERT INTO segmentation.sources (source, user_column, time_column, event_column, value_column, user_type)
+    VALUES ('capbench.g4_c_checked', 'uid', 'at', 'name', 'amount', 'bigint') RETURNING sources.id INTO id;
+    EXECUTE format('CREATE TRIGGER cap AFTER INSERT ON capbench.g4_c_checked REFERENCING NEW TABLE AS new_rows
+                    FOR EACH STATEMENT EXECUTE FUNCTION capbench.cap_c_checked(%L, %L)', 'capbench.q_batch_lz4', id);
+END $$;
 """
 
 # (label, table written, table of the same shape untracked, how rows go in)
@@ -172,8 +184,9 @@ WRITE_CASES = [
 ]
 WRITE_CASES_C = [
     ("(g1) C statement trigger, a queue row per event, multi-insert", "g1_c_rows", "plain"),
-    ("(g2) C statement trigger, a queue row per statement (packed, uncompressed)", "g2_c_batch", "plain"),
-    ("(g3) C statement trigger, a queue row per statement (packed, lz4)", "g3_c_batch_lz4", "plain"),
+    ("(g2) C statement trigger, a queue row per statement, packed", "g2_c_batch", "plain"),
+    ("(g3) C statement trigger, a queue row per statement, packed, lz4", "g3_c_batch_lz4", "plain"),
+    ("(g4) g3 + the per-statement checks, user id as text", "g4_c_checked", "plain"),
 ]
 
 

@@ -156,7 +156,12 @@ BEGIN
 	-- every table of the state that holds user ids (the views follow)
 	EXECUTE format('DELETE FROM segmentation.profiles x WHERE x.user_id = $1::%s', t) USING canonical;
 	EXECUTE format('DELETE FROM segmentation.transitions x WHERE x.user_id = $1::%s', t) USING canonical;
-	EXECUTE format('DELETE FROM segmentation.pending_events x WHERE x.user_id = $1::%s', t) USING canonical;
+	-- (capture's queue packs events: each batch is rewritten without the user's)
+	WITH w AS (SELECT x.ctid, segmentation._queued_without(x.batch, canonical) AS batch FROM segmentation.pending_batches x),
+	     d AS (DELETE FROM segmentation.pending_batches x USING w WHERE x.ctid = w.ctid AND w.batch IS NULL)
+	UPDATE segmentation.pending_batches x
+	SET batch = w.batch, events = (SELECT count(*) FROM segmentation._queued_events(w.batch))
+	FROM w WHERE x.ctid = w.ctid AND w.batch IS NOT NULL AND w.batch IS DISTINCT FROM x.batch;
 	EXECUTE format('DELETE FROM segmentation.dirty_users x WHERE x.user_id = $1::%s', t) USING canonical;
 	EXECUTE format('DELETE FROM segmentation._funnel_state x WHERE x.user_id = $1::%s', t) USING canonical;
 	DELETE FROM segmentation.rejected_events x WHERE x.user_id = canonical;

@@ -57,6 +57,40 @@ COMMENT ON FUNCTION _reject_reason(int, timestamptz, float8) IS 'Internal: why r
 -- Materialized state, created by the first track() with the user id type
 -- ===================================================================
 
+-- Capture's queue of new events (src/capture.c): a row per INSERT statement
+-- (or per 65,536 of its events), the events packed; and the view that reads
+-- them back, with the user id in its type.  Made with the state (and by the
+-- update from 0.1 once 0.1's queue is gone: sql/upgrade-0.1--0.2-end.sql).
+CREATE FUNCTION _create_queue(user_type regtype) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF user_type IS NULL OR NOT user_type = ANY (segmentation._column_types('user')) THEN
+		RAISE EXCEPTION 'user id type % is not supported', user_type USING ERRCODE = 'datatype_mismatch';
+	END IF;
+	IF to_regclass('segmentation.pending_batches') IS NULL THEN
+		CREATE TABLE segmentation.pending_batches (source_id int NOT NULL, events int NOT NULL, batch bytea NOT NULL);
+		-- (lz4 where the server has it: the cheapest write, bench/README.md)
+		IF EXISTS (SELECT FROM pg_catalog.pg_settings g WHERE g.name = 'default_toast_compression' AND 'lz4' = ANY (g.enumvals)) THEN
+			ALTER TABLE segmentation.pending_batches ALTER COLUMN batch SET COMPRESSION lz4;
+		END IF;
+		COMMENT ON TABLE segmentation.pending_batches IS 'Internal: events inserted into tracked sources since the last refresh, a row per INSERT statement (or per 65,536 of its events), packed by the capture trigger (src/capture.c); read through pending_events';
+	END IF;
+	IF to_regclass('segmentation.pending_events') IS NULL THEN
+		EXECUTE format($v$
+			CREATE VIEW segmentation.pending_events AS
+			SELECT b.source_id, e.user_id::%s AS user_id, e.ts, e.event, e.value
+			FROM segmentation.pending_batches b, segmentation._queued_events(b.batch) e
+		$v$, user_type);
+		COMMENT ON VIEW segmentation.pending_events IS 'Internal: the events captured since the last refresh, one row each (unpacked from pending_batches)';
+		COMMENT ON COLUMN segmentation.pending_events.source_id IS 'The tracked source (sources.id)';
+		COMMENT ON COLUMN segmentation.pending_events.user_id IS 'User id';
+		COMMENT ON COLUMN segmentation.pending_events.ts IS 'Event time';
+		COMMENT ON COLUMN segmentation.pending_events.event IS 'Event name';
+		COMMENT ON COLUMN segmentation.pending_events.value IS 'Value, as float8';
+	END IF;
+END $$;
+COMMENT ON FUNCTION _create_queue(regtype) IS 'Internal: makes capture''s queue (pending_batches) and the view that unpacks it (pending_events)';
+
 CREATE FUNCTION _create_state(user_type regtype) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -87,7 +121,6 @@ BEGIN
 			CREATE TABLE segmentation.transitions (
 				id bigserial PRIMARY KEY, run_id bigint, scheme text NOT NULL, user_id %1$s NOT NULL,
 				from_segment text, from_entered_at timestamptz, to_segment text, at timestamptz NOT NULL);
-			CREATE TABLE segmentation.pending_events (source_id int, user_id %1$s, ts timestamptz, event text, value float8);
 			CREATE TABLE segmentation.dirty_users (user_id %1$s);
 			CREATE TABLE segmentation.truncated (source_id int);
 		$ddl$, t);
@@ -100,6 +133,7 @@ BEGIN
 			rules text[]);
 		INSERT INTO segmentation.score_context DEFAULT VALUES;
 	END IF;
+	PERFORM segmentation._create_queue(user_type);
 	-- per managed funnel and user: the user's rows of the funnel and their chain (sql/77-funnels-managed.sql)
 	EXECUTE format($ddl$
 		CREATE TABLE segmentation._funnel_state (
@@ -157,7 +191,6 @@ BEGIN
 	COMMENT ON COLUMN segmentation.membership_history.exited_at IS 'as_of of the refresh that moved the user out; NULL while the user is in it';
 	COMMENT ON TABLE segmentation.transitions IS 'Append-only outbox of segment moves (from_segment NULL: a new user; to_segment NULL: a user gone), announced by NOTIFY segmentation_transitions; also the history of the stays that ended';
 	COMMENT ON COLUMN segmentation.transitions.from_entered_at IS 'When the user entered from_segment: with at, the stay this move ended';
-	COMMENT ON TABLE segmentation.pending_events IS 'Internal: events inserted into tracked sources since the last refresh';
 	COMMENT ON TABLE segmentation.dirty_users IS 'Internal: users whose events were updated or deleted since the last refresh';
 	COMMENT ON TABLE segmentation._funnel_state IS 'Internal: per managed funnel and user, the times of the steps of the chain they reach the funnel''s level with, and what refresh needs to carry it on: the user''s rows of the funnel within its window before maxts (ts[i], and masks[i] with bit k-1 set when the row is of step k''s feature; under strict_order every event; none once a stopping rule ended the scan), window_funnel''s scan state where they begin (scan) and the latest row''s time (maxts)';
 	COMMENT ON TABLE segmentation.truncated IS 'Internal: sources truncated or newly tracked since the last refresh (next refresh is full)';

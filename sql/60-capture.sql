@@ -457,118 +457,30 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _install_capture_triggers(int, oid[], boolean) IS 'Internal: puts the capture triggers of a source on every table of its tree, each in its mode (a trigger missing on a table the calling DDL did not create makes the next refresh full; not repair: not created there), and drops those on tables that left it';
 
--- The capture function of one source: inserted rows are queued for the next
--- refresh; users whose rows are updated or deleted are recomputed by it; a
--- truncate makes it full.  Statement triggers with transition tables, so a
--- COPY or a multi-row INSERT costs one INSERT ... SELECT; the row trigger,
--- which fires only under session_replication_role = replica (where no
--- statement trigger fires: the logical replication apply worker, restores),
--- does the same row by row.  Called again after a tracked column is
--- renamed, it replaces the function.
+-- The capture function of one source, segmentation._capture_N() (N the
+-- source's id): src/capture.c's capture_trigger, which tells its source by
+-- that name.  Inserted rows are queued for the next refresh, packed, a queue
+-- row per statement (pending_batches); users whose rows are updated or
+-- deleted are recomputed by it (dirty_users); a truncate makes it full.
+-- Statement triggers with transition tables, so a COPY or a multi-row
+-- INSERT costs one queue row; the row trigger, which fires only under
+-- session_replication_role = replica (where no statement trigger fires: the
+-- logical replication apply worker, restores), queues row by row.  Written
+-- in C (no SQL planned or run as anyone), it costs a COPY about 1.2x and a
+-- single-row INSERT about 1.1x an untracked one (bench/README.md).  Called
+-- again (a repair, or the update from 0.1), it replaces the function.
 CREATE FUNCTION _install_capture(source_id int) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET check_function_bodies = on AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s segmentation.sources;
 	fn text := format('segmentation.%I', '_capture_' || source_id);
-	value_type regtype;
 BEGIN
 	s := segmentation._check_source(source_id, false);
 	IF NOT has_table_privilege(s.tracked_by, s.source, 'TRIGGER') THEN
 		RAISE EXCEPTION 'role % may not track %', s.tracked_by, s.source
 			USING ERRCODE = 'insufficient_privilege', HINT = 'Tracking needs SELECT and TRIGGER on the events table.';
 	END IF;
-	SELECT a.atttypid INTO value_type FROM pg_attribute a WHERE a.attrelid = s.source AND a.attnum = s.attnums[4];
-	-- The body goes in as a literal (%L): column names are the table
-	-- owner's choice, and a name holding "$body$" would have closed a dollar
-	-- quote around it, the rest of the name running as SQL of the
-	-- extension's owner (review 14, R14-10)
-	EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
-		fn, format($f$
-		BEGIN
-			-- only for a trigger declared as _install_capture_triggers declares
-			-- it: AFTER, of its level and events, and a statement trigger with
-			-- its transition tables (the names new_rows and old_rows below
-			-- resolve to them only if declared; otherwise through pg_temp, to
-			-- a relation of the caller's).  Nobody but the extension's owner
-			-- may create a trigger of this function; this holds even if one
-			-- was created otherwise
-			IF TG_WHEN IS DISTINCT FROM 'AFTER'
-			   OR NOT ((TG_LEVEL = 'ROW' AND TG_OP IN ('INSERT', 'UPDATE', 'DELETE'))
-			           OR (TG_LEVEL = 'STATEMENT' AND TG_OP IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')))
-			   OR NOT EXISTS (
-				SELECT FROM pg_catalog.pg_trigger g
-				WHERE g.tgrelid = TG_RELID AND g.tgname = TG_NAME AND g.tgfoid = %8$L::pg_catalog.regprocedure
-				  AND g.tgtype = CASE WHEN TG_LEVEL = 'ROW' THEN 29 WHEN TG_OP = 'INSERT' THEN 4 WHEN TG_OP = 'UPDATE' THEN 16
-				                      WHEN TG_OP = 'DELETE' THEN 8 ELSE 32 END
-				  AND g.tgoldtable IS NOT DISTINCT FROM (CASE WHEN TG_LEVEL = 'STATEMENT' AND TG_OP IN ('UPDATE', 'DELETE') THEN 'old_rows' END)::pg_catalog.name
-				  AND g.tgnewtable IS NOT DISTINCT FROM (CASE WHEN TG_LEVEL = 'STATEMENT' AND TG_OP IN ('INSERT', 'UPDATE') THEN 'new_rows' END)::pg_catalog.name
-				  AND g.tgqual IS NULL AND g.tgnargs = 0 AND g.tgattr::pg_catalog.text = '') THEN
-				RAISE EXCEPTION 'segmentation capture function %% fired by a trigger not as capture installed it', TG_NAME
-					USING ERRCODE = 'insufficient_privilege';
-			END IF;
-			-- only on the table it was made for and its partitions and
-			-- children (never on a table of the caller's).  Two statements:
-			-- on the tracked table itself (every statement trigger of a write
-			-- through it) no catalog is read, so forget_user's delete, planned
-			-- under the guard (src/guard.c), plans only the extension's tables;
-			-- a partition's or child's row trigger reads pg_inherits, which
-			-- the guard lets be planned
-			IF NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source = TG_RELID) THEN
-				IF NOT EXISTS (
-					WITH RECURSIVE up(rel) AS (
-						SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = TG_RELID
-						UNION
-						SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid = u.rel)
-					SELECT FROM segmentation.sources s WHERE s.id = %2$s AND s.source IN (SELECT up.rel FROM up)) THEN
-					-- no source of this number at all: a trigger left by a
-					-- schema-only restore (sources is config data) or a copy
-					-- of the schema; only the extension's owner can create a
-					-- trigger of this function, so it is no hostile one: the
-					-- application's writes go on, and no refresh has a source
-					-- to count them for (review 14, R14-6)
-					IF NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = %2$s) THEN
-						RETURN NULL;
-					END IF;
-					RAISE EXCEPTION 'segmentation capture function %% fired on another table', TG_NAME
-						USING ERRCODE = 'insufficient_privilege';
-				END IF;
-			END IF;
-			-- users forget_user() erased are skipped (their keyed hash is
-			-- computed only when some user was forgotten)
-			IF TG_LEVEL = 'ROW' THEN
-				IF TG_OP = 'INSERT' THEN
-					INSERT INTO segmentation.pending_events (source_id, user_id, ts, event, value)
-					SELECT %2$s, NEW.%3$I, NEW.%4$I, NEW.%5$I::text, %7$s
-					WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
-					   OR NOT segmentation._is_forgotten(NEW.%3$I::pg_catalog.text);
-				ELSE
-					INSERT INTO segmentation.dirty_users (user_id)
-					SELECT DISTINCT u.id FROM (VALUES (OLD.%3$I), (CASE WHEN TG_OP = 'UPDATE' THEN NEW.%3$I ELSE OLD.%3$I END)) u(id)
-					WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
-					   OR NOT segmentation._is_forgotten(u.id::pg_catalog.text);
-				END IF;
-			ELSIF TG_OP = 'INSERT' THEN
-				INSERT INTO segmentation.pending_events (source_id, user_id, ts, event, value)
-				SELECT %2$s, n.%3$I, n.%4$I, n.%5$I::text, %6$s FROM new_rows n
-				WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
-				   OR NOT segmentation._is_forgotten(n.%3$I::pg_catalog.text);
-			ELSIF TG_OP = 'UPDATE' THEN
-				INSERT INTO segmentation.dirty_users (user_id)
-				SELECT u.id FROM (SELECT o.%3$I AS id FROM old_rows o UNION SELECT n.%3$I FROM new_rows n) u
-				WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
-				   OR NOT segmentation._is_forgotten(u.id::pg_catalog.text);
-			ELSIF TG_OP = 'DELETE' THEN
-				INSERT INTO segmentation.dirty_users (user_id)
-				SELECT u.id FROM (SELECT DISTINCT o.%3$I AS id FROM old_rows o) u
-				WHERE (SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
-				   OR NOT segmentation._is_forgotten(u.id::pg_catalog.text);
-			ELSE
-				INSERT INTO segmentation.truncated (source_id) VALUES (%2$s);
-			END IF;
-			RETURN NULL;
-		END
-	$f$, fn, source_id, s.user_column, s.time_column, s.event_column, segmentation._value_expr('n', s.value_column, value_type),
-	   segmentation._value_expr('NEW', s.value_column, value_type), fn || '()'));
+	EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE c AS %L, %L', fn, '$libdir/segmentation', 'capture_trigger');
 	EXECUTE format('COMMENT ON FUNCTION %s() IS %L', fn, format('Internal: captures changes of %s for refresh', s.source));
 	-- (a trigger function; nobody needs to call it)
 	EXECUTE format('REVOKE EXECUTE ON FUNCTION %s() FROM PUBLIC', fn);
@@ -579,6 +491,16 @@ BEGIN
 	PERFORM segmentation._install_capture_triggers(source_id);
 END $$;
 COMMENT ON FUNCTION _install_capture(int) IS 'Internal: creates the change-capture function of a tracked source and its triggers on every table of its tree (again: replaces the function)';
+
+-- Capture's queue read back (src/capture.c): the events of a batch, the
+-- user id as text (refresh casts it to the tracked type), and a batch
+-- without one user's events (forget_user).
+CREATE FUNCTION _queued_events(batch bytea, OUT user_id text, OUT ts timestamptz, OUT event text, OUT value float8)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'capture_queued_events' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _queued_events(bytea) IS 'Internal: the events of a batch of capture''s queue (pending_batches.batch), validated';
+CREATE FUNCTION _queued_without(batch bytea, user_id text) RETURNS bytea
+AS 'MODULE_PATHNAME', 'capture_queued_without' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _queued_without(bytea, text) IS 'Internal: a batch of capture''s queue without the events of one user id (its canonical text), NULL when none is left';
 
 -- The union of all tracked sources as (source_id, user_id, ts, event,
 -- value, extra), each source re-validated first, and the OIDs it checked:
@@ -805,8 +727,8 @@ BEGIN
 		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', citus[1], true);
 		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', citus[2], true);
 	END IF;
-	IF to_regclass('segmentation.pending_events') IS NOT NULL THEN
-		DELETE FROM segmentation.pending_events p WHERE p.source_id = _untrack.source_id;
+	IF to_regclass('segmentation.pending_batches') IS NOT NULL THEN
+		DELETE FROM segmentation.pending_batches p WHERE p.source_id = _untrack.source_id;
 		INSERT INTO segmentation.truncated (source_id) VALUES (NULL);
 	END IF;
 END $$;

@@ -205,7 +205,7 @@ BEGIN
 			-- the sources are read twice, in the same snapshot: once for the
 			-- rejected rows, once for the aggregate
 			PERFORM segmentation._execute_guarded(format($q$
-				WITH c AS (DELETE FROM segmentation.pending_events RETURNING 1),
+				WITH c AS (DELETE FROM segmentation.pending_batches RETURNING 1),
 				     d AS (DELETE FROM segmentation.dirty_users RETURNING 1),
 				     t AS (DELETE FROM segmentation.truncated RETURNING 1),
 				     x AS (DELETE FROM segmentation.rejected_events RETURNING 1),
@@ -229,7 +229,9 @@ BEGIN
 			WHERE NOT EXISTS (SELECT FROM _batch b WHERE b.user_id = p.user_id);
 		ELSE
 			PERFORM segmentation._execute_guarded(format($q$
-				WITH c AS (DELETE FROM segmentation.pending_events RETURNING source_id, user_id, ts, event, value),
+				WITH cb AS (DELETE FROM segmentation.pending_batches RETURNING source_id, batch),
+				     c AS (SELECT cb.source_id, e.user_id::%5$s AS user_id, e.ts, e.event, e.value
+				           FROM cb, segmentation._queued_events(cb.batch) e),
 				     cr AS (SELECT c.*, segmentation._reject_reason(octet_length(c.user_id::text), c.ts, c.value) AS reason FROM c),
 				     d AS (DELETE FROM segmentation.dirty_users RETURNING user_id),
 				     -- (and, with features with a condition, the users of a
@@ -306,7 +308,8 @@ BEGIN
 				            -- funnel states are recomputed even with no row left
 				            SELECT fl.user_id, NULL, NULL, true FROM fl)$f$, src, funnel_rows) END,
 				agg,
-				CASE WHEN conditional THEN format(' UNION ALL SELECT c.user_id FROM c WHERE c.event = ANY (%L::text[])', condition_events) ELSE '' END),
+				CASE WHEN conditional THEN format(' UNION ALL SELECT c.user_id FROM c WHERE c.event = ANY (%L::text[])', condition_events) ELSE '' END,
+				utype),
 				checked, run);
 		END IF;
 		EXCEPTION WHEN OTHERS THEN
@@ -613,8 +616,8 @@ BEGIN
 	SELECT r.finished_at INTO last_failure_at FROM segmentation.refresh_runs r WHERE r.error IS NOT NULL ORDER BY r.id DESC LIMIT 1;
 	SELECT r.error INTO last_error FROM segmentation.refresh_runs r ORDER BY r.id DESC LIMIT 1;
 	pending_events := 0;
-	IF to_regclass('segmentation.pending_events') IS NOT NULL THEN
-		SELECT count(*) INTO pending_events FROM segmentation.pending_events;
+	IF to_regclass('segmentation.pending_batches') IS NOT NULL THEN
+		SELECT coalesce(sum(b.events), 0) INTO pending_events FROM segmentation.pending_batches b;
 	END IF;
 	SELECT count(*) INTO rejected_events FROM segmentation.rejected_events;
 	IF EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN

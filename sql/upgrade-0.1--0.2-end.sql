@@ -207,6 +207,14 @@ BEGIN
 	         WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$' LOOP
 		EXECUTE format('DROP FUNCTION %s', r.fn);
 	END LOOP;
+	-- 0.1's queue (a row per event) goes now that no 0.1 trigger writes it
+	-- (the next refresh is full: it reads every event again); 0.2 queues
+	-- packed events (src/capture.c), read through the view pending_events
+	IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass('segmentation.pending_events')) = 'r' THEN
+		DROP TABLE segmentation.pending_events;
+		PERFORM segmentation._create_queue((SELECT a.atttypid::regtype FROM pg_catalog.pg_attribute a
+		                                    WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id'));
+	END IF;
 	-- each source as 0.2 captures it, or an error that says what to do
 	-- before updating again (review 14, R14-9: a partition 0.1 tracked made
 	-- the update fail with "is now a partition", for one that always was)

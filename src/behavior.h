@@ -309,4 +309,8 @@ extern void ScoresCompute(ScoresCache *c, const Behavior *b, TimestampTz as_of, 
 extern void ScoresTimeDependent(ScoresCache *c, const Behavior *b, TimestampTz as_of, Datum *values, bool *nulls);
 extern bool SameVarlena(Datum d, struct varlena *cached);
 
+/* The keyed hash of user ids (privacy.c), which capture (capture.c) also computes */
+extern Datum pseudonym_id_bytes(PG_FUNCTION_ARGS);
+extern Datum pseudonym_hmac_sha256(PG_FUNCTION_ARGS);
+
 #endif

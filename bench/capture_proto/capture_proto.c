@@ -11,11 +11,24 @@
  *                        written with table_multi_insert as COPY writes;
  *   capture_proto_batch: one queue row per statement, (source_id int, batch
  *                        bytea): the events packed (uid, ts, value, event),
- *                        TOASTed as the column says (compressed or not).
+ *                        TOASTed as the column says (compressed or not);
+ *   capture_proto_checked: capture_proto_batch plus the per-statement work a
+ *                        real one would do (a second argument, the source's
+ *                        id): the source's row read from segmentation.sources,
+ *                        the firing table compared with it, the tracked
+ *                        columns found by name and their types checked,
+ *                        segmentation.forgotten_users looked at (empty here:
+ *                        with a forgotten user every row would be hashed), and
+ *                        the user id packed as its text form.
  */
 #include "postgres.h"
 
 #include "access/heapam.h"
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -143,6 +156,149 @@ capture_proto_batch(PG_FUNCTION_ARGS)
 		if (!in->tts_isnull[2])
 		{
 			event = DatumGetTextPP(in->tts_values[2]);
+			len = VARSIZE_ANY_EXHDR(event);
+			appendBinaryStringInfo(&buf, (char *) &len, 4);
+			appendBinaryStringInfo(&buf, VARDATA_ANY(event), len);
+		}
+	}
+	SET_VARSIZE(buf.data, buf.len);
+	values[0] = Int32GetDatum(1);
+	values[1] = PointerGetDatum(buf.data);
+	tuple = heap_form_tuple(RelationGetDescr(q), values, nulls);
+	heap_insert(q, tuple, GetCurrentCommandId(true), 0, NULL);
+	heap_freetuple(tuple);
+	pfree(buf.data);
+	ExecDropSingleTupleTableSlot(in);
+	table_close(q, NoLock);
+	return PointerGetDatum(NULL);
+}
+
+/* the source's row: its table and the four column names (value may be NULL) */
+static Oid
+source_row(int32 id, NameData *cols, bool *has_value)
+{
+	Oid			ns = get_namespace_oid("segmentation", false);
+	Relation	rel = table_open(get_relname_relid("sources", ns), AccessShareLock);
+	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	HeapTuple	tuple;
+	Oid			source = InvalidOid;
+
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+
+		if (DatumGetInt32(heap_getattr(tuple, 1, RelationGetDescr(rel), &isnull)) != id)
+			continue;
+		source = DatumGetObjectId(heap_getattr(tuple, 2, RelationGetDescr(rel), &isnull));
+		for (int k = 0; k < 4; k++)
+		{
+			Datum		d = heap_getattr(tuple, 3 + k, RelationGetDescr(rel), &isnull);
+
+			if (k == 3)
+				*has_value = !isnull;
+			if (!isnull)
+				cols[k] = *DatumGetName(d);
+		}
+		break;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return source;
+}
+
+static bool
+any_forgotten(void)
+{
+	Oid			ns = get_namespace_oid("segmentation", false);
+	Relation	rel = table_open(get_relname_relid("forgotten_users", ns), AccessShareLock);
+	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	bool		any = heap_getnext(scan, ForwardScanDirection) != NULL;
+
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return any;
+}
+
+PG_FUNCTION_INFO_V1(capture_proto_checked);
+Datum
+capture_proto_checked(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	NameData	cols[4];
+	bool		has_value = false;
+	AttrNumber	att[4];
+	Oid			source;
+	Relation	q;
+	TupleDesc	desc;
+	TupleTableSlot *in;
+	StringInfoData buf;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	HeapTuple	tuple;
+	Oid			outfn;
+	bool		varlena;
+	FmgrInfo	out;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event)
+		|| !TRIGGER_FIRED_BY_INSERT(td->tg_event) || td->tg_newtable == NULL || td->tg_trigger->tgnargs != 2)
+		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+						errmsg("capture_proto: an AFTER INSERT statement trigger with a NEW TABLE and two arguments")));
+	source = source_row(pg_strtoint32(td->tg_trigger->tgargs[1]), cols, &has_value);
+	if (source != RelationGetRelid(td->tg_relation))
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("capture_proto: fired on another table")));
+	desc = RelationGetDescr(td->tg_relation);
+	for (int k = 0; k < 4; k++)
+	{
+		Oid			type;
+
+		if (k == 3 && !has_value)
+			continue;
+		att[k] = get_attnum(source, NameStr(cols[k]));
+		if (att[k] <= 0 || att[k] > desc->natts)
+			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN), errmsg("capture_proto: no column \"%s\"", NameStr(cols[k]))));
+		type = TupleDescAttr(desc, att[k] - 1)->atttypid;
+		if ((k == 0 && type != INT8OID) || (k == 1 && type != TIMESTAMPTZOID) || (k == 2 && type != TEXTOID)
+			|| (k == 3 && type != NUMERICOID))
+			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("capture_proto: column \"%s\" retyped", NameStr(cols[k]))));
+	}
+	if (any_forgotten())
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("capture_proto: no forgotten users in the benchmark")));
+	getTypeOutputInfo(INT8OID, &outfn, &varlena);
+	fmgr_info(outfn, &out);
+	q = queue_of(td);
+	in = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ);
+	while (tuplestore_gettupleslot(td->tg_newtable, true, false, in))
+	{
+		int64		ts;
+		double		value = 0;
+		char		flags;
+		char	   *uid = NULL;
+		int32		len;
+
+		slot_getsomeattrs(in, desc->natts);
+		flags = (in->tts_isnull[att[0] - 1] ? 1 : 0) | (in->tts_isnull[att[1] - 1] ? 2 : 0)
+			| (in->tts_isnull[att[2] - 1] ? 4 : 0) | (!has_value || in->tts_isnull[att[3] - 1] ? 8 : 0);
+		if (!(flags & 8))
+			value = DatumGetFloat8(DirectFunctionCall1(numeric_float8, in->tts_values[att[3] - 1]));
+		ts = (flags & 2) ? 0 : DatumGetInt64(in->tts_values[att[1] - 1]);
+		appendBinaryStringInfo(&buf, &flags, 1);
+		if (!(flags & 1))
+		{
+			uid = OutputFunctionCall(&out, in->tts_values[att[0] - 1]);
+			len = strlen(uid);
+			appendBinaryStringInfo(&buf, (char *) &len, 4);
+			appendBinaryStringInfo(&buf, uid, len);
+			pfree(uid);
+		}
+		appendBinaryStringInfo(&buf, (char *) &ts, 8);
+		if (!(flags & 8))
+			appendBinaryStringInfo(&buf, (char *) &value, 8);
+		if (!(flags & 4))
+		{
+			text	   *event = DatumGetTextPP(in->tts_values[att[2] - 1]);
+
 			len = VARSIZE_ANY_EXHDR(event);
 			appendBinaryStringInfo(&buf, (char *) &len, 4);
 			appendBinaryStringInfo(&buf, VARDATA_ANY(event), len);

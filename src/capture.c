@@ -1,0 +1,981 @@
+/*
+ * capture.c
+ *		The capture trigger of a tracked table, and the queue it writes
+ *		(issue 14; doc/capture-design.md, "What capture does").
+ *
+ * sql/60-capture.sql makes one trigger function per tracked source,
+ * segmentation._capture_N() (N the source's id), LANGUAGE C, all of them
+ * capture_trigger here, and puts its triggers on every table of the tracked
+ * tree: statement triggers with transition tables for INSERT, UPDATE,
+ * DELETE (enabled ORIGIN) and TRUNCATE (ALWAYS), and a row trigger (enabled
+ * REPLICA) for replica-role writers.  Each write fires exactly one of them.
+ *
+ * What it writes, in the writer's transaction (so it commits if and only if
+ * the events do):
+ *	INSERT: the statement's events packed into one row of
+ *		segmentation.pending_batches (source_id, events, batch), a row per
+ *		BATCH_EVENTS events: one heap tuple, TOASTed (lz4 where the server has
+ *		it), instead of a queue row per event, which doubled the cost of a COPY
+ *		(bench/README.md, "Capture mechanisms");
+ *	UPDATE, DELETE: the user ids of the old and new rows, one row each of
+ *		segmentation.dirty_users (refresh recomputes them from the sources);
+ *	TRUNCATE: the source's id into segmentation.truncated (refresh goes full).
+ * Users forget_user() erased are skipped (their keyed hash is in
+ * segmentation.forgotten_users), as refresh skips them.
+ *
+ * Trust: the trigger runs as the writer, any role that may write a tracked
+ * table.  It resolves nothing by name through a search path, calls no
+ * function or operator of a role's (the tracked columns' types are checked
+ * against the built-in ones track() allows, whose output functions are
+ * PostgreSQL's), reads the transition tables from its TriggerData (never by
+ * name), and writes the extension's tables directly (heap_insert: no
+ * privilege, trigger, rule or policy of theirs applies, and they have no
+ * index).  It refuses to run for a trigger not declared as capture declares
+ * it, and on a table outside its source's tree.  Nobody but the extension's
+ * owner may create a trigger of it (no EXECUTE is granted).
+ *
+ * The packed form, read back by _queued_events (the bytes are the
+ * extension's own, but decoded as if they were not: every length checked,
+ * every text checked against the database's encoding): for each event a
+ * flags byte (1: user id NULL, 2: time NULL, 4: event NULL, 8: value NULL;
+ * no other bit), then the user id as text (uint32 length, bytes), the time
+ * (int64 microseconds), the event (uint32 length, bytes) and the value
+ * (float8), each only when not NULL; native byte order (the queue never
+ * leaves the server: it is not dumped).
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "behavior.h"
+#include "catalog/indexing.h"
+#include "common/hashfn.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+
+/* events per row of pending_batches: a statement of many rows writes several */
+#define BATCH_EVENTS 65536
+
+#define QF_USER_NULL	1
+#define QF_TS_NULL		2
+#define QF_EVENT_NULL	4
+#define QF_VALUE_NULL	8
+#define QF_ALL			15
+
+/* trigger types as pg_trigger.tgtype holds them (AFTER: no timing bit) */
+#define CT_ROW		1
+#define CT_INSERT	4
+#define CT_DELETE	8
+#define CT_UPDATE	16
+#define CT_TRUNCATE 32
+
+/* what one firing needs: the source and the firing table's tracked columns */
+typedef struct Capture
+{
+	Oid			ns;				/* the extension's schema */
+	int32		source_id;
+	Oid			source;			/* the tracked table */
+	Oid			user_type;		/* the tracked user id type */
+	NameData	cols[4];		/* user, time, event, value column names */
+	bool		has_value;
+	AttrNumber	att[4];			/* their numbers in the firing table */
+	Oid			types[4];
+	FmgrInfo	user_out;		/* the user id type's output function, when not text */
+	Datum		numeric_bound;	/* numeric 1e300, once a numeric value is converted */
+	Snapshot	snapshot;
+	/* forgotten users: whether any, and what testing one takes */
+	bool		any_forgotten;
+	bytea	   *key;
+	Relation	forgotten;
+	Relation	forgotten_index;
+	TupleTableSlot *forgotten_slot;
+	/* UPDATE, DELETE: the user ids queued so far by this firing, in cxt */
+	HTAB	   *dirty_seen;
+	MemoryContext cxt;
+} Capture;
+
+/* a user id's text, the key of Capture.dirty_seen */
+typedef struct SeenKey
+{
+	uint32		len;
+	const char *data;
+} SeenKey;
+
+static uint32
+SeenHash(const void *key, Size keysize)
+{
+	const SeenKey *k = (const SeenKey *) key;
+
+	return hash_bytes((const unsigned char *) k->data, k->len);
+}
+
+static int
+SeenMatch(const void *a, const void *b, Size keysize)
+{
+	const SeenKey *x = (const SeenKey *) a;
+	const SeenKey *y = (const SeenKey *) b;
+
+	return x->len == y->len && memcmp(x->data, y->data, x->len) == 0 ? 0 : 1;
+}
+
+/* whether this firing queued the user id already (else remember it) */
+static bool
+SeenBefore(Capture *c, const char *data, int len)
+{
+	SeenKey		key;
+	bool		found;
+
+	if (c->dirty_seen == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(SeenKey);
+		ctl.entrysize = sizeof(SeenKey);
+		ctl.hash = SeenHash;
+		ctl.match = SeenMatch;
+		ctl.hcxt = c->cxt;
+		c->dirty_seen = hash_create("segmentation capture users", 256, &ctl,
+									HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+	key.len = len;
+	key.data = data;
+	hash_search(c->dirty_seen, &key, HASH_FIND, &found);
+	if (!found)
+	{
+		SeenKey    *entry;
+
+		key.data = MemoryContextAlloc(c->cxt, len);
+		memcpy((char *) key.data, data, len);
+		entry = (SeenKey *) hash_search(c->dirty_seen, &key, HASH_ENTER, NULL);
+		*entry = key;
+	}
+	return found;
+}
+
+static Oid
+OwnRelation(Capture *c, const char *name)
+{
+	Oid			rel = get_relname_relid(name, c->ns);
+
+	if (!OidIsValid(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("segmentation capture: relation segmentation.%s does not exist", name),
+				 errhint("Track a table first (segmentation.track), which makes the state capture writes.")));
+	return rel;
+}
+
+/* the source's id from the function's name, _capture_N in the extension's schema */
+static int32
+SourceIdOf(Oid fn, Oid *ns)
+{
+	char	   *name = get_func_name(fn);
+	Oid			fn_ns = get_func_namespace(fn);
+	Oid			ext_ns = get_namespace_oid("segmentation", true);
+	char	   *end;
+	long		id;
+
+	if (name == NULL || !OidIsValid(ext_ns) || fn_ns != ext_ns || strncmp(name, "_capture_", 9) != 0
+		|| name[9] < '0' || name[9] > '9')
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("capture_trigger may only be the function segmentation._capture_N() of a tracked source")));
+	errno = 0;
+	id = strtol(name + 9, &end, 10);
+	if (*end != '\0' || errno != 0 || id <= 0 || id > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("capture_trigger may only be the function segmentation._capture_N() of a tracked source")));
+	*ns = ext_ns;
+	return (int32) id;
+}
+
+/*
+ * The trigger must be declared as _install_capture_triggers declares it:
+ * AFTER, of this function, of its level and events, with its transition
+ * tables (and so handed them), no WHEN, arguments or column list.
+ */
+static void
+CheckDeclared(TriggerData *td, Oid fn, int op)
+{
+	Trigger    *tg = td->tg_trigger;
+	bool		row = TRIGGER_FIRED_FOR_ROW(td->tg_event);
+	int16		type = row ? (CT_ROW | CT_INSERT | CT_DELETE | CT_UPDATE) : op;
+	const char *oldtable = (!row && (op == CT_UPDATE || op == CT_DELETE)) ? "old_rows" : NULL;
+	const char *newtable = (!row && (op == CT_INSERT || op == CT_UPDATE)) ? "new_rows" : NULL;
+
+	if (!TRIGGER_FIRED_AFTER(td->tg_event) || (row && op == CT_TRUNCATE) || tg->tgfoid != fn || tg->tgtype != type
+		|| tg->tgqual != NULL || tg->tgnargs != 0 || tg->tgnattr != 0
+		|| (tg->tgoldtable == NULL) != (oldtable == NULL) || (oldtable && strcmp(tg->tgoldtable, oldtable) != 0)
+		|| (tg->tgnewtable == NULL) != (newtable == NULL) || (newtable && strcmp(tg->tgnewtable, newtable) != 0)
+		|| (oldtable && td->tg_oldtable == NULL) || (newtable && td->tg_newtable == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("segmentation capture function %s fired by a trigger not as capture installed it", tg->tgname)));
+}
+
+/* the source's row of segmentation.sources, false when there is none */
+static bool
+ReadSource(Capture *c)
+{
+	Relation	rel = table_open(OwnRelation(c, "sources"), AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	TableScanDesc scan = table_beginscan(rel, c->snapshot, 0, NULL);
+	HeapTuple	tuple;
+	bool		found = false;
+	const char *attrs[] = {"user_column", "time_column", "event_column", "value_column"};
+	int			id_att = -1,
+				source_att = -1,
+				type_att = -1,
+				col_att[4] = {-1, -1, -1, -1};
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attisdropped)
+			continue;
+		if (strcmp(NameStr(a->attname), "id") == 0 && a->atttypid == INT4OID)
+			id_att = i + 1;
+		else if (strcmp(NameStr(a->attname), "source") == 0 && a->atttypid == REGCLASSOID)
+			source_att = i + 1;
+		else if (strcmp(NameStr(a->attname), "user_type") == 0 && a->atttypid == REGTYPEOID)
+			type_att = i + 1;
+		for (int k = 0; k < 4; k++)
+			if (strcmp(NameStr(a->attname), attrs[k]) == 0 && a->atttypid == NAMEOID)
+				col_att[k] = i + 1;
+	}
+	if (id_att < 0 || source_att < 0 || type_att < 0 || col_att[0] < 0 || col_att[1] < 0 || col_att[2] < 0 || col_att[3] < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segmentation capture: segmentation.sources is not as the extension made it")));
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, id_att, desc, &isnull);
+
+		if (isnull || DatumGetInt32(d) != c->source_id)
+			continue;
+		c->source = DatumGetObjectId(heap_getattr(tuple, source_att, desc, &isnull));
+		if (isnull)
+			break;
+		c->user_type = DatumGetObjectId(heap_getattr(tuple, type_att, desc, &isnull));
+		if (isnull)
+			break;
+		for (int k = 0; k < 4; k++)
+		{
+			d = heap_getattr(tuple, col_att[k], desc, &isnull);
+			if (k == 3)
+				c->has_value = !isnull;
+			else if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("segmentation capture: source %d has no %s", c->source_id, attrs[k])));
+			if (!isnull)
+				namestrcpy(&c->cols[k], NameStr(*DatumGetName(d)));
+		}
+		found = true;
+		break;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Whether rel is the source or one of its partitions or inheritance
+ * children at any level: up through pg_inherits (by OID, from the catalog).
+ */
+static bool
+InSourceTree(Oid rel, Oid source)
+{
+	List	   *todo = list_make1_oid(rel);
+	List	   *seen = NIL;
+	bool		found = false;
+	Relation	inherits = table_open(InheritsRelationId, AccessShareLock);
+
+	while (todo != NIL && !found)
+	{
+		Oid			r = linitial_oid(todo);
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		todo = list_delete_first(todo);
+		if (r == source)
+		{
+			found = true;
+			break;
+		}
+		if (list_member_oid(seen, r))
+			continue;
+		seen = lappend_oid(seen, r);
+		ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(r));
+		scan = systable_beginscan(inherits, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+		while ((tuple = systable_getnext(scan)) != NULL)
+			todo = lappend_oid(todo, ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent);
+		systable_endscan(scan);
+	}
+	table_close(inherits, AccessShareLock);
+	list_free(todo);
+	list_free(seen);
+	return found;
+}
+
+static bool
+TypeAllowed(int kind, Oid type)
+{
+	switch (kind)
+	{
+		case 0:
+			return type == INT4OID || type == INT8OID || type == TEXTOID || type == VARCHAROID || type == UUIDOID;
+		case 1:
+			return type == TIMESTAMPTZOID;
+		case 2:
+			return type == TEXTOID || type == VARCHAROID || type == NAMEOID || type == BPCHAROID;
+		default:
+			return type == FLOAT8OID || type == FLOAT4OID || type == NUMERICOID || type == INT2OID
+				|| type == INT4OID || type == INT8OID;
+	}
+}
+
+/* the tracked columns in the firing table: by name, of an allowed built-in type */
+static void
+FindColumns(Capture *c, Relation rel)
+{
+	static const char *const kinds[] = {"user", "time", "event", "value"};
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int k = 0; k < 4; k++)
+	{
+		AttrNumber	att;
+		Oid			type;
+
+		if (k == 3 && !c->has_value)
+			continue;
+		att = get_attnum(RelationGetRelid(rel), NameStr(c->cols[k]));
+		if (att <= 0 || att > desc->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s column \"%s\" of tracked table %s is missing", kinds[k], NameStr(c->cols[k]),
+							RelationGetRelationName(rel))));
+		type = TupleDescAttr(desc, att - 1)->atttypid;
+		if (!TypeAllowed(k, type) || (k == 0 && type != c->user_type))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("%s column \"%s\" of tracked table %s is of type %s, which capture does not take",
+							kinds[k], NameStr(c->cols[k]), RelationGetRelationName(rel), format_type_be(type))));
+		c->att[k] = att;
+		c->types[k] = type;
+	}
+}
+
+/*
+ * Whether forget_user() erased anyone; if so, the key (the oldest row of
+ * _pseudonym_key, as _pseudonym() takes it) and the index to probe.
+ */
+static void
+PrepareForgotten(Capture *c)
+{
+	Relation	rel = table_open(OwnRelation(c, "forgotten_users"), AccessShareLock);
+	TableScanDesc scan = table_beginscan(rel, c->snapshot, 0, NULL);
+	Oid			index;
+
+	c->any_forgotten = heap_getnext(scan, ForwardScanDirection) != NULL;
+	table_endscan(scan);
+	if (!c->any_forgotten)
+	{
+		table_close(rel, AccessShareLock);
+		return;
+	}
+	{
+		Relation	keys = table_open(OwnRelation(c, "_pseudonym_key"), AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(keys);
+		TableScanDesc kscan = table_beginscan(keys, c->snapshot, 0, NULL);
+		HeapTuple	tuple;
+		TimestampTz best_at = 0;
+
+		while ((tuple = heap_getnext(kscan, ForwardScanDirection)) != NULL)
+		{
+			bool		knull,
+						anull;
+			Datum		k = heap_getattr(tuple, 1, desc, &knull);
+			Datum		at = heap_getattr(tuple, 2, desc, &anull);
+			bytea	   *key;
+
+			if (knull || anull)
+				continue;
+			key = DatumGetByteaPP(k);
+			if (c->key == NULL || DatumGetTimestampTz(at) < best_at
+				|| (DatumGetTimestampTz(at) == best_at
+					&& DatumGetInt32(DirectFunctionCall2(byteacmp, PointerGetDatum(key), PointerGetDatum(c->key))) < 0))
+			{
+				c->key = DatumGetByteaPCopy(k);
+				best_at = DatumGetTimestampTz(at);
+			}
+		}
+		table_endscan(kscan);
+		table_close(keys, AccessShareLock);
+		if (c->key == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("segmentation capture: the pseudonym key is missing")));
+	}
+	index = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(index))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segmentation capture: segmentation.forgotten_users has no primary key")));
+	c->forgotten = rel;
+	c->forgotten_index = index_open(index, AccessShareLock);
+	c->forgotten_slot = table_slot_create(rel, NULL);
+}
+
+/* whether forget_user() erased this user id (its canonical text) */
+static bool
+IsForgotten(Capture *c, const char *id, int len)
+{
+	Datum		hash;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found;
+
+	if (!c->any_forgotten)
+		return false;
+	hash = DirectFunctionCall2(pseudonym_hmac_sha256, PointerGetDatum(c->key),
+							   DirectFunctionCall1(pseudonym_id_bytes, PointerGetDatum(cstring_to_text_with_len(id, len))));
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_BYTEAEQ, hash);
+	scan = index_beginscan(c->forgotten, c->forgotten_index, c->snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, c->forgotten_slot);
+	index_endscan(scan);
+	return found;
+}
+
+static void
+FinishForgotten(Capture *c)
+{
+	if (c->forgotten == NULL)
+		return;
+	ExecDropSingleTupleTableSlot(c->forgotten_slot);
+	index_close(c->forgotten_index, AccessShareLock);
+	table_close(c->forgotten, AccessShareLock);
+}
+
+/* the user id of a row as canonical text (user_id::text), or NULL */
+static char *
+UserText(Capture *c, TupleTableSlot *slot, int *len)
+{
+	Datum		d;
+	char	   *s;
+
+	if (slot->tts_isnull[c->att[0] - 1])
+		return NULL;
+	d = slot->tts_values[c->att[0] - 1];
+	if (c->types[0] == TEXTOID || c->types[0] == VARCHAROID)
+	{
+		text	   *t = DatumGetTextPP(d);
+
+		*len = VARSIZE_ANY_EXHDR(t);
+		return VARDATA_ANY(t);
+	}
+	s = OutputFunctionCall(&c->user_out, d);
+	*len = strlen(s);
+	return s;
+}
+
+/* the value column as float8, as _value_expr (sql/60-capture.sql) converts it */
+static double
+ValueOf(Capture *c, Datum d)
+{
+	switch (c->types[3])
+	{
+		case FLOAT8OID:
+			return DatumGetFloat8(d);
+		case FLOAT4OID:
+			return (double) DatumGetFloat4(d);
+		case INT2OID:
+			return (double) DatumGetInt16(d);
+		case INT4OID:
+			return (double) DatumGetInt32(d);
+		case INT8OID:
+			return (double) DatumGetInt64(d);
+		default:
+			/* numeric: beyond 1e300 (or infinite) an infinity, which refresh rejects */
+			if (numeric_is_nan(DatumGetNumeric(d)))
+				return get_float8_nan();
+			if (DatumGetBool(DirectFunctionCall2(numeric_lt, DirectFunctionCall1(numeric_abs, d), c->numeric_bound)))
+				return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+			return DatumGetBool(DirectFunctionCall2(numeric_gt, d, NumericGetDatum(int64_to_numeric(0))))
+				? get_float8_infinity() : -get_float8_infinity();
+	}
+}
+
+/* append one event of the slot to buf; false when its user was forgotten */
+static bool
+PackEvent(Capture *c, TupleTableSlot *slot, StringInfo buf)
+{
+	int			ulen = 0;
+	char	   *user = UserText(c, slot, &ulen);
+	uint8		flags = 0;
+	bool	   *isnull = slot->tts_isnull;
+	Datum	   *values = slot->tts_values;
+
+	if (user != NULL && IsForgotten(c, user, ulen))
+		return false;
+	if (user == NULL)
+		flags |= QF_USER_NULL;
+	if (isnull[c->att[1] - 1])
+		flags |= QF_TS_NULL;
+	if (isnull[c->att[2] - 1])
+		flags |= QF_EVENT_NULL;
+	if (!c->has_value || isnull[c->att[3] - 1])
+		flags |= QF_VALUE_NULL;
+	appendBinaryStringInfo(buf, (char *) &flags, 1);
+	if (user != NULL)
+	{
+		uint32		n = ulen;
+
+		appendBinaryStringInfo(buf, (char *) &n, 4);
+		appendBinaryStringInfo(buf, user, ulen);
+	}
+	if (!(flags & QF_TS_NULL))
+	{
+		int64		ts = DatumGetTimestampTz(values[c->att[1] - 1]);
+
+		appendBinaryStringInfo(buf, (char *) &ts, 8);
+	}
+	if (!(flags & QF_EVENT_NULL))
+	{
+		Datum		d = values[c->att[2] - 1];
+		const char *s;
+		uint32		n;
+
+		if (c->types[2] == NAMEOID)
+		{
+			s = NameStr(*DatumGetName(d));
+			n = strlen(s);
+		}
+		else
+		{
+			text	   *t = DatumGetTextPP(d);
+
+			s = VARDATA_ANY(t);
+			n = VARSIZE_ANY_EXHDR(t);
+			/* bpchar::text drops the trailing blanks */
+			if (c->types[2] == BPCHAROID)
+				while (n > 0 && s[n - 1] == ' ')
+					n--;
+		}
+		appendBinaryStringInfo(buf, (char *) &n, 4);
+		appendBinaryStringInfo(buf, s, n);
+	}
+	if (!(flags & QF_VALUE_NULL))
+	{
+		double		v = ValueOf(c, values[c->att[3] - 1]);
+
+		appendBinaryStringInfo(buf, (char *) &v, 8);
+	}
+	return true;
+}
+
+/* one row of pending_batches: (source_id, events, batch) */
+static void
+WriteBatch(Capture *c, Relation queue, StringInfo buf, int32 events)
+{
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	HeapTuple	tuple;
+	bytea	   *batch = (bytea *) palloc(VARHDRSZ + buf->len);
+
+	SET_VARSIZE(batch, VARHDRSZ + buf->len);
+	memcpy(VARDATA(batch), buf->data, buf->len);
+	values[0] = Int32GetDatum(c->source_id);
+	values[1] = Int32GetDatum(events);
+	values[2] = PointerGetDatum(batch);
+	tuple = heap_form_tuple(RelationGetDescr(queue), values, nulls);
+	heap_insert(queue, tuple, GetCurrentCommandId(true), 0, NULL);
+	heap_freetuple(tuple);
+	pfree(batch);
+}
+
+/* a table of the extension's that capture writes directly: as made, no index */
+static Relation
+OpenQueue(Capture *c, const char *name, int natts)
+{
+	Relation	rel = table_open(OwnRelation(c, name), RowExclusiveLock);
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhasindex
+		|| RelationGetDescr(rel)->natts != natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segmentation capture: segmentation.%s is not as the extension made it", name)));
+	return rel;
+}
+
+/* the user id type's output function (text and varchar are read as they are) */
+static void
+PrepareUserOut(Capture *c)
+{
+	Oid			out;
+	bool		varlena;
+
+	if (c->types[0] == TEXTOID || c->types[0] == VARCHAROID)
+		return;
+	getTypeOutputInfo(c->types[0], &out, &varlena);
+	fmgr_info(out, &c->user_out);
+}
+
+/* INSERT: the events of a tuplestore (statement) or of one row */
+static void
+CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *row)
+{
+	Relation	queue = OpenQueue(c, "pending_batches", 3);
+	TupleTableSlot *slot = row ? row : MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+	MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "segmentation capture", ALLOCSET_SMALL_SIZES);
+	StringInfoData buf;
+	int32		events = 0;
+	int			natts = 0;
+	bool		more;
+
+	for (int k = 0; k < 4; k++)
+		if (k < 3 || c->has_value)
+			natts = Max(natts, c->att[k]);
+	if (c->has_value && c->types[3] == NUMERICOID)
+		c->numeric_bound = DirectFunctionCall3(numeric_in, CStringGetDatum("1e300"),
+											   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	initStringInfo(&buf);
+	more = row != NULL || tuplestore_gettupleslot(rows, true, false, slot);
+	while (more)
+	{
+		MemoryContext old;
+		bool		kept;
+
+		slot_getsomeattrs(slot, natts);
+		old = MemoryContextSwitchTo(per_row);
+		kept = PackEvent(c, slot, &buf);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(per_row);
+		if (kept && ++events == BATCH_EVENTS)
+		{
+			WriteBatch(c, queue, &buf, events);
+			resetStringInfo(&buf);
+			events = 0;
+		}
+		more = row == NULL && tuplestore_gettupleslot(rows, true, false, slot);
+	}
+	if (events > 0)
+		WriteBatch(c, queue, &buf, events);
+	pfree(buf.data);
+	MemoryContextDelete(per_row);
+	if (row == NULL)
+		ExecDropSingleTupleTableSlot(slot);
+	table_close(queue, NoLock);
+}
+
+/* UPDATE, DELETE: the user ids of the rows, into dirty_users */
+static void
+CaptureChanges(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *row, Relation dirty)
+{
+	TupleTableSlot *slot = row ? row : MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+	MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "segmentation capture", ALLOCSET_SMALL_SIZES);
+	bool		more = row != NULL || tuplestore_gettupleslot(rows, true, false, slot);
+
+	while (more)
+	{
+		MemoryContext old;
+		int			len = 0;
+		char	   *user;
+
+		slot_getsomeattrs(slot, c->att[0]);
+		old = MemoryContextSwitchTo(per_row);
+		user = UserText(c, slot, &len);
+		if (user != NULL && !SeenBefore(c, user, len) && !IsForgotten(c, user, len))
+		{
+			Datum		value = slot->tts_values[c->att[0] - 1];
+			bool		isnull = false;
+			HeapTuple	tuple;
+
+			/* (a long text id may be TOASTed in the table's own storage) */
+			if (c->types[0] == TEXTOID || c->types[0] == VARCHAROID)
+				value = PointerGetDatum(PG_DETOAST_DATUM_PACKED(value));
+			tuple = heap_form_tuple(RelationGetDescr(dirty), &value, &isnull);
+			heap_insert(dirty, tuple, GetCurrentCommandId(true), 0, NULL);
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(per_row);
+		more = row == NULL && tuplestore_gettupleslot(rows, true, false, slot);
+	}
+	MemoryContextDelete(per_row);
+	if (row == NULL)
+		ExecDropSingleTupleTableSlot(slot);
+}
+
+PG_FUNCTION_INFO_V1(capture_trigger);
+Datum
+capture_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Capture		c;
+	Oid			fn = fcinfo->flinfo->fn_oid;
+	Oid			relid;
+	int			op;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("segmentation capture function called outside a trigger")));
+	memset(&c, 0, sizeof(c));
+	c.cxt = CurrentMemoryContext;
+	c.source_id = SourceIdOf(fn, &c.ns);
+	op = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? CT_INSERT
+		: TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? CT_UPDATE
+		: TRIGGER_FIRED_BY_DELETE(td->tg_event) ? CT_DELETE : CT_TRUNCATE;
+	CheckDeclared(td, fn, op);
+	relid = RelationGetRelid(td->tg_relation);
+	/* (the latest: a user forgotten since the statement began is skipped too) */
+	c.snapshot = RegisterSnapshot(GetLatestSnapshot());
+	if (!ReadSource(&c))
+	{
+		/*
+		 * no source of this number at all: a trigger left by a schema-only
+		 * restore (sources is config data) or a copy of the schema; only the
+		 * extension's owner can create a trigger of this function, so it is
+		 * no hostile one: the application's writes go on, and no refresh has
+		 * a source to count them for (review 14, R14-6)
+		 */
+		UnregisterSnapshot(c.snapshot);
+		return PointerGetDatum(NULL);
+	}
+	if (relid != c.source && !InSourceTree(relid, c.source))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("segmentation capture function %s fired on another table", td->tg_trigger->tgname)));
+	if (op == CT_TRUNCATE)
+	{
+		Relation	truncated = OpenQueue(&c, "truncated", 1);
+		Datum		value = Int32GetDatum(c.source_id);
+		bool		isnull = false;
+		HeapTuple	tuple;
+
+		if (TupleDescAttr(RelationGetDescr(truncated), 0)->atttypid != INT4OID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("segmentation capture: segmentation.truncated is not as the extension made it")));
+		tuple = heap_form_tuple(RelationGetDescr(truncated), &value, &isnull);
+		heap_insert(truncated, tuple, GetCurrentCommandId(true), 0, NULL);
+		table_close(truncated, NoLock);
+		UnregisterSnapshot(c.snapshot);
+		return PointerGetDatum(NULL);
+	}
+	FindColumns(&c, td->tg_relation);
+	PrepareUserOut(&c);
+	PrepareForgotten(&c);
+	if (op == CT_INSERT)
+		CaptureInserts(&c, td->tg_relation, td->tg_newtable,
+					   TRIGGER_FIRED_FOR_ROW(td->tg_event) ? td->tg_trigslot : NULL);
+	else
+	{
+		Relation	dirty = OpenQueue(&c, "dirty_users", 1);
+
+		if (TupleDescAttr(RelationGetDescr(dirty), 0)->atttypid != c.user_type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("segmentation capture: segmentation.dirty_users is not as the extension made it")));
+		if (TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		{
+			CaptureChanges(&c, td->tg_relation, NULL, td->tg_trigslot, dirty);
+			if (op == CT_UPDATE)
+				CaptureChanges(&c, td->tg_relation, NULL, td->tg_newslot, dirty);
+		}
+		else
+		{
+			CaptureChanges(&c, td->tg_relation, td->tg_oldtable, NULL, dirty);
+			if (op == CT_UPDATE)
+				CaptureChanges(&c, td->tg_relation, td->tg_newtable, NULL, dirty);
+		}
+		table_close(dirty, NoLock);
+	}
+	FinishForgotten(&c);
+	UnregisterSnapshot(c.snapshot);
+	return PointerGetDatum(NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Reading the queue back
+ * --------------------------------------------------------------------- */
+
+typedef struct QueuedEvent
+{
+	bool		user_null,
+				ts_null,
+				event_null,
+				value_null;
+	const char *user;
+	uint32		user_len;
+	int64		ts;
+	const char *event;
+	uint32		event_len;
+	double		value;
+} QueuedEvent;
+
+static void
+Corrupt(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("corrupt segmentation capture batch: %s", why)));
+}
+
+/* the next event at *pos of data[0, len), validated; false at the end */
+static bool
+NextEvent(const char *data, uint32 len, uint32 *pos, QueuedEvent *e)
+{
+	uint8		flags;
+
+	if (*pos >= len)
+		return false;
+	flags = (uint8) data[(*pos)++];
+	if (flags & ~QF_ALL)
+		Corrupt("unknown flags");
+	e->user_null = (flags & QF_USER_NULL) != 0;
+	e->ts_null = (flags & QF_TS_NULL) != 0;
+	e->event_null = (flags & QF_EVENT_NULL) != 0;
+	e->value_null = (flags & QF_VALUE_NULL) != 0;
+	if (!e->user_null)
+	{
+		if (len - *pos < 4)
+			Corrupt("truncated user id");
+		memcpy(&e->user_len, data + *pos, 4);
+		*pos += 4;
+		if (e->user_len > len - *pos)
+			Corrupt("user id longer than the batch");
+		e->user = data + *pos;
+		*pos += e->user_len;
+		if (!pg_verifymbstr(e->user, e->user_len, true) || memchr(e->user, '\0', e->user_len) != NULL)
+			Corrupt("user id not valid text");
+	}
+	if (!e->ts_null)
+	{
+		if (len - *pos < 8)
+			Corrupt("truncated time");
+		memcpy(&e->ts, data + *pos, 8);
+		*pos += 8;
+	}
+	if (!e->event_null)
+	{
+		if (len - *pos < 4)
+			Corrupt("truncated event");
+		memcpy(&e->event_len, data + *pos, 4);
+		*pos += 4;
+		if (e->event_len > len - *pos)
+			Corrupt("event longer than the batch");
+		e->event = data + *pos;
+		*pos += e->event_len;
+		if (!pg_verifymbstr(e->event, e->event_len, true) || memchr(e->event, '\0', e->event_len) != NULL)
+			Corrupt("event not valid text");
+	}
+	if (!e->value_null)
+	{
+		if (len - *pos < 8)
+			Corrupt("truncated value");
+		memcpy(&e->value, data + *pos, 8);
+		*pos += 8;
+	}
+	return true;
+}
+
+/* _queued_events(batch bytea): (user_id text, ts timestamptz, event text, value float8) */
+PG_FUNCTION_INFO_V1(capture_queued_events);
+Datum
+capture_queued_events(PG_FUNCTION_ARGS)
+{
+	bytea	   *batch = PG_GETARG_BYTEA_PP(0);
+	const char *data = VARDATA_ANY(batch);
+	uint32		len = VARSIZE_ANY_EXHDR(batch);
+	uint32		pos = 0;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	QueuedEvent e;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (rsinfo->setDesc->natts != 4 || TupleDescAttr(rsinfo->setDesc, 0)->atttypid != TEXTOID
+		|| TupleDescAttr(rsinfo->setDesc, 1)->atttypid != TIMESTAMPTZOID
+		|| TupleDescAttr(rsinfo->setDesc, 2)->atttypid != TEXTOID
+		|| TupleDescAttr(rsinfo->setDesc, 3)->atttypid != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("_queued_events returns (text, timestamptz, text, float8)")));
+	while (NextEvent(data, len, &pos, &e))
+	{
+		Datum		values[4];
+		bool		nulls[4];
+
+		CHECK_FOR_INTERRUPTS();
+		nulls[0] = e.user_null;
+		nulls[1] = e.ts_null;
+		nulls[2] = e.event_null;
+		nulls[3] = e.value_null;
+		values[0] = e.user_null ? (Datum) 0 : PointerGetDatum(cstring_to_text_with_len(e.user, e.user_len));
+		values[1] = TimestampTzGetDatum(e.ts);
+		values[2] = e.event_null ? (Datum) 0 : PointerGetDatum(cstring_to_text_with_len(e.event, e.event_len));
+		values[3] = Float8GetDatum(e.value);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * _queued_without(batch bytea, user_id text): the batch without the events
+ * of that user id (canonical text), NULL when none is left (forget_user).
+ */
+PG_FUNCTION_INFO_V1(capture_queued_without);
+Datum
+capture_queued_without(PG_FUNCTION_ARGS)
+{
+	bytea	   *batch = PG_GETARG_BYTEA_PP(0);
+	text	   *user = PG_GETARG_TEXT_PP(1);
+	const char *data = VARDATA_ANY(batch);
+	uint32		len = VARSIZE_ANY_EXHDR(batch);
+	uint32		pos = 0,
+				start = 0;
+	StringInfoData buf;
+	QueuedEvent e;
+	bytea	   *result;
+
+	initStringInfo(&buf);
+	while (NextEvent(data, len, &pos, &e))
+	{
+		if (e.user_null || e.user_len != VARSIZE_ANY_EXHDR(user) || memcmp(e.user, VARDATA_ANY(user), e.user_len) != 0)
+			appendBinaryStringInfo(&buf, data + start, pos - start);
+		start = pos;
+	}
+	if (buf.len == 0)
+		PG_RETURN_NULL();
+	result = (bytea *) palloc(VARHDRSZ + buf.len);
+	SET_VARSIZE(result, VARHDRSZ + buf.len);
+	memcpy(VARDATA(result), buf.data, buf.len);
+	PG_RETURN_BYTEA_P(result);
+}
