@@ -83,7 +83,7 @@ BEGIN
 			USING ERRCODE = 'feature_not_supported', SCHEMA = rel.nspname, TABLE = rel.relname,
 			      DETAIL = pg_catalog.format('Citus writes the rows of %s on its shards, where no capture trigger fires: new events would be missed.',
 			                                 segmentation._citus_member(s.source)),
-			      HINT = 'The managed pipeline does not run on Citus yet (doc/citus.md): untrack it, or make it a plain table again (undistribute_table), untrack it and track it again.';
+			      HINT = 'The managed pipeline does not run on Citus yet (doc/citus.md): untrack it first (segmentation.untrack; undistribute_table and alter_distributed_table fail on a tracked table), then, to track it again, make it a plain table (undistribute_table) and track it.';
 	END IF;
 	names := ARRAY[s.user_column, s.time_column, s.event_column, s.value_column];
 	IF s.attnums IS NULL OR pg_catalog.cardinality(s.attnums) <> 4 OR (s.value_column IS NULL) <> (s.attnums[4] IS NULL)
@@ -257,15 +257,20 @@ $$;
 COMMENT ON FUNCTION _source_tree(regclass) IS 'Internal: a tracked table and its partitions and inheritance children, at every level';
 
 -- The first table of a tracked table's tree that Citus manages (distributed,
--- reference or Citus local: a row of pg_dist_partition), or NULL; NULL
--- without Citus.  Citus writes such a table's rows on its shards, where no
--- capture trigger fires (with citus.enable_unsafe_triggers the shards get
--- copies that queue nothing the coordinator's refresh reads): every new
--- event would be missed without a word.  The managed pipeline does not run
--- on Citus yet (doc/citus.md), so track() refuses such a table and every
--- refresh refuses a tracked one that became one.  (pg_dist_partition is
--- Citus's catalog, in pg_catalog, which only a superuser can create in;
--- the statement is a constant)
+-- reference or Citus local: a row of pg_dist_partition) or that is one of
+-- the shards of such a table, or NULL; NULL without Citus.  Citus writes
+-- such a table's rows on its shards, where no capture trigger fires (with
+-- citus.enable_unsafe_triggers the shards get copies that queue nothing the
+-- coordinator's refresh reads): every new event would be missed without a
+-- word.  A shard (on a worker, or on a coordinator that has shards: hidden
+-- from pg_class unless citus.override_table_visibility is off, which
+-- anyone may set) holds only some of the table's rows, and Citus drops it
+-- and makes another when it moves or splits it (review 25).  The managed
+-- pipeline does not run on Citus yet (doc/citus.md), so track() refuses
+-- such a table and every refresh refuses a tracked one that became one.
+-- (pg_dist_partition and relation_is_a_known_shard are Citus's, in
+-- pg_catalog, which only a superuser can create in; the statement is a
+-- constant)
 CREATE FUNCTION _citus_member(source regclass) RETURNS regclass
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -275,11 +280,12 @@ BEGIN
 		RETURN NULL;
 	END IF;
 	EXECUTE 'SELECT t.rel::pg_catalog.regclass FROM segmentation._source_tree($1) t
-	         WHERE t.rel IN (SELECT p.logicalrelid FROM pg_catalog.pg_dist_partition p) ORDER BY t.depth, t.rel LIMIT 1'
+	         WHERE t.rel IN (SELECT p.logicalrelid FROM pg_catalog.pg_dist_partition p)
+	            OR pg_catalog.relation_is_a_known_shard(t.rel::pg_catalog.regclass) ORDER BY t.depth, t.rel LIMIT 1'
 		INTO member USING source;
 	RETURN member;
 END $$;
-COMMENT ON FUNCTION _citus_member(regclass) IS 'Internal: the first table of a tracked table tree that Citus manages (its rows are written on shards, where capture does not fire), or NULL';
+COMMENT ON FUNCTION _citus_member(regclass) IS 'Internal: the first table of a tracked table tree that Citus manages, or that is a Citus shard (its rows are written on shards, where capture does not fire), or NULL';
 
 -- The capture triggers of a source, on each table of its tree, the mode
 -- each must be enabled in (pg_trigger.tgenabled) and its definition
@@ -615,7 +621,7 @@ BEGIN
 	IF segmentation._citus_member(source) IS NOT NULL THEN
 		RAISE EXCEPTION 'cannot track %: % is managed by Citus', source, segmentation._citus_member(source)
 			USING ERRCODE = 'feature_not_supported',
-			      DETAIL = 'Citus writes its rows on the shards, where no capture trigger fires: new events would be missed.',
+			      DETAIL = 'A distributed, reference or Citus local table, or a shard of one: Citus writes such a table''s rows on its shards, where no capture trigger fires, and drops a shard it moves or splits: new events would be missed.',
 			      HINT = 'The managed pipeline does not run on Citus yet (doc/citus.md); the aggregates do, over the distributed table.';
 	END IF;
 	IF NOT has_table_privilege(source, 'SELECT') OR NOT has_table_privilege(source, 'TRIGGER') THEN
@@ -678,6 +684,38 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION track(regclass, name, name, name, name) IS 'Track an events table: its inserts, updates, deletes and truncates reach the next refresh; the first refresh after it is full';
 
+-- What depends on a source's capture function, other than triggers, on
+-- this node and (with Citus) on every other node, described, or NULL.
+-- Triggers need EXECUTE on it, which no role but the extension's owner has;
+-- anything else (a view, a function, a policy) can be anyone's who may use
+-- the schema.  (run_command_on_all_nodes is Citus's, in pg_catalog; the
+-- command is a constant but for the function's name, quoted)
+CREATE FUNCTION _dependents_of_capture(source_id int) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	query text := pg_catalog.format(
+		'SELECT pg_catalog.string_agg(pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), '', '' ORDER BY d.classid, d.objid)'
+		' FROM pg_catalog.pg_depend d WHERE d.refclassid = ''pg_catalog.pg_proc''::pg_catalog.regclass'
+		' AND d.refobjid = pg_catalog.to_regprocedure(%L) AND d.classid <> ''pg_catalog.pg_trigger''::pg_catalog.regclass',
+		pg_catalog.format('segmentation.%I()', '_capture_' || source_id));
+	here text;
+	others text;
+BEGIN
+	EXECUTE query INTO here;
+	IF pg_catalog.to_regclass('pg_catalog.pg_dist_node') IS NOT NULL THEN
+		-- (the other nodes, each over its own connection: what they have committed)
+		EXECUTE 'SELECT pg_catalog.string_agg(pg_catalog.format(''on %s:%s: %s'', n.nodename, n.nodeport,
+		                  CASE WHEN r.success THEN r.result ELSE ''(could not be checked: '' || r.result || '')'' END), ''; ''
+		                  ORDER BY n.nodeid)
+		         FROM pg_catalog.run_command_on_all_nodes($1) r JOIN pg_catalog.pg_dist_node n ON n.nodeid = r.nodeid
+		         WHERE n.groupid <> (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)
+		           AND (NOT r.success OR r.result <> '''')'
+			INTO others USING query;
+	END IF;
+	RETURN nullif(concat_ws('; ', here, others), '');
+END $$;
+COMMENT ON FUNCTION _dependents_of_capture(int) IS 'Internal: what depends on a source''s capture function, other than triggers, on every node, or NULL';
+
 -- Forget a source: its capture stops, its queued events go, and the next
 -- refresh is full, so it recomputes every user without its events.
 CREATE FUNCTION _untrack(source_id int, drop_triggers boolean) RETURNS void
@@ -687,6 +725,7 @@ DECLARE
 	trig record;
 	src regclass;
 	citus text[];
+	others text;
 BEGIN
 	-- the tree locked first (LOCK recurses into partitions and children):
 	-- a partition being created waits, or is done and listed below
@@ -706,6 +745,18 @@ BEGIN
 	-- made it create on the workers, only over the same connections: both
 	-- set back as they were right after)
 	IF segmentation._citus_member(s.source) IS NOT NULL THEN
+		-- (CASCADE must drop the shards' copies of the capture triggers and
+		-- nothing else: any role that may use the schema can make a view, a
+		-- function or a policy of its own depend on the capture function,
+		-- and others' objects on those; such an object is named and the
+		-- untrack refused, on the coordinator or a worker: review 25)
+		others := segmentation._dependents_of_capture(source_id);
+		IF others IS NOT NULL THEN
+			RAISE EXCEPTION 'cannot untrack %: other objects depend on its capture function segmentation.%', s.source,
+				pg_catalog.quote_ident('_capture_' || source_id) || '()'
+				USING ERRCODE = 'dependent_objects_still_exist', DETAIL = others,
+				      HINT = 'Drop those objects first: untrack drops the capture function with the shards'' copies of its triggers, and nothing else.';
+		END IF;
 		citus := ARRAY[pg_catalog.current_setting('citus.enable_unsafe_triggers'),
 		               pg_catalog.current_setting('citus.multi_shard_modify_mode')];
 		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);

@@ -368,9 +368,95 @@ def capture_refused(cur):
     cur.execute("SELECT segmentation.untrack('tracked_local'); RESET client_min_messages")
 
 
+def shards_and_dependents(cur):
+    """Review 25.  A Citus shard (on a worker, or on a coordinator that has
+    shards; hidden from pg_class unless citus.override_table_visibility is
+    off, which any role may set) holds some of a distributed table's rows,
+    and Citus drops it when it moves or splits it: track() refuses it.
+    untrack() of a tracked table Citus came to manage drops the capture
+    function with CASCADE (the shards' copies of the triggers): an object
+    of another role that depends on that function (a segmentation_reader may
+    use the schema) is named and the untrack refused, never dropped, on the
+    coordinator or a worker.  And refresh's hint says to untrack first:
+    undistribute_table of a tracked table fails."""
+    cur.execute("SET client_min_messages = error")
+    cur.execute("""CREATE TABLE r25_dist (user_id bigint, ts timestamptz, ev text, v float8);
+                   SELECT create_distributed_table('r25_dist', 'user_id')""")
+    cur.execute("SELECT shard_name, nodeport FROM citus_shards WHERE table_name = 'r25_dist'::regclass ORDER BY shardid LIMIT 1")
+    shard, port = cur.fetchone()
+    wconn, wcur = connect(port)
+    # (any role may set both: with DDL propagation, Citus refuses the
+    # capture function's CREATE on a worker anyway)
+    wcur.execute("SET client_min_messages = error; SET citus.override_table_visibility = off; "
+                 "SET citus.enable_ddl_propagation = off")
+    for table in (shard, "r25_dist"):
+        err = error_of(wcur, "SELECT segmentation.track(%s, 'user_id', 'ts', 'ev', 'v')", (table,))
+        check(f"track() of {'a shard' if table == shard else 'a distributed table'} on a worker refused",
+              err is not None and err[0] == "0A000" and "managed by Citus" in err[1], err)
+    wcur.execute("RESET citus.enable_ddl_propagation; SELECT count(*) FROM segmentation.sources")
+    n = wcur.fetchone()[0]
+    check("... and nothing tracked on the worker", n == 0, n)
+
+    cur.execute("""CREATE TABLE r25_later (user_id bigint, ts timestamptz, ev text, v float8);
+                   SELECT segmentation.track('r25_later', 'user_id', 'ts', 'ev', 'v');
+                   INSERT INTO r25_later VALUES (1, '2024-01-01', 'a', 1);
+                   SET citus.enable_unsafe_triggers = on;
+                   SELECT create_distributed_table('r25_later', 'user_id');
+                   RESET citus.enable_unsafe_triggers""")
+    cur.execute("SELECT id FROM segmentation.sources WHERE source = 'r25_later'::regclass")
+    fn = f"segmentation._capture_{cur.fetchone()[0]}()"
+    hint = None
+    try:
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-03-01')")
+    except psycopg2.Error as e:
+        hint = e.diag.message_hint
+    check("refresh's hint says to untrack first (undistribute_table of a tracked table fails)",
+          hint is not None and "untrack it first" in hint, hint)
+    err = error_of(cur, "SELECT undistribute_table('r25_later')")
+    check("... and undistribute_table of it does fail", err is not None, err)
+
+    cur.execute("DROP ROLE IF EXISTS r25_reader")
+    cur.execute("CREATE ROLE r25_reader LOGIN IN ROLE segmentation_reader")
+    cur.execute("CREATE SCHEMA r25_hs AUTHORIZATION r25_reader")
+    cur.execute(f"""SET ROLE r25_reader; SET citus.enable_ddl_propagation = off;
+                    CREATE VIEW r25_hs.v AS SELECT {fn} IS NULL AS x;
+                    RESET citus.enable_ddl_propagation; RESET ROLE""")
+    wcur.execute(f"""SET ROLE r25_reader; SET citus.enable_ddl_propagation = off;
+                     CREATE FUNCTION r25_hs.f() RETURNS boolean LANGUAGE sql BEGIN ATOMIC SELECT {fn} IS NULL; END;
+                     RESET ROLE""")
+    cur.execute("SET citus.enable_ddl_propagation = off; CREATE VIEW r25_victim AS SELECT * FROM r25_hs.v; "
+                "RESET citus.enable_ddl_propagation")
+    err = error_of(cur, "SELECT segmentation.untrack('r25_later')")
+    cur.execute("SELECT to_regclass('r25_victim') IS NOT NULL AND to_regclass('r25_hs.v') IS NOT NULL")
+    kept = cur.fetchone()[0]
+    wcur.execute("SELECT to_regprocedure('r25_hs.f()') IS NOT NULL")
+    kept_w = wcur.fetchone()[0]
+    check("untrack() of it refuses to drop another role's objects that depend on the capture function, naming them "
+          "(on the coordinator and on a worker)",
+          err is not None and err[0] == "2BP01" and kept and kept_w, (err, kept, kept_w))
+    cur.execute("SET citus.enable_ddl_propagation = off; DROP VIEW r25_victim, r25_hs.v; RESET citus.enable_ddl_propagation")
+    wcur.execute("SET citus.enable_ddl_propagation = off; DROP FUNCTION r25_hs.f()")
+    wconn.close()
+    err = error_of(cur, "SELECT segmentation.untrack('r25_later')")
+    check("... and once they are gone, untrack() works", err is None, err)
+    # (each its own transaction: track() creates the capture function, which
+    # Citus propagates to the workers, and cannot after the parallel copy)
+    cur.execute("SELECT undistribute_table('r25_later')")
+    cur.execute("""SELECT segmentation.track('r25_later', 'user_id', 'ts', 'ev', 'v');
+                   INSERT INTO r25_later VALUES (2, '2024-01-02', 'b', 1)""")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-03-02')")
+    cur.execute("SELECT count(*) FROM segmentation.profiles WHERE user_id IN (1, 2)")
+    n = cur.fetchone()[0]
+    check("... then, as the hint says, undistribute_table and track() again: refresh counts its events", err is None and n == 2,
+          (err, n))
+    cur.execute("SELECT segmentation.untrack('r25_later'); DROP TABLE r25_later, r25_dist; DROP SCHEMA r25_hs; "
+                "DROP ROLE r25_reader; RESET client_min_messages")
+
+
 def main():
     conn, cur = setup()
     capture_refused(cur)
+    shards_and_dependents(cur)
     as_plain_role(cur)
     cur.execute("SET citus.coordinator_aggregation_strategy = 'disabled'")
     for name, expr in AGGREGATES:
