@@ -227,7 +227,7 @@ BEGIN
 	   OR EXISTS (SELECT FROM pg_trigger g
 	              WHERE g.tgrelid = c.oid AND (g.tgtype & 8) <> 0
 	                AND NOT ((g.tgname, g.tgtype) IN (('segmentation_capture_delete', 8), ('segmentation_capture_replica', 29))
-	                         AND g.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || s.id))))
+	                         AND g.tgfoid = to_regprocedure('segmentation._capture()')))
 	ORDER BY 1 LIMIT 1;
 	IF bad IS NOT NULL THEN
 		RAISE EXCEPTION 'forget_user will not delete from %: %', s.source, bad USING ERRCODE = 'object_not_in_prerequisite_state',

@@ -150,7 +150,7 @@ BEGIN
 		-- on every table of the tree, each capture trigger, of this source's
 		-- function, enabled in its mode: a missing or disabled one lets
 		-- events past capture, one in another mode captures them twice
-		fn := pg_catalog.to_regprocedure(pg_catalog.format('segmentation.%I()', '_capture_' || s.id));
+		fn := pg_catalog.to_regprocedure('segmentation._capture()');
 		-- (a temporary member: refresh, in another session, cannot read it;
 		-- an unlogged one: a crash empties it unseen, review 14b, R14b-4)
 		SELECT c.oid::regclass AS rel, c.relpersistence AS persistence INTO trig FROM pg_catalog.pg_class c
@@ -201,6 +201,15 @@ BEGIN
 				                    ELSE 'Enabled in another mode it may capture events twice.' END,
 				      HINT = CASE WHEN trig.missing THEN pg_catalog.format('A segmentation_admin puts the capture triggers back with segmentation._install_capture(%s) (the next refresh is then full), or untrack the table and track it again.', s.id)
 				                  ELSE 'Enable it again (ALTER TABLE ... ENABLE TRIGGER: capture puts it back in its own mode) and run a full refresh, or untrack the table and track it again.' END;
+		END IF;
+		-- (a table in the trees of two tracked tables: counted by both)
+		SELECT t.rel::regclass AS rel, x.source AS other INTO trig
+		FROM segmentation._source_tree(s.source) t, segmentation.sources x, segmentation._source_tree(x.source) u
+		WHERE x.id <> s.id AND u.rel = t.rel LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'table % is in the trees of two tracked tables, %.% and %', trig.rel, rel.nspname, rel.relname, trig.other
+				USING ERRCODE = 'object_not_in_prerequisite_state', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = 'Its events would be counted for both.', HINT = 'Make it inherit from one tracked table only, or untrack one.';
 		END IF;
 		-- and no other trigger of that function in the tree (it would
 		-- capture the same events again)
@@ -350,7 +359,7 @@ DECLARE
 	repaired boolean := false;
 BEGIN
 	SELECT s.source INTO src FROM segmentation.sources s WHERE s.id = source_id;
-	fn := to_regprocedure(format('segmentation.%I()', '_capture_' || source_id));
+	fn := to_regprocedure('segmentation._capture()');
 	IF src IS NULL OR fn IS NULL OR NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = src) THEN
 		RETURN;
 	END IF;
@@ -404,22 +413,21 @@ BEGIN
 	END LOOP;
 	FOR member IN SELECT t.rel::regclass AS rel, c.relkind FROM segmentation._source_tree(src) t JOIN pg_class c ON c.oid = t.rel
 	              ORDER BY t.depth, t.rel LOOP
+		-- (a table inheriting from two tracked tables would be counted by
+		-- both: refused; capture refuses to fire on one too)
+		IF EXISTS (SELECT FROM segmentation.sources x, segmentation._source_tree(x.source) u
+		           WHERE x.id <> source_id AND u.rel = member.rel) THEN
+			RAISE EXCEPTION 'table % cannot be in the trees of two tracked tables', member.rel
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				      DETAIL = pg_catalog.format('It is already in the tree of another tracked table; %s tracks it too.', src),
+				      HINT = 'Inherit from one tracked table only.';
+		END IF;
 		FOR trig IN SELECT * FROM segmentation._source_triggers() x WHERE NOT x.row_level OR member.relkind <> 'p' LOOP
 			SELECT g.tgenabled INTO current FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name AND g.tgfoid = fn;
 			IF NOT FOUND THEN
 				-- (not repair: during a restore, on a table that was there
 				-- already, the dump's own CREATE TRIGGER is still to come)
 				CONTINUE WHEN NOT repair AND NOT member.rel::oid = ANY (coalesce(created, '{}'));
-				-- (a table inheriting from two tracked tables would be
-				-- captured by both: refused)
-				IF EXISTS (SELECT FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
-				           WHERE g.tgrelid = member.rel AND g.tgname = trig.name
-				             AND p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$') THEN
-					RAISE EXCEPTION 'table % cannot be in the trees of two tracked tables', member.rel
-						USING ERRCODE = 'object_not_in_prerequisite_state',
-						      DETAIL = pg_catalog.format('It is already in the tree of another tracked table; %s tracks it too.', src),
-						      HINT = 'Inherit from one tracked table only.';
-				END IF;
 				CONTINUE WHEN EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name);
 				CASE trig.name
 				WHEN 'segmentation_capture_insert' THEN
@@ -447,9 +455,13 @@ BEGIN
 			END IF;
 		END LOOP;
 	END LOOP;
+	-- (the tables capture was last installed on that are no longer in the
+	-- tree: its other members keep theirs)
 	FOR trig IN
 		SELECT g.tgrelid::regclass AS rel, g.tgname FROM pg_trigger g
 		WHERE g.tgfoid = fn AND g.tgparentid = 0 AND g.tgrelid NOT IN (SELECT t.rel FROM segmentation._source_tree(src) t)
+		  AND g.tgrelid IN (SELECT m.rel FROM segmentation._capture_members m WHERE m.source_id = _install_capture_triggers.source_id)
+		  AND g.tgname IN (SELECT x.name FROM segmentation._source_triggers() x)
 	LOOP
 		EXECUTE format('DROP TRIGGER %I ON %s', trig.tgname, trig.rel);
 	END LOOP;
@@ -463,40 +475,41 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _install_capture_triggers(int, oid[], boolean) IS 'Internal: puts the capture triggers of a source on every table of its tree, each in its mode (a trigger missing on a table the calling DDL did not create makes the next refresh full; not repair: not created there), and drops those on tables that left it';
 
--- The capture function of one source, segmentation._capture_N() (N the
--- source's id): src/capture.c's capture_trigger, which tells its source by
--- that name.  Inserted rows are queued for the next refresh, packed, a queue
--- row per statement (pending_batches); users whose rows are updated or
--- deleted are recomputed by it (dirty_users); a truncate makes it full.
--- Statement triggers with transition tables, so a COPY or a multi-row
--- INSERT costs one queue row; the row trigger, which fires only under
--- session_replication_role = replica (where no statement trigger fires: the
--- logical replication apply worker, restores), queues row by row.  Written
--- in C (no SQL planned or run as anyone), it costs a COPY about 1.2x and a
--- single-row INSERT about 1.1x an untracked one (bench/README.md).  Called
--- again (a repair, or the update from 0.1), it replaces the function.
+-- The capture of one source: its triggers, of segmentation._capture()
+-- (below), on every table of its tree.  Called again (a repair, or the
+-- update from 0.1), it puts missing ones back.
 CREATE FUNCTION _install_capture(source_id int) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s segmentation.sources;
-	fn text := format('segmentation.%I', '_capture_' || source_id);
 BEGIN
 	s := segmentation._check_source(source_id, false);
 	IF NOT has_table_privilege(s.tracked_by, s.source, 'TRIGGER') THEN
 		RAISE EXCEPTION 'role % may not track %', s.tracked_by, s.source
 			USING ERRCODE = 'insufficient_privilege', HINT = 'Tracking needs SELECT and TRIGGER on the events table.';
 	END IF;
-	EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE c AS %L, %L', fn, '$libdir/segmentation', 'capture_trigger');
-	EXECUTE format('COMMENT ON FUNCTION %s() IS %L', fn, format('Internal: captures changes of %s for refresh', s.source));
-	-- (a trigger function; nobody needs to call it)
-	EXECUTE format('REVOKE EXECUTE ON FUNCTION %s() FROM PUBLIC', fn);
 	IF NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_insert') THEN
 		-- the rows already there are read by the next refresh, which is full
 		INSERT INTO segmentation.truncated (source_id) VALUES (source_id);
 	END IF;
 	PERFORM segmentation._install_capture_triggers(source_id);
 END $$;
-COMMENT ON FUNCTION _install_capture(int) IS 'Internal: creates the change-capture function of a tracked source and its triggers on every table of its tree (again: replaces the function)';
+COMMENT ON FUNCTION _install_capture(int) IS 'Internal: puts the capture triggers of a tracked source on every table of its tree (the first time: the next refresh is full)';
+
+-- The capture trigger function of every tracked source (src/capture.c):
+-- inserted rows are queued for the next refresh, packed, a queue row per
+-- statement (pending_batches); users whose rows are updated or deleted are
+-- recomputed by it (dirty_users); a truncate makes it full.  Statement
+-- triggers with transition tables, so a COPY or a multi-row INSERT costs
+-- one queue row; the row trigger, which fires only under
+-- session_replication_role = replica (where no statement trigger fires: the
+-- logical replication apply worker, restores), queues row by row.  In C, no
+-- SQL planned or run as anyone: a COPY costs about 1.2x and a single-row
+-- INSERT about 1.1x an untracked one (bench/README.md, "Capture
+-- mechanisms").  Executable by nobody (only the extension's owner creates
+-- its triggers), and dropped with the extension only.
+CREATE FUNCTION _capture() RETURNS trigger AS 'MODULE_PATHNAME', 'capture_trigger' LANGUAGE C;
+COMMENT ON FUNCTION _capture() IS 'Internal: the capture trigger of the tracked tables (queues their changes for refresh)';
 
 -- Capture's queue read back (src/capture.c): the events of a batch, the
 -- user id as text (refresh casts it to the tracked type), and a batch
@@ -684,38 +697,6 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION track(regclass, name, name, name, name) IS 'Track an events table: its inserts, updates, deletes and truncates reach the next refresh; the first refresh after it is full';
 
--- What depends on a source's capture function, other than triggers, on
--- this node and (with Citus) on every other node, described, or NULL.
--- Triggers need EXECUTE on it, which no role but the extension's owner has;
--- anything else (a view, a function, a policy) can be anyone's who may use
--- the schema.  (run_command_on_all_nodes is Citus's, in pg_catalog; the
--- command is a constant but for the function's name, quoted)
-CREATE FUNCTION _dependents_of_capture(source_id int) RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	query text := pg_catalog.format(
-		'SELECT pg_catalog.string_agg(pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), '', '' ORDER BY d.classid, d.objid)'
-		' FROM pg_catalog.pg_depend d WHERE d.refclassid = ''pg_catalog.pg_proc''::pg_catalog.regclass'
-		' AND d.refobjid = pg_catalog.to_regprocedure(%L) AND d.classid <> ''pg_catalog.pg_trigger''::pg_catalog.regclass',
-		pg_catalog.format('segmentation.%I()', '_capture_' || source_id));
-	here text;
-	others text;
-BEGIN
-	EXECUTE query INTO here;
-	IF pg_catalog.to_regclass('pg_catalog.pg_dist_node') IS NOT NULL THEN
-		-- (the other nodes, each over its own connection: what they have committed)
-		EXECUTE 'SELECT pg_catalog.string_agg(pg_catalog.format(''on %s:%s: %s'', n.nodename, n.nodeport,
-		                  CASE WHEN r.success THEN r.result ELSE ''(could not be checked: '' || r.result || '')'' END), ''; ''
-		                  ORDER BY n.nodeid)
-		         FROM pg_catalog.run_command_on_all_nodes($1) r JOIN pg_catalog.pg_dist_node n ON n.nodeid = r.nodeid
-		         WHERE n.groupid <> (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)
-		           AND (NOT r.success OR r.result <> '''')'
-			INTO others USING query;
-	END IF;
-	RETURN nullif(concat_ws('; ', here, others), '');
-END $$;
-COMMENT ON FUNCTION _dependents_of_capture(int) IS 'Internal: what depends on a source''s capture function, other than triggers, on every node, or NULL';
-
 -- Forget a source: its capture stops, its queued events go, and the next
 -- refresh is full, so it recomputes every user without its events.
 CREATE FUNCTION _untrack(source_id int, drop_triggers boolean) RETURNS void
@@ -725,7 +706,7 @@ DECLARE
 	trig record;
 	src regclass;
 	citus text[];
-	others text;
+	members oid[];
 BEGIN
 	-- the tree locked first (LOCK recurses into partitions and children):
 	-- a partition being created waits, or is done and listed below
@@ -733,6 +714,9 @@ BEGIN
 	IF drop_triggers AND EXISTS (SELECT FROM pg_class c WHERE c.oid = src) THEN
 		EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', src);
 	END IF;
+	-- (its tables: the tree now, and those capture last installed it on)
+	members := ARRAY(SELECT m.rel FROM segmentation._capture_members m WHERE m.source_id = _untrack.source_id
+	                 UNION SELECT t.rel FROM segmentation._source_tree(src) t WHERE src IS NOT NULL);
 	DELETE FROM segmentation._capture_members m WHERE m.source_id = _untrack.source_id;
 	DELETE FROM segmentation.sources x WHERE x.id = source_id RETURNING * INTO s;
 	IF NOT FOUND THEN
@@ -740,23 +724,9 @@ BEGIN
 	END IF;
 	-- (a table Citus came to manage, refused by refresh: Citus drops a
 	-- trigger of a distributed table, and its shards' copies, only with
-	-- citus.enable_unsafe_triggers (the shards' TRUNCATE triggers stay:
-	-- CASCADE below), and the capture function, which the shards' triggers
-	-- made it create on the workers, only over the same connections: both
-	-- set back as they were right after)
+	-- citus.enable_unsafe_triggers, over the connections of the statement:
+	-- both set back as they were right after)
 	IF segmentation._citus_member(s.source) IS NOT NULL THEN
-		-- (CASCADE must drop the shards' copies of the capture triggers and
-		-- nothing else: any role that may use the schema can make a view, a
-		-- function or a policy of its own depend on the capture function,
-		-- and others' objects on those; such an object is named and the
-		-- untrack refused, on the coordinator or a worker: review 25)
-		others := segmentation._dependents_of_capture(source_id);
-		IF others IS NOT NULL THEN
-			RAISE EXCEPTION 'cannot untrack %: other objects depend on its capture function segmentation.%', s.source,
-				pg_catalog.quote_ident('_capture_' || source_id) || '()'
-				USING ERRCODE = 'dependent_objects_still_exist', DETAIL = others,
-				      HINT = 'Drop those objects first: untrack drops the capture function with the shards'' copies of its triggers, and nothing else.';
-		END IF;
 		citus := ARRAY[pg_catalog.current_setting('citus.enable_unsafe_triggers'),
 		               pg_catalog.current_setting('citus.multi_shard_modify_mode')];
 		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
@@ -767,13 +737,12 @@ BEGIN
 	-- gone with it
 	FOR trig IN
 		SELECT g.tgname, g.tgrelid::regclass AS rel FROM pg_trigger g
-		WHERE g.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || source_id)) AND g.tgparentid = 0
+		WHERE g.tgfoid = to_regprocedure('segmentation._capture()') AND g.tgparentid = 0
+		  AND g.tgrelid IN (SELECT m.rel FROM unnest(members) m(rel))
 		  AND (drop_triggers OR g.tgrelid <> s.source)
 	LOOP
 		EXECUTE format('DROP TRIGGER %I ON %s', trig.tgname, trig.rel);
 	END LOOP;
-	EXECUTE format('DROP FUNCTION IF EXISTS segmentation.%I()%s', '_capture_' || source_id,
-		CASE WHEN citus IS NOT NULL THEN ' CASCADE' ELSE '' END);
 	IF citus IS NOT NULL THEN
 		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', citus[1], true);
 		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', citus[2], true);
@@ -901,10 +870,10 @@ BEGIN
 	-- owner who renamed one could drop its table unseen by name (review
 	-- 14b, R14b-1).  ALTER TRIGGER of one is refused.
 	SELECT g.tgname, g.tgrelid::regclass AS rel, coalesce(x.name, g.tgname) AS capture_name INTO att
-	FROM pg_event_trigger_ddl_commands() c JOIN pg_trigger g ON g.oid = c.objid JOIN pg_proc p ON p.oid = g.tgfoid
+	FROM pg_event_trigger_ddl_commands() c JOIN pg_trigger g ON g.oid = c.objid
 	LEFT JOIN segmentation._source_triggers() x ON x.type = g.tgtype
 	WHERE c.classid = 'pg_catalog.pg_trigger'::regclass AND c.command_tag = 'ALTER TRIGGER'
-	  AND p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$'
+	  AND g.tgfoid = to_regprocedure('segmentation._capture()')
 	LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'capture trigger % on % cannot be renamed', att.capture_name, att.rel
@@ -919,18 +888,18 @@ BEGIN
 	-- The sources whose capture is in place and whose tree the command
 	-- touched: a table it names or creates is in the tree, or is a parent
 	-- of the tracked table (ALTER TABLE on an inheritance parent recurses
-	-- into its children without naming them), or still has the source's
-	-- triggers (it has just left the tree).  (A row of sources without its
+	-- into its children without naming them), or was in the tree when
+	-- capture was last installed (it has just left it: _capture_members).  (A row of sources without its
 	-- capture triggers, written by hand, blocks nobody's DDL.)
 	FOR s IN
 		SELECT * FROM segmentation.sources x
 		WHERE EXISTS (SELECT FROM pg_trigger t
 		              WHERE t.tgrelid = x.source AND t.tgname = 'segmentation_capture_insert'
-		                AND t.tgfoid = to_regprocedure(format('segmentation.%I()', '_capture_' || x.id)))
+		                AND t.tgfoid = to_regprocedure('segmentation._capture()'))
 		ORDER BY x.id
 	LOOP
 		CONTINUE WHEN s.attnums IS NULL OR s.column_types IS NULL;
-		fn := to_regprocedure(format('segmentation.%I()', '_capture_' || s.id));
+		fn := to_regprocedure('segmentation._capture()');
 		-- An ALTER (of any kind) of the table, its partitions or children, or
 		-- its parents (triggers disabled and enabled again, partitions
 		-- attached or detached, inheritance changed, columns renamed) may have
@@ -946,7 +915,7 @@ BEGIN
 		FROM pg_event_trigger_ddl_commands() c
 		WHERE c.classid = 'pg_catalog.pg_class'::regclass
 		  AND (c.objid IN (SELECT oid FROM down) OR c.objid IN (SELECT oid FROM up)
-		       OR EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.objid AND g.tgfoid = fn));
+		       OR c.objid IN (SELECT m.rel FROM segmentation._capture_members m WHERE m.source_id = s.id));
 		CONTINUE WHEN NOT touched;
 		IF altered THEN
 			INSERT INTO segmentation.truncated (source_id) VALUES (s.id);

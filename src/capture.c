@@ -3,12 +3,14 @@
  *		The capture trigger of a tracked table, and the queue it writes
  *		(issue 14; doc/capture-design.md, "What capture does").
  *
- * sql/60-capture.sql makes one trigger function per tracked source,
- * segmentation._capture_N() (N the source's id), LANGUAGE C, all of them
- * capture_trigger here, and puts its triggers on every table of the tracked
- * tree: statement triggers with transition tables for INSERT, UPDATE,
- * DELETE (enabled ORIGIN) and TRUNCATE (ALWAYS), and a row trigger (enabled
- * REPLICA) for replica-role writers.  Each write fires exactly one of them.
+ * sql/60-capture.sql declares it as segmentation._capture() and puts its
+ * triggers on every table of each tracked tree: statement triggers with
+ * transition tables for INSERT, UPDATE, DELETE (enabled ORIGIN) and TRUNCATE
+ * (ALWAYS), and a row trigger (enabled REPLICA) for replica-role writers.
+ * Each write fires exactly one of them.  The source is the tracked table
+ * whose tree holds the table it fires on (segmentation.sources; a table in
+ * two trees is refused); none: the trigger stays from an untracked table or
+ * a schema-only restore, and the write goes on uncaptured, as it should.
  *
  * What it writes, in the writer's transaction (so it commits if and only if
  * the events do):
@@ -31,8 +33,10 @@
  * name), and writes the extension's tables directly (heap_insert: no
  * privilege, trigger, rule or policy of theirs applies, and they have no
  * index).  It refuses to run for a trigger not declared as capture declares
- * it, and on a table outside its source's tree.  Nobody but the extension's
- * owner may create a trigger of it (no EXECUTE is granted).
+ * it.  Nobody but the extension's owner may create a trigger of it (no
+ * EXECUTE is granted); it is never dropped but with the extension, so no
+ * object of a role's that refers to it can stand in the way of untrack or
+ * of a DROP TABLE (review 25).
  *
  * The packed form, read back by _queued_events (the bytes are the
  * extension's own, but decoded as if they were not: every length checked,
@@ -117,6 +121,8 @@ typedef struct Capture
 	MemoryContext cxt;
 } Capture;
 
+static List *Ancestors(Oid rel);
+
 /* a user id's text, the key of Capture.dirty_seen */
 typedef struct SeenKey
 {
@@ -188,29 +194,18 @@ OwnRelation(Capture *c, const char *name)
 	return rel;
 }
 
-/* the source's id from the function's name, _capture_N in the extension's schema */
-static int32
-SourceIdOf(Oid fn, Oid *ns)
+/* the function must be segmentation._capture(); the extension's schema */
+static Oid
+CheckFunction(Oid fn)
 {
 	char	   *name = get_func_name(fn);
-	Oid			fn_ns = get_func_namespace(fn);
-	Oid			ext_ns = get_namespace_oid("segmentation", true);
-	char	   *end;
-	long		id;
+	Oid			ns = get_namespace_oid("segmentation", true);
 
-	if (name == NULL || !OidIsValid(ext_ns) || fn_ns != ext_ns || strncmp(name, "_capture_", 9) != 0
-		|| name[9] < '0' || name[9] > '9')
+	if (name == NULL || !OidIsValid(ns) || get_func_namespace(fn) != ns || strcmp(name, "_capture") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("capture_trigger may only be the function segmentation._capture_N() of a tracked source")));
-	errno = 0;
-	id = strtol(name + 9, &end, 10);
-	if (*end != '\0' || errno != 0 || id <= 0 || id > PG_INT32_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("capture_trigger may only be the function segmentation._capture_N() of a tracked source")));
-	*ns = ext_ns;
-	return (int32) id;
+				 errmsg("capture_trigger may only be the function segmentation._capture()")));
+	return ns;
 }
 
 /*
@@ -237,15 +232,21 @@ CheckDeclared(TriggerData *td, Oid fn, int op)
 				 errmsg("segmentation capture function %s fired by a trigger not as capture installed it", tg->tgname)));
 }
 
-/* the source's row of segmentation.sources, false when there is none */
+/*
+ * The source whose tree holds rel: the tracked table itself, else the one
+ * of its ancestors (up through pg_inherits, by OID) that is tracked; false
+ * when none is.  Its row of segmentation.sources, read as the extension made
+ * it (refresh validates the rest before using it).
+ */
 static bool
-ReadSource(Capture *c)
+FindSource(Capture *c, Oid rel)
 {
-	Relation	rel = table_open(OwnRelation(c, "sources"), AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	TableScanDesc scan = table_beginscan(rel, c->snapshot, 0, NULL);
+	Relation	sources = table_open(OwnRelation(c, "sources"), AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(sources);
+	TableScanDesc scan;
 	HeapTuple	tuple;
-	bool		found = false;
+	List	   *ancestors = NIL;
+	int			found = 0;
 	const char *attrs[] = {"user_column", "time_column", "event_column", "value_column"};
 	int			id_att = -1,
 				source_att = -1,
@@ -272,14 +273,30 @@ ReadSource(Capture *c)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("segmentation capture: segmentation.sources is not as the extension made it")));
+	scan = table_beginscan(sources, c->snapshot, 0, NULL);
 	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		bool		isnull;
-		Datum		d = heap_getattr(tuple, id_att, desc, &isnull);
+		Datum		d = heap_getattr(tuple, source_att, desc, &isnull);
+		Oid			source = isnull ? InvalidOid : DatumGetObjectId(d);
 
-		if (isnull || DatumGetInt32(d) != c->source_id)
+		if (!OidIsValid(source))
 			continue;
-		c->source = DatumGetObjectId(heap_getattr(tuple, source_att, desc, &isnull));
+		if (source != rel)
+		{
+			/* (the ancestors, once, and only when rel is not itself tracked) */
+			if (ancestors == NIL)
+				ancestors = Ancestors(rel);
+			if (!list_member_oid(ancestors, source))
+				continue;
+		}
+		if (++found > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s is in the trees of two tracked tables", get_rel_name(rel)),
+					 errhint("Inherit from one tracked table only.")));
+		c->source = source;
+		c->source_id = DatumGetInt32(heap_getattr(tuple, id_att, desc, &isnull));
 		if (isnull)
 			break;
 		c->user_type = DatumGetObjectId(heap_getattr(tuple, type_att, desc, &isnull));
@@ -297,52 +314,43 @@ ReadSource(Capture *c)
 			if (!isnull)
 				namestrcpy(&c->cols[k], NameStr(*DatumGetName(d)));
 		}
-		found = true;
-		break;
 	}
 	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return found;
+	table_close(sources, AccessShareLock);
+	list_free(ancestors);
+	return found == 1;
 }
 
 /*
- * Whether rel is the source or one of its partitions or inheritance
- * children at any level: up through pg_inherits (by OID, from the catalog).
+ * rel and its ancestors at every level (partitioned parents, inheritance
+ * parents), up through pg_inherits, by OID.
  */
-static bool
-InSourceTree(Oid rel, Oid source)
+static List *
+Ancestors(Oid rel)
 {
-	List	   *todo = list_make1_oid(rel);
-	List	   *seen = NIL;
-	bool		found = false;
+	List	   *seen = list_make1_oid(rel);
 	Relation	inherits = table_open(InheritsRelationId, AccessShareLock);
 
-	while (todo != NIL && !found)
+	for (int i = 0; i < list_length(seen); i++)
 	{
-		Oid			r = linitial_oid(todo);
 		ScanKeyData key;
 		SysScanDesc scan;
 		HeapTuple	tuple;
 
-		todo = list_delete_first(todo);
-		if (r == source)
-		{
-			found = true;
-			break;
-		}
-		if (list_member_oid(seen, r))
-			continue;
-		seen = lappend_oid(seen, r);
-		ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(r));
+		ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(list_nth_oid(seen, i)));
 		scan = systable_beginscan(inherits, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
 		while ((tuple = systable_getnext(scan)) != NULL)
-			todo = lappend_oid(todo, ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent);
+		{
+			Oid			parent = ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent;
+
+			if (!list_member_oid(seen, parent))
+				seen = lappend_oid(seen, parent);
+		}
 		systable_endscan(scan);
 	}
 	table_close(inherits, AccessShareLock);
-	list_free(todo);
-	list_free(seen);
-	return found;
+	return seen;
 }
 
 static bool
@@ -750,7 +758,7 @@ capture_trigger(PG_FUNCTION_ARGS)
 				 errmsg("segmentation capture function called outside a trigger")));
 	memset(&c, 0, sizeof(c));
 	c.cxt = CurrentMemoryContext;
-	c.source_id = SourceIdOf(fn, &c.ns);
+	c.ns = CheckFunction(fn);
 	op = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? CT_INSERT
 		: TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? CT_UPDATE
 		: TRIGGER_FIRED_BY_DELETE(td->tg_event) ? CT_DELETE : CT_TRUNCATE;
@@ -758,10 +766,10 @@ capture_trigger(PG_FUNCTION_ARGS)
 	relid = RelationGetRelid(td->tg_relation);
 	/* (the latest: a user forgotten since the statement began is skipped too) */
 	c.snapshot = RegisterSnapshot(GetLatestSnapshot());
-	if (!ReadSource(&c))
+	if (!FindSource(&c, relid))
 	{
 		/*
-		 * no source of this number at all: a trigger left by a schema-only
+		 * no tracked tree holds the table: a trigger left by a schema-only
 		 * restore (sources is config data) or a copy of the schema; only the
 		 * extension's owner can create a trigger of this function, so it is
 		 * no hostile one: the application's writes go on, and no refresh has
@@ -770,10 +778,6 @@ capture_trigger(PG_FUNCTION_ARGS)
 		UnregisterSnapshot(c.snapshot);
 		return PointerGetDatum(NULL);
 	}
-	if (relid != c.source && !InSourceTree(relid, c.source))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("segmentation capture function %s fired on another table", td->tg_trigger->tgname)));
 	if (op == CT_TRUNCATE)
 	{
 		Relation	truncated = OpenQueue(&c, "truncated", 1);

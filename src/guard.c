@@ -17,9 +17,9 @@
  *	armed: before anything is planned (planning is where an index's or a
  *	constraint's expressions of a table first run), every relation in every
  *	query must be one of the allowed ones, or the extension's own, or a
- *	temporary table of this session (or the catalogs pg_inherits and
- *	pg_trigger, which the capture function reads when it fires); anything
- *	else is an error.  Parsing and rewriting open a relation without running
+ *	temporary table of this session; anything else is an error.  (The
+ *	capture trigger, which fires inside such a statement when forget_user
+ *	deletes a user's events, is C and plans nothing: src/capture.c.)  Parsing and rewriting open a relation without running
  *	any of its owner's code (for the superuser running refresh, row-level
  *	security is not applied).
  *	Partitions and inheritance children are expanded by the planner from the
@@ -28,8 +28,6 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
-#include "catalog/pg_inherits.h"
-#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -71,18 +69,6 @@ GuardWalker(Node *node, void *context)
 		for (i = 0; i < guard_nallowed; i++)
 			if (guard_allowed[i] == rte->relid)
 				return false;
-		/*
-		 * pg_inherits: the capture function (sql/60-capture.sql) checks, when
-		 * a partition's or an inheritance child's row trigger fires it (a
-		 * delete of forget_user's in replica role), that the table is in its
-		 * source's tree; pg_trigger: it checks, whenever it fires (the delete
-		 * of forget_user fires it), that the firing trigger is declared as
-		 * capture installs it.  System catalogs: no role's code runs when
-		 * they are planned, and no name the extension prints (always
-		 * schema-qualified outside pg_catalog) can come to name them.
-		 */
-		if (rte->relid == InheritsRelationId || rte->relid == TriggerRelationId)
-			return false;
 		ns = get_rel_namespace(rte->relid);
 		if (ns == guard_namespace || isTempNamespace(ns))
 			return false;

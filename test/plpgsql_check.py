@@ -49,8 +49,6 @@ ACCEPTED = [
      "pg_cron lives in the one database named by cron.database_name; the function checks for it before use"),
     ("_citus_member", r'relation "pg_catalog\.pg_dist_partition" does not exist', None,
      "Citus's catalog, there only with Citus; the function reads it only when it exists"),
-    ("_dependents_of_capture", r'function pg_catalog\.run_command_on_all_nodes\(text\) does not exist', None,
-     "Citus's, there only with Citus; the function calls it only when Citus's pg_dist_node exists"),
 ]
 
 suite = Suite("plpgsql_check suite", stop_on_failure=False)
