@@ -21,8 +21,6 @@ DB = "segmentation_plpgsql_check"
 
 # (function name, message pattern, query pattern or None, reason): findings that are expected
 ACCEPTED = [
-    ("_install_capture", r"text type variable is not sanitized", r"CREATE (OR REPLACE )?FUNCTION %1\$s\(\) RETURNS trigger",
-     "%1$s is built with format('segmentation.%I'), %6$s with %I, %7$s is a regclass; columns go through %I"),
     ("refresh", r"text type variable is not sanitized", r"CREATE TEMP TABLE _(batch|gone|funnel_batch|attr_changed) \(user_id %s",
      "%s is sources.user_type, a regtype rendered (quoted) by its output function"),
     ("refresh", r'relation "_(batch|gone|moved|funnel_batch|attr_changed)" does not exist', None,
