@@ -83,7 +83,7 @@ BEGIN
 			USING ERRCODE = 'feature_not_supported', SCHEMA = rel.nspname, TABLE = rel.relname,
 			      DETAIL = pg_catalog.format('Citus writes the rows of %s on its shards, where no capture trigger fires: new events would be missed.',
 			                                 segmentation._citus_member(s.source)),
-			      HINT = 'The managed pipeline does not run on Citus yet (doc/citus.md): untrack it first (segmentation.untrack; undistribute_table and alter_distributed_table fail on a tracked table), then, to track it again, make it a plain table (undistribute_table) and track it.';
+			      HINT = 'The managed pipeline does not run on Citus yet (doc/citus.md): untrack it (segmentation.untrack); to track it again, make it a plain table (undistribute_table, which untracks it too, as DROP TABLE would) and track it.';
 	END IF;
 	names := ARRAY[s.user_column, s.time_column, s.event_column, s.value_column];
 	IF s.attnums IS NULL OR pg_catalog.cardinality(s.attnums) <> 4 OR (s.value_column IS NULL) <> (s.attnums[4] IS NULL)

@@ -1353,6 +1353,38 @@ def capture_function_is_nobody_elses():
     conn.close()
 
 
+def capture_function_dependents_block_nothing():
+    """Review 25: any role that may use the schema (a segmentation_reader)
+    can make an object of its own depend on the capture function without
+    EXECUTE on it (a view, a function with a SQL body, a policy: EXECUTE is
+    checked when they run).  While each source had its own function, which
+    untrack dropped, such an object made untrack(), and the DROP TABLE of a
+    tracked table (the event trigger untracks it), fail.  One function,
+    segmentation._capture(), serves every source and is dropped with the
+    extension only: both work, and the reader's objects stay."""
+    conn, cur = database()
+    reader = as_role("regress_reader")
+    cur.execute("""DROP SCHEMA IF EXISTS regress_rs CASCADE; CREATE SCHEMA regress_rs AUTHORIZATION regress_reader;
+                   CREATE TABLE public.ev3 (uid bigint, at timestamptz, name text);
+                   GRANT SELECT, TRIGGER ON public.ev3 TO regress_admin;
+                   CREATE TABLE public.ev4 (LIKE public.ev3); ALTER TABLE public.ev4 OWNER TO regress_owner;
+                   GRANT SELECT, TRIGGER ON public.ev4 TO regress_admin""")
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('public.ev3', 'uid', 'at', 'name'); SELECT segmentation.track('public.ev4', 'uid', 'at', 'name')")
+    made = [error_of(reader, "CREATE VIEW regress_rs.v AS SELECT segmentation._capture() IS NULL AS x"),
+            error_of(reader, "CREATE FUNCTION regress_rs.f() RETURNS boolean LANGUAGE sql BEGIN ATOMIC SELECT segmentation._capture() IS NULL; END")]
+    err_untrack = error_of(admin, "SELECT segmentation.untrack('public.ev3')")
+    owner = as_role("regress_owner")
+    err_drop = error_of(owner, "DROP TABLE public.ev4")
+    kept = one(cur, "SELECT to_regclass('regress_rs.v') IS NOT NULL AND to_regprocedure('regress_rs.f()') IS NOT NULL")
+    sources = one(cur, "SELECT array_agg(source::text ORDER BY id) FROM segmentation.sources")
+    check("a reader's view and function on the capture function block neither untrack() nor DROP TABLE of a tracked table, "
+          "and stay", made == [None, None] and err_untrack is None and err_drop is None and kept and sources == ["public.ev"],
+          (made, err_untrack, err_drop, kept, sources))
+    cur.execute("DROP SCHEMA regress_rs CASCADE; DROP TABLE public.ev3")
+    conn.close()
+
+
 def capture_triggers_exactly_as_installed():
     """Review 12, R12-3: refresh and forget_user accepted a capture trigger
     by name, function and enabled mode: one re-created BEFORE DELETE FOR EACH
@@ -1896,7 +1928,7 @@ def main():
                  admin_reads_events_through_the_readout, owner_swaps_schema_names, long_user_id_is_rejected,
                  huge_values_are_rejected, owner_swaps_schema_for_forget_user,
                  capture_every_write_path, concurrent_writers_exactly_once, ddl_under_concurrent_writers, forget_user_in_a_tree,
-                 tree_survives_dump_and_restore, capture_function_is_nobody_elses,
+                 tree_survives_dump_and_restore, capture_function_is_nobody_elses, capture_function_dependents_block_nothing,
                  capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
                  broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen,
                  missing_capture_trigger_repaired_makes_refresh_full, dropped_partition_makes_refresh_full,

@@ -217,7 +217,37 @@ INSERT INTO app_events VALUES (1, '2024-05-01 08:00+00', 'purchase', 99, NULL),
 DELETE FROM app_events WHERE uid = 59;
 UPDATE app_events SET revenue = 1000 WHERE uid = 2 AND revenue IS NOT NULL AND at = (SELECT max(at) FROM app_events WHERE uid = 2 AND revenue IS NOT NULL);
 SELECT count(*) AS queued FROM segmentation.pending_events;
+-- (one INSERT statement, one packed queue row: src/capture.c)
+SELECT count(*) AS batches, sum(events) AS events FROM segmentation.pending_batches;
+SELECT source_id, user_id, ts, event, value FROM segmentation.pending_events ORDER BY user_id, ts;
 SELECT user_id FROM segmentation.dirty_users ORDER BY 1;
+-- the queue's decoder trusts no byte: a batch cut anywhere, or with an
+-- unknown flag, a length past its end, or text not of the database's
+-- encoding, is an error (data_corrupted), never a crash or an over-read
+SELECT b.batch FROM segmentation.pending_batches b \gset
+DO $$
+DECLARE
+	whole bytea := (SELECT b.batch FROM segmentation.pending_batches b LIMIT 1);
+	refused int := 0;
+	accepted int := 0;
+BEGIN
+	FOR n IN 0 .. octet_length(whole) - 1 LOOP
+		BEGIN
+			PERFORM count(*) FROM segmentation._queued_events(substring(whole FROM 1 FOR n));
+			accepted := accepted + 1;
+		EXCEPTION WHEN data_corrupted THEN
+			refused := refused + 1;
+		END;
+	END LOOP;
+	RAISE WARNING 'prefixes of the batch: % refused, % accepted (those that end on an event)', refused, accepted;
+END $$;
+SELECT segmentation._queued_events('\x10'::bytea);
+SELECT segmentation._queued_events('\x00ffffffff'::bytea);
+SELECT segmentation._queued_events('\x0e0200000041ff'::bytea);
+SELECT segmentation._queued_events('\x0e02000000410a'::bytea);
+SELECT * FROM segmentation._queued_events('\x0f'::bytea);
+SELECT segmentation._queued_without(:'batch'::bytea, '1') IS NULL AS all_gone,
+       (SELECT count(*) FROM segmentation._queued_events(segmentation._queued_without(:'batch'::bytea, '1'))) AS left_after_user_1;
 SELECT segmentation.refresh(as_of => '2024-05-02 12:00+00') IS NOT NULL AS ran;
 SELECT mode, events_read, users_changed, error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
 SELECT count(*) AS queued_after FROM segmentation.pending_events;
