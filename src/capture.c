@@ -38,6 +38,12 @@
  * object of a role's that refers to it can stand in the way of untrack or
  * of a DROP TABLE (review 25).
  *
+ * Loaded by another name (sql/60-capture.sql: '$libdir/./segmentation'), so
+ * that a session holding an earlier release's copy of the library loads the
+ * installed one beside it: so this file calls no function of the library's
+ * own but the pseudonym ones of privacy.c (a second copy's calls to a name
+ * both copies define could reach the first copy's), none of which 0.1 had.
+ *
  * The packed form, read back by _queued_events (the bytes are the
  * extension's own, but decoded as if they were not: every length checked,
  * every text checked against the database's encoding): for each event a
