@@ -48,10 +48,14 @@
  * extension's own, but decoded as if they were not: every length checked,
  * every text checked against the database's encoding): for each event a
  * flags byte (1: user id NULL, 2: time NULL, 4: event NULL, 8: value NULL;
- * no other bit), then the user id as text (uint32 length, bytes), the time
- * (int64 microseconds), the event (uint32 length, bytes) and the value
- * (float8), each only when not NULL; native byte order (the queue never
- * leaves the server: it is not dumped).
+ * 16, 32, 64: the user id is an int4, an int8, a uuid, in binary, else it
+ * is text; no other bit), then the user id (4, 8 or 16 bytes, or uint32
+ * length and bytes), the time (int64 microseconds), the event (uint32
+ * length, bytes) and the value (float8), each only when not NULL; native
+ * byte order (the queue never leaves the server: it is not dumped).  The
+ * user id is read back as its canonical text (user_id::text), which refresh
+ * casts to the tracked type; capture makes that text only to test a
+ * forgotten user.
  */
 #include "postgres.h"
 
@@ -87,6 +91,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
+#include "utils/uuid.h"
 
 /* events per row of pending_batches: a statement of many rows writes several */
 #define BATCH_EVENTS 65536
@@ -95,7 +100,11 @@
 #define QF_TS_NULL		2
 #define QF_EVENT_NULL	4
 #define QF_VALUE_NULL	8
-#define QF_ALL			15
+#define QF_USER_INT4	16		/* the user id as an int4, not text */
+#define QF_USER_INT8	32		/* as an int8 */
+#define QF_USER_UUID	64		/* as the 16 bytes of a uuid */
+#define QF_USER_KINDS	(QF_USER_INT4 | QF_USER_INT8 | QF_USER_UUID)
+#define QF_ALL			127
 
 /* trigger types as pg_trigger.tgtype holds them (AFTER: no timing bit) */
 #define CT_ROW		1
@@ -609,16 +618,26 @@ ValueOf(Capture *c, Datum d)
 static bool
 PackEvent(Capture *c, TupleTableSlot *slot, StringInfo buf)
 {
-	int			ulen = 0;
-	char	   *user = UserText(c, slot, &ulen);
 	uint8		flags = 0;
 	bool	   *isnull = slot->tts_isnull;
 	Datum	   *values = slot->tts_values;
+	Datum		user = values[c->att[0] - 1];
 
-	if (user != NULL && IsForgotten(c, user, ulen))
-		return false;
-	if (user == NULL)
+	if (isnull[c->att[0] - 1])
 		flags |= QF_USER_NULL;
+	else
+	{
+		if (c->any_forgotten)
+		{
+			int			ulen = 0;
+			char	   *text = UserText(c, slot, &ulen);
+
+			if (IsForgotten(c, text, ulen))
+				return false;
+		}
+		flags |= c->types[0] == INT4OID ? QF_USER_INT4 : c->types[0] == INT8OID ? QF_USER_INT8
+			: c->types[0] == UUIDOID ? QF_USER_UUID : 0;
+	}
 	if (isnull[c->att[1] - 1])
 		flags |= QF_TS_NULL;
 	if (isnull[c->att[2] - 1])
@@ -626,12 +645,28 @@ PackEvent(Capture *c, TupleTableSlot *slot, StringInfo buf)
 	if (!c->has_value || isnull[c->att[3] - 1])
 		flags |= QF_VALUE_NULL;
 	appendBinaryStringInfo(buf, (char *) &flags, 1);
-	if (user != NULL)
+	if (flags & QF_USER_INT4)
 	{
+		int32		v = DatumGetInt32(user);
+
+		appendBinaryStringInfo(buf, (char *) &v, 4);
+	}
+	else if (flags & QF_USER_INT8)
+	{
+		int64		v = DatumGetInt64(user);
+
+		appendBinaryStringInfo(buf, (char *) &v, 8);
+	}
+	else if (flags & QF_USER_UUID)
+		appendBinaryStringInfo(buf, (char *) DatumGetUUIDP(user)->data, UUID_LEN);
+	else if (!(flags & QF_USER_NULL))
+	{
+		int			ulen = 0;
+		char	   *text = UserText(c, slot, &ulen);
 		uint32		n = ulen;
 
 		appendBinaryStringInfo(buf, (char *) &n, 4);
-		appendBinaryStringInfo(buf, user, ulen);
+		appendBinaryStringInfo(buf, text, ulen);
 	}
 	if (!(flags & QF_TS_NULL))
 	{
@@ -824,8 +859,13 @@ capture_trigger(PG_FUNCTION_ARGS)
 		: TRIGGER_FIRED_BY_DELETE(td->tg_event) ? CT_DELETE : CT_TRUNCATE;
 	CheckDeclared(td, fn, op);
 	relid = RelationGetRelid(td->tg_relation);
-	/* (the latest: a user forgotten since the statement began is skipped too) */
-	c.snapshot = RegisterSnapshot(GetLatestSnapshot());
+	/*
+	 * (the statement's: a user forgotten in a transaction that commits while
+	 * it runs may be queued, and refresh, which tests every user it counts,
+	 * skips them; a track or untrack cannot commit meanwhile: they lock the
+	 * table)
+	 */
+	c.snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
 	if (!FindSource(&c, relid))
 	{
 		/*
@@ -904,7 +944,46 @@ typedef struct QueuedEvent
 	const char *event;
 	uint32		event_len;
 	double		value;
+	int			user_kind;		/* QF_USER_INT4, _INT8, _UUID, or 0: text */
 } QueuedEvent;
+
+/* an event's user id as canonical text (user_id::text), palloc'd */
+static text *
+QueuedUser(const QueuedEvent *e)
+{
+	char	   *s;
+
+	switch (e->user_kind)
+	{
+		case QF_USER_INT4:
+			{
+				int32		v;
+
+				memcpy(&v, e->user, 4);
+				s = DatumGetCString(DirectFunctionCall1(int4out, Int32GetDatum(v)));
+				break;
+			}
+		case QF_USER_INT8:
+			{
+				int64		v;
+
+				memcpy(&v, e->user, 8);
+				s = DatumGetCString(DirectFunctionCall1(int8out, Int64GetDatum(v)));
+				break;
+			}
+		case QF_USER_UUID:
+			{
+				pg_uuid_t	u;
+
+				memcpy(u.data, e->user, UUID_LEN);
+				s = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&u)));
+				break;
+			}
+		default:
+			return cstring_to_text_with_len(e->user, e->user_len);
+	}
+	return cstring_to_text(s);
+}
 
 static void
 Corrupt(const char *why)
@@ -929,7 +1008,20 @@ NextEvent(const char *data, uint32 len, uint32 *pos, QueuedEvent *e)
 	e->ts_null = (flags & QF_TS_NULL) != 0;
 	e->event_null = (flags & QF_EVENT_NULL) != 0;
 	e->value_null = (flags & QF_VALUE_NULL) != 0;
-	if (!e->user_null)
+	e->user_kind = flags & QF_USER_KINDS;
+	if (e->user_kind != 0 && (e->user_null || (e->user_kind & (e->user_kind - 1)) != 0))
+		Corrupt("user id of two kinds");
+	if (e->user_kind != 0)
+	{
+		uint32		n = e->user_kind == QF_USER_INT4 ? 4 : e->user_kind == QF_USER_INT8 ? 8 : UUID_LEN;
+
+		if (len - *pos < n)
+			Corrupt("truncated user id");
+		e->user = data + *pos;
+		e->user_len = n;
+		*pos += n;
+	}
+	else if (!e->user_null)
 	{
 		if (len - *pos < 4)
 			Corrupt("truncated user id");
@@ -1002,7 +1094,7 @@ capture_queued_events(PG_FUNCTION_ARGS)
 		nulls[1] = e.ts_null;
 		nulls[2] = e.event_null;
 		nulls[3] = e.value_null;
-		values[0] = e.user_null ? (Datum) 0 : PointerGetDatum(cstring_to_text_with_len(e.user, e.user_len));
+		values[0] = e.user_null ? (Datum) 0 : PointerGetDatum(QueuedUser(&e));
 		values[1] = TimestampTzGetDatum(e.ts);
 		values[2] = e.event_null ? (Datum) 0 : PointerGetDatum(cstring_to_text_with_len(e.event, e.event_len));
 		values[3] = Float8GetDatum(e.value);
@@ -1032,7 +1124,10 @@ capture_queued_without(PG_FUNCTION_ARGS)
 	initStringInfo(&buf);
 	while (NextEvent(data, len, &pos, &e))
 	{
-		if (e.user_null || e.user_len != VARSIZE_ANY_EXHDR(user) || memcmp(e.user, VARDATA_ANY(user), e.user_len) != 0)
+		text	   *id = e.user_null ? NULL : QueuedUser(&e);
+
+		if (id == NULL || VARSIZE_ANY_EXHDR(id) != VARSIZE_ANY_EXHDR(user)
+			|| memcmp(VARDATA_ANY(id), VARDATA_ANY(user), VARSIZE_ANY_EXHDR(user)) != 0)
 			appendBinaryStringInfo(&buf, data + start, pos - start);
 		start = pos;
 	}

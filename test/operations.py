@@ -965,6 +965,61 @@ def incremental_equals_full(cur, as_of):
     return mode, inc == full
 
 
+def capture_every_column_type():
+    """The capture trigger in C (src/capture.c) queues each built-in type
+    track() allows as the PL/pgSQL capture did with SQL: the user id as
+    user_id::text (int4, int8 and uuid packed in binary, read back by their
+    output functions), the event as event::text (bpchar without its trailing
+    blanks, name), the value as _value_expr converts it (numeric NaN,
+    infinities and beyond 1e300 to infinities, float4 widened, integers);
+    NULLs kept.  For each user id type (one per database): the queue, read
+    through pending_events, equals that SQL over the source rows, after a
+    multi-row INSERT, a COPY, single INSERTs and an INSERT of 70,000 rows
+    (two batches); and an incremental refresh equals a full one."""
+    cases = [("int4", "text", "numeric", "g"),
+             ("int8", "varchar(20)", "float4", "g::int8 * 1000000007"),
+             ("text", "name", "int2", "'user ' || g"),
+             ("varchar(40)", "bpchar(12)", "int8", "'u-' || g"),
+             ("uuid", "text", "float8", "md5(g::text)::uuid")]
+    values = {"numeric": ["1.5", "'NaN'", "'Infinity'", "'-Infinity'", "1e301", "-1e301", "123456789.123456789", "NULL"],
+              "float4": ["1.25", "'NaN'", "'Infinity'", "NULL", "3.4e38"],
+              "int2": ["-32768", "7", "NULL"], "int8": ["9007199254740993", "-1", "NULL"],
+              "float8": ["'NaN'", "1e308", "NULL", "-0.5"]}
+    for user_t, event_t, value_t, uid in cases:
+        conn, cur = fresh_database(DB)
+        base = user_t.split("(")[0]
+        cur.execute(f"CREATE TABLE ev (uid {user_t}, at timestamptz, name {event_t}, amount {value_t})")
+        cur.execute("SELECT segmentation.track('ev', 'uid', 'at', 'name', 'amount')")
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-01-01')")  # (the first is full)
+        vals = values[value_t]
+        cur.execute(f"""INSERT INTO ev SELECT {uid}, '2024-01-01'::timestamptz + g * interval '1 minute',
+                                            (ARRAY['view', 'buy  ', NULL, 'x'])[1 + g % 4],
+                                            (ARRAY[{', '.join(vals)}]::{value_t}[])[1 + g % {len(vals)}]
+                        FROM generate_series(1, 40) g""")
+        cur.execute(f"INSERT INTO ev SELECT CASE WHEN g = 41 THEN {uid} END, CASE WHEN g = 42 THEN timestamptz '2024-01-02' END, "
+                    "CASE WHEN g = 42 THEN 'view' END, NULL FROM generate_series(41, 42) g")
+        cur.copy_expert("COPY ev (uid, at, name, amount) FROM STDIN",
+                        io.StringIO("".join(f"{u}\t2024-01-03 0{k % 10}:00:00+00\tcopied\t\\N\n" for k, u in enumerate(
+                            one(cur, f"SELECT array_agg(({uid})::text) FROM generate_series(50, 59) g")))))
+        cur.execute(f"""INSERT INTO ev SELECT {uid}, '2024-01-04'::timestamptz + g * interval '1 second', 'bulk', NULL
+                        FROM generate_series(100, 70099) g""")
+        expected = f"""SELECT uid::text, at, name::text,
+                              CASE WHEN pg_typeof(amount) = 'numeric'::regtype THEN (
+                                   CASE WHEN amount IS NULL THEN NULL WHEN abs(amount::text::numeric) < 1e300 THEN amount::float8
+                                        WHEN amount::text::numeric = 'NaN' THEN 'NaN'::float8
+                                        WHEN amount::text::numeric > 0 THEN 'Infinity'::float8 ELSE '-Infinity'::float8 END)
+                                   ELSE amount::float8 END FROM ev"""
+        queued = "SELECT user_id::text, ts, event, value FROM segmentation.pending_events"
+        diff = one(cur, f"SELECT count(*) FROM (({expected} EXCEPT ALL {queued}) UNION ALL ({queued} EXCEPT ALL {expected})) d")
+        n = one(cur, "SELECT count(*) FROM segmentation.pending_events")
+        batches = one(cur, "SELECT count(*) FROM segmentation.pending_batches")
+        mode, same = incremental_equals_full(cur, "2024-03-01")
+        check(f"capture of ({user_t}, {event_t}, {value_t}): the queue equals the SQL conversion of the source rows "
+              f"({n} events, {batches} batches), and incremental equals full",
+              diff == 0 and n == 70052 and batches == 5 and mode == "incremental" and same, (diff, n, batches, mode, same))
+        conn.close()
+
+
 def capture_every_write_path():
     conn, cur = database(events=False)
     cur.execute(TREE)
@@ -1927,7 +1982,7 @@ def main():
                  admin_edits_sources, row_level_security, refresh_lock, owner_plants_code_in_the_table, owner_races_the_check,
                  admin_reads_events_through_the_readout, owner_swaps_schema_names, long_user_id_is_rejected,
                  huge_values_are_rejected, owner_swaps_schema_for_forget_user,
-                 capture_every_write_path, concurrent_writers_exactly_once, ddl_under_concurrent_writers, forget_user_in_a_tree,
+                 capture_every_column_type, capture_every_write_path, concurrent_writers_exactly_once, ddl_under_concurrent_writers, forget_user_in_a_tree,
                  tree_survives_dump_and_restore, capture_function_is_nobody_elses, capture_function_dependents_block_nothing,
                  capture_triggers_exactly_as_installed, tree_members_temporary_or_shared, tracked_child_of_a_parent,
                  broken_source_blocks_no_other_ddl, replica_role_ddl_is_seen, renames_by_every_command_are_seen,

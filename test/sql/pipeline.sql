@@ -241,7 +241,9 @@ BEGIN
 	END LOOP;
 	RAISE WARNING 'prefixes of the batch: % refused, % accepted (those that end on an event)', refused, accepted;
 END $$;
-SELECT segmentation._queued_events('\x10'::bytea);
+SELECT segmentation._queued_events('\x80'::bytea);
+SELECT segmentation._queued_events('\x30'::bytea);
+SELECT segmentation._queued_events('\x1001'::bytea);
 SELECT segmentation._queued_events('\x00ffffffff'::bytea);
 SELECT segmentation._queued_events('\x0e0200000041ff'::bytea);
 SELECT segmentation._queued_events('\x0e02000000410a'::bytea);
