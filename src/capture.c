@@ -124,7 +124,7 @@ typedef struct Capture
 	bool		has_value;
 	AttrNumber	att[4];			/* their numbers in the firing table */
 	Oid			types[4];
-	FmgrInfo	user_out;		/* the user id type's output function, when not text */
+	FmgrInfo	user_out;		/* the user id type's output function, once needed */
 	Datum		numeric_bound;	/* numeric 1e300, once a numeric value is converted */
 	Snapshot	snapshot;
 	/* forgotten users: whether any, and what testing one takes */
@@ -211,17 +211,29 @@ OwnRelation(Capture *c, const char *name)
 	return rel;
 }
 
-/* the function must be segmentation._capture(); the extension's schema */
+/*
+ * The function must be segmentation._capture(); the extension's schema.
+ * (Checked once a session for a function's OID: a function keeps its OID,
+ * and only the extension's owner could rename it.)
+ */
 static Oid
 CheckFunction(Oid fn)
 {
-	char	   *name = get_func_name(fn);
-	Oid			ns = get_namespace_oid("segmentation", true);
+	static Oid	checked_fn = InvalidOid;
+	static Oid	checked_ns = InvalidOid;
+	char	   *name;
+	Oid			ns;
 
+	if (fn == checked_fn && OidIsValid(fn))
+		return checked_ns;
+	name = get_func_name(fn);
+	ns = get_namespace_oid("segmentation", true);
 	if (name == NULL || !OidIsValid(ns) || get_func_namespace(fn) != ns || strcmp(name, "_capture") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("capture_trigger may only be the function segmentation._capture()")));
+	checked_fn = fn;
+	checked_ns = ns;
 	return ns;
 }
 
@@ -573,6 +585,14 @@ UserText(Capture *c, TupleTableSlot *slot, int *len)
 		*len = VARSIZE_ANY_EXHDR(t);
 		return VARDATA_ANY(t);
 	}
+	if (c->user_out.fn_oid == InvalidOid)
+	{
+		Oid			out;
+		bool		varlena;
+
+		getTypeOutputInfo(c->types[0], &out, &varlena);
+		fmgr_info_cxt(out, &c->user_out, c->cxt);
+	}
 	s = OutputFunctionCall(&c->user_out, d);
 	*len = strlen(s);
 	return s;
@@ -742,19 +762,6 @@ OpenQueue(Capture *c, const char *name, int natts)
 	return rel;
 }
 
-/* the user id type's output function (text and varchar are read as they are) */
-static void
-PrepareUserOut(Capture *c)
-{
-	Oid			out;
-	bool		varlena;
-
-	if (c->types[0] == TEXTOID || c->types[0] == VARCHAROID)
-		return;
-	getTypeOutputInfo(c->types[0], &out, &varlena);
-	fmgr_info(out, &c->user_out);
-}
-
 /* INSERT: the events of a tuplestore (statement) or of one row */
 static void
 CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *row)
@@ -896,7 +903,6 @@ capture_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	}
 	FindColumns(&c, td->tg_relation);
-	PrepareUserOut(&c);
 	PrepareForgotten(&c);
 	if (op == CT_INSERT)
 		CaptureInserts(&c, td->tg_relation, td->tg_newtable,
