@@ -119,6 +119,26 @@ capture_proto_rows(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* the queue row (1, the packed events), and the end of a firing */
+static Datum
+WriteBatch(Relation q, StringInfo buf, TupleTableSlot *in)
+{
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	HeapTuple	tuple;
+
+	SET_VARSIZE(buf->data, buf->len);
+	values[0] = Int32GetDatum(1);
+	values[1] = PointerGetDatum(buf->data);
+	tuple = heap_form_tuple(RelationGetDescr(q), values, nulls);
+	heap_insert(q, tuple, GetCurrentCommandId(true), 0, NULL);
+	heap_freetuple(tuple);
+	pfree(buf->data);
+	ExecDropSingleTupleTableSlot(in);
+	table_close(q, NoLock);
+	return PointerGetDatum(NULL);
+}
+
 PG_FUNCTION_INFO_V1(capture_proto_batch);
 Datum
 capture_proto_batch(PG_FUNCTION_ARGS)
@@ -127,9 +147,6 @@ capture_proto_batch(PG_FUNCTION_ARGS)
 	Relation	q = queue_of(td);
 	TupleTableSlot *in = MakeSingleTupleTableSlot(RelationGetDescr(td->tg_relation), &TTSOpsMinimalTuple);
 	StringInfoData buf;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
-	HeapTuple	tuple;
 
 	initStringInfo(&buf);
 	appendStringInfoSpaces(&buf, VARHDRSZ);
@@ -161,16 +178,7 @@ capture_proto_batch(PG_FUNCTION_ARGS)
 			appendBinaryStringInfo(&buf, VARDATA_ANY(event), len);
 		}
 	}
-	SET_VARSIZE(buf.data, buf.len);
-	values[0] = Int32GetDatum(1);
-	values[1] = PointerGetDatum(buf.data);
-	tuple = heap_form_tuple(RelationGetDescr(q), values, nulls);
-	heap_insert(q, tuple, GetCurrentCommandId(true), 0, NULL);
-	heap_freetuple(tuple);
-	pfree(buf.data);
-	ExecDropSingleTupleTableSlot(in);
-	table_close(q, NoLock);
-	return PointerGetDatum(NULL);
+	return WriteBatch(q, &buf, in);
 }
 
 /* the source's row: its table and the four column names (value may be NULL) */
@@ -232,9 +240,6 @@ capture_proto_checked(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	TupleTableSlot *in;
 	StringInfoData buf;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
-	HeapTuple	tuple;
 	Oid			outfn;
 	bool		varlena;
 	FmgrInfo	out;
@@ -304,14 +309,5 @@ capture_proto_checked(PG_FUNCTION_ARGS)
 			appendBinaryStringInfo(&buf, VARDATA_ANY(event), len);
 		}
 	}
-	SET_VARSIZE(buf.data, buf.len);
-	values[0] = Int32GetDatum(1);
-	values[1] = PointerGetDatum(buf.data);
-	tuple = heap_form_tuple(RelationGetDescr(q), values, nulls);
-	heap_insert(q, tuple, GetCurrentCommandId(true), 0, NULL);
-	heap_freetuple(tuple);
-	pfree(buf.data);
-	ExecDropSingleTupleTableSlot(in);
-	table_close(q, NoLock);
-	return PointerGetDatum(NULL);
+	return WriteBatch(q, &buf, in);
 }
