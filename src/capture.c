@@ -16,9 +16,10 @@
  * the events do):
  *	INSERT: the statement's events packed into one row of
  *		segmentation.pending_batches (source_id, events, batch), a row per
- *		BATCH_EVENTS events: one heap tuple, TOASTed (lz4 where the server has
- *		it), instead of a queue row per event, which doubled the cost of a COPY
- *		(bench/README.md, "Capture mechanisms");
+ *		BATCH_EVENTS events or BATCH_BYTES bytes: one heap tuple, TOASTed
+ *		(lz4 where the server has it), instead of a queue row per event,
+ *		which doubled the cost of a COPY (bench/README.md, "Capture
+ *		mechanisms");
  *	UPDATE, DELETE: the user ids of the old and new rows, one row each of
  *		segmentation.dirty_users (refresh recomputes them from the sources);
  *	TRUNCATE: the source's id into segmentation.truncated (refresh goes full).
@@ -44,8 +45,8 @@
  * flags byte (1: user id NULL, 2: time NULL, 4: event NULL, 8: value NULL;
  * no other bit), then the user id as text (uint32 length, bytes), the time
  * (int64 microseconds), the event (uint32 length, bytes) and the value
- * (float8), each only when not NULL; native byte order (the queue never
- * leaves the server: it is not dumped).
+ * (float8), each only when not NULL; numbers in network byte order (the
+ * queue is dumped with the state, and may be restored on another machine).
  */
 #include "postgres.h"
 
@@ -63,12 +64,14 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "port/pg_bswap.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/fmgroids.h"
@@ -80,8 +83,14 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
-/* events per row of pending_batches: a statement of many rows writes several */
+/*
+ * events per row of pending_batches: a statement of many rows writes several;
+ * and bytes: 65,536 events of long event names (16 kB each) would pass the
+ * 1 GB a bytea (and a palloc) may hold, and the application's INSERT failed
+ * with "out of memory" (review 26)
+ */
 #define BATCH_EVENTS 65536
+#define BATCH_BYTES (16 * 1024 * 1024)
 
 #define QF_USER_NULL	1
 #define QF_TS_NULL		2
@@ -493,6 +502,44 @@ FinishForgotten(Capture *c)
 	table_close(c->forgotten, AccessShareLock);
 }
 
+/*
+ * The numbers of the packed form, in network byte order: pending_batches is
+ * dumped with the state (pg_dump dumps the tables the extension made at
+ * run time), and a dump restored on a server of the other byte order would
+ * have read every queued event wrong or refused it (review 26).
+ */
+static void
+AppendUint32(StringInfo buf, uint32 n)
+{
+	n = pg_hton32(n);
+	appendBinaryStringInfo(buf, (char *) &n, 4);
+}
+
+static void
+AppendUint64(StringInfo buf, uint64 n)
+{
+	n = pg_hton64(n);
+	appendBinaryStringInfo(buf, (char *) &n, 8);
+}
+
+static uint32
+ReadUint32(const char *p)
+{
+	uint32		n;
+
+	memcpy(&n, p, 4);
+	return pg_ntoh32(n);
+}
+
+static uint64
+ReadUint64(const char *p)
+{
+	uint64		n;
+
+	memcpy(&n, p, 8);
+	return pg_ntoh64(n);
+}
+
 /* the user id of a row as canonical text (user_id::text), or NULL */
 static char *
 UserText(Capture *c, TupleTableSlot *slot, int *len)
@@ -567,14 +614,14 @@ PackEvent(Capture *c, TupleTableSlot *slot, StringInfo buf)
 	{
 		uint32		n = ulen;
 
-		appendBinaryStringInfo(buf, (char *) &n, 4);
+		AppendUint32(buf, n);
 		appendBinaryStringInfo(buf, user, ulen);
 	}
 	if (!(flags & QF_TS_NULL))
 	{
 		int64		ts = DatumGetTimestampTz(values[c->att[1] - 1]);
 
-		appendBinaryStringInfo(buf, (char *) &ts, 8);
+		AppendUint64(buf, (uint64) ts);
 	}
 	if (!(flags & QF_EVENT_NULL))
 	{
@@ -598,14 +645,14 @@ PackEvent(Capture *c, TupleTableSlot *slot, StringInfo buf)
 				while (n > 0 && s[n - 1] == ' ')
 					n--;
 		}
-		appendBinaryStringInfo(buf, (char *) &n, 4);
+		AppendUint32(buf, n);
 		appendBinaryStringInfo(buf, s, n);
 	}
 	if (!(flags & QF_VALUE_NULL))
 	{
 		double		v = ValueOf(c, values[c->att[3] - 1]);
 
-		appendBinaryStringInfo(buf, (char *) &v, 8);
+		AppendUint64(buf, DatumGetUInt64(Float8GetDatum(v)));
 	}
 	return true;
 }
@@ -657,6 +704,23 @@ PrepareUserOut(Capture *c)
 	fmgr_info(out, &c->user_out);
 }
 
+/*
+ * The first row of a transition table, read through a read pointer of our
+ * own from its start.  The tuplestore is shared by every AFTER trigger of the
+ * statement that has a transition table of that event; another one that
+ * fired before (an application's audit trigger named "audit", which fires
+ * first: triggers fire in the order of their names) read it through a read
+ * pointer of its own (a NamedTuplestoreScan), left active at the end:
+ * reading on from the active one would have queued nothing (review 26).
+ */
+static bool
+FirstRow(Tuplestorestate *rows, TupleTableSlot *slot)
+{
+	tuplestore_select_read_pointer(rows, tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND));
+	tuplestore_rescan(rows);
+	return tuplestore_gettupleslot(rows, true, false, slot);
+}
+
 /* INSERT: the events of a tuplestore (statement) or of one row */
 static void
 CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *row)
@@ -676,7 +740,7 @@ CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 		c->numeric_bound = DirectFunctionCall3(numeric_in, CStringGetDatum("1e300"),
 											   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 	initStringInfo(&buf);
-	more = row != NULL || tuplestore_gettupleslot(rows, true, false, slot);
+	more = row != NULL || FirstRow(rows, slot);
 	while (more)
 	{
 		MemoryContext old;
@@ -687,7 +751,7 @@ CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 		kept = PackEvent(c, slot, &buf);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(per_row);
-		if (kept && ++events == BATCH_EVENTS)
+		if (kept && (++events == BATCH_EVENTS || buf.len >= BATCH_BYTES))
 		{
 			WriteBatch(c, queue, &buf, events);
 			resetStringInfo(&buf);
@@ -710,7 +774,7 @@ CaptureChanges(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 {
 	TupleTableSlot *slot = row ? row : MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
 	MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "segmentation capture", ALLOCSET_SMALL_SIZES);
-	bool		more = row != NULL || tuplestore_gettupleslot(rows, true, false, slot);
+	bool		more = row != NULL || FirstRow(rows, slot);
 
 	while (more)
 	{
@@ -873,7 +937,7 @@ NextEvent(const char *data, uint32 len, uint32 *pos, QueuedEvent *e)
 	{
 		if (len - *pos < 4)
 			Corrupt("truncated user id");
-		memcpy(&e->user_len, data + *pos, 4);
+		e->user_len = ReadUint32(data + *pos);
 		*pos += 4;
 		if (e->user_len > len - *pos)
 			Corrupt("user id longer than the batch");
@@ -886,14 +950,14 @@ NextEvent(const char *data, uint32 len, uint32 *pos, QueuedEvent *e)
 	{
 		if (len - *pos < 8)
 			Corrupt("truncated time");
-		memcpy(&e->ts, data + *pos, 8);
+		e->ts = (int64) ReadUint64(data + *pos);
 		*pos += 8;
 	}
 	if (!e->event_null)
 	{
 		if (len - *pos < 4)
 			Corrupt("truncated event");
-		memcpy(&e->event_len, data + *pos, 4);
+		e->event_len = ReadUint32(data + *pos);
 		*pos += 4;
 		if (e->event_len > len - *pos)
 			Corrupt("event longer than the batch");
@@ -906,7 +970,7 @@ NextEvent(const char *data, uint32 len, uint32 *pos, QueuedEvent *e)
 	{
 		if (len - *pos < 8)
 			Corrupt("truncated value");
-		memcpy(&e->value, data + *pos, 8);
+		e->value = DatumGetFloat8(UInt64GetDatum(ReadUint64(data + *pos)));
 		*pos += 8;
 	}
 	return true;
