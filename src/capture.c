@@ -125,8 +125,13 @@ typedef struct Capture
 	Relation	forgotten;
 	Relation	forgotten_index;
 	TupleTableSlot *forgotten_slot;
-	/* UPDATE, DELETE: the user ids queued so far by this firing, in cxt */
+	/*
+	 * UPDATE, DELETE: the user ids queued so far by this firing, in
+	 * seen_cxt (a child of cxt), and about the memory they take
+	 */
 	HTAB	   *dirty_seen;
+	MemoryContext seen_cxt;
+	Size		seen_bytes;
 	MemoryContext cxt;
 } Capture;
 
@@ -156,22 +161,36 @@ SeenMatch(const void *a, const void *b, Size keysize)
 	return x->len == y->len && memcmp(x->data, y->data, x->len) == 0 ? 0 : 1;
 }
 
-/* whether this firing queued the user id already (else remember it) */
+/*
+ * Whether this firing queued the user id already (else remember it).  At
+ * most work_mem of them are remembered (about 80 bytes a user id: an UPDATE
+ * or DELETE of 100 million users would have taken 8 GB, where the SQL of
+ * the PL/pgSQL capture spilled to disk; review 26): past it the set starts
+ * again empty, and a user id may be queued twice (refresh groups them).
+ */
 static bool
 SeenBefore(Capture *c, const char *data, int len)
 {
 	SeenKey		key;
 	bool		found;
 
+	if (c->dirty_seen != NULL && c->seen_bytes > (Size) work_mem * 1024)
+	{
+		MemoryContextReset(c->seen_cxt);
+		c->dirty_seen = NULL;
+		c->seen_bytes = 0;
+	}
 	if (c->dirty_seen == NULL)
 	{
 		HASHCTL		ctl;
 
+		if (c->seen_cxt == NULL)
+			c->seen_cxt = AllocSetContextCreate(c->cxt, "segmentation capture users", ALLOCSET_DEFAULT_SIZES);
 		ctl.keysize = sizeof(SeenKey);
 		ctl.entrysize = sizeof(SeenKey);
 		ctl.hash = SeenHash;
 		ctl.match = SeenMatch;
-		ctl.hcxt = c->cxt;
+		ctl.hcxt = c->seen_cxt;
 		c->dirty_seen = hash_create("segmentation capture users", 256, &ctl,
 									HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	}
@@ -182,10 +201,11 @@ SeenBefore(Capture *c, const char *data, int len)
 	{
 		SeenKey    *entry;
 
-		key.data = MemoryContextAlloc(c->cxt, len);
+		key.data = MemoryContextAlloc(c->seen_cxt, len);
 		memcpy((char *) key.data, data, len);
 		entry = (SeenKey *) hash_search(c->dirty_seen, &key, HASH_ENTER, NULL);
 		*entry = key;
+		c->seen_bytes += 64 + MAXALIGN(len);
 	}
 	return found;
 }

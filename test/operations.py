@@ -1960,6 +1960,13 @@ def capture_beside_the_applications_triggers():
           and dirty == [1, 2, 3, 4, 5], (audited, got, dirty))
     mode, same = incremental_equals_full(cur, "2024-02-02")
     check("capture: and the next refresh is incremental and equals a full one", mode == "incremental" and same, (mode, same))
+    # (an UPDATE of more users than work_mem remembers: every one recomputed still)
+    cur.execute("DELETE FROM segmentation.dirty_users")
+    owner.execute("""INSERT INTO public.ev (uid, at, name, amount) SELECT u, '2024-01-05', 'buy', 1 FROM generate_series(1001, 4000) u;
+                     SET work_mem = '64kB'; UPDATE public.ev SET amount = 3 WHERE uid > 1000; RESET work_mem""")
+    check("capture: an UPDATE of more users than work_mem holds recomputes every one",
+          one(cur, "SELECT count(DISTINCT user_id) FROM segmentation.dirty_users WHERE user_id > 1000") == 3000)
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-03')")
     owner.execute("DROP TRIGGER audit_insert ON public.ev")
     err = error_of(owner, """INSERT INTO public.ev (uid, at, name, amount)
                              SELECT u, '2024-01-06', repeat('x', 17000), 1 FROM generate_series(1, 65536) u""")
