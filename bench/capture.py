@@ -5,7 +5,8 @@ of them see every committed event exactly once (issue 14).
 
 Candidates (prototypes in a scratch schema `capbench`, except (a)):
   a   the extension as it is: segmentation.track(), statement triggers with
-      transition tables writing segmentation.pending_events
+      transition tables, the C capture (src/capture.c) writing
+      segmentation.pending_batches, a packed row per statement
   a2  the same statement trigger, ENABLE ALWAYS, writing an UNLOGGED queue
       (a crash empties it: a sentinel row tells refresh to go full)
   b   a row-level AFTER INSERT trigger (PL/pgSQL), ENABLE ALWAYS, writing a queue
@@ -171,7 +172,7 @@ END $$;
 # (label, table written, table of the same shape untracked, how rows go in)
 WRITE_CASES = [
     ("untracked", "plain", "plain"),
-    ("(a) statement trigger + transition table (the extension today)", "a_track", "plain"),
+    ("(a) the extension: statement trigger, transition table, C, packed batch", "a_track", "plain"),
     ("(a2) statement trigger, ALWAYS, UNLOGGED queue", "a2_unlogged", "plain"),
     ("(b) row trigger (PL/pgSQL), ALWAYS", "b_row", "plain"),
     ("(c) partitioned, untracked, via the parent", "up", "up"),
@@ -216,7 +217,7 @@ def write_cost(cur, rounds):
     for r in range(rounds):
         if r % 5 == 0:
             cur.execute("TRUNCATE " + ", ".join("capbench." + t for t in tables if t not in ("up_1", "cp_1")))
-            cur.execute("TRUNCATE capbench.q, capbench.q_unlogged, segmentation.pending_events, segmentation.truncated")
+            cur.execute("TRUNCATE capbench.q, capbench.q_unlogged, segmentation.pending_batches, segmentation.truncated")
             if cases != WRITE_CASES:
                 cur.execute("TRUNCATE capbench.q_batch, capbench.q_batch_lz4")
             cur.execute("CHECKPOINT")

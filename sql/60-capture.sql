@@ -508,7 +508,18 @@ COMMENT ON FUNCTION _install_capture(int) IS 'Internal: puts the capture trigger
 -- INSERT about 1.1x an untracked one (bench/README.md, "Capture
 -- mechanisms").  Executable by nobody (only the extension's owner creates
 -- its triggers), and dropped with the extension only.
-CREATE FUNCTION _capture() RETURNS trigger AS 'MODULE_PATHNAME', 'capture_trigger' LANGUAGE C;
+-- Its library is named '$libdir/./segmentation', the same file as
+-- MODULE_PATHNAME by another name: a session that loaded the library of an
+-- earlier release before the new one was installed (an application's
+-- pooled connection that called an extension function) keeps that copy,
+-- found by its name, and would not find capture_trigger in it: every write
+-- of it to a tracked table would fail after the update.  By this name
+-- PostgreSQL finds no library loaded (neither the name nor, the file having
+-- been replaced, its inode), and loads the installed one beside the old;
+-- in any other session the inode is the loaded library's, which is used.
+-- (test/upgrade.py: writers that loaded 0.1's library write on through the
+-- update.)
+CREATE FUNCTION _capture() RETURNS trigger AS '$libdir/./segmentation', 'capture_trigger' LANGUAGE C;
 COMMENT ON FUNCTION _capture() IS 'Internal: the capture trigger of the tracked tables (queues their changes for refresh)';
 
 -- Capture's queue read back (src/capture.c): the events of a batch, the

@@ -39,6 +39,12 @@
  * object of a role's that refers to it can stand in the way of untrack or
  * of a DROP TABLE (review 25).
  *
+ * Loaded by another name (sql/60-capture.sql: '$libdir/./segmentation'), so
+ * that a session holding an earlier release's copy of the library loads the
+ * installed one beside it: so this file calls no function of the library's
+ * own but the pseudonym ones of privacy.c (a second copy's calls to a name
+ * both copies define could reach the first copy's), none of which 0.1 had.
+ *
  * The packed form, read back by _queued_events (the bytes are the
  * extension's own, but decoded as if they were not: every length checked,
  * every text checked against the database's encoding): for each event a
@@ -61,6 +67,8 @@
 #include "catalog/indexing.h"
 #include "common/hashfn.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -261,20 +269,52 @@ CheckDeclared(TriggerData *td, Oid fn, int op)
 				 errmsg("segmentation capture function %s fired by a trigger not as capture installed it", tg->tgname)));
 }
 
+/* the unique index of rel on its column attnum alone, or an error */
+static Oid
+UniqueIndexOn(Relation rel, AttrNumber attnum)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+
+		if (form->indisunique && form->indisvalid && form->indnatts == 1 && form->indkey.values[0] == attnum
+			&& RelationGetIndexExpressions(index) == NIL && RelationGetIndexPredicate(index) == NIL
+			&& index->rd_rel->relam == BTREE_AM_OID)
+			found = RelationGetRelid(index);
+		index_close(index, AccessShareLock);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	if (!OidIsValid(found))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segmentation capture: segmentation.%s is not as the extension made it", RelationGetRelationName(rel)),
+				 errdetail("Its unique index on column %d is missing.", attnum)));
+	return found;
+}
+
 /*
  * The source whose tree holds rel: the tracked table itself, else the one
  * of its ancestors (up through pg_inherits, by OID) that is tracked; false
- * when none is.  Its row of segmentation.sources, read as the extension made
- * it (refresh validates the rest before using it).
+ * when none is.  Its row of segmentation.sources (found through the unique
+ * index on source: no scan of the table), read as the extension made it
+ * (refresh validates the rest before using it).
  */
 static bool
 FindSource(Capture *c, Oid rel)
 {
 	Relation	sources = table_open(OwnRelation(c, "sources"), AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(sources);
-	TableScanDesc scan;
-	HeapTuple	tuple;
-	List	   *ancestors = NIL;
+	Relation	index;
+	TupleTableSlot *slot = table_slot_create(sources, NULL);
+	List	   *candidates;
+	ListCell   *lc;
 	int			found = 0;
 	const char *attrs[] = {"user_column", "time_column", "event_column", "value_column"};
 	int			id_att = -1,
@@ -302,51 +342,66 @@ FindSource(Capture *c, Oid rel)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("segmentation capture: segmentation.sources is not as the extension made it")));
-	scan = table_beginscan(sources, c->snapshot, 0, NULL);
-	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	index = index_open(UniqueIndexOn(sources, source_att), AccessShareLock);
+	/* (the table itself first: its ancestors only when it is not tracked) */
+	candidates = list_make1_oid(rel);
+	for (int pass = 0; pass < 2 && found == 0; pass++)
 	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, source_att, desc, &isnull);
-		Oid			source = isnull ? InvalidOid : DatumGetObjectId(d);
+		if (pass == 1)
+			candidates = list_delete_first(Ancestors(rel));
+		foreach(lc, candidates)
+		{
+			ScanKeyData key;
+			IndexScanDesc scan;
+			bool		isnull;
+			Datum		d;
 
-		if (!OidIsValid(source))
-			continue;
-		if (source != rel)
-		{
-			/* (the ancestors, once, and only when rel is not itself tracked) */
-			if (ancestors == NIL)
-				ancestors = Ancestors(rel);
-			if (!list_member_oid(ancestors, source))
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(lfirst_oid(lc)));
+			scan = index_beginscan(sources, index, c->snapshot, 1, 0);
+			index_rescan(scan, &key, 1, NULL, 0);
+			if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+			{
+				index_endscan(scan);
 				continue;
-		}
-		if (++found > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("table %s is in the trees of two tracked tables", get_rel_name(rel)),
-					 errhint("Inherit from one tracked table only.")));
-		c->source = source;
-		c->source_id = DatumGetInt32(heap_getattr(tuple, id_att, desc, &isnull));
-		if (isnull)
-			break;
-		c->user_type = DatumGetObjectId(heap_getattr(tuple, type_att, desc, &isnull));
-		if (isnull)
-			break;
-		for (int k = 0; k < 4; k++)
-		{
-			d = heap_getattr(tuple, col_att[k], desc, &isnull);
-			if (k == 3)
-				c->has_value = !isnull;
-			else if (isnull)
+			}
+			index_endscan(scan);
+			if (++found > 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("table %s is in the trees of two tracked tables", get_rel_name(rel)),
+						 errhint("Inherit from one tracked table only.")));
+			slot_getallattrs(slot);
+			c->source = lfirst_oid(lc);
+			d = slot_getattr(slot, id_att, &isnull);
+			if (isnull)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("segmentation capture: source %d has no %s", c->source_id, attrs[k])));
-			if (!isnull)
-				namestrcpy(&c->cols[k], NameStr(*DatumGetName(d)));
+						 errmsg("segmentation capture: a source has no id")));
+			c->source_id = DatumGetInt32(d);
+			d = slot_getattr(slot, type_att, &isnull);
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("segmentation capture: source %d has no user_type", c->source_id)));
+			c->user_type = DatumGetObjectId(d);
+			for (int k = 0; k < 4; k++)
+			{
+				d = slot_getattr(slot, col_att[k], &isnull);
+				if (k == 3)
+					c->has_value = !isnull;
+				else if (isnull)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("segmentation capture: source %d has no %s", c->source_id, attrs[k])));
+				if (!isnull)
+					namestrcpy(&c->cols[k], NameStr(*DatumGetName(d)));
+			}
 		}
+		list_free(candidates);
 	}
-	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
 	table_close(sources, AccessShareLock);
-	list_free(ancestors);
 	return found == 1;
 }
 
@@ -438,16 +493,23 @@ static void
 PrepareForgotten(Capture *c)
 {
 	Relation	rel = table_open(OwnRelation(c, "forgotten_users"), AccessShareLock);
-	TableScanDesc scan = table_beginscan(rel, c->snapshot, 0, NULL);
-	Oid			index;
+	Oid			index = RelationGetPrimaryKeyIndex(rel);
+	IndexScanDesc scan;
 
-	c->any_forgotten = heap_getnext(scan, ForwardScanDirection) != NULL;
-	table_endscan(scan);
+	if (!OidIsValid(index))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segmentation capture: segmentation.forgotten_users has no primary key")));
+	/* (any row, through the index: no scan of the table, which asks its size) */
+	c->forgotten = rel;
+	c->forgotten_index = index_open(index, AccessShareLock);
+	c->forgotten_slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, c->forgotten_index, c->snapshot, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	c->any_forgotten = index_getnext_slot(scan, ForwardScanDirection, c->forgotten_slot);
+	index_endscan(scan);
 	if (!c->any_forgotten)
-	{
-		table_close(rel, AccessShareLock);
 		return;
-	}
 	{
 		Relation	keys = table_open(OwnRelation(c, "_pseudonym_key"), AccessShareLock);
 		TupleDesc	desc = RelationGetDescr(keys);
@@ -481,14 +543,6 @@ PrepareForgotten(Capture *c)
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("segmentation capture: the pseudonym key is missing")));
 	}
-	index = RelationGetPrimaryKeyIndex(rel);
-	if (!OidIsValid(index))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("segmentation capture: segmentation.forgotten_users has no primary key")));
-	c->forgotten = rel;
-	c->forgotten_index = index_open(index, AccessShareLock);
-	c->forgotten_slot = table_slot_create(rel, NULL);
 }
 
 /* whether forget_user() erased this user id (its canonical text) */
@@ -602,6 +656,15 @@ ValueOf(Capture *c, Datum d)
 			/* numeric: beyond 1e300 (or infinite) an infinity, which refresh rejects */
 			if (numeric_is_nan(DatumGetNumeric(d)))
 				return get_float8_nan();
+			if (c->numeric_bound == (Datum) 0)
+			{
+				/* (made once a firing, in its context, not the row's) */
+				MemoryContext old = MemoryContextSwitchTo(c->cxt);
+
+				c->numeric_bound = DirectFunctionCall3(numeric_in, CStringGetDatum("1e300"),
+													   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+				MemoryContextSwitchTo(old);
+			}
 			if (DatumGetBool(DirectFunctionCall2(numeric_lt, DirectFunctionCall1(numeric_abs, d), c->numeric_bound)))
 				return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
 			return DatumGetBool(DirectFunctionCall2(numeric_gt, d, NumericGetDatum(int64_to_numeric(0))))
@@ -756,9 +819,6 @@ CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 	for (int k = 0; k < 4; k++)
 		if (k < 3 || c->has_value)
 			natts = Max(natts, c->att[k]);
-	if (c->has_value && c->types[3] == NUMERICOID)
-		c->numeric_bound = DirectFunctionCall3(numeric_in, CStringGetDatum("1e300"),
-											   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 	initStringInfo(&buf);
 	more = row != NULL || FirstRow(rows, slot);
 	while (more)
