@@ -299,12 +299,68 @@ UniqueIndexOn(Relation rel, AttrNumber attnum)
 	return found;
 }
 
+/* a row of segmentation.sources, as FindSource reads it */
+typedef struct SourceRow
+{
+	Oid			source;
+	int32		id;
+	Oid			user_type;
+	bool		has_value;
+	NameData	cols[4];
+} SourceRow;
+
+static void
+TwoTrees(Oid rel)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("table %s is in the trees of two tracked tables", get_rel_name(rel)),
+			 errhint("Inherit from one tracked table only.")));
+}
+
+/* whether capture of source_id was installed on rel (_capture_members) */
+static bool
+Installed(Capture *c, int32 source_id, Oid rel)
+{
+	Relation	members = table_open(OwnRelation(c, "_capture_members"), AccessShareLock);
+	Oid			pk = RelationGetPrimaryKeyIndex(members);
+	Relation	index;
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	bool		found;
+
+	if (!OidIsValid(pk))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segmentation capture: segmentation._capture_members has no primary key")));
+	index = index_open(pk, AccessShareLock);
+	if (index->rd_index->indnatts != 2 || index->rd_index->indkey.values[0] != 1 || index->rd_index->indkey.values[1] != 2
+		|| TupleDescAttr(RelationGetDescr(members), 0)->atttypid != INT4OID
+		|| TupleDescAttr(RelationGetDescr(members), 1)->atttypid != OIDOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segmentation capture: segmentation._capture_members is not as the extension made it")));
+	slot = table_slot_create(members, NULL);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(source_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(rel));
+	scan = index_beginscan(members, index, c->snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	table_close(members, AccessShareLock);
+	return found;
+}
+
 /*
  * The source whose tree holds rel: the tracked table itself, else the one
  * of its ancestors (up through pg_inherits, by OID) that is tracked; false
- * when none is.  Its row of segmentation.sources (found through the unique
- * index on source: no scan of the table), read as the extension made it
- * (refresh validates the rest before using it).
+ * when none is; of two, the one whose capture was installed on rel.  Its
+ * row of segmentation.sources (found through the unique index on source: no
+ * scan of the table), read as the extension made it (refresh validates the
+ * rest before using it).
  */
 static bool
 FindSource(Capture *c, Oid rel)
@@ -315,7 +371,9 @@ FindSource(Capture *c, Oid rel)
 	TupleTableSlot *slot = table_slot_create(sources, NULL);
 	List	   *candidates;
 	ListCell   *lc;
-	int			found = 0;
+	SourceRow	rows[8];
+	int			nrows = 0,
+				chosen = 0;
 	const char *attrs[] = {"user_column", "time_column", "event_column", "value_column"};
 	int			id_att = -1,
 				source_att = -1,
@@ -343,66 +401,91 @@ FindSource(Capture *c, Oid rel)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("segmentation capture: segmentation.sources is not as the extension made it")));
 	index = index_open(UniqueIndexOn(sources, source_att), AccessShareLock);
-	/* (the table itself first: its ancestors only when it is not tracked) */
-	candidates = list_make1_oid(rel);
-	for (int pass = 0; pass < 2 && found == 0; pass++)
+	/* every row of the table and its ancestors, then the one chosen */
+	candidates = Ancestors(rel);
+	foreach(lc, candidates)
 	{
-		if (pass == 1)
-			candidates = list_delete_first(Ancestors(rel));
-		foreach(lc, candidates)
-		{
-			ScanKeyData key;
-			IndexScanDesc scan;
-			bool		isnull;
-			Datum		d;
+		ScanKeyData key;
+		IndexScanDesc scan;
+		bool		isnull;
+		Datum		d;
+		SourceRow  *row;
 
-			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(lfirst_oid(lc)));
-			scan = index_beginscan(sources, index, c->snapshot, 1, 0);
-			index_rescan(scan, &key, 1, NULL, 0);
-			if (!index_getnext_slot(scan, ForwardScanDirection, slot))
-			{
-				index_endscan(scan);
-				continue;
-			}
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = index_beginscan(sources, index, c->snapshot, 1, 0);
+		index_rescan(scan, &key, 1, NULL, 0);
+		if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
 			index_endscan(scan);
-			if (++found > 1)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("table %s is in the trees of two tracked tables", get_rel_name(rel)),
-						 errhint("Inherit from one tracked table only.")));
-			slot_getallattrs(slot);
-			c->source = lfirst_oid(lc);
-			d = slot_getattr(slot, id_att, &isnull);
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("segmentation capture: a source has no id")));
-			c->source_id = DatumGetInt32(d);
-			d = slot_getattr(slot, type_att, &isnull);
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("segmentation capture: source %d has no user_type", c->source_id)));
-			c->user_type = DatumGetObjectId(d);
-			for (int k = 0; k < 4; k++)
-			{
-				d = slot_getattr(slot, col_att[k], &isnull);
-				if (k == 3)
-					c->has_value = !isnull;
-				else if (isnull)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("segmentation capture: source %d has no %s", c->source_id, attrs[k])));
-				if (!isnull)
-					namestrcpy(&c->cols[k], NameStr(*DatumGetName(d)));
-			}
+			continue;
 		}
-		list_free(candidates);
+		index_endscan(scan);
+		if (nrows == lengthof(rows))
+			TwoTrees(rel);
+		row = &rows[nrows++];
+		slot_getallattrs(slot);
+		row->source = lfirst_oid(lc);
+		d = slot_getattr(slot, id_att, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("segmentation capture: a source has no id")));
+		row->id = DatumGetInt32(d);
+		d = slot_getattr(slot, type_att, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("segmentation capture: source %d has no user_type", row->id)));
+		row->user_type = DatumGetObjectId(d);
+		for (int k = 0; k < 4; k++)
+		{
+			d = slot_getattr(slot, col_att[k], &isnull);
+			if (k == 3)
+				row->has_value = !isnull;
+			else if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("segmentation capture: source %d has no %s", row->id, attrs[k])));
+			if (!isnull)
+				namestrcpy(&row->cols[k], NameStr(*DatumGetName(d)));
+		}
 	}
+	list_free(candidates);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, AccessShareLock);
 	table_close(sources, AccessShareLock);
-	return found == 1;
+	if (nrows == 0)
+		return false;
+	/*
+	 * Two rows: one is not track's.  A segmentation_admin may INSERT into
+	 * sources (track runs as the caller): a row for a partition of a
+	 * tracked tree, columns of their choice, made capture queue the
+	 * partition's events under it (any column of it the admin may not read,
+	 * as the event), never under the tracked table (review 26).  The row
+	 * whose capture was installed on the table (_capture_members, the
+	 * extension's owner's only) is chosen; else the table's own.
+	 */
+	if (nrows > 1)
+	{
+		int			installed = -1;
+
+		for (int i = 0; i < nrows; i++)
+			if (Installed(c, rows[i].id, rel))
+			{
+				if (installed >= 0)
+					TwoTrees(rel);
+				installed = i;
+			}
+		if (installed < 0 && rows[0].source != rel)
+			TwoTrees(rel);
+		chosen = installed >= 0 ? installed : 0;
+	}
+	c->source = rows[chosen].source;
+	c->source_id = rows[chosen].id;
+	c->user_type = rows[chosen].user_type;
+	c->has_value = rows[chosen].has_value;
+	memcpy(c->cols, rows[chosen].cols, sizeof(c->cols));
+	return true;
 }
 
 /*

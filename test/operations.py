@@ -1977,6 +1977,34 @@ def capture_beside_the_applications_triggers():
     conn.close()
 
 
+def admin_hand_written_source_diverts_nothing():
+    """Review 26: a segmentation_admin may INSERT into sources (track runs as
+    its caller). The capture function, one for every source, took the
+    source of a table from any row naming it: a row an admin wrote for a
+    partition of a tracked tree, with a column of it the admin may not read
+    as the event, made capture queue that column, and the partition's
+    events under that row instead of the tracked table's. The row whose
+    capture was installed on the table (_capture_members) is chosen."""
+    conn, cur = database(events=False)
+    cur.execute("""CREATE TABLE public.hp (uid bigint NOT NULL, at timestamptz, name text, amount numeric, secret text) PARTITION BY RANGE (uid);
+                   CREATE TABLE public.hp1 PARTITION OF public.hp FOR VALUES FROM (0) TO (1000);
+                   ALTER TABLE public.hp OWNER TO regress_owner; ALTER TABLE public.hp1 OWNER TO regress_owner;
+                   GRANT SELECT, TRIGGER ON public.hp TO regress_admin""")
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('public.hp', 'uid', 'at', 'name', 'amount')")
+    err = error_of(admin, """INSERT INTO segmentation.sources (source, user_column, time_column, event_column, user_type)
+                             VALUES ('public.hp1', 'uid', 'at', 'secret', 'bigint')""")
+    owner = as_role("regress_owner")
+    owner.execute("""INSERT INTO public.hp1 VALUES (1, '2024-01-01', 'buy', 1, 'TOP SECRET');
+                     INSERT INTO public.hp VALUES (2, '2024-01-01', 'buy', 2, 'TOP SECRET')""")
+    cur.execute("""SELECT array_agg(s.source::oid = 'public.hp'::regclass AND p.event = 'buy' ORDER BY p.user_id)
+                   FROM segmentation.pending_events p JOIN segmentation.sources s ON s.id = p.source_id""")
+    queued = cur.fetchone()[0]
+    check("capture: a sources row an admin wrote for a partition diverts none of its events and queues none of its columns",
+          err is None and queued == [True, True], (err, queued))
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -1991,7 +2019,8 @@ def main():
                  missing_capture_trigger_repaired_makes_refresh_full, dropped_partition_makes_refresh_full,
                  capture_tables_recognised_by_oid, unlogged_members_are_refused, foreign_members_are_refused,
                  restores_of_a_tree_across_schemas, restore_in_two_steps_counts_once,
-                 interrupted_detach_concurrently_stops_refresh, capture_beside_the_applications_triggers):
+                 interrupted_detach_concurrently_stops_refresh, capture_beside_the_applications_triggers,
+                 admin_hand_written_source_diverts_nothing):
         if names and test.__name__ not in names:
             continue
         try:
