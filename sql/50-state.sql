@@ -57,9 +57,9 @@ COMMENT ON FUNCTION _reject_reason(int, timestamptz, float8) IS 'Internal: why r
 -- Materialized state, created by the first track() with the user id type
 -- ===================================================================
 
--- Capture's queue of new events (src/capture.c): a row per INSERT statement
--- (or per 65,536 of its events), the events packed; and the view that reads
--- them back, with the user id in its type.  Made with the state (and by the
+-- Capture's queue of new events (src/capture.c): a row per INSERT
+-- statement (or per 65,536 or 16 MB of its events), the events packed; and
+-- the view that reads them back, with the user id in its type.  Made with the state (and by the
 -- update from 0.1 once 0.1's queue is gone: sql/upgrade-0.1--0.2-end.sql).
 CREATE FUNCTION _create_queue(user_type regtype) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -73,7 +73,7 @@ BEGIN
 		IF EXISTS (SELECT FROM pg_catalog.pg_settings g WHERE g.name = 'default_toast_compression' AND 'lz4' = ANY (g.enumvals)) THEN
 			ALTER TABLE segmentation.pending_batches ALTER COLUMN batch SET COMPRESSION lz4;
 		END IF;
-		COMMENT ON TABLE segmentation.pending_batches IS 'Internal: events inserted into tracked sources since the last refresh, a row per INSERT statement (or per 65,536 of its events), packed by the capture trigger (src/capture.c); read through pending_events';
+		COMMENT ON TABLE segmentation.pending_batches IS 'Internal: events inserted into tracked sources since the last refresh, a row per INSERT statement (or per 65,536 or 16 MB of its events), packed by the capture trigger (src/capture.c); read through pending_events';
 	END IF;
 	IF to_regclass('segmentation.pending_events') IS NULL THEN
 		EXECUTE format($v$

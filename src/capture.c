@@ -16,9 +16,10 @@
  * the events do):
  *	INSERT: the statement's events packed into one row of
  *		segmentation.pending_batches (source_id, events, batch), a row per
- *		BATCH_EVENTS events: one heap tuple, TOASTed (lz4 where the server has
- *		it), instead of a queue row per event, which doubled the cost of a COPY
- *		(bench/README.md, "Capture mechanisms");
+ *		BATCH_EVENTS events or BATCH_BYTES bytes: one heap tuple, TOASTed
+ *		(lz4 where the server has it), instead of a queue row per event,
+ *		which doubled the cost of a COPY (bench/README.md, "Capture
+ *		mechanisms");
  *	UPDATE, DELETE: the user ids of the old and new rows, one row each of
  *		segmentation.dirty_users (refresh recomputes them from the sources);
  *	TRUNCATE: the source's id into segmentation.truncated (refresh goes full).
@@ -51,11 +52,11 @@
  * 16, 32, 64: the user id is an int4, an int8, a uuid, in binary, else it
  * is text; no other bit), then the user id (4, 8 or 16 bytes, or uint32
  * length and bytes), the time (int64 microseconds), the event (uint32
- * length, bytes) and the value (float8), each only when not NULL; native
- * byte order (the queue never leaves the server: it is not dumped).  The
- * user id is read back as its canonical text (user_id::text), which refresh
- * casts to the tracked type; capture makes that text only to test a
- * forgotten user.
+ * length, bytes) and the value (float8), each only when not NULL; numbers
+ * in network byte order (the queue is dumped with the state, and may be
+ * restored on another machine).  The user id is read back as its canonical
+ * text (user_id::text), which refresh casts to the tracked type; capture
+ * makes that text only to test a forgotten user.
  */
 #include "postgres.h"
 
@@ -75,12 +76,14 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "port/pg_bswap.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/fmgroids.h"
@@ -93,8 +96,14 @@
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
 
-/* events per row of pending_batches: a statement of many rows writes several */
+/*
+ * events per row of pending_batches: a statement of many rows writes several;
+ * and bytes: 65,536 events of long event names (16 kB each) would pass the
+ * 1 GB a bytea (and a palloc) may hold, and the application's INSERT failed
+ * with "out of memory" (review 26)
+ */
 #define BATCH_EVENTS 65536
+#define BATCH_BYTES (16 * 1024 * 1024)
 
 #define QF_USER_NULL	1
 #define QF_TS_NULL		2
@@ -133,8 +142,13 @@ typedef struct Capture
 	Relation	forgotten;
 	Relation	forgotten_index;
 	TupleTableSlot *forgotten_slot;
-	/* UPDATE, DELETE: the user ids queued so far by this firing, in cxt */
+	/*
+	 * UPDATE, DELETE: the user ids queued so far by this firing, in
+	 * seen_cxt (a child of cxt), and about the memory they take
+	 */
 	HTAB	   *dirty_seen;
+	MemoryContext seen_cxt;
+	Size		seen_bytes;
 	MemoryContext cxt;
 } Capture;
 
@@ -164,22 +178,36 @@ SeenMatch(const void *a, const void *b, Size keysize)
 	return x->len == y->len && memcmp(x->data, y->data, x->len) == 0 ? 0 : 1;
 }
 
-/* whether this firing queued the user id already (else remember it) */
+/*
+ * Whether this firing queued the user id already (else remember it).  At
+ * most work_mem of them are remembered (about 80 bytes a user id: an UPDATE
+ * or DELETE of 100 million users would have taken 8 GB, where the SQL of
+ * the PL/pgSQL capture spilled to disk; review 26): past it the set starts
+ * again empty, and a user id may be queued twice (refresh groups them).
+ */
 static bool
 SeenBefore(Capture *c, const char *data, int len)
 {
 	SeenKey		key;
 	bool		found;
 
+	if (c->dirty_seen != NULL && c->seen_bytes > (Size) work_mem * 1024)
+	{
+		MemoryContextReset(c->seen_cxt);
+		c->dirty_seen = NULL;
+		c->seen_bytes = 0;
+	}
 	if (c->dirty_seen == NULL)
 	{
 		HASHCTL		ctl;
 
+		if (c->seen_cxt == NULL)
+			c->seen_cxt = AllocSetContextCreate(c->cxt, "segmentation capture users", ALLOCSET_DEFAULT_SIZES);
 		ctl.keysize = sizeof(SeenKey);
 		ctl.entrysize = sizeof(SeenKey);
 		ctl.hash = SeenHash;
 		ctl.match = SeenMatch;
-		ctl.hcxt = c->cxt;
+		ctl.hcxt = c->seen_cxt;
 		c->dirty_seen = hash_create("segmentation capture users", 256, &ctl,
 									HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	}
@@ -190,10 +218,11 @@ SeenBefore(Capture *c, const char *data, int len)
 	{
 		SeenKey    *entry;
 
-		key.data = MemoryContextAlloc(c->cxt, len);
+		key.data = MemoryContextAlloc(c->seen_cxt, len);
 		memcpy((char *) key.data, data, len);
 		entry = (SeenKey *) hash_search(c->dirty_seen, &key, HASH_ENTER, NULL);
 		*entry = key;
+		c->seen_bytes += 64 + MAXALIGN(len);
 	}
 	return found;
 }
@@ -291,12 +320,68 @@ UniqueIndexOn(Relation rel, AttrNumber attnum)
 	return found;
 }
 
+/* a row of segmentation.sources, as FindSource reads it */
+typedef struct SourceRow
+{
+	Oid			source;
+	int32		id;
+	Oid			user_type;
+	bool		has_value;
+	NameData	cols[4];
+} SourceRow;
+
+static void
+TwoTrees(Oid rel)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("table %s is in the trees of two tracked tables", get_rel_name(rel)),
+			 errhint("Inherit from one tracked table only.")));
+}
+
+/* whether capture of source_id was installed on rel (_capture_members) */
+static bool
+Installed(Capture *c, int32 source_id, Oid rel)
+{
+	Relation	members = table_open(OwnRelation(c, "_capture_members"), AccessShareLock);
+	Oid			pk = RelationGetPrimaryKeyIndex(members);
+	Relation	index;
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	bool		found;
+
+	if (!OidIsValid(pk))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segmentation capture: segmentation._capture_members has no primary key")));
+	index = index_open(pk, AccessShareLock);
+	if (index->rd_index->indnatts != 2 || index->rd_index->indkey.values[0] != 1 || index->rd_index->indkey.values[1] != 2
+		|| TupleDescAttr(RelationGetDescr(members), 0)->atttypid != INT4OID
+		|| TupleDescAttr(RelationGetDescr(members), 1)->atttypid != OIDOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segmentation capture: segmentation._capture_members is not as the extension made it")));
+	slot = table_slot_create(members, NULL);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(source_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(rel));
+	scan = index_beginscan(members, index, c->snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	table_close(members, AccessShareLock);
+	return found;
+}
+
 /*
  * The source whose tree holds rel: the tracked table itself, else the one
  * of its ancestors (up through pg_inherits, by OID) that is tracked; false
- * when none is.  Its row of segmentation.sources (found through the unique
- * index on source: no scan of the table), read as the extension made it
- * (refresh validates the rest before using it).
+ * when none is; of two, the one whose capture was installed on rel.  Its
+ * row of segmentation.sources (found through the unique index on source: no
+ * scan of the table), read as the extension made it (refresh validates the
+ * rest before using it).
  */
 static bool
 FindSource(Capture *c, Oid rel)
@@ -307,7 +392,9 @@ FindSource(Capture *c, Oid rel)
 	TupleTableSlot *slot = table_slot_create(sources, NULL);
 	List	   *candidates;
 	ListCell   *lc;
-	int			found = 0;
+	SourceRow	rows[8];
+	int			nrows = 0,
+				chosen = 0;
 	const char *attrs[] = {"user_column", "time_column", "event_column", "value_column"};
 	int			id_att = -1,
 				source_att = -1,
@@ -335,66 +422,91 @@ FindSource(Capture *c, Oid rel)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("segmentation capture: segmentation.sources is not as the extension made it")));
 	index = index_open(UniqueIndexOn(sources, source_att), AccessShareLock);
-	/* (the table itself first: its ancestors only when it is not tracked) */
-	candidates = list_make1_oid(rel);
-	for (int pass = 0; pass < 2 && found == 0; pass++)
+	/* every row of the table and its ancestors, then the one chosen */
+	candidates = Ancestors(rel);
+	foreach(lc, candidates)
 	{
-		if (pass == 1)
-			candidates = list_delete_first(Ancestors(rel));
-		foreach(lc, candidates)
-		{
-			ScanKeyData key;
-			IndexScanDesc scan;
-			bool		isnull;
-			Datum		d;
+		ScanKeyData key;
+		IndexScanDesc scan;
+		bool		isnull;
+		Datum		d;
+		SourceRow  *row;
 
-			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(lfirst_oid(lc)));
-			scan = index_beginscan(sources, index, c->snapshot, 1, 0);
-			index_rescan(scan, &key, 1, NULL, 0);
-			if (!index_getnext_slot(scan, ForwardScanDirection, slot))
-			{
-				index_endscan(scan);
-				continue;
-			}
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = index_beginscan(sources, index, c->snapshot, 1, 0);
+		index_rescan(scan, &key, 1, NULL, 0);
+		if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
 			index_endscan(scan);
-			if (++found > 1)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("table %s is in the trees of two tracked tables", get_rel_name(rel)),
-						 errhint("Inherit from one tracked table only.")));
-			slot_getallattrs(slot);
-			c->source = lfirst_oid(lc);
-			d = slot_getattr(slot, id_att, &isnull);
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("segmentation capture: a source has no id")));
-			c->source_id = DatumGetInt32(d);
-			d = slot_getattr(slot, type_att, &isnull);
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("segmentation capture: source %d has no user_type", c->source_id)));
-			c->user_type = DatumGetObjectId(d);
-			for (int k = 0; k < 4; k++)
-			{
-				d = slot_getattr(slot, col_att[k], &isnull);
-				if (k == 3)
-					c->has_value = !isnull;
-				else if (isnull)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("segmentation capture: source %d has no %s", c->source_id, attrs[k])));
-				if (!isnull)
-					namestrcpy(&c->cols[k], NameStr(*DatumGetName(d)));
-			}
+			continue;
 		}
-		list_free(candidates);
+		index_endscan(scan);
+		if (nrows == lengthof(rows))
+			TwoTrees(rel);
+		row = &rows[nrows++];
+		slot_getallattrs(slot);
+		row->source = lfirst_oid(lc);
+		d = slot_getattr(slot, id_att, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("segmentation capture: a source has no id")));
+		row->id = DatumGetInt32(d);
+		d = slot_getattr(slot, type_att, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("segmentation capture: source %d has no user_type", row->id)));
+		row->user_type = DatumGetObjectId(d);
+		for (int k = 0; k < 4; k++)
+		{
+			d = slot_getattr(slot, col_att[k], &isnull);
+			if (k == 3)
+				row->has_value = !isnull;
+			else if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("segmentation capture: source %d has no %s", row->id, attrs[k])));
+			if (!isnull)
+				namestrcpy(&row->cols[k], NameStr(*DatumGetName(d)));
+		}
 	}
+	list_free(candidates);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, AccessShareLock);
 	table_close(sources, AccessShareLock);
-	return found == 1;
+	if (nrows == 0)
+		return false;
+	/*
+	 * Two rows: one is not track's.  A segmentation_admin may INSERT into
+	 * sources (track runs as the caller): a row for a partition of a
+	 * tracked tree, columns of their choice, made capture queue the
+	 * partition's events under it (any column of it the admin may not read,
+	 * as the event), never under the tracked table (review 26).  The row
+	 * whose capture was installed on the table (_capture_members, the
+	 * extension's owner's only) is chosen; else the table's own.
+	 */
+	if (nrows > 1)
+	{
+		int			installed = -1;
+
+		for (int i = 0; i < nrows; i++)
+			if (Installed(c, rows[i].id, rel))
+			{
+				if (installed >= 0)
+					TwoTrees(rel);
+				installed = i;
+			}
+		if (installed < 0 && rows[0].source != rel)
+			TwoTrees(rel);
+		chosen = installed >= 0 ? installed : 0;
+	}
+	c->source = rows[chosen].source;
+	c->source_id = rows[chosen].id;
+	c->user_type = rows[chosen].user_type;
+	c->has_value = rows[chosen].has_value;
+	memcpy(c->cols, rows[chosen].cols, sizeof(c->cols));
+	return true;
 }
 
 /*
@@ -568,6 +680,44 @@ FinishForgotten(Capture *c)
 	table_close(c->forgotten, AccessShareLock);
 }
 
+/*
+ * The numbers of the packed form, in network byte order: pending_batches is
+ * dumped with the state (pg_dump dumps the tables the extension made at
+ * run time), and a dump restored on a server of the other byte order would
+ * have read every queued event wrong or refused it (review 26).
+ */
+static void
+AppendUint32(StringInfo buf, uint32 n)
+{
+	n = pg_hton32(n);
+	appendBinaryStringInfo(buf, (char *) &n, 4);
+}
+
+static void
+AppendUint64(StringInfo buf, uint64 n)
+{
+	n = pg_hton64(n);
+	appendBinaryStringInfo(buf, (char *) &n, 8);
+}
+
+static uint32
+ReadUint32(const char *p)
+{
+	uint32		n;
+
+	memcpy(&n, p, 4);
+	return pg_ntoh32(n);
+}
+
+static uint64
+ReadUint64(const char *p)
+{
+	uint64		n;
+
+	memcpy(&n, p, 8);
+	return pg_ntoh64(n);
+}
+
 /* the user id of a row as canonical text (user_id::text), or NULL */
 static char *
 UserText(Capture *c, TupleTableSlot *slot, int *len)
@@ -667,15 +817,11 @@ PackEvent(Capture *c, TupleTableSlot *slot, StringInfo buf)
 	appendBinaryStringInfo(buf, (char *) &flags, 1);
 	if (flags & QF_USER_INT4)
 	{
-		int32		v = DatumGetInt32(user);
-
-		appendBinaryStringInfo(buf, (char *) &v, 4);
+		AppendUint32(buf, (uint32) DatumGetInt32(user));
 	}
 	else if (flags & QF_USER_INT8)
 	{
-		int64		v = DatumGetInt64(user);
-
-		appendBinaryStringInfo(buf, (char *) &v, 8);
+		AppendUint64(buf, (uint64) DatumGetInt64(user));
 	}
 	else if (flags & QF_USER_UUID)
 		appendBinaryStringInfo(buf, (char *) DatumGetUUIDP(user)->data, UUID_LEN);
@@ -685,14 +831,14 @@ PackEvent(Capture *c, TupleTableSlot *slot, StringInfo buf)
 		char	   *text = UserText(c, slot, &ulen);
 		uint32		n = ulen;
 
-		appendBinaryStringInfo(buf, (char *) &n, 4);
+		AppendUint32(buf, n);
 		appendBinaryStringInfo(buf, text, ulen);
 	}
 	if (!(flags & QF_TS_NULL))
 	{
 		int64		ts = DatumGetTimestampTz(values[c->att[1] - 1]);
 
-		appendBinaryStringInfo(buf, (char *) &ts, 8);
+		AppendUint64(buf, (uint64) ts);
 	}
 	if (!(flags & QF_EVENT_NULL))
 	{
@@ -716,14 +862,14 @@ PackEvent(Capture *c, TupleTableSlot *slot, StringInfo buf)
 				while (n > 0 && s[n - 1] == ' ')
 					n--;
 		}
-		appendBinaryStringInfo(buf, (char *) &n, 4);
+		AppendUint32(buf, n);
 		appendBinaryStringInfo(buf, s, n);
 	}
 	if (!(flags & QF_VALUE_NULL))
 	{
 		double		v = ValueOf(c, values[c->att[3] - 1]);
 
-		appendBinaryStringInfo(buf, (char *) &v, 8);
+		AppendUint64(buf, DatumGetUInt64(Float8GetDatum(v)));
 	}
 	return true;
 }
@@ -762,6 +908,23 @@ OpenQueue(Capture *c, const char *name, int natts)
 	return rel;
 }
 
+/*
+ * The first row of a transition table, read through a read pointer of our
+ * own from its start.  The tuplestore is shared by every AFTER trigger of the
+ * statement that has a transition table of that event; another one that
+ * fired before (an application's audit trigger named "audit", which fires
+ * first: triggers fire in the order of their names) read it through a read
+ * pointer of its own (a NamedTuplestoreScan), left active at the end:
+ * reading on from the active one would have queued nothing (review 26).
+ */
+static bool
+FirstRow(Tuplestorestate *rows, TupleTableSlot *slot)
+{
+	tuplestore_select_read_pointer(rows, tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND));
+	tuplestore_rescan(rows);
+	return tuplestore_gettupleslot(rows, true, false, slot);
+}
+
 /* INSERT: the events of a tuplestore (statement) or of one row */
 static void
 CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *row)
@@ -778,7 +941,7 @@ CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 		if (k < 3 || c->has_value)
 			natts = Max(natts, c->att[k]);
 	initStringInfo(&buf);
-	more = row != NULL || tuplestore_gettupleslot(rows, true, false, slot);
+	more = row != NULL || FirstRow(rows, slot);
 	while (more)
 	{
 		MemoryContext old;
@@ -789,7 +952,7 @@ CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 		kept = PackEvent(c, slot, &buf);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(per_row);
-		if (kept && ++events == BATCH_EVENTS)
+		if (kept && (++events == BATCH_EVENTS || buf.len >= BATCH_BYTES))
 		{
 			WriteBatch(c, queue, &buf, events);
 			resetStringInfo(&buf);
@@ -812,7 +975,7 @@ CaptureChanges(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 {
 	TupleTableSlot *slot = row ? row : MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
 	MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "segmentation capture", ALLOCSET_SMALL_SIZES);
-	bool		more = row != NULL || tuplestore_gettupleslot(rows, true, false, slot);
+	bool		more = row != NULL || FirstRow(rows, slot);
 
 	while (more)
 	{
@@ -962,21 +1125,11 @@ QueuedUser(const QueuedEvent *e)
 	switch (e->user_kind)
 	{
 		case QF_USER_INT4:
-			{
-				int32		v;
-
-				memcpy(&v, e->user, 4);
-				s = DatumGetCString(DirectFunctionCall1(int4out, Int32GetDatum(v)));
-				break;
-			}
+			s = DatumGetCString(DirectFunctionCall1(int4out, Int32GetDatum((int32) ReadUint32(e->user))));
+			break;
 		case QF_USER_INT8:
-			{
-				int64		v;
-
-				memcpy(&v, e->user, 8);
-				s = DatumGetCString(DirectFunctionCall1(int8out, Int64GetDatum(v)));
-				break;
-			}
+			s = DatumGetCString(DirectFunctionCall1(int8out, Int64GetDatum((int64) ReadUint64(e->user))));
+			break;
 		case QF_USER_UUID:
 			{
 				pg_uuid_t	u;
@@ -1031,7 +1184,7 @@ NextEvent(const char *data, uint32 len, uint32 *pos, QueuedEvent *e)
 	{
 		if (len - *pos < 4)
 			Corrupt("truncated user id");
-		memcpy(&e->user_len, data + *pos, 4);
+		e->user_len = ReadUint32(data + *pos);
 		*pos += 4;
 		if (e->user_len > len - *pos)
 			Corrupt("user id longer than the batch");
@@ -1044,14 +1197,14 @@ NextEvent(const char *data, uint32 len, uint32 *pos, QueuedEvent *e)
 	{
 		if (len - *pos < 8)
 			Corrupt("truncated time");
-		memcpy(&e->ts, data + *pos, 8);
+		e->ts = (int64) ReadUint64(data + *pos);
 		*pos += 8;
 	}
 	if (!e->event_null)
 	{
 		if (len - *pos < 4)
 			Corrupt("truncated event");
-		memcpy(&e->event_len, data + *pos, 4);
+		e->event_len = ReadUint32(data + *pos);
 		*pos += 4;
 		if (e->event_len > len - *pos)
 			Corrupt("event longer than the batch");
@@ -1064,7 +1217,7 @@ NextEvent(const char *data, uint32 len, uint32 *pos, QueuedEvent *e)
 	{
 		if (len - *pos < 8)
 			Corrupt("truncated value");
-		memcpy(&e->value, data + *pos, 8);
+		e->value = DatumGetFloat8(UInt64GetDatum(ReadUint64(data + *pos)));
 		*pos += 8;
 	}
 	return true;

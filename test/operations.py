@@ -1975,6 +1975,91 @@ def interrupted_detach_concurrently_stops_refresh():
     conn.close()
 
 
+def capture_beside_the_applications_triggers():
+    """Review 26: the transition tables of a statement are one tuplestore per
+    event, shared by every AFTER trigger that has one; the application's
+    audit trigger, which fires first (triggers fire in the order of their
+    names), read it through a read pointer of its own, left at its end, from
+    which the capture trigger read on: nothing queued, nothing recomputed.
+    And the events of one statement are packed by count and by bytes: 65,536
+    events of 17 kB event names made the application's INSERT fail ("out of
+    memory", a batch past 1 GB)."""
+    conn, cur = database()
+    owner = as_role("regress_owner")
+    owner.execute("""CREATE TABLE public.audit (op text, n bigint);
+                     CREATE FUNCTION public.audit() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN
+                         IF TG_OP = 'INSERT' THEN
+                             INSERT INTO public.audit SELECT TG_OP, count(*) FROM nr;
+                         ELSE
+                             -- (part of it only)
+                             INSERT INTO public.audit SELECT TG_OP, count(*) FROM (SELECT FROM o LIMIT 1) x;
+                         END IF;
+                         RETURN NULL;
+                     END $$;
+                     CREATE TRIGGER audit_insert AFTER INSERT ON public.ev REFERENCING NEW TABLE AS nr
+                         FOR EACH STATEMENT EXECUTE FUNCTION public.audit();
+                     CREATE TRIGGER audit_update AFTER UPDATE ON public.ev REFERENCING OLD TABLE AS o NEW TABLE AS nr
+                         FOR EACH STATEMENT EXECUTE FUNCTION public.audit();
+                     CREATE TRIGGER audit_delete AFTER DELETE ON public.ev REFERENCING OLD TABLE AS o
+                         FOR EACH STATEMENT EXECUTE FUNCTION public.audit()""")
+    owner.execute("""INSERT INTO public.ev (uid, at, name, amount) SELECT u, '2024-01-05', 'buy', 1 FROM generate_series(101, 110) u;
+                     UPDATE public.ev SET amount = 2 WHERE uid IN (1, 2, 3);
+                     DELETE FROM public.ev WHERE uid IN (4, 5)""")
+    audited = one(owner, "SELECT string_agg(op || n, ',' ORDER BY op) FROM public.audit")
+    got = pending(cur)
+    cur.execute("SELECT array_agg(DISTINCT user_id ORDER BY user_id) FROM segmentation.dirty_users")
+    dirty = cur.fetchone()[0]
+    check("capture: beside the application's triggers that read the same transition tables first, every event is queued "
+          "and every user recomputed", audited == "DELETE1,INSERT10,UPDATE1" and got == {u: 1 for u in range(101, 111)}
+          and dirty == [1, 2, 3, 4, 5], (audited, got, dirty))
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("capture: and the next refresh is incremental and equals a full one", mode == "incremental" and same, (mode, same))
+    # (an UPDATE of more users than work_mem remembers: every one recomputed still)
+    cur.execute("DELETE FROM segmentation.dirty_users")
+    owner.execute("""INSERT INTO public.ev (uid, at, name, amount) SELECT u, '2024-01-05', 'buy', 1 FROM generate_series(1001, 4000) u;
+                     SET work_mem = '64kB'; UPDATE public.ev SET amount = 3 WHERE uid > 1000; RESET work_mem""")
+    check("capture: an UPDATE of more users than work_mem holds recomputes every one",
+          one(cur, "SELECT count(DISTINCT user_id) FROM segmentation.dirty_users WHERE user_id > 1000") == 3000)
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-03')")
+    owner.execute("DROP TRIGGER audit_insert ON public.ev")
+    err = error_of(owner, """INSERT INTO public.ev (uid, at, name, amount)
+                             SELECT u, '2024-01-06', repeat('x', 17000), 1 FROM generate_series(1, 65536) u""")
+    cur.execute("SELECT count(*), sum(events), max(octet_length(batch)) FROM segmentation.pending_batches")
+    batches, events, largest = cur.fetchone()
+    check("capture: a statement of 65,536 events of 17 kB is queued, in batches of 16 MB at most",
+          err is None and events == 65536 and batches > 1 and largest <= 16 * 1024 * 1024 + 17100, (err, batches, events, largest))
+    conn.close()
+
+
+def admin_hand_written_source_diverts_nothing():
+    """Review 26: a segmentation_admin may INSERT into sources (track runs as
+    its caller). The capture function, one for every source, took the
+    source of a table from any row naming it: a row an admin wrote for a
+    partition of a tracked tree, with a column of it the admin may not read
+    as the event, made capture queue that column, and the partition's
+    events under that row instead of the tracked table's. The row whose
+    capture was installed on the table (_capture_members) is chosen."""
+    conn, cur = database(events=False)
+    cur.execute("""CREATE TABLE public.hp (uid bigint NOT NULL, at timestamptz, name text, amount numeric, secret text) PARTITION BY RANGE (uid);
+                   CREATE TABLE public.hp1 PARTITION OF public.hp FOR VALUES FROM (0) TO (1000);
+                   ALTER TABLE public.hp OWNER TO regress_owner; ALTER TABLE public.hp1 OWNER TO regress_owner;
+                   GRANT SELECT, TRIGGER ON public.hp TO regress_admin""")
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('public.hp', 'uid', 'at', 'name', 'amount')")
+    err = error_of(admin, """INSERT INTO segmentation.sources (source, user_column, time_column, event_column, user_type)
+                             VALUES ('public.hp1', 'uid', 'at', 'secret', 'bigint')""")
+    owner = as_role("regress_owner")
+    owner.execute("""INSERT INTO public.hp1 VALUES (1, '2024-01-01', 'buy', 1, 'TOP SECRET');
+                     INSERT INTO public.hp VALUES (2, '2024-01-01', 'buy', 2, 'TOP SECRET')""")
+    cur.execute("""SELECT array_agg(s.source::oid = 'public.hp'::regclass AND p.event = 'buy' ORDER BY p.user_id)
+                   FROM segmentation.pending_events p JOIN segmentation.sources s ON s.id = p.source_id""")
+    queued = cur.fetchone()[0]
+    check("capture: a sources row an admin wrote for a partition diverts none of its events and queues none of its columns",
+          err is None and queued == [True, True], (err, queued))
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -1989,7 +2074,8 @@ def main():
                  missing_capture_trigger_repaired_makes_refresh_full, dropped_partition_makes_refresh_full,
                  capture_tables_recognised_by_oid, unlogged_members_are_refused, foreign_members_are_refused,
                  restores_of_a_tree_across_schemas, restore_in_two_steps_counts_once,
-                 interrupted_detach_concurrently_stops_refresh):
+                 interrupted_detach_concurrently_stops_refresh, capture_beside_the_applications_triggers,
+                 admin_hand_written_source_diverts_nothing):
         if names and test.__name__ not in names:
             continue
         try:
