@@ -88,6 +88,7 @@
 #include "utils/float.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -1007,6 +1008,114 @@ CaptureChanges(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 		ExecDropSingleTupleTableSlot(slot);
 }
 
+/*
+ * What a table's capture found out about it (its source, the tracked
+ * columns in it), kept for the session until the table's relcache entry is
+ * invalidated: every change that could alter it invalidates that entry.
+ * track and untrack create or drop the table's triggers (on every table of
+ * the tree); a partition attached, detached or created, an inheritance
+ * added or removed, a column renamed (capture follows it: the sources row
+ * changes in the same transaction as the ALTER), added or dropped, are DDL
+ * on the table; DROP EXTENSION drops its triggers.  A row a
+ * segmentation_admin writes into sources changes nothing here: the entry
+ * keeps the source whose capture was installed (review 26, R26-4).  Which
+ * users are forgotten is read at every firing.
+ */
+typedef struct CachedTable
+{
+	Oid			relid;			/* the firing table (key) */
+	int32		source_id;
+	Oid			source;
+	Oid			user_type;
+	NameData	cols[4];
+	bool		has_value;
+	AttrNumber	att[4];
+	Oid			types[4];
+} CachedTable;
+
+static HTAB *cached_tables = NULL;
+
+static void
+ForgetCachedTable(Datum arg, Oid relid)
+{
+	if (cached_tables == NULL)
+		return;
+	if (OidIsValid(relid))
+		hash_search(cached_tables, &relid, HASH_REMOVE, NULL);
+	else
+	{
+		HASH_SEQ_STATUS status;
+		CachedTable *entry;
+
+		hash_seq_init(&status, cached_tables);
+		while ((entry = (CachedTable *) hash_seq_search(&status)) != NULL)
+			hash_search(cached_tables, &entry->relid, HASH_REMOVE, NULL);
+	}
+}
+
+/* the cached facts of a table into c, or false */
+static bool
+FromCache(Capture *c, Oid relid)
+{
+	CachedTable *entry;
+
+	if (cached_tables == NULL)
+		return false;
+	entry = (CachedTable *) hash_search(cached_tables, &relid, HASH_FIND, NULL);
+	if (entry == NULL)
+		return false;
+	c->source_id = entry->source_id;
+	c->source = entry->source;
+	c->user_type = entry->user_type;
+	memcpy(c->cols, entry->cols, sizeof(c->cols));
+	c->has_value = entry->has_value;
+	memcpy(c->att, entry->att, sizeof(c->att));
+	memcpy(c->types, entry->types, sizeof(c->types));
+	return true;
+}
+
+static void
+ToCache(Capture *c, Oid relid)
+{
+	CachedTable *entry;
+
+	if (cached_tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CachedTable);
+		ctl.hcxt = CacheMemoryContext;
+		cached_tables = hash_create("segmentation capture tables", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(ForgetCachedTable, (Datum) 0);
+	}
+	entry = (CachedTable *) hash_search(cached_tables, &relid, HASH_ENTER, NULL);
+	entry->source_id = c->source_id;
+	entry->source = c->source;
+	entry->user_type = c->user_type;
+	memcpy(entry->cols, c->cols, sizeof(c->cols));
+	entry->has_value = c->has_value;
+	memcpy(entry->att, c->att, sizeof(c->att));
+	memcpy(entry->types, c->types, sizeof(c->types));
+}
+
+/*
+ * FindSource with the latest snapshot: a table tracked since a REPEATABLE
+ * READ writer's snapshot was taken, whose triggers it fires, is captured.
+ */
+static bool
+FindSourceNow(Capture *c, Oid relid)
+{
+	Snapshot	statement = c->snapshot;
+	bool		found;
+
+	c->snapshot = RegisterSnapshot(GetLatestSnapshot());
+	found = FindSource(c, relid);
+	UnregisterSnapshot(c->snapshot);
+	c->snapshot = statement;
+	return found;
+}
+
 PG_FUNCTION_INFO_V1(capture_trigger);
 Datum
 capture_trigger(PG_FUNCTION_ARGS)
@@ -1036,7 +1145,7 @@ capture_trigger(PG_FUNCTION_ARGS)
 	 * table)
 	 */
 	c.snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
-	if (!FindSource(&c, relid))
+	if (!FromCache(&c, relid) && !FindSourceNow(&c, relid))
 	{
 		/*
 		 * no tracked tree holds the table: a trigger left by a schema-only
@@ -1065,7 +1174,11 @@ capture_trigger(PG_FUNCTION_ARGS)
 		UnregisterSnapshot(c.snapshot);
 		return PointerGetDatum(NULL);
 	}
-	FindColumns(&c, td->tg_relation);
+	if (c.att[0] == 0)
+	{
+		FindColumns(&c, td->tg_relation);
+		ToCache(&c, relid);
+	}
 	PrepareForgotten(&c);
 	if (op == CT_INSERT)
 		CaptureInserts(&c, td->tg_relation, td->tg_newtable,
