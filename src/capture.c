@@ -64,6 +64,7 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -137,6 +138,7 @@ typedef struct Capture
 	FmgrInfo	user_out;		/* the user id type's output function, once needed */
 	Datum		numeric_bound;	/* numeric 1e300, once a numeric value is converted */
 	Snapshot	snapshot;
+	bool		own_rows;		/* FindSource read a row this transaction wrote */
 	/* forgotten users: whether any, and what testing one takes */
 	bool		any_forgotten;
 	bytea	   *key;
@@ -340,6 +342,20 @@ TwoTrees(Oid rel)
 			 errhint("Inherit from one tracked table only.")));
 }
 
+/*
+ * Whether the row in slot was written by this transaction (or one of its
+ * subtransactions): a source found from it is not kept for the session
+ * (CachedTable), since a rollback need not invalidate the table.
+ */
+static bool
+WrittenHere(TupleTableSlot *slot)
+{
+	bool		isnull;
+	Datum		xmin = slot_getsysattr(slot, MinTransactionIdAttributeNumber, &isnull);
+
+	return !isnull && TransactionIdIsCurrentTransactionId(DatumGetTransactionId(xmin));
+}
+
 /* whether capture of source_id was installed on rel (_capture_members) */
 static bool
 Installed(Capture *c, int32 source_id, Oid rel)
@@ -369,6 +385,8 @@ Installed(Capture *c, int32 source_id, Oid rel)
 	scan = index_beginscan(members, index, c->snapshot, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found && WrittenHere(slot))
+		c->own_rows = true;
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, AccessShareLock);
@@ -446,6 +464,8 @@ FindSource(Capture *c, Oid rel)
 			TwoTrees(rel);
 		row = &rows[nrows++];
 		slot_getallattrs(slot);
+		if (WrittenHere(slot))
+			c->own_rows = true;
 		row->source = lfirst_oid(lc);
 		d = slot_getattr(slot, id_att, &isnull);
 		if (isnull)
@@ -1019,7 +1039,13 @@ CaptureChanges(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
  * on the table; DROP EXTENSION drops its triggers.  A row a
  * segmentation_admin writes into sources changes nothing here: the entry
  * keeps the source whose capture was installed (review 26, R26-4).  Which
- * users are forgotten is read at every firing.
+ * users are forgotten is read at every firing.  Not kept: what was found
+ * from a row of sources or _capture_members this transaction wrote.  A
+ * rollback invalidates only what the transaction invalidated, and track()
+ * of a table whose capture triggers are there already (a schema-only
+ * restore's, a copy of the schema's) creates none: a session that tracked
+ * it, wrote it and rolled back kept queueing its events under the
+ * rolled-back source, even once the table was tracked again (review 27).
  */
 typedef struct CachedTable
 {
@@ -1177,7 +1203,8 @@ capture_trigger(PG_FUNCTION_ARGS)
 	if (c.att[0] == 0)
 	{
 		FindColumns(&c, td->tg_relation);
-		ToCache(&c, relid);
+		if (!c.own_rows)
+			ToCache(&c, relid);
 	}
 	PrepareForgotten(&c);
 	if (op == CT_INSERT)

@@ -2060,6 +2060,66 @@ def admin_hand_written_source_diverts_nothing():
     conn.close()
 
 
+def capture_cache_keeps_no_rolled_back_source():
+    """Review 27: each session keeps what capture found for a table (its
+    source, its columns) until the table's relcache entry is invalidated.
+    track() of a table that has its capture triggers already (a schema-only
+    restore, a copy of the schema: PostgreSQL sends no invalidation for
+    it), in a transaction that wrote the table and rolled back, left that
+    session queueing the table's events under the rolled-back source: and
+    once the table was tracked for good, under that id still, not the new
+    one's (its events lost to refresh). A source row the session's own
+    transaction wrote is not kept."""
+    conn, cur = database()
+    cur.execute("""CREATE TABLE public.lt (uid bigint, at timestamptz, name text, amount numeric);
+                   ALTER TABLE public.lt OWNER TO regress_owner;
+                   GRANT SELECT, TRIGGER ON public.lt TO regress_admin; GRANT INSERT ON public.lt TO PUBLIC""")
+    # the triggers a schema-only restore leaves, as _install_capture_triggers makes them
+    cur.execute("""CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON public.lt REFERENCING NEW TABLE AS new_rows
+                       FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture();
+                   CREATE TRIGGER segmentation_capture_update AFTER UPDATE ON public.lt REFERENCING OLD TABLE AS old_rows
+                       NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture();
+                   CREATE TRIGGER segmentation_capture_delete AFTER DELETE ON public.lt REFERENCING OLD TABLE AS old_rows
+                       FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture();
+                   CREATE TRIGGER segmentation_capture_truncate AFTER TRUNCATE ON public.lt FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture();
+                   CREATE TRIGGER segmentation_capture_replica AFTER INSERT OR UPDATE OR DELETE ON public.lt FOR EACH ROW EXECUTE FUNCTION segmentation._capture();
+                   ALTER TABLE public.lt ENABLE ALWAYS TRIGGER segmentation_capture_truncate;
+                   ALTER TABLE public.lt ENABLE REPLICA TRIGGER segmentation_capture_replica""")
+    admin = as_role("regress_admin")
+    orphans = """SELECT count(*) FROM segmentation.pending_batches b
+                 WHERE NOT EXISTS (SELECT FROM segmentation.sources s WHERE s.id = b.source_id)"""
+    # (a) tracked, written and rolled back in one transaction; written again
+    admin.execute("BEGIN")
+    admin.execute("SELECT segmentation.track('public.lt', 'uid', 'at', 'name', 'amount')")
+    admin.execute("INSERT INTO public.lt VALUES (1, '2024-01-10', 'buy', 1)")
+    admin.execute("ROLLBACK")
+    admin.execute("INSERT INTO public.lt VALUES (2, '2024-01-10', 'buy', 1)")
+    lost_a = one(cur, orphans)
+    # (b) in a savepoint
+    admin.execute("BEGIN")
+    admin.execute("SAVEPOINT s")
+    admin.execute("SELECT segmentation.track('public.lt', 'uid', 'at', 'name', 'amount')")
+    admin.execute("INSERT INTO public.lt VALUES (3, '2024-01-10', 'buy', 1)")
+    admin.execute("ROLLBACK TO SAVEPOINT s")
+    admin.execute("INSERT INTO public.lt VALUES (4, '2024-01-10', 'buy', 1)")
+    admin.execute("COMMIT")
+    lost_b = one(cur, orphans)
+    # (c) tracked for good by another session: this one queues under it
+    other = as_role("regress_admin")
+    other.execute("SELECT segmentation.track('public.lt', 'uid', 'at', 'name', 'amount')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    admin.execute("INSERT INTO public.lt VALUES (5, '2024-01-10', 'buy', 1)")
+    queued = one(cur, """SELECT count(*) FROM segmentation.pending_events p JOIN segmentation.sources s ON s.id = p.source_id
+                         WHERE p.user_id = 5 AND s.source = 'public.lt'::regclass""")
+    lost_c = one(cur, orphans)
+    mode, same = incremental_equals_full(cur, "2024-02-02")
+    check("capture: a source tracked and rolled back in a writer's transaction (or savepoint) is not kept by its session: "
+          "nothing queued under it, the table's next source gets its events, refresh incremental and equal",
+          (lost_a, lost_b, lost_c, queued, mode, same) == (0, 0, 0, 1, "incremental", True),
+          (lost_a, lost_b, lost_c, queued, mode, same))
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -2075,7 +2135,7 @@ def main():
                  capture_tables_recognised_by_oid, unlogged_members_are_refused, foreign_members_are_refused,
                  restores_of_a_tree_across_schemas, restore_in_two_steps_counts_once,
                  interrupted_detach_concurrently_stops_refresh, capture_beside_the_applications_triggers,
-                 admin_hand_written_source_diverts_nothing):
+                 admin_hand_written_source_diverts_nothing, capture_cache_keeps_no_rolled_back_source):
         if names and test.__name__ not in names:
             continue
         try:
