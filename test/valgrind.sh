@@ -45,6 +45,9 @@ autovacuum = off
 shared_buffers = 32MB
 max_parallel_workers_per_gather = 2
 max_worker_processes = 8
+# (JIT loads LLVM with dlopen, on which memcheck reports glibc's own reads:
+# refresh's statements are costly enough to be compiled)
+jit = off
 CONF
 
 echo "valgrind: starting the server under memcheck on port $PORT"
