@@ -156,7 +156,10 @@ BEGIN
 	-- every table of the state that holds user ids (the views follow)
 	EXECUTE format('DELETE FROM segmentation.profiles x WHERE x.user_id = $1::%s', t) USING canonical;
 	EXECUTE format('DELETE FROM segmentation.transitions x WHERE x.user_id = $1::%s', t) USING canonical;
-	-- (capture's queue packs events: each batch is rewritten without the user's)
+	-- (capture's queue packs events: each batch is rewritten without the
+	-- user's; what capture queued on the shards of a table Citus
+	-- distributes is moved into it first)
+	PERFORM segmentation._drain_citus_queues();
 	WITH w AS (SELECT x.ctid, segmentation._queued_without(x.batch, canonical) AS batch FROM segmentation.pending_batches x),
 	     d AS (DELETE FROM segmentation.pending_batches x USING w WHERE x.ctid = w.ctid AND w.batch IS NULL)
 	UPDATE segmentation.pending_batches x

@@ -61,6 +61,8 @@ DECLARE
 	state_type regtype;
 	fn regprocedure;
 	trig record;
+	args text[];
+	arg_bytes bytea;
 BEGIN
 	SELECT * INTO s FROM segmentation.sources WHERE id = source_id;
 	IF NOT FOUND THEN
@@ -77,13 +79,23 @@ BEGIN
 			USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
 			      HINT = 'segmentation.sources was changed outside track(): untrack it and track the table again.';
 	END IF;
-	-- (before anything else is read through it)
+	-- (before anything else is read through it) on Citus: a table it
+	-- distributes as capture supports, with its colocated queue, whose
+	-- capture was installed so (its triggers carry the source to the shards)
 	IF segmentation._citus_member(s.source) IS NOT NULL THEN
-		RAISE EXCEPTION 'tracked table %.% is now managed by Citus', rel.nspname, rel.relname
-			USING ERRCODE = 'feature_not_supported', SCHEMA = rel.nspname, TABLE = rel.relname,
-			      DETAIL = pg_catalog.format('Citus writes the rows of %s on its shards, where no capture trigger fires: new events would be missed.',
-			                                 segmentation._citus_member(s.source)),
-			      HINT = 'The managed pipeline does not run on Citus yet (doc/citus.md): untrack it (segmentation.untrack); to track it again, make it a plain table (undistribute_table, which untracks it too, as DROP TABLE would) and track it.';
+		IF segmentation._citus_member(s.source) <> s.source OR segmentation._citus_unsupported(s.source, s.user_column) IS NOT NULL
+		   OR (triggers AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+		                                WHERE g.tgrelid = s.source AND g.tgname = 'segmentation_capture_insert' AND g.tgnargs > 0)) THEN
+			RAISE EXCEPTION 'tracked table %.% is now managed by Citus', rel.nspname, rel.relname
+				USING ERRCODE = 'feature_not_supported', SCHEMA = rel.nspname, TABLE = rel.relname,
+				      DETAIL = pg_catalog.format('%s: %s. Events written on its shards since were not captured.', segmentation._citus_member(s.source),
+				                                 coalesce(segmentation._citus_unsupported(segmentation._citus_member(s.source), s.user_column),
+				                                          'it was distributed after it was tracked')),
+				      HINT = 'Untrack it (segmentation.untrack), and track it again if capture supports it (doc/citus.md, "Capture"): the next refresh is then full.';
+		END IF;
+		IF triggers THEN
+			PERFORM segmentation._citus_queue(s.id, false);
+		END IF;
 	END IF;
 	names := ARRAY[s.user_column, s.time_column, s.event_column, s.value_column];
 	IF s.attnums IS NULL OR pg_catalog.cardinality(s.attnums) <> 4 OR (s.value_column IS NULL) <> (s.attnums[4] IS NULL)
@@ -179,17 +191,21 @@ BEGIN
 		END IF;
 		-- each as installed: its function, mode, timing, level, events,
 		-- transition tables, no WHEN, arguments or columns
+		-- (arguments: none, or on a table Citus distributes the source's)
+		args := segmentation._capture_args(s.id);
+		arg_bytes := (SELECT coalesce(string_agg(pg_catalog.convert_to(a, pg_catalog.getdatabaseencoding()) || '\x00'::bytea, ''::bytea ORDER BY k), ''::bytea)
+		              FROM unnest(args) WITH ORDINALITY x(a, k));
 		SELECT t.rel::regclass AS rel, x.name, x.mode, g.tgenabled,
 		       g.tgfoid IS DISTINCT FROM fn AS missing,
-		       (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgattr::text, g.tgparentid)
-		         IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, 0::int2, '', 0::oid) AS redefined INTO trig
+		       (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgargs, g.tgattr::text, g.tgparentid)
+		         IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, pg_catalog.cardinality(args)::int2, arg_bytes, '', 0::oid) AS redefined INTO trig
 		FROM segmentation._source_tree(s.source) t JOIN pg_catalog.pg_class c ON c.oid = t.rel
 		CROSS JOIN segmentation._source_triggers() x
 		LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = t.rel AND g.tgname = x.name
 		WHERE (NOT x.row_level OR c.relkind <> 'p')
 		  AND (g.tgfoid IS DISTINCT FROM fn OR g.tgenabled IS DISTINCT FROM x.mode
-		       OR (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgattr::text, g.tgparentid)
-		          IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, 0::int2, '', 0::oid))
+		       OR (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgargs, g.tgattr::text, g.tgparentid)
+		          IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, pg_catalog.cardinality(args)::int2, arg_bytes, '', 0::oid))
 		ORDER BY t.depth, t.rel, x.name LIMIT 1;
 		IF FOUND THEN
 			RAISE EXCEPTION 'capture trigger % on % is %', trig.name, trig.rel,
@@ -296,6 +312,112 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _citus_member(regclass) IS 'Internal: the first table of a tracked table tree that Citus manages, or that is a Citus shard (its rows are written on shards, where capture does not fire), or NULL';
 
+-- A table Citus distributes that capture supports (doc/citus.md,
+-- "Capture"): NULL, else why not.  Capture runs on its shards (src/capture.c,
+-- "Citus"), into a queue colocated with it, so it must be hash-distributed
+-- by the user id; a table alone (no partitions, children or parents: their
+-- shards are Citus's to route); its name short enough for Citus to name a
+-- shard after it unshortened (capture finds the table from the shard's
+-- name); and owned by a superuser: refresh reads its shards on the workers
+-- as the extension's owner, and the coordinator cannot check what an owner
+-- put on a shard there (an index, a policy, a column's type), nor that the
+-- shards keep their capture triggers, as it checks the table's own.
+CREATE FUNCTION _citus_unsupported(source regclass, user_column name) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	d record;
+BEGIN
+	IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+		RETURN 'Citus is not installed';
+	END IF;
+	EXECUTE 'SELECT p.partmethod, pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) AS col
+	         FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = $1'
+		INTO d USING source;
+	IF d IS NULL OR d.partmethod <> 'h' THEN
+		RETURN 'it is not a hash-distributed table (a reference or Citus local table, or a shard)';
+	ELSIF d.col IS DISTINCT FROM user_column THEN
+		RETURN pg_catalog.format('it is distributed by column %I, not by the user id column %I', d.col, user_column);
+	ELSIF EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = source OR i.inhparent = source)
+	      OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = source) <> 'r' THEN
+		RETURN 'it has partitions, children or parents';
+	ELSIF (SELECT pg_catalog.octet_length(c.relname) FROM pg_catalog.pg_class c WHERE c.oid = source) > 42 THEN
+		RETURN 'its name is longer than 42 bytes (Citus would shorten its shards'' names)';
+	ELSIF NOT (SELECT r.rolsuper FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid = c.relowner WHERE c.oid = source) THEN
+		RETURN 'its owner is not a superuser (refresh reads its shards on the workers, where the coordinator cannot check what the owner put on them)';
+	END IF;
+	RETURN NULL;
+END $$;
+COMMENT ON FUNCTION _citus_unsupported(regclass, name) IS 'Internal: NULL when capture supports a table Citus distributes (hash, by the user id, alone, short name, a superuser''s), else why not';
+
+-- The arguments of a source's capture triggers: none, or on a table Citus
+-- distributes its id and tracked columns (a worker has no segmentation.sources)
+CREATE FUNCTION _capture_args(source_id int) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT CASE WHEN segmentation._citus_member(s.source) IS NULL THEN '{}'::text[]
+            ELSE ARRAY[s.id::text, s.user_column::text, s.time_column::text, s.event_column::text, coalesce(s.value_column::text, '')] END
+FROM segmentation.sources s WHERE s.id = source_id
+$$;
+COMMENT ON FUNCTION _capture_args(int) IS 'Internal: the arguments of a source''s capture triggers (on a table Citus distributes: its id and tracked columns)';
+
+-- The queue of a source Citus distributes: segmentation.citus_queue_<id>,
+-- distributed by user id and colocated with the tracked table; its rows are
+-- written by capture on the shards (src/capture.c, "Citus") and moved into
+-- pending_batches, dirty_users and truncated by _drain_citus_queues.
+CREATE FUNCTION _citus_queue(source_id int, make boolean) RETURNS regclass
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s segmentation.sources;
+	q regclass;
+BEGIN
+	SELECT * INTO s FROM segmentation.sources x WHERE x.id = source_id;
+	q := pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || source_id));
+	IF q IS NULL AND NOT make THEN
+		RAISE EXCEPTION 'the queue of tracked table %, segmentation.%, is missing', s.source, 'citus_queue_' || source_id
+			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Untrack the table and track it again.';
+	ELSIF q IS NULL THEN
+		EXECUTE pg_catalog.format('CREATE TABLE segmentation.%I (user_id %s, events int NOT NULL, batch bytea)',
+			'citus_queue_' || source_id, s.user_type);
+		q := pg_catalog.format('segmentation.%I', 'citus_queue_' || source_id)::regclass;
+		EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', q,
+			pg_catalog.format('Internal: what capture queued on the shards of %s, colocated with it (a batch of events, a user updated or deleted, a truncate); moved into pending_batches by refresh', s.source));
+		PERFORM pg_catalog.create_distributed_table(q, 'user_id', colocate_with => s.source::text);
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p, pg_catalog.pg_dist_partition t
+	               WHERE p.logicalrelid = q AND t.logicalrelid = s.source AND p.colocationid = t.colocationid AND p.partmethod = 'h') THEN
+		RAISE EXCEPTION 'the queue of tracked table %, %, is not colocated with it', s.source, q
+			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Untrack the table and track it again.';
+	END IF;
+	RETURN q;
+END $$;
+COMMENT ON FUNCTION _citus_queue(int, boolean) IS 'Internal: the queue of a tracked table Citus distributes, checked to be colocated with it (with make, made and distributed the first time)';
+
+-- Moves what capture queued on the shards of tracked tables Citus
+-- distributes into pending_batches, dirty_users and truncated, in the
+-- caller's transaction (refresh's, forget_user's: Citus commits it on every
+-- node with two-phase commit, so a row is moved exactly once, or not).
+CREATE FUNCTION _drain_citus_queues() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s record;
+BEGIN
+	IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+		RETURN;
+	END IF;
+	FOR s IN SELECT x.id, pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS q
+	         FROM segmentation.sources x ORDER BY x.id LOOP
+		CONTINUE WHEN s.q IS NULL;
+		EXECUTE pg_catalog.format($q$
+			WITH d AS (DELETE FROM %s RETURNING user_id, events, batch),
+			     b AS (INSERT INTO segmentation.pending_batches (source_id, events, batch)
+			           SELECT $1, d.events, d.batch FROM d WHERE d.batch IS NOT NULL),
+			     u AS (INSERT INTO segmentation.dirty_users (user_id)
+			           SELECT d.user_id FROM d WHERE d.batch IS NULL AND d.events = 0 AND d.user_id IS NOT NULL)
+			INSERT INTO segmentation.truncated (source_id) SELECT $1 FROM d WHERE d.batch IS NULL AND d.events <> 0 LIMIT 1
+		$q$, s.q) USING s.id;
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION _drain_citus_queues() IS 'Internal: moves what capture queued on the shards of tracked tables Citus distributes into pending_batches, dirty_users and truncated (the caller''s transaction)';
+
 -- The capture triggers of a source, on each table of its tree, the mode
 -- each must be enabled in (pg_trigger.tgenabled) and its definition
 -- (pg_trigger.tgtype: AFTER, its level and events; its transition tables):
@@ -357,6 +479,9 @@ DECLARE
 	trig record;
 	current "char";
 	repaired boolean := false;
+	args text[];
+	arg_list text;
+	citus text[];
 BEGIN
 	SELECT s.source INTO src FROM segmentation.sources s WHERE s.id = source_id;
 	fn := to_regprocedure('segmentation._capture()');
@@ -391,6 +516,20 @@ BEGIN
 			USING ERRCODE = 'wrong_object_type',
 			      DETAIL = 'A crash empties it without firing any trigger: refresh would keep counting its lost events.',
 			      HINT = format('Make it logged (ALTER TABLE %s SET LOGGED), or keep it out of the tree.', member.rel);
+	END IF;
+	-- On a table Citus distributes: its queue, and triggers that carry the
+	-- source's id and columns to the shards (created there by Citus, with
+	-- citus.enable_unsafe_triggers, set back as it was at the end)
+	args := segmentation._capture_args(source_id);
+	arg_list := (SELECT string_agg(quote_literal(a), ', ' ORDER BY k) FROM unnest(args) WITH ORDINALITY x(a, k));
+	IF cardinality(args) > 0 THEN
+		IF segmentation._citus_unsupported(src, args[2]::name) IS NOT NULL THEN
+			RAISE EXCEPTION 'capture cannot run on the shards of tracked table %: %', src, segmentation._citus_unsupported(src, args[2]::name)
+				USING ERRCODE = 'feature_not_supported', HINT = 'doc/citus.md, "Capture", says what is supported and why.';
+		END IF;
+		PERFORM segmentation._citus_queue(source_id, true);
+		citus := ARRAY[pg_catalog.current_setting('citus.enable_unsafe_triggers')];
+		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
 	END IF;
 	INSERT INTO segmentation._capture_installing VALUES (pg_backend_pid(), pg_current_xact_id());
 	-- Nobody but the extension's owner may execute the capture function (a
@@ -432,19 +571,19 @@ BEGIN
 				CASE trig.name
 				WHEN 'segmentation_capture_insert' THEN
 					EXECUTE format('CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
-					                FOR EACH STATEMENT EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+					                FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)', member.rel, fn::oid::regproc, arg_list);
 				WHEN 'segmentation_capture_update' THEN
 					EXECUTE format('CREATE TRIGGER segmentation_capture_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows
-					                NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+					                NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)', member.rel, fn::oid::regproc, arg_list);
 				WHEN 'segmentation_capture_delete' THEN
 					EXECUTE format('CREATE TRIGGER segmentation_capture_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
-					                FOR EACH STATEMENT EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+					                FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)', member.rel, fn::oid::regproc, arg_list);
 				WHEN 'segmentation_capture_truncate' THEN
 					EXECUTE format('CREATE TRIGGER segmentation_capture_truncate AFTER TRUNCATE ON %s
-					                FOR EACH STATEMENT EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+					                FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)', member.rel, fn::oid::regproc, arg_list);
 				ELSE
 					EXECUTE format('CREATE TRIGGER segmentation_capture_replica AFTER INSERT OR UPDATE OR DELETE ON %s
-					                FOR EACH ROW EXECUTE FUNCTION %s()', member.rel, fn::oid::regproc);
+					                FOR EACH ROW EXECUTE FUNCTION %s(%s)', member.rel, fn::oid::regproc, arg_list);
 				END CASE;
 				current := 'O';
 				repaired := repaired OR NOT member.rel::oid = ANY (coalesce(created, '{}'));
@@ -472,6 +611,9 @@ BEGIN
 	INSERT INTO segmentation._capture_members (source_id, rel)
 	SELECT DISTINCT _install_capture_triggers.source_id, t.rel FROM segmentation._source_tree(src) t;
 	DELETE FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id();
+	IF citus IS NOT NULL THEN
+		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', citus[1], true);
+	END IF;
 END $$;
 COMMENT ON FUNCTION _install_capture_triggers(int, oid[], boolean) IS 'Internal: puts the capture triggers of a source on every table of its tree, each in its mode (a trigger missing on a table the calling DDL did not create makes the next refresh full; not repair: not created there), and drops those on tables that left it';
 
@@ -642,11 +784,15 @@ BEGIN
 			      DETAIL = 'Rows written through the parent fire no trigger of the child, so they would be missed.',
 			      HINT = 'Track the table the application writes to.';
 	END IF;
-	IF segmentation._citus_member(source) IS NOT NULL THEN
-		RAISE EXCEPTION 'cannot track %: % is managed by Citus', source, segmentation._citus_member(source)
+	-- (on Citus: a table it distributes by the user id, captured on its
+	-- shards; any other it manages is refused)
+	IF segmentation._citus_member(source) IS NOT NULL
+	   AND (segmentation._citus_member(source) <> source OR segmentation._citus_unsupported(source, user_column) IS NOT NULL) THEN
+		RAISE EXCEPTION 'cannot track %: % is managed by Citus, and %', source, segmentation._citus_member(source),
+			coalesce(segmentation._citus_unsupported(segmentation._citus_member(source), user_column), 'it is in the tree of the table')
 			USING ERRCODE = 'feature_not_supported',
-			      DETAIL = 'A distributed, reference or Citus local table, or a shard of one: Citus writes such a table''s rows on its shards, where no capture trigger fires, and drops a shard it moves or splits: new events would be missed.',
-			      HINT = 'The managed pipeline does not run on Citus yet (doc/citus.md); the aggregates do, over the distributed table.';
+			      DETAIL = 'Capture runs on the shards of a table Citus distributes by the user id, alone, named in 42 bytes at most, owned by a superuser; Citus writes the rows of any other table it manages on shards no capture trigger of its can follow, and new events would be missed.',
+			      HINT = 'doc/citus.md, "Capture", says what is supported and why.';
 	END IF;
 	IF NOT has_table_privilege(source, 'SELECT') OR NOT has_table_privilege(source, 'TRIGGER') THEN
 		RAISE EXCEPTION 'permission denied to track %', source
@@ -757,6 +903,10 @@ BEGIN
 	IF citus IS NOT NULL THEN
 		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', citus[1], true);
 		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', citus[2], true);
+	END IF;
+	-- (the queue on its shards, of a table Citus distributes, goes too)
+	IF to_regclass(format('segmentation.%I', 'citus_queue_' || source_id)) IS NOT NULL THEN
+		EXECUTE format('DROP TABLE segmentation.%I', 'citus_queue_' || source_id);
 	END IF;
 	IF to_regclass('segmentation.pending_batches') IS NOT NULL THEN
 		DELETE FROM segmentation.pending_batches p WHERE p.source_id = _untrack.source_id;
@@ -944,6 +1094,13 @@ BEGIN
 					      HINT = format('Call segmentation.untrack(%L) first, then track the table again.', s.source::text);
 			END IF;
 			IF att.attname <> names[k] THEN
+				-- (on Citus the shards' triggers name the tracked columns)
+				IF cardinality(segmentation._capture_args(s.id)) > 0 THEN
+					RAISE EXCEPTION 'column "%" of % is tracked by segmentation', names[k], s.source
+						USING ERRCODE = 'dependent_objects_still_exist',
+						      DETAIL = 'On a table Citus distributes, capture on the shards names the tracked columns: renaming one is refused.',
+						      HINT = format('Call segmentation.untrack(%L) first, then track the table again.', s.source::text);
+				END IF;
 				names[k] := att.attname;
 				renamed := true;
 			END IF;

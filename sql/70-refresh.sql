@@ -150,6 +150,14 @@ BEGIN
 		segmentation._setting_ms('refresh_statement_timeout'));
 
 	BEGIN
+		-- what capture queued on the shards of tracked tables Citus
+		-- distributes, moved into this node's queue in this transaction (a
+		-- truncate among it: the run is full)
+		PERFORM segmentation._drain_citus_queues();
+		IF NOT do_full AND EXISTS (SELECT FROM segmentation.truncated) THEN
+			do_full := true;
+			run_mode := 'full';
+		END IF;
 		SELECT a.atttypid::regtype::text INTO utype FROM pg_attribute a
 		WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
 		-- The features as of one moment for the whole run: _sources_sql reads
@@ -610,6 +618,8 @@ CREATE FUNCTION _refresh_status(OUT last_success_at timestamptz, OUT last_as_of 
 	OUT last_error text, OUT pending_events bigint, OUT rejected_events bigint, OUT schedule text,
 	OUT seconds_since_success double precision)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	q record;
 BEGIN
 	SELECT r.finished_at, r.as_of INTO last_success_at, last_as_of FROM segmentation.refresh_runs r
 	WHERE r.error IS NULL AND r.finished_at IS NOT NULL ORDER BY r.id DESC LIMIT 1;
@@ -619,6 +629,13 @@ BEGIN
 	IF to_regclass('segmentation.pending_batches') IS NOT NULL THEN
 		SELECT coalesce(sum(b.events), 0) INTO pending_events FROM segmentation.pending_batches b;
 	END IF;
+	-- (and on the shards of tracked tables Citus distributes)
+	FOR q IN SELECT pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS rel
+	         FROM segmentation.sources x LOOP
+		CONTINUE WHEN q.rel IS NULL;
+		EXECUTE pg_catalog.format('SELECT $1 + coalesce(sum(b.events), 0) FROM %s b WHERE b.batch IS NOT NULL', q.rel)
+			INTO pending_events USING pending_events;
+	END LOOP;
 	SELECT count(*) INTO rejected_events FROM segmentation.rejected_events;
 	IF EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
 		EXECUTE 'SELECT j.schedule FROM cron.job j WHERE j.jobname = $1 AND j.database = current_database() ORDER BY j.jobid LIMIT 1'

@@ -75,6 +75,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -86,6 +87,7 @@
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/float.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
@@ -153,6 +155,14 @@ typedef struct Capture
 	MemoryContext seen_cxt;
 	Size		seen_bytes;
 	MemoryContext cxt;
+	/*
+	 * On a Citus shard: the queue's shard on this node that the events go
+	 * to (src/capture.c, "Citus"), and the first user id of the batch being
+	 * packed, its distribution column value
+	 */
+	Relation	citus_queue;
+	Datum		batch_user;
+	bool		batch_user_null;
 } Capture;
 
 static List *Ancestors(Oid rel);
@@ -272,10 +282,11 @@ CheckFunction(Oid fn)
 /*
  * The trigger must be declared as _install_capture_triggers declares it:
  * AFTER, of this function, of its level and events, with its transition
- * tables (and so handed them), no WHEN, arguments or column list.
+ * tables (and so handed them), no WHEN or column list, and no arguments
+ * but, on a table Citus distributes, the CITUS_NARGS it is given there.
  */
 static void
-CheckDeclared(TriggerData *td, Oid fn, int op)
+CheckDeclared(TriggerData *td, Oid fn, int op, int nargs)
 {
 	Trigger    *tg = td->tg_trigger;
 	bool		row = TRIGGER_FIRED_FOR_ROW(td->tg_event);
@@ -284,7 +295,7 @@ CheckDeclared(TriggerData *td, Oid fn, int op)
 	const char *newtable = (!row && (op == CT_INSERT || op == CT_UPDATE)) ? "new_rows" : NULL;
 
 	if (!TRIGGER_FIRED_AFTER(td->tg_event) || (row && op == CT_TRUNCATE) || tg->tgfoid != fn || tg->tgtype != type
-		|| tg->tgqual != NULL || tg->tgnargs != 0 || tg->tgnattr != 0
+		|| tg->tgqual != NULL || tg->tgnargs != nargs || tg->tgnattr != 0
 		|| (tg->tgoldtable == NULL) != (oldtable == NULL) || (oldtable && strcmp(tg->tgoldtable, oldtable) != 0)
 		|| (tg->tgnewtable == NULL) != (newtable == NULL) || (newtable && strcmp(tg->tgnewtable, newtable) != 0)
 		|| (oldtable && td->tg_oldtable == NULL) || (newtable && td->tg_newtable == NULL))
@@ -895,7 +906,11 @@ PackEvent(Capture *c, TupleTableSlot *slot, StringInfo buf)
 	return true;
 }
 
-/* one row of pending_batches: (source_id, events, batch) */
+/*
+ * one row of pending_batches: (source_id, events, batch); on a Citus shard,
+ * of its queue's shard: (user_id, events, batch), the batch's first user id
+ * as the distribution column's value (all of a shard's hash to it)
+ */
 static void
 WriteBatch(Capture *c, Relation queue, StringInfo buf, int32 events)
 {
@@ -906,7 +921,8 @@ WriteBatch(Capture *c, Relation queue, StringInfo buf, int32 events)
 
 	SET_VARSIZE(batch, VARHDRSZ + buf->len);
 	memcpy(VARDATA(batch), buf->data, buf->len);
-	values[0] = Int32GetDatum(c->source_id);
+	values[0] = c->citus_queue ? c->batch_user : Int32GetDatum(c->source_id);
+	nulls[0] = c->citus_queue ? c->batch_user_null : false;
 	values[1] = Int32GetDatum(events);
 	values[2] = PointerGetDatum(batch);
 	tuple = heap_form_tuple(RelationGetDescr(queue), values, nulls);
@@ -950,8 +966,9 @@ FirstRow(Tuplestorestate *rows, TupleTableSlot *slot)
 static void
 CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *row)
 {
-	Relation	queue = OpenQueue(c, "pending_batches", 3);
+	Relation	queue = c->citus_queue ? c->citus_queue : OpenQueue(c, "pending_batches", 3);
 	TupleTableSlot *slot = row ? row : MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+	Form_pg_attribute user_att = TupleDescAttr(RelationGetDescr(rel), c->att[0] - 1);
 	MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "segmentation capture", ALLOCSET_SMALL_SIZES);
 	StringInfoData buf;
 	int32		events = 0;
@@ -969,6 +986,16 @@ CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 		bool		kept;
 
 		slot_getsomeattrs(slot, natts);
+		if (events == 0 && c->citus_queue)
+		{
+			/* (in the firing's context: kept until the batch is written) */
+			Datum		user = slot->tts_values[c->att[0] - 1];
+
+			c->batch_user_null = slot->tts_isnull[c->att[0] - 1];
+			if (!c->batch_user_null && user_att->attlen == -1)
+				user = PointerGetDatum(PG_DETOAST_DATUM_PACKED(user));
+			c->batch_user = c->batch_user_null ? (Datum) 0 : datumCopy(user, user_att->attbyval, user_att->attlen);
+		}
 		old = MemoryContextSwitchTo(per_row);
 		kept = PackEvent(c, slot, &buf);
 		MemoryContextSwitchTo(old);
@@ -987,7 +1014,8 @@ CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 	MemoryContextDelete(per_row);
 	if (row == NULL)
 		ExecDropSingleTupleTableSlot(slot);
-	table_close(queue, NoLock);
+	if (queue != c->citus_queue)
+		table_close(queue, NoLock);
 }
 
 /* UPDATE, DELETE: the user ids of the rows, into dirty_users */
@@ -1009,14 +1037,15 @@ CaptureChanges(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 		user = UserText(c, slot, &len);
 		if (user != NULL && !SeenBefore(c, user, len) && !IsForgotten(c, user, len))
 		{
-			Datum		value = slot->tts_values[c->att[0] - 1];
-			bool		isnull = false;
+			/* (on a Citus shard, a row of its queue: the user id, 0, no batch) */
+			Datum		values[3] = {slot->tts_values[c->att[0] - 1], Int32GetDatum(0), (Datum) 0};
+			bool		nulls[3] = {false, false, true};
 			HeapTuple	tuple;
 
 			/* (a long text id may be TOASTed in the table's own storage) */
 			if (c->types[0] == TEXTOID || c->types[0] == VARCHAROID)
-				value = PointerGetDatum(PG_DETOAST_DATUM_PACKED(value));
-			tuple = heap_form_tuple(RelationGetDescr(dirty), &value, &isnull);
+				values[0] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(values[0]));
+			tuple = heap_form_tuple(RelationGetDescr(dirty), values, nulls);
 			heap_insert(dirty, tuple, GetCurrentCommandId(true), 0, NULL);
 		}
 		MemoryContextSwitchTo(old);
@@ -1026,6 +1055,296 @@ CaptureChanges(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 	MemoryContextDelete(per_row);
 	if (row == NULL)
 		ExecDropSingleTupleTableSlot(slot);
+}
+
+/* UPDATE, DELETE: the user ids of the old rows and, of an UPDATE, the new */
+static void
+CaptureChangesOf(Capture *c, TriggerData *td, int op, Relation dirty)
+{
+	if (TRIGGER_FIRED_FOR_ROW(td->tg_event))
+	{
+		CaptureChanges(c, td->tg_relation, NULL, td->tg_trigslot, dirty);
+		if (op == CT_UPDATE)
+			CaptureChanges(c, td->tg_relation, NULL, td->tg_newslot, dirty);
+	}
+	else
+	{
+		CaptureChanges(c, td->tg_relation, td->tg_oldtable, NULL, dirty);
+		if (op == CT_UPDATE)
+			CaptureChanges(c, td->tg_relation, td->tg_newtable, NULL, dirty);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Citus (issue 14 point 3; doc/citus.md, "Capture")
+ *
+ * A table Citus distributes by the user id keeps its rows in shards, on the
+ * workers (and on a coordinator that has shards); the copies of the capture
+ * triggers that Citus put on each shard fire where the rows are written,
+ * the distributed table's own (empty) only for a TRUNCATE run on its node.
+ * On a shard the events go to the shard of the same hash range, on the
+ * same node, of the source's queue, segmentation.citus_queue_<id> (user_id,
+ * events, batch): distributed by user id, colocated with the tracked table
+ * (moved with it), a row per statement's batch (user_id: its first event's,
+ * whose hash all of a shard's share), per updated or deleted user (events
+ * 0, no batch), per TRUNCATE of the shard itself (no user, events -1).
+ * Refresh, on the coordinator, moves its rows into pending_batches,
+ * dirty_users and truncated in its own transaction (Citus commits it on
+ * every node with two-phase commit): each is consumed exactly once.
+ *
+ * A worker has no configuration (segmentation.sources is the
+ * coordinator's): the trigger's arguments give the source's id and tracked
+ * columns, as track put them there; only the extension's owner may create
+ * a trigger of this function, on any node.  A shard is known from Citus's
+ * catalogs (in pg_catalog: a superuser's), by OID and shard id.  Forgotten
+ * users are skipped by refresh: their keyed hashes are on the coordinator.
+ * --------------------------------------------------------------------- */
+
+/* the arguments of a capture trigger on a distributed table: id, columns */
+#define CITUS_NARGS 5
+
+/* a catalog (or index) of Citus's in pg_catalog, InvalidOid without Citus */
+static Oid
+CitusCatalog(const char *name)
+{
+	return get_relname_relid(name, PG_CATALOG_NAMESPACE);
+}
+
+/* the number of a catalog's column, checked to be of its type */
+static AttrNumber
+CatalogColumn(Relation rel, const char *name, Oid type)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0 && a->atttypid == type)
+			return i + 1;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("segmentation capture: Citus's catalog %s has no column %s of type %s",
+					RelationGetRelationName(rel), name, format_type_be(type))));
+	return 0;
+}
+
+/*
+ * A row of pg_dist_shard, found through its index on one column: the shard
+ * of an id (by_shard), or the shard of a distributed table whose hash range
+ * starts at want_min.
+ */
+typedef struct CitusShard
+{
+	Oid			table;
+	int64		shardid;
+	char	   *minvalue;		/* NULL: not a hash shard */
+} CitusShard;
+
+static bool
+CitusShardLookup(const char *index_name, Datum key, bool by_shard, const char *want_min, CitusShard *out)
+{
+	Oid			catalog = CitusCatalog("pg_dist_shard");
+	Oid			index = CitusCatalog(index_name);
+	Relation	rel;
+	TupleDesc	desc;
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	AttrNumber	table_att,
+				shard_att,
+				min_att;
+	bool		found = false;
+
+	if (!OidIsValid(catalog) || !OidIsValid(index))
+		return false;
+	rel = table_open(catalog, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	table_att = CatalogColumn(rel, "logicalrelid", REGCLASSOID);
+	shard_att = CatalogColumn(rel, "shardid", INT8OID);
+	min_att = CatalogColumn(rel, "shardminvalue", TEXTOID);
+	/* (systable_beginscan takes the table's column numbers) */
+	ScanKeyInit(&skey, by_shard ? shard_att : table_att, BTEqualStrategyNumber, by_shard ? F_INT8EQ : F_OIDEQ, key);
+	scan = systable_beginscan(rel, index, true, NULL, 1, &skey);
+	while (!found && (tuple = systable_getnext(scan)) != NULL)
+	{
+		bool		isnull;
+		Datum		d;
+
+		out->table = DatumGetObjectId(heap_getattr(tuple, table_att, desc, &isnull));
+		out->shardid = DatumGetInt64(heap_getattr(tuple, shard_att, desc, &isnull));
+		d = heap_getattr(tuple, min_att, desc, &isnull);
+		out->minvalue = isnull ? NULL : TextDatumGetCString(d);
+		/* (the index must be on the column asked: else a row of another key) */
+		if (by_shard ? out->shardid != DatumGetInt64(key) : out->table != DatumGetObjectId(key))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("segmentation capture: Citus's index %s is not on the column expected", index_name)));
+		found = by_shard || (out->minvalue != NULL && strcmp(out->minvalue, want_min) == 0);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Whether rel is a hash shard of a table Citus distributes: its name is
+ * the table's, '_' and the shard id, in the table's schema, and that shard
+ * of pg_dist_shard is the table's.  (Citus shortens the name of a table
+ * longer than that leaves room for: track refuses such a table.)
+ */
+static bool
+CitusShardOf(Relation rel, CitusShard *shard)
+{
+	const char *name = RelationGetRelationName(rel);
+	const char *digits = strrchr(name, '_');
+	char	   *end;
+	int64		shardid;
+	char	   *table_name;
+
+	if (digits == NULL || digits[1] < '0' || digits[1] > '9')
+		return false;
+	for (const char *p = digits + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	errno = 0;
+	shardid = strtoi64(digits + 1, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	if (!CitusShardLookup("pg_dist_shard_shardid_index", Int64GetDatum(shardid), true, NULL, shard)
+		|| shard->minvalue == NULL)
+		return false;
+	table_name = get_rel_name(shard->table);
+	return table_name != NULL && get_rel_namespace(shard->table) == RelationGetNamespace(rel)
+		&& strcmp(psprintf("%s_" INT64_FORMAT, table_name, shardid), name) == 0;
+}
+
+/* a hash-distributed table's colocation group (pg_dist_partition), else -1 */
+static int32
+CitusColocation(Oid table)
+{
+	Oid			catalog = CitusCatalog("pg_dist_partition");
+	Oid			index = CitusCatalog("pg_dist_partition_logical_relid_index");
+	Relation	rel;
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	int32		group = -1;
+
+	if (!OidIsValid(catalog) || !OidIsValid(index))
+		return -1;
+	rel = table_open(catalog, AccessShareLock);
+	ScanKeyInit(&skey, CatalogColumn(rel, "logicalrelid", REGCLASSOID), BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(table));
+	scan = systable_beginscan(rel, index, true, NULL, 1, &skey);
+	tuple = systable_getnext(scan);
+	if (tuple != NULL)
+	{
+		bool		isnull;
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		if (DatumGetObjectId(heap_getattr(tuple, CatalogColumn(rel, "logicalrelid", REGCLASSOID), desc, &isnull)) == table
+			&& DatumGetChar(heap_getattr(tuple, CatalogColumn(rel, "partmethod", CHAROID), desc, &isnull)) == 'h')
+			group = DatumGetInt32(heap_getattr(tuple, CatalogColumn(rel, "colocationid", INT4OID), desc, &isnull));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return group;
+}
+
+/* the source's id and tracked columns, from the trigger's arguments */
+static void
+CitusArgs(Capture *c, Trigger *tg)
+{
+	char	   *end;
+	long		id;
+
+	errno = 0;
+	id = strtol(tg->tgargs[0], &end, 10);
+	if (errno != 0 || *end != '\0' || end == tg->tgargs[0] || id <= 0 || id > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("segmentation capture trigger %s has no valid source id", tg->tgname)));
+	c->source_id = (int32) id;
+	for (int k = 0; k < 4; k++)
+	{
+		const char *col = tg->tgargs[k + 1];
+
+		if (strlen(col) >= NAMEDATALEN || (k < 3 && col[0] == '\0'))
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("segmentation capture trigger %s has no valid column names", tg->tgname)));
+		if (k == 3)
+			c->has_value = col[0] != '\0';
+		namestrcpy(&c->cols[k], col);
+	}
+}
+
+/*
+ * The shard, on this node, of the source's queue for the hash range that
+ * starts at minvalue, opened and checked as track made it; the user id type
+ * is its first column's.
+ */
+static Relation
+CitusQueue(Capture *c, Oid table, const char *minvalue)
+{
+	char	   *name = psprintf("citus_queue_%d", c->source_id);
+	Oid			queue = get_relname_relid(name, c->ns);
+	CitusShard	shard;
+	Relation	rel;
+	TupleDesc	desc;
+
+	if (!OidIsValid(queue) || CitusColocation(queue) < 0 || CitusColocation(queue) != CitusColocation(table))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("segmentation capture: the queue of tracked table %s, segmentation.%s, is missing or not colocated with it",
+						get_rel_name(table), name),
+				 errhint("Untrack the table and track it again.")));
+	queue = !CitusShardLookup("pg_dist_shard_logical_relid_index", ObjectIdGetDatum(queue), false, minvalue, &shard)
+		? InvalidOid : get_relname_relid(psprintf("%s_" INT64_FORMAT, name, shard.shardid), c->ns);
+	if (!OidIsValid(queue))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("segmentation capture: no shard of segmentation.%s for the hash range of %s is on this node",
+						name, get_rel_name(table)),
+				 errhint("The queue is colocated with the table: Citus moves their shards together.")));
+	rel = table_open(queue, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhasindex || desc->natts != 3
+		|| TupleDescAttr(desc, 0)->attisdropped || TupleDescAttr(desc, 1)->atttypid != INT4OID
+		|| TupleDescAttr(desc, 2)->atttypid != BYTEAOID || !TypeAllowed(0, TupleDescAttr(desc, 0)->atttypid))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segmentation capture: segmentation.%s is not as the extension made it", RelationGetRelationName(rel))));
+	c->user_type = TupleDescAttr(desc, 0)->atttypid;
+	return rel;
+}
+
+/* a write to a shard of a tracked distributed table */
+static void
+CaptureOnShard(Capture *c, TriggerData *td, int op, const CitusShard *shard)
+{
+	CitusArgs(c, td->tg_trigger);
+	c->citus_queue = CitusQueue(c, shard->table, shard->minvalue);
+	if (op == CT_TRUNCATE)
+	{
+		/* (of the shard itself, on its node: Citus's TRUNCATE of the table fires the table's) */
+		Datum		values[3] = {(Datum) 0, Int32GetDatum(-1), (Datum) 0};
+		bool		nulls[3] = {true, false, true};
+		HeapTuple	tuple = heap_form_tuple(RelationGetDescr(c->citus_queue), values, nulls);
+
+		heap_insert(c->citus_queue, tuple, GetCurrentCommandId(true), 0, NULL);
+	}
+	else
+	{
+		FindColumns(c, td->tg_relation);
+		if (op == CT_INSERT)
+			CaptureInserts(c, td->tg_relation, td->tg_newtable,
+						   TRIGGER_FIRED_FOR_ROW(td->tg_event) ? td->tg_trigslot : NULL);
+		else
+			CaptureChangesOf(c, td, op, c->citus_queue);
+	}
+	table_close(c->citus_queue, NoLock);
 }
 
 /*
@@ -1151,6 +1470,7 @@ capture_trigger(PG_FUNCTION_ARGS)
 	Oid			fn = fcinfo->flinfo->fn_oid;
 	Oid			relid;
 	int			op;
+	bool		citus;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -1162,8 +1482,32 @@ capture_trigger(PG_FUNCTION_ARGS)
 	op = TRIGGER_FIRED_BY_INSERT(td->tg_event) ? CT_INSERT
 		: TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? CT_UPDATE
 		: TRIGGER_FIRED_BY_DELETE(td->tg_event) ? CT_DELETE : CT_TRUNCATE;
-	CheckDeclared(td, fn, op);
+	citus = td->tg_trigger->tgnargs == CITUS_NARGS;
+	CheckDeclared(td, fn, op, citus ? CITUS_NARGS : 0);
 	relid = RelationGetRelid(td->tg_relation);
+	if (citus)
+	{
+		CitusShard	shard;
+
+		if (CitusShardOf(td->tg_relation, &shard))
+		{
+			CaptureOnShard(&c, td, op, &shard);
+			return PointerGetDatum(NULL);
+		}
+		if (CitusColocation(relid) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("segmentation capture: %s is neither a table Citus distributes nor a shard of one, as its capture trigger %s says",
+							RelationGetRelationName(td->tg_relation), td->tg_trigger->tgname),
+					 errhint("Untrack the table and track it again.")));
+		/*
+		 * The distributed table itself: Citus writes its rows on the shards,
+		 * where they are captured; a TRUNCATE of it fires here, on the node
+		 * that runs it (not on its shards), and is recorded below.
+		 */
+		if (op != CT_TRUNCATE)
+			return PointerGetDatum(NULL);
+	}
 	/*
 	 * (the statement's: a user forgotten in a transaction that commits while
 	 * it runs may be queued, and refresh, which tests every user it counts,
@@ -1181,6 +1525,12 @@ capture_trigger(PG_FUNCTION_ARGS)
 		 * a source to count them for (review 14, R14-6)
 		 */
 		UnregisterSnapshot(c.snapshot);
+		/* (the configuration is the coordinator's: a worker has none) */
+		if (citus)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("TRUNCATE of tracked table %s must be run on the Citus coordinator", RelationGetRelationName(td->tg_relation)),
+					 errdetail("Capture records a TRUNCATE of a distributed table where segmentation.sources is, on the coordinator.")));
 		return PointerGetDatum(NULL);
 	}
 	if (op == CT_TRUNCATE)
@@ -1218,18 +1568,7 @@ capture_trigger(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("segmentation capture: segmentation.dirty_users is not as the extension made it")));
-		if (TRIGGER_FIRED_FOR_ROW(td->tg_event))
-		{
-			CaptureChanges(&c, td->tg_relation, NULL, td->tg_trigslot, dirty);
-			if (op == CT_UPDATE)
-				CaptureChanges(&c, td->tg_relation, NULL, td->tg_newslot, dirty);
-		}
-		else
-		{
-			CaptureChanges(&c, td->tg_relation, td->tg_oldtable, NULL, dirty);
-			if (op == CT_UPDATE)
-				CaptureChanges(&c, td->tg_relation, td->tg_newtable, NULL, dirty);
-		}
+		CaptureChangesOf(&c, td, op, dirty);
 		table_close(dirty, NoLock);
 	}
 	FinishForgotten(&c);
