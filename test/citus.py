@@ -453,6 +453,360 @@ def shards_and_dependents(cur):
                 "DROP ROLE r25_reader; RESET client_min_messages")
 
 
+# ---------------------------------------------------------------------------
+# The managed pipeline on Citus (issue 14 point 3, first part: capture on the
+# shards; doc/citus.md, "Capture")
+
+PIPE_DB = "segmentation_pipeline"
+SINGLE_DB = "segmentation_single"
+# (every table and view of the state a role reads, each row rounded where it
+# holds floats: a mean over the same users summed in another order may differ
+# in its last bit)
+COMPARED = [
+    ("profiles", "SELECT user_id, behavior::text FROM segmentation.profiles"),
+    ("memberships", "SELECT scheme, user_id, segment, entered_at FROM segmentation.memberships"),
+    ("membership_history", "SELECT scheme, user_id, segment, entered_at, exited_at FROM segmentation.membership_history"),
+    ("transitions", "SELECT scheme, user_id, from_segment, to_segment, at FROM segmentation.transitions"),
+    ("user_scores", "SELECT * FROM segmentation.user_scores"),
+    ("segment_summary", "SELECT * FROM segmentation.segment_summary"),
+    ("segment_migration", "SELECT * FROM segmentation.segment_migration"),
+    ("experiment_lift", "SELECT * FROM segmentation.experiment_lift"),
+    ("rejected_events", "SELECT source, user_id, ts, event, value, reason FROM segmentation.rejected_events"),
+    ("refresh_runs", "SELECT id, mode, as_of, events_read, users_changed, transitions, error FROM segmentation.refresh_runs"),
+    ("refresh_status", "SELECT last_as_of, last_error, pending_events, rejected_events FROM segmentation.refresh_status"),
+]
+
+
+def rounded(rows):
+    def one(v):
+        return float(f"{v:.9g}") if isinstance(v, float) else v
+    return sorted((tuple(one(v) for v in r) for r in rows), key=repr)
+
+
+def database(name, citus):
+    """(conn, cur) to a new database on the coordinator with the extension;
+    with citus, on every node, with Citus and the two workers"""
+    ports = [COORD] + (WORKERS if citus else [])
+    for port in ports:
+        conn, cur = connect(port, "postgres")
+        cur.execute("SET client_min_messages = error")
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {name}")
+        conn.close()
+        if citus:
+            conn, cur = connect(port, name)
+            cur.execute("CREATE EXTENSION citus")
+            conn.close()
+    conn, cur = connect(COORD, name)
+    cur.execute("SET client_min_messages = error")
+    if citus:
+        cur.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", (COORD,))
+        for port in WORKERS:
+            cur.execute("SELECT citus_add_node('127.0.0.1', %s)", (port,))
+        # nothing gathered to the coordinator: a query that would is refused
+        cur.execute(f"ALTER DATABASE {name} SET citus.coordinator_aggregation_strategy = 'disabled'")
+        conn.close()
+        conn, cur = connect(COORD, name)
+        cur.execute("SET client_min_messages = error")
+    cur.execute("CREATE EXTENSION segmentation")
+    return conn, cur
+
+
+def writer_rows(w, i):
+    """the rows writer w writes in its transaction i (the same on both runs)"""
+    return [((w * 7919 + i * 31 + k * 17) % 260, f"2024-02-{1 + (i + k) % 27:02d} {(w + k) % 24:02d}:{(i * 7) % 60:02d}:00+00",
+             ["signup", "login", "buy", "view"][(w + i + k) % 4], float((i * k) % 23))
+            for k in range(1 + (i % 5) * 20)]
+
+
+def write(cur, w, i, how):
+    rows = writer_rows(w, i)
+    if how == "copy":
+        import io
+        buf = io.StringIO("".join(f"{u}\t{t}\t{e}\t{v}\n" for u, t, e, v in rows))
+        cur.copy_expert("COPY events (user_id, ts, ev, v) FROM STDIN", buf)
+    elif how == "single":
+        cur.execute("BEGIN")
+        for r in rows:
+            cur.execute("INSERT INTO events (user_id, ts, ev, v) VALUES (%s, %s, %s, %s)", r)
+        cur.execute("COMMIT")
+    else:
+        args = ",".join(cur.mogrify("(%s, %s, %s, %s)", r).decode() for r in rows)
+        cur.execute("INSERT INTO events (user_id, ts, ev, v) VALUES " + args)
+
+
+HOWS = ["multi", "copy", "single"]
+WRITERS, TRANSACTIONS = 4, 24
+
+
+def pipeline_steps(cur, citus, between=None):
+    """The same steps on the single node and on Citus; compare after each
+    refresh (between(step) is called there, with both states ready)."""
+    cur.execute("""SET TIME ZONE 'UTC';
+        CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8)""")
+    if citus:
+        cur.execute("SELECT create_distributed_table('events', 'user_id', shard_count => 8)")
+    cur.execute("""
+        INSERT INTO events
+        SELECT g % 240, timestamptz '2024-01-01' + g * interval '37 minutes',
+               (ARRAY['signup', 'login', 'buy', 'view'])[1 + (g * 13) % 4], (g % 17)::float8
+        FROM generate_series(1, 4000) g;
+        INSERT INTO events VALUES (7, 'infinity', 'login', 1), (8, '2024-01-03', 'buy', 'NaN');
+        CREATE TABLE assign (user_id bigint, variant text, at timestamptz);
+        INSERT INTO assign SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'treat' END, '2024-01-20' FROM generate_series(0, 259) u;
+        SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v');
+        SELECT segmentation.use_preset('engagement_ladder', 'signup', 'buy');
+        SELECT segmentation.use_preset('rfm');
+        SELECT segmentation.define_feature('buying', ARRAY['buy']);
+        SELECT segmentation.define_segment('custom', 'buyers', 'frequency >= 20', 10);
+        SELECT segmentation.define_experiment('exp1', 'assign', 'user_id', 'variant', 'at', 'control', 'buy');
+        SELECT segmentation.set_setting('min_cell_size', '3');
+        SELECT segmentation.refresh(as_of => '2024-03-01')""")
+    between("full refresh of the first rows")
+    if citus:
+        # writers at once, in transactions of their own: rows of many users
+        # each, so every statement writes several shards; writer 0 through a
+        # worker (Citus 11+ takes writes on any node)
+        import threading
+        errors = []
+
+        def run(w):
+            try:
+                conn, wcur = connect(WORKERS[0] if w == 0 else COORD, PIPE_DB)
+                for i in range(TRANSACTIONS):
+                    write(wcur, w, i, HOWS[(w + i) % 3])
+                conn.close()
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+        threads = [threading.Thread(target=run, args=(w,)) for w in range(WRITERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        check("concurrent writers on Citus (COPY, multi-row and single-row INSERTs, one through a worker) all commit",
+              not errors, errors[:2])
+    else:
+        for w in range(WRITERS):
+            for i in range(TRANSACTIONS):
+                write(cur, w, i, HOWS[(w + i) % 3])
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
+    between("incremental refresh after concurrent writers")
+    # updates and deletes (recomputed users), late events, an erasure
+    cur.execute("""
+        UPDATE events SET ev = 'buy' WHERE user_id IN (3, 4, 5) AND ev = 'view';
+        DELETE FROM events WHERE user_id IN (6, 9) AND ev = 'login';
+        INSERT INTO events VALUES (10, '2023-12-01', 'buy', 100), (300, '2024-02-28', 'signup', 0), (11, '2024-02-28', 'buy', 5);
+        SELECT segmentation.forget_user('11');
+        SELECT segmentation.opt_out('12');
+        SELECT segmentation.refresh(as_of => '2024-03-03')""")
+    between("incremental refresh after updates, deletes, late events, forget_user and opt_out")
+    cur.execute("SELECT segmentation.refresh(true, as_of => '2024-03-04')")
+    between("full refresh")
+    cur.execute("""INSERT INTO events VALUES (13, '2024-03-01', 'buy', 1);
+                   TRUNCATE events;
+                   INSERT INTO events VALUES (14, '2024-03-01', 'buy', 1), (15, '2024-03-02', 'login', 1);
+                   SELECT segmentation.refresh(as_of => '2024-03-05')""")
+    between("refresh after a TRUNCATE (full)")
+
+
+def pipeline_vs_single_node():
+    """The whole pipeline on a table Citus distributes, equal to a single
+    node: the same steps (track, presets, a feature, a segment, an
+    experiment, refreshes full and incremental, concurrent writers, updates,
+    deletes, late events, forget_user, opt_out, a TRUNCATE) on a plain table
+    in a database without Citus and on a distributed one, every table and
+    view of the state compared after each refresh."""
+    sconn, scur = database(SINGLE_DB, citus=False)
+    states = {}
+
+    def keep(step):
+        states[step] = {name: rounded(fetch(scur, sql)) for name, sql in COMPARED}
+
+    pipeline_steps(scur, citus=False, between=keep)
+    sconn.close()
+    conn, cur = database(PIPE_DB, citus=True)
+    lconn, lcur = connect(COORD, PIPE_DB)
+    lcur.execute("LISTEN segmentation_transitions")
+
+    def compare(step):
+        differ = [name for name, sql in COMPARED if rounded(fetch(cur, sql)) != states[step][name]]
+        rows = sum(len(v) for v in states[step].values())
+        check(f"Citus: {step}: every table and view equals the single node's ({rows} rows)", not differ,
+              [(name, rounded(fetch(cur, sql))[:3], states[step][name][:3]) for name, sql in COMPARED if name in differ][:2])
+
+    pipeline_steps(cur, citus=True, between=compare)
+    lconn.poll()
+    notes = [n.payload for n in lconn.notifies]
+    check("Citus: refresh sends NOTIFY segmentation_transitions", len(notes) >= 3, notes)
+    lconn.close()
+    cur.execute("SELECT count(*) FROM segmentation.citus_queue_1")
+    check("Citus: refresh left nothing in the queue on the shards", cur.fetchone()[0] == 0)
+    conn.close()
+
+
+def fetch(cur, sql):
+    cur.execute(sql)
+    return cur.fetchall()
+
+
+def exactly_once_on_citus():
+    """Exactly once under concurrent writers and refreshes on Citus: writers
+    commit (some roll back) while refreshes run; after a last refresh every
+    committed event is counted once (the profiles' event counts equal the
+    table's rows per user), and equal a full refresh."""
+    conn, cur = database(PIPE_DB, citus=True)
+    cur.execute("""SET TIME ZONE 'UTC';
+        CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
+        SELECT create_distributed_table('events', 'user_id', shard_count => 8);
+        SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v');
+        SELECT segmentation.refresh(as_of => '2024-03-01')""")
+    import threading
+    errors = []
+    done = threading.Event()
+
+    def run(w):
+        try:
+            wconn, wcur = connect(WORKERS[w % 2] if w < 2 else COORD, PIPE_DB)
+            for i in range(30):
+                if i % 7 == 3:
+                    wcur.execute("BEGIN")
+                    wcur.execute("INSERT INTO events VALUES (1, now(), 'x', 1), (2, now(), 'x', 1)")
+                    wcur.execute("ROLLBACK")
+                write(wcur, w, i, HOWS[(w + i) % 3])
+            wconn.close()
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+
+    def refresher():
+        rconn, rcur = connect(COORD, PIPE_DB)
+        k = 0
+        while not done.is_set():
+            k += 1
+            try:
+                rcur.execute("SELECT segmentation.refresh()")
+            except psycopg2.Error as e:
+                errors.append(str(e).split("\n")[0])
+        rconn.close()
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(4)]
+    r = threading.Thread(target=refresher)
+    r.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    r.join()
+    check("Citus: writers and refreshes at once, no error", not errors, errors[:3])
+    cur.execute("SELECT count(*) FROM segmentation.refresh_runs WHERE mode = 'incremental' AND events_read > 0")
+    runs = cur.fetchone()[0]
+    cur.execute("SELECT segmentation.refresh()")
+    counted = dict(fetch(cur, "SELECT user_id, segmentation.event_count(behavior) FROM segmentation.profiles"))
+    written = dict(fetch(cur, "SELECT user_id, count(*) FROM events GROUP BY 1"))
+    check(f"Citus: after {runs} incremental refreshes that read events while writers wrote, every committed event "
+          f"is counted once ({sum(written.values())} events of {len(written)} users)",
+          runs >= 2 and counted == written and sum(written.values()) > 3000,
+          (runs, sum(counted.values()), sum(written.values())))
+    before = rounded(fetch(cur, "SELECT user_id, behavior::text FROM segmentation.profiles"))
+    cur.execute("SELECT segmentation.refresh(true)")
+    check("Citus: ... and the incremental state equals a full refresh",
+          before == rounded(fetch(cur, "SELECT user_id, behavior::text FROM segmentation.profiles")))
+
+    # a refresh that fails after moving the queue (a feature's condition
+    # fails on the new rows) or is cancelled keeps it: the move rolls back
+    cur.execute("INSERT INTO events VALUES (500, now(), 'x', 1), (501, now(), 'x', 0)")
+    cur.execute("SELECT segmentation.refresh()")
+    cur.execute("INSERT INTO events VALUES (502, now(), 'x', 1), (503, now(), 'x', 0)")
+    cur.execute("SELECT count(*) FROM segmentation.citus_queue_1")
+    queued = cur.fetchone()[0]
+    cur.execute("SELECT segmentation.define_feature('bad', ARRAY['x'], '1 / v > 0')")
+    err = error_of(cur, "SELECT segmentation.refresh(true)")
+    cur.execute("SELECT segmentation.define_feature('bad', ARRAY['x'])")
+    cur.execute("SELECT count(*) FROM segmentation.citus_queue_1")
+    still = cur.fetchone()[0]
+    cur.execute("SET statement_timeout = 1")
+    err2 = error_of(cur, "SELECT segmentation.refresh()")
+    cur.execute("RESET statement_timeout")
+    cur.execute("SELECT count(*) FROM segmentation.citus_queue_1")
+    still2 = cur.fetchone()[0]
+    check("Citus: a refresh that fails or is cancelled leaves the events queued on the shards",
+          err is not None and err2 is not None and queued > 0 and still == queued and still2 == queued,
+          (err, err2, queued, still, still2))
+    cur.execute("SELECT segmentation.refresh()")
+    cur.execute("SELECT count(*) FROM segmentation.profiles WHERE user_id IN (500, 501, 502, 503)")
+    check("Citus: ... and the next refresh counts them", cur.fetchone()[0] == 4)
+
+    # TRUNCATE on a worker: refused (capture records it on the coordinator)
+    wconn, wcur = connect(WORKERS[0], PIPE_DB)
+    err = error_of(wcur, "TRUNCATE events")
+    check("Citus: TRUNCATE of a tracked table on a worker is refused, naming the coordinator",
+          err is not None and err[0] == "0A000" and "coordinator" in err[1], err)
+    wconn.close()
+    conn.close()
+
+
+def citus_refusals():
+    """What capture on the shards cannot follow is refused by track(), with
+    the reason: a table distributed by another column, a reference table, a
+    distributed partitioned table, a name Citus would shorten on its shards,
+    a table whose owner is not a superuser (refresh reads its shards on the
+    workers, where the coordinator cannot check what the owner put there);
+    and renaming a tracked column of a tracked distributed table."""
+    conn, cur = database(PIPE_DB, citus=True)
+    cur.execute("DROP ROLE IF EXISTS citus_owner")
+    cur.execute("CREATE ROLE citus_owner")
+    long = "e" * 43
+    cur.execute(f"""
+        CREATE TABLE by_other (user_id bigint, ts timestamptz, ev text, shop int);
+        SELECT create_distributed_table('by_other', 'shop');
+        CREATE TABLE ref (user_id bigint, ts timestamptz, ev text);
+        SELECT create_reference_table('ref');
+        CREATE TABLE parted (user_id bigint, ts timestamptz, ev text) PARTITION BY RANGE (ts);
+        CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        SELECT create_distributed_table('parted', 'user_id');
+        CREATE TABLE {long} (user_id bigint, ts timestamptz, ev text);
+        SELECT create_distributed_table('{long}', 'user_id');
+        CREATE TABLE owned (user_id bigint, ts timestamptz, ev text);
+        ALTER TABLE owned OWNER TO citus_owner;
+        SELECT create_distributed_table('owned', 'user_id')""")
+    for table, why in [("by_other", "distributed by column shop"), ("ref", "not a hash-distributed table"),
+                       ("parted", "partitions"), (long, "longer than 42 bytes"), ("owned", "not a superuser")]:
+        err = error_of(cur, "SELECT segmentation.track(%s, 'user_id', 'ts', 'ev')", (table,))
+        check(f"Citus: track() refuses {table[:12]}: {why}", err is not None and err[0] == "0A000" and why in err[1], err)
+    cur.execute("SELECT count(*) FROM segmentation.sources")
+    check("Citus: ... and tracks none of them", cur.fetchone()[0] == 0)
+    cur.execute("""CREATE TABLE events (user_id bigint, ts timestamptz, ev text);
+                   SELECT create_distributed_table('events', 'user_id');
+                   SELECT segmentation.track('events', 'user_id', 'ts', 'ev')""")
+    err = error_of(cur, "ALTER TABLE events RENAME COLUMN ev TO event")
+    check("Citus: renaming a tracked column of a tracked distributed table is refused",
+          err is not None and err[0] == "2BP01", err)
+    err = error_of(cur, "ALTER TABLE events OWNER TO citus_owner")
+    check("Citus: giving a tracked distributed table to an owner who is not a superuser is refused",
+          err is not None and err[0] == "0A000" and "not a superuser" in err[1], err)
+    # (a superuser owner who stops being one: refresh refuses, says why)
+    cur.execute("DROP ROLE IF EXISTS citus_super")
+    cur.execute("CREATE ROLE citus_super SUPERUSER")
+    cur.execute("SELECT bool_and(success) FROM run_command_on_workers($$CREATE ROLE citus_super SUPERUSER$$)")
+    cur.execute("ALTER TABLE events OWNER TO citus_super")
+    cur.execute("SELECT segmentation.refresh()")
+    cur.execute("ALTER ROLE citus_super NOSUPERUSER")
+    err = error_of(cur, "SELECT segmentation.refresh()")
+    last = fetch(cur, "SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")[0][0]
+    check("Citus: a tracked distributed table whose owner is no longer a superuser: refresh refuses it, and says why",
+          err is not None and err[0] == "0A000" and last is not None and "managed by Citus" in last, (err, last))
+    cur.execute("SELECT segmentation.untrack('events')")
+    cur.execute("SELECT to_regclass('segmentation.citus_queue_1') IS NULL")
+    check("Citus: untrack() drops the queue on the shards", cur.fetchone()[0])
+    cur.execute("ALTER TABLE events OWNER TO postgres; DROP ROLE citus_super; DROP TABLE owned; DROP ROLE citus_owner")
+    cur.execute("SELECT bool_and(success) FROM run_command_on_workers($$DROP ROLE IF EXISTS citus_super$$)")
+    conn.close()
+    for port in [COORD] + WORKERS:
+        conn, cur = connect(port, "postgres")
+        cur.execute(f"DROP DATABASE IF EXISTS {PIPE_DB} WITH (FORCE)")
+        cur.execute(f"DROP DATABASE IF EXISTS {SINGLE_DB} WITH (FORCE)")
+        conn.close()
+
+
 def main():
     conn, cur = setup()
     capture_refused(cur)
@@ -465,6 +819,9 @@ def main():
         run_aggregates(cur, name, expr, "daily")
     state_memory(cur)
     conn.close()
+    pipeline_vs_single_node()
+    exactly_once_on_citus()
+    citus_refusals()
     suite.finish()
 
 
