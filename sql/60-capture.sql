@@ -330,6 +330,11 @@ BEGIN
 	IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
 		RETURN 'Citus is not installed';
 	END IF;
+	-- (a worker has the distributed table too, but no configuration)
+	EXECUTE 'SELECT pg_catalog.citus_is_coordinator()' INTO d;
+	IF NOT d.citus_is_coordinator THEN
+		RETURN 'this node is not the Citus coordinator';
+	END IF;
 	EXECUTE 'SELECT p.partmethod, pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) AS col
 	         FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = $1'
 		INTO d USING source;
@@ -378,6 +383,10 @@ BEGIN
 		EXECUTE pg_catalog.format('CREATE TABLE segmentation.%I (user_id %s, events int NOT NULL, batch bytea)',
 			'citus_queue_' || source_id, s.user_type);
 		q := pg_catalog.format('segmentation.%I', 'citus_queue_' || source_id)::regclass;
+		-- (Citus moves and splits a shard by logical replication, during which
+		-- refresh's DELETE of its rows needs a replica identity; capture
+		-- writes it without an index)
+		EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY FULL', q);
 		EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', q,
 			pg_catalog.format('Internal: what capture queued on the shards of %s, colocated with it (a batch of events, a user updated or deleted, a truncate); moved into pending_batches by refresh', s.source));
 		PERFORM pg_catalog.create_distributed_table(q, 'user_id', colocate_with => s.source::text);

@@ -218,9 +218,11 @@ BEGIN
 				     t AS (DELETE FROM segmentation.truncated RETURNING 1),
 				     x AS (DELETE FROM segmentation.rejected_events RETURNING 1),
 				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
-				            SELECT $1, s.source::text, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
+				            SELECT $1, s.name, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
 				            FROM (SELECT e.*, segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) AS reason FROM (%1$s) e) e
-				            LEFT JOIN segmentation.sources s ON s.id = e.source_id
+				            -- (the table's name made here: on Citus the join may run
+				            -- on a worker, where the OID names nothing)
+				            LEFT JOIN (SELECT x.id, x.source::text AS name FROM segmentation.sources x) s ON s.id = e.source_id
 				            WHERE e.reason IS NOT NULL)%2$s
 				INSERT INTO _batch
 				SELECT e.user_id, %3$s, true, count(*)
@@ -255,13 +257,13 @@ BEGIN
 				     -- recomputed users' rejected rows are found again in the sources
 				     x AS (DELETE FROM segmentation.rejected_events j WHERE j.user_id IN (SELECT dd.user_id::text FROM dd)),
 				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
-				            SELECT $1, s.source::text, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
+				            SELECT $1, s.name, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
 				            FROM (SELECT cr.source_id, cr.user_id, cr.ts, cr.event, cr.value, cr.reason FROM cr
 				                  WHERE cr.reason IS NOT NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = cr.user_id)
 				                  UNION ALL
 				                  SELECT er.source_id, er.user_id, er.ts, er.event, er.value, er.reason FROM er
 				                  WHERE er.reason IS NOT NULL) e
-				            LEFT JOIN segmentation.sources s ON s.id = e.source_id)%2$s
+				            LEFT JOIN (SELECT x.id, x.source::text AS name FROM segmentation.sources x) s ON s.id = e.source_id)%2$s
 				INSERT INTO _batch
 				SELECT c.user_id, segmentation.behavior_agg(c.ts, fm.id, c.value), false, count(*)
 				FROM cr c LEFT JOIN segmentation._feature_map fm ON fm.event = c.event

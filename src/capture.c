@@ -86,6 +86,8 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
+#include "replication/logicalworker.h"
+#include "replication/worker_internal.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/float.h"
@@ -1320,10 +1322,27 @@ CitusQueue(Capture *c, Oid table, const char *minvalue)
 	return rel;
 }
 
+/*
+ * Whether this is Citus moving or splitting a shard by logical replication:
+ * its apply worker writes, in replica mode, rows the source shard has, whose
+ * capture is queued there already (and copied along with the colocated
+ * queue's shard).  Its subscription's name says so; only a superuser may
+ * create a subscription (and Citus guards those names: shard_transfer.c).
+ */
+static bool
+CitusShardTransfer(void)
+{
+	return IsLogicalWorker() && MySubscription != NULL
+		&& (strncmp(MySubscription->name, "citus_shard_move_subscription_", 30) == 0
+			|| strncmp(MySubscription->name, "citus_shard_split_subscription_", 31) == 0);
+}
+
 /* a write to a shard of a tracked distributed table */
 static void
 CaptureOnShard(Capture *c, TriggerData *td, int op, const CitusShard *shard)
 {
+	if (CitusShardTransfer())
+		return;
 	CitusArgs(c, td->tg_trigger);
 	c->citus_queue = CitusQueue(c, shard->table, shard->minvalue);
 	if (op == CT_TRUNCATE)

@@ -62,6 +62,7 @@ for n in "${NODES[@]}"; do
 		citus.node_conninfo = 'sslmode=disable'
 		max_worker_processes = 16
 		max_connections = 100
+		wal_level = logical
 		fsync = off
 		synchronous_commit = off
 		full_page_writes = off
