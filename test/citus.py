@@ -21,9 +21,10 @@ each equal, group for group, to the plain table's answer.
 An aggregate Citus cannot split (an internal state, no combine function)
 fails here: none is skipped.
 
-Then capture_refused: the managed pipeline does not run on Citus yet, so
-a table Citus manages is refused by track() and by refresh, never missed
-without a word.
+Then capture_refused and shards_and_dependents: a table Citus manages that
+capture cannot follow (here: owned by a role that is not a superuser,
+distributed after it was tracked, a shard, a Citus local table) is refused
+by track() and by refresh, never missed without a word.
 
 Then the fn_extra check (src/aggregates.c): Citus calls the transition
 function with a new FmgrInfo for every row, so the states' shared memory
@@ -31,6 +32,13 @@ context must be found without fn_extra: over many groups per shard, the
 workers' partial aggregation takes about the memory of the plain aggregate
 on that shard (with a context per group it took several times more, and
 spilled).
+
+Then the managed pipeline on a table Citus distributes (capture on the
+shards, doc/citus.md "Capture"), each in databases of its own:
+pipeline_vs_single_node (the same steps on a single node and on Citus,
+every table and view compared after each refresh), exactly_once_on_citus
+(writers, refreshes, shard moves and a split at once; a failed refresh),
+citus_refusals (what capture on the shards cannot follow).
 """
 import math
 import os
@@ -285,14 +293,14 @@ def on_every_node(cur, sql):
 
 
 def capture_refused(cur):
-    """The managed pipeline does not run on Citus yet (issue 14 point 3):
-    Citus writes a distributed table's rows on its shards, where the capture
-    triggers do not fire (with citus.enable_unsafe_triggers the shards get
-    copies, which queue nothing refresh reads: every new event was missed
-    without a word).  So track() refuses a table Citus manages, refresh
-    refuses a tracked table Citus came to manage, untrack() of it works, and
-    making a tracked table a Citus local table fails (its shard's copies of
-    the capture triggers get other names, which capture refuses)."""
+    """Citus writes a distributed table's rows on its shards; capture
+    follows them there only for a table installed so (doc/citus.md,
+    "Capture").  track() refuses a distributed table whose owner is not a
+    superuser; a plain table tracked, then distributed (its shards' triggers
+    carry no source: every new event was missed without a word) is refused
+    by refresh, untrack() of it works; making a tracked table a Citus local
+    table fails (its shard's copies of the capture triggers get other
+    names, which capture refuses)."""
     quiet = "SET client_min_messages = error"  # Citus's notices about the extension's views
     cur.execute(quiet)
     cur.execute("DROP ROLE IF EXISTS citus_tracker")
