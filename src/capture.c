@@ -1491,6 +1491,16 @@ capture_trigger(PG_FUNCTION_ARGS)
 
 		if (CitusShardOf(td->tg_relation, &shard))
 		{
+			/*
+			 * Not the row-level one (segmentation_capture_replica, enabled
+			 * REPLICA): on a shard it fires only for rows Citus's logical
+			 * replication applies while it moves or splits the shard, which
+			 * were captured where they were first written and reach the new
+			 * shard's queue with it (review 28, R28-1: counted twice).  (Only
+			 * a superuser may set session_replication_role.)
+			 */
+			if (TRIGGER_FIRED_FOR_ROW(td->tg_event))
+				return PointerGetDatum(NULL);
 			CaptureOnShard(&c, td, op, &shard);
 			return PointerGetDatum(NULL);
 		}

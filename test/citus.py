@@ -453,6 +453,99 @@ def shards_and_dependents(cur):
                 "DROP ROLE r25_reader; RESET client_min_messages")
 
 
+def review28(cur):
+    """Review 28: capture on the shards of a table Citus distributes.
+    R28-1: Citus moves and splits a shard with logical replication: its
+    apply worker writes the rows written meanwhile on the old shard into
+    the new one with session_replication_role = replica, which fires the
+    shard's copy of segmentation_capture_replica (enabled REPLICA): an event
+    written during a citus_move_shard_placement was queued twice (on the old
+    shard's queue, replicated with it, and again on the new one) and counted
+    twice.  (Here the apply is done by hand, as the apply worker does it: a
+    move's catch-up is not deterministic.)
+    R28-2: refresh drains the shards' queues in one statement and reads the
+    source's shards in a later one (READ COMMITTED: another snapshot on each
+    worker): an event committed in between is read from the table by a full
+    run, or by an incremental run for a user it recomputes, and stays queued
+    for the next run, which counts it again."""
+    import threading
+    cur.execute("SET client_min_messages = error")
+    cur.execute("CREATE TABLE r28_ev (user_id bigint, ts timestamptz, ev text, v float8)")
+    cur.execute("SELECT create_distributed_table('r28_ev', 'user_id', shard_count => 4)")
+    cur.execute("SELECT segmentation.track('r28_ev', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("""INSERT INTO r28_ev SELECT u, '2024-01-01'::timestamptz + i * interval '1 hour', 'a', 1
+                   FROM generate_series(1, 20) u, generate_series(1, 3) i""")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+
+    def counted(users):
+        cur.execute("SELECT coalesce(sum(segmentation.event_count(p.behavior)), 0) FROM segmentation.profiles p "
+                    "WHERE p.user_id = ANY(%s)", (users,))
+        n = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM r28_ev WHERE user_id = ANY(%s)", (users,))
+        return n, cur.fetchone()[0]
+
+    # R28-1: a row applied on a shard in replica mode, as Citus's apply worker does
+    cur.execute("SELECT s.shard_name, s.nodeport FROM citus_shards s WHERE s.table_name = 'r28_ev'::regclass "
+                "AND s.shardid = get_shard_id_for_distribution_column('r28_ev', 1)")
+    shard, port = cur.fetchone()
+    cur.execute("SELECT format('segmentation.%I', 'citus_queue_' || id) FROM segmentation.sources "
+                "WHERE source = 'r28_ev'::regclass")
+    queue = cur.fetchone()[0]
+    wconn, wcur = connect(port)
+    wcur.execute("SET citus.override_table_visibility = off; SET session_replication_role = replica")
+    wcur.execute(f"INSERT INTO {shard} VALUES (1, '2024-01-10', 'moved', 1)")
+    wconn.close()
+    cur.execute(f"SELECT count(*) FROM {queue}")
+    queued = cur.fetchone()[0]
+    check("R28-1: a row Citus's apply worker writes on a shard it moves (session_replication_role = replica) "
+          "is not queued again (it was where it was first written)", queued == 0, queued)
+    wconn, wcur = connect(port)
+    wcur.execute("SET citus.override_table_visibility = off; SET session_replication_role = replica")
+    wcur.execute(f"DELETE FROM {shard} WHERE ev = 'moved'")
+    wconn.close()
+    cur.execute(f"DELETE FROM {queue}")
+
+    # R28-2: an event committed between the drain and the main statement
+    def window(write, label):
+        lconn, lcur = connect(COORD)
+        lcur.execute("BEGIN; LOCK TABLE segmentation.features IN EXCLUSIVE MODE")
+        rconn, rcur = connect(COORD)
+        rcur.execute("SELECT pg_backend_pid()")
+        pid = rcur.fetchone()[0]
+        errors = []
+
+        def run():
+            try:
+                rcur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+            except psycopg2.Error as e:
+                errors.append(str(e))
+        t = threading.Thread(target=run)
+        t.start()
+        while True:  # refresh drained, and waits for the lock
+            cur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE pid = %s AND NOT granted)", (pid,))
+            if cur.fetchone()[0]:
+                break
+        cur.execute(write)
+        lcur.execute("COMMIT")
+        t.join()
+        lconn.close()
+        rconn.close()
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+        return errors
+
+    cur.execute("TRUNCATE segmentation.truncated; INSERT INTO segmentation.truncated (source_id) VALUES (NULL)")
+    errors = window("INSERT INTO r28_ev VALUES (2, '2024-01-11', 'late', 1)", "full")
+    n = counted([2])
+    check("R28-2: an event committed while a full refresh runs (after its drain) is counted once",
+          not errors and n[0] == n[1], (errors, n))
+    cur.execute("UPDATE r28_ev SET v = 2 WHERE user_id = 3")
+    errors = window("INSERT INTO r28_ev VALUES (3, '2024-01-12', 'late', 1)", "incremental")
+    n = counted([3])
+    check("R28-2: an event of a user an incremental refresh recomputes, committed while it runs, is counted once",
+          not errors and n[0] == n[1], (errors, n))
+    cur.execute("SELECT segmentation.untrack('r28_ev'); DROP TABLE r28_ev; RESET client_min_messages")
+
+
 def main():
     conn, cur = setup()
     capture_refused(cur)
@@ -464,6 +557,7 @@ def main():
     for name, expr in STORED:
         run_aggregates(cur, name, expr, "daily")
     state_memory(cur)
+    review28(cur)
     conn.close()
     suite.finish()
 
