@@ -166,6 +166,7 @@ typedef struct Capture
 } Capture;
 
 static List *Ancestors(Oid rel);
+extern Oid segmentation_citus_shard_table(Oid relid);	/* for src/guard.c */
 
 /* a user id's text, the key of Capture.dirty_seen */
 typedef struct SeenKey
@@ -1195,9 +1196,8 @@ CitusShardLookup(const char *index_name, Datum key, bool by_shard, const char *w
  * longer than that leaves room for: track refuses such a table.)
  */
 static bool
-CitusShardOf(Relation rel, CitusShard *shard)
+CitusShardNamed(const char *name, Oid ns, CitusShard *shard)
 {
-	const char *name = RelationGetRelationName(rel);
 	const char *digits = strrchr(name, '_');
 	char	   *end;
 	int64		shardid;
@@ -1216,8 +1216,31 @@ CitusShardOf(Relation rel, CitusShard *shard)
 		|| shard->minvalue == NULL)
 		return false;
 	table_name = get_rel_name(shard->table);
-	return table_name != NULL && get_rel_namespace(shard->table) == RelationGetNamespace(rel)
+	return table_name != NULL && get_rel_namespace(shard->table) == ns
 		&& strcmp(psprintf("%s_" INT64_FORMAT, table_name, shardid), name) == 0;
+}
+
+static bool
+CitusShardOf(Relation rel, CitusShard *shard)
+{
+	return CitusShardNamed(RelationGetRelationName(rel), RelationGetNamespace(rel), shard);
+}
+
+/*
+ * The table Citus distributes that relid is a hash shard of, else
+ * InvalidOid: for src/guard.c, where Citus plans the read of a shard on
+ * this node (a coordinator with shards) in refresh's guarded statement
+ * (review 28, R28-3).
+ */
+Oid
+segmentation_citus_shard_table(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+	CitusShard	shard;
+
+	if (name == NULL || !CitusShardNamed(name, get_rel_namespace(relid), &shard))
+		return InvalidOid;
+	return shard.table;
 }
 
 /* a hash-distributed table's colocation group (pg_dist_partition), else -1 */

@@ -505,6 +505,27 @@ def review28(cur):
     wconn.close()
     cur.execute(f"DELETE FROM {queue}")
 
+    # R28-3: a shard on the coordinator (a coordinator with shards, or one a
+    # move or split put there): Citus plans its read there, in refresh's
+    # guarded statement (src/guard.c), which took it for an unchecked table
+    cur.execute("SELECT s.shardid, s.nodeport FROM citus_shards s WHERE s.table_name = 'r28_ev'::regclass "
+                "AND s.shardid = get_shard_id_for_distribution_column('r28_ev', 4)")
+    shardid, port = cur.fetchone()
+    cur.execute("SELECT citus_set_node_property('127.0.0.1', %s, 'shouldhaveshards', true)", (COORD,))
+    cur.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, "
+                "shard_transfer_mode => 'block_writes')", (shardid, port, COORD))
+    cur.execute("INSERT INTO r28_ev VALUES (4, '2024-01-13', 'b', 1); UPDATE r28_ev SET v = 3 WHERE user_id = 4")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-01')")
+    n = counted([4])
+    check("R28-3: refresh reads a tracked table with a shard on the coordinator", err is None and n[0] == n[1], (err, n))
+    cur.execute("TRUNCATE segmentation.truncated; INSERT INTO segmentation.truncated (source_id) VALUES (NULL)")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-01')")
+    n = counted([4])
+    check("R28-3: ... a full refresh too", err is None and n[0] == n[1], (err, n))
+    cur.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, "
+                "shard_transfer_mode => 'block_writes')", (shardid, COORD, port))
+    cur.execute("SELECT citus_set_node_property('127.0.0.1', %s, 'shouldhaveshards', false)", (COORD,))
+
     # R28-2: an event committed between the drain and the main statement
     def window(write, label):
         lconn, lcur = connect(COORD)
