@@ -1343,6 +1343,22 @@ CitusQueue(Capture *c, Oid table, const char *minvalue)
 	return rel;
 }
 
+/*
+ * Whether the trigger is one its source left behind: its queue is gone
+ * (dropped by untrack, or by DROP TABLE of the table alter_distributed_table
+ * replaced, whose copy got the triggers).  Citus keeps the TRUNCATE
+ * triggers of shards when the table's go (and a shard it moved or split got
+ * one): each such TRUNCATE failed for want of the queue, with a hint to
+ * untrack a table no longer tracked (review 28, R28-4).  A tracked source
+ * whose queue is gone is refused by refresh (_check_source, _citus_queue).
+ */
+static bool
+CitusLeftover(Capture *c, Trigger *tg)
+{
+	CitusArgs(c, tg);
+	return !OidIsValid(get_relname_relid(psprintf("citus_queue_%d", c->source_id), c->ns));
+}
+
 /* a write to a shard of a tracked distributed table */
 static void
 CaptureOnShard(Capture *c, TriggerData *td, int op, const CitusShard *shard)
@@ -1522,7 +1538,7 @@ capture_trigger(PG_FUNCTION_ARGS)
 			 * shard's queue with it (review 28, R28-1: counted twice).  (Only
 			 * a superuser may set session_replication_role.)
 			 */
-			if (TRIGGER_FIRED_FOR_ROW(td->tg_event))
+			if (TRIGGER_FIRED_FOR_ROW(td->tg_event) || CitusLeftover(&c, td->tg_trigger))
 				return PointerGetDatum(NULL);
 			CaptureOnShard(&c, td, op, &shard);
 			return PointerGetDatum(NULL);
@@ -1559,7 +1575,7 @@ capture_trigger(PG_FUNCTION_ARGS)
 		 */
 		UnregisterSnapshot(c.snapshot);
 		/* (the configuration is the coordinator's: a worker has none) */
-		if (citus)
+		if (citus && !CitusLeftover(&c, td->tg_trigger))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("TRUNCATE of tracked table %s must be run on the Citus coordinator", RelationGetRelationName(td->tg_relation)),

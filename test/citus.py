@@ -316,7 +316,7 @@ def capture_refused(cur):
     cur.execute("""CREATE TABLE tracked_later (user_id bigint, ts timestamptz, ev text, v float8);
                    SELECT segmentation.track('tracked_later', 'user_id', 'ts', 'ev', 'v');
                    INSERT INTO tracked_later VALUES (1, '2024-01-01', 'a', 1), (2, '2024-01-02', 'b', 2)""")
-    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
     cur.execute("SELECT count(*) FROM segmentation.profiles")
     check("a tracked plain table on the coordinator refreshes", cur.fetchone()[0] == 2)
     cur.execute("""SET citus.enable_unsafe_triggers = on;
@@ -475,7 +475,7 @@ def review28(cur):
     cur.execute("SELECT segmentation.track('r28_ev', 'user_id', 'ts', 'ev', 'v')")
     cur.execute("""INSERT INTO r28_ev SELECT u, '2024-01-01'::timestamptz + i * interval '1 hour', 'a', 1
                    FROM generate_series(1, 20) u, generate_series(1, 3) i""")
-    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
 
     def counted(users):
         cur.execute("SELECT coalesce(sum(segmentation.event_count(p.behavior)), 0) FROM segmentation.profiles p "
@@ -515,16 +515,36 @@ def review28(cur):
     cur.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, "
                 "shard_transfer_mode => 'block_writes')", (shardid, port, COORD))
     cur.execute("INSERT INTO r28_ev VALUES (4, '2024-01-13', 'b', 1); UPDATE r28_ev SET v = 3 WHERE user_id = 4")
-    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-01')")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
     n = counted([4])
     check("R28-3: refresh reads a tracked table with a shard on the coordinator", err is None and n[0] == n[1], (err, n))
     cur.execute("TRUNCATE segmentation.truncated; INSERT INTO segmentation.truncated (source_id) VALUES (NULL)")
-    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-01')")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
     n = counted([4])
     check("R28-3: ... a full refresh too", err is None and n[0] == n[1], (err, n))
     cur.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, "
                 "shard_transfer_mode => 'block_writes')", (shardid, COORD, port))
     cur.execute("SELECT citus_set_node_property('127.0.0.1', %s, 'shouldhaveshards', false)", (COORD,))
+
+    # R28-4: Citus keeps a shard's TRUNCATE trigger when the table's goes (a
+    # shard it moved or split has one, with the source's id): after untrack,
+    # each TRUNCATE of the table failed for want of the source's queue
+    cur.execute("CREATE TABLE r28_t (user_id bigint, ts timestamptz, ev text, v float8)")
+    cur.execute("SELECT create_distributed_table('r28_t', 'user_id', shard_count => 2)")
+    cur.execute("SELECT segmentation.track('r28_t', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("SELECT s.shardid, s.nodeport FROM citus_shards s WHERE s.table_name = 'r28_t'::regclass ORDER BY 1 LIMIT 1")
+    shardid, port = cur.fetchone()
+    cur.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, "
+                "shard_transfer_mode => 'block_writes')", (shardid, port, [w for w in WORKERS if w != port][0]))
+    cur.execute("INSERT INTO r28_t SELECT u, '2024-01-01', 'a', 1 FROM generate_series(1, 10) u")
+    cur.execute("SELECT segmentation.untrack('r28_t')")
+    left = on_every_node(cur, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'segmentation_capture_truncate%'")
+    err = error_of(cur, "TRUNCATE r28_t")
+    check("R28-4: after untrack, TRUNCATE of a table whose shard Citus moved works (its shard's TRUNCATE "
+          "trigger is left)", err is None, (err, left))
+    err = error_of(cur, "INSERT INTO r28_t VALUES (1, '2024-01-01', 'a', 1)")
+    check("R28-4: ... and so do the application's writes", err is None, err)
+    cur.execute("DROP TABLE r28_t")
 
     # R28-2: an event committed between the drain and the main statement
     def window(write, label):
@@ -537,7 +557,7 @@ def review28(cur):
 
         def run():
             try:
-                rcur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+                rcur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
             except psycopg2.Error as e:
                 errors.append(str(e))
         t = threading.Thread(target=run)
@@ -551,7 +571,7 @@ def review28(cur):
         t.join()
         lconn.close()
         rconn.close()
-        cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
         return errors
 
     cur.execute("TRUNCATE segmentation.truncated; INSERT INTO segmentation.truncated (source_id) VALUES (NULL)")
