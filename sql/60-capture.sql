@@ -904,9 +904,12 @@ BEGIN
 		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', citus[1], true);
 		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', citus[2], true);
 	END IF;
-	-- (the queue on its shards, of a table Citus distributes, goes too)
+	-- (the queue on its shards, of a table Citus distributes, goes too;
+	-- CASCADE: any role that may use the schema can make a view or a
+	-- function over it with no privilege on it, which blocked untrack and
+	-- DROP TABLE of the tracked table (review 28, R28-5); it goes with it)
 	IF to_regclass(format('segmentation.%I', 'citus_queue_' || source_id)) IS NOT NULL THEN
-		EXECUTE format('DROP TABLE segmentation.%I', 'citus_queue_' || source_id);
+		EXECUTE format('DROP TABLE segmentation.%I CASCADE', 'citus_queue_' || source_id);
 	END IF;
 	IF to_regclass('segmentation.pending_batches') IS NOT NULL THEN
 		DELETE FROM segmentation.pending_batches p WHERE p.source_id = _untrack.source_id;

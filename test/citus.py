@@ -546,6 +546,34 @@ def review28(cur):
     check("R28-4: ... and so do the application's writes", err is None, err)
     cur.execute("DROP TABLE r28_t")
 
+    # R28-5: a role with USAGE on the extension's schema (segmentation_reader)
+    # may create a view or a function over a source's queue without any
+    # privilege on it: untrack's DROP TABLE of the queue, and so untrack
+    # and DROP TABLE of the tracked table, failed
+    cur.execute("DROP ROLE IF EXISTS r28_reader")
+    cur.execute("CREATE ROLE r28_reader LOGIN IN ROLE segmentation_reader")
+    cur.execute("CREATE SCHEMA r28_hs AUTHORIZATION r28_reader")
+    cur.execute("CREATE TABLE r28_d (user_id bigint, ts timestamptz, ev text, v float8)")
+    cur.execute("SELECT create_distributed_table('r28_d', 'user_id', shard_count => 2)")
+    for how, sql in (("untrack", "SELECT segmentation.untrack('r28_d')"), ("DROP TABLE", "DROP TABLE r28_d")):
+        cur.execute("SELECT segmentation.track('r28_d', 'user_id', 'ts', 'ev', 'v')")
+        cur.execute("SELECT format('segmentation.%I', 'citus_queue_' || id) FROM segmentation.sources "
+                    "WHERE source = 'r28_d'::regclass")
+        queue = cur.fetchone()[0]
+        cur.execute(f"""SET ROLE r28_reader; SET citus.enable_ddl_propagation = off;
+                        CREATE VIEW r28_hs.v AS SELECT * FROM {queue};
+                        CREATE FUNCTION r28_hs.f() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM {queue}; END;
+                        RESET citus.enable_ddl_propagation; RESET ROLE""")
+        err = error_of(cur, sql)
+        cur.execute("SELECT count(*) FROM segmentation.sources WHERE source::text = 'r28_d'")
+        left = cur.fetchone()[0]
+        check(f"R28-5: {how} of a tracked distributed table works with another role's objects over its queue",
+              err is None and left == 0, (err, left))
+        cur.execute("SET citus.enable_ddl_propagation = off; DROP VIEW IF EXISTS r28_hs.v; "
+                    "DROP FUNCTION IF EXISTS r28_hs.f(); RESET citus.enable_ddl_propagation")
+        cur.execute("SELECT segmentation.untrack(source) FROM segmentation.sources WHERE source::text = 'r28_d'")
+    cur.execute("DROP TABLE IF EXISTS r28_d; DROP SCHEMA r28_hs; DROP ROLE r28_reader")
+
     # R28-2: an event committed between the drain and the main statement
     def window(write, label):
         lconn, lcur = connect(COORD)
