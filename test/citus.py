@@ -316,7 +316,7 @@ def capture_refused(cur):
     cur.execute("""CREATE TABLE tracked_later (user_id bigint, ts timestamptz, ev text, v float8);
                    SELECT segmentation.track('tracked_later', 'user_id', 'ts', 'ev', 'v');
                    INSERT INTO tracked_later VALUES (1, '2024-01-01', 'a', 1), (2, '2024-01-02', 'b', 2)""")
-    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
     cur.execute("SELECT count(*) FROM segmentation.profiles")
     check("a tracked plain table on the coordinator refreshes", cur.fetchone()[0] == 2)
     cur.execute("""SET citus.enable_unsafe_triggers = on;
