@@ -427,6 +427,43 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _drain_citus_queues() IS 'Internal: moves what capture queued on the shards of tracked tables Citus distributes into pending_batches, dirty_users and truncated (the caller''s transaction)';
 
+-- Refresh reads a tracked table (a full run; users it recomputes, updated
+-- or deleted, of a feature with a condition, of a managed funnel's late
+-- events) in another statement than the one that moves its queue, and on
+-- Citus each worker reads with a snapshot of its own (review 28, R28-2): an
+-- event committed in between would be read from the table and stay queued,
+-- counted twice.  So, when it will read them, the tracked tables Citus
+-- distributes are locked against writes (SHARE: Citus takes the lock on
+-- every node; writers wait until the refresh ends) and what was queued
+-- before is moved too.  True when it locked any.
+CREATE FUNCTION _lock_citus_sources(reads boolean) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s record;
+	locked boolean := false;
+BEGIN
+	IF NOT reads THEN
+		RETURN false;
+	END IF;
+	FOR s IN SELECT x.source FROM segmentation.sources x
+	         WHERE pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) IS NOT NULL
+	         ORDER BY x.id LOOP
+		-- (by name, so that Citus takes it on the workers too; a name that
+		-- names another table by then is refused: it locked nothing else)
+		EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', s.source);
+		IF pg_catalog.to_regclass(s.source::text) IS DISTINCT FROM s.source THEN
+			RAISE EXCEPTION 'tracked table % was renamed while refresh locked it', s.source
+				USING ERRCODE = 'object_not_in_prerequisite_state';
+		END IF;
+		locked := true;
+	END LOOP;
+	IF locked THEN
+		PERFORM segmentation._drain_citus_queues();
+	END IF;
+	RETURN locked;
+END $$;
+COMMENT ON FUNCTION _lock_citus_sources(boolean) IS 'Internal: when refresh will read the tracked tables, locks those Citus distributes against writes (on every node) and moves what their capture queued meanwhile';
+
 -- The capture triggers of a source, on each table of its tree, the mode
 -- each must be enabled in (pg_trigger.tgenabled) and its definition
 -- (pg_trigger.tgtype: AFTER, its level and events; its transition tables):
@@ -913,9 +950,12 @@ BEGIN
 		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', citus[1], true);
 		PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', citus[2], true);
 	END IF;
-	-- (the queue on its shards, of a table Citus distributes, goes too)
+	-- (the queue on its shards, of a table Citus distributes, goes too;
+	-- CASCADE: any role that may use the schema can make a view or a
+	-- function over it with no privilege on it, which blocked untrack and
+	-- DROP TABLE of the tracked table (review 28, R28-5); it goes with it)
 	IF to_regclass(format('segmentation.%I', 'citus_queue_' || source_id)) IS NOT NULL THEN
-		EXECUTE format('DROP TABLE segmentation.%I', 'citus_queue_' || source_id);
+		EXECUTE format('DROP TABLE segmentation.%I CASCADE', 'citus_queue_' || source_id);
 	END IF;
 	IF to_regclass('segmentation.pending_batches') IS NOT NULL THEN
 		DELETE FROM segmentation.pending_batches p WHERE p.source_id = _untrack.source_id;

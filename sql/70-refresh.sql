@@ -170,6 +170,16 @@ BEGIN
 		-- define_segment and define_funnel take SHARE too, which does not
 		-- conflict, and nothing of theirs waits on what refresh holds.
 		LOCK TABLE segmentation.features IN SHARE MODE;
+		-- (on Citus, a run that will read the tracked tables: their writers
+		-- wait until it ends, so that what it reads and what it consumes of
+		-- the shards' queues are the same events; a truncate among them: full)
+		IF segmentation._lock_citus_sources(do_full OR EXISTS (SELECT FROM segmentation.dirty_users)
+		                                    OR EXISTS (SELECT FROM segmentation.features f WHERE f.condition IS NOT NULL)
+		                                    OR EXISTS (SELECT FROM segmentation.funnels))
+		   AND NOT do_full AND EXISTS (SELECT FROM segmentation.truncated) THEN
+			do_full := true;
+			run_mode := 'full';
+		END IF;
 		-- (the tables it names are read by _execute_guarded: those it checked, only)
 		SELECT x.sql, x.checked, x.conditional, x.condition_events, x.probes, x.labels
 		INTO src, checked, conditional, condition_events, probes, labels FROM segmentation._sources_sql(true) x;

@@ -168,6 +168,7 @@ typedef struct Capture
 } Capture;
 
 static List *Ancestors(Oid rel);
+extern Oid segmentation_citus_shard_table(Oid relid);	/* for src/guard.c */
 
 /* a user id's text, the key of Capture.dirty_seen */
 typedef struct SeenKey
@@ -1197,9 +1198,8 @@ CitusShardLookup(const char *index_name, Datum key, bool by_shard, const char *w
  * longer than that leaves room for: track refuses such a table.)
  */
 static bool
-CitusShardOf(Relation rel, CitusShard *shard)
+CitusShardNamed(const char *name, Oid ns, CitusShard *shard)
 {
-	const char *name = RelationGetRelationName(rel);
 	const char *digits = strrchr(name, '_');
 	char	   *end;
 	int64		shardid;
@@ -1218,8 +1218,31 @@ CitusShardOf(Relation rel, CitusShard *shard)
 		|| shard->minvalue == NULL)
 		return false;
 	table_name = get_rel_name(shard->table);
-	return table_name != NULL && get_rel_namespace(shard->table) == RelationGetNamespace(rel)
+	return table_name != NULL && get_rel_namespace(shard->table) == ns
 		&& strcmp(psprintf("%s_" INT64_FORMAT, table_name, shardid), name) == 0;
+}
+
+static bool
+CitusShardOf(Relation rel, CitusShard *shard)
+{
+	return CitusShardNamed(RelationGetRelationName(rel), RelationGetNamespace(rel), shard);
+}
+
+/*
+ * The table Citus distributes that relid is a hash shard of, else
+ * InvalidOid: for src/guard.c, where Citus plans the read of a shard on
+ * this node (a coordinator with shards) in refresh's guarded statement
+ * (review 28, R28-3).
+ */
+Oid
+segmentation_citus_shard_table(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+	CitusShard	shard;
+
+	if (name == NULL || !CitusShardNamed(name, get_rel_namespace(relid), &shard))
+		return InvalidOid;
+	return shard.table;
 }
 
 /* a hash-distributed table's colocation group (pg_dist_partition), else -1 */
@@ -1335,6 +1358,22 @@ CitusShardTransfer(void)
 	return IsLogicalWorker() && MySubscription != NULL
 		&& (strncmp(MySubscription->name, "citus_shard_move_subscription_", 30) == 0
 			|| strncmp(MySubscription->name, "citus_shard_split_subscription_", 31) == 0);
+}
+
+/*
+ * Whether the trigger is one its source left behind: its queue is gone
+ * (dropped by untrack, or by DROP TABLE of the table alter_distributed_table
+ * replaced, whose copy got the triggers).  Citus keeps the TRUNCATE
+ * triggers of shards when the table's go (and a shard it moved or split got
+ * one): each such TRUNCATE failed for want of the queue, with a hint to
+ * untrack a table no longer tracked (review 28, R28-4).  A tracked source
+ * whose queue is gone is refused by refresh (_check_source, _citus_queue).
+ */
+static bool
+CitusLeftover(Capture *c, Trigger *tg)
+{
+	CitusArgs(c, tg);
+	return !OidIsValid(get_relname_relid(psprintf("citus_queue_%d", c->source_id), c->ns));
 }
 
 /* a write to a shard of a tracked distributed table */
@@ -1510,6 +1549,8 @@ capture_trigger(PG_FUNCTION_ARGS)
 
 		if (CitusShardOf(td->tg_relation, &shard))
 		{
+			if (CitusLeftover(&c, td->tg_trigger))
+				return PointerGetDatum(NULL);
 			CaptureOnShard(&c, td, op, &shard);
 			return PointerGetDatum(NULL);
 		}
@@ -1545,7 +1586,7 @@ capture_trigger(PG_FUNCTION_ARGS)
 		 */
 		UnregisterSnapshot(c.snapshot);
 		/* (the configuration is the coordinator's: a worker has none) */
-		if (citus)
+		if (citus && !CitusLeftover(&c, td->tg_trigger))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("TRUNCATE of tracked table %s must be run on the Citus coordinator", RelationGetRelationName(td->tg_relation)),

@@ -42,6 +42,7 @@
 #include "utils/syscache.h"
 
 void		_PG_init(void);
+extern Oid	segmentation_citus_shard_table(Oid relid);	/* src/capture.c */
 
 static planner_hook_type prev_planner_hook = NULL;
 
@@ -61,6 +62,7 @@ GuardWalker(Node *node, void *context)
 	{
 		RangeTblEntry *rte = (RangeTblEntry *) node;
 		Oid			ns;
+		Oid			shard_of;
 		int			i;
 
 		/* (a view expanded by the rewriter: PostgreSQL 16 keeps its OID) */
@@ -72,6 +74,15 @@ GuardWalker(Node *node, void *context)
 		ns = get_rel_namespace(rte->relid);
 		if (ns == guard_namespace || isTempNamespace(ns))
 			return false;
+		/*
+		 * (a hash shard, on this node, of an allowed table Citus
+		 * distributes: Citus plans its read here; the shard is the table's
+		 * by pg_dist_shard and its name, src/capture.c, "Citus")
+		 */
+		shard_of = segmentation_citus_shard_table(rte->relid);
+		for (i = 0; OidIsValid(shard_of) && i < guard_nallowed; i++)
+			if (guard_allowed[i] == shard_of)
+				return false;
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("relation \"%s\" is not one that was checked for this read",

@@ -462,6 +462,182 @@ def shards_and_dependents(cur):
                 "DROP ROLE r25_reader; RESET client_min_messages")
 
 
+def review28(cur):
+    """Review 28: capture on the shards of a table Citus distributes.
+    R28-1: Citus moves and splits a shard with logical replication: its
+    apply worker writes the rows written meanwhile on the old shard into
+    the new one with session_replication_role = replica, which fires the
+    shard's copy of segmentation_capture_replica (enabled REPLICA): an event
+    written during a citus_move_shard_placement was queued twice and
+    counted twice.  Capture now skips Citus's own shard transfers (by the
+    subscription's name: exactly_once_on_citus moves shards under writers);
+    a row a superuser writes on a shard in replica mode is still captured,
+    once.
+    R28-2: refresh drains the shards' queues in one statement and reads the
+    source's shards in a later one (READ COMMITTED: another snapshot on each
+    worker): an event committed in between was read from the table by a
+    full run, or by an incremental run for a user it recomputes, and stayed
+    queued for the next run, which counted it again.  Such a run now locks
+    the distributed sources against writes first (the writer waits)."""
+    import threading
+    cur.execute("SET client_min_messages = error")
+    cur.execute("CREATE TABLE r28_ev (user_id bigint, ts timestamptz, ev text, v float8)")
+    cur.execute("SELECT create_distributed_table('r28_ev', 'user_id', shard_count => 4)")
+    cur.execute("SELECT segmentation.track('r28_ev', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("""INSERT INTO r28_ev SELECT u, '2024-01-01'::timestamptz + i * interval '1 hour', 'a', 1
+                   FROM generate_series(1, 20) u, generate_series(1, 3) i""")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+
+    def counted(users):
+        cur.execute("SELECT coalesce(sum(segmentation.event_count(p.behavior)), 0) FROM segmentation.profiles p "
+                    "WHERE p.user_id = ANY(%s)", (users,))
+        n = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM r28_ev WHERE user_id = ANY(%s)", (users,))
+        return n, cur.fetchone()[0]
+
+    # R28-1: a row applied on a shard in replica mode, as Citus's apply worker does
+    cur.execute("SELECT s.shard_name, s.nodeport FROM citus_shards s WHERE s.table_name = 'r28_ev'::regclass "
+                "AND s.shardid = get_shard_id_for_distribution_column('r28_ev', 1)")
+    shard, port = cur.fetchone()
+    cur.execute("SELECT format('segmentation.%I', 'citus_queue_' || id) FROM segmentation.sources "
+                "WHERE source = 'r28_ev'::regclass")
+    queue = cur.fetchone()[0]
+    wconn, wcur = connect(port)
+    wcur.execute("SET citus.override_table_visibility = off; SET session_replication_role = replica")
+    wcur.execute(f"INSERT INTO {shard} VALUES (1, '2024-01-10', 'moved', 1)")
+    wconn.close()
+    cur.execute(f"SELECT count(*) FROM {queue}")
+    queued = cur.fetchone()[0]
+    check("R28-1: a row a superuser writes on a shard in replica mode (not Citus moving a shard) is queued once",
+          queued == 1, queued)
+    wconn, wcur = connect(port)
+    wcur.execute("SET citus.override_table_visibility = off; SET session_replication_role = replica")
+    wcur.execute(f"DELETE FROM {shard} WHERE ev = 'moved'")
+    wconn.close()
+    cur.execute(f"DELETE FROM {queue}")
+
+    # R28-3: a shard on the coordinator (a coordinator with shards, or one a
+    # move or split put there): Citus plans its read there, in refresh's
+    # guarded statement (src/guard.c), which took it for an unchecked table
+    cur.execute("SELECT s.shardid, s.nodeport FROM citus_shards s WHERE s.table_name = 'r28_ev'::regclass "
+                "AND s.shardid = get_shard_id_for_distribution_column('r28_ev', 4)")
+    shardid, port = cur.fetchone()
+    cur.execute("SELECT citus_set_node_property('127.0.0.1', %s, 'shouldhaveshards', true)", (COORD,))
+    cur.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, "
+                "shard_transfer_mode => 'block_writes')", (shardid, port, COORD))
+    cur.execute("INSERT INTO r28_ev VALUES (4, '2024-01-13', 'b', 1); UPDATE r28_ev SET v = 3 WHERE user_id = 4")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
+    n = counted([4])
+    check("R28-3: refresh reads a tracked table with a shard on the coordinator", err is None and n[0] == n[1], (err, n))
+    cur.execute("TRUNCATE segmentation.truncated; INSERT INTO segmentation.truncated (source_id) VALUES (NULL)")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
+    n = counted([4])
+    check("R28-3: ... a full refresh too", err is None and n[0] == n[1], (err, n))
+    cur.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, "
+                "shard_transfer_mode => 'block_writes')", (shardid, COORD, port))
+    cur.execute("SELECT citus_set_node_property('127.0.0.1', %s, 'shouldhaveshards', false)", (COORD,))
+
+    # R28-4: Citus keeps a shard's TRUNCATE trigger when the table's goes (a
+    # shard it moved or split has one, with the source's id): after untrack,
+    # each TRUNCATE of the table failed for want of the source's queue
+    cur.execute("CREATE TABLE r28_t (user_id bigint, ts timestamptz, ev text, v float8)")
+    cur.execute("SELECT create_distributed_table('r28_t', 'user_id', shard_count => 2)")
+    cur.execute("SELECT segmentation.track('r28_t', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("SELECT s.shardid, s.nodeport FROM citus_shards s WHERE s.table_name = 'r28_t'::regclass ORDER BY 1 LIMIT 1")
+    shardid, port = cur.fetchone()
+    cur.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, "
+                "shard_transfer_mode => 'block_writes')", (shardid, port, [w for w in WORKERS if w != port][0]))
+    cur.execute("INSERT INTO r28_t SELECT u, '2024-01-01', 'a', 1 FROM generate_series(1, 10) u")
+    cur.execute("SELECT segmentation.untrack('r28_t')")
+    left = on_every_node(cur, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'segmentation_capture_truncate%'")
+    err = error_of(cur, "TRUNCATE r28_t")
+    check("R28-4: after untrack, TRUNCATE of a table whose shard Citus moved works (its shard's TRUNCATE "
+          "trigger is left)", err is None, (err, left))
+    err = error_of(cur, "INSERT INTO r28_t VALUES (1, '2024-01-01', 'a', 1)")
+    check("R28-4: ... and so do the application's writes", err is None, err)
+    cur.execute("DROP TABLE r28_t")
+
+    # R28-5: a role with USAGE on the extension's schema (segmentation_reader)
+    # may create a view or a function over a source's queue without any
+    # privilege on it: untrack's DROP TABLE of the queue, and so untrack
+    # and DROP TABLE of the tracked table, failed
+    cur.execute("DROP ROLE IF EXISTS r28_reader")
+    cur.execute("CREATE ROLE r28_reader LOGIN IN ROLE segmentation_reader")
+    cur.execute("CREATE SCHEMA r28_hs AUTHORIZATION r28_reader")
+    cur.execute("CREATE TABLE r28_d (user_id bigint, ts timestamptz, ev text, v float8)")
+    cur.execute("SELECT create_distributed_table('r28_d', 'user_id', shard_count => 2)")
+    for how, sql in (("untrack", "SELECT segmentation.untrack('r28_d')"), ("DROP TABLE", "DROP TABLE r28_d")):
+        cur.execute("SELECT segmentation.track('r28_d', 'user_id', 'ts', 'ev', 'v')")
+        cur.execute("SELECT format('segmentation.%I', 'citus_queue_' || id) FROM segmentation.sources "
+                    "WHERE source = 'r28_d'::regclass")
+        queue = cur.fetchone()[0]
+        cur.execute(f"""SET ROLE r28_reader; SET citus.enable_ddl_propagation = off;
+                        CREATE VIEW r28_hs.v AS SELECT * FROM {queue};
+                        CREATE FUNCTION r28_hs.f() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM {queue}; END;
+                        RESET citus.enable_ddl_propagation; RESET ROLE""")
+        err = error_of(cur, sql)
+        cur.execute("SELECT count(*) FROM segmentation.sources WHERE source::text = 'r28_d'")
+        left = cur.fetchone()[0]
+        check(f"R28-5: {how} of a tracked distributed table works with another role's objects over its queue",
+              err is None and left == 0, (err, left))
+        cur.execute("SET citus.enable_ddl_propagation = off; DROP VIEW IF EXISTS r28_hs.v; "
+                    "DROP FUNCTION IF EXISTS r28_hs.f(); RESET citus.enable_ddl_propagation")
+        cur.execute("SELECT segmentation.untrack(source) FROM segmentation.sources WHERE source::text = 'r28_d'")
+    cur.execute("DROP TABLE IF EXISTS r28_d; DROP SCHEMA r28_hs; DROP ROLE r28_reader")
+
+    # R28-2: an event committed between the drain and the main statement
+    def window(write, label):
+        lconn, lcur = connect(COORD)
+        lcur.execute("BEGIN; LOCK TABLE segmentation.features IN EXCLUSIVE MODE")
+        rconn, rcur = connect(COORD)
+        rcur.execute("SELECT pg_backend_pid()")
+        pid = rcur.fetchone()[0]
+        errors = []
+
+        def run():
+            try:
+                rcur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+            except psycopg2.Error as e:
+                errors.append(str(e))
+        def writer():
+            try:
+                wconn, wcur = connect(COORD)
+                wcur.execute(write)
+                wconn.close()
+            except psycopg2.Error as e:
+                errors.append(str(e))
+        t = threading.Thread(target=run)
+        t.start()
+        while True:  # refresh drained, and waits for the lock
+            cur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE pid = %s AND NOT granted)", (pid,))
+            if cur.fetchone()[0]:
+                break
+        # (the write commits while the refresh waits, or, once it has locked
+        # the table, waits for it to end)
+        w = threading.Thread(target=writer)
+        w.start()
+        w.join(0.5)
+        lcur.execute("COMMIT")
+        t.join()
+        w.join()
+        lconn.close()
+        rconn.close()
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+        return errors
+
+    cur.execute("TRUNCATE segmentation.truncated; INSERT INTO segmentation.truncated (source_id) VALUES (NULL)")
+    errors = window("INSERT INTO r28_ev VALUES (2, '2024-01-11', 'late', 1)", "full")
+    n = counted([2])
+    check("R28-2: an event committed while a full refresh runs (after its drain) is counted once",
+          not errors and n[0] == n[1], (errors, n))
+    cur.execute("UPDATE r28_ev SET v = 2 WHERE user_id = 3")
+    errors = window("INSERT INTO r28_ev VALUES (3, '2024-01-12', 'late', 1)", "incremental")
+    n = counted([3])
+    check("R28-2: an event of a user an incremental refresh recomputes, committed while it runs, is counted once",
+          not errors and n[0] == n[1], (errors, n))
+    cur.execute("SELECT segmentation.untrack('r28_ev'); DROP TABLE r28_ev; RESET client_min_messages")
+
+
 # ---------------------------------------------------------------------------
 # The managed pipeline on Citus (issue 14 point 3, first part: capture on the
 # shards; doc/citus.md, "Capture")
@@ -890,6 +1066,7 @@ def main():
     for name, expr in STORED:
         run_aggregates(cur, name, expr, "daily")
     state_memory(cur)
+    review28(cur)
     conn.close()
     pipeline_vs_single_node()
     exactly_once_on_citus()
