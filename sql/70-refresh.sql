@@ -173,10 +173,11 @@ BEGIN
 		-- (on Citus, a run that will read the tracked tables: their writers
 		-- wait until it ends, so that what it reads and what it consumes of
 		-- the shards' queues are the same events; a truncate among them: full)
-		IF segmentation._lock_citus_sources(do_full OR EXISTS (SELECT FROM segmentation.dirty_users)
-		                                    OR EXISTS (SELECT FROM segmentation.features f WHERE f.condition IS NOT NULL)
-		                                    OR EXISTS (SELECT FROM segmentation.funnels))
-		   AND NOT do_full AND EXISTS (SELECT FROM segmentation.truncated) THEN
+		-- (called by itself: an expression's operands need not all be evaluated)
+		PERFORM segmentation._lock_citus_sources(do_full OR EXISTS (SELECT FROM segmentation.dirty_users)
+		                                         OR EXISTS (SELECT FROM segmentation.features f WHERE f.condition IS NOT NULL)
+		                                         OR EXISTS (SELECT FROM segmentation.funnels));
+		IF NOT do_full AND EXISTS (SELECT FROM segmentation.truncated) THEN
 			do_full := true;
 			run_mode := 'full';
 		END IF;
