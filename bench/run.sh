@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|citus|funnels|funnels_managed|sspace|funnels_many|analyses|experiments|pipeline|rules_cost|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|citus|citus_capture|funnels|funnels_managed|sspace|funnels_many|analyses|experiments|pipeline|rules_cost|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -26,16 +26,18 @@
 #             100,000 users / 1M events (bench/attributes.py)
 #   citus:    behavior_agg split two-phase on Citus (a coordinator, two workers) against the
 #             built-in sum over the same rows and groups, 2M events (bench/citus.py; not in all)
+#   citus_capture: what capture on the shards costs writes to a distributed table
+#             (bench/citus_capture.py; not in all)
 #   rules_cost: a full refresh with segments that spend the rules' whole cost
 #             bound, against the presets only, 10,000 users (bench/rules_cost.py)
 source "$(dirname "$0")/../scripts/lib.sh"
 what=${1:-all}
-if [ "$what" = citus ]; then
+if [ "$what" = citus ] || [ "$what" = citus_capture ]; then
 	# a coordinator and two workers of their own (test/citus.sh starts them,
 	# and builds Citus first when it is not installed); not in all
 	ensure_deps
 	build_install
-	CITUS_SCRIPT=$ROOT/bench/citus.py exec bash "$ROOT/test/citus.sh" "${@:2}"
+	CITUS_SCRIPT=$ROOT/bench/$what.py exec bash "$ROOT/test/citus.sh" "${@:2}"
 fi
 ensure_deps
 build_install
