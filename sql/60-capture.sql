@@ -440,6 +440,7 @@ CREATE FUNCTION _lock_citus_sources(reads boolean) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s record;
+	name text;
 	locked boolean := false;
 BEGIN
 	IF NOT reads THEN
@@ -450,8 +451,9 @@ BEGIN
 	         ORDER BY x.id LOOP
 		-- (by name, so that Citus takes it on the workers too; a name that
 		-- names another table by then is refused: it locked nothing else)
-		EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', s.source);
-		IF pg_catalog.to_regclass(s.source::text) IS DISTINCT FROM s.source THEN
+		name := s.source::text;
+		EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', name);
+		IF pg_catalog.to_regclass(name) IS DISTINCT FROM s.source THEN
 			RAISE EXCEPTION 'tracked table % was renamed while refresh locked it', s.source
 				USING ERRCODE = 'object_not_in_prerequisite_state';
 		END IF;
