@@ -449,6 +449,18 @@ BEGIN
 	FOR s IN SELECT x.source FROM segmentation.sources x
 	         WHERE pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) IS NOT NULL
 	         ORDER BY x.id LOOP
+		-- (Citus takes the lock on the workers over its own connections,
+		-- where refresh's lock_timeout, set by set_config, was not: a
+		-- writer through a worker that kept its transaction open kept
+		-- refresh waiting past refresh_lock_timeout, and every writer of
+		-- the table behind it (review 29, R29-1).  A SET LOCAL, with
+		-- citus.propagate_set_commands = local, is sent to the
+		-- transaction's connections and to those it opens later.)
+		IF NOT locked THEN
+			PERFORM pg_catalog.set_config('citus.propagate_set_commands', 'local', true);
+			EXECUTE pg_catalog.format('SET LOCAL lock_timeout = %L', pg_catalog.current_setting('lock_timeout'));
+			PERFORM pg_catalog.set_config('citus.propagate_set_commands', 'none', true);
+		END IF;
 		-- (by name, so that Citus takes it on the workers too; a name that
 		-- names another table by then is refused: it locked nothing else)
 		name := s.source::text;

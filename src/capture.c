@@ -73,6 +73,7 @@
 #include "common/hashfn.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
@@ -99,6 +100,7 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
 
@@ -1239,10 +1241,28 @@ segmentation_citus_shard_table(Oid relid)
 {
 	char	   *name = get_rel_name(relid);
 	CitusShard	shard;
+	HeapTuple	rel_tuple,
+				table_tuple;
+	bool		same_owner = false;
 
 	if (name == NULL || !CitusShardNamed(name, get_rel_namespace(relid), &shard))
 		return InvalidOid;
-	return shard.table;
+
+	/*
+	 * (a shard is a plain table owned by its table's owner, Citus made it
+	 * so: a relation another role made under the name of a shard placed on
+	 * another node, in a schema it may create in, is not one, review 29)
+	 */
+	rel_tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	table_tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(shard.table));
+	if (HeapTupleIsValid(rel_tuple) && HeapTupleIsValid(table_tuple))
+		same_owner = ((Form_pg_class) GETSTRUCT(rel_tuple))->relkind == RELKIND_RELATION
+			&& ((Form_pg_class) GETSTRUCT(rel_tuple))->relowner == ((Form_pg_class) GETSTRUCT(table_tuple))->relowner;
+	if (HeapTupleIsValid(rel_tuple))
+		ReleaseSysCache(rel_tuple);
+	if (HeapTupleIsValid(table_tuple))
+		ReleaseSysCache(table_tuple);
+	return same_owner ? shard.table : InvalidOid;
 }
 
 /* a hash-distributed table's colocation group (pg_dist_partition), else -1 */

@@ -1049,6 +1049,127 @@ def citus_refusals():
         conn.close()
 
 
+def review29(cur):
+    """Review 29: the lock of a refresh that reads a distributed source.
+    R29-1: Citus takes refresh's LOCK TABLE ... IN SHARE MODE on the workers
+    over its own connections, where refresh's lock_timeout (set_config) was
+    not set: a writer through a worker that kept its transaction open kept
+    refresh waiting past refresh_lock_timeout (up to
+    refresh_statement_timeout, an hour by default), and every writer of the
+    table queued behind it.
+    R29-2 (not fixed): on a worker Citus locks the shell table only, not the
+    shards, and a role with INSERT on the table may write a shard directly
+    there: such an event committed after refresh locked and drained is read
+    from the table and stays queued, counted twice.
+    R29-3: src/guard.c took any relation named <table>_<shard id> in the
+    table's schema for a shard of an allowed table: a role that may create
+    in that schema made one on the coordinator, where the shard is not."""
+    import threading
+    cur.execute("SET client_min_messages = error")
+    cur.execute("DROP ROLE IF EXISTS r29_writer")
+    cur.execute("CREATE ROLE r29_writer LOGIN")
+    cur.execute("CREATE TABLE r29_ev (user_id bigint, ts timestamptz, ev text, v float8)")
+    cur.execute("SELECT create_distributed_table('r29_ev', 'user_id', shard_count => 4)")
+    cur.execute("GRANT SELECT, INSERT ON r29_ev TO r29_writer")
+    cur.execute("SELECT segmentation.track('r29_ev', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("""INSERT INTO r29_ev SELECT u, '2024-01-01'::timestamptz + i * interval '1 hour', 'a', 1
+                   FROM generate_series(1, 20) u, generate_series(1, 3) i""")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    cur.execute("SELECT segmentation._setting('refresh_lock_timeout'), segmentation._setting('refresh_statement_timeout')")
+    lock_timeout, statement_timeout = cur.fetchone()
+
+    def counted(user):
+        cur.execute("SELECT coalesce(sum(segmentation.event_count(p.behavior)), 0) FROM segmentation.profiles p "
+                    "WHERE p.user_id = %s", (user,))
+        n = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM r29_ev WHERE user_id = %s", (user,))
+        return n, cur.fetchone()[0]
+
+    def shard_of(user):
+        cur.execute("SELECT s.shard_name, s.shardid, s.nodeport FROM citus_shards s WHERE s.table_name = 'r29_ev'::regclass "
+                    "AND s.shardid = get_shard_id_for_distribution_column('r29_ev', %s)", (user,))
+        return cur.fetchone()
+
+    # R29-1: a writer through a worker, its transaction open
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', '1 second'), "
+                "segmentation.set_setting('refresh_statement_timeout', '30 seconds')")
+    cur.execute("UPDATE r29_ev SET v = 2 WHERE user_id = 3")  # (a user to recompute: the run reads the table)
+    wconn = psycopg2.connect(dbname=DB, port=WORKERS[0], user="r29_writer")
+    wcur = wconn.cursor()
+    wcur.execute("INSERT INTO r29_ev VALUES (5, '2024-01-05', 'open', 1)")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
+    wconn.rollback()
+    wconn.close()
+    check("R29-1: refresh waits for a writer through a worker refresh_lock_timeout at most "
+          "(not until refresh_statement_timeout)", err is not None and err[0] != "57014", err)
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', %s), "
+                "segmentation.set_setting('refresh_statement_timeout', %s)", (lock_timeout, statement_timeout))
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+
+    # R29-2: a shard written directly, on its worker, after refresh locked and
+    # drained (refresh held here, before its statement that reads the table,
+    # by a lock on a table that statement writes)
+    cur.execute("UPDATE r29_ev SET v = 3 WHERE user_id = 7")
+    lconn, lcur = connect(COORD)
+    lcur.execute("BEGIN; LOCK TABLE segmentation.rejected_events IN ACCESS EXCLUSIVE MODE")
+    rconn, rcur = connect(COORD)
+    rcur.execute("SELECT pg_backend_pid()")
+    pid = rcur.fetchone()[0]
+    errors = []
+
+    def run():
+        try:
+            rcur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+        except psycopg2.Error as e:
+            errors.append(str(e))
+    t = threading.Thread(target=run)
+    t.start()
+    while True:  # refresh locked the table and drained, and waits
+        cur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE pid = %s AND NOT granted)", (pid,))
+        if cur.fetchone()[0]:
+            break
+    shard, _, port = shard_of(7)
+    wconn = psycopg2.connect(dbname=DB, port=port, user="r29_writer")
+    wconn.autocommit = True
+    wcur = wconn.cursor()
+    blocked = []
+
+    def direct():
+        try:
+            wcur.execute(f"INSERT INTO {shard} VALUES (7, '2024-01-07', 'direct', 1)")
+        except psycopg2.Error as e:
+            blocked.append(str(e))
+    w = threading.Thread(target=direct)
+    w.start()
+    w.join(0.5)
+    lcur.execute("COMMIT")
+    t.join()
+    w.join()
+    wconn.close()
+    lconn.close()
+    rconn.close()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    n = counted(7)
+    check("R29-2: an event written directly on a shard while refresh holds the table's lock is counted once",
+          not errors and n[0] == n[1], (errors, blocked, n))
+
+    # R29-3: a table named as a shard that is on a worker, made on the
+    # coordinator by a role that may create in the table's schema
+    _, shardid, _ = shard_of(9)
+    cur.execute("GRANT CREATE ON SCHEMA public TO r29_writer")
+    cur.execute(f"""SET ROLE r29_writer; SET citus.enable_ddl_propagation = off;
+                    CREATE TABLE public.r29_ev_{shardid} (user_id bigint, ts timestamptz, ev text, v float8);
+                    RESET citus.enable_ddl_propagation; RESET ROLE""")
+    err = error_of(cur, f"SELECT segmentation._execute_guarded('SELECT count(*) FROM public.r29_ev_{shardid}', "
+                        "ARRAY['r29_ev'::regclass::oid], 0::bigint)")
+    check("R29-3: refresh's guard refuses another role's table named as a shard of an allowed table",
+          err is not None and err[0] == "42501", err)
+    cur.execute(f"SET citus.enable_ddl_propagation = off; DROP TABLE public.r29_ev_{shardid}; "
+                "RESET citus.enable_ddl_propagation; REVOKE CREATE ON SCHEMA public FROM r29_writer")
+
+    cur.execute("SELECT segmentation.untrack('r29_ev'); DROP TABLE r29_ev; DROP ROLE r29_writer; RESET client_min_messages")
+
+
 def main():
     # (CITUS_ONLY=pipeline: the managed pipeline's tests alone, while working on them)
     if os.environ.get("CITUS_ONLY") == "pipeline":
@@ -1067,6 +1188,7 @@ def main():
         run_aggregates(cur, name, expr, "daily")
     state_memory(cur)
     review28(cur)
+    review29(cur)
     conn.close()
     pipeline_vs_single_node()
     exactly_once_on_citus()
