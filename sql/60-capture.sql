@@ -441,6 +441,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s record;
 	name text;
+	propagate text;
 	locked boolean := false;
 BEGIN
 	IF NOT reads THEN
@@ -457,9 +458,10 @@ BEGIN
 		-- citus.propagate_set_commands = local, is sent to the
 		-- transaction's connections and to those it opens later.)
 		IF NOT locked THEN
+			propagate := pg_catalog.current_setting('citus.propagate_set_commands');
 			PERFORM pg_catalog.set_config('citus.propagate_set_commands', 'local', true);
 			EXECUTE pg_catalog.format('SET LOCAL lock_timeout = %L', pg_catalog.current_setting('lock_timeout'));
-			PERFORM pg_catalog.set_config('citus.propagate_set_commands', 'none', true);
+			PERFORM pg_catalog.set_config('citus.propagate_set_commands', propagate, true);
 		END IF;
 		-- (by name, so that Citus takes it on the workers too; a name that
 		-- names another table by then is refused: it locked nothing else)
