@@ -47,6 +47,14 @@ ACCEPTED = [
      "pg_cron lives in the one database named by cron.database_name; the function checks for it before use"),
     ("_citus_member", r'relation "pg_catalog\.pg_dist_partition" does not exist', None,
      "Citus's catalog, there only with Citus; the function reads it only when it exists"),
+    ("_citus_unsupported", r'relation "pg_catalog\.pg_dist_partition" does not exist'
+     r'|function pg_catalog\.citus_is_coordinator\(\) does not exist|record "d" is not assigned yet', None,
+     "Citus's catalog and function (d is what they return), read only when Citus is there: it returns before without"),
+    ("_citus_queue", r'relation "pg_catalog\.pg_dist_partition" does not exist'
+     r'|function pg_catalog\.create_distributed_table\(', None,
+     "Citus's catalog and function, there only with Citus: called only for a source Citus distributes"),
+    ("_install_capture_triggers", r"text type variable is not sanitized", r"EXECUTE FUNCTION %s\(%s\)",
+     "the trigger's argument list is quote_literal() of each argument (_capture_args), joined by commas"),
 ]
 
 suite = Suite("plpgsql_check suite", stop_on_failure=False)
