@@ -89,10 +89,12 @@
 #include "port/pg_bswap.h"
 #include "replication/logicalworker.h"
 #include "replication/worker_internal.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/float.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -1396,12 +1398,44 @@ CitusLeftover(Capture *c, Trigger *tg)
 	return !OidIsValid(get_relname_relid(psprintf("citus_queue_%d", c->source_id), c->ns));
 }
 
+/*
+ * Whether Citus wrote to the shard over one of its own connections (the
+ * application_name it gives them, by which Citus itself tells them): for a
+ * statement run on another node, or its rebalancer's.  A session on the
+ * same node that writes through the distributed table has the table locked
+ * already (its planner did); any other write to a shard is one straight
+ * into it.
+ */
+static bool
+CitusConnection(void)
+{
+	return application_name != NULL
+		&& (strncmp(application_name, "citus_internal gpid=", 20) == 0
+			|| strncmp(application_name, "citus_rebalancer gpid=", 22) == 0);
+}
+
 /* a write to a shard of a tracked distributed table */
 static void
 CaptureOnShard(Capture *c, TriggerData *td, int op, const CitusShard *shard)
 {
 	if (CitusShardTransfer())
 		return;
+	/*
+	 * A refresh that reads the table locks it in SHARE mode on every node,
+	 * so that what it reads and what it moves of the queues are the same
+	 * events; Citus takes that lock on a worker on the distributed table,
+	 * not on its shards.  A write straight into a shard (INSERT INTO
+	 * events_102008, which Citus lets a role that may write the table do)
+	 * takes the table's lock here as a write through it would, and waits
+	 * for such a refresh: else, committed while it ran, it was read and
+	 * queued both, counted twice (review 29, R29-2).  Citus's own
+	 * connections do not: the node that runs their statement holds it (a
+	 * write through a worker to shards on two nodes would deadlock with the
+	 * refresh).  A role that names its session as Citus's only skips the
+	 * wait for its own writes.
+	 */
+	if (!CitusConnection())
+		LockRelationOid(shard->table, RowExclusiveLock);
 	CitusArgs(c, td->tg_trigger);
 	c->citus_queue = CitusQueue(c, shard->table, shard->minvalue);
 	if (op == CT_TRUNCATE)

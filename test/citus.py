@@ -44,6 +44,8 @@ import math
 import os
 import re
 import sys
+import threading
+import time
 
 import psycopg2
 
@@ -91,7 +93,7 @@ def connect(port, db=DB):
 def setup():
     for port in [COORD] + WORKERS:
         conn, cur = connect(port, "postgres")
-        cur.execute(f"DROP DATABASE IF EXISTS {DB}")
+        cur.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         cur.execute(f"CREATE DATABASE {DB}")
         conn.close()
         conn, cur = connect(port)
@@ -479,7 +481,6 @@ def review28(cur):
     full run, or by an incremental run for a user it recomputes, and stayed
     queued for the next run, which counted it again.  Such a run now locks
     the distributed sources against writes first (the writer waits)."""
-    import threading
     cur.execute("SET client_min_messages = error")
     cur.execute("CREATE TABLE r28_ev (user_id bigint, ts timestamptz, ev text, v float8)")
     cur.execute("SELECT create_distributed_table('r28_ev', 'user_id', shard_count => 4)")
@@ -765,7 +766,6 @@ def pipeline_steps(cur, citus, between=None):
         # writers at once, in transactions of their own: rows of many users
         # each, so every statement writes several shards; writer 0 through a
         # worker (Citus 11+ takes writes on any node)
-        import threading
         errors = []
 
         def run(w):
@@ -858,7 +858,6 @@ def exactly_once_on_citus():
         SELECT create_distributed_table('events', 'user_id', shard_count => 8);
         SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v');
         SELECT segmentation.refresh(as_of => '2024-03-01')""")
-    import threading
     errors = []
     done = threading.Event()
     moves_done = threading.Event()
@@ -1057,9 +1056,9 @@ def review29(cur):
     refresh waiting past refresh_lock_timeout (up to
     refresh_statement_timeout, an hour by default), and every writer of the
     table queued behind it.
-    (R29-2, not fixed, doc/citus.md: on a worker Citus locks the table, not
-    its shards, and a row written directly into a shard while such a run
-    reads the table is counted twice.)
+    R29-2: on a worker Citus locks the table, not its shards: a row written
+    directly into a shard while such a run read the table was read and
+    queued both, counted twice.
     R29-3: src/guard.c took any relation named <table>_<shard id> in the
     table's schema for a shard of an allowed table: a role that may create
     in that schema made one on the coordinator, where the shard is not."""
@@ -1097,6 +1096,65 @@ def review29(cur):
                 "segmentation.set_setting('refresh_statement_timeout', %s)", (lock_timeout, statement_timeout))
     cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
 
+    # R29-2: a write straight into a shard while a refresh that reads the
+    # table runs (held, after its lock and its drain, by a lock on a shard
+    # of the other worker) waits for it, and is counted once
+    def counted(users):
+        cur.execute("SELECT coalesce(sum(segmentation.event_count(p.behavior)), 0) FROM segmentation.profiles p "
+                    "WHERE p.user_id = ANY(%s)", (users,))
+        n = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM r29_ev WHERE user_id = ANY(%s)", (users,))
+        return n, cur.fetchone()[0]
+
+    held_shard, _, held_port = shard_of(9)
+    user = next(u for u in range(1, 200) if shard_of(u)[2] != held_port)
+    shard, _, port = shard_of(user)
+    lconn, lcur = connect(held_port)
+    # (Citus refuses a write to a shard unless the session says otherwise,
+    # which any role may)
+    lcur.execute("SET citus.enable_manual_changes_to_shards = on")
+    lcur.execute(f"BEGIN; LOCK TABLE public.{held_shard} IN ACCESS EXCLUSIVE MODE")
+    rconn, rcur = connect(COORD)
+    errors = []
+
+    def run():
+        try:
+            rcur.execute("SELECT segmentation.refresh(true, as_of => '2024-04-01')")
+        except psycopg2.Error as e:
+            errors.append(str(e))
+
+    def write():
+        try:
+            wconn = psycopg2.connect(dbname=DB, port=port, user="r29_writer")
+            wconn.autocommit = True
+            wconn.cursor().execute("SET citus.enable_manual_changes_to_shards = on")
+            wconn.cursor().execute(f"INSERT INTO public.{shard} VALUES (%s, '2024-01-20', 'direct', 1)", (user,))
+            wconn.close()
+        except psycopg2.Error as e:
+            errors.append(str(e))
+    t = threading.Thread(target=run)
+    t.start()
+    while not errors:  # the refresh waits for the held shard
+        lcur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = %s::regclass AND NOT granted)",
+                     (f"public.{held_shard}",))
+        if lcur.fetchone()[0]:
+            break
+        time.sleep(0.05)
+    w = threading.Thread(target=write)
+    w.start()
+    w.join(1.0)
+    waited = w.is_alive()
+    lcur.execute("COMMIT")
+    t.join()
+    w.join()
+    lconn.close()
+    rconn.close()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    check("R29-2: a write straight into a shard waits while a refresh that reads the table runs",
+          waited and not errors, errors)
+    n = counted([user])
+    check("R29-2: ... and is counted once", n[0] == n[1], n)
+
     # R29-3: a table named as a shard that is on a worker, made on the
     # coordinator by a role that may create in the table's schema
     _, shardid, _ = shard_of(9)
@@ -1115,13 +1173,17 @@ def review29(cur):
 
 
 def main():
-    # (CITUS_ONLY=pipeline: the managed pipeline's tests alone, while working on them)
+    # (CITUS_ONLY=pipeline or reviews: those tests alone, while working on them)
     if os.environ.get("CITUS_ONLY") == "pipeline":
         pipeline_vs_single_node()
         exactly_once_on_citus()
         citus_refusals()
         suite.finish()
     conn, cur = setup()
+    if os.environ.get("CITUS_ONLY") == "reviews":
+        review28(cur)
+        review29(cur)
+        suite.finish()
     capture_refused(cur)
     shards_and_dependents(cur)
     as_plain_role(cur)
