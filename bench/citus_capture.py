@@ -2,11 +2,12 @@
 """bench/citus_capture.py: what capture on the shards costs the
 application's writes on Citus (doc/citus.md, "Capture"): a table
 distributed by user id (8 shards, 4 per worker), tracked, against the same
-table untracked, written in the same round, alternating; ratios of the
-medians over ROUNDS rounds:
-  COPY of 10,000 rows (many users: every shard written);
-  200 single-row INSERTs, each its own transaction;
-  5 INSERTs of 500 rows.
+table untracked, written in turn, each write timed alone (so that the
+machine's drift falls on both alike); per round the tracked table's total
+time over the untracked one's, medians over ROUNDS rounds:
+  4 COPYs of 10,000 rows into each (many users: every shard written);
+  1,000 single-row INSERTs into each, each its own transaction;
+  20 INSERTs of 500 rows into each.
 And what a refresh that merges them costs (incremental, no lock) next to a
 full one.
 
@@ -25,7 +26,7 @@ DB = "segmentation_citus_capture"
 COORD = int(os.environ["CITUS_COORDINATOR"])
 WORKERS = [int(p) for p in os.environ["CITUS_WORKERS"].split(",")]
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 15
-COPY_ROWS, SINGLES, MULTI_STMTS, MULTI_ROWS = 10000, 200, 5, 500
+COPY_ROWS, COPIES, SINGLES, MULTI_STMTS, MULTI_ROWS = 10000, 4, 1000, 20, 500
 
 
 def connect(port, db=DB):
@@ -62,25 +63,29 @@ def copy_rows(r):
                    for i in range(COPY_ROWS))
 
 
-def write_copy(cur, table, r):
-    t0 = time.perf_counter()
-    cur.copy_expert(f"COPY {table} FROM STDIN", io.StringIO(copy_rows(r)))
-    return time.perf_counter() - t0
+def write_copy(cur, table, r, i):
+    cur.copy_expert(f"COPY {table} FROM STDIN", io.StringIO(copy_rows(r * 3 + i)))
 
 
-def write_singles(cur, table, r):
-    t0 = time.perf_counter()
-    for i in range(SINGLES):
-        cur.execute(f"INSERT INTO {table} VALUES (%s, '2024-01-02', 'single', 1)", ((r * 31 + i) % 100000,))
-    return time.perf_counter() - t0
+def write_single(cur, table, r, i):
+    cur.execute(f"INSERT INTO {table} VALUES (%s, '2024-01-02', 'single', 1)", ((r * 31 + i) % 100000,))
 
 
-def write_multi(cur, table, r):
-    rows = ",".join(f"({(r * 13 + i) % 100000}, '2024-01-03', 'multi', 2)" for i in range(MULTI_ROWS))
-    t0 = time.perf_counter()
-    for _ in range(MULTI_STMTS):
-        cur.execute(f"INSERT INTO {table} VALUES {rows}")
-    return time.perf_counter() - t0
+def write_multi(cur, table, r, i):
+    rows = ",".join(f"({(r * 13 + i + k) % 100000}, '2024-01-03', 'multi', 2)" for k in range(MULTI_ROWS))
+    cur.execute(f"INSERT INTO {table} VALUES {rows}")
+
+
+def timed(cur, fn, n, r):
+    """n writes into each table, the two in turn (each timed alone, so that
+    the machine's drift falls on both alike): tracked time / untracked"""
+    t = {"tracked": 0.0, "untracked": 0.0}
+    for i in range(n):
+        for table in (("tracked", "untracked") if (r + i) % 2 else ("untracked", "tracked")):
+            t0 = time.perf_counter()
+            fn(cur, table, r, i)
+            t[table] += time.perf_counter() - t0
+    return t["tracked"] / t["untracked"]
 
 
 def main():
@@ -90,12 +95,9 @@ def main():
           (cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'citus'"), cur.fetchone()[0])[1])
     ratios = {k: [] for k in ("COPY 10,000 rows", "single-row INSERT", "INSERT of 500 rows")}
     for r in range(ROUNDS + 1):
-        got = {}
-        for name, fn in (("COPY 10,000 rows", write_copy), ("single-row INSERT", write_singles),
-                         ("INSERT of 500 rows", write_multi)):
-            order = ("tracked", "untracked") if r % 2 else ("untracked", "tracked")
-            t = {table: fn(cur, table, r) for table in order}
-            got[name] = t["tracked"] / t["untracked"]
+        got = {"COPY 10,000 rows": timed(cur, write_copy, COPIES, r),
+               "single-row INSERT": timed(cur, write_single, SINGLES, r),
+               "INSERT of 500 rows": timed(cur, write_multi, MULTI_STMTS, r)}
         if r > 0:   # (round 0 warms up)
             for k, v in got.items():
                 ratios[k].append(v)

@@ -96,6 +96,7 @@ DECLARE
 	labels text[];
 	agg text;
 	bad_step record; attrs boolean;
+	reads boolean;
 BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
 		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
@@ -174,9 +175,10 @@ BEGIN
 		-- wait until it ends, so that what it reads and what it consumes of
 		-- the shards' queues are the same events; a truncate among them: full)
 		-- (called by itself: an expression's operands need not all be evaluated)
-		PERFORM segmentation._lock_citus_sources(do_full OR EXISTS (SELECT FROM segmentation.dirty_users)
-		                                         OR EXISTS (SELECT FROM segmentation.features f WHERE f.condition IS NOT NULL)
-		                                         OR EXISTS (SELECT FROM segmentation.funnels));
+		reads := do_full OR EXISTS (SELECT FROM segmentation.dirty_users)
+		         OR EXISTS (SELECT FROM segmentation.features f WHERE f.condition IS NOT NULL)
+		         OR EXISTS (SELECT FROM segmentation.funnels);
+		PERFORM segmentation._lock_citus_sources(reads);
 		IF NOT do_full AND EXISTS (SELECT FROM segmentation.truncated) THEN
 			do_full := true;
 			run_mode := 'full';
@@ -248,6 +250,29 @@ BEGIN
 				checked, run);
 			INSERT INTO _batch SELECT p.user_id, NULL, true, 0 FROM segmentation.profiles p
 			WHERE NOT EXISTS (SELECT FROM _batch b WHERE b.user_id = p.user_id);
+		ELSIF NOT reads THEN
+			-- Only new events to merge (no user to recompute, no feature with
+			-- a condition, no managed funnel): the queue alone is read, no
+			-- tracked table (on Citus, a statement that named a distributed
+			-- table had Citus write each of its parts, the queued events
+			-- among them, to files and read them back: eight times the full
+			-- refresh's time).  A user queued for recomputing since it was
+			-- checked above stays queued for the next run.
+			PERFORM segmentation._execute_guarded(format($q$
+				WITH cb AS (DELETE FROM segmentation.pending_batches RETURNING source_id, batch),
+				     c AS (SELECT cb.source_id, e.user_id::%1$s AS user_id, e.ts, e.event, e.value
+				           FROM cb, segmentation._queued_events(cb.batch) e),
+				     cr AS (SELECT c.*, segmentation._reject_reason(octet_length(c.user_id::text), c.ts, c.value) AS reason FROM c),
+				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
+				            SELECT $1, s.name, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
+				            FROM cr e LEFT JOIN (SELECT x.id, x.source::text AS name FROM segmentation.sources x) s ON s.id = e.source_id
+				            WHERE e.reason IS NOT NULL)
+				INSERT INTO _batch
+				SELECT c.user_id, segmentation.behavior_agg(c.ts, fm.id, c.value), false, count(*)
+				FROM cr c LEFT JOIN segmentation._feature_map fm ON fm.event = c.event
+				WHERE c.reason IS NULL
+				GROUP BY c.user_id
+			$q$, utype), checked, run);
 		ELSE
 			PERFORM segmentation._execute_guarded(format($q$
 				WITH cb AS (DELETE FROM segmentation.pending_batches RETURNING source_id, batch),

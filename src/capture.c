@@ -1329,17 +1329,15 @@ CitusArgs(Capture *c, Trigger *tg)
 
 /*
  * The shard, on this node, of the source's queue for the hash range that
- * starts at minvalue, opened and checked as track made it; the user id type
- * is its first column's.
+ * starts at minvalue: the queue is colocated with the table, as track made
+ * it.
  */
-static Relation
-CitusQueue(Capture *c, Oid table, const char *minvalue)
+static Oid
+CitusQueueShard(Capture *c, Oid table, const char *minvalue, Oid *distributed)
 {
 	char	   *name = psprintf("citus_queue_%d", c->source_id);
 	Oid			queue = get_relname_relid(name, c->ns);
 	CitusShard	shard;
-	Relation	rel;
-	TupleDesc	desc;
 
 	if (!OidIsValid(queue) || CitusColocation(queue) < 0 || CitusColocation(queue) != CitusColocation(table))
 		ereport(ERROR,
@@ -1347,6 +1345,7 @@ CitusQueue(Capture *c, Oid table, const char *minvalue)
 				 errmsg("segmentation capture: the queue of tracked table %s, segmentation.%s, is missing or not colocated with it",
 						get_rel_name(table), name),
 				 errhint("Untrack the table and track it again.")));
+	*distributed = queue;
 	queue = !CitusShardLookup("pg_dist_shard_logical_relid_index", ObjectIdGetDatum(queue), false, minvalue, &shard)
 		? InvalidOid : get_relname_relid(psprintf("%s_" INT64_FORMAT, name, shard.shardid), c->ns);
 	if (!OidIsValid(queue))
@@ -1355,9 +1354,21 @@ CitusQueue(Capture *c, Oid table, const char *minvalue)
 				 errmsg("segmentation capture: no shard of segmentation.%s for the hash range of %s is on this node",
 						name, get_rel_name(table)),
 				 errhint("The queue is colocated with the table: Citus moves their shards together.")));
-	rel = table_open(queue, RowExclusiveLock);
+	return queue;
+}
+
+/* the queue's shard, opened and checked as track made it (NULL: it is gone); the user id type is its first column's */
+static Relation
+OpenCitusQueue(Capture *c, Oid queue)
+{
+	Relation	rel = try_table_open(queue, RowExclusiveLock);
+	TupleDesc	desc;
+
+	if (rel == NULL)
+		return NULL;
 	desc = RelationGetDescr(rel);
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhasindex || desc->natts != 3
+		|| RelationGetNamespace(rel) != c->ns
 		|| TupleDescAttr(desc, 0)->attisdropped || TupleDescAttr(desc, 1)->atttypid != INT4OID
 		|| TupleDescAttr(desc, 2)->atttypid != BYTEAOID || !TypeAllowed(0, TupleDescAttr(desc, 0)->atttypid))
 		ereport(ERROR,
@@ -1414,12 +1425,105 @@ CitusConnection(void)
 			|| strncmp(application_name, "citus_rebalancer gpid=", 22) == 0);
 }
 
-/* a write to a shard of a tracked distributed table */
-static void
-CaptureOnShard(Capture *c, TriggerData *td, int op, const CitusShard *shard)
+/*
+ * What capture found out about a shard from Citus's catalogs (its table,
+ * the queue's shard of its hash range on this node), kept for the session
+ * by the shard's OID and its trigger's (track and untrack make and drop the
+ * triggers) until a relcache invalidation of any of them: Citus moves and
+ * splits shards by making new ones and dropping the old, untrack drops the
+ * queue, and a change of Citus's metadata invalidates the distributed
+ * table's entry; an aborted transaction's own invalidations are run in its
+ * backend.  (A single-row INSERT looked them up at every firing: 1.47x an
+ * untracked one, bench/README.md.)
+ */
+typedef struct CachedShard
 {
-	if (CitusShardTransfer())
+	Oid			relid;			/* the shard (key) */
+	Oid			tgoid;
+	Oid			table;
+	Oid			queue;			/* the queue's distributed table */
+	Oid			queue_shard;
+} CachedShard;
+
+static HTAB *cached_shards = NULL;
+
+static void
+ForgetCachedShards(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	CachedShard *entry;
+
+	if (cached_shards == NULL)
 		return;
+	hash_seq_init(&status, cached_shards);
+	while ((entry = (CachedShard *) hash_seq_search(&status)) != NULL)
+		if (!OidIsValid(relid) || relid == entry->relid || relid == entry->table || relid == entry->queue
+			|| relid == entry->queue_shard)
+			hash_search(cached_shards, &entry->relid, HASH_REMOVE, NULL);
+}
+
+static bool
+CachedShardOf(Oid relid, Oid tgoid, CachedShard *out)
+{
+	CachedShard *entry;
+
+	if (cached_shards == NULL)
+		return false;
+	entry = (CachedShard *) hash_search(cached_shards, &relid, HASH_FIND, NULL);
+	if (entry == NULL || entry->tgoid != tgoid)
+		return false;
+	*out = *entry;
+	return true;
+}
+
+static void
+CacheShard(const CachedShard *facts)
+{
+	CachedShard *entry;
+
+	if (cached_shards == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CachedShard);
+		ctl.hcxt = CacheMemoryContext;
+		cached_shards = hash_create("segmentation capture shards", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(ForgetCachedShards, (Datum) 0);
+	}
+	entry = (CachedShard *) hash_search(cached_shards, &facts->relid, HASH_ENTER, NULL);
+	*entry = *facts;
+}
+
+/*
+ * A write to a shard of a tracked distributed table, captured; false when
+ * the table is no shard.  Its table and the queue's shard come from the
+ * cache, checked again once the locks taken here have read the
+ * invalidations (a reset of the cache, which any backend's many changes can
+ * cause, forgets them), else from Citus's catalogs.
+ */
+static bool
+CaptureOnShard(Capture *c, TriggerData *td, int op)
+{
+	Relation	rel = td->tg_relation;
+	CachedShard facts,
+				now;
+	CitusShard	shard = {0};
+	bool		cached;
+
+	facts.relid = RelationGetRelid(rel);
+	facts.tgoid = td->tg_trigger->tgoid;
+	cached = CachedShardOf(facts.relid, facts.tgoid, &facts);
+	if (!cached)
+	{
+		if (!CitusShardOf(rel, &shard))
+			return false;
+		if (CitusLeftover(c, td->tg_trigger))
+			return true;
+		facts.table = shard.table;
+	}
+	if (CitusShardTransfer())
+		return true;
 	/*
 	 * A refresh that reads the table locks it in SHARE mode on every node,
 	 * so that what it reads and what it moves of the queues are the same
@@ -1435,9 +1539,37 @@ CaptureOnShard(Capture *c, TriggerData *td, int op, const CitusShard *shard)
 	 * wait for its own writes.
 	 */
 	if (!CitusConnection())
-		LockRelationOid(shard->table, RowExclusiveLock);
+		LockRelationOid(facts.table, RowExclusiveLock);
 	CitusArgs(c, td->tg_trigger);
-	c->citus_queue = CitusQueue(c, shard->table, shard->minvalue);
+	if (cached)
+	{
+		c->citus_queue = OpenCitusQueue(c, facts.queue_shard);
+		if (c->citus_queue == NULL || !CachedShardOf(facts.relid, facts.tgoid, &now)
+			|| now.table != facts.table || now.queue_shard != facts.queue_shard)
+		{
+			if (c->citus_queue != NULL)
+				table_close(c->citus_queue, NoLock);
+			c->citus_queue = NULL;
+			/* (a shard's table cannot change while it is written: its name says it) */
+			if (!CitusShardOf(rel, &shard) || shard.table != facts.table)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("segmentation capture: %s is no longer a shard of %s", RelationGetRelationName(rel),
+								get_rel_name(facts.table))));
+			if (CitusLeftover(c, td->tg_trigger))
+				return true;
+		}
+	}
+	if (c->citus_queue == NULL)
+	{
+		facts.queue_shard = CitusQueueShard(c, facts.table, shard.minvalue, &facts.queue);
+		c->citus_queue = OpenCitusQueue(c, facts.queue_shard);
+		if (c->citus_queue == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("segmentation capture: the queue of tracked table %s was dropped while capture ran", get_rel_name(facts.table))));
+		CacheShard(&facts);
+	}
 	if (op == CT_TRUNCATE)
 	{
 		/* (of the shard itself, on its node: Citus's TRUNCATE of the table fires the table's) */
@@ -1457,6 +1589,7 @@ CaptureOnShard(Capture *c, TriggerData *td, int op, const CitusShard *shard)
 			CaptureChangesOf(c, td, op, c->citus_queue);
 	}
 	table_close(c->citus_queue, NoLock);
+	return true;
 }
 
 /*
@@ -1599,15 +1732,8 @@ capture_trigger(PG_FUNCTION_ARGS)
 	relid = RelationGetRelid(td->tg_relation);
 	if (citus)
 	{
-		CitusShard	shard;
-
-		if (CitusShardOf(td->tg_relation, &shard))
-		{
-			if (CitusLeftover(&c, td->tg_trigger))
-				return PointerGetDatum(NULL);
-			CaptureOnShard(&c, td, op, &shard);
+		if (CaptureOnShard(&c, td, op))
 			return PointerGetDatum(NULL);
-		}
 		if (CitusColocation(relid) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -1048,6 +1048,71 @@ def citus_refusals():
         conn.close()
 
 
+def shard_cache(cur):
+    """Capture on a shard keeps the shard's table and the queue's shard for
+    the session (src/capture.c, CachedShard): the same sessions (one on a
+    worker writing through the table, and the Citus connections it and the
+    coordinator keep open) go on writing while the table is untracked and
+    tracked again (a new queue), rolled back, and its shards moved between
+    the nodes and split; every event committed while tracked is counted
+    once."""
+    cur.execute("SET client_min_messages = error")
+    cur.execute("CREATE TABLE sc_ev (user_id bigint, ts timestamptz, ev text, v float8)")
+    cur.execute("SELECT create_distributed_table('sc_ev', 'user_id', shard_count => 4)")
+    cur.execute("SELECT segmentation.track('sc_ev', 'user_id', 'ts', 'ev', 'v')")
+    wconn, wcur = connect(WORKERS[0])
+    n = [0]
+
+    def write(c):
+        n[0] += 1
+        c.execute("INSERT INTO sc_ev SELECT u, '2024-01-01'::timestamptz + %s * interval '1 hour', 'a', 1 "
+                  "FROM generate_series(1, 40) u", (n[0],))
+
+    def counted(label):
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+        cur.execute("SELECT coalesce(sum(segmentation.event_count(p.behavior)), 0) FROM segmentation.profiles p")
+        got = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM sc_ev")
+        want = cur.fetchone()[0]
+        cur.execute("SELECT segmentation.refresh(true, as_of => '2024-04-01')")
+        cur.execute("SELECT coalesce(sum(segmentation.event_count(p.behavior)), 0) FROM segmentation.profiles p")
+        check(f"capture's cache of shards: {label}: every event counted once", got == want == cur.fetchone()[0], (got, want))
+
+    for c in (wcur, cur, wcur):
+        write(c)
+    counted("written through a worker and the coordinator")
+    cur.execute("SELECT segmentation.untrack('sc_ev')")
+    write(wcur)  # (not tracked: a full refresh after track counts it)
+    cur.execute("SELECT segmentation.track('sc_ev', 'user_id', 'ts', 'ev', 'v')")
+    write(wcur)
+    write(cur)
+    counted("untracked and tracked again (a new queue)")
+    cur.execute("BEGIN; SELECT segmentation.untrack('sc_ev'); SELECT segmentation.track('sc_ev', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("ROLLBACK")
+    write(wcur)
+    write(cur)
+    counted("an untrack and track rolled back")
+    cur.execute("SELECT s.shardid, s.nodeport FROM citus_shards s WHERE s.table_name = 'sc_ev'::regclass ORDER BY s.shardid")
+    for shardid, port in cur.fetchall()[:2]:
+        other = [w for w in WORKERS if w != port][0]
+        cur.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, "
+                    "shard_transfer_mode => 'block_writes')", (shardid, port, other))
+        write(wcur)
+    write(cur)
+    counted("two shards moved to the other worker")
+    cur.execute("SELECT s.shardid, s.nodeport FROM citus_shards s WHERE s.table_name = 'sc_ev'::regclass ORDER BY s.shardid LIMIT 1")
+    shardid, port = cur.fetchone()
+    cur.execute("SELECT nodeid FROM pg_dist_node WHERE nodeport = %s", (port,))
+    node = cur.fetchone()[0]
+    cur.execute("SELECT citus_split_shard_by_split_points(%s, ARRAY[(SELECT ((shardminvalue::bigint + shardmaxvalue::bigint) / 2)::text "
+                "FROM pg_dist_shard WHERE shardid = %s)], ARRAY[%s, %s], 'block_writes')", (shardid, shardid, node, node))
+    write(wcur)
+    write(cur)
+    counted("a shard split")
+    wconn.close()
+    cur.execute("SELECT segmentation.untrack('sc_ev'); DROP TABLE sc_ev; RESET client_min_messages")
+
+
 def review29(cur):
     """Review 29: the lock of a refresh that reads a distributed source.
     R29-1: Citus takes refresh's LOCK TABLE ... IN SHARE MODE on the workers
@@ -1181,6 +1246,7 @@ def main():
         suite.finish()
     conn, cur = setup()
     if os.environ.get("CITUS_ONLY") == "reviews":
+        shard_cache(cur)
         review28(cur)
         review29(cur)
         suite.finish()
@@ -1193,6 +1259,7 @@ def main():
     for name, expr in STORED:
         run_aggregates(cur, name, expr, "daily")
     state_memory(cur)
+    shard_cache(cur)
     review28(cur)
     review29(cur)
     conn.close()
