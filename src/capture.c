@@ -1425,6 +1425,21 @@ CitusConnection(void)
 			|| strncmp(application_name, "citus_rebalancer gpid=", 22) == 0);
 }
 
+/* a session's cache keyed by a relation's OID, whose entries forget drops on relcache invalidations */
+static HTAB *
+NewCache(const char *name, Size entrysize, RelcacheCallbackFunction forget)
+{
+	HASHCTL		ctl;
+	HTAB	   *cache;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = CacheMemoryContext;
+	cache = hash_create(name, 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(forget, (Datum) 0);
+	return cache;
+}
+
 /*
  * What capture found out about a shard from Citus's catalogs (its table,
  * the queue's shard of its hash range on this node), kept for the session
@@ -1482,15 +1497,7 @@ CacheShard(const CachedShard *facts)
 	CachedShard *entry;
 
 	if (cached_shards == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(CachedShard);
-		ctl.hcxt = CacheMemoryContext;
-		cached_shards = hash_create("segmentation capture shards", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		CacheRegisterRelcacheCallback(ForgetCachedShards, (Datum) 0);
-	}
+		cached_shards = NewCache("segmentation capture shards", sizeof(CachedShard), ForgetCachedShards);
 	entry = (CachedShard *) hash_search(cached_shards, &facts->relid, HASH_ENTER, NULL);
 	*entry = *facts;
 }
@@ -1670,15 +1677,7 @@ ToCache(Capture *c, Oid relid)
 	CachedTable *entry;
 
 	if (cached_tables == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(CachedTable);
-		ctl.hcxt = CacheMemoryContext;
-		cached_tables = hash_create("segmentation capture tables", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		CacheRegisterRelcacheCallback(ForgetCachedTable, (Datum) 0);
-	}
+		cached_tables = NewCache("segmentation capture tables", sizeof(CachedTable), ForgetCachedTable);
 	entry = (CachedTable *) hash_search(cached_tables, &relid, HASH_ENTER, NULL);
 	entry->source_id = c->source_id;
 	entry->source = c->source;
