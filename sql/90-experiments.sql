@@ -295,7 +295,12 @@ BEGIN
 						       -- adjustment) when it would not narrow the interval
 						       g.x::float8 / g.n - c.x::float8 / c.n - th.theta * (g.mean_pre - c.mean_pre) AS cuped_lift,
 						       (g.var_y + th.theta ^ 2 * g.var_pre - 2 * th.theta * g.cov_pre_y) / g.n
-						         + (c.var_y + th.theta ^ 2 * c.var_pre - 2 * th.theta * c.cov_pre_y) / c.n AS cuped_var
+						         + (c.var_y + th.theta ^ 2 * c.var_pre - 2 * th.theta * c.cov_pre_y) / c.n AS cuped_var,
+						       -- (the size of its terms: a variance within rounding of it is none,
+						       -- as when the covariate predicts the conversion exactly, which the
+						       -- rows' order made 0, 1e-18 or -1e-18)
+						       (g.var_y + th.theta ^ 2 * g.var_pre + 2 * abs(th.theta * g.cov_pre_y)) / g.n
+						         + (c.var_y + th.theta ^ 2 * c.var_pre + 2 * abs(th.theta * c.cov_pre_y)) / c.n AS cuped_scale
 						FROM g
 						LEFT JOIN theta th ON th.scheme = g.scheme AND th.segment = g.segment
 						LEFT JOIN g c ON c.scheme = g.scheme AND c.segment = g.segment AND c.variant = %10$L
@@ -338,8 +343,9 @@ BEGIN
 					       CASE WHEN cu.var > 0 THEN 2 * segmentation.normal_cdf(-abs(cu.lift) / sqrt(cu.var)) END
 					FROM rows r
 					LEFT JOIN LATERAL (
-						SELECT CASE WHEN r.cuped_var <= r.diff_var THEN r.cuped_lift ELSE r.abs_lift END AS lift,
-						       CASE WHEN r.cuped_var <= r.diff_var THEN r.cuped_var ELSE r.diff_var END AS var
+						SELECT CASE WHEN v.var <= r.diff_var THEN r.cuped_lift ELSE r.abs_lift END AS lift,
+						       CASE WHEN v.var <= r.diff_var THEN v.var ELSE r.diff_var END AS var
+						FROM (SELECT CASE WHEN r.cuped_var <= 1e-12 * r.cuped_scale THEN 0 ELSE r.cuped_var END AS var) v
 						WHERE r.variant <> %10$L AND r.cn > 1 AND r.n > 1) cu ON true
 					LEFT JOIN targetable t ON t.scheme = r.scheme AND t.segment = r.segment
 					LEFT JOIN srm ON srm.scheme = r.scheme AND srm.segment = r.segment

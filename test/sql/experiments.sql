@@ -178,7 +178,6 @@ WHERE l.experiment = 'cuped_x' AND l.scheme = 'tier' AND l.segment = '(all)' AND
 SELECT segment, round(((cuped_abs_lift_ci_high - cuped_abs_lift_ci_low) / (abs_lift_ci_high - abs_lift_ci_low))::numeric, 2)
          AS width_ratio
 FROM segmentation.experiment_lift WHERE experiment = 'cuped_x' AND variant = 'treatment' ORDER BY segment;
-
 -- flat standard types only
 SELECT column_name, data_type FROM information_schema.columns
 WHERE table_schema = 'segmentation' AND table_name = 'experiment_lift'
@@ -187,3 +186,27 @@ WHERE table_schema = 'segmentation' AND table_name = 'experiment_lift'
 DROP EXTENSION segmentation CASCADE;
 CREATE EXTENSION segmentation;
 DROP TABLE ev, ab, ab2;
+
+-- a covariate that predicts the conversion exactly (the users who bought
+-- before assignment buy after it, and no one else): the adjusted metric has
+-- no variance, so its interval is one point and its p-value undefined (it
+-- came out as a variance of about 1e-18, or 0, or -1e-18 by the data and the
+-- rows' order: an interval of +-1e-9 and p = 1, or NULL, or the readout left
+-- out for the square root of a negative number)
+CREATE TABLE ev3 (uid bigint NOT NULL, at timestamptz, name text, amount float8);
+INSERT INTO ev3 SELECT u, '2024-01-10', 'view', 1 FROM generate_series(1, 300) u;
+INSERT INTO ev3 SELECT u, '2024-01-10', 'buy', 1 FROM generate_series(1, 300) u WHERE u % 7 IN (0, 1);
+INSERT INTO ev3 SELECT u, '2024-01-25', 'buy', 1 FROM generate_series(1, 300) u WHERE u % 7 IN (0, 1);
+CREATE TABLE ab3 (uid bigint, arm text, at timestamptz);
+INSERT INTO ab3 SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'treatment' END, '2024-01-20' FROM generate_series(1, 300) u;
+SELECT segmentation.track('ev3', 'uid', 'at', 'name', 'amount');
+SELECT segmentation.define_feature('buying', '{buy}');
+SELECT segmentation.define_segment('s', 'all', 'true');
+SELECT segmentation.refresh(as_of => '2024-03-01') IS NOT NULL AS ran;
+SELECT segmentation.define_experiment('cuped_exact', 'ab3', 'uid', 'arm', 'at', 'control', 'buy');
+SELECT segment, conversions, abs_lift_ci_low < abs_lift_ci_high AS plain_interval,
+       cuped_abs_lift_ci_low = cuped_abs_lift_ci_high AS cuped_one_point, cuped_p_value
+FROM segmentation.experiment_lift WHERE experiment = 'cuped_exact' AND variant = 'treatment' ORDER BY segment;
+DROP EXTENSION segmentation CASCADE;
+CREATE EXTENSION segmentation;
+DROP TABLE ev3, ab3;
