@@ -212,18 +212,25 @@ BEGIN
 				PERFORM segmentation._check_experiment(e);
 				-- (reads only what was checked: the sources and the assignments)
 				PERFORM segmentation._execute_guarded(format($q$
-					WITH ass AS (
-						-- a user's first assignment counts
-						SELECT DISTINCT ON (a.%1$I) a.%1$I AS user_id, a.%2$I::text AS variant, a.%3$I AS assigned_at
+					-- (the assignments read first, by themselves: on Citus a
+					-- table distributed by user id is read on the workers, and
+					-- the keyed hashes below are tested here, where the key and
+					-- the forgotten users are, never on a worker's empty copy)
+					WITH assigned AS MATERIALIZED (
+						SELECT a.%1$I AS user_id, a.%2$I::text AS variant, a.%3$I AS assigned_at
 						FROM %4$s a
-						WHERE a.%1$I IS NOT NULL AND a.%2$I IS NOT NULL AND a.%3$I IS NOT NULL
+						WHERE a.%1$I IS NOT NULL AND a.%2$I IS NOT NULL AND a.%3$I IS NOT NULL),
+					ass AS (
+						-- a user's first assignment counts
+						SELECT DISTINCT ON (a.user_id) a.user_id, a.variant, a.assigned_at
+						FROM assigned a
 						  -- forgotten and opted-out users are in no readout (a keyed
 						  -- hash per assignment, only when there are such users)
-						  AND ((SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users)
-						               AND NOT EXISTS (SELECT FROM segmentation.opt_outs))
-						       OR NOT (segmentation._is_forgotten(a.%1$I::pg_catalog.text)
-						               OR segmentation._is_opted_out(a.%1$I::pg_catalog.text)))
-						ORDER BY a.%1$I, a.%3$I),
+						WHERE (SELECT NOT EXISTS (SELECT 1 FROM segmentation.forgotten_users)
+						              AND NOT EXISTS (SELECT 1 FROM segmentation.opt_outs))
+						      OR NOT (segmentation._is_forgotten(a.user_id::pg_catalog.text)
+						              OR segmentation._is_opted_out(a.user_id::pg_catalog.text))
+						ORDER BY a.user_id, a.assigned_at),
 					outcome AS (
 						SELECT ass.user_id, ass.variant, ass.assigned_at,
 						       coalesce(bool_or(ev.event = %5$L), false) AS converted,
@@ -233,7 +240,8 @@ BEGIN
 						GROUP BY 1, 2, 3),
 					schemes AS (
 						SELECT DISTINCT s.scheme FROM segmentation.segments s
-						UNION ALL SELECT '(none)' WHERE NOT EXISTS (SELECT FROM segmentation.segments)),
+						-- (SELECT 1: Citus cannot plan a subquery of no column, its issue 5094)
+						UNION ALL SELECT '(none)' WHERE NOT EXISTS (SELECT 1 FROM segmentation.segments)),
 					at_assignment AS (
 						-- the segment the user was in when assigned, never the current one
 						-- (one join over the history: transitions has no index by user)

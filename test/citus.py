@@ -744,14 +744,18 @@ def pipeline_steps(cur, citus, between=None):
     cur.execute("""SET TIME ZONE 'UTC';
         CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8)""")
     if citus:
-        cur.execute("SELECT create_distributed_table('events', 'user_id', shard_count => 8)")
+        # (the assignments too: an experiment's users are the events' users)
+        cur.execute("""SELECT create_distributed_table('events', 'user_id', shard_count => 8);
+                       CREATE TABLE assign (user_id bigint, variant text, at timestamptz);
+                       SELECT create_distributed_table('assign', 'user_id', colocate_with => 'events')""")
+    else:
+        cur.execute("CREATE TABLE assign (user_id bigint, variant text, at timestamptz)")
     cur.execute("""
         INSERT INTO events
         SELECT g % 240, timestamptz '2024-01-01' + g * interval '37 minutes',
                (ARRAY['signup', 'login', 'buy', 'view'])[1 + (g + g / 240) % 4], (g % 17)::float8
         FROM generate_series(1, 4000) g;
         INSERT INTO events VALUES (7, 'infinity', 'login', 1), (8, '2024-01-03', 'buy', 'NaN');
-        CREATE TABLE assign (user_id bigint, variant text, at timestamptz);
         INSERT INTO assign SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'treat' END, '2024-01-20' FROM generate_series(0, 259) u;
         SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v');
         SELECT segmentation.use_preset('engagement_ladder', 'signup', 'buy');
