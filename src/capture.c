@@ -1543,9 +1543,12 @@ CaptureOnShard(Capture *c, TriggerData *td, int op)
 	 * connections do not: the node that runs their statement holds it (a
 	 * write through a worker to shards on two nodes would deadlock with the
 	 * refresh).  A role that names its session as Citus's only skips the
-	 * wait for its own writes.
+	 * wait for its own writes.  Nor does a TRUNCATE of the shard: it holds
+	 * the shard's ACCESS EXCLUSIVE lock already, which the refresh's read of
+	 * the shard waits for (a distributed deadlock, the refresh cancelled,
+	 * review 30), and it queues no event, only a full refresh.
 	 */
-	if (!CitusConnection())
+	if (op != CT_TRUNCATE && !CitusConnection())
 		LockRelationOid(facts.table, RowExclusiveLock);
 	CitusArgs(c, td->tg_trigger);
 	if (cached)

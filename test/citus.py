@@ -1288,6 +1288,66 @@ def review30(cur):
     n = counted()
     check("review 30: a run made full by a define_feature committed while it waited locks the distributed "
           "tables: an event written meanwhile is counted once", not errors and n[0] == n[1], (errors, n))
+
+    # A TRUNCATE straight into a shard that has a TRUNCATE trigger (one
+    # Citus moved: it gets the table's), while a refresh that locked the
+    # table is about to read it: the TRUNCATE holds the shard's ACCESS
+    # EXCLUSIVE lock when its capture fires; capture waited there for the
+    # table's lock, the refresh's read for the shard: a distributed
+    # deadlock, the refresh cancelled
+    cur.execute("SELECT s.shard_name, s.shardid, s.nodeport FROM citus_shards s WHERE s.table_name = 'r30_ev'::regclass "
+                "ORDER BY s.shardid LIMIT 1")
+    shard, shardid, port = cur.fetchone()
+    other = [w for w in WORKERS if w != port][0]
+    cur.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, "
+                "shard_transfer_mode => 'block_writes')", (shardid, port, other))
+    tconn, tcur = connect(other)
+    tcur.execute("SET citus.enable_manual_changes_to_shards = on")
+    tcur.execute("SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = %s::regclass AND t.tgtype & 32 <> 0",
+                 (f"public.{shard}",))
+    check("review 30: (a shard Citus moved has a TRUNCATE capture trigger)", tcur.fetchone()[0] == 1)
+    hconn, hcur = connect(COORD)
+    # (the refresh held after its lock and its drain, before its read)
+    hcur.execute("BEGIN; LOCK TABLE segmentation.rejected_events IN EXCLUSIVE MODE")
+    rconn, rcur = connect(COORD)
+    errors = []
+
+    def run_full():
+        try:
+            rcur.execute("SELECT segmentation.refresh(true, as_of => '2024-04-01')")
+        except psycopg2.Error as e:
+            errors.append(str(e))
+    t = threading.Thread(target=run_full)
+    t.start()
+    while t.is_alive():
+        cur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'segmentation.rejected_events'::regclass "
+                    "AND NOT granted)")
+        if cur.fetchone()[0]:
+            break
+        time.sleep(0.05)
+
+    def truncate():
+        try:
+            tcur.execute(f"TRUNCATE public.{shard}")
+        except psycopg2.Error as e:
+            errors.append(str(e))
+    w = threading.Thread(target=truncate)
+    w.start()
+    wconn, wcur = connect(other)
+    while w.is_alive():  # (done, or waiting for the table's lock)
+        wcur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'r30_ev'::regclass AND NOT granted)")
+        if wcur.fetchone()[0]:
+            break
+        time.sleep(0.05)
+    hcur.execute("COMMIT")
+    t.join()
+    w.join()
+    for c in (wconn, tconn, hconn, rconn):
+        c.close()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    n = counted()
+    check("review 30: a TRUNCATE straight into a shard while a refresh that locked the table runs "
+          "does not deadlock with it, and is followed", not errors and n[0] == n[1], (errors, n))
     cur.execute("SELECT segmentation.untrack('r30_ev'); DROP TABLE r30_ev; RESET client_min_messages")
 
 
