@@ -1207,8 +1207,14 @@ def review29(cur):
         time.sleep(0.05)
     w = threading.Thread(target=write)
     w.start()
-    w.join(1.0)
-    waited = w.is_alive()
+    # (done, or waiting for the table's lock on its node: no timed wait)
+    pconn, pcur = connect(port)
+    waited = False
+    while w.is_alive() and not waited:
+        pcur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'r29_ev'::regclass AND NOT granted)")
+        waited = pcur.fetchone()[0]
+        time.sleep(0.05)
+    pconn.close()
     lcur.execute("COMMIT")
     t.join()
     w.join()
