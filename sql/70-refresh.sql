@@ -182,6 +182,15 @@ BEGIN
 		IF NOT do_full AND EXISTS (SELECT FROM segmentation.truncated) THEN
 			do_full := true;
 			run_mode := 'full';
+			-- (a define_feature, define_funnel or TRUNCATE committed while
+			-- this run waited for the features' lock: the run reads the
+			-- tables now, under their lock too, else an event written
+			-- meanwhile was read and left queued on its shard, counted
+			-- twice, review 30)
+			IF NOT reads THEN
+				reads := true;
+				PERFORM segmentation._lock_citus_sources(true);
+			END IF;
 		END IF;
 		-- (the tables it names are read by _execute_guarded: those it checked, only)
 		SELECT x.sql, x.checked, x.conditional, x.condition_events, x.probes, x.labels

@@ -1425,14 +1425,14 @@ CitusConnection(void)
 			|| strncmp(application_name, "citus_rebalancer gpid=", 22) == 0);
 }
 
-/* a session's cache keyed by a relation's OID, whose entries forget drops on relcache invalidations */
+/* a session's cache keyed by OIDs (keysize bytes), whose entries forget drops on relcache invalidations */
 static HTAB *
-NewCache(const char *name, Size entrysize, RelcacheCallbackFunction forget)
+NewCache(const char *name, Size keysize, Size entrysize, RelcacheCallbackFunction forget)
 {
 	HASHCTL		ctl;
 	HTAB	   *cache;
 
-	ctl.keysize = sizeof(Oid);
+	ctl.keysize = keysize;
 	ctl.entrysize = entrysize;
 	ctl.hcxt = CacheMemoryContext;
 	cache = hash_create(name, 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
@@ -1453,7 +1453,9 @@ NewCache(const char *name, Size entrysize, RelcacheCallbackFunction forget)
  */
 typedef struct CachedShard
 {
-	Oid			relid;			/* the shard (key) */
+	Oid			relid;			/* the shard and the trigger (key: a shard's
+								 * INSERT, UPDATE and DELETE triggers each
+								 * have an entry, review 30) */
 	Oid			tgoid;
 	Oid			table;
 	Oid			queue;			/* the queue's distributed table */
@@ -1481,11 +1483,12 @@ static bool
 CachedShardOf(Oid relid, Oid tgoid, CachedShard *out)
 {
 	CachedShard *entry;
+	Oid			key[2] = {relid, tgoid};
 
 	if (cached_shards == NULL)
 		return false;
-	entry = (CachedShard *) hash_search(cached_shards, &relid, HASH_FIND, NULL);
-	if (entry == NULL || entry->tgoid != tgoid)
+	entry = (CachedShard *) hash_search(cached_shards, key, HASH_FIND, NULL);
+	if (entry == NULL)
 		return false;
 	*out = *entry;
 	return true;
@@ -1497,7 +1500,7 @@ CacheShard(const CachedShard *facts)
 	CachedShard *entry;
 
 	if (cached_shards == NULL)
-		cached_shards = NewCache("segmentation capture shards", sizeof(CachedShard), ForgetCachedShards);
+		cached_shards = NewCache("segmentation capture shards", 2 * sizeof(Oid), sizeof(CachedShard), ForgetCachedShards);
 	entry = (CachedShard *) hash_search(cached_shards, &facts->relid, HASH_ENTER, NULL);
 	*entry = *facts;
 }
@@ -1543,9 +1546,12 @@ CaptureOnShard(Capture *c, TriggerData *td, int op)
 	 * connections do not: the node that runs their statement holds it (a
 	 * write through a worker to shards on two nodes would deadlock with the
 	 * refresh).  A role that names its session as Citus's only skips the
-	 * wait for its own writes.
+	 * wait for its own writes.  Nor does a TRUNCATE of the shard: it holds
+	 * the shard's ACCESS EXCLUSIVE lock already, which the refresh's read of
+	 * the shard waits for (a distributed deadlock, the refresh cancelled,
+	 * review 30), and it queues no event, only a full refresh.
 	 */
-	if (!CitusConnection())
+	if (op != CT_TRUNCATE && !CitusConnection())
 		LockRelationOid(facts.table, RowExclusiveLock);
 	CitusArgs(c, td->tg_trigger);
 	if (cached)
@@ -1677,7 +1683,7 @@ ToCache(Capture *c, Oid relid)
 	CachedTable *entry;
 
 	if (cached_tables == NULL)
-		cached_tables = NewCache("segmentation capture tables", sizeof(CachedTable), ForgetCachedTable);
+		cached_tables = NewCache("segmentation capture tables", sizeof(Oid), sizeof(CachedTable), ForgetCachedTable);
 	entry = (CachedTable *) hash_search(cached_tables, &relid, HASH_ENTER, NULL);
 	entry->source_id = c->source_id;
 	entry->source = c->source;

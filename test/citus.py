@@ -1232,8 +1232,14 @@ def review29(cur):
         time.sleep(0.05)
     w = threading.Thread(target=write)
     w.start()
-    w.join(1.0)
-    waited = w.is_alive()
+    # (done, or waiting for the table's lock on its node: no timed wait)
+    pconn, pcur = connect(port)
+    waited = False
+    while w.is_alive() and not waited:
+        pcur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'r29_ev'::regclass AND NOT granted)")
+        waited = pcur.fetchone()[0]
+        time.sleep(0.05)
+    pconn.close()
     lcur.execute("COMMIT")
     t.join()
     w.join()
@@ -1262,6 +1268,120 @@ def review29(cur):
     cur.execute("SELECT segmentation.untrack('r29_ev'); DROP TABLE r29_ev; DROP ROLE r29_writer; RESET client_min_messages")
 
 
+def review30(cur):
+    """Review 30: a run that was not to read the tables (no user to
+    recompute, no feature with a condition, no managed funnel: it took no
+    lock on them) became full when a define_feature (or a TRUNCATE, a
+    define_funnel) committed while it waited for the features' lock; it
+    then read the distributed table without the lock, and an event written
+    through a worker meanwhile was read and left queued on its shard:
+    counted twice by the next run."""
+    cur.execute("SET client_min_messages = error")
+    cur.execute("CREATE TABLE r30_ev (user_id bigint, ts timestamptz, ev text, v float8)")
+    cur.execute("SELECT create_distributed_table('r30_ev', 'user_id', shard_count => 4)")
+    cur.execute("SELECT segmentation.track('r30_ev', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("""INSERT INTO r30_ev SELECT u, '2024-01-01'::timestamptz + i * interval '1 hour', 'a', 1
+                   FROM generate_series(1, 20) u, generate_series(1, 3) i""")
+    cur.execute("SELECT segmentation.refresh(true, as_of => '2024-04-01')")
+
+    def counted():
+        cur.execute("SELECT coalesce(sum(segmentation.event_count(p.behavior)), 0) FROM segmentation.profiles p "
+                    "WHERE p.user_id BETWEEN 1 AND 20")
+        n = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM r30_ev")
+        return n, cur.fetchone()[0]
+
+    dconn, dcur = connect(COORD)
+    dcur.execute("BEGIN; SELECT segmentation.define_feature('r30_feature', ARRAY['r30_no_such_event'])")
+    rconn, rcur = connect(COORD)
+    errors = []
+
+    def run():
+        try:
+            rcur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+        except psycopg2.Error as e:
+            errors.append(str(e))
+    t = threading.Thread(target=run)
+    t.start()
+    while t.is_alive():  # the run waits for the features' lock
+        cur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'segmentation.features'::regclass AND NOT granted)")
+        if cur.fetchone()[0]:
+            break
+        time.sleep(0.05)
+    wconn, wcur = connect(WORKERS[0])
+    wcur.execute("INSERT INTO r30_ev VALUES (7, '2024-02-01', 'a', 1)")
+    wconn.close()
+    dcur.execute("COMMIT")
+    t.join()
+    dconn.close()
+    rconn.close()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    n = counted()
+    check("review 30: a run made full by a define_feature committed while it waited locks the distributed "
+          "tables: an event written meanwhile is counted once", not errors and n[0] == n[1], (errors, n))
+
+    # A TRUNCATE straight into a shard that has a TRUNCATE trigger (one
+    # Citus moved: it gets the table's), while a refresh that locked the
+    # table is about to read it: the TRUNCATE holds the shard's ACCESS
+    # EXCLUSIVE lock when its capture fires; capture waited there for the
+    # table's lock, the refresh's read for the shard: a distributed
+    # deadlock, the refresh cancelled
+    cur.execute("SELECT s.shard_name, s.shardid, s.nodeport FROM citus_shards s WHERE s.table_name = 'r30_ev'::regclass "
+                "ORDER BY s.shardid LIMIT 1")
+    shard, shardid, port = cur.fetchone()
+    other = [w for w in WORKERS if w != port][0]
+    cur.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, "
+                "shard_transfer_mode => 'block_writes')", (shardid, port, other))
+    tconn, tcur = connect(other)
+    tcur.execute("SET citus.enable_manual_changes_to_shards = on")
+    tcur.execute("SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = %s::regclass AND t.tgtype & 32 <> 0",
+                 (f"public.{shard}",))
+    check("review 30: (a shard Citus moved has a TRUNCATE capture trigger)", tcur.fetchone()[0] == 1)
+    hconn, hcur = connect(COORD)
+    # (the refresh held after its lock and its drain, before its read)
+    hcur.execute("BEGIN; LOCK TABLE segmentation.rejected_events IN EXCLUSIVE MODE")
+    rconn, rcur = connect(COORD)
+    errors = []
+
+    def run_full():
+        try:
+            rcur.execute("SELECT segmentation.refresh(true, as_of => '2024-04-01')")
+        except psycopg2.Error as e:
+            errors.append(str(e))
+    t = threading.Thread(target=run_full)
+    t.start()
+    while t.is_alive():
+        cur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'segmentation.rejected_events'::regclass "
+                    "AND NOT granted)")
+        if cur.fetchone()[0]:
+            break
+        time.sleep(0.05)
+
+    def truncate():
+        try:
+            tcur.execute(f"TRUNCATE public.{shard}")
+        except psycopg2.Error as e:
+            errors.append(str(e))
+    w = threading.Thread(target=truncate)
+    w.start()
+    wconn, wcur = connect(other)
+    while w.is_alive():  # (done, or waiting for the table's lock)
+        wcur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'r30_ev'::regclass AND NOT granted)")
+        if wcur.fetchone()[0]:
+            break
+        time.sleep(0.05)
+    hcur.execute("COMMIT")
+    t.join()
+    w.join()
+    for c in (wconn, tconn, hconn, rconn):
+        c.close()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    n = counted()
+    check("review 30: a TRUNCATE straight into a shard while a refresh that locked the table runs "
+          "does not deadlock with it, and is followed", not errors and n[0] == n[1], (errors, n))
+    cur.execute("SELECT segmentation.untrack('r30_ev'); DROP TABLE r30_ev; RESET client_min_messages")
+
+
 def main():
     # (CITUS_ONLY=pipeline or reviews: those tests alone, while working on them)
     if os.environ.get("CITUS_ONLY") == "pipeline":
@@ -1274,6 +1394,7 @@ def main():
         shard_cache(cur)
         review28(cur)
         review29(cur)
+        review30(cur)
         suite.finish()
     capture_refused(cur)
     shards_and_dependents(cur)
@@ -1287,6 +1408,7 @@ def main():
     shard_cache(cur)
     review28(cur)
     review29(cur)
+    review30(cur)
     conn.close()
     pipeline_vs_single_node()
     exactly_once_on_citus()
