@@ -286,6 +286,29 @@ def error_of(cur, sql, args=None):
     return None
 
 
+def in_thread(cur, sql, errors):
+    """cur runs sql in a thread of its own (its error into errors): the thread"""
+    def run():
+        try:
+            cur.execute(sql)
+        except psycopg2.Error as e:
+            errors.append(str(e))
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def waits_for(cur, relation, thread):
+    """whether a session waits for a lock on relation (on cur's node) before
+    thread ends: polled, no timed wait"""
+    while thread.is_alive():
+        cur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = %s::regclass AND NOT granted)", (relation,))
+        if cur.fetchone()[0]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def on_every_node(cur, sql):
     """sql's one value on the coordinator and on each worker"""
     cur.execute(sql)
@@ -594,35 +617,21 @@ def review28(cur):
         rcur.execute("SELECT pg_backend_pid()")
         pid = rcur.fetchone()[0]
         errors = []
-
-        def run():
-            try:
-                rcur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
-            except psycopg2.Error as e:
-                errors.append(str(e))
-        def writer():
-            try:
-                wconn, wcur = connect(COORD)
-                wcur.execute(write)
-                wconn.close()
-            except psycopg2.Error as e:
-                errors.append(str(e))
-        t = threading.Thread(target=run)
-        t.start()
+        t = in_thread(rcur, "SELECT segmentation.refresh(as_of => '2024-04-01')", errors)
         while True:  # refresh drained, and waits for the lock
             cur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE pid = %s AND NOT granted)", (pid,))
             if cur.fetchone()[0]:
                 break
         # (the write commits while the refresh waits, or, once it has locked
         # the table, waits for it to end)
-        w = threading.Thread(target=writer)
-        w.start()
+        wconn, wcur = connect(COORD)
+        w = in_thread(wcur, write, errors)
         w.join(0.5)
         lcur.execute("COMMIT")
         t.join()
         w.join()
-        lconn.close()
-        rconn.close()
+        for c in (lconn, rconn, wconn):
+            c.close()
         cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
         return errors
 
@@ -1205,46 +1214,23 @@ def review29(cur):
     lcur.execute("SET citus.enable_manual_changes_to_shards = on")
     lcur.execute(f"BEGIN; LOCK TABLE public.{held_shard} IN ACCESS EXCLUSIVE MODE")
     rconn, rcur = connect(COORD)
+    wconn = psycopg2.connect(dbname=DB, port=port, user="r29_writer")
+    wconn.autocommit = True
+    wcur = wconn.cursor()
+    wcur.execute("SET citus.enable_manual_changes_to_shards = on")
     errors = []
-
-    def run():
-        try:
-            rcur.execute("SELECT segmentation.refresh(true, as_of => '2024-04-01')")
-        except psycopg2.Error as e:
-            errors.append(str(e))
-
-    def write():
-        try:
-            wconn = psycopg2.connect(dbname=DB, port=port, user="r29_writer")
-            wconn.autocommit = True
-            wconn.cursor().execute("SET citus.enable_manual_changes_to_shards = on")
-            wconn.cursor().execute(f"INSERT INTO public.{shard} VALUES (%s, '2024-01-20', 'direct', 1)", (user,))
-            wconn.close()
-        except psycopg2.Error as e:
-            errors.append(str(e))
-    t = threading.Thread(target=run)
-    t.start()
-    while not errors:  # the refresh waits for the held shard
-        lcur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = %s::regclass AND NOT granted)",
-                     (f"public.{held_shard}",))
-        if lcur.fetchone()[0]:
-            break
-        time.sleep(0.05)
-    w = threading.Thread(target=write)
-    w.start()
-    # (done, or waiting for the table's lock on its node: no timed wait)
+    t = in_thread(rcur, "SELECT segmentation.refresh(true, as_of => '2024-04-01')", errors)
+    waits_for(lcur, f"public.{held_shard}", t)  # the refresh waits for the held shard
+    w = in_thread(wcur, cur.mogrify(f"INSERT INTO public.{shard} VALUES (%s, '2024-01-20', 'direct', 1)", (user,)).decode(),
+                  errors)
+    # (done, or waiting for the table's lock on its node)
     pconn, pcur = connect(port)
-    waited = False
-    while w.is_alive() and not waited:
-        pcur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'r29_ev'::regclass AND NOT granted)")
-        waited = pcur.fetchone()[0]
-        time.sleep(0.05)
-    pconn.close()
+    waited = waits_for(pcur, "r29_ev", w)
     lcur.execute("COMMIT")
     t.join()
     w.join()
-    lconn.close()
-    rconn.close()
+    for c in (pconn, lconn, rconn, wconn):
+        c.close()
     cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
     check("R29-2: a write straight into a shard waits while a refresh that reads the table runs",
           waited and not errors, errors)
@@ -1295,19 +1281,8 @@ def review30(cur):
     dcur.execute("BEGIN; SELECT segmentation.define_feature('r30_feature', ARRAY['r30_no_such_event'])")
     rconn, rcur = connect(COORD)
     errors = []
-
-    def run():
-        try:
-            rcur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
-        except psycopg2.Error as e:
-            errors.append(str(e))
-    t = threading.Thread(target=run)
-    t.start()
-    while t.is_alive():  # the run waits for the features' lock
-        cur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'segmentation.features'::regclass AND NOT granted)")
-        if cur.fetchone()[0]:
-            break
-        time.sleep(0.05)
+    t = in_thread(rcur, "SELECT segmentation.refresh(as_of => '2024-04-01')", errors)
+    waits_for(cur, "segmentation.features", t)  # the run waits for the features' lock
     wconn, wcur = connect(WORKERS[0])
     wcur.execute("INSERT INTO r30_ev VALUES (7, '2024-02-01', 'a', 1)")
     wconn.close()
@@ -1342,34 +1317,11 @@ def review30(cur):
     hcur.execute("BEGIN; LOCK TABLE segmentation.rejected_events IN EXCLUSIVE MODE")
     rconn, rcur = connect(COORD)
     errors = []
-
-    def run_full():
-        try:
-            rcur.execute("SELECT segmentation.refresh(true, as_of => '2024-04-01')")
-        except psycopg2.Error as e:
-            errors.append(str(e))
-    t = threading.Thread(target=run_full)
-    t.start()
-    while t.is_alive():
-        cur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'segmentation.rejected_events'::regclass "
-                    "AND NOT granted)")
-        if cur.fetchone()[0]:
-            break
-        time.sleep(0.05)
-
-    def truncate():
-        try:
-            tcur.execute(f"TRUNCATE public.{shard}")
-        except psycopg2.Error as e:
-            errors.append(str(e))
-    w = threading.Thread(target=truncate)
-    w.start()
+    t = in_thread(rcur, "SELECT segmentation.refresh(true, as_of => '2024-04-01')", errors)
+    waits_for(cur, "segmentation.rejected_events", t)
+    w = in_thread(tcur, f"TRUNCATE public.{shard}", errors)
     wconn, wcur = connect(other)
-    while w.is_alive():  # (done, or waiting for the table's lock)
-        wcur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'r30_ev'::regclass AND NOT granted)")
-        if wcur.fetchone()[0]:
-            break
-        time.sleep(0.05)
+    waits_for(wcur, "r30_ev", w)  # (done, or waiting for the table's lock)
     hcur.execute("COMMIT")
     t.join()
     w.join()
