@@ -309,6 +309,27 @@ def waits_for(cur, relation, thread):
     return False
 
 
+def tracked_events(cur, table):
+    """a table distributed by user id (4 shards), tracked, 20 users with 3
+    events each, refreshed"""
+    cur.execute("SET client_min_messages = error")
+    cur.execute(f"CREATE TABLE {table} (user_id bigint, ts timestamptz, ev text, v float8)")
+    cur.execute(f"SELECT create_distributed_table('{table}', 'user_id', shard_count => 4)")
+    cur.execute(f"SELECT segmentation.track('{table}', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute(f"""INSERT INTO {table} SELECT u, '2024-01-01'::timestamptz + i * interval '1 hour', 'a', 1
+                    FROM generate_series(1, 20) u, generate_series(1, 3) i""")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+
+
+def counted(cur, table, users):
+    """(events the profiles of users count, rows of theirs in table)"""
+    cur.execute("SELECT coalesce(sum(segmentation.event_count(p.behavior)), 0) FROM segmentation.profiles p "
+                "WHERE p.user_id = ANY(%s)", (users,))
+    n = cur.fetchone()[0]
+    cur.execute(f"SELECT count(*) FROM {table} WHERE user_id = ANY(%s)", (users,))
+    return n, cur.fetchone()[0]
+
+
 def on_every_node(cur, sql):
     """sql's one value on the coordinator and on each worker"""
     cur.execute(sql)
@@ -504,20 +525,7 @@ def review28(cur):
     full run, or by an incremental run for a user it recomputes, and stayed
     queued for the next run, which counted it again.  Such a run now locks
     the distributed sources against writes first (the writer waits)."""
-    cur.execute("SET client_min_messages = error")
-    cur.execute("CREATE TABLE r28_ev (user_id bigint, ts timestamptz, ev text, v float8)")
-    cur.execute("SELECT create_distributed_table('r28_ev', 'user_id', shard_count => 4)")
-    cur.execute("SELECT segmentation.track('r28_ev', 'user_id', 'ts', 'ev', 'v')")
-    cur.execute("""INSERT INTO r28_ev SELECT u, '2024-01-01'::timestamptz + i * interval '1 hour', 'a', 1
-                   FROM generate_series(1, 20) u, generate_series(1, 3) i""")
-    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
-
-    def counted(users):
-        cur.execute("SELECT coalesce(sum(segmentation.event_count(p.behavior)), 0) FROM segmentation.profiles p "
-                    "WHERE p.user_id = ANY(%s)", (users,))
-        n = cur.fetchone()[0]
-        cur.execute("SELECT count(*) FROM r28_ev WHERE user_id = ANY(%s)", (users,))
-        return n, cur.fetchone()[0]
+    tracked_events(cur, "r28_ev")
 
     # R28-1: a row applied on a shard in replica mode, as Citus's apply worker does
     cur.execute("SELECT s.shard_name, s.nodeport FROM citus_shards s WHERE s.table_name = 'r28_ev'::regclass "
@@ -551,11 +559,11 @@ def review28(cur):
                 "shard_transfer_mode => 'block_writes')", (shardid, port, COORD))
     cur.execute("INSERT INTO r28_ev VALUES (4, '2024-01-13', 'b', 1); UPDATE r28_ev SET v = 3 WHERE user_id = 4")
     err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
-    n = counted([4])
+    n = counted(cur, "r28_ev", [4])
     check("R28-3: refresh reads a tracked table with a shard on the coordinator", err is None and n[0] == n[1], (err, n))
     cur.execute("TRUNCATE segmentation.truncated; INSERT INTO segmentation.truncated (source_id) VALUES (NULL)")
     err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
-    n = counted([4])
+    n = counted(cur, "r28_ev", [4])
     check("R28-3: ... a full refresh too", err is None and n[0] == n[1], (err, n))
     cur.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, "
                 "shard_transfer_mode => 'block_writes')", (shardid, COORD, port))
@@ -637,12 +645,12 @@ def review28(cur):
 
     cur.execute("TRUNCATE segmentation.truncated; INSERT INTO segmentation.truncated (source_id) VALUES (NULL)")
     errors = window("INSERT INTO r28_ev VALUES (2, '2024-01-11', 'late', 1)", "full")
-    n = counted([2])
+    n = counted(cur, "r28_ev", [2])
     check("R28-2: an event committed while a full refresh runs (after its drain) is counted once",
           not errors and n[0] == n[1], (errors, n))
     cur.execute("UPDATE r28_ev SET v = 2 WHERE user_id = 3")
     errors = window("INSERT INTO r28_ev VALUES (3, '2024-01-12', 'late', 1)", "incremental")
-    n = counted([3])
+    n = counted(cur, "r28_ev", [3])
     check("R28-2: an event of a user an incremental refresh recomputes, committed while it runs, is counted once",
           not errors and n[0] == n[1], (errors, n))
     cur.execute("SELECT segmentation.untrack('r28_ev'); DROP TABLE r28_ev; RESET client_min_messages")
@@ -1161,16 +1169,10 @@ def review29(cur):
     R29-3: src/guard.c took any relation named <table>_<shard id> in the
     table's schema for a shard of an allowed table: a role that may create
     in that schema made one on the coordinator, where the shard is not."""
-    cur.execute("SET client_min_messages = error")
+    tracked_events(cur, "r29_ev")
     cur.execute("DROP ROLE IF EXISTS r29_writer")
     cur.execute("CREATE ROLE r29_writer LOGIN")
-    cur.execute("CREATE TABLE r29_ev (user_id bigint, ts timestamptz, ev text, v float8)")
-    cur.execute("SELECT create_distributed_table('r29_ev', 'user_id', shard_count => 4)")
     cur.execute("GRANT SELECT, INSERT ON r29_ev TO r29_writer")
-    cur.execute("SELECT segmentation.track('r29_ev', 'user_id', 'ts', 'ev', 'v')")
-    cur.execute("""INSERT INTO r29_ev SELECT u, '2024-01-01'::timestamptz + i * interval '1 hour', 'a', 1
-                   FROM generate_series(1, 20) u, generate_series(1, 3) i""")
-    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
     cur.execute("SELECT segmentation._setting('refresh_lock_timeout'), segmentation._setting('refresh_statement_timeout')")
     lock_timeout, statement_timeout = cur.fetchone()
 
@@ -1198,13 +1200,6 @@ def review29(cur):
     # R29-2: a write straight into a shard while a refresh that reads the
     # table runs (held, after its lock and its drain, by a lock on a shard
     # of the other worker) waits for it, and is counted once
-    def counted(users):
-        cur.execute("SELECT coalesce(sum(segmentation.event_count(p.behavior)), 0) FROM segmentation.profiles p "
-                    "WHERE p.user_id = ANY(%s)", (users,))
-        n = cur.fetchone()[0]
-        cur.execute("SELECT count(*) FROM r29_ev WHERE user_id = ANY(%s)", (users,))
-        return n, cur.fetchone()[0]
-
     held_shard, _, held_port = shard_of(9)
     user = next(u for u in range(1, 200) if shard_of(u)[2] != held_port)
     shard, _, port = shard_of(user)
@@ -1234,7 +1229,7 @@ def review29(cur):
     cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
     check("R29-2: a write straight into a shard waits while a refresh that reads the table runs",
           waited and not errors, errors)
-    n = counted([user])
+    n = counted(cur, "r29_ev", [user])
     check("R29-2: ... and is counted once", n[0] == n[1], n)
 
     # R29-3: a table named as a shard that is on a worker, made on the
@@ -1262,20 +1257,7 @@ def review30(cur):
     then read the distributed table without the lock, and an event written
     through a worker meanwhile was read and left queued on its shard:
     counted twice by the next run."""
-    cur.execute("SET client_min_messages = error")
-    cur.execute("CREATE TABLE r30_ev (user_id bigint, ts timestamptz, ev text, v float8)")
-    cur.execute("SELECT create_distributed_table('r30_ev', 'user_id', shard_count => 4)")
-    cur.execute("SELECT segmentation.track('r30_ev', 'user_id', 'ts', 'ev', 'v')")
-    cur.execute("""INSERT INTO r30_ev SELECT u, '2024-01-01'::timestamptz + i * interval '1 hour', 'a', 1
-                   FROM generate_series(1, 20) u, generate_series(1, 3) i""")
-    cur.execute("SELECT segmentation.refresh(true, as_of => '2024-04-01')")
-
-    def counted():
-        cur.execute("SELECT coalesce(sum(segmentation.event_count(p.behavior)), 0) FROM segmentation.profiles p "
-                    "WHERE p.user_id BETWEEN 1 AND 20")
-        n = cur.fetchone()[0]
-        cur.execute("SELECT count(*) FROM r30_ev")
-        return n, cur.fetchone()[0]
+    tracked_events(cur, "r30_ev")
 
     dconn, dcur = connect(COORD)
     dcur.execute("BEGIN; SELECT segmentation.define_feature('r30_feature', ARRAY['r30_no_such_event'])")
@@ -1291,7 +1273,7 @@ def review30(cur):
     dconn.close()
     rconn.close()
     cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
-    n = counted()
+    n = counted(cur, "r30_ev", list(range(1, 21)))
     check("review 30: a run made full by a define_feature committed while it waited locks the distributed "
           "tables: an event written meanwhile is counted once", not errors and n[0] == n[1], (errors, n))
 
@@ -1328,7 +1310,7 @@ def review30(cur):
     for c in (wconn, tconn, hconn, rconn):
         c.close()
     cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
-    n = counted()
+    n = counted(cur, "r30_ev", list(range(1, 21)))
     check("review 30: a TRUNCATE straight into a shard while a refresh that locked the table runs "
           "does not deadlock with it, and is followed", not errors and n[0] == n[1], (errors, n))
     cur.execute("SELECT segmentation.untrack('r30_ev'); DROP TABLE r30_ev; RESET client_min_messages")
