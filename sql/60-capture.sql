@@ -427,6 +427,24 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _drain_citus_queues() IS 'Internal: moves what capture queued on the shards of tracked tables Citus distributes into pending_batches, dirty_users and truncated (the caller''s transaction)';
 
+-- lock_timeout, here and on the workers: Citus takes a lock on the workers
+-- over its own connections, where refresh's lock_timeout, set by
+-- set_config, was not (a writer through a worker that kept its transaction
+-- open kept refresh waiting past refresh_lock_timeout, and every writer of
+-- the table behind it: review 29, R29-1).  A SET LOCAL, with
+-- citus.propagate_set_commands = local, is sent to the transaction's
+-- connections and to those it opens later.
+CREATE FUNCTION _citus_lock_timeout(wait text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	propagate text := pg_catalog.current_setting('citus.propagate_set_commands');
+BEGIN
+	PERFORM pg_catalog.set_config('citus.propagate_set_commands', 'local', true);
+	EXECUTE pg_catalog.format('SET LOCAL lock_timeout = %L', wait);
+	PERFORM pg_catalog.set_config('citus.propagate_set_commands', propagate, true);
+END $$;
+COMMENT ON FUNCTION _citus_lock_timeout(text) IS 'Internal: sets lock_timeout for the transaction here and on the Citus workers it uses';
+
 -- Refresh reads a tracked table (a full run; users it recomputes, updated
 -- or deleted, of a feature with a condition, of a managed funnel's late
 -- events) in another statement than the one that moves its queue, and on
@@ -439,44 +457,68 @@ COMMENT ON FUNCTION _drain_citus_queues() IS 'Internal: moves what capture queue
 CREATE FUNCTION _lock_citus_sources(reads boolean) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	s record;
-	name text;
-	propagate text;
-	locked boolean := false;
+	names text[];
+	tables regclass[];
+	wait text := pg_catalog.current_setting('lock_timeout');
+	total bigint := segmentation._setting_ms('refresh_lock_timeout');
+	deadline timestamptz;
+	failure text;
 BEGIN
 	IF NOT reads THEN
 		RETURN false;
 	END IF;
-	FOR s IN SELECT x.source FROM segmentation.sources x
-	         WHERE pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) IS NOT NULL
-	         ORDER BY x.id LOOP
-		-- (Citus takes the lock on the workers over its own connections,
-		-- where refresh's lock_timeout, set by set_config, was not: a
-		-- writer through a worker that kept its transaction open kept
-		-- refresh waiting past refresh_lock_timeout, and every writer of
-		-- the table behind it (review 29, R29-1).  A SET LOCAL, with
-		-- citus.propagate_set_commands = local, is sent to the
-		-- transaction's connections and to those it opens later.)
-		IF NOT locked THEN
-			propagate := pg_catalog.current_setting('citus.propagate_set_commands');
-			PERFORM pg_catalog.set_config('citus.propagate_set_commands', 'local', true);
-			EXECUTE pg_catalog.format('SET LOCAL lock_timeout = %L', pg_catalog.current_setting('lock_timeout'));
-			PERFORM pg_catalog.set_config('citus.propagate_set_commands', propagate, true);
-		END IF;
-		-- (by name, so that Citus takes it on the workers too; a name that
-		-- names another table by then is refused: it locked nothing else)
-		name := s.source::text;
-		EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', name);
-		IF pg_catalog.to_regclass(name) IS DISTINCT FROM s.source THEN
-			RAISE EXCEPTION 'tracked table % was renamed while refresh locked it', s.source
+	-- (by name, so that Citus takes it on the workers too; a name that
+	-- names another table by then is refused: it locked nothing else)
+	SELECT pg_catalog.array_agg(x.source::text ORDER BY x.id), pg_catalog.array_agg(x.source ORDER BY x.id)
+	INTO names, tables FROM segmentation.sources x
+	WHERE pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) IS NOT NULL;
+	IF names IS NULL THEN
+		RETURN false;
+	END IF;
+	IF pg_catalog.cardinality(names) = 1 THEN
+		PERFORM segmentation._citus_lock_timeout(wait);
+		EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', names[1]);
+	ELSE
+		-- Several: all at once or none.  Holding one while waiting for the
+		-- next deadlocked with a writer through a worker that held the next
+		-- and then wrote the first (review 30, F8: Citus cancelled one of
+		-- them, the writer as well as the refresh).  Each try waits a
+		-- little for each lock and, short of one, gives them all back (the
+		-- block's subtransaction, on every node) and tries again, until
+		-- refresh_lock_timeout.
+		deadline := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => total / 1000.0);
+		LOOP
+			BEGIN
+				PERFORM segmentation._citus_lock_timeout('100ms');
+				FOR k IN 1 .. pg_catalog.cardinality(names) LOOP
+					EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', names[k]);
+				END LOOP;
+				EXIT;
+			EXCEPTION WHEN lock_not_available OR deadlock_detected OR internal_error THEN
+				-- (Citus reports a lock timeout on a worker as the failure of
+				-- its connection there; any other internal error is raised)
+				GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;
+				IF SQLSTATE = 'XX000' AND failure NOT LIKE 'failure on connection marked as essential%' THEN
+					RAISE;
+				END IF;
+				IF total > 0 AND pg_catalog.clock_timestamp() >= deadline THEN
+					RAISE EXCEPTION 'the tracked tables Citus distributes were not all free within refresh_lock_timeout (%)',
+						segmentation._setting('refresh_lock_timeout')
+						USING ERRCODE = 'lock_not_available',
+						      HINT = 'A transaction that writes them held one of them: refresh locks them all at once, against writes, when it reads them.';
+				END IF;
+			END;
+		END LOOP;
+		PERFORM segmentation._citus_lock_timeout(wait);
+	END IF;
+	FOR k IN 1 .. pg_catalog.cardinality(names) LOOP
+		IF pg_catalog.to_regclass(names[k]) IS DISTINCT FROM tables[k] THEN
+			RAISE EXCEPTION 'tracked table % was renamed while refresh locked it', tables[k]
 				USING ERRCODE = 'object_not_in_prerequisite_state';
 		END IF;
-		locked := true;
 	END LOOP;
-	IF locked THEN
-		PERFORM segmentation._drain_citus_queues();
-	END IF;
-	RETURN locked;
+	PERFORM segmentation._drain_citus_queues();
+	RETURN true;
 END $$;
 COMMENT ON FUNCTION _lock_citus_sources(boolean) IS 'Internal: when refresh will read the tracked tables, locks those Citus distributes against writes (on every node) and moves what their capture queued meanwhile';
 

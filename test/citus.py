@@ -1313,6 +1313,32 @@ def review30(cur):
     n = counted(cur, "r30_ev", list(range(1, 21)))
     check("review 30: a TRUNCATE straight into a shard while a refresh that locked the table runs "
           "does not deadlock with it, and is followed", not errors and n[0] == n[1], (errors, n))
+
+    # F8: two tracked distributed tables, a refresh that reads them, and a
+    # writer through a worker that wrote the second in a transaction still
+    # open, then writes the first: the refresh held the first while it
+    # waited for the second, a deadlock (Citus cancelled one of them)
+    tracked_events(cur, "r30_b")
+    wconn, wcur = connect(WORKERS[0])
+    wcur.execute("BEGIN; INSERT INTO r30_b VALUES (3, '2024-02-02', 'b', 1)")
+    pconn, pcur = connect(WORKERS[0])
+    rconn, rcur = connect(COORD)
+    errors = []
+    t = in_thread(rcur, "SELECT segmentation.refresh(true, as_of => '2024-04-01')", errors)
+    waits_for(pcur, "r30_b", t)  # the refresh waits for the second
+    try:
+        wcur.execute("INSERT INTO r30_ev VALUES (3, '2024-02-02', 'a', 1); COMMIT")
+    except psycopg2.Error as e:
+        errors.append(f"writer: {e}")
+    t.join()
+    for c in (wconn, pconn, rconn):
+        c.close()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    n, m = counted(cur, "r30_ev", [3]), counted(cur, "r30_b", [3])
+    check("review 30 (F8): a refresh that reads two distributed tables and a writer that holds one and writes the "
+          "other do not deadlock: both succeed, every event counted once",
+          not errors and n[0] == n[1] + m[1], (errors, n, m))
+    cur.execute("SELECT segmentation.untrack('r30_b'); DROP TABLE r30_b")
     cur.execute("SELECT segmentation.untrack('r30_ev'); DROP TABLE r30_ev; RESET client_min_messages")
 
 
