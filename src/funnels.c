@@ -445,6 +445,9 @@ ParsePattern(const char *s, int len, int32 nconds)
 	PendingGap	g = {false, false, 0, PG_INT64_MAX};
 	bool		after_event = false;	/* the last item was an event or a time condition */
 
+	/* (a state read from bytes with an empty pattern holds none: its errors quote "") */
+	if (s == NULL)
+		s = "";
 	if (len > MAX_PATTERN_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
