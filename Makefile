@@ -2,7 +2,7 @@ EXTENSION = segmentation
 EXTVERSION = 0.2
 
 MODULE_big = segmentation
-OBJS = src/behavior.o src/aggregates.o src/scores.o src/predicate.o src/stats.o src/funnels.o src/operations.o src/guard.o src/privacy.o src/analyses.o src/capture.o
+OBJS = src/behavior.o src/aggregates.o src/scores.o src/predicate.o src/stats.o src/funnels.o src/operations.o src/guard.o src/privacy.o src/analyses.o src/capture.o src/node.o
 # The install script is built from one hand-edited file per concern, in the
 # order of their names; sql/segmentation--0.1.sql is the 0.1 release, kept for
 # the upgrade chain.  The upgrade script from 0.1 is the same pieces between

@@ -87,14 +87,14 @@ COMMENT ON FUNCTION _assign_segments(anyelement, behavior, jsonb, timestamptz, t
 
 DO $$
 BEGIN
-	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'segmentation_admin') THEN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'segmentation_admin') THEN
 		CREATE ROLE segmentation_admin NOLOGIN;
 	END IF;
-	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'segmentation_reader') THEN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'segmentation_reader') THEN
 		CREATE ROLE segmentation_reader NOLOGIN;
 	END IF;
 	-- per-user results (doc/privacy.md): a dashboard's role is a reader, never this
-	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'segmentation_analyst') THEN
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'segmentation_analyst') THEN
 		CREATE ROLE segmentation_analyst NOLOGIN;
 	END IF;
 END $$;
@@ -155,6 +155,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT coalesce(array_agg(f.name ORDER BY g.id), '{}')
 	FROM generate_series(0, (SELECT coalesce(max(x.id), -1) FROM segmentation.features x)) g(id)
 	LEFT JOIN segmentation.features f ON f.id = g.id
+	WHERE segmentation._coordinator_only('the features')
 $$;
 COMMENT ON FUNCTION _feature_names() IS 'Internal: the feature names by id (element i names feature id i - 1), what predicates resolve feature names with';
 
@@ -258,11 +259,11 @@ BEGIN
 	SELECT array_agg(x.scheme), array_agg(x.used_scheme) INTO froms, tos
 	FROM (SELECT DISTINCT u.scheme, u.used_scheme FROM unnest(uses.schemes, uses.used_schemes) u(scheme, used_scheme)) x;
 	-- the segment of its own scheme, an unknown scheme, an unknown segment
-	SELECT u.*, NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = u.used_scheme) AS no_scheme INTO bad
+	SELECT u.*, NOT EXISTS (SELECT 1 FROM segmentation.segments s WHERE s.scheme = u.used_scheme) AS no_scheme INTO bad
 	FROM unnest(uses.schemes, uses.names, uses.used_schemes, uses.used_segments) u(scheme, name, used_scheme, used_segment)
 	WHERE (_check_segment_uses.scheme IS NULL OR (u.scheme = _check_segment_uses.scheme AND u.name = _check_segment_uses.name))
 	  AND (u.used_scheme = u.scheme
-	       OR NOT EXISTS (SELECT FROM segmentation.segments s
+	       OR NOT EXISTS (SELECT 1 FROM segmentation.segments s
 	                      WHERE s.scheme = u.used_scheme AND (s.name = u.used_segment OR u.used_segment = 'unsegmented')))
 	ORDER BY u.scheme, u.name, u.used_scheme, u.used_segment LIMIT 1;
 	IF FOUND AND bad.used_scheme = bad.scheme THEN
@@ -327,7 +328,7 @@ DECLARE
 	names text[];
 	e_message text;
 BEGIN
-	IF to_regclass('segmentation.scores') IS NULL OR NOT EXISTS (SELECT FROM segmentation.segments) THEN
+	IF to_regclass('segmentation.scores') IS NULL OR NOT EXISTS (SELECT 1 FROM segmentation.segments) THEN
 		RETURN NULL;
 	END IF;
 	names := segmentation._feature_names();
@@ -358,6 +359,18 @@ SELECT pg_catalog.pg_extension_config_dump('features', '');
 SELECT pg_catalog.pg_extension_config_dump('segments', '');
 SELECT pg_catalog.pg_extension_config_dump('refresh_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('refresh_runs_id_seq', '');
+
+-- ===================================================================
+-- Where the state is (src/node.c)
+-- ===================================================================
+
+-- On a Citus worker the extension's tables are an empty copy (its own key,
+-- no opted-out users, default settings): every function below that reads
+-- the state calls this first, so that running there, directly or pushed
+-- down by Citus, is an error and never an answer from the copy.
+CREATE FUNCTION _coordinator_only(what text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'coordinator_only' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _coordinator_only(text) IS 'Internal: true, or an error naming what on a Citus worker, whose copy of the extension''s tables is not the state';
 
 -- Settings: a value set with set_setting() overrides the default of a known
 -- name; nothing else is read (names and values are checked by set_setting).
@@ -404,7 +417,7 @@ CREATE FUNCTION _setting(setting text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 SELECT coalesce(v.value, d.default_value)
 FROM segmentation._setting_defaults() d LEFT JOIN segmentation._setting_values v ON v.name = d.name
-WHERE d.name = setting
+WHERE segmentation._coordinator_only('the settings') AND d.name = setting
 $$;
 COMMENT ON FUNCTION _setting(text) IS 'Internal: the value of a setting';
 
@@ -599,15 +612,15 @@ SELECT format('%s is %s', c.oid::regclass,
 FROM tree t JOIN pg_class c ON c.oid = t.oid
 WHERE c.relkind NOT IN ('r', 'p')
    OR c.relam >= 16384
-   OR EXISTS (SELECT FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+   OR EXISTS (SELECT 1 FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
               WHERE x.indrelid = c.oid AND x.indisvalid
-                AND (ic.relam >= 16384 OR EXISTS (SELECT FROM unnest(x.indclass::oid[]) oc WHERE oc >= 16384)))
-   OR EXISTS (SELECT FROM pg_partitioned_table pt
-              WHERE pt.partrelid = c.oid AND EXISTS (SELECT FROM unnest(pt.partclass::oid[]) oc WHERE oc >= 16384))
+                AND (ic.relam >= 16384 OR EXISTS (SELECT 1 FROM unnest(x.indclass::oid[]) oc WHERE oc >= 16384)))
+   OR EXISTS (SELECT 1 FROM pg_partitioned_table pt
+              WHERE pt.partrelid = c.oid AND EXISTS (SELECT 1 FROM unnest(pt.partclass::oid[]) oc WHERE oc >= 16384))
    -- the planner folds index expressions and predicates, statistics
    -- expressions, CHECK constraints and partition keys: what they call
    -- (their dependencies) must be built in
-   OR EXISTS (SELECT FROM pg_depend d
+   OR EXISTS (SELECT 1 FROM pg_depend d
               WHERE d.refobjid >= 16384
                 AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_type'::regclass)
                 AND ((d.classid = 'pg_class'::regclass AND d.objsubid = 0
@@ -638,8 +651,8 @@ BEGIN
 				      HINT = 'Call it outside a REPEATABLE READ or SERIALIZABLE transaction.';
 		END IF;
 		-- nothing is locked that the reader may not read
-		IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = rel AND c.relkind IN ('r', 'p'))
-		   OR NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = reader)
+		IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = rel AND c.relkind IN ('r', 'p'))
+		   OR NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = reader)
 		   OR NOT has_table_privilege(reader, rel, 'SELECT') THEN
 			NULL;	-- refused below, before anything is locked
 		ELSE
@@ -675,11 +688,11 @@ BEGIN
 		RAISE EXCEPTION 'the % % is not a table', what, rel USING ERRCODE = 'wrong_object_type',
 			HINT = 'Only plain and partitioned tables are read: a view or foreign table would run its owner''s code with the reader''s rights.';
 	END IF;
-	IF NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = reader) OR NOT has_table_privilege(reader, rel, 'SELECT')
+	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = reader) OR NOT has_table_privilege(reader, rel, 'SELECT')
 	   OR NOT has_schema_privilege(reader, top.relnamespace, 'USAGE') THEN
 		RAISE EXCEPTION 'role % may not read the % %', reader, what, rel USING ERRCODE = 'insufficient_privilege';
 	END IF;
-	IF top.relrowsecurity AND NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = reader AND (r.rolsuper OR r.rolbypassrls))
+	IF top.relrowsecurity AND NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = reader AND (r.rolsuper OR r.rolbypassrls))
 	   AND (top.relforcerowsecurity OR NOT pg_has_role(reader, top.relowner, 'USAGE')) THEN
 		RAISE EXCEPTION 'row-level security on the % % hides rows from role %', what, rel, reader
 			USING ERRCODE = 'insufficient_privilege',

@@ -36,9 +36,9 @@ COMMENT ON TABLE _pseudonym_key IS 'Internal: the key of pseudonyms and of the h
 -- tracked user id type (_canonical_user_id), UTF-8.
 CREATE FUNCTION _pseudonym(user_id text) RETURNS bytea
 LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-SELECT segmentation._hmac_sha256(
+SELECT CASE WHEN segmentation._coordinator_only('the pseudonym key') THEN segmentation._hmac_sha256(
 	(SELECT k.key FROM segmentation._pseudonym_key k ORDER BY k.created_at, k.key LIMIT 1),
-	segmentation._id_bytes(user_id))
+	segmentation._id_bytes(user_id)) END
 $$;
 COMMENT ON FUNCTION _pseudonym(text) IS 'Internal: HMAC-SHA-256 of a user id (its UTF-8 bytes, _id_bytes) with the extension''s key';
 
@@ -75,12 +75,12 @@ COMMENT ON COLUMN privacy_audit.active_role IS 'The role set with SET ROLE in th
 
 CREATE FUNCTION _is_forgotten(user_id text) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-SELECT EXISTS (SELECT FROM segmentation.forgotten_users f WHERE f.id_hash OPERATOR(pg_catalog.=) segmentation._pseudonym(user_id))
+SELECT segmentation._coordinator_only('the forgotten users') AND EXISTS (SELECT 1 FROM segmentation.forgotten_users f WHERE f.id_hash OPERATOR(pg_catalog.=) segmentation._pseudonym(user_id))
 $$;
 COMMENT ON FUNCTION _is_forgotten(text) IS 'Internal: whether forget_user() erased this user (false for NULL)';
 CREATE FUNCTION _is_opted_out(user_id text) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-SELECT EXISTS (SELECT FROM segmentation.opt_outs o WHERE o.id_hash OPERATOR(pg_catalog.=) segmentation._pseudonym(user_id))
+SELECT segmentation._coordinator_only('the opted-out users') AND EXISTS (SELECT 1 FROM segmentation.opt_outs o WHERE o.id_hash OPERATOR(pg_catalog.=) segmentation._pseudonym(user_id))
 $$;
 COMMENT ON FUNCTION _is_opted_out(text) IS 'Internal: whether this user opted out (false for NULL)';
 
@@ -221,13 +221,13 @@ BEGIN
 		SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid)
 	SELECT format('%s %s', c.oid::regclass,
 	              CASE WHEN c.relrowsecurity THEN 'has row-level security enabled'
-	                   WHEN EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid) THEN 'has a rule'
+	                   WHEN EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = c.oid) THEN 'has a rule'
 	                   ELSE 'has a trigger that fires on DELETE' END)
 	INTO bad
 	FROM tree t JOIN pg_class c ON c.oid = t.oid
 	WHERE c.relrowsecurity
-	   OR EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid)
-	   OR EXISTS (SELECT FROM pg_trigger g
+	   OR EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = c.oid)
+	   OR EXISTS (SELECT 1 FROM pg_trigger g
 	              WHERE g.tgrelid = c.oid AND (g.tgtype & 8) <> 0
 	                AND NOT ((g.tgname, g.tgtype) IN (('segmentation_capture_delete', 8), ('segmentation_capture_replica', 29))
 	                         AND g.tgfoid = to_regprocedure('segmentation._capture()')))
@@ -335,10 +335,10 @@ BEGIN
 	IF scheme IS NULL OR segment IS NULL THEN
 		RAISE EXCEPTION 'arguments "scheme" and "segment" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = _check_members_arguments.scheme) THEN
+	IF NOT EXISTS (SELECT 1 FROM segmentation.segments s WHERE s.scheme = _check_members_arguments.scheme) THEN
 		RAISE EXCEPTION 'argument "scheme": there is no scheme %', quote_literal(scheme) USING ERRCODE = 'undefined_object';
 	END IF;
-	IF segment <> 'unsegmented' AND NOT EXISTS (SELECT FROM segmentation.segments s
+	IF segment <> 'unsegmented' AND NOT EXISTS (SELECT 1 FROM segmentation.segments s
 	                                            WHERE s.scheme = _check_members_arguments.scheme AND s.name = segment) THEN
 		RAISE EXCEPTION 'argument "segment": scheme % has no segment %', quote_literal(scheme), quote_literal(segment)
 			USING ERRCODE = 'undefined_object';

@@ -70,7 +70,7 @@ BEGIN
 	IF to_regclass('segmentation.pending_batches') IS NULL THEN
 		CREATE TABLE segmentation.pending_batches (source_id int NOT NULL, events int NOT NULL, batch bytea NOT NULL);
 		-- (lz4 where the server has it: the cheapest write, bench/README.md)
-		IF EXISTS (SELECT FROM pg_catalog.pg_settings g WHERE g.name = 'default_toast_compression' AND 'lz4' = ANY (g.enumvals)) THEN
+		IF EXISTS (SELECT 1 FROM pg_catalog.pg_settings g WHERE g.name = 'default_toast_compression' AND 'lz4' = ANY (g.enumvals)) THEN
 			ALTER TABLE segmentation.pending_batches ALTER COLUMN batch SET COMPRESSION lz4;
 		END IF;
 		COMMENT ON TABLE segmentation.pending_batches IS 'Internal: events inserted into tracked sources since the last refresh, a row per INSERT statement (or per 65,536 or 16 MB of its events), packed by the capture trigger (src/capture.c); read through pending_events';

@@ -84,7 +84,7 @@ BEGIN
 	-- capture was installed so (its triggers carry the source to the shards)
 	IF segmentation._citus_member(s.source) IS NOT NULL THEN
 		IF segmentation._citus_member(s.source) <> s.source OR segmentation._citus_unsupported(s.source, s.user_column) IS NOT NULL
-		   OR (triggers AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+		   OR (triggers AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
 		                                WHERE g.tgrelid = s.source AND g.tgname = 'segmentation_capture_insert' AND g.tgnargs > 0)) THEN
 			RAISE EXCEPTION 'tracked table %.% is now managed by Citus', rel.nspname, rel.relname
 				USING ERRCODE = 'feature_not_supported', SCHEMA = rel.nspname, TABLE = rel.relname,
@@ -119,7 +119,7 @@ BEGIN
 		END IF;
 		-- a user id compared by a collation of its own (case-insensitive, say)
 		-- would make 'bob' and 'BOB' one user here and two for forget_user
-		IF k = 1 AND EXISTS (SELECT FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_collation c ON c.oid = a.attcollation
+		IF k = 1 AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_collation c ON c.oid = a.attcollation
 		                     WHERE a.attrelid = s.source AND a.attnum = s.attnums[1] AND NOT c.collisdeterministic) THEN
 			RAISE EXCEPTION 'user column "%" of %.% has a nondeterministic collation', names[k], rel.nspname, rel.relname
 				USING ERRCODE = 'datatype_mismatch', SCHEMA = rel.nspname, TABLE = rel.relname,
@@ -135,7 +135,7 @@ BEGIN
 			END IF;
 		END IF;
 	END LOOP;
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = s.tracked_by)
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = s.tracked_by)
 	   OR NOT pg_catalog.has_table_privilege(s.tracked_by, s.source, 'SELECT') THEN
 		RAISE EXCEPTION 'role % that tracked %.% may no longer read it', s.tracked_by, rel.nspname, rel.relname
 			USING ERRCODE = 'insufficient_privilege', SCHEMA = rel.nspname, TABLE = rel.relname,
@@ -148,7 +148,7 @@ BEGIN
 			      HINT = 'Track it as a role that sees every row (its owner, without FORCE ROW LEVEL SECURITY), or untrack it.';
 	END IF;
 	-- (with the triggers: that no parent's writes go around them)
-	IF triggers AND EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source) THEN
+	IF triggers AND EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source) THEN
 		RAISE EXCEPTION 'tracked source %.% is now a partition or child of %', rel.nspname, rel.relname,
 			(SELECT pg_catalog.string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno)
 			 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source)
@@ -342,7 +342,7 @@ BEGIN
 		RETURN 'it is not a hash-distributed table (a reference or Citus local table, or a shard)';
 	ELSIF d.col IS DISTINCT FROM user_column THEN
 		RETURN pg_catalog.format('it is distributed by column %I, not by the user id column %I', d.col, user_column);
-	ELSIF EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = source OR i.inhparent = source)
+	ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = source OR i.inhparent = source)
 	      OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = source) <> 'r' THEN
 		RETURN 'it has partitions, children or parents';
 	ELSIF (SELECT pg_catalog.octet_length(c.relname) FROM pg_catalog.pg_class c WHERE c.oid = source) > 42 THEN
@@ -391,7 +391,7 @@ BEGIN
 			pg_catalog.format('Internal: what capture queued on the shards of %s, colocated with it (a batch of events, a user updated or deleted, a truncate); moved into pending_batches by refresh', s.source));
 		PERFORM pg_catalog.create_distributed_table(q, 'user_id', colocate_with => s.source::text);
 	END IF;
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p, pg_catalog.pg_dist_partition t
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p, pg_catalog.pg_dist_partition t
 	               WHERE p.logicalrelid = q AND t.logicalrelid = s.source AND p.colocationid = t.colocationid AND p.partmethod = 'h') THEN
 		RAISE EXCEPTION 'the queue of tracked table %, %, is not colocated with it', s.source, q
 			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Untrack the table and track it again.';
@@ -463,6 +463,8 @@ DECLARE
 	total bigint := segmentation._setting_ms('refresh_lock_timeout');
 	deadline timestamptz;
 	failure text;
+	waited int := 1;
+	trying int;
 BEGIN
 	IF NOT reads THEN
 		RETURN false;
@@ -479,24 +481,30 @@ BEGIN
 		PERFORM segmentation._citus_lock_timeout(wait);
 		EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', names[1]);
 	ELSE
-		-- Several: all at once or none.  Holding one while waiting for the
-		-- next deadlocked with a writer through a worker that held the next
-		-- and then wrote the first (review 30, F8: Citus cancelled one of
-		-- them, the writer as well as the refresh).  Each try waits a
-		-- little for each lock and, short of one, gives them all back (the
-		-- block's subtransaction, on every node) and tries again, until
-		-- refresh_lock_timeout.
+		-- Several: all at once or none, and never waiting while holding
+		-- one.  Holding one while waiting for the next deadlocked with a
+		-- writer through a worker that held the next and then wrote the
+		-- first (review 30, F8): with a wait of 100 ms, Citus's deadlock
+		-- detector still saw the cycle now and then and cancelled the
+		-- writer.  So each try waits (100 ms at most) for one table,
+		-- holding none, and takes the others with NOWAIT; short of one, it
+		-- gives them all back (the block's subtransaction, on every node)
+		-- and the next try waits for that one, until refresh_lock_timeout.
 		deadline := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => total / 1000.0);
 		LOOP
 			BEGIN
 				PERFORM segmentation._citus_lock_timeout('100ms');
+				trying := waited;
+				EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', names[waited]);
 				FOR k IN 1 .. pg_catalog.cardinality(names) LOOP
-					EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', names[k]);
+					CONTINUE WHEN k = waited;
+					trying := k;
+					EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE NOWAIT', names[k]);
 				END LOOP;
 				EXIT;
 			EXCEPTION WHEN lock_not_available OR deadlock_detected OR internal_error THEN
-				-- (Citus reports a lock timeout on a worker as the failure of
-				-- its connection there; any other internal error is raised)
+				-- (Citus reports a lock not free on a worker as the failure
+				-- of its connection there; any other internal error is raised)
 				GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;
 				IF SQLSTATE = 'XX000' AND failure NOT LIKE 'failure on connection marked as essential%' THEN
 					RAISE;
@@ -507,6 +515,7 @@ BEGIN
 						USING ERRCODE = 'lock_not_available',
 						      HINT = 'A transaction that writes them held one of them: refresh locks them all at once, against writes, when it reads them.';
 				END IF;
+				waited := trying;
 			END;
 		END LOOP;
 		PERFORM segmentation._citus_lock_timeout(wait);
@@ -589,7 +598,7 @@ DECLARE
 BEGIN
 	SELECT s.source INTO src FROM segmentation.sources s WHERE s.id = source_id;
 	fn := to_regprocedure('segmentation._capture()');
-	IF src IS NULL OR fn IS NULL OR NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = src) THEN
+	IF src IS NULL OR fn IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = src) THEN
 		RETURN;
 	END IF;
 	-- A member capture cannot hold to exactly once is refused: the track,
@@ -658,7 +667,7 @@ BEGIN
 	              ORDER BY t.depth, t.rel LOOP
 		-- (a table inheriting from two tracked tables would be counted by
 		-- both: refused; capture refuses to fire on one too)
-		IF EXISTS (SELECT FROM segmentation.sources x, segmentation._source_tree(x.source) u
+		IF EXISTS (SELECT 1 FROM segmentation.sources x, segmentation._source_tree(x.source) u
 		           WHERE x.id <> source_id AND u.rel = member.rel) THEN
 			RAISE EXCEPTION 'table % cannot be in the trees of two tracked tables', member.rel
 				USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -671,7 +680,7 @@ BEGIN
 				-- (not repair: during a restore, on a table that was there
 				-- already, the dump's own CREATE TRIGGER is still to come)
 				CONTINUE WHEN NOT repair AND NOT member.rel::oid = ANY (coalesce(created, '{}'));
-				CONTINUE WHEN EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name);
+				CONTINUE WHEN EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = member.rel AND g.tgname = trig.name);
 				CASE trig.name
 				WHEN 'segmentation_capture_insert' THEN
 					EXECUTE format('CREATE TRIGGER segmentation_capture_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
@@ -734,7 +743,7 @@ BEGIN
 		RAISE EXCEPTION 'role % may not track %', s.tracked_by, s.source
 			USING ERRCODE = 'insufficient_privilege', HINT = 'Tracking needs SELECT and TRIGGER on the events table.';
 	END IF;
-	IF NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_insert') THEN
+	IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_insert') THEN
 		-- the rows already there are read by the next refresh, which is full
 		INSERT INTO segmentation.truncated (source_id) VALUES (source_id);
 	END IF;
@@ -835,7 +844,7 @@ BEGIN
 				extra := extra || CASE WHEN extra = '' THEN '' ELSE ', ' END
 					|| format('CASE WHEN t.%I::pg_catalog.text = ANY (%L::pg_catalog.text[]) THEN CASE WHEN %s THEN CASE WHEN (%s) THEN %s END END END',
 					          s.event_column, f.event_names, guard, cond, f.id);
-				probes := probes || format('SELECT FROM %s t WHERE t.%I::pg_catalog.text = ANY (%L::pg_catalog.text[]) AND CASE WHEN %s THEN CASE WHEN (%s) THEN true END END',
+				probes := probes || format('SELECT 1 FROM %s t WHERE t.%I::pg_catalog.text = ANY (%L::pg_catalog.text[]) AND CASE WHEN %s THEN CASE WHEN (%s) THEN true END END',
 					s.source, s.event_column, f.event_names, guard, cond);
 				labels := labels || format('feature "%s" on %s', f.name, s.source);
 			END LOOP;
@@ -881,7 +890,7 @@ BEGIN
 		RAISE EXCEPTION 'cannot track %: it is a temporary table', source USING ERRCODE = 'wrong_object_type';
 	END IF;
 	-- (rows written through a parent fire no trigger of the child: review twelve)
-	IF EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = source) THEN
+	IF EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = source) THEN
 		RAISE EXCEPTION 'cannot track %: it is a partition or child of %', source,
 			(SELECT string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno) FROM pg_inherits i WHERE i.inhrelid = source)
 			USING ERRCODE = 'wrong_object_type',
@@ -945,7 +954,7 @@ BEGIN
 		RAISE EXCEPTION 'user column "%" of % is %, but tracked sources use %', user_column, source, user_t, existing
 			USING ERRCODE = 'datatype_mismatch', HINT = 'Sources are unioned by user id, so every source needs the same user id type.';
 	END IF;
-	IF EXISTS (SELECT FROM segmentation.sources s WHERE s.source = track.source) THEN
+	IF EXISTS (SELECT 1 FROM segmentation.sources s WHERE s.source = track.source) THEN
 		RAISE EXCEPTION '% is already tracked', source USING ERRCODE = 'duplicate_object';
 	END IF;
 	INSERT INTO segmentation.sources (source, user_column, time_column, event_column, value_column, user_type, attnums, column_types)
@@ -972,7 +981,7 @@ BEGIN
 	-- the tree locked first (LOCK recurses into partitions and children):
 	-- a partition being created waits, or is done and listed below
 	SELECT x.source INTO src FROM segmentation.sources x WHERE x.id = source_id;
-	IF drop_triggers AND EXISTS (SELECT FROM pg_class c WHERE c.oid = src) THEN
+	IF drop_triggers AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = src) THEN
 		EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', src);
 	END IF;
 	-- (its tables: the tree now, and those capture last installed it on)
@@ -1060,7 +1069,7 @@ BEGIN
 	JOIN segmentation.sources s ON s.source::oid = d.objid
 	CROSS JOIN LATERAL unnest(s.attnums, ARRAY[s.user_column, s.time_column, s.event_column, s.value_column]) k(attnum, name)
 	WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid > 0 AND d.objsubid = k.attnum
-	  AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() t
+	  AND NOT EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() t
 	                  WHERE t.classid = 'pg_catalog.pg_class'::regclass AND t.objid = d.objid AND t.objsubid = 0)
 	LIMIT 1;
 	IF FOUND THEN
@@ -1131,7 +1140,7 @@ BEGIN
 	END IF;
 	-- (the ALTER TABLE that _install_capture_triggers issues to enable its
 	-- own triggers)
-	IF EXISTS (SELECT FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id()) THEN
+	IF EXISTS (SELECT 1 FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id()) THEN
 		RETURN;
 	END IF;
 	-- A capture trigger keeps its name: refresh checks it by name, and an
@@ -1161,7 +1170,7 @@ BEGIN
 	-- capture triggers, written by hand, blocks nobody's DDL.)
 	FOR s IN
 		SELECT * FROM segmentation.sources x
-		WHERE EXISTS (SELECT FROM pg_trigger t
+		WHERE EXISTS (SELECT 1 FROM pg_trigger t
 		              WHERE t.tgrelid = x.source AND t.tgname = 'segmentation_capture_insert'
 		                AND t.tgfoid = to_regprocedure('segmentation._capture()'))
 		ORDER BY x.id
@@ -1308,7 +1317,7 @@ BEGIN
 	END;
 	-- (the role by its exact name: to_regrole() would read it as an
 	-- identifier, case-folded, review 15 F8)
-	IF who IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = who) THEN
+	IF who IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = who) THEN
 		RAISE EXCEPTION 'role % that defined the condition of feature "%" no longer exists', coalesce(quote_ident(who), 'NULL'), feature
 			USING ERRCODE = 'undefined_object',
 			      HINT = 'Define the feature again (as a role that may read its columns), or without a condition.';
@@ -1405,7 +1414,7 @@ BEGIN
 	-- one definer at a time (the rules' costs are checked again with the features)
 	PERFORM segmentation._require_read_committed('define_feature');
 	LOCK TABLE segmentation.features IN SHARE ROW EXCLUSIVE MODE;
-	IF NOT EXISTS (SELECT FROM segmentation.features f WHERE f.name = define_feature.name)
+	IF NOT EXISTS (SELECT 1 FROM segmentation.features f WHERE f.name = define_feature.name)
 	   AND (SELECT count(*) FROM segmentation.features) >= 1000 THEN
 		RAISE EXCEPTION 'there are 1000 features already' USING ERRCODE = 'program_limit_exceeded',
 			HINT = 'A feature groups event names: give one feature several events (define_feature(name, ARRAY[...])).';
@@ -1427,7 +1436,7 @@ BEGIN
 		-- checked against every tracked table, for the caller (the login
 		-- role: SECURITY DEFINER hides the role that called, and the
 		-- session's role may always return to it)
-		IF NOT EXISTS (SELECT FROM segmentation.sources) THEN
+		IF NOT EXISTS (SELECT 1 FROM segmentation.sources) THEN
 			RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 				HINT = 'Call segmentation.track(...) first: a condition is checked against the tracked tables'' columns.';
 		END IF;
@@ -1437,7 +1446,7 @@ BEGIN
 			-- an incremental refresh reads again every row of the users of a
 			-- queued event this feature lists (review 15 F5): by index, or
 			-- by reading the whole table
-			IF NOT EXISTS (SELECT FROM pg_catalog.pg_index i WHERE i.indrelid = s.source AND i.indkey[0] = s.attnums[1]) THEN
+			IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = s.source AND i.indkey[0] = s.attnums[1]) THEN
 				RAISE NOTICE 'tracked table % has no index whose first column is its user column "%"', s.source, s.user_column
 					USING DETAIL = 'With a condition, an incremental refresh reads again every row of each user with a queued event the feature lists: without such an index, the whole table, at every refresh.',
 					      HINT = format('CREATE INDEX ON %s (%I);', s.source, s.user_column);
@@ -1513,12 +1522,12 @@ BEGIN
 	PERFORM segmentation._require_read_committed('define_segment');
 	LOCK TABLE segmentation.features IN SHARE MODE;
 	LOCK TABLE segmentation.segments IN SHARE ROW EXCLUSIVE MODE;
-	IF NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = define_segment.scheme)
+	IF NOT EXISTS (SELECT 1 FROM segmentation.segments s WHERE s.scheme = define_segment.scheme)
 	   AND (SELECT count(DISTINCT s.scheme) FROM segmentation.segments s) >= 1000 THEN
 		RAISE EXCEPTION 'there are 1000 schemes already' USING ERRCODE = 'program_limit_exceeded',
 			HINT = 'Each scheme is a column of segmentation.user_scores, which PostgreSQL limits to 1600 columns; drop schemes you no longer use.';
 	END IF;
-	IF scheme = 'user_id' OR EXISTS (SELECT FROM segmentation.score_columns() c WHERE c.name = scheme) OR segmentation._is_attribute(scheme) THEN
+	IF scheme = 'user_id' OR EXISTS (SELECT 1 FROM segmentation.score_columns() c WHERE c.name = scheme) OR segmentation._is_attribute(scheme) THEN
 		RAISE EXCEPTION 'scheme name "%" is taken by a % of user_scores', scheme, CASE WHEN segmentation._is_attribute(scheme) THEN 'user attribute column (track_users)' ELSE 'column' END USING ERRCODE = 'reserved_name';
 	END IF;
 	IF predicate IS NULL OR priority IS NULL THEN
@@ -1569,7 +1578,7 @@ BEGIN
 	FROM segmentation._segment_uses() u
 	WHERE u.used_scheme = drop_segment.scheme
 	  AND (u.used_segment = drop_segment.name
-	       OR NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = drop_segment.scheme));
+	       OR NOT EXISTS (SELECT 1 FROM segmentation.segments s WHERE s.scheme = drop_segment.scheme));
 	IF users IS NOT NULL THEN
 		RAISE EXCEPTION 'cannot drop segment "%" of scheme "%": other segments use it', name, scheme
 			USING ERRCODE = 'dependent_objects_still_exist',

@@ -110,7 +110,7 @@ SELECT CASE WHEN a.attname IS NULL THEN 'it does not exist'
               THEN pg_catalog.format('its type %s is not a built-in scalar type (boolean, integers, floats, numeric, text, varchar, char, date, timestamp, timestamptz, interval)',
                                      pg_catalog.format_type(a.atttypid, a.atttypmod))
             WHEN a.attcollation <> 0 AND a.attcollation NOT IN (100, 950, 951)
-                 AND NOT EXISTS (SELECT FROM pg_catalog.pg_collation c
+                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_collation c
                                  WHERE c.oid = a.attcollation AND c.collnamespace = 'pg_catalog'::regnamespace AND c.collisdeterministic)
               THEN pg_catalog.format('its collation %s is not built in', a.attcollation::regcollation)
        END
@@ -121,15 +121,15 @@ COMMENT ON FUNCTION _attribute_column_problem(regclass, int2) IS 'Internal: why 
 -- Is a name an attribute column's (define_segment refuses it as a scheme)?
 CREATE FUNCTION _is_attribute(col text) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-SELECT EXISTS (SELECT FROM segmentation.attribute_sources a WHERE col = ANY (a.columns::text[]))
+SELECT EXISTS (SELECT 1 FROM segmentation.attribute_sources a WHERE col = ANY (a.columns::text[]))
 $$;
 COMMENT ON FUNCTION _is_attribute(text) IS 'Internal: whether a name is that of a user attribute column (track_users)';
 
 -- Names a column of user_scores has already: user_id, the scores, the schemes
 CREATE FUNCTION _attribute_name_taken(col name) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-SELECT CASE WHEN col = 'user_id' OR EXISTS (SELECT FROM segmentation.score_columns() c WHERE c.name = col) THEN 'a score column'
-            WHEN EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = col) THEN 'a scheme'
+SELECT CASE WHEN col = 'user_id' OR EXISTS (SELECT 1 FROM segmentation.score_columns() c WHERE c.name = col) THEN 'a score column'
+            WHEN EXISTS (SELECT 1 FROM segmentation.segments s WHERE s.scheme = col) THEN 'a scheme'
        END
 $$;
 COMMENT ON FUNCTION _attribute_name_taken(name) IS 'Internal: whether a name is taken by a column of user_scores (a score column or a scheme), or NULL';
@@ -168,12 +168,12 @@ BEGIN
 			USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
 			      DETAIL = 'A view or foreign table would run its owner''s code; an unlogged or temporary one loses rows unseen; a partitioned one is not supported.', HINT = hint;
 	END IF;
-	IF EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source OR i.inhparent = s.source) THEN
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source OR i.inhparent = s.source) THEN
 		RAISE EXCEPTION 'attribute table %.% has a parent or a child', rel.nspname, rel.relname
 			USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
 			      DETAIL = 'Rows written through a parent or into a child fire no trigger of the table: they would be missed, or read twice.', HINT = hint;
 	END IF;
-	IF rel.relhasrules OR EXISTS (SELECT FROM pg_catalog.pg_rewrite r WHERE r.ev_class = s.source) THEN
+	IF rel.relhasrules OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = s.source) THEN
 		RAISE EXCEPTION 'attribute table %.% has rules', rel.nspname, rel.relname
 			USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
 			      DETAIL = 'A rule can turn the application''s writes into others the capture triggers do not see.', HINT = hint;
@@ -215,7 +215,7 @@ BEGIN
 			rel.nspname, rel.relname, s.column_types[1], state_type
 			USING ERRCODE = 'datatype_mismatch', SCHEMA = rel.nspname, TABLE = rel.relname, HINT = hint;
 	END IF;
-	IF EXISTS (SELECT FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_collation c ON c.oid = a.attcollation
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_collation c ON c.oid = a.attcollation
 	           WHERE a.attrelid = s.source AND a.attnum = s.attnums[1] AND NOT c.collisdeterministic) THEN
 		RAISE EXCEPTION 'user column "%" of attribute table %.% has a nondeterministic collation', s.user_column, rel.nspname, rel.relname
 			USING ERRCODE = 'datatype_mismatch', SCHEMA = rel.nspname, TABLE = rel.relname,
@@ -230,7 +230,7 @@ BEGIN
 	END IF;
 	-- one row per user: a unique index on the user column alone, valid,
 	-- checked at once, for every row (no predicate, no expression)
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_index x
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index x
 	               WHERE x.indrelid = s.source AND x.indisunique AND x.indisvalid AND x.indimmediate AND x.indislive
 	                 AND x.indpred IS NULL AND x.indexprs IS NULL AND x.indnkeyatts = 1 AND x.indkey[0] = s.attnums[1]) THEN
 		RAISE EXCEPTION 'attribute table %.% has no unique index on its user column "%"', rel.nspname, rel.relname, s.user_column
@@ -247,8 +247,8 @@ BEGIN
 	-- the role that tracked it reads every row and every tracked column
 	IF ddl THEN
 		NULL;
-	ELSIF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = s.tracked_by)
-	   OR EXISTS (SELECT FROM unnest(s.user_column || s.columns) c(name)
+	ELSIF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = s.tracked_by)
+	   OR EXISTS (SELECT 1 FROM unnest(s.user_column || s.columns) c(name)
 	              WHERE NOT pg_catalog.has_column_privilege(s.tracked_by, s.source, c.name, 'SELECT')) THEN
 		RAISE EXCEPTION 'role % that tracked attribute table %.% may no longer read all of its tracked columns', s.tracked_by, rel.nspname, rel.relname
 			USING ERRCODE = 'insufficient_privilege', SCHEMA = rel.nspname, TABLE = rel.relname,
@@ -361,7 +361,7 @@ BEGIN
 			-- of the schema alone, does nothing)
 			IF TG_WHEN IS DISTINCT FROM 'AFTER'
 			   OR NOT EXISTS (
-				SELECT FROM pg_catalog.pg_trigger g
+				SELECT 1 FROM pg_catalog.pg_trigger g
 				WHERE g.tgrelid = TG_RELID AND g.tgname = TG_NAME AND g.tgfoid = 'segmentation._capture_attributes()'::pg_catalog.regprocedure
 				  AND g.tgtype = CASE WHEN TG_LEVEL = 'ROW' THEN 29 WHEN TG_OP = 'INSERT' THEN 4 WHEN TG_OP = 'UPDATE' THEN 16
 				                      WHEN TG_OP = 'DELETE' THEN 8 ELSE 32 END
@@ -371,7 +371,7 @@ BEGIN
 				RAISE EXCEPTION 'segmentation capture function %% fired by a trigger not as track_users installed it', TG_NAME
 					USING ERRCODE = 'insufficient_privilege';
 			END IF;
-			IF NOT EXISTS (SELECT FROM segmentation.attribute_sources a WHERE a.source = TG_RELID) THEN
+			IF NOT EXISTS (SELECT 1 FROM segmentation.attribute_sources a WHERE a.source = TG_RELID) THEN
 				RETURN NULL;
 			END IF;
 			-- both keys of an update; users forget_user() erased are skipped
@@ -388,7 +388,7 @@ BEGIN
 				INSERT INTO segmentation.attribute_queue (user_id)
 				SELECT DISTINCT u.id FROM pg_catalog.unnest(ids) u(id)
 				WHERE u.id IS NOT NULL
-				  AND ((SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
+				  AND ((SELECT NOT EXISTS (SELECT 1 FROM segmentation.forgotten_users))
 				       OR NOT segmentation._is_forgotten(u.id::pg_catalog.text));
 			ELSE
 				-- a truncate: the next refresh reads the table again, whole
@@ -402,7 +402,7 @@ BEGIN
 	-- the triggers (again: dropped and created, each in its mode)
 	INSERT INTO segmentation._capture_installing VALUES (pg_backend_pid(), pg_current_xact_id());
 	FOR x IN SELECT * FROM segmentation._attribute_triggers() LOOP
-		IF EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = s.source AND g.tgname = x.name) THEN
+		IF EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = s.source AND g.tgname = x.name) THEN
 			EXECUTE format('DROP TRIGGER %I ON %s', x.name, s.source);
 		END IF;
 		EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s%s FOR EACH %s EXECUTE FUNCTION segmentation._capture_attributes()',
@@ -432,7 +432,7 @@ COMMENT ON FUNCTION _install_attributes() IS 'Internal: creates user_attributes,
 CREATE FUNCTION _attribute_readable(role name, col name) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 SELECT coalesce((
-	SELECT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = role)
+	SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role)
 	       AND pg_catalog.has_schema_privilege(role, c.relnamespace, 'USAGE')
 	       AND pg_catalog.has_column_privilege(role, a.source, a.user_column, 'SELECT')
 	       AND pg_catalog.has_column_privilege(role, a.source, col, 'SELECT')
@@ -457,7 +457,7 @@ BEGIN
 		                                                       segmentation._feature_names())) c
 		WHERE segmentation._is_attribute(c) ORDER BY c
 	LOOP
-		IF who IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = who)
+		IF who IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = who)
 		   OR NOT pg_catalog.pg_has_role(who, 'segmentation_admin', 'USAGE') THEN
 			RAISE EXCEPTION 'segment "%" of scheme "%" reads user attribute "%", and role % that defines it is not a member of segmentation_admin',
 				segment, scheme, col, coalesce(pg_catalog.quote_ident(who), 'NULL')
@@ -481,11 +481,11 @@ COMMENT ON FUNCTION _check_segment_attributes(text, text, text, name) IS 'Intern
 CREATE FUNCTION _scheme_reads_attributes(scheme text) RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	IF NOT EXISTS (SELECT FROM segmentation.attribute_sources) THEN
+	IF NOT EXISTS (SELECT 1 FROM segmentation.attribute_sources) THEN
 		RETURN false;
 	END IF;
 	RETURN EXISTS (
-		SELECT FROM segmentation.segments s,
+		SELECT 1 FROM segmentation.segments s,
 		     unnest(segmentation._predicate_columns(s.checked_predicate, 'segmentation.scores'::regclass, 'segmentation'::regnamespace,
 		                                            segmentation._feature_names())) c
 		WHERE s.scheme = _scheme_reads_attributes.scheme AND segmentation._is_attribute(c));
@@ -568,12 +568,12 @@ BEGIN
 		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Call segmentation.track(...) first: user ids are of the tracked tables'' type.';
 	END IF;
-	IF EXISTS (SELECT FROM segmentation.attribute_sources) THEN
+	IF EXISTS (SELECT 1 FROM segmentation.attribute_sources) THEN
 		RAISE EXCEPTION 'an attribute table is tracked already: %', (SELECT a.source FROM segmentation.attribute_sources a)
 			USING ERRCODE = 'duplicate_object',
 			      HINT = 'One attribute table at a time: call segmentation.untrack_users() first, or join your attributes in one table.';
 	END IF;
-	IF EXISTS (SELECT FROM segmentation.sources s WHERE s.source = track_users.source) THEN
+	IF EXISTS (SELECT 1 FROM segmentation.sources s WHERE s.source = track_users.source) THEN
 		RAISE EXCEPTION 'cannot track % for user attributes: it is a tracked events table', source
 			USING ERRCODE = 'wrong_object_type', HINT = 'Attributes are one row per user, in a table of their own.';
 	END IF;
@@ -681,12 +681,12 @@ BEGIN
 	END LOOP;
 	IF users IS NOT NULL THEN
 		RAISE EXCEPTION 'cannot untrack %: segments use its attributes',
-			CASE WHEN EXISTS (SELECT FROM pg_class c WHERE c.oid = s.source) THEN s.source::text ELSE 'the dropped attribute table' END
+			CASE WHEN EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = s.source) THEN s.source::text ELSE 'the dropped attribute table' END
 			USING ERRCODE = 'dependent_objects_still_exist',
 			      DETAIL = format('Used by %s.', users),
 			      HINT = 'Drop those segments (segmentation.drop_segment) or define them again without the attributes first: nothing is changed along with it.';
 	END IF;
-	IF EXISTS (SELECT FROM pg_class c WHERE c.oid = s.source) THEN
+	IF EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = s.source) THEN
 		EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', s.source);
 	END IF;
 	PERFORM segmentation._drop_attribute_capture();
@@ -743,7 +743,7 @@ DECLARE
 	too_long text;
 	n bigint;
 BEGIN
-	IF NOT EXISTS (SELECT FROM segmentation.attribute_sources) THEN
+	IF NOT EXISTS (SELECT 1 FROM segmentation.attribute_sources) THEN
 		RETURN 0;
 	END IF;
 	s := segmentation._check_attribute_source(true);
@@ -772,7 +772,7 @@ BEGIN
 	ELSE
 		WITH q AS (DELETE FROM segmentation.attribute_queue RETURNING user_id)
 		INSERT INTO _attr_changed SELECT DISTINCT q.user_id FROM q WHERE q.user_id IS NOT NULL;
-		IF NOT EXISTS (SELECT FROM _attr_changed) THEN
+		IF NOT EXISTS (SELECT 1 FROM _attr_changed) THEN
 			RETURN 0;
 		END IF;
 		DELETE FROM segmentation.user_attributes a USING _attr_changed c WHERE a.user_id = c.user_id;
@@ -785,7 +785,7 @@ BEGIN
 			SELECT s.%1$I AS user_id%2$s, ARRAY[NULL::pg_catalog.text%3$s] AS too_long
 			FROM %4$s s%5$s
 			WHERE s.%1$I IS NOT NULL
-			  AND ((SELECT NOT EXISTS (SELECT FROM segmentation.forgotten_users))
+			  AND ((SELECT NOT EXISTS (SELECT 1 FROM segmentation.forgotten_users))
 			       OR NOT segmentation._is_forgotten(s.%1$I::pg_catalog.text))),
 		rj AS (INSERT INTO segmentation.rejected_attributes (run_id, user_id, attribute, reason)
 		       SELECT $1, r.user_id::pg_catalog.text, x.col, %6$L
@@ -835,17 +835,17 @@ BEGIN
 		RETURN;
 	END IF;
 	SELECT * INTO s FROM segmentation.attribute_sources;
-	IF NOT FOUND OR NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = s.source) THEN
+	IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = s.source) THEN
 		RETURN;
 	END IF;
-	IF EXISTS (SELECT FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id()) THEN
+	IF EXISTS (SELECT 1 FROM segmentation._capture_installing c WHERE c.backend = pg_backend_pid() AND c.xact = pg_current_xact_id()) THEN
 		RETURN;
 	END IF;
 	IF TG_EVENT = 'sql_drop' THEN
 		-- a column of the table, one of its unique indexes on the user
 		-- column, or a trigger, constraint, rule or policy on it (named
 		-- "... on <table>")
-		SELECT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
+		SELECT EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d
 		               WHERE (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = s.source::oid)
 		                  OR (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid IN (SELECT i.index FROM segmentation._attribute_indexes i))
 		                  OR (d.object_type IN ('trigger', 'rule', 'policy', 'table constraint')
@@ -853,25 +853,25 @@ BEGIN
 		                          = ' on ' || (pg_identify_object('pg_catalog.pg_class'::regclass, s.source, 0)).identity))
 		INTO touched;
 	ELSE
-		SELECT EXISTS (SELECT FROM pg_event_trigger_ddl_commands() c
+		SELECT EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
 		               WHERE (c.classid = 'pg_catalog.pg_class'::regclass
 		                      AND (c.objid = s.source::oid
-		                           OR EXISTS (SELECT FROM pg_inherits i
+		                           OR EXISTS (SELECT 1 FROM pg_inherits i
 		                                      WHERE (i.inhrelid = c.objid AND i.inhparent = s.source)
 		                                         OR (i.inhparent = c.objid AND i.inhrelid = s.source))))
 		                  OR (c.classid = 'pg_catalog.pg_class'::regclass
-		                      AND EXISTS (SELECT FROM pg_index x WHERE x.indexrelid = c.objid AND x.indrelid = s.source))
+		                      AND EXISTS (SELECT 1 FROM pg_index x WHERE x.indexrelid = c.objid AND x.indrelid = s.source))
 		                  OR (c.classid = 'pg_catalog.pg_rewrite'::regclass
-		                      AND EXISTS (SELECT FROM pg_rewrite r WHERE r.oid = c.objid AND r.ev_class = s.source))
+		                      AND EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.oid = c.objid AND r.ev_class = s.source))
 		                  OR (c.classid = 'pg_catalog.pg_trigger'::regclass
-		                      AND EXISTS (SELECT FROM pg_trigger g WHERE g.oid = c.objid AND g.tgrelid = s.source))
+		                      AND EXISTS (SELECT 1 FROM pg_trigger g WHERE g.oid = c.objid AND g.tgrelid = s.source))
 		                  OR (c.classid = 'pg_catalog.pg_statistic_ext'::regclass
-		                      AND EXISTS (SELECT FROM pg_statistic_ext st WHERE st.oid = c.objid AND st.stxrelid = s.source)))
+		                      AND EXISTS (SELECT 1 FROM pg_statistic_ext st WHERE st.oid = c.objid AND st.stxrelid = s.source)))
 		INTO touched;
 		-- A capture trigger keeps its name (as on the events side): renamed,
 		-- then disabled under its new name, it would let writes past
 		-- capture unseen (review 18, F8)
-		IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands() c JOIN pg_trigger g ON g.oid = c.objid
+		IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c JOIN pg_trigger g ON g.oid = c.objid
 		           WHERE c.classid = 'pg_catalog.pg_trigger'::regclass AND c.command_tag = 'ALTER TRIGGER'
 		             AND g.tgfoid = to_regprocedure('segmentation._capture_attributes()')) THEN
 			RAISE EXCEPTION 'capture triggers of attribute table % cannot be renamed', s.source
@@ -897,7 +897,7 @@ BEGIN
 	-- write (ALTER COLUMN ... TYPE ... USING, review 18 F2): the next
 	-- refresh is full, as after an ALTER of a tracked events table
 	IF TG_EVENT = 'ddl_command_end'
-	   AND EXISTS (SELECT FROM pg_event_trigger_ddl_commands() c
+	   AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
 	               WHERE c.classid = 'pg_catalog.pg_class'::regclass AND c.objid = s.source::oid AND c.command_tag = 'ALTER TABLE') THEN
 		INSERT INTO segmentation.truncated (source_id) VALUES (NULL);
 	END IF;

@@ -139,8 +139,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 			      HINT = 'History only goes forward: refresh as of that time or later (the default, now(), usually is).';
 	END IF;
-	do_full := do_full OR EXISTS (SELECT FROM segmentation.truncated)
-		OR NOT EXISTS (SELECT FROM segmentation.refresh_runs r WHERE r.error IS NULL AND r.finished_at IS NOT NULL);
+	do_full := do_full OR EXISTS (SELECT 1 FROM segmentation.truncated)
+		OR NOT EXISTS (SELECT 1 FROM segmentation.refresh_runs r WHERE r.error IS NULL AND r.finished_at IS NOT NULL);
 	run_mode := CASE WHEN do_full THEN 'full' ELSE 'incremental' END;
 	-- the run's row is written when it ends: by this transaction when it
 	-- succeeds, by a background worker's own transaction when it fails
@@ -155,7 +155,7 @@ BEGIN
 		-- distributes, moved into this node's queue in this transaction (a
 		-- truncate among it: the run is full)
 		PERFORM segmentation._drain_citus_queues();
-		IF NOT do_full AND EXISTS (SELECT FROM segmentation.truncated) THEN
+		IF NOT do_full AND EXISTS (SELECT 1 FROM segmentation.truncated) THEN
 			do_full := true;
 			run_mode := 'full';
 		END IF;
@@ -175,11 +175,11 @@ BEGIN
 		-- wait until it ends, so that what it reads and what it consumes of
 		-- the shards' queues are the same events; a truncate among them: full)
 		-- (called by itself: an expression's operands need not all be evaluated)
-		reads := do_full OR EXISTS (SELECT FROM segmentation.dirty_users)
-		         OR EXISTS (SELECT FROM segmentation.features f WHERE f.condition IS NOT NULL)
-		         OR EXISTS (SELECT FROM segmentation.funnels);
+		reads := do_full OR EXISTS (SELECT 1 FROM segmentation.dirty_users)
+		         OR EXISTS (SELECT 1 FROM segmentation.features f WHERE f.condition IS NOT NULL)
+		         OR EXISTS (SELECT 1 FROM segmentation.funnels);
 		PERFORM segmentation._lock_citus_sources(reads);
-		IF NOT do_full AND EXISTS (SELECT FROM segmentation.truncated) THEN
+		IF NOT do_full AND EXISTS (SELECT 1 FROM segmentation.truncated) THEN
 			do_full := true;
 			run_mode := 'full';
 			-- (a define_feature, define_funnel or TRUNCATE committed while
@@ -214,11 +214,11 @@ BEGIN
 		EXECUTE format('CREATE TEMP TABLE _batch (user_id %s, b segmentation.behavior, replace boolean, n bigint) ON COMMIT DROP', utype);
 		-- managed funnels keep the rows of their steps' events (every event
 		-- under strict_order): the same statement writes them to _funnel_batch
-		IF EXISTS (SELECT FROM segmentation.funnels) THEN
+		IF EXISTS (SELECT 1 FROM segmentation.funnels) THEN
 			-- (created here, or refresh fails: never a table of the caller's)
 			EXECUTE format('CREATE TEMP TABLE _funnel_batch (user_id %s, ts timestamptz, event text, replace boolean) ON COMMIT DROP', utype);
 			funnel_batch := true;
-			funnel_rows := CASE WHEN EXISTS (SELECT FROM segmentation.funnels f WHERE segmentation._funnel_keeps_all(f.modes)) THEN ''
+			funnel_rows := CASE WHEN EXISTS (SELECT 1 FROM segmentation.funnels f WHERE segmentation._funnel_keeps_all(f.modes)) THEN ''
 			                    ELSE ' AND e.event IN (SELECT em.event FROM segmentation.funnels f, unnest(f.steps) st(name), segmentation.features ft,'
 			                         ' unnest(ft.event_names) em(event) WHERE ft.name = st.name)' END;
 		END IF;
@@ -258,7 +258,7 @@ BEGIN
 				agg),
 				checked, run);
 			INSERT INTO _batch SELECT p.user_id, NULL, true, 0 FROM segmentation.profiles p
-			WHERE NOT EXISTS (SELECT FROM _batch b WHERE b.user_id = p.user_id);
+			WHERE NOT EXISTS (SELECT 1 FROM _batch b WHERE b.user_id = p.user_id);
 		ELSIF NOT reads THEN
 			-- Only new events to merge (no user to recompute, no feature with
 			-- a condition, no managed funnel): the queue alone is read, no
@@ -304,7 +304,7 @@ BEGIN
 				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
 				            SELECT $1, s.name, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
 				            FROM (SELECT cr.source_id, cr.user_id, cr.ts, cr.event, cr.value, cr.reason FROM cr
-				                  WHERE cr.reason IS NOT NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = cr.user_id)
+				                  WHERE cr.reason IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = cr.user_id)
 				                  UNION ALL
 				                  SELECT er.source_id, er.user_id, er.ts, er.event, er.value, er.reason FROM er
 				                  WHERE er.reason IS NOT NULL) e
@@ -312,7 +312,7 @@ BEGIN
 				INSERT INTO _batch
 				SELECT c.user_id, segmentation.behavior_agg(c.ts, fm.id, c.value), false, count(*)
 				FROM cr c LEFT JOIN segmentation._feature_map fm ON fm.event = c.event
-				WHERE c.reason IS NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = c.user_id)
+				WHERE c.reason IS NULL AND NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = c.user_id)
 				GROUP BY c.user_id
 				UNION ALL
 				SELECT dd.user_id, r.b, true, coalesce(r.n, 0) FROM dd LEFT JOIN r USING (user_id)
@@ -342,14 +342,14 @@ BEGIN
 				                  WHERE c.reason IS NULL AND segmentation._funnel_keeps_all(f.modes)
 				                  GROUP BY 1, 2) l
 				            JOIN segmentation.funnels f ON f.id = l.funnel_id
-				            WHERE EXISTS (SELECT FROM segmentation._funnel_state s
+				            WHERE EXISTS (SELECT 1 FROM segmentation._funnel_state s
 				                          WHERE s.user_id = l.user_id AND s.funnel_id = l.funnel_id
 				                            AND (s.maxts > l.ts OR (s.maxts = l.ts AND NOT segmentation._funnel_ties_merge(f.modes))))
-				              AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = l.user_id)),
+				              AND NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = l.user_id)),
 				     fb AS (INSERT INTO _funnel_batch (user_id, ts, event, replace)
 				            SELECT e.user_id, e.ts, e.event, false FROM cr e
-				            WHERE e.reason IS NULL AND NOT EXISTS (SELECT FROM dd WHERE dd.user_id = e.user_id)
-				              AND NOT EXISTS (SELECT FROM fl WHERE fl.user_id = e.user_id)%2$s
+				            WHERE e.reason IS NULL AND NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = e.user_id)
+				              AND NOT EXISTS (SELECT 1 FROM fl WHERE fl.user_id = e.user_id)%2$s
 				            UNION ALL
 				            SELECT e.user_id, e.ts, e.event, true FROM er e WHERE e.reason IS NULL%2$s
 				            UNION ALL
@@ -377,10 +377,10 @@ BEGIN
 		-- users forget_user() erased never come back, full refresh or not:
 		-- their events (still in the sources without delete_events, or
 		-- committed since) are skipped, one keyed hash per user of the batch
-		IF EXISTS (SELECT FROM segmentation.forgotten_users) THEN
+		IF EXISTS (SELECT 1 FROM segmentation.forgotten_users) THEN
 			DELETE FROM _batch b WHERE segmentation._is_forgotten(b.user_id::text);
 			IF funnel_batch THEN
-				DELETE FROM _funnel_batch f WHERE NOT EXISTS (SELECT FROM _batch b WHERE b.user_id = f.user_id);
+				DELETE FROM _funnel_batch f WHERE NOT EXISTS (SELECT 1 FROM _batch b WHERE b.user_id = f.user_id);
 			END IF;
 			DELETE FROM segmentation.rejected_events j WHERE j.run_id = run AND segmentation._is_forgotten(j.user_id);
 		END IF;
@@ -432,13 +432,13 @@ BEGIN
 		-- every user in a full refresh, takes it from opt_outs (one keyed hash
 		-- per user, and none while nobody opted out).
 		IF do_full THEN
-			IF EXISTS (SELECT FROM segmentation.opt_outs) THEN
+			IF EXISTS (SELECT 1 FROM segmentation.opt_outs) THEN
 				UPDATE segmentation.profiles p SET opted_out = segmentation._is_opted_out(p.user_id::text)
 				WHERE p.opted_out IS DISTINCT FROM segmentation._is_opted_out(p.user_id::text);
 			ELSE
 				UPDATE segmentation.profiles p SET opted_out = false WHERE p.opted_out;
 			END IF;
-		ELSIF EXISTS (SELECT FROM segmentation.opt_outs) THEN
+		ELSIF EXISTS (SELECT 1 FROM segmentation.opt_outs) THEN
 			UPDATE segmentation.profiles p SET opted_out = true FROM _batch b
 			WHERE p.user_id = b.user_id AND NOT p.opted_out AND segmentation._is_opted_out(b.user_id::text);
 		END IF;
@@ -513,7 +513,7 @@ BEGIN
 		-- changed by this run (changed_run), so their rules run again below
 		EXECUTE format('CREATE TEMP TABLE _attr_changed (user_id %s) ON COMMIT DROP', utype);
 		attrs := segmentation._refresh_attributes(do_full, run) IS NOT NULL
-			AND to_regclass('segmentation.user_attributes') IS NOT NULL AND EXISTS (SELECT FROM segmentation.attribute_sources);
+			AND to_regclass('segmentation.user_attributes') IS NOT NULL AND EXISTS (SELECT 1 FROM segmentation.attribute_sources);
 		IF new_schemes = '{}' THEN
 			-- everyone leaves every scheme
 			CREATE TEMP TABLE _moved ON COMMIT DROP AS
@@ -684,7 +684,7 @@ BEGIN
 			INTO pending_events USING pending_events;
 	END LOOP;
 	SELECT count(*) INTO rejected_events FROM segmentation.rejected_events;
-	IF EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+	IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
 		EXECUTE 'SELECT j.schedule FROM cron.job j WHERE j.jobname = $1 AND j.database = current_database() ORDER BY j.jobid LIMIT 1'
 			INTO schedule USING 'segmentation-refresh';
 	END IF;

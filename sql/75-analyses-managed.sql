@@ -59,6 +59,7 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	last_as_of timestamptz;
 BEGIN
+	PERFORM segmentation._coordinator_only('the last refresh');
 	IF to_regclass('segmentation.score_context') IS NULL THEN
 		RETURN NULL;
 	END IF;
@@ -78,7 +79,7 @@ BEGIN
 		RAISE EXCEPTION 'argument "period" must be day, week or month' USING ERRCODE = 'invalid_parameter_value',
 			DETAIL = format('Got %s.', coalesce(quote_literal(period), 'NULL'));
 	END IF;
-	IF scheme IS NOT NULL AND NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = _analysis_last_period.scheme) THEN
+	IF scheme IS NOT NULL AND NOT EXISTS (SELECT 1 FROM segmentation.segments s WHERE s.scheme = _analysis_last_period.scheme) THEN
 		RAISE EXCEPTION 'argument "scheme": there is no scheme %', quote_literal(scheme) USING ERRCODE = 'undefined_object',
 			HINT = 'Pass the name of a scheme of segmentation.define_segment(), or NULL for every user together.';
 	END IF;
@@ -225,6 +226,7 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	schemes text[];
 BEGIN
+	PERFORM segmentation._coordinator_only('the last refresh');
 	EXECUTE 'SELECT c.schemes FROM segmentation.score_context c' INTO schemes;
 	RETURN coalesce(schemes, '{}');
 END $$;
@@ -353,7 +355,7 @@ BEGIN
 	WHERE r.users = 0
 	   OR r.start < date_trunc(r.period, segmentation._analysis_since(as_of, horizon) AT TIME ZONE 'UTC')::date;
 	-- (a count below 0 is a defect: counted again, and said)
-	IF EXISTS (SELECT FROM segmentation._analysis_rows r WHERE r.users < 0) THEN
+	IF EXISTS (SELECT 1 FROM segmentation._analysis_rows r WHERE r.users < 0) THEN
 		RAISE WARNING 'the counts of the managed analyses went below zero: they are counted again';
 		PERFORM segmentation._materialize_analyses();
 		RETURN;
@@ -374,9 +376,9 @@ DECLARE
 	as_of timestamptz;
 BEGIN
 	IF retention AND (period = 'day' OR start_feature <> -1 OR return_feature <> -1)
-	   OR scheme IS NOT NULL AND NOT EXISTS (SELECT FROM segmentation._analysis_rows r
+	   OR scheme IS NOT NULL AND NOT EXISTS (SELECT 1 FROM segmentation._analysis_rows r
 	                                         WHERE r.period = _analysis_cells_for.period AND r.scheme = _analysis_cells_for.scheme)
-	                         AND EXISTS (SELECT FROM segmentation.transitions t
+	                         AND EXISTS (SELECT 1 FROM segmentation.transitions t
 	                                     WHERE t.scheme = _analysis_cells_for.scheme AND t.from_segment IS NOT NULL) THEN
 		as_of := segmentation._last_as_of();
 		RETURN QUERY
@@ -385,7 +387,7 @@ BEGIN
 			                                    as_of, CASE WHEN retention THEN ARRAY[period] ELSE '{}' END,
 			                                    CASE WHEN retention THEN '{}' ELSE ARRAY[period] END, start_feature, return_feature) c
 			WHERE c.scheme IS NOT DISTINCT FROM _analysis_cells_for.scheme AND (c.kind <= 2) = retention;
-	ELSIF scheme IS NULL OR NOT EXISTS (SELECT FROM segmentation._analysis_rows r
+	ELSIF scheme IS NULL OR NOT EXISTS (SELECT 1 FROM segmentation._analysis_rows r
 	                                     WHERE r.period = _analysis_cells_for.period AND r.scheme = _analysis_cells_for.scheme) THEN
 		RETURN QUERY
 			SELECT '(unknown)'::text, r.kind, r.start, r.k, r.users
@@ -599,7 +601,7 @@ BEGIN
 			DETAIL = format('Got %s, which is not a feature either.', quote_literal(outcome)),
 			HINT = 'churn: no event in the horizon; active: some event in it.';
 	END IF;
-	IF NOT EXISTS (SELECT FROM segmentation.segments s WHERE s.scheme = validate_segments.scheme) THEN
+	IF NOT EXISTS (SELECT 1 FROM segmentation.segments s WHERE s.scheme = validate_segments.scheme) THEN
 		RAISE EXCEPTION 'argument "scheme": there is no scheme %', quote_literal(scheme) USING ERRCODE = 'undefined_object',
 			HINT = 'Pass the name of a scheme of segmentation.define_segment().';
 	END IF;

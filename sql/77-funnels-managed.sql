@@ -105,7 +105,7 @@ BEGIN
 	-- until this commits: define_feature locks features against this)
 	LOCK TABLE segmentation.features IN SHARE MODE;
 	SELECT u.s, u.i INTO unknown FROM unnest(steps) WITH ORDINALITY u(s, i)
-	WHERE NOT EXISTS (SELECT FROM segmentation.features f WHERE f.name = u.s) ORDER BY u.i LIMIT 1;
+	WHERE NOT EXISTS (SELECT 1 FROM segmentation.features f WHERE f.name = u.s) ORDER BY u.i LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'argument "steps": step % is %, which is not a feature', unknown.i, quote_literal(unknown.s)
 			USING ERRCODE = 'undefined_object',
@@ -114,7 +114,7 @@ BEGIN
 	-- (a funnel keeps the rows of its steps' event names: a condition on
 	-- the row is not evaluated there)
 	SELECT u.s, u.i INTO unknown FROM unnest(steps) WITH ORDINALITY u(s, i)
-	WHERE EXISTS (SELECT FROM segmentation.features f WHERE f.name = u.s AND f.condition IS NOT NULL) ORDER BY u.i LIMIT 1;
+	WHERE EXISTS (SELECT 1 FROM segmentation.features f WHERE f.name = u.s AND f.condition IS NOT NULL) ORDER BY u.i LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'argument "steps": step % is feature %, which has a condition', unknown.i, quote_literal(unknown.s)
 			USING ERRCODE = 'feature_not_supported',
@@ -135,7 +135,7 @@ BEGIN
 	-- count below stays true)
 	PERFORM segmentation._require_read_committed('define_funnel');
 	LOCK TABLE segmentation.funnels IN SHARE ROW EXCLUSIVE MODE;
-	IF NOT EXISTS (SELECT FROM segmentation.funnels f WHERE f.name = define_funnel.name)
+	IF NOT EXISTS (SELECT 1 FROM segmentation.funnels f WHERE f.name = define_funnel.name)
 	   AND (SELECT count(*) FROM segmentation.funnels) >= segmentation._max_funnels() THEN
 		RAISE EXCEPTION 'there are % managed funnels already', segmentation._max_funnels()
 			USING ERRCODE = 'program_limit_exceeded',
@@ -237,7 +237,7 @@ CREATE FUNCTION _materialize_funnels() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off SET work_mem = '256MB' AS $$
 BEGIN
 	DELETE FROM segmentation._funnel_rows;
-	IF to_regclass('segmentation._funnel_state') IS NULL OR NOT EXISTS (SELECT FROM segmentation.funnels) THEN
+	IF to_regclass('segmentation._funnel_state') IS NULL OR NOT EXISTS (SELECT 1 FROM segmentation.funnels) THEN
 		RETURN;
 	END IF;
 	EXECUTE $q$
@@ -248,7 +248,7 @@ BEGIN
 			WHERE cardinality(s.chain) >= 1 AND NOT p.opted_out),
 		schemes AS (
 			SELECT DISTINCT g.scheme FROM segmentation.segments g
-			UNION ALL SELECT '(none)' WHERE NOT EXISTS (SELECT FROM segmentation.segments)),
+			UNION ALL SELECT '(none)' WHERE NOT EXISTS (SELECT 1 FROM segmentation.segments)),
 		-- A user's stays in a scheme follow each other (each ends where the
 		-- next begins), so the stay in force at t, or else the first one after
 		-- t, is the stay that ends first after t: of the stays that ended

@@ -100,7 +100,7 @@ COMMENT ON FUNCTION use_preset(text, text, text, int, int, int, float8, int) IS 
 CREATE FUNCTION _cron_ready() RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	IF NOT EXISTS (SELECT FROM pg_extension e, pg_namespace n, pg_depend d
+	IF NOT EXISTS (SELECT 1 FROM pg_extension e, pg_namespace n, pg_depend d
 	               WHERE e.extname = 'pg_cron' AND n.nspname = 'cron'
 	                 AND d.classid = 'pg_namespace'::regclass AND d.objid = n.oid
 	                 AND d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e') THEN
@@ -137,7 +137,7 @@ DECLARE
 	done boolean;
 BEGIN
 	PERFORM segmentation._cron_ready();
-	IF NOT EXISTS (SELECT FROM cron.job WHERE jobname = 'segmentation-refresh' AND username = current_user) THEN
+	IF NOT EXISTS (SELECT 1 FROM cron.job WHERE jobname = 'segmentation-refresh' AND username = current_user) THEN
 		RETURN false;
 	END IF;
 	EXECUTE 'SELECT cron.unschedule($1)' INTO done USING 'segmentation-refresh';

@@ -103,12 +103,12 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	-- every refresh computes the readout per scheme, segment and variant
-	IF cardinality(e.variants) > 100 OR EXISTS (SELECT FROM unnest(e.variants) v WHERE octet_length(v) > 200) THEN
+	IF cardinality(e.variants) > 100 OR EXISTS (SELECT 1 FROM unnest(e.variants) v WHERE octet_length(v) > 200) THEN
 		RAISE EXCEPTION 'argument "variants" may name at most 100 variants of at most 200 bytes each'
 			USING ERRCODE = 'program_limit_exceeded';
 	END IF;
 	-- weights are relative: a sane range keeps the SRM test's arithmetic finite
-	IF EXISTS (SELECT FROM unnest(e.weights) w WHERE NOT (w >= 0 AND w <= 1e9)) OR (SELECT sum(w) FROM unnest(e.weights) w) = 0 THEN
+	IF EXISTS (SELECT 1 FROM unnest(e.weights) w WHERE NOT (w >= 0 AND w <= 1e9)) OR (SELECT sum(w) FROM unnest(e.weights) w) = 0 THEN
 		RAISE EXCEPTION 'argument "weights" must be numbers from 0 to 1e9, not all 0' USING ERRCODE = 'invalid_parameter_value',
 			HINT = 'Weights are relative: {50,50} and {1,1} are the same split.';
 	END IF;

@@ -62,7 +62,7 @@ BEGIN
 		UNION ALL
 		SELECT format('type %s', t.oid::regtype) FROM pg_catalog.pg_type t
 		WHERE t.typnamespace = 'segmentation'::regnamespace AND t.typrelid = 0 AND t.typname NOT IN ('behavior', '_behavior')
-		  AND NOT EXISTS (SELECT FROM pg_catalog.pg_type e WHERE e.oid = t.typelem AND e.typrelid <> 0)
+		  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.oid = t.typelem AND e.typrelid <> 0)
 		UNION ALL
 		SELECT format('operator %s', o.oid::regoperator) FROM pg_catalog.pg_operator o
 		WHERE o.oprnamespace = 'segmentation'::regnamespace) x;
@@ -78,7 +78,7 @@ BEGIN
 	WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname ~ '^_capture_[0-9]+$'
 	  AND NOT (t.tgparentid = 0
 	           AND t.tgname IN ('segmentation_capture_insert', 'segmentation_capture_update', 'segmentation_capture_delete', 'segmentation_capture_truncate')
-	           AND EXISTS (SELECT FROM segmentation.sources s WHERE s.source = t.tgrelid AND p.proname = '_capture_' || s.id));
+	           AND EXISTS (SELECT 1 FROM segmentation.sources s WHERE s.source = t.tgrelid AND p.proname = '_capture_' || s.id));
 	IF found IS NOT NULL THEN
 		RAISE EXCEPTION 'triggers that segmentation 0.1 did not make call its capture functions: %', found
 			USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -121,7 +121,7 @@ BEGIN
 	FOR r IN SELECT c.oid::regclass AS rel, c.relkind FROM pg_catalog.pg_class c
 	         WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relkind IN ('r', 'v', 'S')
 	           AND c.relname NOT IN ('pending_events', 'dirty_users', 'truncated')
-	           AND NOT (c.relkind = 'S' AND EXISTS (SELECT FROM pg_catalog.pg_depend d
+	           AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
 	                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')))
 	         ORDER BY c.oid LOOP
 		EXECUTE format('ALTER %s %s SET SCHEMA _segmentation_0_1',

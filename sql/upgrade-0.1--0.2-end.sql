@@ -40,7 +40,7 @@ BEGIN
 	-- (a source whose table is gone is left out: 0.1 kept such rows)
 	INSERT INTO segmentation.sources (id, source, user_column, time_column, event_column, value_column, user_type, tracked_by, tracked_at)
 	SELECT s.id, s.source, s.user_column, s.time_column, s.event_column, s.value_column, s.user_type, s.tracked_by, s.tracked_at
-	FROM _segmentation_0_1.sources s WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = s.source);
+	FROM _segmentation_0_1.sources s WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = s.source);
 	INSERT INTO segmentation.experiments (name, assignments, user_column, variant_column, assigned_at_column, control,
 	                                      conversion_event, conversion_window, variants, weights, tracked_by, defined_at)
 	SELECT x.name, x.assignments, x.user_column, x.variant_column, x.assigned_at_column, x.control,
@@ -183,7 +183,7 @@ BEGIN
 			PERFORM pg_catalog.pg_cancel_backend(a.pid)
 			FROM pg_catalog.pg_stat_activity a
 			WHERE a.backend_type = 'autovacuum worker' AND a.query NOT LIKE '%to prevent wraparound%'
-			  AND EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND l.granted AND l.relation = ANY (tracked::oid[]));
+			  AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND l.granted AND l.relation = ANY (tracked::oid[]));
 			PERFORM pg_catalog.pg_sleep(0.05 + 0.1 * pg_catalog.random());
 		END;
 	END LOOP;
@@ -219,7 +219,7 @@ BEGIN
 	-- before updating again (review 14, R14-9: a partition 0.1 tracked made
 	-- the update fail with "is now a partition", for one that always was)
 	FOR r IN SELECT s.id, s.source FROM segmentation.sources s ORDER BY s.id LOOP
-		IF EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.source) THEN
+		IF EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.source) THEN
 			SELECT pg_catalog.string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno) INTO failure
 			FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.source;
 			RAISE EXCEPTION 'segmentation 0.2 does not capture tracked table %: it is a partition or inheritance child of %', r.source, failure
@@ -250,7 +250,7 @@ BEGIN
 	-- ones (pg_init_privs, which pg_dump subtracts) for what moved back
 	FOR r IN SELECT x.type, x.identity FROM pg_catalog.pg_init_privs i, LATERAL pg_catalog.pg_identify_object(i.classoid, i.objoid, 0) x
 	         WHERE i.objsubid = 0 AND x.schema = 'segmentation'
-	           AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = i.classoid AND d.objid = i.objoid AND d.deptype = 'e') LOOP
+	           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = i.classoid AND d.objid = i.objoid AND d.deptype = 'e') LOOP
 		EXECUTE format('ALTER EXTENSION segmentation ADD %s %s', r.type, r.identity);
 		EXECUTE format('ALTER EXTENSION segmentation DROP %s %s', r.type, r.identity);
 	END LOOP;

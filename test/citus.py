@@ -1249,6 +1249,43 @@ def review29(cur):
     cur.execute("SELECT segmentation.untrack('r29_ev'); DROP TABLE r29_ev; DROP ROLE r29_writer; RESET client_min_messages")
 
 
+def coordinator_only(cur):
+    """Every worker has a copy of the extension (CREATE EXTENSION is
+    propagated) with its own random pseudonym key, no opted-out or forgotten
+    users, default settings and no features: the functions that read that
+    state refuse to run on a worker (src/node.c), whether called there or
+    pushed down by Citus in a statement over a distributed table, where
+    they would answer from the copy without a word."""
+    tracked_events(cur, "co_ev")
+    cur.execute("SELECT segmentation.opt_out('3'), segmentation.forget_user('4')")
+    cur.execute("SELECT segmentation._is_opted_out('3'), segmentation._is_forgotten('4'), "
+                "segmentation._setting('min_cell_size'), segmentation._pseudonym('3') IS NOT NULL")
+    check("on the coordinator the state's functions answer", cur.fetchone() == (True, True, "10", True))
+    for what, sql in [
+            ("an opted-out user looked up on the shards",
+             "SELECT count(*) FROM co_ev WHERE segmentation._is_opted_out(user_id::text)"),
+            ("a forgotten user looked up on the shards",
+             "SELECT count(*) FROM co_ev WHERE segmentation._is_forgotten(user_id::text)"),
+            ("a pseudonym computed on a shard",
+             "SELECT DISTINCT segmentation._pseudonym(user_id::text) FROM co_ev WHERE user_id = 3"),
+            ("a setting read on the shards",
+             "SELECT count(*) FROM co_ev WHERE segmentation._setting('min_cell_size') = ev")]:
+        e = error_of(cur, sql)
+        check(f"pushed down by Citus, {what} is an error, not the workers' copy",
+              e is not None and e[0] == "55000" and "kept on the Citus coordinator only" in e[1], e)
+    for port in WORKERS:
+        _, wcur = connect(port)
+        for sql in ["SELECT segmentation._is_opted_out('3')", "SELECT segmentation._is_forgotten('4')",
+                    "SELECT segmentation._pseudonym('3')", "SELECT segmentation._setting('min_cell_size')",
+                    "SELECT segmentation._feature_names()", "SELECT segmentation._last_as_of()",
+                    "SELECT segmentation._analysis_schemes()", "SELECT segmentation.refresh()",
+                    "SELECT segmentation.opt_in('3')"]:
+            e = error_of(wcur, sql)
+            check(f"on worker {port}, {sql} is refused", e is not None and e[0] == "55000", e)
+    cur.execute("SELECT segmentation.opt_in('3'), segmentation.untrack('co_ev'); DROP TABLE co_ev; "
+                "RESET client_min_messages")
+
+
 def review30(cur):
     """Review 30: a run that was not to read the tables (no user to
     recompute, no feature with a condition, no managed funnel: it took no
@@ -1355,6 +1392,7 @@ def main():
         review28(cur)
         review29(cur)
         review30(cur)
+        coordinator_only(cur)
         suite.finish()
     capture_refused(cur)
     shards_and_dependents(cur)
@@ -1369,6 +1407,7 @@ def main():
     review28(cur)
     review29(cur)
     review30(cur)
+    coordinator_only(cur)
     conn.close()
     pipeline_vs_single_node()
     exactly_once_on_citus()

@@ -1,0 +1,85 @@
+/*
+ * node.c
+ *		Which Citus node this is: the extension's state is the coordinator's.
+ *
+ * CREATE EXTENSION on a Citus coordinator runs the install script on every
+ * worker too, so each worker has a copy of the extension with its own
+ * random pseudonym key, no forgotten or opted-out users, default settings
+ * and no features.  A function that reads that state and runs on a worker,
+ * called there or pushed down by Citus inside a statement over a
+ * distributed table, would answer from the empty copy without a word:
+ * wrong pseudonyms, an opted-out user not found (doc/citus-distribution.md,
+ * section 4).  _coordinator_only(what) is the guard those functions call
+ * first: an error on a worker, true elsewhere (no Citus, a coordinator).
+ *
+ * A worker is a node whose pg_dist_local_group (Citus's catalog, in
+ * pg_catalog: only a superuser makes a table there) holds a group other
+ * than the coordinator's, 0.  Read once per transaction.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+static bool
+CitusWorker(void)
+{
+	static LocalTransactionId checked = InvalidLocalTransactionId;
+	static bool worker = false;
+	Oid			catalog;
+
+	if (checked == MyProc->lxid && checked != InvalidLocalTransactionId)
+		return worker;
+	worker = false;
+	catalog = get_relname_relid("pg_dist_local_group", PG_CATALOG_NAMESPACE);
+	if (OidIsValid(catalog))
+	{
+		Relation	rel = table_open(catalog, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+		SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+		HeapTuple	tuple = systable_getnext(scan);
+		AttrNumber	att = InvalidAttrNumber;
+
+		for (int i = 0; i < desc->natts; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped && TupleDescAttr(desc, i)->atttypid == INT4OID
+				&& strcmp(NameStr(TupleDescAttr(desc, i)->attname), "groupid") == 0)
+				att = i + 1;
+		if (att == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("segmentation: Citus's catalog pg_dist_local_group has no column groupid of type integer")));
+		if (HeapTupleIsValid(tuple))
+		{
+			bool		isnull;
+			Datum		group = heap_getattr(tuple, att, desc, &isnull);
+
+			worker = !isnull && DatumGetInt32(group) != 0;
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	checked = MyProc->lxid;
+	return worker;
+}
+
+PG_FUNCTION_INFO_V1(coordinator_only);
+Datum
+coordinator_only(PG_FUNCTION_ARGS)
+{
+	if (CitusWorker())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("segmentation: %s is kept on the Citus coordinator only",
+						text_to_cstring(PG_GETARG_TEXT_PP(0))),
+				 errdetail("This node is a Citus worker: its copy of the extension's tables is not the state."),
+				 errhint("Call it on the coordinator. A statement over a distributed table must not have Citus run it on the workers.")));
+	PG_RETURN_BOOL(true);
+}
