@@ -465,6 +465,8 @@ DECLARE
 	failure text;
 	waited int := 1;
 	trying int;
+	try_ms bigint;
+	tried_at timestamptz;
 BEGIN
 	IF NOT reads THEN
 		RETURN false;
@@ -477,49 +479,51 @@ BEGIN
 	IF names IS NULL THEN
 		RETURN false;
 	END IF;
-	IF pg_catalog.cardinality(names) = 1 THEN
-		PERFORM segmentation._citus_lock_timeout(wait);
-		EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', names[1]);
-	ELSE
-		-- Several: all at once or none, and never waiting while holding
-		-- one.  Holding one while waiting for the next deadlocked with a
-		-- writer through a worker that held the next and then wrote the
-		-- first (review 30, F8): with a wait of 100 ms, Citus's deadlock
-		-- detector still saw the cycle now and then and cancelled the
-		-- writer.  So each try waits (100 ms at most) for one table,
-		-- holding none, and takes the others with NOWAIT; short of one, it
-		-- gives them all back (the block's subtransaction, on every node)
-		-- and the next try waits for that one, until refresh_lock_timeout.
-		deadline := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => total / 1000.0);
-		LOOP
-			BEGIN
-				PERFORM segmentation._citus_lock_timeout('100ms');
-				trying := waited;
-				EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', names[waited]);
-				FOR k IN 1 .. pg_catalog.cardinality(names) LOOP
-					CONTINUE WHEN k = waited;
-					trying := k;
-					EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE NOWAIT', names[k]);
-				END LOOP;
-				EXIT;
-			EXCEPTION WHEN lock_not_available OR deadlock_detected OR internal_error THEN
-				-- (Citus reports a lock not free on a worker as the failure
-				-- of its connection there; any other internal error is raised)
-				GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;
-				IF SQLSTATE = 'XX000' AND failure NOT LIKE 'failure on connection marked as essential%' THEN
-					RAISE;
-				END IF;
-				IF total > 0 AND pg_catalog.clock_timestamp() >= deadline THEN
-					RAISE EXCEPTION 'the tracked tables Citus distributes were not all free within refresh_lock_timeout (%)',
-						segmentation._setting('refresh_lock_timeout')
-						USING ERRCODE = 'lock_not_available',
-						      HINT = 'A transaction that writes them held one of them: refresh locks them all at once, against writes, when it reads them.';
-				END IF;
-				waited := trying;
-			END;
-		END LOOP;
-		PERFORM segmentation._citus_lock_timeout(wait);
-	END IF;
+	-- One: a wait of refresh_lock_timeout.  Several: all at once or none,
+	-- and never waiting for one while holding another.  Holding one while
+	-- waiting for the next deadlocked with a writer through a worker that
+	-- held the next and then wrote the first (review 30, F8): with a wait of
+	-- 100 ms, Citus's deadlock detector still saw the cycle now and then and
+	-- cancelled the writer.  So each try waits (100 ms at most) for one
+	-- table, holding none, and takes the others with NOWAIT; short of one,
+	-- it gives them all back (the block's subtransaction, on every node) and
+	-- the next try waits for that one, until refresh_lock_timeout.
+	try_ms := CASE WHEN pg_catalog.cardinality(names) = 1 THEN total ELSE 100 END;
+	deadline := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => total / 1000.0);
+	LOOP
+		tried_at := pg_catalog.clock_timestamp();
+		BEGIN
+			PERFORM segmentation._citus_lock_timeout(try_ms || 'ms');
+			trying := waited;
+			EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', names[waited]);
+			FOR k IN 1 .. pg_catalog.cardinality(names) LOOP
+				CONTINUE WHEN k = waited;
+				trying := k;
+				EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE NOWAIT', names[k]);
+			END LOOP;
+			EXIT;
+		EXCEPTION WHEN lock_not_available OR deadlock_detected OR internal_error THEN
+			-- (Citus reports a lock not free on a worker as the failure of
+			-- its connection there: one that came before the wait was over,
+			-- or any other internal error, is raised as it is)
+			GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;
+			IF SQLSTATE = 'XX000' AND (failure NOT LIKE 'failure on connection marked as essential%'
+			                           OR (trying = waited AND (try_ms = 0 OR pg_catalog.clock_timestamp() - tried_at
+			                                                    < pg_catalog.make_interval(secs => try_ms / 1000.0)))) THEN
+				RAISE;
+			END IF;
+			IF pg_catalog.cardinality(names) = 1 OR (total > 0 AND pg_catalog.clock_timestamp() >= deadline) THEN
+				RAISE EXCEPTION '% within refresh_lock_timeout (%)',
+					CASE WHEN pg_catalog.cardinality(names) = 1 THEN pg_catalog.format('tracked table %s was not free', names[1])
+					     ELSE 'the tracked tables Citus distributes were not all free' END,
+					segmentation._setting('refresh_lock_timeout')
+					USING ERRCODE = 'lock_not_available', DETAIL = pg_catalog.format('The last one waited for: %s (%s).', names[trying], failure),
+					      HINT = 'A transaction that writes them held one of them: refresh locks them all at once, against writes, when it reads them.';
+			END IF;
+			waited := trying;
+		END;
+	END LOOP;
+	PERFORM segmentation._citus_lock_timeout(wait);
 	FOR k IN 1 .. pg_catalog.cardinality(names) LOOP
 		IF pg_catalog.to_regclass(names[k]) IS DISTINCT FROM tables[k] THEN
 			RAISE EXCEPTION 'tracked table % was renamed while refresh locked it', tables[k]
