@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|citus|citus_capture|funnels|funnels_managed|sspace|funnels_many|analyses|experiments|pipeline|rules_cost|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|citus|citus_capture|funnels|funnels_managed|sspace|funnels_many|analyses|experiments|pipeline|rules_cost|privacy|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -30,6 +30,8 @@
 #             (bench/citus_capture.py; not in all)
 #   rules_cost: a full refresh with segments that spend the rules' whole cost
 #             bound, against the presets only, 10,000 users (bench/rules_cost.py)
+#   privacy:  a full refresh with one user forgotten and one opted out, against
+#             the same with none, 200,000 users (bench/privacy.py)
 source "$(dirname "$0")/../scripts/lib.sh"
 what=${1:-all}
 if [ "$what" = citus ] || [ "$what" = citus_capture ]; then
@@ -75,6 +77,9 @@ if [ "$what" = attributes ] || [ "$what" = all ]; then
 fi
 if [ "$what" = rules_cost ] || [ "$what" = all ]; then
 	"$PYTHON" "$ROOT/bench/rules_cost.py" 10000 3
+fi
+if [ "$what" = privacy ] || [ "$what" = all ]; then
+	"$PYTHON" "$ROOT/bench/privacy.py" 200000 5
 fi
 if [ "$what" = capture ] || [ "$what" = all ]; then
 	# logical decoding needs wal_level = logical: a restart (last: the others run without it)

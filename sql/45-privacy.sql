@@ -33,13 +33,11 @@ SELECT pg_catalog.pg_extension_config_dump('_pseudonym_key', '');
 COMMENT ON TABLE _pseudonym_key IS 'Internal: the key of pseudonyms and of the hashes of forgotten and opted-out users; no role but the extension''s owner reads it (the oldest row is in force)';
 
 -- The keyed hash of a user id, as text in the canonical form of the
--- tracked user id type (_canonical_user_id), UTF-8.
+-- tracked user id type (_canonical_user_id), UTF-8, with the key in force
+-- (in C, src/privacy.c: refresh calls it once per user; an error on a
+-- Citus worker, whose copy of the key is another, src/node.c).
 CREATE FUNCTION _pseudonym(user_id text) RETURNS bytea
-LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-SELECT CASE WHEN segmentation._coordinator_only('the pseudonym key') THEN segmentation._hmac_sha256(
-	(SELECT k.key FROM segmentation._pseudonym_key k ORDER BY k.created_at, k.key LIMIT 1),
-	segmentation._id_bytes(user_id)) END
-$$;
+	AS 'MODULE_PATHNAME', 'pseudonym_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION _pseudonym(text) IS 'Internal: HMAC-SHA-256 of a user id (its UTF-8 bytes, _id_bytes) with the extension''s key';
 
 -- ===================================================================
@@ -73,15 +71,12 @@ COMMENT ON COLUMN privacy_audit.at IS 'When (the transaction''s start)';
 COMMENT ON COLUMN privacy_audit.session_role IS 'The session (login) role that called it';
 COMMENT ON COLUMN privacy_audit.active_role IS 'The role set with SET ROLE in that session, or none';
 
+-- (in C too, src/privacy.c: a probe of the table's primary key)
 CREATE FUNCTION _is_forgotten(user_id text) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-SELECT segmentation._coordinator_only('the forgotten users') AND EXISTS (SELECT 1 FROM segmentation.forgotten_users f WHERE f.id_hash OPERATOR(pg_catalog.=) segmentation._pseudonym(user_id))
-$$;
+	AS 'MODULE_PATHNAME', 'pseudonym_forgotten' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION _is_forgotten(text) IS 'Internal: whether forget_user() erased this user (false for NULL)';
 CREATE FUNCTION _is_opted_out(user_id text) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-SELECT segmentation._coordinator_only('the opted-out users') AND EXISTS (SELECT 1 FROM segmentation.opt_outs o WHERE o.id_hash OPERATOR(pg_catalog.=) segmentation._pseudonym(user_id))
-$$;
+	AS 'MODULE_PATHNAME', 'pseudonym_opted_out' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION _is_opted_out(text) IS 'Internal: whether this user opted out (false for NULL)';
 
 -- A user id given as text, in the canonical text form of the tracked user

@@ -492,9 +492,9 @@ BEGIN
 	deadline := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => total / 1000.0);
 	LOOP
 		tried_at := pg_catalog.clock_timestamp();
+		trying := waited;
 		BEGIN
 			PERFORM segmentation._citus_lock_timeout(try_ms || 'ms');
-			trying := waited;
 			EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', names[waited]);
 			FOR k IN 1 .. pg_catalog.cardinality(names) LOOP
 				CONTINUE WHEN k = waited;

@@ -17,6 +17,8 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "utils/expandeddatum.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
 
 #ifndef HAVE_INT128
 #error "segmentation needs a compiler with a 128-bit integer type"
@@ -312,5 +314,9 @@ extern bool SameVarlena(Datum d, struct varlena *cached);
 /* The keyed hash of user ids (privacy.c), which capture (capture.c) also computes */
 extern Datum pseudonym_id_bytes(PG_FUNCTION_ARGS);
 extern Datum pseudonym_hmac_sha256(PG_FUNCTION_ARGS);
+extern bytea *PseudonymKey(Relation keys, Snapshot snapshot);
+
+/* Which Citus node this is (node.c): an error on a worker */
+extern void RequireCoordinator(const char *what);
 
 #endif

@@ -655,31 +655,8 @@ PrepareForgotten(Capture *c)
 		return;
 	{
 		Relation	keys = table_open(OwnRelation(c, "_pseudonym_key"), AccessShareLock);
-		TupleDesc	desc = RelationGetDescr(keys);
-		TableScanDesc kscan = table_beginscan(keys, c->snapshot, 0, NULL);
-		HeapTuple	tuple;
-		TimestampTz best_at = 0;
 
-		while ((tuple = heap_getnext(kscan, ForwardScanDirection)) != NULL)
-		{
-			bool		knull,
-						anull;
-			Datum		k = heap_getattr(tuple, 1, desc, &knull);
-			Datum		at = heap_getattr(tuple, 2, desc, &anull);
-			bytea	   *key;
-
-			if (knull || anull)
-				continue;
-			key = DatumGetByteaPP(k);
-			if (c->key == NULL || DatumGetTimestampTz(at) < best_at
-				|| (DatumGetTimestampTz(at) == best_at
-					&& DatumGetInt32(DirectFunctionCall2(byteacmp, PointerGetDatum(key), PointerGetDatum(c->key))) < 0))
-			{
-				c->key = DatumGetByteaPCopy(k);
-				best_at = DatumGetTimestampTz(at);
-			}
-		}
-		table_endscan(kscan);
+		c->key = PseudonymKey(keys, c->snapshot);
 		table_close(keys, AccessShareLock);
 		if (c->key == NULL)
 			ereport(ERROR,

@@ -9,8 +9,10 @@
  * called there or pushed down by Citus inside a statement over a
  * distributed table, would answer from the empty copy without a word:
  * wrong pseudonyms, an opted-out user not found (doc/citus-distribution.md,
- * section 4).  _coordinator_only(what) is the guard those functions call
- * first: an error on a worker, true elsewhere (no Citus, a coordinator).
+ * section 4).  RequireCoordinator(what) is the guard those functions call
+ * first (the keyed hash's, src/privacy.c; the SQL ones through
+ * _coordinator_only(what)): an error on a worker, nothing elsewhere (no
+ * Citus, a coordinator).
  *
  * A worker is a node whose pg_dist_local_group (Citus's catalog, in
  * pg_catalog: only a superuser makes a table there) holds a group other
@@ -28,6 +30,8 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+
+#include "behavior.h"
 
 static bool
 CitusWorker(void)
@@ -70,16 +74,22 @@ CitusWorker(void)
 	return worker;
 }
 
-PG_FUNCTION_INFO_V1(coordinator_only);
-Datum
-coordinator_only(PG_FUNCTION_ARGS)
+/* an error naming what on a Citus worker */
+void
+RequireCoordinator(const char *what)
 {
 	if (CitusWorker())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("segmentation: %s is kept on the Citus coordinator only",
-						text_to_cstring(PG_GETARG_TEXT_PP(0))),
+				 errmsg("segmentation: %s is kept on the Citus coordinator only", what),
 				 errdetail("This node is a Citus worker: its copy of the extension's tables is not the state."),
 				 errhint("Call it on the coordinator. A statement over a distributed table must not have Citus run it on the workers.")));
+}
+
+PG_FUNCTION_INFO_V1(coordinator_only);
+Datum
+coordinator_only(PG_FUNCTION_ARGS)
+{
+	RequireCoordinator(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	PG_RETURN_BOOL(true);
 }

@@ -116,7 +116,7 @@ def load(cur, rnd, users, days):
     for u in range(1, users + 1):
         for _ in range(rnd.randrange(1, 12)):
             d = rnd.randrange(0, days)
-            rows.append((u, f"2024-01-01 00:00+00", d, rnd.choice(["view", "view", "buy", "search"]), rnd.choice([None, 5.0, 20.0])))
+            rows.append((u, "2024-01-01 00:00+00", d, rnd.choice(["view", "view", "buy", "search"]), rnd.choice([None, 5.0, 20.0])))
     for uid in (FORGET, OPTOUT, VICTIM):
         for d in (1, 3, 8, 20):
             rows.append((uid, "2024-01-01 00:00+00", d, "buy", 7.0))
@@ -137,6 +137,52 @@ def hmac_suite(cur):
         want = hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
         got = one(cur, "SELECT encode(segmentation._pseudonym(%s), 'hex')", (text,))
         check(f"_pseudonym({text!r}) is Python's hmac.new(key, id, sha256)", got == want, (got, want))
+    # the key is kept with the call for one snapshot (src/privacy.c): an
+    # older key restored in the same transaction is in force from the next
+    # statement, even at the same call (a PL/pgSQL expression keeps its call
+    # for the transaction)
+    older = bytes(range(32))
+    cur.execute("BEGIN")
+    cur.execute("""CREATE FUNCTION pg_temp.twice(older bytea) RETURNS text[] LANGUAGE plpgsql AS $$
+                   DECLARE h text[] := '{}';
+                   BEGIN
+                       FOR i IN 1 .. 2 LOOP
+                           h := h || encode(segmentation._pseudonym('x'), 'hex');
+                           IF i = 1 THEN
+                               INSERT INTO segmentation._pseudonym_key VALUES (older, '2000-01-01');
+                           END IF;
+                       END LOOP;
+                       RETURN h;
+                   END $$""")
+    got = one(cur, "SELECT pg_temp.twice(%s)", (older,))
+    cur.execute("ROLLBACK")
+    check("_pseudonym: the key read again in the next statement (an older key, then in force)",
+          got == [hmac.new(key, b"x", hashlib.sha256).hexdigest(), hmac.new(older, b"x", hashlib.sha256).hexdigest()], got)
+    # a statement reads a table of SMALL_SET (1024) hashes at most once and
+    # searches it; a larger one is probed through its index: the same answers
+    for extra in (0, 1100):
+        cur.execute("BEGIN")
+        cur.execute("INSERT INTO segmentation.opt_outs SELECT decode(md5(g::text) || md5((-g)::text), 'hex') "
+                    "FROM generate_series(1, %s) g", (extra,))
+        cur.execute("INSERT INTO segmentation.opt_outs SELECT segmentation._pseudonym(x) FROM unnest('{u7,u2000}'::text[]) x")
+        got = one(cur, "SELECT array_agg(g ORDER BY g) FROM generate_series(1, 3000) g "
+                       "WHERE segmentation._is_opted_out('u' || g)")
+        cur.execute("ROLLBACK")
+        check(f"_is_opted_out over 3,000 ids with {extra + 2} hashes in opt_outs finds the 2 opted out", got == [7, 2000], got)
+    check("_is_forgotten(NULL) and _is_opted_out(NULL) are false",
+          one(cur, "SELECT (segmentation._is_forgotten(NULL), segmentation._is_opted_out(NULL))::text") == "(f,f)")
+    # (C reads the tables past their privileges: a role given EXECUTE only is
+    # refused, as the SQL functions refused it)
+    cur.execute("GRANT EXECUTE ON FUNCTION segmentation._is_forgotten(text), segmentation._pseudonym(text) "
+                "TO regress_priv_admin")
+    cur.execute("SET ROLE regress_priv_admin")
+    for sql in ["SELECT segmentation._pseudonym('1')", "SELECT segmentation._is_forgotten('1')"]:
+        err = error_of(cur, sql)
+        check(f"{sql}, by a role that may execute it but not read the key, is refused",
+              err is not None and err[0] == "42501", err)
+    cur.execute("RESET ROLE")
+    cur.execute("REVOKE EXECUTE ON FUNCTION segmentation._is_forgotten(text), segmentation._pseudonym(text) "
+                "FROM regress_priv_admin")
     # RFC 4231 test case 2's data with a longer key, and a key longer than a block
     for k, m in [(b"\x0b" * 20, b"Hi There"), (b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First")]:
         got = bytes(one(cur, "SELECT segmentation._hmac_sha256(%s, %s)", (k, m))).hex()
