@@ -435,6 +435,8 @@ DECLARE
 	lo text;
 	hi text;
 BEGIN
+	-- (on a Citus worker it would set the worker's copy and say done: review 31)
+	PERFORM segmentation._coordinator_only('the settings');
 	SELECT * INTO known FROM segmentation._setting_defaults() d WHERE d.name = set_setting.name;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'unknown setting "%"', name USING ERRCODE = 'undefined_object',

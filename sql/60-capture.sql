@@ -1399,6 +1399,8 @@ DECLARE
 	funnel text;
 	budget record;
 BEGIN
+	-- (on a Citus worker it would define it in the worker's copy and say done: review 31)
+	PERFORM segmentation._coordinator_only('the features');
 	IF name IS NULL OR name = '' THEN
 		RAISE EXCEPTION 'argument "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
 	END IF;

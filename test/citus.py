@@ -1283,6 +1283,14 @@ def coordinator_only(cur):
                     "SELECT segmentation.opt_in('3')"]:
             e = error_of(wcur, sql)
             check(f"on worker {port}, {sql} is refused", e is not None and e[0] == "55000", e)
+        # review 31: what writes the state is refused there too: a setting
+        # (min_cell_size, the suppression threshold) or a feature set on a
+        # worker went into its copy, said done, and the coordinator never had it
+        for sql in ["SELECT segmentation.set_setting('min_cell_size', '50')",
+                    "SELECT segmentation.define_feature('co_f', ARRAY['a'])"]:
+            e = error_of(wcur, sql)
+            check(f"review 31: on worker {port}, {sql} is refused, not written to the worker's copy",
+                  e is not None and e[0] == "55000" and "kept on the Citus coordinator only" in e[1], e)
     cur.execute("SELECT segmentation.opt_in('3'), segmentation.untrack('co_ev'); DROP TABLE co_ev; "
                 "RESET client_min_messages")
 
