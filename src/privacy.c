@@ -358,7 +358,8 @@ Listed(FunctionCallInfo fcinfo, const char *table, const char *what)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("segmentation.%s has no primary key", table)));
 	irel = index_open(index, AccessShareLock);
-	if (irel->rd_index->indnatts != 1 || TupleDescAttr(RelationGetDescr(irel), 0)->atttypid != BYTEAOID)
+	if (irel->rd_index->indnatts != 1 || irel->rd_index->indkey.values[0] != 1
+		|| TupleDescAttr(RelationGetDescr(irel), 0)->atttypid != BYTEAOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("segmentation.%s is not as the extension made it", table)));
