@@ -22,6 +22,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "executor/tuptable.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -39,6 +40,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 
 #include "behavior.h"
@@ -202,6 +204,11 @@ OpenOwn(FunctionCallInfo fcinfo, const char *name)
 	acl = pg_class_aclcheck(rel, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, name);
+	/* (a scan here applies no row security: refused where SQL would apply it) */
+	if (check_enable_rls(rel, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("segmentation.%s has row-level security for this role", name)));
 	return table_open(rel, AccessShareLock);
 }
 
@@ -210,9 +217,11 @@ OpenOwn(FunctionCallInfo fcinfo, const char *name)
  * them with saw: the key and, for the lookups, the table's hashes when it
  * holds SMALL_SET at most (refresh tests every user of its batch: a binary
  * search each, not an index probe).  The same transaction, command and
- * role, and an MVCC snapshot with the same xmin, xmax and as many
- * transactions in progress below xmax (those can only end, and no other
- * begins below xmax): the same transactions visible.
+ * role, in the same subtransaction (the rows of one aborted since, which
+ * no snapshot tells, are not seen any more), and an MVCC snapshot with the
+ * same xmin, xmax and the same transactions in progress (compared one by
+ * one, not counted: a prepared transaction is in the array twice for a
+ * moment): the same transactions visible.
  */
 #define SMALL_SET 1024
 #define HASH_BYTES PG_SHA256_DIGEST_LENGTH
@@ -225,6 +234,11 @@ typedef struct CallCache
 	TransactionId xmax;
 	uint32		xcnt;
 	int32		subxcnt;
+	SubTransactionId subxid;	/* the subtransaction the call was in */
+	TransactionId *xip;			/* the snapshot's xip, subxip (in fn_mcxt) */
+	TransactionId *subxip;
+	uint32		xip_room;
+	uint32		subxip_room;
 	Oid			user;			/* who read them (OpenOwn checks its privileges) */
 	bytea	   *key;
 	bool		set_read;		/* the table was read: */
@@ -238,7 +252,25 @@ SameSnapshot(CallCache *cache, Snapshot snapshot)
 	return cache->key != NULL && snapshot->snapshot_type == SNAPSHOT_MVCC && !snapshot->suboverflowed
 		&& cache->lxid == MyProc->lxid && cache->cid == snapshot->curcid && cache->user == GetUserId()
 		&& TransactionIdEquals(cache->xmin, snapshot->xmin) && TransactionIdEquals(cache->xmax, snapshot->xmax)
-		&& cache->xcnt == snapshot->xcnt && cache->subxcnt == snapshot->subxcnt;
+		&& cache->xcnt == snapshot->xcnt && cache->subxcnt == snapshot->subxcnt
+		&& cache->subxid == GetCurrentSubTransactionId()
+		&& (snapshot->xcnt == 0 || memcmp(cache->xip, snapshot->xip, snapshot->xcnt * sizeof(TransactionId)) == 0)
+		&& (snapshot->subxcnt == 0 || memcmp(cache->subxip, snapshot->subxip, snapshot->subxcnt * sizeof(TransactionId)) == 0);
+}
+
+/* a copy of n transaction ids in *copy (room for *room), in cxt */
+static void
+KeepXids(MemoryContext cxt, TransactionId **copy, uint32 *room, const TransactionId *xids, uint32 n)
+{
+	if (n > *room)
+	{
+		if (*copy != NULL)
+			pfree(*copy);
+		*copy = MemoryContextAlloc(cxt, n * sizeof(TransactionId));
+		*room = n;
+	}
+	if (n > 0)
+		memcpy(*copy, xids, n * sizeof(TransactionId));
 }
 
 /* the keyed hash of a user id (its canonical text) */
@@ -259,10 +291,9 @@ Pseudonym(FunctionCallInfo fcinfo, text *id)
 	if (!SameSnapshot(cache, snapshot))
 	{
 		Relation	keys = OpenOwn(fcinfo, "_pseudonym_key");
-		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 		bytea	   *key = PseudonymKey(keys, snapshot);
 
-		MemoryContextSwitchTo(old);
+		/* (read in the call's memory, which ends with the row: the key kept) */
 		table_close(keys, AccessShareLock);
 		if (key == NULL)
 			ereport(ERROR,
@@ -270,7 +301,12 @@ Pseudonym(FunctionCallInfo fcinfo, text *id)
 					 errmsg("the pseudonym key is missing")));
 		if (cache->key != NULL)
 			pfree(cache->key);
-		cache->key = key;
+		cache->key = NULL;		/* (invalid until all is kept) */
+		KeepXids(fcinfo->flinfo->fn_mcxt, &cache->xip, &cache->xip_room, snapshot->xip, snapshot->xcnt);
+		KeepXids(fcinfo->flinfo->fn_mcxt, &cache->subxip, &cache->subxip_room, snapshot->subxip, (uint32) Max(snapshot->subxcnt, 0));
+		cache->subxid = GetCurrentSubTransactionId();
+		cache->key = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE(key));
+		memcpy(cache->key, key, VARSIZE(key));
 		cache->lxid = MyProc->lxid;
 		cache->cid = snapshot->curcid;
 		cache->xmin = snapshot->xmin;
@@ -322,7 +358,8 @@ Listed(FunctionCallInfo fcinfo, const char *table, const char *what)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("segmentation.%s has no primary key", table)));
 	irel = index_open(index, AccessShareLock);
-	if (irel->rd_index->indnatts != 1 || TupleDescAttr(RelationGetDescr(irel), 0)->atttypid != BYTEAOID)
+	if (irel->rd_index->indnatts != 1 || irel->rd_index->indkey.values[0] != 1
+		|| TupleDescAttr(RelationGetDescr(irel), 0)->atttypid != BYTEAOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("segmentation.%s is not as the extension made it", table)));

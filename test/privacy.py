@@ -158,6 +158,36 @@ def hmac_suite(cur):
     cur.execute("ROLLBACK")
     check("_pseudonym: the key read again in the next statement (an older key, then in force)",
           got == [hmac.new(key, b"x", hashlib.sha256).hexdigest(), hmac.new(older, b"x", hashlib.sha256).hexdigest()], got)
+    # ... and a row written in a subtransaction rolled back since is not seen
+    # at the same call, though no snapshot tells it (the own transaction's
+    # ids are in none): the inner block's abort keeps xmax where it was
+    # (review 32: the cache answered true, then true)
+    cur.execute("BEGIN")
+    cur.execute("""CREATE FUNCTION pg_temp.rolled_back(older bytea) RETURNS text[] LANGUAGE plpgsql AS $$
+                   DECLARE r text[] := '{}';
+                   BEGIN
+                       FOR i IN 1 .. 2 LOOP
+                           BEGIN
+                               IF i = 1 THEN
+                                   INSERT INTO segmentation._pseudonym_key VALUES (older, '2000-01-01');
+                                   INSERT INTO segmentation.opt_outs VALUES (segmentation._pseudonym('u1'));
+                                   BEGIN
+                                       CREATE TEMP TABLE rolled_back_t (a int);
+                                       RAISE EXCEPTION 'inner';
+                                   EXCEPTION WHEN raise_exception THEN NULL;
+                                   END;
+                               END IF;
+                               r := r || (segmentation._is_opted_out('u1')::text || encode(segmentation._pseudonym('x'), 'hex'));
+                               IF i = 1 THEN RAISE EXCEPTION 'outer'; END IF;
+                           EXCEPTION WHEN raise_exception THEN NULL;
+                           END;
+                       END LOOP;
+                       RETURN r;
+                   END $$""")
+    got = one(cur, "SELECT pg_temp.rolled_back(%s)", (older,))
+    cur.execute("ROLLBACK")
+    check("_is_opted_out, _pseudonym: a row of a subtransaction rolled back is not seen at the same call",
+          got == ["true" + hmac.new(older, b"x", hashlib.sha256).hexdigest(), "false" + hmac.new(key, b"x", hashlib.sha256).hexdigest()], got)
     # a statement reads a table of SMALL_SET (1024) hashes at most once and
     # searches it; a larger one is probed through its index: the same answers
     for extra in (0, 1100):
@@ -169,6 +199,15 @@ def hmac_suite(cur):
                        "WHERE segmentation._is_opted_out('u' || g)")
         cur.execute("ROLLBACK")
         check(f"_is_opted_out over 3,000 ids with {extra + 2} hashes in opt_outs finds the 2 opted out", got == [7, 2000], got)
+    # the index probed is the primary key on id_hash: one the owner moved to
+    # another bytea column is refused (review 32: the small set answered from
+    # id_hash, a larger table would have been probed on the other column)
+    cur.execute("BEGIN")
+    cur.execute("ALTER TABLE segmentation.opt_outs DROP CONSTRAINT opt_outs_pkey")
+    cur.execute("ALTER TABLE segmentation.opt_outs ADD COLUMN other bytea PRIMARY KEY DEFAULT decode(md5(random()::text), 'hex')")
+    err = error_of(cur, "SELECT segmentation._is_opted_out('u1')")
+    cur.execute("ROLLBACK")
+    check("_is_opted_out refuses opt_outs whose primary key is on another column", err is not None and err[0] == "XX001", err)
     check("_is_forgotten(NULL) and _is_opted_out(NULL) are false",
           one(cur, "SELECT (segmentation._is_forgotten(NULL), segmentation._is_opted_out(NULL))::text") == "(f,f)")
     # (C reads the tables past their privileges: a role given EXECUTE only is
@@ -183,6 +222,21 @@ def hmac_suite(cur):
     cur.execute("RESET ROLE")
     cur.execute("REVOKE EXECUTE ON FUNCTION segmentation._is_forgotten(text), segmentation._pseudonym(text) "
                 "FROM regress_priv_admin")
+    # ... and one that may read the tables, but under row-level security that
+    # hides their rows, is refused too (a scan in C applies no policy; SQL
+    # did: review 32, the C answered true)
+    cur.execute("BEGIN")
+    cur.execute("INSERT INTO segmentation.opt_outs VALUES (segmentation._pseudonym('rls1'))")
+    cur.execute("GRANT USAGE ON SCHEMA segmentation TO regress_priv_admin")
+    cur.execute("GRANT SELECT ON segmentation.opt_outs, segmentation._pseudonym_key TO regress_priv_admin")
+    cur.execute("GRANT EXECUTE ON FUNCTION segmentation._is_opted_out(text) TO regress_priv_admin")
+    cur.execute("ALTER TABLE segmentation.opt_outs ENABLE ROW LEVEL SECURITY")
+    cur.execute("CREATE POLICY hidden ON segmentation.opt_outs USING (false)")
+    cur.execute("SET ROLE regress_priv_admin")
+    err = error_of(cur, "SELECT segmentation._is_opted_out('rls1')")
+    cur.execute("ROLLBACK")
+    check("_is_opted_out, by a role that reads opt_outs under row-level security, is refused",
+          err is not None and err[0] == "42501", err)
     # RFC 4231 test case 2's data with a longer key, and a key longer than a block
     for k, m in [(b"\x0b" * 20, b"Hi There"), (b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First")]:
         got = bytes(one(cur, "SELECT segmentation._hmac_sha256(%s, %s)", (k, m))).hex()
