@@ -71,7 +71,9 @@ COMMENT ON COLUMN privacy_audit.at IS 'When (the transaction''s start)';
 COMMENT ON COLUMN privacy_audit.session_role IS 'The session (login) role that called it';
 COMMENT ON COLUMN privacy_audit.active_role IS 'The role set with SET ROLE in that session, or none';
 
--- (in C too, src/privacy.c: a probe of the table's primary key)
+-- (in C too, src/privacy.c: a binary search of the table's hashes, read once
+-- per call and snapshot when they are 1,024 at most, else a probe of its
+-- primary key)
 CREATE FUNCTION _is_forgotten(user_id text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'pseudonym_forgotten' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION _is_forgotten(text) IS 'Internal: whether forget_user() erased this user (false for NULL)';

@@ -12,8 +12,9 @@
  * full refresh of a million users once anyone was forgotten.  They read
  * the extension's own tables (in the schema of the function called, which
  * only the extension's owner creates in) with the caller's snapshot, after
- * the caller's SELECT privilege on them is checked, as the SQL did; the
- * key is read once per statement.
+ * the caller's SELECT privilege on them is checked (and row-level security
+ * refused), as the SQL applied them; the key, and a small table of hashes,
+ * are read once per call and snapshot (CallCache below).
  */
 #include "postgres.h"
 
