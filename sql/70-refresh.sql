@@ -668,6 +668,7 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp A
 DECLARE
 	q record;
 BEGIN
+	PERFORM segmentation._coordinator_only('the refresh runs');
 	SELECT r.finished_at, r.as_of INTO last_success_at, last_as_of FROM segmentation.refresh_runs r
 	WHERE r.error IS NULL AND r.finished_at IS NOT NULL ORDER BY r.id DESC LIMIT 1;
 	SELECT r.finished_at INTO last_failure_at FROM segmentation.refresh_runs r WHERE r.error IS NOT NULL ORDER BY r.id DESC LIMIT 1;

@@ -308,7 +308,8 @@ SELECT r.funnel, r.scheme, r.segment, r.step, r.step_name,
        CASE WHEN NOT c.suppressed AND r.step > 1 THEN r.users::float8 / nullif(r.previous_users, 0)::float8 END AS rate_from_previous,
        CASE WHEN NOT c.suppressed AND r.users >= r.k THEN r.median_seconds END AS median_seconds_from_previous,
        c.suppressed
-FROM r JOIN c ON c.funnel = r.funnel AND c.scheme = r.scheme AND c.segment = r.segment;
+FROM r JOIN c ON c.funnel = r.funnel AND c.scheme = r.scheme AND c.segment = r.segment
+WHERE _coordinator_only('the funnels');  -- (a worker's copy is empty: review 31)
 COMMENT ON VIEW funnel_conversion IS 'Managed funnels per segment: for every step, the users who reached at least it (by window_funnel''s semantics, with the segment they were in at their step 1), rates from step 1 and from the previous step, and the median time from the previous step, as of the last refresh';
 COMMENT ON COLUMN funnel_conversion.funnel IS 'Funnel name (define_funnel)';
 COMMENT ON COLUMN funnel_conversion.scheme IS 'Scheme the segments are of ((none) when no scheme is defined)';

@@ -476,6 +476,7 @@ SELECT m.experiment, m.scheme, m.segment, m.variant,
        CASE WHEN NOT m.targetable_suppressed THEN m.targetable_users END AS targetable_users,
        m.suppressed
 FROM q m
+WHERE _coordinator_only('the experiment readout')  -- (a worker's copy is empty: review 31)
 ORDER BY m.experiment, m.ord;
 COMMENT ON VIEW experiment_lift IS 'Experiment readout per scheme, segment (at assignment time; (all) = everyone) and variant, with honest statistics; computed by the last refresh (or define_experiment)';
 COMMENT ON COLUMN experiment_lift.experiment IS 'Experiment';

@@ -84,7 +84,10 @@ GRANT SELECT ON refresh_status, rejected_events TO segmentation_admin;
 
 -- readers: the BI views (those of the state are granted where track() creates
 -- them), which read the extension's own tables and call nothing internal
+-- but the Citus worker check (src/node.c: true, or an error naming its
+-- constant argument), which a view calls as its reader
 GRANT SELECT ON experiment_lift, funnel_conversion TO segmentation_reader, segmentation_analyst, segmentation_admin;
+GRANT EXECUTE ON FUNCTION _coordinator_only(text) TO segmentation_reader, segmentation_analyst, segmentation_admin;
 -- managed funnels (sql/77-funnels-managed.sql): their definitions; the
 -- per-user state and the rows behind funnel_conversion are the owner's
 GRANT SELECT ON funnels TO segmentation_admin, segmentation_analyst;

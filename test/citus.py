@@ -1280,6 +1280,8 @@ def coordinator_only(cur):
                     "SELECT segmentation._pseudonym('3')", "SELECT segmentation._setting('min_cell_size')",
                     "SELECT segmentation._feature_names()", "SELECT segmentation._last_as_of()",
                     "SELECT segmentation._analysis_schemes()", "SELECT segmentation.refresh()",
+                    "SELECT * FROM segmentation.settings", "SELECT * FROM segmentation.refresh_status",
+                    "SELECT * FROM segmentation.experiment_lift", "SELECT * FROM segmentation.funnel_conversion",
                     "SELECT segmentation.opt_in('3')"]:
             e = error_of(wcur, sql)
             check(f"on worker {port}, {sql} is refused", e is not None and e[0] == "55000", e)
