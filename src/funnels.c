@@ -1416,7 +1416,8 @@ NodeCmp(const void *x, const void *y, void *arg)
 		return va->len < 0 ? 1 : -1;
 	if (va->len >= 0)
 	{
-		c = memcmp(s->vbuf + va->off, s->vbuf + vb->off, Min(va->len, vb->len));
+		/* (no buffer when every value is empty: no pointer into it then) */
+		c = Min(va->len, vb->len) > 0 ? memcmp(s->vbuf + va->off, s->vbuf + vb->off, Min(va->len, vb->len)) : 0;
 		if (c != 0)
 			return c;
 		if (va->len != vb->len)
