@@ -112,30 +112,50 @@ COMMENT ON FUNCTION _analysis_feature(text, text) IS 'Internal: the id of a feat
 CREATE TYPE _analysis_cell_arrays AS (periods int2[], schemes int4[], segments text[], kinds int2[], starts date[],
 	ks int4[], users int8[]);
 COMMENT ON TYPE _analysis_cell_arrays IS 'Internal: the cells _analysis_cells counted, as parallel arrays';
-CREATE FUNCTION _analysis_cells_trans(internal, behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz,
-	text[], text[], int4, int4, timestamptz) RETURNS internal
+-- The state is a real type, not internal, so that parallel plans and Citus
+-- can split the aggregate (Citus ships states through the type's text form
+-- and refuses internal ones); in memory an expanded object updated in place
+CREATE TYPE _analysis_cells_state;
+CREATE FUNCTION _analysis_cells_state_in(cstring) RETURNS _analysis_cells_state
+	AS 'MODULE_PATHNAME', 'analysis_cells_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _analysis_cells_state_out(_analysis_cells_state) RETURNS cstring
+	AS 'MODULE_PATHNAME', 'analysis_cells_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _analysis_cells_state_recv(internal) RETURNS _analysis_cells_state
+	AS 'MODULE_PATHNAME', 'analysis_cells_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _analysis_cells_state_send(_analysis_cells_state) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'analysis_cells_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE _analysis_cells_state (
+	INPUT = _analysis_cells_state_in,
+	OUTPUT = _analysis_cells_state_out,
+	RECEIVE = _analysis_cells_state_recv,
+	SEND = _analysis_cells_state_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = extended
+);
+COMMENT ON TYPE _analysis_cells_state IS 'Internal: the state of _analysis_cells, the users counted per cell (a real type so that distributed plans can ship it)';
+COMMENT ON FUNCTION _analysis_cells_state_in(cstring) IS 'Internal: text input of _analysis_cells_state: \x and the hex of its binary form, every field checked';
+COMMENT ON FUNCTION _analysis_cells_state_out(_analysis_cells_state) IS 'Internal: text output of _analysis_cells_state: \x and the hex of its binary form';
+COMMENT ON FUNCTION _analysis_cells_state_recv(internal) IS 'Internal: binary input of _analysis_cells_state, checked like text input';
+COMMENT ON FUNCTION _analysis_cells_state_send(_analysis_cells_state) IS 'Internal: binary output of _analysis_cells_state';
+CREATE FUNCTION _analysis_cells_trans(_analysis_cells_state, behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz,
+	text[], text[], int4, int4, timestamptz) RETURNS _analysis_cells_state
 	AS 'MODULE_PATHNAME', 'analysis_cells_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION _analysis_cells_trans(internal, behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4, timestamptz) IS 'Internal: transition function of _analysis_cells';
-CREATE FUNCTION _analysis_cells_final(internal) RETURNS _analysis_cell_arrays
+COMMENT ON FUNCTION _analysis_cells_trans(_analysis_cells_state, behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4, timestamptz) IS 'Internal: transition function of _analysis_cells';
+CREATE FUNCTION _analysis_cells_final(_analysis_cells_state) RETURNS _analysis_cell_arrays
 	AS 'MODULE_PATHNAME', 'analysis_cells_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION _analysis_cells_final(internal) IS 'Internal: final function of _analysis_cells';
-CREATE FUNCTION _analysis_cells_combine(internal, internal) RETURNS internal
+COMMENT ON FUNCTION _analysis_cells_final(_analysis_cells_state) IS 'Internal: final function of _analysis_cells';
+CREATE FUNCTION _analysis_cells_combine(_analysis_cells_state, _analysis_cells_state) RETURNS _analysis_cells_state
 	AS 'MODULE_PATHNAME', 'analysis_cells_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION _analysis_cells_combine(internal, internal) IS 'Internal: combine function of _analysis_cells';
-CREATE FUNCTION _analysis_cells_serialize(internal) RETURNS bytea
-	AS 'MODULE_PATHNAME', 'analysis_cells_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION _analysis_cells_serialize(internal) IS 'Internal: serialize function of _analysis_cells';
-CREATE FUNCTION _analysis_cells_deserialize(bytea, internal) RETURNS internal
-	AS 'MODULE_PATHNAME', 'analysis_cells_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION _analysis_cells_deserialize(bytea, internal) IS 'Internal: deserialize function of _analysis_cells';
+COMMENT ON FUNCTION _analysis_cells_combine(_analysis_cells_state, _analysis_cells_state) IS 'Internal: combine function of _analysis_cells';
 -- (b, profiles.segments, the stays that ended: end times ascending, scheme
 -- numbers, segments; then the same on every row: the schemes, as_of,
 -- ..., and since, the start of the horizon: the periods of retention cells, of lifecycle and
 -- stickiness cells, the start and return features (-1: any event))
+-- (SSPACE 8192, as for the other variable-length states)
 CREATE AGGREGATE _analysis_cells(behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4, timestamptz) (
-	SFUNC = _analysis_cells_trans, STYPE = internal, FINALFUNC = _analysis_cells_final,
-	COMBINEFUNC = _analysis_cells_combine, SERIALFUNC = _analysis_cells_serialize,
-	DESERIALFUNC = _analysis_cells_deserialize, PARALLEL = SAFE);
+	SFUNC = _analysis_cells_trans, STYPE = _analysis_cells_state, FINALFUNC = _analysis_cells_final,
+	COMBINEFUNC = _analysis_cells_combine, SSPACE = 8192, PARALLEL = SAFE);
 COMMENT ON AGGREGATE _analysis_cells(behavior, jsonb, timestamptz[], int4[], text[], text[], timestamptz, text[], text[], int4, int4, timestamptz) IS 'Internal: counts the users of every cell of the managed analyses (src/analyses.c)';
 
 -- What refresh keeps (the analyses read it; suppression is at read time):

@@ -11,8 +11,12 @@
  *		Refresh keeps its cells (counting every user or, incremental, the
  *		users whose cells can change, once as of the refresh before to take
  *		theirs out and once as of this one), and the analyses read them, so
- *		that no call reads every behavior.  Parallel safe: states combine,
- *		and serialize for the workers.
+ *		that no call reads every behavior.  Its state is a real type,
+ *		_analysis_cells_state, not internal, so that parallel plans and
+ *		Citus can split it (Citus ships states between nodes through the
+ *		type's text form and refuses internal ones: doc/citus-distribution.md,
+ *		A1); in an aggregate it is a read-write expanded object updated in
+ *		place, with a memory context of its own.
  *
  * A user's segment in a scheme at time t is the stay in force then, else the
  * first one they entered after it, else (unknown).  Stays follow each other
@@ -26,12 +30,16 @@
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "common/hashfn.h"
+#include "common/pg_prng.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/expandeddatum.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -67,10 +75,18 @@ typedef struct Cell
 	char		status;			/* simplehash's */
 } Cell;
 
+/*
+ * Random per process (set by the first state): a state's text form is
+ * anyone's to write, so its cells' keys may be chosen to collide under a
+ * fixed hash, which would make decoding it quadratic
+ */
+static uint64 cell_hash_seed = 0;
+
 static inline uint32
 CellHash(CellKey key)
 {
-	uint64		x = ((uint64) (uint32) key.start | ((uint64) (uint32) key.k << 32)) * UINT64CONST(0x9E3779B97F4A7C15);
+	uint64		x = (((uint64) (uint32) key.start | ((uint64) (uint32) key.k << 32)) ^ cell_hash_seed) *
+		UINT64CONST(0x9E3779B97F4A7C15);
 
 	x ^= (uint64) (uint32) key.segment | ((uint64) (uint16) key.scheme << 32) |
 		((uint64) (uint8) key.period << 48) | ((uint64) (uint8) key.kind << 56);
@@ -117,13 +133,20 @@ typedef struct AnalysisConfig
 	int32		return_feature;
 } AnalysisConfig;
 
+/* the flat form's first byte, and the expanded object's mark */
+#define CELLS_STATE_VERSION 1
+#define CELLS_STATE_MAGIC 0x5E6B0A01
+
 typedef struct AnalysisState
 {
-	MemoryContext cxt;			/* the aggregate's: cells and names */
+	ExpandedObjectHeader hdr;
+	int32		magic;
+	MemoryContext cxt;			/* its own (the expanded object's): cells and names */
 	MemoryContext rowcxt;		/* one user's work, reset after each row */
 	AnalysisConfig c;
 	int32		nschemes;		/* (c's, at hand) */
-	text	  **schemes;		/* their names (a state made by the transition function) */
+	text	  **schemes;		/* their names (a state made by the transition
+								 * function; NULL in one decoded or combined) */
 	int32		start_feature;
 	int32		return_feature;
 	int32		last_start[3];	/* per PeriodKind: the first day of as_of's period */
@@ -315,15 +338,22 @@ ConfigCheck(const AnalysisConfig *c)
 				 errmsg("lifecycle and stickiness cells count any event: start_feature and return_feature must be -1")));
 }
 
-/* An empty state for a checked config, in aggcxt */
+static const ExpandedObjectMethods CellsMethods;
+
+/* An empty state for a checked config: an expanded object in a context of its own under parent */
 static AnalysisState *
-StateNew(MemoryContext aggcxt, const AnalysisConfig *c)
+StateNew(MemoryContext parent, const AnalysisConfig *c)
 {
-	MemoryContext old = MemoryContextSwitchTo(aggcxt);
+	MemoryContext cxt = AllocSetContextCreate(parent, "analysis cells", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
 	AnalysisState *st = palloc0(sizeof(AnalysisState));
 	HASHCTL		ctl;
 	int			k;
 
+	if (cell_hash_seed == 0)
+		cell_hash_seed = pg_prng_uint64(&pg_global_prng_state) | 1;
+	EOH_init_header(&st->hdr, &CellsMethods, cxt);
+	st->magic = CELLS_STATE_MAGIC;
 	st->c = *c;
 	st->nschemes = c->nschemes;
 	st->start_feature = c->start_feature;
@@ -339,13 +369,13 @@ StateNew(MemoryContext aggcxt, const AnalysisConfig *c)
 		PeriodBounds((PeriodKind) k, c->since_day, &start, &next);
 		st->since_start[k] = (int32) start;
 	}
-	st->cxt = aggcxt;
-	st->rowcxt = AllocSetContextCreate(aggcxt, "analysis cells row", ALLOCSET_DEFAULT_SIZES);
-	st->cells = cells_create(aggcxt, 1024, NULL);
+	st->cxt = cxt;
+	st->rowcxt = AllocSetContextCreate(cxt, "analysis cells row", ALLOCSET_DEFAULT_SIZES);
+	st->cells = cells_create(cxt, 1024, NULL);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(uint32);
 	ctl.entrysize = sizeof(NameSlot);
-	ctl.hcxt = aggcxt;
+	ctl.hcxt = cxt;
 	st->name_index = hash_create("analysis segment names", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	st->maxnames = 16;
 	st->names = palloc(st->maxnames * sizeof(text *));
@@ -389,9 +419,9 @@ StateCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	c.since_day = BehaviorDayOf(PG_GETARG_TIMESTAMPTZ(12));
 	ConfigCheck(&c);
 	st = StateNew(aggcxt, &c);
-	st->schemes = MemoryContextAlloc(aggcxt, Max(c.nschemes, 1) * sizeof(text *));
+	st->schemes = MemoryContextAlloc(st->cxt, Max(c.nschemes, 1) * sizeof(text *));
 	for (i = 0; i < c.nschemes; i++)
-		st->schemes[i] = (text *) MemoryContextAlloc(aggcxt, VARSIZE_ANY(DatumGetPointer(schemes[i])));
+		st->schemes[i] = (text *) MemoryContextAlloc(st->cxt, VARSIZE_ANY(DatumGetPointer(schemes[i])));
 	for (i = 0; i < c.nschemes; i++)
 		memcpy(st->schemes[i], DatumGetPointer(schemes[i]), VARSIZE_ANY(DatumGetPointer(schemes[i])));
 	return st;
@@ -626,6 +656,296 @@ AddLifecycle(AnalysisState *st, const Behavior *b, const Stays *stays, PeriodKin
 	}
 }
 
+/* ---------- the state: flat form, expanded object, arguments ---------- */
+
+/*
+ * The flat form (the type's binary form; its text form is \x and the hex
+ * of it): u8 version | i32 nschemes | i32 nretention, its periods | i32
+ * nother, its periods | i32 as_of_day, since_day, start_feature,
+ * return_feature | i32 nnames, each: i32 length, bytes | i64 ncells, each:
+ * i32 start, i32 k, i32 segment, i16 scheme, i8 period, i8 kind, i64 users;
+ * network byte order
+ */
+static int64
+StateFlatSize(const AnalysisState *st)
+{
+	int64		size = 1 + 4 + 4 + 4 * st->c.nretention + 4 + 4 * st->c.nother + 16 + 4 + 8 +
+		(int64) st->cells->members * 24;
+	int			i;
+
+	for (i = 0; i < st->nnames; i++)
+		size += 4 + VARSIZE(st->names[i]) - VARHDRSZ;
+	if (size > (int64) (MaxAllocSize - VARHDRSZ))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many analysis cells to pass on: the state would take %lld bytes", (long long) size),
+				 errhint("Lower the setting analysis_horizon.")));
+	return size;
+}
+
+static void
+StateWrite(const AnalysisState *st, StringInfo buf)
+{
+	cells_iterator it;
+	Cell	   *c;
+	int			i;
+
+	pq_sendbyte(buf, CELLS_STATE_VERSION);
+	pq_sendint32(buf, st->c.nschemes);
+	pq_sendint32(buf, st->c.nretention);
+	for (i = 0; i < st->c.nretention; i++)
+		pq_sendint32(buf, st->c.retention[i]);
+	pq_sendint32(buf, st->c.nother);
+	for (i = 0; i < st->c.nother; i++)
+		pq_sendint32(buf, st->c.other[i]);
+	pq_sendint32(buf, st->c.as_of_day);
+	pq_sendint32(buf, st->c.since_day);
+	pq_sendint32(buf, st->c.start_feature);
+	pq_sendint32(buf, st->c.return_feature);
+	pq_sendint32(buf, st->nnames);
+	for (i = 0; i < st->nnames; i++)
+	{
+		pq_sendint32(buf, VARSIZE(st->names[i]) - VARHDRSZ);
+		pq_sendbytes(buf, VARDATA(st->names[i]), VARSIZE(st->names[i]) - VARHDRSZ);
+	}
+	pq_sendint64(buf, (int64) st->cells->members);
+	cells_start_iterate(st->cells, &it);
+	while ((c = cells_iterate(st->cells, &it)) != NULL)
+	{
+		pq_sendint32(buf, c->key.start);
+		pq_sendint32(buf, c->key.k);
+		pq_sendint32(buf, c->key.segment);
+		pq_sendint16(buf, c->key.scheme);
+		pq_sendint8(buf, c->key.period);
+		pq_sendint8(buf, c->key.kind);
+		pq_sendint64(buf, c->users);
+	}
+}
+
+static Size
+CellsGetFlatSize(ExpandedObjectHeader *eohptr)
+{
+	return VARHDRSZ + (Size) StateFlatSize((AnalysisState *) eohptr);
+}
+
+static void
+CellsFlattenInto(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	StateWrite((AnalysisState *) eohptr, &buf);
+	if ((Size) buf.len != allocated_size)
+		elog(ERROR, "_analysis_cells_state flat size changed while flattening");
+	memcpy(result, buf.data, allocated_size);
+	SET_VARSIZE(result, allocated_size);
+	pfree(buf.data);
+}
+
+static const ExpandedObjectMethods CellsMethods = {CellsGetFlatSize, CellsFlattenInto};
+
+static void
+CellsBad(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid _analysis_cells_state value (the state of _analysis_cells)"),
+			 errdetail("%s", detail)));
+}
+
+/* bytes left in buf: at least n, or an error */
+static void
+CellsNeed(StringInfo buf, int64 n)
+{
+	if (n > (int64) (buf->len - buf->cursor))
+		CellsBad("The value ends too early.");
+}
+
+/*
+ * The flat form (len bytes at p) as a new state under parent, every field
+ * checked: what it decodes takes time and memory in proportion to len
+ */
+static AnalysisState *
+StateRead(MemoryContext parent, const char *p, int len)
+{
+	StringInfoData buf;
+	AnalysisConfig c;
+	AnalysisState *st;
+	int32		nnames,
+			   *map;
+	int64		ncells,
+				i;
+
+	buf.data = (char *) p;
+	buf.len = len;
+	buf.maxlen = len;
+	buf.cursor = 0;
+	memset(&c, 0, sizeof(c));
+	CellsNeed(&buf, 1 + 8);
+	if (pq_getmsgbyte(&buf) != CELLS_STATE_VERSION)
+		CellsBad("Unknown version.");
+	c.nschemes = pq_getmsgint(&buf, 4);
+	c.nretention = pq_getmsgint(&buf, 4);
+	if (c.nretention < 0 || c.nretention > 3)
+		CellsBad("The number of retention periods is out of range.");
+	CellsNeed(&buf, 4 * c.nretention + 4);
+	for (i = 0; i < c.nretention; i++)
+		c.retention[i] = pq_getmsgint(&buf, 4);
+	c.nother = pq_getmsgint(&buf, 4);
+	if (c.nother < 0 || c.nother > 3)
+		CellsBad("The number of other periods is out of range.");
+	CellsNeed(&buf, 4 * c.nother + 16 + 4);
+	for (i = 0; i < c.nother; i++)
+		c.other[i] = pq_getmsgint(&buf, 4);
+	c.as_of_day = pq_getmsgint(&buf, 4);
+	c.since_day = pq_getmsgint(&buf, 4);
+	c.start_feature = pq_getmsgint(&buf, 4);
+	c.return_feature = pq_getmsgint(&buf, 4);
+	ConfigCheck(&c);
+	nnames = pq_getmsgint(&buf, 4);
+	/* (the first two are (all) and (unknown), as in every state; a name takes 4 bytes at least) */
+	if (nnames < 2 || nnames > (buf.len - buf.cursor) / 4)
+		CellsBad("The number of segment names is out of range.");
+	st = StateNew(parent, &c);
+	map = MemoryContextAlloc(st->rowcxt, nnames * sizeof(int32));
+	for (i = 0; i < nnames; i++)
+	{
+		int32		nlen;
+		const char *name;
+
+		CellsNeed(&buf, 4);
+		nlen = pq_getmsgint(&buf, 4);
+		if (nlen < 0)
+			CellsBad("A segment name has a negative length.");
+		CellsNeed(&buf, nlen);
+		name = pq_getmsgbytes(&buf, nlen);
+		/* (names come out as text: in the database's encoding, no NUL) */
+		if (!pg_verifymbstr(name, nlen, true))
+			CellsBad("A segment name is not valid text in the database's encoding.");
+		map[i] = NameIndex(st, name, nlen);
+	}
+	if (map[0] != NAME_ALL || map[1] != NAME_UNKNOWN)
+		CellsBad("The first segment names must be (all) and (unknown).");
+	CellsNeed(&buf, 8);
+	ncells = pq_getmsgint64(&buf);
+	if (ncells < 0 || ncells != (buf.len - buf.cursor) / 24 || (buf.len - buf.cursor) % 24 != 0)
+		CellsBad("The number of cells does not match the length.");
+	for (i = 0; i < ncells; i++)
+	{
+		CellKey		key;
+		Cell	   *d;
+		int64		users;
+		bool		found;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		memset(&key, 0, sizeof(key));
+		key.start = pq_getmsgint(&buf, 4);
+		key.k = pq_getmsgint(&buf, 4);
+		key.segment = pq_getmsgint(&buf, 4);
+		key.scheme = pq_getmsgint(&buf, 2);
+		key.period = pq_getmsgint(&buf, 1);
+		key.kind = pq_getmsgint(&buf, 1);
+		users = pq_getmsgint64(&buf);
+		if (key.segment < 0 || key.segment >= nnames || key.scheme < 0 || key.scheme > c.nschemes ||
+			key.period < PERIOD_DAY || key.period > PERIOD_MONTH || key.kind < CELL_COHORT ||
+			key.kind > CELL_DAYS || key.k < 0 || users < 1 ||
+			key.start < BehaviorDayOf(MIN_TIMESTAMP) || key.start > BehaviorDayOf(END_TIMESTAMP - 1))
+			CellsBad("A cell is out of range.");
+		key.segment = map[key.segment];
+		d = cells_insert(st->cells, key, &found);
+		if (!found)
+			d->users = 0;
+		if (pg_add_s64_overflow(d->users, users, &d->users))
+			CellsBad("A cell counts more users than a bigint holds.");
+	}
+	pq_getmsgend(&buf);
+	MemoryContextReset(st->rowcxt);
+	return st;
+}
+
+/* the state of argument argno to read: the expanded object, or a flat one decoded under cxt (*decoded) */
+static AnalysisState *
+StateArg(FunctionCallInfo fcinfo, int argno, MemoryContext cxt, bool *decoded)
+{
+	Datum		d = PG_GETARG_DATUM(argno);
+	struct varlena *v;
+
+	*decoded = !VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d));
+	if (!*decoded)
+	{
+		AnalysisState *st = (AnalysisState *) DatumGetEOHP(d);
+
+		if (st->magic != CELLS_STATE_MAGIC)
+			elog(ERROR, "expanded object is not an _analysis_cells_state");
+		return st;
+	}
+	v = PG_DETOAST_DATUM_PACKED(d);
+	return StateRead(cxt, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+}
+
+/* argument argno, when it is a read-write expanded state of ours (the aggregate's own, to update), else NULL */
+static AnalysisState *
+StateOwnArg(FunctionCallInfo fcinfo, int argno)
+{
+	AnalysisState *st;
+
+	if (PG_ARGISNULL(argno) || !DatumIsReadWriteExpandedObject(PG_GETARG_DATUM(argno), false, -1))
+		return NULL;
+	st = (AnalysisState *) DatumGetEOHP(PG_GETARG_DATUM(argno));
+	if (st->magic != CELLS_STATE_MAGIC)
+		elog(ERROR, "aggregate state is not an _analysis_cells_state");
+	return st;
+}
+
+/* Adds the cells of src to dst (the same config), its names mapped to dst's */
+static void
+StateMerge(AnalysisState *dst, const AnalysisState *src)
+{
+	int32	   *map = palloc(src->nnames * sizeof(int32));
+	cells_iterator it;
+	Cell	   *c;
+	int			i;
+
+	if (memcmp(&dst->c, &src->c, sizeof(AnalysisConfig)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("_analysis_cells: states of different arguments cannot be combined")));
+	for (i = 0; i < src->nnames; i++)
+		map[i] = NameIndex(dst, VARDATA(src->names[i]), VARSIZE(src->names[i]) - VARHDRSZ);
+	cells_start_iterate(src->cells, &it);
+	while ((c = cells_iterate(src->cells, &it)) != NULL)
+	{
+		CellKey		key = c->key;
+		Cell	   *d;
+		bool		found;
+
+		key.segment = map[key.segment];
+		d = cells_insert(dst->cells, key, &found);
+		if (!found)
+			d->users = 0;
+		if (pg_add_s64_overflow(d->users, c->users, &d->users))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("_analysis_cells: a cell counts more users than a bigint holds")));
+	}
+	pfree(map);
+}
+
+static MemoryContext
+CellsAggContext(FunctionCallInfo fcinfo, const char *what)
+{
+	MemoryContext aggcxt;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s called outside an aggregate", what)));
+	return aggcxt;
+}
+
+/* ---------- the aggregate ---------- */
+
 /*
  * _analysis_cells_trans(state, behavior, segments jsonb, ended_at
  * timestamptz[], ended_scheme int[], ended_segment text[], schemes text[],
@@ -640,7 +960,7 @@ PG_FUNCTION_INFO_V1(analysis_cells_trans);
 Datum
 analysis_cells_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt,
+	MemoryContext aggcxt = CellsAggContext(fcinfo, "_analysis_cells_trans"),
 				old;
 	AnalysisState *st;
 	Behavior	tmp;
@@ -648,13 +968,25 @@ analysis_cells_trans(PG_FUNCTION_ARGS)
 	Stays	   *stays;
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "_analysis_cells_trans called in a non-aggregate context");
 	if (PG_NARGS() != 13)
 		elog(ERROR, "_analysis_cells_trans takes 13 arguments");
-	st = PG_ARGISNULL(0) ? StateCreate(fcinfo, aggcxt) : (AnalysisState *) PG_GETARG_POINTER(0);
+	st = StateOwnArg(fcinfo, 0);
+	if (st == NULL || st->schemes == NULL)
+	{
+		/* the first row; or a state not made here: a new one, its cells added */
+		AnalysisState *given = NULL;
+		bool		decoded = false;
+
+		if (!PG_ARGISNULL(0))
+			given = st ? st : StateArg(fcinfo, 0, CurrentMemoryContext, &decoded);
+		st = StateCreate(fcinfo, aggcxt);
+		if (given)
+			StateMerge(st, given);
+		if (decoded)
+			MemoryContextDelete(given->cxt);
+	}
 	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(st);
+		PG_RETURN_DATUM(EOHPGetRWDatum(&st->hdr));
 	old = MemoryContextSwitchTo(st->rowcxt);
 	/* (counts of any event read the active days alone) */
 	b = st->start_feature == BEHAVIOR_ANY_FEATURE && st->return_feature == BEHAVIOR_ANY_FEATURE
@@ -666,7 +998,48 @@ analysis_cells_trans(PG_FUNCTION_ARGS)
 		AddLifecycle(st, b, stays, (PeriodKind) st->c.other[i]);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->rowcxt);
-	PG_RETURN_POINTER(st);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&st->hdr));
+}
+
+/* _analysis_cells_combine(state, state): for parallel and distributed plans */
+PG_FUNCTION_INFO_V1(analysis_cells_combine);
+Datum
+analysis_cells_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = CellsAggContext(fcinfo, "_analysis_cells_combine");
+	AnalysisState *a,
+			   *b;
+	bool		decoded;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	/* the first partial state, flat (from another node): decoded straight into the new state */
+	if (PG_ARGISNULL(0) && !VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(PG_GETARG_DATUM(1))))
+		PG_RETURN_DATUM(EOHPGetRWDatum(&StateArg(fcinfo, 1, aggcxt, &decoded)->hdr));
+	b = StateArg(fcinfo, 1, CurrentMemoryContext, &decoded);
+	a = StateOwnArg(fcinfo, 0);
+	if (a == NULL)
+	{
+		/* (a flat or read-only first state: copied, it may be another value's) */
+		a = StateNew(aggcxt, &b->c);
+		if (!PG_ARGISNULL(0))
+		{
+			bool		first_decoded;
+			AnalysisState *first = StateArg(fcinfo, 0, CurrentMemoryContext, &first_decoded);
+
+			StateMerge(a, first);
+			if (first_decoded)
+				MemoryContextDelete(first->cxt);
+		}
+	}
+	StateMerge(a, b);
+	if (decoded)
+		MemoryContextDelete(b->cxt);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&a->hdr));
 }
 
 /*
@@ -680,7 +1053,8 @@ Datum
 analysis_cells_final(PG_FUNCTION_ARGS)
 {
 	static const Oid types[7] = {INT2ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT2ARRAYOID, DATEARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
-	AnalysisState *st = PG_ARGISNULL(0) ? NULL : (AnalysisState *) PG_GETARG_POINTER(0);
+	bool		decoded = false;
+	AnalysisState *st = PG_ARGISNULL(0) ? NULL : StateArg(fcinfo, 0, CurrentMemoryContext, &decoded);
 	TupleDesc	tupdesc;
 	long		n = st ? (long) st->cells->members : 0;
 	Datum	   *cols[7];
@@ -722,190 +1096,92 @@ analysis_cells_final(PG_FUNCTION_ARGS)
 	values[4] = PointerGetDatum(construct_array(cols[4], n, DATEOID, sizeof(DateADT), true, TYPALIGN_INT));
 	values[5] = PointerGetDatum(construct_array(cols[5], n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 	values[6] = PointerGetDatum(construct_array(cols[6], n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (decoded)
+		MemoryContextDelete(st->cxt);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-/* Adds the cells of src to dst (the same config), its names mapped to dst's */
+/* ---------- the type's input and output ---------- */
+
+/* the flat form of argument 0 (an expanded one flattened) */
+static bytea *
+StateFlatArg(FunctionCallInfo fcinfo)
+{
+	Datum		d = PG_GETARG_DATUM(0);
+
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		AnalysisState *st = (AnalysisState *) DatumGetEOHP(d);
+		StringInfoData buf;
+
+		if (st->magic != CELLS_STATE_MAGIC)
+			elog(ERROR, "expanded object is not an _analysis_cells_state");
+		(void) StateFlatSize(st);
+		pq_begintypsend(&buf);
+		StateWrite(st, &buf);
+		return pq_endtypsend(&buf);
+	}
+	return DatumGetByteaPP(d);
+}
+
+/* the flat form's len bytes at p, checked (decoded, then freed) */
 static void
-StateMerge(AnalysisState *dst, const AnalysisState *src)
+StateCheck(const char *p, int len)
 {
-	int32	   *map = palloc(src->nnames * sizeof(int32));
-	cells_iterator it;
-	Cell	   *c;
-	int			i;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "_analysis_cells_state check", ALLOCSET_DEFAULT_SIZES);
 
-	if (memcmp(&dst->c, &src->c, sizeof(AnalysisConfig)) != 0)
-		elog(ERROR, "_analysis_cells: states of different arguments cannot be combined");
-	for (i = 0; i < src->nnames; i++)
-		map[i] = NameIndex(dst, VARDATA(src->names[i]), VARSIZE(src->names[i]) - VARHDRSZ);
-	cells_start_iterate(src->cells, &it);
-	while ((c = cells_iterate(src->cells, &it)) != NULL)
-	{
-		CellKey		key = c->key;
-		Cell	   *d;
-		bool		found;
-
-		key.segment = map[key.segment];
-		d = cells_insert(dst->cells, key, &found);
-		d->users = (found ? d->users : 0) + c->users;
-	}
-	pfree(map);
+	(void) StateRead(cxt, p, len);
+	MemoryContextDelete(cxt);
 }
 
-/* _analysis_cells_combine(state, state): for parallel plans */
-PG_FUNCTION_INFO_V1(analysis_cells_combine);
+/* text form: \x and the hex of the flat form */
+PG_FUNCTION_INFO_V1(analysis_cells_state_in);
 Datum
-analysis_cells_combine(PG_FUNCTION_ARGS)
+analysis_cells_state_in(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
-	AnalysisState *a = PG_ARGISNULL(0) ? NULL : (AnalysisState *) PG_GETARG_POINTER(0);
-	AnalysisState *b = PG_ARGISNULL(1) ? NULL : (AnalysisState *) PG_GETARG_POINTER(1);
+	const char *str = PG_GETARG_CSTRING(0);
+	bytea	   *bytes;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "_analysis_cells_combine called in a non-aggregate context");
-	if (b == NULL)
-		PG_RETURN_POINTER(a);
-	if (a == NULL)
-		a = StateNew(aggcxt, &b->c);
-	StateMerge(a, b);
-	PG_RETURN_POINTER(a);
+	if (strlen(str) < 2 || str[0] != '\\' || str[1] != 'x')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type _analysis_cells_state"),
+				 errdetail("An _analysis_cells_state is written \\x and hex digits.")));
+	/* byteain checks the hex digits */
+	bytes = DatumGetByteaPP(DirectFunctionCall1(byteain, CStringGetDatum(str)));
+	StateCheck(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
+	PG_RETURN_BYTEA_P(bytes);
 }
 
-/*
- * _analysis_cells_serialize(state) bytea: the config, the names (length,
- * bytes), the cells (key, users)
- */
-PG_FUNCTION_INFO_V1(analysis_cells_serialize);
+PG_FUNCTION_INFO_V1(analysis_cells_state_out);
 Datum
-analysis_cells_serialize(PG_FUNCTION_ARGS)
+analysis_cells_state_out(PG_FUNCTION_ARGS)
 {
-	AnalysisState *st = (AnalysisState *) PG_GETARG_POINTER(0);
+	return DirectFunctionCall1(byteaout, PointerGetDatum(StateFlatArg(fcinfo)));
+}
+
+PG_FUNCTION_INFO_V1(analysis_cells_state_recv);
+Datum
+analysis_cells_state_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			n = buf->len - buf->cursor;
+	bytea	   *result = palloc(VARHDRSZ + n);
+
+	SET_VARSIZE(result, VARHDRSZ + n);
+	pq_copymsgbytes(buf, VARDATA(result), n);
+	StateCheck(VARDATA(result), n);
+	PG_RETURN_BYTEA_P(result);
+}
+
+PG_FUNCTION_INFO_V1(analysis_cells_state_send);
+Datum
+analysis_cells_state_send(PG_FUNCTION_ARGS)
+{
+	bytea	   *v = StateFlatArg(fcinfo);
 	StringInfoData buf;
-	cells_iterator it;
-	Cell	   *c;
-	int			i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "_analysis_cells_serialize called in a non-aggregate context");
 	pq_begintypsend(&buf);
-	pq_sendint32(&buf, st->c.nschemes);
-	pq_sendint32(&buf, st->c.nretention);
-	for (i = 0; i < st->c.nretention; i++)
-		pq_sendint32(&buf, st->c.retention[i]);
-	pq_sendint32(&buf, st->c.nother);
-	for (i = 0; i < st->c.nother; i++)
-		pq_sendint32(&buf, st->c.other[i]);
-	pq_sendint32(&buf, st->c.as_of_day);
-	pq_sendint32(&buf, st->c.since_day);
-	pq_sendint32(&buf, st->c.start_feature);
-	pq_sendint32(&buf, st->c.return_feature);
-	pq_sendint32(&buf, st->nnames);
-	for (i = 0; i < st->nnames; i++)
-	{
-		pq_sendint32(&buf, VARSIZE(st->names[i]) - VARHDRSZ);
-		pq_sendbytes(&buf, VARDATA(st->names[i]), VARSIZE(st->names[i]) - VARHDRSZ);
-	}
-	pq_sendint64(&buf, (int64) st->cells->members);
-	cells_start_iterate(st->cells, &it);
-	while ((c = cells_iterate(st->cells, &it)) != NULL)
-	{
-		pq_sendint32(&buf, c->key.start);
-		pq_sendint32(&buf, c->key.k);
-		pq_sendint32(&buf, c->key.segment);
-		pq_sendint16(&buf, c->key.scheme);
-		pq_sendint8(&buf, c->key.period);
-		pq_sendint8(&buf, c->key.kind);
-		pq_sendint64(&buf, c->users);
-	}
+	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
-}
-
-/* _analysis_cells_deserialize(bytea, internal): every field checked */
-PG_FUNCTION_INFO_V1(analysis_cells_deserialize);
-Datum
-analysis_cells_deserialize(PG_FUNCTION_ARGS)
-{
-	MemoryContext aggcxt;
-	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
-	StringInfoData buf;
-	AnalysisConfig c;
-	AnalysisState *st;
-	int32		nnames;
-	int64		ncells,
-				i;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "_analysis_cells_deserialize called in a non-aggregate context");
-	buf.data = VARDATA_ANY(bytes);
-	buf.len = VARSIZE_ANY_EXHDR(bytes);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
-	memset(&c, 0, sizeof(c));
-	c.nschemes = pq_getmsgint(&buf, 4);
-	c.nretention = pq_getmsgint(&buf, 4);
-	if (c.nretention < 0 || c.nretention > 3)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
-	for (i = 0; i < c.nretention; i++)
-		c.retention[i] = pq_getmsgint(&buf, 4);
-	c.nother = pq_getmsgint(&buf, 4);
-	if (c.nother < 0 || c.nother > 3)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
-	for (i = 0; i < c.nother; i++)
-		c.other[i] = pq_getmsgint(&buf, 4);
-	c.as_of_day = pq_getmsgint(&buf, 4);
-	c.since_day = pq_getmsgint(&buf, 4);
-	c.start_feature = pq_getmsgint(&buf, 4);
-	c.return_feature = pq_getmsgint(&buf, 4);
-	ConfigCheck(&c);
-	st = StateNew(aggcxt, &c);
-	nnames = pq_getmsgint(&buf, 4);
-	/* (the first two are (all) and (unknown), as in every state) */
-	if (nnames < 2 || nnames > buf.len / 4 + 2)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
-	{
-		int32	   *map = palloc(nnames * sizeof(int32));
-
-		for (i = 0; i < nnames; i++)
-		{
-			int32		len = pq_getmsgint(&buf, 4);
-
-			if (len < 0 || len > buf.len - buf.cursor)
-				ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
-			map[i] = NameIndex(st, pq_getmsgbytes(&buf, len), len);
-		}
-		if (map[0] != NAME_ALL || map[1] != NAME_UNKNOWN)
-			ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
-		ncells = pq_getmsgint64(&buf);
-		if (ncells < 0 || ncells > (buf.len - buf.cursor) / 24)
-			ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
-		for (i = 0; i < ncells; i++)
-		{
-			CellKey		key;
-			Cell	   *d;
-			int64		users;
-			bool		found;
-
-			memset(&key, 0, sizeof(key));
-			key.start = pq_getmsgint(&buf, 4);
-			key.k = pq_getmsgint(&buf, 4);
-			key.segment = pq_getmsgint(&buf, 4);
-			key.scheme = pq_getmsgint(&buf, 2);
-			key.period = pq_getmsgint(&buf, 1);
-			key.kind = pq_getmsgint(&buf, 1);
-			users = pq_getmsgint64(&buf);
-			if (key.segment < 0 || key.segment >= nnames || key.scheme < 0 || key.scheme > c.nschemes ||
-				key.period < PERIOD_DAY || key.period > PERIOD_MONTH || key.kind < CELL_COHORT ||
-				key.kind > CELL_DAYS || key.k < 0 || users < 1)
-				ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
-			key.segment = map[key.segment];
-			d = cells_insert(st->cells, key, &found);
-			if (!found)
-				d->users = 0;
-			if (pg_add_s64_overflow(d->users, users, &d->users))
-				ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid analysis cells state")));
-		}
-		pfree(map);
-	}
-	pq_getmsgend(&buf);
-	PG_RETURN_POINTER(st);
 }

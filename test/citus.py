@@ -207,6 +207,46 @@ def run_aggregates(cur, name, expr, table):
                   ok, plan)
 
 
+ANALYSIS_CELLS = (
+    "segmentation._analysis_cells(b, jsonb_build_object('s', jsonb_build_array("
+    "CASE WHEN user_id % 3 = 0 THEN 'a' ELSE 'b' END, '2024-01-01')), "
+    "CASE WHEN user_id % 5 = 0 THEN ARRAY[timestamptz '2024-02-01'] END, "
+    "CASE WHEN user_id % 5 = 0 THEN ARRAY[1] END, CASE WHEN user_id % 5 = 0 THEN ARRAY['c'] END, "
+    "ARRAY['s'], timestamptz '2024-04-01', ARRAY['day', 'week', 'month'], ARRAY['day', 'week', 'month'], "
+    "-1, -1, timestamptz '2023-01-01')")
+
+
+def analysis_cells(cur):
+    """_analysis_cells, refresh's count of the managed analyses' cells over
+    every profile (src/analyses.c), split like the others: its state is a
+    real type (_analysis_cells_state), so Citus runs it on the workers and
+    combines their states on the coordinator (an internal state: "unsupported
+    aggregate function", doc/citus-distribution.md A1).  Over the stored
+    behaviors of `daily`, each row counted as a user in scheme s (a or b,
+    and c until 2024-02-01 for every fifth), every cell equal to the single
+    node's."""
+    for label, key in [("by cohort", "cohort"), ("over the whole table", None)]:
+        inner = f"SELECT {key or 0} AS g, {ANALYSIS_CELLS} AS c FROM {{t}}" + (" GROUP BY 1" if key else "")
+        sql = ("WITH a AS MATERIALIZED (" + inner + ") "
+               "SELECT a.g, u.* FROM a, unnest((a.c).periods, (a.c).schemes, (a.c).segments, (a.c).kinds, "
+               "(a.c).starts, (a.c).ks, (a.c).users) u ORDER BY 1, 2, 3, 4, 5, 6, 7, 8")
+        what = f"_analysis_cells {label}"
+        try:
+            cur.execute(sql.format(t="daily_local"))
+            want = cur.fetchall()
+            cur.execute(sql.format(t="daily"))
+            got = cur.fetchall()
+        except psycopg2.Error as e:
+            check(f"{what}: runs on Citus without gathering rows", False, str(e).strip().split("\n")[0])
+            continue
+        check(f"{what}: every cell equal to the single-node count ({len(want)} cells)",
+              got == want and len(want) > 1000, f"{len(got)} vs {len(want)} cells")
+        plan = explain(cur, inner.format(t="daily"))
+        coord = "\n".join(coordinator_part(plan))
+        check(f"{what}: EXPLAIN shows it split (partial states on the workers, combined on the coordinator)",
+              "worker_partial_agg" in plan and "coord_combine_agg" in coord, plan)
+
+
 def hash_memory(cur, query):
     """(groups, kB, batches) of the HashAggregate of query"""
     cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + query)
@@ -1398,6 +1438,10 @@ def main():
         citus_refusals()
         suite.finish()
     conn, cur = setup()
+    if os.environ.get("CITUS_ONLY") == "cells":
+        cur.execute("SET citus.coordinator_aggregation_strategy = 'disabled'")
+        analysis_cells(cur)
+        suite.finish()
     if os.environ.get("CITUS_ONLY") == "reviews":
         shard_cache(cur)
         review28(cur)
@@ -1413,6 +1457,7 @@ def main():
         run_aggregates(cur, name, expr, "events")
     for name, expr in STORED:
         run_aggregates(cur, name, expr, "daily")
+    analysis_cells(cur)
     state_memory(cur)
     shard_cache(cur)
     review28(cur)

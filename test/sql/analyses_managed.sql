@@ -200,6 +200,33 @@ SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(c.periods, c.schemes, c.segme
 FROM (SELECT (segmentation._analysis_cells(b, '{"s": ["b", "2024-01-10"]}', '{2024-01-10}', '{1}', '{a}', '{s}', '2024-01-20', '{week}', '{week}', -1, -1, '2000-01-01')).* AS c
       FROM (SELECT segmentation.behavior_agg(t) b FROM unnest('{2024-01-03,2024-01-15}'::timestamptz[]) t) x) c;
 
+-- The state is a real type (Citus ships it between nodes as text): its text
+-- form is anyone's to write, so every field is checked.  A state of one
+-- scheme, retention by week, as of 2024-02-01 since 2023-01-01: (all)
+-- cohort of 2024-01-01 7 users; in segment a 5, retained at offset 1 3
+SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(c.periods, c.schemes, c.segments, c.kinds, c.starts, c.ks, c.users)
+        x(p, s, seg, kind, start, k, users)) AS cells, round_trip
+FROM (SELECT (segmentation._analysis_cells_final(s)).*, s::text = '\x01000000010000000100000001000000000000225d000020d1ffffffffffffffff000000030000000528616c6c290000000928756e6b6e6f776e29000000016100000000000000030000223e00000000000000020001010000000000000000050000223e00000001000000020001010100000000000000030000223e0000000000000000000001000000000000000007' AS round_trip
+FROM (SELECT '\x01000000010000000100000001000000000000225d000020d1ffffffffffffffff000000030000000528616c6c290000000928756e6b6e6f776e29000000016100000000000000030000223e00000000000000020001010000000000000000050000223e00000001000000020001010100000000000000030000223e0000000000000000000001000000000000000007'::segmentation._analysis_cells_state s) x) c;
+-- the same cell twice: counted together
+SELECT (segmentation._analysis_cells_final('\x01000000010000000100000001000000000000225d000020d1ffffffffffffffff000000030000000528616c6c290000000928756e6b6e6f776e29000000016100000000000000020000223e00000000000000020001010000000000000000050000223e0000000000000002000101000000000000000004')).users;
+-- refused: another version, a kind out of range, a segment name index out
+-- of range, a cell count that does not match the length, a name that is
+-- not valid text, the first names not (all) and (unknown), a count past
+-- bigint, no names at all, the value cut short, not hex
+\set VERBOSITY default
+SELECT '\x02000000010000000100000001000000000000225d000020d1ffffffffffffffff000000030000000528616c6c290000000928756e6b6e6f776e29000000016100000000000000030000223e00000000000000020001010000000000000000050000223e00000001000000020001010100000000000000030000223e0000000000000000000001000000000000000007'::segmentation._analysis_cells_state;
+SELECT '\x01000000010000000100000001000000000000225d000020d1ffffffffffffffff000000030000000528616c6c290000000928756e6b6e6f776e29000000016100000000000000010000223e0000000000000002000101090000000000000005'::segmentation._analysis_cells_state;
+SELECT '\x01000000010000000100000001000000000000225d000020d1ffffffffffffffff000000030000000528616c6c290000000928756e6b6e6f776e29000000016100000000000000010000223e0000000000000003000101000000000000000005'::segmentation._analysis_cells_state;
+SELECT '\x01000000010000000100000001000000000000225d000020d1ffffffffffffffff000000030000000528616c6c290000000928756e6b6e6f776e29000000016100000000000000040000223e00000000000000020001010000000000000000050000223e00000001000000020001010100000000000000030000223e0000000000000000000001000000000000000007'::segmentation._analysis_cells_state;
+SELECT '\x01000000010000000100000001000000000000225d000020d1ffffffffffffffff000000030000000528616c6c290000000928756e6b6e6f776e2900000002fffe0000000000000000'::segmentation._analysis_cells_state;
+SELECT '\x01000000010000000100000001000000000000225d000020d1ffffffffffffffff000000020000000928756e6b6e6f776e290000000528616c6c290000000000000000'::segmentation._analysis_cells_state;
+SELECT '\x01000000010000000100000001000000000000225d000020d1ffffffffffffffff000000030000000528616c6c290000000928756e6b6e6f776e29000000016100000000000000020000223e0000000000000002000101007fffffffffffffff0000223e0000000000000002000101000000000000000001'::segmentation._analysis_cells_state;
+SELECT '\x01000000010000000100000001000000000000225d000020d1ffffffffffffffff000000000000000000000000'::segmentation._analysis_cells_state;
+SELECT '\x01000000010000000100000001000000000000225d000020d1ffffffffffffffff000000030000000528616c6c290000000928756e6b6e6f776e29000000016100000000000000030000223e00000000000000020001010000000000000000050000223e00000001000000020001010100000000000000030000223e000000000000000000000100000000'::segmentation._analysis_cells_state;
+SELECT 'cells'::segmentation._analysis_cells_state;
+\set VERBOSITY terse
+
 -- An incremental refresh changes the counts by the users whose cells can
 -- change: a cell no user has (a sentinel) stays through it, and a full
 -- refresh counts everything again (test/pipeline.py checks the counts
@@ -254,11 +281,11 @@ SELECT * FROM segmentation.retention_matrix('month', 'solo', unbounded => true);
 SELECT * FROM segmentation.stickiness('week', 'solo') WHERE segment <> '(all)';
 SELECT segmentation.refresh(as_of => '2024-02-05') IS NOT NULL AS refreshed;
 
--- parallel plans count the same cells (_analysis_cells' combine, serialize
--- and deserialize): 20,000 users in two segments, a table large enough
--- that each worker takes part of it (and the leader none: it would take
--- every row before they start); the digest of every cell, serial, then
--- under a parallel plan
+-- parallel plans count the same cells (_analysis_cells' combine, its states
+-- passed from the workers flat): 20,000 users in two segments, a table
+-- large enough that each worker takes part of it (and the leader none: it
+-- would take every row before they start); the digest of every cell,
+-- serial, then under a parallel plan
 CREATE TABLE am_par AS
 SELECT u AS user_id, segmentation.behavior_agg(t) AS behavior,
        jsonb_build_object('s', jsonb_build_array(CASE WHEN u % 3 = 0 THEN 'a' ELSE 'b' END, '2024-01-01')) AS segments

@@ -45,13 +45,11 @@ ORDER BY p.oid::regprocedure::text;
 
 -- every aggregate has a combine function and a real state type, not internal
 -- (parallel plans and Citus can split them all: Citus ships states through
--- the type's text form and refuses internal ones; test/citus.py), but
--- _analysis_cells, refresh's own count of the managed analyses' cells
--- (src/analyses.c): one serial pass, executable by the extension's owner
--- alone; the
--- variable-length states declare SSPACE 8192, as PostgreSQL assumes for an
--- internal state (a hashed GROUP BY takes groups in batches that stay in
--- cache: review 19, R19-3; bench/README.md, "SSPACE")
+-- the type's text form and refuses internal ones; test/citus.py), refresh's
+-- own _analysis_cells included (src/analyses.c); the variable-length states
+-- declare SSPACE 8192, as PostgreSQL assumes for an internal state (a
+-- hashed GROUP BY takes groups in batches that stay in cache: review 19,
+-- R19-3; bench/README.md, "SSPACE")
 SELECT a.aggfnoid::regprocedure AS aggregate, a.aggcombinefn, a.aggtranstype::regtype, a.aggserialfn, a.aggdeserialfn,
        a.aggtransspace
 FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
