@@ -145,7 +145,8 @@ CREATE TABLE refresh_runs (
 	error text,
 	error_source text,
 	error_user_id text,
-	error_event_time timestamptz
+	error_event_time timestamptz,
+	warnings text
 );
 
 -- feature names by id, as predicates and the scores take them: element
@@ -513,6 +514,7 @@ COMMENT ON COLUMN refresh_runs.error_source IS 'The tracked table the error came
 COMMENT ON COLUMN refresh_runs.error_user_id IS 'The user whose event or segment rule caused the error, when one did';
 COMMENT ON COLUMN refresh_runs.error_event_time IS 'The time of the event that caused the error, when one did';
 COMMENT ON COLUMN refresh_runs.error IS 'Error text when the run failed (the previous state is kept)';
+COMMENT ON COLUMN refresh_runs.warnings IS 'What a successful run left out, one a line (an experiment whose readout could not be computed, and why); NULL: nothing';
 
 -- the score columns a predicate may use, and that user_scores shows
 CREATE FUNCTION score_columns() RETURNS TABLE (name text, type text, description text)

@@ -96,7 +96,7 @@ DECLARE
 	labels text[];
 	agg text;
 	bad_step record; attrs boolean;
-	reads boolean;
+	reads boolean; warnings text;
 BEGIN
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
 		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
@@ -592,15 +592,15 @@ BEGIN
 			PERFORM segmentation._materialize_analyses();
 		END IF;
 		-- the experiment readout, from the new history and events
-		PERFORM segmentation._materialize_experiments(NULL);
+		warnings := segmentation._materialize_experiments(NULL);
 		-- (the trees' members by OID, which a restore does not carry: a
 		-- table dropped from a tree later makes the next refresh full)
 		INSERT INTO segmentation._capture_members (source_id, rel)
 		SELECT s.id, t.rel FROM segmentation.sources s, segmentation._source_tree(s.source) t
 		ON CONFLICT DO NOTHING;
 
-		INSERT INTO segmentation.refresh_runs (id, started_at, finished_at, mode, as_of, events_read, users_changed, transitions)
-		VALUES (run, started, clock_timestamp(), run_mode, as_of, n_events, n_users, n_moves);
+		INSERT INTO segmentation.refresh_runs (id, started_at, finished_at, mode, as_of, events_read, users_changed, transitions, warnings)
+		VALUES (run, started, clock_timestamp(), run_mode, as_of, n_events, n_users, n_moves, warnings);
 		PERFORM segmentation._refresh_timeout_end();
 	EXCEPTION WHEN OTHERS OR query_canceled THEN
 		-- The block's changes are rolled back, and so will be the caller's
@@ -663,13 +663,13 @@ COMMENT ON FUNCTION _refresh_timeout_end() IS 'Internal: puts the statement time
 
 CREATE FUNCTION _refresh_status(OUT last_success_at timestamptz, OUT last_as_of timestamptz, OUT last_failure_at timestamptz,
 	OUT last_error text, OUT pending_events bigint, OUT rejected_events bigint, OUT schedule text,
-	OUT seconds_since_success double precision)
+	OUT seconds_since_success double precision, OUT warnings text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	q record;
 BEGIN
 	PERFORM segmentation._coordinator_only('the refresh runs');
-	SELECT r.finished_at, r.as_of INTO last_success_at, last_as_of FROM segmentation.refresh_runs r
+	SELECT r.finished_at, r.as_of, r.warnings INTO last_success_at, last_as_of, warnings FROM segmentation.refresh_runs r
 	WHERE r.error IS NULL AND r.finished_at IS NOT NULL ORDER BY r.id DESC LIMIT 1;
 	SELECT r.finished_at INTO last_failure_at FROM segmentation.refresh_runs r WHERE r.error IS NOT NULL ORDER BY r.id DESC LIMIT 1;
 	SELECT r.error INTO last_error FROM segmentation.refresh_runs r ORDER BY r.id DESC LIMIT 1;
@@ -702,4 +702,5 @@ COMMENT ON COLUMN refresh_status.last_error IS 'Error of the last refresh, when 
 COMMENT ON COLUMN refresh_status.pending_events IS 'Events captured and waiting for the next refresh';
 COMMENT ON COLUMN refresh_status.rejected_events IS 'Rows in rejected_events';
 COMMENT ON COLUMN refresh_status.schedule IS 'The pg_cron schedule of job segmentation-refresh, or NULL';
+COMMENT ON COLUMN refresh_status.warnings IS 'What the last successful refresh left out, one a line (an experiment whose readout could not be computed, and why); NULL: nothing';
 COMMENT ON COLUMN refresh_status.seconds_since_success IS 'Seconds since the last successful refresh finished';

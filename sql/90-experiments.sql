@@ -184,13 +184,14 @@ COMMENT ON COLUMN _experiment_lift_rows.diff_var IS 'Unpooled variance of abs_li
 -- checked again first (_check_experiment, which locks what it checks), and
 -- one that cannot be read safely is left out with a warning, not the others.
 -- One writer at a time: it takes the refresh lock (refresh holds it already).
-CREATE FUNCTION _materialize_experiments(only_experiment text) RETURNS void
+CREATE FUNCTION _materialize_experiments(only_experiment text) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	e segmentation.experiments;
 	src text;
 	checked oid[];
 	saved_lock_timeout text := current_setting('lock_timeout');
+	warnings text[] := '{}';
 BEGIN
 	-- it locks the tables it reads (_check_readable): wait for them no longer
 	-- than a refresh would
@@ -363,14 +364,19 @@ BEGIN
 					e.cuped_window),
 					checked || e.assignments::oid, NULL);
 			EXCEPTION WHEN OTHERS THEN
+				-- (refresh keeps it in refresh_runs.warnings: pg_cron does not
+				-- keep a warning, and an experiment gone from experiment_lift
+				-- must say why where the operator looks)
+				warnings := warnings || format('experiment "%s" left out of experiment_lift: %s', e.name, SQLERRM);
 				RAISE WARNING 'experiment "%" left out of experiment_lift: %', e.name, SQLERRM
 					USING HINT = 'Define it again with segmentation.define_experiment(), or delete it from segmentation.experiments.';
 			END;
 		END LOOP;
 	END IF;
 	PERFORM set_config('lock_timeout', saved_lock_timeout, true);
+	RETURN nullif(array_to_string(warnings, E'\n'), '');
 END $$;
-COMMENT ON FUNCTION _materialize_experiments(text) IS 'Internal: computes the experiment_lift rows of one experiment, or of all when NULL (refresh and define_experiment call it)';
+COMMENT ON FUNCTION _materialize_experiments(text) IS 'Internal: computes the experiment_lift rows of one experiment, or of all when NULL (refresh and define_experiment call it); returns the warnings of those it left out, one a line (NULL: none)';
 
 -- Small cells, at read time (min_cell_size may change between refreshes):
 -- an arm of a segment of fewer than min_cell_size users shows no numbers;

@@ -398,11 +398,11 @@ def refresh_status():
     rows = admin.fetchall()
     check("refresh_status: one row, the columns of DESIGN section 2",
           len(rows) == 1 and cols == ["last_success_at", "last_as_of", "last_failure_at", "last_error", "pending_events",
-                                      "rejected_events", "schedule", "seconds_since_success"], (cols, rows))
+                                      "rejected_events", "schedule", "seconds_since_success", "warnings"], (cols, rows))
     r = dict(zip(cols, rows[0]))
     check("refresh_status: after a success", r["last_success_at"] is not None and str(r["last_as_of"]).startswith("2024-02-01")
           and r["last_failure_at"] is None and r["pending_events"] == 2 and r["rejected_events"] == 0
-          and r["schedule"] is None and r["seconds_since_success"] >= 0, r)
+          and r["schedule"] is None and r["seconds_since_success"] >= 0 and r["warnings"] is None, r)
     as_role("postgres").execute("INSERT INTO segmentation.segments (scheme, name, predicate, checked_predicate) VALUES ('value', 'forged', 'true', 'true AND true')")
     error_of(cur, "SELECT segmentation.refresh(as_of => '2024-02-02')")
     admin.execute("SELECT last_failure_at IS NOT NULL, last_error, pending_events FROM segmentation.refresh_status")

@@ -401,6 +401,9 @@ SELECT DISTINCT experiment FROM segmentation.experiment_lift ORDER BY 1;
 UPDATE segmentation.experiments SET assignments = 'regress_att.abv' WHERE name = 'good';
 RESET ROLE;
 SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+-- (and says so where an operator looks: pg_cron keeps no warning)
+SELECT warnings FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
+SELECT warnings FROM segmentation.refresh_status;
 SET ROLE regress_att_reader;
 SELECT count(*) AS readout_rows FROM segmentation.experiment_lift;
 RESET ROLE;
@@ -408,6 +411,7 @@ SET ROLE regress_att_admin;
 UPDATE segmentation.experiments SET assignments = 'regress_att.ab2', variant_column = 'arm' WHERE name = 'good';
 RESET ROLE;
 SELECT segmentation.refresh(as_of => '2024-05-03') IS NOT NULL AS refreshed;
+SELECT warnings FROM segmentation.refresh_status;
 SET ROLE regress_att_reader;
 SELECT count(*) AS readout_rows FROM segmentation.experiment_lift;
 RESET ROLE;
