@@ -402,7 +402,7 @@ COMMENT ON FUNCTION _setting_defaults() IS 'Internal: the known settings, their 
 
 CREATE VIEW settings AS
 SELECT d.name, coalesce(v.value, d.default_value) AS value, d.default_value, v.name IS NULL AS is_default,
-       d.description, v.set_by, v.set_at
+       d.description, v.set_by::text AS set_by, v.set_at
 FROM _setting_defaults() d LEFT JOIN _setting_values v ON v.name = d.name
 WHERE _coordinator_only('the settings');  -- (a worker's copy shows defaults: review 31)
 COMMENT ON VIEW settings IS 'Every setting of the extension with its value (set_setting() changes it)';

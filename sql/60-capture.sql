@@ -955,8 +955,15 @@ BEGIN
 		SELECT a.atttypid::regtype INTO existing FROM pg_attribute a WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
 	END IF;
 	IF existing IS NOT NULL AND existing <> user_t THEN
-		RAISE EXCEPTION 'user column "%" of % is %, but tracked sources use %', user_column, source, user_t, existing
-			USING ERRCODE = 'datatype_mismatch', HINT = 'Sources are unioned by user id, so every source needs the same user id type.';
+		IF EXISTS (SELECT 1 FROM segmentation.sources) THEN
+			RAISE EXCEPTION 'user column "%" of % is %, but tracked sources use %', user_column, source, user_t, existing
+				USING ERRCODE = 'datatype_mismatch', HINT = 'Sources are unioned by user id, so every source needs the same user id type.';
+		END IF;
+		-- (nothing tracked now: the state of the sources tracked before keeps its type)
+		RAISE EXCEPTION 'user column "%" of % is %, but the extension''s state keeps user ids of type %', user_column, source, user_t, existing
+			USING ERRCODE = 'datatype_mismatch',
+			      DETAIL = 'The profiles, history and moves of the sources tracked before keep the user id type of the first one.',
+			      HINT = 'Track a table whose user ids are of that type, or DROP EXTENSION segmentation and CREATE it again (its state and history are lost).';
 	END IF;
 	IF EXISTS (SELECT 1 FROM segmentation.sources s WHERE s.source = track.source) THEN
 		RAISE EXCEPTION '% is already tracked', source USING ERRCODE = 'duplicate_object';

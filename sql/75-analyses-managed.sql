@@ -682,8 +682,10 @@ BEGIN
 			SELECT u.segment, u.q FROM pooled z, unnest(z.segments, z.qs) u(segment, q))
 		SELECT s.segment, CASE WHEN NOT s.suppressed THEN s.n END, CASE WHEN NOT s.suppressed THEN s.x END,
 		       CASE WHEN NOT s.suppressed THEN s.x::float8 / s.n::float8 END,
-		       CASE WHEN NOT s.suppressed THEN greatest(s.center - s.half, 0) END,
-		       CASE WHEN NOT s.suppressed THEN least(s.center + s.half, 1) END,
+		       -- (exactly 0 with no outcome and 1 with all: the formula's rounding
+		       -- left 7e-18)
+		       CASE WHEN NOT s.suppressed THEN CASE WHEN s.x = 0 THEN 0 ELSE greatest(s.center - s.half, 0) END END,
+		       CASE WHEN NOT s.suppressed THEN CASE WHEN s.x = s.n THEN 1 ELSE least(s.center + s.half, 1) END END,
 		       CASE WHEN NOT s.suppressed THEN s.p_value END, q.q,
 		       (SELECT z.homogeneity_p FROM pooled z), s.suppressed
 		FROM s LEFT JOIN q ON q.segment = s.segment

@@ -644,7 +644,9 @@ SetValue(Datum *values, bool *nulls, int i, double v, bool defined)
 /*
  * two_proportion_test(x1, n1, x2, n2): group 1 is control.  Pooled z test,
  * two-sided p, unpooled Wald 95% CI of p2 - p1, rel_lift = p2/p1 - 1 with a
- * delta-method 95% CI.
+ * delta-method 95% CI.  Where a standard error is 0 (each arm at 0% or
+ * 100%) its interval is undefined (NULL), not a width of 0: ten users who
+ * all did not convert do not make a lift of exactly 0 certain.
  */
 PG_FUNCTION_INFO_V1(two_proportion_test);
 Datum
@@ -689,11 +691,11 @@ two_proportion_test(PG_FUNCTION_ARGS)
 	SetValue(values, nulls, 2, p2 - p1, true);
 	SetValue(values, nulls, 3, z, se_pooled > 0);
 	SetValue(values, nulls, 4, erfc(fabs(z) / M_SQRT2), se_pooled > 0);	/* two-sided, from the tail */
-	SetValue(values, nulls, 5, p2 - p1 - Z975 * se, true);
-	SetValue(values, nulls, 6, p2 - p1 + Z975 * se, true);
+	SetValue(values, nulls, 5, p2 - p1 - Z975 * se, se > 0);
+	SetValue(values, nulls, 6, p2 - p1 + Z975 * se, se > 0);
 	SetValue(values, nulls, 7, rel, p1 > 0);
-	SetValue(values, nulls, 8, rel - Z975 * se_rel, p1 > 0);
-	SetValue(values, nulls, 9, rel + Z975 * se_rel, p1 > 0);
+	SetValue(values, nulls, 8, rel - Z975 * se_rel, p1 > 0 && se_rel > 0);
+	SetValue(values, nulls, 9, rel + Z975 * se_rel, p1 > 0 && se_rel > 0);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

@@ -367,6 +367,19 @@ SELECT count(*) FROM public.app_events;
 RESET ROLE;
 SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
 
+-- the views the roles read have flat standard column types only (BI tools
+-- read no custom type: DESIGN "Who uses it"), and the user id the source's
+-- (but scores: the columns predicates read, for the admins who write
+-- them, not a BI view; settings.set_by was a name)
+SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
+FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relkind = 'v'
+  AND (has_table_privilege('segmentation_reader', c.oid, 'SELECT') OR has_table_privilege('segmentation_analyst', c.oid, 'SELECT')
+       OR has_table_privilege('segmentation_admin', c.oid, 'SELECT'))
+  AND a.atttypid NOT IN ('bigint'::regtype, 'integer'::regtype, 'double precision'::regtype, 'text'::regtype,
+                         'timestamptz'::regtype, 'boolean'::regtype, 'date'::regtype)
+ORDER BY 1, 2;
+
 -- without pg_cron, scheduling explains how to get it
 SELECT segmentation.schedule_refresh();
 SELECT segmentation.unschedule_refresh();

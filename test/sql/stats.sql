@@ -21,8 +21,15 @@ SELECT round(control_rate::numeric, 4) AS c, round(treatment_rate::numeric, 4) A
        round(rel_lift::numeric, 4) AS rel, round(rel_ci_low::numeric, 4) AS rel_lo, round(rel_ci_high::numeric, 4) AS rel_hi
 FROM two_proportion_test(100, 1000, 120, 1000);
 -- degenerate but legal: NULL where undefined, never an error
-SELECT z IS NULL AS z_null, p_value IS NULL AS p_null, abs_lift, rel_lift FROM two_proportion_test(0, 10, 0, 12);
-SELECT z IS NULL AS z_null, p_value IS NULL AS p_null, abs_lift, rel_lift FROM two_proportion_test(10, 10, 12, 12);
+SELECT z IS NULL AS z_null, p_value IS NULL AS p_null, abs_lift, rel_lift,
+       abs_ci_low IS NULL AND abs_ci_high IS NULL AS abs_ci_null FROM two_proportion_test(0, 10, 0, 12);
+SELECT z IS NULL AS z_null, p_value IS NULL AS p_null, abs_lift, rel_lift,
+       abs_ci_low IS NULL AND abs_ci_high IS NULL AND rel_ci_low IS NULL AND rel_ci_high IS NULL AS cis_null
+FROM two_proportion_test(10, 10, 12, 12);
+-- (each arm at 0% or 100%: no standard error, so no interval of width 0
+-- either; one arm inside: the interval is defined)
+SELECT z, abs_lift, abs_ci_low IS NULL AS abs_ci_null FROM two_proportion_test(0, 10, 10, 10);
+SELECT abs_ci_low < 0 AND abs_ci_high > 0 AS abs_ci_around_0 FROM two_proportion_test(0, 10, 1, 10);
 SELECT z IS NOT NULL AS z_defined, rel_lift IS NULL AS rel_null, rel_ci_low IS NULL AS ci_null FROM two_proportion_test(0, 10, 3, 12);
 -- impossible input
 SELECT * FROM two_proportion_test(11, 10, 1, 10);

@@ -17,6 +17,16 @@ SELECT table_name, data_type FROM information_schema.columns
 WHERE table_schema = 'segmentation' AND column_name = 'user_id' AND table_name IN ('user_scores', 'profiles', 'memberships', 'membership_history', 'transitions')
 ORDER BY 1;
 
+-- the state keeps the first source's type: with nothing tracked, a source
+-- of another type is refused, and the error says what keeps the type and
+-- how to change it
+\set VERBOSITY default
+SELECT segmentation.untrack('uuid_events');
+CREATE TABLE int_events (uid bigint, ts timestamptz, event text);
+SELECT segmentation.track('int_events', 'uid', 'ts', 'event');
+\set VERBOSITY terse
+DROP TABLE int_events;
+
 -- start over with text ids
 DROP EXTENSION segmentation CASCADE;
 CREATE EXTENSION segmentation;
