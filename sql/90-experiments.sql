@@ -191,7 +191,7 @@ DECLARE
 	src text;
 	checked oid[];
 	saved_lock_timeout text := current_setting('lock_timeout');
-	warnings text[] := '{}';
+	warnings text[] := ARRAY[]::text[];
 BEGIN
 	-- it locks the tables it reads (_check_readable): wait for them no longer
 	-- than a refresh would
