@@ -21,7 +21,7 @@
 #   attacks as each role), the README
 #   suite (test/readme.py: README.md's SQL runs as written on a small demo),
 #   and the hardening suites: the fuzzer (test/fuzz/run.sh: libFuzzer over the
-#   behavior decoder and I/O and the states event_list and rfm_values, $FUZZ_SECONDS each, default 60 s) and valgrind
+#   behavior decoder and I/O and the states event_list, rfm_values and _analysis_cells_state, $FUZZ_SECONDS each, default 60 s) and valgrind
 #   (test/valgrind.sh: pg_regress tests against a server under memcheck)
 #   and plpgsql_check (test/plpgsql_check.py: every plpgsql function clean),
 #   and the upgrade chain (test/upgrade.sh: release 0.1 built from git, filled,

@@ -46,3 +46,5 @@ ls "$HERE/corpus" | wc -l
 # the state types' harnesses: real states of every kind and mode
 "$PGBIN/psql" -X -q -At -F ' ' -f "$HERE/seeds_states.sql" >"$CLUSTER_DIR/seeds_states.txt"
 "$PYTHON" "$HERE/make_seeds_states.py" "$CLUSTER_DIR/seeds_states.txt" "$HERE/corpus_event_list" "$HERE/corpus_rfm_values"
+# fuzz_analysis_cells: hand-packed states (no cluster needed)
+"$PYTHON" "$HERE/make_seeds_cells.py" "$HERE/corpus_analysis_cells"

@@ -10,6 +10,9 @@
 #               (corpus_event_list/, regressions_event_list/)
 #   rfm_values  fuzz_rfm_values.c (includes src/scores.c): rfm_breakpoints'
 #               state type (corpus_rfm_values/, regressions_rfm_values/)
+#   analysis_cells  fuzz_analysis_cells.c (includes src/analyses.c; with
+#               src/scores.c, stubs_cells.c): _analysis_cells' state type
+#               (corpus_analysis_cells/, regressions_analysis_cells/)
 # The reproducers of known open findings of the behavior harness (open/,
 # listed in known-open) are replayed and reported without failing.
 # Exits non-zero on any finding (crash, sanitizer report, internal error,
@@ -29,7 +32,7 @@ INC=$("$PGBIN/pg_config" --includedir-server)
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 CFLAGS="-g -O1 -fno-omit-frame-pointer -I$INC -I$ROOT/src -I$HERE -Wall -Wextra -Wno-unused-parameter -Wno-ignored-attributes"
 
-TARGETS=${FUZZ_TARGETS:-behavior event_list rfm_values}
+TARGETS=${FUZZ_TARGETS:-behavior event_list rfm_values analysis_cells}
 
 mkdir -p "$OUT"
 echo "fuzz: building with $($CC --version | head -1)"
@@ -37,6 +40,7 @@ echo "fuzz: building with $($CC --version | head -1)"
 $CC $CFLAGS -Werror $SAN -c "$HERE/fuzz_behavior.c" -o "$OUT/fuzz_behavior.o"
 $CC $CFLAGS -Werror $SAN -c "$HERE/stubs.c" -o "$OUT/stubs.o"
 $CC $CFLAGS -Werror $SAN -c "$HERE/stubs_states.c" -o "$OUT/stubs_states.o"
+$CC $CFLAGS -Werror $SAN -c "$HERE/stubs_cells.c" -o "$OUT/stubs_cells.o"
 for f in behavior aggregates; do
 	$CC $CFLAGS $SAN -c "$ROOT/src/$f.c" -o "$OUT/$f.o"
 done
@@ -47,6 +51,11 @@ for t in event_list rfm_values; do
 	$CC $CFLAGS $SAN -c "$HERE/fuzz_$t.c" -o "$OUT/fuzz_$t.o"
 	$CC $SAN "$OUT/fuzz_$t.o" "$OUT"/stubs.o "$OUT"/stubs_states.o "$OUT"/behavior.o "$OUT"/aggregates.o -lm -o "$OUT/fuzz_$t"
 done
+# analyses.c calls scores.c's PeriodBounds and ActivePeriods
+$CC $CFLAGS $SAN -c "$ROOT/src/scores.c" -o "$OUT/scores.o"
+$CC $CFLAGS $SAN -c "$HERE/fuzz_analysis_cells.c" -o "$OUT/fuzz_analysis_cells.o"
+$CC $SAN "$OUT"/fuzz_analysis_cells.o "$OUT"/stubs.o "$OUT"/stubs_states.o "$OUT"/stubs_cells.o "$OUT"/scores.o \
+	"$OUT"/behavior.o "$OUT"/aggregates.o -lm -o "$OUT/fuzz_analysis_cells"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

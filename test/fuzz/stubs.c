@@ -199,11 +199,11 @@ MemoryContextRegisterResetCallback(MemoryContext context, MemoryContextCallback 
 	c->callbacks = cb;
 }
 
+/* as mcxt.c's: the children deleted, the callbacks run, every chunk freed; the context stays */
 void
-MemoryContextDelete(MemoryContext context)
+MemoryContextReset(MemoryContext context)
 {
 	StubContext *c = (StubContext *) context;
-	StubContext **link;
 
 	while (c->firstchild)
 		MemoryContextDelete((MemoryContext) c->firstchild);
@@ -221,6 +221,15 @@ MemoryContextDelete(MemoryContext context)
 		c->chunks = ch->next;
 		free(ch);
 	}
+}
+
+void
+MemoryContextDelete(MemoryContext context)
+{
+	StubContext *c = (StubContext *) context;
+	StubContext **link;
+
+	MemoryContextReset(context);
 	if (c->parent)
 	{
 		for (link = &c->parent->firstchild; *link != c; link = &(*link)->nextchild)

@@ -2,12 +2,13 @@
  * stubs_states.c
  *		The backend symbols src/funnels.c and src/scores.c link against beyond
  *		stubs.c's, for the harnesses of the aggregates' state types
- *		(fuzz_event_list.c, fuzz_rfm_values.c).
+ *		(fuzz_event_list.c, fuzz_rfm_values.c, fuzz_analysis_cells.c).
  *
  * What the decoders, the I/O functions, the combine and final functions
  * reach is implemented as the backend does it (byteain's hex form,
- * cstring_to_text, the pq_getmsg* readers with their bounds checks);
- * whatever else the files call (set-returning functions, arrays, dates) is
+ * cstring_to_text, the pq_getmsg* readers with their bounds checks, date2j
+ * and j2date); whatever else the files call (set-returning functions,
+ * arrays) is
  * never reached from the harnesses and aborts, so a harness that started to
  * reach it would say so.
  */
@@ -23,6 +24,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/memutils.h"
 
 #include "stubs.h"
@@ -117,16 +119,55 @@ tuplestore_putvalues(Tuplestorestate *state, TupleDesc tdesc, Datum *values, boo
 	UNREACHED("tuplestore_putvalues");
 }
 
+/* utils/adt/datetime.c's (PeriodBounds and the month indexes of src/analyses.c reach them) */
 int
 date2j(int y, int m, int d)
 {
-	UNREACHED("date2j");
+	int			julian;
+	int			century;
+
+	if (m > 2)
+	{
+		m += 1;
+		y += 4800;
+	}
+	else
+	{
+		m += 13;
+		y += 4799;
+	}
+
+	century = y / 100;
+	julian = y * 365 - 32167;
+	julian += y / 4 - century + century / 4;
+	julian += 7834 * m / 256 + d;
+
+	return julian;
 }
 
 void
 j2date(int jd, int *year, int *month, int *day)
 {
-	UNREACHED("j2date");
+	unsigned int julian;
+	unsigned int quad;
+	unsigned int extra;
+	int			y;
+
+	julian = jd;
+	julian += 32044;
+	quad = julian / 146097;
+	extra = (julian - quad * 146097) * 4 + 3;
+	julian += 60 + quad * 3 + extra / 146097;
+	quad = julian / 1461;
+	julian -= quad * 1461;
+	y = julian * 4 / 1461;
+	julian = ((y != 0) ? ((julian + 305) % 365) : ((julian + 306) % 366))
+		+ 123;
+	y += quad * 4;
+	*year = y - 4800;
+	quad = julian * 2141 / 65536;
+	*day = julian - 7834 * quad / 256;
+	*month = (quad + 10) % MONTHS_PER_YEAR + 1;
 }
 
 Datum
@@ -342,12 +383,33 @@ pq_getmsgbyte(StringInfo msg)
 unsigned int
 pq_getmsgint(StringInfo msg, int b)
 {
+	unsigned char n8;
+	uint16		n16;
 	uint32		n32;
 
-	if (b != 4)
-		UNREACHED("pq_getmsgint (not 4 bytes)");
-	pq_copymsgbytes(msg, (char *) &n32, 4);
-	return pg_ntoh32(n32);
+	switch (b)
+	{
+		case 1:
+			pq_copymsgbytes(msg, (char *) &n8, 1);
+			return n8;
+		case 2:
+			pq_copymsgbytes(msg, (char *) &n16, 2);
+			return pg_ntoh16(n16);
+		case 4:
+			pq_copymsgbytes(msg, (char *) &n32, 4);
+			return pg_ntoh32(n32);
+	}
+	elog(ERROR, "unsupported integer size %d", b);
+	return 0;
+}
+
+void
+pq_getmsgend(StringInfo msg)
+{
+	if (msg->cursor != msg->len)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("invalid message format")));
 }
 
 int64
