@@ -77,8 +77,9 @@ typedef struct Cell
 
 /*
  * Random per process (set by the first state): a state's text form is
- * anyone's to write, so its cells' keys may be chosen to collide under a
- * fixed hash, which would make decoding it quadratic
+ * anyone's to write, so its cells' keys and its segment names may be chosen
+ * to collide under a fixed hash, which would make decoding it quadratic
+ * (both hashes take it: NameIndex's too, review 33)
  */
 static uint64 cell_hash_seed = 0;
 
@@ -188,7 +189,8 @@ PeriodIndex(PeriodKind kind, int32 start)
 static int32
 NameIndex(AnalysisState *st, const char *s, int len)
 {
-	uint32		h = hash_bytes((const unsigned char *) s, len);
+	/* (seeded: lookup3 unseeded is invertible, so names of one hash are free to make) */
+	uint32		h = (uint32) hash_bytes_extended((const unsigned char *) s, len, cell_hash_seed);
 	bool		found;
 	NameSlot   *slot = hash_search(st->name_index, &h, HASH_ENTER, &found);
 	int32		i;
@@ -813,6 +815,8 @@ StateRead(MemoryContext parent, const char *p, int len)
 		int32		nlen;
 		const char *name;
 
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		CellsNeed(&buf, 4);
 		nlen = pq_getmsgint(&buf, 4);
 		if (nlen < 0)

@@ -234,6 +234,68 @@ def feature_days(cur):
     cur.execute("RESET statement_timeout")
 
 
+# Segment names of one lookup3 hash (hash_bytes, unseeded): lookup3's mix
+# and final are invertible, so 12-byte keys of any hash are found by running
+# them backwards from it (about one try in 4,500 is printable ASCII)
+COLLIDING_NAMES_C = r"""
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#define rot(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
+static int ascii(uint32_t w) { for (int i = 0; i < 4; i++) { uint8_t x = w >> (8 * i); if (x == 0 || x >= 0x80) return 0; } return 1; }
+int main(int argc, char **argv) {
+  int n = atoi(argv[1]); uint64_t s = 88172645463325252ULL; uint32_t init = 0x9e3779b9 + 12 + 3923095;
+  for (int got = 0; got < n;) {
+    uint32_t a, b, c = 0x12345678;
+    s ^= s << 13; s ^= s >> 7; s ^= s << 17; a = (uint32_t) s; b = (uint32_t) (s >> 32);
+    /* final, backwards */
+    c += rot(b, 24); c ^= b; b += rot(a, 14); b ^= a; a += rot(c, 4); a ^= c; c += rot(b, 16); c ^= b;
+    b += rot(a, 25); b ^= a; a += rot(c, 11); a ^= c; c += rot(b, 14); c ^= b;
+    /* mix, backwards */
+    b -= a; c ^= rot(b, 4); c += b; a -= c; b ^= rot(a, 19); b += a; c -= b; a ^= rot(c, 16); a += c;
+    b -= a; c ^= rot(b, 8); c += b; a -= c; b ^= rot(a, 6); b += a; c -= b; a ^= rot(c, 4); a += c;
+    a -= init; b -= init; c -= init;
+    if (ascii(a) && ascii(b) && ascii(c)) { fwrite(&a, 4, 1, stdout); fwrite(&b, 4, 1, stdout); fwrite(&c, 4, 1, stdout); got++; }
+  }
+  return 0;
+}
+"""
+
+
+def cells_state_names(cur):
+    """An _analysis_cells_state's text form is anyone's to write: 80,000
+    segment names of one hash_bytes value (names are hashed to find
+    duplicates) decode as fast as random ones, well inside the time limit
+    (review 33: the name hash was unseeded, and decoding them was quadratic,
+    ~20 s; the names' loop could not be cancelled either)."""
+    import os
+    import subprocess
+    import tempfile
+    n = 80000
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "names.c"), "w") as f:
+            f.write(COLLIDING_NAMES_C)
+        subprocess.run([os.environ.get("CC", "cc"), "-O2", "-std=c99", "-o", os.path.join(d, "names"),
+                        os.path.join(d, "names.c")], check=True)
+        raw = subprocess.run([os.path.join(d, "names"), str(n)], check=True, capture_output=True).stdout
+    names = [raw[12 * i:12 * i + 12] for i in range(n)]
+    cur.execute("SELECT count(DISTINCT h), count(*) FROM unnest(%s::text[]) x, hashtext(x) h",
+                ([x.decode() for x in names[:100]],))
+    check(cur.fetchone() == (1, 100), "the names made to collide collide (hashtext is hash_bytes)")
+    # one scheme, retention by week, as of 2024-02-01 since 2023-01-01; one cell
+    body = bytes.fromhex("01000000010000000100000001000000000000225d000020d1ffffffffffffffff")
+    body += struct.pack("!i", n + 2) + b"".join(struct.pack("!i", len(x)) + x for x in [b"(all)", b"(unknown)"] + names)
+    body += struct.pack("!q", 1) + bytes.fromhex("0000223e0000000000000002000101000000000000000005")
+    cur.execute("SET statement_timeout = '5s'")
+    try:
+        cur.execute("SELECT octet_length(%s::segmentation._analysis_cells_state::text)", ("\\x" + body.hex(),))
+        row = cur.fetchone()
+    except psycopg2.Error as e:
+        row = (e.pgcode, str(e).splitlines()[0])
+    cur.execute("RESET statement_timeout")
+    check(row == (2 * len(body) + 2,), f"80,000 segment names of one hash decode within 5 s ({row})")
+
+
 def main():
     rnd = random.Random(SEED)
     conn, cur = fresh_database(DB)
@@ -289,6 +351,7 @@ def main():
     wide_values(cur)
     many_features(cur)
     feature_days(cur)
+    cells_state_names(cur)
 
     cur.execute("SELECT 1")
     alive = cur.fetchone()[0] == 1
