@@ -9,7 +9,7 @@
  *	  keyed by their first keysize bytes (HASH_BLOBS), allocated in the
  *	  table's context; a new entry's other bytes are garbage (0x7f), as
  *	  dynahash leaves them, not zeros;
- *	- hash_bytes: a real hash of the bytes (FNV-1a, not common/hashfn.c's:
+ *	- hash_bytes, hash_bytes_extended: a real hash of the bytes (FNV-1a, not common/hashfn.c's:
  *	  the code needs only a function of the bytes, and equal hashes of
  *	  different names are handled by its chains);
  *	- pg_verifymbstr: the database encoding is UTF8, checked as
@@ -79,6 +79,21 @@ hash_bytes(const unsigned char *k, int keylen)
 	{
 		h ^= k[i];
 		h *= 16777619u;
+	}
+	return h;
+}
+
+/* the seeded form NameIndex uses (review 33): the same, from the seed */
+uint64
+hash_bytes_extended(const unsigned char *k, int keylen, uint64 seed)
+{
+	uint64		h = UINT64CONST(14695981039346656037) ^ seed;
+	int			i;
+
+	for (i = 0; i < keylen; i++)
+	{
+		h ^= k[i];
+		h *= UINT64CONST(1099511628211);
 	}
 	return h;
 }
