@@ -380,6 +380,8 @@ typedef struct Pattern
 	Atom		atoms[FLEXIBLE_ARRAY_MEMBER];
 } Pattern;
 
+static void PatternError(const char *s, int len, int pos, const char *expected) pg_attribute_noreturn();
+
 static void
 PatternError(const char *s, int len, int pos, const char *expected)
 {
