@@ -188,7 +188,7 @@ def main():
 
     # two-proportion test, far tail included (p ~ 1e-204)
     for x1, n1, x2, n2 in [(100, 1000, 120, 1000), (5, 40, 11, 45), (100000, 1000000, 113500, 1000000),
-                           (0, 50, 3, 50), (30, 30, 29, 31), (1, 7, 0, 9)]:
+                           (0, 50, 3, 50), (30, 30, 29, 31), (1, 7, 0, 9), (0, 10, 10, 10)]:
         row = sql("SELECT * FROM segmentation.two_proportion_test(%s, %s, %s, %s)", x1, n1, x2, n2)
         p1, p2 = mp.mpf(x1) / n1, mp.mpf(x2) / n2
         pooled = mp.mpf(x1 + x2) / (n1 + n2)
@@ -202,13 +202,14 @@ def main():
         z = (p2 - p1) / se_pooled if se_pooled > 0 else None
         check(name + ".z", row[3], z)
         check(name + ".p_value", row[4], mp.erfc(abs(z) / mp.sqrt(2)) if z is not None else None)
-        check(name + ".abs_ci_low", row[5], p2 - p1 - z975 * se, 1e-8)
-        check(name + ".abs_ci_high", row[6], p2 - p1 + z975 * se, 1e-8)
+        # (an interval whose standard error is 0 is undefined, NULL: not a width of 0)
+        check(name + ".abs_ci_low", row[5], p2 - p1 - z975 * se if se > 0 else None, 1e-8)
+        check(name + ".abs_ci_high", row[6], p2 - p1 + z975 * se if se > 0 else None, 1e-8)
         if p1 > 0:
             se_rel = mp.sqrt(p2 * (1 - p2) / (n2 * p1 ** 2) + p2 ** 2 * p1 * (1 - p1) / (n1 * p1 ** 4))
             check(name + ".rel_lift", row[7], p2 / p1 - 1)
-            check(name + ".rel_ci_low", row[8], p2 / p1 - 1 - z975 * se_rel, 1e-8)
-            check(name + ".rel_ci_high", row[9], p2 / p1 - 1 + z975 * se_rel, 1e-8)
+            check(name + ".rel_ci_low", row[8], p2 / p1 - 1 - z975 * se_rel if se_rel > 0 else None, 1e-8)
+            check(name + ".rel_ci_high", row[9], p2 / p1 - 1 + z975 * se_rel if se_rel > 0 else None, 1e-8)
         else:
             check(name + ".rel_lift is NULL", row[7], None)
     tail = sql("SELECT p_value FROM segmentation.two_proportion_test(100000, 1000000, 113500, 1000000)")[0]
