@@ -25,6 +25,9 @@ DECLARE
 	tracked regclass[];
 	saved_timeout text;
 	deadline timestamptz;
+	waited int := 1;
+	trying int;
+	wait_ms int := 100;
 BEGIN
 	-- what the install script made: what 0.2's track() and refresh make
 	-- below (state tables, views, capture functions) must not be members
@@ -151,40 +154,58 @@ BEGIN
 
 	-- The capture swap, the only part that holds the tracked tables: their
 	-- writes wait for it, then go through 0.2's capture; the next refresh
-	-- is full.  All the tables or none: each try waits at most 100 ms for a
-	-- lock, less than deadlock_timeout, so that an application transaction
-	-- that writes them in another order is never the one a deadlock check
-	-- aborts (it waits for the update, never the other way round for
-	-- long); a failed try releases what it took, and the next begins after
-	-- a pause, for 10 s.
+	-- is full.  All the tables or none, and never waiting for one while
+	-- holding another: each try waits for one table, holding none of them,
+	-- and takes the others with NOWAIT; short of one, it gives them all
+	-- back and the next try waits for that one, for 10 s in all.  A try
+	-- waits 100 ms, the next twice as long, up to 1.6 s: transactions that
+	-- each hold the table for longer than a wait, one after another, keep
+	-- it busy at every instant, while the update's wait holds back those
+	-- that would start (holding the first table while waiting 100 ms for
+	-- the next lost, in CI, to such transactions that then wrote the
+	-- first: the update's wait ended each time by blocking them).  As the
+	-- update holds no tracked table while it waits, an application
+	-- transaction that writes them waits for the update, never the other
+	-- way round; if one ever waits for another lock the update holds, the
+	-- update fails at once, rather than let a deadlock check abort it.
 	SELECT array_agg(DISTINCT t.tgrelid::regclass) INTO tracked FROM pg_catalog.pg_trigger t
 	JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
 	JOIN segmentation.sources s ON s.source = t.tgrelid AND p.proname = '_capture_' || s.id
 	WHERE p.pronamespace = 'segmentation'::regnamespace AND t.tgparentid = 0
 	  AND t.tgname IN ('segmentation_capture_insert', 'segmentation_capture_update', 'segmentation_capture_delete', 'segmentation_capture_truncate');
 	saved_timeout := current_setting('lock_timeout');
-	PERFORM set_config('lock_timeout', '100ms', true);
 	deadline := clock_timestamp() + interval '10 s';
-	LOOP
+	WHILE tracked IS NOT NULL LOOP
+		trying := waited;
 		BEGIN
-			FOR r IN SELECT x.rel FROM unnest(tracked) x(rel) ORDER BY x.rel::oid LOOP
-				EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', r.rel);
+			PERFORM set_config('lock_timeout', wait_ms || 'ms', true);
+			EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', tracked[waited]);
+			FOR j IN 1 .. cardinality(tracked) LOOP
+				CONTINUE WHEN j = waited;
+				trying := j;
+				EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', tracked[j]);
 			END LOOP;
 			EXIT;
-		EXCEPTION WHEN lock_not_available THEN
-			IF clock_timestamp() > deadline THEN
+		EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+			IF SQLSTATE = '40P01' THEN
+				RAISE EXCEPTION 'a transaction that holds tracked table % waits for a lock the update holds', tracked[trying]
+					USING ERRCODE = 'lock_not_available', DETAIL = SQLERRM,
+					      HINT = 'The update changed nothing: update again when that transaction has ended.';
+			ELSIF clock_timestamp() > deadline THEN
 				RAISE EXCEPTION 'the tracked tables were not free together for 10 s, to swap 0.1''s capture for 0.2''s'
-					USING ERRCODE = 'lock_not_available',
+					USING ERRCODE = 'lock_not_available', DETAIL = format('The last one waited for: %s.', tracked[trying]),
 					      HINT = 'A long transaction on one of them (pg_locks shows it) keeps them busy: update again when it has ended.';
 			END IF;
 			-- an autovacuum of a tracked table is cancelled, as PostgreSQL
 			-- cancels one a lock waits for past deadlock_timeout (never one
-			-- that prevents wraparound): the tries wait less than that
+			-- that prevents wraparound)
 			PERFORM pg_catalog.pg_cancel_backend(a.pid)
 			FROM pg_catalog.pg_stat_activity a
 			WHERE a.backend_type = 'autovacuum worker' AND a.query NOT LIKE '%to prevent wraparound%'
 			  AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND l.granted AND l.relation = ANY (tracked::oid[]));
-			PERFORM pg_catalog.pg_sleep(0.05 + 0.1 * pg_catalog.random());
+			waited := trying;
+			wait_ms := least(wait_ms * 2, 1600,
+			                 greatest(1, ceil(extract(epoch FROM deadline - clock_timestamp()) * 1000)::int));
 		END;
 	END LOOP;
 	PERFORM set_config('lock_timeout', saved_timeout, true);

@@ -354,9 +354,16 @@ def main():
     fill_0_1(cur)
     initial = one(cur, "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM events2)")
 
-    writer, writer2 = Writer(), Writer(both=True)
+    # three writers of both tables, out of step, so that one of them holds
+    # events2 at every instant: the update must wait for it holding neither
+    # table (CI saw one such writer starve the update's locking, which held
+    # events while it waited 100 ms for events2 each time)
+    writer = Writer()
     writer.start()
-    writer2.start()
+    both = [Writer(both=True) for _ in range(3)]
+    for w in both:
+        w.start()
+        time.sleep(0.12)
     time.sleep(1)
     subprocess.run(os.environ["INSTALL_THIS_BUILD"], shell=True, check=True)
     # a scheduled refresh between the package and ALTER EXTENSION: 0.1's SQL
@@ -416,13 +423,16 @@ def main():
 
     time.sleep(2)
     writer.stop.set()
-    writer2.stop.set()
+    for w in both:
+        w.stop.set()
     writer.join()
-    writer2.join()
-    committed = writer.committed + writer2.committed
+    for w in both:
+        w.join()
+    committed = writer.committed + sum(w.committed for w in both)
     check("every write during the upgrade succeeded (no deadlock with a transaction writing both tracked tables)",
-          writer.errors == [] and writer2.errors == [] and writer.committed > 50 and writer2.committed > 4,
-          (writer.committed, writer2.committed, writer.errors[:3], writer2.errors[:3]))
+          writer.errors == [] and all(w.errors == [] for w in both) and writer.committed > 50
+          and all(w.committed > 4 for w in both),
+          (writer.committed, [w.committed for w in both], writer.errors[:3], [w.errors[:3] for w in both]))
     check("no event lost or doubled in the tables",
           one(cur, "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM events2)") == initial + committed)
 
