@@ -666,10 +666,14 @@ def review28(cur):
         pid = rcur.fetchone()[0]
         errors = []
         t = in_thread(rcur, "SELECT segmentation.refresh(as_of => '2024-04-01')", errors)
+        deadline = time.time() + 60
         while True:  # refresh drained, and waits for the lock
             cur.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE pid = %s AND NOT granted)", (pid,))
             if cur.fetchone()[0]:
                 break
+            if time.time() > deadline or not t.is_alive():
+                raise RuntimeError(f"{label}: the refresh never waited for the features' lock ({errors})")
+            time.sleep(0.02)
         # (the write commits while the refresh waits, or, once it has locked
         # the table, waits for it to end)
         wconn, wcur = connect(COORD)

@@ -404,13 +404,14 @@ def main():
     ucur.execute("ALTER EXTENSION segmentation UPDATE")
     seconds = time.time() - t0
     after = snapshot(ucur)
+    # (before the commit: a refresh of pg_cron's may start right after it)
+    upgraded_at = one(ucur, "SELECT clock_timestamp()")
     uconn.commit()
     uconn.close()
     conn.close()
     conn = connect(DB)
     cur = conn.cursor()
     cur.execute("SET TIME ZONE 'UTC'")
-    upgraded_at = one(cur, "SELECT now()")
     print(f"     (ALTER EXTENSION segmentation UPDATE: {seconds:.2f} s, {len(memberships)} memberships, {len(transitions)} transitions)")
     check("the extension is 0.2", one(cur, "SELECT extversion FROM pg_extension WHERE extname = 'segmentation'") == "0.2")
     check("the transitions (the history) are kept, with their ids", after[0] == transitions, (len(after[0]), len(transitions)))
@@ -444,9 +445,16 @@ def main():
     run = cur.fetchone()
     check("the pg_cron job ran 0.2's refresh after the upgrade, full and without error",
           run is not None and run == ("full", None), run)
-    check("pg_cron recorded it as succeeded",
-          one(cur, """SELECT count(*) FROM cron.job_run_details d JOIN cron.job j USING (jobid)
-                      WHERE j.jobname = 'segmentation-refresh' AND d.start_time > %s AND d.status = 'succeeded'""", (upgraded_at,)) >= 1)
+    # (pg_cron writes the job's status in a transaction of its own, after
+    # the job's: wait for it to say how the run ended)
+    status = None
+    while time.time() < deadline and status is None:
+        status = one(cur, """SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                            WHERE j.jobname = 'segmentation-refresh' AND d.start_time > %s
+                              AND d.status IN ('succeeded', 'failed') ORDER BY d.runid LIMIT 1""", (upgraded_at,))
+        if status is None:
+            time.sleep(1)
+    check("pg_cron recorded it as succeeded", status == "succeeded", status)
     one(cur, "SELECT segmentation.unschedule_refresh()")
     one(cur, "SELECT segmentation.refresh()")
 
