@@ -1513,12 +1513,20 @@ def tree_members_temporary_or_shared():
     result = []
     t = threading.Thread(target=lambda: result.append(error_of(as_role("regress_admin"), "SELECT segmentation.untrack('public.pt')")))
     t.start()
-    time.sleep(1.5)
+    # (until untrack waits for the partition's lock, however slow the machine)
+    waited = False
+    for _ in range(200):
+        if one(cur, """SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                        WHERE NOT l.granted AND a.datname = current_database()""") > 0:
+            waited = True
+            break
+        time.sleep(0.05)
     o.execute("COMMIT")
     t.join()
     check("R12-5: untrack waits for a partition being created, and drops its triggers too",
-          result == [None] and one(cur, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'segmentation%%' AND tgrelid = 'public.pt1'::regclass") == 0,
-          result)
+          waited and result == [None]
+          and one(cur, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'segmentation%%' AND tgrelid = 'public.pt1'::regclass") == 0,
+          (waited, result))
     oc.close()
     conn.close()
 

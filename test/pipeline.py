@@ -708,12 +708,19 @@ def concurrency():
     cur.execute("BEGIN")
     cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
     waiter = threading.Thread(target=lambda: ocur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')"))
+    other_pid = other.get_backend_pid()
     waiter.start()
-    time.sleep(0.5)
+    # (until the second waits for the first, however slow the machine)
+    waited = False
+    for _ in range(200):
+        if one(cur, "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid = %s", (other_pid,)) > 0:
+            waited = True
+            break
+        time.sleep(0.05)
     cur.execute("COMMIT")
     waiter.join()
     second = ocur.fetchone()[0]
-    check("two refreshes at once: the second waits for the first, then runs", second is not None, second)
+    check("two refreshes at once: the second waits for the first, then runs", waited and second is not None, (waited, second))
     cur.execute("BEGIN")
     cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
     t0 = time.time()
