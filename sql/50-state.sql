@@ -91,6 +91,155 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _create_queue(regtype) IS 'Internal: makes capture''s queue (pending_batches) and the view that unpacks it (pending_events)';
 
+-- The body of a read path function (_read_paths, below): its query, run on
+-- the coordinator only (Citus makes the function on the workers too, where
+-- the settings and the score context are a copy: there, an error).  The
+-- guard runs before the query, not in it, where Citus would send it to the
+-- workers with the rest.
+CREATE FUNCTION _read_path_body(query text, what text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+SELECT format(E'#variable_conflict use_column\nBEGIN\n\tPERFORM segmentation._coordinator_only(%L);\n\tRETURN QUERY %s;\nEND', what, query)
+$$;
+COMMENT ON FUNCTION _read_path_body(text, text) IS 'Internal: the body of a read path function of _read_paths (the query, on the Citus coordinator only)';
+
+-- The views that segmentation_analyst and segmentation_reader read over the
+-- per-user state.  On one node they are plain views, which PostgreSQL
+-- inlines (an analyst's WHERE user_id = 42 is an index probe) and reads with
+-- the view owner's rights.  Citus sends a distributed table's shard queries
+-- to the workers as the calling role, whatever the view (Citus issues 1683
+-- and 6161), and the roles have no right on the state tables (profiles keeps
+-- opted-out users' behavior: DESIGN 6).  So when a state table is one Citus
+-- manages, each view reads a SECURITY DEFINER function instead (the
+-- extension's owner reads the shards) that runs the same query, filters
+-- (opt-outs, min_cell_size) included, and that only the roles that may read
+-- the view can call: it has no argument and returns what the view returns
+-- (doc/citus-distribution.md, section 11).  Both are built from one query
+-- text, with the same columns, so CREATE OR REPLACE VIEW keeps the views
+-- that users built on them, their grants and comments.  Returns whether the
+-- views read through the functions.  Called by _create_state and
+-- _rebuild_views; does nothing when the views are already of the right kind.
+CREATE FUNCTION _read_paths() RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	distributed boolean;
+	v record;
+	cols text;
+BEGIN
+	SELECT coalesce(bool_or(segmentation._citus_member(to_regclass(t.n)) IS NOT NULL), false) INTO distributed
+	FROM unnest(ARRAY['segmentation.profiles', 'segmentation.transitions', 'segmentation._funnel_state',
+	                  'segmentation.user_attributes']) t(n)
+	WHERE to_regclass(t.n) IS NOT NULL;
+	-- (one way: a state Citus no longer manages reads well through the
+	-- functions too)
+	IF to_regprocedure('segmentation._memberships_rows()') IS NOT NULL THEN
+		RETURN true;
+	ELSIF to_regclass('segmentation.memberships') IS NOT NULL AND NOT distributed THEN
+		RETURN false;
+	END IF;
+	FOR v IN SELECT * FROM (VALUES
+		(1, 'memberships', 'segmentation_analyst, segmentation_admin', $q$
+		SELECT m.key AS scheme, p.user_id, m.value ->> 0 AS segment, (m.value ->> 1)::timestamptz AS entered_at
+		FROM segmentation.profiles p, jsonb_each(p.segments) m$q$),
+		(2, 'membership_history', 'segmentation_analyst, segmentation_admin', $q$
+		SELECT t.scheme, t.user_id, t.from_segment AS segment, t.from_entered_at AS entered_at, t.at AS exited_at
+		FROM segmentation.transitions t
+		WHERE t.from_segment IS NOT NULL
+		UNION ALL
+		SELECT m.scheme, m.user_id, m.segment, m.entered_at, NULL::timestamptz FROM segmentation.memberships m$q$),
+		-- Cells of fewer than min_cell_size users show no numbers (suppressed),
+		-- with more cells of the scheme suppressed so that none can be found
+		-- from the others (every user is in every scheme: the total is known),
+		-- and segments of two schemes nearly the same or the same suppressed
+		-- together (_suppress_schemes)
+		(3, 'segment_summary', 'segmentation_reader, segmentation_analyst, segmentation_admin', $q$
+		WITH u AS (
+			-- users per combination of segments (one per scheme, in the order of
+			-- the keys), with the sums of their scores: one row per user read
+			SELECT jsonb_path_query_array(u.segments, '$.keyvalue().key') AS schemes,
+			       jsonb_path_query_array(u.segments, '$.*[0]') AS segments, count(*)::bigint AS users,
+			       sum(u.recency_days) AS recency_days, count(u.recency_days) AS n_recency_days,
+			       sum(u.frequency) AS frequency, count(u.frequency) AS n_frequency,
+			       sum(u.monetary) AS monetary, count(u.monetary) AS n_monetary,
+			       sum(u.active_days_28) AS active_days_28, count(u.active_days_28) AS n_active_days_28,
+			       sum(u.adoption_rate) AS adoption_rate, count(u.adoption_rate) AS n_adoption_rate
+			FROM segmentation._user_state u
+			GROUP BY 1, 2),
+		combo AS (
+			SELECT u.*, jsonb_object(ARRAY(SELECT jsonb_array_elements_text(u.schemes)),
+			                         ARRAY(SELECT jsonb_array_elements_text(u.segments))) AS combination
+			FROM u),
+		c AS (
+			SELECT x.scheme, x.segment, sum(o.users)::bigint AS users,
+			       (sum(o.recency_days) / sum(o.n_recency_days))::float8 AS mean_recency_days,
+			       (sum(o.frequency) / sum(o.n_frequency))::float8 AS mean_frequency,
+			       (sum(o.monetary) / sum(o.n_monetary))::float8 AS mean_monetary,
+			       (sum(o.active_days_28)::numeric / sum(o.n_active_days_28))::float8 AS mean_active_days_28,
+			       (sum(o.adoption_rate) / sum(o.n_adoption_rate))::float8 AS mean_adoption_rate
+			FROM combo o, jsonb_each_text(o.combination) x(scheme, segment)
+			GROUP BY x.scheme, x.segment),
+		mask AS (
+			SELECT x.scheme, x.segment, x.suppressed
+			FROM (SELECT array_agg(o.combination) AS segments, array_agg(o.users) AS users FROM combo o) z
+			CROSS JOIN segmentation._cell_size k
+			CROSS JOIN LATERAL segmentation._suppress_schemes(z.segments, z.users, NULL, NULL, k.k) x),
+		s AS (
+			SELECT c.*, sum(c.users) OVER (PARTITION BY c.scheme) AS total, coalesce(m.suppressed, true) AS suppressed
+			FROM c LEFT JOIN mask m ON m.scheme = c.scheme AND m.segment = c.segment)
+		SELECT s.scheme, s.segment,
+		       CASE WHEN NOT s.suppressed THEN s.users END AS users,
+		       CASE WHEN NOT s.suppressed THEN s.users::float8 / s.total::float8 END AS share,
+		       CASE WHEN NOT s.suppressed THEN s.mean_recency_days END AS mean_recency_days,
+		       CASE WHEN NOT s.suppressed THEN s.mean_frequency END AS mean_frequency,
+		       CASE WHEN NOT s.suppressed THEN s.mean_monetary END AS mean_monetary,
+		       CASE WHEN NOT s.suppressed THEN s.mean_active_days_28 END AS mean_active_days_28,
+		       CASE WHEN NOT s.suppressed THEN s.mean_adoption_rate END AS mean_adoption_rate,
+		       s.suppressed
+		FROM s$q$),
+		-- The moves of a scheme on one day are one group; in it, the (new) moves
+		-- are another, and the (gone) moves another: a user new (or gone) that
+		-- day makes one in every scheme, so their sum is the same in every scheme
+		-- and known from any scheme that shows them all (_suppress_groups)
+		(4, 'segment_migration', 'segmentation_reader, segmentation_analyst, segmentation_admin', $q$
+		WITH c AS (
+			SELECT scheme, coalesce(from_segment, '(new)') AS from_segment, coalesce(to_segment, '(gone)') AS to_segment,
+			       date_trunc('day', at, 'UTC') AS period, count(DISTINCT user_id)::bigint AS users
+			FROM segmentation.transitions
+			GROUP BY 1, 2, 3, 4),
+		g AS (
+			SELECT c.scheme, c.period, array_agg(c.from_segment ORDER BY c.from_segment, c.to_segment) AS froms,
+			       array_agg(c.to_segment ORDER BY c.from_segment, c.to_segment) AS tos,
+			       array_agg(c.users ORDER BY c.from_segment, c.to_segment) AS users,
+			       segmentation._suppress_groups(array_agg(c.users ORDER BY c.from_segment, c.to_segment), NULL,
+			           array_agg(ARRAY['day', CASE WHEN c.from_segment = '(new)' THEN 'new' END, CASE WHEN c.to_segment = '(gone)' THEN 'gone' END]
+			                     ORDER BY c.from_segment, c.to_segment), k.k) AS suppressed
+			FROM c CROSS JOIN segmentation._cell_size k
+			GROUP BY c.scheme, c.period, k.k)
+		SELECT g.scheme, s.from_segment, s.to_segment, g.period, CASE WHEN NOT s.suppressed THEN s.users END AS users, s.suppressed
+		FROM g, unnest(g.froms, g.tos, g.users, g.suppressed) s(from_segment, to_segment, users, suppressed)$q$)
+	) x(k, name, grantees, query) ORDER BY k LOOP
+		IF to_regclass(format('segmentation.%I', v.name)) IS NULL THEN
+			EXECUTE format('CREATE VIEW segmentation.%I AS %s', v.name, v.query);
+		END IF;
+		IF distributed THEN
+			-- the view's columns, as the function's
+			SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+			INTO cols
+			FROM pg_attribute a
+			WHERE a.attrelid = to_regclass(format('segmentation.%I', v.name)) AND a.attnum > 0 AND NOT a.attisdropped;
+			EXECUTE format('CREATE FUNCTION segmentation.%I() RETURNS TABLE (%s) LANGUAGE plpgsql STABLE SECURITY DEFINER
+			                SET search_path = pg_catalog, pg_temp AS %L', '_' || v.name || '_rows', cols,
+				segmentation._read_path_body(v.query, 'the view ' || v.name));
+			EXECUTE format('REVOKE ALL ON FUNCTION segmentation.%I() FROM PUBLIC', '_' || v.name || '_rows');
+			EXECUTE format('GRANT EXECUTE ON FUNCTION segmentation.%I() TO %s', '_' || v.name || '_rows', v.grantees);
+			EXECUTE format('COMMENT ON FUNCTION segmentation.%I() IS %L', '_' || v.name || '_rows',
+				format('Internal: the rows of the view %s, read with the extension owner''s rights (the state is distributed by Citus)', v.name));
+			EXECUTE format('CREATE OR REPLACE VIEW segmentation.%I AS SELECT * FROM segmentation.%I()', v.name, '_' || v.name || '_rows');
+		END IF;
+	END LOOP;
+	RETURN distributed;
+END $$;
+COMMENT ON FUNCTION _read_paths() IS 'Internal: makes memberships, membership_history, segment_summary and segment_migration plain views, or, once Citus manages a state table, views over SECURITY DEFINER functions of the same query; returns whether they read through the functions';
+
 CREATE FUNCTION _create_state(user_type regtype) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -157,16 +306,7 @@ BEGIN
 	-- A user's current segments live in their profile, so that a refresh
 	-- compares and writes one row per user who moved; transitions keeps the
 	-- stays they left.
-	CREATE VIEW segmentation.memberships AS
-	SELECT m.key AS scheme, p.user_id, m.value ->> 0 AS segment, (m.value ->> 1)::timestamptz AS entered_at
-	FROM segmentation.profiles p, jsonb_each(p.segments) m;
-	CREATE VIEW segmentation.membership_history AS
-	SELECT t.scheme, t.user_id, t.from_segment AS segment, t.from_entered_at AS entered_at, t.at AS exited_at
-	FROM segmentation.transitions t
-	WHERE t.from_segment IS NOT NULL
-	UNION ALL
-	SELECT m.scheme, m.user_id, m.segment, m.entered_at, NULL::timestamptz FROM segmentation.memberships m;
-
+	PERFORM segmentation._read_paths();
 	COMMENT ON TABLE segmentation.profiles IS 'One behavior per user, merged from every tracked source, and the user''s current segment in every scheme';
 	COMMENT ON COLUMN segmentation.profiles.segments IS 'Current segment per scheme and since when: {"scheme": ["segment", "entered_at"]}';
 	COMMENT ON COLUMN segmentation.profiles.changed_run IS 'The refresh run (refresh_runs.id) that last changed the behavior, or the user''s attributes (track_users)';
@@ -201,76 +341,6 @@ BEGIN
 	GRANT SELECT ON segmentation.memberships, segmentation.membership_history, segmentation.transitions TO segmentation_analyst;
 	GRANT INSERT ON segmentation.truncated TO segmentation_admin;
 
-	-- Cells of fewer than min_cell_size users show no numbers (suppressed),
-	-- with more cells of the scheme suppressed so that none can be found
-	-- from the others (every user is in every scheme: the total is known),
-	-- and segments of two schemes nearly the same or the same suppressed
-	-- together (_suppress_schemes)
-	CREATE VIEW segmentation.segment_summary AS
-	WITH u AS (
-		-- users per combination of segments (one per scheme, in the order of
-		-- the keys), with the sums of their scores: one row per user read
-		SELECT jsonb_path_query_array(u.segments, '$.keyvalue().key') AS schemes,
-		       jsonb_path_query_array(u.segments, '$.*[0]') AS segments, count(*)::bigint AS users,
-		       sum(u.recency_days) AS recency_days, count(u.recency_days) AS n_recency_days,
-		       sum(u.frequency) AS frequency, count(u.frequency) AS n_frequency,
-		       sum(u.monetary) AS monetary, count(u.monetary) AS n_monetary,
-		       sum(u.active_days_28) AS active_days_28, count(u.active_days_28) AS n_active_days_28,
-		       sum(u.adoption_rate) AS adoption_rate, count(u.adoption_rate) AS n_adoption_rate
-		FROM segmentation._user_state u
-		GROUP BY 1, 2),
-	combo AS (
-		SELECT u.*, jsonb_object(ARRAY(SELECT jsonb_array_elements_text(u.schemes)),
-		                         ARRAY(SELECT jsonb_array_elements_text(u.segments))) AS combination
-		FROM u),
-	c AS (
-		SELECT x.scheme, x.segment, sum(o.users)::bigint AS users,
-		       (sum(o.recency_days) / sum(o.n_recency_days))::float8 AS mean_recency_days,
-		       (sum(o.frequency) / sum(o.n_frequency))::float8 AS mean_frequency,
-		       (sum(o.monetary) / sum(o.n_monetary))::float8 AS mean_monetary,
-		       (sum(o.active_days_28)::numeric / sum(o.n_active_days_28))::float8 AS mean_active_days_28,
-		       (sum(o.adoption_rate) / sum(o.n_adoption_rate))::float8 AS mean_adoption_rate
-		FROM combo o, jsonb_each_text(o.combination) x(scheme, segment)
-		GROUP BY x.scheme, x.segment),
-	mask AS (
-		SELECT x.scheme, x.segment, x.suppressed
-		FROM (SELECT array_agg(o.combination) AS segments, array_agg(o.users) AS users FROM combo o) z
-		CROSS JOIN segmentation._cell_size k
-		CROSS JOIN LATERAL segmentation._suppress_schemes(z.segments, z.users, NULL, NULL, k.k) x),
-	s AS (
-		SELECT c.*, sum(c.users) OVER (PARTITION BY c.scheme) AS total, coalesce(m.suppressed, true) AS suppressed
-		FROM c LEFT JOIN mask m ON m.scheme = c.scheme AND m.segment = c.segment)
-	SELECT s.scheme, s.segment,
-	       CASE WHEN NOT s.suppressed THEN s.users END AS users,
-	       CASE WHEN NOT s.suppressed THEN s.users::float8 / s.total::float8 END AS share,
-	       CASE WHEN NOT s.suppressed THEN s.mean_recency_days END AS mean_recency_days,
-	       CASE WHEN NOT s.suppressed THEN s.mean_frequency END AS mean_frequency,
-	       CASE WHEN NOT s.suppressed THEN s.mean_monetary END AS mean_monetary,
-	       CASE WHEN NOT s.suppressed THEN s.mean_active_days_28 END AS mean_active_days_28,
-	       CASE WHEN NOT s.suppressed THEN s.mean_adoption_rate END AS mean_adoption_rate,
-	       s.suppressed
-	FROM s;
-	-- The moves of a scheme on one day are one group; in it, the (new) moves
-	-- are another, and the (gone) moves another: a user new (or gone) that
-	-- day makes one in every scheme, so their sum is the same in every scheme
-	-- and known from any scheme that shows them all (_suppress_groups)
-	CREATE VIEW segmentation.segment_migration AS
-	WITH c AS (
-		SELECT scheme, coalesce(from_segment, '(new)') AS from_segment, coalesce(to_segment, '(gone)') AS to_segment,
-		       date_trunc('day', at, 'UTC') AS period, count(DISTINCT user_id)::bigint AS users
-		FROM segmentation.transitions
-		GROUP BY 1, 2, 3, 4),
-	g AS (
-		SELECT c.scheme, c.period, array_agg(c.from_segment ORDER BY c.from_segment, c.to_segment) AS froms,
-		       array_agg(c.to_segment ORDER BY c.from_segment, c.to_segment) AS tos,
-		       array_agg(c.users ORDER BY c.from_segment, c.to_segment) AS users,
-		       segmentation._suppress_groups(array_agg(c.users ORDER BY c.from_segment, c.to_segment), NULL,
-		           array_agg(ARRAY['day', CASE WHEN c.from_segment = '(new)' THEN 'new' END, CASE WHEN c.to_segment = '(gone)' THEN 'gone' END]
-		                     ORDER BY c.from_segment, c.to_segment), k.k) AS suppressed
-		FROM c CROSS JOIN segmentation._cell_size k
-		GROUP BY c.scheme, c.period, k.k)
-	SELECT g.scheme, s.from_segment, s.to_segment, g.period, CASE WHEN NOT s.suppressed THEN s.users END AS users, s.suppressed
-	FROM g, unnest(g.froms, g.tos, g.users, g.suppressed) s(from_segment, to_segment, users, suppressed);
 	COMMENT ON VIEW segmentation.segment_summary IS 'Size and mean scores of every segment of every scheme';
 	COMMENT ON COLUMN segmentation.segment_summary.scheme IS 'Scheme';
 	COMMENT ON COLUMN segmentation.segment_summary.segment IS 'Segment (unsegmented: no predicate matched)';
@@ -301,6 +371,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	r record;
 	attrs name[];
+	state text := 'segmentation._user_state';
 BEGIN
 	IF to_regclass('segmentation._user_state') IS NULL THEN
 		RETURN;
@@ -319,13 +390,35 @@ BEGIN
 				      HINT = 'user_scores has one column per scheme, so it is rebuilt when schemes change: drop the views built on it first (they are listed by DROP VIEW segmentation.user_scores), then create them again.';
 		END;
 	END IF;
-	EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT u.user_id%s%s%s FROM segmentation._user_state u%s',
+	-- on Citus, the rows of _user_state that user_scores shows, read by a
+	-- SECURITY DEFINER function (_read_paths); the attributes stay a join of
+	-- the view, each shown by the rights of the role reading it
+	IF to_regprocedure('segmentation._user_scores_rows()') IS NOT NULL THEN
+		DROP FUNCTION segmentation._user_scores_rows();
+	END IF;
+	IF segmentation._read_paths() THEN
+		EXECUTE format('CREATE FUNCTION segmentation._user_scores_rows() RETURNS TABLE (user_id %s%s, segments jsonb)
+		                LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+		                AS %L',
+			(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+			 WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id'),
+			(SELECT string_agg(format(', %I %s', name, type), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),
+			segmentation._read_path_body(format('SELECT u.user_id%s, u.segments FROM segmentation._user_state u',
+				(SELECT string_agg(format(', u.%I', name), '') FROM segmentation.score_columns() WHERE name <> 'features_used')),
+				'the view user_scores'));
+		REVOKE ALL ON FUNCTION segmentation._user_scores_rows() FROM PUBLIC;
+		GRANT EXECUTE ON FUNCTION segmentation._user_scores_rows() TO segmentation_analyst, segmentation_admin;
+		COMMENT ON FUNCTION segmentation._user_scores_rows() IS 'Internal: the scores and segments user_scores shows, read with the extension owner''s rights (the state is distributed by Citus)';
+		state := 'segmentation._user_scores_rows()';
+	END IF;
+	EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT u.user_id%s%s%s FROM %s u%s',
 		(SELECT string_agg(format(', u.%I', name), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),
 		coalesce((SELECT string_agg(format(', CASE WHEN (SELECT segmentation._attribute_readable(CURRENT_USER, %L)) THEN a.%I END AS %I',
 		                                   c, c, c), '' ORDER BY k)
 		          FROM unnest(attrs) WITH ORDINALITY x(c, k)), ''),
 		coalesce((SELECT string_agg(format(', coalesce(u.segments -> %L ->> 0, %L) AS %I', scheme, 'unsegmented', scheme), '' ORDER BY scheme)
 		          FROM (SELECT DISTINCT s.scheme FROM segmentation.segments s) d), ''),
+		state,
 		CASE WHEN attrs IS NOT NULL THEN ' LEFT JOIN segmentation.user_attributes a ON a.user_id OPERATOR(pg_catalog.=) u.user_id' ELSE '' END);
 	COMMENT ON VIEW segmentation.user_scores IS 'One row per user: behavior scores as of the last refresh and the segment in every scheme';
 	COMMENT ON COLUMN segmentation.user_scores.user_id IS 'User id, of the tracked sources'' type';

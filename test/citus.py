@@ -36,9 +36,12 @@ spilled).
 Then the managed pipeline on a table Citus distributes (capture on the
 shards, doc/citus.md "Capture"), each in databases of its own:
 pipeline_vs_single_node (the same steps on a single node and on Citus,
-every table and view compared after each refresh), exactly_once_on_citus
-(writers, refreshes, shard moves and a split at once; a failed refresh),
-citus_refusals (what capture on the shards cannot follow).
+every table and view compared after each refresh), read_paths_distributed
+(profiles and transitions distributed by the test: every role reads through
+every view what it read before, through SECURITY DEFINER functions that are
+an error on a worker), exactly_once_on_citus (writers, refreshes, shard
+moves and a split at once; a failed refresh), citus_refusals (what capture
+on the shards cannot follow).
 """
 import math
 import os
@@ -1434,8 +1437,154 @@ def review30(cur):
     cur.execute("SELECT segmentation.untrack('r30_ev'); DROP TABLE r30_ev; RESET client_min_messages")
 
 
+READ_DB = "segmentation_citus_read"
+# the views the roles read over the per-user state (sql/50-state.sql, _read_paths)
+READ_VIEWS = ["memberships", "membership_history", "segment_summary", "segment_migration", "user_scores"]
+READ_ROLES = {"owner": None, "analyst": "segmentation_analyst", "reader": "segmentation_reader",
+              "admin": "segmentation_admin", "public": None}
+
+
+def read_as(cur, role, sql):
+    """rows of sql as a role of READ_ROLES (a login role in it), or the
+    error's SQLSTATE and first line"""
+    try:
+        if role != "owner":
+            cur.execute(f"SET ROLE read_{role}")
+        cur.execute(sql)
+        return rounded(cur.fetchall())
+    except psycopg2.Error as e:
+        return (e.pgcode, str(e).strip().split("\n")[0])
+    finally:
+        cur.execute("RESET ROLE")
+
+
+def read_paths_distributed():
+    """doc/citus-distribution.md step 2 (section 11, decision 1): Citus
+    sends a distributed table's shard queries to the workers as the calling
+    role, so once a state table is distributed an analyst or a reader could
+    read no view over it (permission denied for the shard). _read_paths
+    then builds those views over SECURITY DEFINER functions of the same
+    query. Here the test distributes profiles and transitions itself
+    (refresh does not yet: steps 3 to 5) and checks that every role reads
+    through every view exactly what it read before, suppression and
+    opt-outs included, and no more."""
+    conn, cur = database(READ_DB, citus=True)
+    for role, member_of in READ_ROLES.items():
+        if role == "owner":
+            continue
+        cur.execute(f"""DO $$ BEGIN
+                            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'read_{role}') THEN
+                                CREATE ROLE read_{role} LOGIN;
+                            END IF;
+                        END $$""")
+        if member_of:
+            cur.execute(f"GRANT {member_of} TO read_{role}")
+    cur.execute("""SET TIME ZONE 'UTC';
+        CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
+        SELECT create_distributed_table('events', 'user_id', shard_count => 8);
+        INSERT INTO events
+        SELECT g % 240, timestamptz '2024-01-01' + g * interval '37 minutes',
+               (ARRAY['signup', 'login', 'buy', 'view'])[1 + (g + g / 240) % 4], (g % 17)::float8
+        FROM generate_series(1, 4000) g;
+        SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v');
+        SELECT segmentation.use_preset('engagement_ladder', 'signup', 'buy');
+        SELECT segmentation.use_preset('rfm');
+        SELECT segmentation.define_segment('custom', 'buyers', 'frequency >= 17', 10);
+        SELECT segmentation.set_setting('min_cell_size', '50');
+        SELECT segmentation.refresh(as_of => '2024-03-01');
+        SELECT segmentation.refresh(as_of => '2024-03-20');
+        SELECT segmentation.opt_out('12');
+        -- a view of the application's over one of them: kept through the switch
+        CREATE VIEW my_members AS SELECT scheme, count(*) AS users FROM segmentation.memberships GROUP BY 1;
+        GRANT SELECT ON my_members TO read_analyst""")
+    # and what reads the state through the definer functions of sql/75 and 45
+    reads = dict({v: f"SELECT * FROM segmentation.{v}" for v in READ_VIEWS}, **{
+        "my_members": "SELECT * FROM my_members",
+        "retention_matrix": "SELECT * FROM segmentation.retention_matrix('week', 'lifecycle')",
+        "lifecycle": "SELECT * FROM segmentation.lifecycle('week', 'lifecycle')",
+        "stickiness": "SELECT * FROM segmentation.stickiness('week', 'lifecycle')",
+        "validate_segments": "SELECT * FROM segmentation.validate_segments('lifecycle', '2024-03-01', '7 days')",
+        "segment_members raw": "SELECT * FROM segmentation.segment_members('custom', 'buyers', false)"})
+
+    def everything():
+        return {(role, v): read_as(cur, role, sql) for role in READ_ROLES for v, sql in reads.items()}
+    before = everything()
+    empty = [v for v in reads if not before[("owner", v)] or isinstance(before[("owner", v)], tuple)]
+    check("read paths: every read holds rows for the owner", not empty, empty)
+    summary = before[("owner", "segment_summary")]
+    check("read paths: the state has moves, some cells suppressed and some shown, an opted-out user",
+          before[("owner", "membership_history")] != before[("owner", "memberships")]
+          and any(r[-1] for r in summary) and not all(r[-1] for r in summary)
+          and not any(r[1] == 12 for r in before[("owner", "memberships")]),
+          str(summary)[:300])
+    denied = {k for k, v in before.items() if isinstance(v, tuple) and k[1] in READ_VIEWS + ["my_members"]}
+    check("read paths: on one node's views a reader reads only the aggregate views, PUBLIC none",
+          denied == {(r, v) for r in ("reader", "public") for v in ("memberships", "membership_history", "user_scores",
+                                                                      "my_members")}
+          | {("public", "segment_summary"), ("public", "segment_migration"), ("admin", "my_members")},
+          sorted(denied))
+    cur.execute("""SELECT create_distributed_table('segmentation.profiles', 'user_id', colocate_with => 'events');
+                   SELECT truncate_local_data_after_distributing_table('segmentation.profiles');
+                   ALTER TABLE segmentation.transitions DROP CONSTRAINT transitions_pkey;
+                   SELECT create_distributed_table('segmentation.transitions', 'user_id', colocate_with => 'events');
+                   SELECT truncate_local_data_after_distributing_table('segmentation.transitions');
+                   ALTER TABLE segmentation.transitions ADD PRIMARY KEY (user_id, id)""")
+    got = read_as(cur, "analyst", "SELECT * FROM segmentation.memberships")
+    check("read paths: with profiles distributed, one node's views refuse the analyst (Citus reads the shards "
+          "as the caller): what _read_paths is for", isinstance(got, tuple) and "permission denied for table profiles_"
+          in got[1], str(got)[:300])
+    cur.execute("SELECT segmentation._rebuild_views()")
+    after = everything()
+    differ = [k for k in before if not (before[k] == after[k] or (isinstance(before[k], list) and same(before[k], after[k])))]
+    check("read paths: with profiles and transitions distributed, every role reads through every view and analysis what it "
+          f"read on one node ({len(before)} reads), refusals included", not differ,
+          [(k, str(before[k])[:120], str(after[k])[:120]) for k in differ][:3])
+    cur.execute("""SELECT p.proname, p.prosecdef, p.proconfig, has_function_privilege('read_public', p.oid, 'EXECUTE'),
+                          has_function_privilege('read_reader', p.oid, 'EXECUTE'),
+                          has_function_privilege('read_analyst', p.oid, 'EXECUTE')
+                   FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname LIKE '%\_rows'
+                     AND p.proname <> '_rls_hides_rows'
+                   ORDER BY 1""")
+    fns = cur.fetchall()
+    check("read paths: one SECURITY DEFINER function per view, search_path pinned, no argument; PUBLIC may call "
+          "none, the reader only the aggregate ones, the analyst all",
+          [f[0] for f in fns] == sorted(f"_{v}_rows" for v in READ_VIEWS)
+          and all(f[1] and f[2] == ["search_path=pg_catalog, pg_temp"] and not f[3] and f[5]
+                  and f[4] == (f[0] in ("_segment_summary_rows", "_segment_migration_rows")) for f in fns), fns)
+    for v in READ_VIEWS:
+        got = read_as(cur, "reader", f"SELECT * FROM segmentation._{v}_rows()")
+        want = before[("reader", v)] if v in ("segment_summary", "segment_migration") else "refused"
+        check(f"read paths: the reader calling _{v}_rows() itself gets what the view shows it",
+              same(got, want) if want != "refused" else isinstance(got, tuple) and got[0] == "42501", str(got)[:300])
+    # a define_segment rebuilds user_scores (a column per scheme), over the function still
+    cur.execute("SELECT segmentation.define_segment('custom2', 'all', 'true')")
+    got = read_as(cur, "analyst", "SELECT user_id, custom2 FROM segmentation.user_scores")
+    check("read paths: define_segment rebuilds user_scores over the function (the analyst reads the new column)",
+          not isinstance(got, tuple) and len(got) == len(before[("analyst", "user_scores")])
+          and {r[1] for r in got} == {"unsegmented"}, str(got)[:200])
+    # Citus makes the functions on the workers too (with the view over them): the same rights there,
+    # and there an error (a worker's settings are a copy: min_cell_size 10, not 50)
+    cur.execute("""SELECT bool_and(success AND result = 't') FROM run_command_on_workers($$
+                       SELECT count(*) = 5 AND bool_and(p.prosecdef AND p.proacl IS NOT NULL AND NOT EXISTS (
+                           SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0))
+                       FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace
+                         AND p.proname LIKE '%\\_rows' AND p.proname <> '_rls_hides_rows'$$)""")
+    check("read paths: on each worker the five functions exist (Citus made them) and PUBLIC may call none",
+          cur.fetchone()[0])
+    wconn, wcur = connect(WORKERS[0], READ_DB)
+    for v in READ_VIEWS:
+        got = read_as(wcur, "owner" if v != "segment_summary" else "reader", f"SELECT * FROM segmentation._{v}_rows()")
+        check(f"read paths: _{v}_rows() on a worker is an error, not rows from the worker's copy",
+              isinstance(got, tuple) and "kept on the Citus coordinator only" in got[1], str(got)[:300])
+    wconn.close()
+    conn.close()
+
+
 def main():
     # (CITUS_ONLY=pipeline or reviews: those tests alone, while working on them)
+    if os.environ.get("CITUS_ONLY") == "read":
+        read_paths_distributed()
+        suite.finish()
     if os.environ.get("CITUS_ONLY") == "pipeline":
         pipeline_vs_single_node()
         exactly_once_on_citus()
@@ -1470,6 +1619,7 @@ def main():
     coordinator_only(cur)
     conn.close()
     pipeline_vs_single_node()
+    read_paths_distributed()
     exactly_once_on_citus()
     citus_refusals()
     suite.finish()

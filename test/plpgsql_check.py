@@ -33,8 +33,9 @@ ACCEPTED = [
      "refresh's temporary tables, created by EXECUTE in the run that calls it (their user id type is the source's)"),
     ("_analysis_compute", r'OUT variable "\w+" is maybe unmodified', None,
      "RETURN QUERY EXECUTE of a constant text but for two constant fragments (the listed users): its columns are the OUT variables"),
-    ("_analysis_delta_begin", r"text type variable is not sanitized", r"CREATE TEMP TABLE _analysis_users \(user_id %s",
-     "%s is profiles.user_id's type, a regtype rendered (quoted) by its output function"),
+    ("_read_paths", r"text type variable is not sanitized", None,
+     "each %s is a constant of the function's VALUES list (a view's query, its grantees), or the columns of the "
+     "extension's own view, each format('%I %s') of its name and format_type()"),
     ("_analysis_delta_begin", r'relation "_(batch|analysis_users)" does not exist', None,
      "temporary tables of the refresh that calls it: _batch, and _analysis_users, created by EXECUTE just before"),
     ("_analysis_delta_end", r'relation "_analysis_(delta|users)" does not exist', None,

@@ -14,7 +14,10 @@ the transitions are kept with their ids, and the current segments; the
 extension's catalog is the one a fresh 0.2 install makes; the cron job runs
 0.2's refresh; after it each profile is the one a 0.2 recompute from the
 events makes (no event lost or doubled); the experiment readout is the same
-as 0.1's; pg_dump and pg_restore of the upgraded database work.
+as 0.1's; pg_dump and pg_restore of the upgraded database work.  Then
+each update 0.2 refuses, in a database of its own (OTHERS: what 0.2 would
+not run, a transaction that holds a tracked table for more than the 10 s
+the capture swap waits, ...): refused naming why, 0.1 left as it was.
 """
 import os
 import subprocess
@@ -211,6 +214,10 @@ OTHERS = {
     "segmentation_rowtype": ("CREATE TABLE mine (p segmentation.profiles)", "use the row types of segmentation 0.1's tables: column p of public.mine"),
     # 0.1's refresh lock, held by any session: the update fails in lock_timeout
     "segmentation_advisory": ("SELECT 1", "holds segmentation 0.1's refresh lock: pid"),
+    # a transaction that holds a tracked table all along (uncommitted rows):
+    # the capture swap gives up after 10 s, naming the table, and changes nothing
+    "segmentation_busy": ("SELECT 1", "the tracked tables were not free together for 10 s, to swap 0.1's capture "
+                                      "for 0.2's\nDETAIL:  The last one waited for: public.events."),
     "segmentation_empty": (None, None),
 }
 
@@ -301,9 +308,11 @@ def update_others():
     for db, (_, refusal) in OTHERS.items():
         conn = connect(db)
         cur = conn.cursor()
-        holder = connect(db) if db == "segmentation_advisory" else None
-        if holder:
+        holder = connect(db) if db in ("segmentation_advisory", "segmentation_busy") else None
+        if db == "segmentation_advisory":
             one(holder.cursor(), "SELECT pg_advisory_lock(hashtext('segmentation.refresh'))")
+        elif holder:
+            holder.cursor().execute("BEGIN; INSERT INTO events VALUES (2, now(), 'login', 1)")
         try:
             cur.execute("ALTER EXTENSION segmentation UPDATE")
             error = None
@@ -316,6 +325,17 @@ def update_others():
             check(f"{db}: the upgrade is refused, naming why, and 0.1 stays as it was",
                   error is not None and refusal in error and version == "0.1"
                   and one(cur, "SELECT count(*) FROM segmentation.sources") >= 1, error)
+            if db == "segmentation_busy":
+                # what its hint says: the transaction has ended (holder closed), update again
+                try:
+                    cur.execute("ALTER EXTENSION segmentation UPDATE")
+                    cur.execute("INSERT INTO events VALUES (3, now(), 'login', 1)")
+                    followed = (one(cur, "SELECT extversion FROM pg_extension WHERE extname = 'segmentation'"),
+                                one(cur, "SELECT count(*) FROM segmentation.pending_events WHERE user_id = 3"))
+                except Exception as e:  # noqa: BLE001
+                    followed = str(e)
+                check(f"{db}: the hint followed (the transaction ended), the update goes through and captures",
+                      followed == ("0.2", 1), followed)
             if db == "segmentation_partition":
                 # what its hint says: stop tracking it in 0.1, update, track the parent
                 try:
