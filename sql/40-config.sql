@@ -373,6 +373,16 @@ CREATE FUNCTION _coordinator_only(what text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'coordinator_only' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION _coordinator_only(text) IS 'Internal: true, or an error naming what on a Citus worker, whose copy of the extension''s tables is not the state';
 
+-- What every SECURITY DEFINER function that a role calls does first: on
+-- Citus, the transaction's worker connections go back to their default
+-- settings, now and for those opened later, so that no SET LOCAL of the
+-- caller's (sent there with citus.propagate_set_commands = local) applies
+-- to the queries the function runs there as the extension's owner; without
+-- Citus, nothing (src/node.c)
+CREATE FUNCTION _clean_citus_settings() RETURNS void
+	AS 'MODULE_PATHNAME', 'clean_citus_settings' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION _clean_citus_settings() IS 'Internal: on Citus, has the transaction''s worker connections reset to their default settings (RESET ALL there, not here), so that a caller''s SET LOCAL does not reach the owner''s queries on the workers';
+
 -- Settings: a value set with set_setting() overrides the default of a known
 -- name; nothing else is read (names and values are checked by set_setting).
 CREATE TABLE _setting_values (
@@ -437,6 +447,7 @@ DECLARE
 	lo text;
 	hi text;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	-- (on a Citus worker it would set the worker's copy and say done: review 31)
 	PERFORM segmentation._coordinator_only('the settings');
 	SELECT * INTO known FROM segmentation._setting_defaults() d WHERE d.name = set_setting.name;

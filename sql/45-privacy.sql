@@ -144,6 +144,7 @@ DECLARE
 	h bytea;
 	t regtype;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	PERFORM segmentation._take_refresh_lock('forget_user');
 	h := segmentation._pseudonym(canonical);
 	INSERT INTO segmentation.forgotten_users (id_hash) VALUES (h) ON CONFLICT DO NOTHING;
@@ -211,6 +212,7 @@ DECLARE
 	s segmentation.sources;
 	bad text;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	s := segmentation._check_source(source_id, true);
 	WITH RECURSIVE tree(oid) AS (
 		SELECT s.source::oid
@@ -287,6 +289,7 @@ DECLARE
 	h bytea;
 	t regtype;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	PERFORM segmentation._take_refresh_lock('opt_out');
 	h := segmentation._pseudonym(canonical);
 	-- (a forgotten user is opted out like any other id: saying so would tell
@@ -310,6 +313,7 @@ DECLARE
 	canonical text := segmentation._canonical_user_id(user_id);
 	t regtype;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	PERFORM segmentation._take_refresh_lock('opt_in');
 	DELETE FROM segmentation.opt_outs o WHERE o.id_hash = segmentation._pseudonym(canonical);
 	SELECT a.atttypid::regtype INTO t FROM pg_attribute a
@@ -347,6 +351,7 @@ COMMENT ON FUNCTION _check_members_arguments(text, text) IS 'Internal: refuses a
 CREATE FUNCTION _members_pseudonymized(scheme text, segment text) RETURNS TABLE (member text, entered_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	PERFORM segmentation._check_members_arguments(scheme, segment);
 	IF to_regclass('segmentation.profiles') IS NULL THEN
 		RETURN;
@@ -367,6 +372,7 @@ COMMENT ON FUNCTION _members_pseudonymized(text, text) IS 'Internal: the current
 CREATE FUNCTION _members_raw(scheme text, segment text) RETURNS TABLE (member text, entered_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	PERFORM segmentation._check_members_arguments(scheme, segment);
 	IF to_regclass('segmentation.profiles') IS NULL THEN
 		RETURN;

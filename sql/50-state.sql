@@ -93,12 +93,13 @@ COMMENT ON FUNCTION _create_queue(regtype) IS 'Internal: makes capture''s queue 
 
 -- The body of a read path function (_read_paths, below): its query, run on
 -- the coordinator only (Citus makes the function on the workers too, where
--- the settings and the score context are a copy: there, an error).  The
--- guard runs before the query, not in it, where Citus would send it to the
--- workers with the rest.
+-- the settings and the score context are a copy: there, an error), with the
+-- workers' settings its owner's, not the caller's (_clean_citus_settings).
+-- The guard runs before the query, not in it, where Citus would send it to
+-- the workers with the rest.
 CREATE FUNCTION _read_path_body(query text, what text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
-SELECT format(E'#variable_conflict use_column\nBEGIN\n\tPERFORM segmentation._coordinator_only(%L);\n\tRETURN QUERY %s;\nEND', what, query)
+SELECT format(E'#variable_conflict use_column\nBEGIN\n\tPERFORM segmentation._coordinator_only(%L);\n\tPERFORM segmentation._clean_citus_settings();\n\tRETURN QUERY %s;\nEND', what, query)
 $$;
 COMMENT ON FUNCTION _read_path_body(text, text) IS 'Internal: the body of a read path function of _read_paths (the query, on the Citus coordinator only)';
 
@@ -246,6 +247,7 @@ DECLARE
 	t text := user_type::text;
 	r record;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	-- every later INSERT into a tracked table writes values of this type
 	-- with elevated rights: a built-in type only, never a domain (whose
 	-- CHECK would run as the extension's owner)
@@ -373,6 +375,7 @@ DECLARE
 	attrs name[];
 	state text := 'segmentation._user_state';
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	IF to_regclass('segmentation._user_state') IS NULL THEN
 		RETURN;
 	END IF;
@@ -392,12 +395,10 @@ BEGIN
 	END IF;
 	-- on Citus, the rows of _user_state that user_scores shows, read by a
 	-- SECURITY DEFINER function (_read_paths); the attributes stay a join of
-	-- the view, each shown by the rights of the role reading it
-	IF to_regprocedure('segmentation._user_scores_rows()') IS NOT NULL THEN
-		DROP FUNCTION segmentation._user_scores_rows();
-	END IF;
+	-- the view, each shown by the rights of the role reading it.  (Replaced,
+	-- never dropped: a view of any role's over it would block the drop.)
 	IF segmentation._read_paths() THEN
-		EXECUTE format('CREATE FUNCTION segmentation._user_scores_rows() RETURNS TABLE (user_id %s%s, segments jsonb)
+		EXECUTE format('CREATE OR REPLACE FUNCTION segmentation._user_scores_rows() RETURNS TABLE (user_id %s%s, segments jsonb)
 		                LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 		                AS %L',
 			(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a

@@ -600,6 +600,7 @@ DECLARE
 	arg_list text;
 	citus text[];
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	SELECT s.source INTO src FROM segmentation.sources s WHERE s.id = source_id;
 	fn := to_regprocedure('segmentation._capture()');
 	IF src IS NULL OR fn IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = src) THEN
@@ -742,6 +743,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s segmentation.sources;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	s := segmentation._check_source(source_id, false);
 	IF NOT has_table_privilege(s.tracked_by, s.source, 'TRIGGER') THEN
 		RAISE EXCEPTION 'role % may not track %', s.tracked_by, s.source
@@ -989,6 +991,7 @@ DECLARE
 	citus text[];
 	members oid[];
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	-- the tree locked first (LOCK recurses into partitions and children):
 	-- a partition being created waits, or is done and listed below
 	SELECT x.source INTO src FROM segmentation.sources x WHERE x.id = source_id;
@@ -1047,6 +1050,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	id int;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	SELECT s.id INTO id FROM segmentation.sources s WHERE s.source = untrack.source;
 	IF id IS NULL THEN
 		RAISE EXCEPTION '% is not tracked', source USING ERRCODE = 'undefined_object',
@@ -1406,6 +1410,7 @@ DECLARE
 	funnel text;
 	budget record;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	-- (on a Citus worker it would define it in the worker's copy and say done: review 31)
 	PERFORM segmentation._coordinator_only('the features');
 	IF name IS NULL OR name = '' THEN
@@ -1513,6 +1518,7 @@ DECLARE
 	pcost float8;
 	names text[];
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	IF scheme IS NULL OR scheme = '' OR name IS NULL OR name = '' THEN
 		RAISE EXCEPTION 'arguments "scheme" and "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -1575,6 +1581,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	users text;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	-- one definer at a time: a segment defined meanwhile could name this one
 	PERFORM segmentation._require_read_committed('drop_segment');
 	LOCK TABLE segmentation.segments IN SHARE ROW EXCLUSIVE MODE;

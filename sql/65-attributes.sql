@@ -319,6 +319,7 @@ DECLARE
 	utype text;
 	x record;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	s := segmentation._check_attribute_source(false);
 	IF NOT has_table_privilege(s.tracked_by, s.source, 'TRIGGER') THEN
 		RAISE EXCEPTION 'role % may not track %', s.tracked_by, s.source
@@ -503,6 +504,7 @@ DECLARE
 	s segmentation.attribute_sources;
 	r record;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	IF to_regclass('segmentation._user_state') IS NULL THEN
 		RETURN;
 	END IF;
@@ -660,6 +662,7 @@ DECLARE
 	users text := NULL;
 	names text[];
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	PERFORM segmentation._require_read_committed('untrack_users');
 	LOCK TABLE segmentation.segments IN SHARE ROW EXCLUSIVE MODE;
 	SELECT * INTO s FROM segmentation.attribute_sources;

@@ -98,6 +98,7 @@ DECLARE
 	bad_step record; attrs boolean;
 	reads boolean; warnings text;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
 		RAISE EXCEPTION 'arguments "full" and "as_of" must not be NULL, and "as_of" must be finite' USING ERRCODE = 'invalid_parameter_value';
 	END IF;

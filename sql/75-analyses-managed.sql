@@ -436,6 +436,7 @@ DECLARE
 	start_id int;
 	return_id int;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	last_period := segmentation._analysis_last_period(period, scheme);
 	start_id := coalesce(segmentation._analysis_feature('start_feature', start_feature), -1);
 	return_id := coalesce(segmentation._analysis_feature('return_feature', return_feature), -1);
@@ -504,6 +505,7 @@ DECLARE
 	keys text[];
 	mask boolean[];
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	last_period := segmentation._analysis_last_period(period, scheme);
 	IF last_period IS NULL THEN
 		RETURN;
@@ -550,6 +552,7 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp A
 DECLARE
 	last_period date;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	last_period := segmentation._analysis_last_period(period, scheme);
 	IF last_period IS NULL THEN
 		RETURN;
@@ -590,6 +593,7 @@ DECLARE
 	last_as_of timestamptz;
 	outcome_id int := -1;	-- the feature of the outcome; -1: any event
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	IF scheme IS NULL THEN
 		RAISE EXCEPTION 'argument "scheme" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;

@@ -93,6 +93,7 @@ DECLARE
 	fid int;
 	unknown record;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	IF name IS NULL OR name = '' THEN
 		RAISE EXCEPTION 'argument "name" must not be empty' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -166,6 +167,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	fid int;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	DELETE FROM segmentation.funnels f WHERE f.name = drop_funnel.name RETURNING f.id INTO fid;
 	IF fid IS NULL THEN
 		RAISE EXCEPTION 'funnel % does not exist', coalesce(quote_literal(name), 'NULL') USING ERRCODE = 'undefined_object';

@@ -120,6 +120,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	job bigint;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	IF schedule IS NULL OR length(schedule) > 100 THEN
 		RAISE EXCEPTION 'argument "schedule" must be a cron expression such as ''*/15 * * * *''' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -136,6 +137,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	done boolean;
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	PERFORM segmentation._cron_ready();
 	IF NOT EXISTS (SELECT 1 FROM cron.job WHERE jobname = 'segmentation-refresh' AND username = current_user) THEN
 		RETURN false;

@@ -193,6 +193,7 @@ DECLARE
 	saved_lock_timeout text := current_setting('lock_timeout');
 	warnings text[] := ARRAY[]::text[];
 BEGIN
+	PERFORM segmentation._clean_citus_settings();
 	-- it locks the tables it reads (_check_readable): wait for them no longer
 	-- than a refresh would
 	PERFORM set_config('lock_timeout', segmentation._setting_ms('refresh_lock_timeout')::text, true);

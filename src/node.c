@@ -17,8 +17,30 @@
  * A worker is a node whose pg_dist_local_group (Citus's catalog, in
  * pg_catalog: only a superuser makes a table there) holds a group other
  * than the coordinator's, 0.  Read once per transaction.
+ *
+ * It also owns what the extension's SECURITY DEFINER functions do first on
+ * Citus: _clean_citus_settings().  With citus.propagate_set_commands =
+ * local (which any role may set), Citus sends a transaction's SET LOCAL
+ * commands to every worker connection of the transaction, those it opens
+ * later for a SECURITY DEFINER function as the extension's owner included,
+ * where the function's own SET clauses do not reach.  The shard queries
+ * name built-in functions and types unqualified (Citus qualifies what the
+ * coordinator's search_path would not find), so a caller's search_path
+ * there ran the caller's functions as the owner, a superuser (an attack
+ * review of the read paths, doc/citus-distribution.md section 12), and any
+ * other setting (standard_conforming_strings, DateStyle, ...) would change
+ * how the owner's queries parse there.  No check of the settings can tell:
+ * a SET LOCAL in a subtransaction that ended stays on the connections it
+ * reached, and Citus forgets it.  So the function has Citus send RESET ALL
+ * to the transaction's worker connections, and to those it opens later
+ * (Citus's PostprocessVariableSetStmt, as for a SET LOCAL it propagates,
+ * called directly, so that nothing is reset here): every setting there is
+ * the connection's default again.  Without Citus it does nothing; with a
+ * Citus that lacks that function, it fails.
  */
 #include "postgres.h"
+
+#include <dlfcn.h>
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -26,8 +48,10 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "nodes/parsenodes.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -92,4 +116,29 @@ coordinator_only(PG_FUNCTION_ARGS)
 {
 	RequireCoordinator(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	PG_RETURN_BOOL(true);
+}
+
+/* Citus 13.2's src/backend/distributed/commands/variableset.c */
+typedef void (*PropagateSetFunc) (VariableSetStmt *setStmt, const char *setStmtString);
+
+PG_FUNCTION_INFO_V1(clean_citus_settings);
+Datum
+clean_citus_settings(PG_FUNCTION_ARGS)
+{
+	PropagateSetFunc propagate;
+	VariableSetStmt *reset;
+
+	/* (Citus, loaded by shared_preload_libraries, defines the setting) */
+	if (GetConfigOption("citus.propagate_set_commands", true, false) == NULL)
+		PG_RETURN_VOID();
+	propagate = (PropagateSetFunc) dlsym(RTLD_DEFAULT, "PostprocessVariableSetStmt");
+	if (propagate == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("segmentation: this Citus has no PostprocessVariableSetStmt, which the extension calls to reset the settings of its queries on the workers"),
+				 errhint("segmentation supports Citus 13.2.")));
+	reset = makeNode(VariableSetStmt);
+	reset->kind = VAR_RESET_ALL;
+	propagate(reset, "RESET ALL");
+	PG_RETURN_VOID();
 }

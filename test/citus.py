@@ -1458,6 +1458,53 @@ def read_as(cur, role, sql):
         cur.execute("RESET ROLE")
 
 
+def hijack_functions(cur, role):
+    """as read_<role>, in a schema of its own: functions named like built-ins
+    that the shard queries of the read paths and of refresh call unqualified,
+    each an error naming the role it ran as"""
+    cur.execute(f"SET ROLE read_{role}")
+    cur.execute(f"""CREATE SCHEMA evil_{role};
+        CREATE FUNCTION evil_{role}.jsonb_each(j jsonb, OUT key text, OUT value jsonb) RETURNS SETOF record
+        LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked: ran as %', current_user; END $$;
+        CREATE FUNCTION evil_{role}.jsonb_path_query_array(target jsonb, path jsonpath, vars jsonb DEFAULT '{{}}',
+                                                          silent boolean DEFAULT false) RETURNS jsonb
+        LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked: ran as %', current_user; END $$;
+        CREATE FUNCTION evil_{role}.octet_length(text) RETURNS integer
+        LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked: ran as %', current_user; END $$""")
+    cur.execute("RESET ROLE")
+    cur.execute(f"""SELECT bool_and(success AND result = '3') FROM run_command_on_workers($$
+                        SELECT count(*) FROM pg_proc WHERE pronamespace = 'evil_{role}'::regnamespace$$)""")
+    check(f"hijack: read_{role}'s functions named like built-ins are on every worker (Citus made them there)",
+          cur.fetchone()[0])
+
+
+def hijacked(cur, role, sql, savepoint=False):
+    """sql run by read_<role> after SET LOCAL search_path = its schema, sent to
+    the workers (citus.propagate_set_commands = local): rows, or the error;
+    with savepoint, after the views were read once (the owner's connections
+    open) and the SET LOCALs were made in a subtransaction since released
+    (Citus forgets them, the connections keep them)"""
+    sets = (f"SET LOCAL citus.propagate_set_commands = 'local'; "
+            f"SET LOCAL search_path = evil_{role}, pg_catalog;")
+    try:
+        cur.execute(f"SET ROLE read_{role}")
+        cur.execute("BEGIN")
+        if savepoint:
+            cur.execute(f"SELECT count(*) FROM ({sql}) q")
+            cur.execute(f"SAVEPOINT s; {sets} RELEASE SAVEPOINT s")
+        else:
+            cur.execute(sets)
+        cur.execute(sql)
+        rows = rounded(cur.fetchall())
+        cur.execute("COMMIT")
+        return rows
+    except psycopg2.Error as e:
+        cur.execute("ROLLBACK")
+        return (e.pgcode, str(e).strip().split("\n")[0])
+    finally:
+        cur.execute("RESET ROLE")
+
+
 def read_paths_distributed():
     """doc/citus-distribution.md step 2 (section 11, decision 1): Citus
     sends a distributed table's shard queries to the workers as the calling
@@ -1479,6 +1526,8 @@ def read_paths_distributed():
                         END $$""")
         if member_of:
             cur.execute(f"GRANT {member_of} TO read_{role}")
+    # (a role with a schema of its own, as many warehouses give)
+    cur.execute(f"GRANT CREATE ON DATABASE {READ_DB} TO read_admin, read_analyst, read_reader")
     cur.execute("""SET TIME ZONE 'UTC';
         CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
         SELECT create_distributed_table('events', 'user_id', shard_count => 8);
@@ -1497,9 +1546,22 @@ def read_paths_distributed():
         -- a view of the application's over one of them: kept through the switch
         CREATE VIEW my_members AS SELECT scheme, count(*) AS users FROM segmentation.memberships GROUP BY 1;
         GRANT SELECT ON my_members TO read_analyst""")
+    # An admin's SET LOCAL search_path, sent to the workers, must not reach
+    # refresh's queries there, which run as the extension's owner (they call
+    # octet_length unqualified): before _clean_citus_settings, its function
+    # ran as the superuser on every worker
+    for role in ("admin", "analyst", "reader"):
+        hijack_functions(cur, role)
+    cur.execute("INSERT INTO events VALUES (3, '2024-03-19', 'buy', 2)")
+    for savepoint in (False, True):
+        got = hijacked(cur, "admin", "SELECT segmentation.refresh(true, as_of => '2024-03-20') IS NOT NULL", savepoint)
+        check(f"hijack: a full refresh by an admin whose SET LOCAL search_path goes to the workers{' (in a released savepoint)' if savepoint else ''} "
+              "runs none of the admin's functions there", got == [(True,)], got)
     # and what reads the state through the definer functions of sql/75 and 45
     reads = dict({v: f"SELECT * FROM segmentation.{v}" for v in READ_VIEWS}, **{
         "my_members": "SELECT * FROM my_members",
+        # (a table the analyst may read: Citus gives its shards the table's grants)
+        "transitions": "SELECT scheme, user_id, from_segment, to_segment, at FROM segmentation.transitions",
         "retention_matrix": "SELECT * FROM segmentation.retention_matrix('week', 'lifecycle')",
         "lifecycle": "SELECT * FROM segmentation.lifecycle('week', 'lifecycle')",
         "stickiness": "SELECT * FROM segmentation.stickiness('week', 'lifecycle')",
@@ -1508,6 +1570,11 @@ def read_paths_distributed():
 
     def everything():
         return {(role, v): read_as(cur, role, sql) for role in READ_ROLES for v, sql in reads.items()}
+    comments = """SELECT c.relname, a.attname, col_description(c.oid, a.attnum), obj_description(c.oid, 'pg_class')
+                  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+                  WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relname = ANY (%s)"""
+    cur.execute(comments, (READ_VIEWS,))
+    described = sorted(cur.fetchall())
     before = everything()
     empty = [v for v in reads if not before[("owner", v)] or isinstance(before[("owner", v)], tuple)]
     check("read paths: every read holds rows for the owner", not empty, empty)
@@ -1539,6 +1606,18 @@ def read_paths_distributed():
     check("read paths: with profiles and transitions distributed, every role reads through every view and analysis what it "
           f"read on one node ({len(before)} reads), refusals included", not differ,
           [(k, str(before[k])[:120], str(after[k])[:120]) for k in differ][:3])
+    cur.execute(comments, (READ_VIEWS,))
+    got = sorted(cur.fetchall())
+    check("read paths: the views keep their comments and their columns' through the switch",
+          got == described and all(r[2] and r[3] for r in got), [r for r in got if r not in described][:3])
+    # the same through the read paths, as the analyst and the reader (their
+    # shard queries call jsonb_each and jsonb_path_query_array unqualified)
+    for role, view in (("analyst", "memberships"), ("reader", "segment_summary")):
+        for savepoint in (False, True):
+            got = hijacked(cur, role, f"SELECT * FROM segmentation.{view}", savepoint)
+            check(f"hijack: {view} read by the {role} after a SET LOCAL search_path sent to the workers"
+                  f"{' (in a released savepoint)' if savepoint else ''} runs none of its functions there, and reads "
+                  "what it read", isinstance(got, list) and same(got, before[(role, view)]), str(got)[:300])
     cur.execute("""SELECT p.proname, p.prosecdef, p.proconfig, has_function_privilege('read_public', p.oid, 'EXECUTE'),
                           has_function_privilege('read_reader', p.oid, 'EXECUTE'),
                           has_function_privilege('read_analyst', p.oid, 'EXECUTE')
@@ -1556,8 +1635,11 @@ def read_paths_distributed():
         want = before[("reader", v)] if v in ("segment_summary", "segment_migration") else "refused"
         check(f"read paths: the reader calling _{v}_rows() itself gets what the view shows it",
               same(got, want) if want != "refused" else isinstance(got, tuple) and got[0] == "42501", str(got)[:300])
-    # a define_segment rebuilds user_scores (a column per scheme), over the function still
-    cur.execute("SELECT segmentation.define_segment('custom2', 'all', 'true')")
+    # a define_segment rebuilds user_scores (a column per scheme), over the function still,
+    # whatever view a role made over that function (attack review: it blocked the rebuild)
+    cur.execute("SET ROLE read_reader; CREATE VIEW evil_reader.v AS SELECT * FROM segmentation._user_scores_rows(); RESET ROLE")
+    err = error_of(cur, "SELECT segmentation.define_segment('custom2', 'all', 'true')")
+    check("read paths: define_segment works though the reader made a view over _user_scores_rows()", err is None, err)
     got = read_as(cur, "analyst", "SELECT user_id, custom2 FROM segmentation.user_scores")
     check("read paths: define_segment rebuilds user_scores over the function (the analyst reads the new column)",
           not isinstance(got, tuple) and len(got) == len(before[("analyst", "user_scores")])

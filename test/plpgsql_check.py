@@ -130,6 +130,23 @@ for oid, name, signature, is_trigger, relid, oldtable, newtable in functions:
     what = signature + (f" (trigger on {relid})" if is_trigger else "")
     check(what, not problems, "".join(problems))
 
+# On Citus, a caller's SET LOCAL reaches the worker connections a SECURITY
+# DEFINER function uses as the extension's owner (src/node.c): every one a
+# role calls has them reset first (but for the coordinator check).  Not
+# those that read and write only the coordinator's own tables (the attribute
+# capture trigger writes attribute_queue), nor the event triggers (what they
+# run on Citus, _untrack and the capture's install, resets first):
+LOCAL_ONLY = {"_attribute_readable", "_refresh_status", "_capture_attributes", "_on_sql_drop", "_on_alter_table",
+              "_on_attribute_ddl"}
+cur.execute("""
+    SELECT p.oid::regprocedure::text FROM pg_proc p
+    WHERE p.pronamespace = 'segmentation'::regnamespace AND p.prosecdef AND NOT p.proname = ANY (%s)
+      AND p.prosrc !~ '\nBEGIN\s+(PERFORM segmentation\._coordinator_only\([^;]*\);\s+)?PERFORM segmentation\._clean_citus_settings\(\);'
+    ORDER BY 1""", (list(LOCAL_ONLY),))
+missing = [r[0] for r in cur.fetchall()]
+check("every SECURITY DEFINER function resets the Citus workers' settings first (_clean_citus_settings)",
+      not missing, missing)
+
 for i, (fn, pattern, _, reason) in enumerate(ACCEPTED):
     print(f"{'accepted' if i in used else 'NOTE: not needed any more, remove it:'} {fn}: /{pattern}/: {reason}")
 conn.close()
