@@ -670,6 +670,7 @@ DECLARE
 	q record;
 BEGIN
 	PERFORM segmentation._coordinator_only('the refresh runs');
+	PERFORM segmentation._clean_citus_settings();  -- (it sums the queue's shards on the workers)
 	SELECT r.finished_at, r.as_of, r.warnings INTO last_success_at, last_as_of, warnings FROM segmentation.refresh_runs r
 	WHERE r.error IS NULL AND r.finished_at IS NOT NULL ORDER BY r.id DESC LIMIT 1;
 	SELECT r.finished_at INTO last_failure_at FROM segmentation.refresh_runs r WHERE r.error IS NOT NULL ORDER BY r.id DESC LIMIT 1;

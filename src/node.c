@@ -35,8 +35,10 @@
  * to the transaction's worker connections, and to those it opens later
  * (Citus's PostprocessVariableSetStmt, as for a SET LOCAL it propagates,
  * called directly, so that nothing is reset here): every setting there is
- * the connection's default again.  Without Citus it does nothing; with a
- * Citus that lacks that function, it fails.
+ * the connection's default again, but role (which only lowers the rights
+ * of the owner's queries there: they fail) and the transaction's modes,
+ * which RESET ALL keeps.  Without Citus it does nothing; with a Citus that
+ * lacks that function, it fails.
  */
 #include "postgres.h"
 

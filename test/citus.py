@@ -1470,12 +1470,18 @@ def hijack_functions(cur, role):
                                                           silent boolean DEFAULT false) RETURNS jsonb
         LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked: ran as %', current_user; END $$;
         CREATE FUNCTION evil_{role}.octet_length(text) RETURNS integer
-        LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked: ran as %', current_user; END $$""")
+        LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked: ran as %', current_user; END $$;
+        CREATE FUNCTION evil_{role}.hijack_final(bigint[]) RETURNS bigint
+        LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hijacked: ran as %', current_user; END $$;
+        CREATE AGGREGATE evil_{role}.sum(integer) (sfunc = int4_avg_accum, stype = bigint[], initcond = '{{0,0}}',
+                                                  finalfunc = evil_{role}.hijack_final)""")
     cur.execute("RESET ROLE")
-    cur.execute(f"""SELECT bool_and(success AND result = '3') FROM run_command_on_workers($$
-                        SELECT count(*) FROM pg_proc WHERE pronamespace = 'evil_{role}'::regnamespace$$)""")
+    cur.execute(f"""SELECT array_agg(result) FROM run_command_on_workers($$
+                        SELECT string_agg(DISTINCT proname, ',' ORDER BY proname) FROM pg_proc
+                        WHERE pronamespace = 'evil_{role}'::regnamespace$$)""")
+    got = cur.fetchone()[0]
     check(f"hijack: read_{role}'s functions named like built-ins are on every worker (Citus made them there)",
-          cur.fetchone()[0])
+          got == ["hijack_final,jsonb_each,jsonb_path_query_array,octet_length,sum"] * len(WORKERS), got)
 
 
 def hijacked(cur, role, sql, savepoint=False):
@@ -1557,6 +1563,12 @@ def read_paths_distributed():
         got = hijacked(cur, "admin", "SELECT segmentation.refresh(true, as_of => '2024-03-20') IS NOT NULL", savepoint)
         check(f"hijack: a full refresh by an admin whose SET LOCAL search_path goes to the workers{' (in a released savepoint)' if savepoint else ''} "
               "runs none of the admin's functions there", got == [(True,)], got)
+    # refresh_status sums the queue's shards (review of the fix: an admin's sum ran there)
+    for savepoint in (False, True):
+        got = hijacked(cur, "admin", "SELECT pending_events IS NOT NULL FROM segmentation.refresh_status", savepoint)
+        check(f"hijack: refresh_status read by an admin whose SET LOCAL search_path goes to the workers"
+              f"{' (in a released savepoint)' if savepoint else ''} runs none of the admin's functions there",
+              got == [(True,)], got)
     # and what reads the state through the definer functions of sql/75 and 45
     reads = dict({v: f"SELECT * FROM segmentation.{v}" for v in READ_VIEWS}, **{
         "my_members": "SELECT * FROM my_members",

@@ -136,8 +136,7 @@ for oid, name, signature, is_trigger, relid, oldtable, newtable in functions:
 # those that read and write only the coordinator's own tables (the attribute
 # capture trigger writes attribute_queue), nor the event triggers (what they
 # run on Citus, _untrack and the capture's install, resets first):
-LOCAL_ONLY = {"_attribute_readable", "_refresh_status", "_capture_attributes", "_on_sql_drop", "_on_alter_table",
-              "_on_attribute_ddl"}
+LOCAL_ONLY = {"_attribute_readable", "_capture_attributes", "_on_sql_drop", "_on_alter_table", "_on_attribute_ddl"}
 cur.execute("""
     SELECT p.oid::regprocedure::text FROM pg_proc p
     WHERE p.pronamespace = 'segmentation'::regnamespace AND p.prosecdef AND NOT p.proname = ANY (%s)
