@@ -126,15 +126,16 @@ DECLARE
 	v record;
 	cols text;
 BEGIN
-	SELECT coalesce(bool_or(segmentation._citus_member(to_regclass(t.n)) IS NOT NULL), false) INTO distributed
-	FROM unnest(ARRAY['segmentation.profiles', 'segmentation.transitions', 'segmentation._funnel_state',
-	                  'segmentation.user_attributes']) t(n)
-	WHERE to_regclass(t.n) IS NOT NULL;
 	-- (one way: a state Citus no longer manages reads well through the
 	-- functions too)
 	IF to_regprocedure('segmentation._memberships_rows()') IS NOT NULL THEN
 		RETURN true;
-	ELSIF to_regclass('segmentation.memberships') IS NOT NULL AND NOT distributed THEN
+	END IF;
+	SELECT coalesce(bool_or(segmentation._citus_member(to_regclass(t.n)) IS NOT NULL), false) INTO distributed
+	FROM unnest(ARRAY['segmentation.profiles', 'segmentation.transitions', 'segmentation._funnel_state',
+	                  'segmentation.user_attributes']) t(n)
+	WHERE to_regclass(t.n) IS NOT NULL;
+	IF to_regclass('segmentation.memberships') IS NOT NULL AND NOT distributed THEN
 		RETURN false;
 	END IF;
 	FOR v IN SELECT * FROM (VALUES
