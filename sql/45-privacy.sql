@@ -252,6 +252,24 @@ BEGIN
 	IF delete_events IS NULL THEN
 		RAISE EXCEPTION 'argument "delete_events" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	-- Citus: _forget_user empties the queue on the shards of a tracked
+	-- distributed table as the extension's owner, and the caller's DELETE
+	-- would then write colocated shards as another role in the same
+	-- transaction, which Citus refuses with an error of its own.  Said
+	-- before anything is erased, with the way that works.
+	IF delete_events AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+	                                 WHERE p.oid = 'segmentation._forget_user(text)'::pg_catalog.regprocedure
+	                                   AND pg_catalog.pg_get_userbyid(p.proowner) OPERATOR(pg_catalog.=) current_user) THEN
+		SELECT x.source INTO s FROM segmentation.sources x
+		WHERE pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) IS NOT NULL
+		ORDER BY x.id LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'forget_user cannot delete from %, a table Citus distributes, as a role other than the extension''s owner', s.source
+				USING ERRCODE = 'feature_not_supported',
+				DETAIL = 'Citus refuses a transaction that writes colocated shards as two roles: the extension''s queue as its owner, the table as the caller.',
+				HINT = 'Call forget_user(user_id) without delete_events, then delete the user''s rows in a transaction of their own (refresh skips a forgotten user''s events meanwhile).';
+		END IF;
+	END IF;
 	canonical := segmentation._forget_user(user_id);
 	IF delete_events THEN
 		-- every table checked and locked before any row goes

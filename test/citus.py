@@ -1674,10 +1674,78 @@ def read_paths_distributed():
     conn.close()
 
 
+FORGET_DB = "segmentation_citus_forget"
+
+
+def forget_distributed():
+    """forget_user with delete_events of a user of a table Citus
+    distributes: as the extension's owner it erases the user and deletes
+    their rows; as an admin it cannot (Citus refuses a transaction that
+    writes colocated shards as two roles: the queue as the owner, the table
+    as the caller), so it is refused before anything is erased, with the
+    way that works, and that way works."""
+    conn, cur = database(FORGET_DB, citus=True)
+    cur.execute("""DO $$ BEGIN
+                       IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'forget_admin') THEN
+                           CREATE ROLE forget_admin LOGIN;
+                       END IF;
+                   END $$;
+                   GRANT segmentation_admin TO forget_admin;
+                   SET TIME ZONE 'UTC';
+                   CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
+                   SELECT create_distributed_table('events', 'user_id', shard_count => 8);
+                   GRANT SELECT, DELETE ON events TO forget_admin;
+                   INSERT INTO events SELECT g % 40, timestamptz '2024-01-01' + g * interval '1 hour', 'login', 1
+                   FROM generate_series(1, 400) g;
+                   SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v');
+                   SELECT segmentation.refresh(as_of => '2024-02-01');
+                   -- (queued on the shards, not yet refreshed: forget_user removes them from the queue)
+                   INSERT INTO events VALUES (5, '2024-01-30', 'buy', 3), (6, '2024-01-30', 'buy', 3), (7, '2024-01-30', 'buy', 3)""")
+
+    def state(user):
+        return fetch(cur, f"""SELECT (SELECT count(*) FROM events WHERE user_id = {user}),
+                                     (SELECT count(*) FROM segmentation.profiles WHERE user_id = {user}),
+                                     (SELECT count(*) FROM segmentation.forgotten_users)""")[0]
+    cur.execute("SET ROLE forget_admin")
+    err = error_of(cur, "SELECT segmentation.forget_user('5', true)")
+    cur.execute("RESET ROLE")
+    check("Citus: forget_user(id, delete_events => true) by an admin is refused with the reason, before anything is erased",
+          err is not None and err[0] == "0A000" and "a table Citus distributes, as a role other than the extension's owner"
+          in err[1] and state(5) == (11, 1, 0), (err, state(5)))
+    # the way the hint gives: erase, then delete the rows in a transaction of their own
+    cur.execute("SET ROLE forget_admin")
+    # (one execute is one transaction: three here)
+    err = next(filter(None, (error_of(cur, sql) for sql in (
+        "SELECT segmentation.forget_user('5')", "DELETE FROM events WHERE user_id = 5",
+        "SELECT segmentation.refresh(as_of => '2024-02-02')"))), None)
+    cur.execute("RESET ROLE")
+    check("Citus: ... the hint's way works for the admin: forget_user without delete_events, then the DELETE, then refresh",
+          err is None and state(5) == (0, 0, 1), (err, state(5)))
+    cur.execute("SELECT segmentation.forget_user('6', true)")
+    deleted = cur.fetchone()[0]
+    check("Citus: forget_user(id, delete_events => true) by the extension's owner deletes the user's rows on the shards",
+          deleted == 11 and state(6) == (0, 0, 2), (deleted, state(6)))
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-03')")
+    got = fetch(cur, """SELECT (SELECT count(*) FROM segmentation.profiles WHERE user_id IN (5, 6)),
+                               (SELECT count(*) FROM segmentation.profiles),
+                               (SELECT segmentation.event_count(behavior) FROM segmentation.profiles WHERE user_id = 7),
+                               (SELECT count(*) FROM segmentation.citus_queue_1)""")[0]
+    check("Citus: ... and a refresh after brings neither back, counts the others' queued events, empties the queue",
+          got == (0, 38, 11, 0), got)
+    conn.close()
+    for port in [COORD] + WORKERS:
+        conn, cur = connect(port, "postgres")
+        cur.execute(f"DROP DATABASE IF EXISTS {FORGET_DB} WITH (FORCE)")
+        conn.close()
+
+
 def main():
     # (CITUS_ONLY=pipeline or reviews: those tests alone, while working on them)
     if os.environ.get("CITUS_ONLY") == "read":
         read_paths_distributed()
+        suite.finish()
+    if os.environ.get("CITUS_ONLY") == "forget":
+        forget_distributed()
         suite.finish()
     if os.environ.get("CITUS_ONLY") == "pipeline":
         pipeline_vs_single_node()
@@ -1714,6 +1782,7 @@ def main():
     conn.close()
     pipeline_vs_single_node()
     read_paths_distributed()
+    forget_distributed()
     exactly_once_on_citus()
     citus_refusals()
     suite.finish()
