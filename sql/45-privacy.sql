@@ -374,11 +374,15 @@ BEGIN
 	IF to_regclass('segmentation.profiles') IS NULL THEN
 		RETURN;
 	END IF;
-	-- $1 scheme, $2 segment
+	-- $1 scheme, $2 segment; the members first, then their hashes: with
+	-- the key, where the key is (on Citus, the coordinator; a worker's copy
+	-- of the extension has none)
 	RETURN QUERY EXECUTE $q$
-		SELECT pg_catalog.encode(segmentation._pseudonym(p.user_id::text), 'hex'), (p.segments -> $1 ->> 1)::timestamptz
-		FROM segmentation.profiles p
-		WHERE NOT p.opted_out AND p.segments -> $1 ->> 0 = $2
+		WITH m AS MATERIALIZED (
+			SELECT p.user_id::text AS user_id, (p.segments -> $1 ->> 1)::timestamptz AS entered_at
+			FROM segmentation.profiles p
+			WHERE NOT p.opted_out AND p.segments -> $1 ->> 0 = $2)
+		SELECT pg_catalog.encode(segmentation._pseudonym(m.user_id), 'hex'), m.entered_at FROM m
 		ORDER BY 1
 	$q$ USING scheme, segment;
 END $$;

@@ -247,6 +247,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	t text := user_type::text;
 	r record;
+	citus_src regclass;
+	saved_mode text;
 BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	-- every later INSERT into a tracked table writes values of this type
@@ -292,6 +294,42 @@ BEGIN
 			funnel_id int NOT NULL, user_id %1$s NOT NULL, ts timestamptz[] NOT NULL, masks int[] NOT NULL,
 			chain timestamptz[] NOT NULL, scan bigint[] NOT NULL, maxts timestamptz NOT NULL, PRIMARY KEY (user_id, funnel_id));
 	$ddl$, t);
+
+	-- On Citus, when the table tracked first is one Citus distributes: the
+	-- per-user tables distributed by user id, colocated with it, and the
+	-- score context a reference table, so that the views over them (scores,
+	-- whose row type the segment pass reads on the workers) are made on
+	-- every node too (doc/citus.md, "The state on the workers").  transitions
+	-- is keyed by (user_id, id): its ids still come from the coordinator's
+	-- sequence, the moves being written there.  (Sequential: the functions
+	-- made below must reach each worker over the connection that made the
+	-- shards.)
+	IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+		SELECT x.source INTO citus_src FROM segmentation.sources x
+		WHERE segmentation._citus_member(x.source) = x.source
+		  AND segmentation._citus_unsupported(x.source, x.user_column) IS NULL
+		ORDER BY x.id LIMIT 1;
+	END IF;
+	IF citus_src IS NOT NULL THEN
+		saved_mode := current_setting('citus.multi_shard_modify_mode');
+		PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+		BEGIN
+			PERFORM pg_catalog.create_distributed_table('segmentation.profiles', 'user_id', colocate_with => citus_src::text);
+		EXCEPTION WHEN internal_error THEN
+			IF SQLERRM NOT LIKE '%in sequential mode because a parallel query was executed in this transaction%' THEN
+				RAISE;
+			END IF;
+			RAISE EXCEPTION 'the first track() of a table Citus distributes must not follow a parallel query on a distributed table in its transaction'
+				USING ERRCODE = 'active_sql_transaction',
+				      DETAIL = pg_catalog.format('It distributes the extension''s state colocated with %s, which Citus then does over one connection per node.', citus_src),
+				      HINT = 'Call track() in a transaction of its own, or before the statements that write distributed tables.';
+		END;
+		ALTER TABLE segmentation.transitions DROP CONSTRAINT transitions_pkey;
+		PERFORM pg_catalog.create_distributed_table('segmentation.transitions', 'user_id', colocate_with => citus_src::text);
+		ALTER TABLE segmentation.transitions ADD PRIMARY KEY (user_id, id);
+		PERFORM pg_catalog.create_distributed_table('segmentation._funnel_state', 'user_id', colocate_with => citus_src::text);
+		PERFORM pg_catalog.create_reference_table('segmentation.score_context');
+	END IF;
 
 	-- Scores are not stored: they are computed from the stored behaviors with
 	-- the context of the last refresh whenever they are read, so a refresh
@@ -365,6 +403,9 @@ BEGIN
 	GRANT SELECT ON segmentation.segment_summary, segmentation.segment_migration
 		TO segmentation_reader, segmentation_analyst, segmentation_admin;
 	PERFORM segmentation._rebuild_views();
+	IF citus_src IS NOT NULL THEN
+		PERFORM set_config('citus.multi_shard_modify_mode', saved_mode, true);
+	END IF;
 END $$;
 COMMENT ON FUNCTION _create_state(regtype) IS 'Internal: creates the materialized tables and views for a user id type';
 

@@ -570,6 +570,14 @@ BEGIN
 		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Call segmentation.track(...) first: user ids are of the tracked tables'' type.';
 	END IF;
+	-- (the attribute columns of user_scores are read by the rights of the
+	-- role reading them, which Citus would check on the workers' shards)
+	IF segmentation._citus_member('segmentation.profiles') IS NOT NULL THEN
+		RAISE EXCEPTION 'track_users is not supported yet when Citus distributes the extension''s state'
+			USING ERRCODE = 'feature_not_supported',
+			      DETAIL = 'The state was distributed by the first track() of a table Citus distributes.',
+			      HINT = 'doc/citus.md, "Not done yet", says what is missing.';
+	END IF;
 	IF EXISTS (SELECT 1 FROM segmentation.attribute_sources) THEN
 		RAISE EXCEPTION 'an attribute table is tracked already: %', (SELECT a.source FROM segmentation.attribute_sources a)
 			USING ERRCODE = 'duplicate_object',

@@ -97,6 +97,7 @@ DECLARE
 	agg text;
 	bad_step record; attrs boolean;
 	reads boolean; warnings text;
+	dist boolean;	-- Citus manages the per-user state (doc/citus-distribution.md)
 BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
@@ -112,6 +113,7 @@ BEGIN
 		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Call segmentation.track(...) first.';
 	END IF;
+	dist := segmentation._citus_member('segmentation.profiles') IS NOT NULL;
 	-- bounded waits for locks (a tracked table locked by its owner, say)
 	PERFORM set_config('lock_timeout', segmentation._setting_ms('refresh_lock_timeout')::text, true);
 	-- One refresh at a time, by a row lock no other role can take.  A second
@@ -258,8 +260,11 @@ BEGIN
 				            WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL%2$s)$f$, src, funnel_rows) END,
 				agg),
 				checked, run);
-			INSERT INTO _batch SELECT p.user_id, NULL, true, 0 FROM segmentation.profiles p
-			WHERE NOT EXISTS (SELECT 1 FROM _batch b WHERE b.user_id = p.user_id);
+			-- (an anti-join Citus plans with profiles distributed: it refuses
+			-- a NOT EXISTS between a distributed and a local table)
+			INSERT INTO _batch SELECT p.user_id, NULL, true, 0
+			FROM segmentation.profiles p LEFT JOIN _batch b ON b.user_id = p.user_id
+			WHERE b.user_id IS NULL;
 		ELSIF NOT reads THEN
 			-- Only new events to merge (no user to recompute, no feature with
 			-- a condition, no managed funnel): the queue alone is read, no
@@ -343,10 +348,11 @@ BEGIN
 				                  WHERE c.reason IS NULL AND segmentation._funnel_keeps_all(f.modes)
 				                  GROUP BY 1, 2) l
 				            JOIN segmentation.funnels f ON f.id = l.funnel_id
-				            WHERE EXISTS (SELECT 1 FROM segmentation._funnel_state s
-				                          WHERE s.user_id = l.user_id AND s.funnel_id = l.funnel_id
-				                            AND (s.maxts > l.ts OR (s.maxts = l.ts AND NOT segmentation._funnel_ties_merge(f.modes))))
-				              AND NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = l.user_id)),
+				            -- (a join, at most one state per user and funnel: Citus
+				            -- refuses an EXISTS of a distributed table in a local query)
+				            JOIN segmentation._funnel_state s ON s.user_id = l.user_id AND s.funnel_id = l.funnel_id
+				                 AND (s.maxts > l.ts OR (s.maxts = l.ts AND NOT segmentation._funnel_ties_merge(f.modes)))
+				            WHERE NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = l.user_id)),
 				     fb AS (INSERT INTO _funnel_batch (user_id, ts, event, replace)
 				            SELECT e.user_id, e.ts, e.event, false FROM cr e
 				            WHERE e.reason IS NULL AND NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = e.user_id)
@@ -413,35 +419,50 @@ BEGIN
 		saved_hashjoin := current_setting('enable_hashjoin');
 		saved_mergejoin := current_setting('enable_mergejoin');
 		PERFORM set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
-		MERGE INTO segmentation.profiles p
-		USING (SELECT b.user_id, b.b FROM _batch b WHERE b.b IS NOT NULL AND NOT b.replace ORDER BY b.user_id) b
-		ON p.user_id = b.user_id
-		WHEN MATCHED THEN UPDATE SET behavior = segmentation.behavior_merge(p.behavior, b.b), changed_run = run
-		WHEN NOT MATCHED THEN INSERT (user_id, behavior, changed_run) VALUES (b.user_id, b.b, run);
+		IF NOT dist THEN
+			MERGE INTO segmentation.profiles p
+			USING (SELECT b.user_id, b.b FROM _batch b WHERE b.b IS NOT NULL AND NOT b.replace ORDER BY b.user_id) b
+			ON p.user_id = b.user_id
+			WHEN MATCHED THEN UPDATE SET behavior = segmentation.behavior_merge(p.behavior, b.b), changed_run = run
+			WHEN NOT MATCHED THEN INSERT (user_id, behavior, changed_run) VALUES (b.user_id, b.b, run);
+		ELSE
+			-- (Citus cannot MERGE into a distributed table from a local one)
+			INSERT INTO segmentation.profiles AS p (user_id, behavior, changed_run)
+			SELECT b.user_id, b.b, run FROM _batch b WHERE b.b IS NOT NULL AND NOT b.replace
+			ON CONFLICT (user_id) DO UPDATE SET behavior = segmentation.behavior_merge(p.behavior, EXCLUDED.behavior),
+				changed_run = EXCLUDED.changed_run;
+		END IF;
 		GET DIAGNOSTICS n_users = ROW_COUNT;
 		PERFORM set_config('enable_hashjoin', saved_hashjoin, true), set_config('enable_mergejoin', saved_mergejoin, true);
-		-- replace recomputed ones (in key order)
-		INSERT INTO segmentation.profiles AS p (user_id, behavior, changed_run)
-		SELECT b.user_id, b.b, run FROM _batch b WHERE b.b IS NOT NULL AND b.replace ORDER BY b.user_id
-		ON CONFLICT (user_id) DO UPDATE SET behavior = EXCLUDED.behavior, changed_run = EXCLUDED.changed_run
-			WHERE p.behavior::text <> EXCLUDED.behavior::text;
-		GET DIAGNOSTICS n = ROW_COUNT;
+		-- replace recomputed ones (in key order); the rows written counted
+		-- by RETURNING (Citus's row count has the rows its WHERE skipped)
+		WITH w AS (
+			INSERT INTO segmentation.profiles AS p (user_id, behavior, changed_run)
+			SELECT b.user_id, b.b, run FROM _batch b WHERE b.b IS NOT NULL AND b.replace ORDER BY b.user_id
+			ON CONFLICT (user_id) DO UPDATE SET behavior = EXCLUDED.behavior, changed_run = EXCLUDED.changed_run
+				WHERE p.behavior::text <> EXCLUDED.behavior::text
+			RETURNING 1)
+		SELECT count(*) INTO n FROM w;
 		n_users := n_users + n;
 
 		-- Opted-out users keep their behavior, flagged: opt_out() and opt_in()
 		-- set the flag of the users they name; a user first seen now, or
 		-- every user in a full refresh, takes it from opt_outs (one keyed hash
-		-- per user, and none while nobody opted out).
+		-- per user, and none while nobody opted out).  The hashes are of the
+		-- users in _batch (every profile's, when full), computed where the
+		-- key is (the coordinator, on Citus: doc/citus-distribution.md).
 		IF do_full THEN
 			IF EXISTS (SELECT 1 FROM segmentation.opt_outs) THEN
-				UPDATE segmentation.profiles p SET opted_out = segmentation._is_opted_out(p.user_id::text)
-				WHERE p.opted_out IS DISTINCT FROM segmentation._is_opted_out(p.user_id::text);
+				UPDATE segmentation.profiles p SET opted_out = o.opted_out
+				FROM (SELECT b.user_id, segmentation._is_opted_out(b.user_id::text) AS opted_out FROM _batch b OFFSET 0) o
+				WHERE p.user_id = o.user_id AND p.opted_out IS DISTINCT FROM o.opted_out;
 			ELSE
 				UPDATE segmentation.profiles p SET opted_out = false WHERE p.opted_out;
 			END IF;
 		ELSIF EXISTS (SELECT 1 FROM segmentation.opt_outs) THEN
-			UPDATE segmentation.profiles p SET opted_out = true FROM _batch b
-			WHERE p.user_id = b.user_id AND NOT p.opted_out AND segmentation._is_opted_out(b.user_id::text);
+			UPDATE segmentation.profiles p SET opted_out = true
+			FROM (SELECT b.user_id FROM _batch b WHERE segmentation._is_opted_out(b.user_id::text) OFFSET 0) o
+			WHERE p.user_id = o.user_id AND NOT p.opted_out;
 		END IF;
 
 		-- users with no event left leave every scheme
@@ -550,10 +571,16 @@ BEGIN
 		-- Write the movers' segments, each found by the row the pass read
 		-- (nothing else writes profiles meanwhile): a few random rows are
 		-- cheaper fetched one by one than found by scanning every profile.
-		PERFORM set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
-		UPDATE segmentation.profiles p SET segments = m.new_segments FROM _moved m
-		WHERE p.ctid = m.row_id AND m.new_segments IS NOT NULL;
-		PERFORM set_config('enable_hashjoin', saved_hashjoin, true), set_config('enable_mergejoin', saved_mergejoin, true);
+		IF NOT dist THEN
+			PERFORM set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
+			UPDATE segmentation.profiles p SET segments = m.new_segments FROM _moved m
+			WHERE p.ctid = m.row_id AND m.new_segments IS NOT NULL;
+			PERFORM set_config('enable_hashjoin', saved_hashjoin, true), set_config('enable_mergejoin', saved_mergejoin, true);
+		ELSE
+			-- (a row of a shard is found by its key: Citus refuses ctid)
+			UPDATE segmentation.profiles p SET segments = m.new_segments FROM _moved m
+			WHERE p.user_id = m.user_id AND m.new_segments IS NOT NULL;
+		END IF;
 		-- users found opted out by this run leave every scheme without a move
 		-- in the feed, and their history goes (opt_out() does the same)
 		WITH o AS (UPDATE segmentation.profiles p SET segments = '{}' WHERE p.opted_out AND p.segments <> '{}' RETURNING p.user_id)

@@ -199,31 +199,36 @@ BEGIN
 		DELETE FROM segmentation._funnel_state s WHERE s.user_id IN (SELECT b.user_id FROM _batch b WHERE b.replace
 		                                                            UNION SELECT f.user_id FROM _funnel_batch f WHERE f.replace);
 	END IF;
-	INSERT INTO segmentation._funnel_state AS s (funnel_id, user_id, ts, masks, chain, scan, maxts)
-	SELECT n.funnel_id, n.user_id, a.kept_ts, a.kept_masks, a.new_chain, a.new_scan, coalesce(a.maxts, o.maxts, '-infinity')
-	FROM (SELECT fm.funnel_id, b.user_id, array_agg(b.ts) AS ts, array_agg(fm.mask) AS masks
-	      FROM _funnel_batch b
-	      JOIN (SELECT fn.id AS funnel_id, e.event, coalesce(m.mask, 0) AS mask
-	            FROM segmentation.funnels fn
-	            CROSS JOIN (SELECT DISTINCT x.event FROM _funnel_batch x) e
-	            LEFT JOIN (SELECT f.id AS funnel_id, em.event, sum(1 << (st.k - 1)::int)::int AS mask
-	                       FROM segmentation.funnels f, unnest(f.steps) WITH ORDINALITY st(name, k),
-	                            segmentation.features ft, unnest(ft.event_names) em(event)
-	                       WHERE ft.name = st.name
-	                       GROUP BY 1, 2) m ON m.funnel_id = fn.id AND m.event = e.event
-	            WHERE m.mask IS NOT NULL OR segmentation._funnel_keeps_all(fn.modes)) fm ON fm.event = b.event
-	      GROUP BY 1, 2) n
-	JOIN segmentation.funnels fn ON fn.id = n.funnel_id
-	-- each user's state found by its key (OFFSET 0: not turned into a join
-	-- that would read every user's)
-	LEFT JOIN LATERAL (SELECT o.ts, o.masks, o.scan, o.chain, o.maxts FROM segmentation._funnel_state o
-	                   WHERE o.user_id = n.user_id AND o.funnel_id = n.funnel_id OFFSET 0) o ON true
-	-- (the rows in any order: _funnel_advance sorts them)
-	CROSS JOIN LATERAL segmentation._funnel_advance(coalesce(o.ts, '{}') || n.ts, coalesce(o.masks, '{}') || n.masks,
-	                                                cardinality(fn.steps), fn."window", fn.modes,
-	                                                coalesce(o.scan, '{}'), coalesce(o.chain, '{}')) a
-	ON CONFLICT (user_id, funnel_id) DO UPDATE SET ts = EXCLUDED.ts, masks = EXCLUDED.masks, chain = EXCLUDED.chain,
-		scan = EXCLUDED.scan, maxts = EXCLUDED.maxts;
+	EXECUTE format($q$
+		INSERT INTO segmentation._funnel_state AS s (funnel_id, user_id, ts, masks, chain, scan, maxts)
+		SELECT n.funnel_id, n.user_id, a.kept_ts, a.kept_masks, a.new_chain, a.new_scan, coalesce(a.maxts, o.maxts, '-infinity')
+		FROM (SELECT fm.funnel_id, b.user_id, array_agg(b.ts) AS ts, array_agg(fm.mask) AS masks
+		      FROM _funnel_batch b
+		      JOIN (SELECT fn.id AS funnel_id, e.event, coalesce(m.mask, 0) AS mask
+		            FROM segmentation.funnels fn
+		            CROSS JOIN (SELECT DISTINCT x.event FROM _funnel_batch x) e
+		            LEFT JOIN (SELECT f.id AS funnel_id, em.event, sum(1 << (st.k - 1)::int)::int AS mask
+		                       FROM segmentation.funnels f, unnest(f.steps) WITH ORDINALITY st(name, k),
+		                            segmentation.features ft, unnest(ft.event_names) em(event)
+		                       WHERE ft.name = st.name
+		                       GROUP BY 1, 2) m ON m.funnel_id = fn.id AND m.event = e.event
+		            WHERE m.mask IS NOT NULL OR segmentation._funnel_keeps_all(fn.modes)) fm ON fm.event = b.event
+		      GROUP BY 1, 2) n
+		JOIN segmentation.funnels fn ON fn.id = n.funnel_id
+		-- each user's state found by its key (OFFSET 0: not turned into a join
+		-- that would read every user's); on Citus, with the state distributed,
+		-- a plain join (it refuses a lateral one to a local table's rows)
+		%s
+		-- (the rows in any order: _funnel_advance sorts them)
+		CROSS JOIN LATERAL segmentation._funnel_advance(coalesce(o.ts, '{}') || n.ts, coalesce(o.masks, '{}') || n.masks,
+		                                                cardinality(fn.steps), fn."window", fn.modes,
+		                                                coalesce(o.scan, '{}'), coalesce(o.chain, '{}')) a
+		ON CONFLICT (user_id, funnel_id) DO UPDATE SET ts = EXCLUDED.ts, masks = EXCLUDED.masks, chain = EXCLUDED.chain,
+			scan = EXCLUDED.scan, maxts = EXCLUDED.maxts
+	$q$, CASE WHEN segmentation._citus_member('segmentation._funnel_state') IS NULL
+	          THEN 'LEFT JOIN LATERAL (SELECT o.ts, o.masks, o.scan, o.chain, o.maxts FROM segmentation._funnel_state o
+	                WHERE o.user_id = n.user_id AND o.funnel_id = n.funnel_id OFFSET 0) o ON true'
+	          ELSE 'LEFT JOIN segmentation._funnel_state o ON o.user_id = n.user_id AND o.funnel_id = n.funnel_id' END);
 END $$;
 COMMENT ON FUNCTION _refresh_funnels(boolean) IS 'Internal (refresh): appends the rows of the events refresh read to the per-user funnel state and computes the chains of the users they touch again';
 

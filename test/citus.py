@@ -811,6 +811,28 @@ HOWS = ["multi", "copy", "single"]
 WRITERS, TRANSACTIONS = 4, 24
 
 
+# what track() of a table Citus distributes makes of the per-user state
+# (sql/50-state.sql, _create_state): table, kind, colocated with events,
+# and whether each worker has the scores view (the segment pass reads its
+# row type there)
+STATE_DISTRIBUTED = [("scores on the workers", "-", True), ("segmentation._funnel_state", "h", True),
+                     ("segmentation.profiles", "h", True), ("segmentation.score_context", "n", False),
+                     ("segmentation.transitions", "h", True)]
+
+
+def state_distribution(cur):
+    cur.execute("""SELECT p.logicalrelid::regclass::text, p.partmethod::text, p.colocationid = e.colocationid
+                   FROM pg_dist_partition p, pg_dist_partition e
+                   WHERE e.logicalrelid = 'events'::regclass AND p.logicalrelid::regclass::text IN
+                         ('segmentation.profiles', 'segmentation.transitions', 'segmentation._funnel_state',
+                          'segmentation.score_context', 'segmentation.user_attributes')
+                   UNION ALL
+                   SELECT 'scores on the workers', '-', bool_and(success AND result = 'segmentation.scores')
+                   FROM run_command_on_workers($$SELECT to_regclass('segmentation.scores')$$)
+                   ORDER BY 1""")
+    return cur.fetchall()
+
+
 def pipeline_steps(cur, citus, between=None):
     """The same steps on the single node and on Citus; compare after each
     refresh (between(step) is called there, with both states ready)."""
@@ -829,8 +851,20 @@ def pipeline_steps(cur, citus, between=None):
                (ARRAY['signup', 'login', 'buy', 'view'])[1 + (g + g / 240) % 4], (g % 17)::float8
         FROM generate_series(1, 4000) g;
         INSERT INTO events VALUES (7, 'infinity', 'login', 1), (8, '2024-01-03', 'buy', 'NaN');
-        INSERT INTO assign SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'treat' END, '2024-01-20' FROM generate_series(0, 259) u;
-        SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v');
+        INSERT INTO assign SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'treat' END, '2024-01-20' FROM generate_series(0, 259) u""")
+    if citus:
+        # (the first track of a distributed table distributes the state: not
+        # after a parallel query on a distributed table in its transaction)
+        err = error_of(cur, "INSERT INTO events SELECT g, '2024-01-01', 'view', 0 FROM generate_series(1000, 1100) g; "
+                            "SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v')")
+        check("Citus: the first track() after a parallel query in its transaction is refused, with the reason",
+              err is not None and err[0] == "25001" and "must not follow a parallel query" in err[1], err)
+    cur.execute("""SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v')""")
+    if citus:
+        check("Citus: track() of a distributed table distributes the per-user state colocated with it, "
+              "the score context to every node, and the scores view is on every worker",
+              state_distribution(cur) == STATE_DISTRIBUTED, state_distribution(cur))
+    cur.execute("""
         SELECT segmentation.use_preset('engagement_ladder', 'signup', 'buy');
         SELECT segmentation.use_preset('rfm');
         SELECT segmentation.define_feature('viewing', ARRAY['view']);
@@ -919,14 +953,25 @@ def pipeline_vs_single_node():
         differ = [name for name, sql in COMPARED if not same(rounded(fetch(cur, sql)), states[step][name])]
         rows = sum(len(v) for v in states[step].values())
         check(f"Citus: {step}: every table and view equals the single node's ({rows} rows)", not differ,
-              [(name, rounded(fetch(cur, sql))[:3], states[step][name][:3]) for name, sql in COMPARED if name in differ][:2])
+              [(name, [r for r in rounded(fetch(cur, sql)) if r not in states[step][name]][:3],
+                [r for r in states[step][name] if r not in rounded(fetch(cur, sql))][:3]) for name, sql in COMPARED if name in differ][:2])
+        # (pseudonyms differ between the two databases: each has its own key;
+        # the profiles are on the workers, the key on the coordinator)
+        cur.execute("""SELECT count(*), count(s.member) FILTER (WHERE r.member IS NOT NULL)
+                       FROM segmentation.segment_members('custom', 'buyers') s
+                       FULL JOIN segmentation.segment_members('custom', 'buyers', false) r
+                         ON s.member = encode(segmentation._pseudonym(r.member), 'hex')""")
+        got = cur.fetchone()
+        check(f"Citus: {step}: segment_members' pseudonyms are the coordinator's keyed hashes of the members",
+              got[0] == got[1] and got[0] == len(states[step]["segment_members"]), got)
 
     pipeline_steps(cur, citus=True, between=compare)
     lconn.poll()
     notes = [n.payload for n in lconn.notifies]
     check("Citus: refresh sends NOTIFY segmentation_transitions", len(notes) >= 3, notes)
     lconn.close()
-    cur.execute("SELECT count(*) FROM segmentation.citus_queue_1")
+    # (the refused track() above took id 1)
+    cur.execute("SELECT count(*) FROM segmentation.citus_queue_2")
     check("Citus: refresh left nothing in the queue on the shards", cur.fetchone()[0] == 0)
     conn.close()
 
@@ -944,9 +989,10 @@ def exactly_once_on_citus():
     conn, cur = database(PIPE_DB, citus=True)
     cur.execute("""SET TIME ZONE 'UTC';
         CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
-        SELECT create_distributed_table('events', 'user_id', shard_count => 8);
-        SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v');
-        SELECT segmentation.refresh(as_of => '2024-03-01')""")
+        SELECT create_distributed_table('events', 'user_id', shard_count => 8)""")
+    # (track in a transaction of its own: it distributes the state)
+    cur.execute("""SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v');
+                   SELECT segmentation.refresh(as_of => '2024-03-01')""")
     errors = []
     done = threading.Event()
     moves_done = threading.Event()
@@ -1104,11 +1150,16 @@ def citus_refusals():
     cur.execute("SELECT count(*) FROM segmentation.sources")
     check("Citus: ... and tracks none of them", cur.fetchone()[0] == 0)
     cur.execute("""CREATE TABLE events (user_id bigint, ts timestamptz, ev text);
-                   SELECT create_distributed_table('events', 'user_id');
-                   SELECT segmentation.track('events', 'user_id', 'ts', 'ev')""")
+                   SELECT create_distributed_table('events', 'user_id')""")
+    cur.execute("SELECT segmentation.track('events', 'user_id', 'ts', 'ev')")
     err = error_of(cur, "ALTER TABLE events RENAME COLUMN ev TO event")
     check("Citus: renaming a tracked column of a tracked distributed table is refused",
           err is not None and err[0] == "2BP01", err)
+    # (user_scores' attribute columns are read by the reader's rights: not yet with the state on the workers)
+    cur.execute("CREATE TABLE accounts (user_id bigint PRIMARY KEY, plan text)")
+    err = error_of(cur, "SELECT segmentation.track_users('accounts', 'user_id')")
+    check("Citus: track_users while track() has distributed the state is refused, with the reason",
+          err is not None and err[0] == "0A000" and "not supported yet when Citus distributes" in err[1], err)
     err = error_of(cur, "ALTER TABLE events OWNER TO citus_owner")
     check("Citus: giving a tracked distributed table to an owner who is not a superuser is refused",
           err is not None and err[0] == "0A000" and "not a superuser" in err[1], err)
@@ -1511,16 +1562,43 @@ def hijacked(cur, role, sql, savepoint=False):
         cur.execute("RESET ROLE")
 
 
+def read_setup(cur, citus):
+    """the state read_paths_distributed reads: on a table Citus distributes
+    (track() distributes the state with it), or on one node"""
+    cur.execute("""SET TIME ZONE 'UTC';
+        CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8)""")
+    if citus:
+        cur.execute("SELECT create_distributed_table('events', 'user_id', shard_count => 8)")
+    cur.execute("""
+        INSERT INTO events
+        SELECT g % 240, timestamptz '2024-01-01' + g * interval '37 minutes',
+               (ARRAY['signup', 'login', 'buy', 'view'])[1 + (g + g / 240) % 4], (g % 17)::float8
+        FROM generate_series(1, 4000) g""")
+    # (in a transaction of its own: on Citus it distributes the state)
+    cur.execute("SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("""
+        SELECT segmentation.use_preset('engagement_ladder', 'signup', 'buy');
+        SELECT segmentation.use_preset('rfm');
+        SELECT segmentation.define_segment('custom', 'buyers', 'frequency >= 17', 10);
+        SELECT segmentation.set_setting('min_cell_size', '50');
+        SELECT segmentation.refresh(as_of => '2024-03-01');
+        SELECT segmentation.refresh(as_of => '2024-03-20');
+        SELECT segmentation.opt_out('12');
+        -- a view of the application's over one of them
+        CREATE VIEW my_members AS SELECT scheme, count(*) AS users FROM segmentation.memberships GROUP BY 1;
+        GRANT SELECT ON my_members TO read_analyst;
+        INSERT INTO events VALUES (3, '2024-03-19', 'buy', 2)""")
+
+
 def read_paths_distributed():
-    """doc/citus-distribution.md step 2 (section 11, decision 1): Citus
-    sends a distributed table's shard queries to the workers as the calling
-    role, so once a state table is distributed an analyst or a reader could
-    read no view over it (permission denied for the shard). _read_paths
-    then builds those views over SECURITY DEFINER functions of the same
-    query. Here the test distributes profiles and transitions itself
-    (refresh does not yet: steps 3 to 5) and checks that every role reads
-    through every view exactly what it read before, suppression and
-    opt-outs included, and no more."""
+    """doc/citus-distribution.md steps 2 and 3 (section 11, decision 1):
+    Citus sends a distributed table's shard queries to the workers as the
+    calling role, so once the state is distributed (track() of a table
+    Citus distributes does it) an analyst or a reader could read no view
+    over it (permission denied for the shard). _read_paths then builds
+    those views over SECURITY DEFINER functions of the same query. Here
+    every role reads through every view exactly what it reads on one node,
+    suppression and opt-outs included, and no more."""
     conn, cur = database(READ_DB, citus=True)
     for role, member_of in READ_ROLES.items():
         if role == "owner":
@@ -1534,31 +1612,16 @@ def read_paths_distributed():
             cur.execute(f"GRANT {member_of} TO read_{role}")
     # (a role with a schema of its own, as many warehouses give)
     cur.execute(f"GRANT CREATE ON DATABASE {READ_DB} TO read_admin, read_analyst, read_reader")
-    cur.execute("""SET TIME ZONE 'UTC';
-        CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
-        SELECT create_distributed_table('events', 'user_id', shard_count => 8);
-        INSERT INTO events
-        SELECT g % 240, timestamptz '2024-01-01' + g * interval '37 minutes',
-               (ARRAY['signup', 'login', 'buy', 'view'])[1 + (g + g / 240) % 4], (g % 17)::float8
-        FROM generate_series(1, 4000) g;
-        SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v');
-        SELECT segmentation.use_preset('engagement_ladder', 'signup', 'buy');
-        SELECT segmentation.use_preset('rfm');
-        SELECT segmentation.define_segment('custom', 'buyers', 'frequency >= 17', 10);
-        SELECT segmentation.set_setting('min_cell_size', '50');
-        SELECT segmentation.refresh(as_of => '2024-03-01');
-        SELECT segmentation.refresh(as_of => '2024-03-20');
-        SELECT segmentation.opt_out('12');
-        -- a view of the application's over one of them: kept through the switch
-        CREATE VIEW my_members AS SELECT scheme, count(*) AS users FROM segmentation.memberships GROUP BY 1;
-        GRANT SELECT ON my_members TO read_analyst""")
+    read_setup(cur, citus=True)
+    sconn, scur = database(READ_DB + "_single", citus=False)
+    read_setup(scur, citus=False)
+    scur.execute("SELECT segmentation.refresh(true, as_of => '2024-03-20')")
     # An admin's SET LOCAL search_path, sent to the workers, must not reach
     # refresh's queries there, which run as the extension's owner (they call
     # octet_length unqualified): before _clean_citus_settings, its function
     # ran as the superuser on every worker
     for role in ("admin", "analyst", "reader"):
         hijack_functions(cur, role)
-    cur.execute("INSERT INTO events VALUES (3, '2024-03-19', 'buy', 2)")
     for savepoint in (False, True):
         got = hijacked(cur, "admin", "SELECT segmentation.refresh(true, as_of => '2024-03-20') IS NOT NULL", savepoint)
         check(f"hijack: a full refresh by an admin whose SET LOCAL search_path goes to the workers{' (in a released savepoint)' if savepoint else ''} "
@@ -1580,14 +1643,15 @@ def read_paths_distributed():
         "validate_segments": "SELECT * FROM segmentation.validate_segments('lifecycle', '2024-03-01', '7 days')",
         "segment_members raw": "SELECT * FROM segmentation.segment_members('custom', 'buyers', false)"})
 
-    def everything():
-        return {(role, v): read_as(cur, role, sql) for role in READ_ROLES for v, sql in reads.items()}
+    def everything(c):
+        return {(role, v): read_as(c, role, sql) for role in READ_ROLES for v, sql in reads.items()}
     comments = """SELECT c.relname, a.attname, col_description(c.oid, a.attnum), obj_description(c.oid, 'pg_class')
                   FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
                   WHERE c.relnamespace = 'segmentation'::regnamespace AND c.relname = ANY (%s)"""
-    cur.execute(comments, (READ_VIEWS,))
-    described = sorted(cur.fetchall())
-    before = everything()
+    scur.execute(comments, (READ_VIEWS,))
+    described = sorted(scur.fetchall())
+    before = everything(scur)
+    sconn.close()
     empty = [v for v in reads if not before[("owner", v)] or isinstance(before[("owner", v)], tuple)]
     check("read paths: every read holds rows for the owner", not empty, empty)
     summary = before[("owner", "segment_summary")]
@@ -1602,25 +1666,17 @@ def read_paths_distributed():
                                                                       "my_members")}
           | {("public", "segment_summary"), ("public", "segment_migration"), ("admin", "my_members")},
           sorted(denied))
-    cur.execute("""SELECT create_distributed_table('segmentation.profiles', 'user_id', colocate_with => 'events');
-                   SELECT truncate_local_data_after_distributing_table('segmentation.profiles');
-                   ALTER TABLE segmentation.transitions DROP CONSTRAINT transitions_pkey;
-                   SELECT create_distributed_table('segmentation.transitions', 'user_id', colocate_with => 'events');
-                   SELECT truncate_local_data_after_distributing_table('segmentation.transitions');
-                   ALTER TABLE segmentation.transitions ADD PRIMARY KEY (user_id, id)""")
-    got = read_as(cur, "analyst", "SELECT * FROM segmentation.memberships")
-    check("read paths: with profiles distributed, one node's views refuse the analyst (Citus reads the shards "
-          "as the caller): what _read_paths is for", isinstance(got, tuple) and "permission denied for table profiles_"
-          in got[1], str(got)[:300])
-    cur.execute("SELECT segmentation._rebuild_views()")
-    after = everything()
+    got = read_as(cur, "owner", "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'segmentation.profiles'::regclass")
+    check("read paths: track() distributed the state", got == [(1,)], got)
+    after = everything(cur)
     differ = [k for k in before if not (before[k] == after[k] or (isinstance(before[k], list) and same(before[k], after[k])))]
-    check("read paths: with profiles and transitions distributed, every role reads through every view and analysis what it "
+    check("read paths: with the state distributed, every role reads through every view and analysis what it "
           f"read on one node ({len(before)} reads), refusals included", not differ,
-          [(k, str(before[k])[:120], str(after[k])[:120]) for k in differ][:3])
+          [(k, [r for r in before[k] if r not in after[k]][:2], [r for r in after[k] if r not in before[k]][:2])
+           if isinstance(before[k], list) and isinstance(after[k], list) else (k, before[k], after[k]) for k in differ][:3])
     cur.execute(comments, (READ_VIEWS,))
     got = sorted(cur.fetchall())
-    check("read paths: the views keep their comments and their columns' through the switch",
+    check("read paths: the views have the comments and their columns' of one node's",
           got == described and all(r[2] and r[3] for r in got), [r for r in got if r not in described][:3])
     # the same through the read paths, as the analyst and the reader (their
     # shard queries call jsonb_each and jsonb_path_query_array unqualified)
@@ -1696,8 +1752,8 @@ def forget_distributed():
                    SELECT create_distributed_table('events', 'user_id', shard_count => 8);
                    GRANT SELECT, DELETE ON events TO forget_admin;
                    INSERT INTO events SELECT g % 40, timestamptz '2024-01-01' + g * interval '1 hour', 'login', 1
-                   FROM generate_series(1, 400) g;
-                   SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v');
+                   FROM generate_series(1, 400) g""")
+    cur.execute("""SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v');
                    SELECT segmentation.refresh(as_of => '2024-02-01');
                    -- (queued on the shards, not yet refreshed: forget_user removes them from the queue)
                    INSERT INTO events VALUES (5, '2024-01-30', 'buy', 3), (6, '2024-01-30', 'buy', 3), (7, '2024-01-30', 'buy', 3)""")
@@ -1743,6 +1799,9 @@ def main():
     # (CITUS_ONLY=pipeline or reviews: those tests alone, while working on them)
     if os.environ.get("CITUS_ONLY") == "read":
         read_paths_distributed()
+        suite.finish()
+    if os.environ.get("CITUS_ONLY") == "state":
+        pipeline_vs_single_node()
         suite.finish()
     if os.environ.get("CITUS_ONLY") == "forget":
         forget_distributed()
