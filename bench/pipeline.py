@@ -214,7 +214,7 @@ def floor(cur, new_events, moves, full):
     steps = [
         ("consume the queue, distinct users", """CREATE UNLOGGED TABLE _floor_users AS
              WITH d AS (DELETE FROM segmentation.pending_batches RETURNING batch)
-             SELECT DISTINCT e.user_id FROM d, segmentation._queued_events(d.batch) e"""),
+             SELECT DISTINCT e.user_id::bigint AS user_id FROM d, segmentation._queued_events(d.batch) e"""),
         ("one read of every profile (2 workers), finding the touched users' rows",
          """CREATE TEMP TABLE _floor_rows AS SELECT p.ctid AS row_id FROM segmentation.profiles p JOIN _floor_users u USING (user_id)"""),
         ("one write per touched user, by its row", """UPDATE segmentation.profiles p SET changed_run = p.changed_run

@@ -368,23 +368,28 @@ COMMENT ON FUNCTION _check_members_arguments(text, text) IS 'Internal: refuses a
 -- The members, pseudonymized: for whoever may call segment_members.
 CREATE FUNCTION _members_pseudonymized(scheme text, segment text) RETURNS TABLE (member text, entered_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	ids text[];
+	entered timestamptz[];
 BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	PERFORM segmentation._check_members_arguments(scheme, segment);
 	IF to_regclass('segmentation.profiles') IS NULL THEN
 		RETURN;
 	END IF;
-	-- $1 scheme, $2 segment; the members first, then their hashes: with
-	-- the key, where the key is (on Citus, the coordinator; a worker's copy
-	-- of the extension has none)
-	RETURN QUERY EXECUTE $q$
-		WITH m AS MATERIALIZED (
-			SELECT p.user_id::text AS user_id, (p.segments -> $1 ->> 1)::timestamptz AS entered_at
-			FROM segmentation.profiles p
-			WHERE NOT p.opted_out AND p.segments -> $1 ->> 0 = $2)
-		SELECT pg_catalog.encode(segmentation._pseudonym(m.user_id), 'hex'), m.entered_at FROM m
-		ORDER BY 1
-	$q$ USING scheme, segment;
+	-- $1 scheme, $2 segment; the members first, then their hashes, in a
+	-- statement of its own: with the key, where the key is (on Citus, the
+	-- coordinator; a worker's copy of the extension has none, and Citus
+	-- runs a whole statement over a table of one shard on its worker)
+	EXECUTE $q$
+		SELECT array_agg(p.user_id::text), array_agg((p.segments -> $1 ->> 1)::timestamptz)
+		FROM segmentation.profiles p
+		WHERE NOT p.opted_out AND p.segments -> $1 ->> 0 = $2
+	$q$ INTO ids, entered USING scheme, segment;
+	RETURN QUERY
+		SELECT pg_catalog.encode(segmentation._pseudonym(m.user_id), 'hex'), m.entered_at
+		FROM unnest(ids, entered) m(user_id, entered_at)
+		ORDER BY 1;
 END $$;
 COMMENT ON FUNCTION _members_pseudonymized(text, text) IS 'Internal: the current members of a segment as keyed hashes (HMAC-SHA-256, hex) of their ids';
 

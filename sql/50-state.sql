@@ -147,7 +147,11 @@ BEGIN
 		FROM segmentation.transitions t
 		WHERE t.from_segment IS NOT NULL
 		UNION ALL
-		SELECT m.scheme, m.user_id, m.segment, m.entered_at, NULL::timestamptz FROM segmentation.memberships m$q$),
+		-- (memberships' query, not the view: on Citus, over a table of one
+		-- shard, the whole query runs on a worker, where the view's function
+		-- is an error)
+		SELECT m.key, p.user_id, m.value ->> 0, (m.value ->> 1)::timestamptz, NULL::timestamptz
+		FROM segmentation.profiles p, jsonb_each(p.segments) m$q$),
 		-- Cells of fewer than min_cell_size users show no numbers (suppressed),
 		-- with more cells of the scheme suppressed so that none can be found
 		-- from the others (every user is in every scheme: the total is known),
@@ -304,11 +308,20 @@ BEGIN
 	-- sequence, the moves being written there.  (Sequential: the functions
 	-- made below must reach each worker over the connection that made the
 	-- shards.)
-	IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
-		SELECT x.source INTO citus_src FROM segmentation.sources x
+	-- (a new state only: one the update from 0.1 moved back, with its rows,
+	-- stays where it is; and the source re-validated, since an admin may
+	-- write a row of sources by hand: _check_source)
+	IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL
+	   AND NOT EXISTS (SELECT 1 FROM segmentation.profiles) AND NOT EXISTS (SELECT 1 FROM segmentation.transitions) THEN
+		SELECT x.id, x.source INTO r FROM segmentation.sources x
 		WHERE segmentation._citus_member(x.source) = x.source
 		  AND segmentation._citus_unsupported(x.source, x.user_column) IS NULL
 		ORDER BY x.id LIMIT 1;
+		IF r.source IS NOT NULL THEN
+			PERFORM segmentation._check_source(r.id, false);
+			PERFORM segmentation._check_citus_propagation();
+			citus_src := r.source;
+		END IF;
 	END IF;
 	IF citus_src IS NOT NULL THEN
 		saved_mode := current_setting('citus.multi_shard_modify_mode');
@@ -327,6 +340,8 @@ BEGIN
 		ALTER TABLE segmentation.transitions DROP CONSTRAINT transitions_pkey;
 		PERFORM pg_catalog.create_distributed_table('segmentation.transitions', 'user_id', colocate_with => citus_src::text);
 		ALTER TABLE segmentation.transitions ADD PRIMARY KEY (user_id, id);
+		-- (refresh finds its run's moves by id)
+		CREATE INDEX transitions_id ON segmentation.transitions (id);
 		PERFORM pg_catalog.create_distributed_table('segmentation._funnel_state', 'user_id', colocate_with => citus_src::text);
 		PERFORM pg_catalog.create_reference_table('segmentation.score_context');
 	END IF;

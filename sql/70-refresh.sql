@@ -453,9 +453,9 @@ BEGIN
 		-- key is (the coordinator, on Citus: doc/citus-distribution.md).
 		IF do_full THEN
 			IF EXISTS (SELECT 1 FROM segmentation.opt_outs) THEN
-				UPDATE segmentation.profiles p SET opted_out = o.opted_out
-				FROM (SELECT b.user_id, segmentation._is_opted_out(b.user_id::text) AS opted_out FROM _batch b OFFSET 0) o
-				WHERE p.user_id = o.user_id AND p.opted_out IS DISTINCT FROM o.opted_out;
+				UPDATE segmentation.profiles p SET opted_out = NOT p.opted_out
+				WHERE p.opted_out IS DISTINCT FROM (p.user_id IN (SELECT b.user_id FROM _batch b
+				                                                  WHERE segmentation._is_opted_out(b.user_id::text)));
 			ELSE
 				UPDATE segmentation.profiles p SET opted_out = false WHERE p.opted_out;
 			END IF;

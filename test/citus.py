@@ -817,7 +817,7 @@ WRITERS, TRANSACTIONS = 4, 24
 # row type there)
 STATE_DISTRIBUTED = [("scores on the workers", "-", True), ("segmentation._funnel_state", "h", True),
                      ("segmentation.profiles", "h", True), ("segmentation.score_context", "n", False),
-                     ("segmentation.transitions", "h", True)]
+                     ("segmentation.transitions", "h", True), ("transitions found by id", "-", True)]
 
 
 def state_distribution(cur):
@@ -829,6 +829,12 @@ def state_distribution(cur):
                    UNION ALL
                    SELECT 'scores on the workers', '-', bool_and(success AND result = 'segmentation.scores')
                    FROM run_command_on_workers($$SELECT to_regclass('segmentation.scores')$$)
+                   UNION ALL
+                   -- (refresh's lookups of its run's moves)
+                   SELECT 'transitions found by id', '-', EXISTS (SELECT 1 FROM pg_index i
+                       WHERE i.indrelid = 'segmentation.transitions'::regclass AND i.indkey::text = (
+                           SELECT a.attnum::text FROM pg_attribute a
+                           WHERE a.attrelid = 'segmentation.transitions'::regclass AND a.attname = 'id'))
                    ORDER BY 1""")
     return cur.fetchall()
 
@@ -1151,6 +1157,13 @@ def citus_refusals():
     check("Citus: ... and tracks none of them", cur.fetchone()[0] == 0)
     cur.execute("""CREATE TABLE events (user_id bigint, ts timestamptz, ev text);
                    SELECT create_distributed_table('events', 'user_id')""")
+    # (any role may turn off what makes Citus create objects on every node:
+    # the capture triggers and the state would be the coordinator's only,
+    # and the shards' events missed without a word; attack review, session 23)
+    for setting in ("citus.enable_ddl_propagation", "citus.enable_metadata_sync"):
+        err = error_of(cur, f"SET {setting} = off; SELECT segmentation.track('events', 'user_id', 'ts', 'ev')")
+        check(f"Citus: track() of a distributed table with {setting} off is refused, with the reason",
+              err is not None and err[0] == "55000" and f"{setting} is off" in err[1], err)
     cur.execute("SELECT segmentation.track('events', 'user_id', 'ts', 'ev')")
     err = error_of(cur, "ALTER TABLE events RENAME COLUMN ev TO event")
     check("Citus: renaming a tracked column of a tracked distributed table is refused",
@@ -1733,6 +1746,39 @@ def read_paths_distributed():
 FORGET_DB = "segmentation_citus_forget"
 
 
+def single_shard():
+    """A tracked table of one shard: Citus runs a whole statement over it
+    (and the state colocated with it) on its worker, where the state's
+    functions are an error; segment_members and membership_history read
+    what they must on the coordinator (attack review, session 23: both
+    failed)."""
+    conn, cur = database(FORGET_DB, citus=True)
+    cur.execute("""SET TIME ZONE 'UTC';
+                   CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
+                   SELECT create_distributed_table('events', 'user_id', shard_count => 1);
+                   INSERT INTO events SELECT g % 40, timestamptz '2024-01-01' + g * interval '1 hour', 'login', g % 7
+                   FROM generate_series(1, 400) g""")
+    cur.execute("SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("""SELECT segmentation.use_preset('rfm');
+                   SELECT segmentation.define_segment('custom', 'many', 'frequency >= 12', 10);
+                   SELECT segmentation.refresh(as_of => '2024-01-10');
+                   INSERT INTO events SELECT g % 10, '2024-01-15', 'login', 1 FROM generate_series(1, 30) g;
+                   SELECT segmentation.refresh(as_of => '2024-01-20')""")
+    got = error_of(cur, """SELECT count(*), count(s.member) FILTER (WHERE r.member IS NOT NULL)
+                           FROM segmentation.segment_members('custom', 'many') s
+                           FULL JOIN segmentation.segment_members('custom', 'many', false) r
+                             ON s.member = encode(segmentation._pseudonym(r.member), 'hex')""") or cur.fetchone()
+    check("Citus, one shard: segment_members' pseudonyms are the coordinator's keyed hashes of the members",
+          got[0] == 10 and got[1] == 10, got)
+    got = error_of(cur, """SELECT (SELECT count(*) FROM segmentation.membership_history WHERE exited_at IS NULL),
+                                  (SELECT count(*) FROM segmentation.memberships),
+                                  (SELECT count(*) FROM segmentation.membership_history WHERE exited_at IS NOT NULL)""") \
+        or cur.fetchone()
+    check("Citus, one shard: membership_history reads the stays that ended and the current ones",
+          got[0] == got[1] and got[1] > 0 and got[2] > 0, got)
+    conn.close()
+
+
 def forget_distributed():
     """forget_user with delete_events of a user of a table Citus
     distributes: as the extension's owner it erases the user and deletes
@@ -1805,6 +1851,7 @@ def main():
         suite.finish()
     if os.environ.get("CITUS_ONLY") == "forget":
         forget_distributed()
+        single_shard()
         suite.finish()
     if os.environ.get("CITUS_ONLY") == "pipeline":
         pipeline_vs_single_node()
@@ -1842,6 +1889,7 @@ def main():
     pipeline_vs_single_node()
     read_paths_distributed()
     forget_distributed()
+    single_shard()
     exactly_once_on_citus()
     citus_refusals()
     suite.finish()
