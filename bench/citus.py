@@ -52,20 +52,28 @@ def connect(port, db=DB):
     return conn, cur
 
 
-def setup():
+def cluster_database(db=DB):
+    """The database db made anew on every node, with Citus, the workers
+    added and segmentation created on the coordinator: a connection to it
+    there, and its cursor (bench/citus_capture.py and citus_rfm.py too)."""
     for port in [COORD] + WORKERS:
         conn, cur = connect(port, "postgres")
-        cur.execute(f"DROP DATABASE IF EXISTS {DB}")
-        cur.execute(f"CREATE DATABASE {DB}")
+        cur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {db}")
         conn.close()
-        conn, cur = connect(port)
+        conn, cur = connect(port, db)
         cur.execute("CREATE EXTENSION citus")
         conn.close()
-    conn, cur = connect(COORD)
+    conn, cur = connect(COORD, db)
     cur.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", (COORD,))
     for port in WORKERS:
         cur.execute("SELECT citus_add_node('127.0.0.1', %s)", (port,))
     cur.execute("CREATE EXTENSION segmentation")
+    return conn, cur
+
+
+def setup():
+    conn, cur = cluster_database()
     cur.execute("CREATE AGGREGATE bench_sum(float8) (SFUNC = float8pl, STYPE = float8, COMBINEFUNC = float8pl)")
     cur.execute("SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_proc WHERE proname = 'bench_sum'$$)")
     if [r[0] for r in cur.fetchall()] != ["1", "1"]:
@@ -138,4 +146,5 @@ def main():
     conn.close()
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -22,9 +22,10 @@ import time
 
 import psycopg2
 
+from citus import cluster_database
+
 DB = "segmentation_citus_capture"
 COORD = int(os.environ["CITUS_COORDINATOR"])
-WORKERS = [int(p) for p in os.environ["CITUS_WORKERS"].split(",")]
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 15
 COPY_ROWS, COPIES, SINGLES, MULTI_STMTS, MULTI_ROWS = 10000, 4, 1000, 20, 500
 
@@ -36,20 +37,10 @@ def connect(port, db=DB):
 
 
 def setup():
-    for port in [COORD] + WORKERS:
-        conn, cur = connect(port, "postgres")
-        cur.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {DB}")
-        conn.close()
-        conn, cur = connect(port)
-        cur.execute("CREATE EXTENSION citus")
-        conn.close()
+    conn, _ = cluster_database(DB)
+    conn.close()
     conn, cur = connect(COORD)
     cur.execute("SET client_min_messages = error")
-    cur.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", (COORD,))
-    for port in WORKERS:
-        cur.execute("SELECT citus_add_node('127.0.0.1', %s)", (port,))
-    cur.execute("CREATE EXTENSION segmentation")
     for t in ("tracked", "untracked"):
         cur.execute(f"CREATE TABLE {t} (user_id bigint NOT NULL, ts timestamptz, ev text, v float8)")
         cur.execute(f"SELECT create_distributed_table('{t}', 'user_id', shard_count => 8)")

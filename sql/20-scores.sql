@@ -113,6 +113,140 @@ CREATE AGGREGATE rfm_breakpoints(b behavior, as_of timestamptz) (
 	PARALLEL = SAFE
 );
 
+-- rfm_breakpoints over a table Citus distributes ships every behavior's
+-- three values to the coordinator, in the partial states.  Refresh there
+-- finds the same breakpoints by selection over counts (src/scores.c): a
+-- round counts, for each rank a breakpoint needs, the keys (64 bits that
+-- order as the values do) in the window still holding its value, in 65,536
+-- buckets, with count(*), min and max (which Citus adds up from the workers
+-- itself); the next window is the bucket's keys from min to max, 65,536
+-- times narrower at least, and a bucket of one key is the answer; a window
+-- of at most whole_below keys is counted by whole keys.  What reaches the
+-- coordinator is counts, not values.  rel: a table of behavior and
+-- opted_out columns (refresh: segmentation.profiles), read as this
+-- function's caller.
+CREATE FUNCTION _rfm_keys(b behavior, as_of timestamptz, scores int[], lo bigint[], hi bigint[]) RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'rfm_keys' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _rfm_keys(behavior, timestamptz, int[], bigint[], bigint[]) IS 'Internal (_rfm_breakpoints_split): for each window (a score, 1 to 3, and a range of keys), the behavior''s key of that score, NULL when not in the window';
+CREATE FUNCTION _rfm_bucket(key bigint, lo bigint, hi bigint) RETURNS int
+	AS 'MODULE_PATHNAME', 'rfm_bucket' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _rfm_bucket(bigint, bigint, bigint) IS 'Internal (_rfm_breakpoints_split): which of 65,536 buckets of equal width of the keys lo to hi holds the key';
+CREATE FUNCTION _rfm_ranks(n bigint) RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'rfm_ranks' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _rfm_ranks(bigint) IS 'Internal (_rfm_breakpoints_split): the ranks (from 0) of the values the RFM breakpoints of n values are interpolated between, two per quintile';
+CREATE FUNCTION _rfm_breaks(n bigint, keys bigint[]) RETURNS double precision[]
+	AS 'MODULE_PATHNAME', 'rfm_breaks' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _rfm_breaks(bigint, bigint[]) IS 'Internal (_rfm_breakpoints_split): the RFM breakpoints of n values, from the keys of the values of the ranks _rfm_ranks(n) gives, score by score';
+
+CREATE FUNCTION _rfm_breakpoints_split(rel regclass, as_of timestamptz, whole_below bigint DEFAULT 10000)
+RETURNS double precision[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	-- the round's counts: window, bucket (or whole key), keys, their least and greatest
+	q text := format($q$
+		SELECT array_agg(k.w ORDER BY k.w, k.b), array_agg(k.b ORDER BY k.w, k.b), array_agg(k.c ORDER BY k.w, k.b),
+		       array_agg(k.lo ORDER BY k.w, k.b), array_agg(k.hi ORDER BY k.w, k.b)
+		FROM (SELECT x.w::int AS w, CASE WHEN ($5::boolean[])[x.w] THEN x.k ELSE segmentation._rfm_bucket(x.k, ($3::bigint[])[x.w], ($4::bigint[])[x.w]) END AS b,
+		             count(*) AS c, min(x.k) AS lo, max(x.k) AS hi
+		      FROM %s p, unnest(segmentation._rfm_keys(p.behavior, $1, $2, $3, $4)) WITH ORDINALITY x(k, w)
+		      WHERE NOT p.opted_out AND x.k IS NOT NULL
+		      GROUP BY 1, 2) k$q$, rel);
+	round int := 1;
+	n bigint;
+	-- the windows of the round: score, keys from lo to hi, counted by whole keys
+	w_score int[] := ARRAY[1, 2, 3];
+	w_lo bigint[] := array_fill(-9223372036854775808, ARRAY[3]);
+	w_hi bigint[] := array_fill(9223372036854775807, ARRAY[3]);
+	w_whole boolean[] := ARRAY[false, false, false];
+	h_w int[];
+	h_b bigint[];
+	h_c bigint[];
+	h_lo bigint[];
+	h_hi bigint[];
+	-- the targets, score by score, rank by rank (_rfm_ranks): its window,
+	-- the keys below the window, the window next, its key once known
+	t_score int[];
+	t_rank bigint[];
+	t_w int[];
+	t_below bigint[];
+	t_lo bigint[];
+	t_hi bigint[];
+	t_whole boolean[];
+	t_key bigint[];
+	k int;
+	x record;
+BEGIN
+	IF rel IS NULL OR as_of IS NULL OR whole_below IS NULL THEN
+		RAISE EXCEPTION 'arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	LOOP
+		EXECUTE q INTO h_w, h_b, h_c, h_lo, h_hi USING as_of, w_score, w_lo, w_hi, w_whole;
+		RAISE DEBUG 'RFM breakpoints, round %: % windows, % counts', round, cardinality(w_score), cardinality(h_w);
+		IF round = 1 THEN
+			-- every behavior has the three scores: n is the first window's count
+			SELECT sum(u.c) INTO n FROM unnest(h_w, h_c) u(w, c) WHERE u.w = 1;
+			IF n IS NULL THEN
+				RETURN NULL;
+			END IF;
+			SELECT array_agg(s ORDER BY s, r.k), array_agg(r.rank ORDER BY s, r.k) INTO t_score, t_rank
+			FROM generate_series(1, 3) s, unnest(segmentation._rfm_ranks(n)) WITH ORDINALITY r(rank, k);
+			t_w := t_score;
+			t_below := array_fill(0::bigint, ARRAY[24]);
+			t_lo := array_fill(NULL::bigint, ARRAY[24]);
+			t_hi := array_fill(NULL::bigint, ARRAY[24]);
+			t_whole := array_fill(false, ARRAY[24]);
+			t_key := array_fill(NULL::bigint, ARRAY[24]);
+		END IF;
+		-- each target's bucket: the one holding its rank
+		FOR t IN 1 .. 24 LOOP
+			CONTINUE WHEN t_key[t] IS NOT NULL;
+			SELECT * INTO x
+			FROM (SELECT u.c, u.lo, u.hi, sum(u.c) OVER (ORDER BY u.b) - u.c AS before
+			      FROM unnest(h_w, h_b, h_c, h_lo, h_hi) u(w, b, c, lo, hi) WHERE u.w = t_w[t]) u
+			WHERE t_below[t] + u.before <= t_rank[t] AND t_rank[t] < t_below[t] + u.before + u.c;
+			IF NOT FOUND THEN
+				RAISE EXCEPTION 'the RFM breakpoints of % could not be found: its rows changed while they were read', rel
+					USING ERRCODE = 'serialization_failure';
+			END IF;
+			IF x.lo = x.hi THEN
+				t_key[t] := x.lo;
+			ELSE
+				t_below[t] := t_below[t] + x.before;
+				t_lo[t] := x.lo;
+				t_hi[t] := x.hi;
+				t_whole[t] := x.c <= whole_below;
+			END IF;
+		END LOOP;
+		EXIT WHEN array_position(t_key, NULL) IS NULL;
+		-- (every round narrows a window 65,536 times at least: a window of
+		-- 2^64 keys is one key after four)
+		IF round >= 5 THEN
+			RAISE EXCEPTION 'the RFM breakpoints of % could not be found in % rounds', rel, round USING ERRCODE = 'internal_error';
+		END IF;
+		-- the next round's windows, one per score and range
+		round := round + 1;
+		w_score := ARRAY[]::int[];
+		w_lo := ARRAY[]::bigint[];
+		w_hi := ARRAY[]::bigint[];
+		w_whole := ARRAY[]::boolean[];
+		FOR t IN 1 .. 24 LOOP
+			CONTINUE WHEN t_key[t] IS NOT NULL;
+			k := (SELECT min(i) FROM generate_subscripts(w_score, 1) i
+			      WHERE w_score[i] = t_score[t] AND w_lo[i] = t_lo[t] AND w_hi[i] = t_hi[t] AND w_whole[i] = t_whole[t]);
+			IF k IS NULL THEN
+				w_score := w_score || t_score[t];
+				w_lo := w_lo || t_lo[t];
+				w_hi := w_hi || t_hi[t];
+				w_whole := w_whole || t_whole[t];
+				k := cardinality(w_score);
+			END IF;
+			t_w[t] := k;
+		END LOOP;
+	END LOOP;
+	RETURN segmentation._rfm_breaks(n, t_key);
+END $$;
+COMMENT ON FUNCTION _rfm_breakpoints_split(regclass, timestamptz, bigint) IS 'Internal (refresh, when Citus distributes profiles): rfm_breakpoints of the behaviors of rel''s rows not opted out, found by selection over counts, so that no value is gathered to the coordinator';
+
 -- not STRICT: without rfm_breakpoints the RFM scores are NULL, the others are not
 CREATE FUNCTION behavior_scores(b behavior, as_of timestamptz, feature_names text[] DEFAULT '{}',
 	rfm_breakpoints double precision[] DEFAULT NULL,

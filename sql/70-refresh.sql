@@ -512,9 +512,14 @@ BEGIN
 		-- and what the stored segments were computed with
 		SELECT c.as_of, c.feature_names, c.rfm_breakpoints, c.schemes, c.rules
 		INTO last_as_of, last_names, last_breaks, old_schemes, last_rules FROM segmentation.score_context c;
-		-- (EXECUTE: a plan run to its end, so it may use parallel workers)
-		EXECUTE 'SELECT segmentation.rfm_breakpoints(p.behavior, $1) FROM segmentation.profiles p WHERE NOT p.opted_out'
-			INTO breaks USING as_of;
+		-- (EXECUTE: a plan run to its end, so it may use parallel workers;
+		-- on Citus, counts instead of every user's values to the coordinator)
+		IF NOT dist THEN
+			EXECUTE 'SELECT segmentation.rfm_breakpoints(p.behavior, $1) FROM segmentation.profiles p WHERE NOT p.opted_out'
+				INTO breaks USING as_of;
+		ELSE
+			breaks := segmentation._rfm_breakpoints_split('segmentation.profiles', as_of);
+		END IF;
 		UPDATE segmentation.score_context c SET
 			as_of = refresh.as_of,
 			feature_names = names,

@@ -1339,16 +1339,35 @@ Select(float8 *v, int64 lo, int64 hi, int64 k)
  * The 20/40/60/80th percentiles of v[0..n-1] exactly as percentile_cont
  * computes them: rank p * (n - 1), interpolated between its two neighbours.
  */
+static float8
+QuintilePos(int64 n, int q)
+{
+	static const float8 fractions[RFM_BREAKS] = {0.2, 0.4, 0.6, 0.8};
+
+	return fractions[q] * (n - 1);
+}
+
+/* quintile q from the values of ranks floor(pos) and the next, a and b */
+static float8
+QuintileOf(int64 n, int q, float8 a, float8 b)
+{
+	float8		pos = QuintilePos(n, q);
+	int64		first = (int64) floor(pos);
+
+	if ((int64) ceil(pos) == first)
+		b = a;
+	return a + (pos - first) * (b - a);
+}
+
 static void
 Quintiles(float8 *v, int64 n, float8 *out)
 {
-	static const float8 fractions[RFM_BREAKS] = {0.2, 0.4, 0.6, 0.8};
 	int64		from = 0;
 	int			q;
 
 	for (q = 0; q < RFM_BREAKS; q++)
 	{
-		float8		pos = fractions[q] * (n - 1);
+		float8		pos = QuintilePos(n, q);
 		int64		first = (int64) floor(pos);
 		int64		second = (int64) ceil(pos);
 		float8		a = Select(v, from, n - 1, first),
@@ -1362,7 +1381,7 @@ Quintiles(float8 *v, int64 n, float8 *out)
 			for (i = first + 2; i < n; i++)
 				b = Min(b, v[i]);
 		}
-		out[q] = a + (pos - first) * (b - a);
+		out[q] = QuintileOf(n, q, a, b);
 		from = first;
 	}
 }
@@ -1619,6 +1638,201 @@ rfm_values_send(PG_FUNCTION_ARGS)
 	pq_begintypsend(&buf);
 	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* ---------- RFM breakpoints without gathering the values ---------- */
+
+/*
+ * With the profiles on Citus's workers, rfm_breakpoints would ship every
+ * user's three values to the coordinator (its state holds them all).
+ * Refresh there finds the same breakpoints by selection over counts instead
+ * (_rfm_breakpoints_split, sql/20-scores.sql): each value has a 64-bit key
+ * that orders as the values do; a round counts the keys of each window (a
+ * score and the range of keys that holds a rank's value) in 65,536 buckets
+ * of equal width, with count(*), min and max, which Citus adds up from the
+ * workers itself; the next window is the bucket's keys from min to max, so
+ * it is narrower by 65,536 times at least; a window of few keys is counted
+ * by whole keys.  Its C: the keys (_rfm_keys), the buckets (_rfm_bucket),
+ * the ranks (_rfm_ranks) and the breakpoints from the values of those ranks
+ * (_rfm_breaks), by rfm_breakpoints_final's arithmetic (QuintileOf).
+ */
+#define RFM_RANKS (2 * RFM_BREAKS)		/* per score: each quintile's rank and the next */
+#define RFM_SIGN UINT64CONST(0x8000000000000000)
+
+/* a value's key, an int8 that orders as the values do (-0 as 0) */
+static int64
+RfmKey(float8 v)
+{
+	uint64		u;
+
+	if (v == 0)
+		v = 0;
+	memcpy(&u, &v, sizeof(u));
+	return (int64) ((u & RFM_SIGN) ? u ^ ~RFM_SIGN : u);
+}
+
+static float8
+RfmKeyValue(int64 k)
+{
+	uint64		u = (uint64) k;
+	float8		v;
+
+	if (u & RFM_SIGN)
+		u ^= ~RFM_SIGN;
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+/* a one-dimensional array argument of elemtype without NULLs, of n elements */
+static void *
+RfmArrayArg(FunctionCallInfo fcinfo, int argno, Oid elemtype, int n, const char *name)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(argno);
+
+	if (ARR_ELEMTYPE(a) != elemtype || ARR_NDIM(a) != 1 || array_contains_nulls(a) ||
+		ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must be an array of %d elements without NULL", name, n)));
+	/* (a bitmap may be there without a NULL: the data after it) */
+	return (char *) a + (ARR_HASNULL(a) ? ARR_OVERHEAD_WITHNULLS(1, n) : ARR_OVERHEAD_NONULLS(1));
+}
+
+/*
+ * _rfm_keys(b, as_of, scores int4[], lo int8[], hi int8[]): for each
+ * window k (a score 1..3, recency, frequency, monetary, and the keys
+ * lo[k]..hi[k]), the behavior's key of that score, or NULL when it is not
+ * in the window.
+ */
+PG_FUNCTION_INFO_V1(rfm_keys);
+Datum
+rfm_keys(PG_FUNCTION_ARGS)
+{
+	Behavior	tmp;
+	const Behavior *b = GET_HEADER(0);
+	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
+	ArrayType  *scores_arg = PG_GETARG_ARRAYTYPE_P(2);
+	int			n = ArrayGetNItems(ARR_NDIM(scores_arg), ARR_DIMS(scores_arg));
+	int32	   *scores;
+	int64	   *lo;
+	int64	   *hi;
+	int64		keys[RFM_SCORES];
+	Datum	   *out;
+	bool	   *nulls;
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			k;
+
+	CheckTimestampArg(as_of, "as_of");
+	if (n > RFM_SCORES * RFM_RANKS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"scores\" must have at most %d elements", RFM_SCORES * RFM_RANKS)));
+	scores = RfmArrayArg(fcinfo, 2, INT4OID, n, "scores");
+	lo = RfmArrayArg(fcinfo, 3, INT8OID, n, "lo");
+	hi = RfmArrayArg(fcinfo, 4, INT8OID, n, "hi");
+	keys[0] = RfmKey(DaysBetween(b->last_seen, as_of));
+	keys[1] = RfmKey((double) b->events);
+	keys[2] = RfmKey(ValueSum(b));
+	out = palloc(Max(n, 1) * sizeof(Datum));
+	nulls = palloc(Max(n, 1) * sizeof(bool));
+	for (k = 0; k < n; k++)
+	{
+		if (scores[k] < 1 || scores[k] > RFM_SCORES)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"scores\" must hold 1, 2 or 3")));
+		out[k] = Int64GetDatum(keys[scores[k] - 1]);
+		nulls[k] = keys[scores[k] - 1] < lo[k] || keys[scores[k] - 1] > hi[k];
+	}
+	dims[0] = n;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(out, nulls, 1, dims, lbs, INT8OID, sizeof(int64),
+											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * _rfm_bucket(key, lo, hi): which of 65,536 buckets of equal width, lo..hi
+ * cut in order, holds the key (0 to 65,535): a bucket of a window of fewer
+ * keys than that holds one key.
+ */
+PG_FUNCTION_INFO_V1(rfm_bucket);
+Datum
+rfm_bucket(PG_FUNCTION_ARGS)
+{
+	int64		key = PG_GETARG_INT64(0);
+	int64		lo = PG_GETARG_INT64(1);
+	int64		hi = PG_GETARG_INT64(2);
+	uint64		ulo = (uint64) lo ^ RFM_SIGN;	/* unsigned, in the same order */
+
+	if (key < lo || key > hi)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"key\" must be between \"lo\" and \"hi\"")));
+	PG_RETURN_INT32((int32) ((((uint64) key ^ RFM_SIGN) - ulo) / ((((uint64) hi ^ RFM_SIGN) - ulo) / 65536 + 1)));
+}
+
+/*
+ * _rfm_ranks(n): the ranks (from 0) of the values the breakpoints of n
+ * values are interpolated between: for each quintile, floor(p (n - 1)) and
+ * the next (the same, at the last rank).
+ */
+PG_FUNCTION_INFO_V1(rfm_ranks);
+Datum
+rfm_ranks(PG_FUNCTION_ARGS)
+{
+	int64		n = PG_GETARG_INT64(0);
+	Datum		out[RFM_RANKS];
+	int			q;
+
+	if (n < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"n\" must be at least 1")));
+	for (q = 0; q < RFM_BREAKS; q++)
+	{
+		int64		first = (int64) floor(QuintilePos(n, q));
+
+		out[2 * q] = Int64GetDatum(first);
+		out[2 * q + 1] = Int64GetDatum(Min(first + 1, n - 1));
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, RFM_RANKS, INT8OID, sizeof(int64),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * _rfm_breaks(n, keys int8[]): rfm_breakpoints of n values from the keys of
+ * the values of _rfm_ranks(n), score by score (24 keys).
+ */
+PG_FUNCTION_INFO_V1(rfm_breaks);
+Datum
+rfm_breaks(PG_FUNCTION_ARGS)
+{
+	int64		n = PG_GETARG_INT64(0);
+	int64	   *keys = RfmArrayArg(fcinfo, 1, INT8OID, RFM_SCORES * RFM_RANKS, "keys");
+	Datum		elems[RFM_SCORES * RFM_BREAKS];
+	int			dims[2] = {RFM_SCORES, RFM_BREAKS};
+	int			lbs[2] = {1, 1};
+	int			i,
+				q;
+
+	if (n < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"n\" must be at least 1")));
+	for (i = 0; i < RFM_SCORES; i++)
+		for (q = 0; q < RFM_BREAKS; q++)
+		{
+			float8		a = RfmKeyValue(keys[i * RFM_RANKS + 2 * q]);
+			float8		b = RfmKeyValue(keys[i * RFM_RANKS + 2 * q + 1]);
+
+			if (isnan(a) || isnan(b) || b < a)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("argument \"keys\" must hold the keys of ordered values")));
+			elems[i * RFM_BREAKS + q] = Float8GetDatum(QuintileOf(n, q, a, b));
+		}
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, NULL, 2, dims, lbs, FLOAT8OID,
+											 sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 /* ---------- all scores at once ---------- */

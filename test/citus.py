@@ -718,6 +718,8 @@ COMPARED = [
     ("membership_history", "SELECT scheme, user_id, segment, entered_at, exited_at FROM segmentation.membership_history"),
     ("transitions", "SELECT scheme, user_id, from_segment, to_segment, at FROM segmentation.transitions"),
     ("user_scores", "SELECT * FROM segmentation.user_scores"),
+    # (to the last bit: on Citus found by selection over counts)
+    ("rfm_breakpoints", "SELECT c.as_of, c.rfm_breakpoints::text FROM segmentation.score_context c"),
     ("segment_summary", "SELECT * FROM segmentation.segment_summary"),
     ("segment_migration", "SELECT * FROM segmentation.segment_migration"),
     ("experiment_lift", "SELECT * FROM segmentation.experiment_lift"),
@@ -915,7 +917,16 @@ def pipeline_steps(cur, citus, between=None):
         SELECT segmentation.opt_out('12');
         SELECT segmentation.refresh(as_of => '2024-03-03')""")
     between("incremental refresh after updates, deletes, late events, forget_user and opt_out")
-    cur.execute("SELECT segmentation.refresh(true, as_of => '2024-03-04')")
+    if citus:
+        # (refresh takes the RFM breakpoints by selection over counts here)
+        cur.execute("""SET track_functions = 'all'; SELECT segmentation.refresh(true, as_of => '2024-03-04');
+                       SELECT coalesce(sum(f.calls), 0) FROM pg_stat_xact_user_functions f
+                       WHERE f.schemaname = 'segmentation' AND f.funcname = '_rfm_breakpoints_split'""")
+        calls = cur.fetchone()[0]
+        cur.execute("RESET track_functions")
+        check("Citus: refresh finds the RFM breakpoints by selection over counts", calls == 1, calls)
+    else:
+        cur.execute("SELECT segmentation.refresh(true, as_of => '2024-03-04')")
     between("full refresh")
     # a managed funnel (its steps' rows read from the table), then new and late events
     cur.execute("""SELECT segmentation.define_feature('logging', ARRAY['login']);
@@ -970,6 +981,19 @@ def pipeline_vs_single_node():
         got = cur.fetchone()
         check(f"Citus: {step}: segment_members' pseudonyms are the coordinator's keyed hashes of the members",
               got[0] == got[1] and got[0] == len(states[step]["segment_members"]), got)
+        # the RFM breakpoints by selection over counts (refresh's way
+        # here: no value gathered) equal the aggregate's over the shards,
+        # counting whole keys at once or only buckets of one key
+        cur.execute("SELECT c.as_of FROM segmentation.score_context c")
+        as_of = cur.fetchone()[0]
+        cur.execute("""SELECT array_agg(g) FILTER (WHERE segmentation._rfm_breakpoints_split('segmentation.profiles', %s, g)
+                                                         IS DISTINCT FROM a.agg), min(a.agg::text)
+                       FROM unnest(ARRAY[0, 10000]) g,
+                            (SELECT segmentation.rfm_breakpoints(p.behavior, %s) AS agg
+                             FROM segmentation.profiles p WHERE NOT p.opted_out) a""", (as_of, as_of))
+        got = cur.fetchone()
+        check(f"Citus: {step}: the RFM breakpoints by selection over counts equal rfm_breakpoints over the shards",
+              got[0] is None and got[1] is not None, got)
 
     pipeline_steps(cur, citus=True, between=compare)
     lconn.poll()

@@ -59,7 +59,7 @@ def generate(seed):
 
 
 def load(cur, seed):
-    cur.execute("DROP TABLE IF EXISTS raw, events, user_behaviors")
+    cur.execute("DROP TABLE IF EXISTS raw, events, user_behaviors CASCADE")
     cur.execute("CREATE TABLE raw (user_id bigint, secs bigint, usec bigint, feature int, amount float8, part int)")
     cur.copy_expert("COPY raw FROM STDIN", generate(seed))
     cur.execute("""CREATE TABLE events AS
@@ -69,7 +69,20 @@ def load(cur, seed):
     cur.execute("""CREATE TABLE user_behaviors AS
                    SELECT user_id, segmentation.behavior_agg(ts, feature, amount) AS b FROM events GROUP BY user_id""")
     cur.execute("ANALYZE user_behaviors")
+    cur.execute("""CREATE VIEW split_input AS
+                   SELECT b AS behavior, user_id % 9 = 0 AS opted_out FROM user_behaviors""")
     return scalar(cur, "SELECT count(*) FROM events")
+
+
+# refresh on Citus takes the same breakpoints by selection over counts
+# (_rfm_breakpoints_split): whole keys counted at once, after a round, or
+# only when a bucket holds one key
+SPLIT = """
+SELECT array_agg(g ORDER BY g) FILTER (WHERE segmentation._rfm_breakpoints_split('split_input', %(as_of)s, g)
+                                             IS DISTINCT FROM a.agg), min(a.agg::text)
+FROM unnest(ARRAY[0, 2, 50, 10000]) g,
+     (SELECT segmentation.rfm_breakpoints(behavior, %(as_of)s) AS agg FROM split_input WHERE NOT opted_out) a
+"""
 
 
 # Each property: a query that returns the number of users where the C
@@ -279,6 +292,10 @@ def run_properties(cur, label, seed=0):
         row = cur.fetchone()
         check(f"{label}: rfm_breakpoints equals percentile_cont, behavior_scores the accessors, at {as_of}",
               row[0] is True and row[1] == 0 and row[2] > 0, row)
+        cur.execute(SPLIT, {"as_of": as_of})
+        row = cur.fetchone()
+        check(f"{label}: the breakpoints by selection over counts equal rfm_breakpoints, at {as_of}",
+              row[0] is None and row[1] is not None, row)
     for part in ["part", "(hashtext(ts::text) & 3)", "(extract(dow FROM ts))::int", "0"]:
         n = scalar(cur, PARTITION_MISMATCHES.format(part=part))
         check(f"{label}: union over partition by {part} equals one pass", n == 0, n)

@@ -95,6 +95,36 @@ SELECT behavior_scores(NULL, now()) IS NULL AS null_behavior;
 SELECT behavior_scores(b, '2024-02-01', '{}', '{1,2,3,4}') FROM five WHERE u = 1;
 SELECT behavior_scores(b, '2024-02-01', '{}', '{{1,2,3,4},{1,2,3,4},{4,3,2,1}}') FROM five WHERE u = 1;
 SELECT rfm_breakpoints(b, NULL) FROM five;
+-- the same breakpoints by selection over counts (refresh on Citus:
+-- sql/20-scores.sql), counting whole keys at once, after a round, or only
+-- when a bucket holds one key; ties, negative values, one user, none
+ALTER TABLE five RENAME b TO behavior;
+ALTER TABLE five ADD opted_out boolean DEFAULT false;
+INSERT INTO five SELECT 10 + u, behavior_agg(('2024-01-10'::date + u % 3)::timestamptz, NULL::int, -2.5 * (u % 4)), u % 5 = 0
+FROM generate_series(1, 12) u, generate_series(1, u % 3 + 1) e GROUP BY u;
+SELECT g, segmentation._rfm_breakpoints_split('five', '2024-02-01 00:00+00', g)
+        = (SELECT rfm_breakpoints(behavior, '2024-02-01 00:00+00') FROM five WHERE NOT opted_out) AS same
+FROM unnest(ARRAY[0, 1, 3, 10000]) g;
+SELECT segmentation._rfm_breakpoints_split('five', '2024-02-01 00:00+00');
+UPDATE five SET opted_out = u <> 3;
+SELECT g, segmentation._rfm_breakpoints_split('five', '2024-02-01 00:00+00', g) AS one_user FROM unnest(ARRAY[0, 10000]) g;
+UPDATE five SET opted_out = true;
+SELECT segmentation._rfm_breakpoints_split('five', '2024-02-01 00:00+00') IS NULL AS no_users;
+-- its C takes only what it makes
+SELECT segmentation._rfm_keys(behavior, '2024-02-01', '{1,2,3}', '{0,0,0}', '{0,0,9223372036854775807}') FROM five WHERE u = 1;
+SELECT segmentation._rfm_keys(behavior, '2024-02-01', '{1,4}', '{0,0}', '{0,0}') FROM five WHERE u = 1;
+SELECT segmentation._rfm_keys(behavior, '2024-02-01', '{1,2}', '{0}', '{0,0}') FROM five WHERE u = 1;
+SELECT segmentation._rfm_keys(behavior, 'infinity', '{1}', '{0}', '{0}') FROM five WHERE u = 1;
+SELECT segmentation._rfm_bucket(-9223372036854775808, -9223372036854775808, 9223372036854775807) AS first,
+       segmentation._rfm_bucket(9223372036854775807, -9223372036854775808, 9223372036854775807) AS last,
+       segmentation._rfm_bucket(-1, -9223372036854775808, 9223372036854775807) AS below_zero,
+       segmentation._rfm_bucket(7, 0, 10) AS one_key_each;
+SELECT segmentation._rfm_bucket(5, 6, 10);
+SELECT segmentation._rfm_ranks(0);
+SELECT segmentation._rfm_ranks(1), segmentation._rfm_ranks(7);
+SELECT segmentation._rfm_breaks(7, array_fill(0::bigint, ARRAY[23]));
+SELECT segmentation._rfm_breaks(7, array_fill(NULL::bigint, ARRAY[24]));
+SELECT segmentation._rfm_breaks(7, array_fill(1::bigint, ARRAY[23]) || 0::bigint);
 DROP TABLE five;
 
 -- recency and tenure across the whole timestamp range: no int64 wrap
@@ -111,6 +141,11 @@ FROM ends, LATERAL behavior_scores(b, '4714-11-24 00:00:00+00 BC') s;
 SELECT recency_days(behavior_agg('294276-12-31 23:59:59.999999+00'::timestamptz), '4714-11-24 00:00:00+00 BC')
      = -(tenure_days(behavior_agg('4714-11-24 00:00:00+00 BC'::timestamptz), '294276-12-31 23:59:59.999999+00')) AS symmetric;
 SELECT rfm_breakpoints(b, '294276-12-31 23:59:59.999999+00') FROM ends;
+CREATE VIEW ends_split AS SELECT b AS behavior, false AS opted_out FROM ends
+UNION ALL SELECT behavior_agg('294276-12-31 23:59:59.999999+00'::timestamptz), false;
+SELECT g, segmentation._rfm_breakpoints_split('ends_split', a, g) = (SELECT rfm_breakpoints(behavior, a) FROM ends_split) AS same
+FROM unnest(ARRAY[0, 10000]) g, unnest(ARRAY['4714-11-24 00:00:00+00 BC', '294276-12-31 23:59:59.999999+00']::timestamptz[]) a;
+DROP VIEW ends_split;
 DROP TABLE ends;
 
 DROP TABLE b;
