@@ -430,7 +430,6 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	r record;
 	attrs name[];
-	state text := 'segmentation._user_state';
 BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	IF to_regclass('segmentation._user_state') IS NULL THEN
@@ -450,34 +449,58 @@ BEGIN
 				      HINT = 'user_scores has one column per scheme, so it is rebuilt when schemes change: drop the views built on it first (they are listed by DROP VIEW segmentation.user_scores), then create them again.';
 		END;
 	END IF;
-	-- on Citus, the rows of _user_state that user_scores shows, read by a
-	-- SECURITY DEFINER function (_read_paths); the attributes stay a join of
-	-- the view, each shown by the rights of the role reading it.  (Replaced,
-	-- never dropped: a view of any role's over it would block the drop.)
+	-- On Citus, the rows user_scores shows are read by the extension's owner
+	-- (_read_paths), in _user_scores_as(caller), a SECURITY DEFINER function
+	-- no role may call, with each attribute shown only when the caller may
+	-- read it in the attribute table; the roles call _user_scores_rows()
+	-- (src/node.c), which passes it the calling role.  Both return records,
+	-- whose columns (the attributes' too) the view lists: replaced, never
+	-- dropped, whatever a role built over them.
 	IF segmentation._read_paths() THEN
-		EXECUTE format('CREATE OR REPLACE FUNCTION segmentation._user_scores_rows() RETURNS TABLE (user_id %s%s, segments jsonb)
-		                LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-		                AS %L',
+		EXECUTE format('CREATE OR REPLACE FUNCTION segmentation._user_scores_as(caller oid) RETURNS SETOF record
+		                LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
+			format(E'DECLARE\n\tsee boolean[];\nBEGIN\n\tPERFORM segmentation._coordinator_only(%L);\n'
+			       '\tPERFORM segmentation._clean_citus_settings();\n'
+			       -- (what the caller may read, found here: as a qual of the
+			       -- query Citus would send it to the workers)
+			       '\tsee := ARRAY(SELECT segmentation._attribute_readable(r.rolname, x.c) FROM pg_catalog.pg_roles r, '
+			       'pg_catalog.unnest(%L::pg_catalog.name[]) WITH ORDINALITY x(c, k) WHERE r.oid = caller ORDER BY x.k);\n'
+			       '\tRETURN QUERY SELECT u.user_id%s%s, u.segments FROM segmentation._user_state u%s;\nEND',
+			       'the view user_scores', coalesce(attrs, '{}'),
+			       (SELECT string_agg(format(', u.%I', name), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),
+			       coalesce((SELECT string_agg(format(', CASE WHEN see[%s] THEN a.%I END', k, c), '' ORDER BY k)
+			                 FROM unnest(attrs) WITH ORDINALITY x(c, k)), ''),
+			       CASE WHEN attrs IS NOT NULL THEN ' LEFT JOIN segmentation.user_attributes a ON a.user_id OPERATOR(pg_catalog.=) u.user_id' ELSE '' END));
+		REVOKE ALL ON FUNCTION segmentation._user_scores_as(oid) FROM PUBLIC;
+		COMMENT ON FUNCTION segmentation._user_scores_as(oid) IS 'Internal: the rows user_scores shows to the role caller, read with the extension owner''s rights (the state is distributed by Citus); called only through _user_scores_rows()';
+		CREATE OR REPLACE FUNCTION segmentation._user_scores_rows() RETURNS SETOF record
+			AS '$libdir/segmentation', 'user_scores_rows' LANGUAGE C STABLE;
+		REVOKE ALL ON FUNCTION segmentation._user_scores_rows() FROM PUBLIC;
+		GRANT EXECUTE ON FUNCTION segmentation._user_scores_rows() TO segmentation_analyst, segmentation_admin;
+		COMMENT ON FUNCTION segmentation._user_scores_rows() IS 'Internal: the rows user_scores shows to the calling role (the state is distributed by Citus): _user_scores_as of that role';
+		EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT u.user_id%s%s%s FROM segmentation._user_scores_rows() AS u (user_id %s%s%s, segments jsonb)',
+			(SELECT string_agg(format(', u.%I', name), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),
+			coalesce((SELECT string_agg(format(', u.%I', c), '' ORDER BY k) FROM unnest(attrs) WITH ORDINALITY x(c, k)), ''),
+			coalesce((SELECT string_agg(format(', coalesce(u.segments -> %L ->> 0, %L) AS %I', scheme, 'unsegmented', scheme), '' ORDER BY scheme)
+			          FROM (SELECT DISTINCT s.scheme FROM segmentation.segments s) d), ''),
 			(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
 			 WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id'),
 			(SELECT string_agg(format(', %I %s', name, type), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),
-			segmentation._read_path_body(format('SELECT u.user_id%s, u.segments FROM segmentation._user_state u',
-				(SELECT string_agg(format(', u.%I', name), '') FROM segmentation.score_columns() WHERE name <> 'features_used')),
-				'the view user_scores'));
-		REVOKE ALL ON FUNCTION segmentation._user_scores_rows() FROM PUBLIC;
-		GRANT EXECUTE ON FUNCTION segmentation._user_scores_rows() TO segmentation_analyst, segmentation_admin;
-		COMMENT ON FUNCTION segmentation._user_scores_rows() IS 'Internal: the scores and segments user_scores shows, read with the extension owner''s rights (the state is distributed by Citus)';
-		state := 'segmentation._user_scores_rows()';
+			coalesce((SELECT string_agg(format(', %I %s', a.attname, format_type(a.atttypid, a.atttypmod)), '' ORDER BY x.k)
+			          FROM unnest(attrs) WITH ORDINALITY x(c, k)
+			          JOIN pg_attribute a ON a.attrelid = to_regclass('segmentation.user_attributes') AND a.attname = x.c), ''));
+	ELSE
+		-- (one node: a plain view, each attribute shown by the rights of the
+		-- role reading it)
+		EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT u.user_id%s%s%s FROM segmentation._user_state u%s',
+			(SELECT string_agg(format(', u.%I', name), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),
+			coalesce((SELECT string_agg(format(', CASE WHEN (SELECT segmentation._attribute_readable(CURRENT_USER, %L)) THEN a.%I END AS %I',
+			                                   c, c, c), '' ORDER BY k)
+			          FROM unnest(attrs) WITH ORDINALITY x(c, k)), ''),
+			coalesce((SELECT string_agg(format(', coalesce(u.segments -> %L ->> 0, %L) AS %I', scheme, 'unsegmented', scheme), '' ORDER BY scheme)
+			          FROM (SELECT DISTINCT s.scheme FROM segmentation.segments s) d), ''),
+			CASE WHEN attrs IS NOT NULL THEN ' LEFT JOIN segmentation.user_attributes a ON a.user_id OPERATOR(pg_catalog.=) u.user_id' ELSE '' END);
 	END IF;
-	EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT u.user_id%s%s%s FROM %s u%s',
-		(SELECT string_agg(format(', u.%I', name), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),
-		coalesce((SELECT string_agg(format(', CASE WHEN (SELECT segmentation._attribute_readable(CURRENT_USER, %L)) THEN a.%I END AS %I',
-		                                   c, c, c), '' ORDER BY k)
-		          FROM unnest(attrs) WITH ORDINALITY x(c, k)), ''),
-		coalesce((SELECT string_agg(format(', coalesce(u.segments -> %L ->> 0, %L) AS %I', scheme, 'unsegmented', scheme), '' ORDER BY scheme)
-		          FROM (SELECT DISTINCT s.scheme FROM segmentation.segments s) d), ''),
-		state,
-		CASE WHEN attrs IS NOT NULL THEN ' LEFT JOIN segmentation.user_attributes a ON a.user_id OPERATOR(pg_catalog.=) u.user_id' ELSE '' END);
 	COMMENT ON VIEW segmentation.user_scores IS 'One row per user: behavior scores as of the last refresh and the segment in every scheme';
 	COMMENT ON COLUMN segmentation.user_scores.user_id IS 'User id, of the tracked sources'' type';
 	FOR r IN SELECT name, description FROM segmentation.score_columns() WHERE name <> 'features_used' LOOP

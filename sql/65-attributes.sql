@@ -318,6 +318,7 @@ DECLARE
 	s segmentation.attribute_sources;
 	utype text;
 	x record;
+	saved_mode text;
 BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	s := segmentation._check_attribute_source(false);
@@ -343,6 +344,17 @@ BEGIN
 		 FROM unnest(s.columns, s.column_types[2:], s.column_typmods[2:]) WITH ORDINALITY c(name, type, typmod, k)
 		 JOIN pg_type t ON t.oid = c.type));
 	EXECUTE format('CREATE TABLE segmentation.attribute_queue (user_id %s)', utype);
+	-- On Citus, with the state distributed (doc/citus.md): user_attributes
+	-- too, colocated with profiles, so that the segment pass joins them on
+	-- the workers and the scores view, which reads it, is made there too.
+	-- (Sequential, as _create_state: the functions _rebuild_scores makes
+	-- must reach each worker over the connection that made the shards.)
+	IF segmentation._citus_member('segmentation.profiles') IS NOT NULL THEN
+		PERFORM segmentation._check_citus_propagation();
+		saved_mode := current_setting('citus.multi_shard_modify_mode');
+		PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+		PERFORM pg_catalog.create_distributed_table('segmentation.user_attributes', 'user_id', colocate_with => 'segmentation.profiles');
+	END IF;
 	COMMENT ON TABLE segmentation.user_attributes IS 'The user attributes the rules read: the rows of the attribute table (track_users) as the last refresh copied them, one per user';
 	COMMENT ON COLUMN segmentation.user_attributes.user_id IS 'User id';
 	FOR x IN SELECT c.name FROM unnest(s.columns) c(name) LOOP
@@ -423,6 +435,9 @@ BEGIN
 	-- the rows already there are read by the next refresh, which is full
 	INSERT INTO segmentation.truncated (source_id) VALUES (NULL);
 	PERFORM segmentation._rebuild_scores();
+	IF saved_mode IS NOT NULL THEN
+		PERFORM set_config('citus.multi_shard_modify_mode', saved_mode, true);
+	END IF;
 END $$;
 COMMENT ON FUNCTION _install_attributes() IS 'Internal: creates user_attributes, the capture function and triggers of the attribute table, and the views with its columns; the next refresh is full';
 
@@ -570,14 +585,6 @@ BEGIN
 		RAISE EXCEPTION 'no events table is tracked yet' USING ERRCODE = 'object_not_in_prerequisite_state',
 			HINT = 'Call segmentation.track(...) first: user ids are of the tracked tables'' type.';
 	END IF;
-	-- (the attribute columns of user_scores are read by the rights of the
-	-- role reading them, which Citus would check on the workers' shards)
-	IF segmentation._citus_member('segmentation.profiles') IS NOT NULL THEN
-		RAISE EXCEPTION 'track_users is not supported yet when Citus distributes the extension''s state'
-			USING ERRCODE = 'feature_not_supported',
-			      DETAIL = 'The state was distributed by the first track() of a table Citus distributes.',
-			      HINT = 'doc/citus.md, "Not done yet", says what is missing.';
-	END IF;
 	IF EXISTS (SELECT 1 FROM segmentation.attribute_sources) THEN
 		RAISE EXCEPTION 'an attribute table is tracked already: %', (SELECT a.source FROM segmentation.attribute_sources a)
 			USING ERRCODE = 'duplicate_object',
@@ -592,6 +599,12 @@ BEGIN
 		RAISE EXCEPTION 'cannot track % for user attributes: it is not a plain table', source
 			USING ERRCODE = 'wrong_object_type',
 			      HINT = 'A view or foreign table would run its owner''s code as refresh; a partitioned table is not supported.';
+	END IF;
+	-- (its capture triggers would be the coordinator's table's only)
+	IF segmentation._citus_member(source) IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot track % for user attributes: Citus manages it', source
+			USING ERRCODE = 'feature_not_supported',
+			      HINT = 'Track a plain table of the coordinator: capture triggers do not follow the rows Citus writes on shards.';
 	END IF;
 	IF NOT has_table_privilege(source, 'SELECT') OR NOT has_table_privilege(source, 'TRIGGER') THEN
 		RAISE EXCEPTION 'permission denied to track %', source

@@ -39,6 +39,19 @@
  * of the owner's queries there: they fail) and the transaction's modes,
  * which RESET ALL keeps.  Without Citus it does nothing; with a Citus that
  * lacks that function, it fails.
+ *
+ * And _user_scores_rows(), the rows of user_scores once Citus manages the
+ * state.  Citus checks the right to read a distributed table's shards as
+ * the role reading, whatever the view, so they are read by the extension's
+ * owner, in _user_scores_as(caller oid) (sql/50-state.sql), a SECURITY
+ * DEFINER function no role may call; its user attributes are each shown
+ * only when the caller may read them in the attribute table, so it needs
+ * the caller, which a SECURITY DEFINER function cannot tell (its
+ * current_user is the owner; session_user and role are not the caller
+ * inside another role's SECURITY DEFINER function).  _user_scores_rows, a
+ * plain C function the roles that read user_scores may call, passes it
+ * GetUserId(), the role calling, through fmgr, which checks no right to
+ * call (the executor does), in its own set-returning context.
  */
 #include "postgres.h"
 
@@ -48,14 +61,19 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "behavior.h"
 
@@ -143,4 +161,50 @@ clean_citus_settings(PG_FUNCTION_ARGS)
 	reset->kind = VAR_RESET_ALL;
 	propagate(reset, "RESET ALL");
 	PG_RETURN_VOID();
+}
+
+/* a function's owner and whether it is SECURITY DEFINER */
+static Oid
+FunctionOwner(Oid fn, bool *secdef)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	*secdef = ((Form_pg_proc) GETSTRUCT(tup))->prosecdef;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+PG_FUNCTION_INFO_V1(user_scores_rows);
+Datum
+user_scores_rows(PG_FUNCTION_ARGS)
+{
+	Oid			caller = GetUserId();
+	Oid			argtypes[1] = {OIDOID};
+	Oid			target;
+	bool		secdef;
+	bool		mine;
+	FmgrInfo	flinfo;
+	LOCAL_FCINFO(inner, 1);
+	Datum		result;
+
+	target = LookupFuncName(list_make2(makeString("segmentation"), makeString("_user_scores_as")),
+							1, argtypes, true);
+	/* (only the extension's owner creates in its schema: checked anyway) */
+	if (!OidIsValid(target) ||
+		FunctionOwner(target, &secdef) != FunctionOwner(fcinfo->flinfo->fn_oid, &mine) || !secdef)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("segmentation._user_scores_as(oid) is missing or not the extension's"),
+				 errhint("Define a segment, or drop one, to rebuild user_scores.")));
+	fmgr_info(target, &flinfo);
+	InitFunctionCallInfoData(*inner, &flinfo, 1, InvalidOid, fcinfo->context, fcinfo->resultinfo);
+	inner->args[0].value = ObjectIdGetDatum(caller);
+	inner->args[0].isnull = false;
+	result = FunctionCallInvoke(inner);
+	fcinfo->isnull = inner->isnull;
+	return result;
 }

@@ -718,6 +718,7 @@ COMPARED = [
     ("membership_history", "SELECT scheme, user_id, segment, entered_at, exited_at FROM segmentation.membership_history"),
     ("transitions", "SELECT scheme, user_id, from_segment, to_segment, at FROM segmentation.transitions"),
     ("user_scores", "SELECT * FROM segmentation.user_scores"),
+    ("user_attributes", "SELECT * FROM segmentation.user_attributes"),
     # (to the last bit: on Citus found by selection over counts)
     ("rfm_breakpoints", "SELECT c.as_of, c.rfm_breakpoints::text FROM segmentation.score_context c"),
     ("segment_summary", "SELECT * FROM segmentation.segment_summary"),
@@ -872,11 +873,20 @@ def pipeline_steps(cur, citus, between=None):
         check("Citus: track() of a distributed table distributes the per-user state colocated with it, "
               "the score context to every node, and the scores view is on every worker",
               state_distribution(cur) == STATE_DISTRIBUTED, state_distribution(cur))
+    # user attributes (a plain table: on Citus, user_attributes is
+    # distributed with the state; its own statement there)
+    cur.execute("""CREATE TABLE accounts (user_id bigint PRIMARY KEY, plan text, seats int);
+                   INSERT INTO accounts SELECT u, (ARRAY['free', 'pro', 'team'])[1 + u % 3], u % 7 FROM generate_series(0, 199) u""")
+    cur.execute("SELECT segmentation.track_users('accounts', 'user_id')")
+    if citus:
+        check("Citus: track_users with the state distributed distributes user_attributes colocated with profiles",
+              ("segmentation.user_attributes", "h", True) in state_distribution(cur), state_distribution(cur))
     cur.execute("""
         SELECT segmentation.use_preset('engagement_ladder', 'signup', 'buy');
         SELECT segmentation.use_preset('rfm');
         SELECT segmentation.define_feature('viewing', ARRAY['view']);
         SELECT segmentation.define_segment('custom', 'buyers', 'frequency >= 20', 10);
+        SELECT segmentation.define_segment('plans', 'paying', $$plan IN ('pro', 'team') AND seats >= 2$$, 10);
         SELECT segmentation.define_experiment('exp1', 'assign', 'user_id', 'variant', 'at', 'control', 'buy');
         SELECT segmentation.set_setting('min_cell_size', '3');
         SELECT segmentation.refresh(as_of => '2024-03-01')""")
@@ -910,6 +920,9 @@ def pipeline_steps(cur, citus, between=None):
     between("incremental refresh after concurrent writers")
     # updates and deletes (recomputed users), late events, an erasure
     cur.execute("""
+        UPDATE accounts SET plan = 'pro', seats = 3 WHERE user_id IN (0, 3);
+        DELETE FROM accounts WHERE user_id = 8;
+        INSERT INTO accounts VALUES (230, 'team', 5);
         UPDATE events SET ev = 'buy' WHERE user_id IN (3, 4, 5) AND ev = 'view';
         DELETE FROM events WHERE user_id IN (6, 9) AND ev = 'login';
         INSERT INTO events VALUES (10, '2023-12-01', 'buy', 100), (300, '2024-02-28', 'signup', 0), (11, '2024-02-28', 'buy', 5);
@@ -1192,11 +1205,12 @@ def citus_refusals():
     err = error_of(cur, "ALTER TABLE events RENAME COLUMN ev TO event")
     check("Citus: renaming a tracked column of a tracked distributed table is refused",
           err is not None and err[0] == "2BP01", err)
-    # (user_scores' attribute columns are read by the reader's rights: not yet with the state on the workers)
-    cur.execute("CREATE TABLE accounts (user_id bigint PRIMARY KEY, plan text)")
+    # (capture triggers on an attribute table Citus manages would be its shell's only)
+    cur.execute("""CREATE TABLE accounts (user_id bigint PRIMARY KEY, plan text);
+                   SELECT create_distributed_table('accounts', 'user_id')""")
     err = error_of(cur, "SELECT segmentation.track_users('accounts', 'user_id')")
-    check("Citus: track_users while track() has distributed the state is refused, with the reason",
-          err is not None and err[0] == "0A000" and "not supported yet when Citus distributes" in err[1], err)
+    check("Citus: track_users of a table Citus manages is refused, with the reason",
+          err is not None and err[0] == "0A000" and "Citus manages it" in err[1], err)
     err = error_of(cur, "ALTER TABLE events OWNER TO citus_owner")
     check("Citus: giving a tracked distributed table to an owner who is not a superuser is refused",
           err is not None and err[0] == "0A000" and "not a superuser" in err[1], err)
@@ -1613,6 +1627,12 @@ def read_setup(cur, citus):
         FROM generate_series(1, 4000) g""")
     # (in a transaction of its own: on Citus it distributes the state)
     cur.execute("SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v')")
+    # user attributes: the analyst may read plan in the table, not secret;
+    # user_scores shows each attribute to a role that may read it there
+    cur.execute("""CREATE TABLE accounts (user_id bigint PRIMARY KEY, plan text, secret text);
+                   INSERT INTO accounts SELECT u, (ARRAY['free', 'pro'])[1 + u % 2], 'x' || u FROM generate_series(0, 239) u;
+                   GRANT SELECT (user_id, plan) ON accounts TO read_analyst""")
+    cur.execute("SELECT segmentation.track_users('accounts', 'user_id')")
     cur.execute("""
         SELECT segmentation.use_preset('engagement_ladder', 'signup', 'buy');
         SELECT segmentation.use_preset('rfm');
@@ -1727,22 +1747,48 @@ def read_paths_distributed():
                           has_function_privilege('read_reader', p.oid, 'EXECUTE'),
                           has_function_privilege('read_analyst', p.oid, 'EXECUTE')
                    FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace AND p.proname LIKE '%\_rows'
-                     AND p.proname <> '_rls_hides_rows'
+                     AND p.proname NOT IN ('_rls_hides_rows', '_user_scores_rows')
                    ORDER BY 1""")
     fns = cur.fetchall()
     check("read paths: one SECURITY DEFINER function per view, search_path pinned, no argument; PUBLIC may call "
           "none, the reader only the aggregate ones, the analyst all",
-          [f[0] for f in fns] == sorted(f"_{v}_rows" for v in READ_VIEWS)
+          [f[0] for f in fns] == sorted(f"_{v}_rows" for v in READ_VIEWS if v != "user_scores")
           and all(f[1] and f[2] == ["search_path=pg_catalog, pg_temp"] and not f[3] and f[5]
                   and f[4] == (f[0] in ("_segment_summary_rows", "_segment_migration_rows")) for f in fns), fns)
+    # user_scores: the rows each role may see, attributes as it may read them in the table: read as the
+    # owner by _user_scores_as(caller), which no role may call, through _user_scores_rows(), a plain C
+    # function the analyst and the admin may call, which passes it the role calling (src/node.c)
+    cur.execute("""SELECT p.proname, p.prosecdef, p.proconfig, has_function_privilege('read_public', p.oid, 'EXECUTE'),
+                          has_function_privilege('read_reader', p.oid, 'EXECUTE'),
+                          has_function_privilege('read_analyst', p.oid, 'EXECUTE'),
+                          has_function_privilege('read_admin', p.oid, 'EXECUTE')
+                   FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace
+                     AND p.proname IN ('_user_scores_rows', '_user_scores_as') ORDER BY 1""")
+    fns = cur.fetchall()
+    check("read paths: user_scores reads _user_scores_rows() (the analyst and the admin may call it), which calls "
+          "_user_scores_as (SECURITY DEFINER, search_path pinned, no role may call it)",
+          fns == [("_user_scores_as", True, ["search_path=pg_catalog, pg_temp"], False, False, False, False),
+                  ("_user_scores_rows", False, None, False, False, True, True)], fns)
+    cur.execute("SELECT current_user::regrole::oid")
+    owner_oid = cur.fetchone()[0]
+    for role in ("analyst", "admin", "reader"):
+        got = read_as(cur, role, f"SELECT * FROM segmentation._user_scores_as({owner_oid}) AS u (user_id bigint)")
+        check(f"read paths: the {role} may not call _user_scores_as (the rows another role may see)",
+              isinstance(got, tuple) and got[0] == "42501", str(got)[:200])
+    rows = after[("analyst", "user_scores")]
+    got = read_as(cur, "analyst", "SELECT count(plan), count(secret), count(*) FROM segmentation.user_scores")
+    want = read_as(cur, "owner", "SELECT count(plan), count(secret), count(*) FROM segmentation.user_scores")
+    check("read paths: user_scores shows the analyst the attribute it may read in the table (plan), not the other "
+          "(secret), as the owner sees both", len(rows) > 0 and got[0][0] == got[0][2] and got[0][1] == 0
+          and want[0][0] == want[0][1] == want[0][2] == got[0][2], (got, want))
     for v in READ_VIEWS:
-        got = read_as(cur, "reader", f"SELECT * FROM segmentation._{v}_rows()")
+        got = read_as(cur, "reader", f"SELECT * FROM segmentation._{v}_rows()" + (" AS u (user_id bigint)" if v == "user_scores" else ""))
         want = before[("reader", v)] if v in ("segment_summary", "segment_migration") else "refused"
         check(f"read paths: the reader calling _{v}_rows() itself gets what the view shows it",
               same(got, want) if want != "refused" else isinstance(got, tuple) and got[0] == "42501", str(got)[:300])
     # a define_segment rebuilds user_scores (a column per scheme), over the function still,
     # whatever view a role made over that function (attack review: it blocked the rebuild)
-    cur.execute("SET ROLE read_reader; CREATE VIEW evil_reader.v AS SELECT * FROM segmentation._user_scores_rows(); RESET ROLE")
+    cur.execute("SET ROLE read_reader; CREATE VIEW evil_reader.v AS SELECT * FROM segmentation._user_scores_rows() AS u (user_id bigint); RESET ROLE")
     err = error_of(cur, "SELECT segmentation.define_segment('custom2', 'all', 'true')")
     check("read paths: define_segment works though the reader made a view over _user_scores_rows()", err is None, err)
     got = read_as(cur, "analyst", "SELECT user_id, custom2 FROM segmentation.user_scores")
@@ -1752,15 +1798,16 @@ def read_paths_distributed():
     # Citus makes the functions on the workers too (with the view over them): the same rights there,
     # and there an error (a worker's settings are a copy: min_cell_size 10, not 50)
     cur.execute("""SELECT bool_and(success AND result = 't') FROM run_command_on_workers($$
-                       SELECT count(*) = 5 AND bool_and(p.prosecdef AND p.proacl IS NOT NULL AND NOT EXISTS (
-                           SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0))
+                       SELECT count(*) = 6 AND bool_and((p.prosecdef OR p.proname = '_user_scores_rows') AND p.proacl IS NOT NULL
+                           AND NOT EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0))
                        FROM pg_proc p WHERE p.pronamespace = 'segmentation'::regnamespace
-                         AND p.proname LIKE '%\\_rows' AND p.proname <> '_rls_hides_rows'$$)""")
-    check("read paths: on each worker the five functions exist (Citus made them) and PUBLIC may call none",
+                         AND (p.proname LIKE '%\\_rows' OR p.proname = '_user_scores_as') AND p.proname <> '_rls_hides_rows'$$)""")
+    check("read paths: on each worker the six functions exist (Citus made them) and PUBLIC may call none",
           cur.fetchone()[0])
     wconn, wcur = connect(WORKERS[0], READ_DB)
     for v in READ_VIEWS:
-        got = read_as(wcur, "owner" if v != "segment_summary" else "reader", f"SELECT * FROM segmentation._{v}_rows()")
+        got = read_as(wcur, "owner" if v != "segment_summary" else "reader",
+                      f"SELECT * FROM segmentation._{v}_rows()" + (" AS u (user_id bigint)" if v == "user_scores" else ""))
         check(f"read paths: _{v}_rows() on a worker is an error, not rows from the worker's copy",
               isinstance(got, tuple) and "kept on the Citus coordinator only" in got[1], str(got)[:300])
     wconn.close()

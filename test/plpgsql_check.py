@@ -58,6 +58,8 @@ ACCEPTED = [
      "Citus's catalog and function, there only with Citus: called only for a source Citus distributes"),
     ("_create_state", r'function pg_catalog\.create_(distributed|reference)_table\(', None,
      "Citus's functions, called only when a tracked table is one Citus distributes"),
+    ("_install_attributes", r'function pg_catalog\.create_distributed_table\(', None,
+     "Citus's function, called only when Citus distributes the state"),
     ("_install_capture_triggers", r"text type variable is not sanitized", r"EXECUTE FUNCTION %s\(%s\)",
      "the trigger's argument list is quote_literal() of each argument (_capture_args), joined by commas"),
 ]
