@@ -478,17 +478,27 @@ BEGIN
 		REVOKE ALL ON FUNCTION segmentation._user_scores_rows() FROM PUBLIC;
 		GRANT EXECUTE ON FUNCTION segmentation._user_scores_rows() TO segmentation_analyst, segmentation_admin;
 		COMMENT ON FUNCTION segmentation._user_scores_rows() IS 'Internal: the rows user_scores shows to the calling role (the state is distributed by Citus): _user_scores_as of that role';
-		EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT u.user_id%s%s%s FROM segmentation._user_scores_rows() AS u (user_id %s%s%s, segments jsonb)',
-			(SELECT string_agg(format(', u.%I', name), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),
-			coalesce((SELECT string_agg(format(', u.%I', c), '' ORDER BY k) FROM unnest(attrs) WITH ORDINALITY x(c, k)), ''),
-			coalesce((SELECT string_agg(format(', coalesce(u.segments -> %L ->> 0, %L) AS %I', scheme, 'unsegmented', scheme), '' ORDER BY scheme)
+		-- (the record's columns named c1, c2, ... in the view: an attribute
+		-- may be named segments)
+		SELECT string_agg(format('u.c%s AS %I', k, n), ', ' ORDER BY k) FILTER (WHERE n IS NOT NULL) AS sel,
+		       string_agg(format('c%s %s', k, t), ', ' ORDER BY k) AS coldef, max(k) AS last
+		INTO r
+		FROM unnest(ARRAY['user_id'::name]
+		            || ARRAY(SELECT c.name::name FROM segmentation.score_columns() WITH ORDINALITY c(name, type, description, k)
+		                     WHERE c.name <> 'features_used' ORDER BY c.k)
+		            || coalesce(attrs, '{}') || ARRAY[NULL::name],
+		            ARRAY[(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+		                   WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id')]
+		            || ARRAY(SELECT c.type FROM segmentation.score_columns() WITH ORDINALITY c(name, type, description, k)
+		                     WHERE c.name <> 'features_used' ORDER BY c.k)
+		            || ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM unnest(attrs) WITH ORDINALITY x(c, k)
+		                     JOIN pg_attribute a ON a.attrelid = to_regclass('segmentation.user_attributes') AND a.attname = x.c ORDER BY x.k)
+		            || ARRAY['jsonb']) WITH ORDINALITY x(n, t, k);
+		EXECUTE format('CREATE VIEW segmentation.user_scores AS SELECT %s%s FROM segmentation._user_scores_rows() AS u (%s)',
+			r.sel,
+			coalesce((SELECT string_agg(format(', coalesce(u.c%s -> %L ->> 0, %L) AS %I', r.last, scheme, 'unsegmented', scheme), '' ORDER BY scheme)
 			          FROM (SELECT DISTINCT s.scheme FROM segmentation.segments s) d), ''),
-			(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-			 WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id'),
-			(SELECT string_agg(format(', %I %s', name, type), '') FROM segmentation.score_columns() WHERE name <> 'features_used'),
-			coalesce((SELECT string_agg(format(', %I %s', a.attname, format_type(a.atttypid, a.atttypmod)), '' ORDER BY x.k)
-			          FROM unnest(attrs) WITH ORDINALITY x(c, k)
-			          JOIN pg_attribute a ON a.attrelid = to_regclass('segmentation.user_attributes') AND a.attname = x.c), ''));
+			r.coldef);
 	ELSE
 		-- (one node: a plain view, each attribute shown by the rights of the
 		-- role reading it)

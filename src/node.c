@@ -37,8 +37,10 @@
  * called directly, so that nothing is reset here): every setting there is
  * the connection's default again, but role (which only lowers the rights
  * of the owner's queries there: they fail) and the transaction's modes,
- * which RESET ALL keeps.  Without Citus it does nothing; with a Citus that
- * lacks that function, it fails.
+ * which RESET ALL keeps; then SET LOCAL search_path TO pg_catalog, pg_temp,
+ * since the default search path there ("$user", public) holds schemas
+ * other roles can create in.  Without Citus it does nothing; with a Citus
+ * that lacks that function, it fails.
  *
  * And _user_scores_rows(), the rows of user_scores once Citus manages the
  * state.  Citus checks the right to read a distributed table's shards as
@@ -147,6 +149,7 @@ clean_citus_settings(PG_FUNCTION_ARGS)
 {
 	PropagateSetFunc propagate;
 	VariableSetStmt *reset;
+	VariableSetStmt *pin;
 
 	/* (Citus, loaded by shared_preload_libraries, defines the setting) */
 	if (GetConfigOption("citus.propagate_set_commands", true, false) == NULL)
@@ -160,6 +163,20 @@ clean_citus_settings(PG_FUNCTION_ARGS)
 	reset = makeNode(VariableSetStmt);
 	reset->kind = VAR_RESET_ALL;
 	propagate(reset, "RESET ALL");
+	/*
+	 * and the search path pinned, as the function's own SET clause pins it
+	 * here: a worker's default, "$user", public, lets any role that may
+	 * create a schema named like the owner (Citus makes it on every worker)
+	 * or create in public put there an overload of a built-in the shard
+	 * queries name unqualified (unnest(bigint[]), array_agg(text)) that
+	 * matches better than pg_catalog's polymorphic one, and have it run as
+	 * the owner (an attack review, session 24)
+	 */
+	pin = makeNode(VariableSetStmt);
+	pin->kind = VAR_SET_VALUE;
+	pin->name = "search_path";
+	pin->is_local = true;
+	propagate(pin, "SET LOCAL search_path TO pg_catalog, pg_temp");
 	PG_RETURN_VOID();
 }
 

@@ -874,9 +874,12 @@ def pipeline_steps(cur, citus, between=None):
               "the score context to every node, and the scores view is on every worker",
               state_distribution(cur) == STATE_DISTRIBUTED, state_distribution(cur))
     # user attributes (a plain table: on Citus, user_attributes is
-    # distributed with the state; its own statement there)
-    cur.execute("""CREATE TABLE accounts (user_id bigint PRIMARY KEY, plan text, seats int);
-                   INSERT INTO accounts SELECT u, (ARRAY['free', 'pro', 'team'])[1 + u % 3], u % 7 FROM generate_series(0, 199) u""")
+    # distributed with the state; its own statement there); one named like
+    # the column of the segments that user_scores' function returns on Citus
+    # (attack review, session 24: refused there, by the column list)
+    cur.execute("""CREATE TABLE accounts (user_id bigint PRIMARY KEY, plan text, seats int, segments text);
+                   INSERT INTO accounts SELECT u, (ARRAY['free', 'pro', 'team'])[1 + u % 3], u % 7, 's' || u % 5
+                   FROM generate_series(0, 199) u""")
     cur.execute("SELECT segmentation.track_users('accounts', 'user_id')")
     if citus:
         check("Citus: track_users with the state distributed distributes user_attributes colocated with profiles",
@@ -1689,6 +1692,36 @@ def read_paths_distributed():
         check(f"hijack: refresh_status read by an admin whose SET LOCAL search_path goes to the workers"
               f"{' (in a released savepoint)' if savepoint else ''} runs none of the admin's functions there",
               got == [(True,)], got)
+    # A role that may create a schema named like the extension's owner
+    # (Citus makes it on every worker too), which leads a worker's default
+    # search path ("$user", public), put there overloads of built-ins the
+    # shard queries name unqualified that match better than pg_catalog's
+    # polymorphic ones: unnest(bigint[]) (refresh's RFM breakpoints),
+    # array_agg (the managed analyses' cells), which ran as the owner, a
+    # superuser, on every worker; _clean_citus_settings pins the workers'
+    # search path now (attack review, session 24)
+    cur.execute("SELECT current_user")
+    owner = cur.fetchone()[0]
+    cur.execute("SET ROLE read_reader")
+    cur.execute(f"""CREATE SCHEMA {owner};
+        CREATE FUNCTION {owner}.unnest(bigint[]) RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+            BEGIN
+                IF current_user = '{owner}' THEN RAISE EXCEPTION 'hijacked: ran as %', current_user; END IF;
+                RETURN QUERY SELECT pg_catalog.unnest($1);
+            END $$;
+        CREATE FUNCTION {owner}.acc(anyarray, anyelement) RETURNS anyarray LANGUAGE plpgsql AS $$
+            BEGIN
+                IF current_user = '{owner}' THEN RAISE EXCEPTION 'hijacked: ran as %', current_user; END IF;
+                RETURN pg_catalog.array_append($1, $2);
+            END $$;
+        CREATE AGGREGATE {owner}.array_agg(timestamptz) (sfunc = {owner}.acc, stype = timestamptz[]);
+        CREATE AGGREGATE {owner}.array_agg(integer) (sfunc = {owner}.acc, stype = integer[]);
+        CREATE AGGREGATE {owner}.array_agg(text) (sfunc = {owner}.acc, stype = text[])""")
+    cur.execute("RESET ROLE")
+    got = read_as(cur, "admin", "SELECT segmentation.refresh(true, as_of => '2024-03-20') IS NOT NULL")
+    cur.execute(f"SET ROLE read_reader; DROP SCHEMA {owner} CASCADE; RESET ROLE")
+    check("hijack: overloads of built-ins in a schema named like the extension's owner (first in a worker's default "
+          "search path) run nowhere as the owner in a full refresh", got == [(True,)], got)
     # and what reads the state through the definer functions of sql/75 and 45
     reads = dict({v: f"SELECT * FROM segmentation.{v}" for v in READ_VIEWS}, **{
         "my_members": "SELECT * FROM my_members",

@@ -33,6 +33,9 @@ ACCEPTED = [
      "refresh's temporary tables, created by EXECUTE in the run that calls it (their user id type is the source's)"),
     ("_analysis_compute", r'OUT variable "\w+" is maybe unmodified', None,
      "RETURN QUERY EXECUTE of a constant text but for two constant fragments (the listed users): its columns are the OUT variables"),
+    ("_rebuild_views", r"text type variable is not sanitized", r"CREATE VIEW segmentation\.user_scores AS SELECT %s%s FROM segmentation\._user_scores_rows\(\)",
+     "r.sel and r.coldef are format('u.c%s AS %I') of user_scores' own column names and format('c%s %s') of "
+     "format_type() of their types, each from the catalog or score_columns()"),
     ("_read_paths", r"text type variable is not sanitized", None,
      "each %s is a constant of the function's VALUES list (a view's query, its grantees), or the columns of the "
      "extension's own view, each format('%I %s') of its name and format_type()"),
