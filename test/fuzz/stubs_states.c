@@ -49,6 +49,12 @@ ArrayGetNItems(int ndim, const int *dims)
 	UNREACHED("ArrayGetNItems");
 }
 
+bool
+array_contains_nulls(ArrayType *array)
+{
+	UNREACHED("array_contains_nulls");
+}
+
 TupleDesc
 BlessTupleDesc(TupleDesc tupdesc)
 {
