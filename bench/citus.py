@@ -52,16 +52,22 @@ def connect(port, db=DB):
     return conn, cur
 
 
+def fresh_database(port, db):
+    """The database db made anew on the node at port: a connection to it"""
+    conn, cur = connect(port, "postgres")
+    cur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    cur.execute(f"CREATE DATABASE {db}")
+    conn.close()
+    return connect(port, db)
+
+
 def cluster_database(db=DB):
     """The database db made anew on every node, with Citus, the workers
     added and segmentation created on the coordinator: a connection to it
-    there, and its cursor (bench/citus_capture.py and citus_rfm.py too)."""
+    there, and its cursor (bench/citus_capture.py, citus_rfm.py and
+    citus_pipeline.py too)."""
     for port in [COORD] + WORKERS:
-        conn, cur = connect(port, "postgres")
-        cur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {db}")
-        conn.close()
-        conn, cur = connect(port, db)
+        conn, cur = fresh_database(port, db)
         cur.execute("CREATE EXTENSION citus")
         conn.close()
     conn, cur = connect(COORD, db)

@@ -54,11 +54,12 @@ def write_overhead(cur, rounds):
     cur.execute("DROP TABLE plain_events, tracked_events")
 
 
-def app_events(cur, users, per_user):
+def app_events(cur, users, per_user, distribute=False):
     """The pipeline benchmarks' data, tracked, with two features and the
     presets: users x per_user events over 120 days from 2024-01-01, uniform
-    over the users, 5% with an amount (bench/analyses.py and
-    bench/upgrade.py use it too)."""
+    over the users, 5% with an amount (bench/analyses.py, bench/upgrade.py
+    and bench/citus_pipeline.py use it too; distribute: the table
+    distributed by Citus, 8 shards, before it is tracked)."""
     cur.execute("DROP TABLE IF EXISTS app_events")
     cur.execute("SELECT setseed(0.5)")
     cur.execute("""CREATE TABLE app_events AS
@@ -67,6 +68,8 @@ def app_events(cur, users, per_user):
                (ARRAY['view','view','view','search','share','export','signup','create_project','purchase'])[1 + (random() * 8)::int] AS name,
                CASE WHEN random() < 0.05 THEN round((random() * 100)::numeric, 2) END AS amount
         FROM generate_series(1, %s)""", (users - 1, users * per_user))
+    if distribute:
+        cur.execute("SELECT create_distributed_table('app_events', 'uid', shard_count => 8)")
     cur.execute("SELECT segmentation.track('app_events', 'uid', 'at', 'name', 'amount')")
     cur.execute("SELECT segmentation.define_feature('search', '{search}'), segmentation.define_feature('export', '{export}')")
     cur.execute("SELECT segmentation.use_preset('engagement_ladder', signup_event => 'signup', activation_event => 'create_project')")

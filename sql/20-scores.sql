@@ -127,10 +127,10 @@ CREATE AGGREGATE rfm_breakpoints(b behavior, as_of timestamptz) (
 -- function's caller.
 CREATE FUNCTION _rfm_keys(b behavior, as_of timestamptz, scores int[], lo bigint[], hi bigint[]) RETURNS bigint[]
 	AS 'MODULE_PATHNAME', 'rfm_keys' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION _rfm_keys(behavior, timestamptz, int[], bigint[], bigint[]) IS 'Internal (_rfm_breakpoints_split): for each window (a score, 1 to 3, and a range of keys), the behavior''s key of that score, NULL when not in the window';
-CREATE FUNCTION _rfm_bucket(key bigint, lo bigint, hi bigint) RETURNS int
+COMMENT ON FUNCTION _rfm_keys(behavior, timestamptz, int[], bigint[], bigint[]) IS 'Internal (_rfm_breakpoints_split): for each window (a score, 1 to 3, and a range of keys), the behavior''s key of that score, NULL when not in the window (NULL when in none)';
+CREATE FUNCTION _rfm_bucket(key bigint, w int, lo bigint[], hi bigint[], whole boolean[]) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'rfm_bucket' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION _rfm_bucket(bigint, bigint, bigint) IS 'Internal (_rfm_breakpoints_split): which of 65,536 buckets of equal width of the keys lo to hi holds the key';
+COMMENT ON FUNCTION _rfm_bucket(bigint, int, bigint[], bigint[], boolean[]) IS 'Internal (_rfm_breakpoints_split): of a key in window w, the whole key when whole[w], else which of 65,536 buckets of equal width of the keys lo[w] to hi[w] holds it';
 CREATE FUNCTION _rfm_ranks(n bigint) RETURNS bigint[]
 	AS 'MODULE_PATHNAME', 'rfm_ranks' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION _rfm_ranks(bigint) IS 'Internal (_rfm_breakpoints_split): the ranks (from 0) of the values the RFM breakpoints of n values are interpolated between, two per quintile';
@@ -144,12 +144,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	-- the round's counts: window, bucket (or whole key), keys, their least and greatest
 	q text := format($q$
-		SELECT array_agg(k.w ORDER BY k.w, k.b), array_agg(k.b ORDER BY k.w, k.b), array_agg(k.c ORDER BY k.w, k.b),
-		       array_agg(k.lo ORDER BY k.w, k.b), array_agg(k.hi ORDER BY k.w, k.b)
-		FROM (SELECT x.w::int AS w, CASE WHEN ($5::boolean[])[x.w] THEN x.k ELSE segmentation._rfm_bucket(x.k, ($3::bigint[])[x.w], ($4::bigint[])[x.w]) END AS b,
+		SELECT array_agg(k.w), array_agg(k.b), array_agg(k.c), array_agg(k.lo), array_agg(k.hi)
+		FROM (SELECT x.w::int AS w, segmentation._rfm_bucket(x.k, x.w::int, $3, $4, $5) AS b,
 		             count(*) AS c, min(x.k) AS lo, max(x.k) AS hi
 		      FROM %s p, unnest(segmentation._rfm_keys(p.behavior, $1, $2, $3, $4)) WITH ORDINALITY x(k, w)
-		      WHERE NOT p.opted_out AND x.k IS NOT NULL
+		      WHERE NOT p.opted_out AND x.k IS NOT NULL%%s
 		      GROUP BY 1, 2) k$q$, rel);
 	round int := 1;
 	n bigint;
@@ -175,12 +174,17 @@ DECLARE
 	t_key bigint[];
 	k int;
 	x record;
+	pending int;
+	hits int;
 BEGIN
 	IF rel IS NULL OR as_of IS NULL OR whole_below IS NULL THEN
 		RAISE EXCEPTION 'arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	LOOP
-		EXECUTE q INTO h_w, h_b, h_c, h_lo, h_hi USING as_of, w_score, w_lo, w_hi, w_whole;
+		-- (after the first round most behaviors are in no window: found so
+		-- first, before the function scan that would unnest their keys)
+		EXECUTE format(q, CASE WHEN round > 1 THEN ' AND segmentation._rfm_keys(p.behavior, $1, $2, $3, $4) IS NOT NULL' ELSE '' END)
+			INTO h_w, h_b, h_c, h_lo, h_hi USING as_of, w_score, w_lo, w_hi, w_whole;
 		RAISE DEBUG 'RFM breakpoints, round %: % windows, % counts', round, cardinality(w_score), cardinality(h_w);
 		IF round = 1 THEN
 			-- every behavior has the three scores: n is the first window's count
@@ -197,26 +201,32 @@ BEGIN
 			t_whole := array_fill(false, ARRAY[24]);
 			t_key := array_fill(NULL::bigint, ARRAY[24]);
 		END IF;
-		-- each target's bucket: the one holding its rank
-		FOR t IN 1 .. 24 LOOP
-			CONTINUE WHEN t_key[t] IS NOT NULL;
-			SELECT * INTO x
-			FROM (SELECT u.c, u.lo, u.hi, sum(u.c) OVER (ORDER BY u.b) - u.c AS before
-			      FROM unnest(h_w, h_b, h_c, h_lo, h_hi) u(w, b, c, lo, hi) WHERE u.w = t_w[t]) u
-			WHERE t_below[t] + u.before <= t_rank[t] AND t_rank[t] < t_below[t] + u.before + u.c;
-			IF NOT FOUND THEN
-				RAISE EXCEPTION 'the RFM breakpoints of % could not be found: its rows changed while they were read', rel
-					USING ERRCODE = 'serialization_failure';
-			END IF;
+		-- each target's bucket: the one holding its rank (the buckets of a
+		-- window in order, with the keys before each)
+		pending := cardinality(t_key) - cardinality(array_remove(t_key, NULL));
+		hits := 0;
+		FOR x IN
+			SELECT t.t, h.c, h.lo, h.hi, h.before
+			FROM unnest(t_w, t_rank, t_below, t_key) WITH ORDINALITY t(w, rank, below, key, t)
+			JOIN (SELECT u.w, u.c, u.lo, u.hi, sum(u.c) OVER (PARTITION BY u.w ORDER BY u.b) - u.c AS before
+			      FROM unnest(h_w, h_b, h_c, h_lo, h_hi) u(w, b, c, lo, hi)) h
+			  ON h.w = t.w AND t.below + h.before <= t.rank AND t.rank < t.below + h.before + h.c
+			WHERE t.key IS NULL
+		LOOP
+			hits := hits + 1;
 			IF x.lo = x.hi THEN
-				t_key[t] := x.lo;
+				t_key[x.t] := x.lo;
 			ELSE
-				t_below[t] := t_below[t] + x.before;
-				t_lo[t] := x.lo;
-				t_hi[t] := x.hi;
-				t_whole[t] := x.c <= whole_below;
+				t_below[x.t] := t_below[x.t] + x.before;
+				t_lo[x.t] := x.lo;
+				t_hi[x.t] := x.hi;
+				t_whole[x.t] := x.c <= whole_below;
 			END IF;
 		END LOOP;
+		IF hits <> pending THEN
+			RAISE EXCEPTION 'the RFM breakpoints of % could not be found: its rows changed while they were read', rel
+				USING ERRCODE = 'serialization_failure';
+		END IF;
 		EXIT WHEN array_position(t_key, NULL) IS NULL;
 		-- (every round narrows a window 65,536 times at least: a window of
 		-- 2^64 keys is one key after four)

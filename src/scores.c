@@ -1702,7 +1702,7 @@ RfmArrayArg(FunctionCallInfo fcinfo, int argno, Oid elemtype, int n, const char 
  * _rfm_keys(b, as_of, scores int4[], lo int8[], hi int8[]): for each
  * window k (a score 1..3, recency, frequency, monetary, and the keys
  * lo[k]..hi[k]), the behavior's key of that score, or NULL when it is not
- * in the window.
+ * in the window; NULL when it is in none.
  */
 PG_FUNCTION_INFO_V1(rfm_keys);
 Datum
@@ -1722,7 +1722,14 @@ rfm_keys(PG_FUNCTION_ARGS)
 	int			dims[1];
 	int			lbs[1] = {1};
 	int			k;
+	bool		found = false;
 
+	/* (an install script of another version declared it otherwise) */
+	if (PG_NARGS() != 5)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("segmentation._rfm_keys is declared with %d arguments, not 5", PG_NARGS()),
+				 errhint("ALTER EXTENSION segmentation UPDATE.")));
 	CheckTimestampArg(as_of, "as_of");
 	if (n > RFM_SCORES * RFM_RANKS)
 		ereport(ERROR,
@@ -1744,31 +1751,48 @@ rfm_keys(PG_FUNCTION_ARGS)
 					 errmsg("argument \"scores\" must hold 1, 2 or 3")));
 		out[k] = Int64GetDatum(keys[scores[k] - 1]);
 		nulls[k] = keys[scores[k] - 1] < lo[k] || keys[scores[k] - 1] > hi[k];
+		found |= !nulls[k];
 	}
+	/* (in none: NULL, no row to unnest, as for most behaviors after a round) */
+	if (!found)
+		PG_RETURN_NULL();
 	dims[0] = n;
 	PG_RETURN_ARRAYTYPE_P(construct_md_array(out, nulls, 1, dims, lbs, INT8OID, sizeof(int64),
 											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 /*
- * _rfm_bucket(key, lo, hi): which of 65,536 buckets of equal width, lo..hi
- * cut in order, holds the key (0 to 65,535): a bucket of a window of fewer
- * keys than that holds one key.
+ * _rfm_bucket(key, w, lo int8[], hi int8[], whole bool[]): of the key in
+ * window w, its whole key when whole[w], else which of 65,536 buckets of
+ * equal width, lo[w]..hi[w] cut in order, holds it (0 to 65,535): a bucket
+ * of a window of fewer keys than that holds one key.
  */
 PG_FUNCTION_INFO_V1(rfm_bucket);
 Datum
 rfm_bucket(PG_FUNCTION_ARGS)
 {
 	int64		key = PG_GETARG_INT64(0);
-	int64		lo = PG_GETARG_INT64(1);
-	int64		hi = PG_GETARG_INT64(2);
-	uint64		ulo = (uint64) lo ^ RFM_SIGN;	/* unsigned, in the same order */
+	int32		w = PG_GETARG_INT32(1);
+	ArrayType  *lo_arg = PG_GETARG_ARRAYTYPE_P(2);
+	int			n = ArrayGetNItems(ARR_NDIM(lo_arg), ARR_DIMS(lo_arg));
+	int64	   *lo = RfmArrayArg(fcinfo, 2, INT8OID, n, "lo");
+	int64	   *hi = RfmArrayArg(fcinfo, 3, INT8OID, n, "hi");
+	bool	   *whole = RfmArrayArg(fcinfo, 4, BOOLOID, n, "whole");
+	uint64		ulo;
 
-	if (key < lo || key > hi)
+	if (w < 1 || w > n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"key\" must be between \"lo\" and \"hi\"")));
-	PG_RETURN_INT32((int32) ((((uint64) key ^ RFM_SIGN) - ulo) / ((((uint64) hi ^ RFM_SIGN) - ulo) / 65536 + 1)));
+				 errmsg("argument \"w\" must be a window, 1 to %d", n)));
+	w--;
+	if (key < lo[w] || key > hi[w])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"key\" must be in window \"w\"")));
+	if (whole[w])
+		PG_RETURN_INT64(key);
+	ulo = (uint64) lo[w] ^ RFM_SIGN;	/* unsigned, in the same order */
+	PG_RETURN_INT64((int64) ((((uint64) key ^ RFM_SIGN) - ulo) / ((((uint64) hi[w] ^ RFM_SIGN) - ulo) / 65536 + 1)));
 }
 
 /*

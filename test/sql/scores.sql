@@ -112,14 +112,19 @@ UPDATE five SET opted_out = true;
 SELECT segmentation._rfm_breakpoints_split('five', '2024-02-01 00:00+00') IS NULL AS no_users;
 -- its C takes only what it makes
 SELECT segmentation._rfm_keys(behavior, '2024-02-01', '{1,2,3}', '{0,0,0}', '{0,0,9223372036854775807}') FROM five WHERE u = 1;
+SELECT segmentation._rfm_keys(behavior, '2024-02-01', '{1,2}', '{0,0}', '{0,0}') IS NULL AS in_no_window FROM five WHERE u = 1;
 SELECT segmentation._rfm_keys(behavior, '2024-02-01', '{1,4}', '{0,0}', '{0,0}') FROM five WHERE u = 1;
 SELECT segmentation._rfm_keys(behavior, '2024-02-01', '{1,2}', '{0}', '{0,0}') FROM five WHERE u = 1;
 SELECT segmentation._rfm_keys(behavior, 'infinity', '{1}', '{0}', '{0}') FROM five WHERE u = 1;
-SELECT segmentation._rfm_bucket(-9223372036854775808, -9223372036854775808, 9223372036854775807) AS first,
-       segmentation._rfm_bucket(9223372036854775807, -9223372036854775808, 9223372036854775807) AS last,
-       segmentation._rfm_bucket(-1, -9223372036854775808, 9223372036854775807) AS below_zero,
-       segmentation._rfm_bucket(7, 0, 10) AS one_key_each;
-SELECT segmentation._rfm_bucket(5, 6, 10);
+SELECT segmentation._rfm_bucket(-9223372036854775808, 1, w.lo, w.hi, w.whole) AS first,
+       segmentation._rfm_bucket(9223372036854775807, 1, w.lo, w.hi, w.whole) AS last,
+       segmentation._rfm_bucket(-1, 1, w.lo, w.hi, w.whole) AS below_zero,
+       segmentation._rfm_bucket(7, 2, w.lo, w.hi, w.whole) AS one_key_each,
+       segmentation._rfm_bucket(7, 3, w.lo, w.hi, w.whole) AS whole
+FROM (SELECT '{-9223372036854775808,0,0}'::bigint[] AS lo, '{9223372036854775807,10,10}'::bigint[] AS hi, '{f,f,t}'::boolean[] AS whole) w;
+SELECT segmentation._rfm_bucket(5, 1, '{6}', '{10}', '{f}');
+SELECT segmentation._rfm_bucket(5, 2, '{0}', '{10}', '{f}');
+SELECT segmentation._rfm_bucket(5, 1, '{0}', '{10}', '{f,f}');
 SELECT segmentation._rfm_ranks(0);
 SELECT segmentation._rfm_ranks(1), segmentation._rfm_ranks(7);
 SELECT segmentation._rfm_breaks(7, array_fill(0::bigint, ARRAY[23]));
