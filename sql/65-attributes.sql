@@ -168,6 +168,13 @@ BEGIN
 			USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,
 			      DETAIL = 'A view or foreign table would run its owner''s code; an unlogged or temporary one loses rows unseen; a partitioned one is not supported.', HINT = hint;
 	END IF;
+	-- (Citus writes the rows of a table it manages on shards, where the
+	-- capture triggers would queue into a worker's copy of the extension)
+	IF segmentation._citus_member(s.source) IS NOT NULL THEN
+		RAISE EXCEPTION 'attribute table %.% is managed by Citus', rel.nspname, rel.relname
+			USING ERRCODE = 'feature_not_supported', SCHEMA = rel.nspname, TABLE = rel.relname,
+			      DETAIL = 'Its rows are written on shards, where no change would reach the queue.', HINT = hint;
+	END IF;
 	IF EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = s.source OR i.inhparent = s.source) THEN
 		RAISE EXCEPTION 'attribute table %.% has a parent or a child', rel.nspname, rel.relname
 			USING ERRCODE = 'wrong_object_type', SCHEMA = rel.nspname, TABLE = rel.relname,

@@ -1214,6 +1214,22 @@ def citus_refusals():
     err = error_of(cur, "SELECT segmentation.track_users('accounts', 'user_id')")
     check("Citus: track_users of a table Citus manages is refused, with the reason",
           err is not None and err[0] == "0A000" and "Citus manages it" in err[1], err)
+    # and one distributed since (Citus takes it, triggers and all, with
+    # citus.enable_unsafe_triggers): its changes would be queued on the
+    # workers, in their copies of the extension, and missed
+    cur.execute("""CREATE TABLE accounts2 (user_id bigint PRIMARY KEY, plan text); INSERT INTO accounts2 VALUES (1, 'x')""")
+    cur.execute("SELECT segmentation.track_users('accounts2', 'user_id')")
+    cur.execute("SET citus.enable_unsafe_triggers = on; SELECT create_distributed_table('accounts2', 'user_id'); "
+                "RESET citus.enable_unsafe_triggers")
+    err = error_of(cur, "SELECT segmentation.refresh()")
+    check("Citus: refresh refuses an attribute table Citus distributed since track_users, with the reason",
+          err is not None and err[0] == "0A000" and "managed by Citus" in err[1], err)
+    # (the hint's way: untrack it, here once Citus gave it back as a new table)
+    cur.execute("SET citus.enable_unsafe_triggers = on; SELECT undistribute_table('accounts2'); "
+                "RESET citus.enable_unsafe_triggers")
+    err = error_of(cur, "SELECT segmentation.untrack_users()")
+    err = err or error_of(cur, "SELECT segmentation.refresh()")
+    check("Citus: ... and once untrack_users has dropped it, refresh works", err is None, err)
     err = error_of(cur, "ALTER TABLE events OWNER TO citus_owner")
     check("Citus: giving a tracked distributed table to an owner who is not a superuser is refused",
           err is not None and err[0] == "0A000" and "not a superuser" in err[1], err)
