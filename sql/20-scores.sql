@@ -128,9 +128,18 @@ CREATE AGGREGATE rfm_breakpoints(b behavior, as_of timestamptz) (
 CREATE FUNCTION _rfm_keys(b behavior, as_of timestamptz, scores int[], lo bigint[], hi bigint[]) RETURNS bigint[]
 	AS 'MODULE_PATHNAME', 'rfm_keys' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION _rfm_keys(behavior, timestamptz, int[], bigint[], bigint[]) IS 'Internal (_rfm_breakpoints_split): for each window (a score, 1 to 3, and a range of keys), the behavior''s key of that score, NULL when not in the window (NULL when in none)';
-CREATE FUNCTION _rfm_bucket(key bigint, w int, lo bigint[], hi bigint[], whole boolean[]) RETURNS bigint
-	AS 'MODULE_PATHNAME', 'rfm_bucket' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION _rfm_bucket(bigint, int, bigint[], bigint[], boolean[]) IS 'Internal (_rfm_breakpoints_split): of a key in window w, the whole key when whole[w], else which of 65,536 buckets of equal width of the keys lo[w] to hi[w] holds it';
+CREATE FUNCTION _key_bucket(key bigint, w int, lo bigint[], hi bigint[], buckets int[]) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'key_bucket' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _key_bucket(bigint, int, bigint[], bigint[], int[]) IS 'Internal (selection over counts: _rfm_breakpoints_split, _materialize_funnels): of a key in window w, the whole key when buckets[w] is 0, else which of buckets[w] buckets of equal width of the keys lo[w] to hi[w] holds it';
+CREATE FUNCTION _key_window(g bigint, key bigint, gs bigint[], lo bigint[], hi bigint[]) RETURNS int
+	AS 'MODULE_PATHNAME', 'key_window' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _key_window(bigint, bigint, bigint[], bigint[], bigint[]) IS 'Internal (selection over counts: _materialize_funnels): the window of group g holding the key (the windows in order of group and keys, those of a group apart), NULL when none does';
+CREATE FUNCTION _value_key(v double precision) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'value_key' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _value_key(double precision) IS 'Internal (selection over counts): the key of a value, a bigint in the values'' order (-0 as 0)';
+CREATE FUNCTION _key_value(k bigint) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'key_value' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION _key_value(bigint) IS 'Internal (selection over counts): the value of a key';
 CREATE FUNCTION _rfm_ranks(n bigint) RETURNS bigint[]
 	AS 'MODULE_PATHNAME', 'rfm_ranks' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION _rfm_ranks(bigint) IS 'Internal (_rfm_breakpoints_split): the ranks (from 0) of the values the RFM breakpoints of n values are interpolated between, two per quintile';
@@ -145,18 +154,18 @@ DECLARE
 	-- the round's counts: window, bucket (or whole key), keys, their least and greatest
 	q text := format($q$
 		SELECT array_agg(k.w), array_agg(k.b), array_agg(k.c), array_agg(k.lo), array_agg(k.hi)
-		FROM (SELECT x.w::int AS w, segmentation._rfm_bucket(x.k, x.w::int, $3, $4, $5) AS b,
+		FROM (SELECT x.w::int AS w, segmentation._key_bucket(x.k, x.w::int, $3, $4, $5) AS b,
 		             count(*) AS c, min(x.k) AS lo, max(x.k) AS hi
 		      FROM %s p, unnest(segmentation._rfm_keys(p.behavior, $1, $2, $3, $4)) WITH ORDINALITY x(k, w)
 		      WHERE NOT p.opted_out AND x.k IS NOT NULL%%s
 		      GROUP BY 1, 2) k$q$, rel);
 	round int := 1;
 	n bigint;
-	-- the windows of the round: score, keys from lo to hi, counted by whole keys
+	-- the windows of the round: score, keys from lo to hi, buckets (0: whole keys)
 	w_score int[] := ARRAY[1, 2, 3];
 	w_lo bigint[] := array_fill(-9223372036854775808, ARRAY[3]);
 	w_hi bigint[] := array_fill(9223372036854775807, ARRAY[3]);
-	w_whole boolean[] := ARRAY[false, false, false];
+	w_buckets int[] := ARRAY[65536, 65536, 65536];
 	h_w int[];
 	h_b bigint[];
 	h_c bigint[];
@@ -170,7 +179,7 @@ DECLARE
 	t_below bigint[];
 	t_lo bigint[];
 	t_hi bigint[];
-	t_whole boolean[];
+	t_buckets int[];
 	t_key bigint[];
 	k int;
 	x record;
@@ -184,7 +193,7 @@ BEGIN
 		-- (after the first round most behaviors are in no window: found so
 		-- first, before the function scan that would unnest their keys)
 		EXECUTE format(q, CASE WHEN round > 1 THEN ' AND segmentation._rfm_keys(p.behavior, $1, $2, $3, $4) IS NOT NULL' ELSE '' END)
-			INTO h_w, h_b, h_c, h_lo, h_hi USING as_of, w_score, w_lo, w_hi, w_whole;
+			INTO h_w, h_b, h_c, h_lo, h_hi USING as_of, w_score, w_lo, w_hi, w_buckets;
 		RAISE DEBUG 'RFM breakpoints, round %: % windows, % counts', round, cardinality(w_score), cardinality(h_w);
 		IF round = 1 THEN
 			-- every behavior has the three scores: n is the first window's count
@@ -198,7 +207,7 @@ BEGIN
 			t_below := array_fill(0::bigint, ARRAY[24]);
 			t_lo := array_fill(NULL::bigint, ARRAY[24]);
 			t_hi := array_fill(NULL::bigint, ARRAY[24]);
-			t_whole := array_fill(false, ARRAY[24]);
+			t_buckets := array_fill(65536, ARRAY[24]);
 			t_key := array_fill(NULL::bigint, ARRAY[24]);
 		END IF;
 		-- each target's bucket: the one holding its rank (the buckets of a
@@ -220,7 +229,7 @@ BEGIN
 				t_below[x.t] := t_below[x.t] + x.before;
 				t_lo[x.t] := x.lo;
 				t_hi[x.t] := x.hi;
-				t_whole[x.t] := x.c <= whole_below;
+				t_buckets[x.t] := CASE WHEN x.c <= whole_below THEN 0 ELSE 65536 END;
 			END IF;
 		END LOOP;
 		IF hits <> pending THEN
@@ -238,16 +247,16 @@ BEGIN
 		w_score := ARRAY[]::int[];
 		w_lo := ARRAY[]::bigint[];
 		w_hi := ARRAY[]::bigint[];
-		w_whole := ARRAY[]::boolean[];
+		w_buckets := ARRAY[]::int[];
 		FOR t IN 1 .. 24 LOOP
 			CONTINUE WHEN t_key[t] IS NOT NULL;
 			k := (SELECT min(i) FROM generate_subscripts(w_score, 1) i
-			      WHERE w_score[i] = t_score[t] AND w_lo[i] = t_lo[t] AND w_hi[i] = t_hi[t] AND w_whole[i] = t_whole[t]);
+			      WHERE w_score[i] = t_score[t] AND w_lo[i] = t_lo[t] AND w_hi[i] = t_hi[t] AND w_buckets[i] = t_buckets[t]);
 			IF k IS NULL THEN
 				w_score := w_score || t_score[t];
 				w_lo := w_lo || t_lo[t];
 				w_hi := w_hi || t_hi[t];
-				w_whole := w_whole || t_whole[t];
+				w_buckets := w_buckets || t_buckets[t];
 				k := cardinality(w_score);
 			END IF;
 			t_w[t] := k;

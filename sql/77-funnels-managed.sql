@@ -187,9 +187,13 @@ COMMENT ON FUNCTION drop_funnel(text) IS 'Drop a managed funnel, its per-user st
 -- with a late event) go into the per-user state, and the chains
 -- of the users they touch are computed again.  Users recomputed (the
 -- "replace" users of _batch, every user when full) lose their old state
--- first, so a user whose events are gone loses it.
+-- first, so a user whose events are gone loses it.  (enable_seqscan off:
+-- each user's state is found by its key, even when the state was empty
+-- when the statement was planned, as it is after define_funnel and an
+-- ANALYZE; a scan of the state for each user then read every page the
+-- statement had written so far, quadratic in the users.)
 CREATE FUNCTION _refresh_funnels(full_refresh boolean) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off SET enable_seqscan = off AS $$
 BEGIN
 	IF full_refresh THEN
 		DELETE FROM segmentation._funnel_state;
@@ -202,9 +206,9 @@ BEGIN
 	EXECUTE format($q$
 		INSERT INTO segmentation._funnel_state AS s (funnel_id, user_id, ts, masks, chain, scan, maxts)
 		SELECT n.funnel_id, n.user_id, a.kept_ts, a.kept_masks, a.new_chain, a.new_scan, coalesce(a.maxts, o.maxts, '-infinity')
-		FROM (SELECT fm.funnel_id, b.user_id, array_agg(b.ts) AS ts, array_agg(fm.mask) AS masks
+		FROM (SELECT fm.funnel_id, fm.nsteps, fm."window", fm.modes, b.user_id, array_agg(b.ts) AS ts, array_agg(fm.mask) AS masks
 		      FROM _funnel_batch b
-		      JOIN (SELECT fn.id AS funnel_id, e.event, coalesce(m.mask, 0) AS mask
+		      JOIN (SELECT fn.id AS funnel_id, cardinality(fn.steps) AS nsteps, fn."window", fn.modes, e.event, coalesce(m.mask, 0) AS mask
 		            FROM segmentation.funnels fn
 		            CROSS JOIN (SELECT DISTINCT x.event FROM _funnel_batch x) e
 		            LEFT JOIN (SELECT f.id AS funnel_id, em.event, sum(1 << (st.k - 1)::int)::int AS mask
@@ -213,22 +217,28 @@ BEGIN
 		                       WHERE ft.name = st.name
 		                       GROUP BY 1, 2) m ON m.funnel_id = fn.id AND m.event = e.event
 		            WHERE m.mask IS NOT NULL OR segmentation._funnel_keeps_all(fn.modes)) fm ON fm.event = b.event
-		      GROUP BY 1, 2) n
-		JOIN segmentation.funnels fn ON fn.id = n.funnel_id
+		      GROUP BY 1, 2, 3, 4, 5) n
+		-- (the funnel's definition carried in n: on Citus, with funnels
+		-- joined here, _funnel_advance was given one funnel's masks with
+		-- another's steps once two funnels were defined)
 		-- each user's state found by its key (OFFSET 0: not turned into a join
 		-- that would read every user's); on Citus, with the state distributed,
-		-- a plain join (it refuses a lateral one to a local table's rows)
+		-- a plain join (it refuses a lateral one to a local table's rows) to
+		-- the states of the batch's users (Citus reads those on the workers
+		-- and gathers only them: without the filter, every user's)
 		%s
 		-- (the rows in any order: _funnel_advance sorts them)
 		CROSS JOIN LATERAL segmentation._funnel_advance(coalesce(o.ts, '{}') || n.ts, coalesce(o.masks, '{}') || n.masks,
-		                                                cardinality(fn.steps), fn."window", fn.modes,
+		                                                n.nsteps, n."window", n.modes,
 		                                                coalesce(o.scan, '{}'), coalesce(o.chain, '{}')) a
 		ON CONFLICT (user_id, funnel_id) DO UPDATE SET ts = EXCLUDED.ts, masks = EXCLUDED.masks, chain = EXCLUDED.chain,
 			scan = EXCLUDED.scan, maxts = EXCLUDED.maxts
 	$q$, CASE WHEN segmentation._citus_member('segmentation._funnel_state') IS NULL
 	          THEN 'LEFT JOIN LATERAL (SELECT o.ts, o.masks, o.scan, o.chain, o.maxts FROM segmentation._funnel_state o
 	                WHERE o.user_id = n.user_id AND o.funnel_id = n.funnel_id OFFSET 0) o ON true'
-	          ELSE 'LEFT JOIN segmentation._funnel_state o ON o.user_id = n.user_id AND o.funnel_id = n.funnel_id' END);
+	          ELSE 'LEFT JOIN (SELECT o.* FROM segmentation._funnel_state o
+	                           WHERE o.user_id IN (SELECT b.user_id FROM _funnel_batch b)) o
+	                  ON o.user_id = n.user_id AND o.funnel_id = n.funnel_id' END);
 END $$;
 COMMENT ON FUNCTION _refresh_funnels(boolean) IS 'Internal (refresh): appends the rows of the events refresh read to the per-user funnel state and computes the chains of the users they touch again';
 
@@ -237,58 +247,230 @@ COMMENT ON FUNCTION _refresh_funnels(boolean) IS 'Internal (refresh): appends th
 -- opt_in again.  A user's segment in a scheme is the one at the time of
 -- their step 1: the stay in force then, else the first one they entered
 -- after it, else (unknown); with no scheme defined, scheme is (none).
+-- A user's stays in a scheme follow each other (each ends where the next
+-- begins), so the stay in force at t, or else the first one after t, is
+-- the stay that ends first after t: of the stays that ended (transitions),
+-- the one that ended first after t, else the current one
+-- (profiles.segments); membership_history read this way, without
+-- unfolding every user's segments.
+--
+-- One node takes the medians with percentile_cont.  On Citus, which
+-- distributes the state, that would gather every user's steps to the
+-- coordinator (percentile_cont has no partial state); there the medians
+-- are found by selection over counts, as the RFM breakpoints are
+-- (sql/20-scores.sql): round 0 counts each group's users, and its values
+-- in 65,536 buckets of the whole range of keys (a group: funnel, scheme,
+-- segment or all of the scheme's, step); then each round counts, for the
+-- two ranks each median is interpolated between, the keys in the window
+-- still holding its value, in buckets of equal width (count(*), min and
+-- max, which Citus adds up from the workers); the bucket's keys from min
+-- to max are the next window, and a window of no more keys than buckets is
+-- counted by whole keys.  A group is known on the workers by a 64-bit hash
+-- of its names (two groups of one hash: an error); a row finds its window
+-- by _key_window, called in FROM (once a row).  buckets: of a window in a
+-- round (NULL: 65,536 in round 0, then 256 to 65,536, as many as 2^20
+-- counts a round allow; a test gives a few to have one node take the
+-- selection).
 -- (jit off: the row estimates of these queries are far too high, and
 -- compiling them would cost more than running them; work_mem: the medians
 -- sort every user's steps, about 100 bytes each, in memory up to 2M of them)
-CREATE FUNCTION _materialize_funnels() RETURNS void
+CREATE FUNCTION _materialize_funnels(buckets int DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off SET work_mem = '256MB' AS $$
+DECLARE
+	-- every user's steps: funnel, scheme, segment at step 1, step, seconds
+	-- from the previous step (one query: Citus runs it on the workers)
+	steps text := $q$
+		SELECT s.funnel_id, sc.scheme, coalesce(e.from_segment, p.segments -> sc.scheme ->> 0, '(unknown)') AS segment, x.k,
+		       CASE WHEN x.k > 1 THEN (extract(epoch FROM x.t) - extract(epoch FROM s.chain[x.k - 1]))::float8 END AS dt
+		FROM segmentation._funnel_state s
+		JOIN segmentation.profiles p ON p.user_id = s.user_id
+		CROSS JOIN unnest(coalesce((SELECT array_agg(DISTINCT g.scheme) FROM segmentation.segments g), '{(none)}')) sc(scheme)
+		LEFT JOIN (SELECT DISTINCT ON (f.funnel_id, f.user_id, t.scheme) f.funnel_id, f.user_id, t.scheme, t.from_segment
+		           FROM segmentation._funnel_state f
+		           JOIN segmentation.transitions t ON t.user_id = f.user_id AND t.at > f.chain[1] AND t.from_segment IS NOT NULL
+		           WHERE cardinality(f.chain) >= 1
+		           ORDER BY f.funnel_id, f.user_id, t.scheme, t.at) e
+		  ON e.funnel_id = s.funnel_id AND e.user_id = s.user_id AND e.scheme = sc.scheme
+		CROSS JOIN LATERAL unnest(s.chain) WITH ORDINALITY x(t, k)
+		WHERE cardinality(s.chain) >= 1 AND NOT p.opted_out$q$;
+	-- each step in its segment's group and in its scheme's (segment NULL),
+	-- with the group's hash and the value's key
+	keyed text;
+	round int := 0;
+	b int;
+	-- the groups: hash, names, users, values; median
+	g_g bigint[];
+	g_f int[];
+	g_sc text[];
+	g_sg text[];
+	g_k int[];
+	g_users bigint[];
+	g_n bigint[];
+	g_med double precision[];
+	-- round 0's counts: group, names, bucket, users (and in h_: values,
+	-- least and greatest key)
+	r_g bigint[];
+	r_f int[];
+	r_sc text[];
+	r_sg text[];
+	r_k int[];
+	r_users bigint[];
+	-- the targets, two ranks (from 0) of each group with values: the keys
+	-- below their window, the window (keys lo to hi, c of them), the key
+	t_g bigint[];
+	t_rank bigint[];
+	t_below bigint[];
+	t_lo bigint[];
+	t_hi bigint[];
+	t_c bigint[];
+	t_key bigint[];
+	-- the windows of a round, in order of group and keys
+	w_g bigint[];
+	w_lo bigint[];
+	w_hi bigint[];
+	w_c bigint[];
+	w_buckets int[];
+	-- a round's counts: window, bucket (or whole key), keys, least, greatest
+	h_w int[];
+	h_b bigint[];
+	h_c bigint[];
+	h_lo bigint[];
+	h_hi bigint[];
+	pending bigint;
+	hits bigint;
 BEGIN
 	DELETE FROM segmentation._funnel_rows;
 	IF to_regclass('segmentation._funnel_state') IS NULL OR NOT EXISTS (SELECT 1 FROM segmentation.funnels) THEN
 		RETURN;
 	END IF;
-	EXECUTE $q$
-		INSERT INTO segmentation._funnel_rows (funnel_id, scheme, segment, step, users, median_seconds)
-		WITH st AS (
-			SELECT s.funnel_id, s.user_id, s.chain, p.segments
-			FROM segmentation._funnel_state s JOIN segmentation.profiles p ON p.user_id = s.user_id
-			WHERE cardinality(s.chain) >= 1 AND NOT p.opted_out),
-		schemes AS (
-			SELECT DISTINCT g.scheme FROM segmentation.segments g
-			UNION ALL SELECT '(none)' WHERE NOT EXISTS (SELECT 1 FROM segmentation.segments)),
-		-- A user's stays in a scheme follow each other (each ends where the
-		-- next begins), so the stay in force at t, or else the first one after
-		-- t, is the stay that ends first after t: of the stays that ended
-		-- (transitions), the one that ended first after t, else the current one
-		-- (profiles.segments).  (membership_history read this way, without
-		-- unfolding every user's segments.)
-		ended AS (
-			SELECT DISTINCT ON (st.funnel_id, st.user_id, t.scheme) st.funnel_id, st.user_id, t.scheme, t.from_segment
-			FROM st JOIN segmentation.transitions t ON t.user_id = st.user_id AND t.at > st.chain[1] AND t.from_segment IS NOT NULL
-			ORDER BY st.funnel_id, st.user_id, t.scheme, t.at),
-		placed AS (
-			SELECT st.funnel_id, sc.scheme, coalesce(e.from_segment, st.segments -> sc.scheme ->> 0, '(unknown)') AS segment, st.chain
-			FROM st CROSS JOIN schemes sc
-			LEFT JOIN ended e ON e.funnel_id = st.funnel_id AND e.user_id = st.user_id AND e.scheme = sc.scheme),
-		steps AS (
-			SELECT p.funnel_id, p.scheme, p.segment, x.k,
-			       CASE WHEN x.k > 1 THEN (extract(epoch FROM x.t) - extract(epoch FROM p.chain[x.k - 1]))::float8 END AS dt
-			FROM placed p, unnest(p.chain) WITH ORDINALITY x(t, k)),
-		agg AS (
-			SELECT s.funnel_id, s.scheme, CASE WHEN GROUPING(s.segment) = 1 THEN '(all)' ELSE s.segment END AS segment, s.k,
-			       count(*) AS users, percentile_cont(0.5) WITHIN GROUP (ORDER BY s.dt) AS median_seconds
-			FROM steps s
-			GROUP BY GROUPING SETS ((s.funnel_id, s.scheme, s.segment, s.k), (s.funnel_id, s.scheme, s.k)))
-		-- every step of every group that has users at step 1
-		SELECT g.funnel_id, g.scheme, g.segment, k.k, coalesce(a.users, 0), a.median_seconds
-		FROM agg g
-		JOIN segmentation.funnels fn ON fn.id = g.funnel_id
-		CROSS JOIN LATERAL generate_series(1, cardinality(fn.steps)) k(k)
-		LEFT JOIN agg a ON a.funnel_id = g.funnel_id AND a.scheme = g.scheme AND a.segment = g.segment AND a.k = k.k
-		WHERE g.k = 1
-	$q$;
+	IF buckets IS NOT NULL AND (buckets < 2 OR buckets > 65536) THEN
+		RAISE EXCEPTION 'buckets must be 2 to 65536' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF buckets IS NULL AND segmentation._citus_member('segmentation._funnel_state') IS NULL THEN
+		EXECUTE format($q$
+			SELECT array_agg(a.funnel_id), array_agg(a.scheme), array_agg(a.segment), array_agg(a.k),
+			       array_agg(a.users), array_agg(a.median)
+			FROM (SELECT s.funnel_id, s.scheme, CASE WHEN GROUPING(s.segment) = 0 THEN s.segment END AS segment, s.k,
+			             count(*) AS users, percentile_cont(0.5) WITHIN GROUP (ORDER BY s.dt) AS median
+			      FROM (%s) s
+			      GROUP BY GROUPING SETS ((s.funnel_id, s.scheme, s.segment, s.k), (s.funnel_id, s.scheme, s.k))) a$q$, steps)
+			INTO g_f, g_sc, g_sg, g_k, g_users, g_med;
+	ELSE
+		keyed := format($q$
+			SELECT s.funnel_id, s.scheme, a.segment, s.k, segmentation._value_key(s.dt) AS key,
+			       CASE WHEN a.segment IS NULL THEN hashtextextended(s.scheme, s.funnel_id::bigint << 32 | s.k)
+			            ELSE hashtextextended(a.segment, hashtextextended(s.scheme, s.funnel_id::bigint << 32 | s.k)) END AS g
+			FROM (%s) s CROSS JOIN LATERAL unnest(ARRAY[s.segment, NULL]) a(segment)$q$, steps);
+		-- round 0: each group's users and values, the values counted in
+		-- buckets of the whole range of keys (a group's window)
+		EXECUTE format($q$
+			SELECT array_agg(r.g), array_agg(r.funnel_id), array_agg(r.scheme), array_agg(r.segment), array_agg(r.k),
+			       array_agg(r.b), array_agg(r.users), array_agg(r.c), array_agg(r.lo), array_agg(r.hi)
+			FROM (SELECT k.g, k.funnel_id, k.scheme, k.segment, k.k,
+			             segmentation._key_bucket(k.key, 1, '{-9223372036854775808}', '{9223372036854775807}', ARRAY[$1]) AS b,
+			             count(*) AS users, count(k.key) AS c, min(k.key) AS lo, max(k.key) AS hi
+			      FROM (%s) k GROUP BY 1, 2, 3, 4, 5, 6) r$q$, keyed)
+			INTO r_g, r_f, r_sc, r_sg, r_k, h_b, r_users, h_c, h_lo, h_hi USING coalesce(buckets, 65536);
+		SELECT array_agg(x.g ORDER BY x.g), array_agg(x.f ORDER BY x.g), array_agg(x.sc ORDER BY x.g),
+		       array_agg(x.sg ORDER BY x.g), array_agg(x.k ORDER BY x.g), array_agg(x.users ORDER BY x.g),
+		       array_agg(x.n ORDER BY x.g)
+		INTO g_g, g_f, g_sc, g_sg, g_k, g_users, g_n
+		FROM (SELECT r.g, r.f, r.sc, r.sg, r.k, sum(r.users) AS users, sum(r.c) AS n
+		      FROM unnest(r_g, r_f, r_sc, r_sg, r_k, r_users, h_c) r(g, f, sc, sg, k, users, c)
+		      GROUP BY 1, 2, 3, 4, 5) x;
+		RAISE DEBUG 'managed funnels'' medians, round 0: % groups, % counts', coalesce(cardinality(g_g), 0), coalesce(cardinality(r_g), 0);
+		IF g_g IS NULL THEN
+			RETURN;
+		END IF;
+		IF (SELECT count(DISTINCT x) FROM unnest(g_g) x) <> cardinality(g_g) THEN
+			RAISE EXCEPTION 'two groups of the managed funnels have the same hash' USING ERRCODE = 'internal_error';
+		END IF;
+		-- the targets, in the whole range; the round's windows: one a group
+		SELECT array_agg(x.g ORDER BY x.g, r.rank), array_agg(r.rank ORDER BY x.g, r.rank),
+		       array_agg(0::bigint ORDER BY x.g, r.rank), array_agg(x.n ORDER BY x.g, r.rank)
+		INTO t_g, t_rank, t_below, t_c
+		FROM unnest(g_g, g_n) x(g, n)
+		CROSS JOIN LATERAL (VALUES ((x.n - 1) / 2), (x.n / 2)) r(rank)
+		WHERE x.n >= 1;
+		t_lo := array_fill('-9223372036854775808'::bigint, ARRAY[coalesce(cardinality(t_g), 0)]);
+		t_hi := array_fill(9223372036854775807, ARRAY[coalesce(cardinality(t_g), 0)]);
+		t_key := array_fill(NULL::bigint, ARRAY[coalesce(cardinality(t_g), 0)]);
+		SELECT array_agg(x.g ORDER BY x.g) INTO w_g FROM unnest(g_g, g_n) x(g, n) WHERE x.n >= 1;
+		w_lo := array_fill('-9223372036854775808'::bigint, ARRAY[coalesce(cardinality(w_g), 0)]);
+		w_hi := array_fill(9223372036854775807, ARRAY[coalesce(cardinality(w_g), 0)]);
+		-- (each count's window: its group's)
+		SELECT array_agg(w.i ORDER BY r.i) INTO h_w
+		FROM unnest(r_g) WITH ORDINALITY r(g, i) LEFT JOIN unnest(w_g) WITH ORDINALITY w(g, i) ON w.g = r.g;
+		LOOP
+			-- each target's bucket: the one holding its rank (the buckets of
+			-- its window in order, with the keys before each)
+			SELECT array_agg(coalesce(t.key, CASE WHEN h.lo = h.hi THEN h.lo END) ORDER BY t.i),
+			       array_agg((t.below + coalesce(h.before, 0))::bigint ORDER BY t.i),
+			       array_agg(coalesce(h.lo, t.lo) ORDER BY t.i), array_agg(coalesce(h.hi, t.hi) ORDER BY t.i),
+			       array_agg(coalesce(h.c, t.c) ORDER BY t.i),
+			       count(*) FILTER (WHERE t.key IS NULL), count(h.c)
+			INTO t_key, t_below, t_lo, t_hi, t_c, pending, hits
+			FROM unnest(t_g, t_rank, t_below, t_lo, t_hi, t_c, t_key) WITH ORDINALITY t(g, rank, below, lo, hi, c, key, i)
+			LEFT JOIN unnest(w_g, w_lo, w_hi) WITH ORDINALITY w(g, lo, hi, i)
+			  ON t.key IS NULL AND w.g = t.g AND w.lo = t.lo AND w.hi = t.hi
+			LEFT JOIN (SELECT u.w, u.c, u.lo, u.hi, sum(u.c) OVER (PARTITION BY u.w ORDER BY u.b) - u.c AS before
+			           FROM unnest(h_w, h_b, h_c, h_lo, h_hi) u(w, b, c, lo, hi) WHERE u.b IS NOT NULL) h
+			  ON h.w = w.i AND t.below + h.before <= t.rank AND t.rank < t.below + h.before + h.c;
+			IF hits <> pending THEN
+				RAISE EXCEPTION 'the medians of the managed funnels could not be found: their rows changed while they were read'
+					USING ERRCODE = 'serialization_failure';
+			END IF;
+			-- the next round's windows: the buckets that hold a rank, from
+			-- their least key to their greatest, in order
+			SELECT array_agg(w.g ORDER BY w.g, w.lo), array_agg(w.lo ORDER BY w.g, w.lo), array_agg(w.hi ORDER BY w.g, w.lo),
+			       array_agg(w.c ORDER BY w.g, w.lo)
+			INTO w_g, w_lo, w_hi, w_c
+			FROM (SELECT DISTINCT t.g, t.lo, t.hi, t.c FROM unnest(t_g, t_lo, t_hi, t_c, t_key) t(g, lo, hi, c, key)
+			      WHERE t.key IS NULL) w;
+			EXIT WHEN w_g IS NULL;
+			-- (a round narrows a window b times at least: 2^64 keys are one
+			-- after 64 rounds of 2 buckets)
+			round := round + 1;
+			IF round > 66 THEN
+				RAISE EXCEPTION 'the medians of the managed funnels could not be found in % rounds', round - 1
+					USING ERRCODE = 'internal_error';
+			END IF;
+			b := coalesce(buckets, greatest(256, least(65536, 1048576 / cardinality(w_g))));
+			SELECT array_agg(CASE WHEN u.c <= b THEN 0 ELSE b END ORDER BY u.i) INTO w_buckets
+			FROM unnest(w_c) WITH ORDINALITY u(c, i);
+			EXECUTE format($q$
+				SELECT array_agg(h.w), array_agg(h.b), array_agg(h.c), array_agg(h.lo), array_agg(h.hi)
+				FROM (SELECT w.w, segmentation._key_bucket(x.key, w.w, $2, $3, $4) AS b, count(*) AS c,
+				             min(x.key) AS lo, max(x.key) AS hi
+				      -- (a function in FROM: called once a row)
+				      FROM (%s) x CROSS JOIN LATERAL segmentation._key_window(x.g, x.key, $1, $2, $3) w(w)
+				      WHERE w.w IS NOT NULL
+				      GROUP BY 1, 2) h$q$, keyed)
+				INTO h_w, h_b, h_c, h_lo, h_hi USING w_g, w_lo, w_hi, w_buckets;
+			RAISE DEBUG 'managed funnels'' medians, round %: % windows, % counts', round, cardinality(w_g), cardinality(h_w);
+		END LOOP;
+		-- percentile_cont's arithmetic: the value of rank (n - 1) / 2, or
+		-- halfway to the next when n is even
+		SELECT array_agg(m.median ORDER BY x.i) INTO g_med
+		FROM unnest(g_g, g_n) WITH ORDINALITY x(g, n, i)
+		LEFT JOIN (SELECT t.g, CASE WHEN max(t.key) = min(t.key) THEN segmentation._key_value(min(t.key))
+		                            ELSE segmentation._key_value(min(t.key))
+		                                 + 0.5::float8 * (segmentation._key_value(max(t.key)) - segmentation._key_value(min(t.key))) END AS median
+		           FROM unnest(t_g, t_key) t(g, key) GROUP BY t.g) m ON m.g = x.g;
+	END IF;
+	-- every step of every group that has users at step 1
+	INSERT INTO segmentation._funnel_rows (funnel_id, scheme, segment, step, users, median_seconds)
+	WITH agg AS (
+		SELECT a.funnel_id, a.scheme, coalesce(a.segment, '(all)') AS segment, a.k, a.users, a.median
+		FROM unnest(g_f, g_sc, g_sg, g_k, g_users, g_med) a(funnel_id, scheme, segment, k, users, median))
+	SELECT g.funnel_id, g.scheme, g.segment, k.k, coalesce(a.users, 0), a.median
+	FROM agg g
+	JOIN segmentation.funnels fn ON fn.id = g.funnel_id
+	CROSS JOIN LATERAL generate_series(1, cardinality(fn.steps)) k(k)
+	LEFT JOIN agg a ON a.funnel_id = g.funnel_id AND a.scheme = g.scheme AND a.segment = g.segment AND a.k = k.k
+	WHERE g.k = 1;
 END $$;
-COMMENT ON FUNCTION _materialize_funnels() IS 'Internal: computes the rows of funnel_conversion from the per-user chains and membership_history (refresh, forget_user, opt_out, opt_in)';
+COMMENT ON FUNCTION _materialize_funnels(int) IS 'Internal: computes the rows of funnel_conversion from the per-user chains and membership_history (refresh, forget_user, opt_out, opt_in); on Citus, the medians by selection over counts (buckets: of a window in a round, NULL: as many as 2^20 counts a round allow)';
 
 -- Small cells, at read time (min_cell_size may change between refreshes):
 -- the cell of a row is its group, the users of a segment at step 1 (as a

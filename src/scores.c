@@ -1652,7 +1652,7 @@ rfm_values_send(PG_FUNCTION_ARGS)
  * of equal width, with count(*), min and max, which Citus adds up from the
  * workers itself; the next window is the bucket's keys from min to max, so
  * it is narrower by 65,536 times at least; a window of few keys is counted
- * by whole keys.  Its C: the keys (_rfm_keys), the buckets (_rfm_bucket),
+ * by whole keys.  Its C: the keys (_rfm_keys), the buckets (_key_bucket),
  * the ranks (_rfm_ranks) and the breakpoints from the values of those ranks
  * (_rfm_breaks), by rfm_breakpoints_final's arithmetic (QuintileOf).
  */
@@ -1762,14 +1762,105 @@ rfm_keys(PG_FUNCTION_ARGS)
 }
 
 /*
- * _rfm_bucket(key, w, lo int8[], hi int8[], whole bool[]): of the key in
- * window w, its whole key when whole[w], else which of 65,536 buckets of
- * equal width, lo[w]..hi[w] cut in order, holds it (0 to 65,535): a bucket
- * of a window of fewer keys than that holds one key.
+ * _value_key(v float8): v's key; _key_value(k int8): the value of a key.
+ * (The managed funnels' medians on Citus: _materialize_funnels.)
  */
-PG_FUNCTION_INFO_V1(rfm_bucket);
+PG_FUNCTION_INFO_V1(value_key);
 Datum
-rfm_bucket(PG_FUNCTION_ARGS)
+value_key(PG_FUNCTION_ARGS)
+{
+	float8		v = PG_GETARG_FLOAT8(0);
+
+	if (isnan(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"v\" must not be NaN")));
+	PG_RETURN_INT64(RfmKey(v));
+}
+
+PG_FUNCTION_INFO_V1(key_value);
+Datum
+key_value(PG_FUNCTION_ARGS)
+{
+	float8		v = RfmKeyValue(PG_GETARG_INT64(0));
+
+	if (isnan(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"k\" must be the key of a value, not of NaN")));
+	PG_RETURN_FLOAT8(v);
+}
+
+/*
+ * _key_window(g int8, key int8, gs int8[], lo int8[], hi int8[]): the
+ * window (1 to n) of group g that holds the key, or NULL; the windows in
+ * the order of (gs, lo), those of a group apart.  Checked once for the
+ * arrays of a call site (a query's constants: every row passes the same).
+ */
+typedef struct KeyWindows
+{
+	int64	   *gs;				/* the arrays last checked here */
+	int64	   *lo;
+	int64	   *hi;
+	int			n;
+} KeyWindows;
+
+PG_FUNCTION_INFO_V1(key_window);
+Datum
+key_window(PG_FUNCTION_ARGS)
+{
+	int64		g = PG_GETARG_INT64(0);
+	int64		key = PG_GETARG_INT64(1);
+	ArrayType  *gs_arg = PG_GETARG_ARRAYTYPE_P(2);
+	KeyWindows *cache = fcinfo->flinfo->fn_extra;
+	int			n = ArrayGetNItems(ARR_NDIM(gs_arg), ARR_DIMS(gs_arg));
+	int64	   *gs = RfmArrayArg(fcinfo, 2, INT8OID, n, "gs");
+	int64	   *lo = RfmArrayArg(fcinfo, 3, INT8OID, n, "lo");
+	int64	   *hi = RfmArrayArg(fcinfo, 4, INT8OID, n, "hi");
+	int			a = 0,
+				b = n;
+
+	if (cache == NULL || cache->gs != gs || cache->lo != lo || cache->hi != hi || cache->n != n)
+	{
+		int			i;
+
+		for (i = 0; i < n; i++)
+			if (lo[i] > hi[i] ||
+				(i > 0 && (gs[i] < gs[i - 1] || (gs[i] == gs[i - 1] && lo[i] <= hi[i - 1]))))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("arguments \"gs\", \"lo\" and \"hi\" must be windows in order, those of a group apart")));
+		if (cache == NULL)
+			cache = fcinfo->flinfo->fn_extra = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(KeyWindows));
+		cache->gs = gs;
+		cache->lo = lo;
+		cache->hi = hi;
+		cache->n = n;
+	}
+	/* the first window of g whose hi is not below the key */
+	while (a < b)
+	{
+		int			m = a + (b - a) / 2;
+
+		if (gs[m] < g || (gs[m] == g && hi[m] < key))
+			a = m + 1;
+		else
+			b = m;
+	}
+	if (a < n && gs[a] == g && lo[a] <= key)
+		PG_RETURN_INT32(a + 1);
+	PG_RETURN_NULL();
+}
+
+/*
+ * _key_bucket(key, w, lo int8[], hi int8[], buckets int4[]): of the key in
+ * window w, its whole key when buckets[w] is 0, else which of buckets[w]
+ * buckets of equal width (2 to 65,536), lo[w]..hi[w] cut in order, holds
+ * it (from 0): a bucket of a window of fewer keys than that holds one key.
+ */
+PG_FUNCTION_INFO_V1(key_bucket);
+Datum
+key_bucket(PG_FUNCTION_ARGS)
 {
 	int64		key = PG_GETARG_INT64(0);
 	int32		w = PG_GETARG_INT32(1);
@@ -1777,7 +1868,7 @@ rfm_bucket(PG_FUNCTION_ARGS)
 	int			n = ArrayGetNItems(ARR_NDIM(lo_arg), ARR_DIMS(lo_arg));
 	int64	   *lo = RfmArrayArg(fcinfo, 2, INT8OID, n, "lo");
 	int64	   *hi = RfmArrayArg(fcinfo, 3, INT8OID, n, "hi");
-	bool	   *whole = RfmArrayArg(fcinfo, 4, BOOLOID, n, "whole");
+	int32	   *buckets = RfmArrayArg(fcinfo, 4, INT4OID, n, "buckets");
 	uint64		ulo;
 
 	if (w < 1 || w > n)
@@ -1789,10 +1880,14 @@ rfm_bucket(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"key\" must be in window \"w\"")));
-	if (whole[w])
+	if (buckets[w] == 0)
 		PG_RETURN_INT64(key);
+	if (buckets[w] < 2 || buckets[w] > 65536)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"buckets\" must hold 0 (whole keys) or 2 to 65536")));
 	ulo = (uint64) lo[w] ^ RFM_SIGN;	/* unsigned, in the same order */
-	PG_RETURN_INT64((int64) ((((uint64) key ^ RFM_SIGN) - ulo) / ((((uint64) hi[w] ^ RFM_SIGN) - ulo) / 65536 + 1)));
+	PG_RETURN_INT64((int64) ((((uint64) key ^ RFM_SIGN) - ulo) / ((((uint64) hi[w] ^ RFM_SIGN) - ulo) / (uint64) buckets[w] + 1)));
 }
 
 /*

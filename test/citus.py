@@ -43,6 +43,7 @@ an error on a worker), exactly_once_on_citus (writers, refreshes, shard
 moves and a split at once; a failed refresh), citus_refusals (what capture
 on the shards cannot follow).
 """
+import collections
 import math
 import os
 import re
@@ -726,6 +727,8 @@ COMPARED = [
     ("experiment_lift", "SELECT * FROM segmentation.experiment_lift"),
     ("rejected_events", "SELECT source, user_id, ts, event, value, reason FROM segmentation.rejected_events"),
     ("funnel_conversion", "SELECT * FROM segmentation.funnel_conversion"),
+    # (to the last bit: on Citus found by selection over counts)
+    ("funnel_medians", "SELECT funnel_id, scheme, segment, step, users, median_seconds::text FROM segmentation._funnel_rows"),
     ("retention_matrix", "SELECT * FROM segmentation.retention_matrix('week', 'lifecycle')"),
     ("lifecycle", "SELECT * FROM segmentation.lifecycle('week', 'lifecycle')"),
     ("stickiness", "SELECT * FROM segmentation.stickiness('week', 'lifecycle')"),
@@ -947,11 +950,25 @@ def pipeline_steps(cur, citus, between=None):
     # a managed funnel (its steps' rows read from the table), then new and late events
     cur.execute("""SELECT segmentation.define_feature('logging', ARRAY['login']);
                    SELECT segmentation.define_funnel('f1', ARRAY['logging', 'viewing'], '7 days');
+                   SELECT segmentation.define_funnel('f2', ARRAY['viewing', 'logging', 'viewing'], '30 days');
                    SELECT segmentation.refresh(as_of => '2024-03-04 06:00')""")
     between("refresh with a managed funnel")
     cur.execute("""INSERT INTO events VALUES (20, '2024-03-03', 'login', 1), (20, '2024-03-04', 'view', 1),
-                                             (21, '2024-01-05', 'view', 1), (22, '2024-03-04', 'login', 1);
-                   SELECT segmentation.refresh(as_of => '2024-03-04 12:00')""")
+                                             (21, '2024-01-05', 'view', 1), (22, '2024-03-04', 'login', 1)""")
+    if citus:
+        # the funnel states of the batch's users only read on the workers and
+        # gathered (the shard queries Citus sends)
+        notices, cur.connection.notices = cur.connection.notices, collections.deque()
+        cur.execute("""SET citus.log_remote_commands = on; SET client_min_messages = log;
+                       SELECT segmentation.refresh(as_of => '2024-03-04 12:00');
+                       RESET citus.log_remote_commands; RESET client_min_messages""")
+        reads = [n for n in cur.connection.notices if re.search(r"FROM segmentation\._funnel_state_\d+ o\b", n)]
+        cur.connection.notices = notices
+        check("Citus: an incremental refresh reads only its users' funnel states on the workers",
+              reads and all("o.user_id OPERATOR(pg_catalog.=) ANY (SELECT intermediate_result.user_id" in n for n in reads),
+              [n[:300] for n in reads[:2]])
+    else:
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-03-04 12:00')")
     between("incremental refresh with a managed funnel, new and late events")
     cur.execute("""INSERT INTO events VALUES (13, '2024-03-01', 'buy', 1);
                    TRUNCATE events;
@@ -1010,6 +1027,20 @@ def pipeline_vs_single_node():
         got = cur.fetchone()
         check(f"Citus: {step}: the RFM breakpoints by selection over counts equal rfm_breakpoints over the shards",
               got[0] is None and got[1] is not None, got)
+        # the managed funnels' medians by selection over counts too (equal to
+        # one node's percentile_cont above: funnel_medians)
+        cur.execute("SELECT count(*) FROM segmentation.funnels")
+        if cur.fetchone()[0]:
+            notices, cur.connection.notices = cur.connection.notices, collections.deque()
+            cur.execute("SET client_min_messages = debug1; SELECT segmentation._materialize_funnels(); "
+                        "RESET client_min_messages")
+            counted = [n.strip() for n in cur.connection.notices if "managed funnels' medians, round 0:" in n]
+            rounds = [n.strip() for n in cur.connection.notices if "managed funnels' medians, round" in n
+                      and "round 0:" not in n]
+            cur.connection.notices = notices
+            check(f"Citus: {step}: the managed funnels' medians are found by selection over counts",
+                  len(counted) == 1 and len(rounds) <= 3 and same(rounded(fetch(cur, dict(COMPARED)["funnel_medians"])),
+                                                states[step]["funnel_medians"]), counted + rounds)
 
     pipeline_steps(cur, citus=True, between=compare)
     lconn.poll()

@@ -32,6 +32,7 @@ latest time of the one before under modes with no stopping rule.
 Connects with the libpq environment (PGHOST, PGPORT, PGUSER); works in its
 own database, segmentation_funnels_managed, which it drops and recreates.
 """
+import collections
 import datetime as dt
 import io
 import random
@@ -266,6 +267,30 @@ def bounded(cur, label):
     return carried
 
 
+FUNNEL_ROWS = """SELECT funnel_id, scheme, segment, step, users, median_seconds::text
+                 FROM segmentation._funnel_rows ORDER BY 1, 2, 3, 4"""
+
+
+def selection(cur, label):
+    """The rows Citus's way (the medians by selection over counts, taken on
+    one node when given the buckets) are percentile_cont's to the last bit:
+    2 buckets a round (the most rounds), 3 (uneven) and 256 (whole keys at
+    once for the small groups)."""
+    cur.execute(FUNNEL_ROWS)
+    want = cur.fetchall()
+    differ = {}
+    for buckets in (2, 3, 256):
+        cur.execute("SELECT segmentation._materialize_funnels(%s)", (buckets,))
+        cur.execute(FUNNEL_ROWS)
+        got = cur.fetchall()
+        if got != want:
+            differ[buckets] = [(a, b) for a, b in zip(got, want) if a != b][:2] or (len(got), len(want))
+    cur.execute("SELECT segmentation._materialize_funnels()")
+    medians = sum(1 for r in want if r[5] is not None)
+    check(f"{label}: the medians by selection over counts are percentile_cont's ({medians} medians)",
+          not differ and medians > 10, differ)
+
+
 def chains(cur):
     cur.execute("SELECT funnel_id, user_id, chain FROM segmentation._funnel_state ORDER BY 1, 2")
     return cur.fetchall()
@@ -300,6 +325,7 @@ def run(seed):
             continue
         label = f"seed {seed}, refresh {i + 1}, incremental"
         inc = compare(cur, label, opted_out)
+        selection(cur, label)
         inc_chains = chains(cur)
         carried = bounded(cur, label)
         if i == max(CHECKED):
@@ -352,6 +378,40 @@ def run(seed):
     n = cur.fetchone()[0]
     cur.execute("SELECT count(*) FROM segmentation._funnel_state s WHERE NOT EXISTS (SELECT FROM segmentation.funnels f WHERE f.id = s.funnel_id)")
     check("drop_funnel: no row and no state of it is left", n == 0 and cur.fetchone()[0] == 0)
+    conn.close()
+    drop_database(DB)
+
+
+def state_by_key():
+    """Refresh finds each user's funnel state by its key, also when the state
+    was empty when its statement was planned (after define_funnel and an
+    ANALYZE): a scan of the state for each user read every page the
+    statement had written so far, quadratic in the users.  The plan of that
+    statement, from auto_explain."""
+    conn, cur = fresh_database(DB)
+    cur.execute("SET client_min_messages = warning")
+    cur.execute("CREATE TABLE ev (id bigserial, uid bigint, ts timestamptz, name text)")
+    cur.execute("""INSERT INTO ev (uid, ts, name)
+                   SELECT i % 300, timestamptz '2024-03-01' + i * interval '7 minutes', (ARRAY['view', 'cart', 'buy'])[1 + i % 7 % 3]
+                   FROM generate_series(1, 3000) i""")
+    cur.execute("SELECT segmentation.track('ev', 'uid', 'ts', 'name')")
+    for f, names in FEATURES.items():
+        cur.execute("SELECT segmentation.define_feature(%s, %s)", (f, names))
+    name, steps, window, modes = FUNNELS[0]
+    cur.execute("SELECT segmentation.define_funnel(%s, %s, %s, %s)", (name, steps, window, modes))
+    cur.execute("VACUUM ANALYZE segmentation._funnel_state")
+    notices, conn.notices = conn.notices, collections.deque()
+    cur.execute("""LOAD 'auto_explain'; SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice;
+                   SET auto_explain.log_min_duration = 0; SET client_min_messages = notice""")
+    cur.execute("SELECT segmentation.refresh(true, '2024-03-20')")
+    cur.execute("SET client_min_messages = warning; SET auto_explain.log_min_duration = -1")
+    plans = [n for n in conn.notices if "INSERT INTO segmentation._funnel_state" in n]
+    conn.notices = notices
+    cur.execute("SELECT count(*) FROM segmentation._funnel_state")
+    states = cur.fetchone()[0]
+    check(f"refresh finds each user's funnel state by its key, the state empty when planned ({states} states)",
+          len(plans) == 1 and states > 100 and "Seq Scan on _funnel_state" not in plans[0]
+          and "_funnel_state_pkey" in plans[0], [p[p.find("Insert on"):][:1500] for p in plans])
     conn.close()
     drop_database(DB)
 
@@ -515,6 +575,7 @@ def advance_property(cases=1500):
 def main():
     for seed in SEEDS:
         run(seed)
+    state_by_key()
     long_history()
     late_events()
     advance_property()

@@ -116,15 +116,34 @@ SELECT segmentation._rfm_keys(behavior, '2024-02-01', '{1,2}', '{0,0}', '{0,0}')
 SELECT segmentation._rfm_keys(behavior, '2024-02-01', '{1,4}', '{0,0}', '{0,0}') FROM five WHERE u = 1;
 SELECT segmentation._rfm_keys(behavior, '2024-02-01', '{1,2}', '{0}', '{0,0}') FROM five WHERE u = 1;
 SELECT segmentation._rfm_keys(behavior, 'infinity', '{1}', '{0}', '{0}') FROM five WHERE u = 1;
-SELECT segmentation._rfm_bucket(-9223372036854775808, 1, w.lo, w.hi, w.whole) AS first,
-       segmentation._rfm_bucket(9223372036854775807, 1, w.lo, w.hi, w.whole) AS last,
-       segmentation._rfm_bucket(-1, 1, w.lo, w.hi, w.whole) AS below_zero,
-       segmentation._rfm_bucket(7, 2, w.lo, w.hi, w.whole) AS one_key_each,
-       segmentation._rfm_bucket(7, 3, w.lo, w.hi, w.whole) AS whole
-FROM (SELECT '{-9223372036854775808,0,0}'::bigint[] AS lo, '{9223372036854775807,10,10}'::bigint[] AS hi, '{f,f,t}'::boolean[] AS whole) w;
-SELECT segmentation._rfm_bucket(5, 1, '{6}', '{10}', '{f}');
-SELECT segmentation._rfm_bucket(5, 2, '{0}', '{10}', '{f}');
-SELECT segmentation._rfm_bucket(5, 1, '{0}', '{10}', '{f,f}');
+SELECT segmentation._key_bucket(-9223372036854775808, 1, w.lo, w.hi, w.buckets) AS first,
+       segmentation._key_bucket(9223372036854775807, 1, w.lo, w.hi, w.buckets) AS last,
+       segmentation._key_bucket(-1, 1, w.lo, w.hi, w.buckets) AS below_zero,
+       segmentation._key_bucket(7, 2, w.lo, w.hi, w.buckets) AS one_key_each,
+       segmentation._key_bucket(7, 3, w.lo, w.hi, w.buckets) AS whole,
+       segmentation._key_bucket(7, 4, w.lo, w.hi, w.buckets) AS of_two,
+       segmentation._key_bucket(4, 4, w.lo, w.hi, w.buckets) AS of_two_first
+FROM (SELECT '{-9223372036854775808,0,0,0}'::bigint[] AS lo, '{9223372036854775807,10,10,9}'::bigint[] AS hi,
+             '{65536,65536,0,2}'::int[] AS buckets) w;
+SELECT segmentation._key_bucket(5, 1, '{6}', '{10}', '{65536}');
+SELECT segmentation._key_bucket(5, 2, '{0}', '{10}', '{65536}');
+SELECT segmentation._key_bucket(5, 1, '{0}', '{10}', '{65536,65536}');
+SELECT segmentation._key_bucket(5, 1, '{0}', '{10}', '{1}');
+SELECT segmentation._key_bucket(5, 1, '{0}', '{10}', '{65537}');
+-- the keys order as the values do, and give them back
+SELECT array_agg(v ORDER BY segmentation._value_key(v)) AS by_key,
+       bool_and(segmentation._key_value(segmentation._value_key(v)) = v) AS round_trip,
+       segmentation._value_key('-0') = segmentation._value_key(0) AS minus_zero
+FROM unnest('{3.5,-1e300,0,-2,1e-300,-1e-300,Infinity,-Infinity,2}'::float8[]) v;
+SELECT segmentation._value_key('NaN');
+SELECT segmentation._key_value(segmentation._value_key('Infinity') + 1);
+-- a key's window: the windows in order of group and keys
+SELECT k, segmentation._key_window(g, k, '{-5,7,7,9}', '{0,0,20,0}', '{9,10,30,0}') AS w
+FROM (VALUES (7::bigint, 10::bigint), (7, 15), (7, 20), (7, 31), (-5, 0), (8, 0), (9, 0), (10, 0)) x(g, k);
+SELECT segmentation._key_window(7, 1, '{7,7}', '{0,5}', '{5,9}');
+SELECT segmentation._key_window(7, 1, '{8,7}', '{0,0}', '{5,9}');
+SELECT segmentation._key_window(7, 1, '{7}', '{6}', '{5}');
+SELECT segmentation._key_window(7, 1, '{7}', '{0,1}', '{5}');
 SELECT segmentation._rfm_ranks(0);
 SELECT segmentation._rfm_ranks(1), segmentation._rfm_ranks(7);
 SELECT segmentation._rfm_breaks(7, array_fill(0::bigint, ARRAY[23]));
