@@ -192,6 +192,7 @@ DECLARE
 	checked oid[];
 	saved_lock_timeout text := current_setting('lock_timeout');
 	warnings text[] := ARRAY[]::text[];
+	dist boolean;	-- Citus manages the per-user state
 BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	-- it locks the tables it reads (_check_readable): wait for them no longer
@@ -207,6 +208,7 @@ BEGIN
 	DELETE FROM segmentation._experiment_lift_rows r WHERE only_experiment IS NULL OR r.experiment = only_experiment;
 	DELETE FROM segmentation._experiment_lift_combos r WHERE only_experiment IS NULL OR r.experiment = only_experiment;
 	IF to_regclass('segmentation.membership_history') IS NOT NULL THEN
+		dist := segmentation._citus_member('segmentation.profiles') IS NOT NULL;
 		SELECT x.sql, x.checked INTO src, checked FROM segmentation._sources_sql(false) x;
 		FOR e IN SELECT x.* FROM segmentation.experiments x
 		         WHERE only_experiment IS NULL OR x.name = only_experiment ORDER BY x.name LOOP
@@ -237,7 +239,13 @@ BEGIN
 						SELECT ass.user_id, ass.variant, ass.assigned_at,
 						       coalesce(bool_or(ev.event = %5$L), false) AS converted,
 						       coalesce(sum(ev.value), 0)::float8 AS revenue
-						FROM ass LEFT JOIN (SELECT * FROM (%6$s) e WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL) ev
+						-- (on Citus, the events of the assigned users only: a left
+						-- join with the assignments outside read every event on the
+						-- workers and gathered it to the coordinator; one node keeps
+						-- the plain join)
+						FROM ass LEFT JOIN (SELECT * FROM (%6$s) e
+						                    WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL
+						                    %15$s) ev
 						  ON ev.user_id = ass.user_id AND ev.ts >= ass.assigned_at AND ev.ts < ass.assigned_at + %7$L::interval
 						GROUP BY 1, 2, 3),
 					schemes AS (
@@ -256,7 +264,9 @@ BEGIN
 						-- whole days before the day of assignment, from the stored behavior
 						SELECT o.user_id, (coalesce(segmentation.events_in(p.behavior, %13$s, o.assigned_at - interval '1 day',
 						                                                   %14$L::interval), 0) > 0)::int::float8 AS pre
-						FROM outcome o LEFT JOIN segmentation.profiles p ON p.user_id = o.user_id),
+						-- (on Citus, the profiles of the assigned users only, as
+						-- their events above)
+						FROM outcome o LEFT JOIN %16$s p ON p.user_id = o.user_id),
 					placed AS (
 						SELECT sc.scheme, o.*, pr.pre, o.converted::int::float8 AS y, coalesce(h.segment, '(unknown)') AS segment
 						FROM outcome o JOIN pre pr ON pr.user_id = o.user_id CROSS JOIN schemes sc
@@ -362,7 +372,11 @@ BEGIN
 				$q$, e.user_column, e.variant_column, e.assigned_at_column, e.assignments, e.conversion_event, src,
 					e.conversion_window, e.variants, e.weights, e.control, e.name, e.mde,
 					coalesce((SELECT min(fm.id) FROM segmentation._feature_map fm WHERE fm.event = e.conversion_event), -1),
-					e.cuped_window),
+					e.cuped_window,
+					CASE WHEN dist THEN 'AND e.user_id IN (SELECT a.user_id FROM ass a)' ELSE '' END,
+					CASE WHEN dist THEN '(SELECT p.user_id, p.behavior FROM segmentation.profiles p
+					                      WHERE p.user_id IN (SELECT a.user_id FROM outcome a))'
+					     ELSE 'segmentation.profiles' END),
 					checked || e.assignments::oid, NULL);
 			EXCEPTION WHEN OTHERS THEN
 				-- (refresh keeps it in refresh_runs.warnings: pg_cron does not

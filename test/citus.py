@@ -845,6 +845,16 @@ def state_distribution(cur):
     return cur.fetchall()
 
 
+def shard_queries(cur, sql):
+    """the commands Citus sends to the nodes while sql runs"""
+    notices, cur.connection.notices = cur.connection.notices, collections.deque()
+    cur.execute("SET citus.log_remote_commands = on; SET client_min_messages = log; " + sql +
+                "; RESET citus.log_remote_commands; RESET client_min_messages")
+    sent = [n for n in cur.connection.notices if "issuing" in n]
+    cur.connection.notices = notices
+    return sent
+
+
 def pipeline_steps(cur, citus, between=None):
     """The same steps on the single node and on Citus; compare after each
     refresh (between(step) is called there, with both states ready)."""
@@ -918,11 +928,24 @@ def pipeline_steps(cur, citus, between=None):
             t.join()
         check("concurrent writers on Citus (COPY, multi-row and single-row INSERTs, one through a worker) all commit",
               not errors, errors[:2])
+        # the experiment readout's covariate reads the assigned users'
+        # profiles on the workers (it gathered every profile)
+        sent = shard_queries(cur, "SELECT segmentation.refresh(as_of => '2024-03-02')")
+        whole = [n for n in sent if re.search(r"SELECT user_id, behavior FROM segmentation\.profiles_\d+ p WHERE true", n)]
+        assigned = [n for n in sent if re.search(r"FROM segmentation\.profiles_\d+ p WHERE \(p\.user_id OPERATOR\(pg_catalog\.=\) ANY", n)]
+        check("Citus: an incremental refresh gathers no profile but the experiment's assigned users'",
+              not whole and assigned, (whole[:1], len(assigned)))
+        # and the readout's outcome reads the assigned users' events on the
+        # workers (it gathered every event of the table)
+        events = [n for n in sent if re.search(r"FROM public\.events_\d+ t\b", n)]
+        check("Citus: an incremental refresh reads the events of the experiment's assigned users only",
+              events and all("user_id OPERATOR(pg_catalog.=) ANY (SELECT a.user_id" in n for n in events),
+              [n[:400] for n in events if "ANY (SELECT a.user_id" not in n][:1])
     else:
         for w in range(WRITERS):
             for i in range(TRANSACTIONS):
                 write(cur, w, i, HOWS[(w + i) % 3])
-    cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
     between("incremental refresh after concurrent writers")
     # updates and deletes (recomputed users), late events, an erasure
     cur.execute("""
@@ -958,12 +981,8 @@ def pipeline_steps(cur, citus, between=None):
     if citus:
         # the funnel states of the batch's users only read on the workers and
         # gathered (the shard queries Citus sends)
-        notices, cur.connection.notices = cur.connection.notices, collections.deque()
-        cur.execute("""SET citus.log_remote_commands = on; SET client_min_messages = log;
-                       SELECT segmentation.refresh(as_of => '2024-03-04 12:00');
-                       RESET citus.log_remote_commands; RESET client_min_messages""")
-        reads = [n for n in cur.connection.notices if re.search(r"FROM segmentation\._funnel_state_\d+ o\b", n)]
-        cur.connection.notices = notices
+        sent = shard_queries(cur, "SELECT segmentation.refresh(as_of => '2024-03-04 12:00')")
+        reads = [n for n in sent if re.search(r"FROM segmentation\._funnel_state_\d+ o\b", n)]
         check("Citus: an incremental refresh reads only its users' funnel states on the workers",
               reads and all("o.user_id OPERATOR(pg_catalog.=) ANY (SELECT intermediate_result.user_id" in n for n in reads),
               [n[:300] for n in reads[:2]])
