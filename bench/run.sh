@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|citus|citus_capture|citus_funnels|citus_pipeline|citus_rfm|funnels|funnels_managed|sspace|funnels_many|analyses|experiments|pipeline|rules_cost|privacy|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|citus|citus_capture|citus_experiments|citus_funnels|citus_pipeline|citus_rfm|funnels|funnels_managed|sspace|funnels_many|analyses|experiments|pipeline|rules_cost|privacy|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -28,6 +28,8 @@
 #             built-in sum over the same rows and groups, 2M events (bench/citus.py; not in all)
 #   citus_capture: what capture on the shards costs writes to a distributed table
 #             (bench/citus_capture.py; not in all)
+#   citus_experiments: the experiment readout with the events, the assignments and the state
+#             distributed, against one node, 200,000 users (bench/citus_experiments.py; not in all)
 #   citus_funnels: the managed funnels' medians by selection over counts (refresh's way on
 #             Citus) against percentile_cont over the gathered steps and one node
 #             (bench/citus_funnels.py; not in all)
@@ -42,7 +44,7 @@
 #             the same with none, 200,000 users (bench/privacy.py)
 source "$(dirname "$0")/../scripts/lib.sh"
 what=${1:-all}
-if [ "$what" = citus ] || [ "$what" = citus_capture ] || [ "$what" = citus_rfm ] || [ "$what" = citus_pipeline ] || [ "$what" = citus_funnels ]; then
+if [ "$what" = citus ] || [ "$what" = citus_capture ] || [ "$what" = citus_rfm ] || [ "$what" = citus_pipeline ] || [ "$what" = citus_funnels ] || [ "$what" = citus_experiments ]; then
 	# a coordinator and two workers of their own (test/citus.sh starts them,
 	# and builds Citus first when it is not installed); not in all
 	ensure_deps

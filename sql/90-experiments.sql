@@ -326,10 +326,16 @@ BEGIN
 						LEFT JOIN g c ON c.scheme = g.scheme AND c.segment = g.segment AND c.variant = %10$L
 						LEFT JOIN LATERAL segmentation.two_proportion_test(c.x, c.n, g.x, g.n) tp ON g.variant <> %10$L
 						LEFT JOIN LATERAL segmentation.welch_test(c.n, c.mean_rev, c.var_rev, g.n, g.mean_rev, g.var_rev) wt ON g.variant <> %10$L),
+					-- (the users per segment and per combination of segments now
+					-- are counted where the profiles are, the memberships' query
+					-- without the view: on Citus on the workers, which send
+					-- counts; the view's function gathered every membership)
 					targetable AS (
-						SELECT m.scheme, CASE WHEN GROUPING(m.segment) = 1 THEN '(all)' ELSE m.segment END AS segment, count(*) AS n
-						FROM segmentation.memberships m
-						GROUP BY GROUPING SETS ((m.scheme, m.segment), (m.scheme))),
+						SELECT c.scheme, CASE WHEN GROUPING(c.segment) = 1 THEN '(all)' ELSE c.segment END AS segment,
+						       sum(c.n)::bigint AS n
+						FROM (SELECT m.key AS scheme, m.value ->> 0 AS segment, count(*) AS n
+						      FROM segmentation.profiles p, jsonb_each(p.segments) m GROUP BY 1, 2) c
+						GROUP BY GROUPING SETS ((c.scheme, c.segment), (c.scheme))),
 					combos AS (
 						-- the users per combination of segments: of each arm at
 						-- assignment, and (variant NULL) of every user now
@@ -339,10 +345,11 @@ BEGIN
 						      FROM placed p GROUP BY p.user_id, p.variant) x
 						GROUP BY x.variant, x.segments
 						UNION ALL
-						SELECT %11$L::text, NULL, y.segments, count(*)
-						FROM (SELECT m.user_id, jsonb_object_agg(m.scheme, m.segment) AS segments
-						      FROM segmentation.memberships m GROUP BY m.user_id) y
-						GROUP BY y.segments
+						SELECT %11$L::text, NULL, jsonb_object(ARRAY(SELECT jsonb_array_elements_text(y.schemes)),
+						                                       ARRAY(SELECT jsonb_array_elements_text(y.segments))), y.n
+						FROM (SELECT jsonb_path_query_array(p.segments, '$.keyvalue().key') AS schemes,
+						             jsonb_path_query_array(p.segments, '$.*[0]') AS segments, count(*) AS n
+						      FROM segmentation.profiles p WHERE p.segments <> '{}' GROUP BY 1, 2) y
 						RETURNING 1)
 					INSERT INTO segmentation._experiment_lift_rows
 					SELECT %11$L::text,

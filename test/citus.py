@@ -930,7 +930,9 @@ def pipeline_steps(cur, citus, between=None):
               not errors, errors[:2])
         # the experiment readout's covariate reads the assigned users'
         # profiles on the workers (it gathered every profile)
-        sent = shard_queries(cur, "SELECT segmentation.refresh(as_of => '2024-03-02')")
+        sent = shard_queries(cur, "SET track_functions = 'all'; SELECT segmentation.refresh(as_of => '2024-03-02'); "
+                                  "CREATE TEMP TABLE memberships_reads AS SELECT f.calls FROM pg_stat_xact_user_functions f "
+                                  "WHERE f.schemaname = 'segmentation' AND f.funcname = '_memberships_rows'; RESET track_functions")
         whole = [n for n in sent if re.search(r"SELECT user_id, behavior FROM segmentation\.profiles_\d+ p WHERE true", n)]
         assigned = [n for n in sent if re.search(r"FROM segmentation\.profiles_\d+ p WHERE \(p\.user_id OPERATOR\(pg_catalog\.=\) ANY", n)]
         check("Citus: an incremental refresh gathers no profile but the experiment's assigned users'",
@@ -941,6 +943,15 @@ def pipeline_steps(cur, citus, between=None):
         check("Citus: an incremental refresh reads the events of the experiment's assigned users only",
               events and all("user_id OPERATOR(pg_catalog.=) ANY (SELECT a.user_id" in n for n in events),
               [n[:400] for n in events if "ANY (SELECT a.user_id" not in n][:1])
+        # its users per segment and per combination of segments now are
+        # counted on the workers (it read memberships through the view's
+        # function, which gathers every user's segments, twice)
+        cur.execute("SELECT coalesce(sum(r.calls), 0) FROM memberships_reads r")
+        reads = cur.fetchone()[0]
+        counted = [n for n in sent if re.search(r"FROM segmentation\.profiles_\d+ p WHERE \(segments OPERATOR\(pg_catalog\.<>\) "
+                                                r"'\{\}'::jsonb\) GROUP BY \(jsonb_path_query_array", n)]
+        check("Citus: an incremental refresh counts the experiment's segment sizes on the workers (no membership gathered)",
+              reads == 0 and counted, (reads, len(counted)))
     else:
         for w in range(WRITERS):
             for i in range(TRANSACTIONS):
