@@ -719,5 +719,16 @@ BEGIN
 		RAISE EXCEPTION 'the % % cannot be read safely: %', what, rel, bad USING ERRCODE = 'wrong_object_type',
 			HINT = 'Only built-in access methods and operator classes run while the extension reads it.';
 	END IF;
+	-- A table Citus manages is read from its shards, on the nodes that hold
+	-- them, where their owners can change them and the coordinator cannot
+	-- check it: only a superuser's, in a superuser's schema (_citus_owners)
+	IF segmentation._citus_member(rel) IS NOT NULL THEN
+		bad := segmentation._citus_owners(rel);
+		IF bad IS NOT NULL THEN
+			RAISE EXCEPTION 'the % % cannot be read safely: Citus manages it, and %', what, rel, bad
+				USING ERRCODE = 'insufficient_privilege',
+				      HINT = 'Have a superuser own it and its schema, or keep it a plain table on the coordinator.';
+		END IF;
+	END IF;
 END $$;
 COMMENT ON FUNCTION _check_readable(regclass, name, text) IS 'Internal: refuses to read a relation whose reading could run code of a less privileged role or leak rows hidden by row-level security';

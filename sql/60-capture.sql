@@ -63,6 +63,7 @@ DECLARE
 	trig record;
 	args text[];
 	arg_bytes bytea;
+	why text;
 BEGIN
 	SELECT * INTO s FROM segmentation.sources WHERE id = source_id;
 	IF NOT FOUND THEN
@@ -83,15 +84,20 @@ BEGIN
 	-- distributes as capture supports, with its colocated queue, whose
 	-- capture was installed so (its triggers carry the source to the shards)
 	IF segmentation._citus_member(s.source) IS NOT NULL THEN
-		IF segmentation._citus_member(s.source) <> s.source OR segmentation._citus_unsupported(s.source, s.user_column) IS NOT NULL
-		   OR (triggers AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
-		                                WHERE g.tgrelid = s.source AND g.tgname = 'segmentation_capture_insert' AND g.tgnargs > 0)) THEN
-			RAISE EXCEPTION 'tracked table %.% is now managed by Citus', rel.nspname, rel.relname
+		IF segmentation._citus_member(s.source) <> s.source THEN
+			why := pg_catalog.format('%s, in its tree, is a table Citus manages', segmentation._citus_member(s.source));
+		ELSE
+			why := segmentation._citus_unsupported(s.source, s.user_column);
+		END IF;
+		IF why IS NULL AND triggers AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+		                                            WHERE g.tgrelid = s.source AND g.tgname = 'segmentation_capture_insert'
+		                                              AND g.tgnargs > 0) THEN
+			why := 'it was distributed after it was tracked: events written on its shards since were not captured';
+		END IF;
+		IF why IS NOT NULL THEN
+			RAISE EXCEPTION 'tracked table %.% is now managed by Citus: %', rel.nspname, rel.relname, why
 				USING ERRCODE = 'feature_not_supported', SCHEMA = rel.nspname, TABLE = rel.relname,
-				      DETAIL = pg_catalog.format('%s: %s. Events written on its shards since were not captured.', segmentation._citus_member(s.source),
-				                                 coalesce(segmentation._citus_unsupported(segmentation._citus_member(s.source), s.user_column),
-				                                          'it was distributed after it was tracked')),
-				      HINT = 'Untrack it (segmentation.untrack), and track it again if capture supports it (doc/citus.md, "Capture"): the next refresh is then full.';
+				      HINT = 'Untrack it (segmentation.untrack), and track it again if capture supports it (doc/citus.md, "Capture"): the next refresh is then full. Or, when the message names an owner, have a superuser own it and its schema.';
 		END IF;
 		IF triggers THEN
 			PERFORM segmentation._citus_queue(s.id, false);
@@ -333,16 +339,64 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _check_citus_propagation() IS 'Internal: an error when this session keeps Citus from making objects on every node';
 
+-- Who may change what the extension reads from the shards of a table
+-- Citus manages: the rows are read there, on each node that holds a shard,
+-- as whoever reads them (refresh and the experiment readout: the
+-- extension's owner), and the coordinator cannot check what is there. The
+-- owner of a table may change its shards (a view put in a shard's place ran
+-- its owner's function as the reader), and the owner of its schema may drop
+-- a shard and put such a view in its place (attack review, session 26). So
+-- superusers must own every table of the tree and its schema; a schema of
+-- pg_database_owner (public, by default) is the database owner's on each
+-- node, asked of every node. NULL when they do, else who does not.
+-- (run_command_on_workers is Citus's, in pg_catalog; the statement it runs
+-- on the workers is a constant)
+CREATE FUNCTION _citus_owners(rel regclass) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	bad text;
+	everywhere boolean;
+BEGIN
+	SELECT CASE WHEN x.kind = 'table' THEN 'its owner is not a superuser'
+	            ELSE format('the owner of its schema %I is not a superuser', x.name) END INTO bad
+	FROM (SELECT 1 AS k, 'table' AS kind, c.relname::text AS name, c.relowner AS owner
+	      FROM segmentation._source_tree(rel) t JOIN pg_class c ON c.oid = t.rel
+	      UNION ALL
+	      SELECT 2, 'schema', n.nspname::text, n.nspowner
+	      FROM segmentation._source_tree(rel) t JOIN pg_class c ON c.oid = t.rel JOIN pg_namespace n ON n.oid = c.relnamespace
+	      WHERE n.nspowner <> 'pg_database_owner'::regrole) x
+	JOIN pg_roles r ON r.oid = x.owner
+	WHERE NOT r.rolsuper ORDER BY x.k, x.name LIMIT 1;
+	IF bad IS NOT NULL THEN
+		RETURN bad || ' (the extension reads its shards on the Citus nodes, where the coordinator cannot check what the owners put there)';
+	END IF;
+	IF EXISTS (SELECT 1 FROM segmentation._source_tree(rel) t JOIN pg_class c ON c.oid = t.rel
+	           JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspowner = 'pg_database_owner'::regrole) THEN
+		EXECUTE $c$SELECT (SELECT r.rolsuper FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = current_database())
+		             AND (SELECT coalesce(bool_and(coalesce(w.success AND w.result = 't', false)), true)
+		                  FROM pg_catalog.run_command_on_workers($w$SELECT r.rolsuper FROM pg_catalog.pg_database d
+		                      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.datdba
+		                      WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()$w$) w)$c$ INTO everywhere;
+		IF everywhere IS NOT TRUE THEN
+			RETURN 'its schema is the database owner''s (pg_database_owner), and the database is not a superuser''s on every Citus node,'
+			       ' or a node did not answer (the extension reads its shards there, where the coordinator cannot check what the owners put there)';
+		END IF;
+	END IF;
+	RETURN NULL;
+END $$;
+COMMENT ON FUNCTION _citus_owners(regclass) IS 'Internal: NULL when superusers own every table of a tree Citus manages and its schemas (the database, for a schema of pg_database_owner, on every node), else who does not';
+
 -- A table Citus distributes that capture supports (doc/citus.md,
 -- "Capture"): NULL, else why not.  Capture runs on its shards (src/capture.c,
 -- "Citus"), into a queue colocated with it, so it must be hash-distributed
 -- by the user id; a table alone (no partitions, children or parents: their
 -- shards are Citus's to route); its name short enough for Citus to name a
 -- shard after it unshortened (capture finds the table from the shard's
--- name); and owned by a superuser: refresh reads its shards on the workers
--- as the extension's owner, and the coordinator cannot check what an owner
--- put on a shard there (an index, a policy, a column's type), nor that the
--- shards keep their capture triggers, as it checks the table's own.
+-- name); and it and its schema a superuser's (_citus_owners): refresh reads
+-- its shards on the workers as the extension's owner, and the coordinator
+-- cannot check what an owner put on a shard there (an index, a policy, a
+-- column's type, a view in its place), nor that the shards keep their
+-- capture triggers, as it checks the table's own.
 CREATE FUNCTION _citus_unsupported(source regclass, user_column name) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -368,12 +422,10 @@ BEGIN
 		RETURN 'it has partitions, children or parents';
 	ELSIF (SELECT pg_catalog.octet_length(c.relname) FROM pg_catalog.pg_class c WHERE c.oid = source) > 42 THEN
 		RETURN 'its name is longer than 42 bytes (Citus would shorten its shards'' names)';
-	ELSIF NOT (SELECT r.rolsuper FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid = c.relowner WHERE c.oid = source) THEN
-		RETURN 'its owner is not a superuser (refresh reads its shards on the workers, where the coordinator cannot check what the owner put on them)';
 	END IF;
-	RETURN NULL;
+	RETURN segmentation._citus_owners(source);
 END $$;
-COMMENT ON FUNCTION _citus_unsupported(regclass, name) IS 'Internal: NULL when capture supports a table Citus distributes (hash, by the user id, alone, short name, a superuser''s), else why not';
+COMMENT ON FUNCTION _citus_unsupported(regclass, name) IS 'Internal: NULL when capture supports a table Citus distributes (hash, by the user id, alone, short name, it and its schema a superuser''s), else why not';
 
 -- The arguments of a source's capture triggers: none, or on a table Citus
 -- distributes its id and tracked columns (a worker has no segmentation.sources)

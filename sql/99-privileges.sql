@@ -78,7 +78,7 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 	TO segmentation_admin;
 -- operations (sql/50-state.sql, 60-capture.sql, 70-refresh.sql)
 GRANT EXECUTE ON FUNCTION untrack(regclass), _refresh_status(), _column_types(text), _rls_hides_rows(name, regclass),
-	_citus_member(regclass), _citus_unsupported(regclass, name), _source_tree(regclass)
+	_citus_member(regclass), _citus_unsupported(regclass, name), _citus_owners(regclass), _source_tree(regclass)
 	TO segmentation_admin;
 GRANT SELECT ON refresh_status, rejected_events TO segmentation_admin;
 

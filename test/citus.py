@@ -1319,6 +1319,150 @@ def citus_refusals():
         conn.close()
 
 
+def replace_shard(db, table, role, port_not=None, drop=False):
+    """On a worker, as role: one shard of table made a view that calls
+    role's function, which notes who ran it (in a table of role's on that
+    worker, in schema m). drop: the shard dropped (its schema's owner may), else renamed
+    (its owner may). Returns a cursor there, for ran()."""
+    conn, cur = connect(COORD, db)
+    cur.execute("""SELECT n.nodeport, shard_name(%s::regclass, s.shardid) FROM pg_dist_shard s
+                   JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
+                   WHERE s.logicalrelid = %s::regclass AND n.nodeport <> %s ORDER BY 2 LIMIT 1""",
+                (table, table, port_not or COORD))
+    port, shard = cur.fetchone()
+    shard = shard if "." in shard else "public." + shard
+    conn.close()
+    wconn = psycopg2.connect(dbname=db, port=port, user=role)
+    wconn.autocommit = True
+    w = wconn.cursor()
+    w.execute(f"""SET citus.enable_manual_changes_to_shards = on; SET citus.enable_ddl_propagation = off;
+        CREATE TABLE IF NOT EXISTS m.{role}_ran (who name, super boolean);
+        CREATE OR REPLACE FUNCTION m.{role}_note() RETURNS boolean LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO m.{role}_ran SELECT current_user, r.rolsuper FROM pg_roles r WHERE r.rolname = current_user;
+            RETURN true;
+        END $$;""")
+    cols = "user_id, variant, at" if "ab" in table else "user_id, ts, ev, v"
+    if drop:
+        w.execute(f"""DROP TABLE {shard} CASCADE; CREATE VIEW {shard} AS
+                      SELECT {', '.join(f'NULL::{t} AS {c}' for c, t in zip(cols.split(', '), (
+                          ['bigint', 'text', 'timestamptz'] if 'ab' in table else ['bigint', 'timestamptz', 'text', 'float8'])))}
+                      WHERE m.{role}_note()""")
+    else:
+        w.execute(f"ALTER TABLE {shard} RENAME TO {role}_real; "
+                  f"CREATE VIEW {shard} AS SELECT {cols} FROM m.{role}_real WHERE m.{role}_note()")
+    return w
+
+
+def superuser_runs(w, role):
+    """how many times the function of replace_shard ran as a superuser"""
+    w.execute(f"SELECT count(*) FROM m.{role}_ran WHERE super")
+    return w.fetchone()[0]
+
+
+def citus_owners():
+    """A table Citus manages is read from its shards, on the nodes, as the
+    extension's owner, where the coordinator cannot check them. Attacks
+    (attack review, session 26), each of which ran the attacker's function
+    as the superuser before: a segmentation admin who owns a distributed
+    assignments table makes one of its shards on a worker a view calling
+    their function (define_experiment and every refresh ran it); the admin
+    given the schema of a superuser's tracked distributed table drops a
+    shard there and puts such a view in its place (a full refresh ran it);
+    the admin owning a worker's database, and so its schema public, does
+    the same to the tracked table in public. Refused: the tables and their
+    schemas must be superusers' (a schema of pg_database_owner: the
+    database, on every node); refresh fails on a tracked table, and leaves
+    an experiment out, saying why in refresh_runs.warnings."""
+    db = "segmentation_owners"
+    conn, cur = database(db, citus=True)
+    cur.execute("DROP ROLE IF EXISTS owners_admin")
+    cur.execute("CREATE ROLE owners_admin LOGIN IN ROLE segmentation_admin")
+    cur.execute("""CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
+                   SELECT create_distributed_table('events', 'user_id', shard_count => 4)""")
+    cur.execute("SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("""INSERT INTO events SELECT g % 50, '2024-01-01'::timestamptz + g * interval '1 hour',
+                                           (ARRAY['buy', 'view'])[1 + g % 2], 1 FROM generate_series(1, 500) g""")
+    cur.execute("SELECT segmentation.use_preset('rfm')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    cur.execute("""CREATE SCHEMA m AUTHORIZATION owners_admin; GRANT SELECT ON events TO owners_admin;
+                   ALTER ROLE owners_admin SET search_path = m""")
+    mconn = psycopg2.connect(dbname=db, port=COORD, user="owners_admin")
+    mconn.autocommit = True
+    m = mconn.cursor()
+    # 1. the admin's assignments, distributed after define_experiment
+    m.execute("""CREATE TABLE m.ab (user_id bigint, variant text, at timestamptz);
+                 INSERT INTO m.ab SELECT u, CASE WHEN u % 2 = 0 THEN 'control' ELSE 'treat' END, '2024-01-10'
+                 FROM generate_series(0, 49) u""")
+    m.execute("SELECT segmentation.define_experiment('mx', 'm.ab', 'user_id', 'variant', 'at', 'control', 'buy')")
+    m.execute("SELECT create_distributed_table('m.ab', 'user_id', colocate_with => 'public.events')")
+    w = replace_shard(db, "m.ab", "owners_admin")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
+    warnings = fetch(cur, "SELECT warnings FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")[0][0]
+    err = error_of(m, "SELECT segmentation.define_experiment('mx', 'm.ab', 'user_id', 'variant', 'at', 'control', 'buy')")
+    check("Citus: an assignments table Citus manages whose owner is not a superuser: refresh leaves the experiment "
+          "out, saying why, and runs nothing of its owner's on a shard",
+          superuser_runs(w, "owners_admin") == 0 and warnings is not None and "its owner is not a superuser" in warnings,
+          (superuser_runs(w, "owners_admin"), warnings))
+    check("Citus: ... and define_experiment refuses it, with the reason",
+          err is not None and err[0] == "42501" and "its owner is not a superuser" in err[1], err)
+    cur.execute("SELECT count(*) FROM segmentation._experiment_lift_rows")
+    check("Citus: ... and its readout is gone", cur.fetchone()[0] == 0)
+    cur.execute("DELETE FROM segmentation.experiments")
+    # 2. a superuser's tracked table and assignments in a schema given to the admin
+    cur.execute("""CREATE SCHEMA s; CREATE TABLE s.ev2 (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
+                   SELECT create_distributed_table('s.ev2', 'user_id', colocate_with => 'events')""")
+    cur.execute("SELECT segmentation.track('s.ev2', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("""INSERT INTO s.ev2 SELECT g % 50, '2024-01-01'::timestamptz + g * interval '1 hour', 'buy', 1
+                   FROM generate_series(1, 100) g;
+                   CREATE TABLE s.ab2 (user_id bigint, variant text, at timestamptz);
+                   SELECT create_distributed_table('s.ab2', 'user_id', colocate_with => 'events');
+                   GRANT USAGE ON SCHEMA s TO owners_admin; GRANT SELECT ON s.ev2, s.ab2 TO owners_admin""")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-03')")
+    cur.execute("ALTER SCHEMA s OWNER TO owners_admin")
+    w = replace_shard(db, "s.ev2", "owners_admin", drop=True)
+    err = error_of(cur, "SELECT segmentation.refresh(true, as_of => '2024-02-04')")
+    check("Citus: a superuser's tracked table in a schema whose owner is not a superuser: refresh refuses it, "
+          "saying why, and runs nothing of the schema owner's on a shard",
+          superuser_runs(w, "owners_admin") == 0 and err is not None and err[0] == "0A000"
+          and "the owner of its schema s is not a superuser" in fetch(
+              cur, "SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")[0][0],
+          (superuser_runs(w, "owners_admin"), err))
+    err = error_of(cur, "SELECT segmentation.define_experiment('sx', 's.ab2', 'user_id', 'variant', 'at', 'control', 'buy')")
+    check("Citus: ... and define_experiment refuses a superuser's assignments there, with the reason",
+          err is not None and err[0] == "42501" and "the owner of its schema s is not a superuser" in err[1], err)
+    cur.execute("""CREATE TABLE s.ev3 (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
+                   SELECT create_distributed_table('s.ev3', 'user_id', colocate_with => 'events')""")
+    err = error_of(cur, "SELECT segmentation.track('s.ev3', 'user_id', 'ts', 'ev', 'v')")
+    check("Citus: ... and track() refuses a superuser's table there, with the reason",
+          err is not None and err[0] == "0A000" and "the owner of its schema s is not a superuser" in err[1], err)
+    # 3. a worker's database owned by the admin: its schema public is theirs
+    # (s.ev2, whose shard is gone, out of the way)
+    cur.execute("DELETE FROM segmentation.sources WHERE source = 's.ev2'::regclass")
+    cur.execute("SELECT segmentation.refresh(true, as_of => '2024-02-05')")
+    wconn, wcur = connect(WORKERS[1], db)
+    wcur.execute("SET citus.enable_ddl_propagation = off; ALTER DATABASE segmentation_owners OWNER TO owners_admin")
+    w = replace_shard(db, "events", "owners_admin", port_not=WORKERS[0], drop=True)
+    err = error_of(cur, "SELECT segmentation.refresh(true, as_of => '2024-02-06')")
+    last = fetch(cur, "SELECT error FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")[0][0]
+    check("Citus: a tracked table in public of a database a worker's owner is not a superuser of: refresh refuses it, "
+          "saying why, and runs nothing of the database owner's on a shard",
+          superuser_runs(w, "owners_admin") == 0 and err is not None and err[0] == "0A000"
+          and "not a superuser's on every Citus node" in (last or ""), (superuser_runs(w, "owners_admin"), err, last))
+    wcur.execute("ALTER DATABASE segmentation_owners OWNER TO postgres")
+    wconn.close()
+    for c in (m, w):
+        c.connection.close()
+    conn.close()
+    conn, cur = connect(COORD, "postgres")
+    for port in [COORD] + WORKERS:
+        pconn, pcur = connect(port, "postgres")
+        pcur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        pconn.close()
+    cur.execute("DROP ROLE owners_admin")
+    conn.close()
+
+
 def shard_cache(cur):
     """Capture on a shard keeps the shard's table and the queue's shard for
     the session (src/capture.c, CachedShard): the same sessions (one on a
@@ -2034,6 +2178,9 @@ def main():
         forget_distributed()
         single_shard()
         suite.finish()
+    if os.environ.get("CITUS_ONLY") == "owners":
+        citus_owners()
+        suite.finish()
     if os.environ.get("CITUS_ONLY") == "pipeline":
         pipeline_vs_single_node()
         exactly_once_on_citus()
@@ -2073,6 +2220,7 @@ def main():
     single_shard()
     exactly_once_on_citus()
     citus_refusals()
+    citus_owners()
     suite.finish()
 
 
