@@ -344,17 +344,24 @@ COMMENT ON FUNCTION _check_citus_propagation() IS 'Internal: an error when this 
 -- as whoever reads them (refresh and the experiment readout: the
 -- extension's owner), and the coordinator cannot check what is there. The
 -- owner of a table may change its shards (a view put in a shard's place ran
--- its owner's function as the reader), and the owner of its schema may drop
--- a shard and put such a view in its place (attack review, session 26). So
--- superusers must own every table of the tree and its schema; a schema of
--- pg_database_owner (public, by default) is the database owner's on each
--- node, asked of every node. NULL when they do, else who does not.
--- (run_command_on_workers is Citus's, in pg_catalog; the statement it runs
--- on the workers is a constant)
+-- its owner's function as the reader), the owner of its schema may drop a
+-- shard and put such a view in its place, and a worker's schema need not be
+-- the coordinator's (a role that may create schemas there made it first);
+-- the owner of a worker's database owns its schema public and sets the
+-- defaults of the extension's connections there (attack reviews, session
+-- 26).  So superusers must own every table of the tree and its schema, on
+-- the coordinator and, by name, on every worker (a schema of
+-- pg_database_owner, such as public, is the database owner's), and each
+-- worker's database.  The workers are asked with run_command_on_workers
+-- (Citus's, in pg_catalog); the statement names the schemas as a quoted
+-- literal (format's %L: an E'' string when it holds a backslash, so it reads
+-- the same whatever standard_conforming_strings is there).  NULL when they
+-- do, else who does not; a worker that does not answer is an answer.
 CREATE FUNCTION _citus_owners(rel regclass) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	bad text;
+	schemas name[];
 	everywhere boolean;
 BEGIN
 	SELECT CASE WHEN x.kind = 'table' THEN 'its owner is not a superuser'
@@ -362,29 +369,35 @@ BEGIN
 	FROM (SELECT 1 AS k, 'table' AS kind, c.relname::text AS name, c.relowner AS owner
 	      FROM segmentation._source_tree(rel) t JOIN pg_class c ON c.oid = t.rel
 	      UNION ALL
-	      SELECT 2, 'schema', n.nspname::text, n.nspowner
-	      FROM segmentation._source_tree(rel) t JOIN pg_class c ON c.oid = t.rel JOIN pg_namespace n ON n.oid = c.relnamespace
-	      WHERE n.nspowner <> 'pg_database_owner'::regrole) x
+	      SELECT 2, 'schema', n.nspname::text,
+	             CASE WHEN n.nspowner = 'pg_database_owner'::regrole
+	                  THEN (SELECT d.datdba FROM pg_database d WHERE d.datname = current_database()) ELSE n.nspowner END
+	      FROM segmentation._source_tree(rel) t JOIN pg_class c ON c.oid = t.rel JOIN pg_namespace n ON n.oid = c.relnamespace) x
 	JOIN pg_roles r ON r.oid = x.owner
 	WHERE NOT r.rolsuper ORDER BY x.k, x.name LIMIT 1;
 	IF bad IS NOT NULL THEN
 		RETURN bad || ' (the extension reads its shards on the Citus nodes, where the coordinator cannot check what the owners put there)';
 	END IF;
-	IF EXISTS (SELECT 1 FROM segmentation._source_tree(rel) t JOIN pg_class c ON c.oid = t.rel
-	           JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspowner = 'pg_database_owner'::regrole) THEN
-		EXECUTE $c$SELECT (SELECT r.rolsuper FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = current_database())
-		             AND (SELECT coalesce(bool_and(coalesce(w.success AND w.result = 't', false)), true)
-		                  FROM pg_catalog.run_command_on_workers($w$SELECT r.rolsuper FROM pg_catalog.pg_database d
-		                      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.datdba
-		                      WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()$w$) w)$c$ INTO everywhere;
-		IF everywhere IS NOT TRUE THEN
-			RETURN 'its schema is the database owner''s (pg_database_owner), and the database is not a superuser''s on every Citus node,'
-			       ' or a node did not answer (the extension reads its shards there, where the coordinator cannot check what the owners put there)';
-		END IF;
+	SELECT array_agg(DISTINCT n.nspname) INTO schemas
+	FROM segmentation._source_tree(rel) t JOIN pg_class c ON c.oid = t.rel JOIN pg_namespace n ON n.oid = c.relnamespace;
+	EXECUTE format($c$SELECT coalesce(bool_and(coalesce(w.success AND w.result = 't', false)), true)
+	                 FROM pg_catalog.run_command_on_workers(%L) w$c$,
+	               format($w$SELECT (SELECT r.rolsuper FROM pg_catalog.pg_database d
+	                                 JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.datdba
+	                                 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+	                          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n
+	                                          JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+	                                          WHERE n.nspname OPERATOR(pg_catalog.=) ANY (%L::pg_catalog.name[])
+	                                            AND NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) 'pg_database_owner')$w$,
+	                      schemas)) INTO everywhere;
+	IF everywhere IS NOT TRUE THEN
+		RETURN format('on a Citus worker, its database or its schema (%s) is not a superuser''s, or the worker did not answer'
+		              ' (the extension reads its shards there, where the coordinator cannot check what the owners put there)',
+		              array_to_string(schemas, ', '));
 	END IF;
 	RETURN NULL;
 END $$;
-COMMENT ON FUNCTION _citus_owners(regclass) IS 'Internal: NULL when superusers own every table of a tree Citus manages and its schemas (the database, for a schema of pg_database_owner, on every node), else who does not';
+COMMENT ON FUNCTION _citus_owners(regclass) IS 'Internal: NULL when superusers own every table of a tree Citus manages and its schemas, on the coordinator and on every worker, and every worker''s database, else who does not';
 
 -- A table Citus distributes that capture supports (doc/citus.md,
 -- "Capture"): NULL, else why not.  Capture runs on its shards (src/capture.c,
@@ -984,7 +997,7 @@ BEGIN
 		RAISE EXCEPTION 'cannot track %: % is managed by Citus, and %', source, segmentation._citus_member(source),
 			coalesce(segmentation._citus_unsupported(segmentation._citus_member(source), user_column), 'it is in the tree of the table')
 			USING ERRCODE = 'feature_not_supported',
-			      DETAIL = 'Capture runs on the shards of a table Citus distributes by the user id, alone, named in 42 bytes at most, owned by a superuser; Citus writes the rows of any other table it manages on shards no capture trigger of its can follow, and new events would be missed.',
+			      DETAIL = 'Capture runs on the shards of a table Citus distributes by the user id, alone, named in 42 bytes at most, it, its schema and the database owned by superusers on every node; Citus writes the rows of any other table it manages on shards no capture trigger of its can follow, and new events would be missed.',
 			      HINT = 'doc/citus.md, "Capture", says what is supported and why.';
 	END IF;
 	IF NOT has_table_privilege(source, 'SELECT') OR NOT has_table_privilege(source, 'TRIGGER') THEN

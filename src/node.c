@@ -39,8 +39,10 @@
  * of the owner's queries there: they fail) and the transaction's modes,
  * which RESET ALL keeps; then SET LOCAL search_path TO pg_catalog, pg_temp,
  * since the default search path there ("$user", public) holds schemas
- * other roles can create in.  Without Citus it does nothing; with a Citus
- * that lacks that function, it fails.
+ * other roles can create in, and the settings that change how the text of
+ * a query reads (standard_conforming_strings, DateStyle, ...), whose
+ * defaults there a database's owner may set.  Without Citus it does
+ * nothing; with a Citus that lacks that function, it fails.
  *
  * And _user_scores_rows(), the rows of user_scores once Citus manages the
  * state.  Citus checks the right to read a distributed table's shards as
@@ -65,6 +67,7 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -142,41 +145,71 @@ coordinator_only(PG_FUNCTION_ARGS)
 
 /* Citus 13.2's src/backend/distributed/commands/variableset.c */
 typedef void (*PropagateSetFunc) (VariableSetStmt *setStmt, const char *setStmtString);
+/* and transaction/transaction_management.c */
+typedef void (*CoordinateFunc) (void);
 
 PG_FUNCTION_INFO_V1(clean_citus_settings);
 Datum
 clean_citus_settings(PG_FUNCTION_ARGS)
 {
 	PropagateSetFunc propagate;
+	CoordinateFunc coordinate;
 	VariableSetStmt *reset;
 	VariableSetStmt *pin;
 
-	/* (Citus, loaded by shared_preload_libraries, defines the setting) */
-	if (GetConfigOption("citus.propagate_set_commands", true, false) == NULL)
+	/*
+	 * (Citus, loaded by shared_preload_libraries, defines the setting; a
+	 * database without the extension citus has no worker connections, and
+	 * Citus's catalog that a coordinated transaction reads is not there)
+	 */
+	if (GetConfigOption("citus.propagate_set_commands", true, false) == NULL
+		|| !OidIsValid(get_extension_oid("citus", true)))
 		PG_RETURN_VOID();
 	propagate = (PropagateSetFunc) dlsym(RTLD_DEFAULT, "PostprocessVariableSetStmt");
-	if (propagate == NULL)
+	coordinate = (CoordinateFunc) dlsym(RTLD_DEFAULT, "UseCoordinatedTransaction");
+	if (propagate == NULL || coordinate == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("segmentation: this Citus has no PostprocessVariableSetStmt, which the extension calls to reset the settings of its queries on the workers"),
+				 errmsg("segmentation: this Citus has no PostprocessVariableSetStmt or UseCoordinatedTransaction, which the extension calls to reset the settings of its queries on the workers"),
 				 errhint("segmentation supports Citus 13.2.")));
+
+	/*
+	 * Citus sends the settings to a worker connection when it begins a
+	 * remote transaction block there, in a command before the query's; a
+	 * read-only query outside a coordinated transaction runs with none, so
+	 * with the connection's defaults (an attack review, session 26: a shard
+	 * query of segment_members).  From here the transaction is a
+	 * coordinated one: every query of it on a worker runs in a block.
+	 */
+	coordinate();
 	reset = makeNode(VariableSetStmt);
 	reset->kind = VAR_RESET_ALL;
 	propagate(reset, "RESET ALL");
 	/*
-	 * and the search path pinned, as the function's own SET clause pins it
-	 * here: a worker's default, "$user", public, lets any role that may
-	 * create a schema named like the owner (Citus makes it on every worker)
-	 * or create in public put there an overload of a built-in the shard
-	 * queries name unqualified (unnest(bigint[]), array_agg(text)) that
-	 * matches better than pg_catalog's polymorphic one, and have it run as
-	 * the owner (an attack review, session 24)
+	 * and, in one round trip, the search path pinned, as the function's own
+	 * SET clause pins it here: a worker's default, "$user", public, lets any
+	 * role that may create a schema named like the owner (Citus makes it on
+	 * every worker) or create in public put there an overload of a built-in
+	 * the shard queries name unqualified (unnest(bigint[]), array_agg(text))
+	 * that matches better than pg_catalog's polymorphic one, and have it run
+	 * as the owner (an attack review, session 24).  Then the settings that
+	 * change how the text Citus sends is read, which RESET ALL sets back to
+	 * the database's defaults there, and a database's owner may set those
+	 * (ALTER DATABASE ... SET): with standard_conforming_strings off, a
+	 * backslash in a string Citus quoted for the coordinator's on ended the
+	 * literal, and the rest of a user id given to opt_out ran as the owner
+	 * (an attack review, session 26).  Citus also sends the text to the
+	 * connections it opens later in the transaction.
 	 */
 	pin = makeNode(VariableSetStmt);
 	pin->kind = VAR_SET_VALUE;
 	pin->name = "search_path";
 	pin->is_local = true;
-	propagate(pin, "SET LOCAL search_path TO pg_catalog, pg_temp");
+	propagate(pin, "SET LOCAL search_path TO pg_catalog, pg_temp;"
+			  " SET LOCAL standard_conforming_strings TO on; SET LOCAL backslash_quote TO safe_encoding;"
+			  " SET LOCAL array_nulls TO on; SET LOCAL transform_null_equals TO off;"
+			  " SET LOCAL DateStyle TO 'ISO, MDY'; SET LOCAL IntervalStyle TO postgres;"
+			  " SET LOCAL extra_float_digits TO 1");
 	PG_RETURN_VOID();
 }
 

@@ -1436,6 +1436,19 @@ def citus_owners():
     err = error_of(cur, "SELECT segmentation.track('s.ev3', 'user_id', 'ts', 'ev', 'v')")
     check("Citus: ... and track() refuses a superuser's table there, with the reason",
           err is not None and err[0] == "0A000" and "the owner of its schema s is not a superuser" in err[1], err)
+    # 4. a schema the admin made on a worker before the superuser made it
+    # on the coordinator (Citus keeps a worker's schema of that name)
+    cur.execute("GRANT CREATE ON DATABASE segmentation_owners TO owners_admin")
+    pconn = psycopg2.connect(dbname=db, port=WORKERS[0], user="owners_admin")
+    pconn.autocommit = True
+    pconn.cursor().execute("SET citus.enable_ddl_propagation = off; CREATE SCHEMA pre")
+    pconn.close()
+    cur.execute("""CREATE SCHEMA IF NOT EXISTS pre;
+                   CREATE TABLE pre.ev4 (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
+                   SELECT create_distributed_table('pre.ev4', 'user_id', colocate_with => 'events')""")
+    err = error_of(cur, "SELECT segmentation.track('pre.ev4', 'user_id', 'ts', 'ev', 'v')")
+    check("Citus: track() refuses a superuser's table in a schema that is another role's on a worker, with the reason",
+          err is not None and err[0] == "0A000" and "on a Citus worker, its database or its schema (pre)" in err[1], err)
     # 3. a worker's database owned by the admin: its schema public is theirs
     # (s.ev2, whose shard is gone, out of the way)
     cur.execute("DELETE FROM segmentation.sources WHERE source = 's.ev2'::regclass")
@@ -1448,7 +1461,24 @@ def citus_owners():
     check("Citus: a tracked table in public of a database a worker's owner is not a superuser of: refresh refuses it, "
           "saying why, and runs nothing of the database owner's on a shard",
           superuser_runs(w, "owners_admin") == 0 and err is not None and err[0] == "0A000"
-          and "not a superuser's on every Citus node" in (last or ""), (superuser_runs(w, "owners_admin"), err, last))
+          and "on a Citus worker, its database or its schema (public) is not a superuser's" in (last or ""),
+          (superuser_runs(w, "owners_admin"), err, last))
+    # and sets its defaults there: with standard_conforming_strings off, a
+    # backslash in a string Citus quoted for the coordinator ended the
+    # literal on the worker, and the rest of a segment's name ran as the
+    # superuser in segment_members' shard queries
+    w.execute("SET citus.enable_ddl_propagation = off; ALTER DATABASE segmentation_owners SET standard_conforming_strings = off")
+    errors = []
+    sconn = psycopg2.connect(dbname=db, port=COORD, user="owners_admin")   # (new connections to the workers)
+    sconn.autocommit = True
+    for k in range(4):
+        name = "x\\'" + ")" * k + " OR m.owners_admin_note() --"
+        sconn.cursor().execute("SELECT segmentation.define_segment('inj', %s, 'true')", (name,))
+        errors.append(error_of(sconn.cursor(), "SELECT count(*) FROM segmentation.segment_members('inj', %s, false)", (name,)))
+    sconn.close()
+    check("Citus: a worker's database owner's standard_conforming_strings = off turns no string the extension sends "
+          "into SQL run as the superuser (segment names read by segment_members)",
+          superuser_runs(w, "owners_admin") == 0 and errors == [None] * 4, (superuser_runs(w, "owners_admin"), errors))
     wcur.execute("ALTER DATABASE segmentation_owners OWNER TO postgres")
     wconn.close()
     for c in (m, w):

@@ -56,8 +56,6 @@ ACCEPTED = [
      r'|unused variable "d"|unused parameter "user_column"', None,
      "Citus's catalog and function (d is what they return; user_column is compared with it), read only when Citus "
      "is there: it returns before without"),
-    ("_citus_owners", r'function pg_catalog\.run_command_on_workers\(unknown\) does not exist', None,
-     "Citus's function, called only for a table Citus manages (_check_readable, _citus_unsupported)"),
     ("_citus_queue", r'relation "pg_catalog\.pg_dist_partition" does not exist'
      r'|function pg_catalog\.create_distributed_table\(', None,
      "Citus's catalog and function, there only with Citus: called only for a source Citus distributes"),
