@@ -318,5 +318,6 @@ extern bytea *PseudonymKey(Relation keys, Snapshot snapshot);
 
 /* Which Citus node this is (node.c): an error on a worker */
 extern void RequireCoordinator(const char *what);
+extern void InstallCitusSetGuard(void);
 
 #endif

@@ -41,6 +41,8 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
+#include "behavior.h"
+
 void		_PG_init(void);
 extern Oid	segmentation_citus_shard_table(Oid relid);	/* src/capture.c */
 
@@ -108,6 +110,8 @@ _PG_init(void)
 {
 	prev_planner_hook = planner_hook;
 	planner_hook = GuardPlanner;
+	/* (and src/node.c's guard of the SET commands Citus propagates) */
+	InstallCitusSetGuard();
 }
 
 /*

@@ -41,8 +41,13 @@
  * since the default search path there ("$user", public) holds schemas
  * other roles can create in, and the settings that change how the text of
  * a query reads (standard_conforming_strings, DateStyle, ...), whose
- * defaults there a database's owner may set.  Without Citus it does
- * nothing; with a Citus that lacks that function, it fails.
+ * defaults there a database's owner may set; and it makes the transaction
+ * a coordinated one, so that Citus sends them before every query.  Citus
+ * sends the whole command a propagated SET LOCAL came in, not the SET: so
+ * it refuses to go on when Citus keeps more than settings, and the
+ * library's ProcessUtility hook (CitusSetGuard) refuses such a command
+ * once it has run in the transaction.  Without Citus it does nothing;
+ * with a Citus that lacks those functions, it fails.
  *
  * And _user_scores_rows(), the rows of user_scores once Citus manages the
  * state.  Citus checks the right to read a distributed table's shards as
@@ -69,11 +74,14 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "nodes/value.h"
+#include "parser/parser.h"
 #include "parser/parse_func.h"
 #include "storage/proc.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -145,8 +153,92 @@ coordinator_only(PG_FUNCTION_ARGS)
 
 /* Citus 13.2's src/backend/distributed/commands/variableset.c */
 typedef void (*PropagateSetFunc) (VariableSetStmt *setStmt, const char *setStmtString);
-/* and transaction/transaction_management.c */
+/* and transaction/transaction_management.c and its header */
 typedef void (*CoordinateFunc) (void);
+typedef List *(*SubXactsFunc) (void);
+typedef bool (*ShouldPropagateFunc) (VariableSetStmt *setStmt);
+typedef struct CitusSubXactContext
+{
+	SubTransactionId subId;
+	StringInfo	setLocalCmds;
+	void	   *propagatedObjects;
+} CitusSubXactContext;
+
+/* what clean_citus_settings has Citus send, and keep, for each call */
+#define PINNED_SETTINGS "SET LOCAL search_path TO pg_catalog, pg_temp;" \
+	" SET LOCAL standard_conforming_strings TO on; SET LOCAL backslash_quote TO safe_encoding;" \
+	" SET LOCAL array_nulls TO on; SET LOCAL transform_null_equals TO off;" \
+	" SET LOCAL DateStyle TO 'ISO, MDY'; SET LOCAL IntervalStyle TO postgres;" \
+	" SET LOCAL extra_float_digits TO 1"
+
+/* the transaction in which clean_citus_settings last ran */
+static LocalTransactionId cleaned_lxid = InvalidLocalTransactionId;
+static ProcessUtility_hook_type prev_utility_hook = NULL;
+
+/*
+ * Whether text that Citus sends to, or keeps for, the workers' connections
+ * holds SET, RESET and SET TRANSACTION statements only, and no backslash
+ * (the only character that standard_conforming_strings and backslash_quote,
+ * whose defaults a worker's database may change, read otherwise: so the
+ * text reads there as it does here, whatever they are)
+ */
+static bool
+OnlySettings(const char *text)
+{
+	List	   *stmts;
+	ListCell   *cell;
+
+	if (text == NULL)
+		return true;
+	if (strchr(text, '\\') != NULL)
+		return false;
+	stmts = raw_parser(text, RAW_PARSE_DEFAULT);
+	foreach(cell, stmts)
+		if (!IsA(lfirst_node(RawStmt, cell)->stmt, VariableSetStmt))
+			return false;
+	return true;
+}
+
+/*
+ * Citus (citus.propagate_set_commands = local, which any role may set)
+ * sends the text of the whole query string a SET LOCAL came in, not the
+ * statement's, to every worker connection of the transaction, and keeps it
+ * for those it opens later: the extension's owner's, opened by a SECURITY
+ * DEFINER function, included.  A DO block after the SET ran there as the
+ * superuser (an attack review, session 26).  So once such a function has
+ * run in a transaction, a SET that Citus would propagate must come in a
+ * command of settings only (OnlySettings); clean_citus_settings checks
+ * what Citus kept before.
+ */
+static void
+CitusSetGuard(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			  ProcessUtilityContext context, ParamListInfo params,
+			  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	ShouldPropagateFunc propagated;
+
+	/* (Citus's own test of whether it sends this SET to the workers) */
+	if (IsA(pstmt->utilityStmt, VariableSetStmt) && cleaned_lxid == MyProc->lxid
+		&& (propagated = (ShouldPropagateFunc) dlsym(RTLD_DEFAULT, "ShouldPropagateSetCommand")) != NULL
+		&& propagated((VariableSetStmt *) pstmt->utilityStmt) && !OnlySettings(queryString))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("segmentation: with citus.propagate_set_commands = local, after a function of the extension in this transaction, a SET must come in a command of settings only, without backslashes"),
+				 errdetail("Citus would send the whole command to the workers' connections of the extension's owner."),
+				 errhint("Send the SET as a command of its own, or run it in another transaction.")));
+	if (prev_utility_hook)
+		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+/* installs CitusSetGuard (from _PG_init) */
+void
+InstallCitusSetGuard(void)
+{
+	prev_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = CitusSetGuard;
+}
 
 PG_FUNCTION_INFO_V1(clean_citus_settings);
 Datum
@@ -154,6 +246,10 @@ clean_citus_settings(PG_FUNCTION_ARGS)
 {
 	PropagateSetFunc propagate;
 	CoordinateFunc coordinate;
+	StringInfo *kept;
+	SubXactsFunc subxacts;
+	ListCell   *cell;
+	bool		ok;
 	VariableSetStmt *reset;
 	VariableSetStmt *pin;
 
@@ -167,11 +263,35 @@ clean_citus_settings(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	propagate = (PropagateSetFunc) dlsym(RTLD_DEFAULT, "PostprocessVariableSetStmt");
 	coordinate = (CoordinateFunc) dlsym(RTLD_DEFAULT, "UseCoordinatedTransaction");
-	if (propagate == NULL || coordinate == NULL)
+	kept = (StringInfo *) dlsym(RTLD_DEFAULT, "activeSetStmts");
+	subxacts = (SubXactsFunc) dlsym(RTLD_DEFAULT, "ActiveSubXactContexts");
+	if (propagate == NULL || coordinate == NULL || kept == NULL || subxacts == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("segmentation: this Citus has no PostprocessVariableSetStmt or UseCoordinatedTransaction, which the extension calls to reset the settings of its queries on the workers"),
+				 errmsg("segmentation: this Citus lacks what the extension calls to reset the settings of its queries on the workers"),
 				 errhint("segmentation supports Citus 13.2.")));
+
+	/*
+	 * Nothing Citus keeps for the workers' connections but what this function
+	 * had it keep: a caller's SET LOCAL propagated earlier in the transaction
+	 * (citus.propagate_set_commands = local) is kept as the text of its whole
+	 * query string, which Citus would send first to the owner's connections
+	 * (CitusSetGuard)
+	 */
+	ok = *kept == NULL || OnlySettings((*kept)->data);
+	foreach(cell, subxacts())
+	{
+		StringInfo	cmds = ((CitusSubXactContext *) lfirst(cell))->setLocalCmds;
+
+		ok = ok && (cmds == NULL || OnlySettings(cmds->data));
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("segmentation: a SET that Citus propagates (citus.propagate_set_commands = local) came earlier in this transaction in a command of more than settings, or with a backslash"),
+				 errdetail("Citus would send that whole command to the workers' connections of the extension's owner."),
+				 errhint("Send such a SET as a command of its own, or call the function in another transaction.")));
+	cleaned_lxid = MyProc->lxid;
 
 	/*
 	 * Citus sends the settings to a worker connection when it begins a
@@ -205,11 +325,7 @@ clean_citus_settings(PG_FUNCTION_ARGS)
 	pin->kind = VAR_SET_VALUE;
 	pin->name = "search_path";
 	pin->is_local = true;
-	propagate(pin, "SET LOCAL search_path TO pg_catalog, pg_temp;"
-			  " SET LOCAL standard_conforming_strings TO on; SET LOCAL backslash_quote TO safe_encoding;"
-			  " SET LOCAL array_nulls TO on; SET LOCAL transform_null_equals TO off;"
-			  " SET LOCAL DateStyle TO 'ISO, MDY'; SET LOCAL IntervalStyle TO postgres;"
-			  " SET LOCAL extra_float_digits TO 1");
+	propagate(pin, PINNED_SETTINGS);
 	PG_RETURN_VOID();
 }
 

@@ -1369,11 +1369,19 @@ def citus_owners():
     their function (define_experiment and every refresh ran it); the admin
     given the schema of a superuser's tracked distributed table drops a
     shard there and puts such a view in its place (a full refresh ran it);
+    the admin who made on a worker the schema a superuser made later (Citus
+    keeps the worker's) could do the same there (track() took the table);
     the admin owning a worker's database, and so its schema public, does
-    the same to the tracked table in public. Refused: the tables and their
-    schemas must be superusers' (a schema of pg_database_owner: the
-    database, on every node); refresh fails on a tracked table, and leaves
-    an experiment out, saying why in refresh_runs.warnings."""
+    the same to the tracked table in public, and sets the database's
+    standard_conforming_strings off there, so that a backslash in a segment
+    name ended the literal of segment_members' shard query and the rest ran
+    as SQL. Refused: the tables and their schemas must be superusers', on
+    the coordinator and on every worker, and every worker's database (a
+    schema of pg_database_owner is the database's); refresh fails on a
+    tracked table, and leaves an experiment out, saying why in
+    refresh_runs.warnings; and the extension's queries on the workers run
+    with the settings that change how their text reads pinned
+    (_clean_citus_settings)."""
     db = "segmentation_owners"
     conn, cur = database(db, citus=True)
     cur.execute("DROP ROLE IF EXISTS owners_admin")
@@ -1436,6 +1444,34 @@ def citus_owners():
     err = error_of(cur, "SELECT segmentation.track('s.ev3', 'user_id', 'ts', 'ev', 'v')")
     check("Citus: ... and track() refuses a superuser's table there, with the reason",
           err is not None and err[0] == "0A000" and "the owner of its schema s is not a superuser" in err[1], err)
+    # 5. a reader's SET LOCAL, which Citus (citus.propagate_set_commands =
+    # local) sends as the text of its whole command to the transaction's
+    # worker connections, the owner's that a read path opened included: a
+    # DO block after it ran there as the superuser, whether the SET came
+    # before the extension's function in the transaction or after it
+    cur.execute("DROP ROLE IF EXISTS owners_reader")
+    cur.execute("CREATE ROLE owners_reader LOGIN IN ROLE segmentation_reader")
+    cur.execute("SELECT run_command_on_workers($$GRANT USAGE ON SCHEMA segmentation TO owners_reader$$)")
+    do = ("DO $d$ BEGIN IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN "
+          "PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true); "
+          "EXECUTE 'ALTER ROLE owners_reader SUPERUSER'; END IF; END $d$")
+    read = "SELECT count(*) FROM segmentation.segment_summary"
+    rconn = psycopg2.connect(dbname=db, port=COORD, user="owners_reader")
+    rconn.autocommit = True
+    r = rconn.cursor()
+    before = error_of(r, f"BEGIN; SET LOCAL citus.propagate_set_commands = local; SET LOCAL work_mem = '65MB'; {do}; {read}")
+    r.execute("COMMIT")
+    r.execute("BEGIN")
+    r.execute(read)
+    after = error_of(r, f"SET LOCAL citus.propagate_set_commands = local; SET LOCAL work_mem = '65MB'; {do}")
+    r.execute("COMMIT")
+    rconn.close()
+    cur.execute("SELECT result FROM run_command_on_workers($$SELECT rolsuper FROM pg_roles WHERE rolname = 'owners_reader'$$)")
+    supers = [row[0] for row in cur.fetchall()]
+    check("Citus: a reader's command with a SET LOCAL Citus propagates runs nothing as the superuser on a worker, "
+          "before the extension's function in its transaction or after it (each refused, with the reason)",
+          supers == ["f", "f"] and before is not None and before[0] == "42501" and after is not None and after[0] == "42501",
+          (supers, before, after))
     # 4. a schema the admin made on a worker before the superuser made it
     # on the coordinator (Citus keeps a worker's schema of that name)
     cur.execute("GRANT CREATE ON DATABASE segmentation_owners TO owners_admin")
@@ -1490,6 +1526,7 @@ def citus_owners():
         pcur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         pconn.close()
     cur.execute("DROP ROLE owners_admin")
+    cur.execute("DROP ROLE owners_reader")
     conn.close()
 
 
@@ -1853,7 +1890,11 @@ def hijacked(cur, role, sql, savepoint=False):
         cur.execute("BEGIN")
         if savepoint:
             cur.execute(f"SELECT count(*) FROM ({sql}) q")
-            cur.execute(f"SAVEPOINT s; {sets} RELEASE SAVEPOINT s")
+            # (the SETs in a command of their own: Citus sends the whole
+            # command a propagated SET came in, so one with more is refused)
+            cur.execute("SAVEPOINT s")
+            cur.execute(sets)
+            cur.execute("RELEASE SAVEPOINT s")
         else:
             cur.execute(sets)
         cur.execute(sql)
