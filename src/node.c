@@ -180,7 +180,11 @@ static ProcessUtility_hook_type prev_utility_hook = NULL;
  * holds SET, RESET and SET TRANSACTION statements only, and no backslash
  * (the only character that standard_conforming_strings and backslash_quote,
  * whose defaults a worker's database may change, read otherwise: so the
- * text reads there as it does here, whatever they are)
+ * text reads there as it does here, whatever they are), no comment and no
+ * line break: Citus glues the pieces it keeps (each savepoint's, then
+ * "SAVEPOINT savepoint_N;", then the current one's) into one command, where
+ * a piece ending in "--" hid the next line's start and the rest of a
+ * string value ran as SQL (an attack review, session 26)
  */
 static bool
 OnlySettings(const char *text)
@@ -190,7 +194,8 @@ OnlySettings(const char *text)
 
 	if (text == NULL)
 		return true;
-	if (strchr(text, '\\') != NULL)
+	if (strchr(text, '\\') != NULL || strstr(text, "--") != NULL || strstr(text, "/*") != NULL
+		|| strpbrk(text, "\r\n") != NULL)
 		return false;
 	stmts = raw_parser(text, RAW_PARSE_DEFAULT);
 	foreach(cell, stmts)

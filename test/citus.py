@@ -1466,8 +1466,25 @@ def citus_owners():
     after = error_of(r, f"SET LOCAL citus.propagate_set_commands = local; SET LOCAL work_mem = '65MB'; {do}")
     r.execute("COMMIT")
     rconn.close()
+    # (pieces Citus keeps apart, each only settings, which it glues into one
+    # command: a comment at the end of one hid the start of the next line)
+    rconn = psycopg2.connect(dbname=db, port=COORD, user="owners_reader")
+    r = rconn.cursor()
+    glued = None
+    try:
+        for step in ("SET LOCAL citus.propagate_set_commands = local", "SET LOCAL work_mem = '65MB'; --",
+                     "SAVEPOINT a", "SET LOCAL myapp.y = '\n" + do.replace("'", "$q$") + "; SAVEPOINT savepoint_2; SELECT 1 --'",
+                     read):
+            r.execute(step)
+        r.execute("COMMIT")
+    except psycopg2.Error as e:
+        glued = (e.pgcode, str(e).strip().split("\n")[0])
+    rconn.close()
     cur.execute("SELECT result FROM run_command_on_workers($$SELECT rolsuper FROM pg_roles WHERE rolname = 'owners_reader'$$)")
     supers = [row[0] for row in cur.fetchall()]
+    check("Citus: ... and so does one whose SET LOCALs, each of settings only, Citus glues into one command "
+          "across a savepoint (refused, with the reason)",
+          supers == ["f", "f"] and glued is not None and glued[0] == "42501", (supers, glued))
     check("Citus: a reader's command with a SET LOCAL Citus propagates runs nothing as the superuser on a worker, "
           "before the extension's function in its transaction or after it (each refused, with the reason)",
           supers == ["f", "f"] and before is not None and before[0] == "42501" and after is not None and after[0] == "42501",
