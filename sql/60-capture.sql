@@ -517,18 +517,11 @@ COMMENT ON FUNCTION _drain_citus_queues() IS 'Internal: moves what capture queue
 -- over its own connections, where refresh's lock_timeout, set by
 -- set_config, was not (a writer through a worker that kept its transaction
 -- open kept refresh waiting past refresh_lock_timeout, and every writer of
--- the table behind it: review 29, R29-1).  A SET LOCAL, with
--- citus.propagate_set_commands = local, is sent to the transaction's
--- connections and to those it opens later.
+-- the table behind it: review 29, R29-1).  Citus sends it, as a SET LOCAL
+-- it propagates, to the transaction's connections and to those it opens
+-- later (src/node.c).
 CREATE FUNCTION _citus_lock_timeout(wait text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	propagate text := pg_catalog.current_setting('citus.propagate_set_commands');
-BEGIN
-	PERFORM pg_catalog.set_config('citus.propagate_set_commands', 'local', true);
-	EXECUTE pg_catalog.format('SET LOCAL lock_timeout = %L', wait);
-	PERFORM pg_catalog.set_config('citus.propagate_set_commands', propagate, true);
-END $$;
+	AS 'MODULE_PATHNAME', 'citus_lock_timeout' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION _citus_lock_timeout(text) IS 'Internal: sets lock_timeout for the transaction here and on the Citus workers it uses';
 
 -- Refresh reads a tracked table (a full run; users it recomputes, updated

@@ -44,10 +44,12 @@
  * defaults there a database's owner may set; and it makes the transaction
  * a coordinated one, so that Citus sends them before every query.  Citus
  * sends the whole command a propagated SET LOCAL came in, not the SET: so
- * it refuses to go on when Citus keeps more than settings, and the
- * library's ProcessUtility hook (CitusSetGuard) refuses such a command
- * once it has run in the transaction.  Without Citus it does nothing;
- * with a Citus that lacks those functions, it fails.
+ * it refuses to go on when Citus keeps anything the extension did not have
+ * it keep, and the library's ProcessUtility hook (CitusSetGuard) refuses
+ * any SET that Citus would propagate once it has run in the transaction.
+ * Without Citus it does nothing; with a Citus that lacks those functions,
+ * it fails.  _citus_lock_timeout() has Citus propagate refresh's
+ * lock_timeout the same way.
  *
  * And _user_scores_rows(), the rows of user_scores once Citus manages the
  * state.  Citus checks the right to read a distributed table's shards as
@@ -64,6 +66,7 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <dlfcn.h>
 
 #include "access/genam.h"
@@ -78,7 +81,6 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "nodes/value.h"
-#include "parser/parser.h"
 #include "parser/parse_func.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
@@ -170,50 +172,64 @@ typedef struct CitusSubXactContext
 	" SET LOCAL array_nulls TO on; SET LOCAL transform_null_equals TO off;" \
 	" SET LOCAL DateStyle TO 'ISO, MDY'; SET LOCAL IntervalStyle TO postgres;" \
 	" SET LOCAL extra_float_digits TO 1"
+/* and citus_lock_timeout, before its value in milliseconds */
+#define LOCK_TIMEOUT_SET "SET LOCAL lock_timeout TO "
 
 /* the transaction in which clean_citus_settings last ran */
 static LocalTransactionId cleaned_lxid = InvalidLocalTransactionId;
 static ProcessUtility_hook_type prev_utility_hook = NULL;
 
 /*
- * Whether text that Citus sends to, or keeps for, the workers' connections
- * holds SET, RESET and SET TRANSACTION statements only, and no backslash
- * (the only character that standard_conforming_strings and backslash_quote,
- * whose defaults a worker's database may change, read otherwise: so the
- * text reads there as it does here, whatever they are), no comment and no
- * line break: Citus glues the pieces it keeps (each savepoint's, then
- * "SAVEPOINT savepoint_N;", then the current one's) into one command, where
- * a piece ending in "--" hid the next line's start and the rest of a
- * string value ran as SQL (an attack review, session 26)
+ * Whether text Citus keeps for the workers' connections is only what the
+ * extension had it keep (clean_citus_settings' two commands, and
+ * citus_lock_timeout's), each piece ended by ';' as Citus appends it: an
+ * exact allowlist.  A caller's propagated SET is kept as the text of the
+ * whole command it came in, which Citus glues to the others' and sends
+ * first to every connection it opens later in the transaction, the
+ * owner's included; a check of that text by its grammar was bypassed
+ * twice (attack reviews, session 26: a DO block after the SET; pieces of
+ * settings only, glued across a savepoint, where a comment hid a line's
+ * start), so none is allowed.
  */
 static bool
-OnlySettings(const char *text)
+OnlyOurs(const char *text)
 {
-	List	   *stmts;
-	ListCell   *cell;
+	const char *p = text;
 
 	if (text == NULL)
 		return true;
-	if (strchr(text, '\\') != NULL || strstr(text, "--") != NULL || strstr(text, "/*") != NULL
-		|| strpbrk(text, "\r\n") != NULL)
-		return false;
-	stmts = raw_parser(text, RAW_PARSE_DEFAULT);
-	foreach(cell, stmts)
-		if (!IsA(lfirst_node(RawStmt, cell)->stmt, VariableSetStmt))
+	while (*p != '\0')
+	{
+		if (strncmp(p, "RESET ALL;", 10) == 0)
+			p += 10;
+		else if (strncmp(p, PINNED_SETTINGS ";", strlen(PINNED_SETTINGS) + 1) == 0)
+			p += strlen(PINNED_SETTINGS) + 1;
+		else if (strncmp(p, LOCK_TIMEOUT_SET, strlen(LOCK_TIMEOUT_SET)) == 0
+				 && isdigit((unsigned char) p[strlen(LOCK_TIMEOUT_SET)]))
+		{
+			p += strlen(LOCK_TIMEOUT_SET);
+			while (isdigit((unsigned char) *p))
+				p++;
+			if (*p++ != ';')
+				return false;
+		}
+		else
 			return false;
+	}
 	return true;
 }
 
 /*
  * Citus (citus.propagate_set_commands = local, which any role may set)
  * sends the text of the whole query string a SET LOCAL came in, not the
- * statement's, to every worker connection of the transaction, and keeps it
- * for those it opens later: the extension's owner's, opened by a SECURITY
- * DEFINER function, included.  A DO block after the SET ran there as the
- * superuser (an attack review, session 26).  So once such a function has
- * run in a transaction, a SET that Citus would propagate must come in a
- * command of settings only (OnlySettings); clean_citus_settings checks
- * what Citus kept before.
+ * statement's, to every worker connection of the transaction, the
+ * extension's owner's opened by a SECURITY DEFINER function included, and
+ * keeps it for those it opens later: a DO block after the SET ran there as
+ * the superuser (an attack review, session 26).  So once such a function
+ * has run in a transaction, no SET that Citus would propagate is allowed
+ * in it; clean_citus_settings refuses one that came before (OnlyOurs).
+ * The extension's own (clean_citus_settings, citus_lock_timeout) reach
+ * Citus directly, not through here.
  */
 static void
 CitusSetGuard(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -225,12 +241,12 @@ CitusSetGuard(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	/* (Citus's own test of whether it sends this SET to the workers) */
 	if (IsA(pstmt->utilityStmt, VariableSetStmt) && cleaned_lxid == MyProc->lxid
 		&& (propagated = (ShouldPropagateFunc) dlsym(RTLD_DEFAULT, "ShouldPropagateSetCommand")) != NULL
-		&& propagated((VariableSetStmt *) pstmt->utilityStmt) && !OnlySettings(queryString))
+		&& propagated((VariableSetStmt *) pstmt->utilityStmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("segmentation: with citus.propagate_set_commands = local, after a function of the extension in this transaction, a SET must come in a command of settings only, without backslashes"),
-				 errdetail("Citus would send the whole command to the workers' connections of the extension's owner."),
-				 errhint("Send the SET as a command of its own, or run it in another transaction.")));
+				 errmsg("segmentation: a SET that Citus propagates (citus.propagate_set_commands = local) is not allowed in a transaction that called a function of the extension"),
+				 errdetail("Citus would send the whole command it came in to the workers' connections of the extension's owner."),
+				 errhint("Run the SET in another transaction, or set citus.propagate_set_commands to none first.")));
 	if (prev_utility_hook)
 		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
@@ -245,11 +261,35 @@ InstallCitusSetGuard(void)
 	ProcessUtility_hook = CitusSetGuard;
 }
 
+/*
+ * Citus's PostprocessVariableSetStmt, which sends a SET to the
+ * transaction's worker connections and keeps it for those opened later, or
+ * NULL when this database has none (Citus, loaded by
+ * shared_preload_libraries, defines the setting; a database without the
+ * extension citus has no worker connections)
+ */
+static PropagateSetFunc
+CitusPropagate(void)
+{
+	PropagateSetFunc propagate;
+
+	if (GetConfigOption("citus.propagate_set_commands", true, false) == NULL
+		|| !OidIsValid(get_extension_oid("citus", true)))
+		return NULL;
+	propagate = (PropagateSetFunc) dlsym(RTLD_DEFAULT, "PostprocessVariableSetStmt");
+	if (propagate == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("segmentation: this Citus lacks what the extension calls to set the settings of its queries on the workers"),
+				 errhint("segmentation supports Citus 13.2.")));
+	return propagate;
+}
+
 PG_FUNCTION_INFO_V1(clean_citus_settings);
 Datum
 clean_citus_settings(PG_FUNCTION_ARGS)
 {
-	PropagateSetFunc propagate;
+	PropagateSetFunc propagate = CitusPropagate();
 	CoordinateFunc coordinate;
 	StringInfo *kept;
 	SubXactsFunc subxacts;
@@ -258,44 +298,37 @@ clean_citus_settings(PG_FUNCTION_ARGS)
 	VariableSetStmt *reset;
 	VariableSetStmt *pin;
 
-	/*
-	 * (Citus, loaded by shared_preload_libraries, defines the setting; a
-	 * database without the extension citus has no worker connections, and
-	 * Citus's catalog that a coordinated transaction reads is not there)
-	 */
-	if (GetConfigOption("citus.propagate_set_commands", true, false) == NULL
-		|| !OidIsValid(get_extension_oid("citus", true)))
+	if (propagate == NULL)
 		PG_RETURN_VOID();
-	propagate = (PropagateSetFunc) dlsym(RTLD_DEFAULT, "PostprocessVariableSetStmt");
 	coordinate = (CoordinateFunc) dlsym(RTLD_DEFAULT, "UseCoordinatedTransaction");
 	kept = (StringInfo *) dlsym(RTLD_DEFAULT, "activeSetStmts");
 	subxacts = (SubXactsFunc) dlsym(RTLD_DEFAULT, "ActiveSubXactContexts");
-	if (propagate == NULL || coordinate == NULL || kept == NULL || subxacts == NULL)
+	if (coordinate == NULL || kept == NULL || subxacts == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("segmentation: this Citus lacks what the extension calls to reset the settings of its queries on the workers"),
 				 errhint("segmentation supports Citus 13.2.")));
 
 	/*
-	 * Nothing Citus keeps for the workers' connections but what this function
-	 * had it keep: a caller's SET LOCAL propagated earlier in the transaction
-	 * (citus.propagate_set_commands = local) is kept as the text of its whole
-	 * query string, which Citus would send first to the owner's connections
-	 * (CitusSetGuard)
+	 * Nothing Citus keeps for the workers' connections but what the
+	 * extension had it keep: a caller's SET LOCAL propagated earlier in the
+	 * transaction (citus.propagate_set_commands = local) is kept as the text
+	 * of its whole query string, which Citus would send first to the
+	 * owner's connections (CitusSetGuard)
 	 */
-	ok = *kept == NULL || OnlySettings((*kept)->data);
+	ok = *kept == NULL || OnlyOurs((*kept)->data);
 	foreach(cell, subxacts())
 	{
 		StringInfo	cmds = ((CitusSubXactContext *) lfirst(cell))->setLocalCmds;
 
-		ok = ok && (cmds == NULL || OnlySettings(cmds->data));
+		ok = ok && (cmds == NULL || OnlyOurs(cmds->data));
 	}
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("segmentation: a SET that Citus propagates (citus.propagate_set_commands = local) came earlier in this transaction in a command of more than settings, or with a backslash"),
-				 errdetail("Citus would send that whole command to the workers' connections of the extension's owner."),
-				 errhint("Send such a SET as a command of its own, or call the function in another transaction.")));
+				 errmsg("segmentation: a SET that Citus propagates (citus.propagate_set_commands = local) came earlier in this transaction"),
+				 errdetail("Citus would send the whole command it came in to the workers' connections of the extension's owner."),
+				 errhint("Call the function in another transaction, or set citus.propagate_set_commands to none before such SETs.")));
 	cleaned_lxid = MyProc->lxid;
 
 	/*
@@ -331,6 +364,33 @@ clean_citus_settings(PG_FUNCTION_ARGS)
 	pin->name = "search_path";
 	pin->is_local = true;
 	propagate(pin, PINNED_SETTINGS);
+	PG_RETURN_VOID();
+}
+
+/*
+ * _citus_lock_timeout(wait): lock_timeout for the transaction, here and on
+ * the Citus workers it uses (Citus takes locks there over its own
+ * connections, where one set here does not reach: review 29, R29-1), sent
+ * and kept by Citus as a SET LOCAL it propagates, in the exact text that
+ * OnlyOurs allows.
+ */
+PG_FUNCTION_INFO_V1(citus_lock_timeout);
+Datum
+citus_lock_timeout(PG_FUNCTION_ARGS)
+{
+	PropagateSetFunc propagate = CitusPropagate();
+	VariableSetStmt *set;
+
+	(void) set_config_option("lock_timeout", text_to_cstring(PG_GETARG_TEXT_PP(0)), PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	if (propagate != NULL)
+	{
+		set = makeNode(VariableSetStmt);
+		set->kind = VAR_SET_VALUE;
+		set->name = "lock_timeout";
+		set->is_local = true;
+		propagate(set, psprintf(LOCK_TIMEOUT_SET "%d", LockTimeout));
+	}
 	PG_RETURN_VOID();
 }
 
