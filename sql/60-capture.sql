@@ -203,6 +203,8 @@ BEGIN
 		              FROM unnest(args) WITH ORDINALITY x(a, k));
 		SELECT t.rel::regclass AS rel, x.name, x.mode, g.tgenabled,
 		       g.tgfoid IS DISTINCT FROM fn AS missing,
+		       -- (made for a table Citus distributes, on one it no longer does)
+		       g.tgnargs > 0 AND pg_catalog.cardinality(args) = 0 AS uncitused,
 		       (g.tgtype, g.tgoldtable, g.tgnewtable, g.tgqual IS NULL, g.tgnargs, g.tgargs, g.tgattr::text, g.tgparentid)
 		         IS DISTINCT FROM (x.type, x.oldtable, x.newtable, true, pg_catalog.cardinality(args)::int2, arg_bytes, '', 0::oid) AS redefined INTO trig
 		FROM segmentation._source_tree(s.source) t JOIN pg_catalog.pg_class c ON c.oid = t.rel
@@ -215,13 +217,16 @@ BEGIN
 		ORDER BY t.depth, t.rel, x.name LIMIT 1;
 		IF FOUND THEN
 			RAISE EXCEPTION 'capture trigger % on % is %', trig.name, trig.rel,
-				CASE WHEN trig.missing THEN 'missing' WHEN trig.redefined THEN 'not as capture installed it'
+				CASE WHEN trig.missing THEN 'missing' WHEN trig.uncitused THEN 'made for a table Citus distributes, which it no longer is'
+				     WHEN trig.redefined THEN 'not as capture installed it'
 				     WHEN trig.tgenabled = 'D' THEN 'disabled' ELSE 'enabled in another mode' END
 				USING ERRCODE = 'object_not_in_prerequisite_state', SCHEMA = rel.nspname, TABLE = rel.relname,
 				      DETAIL = CASE WHEN trig.missing OR trig.tgenabled = 'D' THEN 'Events written while it was missing or disabled were not captured.'
+				                    WHEN trig.uncitused THEN 'The table was undistributed, or restored from a dump of the Citus coordinator: capture refuses its writes.'
 				                    WHEN trig.redefined THEN 'Its timing, level, events or transition tables differ: it may skip events, or capture them twice.'
 				                    ELSE 'Enabled in another mode it may capture events twice.' END,
 				      HINT = CASE WHEN trig.missing THEN pg_catalog.format('A segmentation_admin puts the capture triggers back with segmentation._install_capture(%s) (the next refresh is then full), or untrack the table and track it again.', s.id)
+				                  WHEN trig.uncitused THEN 'Untrack the table and track it again (the next refresh is then full): doc/citus.md, "Backup and restore".'
 				                  ELSE 'Enable it again (ALTER TABLE ... ENABLE TRIGGER: capture puts it back in its own mode) and run a full refresh, or untrack the table and track it again.' END;
 		END IF;
 		-- (a table in the trees of two tracked tables: counted by both)

@@ -1716,12 +1716,29 @@ capture_trigger(PG_FUNCTION_ARGS)
 	{
 		if (CaptureOnShard(&c, td, op))
 			return PointerGetDatum(NULL);
+		/*
+		 * Neither: a table Citus no longer manages (undistribute_table, a
+		 * coordinator's dump restored: lifecycle probe, session 27).  Not
+		 * tracked (undistribute_table made a new table, and the old one's
+		 * drop untracked it), it is a leftover, as below: the writes go on.
+		 * Tracked, its events cannot be captured in this form: refused.
+		 */
 		if (CitusColocation(relid) < 0)
+		{
+			bool		tracked;
+
+			c.snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
+			tracked = FindSourceNow(&c, relid);
+			UnregisterSnapshot(c.snapshot);
+			if (!tracked)
+				return PointerGetDatum(NULL);
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("segmentation capture: %s is neither a table Citus distributes nor a shard of one, as its capture trigger %s says",
+					 errmsg("segmentation capture: tracked table %s is not a table Citus distributes, as its capture trigger %s says",
 							RelationGetRelationName(td->tg_relation), td->tg_trigger->tgname),
-					 errhint("Untrack the table and track it again.")));
+					 errdetail("It was tracked when Citus distributed it, and since undistributed, or restored from a dump of the coordinator."),
+					 errhint("Untrack the table and track it again (the next refresh is then full): doc/citus.md, \"Backup and restore\".")));
+		}
 		/*
 		 * The distributed table itself: Citus writes its rows on the shards,
 		 * where they are captured; a TRUNCATE of it fires here, on the node

@@ -47,7 +47,10 @@ import collections
 import math
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -2290,6 +2293,68 @@ def forget_distributed():
         conn.close()
 
 
+def backup_restore():
+    """A tracked table Citus no longer manages (lifecycle probe, session 27):
+    a dump of the coordinator restored into a new Citus database gives it
+    as a plain table with the capture triggers Citus's shards need, and so
+    does undistribute_table. Tracked, its writes are refused with the cause
+    and the cure, refresh says the same, and untrack + track counts every
+    event once; not tracked (undistribute_table made a new table, and the
+    old one's drop untracked it), the triggers are leftovers and the
+    application's writes go on."""
+    db = "segmentation_backup"
+    conn, cur = database(db, citus=True)
+    cur.execute("""SET TIME ZONE 'UTC';
+        CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
+        SELECT create_distributed_table('events', 'user_id', shard_count => 4);
+        INSERT INTO events SELECT g % 50, timestamptz '2024-01-01' + g * interval '1 hour', 'buy', 1 FROM generate_series(1, 400) g""")
+    cur.execute("SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("SELECT segmentation.use_preset('rfm')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-01')")
+    dump = tempfile.mkdtemp(prefix="segmentation-dump.") + "/backup.dump"
+    bin_dir = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
+    subprocess.run([f"{bin_dir}/pg_dump", "-h", "127.0.0.1", "-p", str(COORD), "-U", "postgres", "-Fc", "-f", dump, db],
+                   check=True, capture_output=True)
+    rconn, rcur = database(db + "_restored", citus=True)
+    rcur.execute("DROP EXTENSION segmentation CASCADE")
+    rconn.close()
+    restored = subprocess.run([f"{bin_dir}/pg_restore", "-h", "127.0.0.1", "-p", str(COORD), "-U", "postgres",
+                               "-d", db + "_restored", dump], capture_output=True, text=True)
+    shutil.rmtree(os.path.dirname(dump))
+    rconn, rcur = connect(COORD, db + "_restored")
+    rcur.execute("SET TIME ZONE 'UTC'")
+    written = error_of(rcur, "INSERT INTO events VALUES (7, '2024-02-02', 'buy', 1)")
+    refreshed = error_of(rcur, "SELECT segmentation.refresh(as_of => '2024-02-03')")
+    check("backup: restored from a dump of the coordinator, a tracked table Citus no longer distributes refuses "
+          "writes it cannot capture, saying why and what to do; refresh says the same",
+          restored.returncode == 0 and written is not None and written[0] == "55000"
+          and "tracked table events is not a table Citus distributes" in written[1]
+          and refreshed is not None and "made for a table Citus distributes, which it no longer is" in refreshed[1],
+          (restored.returncode, restored.stderr[-300:], written, refreshed))
+    rcur.execute("SELECT segmentation.untrack('events')")
+    rcur.execute("SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v')")
+    rcur.execute("INSERT INTO events VALUES (77, '2024-02-02', 'buy', 1)")
+    rcur.execute("SELECT segmentation.refresh(as_of => '2024-02-03')")
+    got = fetch(rcur, "SELECT count(*), sum(segmentation.event_count(behavior)) FROM segmentation.profiles")
+    check("backup: ... and after untrack and track, every event is counted once", got == [(51, 401)], got)
+    rconn.close()
+    # undistribute_table: a new table, the old one dropped (and untracked)
+    cur.execute("SET citus.enable_unsafe_triggers = on")
+    cur.execute("SELECT undistribute_table('events')")
+    written = error_of(cur, "INSERT INTO events VALUES (8, '2024-02-02', 'buy', 1)")
+    left = fetch(cur, "SELECT count(*) FROM segmentation.sources")
+    check("backup: undistribute_table of a tracked table leaves it untracked, and the application's writes go on",
+          written is None and left == [(0,)], (written, left))
+    conn.close()
+    conn, cur = connect(COORD, "postgres")
+    for port in [COORD] + WORKERS:
+        pconn, pcur = connect(port, "postgres")
+        for name in (db, db + "_restored"):
+            pcur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pconn.close()
+    conn.close()
+
+
 def main():
     # (CITUS_ONLY=pipeline or reviews: those tests alone, while working on them)
     if os.environ.get("CITUS_ONLY") == "read":
@@ -2304,6 +2369,9 @@ def main():
         suite.finish()
     if os.environ.get("CITUS_ONLY") == "owners":
         citus_owners()
+        suite.finish()
+    if os.environ.get("CITUS_ONLY") == "backup":
+        backup_restore()
         suite.finish()
     if os.environ.get("CITUS_ONLY") == "pipeline":
         pipeline_vs_single_node()
@@ -2345,6 +2413,7 @@ def main():
     exactly_once_on_citus()
     citus_refusals()
     citus_owners()
+    backup_restore()
     suite.finish()
 
 
