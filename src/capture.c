@@ -1718,25 +1718,22 @@ capture_trigger(PG_FUNCTION_ARGS)
 			return PointerGetDatum(NULL);
 		/*
 		 * Neither: a table Citus no longer manages (undistribute_table, a
-		 * coordinator's dump restored: lifecycle probe, session 27).  Not
-		 * tracked (undistribute_table made a new table, and the old one's
-		 * drop untracked it), it is a leftover, as below: the writes go on.
-		 * Tracked, its events cannot be captured in this form: refused.
+		 * coordinator's dump restored: lifecycle probe, session 27).  Its
+		 * source's queue gone (undistribute_table made a new table, and the
+		 * old one's drop untracked it), the trigger is a leftover, as a
+		 * shard's: the writes go on.  Else (restored; a shard renamed) its
+		 * events cannot be captured in this form: refused.
 		 */
 		if (CitusColocation(relid) < 0)
 		{
-			bool		tracked;
-
-			c.snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
-			tracked = FindSourceNow(&c, relid);
-			UnregisterSnapshot(c.snapshot);
-			if (!tracked)
+			if (CitusLeftover(&c, td->tg_trigger))
 				return PointerGetDatum(NULL);
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("segmentation capture: tracked table %s is not a table Citus distributes, as its capture trigger %s says",
-							RelationGetRelationName(td->tg_relation), td->tg_trigger->tgname),
-					 errdetail("It was tracked when Citus distributed it, and since undistributed, or restored from a dump of the coordinator."),
+					 errmsg("segmentation capture: %s is no longer a table Citus distributes or a shard of one: capture cannot count its events",
+							RelationGetRelationName(td->tg_relation)),
+					 errdetail("Its capture trigger %s was made while Citus distributed it: the table was undistributed, or restored from a dump of the coordinator, or the shard renamed.",
+							   td->tg_trigger->tgname),
 					 errhint("Untrack the table and track it again (the next refresh is then full): doc/citus.md, \"Backup and restore\".")));
 		}
 		/*

@@ -2367,7 +2367,7 @@ def backup_restore():
     check("backup: restored from a dump of the coordinator, a tracked table Citus no longer distributes refuses "
           "writes it cannot capture, saying why and what to do; refresh says the same",
           restored.returncode == 0 and written is not None and written[0] == "55000"
-          and "tracked table events is not a table Citus distributes" in written[1]
+          and "events is no longer a table Citus distributes or a shard of one" in written[1]
           and refreshed is not None and "made for a table Citus distributes, which it no longer is" in refreshed[1],
           (restored.returncode, restored.stderr[-300:], written, refreshed))
     rcur.execute("SELECT segmentation.untrack('events')")
@@ -2377,6 +2377,17 @@ def backup_restore():
     got = fetch(rcur, "SELECT count(*), sum(segmentation.event_count(behavior)) FROM segmentation.profiles")
     check("backup: ... and after untrack and track, every event is counted once", got == [(51, 401)], got)
     rconn.close()
+    # a shard renamed on a worker (its rows out of Citus's reach, until
+    # renamed back): its writes are refused, not let through uncaptured
+    wconn, wcur = connect(WORKERS[0], db)
+    wcur.execute("SET citus.override_table_visibility = off")
+    shard = fetch(wcur, "SELECT relname FROM pg_class WHERE relname ~ '^events_[0-9]+$' ORDER BY 1 LIMIT 1")[0][0]
+    wcur.execute(f"SET citus.enable_manual_changes_to_shards = on; ALTER TABLE {shard} RENAME TO renamed_shard")
+    written = error_of(wcur, "INSERT INTO renamed_shard VALUES (9, '2024-02-02', 'buy', 1)")
+    wcur.execute(f"ALTER TABLE renamed_shard RENAME TO {shard}")
+    wconn.close()
+    check("backup: a shard of a tracked table renamed on a worker refuses writes capture cannot count",
+          written is not None and written[0] == "55000" and "no longer a table Citus distributes" in written[1], written)
     # undistribute_table: a new table, the old one dropped (and untracked)
     cur.execute("SET citus.enable_unsafe_triggers = on")
     cur.execute("SELECT undistribute_table('events')")
