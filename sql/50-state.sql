@@ -319,7 +319,6 @@ BEGIN
 		ORDER BY x.id LIMIT 1;
 		IF r.source IS NOT NULL THEN
 			PERFORM segmentation._check_source(r.id, false);
-			PERFORM segmentation._check_citus_propagation();
 			citus_src := r.source;
 		END IF;
 	END IF;

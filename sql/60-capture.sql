@@ -323,27 +323,6 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _citus_member(regclass) IS 'Internal: the first table of a tracked table tree that Citus manages, or that is a Citus shard (its rows are written on shards, where capture does not fire), or NULL';
 
--- What makes Citus create an object on every node, which any role may
--- turn off in its session: the extension's objects of a table Citus
--- distributes (the capture triggers on its shards, the state's shards and
--- views) would then be made on the coordinator only, and the events written
--- on the shards missed without a word.  Refused instead (attack review,
--- session 23).
-CREATE FUNCTION _check_citus_propagation() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	off text;
-BEGIN
-	SELECT s.name INTO off FROM (VALUES (1, 'citus.enable_ddl_propagation'), (2, 'citus.enable_metadata_sync')) s(k, name)
-	WHERE pg_catalog.current_setting(s.name, true) = 'off' ORDER BY s.k LIMIT 1;
-	IF off IS NOT NULL THEN
-		RAISE EXCEPTION 'segmentation: % is off in this session', off USING ERRCODE = 'object_not_in_prerequisite_state',
-			DETAIL = 'The extension''s objects of a table Citus distributes must be made on every node; they would be made on the coordinator only.',
-			HINT = pg_catalog.format('RESET %s, then call it again.', off);
-	END IF;
-END $$;
-COMMENT ON FUNCTION _check_citus_propagation() IS 'Internal: an error when this session keeps Citus from making objects on every node';
-
 -- Who may change what the extension reads from the shards of a table
 -- Citus manages: the rows are read there, on each node that holds a shard,
 -- as whoever reads them (refresh and the experiment readout: the
@@ -729,7 +708,6 @@ BEGIN
 			RAISE EXCEPTION 'capture cannot run on the shards of tracked table %: %', src, segmentation._citus_unsupported(src, args[2]::name)
 				USING ERRCODE = 'feature_not_supported', HINT = 'doc/citus.md, "Capture", says what is supported and why.';
 		END IF;
-		PERFORM segmentation._check_citus_propagation();
 		PERFORM segmentation._citus_queue(source_id, true);
 		citus := ARRAY[pg_catalog.current_setting('citus.enable_unsafe_triggers')];
 		PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);

@@ -357,7 +357,6 @@ BEGIN
 	-- (Sequential, as _create_state: the functions _rebuild_scores makes
 	-- must reach each worker over the connection that made the shards.)
 	IF segmentation._citus_member('segmentation.profiles') IS NOT NULL THEN
-		PERFORM segmentation._check_citus_propagation();
 		saved_mode := current_setting('citus.multi_shard_modify_mode');
 		PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
 		PERFORM pg_catalog.create_distributed_table('segmentation.user_attributes', 'user_id', colocate_with => 'segmentation.profiles');

@@ -91,6 +91,7 @@
 #include "replication/worker_internal.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/typcache.h"
 #include "utils/datum.h"
 #include "utils/float.h"
 #include "utils/fmgroids.h"
@@ -169,6 +170,8 @@ typedef struct Capture
 	Relation	citus_queue;
 	Datum		batch_user;
 	bool		batch_user_null;
+	int32		hash_min;		/* the shard's hash range, which each row's */
+	int32		hash_max;		/* user id must hash into */
 } Capture;
 
 static List *Ancestors(Oid rel);
@@ -947,6 +950,35 @@ FirstRow(Tuplestorestate *rows, TupleTableSlot *slot)
 }
 
 /* INSERT: the events of a tuplestore (statement) or of one row */
+/*
+ * A row written straight into a shard (INSERT INTO events_102008, which
+ * Citus lets a role that may write the table do) whose user id does not
+ * hash into the shard's range: Citus's queries of that user, which it
+ * routes to the user's shard, never see it (forget_user's delete of the
+ * user's events left it: an attack review, session 27), while a read of
+ * the whole table does.  Refused, as the hash Citus routes with, the user
+ * column type's standard hash function in its collation, says.
+ */
+static void
+CheckShardHash(Capture *c, Relation rel, Form_pg_attribute user_att, Datum user)
+{
+	TypeCacheEntry *type = lookup_type_cache(user_att->atttypid, TYPECACHE_HASH_PROC_FINFO);
+	int32		hash;
+
+	if (!OidIsValid(type->hash_proc_finfo.fn_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("segmentation capture: the user id type %s has no hash function", format_type_be(user_att->atttypid))));
+	hash = DatumGetInt32(FunctionCall1Coll(&type->hash_proc_finfo, user_att->attcollation, user));
+	if (hash < c->hash_min || hash > c->hash_max)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("segmentation capture: a row written to shard %s is of a user whose hash the shard's range does not hold",
+						RelationGetRelationName(rel)),
+				 errdetail("Citus reads that user's rows from another shard: this one would be counted by a full read of the table only."),
+				 errhint("Write through the distributed table: Citus puts each row in its user's shard.")));
+}
+
 static void
 CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *row)
 {
@@ -970,6 +1002,8 @@ CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 		bool		kept;
 
 		slot_getsomeattrs(slot, natts);
+		if (c->citus_queue && !slot->tts_isnull[c->att[0] - 1])
+			CheckShardHash(c, rel, user_att, slot->tts_values[c->att[0] - 1]);
 		if (events == 0 && c->citus_queue)
 		{
 			/* (in the firing's context: kept until the batch is written) */
@@ -1124,6 +1158,7 @@ typedef struct CitusShard
 	Oid			table;
 	int64		shardid;
 	char	   *minvalue;		/* NULL: not a hash shard */
+	char	   *maxvalue;
 } CitusShard;
 
 static bool
@@ -1138,7 +1173,8 @@ CitusShardLookup(const char *index_name, Datum key, bool by_shard, const char *w
 	HeapTuple	tuple;
 	AttrNumber	table_att,
 				shard_att,
-				min_att;
+				min_att,
+				max_att;
 	bool		found = false;
 
 	if (!OidIsValid(catalog) || !OidIsValid(index))
@@ -1148,6 +1184,7 @@ CitusShardLookup(const char *index_name, Datum key, bool by_shard, const char *w
 	table_att = CatalogColumn(rel, "logicalrelid", REGCLASSOID);
 	shard_att = CatalogColumn(rel, "shardid", INT8OID);
 	min_att = CatalogColumn(rel, "shardminvalue", TEXTOID);
+	max_att = CatalogColumn(rel, "shardmaxvalue", TEXTOID);
 	/* (systable_beginscan takes the table's column numbers) */
 	ScanKeyInit(&skey, by_shard ? shard_att : table_att, BTEqualStrategyNumber, by_shard ? F_INT8EQ : F_OIDEQ, key);
 	scan = systable_beginscan(rel, index, true, NULL, 1, &skey);
@@ -1160,6 +1197,8 @@ CitusShardLookup(const char *index_name, Datum key, bool by_shard, const char *w
 		out->shardid = DatumGetInt64(heap_getattr(tuple, shard_att, desc, &isnull));
 		d = heap_getattr(tuple, min_att, desc, &isnull);
 		out->minvalue = isnull ? NULL : TextDatumGetCString(d);
+		d = heap_getattr(tuple, max_att, desc, &isnull);
+		out->maxvalue = isnull ? NULL : TextDatumGetCString(d);
 		/* (the index must be on the column asked: else a row of another key) */
 		if (by_shard ? out->shardid != DatumGetInt64(key) : out->table != DatumGetObjectId(key))
 			ereport(ERROR,
@@ -1437,6 +1476,8 @@ typedef struct CachedShard
 	Oid			table;
 	Oid			queue;			/* the queue's distributed table */
 	Oid			queue_shard;
+	int32		hash_min;		/* the shard's hash range */
+	int32		hash_max;
 } CachedShard;
 
 static HTAB *cached_shards = NULL;
@@ -1553,6 +1594,8 @@ CaptureOnShard(Capture *c, TriggerData *td, int op)
 	if (c->citus_queue == NULL)
 	{
 		facts.queue_shard = CitusQueueShard(c, facts.table, shard.minvalue, &facts.queue);
+		facts.hash_min = pg_strtoint32(shard.minvalue);
+		facts.hash_max = pg_strtoint32(shard.maxvalue == NULL ? "" : shard.maxvalue);
 		c->citus_queue = OpenCitusQueue(c, facts.queue_shard);
 		if (c->citus_queue == NULL)
 			ereport(ERROR,
@@ -1560,6 +1603,8 @@ CaptureOnShard(Capture *c, TriggerData *td, int op)
 					 errmsg("segmentation capture: the queue of tracked table %s was dropped while capture ran", get_rel_name(facts.table))));
 		CacheShard(&facts);
 	}
+	c->hash_min = facts.hash_min;
+	c->hash_max = facts.hash_max;
 	if (op == CT_TRUNCATE)
 	{
 		/* (of the shard itself, on its node: Citus's TRUNCATE of the table fires the table's) */

@@ -300,6 +300,48 @@ clean_citus_settings(PG_FUNCTION_ARGS)
 
 	if (propagate == NULL)
 		PG_RETURN_VOID();
+
+	/*
+	 * What makes Citus make an object on every node, which any role may turn
+	 * off in its session: the extension's objects of a table Citus
+	 * distributes (the capture triggers on its shards, the state's views,
+	 * the attribute table) would be made or dropped on the coordinator only,
+	 * the shards' events missed without a word or every later refresh
+	 * failing (attack reviews, sessions 23 and 27).  (A worker's own
+	 * extension functions refuse to run, but its event triggers', which run
+	 * under Citus's own DDL with both off.)
+	 */
+	if (!CitusWorker())
+	{
+		static const char *const made_everywhere[] = {"citus.enable_ddl_propagation", "citus.enable_metadata_sync"};
+
+		for (size_t i = 0; i < lengthof(made_everywhere); i++)
+		{
+			const char *value = GetConfigOption(made_everywhere[i], true, false);
+
+			if (value != NULL && strcmp(value, "off") == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("segmentation: %s is off in this session", made_everywhere[i]),
+						 errdetail("The extension's objects of a table Citus distributes must be made on every node; they would be made on the coordinator only."),
+						 errhint("RESET %s, then call it again.", made_everywhere[i])));
+		}
+	}
+
+	/*
+	 * The settings that change how this node prints a value into the text
+	 * Citus sends (a float8[] of RFM breakpoints, an as_of, an interval),
+	 * pinned for the calling function and set back when it returns (its SET
+	 * clause opened the level), as PinSettings (src/predicate.c) pins them:
+	 * a caller's extra_float_digits = -15 rounded refresh's breakpoints and
+	 * wrote wrong segments, a DateStyle of DMY had opt_out recount the
+	 * analyses as of another day (an attack review, session 27).  The
+	 * workers read that text under the settings pinned below.
+	 */
+	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
 	coordinate = (CoordinateFunc) dlsym(RTLD_DEFAULT, "UseCoordinatedTransaction");
 	kept = (StringInfo *) dlsym(RTLD_DEFAULT, "activeSetStmts");
 	subxacts = (SubXactsFunc) dlsym(RTLD_DEFAULT, "ActiveSubXactContexts");

@@ -2388,6 +2388,24 @@ def backup_restore():
     wconn.close()
     check("backup: a shard of a tracked table renamed on a worker refuses writes capture cannot count",
           written is not None and written[0] == "55000" and "no longer a table Citus distributes" in written[1], written)
+    # a row written straight into a shard that does not hold its user's
+    # hash: Citus's queries of that user never read it (forget_user's delete
+    # of their events left it: attack review, session 27)
+    home = fetch(cur, "SELECT get_shard_id_for_distribution_column('events', 7)")[0][0]
+    wconn, wcur = connect(WORKERS[0], db)
+    wcur.execute("SET citus.override_table_visibility = off")
+    other = fetch(wcur, f"SELECT relname FROM pg_class WHERE relname ~ '^events_[0-9]+$' AND relname <> 'events_{home}' "
+                        "ORDER BY 1 LIMIT 1")[0][0]
+    stray = error_of(wcur, f"INSERT INTO {other} VALUES (7, '2024-02-02', 'buy', 1)")
+    own = fetch(cur, f"SELECT u FROM generate_series(1, 1000) u WHERE get_shard_id_for_distribution_column('events', u) "
+                     f"= {other.rsplit('_', 1)[1]} LIMIT 1")[0][0]
+    fits = error_of(wcur, f"INSERT INTO {other} VALUES ({own}, '2024-02-02', 'buy', 1)")
+    wconn.close()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-03')")
+    counted = fetch(cur, f"SELECT segmentation.event_count(behavior) FROM segmentation.profiles WHERE user_id = {own}")
+    check("backup: a row written straight into a shard that does not hold its user's hash is refused; one of a user "
+          "it holds is captured",
+          stray is not None and stray[0] == "23514" and fits is None and counted == [(9,)], (stray, fits, counted))
     # undistribute_table: a new table, the old one dropped (and untracked)
     cur.execute("SET citus.enable_unsafe_triggers = on")
     cur.execute("SELECT undistribute_table('events')")
@@ -2402,6 +2420,79 @@ def backup_restore():
         for name in (db, db + "_restored", db + "_c"):
             pcur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         pconn.close()
+    conn.close()
+
+
+def session_settings():
+    """An admin's session settings on the coordinator, which the extension's
+    SECURITY DEFINER functions run under (attack review, session 27): with
+    citus.enable_ddl_propagation or citus.enable_metadata_sync off,
+    define_segment, untrack_users and untrack made or dropped the state's
+    views, the attribute table and the capture triggers on the coordinator
+    only (the workers' copies left behind: later calls or every refresh
+    failing); extra_float_digits = -15 sent refresh's RFM breakpoints to the
+    workers rounded (wrong segments written, no error); a DateStyle of DMY
+    had opt_out recount the analyses as of another day."""
+    db = "segmentation_settings"
+    conn, cur = database(db, citus=True)
+    cur.execute("""DROP ROLE IF EXISTS settings_admin; CREATE ROLE settings_admin LOGIN IN ROLE segmentation_admin;
+        SET TIME ZONE 'UTC';
+        CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
+        SELECT create_distributed_table('events', 'user_id', shard_count => 8);
+        INSERT INTO events SELECT g % 240, timestamptz '2024-01-01' + g * interval '37 minutes',
+               (ARRAY['signup', 'login', 'buy', 'view'])[1 + (g + g / 240) % 4], (g % 17)::float8
+        FROM generate_series(1, 4000) g;
+        CREATE TABLE accounts (user_id bigint PRIMARY KEY, plan text);
+        INSERT INTO accounts SELECT u, (ARRAY['free', 'pro'])[1 + u % 2] FROM generate_series(0, 239) u""")
+    cur.execute("SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("""SELECT segmentation.track_users('accounts', 'user_id');
+        SELECT segmentation.use_preset('engagement_ladder', 'signup', 'buy');
+        SELECT segmentation.use_preset('rfm');
+        SELECT segmentation.set_setting('min_cell_size', '1');
+        SELECT segmentation.refresh(true, as_of => '2024-03-05')""")
+    aconn = psycopg2.connect(dbname=db, port=COORD, user="settings_admin")
+    aconn.autocommit = True
+    a = aconn.cursor()
+    state = ("SELECT (SELECT string_agg(x.seg || ' ' || x.n, ',' ORDER BY x.seg) FROM (SELECT segments -> 'rfm' ->> 0 AS seg, "
+             "count(*) AS n FROM segmentation.profiles GROUP BY 1) x), (SELECT count(*) FROM segmentation.transitions)")
+    a.execute("SELECT segmentation.refresh(true, as_of => '2024-03-10')")
+    plain = fetch(cur, state)
+    a.execute("SET extra_float_digits = -15; SELECT segmentation.refresh(true, as_of => '2024-03-10')")
+    a.execute("RESET ALL")
+    rounded = fetch(cur, state)
+    check("settings: an admin's extra_float_digits = -15 changes no segment a full refresh writes on the workers "
+          "(nor adds a move)", rounded == plain, (plain, rounded))
+    rows = "SELECT count(*), md5(string_agg(r::text, ',' ORDER BY r::text)) FROM segmentation._analysis_rows r"
+    a.execute("SELECT segmentation.opt_out('5'); SELECT segmentation.opt_in('5')")
+    plain = fetch(cur, rows)
+    # (as of 2024-03-10: printed 10/03/2024, read as October 3 there)
+    err = error_of(a, "SET DateStyle = 'SQL, DMY'; SELECT segmentation.opt_out('5'); SELECT segmentation.opt_in('5')")
+    a.execute("RESET ALL")
+    dmy = fetch(cur, rows)
+    check("settings: an admin's DateStyle of DMY changes no cell that opt_out and opt_in recount on the workers",
+          err is None and dmy == plain, (err, plain, dmy))
+    # (last: before the fix, these broke the state)
+    refused = []
+    for setting in ("citus.enable_ddl_propagation", "citus.enable_metadata_sync"):
+        for sql in ("SELECT segmentation.define_segment('newscheme', 'a', 'frequency >= 1', 1)",
+                    "SELECT segmentation.untrack_users()", "SELECT segmentation.untrack('events')"):
+            err = error_of(a, f"SET {setting} = off; {sql}")
+            a.execute("RESET ALL")
+            refused.append(err is not None and err[0] == "55000" and f"{setting} is off" in err[1] or (setting, sql, err))
+    views = "SELECT md5(pg_get_viewdef('segmentation.user_scores'::regclass))"
+    here = fetch(cur, views)[0][0]
+    there = [r[0] for r in fetch(cur, f"SELECT result FROM run_command_on_workers($$ {views} $$)")]
+    check("settings: with Citus's DDL propagation or metadata sync off, an admin's define_segment, untrack_users "
+          "and untrack are refused, and the views stay the same on every node",
+          all(r is True for r in refused) and there == [here] * len(WORKERS), ([r for r in refused if r is not True], here, there))
+    aconn.close()
+    conn.close()
+    conn, cur = connect(COORD, "postgres")
+    for port in [COORD] + WORKERS:
+        pconn, pcur = connect(port, "postgres")
+        pcur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        pconn.close()
+    cur.execute("DROP ROLE settings_admin")
     conn.close()
 
 
@@ -2422,6 +2513,9 @@ def main():
         suite.finish()
     if os.environ.get("CITUS_ONLY") == "backup":
         backup_restore()
+        suite.finish()
+    if os.environ.get("CITUS_ONLY") == "settings":
+        session_settings()
         suite.finish()
     if os.environ.get("CITUS_ONLY") == "pipeline":
         pipeline_vs_single_node()
@@ -2464,6 +2558,7 @@ def main():
     citus_refusals()
     citus_owners()
     backup_restore()
+    session_settings()
     suite.finish()
 
 
