@@ -229,7 +229,15 @@ OnlyOurs(const char *text)
  * has run in a transaction, no SET that Citus would propagate is allowed
  * in it; clean_citus_settings refuses one that came before (OnlyOurs).
  * The extension's own (clean_citus_settings, citus_lock_timeout) reach
- * Citus directly, not through here.
+ * Citus directly, not through here.  And Citus opens connections of its
+ * own as a superuser in a role's transaction, or beside it, where it sends
+ * that text too (a new colocation group of create_distributed_table, a
+ * type it makes on the workers first, the drop of a group's last table):
+ * a role that owns a schema ran a DO block there as the superuser, no
+ * function of the extension called (an attack review, session 27; Citus
+ * 13.2's own).  So none is allowed to a role that is not a superuser, in
+ * any session this library is loaded in: on Citus, shared_preload_libraries
+ * loads it in every one (doc/citus.md).
  */
 static void
 CitusSetGuard(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -239,14 +247,14 @@ CitusSetGuard(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	ShouldPropagateFunc propagated;
 
 	/* (Citus's own test of whether it sends this SET to the workers) */
-	if (IsA(pstmt->utilityStmt, VariableSetStmt) && cleaned_lxid == MyProc->lxid
+	if (IsA(pstmt->utilityStmt, VariableSetStmt) && (cleaned_lxid == MyProc->lxid || !superuser())
 		&& (propagated = (ShouldPropagateFunc) dlsym(RTLD_DEFAULT, "ShouldPropagateSetCommand")) != NULL
 		&& propagated((VariableSetStmt *) pstmt->utilityStmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("segmentation: a SET that Citus propagates (citus.propagate_set_commands = local) is not allowed in a transaction that called a function of the extension"),
-				 errdetail("Citus would send the whole command it came in to the workers' connections of the extension's owner."),
-				 errhint("Run the SET in another transaction, or set citus.propagate_set_commands to none first.")));
+				 errmsg("segmentation: a SET that Citus propagates (citus.propagate_set_commands = local) is allowed only to a superuser, in a transaction that called no function of the extension"),
+				 errdetail("Citus would send the whole command it came in to the workers' connections it opens as a superuser in the transaction, the extension owner's and its own."),
+				 errhint("Set citus.propagate_set_commands to none, or run the SET in another transaction.")));
 	if (prev_utility_hook)
 		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else

@@ -2496,6 +2496,54 @@ def session_settings():
     conn.close()
 
 
+def citus_own_connections():
+    """Citus 13.2 opens connections of its own as a superuser in a role's
+    transaction (a new colocation group of create_distributed_table, the
+    drop of a group's last table) and sends there the whole command a SET
+    LOCAL it propagates (citus.propagate_set_commands = local) came in: a
+    role that owns a schema, calling no function of the extension, ran a DO
+    block as the superuser on every worker (attack review, session 27).
+    With the extension's library preloaded (test/citus.sh, doc/citus.md),
+    such a SET is refused to a role that is not a superuser."""
+    db = "segmentation_own_connections"
+    conn, cur = database(db, citus=True)
+    cur.execute("DROP ROLE IF EXISTS schema_owner; CREATE ROLE schema_owner LOGIN; "
+                "CREATE SCHEMA p AUTHORIZATION schema_owner")
+    do = ("DO $d$ BEGIN IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) "
+          "AND current_user <> 'schema_owner' THEN "
+          "PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true); "
+          "EXECUTE 'ALTER ROLE schema_owner SUPERUSER'; END IF; END $d$")
+    errors = []
+    for steps in (["CREATE TABLE p.t1 (a int, b text)", "SELECT create_distributed_table('p.t1', 'a', shard_count => 5)"],
+                  ["DROP TABLE p.t2"]):
+        if steps == ["DROP TABLE p.t2"]:
+            cur.execute("SET ROLE schema_owner; CREATE TABLE p.t2 (a int, b text); "
+                        "SELECT create_distributed_table('p.t2', 'a', shard_count => 7); RESET ROLE")
+        oconn = psycopg2.connect(dbname=db, port=COORD, user="schema_owner")
+        o = oconn.cursor()
+        try:
+            for step in ["SET LOCAL citus.propagate_set_commands = local", f"SET LOCAL work_mem = '65MB'; {do}"] + steps:
+                o.execute(step)
+            oconn.commit()
+            errors.append(None)
+        except psycopg2.Error as e:
+            errors.append((e.pgcode, str(e).strip().split("\n")[0]))
+        oconn.close()
+    supers = [r[0] for r in fetch(cur, "SELECT result FROM run_command_on_workers($$SELECT rolsuper FROM pg_roles "
+                                       "WHERE rolname = 'schema_owner'$$)")]
+    check("Citus: a schema owner's SET LOCAL that Citus propagates, sent on Citus's own superuser connections "
+          "(a new colocation group, the drop of its last table), runs nothing as the superuser on a worker (refused)",
+          supers == ["f"] * len(WORKERS) and all(e is not None and e[0] == "42501" for e in errors), (supers, errors))
+    conn.close()
+    conn, cur = connect(COORD, "postgres")
+    for port in [COORD] + WORKERS:
+        pconn, pcur = connect(port, "postgres")
+        pcur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        pconn.close()
+    cur.execute("DROP ROLE schema_owner")
+    conn.close()
+
+
 def main():
     # (CITUS_ONLY=pipeline or reviews: those tests alone, while working on them)
     if os.environ.get("CITUS_ONLY") == "read":
@@ -2516,6 +2564,7 @@ def main():
         suite.finish()
     if os.environ.get("CITUS_ONLY") == "settings":
         session_settings()
+        citus_own_connections()
         suite.finish()
     if os.environ.get("CITUS_ONLY") == "pipeline":
         pipeline_vs_single_node()
@@ -2559,6 +2608,7 @@ def main():
     citus_owners()
     backup_restore()
     session_settings()
+    citus_own_connections()
     suite.finish()
 
 

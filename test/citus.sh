@@ -7,7 +7,7 @@
 # builds it from the vendored tarball (once: it does nothing when 13.2 is
 # installed); without ../shared the suite says it was skipped, and why.
 # Then a coordinator and two workers on loopback (as the OS user postgres,
-# in a temporary directory, shared_preload_libraries = 'citus,pg_cron': Citus
+# in a temporary directory, shared_preload_libraries = 'citus,pg_cron,segmentation': Citus
 # first), and test/citus.py against them; all three go at the end.
 #
 # usage: PGBIN=... bash test/citus.sh   (the extension already built and
@@ -57,7 +57,7 @@ for n in "${NODES[@]}"; do
 		port = ${PORT[$n]}
 		listen_addresses = '127.0.0.1'
 		unix_socket_directories = '$CITUS_DIR'
-		shared_preload_libraries = 'citus,pg_cron'
+		shared_preload_libraries = 'citus,pg_cron,segmentation'
 		cron.database_name = 'postgres'
 		citus.node_conninfo = 'sslmode=disable'
 		max_worker_processes = 16
