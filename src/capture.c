@@ -91,7 +91,6 @@
 #include "replication/worker_internal.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
-#include "utils/typcache.h"
 #include "utils/datum.h"
 #include "utils/float.h"
 #include "utils/fmgroids.h"
@@ -105,6 +104,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
+#include "utils/typcache.h"
 #include "utils/uuid.h"
 
 /*
@@ -949,7 +949,6 @@ FirstRow(Tuplestorestate *rows, TupleTableSlot *slot)
 	return tuplestore_gettupleslot(rows, true, false, slot);
 }
 
-/* INSERT: the events of a tuplestore (statement) or of one row */
 /*
  * A row written straight into a shard (INSERT INTO events_102008, which
  * Citus lets a role that may write the table do) whose user id does not
@@ -979,6 +978,7 @@ CheckShardHash(Capture *c, Relation rel, Form_pg_attribute user_att, Datum user)
 				 errhint("Write through the distributed table: Citus puts each row in its user's shard.")));
 }
 
+/* INSERT: the events of a tuplestore (statement) or of one row */
 static void
 CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *row)
 {

@@ -315,9 +315,9 @@ clean_citus_settings(PG_FUNCTION_ARGS)
 	 * distributes (the capture triggers on its shards, the state's views,
 	 * the attribute table) would be made or dropped on the coordinator only,
 	 * the shards' events missed without a word or every later refresh
-	 * failing (attack reviews, sessions 23 and 27).  (A worker's own
-	 * extension functions refuse to run, but its event triggers', which run
-	 * under Citus's own DDL with both off.)
+	 * failing (attack reviews, sessions 23 and 27).  (Not on a worker:
+	 * there the extension's functions refuse to run, and its event triggers
+	 * run under Citus's own DDL, with both off.)
 	 */
 	if (!CitusWorker())
 	{

@@ -1577,13 +1577,19 @@ def citus_owners():
     for c in (m, w):
         c.connection.close()
     conn.close()
-    conn, cur = connect(COORD, "postgres")
+    drop_everywhere([db], ["owners_admin", "owners_reader"])
+
+
+def drop_everywhere(databases, roles=()):
+    """a test's databases dropped on every node, then its roles"""
     for port in [COORD] + WORKERS:
         pconn, pcur = connect(port, "postgres")
-        pcur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        for name in databases:
+            pcur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         pconn.close()
-    cur.execute("DROP ROLE owners_admin")
-    cur.execute("DROP ROLE owners_reader")
+    conn, cur = connect(COORD, "postgres")
+    for role in roles:
+        cur.execute(f"DROP ROLE {role}")
     conn.close()
 
 
@@ -2414,13 +2420,7 @@ def backup_restore():
     check("backup: undistribute_table of a tracked table leaves it untracked, and the application's writes go on",
           written is None and left == [(0,)], (written, left))
     conn.close()
-    conn, cur = connect(COORD, "postgres")
-    for port in [COORD] + WORKERS:
-        pconn, pcur = connect(port, "postgres")
-        for name in (db, db + "_restored", db + "_c"):
-            pcur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        pconn.close()
-    conn.close()
+    drop_everywhere([db, db + "_restored", db + "_c"])
 
 
 def session_settings():
@@ -2487,13 +2487,7 @@ def session_settings():
           all(r is True for r in refused) and there == [here] * len(WORKERS), ([r for r in refused if r is not True], here, there))
     aconn.close()
     conn.close()
-    conn, cur = connect(COORD, "postgres")
-    for port in [COORD] + WORKERS:
-        pconn, pcur = connect(port, "postgres")
-        pcur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        pconn.close()
-    cur.execute("DROP ROLE settings_admin")
-    conn.close()
+    drop_everywhere([db], ["settings_admin"])
 
 
 def citus_own_connections():
@@ -2535,13 +2529,7 @@ def citus_own_connections():
           "(a new colocation group, the drop of its last table), runs nothing as the superuser on a worker (refused)",
           supers == ["f"] * len(WORKERS) and all(e is not None and e[0] == "42501" for e in errors), (supers, errors))
     conn.close()
-    conn, cur = connect(COORD, "postgres")
-    for port in [COORD] + WORKERS:
-        pconn, pcur = connect(port, "postgres")
-        pcur.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        pconn.close()
-    cur.execute("DROP ROLE schema_owner")
-    conn.close()
+    drop_everywhere([db], ["schema_owner"])
 
 
 def main():
