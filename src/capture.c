@@ -1036,9 +1036,15 @@ CaptureInserts(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 		table_close(queue, NoLock);
 }
 
-/* UPDATE, DELETE: the user ids of the rows, into dirty_users */
+/*
+ * UPDATE, DELETE: the user ids of the rows, into dirty_users; an UPDATE's
+ * new rows on a Citus shard checked against its hash range (new_rows), as an
+ * INSERT's: through the distributed table Citus refuses a change of the
+ * user id, not straight into a shard, where one moved a user's rows out of
+ * Citus's reach (an attack review, session 27)
+ */
 static void
-CaptureChanges(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *row, Relation dirty)
+CaptureChanges(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *row, Relation dirty, bool new_rows)
 {
 	TupleTableSlot *slot = row ? row : MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
 	MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "segmentation capture", ALLOCSET_SMALL_SIZES);
@@ -1051,6 +1057,8 @@ CaptureChanges(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 		char	   *user;
 
 		slot_getsomeattrs(slot, c->att[0]);
+		if (new_rows && c->citus_queue && !slot->tts_isnull[c->att[0] - 1])
+			CheckShardHash(c, rel, TupleDescAttr(RelationGetDescr(rel), c->att[0] - 1), slot->tts_values[c->att[0] - 1]);
 		old = MemoryContextSwitchTo(per_row);
 		user = UserText(c, slot, &len);
 		if (user != NULL && !SeenBefore(c, user, len) && !IsForgotten(c, user, len))
@@ -1081,15 +1089,15 @@ CaptureChangesOf(Capture *c, TriggerData *td, int op, Relation dirty)
 {
 	if (TRIGGER_FIRED_FOR_ROW(td->tg_event))
 	{
-		CaptureChanges(c, td->tg_relation, NULL, td->tg_trigslot, dirty);
+		CaptureChanges(c, td->tg_relation, NULL, td->tg_trigslot, dirty, false);
 		if (op == CT_UPDATE)
-			CaptureChanges(c, td->tg_relation, NULL, td->tg_newslot, dirty);
+			CaptureChanges(c, td->tg_relation, NULL, td->tg_newslot, dirty, true);
 	}
 	else
 	{
-		CaptureChanges(c, td->tg_relation, td->tg_oldtable, NULL, dirty);
+		CaptureChanges(c, td->tg_relation, td->tg_oldtable, NULL, dirty, false);
 		if (op == CT_UPDATE)
-			CaptureChanges(c, td->tg_relation, td->tg_newtable, NULL, dirty);
+			CaptureChanges(c, td->tg_relation, td->tg_newtable, NULL, dirty, true);
 	}
 }
 

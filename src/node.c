@@ -159,6 +159,7 @@ typedef void (*PropagateSetFunc) (VariableSetStmt *setStmt, const char *setStmtS
 typedef void (*CoordinateFunc) (void);
 typedef List *(*SubXactsFunc) (void);
 typedef bool (*ShouldPropagateFunc) (VariableSetStmt *setStmt);
+typedef bool (*InBlockFunc) (void);
 typedef struct CitusSubXactContext
 {
 	SubTransactionId subId;
@@ -244,17 +245,31 @@ CitusSetGuard(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			  ProcessUtilityContext context, ParamListInfo params,
 			  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
-	ShouldPropagateFunc propagated;
-
-	/* (Citus's own test of whether it sends this SET to the workers) */
+	/*
+	 * (Citus's own test of whether it sends this SET to the workers, in its
+	 * ProcessUtility hook: in a transaction block, a DO block or a
+	 * procedure, a SET that propagate_set_commands says, in a database with
+	 * Citus)
+	 */
 	if (IsA(pstmt->utilityStmt, VariableSetStmt) && (cleaned_lxid == MyProc->lxid || !superuser())
-		&& (propagated = (ShouldPropagateFunc) dlsym(RTLD_DEFAULT, "ShouldPropagateSetCommand")) != NULL
-		&& propagated((VariableSetStmt *) pstmt->utilityStmt))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("segmentation: a SET that Citus propagates (citus.propagate_set_commands = local) is allowed only to a superuser, in a transaction that called no function of the extension"),
-				 errdetail("Citus would send the whole command it came in to the workers' connections it opens as a superuser in the transaction, the extension owner's and its own."),
-				 errhint("Set citus.propagate_set_commands to none, or run the SET in another transaction.")));
+		&& GetConfigOption("citus.propagate_set_commands", true, false) != NULL)
+	{
+		ShouldPropagateFunc propagated = (ShouldPropagateFunc) dlsym(RTLD_DEFAULT, "ShouldPropagateSetCommand");
+		InBlockFunc in_block = (InBlockFunc) dlsym(RTLD_DEFAULT, "IsMultiStatementTransaction");
+
+		if (propagated == NULL || in_block == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("segmentation: this Citus lacks what the extension calls to tell which SET commands it propagates"),
+					 errhint("segmentation supports Citus 13.2.")));
+		if (in_block() && propagated((VariableSetStmt *) pstmt->utilityStmt)
+			&& OidIsValid(get_extension_oid("citus", true)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("segmentation: a SET that Citus propagates (citus.propagate_set_commands = local) is allowed only to a superuser, in a transaction that called no function of the extension"),
+					 errdetail("Citus would send the whole command it came in to the workers' connections it opens as a superuser in the transaction, the extension owner's and its own."),
+					 errhint("Set citus.propagate_set_commands to none, or run the SET in another transaction.")));
+	}
 	if (prev_utility_hook)
 		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else

@@ -2406,12 +2406,16 @@ def backup_restore():
     own = fetch(cur, f"SELECT u FROM generate_series(1, 1000) u WHERE get_shard_id_for_distribution_column('events', u) "
                      f"= {other.rsplit('_', 1)[1]} LIMIT 1")[0][0]
     fits = error_of(wcur, f"INSERT INTO {other} VALUES ({own}, '2024-02-02', 'buy', 1)")
+    # (and an UPDATE there that moves a row to another user's hash: through
+    # the table Citus refuses it, straight into the shard nothing did)
+    moved = error_of(wcur, f"UPDATE {other} SET user_id = 7 WHERE user_id = {own}")
     wconn.close()
     cur.execute("SELECT segmentation.refresh(as_of => '2024-02-03')")
     counted = fetch(cur, f"SELECT segmentation.event_count(behavior) FROM segmentation.profiles WHERE user_id = {own}")
-    check("backup: a row written straight into a shard that does not hold its user's hash is refused; one of a user "
-          "it holds is captured",
-          stray is not None and stray[0] == "23514" and fits is None and counted == [(9,)], (stray, fits, counted))
+    check("backup: a row written straight into a shard that does not hold its user's hash is refused, by an INSERT "
+          "or an UPDATE; one of a user it holds is captured",
+          stray is not None and stray[0] == "23514" and moved is not None and moved[0] == "23514"
+          and fits is None and counted == [(9,)], (stray, moved, fits, counted))
     # undistribute_table: a new table, the old one dropped (and untracked)
     cur.execute("SET citus.enable_unsafe_triggers = on")
     cur.execute("SELECT undistribute_table('events')")
@@ -2525,11 +2529,25 @@ def citus_own_connections():
         oconn.close()
     supers = [r[0] for r in fetch(cur, "SELECT result FROM run_command_on_workers($$SELECT rolsuper FROM pg_roles "
                                        "WHERE rolname = 'schema_owner'$$)")]
+    # what Citus does not propagate is not refused: outside a transaction
+    # block (a pooler's RESET ALL), or in a database without Citus
+    cur.execute(f"DROP DATABASE IF EXISTS {db}_plain")
+    cur.execute(f"CREATE DATABASE {db}_plain")
+    passed = []
+    for name, steps in ((db, ["SET citus.propagate_set_commands = local", "RESET ALL", "RESET statement_timeout"]),
+                        (db + "_plain", ["SET citus.propagate_set_commands = local", "BEGIN", "SET LOCAL work_mem = '65MB'",
+                                         "COMMIT"])):
+        oconn = psycopg2.connect(dbname=name, port=COORD, user="schema_owner")
+        oconn.autocommit = True
+        passed += [error_of(oconn.cursor(), step) for step in steps]
+        oconn.close()
+    check("Citus: ... and a SET Citus would not propagate is not refused (outside a transaction block, or in a "
+          "database without Citus)", passed == [None] * 7, passed)
     check("Citus: a schema owner's SET LOCAL that Citus propagates, sent on Citus's own superuser connections "
           "(a new colocation group, the drop of its last table), runs nothing as the superuser on a worker (refused)",
           supers == ["f"] * len(WORKERS) and all(e is not None and e[0] == "42501" for e in errors), (supers, errors))
     conn.close()
-    drop_everywhere([db], ["schema_owner"])
+    drop_everywhere([db, db + "_plain"], ["schema_owner"])
 
 
 def main():
