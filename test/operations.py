@@ -24,6 +24,9 @@ Uses the libpq environment (PGHOST, PGPORT, PGUSER).
 """
 import collections
 import io
+import os
+import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -240,6 +243,60 @@ def cancelled_and_timed_out():
           one(cur, "SELECT segmentation.refresh(as_of => '2024-02-04') IS NOT NULL") and one(cur, "SHOW statement_timeout") == "0"
           and one(cur, "SHOW lock_timeout") == "0")
     conn.close()
+
+
+def library_replaced_while_running():
+    """The library file replaced while a session has it loaded (a package
+    upgrade on a running server; with shared_preload_libraries, as on
+    Citus, every session has): the session's next call of a function of it
+    loads it again, PostgreSQL by the file's new inode, the dynamic loader
+    handing back the copy it has, so _PG_init runs a second time in it. The
+    new copy's calls of its own functions must not go to the old copy:
+    before, the new copy's _PG_init ran the old copy's InstallCitusSetGuard
+    (the first definition of the name in the process), which chained the
+    old copy's hook to itself, and the session's next utility statement
+    looped forever at full CPU, deaf to cancel and timeouts."""
+    conn, cur = fresh_database(DB + "_library")
+    cur.execute("""CREATE TABLE ev (user_id bigint, ts timestamptz, event text);
+                   SELECT segmentation.track('ev', 'user_id', 'ts', 'event')""")
+    cur.execute("SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'")
+    lib = os.path.join(cur.fetchone()[0], "segmentation.so")
+    cur.execute("SELECT pg_backend_pid(), segmentation._id_bytes('a')")  # the library loaded here
+    pid = cur.fetchone()[0]
+    shutil.copy2(lib, lib + ".new")
+    os.replace(lib + ".new", lib)  # the same bytes, a new inode
+    done = []
+
+    def after():
+        try:
+            # (capture's library name, '$libdir/./segmentation', loads the
+            # new file beside the old: sql/60-capture.sql)
+            cur.execute("INSERT INTO ev VALUES (1, '2024-01-01', 'login')")
+            cur.execute("SET work_mem = '8MB'")
+            cur.execute("SELECT count(*) > 0 FROM pg_class")
+            done.append(cur.fetchone()[0])
+        except psycopg2.Error as e:
+            done.append(repr(e))
+    t = threading.Thread(target=after)
+    t.start()
+    t.join(30)
+    hung = t.is_alive()
+    if hung:
+        os.kill(pid, signal.SIGKILL)  # (the server then restarts every session)
+        t.join()
+        for _ in range(60):
+            try:
+                connect("postgres").close()
+                break
+            except psycopg2.OperationalError:
+                time.sleep(1)
+    check("the library file replaced under a session that has it loaded (a package upgrade): its next write "
+          "to a tracked table, utility statement and query run", not hung and done == [True], (hung, done))
+    try:
+        conn.close()
+    except psycopg2.Error:
+        pass
+    drop_database(DB + "_library")
 
 
 def pg_cron_sees_failure():
@@ -2155,6 +2212,9 @@ def main():
             check(f"{test.__name__}: ran to its end", False, repr(e)[:500])
     if "--no-cron" not in sys.argv and (not names or "pg_cron_sees_failure" in names):
         pg_cron_sees_failure()
+    # (last: before the fix, it killed a session, and the server restarted)
+    if not names or "library_replaced_while_running" in names:
+        library_replaced_while_running()
     drop_database(DB)
     suite.finish()
 
