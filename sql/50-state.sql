@@ -297,6 +297,13 @@ BEGIN
 		CREATE TABLE segmentation._funnel_state (
 			funnel_id int NOT NULL, user_id %1$s NOT NULL, ts timestamptz[] NOT NULL, masks int[] NOT NULL,
 			chain timestamptz[] NOT NULL, scan bigint[] NOT NULL, maxts timestamptz NOT NULL, PRIMARY KEY (user_id, funnel_id));
+		-- refresh's work table: the behaviors of the users a run changes,
+		-- empty between runs (sql/70-refresh.sql); a table of the state, so
+		-- that on Citus it is colocated with the events and the profiles and
+		-- the behaviors never pass through the coordinator (unlogged: a
+		-- crash empties it, as it is between runs; logged on Citus, below).
+		-- A user at most once: the key says so
+		CREATE UNLOGGED TABLE segmentation._batch (user_id %1$s PRIMARY KEY, b segmentation.behavior, replace boolean NOT NULL, n bigint NOT NULL);
 	$ddl$, t);
 
 	-- On Citus, when the table tracked first is one Citus distributes: the
@@ -342,6 +349,12 @@ BEGIN
 		-- (refresh finds its run's moves by id)
 		CREATE INDEX transitions_id ON segmentation.transitions (id);
 		PERFORM pg_catalog.create_distributed_table('segmentation._funnel_state', 'user_id', colocate_with => citus_src::text);
+		-- (logged: Citus moves and splits the shards of a colocation group
+		-- together, by logical replication, which publishes no unlogged
+		-- table; and the key is the replica identity its DELETEs are
+		-- applied by, the behavior type having no equality for a full one)
+		ALTER TABLE segmentation._batch SET LOGGED;
+		PERFORM pg_catalog.create_distributed_table('segmentation._batch', 'user_id', colocate_with => citus_src::text);
 		PERFORM pg_catalog.create_reference_table('segmentation.score_context');
 	END IF;
 
@@ -388,6 +401,7 @@ BEGIN
 	COMMENT ON COLUMN segmentation.transitions.from_entered_at IS 'When the user entered from_segment: with at, the stay this move ended';
 	COMMENT ON TABLE segmentation.dirty_users IS 'Internal: users whose events were updated or deleted since the last refresh';
 	COMMENT ON TABLE segmentation._funnel_state IS 'Internal: per managed funnel and user, the times of the steps of the chain they reach the funnel''s level with, and what refresh needs to carry it on: the user''s rows of the funnel within its window before maxts (ts[i], and masks[i] with bit k-1 set when the row is of step k''s feature; under strict_order every event; none once a stopping rule ended the scan), window_funnel''s scan state where they begin (scan) and the latest row''s time (maxts)';
+	COMMENT ON TABLE segmentation._batch IS 'Internal: refresh''s work table, empty between runs: per user whose behavior the run changes, the new events'' behavior (replace false) or the whole new behavior (replace true; NULL: no event left), and the events read';
 	COMMENT ON TABLE segmentation.truncated IS 'Internal: sources truncated or newly tracked since the last refresh (next refresh is full)';
 
 	GRANT SELECT ON segmentation.profiles, segmentation.score_context, segmentation.scores, segmentation.memberships,

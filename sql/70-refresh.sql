@@ -214,7 +214,12 @@ BEGIN
 				USING ERRCODE = 'feature_not_supported',
 				      HINT = 'Drop the funnel (segmentation.drop_funnel), or define the feature again without a condition.';
 		END IF;
-		EXECUTE format('CREATE TEMP TABLE _batch (user_id %s, b segmentation.behavior, replace boolean, n bigint) ON COMMIT DROP', utype);
+		-- the run's work table (a table of the state: on Citus, colocated
+		-- with the events, so the behaviors stay on the workers; empty
+		-- between runs, and a failed run's rows go with its transaction).
+		-- (DELETE, not TRUNCATE, whose lock on every shard deadlocked with
+		-- Citus moving a shard of the colocation group)
+		DELETE FROM segmentation._batch;
 		-- managed funnels keep the rows of their steps' events (every event
 		-- under strict_order): the same statement writes them to _funnel_batch
 		IF EXISTS (SELECT 1 FROM segmentation.funnels) THEN
@@ -249,7 +254,7 @@ BEGIN
 				            -- on a worker, where the OID names nothing)
 				            LEFT JOIN (SELECT x.id, x.source::text AS name FROM segmentation.sources x) s ON s.id = e.source_id
 				            WHERE e.reason IS NOT NULL)%2$s
-				INSERT INTO _batch
+				INSERT INTO segmentation._batch
 				SELECT e.user_id, %3$s, true, count(*)
 				FROM (%1$s) e LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
 				WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL
@@ -262,8 +267,8 @@ BEGIN
 				checked, run);
 			-- (an anti-join Citus plans with profiles distributed: it refuses
 			-- a NOT EXISTS between a distributed and a local table)
-			INSERT INTO _batch SELECT p.user_id, NULL, true, 0
-			FROM segmentation.profiles p LEFT JOIN _batch b ON b.user_id = p.user_id
+			INSERT INTO segmentation._batch SELECT p.user_id, NULL, true, 0
+			FROM segmentation.profiles p LEFT JOIN segmentation._batch b ON b.user_id = p.user_id
 			WHERE b.user_id IS NULL;
 		ELSIF NOT reads THEN
 			-- Only new events to merge (no user to recompute, no feature with
@@ -282,7 +287,7 @@ BEGIN
 				            SELECT $1, s.name, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
 				            FROM cr e LEFT JOIN (SELECT x.id, x.source::text AS name FROM segmentation.sources x) s ON s.id = e.source_id
 				            WHERE e.reason IS NOT NULL)
-				INSERT INTO _batch
+				INSERT INTO segmentation._batch
 				SELECT c.user_id, segmentation.behavior_agg(c.ts, fm.id, c.value), false, count(*)
 				FROM cr c LEFT JOIN segmentation._feature_map fm ON fm.event = c.event
 				WHERE c.reason IS NULL
@@ -315,7 +320,7 @@ BEGIN
 				                  SELECT er.source_id, er.user_id, er.ts, er.event, er.value, er.reason FROM er
 				                  WHERE er.reason IS NOT NULL) e
 				            LEFT JOIN (SELECT x.id, x.source::text AS name FROM segmentation.sources x) s ON s.id = e.source_id)%2$s
-				INSERT INTO _batch
+				INSERT INTO segmentation._batch
 				SELECT c.user_id, segmentation.behavior_agg(c.ts, fm.id, c.value), false, count(*)
 				FROM cr c LEFT JOIN segmentation._feature_map fm ON fm.event = c.event
 				WHERE c.reason IS NULL AND NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = c.user_id)
@@ -384,19 +389,27 @@ BEGIN
 		-- users forget_user() erased never come back, full refresh or not:
 		-- their events (still in the sources without delete_events, or
 		-- committed since) are skipped, one keyed hash per user of the batch
+		-- (every user of _funnel_batch is one of the batch's)
 		IF EXISTS (SELECT 1 FROM segmentation.forgotten_users) THEN
-			DELETE FROM _batch b WHERE segmentation._is_forgotten(b.user_id::text);
+			-- (on Citus the ids come to the coordinator, which has the key,
+			-- and the hashes are made there: the subquery with OFFSET is a
+			-- step Citus runs first, apart from the call)
+			CREATE TEMP TABLE _forgotten_now ON COMMIT DROP AS
+			SELECT b.user_id FROM (SELECT b.user_id FROM segmentation._batch b OFFSET 0) b
+			WHERE segmentation._is_forgotten(b.user_id::text);
+			DELETE FROM segmentation._batch b WHERE b.user_id IN (SELECT f.user_id FROM _forgotten_now f);
 			IF funnel_batch THEN
-				DELETE FROM _funnel_batch f WHERE NOT EXISTS (SELECT 1 FROM _batch b WHERE b.user_id = f.user_id);
+				DELETE FROM _funnel_batch b WHERE b.user_id IN (SELECT f.user_id FROM _forgotten_now f);
 			END IF;
+			DROP TABLE _forgotten_now;
 			DELETE FROM segmentation.rejected_events j WHERE j.run_id = run AND segmentation._is_forgotten(j.user_id);
 		END IF;
-		ANALYZE _batch;
+		ANALYZE segmentation._batch;
 		-- the counts of the managed analyses change by the users whose cells can change: their
 		-- cells as of the last refresh go out now, before anything is written (sql/75-analyses-managed.sql)
 		retention := nullif(segmentation._setting('history_retention'), 'none')::interval;
 		analysis_delta := segmentation._analysis_delta_begin(do_full, as_of, utype::regtype, retention);
-		SELECT coalesce(sum(b.n), 0) INTO n_events FROM _batch b;
+		SELECT coalesce(sum(b.n), 0) INTO n_events FROM segmentation._batch b;
 		-- and the rows read again for the users of a late event (their mark:
 		-- a row of no time, which no event has)
 		IF funnel_batch AND NOT do_full THEN
@@ -421,14 +434,14 @@ BEGIN
 		PERFORM set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
 		IF NOT dist THEN
 			MERGE INTO segmentation.profiles p
-			USING (SELECT b.user_id, b.b FROM _batch b WHERE b.b IS NOT NULL AND NOT b.replace ORDER BY b.user_id) b
+			USING (SELECT b.user_id, b.b FROM segmentation._batch b WHERE b.b IS NOT NULL AND NOT b.replace ORDER BY b.user_id) b
 			ON p.user_id = b.user_id
 			WHEN MATCHED THEN UPDATE SET behavior = segmentation.behavior_merge(p.behavior, b.b), changed_run = run
 			WHEN NOT MATCHED THEN INSERT (user_id, behavior, changed_run) VALUES (b.user_id, b.b, run);
 		ELSE
 			-- (Citus cannot MERGE into a distributed table from a local one)
 			INSERT INTO segmentation.profiles AS p (user_id, behavior, changed_run)
-			SELECT b.user_id, b.b, run FROM _batch b WHERE b.b IS NOT NULL AND NOT b.replace
+			SELECT b.user_id, b.b, run FROM segmentation._batch b WHERE b.b IS NOT NULL AND NOT b.replace
 			ON CONFLICT (user_id) DO UPDATE SET behavior = segmentation.behavior_merge(p.behavior, EXCLUDED.behavior),
 				changed_run = EXCLUDED.changed_run;
 		END IF;
@@ -438,7 +451,7 @@ BEGIN
 		-- by RETURNING (Citus's row count has the rows its WHERE skipped)
 		WITH w AS (
 			INSERT INTO segmentation.profiles AS p (user_id, behavior, changed_run)
-			SELECT b.user_id, b.b, run FROM _batch b WHERE b.b IS NOT NULL AND b.replace ORDER BY b.user_id
+			SELECT b.user_id, b.b, run FROM segmentation._batch b WHERE b.b IS NOT NULL AND b.replace ORDER BY b.user_id
 			ON CONFLICT (user_id) DO UPDATE SET behavior = EXCLUDED.behavior, changed_run = EXCLUDED.changed_run
 				WHERE p.behavior::text <> EXCLUDED.behavior::text
 			RETURNING 1)
@@ -451,23 +464,25 @@ BEGIN
 		-- per user, and none while nobody opted out).  The hashes are of the
 		-- users in _batch (every profile's, when full), computed where the
 		-- key is (the coordinator, on Citus: doc/citus-distribution.md).
-		IF do_full THEN
-			IF EXISTS (SELECT 1 FROM segmentation.opt_outs) THEN
+		IF EXISTS (SELECT 1 FROM segmentation.opt_outs) THEN
+			CREATE TEMP TABLE _opted_out_now ON COMMIT DROP AS
+			SELECT b.user_id FROM (SELECT b.user_id FROM segmentation._batch b OFFSET 0) b
+			WHERE segmentation._is_opted_out(b.user_id::text);
+			IF do_full THEN
 				UPDATE segmentation.profiles p SET opted_out = NOT p.opted_out
-				WHERE p.opted_out IS DISTINCT FROM (p.user_id IN (SELECT b.user_id FROM _batch b
-				                                                  WHERE segmentation._is_opted_out(b.user_id::text)));
+				WHERE p.opted_out IS DISTINCT FROM (p.user_id IN (SELECT o.user_id FROM _opted_out_now o));
 			ELSE
-				UPDATE segmentation.profiles p SET opted_out = false WHERE p.opted_out;
+				UPDATE segmentation.profiles p SET opted_out = true
+				WHERE p.user_id IN (SELECT o.user_id FROM _opted_out_now o) AND NOT p.opted_out;
 			END IF;
-		ELSIF EXISTS (SELECT 1 FROM segmentation.opt_outs) THEN
-			UPDATE segmentation.profiles p SET opted_out = true
-			FROM (SELECT b.user_id FROM _batch b WHERE segmentation._is_opted_out(b.user_id::text) OFFSET 0) o
-			WHERE p.user_id = o.user_id AND NOT p.opted_out;
+			DROP TABLE _opted_out_now;
+		ELSIF do_full THEN
+			UPDATE segmentation.profiles p SET opted_out = false WHERE p.opted_out;
 		END IF;
 
 		-- users with no event left leave every scheme
 		EXECUTE format('CREATE TEMP TABLE _gone (user_id %s, segments jsonb) ON COMMIT DROP', utype);
-		WITH gone AS (DELETE FROM segmentation.profiles p USING _batch b
+		WITH gone AS (DELETE FROM segmentation.profiles p USING segmentation._batch b
 		              WHERE b.replace AND b.b IS NULL AND p.user_id = b.user_id
 		              RETURNING p.user_id, p.segments)
 		INSERT INTO _gone SELECT * FROM gone;
@@ -612,7 +627,8 @@ BEGIN
 			PERFORM pg_notify('segmentation_transitions',
 				json_build_object('run_id', run, 'transitions', n_moves, 'first_id', first_id, 'last_id', last_id)::text);
 		END IF;
-		DROP TABLE _batch, _gone, _moved, _attr_changed;
+		DELETE FROM segmentation._batch;
+		DROP TABLE _gone, _moved, _attr_changed;
 		IF funnel_batch THEN
 			DROP TABLE _funnel_batch;
 		END IF;

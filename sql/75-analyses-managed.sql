@@ -319,7 +319,7 @@ BEGIN
 	END IF;
 	-- (created here, or refresh fails: never a table of the caller's)
 	EXECUTE format('CREATE TEMP TABLE _analysis_users (user_id %s PRIMARY KEY) ON COMMIT DROP', user_type);
-	INSERT INTO _analysis_users SELECT b.user_id FROM _batch b ON CONFLICT DO NOTHING;
+	INSERT INTO _analysis_users SELECT b.user_id FROM segmentation._batch b ON CONFLICT DO NOTHING;
 	-- (retention: what refresh purges with, read once)
 	IF retention IS NOT NULL THEN
 		EXECUTE 'INSERT INTO _analysis_users SELECT DISTINCT t.user_id FROM segmentation.transitions t WHERE t.at < $1

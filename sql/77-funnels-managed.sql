@@ -200,7 +200,7 @@ BEGIN
 	ELSE
 		-- (and the users of a late event: their rows read again, "replace"
 		-- rows of _funnel_batch, with a row of no time even when none is left)
-		DELETE FROM segmentation._funnel_state s WHERE s.user_id IN (SELECT b.user_id FROM _batch b WHERE b.replace
+		DELETE FROM segmentation._funnel_state s WHERE s.user_id IN (SELECT b.user_id FROM segmentation._batch b WHERE b.replace
 		                                                            UNION SELECT f.user_id FROM _funnel_batch f WHERE f.replace);
 	END IF;
 	EXECUTE format($q$

@@ -824,7 +824,8 @@ WRITERS, TRANSACTIONS = 4, 24
 # (sql/50-state.sql, _create_state): table, kind, colocated with events,
 # and whether each worker has the scores view (the segment pass reads its
 # row type there)
-STATE_DISTRIBUTED = [("scores on the workers", "-", True), ("segmentation._funnel_state", "h", True),
+STATE_DISTRIBUTED = [("scores on the workers", "-", True), ("segmentation._batch", "h", True),
+                     ("segmentation._funnel_state", "h", True),
                      ("segmentation.profiles", "h", True), ("segmentation.score_context", "n", False),
                      ("segmentation.transitions", "h", True), ("transitions found by id", "-", True)]
 
@@ -833,7 +834,7 @@ def state_distribution(cur):
     cur.execute("""SELECT p.logicalrelid::regclass::text, p.partmethod::text, p.colocationid = e.colocationid
                    FROM pg_dist_partition p, pg_dist_partition e
                    WHERE e.logicalrelid = 'events'::regclass AND p.logicalrelid::regclass::text IN
-                         ('segmentation.profiles', 'segmentation.transitions', 'segmentation._funnel_state',
+                         ('segmentation.profiles', 'segmentation.transitions', 'segmentation._funnel_state', 'segmentation._batch',
                           'segmentation.score_context', 'segmentation.user_attributes')
                    UNION ALL
                    SELECT 'scores on the workers', '-', bool_and(success AND result = 'segmentation.scores')
@@ -975,12 +976,25 @@ def pipeline_steps(cur, citus, between=None):
     between("incremental refresh after updates, deletes, late events, forget_user and opt_out")
     if citus:
         # (refresh takes the RFM breakpoints by selection over counts here)
-        cur.execute("""SET track_functions = 'all'; SELECT segmentation.refresh(true, as_of => '2024-03-04');
-                       SELECT coalesce(sum(f.calls), 0) FROM pg_stat_xact_user_functions f
-                       WHERE f.schemaname = 'segmentation' AND f.funcname = '_rfm_breakpoints_split'""")
+        sent = shard_queries(cur, """SET track_functions = 'all'; SELECT segmentation.refresh(true, as_of => '2024-03-04');
+                       CREATE TEMP TABLE rfm_calls AS SELECT coalesce(sum(f.calls), 0) AS calls FROM pg_stat_xact_user_functions f
+                       WHERE f.schemaname = 'segmentation' AND f.funcname = '_rfm_breakpoints_split'; RESET track_functions""")
+        cur.execute("SELECT calls FROM rfm_calls")
         calls = cur.fetchone()[0]
-        cur.execute("RESET track_functions")
+        cur.execute("DROP TABLE rfm_calls")
         check("Citus: refresh finds the RFM breakpoints by selection over counts", calls == 1, calls)
+        # the behaviors aggregated into the work table on the workers and
+        # written to the profiles there (with a forgotten and an opted-out
+        # user: their ids alone come to the coordinator, to be hashed)
+        aggs = [n for n in sent if "behavior_agg(" in n]
+        gathered = [n for n in aggs if "worker_partition_query_result" not in n
+                    and not re.search(r"INSERT INTO segmentation\._batch_\d+", n)]
+        check("Citus: a full refresh aggregates the behaviors into its work table on the workers (none gathered)",
+              aggs and not gathered, (len(aggs), [n[:400] for n in gathered[:1]]))
+        written = [n for n in sent if re.search(r"INSERT INTO segmentation\.profiles_\d+ AS p .*FROM segmentation\._batch_\d+", n)]
+        shipped = [n for n in sent if re.search(r"COPY segmentation\.profiles_\d+|INSERT INTO segmentation\.profiles_\d+ AS p .*VALUES", n)]
+        check("Citus: a full refresh writes the profiles from its work table on the workers (none shipped)",
+              written and not shipped, (len(written), [n[:400] for n in shipped[:1]]))
     else:
         cur.execute("SELECT segmentation.refresh(true, as_of => '2024-03-04')")
     between("full refresh")
@@ -2341,7 +2355,7 @@ def backup_restore():
                     SELECT create_distributed_table('events', 'user_id', shard_count => 4);
                     RESET citus.enable_unsafe_triggers""")
     for table in (f"segmentation.citus_queue_{source_id}", "segmentation.profiles", "segmentation.transitions",
-                  "segmentation._funnel_state"):
+                  "segmentation._funnel_state", "segmentation._batch"):
         ccur.execute(f"SELECT create_distributed_table('{table}', 'user_id', colocate_with => 'events')")
     ccur.execute("SELECT create_reference_table('segmentation.score_context')")
     steps.append(subprocess.run([f"{bin_dir}/pg_restore", "-h", "127.0.0.1", "-p", str(COORD), "-U", "postgres",

@@ -21,16 +21,16 @@ DB = "segmentation_plpgsql_check"
 
 # (function name, message pattern, query pattern or None, reason): findings that are expected
 ACCEPTED = [
-    ("refresh", r"text type variable is not sanitized", r"CREATE TEMP TABLE _(batch|gone|funnel_batch|attr_changed) \(user_id %s",
+    ("refresh", r"text type variable is not sanitized", r"CREATE TEMP TABLE _(gone|funnel_batch|attr_changed) \(user_id %s",
      "%s is sources.user_type, a regtype rendered (quoted) by its output function"),
-    ("refresh", r'relation "_(batch|gone|moved|funnel_batch|attr_changed)" does not exist', None,
-     "temporary tables created by EXECUTE earlier in the same run (their user id type is the source's)"),
+    ("refresh", r'relation "_(gone|moved|funnel_batch|attr_changed|forgotten_now|opted_out_now)" does not exist', None,
+     "temporary tables created earlier in the same run (by EXECUTE: their user id type is the source's)"),
     ("_refresh_attributes", r'relation "_attr_changed" does not exist', None,
      "refresh's temporary table, created by EXECUTE in the run that calls it (its user id type is the source's)"),
     ("define_funnel", r'name of parameter "window" is reserved keyword', None,
      "DESIGN's signature, define_funnel(name, steps, window, modes), as window_funnel's argument; the body quotes it"),
-    ("_refresh_funnels", r'relation "_(batch|funnel_batch)" does not exist', None,
-     "refresh's temporary tables, created by EXECUTE in the run that calls it (their user id type is the source's)"),
+    ("_refresh_funnels", r'relation "_funnel_batch" does not exist', None,
+     "refresh's temporary table, created by EXECUTE in the run that calls it (its user id type is the source's)"),
     ("_analysis_compute", r'OUT variable "\w+" is maybe unmodified', None,
      "RETURN QUERY EXECUTE of a constant text but for two constant fragments (the listed users): its columns are the OUT variables"),
     ("_rebuild_views", r"text type variable is not sanitized", r"CREATE VIEW segmentation\.user_scores AS SELECT %s%s FROM segmentation\._user_scores_rows\(\)",
@@ -39,8 +39,8 @@ ACCEPTED = [
     ("_read_paths", r"text type variable is not sanitized", None,
      "each %s is a constant of the function's VALUES list (a view's query, its grantees), or the columns of the "
      "extension's own view, each format('%I %s') of its name and format_type()"),
-    ("_analysis_delta_begin", r'relation "_(batch|analysis_users)" does not exist', None,
-     "temporary tables of the refresh that calls it: _batch, and _analysis_users, created by EXECUTE just before"),
+    ("_analysis_delta_begin", r'relation "_analysis_users" does not exist', None,
+     "a temporary table of the refresh that calls it, created by EXECUTE just before"),
     ("_analysis_delta_end", r'relation "_analysis_(delta|users)" does not exist', None,
      "temporary tables _analysis_delta_begin created earlier in the same refresh"),
     ("schedule_refresh", r'schema "cron" does not exist', None,
