@@ -21,17 +21,20 @@ REGRESS_OPTS = --inputdir=test --load-extension=$(EXTENSION)
 
 EXTRA_CLEAN = results regression.diffs regression.out
 
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
 # The library's calls of its own functions bind to its own copy: a session
 # that has the library loaded when a new file is installed loads the new one
 # beside it (capture's library name, sql/60-capture.sql), and without this
 # the new copy's calls went to the old copy's functions, the first of the
 # name in the process (its _PG_init chained the old copy's utility hook to
 # itself: test/operations.py, library_replaced_while_running).
+# (GNU ld, gold and lld; not Apple's)
+ifneq ($(PORTNAME),darwin)
 SHLIB_LINK += -Wl,-Bsymbolic
-
-PG_CONFIG ?= pg_config
-PGXS := $(shell $(PG_CONFIG) --pgxs)
-include $(PGXS)
+endif
 
 # pg_regress reads ./sql/T.sql before test/sql/T.sql: a test named like an
 # install script would silently run that script instead.

@@ -824,7 +824,8 @@ WRITERS, TRANSACTIONS = 4, 24
 # (sql/50-state.sql, _create_state): table, kind, colocated with events,
 # and whether each worker has the scores view (the segment pass reads its
 # row type there)
-STATE_DISTRIBUTED = [("scores on the workers", "-", True), ("segmentation._batch", "h", True),
+STATE_DISTRIBUTED = [("no statistics of _batch on the shards", "-", True), ("scores on the workers", "-", True),
+                     ("segmentation._batch", "h", True),
                      ("segmentation._funnel_state", "h", True),
                      ("segmentation.profiles", "h", True), ("segmentation.score_context", "n", False),
                      ("segmentation.transitions", "h", True), ("transitions found by id", "-", True)]
@@ -836,6 +837,10 @@ def state_distribution(cur):
                    WHERE e.logicalrelid = 'events'::regclass AND p.logicalrelid::regclass::text IN
                          ('segmentation.profiles', 'segmentation.transitions', 'segmentation._funnel_state', 'segmentation._batch',
                           'segmentation.score_context', 'segmentation.user_attributes')
+                   UNION ALL
+                   SELECT 'no statistics of _batch on the shards', '-', bool_and(success AND result = '0')
+                   FROM run_command_on_shards('segmentation._batch', $$SELECT max(attstattarget) FROM pg_attribute
+                                                                         WHERE attrelid = '%s'::regclass AND attnum > 0$$)
                    UNION ALL
                    SELECT 'scores on the workers', '-', bool_and(success AND result = 'segmentation.scores')
                    FROM run_command_on_workers($$SELECT to_regclass('segmentation.scores')$$)
