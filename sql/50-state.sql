@@ -302,11 +302,10 @@ BEGIN
 		-- that on Citus it is colocated with the events and the profiles and
 		-- the behaviors never pass through the coordinator (unlogged: a
 		-- crash empties it, as it is between runs; logged on Citus, below).
-		-- A user at most once: the key says so.  No column statistics: they
-		-- would keep the ids of a run's users (a forgotten one's too) after
-		-- the run; ANALYZE still counts its rows for the planner.  (A user
-		-- is in it once; no key on one node, whose index cost a full refresh
-		-- 13%%: bench/README.md)
+		-- A user is in it once (no key on one node: its index cost a full
+		-- refresh 13%%, bench/README.md).  No column statistics: they would
+		-- keep the ids of a run's users (a forgotten one's too) after the
+		-- run; ANALYZE still counts its rows for the planner
 		CREATE UNLOGGED TABLE segmentation._batch (user_id %1$s, b segmentation.behavior, replace boolean NOT NULL, n bigint NOT NULL);
 		ALTER TABLE segmentation._batch ALTER COLUMN user_id SET STATISTICS 0, ALTER COLUMN b SET STATISTICS 0,
 			ALTER COLUMN replace SET STATISTICS 0, ALTER COLUMN n SET STATISTICS 0;
