@@ -361,6 +361,18 @@ BEGIN
 		-- which has none)
 		ALTER TABLE segmentation._batch SET LOGGED, ADD PRIMARY KEY (user_id);
 		PERFORM pg_catalog.create_distributed_table('segmentation._batch', 'user_id', colocate_with => citus_src::text);
+		-- the parts of _batch that an incremental run's queued events make
+		-- on the workers (_absorb_citus_queues, sql/60-capture.sql): per
+		-- user and batch (part_of: its first user), empty between runs;
+		-- kept as _batch is
+		EXECUTE format($ddl$
+			CREATE TABLE segmentation._batch_parts (user_id %1$s NOT NULL, part_of %1$s NOT NULL, b segmentation.behavior NOT NULL,
+				n bigint NOT NULL, PRIMARY KEY (user_id, part_of));
+			ALTER TABLE segmentation._batch_parts ALTER COLUMN user_id SET STATISTICS 0, ALTER COLUMN part_of SET STATISTICS 0,
+				ALTER COLUMN b SET STATISTICS 0, ALTER COLUMN n SET STATISTICS 0;
+			COMMENT ON TABLE segmentation._batch_parts IS 'Internal: refresh''s work table on Citus, empty between runs: per user and batch of events queued on a shard (part_of: its first user), the events'' behavior, summed up into _batch';
+		$ddl$, t);
+		PERFORM pg_catalog.create_distributed_table('segmentation._batch_parts', 'user_id', colocate_with => citus_src::text);
 		PERFORM pg_catalog.create_reference_table('segmentation.score_context');
 	END IF;
 

@@ -436,8 +436,10 @@ COMMENT ON FUNCTION _capture_args(int) IS 'Internal: the arguments of a source''
 
 -- The queue of a source Citus distributes: segmentation.citus_queue_<id>,
 -- distributed by user id and colocated with the tracked table; its rows are
--- written by capture on the shards (src/capture.c, "Citus") and moved into
--- pending_batches, dirty_users and truncated by _drain_citus_queues.
+-- written by capture on the shards (src/capture.c, "Citus") and consumed by
+-- refresh: claimed (_claim_citus_queues) and aggregated on the workers
+-- (_absorb_citus_queues), or moved into pending_batches, dirty_users and
+-- truncated (_drain_citus_queues).
 CREATE FUNCTION _citus_queue(source_id int, make boolean) RETURNS regclass
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -450,7 +452,7 @@ BEGIN
 		RAISE EXCEPTION 'the queue of tracked table %, segmentation.%, is missing', s.source, 'citus_queue_' || source_id
 			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Untrack the table and track it again.';
 	ELSIF q IS NULL THEN
-		EXECUTE pg_catalog.format('CREATE TABLE segmentation.%I (user_id %s, events int NOT NULL, batch bytea)',
+		EXECUTE pg_catalog.format('CREATE TABLE segmentation.%I (user_id %s, events int NOT NULL, batch bytea, run bigint)',
 			'citus_queue_' || source_id, s.user_type);
 		q := pg_catalog.format('segmentation.%I', 'citus_queue_' || source_id)::regclass;
 		-- (Citus moves and splits a shard by logical replication, during which
@@ -458,7 +460,7 @@ BEGIN
 		-- writes it without an index)
 		EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY FULL', q);
 		EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', q,
-			pg_catalog.format('Internal: what capture queued on the shards of %s, colocated with it (a batch of events, a user updated or deleted, a truncate); moved into pending_batches by refresh', s.source));
+			pg_catalog.format('Internal: what capture queued on the shards of %s, colocated with it (a batch of events, a user updated or deleted, a truncate); consumed by refresh (run: the one that claimed it)', s.source));
 		PERFORM pg_catalog.create_distributed_table(q, 'user_id', colocate_with => s.source::text);
 	END IF;
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p, pg_catalog.pg_dist_partition t
@@ -474,7 +476,9 @@ COMMENT ON FUNCTION _citus_queue(int, boolean) IS 'Internal: the queue of a trac
 -- distributes into pending_batches, dirty_users and truncated, in the
 -- caller's transaction (refresh's, forget_user's: Citus commits it on every
 -- node with two-phase commit, so a row is moved exactly once, or not).
-CREATE FUNCTION _drain_citus_queues() RETURNS void
+-- discard: a full refresh, which reads every event from the tables (locked
+-- against writes: _lock_citus_sources), deletes them where they are.
+CREATE FUNCTION _drain_citus_queues(discard boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s record;
@@ -485,6 +489,10 @@ BEGIN
 	FOR s IN SELECT x.id, pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS q
 	         FROM segmentation.sources x ORDER BY x.id LOOP
 		CONTINUE WHEN s.q IS NULL;
+		IF discard THEN
+			EXECUTE pg_catalog.format('DELETE FROM %s', s.q);
+			CONTINUE;
+		END IF;
 		EXECUTE pg_catalog.format($q$
 			WITH d AS (DELETE FROM %s RETURNING user_id, events, batch),
 			     b AS (INSERT INTO segmentation.pending_batches (source_id, events, batch)
@@ -495,7 +503,86 @@ BEGIN
 		$q$, s.q) USING s.id;
 	END LOOP;
 END $$;
-COMMENT ON FUNCTION _drain_citus_queues() IS 'Internal: moves what capture queued on the shards of tracked tables Citus distributes into pending_batches, dirty_users and truncated (the caller''s transaction)';
+COMMENT ON FUNCTION _drain_citus_queues(boolean) IS 'Internal: moves what capture queued on the shards of tracked tables Citus distributes into pending_batches, dirty_users and truncated (the caller''s transaction); with discard (a full refresh), deletes it';
+
+-- With the state distributed (colocated with the events), refresh first
+-- claims every row the queues hold (run: its own), then moves the users
+-- updated or deleted and the truncates into dirty_users and truncated,
+-- which decide how the run reads, and the batches whose first user id is
+-- NULL (refused events, which _absorb_citus_queues leaves) into
+-- pending_batches.  The other batches stay on the workers: a run that reads
+-- the tracked tables moves them all (_lock_citus_sources), and one that
+-- does not aggregates those it claimed where they are
+-- (_absorb_citus_queues).  Each statement on Citus has per-worker
+-- snapshots of its own: the claim makes the later ones consume the rows
+-- this one saw, and leaves any committed since for the next run.  All in
+-- refresh's transaction (a failed or cancelled run's claims are undone).
+CREATE FUNCTION _claim_citus_queues(run bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s record;
+BEGIN
+	FOR s IN SELECT x.id, pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS q
+	         FROM segmentation.sources x ORDER BY x.id LOOP
+		CONTINUE WHEN s.q IS NULL;
+		EXECUTE pg_catalog.format('UPDATE %s q SET run = $1', s.q) USING run;
+		EXECUTE pg_catalog.format($q$
+			WITH d AS (DELETE FROM %s q WHERE q.run = $2 AND (q.batch IS NULL OR q.user_id IS NULL)
+			           RETURNING q.user_id, q.events, q.batch),
+			     b AS (INSERT INTO segmentation.pending_batches (source_id, events, batch)
+			           SELECT $1, d.events, d.batch FROM d WHERE d.batch IS NOT NULL),
+			     u AS (INSERT INTO segmentation.dirty_users (user_id)
+			           SELECT d.user_id FROM d WHERE d.batch IS NULL AND d.events = 0 AND d.user_id IS NOT NULL)
+			INSERT INTO segmentation.truncated (source_id) SELECT $1 FROM d WHERE d.batch IS NULL AND d.events <> 0 LIMIT 1
+		$q$, s.q) USING s.id, run;
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION _claim_citus_queues(bigint) IS 'Internal (refresh, the state distributed): claims the rows of the queues on the shards of tracked tables Citus distributes for the run, and moves those that are not batches of events into dirty_users and truncated';
+
+-- A run that reads no tracked table, with the state distributed: the
+-- batches it claimed, aggregated on the workers into its work table
+-- (_batch), never passing through the coordinator but for the events
+-- refresh cannot use (rejected_events).  A batch holds users of one shard,
+-- its first user's, which Citus routes it by: grouped by the batch's user
+-- and the event's user, on the shard (the events of a user that several
+-- batches hold are parts, summed up in _batch_parts, colocated: Citus's
+-- INSERT ... SELECT "repartition", from a shard to the same hash range's);
+-- then the parts of each user merged into _batch, where the coordinator's
+-- own queue may have put the user already.  Then the claimed rows go.
+CREATE FUNCTION _absorb_citus_queues(run bigint, user_type regtype) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s record;
+BEGIN
+	FOR s IN SELECT x.id, x.source,
+	                pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS q
+	         FROM segmentation.sources x ORDER BY x.id LOOP
+		CONTINUE WHEN s.q IS NULL;
+		EXECUTE pg_catalog.format($q$
+			INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
+			SELECT $1, %2$L, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
+			FROM (SELECT e.user_id::%3$s AS user_id, e.ts, e.event, e.value,
+			             segmentation._reject_reason(octet_length(e.user_id::%3$s::text), e.ts, e.value) AS reason
+			      FROM %1$s q CROSS JOIN LATERAL segmentation._queued_events(q.batch) e WHERE q.run = $1) e
+			WHERE e.reason IS NOT NULL
+		$q$, s.q, s.source, user_type) USING run;
+		EXECUTE pg_catalog.format($q$
+			INSERT INTO segmentation._batch_parts (user_id, part_of, b, n)
+			SELECT e.user_id::%2$s, q.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value), count(*)
+			FROM %1$s q CROSS JOIN LATERAL segmentation._queued_events(q.batch) e
+			     LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
+			WHERE q.run = $1 AND segmentation._reject_reason(octet_length(e.user_id::%2$s::text), e.ts, e.value) IS NULL
+			GROUP BY q.user_id, e.user_id::%2$s
+		$q$, s.q, user_type) USING run;
+		INSERT INTO segmentation._batch AS t (user_id, b, replace, n)
+		SELECT p.user_id, segmentation.behavior_union_agg(p.b), false, sum(p.n) FROM segmentation._batch_parts p
+		GROUP BY p.user_id
+		ON CONFLICT (user_id) DO UPDATE SET b = segmentation.behavior_merge(t.b, EXCLUDED.b), n = t.n + EXCLUDED.n;
+		DELETE FROM segmentation._batch_parts;
+		EXECUTE pg_catalog.format('DELETE FROM %s q WHERE q.run = $1', s.q) USING run;
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION _absorb_citus_queues(bigint, regtype) IS 'Internal (refresh, the state distributed): aggregates the batches the run claimed on the shards of tracked tables Citus distributes into _batch on the workers, their events refresh cannot use into rejected_events, and deletes them';
 
 -- lock_timeout, here and on the workers: Citus takes a lock on the workers
 -- over its own connections, where refresh's lock_timeout, set by
@@ -516,8 +603,9 @@ COMMENT ON FUNCTION _citus_lock_timeout(text) IS 'Internal: sets lock_timeout fo
 -- counted twice.  So, when it will read them, the tracked tables Citus
 -- distributes are locked against writes (SHARE: Citus takes the lock on
 -- every node; writers wait until the refresh ends) and what was queued
--- before is moved too.  True when it locked any.
-CREATE FUNCTION _lock_citus_sources(reads boolean) RETURNS boolean
+-- before is moved too (deleted, for a full run, which reads every event
+-- from the tables).  True when it locked any.
+CREATE FUNCTION _lock_citus_sources(reads boolean, full_run boolean) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	names text[];
@@ -593,10 +681,10 @@ BEGIN
 				USING ERRCODE = 'object_not_in_prerequisite_state';
 		END IF;
 	END LOOP;
-	PERFORM segmentation._drain_citus_queues();
+	PERFORM segmentation._drain_citus_queues(full_run);
 	RETURN true;
 END $$;
-COMMENT ON FUNCTION _lock_citus_sources(boolean) IS 'Internal: when refresh will read the tracked tables, locks those Citus distributes against writes (on every node) and moves what their capture queued meanwhile';
+COMMENT ON FUNCTION _lock_citus_sources(boolean, boolean) IS 'Internal: when refresh will read the tracked tables, locks those Citus distributes against writes (on every node) and moves what their capture queued meanwhile (deletes it, for a full run)';
 
 -- The capture triggers of a source, on each table of its tree, the mode
 -- each must be enabled in (pg_trigger.tgenabled) and its definition

@@ -98,6 +98,7 @@ DECLARE
 	bad_step record; attrs boolean;
 	reads boolean; warnings text;
 	dist boolean;	-- Citus manages the per-user state (doc/citus-distribution.md)
+	on_shards boolean;	-- and the work table's parts: queued events aggregated on the workers
 BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
@@ -114,6 +115,8 @@ BEGIN
 			HINT = 'Call segmentation.track(...) first.';
 	END IF;
 	dist := segmentation._citus_member('segmentation.profiles') IS NOT NULL;
+	-- (a state restored from a single node's dump has no parts table)
+	on_shards := dist AND to_regclass('segmentation._batch_parts') IS NOT NULL;
 	-- bounded waits for locks (a tracked table locked by its owner, say)
 	PERFORM set_config('lock_timeout', segmentation._setting_ms('refresh_lock_timeout')::text, true);
 	-- One refresh at a time, by a row lock no other role can take.  A second
@@ -155,9 +158,16 @@ BEGIN
 
 	BEGIN
 		-- what capture queued on the shards of tracked tables Citus
-		-- distributes, moved into this node's queue in this transaction (a
-		-- truncate among it: the run is full)
-		PERFORM segmentation._drain_citus_queues();
+		-- distributes, in this transaction: with the state distributed,
+		-- claimed by this run, its batches of events left on the workers
+		-- (the users updated or deleted and the truncates moved into
+		-- dirty_users and truncated); else all moved into this node's queue
+		-- (a truncate among it: the run is full)
+		IF on_shards THEN
+			PERFORM segmentation._claim_citus_queues(run);
+		ELSE
+			PERFORM segmentation._drain_citus_queues();
+		END IF;
 		IF NOT do_full AND EXISTS (SELECT 1 FROM segmentation.truncated) THEN
 			do_full := true;
 			run_mode := 'full';
@@ -181,7 +191,7 @@ BEGIN
 		reads := do_full OR EXISTS (SELECT 1 FROM segmentation.dirty_users)
 		         OR EXISTS (SELECT 1 FROM segmentation.features f WHERE f.condition IS NOT NULL)
 		         OR EXISTS (SELECT 1 FROM segmentation.funnels);
-		PERFORM segmentation._lock_citus_sources(reads);
+		PERFORM segmentation._lock_citus_sources(reads, do_full);
 		IF NOT do_full AND EXISTS (SELECT 1 FROM segmentation.truncated) THEN
 			do_full := true;
 			run_mode := 'full';
@@ -192,7 +202,7 @@ BEGIN
 			-- twice, review 30)
 			IF NOT reads THEN
 				reads := true;
-				PERFORM segmentation._lock_citus_sources(true);
+				PERFORM segmentation._lock_citus_sources(true, true);
 			END IF;
 		END IF;
 		-- (the tables it names are read by _execute_guarded: those it checked, only)
@@ -293,6 +303,11 @@ BEGIN
 				WHERE c.reason IS NULL
 				GROUP BY c.user_id
 			$q$, utype), checked, run);
+			-- (and, the state distributed, the batches claimed on the shards,
+			-- aggregated there)
+			IF on_shards THEN
+				PERFORM segmentation._absorb_citus_queues(run, utype::regtype);
+			END IF;
 		ELSE
 			PERFORM segmentation._execute_guarded(format($q$
 				WITH cb AS (DELETE FROM segmentation.pending_batches RETURNING source_id, batch),

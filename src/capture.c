@@ -895,14 +895,15 @@ PackEvent(Capture *c, TupleTableSlot *slot, StringInfo buf)
 
 /*
  * one row of pending_batches: (source_id, events, batch); on a Citus shard,
- * of its queue's shard: (user_id, events, batch), the batch's first user id
- * as the distribution column's value (all of a shard's hash to it)
+ * of its queue's shard: (user_id, events, batch, run), the batch's first
+ * user id as the distribution column's value (all of a shard's hash to it),
+ * no run (refresh claims the row with its own)
  */
 static void
 WriteBatch(Capture *c, Relation queue, StringInfo buf, int32 events)
 {
-	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
+	Datum		values[4] = {0, 0, 0, 0};
+	bool		nulls[4] = {false, false, false, true};
 	HeapTuple	tuple;
 	bytea	   *batch = (bytea *) palloc(VARHDRSZ + buf->len);
 
@@ -1063,9 +1064,9 @@ CaptureChanges(Capture *c, Relation rel, Tuplestorestate *rows, TupleTableSlot *
 		user = UserText(c, slot, &len);
 		if (user != NULL && !SeenBefore(c, user, len) && !IsForgotten(c, user, len))
 		{
-			/* (on a Citus shard, a row of its queue: the user id, 0, no batch) */
-			Datum		values[3] = {slot->tts_values[c->att[0] - 1], Int32GetDatum(0), (Datum) 0};
-			bool		nulls[3] = {false, false, true};
+			/* (on a Citus shard, a row of its queue: the user id, 0, no batch, no run) */
+			Datum		values[4] = {slot->tts_values[c->att[0] - 1], Int32GetDatum(0), (Datum) 0, (Datum) 0};
+			bool		nulls[4] = {false, false, true, true};
 			HeapTuple	tuple;
 
 			/* (a long text id may be TOASTed in the table's own storage) */
@@ -1110,13 +1111,15 @@ CaptureChangesOf(Capture *c, TriggerData *td, int op, Relation dirty)
  * the distributed table's own (empty) only for a TRUNCATE run on its node.
  * On a shard the events go to the shard of the same hash range, on the
  * same node, of the source's queue, segmentation.citus_queue_<id> (user_id,
- * events, batch): distributed by user id, colocated with the tracked table
- * (moved with it), a row per statement's batch (user_id: its first event's,
- * whose hash all of a shard's share), per updated or deleted user (events
- * 0, no batch), per TRUNCATE of the shard itself (no user, events -1).
- * Refresh, on the coordinator, moves its rows into pending_batches,
- * dirty_users and truncated in its own transaction (Citus commits it on
- * every node with two-phase commit): each is consumed exactly once.
+ * events, batch, run): distributed by user id, colocated with the tracked
+ * table (moved with it), a row per statement's batch (user_id: its first
+ * event's, whose hash all of a shard's share), per updated or deleted user
+ * (events 0, no batch), per TRUNCATE of the shard itself (no user, events
+ * -1); run is refresh's, which claims the rows it consumes.  Refresh, on
+ * the coordinator, consumes them in its own transaction (Citus commits it
+ * on every node with two-phase commit), each exactly once: the batches'
+ * events aggregated on the workers, or moved into pending_batches, the
+ * other rows into dirty_users and truncated (sql/60-capture.sql).
  *
  * A worker has no configuration (segmentation.sources is the
  * coordinator's): the trigger's arguments give the source's id and tracked
@@ -1391,10 +1394,11 @@ OpenCitusQueue(Capture *c, Oid queue)
 	if (rel == NULL)
 		return NULL;
 	desc = RelationGetDescr(rel);
-	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhasindex || desc->natts != 3
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhasindex || desc->natts != 4
 		|| RelationGetNamespace(rel) != c->ns
 		|| TupleDescAttr(desc, 0)->attisdropped || TupleDescAttr(desc, 1)->atttypid != INT4OID
-		|| TupleDescAttr(desc, 2)->atttypid != BYTEAOID || !TypeAllowed(0, TupleDescAttr(desc, 0)->atttypid))
+		|| TupleDescAttr(desc, 2)->atttypid != BYTEAOID || TupleDescAttr(desc, 3)->atttypid != INT8OID
+		|| !TypeAllowed(0, TupleDescAttr(desc, 0)->atttypid))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("segmentation capture: segmentation.%s is not as the extension made it", RelationGetRelationName(rel))));
@@ -1616,8 +1620,8 @@ CaptureOnShard(Capture *c, TriggerData *td, int op)
 	if (op == CT_TRUNCATE)
 	{
 		/* (of the shard itself, on its node: Citus's TRUNCATE of the table fires the table's) */
-		Datum		values[3] = {(Datum) 0, Int32GetDatum(-1), (Datum) 0};
-		bool		nulls[3] = {true, false, true};
+		Datum		values[4] = {(Datum) 0, Int32GetDatum(-1), (Datum) 0, (Datum) 0};
+		bool		nulls[4] = {true, false, true, true};
 		HeapTuple	tuple = heap_form_tuple(RelationGetDescr(c->citus_queue), values, nulls);
 
 		heap_insert(c->citus_queue, tuple, GetCurrentCommandId(true), 0, NULL);

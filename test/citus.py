@@ -824,8 +824,9 @@ WRITERS, TRANSACTIONS = 4, 24
 # (sql/50-state.sql, _create_state): table, kind, colocated with events,
 # and whether each worker has the scores view (the segment pass reads its
 # row type there)
-STATE_DISTRIBUTED = [("no statistics of _batch on the shards", "-", True), ("scores on the workers", "-", True),
-                     ("segmentation._batch", "h", True),
+STATE_DISTRIBUTED = [("no statistics of _batch on the shards", "-", True),
+                     ("no statistics of _batch_parts on the shards", "-", True), ("scores on the workers", "-", True),
+                     ("segmentation._batch", "h", True), ("segmentation._batch_parts", "h", True),
                      ("segmentation._funnel_state", "h", True),
                      ("segmentation.profiles", "h", True), ("segmentation.score_context", "n", False),
                      ("segmentation.transitions", "h", True), ("transitions found by id", "-", True)]
@@ -836,11 +837,13 @@ def state_distribution(cur):
                    FROM pg_dist_partition p, pg_dist_partition e
                    WHERE e.logicalrelid = 'events'::regclass AND p.logicalrelid::regclass::text IN
                          ('segmentation.profiles', 'segmentation.transitions', 'segmentation._funnel_state', 'segmentation._batch',
-                          'segmentation.score_context', 'segmentation.user_attributes')
+                          'segmentation._batch_parts', 'segmentation.score_context', 'segmentation.user_attributes')
                    UNION ALL
-                   SELECT 'no statistics of _batch on the shards', '-', bool_and(success AND result = '0')
-                   FROM run_command_on_shards('segmentation._batch', $$SELECT max(attstattarget) FROM pg_attribute
-                                                                         WHERE attrelid = '%s'::regclass AND attnum > 0$$)
+                   SELECT 'no statistics of ' || t || ' on the shards', '-', bool_and(success AND result = '0')
+                   FROM unnest(ARRAY['_batch', '_batch_parts']) t,
+                        run_command_on_shards('segmentation.' || t, $$SELECT max(attstattarget) FROM pg_attribute
+                                                                       WHERE attrelid = '%s'::regclass AND attnum > 0$$)
+                   GROUP BY t
                    UNION ALL
                    SELECT 'scores on the workers', '-', bool_and(success AND result = 'segmentation.scores')
                    FROM run_command_on_workers($$SELECT to_regclass('segmentation.scores')$$)
@@ -862,6 +865,21 @@ def shard_queries(cur, sql):
     sent = [n for n in cur.connection.notices if "issuing" in n]
     cur.connection.notices = notices
     return sent
+
+
+def moved(sent):
+    """the shard queries that return the queue's batches of events to the
+    coordinator (those of no user id aside: sql/60-capture.sql)"""
+    return [n for n in sent if re.search(r"DELETE FROM segmentation\.citus_queue_\d+_\d+\b.*RETURNING", n)
+            and "(batch IS NULL) OR (user_id IS NULL)" not in n]
+
+
+def absorbed(sent):
+    """the shard queries that aggregate the queue's batches of events into
+    the work table's parts on the workers, and merge those into it"""
+    parts = [n for n in sent if "worker_partition_query_result" in n and "_queued_events(q.batch)" in n and "behavior_agg(" in n]
+    merged = [n for n in sent if re.search(r"INSERT INTO segmentation\._batch_\d+ AS t .* FROM segmentation\._batch_parts_\d+ p", n)]
+    return parts + merged if parts and merged else []
 
 
 def pipeline_steps(cur, citus, between=None):
@@ -961,6 +979,10 @@ def pipeline_steps(cur, citus, between=None):
                                                 r"'\{\}'::jsonb\) GROUP BY \(jsonb_path_query_array", n)]
         check("Citus: an incremental refresh counts the experiment's segment sizes on the workers (no membership gathered)",
               reads == 0 and counted, (reads, len(counted)))
+        # the writers' events, queued on the shards, aggregated there into
+        # the work table (they were moved to the coordinator's queue first)
+        check("Citus: an incremental refresh aggregates the events queued on the shards there, none moved to the coordinator",
+              absorbed(sent) and not moved(sent), (len(absorbed(sent)), [n[:300] for n in moved(sent)][:1]))
     else:
         for w in range(WRITERS):
             for i in range(TRANSACTIONS):
@@ -1000,6 +1022,9 @@ def pipeline_steps(cur, citus, between=None):
         shipped = [n for n in sent if re.search(r"COPY segmentation\.profiles_\d+|INSERT INTO segmentation\.profiles_\d+ AS p .*VALUES", n)]
         check("Citus: a full refresh writes the profiles from its work table on the workers (none shipped)",
               written and not shipped, (len(written), [n[:400] for n in shipped[:1]]))
+        check("Citus: a full refresh deletes the events queued on the shards there (it reads the tables), none moved",
+              not moved(sent) and [n for n in sent if re.search(r"DELETE FROM segmentation\.citus_queue_\d+_\d+ citus_queue_\d+\s*(\n|$)", n)],
+              [n[:300] for n in moved(sent)][:1])
     else:
         cur.execute("SELECT segmentation.refresh(true, as_of => '2024-03-04')")
     between("full refresh")
@@ -2360,7 +2385,7 @@ def backup_restore():
                     SELECT create_distributed_table('events', 'user_id', shard_count => 4);
                     RESET citus.enable_unsafe_triggers""")
     for table in (f"segmentation.citus_queue_{source_id}", "segmentation.profiles", "segmentation.transitions",
-                  "segmentation._funnel_state", "segmentation._batch"):
+                  "segmentation._funnel_state", "segmentation._batch", "segmentation._batch_parts"):
         ccur.execute(f"SELECT create_distributed_table('{table}', 'user_id', colocate_with => 'events')")
     ccur.execute("SELECT create_reference_table('segmentation.score_context')")
     steps.append(subprocess.run([f"{bin_dir}/pg_restore", "-h", "127.0.0.1", "-p", str(COORD), "-U", "postgres",

@@ -61,6 +61,9 @@ ACCEPTED = [
      "Citus's catalog and function, there only with Citus: called only for a source Citus distributes"),
     ("_create_state", r'function pg_catalog\.create_(distributed|reference)_table\(', None,
      "Citus's functions, called only when a tracked table is one Citus distributes"),
+    ("_absorb_citus_queues", r'relation "segmentation\._batch_parts" does not exist', None,
+     "refresh's work table on Citus, which _create_state makes only when Citus distributes the state: refresh calls "
+     "the function only then"),
     ("_install_attributes", r'function pg_catalog\.create_distributed_table\(', None,
      "Citus's function, called only when Citus distributes the state"),
     ("_install_capture_triggers", r"text type variable is not sanitized", r"EXECUTE FUNCTION %s\(%s\)",
