@@ -11,9 +11,11 @@ bench/pipeline.py's data and configuration (app_events: USERS x
 EVENTS_PER_USER events over 120 days, two features, the presets
 engagement_ladder and rfm; default 200,000 x 10), the events table
 distributed in 8 shards (4 per worker); then ROUNDS (default 3) rounds of
-1% new events and a full refresh, 1% new events and an incremental one.
-The one node is a database without Citus on the coordinator.
+1% new events and a full refresh, 1% new events and an incremental one
+(BENCH_NEW_PERCENT=10: 10%).  The one node is a database without Citus on
+the coordinator.
 """
+import os
 import statistics
 import sys
 import time
@@ -24,6 +26,7 @@ from pipeline import app_events
 USERS = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
 PER = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+NEW_PERCENT = float(os.environ.get("BENCH_NEW_PERCENT", "1"))
 SINGLE = "segmentation_citus_bench_single"
 
 
@@ -43,7 +46,7 @@ def run(cur, citus):
         step[0] += 1
         cur.execute("""INSERT INTO app_events
             SELECT (random() * %s)::bigint + 1, '2024-04-18'::timestamptz + random() * interval '12 days', 'view', NULL
-            FROM generate_series(1, %s)""", (USERS - 1, USERS * PER // 100))
+            FROM generate_series(1, %s)""", (USERS - 1, int(USERS * PER * NEW_PERCENT / 100)))
         cur.execute("VACUUM ANALYZE")
         return timed(cur, "SELECT segmentation.refresh(%s, '2024-05-01'::timestamptz + %s * interval '1 hour')", (full, step[0]))
 
@@ -65,7 +68,7 @@ def main():
     users = scur.fetchone()[0]
     cur.execute("SELECT version()")
     print("#", cur.fetchone()[0].split(" on ")[0])
-    print(f"# {users:,} users, {USERS * PER:,} events; medians of {ROUNDS} rounds of 1% new events")
+    print(f"# {users:,} users, {USERS * PER:,} events; medians of {ROUNDS} rounds of {NEW_PERCENT:g}% new events")
     print(f"first full refresh:  Citus {c_first:6.1f} s   one node {s_first:6.1f} s   {c_first / s_first:5.2f}x")
     print(f"full refresh:        Citus {c_full:6.1f} s   one node {s_full:6.1f} s   {c_full / s_full:5.2f}x")
     print(f"incremental refresh: Citus {c_inc:6.1f} s   one node {s_inc:6.1f} s   {c_inc / s_inc:5.2f}x")
@@ -73,7 +76,7 @@ def main():
     # durations, statements over 100 ms), rolled back
     cur.execute("""INSERT INTO app_events
         SELECT (random() * %s)::bigint + 1, '2024-04-18'::timestamptz + random() * interval '12 days', 'view', NULL
-        FROM generate_series(1, %s)""", (USERS - 1, USERS * PER // 100))
+        FROM generate_series(1, %s)""", (USERS - 1, int(USERS * PER * NEW_PERCENT / 100)))
     cur.execute("LOAD 'auto_explain'")
     for setting in ("auto_explain.log_nested_statements = on", "auto_explain.log_level = notice",
                     "client_min_messages = notice"):

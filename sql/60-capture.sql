@@ -509,14 +509,17 @@ COMMENT ON FUNCTION _drain_citus_queues(boolean) IS 'Internal: moves what captur
 -- claims every row the queues hold (run: its own), then moves the users
 -- updated or deleted and the truncates into dirty_users and truncated,
 -- which decide how the run reads, and the batches whose first user id is
--- NULL (refused events, which _absorb_citus_queues leaves) into
--- pending_batches.  The other batches stay on the workers: a run that reads
--- the tracked tables moves them all (_lock_citus_sources), and one that
--- does not aggregates those it claimed where they are
--- (_absorb_citus_queues).  Each statement on Citus has per-worker
--- snapshots of its own: the claim makes the later ones consume the rows
--- this one saw, and leaves any committed since for the next run.  All in
--- refresh's transaction (a failed or cancelled run's claims are undone).
+-- NULL or over 1000 bytes (a refused event, which cannot key the parts of
+-- _absorb_citus_queues: an index entry holds 2,704 bytes at most, review
+-- of session 29, F1) into pending_batches.  The other batches stay on the workers, and are
+-- aggregated there (_absorb_citus_queues) unless a managed funnel needs
+-- the events themselves: then they are moved to the coordinator
+-- (_take_citus_queues).  Each statement on Citus
+-- has per-worker snapshots of its own: the claim makes the later ones
+-- consume the rows this one saw, and leaves any committed since for the
+-- next run (a run that reads the tables claims again once they are locked
+-- against writes).  All in refresh's transaction (a failed or cancelled
+-- run's claims are undone).
 CREATE FUNCTION _claim_citus_queues(run bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -525,9 +528,10 @@ BEGIN
 	FOR s IN SELECT x.id, pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS q
 	         FROM segmentation.sources x ORDER BY x.id LOOP
 		CONTINUE WHEN s.q IS NULL;
-		EXECUTE pg_catalog.format('UPDATE %s q SET run = $1', s.q) USING run;
+		EXECUTE pg_catalog.format('UPDATE %s q SET run = $1 WHERE q.run IS DISTINCT FROM $1', s.q) USING run;
 		EXECUTE pg_catalog.format($q$
-			WITH d AS (DELETE FROM %s q WHERE q.run = $2 AND (q.batch IS NULL OR q.user_id IS NULL)
+			WITH d AS (DELETE FROM %s q WHERE q.run = $2 AND (q.batch IS NULL OR q.user_id IS NULL
+			                                                  OR octet_length(q.user_id::text) > 1000)
 			           RETURNING q.user_id, q.events, q.batch),
 			     b AS (INSERT INTO segmentation.pending_batches (source_id, events, batch)
 			           SELECT $1, d.events, d.batch FROM d WHERE d.batch IS NOT NULL),
@@ -539,17 +543,30 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _claim_citus_queues(bigint) IS 'Internal (refresh, the state distributed): claims the rows of the queues on the shards of tracked tables Citus distributes for the run, and moves those that are not batches of events into dirty_users and truncated';
 
--- A run that reads no tracked table, with the state distributed: the
--- batches it claimed, aggregated on the workers into its work table
--- (_batch), never passing through the coordinator but for the events
--- refresh cannot use (rejected_events).  A batch holds users of one shard,
--- its first user's, which Citus routes it by: grouped by the batch's user
--- and the event's user, on the shard (the events of a user that several
--- batches hold are parts, summed up in _batch_parts, colocated: Citus's
--- INSERT ... SELECT "repartition", from a shard to the same hash range's);
--- then the parts of each user merged into _batch, where the coordinator's
--- own queue may have put the user already.  Then the claimed rows go.
-CREATE FUNCTION _absorb_citus_queues(run bigint, user_type regtype) RETURNS void
+-- What refresh does with the queues once the tracked tables are locked
+-- against writes (_lock_citus_sources): a full run deletes them where they
+-- are (it reads every event from the tables); one that aggregates them on
+-- the workers claims what was committed since its first claim; any other
+-- moves them all to the coordinator.
+CREATE FUNCTION _take_citus_queues(run bigint, full_run boolean, on_workers boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF full_run OR NOT on_workers THEN
+		PERFORM segmentation._drain_citus_queues(full_run);
+	ELSE
+		PERFORM segmentation._claim_citus_queues(run);
+	END IF;
+END $$;
+COMMENT ON FUNCTION _take_citus_queues(bigint, boolean, boolean) IS 'Internal (refresh, the tracked tables locked): deletes the queues on the shards (a full run), claims them (a run that aggregates them there) or moves them to the coordinator';
+
+-- Before the run's statement, of the batches a run claimed on the shards:
+-- the events refresh cannot use, into rejected_events (filtered on the
+-- workers: only they come to the coordinator; the statement deletes the
+-- rows of the users it recomputes from the tables, and finds them there
+-- again), and the users of an event a feature with a condition lists
+-- (condition_events), into dirty_users: the condition is on the table's
+-- row, which they are recomputed from.
+CREATE FUNCTION _absorb_citus_begin(run bigint, user_type regtype, condition_events text[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s record;
@@ -558,6 +575,14 @@ BEGIN
 	                pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS q
 	         FROM segmentation.sources x ORDER BY x.id LOOP
 		CONTINUE WHEN s.q IS NULL;
+		IF pg_catalog.cardinality(condition_events) > 0 THEN
+			EXECUTE pg_catalog.format($q$
+				INSERT INTO segmentation.dirty_users (user_id)
+				SELECT DISTINCT e.user_id::%2$s
+				FROM %1$s q CROSS JOIN LATERAL segmentation._queued_events(q.batch) e
+				WHERE q.run = $1 AND e.event = ANY ($2) AND e.user_id IS NOT NULL
+			$q$, s.q, user_type) USING run, condition_events;
+		END IF;
 		EXECUTE pg_catalog.format($q$
 			INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
 			SELECT $1, %2$L, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
@@ -566,6 +591,31 @@ BEGIN
 			      FROM %1$s q CROSS JOIN LATERAL segmentation._queued_events(q.batch) e WHERE q.run = $1) e
 			WHERE e.reason IS NOT NULL
 		$q$, s.q, s.source, user_type) USING run;
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION _absorb_citus_begin(bigint, regtype, text[]) IS 'Internal (refresh, the state distributed): of the batches the run claimed on the shards, the events refresh cannot use into rejected_events, and the users of an event a feature with a condition lists into dirty_users';
+
+-- The batches a run claimed, aggregated on the workers into its work table
+-- (_batch), never passing through the coordinator.  A batch holds users of
+-- one shard, its first user's, which Citus routes it by: grouped by the
+-- batch's user and the event's user, on the shard (the events of a user
+-- that several batches hold are parts, summed up in _batch_parts,
+-- colocated: Citus's INSERT ... SELECT "repartition", from a shard to the
+-- same hash range's); then the parts of each user merged into _batch, where
+-- the coordinator's own queue may have put the user already, but not into
+-- the row of a user the run recomputes from the tables (replace), whose
+-- queued events are there.  Then the claimed rows go.
+CREATE FUNCTION _absorb_citus_queues(run bigint, user_type regtype) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	s record;
+BEGIN
+	-- (only this run's parts: none is left by another, but the table is
+	-- summed whole)
+	DELETE FROM segmentation._batch_parts;
+	FOR s IN SELECT x.id, pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS q
+	         FROM segmentation.sources x ORDER BY x.id LOOP
+		CONTINUE WHEN s.q IS NULL;
 		EXECUTE pg_catalog.format($q$
 			INSERT INTO segmentation._batch_parts (user_id, part_of, b, n)
 			SELECT e.user_id::%2$s, q.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value), count(*)
@@ -577,12 +627,13 @@ BEGIN
 		INSERT INTO segmentation._batch AS t (user_id, b, replace, n)
 		SELECT p.user_id, segmentation.behavior_union_agg(p.b), false, sum(p.n) FROM segmentation._batch_parts p
 		GROUP BY p.user_id
-		ON CONFLICT (user_id) DO UPDATE SET b = segmentation.behavior_merge(t.b, EXCLUDED.b), n = t.n + EXCLUDED.n;
+		ON CONFLICT (user_id) DO UPDATE SET b = segmentation.behavior_merge(t.b, EXCLUDED.b), n = t.n + EXCLUDED.n
+			WHERE NOT t.replace;
 		DELETE FROM segmentation._batch_parts;
 		EXECUTE pg_catalog.format('DELETE FROM %s q WHERE q.run = $1', s.q) USING run;
 	END LOOP;
 END $$;
-COMMENT ON FUNCTION _absorb_citus_queues(bigint, regtype) IS 'Internal (refresh, the state distributed): aggregates the batches the run claimed on the shards of tracked tables Citus distributes into _batch on the workers, their events refresh cannot use into rejected_events, and deletes them';
+COMMENT ON FUNCTION _absorb_citus_queues(bigint, regtype) IS 'Internal (refresh, the state distributed): aggregates the batches the run claimed on the shards of tracked tables Citus distributes into _batch on the workers (but for the users it recomputes), and deletes them';
 
 -- lock_timeout, here and on the workers: Citus takes a lock on the workers
 -- over its own connections, where refresh's lock_timeout, set by
@@ -602,10 +653,10 @@ COMMENT ON FUNCTION _citus_lock_timeout(text) IS 'Internal: sets lock_timeout fo
 -- event committed in between would be read from the table and stay queued,
 -- counted twice.  So, when it will read them, the tracked tables Citus
 -- distributes are locked against writes (SHARE: Citus takes the lock on
--- every node; writers wait until the refresh ends) and what was queued
--- before is moved too (deleted, for a full run, which reads every event
--- from the tables).  True when it locked any.
-CREATE FUNCTION _lock_citus_sources(reads boolean, full_run boolean) RETURNS boolean
+-- every node; writers wait until the refresh ends), and refresh then
+-- consumes what was queued before (_take_citus_queues).  True when it
+-- locked any.
+CREATE FUNCTION _lock_citus_sources(reads boolean) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	names text[];
@@ -681,10 +732,9 @@ BEGIN
 				USING ERRCODE = 'object_not_in_prerequisite_state';
 		END IF;
 	END LOOP;
-	PERFORM segmentation._drain_citus_queues(full_run);
 	RETURN true;
 END $$;
-COMMENT ON FUNCTION _lock_citus_sources(boolean, boolean) IS 'Internal: when refresh will read the tracked tables, locks those Citus distributes against writes (on every node) and moves what their capture queued meanwhile (deletes it, for a full run)';
+COMMENT ON FUNCTION _lock_citus_sources(boolean) IS 'Internal: when refresh will read the tracked tables, locks those Citus distributes against writes (on every node); true when it locked any';
 
 -- The capture triggers of a source, on each table of its tree, the mode
 -- each must be enabled in (pg_trigger.tgenabled) and its definition

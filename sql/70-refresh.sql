@@ -99,6 +99,7 @@ DECLARE
 	reads boolean; warnings text;
 	dist boolean;	-- Citus manages the per-user state (doc/citus-distribution.md)
 	on_shards boolean;	-- and the work table's parts: queued events aggregated on the workers
+	on_workers boolean;	-- this run does (no managed funnel)
 BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
@@ -115,8 +116,10 @@ BEGIN
 			HINT = 'Call segmentation.track(...) first.';
 	END IF;
 	dist := segmentation._citus_member('segmentation.profiles') IS NOT NULL;
-	-- (a state restored from a single node's dump has no parts table)
-	on_shards := dist AND to_regclass('segmentation._batch_parts') IS NOT NULL;
+	-- (a state restored from a single node's dump has no parts table, and
+	-- its work table may lack the key the parts are merged by)
+	on_shards := dist AND to_regclass('segmentation._batch_parts') IS NOT NULL
+	             AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = 'segmentation._batch'::regclass AND i.indisprimary);
 	-- bounded waits for locks (a tracked table locked by its owner, say)
 	PERFORM set_config('lock_timeout', segmentation._setting_ms('refresh_lock_timeout')::text, true);
 	-- One refresh at a time, by a row lock no other role can take.  A second
@@ -163,7 +166,10 @@ BEGIN
 		-- (the users updated or deleted and the truncates moved into
 		-- dirty_users and truncated); else all moved into this node's queue
 		-- (a truncate among it: the run is full)
-		IF on_shards THEN
+		-- (a full run: none, it deletes them once it has locked the tables)
+		IF do_full THEN
+			NULL;
+		ELSIF on_shards THEN
 			PERFORM segmentation._claim_citus_queues(run);
 		ELSE
 			PERFORM segmentation._drain_citus_queues();
@@ -191,7 +197,13 @@ BEGIN
 		reads := do_full OR EXISTS (SELECT 1 FROM segmentation.dirty_users)
 		         OR EXISTS (SELECT 1 FROM segmentation.features f WHERE f.condition IS NOT NULL)
 		         OR EXISTS (SELECT 1 FROM segmentation.funnels);
-		PERFORM segmentation._lock_citus_sources(reads, do_full);
+		-- (the queued batches are aggregated on the workers unless a
+		-- managed funnel needs their events themselves, which the run's
+		-- statement then reads from this node's queue)
+		on_workers := on_shards AND NOT EXISTS (SELECT 1 FROM segmentation.funnels);
+		IF segmentation._lock_citus_sources(reads) THEN
+			PERFORM segmentation._take_citus_queues(run, do_full, on_workers);
+		END IF;
 		IF NOT do_full AND EXISTS (SELECT 1 FROM segmentation.truncated) THEN
 			do_full := true;
 			run_mode := 'full';
@@ -202,7 +214,13 @@ BEGIN
 			-- twice, review 30)
 			IF NOT reads THEN
 				reads := true;
-				PERFORM segmentation._lock_citus_sources(true, true);
+				IF segmentation._lock_citus_sources(true) THEN
+					PERFORM segmentation._take_citus_queues(run, true, on_workers);
+				END IF;
+			ELSE
+				-- (locked already: what the run claimed on the shards goes
+				-- too, else the next run would count it again)
+				PERFORM segmentation._drain_citus_queues(true);
 			END IF;
 		END IF;
 		-- (the tables it names are read by _execute_guarded: those it checked, only)
@@ -248,6 +266,12 @@ BEGIN
 		-- rejected_events, in the same statement; the others are refreshed.
 		-- (a condition that fails on a row, dividing by zero say, fails the
 		-- refresh: the error then names the feature and the table)
+		-- (the batches claimed on the shards: their refused events first,
+		-- which the statement deletes again for the users it recomputes,
+		-- and the users it recomputes for a feature with a condition)
+		IF on_workers AND NOT do_full THEN
+			PERFORM segmentation._absorb_citus_begin(run, utype::regtype, CASE WHEN conditional THEN condition_events ELSE '{}' END);
+		END IF;
 		BEGIN
 		IF do_full THEN
 			-- the sources are read twice, in the same snapshot: once for the
@@ -303,11 +327,6 @@ BEGIN
 				WHERE c.reason IS NULL
 				GROUP BY c.user_id
 			$q$, utype), checked, run);
-			-- (and, the state distributed, the batches claimed on the shards,
-			-- aggregated there)
-			IF on_shards THEN
-				PERFORM segmentation._absorb_citus_queues(run, utype::regtype);
-			END IF;
 		ELSE
 			PERFORM segmentation._execute_guarded(format($q$
 				WITH cb AS (DELETE FROM segmentation.pending_batches RETURNING source_id, batch),
@@ -401,6 +420,10 @@ BEGIN
 			END IF;
 			RAISE;
 		END;
+		-- (and their events, aggregated there, merged with the batch)
+		IF on_workers AND NOT do_full THEN
+			PERFORM segmentation._absorb_citus_queues(run, utype::regtype);
+		END IF;
 		-- users forget_user() erased never come back, full refresh or not:
 		-- their events (still in the sources without delete_events, or
 		-- committed since) are skipped, one keyed hash per user of the batch

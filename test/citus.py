@@ -44,6 +44,7 @@ moves and a split at once; a failed refresh), citus_refusals (what capture
 on the shards cannot follow).
 """
 import collections
+import hashlib
 import math
 import os
 import re
@@ -999,8 +1000,23 @@ def pipeline_steps(cur, citus, between=None):
         INSERT INTO events VALUES (10, '2023-12-01', 'buy', 100), (300, '2024-02-28', 'signup', 0), (11, '2024-02-28', 'buy', 5);
         SELECT segmentation.forget_user('11');
         SELECT segmentation.opt_out('12');
-        SELECT segmentation.refresh(as_of => '2024-03-03')""")
+        -- (after forget_user, which moves the shards' queues to the coordinator)
+        INSERT INTO events VALUES (17, '2024-02-28', 'buy', 3), (5, '2024-02-27', 'buy', 'NaN'), (16, '2024-02-27', 'buy', 'NaN')""")
+    if citus:
+        # a run that recomputes users from the table (updated, deleted) with
+        # no feature with a condition or managed funnel: the others' queued
+        # events aggregated on the workers too (a refused event of a
+        # recomputed user is kept once: rejected_events is compared)
+        sent = shard_queries(cur, "SELECT segmentation.refresh(as_of => '2024-03-03')")
+        check("Citus: a refresh that recomputes updated users aggregates the other events queued on the shards there, "
+              "none moved to the coordinator", absorbed(sent) and not moved(sent),
+              (len(absorbed(sent)), [n[:300] for n in moved(sent)][:1]))
+    else:
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-03-03')")
     between("incremental refresh after updates, deletes, late events, forget_user and opt_out")
+    # a feature with a condition (on the table's row: its users' events are
+    # read from the table when one of its events is queued)
+    cur.execute("SELECT segmentation.define_feature('big_buy', ARRAY['buy'], 'v > 10')")
     if citus:
         # (refresh takes the RFM breakpoints by selection over counts here)
         sent = shard_queries(cur, """SET track_functions = 'all'; SELECT segmentation.refresh(true, as_of => '2024-03-04');
@@ -1013,7 +1029,7 @@ def pipeline_steps(cur, citus, between=None):
         # the behaviors aggregated into the work table on the workers and
         # written to the profiles there (with a forgotten and an opted-out
         # user: their ids alone come to the coordinator, to be hashed)
-        aggs = [n for n in sent if "behavior_agg(" in n]
+        aggs = [n for n in sent if re.search(r"behavior_agg(_features)?\(", n)]
         gathered = [n for n in aggs if "worker_partition_query_result" not in n
                     and not re.search(r"INSERT INTO segmentation\._batch_\d+", n)]
         check("Citus: a full refresh aggregates the behaviors into its work table on the workers (none gathered)",
@@ -1028,6 +1044,16 @@ def pipeline_steps(cur, citus, between=None):
     else:
         cur.execute("SELECT segmentation.refresh(true, as_of => '2024-03-04')")
     between("full refresh")
+    cur.execute("""INSERT INTO events VALUES (30, '2024-03-03', 'buy', 20), (31, '2024-03-03', 'buy', 5), (32, '2024-03-03', 'view', 1),
+                                             (30, '2024-03-03 01:00', 'view', 2), (33, '2024-03-03', 'buy', 'NaN')""")
+    if citus:
+        sent = shard_queries(cur, "SELECT segmentation.refresh(as_of => '2024-03-04 03:00')")
+        check("Citus: a refresh with a feature with a condition aggregates the events queued on the shards there (the "
+              "users of the feature's events recomputed from the table), none moved to the coordinator",
+              absorbed(sent) and not moved(sent), (len(absorbed(sent)), [n[:300] for n in moved(sent)][:1]))
+    else:
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-03-04 03:00')")
+    between("incremental refresh with a feature with a condition")
     # a managed funnel (its steps' rows read from the table), then new and late events
     cur.execute("""SELECT segmentation.define_feature('logging', ARRAY['login']);
                    SELECT segmentation.define_funnel('f1', ARRAY['logging', 'viewing'], '7 days');
@@ -1271,6 +1297,46 @@ def exactly_once_on_citus():
           err is not None and err[0] == "0A000" and "coordinator" in err[1], err)
     wconn.close()
     conn.close()
+
+
+def review_session29():
+    """Review of session 29 (the queue consumed on the workers).  F1: a
+    batch whose first user id is over 1000 bytes (a refused event) keyed the
+    parts of the work table, whose index entry holds 2,704 bytes at most:
+    every incremental refresh failed, and the other events waited; such a
+    batch now goes to the coordinator, its event refused, the others
+    counted.  F2: a row left in the parts is not counted."""
+    db = "segmentation_citus_r29"
+    conn, cur = database(db, citus=True)
+    cur.execute("""SET TIME ZONE 'UTC';
+        CREATE TABLE tev (user_id text, ts timestamptz, ev text, v float8);
+        SELECT create_distributed_table('tev', 'user_id', shard_count => 4)""")
+    cur.execute("SELECT segmentation.track('tev', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("INSERT INTO tev VALUES ('a', '2024-01-01', 'e1', 1); SELECT segmentation.refresh(as_of => '2024-03-01')")
+    # 3,200 bytes pglz cannot shorten, and a user of the same shard after
+    # it in one statement (one batch, the long id first)
+    long_id = "".join(hashlib.md5(str(g).encode()).hexdigest() for g in range(100))
+    cur.execute("""SELECT u FROM (SELECT 'u' || g AS u FROM generate_series(1, 1000) g) x
+                   WHERE get_shard_id_for_distribution_column('tev', u) = get_shard_id_for_distribution_column('tev', %s)
+                   LIMIT 1""", (long_id,))
+    peer = cur.fetchone()[0]
+    cur.execute("INSERT INTO tev VALUES (%s, '2024-02-01', 'e1', 1), (%s, '2024-02-01', 'e1', 1)", (long_id, peer))
+    cur.execute("INSERT INTO tev VALUES ('b', '2024-02-02', 'e1', 1)")
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-03-02')")
+    counted = dict(fetch(cur, "SELECT user_id, segmentation.event_count(behavior) FROM segmentation.profiles"))
+    rejected = fetch(cur, "SELECT reason FROM segmentation.rejected_events")
+    check("Citus (review 29, F1): a batch queued on a shard whose first user id is over 1000 bytes: the event is refused, "
+          "the batch's other user and the run's other events counted", err is None and counted == {"a": 1, peer: 1, "b": 1}
+          and rejected == [("user id is longer than 1000 bytes",)], (err, counted, rejected))
+    cur.execute("""INSERT INTO segmentation._batch_parts
+                   SELECT 'stray', 'stray', segmentation.behavior_agg('2024-02-03'::timestamptz, NULL::int, 1::float8), 5;
+                   INSERT INTO tev VALUES ('c', '2024-02-03', 'e1', 1);
+                   SELECT segmentation.refresh(as_of => '2024-03-03')""")
+    counted = dict(fetch(cur, "SELECT user_id, segmentation.event_count(behavior) FROM segmentation.profiles"))
+    check("Citus (review 29, F2): a row left in the parts of the work table is not counted",
+          counted == {"a": 1, peer: 1, "b": 1, "c": 1}, counted)
+    conn.close()
+    drop_everywhere([db])
 
 
 def citus_refusals():
@@ -2619,6 +2685,7 @@ def main():
     if os.environ.get("CITUS_ONLY") == "pipeline":
         pipeline_vs_single_node()
         exactly_once_on_citus()
+        review_session29()
         citus_refusals()
         suite.finish()
     conn, cur = setup()
@@ -2654,6 +2721,7 @@ def main():
     forget_distributed()
     single_shard()
     exactly_once_on_citus()
+    review_session29()
     citus_refusals()
     citus_owners()
     backup_restore()
