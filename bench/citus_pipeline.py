@@ -20,6 +20,8 @@ import statistics
 import sys
 import time
 
+import psycopg2
+
 from citus import COORD, cluster_database, fresh_database
 from pipeline import app_events
 
@@ -84,7 +86,11 @@ def main():
     cur.execute("BEGIN")
     cur.execute("SET LOCAL auto_explain.log_min_duration = 100")
     del conn.notices[:]
-    cur.execute("SELECT segmentation.refresh(false, '2024-05-01'::timestamptz + %s * interval '1 hour')", (step[0] + 1,))
+    try:
+        cur.execute("SELECT segmentation.refresh(false, '2024-05-01'::timestamptz + %s * interval '1 hour')", (step[0] + 1,))
+    except psycopg2.Error as e:
+        # (Citus cannot EXPLAIN some of refresh's statements: doc/citus.md, "Not done yet")
+        print("one more incremental refresh on Citus under auto_explain failed:", str(e).split("\n")[0])
     cur.execute("ROLLBACK")
     print("one more incremental refresh on Citus, its statements over 100 ms (auto_explain):")
     for n in conn.notices:

@@ -494,17 +494,22 @@ BEGIN
 			CONTINUE;
 		END IF;
 		EXECUTE pg_catalog.format($q$
-			WITH d AS (DELETE FROM %s RETURNING user_id, events, batch),
+			WITH d AS (DELETE FROM %1$s RETURNING user_id, events, batch),
 			     b AS (INSERT INTO segmentation.pending_batches (source_id, events, batch)
-			           SELECT $1, d.events, d.batch FROM d WHERE d.batch IS NOT NULL),
+			           SELECT %2$s, d.events, d.batch FROM d WHERE d.batch IS NOT NULL),
 			     u AS (INSERT INTO segmentation.dirty_users (user_id)
 			           SELECT d.user_id FROM d WHERE d.batch IS NULL AND d.events = 0 AND d.user_id IS NOT NULL)
-			INSERT INTO segmentation.truncated (source_id) SELECT $1 FROM d WHERE d.batch IS NULL AND d.events <> 0 LIMIT 1
-		$q$, s.q) USING s.id;
+			INSERT INTO segmentation.truncated (source_id) SELECT %2$s FROM d WHERE d.batch IS NULL AND d.events <> 0 LIMIT 1
+		$q$, s.q, s.id);
 	END LOOP;
 END $$;
 COMMENT ON FUNCTION _drain_citus_queues(boolean) IS 'Internal: moves what capture queued on the shards of tracked tables Citus distributes into pending_batches, dirty_users and truncated (the caller''s transaction); with discard (a full refresh), deletes it';
 
+-- (Here and below, the run's and the source's ids are written into the
+-- statements' text, not passed as parameters: on Citus, the EXPLAIN of an
+-- INSERT ... SELECT it repartitions plans the SELECT again without them,
+-- and fails, so auto_explain's log of a nested statement failed refresh.)
+--
 -- With the state distributed (colocated with the events), refresh first
 -- claims every row the queues hold (run: its own), then moves the users
 -- updated or deleted and the truncates into dirty_users and truncated,
@@ -528,17 +533,17 @@ BEGIN
 	FOR s IN SELECT x.id, pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS q
 	         FROM segmentation.sources x ORDER BY x.id LOOP
 		CONTINUE WHEN s.q IS NULL;
-		EXECUTE pg_catalog.format('UPDATE %s q SET run = $1 WHERE q.run IS DISTINCT FROM $1', s.q) USING run;
+		EXECUTE pg_catalog.format('UPDATE %s q SET run = %s WHERE q.run IS DISTINCT FROM %2$s', s.q, run);
 		EXECUTE pg_catalog.format($q$
-			WITH d AS (DELETE FROM %s q WHERE q.run = $2 AND (q.batch IS NULL OR q.user_id IS NULL
+			WITH d AS (DELETE FROM %1$s q WHERE q.run = %2$s AND (q.batch IS NULL OR q.user_id IS NULL
 			                                                  OR octet_length(q.user_id::text) > 1000)
 			           RETURNING q.user_id, q.events, q.batch),
 			     b AS (INSERT INTO segmentation.pending_batches (source_id, events, batch)
-			           SELECT $1, d.events, d.batch FROM d WHERE d.batch IS NOT NULL),
+			           SELECT %3$s, d.events, d.batch FROM d WHERE d.batch IS NOT NULL),
 			     u AS (INSERT INTO segmentation.dirty_users (user_id)
 			           SELECT d.user_id FROM d WHERE d.batch IS NULL AND d.events = 0 AND d.user_id IS NOT NULL)
-			INSERT INTO segmentation.truncated (source_id) SELECT $1 FROM d WHERE d.batch IS NULL AND d.events <> 0 LIMIT 1
-		$q$, s.q) USING s.id, run;
+			INSERT INTO segmentation.truncated (source_id) SELECT %3$s FROM d WHERE d.batch IS NULL AND d.events <> 0 LIMIT 1
+		$q$, s.q, run, s.id);
 	END LOOP;
 END $$;
 COMMENT ON FUNCTION _claim_citus_queues(bigint) IS 'Internal (refresh, the state distributed): claims the rows of the queues on the shards of tracked tables Citus distributes for the run, and moves those that are not batches of events into dirty_users and truncated';
@@ -580,17 +585,17 @@ BEGIN
 				INSERT INTO segmentation.dirty_users (user_id)
 				SELECT DISTINCT e.user_id::%2$s
 				FROM %1$s q CROSS JOIN LATERAL segmentation._queued_events(q.batch) e
-				WHERE q.run = $1 AND e.event = ANY ($2) AND e.user_id IS NOT NULL
-			$q$, s.q, user_type) USING run, condition_events;
+				WHERE q.run = %3$s AND e.event = ANY (%4$L::text[]) AND e.user_id IS NOT NULL
+			$q$, s.q, user_type, run, condition_events);
 		END IF;
 		EXECUTE pg_catalog.format($q$
 			INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
-			SELECT $1, %2$L, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
+			SELECT %4$s, %2$L, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
 			FROM (SELECT e.user_id::%3$s AS user_id, e.ts, e.event, e.value,
 			             segmentation._reject_reason(octet_length(e.user_id::%3$s::text), e.ts, e.value) AS reason
-			      FROM %1$s q CROSS JOIN LATERAL segmentation._queued_events(q.batch) e WHERE q.run = $1) e
+			      FROM %1$s q CROSS JOIN LATERAL segmentation._queued_events(q.batch) e WHERE q.run = %4$s) e
 			WHERE e.reason IS NOT NULL
-		$q$, s.q, s.source, user_type) USING run;
+		$q$, s.q, s.source, user_type, run);
 	END LOOP;
 END $$;
 COMMENT ON FUNCTION _absorb_citus_begin(bigint, regtype, text[]) IS 'Internal (refresh, the state distributed): of the batches the run claimed on the shards, the events refresh cannot use into rejected_events, and the users of an event a feature with a condition lists into dirty_users';
@@ -621,16 +626,16 @@ BEGIN
 			SELECT e.user_id::%2$s, q.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value), count(*)
 			FROM %1$s q CROSS JOIN LATERAL segmentation._queued_events(q.batch) e
 			     LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
-			WHERE q.run = $1 AND segmentation._reject_reason(octet_length(e.user_id::%2$s::text), e.ts, e.value) IS NULL
+			WHERE q.run = %3$s AND segmentation._reject_reason(octet_length(e.user_id::%2$s::text), e.ts, e.value) IS NULL
 			GROUP BY q.user_id, e.user_id::%2$s
-		$q$, s.q, user_type) USING run;
+		$q$, s.q, user_type, run);
 		INSERT INTO segmentation._batch AS t (user_id, b, replace, n)
 		SELECT p.user_id, segmentation.behavior_union_agg(p.b), false, sum(p.n) FROM segmentation._batch_parts p
 		GROUP BY p.user_id
 		ON CONFLICT (user_id) DO UPDATE SET b = segmentation.behavior_merge(t.b, EXCLUDED.b), n = t.n + EXCLUDED.n
 			WHERE NOT t.replace;
 		DELETE FROM segmentation._batch_parts;
-		EXECUTE pg_catalog.format('DELETE FROM %s q WHERE q.run = $1', s.q) USING run;
+		EXECUTE pg_catalog.format('DELETE FROM %s q WHERE q.run = %s', s.q, run);
 	END LOOP;
 END $$;
 COMMENT ON FUNCTION _absorb_citus_queues(bigint, regtype) IS 'Internal (refresh, the state distributed): aggregates the batches the run claimed on the shards of tracked tables Citus distributes into _batch on the workers (but for the users it recomputes), and deletes them';

@@ -262,6 +262,10 @@ BEGIN
 		-- One statement, so one snapshot: the queued events it consumes, the
 		-- users it recomputes and the source rows it reads are the same
 		-- moment's.  An event committed later stays queued for the next run.
+		-- (the run's id written into the text, not passed as a parameter:
+		-- on Citus, the EXPLAIN of an INSERT ... SELECT it repartitions
+		-- plans the SELECT again without the parameters, and fails, so
+		-- auto_explain's log of a nested statement failed the refresh)
 		-- Events refresh cannot use (segmentation._reject_reason) go to
 		-- rejected_events, in the same statement; the others are refreshed.
 		-- (a condition that fails on a row, dividing by zero say, fails the
@@ -282,7 +286,7 @@ BEGIN
 				     t AS (DELETE FROM segmentation.truncated RETURNING 1),
 				     x AS (DELETE FROM segmentation.rejected_events RETURNING 1),
 				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
-				            SELECT $1, s.name, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
+				            SELECT %4$s, s.name, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
 				            FROM (SELECT e.*, segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) AS reason FROM (%1$s) e) e
 				            -- (the table's name made here: on Citus the join may run
 				            -- on a worker, where the OID names nothing)
@@ -297,8 +301,8 @@ BEGIN
 				     fb AS (INSERT INTO _funnel_batch (user_id, ts, event, replace)
 				            SELECT e.user_id, e.ts, e.event, true FROM (%1$s) e
 				            WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL%2$s)$f$, src, funnel_rows) END,
-				agg),
-				checked, run);
+				agg, run),
+				checked, NULL::bigint);
 			-- (an anti-join Citus plans with profiles distributed: it refuses
 			-- a NOT EXISTS between a distributed and a local table)
 			INSERT INTO segmentation._batch SELECT p.user_id, NULL, true, 0
@@ -318,7 +322,7 @@ BEGIN
 				           FROM cb, segmentation._queued_events(cb.batch) e),
 				     cr AS (SELECT c.*, segmentation._reject_reason(octet_length(c.user_id::text), c.ts, c.value) AS reason FROM c),
 				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
-				            SELECT $1, s.name, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
+				            SELECT %2$s, s.name, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
 				            FROM cr e LEFT JOIN (SELECT x.id, x.source::text AS name FROM segmentation.sources x) s ON s.id = e.source_id
 				            WHERE e.reason IS NOT NULL)
 				INSERT INTO segmentation._batch
@@ -326,7 +330,7 @@ BEGIN
 				FROM cr c LEFT JOIN segmentation._feature_map fm ON fm.event = c.event
 				WHERE c.reason IS NULL
 				GROUP BY c.user_id
-			$q$, utype), checked, run);
+			$q$, utype, run), checked, NULL::bigint);
 		ELSE
 			PERFORM segmentation._execute_guarded(format($q$
 				WITH cb AS (DELETE FROM segmentation.pending_batches RETURNING source_id, batch),
@@ -347,7 +351,7 @@ BEGIN
 				     -- recomputed users' rejected rows are found again in the sources
 				     x AS (DELETE FROM segmentation.rejected_events j WHERE j.user_id IN (SELECT dd.user_id::text FROM dd)),
 				     rj AS (INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
-				            SELECT $1, s.name, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
+				            SELECT %6$s, s.name, CASE WHEN octet_length(e.user_id::text) <= 1000 THEN e.user_id::text END, e.ts, e.event, e.value, e.reason
 				            FROM (SELECT cr.source_id, cr.user_id, cr.ts, cr.event, cr.value, cr.reason FROM cr
 				                  WHERE cr.reason IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = cr.user_id)
 				                  UNION ALL
@@ -410,8 +414,8 @@ BEGIN
 				            SELECT fl.user_id, NULL, NULL, true FROM fl)$f$, src, funnel_rows) END,
 				agg,
 				CASE WHEN conditional THEN format(' UNION ALL SELECT c.user_id FROM c WHERE c.event = ANY (%L::text[])', condition_events) ELSE '' END,
-				utype),
-				checked, run);
+				utype, run),
+				checked, NULL::bigint);
 		END IF;
 		EXCEPTION WHEN OTHERS THEN
 			IF conditional THEN
