@@ -341,7 +341,13 @@ BEGIN
 				     -- (and, with features with a condition, the users of a
 				     -- queued event such a feature lists: the condition is on
 				     -- the source row, which they are recomputed from)
-				     dd AS (SELECT user_id FROM (SELECT user_id FROM d%4$s) x WHERE user_id IS NOT NULL GROUP BY user_id),
+				     -- (not a user whose id is over 1000 bytes: every event of
+				     -- theirs is refused, so there is nothing to recompute,
+				     -- and their refused rows, kept without the id, could not
+				     -- be found again: each was written once more a run; on
+				     -- Citus their row failed _batch's key, review 29b)
+				     dd AS (SELECT user_id FROM (SELECT user_id FROM d%4$s) x
+				            WHERE user_id IS NOT NULL AND octet_length(user_id::text) <= 1000 GROUP BY user_id),
 				     er AS (SELECT e.*, segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) AS reason
 				            FROM (%1$s) e WHERE e.user_id IN (SELECT user_id FROM dd)),
 				     r AS (SELECT e.user_id, %3$s AS b, count(*) AS n

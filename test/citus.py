@@ -1335,6 +1335,19 @@ def review_session29():
     counted = dict(fetch(cur, "SELECT user_id, segmentation.event_count(behavior) FROM segmentation.profiles"))
     check("Citus (review 29, F2): a row left in the parts of the work table is not counted",
           counted == {"a": 1, peer: 1, "b": 1, "c": 1}, counted)
+    # second review, D1 and D2: a user whose id is over 1000 bytes, updated
+    # (recomputed), with a refused event of theirs queued in another user's
+    # batch: recomputing them failed _batch's key, and (with a shorter id)
+    # their refused rows were written once more a run
+    cur.execute("INSERT INTO tev VALUES (%s, '2024-02-04', 'e1', 1), (%s, '2024-02-04', 'e1', 1)", (peer, long_id))
+    cur.execute("UPDATE tev SET v = 2 WHERE user_id = %s", (long_id,))
+    errors = [error_of(cur, "SELECT segmentation.refresh(as_of => '2024-03-04')")]
+    cur.execute("UPDATE tev SET v = 3 WHERE user_id = %s", (long_id,))
+    errors.append(error_of(cur, "SELECT segmentation.refresh(as_of => '2024-03-05')"))
+    long_rows = fetch(cur, "SELECT count(*) FROM segmentation.rejected_events WHERE reason = 'user id is longer than 1000 bytes'")
+    check("Citus (review 29b, D1, D2): a user whose id is over 1000 bytes, updated, with a refused event queued in another "
+          "user's batch: refresh works, and each of their events is refused once", errors == [None, None]
+          and long_rows == [(2,)], (errors, long_rows))
     conn.close()
     drop_everywhere([db])
 

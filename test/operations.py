@@ -987,6 +987,14 @@ def long_user_id_is_rejected():
           errs == [None, None] and rejected == [("user id is longer than 1000 bytes", None)]
           and one(cur, "SELECT count(*) FROM segmentation.profiles WHERE user_id IN ('alice', 'carol')") == 2,
           (errs, rejected))
+    # (review 29b, D1b) updated, the user was recomputed by every incremental
+    # refresh, which wrote each of their events as rejected once more
+    for k in range(2):
+        cur.execute("UPDATE public.tev SET amount = %s WHERE octet_length(uid) > 1000", (k + 2,))
+        cur.execute("SELECT segmentation.refresh(as_of => %s)", (f"2024-02-0{k + 3}",))
+    check("... and updated, recomputed by incremental refreshes, their event is still rejected once",
+          one(cur, "SELECT count(*) FROM segmentation.rejected_events") == 1,
+          one(cur, "SELECT count(*) FROM segmentation.rejected_events"))
     conn.close()
 
 
