@@ -89,7 +89,7 @@ def main():
     try:
         cur.execute("SELECT segmentation.refresh(false, '2024-05-01'::timestamptz + %s * interval '1 hour')", (step[0] + 1,))
     except psycopg2.Error as e:
-        # (Citus cannot EXPLAIN some of refresh's statements: doc/citus.md, "Not done yet")
+        # (Citus could not EXPLAIN some of refresh's statements before session 30: doc/citus.md, "Logging plans")
         print("one more incremental refresh on Citus under auto_explain failed:", str(e).split("\n")[0])
     cur.execute("ROLLBACK")
     print("one more incremental refresh on Citus, its statements over 100 ms (auto_explain):")

@@ -260,9 +260,7 @@ BEGIN
 	IF delete_events AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
 	                                 WHERE p.oid = 'segmentation._forget_user(text)'::pg_catalog.regprocedure
 	                                   AND pg_catalog.pg_get_userbyid(p.proowner) OPERATOR(pg_catalog.=) current_user) THEN
-		SELECT x.source INTO s FROM segmentation.sources x
-		WHERE pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) IS NOT NULL
-		ORDER BY x.id LIMIT 1;
+		SELECT x.source INTO s FROM segmentation._citus_queues() x LIMIT 1;
 		IF FOUND THEN
 			RAISE EXCEPTION 'forget_user cannot delete from %, a table Citus distributes, as a role other than the extension''s owner', s.source
 				USING ERRCODE = 'feature_not_supported',

@@ -472,6 +472,39 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _citus_queue(int, boolean) IS 'Internal: the queue of a tracked table Citus distributes, checked to be colocated with it (with make, made and distributed the first time)';
 
+-- The queues that exist, with their sources, in the order of the sources
+-- (none where Citus is absent): what refresh, forget_user and
+-- refresh_status go through.
+CREATE FUNCTION _citus_queues() RETURNS TABLE (source_id int, source regclass, queue regclass)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT x.id, x.source, q.queue
+FROM segmentation.sources x,
+     LATERAL (SELECT pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS queue) q
+WHERE q.queue IS NOT NULL
+ORDER BY x.id
+$$;
+COMMENT ON FUNCTION _citus_queues() IS 'Internal: the queues on the shards of tracked tables Citus distributes that exist, with their sources';
+
+-- Moves rows of a queue on the shards into this node's queue: a batch of
+-- events into pending_batches, a user updated or deleted into dirty_users,
+-- a truncate into truncated.  run NULL: every row; else those of the rows
+-- the run claimed that cannot stay on the workers (_claim_citus_queues).
+CREATE FUNCTION _move_citus_queue(source_id int, queue regclass, run bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	EXECUTE pg_catalog.format($q$
+		WITH d AS (DELETE FROM %1$s q%3$s RETURNING q.user_id, q.events, q.batch),
+		     b AS (INSERT INTO segmentation.pending_batches (source_id, events, batch)
+		           SELECT %2$s, d.events, d.batch FROM d WHERE d.batch IS NOT NULL),
+		     u AS (INSERT INTO segmentation.dirty_users (user_id)
+		           SELECT d.user_id FROM d WHERE d.batch IS NULL AND d.events = 0 AND d.user_id IS NOT NULL)
+		INSERT INTO segmentation.truncated (source_id) SELECT %2$s FROM d WHERE d.batch IS NULL AND d.events <> 0 LIMIT 1
+	$q$, queue, source_id,
+	CASE WHEN run IS NULL THEN ''
+	     ELSE pg_catalog.format(' WHERE q.run = %s AND (q.batch IS NULL OR q.user_id IS NULL OR octet_length(q.user_id::text) > 1000)', run) END);
+END $$;
+COMMENT ON FUNCTION _move_citus_queue(int, regclass, bigint) IS 'Internal: moves the rows of a queue on the shards (every one, or what a run claimed that cannot stay there) into pending_batches, dirty_users and truncated';
+
 -- Moves what capture queued on the shards of tracked tables Citus
 -- distributes into pending_batches, dirty_users and truncated, in the
 -- caller's transaction (refresh's, forget_user's: Citus commits it on every
@@ -486,21 +519,12 @@ BEGIN
 	IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
 		RETURN;
 	END IF;
-	FOR s IN SELECT x.id, pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS q
-	         FROM segmentation.sources x ORDER BY x.id LOOP
-		CONTINUE WHEN s.q IS NULL;
+	FOR s IN SELECT * FROM segmentation._citus_queues() LOOP
 		IF discard THEN
-			EXECUTE pg_catalog.format('DELETE FROM %s', s.q);
-			CONTINUE;
+			EXECUTE pg_catalog.format('DELETE FROM %s', s.queue);
+		ELSE
+			PERFORM segmentation._move_citus_queue(s.source_id, s.queue, NULL);
 		END IF;
-		EXECUTE pg_catalog.format($q$
-			WITH d AS (DELETE FROM %1$s RETURNING user_id, events, batch),
-			     b AS (INSERT INTO segmentation.pending_batches (source_id, events, batch)
-			           SELECT %2$s, d.events, d.batch FROM d WHERE d.batch IS NOT NULL),
-			     u AS (INSERT INTO segmentation.dirty_users (user_id)
-			           SELECT d.user_id FROM d WHERE d.batch IS NULL AND d.events = 0 AND d.user_id IS NOT NULL)
-			INSERT INTO segmentation.truncated (source_id) SELECT %2$s FROM d WHERE d.batch IS NULL AND d.events <> 0 LIMIT 1
-		$q$, s.q, s.id);
 	END LOOP;
 END $$;
 COMMENT ON FUNCTION _drain_citus_queues(boolean) IS 'Internal: moves what capture queued on the shards of tracked tables Citus distributes into pending_batches, dirty_users and truncated (the caller''s transaction); with discard (a full refresh), deletes it';
@@ -508,7 +532,8 @@ COMMENT ON FUNCTION _drain_citus_queues(boolean) IS 'Internal: moves what captur
 -- (Here and below, the run's and the source's ids are written into the
 -- statements' text, not passed as parameters: on Citus, the EXPLAIN of an
 -- INSERT ... SELECT it repartitions plans the SELECT again without them,
--- and fails, so auto_explain's log of a nested statement failed refresh.)
+-- and fails, so auto_explain's log of a nested statement failed refresh;
+-- these functions now run with that EXPLAIN off, sql/99-privileges.sql.)
 --
 -- With the state distributed (colocated with the events), refresh first
 -- claims every row the queues hold (run: its own), then moves the users
@@ -530,20 +555,9 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s record;
 BEGIN
-	FOR s IN SELECT x.id, pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS q
-	         FROM segmentation.sources x ORDER BY x.id LOOP
-		CONTINUE WHEN s.q IS NULL;
-		EXECUTE pg_catalog.format('UPDATE %s q SET run = %s WHERE q.run IS DISTINCT FROM %2$s', s.q, run);
-		EXECUTE pg_catalog.format($q$
-			WITH d AS (DELETE FROM %1$s q WHERE q.run = %2$s AND (q.batch IS NULL OR q.user_id IS NULL
-			                                                  OR octet_length(q.user_id::text) > 1000)
-			           RETURNING q.user_id, q.events, q.batch),
-			     b AS (INSERT INTO segmentation.pending_batches (source_id, events, batch)
-			           SELECT %3$s, d.events, d.batch FROM d WHERE d.batch IS NOT NULL),
-			     u AS (INSERT INTO segmentation.dirty_users (user_id)
-			           SELECT d.user_id FROM d WHERE d.batch IS NULL AND d.events = 0 AND d.user_id IS NOT NULL)
-			INSERT INTO segmentation.truncated (source_id) SELECT %3$s FROM d WHERE d.batch IS NULL AND d.events <> 0 LIMIT 1
-		$q$, s.q, run, s.id);
+	FOR s IN SELECT * FROM segmentation._citus_queues() LOOP
+		EXECUTE pg_catalog.format('UPDATE %s q SET run = %s WHERE q.run IS DISTINCT FROM %2$s', s.queue, run);
+		PERFORM segmentation._move_citus_queue(s.source_id, s.queue, run);
 	END LOOP;
 END $$;
 COMMENT ON FUNCTION _claim_citus_queues(bigint) IS 'Internal (refresh, the state distributed): claims the rows of the queues on the shards of tracked tables Citus distributes for the run, and moves those that are not batches of events into dirty_users and truncated';
@@ -576,17 +590,14 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s record;
 BEGIN
-	FOR s IN SELECT x.id, x.source,
-	                pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS q
-	         FROM segmentation.sources x ORDER BY x.id LOOP
-		CONTINUE WHEN s.q IS NULL;
+	FOR s IN SELECT * FROM segmentation._citus_queues() LOOP
 		IF pg_catalog.cardinality(condition_events) > 0 THEN
 			EXECUTE pg_catalog.format($q$
 				INSERT INTO segmentation.dirty_users (user_id)
 				SELECT DISTINCT e.user_id::%2$s
 				FROM %1$s q CROSS JOIN LATERAL segmentation._queued_events(q.batch) e
 				WHERE q.run = %3$s AND e.event = ANY (%4$L::text[]) AND e.user_id IS NOT NULL
-			$q$, s.q, user_type, run, condition_events);
+			$q$, s.queue, user_type, run, condition_events);
 		END IF;
 		EXECUTE pg_catalog.format($q$
 			INSERT INTO segmentation.rejected_events (run_id, source, user_id, ts, event, value, reason)
@@ -595,7 +606,7 @@ BEGIN
 			             segmentation._reject_reason(octet_length(e.user_id::%3$s::text), e.ts, e.value) AS reason
 			      FROM %1$s q CROSS JOIN LATERAL segmentation._queued_events(q.batch) e WHERE q.run = %4$s) e
 			WHERE e.reason IS NOT NULL
-		$q$, s.q, s.source, user_type, run);
+		$q$, s.queue, s.source, user_type, run);
 	END LOOP;
 END $$;
 COMMENT ON FUNCTION _absorb_citus_begin(bigint, regtype, text[]) IS 'Internal (refresh, the state distributed): of the batches the run claimed on the shards, the events refresh cannot use into rejected_events, and the users of an event a feature with a condition lists into dirty_users';
@@ -618,9 +629,7 @@ BEGIN
 	-- (only this run's parts: none is left by another, but the table is
 	-- summed whole)
 	DELETE FROM segmentation._batch_parts;
-	FOR s IN SELECT x.id, pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS q
-	         FROM segmentation.sources x ORDER BY x.id LOOP
-		CONTINUE WHEN s.q IS NULL;
+	FOR s IN SELECT * FROM segmentation._citus_queues() LOOP
 		EXECUTE pg_catalog.format($q$
 			INSERT INTO segmentation._batch_parts (user_id, part_of, b, n)
 			SELECT e.user_id::%2$s, q.user_id, segmentation.behavior_agg(e.ts, fm.id, e.value), count(*)
@@ -628,14 +637,14 @@ BEGIN
 			     LEFT JOIN segmentation._feature_map fm ON fm.event = e.event
 			WHERE q.run = %3$s AND segmentation._reject_reason(octet_length(e.user_id::%2$s::text), e.ts, e.value) IS NULL
 			GROUP BY q.user_id, e.user_id::%2$s
-		$q$, s.q, user_type, run);
+		$q$, s.queue, user_type, run);
 		INSERT INTO segmentation._batch AS t (user_id, b, replace, n)
 		SELECT p.user_id, segmentation.behavior_union_agg(p.b), false, sum(p.n) FROM segmentation._batch_parts p
 		GROUP BY p.user_id
 		ON CONFLICT (user_id) DO UPDATE SET b = segmentation.behavior_merge(t.b, EXCLUDED.b), n = t.n + EXCLUDED.n
 			WHERE NOT t.replace;
 		DELETE FROM segmentation._batch_parts;
-		EXECUTE pg_catalog.format('DELETE FROM %s q WHERE q.run = %s', s.q, run);
+		EXECUTE pg_catalog.format('DELETE FROM %s q WHERE q.run = %s', s.queue, run);
 	END LOOP;
 END $$;
 COMMENT ON FUNCTION _absorb_citus_queues(bigint, regtype) IS 'Internal (refresh, the state distributed): aggregates the batches the run claimed on the shards of tracked tables Citus distributes into _batch on the workers (but for the users it recomputes), and deletes them';
@@ -680,9 +689,8 @@ BEGIN
 	END IF;
 	-- (by name, so that Citus takes it on the workers too; a name that
 	-- names another table by then is refused: it locked nothing else)
-	SELECT pg_catalog.array_agg(x.source::text ORDER BY x.id), pg_catalog.array_agg(x.source ORDER BY x.id)
-	INTO names, tables FROM segmentation.sources x
-	WHERE pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) IS NOT NULL;
+	SELECT pg_catalog.array_agg(x.source::text ORDER BY x.source_id), pg_catalog.array_agg(x.source ORDER BY x.source_id)
+	INTO names, tables FROM segmentation._citus_queues() x;
 	IF names IS NULL THEN
 		RETURN false;
 	END IF;

@@ -180,16 +180,16 @@ BEGIN
 		END IF;
 		SELECT a.atttypid::regtype::text INTO utype FROM pg_attribute a
 		WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
-		-- The features as of one moment for the whole run: _sources_sql reads
-		-- them for the conditions, the main statement (a later snapshot) for
-		-- _feature_map, and a define_feature committed in between would mix
-		-- an old condition with a new map and have its full-refresh marker
-		-- (truncated) consumed by this run (review 15 F2).  SHARE: a
-		-- define_feature (SHARE ROW EXCLUSIVE) waits for this refresh, and
-		-- this refresh for one in progress (refresh_lock_timeout at most);
-		-- define_segment and define_funnel take SHARE too, which does not
-		-- conflict, and nothing of theirs waits on what refresh holds.
-		LOCK TABLE segmentation.features IN SHARE MODE;
+		-- The features and funnels as of one moment for the whole run:
+		-- _sources_sql reads the features for the conditions, the main
+		-- statement (a later snapshot) for _feature_map, and a define_feature
+		-- committed in between would mix an old condition with a new map and
+		-- have its full-refresh marker (truncated) consumed by this run
+		-- (review 15 F2); a define_funnel, have a funnel computed from part
+		-- of the run's events (review 29, R1).  SHARE: define_feature,
+		-- define_funnel and drop_funnel wait for this refresh, and it for
+		-- one in progress (refresh_lock_timeout at most).
+		LOCK TABLE segmentation.features, segmentation.funnels IN SHARE MODE;
 		-- (on Citus, a run that will read the tracked tables: their writers
 		-- wait until it ends, so that what it reads and what it consumes of
 		-- the shards' queues are the same events; a truncate among them: full)
@@ -264,8 +264,8 @@ BEGIN
 		-- moment's.  An event committed later stays queued for the next run.
 		-- (the run's id written into the text, not passed as a parameter:
 		-- on Citus, the EXPLAIN of an INSERT ... SELECT it repartitions
-		-- plans the SELECT again without the parameters, and fails, so
-		-- auto_explain's log of a nested statement failed the refresh)
+		-- plans the SELECT again without the parameters and fails: refresh
+		-- now also runs with that EXPLAIN off, sql/99-privileges.sql)
 		-- Events refresh cannot use (segmentation._reject_reason) go to
 		-- rejected_events, in the same statement; the others are refreshed.
 		-- (a condition that fails on a row, dividing by zero say, fails the
@@ -776,10 +776,8 @@ BEGIN
 		SELECT coalesce(sum(b.events), 0) INTO pending_events FROM segmentation.pending_batches b;
 	END IF;
 	-- (and on the shards of tracked tables Citus distributes)
-	FOR q IN SELECT pg_catalog.to_regclass(pg_catalog.format('segmentation.%I', 'citus_queue_' || x.id)) AS rel
-	         FROM segmentation.sources x LOOP
-		CONTINUE WHEN q.rel IS NULL;
-		EXECUTE pg_catalog.format('SELECT $1 + coalesce(sum(b.events), 0) FROM %s b WHERE b.batch IS NOT NULL', q.rel)
+	FOR q IN SELECT x.queue FROM segmentation._citus_queues() x LOOP
+		EXECUTE pg_catalog.format('SELECT $1 + coalesce(sum(b.events), 0) FROM %s b WHERE b.batch IS NOT NULL', q.queue)
 			INTO pending_events USING pending_events;
 	END LOOP;
 	SELECT count(*) INTO rejected_events FROM segmentation.rejected_events;

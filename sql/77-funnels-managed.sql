@@ -133,7 +133,7 @@ BEGIN
 	PERFORM segmentation._funnel_chain('{}'::timestamptz[], '{}'::int[], cardinality(steps), define_funnel."window", modes);
 
 	-- (one define_funnel at a time, seeing what the last one committed: the
-	-- count below stays true)
+	-- count below stays true; and after a refresh in progress, review 29 R1)
 	PERFORM segmentation._require_read_committed('define_funnel');
 	LOCK TABLE segmentation.funnels IN SHARE ROW EXCLUSIVE MODE;
 	IF NOT EXISTS (SELECT 1 FROM segmentation.funnels f WHERE f.name = define_funnel.name)

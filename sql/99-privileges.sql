@@ -78,7 +78,9 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 	TO segmentation_admin;
 -- operations (sql/50-state.sql, 60-capture.sql, 70-refresh.sql)
 GRANT EXECUTE ON FUNCTION untrack(regclass), _refresh_status(), _column_types(text), _rls_hides_rows(name, regclass),
-	_citus_member(regclass), _citus_unsupported(regclass, name), _citus_owners(regclass), _source_tree(regclass)
+	_citus_member(regclass), _citus_unsupported(regclass, name), _citus_owners(regclass), _source_tree(regclass),
+	-- (a list of sources the admin reads anyway: refresh_status and forget_user call it as the admin)
+	_citus_queues()
 	TO segmentation_admin;
 GRANT SELECT ON refresh_status, rejected_events TO segmentation_admin;
 
@@ -136,3 +138,27 @@ GRANT EXECUTE ON FUNCTION track_users(regclass, name, name[]), untrack_users(), 
 	_attribute_column_problem(regclass, int2), _attribute_types(), _attribute_name_taken(name)
 	TO segmentation_admin;
 GRANT EXECUTE ON FUNCTION _attribute_readable(name, name) TO segmentation_analyst, segmentation_admin;
+
+-- Every PL/pgSQL function runs with Citus's EXPLAIN of the workers' plans
+-- off.  Citus 13.2 explains a distributed statement with the parameters of
+-- its executor state, which for a PL/pgSQL statement are filled on demand
+-- (numParams set, no array): it read past them and sent what it found to
+-- the workers, so under auto_explain with log_nested_statements on, a
+-- refresh on Citus failed ("cache lookup failed for type", "array size
+-- exceeds the maximum allowed") or crashed the server (test/citus.py
+-- nested_auto_explain).  A setting any role may set; without Citus it does
+-- nothing, and auto_explain still logs the coordinator's plan and the
+-- duration of each statement.  (EXECUTE's parameters are a full array, and
+-- a statement of a caller's, outside these functions, keeps its setting.)
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN
+		SELECT p.oid FROM pg_catalog.pg_proc p
+		WHERE p.pronamespace = 'segmentation'::regnamespace
+		  AND p.prolang = (SELECT l.oid FROM pg_catalog.pg_language l WHERE l.lanname = 'plpgsql')
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SET citus.explain_distributed_queries = off', f);
+	END LOOP;
+END $$;

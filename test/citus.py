@@ -1348,8 +1348,28 @@ def review_session29():
     check("Citus (review 29b, D1, D2): a user whose id is over 1000 bytes, updated, with a refused event queued in another "
           "user's batch: refresh works, and each of their events is refused once", errors == [None, None]
           and long_rows == [(2,)], (errors, long_rows))
+    # an admin's feature with a condition whose event names are SQL: the
+    # worker path writes them into the text of its statements (%L), and
+    # the users of their events are recomputed there
+    hostile = ["x'); DROP TABLE public.tev; --", "y$$;$q$\\", "z\"; DROP TABLE public.tev; --"]
+    cur.execute("""DROP ROLE IF EXISTS r29_admin; CREATE ROLE r29_admin LOGIN IN ROLE segmentation_admin;
+                   GRANT SELECT ON tev TO r29_admin""")
+    aconn = psycopg2.connect(dbname=db, port=COORD, user="r29_admin")
+    aconn.autocommit = True
+    aconn.cursor().execute("SELECT segmentation.define_feature('hostile', %s, 'v > 0')", (hostile,))
+    aconn.close()
+    cur.execute("SELECT segmentation.refresh(true, as_of => '2024-03-06')")
+    cur.execute("INSERT INTO tev SELECT 'h' || g, '2024-02-05', (%s::text[])[1 + g %% 3], 1 FROM generate_series(1, 6) g",
+                (hostile,))
+    sent = shard_queries(cur, "SELECT segmentation.refresh(as_of => '2024-03-07')")
+    counted = fetch(cur, "SELECT count(*), sum(segmentation.event_count(behavior)) FROM segmentation.profiles "
+                         "WHERE user_id LIKE 'h%' AND segmentation.features(behavior) <> '{}'")
+    check("Citus (review 29): a feature with a condition whose event names are SQL, an admin's: the incremental refresh "
+          "takes the workers' path, the names run nothing (the table is there), and their events are counted",
+          absorbed(sent) and not moved(sent) and fetch(cur, "SELECT to_regclass('public.tev') IS NOT NULL") == [(True,)]
+          and counted == [(6, 6)], (len(absorbed(sent)), len(moved(sent)), counted))
     conn.close()
-    drop_everywhere([db])
+    drop_everywhere([db], ["r29_admin"])
 
 
 def citus_refusals():
@@ -2617,6 +2637,67 @@ def session_settings():
     drop_everywhere([db], ["settings_admin"])
 
 
+def nested_auto_explain():
+    """auto_explain with log_nested_statements on logs the plan of every
+    statement of refresh and of the other functions: Citus 13.2 explains a
+    distributed statement of a PL/pgSQL function with parameters it reads
+    past the end of (PL/pgSQL fills them on demand), so a refresh failed
+    ("cache lookup failed for type", "array size exceeds the maximum
+    allowed") or crashed the server (session 30).  Every PL/pgSQL function
+    of the extension runs with citus.explain_distributed_queries off
+    (sql/99-privileges.sql): each call goes through, every statement is
+    still logged, with its coordinator's plan."""
+    db = "segmentation_explain"
+    conn, cur = database(db, citus=True)
+    cur.execute("""SET TIME ZONE 'UTC';
+        CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
+        SELECT create_distributed_table('events', 'user_id', shard_count => 8);
+        INSERT INTO events SELECT g % 240, timestamptz '2024-01-01' + g * interval '37 minutes',
+               (ARRAY['signup', 'login', 'buy', 'view'])[1 + (g + g / 240) % 4], (g % 17)::float8
+        FROM generate_series(1, 4000) g""")
+    for sql in ("SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v')",
+                "SELECT segmentation.use_preset('engagement_ladder', 'signup', 'buy')",
+                "SELECT segmentation.use_preset('rfm')", "SELECT segmentation.set_setting('min_cell_size', '1')",
+                "SELECT segmentation.define_funnel('signup_to_buy', '{signup,activation}', interval '30 days')",
+                "SELECT segmentation.refresh(true, as_of => '2024-03-05')"):
+        cur.execute(sql)
+    started = fetch(cur, "SELECT pg_postmaster_start_time()")
+    # (psycopg2 keeps the last 50 notices of a list: a deque of them all)
+    notices = collections.deque()
+    conn.notices = notices
+    cur.execute("""LOAD 'auto_explain'; SET auto_explain.log_nested_statements = on; SET auto_explain.log_min_duration = 0;
+                   SET auto_explain.log_level = notice; SET client_min_messages = notice""")
+    new = ("INSERT INTO events SELECT g % 300, timestamptz '{}' + g * interval '1 minute', "
+           "(ARRAY['signup', 'buy'])[1 + g % 2], 2 FROM generate_series(1, 500) g")
+    steps = [
+        # (an incremental refresh with a managed funnel: the queue moved to the coordinator)
+        new.format("2024-03-05"), "SELECT segmentation.refresh(as_of => '2024-03-06')",
+        "SELECT segmentation.refresh(true, as_of => '2024-03-07')",
+        "SELECT segmentation.drop_funnel('signup_to_buy')",
+        # (without: the queue aggregated on the workers, an updated user recomputed)
+        new.format("2024-03-07"), "UPDATE events SET v = 3 WHERE user_id = 7",
+        "SELECT segmentation.refresh(as_of => '2024-03-08')",
+        "SELECT segmentation.forget_user('5')", "SELECT segmentation.opt_out('6')", "SELECT segmentation.opt_in('6')",
+        "SELECT segmentation.define_segment('spend', 'big', 'monetary > 100')",
+        "SELECT count(*) FROM segmentation.segment_members('rfm', 'Champions')",
+        "SELECT count(*) FROM segmentation.user_scores", "SELECT count(*) FROM segmentation.segment_summary",
+        "SELECT count(*) FROM segmentation.retention_matrix('week')",
+        "SELECT segmentation.refresh(as_of => '2024-03-09')"]
+    errors = [(sql, e) for sql in steps for e in [error_of(cur, sql)] if e is not None]
+    cur.execute("SET auto_explain.log_min_duration = -1; SET client_min_messages = error")
+    conn.notices = []
+    explained = sum("Citus Adaptive" in n and "citus.explain_distributed_queries: false" in n for n in notices)
+    check("Citus: under auto_explain with log_nested_statements, refresh (with a managed funnel and without, full "
+          "and incremental), forget_user, opt_out, opt_in, define_segment and the readouts go through, the server "
+          "never restarted, and their statements on distributed tables are logged with the coordinator's plan",
+          errors == [] and fetch(cur, "SELECT pg_postmaster_start_time()") == started and explained > 20,
+          (errors[:3], explained))
+    check("Citus: ... and a caller's own statement, outside the extension's functions, keeps Citus's EXPLAIN",
+          any("Task Count" in r[0] for r in fetch(cur, "EXPLAIN SELECT count(*) FROM segmentation.profiles")))
+    conn.close()
+    drop_everywhere([db])
+
+
 def citus_own_connections():
     """Citus 13.2 opens connections of its own as a superuser in a role's
     transaction (a new colocation group of create_distributed_table, the
@@ -2692,6 +2773,7 @@ def main():
         backup_restore()
         suite.finish()
     if os.environ.get("CITUS_ONLY") == "settings":
+        nested_auto_explain()
         session_settings()
         citus_own_connections()
         suite.finish()
@@ -2738,6 +2820,7 @@ def main():
     citus_refusals()
     citus_owners()
     backup_restore()
+    nested_auto_explain()
     session_settings()
     citus_own_connections()
     suite.finish()

@@ -38,7 +38,9 @@ import io
 import random
 import statistics
 
-from harness import Suite, drop_database, fresh_database
+import psycopg2
+
+from harness import Suite, connect, drop_database, fresh_database
 
 DB = "segmentation_funnels_managed"
 SEEDS = [7, 41]
@@ -416,6 +418,59 @@ def state_by_key():
     drop_database(DB)
 
 
+def funnels_wait_for_refresh():
+    """define_funnel and drop_funnel wait for a refresh in progress, and it
+    for them (review 29, R1): a funnel defined while a run was under way was
+    computed by that run from part of its events (on Citus, without those
+    aggregated on the workers; on one node, from its new events alone) until
+    the next refresh."""
+    conn, cur = fresh_database(DB)
+    cur.execute("SET client_min_messages = warning")
+    cur.execute("CREATE TABLE ev (uid bigint, ts timestamptz, name text)")
+    cur.execute("""INSERT INTO ev SELECT i % 50, timestamptz '2024-03-01' + i * interval '7 minutes',
+                          (ARRAY['view', 'cart', 'buy'])[1 + i % 3] FROM generate_series(1, 600) i""")
+    cur.execute("SELECT segmentation.track('ev', 'uid', 'ts', 'name')")
+    for f, names in FEATURES.items():
+        cur.execute("SELECT segmentation.define_feature(%s, %s)", (f, names))
+    cur.execute("SELECT segmentation.define_funnel('shop', '{view,cart,buy}', '2 days')")
+    cur.execute("SELECT segmentation.refresh(true, '2024-03-10')")
+    other = connect(DB)
+    o = other.cursor()
+    o.execute("SET lock_timeout = '300ms'")
+
+    def error(sql):
+        try:
+            o.execute(sql)
+        except psycopg2.Error as e:
+            return e.pgcode
+        return None
+    conn.autocommit = False
+    cur.execute("SELECT segmentation.refresh(false, '2024-03-11')")
+    during = [error("SELECT segmentation.define_funnel('cart_buy', '{cart,buy}', '1 day')"),
+              error("SELECT segmentation.drop_funnel('shop')")]
+    conn.commit()
+    after = [error("SELECT segmentation.define_funnel('cart_buy', '{cart,buy}', '1 day')"),
+             error("SELECT segmentation.drop_funnel('shop')")]
+    # and a refresh waits for a define_funnel in progress
+    other.autocommit = False
+    o.execute("SELECT segmentation.define_funnel('shop', '{view,cart,buy}', '3 days')")
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', '300ms')")
+    conn.commit()
+    try:
+        cur.execute("SELECT segmentation.refresh(false, '2024-03-12')")
+        waited = None
+    except psycopg2.Error as e:
+        waited = e.pgcode
+    conn.rollback()
+    other.commit()
+    check("define_funnel and drop_funnel wait for a refresh in progress (lock_timeout: 55P03), and go through once it "
+          "commits; a refresh waits for a define_funnel in progress",
+          during == ["55P03", "55P03"] and after == [None, None] and waited == "55P03", (during, after, waited))
+    other.close()
+    conn.close()
+    drop_database(DB)
+
+
 def long_history():
     """One user active every two hours for 60 days, refreshed each day: the
     state of each funnel stays within its window (plus the chain), and the
@@ -576,6 +631,7 @@ def main():
     for seed in SEEDS:
         run(seed)
     state_by_key()
+    funnels_wait_for_refresh()
     long_history()
     late_events()
     advance_property()

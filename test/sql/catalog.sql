@@ -63,6 +63,13 @@ SELECT extname, extrelocatable FROM pg_extension WHERE extname = 'segmentation';
 SELECT pg_describe_object(classid, objid, 0) FROM pg_depend
 WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'segmentation') AND classid = 'pg_namespace'::regclass;
 
+-- every PL/pgSQL function runs with Citus's EXPLAIN of the workers' plans
+-- off (sql/99-privileges.sql: Citus read past a PL/pgSQL statement's
+-- parameters under auto_explain; test/citus.py nested_auto_explain)
+SELECT p.oid::regprocedure FROM pg_proc p
+WHERE p.pronamespace = 'segmentation'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
+  AND NOT 'citus.explain_distributed_queries=off' = ANY (coalesce(p.proconfig, '{}'));
+
 -- every SECURITY DEFINER function pins its search_path
 SELECT p.oid::regprocedure FROM pg_proc p
 WHERE p.pronamespace = 'segmentation'::regnamespace AND p.prosecdef
