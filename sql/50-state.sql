@@ -233,7 +233,7 @@ BEGIN
 			FROM pg_attribute a
 			WHERE a.attrelid = to_regclass(format('segmentation.%I', v.name)) AND a.attnum > 0 AND NOT a.attisdropped;
 			EXECUTE format('CREATE FUNCTION segmentation.%I() RETURNS TABLE (%s) LANGUAGE plpgsql STABLE SECURITY DEFINER
-			                SET search_path = pg_catalog, pg_temp AS %L', '_' || v.name || '_rows', cols,
+			                SET search_path = pg_catalog, pg_temp SET citus.explain_distributed_queries = off AS %L', '_' || v.name || '_rows', cols,
 				segmentation._read_path_body(v.query, 'the view ' || v.name));
 			EXECUTE format('REVOKE ALL ON FUNCTION segmentation.%I() FROM PUBLIC', '_' || v.name || '_rows');
 			EXECUTE format('GRANT EXECUTE ON FUNCTION segmentation.%I() TO %s', '_' || v.name || '_rows', v.grantees);
@@ -489,7 +489,7 @@ BEGIN
 	-- dropped, whatever a role built over them.
 	IF segmentation._read_paths() THEN
 		EXECUTE format('CREATE OR REPLACE FUNCTION segmentation._user_scores_as(caller oid) RETURNS SETOF record
-		                LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
+		                LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET citus.explain_distributed_queries = off AS %L',
 			format(E'DECLARE\n\tsee boolean[];\nBEGIN\n\tPERFORM segmentation._coordinator_only(%L);\n'
 			       '\tPERFORM segmentation._clean_citus_settings();\n'
 			       -- (what the caller may read, found here: as a qual of the

@@ -533,7 +533,8 @@ COMMENT ON FUNCTION _drain_citus_queues(boolean) IS 'Internal: moves what captur
 -- statements' text, not passed as parameters: on Citus, the EXPLAIN of an
 -- INSERT ... SELECT it repartitions plans the SELECT again without them,
 -- and fails, so auto_explain's log of a nested statement failed refresh;
--- these functions now run with that EXPLAIN off, sql/99-privileges.sql.)
+-- citus.explain_distributed_queries, off in these functions, does not
+-- reach that EXPLAIN: the ids must stay in the text.)
 --
 -- With the state distributed (colocated with the events), refresh first
 -- claims every row the queues hold (run: its own), then moves the users

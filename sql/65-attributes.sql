@@ -370,7 +370,7 @@ BEGIN
 	DELETE FROM segmentation.rejected_attributes;
 	-- The capture function: the body goes in as a literal (%L), and the
 	-- user column's name only through %I (a name is its owner's choice)
-	EXECUTE format('CREATE OR REPLACE FUNCTION segmentation._capture_attributes() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
+	EXECUTE format('CREATE OR REPLACE FUNCTION segmentation._capture_attributes() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET citus.explain_distributed_queries = off AS %L',
 		format($f$
 		DECLARE
 			ids %2$s[];

@@ -264,8 +264,8 @@ BEGIN
 		-- moment's.  An event committed later stays queued for the next run.
 		-- (the run's id written into the text, not passed as a parameter:
 		-- on Citus, the EXPLAIN of an INSERT ... SELECT it repartitions
-		-- plans the SELECT again without the parameters and fails: refresh
-		-- now also runs with that EXPLAIN off, sql/99-privileges.sql)
+		-- plans the SELECT again without the parameters and fails, whatever
+		-- citus.explain_distributed_queries says: keep the ids in the text)
 		-- Events refresh cannot use (segmentation._reject_reason) go to
 		-- rejected_events, in the same statement; the others are refreshed.
 		-- (a condition that fails on a row, dividing by zero say, fails the

@@ -79,7 +79,7 @@ GRANT EXECUTE ON FUNCTION track(regclass, name, name, name, name), define_featur
 -- operations (sql/50-state.sql, 60-capture.sql, 70-refresh.sql)
 GRANT EXECUTE ON FUNCTION untrack(regclass), _refresh_status(), _column_types(text), _rls_hides_rows(name, regclass),
 	_citus_member(regclass), _citus_unsupported(regclass, name), _citus_owners(regclass), _source_tree(regclass),
-	-- (a list of sources the admin reads anyway: refresh_status and forget_user call it as the admin)
+	-- (a list of sources the admin reads anyway: forget_user calls it as the admin)
 	_citus_queues()
 	TO segmentation_admin;
 GRANT SELECT ON refresh_status, rejected_events TO segmentation_admin;
@@ -149,7 +149,11 @@ GRANT EXECUTE ON FUNCTION _attribute_readable(name, name) TO segmentation_analys
 -- nested_auto_explain).  A setting any role may set; without Citus it does
 -- nothing, and auto_explain still logs the coordinator's plan and the
 -- duration of each statement.  (EXECUTE's parameters are a full array, and
--- a statement of a caller's, outside these functions, keeps its setting.)
+-- a statement of a caller's, outside these functions, keeps its setting.
+-- The functions made later, for the distributed state's read paths and the
+-- attributes' capture, carry it in their CREATE; auto_explain's
+-- log_analyze, which has Citus run EXPLAIN ANALYZE on the workers, is
+-- turned off while they run by _clean_citus_settings, src/node.c.)
 DO $$
 DECLARE
 	f regprocedure;

@@ -2043,6 +2043,11 @@ READ_ROLES = {"owner": None, "analyst": "segmentation_analyst", "reader": "segme
               "admin": "segmentation_admin", "public": None}
 
 
+# the settings of the read paths' functions (sql/50-state.sql): the search
+# path pinned, Citus's EXPLAIN of the workers' plans off (sql/99-privileges.sql)
+READ_PATH_SETTINGS = ["search_path=pg_catalog, pg_temp", "citus.explain_distributed_queries=off"]
+
+
 def read_as(cur, role, sql):
     """rows of sql as a role of READ_ROLES (a login role in it), or the
     error's SQLSTATE and first line"""
@@ -2283,7 +2288,7 @@ def read_paths_distributed():
     check("read paths: one SECURITY DEFINER function per view, search_path pinned, no argument; PUBLIC may call "
           "none, the reader only the aggregate ones, the analyst all",
           [f[0] for f in fns] == sorted(f"_{v}_rows" for v in READ_VIEWS if v != "user_scores")
-          and all(f[1] and f[2] == ["search_path=pg_catalog, pg_temp"] and not f[3] and f[5]
+          and all(f[1] and f[2] == READ_PATH_SETTINGS and not f[3] and f[5]
                   and f[4] == (f[0] in ("_segment_summary_rows", "_segment_migration_rows")) for f in fns), fns)
     # user_scores: the rows each role may see, attributes as it may read them in the table: read as the
     # owner by _user_scores_as(caller), which no role may call, through _user_scores_rows(), a plain C
@@ -2297,7 +2302,7 @@ def read_paths_distributed():
     fns = cur.fetchall()
     check("read paths: user_scores reads _user_scores_rows() (the analyst and the admin may call it), which calls "
           "_user_scores_as (SECURITY DEFINER, search_path pinned, no role may call it)",
-          fns == [("_user_scores_as", True, ["search_path=pg_catalog, pg_temp"], False, False, False, False),
+          fns == [("_user_scores_as", True, READ_PATH_SETTINGS, False, False, False, False),
                   ("_user_scores_rows", False, None, False, False, True, True)], fns)
     cur.execute("SELECT current_user::regrole::oid")
     owner_oid = cur.fetchone()[0]
@@ -2570,6 +2575,18 @@ def backup_restore():
     drop_everywhere([db, db + "_restored", db + "_c"])
 
 
+# events of 240 users distributed, and their accounts (a table of user
+# attributes), for session_settings and nested_auto_explain
+SMALL_TABLES = """
+        CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
+        SELECT create_distributed_table('events', 'user_id', shard_count => 8);
+        INSERT INTO events SELECT g % 240, timestamptz '2024-01-01' + g * interval '37 minutes',
+               (ARRAY['signup', 'login', 'buy', 'view'])[1 + (g + g / 240) % 4], (g % 17)::float8
+        FROM generate_series(1, 4000) g;
+        CREATE TABLE accounts (user_id bigint PRIMARY KEY, plan text);
+        INSERT INTO accounts SELECT u, (ARRAY['free', 'pro'])[1 + u % 2] FROM generate_series(0, 239) u"""
+
+
 def session_settings():
     """An admin's session settings on the coordinator, which the extension's
     SECURITY DEFINER functions run under (attack review, session 27): with
@@ -2583,14 +2600,7 @@ def session_settings():
     db = "segmentation_settings"
     conn, cur = database(db, citus=True)
     cur.execute("""DROP ROLE IF EXISTS settings_admin; CREATE ROLE settings_admin LOGIN IN ROLE segmentation_admin;
-        SET TIME ZONE 'UTC';
-        CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
-        SELECT create_distributed_table('events', 'user_id', shard_count => 8);
-        INSERT INTO events SELECT g % 240, timestamptz '2024-01-01' + g * interval '37 minutes',
-               (ARRAY['signup', 'login', 'buy', 'view'])[1 + (g + g / 240) % 4], (g % 17)::float8
-        FROM generate_series(1, 4000) g;
-        CREATE TABLE accounts (user_id bigint PRIMARY KEY, plan text);
-        INSERT INTO accounts SELECT u, (ARRAY['free', 'pro'])[1 + u % 2] FROM generate_series(0, 239) u""")
+        SET TIME ZONE 'UTC';""" + SMALL_TABLES)
     cur.execute("SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v')")
     cur.execute("""SELECT segmentation.track_users('accounts', 'user_id');
         SELECT segmentation.use_preset('engagement_ladder', 'signup', 'buy');
@@ -2639,59 +2649,76 @@ def session_settings():
 
 def nested_auto_explain():
     """auto_explain with log_nested_statements on logs the plan of every
-    statement of refresh and of the other functions: Citus 13.2 explains a
+    statement of refresh and of the other functions.  Citus 13.2 explains a
     distributed statement of a PL/pgSQL function with parameters it reads
     past the end of (PL/pgSQL fills them on demand), so a refresh failed
     ("cache lookup failed for type", "array size exceeds the maximum
-    allowed") or crashed the server (session 30).  Every PL/pgSQL function
-    of the extension runs with citus.explain_distributed_queries off
-    (sql/99-privileges.sql): each call goes through, every statement is
-    still logged, with its coordinator's plan."""
+    allowed") or crashed the server (session 30): every PL/pgSQL function of
+    the extension, those it makes later too, runs with
+    citus.explain_distributed_queries off (sql/99-privileges.sql).  With
+    log_analyze on, Citus runs each distributed statement as EXPLAIN ANALYZE
+    on the workers, which it refuses for an INSERT ... SELECT it repartitions
+    (every refresh failed) and for which it reads those parameters too
+    (review of session 30): the extension's functions turn log_analyze off
+    while they run (_clean_citus_settings)."""
     db = "segmentation_explain"
     conn, cur = database(db, citus=True)
-    cur.execute("""SET TIME ZONE 'UTC';
-        CREATE TABLE events (user_id bigint NOT NULL, ts timestamptz, ev text, v float8);
-        SELECT create_distributed_table('events', 'user_id', shard_count => 8);
-        INSERT INTO events SELECT g % 240, timestamptz '2024-01-01' + g * interval '37 minutes',
-               (ARRAY['signup', 'login', 'buy', 'view'])[1 + (g + g / 240) % 4], (g % 17)::float8
-        FROM generate_series(1, 4000) g""")
+    cur.execute("SET TIME ZONE 'UTC';" + SMALL_TABLES)
     for sql in ("SELECT segmentation.track('events', 'user_id', 'ts', 'ev', 'v')",
+                # (the attributes: user_scores reads them through a function track_users makes)
+                "SELECT segmentation.track_users('accounts', 'user_id')",
                 "SELECT segmentation.use_preset('engagement_ladder', 'signup', 'buy')",
                 "SELECT segmentation.use_preset('rfm')", "SELECT segmentation.set_setting('min_cell_size', '1')",
-                "SELECT segmentation.define_funnel('signup_to_buy', '{signup,activation}', interval '30 days')",
                 "SELECT segmentation.refresh(true, as_of => '2024-03-05')"):
         cur.execute(sql)
+    unset = fetch(cur, """SELECT p.oid::regprocedure::text FROM pg_proc p
+        WHERE p.pronamespace = 'segmentation'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
+          AND NOT 'citus.explain_distributed_queries=off' = ANY (coalesce(p.proconfig, '{}'))""")
+    check("Citus: every PL/pgSQL function of the extension, those it made for the distributed state and the "
+          "attributes too, runs with citus.explain_distributed_queries off", unset == [], unset)
     started = fetch(cur, "SELECT pg_postmaster_start_time()")
-    # (psycopg2 keeps the last 50 notices of a list: a deque of them all)
-    notices = collections.deque()
-    conn.notices = notices
-    cur.execute("""LOAD 'auto_explain'; SET auto_explain.log_nested_statements = on; SET auto_explain.log_min_duration = 0;
-                   SET auto_explain.log_level = notice; SET client_min_messages = notice""")
     new = ("INSERT INTO events SELECT g % 300, timestamptz '{}' + g * interval '1 minute', "
            "(ARRAY['signup', 'buy'])[1 + g % 2], 2 FROM generate_series(1, 500) g")
-    steps = [
-        # (an incremental refresh with a managed funnel: the queue moved to the coordinator)
-        new.format("2024-03-05"), "SELECT segmentation.refresh(as_of => '2024-03-06')",
-        "SELECT segmentation.refresh(true, as_of => '2024-03-07')",
-        "SELECT segmentation.drop_funnel('signup_to_buy')",
-        # (without: the queue aggregated on the workers, an updated user recomputed)
-        new.format("2024-03-07"), "UPDATE events SET v = 3 WHERE user_id = 7",
-        "SELECT segmentation.refresh(as_of => '2024-03-08')",
-        "SELECT segmentation.forget_user('5')", "SELECT segmentation.opt_out('6')", "SELECT segmentation.opt_in('6')",
-        "SELECT segmentation.define_segment('spend', 'big', 'monetary > 100')",
-        "SELECT count(*) FROM segmentation.segment_members('rfm', 'Champions')",
-        "SELECT count(*) FROM segmentation.user_scores", "SELECT count(*) FROM segmentation.segment_summary",
-        "SELECT count(*) FROM segmentation.retention_matrix('week')",
-        "SELECT segmentation.refresh(as_of => '2024-03-09')"]
-    errors = [(sql, e) for sql in steps for e in [error_of(cur, sql)] if e is not None]
-    cur.execute("SET auto_explain.log_min_duration = -1; SET client_min_messages = error")
-    conn.notices = []
-    explained = sum("Citus Adaptive" in n and "citus.explain_distributed_queries: false" in n for n in notices)
-    check("Citus: under auto_explain with log_nested_statements, refresh (with a managed funnel and without, full "
-          "and incremental), forget_user, opt_out, opt_in, define_segment and the readouts go through, the server "
-          "never restarted, and their statements on distributed tables are logged with the coordinator's plan",
-          errors == [] and fetch(cur, "SELECT pg_postmaster_start_time()") == started and explained > 20,
-          (errors[:3], explained))
+
+    def steps(day, user, analyze):
+        # (the test's own writes of the table, a statement of the caller's,
+        # not instrumented: Citus refuses EXPLAIN ANALYZE of an INSERT ... SELECT through the coordinator)
+        def plain(sql):
+            return f"SET auto_explain.log_analyze = off; {sql}; SET auto_explain.log_analyze = {analyze}"
+        return [
+            "SELECT segmentation.define_funnel('signup_to_buy', '{signup,activation}', interval '30 days')",
+            f"SELECT segmentation.refresh(true, as_of => '2024-03-{day:02d}')",
+            # (an incremental refresh with a managed funnel: the queue moved to the coordinator)
+            plain(new.format(f"2024-03-{day:02d}")), f"SELECT segmentation.refresh(as_of => '2024-03-{day + 1:02d}')",
+            "SELECT segmentation.drop_funnel('signup_to_buy')",
+            # (without: the queue aggregated on the workers, an updated user recomputed)
+            plain(new.format(f"2024-03-{day + 1:02d}")), plain(f"UPDATE events SET v = 3 WHERE user_id = {user}"),
+            f"SELECT segmentation.refresh(as_of => '2024-03-{day + 2:02d}')",
+            f"SELECT segmentation.forget_user('{user + 1}')", f"SELECT segmentation.opt_out('{user + 2}')",
+            f"SELECT segmentation.opt_in('{user + 2}')",
+            f"SELECT segmentation.define_segment('spend{day}', 'big', 'monetary > 100')",
+            "SELECT count(*) FROM segmentation.segment_members('rfm', 'Champions')",
+            "SELECT count(*) FROM segmentation.user_scores", "SELECT count(*) FROM segmentation.segment_summary",
+            "SELECT count(*) FROM segmentation.retention_matrix('week')",
+            f"SELECT segmentation.refresh(as_of => '2024-03-{day + 3:02d}')"]
+    for analyze, day, user in (("off", 6, 7), ("on", 10, 17)):
+        # (psycopg2 keeps the last 50 notices of a list: a deque of them all)
+        notices = collections.deque()
+        conn.notices = notices
+        cur.execute(f"""LOAD 'auto_explain'; SET auto_explain.log_nested_statements = on;
+                        SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = {analyze};
+                        SET auto_explain.log_level = notice; SET client_min_messages = notice""")
+        errors = [(sql, e) for sql in steps(day, user, analyze) for e in [error_of(cur, sql)] if e is not None]
+        after = fetch(cur, "SHOW auto_explain.log_analyze")
+        cur.execute("SET auto_explain.log_min_duration = -1; SET client_min_messages = error")
+        conn.notices = []
+        explained = sum("Citus Adaptive" in n and "citus.explain_distributed_queries: false" in n for n in notices)
+        check(f"Citus: under auto_explain with log_nested_statements (log_analyze {analyze}), refresh (with a managed "
+              "funnel and without, full and incremental), forget_user, opt_out, opt_in, define_segment and the "
+              "readouts go through, the server never restarted, and their statements on distributed tables are "
+              "logged with the coordinator's plan" + (", and log_analyze is on again after each" if analyze == "on" else ""),
+              errors == [] and fetch(cur, "SELECT pg_postmaster_start_time()") == started and explained > 20
+              and after == [(analyze,)], (errors[:3], explained, after))
     check("Citus: ... and a caller's own statement, outside the extension's functions, keeps Citus's EXPLAIN",
           any("Task Count" in r[0] for r in fetch(cur, "EXPLAIN SELECT count(*) FROM segmentation.profiles")))
     conn.close()

@@ -37,6 +37,8 @@ import datetime as dt
 import io
 import random
 import statistics
+import threading
+import time
 
 import psycopg2
 
@@ -423,7 +425,8 @@ def funnels_wait_for_refresh():
     for them (review 29, R1): a funnel defined while a run was under way was
     computed by that run from part of its events (on Citus, without those
     aggregated on the workers; on one node, from its new events alone) until
-    the next refresh."""
+    the next refresh.  Each waits for the lock on segmentation.funnels
+    itself (pg_locks), not for rows another holds."""
     conn, cur = fresh_database(DB)
     cur.execute("SET client_min_messages = warning")
     cur.execute("CREATE TABLE ev (uid bigint, ts timestamptz, name text)")
@@ -434,39 +437,58 @@ def funnels_wait_for_refresh():
         cur.execute("SELECT segmentation.define_feature(%s, %s)", (f, names))
     cur.execute("SELECT segmentation.define_funnel('shop', '{view,cart,buy}', '2 days')")
     cur.execute("SELECT segmentation.refresh(true, '2024-03-10')")
-    other = connect(DB)
+    other, watcher = connect(DB), connect(DB)
+    watch = watcher.cursor()
     o = other.cursor()
-    o.execute("SET lock_timeout = '300ms'")
+    pids = {}
+    for name, c in (("refresh", cur), ("other", o)):
+        c.execute("SELECT pg_backend_pid()")
+        pids[name] = c.fetchone()[0]
 
-    def error(sql):
-        try:
-            o.execute(sql)
-        except psycopg2.Error as e:
-            return e.pgcode
-        return None
+    def waits(who, sql, c):
+        """whether c's sql, run in a thread, waits for the lock on
+        segmentation.funnels (5 s at most), and its error once let go"""
+        errors = []
+
+        def run():
+            try:
+                c.execute(sql)
+            except psycopg2.Error as e:
+                errors.append(e.pgcode)
+        t = threading.Thread(target=run)
+        t.start()
+        waited = False
+        for _ in range(100):
+            watch.execute("""SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted AND locktype = 'relation'
+                             AND relation = 'segmentation.funnels'::regclass""", (pids[who],))
+            if watch.fetchone()[0] > 0:
+                waited = True
+                break
+            if not t.is_alive():
+                break
+            time.sleep(0.05)
+        return waited, t, errors
     conn.autocommit = False
-    cur.execute("SELECT segmentation.refresh(false, '2024-03-11')")
-    during = [error("SELECT segmentation.define_funnel('cart_buy', '{cart,buy}', '1 day')"),
-              error("SELECT segmentation.drop_funnel('shop')")]
-    conn.commit()
-    after = [error("SELECT segmentation.define_funnel('cart_buy', '{cart,buy}', '1 day')"),
-             error("SELECT segmentation.drop_funnel('shop')")]
+    during = []
+    for day, sql in ((11, "SELECT segmentation.define_funnel('cart_buy', '{cart,buy}', '1 day')"),
+                     (12, "SELECT segmentation.drop_funnel('shop')")):
+        cur.execute(f"SELECT segmentation.refresh(false, '2024-03-{day}')")
+        waited, t, errors = waits("other", sql, o)
+        conn.commit()
+        t.join()
+        during.append((waited, errors))
     # and a refresh waits for a define_funnel in progress
     other.autocommit = False
     o.execute("SELECT segmentation.define_funnel('shop', '{view,cart,buy}', '3 days')")
-    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', '300ms')")
-    conn.commit()
-    try:
-        cur.execute("SELECT segmentation.refresh(false, '2024-03-12')")
-        waited = None
-    except psycopg2.Error as e:
-        waited = e.pgcode
-    conn.rollback()
+    waited, r, errors = waits("refresh", "SELECT segmentation.refresh(false, '2024-03-13')", cur)
     other.commit()
-    check("define_funnel and drop_funnel wait for a refresh in progress (lock_timeout: 55P03), and go through once it "
-          "commits; a refresh waits for a define_funnel in progress",
-          during == ["55P03", "55P03"] and after == [None, None] and waited == "55P03", (during, after, waited))
+    r.join()
+    conn.commit()
+    check("define_funnel and drop_funnel wait for a refresh in progress, for the lock on the funnels, and go through "
+          "once it commits; a refresh waits for a define_funnel in progress the same way",
+          during == [(True, [])] * 2 and waited and errors == [], (during, waited, errors))
     other.close()
+    watcher.close()
     conn.close()
     drop_database(DB)
 
