@@ -2649,7 +2649,10 @@ def session_settings():
 
 def nested_auto_explain():
     """auto_explain with log_nested_statements on logs the plan of every
-    statement of refresh and of the other functions.  Citus 13.2 explains a
+    statement of refresh and of the other functions (forget_user's DELETE of
+    the user's events runs as the caller, with the caller's settings: a
+    statement with a full array of parameters, which Citus explains as it
+    should).  Citus 13.2 explains a
     distributed statement of a PL/pgSQL function with parameters it reads
     past the end of (PL/pgSQL fills them on demand), so a refresh failed
     ("cache lookup failed for type", "array size exceeds the maximum
@@ -2694,7 +2697,8 @@ def nested_auto_explain():
             # (without: the queue aggregated on the workers, an updated user recomputed)
             plain(new.format(f"2024-03-{day + 1:02d}")), plain(f"UPDATE events SET v = 3 WHERE user_id = {user}"),
             f"SELECT segmentation.refresh(as_of => '2024-03-{day + 2:02d}')",
-            f"SELECT segmentation.forget_user('{user + 1}')", f"SELECT segmentation.opt_out('{user + 2}')",
+            f"SELECT segmentation.forget_user('{user + 1}')", f"SELECT segmentation.forget_user('{user + 3}', true)",
+            f"SELECT segmentation.opt_out('{user + 2}')",
             f"SELECT segmentation.opt_in('{user + 2}')",
             f"SELECT segmentation.define_segment('spend{day}', 'big', 'monetary > 100')",
             "SELECT count(*) FROM segmentation.segment_members('rfm', 'Champions')",
@@ -2709,14 +2713,15 @@ def nested_auto_explain():
                         SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = {analyze};
                         SET auto_explain.log_level = notice; SET client_min_messages = notice""")
         errors = [(sql, e) for sql in steps(day, user, analyze) for e in [error_of(cur, sql)] if e is not None]
-        after = fetch(cur, "SHOW auto_explain.log_analyze")
+        # (back as the function returns, not at the end of the transaction: one transaction)
+        after = fetch(cur, "SELECT segmentation.opt_in('99'); SHOW auto_explain.log_analyze")
         cur.execute("SET auto_explain.log_min_duration = -1; SET client_min_messages = error")
         conn.notices = []
         explained = sum("Citus Adaptive" in n and "citus.explain_distributed_queries: false" in n for n in notices)
         check(f"Citus: under auto_explain with log_nested_statements (log_analyze {analyze}), refresh (with a managed "
               "funnel and without, full and incremental), forget_user, opt_out, opt_in, define_segment and the "
               "readouts go through, the server never restarted, and their statements on distributed tables are "
-              "logged with the coordinator's plan" + (", and log_analyze is on again after each" if analyze == "on" else ""),
+              "logged with the coordinator's plan" + (", and log_analyze is on again as each returns" if analyze == "on" else ""),
               errors == [] and fetch(cur, "SELECT pg_postmaster_start_time()") == started and explained > 20
               and after == [(analyze,)], (errors[:3], explained, after))
     check("Citus: ... and a caller's own statement, outside the extension's functions, keeps Citus's EXPLAIN",

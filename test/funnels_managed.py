@@ -458,16 +458,27 @@ def funnels_wait_for_refresh():
         t = threading.Thread(target=run)
         t.start()
         waited = False
-        for _ in range(100):
+        # (a minute at most: the first sight of the wait ends it, on a loaded machine too)
+        deadline = time.monotonic() + 60
+        while t.is_alive() and time.monotonic() < deadline:
             watch.execute("""SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted AND locktype = 'relation'
                              AND relation = 'segmentation.funnels'::regclass""", (pids[who],))
             if watch.fetchone()[0] > 0:
                 waited = True
                 break
-            if not t.is_alive():
-                break
             time.sleep(0.05)
         return waited, t, errors
+    try:
+        wait_checks(cur, conn, o, other, waits)
+    finally:
+        other.close()
+        watcher.close()
+        conn.close()
+    drop_database(DB)
+
+
+def wait_checks(cur, conn, o, other, waits):
+    """funnels_wait_for_refresh's checks, on its connections (which it closes whatever happens here)"""
     conn.autocommit = False
     during = []
     for day, sql in ((11, "SELECT segmentation.define_funnel('cart_buy', '{cart,buy}', '1 day')"),
@@ -487,10 +498,6 @@ def funnels_wait_for_refresh():
     check("define_funnel and drop_funnel wait for a refresh in progress, for the lock on the funnels, and go through "
           "once it commits; a refresh waits for a define_funnel in progress the same way",
           during == [(True, [])] * 2 and waited and errors == [], (during, waited, errors))
-    other.close()
-    watcher.close()
-    conn.close()
-    drop_database(DB)
 
 
 def long_history():
