@@ -12,7 +12,11 @@ EVENTS_PER_USER events over 120 days, two features, the presets
 engagement_ladder and rfm; default 200,000 x 10), the events table
 distributed in 8 shards (4 per worker); then ROUNDS (default 3) rounds of
 1% new events and a full refresh, 1% new events and an incremental one
-(BENCH_NEW_PERCENT=10: 10%).  The one node is a database without Citus on
+(BENCH_NEW_PERCENT=10: 10%).  BENCH_FUNNELS=1: with bench/citus_funnels.py's
+two managed funnels (search then export in 14 days; view, search, export
+in 30 days), whose steps' rows every refresh keeps, and whose late events
+(the new 'view' events come at random times of the last 12 days) have
+their users' rows read again.  The one node is a database without Citus on
 the coordinator.
 """
 import os
@@ -29,6 +33,7 @@ USERS = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
 PER = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 NEW_PERCENT = float(os.environ.get("BENCH_NEW_PERCENT", "1"))
+FUNNELS = os.environ.get("BENCH_FUNNELS") == "1"
 SINGLE = "segmentation_citus_bench_single"
 
 
@@ -40,6 +45,10 @@ def timed(cur, sql, args=None):
 
 def run(cur, citus):
     app_events(cur, USERS, PER, distribute=citus)
+    if FUNNELS:
+        cur.execute("""SELECT segmentation.define_feature('viewing', '{view}');
+                       SELECT segmentation.define_funnel('search_export', '{search, export}', '14 days');
+                       SELECT segmentation.define_funnel('view_search_export', '{viewing, search, export}', '30 days')""")
     cur.execute("VACUUM ANALYZE")
     first = timed(cur, "SELECT segmentation.refresh(true, '2024-05-01')")
     step = [0]
@@ -70,7 +79,8 @@ def main():
     users = scur.fetchone()[0]
     cur.execute("SELECT version()")
     print("#", cur.fetchone()[0].split(" on ")[0])
-    print(f"# {users:,} users, {USERS * PER:,} events; medians of {ROUNDS} rounds of {NEW_PERCENT:g}% new events")
+    print(f"# {users:,} users, {USERS * PER:,} events; medians of {ROUNDS} rounds of {NEW_PERCENT:g}% new events"
+          + ("; two managed funnels" if FUNNELS else ""))
     print(f"first full refresh:  Citus {c_first:6.1f} s   one node {s_first:6.1f} s   {c_first / s_first:5.2f}x")
     print(f"full refresh:        Citus {c_full:6.1f} s   one node {s_full:6.1f} s   {c_full / s_full:5.2f}x")
     print(f"incremental refresh: Citus {c_inc:6.1f} s   one node {s_inc:6.1f} s   {c_inc / s_inc:5.2f}x")

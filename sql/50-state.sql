@@ -309,6 +309,15 @@ BEGIN
 		CREATE UNLOGGED TABLE segmentation._batch (user_id %1$s, b segmentation.behavior, replace boolean NOT NULL, n bigint NOT NULL);
 		ALTER TABLE segmentation._batch ALTER COLUMN user_id SET STATISTICS 0, ALTER COLUMN b SET STATISTICS 0,
 			ALTER COLUMN replace SET STATISTICS 0, ALTER COLUMN n SET STATISTICS 0;
+		-- and the rows of the managed funnels' steps that a run reads
+		-- (sql/77-funnels-managed.sql), kept as _batch is
+		CREATE UNLOGGED TABLE segmentation._funnel_batch (user_id %1$s, ts timestamptz, event text, replace boolean NOT NULL);
+		ALTER TABLE segmentation._funnel_batch ALTER COLUMN user_id SET STATISTICS 0, ALTER COLUMN ts SET STATISTICS 0,
+			ALTER COLUMN event SET STATISTICS 0, ALTER COLUMN replace SET STATISTICS 0;
+		-- and the users whose cells of the managed analyses a run counts
+		-- again (sql/75-analyses-managed.sql)
+		CREATE UNLOGGED TABLE segmentation._analysis_users (user_id %1$s PRIMARY KEY);
+		ALTER TABLE segmentation._analysis_users ALTER COLUMN user_id SET STATISTICS 0;
 	$ddl$, t);
 
 	-- On Citus, when the table tracked first is one Citus distributes: the
@@ -373,6 +382,12 @@ BEGIN
 			COMMENT ON TABLE segmentation._batch_parts IS 'Internal: refresh''s work table on Citus, empty between runs: per user and batch of events queued on a shard (part_of: its first user), the events'' behavior, summed up into _batch';
 		$ddl$, t);
 		PERFORM pg_catalog.create_distributed_table('segmentation._batch_parts', 'user_id', colocate_with => citus_src::text);
+		-- (no key: a user's rows may repeat; the whole row identifies one
+		-- for the logical replication of a shard move, as for the queues)
+		ALTER TABLE segmentation._funnel_batch SET LOGGED, REPLICA IDENTITY FULL;
+		PERFORM pg_catalog.create_distributed_table('segmentation._funnel_batch', 'user_id', colocate_with => citus_src::text);
+		ALTER TABLE segmentation._analysis_users SET LOGGED;
+		PERFORM pg_catalog.create_distributed_table('segmentation._analysis_users', 'user_id', colocate_with => citus_src::text);
 		PERFORM pg_catalog.create_reference_table('segmentation.score_context');
 	END IF;
 
@@ -419,6 +434,8 @@ BEGIN
 	COMMENT ON COLUMN segmentation.transitions.from_entered_at IS 'When the user entered from_segment: with at, the stay this move ended';
 	COMMENT ON TABLE segmentation.dirty_users IS 'Internal: users whose events were updated or deleted since the last refresh';
 	COMMENT ON TABLE segmentation._funnel_state IS 'Internal: per managed funnel and user, the times of the steps of the chain they reach the funnel''s level with, and what refresh needs to carry it on: the user''s rows of the funnel within its window before maxts (ts[i], and masks[i] with bit k-1 set when the row is of step k''s feature; under strict_order every event; none once a stopping rule ended the scan), window_funnel''s scan state where they begin (scan) and the latest row''s time (maxts)';
+	COMMENT ON TABLE segmentation._analysis_users IS 'Internal: refresh''s work table, empty between runs: the users whose cells of the managed analyses an incremental run counts again';
+	COMMENT ON TABLE segmentation._funnel_batch IS 'Internal: refresh''s work table, empty between runs: the rows (user, time, event name) of the managed funnels'' steps the run read (every event under strict_order), new ones (replace false) or all of a user recomputed (replace true; a row of no time marks a user whose funnel states are recomputed)';
 	COMMENT ON TABLE segmentation._batch IS 'Internal: refresh''s work table, empty between runs: per user whose behavior the run changes, the new events'' behavior (replace false) or the whole new behavior (replace true; NULL: no event left), and the events read';
 	COMMENT ON TABLE segmentation.truncated IS 'Internal: sources truncated or newly tracked since the last refresh (next refresh is full)';
 

@@ -621,8 +621,11 @@ COMMENT ON FUNCTION _absorb_citus_begin(bigint, regtype, text[]) IS 'Internal (r
 -- same hash range's); then the parts of each user merged into _batch, where
 -- the coordinator's own queue may have put the user already, but not into
 -- the row of a user the run recomputes from the tables (replace), whose
--- queued events are there.  Then the claimed rows go.
-CREATE FUNCTION _absorb_citus_queues(run bigint, user_type regtype) RETURNS void
+-- queued events are there.  With managed funnels, their steps' rows
+-- (funnel_events; NULL: every event) go into _funnel_batch the same way,
+-- by the event's user (refresh then drops those of the users it
+-- recomputes).  Then the claimed rows go.
+CREATE FUNCTION _absorb_citus_queues(run bigint, user_type regtype, funnels boolean, funnel_events text[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	s record;
@@ -645,10 +648,19 @@ BEGIN
 		ON CONFLICT (user_id) DO UPDATE SET b = segmentation.behavior_merge(t.b, EXCLUDED.b), n = t.n + EXCLUDED.n
 			WHERE NOT t.replace;
 		DELETE FROM segmentation._batch_parts;
+		IF funnels THEN
+			EXECUTE pg_catalog.format($q$
+				INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)
+				SELECT e.user_id::%2$s, e.ts, e.event, false
+				FROM %1$s q CROSS JOIN LATERAL segmentation._queued_events(q.batch) e
+				WHERE q.run = %3$s AND segmentation._reject_reason(octet_length(e.user_id::%2$s::text), e.ts, e.value) IS NULL%4$s
+			$q$, s.queue, user_type, run,
+			CASE WHEN funnel_events IS NULL THEN '' ELSE pg_catalog.format(' AND e.event = ANY (%L::text[])', funnel_events) END);
+		END IF;
 		EXECUTE pg_catalog.format('DELETE FROM %s q WHERE q.run = %s', s.queue, run);
 	END LOOP;
 END $$;
-COMMENT ON FUNCTION _absorb_citus_queues(bigint, regtype) IS 'Internal (refresh, the state distributed): aggregates the batches the run claimed on the shards of tracked tables Citus distributes into _batch on the workers (but for the users it recomputes), and deletes them';
+COMMENT ON FUNCTION _absorb_citus_queues(bigint, regtype, boolean, text[]) IS 'Internal (refresh, the state distributed): aggregates the batches the run claimed on the shards of tracked tables Citus distributes into _batch on the workers (but for the users it recomputes), with funnels keeps the rows of their steps'' events in _funnel_batch there, and deletes them';
 
 -- lock_timeout, here and on the workers: Citus takes a lock on the workers
 -- over its own connections, where refresh's lock_timeout, set by

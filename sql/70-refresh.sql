@@ -88,6 +88,7 @@ DECLARE
 	scrubbed boolean;
 	retention interval;
 	funnel_rows text := '';
+	funnel_events text[];	-- the events of the funnels' steps (NULL: every event, under strict_order)
 	funnel_batch boolean := false;
 	analysis_delta boolean;
 	conditional boolean;
@@ -99,7 +100,7 @@ DECLARE
 	reads boolean; warnings text;
 	dist boolean;	-- Citus manages the per-user state (doc/citus-distribution.md)
 	on_shards boolean;	-- and the work table's parts: queued events aggregated on the workers
-	on_workers boolean;	-- this run does (no managed funnel)
+	on_workers boolean;	-- this run does (no managed funnel, or every one's rows on the workers too)
 BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
@@ -197,10 +198,18 @@ BEGIN
 		reads := do_full OR EXISTS (SELECT 1 FROM segmentation.dirty_users)
 		         OR EXISTS (SELECT 1 FROM segmentation.features f WHERE f.condition IS NOT NULL)
 		         OR EXISTS (SELECT 1 FROM segmentation.funnels);
-		-- (the queued batches are aggregated on the workers unless a
-		-- managed funnel needs their events themselves, which the run's
-		-- statement then reads from this node's queue)
-		on_workers := on_shards AND NOT EXISTS (SELECT 1 FROM segmentation.funnels);
+		-- (the queued batches are aggregated on the workers, and the rows
+		-- of the managed funnels' steps among them kept there, unless the
+		-- funnels' work table is this node's (a state restored from one
+		-- node's dump) or a tracked table is one Citus does not distribute:
+		-- the late users' rows are read in another statement than the one
+		-- that consumes the queue, the same events only when every tracked
+		-- table is locked against writes (_lock_citus_sources); then the
+		-- run's statement reads them from this node's queue)
+		on_workers := on_shards AND (NOT EXISTS (SELECT 1 FROM segmentation.funnels)
+		                             OR (segmentation._citus_member('segmentation._funnel_batch') IS NOT NULL
+		                                 AND NOT EXISTS (SELECT 1 FROM segmentation.sources x
+		                                                 WHERE x.id NOT IN (SELECT q.source_id FROM segmentation._citus_queues() q))));
 		IF segmentation._lock_citus_sources(reads) THEN
 			PERFORM segmentation._take_citus_queues(run, do_full, on_workers);
 		END IF;
@@ -249,14 +258,18 @@ BEGIN
 		-- Citus moving a shard of the colocation group)
 		DELETE FROM segmentation._batch;
 		-- managed funnels keep the rows of their steps' events (every event
-		-- under strict_order): the same statement writes them to _funnel_batch
+		-- under strict_order): the same statement writes them to
+		-- _funnel_batch (a table of the state, as _batch is)
 		IF EXISTS (SELECT 1 FROM segmentation.funnels) THEN
-			-- (created here, or refresh fails: never a table of the caller's)
-			EXECUTE format('CREATE TEMP TABLE _funnel_batch (user_id %s, ts timestamptz, event text, replace boolean) ON COMMIT DROP', utype);
+			DELETE FROM segmentation._funnel_batch;
 			funnel_batch := true;
-			funnel_rows := CASE WHEN EXISTS (SELECT 1 FROM segmentation.funnels f WHERE segmentation._funnel_keeps_all(f.modes)) THEN ''
-			                    ELSE ' AND e.event IN (SELECT em.event FROM segmentation.funnels f, unnest(f.steps) st(name), segmentation.features ft,'
-			                         ' unnest(ft.event_names) em(event) WHERE ft.name = st.name)' END;
+			IF NOT EXISTS (SELECT 1 FROM segmentation.funnels f WHERE segmentation._funnel_keeps_all(f.modes)) THEN
+				SELECT array_agg(DISTINCT em.event ORDER BY em.event) INTO funnel_events
+				FROM segmentation.funnels f, unnest(f.steps) st(name), segmentation.features ft, unnest(ft.event_names) em(event)
+				WHERE ft.name = st.name;
+				funnel_events := coalesce(funnel_events, '{}');
+				funnel_rows := format(' AND e.event = ANY (%L::text[])', funnel_events);
+			END IF;
 		END IF;
 
 		-- One statement, so one snapshot: the queued events it consumes, the
@@ -298,7 +311,7 @@ BEGIN
 				WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL
 				GROUP BY e.user_id
 			$q$, src, CASE WHEN NOT funnel_batch THEN '' ELSE format($f$,
-				     fb AS (INSERT INTO _funnel_batch (user_id, ts, event, replace)
+				     fb AS (INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)
 				            SELECT e.user_id, e.ts, e.event, true FROM (%1$s) e
 				            WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL%2$s)$f$, src, funnel_rows) END,
 				agg, run),
@@ -371,7 +384,17 @@ BEGIN
 				GROUP BY c.user_id
 				UNION ALL
 				SELECT dd.user_id, r.b, true, coalesce(r.n, 0) FROM dd LEFT JOIN r USING (user_id)
-			$q$, src, CASE WHEN NOT funnel_batch THEN '' ELSE format($f$,
+			$q$, src, CASE WHEN NOT funnel_batch THEN ''
+			               -- (the queues on the shards consumed there: refresh
+			               -- finds the users of a late event among all the new
+			               -- rows after this statement, the tables locked)
+			               WHEN on_workers THEN format($f$,
+				     fb AS (INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)
+				            SELECT e.user_id, e.ts, e.event, false FROM cr e
+				            WHERE e.reason IS NULL AND NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = e.user_id)%1$s
+				            UNION ALL
+				            SELECT e.user_id, e.ts, e.event, true FROM er e WHERE e.reason IS NULL%1$s)$f$, funnel_rows)
+			               ELSE format($f$,
 				     -- A managed funnel's state carries on only with rows no
 				     -- earlier than the latest it saw (maxts; with
 				     -- strict_order or strict_deduplication, later than it:
@@ -402,7 +425,7 @@ BEGIN
 				            JOIN segmentation._funnel_state s ON s.user_id = l.user_id AND s.funnel_id = l.funnel_id
 				                 AND (s.maxts > l.ts OR (s.maxts = l.ts AND NOT segmentation._funnel_ties_merge(f.modes)))
 				            WHERE NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = l.user_id)),
-				     fb AS (INSERT INTO _funnel_batch (user_id, ts, event, replace)
+				     fb AS (INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)
 				            SELECT e.user_id, e.ts, e.event, false FROM cr e
 				            WHERE e.reason IS NULL AND NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = e.user_id)
 				              AND NOT EXISTS (SELECT 1 FROM fl WHERE fl.user_id = e.user_id)%2$s
@@ -423,6 +446,44 @@ BEGIN
 				utype, run),
 				checked, NULL::bigint);
 		END IF;
+		-- (and their events, aggregated there, merged with the batch; the
+		-- rows of the managed funnels' steps among them kept there)
+		IF on_workers AND NOT do_full THEN
+			PERFORM segmentation._absorb_citus_queues(run, utype::regtype, funnel_batch, funnel_events);
+		END IF;
+		-- The users of a late event (above), found among every new row, on
+		-- the workers: a user recomputed keeps the rows read from the tables
+		-- only; a user with a row of a funnel earlier than the latest its
+		-- state saw (at it, under a stopping rule) gets a row of no time and
+		-- has the rows of the funnels' steps read from the tables again,
+		-- which are locked against writes (_lock_citus_sources) since the
+		-- run claimed what it consumes: the same events.
+		IF funnel_batch AND on_workers AND NOT do_full THEN
+			DELETE FROM segmentation._funnel_batch b
+			WHERE NOT b.replace AND b.user_id IN (SELECT x.user_id FROM segmentation._batch x WHERE x.replace);
+			INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)
+			SELECT b.user_id, NULL, NULL, true
+			FROM segmentation._funnel_batch b
+			JOIN segmentation._funnel_state s ON s.user_id = b.user_id
+			JOIN segmentation.funnels f ON f.id = s.funnel_id
+			LEFT JOIN (SELECT DISTINCT fs.id AS funnel_id, em.event
+			           FROM segmentation.funnels fs, unnest(fs.steps) st(name), segmentation.features ft, unnest(ft.event_names) em(event)
+			           WHERE ft.name = st.name) m ON m.funnel_id = f.id AND m.event = b.event
+			WHERE NOT b.replace AND (m.event IS NOT NULL OR segmentation._funnel_keeps_all(f.modes))
+			  AND (s.maxts > b.ts OR (s.maxts = b.ts AND NOT segmentation._funnel_ties_merge(f.modes)))
+			GROUP BY b.user_id;
+			IF EXISTS (SELECT 1 FROM segmentation._funnel_batch m WHERE m.ts IS NULL) THEN
+				DELETE FROM segmentation._funnel_batch b
+				WHERE NOT b.replace AND b.user_id IN (SELECT m.user_id FROM segmentation._funnel_batch m WHERE m.ts IS NULL);
+				PERFORM segmentation._execute_guarded(format($q$
+					INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)
+					SELECT e.user_id, e.ts, e.event, true FROM (%1$s) e
+					WHERE e.user_id IN (SELECT m.user_id FROM segmentation._funnel_batch m WHERE m.ts IS NULL)
+					  AND segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL%2$s
+				$q$, src, funnel_rows), checked, NULL::bigint);
+			END IF;
+		END IF;
+		-- (a condition that fails on a late user's row: named as above)
 		EXCEPTION WHEN OTHERS THEN
 			IF conditional THEN
 				GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE;
@@ -430,10 +491,6 @@ BEGIN
 			END IF;
 			RAISE;
 		END;
-		-- (and their events, aggregated there, merged with the batch)
-		IF on_workers AND NOT do_full THEN
-			PERFORM segmentation._absorb_citus_queues(run, utype::regtype);
-		END IF;
 		-- users forget_user() erased never come back, full refresh or not:
 		-- their events (still in the sources without delete_events, or
 		-- committed since) are skipped, one keyed hash per user of the batch
@@ -447,7 +504,7 @@ BEGIN
 			WHERE segmentation._is_forgotten(b.user_id::text);
 			DELETE FROM segmentation._batch b WHERE b.user_id IN (SELECT f.user_id FROM _forgotten_now f);
 			IF funnel_batch THEN
-				DELETE FROM _funnel_batch b WHERE b.user_id IN (SELECT f.user_id FROM _forgotten_now f);
+				DELETE FROM segmentation._funnel_batch b WHERE b.user_id IN (SELECT f.user_id FROM _forgotten_now f);
 			END IF;
 			DROP TABLE _forgotten_now;
 			DELETE FROM segmentation.rejected_events j WHERE j.run_id = run AND segmentation._is_forgotten(j.user_id);
@@ -456,14 +513,14 @@ BEGIN
 		-- the counts of the managed analyses change by the users whose cells can change: their
 		-- cells as of the last refresh go out now, before anything is written (sql/75-analyses-managed.sql)
 		retention := nullif(segmentation._setting('history_retention'), 'none')::interval;
-		analysis_delta := segmentation._analysis_delta_begin(do_full, as_of, utype::regtype, retention);
+		analysis_delta := segmentation._analysis_delta_begin(do_full, as_of, retention);
 		SELECT coalesce(sum(b.n), 0) INTO n_events FROM segmentation._batch b;
 		-- and the rows read again for the users of a late event (their mark:
 		-- a row of no time, which no event has)
 		IF funnel_batch AND NOT do_full THEN
-			n_events := n_events + (SELECT count(*) FROM _funnel_batch f
+			n_events := n_events + (SELECT count(*) FROM segmentation._funnel_batch f
 			                        WHERE f.replace AND f.ts IS NOT NULL
-			                          AND f.user_id IN (SELECT m.user_id FROM _funnel_batch m WHERE m.replace AND m.ts IS NULL));
+			                          AND f.user_id IN (SELECT m.user_id FROM segmentation._funnel_batch m WHERE m.replace AND m.ts IS NULL));
 		END IF;
 		-- the managed funnels' per-user state (sql/77-funnels-managed.sql)
 		-- (a funnel defined since the batch was read makes the next refresh full)
@@ -678,7 +735,7 @@ BEGIN
 		DELETE FROM segmentation._batch;
 		DROP TABLE _gone, _moved, _attr_changed;
 		IF funnel_batch THEN
-			DROP TABLE _funnel_batch;
+			DELETE FROM segmentation._funnel_batch;
 		END IF;
 		-- funnel_conversion, from the chains and the new history
 		PERFORM segmentation._materialize_funnels();

@@ -206,7 +206,7 @@ CREATE FUNCTION _analysis_compute(schemes text[], as_of timestamptz, retention_p
 RETURNS TABLE (period text, scheme text, segment text, kind int2, start date, k int, users bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 BEGIN
-	-- (listed: the users of refresh's temporary table _analysis_users only;
+	-- (listed: the users of refresh's work table _analysis_users only;
 	-- the text is constant but for that)
 	-- (cells of periods before the horizon are not counted: the setting
 	-- analysis_horizon, doc/analyses.md, unless the caller read it already)
@@ -228,8 +228,8 @@ BEGIN
 		SELECT (ARRAY['day', 'week', 'month'])[u.p + 1], $1[u.s], u.segment, u.kind, u.start, u.k, u.users
 		FROM c, unnest((c.c).periods, (c.c).schemes, (c.c).segments, (c.c).kinds, (c.c).starts, (c.c).ks, (c.c).users)
 		     u(p, s, segment, kind, start, k, users)
-	$q$, CASE WHEN listed THEN ' AND t.user_id IN (SELECT u.user_id FROM pg_temp._analysis_users u)' ELSE '' END,
-	     CASE WHEN listed THEN ' AND p.user_id IN (SELECT u.user_id FROM pg_temp._analysis_users u)' ELSE '' END)
+	$q$, CASE WHEN listed THEN ' AND t.user_id IN (SELECT u.user_id FROM segmentation._analysis_users u)' ELSE '' END,
+	     CASE WHEN listed THEN ' AND p.user_id IN (SELECT u.user_id FROM segmentation._analysis_users u)' ELSE '' END)
 	USING schemes, as_of, retention_periods, other_periods, start_feature, return_feature,
 		segmentation._analysis_since(as_of, coalesce(horizon, segmentation._setting('analysis_horizon')::interval));
 END $$;
@@ -296,8 +296,10 @@ COMMENT ON FUNCTION _materialize_analyses() IS 'Internal: computes the counts be
 -- since the start of the previous one (their dormant and new cells, and
 -- events after the last as_of).  A move changes the segment of the times
 -- from as_of on, which no kept cell starts at unless as_of is 00:00 UTC:
--- then, and in a full refresh, everything is counted again.
-CREATE FUNCTION _analysis_delta_begin(full_refresh boolean, as_of timestamptz, user_type regtype, retention interval) RETURNS boolean
+-- then, and in a full refresh, everything is counted again.  (The users
+-- are in a table of the state, as _batch is: on Citus, colocated with the
+-- profiles, so that their ids stay on the workers.)
+CREATE FUNCTION _analysis_delta_begin(full_refresh boolean, as_of timestamptz, retention interval) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
 	kept record;
@@ -317,12 +319,11 @@ BEGIN
 	   OR (as_of AT TIME ZONE 'UTC')::time = '00:00' THEN
 		RETURN false;
 	END IF;
-	-- (created here, or refresh fails: never a table of the caller's)
-	EXECUTE format('CREATE TEMP TABLE _analysis_users (user_id %s PRIMARY KEY) ON COMMIT DROP', user_type);
-	INSERT INTO _analysis_users SELECT b.user_id FROM segmentation._batch b ON CONFLICT DO NOTHING;
+	DELETE FROM segmentation._analysis_users;
+	INSERT INTO segmentation._analysis_users SELECT b.user_id FROM segmentation._batch b ON CONFLICT DO NOTHING;
 	-- (retention: what refresh purges with, read once)
 	IF retention IS NOT NULL THEN
-		EXECUTE 'INSERT INTO _analysis_users SELECT DISTINCT t.user_id FROM segmentation.transitions t WHERE t.at < $1
+		EXECUTE 'INSERT INTO segmentation._analysis_users SELECT DISTINCT t.user_id FROM segmentation.transitions t WHERE t.at < $1
 		         ON CONFLICT DO NOTHING' USING as_of - retention;
 	END IF;
 	-- the first instant of the earliest period (day, week, month) of the
@@ -331,11 +332,11 @@ BEGIN
 	FROM unnest('{day,week,month}'::text[]) p
 	WHERE date_trunc(p, old_as_of AT TIME ZONE 'UTC') <> date_trunc(p, as_of AT TIME ZONE 'UTC');
 	IF cardinality(kept.schemes) > 0 THEN
-		EXECUTE 'INSERT INTO _analysis_users SELECT p.user_id FROM segmentation.profiles p
+		EXECUTE 'INSERT INTO segmentation._analysis_users SELECT p.user_id FROM segmentation.profiles p
 		         WHERE p.segments = ''{}'' AND NOT p.opted_out ON CONFLICT DO NOTHING';
 	END IF;
 	IF since IS NOT NULL THEN
-		EXECUTE 'INSERT INTO _analysis_users SELECT p.user_id FROM segmentation.profiles p
+		EXECUTE 'INSERT INTO segmentation._analysis_users SELECT p.user_id FROM segmentation.profiles p
 		         WHERE segmentation.last_seen(p.behavior) >= $1 ON CONFLICT DO NOTHING' USING since;
 	END IF;
 	CREATE TEMP TABLE _analysis_delta ON COMMIT DROP AS
@@ -343,7 +344,7 @@ BEGIN
 	FROM segmentation._analysis_compute(kept.schemes, old_as_of, '{week,month}', '{day,week,month}', -1, -1, true, kept.horizon) c;
 	RETURN true;
 END $$;
-COMMENT ON FUNCTION _analysis_delta_begin(boolean, timestamptz, regtype, interval) IS 'Internal (refresh): takes the cells of the users whose cells can change in this run out of a delta, as of the last refresh; false when everything must be counted again at the end';
+COMMENT ON FUNCTION _analysis_delta_begin(boolean, timestamptz, interval) IS 'Internal (refresh): takes the cells of the users whose cells can change in this run out of a delta, as of the last refresh; false when everything must be counted again at the end';
 
 CREATE FUNCTION _analysis_delta_end(as_of timestamptz) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
@@ -353,7 +354,8 @@ DECLARE
 BEGIN
 	SELECT s.schemes, s.horizon INTO kept, horizon FROM segmentation._analysis_state s;
 	IF segmentation._analysis_schemes() IS DISTINCT FROM kept THEN
-		DROP TABLE _analysis_delta, _analysis_users;
+		DROP TABLE _analysis_delta;
+		DELETE FROM segmentation._analysis_users;
 		PERFORM segmentation._materialize_analyses();
 		RETURN;
 	END IF;
@@ -369,7 +371,8 @@ BEGIN
 	FROM _analysis_delta d WHERE cardinality(kept) > 0 AND d.scheme = kept[1]
 	GROUP BY 1, 4, 5, 6 HAVING sum(d.users) <> 0
 	ON CONFLICT (period, scheme, kind, segment, start, k) DO UPDATE SET users = r.users + EXCLUDED.users;
-	DROP TABLE _analysis_delta, _analysis_users;
+	DROP TABLE _analysis_delta;
+	DELETE FROM segmentation._analysis_users;
 	-- (and the periods the horizon left: a cell's count never depends on it)
 	DELETE FROM segmentation._analysis_rows r
 	WHERE r.users = 0

@@ -180,18 +180,19 @@ END $$;
 COMMENT ON FUNCTION drop_funnel(text) IS 'Drop a managed funnel, its per-user state and its rows in funnel_conversion';
 
 -- Refresh's part (in its transaction, as the extension's owner): the rows
--- of the events refresh read this run (temp table _funnel_batch, which
--- refresh created in this run: user_id,
--- ts, event, replace; "replace" rows are all the events of a user
+-- of the events refresh read this run (_funnel_batch, a table of the state:
+-- user_id, ts, event, replace; "replace" rows are all the events of a user
 -- recomputed from the sources, or the rows of the funnels' steps of a user
--- with a late event) go into the per-user state, and the chains
--- of the users they touch are computed again.  Users recomputed (the
--- "replace" users of _batch, every user when full) lose their old state
--- first, so a user whose events are gone loses it.  (enable_seqscan off:
--- each user's state is found by its key, even when the state was empty
--- when the statement was planned, as it is after define_funnel and an
--- ANALYZE; a scan of the state for each user then read every page the
--- statement had written so far, quadratic in the users.)
+-- with a late event, marked by a row of no time) go into the per-user
+-- state, and the chains of the users they touch are computed again.  Users
+-- recomputed (the "replace" users of _batch, every user when full) lose
+-- their old state first, so a user whose events are gone loses it.  On
+-- Citus both tables are colocated with the events: the statements run on
+-- the workers, shard by shard.  (enable_seqscan off: each user's state is
+-- found by its key, even when the state was empty when the statement was
+-- planned, as it is after define_funnel and an ANALYZE; a scan of the
+-- state for each user then read every page the statement had written so
+-- far, quadratic in the users.)
 CREATE FUNCTION _refresh_funnels(full_refresh boolean) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off SET enable_seqscan = off AS $$
 BEGIN
@@ -201,22 +202,23 @@ BEGIN
 		-- (and the users of a late event: their rows read again, "replace"
 		-- rows of _funnel_batch, with a row of no time even when none is left)
 		DELETE FROM segmentation._funnel_state s WHERE s.user_id IN (SELECT b.user_id FROM segmentation._batch b WHERE b.replace
-		                                                            UNION SELECT f.user_id FROM _funnel_batch f WHERE f.replace);
+		                                                            UNION SELECT f.user_id FROM segmentation._funnel_batch f WHERE f.replace);
 	END IF;
 	EXECUTE format($q$
 		INSERT INTO segmentation._funnel_state AS s (funnel_id, user_id, ts, masks, chain, scan, maxts)
 		SELECT n.funnel_id, n.user_id, a.kept_ts, a.kept_masks, a.new_chain, a.new_scan, coalesce(a.maxts, o.maxts, '-infinity')
-		FROM (SELECT fm.funnel_id, fm.nsteps, fm."window", fm.modes, b.user_id, array_agg(b.ts) AS ts, array_agg(fm.mask) AS masks
-		      FROM _funnel_batch b
-		      JOIN (SELECT fn.id AS funnel_id, cardinality(fn.steps) AS nsteps, fn."window", fn.modes, e.event, coalesce(m.mask, 0) AS mask
-		            FROM segmentation.funnels fn
-		            CROSS JOIN (SELECT DISTINCT x.event FROM _funnel_batch x) e
-		            LEFT JOIN (SELECT f.id AS funnel_id, em.event, sum(1 << (st.k - 1)::int)::int AS mask
-		                       FROM segmentation.funnels f, unnest(f.steps) WITH ORDINALITY st(name, k),
-		                            segmentation.features ft, unnest(ft.event_names) em(event)
-		                       WHERE ft.name = st.name
-		                       GROUP BY 1, 2) m ON m.funnel_id = fn.id AND m.event = e.event
-		            WHERE m.mask IS NOT NULL OR segmentation._funnel_keeps_all(fn.modes)) fm ON fm.event = b.event
+		FROM (SELECT fn.id AS funnel_id, cardinality(fn.steps) AS nsteps, fn."window", fn.modes, b.user_id,
+		             array_agg(b.ts) AS ts, array_agg(coalesce(m.mask, 0)) AS masks
+		      -- (each row with each funnel it is a step of, or every funnel
+		      -- that keeps every event; the rows of no time mark users only)
+		      FROM segmentation._funnel_batch b
+		      CROSS JOIN segmentation.funnels fn
+		      LEFT JOIN (SELECT f.id AS funnel_id, em.event, sum(1 << (st.k - 1)::int)::int AS mask
+		                 FROM segmentation.funnels f, unnest(f.steps) WITH ORDINALITY st(name, k),
+		                      segmentation.features ft, unnest(ft.event_names) em(event)
+		                 WHERE ft.name = st.name
+		                 GROUP BY 1, 2) m ON m.funnel_id = fn.id AND m.event = b.event
+		      WHERE b.ts IS NOT NULL AND (m.mask IS NOT NULL OR segmentation._funnel_keeps_all(fn.modes))
 		      GROUP BY 1, 2, 3, 4, 5) n
 		-- (the funnel's definition carried in n: on Citus, with funnels
 		-- joined here, _funnel_advance was given one funnel's masks with
@@ -224,8 +226,8 @@ BEGIN
 		-- each user's state found by its key (OFFSET 0: not turned into a join
 		-- that would read every user's); on Citus, with the state distributed,
 		-- a plain join (it refuses a lateral one to a local table's rows) to
-		-- the states of the batch's users (Citus reads those on the workers
-		-- and gathers only them: without the filter, every user's)
+		-- the states of the batch's users (Citus reads those on the workers:
+		-- with the work table colocated, shard by shard)
 		%s
 		-- (the rows in any order: _funnel_advance sorts them)
 		CROSS JOIN LATERAL segmentation._funnel_advance(coalesce(o.ts, '{}') || n.ts, coalesce(o.masks, '{}') || n.masks,
@@ -237,10 +239,10 @@ BEGIN
 	          THEN 'LEFT JOIN LATERAL (SELECT o.ts, o.masks, o.scan, o.chain, o.maxts FROM segmentation._funnel_state o
 	                WHERE o.user_id = n.user_id AND o.funnel_id = n.funnel_id OFFSET 0) o ON true'
 	          ELSE 'LEFT JOIN (SELECT o.* FROM segmentation._funnel_state o
-	                           WHERE o.user_id IN (SELECT b.user_id FROM _funnel_batch b)) o
+	                           WHERE o.user_id IN (SELECT b.user_id FROM segmentation._funnel_batch b)) o
 	                  ON o.user_id = n.user_id AND o.funnel_id = n.funnel_id' END);
 END $$;
-COMMENT ON FUNCTION _refresh_funnels(boolean) IS 'Internal (refresh): appends the rows of the events refresh read to the per-user funnel state and computes the chains of the users they touch again';
+COMMENT ON FUNCTION _refresh_funnels(boolean) IS 'Internal (refresh): appends the rows of the events refresh read (_funnel_batch) to the per-user funnel state and computes the chains of the users they touch again';
 
 -- The rows of funnel_conversion, from every user's chain and the history:
 -- refresh computes them after the segments, and forget_user, opt_out and

@@ -825,10 +825,13 @@ WRITERS, TRANSACTIONS = 4, 24
 # (sql/50-state.sql, _create_state): table, kind, colocated with events,
 # and whether each worker has the scores view (the segment pass reads its
 # row type there)
-STATE_DISTRIBUTED = [("no statistics of _batch on the shards", "-", True),
-                     ("no statistics of _batch_parts on the shards", "-", True), ("scores on the workers", "-", True),
+STATE_DISTRIBUTED = [("no statistics of _analysis_users on the shards", "-", True),
+                     ("no statistics of _batch on the shards", "-", True),
+                     ("no statistics of _batch_parts on the shards", "-", True),
+                     ("no statistics of _funnel_batch on the shards", "-", True), ("scores on the workers", "-", True),
+                     ("segmentation._analysis_users", "h", True),
                      ("segmentation._batch", "h", True), ("segmentation._batch_parts", "h", True),
-                     ("segmentation._funnel_state", "h", True),
+                     ("segmentation._funnel_batch", "h", True), ("segmentation._funnel_state", "h", True),
                      ("segmentation.profiles", "h", True), ("segmentation.score_context", "n", False),
                      ("segmentation.transitions", "h", True), ("transitions found by id", "-", True)]
 
@@ -838,10 +841,12 @@ def state_distribution(cur):
                    FROM pg_dist_partition p, pg_dist_partition e
                    WHERE e.logicalrelid = 'events'::regclass AND p.logicalrelid::regclass::text IN
                          ('segmentation.profiles', 'segmentation.transitions', 'segmentation._funnel_state', 'segmentation._batch',
-                          'segmentation._batch_parts', 'segmentation.score_context', 'segmentation.user_attributes')
+                          'segmentation._batch_parts', 'segmentation._funnel_batch', 'segmentation._analysis_users',
+                          'segmentation.score_context',
+                          'segmentation.user_attributes')
                    UNION ALL
                    SELECT 'no statistics of ' || t || ' on the shards', '-', bool_and(success AND result = '0')
-                   FROM unnest(ARRAY['_batch', '_batch_parts']) t,
+                   FROM unnest(ARRAY['_batch', '_batch_parts', '_funnel_batch', '_analysis_users']) t,
                         run_command_on_shards('segmentation.' || t, $$SELECT max(attstattarget) FROM pg_attribute
                                                                        WHERE attrelid = '%s'::regclass AND attnum > 0$$)
                    GROUP BY t
@@ -881,6 +886,18 @@ def absorbed(sent):
     parts = [n for n in sent if "worker_partition_query_result" in n and "_queued_events(q.batch)" in n and "behavior_agg(" in n]
     merged = [n for n in sent if re.search(r"INSERT INTO segmentation\._batch_\d+ AS t .* FROM segmentation\._batch_parts_\d+ p", n)]
     return parts + merged if parts and merged else []
+
+
+def funnel_work(sent):
+    """the shard queries that keep the managed funnels' rows read from a
+    tracked table in their work table, compute their states from it and
+    write them, and those that gather either table to the coordinator"""
+    kept = [n for n in sent if re.search(r"INSERT INTO segmentation\._funnel_batch_\d+ .*FROM \(SELECT \d+ AS source_id, t\.user_id", n)]
+    computed = [n for n in sent if "worker_partition_query_result" in n and "_funnel_advance(" in n
+                and re.search(r"FROM \(+segmentation\._funnel_batch_\d+ b", n)]
+    written = [n for n in sent if re.search(r"INSERT INTO segmentation\._funnel_state_\d+ AS s", n)]
+    gathered = [n for n in sent if re.search(r"FROM segmentation\._funnel_(batch|state)_\d+ \w+ WHERE true", n)]
+    return kept, computed, written, gathered
 
 
 def pipeline_steps(cur, citus, between=None):
@@ -1057,19 +1074,48 @@ def pipeline_steps(cur, citus, between=None):
     # a managed funnel (its steps' rows read from the table), then new and late events
     cur.execute("""SELECT segmentation.define_feature('logging', ARRAY['login']);
                    SELECT segmentation.define_funnel('f1', ARRAY['logging', 'viewing'], '7 days');
-                   SELECT segmentation.define_funnel('f2', ARRAY['viewing', 'logging', 'viewing'], '30 days');
-                   SELECT segmentation.refresh(as_of => '2024-03-04 06:00')""")
+                   SELECT segmentation.define_funnel('f2', ARRAY['viewing', 'logging', 'viewing'], '30 days')""")
+    if citus:
+        # (a full refresh: the funnels' rows kept, and their states computed
+        # and written, on the workers, shard by shard; none gathered)
+        sent = shard_queries(cur, "SELECT segmentation.refresh(as_of => '2024-03-04 06:00')")
+        kept, computed, written, gathered = funnel_work(sent)
+        check("Citus: a full refresh with managed funnels keeps their steps' rows and computes their states on the "
+              "workers, none gathered", kept and computed and written and not gathered,
+              (len(kept), len(computed), len(written), [n[:300] for n in gathered[:1]]))
+    else:
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-03-04 06:00')")
     between("refresh with a managed funnel")
     cur.execute("""INSERT INTO events VALUES (20, '2024-03-03', 'login', 1), (20, '2024-03-04', 'view', 1),
                                              (21, '2024-01-05', 'view', 1), (22, '2024-03-04', 'login', 1)""")
     if citus:
-        # the funnel states of the batch's users only read on the workers and
-        # gathered (the shard queries Citus sends)
+        # the events queued on the shards aggregated there and the funnels'
+        # rows among them kept there (they were moved to the coordinator's
+        # queue); the late user's (21) rows read from the table there; the
+        # funnel states of the batch's users read and written there, shard by
+        # shard (the shard queries Citus sends)
         sent = shard_queries(cur, "SELECT segmentation.refresh(as_of => '2024-03-04 12:00')")
-        reads = [n for n in sent if re.search(r"FROM segmentation\._funnel_state_\d+ o\b", n)]
-        check("Citus: an incremental refresh reads only its users' funnel states on the workers",
-              reads and all("o.user_id OPERATOR(pg_catalog.=) ANY (SELECT intermediate_result.user_id" in n for n in reads),
-              [n[:300] for n in reads[:2]])
+        late, computed, written, gathered = funnel_work(sent)
+        queued = [n for n in sent if "worker_partition_query_result" in n and "_queued_events(q.batch)" in n
+                  and "false AS replace" in n]
+        reads = [n for n in sent if re.search(r"FROM segmentation\._funnel_state_\d+ o(_1)?\b", n)]
+        check("Citus: an incremental refresh with managed funnels aggregates the events queued on the shards there "
+              "and keeps the funnels' rows there, none moved to the coordinator",
+              absorbed(sent) and queued and not moved(sent), (len(absorbed(sent)), len(queued), [n[:300] for n in moved(sent)][:1]))
+        check("Citus: ... reads a late user's rows from the table and its users' funnel states on the workers, computes "
+              "their states there, none gathered",
+              late and computed and written and not gathered and reads
+              and all(re.search(r"ANY \(SELECT b\.user_id FROM segmentation\._funnel_batch_\d+ b\)", n) for n in reads),
+              (len(late), len(computed), len(written), [n[:300] for n in gathered[:1]], [n[:300] for n in reads[:1]]))
+        # and the cells of the managed analyses of the users whose cells can
+        # change are counted on the workers, the users listed there (their
+        # ids went to the coordinator and back)
+        cells = [n for n in sent if "_analysis_cells(" in n]
+        check("Citus: an incremental refresh counts the changed users' cells of the managed analyses on the workers, "
+              "the users listed there",
+              len([n for n in cells if re.search(r"\(SELECT u\.user_id FROM segmentation\._analysis_users_\d+ u\)", n)]) >= 8
+              and not [n for n in cells if "intermediate_result" in n],
+              (len(cells), [n[:400] for n in cells if "intermediate_result" in n][:1]))
     else:
         cur.execute("SELECT segmentation.refresh(as_of => '2024-03-04 12:00')")
     between("incremental refresh with a managed funnel, new and late events")
@@ -1262,6 +1308,43 @@ def exactly_once_on_citus():
     check("Citus: ... and the incremental state equals a full refresh",
           before == sorted(fetch(cur, "SELECT user_id, behavior::text FROM segmentation.profiles")))
 
+    # Then with managed funnels, one that keeps every event (strict_order):
+    # writers and refreshes at once again (no shard move: a run with a
+    # managed funnel locks the tables, and a logical move at the same time
+    # fails one of them, doc/citus.md); the writers' rows come in any order
+    # of time, so late events abound, found on the workers
+    cur.execute("""SELECT segmentation.define_feature('logging', ARRAY['login']);
+                   SELECT segmentation.define_feature('buying', ARRAY['buy']);
+                   SELECT segmentation.define_funnel('f1', ARRAY['logging', 'buying'], '3 days');
+                   SELECT segmentation.define_funnel('f2', ARRAY['logging', 'buying'], '5 days', 'strict_order');
+                   SELECT segmentation.refresh()""")
+    cur.execute("SELECT max(id) FROM segmentation.refresh_runs")
+    last_run = cur.fetchone()[0]
+    errors.clear()
+    done.clear()
+    moves_done.set()
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(4)]
+    r = threading.Thread(target=refresher)
+    r.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    r.join()
+    cur.execute("SELECT segmentation.refresh()")
+    cur.execute("SELECT count(*) FROM segmentation.refresh_runs WHERE id > %s AND mode = 'incremental' AND events_read > 0",
+                (last_run,))
+    runs = cur.fetchone()[0]
+    state = ("SELECT user_id, behavior::text FROM segmentation.profiles", FUNNEL_STATE)
+    before = [sorted(fetch(cur, sql)) for sql in state]
+    cur.execute("SELECT segmentation.refresh(true)")
+    after = [sorted(fetch(cur, sql)) for sql in state]
+    check(f"Citus: with managed funnels, writers and {runs} incremental refreshes at once, no error, and the "
+          f"incremental state, behaviors and funnels ({len(before[1])} funnel states), equals a full refresh",
+          not errors and runs >= 2 and before == after and len(before[1]) > 100,
+          (errors[:3], runs, len(before[1]), len(after[1]), [r for r in before[1] if r not in after[1]][:2]))
+
     # a refresh that fails after moving the queue (it cannot lock the
     # tracked table, which another session holds) or is cancelled keeps it:
     # the move rolls back
@@ -1296,6 +1379,54 @@ def exactly_once_on_citus():
     check("Citus: TRUNCATE of a tracked table on a worker is refused, naming the coordinator",
           err is not None and err[0] == "0A000" and "coordinator" in err[1], err)
     wconn.close()
+    conn.close()
+
+
+FUNNEL_STATE = ("SELECT funnel_id, user_id, ts::text, masks::text, chain::text, scan::text, maxts "
+                "FROM segmentation._funnel_state ORDER BY 1, 2")
+
+
+def funnels_beside_plain_table():
+    """Managed funnels on Citus (session 31): an incremental refresh keeps
+    their rows on the workers and reads a late user's rows from the tables
+    in another statement than the one that consumes the queues, so it needs
+    every tracked table locked against writes.  A plain table tracked
+    beside a distributed one is not: then the run moves the shards' queued
+    events to the coordinator and finds the late users in its statement, as
+    on one node.  Both ways equal a full refresh."""
+    db = "segmentation_citus_fp"
+    conn, cur = database(db, citus=True)
+    cur.execute("""SET TIME ZONE 'UTC';
+        CREATE TABLE fp_ev (user_id bigint, ts timestamptz, ev text, v float8);
+        SELECT create_distributed_table('fp_ev', 'user_id', shard_count => 4);
+        CREATE TABLE fp_local (user_id bigint, ts timestamptz, ev text, v float8)""")
+    cur.execute("SELECT segmentation.track('fp_ev', 'user_id', 'ts', 'ev', 'v')")
+    cur.execute("""SELECT segmentation.track('fp_local', 'user_id', 'ts', 'ev', 'v');
+        SELECT segmentation.define_feature('fp_a', ARRAY['a']);
+        SELECT segmentation.define_feature('fp_b', ARRAY['b']);
+        SELECT segmentation.define_funnel('fp', ARRAY['fp_a', 'fp_b'], '2 days');
+        SELECT segmentation.define_funnel('fp_all', ARRAY['fp_a', 'fp_b'], '2 days', 'strict_order');
+        INSERT INTO fp_ev SELECT u, '2024-01-01'::timestamptz + i * interval '5 hours', (ARRAY['a', 'b', 'c'])[1 + (u + i) % 3], 1
+        FROM generate_series(1, 40) u, generate_series(1, 6) i;
+        SELECT segmentation.refresh(as_of => '2024-04-01')""")
+
+    def incremental(label, workers):
+        # new rows in both tables, some late (earlier than the users' latest)
+        cur.execute("""INSERT INTO fp_ev VALUES (1, '2024-01-03 05:00', 'b', 1), (2, '2023-12-31', 'a', 1), (5, '2024-01-01 01:00', 'c', 1);
+                       INSERT INTO fp_local VALUES (3, '2024-01-03 06:00', 'b', 1), (1, '2023-12-30', 'a', 1), (41, '2024-01-02', 'a', 1)""")
+        sent = shard_queries(cur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
+        got = fetch(cur, FUNNEL_STATE)
+        cur.execute("SELECT segmentation.refresh(true, as_of => '2024-04-01')")
+        full = fetch(cur, FUNNEL_STATE)
+        check(f"Citus: managed funnels, {label}: " + ("the queued events aggregated and the funnels' rows kept on the "
+              "workers" if workers else "the queued events moved to the coordinator") + ", equal to a full refresh",
+              (bool(absorbed(sent)) and not moved(sent)) == workers and bool(moved(sent)) != workers
+              and got == full and len(got) > 40,
+              (len(absorbed(sent)), len(moved(sent)), len(got), [r for r in got if r not in full][:2]))
+    incremental("a plain table tracked beside a distributed one", False)
+    cur.execute("SELECT segmentation.untrack('fp_local')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    incremental("the distributed table alone", True)
     conn.close()
 
 
@@ -2489,7 +2620,8 @@ def backup_restore():
                     SELECT create_distributed_table('events', 'user_id', shard_count => 4);
                     RESET citus.enable_unsafe_triggers""")
     for table in (f"segmentation.citus_queue_{source_id}", "segmentation.profiles", "segmentation.transitions",
-                  "segmentation._funnel_state", "segmentation._batch", "segmentation._batch_parts"):
+                  "segmentation._funnel_state", "segmentation._batch", "segmentation._batch_parts", "segmentation._funnel_batch",
+                  "segmentation._analysis_users"):
         ccur.execute(f"SELECT create_distributed_table('{table}', 'user_id', colocate_with => 'events')")
     ccur.execute("SELECT create_reference_table('segmentation.score_context')")
     steps.append(subprocess.run([f"{bin_dir}/pg_restore", "-h", "127.0.0.1", "-p", str(COORD), "-U", "postgres",
@@ -2813,6 +2945,7 @@ def main():
         pipeline_vs_single_node()
         exactly_once_on_citus()
         review_session29()
+        funnels_beside_plain_table()
         citus_refusals()
         suite.finish()
     conn, cur = setup()
@@ -2849,6 +2982,7 @@ def main():
     single_shard()
     exactly_once_on_citus()
     review_session29()
+    funnels_beside_plain_table()
     citus_refusals()
     citus_owners()
     backup_restore()
