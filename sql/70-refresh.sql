@@ -465,12 +465,15 @@ BEGIN
 			SELECT b.user_id, NULL, NULL, true
 			FROM segmentation._funnel_batch b
 			JOIN segmentation._funnel_state s ON s.user_id = b.user_id
-			JOIN segmentation.funnels f ON f.id = s.funnel_id
+			-- (the modes read once a funnel, not for each row: OFFSET 0)
+			JOIN (SELECT fs.id, segmentation._funnel_keeps_all(fs.modes) AS keeps_all,
+			             segmentation._funnel_ties_merge(fs.modes) AS ties_merge
+			      FROM segmentation.funnels fs OFFSET 0) f ON f.id = s.funnel_id
 			LEFT JOIN (SELECT DISTINCT fs.id AS funnel_id, em.event
 			           FROM segmentation.funnels fs, unnest(fs.steps) st(name), segmentation.features ft, unnest(ft.event_names) em(event)
 			           WHERE ft.name = st.name) m ON m.funnel_id = f.id AND m.event = b.event
-			WHERE NOT b.replace AND (m.event IS NOT NULL OR segmentation._funnel_keeps_all(f.modes))
-			  AND (s.maxts > b.ts OR (s.maxts = b.ts AND NOT segmentation._funnel_ties_merge(f.modes)))
+			WHERE NOT b.replace AND (m.event IS NOT NULL OR f.keeps_all)
+			  AND (s.maxts > b.ts OR (s.maxts = b.ts AND NOT f.ties_merge))
 			GROUP BY b.user_id;
 			IF EXISTS (SELECT 1 FROM segmentation._funnel_batch m WHERE m.ts IS NULL) THEN
 				DELETE FROM segmentation._funnel_batch b
