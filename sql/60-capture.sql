@@ -543,8 +543,10 @@ COMMENT ON FUNCTION _drain_citus_queues(boolean) IS 'Internal: moves what captur
 -- NULL or over 1000 bytes (a refused event, which cannot key the parts of
 -- _absorb_citus_queues: an index entry holds 2,704 bytes at most, review
 -- of session 29, F1) into pending_batches.  The other batches stay on the workers, and are
--- aggregated there (_absorb_citus_queues) unless a managed funnel needs
--- the events themselves: then they are moved to the coordinator
+-- aggregated there (_absorb_citus_queues), the rows of the managed
+-- funnels' steps kept there, unless a managed funnel needs the events
+-- on the coordinator (a plain table tracked too, or the funnels' work
+-- table this node's: sql/70-refresh.sql): then they are moved there
 -- (_take_citus_queues).  Each statement on Citus
 -- has per-worker snapshots of its own: the claim makes the later ones
 -- consume the rows this one saw, and leaves any committed since for the

@@ -275,6 +275,9 @@ BEGIN
 		-- One statement, so one snapshot: the queued events it consumes, the
 		-- users it recomputes and the source rows it reads are the same
 		-- moment's.  An event committed later stays queued for the next run.
+		-- (On Citus, with the queues consumed on the workers, later
+		-- statements consume and read too: every tracked table is locked
+		-- against writes then, above.)
 		-- (the run's id written into the text, not passed as a parameter:
 		-- on Citus, the EXPLAIN of an INSERT ... SELECT it repartitions
 		-- plans the SELECT again without the parameters and fails, whatever
@@ -446,6 +449,12 @@ BEGIN
 				utype, run),
 				checked, NULL::bigint);
 		END IF;
+		EXCEPTION WHEN OTHERS THEN
+			IF conditional THEN
+				PERFORM segmentation._condition_failure(probes, labels, checked, SQLSTATE);
+			END IF;
+			RAISE;
+		END;
 		-- (and their events, aggregated there, merged with the batch; the
 		-- rows of the managed funnels' steps among them kept there)
 		IF on_workers AND NOT do_full THEN
@@ -456,9 +465,14 @@ BEGIN
 		-- only; a user with a row of a funnel earlier than the latest its
 		-- state saw (at it, under a stopping rule) gets a row of no time and
 		-- has the rows of the funnels' steps read from the tables again,
-		-- which are locked against writes (_lock_citus_sources) since the
-		-- run claimed what it consumes: the same events.
+		-- which are locked against writes (_lock_citus_sources), the run
+		-- having claimed again after the lock: everything it consumes was
+		-- committed before it, the same events.
 		IF funnel_batch AND on_workers AND NOT do_full THEN
+			-- (its row count, as for _batch below: the pages an earlier run
+			-- left, counted by a plain ANALYZE with no row in them, made a
+			-- join of two scans of it quadratic, review of session 31)
+			ANALYZE segmentation._funnel_batch;
 			DELETE FROM segmentation._funnel_batch b
 			WHERE NOT b.replace AND b.user_id IN (SELECT x.user_id FROM segmentation._batch x WHERE x.replace);
 			INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)
@@ -476,24 +490,25 @@ BEGIN
 			  AND (s.maxts > b.ts OR (s.maxts = b.ts AND NOT f.ties_merge))
 			GROUP BY b.user_id;
 			IF EXISTS (SELECT 1 FROM segmentation._funnel_batch m WHERE m.ts IS NULL) THEN
+				ANALYZE segmentation._funnel_batch;
 				DELETE FROM segmentation._funnel_batch b
 				WHERE NOT b.replace AND b.user_id IN (SELECT m.user_id FROM segmentation._funnel_batch m WHERE m.ts IS NULL);
-				PERFORM segmentation._execute_guarded(format($q$
-					INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)
-					SELECT e.user_id, e.ts, e.event, true FROM (%1$s) e
-					WHERE e.user_id IN (SELECT m.user_id FROM segmentation._funnel_batch m WHERE m.ts IS NULL)
-					  AND segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL%2$s
-				$q$, src, funnel_rows), checked, NULL::bigint);
+				BEGIN
+					PERFORM segmentation._execute_guarded(format($q$
+						INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)
+						SELECT e.user_id, e.ts, e.event, true FROM (%1$s) e
+						WHERE e.user_id IN (SELECT m.user_id FROM segmentation._funnel_batch m WHERE m.ts IS NULL)
+						  AND segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL%2$s
+					$q$, src, funnel_rows), checked, NULL::bigint);
+				-- (a condition that fails on a late user's row: named as above)
+				EXCEPTION WHEN OTHERS THEN
+					IF conditional THEN
+						PERFORM segmentation._condition_failure(probes, labels, checked, SQLSTATE);
+					END IF;
+					RAISE;
+				END;
 			END IF;
 		END IF;
-		-- (a condition that fails on a late user's row: named as above)
-		EXCEPTION WHEN OTHERS THEN
-			IF conditional THEN
-				GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE;
-				PERFORM segmentation._condition_failure(probes, labels, checked, e_state);
-			END IF;
-			RAISE;
-		END;
 		-- users forget_user() erased never come back, full refresh or not:
 		-- their events (still in the sources without delete_events, or
 		-- committed since) are skipped, one keyed hash per user of the batch
@@ -513,6 +528,9 @@ BEGIN
 			DELETE FROM segmentation.rejected_events j WHERE j.run_id = run AND segmentation._is_forgotten(j.user_id);
 		END IF;
 		ANALYZE segmentation._batch;
+		IF funnel_batch THEN
+			ANALYZE segmentation._funnel_batch;
+		END IF;
 		-- the counts of the managed analyses change by the users whose cells can change: their
 		-- cells as of the last refresh go out now, before anything is written (sql/75-analyses-managed.sql)
 		retention := nullif(segmentation._setting('history_retention'), 'none')::interval;

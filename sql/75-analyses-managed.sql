@@ -339,6 +339,8 @@ BEGIN
 		EXECUTE 'INSERT INTO segmentation._analysis_users SELECT p.user_id FROM segmentation.profiles p
 		         WHERE segmentation.last_seen(p.behavior) >= $1 ON CONFLICT DO NOTHING' USING since;
 	END IF;
+	-- (its row count for the joins below, as refresh does for _batch)
+	ANALYZE segmentation._analysis_users;
 	CREATE TEMP TABLE _analysis_delta ON COMMIT DROP AS
 	SELECT c.period, c.scheme, c.segment, c.kind, c.start, c.k, -c.users AS users
 	FROM segmentation._analysis_compute(kept.schemes, old_as_of, '{week,month}', '{day,week,month}', -1, -1, true, kept.horizon) c;

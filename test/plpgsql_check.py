@@ -21,7 +21,7 @@ DB = "segmentation_plpgsql_check"
 
 # (function name, message pattern, query pattern or None, reason): findings that are expected
 ACCEPTED = [
-    ("refresh", r"text type variable is not sanitized", r"CREATE TEMP TABLE _(gone|funnel_batch|attr_changed) \(user_id %s",
+    ("refresh", r"text type variable is not sanitized", r"CREATE TEMP TABLE _(gone|attr_changed) \(user_id %s",
      "%s is sources.user_type, a regtype rendered (quoted) by its output function"),
     ("refresh", r'relation "_(gone|moved|attr_changed|forgotten_now|opted_out_now)" does not exist', None,
      "temporary tables created earlier in the same run (by EXECUTE: their user id type is the source's)"),

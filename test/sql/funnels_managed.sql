@@ -160,21 +160,25 @@ SELECT segmentation.forget_user('1');
 SELECT count(*) FROM segmentation._funnel_state WHERE user_id = 1;
 SELECT step, users FROM segmentation.funnel_conversion WHERE funnel = 'shop' AND segment = '(all)' ORDER BY step;
 
--- refresh's work table of funnel rows is the extension's
--- (segmentation._funnel_batch): an admin's temporary table of that name
--- receives no event, with no funnel or with one
+-- refresh's work tables of funnel rows and of the users whose analysis
+-- cells it counts again are the extension's (segmentation._funnel_batch,
+-- segmentation._analysis_users): an admin's temporary tables of those
+-- names are neither written nor read, with no funnel or with one
 SELECT segmentation.drop_funnel(name) FROM segmentation.funnels;
 -- (a full refresh first: define_funnel('mine') above made the next one full)
 SELECT segmentation.refresh(false, '2024-01-06') > 0 AS refreshed;
 SET ROLE regress_fm_admin;
 CREATE TEMP TABLE _funnel_batch (user_id bigint, ts timestamptz, event text, replace boolean);
+INSERT INTO _funnel_batch VALUES (2, '2024-01-07 10:30', 'buy', true), (3, NULL, NULL, true);
+CREATE TEMP TABLE _analysis_users (user_id bigint);
+INSERT INTO _analysis_users VALUES (1);
 RESET ROLE;
 INSERT INTO fm_ev VALUES (2, '2024-01-06 10:00', 'buy');
 SET ROLE regress_fm_admin;
 SELECT segmentation.refresh(false, '2024-01-07') > 0 AS refreshed;
 SELECT segmentation.refresh(true, '2024-01-07') > 0 AS refreshed;
 SELECT string_agg(mode, ', ' ORDER BY id) AS modes FROM (SELECT * FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 3) r;
-SELECT count(*) AS rows_leaked FROM _funnel_batch;
+SELECT count(*) AS rows_kept FROM _funnel_batch;
 RESET ROLE;
 SELECT segmentation.define_funnel('again', '{view, buy}', '1 day');
 SET ROLE regress_fm_admin;
@@ -182,12 +186,37 @@ SELECT segmentation.refresh(false, '2024-01-07') > 0 AS refreshed;
 RESET ROLE;
 INSERT INTO fm_ev VALUES (2, '2024-01-07 10:00', 'view'), (2, '2024-01-07 11:00', 'buy');
 SET ROLE regress_fm_admin;
-SELECT segmentation.refresh(false, '2024-01-07') > 0 AS refreshed;
+-- (not at midnight: the managed analyses' cells are counted again for
+-- the users listed in _analysis_users only)
+SELECT segmentation.refresh(false, '2024-01-07 12:00') > 0 AS refreshed;
 SELECT mode, events_read FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1;
-SELECT count(*) AS rows_leaked FROM _funnel_batch;
-DROP TABLE _funnel_batch;
+SELECT count(*) AS rows_kept FROM _funnel_batch;
+DROP TABLE _funnel_batch, _analysis_users;
 RESET ROLE;
 SELECT step, users FROM segmentation.funnel_conversion WHERE funnel = 'again' AND segment = '(all)' ORDER BY step;
+-- (the cells counted again equal a count of every user's)
+CREATE TEMP TABLE fm_cells AS SELECT * FROM segmentation._analysis_rows;
+SELECT segmentation._materialize_analyses();
+SELECT (SELECT count(*) FROM fm_cells) > 0 AS cells,
+       (SELECT count(*) FROM ((TABLE fm_cells EXCEPT ALL SELECT * FROM segmentation._analysis_rows)
+                              UNION ALL (SELECT * FROM segmentation._analysis_rows EXCEPT ALL TABLE fm_cells)) x) AS differing;
+DROP TABLE fm_cells;
+
+-- a row of no event name is a row of no step: under strict_order it ends
+-- a chain, as window_funnel says of the same rows, incremental or full
+-- (before session 31 the funnel's state left it out)
+SELECT segmentation.define_funnel('strict', '{view, buy}', '1 day', 'strict_order');
+SELECT segmentation.refresh(false, '2024-01-08') > 0 AS refreshed;
+INSERT INTO fm_ev VALUES (50, '2024-01-08 01:00', 'view'), (50, '2024-01-08 02:00', NULL), (50, '2024-01-08 03:00', 'buy'),
+                         (51, '2024-01-08 01:00', 'view'), (51, '2024-01-08 03:00', 'buy');
+SELECT segmentation.refresh(false, '2024-01-08 12:00') > 0 AS refreshed;
+SELECT s.uid, cardinality(s.chain) AS level FROM (SELECT s.user_id AS uid, s.chain FROM segmentation._funnel_state s
+  JOIN segmentation.funnels f ON f.id = s.funnel_id WHERE f.name = 'strict' AND s.user_id IN (50, 51)) s ORDER BY 1;
+SELECT e.uid, segmentation.window_funnel(e.ts, ARRAY[coalesce(e.name = 'view', false), coalesce(e.name = 'buy', false)], '1 day', 'strict_order') AS level
+FROM fm_ev e WHERE e.uid IN (50, 51) GROUP BY 1 ORDER BY 1;
+SELECT segmentation.refresh(true, '2024-01-08 12:00') > 0 AS refreshed;
+SELECT s.uid, cardinality(s.chain) AS level FROM (SELECT s.user_id AS uid, s.chain FROM segmentation._funnel_state s
+  JOIN segmentation.funnels f ON f.id = s.funnel_id WHERE f.name = 'strict' AND s.user_id IN (50, 51)) s ORDER BY 1;
 
 DROP ROLE regress_fm_reader, regress_fm_admin;
 DROP EXTENSION segmentation CASCADE;
