@@ -429,16 +429,22 @@ BEGIN
 				                 AND (s.maxts > l.ts OR (s.maxts = l.ts AND NOT segmentation._funnel_ties_merge(f.modes)))
 				            WHERE NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = l.user_id)),
 				     fb AS (INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)
+				            -- (the late users' new rows too, deleted after the
+				            -- statement: an anti-join with fl here, whose rows
+				            -- the planner takes for a handful, was a nested loop
+				            -- over both, quadratic, review of session 31)
 				            SELECT e.user_id, e.ts, e.event, false FROM cr e
-				            WHERE e.reason IS NULL AND NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = e.user_id)
-				              AND NOT EXISTS (SELECT 1 FROM fl WHERE fl.user_id = e.user_id)%2$s
+				            WHERE e.reason IS NULL AND NOT EXISTS (SELECT 1 FROM dd WHERE dd.user_id = e.user_id)%2$s
 				            UNION ALL
 				            SELECT e.user_id, e.ts, e.event, true FROM er e WHERE e.reason IS NULL%2$s
 				            UNION ALL
 				            -- (the late users' rows, in the same snapshot: their
 				            -- new events are among them)
 				            SELECT e.user_id, e.ts, e.event, true FROM (%1$s) e
-				            WHERE e.user_id IN (SELECT fl.user_id FROM fl)
+				            -- (IS TRUE: a hashed subplan, whatever the planner
+				            -- thinks fl holds; as a semi-join it was a nested loop
+				            -- over every row of the tables and fl, quadratic)
+				            WHERE (e.user_id IN (SELECT fl.user_id FROM fl)) IS TRUE
 				              AND segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL%2$s
 				            UNION ALL
 				            -- and a row of no time and no event per late user: their
@@ -460,39 +466,44 @@ BEGIN
 		IF on_workers AND NOT do_full THEN
 			PERFORM segmentation._absorb_citus_queues(run, utype::regtype, funnel_batch, funnel_events);
 		END IF;
-		-- The users of a late event (above), found among every new row, on
-		-- the workers: a user recomputed keeps the rows read from the tables
-		-- only; a user with a row of a funnel earlier than the latest its
-		-- state saw (at it, under a stopping rule) gets a row of no time and
-		-- has the rows of the funnels' steps read from the tables again,
-		-- which are locked against writes (_lock_citus_sources), the run
-		-- having claimed again after the lock: everything it consumes was
-		-- committed before it, the same events.
-		IF funnel_batch AND on_workers AND NOT do_full THEN
+		-- The users of a late event (above): on one node the statement
+		-- marked them (a row of no time) and read their rows of the
+		-- funnels' steps; on Citus, with the queues consumed on the workers,
+		-- they are found now among every new row, there: a user recomputed
+		-- keeps the rows read from the tables only; a user with a row of a
+		-- funnel earlier than the latest its state saw (at it, under a
+		-- stopping rule) is marked and has those rows read from the tables
+		-- again, which are locked against writes (_lock_citus_sources), the
+		-- run having claimed again after the lock: everything it consumes
+		-- was committed before it, the same events.  Either way the new
+		-- rows of a marked user go (their rows read again hold them).
+		IF funnel_batch AND NOT do_full THEN
 			-- (its row count, as for _batch below: the pages an earlier run
 			-- left, counted by a plain ANALYZE with no row in them, made a
 			-- join of two scans of it quadratic, review of session 31)
 			ANALYZE segmentation._funnel_batch;
-			DELETE FROM segmentation._funnel_batch b
-			WHERE NOT b.replace AND b.user_id IN (SELECT x.user_id FROM segmentation._batch x WHERE x.replace);
-			INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)
-			SELECT b.user_id, NULL, NULL, true
-			FROM segmentation._funnel_batch b
-			JOIN segmentation._funnel_state s ON s.user_id = b.user_id
-			-- (the modes read once a funnel, not for each row: OFFSET 0)
-			JOIN (SELECT fs.id, segmentation._funnel_keeps_all(fs.modes) AS keeps_all,
-			             segmentation._funnel_ties_merge(fs.modes) AS ties_merge
-			      FROM segmentation.funnels fs OFFSET 0) f ON f.id = s.funnel_id
-			LEFT JOIN (SELECT DISTINCT fs.id AS funnel_id, em.event
-			           FROM segmentation.funnels fs, unnest(fs.steps) st(name), segmentation.features ft, unnest(ft.event_names) em(event)
-			           WHERE ft.name = st.name) m ON m.funnel_id = f.id AND m.event = b.event
-			WHERE NOT b.replace AND (m.event IS NOT NULL OR f.keeps_all)
-			  AND (s.maxts > b.ts OR (s.maxts = b.ts AND NOT f.ties_merge))
-			GROUP BY b.user_id;
-			IF EXISTS (SELECT 1 FROM segmentation._funnel_batch m WHERE m.ts IS NULL) THEN
-				ANALYZE segmentation._funnel_batch;
+			IF on_workers THEN
 				DELETE FROM segmentation._funnel_batch b
-				WHERE NOT b.replace AND b.user_id IN (SELECT m.user_id FROM segmentation._funnel_batch m WHERE m.ts IS NULL);
+				WHERE NOT b.replace AND b.user_id IN (SELECT x.user_id FROM segmentation._batch x WHERE x.replace);
+				INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)
+				SELECT b.user_id, NULL, NULL, true
+				FROM segmentation._funnel_batch b
+				JOIN segmentation._funnel_state s ON s.user_id = b.user_id
+				-- (the modes read once a funnel, not for each row: OFFSET 0)
+				JOIN (SELECT fs.id, segmentation._funnel_keeps_all(fs.modes) AS keeps_all,
+				             segmentation._funnel_ties_merge(fs.modes) AS ties_merge
+				      FROM segmentation.funnels fs OFFSET 0) f ON f.id = s.funnel_id
+				LEFT JOIN (SELECT DISTINCT fs.id AS funnel_id, em.event
+				           FROM segmentation.funnels fs, unnest(fs.steps) st(name), segmentation.features ft, unnest(ft.event_names) em(event)
+				           WHERE ft.name = st.name) m ON m.funnel_id = f.id AND m.event = b.event
+				WHERE NOT b.replace AND (m.event IS NOT NULL OR f.keeps_all)
+				  AND (s.maxts > b.ts OR (s.maxts = b.ts AND NOT f.ties_merge))
+				GROUP BY b.user_id;
+				ANALYZE segmentation._funnel_batch;
+			END IF;
+			DELETE FROM segmentation._funnel_batch b
+			WHERE NOT b.replace AND b.user_id IN (SELECT m.user_id FROM segmentation._funnel_batch m WHERE m.ts IS NULL);
+			IF on_workers AND EXISTS (SELECT 1 FROM segmentation._funnel_batch m WHERE m.ts IS NULL) THEN
 				BEGIN
 					PERFORM segmentation._execute_guarded(format($q$
 						INSERT INTO segmentation._funnel_batch (user_id, ts, event, replace)

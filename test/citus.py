@@ -1266,16 +1266,19 @@ def exactly_once_on_citus():
             errors.append("move: " + str(e).split("\n")[0])
         moves_done.set()
         mconn.close()
+    def at_once(others):
+        """the four writers and others, the refresher until they are done"""
+        threads = [threading.Thread(target=run, args=(w,)) for w in range(4)] + others
+        r = threading.Thread(target=refresher)
+        r.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        done.set()
+        r.join()
     moved = []
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(4)] + [threading.Thread(target=mover)]
-    r = threading.Thread(target=refresher)
-    r.start()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    done.set()
-    r.join()
+    at_once([threading.Thread(target=mover)])
     check("Citus: writers and refreshes at once, two shards moved meanwhile (logical replication: Citus's "
           "apply worker copies rows captured on the source shard already), no error", not errors and len(moved) == 2,
           (errors[:3], moved))
@@ -1323,15 +1326,7 @@ def exactly_once_on_citus():
     errors.clear()
     done.clear()
     moves_done.set()
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(4)]
-    r = threading.Thread(target=refresher)
-    r.start()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    done.set()
-    r.join()
+    at_once([])
     cur.execute("SELECT segmentation.refresh()")
     cur.execute("SELECT count(*) FROM segmentation.refresh_runs WHERE id > %s AND mode = 'incremental' AND events_read > 0",
                 (last_run,))
