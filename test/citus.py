@@ -833,7 +833,8 @@ STATE_DISTRIBUTED = [("no statistics of _analysis_users on the shards", "-", Tru
                      ("segmentation._batch", "h", True), ("segmentation._batch_parts", "h", True),
                      ("segmentation._funnel_batch", "h", True), ("segmentation._funnel_state", "h", True),
                      ("segmentation.profiles", "h", True), ("segmentation.score_context", "n", False),
-                     ("segmentation.transitions", "h", True), ("transitions found by id", "-", True)]
+                     ("segmentation.transitions", "h", True),
+                     ("the null fraction of _funnel_batch.ts on the shards", "-", True), ("transitions found by id", "-", True)]
 
 
 def state_distribution(cur):
@@ -848,8 +849,14 @@ def state_distribution(cur):
                    SELECT 'no statistics of ' || t || ' on the shards', '-', bool_and(success AND result = '0')
                    FROM unnest(ARRAY['_batch', '_batch_parts', '_funnel_batch', '_analysis_users']) t,
                         run_command_on_shards('segmentation.' || t, $$SELECT max(attstattarget) FROM pg_attribute
-                                                                       WHERE attrelid = '%s'::regclass AND attnum > 0$$)
+                                                                       WHERE attrelid = '%s'::regclass AND attnum > 0
+                                                                         AND attname <> 'ts'$$)
                    GROUP BY t
+                   UNION ALL
+                   -- (the users a run marks, counted: sql/50-state.sql)
+                   SELECT 'the null fraction of _funnel_batch.ts on the shards', '-', bool_and(success AND result = '1')
+                   FROM run_command_on_shards('segmentation._funnel_batch', $$SELECT attstattarget FROM pg_attribute
+                                                                             WHERE attrelid = '%s'::regclass AND attname = 'ts'$$)
                    UNION ALL
                    SELECT 'scores on the workers', '-', bool_and(success AND result = 'segmentation.scores')
                    FROM run_command_on_workers($$SELECT to_regclass('segmentation.scores')$$)
