@@ -1436,6 +1436,23 @@ def funnels_beside_plain_table():
     # late events in the coordinator's own queue on the workers' path: found
     # by the same join on the workers
     incremental("the distributed table alone, its late events in the coordinator's queue", True, drained=True)
+    # a funnel's step of event names that are SQL, an admin's: written into
+    # the statements on the workers as literals, they run nothing
+    names = ["x'); DROP TABLE public.fp_ev; --", 'y"}, {z', "NULL", "w$$;$q$\\"]
+    cur.execute("SELECT segmentation.define_feature('fp_odd', %s)", (names,))
+    cur.execute("SELECT segmentation.define_funnel('fp_odd', ARRAY['fp_a', 'fp_odd'], '30 days')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    cur.execute("INSERT INTO fp_ev SELECT 7, '2024-01-02'::timestamptz + k * interval '1 minute', n, 1 "
+                "FROM unnest(%s::text[]) WITH ORDINALITY u(n, k)", (names,))
+    sent = shard_queries(cur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
+    cur.execute("SELECT to_regclass('public.fp_ev') IS NOT NULL, s.maxts, cardinality(s.chain) "
+                "FROM segmentation._funnel_state s JOIN segmentation.funnels f ON f.id = s.funnel_id "
+                "WHERE f.name = 'fp_odd' AND s.user_id = 7")
+    got = cur.fetchone()
+    check("Citus: a managed funnel whose step's event names are SQL, an admin's: the incremental refresh keeps their "
+          "rows on the workers, the names run nothing, and the funnel reaches its step 2 with them",
+          bool(absorbed(sent)) and not moved(sent) and got is not None and got[0] and got[2] == 2,
+          (len(absorbed(sent)), got))
     conn.close()
 
 
