@@ -663,6 +663,18 @@ def advance_property(cases=1500):
     drop_database(DB)
 
 
+def refresh_late(cur, users):
+    """a late event for each of shop()'s first users (each one's rows of the
+    funnel read again), then an incremental refresh of 30 s at most: its
+    error, or None"""
+    cur.execute("INSERT INTO ev SELECT u, '2024-03-01', 'view' FROM generate_series(0, %s) u", (users - 1,))
+    cur.execute("SELECT segmentation.set_setting('refresh_statement_timeout', '30s')")
+    try:
+        cur.execute("SELECT segmentation.refresh(false, '2024-04-10 12:00')")
+    except psycopg2.Error as e:
+        return str(e).split("\n")[0]
+    return None
+
 def stale_work_table():
     """refresh's work table of funnel rows is a table of the state since
     session 31 (it was a temporary table made by each run): a run leaves its
@@ -675,14 +687,7 @@ def stale_work_table():
     cur.execute("ANALYZE")
     cur.execute("SELECT relpages > 0, reltuples FROM pg_class WHERE oid = 'segmentation._funnel_batch'::regclass")
     stale = cur.fetchone()
-    # a late event for every user: each one's rows are read again
-    cur.execute("INSERT INTO ev SELECT u, '2024-03-01', 'view' FROM generate_series(0, 2999) u")
-    cur.execute("SELECT segmentation.set_setting('refresh_statement_timeout', '30s')")
-    err = None
-    try:
-        cur.execute("SELECT segmentation.refresh(false, '2024-04-10 12:00')")
-    except psycopg2.Error as e:
-        err = str(e).split("\n")[0]
+    err = refresh_late(cur, 3000)
     check("after a plain ANALYZE that counted no row in the funnels' work table, an incremental refresh with 3,000 "
           "users of a late event takes seconds, not minutes (refresh_statement_timeout 30 s)",
           stale == (True, 0.0) and err is None, (stale, err))
@@ -699,13 +704,7 @@ def many_late_users():
     both, quadratic: 17 s with 20,000 users, minutes with 200,000 (review of
     session 31, found by bench/citus_pipeline.py with BENCH_FUNNELS=1)."""
     conn, cur = shop(40000, 200000, '1 minute', '2024-04-10')
-    cur.execute("INSERT INTO ev SELECT u, '2024-03-01', 'view' FROM generate_series(0, 39999) u")
-    cur.execute("SELECT segmentation.set_setting('refresh_statement_timeout', '30s')")
-    err = None
-    try:
-        cur.execute("SELECT segmentation.refresh(false, '2024-04-10 12:00')")
-    except psycopg2.Error as e:
-        err = str(e).split("\n")[0]
+    err = refresh_late(cur, 40000)
     cur.execute("SELECT count(*) FROM segmentation._funnel_state")
     states = cur.fetchone()[0]
     check("an incremental refresh with 40,000 users of a late event takes seconds, not minutes "
