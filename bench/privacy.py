@@ -11,6 +11,8 @@ rounds (the hashes are removed between rounds, as the extension's owner),
 and prints the medians and their ratio.
 
 usage: bench/privacy.py USERS [ROUNDS]   (libpq environment)
+(bench/citus_privacy.py: the same with the events, and so the state,
+distributed by Citus)
 """
 import statistics
 import sys
@@ -23,6 +25,35 @@ def timed(cur, sql):
     t0 = time.perf_counter()
     cur.execute(sql)
     return time.perf_counter() - t0
+
+
+def measure(cur, users, rounds, distribute=False):
+    """the medians of the two refreshes, in a database with the extension
+    (the events table distributed by Citus first, when distribute)"""
+    cur.execute("SET client_min_messages = warning")
+    cur.execute("CREATE TABLE ev (uid bigint, at timestamptz, name text, amount float8)")
+    if distribute:
+        cur.execute("SELECT create_distributed_table('ev', 'uid', shard_count => 8)")
+    cur.execute("""INSERT INTO ev SELECT u, '2024-04-01'::timestamptz + i * interval '1 hour', 'e' || (i %% 5), 1
+                   FROM generate_series(1, %s) u, generate_series(1, 5) i""", (users,))
+    cur.execute("SELECT segmentation.track('ev', 'uid', 'at', 'name', 'amount')")
+    cur.execute("SELECT segmentation.use_preset('engagement_ladder', signup_event => 'e0', activation_event => 'e1')")
+    cur.execute("SELECT segmentation.use_preset('rfm')")
+    refresh = "SELECT segmentation.refresh(full => true, as_of => '2024-05-01')"
+    cur.execute(refresh)
+    none, some = [], []
+    for _ in range(rounds):
+        # (and their copies on every node, on Citus: sql/45-privacy.sql)
+        cur.execute("""DELETE FROM segmentation.forgotten_users; DELETE FROM segmentation.opt_outs;
+                       DO $$ BEGIN
+                           IF to_regclass('segmentation._forgotten_on_nodes') IS NOT NULL THEN
+                               DELETE FROM segmentation._forgotten_on_nodes; DELETE FROM segmentation._opt_outs_on_nodes;
+                           END IF;
+                       END $$""")
+        none.append(timed(cur, refresh))
+        cur.execute("SELECT segmentation.forget_user(%s), segmentation.opt_out(%s)", (str(users + 1), "1"))
+        some.append(timed(cur, refresh))
+    return statistics.median(none), statistics.median(some)
 
 
 def main():
@@ -38,26 +69,12 @@ def main():
     conn = psycopg2.connect(dbname="bench_privacy")
     conn.autocommit = True
     cur = conn.cursor()
-    cur.execute("SET client_min_messages = warning")
     cur.execute("CREATE EXTENSION segmentation")
-    cur.execute("CREATE TABLE ev (uid bigint, at timestamptz, name text, amount float8)")
-    cur.execute("""INSERT INTO ev SELECT u, '2024-04-01'::timestamptz + i * interval '1 hour', 'e' || (i %% 5), 1
-                   FROM generate_series(1, %s) u, generate_series(1, 5) i""", (users,))
-    cur.execute("SELECT segmentation.track('ev', 'uid', 'at', 'name', 'amount')")
-    cur.execute("SELECT segmentation.use_preset('engagement_ladder', signup_event => 'e0', activation_event => 'e1')")
-    cur.execute("SELECT segmentation.use_preset('rfm')")
-    refresh = "SELECT segmentation.refresh(full => true, as_of => '2024-05-01')"
-    cur.execute(refresh)
-    none, some = [], []
-    for _ in range(rounds):
-        cur.execute("DELETE FROM segmentation.forgotten_users; DELETE FROM segmentation.opt_outs")
-        none.append(timed(cur, refresh))
-        cur.execute("SELECT segmentation.forget_user(%s), segmentation.opt_out(%s)", (str(users + 1), "1"))
-        some.append(timed(cur, refresh))
-    a, b = statistics.median(none), statistics.median(some)
+    a, b = measure(cur, users, rounds)
     print(f"full refresh of {users} users: nobody forgotten or opted out {a * 1000:.0f} ms, "
           f"one of each {b * 1000:.0f} ms: {b / a:.2f}x (medians of {rounds})")
     conn.close()
 
 
-main()
+if __name__ == "__main__":
+    main()

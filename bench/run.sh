@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [core|citus|citus_capture|citus_experiments|citus_funnels|citus_pipeline|citus_queue|citus_rfm|funnels|funnels_managed|sspace|funnels_many|analyses|experiments|pipeline|rules_cost|privacy|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
+# bench/run.sh [core|citus|citus_capture|citus_experiments|citus_funnels|citus_pipeline|citus_privacy|citus_queue|citus_rfm|funnels|funnels_managed|sspace|funnels_many|analyses|experiments|pipeline|rules_cost|privacy|attributes|capture|upgrade|all]: build, start a throwaway cluster, run the
 # benchmarks, stop the cluster. Results go to stdout; bench/README.md has the
 # last ones recorded.
 #   core:     behavior_agg against PostgreSQL's own aggregates, 1M and 10M skewed events and
@@ -35,6 +35,9 @@
 #             (bench/citus_funnels.py; not in all)
 #   citus_pipeline: full and incremental refreshes with the events and the state distributed,
 #             against one node, 200,000 users (bench/citus_pipeline.py; not in all)
+#   citus_privacy: bench/privacy.py with the events and the state distributed: a full
+#             refresh with one user forgotten and one opted out against none, 200,000 users
+#             (bench/citus_privacy.py; not in all)
 #   citus_queue: an incremental refresh with the events queued on the shards aggregated
 #             there against moved to the coordinator first, alternating: time and the
 #             workers' WAL (bench/citus_queue.py; not in all)
@@ -47,7 +50,7 @@
 #             the same with none, 200,000 users (bench/privacy.py)
 source "$(dirname "$0")/../scripts/lib.sh"
 what=${1:-all}
-if [ "$what" = citus ] || [ "$what" = citus_capture ] || [ "$what" = citus_rfm ] || [ "$what" = citus_pipeline ] || [ "$what" = citus_queue ] || [ "$what" = citus_funnels ] || [ "$what" = citus_experiments ]; then
+if [ "$what" = citus ] || [ "$what" = citus_capture ] || [ "$what" = citus_rfm ] || [ "$what" = citus_pipeline ] || [ "$what" = citus_privacy ] || [ "$what" = citus_queue ] || [ "$what" = citus_funnels ] || [ "$what" = citus_experiments ]; then
 	# a coordinator and two workers of their own (test/citus.sh starts them,
 	# and builds Citus first when it is not installed); not in all
 	ensure_deps

@@ -81,6 +81,53 @@ CREATE FUNCTION _is_opted_out(user_id text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'pseudonym_opted_out' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION _is_opted_out(text) IS 'Internal: whether this user opted out (false for NULL)';
 
+-- On Citus, refresh tests its users' hashes on the workers, in a join with
+-- copies of the key in force and of both lists that every node holds
+-- (reference tables made with the state, sql/50-state.sql: decision 2 of
+-- doc/citus-distribution.md), so that no id goes to the coordinator to be
+-- hashed.  forget_user, opt_out and opt_in write the copies as they write
+-- the lists, in their transaction; refresh calls this first, which makes
+-- them equal again where they are not (a restore, a hand edit by the
+-- owner): the key compared by its hash of no bytes, and written by INSERT
+-- ... SELECT, which Citus sends to the nodes by COPY, so it is never in a
+-- query's text; a list by its count and the sum of its hashes' first 3
+-- bytes.
+CREATE FUNCTION _sync_on_nodes() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	copy_name name;
+	list_name name;
+	differ boolean;
+BEGIN
+	IF segmentation._citus_member('segmentation._key_on_nodes') IS NULL
+	   OR segmentation._citus_member('segmentation._forgotten_on_nodes') IS NULL
+	   OR segmentation._citus_member('segmentation._opt_outs_on_nodes') IS NULL THEN
+		RAISE EXCEPTION 'segmentation._key_on_nodes, _forgotten_on_nodes and _opt_outs_on_nodes are not Citus reference tables'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'With the state distributed, refresh tests the keyed hashes of its users on the workers, against those copies.',
+			      HINT = 'After a restore, call create_reference_table() on each (doc/citus.md, "Backup and restore").';
+	END IF;
+	IF (SELECT array_agg(segmentation._hmac_sha256(k.key, segmentation._id_bytes(''))) FROM segmentation._key_on_nodes k)
+	   IS DISTINCT FROM ARRAY[segmentation._pseudonym('')] THEN
+		DELETE FROM segmentation._key_on_nodes;
+		-- (the key in force, as src/privacy.c takes it: the oldest, then the least)
+		INSERT INTO segmentation._key_on_nodes (key)
+		SELECT k.key FROM segmentation._pseudonym_key k ORDER BY k.created_at, k.key LIMIT 1;
+	END IF;
+	FOR copy_name, list_name IN VALUES ('_forgotten_on_nodes', 'forgotten_users'), ('_opt_outs_on_nodes', 'opt_outs') LOOP
+		EXECUTE format($q$SELECT (SELECT (count(*), sum(get_byte(h.id_hash, 0) * 65536 + get_byte(h.id_hash, 1) * 256 + get_byte(h.id_hash, 2)))
+		                          FROM segmentation.%1$I h)
+		                  IS DISTINCT FROM
+		                  (SELECT (count(*), sum(get_byte(h.id_hash, 0) * 65536 + get_byte(h.id_hash, 1) * 256 + get_byte(h.id_hash, 2)))
+		                   FROM segmentation.%2$I h)$q$, copy_name, list_name) INTO differ;
+		IF differ THEN
+			EXECUTE format('DELETE FROM segmentation.%I', copy_name);
+			EXECUTE format('INSERT INTO segmentation.%I (id_hash) SELECT h.id_hash FROM segmentation.%I h', copy_name, list_name);
+		END IF;
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION _sync_on_nodes() IS 'Internal (Citus): makes the copies on every node of the key in force and of forgotten_users and opt_outs equal to them where they differ';
+
 -- A user id given as text, in the canonical text form of the tracked user
 -- id type (bigint '007' is '7', a uuid is lower case): what is hashed, and
 -- what is compared with user_id::text.  An error when it is not one.
@@ -149,6 +196,11 @@ BEGIN
 	h := segmentation._pseudonym(canonical);
 	INSERT INTO segmentation.forgotten_users (id_hash) VALUES (h) ON CONFLICT DO NOTHING;
 	DELETE FROM segmentation.opt_outs o WHERE o.id_hash = h;
+	-- (and their copies on every node, with the state distributed: _sync_on_nodes)
+	IF to_regclass('segmentation._forgotten_on_nodes') IS NOT NULL THEN
+		EXECUTE 'INSERT INTO segmentation._forgotten_on_nodes (id_hash) VALUES ($1) ON CONFLICT DO NOTHING' USING h;
+		EXECUTE 'DELETE FROM segmentation._opt_outs_on_nodes o WHERE o.id_hash = $1' USING h;
+	END IF;
 	SELECT a.atttypid::regtype INTO t FROM pg_attribute a
 	WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
 	-- every table of the state that holds user ids (the views follow)
@@ -311,6 +363,9 @@ BEGIN
 	-- (a forgotten user is opted out like any other id: saying so would tell
 	-- who was forgotten)
 	INSERT INTO segmentation.opt_outs (id_hash) VALUES (h) ON CONFLICT DO NOTHING;
+	IF to_regclass('segmentation._opt_outs_on_nodes') IS NOT NULL THEN
+		EXECUTE 'INSERT INTO segmentation._opt_outs_on_nodes (id_hash) VALUES ($1) ON CONFLICT DO NOTHING' USING h;
+	END IF;
 	SELECT a.atttypid::regtype INTO t FROM pg_attribute a
 	WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
 	EXECUTE format('UPDATE segmentation.profiles x SET opted_out = true, segments = ''{}'' WHERE x.user_id = $1::%s', t) USING canonical;
@@ -327,11 +382,16 @@ CREATE FUNCTION opt_in(user_id text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	canonical text := segmentation._canonical_user_id(user_id);
+	h bytea;
 	t regtype;
 BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	PERFORM segmentation._take_refresh_lock('opt_in');
-	DELETE FROM segmentation.opt_outs o WHERE o.id_hash = segmentation._pseudonym(canonical);
+	h := segmentation._pseudonym(canonical);
+	DELETE FROM segmentation.opt_outs o WHERE o.id_hash = h;
+	IF to_regclass('segmentation._opt_outs_on_nodes') IS NOT NULL THEN
+		EXECUTE 'DELETE FROM segmentation._opt_outs_on_nodes o WHERE o.id_hash = $1' USING h;
+	END IF;
 	SELECT a.atttypid::regtype INTO t FROM pg_attribute a
 	WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
 	-- the next refresh assigns them again (an empty segments value makes it run their rules)

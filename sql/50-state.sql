@@ -395,6 +395,25 @@ BEGIN
 		ALTER TABLE segmentation._analysis_users SET LOGGED;
 		PERFORM pg_catalog.create_distributed_table('segmentation._analysis_users', 'user_id', colocate_with => citus_src::text);
 		PERFORM pg_catalog.create_reference_table('segmentation.score_context');
+		-- the key in force and the keyed hashes of forgotten and opted-out
+		-- users, copied to every node (reference tables), so that refresh
+		-- tests its users' hashes on the workers, in a join
+		-- (sql/45-privacy.sql, _sync_on_nodes); no grant, on any node: the
+		-- owner's only, as the originals; no column statistics, which an
+		-- ANALYZE would keep the key and the hashes in
+		CREATE TABLE segmentation._key_on_nodes (key bytea NOT NULL CHECK (octet_length(key) = 32));
+		CREATE TABLE segmentation._forgotten_on_nodes (id_hash bytea PRIMARY KEY CHECK (octet_length(id_hash) = 32));
+		CREATE TABLE segmentation._opt_outs_on_nodes (id_hash bytea PRIMARY KEY CHECK (octet_length(id_hash) = 32));
+		ALTER TABLE segmentation._key_on_nodes ALTER COLUMN key SET STATISTICS 0;
+		ALTER TABLE segmentation._forgotten_on_nodes ALTER COLUMN id_hash SET STATISTICS 0;
+		ALTER TABLE segmentation._opt_outs_on_nodes ALTER COLUMN id_hash SET STATISTICS 0;
+		COMMENT ON TABLE segmentation._key_on_nodes IS 'Internal (Citus): a copy on every node of the pseudonym key in force (_pseudonym_key), for the keyed hashes refresh makes on the workers; no role but the extension''s owner reads it';
+		COMMENT ON TABLE segmentation._forgotten_on_nodes IS 'Internal (Citus): a copy on every node of forgotten_users';
+		COMMENT ON TABLE segmentation._opt_outs_on_nodes IS 'Internal (Citus): a copy on every node of opt_outs';
+		PERFORM pg_catalog.create_reference_table('segmentation._key_on_nodes');
+		PERFORM pg_catalog.create_reference_table('segmentation._forgotten_on_nodes');
+		PERFORM pg_catalog.create_reference_table('segmentation._opt_outs_on_nodes');
+		PERFORM segmentation._sync_on_nodes();
 	END IF;
 
 	-- Scores are not stored: they are computed from the stored behaviors with

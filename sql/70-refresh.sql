@@ -101,6 +101,9 @@ DECLARE
 	dist boolean;	-- Citus manages the per-user state (doc/citus-distribution.md)
 	on_shards boolean;	-- and the work table's parts: queued events aggregated on the workers
 	on_workers boolean;	-- this run does (no managed funnel, or every one's rows on the workers too)
+	hash_key text;	-- the key in force (a scalar subquery), and the hashes of the forgotten and opted-out users (relations)
+	forgotten_list text;
+	opted_out_list text;
 BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	IF do_full IS NULL OR as_of IS NULL OR NOT isfinite(as_of) THEN
@@ -161,6 +164,25 @@ BEGIN
 		segmentation._setting_ms('refresh_statement_timeout'));
 
 	BEGIN
+		-- the key and the keyed hashes of forgotten and opted-out users that
+		-- the run's users are tested against, below: on Citus their copies
+		-- on every node, made equal to them first (_sync_on_nodes), so that
+		-- each shard's users are tested where they are.  The key is a
+		-- scalar subquery (one row, else an error): joined, a placement
+		-- never counted by ANALYZE was taken for 1,360 rows, each shard's
+		-- join for millions, which JIT compiled, about 1 s a shard (by hand,
+		-- bench/citus_privacy.py's data); with LIMIT, Citus would read the
+		-- key on the coordinator and send it to the workers
+		IF dist THEN
+			PERFORM segmentation._sync_on_nodes();
+			hash_key := '(SELECT k.key FROM segmentation._key_on_nodes k)';
+			forgotten_list := 'segmentation._forgotten_on_nodes';
+			opted_out_list := 'segmentation._opt_outs_on_nodes';
+		ELSE
+			hash_key := '(SELECT k.key FROM segmentation._pseudonym_key k ORDER BY k.created_at, k.key LIMIT 1)';
+			forgotten_list := 'segmentation.forgotten_users';
+			opted_out_list := 'segmentation.opt_outs';
+		END IF;
 		-- what capture queued on the shards of tracked tables Citus
 		-- distributes, in this transaction: with the state distributed,
 		-- claimed by this run, its batches of events left on the workers
@@ -523,19 +545,17 @@ BEGIN
 		-- users forget_user() erased never come back, full refresh or not:
 		-- their events (still in the sources without delete_events, or
 		-- committed since) are skipped, one keyed hash per user of the batch
-		-- (every user of _funnel_batch is one of the batch's)
+		-- (and of _funnel_batch's rows), joined with the hashes of the list
+		-- (on Citus, on each shard: no id goes to the coordinator)
 		IF EXISTS (SELECT 1 FROM segmentation.forgotten_users) THEN
-			-- (on Citus the ids come to the coordinator, which has the key,
-			-- and the hashes are made there: the subquery with OFFSET is a
-			-- step Citus runs first, apart from the call)
-			CREATE TEMP TABLE _forgotten_now ON COMMIT DROP AS
-			SELECT b.user_id FROM (SELECT b.user_id FROM segmentation._batch b OFFSET 0) b
-			WHERE segmentation._is_forgotten(b.user_id::text);
-			DELETE FROM segmentation._batch b WHERE b.user_id IN (SELECT f.user_id FROM _forgotten_now f);
+			EXECUTE format($q$DELETE FROM segmentation._batch b USING %s f
+				WHERE f.id_hash = segmentation._hmac_sha256(%s, segmentation._id_bytes(b.user_id::pg_catalog.text))$q$,
+				forgotten_list, hash_key);
 			IF funnel_batch THEN
-				DELETE FROM segmentation._funnel_batch b WHERE b.user_id IN (SELECT f.user_id FROM _forgotten_now f);
+				EXECUTE format($q$DELETE FROM segmentation._funnel_batch b USING %s f
+					WHERE f.id_hash = segmentation._hmac_sha256(%s, segmentation._id_bytes(b.user_id::pg_catalog.text))$q$,
+					forgotten_list, hash_key);
 			END IF;
-			DROP TABLE _forgotten_now;
 			DELETE FROM segmentation.rejected_events j WHERE j.run_id = run AND segmentation._is_forgotten(j.user_id);
 		END IF;
 		ANALYZE segmentation._batch;
@@ -599,22 +619,17 @@ BEGIN
 		-- set the flag of the users they name; a user first seen now, or
 		-- every user in a full refresh, takes it from opt_outs (one keyed hash
 		-- per user, and none while nobody opted out).  The hashes are of the
-		-- users in _batch (every profile's, when full), computed where the
-		-- key is (the coordinator, on Citus: doc/citus-distribution.md).
-		IF EXISTS (SELECT 1 FROM segmentation.opt_outs) THEN
-			CREATE TEMP TABLE _opted_out_now ON COMMIT DROP AS
-			SELECT b.user_id FROM (SELECT b.user_id FROM segmentation._batch b OFFSET 0) b
-			WHERE segmentation._is_opted_out(b.user_id::text);
-			IF do_full THEN
-				UPDATE segmentation.profiles p SET opted_out = NOT p.opted_out
-				WHERE p.opted_out IS DISTINCT FROM (p.user_id IN (SELECT o.user_id FROM _opted_out_now o));
-			ELSE
-				UPDATE segmentation.profiles p SET opted_out = true
-				WHERE p.user_id IN (SELECT o.user_id FROM _opted_out_now o) AND NOT p.opted_out;
-			END IF;
-			DROP TABLE _opted_out_now;
-		ELSIF do_full THEN
+		-- users in _batch (every profile's, when full), joined with the
+		-- list's as above.
+		IF do_full THEN
 			UPDATE segmentation.profiles p SET opted_out = false WHERE p.opted_out;
+		END IF;
+		IF EXISTS (SELECT 1 FROM segmentation.opt_outs) THEN
+			EXECUTE format($q$UPDATE segmentation.profiles p SET opted_out = true
+				WHERE NOT p.opted_out
+				  AND p.user_id IN (SELECT b.user_id FROM segmentation._batch b, %s o
+				                    WHERE o.id_hash = segmentation._hmac_sha256(%s, segmentation._id_bytes(b.user_id::pg_catalog.text)))$q$,
+				opted_out_list, hash_key);
 		END IF;
 
 		-- users with no event left leave every scheme

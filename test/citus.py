@@ -831,9 +831,12 @@ STATE_DISTRIBUTED = [("no statistics of _analysis_users on the shards", "-", Tru
                      ("no statistics of _funnel_batch on the shards", "-", True), ("scores on the workers", "-", True),
                      ("segmentation._analysis_users", "h", True),
                      ("segmentation._batch", "h", True), ("segmentation._batch_parts", "h", True),
+                     ("segmentation._forgotten_on_nodes", "n", False),
                      ("segmentation._funnel_batch", "h", True), ("segmentation._funnel_state", "h", True),
+                     ("segmentation._key_on_nodes", "n", False), ("segmentation._opt_outs_on_nodes", "n", False),
                      ("segmentation.profiles", "h", True), ("segmentation.score_context", "n", False),
                      ("segmentation.transitions", "h", True),
+                     ("the copies of the key and the lists on every node, the owner's only", "-", True),
                      ("the null fraction of _funnel_batch.ts on the shards", "-", True), ("transitions found by id", "-", True)]
 
 
@@ -843,8 +846,8 @@ def state_distribution(cur):
                    WHERE e.logicalrelid = 'events'::regclass AND p.logicalrelid::regclass::text IN
                          ('segmentation.profiles', 'segmentation.transitions', 'segmentation._funnel_state', 'segmentation._batch',
                           'segmentation._batch_parts', 'segmentation._funnel_batch', 'segmentation._analysis_users',
-                          'segmentation.score_context',
-                          'segmentation.user_attributes')
+                          'segmentation.score_context', 'segmentation._key_on_nodes', 'segmentation._forgotten_on_nodes',
+                          'segmentation._opt_outs_on_nodes', 'segmentation.user_attributes')
                    UNION ALL
                    SELECT 'no statistics of ' || t || ' on the shards', '-', bool_and(success AND result = '0')
                    FROM unnest(ARRAY['_batch', '_batch_parts', '_funnel_batch', '_analysis_users']) t,
@@ -858,6 +861,16 @@ def state_distribution(cur):
                    FROM run_command_on_shards('segmentation._funnel_batch', $$SELECT attstattarget FROM pg_attribute
                                                                              WHERE attrelid = '%s'::regclass AND attname = 'ts'$$)
                    UNION ALL
+                   -- (a placement on each of the three nodes, which no role
+                   -- of the extension's, nor PUBLIC, may read or write)
+                   SELECT 'the copies of the key and the lists on every node, the owner''s only', '-',
+                          bool_and(success AND result = 'f') AND count(*) = 9
+                   FROM unnest(ARRAY['_key_on_nodes', '_forgotten_on_nodes', '_opt_outs_on_nodes']) t,
+                        run_command_on_placements('segmentation.' || t, $$SELECT bool_or(has_table_privilege(r, '%s',
+                                                      'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'))
+                                                  FROM unnest(ARRAY['public', 'segmentation_admin', 'segmentation_analyst',
+                                                                    'segmentation_reader']) r$$)
+                   UNION ALL
                    SELECT 'scores on the workers', '-', bool_and(success AND result = 'segmentation.scores')
                    FROM run_command_on_workers($$SELECT to_regclass('segmentation.scores')$$)
                    UNION ALL
@@ -868,6 +881,23 @@ def state_distribution(cur):
                            WHERE a.attrelid = 'segmentation.transitions'::regclass AND a.attname = 'id'))
                    ORDER BY 1""")
     return cur.fetchall()
+
+
+def copies_on_nodes(cur):
+    """whether every node's copies of the key in force and of the lists
+    of forgotten and opted-out users are the coordinator's (the key by its
+    keyed hash of no bytes: sql/45-privacy.sql, _sync_on_nodes)"""
+    cur.execute("""SELECT bool_and(success AND result = c.want) AND count(*) = 9
+                   FROM (VALUES ('_key_on_nodes', 'encode(segmentation._hmac_sha256(key, ''''), ''hex'')',
+                                 encode(segmentation._pseudonym(''), 'hex')),
+                                ('_forgotten_on_nodes', 'coalesce(string_agg(encode(id_hash, ''hex''), '','' ORDER BY id_hash), '''')',
+                                 (SELECT coalesce(string_agg(encode(id_hash, 'hex'), ',' ORDER BY id_hash), '')
+                                  FROM segmentation.forgotten_users)),
+                                ('_opt_outs_on_nodes', 'coalesce(string_agg(encode(id_hash, ''hex''), '','' ORDER BY id_hash), '''')',
+                                 (SELECT coalesce(string_agg(encode(id_hash, 'hex'), ',' ORDER BY id_hash), '')
+                                  FROM segmentation.opt_outs))) c(t, expr, want),
+                        run_command_on_placements('segmentation.' || c.t, 'SELECT ' || c.expr || ' FROM %s')""")
+    return cur.fetchone()[0]
 
 
 def shard_queries(cur, sql):
@@ -1024,9 +1054,13 @@ def pipeline_steps(cur, citus, between=None):
         INSERT INTO events VALUES (10, '2023-12-01', 'buy', 100), (300, '2024-02-28', 'signup', 0), (11, '2024-02-28', 'buy', 5);
         SELECT segmentation.forget_user('11');
         SELECT segmentation.opt_out('12');
+        SELECT segmentation.opt_out('13');
+        SELECT segmentation.opt_in('13');
         -- (after forget_user, which moves the shards' queues to the coordinator)
         INSERT INTO events VALUES (17, '2024-02-28', 'buy', 3), (5, '2024-02-27', 'buy', 'NaN'), (16, '2024-02-27', 'buy', 'NaN')""")
     if citus:
+        check("Citus: forget_user, opt_out and opt_in write the copies of their lists on every node",
+              copies_on_nodes(cur), None)
         # a run that recomputes users from the table (updated, deleted) with
         # no feature with a condition or managed funnel: the others' queued
         # events aggregated on the workers too (a refused event of a
@@ -1042,6 +1076,15 @@ def pipeline_steps(cur, citus, between=None):
     # read from the table when one of its events is queued)
     cur.execute("SELECT segmentation.define_feature('big_buy', ARRAY['buy'], 'v > 10')")
     if citus:
+        # the copies on every node made unlike the key and the lists by hand
+        # (as a restore or the owner may): refresh makes them equal again
+        # before it tests its users against them, and the key is never in a
+        # query's text
+        cur.execute("""DELETE FROM segmentation._forgotten_on_nodes; DELETE FROM segmentation._opt_outs_on_nodes;
+                       DELETE FROM segmentation._key_on_nodes;
+                       INSERT INTO segmentation._key_on_nodes SELECT segmentation._new_pseudonym_key();
+                       SELECT encode(k.key, 'hex') FROM segmentation._pseudonym_key k""")
+        keys = [r[0] for r in cur.fetchall()]
         # (refresh takes the RFM breakpoints by selection over counts here)
         sent = shard_queries(cur, """SET track_functions = 'all'; SELECT segmentation.refresh(true, as_of => '2024-03-04');
                        CREATE TEMP TABLE rfm_calls AS SELECT coalesce(sum(f.calls), 0) AS calls FROM pg_stat_xact_user_functions f
@@ -1050,9 +1093,23 @@ def pipeline_steps(cur, citus, between=None):
         calls = cur.fetchone()[0]
         cur.execute("DROP TABLE rfm_calls")
         check("Citus: refresh finds the RFM breakpoints by selection over counts", calls == 1, calls)
+        check("Citus: refresh makes the copies of the key and the lists on every node equal to them again, "
+              "the key sent by COPY, never in a query's text",
+              copies_on_nodes(cur) and [n for n in sent if re.search(r"COPY segmentation\._key_on_nodes_\d+ ", n)]
+              and not [n for n in sent if any(k in n for k in keys)], [n[:300] for n in sent if "_on_nodes" in n][:6])
+        # the users of the batch tested against the forgotten and the opted-out
+        # on the workers, in a join with the copies: no id to the coordinator
+        tested = [n for n in sent if re.search(r"DELETE FROM segmentation\._batch_\d+ b USING segmentation\._forgotten_on_nodes_\d+ f "
+                                               r"WHERE .*\(SELECT k\.key FROM segmentation\._key_on_nodes_\d+ k\)", n)]
+        flagged = [n for n in sent if re.search(r"UPDATE segmentation\.profiles_\d+ p SET opted_out = true .*"
+                                                r"segmentation\._batch_\d+ b, segmentation\._opt_outs_on_nodes_\d+ o .*"
+                                                r"\(SELECT k\.key FROM segmentation\._key_on_nodes_\d+ k\)", n)]
+        ids = [n for n in sent if re.search(r"SELECT (b\.)?user_id FROM segmentation\._batch_\d+ b WHERE true", n)]
+        check("Citus: a full refresh tests its users against the forgotten and the opted-out users on the workers, "
+              "no id gathered to the coordinator", len(tested) >= 8 and len(flagged) >= 8 and not ids,
+              (len(tested), len(flagged), [n[:300] for n in ids[:1]]))
         # the behaviors aggregated into the work table on the workers and
-        # written to the profiles there (with a forgotten and an opted-out
-        # user: their ids alone come to the coordinator, to be hashed)
+        # written to the profiles there
         aggs = [n for n in sent if re.search(r"behavior_agg(_features)?\(", n)]
         gathered = [n for n in aggs if "worker_partition_query_result" not in n
                     and not re.search(r"INSERT INTO segmentation\._batch_\d+", n)]
@@ -2655,6 +2712,14 @@ def backup_restore():
     after = {"memberships": fetch(ccur, "SELECT * FROM segmentation.memberships ORDER BY 1, 2"),
              "members": fetch(ccur, members)}
     ccur.execute("INSERT INTO events VALUES (78, '2024-02-02', 'buy', 1)")
+    # (the copies of the key and the lists left plain tables: refused, with
+    # the hint; made reference tables after the data, they take its rows)
+    refused = error_of(ccur, "SELECT segmentation.refresh(as_of => '2024-02-03')")
+    check("backup: restored without the copies of the key and the lists made reference tables, refresh is refused, "
+          "saying which",
+          refused is not None and refused[0] == "55000" and "are not Citus reference tables" in refused[1], refused)
+    for table in ("segmentation._key_on_nodes", "segmentation._forgotten_on_nodes", "segmentation._opt_outs_on_nodes"):
+        ccur.execute(f"SELECT create_reference_table('{table}')")
     ccur.execute("SELECT segmentation.refresh(as_of => '2024-02-03')")
     ccur.execute("INSERT INTO events VALUES (79, '2024-02-03', 'buy', 1)")
     ccur.execute("SELECT segmentation.refresh(as_of => '2024-02-04')")

@@ -60,6 +60,16 @@ ACCEPTED = [
     ("_absorb_citus_queues", r'relation "segmentation\._batch_parts" does not exist', None,
      "refresh's work table on Citus, which _create_state makes only when Citus distributes the state: refresh calls "
      "the function only then"),
+    ("_sync_on_nodes", r'relation "segmentation\._(key|forgotten|opt_outs)_on_nodes" does not exist', None,
+     "the copies on every node that _create_state makes only when Citus distributes the state: refresh calls the "
+     "function only then"),
+    ("_forget_user", r'relation "segmentation\._(forgotten|opt_outs)_on_nodes" does not exist', None,
+     "the copies on every node that _create_state makes only when Citus distributes the state: written only when "
+     "they exist"),
+    ("opt_out", r'relation "segmentation\._opt_outs_on_nodes" does not exist', None,
+     "the copy on every node that _create_state makes only when Citus distributes the state: written only when it exists"),
+    ("opt_in", r'relation "segmentation\._opt_outs_on_nodes" does not exist', None,
+     "the copy on every node that _create_state makes only when Citus distributes the state: written only when it exists"),
     ("_install_attributes", r'function pg_catalog\.create_distributed_table\(', None,
      "Citus's function, called only when Citus distributes the state"),
     ("_install_capture_triggers", r"text type variable is not sanitized", r"EXECUTE FUNCTION %s\(%s\)",
