@@ -90,18 +90,25 @@ COMMENT ON FUNCTION _is_opted_out(text) IS 'Internal: whether this user opted ou
 -- them equal again where they are not (a restore, a hand edit by the
 -- owner): the key compared by its hash of no bytes, and written by INSERT
 -- ... SELECT, which Citus sends to the nodes by COPY, so it is never in a
--- query's text; a list by its count and the sum of its hashes' first 3
--- bytes.
+-- query's text; a list by its count and the sum of a 64-bit hash of each
+-- of its hashes.  (What it reads is one placement of each copy, the
+-- coordinator's: another node's that changed, by that node's superuser,
+-- is not seen; one that lost the key fails refresh's statements there.)
 CREATE FUNCTION _sync_on_nodes() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	copy_name name;
 	list_name name;
 	differ boolean;
+	n int;
 BEGIN
-	IF segmentation._citus_member('segmentation._key_on_nodes') IS NULL
-	   OR segmentation._citus_member('segmentation._forgotten_on_nodes') IS NULL
-	   OR segmentation._citus_member('segmentation._opt_outs_on_nodes') IS NULL THEN
+	-- (reference tables, exactly: of a Citus table of another kind, Citus
+	-- would read the key on one node and send it to the others as a file)
+	EXECUTE $q$SELECT count(*) FROM pg_catalog.pg_dist_partition p
+	           WHERE p.logicalrelid IN (to_regclass('segmentation._key_on_nodes'), to_regclass('segmentation._forgotten_on_nodes'),
+	                                    to_regclass('segmentation._opt_outs_on_nodes'))
+	             AND p.partmethod = 'n' AND p.repmodel = 't'$q$ INTO n;
+	IF n <> 3 THEN
 		RAISE EXCEPTION 'segmentation._key_on_nodes, _forgotten_on_nodes and _opt_outs_on_nodes are not Citus reference tables'
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 			      DETAIL = 'With the state distributed, refresh tests the keyed hashes of its users on the workers, against those copies.',
@@ -115,10 +122,10 @@ BEGIN
 		SELECT k.key FROM segmentation._pseudonym_key k ORDER BY k.created_at, k.key LIMIT 1;
 	END IF;
 	FOR copy_name, list_name IN VALUES ('_forgotten_on_nodes', 'forgotten_users'), ('_opt_outs_on_nodes', 'opt_outs') LOOP
-		EXECUTE format($q$SELECT (SELECT (count(*), sum(get_byte(h.id_hash, 0) * 65536 + get_byte(h.id_hash, 1) * 256 + get_byte(h.id_hash, 2)))
+		EXECUTE format($q$SELECT (SELECT (count(*), sum(hashtextextended(encode(h.id_hash, 'hex'), 0)::numeric))
 		                          FROM segmentation.%1$I h)
 		                  IS DISTINCT FROM
-		                  (SELECT (count(*), sum(get_byte(h.id_hash, 0) * 65536 + get_byte(h.id_hash, 1) * 256 + get_byte(h.id_hash, 2)))
+		                  (SELECT (count(*), sum(hashtextextended(encode(h.id_hash, 'hex'), 0)::numeric))
 		                   FROM segmentation.%2$I h)$q$, copy_name, list_name) INTO differ;
 		IF differ THEN
 			EXECUTE format('DELETE FROM segmentation.%I', copy_name);
@@ -195,12 +202,17 @@ BEGIN
 	PERFORM segmentation._take_refresh_lock('forget_user');
 	h := segmentation._pseudonym(canonical);
 	INSERT INTO segmentation.forgotten_users (id_hash) VALUES (h) ON CONFLICT DO NOTHING;
-	DELETE FROM segmentation.opt_outs o WHERE o.id_hash = h;
-	-- (and their copies on every node, with the state distributed: _sync_on_nodes)
+	-- (and their copies on every node, with the state distributed
+	-- (_sync_on_nodes): from the lists' own rows, which Citus sends to the
+	-- nodes by COPY, never as a value in a command's text, where a worker's
+	-- log would pair the hash with the id the user's rows are deleted by)
 	IF to_regclass('segmentation._forgotten_on_nodes') IS NOT NULL THEN
-		EXECUTE 'INSERT INTO segmentation._forgotten_on_nodes (id_hash) VALUES ($1) ON CONFLICT DO NOTHING' USING h;
-		EXECUTE 'DELETE FROM segmentation._opt_outs_on_nodes o WHERE o.id_hash = $1' USING h;
+		EXECUTE 'INSERT INTO segmentation._forgotten_on_nodes (id_hash)
+		         SELECT f.id_hash FROM segmentation.forgotten_users f WHERE f.id_hash = $1 ON CONFLICT DO NOTHING' USING h;
+		EXECUTE 'DELETE FROM segmentation._opt_outs_on_nodes c
+		         WHERE c.id_hash IN (SELECT o.id_hash FROM segmentation.opt_outs o WHERE o.id_hash = $1)' USING h;
 	END IF;
+	DELETE FROM segmentation.opt_outs o WHERE o.id_hash = h;
 	SELECT a.atttypid::regtype INTO t FROM pg_attribute a
 	WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
 	-- every table of the state that holds user ids (the views follow)
@@ -363,8 +375,10 @@ BEGIN
 	-- (a forgotten user is opted out like any other id: saying so would tell
 	-- who was forgotten)
 	INSERT INTO segmentation.opt_outs (id_hash) VALUES (h) ON CONFLICT DO NOTHING;
+	-- (and its copy on every node, as forget_user writes it)
 	IF to_regclass('segmentation._opt_outs_on_nodes') IS NOT NULL THEN
-		EXECUTE 'INSERT INTO segmentation._opt_outs_on_nodes (id_hash) VALUES ($1) ON CONFLICT DO NOTHING' USING h;
+		EXECUTE 'INSERT INTO segmentation._opt_outs_on_nodes (id_hash)
+		         SELECT o.id_hash FROM segmentation.opt_outs o WHERE o.id_hash = $1 ON CONFLICT DO NOTHING' USING h;
 	END IF;
 	SELECT a.atttypid::regtype INTO t FROM pg_attribute a
 	WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
@@ -388,10 +402,12 @@ BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	PERFORM segmentation._take_refresh_lock('opt_in');
 	h := segmentation._pseudonym(canonical);
-	DELETE FROM segmentation.opt_outs o WHERE o.id_hash = h;
+	-- (its copy on every node first, as forget_user deletes it)
 	IF to_regclass('segmentation._opt_outs_on_nodes') IS NOT NULL THEN
-		EXECUTE 'DELETE FROM segmentation._opt_outs_on_nodes o WHERE o.id_hash = $1' USING h;
+		EXECUTE 'DELETE FROM segmentation._opt_outs_on_nodes c
+		         WHERE c.id_hash IN (SELECT o.id_hash FROM segmentation.opt_outs o WHERE o.id_hash = $1)' USING h;
 	END IF;
+	DELETE FROM segmentation.opt_outs o WHERE o.id_hash = h;
 	SELECT a.atttypid::regtype INTO t FROM pg_attribute a
 	WHERE a.attrelid = 'segmentation.profiles'::regclass AND a.attname = 'user_id';
 	-- the next refresh assigns them again (an empty segments value makes it run their rules)

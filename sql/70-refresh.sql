@@ -173,13 +173,20 @@ BEGIN
 		-- join for millions, which JIT compiled, about 1 s a shard (by hand,
 		-- bench/citus_privacy.py's data); with LIMIT, Citus would read the
 		-- key on the coordinator and send it to the workers
+		-- Without a key they must fail, never match nothing (a forgotten
+		-- user would come back): the C functions read the key and both
+		-- lists here first, as they would test a user (an error when the key
+		-- is missing, or a table has row security for the owner), and on a
+		-- node whose copy of the key is missing the statements' HMAC refuses
+		-- an empty key.
+		PERFORM segmentation._is_forgotten(''), segmentation._is_opted_out('');
 		IF dist THEN
 			PERFORM segmentation._sync_on_nodes();
-			hash_key := '(SELECT k.key FROM segmentation._key_on_nodes k)';
+			hash_key := 'coalesce((SELECT k.key FROM segmentation._key_on_nodes k), ''''::bytea)';
 			forgotten_list := 'segmentation._forgotten_on_nodes';
 			opted_out_list := 'segmentation._opt_outs_on_nodes';
 		ELSE
-			hash_key := '(SELECT k.key FROM segmentation._pseudonym_key k ORDER BY k.created_at, k.key LIMIT 1)';
+			hash_key := 'coalesce((SELECT k.key FROM segmentation._pseudonym_key k ORDER BY k.created_at, k.key LIMIT 1), ''''::bytea)';
 			forgotten_list := 'segmentation.forgotten_users';
 			opted_out_list := 'segmentation.opt_outs';
 		END IF;

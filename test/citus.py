@@ -1045,7 +1045,7 @@ def pipeline_steps(cur, citus, between=None):
         cur.execute("SELECT segmentation.refresh(as_of => '2024-03-02')")
     between("incremental refresh after concurrent writers")
     # updates and deletes (recomputed users), late events, an erasure
-    cur.execute("""
+    sent = (shard_queries if citus else lambda c, sql: c.execute(sql))(cur, """
         UPDATE accounts SET plan = 'pro', seats = 3 WHERE user_id IN (0, 3);
         DELETE FROM accounts WHERE user_id = 8;
         INSERT INTO accounts VALUES (230, 'team', 5);
@@ -1059,8 +1059,13 @@ def pipeline_steps(cur, citus, between=None):
         -- (after forget_user, which moves the shards' queues to the coordinator)
         INSERT INTO events VALUES (17, '2024-02-28', 'buy', 3), (5, '2024-02-27', 'buy', 'NaN'), (16, '2024-02-27', 'buy', 'NaN')""")
     if citus:
-        check("Citus: forget_user, opt_out and opt_in write the copies of their lists on every node",
-              copies_on_nodes(cur), None)
+        # (the hashes sent by COPY, never in a command's text, where a
+        # worker's log would pair them with the ids of the users' rows
+        # deleted or flagged in the same transaction: review of session 32)
+        hashes = [r[0] for r in fetch(cur, "SELECT encode(segmentation._pseudonym(x), 'hex') FROM unnest('{11,12,13}'::text[]) x")]
+        check("Citus: forget_user, opt_out and opt_in write the copies of their lists on every node, no hash in a "
+              "command's text", copies_on_nodes(cur) and len(sent) > 0 and not [n for n in sent if any(h in n for h in hashes)],
+              [n[:300] for n in sent if any(h in n for h in hashes)][:2])
         # a run that recomputes users from the table (updated, deleted) with
         # no feature with a condition or managed funnel: the others' queued
         # events aggregated on the workers too (a refused event of a

@@ -60,9 +60,10 @@ ACCEPTED = [
     ("_absorb_citus_queues", r'relation "segmentation\._batch_parts" does not exist', None,
      "refresh's work table on Citus, which _create_state makes only when Citus distributes the state: refresh calls "
      "the function only then"),
-    ("_sync_on_nodes", r'relation "segmentation\._(key|forgotten|opt_outs)_on_nodes" does not exist', None,
-     "the copies on every node that _create_state makes only when Citus distributes the state: refresh calls the "
-     "function only then"),
+    ("_sync_on_nodes", r'relation "segmentation\._key_on_nodes" does not exist'
+     r'|relation "pg_catalog\.pg_dist_partition" does not exist', None,
+     "Citus's catalog, and the copy on every node that _create_state makes only when Citus distributes the state: "
+     "refresh calls the function only then"),
     ("_forget_user", r'relation "segmentation\._(forgotten|opt_outs)_on_nodes" does not exist', None,
      "the copies on every node that _create_state makes only when Citus distributes the state: written only when "
      "they exist"),

@@ -406,6 +406,18 @@ def erase_and_opt_out(cur):
           one(cur, "SELECT count(*) FROM segmentation.memberships WHERE user_id = %s", (OPTOUT,)) ==
           one(cur, "SELECT count(DISTINCT scheme) FROM segmentation.segments"))
 
+    # no key (its row deleted by the owner): refresh fails, full or
+    # incremental; it never tests the users against no key, which would
+    # bring the forgotten user back (review of session 32: the joins with
+    # the lists did, where the C lookups raised)
+    for full in (False, True):
+        cur.execute("BEGIN")
+        cur.execute("DELETE FROM segmentation._pseudonym_key")
+        err = error_of(cur, "SELECT segmentation.refresh(%s, '2024-02-06 12:00')", (full,))
+        cur.execute("ROLLBACK")
+        check(f"the key deleted: {'a full' if full else 'an incremental'} refresh fails, saying so",
+              err is not None and "the pseudonym key is missing" in err[1], err)
+
     # delete_events: the user's rows in the tracked table go too, as the admin
     victim = VICTIM
     cur.execute("SET ROLE regress_priv_admin")
