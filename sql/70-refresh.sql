@@ -172,7 +172,7 @@ BEGIN
 		-- never counted by ANALYZE was taken for 1,360 rows, each shard's
 		-- join for millions, which JIT compiled, about 1 s a shard (by hand,
 		-- bench/citus_privacy.py's data); with LIMIT, Citus would read the
-		-- key on the coordinator and send it to the workers
+		-- key on the coordinator and send it to the workers.
 		-- Without a key they must fail, never match nothing (a forgotten
 		-- user would come back): the C functions read the key and both
 		-- lists here first, as they would test a user (an error when the key
