@@ -92,8 +92,9 @@ COMMENT ON FUNCTION _is_opted_out(text) IS 'Internal: whether this user opted ou
 -- ... SELECT, which Citus sends to the nodes by COPY, so it is never in a
 -- query's text; a list by its count and the sum of a 64-bit hash of each
 -- of its hashes.  (What it reads is one placement of each copy, the
--- coordinator's: another node's that changed, by that node's superuser,
--- is not seen; one that lost the key fails refresh's statements there.)
+-- coordinator's when it holds one: another node's that changed, by that
+-- node's superuser, is not seen; one that lost the key fails refresh's
+-- statements there.)
 CREATE FUNCTION _sync_on_nodes() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

@@ -1052,6 +1052,7 @@ def pipeline_steps(cur, citus, between=None):
         UPDATE events SET ev = 'buy' WHERE user_id IN (3, 4, 5) AND ev = 'view';
         DELETE FROM events WHERE user_id IN (6, 9) AND ev = 'login';
         INSERT INTO events VALUES (10, '2023-12-01', 'buy', 100), (300, '2024-02-28', 'signup', 0), (11, '2024-02-28', 'buy', 5);
+        SELECT segmentation.opt_out('11');
         SELECT segmentation.forget_user('11');
         SELECT segmentation.opt_out('12');
         SELECT segmentation.opt_out('13');
