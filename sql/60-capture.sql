@@ -764,6 +764,63 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _lock_citus_sources(boolean) IS 'Internal: when refresh will read the tracked tables, locks those Citus distributes against writes (on every node); true when it locked any';
 
+-- A refresh that reads the tracked tables Citus distributes and a move of
+-- their shards by logical replication (citus_move_shard_placement, the
+-- rebalancer) deadlocked when the refresh had written on a worker (its
+-- claim of the queues, a copy _sync_on_nodes made equal) before it waited
+-- for a table the move held: the move's replication slot waited for the
+-- refresh's transaction there, across nodes, where no deadlock detector
+-- sees it (the refresh failed at refresh_lock_timeout), or the move's last
+-- step for the claim's lock on a queue shard (the move was cancelled).  So
+-- such a refresh holds Citus's own lock on moving the tables' colocation
+-- groups (src/node.c, _shard_moves_lock) from before it writes on any
+-- worker until it has locked the tables (_lock_citus_sources; a move then
+-- waits for those until the refresh ends, as it always did).  wait: it
+-- has written on no worker yet, so it waits for a running move
+-- (refresh_lock_timeout at most); else (it learnt that it reads only from
+-- what it claimed) a running move fails it at once, nothing lost.  A move
+-- or split started while it holds the lock fails at once (Citus's message:
+-- "could not acquire the lock required to move ..."); the rebalancer tries
+-- its task again later.  hold false: gives the locks back.
+CREATE FUNCTION _shard_moves_lock(colocation_id int, hold boolean, wait boolean) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'shard_moves_lock' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION _shard_moves_lock(int, boolean, boolean) IS 'Internal: takes (waiting or not) or gives back Citus''s lock on moving and splitting the shards of a colocation group, in SHARE mode, for the transaction';
+
+CREATE FUNCTION _hold_citus_moves(hold boolean, wait boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	colocation int;
+	source text;
+BEGIN
+	IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+		RETURN;
+	END IF;
+	-- (ascending, as Citus never takes two; a move holds one)
+	FOR colocation, source IN
+		SELECT p.colocationid, pg_catalog.min(q.source::text)
+		FROM segmentation._citus_queues() q, pg_catalog.pg_dist_partition p
+		WHERE p.logicalrelid = q.source AND p.colocationid > 0
+		GROUP BY p.colocationid ORDER BY p.colocationid LOOP
+		IF NOT hold THEN
+			PERFORM segmentation._shard_moves_lock(colocation, false, false);
+			CONTINUE;
+		END IF;
+		BEGIN
+			IF segmentation._shard_moves_lock(colocation, true, wait) THEN
+				CONTINUE;
+			END IF;
+		EXCEPTION WHEN lock_not_available THEN
+			NULL;
+		END;
+		RAISE EXCEPTION 'a shard move or split of tracked table % (or of a table colocated with it) is running%', source,
+			CASE WHEN wait THEN pg_catalog.format(', for longer than refresh_lock_timeout (%s)', segmentation._setting('refresh_lock_timeout')) ELSE '' END
+			USING ERRCODE = 'lock_not_available',
+			      DETAIL = 'A refresh that reads the tracked tables does not run while Citus moves their shards (the two would deadlock).',
+			      HINT = 'Nothing was lost: run the refresh again once the move is done (citus_rebalance_status() or pg_stat_activity shows it).';
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION _hold_citus_moves(boolean, boolean) IS 'Internal: keeps Citus from moving or splitting the shards of the tracked tables it distributes (their colocation groups) until given back, waiting or not for a move running';
+
 -- The capture triggers of a source, on each table of its tree, the mode
 -- each must be enabled in (pg_trigger.tgenabled) and its definition
 -- (pg_trigger.tgtype: AFTER, its level and events; its transition tables):

@@ -97,7 +97,7 @@ DECLARE
 	labels text[];
 	agg text;
 	bad_step record; attrs boolean;
-	reads boolean; warnings text;
+	reads boolean; moves_held boolean := false; warnings text;
 	dist boolean;	-- Citus manages the per-user state (doc/citus-distribution.md)
 	on_shards boolean;	-- and the work table's parts: queued events aggregated on the workers
 	on_workers boolean;	-- this run does (no managed funnel, or every one's rows on the workers too)
@@ -180,6 +180,15 @@ BEGIN
 		-- node whose copy of the key is missing the statements' HMAC refuses
 		-- an empty key.
 		PERFORM segmentation._is_forgotten(''), segmentation._is_opted_out('');
+		-- (a run that will read the tracked tables Citus distributes: no
+		-- move of their shards from before it writes on a worker until it
+		-- has locked them, else the two deadlocked, _hold_citus_moves; one
+		-- that learns it reads from what it claims holds it from then)
+		IF do_full OR EXISTS (SELECT 1 FROM segmentation.features f WHERE f.condition IS NOT NULL)
+		   OR EXISTS (SELECT 1 FROM segmentation.funnels) THEN
+			PERFORM segmentation._hold_citus_moves(true, true);
+			moves_held := true;
+		END IF;
 		IF dist THEN
 			PERFORM segmentation._sync_on_nodes();
 			hash_key := 'coalesce((SELECT k.key FROM segmentation._key_on_nodes k), ''''::bytea)';
@@ -239,6 +248,11 @@ BEGIN
 		                             OR (segmentation._citus_member('segmentation._funnel_batch') IS NOT NULL
 		                                 AND NOT EXISTS (SELECT 1 FROM segmentation.sources x
 		                                                 WHERE x.id NOT IN (SELECT q.source_id FROM segmentation._citus_queues() q))));
+		IF reads AND NOT moves_held THEN
+			-- (claimed already: a move running fails the run, at once)
+			PERFORM segmentation._hold_citus_moves(true, false);
+			moves_held := true;
+		END IF;
 		IF segmentation._lock_citus_sources(reads) THEN
 			PERFORM segmentation._take_citus_queues(run, do_full, on_workers);
 		END IF;
@@ -252,6 +266,10 @@ BEGIN
 			-- twice, review 30)
 			IF NOT reads THEN
 				reads := true;
+				IF NOT moves_held THEN
+					PERFORM segmentation._hold_citus_moves(true, false);
+					moves_held := true;
+				END IF;
 				IF segmentation._lock_citus_sources(true) THEN
 					PERFORM segmentation._take_citus_queues(run, true, on_workers);
 				END IF;
@@ -260,6 +278,10 @@ BEGIN
 				-- too, else the next run would count it again)
 				PERFORM segmentation._drain_citus_queues(true);
 			END IF;
+		END IF;
+		-- (the tables locked: a move now waits for them until the run ends)
+		IF moves_held THEN
+			PERFORM segmentation._hold_citus_moves(false, false);
 		END IF;
 		-- (the tables it names are read by _execute_guarded: those it checked, only)
 		SELECT x.sql, x.checked, x.conditional, x.condition_events, x.probes, x.labels

@@ -51,6 +51,10 @@
  * it fails.  _citus_lock_timeout() has Citus propagate refresh's
  * lock_timeout the same way.
  *
+ * And _shard_moves_lock(), Citus's lock on moving a colocation group's
+ * shards, which a refresh that reads the tracked tables takes until it has
+ * locked them (sql/60-capture.sql, _hold_citus_moves).
+ *
  * And _user_scores_rows(), the rows of user_scores once Citus manages the
  * state.  Citus checks the right to read a distributed table's shards as
  * the role reading, whatever the view, so they are read by the extension's
@@ -82,6 +86,7 @@
 #include "nodes/parsenodes.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -474,6 +479,42 @@ citus_lock_timeout(PG_FUNCTION_ARGS)
 		propagate(set, psprintf(LOCK_TIMEOUT_SET "%d", LockTimeout));
 	}
 	PG_RETURN_VOID();
+}
+
+/*
+ * _shard_moves_lock(colocation_id, hold, wait): takes (hold) or gives back
+ * Citus's lock on moving the shards of one colocation group, in SHARE mode,
+ * for the transaction.  citus_move_shard_placement and citus_copy take it
+ * ROW EXCLUSIVE, splits EXCLUSIVE, both with NOWAIT, for their whole
+ * transaction (AcquirePlacementColocationLock, Citus 13.2: an advisory lock
+ * of this database, the colocation id in its key, field 4 the class 13 that
+ * Citus's resource_lock.h names ADV_LOCKTAG_CLASS_CITUS_REBALANCE_PLACEMENT_
+ * COLOCATION); creating a colocated table takes it SHARE too.  So while
+ * refresh holds it a move or split of the group fails at once, and refresh
+ * waits (lock_timeout at most; wait false: not at all) for one running.
+ * True when held (hold) or given back; false when not free (wait false) or
+ * not held (hold false).
+ * Not a lock any SQL function takes: pg_advisory_lock's field 4 is 1 or 2.
+ */
+#define CITUS_PLACEMENT_COLOCATION_LOCK_CLASS 13
+
+PG_FUNCTION_INFO_V1(shard_moves_lock);
+Datum
+shard_moves_lock(PG_FUNCTION_ARGS)
+{
+	int32		colocation = PG_GETARG_INT32(0);
+	bool		hold = PG_GETARG_BOOL(1);
+	bool		wait = PG_GETARG_BOOL(2);
+	LOCKTAG		tag;
+
+	if (colocation <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"colocation_id\" must be a Citus colocation id (greater than 0), not %d", colocation)));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, (uint32) colocation, CITUS_PLACEMENT_COLOCATION_LOCK_CLASS);
+	if (!hold)
+		PG_RETURN_BOOL(LockHeldByMe(&tag, ShareLock) && LockRelease(&tag, ShareLock, false));
+	PG_RETURN_BOOL(LockAcquire(&tag, ShareLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL);
 }
 
 /* a function's owner and whether it is SECURITY DEFINER */

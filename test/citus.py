@@ -2256,6 +2256,150 @@ def review30(cur):
     cur.execute("SELECT segmentation.untrack('r30_ev'); DROP TABLE r30_ev; RESET client_min_messages")
 
 
+MOVES_DB = "segmentation_citus_moves"
+
+
+def shard_moves():
+    """Shard moves by logical replication against refreshes that read the
+    tracked table (each one, with a managed funnel).  A refresh claimed the
+    queues on the workers (a transaction there) and then waited for the
+    table, which a move held from its start: the move's replication slot
+    waited for the refresh's transaction on the worker, the refresh for the
+    move, until refresh_lock_timeout (session 31, doc/citus.md).  Now such a
+    refresh holds Citus's lock on moving the table's shards from before it
+    writes on a worker until it has locked the table: it waits for a move
+    running, a move started meanwhile fails at once, and one started once it
+    has the table waits for it."""
+    conn, cur = database(MOVES_DB, citus=True)
+    conn.autocommit = True
+    cur.execute("SET TIME ZONE 'UTC'")
+    tracked_events(cur, "mv_ev")
+    cur.execute("""SELECT segmentation.define_feature('mv_a', ARRAY['a']);
+                   SELECT segmentation.define_feature('mv_b', ARRAY['b']);
+                   SELECT segmentation.define_funnel('mv_f', ARRAY['mv_a', 'mv_b'], '7 days');
+                   SELECT segmentation.set_setting('refresh_lock_timeout', '20s');
+                   SELECT segmentation.refresh(as_of => '2024-04-01')""")
+
+    def shard_on(port):
+        cur.execute("SELECT shardid FROM citus_shards WHERE table_name = 'mv_ev'::regclass AND nodeport = %s "
+                    "ORDER BY shardid LIMIT 1", (port,))
+        return cur.fetchone()[0]
+
+    def move_sql(shard, source):
+        target = [w for w in WORKERS if w != source][0]
+        return (f"SELECT citus_move_shard_placement({shard}, '127.0.0.1', {source}, '127.0.0.1', {target}, "
+                "'force_logical')")
+
+    def new_events(day):
+        # (every user: queued on every shard, so that a claim writes on each worker)
+        cur.execute(f"INSERT INTO mv_ev SELECT u, '2024-02-{day:02d}', 'b', 1 FROM generate_series(1, 20) u")
+
+    def polled(port, sql, thread):
+        """whether sql (one boolean, on port's node) is true before thread ends"""
+        pconn, pcur = connect(port, MOVES_DB)
+        try:
+            while thread.is_alive():
+                pcur.execute(sql)
+                if pcur.fetchone()[0]:
+                    return True
+                time.sleep(0.05)
+            return False
+        finally:
+            pconn.close()
+
+    # 1. A move running (its slot waits for a transaction open on the
+    # worker), then a refresh: it waits for the move, before it claims
+    new_events(2)
+    hconn, hcur = connect(WORKERS[0], MOVES_DB)
+    hcur.execute("BEGIN; SELECT pg_current_xact_id()")
+    mconn, mcur = connect(COORD, MOVES_DB)
+    errors = []
+    m = in_thread(mcur, move_sql(shard_on(WORKERS[0]), WORKERS[0]), errors)
+    slot_waits = polled(WORKERS[0], "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted)", m)
+    rconn, rcur = connect(COORD, MOVES_DB)
+    r = in_thread(rcur, "SELECT segmentation.refresh(as_of => '2024-04-01')", errors)
+    refresh_waits = polled(COORD, "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 13 "
+                                  "AND NOT granted)", r)
+    hcur.execute("COMMIT")
+    m.join()
+    r.join()
+    check("shard moves: a refresh that reads the table, started while a move of its shards runs, waits for the "
+          "move (Citus's lock on moving the group), and both succeed",
+          slot_waits and refresh_waits and not errors, (slot_waits, refresh_waits, errors))
+
+    # 2. A refresh holding that lock (waiting for the features' lock, before
+    # it locks the table): a move started then fails at once
+    new_events(3)
+    dconn, dcur = connect(COORD, MOVES_DB)
+    dcur.execute("BEGIN; SELECT segmentation.define_feature('mv_c', ARRAY['c'])")
+    errors = []
+    r = in_thread(rcur, "SELECT segmentation.refresh(as_of => '2024-04-01')", errors)
+    waits = waits_for(cur, "segmentation.features", r)
+    err = error_of(mcur, move_sql(shard_on(WORKERS[1]), WORKERS[1]))
+    dcur.execute("COMMIT")
+    r.join()
+    check("shard moves: a move started while a refresh that reads the table holds Citus's lock on moving its "
+          "shards fails at once, saying so; the refresh succeeds",
+          waits and err is not None and "could not acquire the lock required to move" in err[1] and not errors,
+          (waits, err, errors))
+
+    # 3. A refresh that has locked the table (waiting after it): a move
+    # started then waits for it, and both succeed
+    new_events(4)
+    dcur.execute("BEGIN; LOCK TABLE segmentation.rejected_events IN EXCLUSIVE MODE")
+    errors = []
+    r = in_thread(rcur, "SELECT segmentation.refresh(true, as_of => '2024-04-01')", errors)
+    waits = waits_for(cur, "segmentation.rejected_events", r)
+    m = in_thread(mcur, move_sql(shard_on(WORKERS[1]), WORKERS[1]), errors)
+    move_waits = waits_for(cur, "mv_ev", m)
+    dcur.execute("COMMIT")
+    r.join()
+    m.join()
+    check("shard moves: a move started once a refresh that reads the table has locked it waits for the refresh "
+          "(the lock on moving given back), and both succeed", waits and move_waits and not errors,
+          (waits, move_waits, errors))
+
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    n = counted(cur, "mv_ev", list(range(1, 21)))
+    cur.execute("SELECT count(*) FROM segmentation.refresh_runs WHERE error IS NOT NULL")
+    failed = cur.fetchone()[0]
+    check("shard moves: after the two moves, every event counted once (6 of each of 20 users), no refresh failed",
+          n[0] == n[1] == 20 * 6 and failed == 0, (n, failed))
+
+    # 4. Without a funnel, a refresh reads the table only for the users it
+    # learns from its claim were updated or deleted: with a move running
+    # then, it fails at once (it would wait for the move, which waits for
+    # its claim), nothing lost
+    cur.execute("SELECT segmentation.drop_funnel('mv_f')")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    new_events(5)
+    cur.execute("DELETE FROM mv_ev WHERE user_id = 3 AND ts = '2024-02-05'")
+    hcur.execute("BEGIN; SELECT pg_current_xact_id()")
+    errors = []
+    m = in_thread(mcur, move_sql(shard_on(WORKERS[0]), WORKERS[0]), errors)
+    slot_waits = polled(WORKERS[0], "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted)", m)
+    err = error_of(rcur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
+    # (and a full one waits for the move, refresh_lock_timeout at most)
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', '1s')")
+    waited = error_of(rcur, "SELECT segmentation.refresh(true, as_of => '2024-04-01')")
+    cur.execute("SELECT segmentation.set_setting('refresh_lock_timeout', '20s')")
+    hcur.execute("COMMIT")
+    m.join()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    n = counted(cur, "mv_ev", list(range(1, 21)))
+    check("shard moves: a refresh that learns from its claim that it reads the table, while a move runs, fails at "
+          "once, saying so; the move succeeds; the next refresh counts every event once",
+          slot_waits and err is not None and err[0] == "55P03" and "a shard move or split of tracked table public.mv_ev"
+          in err[1] and not errors and n[0] == n[1] == 20 * 7 - 1, (slot_waits, err, errors, n))
+    check("shard moves: a full refresh started while a move runs waits for it, refresh_lock_timeout at most, "
+          "then fails, saying so",
+          waited is not None and waited[0] == "55P03" and "is running, for longer than refresh_lock_timeout" in waited[1],
+          waited)
+    for c in (hconn, mconn, rconn, dconn, conn):
+        c.close()
+    drop_everywhere([MOVES_DB])
+
+
 READ_DB = "segmentation_citus_read"
 # the views the roles read over the per-user state (sql/50-state.sql, _read_paths)
 READ_VIEWS = ["memberships", "membership_history", "segment_summary", "segment_migration", "user_scores"]
@@ -3030,6 +3174,9 @@ def main():
     if os.environ.get("CITUS_ONLY") == "owners":
         citus_owners()
         suite.finish()
+    if os.environ.get("CITUS_ONLY") == "moves":
+        shard_moves()
+        suite.finish()
     if os.environ.get("CITUS_ONLY") == "backup":
         backup_restore()
         suite.finish()
@@ -3078,6 +3225,7 @@ def main():
     forget_distributed()
     single_shard()
     exactly_once_on_citus()
+    shard_moves()
     review_session29()
     funnels_beside_plain_table()
     citus_refusals()

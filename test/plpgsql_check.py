@@ -55,6 +55,8 @@ ACCEPTED = [
     ("_citus_queue", r'relation "pg_catalog\.pg_dist_partition" does not exist'
      r'|function pg_catalog\.create_distributed_table\(', None,
      "Citus's catalog and function, there only with Citus: called only for a source Citus distributes"),
+    ("_hold_citus_moves", r'relation "pg_catalog\.pg_dist_partition" does not exist', None,
+     "Citus's catalog, there only with Citus; the function reads it only when it exists"),
     ("_create_state", r'function pg_catalog\.create_(distributed|reference)_table\(', None,
      "Citus's functions, called only when a tracked table is one Citus distributes"),
     ("_absorb_citus_queues", r'relation "segmentation\._batch_parts" does not exist', None,

@@ -26,7 +26,8 @@ ORDER BY 2;
 -- values: volatile, parallel unsafe; so does the pseudonym key's random
 -- source (src/privacy.c), the capture trigger, which writes the queue
 -- (src/capture.c), and _clean_citus_settings and _citus_lock_timeout, which
--- have Citus reset or set the settings of the workers' connections
+-- have Citus reset or set the settings of the workers' connections, and
+-- _shard_moves_lock, which takes Citus's lock on moving shards
 -- (src/node.c); _coordinator_only reads which Citus node this is
 -- (src/node.c), and the keyed hash and its lookups read the key and the
 -- tables of forgotten and opted-out users (src/privacy.c): stable, and
@@ -36,7 +37,8 @@ FROM pg_proc p
 WHERE p.pronamespace = 'segmentation'::regnamespace
   AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
   AND p.proname NOT IN ('_log_failed_run', '_refresh_timeout_begin', '_refresh_timeout_end', '_lock_relation', '_execute_guarded',
-                        '_new_pseudonym_key', '_capture', '_clean_citus_settings', '_citus_lock_timeout')
+                        '_new_pseudonym_key', '_capture', '_clean_citus_settings', '_citus_lock_timeout',
+                        '_shard_moves_lock')
   AND NOT (p.prosrc IN ('rule_vocabulary', 'rule_in_segment') AND p.provolatile = 's' AND p.proparallel = 's' AND p.proargtypes[0] = 'text'::regtype)
   AND ((p.provolatile <> 'i' AND p.proname NOT IN ('check_predicate', '_check_condition', '_predicate_cost', '_coordinator_only', '_pseudonym', '_is_forgotten', '_is_opted_out', '_predicate_uses', '_predicate_columns', '_assign_segments')) OR p.proparallel <> 's'
        OR (NOT p.proisstrict AND p.proname NOT IN ('behavior_agg_trans', 'behavior_merge', 'behavior_scores', '_assign_segments', '_is_forgotten', '_is_opted_out',
