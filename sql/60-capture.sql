@@ -778,35 +778,34 @@ COMMENT ON FUNCTION _lock_citus_sources(boolean) IS 'Internal: when refresh will
 -- waits for those until the refresh ends, as it always did).  wait: it
 -- has written on no worker yet, so it waits for a running move
 -- (refresh_lock_timeout at most); else (it learnt that it reads only from
--- what it claimed) a running move fails it at once, nothing lost.  A move
--- or split started while it holds the lock fails at once (Citus's message:
--- "could not acquire the lock required to move ..."); the rebalancer tries
--- its task again later.  hold false: gives the locks back.
+-- what it claimed, or a table tracked since it took them) a running move
+-- fails it at once, nothing lost.  A move or split started while it holds
+-- the lock fails at once (Citus's message: "could not acquire the lock
+-- required to move ..." or "... to split ..."); the rebalancer tries its
+-- task again later.  held: the groups held already (refresh gives them back
+-- itself, at the level it took them: _shard_moves_lock).
 CREATE FUNCTION _shard_moves_lock(colocation_id int, hold boolean, wait boolean) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'shard_moves_lock' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION _shard_moves_lock(int, boolean, boolean) IS 'Internal: takes (waiting or not) or gives back Citus''s lock on moving and splitting the shards of a colocation group, in SHARE mode, for the transaction';
 
-CREATE FUNCTION _hold_citus_moves(hold boolean, wait boolean) RETURNS void
+CREATE FUNCTION _hold_citus_moves(held int[], wait boolean) RETURNS int[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	colocation int;
 	source text;
 BEGIN
 	IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
-		RETURN;
+		RETURN held;
 	END IF;
 	-- (ascending, as Citus never takes two; a move holds one)
 	FOR colocation, source IN
 		SELECT p.colocationid, pg_catalog.min(q.source::text)
 		FROM segmentation._citus_queues() q, pg_catalog.pg_dist_partition p
-		WHERE p.logicalrelid = q.source AND p.colocationid > 0
+		WHERE p.logicalrelid = q.source AND p.colocationid > 0 AND p.colocationid <> ALL (held)
 		GROUP BY p.colocationid ORDER BY p.colocationid LOOP
-		IF NOT hold THEN
-			PERFORM segmentation._shard_moves_lock(colocation, false, false);
-			CONTINUE;
-		END IF;
 		BEGIN
 			IF segmentation._shard_moves_lock(colocation, true, wait) THEN
+				held := held || colocation;
 				CONTINUE;
 			END IF;
 		EXCEPTION WHEN lock_not_available THEN
@@ -818,8 +817,9 @@ BEGIN
 			      DETAIL = 'A refresh that reads the tracked tables does not run while Citus moves their shards (the two would deadlock).',
 			      HINT = 'Nothing was lost: run the refresh again once the move is done (citus_rebalance_status() or pg_stat_activity shows it).';
 	END LOOP;
+	RETURN held;
 END $$;
-COMMENT ON FUNCTION _hold_citus_moves(boolean, boolean) IS 'Internal: keeps Citus from moving or splitting the shards of the tracked tables it distributes (their colocation groups) until given back, waiting or not for a move running';
+COMMENT ON FUNCTION _hold_citus_moves(int[], boolean) IS 'Internal: keeps Citus from moving or splitting the shards of the tracked tables it distributes (their colocation groups) but those held already, waiting or not for a move running; returns every group held';
 
 -- The capture triggers of a source, on each table of its tree, the mode
 -- each must be enabled in (pg_trigger.tgenabled) and its definition

@@ -97,7 +97,7 @@ DECLARE
 	labels text[];
 	agg text;
 	bad_step record; attrs boolean;
-	reads boolean; moves_held boolean := false; warnings text;
+	reads boolean; moves int[]; warnings text;
 	dist boolean;	-- Citus manages the per-user state (doc/citus-distribution.md)
 	on_shards boolean;	-- and the work table's parts: queued events aggregated on the workers
 	on_workers boolean;	-- this run does (no managed funnel, or every one's rows on the workers too)
@@ -186,8 +186,7 @@ BEGIN
 		-- that learns it reads from what it claims holds it from then)
 		IF do_full OR EXISTS (SELECT 1 FROM segmentation.features f WHERE f.condition IS NOT NULL)
 		   OR EXISTS (SELECT 1 FROM segmentation.funnels) THEN
-			PERFORM segmentation._hold_citus_moves(true, true);
-			moves_held := true;
+			moves := segmentation._hold_citus_moves('{}', true);
 		END IF;
 		IF dist THEN
 			PERFORM segmentation._sync_on_nodes();
@@ -248,10 +247,10 @@ BEGIN
 		                             OR (segmentation._citus_member('segmentation._funnel_batch') IS NOT NULL
 		                                 AND NOT EXISTS (SELECT 1 FROM segmentation.sources x
 		                                                 WHERE x.id NOT IN (SELECT q.source_id FROM segmentation._citus_queues() q))));
-		IF reads AND NOT moves_held THEN
-			-- (claimed already: a move running fails the run, at once)
-			PERFORM segmentation._hold_citus_moves(true, false);
-			moves_held := true;
+		IF reads THEN
+			-- (claimed already: a move running fails the run, at once; so do
+			-- those of a table tracked since)
+			moves := segmentation._hold_citus_moves(coalesce(moves, '{}'), false);
 		END IF;
 		IF segmentation._lock_citus_sources(reads) THEN
 			PERFORM segmentation._take_citus_queues(run, do_full, on_workers);
@@ -266,10 +265,7 @@ BEGIN
 			-- twice, review 30)
 			IF NOT reads THEN
 				reads := true;
-				IF NOT moves_held THEN
-					PERFORM segmentation._hold_citus_moves(true, false);
-					moves_held := true;
-				END IF;
+				moves := segmentation._hold_citus_moves(coalesce(moves, '{}'), false);
 				IF segmentation._lock_citus_sources(true) THEN
 					PERFORM segmentation._take_citus_queues(run, true, on_workers);
 				END IF;
@@ -280,9 +276,7 @@ BEGIN
 			END IF;
 		END IF;
 		-- (the tables locked: a move now waits for them until the run ends)
-		IF moves_held THEN
-			PERFORM segmentation._hold_citus_moves(false, false);
-		END IF;
+		PERFORM segmentation._shard_moves_lock(g, false, false) FROM unnest(moves) g;
 		-- (the tables it names are read by _execute_guarded: those it checked, only)
 		SELECT x.sql, x.checked, x.conditional, x.condition_events, x.probes, x.labels
 		INTO src, checked, conditional, condition_events, probes, labels FROM segmentation._sources_sql(true) x;

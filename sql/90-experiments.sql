@@ -193,6 +193,9 @@ DECLARE
 	saved_lock_timeout text := current_setting('lock_timeout');
 	warnings text[] := ARRAY[]::text[];
 	dist boolean;	-- Citus manages the per-user state
+	schemes text[];
+	hidden text := '';
+	hash_key text;
 BEGIN
 	PERFORM segmentation._clean_citus_settings();
 	-- it locks the tables it reads (_check_readable): wait for them no longer
@@ -210,86 +213,144 @@ BEGIN
 	IF to_regclass('segmentation.membership_history') IS NOT NULL THEN
 		dist := segmentation._citus_member('segmentation.profiles') IS NOT NULL;
 		SELECT x.sql, x.checked INTO src, checked FROM segmentation._sources_sql(false) x;
+		-- the schemes a user is placed in (every user is in each)
+		SELECT coalesce(array_agg(DISTINCT g.scheme ORDER BY g.scheme), '{(none)}') INTO schemes FROM segmentation.segments g;
+		-- forgotten and opted-out users are in no readout: their keyed
+		-- hashes, joined as refresh joins them (on Citus, with the copies on
+		-- every node, so that each shard's assigned users are tested there;
+		-- only when there are such users: a hash per assignment)
+		IF EXISTS (SELECT 1 FROM segmentation.forgotten_users) OR EXISTS (SELECT 1 FROM segmentation.opt_outs) THEN
+			-- (an error without the key, or with a list the owner cannot read
+			-- whole, as refresh: never no match)
+			PERFORM segmentation._is_forgotten(''), segmentation._is_opted_out('');
+			IF dist THEN
+				PERFORM segmentation._sync_on_nodes();
+				hash_key := 'coalesce((SELECT k.key FROM segmentation._key_on_nodes k), ''''::bytea)';
+				hidden := ' LEFT JOIN segmentation._forgotten_on_nodes f ON f.id_hash = a.h'
+				          ' LEFT JOIN segmentation._opt_outs_on_nodes o ON o.id_hash = a.h WHERE f.id_hash IS NULL AND o.id_hash IS NULL';
+			ELSE
+				hash_key := 'coalesce((SELECT k.key FROM segmentation._pseudonym_key k ORDER BY k.created_at, k.key LIMIT 1), ''''::bytea)';
+				hidden := ' LEFT JOIN segmentation.forgotten_users f ON f.id_hash = a.h'
+				          ' LEFT JOIN segmentation.opt_outs o ON o.id_hash = a.h WHERE f.id_hash IS NULL AND o.id_hash IS NULL';
+			END IF;
+		END IF;
+		-- what the first statement leaves for the second: the counts and
+		-- sums of each scheme, segment and arm (segments NULL), and the users
+		-- of each arm per combination of their segments at assignment
+		CREATE TEMP TABLE _readout_cells (scheme text, segment text, variant text, segments jsonb, n bigint, x bigint,
+		                                  npre bigint, npy bigint, mean_rev float8, var_rev float8) ON COMMIT DROP;
 		FOR e IN SELECT x.* FROM segmentation.experiments x
 		         WHERE only_experiment IS NULL OR x.name = only_experiment ORDER BY x.name LOOP
 			BEGIN
 				PERFORM segmentation._check_experiment(e);
+				DELETE FROM pg_temp._readout_cells;
+				-- Every assigned user, in one statement that Citus runs on the
+				-- workers, shard by shard (the assignments, the events, the
+				-- profiles and the history colocated by user id), sending only
+				-- counts and sums: its WITH queries are not materialized there
+				-- (a statement that writes a distributed table, or holds a
+				-- WITH query that writes, would have Citus gather each of them
+				-- whole, every assigned user's row), and are on one node, where
+				-- they are computed once.
 				-- (reads only what was checked: the sources and the assignments)
 				PERFORM segmentation._execute_guarded(format($q$
-					-- (the assignments read first, by themselves: on Citus a
-					-- table distributed by user id is read on the workers, and
-					-- the keyed hashes below are tested here, where the key and
-					-- the forgotten users are, never on a worker's empty copy)
-					WITH assigned AS MATERIALIZED (
-						SELECT a.%1$I AS user_id, a.%2$I::text AS variant, a.%3$I AS assigned_at
-						FROM %4$s a
-						WHERE a.%1$I IS NOT NULL AND a.%2$I IS NOT NULL AND a.%3$I IS NOT NULL),
-					ass AS (
+					INSERT INTO pg_temp._readout_cells (scheme, segment, variant, segments, n, x, npre, npy, mean_rev, var_rev)
+					WITH ass AS %12$s (
 						-- a user's first assignment counts
 						SELECT DISTINCT ON (a.user_id) a.user_id, a.variant, a.assigned_at
-						FROM assigned a
-						  -- forgotten and opted-out users are in no readout (a keyed
-						  -- hash per assignment, only when there are such users)
-						WHERE (SELECT NOT EXISTS (SELECT 1 FROM segmentation.forgotten_users)
-						              AND NOT EXISTS (SELECT 1 FROM segmentation.opt_outs))
-						      OR NOT (segmentation._is_forgotten(a.user_id::pg_catalog.text)
-						              OR segmentation._is_opted_out(a.user_id::pg_catalog.text))
+						FROM (SELECT a.%1$I AS user_id, a.%2$I::text AS variant, a.%3$I AS assigned_at%10$s
+						      FROM %4$s a
+						      WHERE a.%1$I IS NOT NULL AND a.%2$I IS NOT NULL AND a.%3$I IS NOT NULL) a%11$s
 						ORDER BY a.user_id, a.assigned_at),
-					outcome AS (
-						SELECT ass.user_id, ass.variant, ass.assigned_at,
-						       coalesce(bool_or(ev.event = %5$L), false) AS converted,
-						       coalesce(sum(ev.value), 0)::float8 AS revenue
-						-- (on Citus, the events of the assigned users only: a left
-						-- join with the assignments outside read every event on the
-						-- workers and gathered it to the coordinator; one node keeps
-						-- the plain join)
-						FROM ass LEFT JOIN (SELECT * FROM (%6$s) e
-						                    WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL
-						                    %15$s) ev
-						  ON ev.user_id = ass.user_id AND ev.ts >= ass.assigned_at AND ev.ts < ass.assigned_at + %7$L::interval
-						GROUP BY 1, 2, 3),
-					schemes AS (
-						SELECT DISTINCT s.scheme FROM segmentation.segments s
-						-- (SELECT 1: Citus cannot plan a subquery of no column, its issue 5094)
-						UNION ALL SELECT '(none)' WHERE NOT EXISTS (SELECT 1 FROM segmentation.segments)),
-					at_assignment AS (
-						-- the segment the user was in when assigned, never the current one
-						-- (one join over the history: transitions has no index by user)
-						SELECT DISTINCT ON (h.scheme, h.user_id) h.scheme, h.user_id, h.segment
-						FROM segmentation.membership_history h JOIN outcome o ON o.user_id = h.user_id
-						WHERE h.entered_at <= o.assigned_at AND (h.exited_at IS NULL OR h.exited_at > o.assigned_at)
-						ORDER BY h.scheme, h.user_id, h.entered_at DESC),
-					pre AS (
-						-- CUPED's covariate: the conversion's feature (or any event) in the
-						-- whole days before the day of assignment, from the stored behavior
-						SELECT o.user_id, (coalesce(segmentation.events_in(p.behavior, %13$s, o.assigned_at - interval '1 day',
-						                                                   %14$L::interval), 0) > 0)::int::float8 AS pre
-						-- (on Citus, the profiles of the assigned users only, as
-						-- their events above)
-						FROM outcome o LEFT JOIN %16$s p ON p.user_id = o.user_id),
-					placed AS (
-						SELECT sc.scheme, o.*, pr.pre, o.converted::int::float8 AS y, coalesce(h.segment, '(unknown)') AS segment
-						FROM outcome o JOIN pre pr ON pr.user_id = o.user_id CROSS JOIN schemes sc
-						LEFT JOIN at_assignment h ON h.scheme = sc.scheme AND h.user_id = o.user_id),
-					theta AS (
-						-- one coefficient per segment, pooled over the arms
-						SELECT p.scheme, CASE WHEN GROUPING(p.segment) = 1 THEN '(all)' ELSE p.segment END AS segment,
-						       covar_samp(p.pre, p.y) / nullif(var_samp(p.pre), 0) AS theta, avg(p.pre) AS mean_pre
-						FROM placed p
-						GROUP BY GROUPING SETS ((p.scheme, p.segment), (p.scheme))),
-					g AS (
-						SELECT p.scheme, CASE WHEN GROUPING(p.segment) = 1 THEN '(all)' ELSE p.segment END AS segment, p.variant,
-						       count(*) AS n, count(*) FILTER (WHERE p.converted) AS x,
-						       avg(p.revenue) AS mean_rev, coalesce(var_samp(p.revenue), 0) AS var_rev,
-						       coalesce(var_samp(p.y), 0) AS var_y, avg(p.pre) AS mean_pre, coalesce(var_samp(p.pre), 0) AS var_pre,
-						       coalesce(covar_samp(p.pre, p.y), 0) AS cov_pre_y
-						FROM placed p
-						GROUP BY GROUPING SETS ((p.scheme, p.segment, p.variant), (p.scheme, p.variant))),
-					design AS (
-						SELECT d.variant, d.weight FROM unnest(%8$L::text[], %9$L::float8[]) AS d(variant, weight)
-						WHERE %8$L::text[] IS NOT NULL
+					placed AS %12$s (
+						-- one row per user and scheme
+						SELECT o.user_id, o.variant, o.converted::int AS y, o.revenue, sc.scheme,
+						       -- CUPED's covariate: the conversion's feature (or any event) in the
+						       -- whole days before the day of assignment, from the stored behavior
+						       (coalesce(segmentation.events_in(p.behavior, %8$s, o.assigned_at - interval '1 day',
+						                                        %9$L::interval), 0) > 0)::int AS pre,
+						       -- the segment the user was in when assigned, never the current
+						       -- one: the stay that held that moment, the current one or one
+						       -- that ended (at most one holds it), else '(unknown)'
+						       -- (membership_history's two halves, not the view: on Citus the
+						       -- view's function would gather every stay; nor their UNION ALL,
+						       -- which Citus would gather beside the profiles' join)
+						       coalesce(CASE WHEN (p.segments -> sc.scheme ->> 1)::timestamptz <= o.assigned_at
+						                     THEN p.segments -> sc.scheme ->> 0 END,
+						                h.segment, '(unknown)') AS segment
+						FROM (SELECT ass.user_id, ass.variant, ass.assigned_at,
+						             coalesce(bool_or(ev.event = %5$L), false) AS converted,
+						             coalesce(sum(ev.value), 0)::float8 AS revenue
+						      FROM ass LEFT JOIN (SELECT * FROM (%6$s) e
+						                          WHERE segmentation._reject_reason(octet_length(e.user_id::text), e.ts, e.value) IS NULL) ev
+						        ON ev.user_id = ass.user_id AND ev.ts >= ass.assigned_at AND ev.ts < ass.assigned_at + %7$L::interval
+						      GROUP BY 1, 2, 3) o
+						LEFT JOIN segmentation.profiles p ON p.user_id = o.user_id
+						CROSS JOIN unnest(%13$L::text[]) sc(scheme)
+						LEFT JOIN (SELECT DISTINCT ON (t.user_id, t.scheme) t.user_id, t.scheme, t.from_segment AS segment
+						           FROM segmentation.transitions t JOIN ass a ON a.user_id = t.user_id
+						           WHERE t.from_segment IS NOT NULL AND t.from_entered_at <= a.assigned_at AND t.at > a.assigned_at
+						           ORDER BY t.user_id, t.scheme, t.from_entered_at DESC) h
+						  ON h.user_id = o.user_id AND h.scheme = sc.scheme)
+					SELECT u.scheme, u.segment, u.variant, NULL::jsonb, count(*), sum(u.y), sum(u.pre), sum(u.pre * u.y),
+					       avg(u.revenue), coalesce(var_samp(u.revenue), 0)
+					FROM placed u
+					GROUP BY 1, 2, 3
+					UNION ALL
+					SELECT NULL, NULL, x.variant, x.segments, count(*), NULL, NULL, NULL, NULL, NULL
+					FROM (SELECT u.user_id, u.variant, jsonb_object_agg(u.scheme, u.segment) AS segments
+					      FROM placed u GROUP BY u.user_id, u.variant) x
+					GROUP BY x.variant, x.segments
+				$q$, e.user_column, e.variant_column, e.assigned_at_column, e.assignments, e.conversion_event, src,
+					e.conversion_window,
+					coalesce((SELECT min(fm.id) FROM segmentation._feature_map fm WHERE fm.event = e.conversion_event), -1),
+					e.cuped_window,
+					CASE WHEN hidden <> '' THEN format(', segmentation._hmac_sha256(%s, segmentation._id_bytes(a.%I::pg_catalog.text)) AS h',
+					                                   hash_key, e.user_column) ELSE '' END,
+					hidden,
+					CASE WHEN dist THEN 'NOT MATERIALIZED' ELSE 'MATERIALIZED' END,
+					schemes),
+					checked || e.assignments::oid, NULL);
+				-- The statistics, from those counts (small: here)
+				PERFORM segmentation._execute_guarded(format($q$
+					WITH g1 AS (
+						SELECT c.scheme, c.segment, c.variant, c.n, c.x, c.npre, c.npy, c.mean_rev, c.var_rev
+						FROM pg_temp._readout_cells c WHERE c.segments IS NULL),
+					-- each segment's arms, and each scheme's (all): the segments of
+					-- a scheme hold each user once, so their counts add up, and
+					-- their revenue's variances combine (Chan et al.)
+					gs AS (
+						SELECT g1.scheme, g1.segment, g1.variant, g1.n, g1.x, g1.npre, g1.npy, g1.mean_rev, g1.var_rev FROM g1
 						UNION ALL
-						SELECT DISTINCT o.variant, 1.0 FROM outcome o WHERE %8$L::text[] IS NULL),
+						SELECT a.scheme, '(all)', a.variant, sum(a.n)::bigint, sum(a.x)::bigint, sum(a.npre)::bigint, sum(a.npy)::bigint,
+						       sum(a.n * a.mean_rev) / sum(a.n),
+						       CASE WHEN sum(a.n) > 1
+						            THEN sum(a.var_rev * (a.n - 1) + a.n * (a.mean_rev - a.mean) ^ 2) / (sum(a.n) - 1) ELSE 0 END
+						FROM (SELECT g1.*, sum(g1.n * g1.mean_rev) OVER w / sum(g1.n) OVER w AS mean
+						      FROM g1 WINDOW w AS (PARTITION BY g1.scheme, g1.variant)) a
+						GROUP BY a.scheme, a.variant),
+					theta AS (
+						-- one coefficient per segment, pooled over the arms:
+						-- covar_samp(pre, y) / var_samp(pre), of 0/1 values
+						SELECT t.scheme, t.segment,
+						       CASE WHEN t.n > 1 AND t.npre > 0 AND t.npre < t.n
+						            THEN (t.n::float8 * t.npy - t.npre::float8 * t.x) / (t.npre::float8 * (t.n - t.npre)) END AS theta
+						FROM (SELECT gs.scheme, gs.segment, sum(gs.n)::bigint AS n, sum(gs.x)::bigint AS x,
+						             sum(gs.npre)::bigint AS npre, sum(gs.npy)::bigint AS npy
+						      FROM gs GROUP BY 1, 2) t),
+					g AS (
+						-- var_samp and covar_samp of the 0/1 conversions and covariates
+						SELECT gs.scheme, gs.segment, gs.variant, gs.n, gs.x, gs.mean_rev, gs.var_rev,
+						       CASE WHEN gs.n > 1 THEN gs.x::float8 * (gs.n - gs.x) / (gs.n::float8 * (gs.n - 1)) ELSE 0 END AS var_y,
+						       gs.npre::float8 / gs.n AS mean_pre,
+						       CASE WHEN gs.n > 1 THEN gs.npre::float8 * (gs.n - gs.npre) / (gs.n::float8 * (gs.n - 1)) ELSE 0 END AS var_pre,
+						       CASE WHEN gs.n > 1 THEN (gs.npy - gs.npre::float8 * gs.x / gs.n) / (gs.n - 1) ELSE 0 END AS cov_pre_y
+						FROM gs),
+					design AS (
+						SELECT d.variant, d.weight FROM unnest(%1$L::text[], %2$L::float8[]) AS d(variant, weight)
+						WHERE %1$L::text[] IS NOT NULL
+						UNION ALL
+						SELECT DISTINCT g1.variant, 1.0 FROM g1 WHERE %1$L::text[] IS NULL),
 					srm AS (
 						SELECT c.scheme, c.segment,
 						       segmentation.srm_test(array_agg(coalesce(g.n, 0) ORDER BY d.variant), array_agg(d.weight ORDER BY d.variant)) AS p
@@ -302,11 +363,11 @@ BEGIN
 						       wt.ci_high AS revenue_ci_high, g.mean_rev,
 						       -- users per arm to see the mde's relative change of the control rate (none for a
 						       -- 0%% control rate or one that the change would take past 100%%)
-						       CASE WHEN c.x > 0 AND (1 + %12$L::float8) * c.x < c.n
-						            THEN segmentation.sample_size_two_proportions(c.x::float8 / c.n, %12$L::float8 * c.x / c.n) END AS needed,
+						       CASE WHEN c.x > 0 AND (1 + %5$L::float8) * c.x < c.n
+						            THEN segmentation.sample_size_two_proportions(c.x::float8 / c.n, %5$L::float8 * c.x / c.n) END AS needed,
 						       -- the unpooled variance of the difference of the rates, and the pooled variance
 						       -- of one conversion with the users per arm it holds for (harmonic mean of the arms)
-						       CASE WHEN g.variant <> %10$L AND c.n > 0
+						       CASE WHEN g.variant <> %3$L AND c.n > 0
 						            THEN c.x::float8 / c.n * (1 - c.x::float8 / c.n) / c.n + g.x::float8 / g.n * (1 - g.x::float8 / g.n) / g.n END AS diff_var,
 						       (c.x + g.x)::float8 / (c.n + g.n) * (1 - (c.x + g.x)::float8 / (c.n + g.n)) AS pooled_var,
 						       2.0 * c.n * g.n / (c.n + g.n) AS n_harmonic,
@@ -323,9 +384,9 @@ BEGIN
 						         + (c.var_y + th.theta ^ 2 * c.var_pre + 2 * abs(th.theta * c.cov_pre_y)) / c.n AS cuped_scale
 						FROM g
 						LEFT JOIN theta th ON th.scheme = g.scheme AND th.segment = g.segment
-						LEFT JOIN g c ON c.scheme = g.scheme AND c.segment = g.segment AND c.variant = %10$L
-						LEFT JOIN LATERAL segmentation.two_proportion_test(c.x, c.n, g.x, g.n) tp ON g.variant <> %10$L
-						LEFT JOIN LATERAL segmentation.welch_test(c.n, c.mean_rev, c.var_rev, g.n, g.mean_rev, g.var_rev) wt ON g.variant <> %10$L),
+						LEFT JOIN g c ON c.scheme = g.scheme AND c.segment = g.segment AND c.variant = %3$L
+						LEFT JOIN LATERAL segmentation.two_proportion_test(c.x, c.n, g.x, g.n) tp ON g.variant <> %3$L
+						LEFT JOIN LATERAL segmentation.welch_test(c.n, c.mean_rev, c.var_rev, g.n, g.mean_rev, g.var_rev) wt ON g.variant <> %3$L),
 					-- (the users per segment and per combination of segments now
 					-- are counted where the profiles are, the memberships' query
 					-- without the view: on Citus on the workers, which send
@@ -340,20 +401,18 @@ BEGIN
 						-- the users per combination of segments: of each arm at
 						-- assignment, and (variant NULL) of every user now
 						INSERT INTO segmentation._experiment_lift_combos (experiment, variant, segments, users)
-						SELECT %11$L::text, x.variant, x.segments, count(*)
-						FROM (SELECT p.user_id, p.variant, jsonb_object_agg(p.scheme, p.segment) AS segments
-						      FROM placed p GROUP BY p.user_id, p.variant) x
-						GROUP BY x.variant, x.segments
+						SELECT %4$L::text, c.variant, c.segments, c.n
+						FROM pg_temp._readout_cells c WHERE c.segments IS NOT NULL
 						UNION ALL
-						SELECT %11$L::text, NULL, jsonb_object(ARRAY(SELECT jsonb_array_elements_text(y.schemes)),
+						SELECT %4$L::text, NULL, jsonb_object(ARRAY(SELECT jsonb_array_elements_text(y.schemes)),
 						                                       ARRAY(SELECT jsonb_array_elements_text(y.segments))), y.n
 						FROM (SELECT jsonb_path_query_array(p.segments, '$.keyvalue().key') AS schemes,
 						             jsonb_path_query_array(p.segments, '$.*[0]') AS segments, count(*) AS n
 						      FROM segmentation.profiles p WHERE p.segments <> '{}' GROUP BY 1, 2) y
 						RETURNING 1)
 					INSERT INTO segmentation._experiment_lift_rows
-					SELECT %11$L::text,
-					       row_number() OVER (ORDER BY r.scheme, r.segment = '(all)' DESC, r.segment, r.variant <> %10$L, r.variant),
+					SELECT %4$L::text,
+					       row_number() OVER (ORDER BY r.scheme, r.segment = '(all)' DESC, r.segment, r.variant <> %3$L, r.variant),
 					       r.scheme, r.segment, r.variant, r.n, r.x, r.x / r.nf,
 					       CASE WHEN r.cn > 0 THEN r.cx::float8 / r.cn END,
 					       r.abs_lift, r.abs_ci_low, r.abs_ci_high, r.rel_lift, r.rel_ci_low, r.rel_ci_high,
@@ -361,9 +420,9 @@ BEGIN
 					       coalesce(least(r.n, r.cn) >= ceil(r.needed), false),
 					       r.diff_var, r.revenue_ci_low, r.revenue_ci_high,
 					       -- mixing variance: the square of the absolute effect the mde names
-					       CASE WHEN r.variant <> %10$L AND r.pooled_var > 0 AND r.cx > 0
+					       CASE WHEN r.variant <> %3$L AND r.pooled_var > 0 AND r.cx > 0
 					            THEN segmentation.msprt_p_value(r.abs_lift, r.pooled_var,
-					                     (%12$L::float8 * r.cx / r.cn) ^ 2, r.n_harmonic) END,
+					                     (%5$L::float8 * r.cx / r.cn) ^ 2, r.n_harmonic) END,
 					       CASE WHEN r.diff_var > 0 THEN segmentation.normal_cdf(r.abs_lift / sqrt(r.diff_var)) END,
 					       t.n,
 					       cu.lift, cu.lift - 1.959963984540054 * sqrt(cu.var), cu.lift + 1.959963984540054 * sqrt(cu.var),
@@ -373,18 +432,11 @@ BEGIN
 						SELECT CASE WHEN v.var <= r.diff_var THEN r.cuped_lift ELSE r.abs_lift END AS lift,
 						       CASE WHEN v.var <= r.diff_var THEN v.var ELSE r.diff_var END AS var
 						FROM (SELECT CASE WHEN r.cuped_var <= 1e-12 * r.cuped_scale THEN 0 ELSE r.cuped_var END AS var) v
-						WHERE r.variant <> %10$L AND r.cn > 1 AND r.n > 1) cu ON true
+						WHERE r.variant <> %3$L AND r.cn > 1 AND r.n > 1) cu ON true
 					LEFT JOIN targetable t ON t.scheme = r.scheme AND t.segment = r.segment
 					LEFT JOIN srm ON srm.scheme = r.scheme AND srm.segment = r.segment
-				$q$, e.user_column, e.variant_column, e.assigned_at_column, e.assignments, e.conversion_event, src,
-					e.conversion_window, e.variants, e.weights, e.control, e.name, e.mde,
-					coalesce((SELECT min(fm.id) FROM segmentation._feature_map fm WHERE fm.event = e.conversion_event), -1),
-					e.cuped_window,
-					CASE WHEN dist THEN 'AND e.user_id IN (SELECT a.user_id FROM ass a)' ELSE '' END,
-					CASE WHEN dist THEN '(SELECT p.user_id, p.behavior FROM segmentation.profiles p
-					                      WHERE p.user_id IN (SELECT a.user_id FROM outcome a))'
-					     ELSE 'segmentation.profiles' END),
-					checked || e.assignments::oid, NULL);
+				$q$, e.variants, e.weights, e.control, e.name, e.mde),
+					'{}'::oid[], NULL);
 			EXCEPTION WHEN OTHERS THEN
 				-- (refresh keeps it in refresh_runs.warnings: pg_cron does not
 				-- keep a warning, and an experiment gone from experiment_lift
@@ -394,6 +446,7 @@ BEGIN
 					USING HINT = 'Define it again with segmentation.define_experiment(), or delete it from segmentation.experiments.';
 			END;
 		END LOOP;
+		DROP TABLE pg_temp._readout_cells;
 	END IF;
 	PERFORM set_config('lock_timeout', saved_lock_timeout, true);
 	RETURN nullif(array_to_string(warnings, E'\n'), '');

@@ -493,7 +493,11 @@ citus_lock_timeout(PG_FUNCTION_ARGS)
  * refresh holds it a move or split of the group fails at once, and refresh
  * waits (lock_timeout at most; wait false: not at all) for one running.
  * True when held (hold) or given back; false when not free (wait false) or
- * not held (hold false).
+ * not held (hold false).  Given back only at the (sub)transaction level that
+ * took it (LockRelease looks for the current resource owner's): elsewhere it
+ * stays held until the transaction ends, and moves fail, not deadlock.
+ * While it waits, moves of the group also fail (their request would pass
+ * the one queued).
  * Not a lock any SQL function takes: pg_advisory_lock's field 4 is 1 or 2.
  */
 #define CITUS_PLACEMENT_COLOCATION_LOCK_CLASS 13
@@ -513,7 +517,15 @@ shard_moves_lock(PG_FUNCTION_ARGS)
 				 errmsg("argument \"colocation_id\" must be a Citus colocation id (greater than 0), not %d", colocation)));
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, (uint32) colocation, CITUS_PLACEMENT_COLOCATION_LOCK_CLASS);
 	if (!hold)
-		PG_RETURN_BOOL(LockHeldByMe(&tag, ShareLock) && LockRelease(&tag, ShareLock, false));
+	{
+#if PG_VERSION_NUM >= 170000
+		bool		held = LockHeldByMe(&tag, ShareLock, false);
+#else
+		bool		held = LockHeldByMe(&tag, ShareLock);
+#endif
+
+		PG_RETURN_BOOL(held && LockRelease(&tag, ShareLock, false));
+	}
 	PG_RETURN_BOOL(LockAcquire(&tag, ShareLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL);
 }
 

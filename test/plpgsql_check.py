@@ -39,6 +39,8 @@ ACCEPTED = [
      "extension's own view, each format('%I %s') of its name and format_type()"),
     ("_analysis_delta_end", r'relation "_analysis_delta" does not exist', None,
      "the temporary table _analysis_delta_begin created earlier in the same refresh"),
+    ("_materialize_experiments", r'relation "pg_temp\._readout_cells" does not exist', None,
+     "the temporary table the function creates itself before the statements that use it"),
     ("schedule_refresh", r'schema "cron" does not exist', None,
      "pg_cron lives in the one database named by cron.database_name; the function checks for it before use"),
     ("_refresh_status", r'relation "cron\.job" does not exist|unmodified OUT variable "schedule"', None,

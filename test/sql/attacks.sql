@@ -396,6 +396,18 @@ CREATE POLICY half ON regress_att.ab3 USING (uid < 10);
 SELECT segmentation.define_experiment('e3', 'regress_att.ab3', 'uid', 'arm', 'at', 'control', 'view');
 SELECT segmentation.define_experiment('e4', 'regress_att.ab', 'uid', 'arm', 'at', 'control', 'view', weights => '{1e308,1e308}', variants => '{control,treatment}');
 SELECT segmentation.define_experiment('(all)', 'regress_att.ab', 'uid', 'arm', 'at', 'control', 'view');
+-- nor through a temporary table of the name the readout keeps its counts
+-- in, with a trigger: the readout makes its own, and fails when one exists
+CREATE TEMP TABLE _readout_cells (scheme text, segment text, variant text, segments jsonb, n bigint, x bigint,
+                                  npre bigint, npy bigint, mean_rev float8, var_rev float8);
+CREATE FUNCTION regress_att.pwn_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM regress_att.pwn('readout temporary table');
+	RETURN NEW;
+END $$;
+CREATE TRIGGER pwn BEFORE INSERT OR DELETE ON _readout_cells FOR EACH ROW EXECUTE FUNCTION regress_att.pwn_row();
+SELECT segmentation.define_experiment('good', 'regress_att.ab', 'uid', 'arm', 'at', 'control', 'view');
+DROP TABLE _readout_cells;
 SELECT segmentation.define_experiment('good', 'regress_att.ab', 'uid', 'arm', 'at', 'control', 'view');
 SELECT DISTINCT experiment FROM segmentation.experiment_lift ORDER BY 1;
 UPDATE segmentation.experiments SET assignments = 'regress_att.abv' WHERE name = 'good';
