@@ -256,12 +256,13 @@ BEGIN
 				PERFORM segmentation._execute_guarded(format($q$
 					INSERT INTO pg_temp._readout_cells (scheme, segment, variant, segments, n, x, npre, npy, mean_rev, var_rev)
 					WITH ass AS %12$s (
-						-- a user's first assignment counts
+						-- a user's first assignment counts (of two at once, the
+						-- least variant: the same on every run)
 						SELECT DISTINCT ON (a.user_id) a.user_id, a.variant, a.assigned_at
 						FROM (SELECT a.%1$I AS user_id, a.%2$I::text AS variant, a.%3$I AS assigned_at%10$s
 						      FROM %4$s a
 						      WHERE a.%1$I IS NOT NULL AND a.%2$I IS NOT NULL AND a.%3$I IS NOT NULL) a%11$s
-						ORDER BY a.user_id, a.assigned_at),
+						ORDER BY a.user_id, a.assigned_at, a.variant),
 					placed AS %12$s (
 						-- one row per user and scheme
 						SELECT o.user_id, o.variant, o.converted::int AS y, o.revenue, sc.scheme,
@@ -297,6 +298,14 @@ BEGIN
 					FROM placed u
 					GROUP BY 1, 2, 3
 					UNION ALL
+					-- (each scheme's (all): counted again, not combined from the
+					-- segments', whose float arithmetic SQL would refuse on
+					-- underflow, review of session 33)
+					SELECT u.scheme, '(all)', u.variant, NULL::jsonb, count(*), sum(u.y), sum(u.pre), sum(u.pre * u.y),
+					       avg(u.revenue), coalesce(var_samp(u.revenue), 0)
+					FROM placed u
+					GROUP BY 1, 3
+					UNION ALL
 					SELECT NULL, NULL, x.variant, x.segments, count(*), NULL, NULL, NULL, NULL, NULL
 					FROM (SELECT u.user_id, u.variant, jsonb_object_agg(u.scheme, u.segment) AS segments
 					      FROM placed u GROUP BY u.user_id, u.variant) x
@@ -313,22 +322,14 @@ BEGIN
 					checked || e.assignments::oid, NULL);
 				-- The statistics, from those counts (small: here)
 				PERFORM segmentation._execute_guarded(format($q$
-					WITH g1 AS (
-						SELECT c.scheme, c.segment, c.variant, c.n, c.x, c.npre, c.npy, c.mean_rev, c.var_rev
+					WITH gs AS (
+						-- each segment's arms, and each scheme's (all)
+						SELECT c.scheme, c.segment, c.variant, c.n, c.x, c.npre, c.npy, c.mean_rev,
+						       -- (a variance within rounding of none is none: the same
+						       -- revenue for every user of a cell left 1e-34, which
+						       -- welch_test took for a difference, review of session 33)
+						       CASE WHEN sqrt(c.var_rev) * 1e12 <= abs(c.mean_rev) THEN 0 ELSE c.var_rev END AS var_rev
 						FROM pg_temp._readout_cells c WHERE c.segments IS NULL),
-					-- each segment's arms, and each scheme's (all): the segments of
-					-- a scheme hold each user once, so their counts add up, and
-					-- their revenue's variances combine (Chan et al.)
-					gs AS (
-						SELECT g1.scheme, g1.segment, g1.variant, g1.n, g1.x, g1.npre, g1.npy, g1.mean_rev, g1.var_rev FROM g1
-						UNION ALL
-						SELECT a.scheme, '(all)', a.variant, sum(a.n)::bigint, sum(a.x)::bigint, sum(a.npre)::bigint, sum(a.npy)::bigint,
-						       sum(a.n * a.mean_rev) / sum(a.n),
-						       CASE WHEN sum(a.n) > 1
-						            THEN sum(a.var_rev * (a.n - 1) + a.n * (a.mean_rev - a.mean) ^ 2) / (sum(a.n) - 1) ELSE 0 END
-						FROM (SELECT g1.*, sum(g1.n * g1.mean_rev) OVER w / sum(g1.n) OVER w AS mean
-						      FROM g1 WINDOW w AS (PARTITION BY g1.scheme, g1.variant)) a
-						GROUP BY a.scheme, a.variant),
 					theta AS (
 						-- one coefficient per segment, pooled over the arms:
 						-- covar_samp(pre, y) / var_samp(pre), of 0/1 values
@@ -350,7 +351,7 @@ BEGIN
 						SELECT d.variant, d.weight FROM unnest(%1$L::text[], %2$L::float8[]) AS d(variant, weight)
 						WHERE %1$L::text[] IS NOT NULL
 						UNION ALL
-						SELECT DISTINCT g1.variant, 1.0 FROM g1 WHERE %1$L::text[] IS NULL),
+						SELECT DISTINCT gs.variant, 1.0 FROM gs WHERE %1$L::text[] IS NULL),
 					srm AS (
 						SELECT c.scheme, c.segment,
 						       segmentation.srm_test(array_agg(coalesce(g.n, 0) ORDER BY d.variant), array_agg(d.weight ORDER BY d.variant)) AS p

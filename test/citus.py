@@ -1022,12 +1022,13 @@ def pipeline_steps(cur, citus, between=None):
                                   "WHERE f.schemaname = 'segmentation' AND f.funcname = '_memberships_rows'; RESET track_functions")
         whole = [n for n in sent if re.search(r"FROM segmentation\.profiles_\d+ p WHERE true", n)]
         readout = [n for n in sent if re.search(r"public\.assign_\d+", n)]
-        joined = [n for n in readout if all(re.search(t + r"_\d+", n) for t in
-                                            (r"public\.events", r"segmentation\.profiles", r"segmentation\.transitions"))]
+        joined = [n for n in readout if re.search(r"public\.events_\d+", n) and re.search(r"segmentation\.profiles_\d+", n)]
+        history = [n for n in joined if re.search(r"segmentation\.transitions_\d+", n)]
         alone = [n for n in sent if re.search(r"public\.(events|assign)_\d+", n) and n not in joined]
         check("Citus: an incremental refresh's experiment readout runs on the workers (each shard's assigned users "
               "joined there with their events, profiles and history, counts and sums sent), and gathers nothing per user",
-              not whole and len(joined) >= 16 and not alone, (whole[:1], len(joined), [n[:400] for n in alone][:2]))
+              not whole and len(joined) >= 24 and len(history) >= 16 and not alone,
+              (whole[:1], len(joined), len(history), [n[:400] for n in alone][:2]))
         # its users per segment and per combination of segments now are
         # counted on the workers (it read memberships through the view's
         # function, which gathers every user's segments, twice)
