@@ -136,6 +136,23 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _sync_on_nodes() IS 'Internal (Citus): makes the copies on every node of the key in force and of forgotten_users and opt_outs equal to them where they differ';
 
+-- The pieces of dynamic SQL with which a statement over every user (refresh,
+-- the experiment readout) leaves the forgotten and opted-out users out: the
+-- key in force as a scalar subquery (no key: no bytes, which the HMAC
+-- refuses, never a match of nothing), and the relations of the two lists'
+-- keyed hashes.  On Citus (dist), the copies every node holds, which
+-- _sync_on_nodes makes equal first, so that each shard's users are tested
+-- where they are; else the key as src/privacy.c takes it (the oldest, then
+-- the least) and the lists themselves.  Constants only.
+CREATE FUNCTION _hidden_users_sql(dist boolean, OUT hash_key text, OUT forgotten text, OUT opted_out text)
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+SELECT CASE WHEN dist THEN 'coalesce((SELECT k.key FROM segmentation._key_on_nodes k), ''''::bytea)'
+            ELSE 'coalesce((SELECT k.key FROM segmentation._pseudonym_key k ORDER BY k.created_at, k.key LIMIT 1), ''''::bytea)' END,
+       CASE WHEN dist THEN 'segmentation._forgotten_on_nodes' ELSE 'segmentation.forgotten_users' END,
+       CASE WHEN dist THEN 'segmentation._opt_outs_on_nodes' ELSE 'segmentation.opt_outs' END
+$$;
+COMMENT ON FUNCTION _hidden_users_sql(boolean) IS 'Internal: the key in force (a scalar subquery) and the relations of the forgotten and opted-out users'' keyed hashes, for refresh''s and the readout''s statements; on Citus (true) the copies on every node';
+
 -- A user id given as text, in the canonical text form of the tracked user
 -- id type (bigint '007' is '7', a uuid is lower case): what is hashed, and
 -- what is compared with user_id::text.  An error when it is not one.

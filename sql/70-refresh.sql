@@ -190,14 +190,9 @@ BEGIN
 		END IF;
 		IF dist THEN
 			PERFORM segmentation._sync_on_nodes();
-			hash_key := 'coalesce((SELECT k.key FROM segmentation._key_on_nodes k), ''''::bytea)';
-			forgotten_list := 'segmentation._forgotten_on_nodes';
-			opted_out_list := 'segmentation._opt_outs_on_nodes';
-		ELSE
-			hash_key := 'coalesce((SELECT k.key FROM segmentation._pseudonym_key k ORDER BY k.created_at, k.key LIMIT 1), ''''::bytea)';
-			forgotten_list := 'segmentation.forgotten_users';
-			opted_out_list := 'segmentation.opt_outs';
 		END IF;
+		SELECT h.hash_key, h.forgotten, h.opted_out INTO hash_key, forgotten_list, opted_out_list
+		FROM segmentation._hidden_users_sql(dist) h;
 		-- what capture queued on the shards of tracked tables Citus
 		-- distributes, in this transaction: with the state distributed,
 		-- claimed by this run, its batches of events left on the workers

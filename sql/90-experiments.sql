@@ -225,14 +225,10 @@ BEGIN
 			PERFORM segmentation._is_forgotten(''), segmentation._is_opted_out('');
 			IF dist THEN
 				PERFORM segmentation._sync_on_nodes();
-				hash_key := 'coalesce((SELECT k.key FROM segmentation._key_on_nodes k), ''''::bytea)';
-				hidden := ' LEFT JOIN segmentation._forgotten_on_nodes f ON f.id_hash = a.h'
-				          ' LEFT JOIN segmentation._opt_outs_on_nodes o ON o.id_hash = a.h WHERE f.id_hash IS NULL AND o.id_hash IS NULL';
-			ELSE
-				hash_key := 'coalesce((SELECT k.key FROM segmentation._pseudonym_key k ORDER BY k.created_at, k.key LIMIT 1), ''''::bytea)';
-				hidden := ' LEFT JOIN segmentation.forgotten_users f ON f.id_hash = a.h'
-				          ' LEFT JOIN segmentation.opt_outs o ON o.id_hash = a.h WHERE f.id_hash IS NULL AND o.id_hash IS NULL';
 			END IF;
+			SELECT h.hash_key, format(' LEFT JOIN %s f ON f.id_hash = a.h LEFT JOIN %s o ON o.id_hash = a.h'
+			                          ' WHERE f.id_hash IS NULL AND o.id_hash IS NULL', h.forgotten, h.opted_out)
+			INTO hash_key, hidden FROM segmentation._hidden_users_sql(dist) h;
 		END IF;
 		-- what the first statement leaves for the second: the counts and
 		-- sums of each scheme, segment and arm (segments NULL), and the users
