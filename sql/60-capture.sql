@@ -1021,6 +1021,132 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION _install_capture_triggers(int, oid[], boolean) IS 'Internal: puts the capture triggers of a source on every table of its tree, each in its mode (a trigger missing on a table the calling DDL did not create makes the next refresh full; not repair: not created there), and drops those on tables that left it';
 
+-- A TRUNCATE straight into a shard of a tracked distributed table (on its
+-- node, by a role with TRUNCATE on the table, after SET
+-- citus.enable_manual_changes_to_shards, which any role may set) fires no
+-- trigger of the table's: Citus puts the table's TRUNCATE triggers on none
+-- of the shards it makes with the table (only on those it makes later, by a
+-- move or a split, from the table's own).  Its events stayed counted until
+-- a full refresh.  So track, and every full refresh (the first after a
+-- track among them), put capture's on each shard of the table that lacks
+-- it, named as Citus names the copies
+-- (segmentation_capture_truncate_<shard id>), with the source's arguments,
+-- enabled ALWAYS: capture records the TRUNCATE on the shard's node, and the
+-- next refresh is full (src/capture.c, "Citus").  A shard truncated before
+-- it has one is read by the full refresh that follows a track.
+-- Citus runs the statements over connections of their own
+-- (master_run_on_worker), which commit at once and would wait forever for
+-- a lock the calling transaction holds on a shard: so the run does this
+-- before it writes on a worker (holding the lock on shard moves), each
+-- statement waiting refresh_lock_timeout at most for a shard's lock
+-- (another transaction's), and track before it makes the other triggers,
+-- waiting for none (not wait: a shard another transaction holds is left
+-- for the refresh, and false returned).  Each placement is asked first (a read, which
+-- waits for nothing) whether it has it, and whether the calling
+-- transaction holds a lock on it that the trigger's creation would wait
+-- for (its backends on the nodes, known by Citus's global process id: a
+-- track, a write to the table, in the transaction before the refresh):
+-- then nothing is created, and false returned: the caller makes the next
+-- refresh full, which puts them there.  A run whose shards have theirs
+-- creates nothing: true.  The statements that create are sent hex-encoded
+-- inside a DO block, so nothing of a column name is read as SQL there.
+CREATE FUNCTION _citus_shard_truncate_triggers(source_id int, wait boolean) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	src regclass;
+	args text[];
+	nodes text[];
+	ports int[];
+	checks text[];
+	commands text[];
+	failed record;
+	gpid bigint;
+	held boolean;
+	user_column name;
+BEGIN
+	SELECT s.source, s.user_column INTO src, user_column FROM segmentation.sources s WHERE s.id = source_id;
+	args := segmentation._capture_args(source_id);
+	-- (a table capture cannot follow: nothing is done on its shards, and
+	-- its caller refuses it, saying why)
+	IF src IS NULL OR pg_catalog.cardinality(args) = 0 OR segmentation._citus_unsupported(src, user_column) IS NOT NULL THEN
+		RETURN true;
+	END IF;
+	-- (this backend's number across the cluster: that of the backends that
+	-- run its transaction's statements on the nodes)
+	EXECUTE 'SELECT pg_catalog.citus_backend_gpid()' INTO gpid;
+	-- each placement of each shard: whether it has the trigger as capture
+	-- makes it, and the statements that make it
+	EXECUTE $q$
+		WITH p AS (
+			SELECT p.nodename::text AS node, p.nodeport::int AS port, p.shardid,
+			       pg_catalog.shard_name(d.logicalrelid, d.shardid, false) AS shard,
+			       'segmentation_capture_truncate_' || p.shardid AS trigger
+			FROM pg_catalog.pg_dist_shard d JOIN pg_catalog.pg_dist_shard_placement p ON p.shardid = d.shardid
+			WHERE d.logicalrelid = $1 AND p.shardstate = 1)
+		SELECT array_agg(p.node ORDER BY p.shardid, p.port), array_agg(p.port ORDER BY p.shardid, p.port),
+		       array_agg(pg_catalog.format(
+		           'SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t'
+		           ' WHERE t.tgrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%1$L) AND t.tgname OPERATOR(pg_catalog.=) %2$L'
+		           ' AND t.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure(''segmentation._capture()'')'
+		           ' AND t.tgtype OPERATOR(pg_catalog.=) 32 AND t.tgenabled OPERATOR(pg_catalog.=) ''A'' AND t.tgqual IS NULL'
+		           ' AND t.tgnargs OPERATOR(pg_catalog.=) %3$s AND t.tgargs OPERATOR(pg_catalog.=) pg_catalog.decode(%4$L, ''hex'')) THEN ''ok'''
+		           ' WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l JOIN pg_catalog.get_all_active_transactions() x'
+		           ' ON x.process_id OPERATOR(pg_catalog.=) l.pid WHERE l.relation OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%1$L)'
+		           ' AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d'
+		           ' WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())'
+		           ' AND l.granted AND l.mode OPERATOR(pg_catalog.<>) ALL (ARRAY[''AccessShareLock'', ''RowShareLock''])'
+		           ' AND x.global_pid OPERATOR(pg_catalog.=) %5$s) THEN ''held'' ELSE ''missing'' END',
+		           p.shard, p.trigger, pg_catalog.cardinality($2),
+		           pg_catalog.encode((SELECT pg_catalog.string_agg(pg_catalog.convert_to(a, pg_catalog.getdatabaseencoding())
+		                                                           OPERATOR(pg_catalog.||) pg_catalog.decode('00', 'hex'), ''::bytea ORDER BY k)
+		                              FROM unnest($2) WITH ORDINALITY x(a, k)), 'hex'),
+		           $4)
+		           ORDER BY p.shardid, p.port),
+		       array_agg(pg_catalog.format(
+		           'DO $d$BEGIN SET LOCAL lock_timeout = %s; '
+		           'EXECUTE pg_catalog.convert_from(pg_catalog.decode(%L, ''hex''), ''UTF8''); '
+		           'EXECUTE pg_catalog.convert_from(pg_catalog.decode(%L, ''hex''), ''UTF8''); END$d$',
+		           $3,
+		           pg_catalog.encode(pg_catalog.convert_to(pg_catalog.format(
+		               'CREATE OR REPLACE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture(%s)',
+		               p.trigger, p.shard, (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(a), ', ' ORDER BY k)
+		                                    FROM unnest($2) WITH ORDINALITY x(a, k))), 'UTF8'), 'hex'),
+		           pg_catalog.encode(pg_catalog.convert_to(pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', p.shard, p.trigger),
+		                                                   'UTF8'), 'hex'))
+		           ORDER BY p.shardid, p.port)
+		FROM p$q$
+	INTO nodes, ports, checks, commands
+	USING src, args, CASE WHEN wait THEN segmentation._setting_ms('refresh_lock_timeout') ELSE 1 END, gpid;
+	IF nodes IS NULL THEN
+		RETURN true;
+	END IF;
+	-- (master_run_on_worker answers in the order it is asked)
+	EXECUTE 'SELECT array_agg($1[r.k] ORDER BY r.k), array_agg($2[r.k] ORDER BY r.k), array_agg($4[r.k] ORDER BY r.k),
+	                bool_or(r.success AND r.result = ''held'')
+	         FROM pg_catalog.master_run_on_worker($1, $2, $3, false) WITH ORDINALITY r(node_name, node_port, success, result, k)
+	         WHERE NOT (r.success AND r.result = ''ok'')'
+	INTO nodes, ports, commands, held USING nodes, ports, checks, commands;
+	IF nodes IS NULL THEN
+		RETURN true;
+	ELSIF held THEN
+		RETURN false;
+	END IF;
+	EXECUTE 'SELECT r.node_name, r.node_port, r.result FROM pg_catalog.master_run_on_worker($1, $2, $3, false) r
+	         WHERE NOT r.success LIMIT 1'
+	INTO failed USING nodes, ports, commands;
+	IF failed IS NOT NULL AND NOT wait THEN
+		RETURN false;
+	ELSIF failed IS NOT NULL THEN
+		RAISE EXCEPTION 'could not put capture''s TRUNCATE trigger on the shards of tracked table %: on node %:%, %', src,
+			failed.node_name, failed.node_port, failed.result
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			      DETAIL = 'A TRUNCATE straight into a shard fires no trigger of the table''s: capture needs its own on each shard, which a full refresh puts there.',
+			      HINT = 'Refresh again when no long transaction holds the table''s shards.';
+	END IF;
+	RETURN true;
+END $$;
+COMMENT ON FUNCTION _citus_shard_truncate_triggers(int, boolean) IS 'Internal (Citus): puts capture''s TRUNCATE trigger on each shard of a tracked distributed table that lacks it (Citus puts the table''s on none of the shards it makes with it), waiting refresh_lock_timeout at most for a shard (wait) or not; called by track and by full refreshes; false: not on every shard (this transaction, or without wait another, holds one)';
+
 -- The capture of one source: its triggers, of segmentation._capture()
 -- (below), on every table of its tree.  Called again (a repair, or the
 -- update from 0.1), it puts missing ones back.
@@ -1038,6 +1164,9 @@ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = s.source AND t.tgname = 'segmentation_capture_insert') THEN
 		-- the rows already there are read by the next refresh, which is full
 		INSERT INTO segmentation.truncated (source_id) VALUES (source_id);
+		-- (on Citus, before the transaction touches the shards: the shards'
+		-- TRUNCATE triggers, else the full refresh that follows)
+		PERFORM segmentation._citus_shard_truncate_triggers(source_id, false);
 	END IF;
 	PERFORM segmentation._install_capture_triggers(source_id);
 END $$;

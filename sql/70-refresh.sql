@@ -98,6 +98,7 @@ DECLARE
 	agg text;
 	bad_step record; attrs boolean;
 	reads boolean; moves int[]; warnings text;
+	no_truncate_triggers text;	-- tracked tables whose shards' TRUNCATE triggers the next run puts there
 	dist boolean;	-- Citus manages the per-user state (doc/citus-distribution.md)
 	on_shards boolean;	-- and the work table's parts: queued events aggregated on the workers
 	on_workers boolean;	-- this run does (no managed funnel, or every one's rows on the workers too)
@@ -187,6 +188,14 @@ BEGIN
 		IF do_full OR EXISTS (SELECT 1 FROM segmentation.features f WHERE f.condition IS NOT NULL)
 		   OR EXISTS (SELECT 1 FROM segmentation.funnels) THEN
 			moves := segmentation._hold_citus_moves('{}', true);
+		END IF;
+		-- (a full run: capture's TRUNCATE trigger on each shard of the
+		-- tracked tables Citus distributes that lacks it, before the run
+		-- writes on a worker, the moves held; left for the next run, full
+		-- then, when the caller's transaction holds a shard already)
+		IF do_full THEN
+			SELECT string_agg(q.source::text, ', ' ORDER BY q.source_id) INTO no_truncate_triggers
+			FROM segmentation._citus_queues() q WHERE NOT segmentation._citus_shard_truncate_triggers(q.source_id, true);
 		END IF;
 		IF dist THEN
 			PERFORM segmentation._sync_on_nodes();
@@ -817,6 +826,12 @@ BEGIN
 		INSERT INTO segmentation._capture_members (source_id, rel)
 		SELECT s.id, t.rel FROM segmentation.sources s, segmentation._source_tree(s.source) t
 		ON CONFLICT DO NOTHING;
+		IF no_truncate_triggers IS NOT NULL THEN
+			INSERT INTO segmentation.truncated (source_id) VALUES (NULL);
+			warnings := concat_ws(E'\n', warnings, format(
+				'capture''s TRUNCATE trigger is not on every shard of %s yet: this refresh ran in a transaction that had '
+				'written to the table or changed it before; the next refresh is full and puts it there', no_truncate_triggers));
+		END IF;
 
 		INSERT INTO segmentation.refresh_runs (id, started_at, finished_at, mode, as_of, events_read, users_changed, transitions, warnings)
 		VALUES (run, started, clock_timestamp(), run_mode, as_of, n_events, n_users, n_moves, warnings);

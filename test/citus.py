@@ -2167,6 +2167,86 @@ def coordinator_only(cur):
                 "RESET client_min_messages")
 
 
+def shard_truncate(cur):
+    """A TRUNCATE straight into a shard (on its node, by a role with TRUNCATE
+    on the table, after SET citus.enable_manual_changes_to_shards) of a
+    shard Citus made with the table: Citus puts the table's TRUNCATE
+    triggers on no such shard, so its events stayed counted, silently, until
+    a full refresh.  track, and a full refresh (the first after a track),
+    put capture's on every shard."""
+    cur.execute("SET client_min_messages = error")
+    cur.execute("CREATE TABLE st_ev (user_id bigint, ts timestamptz, ev text, v float8)")
+    cur.execute("SELECT create_distributed_table('st_ev', 'user_id', shard_count => 4)")
+    cur.execute("SELECT segmentation.track('st_ev', 'user_id', 'ts', 'ev', 'v')")
+    sql = ("SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+           "WHERE c.relname ~ '^st_ev_[0-9]+$' AND t.tgname = 'segmentation_capture_truncate_' || substring(c.relname from '[0-9]+$') "
+           "AND t.tgtype & 32 <> 0 AND t.tgenabled = 'A'")
+    per_node = on_every_node(cur, sql)
+    check("shard TRUNCATE: track puts capture's TRUNCATE trigger on every shard Citus made with the table, "
+          "enabled ALWAYS", sum(int(n) for n in per_node) == 4, per_node)
+    cur.execute("""INSERT INTO st_ev SELECT u, '2024-01-01'::timestamptz + i * interval '1 hour', 'a', 1
+                   FROM generate_series(1, 20) u, generate_series(1, 3) i""")
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    cur.execute("DROP ROLE IF EXISTS st_truncator")
+    cur.execute("CREATE ROLE st_truncator LOGIN; GRANT SELECT, TRUNCATE ON st_ev TO st_truncator")
+    users = list(range(1, 21))
+    for round_ in ("tracked", "tracked again"):
+        cur.execute("SELECT s.shard_name, s.nodeport FROM citus_shards s WHERE s.table_name = 'st_ev'::regclass "
+                    "AND s.shardid = get_shard_id_for_distribution_column('st_ev', %s)", (3 if round_ == "tracked" else 4,))
+        shard, port = cur.fetchone()
+        cur.execute("SELECT count(*) FROM st_ev")
+        before = cur.fetchone()[0]
+        tconn, tcur = connect(port)
+        tcur.execute("SET ROLE st_truncator; SET citus.enable_manual_changes_to_shards = on")
+        err = error_of(tcur, f"TRUNCATE public.{shard}")
+        tconn.close()
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+        n = counted(cur, "st_ev", users)
+        cur.execute("SELECT mode FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+        mode = cur.fetchone()[0]
+        check(f"shard TRUNCATE ({round_}): a role's TRUNCATE straight into a shard is captured: the next refresh is "
+              "full, and counts the events left", err is None and n[0] == n[1] < before and mode == "full", (err, n, before, mode))
+        if round_ == "tracked":
+            # untrack leaves the shards' TRUNCATE triggers (Citus keeps them);
+            # the full refresh after the track again gives them the new
+            # source's id (untrack and track in one transaction: untrack
+            # holds the shards, and track leaves them to the refresh)
+            cur.execute("BEGIN")
+            cur.execute("SELECT segmentation.untrack('st_ev')")
+            cur.execute("SELECT segmentation.track('st_ev', 'user_id', 'ts', 'ev', 'v')")
+            cur.execute("COMMIT")
+            cur.execute("INSERT INTO st_ev SELECT u, '2024-01-02', 'a', 1 FROM generate_series(1, 20) u")
+            cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    cur.execute("SELECT segmentation.untrack('st_ev'); DROP TABLE st_ev; DROP ROLE st_truncator")
+    # the triggers are put there over connections of their own, which would
+    # wait forever for the caller's transaction: one that holds the shards
+    # (a write, track, refresh, in one transaction) leaves them to the next
+    # run, full, and says so
+    cur.execute("CREATE TABLE st_w (user_id bigint, ts timestamptz, ev text, v float8)")
+    cur.execute("SELECT create_distributed_table('st_w', 'user_id', shard_count => 2)")
+    cur.execute("BEGIN")
+    cur.execute("INSERT INTO st_w SELECT u, '2024-01-01', 'a', 1 FROM generate_series(1, 10) u")
+    cur.execute("SELECT segmentation.track('st_w', 'user_id', 'ts', 'ev', 'v')")
+    t0 = time.time()
+    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
+    took = time.time() - t0
+    cur.execute("COMMIT" if err is None else "ROLLBACK")
+    cur.execute("SELECT warnings FROM segmentation.refresh_status")
+    warned = cur.fetchone()[0] or ""
+    sql_w = sql.replace("st_ev", "st_w")
+    before = sum(int(n) for n in on_every_node(cur, sql_w))
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    cur.execute("SELECT mode FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+    mode = cur.fetchone()[0]
+    after = sum(int(n) for n in on_every_node(cur, sql_w))
+    check("shard TRUNCATE: a write, track and refresh in one transaction: the run leaves the shards' TRUNCATE "
+          "triggers to the next, full, and says so (at once, no wait)",
+          err is None and took < 20 and "TRUNCATE trigger is not on every shard of public.st_w" in warned and before == 0
+          and mode == "full" and after == 2, (err, took, warned, before, mode, after))
+    cur.execute("SELECT segmentation.untrack(s.source) FROM segmentation.sources s WHERE s.source = 'st_w'::regclass")
+    cur.execute("DROP TABLE st_w; RESET client_min_messages")
+
+
 def review30(cur):
     """Review 30: a run that was not to read the tables (no user to
     recompute, no feature with a condition, no managed funnel: it took no
@@ -3233,11 +3313,15 @@ def main():
         cur.execute("SET citus.coordinator_aggregation_strategy = 'disabled'")
         analysis_cells(cur)
         suite.finish()
+    if os.environ.get("CITUS_ONLY") == "truncate":
+        shard_truncate(cur)
+        suite.finish()
     if os.environ.get("CITUS_ONLY") == "reviews":
         shard_cache(cur)
         review28(cur)
         review29(cur)
         review30(cur)
+        shard_truncate(cur)
         coordinator_only(cur)
         suite.finish()
     capture_refused(cur)
@@ -3254,6 +3338,7 @@ def main():
     review28(cur)
     review29(cur)
     review30(cur)
+    shard_truncate(cur)
     coordinator_only(cur)
     conn.close()
     pipeline_vs_single_node()
