@@ -1027,42 +1027,44 @@ COMMENT ON FUNCTION _install_capture_triggers(int, oid[], boolean) IS 'Internal:
 -- trigger of the table's: Citus puts the table's TRUNCATE triggers on none
 -- of the shards it makes with the table (only on those it makes later, by a
 -- move or a split, from the table's own).  Its events stayed counted until
--- a full refresh.  So track, and every full refresh (the first after a
--- track among them), put capture's on each shard of the table that lacks
--- it, named as Citus names the copies
+-- a full refresh.  So track, and every refresh full from its start (the
+-- first after a track among them), put capture's on each shard of the
+-- table that lacks it, named as Citus names the copies
 -- (segmentation_capture_truncate_<shard id>), with the source's arguments,
 -- enabled ALWAYS: capture records the TRUNCATE on the shard's node, and the
 -- next refresh is full (src/capture.c, "Citus").  A shard truncated before
--- it has one is read by the full refresh that follows a track.
+-- it has one is read by the full refresh that follows a track.  False when
+-- a shard has none yet: the refresh then makes the next run full, which
+-- tries again (and says so).
 -- Citus runs the statements over connections of their own
--- (master_run_on_worker), which commit at once and would wait forever for
--- a lock the calling transaction holds on a shard: so the run does this
--- before it writes on a worker (holding the lock on shard moves), each
--- statement waiting refresh_lock_timeout at most for a shard's lock
--- (another transaction's), and track before it makes the other triggers,
--- waiting for none (not wait: a shard another transaction holds is left
--- for the refresh, and false returned).  Each placement is asked first (a read, which
--- waits for nothing) whether it has it, and whether the calling
--- transaction holds a lock on it that the trigger's creation would wait
--- for (its backends on the nodes, known by Citus's global process id: a
--- track, a write to the table, in the transaction before the refresh):
--- then nothing is created, and false returned: the caller makes the next
--- refresh full, which puts them there.  A run whose shards have theirs
--- creates nothing: true.  The statements that create are sent hex-encoded
--- inside a DO block, so nothing of a column name is read as SQL there.
+-- (master_run_on_worker), which commit at once, and which no deadlock
+-- detector sees waiting for the calling transaction: so each placement is
+-- asked first (a read, which waits for nothing) whether it has the trigger,
+-- and whether the calling transaction holds the shard (its backends on the
+-- nodes, known by Citus's global process id: a write to the table or an
+-- untrack earlier in it) or made it (a new connection does not see it);
+-- nothing is put on such a shard.  Those that miss it get it, each
+-- statement waiting 10 s at most for another transaction's lock (at most
+-- refresh_lock_timeout; track, not wait, for none), by CREATE OR REPLACE
+-- TRIGGER (a trigger of the name left by an earlier source is replaced; a
+-- constraint trigger of the name, which a role with TRIGGER on the table
+-- may make on a shard, is not: its full refreshes then say so, as a role
+-- that may make triggers on the table can break its writes anyway).  The
+-- statements are sent hex-encoded inside a DO block, so nothing of a
+-- column name is read as SQL there.
 CREATE FUNCTION _citus_shard_truncate_triggers(source_id int, wait boolean) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	src regclass;
+	user_column name;
 	args text[];
+	gpid bigint;
 	nodes text[];
 	ports int[];
 	checks text[];
 	commands text[];
-	failed record;
-	gpid bigint;
-	held boolean;
-	user_column name;
+	answers text[];
+	created boolean;
 BEGIN
 	SELECT s.source, s.user_column INTO src, user_column FROM segmentation.sources s WHERE s.id = source_id;
 	args := segmentation._capture_args(source_id);
@@ -1074,34 +1076,38 @@ BEGIN
 	-- (this backend's number across the cluster: that of the backends that
 	-- run its transaction's statements on the nodes)
 	EXECUTE 'SELECT pg_catalog.citus_backend_gpid()' INTO gpid;
-	-- each placement of each shard: whether it has the trigger as capture
-	-- makes it, and the statements that make it
+	-- each placement of each shard: the question, and the statement that
+	-- makes the trigger (the arguments compared in the node's encoding, as
+	-- it stores them)
 	EXECUTE $q$
 		WITH p AS (
-			SELECT p.nodename::text AS node, p.nodeport::int AS port, p.shardid,
+			SELECT p.placementid, p.nodename::text AS node, p.nodeport::int AS port,
 			       pg_catalog.shard_name(d.logicalrelid, d.shardid, false) AS shard,
 			       'segmentation_capture_truncate_' || p.shardid AS trigger
 			FROM pg_catalog.pg_dist_shard d JOIN pg_catalog.pg_dist_shard_placement p ON p.shardid = d.shardid
-			WHERE d.logicalrelid = $1 AND p.shardstate = 1)
-		SELECT array_agg(p.node ORDER BY p.shardid, p.port), array_agg(p.port ORDER BY p.shardid, p.port),
+			WHERE d.logicalrelid = $1 AND p.shardstate = 1),
+		     a AS (
+			SELECT pg_catalog.string_agg(pg_catalog.quote_literal(x.a), ', ' ORDER BY x.k) AS list
+			FROM unnest($2) WITH ORDINALITY x(a, k))
+		SELECT array_agg(p.node ORDER BY p.placementid), array_agg(p.port ORDER BY p.placementid),
 		       array_agg(pg_catalog.format(
-		           'SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t'
+		           'SELECT CASE WHEN pg_catalog.to_regclass(%1$L) IS NULL THEN ''held'''
+		           ' WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t'
 		           ' WHERE t.tgrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%1$L) AND t.tgname OPERATOR(pg_catalog.=) %2$L'
 		           ' AND t.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure(''segmentation._capture()'')'
 		           ' AND t.tgtype OPERATOR(pg_catalog.=) 32 AND t.tgenabled OPERATOR(pg_catalog.=) ''A'' AND t.tgqual IS NULL'
-		           ' AND t.tgnargs OPERATOR(pg_catalog.=) %3$s AND t.tgargs OPERATOR(pg_catalog.=) pg_catalog.decode(%4$L, ''hex'')) THEN ''ok'''
+		           ' AND t.tgconstraint OPERATOR(pg_catalog.=) 0 AND t.tgnargs OPERATOR(pg_catalog.=) %3$s'
+		           ' AND t.tgargs OPERATOR(pg_catalog.=) (SELECT pg_catalog.string_agg(pg_catalog.convert_to(x.a, pg_catalog.getdatabaseencoding())'
+		           ' OPERATOR(pg_catalog.||) pg_catalog.decode(''00'', ''hex''), ''''::pg_catalog.bytea ORDER BY x.k)'
+		           ' FROM pg_catalog.unnest(%4$L::pg_catalog.text[]) WITH ORDINALITY x(a, k))) THEN ''ok'''
 		           ' WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l JOIN pg_catalog.get_all_active_transactions() x'
 		           ' ON x.process_id OPERATOR(pg_catalog.=) l.pid WHERE l.relation OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%1$L)'
 		           ' AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d'
 		           ' WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())'
 		           ' AND l.granted AND l.mode OPERATOR(pg_catalog.<>) ALL (ARRAY[''AccessShareLock'', ''RowShareLock''])'
 		           ' AND x.global_pid OPERATOR(pg_catalog.=) %5$s) THEN ''held'' ELSE ''missing'' END',
-		           p.shard, p.trigger, pg_catalog.cardinality($2),
-		           pg_catalog.encode((SELECT pg_catalog.string_agg(pg_catalog.convert_to(a, pg_catalog.getdatabaseencoding())
-		                                                           OPERATOR(pg_catalog.||) pg_catalog.decode('00', 'hex'), ''::bytea ORDER BY k)
-		                              FROM unnest($2) WITH ORDINALITY x(a, k)), 'hex'),
-		           $4)
-		           ORDER BY p.shardid, p.port),
+		           p.shard, p.trigger, pg_catalog.cardinality($2), $2::text, $4)
+		           ORDER BY p.placementid),
 		       array_agg(pg_catalog.format(
 		           'DO $d$BEGIN SET LOCAL lock_timeout = %s; '
 		           'EXECUTE pg_catalog.convert_from(pg_catalog.decode(%L, ''hex''), ''UTF8''); '
@@ -1109,43 +1115,34 @@ BEGIN
 		           $3,
 		           pg_catalog.encode(pg_catalog.convert_to(pg_catalog.format(
 		               'CREATE OR REPLACE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION segmentation._capture(%s)',
-		               p.trigger, p.shard, (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(a), ', ' ORDER BY k)
-		                                    FROM unnest($2) WITH ORDINALITY x(a, k))), 'UTF8'), 'hex'),
+		               p.trigger, p.shard, (SELECT a.list FROM a)), 'UTF8'), 'hex'),
 		           pg_catalog.encode(pg_catalog.convert_to(pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', p.shard, p.trigger),
 		                                                   'UTF8'), 'hex'))
-		           ORDER BY p.shardid, p.port)
+		           ORDER BY p.placementid)
 		FROM p$q$
 	INTO nodes, ports, checks, commands
-	USING src, args, CASE WHEN wait THEN segmentation._setting_ms('refresh_lock_timeout') ELSE 1 END, gpid;
+	USING src, args, CASE WHEN wait THEN LEAST(NULLIF(segmentation._setting_ms('refresh_lock_timeout'), 0), 10000)
+	                      ELSE 1 END, gpid;
 	IF nodes IS NULL THEN
 		RETURN true;
 	END IF;
 	-- (master_run_on_worker answers in the order it is asked)
-	EXECUTE 'SELECT array_agg($1[r.k] ORDER BY r.k), array_agg($2[r.k] ORDER BY r.k), array_agg($4[r.k] ORDER BY r.k),
-	                bool_or(r.success AND r.result = ''held'')
-	         FROM pg_catalog.master_run_on_worker($1, $2, $3, false) WITH ORDINALITY r(node_name, node_port, success, result, k)
-	         WHERE NOT (r.success AND r.result = ''ok'')'
-	INTO nodes, ports, commands, held USING nodes, ports, checks, commands;
-	IF nodes IS NULL THEN
-		RETURN true;
-	ELSIF held THEN
-		RETURN false;
+	EXECUTE 'SELECT array_agg(CASE WHEN r.success THEN r.result ELSE ''failed'' END ORDER BY r.k)
+	         FROM pg_catalog.master_run_on_worker($1, $2, $3, true) WITH ORDINALITY r(node_name, node_port, success, result, k)'
+	INTO answers USING nodes, ports, checks;
+	IF NOT 'missing' = ANY (answers) THEN
+		RETURN NOT EXISTS (SELECT 1 FROM unnest(answers) x WHERE x <> 'ok');
 	END IF;
-	EXECUTE 'SELECT r.node_name, r.node_port, r.result FROM pg_catalog.master_run_on_worker($1, $2, $3, false) r
-	         WHERE NOT r.success LIMIT 1'
-	INTO failed USING nodes, ports, commands;
-	IF failed IS NOT NULL AND NOT wait THEN
-		RETURN false;
-	ELSIF failed IS NOT NULL THEN
-		RAISE EXCEPTION 'could not put capture''s TRUNCATE trigger on the shards of tracked table %: on node %:%, %', src,
-			failed.node_name, failed.node_port, failed.result
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-			      DETAIL = 'A TRUNCATE straight into a shard fires no trigger of the table''s: capture needs its own on each shard, which a full refresh puts there.',
-			      HINT = 'Refresh again when no long transaction holds the table''s shards.';
-	END IF;
-	RETURN true;
+	-- (on the placements that miss it and that this transaction does not hold)
+	EXECUTE 'SELECT bool_and(r.success)
+	         FROM pg_catalog.master_run_on_worker($1, $2, $3, true) WITH ORDINALITY r(node_name, node_port, success, result, k)'
+	INTO created
+	USING (SELECT array_agg(nodes[k] ORDER BY k) FROM generate_subscripts(answers, 1) k WHERE answers[k] = 'missing'),
+	      (SELECT array_agg(ports[k] ORDER BY k) FROM generate_subscripts(answers, 1) k WHERE answers[k] = 'missing'),
+	      (SELECT array_agg(commands[k] ORDER BY k) FROM generate_subscripts(answers, 1) k WHERE answers[k] = 'missing');
+	RETURN created AND NOT EXISTS (SELECT 1 FROM unnest(answers) x WHERE x NOT IN ('ok', 'missing'));
 END $$;
-COMMENT ON FUNCTION _citus_shard_truncate_triggers(int, boolean) IS 'Internal (Citus): puts capture''s TRUNCATE trigger on each shard of a tracked distributed table that lacks it (Citus puts the table''s on none of the shards it makes with it), waiting refresh_lock_timeout at most for a shard (wait) or not; called by track and by full refreshes; false: not on every shard (this transaction, or without wait another, holds one)';
+COMMENT ON FUNCTION _citus_shard_truncate_triggers(int, boolean) IS 'Internal (Citus): puts capture''s TRUNCATE trigger on each shard of a tracked distributed table that lacks it (Citus puts the table''s on none of the shards it makes with it), waiting for a shard 10 s at most (wait) or not; called by track and by full refreshes; false: not on every shard yet (a shard this transaction holds, one busy, a node that failed)';
 
 -- The capture of one source: its triggers, of segmentation._capture()
 -- (below), on every table of its tree.  Called again (a repair, or the

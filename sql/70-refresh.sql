@@ -99,6 +99,8 @@ DECLARE
 	bad_step record; attrs boolean;
 	reads boolean; moves int[]; warnings text;
 	no_truncate_triggers text;	-- tracked tables whose shards' TRUNCATE triggers the next run puts there
+	full_at_start boolean;
+	sources_read int[];	-- the sources the run read, when full
 	dist boolean;	-- Citus manages the per-user state (doc/citus-distribution.md)
 	on_shards boolean;	-- and the work table's parts: queued events aggregated on the workers
 	on_workers boolean;	-- this run does (no managed funnel, or every one's rows on the workers too)
@@ -191,8 +193,9 @@ BEGIN
 		END IF;
 		-- (a full run: capture's TRUNCATE trigger on each shard of the
 		-- tracked tables Citus distributes that lacks it, before the run
-		-- writes on a worker, the moves held; left for the next run, full
-		-- then, when the caller's transaction holds a shard already)
+		-- writes on a worker, the moves held; left to the next run, full
+		-- then, when a shard could not have it now)
+		full_at_start := do_full;
 		IF do_full THEN
 			SELECT string_agg(q.source::text, ', ' ORDER BY q.source_id) INTO no_truncate_triggers
 			FROM segmentation._citus_queues() q WHERE NOT segmentation._citus_shard_truncate_triggers(q.source_id, true);
@@ -282,6 +285,7 @@ BEGIN
 		-- (the tables locked: a move now waits for them until the run ends)
 		PERFORM segmentation._shard_moves_lock(g, false, false) FROM unnest(moves) g;
 		-- (the tables it names are read by _execute_guarded: those it checked, only)
+		SELECT array_agg(s.id) INTO sources_read FROM segmentation.sources s;
 		SELECT x.sql, x.checked, x.conditional, x.condition_events, x.probes, x.labels
 		INTO src, checked, conditional, condition_events, probes, labels FROM segmentation._sources_sql(true) x;
 		-- Features with a condition (DESIGN section 4): a row counts for the
@@ -826,11 +830,22 @@ BEGIN
 		INSERT INTO segmentation._capture_members (source_id, rel)
 		SELECT s.id, t.rel FROM segmentation.sources s, segmentation._source_tree(s.source) t
 		ON CONFLICT DO NOTHING;
-		IF no_truncate_triggers IS NOT NULL THEN
+		-- The next run is full: when a shard could not have capture's
+		-- TRUNCATE trigger; when this one turned full after it started (a
+		-- track, a define_feature or a TRUNCATE committed meanwhile: it put
+		-- none there); when a source was tracked after it read them (its
+		-- full-refresh marker is consumed by this run's, which did not
+		-- read its table)
+		IF no_truncate_triggers IS NOT NULL
+		   OR (do_full AND NOT full_at_start AND EXISTS (SELECT 1 FROM segmentation._citus_queues()))
+		   OR (do_full AND EXISTS (SELECT 1 FROM segmentation.sources s WHERE NOT s.id = ANY (coalesce(sources_read, '{}')))) THEN
 			INSERT INTO segmentation.truncated (source_id) VALUES (NULL);
+		END IF;
+		IF no_truncate_triggers IS NOT NULL THEN
 			warnings := concat_ws(E'\n', warnings, format(
-				'capture''s TRUNCATE trigger is not on every shard of %s yet: this refresh ran in a transaction that had '
-				'written to the table or changed it before; the next refresh is full and puts it there', no_truncate_triggers));
+				'capture''s TRUNCATE trigger is not on every shard of %s yet (this refresh ran in a transaction that had '
+				'written to the table or changed it, or a shard was busy): the next refresh is full and puts it there',
+				no_truncate_triggers));
 		END IF;
 
 		INSERT INTO segmentation.refresh_runs (id, started_at, finished_at, mode, as_of, events_read, users_changed, transitions, warnings)

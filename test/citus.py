@@ -2207,6 +2207,14 @@ def shard_truncate(cur):
         check(f"shard TRUNCATE ({round_}): a role's TRUNCATE straight into a shard is captured: the next refresh is "
               "full, and counts the events left", err is None and n[0] == n[1] < before and mode == "full", (err, n, before, mode))
         if round_ == "tracked":
+            # a full refresh whose shards have theirs changes nothing there
+            # (asked first: no lock taken on a shard, no catalog row written)
+            rows = ("SELECT string_agg(t.xmin::text, ',' ORDER BY t.oid) FROM pg_trigger t "
+                    "WHERE t.tgname LIKE 'segmentation_capture_truncate_%'")
+            xmins = on_every_node(cur, rows)
+            cur.execute("SELECT segmentation.refresh(true, as_of => '2024-04-01')")
+            check("shard TRUNCATE: a full refresh whose shards have the trigger leaves it untouched",
+                  on_every_node(cur, rows) == xmins and any(xmins), xmins)
             # untrack leaves the shards' TRUNCATE triggers (Citus keeps them);
             # the full refresh after the track again gives them the new
             # source's id (untrack and track in one transaction: untrack
@@ -2222,29 +2230,40 @@ def shard_truncate(cur):
     # wait forever for the caller's transaction: one that holds the shards
     # (a write, track, refresh, in one transaction) leaves them to the next
     # run, full, and says so
-    cur.execute("CREATE TABLE st_w (user_id bigint, ts timestamptz, ev text, v float8)")
-    cur.execute("SELECT create_distributed_table('st_w', 'user_id', shard_count => 2)")
-    cur.execute("BEGIN")
-    cur.execute("INSERT INTO st_w SELECT u, '2024-01-01', 'a', 1 FROM generate_series(1, 10) u")
-    cur.execute("SELECT segmentation.track('st_w', 'user_id', 'ts', 'ev', 'v')")
-    t0 = time.time()
-    err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
-    took = time.time() - t0
-    cur.execute("COMMIT" if err is None else "ROLLBACK")
-    cur.execute("SELECT warnings FROM segmentation.refresh_status")
-    warned = cur.fetchone()[0] or ""
-    sql_w = sql.replace("st_ev", "st_w")
-    before = sum(int(n) for n in on_every_node(cur, sql_w))
-    cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
-    cur.execute("SELECT mode FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
-    mode = cur.fetchone()[0]
-    after = sum(int(n) for n in on_every_node(cur, sql_w))
-    check("shard TRUNCATE: a write, track and refresh in one transaction: the run leaves the shards' TRUNCATE "
-          "triggers to the next, full, and says so (at once, no wait)",
-          err is None and took < 20 and "TRUNCATE trigger is not on every shard of public.st_w" in warned and before == 0
-          and mode == "full" and after == 2, (err, took, warned, before, mode, after))
-    cur.execute("SELECT segmentation.untrack(s.source) FROM segmentation.sources s WHERE s.source = 'st_w'::regclass")
-    cur.execute("DROP TABLE st_w; RESET client_min_messages")
+    for made in ("before", "in the transaction"):
+        make = ("CREATE TABLE st_w (user_id bigint, ts timestamptz, ev text, v float8); "
+                "SELECT create_distributed_table('st_w', 'user_id', shard_count => 2)")
+        if made == "before":
+            cur.execute(make)
+        cur.execute("BEGIN")
+        if made != "before":
+            cur.execute(make)
+        cur.execute("INSERT INTO st_w SELECT u, '2024-01-01', 'a', 1 FROM generate_series(1, 10) u")
+        cur.execute("SELECT segmentation.track('st_w', 'user_id', 'ts', 'ev', 'v')")
+        t0 = time.time()
+        err = error_of(cur, "SELECT segmentation.refresh(as_of => '2024-04-01')")
+        took = time.time() - t0
+        cur.execute("COMMIT" if err is None else "ROLLBACK")
+        cur.execute("SELECT warnings FROM segmentation.refresh_status")
+        warned = cur.fetchone()[0] or ""
+        sql_w = sql.replace("st_ev", "st_w")
+        before = sum(int(n) for n in on_every_node(cur, sql_w))
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+        cur.execute("SELECT mode FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+        mode = cur.fetchone()[0]
+        after = sum(int(n) for n in on_every_node(cur, sql_w))
+        cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+        cur.execute("SELECT mode FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+        then = cur.fetchone()[0]
+        check(f"shard TRUNCATE: a write, track and refresh in one transaction (the table made {made}): the run leaves "
+              "the shards' TRUNCATE triggers to the next, full, which puts them there, and says so (at once, no "
+              "wait); the run after, finding them, is incremental",
+              err is None and took < 20 and "TRUNCATE trigger is not on every shard of public.st_w" in warned
+              and before == 0 and mode == "full" and after == 2 and then == "incremental",
+              (err, took, warned, before, mode, after, then))
+        cur.execute("SELECT segmentation.untrack(s.source) FROM segmentation.sources s WHERE s.source = 'st_w'::regclass")
+        cur.execute("DROP TABLE st_w")
+    cur.execute("RESET client_min_messages")
 
 
 def review30(cur):

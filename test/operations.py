@@ -2196,6 +2196,55 @@ def capture_cache_keeps_no_rolled_back_source():
     conn.close()
 
 
+def source_tracked_during_a_full_refresh():
+    """A track that commits while a full refresh runs, after the run read
+    the sources and before its statement consumed the full-refresh markers:
+    the run consumed the new source's marker without reading its table, so
+    the rows the table held before the track were never counted (the next
+    runs were incremental).  The run now leaves a marker when a source was
+    tracked after it read them: the next run is full."""
+    conn, cur = database()
+    cur.execute("""CREATE TABLE public.ev2 (uid bigint, at timestamptz, name text, amount numeric);
+                   GRANT SELECT, TRIGGER ON public.ev2 TO regress_admin;
+                   INSERT INTO public.ev2 SELECT u, '2024-01-05', 'visit', 1 FROM generate_series(101, 110) u""")
+    cur.execute("TRUNCATE segmentation.truncated; INSERT INTO segmentation.truncated (source_id) VALUES (NULL)")
+    # (the run, full, waits for rejected_events at its statement, after it
+    # read the sources)
+    holder = connect(DB)
+    holder.autocommit = False
+    holder.cursor().execute("LOCK TABLE segmentation.rejected_events IN EXCLUSIVE MODE")
+    result = {}
+
+    def run():
+        c = connect(DB)
+        try:
+            c.cursor().execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
+            result["error"] = None
+        except psycopg2.Error as e:
+            result["error"] = e.diag.message_primary
+        c.close()
+    t = threading.Thread(target=run)
+    t.start()
+    waited = False
+    for _ in range(300):
+        if one(cur, "SELECT count(*) FROM pg_locks WHERE relation = 'segmentation.rejected_events'::regclass "
+                    "AND NOT granted") > 0:
+            waited = True
+            break
+        time.sleep(0.05)
+    admin = as_role("regress_admin")
+    admin.execute("SELECT segmentation.track('public.ev2', 'uid', 'at', 'name', 'amount')")
+    holder.commit()
+    t.join()
+    holder.close()
+    cur.execute("SELECT segmentation.refresh(as_of => '2024-02-03')")
+    counted = one(cur, "SELECT count(*) FROM segmentation.profiles WHERE user_id BETWEEN 101 AND 110")
+    check("a source tracked while a full refresh runs (after it read the sources): its rows from before the track "
+          "are counted by the next refresh", waited and result.get("error") is None and counted == 10,
+          (waited, result, counted))
+    conn.close()
+
+
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("--")]
     for test in (bad_events_are_rejected, failing_refresh_raises, cancelled_and_timed_out, as_of_never_goes_back,
@@ -2211,7 +2260,8 @@ def main():
                  capture_tables_recognised_by_oid, unlogged_members_are_refused, foreign_members_are_refused,
                  restores_of_a_tree_across_schemas, restore_in_two_steps_counts_once,
                  interrupted_detach_concurrently_stops_refresh, capture_beside_the_applications_triggers,
-                 admin_hand_written_source_diverts_nothing, capture_cache_keeps_no_rolled_back_source):
+                 admin_hand_written_source_diverts_nothing, capture_cache_keeps_no_rolled_back_source,
+                 source_tracked_during_a_full_refresh):
         if names and test.__name__ not in names:
             continue
         try:
