@@ -119,6 +119,34 @@ def last_run(cur):
     return cur.fetchone()
 
 
+def in_background(statement, user=None):
+    """statement run by a session of its own (as user), in a thread: the
+    thread, started, and its result ({"error": message or None, "notices"})"""
+    result = {}
+
+    def run():
+        c = connect(DB, user=user) if user else connect(DB)
+        try:
+            c.cursor().execute(statement)
+            result["error"] = None
+        except psycopg2.Error as e:
+            result["error"] = e.diag.message_primary
+        result["notices"] = list(c.notices)
+        c.close()
+    t = threading.Thread(target=run)
+    t.start()
+    return t, result
+
+
+def waiting_on(cur, rel, pause=0.02):
+    """whether a session waits for a lock on rel within 300 looks, pause apart"""
+    for _ in range(300):
+        if one(cur, f"SELECT count(*) FROM pg_locks WHERE relation = '{rel}'::regclass AND NOT granted") > 0:
+            return True
+        time.sleep(pause)
+    return False
+
+
 # ---------------------------------------------------------------------------
 # A. a refresh that fails, fails
 
@@ -604,25 +632,8 @@ def owner_races_the_check():
         h = hostile.cursor()
         h.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         h.execute(f"CREATE INDEX race_pwn ON {table} ((uid + public.pwn(1)))")
-        result = {}
-
-        def run():
-            c = connect(DB, user=role)
-            try:
-                c.cursor().execute(statement)
-                result["error"] = None
-            except psycopg2.Error as e:
-                result["error"] = e.diag.message_primary
-            result["notices"] = list(c.notices)
-            c.close()
-        t = threading.Thread(target=run)
-        t.start()
-        waited = False
-        for _ in range(200):
-            if one(cur, f"SELECT count(*) FROM pg_locks WHERE relation = '{table}'::regclass AND NOT granted") > 0:
-                waited = True
-                break
-            time.sleep(0.05)
+        t, result = in_background(statement, role)
+        waited = waiting_on(cur, table, 0.05)
         hostile.commit()
         t.join()
         hostile.close()
@@ -633,38 +644,20 @@ def owner_races_the_check():
     # the third review's: a grandchild inherited while refresh waits for its
     # parent, then given the index; each level is locked before it is listed
     owner.execute("CREATE TABLE public.c1 () INHERITS (public.ev); CREATE TABLE public.gc (LIKE public.ev)")
-
-    def waiting_on(rel):
-        for _ in range(300):
-            if one(cur, f"SELECT count(*) FROM pg_locks WHERE relation = '{rel}'::regclass AND NOT granted") > 0:
-                return True
-            time.sleep(0.02)
-        return False
     a = connect(DB, user="regress_owner")
     a.autocommit = False
     a.cursor().execute("LOCK TABLE public.c1 IN SHARE UPDATE EXCLUSIVE MODE; ALTER TABLE public.gc INHERIT public.c1")
-    result = {}
-
-    def run():
-        c = connect(DB)
-        try:
-            c.cursor().execute("SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")
-            result["error"] = None
-        except psycopg2.Error as e:
-            result["error"] = e.diag.message_primary
-        c.close()
-    t = threading.Thread(target=run)
-    t.start()
-    queued_c1 = waiting_on("public.c1")
+    t, result = in_background("SELECT segmentation.refresh(full => true, as_of => '2024-02-02')")
+    queued_c1 = waiting_on(cur, "public.c1")
     c = connect(DB, user="regress_owner")
     c.autocommit = False
     tc = threading.Thread(target=lambda: c.cursor().execute("LOCK TABLE public.gc IN ACCESS EXCLUSIVE MODE"))
     tc.start()
-    waiting_on("public.gc")
+    waiting_on(cur, "public.gc")
     a.commit()
     tc.join()
     c.cursor().execute("CREATE INDEX gc_pwn ON public.gc ((uid + public.pwn(1)))")
-    waiting_on("public.gc")
+    waiting_on(cur, "public.gc")
     c.commit()
     t.join()
     a.close()
@@ -2213,25 +2206,8 @@ def source_tracked_during_a_full_refresh():
     holder = connect(DB)
     holder.autocommit = False
     holder.cursor().execute("LOCK TABLE segmentation.rejected_events IN EXCLUSIVE MODE")
-    result = {}
-
-    def run():
-        c = connect(DB)
-        try:
-            c.cursor().execute("SELECT segmentation.refresh(as_of => '2024-02-02')")
-            result["error"] = None
-        except psycopg2.Error as e:
-            result["error"] = e.diag.message_primary
-        c.close()
-    t = threading.Thread(target=run)
-    t.start()
-    waited = False
-    for _ in range(300):
-        if one(cur, "SELECT count(*) FROM pg_locks WHERE relation = 'segmentation.rejected_events'::regclass "
-                    "AND NOT granted") > 0:
-            waited = True
-            break
-        time.sleep(0.05)
+    t, result = in_background("SELECT segmentation.refresh(as_of => '2024-02-02')")
+    waited = waiting_on(cur, "segmentation.rejected_events", 0.05)
     admin = as_role("regress_admin")
     admin.execute("SELECT segmentation.track('public.ev2', 'uid', 'at', 'name', 'amount')")
     holder.commit()
