@@ -2289,7 +2289,16 @@ def review30(cur):
     t.join()
     dconn.close()
     rconn.close()
+    # (that run, full only once started, put no TRUNCATE trigger on the
+    # shards, which a track it passed may have left without one: the next
+    # is full, and does)
+    cur.execute("SELECT mode FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+    late = cur.fetchone()[0]
     cur.execute("SELECT segmentation.refresh(as_of => '2024-04-01')")
+    cur.execute("SELECT mode FROM segmentation.refresh_runs ORDER BY id DESC LIMIT 1")
+    after_late = cur.fetchone()[0]
+    check("a run that turned full once started (a define_feature committed while it waited) makes the next full "
+          "(it put no shard's TRUNCATE trigger)", late == "full" and after_late == "full", (late, after_late))
     n = counted(cur, "r30_ev", list(range(1, 21)))
     check("review 30: a run made full by a define_feature committed while it waited locks the distributed "
           "tables: an event written meanwhile is counted once", not errors and n[0] == n[1], (errors, n))
